@@ -1,0 +1,19 @@
+//! Accord's domain: the types and rules of consent-first authorization, with no I/O.
+//!
+//! Everything here is pure and unit-tested beside the code. Handlers parse input into these
+//! types at the edge; the store persists them; nothing below this crate knows about HTTP or SQL.
+
+pub mod catalog;
+pub mod clock;
+pub mod connection;
+pub mod consent;
+pub mod crypto;
+pub mod flow;
+pub mod ids;
+pub mod locale;
+pub mod notice;
+pub mod settings;
+pub mod tenant;
+pub mod validate;
+
+pub use clock::{Clock, ManualClock, SystemClock};

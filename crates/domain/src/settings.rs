@@ -1,0 +1,170 @@
+//! Link settings: how a tenant's flow speaks in its own voice (trust message, statistics,
+//! guide and policy links, support channels). Every piece of copy is per locale and falls back
+//! to Accord's built-in text when the tenant leaves it empty.
+
+use crate::locale::Locale;
+use crate::validate::{email_field, phone_field, text_field, url_field, Invalid};
+use serde::{Deserialize, Serialize};
+
+/// A text in each language; `None` falls back to the built-in text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Localized {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub en: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fr: Option<String>,
+}
+
+impl Localized {
+    pub fn get(&self, locale: Locale) -> Option<&str> {
+        match locale {
+            Locale::En => self.en.as_deref(),
+            Locale::Fr => self.fr.as_deref(),
+        }
+    }
+
+    fn validate(&self, path: &str, max: usize, invalid: &mut Invalid) {
+        for (loc, v) in [("en", &self.en), ("fr", &self.fr)] {
+            if let Some(v) = v {
+                if let Err(e) = text_field(&format!("{path}.{loc}"), v, max) {
+                    invalid.push(e);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportContacts {
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub hours: Localized,
+    /// Whether the "submit a support request" form is offered.
+    #[serde(default = "yes")]
+    pub form_enabled: bool,
+}
+
+impl Default for SupportContacts {
+    fn default() -> Self {
+        Self { phone: None, email: None, hours: Localized::default(), form_enabled: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSettings {
+    /// The controller's legal name, if different from the tenant's display name.
+    #[serde(default)]
+    pub legal_name: Option<String>,
+    #[serde(default = "yes")]
+    pub landing_enabled: bool,
+    /// The left-panel trust message ("Securely connect your accounts…").
+    #[serde(default)]
+    pub trust_message: Localized,
+    /// Claims such as "Over 40,000 businesses trust our encryption".
+    #[serde(default)]
+    pub trust_statistics: Vec<Localized>,
+    #[serde(default)]
+    pub privacy_policy_url: Option<String>,
+    #[serde(default)]
+    pub terms_url: Option<String>,
+    /// The tenant's own connection guide and FAQ (the brief: link to a guide, not only a policy).
+    #[serde(default)]
+    pub connection_guide_url: Option<String>,
+    #[serde(default)]
+    pub support: SupportContacts,
+    #[serde(default = "yes")]
+    pub powered_by_badge: bool,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        Self {
+            legal_name: None,
+            landing_enabled: true,
+            trust_message: Localized::default(),
+            trust_statistics: Vec::new(),
+            privacy_policy_url: None,
+            terms_url: None,
+            connection_guide_url: None,
+            support: SupportContacts::default(),
+            powered_by_badge: true,
+        }
+    }
+}
+
+impl LinkSettings {
+    pub fn validate(&self, allow_http_localhost: bool) -> Result<(), Invalid> {
+        let mut invalid = Invalid::default();
+        if let Some(n) = &self.legal_name {
+            if let Err(e) = text_field("legal_name", n, 200) {
+                invalid.push(e);
+            }
+        }
+        self.trust_message.validate("trust_message", 500, &mut invalid);
+        if self.trust_statistics.len() > 5 {
+            invalid.push(crate::validate::FieldError::new("trust_statistics", "at most 5 claims"));
+        }
+        for (i, s) in self.trust_statistics.iter().enumerate() {
+            s.validate(&format!("trust_statistics.{i}"), 200, &mut invalid);
+        }
+        for (path, url) in [
+            ("privacy_policy_url", &self.privacy_policy_url),
+            ("terms_url", &self.terms_url),
+            ("connection_guide_url", &self.connection_guide_url),
+        ] {
+            if let Some(u) = url {
+                if let Err(e) = url_field(path, u, allow_http_localhost) {
+                    invalid.push(e);
+                }
+            }
+        }
+        if let Some(p) = &self.support.phone {
+            if let Err(e) = phone_field("support.phone", p) {
+                invalid.push(e);
+            }
+        }
+        if let Some(m) = &self.support.email {
+            if let Err(e) = email_field("support.email", m) {
+                invalid.push(e);
+            }
+        }
+        self.support.hours.validate("support.hours", 200, &mut invalid);
+        invalid.into_result()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_fill_in_missing_fields() {
+        let s: LinkSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(s, LinkSettings::default());
+        assert!(s.validate(false).is_ok());
+    }
+
+    #[test]
+    fn bad_contacts_are_reported_by_path() {
+        let s: LinkSettings = serde_json::from_value(serde_json::json!({
+            "support": {"phone": "call us", "email": "nope"},
+            "connection_guide_url": "http://lender.example/guide"
+        }))
+        .unwrap();
+        let paths: Vec<_> = s.validate(false).unwrap_err().0.into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, ["connection_guide_url", "support.phone", "support.email"]);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_str::<LinkSettings>(r#"{"pre_ticked": true}"#).is_err());
+    }
+}

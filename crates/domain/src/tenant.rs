@@ -1,0 +1,164 @@
+//! Tenants, their companies, the platforms they enabled, support requests and background jobs.
+
+use crate::catalog::PlatformKey;
+use crate::ids::{ApiKeyId, CompanyId, JobId, SupportRequestId, TenantId};
+use crate::settings::LinkSettings;
+use crate::validate::{text_field, FieldError};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub settings: LinkSettings,
+    pub created_at: OffsetDateTime,
+}
+
+/// A stored API key: the public key id and the SHA-256 of its secret half.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub key_id: String,
+    pub secret_hash: String,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A tenant's name or a company's name: 1 to 200 characters of printable text.
+pub fn name_field(path: &str, raw: &str) -> Result<String, FieldError> {
+    text_field(path, raw, 200)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Company {
+    pub id: CompanyId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    /// The tenant's own reference for this customer, unique per tenant.
+    pub external_id: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A catalog platform as one tenant configured it. The client secret is an AEAD ciphertext
+/// (AAD = tenant + platform) and is never returned by the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantPlatform {
+    pub tenant_id: TenantId,
+    pub platform_key: PlatformKey,
+    pub enabled: bool,
+    pub client_id: Option<String>,
+    pub client_secret_ct: Option<String>,
+    pub updated_at: OffsetDateTime,
+}
+
+/// What a customer asked for help with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupportTopic {
+    PlatformMissing,
+    ConnectionFailed,
+    PrivacyQuestion,
+    Other,
+}
+
+impl SupportTopic {
+    pub const ALL: [SupportTopic; 4] = [Self::PlatformMissing, Self::ConnectionFailed, Self::PrivacyQuestion, Self::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PlatformMissing => "platform_missing",
+            Self::ConnectionFailed => "connection_failed",
+            Self::PrivacyQuestion => "privacy_question",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportRequest {
+    pub id: SupportRequestId,
+    pub tenant_id: TenantId,
+    pub company_id: Option<CompanyId>,
+    /// Shown to the customer, quoted in replies: `SR-` and 8 characters.
+    pub reference: String,
+    pub topic: SupportTopic,
+    pub message: String,
+    pub reply_to: String,
+    /// Attached automatically: step, platform, last error code, correlation id, locale, user agent.
+    pub diagnostics: serde_json::Value,
+    pub created_at: OffsetDateTime,
+}
+
+/// A durable background job. The payload may hold an AEAD ciphertext (e.g. the token to revoke)
+/// and is cleared once the job is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub tenant_id: TenantId,
+    pub kind: JobKind,
+    pub payload: serde_json::Value,
+    pub attempts: i64,
+    pub run_at: OffsetDateTime,
+    pub last_error: Option<String>,
+    pub done_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// RFC 7009 revocation at the platform after a disconnect.
+    RevokeToken,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::RevokeToken => "revoke_token",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "revoke_token" => Some(JobKind::RevokeToken),
+            _ => None,
+        }
+    }
+}
+
+/// The retry schedule of a job after `attempts` failures: 30 s doubling, capped at 6 h,
+/// up to 12 attempts (about two days). `None` = give up.
+pub fn job_retry_delay(attempts: i64) -> Option<time::Duration> {
+    if attempts >= 12 {
+        return None;
+    }
+    let secs = 30i64.saturating_mul(1i64 << attempts.clamp(0, 20)).min(6 * 3600);
+    Some(time::Duration::seconds(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_then_stop() {
+        assert_eq!(job_retry_delay(0), Some(time::Duration::seconds(30)));
+        assert_eq!(job_retry_delay(1), Some(time::Duration::seconds(60)));
+        assert_eq!(job_retry_delay(11), Some(time::Duration::hours(6)));
+        assert_eq!(job_retry_delay(12), None);
+    }
+
+    #[test]
+    fn support_topics_round_trip() {
+        for t in SupportTopic::ALL {
+            assert_eq!(SupportTopic::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(SupportTopic::parse("spam"), None);
+    }
+}
