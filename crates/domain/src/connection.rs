@@ -99,6 +99,7 @@ impl fmt::Debug for TokenSet {
             .field("access_token", &"<redacted>")
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
             .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
             .finish()
     }
 }

@@ -221,7 +221,7 @@ impl Keyring {
 }
 
 /// The associated data binding a ciphertext to its tenant and object (DESIGN.md: AAD = tenant + object id).
-pub fn aad(tenant: &crate::ids::TenantId, object: &uuid::Uuid, purpose: &str) -> Vec<u8> {
+pub fn aad(tenant: &crate::ids::TenantId, object: &dyn fmt::Display, purpose: &str) -> Vec<u8> {
     format!("accord/v1/{purpose}/{tenant}/{object}").into_bytes()
 }
 

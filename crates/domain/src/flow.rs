@@ -12,12 +12,14 @@ use time::{Duration, OffsetDateTime};
 /// OAuth `state` and PKCE verifier live at most this long (DESIGN.md: 10 min).
 pub const OAUTH_STATE_TTL: Duration = Duration::minutes(10);
 
-/// A tenant-minted entry into the hosted flow; its URL token works once.
+/// A tenant-minted entry into the hosted flow (`kind = Link`) or the manage page
+/// (`kind = Manage`); its URL token works once and opens a [`BrowserSession`] of the same kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkSession {
     pub id: LinkSessionId,
     pub tenant_id: TenantId,
     pub company_id: CompanyId,
+    pub kind: SessionKind,
     pub token_hash: TokenHash,
     pub locale: Option<Locale>,
     /// Categories to offer; empty means all enabled ones.

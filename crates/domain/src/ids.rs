@@ -1,4 +1,4 @@
-//! Typed, time-ordered identifiers (UUIDv7). A bare `String` id never crosses a layer.
+//! Typed, time-ordered identifiers (`UUIDv7`). A bare `String` id never crosses a layer.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -13,7 +13,7 @@ macro_rules! typed_id {
         pub struct $name(pub Uuid);
 
         impl $name {
-            /// A new time-ordered id (UUIDv7), so rows sort by creation and index well.
+            /// A new time-ordered id (`UUIDv7`), so rows sort by creation and index well.
             pub fn new() -> Self {
                 Self(Uuid::now_v7())
             }
@@ -87,7 +87,7 @@ mod tests {
     fn ids_are_time_ordered_and_round_trip() {
         let a = CompanyId::new();
         let b = CompanyId::new();
-        assert!(a < b, "UUIDv7 ids sort by creation");
+        assert!(a < b, "`UUIDv7` ids sort by creation");
         assert_eq!(a.to_string().parse::<CompanyId>().unwrap(), a);
         assert!("not-a-uuid".parse::<CompanyId>().is_err());
     }

@@ -94,6 +94,18 @@ impl RenderedNotice {
     }
 }
 
+/// The data uses of Accord's built-in notice for a category: reads only, the minimum a lender
+/// needs (data minimisation, GDPR Art. 5(1)(c)). Tenants publish their own versions to change it.
+pub fn default_data_uses(category: Category) -> Vec<DataUse> {
+    use crate::catalog::{DataType as D, Direction::Read};
+    let types: &[D] = match category {
+        Category::Accounting => &[D::CompanyInfo, D::Invoices, D::Bills, D::Customers, D::Suppliers, D::BalanceSheet, D::ProfitAndLoss],
+        Category::Banking => &[D::BankAccounts, D::BankTransactions],
+        Category::Commerce => &[D::Orders, D::Payouts, D::Products, D::Customers],
+    };
+    types.iter().map(|t| DataUse { data_type: *t, direction: Read }).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,1 +1,60 @@
-//! (being written)
+//! Accord's HTTP surfaces: the hosted flow and manage pages (`pages`), the tenant API (`api`),
+//! health endpoints, and the security baseline every response carries.
+//!
+//! `app(state)` returns the whole router; the binary serves it and tests spawn it on
+//! `127.0.0.1:0`.
+
+pub mod api;
+pub mod error;
+pub mod i18n;
+pub mod pages;
+pub mod security;
+pub mod services;
+pub mod state;
+
+pub use state::{AppState, WebConfig};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+/// The whole application router.
+pub fn app(state: AppState) -> Router {
+    let (api, doc) = api::router();
+    let doc = Arc::new(doc.to_pretty_json().expect("OpenAPI serialises"));
+    Router::new()
+        .merge(pages::router(state.clone()))
+        .merge(api)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned()) }
+            }),
+        )
+        .layer(RequestBodyLimitLayer::new(256 * 1024))
+        // Spans name the route template, never the raw URI: link tokens, OAuth codes and
+        // `state` travel in URIs and must not reach the logs.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!("request", method = %req.method(), route = %route)
+        }))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Accord as an OAuth 2.0 client of platforms (RFC 6749 authorization code + RFC 7636 PKCE
+//! S256, RFC 7009 revocation), through the `oauth2` crate. `state` and the PKCE verifier are
+//! kept server-side (encrypted verifier), bound to the browser session, for 10 minutes.
+//! Used by the hosted flow and API (`web`) and by background jobs (`worker`).
+
+use accord_domain::catalog::Catalog;
+use accord_domain::crypto::Keyring;
+use accord_domain::Clock;
+use accord_store::Store;
+use std::sync::Arc;
+use url::Url;
+use accord_domain::catalog::{DataUse, Platform, TokenAuth};
+use accord_domain::connection::TokenSet;
+use accord_domain::crypto::{aad, random_token, TokenHash};
+use accord_domain::flow::{OAuthFlow, OAUTH_STATE_TTL};
+use accord_domain::ids::{BrowserSessionId, ConnectionId, TenantId};
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// The tenant has not enabled this platform or not given its client credentials.
+    #[error("platform `{0}` is not configured for this tenant")]
+    NotConfigured(String),
+    #[error("catalog endpoint is not a valid URL: {0}")]
+    BadEndpoint(String),
+    /// The platform refused the exchange (`invalid_grant`…); the code is the platform's.
+    #[error("the platform refused: {0}")]
+    Refused(String),
+    #[error("could not reach the platform: {0}")]
+    Unreachable(String),
+    #[error(transparent)]
+    Store(#[from] accord_store::StoreError),
+}
+
+impl OAuthError {
+    /// A short machine code recorded on the connection and shown in support diagnostics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::NotConfigured(_) => "platform_not_configured",
+            OAuthError::BadEndpoint(_) => "platform_misconfigured",
+            OAuthError::Refused(_) => "token_exchange_refused",
+            OAuthError::Unreachable(_) => "platform_unreachable",
+            OAuthError::Store(_) => "internal",
+        }
+    }
+}
+
+/// Where this Accord is reached, and where the sandbox is: everything needed to turn catalog
+/// templates into concrete endpoints and redirect URIs.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    pub public_url: Url,
+    /// Base URL of the sandbox platform, substituted for `{sandbox_url}` (default: `<public>/sandbox`).
+    pub sandbox_url: Option<Url>,
+}
+
+impl Urls {
+    /// An absolute URL on this Accord, e.g. `url("/link/abc")`.
+    pub fn url(&self, path: &str) -> String {
+        let base = self.public_url.as_str().trim_end_matches('/');
+        format!("{base}{path}")
+    }
+
+    /// The single redirect URI registered at a platform for this Accord.
+    pub fn redirect_uri(&self, platform: &Platform) -> String {
+        self.url(&format!("/link/callback/{}", platform.key))
+    }
+
+    /// A catalog endpoint with its placeholders filled in.
+    pub fn endpoint(&self, template: &str, shop: Option<&str>) -> String {
+        let sandbox = self
+            .sandbox_url
+            .as_ref()
+            .map_or_else(|| self.url("/sandbox"), |u| u.as_str().trim_end_matches('/').to_owned());
+        template.replace("{sandbox_url}", &sandbox).replace("{shop}", shop.unwrap_or(""))
+    }
+}
+
+/// What talking to platforms needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PlatformClient {
+    pub store: Arc<dyn Store>,
+    pub catalog: Arc<Catalog>,
+    pub keyring: Arc<Keyring>,
+    pub clock: Arc<dyn Clock>,
+    pub urls: Urls,
+    /// No redirects followed (RFC 9700 §4.11: a token endpoint answering with a redirect is
+    /// an attack or a misconfiguration), timeouts set.
+    pub http: reqwest::Client,
+}
+
+impl PlatformClient {
+    pub fn http_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(15))
+            .user_agent(concat!("Accord/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a reqwest client with static settings builds")
+    }
+}
+
+/// The tenant's client id and secret for a platform.
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+}
+
+pub fn client_secret_aad(tenant: TenantId, platform: &Platform) -> Vec<u8> {
+    aad(&tenant, &platform.key, "client-secret")
+}
+
+pub fn tokens_aad(tenant: TenantId, connection: ConnectionId) -> Vec<u8> {
+    aad(&tenant, &connection, "tokens")
+}
+
+fn verifier_aad(tenant: TenantId, connection: ConnectionId) -> Vec<u8> {
+    aad(&tenant, &connection, "pkce-verifier")
+}
+
+/// Loads and decrypts the tenant's credentials for an enabled platform.
+pub async fn credentials(state: &PlatformClient, tenant: TenantId, platform: &Platform) -> Result<ClientCredentials, OAuthError> {
+    let cfg = state
+        .store
+        .tenant_platform(tenant, &platform.key)
+        .await?
+        .filter(|p| p.enabled)
+        .ok_or_else(|| OAuthError::NotConfigured(platform.key.to_string()))?;
+    let client_id = cfg.client_id.ok_or_else(|| OAuthError::NotConfigured(platform.key.to_string()))?;
+    let client_secret = match cfg.client_secret_ct {
+        Some(ct) => {
+            let plain = state
+                .keyring
+                .decrypt(&ct, &client_secret_aad(tenant, platform))
+                .map_err(|_| OAuthError::NotConfigured(platform.key.to_string()))?;
+            Some(SecretString::from(String::from_utf8(plain).map_err(|_| OAuthError::NotConfigured(platform.key.to_string()))?))
+        }
+        None => None,
+    };
+    Ok(ClientCredentials { client_id, client_secret })
+}
+
+macro_rules! client {
+    ($state:expr, $platform:expr, $creds:expr) => {{
+        let cfg = &$state.urls;
+        let bad = |e: oauth2::url::ParseError| OAuthError::BadEndpoint(e.to_string());
+        let mut c = BasicClient::new(ClientId::new($creds.client_id.clone()))
+            .set_auth_uri(AuthUrl::new(cfg.endpoint(&$platform.authorize_url, None)).map_err(bad)?)
+            .set_token_uri(TokenUrl::new(cfg.endpoint(&$platform.token_url, None)).map_err(bad)?)
+            .set_redirect_uri(RedirectUrl::new(cfg.redirect_uri($platform)).map_err(bad)?)
+            .set_auth_type(match $platform.token_auth {
+                TokenAuth::Basic => AuthType::BasicAuth,
+                TokenAuth::Post => AuthType::RequestBody,
+            });
+        if let Some(secret) = &$creds.client_secret {
+            c = c.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()));
+        }
+        c
+    }};
+}
+
+/// Builds the authorization URL and the server-side flow record for one connection.
+pub async fn start(
+    state: &PlatformClient,
+    tenant: TenantId,
+    platform: &Platform,
+    connection: ConnectionId,
+    session: BrowserSessionId,
+    uses: &[DataUse],
+) -> Result<(String, OAuthFlow), OAuthError> {
+    let creds = credentials(state, tenant, platform).await?;
+    let client = client!(state, platform, creds);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    // 256-bit state (DESIGN.md asks ≥128): unguessable, and only its hash is stored.
+    let state_value = random_token(32);
+    let sv = state_value.clone();
+    let mut req = client.authorize_url(move || CsrfToken::new(sv)).set_pkce_challenge(challenge);
+    let scope = platform.scope_for(uses);
+    if !scope.is_empty() {
+        req = req.add_scope(Scope::new(scope));
+    }
+    for (k, v) in &platform.authorize_params {
+        req = req.add_extra_param(k.clone(), v.clone());
+    }
+    let (url, _) = req.url();
+    let now = state.clock.now();
+    let flow = OAuthFlow {
+        state_hash: TokenHash::of(&state_value),
+        tenant_id: tenant,
+        browser_session_id: session,
+        connection_id: connection,
+        platform_key: platform.key.clone(),
+        pkce_verifier_ct: state.keyring.encrypt(verifier.secret().as_bytes(), &verifier_aad(tenant, connection)),
+        redirect_uri: state.urls.redirect_uri(platform),
+        created_at: now,
+        expires_at: now + OAUTH_STATE_TTL,
+    };
+    Ok((url.to_string(), flow))
+}
+
+/// Exchanges the authorization code, once, with the flow's PKCE verifier.
+pub async fn exchange(state: &PlatformClient, flow: &OAuthFlow, platform: &Platform, code: &str) -> Result<TokenSet, OAuthError> {
+    let creds = credentials(state, flow.tenant_id, platform).await?;
+    let client = client!(state, platform, creds);
+    let verifier = state
+        .keyring
+        .decrypt(&flow.pkce_verifier_ct, &verifier_aad(flow.tenant_id, flow.connection_id))
+        .map_err(|_| OAuthError::Refused("pkce verifier unreadable".into()))?;
+    let verifier = String::from_utf8(verifier).map_err(|_| OAuthError::Refused("pkce verifier unreadable".into()))?;
+    let res = client
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+        .request_async(&state.http)
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(r) => OAuthError::Refused(r.error().to_string()),
+            other => OAuthError::Unreachable(other.to_string()),
+        })?;
+    let now = state.clock.now();
+    Ok(TokenSet {
+        access_token: res.access_token().secret().clone(),
+        refresh_token: res.refresh_token().map(|t| t.secret().clone()),
+        expires_at: res
+            .expires_in()
+            .and_then(|d| time::Duration::try_from(d).ok())
+            .map(|d| now + d),
+        scope: res
+            .scopes()
+            .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")),
+    })
+}
+
+/// Revokes a token set at the platform (RFC 7009): the refresh token when there is one (which
+/// also ends its access tokens, §2.1), else the access token.
+pub async fn revoke(state: &PlatformClient, tenant: TenantId, platform: &Platform, tokens: &TokenSet) -> Result<(), OAuthError> {
+    let Some(revoke_url) = &platform.revoke_url else {
+        return Ok(());
+    };
+    let creds = credentials(state, tenant, platform).await?;
+    let client = client!(state, platform, creds)
+        .set_revocation_url(RevocationUrl::new(state.urls.endpoint(revoke_url, None)).map_err(|e| OAuthError::BadEndpoint(e.to_string()))?);
+    let token = match &tokens.refresh_token {
+        Some(r) => StandardRevocableToken::RefreshToken(RefreshToken::new(r.clone())),
+        None => StandardRevocableToken::AccessToken(oauth2::AccessToken::new(tokens.access_token.clone())),
+    };
+    client
+        .revoke_token(token)
+        .map_err(|e| OAuthError::BadEndpoint(e.to_string()))?
+        .request_async(&state.http)
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(r) => OAuthError::Refused(r.error().to_string()),
+            other => OAuthError::Unreachable(other.to_string()),
+        })
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the sandbox platform over real HTTP on loopback, with a manual clock.
+
+mod api;
+mod authorize;
+mod helpers;
+mod token;

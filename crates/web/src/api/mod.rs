@@ -1,0 +1,79 @@
+//! The tenant API (`/v1/...`): JSON, bearer API key, RFC 9457 problem+json errors. The OpenAPI
+//! 3.1 document is generated from these handlers (utoipa) and served at `/openapi.json`.
+
+pub mod companies;
+pub mod connections;
+pub mod dto;
+pub mod extract;
+pub mod notices;
+pub mod platforms;
+pub mod settings;
+
+use crate::state::AppState;
+use axum::middleware;
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Accord tenant API",
+        description = "Send your customers through Accord's consent-first flow, and read what they connected and agreed to.",
+        license(name = "Apache-2.0")
+    ),
+    security(("api_key" = [])),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::Problem, crate::error::ProblemField)),
+    tags(
+        (name = "companies", description = "Your customers, and the links that send them to Accord"),
+        (name = "connections", description = "Company × platform links"),
+        (name = "consents", description = "Recorded agreements, with evidence"),
+        (name = "platforms", description = "The catalog, and your OAuth clients"),
+        (name = "notices", description = "The consent text, versioned"),
+        (name = "settings", description = "Your voice in the flow"),
+        (name = "support", description = "Requests from your customers")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("acc_…").build()),
+        );
+    }
+}
+
+/// The API router and its OpenAPI document.
+pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(companies::create, companies::list))
+        .routes(routes!(companies::get, companies::delete))
+        .routes(routes!(companies::create_link_session))
+        .routes(routes!(companies::create_manage_session))
+        .routes(routes!(connections::list))
+        .routes(routes!(connections::get, connections::disconnect))
+        .routes(routes!(connections::list_consents))
+        .routes(routes!(connections::get_consent))
+        .routes(routes!(platforms::list))
+        .routes(routes!(platforms::put))
+        .routes(routes!(notices::list, notices::publish))
+        .routes(routes!(notices::versions))
+        .routes(routes!(settings::get, settings::put))
+        .routes(routes!(settings::support_requests))
+        .split_for_parts();
+    (router.layer(middleware::from_fn(crate::security::api_headers)), doc)
+}
+
+/// The OpenAPI document as pretty JSON (what `accord openapi` prints and `openapi.json` holds).
+pub fn openapi_json() -> String {
+    let (_, doc) = router();
+    doc.to_pretty_json().expect("the OpenAPI document serialises")
+}

@@ -1,0 +1,86 @@
+//! Notices: list them, publish a new version (versions never change), read the history.
+
+use crate::api::dto::{NoticeContentDto, NoticeList, NoticeVersionDto, NoticeVersionList};
+use crate::api::extract::{ApiJson, Auth};
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use accord_domain::catalog::{Category, DataType, DataUse, Direction};
+use accord_domain::ids::NoticeId;
+use accord_domain::locale::Locale;
+use accord_domain::notice::NoticeContent;
+use accord_domain::validate::{FieldError, Invalid};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// List notices (one per category × locale) with their current version number.
+#[utoipa::path(get, path = "/v1/notices", tag = "notices", responses((status = 200, body = NoticeList)))]
+pub async fn list(State(state): State<AppState>, Auth(tenant): Auth) -> Result<Json<NoticeList>, ApiError> {
+    let data = state.store.notices(tenant.id).await?;
+    Ok(Json(NoticeList { data: data.into_iter().map(Into::into).collect() }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishNotice {
+    /// `accounting`, `banking` or `commerce`.
+    pub category: String,
+    /// `en` or `fr`.
+    pub locale: String,
+    pub content: NoticeContentDto,
+}
+
+/// Publish a new version of the notice for a category and locale. Customers see it from now on;
+/// consents already given keep the text that was agreed.
+#[utoipa::path(post, path = "/v1/notices", tag = "notices", request_body = PublishNotice,
+    responses((status = 201, body = NoticeVersionDto), (status = 422, body = Problem)))]
+pub async fn publish(State(state): State<AppState>, Auth(tenant): Auth, ApiJson(body): ApiJson<PublishNotice>) -> Result<(StatusCode, Json<NoticeVersionDto>), ApiError> {
+    let mut invalid = Invalid::default();
+    let category = body.category.parse::<Category>().map_err(|e| invalid.push(FieldError::new("category", e.to_string()))).ok();
+    let locale = body.locale.parse::<Locale>().map_err(|e| invalid.push(FieldError::new("locale", e))).ok();
+    let mut data_uses = Vec::new();
+    for (i, u) in body.content.data_uses.iter().enumerate() {
+        let dt = u.data_type.parse::<DataType>();
+        let dir = match u.direction.as_str() {
+            "read" => Some(Direction::Read),
+            "write" => Some(Direction::Write),
+            _ => None,
+        };
+        match (dt, dir) {
+            (Ok(data_type), Some(direction)) => data_uses.push(DataUse { data_type, direction }),
+            (Err(e), _) => invalid.push(FieldError::new(format!("content.data_uses.{i}.data_type"), e.to_string())),
+            (_, None) => invalid.push(FieldError::new(format!("content.data_uses.{i}.direction"), "must be `read` or `write`")),
+        }
+    }
+    let content = NoticeContent {
+        purpose: body.content.purpose,
+        data_uses,
+        retention: body.content.retention,
+        third_party_sharing: body.content.third_party_sharing,
+        withdrawal: body.content.withdrawal,
+        privacy_policy_url: body.content.privacy_policy_url,
+    };
+    if let Err(e) = content.validate(state.config.allow_http_localhost) {
+        for f in e.0 {
+            invalid.push(FieldError::new(format!("content.{}", f.path), f.message));
+        }
+    }
+    invalid.into_result()?;
+    let (Some(category), Some(locale)) = (category, locale) else {
+        return Err(ApiError::Internal("validated fields missing".into()));
+    };
+    let v = state.store.add_notice_version(tenant.id, category, locale, &content, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(v.into())))
+}
+
+/// Every version of a notice, oldest first.
+#[utoipa::path(get, path = "/v1/notices/{notice_id}/versions", tag = "notices",
+    params(("notice_id" = Uuid, Path)), responses((status = 200, body = NoticeVersionList), (status = 404, body = Problem)))]
+pub async fn versions(State(state): State<AppState>, Auth(tenant): Auth, Path(notice_id): Path<Uuid>) -> Result<Json<NoticeVersionList>, ApiError> {
+    let notice = state.store.notice(tenant.id, NoticeId(notice_id)).await?.ok_or(ApiError::NotFound)?;
+    let data = state.store.notice_versions(tenant.id, notice.id).await?;
+    Ok(Json(NoticeVersionList { data: data.into_iter().map(Into::into).collect() }))
+}

@@ -1,0 +1,120 @@
+//! One error type per surface: [`ApiError`] answers RFC 9457 problem+json; page errors live in
+//! `pages::error`. 5xx causes are logged with a correlation id and never shown.
+
+use accord_domain::validate::{FieldError, Invalid};
+use accord_store::StoreError;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem document. `errors` lists invalid fields on 422.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type (relative to the API docs).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// On 422: each invalid field with its path (e.g. `support.email`) and what is allowed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+    /// On 5xx: quote it to the Accord operator; it finds the cause in the logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemField {
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid request body: {0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Invalid(Invalid),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Backend(b) => ApiError::Internal(b.to_string()),
+        }
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::Invalid(e)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Invalid(Invalid(vec![e]))
+    }
+}
+
+impl ApiError {
+    pub fn invalid(path: &str, message: &str) -> Self {
+        ApiError::Invalid(Invalid::one(path, message))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, title, detail, errors, correlation_id) = match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Missing or invalid API key",
+                Some("Send `Authorization: Bearer acc_…` with a valid API key.".to_owned()),
+                vec![],
+                None,
+            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found", None, vec![], None),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", "Conflict", Some(m), vec![], None),
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad-request", "Malformed request", Some(m), vec![], None),
+            ApiError::Invalid(inv) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid fields",
+                None,
+                inv.0.into_iter().map(|f| ProblemField { path: f.path, message: f.message }).collect(),
+                None,
+            ),
+            ApiError::Internal(cause) => {
+                let id = accord_domain::crypto::random_token(9);
+                tracing::error!(correlation_id = %id, %cause, "api request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", None, vec![], Some(id))
+            }
+        };
+        let body = Problem {
+            kind: format!("https://accord.dev/problems/{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors,
+            correlation_id,
+        };
+        let mut res = (status, axum::Json(body)).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
+        res
+    }
+}

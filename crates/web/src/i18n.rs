@@ -1,0 +1,148 @@
+//! Every user-facing string comes from Fluent files (`locales/<lang>/accord.ftl`), English and
+//! French both complete; a test checks they define the same messages.
+
+use accord_domain::locale::Locale;
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const EN: &str = include_str!("../../../locales/en/accord.ftl");
+const FR: &str = include_str!("../../../locales/fr/accord.ftl");
+
+pub struct I18n {
+    bundles: HashMap<Locale, FluentBundle<FluentResource>>,
+    sources: HashMap<Locale, &'static str>,
+}
+
+impl std::fmt::Debug for I18n {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("I18n").finish_non_exhaustive()
+    }
+}
+
+impl I18n {
+    /// Loads the embedded Fluent files; any syntax error is a start-up error.
+    pub fn load() -> Result<Self, String> {
+        let mut bundles = HashMap::new();
+        let mut sources = HashMap::new();
+        for (locale, src) in [(Locale::En, EN), (Locale::Fr, FR)] {
+            let res = FluentResource::try_new(src.to_owned())
+                .map_err(|(_, errs)| format!("locales/{locale}/accord.ftl: {errs:?}"))?;
+            let lang = locale.as_str().parse().map_err(|e| format!("{e:?}"))?;
+            let mut bundle = FluentBundle::new_concurrent(vec![lang]);
+            // Isolation marks (U+2068/9) would end up inside HTML attributes and URLs.
+            bundle.set_use_isolating(false);
+            bundle
+                .add_resource(res)
+                .map_err(|errs| format!("locales/{locale}/accord.ftl: {errs:?}"))?;
+            bundles.insert(locale, bundle);
+            sources.insert(locale, src);
+        }
+        Ok(Self { bundles, sources })
+    }
+
+    /// The message `id` in `locale` with `args`; falls back to English, then to the id itself
+    /// (which the completeness test makes impossible in a release).
+    pub fn format(&self, locale: Locale, id: &str, args: Option<&FluentArgs<'_>>) -> String {
+        for loc in [locale, Locale::En] {
+            let bundle = &self.bundles[&loc];
+            if let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) {
+                let mut errors = Vec::new();
+                let s = bundle.format_pattern(pattern, args, &mut errors);
+                if !errors.is_empty() {
+                    tracing::warn!(message_id = id, ?errors, "fluent formatting problem");
+                }
+                return s.into_owned();
+            }
+        }
+        tracing::warn!(message_id = id, "missing fluent message");
+        id.to_owned()
+    }
+
+    pub fn has(&self, locale: Locale, id: &str) -> bool {
+        self.bundles[&locale].has_message(id)
+    }
+
+    /// Message ids defined in a locale's file (for the completeness test).
+    pub fn message_ids(&self, locale: Locale) -> Vec<String> {
+        self.sources[&locale]
+            .lines()
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()))
+            .filter_map(|l| l.split_once('=').map(|(id, _)| id.trim().to_owned()))
+            .collect()
+    }
+}
+
+/// A translator bound to one locale, handed to templates as `tr`.
+#[derive(Clone)]
+pub struct Tr {
+    i18n: Arc<I18n>,
+    pub locale: Locale,
+}
+
+impl Tr {
+    pub fn new(i18n: Arc<I18n>, locale: Locale) -> Self {
+        Self { i18n, locale }
+    }
+
+    /// A message without arguments.
+    pub fn t(&self, id: &str) -> String {
+        self.i18n.format(self.locale, id, None)
+    }
+
+    /// A message with string arguments: `tr.a("consent-title", &[("platform", name)])`.
+    pub fn a(&self, id: &str, args: &[(&str, &str)]) -> String {
+        let mut fa = FluentArgs::new();
+        for (k, v) in args {
+            fa.set(*k, FluentValue::from(*v));
+        }
+        self.i18n.format(self.locale, id, Some(&fa))
+    }
+
+    /// A message with one argument (for templates).
+    pub fn a1(&self, id: &str, k: &str, v: &str) -> String {
+        self.a(id, &[(k, v)])
+    }
+
+    /// A message with two arguments (for templates).
+    pub fn a2(&self, id: &str, k1: &str, v1: &str, k2: &str, v2: &str) -> String {
+        self.a(id, &[(k1, v1), (k2, v2)])
+    }
+
+    /// A message with one numeric argument (plural rules apply).
+    pub fn n(&self, id: &str, key: &str, n: impl std::borrow::Borrow<i64>) -> String {
+        let mut fa = FluentArgs::new();
+        fa.set(key, FluentValue::from(*n.borrow()));
+        self.i18n.format(self.locale, id, Some(&fa))
+    }
+
+    pub fn lang(&self) -> &'static str {
+        self.locale.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_languages_define_the_same_messages() {
+        let i18n = I18n::load().expect("fluent files parse");
+        let en = i18n.message_ids(Locale::En);
+        let fr = i18n.message_ids(Locale::Fr);
+        assert!(en.len() > 50, "English has its messages");
+        let missing_fr: Vec<_> = en.iter().filter(|id| !i18n.has(Locale::Fr, id)).collect();
+        let missing_en: Vec<_> = fr.iter().filter(|id| !i18n.has(Locale::En, id)).collect();
+        assert!(missing_fr.is_empty(), "missing in French: {missing_fr:?}");
+        assert!(missing_en.is_empty(), "missing in English: {missing_en:?}");
+    }
+
+    #[test]
+    fn arguments_are_substituted_without_isolation_marks() {
+        let i18n = Arc::new(I18n::load().unwrap());
+        let tr = Tr::new(i18n, Locale::Fr);
+        let s = tr.a("consent-title", &[("platform", "Xero")]);
+        assert!(s.contains("Xero") && !s.contains('\u{2068}'), "{s}");
+    }
+}

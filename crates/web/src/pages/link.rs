@@ -1,0 +1,415 @@
+//! The hosted flow: open the link → landing → platform selection → consent → platform sign-in
+//! → callback → success (→ add another). Server-rendered; every step works without JavaScript.
+
+use crate::pages::ctx::{cookie_name, load_session, LinkCtx, PageCtx};
+use crate::pages::error::{PageError, PageErrorKind};
+use crate::pages::form::{check_csrf, ClientMeta, PageForm};
+use crate::pages::templates::{
+    CallbackErrorPage, CategoryGroup, ConnectionRow, ConsentPage, DeclinedPage, FinishedPage, LandingPage, PlatformTile,
+    SelectPage, SuccessPage,
+};
+use crate::security::FormActionSources;
+use crate::services::connect::{self, CallbackError, CallbackQuery, ConsentAction};
+use crate::services::notice::NoticeView;
+use crate::state::AppState;
+use accord_domain::catalog::{Category, Platform};
+use accord_domain::connection::{Connection, ConnectionStatus};
+use accord_domain::consent::{ConsentEvidence, ConsentMethod};
+use accord_domain::crypto::{random_token, TokenHash};
+use accord_domain::flow::{BrowserSession, SessionKind};
+use accord_domain::ids::{BrowserSessionId, CompanyId, ConnectionId, TenantId};
+use accord_domain::notice::NoticeVersion;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+/// `Set-Cookie` for a browser session: HttpOnly, SameSite=Lax (sent on the platform's top-level
+/// redirect back to the callback, never on cross-site posts), Secure over TLS.
+pub fn session_cookie(state: &AppState, kind: SessionKind, token: &str) -> HeaderValue {
+    let c = cookie::Cookie::build((cookie_name(kind), token.to_owned()))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .secure(state.config.secure_cookies())
+        .max_age(cookie::time::Duration::seconds(state.config.browser_session_ttl.whole_seconds()))
+        .build();
+    HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
+}
+
+fn html(page: &impl Template) -> Result<Response, PageError> {
+    Ok(Html(page.render()?).into_response())
+}
+
+/// Opens a link session: consumes its single-use URL token and starts a browser session.
+pub async fn open(State(state): State<AppState>, Path(token): Path<String>, headers: HeaderMap) -> Result<Response, PageError> {
+    open_session(&state, &token, &headers, SessionKind::Link, "/link/start").await
+}
+
+/// Shared by the link and manage entry URLs.
+pub async fn open_session(state: &AppState, token: &str, headers: &HeaderMap, kind: SessionKind, landing: &str) -> Result<Response, PageError> {
+    let shaped = token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if shaped {
+        let now = state.clock.now();
+        let cookie_token = random_token(32);
+        // The store fills tenant, company and link session from the consumed link session.
+        let browser = BrowserSession {
+            id: BrowserSessionId::new(),
+            tenant_id: TenantId(uuid::Uuid::nil()),
+            company_id: CompanyId(uuid::Uuid::nil()),
+            kind,
+            link_session_id: None,
+            token_hash: TokenHash::of(&cookie_token),
+            created_at: now,
+            expires_at: now + state.config.browser_session_ttl,
+        };
+        if let Some(link) = state.store.consume_link_session(&TokenHash::of(token), now, &browser).await? {
+            let to = match link.locale {
+                Some(l) => format!("{landing}?lang={l}"),
+                None => landing.to_owned(),
+            };
+            let mut res = Redirect::to(&to).into_response();
+            res.headers_mut().append(header::SET_COOKIE, session_cookie(state, kind, &cookie_token));
+            return Ok(res);
+        }
+    }
+    // Reloading an already-opened link in the same browser simply continues.
+    if load_session(state, headers, kind).await?.is_some() {
+        return Ok(Redirect::to(landing).into_response());
+    }
+    Err(PageError::new(PageErrorKind::LinkUnusable))
+}
+
+pub async fn landing(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
+    if !ctx.tenant.settings.landing_enabled {
+        return Ok(Redirect::to("/link/platforms").into_response());
+    }
+    html(&LandingPage { company_name: ctx.company.name.clone(), csrf: ctx.csrf.clone(), chrome: ctx.chrome })
+}
+
+/// The platforms this tenant enabled and this link session offers, in catalog order.
+pub async fn offered_platforms(ctx: &PageCtx) -> Result<Vec<Platform>, PageError> {
+    let state = &ctx.state;
+    let enabled = state.store.tenant_platforms(ctx.tenant.id).await?;
+    let categories = match ctx.session.link_session_id {
+        Some(id) => state.store.link_session(ctx.tenant.id, id).await?.map(|l| l.categories).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    Ok(state
+        .catalog
+        .all()
+        .iter()
+        .filter(|p| enabled.iter().any(|e| e.enabled && e.platform_key == p.key))
+        .filter(|p| categories.is_empty() || categories.contains(&p.category))
+        // Per-store platforms need the store's name first; the flow does not ask for it yet.
+        .filter(|p| !p.needs_shop())
+        .cloned()
+        .collect())
+}
+
+#[derive(Deserialize, Default)]
+pub struct SelectQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn select(LinkCtx(ctx): LinkCtx, Query(query): Query<SelectQuery>) -> Result<Response, PageError> {
+    let platforms = offered_platforms(&ctx).await?;
+    let connections = ctx.state.store.company_connections(ctx.tenant.id, ctx.company.id).await?;
+    let linked = |p: &Platform| connections.iter().any(|c| c.platform_key == p.key && c.status == ConnectionStatus::Linked);
+    let q: String = query.q.trim().chars().take(80).collect();
+    let needle = q.to_lowercase();
+    let mut groups = Vec::new();
+    for category in Category::ALL {
+        let tiles: Vec<PlatformTile> = platforms
+            .iter()
+            .filter(|p| p.category == category)
+            .filter(|p| needle.is_empty() || p.name.to_lowercase().contains(&needle) || p.key.as_str().contains(&needle))
+            .map(|p| PlatformTile { key: p.key.to_string(), name: p.name.clone(), connected: linked(p) })
+            .collect();
+        if !tiles.is_empty() {
+            groups.push(CategoryGroup { key: category.to_string(), label: ctx.tr.t(&format!("category-{category}")), platforms: tiles });
+        }
+    }
+    let connected_count = i64::try_from(connections.iter().filter(|c| c.status == ConnectionStatus::Linked).count()).unwrap_or(i64::MAX);
+    html(&SelectPage { no_results: groups.is_empty() && !q.is_empty(), groups, query: q, connected_count, chrome: ctx.chrome })
+}
+
+/// The platform of a flow URL, if offered to this session.
+async fn offered(ctx: &PageCtx, key: &str) -> Result<Platform, PageError> {
+    offered_platforms(ctx)
+        .await?
+        .into_iter()
+        .find(|p| p.key.as_str() == key)
+        .ok_or(PageError::new(PageErrorKind::NotFound))
+}
+
+/// The notice in force for the platform's category in the customer's language (else English).
+async fn notice_for(ctx: &PageCtx, platform: &Platform) -> Result<(NoticeVersion, NoticeView), PageError> {
+    let store = &ctx.state.store;
+    let version = match store.current_notice_version(ctx.tenant.id, platform.category, ctx.locale()).await? {
+        Some(v) => v,
+        None => store
+            .current_notice_version(ctx.tenant.id, platform.category, accord_domain::locale::Locale::En)
+            .await?
+            .ok_or_else(|| PageError::internal(&"tenant has no notice for this category"))?,
+    };
+    let view = NoticeView::build(&ctx.tr, &ctx.tenant.name, platform, &version);
+    if view.data_uses.is_empty() {
+        return Err(PageError::new(PageErrorKind::NotFound));
+    }
+    Ok((version, view))
+}
+
+fn consent_page(ctx: &PageCtx, platform: &Platform, version: &NoticeVersion, view: NoticeView, error: Option<String>, already: bool) -> Result<Response, PageError> {
+    let sha = view.render(&ctx.tr).sha256;
+    let page = ConsentPage {
+        chrome: ctx.chrome.clone(),
+        csrf: ctx.csrf.clone(),
+        platform_key: platform.key.to_string(),
+        notice: view,
+        notice_sha256: sha,
+        version_id: version.id.to_string(),
+        error,
+        already_connected: already,
+    };
+    let status = if page.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let mut res = (status, Html(page.render()?)).into_response();
+    // The form's post is answered with a redirect to the platform; allow that origin.
+    let authorize = ctx.state.config.urls.endpoint(&platform.authorize_url, None);
+    if let Ok(u) = url::Url::parse(&authorize) {
+        res.extensions_mut().insert(FormActionSources(vec![u.origin().ascii_serialization()]));
+    }
+    Ok(res)
+}
+
+async fn is_linked(ctx: &PageCtx, platform: &Platform) -> Result<bool, PageError> {
+    Ok(ctx
+        .state
+        .store
+        .company_connections(ctx.tenant.id, ctx.company.id)
+        .await?
+        .iter()
+        .any(|c| c.platform_key == platform.key && c.status == ConnectionStatus::Linked))
+}
+
+pub async fn consent(LinkCtx(ctx): LinkCtx, Path(key): Path<String>) -> Result<Response, PageError> {
+    let platform = offered(&ctx, &key).await?;
+    let (version, view) = notice_for(&ctx, &platform).await?;
+    let already = is_linked(&ctx, &platform).await?;
+    consent_page(&ctx, &platform, &version, view, None, already)
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    agree: Option<String>,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    notice_version_id: String,
+    #[serde(default)]
+    notice_sha256: String,
+}
+
+pub async fn consent_submit(
+    LinkCtx(ctx): LinkCtx,
+    meta: ClientMeta,
+    Path(key): Path<String>,
+    PageForm(form): PageForm<ConsentForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&ctx.state, &ctx.session.token_hash, &form.csrf, meta.same_origin)?;
+    let platform = offered(&ctx, &key).await?;
+    if form.action == "decline" {
+        return html(&DeclinedPage { platform_name: platform.name.clone(), chrome: ctx.chrome });
+    }
+    if form.action != "connect" {
+        return Err(PageError::new(PageErrorKind::BadRequest));
+    }
+    let (version, view) = notice_for(&ctx, &platform).await?;
+    if form.agree.as_deref() != Some("yes") {
+        let msg = ctx.tr.t("consent-error-unticked");
+        return consent_page(&ctx, &platform, &version, view, Some(msg), false);
+    }
+    let rendered = view.render(&ctx.tr);
+    // The customer agreed to what they saw: if the notice changed meanwhile, show the new one.
+    if form.notice_version_id != version.id.to_string() || form.notice_sha256 != rendered.sha256 {
+        let msg = ctx.tr.t("consent-error-changed");
+        return consent_page(&ctx, &platform, &version, view, Some(msg), false);
+    }
+    let action = ConsentAction {
+        tenant: ctx.tenant.id,
+        company: ctx.company.id,
+        platform: &platform,
+        version: &version,
+        view: &view,
+        rendered,
+        locale: ctx.locale(),
+        evidence: ConsentEvidence {
+            method: ConsentMethod::HostedFlowCheckbox,
+            checkbox_ticked: true,
+            ip: meta.ip,
+            user_agent: meta.user_agent,
+        },
+    };
+    match connect::consent_and_authorize(&ctx.state, action, &ctx.session).await {
+        Ok((url, _)) => Ok(Redirect::to(&url).into_response()),
+        Err(e) => {
+            tracing::error!(platform = %platform.key, error = %e, "could not start authorization");
+            Err(PageError::internal(&e))
+        }
+    }
+}
+
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Query(query): Query<CallbackQuery>,
+    uri: axum::http::Uri,
+    nonce: Option<axum::Extension<crate::security::CspNonce>>,
+) -> Result<Response, PageError> {
+    // Without this browser's session the state cannot be bound to it: refuse before any token request.
+    let Some((session, tenant, company)) = load_session(&state, &headers, SessionKind::Link).await? else {
+        return Err(PageError::new(PageErrorKind::BadState));
+    };
+    let Some(platform) = state.catalog.find(&key).cloned() else {
+        return Err(PageError::new(PageErrorKind::BadState));
+    };
+    match connect::complete_callback(&state, &session, &platform, &query).await {
+        Ok(conn) => Ok(Redirect::to(&format!("/link/connections/{}", conn.id)).into_response()),
+        Err(CallbackError::BadState) => Err(PageError::new(PageErrorKind::BadState)),
+        Err(CallbackError::Store(e)) => Err(e.into()),
+        Err(CallbackError::Platform { code, connection }) => {
+            let locale = crate::pages::ctx::negotiate_locale(&uri, &headers, None);
+            let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
+            let langs = crate::pages::ctx::lang_links(&uri, locale, false, "/link/platforms");
+            let nonce = nonce.map(|n| n.0 .0.clone()).unwrap_or_default();
+            let chrome = crate::pages::ctx::Chrome::for_tenant(tr.clone(), nonce, Some(&tenant), langs, SessionKind::Link);
+            let explanation_id = if code == "access_denied" { "callback-error-denied" } else { "callback-error-generic" };
+            let _ = company;
+            html(&CallbackErrorPage {
+                csrf: crate::security::csrf_token(&state.keyring, &session.token_hash),
+                platform_name: platform.name.clone(),
+                platform_key: platform.key.to_string(),
+                explanation: tr.a1(explanation_id, "platform", &platform.name),
+                error_code: code,
+                connection_id: connection.to_string(),
+                chrome,
+            })
+        }
+    }
+}
+
+/// A connection of this session's company, or 404.
+async fn own_connection(ctx: &PageCtx, id: &str) -> Result<Connection, PageError> {
+    let id: ConnectionId = id.parse().map_err(|_| PageError::new(PageErrorKind::NotFound))?;
+    ctx.state
+        .store
+        .connection(ctx.tenant.id, id)
+        .await?
+        .filter(|c| c.company_id == ctx.company.id)
+        .ok_or(PageError::new(PageErrorKind::NotFound))
+}
+
+/// A connection as the success and manage pages show it.
+pub async fn connection_row(ctx: &PageCtx, c: &Connection) -> Result<ConnectionRow, PageError> {
+    let platform = ctx.state.catalog.get(&c.platform_key);
+    let consent = match c.consent_id {
+        Some(id) => ctx.state.store.consent(ctx.tenant.id, id).await?,
+        None => None,
+    };
+    let name = platform.map_or_else(|| c.platform_key.to_string(), |p| p.name.clone());
+    let uses = platform
+        .map(|p| {
+            c.data_uses
+                .iter()
+                .map(|u| crate::services::notice::UseLine {
+                    label: ctx.tr.t(&format!("data-type-{}", u.data_type)),
+                    direction: ctx.tr.a1(&format!("direction-{}", u.direction.as_str()), "platform", &p.name),
+                    is_write: u.direction == accord_domain::catalog::Direction::Write,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Ok(ConnectionRow {
+        id: c.id.to_string(),
+        platform_name: name,
+        platform_key: c.platform_key.to_string(),
+        category_label: platform.map(|p| ctx.tr.t(&format!("category-{}", p.category))).unwrap_or_default(),
+        status: c.status.as_str().to_owned(),
+        status_label: ctx.tr.t(&format!("status-{}", c.status.as_str().replace('_', "-"))),
+        active: c.status.is_active(),
+        granted: consent.as_ref().and_then(|k| k.given_at.format(&fmt).ok()).unwrap_or_default(),
+        uses,
+        consent_sha256: consent.as_ref().map(|k| k.notice_sha256.clone()),
+        notice_version: consent.as_ref().map(|k| k.notice_version),
+    })
+}
+
+pub async fn success(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Response, PageError> {
+    let conn = own_connection(&ctx, &id).await?;
+    if conn.status != ConnectionStatus::Linked {
+        return Ok(Redirect::to(&format!("/link/platforms/{}/consent", conn.platform_key)).into_response());
+    }
+    let row = connection_row(&ctx, &conn).await?;
+    html(&SuccessPage { csrf: ctx.csrf.clone(), connection: row, chrome: ctx.chrome })
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+pub async fn retry(LinkCtx(ctx): LinkCtx, meta: ClientMeta, Path(id): Path<String>, PageForm(form): PageForm<CsrfForm>) -> Result<Response, PageError> {
+    check_csrf(&ctx.state, &ctx.session.token_hash, &form.csrf, meta.same_origin)?;
+    let conn = own_connection(&ctx, &id).await?;
+    let platform = offered(&ctx, conn.platform_key.as_str()).await?;
+    if conn.status != ConnectionStatus::PendingAuth {
+        return Ok(Redirect::to(&format!("/link/platforms/{}/consent", platform.key)).into_response());
+    }
+    let url = connect::retry_authorize(&ctx.state, &conn, &platform, &ctx.session)
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// From the success page to the manage page, without a new link: a manage session for the
+/// same company.
+pub async fn to_manage(LinkCtx(ctx): LinkCtx, meta: ClientMeta, PageForm(form): PageForm<CsrfForm>) -> Result<Response, PageError> {
+    check_csrf(&ctx.state, &ctx.session.token_hash, &form.csrf, meta.same_origin)?;
+    let now = ctx.state.clock.now();
+    let token = random_token(32);
+    let session = BrowserSession {
+        id: BrowserSessionId::new(),
+        tenant_id: ctx.tenant.id,
+        company_id: ctx.company.id,
+        kind: SessionKind::Manage,
+        link_session_id: ctx.session.link_session_id,
+        token_hash: TokenHash::of(&token),
+        created_at: now,
+        expires_at: now + ctx.state.config.browser_session_ttl,
+    };
+    ctx.state.store.create_browser_session(&session).await?;
+    let mut res = Redirect::to("/manage").into_response();
+    res.headers_mut().append(header::SET_COOKIE, session_cookie(&ctx.state, SessionKind::Manage, &token));
+    Ok(res)
+}
+
+pub async fn finish(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
+    let connected = ctx
+        .state
+        .store
+        .company_connections(ctx.tenant.id, ctx.company.id)
+        .await?
+        .into_iter()
+        .filter(|c| c.status == ConnectionStatus::Linked)
+        .map(|c| ctx.state.catalog.get(&c.platform_key).map_or_else(|| c.platform_key.to_string(), |p| p.name.clone()))
+        .collect();
+    html(&FinishedPage { connected, chrome: ctx.chrome })
+}

@@ -1,0 +1,68 @@
+//! The manage page: the company's connections, what each shares, when it was granted, and
+//! disconnect in one click plus one confirmation — effective at once (DESIGN.md).
+
+use crate::pages::ctx::ManageCtx;
+use crate::pages::error::{PageError, PageErrorKind};
+use crate::pages::form::{check_csrf, ClientMeta, PageForm};
+use crate::pages::link::{connection_row, open_session, CsrfForm};
+use crate::pages::templates::{ManageConfirmPage, ManagePage};
+use crate::services::connect;
+use crate::state::AppState;
+use accord_domain::flow::SessionKind;
+use accord_domain::ids::ConnectionId;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+pub async fn open(State(state): State<AppState>, Path(token): Path<String>, headers: HeaderMap) -> Result<Response, PageError> {
+    open_session(&state, &token, &headers, SessionKind::Manage, "/manage").await
+}
+
+#[derive(Deserialize, Default)]
+pub struct IndexQuery {
+    disconnected: Option<String>,
+}
+
+pub async fn index(ManageCtx(ctx): ManageCtx, Query(q): Query<IndexQuery>) -> Result<Response, PageError> {
+    let conns = ctx.state.store.company_connections(ctx.tenant.id, ctx.company.id).await?;
+    let mut rows = Vec::with_capacity(conns.len());
+    // Newest first: what the customer just did is at the top.
+    for c in conns.iter().rev() {
+        rows.push(connection_row(&ctx, c).await?);
+    }
+    let notice = q
+        .disconnected
+        .and_then(|key| ctx.state.catalog.find(&key).map(|p| ctx.tr.a1("manage-disconnected", "platform", &p.name)));
+    let page = ManagePage { company_name: ctx.company.name.clone(), connections: rows, notice, chrome: ctx.chrome };
+    Ok(Html(page.render()?).into_response())
+}
+
+async fn own(ctx: &crate::pages::ctx::PageCtx, id: &str) -> Result<accord_domain::connection::Connection, PageError> {
+    let id: ConnectionId = id.parse().map_err(|_| PageError::new(PageErrorKind::NotFound))?;
+    ctx.state
+        .store
+        .connection(ctx.tenant.id, id)
+        .await?
+        .filter(|c| c.company_id == ctx.company.id)
+        .ok_or(PageError::new(PageErrorKind::NotFound))
+}
+
+/// The one confirmation.
+pub async fn confirm(ManageCtx(ctx): ManageCtx, Path(id): Path<String>) -> Result<Response, PageError> {
+    let conn = own(&ctx, &id).await?;
+    if !conn.status.is_active() {
+        return Ok(Redirect::to("/manage").into_response());
+    }
+    let row = connection_row(&ctx, &conn).await?;
+    let page = ManageConfirmPage { csrf: ctx.csrf.clone(), connection: row, chrome: ctx.chrome };
+    Ok(Html(page.render()?).into_response())
+}
+
+pub async fn disconnect(ManageCtx(ctx): ManageCtx, meta: ClientMeta, Path(id): Path<String>, PageForm(form): PageForm<CsrfForm>) -> Result<Response, PageError> {
+    check_csrf(&ctx.state, &ctx.session.token_hash, &form.csrf, meta.same_origin)?;
+    let conn = own(&ctx, &id).await?;
+    connect::disconnect(&ctx.state, ctx.tenant.id, conn.id).await?;
+    Ok(Redirect::to(&format!("/manage?disconnected={}", conn.platform_key)).into_response())
+}

@@ -1,0 +1,75 @@
+//! The HTML surfaces: the hosted flow (`/link/...`) and the manage page (`/manage/...`), with
+//! their own middleware (CSP nonces and headers, language cookie, error pages). Sessions are
+//! cookies; every form carries a CSRF token.
+
+pub mod ctx;
+pub mod error;
+pub mod form;
+pub mod info;
+pub mod link;
+pub mod manage;
+pub mod support;
+pub mod templates;
+
+use crate::state::AppState;
+use accord_domain::locale::Locale;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/link/{token}", get(link::open))
+        .route("/link/start", get(link::landing))
+        .route("/link/platforms", get(link::select))
+        .route("/link/platforms/{key}/consent", get(link::consent).post(link::consent_submit))
+        .route("/link/callback/{key}", get(link::callback))
+        .route("/link/connections/{id}", get(link::success))
+        .route("/link/connections/{id}/retry", post(link::retry))
+        .route("/link/manage", post(link::to_manage))
+        .route("/link/finish", get(link::finish))
+        .route("/link/support", get(support::link_form).post(support::link_submit))
+        .route("/manage", get(manage::index))
+        .route("/manage/{token}", get(manage::open))
+        .route("/manage/connections/{id}/disconnect", get(manage::confirm).post(manage::disconnect))
+        .route("/manage/support", get(support::manage_form).post(support::manage_submit))
+        .route("/guide", get(info::guide))
+        .route("/privacy", get(info::privacy))
+        .route("/assets/accord.css", get(info::css))
+        .route("/assets/accord.js", get(info::js))
+        .route("/assets/marks/{file}", get(info::mark))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state, error::render_errors))
+        .layer(middleware::from_fn(remember_language))
+        .layer(middleware::from_fn(crate::security::page_headers))
+}
+
+/// `?lang=fr` from the language switch is remembered in a cookie, so the next pages keep it.
+async fn remember_language(req: Request, next: Next) -> Response {
+    let chosen = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "lang")
+            .and_then(|(_, v)| v.parse::<Locale>().ok())
+    });
+    let mut res = next.run(req).await;
+    if let Some(l) = chosen {
+        let c = cookie::Cookie::build((ctx::LANG_COOKIE, l.as_str()))
+            .path("/")
+            .same_site(cookie::SameSite::Lax)
+            .http_only(true)
+            .max_age(cookie::time::Duration::days(365))
+            .build();
+        if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+/// Unknown URLs get the friendly 404 page with the security headers.
+async fn not_found() -> error::PageError {
+    error::PageError::new(error::PageErrorKind::NotFound)
+}

@@ -1,0 +1,166 @@
+//! Support requests from any step, JavaScript optional: topic, message and a way to reply, with
+//! diagnostics attached automatically and a reference number shown to the customer. A hidden
+//! honeypot field catches naive bots: they see a confirmation, nothing is stored.
+
+use crate::pages::ctx::{LinkCtx, ManageCtx, PageCtx};
+use crate::pages::error::PageError;
+use crate::pages::form::{check_csrf, ClientMeta, PageForm};
+use crate::pages::templates::{SupportDonePage, SupportPage};
+use accord_domain::ids::SupportRequestId;
+use accord_domain::tenant::{SupportRequest, SupportTopic};
+use accord_domain::validate::{email_field, phone_field, text_field};
+use askama::Template;
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use rand::Rng as _;
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+pub struct SupportQuery {
+    #[serde(default)]
+    topic: String,
+    #[serde(default)]
+    step: String,
+    #[serde(default)]
+    platform: String,
+    #[serde(default)]
+    error: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SupportForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    topic: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    reply_to: String,
+    #[serde(default)]
+    step: String,
+    #[serde(default)]
+    platform: String,
+    /// Honeypot: hidden from people, filled by bots.
+    #[serde(default)]
+    website: String,
+}
+
+fn short(s: &str, n: usize) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(n).collect()
+}
+
+fn form_page(ctx: &PageCtx, action: &str, form: &SupportForm, errors: Vec<(String, String)>) -> Result<Response, PageError> {
+    let topics = SupportTopic::ALL
+        .iter()
+        .map(|t| (t.as_str().to_owned(), ctx.tr.t(&format!("support-topic-{}", t.as_str().replace('_', "-")))))
+        .collect();
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let page = SupportPage {
+        chrome: ctx.chrome.clone(),
+        csrf: ctx.csrf.clone(),
+        action: action.to_owned(),
+        step: short(&form.step, 20),
+        platform: short(&form.platform, 40),
+        topic: SupportTopic::parse(&form.topic).unwrap_or(SupportTopic::Other).as_str().to_owned(),
+        topics,
+        message: form.message.clone(),
+        reply_to: form.reply_to.clone(),
+        errors,
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+async fn show(ctx: &PageCtx, action: &str, q: SupportQuery) -> Result<Response, PageError> {
+    let mut message = String::new();
+    if !q.error.is_empty() {
+        message = ctx.tr.a1("support-prefill-error", "code", &short(&q.error, 40));
+    }
+    let form = SupportForm { topic: q.topic, step: q.step, platform: q.platform, message, ..SupportForm::default() };
+    form_page(ctx, action, &form, Vec::new())
+}
+
+async fn submit(ctx: &PageCtx, meta: ClientMeta, action: &str, back: &str, form: SupportForm) -> Result<Response, PageError> {
+    check_csrf(&ctx.state, &ctx.session.token_hash, &form.csrf, meta.same_origin)?;
+    let reference = reference();
+    if !form.website.is_empty() {
+        return done(ctx, reference, back);
+    }
+    let mut errors = Vec::new();
+    let topic = SupportTopic::parse(&form.topic);
+    if topic.is_none() {
+        errors.push(("topic".to_owned(), ctx.tr.t("support-error-topic")));
+    }
+    let message = text_field("message", &form.message, 4000);
+    if message.is_err() {
+        errors.push(("message".to_owned(), ctx.tr.t("support-error-message")));
+    }
+    let reply = email_field("reply_to", &form.reply_to).or_else(|_| phone_field("reply_to", &form.reply_to));
+    if reply.is_err() {
+        errors.push(("reply_to".to_owned(), ctx.tr.t("support-error-reply")));
+    }
+    let (Some(topic), Ok(message), Ok(reply_to)) = (topic, message, reply) else {
+        return form_page(ctx, action, &form, errors);
+    };
+    let diagnostics = serde_json::json!({
+        "surface": ctx.kind.as_str(),
+        "link_session": ctx.session.link_session_id.map(|id| id.to_string()),
+        "step": short(&form.step, 20),
+        "platform": short(&form.platform, 40),
+        "locale": ctx.locale().as_str(),
+        "user_agent": meta.user_agent,
+    });
+    let request = SupportRequest {
+        id: SupportRequestId::new(),
+        tenant_id: ctx.tenant.id,
+        company_id: Some(ctx.company.id),
+        reference: reference.clone(),
+        topic,
+        message,
+        reply_to,
+        diagnostics,
+        created_at: ctx.state.clock.now(),
+    };
+    ctx.state.store.create_support_request(&request).await?;
+    done(ctx, reference, back)
+}
+
+fn done(ctx: &PageCtx, reference: String, back: &str) -> Result<Response, PageError> {
+    let page = SupportDonePage { chrome: ctx.chrome.clone(), reference, back: back.to_owned() };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// `SR-` and 8 characters from an alphabet without look-alikes (no 0/O, 1/I).
+fn reference() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let s: String = (0..8).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    format!("SR-{s}")
+}
+
+pub async fn link_form(LinkCtx(ctx): LinkCtx, Query(q): Query<SupportQuery>) -> Result<Response, PageError> {
+    show(&ctx, "/link/support", q).await
+}
+
+pub async fn link_submit(LinkCtx(ctx): LinkCtx, meta: ClientMeta, PageForm(form): PageForm<SupportForm>) -> Result<Response, PageError> {
+    submit(&ctx, meta, "/link/support", "/link/platforms", form).await
+}
+
+pub async fn manage_form(ManageCtx(ctx): ManageCtx, Query(q): Query<SupportQuery>) -> Result<Response, PageError> {
+    show(&ctx, "/manage/support", q).await
+}
+
+pub async fn manage_submit(ManageCtx(ctx): ManageCtx, meta: ClientMeta, PageForm(form): PageForm<SupportForm>) -> Result<Response, PageError> {
+    submit(&ctx, meta, "/manage/support", "/manage", form).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn references_are_readable() {
+        let r = super::reference();
+        assert!(r.starts_with("SR-") && r.len() == 11);
+        assert!(!r[3..].contains(['0', 'O', '1', 'I']));
+    }
+}

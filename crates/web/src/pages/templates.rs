@@ -1,0 +1,164 @@
+//! One askama struct per page; the HTML lives in `crates/web/templates/`, escaping on.
+
+use crate::pages::ctx::Chrome;
+use crate::services::notice::NoticeView;
+use askama::Template;
+
+/// A platform tile on the selection step.
+#[derive(Debug, Clone)]
+pub struct PlatformTile {
+    pub key: String,
+    pub name: String,
+    pub connected: bool,
+}
+
+/// A category group on the selection step.
+#[derive(Debug, Clone)]
+pub struct CategoryGroup {
+    pub key: String,
+    pub label: String,
+    pub platforms: Vec<PlatformTile>,
+}
+
+/// A connection as listed on the success and manage pages.
+#[derive(Debug, Clone)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub platform_name: String,
+    pub platform_key: String,
+    pub category_label: String,
+    pub status: String,
+    pub status_label: String,
+    pub active: bool,
+    pub granted: String,
+    pub uses: Vec<crate::services::notice::UseLine>,
+    pub consent_sha256: Option<String>,
+    pub notice_version: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub chrome: Chrome,
+    pub title: String,
+    pub body: String,
+    pub correlation_id: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "landing.html")]
+pub struct LandingPage {
+    pub chrome: Chrome,
+    pub company_name: String,
+    pub csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "select.html")]
+pub struct SelectPage {
+    pub chrome: Chrome,
+    pub groups: Vec<CategoryGroup>,
+    pub query: String,
+    pub connected_count: i64,
+    pub no_results: bool,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub platform_key: String,
+    pub notice: NoticeView,
+    pub notice_sha256: String,
+    pub version_id: String,
+    /// Set when Connect was pressed without ticking the box.
+    pub error: Option<String>,
+    pub already_connected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "declined.html")]
+pub struct DeclinedPage {
+    pub chrome: Chrome,
+    pub platform_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "success.html")]
+pub struct SuccessPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub connection: ConnectionRow,
+}
+
+#[derive(Template)]
+#[template(path = "callback_error.html")]
+pub struct CallbackErrorPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub platform_name: String,
+    pub platform_key: String,
+    pub error_code: String,
+    pub explanation: String,
+    pub connection_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "support.html")]
+pub struct SupportPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub action: String,
+    pub step: String,
+    pub platform: String,
+    pub topic: String,
+    pub topics: Vec<(String, String)>,
+    pub message: String,
+    pub reply_to: String,
+    pub errors: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "support_done.html")]
+pub struct SupportDonePage {
+    pub chrome: Chrome,
+    pub reference: String,
+    pub back: String,
+}
+
+#[derive(Template)]
+#[template(path = "manage.html")]
+pub struct ManagePage {
+    pub chrome: Chrome,
+    pub company_name: String,
+    pub connections: Vec<ConnectionRow>,
+    pub notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "manage_confirm.html")]
+pub struct ManageConfirmPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub connection: ConnectionRow,
+}
+
+#[derive(Template)]
+#[template(path = "finished.html")]
+pub struct FinishedPage {
+    pub chrome: Chrome,
+    pub connected: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "guide.html")]
+pub struct GuidePage {
+    pub chrome: Chrome,
+}
+
+#[derive(Template)]
+#[template(path = "privacy.html")]
+pub struct PrivacyPage {
+    pub chrome: Chrome,
+}

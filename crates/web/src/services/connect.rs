@@ -1,0 +1,239 @@
+//! The consent action and what follows it: record the consent with its connection and OAuth
+//! state in one transaction, send the customer to the platform, finish the callback, and
+//! disconnect. Pages and API call these, so both surfaces behave identically.
+
+use crate::state::AppState;
+use accord_domain::catalog::Platform;
+use accord_domain::connection::{Connection, ConnectionStatus};
+use accord_domain::consent::{Consent, ConsentEvidence};
+use accord_domain::crypto::TokenHash;
+use accord_domain::flow::BrowserSession;
+use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, TenantId};
+use accord_domain::locale::Locale;
+use accord_domain::notice::{NoticeVersion, RenderedNotice};
+use accord_platform::{tokens_aad, OAuthError};
+use accord_store::{ConsentWrite, Disconnected, StoreError};
+
+use super::notice::NoticeView;
+
+/// What the customer agreed to, and how.
+pub struct ConsentAction<'a> {
+    pub tenant: TenantId,
+    pub company: CompanyId,
+    pub platform: &'a Platform,
+    pub version: &'a NoticeVersion,
+    pub view: &'a NoticeView,
+    pub rendered: RenderedNotice,
+    pub locale: Locale,
+    pub evidence: ConsentEvidence,
+}
+
+/// Records the consent (connection `pending_auth`, consent, OAuth state — one transaction) and
+/// returns the platform's authorization URL. A connection of this company to this platform
+/// still waiting for sign-in is reused rather than duplicated.
+pub async fn consent_and_authorize(
+    state: &AppState,
+    action: ConsentAction<'_>,
+    session: &BrowserSession,
+) -> Result<(String, ConnectionId), OAuthError> {
+    let now = state.clock.now();
+    let existing = state
+        .store
+        .company_connections(action.tenant, action.company)
+        .await?
+        .into_iter()
+        .find(|c| c.platform_key == action.platform.key && c.status == ConnectionStatus::PendingAuth);
+    let consent_id = ConsentId::new();
+    let connection = match existing {
+        Some(mut c) => {
+            c.data_uses.clone_from(&action.view.data_uses);
+            c.consent_id = Some(consent_id);
+            c.last_error = None;
+            c.updated_at = now;
+            c
+        }
+        None => Connection {
+            id: ConnectionId::new(),
+            tenant_id: action.tenant,
+            company_id: action.company,
+            platform_key: action.platform.key.clone(),
+            status: ConnectionStatus::PendingAuth,
+            data_uses: action.view.data_uses.clone(),
+            consent_id: Some(consent_id),
+            granted_scope: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            linked_at: None,
+            disconnected_at: None,
+        },
+    };
+    let (url, flow) = accord_platform::start(
+        &state.platforms,
+        action.tenant,
+        action.platform,
+        connection.id,
+        session.id,
+        &action.view.data_uses,
+    )
+    .await?;
+    let consent = Consent {
+        id: consent_id,
+        tenant_id: action.tenant,
+        company_id: action.company,
+        connection_id: connection.id,
+        platform_key: action.platform.key.clone(),
+        category: action.platform.category,
+        notice_version_id: action.version.id,
+        notice_version: action.version.version,
+        locale: action.locale,
+        data_uses: action.view.data_uses.clone(),
+        notice_text: action.rendered.text,
+        notice_sha256: action.rendered.sha256,
+        evidence: action.evidence,
+        given_at: now,
+        withdrawn_at: None,
+    };
+    let id = connection.id;
+    state
+        .store
+        .record_consent(&ConsentWrite { connection, consent, oauth_flow: Some(flow) })
+        .await?;
+    Ok((url, id))
+}
+
+/// Starts a new authorization for a connection still pending sign-in (the "Try again" button):
+/// its consent stands, only a fresh `state` and PKCE pair are made.
+pub async fn retry_authorize(
+    state: &AppState,
+    connection: &Connection,
+    platform: &Platform,
+    session: &BrowserSession,
+) -> Result<String, OAuthError> {
+    let (url, flow) = accord_platform::start(
+        &state.platforms,
+        connection.tenant_id,
+        platform,
+        connection.id,
+        session.id,
+        &connection.data_uses,
+    )
+    .await?;
+    state.store.create_oauth_flow(&flow).await?;
+    Ok(url)
+}
+
+/// Why a callback did not link a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    /// Missing, unknown, expired, replayed or other-session `state`: no token request is made.
+    #[error("invalid state")]
+    BadState,
+    /// The platform said no, or the exchange failed; the connection records the code.
+    #[error("platform error {code}")]
+    Platform { code: String, connection: ConnectionId },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The query a platform sends back (RFC 6749 §4.1.2 and §4.1.2.1).
+#[derive(Debug, serde::Deserialize, Default)]
+pub struct CallbackQuery {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Finishes an authorization: consumes `state` (bound to this browser session), exchanges the
+/// code once, stores the tokens encrypted, marks the connection linked.
+pub async fn complete_callback(
+    state: &AppState,
+    session: &BrowserSession,
+    platform: &Platform,
+    query: &CallbackQuery,
+) -> Result<Connection, CallbackError> {
+    let raw_state = query.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 512).ok_or(CallbackError::BadState)?;
+    let now = state.clock.now();
+    let flow = state
+        .store
+        .consume_oauth_flow(&TokenHash::of(raw_state), session.id, now)
+        .await?
+        .ok_or(CallbackError::BadState)?;
+    // Mix-up defence (RFC 9700 §4.4): the state must have been issued for this platform's callback.
+    if flow.platform_key != platform.key || flow.tenant_id != session.tenant_id {
+        return Err(CallbackError::BadState);
+    }
+    let fail = |code: String| CallbackError::Platform { code, connection: flow.connection_id };
+    if let Some(err) = &query.error {
+        let code = sanitize_code(err);
+        state.store.fail_connection(flow.tenant_id, flow.connection_id, &code, now).await?;
+        return Err(fail(code));
+    }
+    let Some(code) = query.code.as_deref().filter(|c| !c.is_empty() && c.len() <= 2048) else {
+        state.store.fail_connection(flow.tenant_id, flow.connection_id, "invalid_response", now).await?;
+        return Err(fail("invalid_response".into()));
+    };
+    match accord_platform::exchange(&state.platforms, &flow, platform, code).await {
+        Ok(tokens) => {
+            let json = serde_json::to_vec(&tokens).expect("token set serialises");
+            let ct = state.keyring.encrypt(&json, &tokens_aad(flow.tenant_id, flow.connection_id));
+            state
+                .store
+                .link_connection(flow.tenant_id, flow.connection_id, &ct, tokens.scope.as_deref(), state.clock.now())
+                .await?;
+            state
+                .store
+                .connection(flow.tenant_id, flow.connection_id)
+                .await?
+                .ok_or(CallbackError::Store(StoreError::NotFound))
+        }
+        Err(e) => {
+            tracing::warn!(connection = %flow.connection_id, platform = %platform.key, error_code = e.code(), "token exchange failed");
+            state.store.fail_connection(flow.tenant_id, flow.connection_id, e.code(), state.clock.now()).await?;
+            Err(fail(e.code().to_owned()))
+        }
+    }
+}
+
+/// A platform's error code reduced to a safe identifier for storage and display.
+fn sanitize_code(raw: &str) -> String {
+    let s: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(40)
+        .collect();
+    if s.is_empty() {
+        "platform_error".to_owned()
+    } else {
+        s.to_ascii_lowercase()
+    }
+}
+
+/// Disconnects at once: status flips, tokens are destroyed and the consent is withdrawn in the
+/// transaction answering the click; revocation at the platform follows as a durable job.
+pub async fn disconnect(state: &AppState, tenant: TenantId, id: ConnectionId) -> Result<Option<Disconnected>, StoreError> {
+    let Some(conn) = state.store.connection(tenant, id).await? else {
+        return Ok(None);
+    };
+    let revoke = state
+        .catalog
+        .get(&conn.platform_key)
+        .is_some_and(|p| p.revoke_url.is_some());
+    let out = state.store.disconnect(tenant, id, revoke, state.clock.now()).await?;
+    if out.as_ref().is_some_and(|d| d.revoke_job.is_some()) {
+        state.jobs.notify_one();
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_code;
+
+    #[test]
+    fn platform_error_codes_are_sanitised() {
+        assert_eq!(sanitize_code("access_denied"), "access_denied");
+        assert_eq!(sanitize_code("<script>"), "script");
+        assert_eq!(sanitize_code("!!!"), "platform_error");
+    }
+}

@@ -1,0 +1,6 @@
+//! Operations shared by the hosted pages and the tenant API, so both surfaces do exactly the
+//! same thing: tenants, notices and their rendering, OAuth with platforms, consent and disconnect.
+
+pub mod connect;
+pub mod notice;
+pub mod tenants;

@@ -1,0 +1,80 @@
+//! Creating tenants: the tenant row, its first API key (shown once), and Accord's built-in
+//! notices in every category and language, so a new tenant's flow works untouched.
+
+use crate::i18n::Tr;
+use crate::state::AppState;
+use accord_domain::catalog::Category;
+use accord_domain::crypto::ApiKey;
+use accord_domain::ids::{ApiKeyId, TenantId};
+use accord_domain::locale::Locale;
+use accord_domain::settings::LinkSettings;
+use accord_domain::tenant::{name_field, ApiKeyRecord, Tenant};
+use accord_domain::validate::Invalid;
+use accord_store::StoreError;
+use secrecy::SecretString;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateTenantError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a tenant with one API key; returns the key's full value, which is not stored.
+pub async fn create_tenant(
+    state: &AppState,
+    name: &str,
+    settings: LinkSettings,
+) -> Result<(Tenant, SecretString), CreateTenantError> {
+    let name = name_field("name", name).map_err(|e| Invalid(vec![e]))?;
+    settings.validate(state.config.allow_http_localhost)?;
+    let now = state.clock.now();
+    let tenant = Tenant { id: TenantId::new(), name, settings, created_at: now };
+    let (record, full) = new_api_key(tenant.id, now);
+    state.store.create_tenant(&tenant, &record).await?;
+    seed_default_notices(state, &tenant).await?;
+    Ok((tenant, full))
+}
+
+/// A further API key for an existing tenant (e.g. `accord demo` run again: keys are shown once).
+pub async fn add_api_key(state: &AppState, tenant: TenantId) -> Result<SecretString, StoreError> {
+    let (record, full) = new_api_key(tenant, state.clock.now());
+    state.store.add_api_key(&record).await?;
+    Ok(full)
+}
+
+fn new_api_key(tenant: TenantId, now: time::OffsetDateTime) -> (ApiKeyRecord, SecretString) {
+    let key = ApiKey::generate();
+    let record = ApiKeyRecord {
+        id: ApiKeyId::new(),
+        tenant_id: tenant,
+        key_id: key.key_id.clone(),
+        secret_hash: key.secret_hash.clone(),
+        created_at: now,
+        revoked_at: None,
+    };
+    (record, key.full)
+}
+
+/// Version 1 of every category × locale notice, from the built-in text. The privacy-policy link
+/// is the tenant's own when set, else Accord's page explaining how Accord handles the data.
+async fn seed_default_notices(state: &AppState, tenant: &Tenant) -> Result<(), StoreError> {
+    let privacy = tenant
+        .settings
+        .privacy_policy_url
+        .clone()
+        .unwrap_or_else(|| state.config.url("/privacy"));
+    let now = state.clock.now();
+    for category in Category::ALL {
+        for locale in Locale::ALL {
+            if state.store.current_notice_version(tenant.id, category, locale).await?.is_some() {
+                continue;
+            }
+            let tr = Tr::new(state.i18n.clone(), locale);
+            let content = super::notice::default_content(&tr, category, &privacy);
+            state.store.add_notice_version(tenant.id, category, locale, &content, now).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! The application state shared by every handler, and the web configuration it was built from.
+
+use crate::i18n::I18n;
+use accord_domain::catalog::Catalog;
+use accord_platform::{PlatformClient, Urls};
+use accord_domain::crypto::Keyring;
+use accord_domain::Clock;
+use accord_store::Store;
+use std::sync::Arc;
+use time::Duration;
+
+/// What the web layer needs to know from the configuration.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    pub urls: Urls,
+    /// Development only: accept `http://localhost` URLs in settings and catalog entries.
+    pub allow_http_localhost: bool,
+    pub link_session_ttl: Duration,
+    pub manage_session_ttl: Duration,
+    /// How long a browser stays signed in to the flow or manage page after opening its link.
+    pub browser_session_ttl: Duration,
+}
+
+impl WebConfig {
+    /// Cookies get `Secure` when Accord is served over TLS (DESIGN.md, security baseline).
+    pub fn secure_cookies(&self) -> bool {
+        self.urls.public_url.scheme() == "https"
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.urls.url(path)
+    }
+}
+
+/// Everything a handler can reach. Cheap to clone (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub catalog: Arc<Catalog>,
+    pub keyring: Arc<Keyring>,
+    pub clock: Arc<dyn Clock>,
+    pub i18n: Arc<I18n>,
+    pub config: Arc<WebConfig>,
+    pub platforms: PlatformClient,
+    /// Wakes the job worker when a job was just created (it also polls).
+    pub jobs: Arc<tokio::sync::Notify>,
+}

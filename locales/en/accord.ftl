@@ -1,0 +1,210 @@
+# Accord — English. Every user-facing string of the hosted flow, the manage page and the
+# built-in notices. French lives in ../fr/accord.ftl; a test keeps both complete.
+
+## Page chrome
+skip-to-content = Skip to content
+language-switch = Language
+trust-label = Why you can trust this
+trust-message-default = Securely connect your business accounts. You choose what is shared, and you can disconnect at any time.
+trust-message-default-tenant = Securely connect your business accounts to { $tenant }. You choose what is shared, and you can disconnect at any time.
+promise-disconnect = You can disconnect at any time, and sharing stops at once.
+help-heading = Need help?
+help-guide = Connection guide and FAQ
+help-phone = Call us:
+help-email = E-mail us:
+help-form = Send a support request
+help-privacy = Privacy policy
+powered-by = Secured and powered by Accord
+back-to-platforms = Back to the list of platforms
+
+## Categories, data types, directions, statuses
+category-accounting = Accounting
+category-banking = Banking
+category-commerce = Commerce
+data-type-company-info = Company details
+data-type-accounts = Chart of accounts
+data-type-invoices = Invoices
+data-type-bills = Bills
+data-type-customers = Customers
+data-type-suppliers = Suppliers
+data-type-payments = Payments
+data-type-bank-accounts = Bank accounts
+data-type-bank-transactions = Bank transactions
+data-type-balance-sheet = Balance sheet
+data-type-profit-and-loss = Profit and loss
+data-type-orders = Orders
+data-type-products = Products
+data-type-payouts = Payouts
+data-type-disputes = Disputes
+direction-read = read from { $platform }
+direction-write = written to { $platform }
+status-pending-auth = Waiting for sign-in
+status-linked = Connected
+status-deauthorized = Access ended by the platform
+status-disconnected = Disconnected
+status-reconsent-required = Your agreement is needed again
+
+## Landing
+landing-title = Connect your accounts
+landing-heading = Connect your accounts to { $tenant }
+landing-lead = { $tenant } asks { $company } to connect the platforms it uses, so it can see your figures without you sending documents.
+landing-step-choose = Choose the platform you use.
+landing-step-review = Read exactly what will be shared and why, then agree.
+landing-step-sign-in = Sign in on the platform's own site to confirm.
+landing-assurance-password = You sign in on the platform's own site: your password is never seen by { -brand } or by us.
+landing-assurance-sharing = { $tenant } never shares your data with third parties without your consent.
+landing-start = Get started
+-brand = Accord
+
+## Platform selection
+select-title = Choose a platform
+select-heading = Which platform do you use?
+select-sign-in-explainer = You will sign in on the platform's own website. Your password is never seen by Accord or by us.
+select-connected-count = { $count ->
+    [one] You have connected 1 platform in this session. You can add another.
+   *[other] You have connected { $count } platforms in this session. You can add another.
+}
+select-search-label = Search platforms
+select-search-button = Search
+select-no-results = No platform matches “{ $query }”.
+select-connected = Connected ✓
+select-platform-missing = Can't find your platform? Tell us which one you use.
+
+## Consent
+consent-title = Connect { $platform }
+consent-already-connected = { $platform } is already connected. Connecting again replaces the existing agreement.
+notice-heading = { $tenant } asks to use your { $category } data from { $platform }
+notice-category = Category
+notice-purpose = Why it is used
+notice-data-used = Data used
+notice-retention = How long it is kept
+notice-sharing = Sharing with third parties
+notice-withdrawal = How to withdraw your consent
+notice-privacy-policy = Privacy policy
+notice-version = Notice version
+consent-checkbox = I agree that { $tenant } may use the data listed above for the purpose described, as set out in its
+consent-privacy-link = privacy policy (opens in a new tab)
+consent-sign-in-note = Next, you will sign in on { $platform }'s own website to confirm. Accord never sees your password.
+consent-connect = Agree and connect
+consent-decline = No thanks
+consent-error-unticked = To connect, tick the box to show you agree. Nothing has been shared.
+consent-error-changed = This notice has just been updated. Please read it again before agreeing.
+
+## Declined
+declined-title = Nothing was shared
+declined-body = You chose not to connect { $platform }. No data has been shared, and nothing was recorded except your choice.
+
+## Callback errors
+callback-error-title = The connection did not finish
+callback-error-heading = { $platform } did not connect
+callback-error-denied = You chose not to give access on { $platform }'s site. Nothing has been shared. You can try again whenever you like.
+callback-error-generic = Something went wrong while { $platform } was confirming the connection. Nothing has been shared. Please try again, or contact us.
+callback-error-code = Error code: { $code }
+callback-error-retry = Try again
+callback-error-support = Ask for help
+
+## Success
+success-title = Connected
+success-heading = { $platform } is connected
+success-lead = Thank you. Your connection is active and protected.
+success-disconnect-heading = Changed your mind?
+success-disconnect-body = You can disconnect at any time from the page that lists your connections. Sharing stops at once and the access we held is destroyed.
+success-add-another = Connect another platform
+success-manage = See and manage my connections
+success-done = I'm done
+connection-granted = agreed on { $date }
+connection-shares = What is shared:
+connection-proof = Fingerprint of the notice you agreed to:
+
+## Finished
+finished-title = All done
+finished-lead = You connected:
+finished-none = You did not connect any platform. Nothing has been shared.
+finished-close = You can close this window and return to { $tenant }.
+
+## Manage page
+manage-title = Your connections
+manage-lead = The platforms { $company } has connected to { $tenant }, what each shares, and since when.
+manage-empty = You have no connections.
+manage-disconnect = Disconnect { $platform }
+manage-disconnected = { $platform } is disconnected. Sharing has stopped and the access we held has been destroyed.
+manage-confirm-title = Disconnect { $platform }?
+manage-confirm-body = { $tenant } will stop receiving data from { $platform } at once, and the access we held will be destroyed. You can connect again later if you wish.
+manage-confirm-yes = Yes, disconnect
+manage-confirm-no = No, keep it
+
+## Support
+support-title = Ask for help
+support-lead = Tell us what is happening and how to reach you. { $tenant } will get back to you.
+support-topic = What do you need help with?
+support-topic-platform-missing = I can't find my platform
+support-topic-connection-failed = The connection failed
+support-topic-privacy-question = A question about my data and privacy
+support-topic-other = Something else
+support-message = Your message
+support-reply-to = Your e-mail address or phone number
+support-reply-hint = So we can reply to you.
+support-diagnostics-note = To help us, technical details of this step (no passwords, no financial data) are attached to your request.
+support-send = Send my request
+support-prefill-error = The connection failed with the error code { $code }.
+support-error-topic = Choose what you need help with.
+support-error-message = Write a message of up to 4,000 characters.
+support-error-reply = Enter an e-mail address (like name@example.com) or a phone number.
+support-done-title = Request sent
+support-done-body = Thank you. Your reference is { $reference }. Quote it if you contact us again.
+support-done-back = Back
+form-errors-heading = Please correct the following
+
+## Errors
+error-reference = Reference for support: { $id }
+error-help-hint = If you need help, use the contact details below.
+error-session-title = Your session has ended
+error-session-body = For your security, this page needs the link you were sent. Please open it again, or ask for a new one.
+error-link-title = This link can no longer be used
+error-link-body = Links work once and for a limited time. Please ask for a new link to continue.
+error-not-found-title = Page not found
+error-not-found-body = This page does not exist or is no longer available.
+error-state-title = This sign-in could not be confirmed
+error-state-body = The response from the platform did not match a sign-in started in this browser, or it came too late. Nothing has been shared. Please start the connection again.
+error-forbidden-title = This action was refused
+error-forbidden-body = For your security, the form could not be accepted. Please reload the page and try again.
+error-bad-request-title = Something was wrong with that request
+error-bad-request-body = Please go back and try again.
+error-too-many-title = Too many attempts
+error-too-many-body = Please wait a moment before trying again.
+error-internal-title = Something went wrong on our side
+error-internal-body = Nothing has been shared. Please try again in a moment.
+
+## Guide
+guide-title = Connection guide
+guide-lead = How connecting your accounts works, and what it means for your data.
+guide-why-q = Why connect my accounts?
+guide-why-a = Connecting lets the company that sent you here see up-to-date figures straight from the source, so you don't need to gather and send documents. It can speed up decisions and may improve the offer you receive.
+guide-how-q = How does it work?
+guide-how-a = You choose a platform, read exactly which data will be used and why, tick the box to agree, then sign in on the platform's own website to confirm. It takes about a minute.
+guide-password-q = Do you see my password?
+guide-password-a = No. You sign in directly on the platform's website. Accord receives only a limited, revocable access key, kept encrypted.
+guide-what-q = What data is used?
+guide-what-a = Only the data types listed on the consent screen, in the direction shown: read from the platform, or written to it. Nothing else is requested.
+guide-disconnect-q = Can I change my mind?
+guide-disconnect-a = Yes, at any time, even for a one-off connection. Disconnecting stops sharing at once and destroys the access key.
+guide-trouble-q = It didn't work. What now?
+guide-trouble-a = Try again from the list of platforms. If it still fails, send a support request from any page: technical details are attached for you.
+
+## Accord's privacy page
+privacy-title = How your data is handled
+privacy-lead = This connection service runs on Accord, open-source software built around your consent.
+privacy-point-consent = Nothing is shared until you tick the box and confirm on the platform's own site.
+privacy-point-tokens = Access keys are encrypted at rest and never shown to anyone.
+privacy-point-minimal = Only the data types listed on the consent screen are requested.
+privacy-point-withdraw = You can disconnect at any time; the access key is destroyed at once and revoked at the platform.
+privacy-point-proof = Each agreement is recorded with the exact text you saw, so it can be proven later.
+privacy-contact = For questions about how the company that sent you here uses your data, use the contact details below.
+
+## Built-in notices (tenants publish their own versions)
+notice-default-purpose-accounting = To understand your business's financial position and assess your application.
+notice-default-purpose-banking = To verify your business's bank balances and cash flow when assessing your application.
+notice-default-purpose-commerce = To understand your business's sales and payouts when assessing your application.
+notice-default-retention = For as long as your application or account is open, then deleted within 12 months.
+notice-default-sharing = Never shared with third parties without your consent.
+notice-default-withdrawal = Disconnect at any time from the link at the bottom of the success page or from the page listing your connections; sharing stops at once.

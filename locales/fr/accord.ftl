@@ -1,0 +1,210 @@
+# Accord — français. Tous les textes du parcours de connexion, de la page de gestion et des
+# avis intégrés. L'anglais est dans ../en/accord.ftl ; un test vérifie que les deux sont complets.
+
+## Habillage des pages
+skip-to-content = Aller au contenu
+language-switch = Langue
+trust-label = Pourquoi vous pouvez nous faire confiance
+trust-message-default = Connectez vos comptes professionnels en toute sécurité. Vous choisissez ce qui est partagé et vous pouvez vous déconnecter à tout moment.
+trust-message-default-tenant = Connectez vos comptes professionnels à { $tenant } en toute sécurité. Vous choisissez ce qui est partagé et vous pouvez vous déconnecter à tout moment.
+promise-disconnect = Vous pouvez vous déconnecter à tout moment : le partage s'arrête aussitôt.
+help-heading = Besoin d'aide ?
+help-guide = Guide de connexion et FAQ
+help-phone = Appelez-nous :
+help-email = Écrivez-nous :
+help-form = Envoyer une demande de support
+help-privacy = Politique de confidentialité
+powered-by = Sécurisé et propulsé par Accord
+back-to-platforms = Retour à la liste des plateformes
+
+## Catégories, types de données, sens, statuts
+category-accounting = Comptabilité
+category-banking = Banque
+category-commerce = Commerce
+data-type-company-info = Informations sur l'entreprise
+data-type-accounts = Plan comptable
+data-type-invoices = Factures clients
+data-type-bills = Factures fournisseurs
+data-type-customers = Clients
+data-type-suppliers = Fournisseurs
+data-type-payments = Paiements
+data-type-bank-accounts = Comptes bancaires
+data-type-bank-transactions = Opérations bancaires
+data-type-balance-sheet = Bilan
+data-type-profit-and-loss = Compte de résultat
+data-type-orders = Commandes
+data-type-products = Produits
+data-type-payouts = Versements
+data-type-disputes = Litiges
+direction-read = lues depuis { $platform }
+direction-write = écrites vers { $platform }
+status-pending-auth = En attente de connexion
+status-linked = Connectée
+status-deauthorized = Accès arrêté par la plateforme
+status-disconnected = Déconnectée
+status-reconsent-required = Votre accord est de nouveau nécessaire
+
+## Accueil
+landing-title = Connectez vos comptes
+landing-heading = Connectez vos comptes à { $tenant }
+landing-lead = { $tenant } invite { $company } à connecter les plateformes qu'elle utilise, pour consulter vos chiffres sans que vous ayez à envoyer de documents.
+landing-step-choose = Choisissez la plateforme que vous utilisez.
+landing-step-review = Lisez exactement ce qui sera partagé et pourquoi, puis donnez votre accord.
+landing-step-sign-in = Connectez-vous sur le site de la plateforme pour confirmer.
+landing-assurance-password = Vous vous connectez sur le site de la plateforme : votre mot de passe n'est jamais vu par { -brand } ni par nous.
+landing-assurance-sharing = { $tenant } ne partage jamais vos données avec des tiers sans votre consentement.
+landing-start = Commencer
+-brand = Accord
+
+## Choix de la plateforme
+select-title = Choisissez une plateforme
+select-heading = Quelle plateforme utilisez-vous ?
+select-sign-in-explainer = Vous vous connecterez sur le site de la plateforme. Votre mot de passe n'est jamais vu par Accord ni par nous.
+select-connected-count = { $count ->
+    [one] Vous avez connecté 1 plateforme pendant cette session. Vous pouvez en ajouter une autre.
+   *[other] Vous avez connecté { $count } plateformes pendant cette session. Vous pouvez en ajouter une autre.
+}
+select-search-label = Rechercher une plateforme
+select-search-button = Rechercher
+select-no-results = Aucune plateforme ne correspond à « { $query } ».
+select-connected = Connectée ✓
+select-platform-missing = Vous ne trouvez pas votre plateforme ? Dites-nous laquelle vous utilisez.
+
+## Consentement
+consent-title = Connecter { $platform }
+consent-already-connected = { $platform } est déjà connectée. Une nouvelle connexion remplace l'accord existant.
+notice-heading = { $tenant } demande à utiliser vos données de { $category } provenant de { $platform }
+notice-category = Catégorie
+notice-purpose = Pourquoi elles sont utilisées
+notice-data-used = Données utilisées
+notice-retention = Durée de conservation
+notice-sharing = Partage avec des tiers
+notice-withdrawal = Comment retirer votre consentement
+notice-privacy-policy = Politique de confidentialité
+notice-version = Version de l'avis
+consent-checkbox = J'accepte que { $tenant } utilise les données ci-dessus pour la finalité décrite, comme indiqué dans sa
+consent-privacy-link = politique de confidentialité (s'ouvre dans un nouvel onglet)
+consent-sign-in-note = Ensuite, vous vous connecterez sur le site de { $platform } pour confirmer. Accord ne voit jamais votre mot de passe.
+consent-connect = Accepter et connecter
+consent-decline = Non merci
+consent-error-unticked = Pour vous connecter, cochez la case afin d'indiquer votre accord. Rien n'a été partagé.
+consent-error-changed = Cet avis vient d'être mis à jour. Merci de le relire avant de donner votre accord.
+
+## Refus
+declined-title = Rien n'a été partagé
+declined-body = Vous avez choisi de ne pas connecter { $platform }. Aucune donnée n'a été partagée et seul votre choix a été enregistré.
+
+## Erreurs de retour de la plateforme
+callback-error-title = La connexion n'a pas abouti
+callback-error-heading = { $platform } n'a pas été connectée
+callback-error-denied = Vous avez choisi de ne pas donner l'accès sur le site de { $platform }. Rien n'a été partagé. Vous pouvez réessayer quand vous le souhaitez.
+callback-error-generic = Un problème est survenu pendant la confirmation par { $platform }. Rien n'a été partagé. Veuillez réessayer ou nous contacter.
+callback-error-code = Code d'erreur : { $code }
+callback-error-retry = Réessayer
+callback-error-support = Demander de l'aide
+
+## Succès
+success-title = Connectée
+success-heading = { $platform } est connectée
+success-lead = Merci. Votre connexion est active et protégée.
+success-disconnect-heading = Vous changez d'avis ?
+success-disconnect-body = Vous pouvez vous déconnecter à tout moment depuis la page qui liste vos connexions. Le partage s'arrête aussitôt et l'accès que nous détenions est détruit.
+success-add-another = Connecter une autre plateforme
+success-manage = Voir et gérer mes connexions
+success-done = J'ai terminé
+connection-granted = accord donné le { $date }
+connection-shares = Ce qui est partagé :
+connection-proof = Empreinte de l'avis que vous avez accepté :
+
+## Fin
+finished-title = C'est terminé
+finished-lead = Vous avez connecté :
+finished-none = Vous n'avez connecté aucune plateforme. Rien n'a été partagé.
+finished-close = Vous pouvez fermer cette fenêtre et revenir sur { $tenant }.
+
+## Page de gestion
+manage-title = Vos connexions
+manage-lead = Les plateformes que { $company } a connectées à { $tenant }, ce que chacune partage et depuis quand.
+manage-empty = Vous n'avez aucune connexion.
+manage-disconnect = Déconnecter { $platform }
+manage-disconnected = { $platform } est déconnectée. Le partage est arrêté et l'accès que nous détenions a été détruit.
+manage-confirm-title = Déconnecter { $platform } ?
+manage-confirm-body = { $tenant } cessera aussitôt de recevoir des données de { $platform }, et l'accès que nous détenions sera détruit. Vous pourrez vous reconnecter plus tard si vous le souhaitez.
+manage-confirm-yes = Oui, déconnecter
+manage-confirm-no = Non, garder la connexion
+
+## Support
+support-title = Demander de l'aide
+support-lead = Expliquez-nous ce qui se passe et comment vous joindre. { $tenant } vous répondra.
+support-topic = Pour quoi avez-vous besoin d'aide ?
+support-topic-platform-missing = Je ne trouve pas ma plateforme
+support-topic-connection-failed = La connexion a échoué
+support-topic-privacy-question = Une question sur mes données et leur confidentialité
+support-topic-other = Autre chose
+support-message = Votre message
+support-reply-to = Votre adresse e-mail ou votre numéro de téléphone
+support-reply-hint = Pour que nous puissions vous répondre.
+support-diagnostics-note = Pour nous aider, des détails techniques sur cette étape (aucun mot de passe, aucune donnée financière) sont joints à votre demande.
+support-send = Envoyer ma demande
+support-prefill-error = La connexion a échoué avec le code d'erreur { $code }.
+support-error-topic = Choisissez le sujet de votre demande.
+support-error-message = Écrivez un message de 4 000 caractères au plus.
+support-error-reply = Saisissez une adresse e-mail (comme nom@exemple.fr) ou un numéro de téléphone.
+support-done-title = Demande envoyée
+support-done-body = Merci. Votre référence est { $reference }. Rappelez-la si vous nous recontactez.
+support-done-back = Retour
+form-errors-heading = Merci de corriger les points suivants
+
+## Erreurs
+error-reference = Référence pour le support : { $id }
+error-help-hint = Si vous avez besoin d'aide, utilisez les coordonnées ci-dessous.
+error-session-title = Votre session a expiré
+error-session-body = Pour votre sécurité, cette page nécessite le lien qui vous a été envoyé. Ouvrez-le de nouveau ou demandez-en un nouveau.
+error-link-title = Ce lien n'est plus utilisable
+error-link-body = Les liens ne fonctionnent qu'une fois et pour une durée limitée. Demandez un nouveau lien pour continuer.
+error-not-found-title = Page introuvable
+error-not-found-body = Cette page n'existe pas ou n'est plus disponible.
+error-state-title = Cette connexion n'a pas pu être confirmée
+error-state-body = La réponse de la plateforme ne correspond à aucune connexion commencée dans ce navigateur, ou elle est arrivée trop tard. Rien n'a été partagé. Recommencez la connexion.
+error-forbidden-title = Cette action a été refusée
+error-forbidden-body = Pour votre sécurité, le formulaire n'a pas pu être accepté. Rechargez la page et réessayez.
+error-bad-request-title = Cette demande comportait une erreur
+error-bad-request-body = Revenez en arrière et réessayez.
+error-too-many-title = Trop de tentatives
+error-too-many-body = Patientez un instant avant de réessayer.
+error-internal-title = Un problème est survenu de notre côté
+error-internal-body = Rien n'a été partagé. Réessayez dans un instant.
+
+## Guide
+guide-title = Guide de connexion
+guide-lead = Comment fonctionne la connexion de vos comptes, et ce que cela implique pour vos données.
+guide-why-q = Pourquoi connecter mes comptes ?
+guide-why-a = La connexion permet à l'entreprise qui vous a envoyé ici de consulter des chiffres à jour, directement à la source, sans que vous ayez à rassembler et envoyer des documents. Cela peut accélérer les décisions et améliorer l'offre que vous recevez.
+guide-how-q = Comment ça marche ?
+guide-how-a = Vous choisissez une plateforme, lisez exactement quelles données seront utilisées et pourquoi, cochez la case pour donner votre accord, puis vous vous connectez sur le site de la plateforme pour confirmer. Cela prend environ une minute.
+guide-password-q = Voyez-vous mon mot de passe ?
+guide-password-a = Non. Vous vous connectez directement sur le site de la plateforme. Accord ne reçoit qu'une clé d'accès limitée et révocable, conservée chiffrée.
+guide-what-q = Quelles données sont utilisées ?
+guide-what-a = Uniquement les types de données indiqués sur l'écran de consentement, dans le sens indiqué : lues depuis la plateforme ou écrites vers elle. Rien d'autre n'est demandé.
+guide-disconnect-q = Puis-je changer d'avis ?
+guide-disconnect-a = Oui, à tout moment, même pour une connexion ponctuelle. La déconnexion arrête aussitôt le partage et détruit la clé d'accès.
+guide-trouble-q = Ça n'a pas marché. Que faire ?
+guide-trouble-a = Réessayez depuis la liste des plateformes. Si le problème persiste, envoyez une demande de support depuis n'importe quelle page : les détails techniques y sont joints pour vous.
+
+## Page de confidentialité d'Accord
+privacy-title = Comment vos données sont traitées
+privacy-lead = Ce service de connexion repose sur Accord, un logiciel libre conçu autour de votre consentement.
+privacy-point-consent = Rien n'est partagé tant que vous n'avez pas coché la case et confirmé sur le site de la plateforme.
+privacy-point-tokens = Les clés d'accès sont chiffrées au repos et ne sont jamais montrées à personne.
+privacy-point-minimal = Seuls les types de données indiqués sur l'écran de consentement sont demandés.
+privacy-point-withdraw = Vous pouvez vous déconnecter à tout moment ; la clé d'accès est aussitôt détruite et révoquée auprès de la plateforme.
+privacy-point-proof = Chaque accord est enregistré avec le texte exact que vous avez vu, pour pouvoir être prouvé plus tard.
+privacy-contact = Pour toute question sur l'usage de vos données par l'entreprise qui vous a envoyé ici, utilisez les coordonnées ci-dessous.
+
+## Avis intégrés (les clients publient leurs propres versions)
+notice-default-purpose-accounting = Comprendre la situation financière de votre entreprise et étudier votre demande.
+notice-default-purpose-banking = Vérifier les soldes et la trésorerie de votre entreprise lors de l'étude de votre demande.
+notice-default-purpose-commerce = Comprendre les ventes et les versements de votre entreprise lors de l'étude de votre demande.
+notice-default-retention = Tant que votre demande ou votre compte est ouvert, puis suppression sous 12 mois.
+notice-default-sharing = Jamais partagées avec des tiers sans votre consentement.
+notice-default-withdrawal = Déconnectez-vous à tout moment depuis la page qui liste vos connexions ; le partage s'arrête aussitôt.
