@@ -1,2 +1,212 @@
-//! (being written)
-fn main() {}
+//! `accord`: the single binary. Subcommands: serve, demo, migrate, tenant create, sandbox, openapi.
+
+use accord::config::{Overrides, Settings};
+use accord::Application;
+use accord_domain::SystemClock;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "accord", version, about = "Consent-first authorization flow for connecting business platforms")]
+struct Cli {
+    /// A TOML configuration file (see config.default.toml for every key).
+    #[arg(long, global = true, env = "ACCORD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the hosted flow, manage page and tenant API, with the job worker.
+    Serve {
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long)]
+        public_url: Option<String>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run Accord with the sandbox platform and a demo tenant; prints an API key and a link.
+    Demo {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        #[arg(long, default_value = "./data/demo")]
+        data_dir: PathBuf,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Run the sandbox platform on its own (an OAuth 2.0 server with a small accounting API).
+    Sandbox {
+        #[arg(long, default_value_t = 8090)]
+        port: u16,
+        /// Client id to register.
+        #[arg(long, default_value = accord::SANDBOX_CLIENT_ID)]
+        client_id: String,
+        /// Client secret to register.
+        #[arg(long, env = "ACCORD_SANDBOX_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: String,
+        /// Redirect URI to register (repeat for several), e.g. http://127.0.0.1:8080/link/callback/sandbox.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+    },
+    /// Print the tenant API's OpenAPI 3.1 document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant; prints its API key once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn env() -> Vec<(String, String)> {
+    std::env::vars().collect()
+}
+
+fn load(config: Option<&PathBuf>, overrides: &Overrides) -> Settings {
+    match Settings::load(config.map(PathBuf::as_path), &env(), overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("accord: invalid configuration\n{e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn init_logs(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::new(&settings.log.level);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if settings.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut o = Overrides::default();
+    match cli.command {
+        Command::Openapi => {
+            println!("{}", accord_web::api::openapi_json());
+        }
+        Command::Serve { listen, public_url, data_dir } => {
+            if let Some(v) = listen {
+                o.set("server.listen", v);
+            }
+            if let Some(v) = public_url {
+                o.set("server.public_url", v);
+            }
+            if let Some(v) = data_dir {
+                o.set("database.data_dir", v.display().to_string());
+            }
+            let settings = load(cli.config.as_ref(), &o);
+            init_logs(&settings);
+            let app = Application::build(&settings, Arc::new(SystemClock)).await?;
+            tracing::info!(address = %app.local_addr(), "Accord is listening");
+            app.serve(shutdown_signal()).await?;
+        }
+        Command::Demo { port, data_dir } => {
+            o.set("server.listen", format!("127.0.0.1:{port}"));
+            o.set("server.public_url", String::new());
+            o.set("server.allow_http_localhost", true);
+            o.set("sandbox.mount", true);
+            o.set("database.data_dir", data_dir.display().to_string());
+            let settings = load(cli.config.as_ref(), &o);
+            init_logs(&settings);
+            let app = Application::build(&settings, Arc::new(SystemClock)).await?;
+            let demo = accord::demo::ensure(app.state()).await?;
+            println!();
+            println!("Accord demo is running at http://{}", app.local_addr());
+            println!("Tenant: {} (id {})", demo.tenant.name, demo.tenant.id);
+            println!("Tenant API key (shown once): {}", demo.api_key.expose_secret());
+            println!("Company: {} (id {})", demo.company.name, demo.company.id);
+            println!("Manage URL: {}", demo.manage_url);
+            println!("Link URL: {}", demo.link_url);
+            println!();
+            app.serve(shutdown_signal()).await?;
+        }
+        Command::Migrate { data_dir } => {
+            if let Some(v) = data_dir {
+                o.set("database.data_dir", v.display().to_string());
+            }
+            let settings = load(cli.config.as_ref(), &o);
+            init_logs(&settings);
+            let path = settings.sqlite_path()?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let store = accord_store_sqlite::SqliteStore::open(&path).await?;
+            store.migrate().await?;
+            println!("migrations applied to {}", path.display());
+        }
+        Command::Tenant { command: TenantCommand::Create { name, data_dir } } => {
+            if let Some(v) = data_dir {
+                o.set("database.data_dir", v.display().to_string());
+            }
+            // Only the store and keys are needed; do not take the server's port.
+            o.set("server.listen", "127.0.0.1:0");
+            let settings = load(cli.config.as_ref(), &o);
+            init_logs(&settings);
+            let app = Application::build(&settings, Arc::new(SystemClock)).await?;
+            match accord_web::services::tenants::create_tenant(app.state(), &name, accord_domain::settings::LinkSettings::default()).await {
+                Ok((tenant, key)) => {
+                    println!("Tenant: {} (id {})", tenant.name, tenant.id);
+                    println!("API key (shown once, store it now): {}", key.expose_secret());
+                }
+                Err(e) => {
+                    eprintln!("accord: cannot create the tenant: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        Command::Sandbox { port, client_id, client_secret, redirect_uris } => {
+            let settings = load(cli.config.as_ref(), &o);
+            init_logs(&settings);
+            let sandbox = accord_sandbox::Sandbox::new(
+                accord_sandbox::SandboxConfig {
+                    clients: vec![accord_sandbox::SandboxClient { client_id, client_secret: client_secret.into(), redirect_uris }],
+                    ..accord_sandbox::SandboxConfig::default()
+                },
+                Arc::new(SystemClock),
+            );
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            println!("Accord sandbox platform at http://{}", listener.local_addr()?);
+            axum::serve(listener, sandbox.router()).with_graceful_shutdown(shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! Configuration in layers: the embedded `config.default.toml` → a TOML file (`--config`) →
+//! `ACCORD_*` environment variables (`*_FILE` variants read the value from a file, for secrets)
+//! → command-line flags. Validated once at start-up; an invalid value stops Accord with a
+//! message naming the key and what is allowed.
+
+use accord_domain::catalog::Platform;
+use anyhow::{bail, Context};
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+pub const DEFAULTS: &str = include_str!("../config.default.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub keys: KeySettings,
+    pub sessions: SessionSettings,
+    pub sandbox: SandboxSettings,
+    pub log: LogSettings,
+    pub worker: WorkerSettings,
+    /// Operator catalog entries: added, or replacing a shipped entry with the same key.
+    #[serde(default)]
+    pub platforms: Vec<Platform>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    /// Empty: derived from the listening address (tests and `accord demo`).
+    pub public_url: String,
+    pub allow_http_localhost: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// May hold credentials: kept secret, never logged.
+    pub url: SecretString,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub file: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    pub link_ttl_secs: i64,
+    pub manage_ttl_secs: i64,
+    pub browser_ttl_secs: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    pub mount: bool,
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: String,
+    pub level: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    pub poll_secs: u64,
+}
+
+/// Values given as command-line flags, highest precedence.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Overrides(pub Vec<(String, toml::Value)>);
+
+impl Overrides {
+    pub fn set(&mut self, key: &str, value: impl Into<toml::Value>) {
+        self.0.push((key.to_owned(), value.into()));
+    }
+}
+
+impl Settings {
+    /// Loads every layer; `env` is the process environment (passed in so tests control it).
+    pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        // ACCORD_SECTION__KEY=value, and ACCORD_SECTION__KEY_FILE=/path (value read from the file).
+        // (figment's own Env provider has no `_FILE` rule, hence this loop.)
+        let mut plain = Vec::new();
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("ACCORD_") else { continue };
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            if let Some(key) = key.strip_suffix("_file") {
+                let value = std::fs::read_to_string(v).with_context(|| format!("{k}: cannot read {v}"))?;
+                fig = fig.merge(Serialized::default(key, value.trim_end_matches(['\r', '\n'])));
+            } else {
+                plain.push((key, v.clone()));
+            }
+        }
+        for (key, value) in plain {
+            fig = fig.merge(Serialized::default(&key, parse_env_value(&value)));
+        }
+        for (k, v) in &overrides.0 {
+            fig = fig.merge(Serialized::default(k, v));
+        }
+        let settings: Settings = fig.extract().map_err(|e| anyhow::anyhow!(describe(&e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        if !self.server.public_url.is_empty() {
+            self.public_url(None)?;
+        }
+        for (key, v) in [
+            ("sessions.link_ttl_secs", self.sessions.link_ttl_secs),
+            ("sessions.manage_ttl_secs", self.sessions.manage_ttl_secs),
+            ("sessions.browser_ttl_secs", self.sessions.browser_ttl_secs),
+        ] {
+            if !(60..=30 * 86_400).contains(&v) {
+                bail!("{key} = {v}: must be between 60 (one minute) and 2592000 (30 days) seconds");
+            }
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            bail!("log.format = {:?}: allowed values are \"text\" and \"json\"", self.log.format);
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            bail!("log.level = {:?}: must be a tracing filter such as \"info\" or \"accord=debug,info\"", self.log.level);
+        }
+        if self.worker.poll_secs == 0 || self.worker.poll_secs > 3600 {
+            bail!("worker.poll_secs = {}: must be between 1 and 3600", self.worker.poll_secs);
+        }
+        if !self.sandbox.url.is_empty() {
+            let u = Url::parse(&self.sandbox.url).map_err(|e| anyhow::anyhow!("sandbox.url = {:?}: not a URL ({e})", self.sandbox.url))?;
+            if !matches!(u.scheme(), "http" | "https") {
+                bail!("sandbox.url = {:?}: must be an http or https URL", self.sandbox.url);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.server
+            .listen
+            .parse()
+            .map_err(|_| anyhow::anyhow!("server.listen = {:?}: must be an address and port such as \"127.0.0.1:8080\"", self.server.listen))
+    }
+
+    /// The public URL, or one derived from the bound address when the setting is empty.
+    pub fn public_url(&self, bound: Option<SocketAddr>) -> anyhow::Result<Url> {
+        if self.server.public_url.is_empty() {
+            let addr = bound.context("server.public_url is empty and no address is bound yet")?;
+            return Ok(Url::parse(&format!("http://{addr}")).expect("a socket address makes a URL"));
+        }
+        let u = Url::parse(&self.server.public_url)
+            .map_err(|e| anyhow::anyhow!("server.public_url = {:?}: not a URL ({e}); use e.g. \"https://connect.lender.example\"", self.server.public_url))?;
+        if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.query().is_some() {
+            bail!("server.public_url = {:?}: must be an http(s) URL with a host and no query", self.server.public_url);
+        }
+        Ok(u)
+    }
+
+    /// The SQLite file: `database.url` (`sqlite://PATH`) or `<data_dir>/accord.db`.
+    pub fn sqlite_path(&self) -> anyhow::Result<PathBuf> {
+        use secrecy::ExposeSecret;
+        let url = self.database.url.expose_secret();
+        if url.is_empty() {
+            return Ok(self.database.data_dir.join("accord.db"));
+        }
+        match url.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+            _ => bail!("database.url: allowed forms are empty (SQLite in data_dir) or sqlite://PATH"),
+        }
+    }
+
+    pub fn key_file(&self) -> (PathBuf, bool) {
+        if self.keys.file.is_empty() {
+            (self.database.data_dir.join("keys.toml"), true)
+        } else {
+            (PathBuf::from(&self.keys.file), false)
+        }
+    }
+}
+
+/// `"true"` → bool, digits → integer, else the string.
+fn parse_env_value(v: &str) -> toml::Value {
+    match v {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => v.parse::<i64>().map_or_else(|_| toml::Value::String(v.to_owned()), toml::Value::Integer),
+    }
+}
+
+/// Figment's error, phrased as "<key>: <what is wrong>".
+fn describe(e: &figment::Error) -> String {
+    let mut out = Vec::new();
+    for err in e.clone() {
+        let path = err.path.join(".");
+        let what = err.kind.to_string();
+        out.push(if path.is_empty() { format!("configuration: {what}") } else { format!("{path}: {what}") });
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_load() {
+        let s = Settings::load(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(s.server.listen, "127.0.0.1:8080");
+        assert_eq!(s.sessions.link_ttl_secs, 86_400);
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("accord.toml");
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\n[log]\nlevel = \"debug\"\n").unwrap();
+        let secret = dir.path().join("ttl");
+        std::fs::write(&secret, "7200\n").unwrap();
+        let mut flags = Overrides::default();
+        flags.set("log.level", "warn");
+        let s = Settings::load(
+            Some(&file),
+            &env(&[("ACCORD_SERVER__LISTEN", "127.0.0.1:9100"), ("ACCORD_SESSIONS__LINK_TTL_SECS_FILE", secret.to_str().unwrap()), ("OTHER", "x")]),
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(s.server.listen, "127.0.0.1:9100", "env beats file");
+        assert_eq!(s.sessions.link_ttl_secs, 7200, "_FILE variant read");
+        assert_eq!(s.log.level, "warn", "flag beats file");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let bad = |pairs: &[(&str, &str)]| Settings::load(None, &env(pairs), &Overrides::default()).unwrap_err().to_string();
+        assert!(bad(&[("ACCORD_SERVER__LISTEN", "nowhere")]).contains("server.listen"));
+        assert!(bad(&[("ACCORD_LOG__FORMAT", "xml")]).contains("log.format"));
+        assert!(bad(&[("ACCORD_SESSIONS__LINK_TTL_SECS", "5")]).contains("sessions.link_ttl_secs"));
+        assert!(bad(&[("ACCORD_SESSIONS__LINK_TTL_SECS", "soon")]).contains("sessions.link_ttl_secs"));
+        assert!(bad(&[("ACCORD_SERVER__PUBLIC_URL", "ftp://x")]).contains("server.public_url"));
+        assert!(bad(&[("ACCORD_SERVER__COLOUR", "blue")]).contains("colour"));
+    }
+}

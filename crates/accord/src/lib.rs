@@ -1,0 +1,191 @@
+//! The `accord` binary's library half: configuration, wiring and start-up, so tests build the
+//! very same application (`Application::build`) on `127.0.0.1:0` with a fresh database.
+
+pub mod config;
+pub mod demo;
+
+use accord_domain::catalog::{Catalog, SHIPPED_CATALOG};
+use accord_domain::crypto::Keyring;
+use accord_domain::Clock;
+use accord_platform::{PlatformClient, Urls};
+use accord_sandbox::{Sandbox, SandboxClient, SandboxConfig};
+use accord_store::Store;
+use accord_store_sqlite::SqliteStore;
+use accord_web::i18n::I18n;
+use accord_web::{AppState, WebConfig};
+use anyhow::{bail, Context};
+use config::Settings;
+use secrecy::SecretString;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The built-in OAuth client every Accord has at its in-process sandbox.
+pub const SANDBOX_CLIENT_ID: &str = "accord-local";
+
+/// A running-to-be Accord: bound listener, state, optional in-process sandbox.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    sandbox: Option<Sandbox>,
+    poll: std::time::Duration,
+}
+
+impl Application {
+    /// Binds the listener, opens (and migrates) the store, loads or creates the key file,
+    /// and assembles the state. Nothing is served until [`Application::serve`].
+    pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let addr = settings.listen_addr()?;
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("server.listen: cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        let public_url = settings.public_url(Some(local))?;
+        let store = open_store(settings).await?;
+        let keyring = Arc::new(load_keyring(settings)?);
+        let catalog = Catalog::parse(SHIPPED_CATALOG, false)
+            .and_then(|c| c.with_overrides(settings.platforms.clone(), settings.server.allow_http_localhost))
+            .map_err(|e| anyhow::anyhow!("platforms: {e}"))?;
+        let catalog = Arc::new(catalog);
+        let sandbox_url = if settings.sandbox.url.is_empty() { None } else { Some(url::Url::parse(&settings.sandbox.url)?) };
+        let urls = Urls { public_url, sandbox_url };
+        let i18n = Arc::new(I18n::load().map_err(|e| anyhow::anyhow!(e))?);
+        let config = WebConfig {
+            urls: urls.clone(),
+            allow_http_localhost: settings.server.allow_http_localhost,
+            link_session_ttl: time::Duration::seconds(settings.sessions.link_ttl_secs),
+            manage_session_ttl: time::Duration::seconds(settings.sessions.manage_ttl_secs),
+            browser_session_ttl: time::Duration::seconds(settings.sessions.browser_ttl_secs),
+        };
+        let platforms = PlatformClient {
+            store: store.clone(),
+            catalog: catalog.clone(),
+            keyring: keyring.clone(),
+            clock: clock.clone(),
+            urls: urls.clone(),
+            http: PlatformClient::http_client(),
+        };
+        let sandbox = settings.sandbox.mount.then(|| {
+            let (id, secret) = sandbox_client(&keyring);
+            let redirect_uris = catalog.all().iter().filter(|p| p.is_sandbox()).map(|p| urls.redirect_uri(p)).collect();
+            Sandbox::new(
+                SandboxConfig { clients: vec![SandboxClient { client_id: id, client_secret: secret, redirect_uris }], ..SandboxConfig::default() },
+                clock.clone(),
+            )
+        });
+        let state = AppState {
+            store,
+            catalog,
+            keyring,
+            clock,
+            i18n,
+            config: Arc::new(config),
+            platforms,
+            jobs: Arc::new(tokio::sync::Notify::new()),
+        };
+        Ok(Self { listener, state, sandbox, poll: std::time::Duration::from_secs(settings.worker.poll_secs) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// The whole router: Accord, plus the sandbox under `/sandbox` when mounted.
+    pub fn router(&self) -> axum::Router {
+        let app = accord_web::app(self.state.clone());
+        match &self.sandbox {
+            Some(s) => app.nest("/sandbox", s.router()),
+            None => app,
+        }
+    }
+
+    /// Serves HTTP and runs the job worker until `shutdown` resolves; in-flight requests and
+    /// the current job batch finish first.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = self.router();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let worker = accord_worker::Worker::new(self.state.platforms.clone(), self.state.jobs.clone(), self.poll);
+        let mut worker_rx = rx.clone();
+        let worker = tokio::spawn(worker.run(async move {
+            let _ = worker_rx.wait_for(|stop| *stop).await;
+        }));
+        let mut server_rx = rx;
+        let server = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = server_rx.wait_for(|stop| *stop).await;
+            });
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        server.await?;
+        worker.await?;
+        Ok(())
+    }
+}
+
+/// The sandbox client id and its secret, derived from the key file so it is stable across
+/// restarts and different on every installation.
+pub fn sandbox_client(keyring: &Keyring) -> (String, SecretString) {
+    (SANDBOX_CLIENT_ID.to_owned(), SecretString::from(keyring.mac("sandbox-client-secret", SANDBOX_CLIENT_ID.as_bytes())))
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let path = settings.sqlite_path()?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("database.data_dir: cannot create {}", dir.display()))?;
+    }
+    let store = SqliteStore::open(&path).await.with_context(|| format!("cannot open the database at {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Loads the key file; on first run creates the default one with a fresh random key, mode 0600.
+pub fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
+    let (path, is_default) = settings.key_file();
+    if !path.exists() {
+        if !is_default {
+            bail!("keys.file: {} does not exist; Accord will not start without its encryption key", path.display());
+        }
+        write_new_key_file(&path)?;
+        tracing::info!(path = %path.display(), "created a new token-encryption key file; back it up");
+    }
+    check_key_file_mode(&path)?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("keys.file: cannot read {}", path.display()))?;
+    Keyring::from_file_text(&text).map_err(|e| anyhow::anyhow!("keys.file {}: {e}", path.display()))
+}
+
+fn write_new_key_file(path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| format!("cannot create the key file {}", path.display()))?;
+    f.write_all(Keyring::generate_file().as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Refuses a key file readable by others: it guards every stored token.
+fn check_key_file_mode(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            bail!("keys.file {}: permissions {:o} are too open; run `chmod 600` on it", path.display(), mode & 0o777);
+        }
+    }
+    Ok(())
+}
