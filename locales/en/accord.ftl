@@ -73,7 +73,11 @@ select-platform-missing = Can't find your platform? Tell us which one you use.
 ## Consent
 consent-title = Connect { $platform }
 consent-already-connected = { $platform } is already connected. Connecting again replaces the existing agreement.
-notice-heading = { $tenant } asks to use your { $category } data from { $platform }
+notice-heading = { $tenant } asks to use your { $category ->
+    [accounting] accounting
+    [banking] banking
+   *[commerce] commerce
+} data from { $platform }
 notice-category = Category
 notice-purpose = Why it is used
 notice-data-used = Data used
@@ -84,7 +88,7 @@ notice-privacy-policy = Privacy policy
 notice-version = Notice version
 consent-checkbox = I agree that { $tenant } may use the data listed above for the purpose described, as set out in its
 consent-privacy-link = privacy policy (opens in a new tab)
-consent-sign-in-note = Next, you will sign in on { $platform }'s own website to confirm. Accord never sees your password.
+consent-sign-in-note = Next, you will sign in on the { $platform } website to confirm. Accord never sees your password.
 consent-connect = Agree and connect
 consent-decline = No thanks
 consent-error-unticked = To connect, tick the box to show you agree. Nothing has been shared.

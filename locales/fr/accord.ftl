@@ -73,7 +73,11 @@ select-platform-missing = Vous ne trouvez pas votre plateforme ? Dites-nous laqu
 ## Consentement
 consent-title = Connecter { $platform }
 consent-already-connected = { $platform } est déjà connectée. Une nouvelle connexion remplace l'accord existant.
-notice-heading = { $tenant } demande à utiliser vos données de { $category } provenant de { $platform }
+notice-heading = { $tenant } demande à utiliser vos données { $category ->
+    [accounting] comptables
+    [banking] bancaires
+   *[commerce] commerciales
+} provenant de { $platform }
 notice-category = Catégorie
 notice-purpose = Pourquoi elles sont utilisées
 notice-data-used = Données utilisées

@@ -61,7 +61,7 @@ impl NoticeView {
         Self {
             heading: tr.a(
                 "notice-heading",
-                &[("tenant", tenant_name), ("category", &category_label), ("platform", &platform.name)],
+                &[("tenant", tenant_name), ("category", platform.category.as_str()), ("platform", &platform.name)],
             ),
             category_label,
             platform_name: platform.name.clone(),

@@ -1,0 +1,5 @@
+//! Accord's HTTP integration tests: the real application on `127.0.0.1:0`, a fresh SQLite
+//! database per test, the in-process sandbox platform, an injected clock.
+
+mod helpers;
+mod smoke;
