@@ -211,4 +211,4 @@ notice-default-purpose-banking = To verify your business's bank balances and cas
 notice-default-purpose-commerce = To understand your business's sales and payouts when assessing your application.
 notice-default-retention = For as long as your application or account is open, then deleted within 12 months.
 notice-default-sharing = Never shared with third parties without your consent.
-notice-default-withdrawal = Disconnect at any time from the link at the bottom of the success page or from the page listing your connections; sharing stops at once.
+notice-default-withdrawal = Disconnect at any time from the page listing your connections, linked from the confirmation page; sharing stops at once.

@@ -72,7 +72,7 @@ fn form_page(ctx: &PageCtx, action: &str, form: &SupportForm, errors: Vec<(Strin
     Ok((status, Html(page.render()?)).into_response())
 }
 
-async fn show(ctx: &PageCtx, action: &str, q: SupportQuery) -> Result<Response, PageError> {
+fn show(ctx: &PageCtx, action: &str, q: SupportQuery) -> Result<Response, PageError> {
     let mut message = String::new();
     if !q.error.is_empty() {
         message = ctx.tr.a1("support-prefill-error", "code", &short(&q.error, 40));
@@ -140,7 +140,7 @@ fn reference() -> String {
 }
 
 pub async fn link_form(LinkCtx(ctx): LinkCtx, Query(q): Query<SupportQuery>) -> Result<Response, PageError> {
-    show(&ctx, "/link/support", q).await
+    show(&ctx, "/link/support", q)
 }
 
 pub async fn link_submit(LinkCtx(ctx): LinkCtx, meta: ClientMeta, PageForm(form): PageForm<SupportForm>) -> Result<Response, PageError> {
@@ -148,7 +148,7 @@ pub async fn link_submit(LinkCtx(ctx): LinkCtx, meta: ClientMeta, PageForm(form)
 }
 
 pub async fn manage_form(ManageCtx(ctx): ManageCtx, Query(q): Query<SupportQuery>) -> Result<Response, PageError> {
-    show(&ctx, "/manage/support", q).await
+    show(&ctx, "/manage/support", q)
 }
 
 pub async fn manage_submit(ManageCtx(ctx): ManageCtx, meta: ClientMeta, PageForm(form): PageForm<SupportForm>) -> Result<Response, PageError> {
