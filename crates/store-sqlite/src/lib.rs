@@ -1,1 +1,346 @@
-//! (being written)
+//! Accord's embedded store: the [`Store`] trait on one SQLite file.
+//!
+//! WAL journal, `synchronous=FULL`, foreign keys on, a busy timeout, on every connection
+//! ([`conn`]). Reads share a pool of read-only connections; all writes go through one writer
+//! connection, and consent writes through the group-commit writer ([`writer`]) that batches
+//! concurrent callers into one durable commit. The SQL of each area lives in its own module;
+//! the schema and its conventions are in `migrations/`.
+
+mod batch;
+mod codec;
+mod companies;
+mod conn;
+mod connections;
+mod error;
+mod flow;
+mod jobs;
+mod notices;
+mod tenants;
+mod writer;
+
+pub use conn::ConnectionPragmas;
+pub use writer::GroupCommitStats;
+
+use accord_domain::catalog::{Category, PlatformKey};
+use accord_domain::connection::Connection;
+use accord_domain::consent::Consent;
+use accord_domain::crypto::TokenHash;
+use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
+use accord_domain::ids::{
+    BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId, NoticeId,
+    NoticeVersionId, SupportRequestId, TenantId,
+};
+use accord_domain::locale::Locale;
+use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
+use accord_domain::settings::LinkSettings;
+use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
+use accord_store::{ConsentWrite, Disconnected, Page, Result, Store, StoreError};
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::SqlitePool;
+use std::path::Path;
+use time::{Duration, OffsetDateTime};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    /// One connection: every write of the process queues for it (see `conn::write_pool`).
+    write: SqlitePool,
+    writer: writer::GroupWriter,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file, applies pragmas, runs migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let write = conn::write_pool(path).await?;
+        MIGRATOR
+            .run(&write)
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let read = conn::read_pool(path).await?;
+        let writer = writer::GroupWriter::spawn(write.clone());
+        Ok(Self {
+            read,
+            write,
+            writer,
+        })
+    }
+
+    /// Applies the migrations not yet applied; a no-op on an up-to-date database.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR
+            .run(&self.write)
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))
+    }
+
+    /// The pragmas in effect on a read connection and on the writer connection, in that order
+    /// (for `/readyz`-style diagnostics and the tests that hold us to DESIGN.md).
+    pub async fn pragmas(&self) -> Result<[ConnectionPragmas; 2]> {
+        let mut reader = self.read.acquire().await.map_err(error::db)?;
+        let reader = conn::pragmas(&mut reader).await?;
+        let mut writer = self.write.acquire().await.map_err(error::db)?;
+        let writer = conn::pragmas(&mut writer).await?;
+        Ok([reader, writer])
+    }
+
+    /// What the group-commit writer has done so far.
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        self.writer.stats()
+    }
+
+    /// Closes every connection, waiting for the ones in use (graceful shutdown). Calls made
+    /// afterwards fail with `Backend`.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1")
+            .execute(&self.read)
+            .await
+            .map_err(error::db)?;
+        Ok(())
+    }
+
+    async fn create_tenant(&self, tenant: &Tenant, key: &ApiKeyRecord) -> Result<()> {
+        tenants::create_tenant(&self.write, tenant, key).await
+    }
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
+        tenants::tenant(&self.read, id).await
+    }
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        tenants::tenant_by_name(&self.read, name).await
+    }
+    async fn add_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        tenants::add_api_key(&self.write, key).await
+    }
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
+        tenants::api_key(&self.read, key_id).await
+    }
+    async fn update_link_settings(&self, tenant: TenantId, settings: &LinkSettings) -> Result<()> {
+        tenants::update_link_settings(&self.write, tenant, settings).await
+    }
+
+    async fn create_company(&self, company: &Company) -> Result<()> {
+        companies::create_company(&self.write, company).await
+    }
+    async fn company(&self, tenant: TenantId, id: CompanyId) -> Result<Option<Company>> {
+        companies::company(&self.read, tenant, id).await
+    }
+    async fn list_companies(
+        &self,
+        tenant: TenantId,
+        page: Page<CompanyId>,
+    ) -> Result<Vec<Company>> {
+        companies::list_companies(&self.read, tenant, page).await
+    }
+    async fn delete_company(
+        &self,
+        tenant: TenantId,
+        id: CompanyId,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        companies::delete_company(&self.write, tenant, id, at).await
+    }
+
+    async fn tenant_platforms(&self, tenant: TenantId) -> Result<Vec<TenantPlatform>> {
+        tenants::tenant_platforms(&self.read, tenant).await
+    }
+    async fn tenant_platform(
+        &self,
+        tenant: TenantId,
+        key: &PlatformKey,
+    ) -> Result<Option<TenantPlatform>> {
+        tenants::tenant_platform(&self.read, tenant, key).await
+    }
+    async fn upsert_tenant_platform(&self, platform: &TenantPlatform) -> Result<()> {
+        tenants::upsert_tenant_platform(&self.write, platform).await
+    }
+
+    async fn add_notice_version(
+        &self,
+        tenant: TenantId,
+        category: Category,
+        locale: Locale,
+        content: &NoticeContent,
+        at: OffsetDateTime,
+    ) -> Result<NoticeVersion> {
+        notices::add_notice_version(&self.write, tenant, category, locale, content, at).await
+    }
+    async fn notices(&self, tenant: TenantId) -> Result<Vec<Notice>> {
+        notices::notices(&self.read, tenant).await
+    }
+    async fn notice(&self, tenant: TenantId, id: NoticeId) -> Result<Option<Notice>> {
+        notices::notice(&self.read, tenant, id).await
+    }
+    async fn notice_versions(
+        &self,
+        tenant: TenantId,
+        notice: NoticeId,
+    ) -> Result<Vec<NoticeVersion>> {
+        notices::notice_versions(&self.read, tenant, notice).await
+    }
+    async fn notice_version(
+        &self,
+        tenant: TenantId,
+        id: NoticeVersionId,
+    ) -> Result<Option<NoticeVersion>> {
+        notices::notice_version(&self.read, tenant, id).await
+    }
+    async fn current_notice_version(
+        &self,
+        tenant: TenantId,
+        category: Category,
+        locale: Locale,
+    ) -> Result<Option<NoticeVersion>> {
+        notices::current_notice_version(&self.read, tenant, category, locale).await
+    }
+
+    async fn create_link_session(&self, session: &LinkSession) -> Result<()> {
+        flow::create_link_session(&self.write, session).await
+    }
+    async fn consume_link_session(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+        browser: &BrowserSession,
+    ) -> Result<Option<LinkSession>> {
+        flow::consume_link_session(&self.write, token_hash, now, browser).await
+    }
+    async fn link_session(
+        &self,
+        tenant: TenantId,
+        id: LinkSessionId,
+    ) -> Result<Option<LinkSession>> {
+        flow::link_session(&self.read, tenant, id).await
+    }
+    async fn create_browser_session(&self, session: &BrowserSession) -> Result<()> {
+        flow::create_browser_session(&self.write, session).await
+    }
+    async fn browser_session(
+        &self,
+        token_hash: &TokenHash,
+        kind: SessionKind,
+        now: OffsetDateTime,
+    ) -> Result<Option<BrowserSession>> {
+        flow::browser_session(&self.read, token_hash, kind, now).await
+    }
+
+    async fn record_consent(&self, write: &ConsentWrite) -> Result<()> {
+        self.writer.record(write.clone()).await
+    }
+    async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()> {
+        flow::create_oauth_flow(&self.write, flow).await
+    }
+    async fn consume_oauth_flow(
+        &self,
+        state_hash: &TokenHash,
+        session: BrowserSessionId,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthFlow>> {
+        flow::consume_oauth_flow(&self.write, state_hash, session, now).await
+    }
+    async fn link_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        tokens_ct: &str,
+        granted_scope: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        connections::link_connection(
+            &self.write,
+            &self.read,
+            tenant,
+            id,
+            tokens_ct,
+            granted_scope,
+            at,
+        )
+        .await
+    }
+    async fn fail_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        connections::fail_connection(&self.write, &self.read, tenant, id, error_code, at).await
+    }
+    async fn connection(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>> {
+        connections::connection(&self.read, tenant, id).await
+    }
+    async fn company_connections(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<Connection>> {
+        connections::company_connections(&self.read, tenant, company).await
+    }
+    async fn connection_tokens(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> Result<Option<String>> {
+        connections::connection_tokens(&self.read, tenant, id).await
+    }
+    async fn disconnect(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        revoke: bool,
+        at: OffsetDateTime,
+    ) -> Result<Option<Disconnected>> {
+        connections::disconnect(&self.write, tenant, id, revoke, at).await
+    }
+    async fn consent(&self, tenant: TenantId, id: ConsentId) -> Result<Option<Consent>> {
+        connections::consent(&self.read, tenant, id).await
+    }
+    async fn company_consents(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<Consent>> {
+        connections::company_consents(&self.read, tenant, company).await
+    }
+
+    async fn create_support_request(&self, request: &SupportRequest) -> Result<()> {
+        tenants::create_support_request(&self.write, request).await
+    }
+    async fn support_requests(
+        &self,
+        tenant: TenantId,
+        page: Page<SupportRequestId>,
+    ) -> Result<Vec<SupportRequest>> {
+        tenants::support_requests(&self.read, tenant, page).await
+    }
+
+    async fn claim_jobs(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<Job>> {
+        jobs::claim_jobs(&self.write, now, limit, lease).await
+    }
+    async fn complete_job(&self, id: JobId, at: OffsetDateTime) -> Result<()> {
+        jobs::complete_job(&self.write, id, at).await
+    }
+    async fn fail_job(
+        &self,
+        id: JobId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        jobs::fail_job(&self.write, id, error, retry_at, at).await
+    }
+    async fn job(&self, id: JobId) -> Result<Option<Job>> {
+        jobs::job(&self.read, id).await
+    }
+}

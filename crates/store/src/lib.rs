@@ -1,1 +1,248 @@
-//! (being written)
+//! The storage interface of Accord. `web` and `worker` talk to a `dyn Store`; the backends
+//! (`store-sqlite`, later `store-postgres`) implement it, each with its own migrations, and all
+//! pass the same conformance suite ([`conformance`], feature `conformance`).
+//!
+//! Every call that reads or changes a tenant's data takes the tenant id (owner-scoped calls):
+//! another tenant's ids simply are not found. Writes that the rules of DESIGN.md want atomic
+//! (a consent with its connection and OAuth state; a disconnect with its token destruction and
+//! revocation job) are single methods, so each backend commits them in one transaction.
+
+use accord_domain::catalog::{Category, PlatformKey};
+use accord_domain::connection::Connection;
+use accord_domain::consent::Consent;
+use accord_domain::crypto::TokenHash;
+use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
+use accord_domain::ids::{
+    BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, NoticeId, NoticeVersionId,
+    TenantId,
+};
+use accord_domain::locale::Locale;
+use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
+use accord_domain::settings::LinkSettings;
+use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (e.g. a company's `external_id` already used by this tenant).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The row to change does not exist for this tenant.
+    #[error("not found")]
+    NotFound,
+    /// The backend failed (I/O, corruption, pool closed…). Logged, never shown.
+    #[error("storage backend: {0}")]
+    Backend(#[from] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A page of a list, ordered by id (ids are time-ordered, so this is creation order).
+#[derive(Debug, Clone, Copy)]
+pub struct Page<Id> {
+    /// Return items strictly after this id.
+    pub after: Option<Id>,
+    pub limit: u32,
+}
+
+/// Everything the consent action writes, committed together (DESIGN.md: "Consent write = one
+/// transaction"). The connection row is inserted, or updated when its id already exists
+/// (a new consent for a connection still pending sign-in).
+#[derive(Debug, Clone)]
+pub struct ConsentWrite {
+    pub connection: Connection,
+    pub consent: Consent,
+    /// The OAuth authorization this consent starts, if any.
+    pub oauth_flow: Option<OAuthFlow>,
+}
+
+/// The outcome of a disconnect.
+#[derive(Debug, Clone)]
+pub struct Disconnected {
+    pub connection: Connection,
+    /// The durable revocation job created with the disconnect, when tokens existed and a job was asked for.
+    pub revoke_job: Option<JobId>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Cheap liveness check of the backend, for `/readyz`.
+    async fn ping(&self) -> Result<()>;
+
+    // ---- tenants and API keys ----
+    async fn create_tenant(&self, tenant: &Tenant, key: &ApiKeyRecord) -> Result<()>;
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>>;
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
+    async fn add_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
+    /// Looks a key up by its public key id; the caller compares the secret hash in constant time.
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>>;
+    async fn update_link_settings(&self, tenant: TenantId, settings: &LinkSettings) -> Result<()>;
+
+    // ---- companies ----
+    /// `Conflict` when the tenant already has a company with this `external_id`.
+    async fn create_company(&self, company: &Company) -> Result<()>;
+    async fn company(&self, tenant: TenantId, id: CompanyId) -> Result<Option<Company>>;
+    async fn list_companies(&self, tenant: TenantId, page: Page<CompanyId>)
+        -> Result<Vec<Company>>;
+    /// Deletes the company: its active connections are disconnected (tokens destroyed, a
+    /// revocation job each, as [`Store::disconnect`]) and the company no longer answers.
+    /// Consent records are kept: they are the tenant's proof. `Ok(false)` if it did not exist.
+    async fn delete_company(
+        &self,
+        tenant: TenantId,
+        id: CompanyId,
+        at: OffsetDateTime,
+    ) -> Result<bool>;
+
+    // ---- platforms as configured by the tenant ----
+    async fn tenant_platforms(&self, tenant: TenantId) -> Result<Vec<TenantPlatform>>;
+    async fn tenant_platform(
+        &self,
+        tenant: TenantId,
+        key: &PlatformKey,
+    ) -> Result<Option<TenantPlatform>>;
+    async fn upsert_tenant_platform(&self, platform: &TenantPlatform) -> Result<()>;
+
+    // ---- notices: versions are immutable ----
+    /// Appends a version (creating the notice on first use); the version number is the next
+    /// one for this tenant × category × locale, assigned atomically.
+    async fn add_notice_version(
+        &self,
+        tenant: TenantId,
+        category: Category,
+        locale: Locale,
+        content: &NoticeContent,
+        at: OffsetDateTime,
+    ) -> Result<NoticeVersion>;
+    async fn notices(&self, tenant: TenantId) -> Result<Vec<Notice>>;
+    async fn notice(&self, tenant: TenantId, id: NoticeId) -> Result<Option<Notice>>;
+    async fn notice_versions(
+        &self,
+        tenant: TenantId,
+        notice: NoticeId,
+    ) -> Result<Vec<NoticeVersion>>;
+    async fn notice_version(
+        &self,
+        tenant: TenantId,
+        id: NoticeVersionId,
+    ) -> Result<Option<NoticeVersion>>;
+    async fn current_notice_version(
+        &self,
+        tenant: TenantId,
+        category: Category,
+        locale: Locale,
+    ) -> Result<Option<NoticeVersion>>;
+
+    // ---- link sessions and browser sessions ----
+    async fn create_link_session(&self, session: &LinkSession) -> Result<()>;
+    /// Atomically marks the link session whose token hashes to `token_hash` used (only if unused,
+    /// unexpired at `now` and of the same kind as `browser`) and creates `browser` bound to it
+    /// (the store sets `browser.tenant_id`/`company_id`/`link_session_id` from the link session).
+    /// `None` if it was not usable; then nothing is written.
+    async fn consume_link_session(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+        browser: &BrowserSession,
+    ) -> Result<Option<LinkSession>>;
+    async fn link_session(
+        &self,
+        tenant: TenantId,
+        id: accord_domain::ids::LinkSessionId,
+    ) -> Result<Option<LinkSession>>;
+    async fn create_browser_session(&self, session: &BrowserSession) -> Result<()>;
+    /// The unexpired session of this kind whose cookie token hashes to `token_hash`.
+    async fn browser_session(
+        &self,
+        token_hash: &TokenHash,
+        kind: SessionKind,
+        now: OffsetDateTime,
+    ) -> Result<Option<BrowserSession>>;
+
+    // ---- consents, connections, OAuth state ----
+    /// One transaction: connection upsert, consent insert, OAuth flow insert. Backends may batch
+    /// concurrent calls into one commit (group commit); each call returns only after its commit.
+    async fn record_consent(&self, write: &ConsentWrite) -> Result<()>;
+    async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()>;
+    /// Atomically consumes the flow with this state hash if it is unexpired at `now` and bound to
+    /// `session`. Consumed means gone: a replay finds nothing.
+    async fn consume_oauth_flow(
+        &self,
+        state_hash: &TokenHash,
+        session: BrowserSessionId,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthFlow>>;
+    /// Marks a connection linked and stores its encrypted token set.
+    async fn link_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        tokens_ct: &str,
+        granted_scope: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Records a failure code on a connection still pending sign-in.
+    async fn fail_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    async fn connection(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>>;
+    async fn company_connections(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<Connection>>;
+    /// The encrypted token set of a linked connection.
+    async fn connection_tokens(&self, tenant: TenantId, id: ConnectionId)
+        -> Result<Option<String>>;
+    /// One transaction: status `disconnected`, token ciphertext removed from the connection, the
+    /// current consent marked withdrawn, and — if `revoke` and tokens existed — a `revoke_token`
+    /// job created holding the ciphertext (payload `{connection_id, platform_key, tokens_ct}`).
+    /// `None` if the connection does not exist for this tenant; already disconnected connections
+    /// are returned unchanged.
+    async fn disconnect(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        revoke: bool,
+        at: OffsetDateTime,
+    ) -> Result<Option<Disconnected>>;
+    async fn consent(&self, tenant: TenantId, id: ConsentId) -> Result<Option<Consent>>;
+    async fn company_consents(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<Consent>>;
+
+    // ---- support requests ----
+    async fn create_support_request(&self, request: &SupportRequest) -> Result<()>;
+    async fn support_requests(
+        &self,
+        tenant: TenantId,
+        page: Page<accord_domain::ids::SupportRequestId>,
+    ) -> Result<Vec<SupportRequest>>;
+
+    // ---- durable jobs ----
+    /// Claims up to `limit` jobs due at `now`, leasing each for `lease` so no other worker takes
+    /// it meanwhile; increments `attempts`.
+    async fn claim_jobs(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<Job>>;
+    /// Marks a job done and clears its payload (the token it held is gone for good).
+    async fn complete_job(&self, id: JobId, at: OffsetDateTime) -> Result<()>;
+    /// Records a failure; `retry_at = None` gives up (payload cleared too).
+    async fn fail_job(
+        &self,
+        id: JobId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    async fn job(&self, id: JobId) -> Result<Option<Job>>;
+}

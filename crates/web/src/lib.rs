@@ -20,6 +20,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -40,6 +41,8 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .layer(RequestBodyLimitLayer::new(256 * 1024))
+        // Pages stay well under the 14 KB first-round-trip budget compressed (DESIGN.md "Weight").
+        .layer(CompressionLayer::new())
         // Spans name the route template, never the raw URI: link tokens, OAuth codes and
         // `state` travel in URIs and must not reach the logs.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

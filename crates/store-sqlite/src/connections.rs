@@ -1,0 +1,407 @@
+//! Connections, consents and the writes that change them together: the consent action
+//! (applied inside the group commit, `writer.rs`), linking, failures and disconnection.
+
+use crate::codec::{micros, opt_micros, to_json, RowExt};
+use crate::conn::begin;
+use crate::error::{backend, db};
+use accord_domain::connection::{Connection, ConnectionStatus};
+use accord_domain::consent::Consent;
+use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, TenantId};
+use accord_domain::tenant::JobKind;
+use accord_store::{ConsentWrite, Disconnected, Result, StoreError};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{SqliteConnection, SqlitePool};
+use time::OffsetDateTime;
+
+macro_rules! connection_cols {
+    () => {
+        "id, tenant_id, company_id, platform_key, status, data_uses, consent_id, granted_scope, last_error, \
+         created_at, updated_at, linked_at, disconnected_at"
+    };
+}
+
+macro_rules! consent_cols {
+    () => {
+        "id, tenant_id, company_id, connection_id, platform_key, category, notice_version_id, notice_version, \
+         locale, data_uses, notice_text, notice_sha256, evidence, given_at, withdrawn_at"
+    };
+}
+
+fn connection_from(row: &SqliteRow) -> Result<Connection> {
+    Ok(Connection {
+        id: row.id("id")?,
+        tenant_id: row.id("tenant_id")?,
+        company_id: row.id("company_id")?,
+        platform_key: row.platform("platform_key")?,
+        status: row.parsed("status")?,
+        data_uses: row.json("data_uses")?,
+        consent_id: row.opt_id("consent_id")?,
+        granted_scope: row.opt_text("granted_scope")?,
+        last_error: row.opt_text("last_error")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+        linked_at: row.opt_time("linked_at")?,
+        disconnected_at: row.opt_time("disconnected_at")?,
+    })
+}
+
+fn consent_from(row: &SqliteRow) -> Result<Consent> {
+    Ok(Consent {
+        id: row.id("id")?,
+        tenant_id: row.id("tenant_id")?,
+        company_id: row.id("company_id")?,
+        connection_id: row.id("connection_id")?,
+        platform_key: row.platform("platform_key")?,
+        category: row.parsed("category")?,
+        notice_version_id: row.id("notice_version_id")?,
+        notice_version: row.int("notice_version")?,
+        locale: row.parsed("locale")?,
+        data_uses: row.json("data_uses")?,
+        notice_text: row.text("notice_text")?,
+        notice_sha256: row.text("notice_sha256")?,
+        evidence: row.json("evidence")?,
+        given_at: row.time("given_at")?,
+        withdrawn_at: row.opt_time("withdrawn_at")?,
+    })
+}
+
+/// The consent, the connection and the OAuth flow of a write name the same owner and connection.
+pub(crate) fn consistent(w: &ConsentWrite) -> bool {
+    let (c, k) = (&w.connection, &w.consent);
+    let flow_ok = w
+        .oauth_flow
+        .as_ref()
+        .is_none_or(|f| f.tenant_id == c.tenant_id && f.connection_id == c.id);
+    k.connection_id == c.id && k.tenant_id == c.tenant_id && k.company_id == c.company_id && flow_ok
+}
+
+/// The consent action's writes, on a connection already inside a transaction (the group
+/// commit gives each call its own savepoint). The connection is inserted, or updated when its
+/// id exists for the same tenant, company and platform; an id of anyone else's is `NotFound`.
+pub(crate) async fn apply_consent(conn: &mut SqliteConnection, w: &ConsentWrite) -> Result<()> {
+    if !consistent(w) {
+        return Err(backend("inconsistent consent write: consent, connection and OAuth flow disagree on their owner"));
+    }
+    let (c, k) = (&w.connection, &w.consent);
+    // No conflict target: the only unique keys of `connections` are `id` and `(tenant_id, id)`,
+    // and the `where` keeps the update to the owner's own row.
+    let upserted = sqlx::query(
+        "insert into connections (id, tenant_id, company_id, platform_key, status, data_uses, consent_id,
+             granted_scope, last_error, created_at, updated_at, linked_at, disconnected_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         on conflict do update set
+             status = excluded.status,
+             data_uses = excluded.data_uses,
+             consent_id = excluded.consent_id,
+             granted_scope = excluded.granted_scope,
+             last_error = excluded.last_error,
+             updated_at = excluded.updated_at,
+             linked_at = excluded.linked_at,
+             disconnected_at = excluded.disconnected_at
+         where connections.tenant_id = excluded.tenant_id
+             and connections.company_id = excluded.company_id
+             and connections.platform_key = excluded.platform_key
+         returning id",
+    )
+    .bind(c.id.to_string())
+    .bind(c.tenant_id.to_string())
+    .bind(c.company_id.to_string())
+    .bind(c.platform_key.as_str())
+    .bind(c.status.as_str())
+    .bind(to_json(&c.data_uses)?)
+    .bind(c.consent_id.map(|i| i.to_string()))
+    .bind(&c.granted_scope)
+    .bind(&c.last_error)
+    .bind(micros(c.created_at))
+    .bind(micros(c.updated_at))
+    .bind(opt_micros(c.linked_at))
+    .bind(opt_micros(c.disconnected_at))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    if upserted.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    sqlx::query(concat!(
+        "insert into consents (",
+        consent_cols!(),
+        ") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(k.id.to_string())
+    .bind(k.tenant_id.to_string())
+    .bind(k.company_id.to_string())
+    .bind(k.connection_id.to_string())
+    .bind(k.platform_key.as_str())
+    .bind(k.category.as_str())
+    .bind(k.notice_version_id.to_string())
+    .bind(k.notice_version)
+    .bind(k.locale.as_str())
+    .bind(to_json(&k.data_uses)?)
+    .bind(&k.notice_text)
+    .bind(&k.notice_sha256)
+    .bind(to_json(&k.evidence)?)
+    .bind(micros(k.given_at))
+    .bind(opt_micros(k.withdrawn_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    if let Some(flow) = &w.oauth_flow {
+        crate::flow::insert_oauth_flow(conn, flow).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn link_connection(
+    write: &SqlitePool,
+    read: &SqlitePool,
+    tenant: TenantId,
+    id: ConnectionId,
+    tokens_ct: &str,
+    granted_scope: Option<&str>,
+    at: OffsetDateTime,
+) -> Result<()> {
+    // A disconnected connection is never revived by a late callback: only a new consent may
+    // start it again (DESIGN.md: withdrawal takes effect at once).
+    let done = sqlx::query(
+        "update connections set status = 'linked', tokens_ct = ?, granted_scope = ?, last_error = null,
+             linked_at = ?, updated_at = ?
+         where tenant_id = ? and id = ? and status <> 'disconnected'",
+    )
+    .bind(tokens_ct)
+    .bind(granted_scope)
+    .bind(micros(at))
+    .bind(micros(at))
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .execute(write)
+    .await
+    .map_err(db)?;
+    if done.rows_affected() == 0 {
+        return match connection(read, tenant, id).await? {
+            Some(_) => Err(StoreError::Conflict(format!(
+                "connection {id} is disconnected"
+            ))),
+            None => Err(StoreError::NotFound),
+        };
+    }
+    Ok(())
+}
+
+pub(crate) async fn fail_connection(
+    write: &SqlitePool,
+    read: &SqlitePool,
+    tenant: TenantId,
+    id: ConnectionId,
+    error_code: &str,
+    at: OffsetDateTime,
+) -> Result<()> {
+    let done = sqlx::query(
+        "update connections set last_error = ?, updated_at = ?
+         where tenant_id = ? and id = ? and status = 'pending_auth'",
+    )
+    .bind(error_code)
+    .bind(micros(at))
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .execute(write)
+    .await
+    .map_err(db)?;
+    // A connection that moved on (linked, disconnected) keeps its state: a late failure report
+    // does not describe it any more.
+    if done.rows_affected() == 0 && connection(read, tenant, id).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn connection(
+    read: &SqlitePool,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<Option<Connection>> {
+    sqlx::query(concat!(
+        "select ",
+        connection_cols!(),
+        " from connections where tenant_id = ? and id = ?"
+    ))
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .fetch_optional(read)
+    .await
+    .map_err(db)?
+    .map(|r| connection_from(&r))
+    .transpose()
+}
+
+pub(crate) async fn company_connections(
+    read: &SqlitePool,
+    tenant: TenantId,
+    company: CompanyId,
+) -> Result<Vec<Connection>> {
+    sqlx::query(concat!(
+        "select ",
+        connection_cols!(),
+        " from connections where tenant_id = ? and company_id = ? order by id"
+    ))
+    .bind(tenant.to_string())
+    .bind(company.to_string())
+    .fetch_all(read)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(connection_from)
+    .collect()
+}
+
+pub(crate) async fn connection_tokens(
+    read: &SqlitePool,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<Option<String>> {
+    let tokens: Option<Option<String>> =
+        sqlx::query_scalar("select tokens_ct from connections where tenant_id = ? and id = ?")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(read)
+            .await
+            .map_err(db)?;
+    Ok(tokens.flatten())
+}
+
+pub(crate) async fn disconnect(
+    write: &SqlitePool,
+    tenant: TenantId,
+    id: ConnectionId,
+    revoke: bool,
+    at: OffsetDateTime,
+) -> Result<Option<Disconnected>> {
+    let mut tx = begin(write).await?;
+    let out = disconnect_in(&mut tx, tenant, id, revoke, at).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(out)
+}
+
+/// The disconnect, inside the caller's transaction (also used by `delete_company`): status,
+/// token destruction, consent withdrawal and the revocation job commit together.
+pub(crate) async fn disconnect_in(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    id: ConnectionId,
+    revoke: bool,
+    at: OffsetDateTime,
+) -> Result<Option<Disconnected>> {
+    let row = sqlx::query(concat!(
+        "select ",
+        connection_cols!(),
+        ", tokens_ct from connections where tenant_id = ? and id = ?"
+    ))
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else { return Ok(None) };
+    let current = connection_from(&row)?;
+    if current.status == ConnectionStatus::Disconnected {
+        return Ok(Some(Disconnected {
+            connection: current,
+            revoke_job: None,
+        }));
+    }
+    let tokens_ct = row.opt_text("tokens_ct")?;
+    let row = sqlx::query(concat!(
+        "update connections set status = 'disconnected', tokens_ct = null, disconnected_at = ?, updated_at = ?
+         where tenant_id = ? and id = ? returning ",
+        connection_cols!()
+    ))
+    .bind(micros(at))
+    .bind(micros(at))
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db)?;
+    let connection = connection_from(&row)?;
+    // Every consent still in force on this connection ends now, not only the latest one.
+    sqlx::query("update consents set withdrawn_at = ? where tenant_id = ? and connection_id = ? and withdrawn_at is null")
+        .bind(micros(at))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    let revoke_job = match tokens_ct {
+        Some(tokens_ct) if revoke => {
+            let job = JobId::new();
+            let payload = serde_json::json!({
+                "connection_id": id,
+                "platform_key": connection.platform_key,
+                "tokens_ct": tokens_ct,
+            });
+            crate::jobs::insert(conn, job, tenant, JobKind::RevokeToken, &payload, at).await?;
+            Some(job)
+        }
+        _ => None,
+    };
+    Ok(Some(Disconnected {
+        connection,
+        revoke_job,
+    }))
+}
+
+pub(crate) async fn consent(
+    read: &SqlitePool,
+    tenant: TenantId,
+    id: ConsentId,
+) -> Result<Option<Consent>> {
+    sqlx::query(concat!(
+        "select ",
+        consent_cols!(),
+        " from consents where tenant_id = ? and id = ?"
+    ))
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .fetch_optional(read)
+    .await
+    .map_err(db)?
+    .map(|r| consent_from(&r))
+    .transpose()
+}
+
+pub(crate) async fn company_consents(
+    read: &SqlitePool,
+    tenant: TenantId,
+    company: CompanyId,
+) -> Result<Vec<Consent>> {
+    sqlx::query(concat!(
+        "select ",
+        consent_cols!(),
+        " from consents where tenant_id = ? and company_id = ? order by id"
+    ))
+    .bind(tenant.to_string())
+    .bind(company.to_string())
+    .fetch_all(read)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(consent_from)
+    .collect()
+}
+
+/// The connections of a company that can still be disconnected, for `delete_company`.
+pub(crate) async fn active_ids(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    company: CompanyId,
+) -> Result<Vec<ConnectionId>> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("select id from connections where tenant_id = ? and company_id = ? and status <> 'disconnected' order by id")
+            .bind(tenant.to_string())
+            .bind(company.to_string())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+    ids.iter()
+        .map(|s| s.parse().map_err(|e| crate::error::corrupt("id", e)))
+        .collect()
+}

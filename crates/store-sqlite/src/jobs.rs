@@ -1,0 +1,144 @@
+//! Durable background jobs. A worker claims due jobs under a lease (`locked_until`); a job whose
+//! worker died is claimable again once the lease has passed. Claims run on the single writer,
+//! so one `update … returning` is enough to hand each job to one worker only.
+
+use crate::codec::{micros, to_json, RowExt};
+use crate::error::{corrupt, db};
+use accord_domain::ids::{JobId, TenantId};
+use accord_domain::tenant::{Job, JobKind};
+use accord_store::{Result, StoreError};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{SqliteConnection, SqlitePool};
+use time::{Duration, OffsetDateTime};
+
+macro_rules! job_cols {
+    () => {
+        "id, tenant_id, kind, payload, attempts, run_at, last_error, done_at, created_at"
+    };
+}
+
+fn job_from(row: &SqliteRow) -> Result<Job> {
+    let kind = row.text("kind")?;
+    Ok(Job {
+        id: row.id("id")?,
+        tenant_id: row.id("tenant_id")?,
+        kind: JobKind::parse(&kind)
+            .ok_or_else(|| corrupt("kind", format!("unknown job kind `{kind}`")))?,
+        payload: row.json("payload")?,
+        attempts: row.int("attempts")?,
+        run_at: row.time("run_at")?,
+        last_error: row.opt_text("last_error")?,
+        done_at: row.opt_time("done_at")?,
+        created_at: row.time("created_at")?,
+    })
+}
+
+/// A new job due at `at`, inside the caller's transaction (the disconnect that needs it).
+pub(crate) async fn insert(
+    conn: &mut SqliteConnection,
+    id: JobId,
+    tenant: TenantId,
+    kind: JobKind,
+    payload: &serde_json::Value,
+    at: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "insert into jobs (id, tenant_id, kind, payload, attempts, run_at, created_at) values (?, ?, ?, ?, 0, ?, ?)",
+    )
+    .bind(id.to_string())
+    .bind(tenant.to_string())
+    .bind(kind.as_str())
+    .bind(to_json(payload)?)
+    .bind(micros(at))
+    .bind(micros(at))
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn claim_jobs(
+    write: &SqlitePool,
+    now: OffsetDateTime,
+    limit: u32,
+    lease: Duration,
+) -> Result<Vec<Job>> {
+    let rows = sqlx::query(concat!(
+        "update jobs set attempts = attempts + 1, locked_until = ?1
+         where id in (
+             select id from jobs
+             where done_at is null and run_at <= ?2 and (locked_until is null or locked_until <= ?2)
+             order by run_at, id limit ?3
+         )
+         returning ",
+        job_cols!()
+    ))
+    .bind(micros(now + lease))
+    .bind(micros(now))
+    .bind(i64::from(limit))
+    .fetch_all(write)
+    .await
+    .map_err(db)?;
+    let mut jobs = rows.iter().map(job_from).collect::<Result<Vec<_>>>()?;
+    // `returning` follows no particular order; hand them out oldest due first.
+    jobs.sort_by_key(|j| (j.run_at, j.id));
+    Ok(jobs)
+}
+
+/// Success: done, payload (and the ciphertext it may hold) cleared, no error left to show.
+pub(crate) async fn complete_job(write: &SqlitePool, id: JobId, at: OffsetDateTime) -> Result<()> {
+    let done = sqlx::query(
+        "update jobs set done_at = ?, payload = 'null', last_error = null, locked_until = null
+         where id = ? and done_at is null",
+    )
+    .bind(micros(at))
+    .bind(id.to_string())
+    .execute(write)
+    .await
+    .map_err(db)?;
+    // Completing twice keeps the first completion.
+    if done.rows_affected() == 0 && job(write, id).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Failure: retried at `retry_at`, or given up (`done_at` set with the last error kept, the
+/// payload cleared like on success).
+pub(crate) async fn fail_job(
+    write: &SqlitePool,
+    id: JobId,
+    error: &str,
+    retry_at: Option<OffsetDateTime>,
+    at: OffsetDateTime,
+) -> Result<()> {
+    let done = match retry_at {
+        Some(retry_at) => sqlx::query("update jobs set last_error = ?, run_at = ?, locked_until = null where id = ? and done_at is null")
+            .bind(error)
+            .bind(micros(retry_at))
+            .bind(id.to_string()),
+        None => sqlx::query(
+            "update jobs set last_error = ?, done_at = ?, payload = 'null', locked_until = null where id = ? and done_at is null",
+        )
+        .bind(error)
+        .bind(micros(at))
+        .bind(id.to_string()),
+    }
+    .execute(write)
+    .await
+    .map_err(db)?;
+    if done.rows_affected() == 0 && job(write, id).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn job(read: &SqlitePool, id: JobId) -> Result<Option<Job>> {
+    sqlx::query(concat!("select ", job_cols!(), " from jobs where id = ?"))
+        .bind(id.to_string())
+        .fetch_optional(read)
+        .await
+        .map_err(db)?
+        .map(|r| job_from(&r))
+        .transpose()
+}

@@ -1,0 +1,225 @@
+//! What only the SQLite backend has: its pragmas, the triggers that keep notice versions and
+//! consents immutable, the group-commit writer, and durability across a reopen.
+
+use crate::fresh_store;
+use accord_store::conformance::fixtures::{self, at, World};
+use accord_store::{Store, StoreError};
+use accord_store_sqlite::SqliteStore;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, SqliteConnection};
+use std::path::Path;
+use std::time::Instant;
+
+/// A separate raw connection to the same file, as an operator with `sqlite3` would have.
+async fn raw(dir: &Path) -> SqliteConnection {
+    SqliteConnectOptions::new()
+        .filename(dir.join("accord.db"))
+        .connect()
+        .await
+        .expect("raw connection")
+}
+
+#[tokio::test]
+async fn pragmas_hold_on_reader_and_writer() {
+    let (store, _dir) = fresh_store().await;
+    for p in store.pragmas().await.unwrap() {
+        assert_eq!(p.journal_mode, "wal");
+        assert_eq!(p.synchronous, 2, "FULL");
+        assert!(p.foreign_keys);
+        assert_eq!(p.busy_timeout_ms, 5000);
+    }
+}
+
+#[tokio::test]
+async fn notice_versions_refuse_update_and_delete() {
+    let (store, dir) = fresh_store().await;
+    let tenant = fixtures::tenant(&*store, "Lender A").await;
+    let nv = fixtures::notice_version(&*store, tenant.id).await;
+    let mut conn = raw(dir.path()).await;
+    let update = sqlx::query("update notice_versions set content = '{}' where id = ?")
+        .bind(nv.id.to_string())
+        .execute(&mut conn)
+        .await;
+    assert!(update.unwrap_err().to_string().contains("immutable"));
+    let delete = sqlx::query("delete from notice_versions")
+        .execute(&mut conn)
+        .await;
+    assert!(delete.unwrap_err().to_string().contains("immutable"));
+    assert_eq!(
+        store.notice_version(tenant.id, nv.id).await.unwrap(),
+        Some(nv)
+    );
+}
+
+#[tokio::test]
+async fn consents_can_only_be_withdrawn_once() {
+    let (store, dir) = fresh_store().await;
+    let w = World::new(&*store, "Lender A").await;
+    let write = fixtures::consent_write(&w.company, &w.nv, at(0));
+    store.record_consent(&write).await.unwrap();
+    let id = write.consent.id.to_string();
+    let mut conn = raw(dir.path()).await;
+    for edit in [
+        "update consents set notice_text = 'something else' where id = ?",
+        "update consents set given_at = given_at + 1, withdrawn_at = 1 where id = ?",
+        "delete from consents where id = ?",
+    ] {
+        let refused = sqlx::query(edit).bind(&id).execute(&mut conn).await;
+        assert!(refused.is_err(), "{edit} must be refused");
+    }
+    sqlx::query("update consents set withdrawn_at = 42 where id = ?")
+        .bind(&id)
+        .execute(&mut conn)
+        .await
+        .expect("withdrawal allowed");
+    let again = sqlx::query("update consents set withdrawn_at = 43 where id = ?")
+        .bind(&id)
+        .execute(&mut conn)
+        .await;
+    assert!(again.is_err(), "withdrawn once");
+    assert_eq!(
+        store
+            .consent(w.tenant.id, write.consent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .notice_text,
+        write.consent.notice_text
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_an_error_not_a_panic() {
+    let (store, dir) = fresh_store().await;
+    let tenant = fixtures::tenant(&*store, "Lender A").await;
+    let mut conn = raw(dir.path()).await;
+    sqlx::query("update tenants set settings = '{\"pre_ticked\": true}'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.tenant(tenant.id).await,
+        Err(StoreError::Backend(_))
+    ));
+}
+
+/// Many callers at once: each hears its own outcome, a broken request fails alone, and the
+/// writer batched them (fewer commits than requests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_answers_each_caller_and_isolates_failures() {
+    let (store, _dir) = fresh_store().await;
+    let w = World::new(&*store, "Lender A").await;
+    let taken = fixtures::consent_write(&w.company, &w.nv, at(0));
+    store.record_consent(&taken).await.unwrap();
+    let mut writes: Vec<_> = (0..400)
+        .map(|n| fixtures::consent_write(&w.company, &w.nv, at(n)))
+        .collect();
+    for write in writes.iter_mut().step_by(40) {
+        write.consent.id = taken.consent.id;
+        write.connection.consent_id = Some(taken.consent.id);
+    }
+    let before = store.group_commit_stats();
+    let outcomes =
+        futures::future::join_all(writes.iter().map(|write| store.record_consent(write))).await;
+    for (n, outcome) in outcomes.iter().enumerate() {
+        if n % 40 == 0 {
+            assert!(
+                matches!(outcome, Err(StoreError::Conflict(_))),
+                "request {n}: {outcome:?}"
+            );
+        } else {
+            assert!(outcome.is_ok(), "request {n}: {outcome:?}");
+        }
+    }
+    let after = store.group_commit_stats();
+    assert_eq!(after.requests - before.requests, 400);
+    assert!(after.batches - before.batches < 400, "batched: {after:?}");
+    assert_eq!(
+        store
+            .company_consents(w.tenant.id, w.company.id)
+            .await
+            .unwrap()
+            .len(),
+        1 + 390
+    );
+}
+
+#[tokio::test]
+async fn committed_writes_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("accord.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let w = World::new(&store, "Lender A").await;
+    let write = fixtures::linked(&store, &w.company, &w.nv).await;
+    store.close().await;
+    drop(store);
+
+    let reopened = SqliteStore::open(&path)
+        .await
+        .expect("reopen runs migrations again");
+    reopened.migrate().await.expect("idempotent");
+    assert_eq!(
+        reopened.tenant_by_name("Lender A").await.unwrap(),
+        Some(w.tenant.clone())
+    );
+    assert_eq!(
+        reopened
+            .consent(w.tenant.id, write.consent.id)
+            .await
+            .unwrap(),
+        Some(write.consent)
+    );
+    assert_eq!(
+        reopened
+            .connection_tokens(w.tenant.id, write.connection.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ct:tokens")
+    );
+}
+
+/// Not a benchmark (see `bench/`), a smoke test of the order of magnitude; run it with
+/// `cargo test --release -p accord-store-sqlite --test it -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing; run on demand in release mode"]
+async fn group_commit_throughput() {
+    let (store, _dir) = fresh_store().await;
+    let w = World::new(&*store, "Lender A").await;
+    let writes: Vec<_> = (0..20_000)
+        .map(|n| fixtures::consent_write(&w.company, &w.nv, at(n)))
+        .collect();
+    let started = Instant::now();
+    let tasks: Vec<_> = writes
+        .into_iter()
+        .map(|write| {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move { store.record_consent(&write).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let elapsed = started.elapsed();
+    let stats = store.group_commit_stats();
+    println!(
+        "20000 durable consents in {elapsed:?}: {:.0}/s, {stats:?}",
+        20_000.0 / elapsed.as_secs_f64()
+    );
+}
+
+/// The batch path carries text through JSON: any text must come back byte for byte.
+#[tokio::test]
+async fn consent_text_round_trips_exactly() {
+    let (store, _dir) = fresh_store().await;
+    let w = World::new(&*store, "Lender A").await;
+    let mut write = fixtures::consent_write(&w.company, &w.nv, at(0));
+    write.consent.notice_text =
+        "«Données» \"quoted\" \\ back\\slash\n\ttab \u{2028} 😀 \u{0} nul \u{7f} end".into();
+    write.consent.evidence.user_agent = Some("Mozilla/5.0 \"x\" \u{0}".into());
+    store.record_consent(&write).await.unwrap();
+    assert_eq!(
+        store.consent(w.tenant.id, write.consent.id).await.unwrap(),
+        Some(write.consent)
+    );
+}
