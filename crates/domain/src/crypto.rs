@@ -210,6 +210,44 @@ impl Keyring {
             .map_err(|_| CryptoError::Decrypt)
     }
 
+    /// The receipt-signing keys: one Ed25519 key derived from each key of the file (so rotating
+    /// the key file rotates the signing key, and retired keys stay published for verification).
+    /// Key ids are `sig-<kid>`.
+    pub fn signing_keys(&self) -> crate::receipt::SigningKeys {
+        let seeds = self
+            .keys
+            .iter()
+            .map(|(kid, key)| {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose_secret()).expect("any key length");
+                mac.update(b"accord/v1/ed25519-receipt-signing-seed");
+                let seed: [u8; 32] = mac.finalize().into_bytes().into();
+                (format!("sig-{kid}"), seed)
+            })
+            .collect();
+        crate::receipt::SigningKeys::new(&format!("sig-{}", self.current), seeds).expect("current key is in the keyring")
+    }
+
+    /// A new key file text: this file's keys kept (for decryption and receipt verification)
+    /// plus a fresh current key (`accord keys rotate`).
+    pub fn rotated_file(&self) -> String {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        let mut kid = format!("k{}", &hex::encode(&key[..3]));
+        while self.keys.contains_key(&kid) {
+            kid.push('x');
+        }
+        let mut out = format!(
+            "# Accord token-encryption keys. Keep this file secret (mode 0600) and backed up:\n\
+             # without it, stored platform tokens and client secrets cannot be decrypted.\n\
+             current = \"{kid}\"\n\n[keys]\n"
+        );
+        for (k, v) in &self.keys {
+            out.push_str(&format!("{k} = \"{}\"\n", STANDARD.encode(v.expose_secret())));
+        }
+        out.push_str(&format!("{kid} = \"{}\"\n", STANDARD.encode(key)));
+        out
+    }
+
     /// HMAC-SHA256 under the derived MAC key, base64url: for CSRF tokens bound to a session.
     pub fn mac(&self, purpose: &str, data: &[u8]) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.mac_key.expose_secret()).expect("any key length");
@@ -284,5 +322,23 @@ mod tests {
         let ring = Keyring::from_file_text(&rotated).unwrap();
         assert_eq!(ring.decrypt(&ct, b"a").unwrap(), b"x");
         assert!(ring.encrypt(b"y", b"a").starts_with("v1.k2new."));
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_old_keys_and_publishes_both_signing_keys() {
+        let ring = Keyring::from_file_text(&Keyring::generate_file()).unwrap();
+        let ct = ring.encrypt(b"t", b"a");
+        let jws = ring.signing_keys().sign_compact(&serde_json::json!({"x": 1}), "t");
+        let rotated = Keyring::from_file_text(&ring.rotated_file()).unwrap();
+        assert_ne!(rotated.current_key_id(), ring.current_key_id());
+        assert_eq!(rotated.decrypt(&ct, b"a").unwrap(), b"t");
+        let jwks = rotated.signing_keys().jwks();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+        assert!(crate::receipt::verify_compact(&jws, &jwks).is_ok(), "old receipts still verify");
     }
 }

@@ -1,0 +1,235 @@
+//! The consent ledger: an append-only, per-tenant hash chain of consent events. Each event's
+//! hash is the SHA-256 of its RFC 8785 (JCS) canonical JSON, which includes the previous event's
+//! hash, so changing, removing or reordering any event breaks every later link. Anyone holding
+//! the events can recompute the chain (`accord ledger verify`).
+
+use crate::catalog::{Category, DataUse, PlatformKey};
+use crate::ids::{CompanyId, ConnectionId, ConsentId, NoticeVersionId, TenantId};
+use crate::locale::Locale;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The hash before the first event of a chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Given,
+    Withdrawn,
+    Reconsented,
+    Expired,
+    NdaAccepted,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Given => "given",
+            Self::Withdrawn => "withdrawn",
+            Self::Reconsented => "reconsented",
+            Self::Expired => "expired",
+            Self::NdaAccepted => "nda_accepted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Given, Self::Withdrawn, Self::Reconsented, Self::Expired, Self::NdaAccepted]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// What an event records, before it is placed in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventBody {
+    pub kind: EventKind,
+    pub consent_id: ConsentId,
+    pub company_id: CompanyId,
+    pub connection_id: Option<ConnectionId>,
+    pub platform_key: Option<PlatformKey>,
+    pub category: Option<Category>,
+    pub notice_version_id: Option<NoticeVersionId>,
+    pub notice_version: Option<i64>,
+    /// SHA-256 of the exact rendered text agreed to (notice, or NDA document).
+    pub text_sha256: String,
+    pub locale: Locale,
+    pub data_uses: Vec<DataUse>,
+    pub purpose: String,
+    /// How the action was collected (`hosted_flow_checkbox`, `tenant_api`, `manage_page`, `job`…).
+    pub method: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// An event in its chain: position, predecessor's hash, and its own hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEvent {
+    pub tenant_id: TenantId,
+    /// 1-based position in the tenant's chain; no gaps.
+    pub seq: i64,
+    pub prev_hash: String,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// A chained event with its hash, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainedEvent {
+    #[serde(flatten)]
+    pub event: LedgerEvent,
+    pub hash: String,
+}
+
+impl LedgerEvent {
+    /// The canonical JSON (RFC 8785) this event is hashed over.
+    pub fn canonical_json(&self) -> String {
+        serde_json_canonicalizer::to_string(self).expect("ledger events serialise to JSON")
+    }
+
+    pub fn hash(&self) -> String {
+        crate::crypto::sha256_hex(self.canonical_json().as_bytes())
+    }
+}
+
+/// Places `body` after the event `(prev_seq, prev_hash)` (or at the start, `None`).
+pub fn append(tenant: TenantId, prev: Option<(i64, &str)>, body: EventBody) -> ChainedEvent {
+    let (seq, prev_hash) = match prev {
+        Some((s, h)) => (s + 1, h.to_owned()),
+        None => (1, GENESIS.to_owned()),
+    };
+    let event = LedgerEvent { tenant_id: tenant, seq, prev_hash, body };
+    let hash = event.hash();
+    ChainedEvent { event, hash }
+}
+
+/// Where and why a chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {seq}: {reason}")]
+pub struct ChainBreak {
+    pub seq: i64,
+    pub reason: String,
+}
+
+/// Checks one tenant's events, in order: positions 1, 2, 3… without gaps, each `prev_hash`
+/// equal to its predecessor's hash, each hash equal to the recomputed one. Names the first
+/// broken event.
+pub struct ChainVerifier {
+    expected_seq: i64,
+    prev_hash: String,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self { expected_seq: 1, prev_hash: GENESIS.to_owned() }
+    }
+}
+
+impl ChainVerifier {
+    pub fn push(&mut self, e: &ChainedEvent) -> Result<(), ChainBreak> {
+        let seq = e.event.seq;
+        let fail = |reason: &str| Err(ChainBreak { seq, reason: reason.to_owned() });
+        if seq != self.expected_seq {
+            return Err(ChainBreak {
+                seq: self.expected_seq,
+                reason: format!("missing or out of order (found position {seq})"),
+            });
+        }
+        if e.event.prev_hash != self.prev_hash {
+            return fail("previous-hash link does not match the preceding event");
+        }
+        if e.event.hash() != e.hash {
+            return fail("content does not match its hash (the event was altered)");
+        }
+        self.expected_seq += 1;
+        self.prev_hash.clone_from(&e.hash);
+        Ok(())
+    }
+
+    /// Events verified so far.
+    pub fn count(&self) -> i64 {
+        self.expected_seq - 1
+    }
+
+    pub fn head(&self) -> &str {
+        &self.prev_hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{DataType, Direction};
+
+    fn body(kind: EventKind) -> EventBody {
+        EventBody {
+            kind,
+            consent_id: ConsentId::new(),
+            company_id: CompanyId::new(),
+            connection_id: Some(ConnectionId::new()),
+            platform_key: Some(PlatformKey::parse("sandbox").unwrap()),
+            category: Some(Category::Accounting),
+            notice_version_id: Some(NoticeVersionId::new()),
+            notice_version: Some(1),
+            text_sha256: "ab".repeat(32),
+            locale: Locale::Fr,
+            data_uses: vec![DataUse { data_type: DataType::Invoices, direction: Direction::Read }],
+            purpose: "Évaluer votre demande — « prêt »".into(),
+            method: "hosted_flow_checkbox".into(),
+            at: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+        }
+    }
+
+    fn chain(n: usize) -> Vec<ChainedEvent> {
+        let tenant = TenantId::new();
+        let mut out: Vec<ChainedEvent> = Vec::new();
+        for i in 0..n {
+            let prev = out.last().map(|e| (e.event.seq, e.hash.as_str()));
+            let kind = if i % 2 == 0 { EventKind::Given } else { EventKind::Withdrawn };
+            out.push(append(tenant, prev, body(kind)));
+        }
+        out
+    }
+
+    #[test]
+    fn canonical_json_is_sorted_and_stable() {
+        let e = chain(1).remove(0);
+        let json = e.event.canonical_json();
+        let keys: Vec<&str> = ["\"at\"", "\"category\"", "\"company_id\"", "\"kind\""]
+            .into_iter()
+            .collect();
+        let positions: Vec<usize> = keys.iter().map(|k| json.find(k).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "keys sorted: {json}");
+        assert_eq!(e.event.hash(), e.hash);
+        assert!(!json.contains("\\u00"), "non-ASCII is kept as UTF-8, per JCS: {json}");
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let mut v = ChainVerifier::default();
+        for e in &chain(5) {
+            v.push(e).unwrap();
+        }
+        assert_eq!(v.count(), 5);
+    }
+
+    #[test]
+    fn tampering_is_found_at_the_first_broken_event() {
+        let mut c = chain(5);
+        c[2].event.body.purpose = "something else".into();
+        let mut v = ChainVerifier::default();
+        let err = c.iter().try_for_each(|e| v.push(e)).unwrap_err();
+        assert_eq!(err.seq, 3);
+
+        let mut c = chain(5);
+        c.remove(1);
+        let mut v = ChainVerifier::default();
+        assert_eq!(c.iter().try_for_each(|e| v.push(e)).unwrap_err().seq, 2);
+
+        let mut c = chain(5);
+        let forged = c[3].event.clone();
+        c[3] = ChainedEvent { hash: forged.hash(), event: LedgerEvent { prev_hash: GENESIS.into(), ..forged } };
+        let mut v = ChainVerifier::default();
+        assert_eq!(c.iter().try_for_each(|e| v.push(e)).unwrap_err().seq, 4);
+    }
+}
