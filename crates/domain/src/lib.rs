@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod clock;
+pub mod colour;
 pub mod connection;
 pub mod consent;
 pub mod crypto;
@@ -12,10 +13,12 @@ pub mod flow;
 pub mod ids;
 pub mod ledger;
 pub mod locale;
+pub mod netguard;
 pub mod notice;
 pub mod receipt;
 pub mod settings;
 pub mod tenant;
 pub mod validate;
+pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
