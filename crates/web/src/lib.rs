@@ -7,6 +7,7 @@
 pub mod api;
 pub mod error;
 pub mod i18n;
+pub mod markdown;
 pub mod pages;
 pub mod security;
 pub mod services;
