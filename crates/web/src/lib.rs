@@ -34,6 +34,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/.well-known/jwks.json", get(jwks))
         .route(
             "/openapi.json",
             get(move || {
@@ -51,6 +52,14 @@ pub fn app(state: AppState) -> Router {
             tracing::info_span!("request", method = %req.method(), route = %route)
         }))
         .with_state(state)
+}
+
+/// The public keys that sign consent receipts, retired ones included (RFC 7517).
+async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/jwk-set+json"), (header::CACHE_CONTROL, "public, max-age=300")],
+        state.keyring.signing_keys().jwks().to_string(),
+    )
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
