@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fmt::Write as _;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 
@@ -242,9 +243,9 @@ impl Keyring {
              current = \"{kid}\"\n\n[keys]\n"
         );
         for (k, v) in &self.keys {
-            out.push_str(&format!("{k} = \"{}\"\n", STANDARD.encode(v.expose_secret())));
+            let _ = writeln!(out, "{k} = \"{}\"", STANDARD.encode(v.expose_secret()));
         }
-        out.push_str(&format!("{kid} = \"{}\"\n", STANDARD.encode(key)));
+        let _ = writeln!(out, "{kid} = \"{}\"", STANDARD.encode(key));
         out
     }
 
@@ -337,8 +338,8 @@ mod rotation_tests {
         let rotated = Keyring::from_file_text(&ring.rotated_file()).unwrap();
         assert_ne!(rotated.current_key_id(), ring.current_key_id());
         assert_eq!(rotated.decrypt(&ct, b"a").unwrap(), b"t");
-        let jwks = rotated.signing_keys().jwks();
-        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-        assert!(crate::receipt::verify_compact(&jws, &jwks).is_ok(), "old receipts still verify");
+        let key_set = rotated.signing_keys().jwks();
+        assert_eq!(key_set["keys"].as_array().unwrap().len(), 2);
+        assert!(crate::receipt::verify_compact(&jws, &key_set).is_ok(), "old receipts still verify");
     }
 }

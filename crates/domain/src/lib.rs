@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod locale;
 pub mod netguard;
 pub mod notice;
+pub mod notice_change;
 pub mod receipt;
 pub mod settings;
 pub mod tenant;

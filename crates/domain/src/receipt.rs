@@ -6,7 +6,7 @@
 use crate::ledger::ChainedEvent;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -190,7 +190,7 @@ impl SigningKeys {
 }
 
 /// Verifies a compact JWS against a JWKS document; returns the payload.
-pub fn verify_compact(jws: &str, jwks: &Value) -> Result<Value, JwsError> {
+pub fn verify_compact(jws: &str, key_set: &Value) -> Result<Value, JwsError> {
     let mut parts = jws.trim().split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(JwsError::Malformed);
@@ -204,7 +204,7 @@ pub fn verify_compact(jws: &str, jwks: &Value) -> Result<Value, JwsError> {
         return Err(JwsError::Header);
     }
     let kid = header["kid"].as_str().ok_or(JwsError::Header)?;
-    let jwk = jwks["keys"]
+    let jwk = key_set["keys"]
         .as_array()
         .and_then(|ks| ks.iter().find(|k| k["kid"] == kid && k["kty"] == "OKP" && k["crv"] == "Ed25519"))
         .ok_or_else(|| JwsError::UnknownKey(kid.to_owned()))?;

@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn schedule_follows_the_contract() {
-        let secs: Vec<i64> = (0..9).filter_map(|n| retry_delay(n, 0.5)).map(|d| d.whole_seconds()).collect();
+        let secs: Vec<i64> = (0..9).filter_map(|n| retry_delay(n, 0.5)).map(time::Duration::whole_seconds).collect();
         assert_eq!(secs, [0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000]);
         let hi = retry_delay(3, 0.999).unwrap().whole_seconds();
         let lo = retry_delay(3, 0.0).unwrap().whole_seconds();

@@ -14,12 +14,8 @@ pub fn render(markdown: &str) -> String {
     let mut out = String::new();
     let mut skip_link_depth = 0usize;
     let events = Parser::new_ext(markdown, Options::empty()).filter_map(|ev| match ev {
-        Event::Start(Tag::Paragraph) => Some(Event::Start(Tag::Paragraph)),
-        Event::End(TagEnd::Paragraph) => Some(Event::End(TagEnd::Paragraph)),
-        Event::Start(t @ (Tag::Emphasis | Tag::Strong | Tag::Item)) => Some(Event::Start(t)),
-        Event::End(t @ (TagEnd::Emphasis | TagEnd::Strong | TagEnd::Item)) => Some(Event::End(t)),
-        Event::Start(Tag::List(start)) => Some(Event::Start(Tag::List(start))),
-        Event::End(TagEnd::List(o)) => Some(Event::End(TagEnd::List(o))),
+        Event::Start(t @ (Tag::Paragraph | Tag::Emphasis | Tag::Strong | Tag::Item | Tag::List(_))) => Some(Event::Start(t)),
+        Event::End(t @ (TagEnd::Paragraph | TagEnd::Emphasis | TagEnd::Strong | TagEnd::Item | TagEnd::List(_))) => Some(Event::End(t)),
         Event::Start(Tag::Link { link_type, dest_url, id, .. }) => {
             if safe_href(&dest_url) {
                 // Titles are dropped: the link text says enough.
@@ -37,12 +33,9 @@ pub fn render(markdown: &str) -> String {
                 Some(Event::End(TagEnd::Link))
             }
         }
-        Event::Text(t) => Some(Event::Text(t)),
-        Event::Code(t) => Some(Event::Code(t)),
-        Event::SoftBreak => Some(Event::SoftBreak),
-        Event::HardBreak => Some(Event::HardBreak),
+        ev @ (Event::Code(_) | Event::SoftBreak | Event::HardBreak) => Some(ev),
         // Raw HTML is shown as the text it is, never interpreted.
-        Event::Html(t) | Event::InlineHtml(t) => Some(Event::Text(t)),
+        Event::Text(t) | Event::Html(t) | Event::InlineHtml(t) => Some(Event::Text(t)),
         // Everything else (headings, images, code blocks, rules…) is flattened away: its text
         // content still arrives as Text events.
         _ => None,
