@@ -13,6 +13,7 @@ pub mod flow;
 pub mod ids;
 pub mod ledger;
 pub mod locale;
+pub mod nda;
 pub mod netguard;
 pub mod notice;
 pub mod notice_change;
