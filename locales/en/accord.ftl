@@ -158,6 +158,7 @@ support-done-title = Request sent
 support-done-body = Thank you. Your reference is { $reference }. Quote it if you contact us again.
 support-done-back = Back
 form-errors-heading = Please correct the following
+form-error-title-prefix = Error:
 
 ## Errors
 error-reference = Reference for support: { $id }

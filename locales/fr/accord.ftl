@@ -158,6 +158,7 @@ support-done-title = Demande envoyée
 support-done-body = Merci. Votre référence est { $reference }. Rappelez-la si vous nous recontactez.
 support-done-back = Retour
 form-errors-heading = Merci de corriger les points suivants
+form-error-title-prefix = Erreur :
 
 ## Erreurs
 error-reference = Référence pour le support : { $id }

@@ -42,9 +42,22 @@ pub struct ServerSettings {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// May hold credentials: kept secret, never logged.
+    /// May hold credentials: kept secret, never logged, never quoted in an error.
     pub url: SecretString,
     pub data_dir: PathBuf,
+    /// PostgreSQL: the most connections this instance opens.
+    pub pool_size: u32,
+    /// PostgreSQL: start even if the server may lose acknowledged commits.
+    pub allow_unsafe_durability: bool,
+}
+
+/// The database `database.url` chooses, by its scheme.
+#[derive(Debug)]
+pub enum Database {
+    /// The embedded default: one SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database that several instances may share; the URL may hold a password.
+    Postgres(SecretString),
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,7 +106,11 @@ impl Overrides {
 
 impl Settings {
     /// Loads every layer; `env` is the process environment (passed in so tests control it).
-    pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides) -> anyhow::Result<Self> {
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> anyhow::Result<Self> {
         let mut fig = Figment::from(Toml::string(DEFAULTS));
         if let Some(path) = file {
             if !path.exists() {
@@ -105,11 +122,17 @@ impl Settings {
         // (figment's own Env provider has no `_FILE` rule, hence this loop.)
         let mut plain = Vec::new();
         for (k, v) in env {
-            let Some(rest) = k.strip_prefix("ACCORD_") else { continue };
+            let Some(rest) = k.strip_prefix("ACCORD_") else {
+                continue;
+            };
             let key = rest.to_ascii_lowercase().replace("__", ".");
             if let Some(key) = key.strip_suffix("_file") {
-                let value = std::fs::read_to_string(v).with_context(|| format!("{k}: cannot read {v}"))?;
-                fig = fig.merge(Serialized::default(key, value.trim_end_matches(['\r', '\n'])));
+                let value =
+                    std::fs::read_to_string(v).with_context(|| format!("{k}: cannot read {v}"))?;
+                fig = fig.merge(Serialized::default(
+                    key,
+                    value.trim_end_matches(['\r', '\n']),
+                ));
             } else {
                 plain.push((key, v.clone()));
             }
@@ -120,7 +143,10 @@ impl Settings {
         for (k, v) in &overrides.0 {
             fig = fig.merge(Serialized::default(k, v));
         }
-        let settings: Settings = fig.extract().map_err(|e| anyhow::anyhow!(describe(&e)))?;
+        // Lossy: a value read from a `_FILE` (always text) may fill a number or a boolean.
+        let settings: Settings = fig
+            .extract_lossy()
+            .map_err(|e| anyhow::anyhow!(describe(&e)))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -140,28 +166,48 @@ impl Settings {
             }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            bail!("log.format = {:?}: allowed values are \"text\" and \"json\"", self.log.format);
+            bail!(
+                "log.format = {:?}: allowed values are \"text\" and \"json\"",
+                self.log.format
+            );
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             bail!("log.level = {:?}: must be a tracing filter such as \"info\" or \"accord=debug,info\"", self.log.level);
         }
         if self.worker.poll_secs == 0 || self.worker.poll_secs > 3600 {
-            bail!("worker.poll_secs = {}: must be between 1 and 3600", self.worker.poll_secs);
+            bail!(
+                "worker.poll_secs = {}: must be between 1 and 3600",
+                self.worker.poll_secs
+            );
+        }
+        self.database()?;
+        if !(1..=1000).contains(&self.database.pool_size) {
+            bail!(
+                "database.pool_size = {}: must be between 1 and 1000 connections",
+                self.database.pool_size
+            );
         }
         if !self.sandbox.url.is_empty() {
-            let u = Url::parse(&self.sandbox.url).map_err(|e| anyhow::anyhow!("sandbox.url = {:?}: not a URL ({e})", self.sandbox.url))?;
+            let u = Url::parse(&self.sandbox.url).map_err(|e| {
+                anyhow::anyhow!("sandbox.url = {:?}: not a URL ({e})", self.sandbox.url)
+            })?;
             if !matches!(u.scheme(), "http" | "https") {
-                bail!("sandbox.url = {:?}: must be an http or https URL", self.sandbox.url);
+                bail!(
+                    "sandbox.url = {:?}: must be an http or https URL",
+                    self.sandbox.url
+                );
             }
         }
         Ok(())
     }
 
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.server
-            .listen
-            .parse()
-            .map_err(|_| anyhow::anyhow!("server.listen = {:?}: must be an address and port such as \"127.0.0.1:8080\"", self.server.listen))
+        self.server.listen.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "server.listen = {:?}: must be an address and port such as \"127.0.0.1:8080\"",
+                self.server.listen
+            )
+        })
     }
 
     /// The public URL, or one derived from the bound address when the setting is empty.
@@ -173,21 +219,52 @@ impl Settings {
         let u = Url::parse(&self.server.public_url)
             .map_err(|e| anyhow::anyhow!("server.public_url = {:?}: not a URL ({e}); use e.g. \"https://connect.lender.example\"", self.server.public_url))?;
         if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.query().is_some() {
-            bail!("server.public_url = {:?}: must be an http(s) URL with a host and no query", self.server.public_url);
+            bail!(
+                "server.public_url = {:?}: must be an http(s) URL with a host and no query",
+                self.server.public_url
+            );
         }
         Ok(u)
     }
 
-    /// The SQLite file: `database.url` (`sqlite://PATH`) or `<data_dir>/accord.db`.
-    pub fn sqlite_path(&self) -> anyhow::Result<PathBuf> {
+    /// The database, chosen by the scheme of `database.url`: empty → SQLite in `data_dir`,
+    /// `sqlite://PATH` → that SQLite file, `postgres://…` or `postgresql://…` → PostgreSQL.
+    /// The error never quotes the URL: it may hold a password.
+    pub fn database(&self) -> anyhow::Result<Database> {
         use secrecy::ExposeSecret;
         let url = self.database.url.expose_secret();
         if url.is_empty() {
-            return Ok(self.database.data_dir.join("accord.db"));
+            return Ok(Database::Sqlite(self.database.data_dir.join("accord.db")));
+        }
+        if accord_store_postgres::is_postgres_url(url) {
+            return Ok(Database::Postgres(self.database.url.clone()));
         }
         match url.strip_prefix("sqlite://") {
-            Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
-            _ => bail!("database.url: allowed forms are empty (SQLite in data_dir) or sqlite://PATH"),
+            Some(path) if !path.is_empty() => Ok(Database::Sqlite(PathBuf::from(path))),
+            _ => bail!(
+                "database.url: allowed forms are empty (SQLite in data_dir), sqlite://PATH, \
+                 and postgres://USER@HOST:PORT/DATABASE (or postgresql://…)"
+            ),
+        }
+    }
+
+    /// The SQLite file: `database.url` (`sqlite://PATH`) or `<data_dir>/accord.db`; an error
+    /// when `database.url` names PostgreSQL.
+    pub fn sqlite_path(&self) -> anyhow::Result<PathBuf> {
+        match self.database()? {
+            Database::Sqlite(path) => Ok(path),
+            Database::Postgres(_) => {
+                bail!("database.url names a PostgreSQL database, not a SQLite file")
+            }
+        }
+    }
+
+    /// How this instance connects to PostgreSQL.
+    pub fn pg_options(&self) -> accord_store_postgres::PgOptions {
+        accord_store_postgres::PgOptions {
+            max_connections: self.database.pool_size,
+            allow_unsafe_durability: self.database.allow_unsafe_durability,
+            ..accord_store_postgres::PgOptions::default()
         }
     }
 
@@ -205,7 +282,9 @@ fn parse_env_value(v: &str) -> toml::Value {
     match v {
         "true" => toml::Value::Boolean(true),
         "false" => toml::Value::Boolean(false),
-        _ => v.parse::<i64>().map_or_else(|_| toml::Value::String(v.to_owned()), toml::Value::Integer),
+        _ => v
+            .parse::<i64>()
+            .map_or_else(|_| toml::Value::String(v.to_owned()), toml::Value::Integer),
     }
 }
 
@@ -215,7 +294,11 @@ fn describe(e: &figment::Error) -> String {
     for err in e.clone() {
         let path = err.path.join(".");
         let what = err.kind.to_string();
-        out.push(if path.is_empty() { format!("configuration: {what}") } else { format!("{path}: {what}") });
+        out.push(if path.is_empty() {
+            format!("configuration: {what}")
+        } else {
+            format!("{path}: {what}")
+        });
     }
     out.join("\n")
 }
@@ -225,7 +308,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -239,14 +325,25 @@ mod tests {
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("accord.toml");
-        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\n[log]\nlevel = \"debug\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:9000\"\n[log]\nlevel = \"debug\"\n",
+        )
+        .unwrap();
         let secret = dir.path().join("ttl");
         std::fs::write(&secret, "7200\n").unwrap();
         let mut flags = Overrides::default();
         flags.set("log.level", "warn");
         let s = Settings::load(
             Some(&file),
-            &env(&[("ACCORD_SERVER__LISTEN", "127.0.0.1:9100"), ("ACCORD_SESSIONS__LINK_TTL_SECS_FILE", secret.to_str().unwrap()), ("OTHER", "x")]),
+            &env(&[
+                ("ACCORD_SERVER__LISTEN", "127.0.0.1:9100"),
+                (
+                    "ACCORD_SESSIONS__LINK_TTL_SECS_FILE",
+                    secret.to_str().unwrap(),
+                ),
+                ("OTHER", "x"),
+            ]),
             &flags,
         )
         .unwrap();
@@ -257,12 +354,58 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_key() {
-        let bad = |pairs: &[(&str, &str)]| Settings::load(None, &env(pairs), &Overrides::default()).unwrap_err().to_string();
+        let bad = |pairs: &[(&str, &str)]| {
+            Settings::load(None, &env(pairs), &Overrides::default())
+                .unwrap_err()
+                .to_string()
+        };
         assert!(bad(&[("ACCORD_SERVER__LISTEN", "nowhere")]).contains("server.listen"));
         assert!(bad(&[("ACCORD_LOG__FORMAT", "xml")]).contains("log.format"));
         assert!(bad(&[("ACCORD_SESSIONS__LINK_TTL_SECS", "5")]).contains("sessions.link_ttl_secs"));
-        assert!(bad(&[("ACCORD_SESSIONS__LINK_TTL_SECS", "soon")]).contains("sessions.link_ttl_secs"));
+        assert!(
+            bad(&[("ACCORD_SESSIONS__LINK_TTL_SECS", "soon")]).contains("sessions.link_ttl_secs")
+        );
         assert!(bad(&[("ACCORD_SERVER__PUBLIC_URL", "ftp://x")]).contains("server.public_url"));
         assert!(bad(&[("ACCORD_SERVER__COLOUR", "blue")]).contains("colour"));
+        assert!(bad(&[("ACCORD_DATABASE__POOL_SIZE", "0")]).contains("database.pool_size"));
+    }
+
+    #[test]
+    fn the_url_scheme_chooses_the_database() {
+        let load = |url: &str| {
+            Settings::load(
+                None,
+                &env(&[("ACCORD_DATABASE__URL", url)]),
+                &Overrides::default(),
+            )
+        };
+        let db = |url: &str| load(url).unwrap().database().unwrap();
+        assert!(matches!(db(""), Database::Sqlite(p) if p.ends_with("accord.db")));
+        assert!(
+            matches!(db("sqlite:///var/lib/accord/a.db"), Database::Sqlite(p) if p == Path::new("/var/lib/accord/a.db"))
+        );
+        assert!(matches!(
+            db("postgres://accord@db.internal:5432/accord"),
+            Database::Postgres(_)
+        ));
+        assert!(matches!(
+            db("postgresql://accord:pw@db.internal/accord"),
+            Database::Postgres(_)
+        ));
+        let refused = load("mysql://root:hunter2@db/accord")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("database.url") && refused.contains("postgres://"),
+            "{refused}"
+        );
+        assert!(
+            !refused.contains("hunter2"),
+            "never quotes the URL: {refused}"
+        );
+        let s = load("postgres://accord@db.internal/accord").unwrap();
+        assert!(s.sqlite_path().is_err());
+        let o = s.pg_options();
+        assert_eq!((o.max_connections, o.allow_unsafe_durability), (16, false));
     }
 }

@@ -62,13 +62,22 @@ pub async fn ensure(state: &AppState) -> anyhow::Result<Demo> {
                 platform_key: p.key.clone(),
                 enabled: true,
                 client_id: Some(client_id.clone()),
-                client_secret_ct: Some(state.keyring.encrypt(secret.expose_secret().as_bytes(), &client_secret_aad(tenant.id, p))),
+                client_secret_ct: Some(state.keyring.encrypt(
+                    secret.expose_secret().as_bytes(),
+                    &client_secret_aad(tenant.id, p),
+                )),
                 updated_at: state.clock.now(),
             })
             .await?;
     }
     let now = state.clock.now();
-    let company = Company { id: CompanyId::new(), tenant_id: tenant.id, name: "Bluebell Bakery Ltd".into(), external_id: None, created_at: now };
+    let company = Company {
+        id: CompanyId::new(),
+        tenant_id: tenant.id,
+        name: "Bluebell Bakery Ltd".into(),
+        external_id: None,
+        created_at: now,
+    };
     state.store.create_company(&company).await?;
     let mut urls = Vec::new();
     for kind in [SessionKind::Link, SessionKind::Manage] {
@@ -89,9 +98,22 @@ pub async fn ensure(state: &AppState) -> anyhow::Result<Demo> {
                 used_at: None,
             })
             .await?;
-        urls.push(state.config.url(&format!("/{}/{token}", if kind == SessionKind::Link { "link" } else { "manage" })));
+        urls.push(state.config.url(&format!(
+            "/{}/{token}",
+            if kind == SessionKind::Link {
+                "link"
+            } else {
+                "manage"
+            }
+        )));
     }
     let manage_url = urls.pop().unwrap_or_default();
     let link_url = urls.pop().unwrap_or_default();
-    Ok(Demo { tenant, api_key, company, link_url, manage_url })
+    Ok(Demo {
+        tenant,
+        api_key,
+        company,
+        link_url,
+        manage_url,
+    })
 }

@@ -10,11 +10,12 @@ use accord_domain::Clock;
 use accord_platform::{PlatformClient, Urls};
 use accord_sandbox::{Sandbox, SandboxClient, SandboxConfig};
 use accord_store::Store;
+use accord_store_postgres::PgStore;
 use accord_store_sqlite::SqliteStore;
 use accord_web::i18n::I18n;
 use accord_web::{AppState, WebConfig};
 use anyhow::{bail, Context};
-use config::Settings;
+use config::{Database, Settings};
 use secrecy::SecretString;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,17 +39,31 @@ impl Application {
     /// and assembles the state. Nothing is served until [`Application::serve`].
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let addr = settings.listen_addr()?;
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("server.listen: cannot listen on {addr}"))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("server.listen: cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         let public_url = settings.public_url(Some(local))?;
         let store = open_store(settings).await?;
         let keyring = Arc::new(load_keyring(settings)?);
         let catalog = Catalog::parse(SHIPPED_CATALOG, false)
-            .and_then(|c| c.with_overrides(settings.platforms.clone(), settings.server.allow_http_localhost))
+            .and_then(|c| {
+                c.with_overrides(
+                    settings.platforms.clone(),
+                    settings.server.allow_http_localhost,
+                )
+            })
             .map_err(|e| anyhow::anyhow!("platforms: {e}"))?;
         let catalog = Arc::new(catalog);
-        let sandbox_url = if settings.sandbox.url.is_empty() { None } else { Some(url::Url::parse(&settings.sandbox.url)?) };
-        let urls = Urls { public_url, sandbox_url };
+        let sandbox_url = if settings.sandbox.url.is_empty() {
+            None
+        } else {
+            Some(url::Url::parse(&settings.sandbox.url)?)
+        };
+        let urls = Urls {
+            public_url,
+            sandbox_url,
+        };
         let i18n = Arc::new(I18n::load().map_err(|e| anyhow::anyhow!(e))?);
         let config = WebConfig {
             urls: urls.clone(),
@@ -67,9 +82,21 @@ impl Application {
         };
         let sandbox = settings.sandbox.mount.then(|| {
             let (id, secret) = sandbox_client(&keyring);
-            let redirect_uris = catalog.all().iter().filter(|p| p.is_sandbox()).map(|p| urls.redirect_uri(p)).collect();
+            let redirect_uris = catalog
+                .all()
+                .iter()
+                .filter(|p| p.is_sandbox())
+                .map(|p| urls.redirect_uri(p))
+                .collect();
             Sandbox::new(
-                SandboxConfig { clients: vec![SandboxClient { client_id: id, client_secret: secret, redirect_uris }], ..SandboxConfig::default() },
+                SandboxConfig {
+                    clients: vec![SandboxClient {
+                        client_id: id,
+                        client_secret: secret,
+                        redirect_uris,
+                    }],
+                    ..SandboxConfig::default()
+                },
                 clock.clone(),
             )
         });
@@ -83,11 +110,18 @@ impl Application {
             platforms,
             jobs: Arc::new(tokio::sync::Notify::new()),
         };
-        Ok(Self { listener, state, sandbox, poll: std::time::Duration::from_secs(settings.worker.poll_secs) })
+        Ok(Self {
+            listener,
+            state,
+            sandbox,
+            poll: std::time::Duration::from_secs(settings.worker.poll_secs),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -109,19 +143,29 @@ impl Application {
 
     /// Serves HTTP and runs the job worker until `shutdown` resolves; in-flight requests and
     /// the current job batch finish first.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let router = self.router();
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let worker = accord_worker::Worker::new(self.state.platforms.clone(), self.state.jobs.clone(), self.poll);
+        let worker = accord_worker::Worker::new(
+            self.state.platforms.clone(),
+            self.state.jobs.clone(),
+            self.poll,
+        );
         let mut worker_rx = rx.clone();
         let worker = tokio::spawn(worker.run(async move {
             let _ = worker_rx.wait_for(|stop| *stop).await;
         }));
         let mut server_rx = rx;
-        let server = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = server_rx.wait_for(|stop| *stop).await;
-            });
+        let server = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = server_rx.wait_for(|stop| *stop).await;
+        });
         tokio::spawn(async move {
             shutdown.await;
             let _ = tx.send(true);
@@ -135,16 +179,76 @@ impl Application {
 /// The sandbox client id and its secret, derived from the key file so it is stable across
 /// restarts and different on every installation.
 pub fn sandbox_client(keyring: &Keyring) -> (String, SecretString) {
-    (SANDBOX_CLIENT_ID.to_owned(), SecretString::from(keyring.mac("sandbox-client-secret", SANDBOX_CLIENT_ID.as_bytes())))
+    (
+        SANDBOX_CLIENT_ID.to_owned(),
+        SecretString::from(keyring.mac("sandbox-client-secret", SANDBOX_CLIENT_ID.as_bytes())),
+    )
 }
 
+/// Opens the store `database.url` chooses (and migrates it): SQLite by default, PostgreSQL for
+/// `postgres://` and `postgresql://` URLs.
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let path = settings.sqlite_path()?;
+    Ok(match settings.database()? {
+        Database::Sqlite(path) => Arc::new(open_sqlite(&path).await?),
+        Database::Postgres(url) => Arc::new(open_postgres(settings, &url).await?),
+    })
+}
+
+async fn open_sqlite(path: &Path) -> anyhow::Result<SqliteStore> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("database.data_dir: cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("database.data_dir: cannot create {}", dir.display()))?;
     }
-    let store = SqliteStore::open(&path).await.with_context(|| format!("cannot open the database at {}", path.display()))?;
-    Ok(Arc::new(store))
+    SqliteStore::open(path)
+        .await
+        .with_context(|| format!("cannot open the database at {}", path.display()))
+}
+
+async fn open_postgres(settings: &Settings, url: &SecretString) -> anyhow::Result<PgStore> {
+    use secrecy::ExposeSecret;
+    PgStore::connect(url.expose_secret(), settings.pg_options())
+        .await
+        .with_context(|| format!("cannot open the PostgreSQL database {}", redacted(url)))
+}
+
+/// A database URL fit for logs and messages: scheme, user, host, port and database, without the
+/// password or the query string.
+pub fn redacted(url: &SecretString) -> String {
+    use secrecy::ExposeSecret;
+    match url::Url::parse(url.expose_secret()) {
+        Ok(mut u) => {
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "(unreadable database.url)".to_owned(),
+    }
+}
+
+/// `accord migrate`: applies the migrations `database.url`'s database lacks, and says where.
+/// Safe to run while older instances serve: migrations only expand the schema within a release
+/// (docs/deployment.md), and PostgreSQL runs them under an advisory lock.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
+    match settings.database()? {
+        Database::Sqlite(path) => {
+            let store = open_sqlite(&path).await?;
+            store.migrate().await?;
+            store.close().await;
+            Ok(format!("migrations applied to {}", path.display()))
+        }
+        Database::Postgres(url) => {
+            let store = open_postgres(settings, &url).await?;
+            let versions = store.migrate().await?;
+            store.close().await;
+            let versions: Vec<String> = versions.iter().map(ToString::to_string).collect();
+            Ok(format!(
+                "migrations applied to {} (versions: {})",
+                redacted(&url),
+                versions.join(", ")
+            ))
+        }
+    }
 }
 
 /// Loads the key file; on first run creates the default one with a fresh random key, mode 0600.
@@ -152,13 +256,21 @@ pub fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
     let (path, is_default) = settings.key_file();
     if !path.exists() {
         if !is_default {
-            bail!("keys.file: {} does not exist; Accord will not start without its encryption key", path.display());
+            bail!(
+                "keys.file: {} does not exist; Accord will not start without its encryption key",
+                path.display()
+            );
         }
         write_new_key_file(&path)?;
         tracing::info!(path = %path.display(), "created a new token-encryption key file; back it up");
+        if matches!(settings.database(), Ok(Database::Postgres(_))) {
+            // Every instance on one database must decrypt what the others encrypted.
+            tracing::warn!(path = %path.display(), "created a key file for a PostgreSQL deployment: give every other Accord instance on this database a copy of it (keys.file), or they cannot read the tokens this one stores");
+        }
     }
     check_key_file_mode(&path)?;
-    let text = std::fs::read_to_string(&path).with_context(|| format!("keys.file: cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("keys.file: cannot read {}", path.display()))?;
     Keyring::from_file_text(&text).map_err(|e| anyhow::anyhow!("keys.file {}: {e}", path.display()))
 }
 
@@ -171,7 +283,9 @@ fn write_new_key_file(path: &Path) -> anyhow::Result<()> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).with_context(|| format!("cannot create the key file {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create the key file {}", path.display()))?;
     f.write_all(Keyring::generate_file().as_bytes())?;
     f.sync_all()?;
     Ok(())
@@ -184,7 +298,11 @@ fn check_key_file_mode(path: &Path) -> anyhow::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path)?.permissions().mode();
         if mode & 0o077 != 0 {
-            bail!("keys.file {}: permissions {:o} are too open; run `chmod 600` on it", path.display(), mode & 0o777);
+            bail!(
+                "keys.file {}: permissions {:o} are too open; run `chmod 600` on it",
+                path.display(),
+                mode & 0o777
+            );
         }
     }
     Ok(())

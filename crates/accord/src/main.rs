@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "accord", version, about = "Consent-first authorization flow for connecting business platforms")]
+#[command(
+    name = "accord",
+    version,
+    about = "Consent-first authorization flow for connecting business platforms"
+)]
 struct Cli {
     /// A TOML configuration file (see config.default.toml for every key).
     #[arg(long, global = true, env = "ACCORD_CONFIG")]
@@ -36,7 +40,7 @@ enum Command {
         #[arg(long, default_value = "./data/demo")]
         data_dir: PathBuf,
     },
-    /// Apply database migrations and exit.
+    /// Apply database migrations (SQLite or PostgreSQL, per database.url) and exit.
     Migrate {
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -56,7 +60,7 @@ enum Command {
         /// Client secret to register.
         #[arg(long, env = "ACCORD_SANDBOX_CLIENT_SECRET", hide_env_values = true)]
         client_secret: String,
-        /// Redirect URI to register (repeat for several), e.g. http://127.0.0.1:8080/link/callback/sandbox.
+        /// Redirect URI to register (repeat for several), e.g. `http://127.0.0.1:8080/link/callback/sandbox`.
         #[arg(long = "redirect-uri", required = true)]
         redirect_uris: Vec<String>,
     },
@@ -91,7 +95,9 @@ fn load(config: Option<&PathBuf>, overrides: &Overrides) -> Settings {
 
 fn init_logs(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::new(&settings.log.level);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if settings.log.format == "json" {
         builder.json().init();
     } else {
@@ -105,7 +111,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -123,7 +130,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Openapi => {
             println!("{}", accord_web::api::openapi_json());
         }
-        Command::Serve { listen, public_url, data_dir } => {
+        Command::Serve {
+            listen,
+            public_url,
+            data_dir,
+        } => {
             if let Some(v) = listen {
                 o.set("server.listen", v);
             }
@@ -152,7 +163,10 @@ async fn main() -> anyhow::Result<()> {
             println!();
             println!("Accord demo is running at http://{}", app.local_addr());
             println!("Tenant: {} (id {})", demo.tenant.name, demo.tenant.id);
-            println!("Tenant API key (shown once): {}", demo.api_key.expose_secret());
+            println!(
+                "Tenant API key (shown once): {}",
+                demo.api_key.expose_secret()
+            );
             println!("Company: {} (id {})", demo.company.name, demo.company.id);
             println!("Manage URL: {}", demo.manage_url);
             println!("Link URL: {}", demo.link_url);
@@ -165,15 +179,11 @@ async fn main() -> anyhow::Result<()> {
             }
             let settings = load(cli.config.as_ref(), &o);
             init_logs(&settings);
-            let path = settings.sqlite_path()?;
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
-            }
-            let store = accord_store_sqlite::SqliteStore::open(&path).await?;
-            store.migrate().await?;
-            println!("migrations applied to {}", path.display());
+            println!("{}", accord::migrate(&settings).await?);
         }
-        Command::Tenant { command: TenantCommand::Create { name, data_dir } } => {
+        Command::Tenant {
+            command: TenantCommand::Create { name, data_dir },
+        } => {
             if let Some(v) = data_dir {
                 o.set("database.data_dir", v.display().to_string());
             }
@@ -182,10 +192,19 @@ async fn main() -> anyhow::Result<()> {
             let settings = load(cli.config.as_ref(), &o);
             init_logs(&settings);
             let app = Application::build(&settings, Arc::new(SystemClock)).await?;
-            match accord_web::services::tenants::create_tenant(app.state(), &name, accord_domain::settings::LinkSettings::default()).await {
+            match accord_web::services::tenants::create_tenant(
+                app.state(),
+                &name,
+                accord_domain::settings::LinkSettings::default(),
+            )
+            .await
+            {
                 Ok((tenant, key)) => {
                     println!("Tenant: {} (id {})", tenant.name, tenant.id);
-                    println!("API key (shown once, store it now): {}", key.expose_secret());
+                    println!(
+                        "API key (shown once, store it now): {}",
+                        key.expose_secret()
+                    );
                 }
                 Err(e) => {
                     eprintln!("accord: cannot create the tenant: {e}");
@@ -193,19 +212,33 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Sandbox { port, client_id, client_secret, redirect_uris } => {
+        Command::Sandbox {
+            port,
+            client_id,
+            client_secret,
+            redirect_uris,
+        } => {
             let settings = load(cli.config.as_ref(), &o);
             init_logs(&settings);
             let sandbox = accord_sandbox::Sandbox::new(
                 accord_sandbox::SandboxConfig {
-                    clients: vec![accord_sandbox::SandboxClient { client_id, client_secret: client_secret.into(), redirect_uris }],
+                    clients: vec![accord_sandbox::SandboxClient {
+                        client_id,
+                        client_secret: client_secret.into(),
+                        redirect_uris,
+                    }],
                     ..accord_sandbox::SandboxConfig::default()
                 },
                 Arc::new(SystemClock),
             );
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-            println!("Accord sandbox platform at http://{}", listener.local_addr()?);
-            axum::serve(listener, sandbox.router()).with_graceful_shutdown(shutdown_signal()).await?;
+            println!(
+                "Accord sandbox platform at http://{}",
+                listener.local_addr()?
+            );
+            axum::serve(listener, sandbox.router())
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
         }
     }
     Ok(())

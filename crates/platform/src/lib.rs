@@ -17,7 +17,7 @@ use accord_domain::ids::{BrowserSessionId, ConnectionId, TenantId};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+    RedirectUrl, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -238,24 +238,56 @@ pub async fn exchange(state: &PlatformClient, flow: &OAuthFlow, platform: &Platf
 
 /// Revokes a token set at the platform (RFC 7009): the refresh token when there is one (which
 /// also ends its access tokens, §2.1), else the access token.
+///
+/// The request is made here rather than through the `oauth2` crate, which refuses every
+/// non-https revocation URL: RFC 7009 §2 has clients verify https, and so do we, except for http
+/// on a loopback host — the development allowance the catalog already validated (the in-process
+/// sandbox), without which no demo or test disconnect could ever be revoked.
 pub async fn revoke(state: &PlatformClient, tenant: TenantId, platform: &Platform, tokens: &TokenSet) -> Result<(), OAuthError> {
     let Some(revoke_url) = &platform.revoke_url else {
         return Ok(());
     };
     let creds = credentials(state, tenant, platform).await?;
-    let client = client!(state, platform, creds)
-        .set_revocation_url(RevocationUrl::new(state.urls.endpoint(revoke_url, None)).map_err(|e| OAuthError::BadEndpoint(e.to_string()))?);
-    let token = match &tokens.refresh_token {
-        Some(r) => StandardRevocableToken::RefreshToken(RefreshToken::new(r.clone())),
-        None => StandardRevocableToken::AccessToken(oauth2::AccessToken::new(tokens.access_token.clone())),
+    let url = Url::parse(&state.urls.endpoint(revoke_url, None)).map_err(|e| OAuthError::BadEndpoint(e.to_string()))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     };
-    client
-        .revoke_token(token)
-        .map_err(|e| OAuthError::BadEndpoint(e.to_string()))?
-        .request_async(&state.http)
-        .await
-        .map_err(|e| match e {
-            RequestTokenError::ServerResponse(r) => OAuthError::Refused(r.error().to_string()),
-            other => OAuthError::Unreachable(other.to_string()),
-        })
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(OAuthError::BadEndpoint("the revocation endpoint must be https".into()));
+    }
+    let (token, hint) = match &tokens.refresh_token {
+        Some(r) => (r.as_str(), "refresh_token"),
+        None => (tokens.access_token.as_str(), "access_token"),
+    };
+    let mut form = vec![("token", token), ("token_type_hint", hint)];
+    let mut req = state.http.post(url).header(reqwest::header::ACCEPT, "application/json");
+    let secret = creds.client_secret.as_ref().map(ExposeSecret::expose_secret);
+    match (platform.token_auth, secret) {
+        // RFC 6749 §2.3.1: id and secret are form-encoded before Basic encoding.
+        (TokenAuth::Basic, Some(secret)) => {
+            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            req = req.basic_auth(enc(&creds.client_id), Some(enc(secret)));
+        }
+        (TokenAuth::Post, _) | (TokenAuth::Basic, None) => {
+            form.push(("client_id", &creds.client_id));
+            if let Some(secret) = secret {
+                form.push(("client_secret", secret));
+            }
+        }
+    }
+    let res = req.form(&form).send().await.map_err(|e| OAuthError::Unreachable(e.to_string()))?;
+    let status = res.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    // RFC 7009 §2.2.1: a 4xx is the platform refusing (RFC 6749 §5.2), a 503 asks for a retry;
+    // the worker retries either way, on its schedule.
+    if status.is_client_error() {
+        Err(OAuthError::Refused(format!("revocation endpoint answered {status}")))
+    } else {
+        Err(OAuthError::Unreachable(format!("revocation endpoint answered {status}")))
+    }
 }

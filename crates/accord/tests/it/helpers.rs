@@ -86,7 +86,9 @@ pub async fn spawn_app() -> TestApp {
     o.set("worker.poll_secs", 1);
     let settings = Settings::load(None, &[], &o).expect("test settings are valid");
     let clock = ManualClock::new(time::OffsetDateTime::now_utc());
-    let app = Application::build(&settings, Arc::new(clock.clone())).await.expect("app builds");
+    let app = Application::build(&settings, Arc::new(clock.clone()))
+        .await
+        .expect("app builds");
     let demo = accord::demo::ensure(app.state()).await.expect("demo data");
     let addr = app.local_addr();
     let state = app.state().clone();
@@ -109,7 +111,10 @@ pub async fn spawn_app() -> TestApp {
         company_id: demo.company.id.to_string(),
         link_url: demo.link_url,
         manage_url: demo.manage_url,
-        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         shutdown: Some(tx),
         handle: Some(handle),
     }
@@ -122,7 +127,9 @@ impl TestApp {
 
     /// A tenant API request with this app's API key.
     pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, self.url(path)).bearer_auth(&self.api_key)
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(&self.api_key)
     }
 
     pub fn browser(&self) -> Browser {
@@ -145,7 +152,10 @@ pub struct Page {
 
 impl Page {
     pub fn location(&self) -> String {
-        self.headers.get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+        self.headers
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
     }
 
     pub fn doc(&self) -> Html {
@@ -156,14 +166,19 @@ impl Page {
     pub fn texts(&self, css: &str) -> Vec<String> {
         let doc = self.doc();
         let sel = Selector::parse(css).unwrap();
-        doc.select(&sel).map(|e| e.text().collect::<String>()).collect()
+        doc.select(&sel)
+            .map(|e| e.text().collect::<String>())
+            .collect()
     }
 
     /// The named fields (hidden and visible inputs with values) of the form matching `css`.
     pub fn form(&self, css: &str) -> (String, BTreeMap<String, String>) {
         let doc = self.doc();
         let form_sel = Selector::parse(css).unwrap();
-        let form = doc.select(&form_sel).next().unwrap_or_else(|| panic!("no form {css} in:\n{}", self.body));
+        let form = doc
+            .select(&form_sel)
+            .next()
+            .unwrap_or_else(|| panic!("no form {css} in:\n{}", self.body));
         let action = form.value().attr("action").unwrap_or_default().to_owned();
         let input = Selector::parse("input").unwrap();
         let mut fields = BTreeMap::new();
@@ -174,7 +189,10 @@ impl Page {
                 if ty == "checkbox" {
                     continue;
                 }
-                fields.insert(name.to_owned(), v.attr("value").unwrap_or_default().to_owned());
+                fields.insert(
+                    name.to_owned(),
+                    v.attr("value").unwrap_or_default().to_owned(),
+                );
             }
         }
         (action, fields)
@@ -189,7 +207,10 @@ impl Browser {
             .user_agent("AccordTest/1.0")
             .build()
             .unwrap();
-        Self { client, base: base.to_owned() }
+        Self {
+            client,
+            base: base.to_owned(),
+        }
     }
 
     fn abs(&self, url: &str) -> String {
@@ -221,7 +242,12 @@ impl Browser {
         Self::page(url, res).await
     }
 
-    pub async fn post_with(&self, url: &str, fields: &BTreeMap<String, String>, headers: &[(&str, &str)]) -> Page {
+    pub async fn post_with(
+        &self,
+        url: &str,
+        fields: &BTreeMap<String, String>,
+        headers: &[(&str, &str)],
+    ) -> Page {
         let url = self.abs(url);
         let mut req = self.client.post(&url).form(fields);
         for (k, v) in headers {
@@ -234,7 +260,12 @@ impl Browser {
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.text().await.unwrap();
-        Page { status, headers, body, url }
+        Page {
+            status,
+            headers,
+            body,
+            url,
+        }
     }
 
     /// Follows redirects from `page` (GETs), returning the final page.
@@ -251,20 +282,34 @@ impl Browser {
 
     /// Signs in at the sandbox's authorization page and approves (or denies); returns the
     /// redirect to Accord's callback (not yet followed).
-    pub async fn sandbox_decide(&self, authorize_url: &str, organisation: &str, approve: bool) -> Page {
+    pub async fn sandbox_decide(
+        &self,
+        authorize_url: &str,
+        organisation: &str,
+        approve: bool,
+    ) -> Page {
         let page = self.get(authorize_url).await;
         assert_eq!(page.status, 200, "sandbox sign-in page: {}", page.body);
         let (action, mut fields) = page.form("form");
         fields.insert("organisation".into(), organisation.into());
-        fields.insert("decision".into(), if approve { "approve" } else { "deny" }.into());
-        let action = if action.starts_with('/') { action } else { format!("/sandbox/oauth/{action}") };
+        fields.insert(
+            "decision".into(),
+            if approve { "approve" } else { "deny" }.into(),
+        );
+        let action = if action.starts_with('/') {
+            action
+        } else {
+            format!("/sandbox/oauth/{action}")
+        };
         self.post(&action, &fields).await
     }
 
     /// From a consent page: tick (or not) and press Connect. Returns the response (a redirect
     /// to the platform on success).
     pub async fn consent(&self, platform: &str, tick: bool) -> Page {
-        let page = self.get(&format!("/link/platforms/{platform}/consent")).await;
+        let page = self
+            .get(&format!("/link/platforms/{platform}/consent"))
+            .await;
         assert_eq!(page.status, 200, "consent page: {}", page.body);
         let (action, mut fields) = page.form("form.consent-form");
         if tick {
@@ -281,8 +326,14 @@ impl Browser {
             assert_eq!(opened.status, 303, "link opens: {}", opened.body);
         }
         let to_platform = self.consent(platform, true).await;
-        assert_eq!(to_platform.status, 303, "consent accepted: {}", to_platform.body);
-        let callback = self.sandbox_decide(&to_platform.location(), "Bluebell", true).await;
+        assert_eq!(
+            to_platform.status, 303,
+            "consent accepted: {}",
+            to_platform.body
+        );
+        let callback = self
+            .sandbox_decide(&to_platform.location(), "Bluebell", true)
+            .await;
         assert_eq!(callback.status, 303, "sandbox approves: {}", callback.body);
         let done = self.get(&callback.location()).await;
         assert_eq!(done.status, 303, "callback accepted: {}", done.body);
@@ -290,4 +341,357 @@ impl Browser {
         assert_eq!(success.status, 200, "success page: {}", success.body);
         success
     }
+}
+
+// ---- Helpers of the flow, security, manage and canary tests ----
+
+impl Browser {
+    /// A browser whose every request says `Accept-Language: {accept}`.
+    pub fn with_accept_language(base: &str, accept: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT_LANGUAGE,
+            reqwest::header::HeaderValue::from_str(accept).unwrap(),
+        );
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("AccordTest/1.0")
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        Self {
+            client,
+            base: base.to_owned(),
+        }
+    }
+}
+
+/// Runs `f` with logging off on this thread. The HTML parser and selector engine the tests use
+/// log megabytes per page at trace level; that is the test's own browser talking, and it would
+/// drown the captured logs (and slow every test down). Accord's server is not running inside
+/// `f` (it is synchronous), so none of Accord's own log lines are lost.
+pub fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), f)
+}
+
+impl Page {
+    /// The value of `attr` on everything matching `css`.
+    pub fn attrs(&self, css: &str, attr: &str) -> Vec<String> {
+        quietly(|| {
+            let doc = self.doc();
+            let sel = Selector::parse(css).unwrap();
+            doc.select(&sel)
+                .filter_map(|e| e.value().attr(attr).map(str::to_owned))
+                .collect()
+        })
+    }
+
+    /// Whether anything matches `css`.
+    pub fn has(&self, css: &str) -> bool {
+        quietly(|| {
+            let sel = Selector::parse(css).unwrap();
+            self.doc().select(&sel).next().is_some()
+        })
+    }
+
+    /// [`Page::texts`] without the parser's logs.
+    pub fn quiet_texts(&self, css: &str) -> Vec<String> {
+        quietly(|| self.texts(css))
+    }
+
+    /// [`Page::form`] without the parser's logs.
+    pub fn quiet_form(&self, css: &str) -> (String, BTreeMap<String, String>) {
+        quietly(|| self.form(css))
+    }
+
+    /// A response header as text ("" when absent).
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// A query parameter of an absolute or relative URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let parsed = url::Url::parse(url)
+        .or_else(|_| url::Url::parse("http://x.invalid").unwrap().join(url))
+        .ok()?;
+    parsed
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+impl TestApp {
+    /// A tenant API call; the status and the JSON body (`Null` when there is none).
+    pub async fn api_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.api(method, path);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    async fn api_list(&self, path: &str) -> Vec<serde_json::Value> {
+        let (status, body) = self.api_json(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The demo company's connections, as the API lists them.
+    pub async fn connections(&self) -> Vec<serde_json::Value> {
+        self.api_list(&format!("/v1/companies/{}/connections", self.company_id))
+            .await
+    }
+
+    /// The demo company's consents, withdrawn ones included, as the API lists them.
+    pub async fn consents(&self) -> Vec<serde_json::Value> {
+        self.api_list(&format!("/v1/companies/{}/consents", self.company_id))
+            .await
+    }
+
+    /// The tenant's support requests, as the API lists them.
+    pub async fn support_requests(&self) -> Vec<serde_json::Value> {
+        self.api_list("/v1/support-requests").await
+    }
+
+    /// A fresh link URL for a company of this tenant, minted through the API.
+    pub async fn new_link_url(&self, company_id: &str) -> String {
+        let (status, body) = self
+            .api_json(
+                reqwest::Method::POST,
+                &format!("/v1/companies/{company_id}/link-sessions"),
+                Some(serde_json::json!({})),
+            )
+            .await;
+        assert_eq!(status, 201, "link session: {body}");
+        body["url"].as_str().unwrap().to_owned()
+    }
+
+    /// Another company of this tenant; returns its id.
+    pub async fn new_company(&self, name: &str) -> String {
+        let (status, body) = self
+            .api_json(
+                reqwest::Method::POST,
+                "/v1/companies",
+                Some(serde_json::json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(status, 201, "company: {body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub fn tenant(&self) -> accord_domain::ids::TenantId {
+        self.tenant_id.parse().unwrap()
+    }
+
+    /// The platform tokens Accord holds for a connection, decrypted (None once destroyed).
+    pub async fn platform_tokens(
+        &self,
+        connection_id: &str,
+    ) -> Option<accord_domain::connection::TokenSet> {
+        let id: accord_domain::ids::ConnectionId = connection_id.parse().unwrap();
+        let ct = self
+            .state
+            .store
+            .connection_tokens(self.tenant(), id)
+            .await
+            .unwrap()?;
+        let plain = self
+            .state
+            .keyring
+            .decrypt(&ct, &accord_platform::tokens_aad(self.tenant(), id))
+            .unwrap();
+        Some(serde_json::from_slice(&plain).unwrap())
+    }
+
+    /// A `GET /sandbox/api/{resource}` with a bearer token: the sandbox platform's answer.
+    pub async fn sandbox_api_status(&self, resource: &str, access_token: &str) -> u16 {
+        self.http
+            .get(self.url(&format!("/sandbox/api/{resource}")))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// Every file of the data directory (database, WAL, key file…), as bytes.
+    pub fn data_files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(self.data_dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+        out
+    }
+
+    /// The `revoke_token` jobs of this app's database. No API lists jobs, so their ids are
+    /// found by scanning the database files for ids (stored as text) and asking the store.
+    pub async fn revoke_jobs(&self) -> Vec<accord_domain::tenant::Job> {
+        let mut ids = std::collections::BTreeSet::new();
+        for (_, bytes) in self.data_files() {
+            ids.extend(uuids_in(&bytes));
+        }
+        let mut jobs = Vec::new();
+        for id in ids {
+            let Ok(job_id) = id.parse::<accord_domain::ids::JobId>() else {
+                continue;
+            };
+            if let Some(job) = self.state.store.job(job_id).await.unwrap() {
+                if job.kind == accord_domain::tenant::JobKind::RevokeToken {
+                    jobs.push(job);
+                }
+            }
+        }
+        jobs
+    }
+
+    /// Waits (bounded: 5 s, polling) until the job ran to completion.
+    pub async fn wait_job_done(&self, id: accord_domain::ids::JobId) -> accord_domain::tenant::Job {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let job = self.state.store.job(id).await.unwrap().expect("job exists");
+            if job.done_at.is_some() {
+                return job;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job not done within 5 s: {:?}",
+                job.last_error
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Hyphenated lowercase UUIDs in a byte string.
+fn uuids_in(bytes: &[u8]) -> Vec<String> {
+    const LEN: usize = 36;
+    let shaped = |w: &[u8]| {
+        w.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(b),
+        })
+    };
+    bytes
+        .windows(LEN)
+        .filter(|w| shaped(w))
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect()
+}
+
+// ---- PostgreSQL (issue 6): the same application on a fresh PostgreSQL database, and several
+// instances of one deployment on one database ----
+
+/// `spawn_app()` with extra settings (`database.url`, `keys.file`, `server.public_url`…) and,
+/// optionally, the clock of another instance: instances of one deployment share one time.
+pub async fn spawn_app_with(extra: &[(&str, &str)], clock: Option<ManualClock>) -> TestApp {
+    init_logs();
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut o = Overrides::default();
+    o.set("server.listen", "127.0.0.1:0");
+    o.set("server.public_url", "");
+    o.set("server.allow_http_localhost", true);
+    o.set("sandbox.mount", true);
+    o.set("database.data_dir", data_dir.path().display().to_string());
+    o.set("worker.poll_secs", 1);
+    for (key, value) in extra {
+        o.set(key, *value);
+    }
+    let settings = Settings::load(None, &[], &o).expect("test settings are valid");
+    let clock = clock.unwrap_or_else(|| ManualClock::new(time::OffsetDateTime::now_utc()));
+    let app = Application::build(&settings, Arc::new(clock.clone())).await.expect("app builds");
+    let demo = accord::demo::ensure(app.state()).await.expect("demo data");
+    let addr = app.local_addr();
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        app.serve(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        state,
+        clock,
+        data_dir,
+        api_key: demo.api_key.expose_secret().to_owned(),
+        tenant_id: demo.tenant.id.to_string(),
+        company_id: demo.company.id.to_string(),
+        link_url: demo.link_url,
+        manage_url: demo.manage_url,
+        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        shutdown: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+/// An app on PostgreSQL: a [`TestApp`] (it derefs to one) and its database, which is dropped
+/// after the last instance using it.
+pub struct PgTestApp {
+    pub app: TestApp,
+    pub db: Arc<accord_store_postgres::testing::TestDatabase>,
+}
+
+impl std::ops::Deref for PgTestApp {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+/// The settings of a test instance on `db`: a small pool (many test databases live at once).
+fn postgres_settings(db: &accord_store_postgres::testing::TestDatabase) -> Vec<(&str, &str)> {
+    vec![("database.url", db.url()), ("database.pool_size", "6")]
+}
+
+/// `spawn_app()` on a fresh PostgreSQL database. `None`, after a note, when
+/// `ACCORD_TEST_POSTGRES_URL` is unset: the caller returns early and `cargo test` needs no
+/// PostgreSQL.
+pub async fn spawn_app_on_postgres() -> Option<PgTestApp> {
+    let db = Arc::new(accord_store_postgres::testing::TestDatabase::create().await?);
+    let app = spawn_app_with(&postgres_settings(&db), None).await;
+    Some(PgTestApp { app, db })
+}
+
+/// Another instance of `first`'s deployment, as a second `accord serve` behind the same load
+/// balancer: the same database, a copy of its key file, its clock, and its public URL (the
+/// first instance's address stands in for the load balancer's, so links and redirect URIs are
+/// the same whichever instance made them). It serves on its own port; requests reach it when
+/// sent to its `base`.
+pub async fn spawn_instance_like(first: &PgTestApp) -> PgTestApp {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("keys.toml");
+    // `copy` keeps the 0600 mode Accord insists on.
+    std::fs::copy(first.data_dir.path().join("keys.toml"), &key_file).expect("copy the key file");
+    let key_path = key_file.display().to_string();
+    let mut extra = postgres_settings(&first.db);
+    extra.push(("keys.file", &key_path));
+    extra.push(("server.public_url", &first.base));
+    // The key file is read once, while the instance builds; its directory may go afterwards.
+    let mut app = spawn_app_with(&extra, Some(first.clock.clone())).await;
+    app.link_url = app.link_url.replace(&first.base, &app.base);
+    app.manage_url = app.manage_url.replace(&first.base, &app.base);
+    PgTestApp { app, db: Arc::clone(&first.db) }
 }

@@ -1,5 +1,13 @@
 //! Accord's HTTP integration tests: the real application on `127.0.0.1:0`, a fresh SQLite
 //! database per test, the in-process sandbox platform, an injected clock.
 
+mod api;
+mod canary;
+mod flow;
 mod helpers;
+mod manage;
+mod postgres;
+mod scaleout;
+mod security;
 mod smoke;
+mod startup;

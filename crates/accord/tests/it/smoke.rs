@@ -9,7 +9,10 @@ async fn the_whole_flow_connects_the_sandbox() {
     let success = browser.connect(Some(&app.link_url), "sandbox").await;
     assert!(success.body.contains("is connected"), "{}", success.body);
     let res = app
-        .api(reqwest::Method::GET, &format!("/v1/companies/{}/connections", app.company_id))
+        .api(
+            reqwest::Method::GET,
+            &format!("/v1/companies/{}/connections", app.company_id),
+        )
         .send()
         .await
         .unwrap();

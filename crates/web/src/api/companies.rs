@@ -1,7 +1,7 @@
 //! Companies, and the link and manage sessions that send one into the hosted pages.
 
 use crate::api::dto::{CompanyDto, CompanyList, SessionUrl};
-use crate::api::extract::{ApiJson, Auth};
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use accord_domain::catalog::Category;
@@ -12,7 +12,7 @@ use accord_domain::locale::Locale;
 use accord_domain::tenant::{name_field, Company};
 use accord_domain::validate::{text_field, url_field, FieldError, Invalid};
 use accord_store::Page;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -29,7 +29,7 @@ pub struct CreateCompany {
 }
 
 /// Create a company.
-#[utoipa::path(post, path = "/v1/companies", tag = "companies", request_body = CreateCompany,
+#[utoipa::path(post, path = "/v1/companies", operation_id = "create_company", tag = "companies", request_body = CreateCompany,
     responses((status = 201, body = CompanyDto), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(State(state): State<AppState>, Auth(tenant): Auth, ApiJson(body): ApiJson<CreateCompany>) -> Result<(StatusCode, Json<CompanyDto>), ApiError> {
     let mut invalid = Invalid::default();
@@ -39,12 +39,15 @@ pub async fn create(State(state): State<AppState>, Auth(tenant): Auth, ApiJson(b
         None => None,
     };
     invalid.into_result()?;
+    // Stored at microsecond precision: answer with exactly what a later GET returns.
+    let now = state.clock.now();
+    let created_at = now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now);
     let company = Company {
         id: CompanyId::new(),
         tenant_id: tenant.id,
         name: name.unwrap_or_default(),
         external_id,
-        created_at: state.clock.now(),
+        created_at,
     };
     state.store.create_company(&company).await.map_err(|e| match e {
         accord_store::StoreError::Conflict(_) => ApiError::Conflict("a company with this external_id exists".into()),
@@ -62,9 +65,9 @@ pub struct ListQuery {
 }
 
 /// List companies, oldest first.
-#[utoipa::path(get, path = "/v1/companies", tag = "companies", params(ListQuery),
+#[utoipa::path(get, path = "/v1/companies", operation_id = "list_companies", tag = "companies", params(ListQuery),
     responses((status = 200, body = CompanyList), (status = 422, body = Problem)))]
-pub async fn list(State(state): State<AppState>, Auth(tenant): Auth, Query(q): Query<ListQuery>) -> Result<Json<CompanyList>, ApiError> {
+pub async fn list(State(state): State<AppState>, Auth(tenant): Auth, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<CompanyList>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 200"));
@@ -79,17 +82,17 @@ pub(crate) async fn own_company(state: &AppState, tenant: &accord_domain::tenant
 }
 
 /// Get a company.
-#[utoipa::path(get, path = "/v1/companies/{company_id}", tag = "companies",
+#[utoipa::path(get, path = "/v1/companies/{company_id}", operation_id = "get_company", tag = "companies",
     params(("company_id" = Uuid, Path)), responses((status = 200, body = CompanyDto), (status = 404, body = Problem)))]
-pub async fn get(State(state): State<AppState>, Auth(tenant): Auth, Path(company_id): Path<Uuid>) -> Result<Json<CompanyDto>, ApiError> {
+pub async fn get(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(company_id): ApiPath<Uuid>) -> Result<Json<CompanyDto>, ApiError> {
     Ok(Json(own_company(&state, &tenant, company_id).await?.into()))
 }
 
 /// Delete a company: its connections are disconnected at once (tokens destroyed, revoked at the
 /// platform); its consent records are kept as the tenant's proof.
-#[utoipa::path(delete, path = "/v1/companies/{company_id}", tag = "companies",
+#[utoipa::path(delete, path = "/v1/companies/{company_id}", operation_id = "delete_company", tag = "companies",
     params(("company_id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)))]
-pub async fn delete(State(state): State<AppState>, Auth(tenant): Auth, Path(company_id): Path<Uuid>) -> Result<StatusCode, ApiError> {
+pub async fn delete(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(company_id): ApiPath<Uuid>) -> Result<StatusCode, ApiError> {
     if state.store.delete_company(tenant.id, CompanyId(company_id), state.clock.now()).await? {
         state.jobs.notify_one();
         Ok(StatusCode::NO_CONTENT)
@@ -110,13 +113,13 @@ pub struct CreateLinkSession {
 }
 
 /// Create a link session: a single-use URL into the hosted flow for this company.
-#[utoipa::path(post, path = "/v1/companies/{company_id}/link-sessions", tag = "companies",
+#[utoipa::path(post, path = "/v1/companies/{company_id}/link-sessions", operation_id = "create_link_session", tag = "companies",
     params(("company_id" = Uuid, Path)), request_body(content = CreateLinkSession, description = "All fields optional; `{}` is fine."),
     responses((status = 201, body = SessionUrl), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_link_session(
     State(state): State<AppState>,
     Auth(tenant): Auth,
-    Path(company_id): Path<Uuid>,
+    ApiPath(company_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<CreateLinkSession>,
 ) -> Result<(StatusCode, Json<SessionUrl>), ApiError> {
     let company = own_company(&state, &tenant, company_id).await?;
@@ -147,9 +150,9 @@ pub async fn create_link_session(
 
 /// Create a manage session: a single-use URL to the page where the company sees and
 /// disconnects its connections.
-#[utoipa::path(post, path = "/v1/companies/{company_id}/manage-sessions", tag = "companies",
+#[utoipa::path(post, path = "/v1/companies/{company_id}/manage-sessions", operation_id = "create_manage_session", tag = "companies",
     params(("company_id" = Uuid, Path)), responses((status = 201, body = SessionUrl), (status = 404, body = Problem)))]
-pub async fn create_manage_session(State(state): State<AppState>, Auth(tenant): Auth, Path(company_id): Path<Uuid>) -> Result<(StatusCode, Json<SessionUrl>), ApiError> {
+pub async fn create_manage_session(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(company_id): ApiPath<Uuid>) -> Result<(StatusCode, Json<SessionUrl>), ApiError> {
     let company = own_company(&state, &tenant, company_id).await?;
     let (_, url, expires_at) = mint(&state, &company, SessionKind::Manage, None, Vec::new(), None).await?;
     Ok((StatusCode::CREATED, Json(SessionUrl { id: None, url, expires_at })))

@@ -6,10 +6,11 @@ use crate::state::AppState;
 use accord_domain::crypto::ApiKey;
 use accord_domain::tenant::Tenant;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use serde_path_to_error::Segment;
 
 /// The tenant whose API key authenticated the request.
 pub struct Auth(pub Tenant);
@@ -21,7 +22,10 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` works like `Bearer`.
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or(ApiError::Unauthorized)?;
         let (key_id, secret_hash) = ApiKey::parse(presented.trim()).ok_or(ApiError::Unauthorized)?;
         let record = state.store.api_key(&key_id).await?;
@@ -55,15 +59,69 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         match serde_path_to_error::deserialize(de) {
             Ok(v) => Ok(ApiJson(v)),
             Err(e) => {
-                let path = e.path().to_string();
+                let path = dotted(e.path());
                 let inner = e.into_inner();
                 if inner.is_syntax() || inner.is_eof() {
                     Err(ApiError::BadRequest(format!("malformed JSON: {inner}")))
                 } else {
-                    let path = if path == "." { String::new() } else { path };
-                    Err(ApiError::invalid(&path, &inner.to_string()))
+                    let message = inner.to_string();
+                    Err(ApiError::invalid(&with_named_field(path, &message), &message))
                 }
             }
         }
+    }
+}
+
+/// A path in the style of every other 422 (`content.data_uses.0.direction`), not
+/// `serde_path_to_error`'s own (`content.data_uses[0].direction`).
+fn dotted(path: &serde_path_to_error::Path) -> String {
+    path.iter()
+        .map(|s| match s {
+            Segment::Seq { index } => index.to_string(),
+            Segment::Map { key } => key.clone(),
+            Segment::Enum { variant } => variant.clone(),
+            Segment::Unknown => "?".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// serde reports a missing field at its parent object; the path names the field itself.
+fn with_named_field(parent: String, message: &str) -> String {
+    let field = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')).map(|(name, _)| name);
+    match field {
+        Some(name) if parent.is_empty() => name.to_owned(),
+        Some(name) => format!("{parent}.{name}"),
+        None => parent,
+    }
+}
+
+/// A path parameter. One that does not parse (an id that is not a UUID) names nothing that
+/// exists: 404 problem+json, like an unknown or another tenant's id.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(_) => Err(ApiError::NotFound),
+        }
+    }
+}
+
+/// A query string. A value of the wrong type is a 422 naming the parameter, like a body field.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let path = dotted(e.path());
+            let message = e.into_inner().to_string();
+            ApiError::invalid(&with_named_field(path, &message), &message)
+        })
     }
 }

@@ -11,6 +11,7 @@ pub mod settings;
 
 use crate::state::AppState;
 use axum::middleware;
+use axum::routing::any;
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -69,6 +70,9 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(settings::get, settings::put))
         .routes(routes!(settings::support_requests))
         .split_for_parts();
+    // Unknown `/v1/...` paths answer like the rest of the API (problem+json), not with the
+    // hosted flow's HTML 404 page.
+    let router = router.route("/v1/{*rest}", any(|| async { crate::error::ApiError::NotFound }));
     (router.layer(middleware::from_fn(crate::security::api_headers)), doc)
 }
 

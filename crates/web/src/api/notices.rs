@@ -1,7 +1,7 @@
 //! Notices: list them, publish a new version (versions never change), read the history.
 
 use crate::api::dto::{NoticeContentDto, NoticeList, NoticeVersionDto, NoticeVersionList};
-use crate::api::extract::{ApiJson, Auth};
+use crate::api::extract::{ApiJson, ApiPath, Auth};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use accord_domain::catalog::{Category, DataType, DataUse, Direction};
@@ -9,7 +9,7 @@ use accord_domain::ids::NoticeId;
 use accord_domain::locale::Locale;
 use accord_domain::notice::NoticeContent;
 use accord_domain::validate::{FieldError, Invalid};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// List notices (one per category × locale) with their current version number.
-#[utoipa::path(get, path = "/v1/notices", tag = "notices", responses((status = 200, body = NoticeList)))]
+#[utoipa::path(get, path = "/v1/notices", operation_id = "list_notices", tag = "notices", responses((status = 200, body = NoticeList)))]
 pub async fn list(State(state): State<AppState>, Auth(tenant): Auth) -> Result<Json<NoticeList>, ApiError> {
     let data = state.store.notices(tenant.id).await?;
     Ok(Json(NoticeList { data: data.into_iter().map(Into::into).collect() }))
@@ -35,13 +35,16 @@ pub struct PublishNotice {
 
 /// Publish a new version of the notice for a category and locale. Customers see it from now on;
 /// consents already given keep the text that was agreed.
-#[utoipa::path(post, path = "/v1/notices", tag = "notices", request_body = PublishNotice,
+#[utoipa::path(post, path = "/v1/notices", operation_id = "publish_notice", tag = "notices", request_body = PublishNotice,
     responses((status = 201, body = NoticeVersionDto), (status = 422, body = Problem)))]
 pub async fn publish(State(state): State<AppState>, Auth(tenant): Auth, ApiJson(body): ApiJson<PublishNotice>) -> Result<(StatusCode, Json<NoticeVersionDto>), ApiError> {
     let mut invalid = Invalid::default();
     let category = body.category.parse::<Category>().map_err(|e| invalid.push(FieldError::new("category", e.to_string()))).ok();
     let locale = body.locale.parse::<Locale>().map_err(|e| invalid.push(FieldError::new("locale", e))).ok();
+    let listed = !body.content.data_uses.is_empty();
     let mut data_uses = Vec::new();
+    // The request index of each parsed data use, so later errors name the entry sent.
+    let mut sent_index = Vec::new();
     for (i, u) in body.content.data_uses.iter().enumerate() {
         let dt = u.data_type.parse::<DataType>();
         let dir = match u.direction.as_str() {
@@ -50,7 +53,10 @@ pub async fn publish(State(state): State<AppState>, Auth(tenant): Auth, ApiJson(
             _ => None,
         };
         match (dt, dir) {
-            (Ok(data_type), Some(direction)) => data_uses.push(DataUse { data_type, direction }),
+            (Ok(data_type), Some(direction)) => {
+                data_uses.push(DataUse { data_type, direction });
+                sent_index.push(i);
+            }
             (Err(e), _) => invalid.push(FieldError::new(format!("content.data_uses.{i}.data_type"), e.to_string())),
             (_, None) => invalid.push(FieldError::new(format!("content.data_uses.{i}.direction"), "must be `read` or `write`")),
         }
@@ -65,7 +71,13 @@ pub async fn publish(State(state): State<AppState>, Auth(tenant): Auth, ApiJson(
     };
     if let Err(e) = content.validate(state.config.allow_http_localhost) {
         for f in e.0 {
-            invalid.push(FieldError::new(format!("content.{}", f.path), f.message));
+            let path = match f.path.strip_prefix("data_uses.").and_then(|k| k.parse::<usize>().ok()) {
+                Some(k) => format!("data_uses.{}", sent_index.get(k).copied().unwrap_or(k)),
+                // Entries were sent but none parsed: each is already reported by its path.
+                None if f.path == "data_uses" && listed => continue,
+                None => f.path,
+            };
+            invalid.push(FieldError::new(format!("content.{path}"), f.message));
         }
     }
     invalid.into_result()?;
@@ -77,9 +89,9 @@ pub async fn publish(State(state): State<AppState>, Auth(tenant): Auth, ApiJson(
 }
 
 /// Every version of a notice, oldest first.
-#[utoipa::path(get, path = "/v1/notices/{notice_id}/versions", tag = "notices",
+#[utoipa::path(get, path = "/v1/notices/{notice_id}/versions", operation_id = "list_notice_versions", tag = "notices",
     params(("notice_id" = Uuid, Path)), responses((status = 200, body = NoticeVersionList), (status = 404, body = Problem)))]
-pub async fn versions(State(state): State<AppState>, Auth(tenant): Auth, Path(notice_id): Path<Uuid>) -> Result<Json<NoticeVersionList>, ApiError> {
+pub async fn versions(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(notice_id): ApiPath<Uuid>) -> Result<Json<NoticeVersionList>, ApiError> {
     let notice = state.store.notice(tenant.id, NoticeId(notice_id)).await?.ok_or(ApiError::NotFound)?;
     let data = state.store.notice_versions(tenant.id, notice.id).await?;
     Ok(Json(NoticeVersionList { data: data.into_iter().map(Into::into).collect() }))

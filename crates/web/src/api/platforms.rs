@@ -1,13 +1,13 @@
 //! The catalog as one tenant sees it, and enabling a platform with the tenant's own OAuth client.
 
-use crate::api::extract::{ApiJson, Auth};
+use crate::api::extract::{ApiJson, ApiPath, Auth};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use accord_domain::catalog::Platform;
 use accord_domain::tenant::TenantPlatform;
 use accord_domain::validate::{text_field, Invalid};
 use accord_platform::client_secret_aad;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -76,7 +76,7 @@ fn dto(state: &AppState, p: &Platform, cfg: Option<&TenantPlatform>) -> Platform
 }
 
 /// List the catalog's platforms with this tenant's configuration.
-#[utoipa::path(get, path = "/v1/platforms", tag = "platforms", responses((status = 200, body = PlatformList)))]
+#[utoipa::path(get, path = "/v1/platforms", operation_id = "list_platforms", tag = "platforms", responses((status = 200, body = PlatformList)))]
 pub async fn list(State(state): State<AppState>, Auth(tenant): Auth) -> Result<Json<PlatformList>, ApiError> {
     let configured = state.store.tenant_platforms(tenant.id).await?;
     let data = state
@@ -99,10 +99,10 @@ pub struct PutPlatform {
 }
 
 /// Enable or disable a platform and set your OAuth client credentials for it.
-#[utoipa::path(put, path = "/v1/platforms/{platform_key}", tag = "platforms", request_body = PutPlatform,
+#[utoipa::path(put, path = "/v1/platforms/{platform_key}", operation_id = "put_platform", tag = "platforms", request_body = PutPlatform,
     params(("platform_key" = String, Path)),
     responses((status = 200, body = PlatformDto), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn put(State(state): State<AppState>, Auth(tenant): Auth, Path(key): Path<String>, ApiJson(body): ApiJson<PutPlatform>) -> Result<Json<PlatformDto>, ApiError> {
+pub async fn put(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(key): ApiPath<String>, ApiJson(body): ApiJson<PutPlatform>) -> Result<Json<PlatformDto>, ApiError> {
     let platform = state.catalog.find(&key).ok_or(ApiError::NotFound)?;
     let existing = state.store.tenant_platform(tenant.id, &platform.key).await?;
     let mut invalid = Invalid::default();

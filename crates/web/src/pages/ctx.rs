@@ -205,11 +205,8 @@ async fn extract(parts: &Parts, state: &AppState, kind: SessionKind) -> Result<P
     let locale = negotiate_locale(&parts.uri, &parts.headers, link_locale);
     let tr = Tr::new(state.i18n.clone(), locale);
     let nonce = parts.extensions.get::<CspNonce>().map(|n| n.0.clone()).unwrap_or_default();
-    let fallback = match kind {
-        SessionKind::Link => "/link/start",
-        SessionKind::Manage => "/manage",
-    };
-    let langs = lang_links(&parts.uri, locale, parts.method == axum::http::Method::GET, fallback);
+    // A page answering a form post offers the same path (its GET page) in the other language.
+    let langs = lang_links(&parts.uri, locale, parts.method == axum::http::Method::GET, parts.uri.path());
     let chrome = Chrome::for_tenant(tr.clone(), nonce, Some(&tenant), langs, kind);
     Ok(PageCtx {
         csrf: csrf_token(&state.keyring, &session.token_hash),
@@ -254,7 +251,7 @@ pub async fn anonymous_chrome(state: &AppState, parts_uri: &Uri, headers: &Heade
     }
     let locale = negotiate_locale(parts_uri, headers, None);
     let tr = Tr::new(state.i18n.clone(), locale);
-    let langs = lang_links(parts_uri, locale, is_get, "/link/start");
+    let langs = lang_links(parts_uri, locale, is_get, parts_uri.path());
     match found {
         Some((tenant, kind)) => Chrome::for_tenant(tr, nonce, Some(&tenant), langs, kind),
         None => Chrome::for_tenant(tr, nonce, None, langs, SessionKind::Link),

@@ -56,13 +56,21 @@ impl FromRequestParts<AppState> for ClientMeta {
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect());
         let public = state.config.urls.public_url.origin().ascii_serialization();
-        // Browsers send `Origin: null` on same-origin form posts from pages served with
-        // `Referrer-Policy: no-referrer` (as ours are): that says nothing, so only a named
-        // foreign origin is refused. The CSRF token and SameSite=Lax carry the real check.
-        let same_origin = match parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        // Fetch metadata first (W3C Fetch Metadata): browsers say whether the request came from
+        // our own origin; `same-site` (another port or subdomain) and `cross-site` are refused.
+        // Without it, a named foreign `Origin` is refused; `Origin: null` (sent on same-origin
+        // posts from pages under `Referrer-Policy: no-referrer`) says nothing by itself. The CSRF
+        // token and SameSite=Lax carry the check in every case.
+        let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let origin_ok = match header_str("origin") {
             None | Some("null") => true,
             Some(o) => o == public,
         };
+        let same_origin = origin_ok
+            && match header_str("sec-fetch-site") {
+                Some(site) => matches!(site, "same-origin" | "none"),
+                None => true,
+            };
         Ok(ClientMeta { ip, user_agent, same_origin })
     }
 }

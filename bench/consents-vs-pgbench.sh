@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Durable consent appends on PostgreSQL against pgbench's single-row insert rate, on the same
+# machine, in the same run (issue 6: the target is ≥ 80 % of pgbench). Also SQLite's rate.
+#
+#   bench/consents-vs-pgbench.sh                 # defaults below
+#   ROUNDS=3 SECS=10 CLIENTS="16 64" bench/consents-vs-pgbench.sh
+#
+# Each round runs, back to back at each concurrency: pgbench with a custom one-statement script
+# (one row of about the size of a consent record, autocommit, prepared statements), then
+# accord-bench (`Store::record_consent`: connection upsert + consent record, and with the OAuth
+# state, as the hosted flow writes them) on a fresh database. Interleaving keeps both under the
+# same load on a shared machine; the summary gives each pair's ratio and the medians.
+# Every run is bounded in time (SECS) and the databases it creates are dropped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}"
+ROUNDS="${ROUNDS:-3}"
+SECS="${SECS:-10}"
+CLIENTS="${CLIENTS:-16 64}"
+# Concurrency is compared as requests in flight: pgbench's clients (one server process each)
+# against as many concurrent `record_consent` callers (Accord multiplexes them on its pool).
+DB=accord_bench
+OUT="$(mktemp -d)"
+trap 'psql -qd postgres -c "drop database if exists $DB" -c "drop database if exists ${DB}_pgbench" >/dev/null 2>&1 || true; rm -rf "$OUT"' EXIT
+
+echo "== build (release)"
+cargo build --release --locked -p accord-bench >/dev/null 2>&1 || cargo build --release --locked -p accord-bench
+BENCH=target/release/accord-bench
+
+echo "== machine"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "cpu: $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "memory: $(free -g | awk '/Mem:/ {print $2 " GiB"}')"
+echo "postgres: $(psql -Atd postgres -c 'show server_version')," \
+     "fsync=$(psql -Atd postgres -c 'show fsync')," \
+     "synchronous_commit=$(psql -Atd postgres -c 'show synchronous_commit')," \
+     "full_page_writes=$(psql -Atd postgres -c 'show full_page_writes')," \
+     "wal_sync_method=$(psql -Atd postgres -c 'show wal_sync_method')," \
+     "shared_buffers=$(psql -Atd postgres -c 'show shared_buffers')"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+cat >"$OUT/insert.sql" <<'SQL'
+insert into single_row_insert (id, created_at, body) values (gen_random_uuid(), now(), repeat('x', 600));
+SQL
+
+pgbench_tps() { # clients
+    psql -qd postgres -c "drop database if exists ${DB}_pgbench" -c "create database ${DB}_pgbench" >/dev/null
+    psql -qd "${DB}_pgbench" -c "create table single_row_insert (id uuid primary key, created_at timestamptz not null, body text not null)" >/dev/null
+    pgbench -n -M prepared -c "$1" -j "$(nproc)" -T "$SECS" -f "$OUT/insert.sql" "${DB}_pgbench" 2>&1 \
+        | awk '/^tps = / {printf "%.0f\n", $3}'
+}
+
+accord_rate() { # concurrency, extra args…
+    local c="$1"; shift
+    psql -qd postgres -c "drop database if exists $DB" -c "create database $DB" >/dev/null
+    "$BENCH" --database "postgres://$PGUSER@$PGHOST:$PGPORT/$DB" --concurrency "$c" --seconds "$SECS" "$@" 2>/dev/null \
+        | sed -n 's/.*"consents_per_sec":\([0-9.]*\).*/\1/p' | cut -d. -f1
+}
+
+sqlite_rate() { # concurrency
+    rm -f "$OUT"/bench.db*
+    "$BENCH" --database "sqlite://$OUT/bench.db" --concurrency "$1" --seconds "$SECS" 2>/dev/null \
+        | sed -n 's/.*"consents_per_sec":\([0-9.]*\).*/\1/p' | cut -d. -f1
+}
+
+printf '\n%-6s %-8s %12s %16s %7s %22s %7s\n' round clients pgbench_tps accord_consents ratio accord_with_oauth ratio
+for round in $(seq 1 "$ROUNDS"); do
+    for c in $CLIENTS; do
+        p=$(pgbench_tps "$c")
+        a=$(accord_rate "$c")
+        o=$(accord_rate "$c" --oauth-state)
+        printf '%-6s %-8s %12s %16s %6s%% %22s %6s%%\n' "$round" "$c" "$p" "$a" "$((100 * a / p))" "$o" "$((100 * o / p))" \
+            | tee -a "$OUT/pairs"
+    done
+done
+
+echo
+echo "== SQLite (WAL, synchronous=FULL) record_consent, same machine"
+for c in $CLIENTS; do
+    echo "concurrency $c: $(sqlite_rate "$c") consents/s"
+done
+
+echo
+echo "== medians over rounds"
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+for c in $CLIENTS; do
+    p=$(awk -v c="$c" '$2 == c {print $3}' "$OUT/pairs" | median)
+    a=$(awk -v c="$c" '$2 == c {print $4}' "$OUT/pairs" | median)
+    o=$(awk -v c="$c" '$2 == c {print $6}' "$OUT/pairs" | median)
+    echo "clients $c: pgbench $p tps, accord $a consents/s ($((100 * a / p))%), with OAuth state $o/s ($((100 * o / p))%)"
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,190 @@
+//! `accord-bench`: durable consent appends, the write Accord must make fast without loosening
+//! durability (DESIGN.md: "nothing is acknowledged before the commit").
+//!
+//! It drives `Store::record_consent` — the consent action's one transaction: the connection
+//! upsert, the consent record and (with `--oauth-state`) the OAuth state — from `--concurrency`
+//! concurrent callers, on PostgreSQL or SQLite, for a bounded time (`--warmup` + `--seconds`)
+//! and count (`--max`), and prints the rate of acknowledged (committed) consents in the measured
+//! window, with latency percentiles. `bench/consents-vs-pgbench.sh` runs it beside `pgbench`.
+//!
+//! ```text
+//! accord-bench --database postgres://postgres@127.0.0.1:5432/accord_bench --concurrency 64
+//! accord-bench --database sqlite:///tmp/bench.db --concurrency 64
+//! ```
+
+use accord_domain::flow::SessionKind;
+use accord_store::conformance::fixtures::{self, World};
+use accord_store::Store;
+use accord_store_postgres::{PgOptions, PgStore};
+use accord_store_sqlite::SqliteStore;
+use anyhow::{bail, Context};
+use clap::Parser;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+#[derive(Parser, Debug)]
+#[command(name = "accord-bench", about = "Durable consent appends on PostgreSQL or SQLite")]
+struct Args {
+    /// `postgres://…` / `postgresql://…` (an empty database, migrated here) or `sqlite://PATH`.
+    #[arg(long)]
+    database: String,
+    /// Concurrent callers of `record_consent`.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Length of the measured window.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Unmeasured run before the window (connections, caches, prepared statements).
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Stop after this many consents in all, whatever the time.
+    #[arg(long, default_value_t = 5_000_000)]
+    max: u64,
+    /// Companies the consents are spread over (one tenant, one notice version).
+    #[arg(long, default_value_t = 100)]
+    companies: usize,
+    /// Store an OAuth state with each consent, as the hosted flow does (a third row).
+    #[arg(long)]
+    oauth_state: bool,
+    /// PostgreSQL: the pool size (`database.pool_size`).
+    #[arg(long, default_value_t = 16)]
+    pool_size: u32,
+    /// PostgreSQL: group-commit batches in flight at once.
+    #[arg(long, default_value_t = PgOptions::default().consent_writers)]
+    writers: usize,
+}
+
+#[derive(Default)]
+struct Counters {
+    done: AtomicU64,
+    failed: AtomicU64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (store, describe, pg): (Arc<dyn Store>, String, Option<Arc<PgStore>>) = open(&args).await?;
+    let w = World::new(&*store, "Bench Lender").await;
+    let mut companies = vec![w.company.clone()];
+    while companies.len() < args.companies.max(1) {
+        companies.push(fixtures::company(&*store, w.tenant.id, None).await);
+    }
+    let companies = Arc::new(companies);
+    let nv = Arc::new(w.nv);
+
+    let counters = Arc::new(Counters::default());
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::with_capacity(args.concurrency);
+    for caller in 0..args.concurrency {
+        let (store, companies, nv) = (Arc::clone(&store), Arc::clone(&companies), Arc::clone(&nv));
+        let (counters, measuring, stop) = (Arc::clone(&counters), Arc::clone(&measuring), Arc::clone(&stop));
+        let (max, oauth_state) = (args.max, args.oauth_state);
+        tasks.push(tokio::spawn(async move {
+            let company = &companies[caller % companies.len()];
+            let browser = if oauth_state {
+                let cookie = format!("bench-{caller}");
+                Some(fixtures::browser(&*store, company, SessionKind::Link, &cookie).await)
+            } else {
+                None
+            };
+            let mut latencies = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) && counters.done.load(Ordering::Relaxed) < max {
+                let now = OffsetDateTime::now_utc();
+                let mut write = fixtures::consent_write(company, &nv, now);
+                if let Some(browser) = &browser {
+                    let state = format!("{caller}-{n}");
+                    write.oauth_flow = Some(fixtures::oauth_flow(&write.connection, browser.id, &state, now + time::Duration::minutes(10)));
+                }
+                n += 1;
+                let started = Instant::now();
+                let outcome = store.record_consent(&write).await;
+                let took = started.elapsed();
+                match outcome {
+                    Ok(()) => {
+                        counters.done.fetch_add(1, Ordering::Relaxed);
+                        if measuring.load(Ordering::Relaxed) {
+                            latencies.push(took);
+                        }
+                    }
+                    Err(e) => {
+                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("record_consent failed: {e}");
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let (start, done0) = (Instant::now(), counters.done.load(Ordering::Relaxed));
+    let deadline = start + Duration::from_secs(args.seconds);
+    while Instant::now() < deadline && counters.done.load(Ordering::Relaxed) < args.max {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (elapsed, done1) = (start.elapsed(), counters.done.load(Ordering::Relaxed));
+    measuring.store(false, Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.context("a caller panicked")?);
+    }
+    latencies.sort_unstable();
+    let failed = counters.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        bail!("{failed} consents failed");
+    }
+
+    let consents = done1 - done0;
+    let batches = pg.map(|pg| pg.group_commit_stats());
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    let rate = consents as f64 / elapsed.as_secs_f64();
+    let pct = |p: usize| latencies.get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let summary = serde_json::json!({
+        "backend": describe,
+        "concurrency": args.concurrency,
+        "oauth_state": args.oauth_state,
+        "seconds": elapsed.as_secs_f64(),
+        "consents": consents,
+        "consents_per_sec": rate.round(),
+        "latency_ms": {"p50": pct(50), "p99": pct(99)},
+        "group_commit": batches.map(|b| serde_json::json!({"batches": b.batches, "requests": b.requests, "largest": b.largest_batch, "replays": b.replays})),
+    });
+    println!("{summary}");
+    eprintln!(
+        "{describe}: {consents} durable consents in {:.1} s = {rate:.0}/s at concurrency {} (p50 {:.1} ms, p99 {:.1} ms)",
+        elapsed.as_secs_f64(),
+        args.concurrency,
+        pct(50),
+        pct(99)
+    );
+    Ok(())
+}
+
+async fn open(args: &Args) -> anyhow::Result<(Arc<dyn Store>, String, Option<Arc<PgStore>>)> {
+    if accord_store_postgres::is_postgres_url(&args.database) {
+        let options = PgOptions { max_connections: args.pool_size, consent_writers: args.writers, ..PgOptions::default() };
+        let store = PgStore::connect(&args.database, options).await.context("open PostgreSQL")?;
+        let d = store.durability().clone();
+        let describe = format!(
+            "postgresql (fsync={}, synchronous_commit={}, full_page_writes={}, pool {}, writers {})",
+            d.fsync.unwrap_or_default(),
+            d.synchronous_commit.unwrap_or_default(),
+            d.full_page_writes.unwrap_or_default(),
+            args.pool_size,
+            args.writers
+        );
+        let store = Arc::new(store);
+        return Ok((Arc::clone(&store) as Arc<dyn Store>, describe, Some(store)));
+    }
+    let Some(path) = args.database.strip_prefix("sqlite://") else {
+        bail!("--database: a postgres:// or sqlite:// URL");
+    };
+    let store = SqliteStore::open(std::path::Path::new(path)).await.context("open SQLite")?;
+    Ok((Arc::new(store), "sqlite (WAL, synchronous=FULL)".to_owned(), None))
+}

@@ -1,0 +1,231 @@
+//! The consent action's writes for a whole group-commit batch in one statement, whatever the
+//! batch size: one array per column, turned back into rows with `unnest`, and three inserts
+//! chained as data-modifying CTEs (connections, consents, OAuth flows). Its text is constant,
+//! so it is prepared once per connection, and a batch of 200 consents costs one round trip and,
+//! run outside an explicit transaction, one commit — instead of 600 statements.
+//!
+//! The connection upsert decides per write: a connection id that exists for another owner or
+//! platform is neither inserted nor updated, and the consent and OAuth state of that write are
+//! then not inserted either (they are filtered on the connections the upsert returned). So a
+//! refused write leaves nothing behind while the rest of the batch commits, and its caller is
+//! answered `NotFound`. An error (a duplicate consent id, a foreign key to another tenant's row)
+//! fails the whole statement; the writer then replays the batch request by request
+//! (`writer.rs`), calling [`apply`] with one write inside its own savepoint: there is one SQL
+//! text to keep right.
+//!
+//! Foreign keys from consents to the connections inserted by the same statement hold: PostgreSQL
+//! checks them once the statement's rows are all in place.
+
+use crate::error::db;
+use accord_store::{ConsentWrite, Result};
+use sqlx::types::Json;
+use sqlx::PgExecutor;
+use std::collections::HashSet;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What applying a batch did to each write, in the batch's order: `true` applied, `false`
+/// refused (its connection id belongs to someone else; nothing of it was written).
+pub(crate) type Applied = Vec<bool>;
+
+/// Column arrays of the connection upsert.
+#[derive(Default)]
+struct Connections<'a> {
+    id: Vec<Uuid>,
+    tenant_id: Vec<Uuid>,
+    company_id: Vec<Uuid>,
+    platform_key: Vec<&'a str>,
+    status: Vec<&'static str>,
+    data_uses: Vec<Json<&'a [accord_domain::catalog::DataUse]>>,
+    consent_id: Vec<Option<Uuid>>,
+    granted_scope: Vec<Option<&'a str>>,
+    last_error: Vec<Option<&'a str>>,
+    created_at: Vec<OffsetDateTime>,
+    updated_at: Vec<OffsetDateTime>,
+    linked_at: Vec<Option<OffsetDateTime>>,
+    disconnected_at: Vec<Option<OffsetDateTime>>,
+}
+
+/// Column arrays of the consent insert.
+#[derive(Default)]
+struct Consents<'a> {
+    id: Vec<Uuid>,
+    tenant_id: Vec<Uuid>,
+    company_id: Vec<Uuid>,
+    connection_id: Vec<Uuid>,
+    platform_key: Vec<&'a str>,
+    category: Vec<&'static str>,
+    notice_version_id: Vec<Uuid>,
+    notice_version: Vec<i64>,
+    locale: Vec<&'static str>,
+    data_uses: Vec<Json<&'a [accord_domain::catalog::DataUse]>>,
+    notice_text: Vec<&'a str>,
+    notice_sha256: Vec<&'a str>,
+    evidence: Vec<Json<&'a accord_domain::consent::ConsentEvidence>>,
+    given_at: Vec<OffsetDateTime>,
+    withdrawn_at: Vec<Option<OffsetDateTime>>,
+}
+
+/// Column arrays of the OAuth flow insert.
+#[derive(Default)]
+struct Flows<'a> {
+    state_hash: Vec<&'a str>,
+    tenant_id: Vec<Uuid>,
+    browser_session_id: Vec<Uuid>,
+    connection_id: Vec<Uuid>,
+    platform_key: Vec<&'a str>,
+    pkce_verifier_ct: Vec<&'a str>,
+    redirect_uri: Vec<&'a str>,
+    created_at: Vec<OffsetDateTime>,
+    expires_at: Vec<OffsetDateTime>,
+}
+
+/// Applies every write in one statement on `conn` (the pool: its own transaction; or a
+/// transaction or savepoint of the caller's). An `Err` means nothing was written.
+/// The writes must be [`consistent`](crate::connections::consistent) and name distinct
+/// connections (one statement cannot update a row twice); the writer checks both first.
+pub(crate) async fn apply<'c>(conn: impl PgExecutor<'c>, writes: &[&ConsentWrite]) -> Result<Applied> {
+    let mut c = Connections::default();
+    let mut k = Consents::default();
+    let mut f = Flows::default();
+    for w in writes {
+        let (cn, ks) = (&w.connection, &w.consent);
+        c.id.push(cn.id.as_uuid());
+        c.tenant_id.push(cn.tenant_id.as_uuid());
+        c.company_id.push(cn.company_id.as_uuid());
+        c.platform_key.push(cn.platform_key.as_str());
+        c.status.push(cn.status.as_str());
+        c.data_uses.push(Json(&cn.data_uses));
+        c.consent_id.push(cn.consent_id.map(|i| i.as_uuid()));
+        c.granted_scope.push(cn.granted_scope.as_deref());
+        c.last_error.push(cn.last_error.as_deref());
+        c.created_at.push(cn.created_at);
+        c.updated_at.push(cn.updated_at);
+        c.linked_at.push(cn.linked_at);
+        c.disconnected_at.push(cn.disconnected_at);
+
+        k.id.push(ks.id.as_uuid());
+        k.tenant_id.push(ks.tenant_id.as_uuid());
+        k.company_id.push(ks.company_id.as_uuid());
+        k.connection_id.push(ks.connection_id.as_uuid());
+        k.platform_key.push(ks.platform_key.as_str());
+        k.category.push(ks.category.as_str());
+        k.notice_version_id.push(ks.notice_version_id.as_uuid());
+        k.notice_version.push(ks.notice_version);
+        k.locale.push(ks.locale.as_str());
+        k.data_uses.push(Json(&ks.data_uses));
+        k.notice_text.push(&ks.notice_text);
+        k.notice_sha256.push(&ks.notice_sha256);
+        k.evidence.push(Json(&ks.evidence));
+        k.given_at.push(ks.given_at);
+        k.withdrawn_at.push(ks.withdrawn_at);
+
+        if let Some(fl) = &w.oauth_flow {
+            f.state_hash.push(&fl.state_hash.0);
+            f.tenant_id.push(fl.tenant_id.as_uuid());
+            f.browser_session_id.push(fl.browser_session_id.as_uuid());
+            f.connection_id.push(fl.connection_id.as_uuid());
+            f.platform_key.push(fl.platform_key.as_str());
+            f.pkce_verifier_ct.push(&fl.pkce_verifier_ct);
+            f.redirect_uri.push(&fl.redirect_uri);
+            f.created_at.push(fl.created_at);
+            f.expires_at.push(fl.expires_at);
+        }
+    }
+
+    // Rows go into `connections` in id order: every writer that locks several connections
+    // locks them in that order, so concurrent batches wait for each other, never deadlock.
+    // `notice_version` travels as int8 (the domain's i64); the insert casts it to the column's
+    // integer and refuses a value out of range rather than wrapping it.
+    let inserted: Vec<Uuid> = sqlx::query_scalar(
+        "with upserted as (
+             insert into connections (id, tenant_id, company_id, platform_key, status, data_uses,
+                 consent_id, granted_scope, last_error, created_at, updated_at, linked_at, disconnected_at)
+             select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[],
+                 $7::uuid[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[],
+                 $12::timestamptz[], $13::timestamptz[])
+             order by 1
+             on conflict (id) do update set
+                 status = excluded.status,
+                 data_uses = excluded.data_uses,
+                 consent_id = excluded.consent_id,
+                 granted_scope = excluded.granted_scope,
+                 last_error = excluded.last_error,
+                 updated_at = excluded.updated_at,
+                 linked_at = excluded.linked_at,
+                 disconnected_at = excluded.disconnected_at
+             where connections.tenant_id = excluded.tenant_id
+                 and connections.company_id = excluded.company_id
+                 and connections.platform_key = excluded.platform_key
+             returning id
+         ),
+         consented as (
+             insert into consents (id, tenant_id, company_id, connection_id, platform_key, category,
+                 notice_version_id, notice_version, locale, data_uses, notice_text, notice_sha256,
+                 evidence, given_at, withdrawn_at)
+             select r.* from unnest($14::uuid[], $15::uuid[], $16::uuid[], $17::uuid[], $18::text[],
+                 $19::text[], $20::uuid[], $21::int8[], $22::text[], $23::jsonb[], $24::text[], $25::text[],
+                 $26::jsonb[], $27::timestamptz[], $28::timestamptz[])
+                 as r (id, tenant_id, company_id, connection_id, platform_key, category, notice_version_id,
+                     notice_version, locale, data_uses, notice_text, notice_sha256, evidence, given_at,
+                     withdrawn_at)
+             where r.connection_id in (select id from upserted)
+             returning connection_id
+         ),
+         flows as (
+             insert into oauth_flows (state_hash, tenant_id, browser_session_id, connection_id,
+                 platform_key, pkce_verifier_ct, redirect_uri, created_at, expires_at)
+             select r.* from unnest($29::text[], $30::uuid[], $31::uuid[], $32::uuid[], $33::text[],
+                 $34::text[], $35::text[], $36::timestamptz[], $37::timestamptz[])
+                 as r (state_hash, tenant_id, browser_session_id, connection_id, platform_key,
+                     pkce_verifier_ct, redirect_uri, created_at, expires_at)
+             where r.connection_id in (select id from upserted)
+         )
+         select connection_id from consented",
+    )
+    .bind(c.id)
+    .bind(c.tenant_id)
+    .bind(c.company_id)
+    .bind(c.platform_key)
+    .bind(c.status)
+    .bind(c.data_uses)
+    .bind(c.consent_id)
+    .bind(c.granted_scope)
+    .bind(c.last_error)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(c.linked_at)
+    .bind(c.disconnected_at)
+    .bind(k.id)
+    .bind(k.tenant_id)
+    .bind(k.company_id)
+    .bind(k.connection_id)
+    .bind(k.platform_key)
+    .bind(k.category)
+    .bind(k.notice_version_id)
+    .bind(k.notice_version)
+    .bind(k.locale)
+    .bind(k.data_uses)
+    .bind(k.notice_text)
+    .bind(k.notice_sha256)
+    .bind(k.evidence)
+    .bind(k.given_at)
+    .bind(k.withdrawn_at)
+    .bind(f.state_hash)
+    .bind(f.tenant_id)
+    .bind(f.browser_session_id)
+    .bind(f.connection_id)
+    .bind(f.platform_key)
+    .bind(f.pkce_verifier_ct)
+    .bind(f.redirect_uri)
+    .bind(f.created_at)
+    .bind(f.expires_at)
+    .fetch_all(conn)
+    .await
+    .map_err(db)?;
+    let inserted: HashSet<Uuid> = inserted.into_iter().collect();
+    Ok(writes
+        .iter()
+        .map(|w| inserted.contains(&w.connection.id.as_uuid()))
+        .collect())
+}

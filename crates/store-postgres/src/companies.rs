@@ -1,0 +1,115 @@
+//! Companies: the tenant's customers. Deleting one is a soft delete that first disconnects
+//! everything it connected; its consents stay, as the tenant's proof.
+
+use crate::codec::{after, RowExt};
+use crate::error::db;
+use accord_domain::ids::{CompanyId, TenantId};
+use accord_domain::tenant::Company;
+use accord_store::{Page, Result};
+use sqlx::postgres::PgRow;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+macro_rules! company_cols {
+    () => {
+        "id, tenant_id, name, external_id, created_at"
+    };
+}
+
+fn company_from(row: &PgRow) -> Result<Company> {
+    Ok(Company {
+        id: row.id("id")?,
+        tenant_id: row.id("tenant_id")?,
+        name: row.text("name")?,
+        external_id: row.opt_text("external_id")?,
+        created_at: row.time("created_at")?,
+    })
+}
+
+pub(crate) async fn create_company(pool: &PgPool, c: &Company) -> Result<()> {
+    sqlx::query(
+        "insert into companies (id, tenant_id, name, external_id, created_at) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(c.id.as_uuid())
+    .bind(c.tenant_id.as_uuid())
+    .bind(&c.name)
+    .bind(&c.external_id)
+    .bind(c.created_at)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn company(pool: &PgPool, tenant: TenantId, id: CompanyId) -> Result<Option<Company>> {
+    sqlx::query(concat!(
+        "select ",
+        company_cols!(),
+        " from companies where tenant_id = $1 and id = $2 and deleted_at is null"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .map(|r| company_from(&r))
+    .transpose()
+}
+
+pub(crate) async fn list_companies(
+    pool: &PgPool,
+    tenant: TenantId,
+    page: Page<CompanyId>,
+) -> Result<Vec<Company>> {
+    sqlx::query(concat!(
+        "select ",
+        company_cols!(),
+        " from companies where tenant_id = $1 and id > $2 and deleted_at is null order by id limit $3"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(after(page.after.map(|a| a.as_uuid())))
+    .bind(i64::from(page.limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(company_from)
+    .collect()
+}
+
+pub(crate) async fn delete_company(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: CompanyId,
+    at: OffsetDateTime,
+) -> Result<bool> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    // `for update` conflicts with the key-share locks that foreign-key checks take: a consent
+    // being written for this company right now commits first, and its connection is then seen
+    // (and disconnected) below instead of surviving the deletion.
+    let live: Option<uuid::Uuid> = sqlx::query_scalar(
+        "select id from companies where tenant_id = $1 and id = $2 and deleted_at is null for update",
+    )
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    if live.is_none() {
+        return Ok(false);
+    }
+    sqlx::query("update companies set deleted_at = $1 where tenant_id = $2 and id = $3")
+        .bind(at)
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    // Same effect as the customer clicking "disconnect" on each (brief: withdrawal takes effect
+    // at once), in the same transaction as the deletion.
+    for connection in crate::connections::active_ids(&mut tx, tenant, id).await? {
+        crate::connections::disconnect_in(&mut tx, tenant, connection, true, at).await?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}

@@ -1,0 +1,316 @@
+//! Connections and consents, and the writes that change them together outside the consent
+//! action (which is `batch.rs`, run by the group-commit writer): linking, failures,
+//! disconnection. A disconnect locks the connection's row first (`for update`), so two
+//! instances disconnecting one connection at once queue one revocation job, not two.
+
+use crate::codec::RowExt;
+use crate::error::db;
+use accord_domain::connection::{Connection, ConnectionStatus};
+use accord_domain::consent::Consent;
+use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, TenantId};
+use accord_domain::tenant::JobKind;
+use accord_store::{ConsentWrite, Disconnected, Result, StoreError};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+
+macro_rules! connection_cols {
+    () => {
+        "id, tenant_id, company_id, platform_key, status, data_uses, consent_id, granted_scope, last_error, \
+         created_at, updated_at, linked_at, disconnected_at"
+    };
+}
+
+macro_rules! consent_cols {
+    () => {
+        "id, tenant_id, company_id, connection_id, platform_key, category, notice_version_id, notice_version, \
+         locale, data_uses, notice_text, notice_sha256, evidence, given_at, withdrawn_at"
+    };
+}
+
+fn connection_from(row: &PgRow) -> Result<Connection> {
+    Ok(Connection {
+        id: row.id("id")?,
+        tenant_id: row.id("tenant_id")?,
+        company_id: row.id("company_id")?,
+        platform_key: row.platform("platform_key")?,
+        status: row.parsed("status")?,
+        data_uses: row.json("data_uses")?,
+        consent_id: row.opt_id("consent_id")?,
+        granted_scope: row.opt_text("granted_scope")?,
+        last_error: row.opt_text("last_error")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+        linked_at: row.opt_time("linked_at")?,
+        disconnected_at: row.opt_time("disconnected_at")?,
+    })
+}
+
+fn consent_from(row: &PgRow) -> Result<Consent> {
+    Ok(Consent {
+        id: row.id("id")?,
+        tenant_id: row.id("tenant_id")?,
+        company_id: row.id("company_id")?,
+        connection_id: row.id("connection_id")?,
+        platform_key: row.platform("platform_key")?,
+        category: row.parsed("category")?,
+        notice_version_id: row.id("notice_version_id")?,
+        notice_version: row.int("notice_version")?,
+        locale: row.parsed("locale")?,
+        data_uses: row.json("data_uses")?,
+        notice_text: row.text("notice_text")?,
+        notice_sha256: row.text("notice_sha256")?,
+        evidence: row.json("evidence")?,
+        given_at: row.time("given_at")?,
+        withdrawn_at: row.opt_time("withdrawn_at")?,
+    })
+}
+
+/// The consent, the connection and the OAuth flow of a write name the same owner and connection.
+pub(crate) fn consistent(w: &ConsentWrite) -> bool {
+    let (c, k) = (&w.connection, &w.consent);
+    let flow_ok = w
+        .oauth_flow
+        .as_ref()
+        .is_none_or(|f| f.tenant_id == c.tenant_id && f.connection_id == c.id);
+    k.connection_id == c.id && k.tenant_id == c.tenant_id && k.company_id == c.company_id && flow_ok
+}
+
+pub(crate) async fn link_connection(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConnectionId,
+    tokens_ct: &str,
+    granted_scope: Option<&str>,
+    at: OffsetDateTime,
+) -> Result<()> {
+    // A disconnected connection is never revived by a late callback: only a new consent may
+    // start it again (DESIGN.md: withdrawal takes effect at once). A disconnect running at the
+    // same moment holds the row; this update then re-checks the status on its result.
+    let done = sqlx::query(
+        "update connections set status = 'linked', tokens_ct = $1, granted_scope = $2, last_error = null,
+             linked_at = $3, updated_at = $3
+         where tenant_id = $4 and id = $5 and status <> 'disconnected'",
+    )
+    .bind(tokens_ct)
+    .bind(granted_scope)
+    .bind(at)
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    if done.rows_affected() == 0 {
+        return match connection(pool, tenant, id).await? {
+            Some(_) => Err(StoreError::Conflict(format!("connection {id} is disconnected"))),
+            None => Err(StoreError::NotFound),
+        };
+    }
+    Ok(())
+}
+
+pub(crate) async fn fail_connection(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConnectionId,
+    error_code: &str,
+    at: OffsetDateTime,
+) -> Result<()> {
+    let done = sqlx::query(
+        "update connections set last_error = $1, updated_at = $2
+         where tenant_id = $3 and id = $4 and status = 'pending_auth'",
+    )
+    .bind(error_code)
+    .bind(at)
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    // A connection that moved on (linked, disconnected) keeps its state: a late failure report
+    // does not describe it any more.
+    if done.rows_affected() == 0 && connection(pool, tenant, id).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn connection(pool: &PgPool, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>> {
+    sqlx::query(concat!("select ", connection_cols!(), " from connections where tenant_id = $1 and id = $2"))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?
+        .map(|r| connection_from(&r))
+        .transpose()
+}
+
+pub(crate) async fn company_connections(
+    pool: &PgPool,
+    tenant: TenantId,
+    company: CompanyId,
+) -> Result<Vec<Connection>> {
+    sqlx::query(concat!(
+        "select ",
+        connection_cols!(),
+        " from connections where tenant_id = $1 and company_id = $2 order by id"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(company.as_uuid())
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(connection_from)
+    .collect()
+}
+
+pub(crate) async fn connection_tokens(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<Option<String>> {
+    let tokens: Option<Option<String>> =
+        sqlx::query_scalar("select tokens_ct from connections where tenant_id = $1 and id = $2")
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?;
+    Ok(tokens.flatten())
+}
+
+pub(crate) async fn disconnect(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConnectionId,
+    revoke: bool,
+    at: OffsetDateTime,
+) -> Result<Option<Disconnected>> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    let out = disconnect_in(&mut tx, tenant, id, revoke, at).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(out)
+}
+
+/// The disconnect, inside the caller's transaction (also used by `delete_company`): status,
+/// token destruction, consent withdrawal and the revocation job commit together. The row is
+/// locked first, so a concurrent disconnect of the same connection waits, then finds it
+/// disconnected and returns it unchanged, queueing no second job.
+pub(crate) async fn disconnect_in(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: ConnectionId,
+    revoke: bool,
+    at: OffsetDateTime,
+) -> Result<Option<Disconnected>> {
+    let row = sqlx::query(concat!(
+        "select ",
+        connection_cols!(),
+        ", tokens_ct from connections where tenant_id = $1 and id = $2 for update"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else { return Ok(None) };
+    let current = connection_from(&row)?;
+    if current.status == ConnectionStatus::Disconnected {
+        return Ok(Some(Disconnected {
+            connection: current,
+            revoke_job: None,
+        }));
+    }
+    let tokens_ct = row.opt_text("tokens_ct")?;
+    let row = sqlx::query(concat!(
+        "update connections set status = 'disconnected', tokens_ct = null, disconnected_at = $1, updated_at = $1
+         where tenant_id = $2 and id = $3 returning ",
+        connection_cols!()
+    ))
+    .bind(at)
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db)?;
+    let connection = connection_from(&row)?;
+    // Every consent still in force on this connection ends now, not only the latest one.
+    sqlx::query(
+        "update consents set withdrawn_at = $1
+         where tenant_id = $2 and connection_id = $3 and withdrawn_at is null",
+    )
+    .bind(at)
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    let revoke_job = match tokens_ct {
+        Some(tokens_ct) if revoke => {
+            let job = JobId::new();
+            let payload = serde_json::json!({
+                "connection_id": id,
+                "platform_key": connection.platform_key,
+                "tokens_ct": tokens_ct,
+            });
+            crate::jobs::insert(conn, job, tenant, JobKind::RevokeToken, &payload, at).await?;
+            Some(job)
+        }
+        _ => None,
+    };
+    Ok(Some(Disconnected {
+        connection,
+        revoke_job,
+    }))
+}
+
+pub(crate) async fn consent(pool: &PgPool, tenant: TenantId, id: ConsentId) -> Result<Option<Consent>> {
+    sqlx::query(concat!("select ", consent_cols!(), " from consents where tenant_id = $1 and id = $2"))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?
+        .map(|r| consent_from(&r))
+        .transpose()
+}
+
+pub(crate) async fn company_consents(
+    pool: &PgPool,
+    tenant: TenantId,
+    company: CompanyId,
+) -> Result<Vec<Consent>> {
+    sqlx::query(concat!(
+        "select ",
+        consent_cols!(),
+        " from consents where tenant_id = $1 and company_id = $2 order by id"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(company.as_uuid())
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(consent_from)
+    .collect()
+}
+
+/// The connections of a company that can still be disconnected, for `delete_company`, in id
+/// order (the order every multi-row writer locks connections in, so none deadlock).
+pub(crate) async fn active_ids(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    company: CompanyId,
+) -> Result<Vec<ConnectionId>> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "select id from connections where tenant_id = $1 and company_id = $2 and status <> 'disconnected' order by id",
+    )
+    .bind(tenant.as_uuid())
+    .bind(company.as_uuid())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(ids.into_iter().map(ConnectionId::from).collect())
+}

@@ -1,0 +1,153 @@
+//! Durable background jobs. A worker claims due jobs under a lease (`locked_until`); a job whose
+//! worker died is claimable again once the lease has passed. Workers of several instances claim
+//! at once: `for update skip locked` hands each due row to one of them and lets the others skip
+//! it instead of waiting, and a row another claim just leased no longer matches once re-checked.
+
+use crate::codec::RowExt;
+use crate::error::{corrupt, db};
+use accord_domain::ids::{JobId, TenantId};
+use accord_domain::tenant::{Job, JobKind};
+use accord_store::{Result, StoreError};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use time::{Duration, OffsetDateTime};
+
+macro_rules! job_cols {
+    () => {
+        "id, tenant_id, kind, payload, attempts, run_at, last_error, done_at, created_at"
+    };
+}
+
+fn job_from(row: &PgRow) -> Result<Job> {
+    let kind = row.text("kind")?;
+    Ok(Job {
+        id: row.id("id")?,
+        tenant_id: row.id("tenant_id")?,
+        kind: JobKind::parse(&kind)
+            .ok_or_else(|| corrupt("kind", format!("unknown job kind `{kind}`")))?,
+        payload: row.json("payload")?,
+        attempts: row.int("attempts")?,
+        run_at: row.time("run_at")?,
+        last_error: row.opt_text("last_error")?,
+        done_at: row.opt_time("done_at")?,
+        created_at: row.time("created_at")?,
+    })
+}
+
+/// A new job due at `at`, inside the caller's transaction (the disconnect that needs it).
+pub(crate) async fn insert(
+    conn: &mut PgConnection,
+    id: JobId,
+    tenant: TenantId,
+    kind: JobKind,
+    payload: &serde_json::Value,
+    at: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "insert into jobs (id, tenant_id, kind, payload, attempts, run_at, created_at)
+         values ($1, $2, $3, $4, 0, $5, $5)",
+    )
+    .bind(id.as_uuid())
+    .bind(tenant.as_uuid())
+    .bind(kind.as_str())
+    .bind(Json(payload))
+    .bind(at)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn claim_jobs(
+    pool: &PgPool,
+    now: OffsetDateTime,
+    limit: u32,
+    lease: Duration,
+) -> Result<Vec<Job>> {
+    let rows = sqlx::query(concat!(
+        "with due as (
+             select id from jobs
+             where done_at is null and run_at <= $2 and (locked_until is null or locked_until <= $2)
+             order by run_at, id
+             limit $3
+             for update skip locked
+         )
+         update jobs set attempts = attempts + 1, locked_until = $1
+         from due where jobs.id = due.id
+         returning ",
+        "jobs.id, jobs.tenant_id, jobs.kind, jobs.payload, jobs.attempts, jobs.run_at, jobs.last_error, \
+         jobs.done_at, jobs.created_at"
+    ))
+    .bind(now + lease)
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    let mut jobs = rows.iter().map(job_from).collect::<Result<Vec<_>>>()?;
+    // `returning` follows no particular order; hand them out oldest due first.
+    jobs.sort_by_key(|j| (j.run_at, j.id));
+    Ok(jobs)
+}
+
+/// Success: done, payload (and the ciphertext it may hold) cleared, no error left to show.
+pub(crate) async fn complete_job(pool: &PgPool, id: JobId, at: OffsetDateTime) -> Result<()> {
+    let done = sqlx::query(
+        "update jobs set done_at = $1, payload = 'null'::jsonb, last_error = null, locked_until = null
+         where id = $2 and done_at is null",
+    )
+    .bind(at)
+    .bind(id.as_uuid())
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    // Completing twice keeps the first completion.
+    if done.rows_affected() == 0 && job(pool, id).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Failure: retried at `retry_at`, or given up (`done_at` set with the last error kept, the
+/// payload cleared like on success).
+pub(crate) async fn fail_job(
+    pool: &PgPool,
+    id: JobId,
+    error: &str,
+    retry_at: Option<OffsetDateTime>,
+    at: OffsetDateTime,
+) -> Result<()> {
+    let done = match retry_at {
+        Some(retry_at) => sqlx::query(
+            "update jobs set last_error = $1, run_at = $2, locked_until = null where id = $3 and done_at is null",
+        )
+        .bind(error)
+        .bind(retry_at)
+        .bind(id.as_uuid()),
+        None => sqlx::query(
+            "update jobs set last_error = $1, done_at = $2, payload = 'null'::jsonb, locked_until = null
+             where id = $3 and done_at is null",
+        )
+        .bind(error)
+        .bind(at)
+        .bind(id.as_uuid()),
+    }
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    if done.rows_affected() == 0 && job(pool, id).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn job(pool: &PgPool, id: JobId) -> Result<Option<Job>> {
+    sqlx::query(concat!("select ", job_cols!(), " from jobs where id = $1"))
+        .bind(id.as_uuid())
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?
+        .map(|r| job_from(&r))
+        .transpose()
+}

@@ -1,0 +1,361 @@
+//! Accord's PostgreSQL store: the [`Store`] trait on one PostgreSQL database that several
+//! stateless Accord instances share (scale-out; the embedded default is `store-sqlite`).
+//!
+//! One connection pool per instance, with limits ([`PgOptions`]). At start-up the server's
+//! durability settings are checked ([`conn`]): a server that may acknowledge a commit it has not
+//! made durable is refused unless explicitly allowed. Migrations (`migrations/`) run under
+//! PostgreSQL's advisory lock, so instances starting together apply them once.
+//!
+//! What makes several instances safe is in the SQL of each area: single-use flow artifacts are
+//! consumed by one conditional `update … returning` / `delete … returning` ([`flow`]); jobs are
+//! claimed with `for update skip locked` ([`jobs`]); a disconnect locks its connection row
+//! ([`connections`]); notice numbers come from an `on conflict do update` ([`notices`]).
+//! Consent writes go through the group-commit writer ([`writer`]), which batches concurrent
+//! callers into multi-row statements and one commit each.
+
+mod batch;
+mod codec;
+mod companies;
+mod conn;
+mod connections;
+mod error;
+mod flow;
+mod jobs;
+mod notices;
+mod tenants;
+mod writer;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use conn::{Durability, PgOptions};
+pub use writer::GroupCommitStats;
+
+use accord_domain::catalog::{Category, PlatformKey};
+use accord_domain::connection::Connection;
+use accord_domain::consent::Consent;
+use accord_domain::crypto::TokenHash;
+use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
+use accord_domain::ids::{
+    BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId, NoticeId,
+    NoticeVersionId, SupportRequestId, TenantId,
+};
+use accord_domain::locale::Locale;
+use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
+use accord_domain::settings::LinkSettings;
+use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
+use accord_store::{ConsentWrite, Disconnected, Page, Result, Store, StoreError};
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::PgPool;
+use time::{Duration, OffsetDateTime};
+
+/// The migrations of this crate, compiled in. Migrations the database has but this binary does
+/// not know are accepted: during a rolling upgrade the previous release keeps running (and may
+/// restart) on a schema the new release has already expanded (docs/deployment.md).
+fn migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
+/// Whether a database URL names a PostgreSQL database (the schemes libpq accepts).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    writer: writer::GroupWriter,
+    durability: Durability,
+}
+
+impl PgStore {
+    /// Connects, checks the server's durability settings, applies the migrations not yet
+    /// applied, and starts the consent writers.
+    pub async fn connect(url: &str, options: PgOptions) -> Result<Self> {
+        let pool = conn::pool(url, &options).await?;
+        let durability = conn::check_durability(&pool, options.allow_unsafe_durability).await?;
+        migrate(&pool).await?;
+        let writer = writer::GroupWriter::spawn(&pool, options.consent_writers);
+        Ok(Self {
+            pool,
+            writer,
+            durability,
+        })
+    }
+
+    /// Applies the migrations not yet applied; a no-op on an up-to-date database. Returns the
+    /// versions now applied.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        migrate(&self.pool).await?;
+        let versions: Vec<i64> = sqlx::query_scalar(
+            "select version from _sqlx_migrations where success order by version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::db)?;
+        Ok(versions)
+    }
+
+    /// The durability settings the server reported at start-up.
+    pub fn durability(&self) -> &Durability {
+        &self.durability
+    }
+
+    /// What the group-commit writers have done so far.
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        self.writer.stats()
+    }
+
+    /// Closes every connection, waiting for the ones in use (graceful shutdown). Calls made
+    /// afterwards fail with `Backend`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn migrate(pool: &PgPool) -> Result<()> {
+    migrator()
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .map_err(error::db)?;
+        Ok(())
+    }
+
+    async fn create_tenant(&self, tenant: &Tenant, key: &ApiKeyRecord) -> Result<()> {
+        tenants::create_tenant(&self.pool, tenant, key).await
+    }
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
+        tenants::tenant(&self.pool, id).await
+    }
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        tenants::tenant_by_name(&self.pool, name).await
+    }
+    async fn add_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        tenants::add_api_key(&self.pool, key).await
+    }
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
+        tenants::api_key(&self.pool, key_id).await
+    }
+    async fn update_link_settings(&self, tenant: TenantId, settings: &LinkSettings) -> Result<()> {
+        tenants::update_link_settings(&self.pool, tenant, settings).await
+    }
+
+    async fn create_company(&self, company: &Company) -> Result<()> {
+        companies::create_company(&self.pool, company).await
+    }
+    async fn company(&self, tenant: TenantId, id: CompanyId) -> Result<Option<Company>> {
+        companies::company(&self.pool, tenant, id).await
+    }
+    async fn list_companies(
+        &self,
+        tenant: TenantId,
+        page: Page<CompanyId>,
+    ) -> Result<Vec<Company>> {
+        companies::list_companies(&self.pool, tenant, page).await
+    }
+    async fn delete_company(
+        &self,
+        tenant: TenantId,
+        id: CompanyId,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        companies::delete_company(&self.pool, tenant, id, at).await
+    }
+
+    async fn tenant_platforms(&self, tenant: TenantId) -> Result<Vec<TenantPlatform>> {
+        tenants::tenant_platforms(&self.pool, tenant).await
+    }
+    async fn tenant_platform(
+        &self,
+        tenant: TenantId,
+        key: &PlatformKey,
+    ) -> Result<Option<TenantPlatform>> {
+        tenants::tenant_platform(&self.pool, tenant, key).await
+    }
+    async fn upsert_tenant_platform(&self, platform: &TenantPlatform) -> Result<()> {
+        tenants::upsert_tenant_platform(&self.pool, platform).await
+    }
+
+    async fn add_notice_version(
+        &self,
+        tenant: TenantId,
+        category: Category,
+        locale: Locale,
+        content: &NoticeContent,
+        at: OffsetDateTime,
+    ) -> Result<NoticeVersion> {
+        notices::add_notice_version(&self.pool, tenant, category, locale, content, at).await
+    }
+    async fn notices(&self, tenant: TenantId) -> Result<Vec<Notice>> {
+        notices::notices(&self.pool, tenant).await
+    }
+    async fn notice(&self, tenant: TenantId, id: NoticeId) -> Result<Option<Notice>> {
+        notices::notice(&self.pool, tenant, id).await
+    }
+    async fn notice_versions(
+        &self,
+        tenant: TenantId,
+        notice: NoticeId,
+    ) -> Result<Vec<NoticeVersion>> {
+        notices::notice_versions(&self.pool, tenant, notice).await
+    }
+    async fn notice_version(
+        &self,
+        tenant: TenantId,
+        id: NoticeVersionId,
+    ) -> Result<Option<NoticeVersion>> {
+        notices::notice_version(&self.pool, tenant, id).await
+    }
+    async fn current_notice_version(
+        &self,
+        tenant: TenantId,
+        category: Category,
+        locale: Locale,
+    ) -> Result<Option<NoticeVersion>> {
+        notices::current_notice_version(&self.pool, tenant, category, locale).await
+    }
+
+    async fn create_link_session(&self, session: &LinkSession) -> Result<()> {
+        flow::create_link_session(&self.pool, session).await
+    }
+    async fn consume_link_session(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+        browser: &BrowserSession,
+    ) -> Result<Option<LinkSession>> {
+        flow::consume_link_session(&self.pool, token_hash, now, browser).await
+    }
+    async fn link_session(
+        &self,
+        tenant: TenantId,
+        id: LinkSessionId,
+    ) -> Result<Option<LinkSession>> {
+        flow::link_session(&self.pool, tenant, id).await
+    }
+    async fn create_browser_session(&self, session: &BrowserSession) -> Result<()> {
+        flow::create_browser_session(&self.pool, session).await
+    }
+    async fn browser_session(
+        &self,
+        token_hash: &TokenHash,
+        kind: SessionKind,
+        now: OffsetDateTime,
+    ) -> Result<Option<BrowserSession>> {
+        flow::browser_session(&self.pool, token_hash, kind, now).await
+    }
+
+    async fn record_consent(&self, write: &ConsentWrite) -> Result<()> {
+        self.writer.record(write.clone()).await
+    }
+    async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()> {
+        flow::create_oauth_flow(&self.pool, flow).await
+    }
+    async fn consume_oauth_flow(
+        &self,
+        state_hash: &TokenHash,
+        session: BrowserSessionId,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthFlow>> {
+        flow::consume_oauth_flow(&self.pool, state_hash, session, now).await
+    }
+    async fn link_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        tokens_ct: &str,
+        granted_scope: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        connections::link_connection(&self.pool, tenant, id, tokens_ct, granted_scope, at).await
+    }
+    async fn fail_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        connections::fail_connection(&self.pool, tenant, id, error_code, at).await
+    }
+    async fn connection(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>> {
+        connections::connection(&self.pool, tenant, id).await
+    }
+    async fn company_connections(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<Connection>> {
+        connections::company_connections(&self.pool, tenant, company).await
+    }
+    async fn connection_tokens(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> Result<Option<String>> {
+        connections::connection_tokens(&self.pool, tenant, id).await
+    }
+    async fn disconnect(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        revoke: bool,
+        at: OffsetDateTime,
+    ) -> Result<Option<Disconnected>> {
+        connections::disconnect(&self.pool, tenant, id, revoke, at).await
+    }
+    async fn consent(&self, tenant: TenantId, id: ConsentId) -> Result<Option<Consent>> {
+        connections::consent(&self.pool, tenant, id).await
+    }
+    async fn company_consents(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<Consent>> {
+        connections::company_consents(&self.pool, tenant, company).await
+    }
+
+    async fn create_support_request(&self, request: &SupportRequest) -> Result<()> {
+        tenants::create_support_request(&self.pool, request).await
+    }
+    async fn support_requests(
+        &self,
+        tenant: TenantId,
+        page: Page<SupportRequestId>,
+    ) -> Result<Vec<SupportRequest>> {
+        tenants::support_requests(&self.pool, tenant, page).await
+    }
+
+    async fn claim_jobs(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<Job>> {
+        jobs::claim_jobs(&self.pool, now, limit, lease).await
+    }
+    async fn complete_job(&self, id: JobId, at: OffsetDateTime) -> Result<()> {
+        jobs::complete_job(&self.pool, id, at).await
+    }
+    async fn fail_job(
+        &self,
+        id: JobId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        jobs::fail_job(&self.pool, id, error, retry_at, at).await
+    }
+    async fn job(&self, id: JobId) -> Result<Option<Job>> {
+        jobs::job(&self.pool, id).await
+    }
+}

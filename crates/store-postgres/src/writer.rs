@@ -1,0 +1,236 @@
+//! The group-commit writer: the one place where concurrent consent writes are batched.
+//!
+//! DESIGN.md wants every consent durable before it is acknowledged and thousands of them per
+//! second. PostgreSQL already shares one WAL flush among transactions that commit together, but
+//! a consent alone still costs five round trips (begin, connection, consent, OAuth state,
+//! commit) and a snapshot, lock and WAL record each; so consents are gathered into batches
+//! written with one multi-row statement per table (`batch.rs`) and one commit.
+//!
+//! Requests wait in one queue. [`PgOptions::consent_writers`](crate::PgOptions) tasks take
+//! from it: a task takes the first waiting request, everything queued behind it (up to
+//! [`MAX_BATCH`]), and writes them while the next task forms the next batch, so one batch's
+//! commit (its WAL flush) overlaps the next batch's statements. Each caller is answered only
+//! after the commit that holds its write succeeded.
+//!
+//! If the batch fails (a duplicate id, a connection of someone else, a deadlock), that attempt
+//! is rolled back and the batch is replayed with each request inside its own savepoint: the
+//! failing one is rolled back alone and answered with its own error; the others commit. Either
+//! way each caller gets the outcome it would have had alone. A batch naming one connection twice
+//! (two consents for one connection at the same instant) goes straight to the replay, which
+//! applies them in order.
+//!
+//! Several Accord instances each run their own writers on the same database; their batches are
+//! ordinary transactions, and lock connection rows in id order so they never deadlock on each
+//! other.
+
+use crate::batch::apply;
+use crate::connections::consistent;
+use crate::error::{backend, db, is_transient, refused_by_server};
+use accord_store::{ConsentWrite, Result, StoreError};
+use sqlx::{Acquire as _, PgConnection, PgPool, Postgres, Transaction};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+/// The most requests one commit holds: large enough to amortise the commit, small enough that
+/// the first caller of a batch does not wait long for the last.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Requests waiting beyond this make callers wait to enqueue (back-pressure, bounded memory).
+const QUEUE: usize = 4096;
+
+struct Request {
+    write: ConsentWrite,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+/// What the writers have done since the store opened, for metrics and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCommitStats {
+    /// Commits that succeeded.
+    pub batches: u64,
+    /// Requests answered after a successful commit (including those whose own savepoint failed).
+    pub requests: u64,
+    /// The most requests one commit held.
+    pub largest_batch: u64,
+    /// Batches that had to be replayed request by request.
+    pub replays: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    requests: AtomicU64,
+    largest_batch: AtomicU64,
+    replays: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct GroupWriter {
+    queue: mpsc::Sender<Request>,
+    counters: Arc<Counters>,
+}
+
+impl GroupWriter {
+    /// Starts `writers` tasks; they end when the store (the last sender) is dropped.
+    pub(crate) fn spawn(pool: &PgPool, writers: usize) -> Self {
+        let (queue, requests) = mpsc::channel(QUEUE);
+        let requests = Arc::new(Mutex::new(requests));
+        let counters = Arc::<Counters>::default();
+        for _ in 0..writers.max(1) {
+            tokio::spawn(run(
+                pool.clone(),
+                Arc::clone(&requests),
+                Arc::clone(&counters),
+            ));
+        }
+        Self { queue, counters }
+    }
+
+    /// Queues the write and waits for its commit. If the caller goes away meanwhile the write
+    /// still commits (or not) as a whole; only the answer is lost.
+    pub(crate) async fn record(&self, write: ConsentWrite) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Request { write, reply })
+            .await
+            .map_err(|_| backend("the group-commit writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| backend("the group-commit writer stopped before answering"))?
+    }
+
+    pub(crate) fn stats(&self) -> GroupCommitStats {
+        GroupCommitStats {
+            batches: self.counters.batches.load(Ordering::Relaxed),
+            requests: self.counters.requests.load(Ordering::Relaxed),
+            largest_batch: self.counters.largest_batch.load(Ordering::Relaxed),
+            replays: self.counters.replays.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Takes the next batch: the first request to arrive and whatever queued behind it. Only one
+/// task waits on the queue at a time, so batches do not split what arrived together.
+async fn next_batch(requests: &Mutex<mpsc::Receiver<Request>>) -> Option<Vec<Request>> {
+    let mut requests = requests.lock().await;
+    let first = requests.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match requests.try_recv() {
+            Ok(request) => batch.push(request),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+async fn run(pool: PgPool, requests: Arc<Mutex<mpsc::Receiver<Request>>>, counters: Arc<Counters>) {
+    while let Some(batch) = next_batch(&requests).await {
+        let outcomes = write_batch(&pool, &batch, &counters).await;
+        match outcomes {
+            Ok(outcomes) => answer(batch, outcomes, &counters),
+            Err(cause) => fail_all(batch, &cause),
+        }
+    }
+}
+
+async fn write_batch(pool: &PgPool, batch: &[Request], counters: &Counters) -> Result<Vec<Result<()>>> {
+    let writes: Vec<&ConsentWrite> = batch.iter().map(|r| &r.write).collect();
+    if fast_path_allowed(&writes) {
+        // One statement outside an explicit transaction: its own commit, one round trip.
+        match apply(pool, &writes).await {
+            Ok(applied) => {
+                return Ok(applied
+                    .into_iter()
+                    .map(|ok| if ok { Ok(()) } else { Err(StoreError::NotFound) })
+                    .collect())
+            }
+            // The server refused the statement, so nothing of it was kept: find out who failed.
+            Err(e) if refused_by_server(&e) => {}
+            // The connection failed mid-way: whether the commit happened is unknown, so nobody
+            // may be told it did, and nothing is replayed (a replay could write a consent twice).
+            Err(e) => return Err(e),
+        }
+    }
+    counters.replays.fetch_add(1, Ordering::Relaxed);
+    let tx = pool.begin().await.map_err(db)?;
+    isolated(tx, &writes).await
+}
+
+/// Whether the batch can be written whole: every write agrees with itself on its owner, and no
+/// connection is named twice.
+fn fast_path_allowed(writes: &[&ConsentWrite]) -> bool {
+    let mut seen = HashSet::with_capacity(writes.len());
+    writes
+        .iter()
+        .all(|w| consistent(w) && seen.insert(w.connection.id))
+}
+
+/// Each request inside its own savepoint, in order: one that fails is rolled back alone and
+/// answered with its own error. The outer `Err` means the batch itself failed and nothing was
+/// written.
+async fn isolated(mut tx: Transaction<'static, Postgres>, writes: &[&ConsentWrite]) -> Result<Vec<Result<()>>> {
+    let mut outcomes = Vec::with_capacity(writes.len());
+    for write in writes {
+        outcomes.push(apply_one(&mut tx, write).await?);
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(outcomes)
+}
+
+/// One request in its own savepoint. The outer `Err` means the savepoint could not be opened,
+/// released or rolled back: the batch's transaction can no longer be trusted.
+async fn apply_one(tx: &mut PgConnection, write: &ConsentWrite) -> Result<Result<()>> {
+    if !consistent(write) {
+        return Ok(Err(backend(
+            "inconsistent consent write: consent, connection and OAuth flow disagree on their owner",
+        )));
+    }
+    // A deadlock with a transaction outside the writer (a disconnect of the same connection)
+    // is not this request's fault: PostgreSQL aborted one side, so try once more.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let mut savepoint = tx.begin().await.map_err(db)?;
+        let outcome = match apply(&mut *savepoint, &[write]).await {
+            Ok(applied) if applied == [true] => Ok(()),
+            Ok(_) => Err(StoreError::NotFound),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => {
+                savepoint.commit().await.map_err(db)?;
+                return Ok(Ok(()));
+            }
+            Err(own) => {
+                savepoint.rollback().await.map_err(db)?;
+                if attempts < 2 && is_transient(&own) {
+                    continue;
+                }
+                return Ok(Err(own));
+            }
+        }
+    }
+}
+
+fn answer(batch: Vec<Request>, outcomes: Vec<Result<()>>, counters: &Counters) {
+    let n = batch.len() as u64;
+    counters.batches.fetch_add(1, Ordering::Relaxed);
+    counters.requests.fetch_add(n, Ordering::Relaxed);
+    counters.largest_batch.fetch_max(n, Ordering::Relaxed);
+    for (request, outcome) in batch.into_iter().zip(outcomes) {
+        // A caller that went away no longer needs its answer.
+        let _ = request.reply.send(outcome);
+    }
+}
+
+fn fail_all(batch: Vec<Request>, cause: &StoreError) {
+    tracing::error!(error = %cause, requests = batch.len(), "group commit failed; no request of the batch is known to be written");
+    for request in batch {
+        let _ = request
+            .reply
+            .send(Err(backend(format!("group commit failed: {cause}"))));
+    }
+}

@@ -1,0 +1,364 @@
+//! What only the PostgreSQL backend has: the start-up durability check, the triggers that keep
+//! notice versions and consents immutable, native types, the group-commit writers, and two
+//! stores (two Accord instances) on one database.
+
+use crate::fresh_store;
+use accord_store::conformance::fixtures::{self, at, World};
+use accord_store::{Store, StoreError};
+use accord_store_postgres::testing::{test_options, TestDatabase};
+use accord_store_postgres::{PgOptions, PgStore};
+use sqlx::Connection as _;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+use time::Duration;
+
+/// Sets a durability setting for every new session of the test database (as an operator's
+/// `alter database … set` would) — only `synchronous_commit` can be changed per database.
+async fn set_for_database(db: &TestDatabase, setting: &str, value: &str) {
+    let mut conn = db.raw().await;
+    sqlx::query(&format!(
+        "alter database \"{}\" set {setting} = '{value}'",
+        db.name()
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn durable_settings_are_checked_and_reported() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let store = db.store().await;
+    let d = store.durability();
+    assert_eq!(d.fsync.as_deref(), Some("on"));
+    assert!(d.unsafe_settings().is_empty(), "{d:?}");
+}
+
+#[tokio::test]
+async fn synchronous_commit_off_is_refused_unless_allowed() {
+    let Some(db) = TestDatabase::create().await else { return };
+    set_for_database(&db, "synchronous_commit", "off").await;
+    let refused = PgStore::connect(db.url(), test_options()).await.unwrap_err();
+    let message = refused.to_string();
+    assert!(message.contains("synchronous_commit = off"), "{message}");
+    assert!(message.contains("database.allow_unsafe_durability"), "{message}");
+    assert!(!message.contains(db.url()), "the URL is not in the error");
+
+    let allowed = PgStore::connect(
+        db.url(),
+        PgOptions {
+            allow_unsafe_durability: true,
+            ..test_options()
+        },
+    )
+    .await
+    .expect("explicitly allowed");
+    assert_eq!(
+        allowed.durability().unsafe_settings(),
+        ["synchronous_commit = off"]
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_url_is_an_error_that_does_not_quote_it() {
+    let err = PgStore::connect("postgres://user:s3cret@[::1", test_options())
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
+#[tokio::test]
+async fn notice_versions_refuse_update_delete_and_truncate() {
+    let Some((store, db)) = fresh_store().await else { return };
+    let tenant = fixtures::tenant(&*store, "Lender A").await;
+    let nv = fixtures::notice_version(&*store, tenant.id).await;
+    let mut conn = db.raw().await;
+    for edit in [
+        "update notice_versions set content = '{}'",
+        "delete from notice_versions",
+        "truncate notice_versions cascade",
+    ] {
+        let err = sqlx::query(edit).execute(&mut conn).await.unwrap_err();
+        assert!(err.to_string().contains("immutable"), "{edit}: {err}");
+    }
+    assert_eq!(
+        store.notice_version(tenant.id, nv.id).await.unwrap(),
+        Some(nv)
+    );
+}
+
+#[tokio::test]
+async fn consents_can_only_be_withdrawn_once() {
+    let Some((store, db)) = fresh_store().await else { return };
+    let w = World::new(&*store, "Lender A").await;
+    let write = fixtures::consent_write(&w.company, &w.nv, at(0));
+    store.record_consent(&write).await.unwrap();
+    let id = write.consent.id.as_uuid();
+    let mut conn = db.raw().await;
+    for edit in [
+        "update consents set notice_text = 'something else' where id = $1",
+        "update consents set given_at = given_at + interval '1 second', withdrawn_at = now() where id = $1",
+        "update consents set evidence = '{}' , withdrawn_at = now() where id = $1",
+        "delete from consents where id = $1",
+    ] {
+        let refused = sqlx::query(edit).bind(id).execute(&mut conn).await;
+        assert!(refused.is_err(), "{edit} must be refused");
+    }
+    assert!(sqlx::query("truncate consents")
+        .execute(&mut conn)
+        .await
+        .is_err());
+    sqlx::query("update consents set withdrawn_at = now() where id = $1")
+        .bind(id)
+        .execute(&mut conn)
+        .await
+        .expect("withdrawal allowed");
+    let again = sqlx::query("update consents set withdrawn_at = now() where id = $1")
+        .bind(id)
+        .execute(&mut conn)
+        .await;
+    assert!(again.is_err(), "withdrawn once");
+    assert_eq!(
+        store
+            .consent(w.tenant.id, write.consent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .notice_text,
+        write.consent.notice_text
+    );
+}
+
+#[tokio::test]
+async fn the_schema_uses_native_types() {
+    let Some((_store, db)) = fresh_store().await else { return };
+    let mut conn = db.raw().await;
+    let types: Vec<(String, String)> = sqlx::query_as(
+        "select column_name::text, data_type::text from information_schema.columns
+         where table_name = 'consents' and column_name in ('id', 'given_at', 'evidence')
+         order by column_name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        types,
+        [
+            ("evidence".into(), "jsonb".into()),
+            ("given_at".into(), "timestamp with time zone".into()),
+            ("id".into(), "uuid".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn times_keep_microseconds() {
+    let Some((store, _db)) = fresh_store().await else { return };
+    let w = World::new(&*store, "Lender A").await;
+    let mut write = fixtures::consent_write(&w.company, &w.nv, at(0));
+    write.consent.given_at = at(0) + Duration::nanoseconds(123_456_789);
+    store.record_consent(&write).await.unwrap();
+    let back = store
+        .consent(w.tenant.id, write.consent.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.given_at, at(0) + Duration::microseconds(123_456));
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_an_error_not_a_panic() {
+    let Some((store, db)) = fresh_store().await else { return };
+    let tenant = fixtures::tenant(&*store, "Lender A").await;
+    let mut conn = db.raw().await;
+    sqlx::query("update tenants set settings = '{\"pre_ticked\": true}'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.tenant(tenant.id).await,
+        Err(StoreError::Backend(_))
+    ));
+}
+
+/// Many callers at once: each hears its own outcome, a broken request fails alone, and the
+/// writers batched them (fewer commits than requests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_answers_each_caller_and_isolates_failures() {
+    let Some((store, _db)) = fresh_store().await else { return };
+    let w = World::new(&*store, "Lender A").await;
+    let other = World::new(&*store, "Lender B").await;
+    let taken = fixtures::consent_write(&w.company, &w.nv, at(0));
+    store.record_consent(&taken).await.unwrap();
+    let mut writes: Vec<_> = (0..400)
+        .map(|n| fixtures::consent_write(&w.company, &w.nv, at(n)))
+        .collect();
+    for (n, write) in writes.iter_mut().enumerate() {
+        match n % 40 {
+            // a consent id already used: Conflict
+            0 => {
+                write.consent.id = taken.consent.id;
+                write.connection.consent_id = Some(taken.consent.id);
+            }
+            // another tenant's notice version: the foreign key says NotFound
+            20 => write.consent.notice_version_id = other.nv.id,
+            _ => {}
+        }
+    }
+    let before = store.group_commit_stats();
+    let outcomes =
+        futures::future::join_all(writes.iter().map(|write| store.record_consent(write))).await;
+    for (n, outcome) in outcomes.iter().enumerate() {
+        match n % 40 {
+            0 => assert!(
+                matches!(outcome, Err(StoreError::Conflict(_))),
+                "request {n}: {outcome:?}"
+            ),
+            20 => assert!(
+                matches!(outcome, Err(StoreError::NotFound)),
+                "request {n}: {outcome:?}"
+            ),
+            _ => assert!(outcome.is_ok(), "request {n}: {outcome:?}"),
+        }
+    }
+    let after = store.group_commit_stats();
+    assert_eq!(after.requests - before.requests, 400);
+    assert!(after.batches - before.batches < 400, "batched: {after:?}");
+    assert_eq!(
+        store
+            .company_consents(w.tenant.id, w.company.id)
+            .await
+            .unwrap()
+            .len(),
+        1 + 380
+    );
+}
+
+/// Two consents for one connection in the same batch: both land, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_twice_in_a_batch() {
+    let Some((store, _db)) = fresh_store().await else { return };
+    let w = World::new(&*store, "Lender A").await;
+    let first = fixtures::consent_write(&w.company, &w.nv, at(0));
+    let second = fixtures::reconsent(&first, at(1));
+    let others: Vec<_> = (0..50)
+        .map(|n| fixtures::consent_write(&w.company, &w.nv, at(n)))
+        .collect();
+    let all: Vec<_> = std::iter::once(&first)
+        .chain(others.iter())
+        .chain(std::iter::once(&second))
+        .collect();
+    let outcomes = futures::future::join_all(all.iter().map(|w| store.record_consent(w))).await;
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let consents = store
+        .company_consents(w.tenant.id, w.company.id)
+        .await
+        .unwrap();
+    assert_eq!(consents.len(), 52);
+    let connection = store
+        .connection(w.tenant.id, first.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        connection.consent_id == Some(first.consent.id)
+            || connection.consent_id == Some(second.consent.id)
+    );
+}
+
+/// Two stores on one database are two Accord instances: what one writes, the other reads; what
+/// one consumes, the other cannot; their claims never overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_database_share_one_truth() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let a: Arc<dyn Store> = Arc::new(db.store().await);
+    let b: Arc<dyn Store> = Arc::new(db.store().await);
+    let w = World::new(&*a, "Lender A").await;
+    assert_eq!(b.tenant(w.tenant.id).await.unwrap(), Some(w.tenant.clone()));
+
+    // Link sessions: 16 opens split over both instances, one wins.
+    let link = fixtures::link_session(&w.company, accord_domain::flow::SessionKind::Link, "t", at(600));
+    a.create_link_session(&link).await.unwrap();
+    let hash = accord_domain::crypto::TokenHash::of("t");
+    let browsers: Vec<_> = (0..16)
+        .map(|n| fixtures::unbound_browser(accord_domain::flow::SessionKind::Link, &format!("c{n}"), at(900)))
+        .collect();
+    let opens = futures::future::join_all(browsers.iter().enumerate().map(|(n, browser)| {
+        let store = if n % 2 == 0 { &a } else { &b };
+        let hash = &hash;
+        async move { store.consume_link_session(hash, at(1), browser).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(opens.iter().filter(|o| o.is_some()).count(), 1);
+
+    // Jobs: 40 revocations, drained by both instances at once, each claimed once.
+    for _ in 0..40 {
+        let write = fixtures::linked(&*a, &w.company, &w.nv).await;
+        b.disconnect(w.tenant.id, write.connection.id, true, at(2))
+            .await
+            .unwrap();
+    }
+    let drain = |store: Arc<dyn Store>| async move {
+        let mut mine = Vec::new();
+        loop {
+            let jobs = store
+                .claim_jobs(at(10), 2, Duration::minutes(5))
+                .await
+                .unwrap();
+            if jobs.is_empty() {
+                return mine;
+            }
+            mine.extend(jobs.into_iter().map(|j| (j.id, j.attempts)));
+        }
+    };
+    let workers: Vec<_> = [&a, &b, &a, &b]
+        .into_iter()
+        .map(|store| tokio::spawn(drain(Arc::clone(store))))
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    let ids: BTreeSet<_> = all.iter().map(|(id, _)| *id).collect();
+    assert_eq!((all.len(), ids.len()), (40, 40), "each job claimed once");
+    assert!(all.iter().all(|(_, attempts)| *attempts == 1));
+    assert_eq!(db.job_ids().await.len(), 40);
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_reports_versions() {
+    let Some((store, _db)) = fresh_store().await else { return };
+    assert_eq!(store.migrate().await.unwrap(), [1]);
+    assert_eq!(store.migrate().await.unwrap(), [1]);
+}
+
+/// Not a benchmark (see `bench/`), a smoke test of the order of magnitude; run it with
+/// `ACCORD_TEST_POSTGRES_URL=… cargo test --release -p accord-store-postgres --test it -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing; run on demand in release mode"]
+async fn group_commit_throughput() {
+    let Some((store, _db)) = fresh_store().await else { return };
+    let w = World::new(&*store, "Lender A").await;
+    let writes: Vec<_> = (0..20_000)
+        .map(|n| fixtures::consent_write(&w.company, &w.nv, at(n)))
+        .collect();
+    let started = Instant::now();
+    let tasks: Vec<_> = writes
+        .into_iter()
+        .map(|write| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.record_consent(&write).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "20000 durable consents in {elapsed:?}: {:.0}/s, {:?}",
+        20_000.0 / elapsed.as_secs_f64(),
+        store.group_commit_stats()
+    );
+}

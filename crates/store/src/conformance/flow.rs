@@ -1,0 +1,223 @@
+//! Flow artifacts: link sessions and OAuth state are single-use, bound and expire; browser
+//! sessions match their kind and expiry.
+
+use super::fixtures::{self, at, t0, World};
+use crate::Store;
+use accord_domain::crypto::TokenHash;
+use accord_domain::flow::{BrowserSession, LinkSession, SessionKind};
+
+pub async fn link_session_is_consumed_once(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let link = fixtures::link_session(&w.company, SessionKind::Link, "link-token", at(600));
+    store.create_link_session(&link).await.expect("create");
+    assert_eq!(
+        store.link_session(w.tenant.id, link.id).await.unwrap(),
+        Some(link.clone())
+    );
+
+    let browser = fixtures::unbound_browser(SessionKind::Link, "cookie-1", at(3600));
+    let used = store
+        .consume_link_session(&TokenHash::of("link-token"), at(60), &browser)
+        .await
+        .unwrap()
+        .expect("usable");
+    assert_eq!(
+        used,
+        LinkSession {
+            used_at: Some(at(60)),
+            ..link.clone()
+        }
+    );
+    let opened = store
+        .browser_session(&TokenHash::of("cookie-1"), SessionKind::Link, at(61))
+        .await
+        .unwrap()
+        .expect("browser session created");
+    let bound = BrowserSession {
+        tenant_id: w.tenant.id,
+        company_id: w.company.id,
+        link_session_id: Some(link.id),
+        ..browser
+    };
+    assert_eq!(opened, bound, "bound to the link session's owner");
+
+    let replay = fixtures::unbound_browser(SessionKind::Link, "cookie-2", at(3600));
+    assert_eq!(
+        store
+            .consume_link_session(&TokenHash::of("link-token"), at(62), &replay)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .browser_session(&TokenHash::of("cookie-2"), SessionKind::Link, at(63))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .link_session(w.tenant.id, link.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(at(60))
+    );
+}
+
+pub async fn expired_or_other_kind_link_session_is_refused(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    store
+        .create_link_session(&fixtures::link_session(
+            &w.company,
+            SessionKind::Link,
+            "old",
+            at(600),
+        ))
+        .await
+        .unwrap();
+    let late = fixtures::unbound_browser(SessionKind::Link, "cookie-late", at(3600));
+    assert_eq!(
+        store
+            .consume_link_session(&TokenHash::of("old"), at(600), &late)
+            .await
+            .unwrap(),
+        None,
+        "expired at expires_at"
+    );
+    assert_eq!(
+        store
+            .browser_session(&TokenHash::of("cookie-late"), SessionKind::Link, at(601))
+            .await
+            .unwrap(),
+        None
+    );
+
+    store
+        .create_link_session(&fixtures::link_session(
+            &w.company,
+            SessionKind::Manage,
+            "manage",
+            at(600),
+        ))
+        .await
+        .unwrap();
+    let wrong = fixtures::unbound_browser(SessionKind::Link, "cookie-wrong", at(3600));
+    assert_eq!(
+        store
+            .consume_link_session(&TokenHash::of("manage"), at(1), &wrong)
+            .await
+            .unwrap(),
+        None
+    );
+    let right = fixtures::unbound_browser(SessionKind::Manage, "cookie-right", at(3600));
+    assert!(
+        store
+            .consume_link_session(&TokenHash::of("manage"), at(2), &right)
+            .await
+            .unwrap()
+            .is_some(),
+        "not burnt by the wrong kind"
+    );
+    assert_eq!(
+        store
+            .consume_link_session(&TokenHash::of("unknown"), at(2), &late)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn browser_sessions_match_kind_and_expiry(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let session = fixtures::browser(store, &w.company, SessionKind::Manage, "cookie").await;
+    let hash = TokenHash::of("cookie");
+    assert_eq!(
+        store
+            .browser_session(&hash, SessionKind::Manage, t0())
+            .await
+            .unwrap(),
+        Some(session.clone())
+    );
+    assert_eq!(
+        store
+            .browser_session(&hash, SessionKind::Link, t0())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .browser_session(&hash, SessionKind::Manage, session.expires_at)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .browser_session(&TokenHash::of("other"), SessionKind::Manage, t0())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn oauth_flow_is_consumed_once_by_its_session(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let mine = fixtures::browser(store, &w.company, SessionKind::Link, "mine").await;
+    let other = fixtures::browser(store, &w.company, SessionKind::Link, "other").await;
+    let mut write = fixtures::consent_write(&w.company, &w.nv, t0());
+    let flow = fixtures::oauth_flow(&write.connection, mine.id, "state-1", at(600));
+    write.oauth_flow = Some(flow.clone());
+    store.record_consent(&write).await.expect("record");
+    let state = TokenHash::of("state-1");
+    assert_eq!(
+        store
+            .consume_oauth_flow(&state, other.id, at(10))
+            .await
+            .unwrap(),
+        None,
+        "bound to its browser session"
+    );
+    assert_eq!(
+        store
+            .consume_oauth_flow(&state, mine.id, at(11))
+            .await
+            .unwrap(),
+        Some(flow),
+        "a wrong session does not burn it"
+    );
+    assert_eq!(
+        store
+            .consume_oauth_flow(&state, mine.id, at(12))
+            .await
+            .unwrap(),
+        None,
+        "a replay finds nothing"
+    );
+}
+
+pub async fn expired_oauth_flow_is_refused(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let session = fixtures::browser(store, &w.company, SessionKind::Link, "cookie").await;
+    let write = fixtures::consent_write(&w.company, &w.nv, t0());
+    store.record_consent(&write).await.unwrap();
+    store
+        .create_oauth_flow(&fixtures::oauth_flow(
+            &write.connection,
+            session.id,
+            "state-2",
+            at(600),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .consume_oauth_flow(&TokenHash::of("state-2"), session.id, at(600))
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -1,0 +1,121 @@
+//! Durable jobs: claimed once under a lease, retried, given up.
+
+use super::fixtures::{self, at, World};
+use crate::{Store, StoreError};
+use accord_domain::ids::JobId;
+use time::Duration;
+
+/// A revocation job due at `at(0)`, as a disconnect creates it.
+async fn one_job(store: &dyn Store) -> JobId {
+    let w = World::new(store, "Lender A").await;
+    let write = fixtures::linked(store, &w.company, &w.nv).await;
+    store
+        .disconnect(w.tenant.id, write.connection.id, true, at(0))
+        .await
+        .unwrap()
+        .unwrap()
+        .revoke_job
+        .unwrap()
+}
+
+pub async fn jobs_are_claimed_once_under_a_lease(store: &dyn Store) {
+    let id = one_job(store).await;
+    let lease = Duration::minutes(1);
+    let (a, b) = futures::join!(
+        store.claim_jobs(at(10), 10, lease),
+        store.claim_jobs(at(10), 10, lease)
+    );
+    let claimed: Vec<_> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    assert_eq!(claimed.len(), 1, "two claims at once do not both get it");
+    assert_eq!((claimed[0].id, claimed[0].attempts), (id, 1));
+    assert!(
+        store
+            .claim_jobs(at(40), 10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    let reclaimed = store.claim_jobs(at(70), 10, lease).await.unwrap();
+    assert_eq!(
+        reclaimed
+            .iter()
+            .map(|j| (j.id, j.attempts))
+            .collect::<Vec<_>>(),
+        [(id, 2)],
+        "lease expired"
+    );
+    store.complete_job(id, at(80)).await.expect("complete");
+    let done = store.job(id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.done_at, done.payload, done.last_error),
+        (Some(at(80)), serde_json::Value::Null, None),
+        "payload cleared"
+    );
+    assert!(store
+        .claim_jobs(at(10_000), 10, lease)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        store.complete_job(JobId::new(), at(90)).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn failed_jobs_retry_then_give_up(store: &dyn Store) {
+    let id = one_job(store).await;
+    let lease = Duration::minutes(1);
+    assert_eq!(store.claim_jobs(at(10), 10, lease).await.unwrap().len(), 1);
+    store
+        .fail_job(id, "platform timeout", Some(at(600)), at(20))
+        .await
+        .expect("fail");
+    let waiting = store.job(id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            waiting.run_at,
+            waiting.last_error.as_deref(),
+            waiting.done_at
+        ),
+        (at(600), Some("platform timeout"), None)
+    );
+    assert_eq!(
+        waiting.payload["tokens_ct"], "ct:tokens",
+        "kept for the retry"
+    );
+    assert!(
+        store
+            .claim_jobs(at(300), 10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    assert_eq!(
+        store.claim_jobs(at(600), 10, lease).await.unwrap()[0].attempts,
+        2
+    );
+    store
+        .fail_job(id, "gave up", None, at(610))
+        .await
+        .expect("give up");
+    let given_up = store.job(id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            given_up.done_at,
+            given_up.payload,
+            given_up.last_error.as_deref()
+        ),
+        (Some(at(610)), serde_json::Value::Null, Some("gave up"))
+    );
+    assert!(store
+        .claim_jobs(at(10_000), 10, lease)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        store.fail_job(JobId::new(), "x", None, at(1)).await,
+        Err(StoreError::NotFound)
+    ));
+}

@@ -1,0 +1,120 @@
+//! The conformance suite: what every [`Store`](crate::Store) backend must do, written once
+//! (STYLE.md: one trait, two backends, one suite). Each case is a `pub async fn` taking a fresh,
+//! empty store; [`conformance_tests!`](crate::conformance_tests) turns them into one named
+//! `#[tokio::test]` each in the backend's own test binary:
+//!
+//! ```ignore
+//! async fn fresh_store() -> (Arc<dyn Store>, TempDir) { … }
+//! mod conformance {
+//!     accord_store::conformance_tests!(super::fresh_store);
+//! }
+//! ```
+//!
+//! A backend that needs a service (PostgreSQL) uses the `optional:` form: its maker returns
+//! `Option<(store, guard)>`, and `None` (the service is not configured) makes each test print
+//! why it did nothing and pass, so a plain `cargo test` needs no services:
+//!
+//! ```ignore
+//! async fn fresh_store() -> Option<(Arc<dyn Store>, TestDatabase)> { … }
+//! mod conformance {
+//!     accord_store::conformance_tests!(optional: super::fresh_store);
+//! }
+//! ```
+//!
+//! Times are whole seconds from a fixed instant, so backends may keep microseconds only.
+//!
+//! The cases, by area: [`tenants`], [`notices`], [`flow`], [`consents`], [`jobs`],
+//! [`isolation`], and [`races`] (many callers at once, as several instances would be);
+//! [`fixtures`] builds their rows.
+
+pub mod fixtures;
+
+mod consents;
+mod flow;
+mod isolation;
+mod jobs;
+mod notices;
+mod races;
+mod tenants;
+
+pub use consents::*;
+pub use flow::*;
+pub use isolation::*;
+pub use jobs::*;
+pub use notices::*;
+pub use races::*;
+pub use tenants::*;
+
+use crate::Page;
+
+/// Expands into one `#[tokio::test]` per conformance case. `$make` is called as `$make()` and
+/// must return a future of `(store, guard)`: `&*store` must give a `&dyn Store` (or a type
+/// that coerces to it) and `guard` lives until the test ends (a temporary directory, a
+/// database to drop…). With `optional:`, the future gives `Option<(store, guard)>` and `None`
+/// skips the case (the maker prints why). The calling crate needs `tokio` with `macros` and
+/// `rt-multi-thread`.
+#[macro_export]
+macro_rules! conformance_tests {
+    (optional: $make:expr) => {
+        $crate::conformance_tests!(@all optional $make);
+    };
+    ($make:expr) => {
+        $crate::conformance_tests!(@all required $make);
+    };
+    (@all $mode:ident $make:expr) => {
+        $crate::conformance_tests!(@cases $mode $make;
+            ping_answers,
+            tenants_and_api_keys,
+            link_settings_are_replaced,
+            external_id_is_unique_per_tenant,
+            companies_page_by_id,
+            tenant_platforms_are_upserted,
+            notice_versions_are_numbered_and_kept,
+            notice_versions_are_numbered_atomically,
+            link_session_is_consumed_once,
+            expired_or_other_kind_link_session_is_refused,
+            browser_sessions_match_kind_and_expiry,
+            oauth_flow_is_consumed_once_by_its_session,
+            expired_oauth_flow_is_refused,
+            record_consent_inserts_then_updates,
+            record_consent_is_all_or_nothing,
+            connection_is_linked_and_failed,
+            disconnect_destroys_tokens_and_queues_one_revocation,
+            disconnect_without_tokens_or_revoke_queues_nothing,
+            delete_company_disconnects_its_connections,
+            jobs_are_claimed_once_under_a_lease,
+            failed_jobs_retry_then_give_up,
+            support_requests_are_listed_per_tenant,
+            another_tenants_ids_are_not_found,
+            concurrent_consents_all_land,
+            racing_link_session_opens_consume_it_once,
+            racing_callbacks_consume_the_state_once,
+            racing_disconnects_queue_one_revocation,
+            racing_claims_hand_each_job_out_once,
+        );
+    };
+    (@cases required $make:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (store, _guard) = ($make)().await;
+                $crate::conformance::$case(&*store).await;
+            }
+        )+
+    };
+    (@cases optional $make:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some((store, _guard)) = ($make)().await else {
+                    return;
+                };
+                $crate::conformance::$case(&*store).await;
+            }
+        )+
+    };
+}
+
+fn page<Id>(after: Option<Id>, limit: u32) -> Page<Id> {
+    Page { after, limit }
+}
