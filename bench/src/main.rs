@@ -66,7 +66,9 @@ struct Counters {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let (store, describe, pg): (Arc<dyn Store>, String, Option<Arc<PgStore>>) = open(&args).await?;
-    let w = World::new(&*store, "Bench Lender").await;
+    // A tenant of its own, so runs can share a database.
+    let name = format!("Bench Lender {}", OffsetDateTime::now_utc().unix_timestamp_nanos());
+    let w = World::new(&*store, &name).await;
     let mut companies = vec![w.company.clone()];
     while companies.len() < args.companies.max(1) {
         companies.push(fixtures::company(&*store, w.tenant.id, None).await);

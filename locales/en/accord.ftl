@@ -137,6 +137,39 @@ manage-confirm-body = { $tenant } will stop receiving data from { $platform } at
 manage-confirm-yes = Yes, disconnect
 manage-confirm-no = No, keep it
 
+## Re-consent (the notice changed, or the agreement expired)
+reconsent-title = Review the new terms for { $platform }
+reconsent-intro-changed = { $tenant } has changed how it uses your data from { $platform } since you agreed on { $date }. Sharing from { $platform } is paused until you agree to the new terms.
+reconsent-intro-expired = On { $date } you agreed to share data from { $platform } with { $tenant }. That agreement has reached the end of its validity period, so sharing is paused until you confirm it.
+reconsent-changes-heading = What changed
+reconsent-no-changes = The terms are the same as the ones you agreed to. Only your confirmation is needed.
+reconsent-uses-added = Now also used:
+reconsent-uses-removed = No longer used:
+reconsent-diff-legend = Removed words are struck through; added words are underlined.
+reconsent-diff-removed = removed:
+reconsent-diff-added = added:
+reconsent-diff-language = { $language ->
+    [fr] This comparison is in French, the language of the notice you agreed to.
+   *[en] This comparison is in English, the language of the notice you agreed to.
+}
+reconsent-checkbox = I agree that { $tenant } may continue to use the data listed above for the purpose described, as set out in its
+reconsent-agree = Agree
+reconsent-decline = Not now
+reconsent-disconnect = Disconnect { $platform } instead
+reconsent-disconnect-via-manage = Disconnect instead (from the page listing your connections)
+reconsent-error-unticked = To keep sharing, tick the box to show you agree. Nothing has changed.
+reconsent-back-manage = Back to your connections
+reconsent-review-again = Review the new terms again
+reconsent-done-title = Agreement recorded
+reconsent-done-heading = { $platform } is connected again
+reconsent-done-lead = Thank you. Your agreement to the new terms is recorded and sharing from { $platform } has resumed. You did not need to sign in again.
+reconsent-declined-title = Nothing has changed
+reconsent-declined-body = { $platform } stays paused: { $tenant } cannot use its data until you agree to the new terms. You can come back and agree at any time, or disconnect it.
+select-reconsent-lead = The terms changed for these connections. Please review them:
+select-reconsent-review = Review { $platform }
+manage-reconsent-note = Sharing from { $platform } is paused: the terms changed, or your agreement reached the end of its validity period.
+manage-reconsent-review = Review and agree again
+
 ## Support
 support-title = Ask for help
 support-lead = Tell us what is happening and how to reach you. { $tenant } will get back to you.
@@ -213,3 +246,20 @@ notice-default-purpose-commerce = To understand your business's sales and payout
 notice-default-retention = For as long as your application or account is open, then deleted within 12 months.
 notice-default-sharing = Never shared with third parties without your consent.
 notice-default-withdrawal = Disconnect at any time from the page listing your connections, linked from the confirmation page; sharing stops at once.
+
+## Receipts
+receipt-title = Your consent receipt
+receipt-lead = Proof of what you agreed with { $tenant } about { $platform }. It is signed, so anyone can check it was not changed.
+receipt-events = What happened
+receipt-event-given = Consent given
+receipt-event-withdrawn = Consent withdrawn
+receipt-event-reconsented = Consent given again
+receipt-event-expired = Consent expired
+receipt-event-nda-accepted = Confidentiality agreement signed
+receipt-position = entry { $position } of the consent register
+receipt-download = Download the signed receipt
+receipt-hash = Register fingerprint:
+receipt-text-heading = The exact text you agreed to
+receipt-verify-heading = How to check it
+receipt-verify-body = The receipt file is a signed JSON document (JWS, EdDSA). Its signature can be checked with the public keys published at /.well-known/jwks.json, for example with the command “accord receipt verify”.
+connection-receipt = See and download your receipt

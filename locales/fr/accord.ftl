@@ -137,6 +137,39 @@ manage-confirm-body = { $tenant } cessera aussitôt de recevoir des données de 
 manage-confirm-yes = Oui, déconnecter
 manage-confirm-no = Non, garder la connexion
 
+## Nouvel accord (l'avis a changé, ou l'accord a expiré)
+reconsent-title = Consulter les nouvelles conditions pour { $platform }
+reconsent-intro-changed = { $tenant } a modifié les conditions d'utilisation des données que vous partagez via { $platform } depuis votre accord du { $date }. Le partage depuis { $platform } est suspendu jusqu'à ce que vous acceptiez les nouvelles conditions.
+reconsent-intro-expired = Le { $date }, vous avez accepté de partager avec { $tenant } les données de votre compte { $platform }. Cet accord est arrivé au terme de sa durée de validité : le partage est suspendu jusqu'à ce que vous le confirmiez.
+reconsent-changes-heading = Ce qui a changé
+reconsent-no-changes = Les conditions sont identiques à celles que vous avez acceptées. Seule votre confirmation est nécessaire.
+reconsent-uses-added = Désormais utilisées aussi :
+reconsent-uses-removed = Ne sont plus utilisées :
+reconsent-diff-legend = Les mots supprimés sont barrés ; les mots ajoutés sont soulignés.
+reconsent-diff-removed = supprimé :
+reconsent-diff-added = ajouté :
+reconsent-diff-language = { $language ->
+    [fr] Cette comparaison est en français, la langue de l'avis que vous avez accepté.
+   *[en] Cette comparaison est en anglais, la langue de l'avis que vous avez accepté.
+}
+reconsent-checkbox = J'accepte que { $tenant } continue d'utiliser les données ci-dessus pour la finalité décrite, comme indiqué dans sa
+reconsent-agree = J'accepte
+reconsent-decline = Pas maintenant
+reconsent-disconnect = Déconnecter plutôt { $platform }
+reconsent-disconnect-via-manage = Me déconnecter plutôt (depuis la page qui liste vos connexions)
+reconsent-error-unticked = Pour continuer le partage, cochez la case afin d'indiquer votre accord. Rien n'a changé.
+reconsent-back-manage = Retour à vos connexions
+reconsent-review-again = Relire les nouvelles conditions
+reconsent-done-title = Accord enregistré
+reconsent-done-heading = { $platform } est de nouveau connectée
+reconsent-done-lead = Merci. Votre accord aux nouvelles conditions est enregistré et le partage depuis { $platform } a repris. Vous n'avez pas eu besoin de vous reconnecter.
+reconsent-declined-title = Rien n'a changé
+reconsent-declined-body = { $platform } reste suspendue : { $tenant } ne peut pas utiliser ses données tant que vous n'avez pas accepté les nouvelles conditions. Vous pouvez revenir les accepter à tout moment, ou la déconnecter.
+select-reconsent-lead = Les conditions ont changé pour ces connexions. Merci de les consulter :
+select-reconsent-review = Consulter { $platform }
+manage-reconsent-note = Le partage depuis { $platform } est suspendu : les conditions ont changé, ou votre accord est arrivé au terme de sa durée de validité.
+manage-reconsent-review = Consulter et accepter de nouveau
+
 ## Support
 support-title = Demander de l'aide
 support-lead = Expliquez-nous ce qui se passe et comment vous joindre. { $tenant } vous répondra.
@@ -213,3 +246,20 @@ notice-default-purpose-commerce = Comprendre les ventes et les versements de vot
 notice-default-retention = Tant que votre demande ou votre compte est ouvert, puis suppression sous 12 mois.
 notice-default-sharing = Jamais partagées avec des tiers sans votre consentement.
 notice-default-withdrawal = Déconnectez-vous à tout moment depuis la page qui liste vos connexions, accessible depuis la page de confirmation ; le partage s'arrête aussitôt.
+
+## Reçus
+receipt-title = Votre reçu de consentement
+receipt-lead = La preuve de ce que vous avez accepté avec { $tenant } au sujet de { $platform }. Il est signé : chacun peut vérifier qu'il n'a pas été modifié.
+receipt-events = Ce qui s'est passé
+receipt-event-given = Consentement donné
+receipt-event-withdrawn = Consentement retiré
+receipt-event-reconsented = Consentement donné de nouveau
+receipt-event-expired = Consentement expiré
+receipt-event-nda-accepted = Accord de confidentialité signé
+receipt-position = entrée { $position } du registre des consentements
+receipt-download = Télécharger le reçu signé
+receipt-hash = Empreinte dans le registre :
+receipt-text-heading = Le texte exact que vous avez accepté
+receipt-verify-heading = Comment le vérifier
+receipt-verify-body = Le fichier du reçu est un document JSON signé (JWS, EdDSA). Sa signature se vérifie avec les clés publiques publiées sur /.well-known/jwks.json, par exemple avec la commande « accord receipt verify ».
+connection-receipt = Voir et télécharger votre reçu

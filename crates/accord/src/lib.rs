@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod proof;
 
 use accord_domain::catalog::{Catalog, SHIPPED_CATALOG};
 use accord_domain::crypto::Keyring;
@@ -187,7 +188,7 @@ pub fn sandbox_client(keyring: &Keyring) -> (String, SecretString) {
 
 /// Opens the store `database.url` chooses (and migrates it): SQLite by default, PostgreSQL for
 /// `postgres://` and `postgresql://` URLs.
-async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match settings.database()? {
         Database::Sqlite(path) => Arc::new(open_sqlite(&path).await?),
         Database::Postgres(url) => Arc::new(open_postgres(settings, &url).await?),

@@ -1,4 +1,5 @@
-//! `accord`: the single binary. Subcommands: serve, demo, migrate, tenant create, sandbox, openapi.
+//! `accord`: the single binary. Subcommands: serve, demo, migrate, tenant create, sandbox, openapi,
+//! ledger verify, receipt verify, keys rotate.
 
 use accord::config::{Overrides, Settings};
 use accord::Application;
@@ -66,6 +67,63 @@ enum Command {
     },
     /// Print the tenant API's OpenAPI 3.1 document.
     Openapi,
+    /// The consent ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// Signed consent receipts.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+    /// The key file (token encryption and receipt signing).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute every tenant's hash chain (or one's); name the first broken event. Exit 0 when
+    /// intact, 1 on any tamper, 2 when it cannot run.
+    Verify {
+        /// Only this tenant's chain.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// No progress bar (it is shown only on a terminal anyway).
+        #[arg(long, short)]
+        quiet: bool,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Verify a receipt (a compact JWS, as downloaded) offline; print what it proves. Exit 1
+    /// when it does not verify.
+    Verify {
+        /// The receipt file (`.jws`).
+        file: PathBuf,
+        /// The public keys: a JWKS file, or a URL such as
+        /// `https://connect.lender.example/.well-known/jwks.json`. Default: the configured key file.
+        #[arg(long)]
+        jwks: Option<String>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new current key to the key file, keeping the old ones (old tokens still decrypt,
+    /// old receipts still verify). Restart Accord to use it.
+    Rotate {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -77,6 +135,12 @@ enum TenantCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+fn set_data_dir(o: &mut Overrides, data_dir: Option<PathBuf>) {
+    if let Some(v) = data_dir {
+        o.set("database.data_dir", v.display().to_string());
+    }
 }
 
 fn env() -> Vec<(String, String)> {
@@ -129,6 +193,53 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Openapi => {
             println!("{}", accord_web::api::openapi_json());
+        }
+        Command::Ledger {
+            command:
+                LedgerCommand::Verify {
+                    tenant,
+                    quiet,
+                    data_dir,
+                },
+        } => {
+            set_data_dir(&mut o, data_dir);
+            let settings = load(cli.config.as_ref(), &o);
+            init_logs(&settings);
+            let code = accord::proof::ledger_verify(&settings, tenant.as_deref(), quiet).await;
+            std::process::exit(code);
+        }
+        Command::Receipt {
+            command:
+                ReceiptCommand::Verify {
+                    file,
+                    jwks,
+                    data_dir,
+                },
+        } => {
+            set_data_dir(&mut o, data_dir);
+            let config = cli.config.clone();
+            let code =
+                accord::proof::receipt_verify(&file, jwks.as_deref(), || load(config.as_ref(), &o))
+                    .await;
+            std::process::exit(code);
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate { data_dir },
+        } => {
+            set_data_dir(&mut o, data_dir);
+            let settings = load(cli.config.as_ref(), &o);
+            init_logs(&settings);
+            match accord::proof::keys_rotate(&settings) {
+                Ok(r) => {
+                    println!("New current key: {} (receipt signing key {})", r.key_id, r.signing_key_id);
+                    println!("Key file: {} ({} keys; the old ones are kept, so stored tokens still decrypt and old receipts still verify)", r.path.display(), r.keys);
+                    println!("Restart every Accord instance using this key file (give each a copy) to start using the new key.");
+                }
+                Err(e) => {
+                    eprintln!("accord keys rotate: {e:#}");
+                    std::process::exit(accord::proof::CANNOT_RUN);
+                }
+            }
         }
         Command::Serve {
             listen,

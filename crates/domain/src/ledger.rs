@@ -62,6 +62,28 @@ pub struct EventBody {
     pub at: OffsetDateTime,
 }
 
+impl EventBody {
+    /// The event recording `kind` for a consent (its notice, data uses and language).
+    pub fn for_consent(kind: EventKind, consent: &crate::consent::Consent, purpose: &str, method: &str, at: OffsetDateTime) -> Self {
+        Self {
+            kind,
+            consent_id: consent.id,
+            company_id: consent.company_id,
+            connection_id: Some(consent.connection_id),
+            platform_key: Some(consent.platform_key.clone()),
+            category: Some(consent.category),
+            notice_version_id: Some(consent.notice_version_id),
+            notice_version: Some(consent.notice_version),
+            text_sha256: consent.notice_sha256.clone(),
+            locale: consent.locale,
+            data_uses: consent.data_uses.clone(),
+            purpose: purpose.to_owned(),
+            method: method.to_owned(),
+            at,
+        }
+    }
+}
+
 /// An event in its chain: position, predecessor's hash, and its own hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEvent {

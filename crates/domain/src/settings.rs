@@ -82,6 +82,10 @@ pub struct LinkSettings {
     pub support: SupportContacts,
     #[serde(default = "yes")]
     pub powered_by_badge: bool,
+    /// How long a consent stays valid, in days (e.g. 90, as UK open banking asks for
+    /// reconfirmation). After it, the connection needs the customer's agreement again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_validity_days: Option<u32>,
 }
 
 impl Default for LinkSettings {
@@ -96,6 +100,7 @@ impl Default for LinkSettings {
             connection_guide_url: None,
             support: SupportContacts::default(),
             powered_by_badge: true,
+            consent_validity_days: None,
         }
     }
 }
@@ -137,6 +142,11 @@ impl LinkSettings {
             }
         }
         self.support.hours.validate("support.hours", 200, &mut invalid);
+        if let Some(d) = self.consent_validity_days {
+            if !(1..=3650).contains(&d) {
+                invalid.push(crate::validate::FieldError::new("consent_validity_days", "must be between 1 and 3650 days"));
+            }
+        }
         invalid.into_result()
     }
 }

@@ -1,32 +1,38 @@
-//! The consent action's writes for a whole group-commit batch in one statement, whatever the
-//! batch size: one array per column, turned back into rows with `unnest`, and three inserts
-//! chained as data-modifying CTEs (connections, consents, OAuth flows). Its text is constant,
-//! so it is prepared once per connection, and a batch of 200 consents costs one round trip and,
-//! run outside an explicit transaction, one commit — instead of 600 statements.
+//! The consent action's writes for a whole group-commit batch: the tenants' ledger chains are
+//! locked and their heads read (one call, `ledger.rs`), each write's ledger event is chained in
+//! memory, then everything else is one statement, whatever the batch size: one array per
+//! column, turned back into rows with `unnest`, and the writes chained as data-modifying CTEs
+//! (connections, consents, OAuth flows, superseded consents, ledger events). Its text is
+//! constant, so it is prepared once per connection, and a batch of 200 consents costs a few round
+//! trips and one commit instead of a thousand statements.
 //!
-//! The connection upsert decides per write: a connection id that exists for another owner or
-//! platform is neither inserted nor updated, and the consent and OAuth state of that write are
-//! then not inserted either (they are filtered on the connections the upsert returned). So a
-//! refused write leaves nothing behind while the rest of the batch commits, and its caller is
-//! answered `NotFound`. An error (a duplicate consent id, a foreign key to another tenant's row)
-//! fails the whole statement; the writer then replays the batch request by request
-//! (`writer.rs`), calling [`apply`] with one write inside its own savepoint: there is one SQL
-//! text to keep right.
+//! A connection id that exists for another owner or platform is neither inserted nor updated:
+//! fewer connections come back than were sent, and the caller rolls the batch back
+//! ([`Applied::Refused`]), since the ledger events chained for the whole batch must all land or
+//! none. The writer then replays the batch request by request (`writer.rs`), calling [`apply`]
+//! with one write inside its own savepoint: there is one SQL text to keep right.
 //!
 //! Foreign keys from consents to the connections inserted by the same statement hold: PostgreSQL
 //! checks them once the statement's rows are all in place.
 
 use crate::error::db;
+use crate::ledger;
+use accord_domain::ids::TenantId;
 use accord_store::{ConsentWrite, Result};
 use sqlx::types::Json;
-use sqlx::PgExecutor;
-use std::collections::HashSet;
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// What applying a batch did to each write, in the batch's order: `true` applied, `false`
-/// refused (its connection id belongs to someone else; nothing of it was written).
-pub(crate) type Applied = Vec<bool>;
+/// What applying a batch did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// Every write is in the transaction.
+    All,
+    /// Some connection id exists for another owner or platform: the caller must roll back.
+    /// For a batch of one, that write's answer is `NotFound`.
+    Refused,
+}
 
 /// Column arrays of the connection upsert.
 #[derive(Default)]
@@ -80,11 +86,18 @@ struct Flows<'a> {
     expires_at: Vec<OffsetDateTime>,
 }
 
-/// Applies every write in one statement on `conn` (the pool: its own transaction; or a
-/// transaction or savepoint of the caller's). An `Err` means nothing was written.
+/// Applies every write in the caller's transaction (or savepoint). An `Err` or
+/// [`Applied::Refused`] means the caller rolls back.
 /// The writes must be [`consistent`](crate::connections::consistent) and name distinct
 /// connections (one statement cannot update a row twice); the writer checks both first.
-pub(crate) async fn apply<'c>(conn: impl PgExecutor<'c>, writes: &[&ConsentWrite]) -> Result<Applied> {
+pub(crate) async fn apply(conn: &mut PgConnection, writes: &[&ConsentWrite]) -> Result<Applied> {
+    let tenants: Vec<TenantId> = writes.iter().map(|w| w.consent.tenant_id).collect();
+    let mut heads = ledger::lock_heads(conn, &tenants).await?;
+    let events = ledger::chain(
+        &mut heads,
+        writes.iter().map(|w| (w.consent.tenant_id, w.event.clone())),
+    );
+    let e = ledger::Columns::of(&events);
     let mut c = Connections::default();
     let mut k = Consents::default();
     let mut f = Flows::default();
@@ -137,7 +150,7 @@ pub(crate) async fn apply<'c>(conn: impl PgExecutor<'c>, writes: &[&ConsentWrite
     // locks them in that order, so concurrent batches wait for each other, never deadlock.
     // `notice_version` travels as int8 (the domain's i64); the insert casts it to the column's
     // integer and refuses a value out of range rather than wrapping it.
-    let inserted: Vec<Uuid> = sqlx::query_scalar(
+    let upserted: i64 = sqlx::query_scalar(
         "with upserted as (
              insert into connections (id, tenant_id, company_id, platform_key, status, data_uses,
                  consent_id, granted_scope, last_error, created_at, updated_at, linked_at, disconnected_at)
@@ -157,7 +170,10 @@ pub(crate) async fn apply<'c>(conn: impl PgExecutor<'c>, writes: &[&ConsentWrite
              where connections.tenant_id = excluded.tenant_id
                  and connections.company_id = excluded.company_id
                  and connections.platform_key = excluded.platform_key
-             returning id
+             -- `updated`: the row existed and this statement updated it (PostgreSQL leaves the
+             -- new version's xmax at 0 only for a row it inserted); only those connections can
+             -- have consents to supersede
+             returning id, xmax <> '0'::xid as updated
          ),
          consented as (
              insert into consents (id, tenant_id, company_id, connection_id, platform_key, category,
@@ -170,7 +186,6 @@ pub(crate) async fn apply<'c>(conn: impl PgExecutor<'c>, writes: &[&ConsentWrite
                      notice_version, locale, data_uses, notice_text, notice_sha256, evidence, given_at,
                      withdrawn_at)
              where r.connection_id in (select id from upserted)
-             returning connection_id
          ),
          flows as (
              insert into oauth_flows (state_hash, tenant_id, browser_session_id, connection_id,
@@ -180,8 +195,24 @@ pub(crate) async fn apply<'c>(conn: impl PgExecutor<'c>, writes: &[&ConsentWrite
                  as r (state_hash, tenant_id, browser_session_id, connection_id, platform_key,
                      pkce_verifier_ct, redirect_uri, created_at, expires_at)
              where r.connection_id in (select id from upserted)
+         ),
+         -- A new consent on a connection supersedes the older ones still in force there (ids
+         -- are time-ordered, so older is `id <`); the new event records the change. A new
+         -- connection has none, and the common batch (all new) then reads no consent at all.
+         superseded as (
+             update consents k set withdrawn_at = s.given_at
+             from unnest($17::uuid[], $15::uuid[], $14::uuid[], $27::timestamptz[])
+                 as s (connection_id, tenant_id, id, given_at)
+             where s.connection_id in (select id from upserted where updated)
+                 and k.connection_id = s.connection_id and k.tenant_id = s.tenant_id
+                 and k.withdrawn_at is null and k.id < s.id
+         ),
+         chained as (
+             insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
+             select * from unnest($38::uuid[], $39::int8[], $40::text[], $41::uuid[], $42::text[],
+                 $43::text[], $44::text[], $45::timestamptz[])
          )
-         select connection_id from consented",
+         select count(*) from upserted",
     )
     .bind(c.id)
     .bind(c.tenant_id)
@@ -220,12 +251,20 @@ pub(crate) async fn apply<'c>(conn: impl PgExecutor<'c>, writes: &[&ConsentWrite
     .bind(f.redirect_uri)
     .bind(f.created_at)
     .bind(f.expires_at)
-    .fetch_all(conn)
+    .bind(e.tenant_id)
+    .bind(e.seq)
+    .bind(e.kind)
+    .bind(e.consent_id)
+    .bind(e.event)
+    .bind(e.hash)
+    .bind(e.prev_hash)
+    .bind(e.at)
+    .fetch_one(&mut *conn)
     .await
     .map_err(db)?;
-    let inserted: HashSet<Uuid> = inserted.into_iter().collect();
-    Ok(writes
-        .iter()
-        .map(|w| inserted.contains(&w.connection.id.as_uuid()))
-        .collect())
+    Ok(if usize::try_from(upserted).ok() == Some(writes.len()) {
+        Applied::All
+    } else {
+        Applied::Refused
+    })
 }

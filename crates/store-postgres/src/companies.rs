@@ -84,6 +84,9 @@ pub(crate) async fn delete_company(
     at: OffsetDateTime,
 ) -> Result<bool> {
     let mut tx = pool.begin().await.map_err(db)?;
+    // Lock order: the tenant's ledger chain first (see `ledger.rs`), since the disconnects
+    // below append `withdrawn` events.
+    crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
     // `for update` conflicts with the key-share locks that foreign-key checks take: a consent
     // being written for this company right now commits first, and its connection is then seen
     // (and disconnected) below instead of surviving the deletion.
@@ -108,7 +111,7 @@ pub(crate) async fn delete_company(
     // Same effect as the customer clicking "disconnect" on each (brief: withdrawal takes effect
     // at once), in the same transaction as the deletion.
     for connection in crate::connections::active_ids(&mut tx, tenant, id).await? {
-        crate::connections::disconnect_in(&mut tx, tenant, connection, true, at).await?;
+        crate::connections::disconnect_in(&mut tx, tenant, connection, true, "company_deleted", at).await?;
     }
     tx.commit().await.map_err(db)?;
     Ok(true)

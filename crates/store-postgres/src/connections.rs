@@ -7,11 +7,12 @@ use crate::codec::RowExt;
 use crate::error::db;
 use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::Consent;
-use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, TenantId};
+use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, NoticeId, TenantId};
+use accord_domain::ledger::{ChainedEvent, EventBody, EventKind};
 use accord_domain::tenant::JobKind;
 use accord_store::{ConsentWrite, Disconnected, Result, StoreError};
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Row as _};
 use time::OffsetDateTime;
 
 macro_rules! connection_cols {
@@ -186,23 +187,28 @@ pub(crate) async fn disconnect(
     tenant: TenantId,
     id: ConnectionId,
     revoke: bool,
+    method: &str,
     at: OffsetDateTime,
 ) -> Result<Option<Disconnected>> {
     let mut tx = pool.begin().await.map_err(db)?;
-    let out = disconnect_in(&mut tx, tenant, id, revoke, at).await?;
+    // Lock order: the tenant's ledger chain, then the connection (see `ledger.rs`).
+    crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
+    let out = disconnect_in(&mut tx, tenant, id, revoke, method, at).await?;
     tx.commit().await.map_err(db)?;
     Ok(out)
 }
 
-/// The disconnect, inside the caller's transaction (also used by `delete_company`): status,
-/// token destruction, consent withdrawal and the revocation job commit together. The row is
-/// locked first, so a concurrent disconnect of the same connection waits, then finds it
-/// disconnected and returns it unchanged, queueing no second job.
+/// The disconnect, inside the caller's transaction (also used by `delete_company`), which holds
+/// the tenant's ledger chain already: status, token destruction, consent withdrawal with its
+/// `withdrawn` events, and the revocation job commit together. The connection row is locked
+/// first, so a concurrent disconnect of the same connection waits, then finds it disconnected
+/// and returns it unchanged, queueing no second job and no second event.
 pub(crate) async fn disconnect_in(
     conn: &mut PgConnection,
     tenant: TenantId,
     id: ConnectionId,
     revoke: bool,
+    method: &str,
     at: OffsetDateTime,
 ) -> Result<Option<Disconnected>> {
     let row = sqlx::query(concat!(
@@ -236,17 +242,23 @@ pub(crate) async fn disconnect_in(
     .await
     .map_err(db)?;
     let connection = connection_from(&row)?;
-    // Every consent still in force on this connection ends now, not only the latest one.
-    sqlx::query(
-        "update consents set withdrawn_at = $1
-         where tenant_id = $2 and connection_id = $3 and withdrawn_at is null",
+    // Every consent still in force on this connection ends now, not only the latest one, each
+    // with its `withdrawn` ledger event.
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "update consents set withdrawn_at = $1 where tenant_id = $2 and connection_id = $3 and withdrawn_at is null returning id",
     )
     .bind(at)
     .bind(tenant.as_uuid())
     .bind(id.as_uuid())
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
+    let ended = ended_consents(conn, tenant, ids).await?;
+    let bodies = ended
+        .iter()
+        .map(|(k, purpose)| (tenant, EventBody::for_consent(EventKind::Withdrawn, k, purpose, method, at)))
+        .collect();
+    crate::ledger::append_in(conn, bodies).await?;
     let revoke_job = match tokens_ct {
         Some(tokens_ct) if revoke => {
             let job = JobId::new();
@@ -313,4 +325,86 @@ pub(crate) async fn active_ids(
     .await
     .map_err(db)?;
     Ok(ids.into_iter().map(ConnectionId::from).collect())
+}
+
+/// The consents just ended (`ids`), with the purpose of their notice version, in id order.
+async fn ended_consents(conn: &mut PgConnection, tenant: TenantId, mut ids: Vec<uuid::Uuid>) -> Result<Vec<(Consent, String)>> {
+    ids.sort_unstable();
+    let rows = sqlx::query(concat!(
+        "select ",
+        consent_cols!(),
+        ", (select nv.content ->> 'purpose' from notice_versions nv
+             where nv.tenant_id = consents.tenant_id and nv.id = consents.notice_version_id) as purpose
+         from consents where tenant_id = $1 and id = any($2) order by id"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            let purpose: Option<String> = r.try_get("purpose").map_err(db)?;
+            Ok((consent_from(r)?, purpose.unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// Material notice change: linked connections whose consent in force quotes an older version of
+/// the notice need the customer's agreement again.
+pub(crate) async fn require_reconsent(pool: &PgPool, tenant: TenantId, notice: NoticeId, at: OffsetDateTime) -> Result<Vec<Connection>> {
+    sqlx::query(concat!(
+        "update connections set status = 'reconsent_required', updated_at = $1
+         where tenant_id = $2 and status = 'linked' and consent_id in (
+             select k.id from consents k
+             join notice_versions nv on nv.tenant_id = k.tenant_id and nv.id = k.notice_version_id
+             join notices n on n.tenant_id = nv.tenant_id and n.id = nv.notice_id
+             where k.tenant_id = $2 and n.id = $3 and k.withdrawn_at is null and nv.version < n.current_version)
+         returning ",
+        connection_cols!()
+    ))
+    .bind(at)
+    .bind(tenant.as_uuid())
+    .bind(notice.as_uuid())
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(connection_from)
+    .collect()
+}
+
+/// Consent validity: consents in force on linked connections, given before `given_before`,
+/// end with an `expired` event; their connections need the customer's agreement again.
+pub(crate) async fn expire_consents(pool: &PgPool, tenant: TenantId, given_before: OffsetDateTime, at: OffsetDateTime) -> Result<Vec<ChainedEvent>> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    // Lock order: the tenant's ledger chain, then consents and connections (see `ledger.rs`).
+    crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "update consents k set withdrawn_at = $1 where k.tenant_id = $2 and k.withdrawn_at is null and k.given_at < $3
+             and k.id in (select c.consent_id from connections c where c.tenant_id = $2 and c.status = 'linked')
+         returning k.id",
+    )
+    .bind(at)
+    .bind(tenant.as_uuid())
+    .bind(given_before)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+    let ended = ended_consents(&mut tx, tenant, ids).await?;
+    let ids: Vec<uuid::Uuid> = ended.iter().map(|(k, _)| k.connection_id.as_uuid()).collect();
+    sqlx::query("update connections set status = 'reconsent_required', updated_at = $1 where tenant_id = $2 and id = any($3) and status = 'linked'")
+        .bind(at)
+        .bind(tenant.as_uuid())
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let bodies = ended
+        .iter()
+        .map(|(k, purpose)| (tenant, EventBody::for_consent(EventKind::Expired, k, purpose, "validity_expired", at)))
+        .collect();
+    let events = crate::ledger::append_in(&mut tx, bodies).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(events)
 }

@@ -21,6 +21,7 @@ mod connections;
 mod error;
 mod flow;
 mod jobs;
+mod ledger;
 mod notices;
 mod tenants;
 mod writer;
@@ -40,6 +41,7 @@ use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId, NoticeId,
     NoticeVersionId, SupportRequestId, TenantId,
 };
+use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::locale::Locale;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
 use accord_domain::settings::LinkSettings;
@@ -313,9 +315,10 @@ impl Store for PgStore {
         tenant: TenantId,
         id: ConnectionId,
         revoke: bool,
+        method: &str,
         at: OffsetDateTime,
     ) -> Result<Option<Disconnected>> {
-        connections::disconnect(&self.pool, tenant, id, revoke, at).await
+        connections::disconnect(&self.pool, tenant, id, revoke, method, at).await
     }
     async fn consent(&self, tenant: TenantId, id: ConsentId) -> Result<Option<Consent>> {
         connections::consent(&self.pool, tenant, id).await
@@ -357,5 +360,36 @@ impl Store for PgStore {
     }
     async fn job(&self, id: JobId) -> Result<Option<Job>> {
         jobs::job(&self.pool, id).await
+    }
+
+    async fn append_events(&self, tenant: TenantId, bodies: Vec<EventBody>) -> Result<Vec<ChainedEvent>> {
+        let mut tx = self.pool.begin().await.map_err(error::db)?;
+        let events = ledger::append_in(&mut tx, bodies.into_iter().map(|b| (tenant, b)).collect()).await?;
+        tx.commit().await.map_err(error::db)?;
+        Ok(events)
+    }
+
+    async fn ledger_events(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<ChainedEvent>> {
+        ledger::events(&self.pool, tenant, after_seq, limit).await
+    }
+
+    async fn consent_events(&self, tenant: TenantId, consent: ConsentId) -> Result<Vec<ChainedEvent>> {
+        ledger::consent_events(&self.pool, tenant, consent).await
+    }
+
+    async fn ledger_tenants(&self) -> Result<Vec<TenantId>> {
+        ledger::tenants_with_events(&self.pool).await
+    }
+
+    async fn require_reconsent(&self, tenant: TenantId, notice: NoticeId, at: OffsetDateTime) -> Result<Vec<Connection>> {
+        connections::require_reconsent(&self.pool, tenant, notice, at).await
+    }
+
+    async fn expire_consents(&self, tenant: TenantId, given_before: OffsetDateTime, at: OffsetDateTime) -> Result<Vec<ChainedEvent>> {
+        connections::expire_consents(&self.pool, tenant, given_before, at).await
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        tenants::all(&self.pool).await
     }
 }

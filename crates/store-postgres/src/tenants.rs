@@ -67,6 +67,16 @@ pub(crate) async fn tenant(pool: &PgPool, id: TenantId) -> Result<Option<Tenant>
         .transpose()
 }
 
+pub(crate) async fn all(pool: &PgPool) -> Result<Vec<Tenant>> {
+    sqlx::query(concat!("select ", tenant_cols!(), " from tenants order by id"))
+        .fetch_all(pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(tenant_from)
+        .collect()
+}
+
 pub(crate) async fn tenant_by_name(pool: &PgPool, name: &str) -> Result<Option<Tenant>> {
     sqlx::query(concat!("select ", tenant_cols!(), " from tenants where name = $1"))
         .bind(name)

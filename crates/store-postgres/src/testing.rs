@@ -100,8 +100,6 @@ impl TestDatabase {
 pub fn test_options() -> PgOptions {
     PgOptions {
         max_connections: 6,
-        // Two batches in flight, so the suite also runs concurrent batches against each other.
-        consent_writers: 2,
         ..PgOptions::default()
     }
 }

@@ -2,20 +2,22 @@
 //!
 //! DESIGN.md wants every consent durable before it is acknowledged and thousands of them per
 //! second. PostgreSQL already shares one WAL flush among transactions that commit together, but
-//! a consent alone still costs five round trips (begin, connection, consent, OAuth state,
-//! commit) and a snapshot, lock and WAL record each; so consents are gathered into batches
-//! written with one multi-row statement per table (`batch.rs`) and one commit.
+//! a consent alone would still cost a transaction of its own: several statements and round
+//! trips, the lock on its tenant's ledger chain, a commit record. So consents are gathered into
+//! batches, each one transaction of three round trips whatever its size: the ledger heads
+//! locked and read, one statement for all rows (`batch.rs`), the commit.
 //!
 //! Requests wait in one queue. [`PgOptions::consent_writers`](crate::PgOptions) tasks take
-//! from it: a task takes the first waiting request, everything queued behind it (up to
-//! [`MAX_BATCH`]), and writes them while the next task forms the next batch, so one batch's
-//! commit (its WAL flush) overlaps the next batch's statements. Each caller is answered only
-//! after the commit that holds its write succeeded.
+//! from it: a task takes the first waiting request and everything queued behind it (up to
+//! [`MAX_BATCH`]), and writes them while the other task's batch waits for its WAL flush; what
+//! arrives meanwhile forms the next batch. Each caller is answered only after the commit that
+//! holds its write succeeded.
 //!
-//! If the batch fails (a duplicate id, a connection of someone else, a deadlock), that attempt
-//! is rolled back and the batch is replayed with each request inside its own savepoint: the
-//! failing one is rolled back alone and answered with its own error; the others commit. Either
-//! way each caller gets the outcome it would have had alone. A batch naming one connection twice
+//! If a request fails (a duplicate consent id, a foreign key to another tenant's row, a
+//! connection id of someone else's), that attempt is rolled back and the batch is replayed in
+//! one transaction with each request inside its own savepoint: the failing one is rolled back
+//! alone and answered with its own error; the others commit, their ledger events chained in
+//! order. Either way each caller gets the outcome it would have had alone. A batch naming one connection twice
 //! (two consents for one connection at the same instant) goes straight to the replay, which
 //! applies them in order.
 //!
@@ -23,7 +25,7 @@
 //! ordinary transactions, and lock connection rows in id order so they never deadlock on each
 //! other.
 
-use crate::batch::apply;
+use crate::batch::{apply, Applied};
 use crate::connections::consistent;
 use crate::error::{backend, db, is_transient, refused_by_server};
 use accord_store::{ConsentWrite, Result, StoreError};
@@ -139,24 +141,34 @@ async fn run(pool: PgPool, requests: Arc<Mutex<mpsc::Receiver<Request>>>, counte
 async fn write_batch(pool: &PgPool, batch: &[Request], counters: &Counters) -> Result<Vec<Result<()>>> {
     let writes: Vec<&ConsentWrite> = batch.iter().map(|r| &r.write).collect();
     if fast_path_allowed(&writes) {
-        // One statement outside an explicit transaction: its own commit, one round trip.
-        match apply(pool, &writes).await {
-            Ok(applied) => {
-                return Ok(applied
-                    .into_iter()
-                    .map(|ok| if ok { Ok(()) } else { Err(StoreError::NotFound) })
-                    .collect())
+        let mut tx = pool.begin().await.map_err(db)?;
+        match apply(&mut tx, &writes).await {
+            Ok(Applied::All) => {
+                return match tx.commit().await.map_err(db) {
+                    Ok(()) => Ok(writes.iter().map(|_| Ok(())).collect()),
+                    // The server refused the commit (a serialisation failure…): rolled back.
+                    Err(e) if refused_by_server(&e) => replay(pool, &writes, counters).await,
+                    // The connection failed at the commit: whether it happened is unknown, so
+                    // nobody may be told it did, and nothing is replayed (a replay could write a
+                    // consent twice).
+                    Err(e) => Err(e),
+                };
             }
-            // The server refused the statement, so nothing of it was kept: find out who failed.
+            // Someone's write was refused, or the server refused a statement: dropping the
+            // transaction rolls it back; find out who failed.
+            Ok(Applied::Refused) => {}
             Err(e) if refused_by_server(&e) => {}
-            // The connection failed mid-way: whether the commit happened is unknown, so nobody
-            // may be told it did, and nothing is replayed (a replay could write a consent twice).
             Err(e) => return Err(e),
         }
     }
+    replay(pool, &writes, counters).await
+}
+
+/// The batch again, in one transaction, each request in its own savepoint.
+async fn replay(pool: &PgPool, writes: &[&ConsentWrite], counters: &Counters) -> Result<Vec<Result<()>>> {
     counters.replays.fetch_add(1, Ordering::Relaxed);
     let tx = pool.begin().await.map_err(db)?;
-    isolated(tx, &writes).await
+    isolated(tx, writes).await
 }
 
 /// Whether the batch can be written whole: every write agrees with itself on its owner, and no
@@ -194,9 +206,9 @@ async fn apply_one(tx: &mut PgConnection, write: &ConsentWrite) -> Result<Result
     loop {
         attempts += 1;
         let mut savepoint = tx.begin().await.map_err(db)?;
-        let outcome = match apply(&mut *savepoint, &[write]).await {
-            Ok(applied) if applied == [true] => Ok(()),
-            Ok(_) => Err(StoreError::NotFound),
+        let outcome = match apply(&mut savepoint, &[write]).await {
+            Ok(Applied::All) => Ok(()),
+            Ok(Applied::Refused) => Err(StoreError::NotFound),
             Err(e) => Err(e),
         };
         match outcome {

@@ -186,5 +186,29 @@ pub(crate) async fn apply_all(
         .await
         .map_err(db)?;
     }
+    // Consents still in force on these connections are superseded by the new ones.
+    let supersede: Vec<serde_json::Value> = writes
+        .iter()
+        .map(|w| {
+            serde_json::json!({
+                "tenant_id": w.consent.tenant_id, "connection_id": w.consent.connection_id,
+                "id": w.consent.id, "at": micros(w.consent.given_at),
+            })
+        })
+        .collect();
+    sqlx::query(
+        "update consents set withdrawn_at = s.value ->> '$.at'
+         from json_each(?) s
+         where consents.tenant_id = s.value ->> '$.tenant_id'
+             and consents.connection_id = s.value ->> '$.connection_id'
+             and consents.withdrawn_at is null
+             and consents.id < s.value ->> '$.id'",
+    )
+    .bind(to_json(&supersede)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    let events = writes.iter().map(|w| (w.consent.tenant_id, w.event.clone())).collect();
+    crate::ledger::append_batch(conn, events).await?;
     Ok(true)
 }

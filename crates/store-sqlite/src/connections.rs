@@ -6,11 +6,12 @@ use crate::conn::begin;
 use crate::error::{backend, db};
 use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::Consent;
-use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, TenantId};
+use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, NoticeId, TenantId};
+use accord_domain::ledger::{ChainedEvent, EventBody, EventKind};
 use accord_domain::tenant::JobKind;
 use accord_store::{ConsentWrite, Disconnected, Result, StoreError};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{Row as _, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
 macro_rules! connection_cols {
@@ -148,6 +149,8 @@ pub(crate) async fn apply_consent(conn: &mut SqliteConnection, w: &ConsentWrite)
     if let Some(flow) = &w.oauth_flow {
         crate::flow::insert_oauth_flow(conn, flow).await?;
     }
+    supersede(conn, w).await?;
+    crate::ledger::append_in(conn, k.tenant_id, vec![w.event.clone()]).await?;
     Ok(())
 }
 
@@ -273,10 +276,11 @@ pub(crate) async fn disconnect(
     tenant: TenantId,
     id: ConnectionId,
     revoke: bool,
+    method: &str,
     at: OffsetDateTime,
 ) -> Result<Option<Disconnected>> {
     let mut tx = begin(write).await?;
-    let out = disconnect_in(&mut tx, tenant, id, revoke, at).await?;
+    let out = disconnect_in(&mut tx, tenant, id, revoke, method, at).await?;
     tx.commit().await.map_err(db)?;
     Ok(out)
 }
@@ -288,6 +292,7 @@ pub(crate) async fn disconnect_in(
     tenant: TenantId,
     id: ConnectionId,
     revoke: bool,
+    method: &str,
     at: OffsetDateTime,
 ) -> Result<Option<Disconnected>> {
     let row = sqlx::query(concat!(
@@ -322,14 +327,14 @@ pub(crate) async fn disconnect_in(
     .await
     .map_err(db)?;
     let connection = connection_from(&row)?;
-    // Every consent still in force on this connection ends now, not only the latest one.
-    sqlx::query("update consents set withdrawn_at = ? where tenant_id = ? and connection_id = ? and withdrawn_at is null")
-        .bind(micros(at))
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+    // Every consent still in force on this connection ends now, not only the latest one, each
+    // with its `withdrawn` ledger event.
+    let ended = end_consents(conn, tenant, "connection_id = ?", &id.to_string(), at).await?;
+    let bodies = ended
+        .iter()
+        .map(|(k, purpose)| EventBody::for_consent(EventKind::Withdrawn, k, purpose, method, at))
+        .collect();
+    crate::ledger::append_in(conn, tenant, bodies).await?;
     let revoke_job = match tokens_ct {
         Some(tokens_ct) if revoke => {
             let job = JobId::new();
@@ -404,4 +409,124 @@ pub(crate) async fn active_ids(
     ids.iter()
         .map(|s| s.parse().map_err(|e| crate::error::corrupt("id", e)))
         .collect()
+}
+
+/// Ends the consents in force of `tenant` matching `filter` (an SQL condition on `consents`
+/// with one `?`), returning them with the purpose of their notice version.
+async fn end_consents(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    filter: &str,
+    arg: &str,
+    at: OffsetDateTime,
+) -> Result<Vec<(Consent, String)>> {
+    let ids: Vec<String> = sqlx::query_scalar(&format!(
+        "update consents set withdrawn_at = ? where tenant_id = ? and withdrawn_at is null and {filter} returning id"
+    ))
+    .bind(micros(at))
+    .bind(tenant.to_string())
+    .bind(arg)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for cid in ids {
+        let row = sqlx::query(concat!(
+            "select ",
+            consent_cols!(),
+            ", (select nv.content ->> '$.purpose' from notice_versions nv
+                 where nv.tenant_id = consents.tenant_id and nv.id = consents.notice_version_id) as purpose
+             from consents where tenant_id = ? and id = ?"
+        ))
+        .bind(tenant.to_string())
+        .bind(&cid)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+        let purpose: Option<String> = row.try_get("purpose").map_err(db)?;
+        out.push((consent_from(&row)?, purpose.unwrap_or_default()));
+    }
+    out.sort_by_key(|(k, _)| k.id);
+    Ok(out)
+}
+
+/// A new consent on a connection supersedes the older ones still in force there (ids are
+/// time-ordered, so "older" is `id <`).
+pub(crate) async fn supersede(conn: &mut SqliteConnection, w: &ConsentWrite) -> Result<()> {
+    sqlx::query(
+        "update consents set withdrawn_at = ? where tenant_id = ? and connection_id = ? and withdrawn_at is null and id < ?",
+    )
+    .bind(micros(w.consent.given_at))
+    .bind(w.consent.tenant_id.to_string())
+    .bind(w.consent.connection_id.to_string())
+    .bind(w.consent.id.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Material notice change: linked connections whose consent in force quotes an older version of
+/// the notice need the customer's agreement again.
+pub(crate) async fn require_reconsent(
+    write: &SqlitePool,
+    tenant: TenantId,
+    notice: NoticeId,
+    at: OffsetDateTime,
+) -> Result<Vec<Connection>> {
+    let mut tx = begin(write).await?;
+    let rows = sqlx::query(concat!(
+        "update connections set status = 'reconsent_required', updated_at = ?
+         where tenant_id = ? and status = 'linked' and consent_id in (
+             select k.id from consents k
+             join notice_versions nv on nv.tenant_id = k.tenant_id and nv.id = k.notice_version_id
+             join notices n on n.tenant_id = nv.tenant_id and n.id = nv.notice_id
+             where k.tenant_id = ? and n.id = ? and k.withdrawn_at is null and nv.version < n.current_version)
+         returning ",
+        connection_cols!()
+    ))
+    .bind(micros(at))
+    .bind(tenant.to_string())
+    .bind(tenant.to_string())
+    .bind(notice.to_string())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    rows.iter().map(connection_from).collect()
+}
+
+/// Consent validity: consents in force on linked connections, given before `given_before`,
+/// end with an `expired` event; their connections need the customer's agreement again.
+pub(crate) async fn expire_consents(
+    write: &SqlitePool,
+    tenant: TenantId,
+    given_before: OffsetDateTime,
+    at: OffsetDateTime,
+) -> Result<Vec<ChainedEvent>> {
+    let mut tx = begin(write).await?;
+    let ended = end_consents(
+        &mut tx,
+        tenant,
+        "given_at < ? and id in (select consent_id from connections c where c.tenant_id = consents.tenant_id and c.status = 'linked')",
+        &micros(given_before).to_string(),
+        at,
+    )
+    .await?;
+    for (k, _) in &ended {
+        sqlx::query("update connections set status = 'reconsent_required', updated_at = ? where tenant_id = ? and id = ? and status = 'linked'")
+            .bind(micros(at))
+            .bind(tenant.to_string())
+            .bind(k.connection_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    let bodies = ended
+        .iter()
+        .map(|(k, purpose)| EventBody::for_consent(EventKind::Expired, k, purpose, "validity_expired", at))
+        .collect();
+    let events = crate::ledger::append_in(&mut tx, tenant, bodies).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(events)
 }

@@ -245,16 +245,11 @@ mod tests {
         for call in calls {
             outcomes.push(call.await.unwrap());
         }
-        for (n, outcome) in outcomes.iter().enumerate() {
-            if n == 7 {
-                assert!(
-                    matches!(outcome, Err(StoreError::Conflict(_))),
-                    "request 7: {outcome:?}"
-                );
-            } else {
-                assert!(outcome.is_ok(), "request {n}: {outcome:?}");
-            }
-        }
+        // Requests 3 and 7 share a consent id: whichever the writer took second fails alone
+        // (the tasks send in whatever order the scheduler runs them).
+        let failed: Vec<usize> = outcomes.iter().enumerate().filter(|(_, o)| o.is_err()).map(|(n, _)| n).collect();
+        assert!(failed == [3] || failed == [7], "exactly one of 3 and 7 fails: {outcomes:?}");
+        assert!(matches!(outcomes[failed[0]], Err(StoreError::Conflict(_))), "{outcomes:?}");
         let after = store.group_commit_stats();
         assert_eq!(after.batches - before.batches, 1, "one commit for all");
         assert_eq!(after.largest_batch, 50);
@@ -264,7 +259,7 @@ mod tests {
             .unwrap();
         assert_eq!(connections.len(), 49);
         assert!(
-            connections.iter().all(|c| c.id != writes[7].connection.id),
+            connections.iter().all(|c| c.id != writes[failed[0]].connection.id),
             "the failed request left nothing"
         );
     }

@@ -11,6 +11,7 @@ use accord_domain::catalog::{Category, PlatformKey};
 use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
 use accord_domain::crypto::TokenHash;
+use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
 use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, NoticeId, NoticeVersionId,
@@ -51,13 +52,18 @@ pub struct Page<Id> {
 
 /// Everything the consent action writes, committed together (DESIGN.md: "Consent write = one
 /// transaction"). The connection row is inserted, or updated when its id already exists
-/// (a new consent for a connection still pending sign-in).
+/// (a new consent for a connection still pending sign-in, or a re-consent). Consents still in
+/// force on that connection are superseded: their `withdrawn_at` is set to the new consent's
+/// time (the new event records the change; no `withdrawn` event is written for them).
 #[derive(Debug, Clone)]
 pub struct ConsentWrite {
     pub connection: Connection,
     pub consent: Consent,
     /// The OAuth authorization this consent starts, if any.
     pub oauth_flow: Option<OAuthFlow>,
+    /// The ledger event (`given` or `reconsented`), appended to the tenant's chain in the same
+    /// transaction.
+    pub event: EventBody,
 }
 
 /// The outcome of a disconnect.
@@ -207,11 +213,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// job created holding the ciphertext (payload `{connection_id, platform_key, tokens_ct}`).
     /// `None` if the connection does not exist for this tenant; already disconnected connections
     /// are returned unchanged.
+    ///
+    /// Each consent withdrawn appends a `withdrawn` ledger event (purpose from its notice
+    /// version) collected by `method` (`manage_page`, `tenant_api`…), in the same transaction.
     async fn disconnect(
         &self,
         tenant: TenantId,
         id: ConnectionId,
         revoke: bool,
+        method: &str,
         at: OffsetDateTime,
     ) -> Result<Option<Disconnected>>;
     async fn consent(&self, tenant: TenantId, id: ConsentId) -> Result<Option<Consent>>;
@@ -245,4 +255,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         at: OffsetDateTime,
     ) -> Result<()>;
     async fn job(&self, id: JobId) -> Result<Option<Job>>;
+
+    // ---- the consent ledger (append-only, per-tenant hash chain) ----
+    /// Appends events (e.g. `nda_accepted`) to the tenant's chain in one transaction.
+    async fn append_events(&self, tenant: TenantId, bodies: Vec<EventBody>) -> Result<Vec<ChainedEvent>>;
+    /// A tenant's events after position `after_seq`, at most `limit`, in chain order.
+    async fn ledger_events(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<ChainedEvent>>;
+    /// Every event about one consent, in chain order.
+    async fn consent_events(&self, tenant: TenantId, consent: ConsentId) -> Result<Vec<ChainedEvent>>;
+    /// Tenants with at least one ledger event, for `accord ledger verify`.
+    async fn ledger_tenants(&self) -> Result<Vec<TenantId>>;
+    /// Re-consent after a material notice change: linked connections whose consent in force was
+    /// given to an older version of `notice` become `reconsent_required`; returns them.
+    async fn require_reconsent(&self, tenant: TenantId, notice: NoticeId, at: OffsetDateTime) -> Result<Vec<Connection>>;
+    /// Expiry: consents in force given before `given_before` on linked connections of `tenant`
+    /// end with an `expired` event each (method `validity_expired`), and their connections become
+    /// `reconsent_required` — one transaction. Returns the events.
+    async fn expire_consents(&self, tenant: TenantId, given_before: OffsetDateTime, at: OffsetDateTime) -> Result<Vec<ChainedEvent>>;
+    /// Every tenant (for background jobs that run per tenant).
+    async fn tenants(&self) -> Result<Vec<Tenant>>;
 }

@@ -5,6 +5,9 @@
 //! Jobs today: `revoke_token` — RFC 7009 revocation at the platform after a disconnect. The
 //! disconnect itself already destroyed the connection's tokens; the job holds the only
 //! remaining (encrypted) copy and clears it when done or abandoned.
+//!
+//! Beside the jobs, a periodic check ends consents past their tenant's validity period
+//! (`consent_validity_days`): on start, then at most once per minute of the injected clock.
 
 use accord_domain::connection::TokenSet;
 use accord_domain::ids::ConnectionId;
@@ -12,18 +15,23 @@ use accord_domain::tenant::{job_retry_delay, Job, JobKind};
 use accord_platform::{tokens_aad, PlatformClient};
 use serde::Deserialize;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 /// How long a claimed job is reserved for this worker.
 const LEASE: time::Duration = time::Duration::minutes(2);
 const BATCH: u32 = 16;
+/// How often (on the injected clock) consents are checked for expiry.
+const EXPIRY_EVERY: time::Duration = time::Duration::minutes(1);
 
 pub struct Worker {
     platforms: PlatformClient,
     wake: Arc<Notify>,
     poll_every: Duration,
+    /// When the expiry check last ran (injected clock); `None` before the first run.
+    expiry_ran_at: Mutex<Option<OffsetDateTime>>,
 }
 
 #[derive(Deserialize)]
@@ -35,13 +43,19 @@ struct RevokePayload {
 
 impl Worker {
     pub fn new(platforms: PlatformClient, wake: Arc<Notify>, poll_every: Duration) -> Self {
-        Self { platforms, wake, poll_every }
+        Self {
+            platforms,
+            wake,
+            poll_every,
+            expiry_ran_at: Mutex::new(None),
+        }
     }
 
     /// Runs until `shutdown` resolves; a batch in progress is finished first.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
+            self.expiry_if_due().await;
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.wake.notified() => {}
@@ -65,7 +79,9 @@ impl Worker {
     /// Claims and runs the jobs due now; returns how many were claimed.
     pub async fn run_due(&self) -> Result<usize, accord_store::StoreError> {
         let store = &self.platforms.store;
-        let jobs = store.claim_jobs(self.platforms.clock.now(), BATCH, LEASE).await?;
+        let jobs = store
+            .claim_jobs(self.platforms.clock.now(), BATCH, LEASE)
+            .await?;
         let n = jobs.len();
         for job in jobs {
             let outcome = self.run_job(&job).await;
@@ -86,6 +102,59 @@ impl Worker {
         Ok(n)
     }
 
+    /// Runs [`Worker::run_expiry`] unless it ran less than a minute ago (injected clock).
+    async fn expiry_if_due(&self) {
+        let now = self.platforms.clock.now();
+        // Due on start, a minute after the last run, or when the clock went back.
+        let due = match self.expiry_ran_at.lock() {
+            Ok(last) => last.is_none_or(|t| now - t >= EXPIRY_EVERY || now < t),
+            Err(_) => true,
+        };
+        if due {
+            if let Err(e) = self.run_expiry().await {
+                tracing::error!(error = %e, "consent expiry check failed; will retry");
+            }
+        }
+    }
+
+    /// Ends the consents past their tenant's validity period: for each tenant with
+    /// `consent_validity_days = Some(d)`, consents in force given more than `d` days ago end
+    /// with an `expired` ledger event and their connections become `reconsent_required`.
+    /// Returns how many consents expired. Logs counts only (no personal data).
+    pub async fn run_expiry(&self) -> Result<usize, accord_store::StoreError> {
+        let store = &self.platforms.store;
+        let now = self.platforms.clock.now();
+        if let Ok(mut last) = self.expiry_ran_at.lock() {
+            *last = Some(now);
+        }
+        let mut total = 0;
+        let mut first_error = None;
+        for tenant in store.tenants().await? {
+            let Some(days) = tenant.settings.consent_validity_days else {
+                continue;
+            };
+            let given_before = now - time::Duration::days(i64::from(days));
+            // One tenant's failure does not hold the others back; it is retried next round.
+            match store.expire_consents(tenant.id, given_before, now).await {
+                Ok(events) => {
+                    if !events.is_empty() {
+                        // The webhook `consent.expired` will be emitted here, one per event.
+                        tracing::info!(tenant = %tenant.id, expired = events.len(), validity_days = days, "consents expired");
+                    }
+                    total += events.len();
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %tenant.id, error = %e, "could not expire consents");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
+    }
+
     async fn run_job(&self, job: &Job) -> Result<(), String> {
         match job.kind {
             JobKind::RevokeToken => self.revoke(job).await,
@@ -93,7 +162,8 @@ impl Worker {
     }
 
     async fn revoke(&self, job: &Job) -> Result<(), String> {
-        let p: RevokePayload = serde_json::from_value(job.payload.clone()).map_err(|e| format!("bad payload: {e}"))?;
+        let p: RevokePayload =
+            serde_json::from_value(job.payload.clone()).map_err(|e| format!("bad payload: {e}"))?;
         let Some(platform) = self.platforms.catalog.find(&p.platform_key) else {
             // The operator removed the platform from the catalog: nothing left to call.
             tracing::warn!(platform = %p.platform_key, "platform no longer in the catalog; revocation skipped");
@@ -104,7 +174,8 @@ impl Worker {
             .keyring
             .decrypt(&p.tokens_ct, &tokens_aad(job.tenant_id, p.connection_id))
             .map_err(|e| format!("token ciphertext unreadable: {e}"))?;
-        let tokens: TokenSet = serde_json::from_slice(&plain).map_err(|e| format!("token set unreadable: {e}"))?;
+        let tokens: TokenSet =
+            serde_json::from_slice(&plain).map_err(|e| format!("token set unreadable: {e}"))?;
         accord_platform::revoke(&self.platforms, job.tenant_id, platform, &tokens)
             .await
             .map_err(|e| e.to_string())?;

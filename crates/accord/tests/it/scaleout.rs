@@ -7,11 +7,11 @@
 //! - two callbacks racing with one `state`, on both instances: exactly one succeeds;
 //! - two browsers racing to open one link, on both instances: exactly one gets in;
 //! - disconnects racing on both instances queue one revocation per connection, and the job
-//!   workers of both instances, claiming at once, run each job once (one claim per attempt).
+//!   workers of both instances, claiming at once, run each job once (one claim per attempt);
+//! - the tenant's consent ledger, appended to by both instances, stays one unforked chain.
 //!
-//! Not yet here, because the features do not exist yet: the webhook outbox (each message claimed
-//! by one worker per attempt) and the consent ledger (chains unforked under concurrent appends).
-//! Their cases belong here when they land (see docs/deployment.md).
+//! Not yet here, because the feature does not exist yet: the webhook outbox (each message
+//! claimed by one worker per attempt). Its case belongs here when it lands (docs/deployment.md).
 //!
 //! Gated on `ACCORD_TEST_POSTGRES_URL`, like `postgres.rs`.
 
@@ -191,4 +191,15 @@ async fn racing_disconnects_revoke_once_per_connection_and_each_job_runs_once() 
     for (_, _, access_token) in &linked {
         assert_eq!(a.sandbox_api_status("invoices", access_token).await, 401, "revoked at the platform");
     }
+
+    // The tenant's ledger, appended to by both instances, is one unforked chain: a `given`
+    // event per consent and a `withdrawn` one per connection, however the disconnects raced.
+    let events = b.state.store.ledger_events(a.tenant(), 0, 10_000).await.unwrap();
+    let mut verifier = accord_domain::ledger::ChainVerifier::default();
+    for e in &events {
+        verifier.push(e).unwrap_or_else(|broken| panic!("chain broken: {broken}"));
+    }
+    let kinds = |kind| events.iter().filter(|e| e.event.body.kind == kind).count();
+    use accord_domain::ledger::EventKind;
+    assert_eq!((kinds(EventKind::Given), kinds(EventKind::Withdrawn)), (CONNECTIONS, CONNECTIONS), "{events:?}");
 }

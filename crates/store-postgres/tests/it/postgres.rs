@@ -192,9 +192,14 @@ async fn group_commit_answers_each_caller_and_isolates_failures() {
     let other = World::new(&*store, "Lender B").await;
     let taken = fixtures::consent_write(&w.company, &w.nv, at(0));
     store.record_consent(&taken).await.unwrap();
+    let theirs = fixtures::consent_write(&other.company, &other.nv, at(0));
+    store.record_consent(&theirs).await.unwrap();
     let mut writes: Vec<_> = (0..400)
         .map(|n| fixtures::consent_write(&w.company, &w.nv, at(n)))
         .collect();
+    // One write names another tenant's connection: refused alone inside a whole batch.
+    writes[10].connection.id = theirs.connection.id;
+    writes[10].consent.connection_id = theirs.connection.id;
     for (n, write) in writes.iter_mut().enumerate() {
         match n % 40 {
             // a consent id already used: Conflict
@@ -211,16 +216,12 @@ async fn group_commit_answers_each_caller_and_isolates_failures() {
     let outcomes =
         futures::future::join_all(writes.iter().map(|write| store.record_consent(write))).await;
     for (n, outcome) in outcomes.iter().enumerate() {
-        match n % 40 {
-            0 => assert!(
-                matches!(outcome, Err(StoreError::Conflict(_))),
-                "request {n}: {outcome:?}"
-            ),
-            20 => assert!(
-                matches!(outcome, Err(StoreError::NotFound)),
-                "request {n}: {outcome:?}"
-            ),
-            _ => assert!(outcome.is_ok(), "request {n}: {outcome:?}"),
+        if n % 40 == 0 {
+            assert!(matches!(outcome, Err(StoreError::Conflict(_))), "request {n}: {outcome:?}");
+        } else if n == 10 || n % 40 == 20 {
+            assert!(matches!(outcome, Err(StoreError::NotFound)), "request {n}: {outcome:?}");
+        } else {
+            assert!(outcome.is_ok(), "request {n}: {outcome:?}");
         }
     }
     let after = store.group_commit_stats();
@@ -232,7 +233,15 @@ async fn group_commit_answers_each_caller_and_isolates_failures() {
             .await
             .unwrap()
             .len(),
-        1 + 380
+        1 + 379
+    );
+    assert_eq!(
+        store
+            .connection(other.tenant.id, theirs.connection.id)
+            .await
+            .unwrap(),
+        Some(theirs.connection),
+        "the other tenant's connection is untouched"
     );
 }
 
@@ -296,7 +305,7 @@ async fn two_stores_on_one_database_share_one_truth() {
     // Jobs: 40 revocations, drained by both instances at once, each claimed once.
     for _ in 0..40 {
         let write = fixtures::linked(&*a, &w.company, &w.nv).await;
-        b.disconnect(w.tenant.id, write.connection.id, true, at(2))
+        b.disconnect(w.tenant.id, write.connection.id, true, "test", at(2))
             .await
             .unwrap();
     }
@@ -327,11 +336,71 @@ async fn two_stores_on_one_database_share_one_truth() {
     assert_eq!(db.job_ids().await.len(), 40);
 }
 
+/// Two instances appending to one tenant's ledger at once — consents through each one's group
+/// commit, disconnects, and direct appends — leave one unforked chain without gaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_append_to_one_unforked_chain() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let a: Arc<dyn Store> = Arc::new(db.store().await);
+    let b: Arc<dyn Store> = Arc::new(db.store().await);
+    let w = World::new(&*a, "Lender A").await;
+    let writes: Vec<_> = (0..120)
+        .map(|n| fixtures::consent_write(&w.company, &w.nv, at(n)))
+        .collect();
+    let consents = futures::future::join_all(writes.iter().enumerate().map(|(n, write)| {
+        let store = if n % 2 == 0 { &a } else { &b };
+        store.record_consent(write)
+    }));
+    let disconnects = futures::future::join_all(writes[..20].iter().enumerate().map(|(n, write)| {
+        let store = if n % 2 == 0 { &b } else { &a };
+        store.disconnect(w.tenant.id, write.connection.id, false, "test", at(500))
+    }));
+    let appends = futures::future::join_all((0..10).map(|n| {
+        let store = if n % 2 == 0 { &a } else { &b };
+        let mut body = writes[0].event.clone();
+        body.kind = accord_domain::ledger::EventKind::NdaAccepted;
+        store.append_events(w.tenant.id, vec![body])
+    }));
+    let (consents, disconnects, appends) = tokio::join!(consents, disconnects, appends);
+    assert!(consents.iter().all(Result::is_ok), "{consents:?}");
+    assert!(appends.iter().all(Result::is_ok), "{appends:?}");
+    // A disconnect may run before its connection exists (`None`): it races the consent.
+    assert!(disconnects.iter().all(Result::is_ok), "{disconnects:?}");
+
+    let events = a.ledger_events(w.tenant.id, 0, 10_000).await.unwrap();
+    let mut verifier = accord_domain::ledger::ChainVerifier::default();
+    for e in &events {
+        verifier.push(e).unwrap_or_else(|broken| panic!("chain broken: {broken}"));
+    }
+    // 120 given, 10 appended, and one withdrawn event per disconnect that found a consent in
+    // force (a disconnect may run before its connection's consent was written).
+    let given = events.iter().filter(|e| e.event.body.kind == accord_domain::ledger::EventKind::Given).count();
+    assert_eq!(given, 120);
+    assert!(events.len() >= 130 && events.len() <= 150, "{}", events.len());
+    assert_eq!(b.ledger_events(w.tenant.id, 0, 10_000).await.unwrap(), events);
+}
+
+#[tokio::test]
+async fn ledger_events_refuse_update_delete_and_truncate() {
+    let Some((store, db)) = fresh_store().await else { return };
+    let w = World::new(&*store, "Lender A").await;
+    fixtures::linked(&*store, &w.company, &w.nv).await;
+    let mut conn = db.raw().await;
+    for edit in [
+        "update ledger_events set kind = 'withdrawn'",
+        "delete from ledger_events",
+        "truncate ledger_events",
+    ] {
+        let err = sqlx::query(edit).execute(&mut conn).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{edit}: {err}");
+    }
+}
+
 #[tokio::test]
 async fn migrate_is_idempotent_and_reports_versions() {
     let Some((store, _db)) = fresh_store().await else { return };
-    assert_eq!(store.migrate().await.unwrap(), [1]);
-    assert_eq!(store.migrate().await.unwrap(), [1]);
+    assert_eq!(store.migrate().await.unwrap(), [1, 2]);
+    assert_eq!(store.migrate().await.unwrap(), [1, 2]);
 }
 
 /// Not a benchmark (see `bench/`), a smoke test of the order of magnitude; run it with

@@ -48,7 +48,11 @@ pub async fn record_consent_inserts_then_updates(store: &dyn Store) {
             .company_consents(w.tenant.id, w.company.id)
             .await
             .unwrap(),
-        vec![first.consent, second.consent]
+        vec![
+            accord_domain::consent::Consent { withdrawn_at: Some(at(30)), ..first.consent },
+            second.consent
+        ],
+        "the new consent supersedes the one in force"
     );
 }
 
@@ -128,7 +132,7 @@ pub async fn connection_is_linked_and_failed(store: &dyn Store) {
         "only a pending connection records failures"
     );
 
-    store.disconnect(t, id, false, at(30)).await.unwrap();
+    store.disconnect(t, id, false, "test", at(30)).await.unwrap();
     assert!(
         store
             .link_connection(t, id, "ct:again", None, at(40))
@@ -157,7 +161,7 @@ pub async fn disconnect_destroys_tokens_and_queues_one_revocation(store: &dyn St
     let write = fixtures::linked(store, &w.company, &w.nv).await;
     let (t, id) = (w.tenant.id, write.connection.id);
     let out = store
-        .disconnect(t, id, true, at(300))
+        .disconnect(t, id, true, "test", at(300))
         .await
         .unwrap()
         .expect("exists");
@@ -204,7 +208,7 @@ pub async fn disconnect_destroys_tokens_and_queues_one_revocation(store: &dyn St
     assert_eq!(job.payload["platform_key"], "sandbox");
 
     let again = store
-        .disconnect(t, id, true, at(400))
+        .disconnect(t, id, true, "test", at(400))
         .await
         .unwrap()
         .expect("still exists");
@@ -237,7 +241,7 @@ pub async fn disconnect_without_tokens_or_revoke_queues_nothing(store: &dyn Stor
     let pending = fixtures::consent_write(&w.company, &w.nv, t0());
     store.record_consent(&pending).await.unwrap();
     let out = store
-        .disconnect(w.tenant.id, pending.connection.id, true, at(10))
+        .disconnect(w.tenant.id, pending.connection.id, true, "test", at(10))
         .await
         .unwrap()
         .unwrap();
@@ -247,7 +251,7 @@ pub async fn disconnect_without_tokens_or_revoke_queues_nothing(store: &dyn Stor
     );
     let linked = fixtures::linked(store, &w.company, &w.nv).await;
     let out = store
-        .disconnect(w.tenant.id, linked.connection.id, false, at(20))
+        .disconnect(w.tenant.id, linked.connection.id, false, "test", at(20))
         .await
         .unwrap()
         .unwrap();
@@ -266,7 +270,7 @@ pub async fn disconnect_without_tokens_or_revoke_queues_nothing(store: &dyn Stor
         .is_empty());
     assert_eq!(
         store
-            .disconnect(w.tenant.id, ConnectionId::new(), true, at(30))
+            .disconnect(w.tenant.id, ConnectionId::new(), true, "test", at(30))
             .await
             .unwrap()
             .map(|d| d.connection),

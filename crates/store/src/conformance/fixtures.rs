@@ -2,6 +2,7 @@
 //! reuse them. Every time is [`t0`] plus whole seconds, so backends may keep microseconds only.
 
 use crate::{ConsentWrite, Store};
+use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::catalog::{Category, DataType, DataUse, Direction, PlatformKey};
 use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::{Consent, ConsentEvidence, ConsentMethod};
@@ -112,7 +113,7 @@ pub fn consent_write(
 ) -> ConsentWrite {
     let (connection_id, consent_id) = (ConnectionId::new(), ConsentId::new());
     let text = format!("{} (version {})", nv.content.purpose, nv.version);
-    ConsentWrite {
+    let mut write = ConsentWrite {
         connection: Connection {
             id: connection_id,
             tenant_id: company.tenant_id,
@@ -151,7 +152,26 @@ pub fn consent_write(
             withdrawn_at: None,
         },
         oauth_flow: None,
-    }
+        event: EventBody {
+            kind: EventKind::Given,
+            consent_id,
+            company_id: company.id,
+            connection_id: Some(connection_id),
+            platform_key: Some(sandbox()),
+            category: Some(nv.category),
+            notice_version_id: Some(nv.id),
+            notice_version: Some(nv.version),
+            text_sha256: String::new(),
+            locale: nv.locale,
+            data_uses: nv.content.data_uses.clone(),
+            purpose: nv.content.purpose.clone(),
+            method: "hosted_flow_checkbox".into(),
+            at: given_at,
+        },
+    };
+    // The event describes exactly the consent written with it.
+    write.event = EventBody::for_consent(EventKind::Given, &write.consent, &nv.content.purpose, "hosted_flow_checkbox", given_at);
+    write
 }
 
 /// A new consent for the same connection, given later.
@@ -161,6 +181,7 @@ pub fn reconsent(previous: &ConsentWrite, given_at: OffsetDateTime) -> ConsentWr
     w.consent.given_at = given_at;
     w.connection.consent_id = Some(w.consent.id);
     w.connection.updated_at = given_at;
+    w.event = EventBody::for_consent(EventKind::Reconsented, &w.consent, &previous.event.purpose, "hosted_flow_checkbox", given_at);
     w
 }
 

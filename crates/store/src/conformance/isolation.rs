@@ -80,7 +80,7 @@ pub async fn another_tenants_ids_are_not_found(store: &dyn Store) {
         Err(StoreError::NotFound)
     ));
     assert!(store
-        .disconnect(tb, conn, true, at(5))
+        .disconnect(tb, conn, true, "test", at(5))
         .await
         .unwrap()
         .is_none());

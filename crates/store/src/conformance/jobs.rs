@@ -10,7 +10,7 @@ async fn one_job(store: &dyn Store) -> JobId {
     let w = World::new(store, "Lender A").await;
     let write = fixtures::linked(store, &w.company, &w.nv).await;
     store
-        .disconnect(w.tenant.id, write.connection.id, true, at(0))
+        .disconnect(w.tenant.id, write.connection.id, true, "test", at(0))
         .await
         .unwrap()
         .unwrap()

@@ -24,7 +24,7 @@
 //! Times are whole seconds from a fixed instant, so backends may keep microseconds only.
 //!
 //! The cases, by area: [`tenants`], [`notices`], [`flow`], [`consents`], [`jobs`],
-//! [`isolation`], and [`races`] (many callers at once, as several instances would be);
+//! [`isolation`], [`ledger`], and [`races`] (many callers at once, as several instances would be);
 //! [`fixtures`] builds their rows.
 
 pub mod fixtures;
@@ -33,6 +33,7 @@ mod consents;
 mod flow;
 mod isolation;
 mod jobs;
+mod ledger;
 mod notices;
 mod races;
 mod tenants;
@@ -41,6 +42,7 @@ pub use consents::*;
 pub use flow::*;
 pub use isolation::*;
 pub use jobs::*;
+pub use ledger::*;
 pub use notices::*;
 pub use races::*;
 pub use tenants::*;
@@ -91,6 +93,11 @@ macro_rules! conformance_tests {
             racing_callbacks_consume_the_state_once,
             racing_disconnects_queue_one_revocation,
             racing_claims_hand_each_job_out_once,
+            consent_and_withdrawal_are_chained,
+            a_new_consent_supersedes_the_one_in_force,
+            concurrent_appends_neither_fork_nor_skip,
+            a_material_notice_change_requires_reconsent,
+            expired_consents_end_with_an_event,
         );
     };
     (@cases required $make:expr; $($case:ident),+ $(,)?) => {

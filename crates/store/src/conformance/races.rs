@@ -78,7 +78,7 @@ pub async fn racing_disconnects_queue_one_revocation(store: &dyn Store) {
     let write = fixtures::linked(store, &w.company, &w.nv).await;
     let id = write.connection.id;
     let outcomes =
-        join_all((0..RACERS).map(|_| store.disconnect(w.tenant.id, id, true, at(100)))).await;
+        join_all((0..RACERS).map(|_| store.disconnect(w.tenant.id, id, true, "test", at(100)))).await;
     let jobs: Vec<_> = outcomes
         .into_iter()
         .map(|o| o.expect("no error").expect("the connection exists"))
@@ -109,7 +109,7 @@ pub async fn racing_claims_hand_each_job_out_once(store: &dyn Store) {
     for _ in 0..JOBS {
         let write = fixtures::linked(store, &w.company, &w.nv).await;
         store
-            .disconnect(w.tenant.id, write.connection.id, true, at(0))
+            .disconnect(w.tenant.id, write.connection.id, true, "test", at(0))
             .await
             .unwrap();
         connections.push(write.connection.id);

@@ -44,7 +44,7 @@ pub async fn get(State(state): State<AppState>, Auth(tenant): Auth, ApiPath((com
     responses((status = 200, body = ConnectionDto, description = "The connection, now `disconnected`."), (status = 404, body = Problem)))]
 pub async fn disconnect(State(state): State<AppState>, Auth(tenant): Auth, ApiPath((company_id, connection_id)): ApiPath<(Uuid, Uuid)>) -> Result<Json<ConnectionDto>, ApiError> {
     let conn = own_connection(&state, &tenant, company_id, connection_id).await?;
-    let done = connect::disconnect(&state, tenant.id, conn.id).await?.ok_or(ApiError::NotFound)?;
+    let done = connect::disconnect(&state, tenant.id, conn.id, "tenant_api").await?.ok_or(ApiError::NotFound)?;
     Ok(Json(done.connection.into()))
 }
 

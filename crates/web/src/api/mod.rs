@@ -7,6 +7,7 @@ pub mod dto;
 pub mod extract;
 pub mod notices;
 pub mod platforms;
+pub mod receipts;
 pub mod settings;
 
 use crate::state::AppState;
@@ -63,6 +64,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(connections::get, connections::disconnect))
         .routes(routes!(connections::list_consents))
         .routes(routes!(connections::get_consent))
+        .routes(routes!(receipts::get))
         .routes(routes!(platforms::list))
         .routes(routes!(platforms::put))
         .routes(routes!(notices::list, notices::publish))

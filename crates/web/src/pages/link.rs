@@ -118,6 +118,16 @@ pub async fn select(LinkCtx(ctx): LinkCtx, Query(query): Query<SelectQuery>) -> 
     let platforms = offered_platforms(&ctx).await?;
     let connections = ctx.state.store.company_connections(ctx.tenant.id, ctx.company.id).await?;
     let linked = |p: &Platform| connections.iter().any(|c| c.platform_key == p.key && c.status == ConnectionStatus::Linked);
+    let waiting = |p: &Platform| connections.iter().any(|c| c.platform_key == p.key && c.status == ConnectionStatus::ReconsentRequired);
+    // Connections waiting for the customer's agreement again (notice changed, or expired).
+    let reconsent = connections
+        .iter()
+        .filter(|c| c.status == ConnectionStatus::ReconsentRequired)
+        .map(|c| {
+            let name = ctx.state.catalog.get(&c.platform_key).map_or_else(|| c.platform_key.to_string(), |p| p.name.clone());
+            (name, format!("/link/connections/{}/reconsent", c.id))
+        })
+        .collect();
     let q: String = query.q.trim().chars().take(80).collect();
     let needle = q.to_lowercase();
     let mut groups = Vec::new();
@@ -126,14 +136,14 @@ pub async fn select(LinkCtx(ctx): LinkCtx, Query(query): Query<SelectQuery>) -> 
             .iter()
             .filter(|p| p.category == category)
             .filter(|p| needle.is_empty() || p.name.to_lowercase().contains(&needle) || p.key.as_str().contains(&needle))
-            .map(|p| PlatformTile { key: p.key.to_string(), name: p.name.clone(), connected: linked(p) })
+            .map(|p| PlatformTile { key: p.key.to_string(), name: p.name.clone(), connected: linked(p), reconsent: waiting(p) })
             .collect();
         if !tiles.is_empty() {
             groups.push(CategoryGroup { key: category.to_string(), label: ctx.tr.t(&format!("category-{category}")), platforms: tiles });
         }
     }
     let connected_count = i64::try_from(connections.iter().filter(|c| c.status == ConnectionStatus::Linked).count()).unwrap_or(i64::MAX);
-    html(&SelectPage { no_results: groups.is_empty() && !q.is_empty(), groups, query: q, connected_count, chrome: ctx.chrome })
+    html(&SelectPage { no_results: groups.is_empty() && !q.is_empty(), groups, query: q, connected_count, reconsent, chrome: ctx.chrome })
 }
 
 /// The platform of a flow URL, if offered to this session.
@@ -196,6 +206,11 @@ async fn is_linked(ctx: &PageCtx, platform: &Platform) -> Result<bool, PageError
 
 pub async fn consent(LinkCtx(ctx): LinkCtx, Path(key): Path<String>) -> Result<Response, PageError> {
     let platform = offered(&ctx, &key).await?;
+    // A connection to this platform waiting for the customer's agreement again: the re-consent
+    // screen, not a fresh consent (which would start a second connection).
+    if let Some(res) = crate::pages::reconsent::screen_for_platform(&ctx, &platform).await? {
+        return Ok(res);
+    }
     let (version, view) = notice_for(&ctx, &platform).await?;
     let already = is_linked(&ctx, &platform).await?;
     consent_page(&ctx, &platform, &version, view, None, already)
@@ -228,6 +243,11 @@ pub async fn consent_submit(
     }
     if form.action != "connect" {
         return Err(PageError::new(PageErrorKind::BadRequest));
+    }
+    // A consent page opened before the connection needed re-consent: ask on the re-consent
+    // screen rather than start a second connection to the same platform.
+    if let Some(res) = crate::pages::reconsent::screen_for_platform(&ctx, &platform).await? {
+        return Ok(res);
     }
     let (version, view) = notice_for(&ctx, &platform).await?;
     if form.agree.as_deref() != Some("yes") {
@@ -347,6 +367,7 @@ pub async fn connection_row(ctx: &PageCtx, c: &Connection) -> Result<ConnectionR
         granted: consent.as_ref().and_then(|k| k.given_at.format(&fmt).ok()).unwrap_or_default(),
         uses,
         consent_sha256: consent.as_ref().map(|k| k.notice_sha256.clone()),
+        receipt_url: consent.as_ref().map(|k| format!("/{}/receipts/{}", ctx.kind.as_str(), k.id)),
         notice_version: consent.as_ref().map(|k| k.notice_version),
     })
 }

@@ -63,6 +63,6 @@ pub async fn confirm(ManageCtx(ctx): ManageCtx, Path(id): Path<String>) -> Resul
 pub async fn disconnect(ManageCtx(ctx): ManageCtx, meta: ClientMeta, Path(id): Path<String>, PageForm(form): PageForm<CsrfForm>) -> Result<Response, PageError> {
     check_csrf(&ctx.state, &ctx.session.token_hash, &form.csrf, meta.same_origin)?;
     let conn = own(&ctx, &id).await?;
-    connect::disconnect(&ctx.state, ctx.tenant.id, conn.id).await?;
+    connect::disconnect(&ctx.state, ctx.tenant.id, conn.id, "manage_page").await?;
     Ok(Redirect::to(&format!("/manage?disconnected={}", conn.platform_key)).into_response())
 }

@@ -10,6 +10,8 @@ pub struct PlatformTile {
     pub key: String,
     pub name: String,
     pub connected: bool,
+    /// Its connection waits for the customer's agreement again.
+    pub reconsent: bool,
 }
 
 /// A category group on the selection step.
@@ -34,6 +36,8 @@ pub struct ConnectionRow {
     pub uses: Vec<crate::services::notice::UseLine>,
     pub consent_sha256: Option<String>,
     pub notice_version: Option<i64>,
+    /// The consent's receipt page, when there is a consent.
+    pub receipt_url: Option<String>,
 }
 
 #[derive(Template)]
@@ -61,6 +65,8 @@ pub struct SelectPage {
     pub query: String,
     pub connected_count: i64,
     pub no_results: bool,
+    /// Connections waiting for the customer's agreement again: platform name and review URL.
+    pub reconsent: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -161,4 +167,26 @@ pub struct GuidePage {
 #[template(path = "privacy.html")]
 pub struct PrivacyPage {
     pub chrome: Chrome,
+}
+
+/// One event of a consent on the receipt page.
+#[derive(Debug, Clone)]
+pub struct ReceiptEventRow {
+    pub kind: String,
+    pub at: String,
+    pub position: i64,
+    pub hash: String,
+    pub download: String,
+}
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+pub struct ReceiptPage {
+    pub chrome: Chrome,
+    pub controller: String,
+    pub platform_name: String,
+    pub notice_text: String,
+    pub notice_sha256: String,
+    pub notice_version: i64,
+    pub events: Vec<ReceiptEventRow>,
 }

@@ -9,6 +9,7 @@ use accord_domain::consent::{Consent, ConsentEvidence};
 use accord_domain::crypto::TokenHash;
 use accord_domain::flow::BrowserSession;
 use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, TenantId};
+use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::locale::Locale;
 use accord_domain::notice::{NoticeVersion, RenderedNotice};
 use accord_platform::{tokens_aad, OAuthError};
@@ -95,9 +96,11 @@ pub async fn consent_and_authorize(
         withdrawn_at: None,
     };
     let id = connection.id;
+    let method = serde_json::to_value(consent.evidence.method).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let event = EventBody::for_consent(EventKind::Given, &consent, &action.view.purpose, &method, now);
     state
         .store
-        .record_consent(&ConsentWrite { connection, consent, oauth_flow: Some(flow) })
+        .record_consent(&ConsentWrite { connection, consent, oauth_flow: Some(flow), event })
         .await?;
     Ok((url, id))
 }
@@ -211,7 +214,9 @@ fn sanitize_code(raw: &str) -> String {
 
 /// Disconnects at once: status flips, tokens are destroyed and the consent is withdrawn in the
 /// transaction answering the click; revocation at the platform follows as a durable job.
-pub async fn disconnect(state: &AppState, tenant: TenantId, id: ConnectionId) -> Result<Option<Disconnected>, StoreError> {
+/// `method` says where the withdrawal came from (`manage_page`, `tenant_api`); it goes into the
+/// `withdrawn` ledger event.
+pub async fn disconnect(state: &AppState, tenant: TenantId, id: ConnectionId, method: &str) -> Result<Option<Disconnected>, StoreError> {
     let Some(conn) = state.store.connection(tenant, id).await? else {
         return Ok(None);
     };
@@ -219,7 +224,7 @@ pub async fn disconnect(state: &AppState, tenant: TenantId, id: ConnectionId) ->
         .catalog
         .get(&conn.platform_key)
         .is_some_and(|p| p.revoke_url.is_some());
-    let out = state.store.disconnect(tenant, id, revoke, state.clock.now()).await?;
+    let out = state.store.disconnect(tenant, id, revoke, method, state.clock.now()).await?;
     if out.as_ref().is_some_and(|d| d.revoke_job.is_some()) {
         state.jobs.notify_one();
     }

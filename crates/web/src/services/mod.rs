@@ -3,4 +3,6 @@
 
 pub mod connect;
 pub mod notice;
+pub mod receipts;
+pub mod reconsent;
 pub mod tenants;

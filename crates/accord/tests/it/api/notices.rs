@@ -83,9 +83,22 @@ async fn notices_are_versioned_and_new_consents_use_the_new_version() {
             .collect::<Vec<_>>(),
         [1, 2, 3]
     );
+    // A publish answers with the version and how it differs from the previous one.
+    assert_eq!(
+        p3.json["change"],
+        json!({"class": "material", "fields": ["purpose"], "data_uses_added": [], "data_uses_removed": []})
+    );
+    assert_eq!(p3.json["reconsent_required_connections"], json!([]));
+    let as_version = |published: &Value| {
+        let mut v = published.clone();
+        let fields = v.as_object_mut().unwrap();
+        fields.remove("change");
+        fields.remove("reconsent_required_connections");
+        v
+    };
     assert_eq!(versions[0], original, "version 1 unchanged");
-    assert_eq!(versions[1], p2.json, "version 2 unchanged");
-    assert_eq!(versions[2], p3.json);
+    assert_eq!(versions[1], as_version(&p2.json), "version 2 unchanged");
+    assert_eq!(versions[2], as_version(&p3.json));
     let list = call(&app, Method::GET, "/v1/notices", None).await;
     let acc_en = list.json["data"]
         .as_array()

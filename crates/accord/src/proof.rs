@@ -1,0 +1,552 @@
+//! Proof of consent from the command line: `accord ledger verify` recomputes every tenant's
+//! hash chain, `accord receipt verify` checks a signed receipt offline, `accord keys rotate`
+//! adds a new current key to the key file (old receipts keep verifying: retired keys stay in
+//! the JWKS).
+//!
+//! Exit codes: 0 all verified; 1 a verification failed (tampered ledger, bad receipt); 2 the
+//! verification could not run (configuration, database or key file missing or unreadable).
+
+use crate::config::{Database, Settings};
+use accord_domain::crypto::Keyring;
+use accord_domain::ids::TenantId;
+use accord_domain::ledger::{ChainBreak, ChainVerifier};
+use accord_domain::receipt::{verify_compact, JwsError, Receipt};
+use accord_store::Store;
+use anyhow::{anyhow, bail, Context};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Everything verified.
+pub const OK: i32 = 0;
+/// A verification failed: the ledger was tampered with, or a receipt does not verify.
+pub const FAILED: i32 = 1;
+/// The verification could not run.
+pub const CANNOT_RUN: i32 = 2;
+
+/// Events read per store call while verifying.
+const PAGE: u32 = 5_000;
+
+// ---------------------------------------------------------------------------------------------
+// accord ledger verify
+
+/// The outcome of verifying one tenant's chain.
+#[derive(Debug)]
+pub struct ChainReport {
+    pub tenant: TenantId,
+    pub events: i64,
+    pub head: String,
+    pub broken: Option<ChainBreak>,
+}
+
+/// Opens the configured store for reading. A SQLite file that does not exist is an error
+/// rather than a new, empty (and trivially intact) database.
+async fn open_existing_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    if let Database::Sqlite(path) = settings.database()? {
+        if !path.exists() {
+            bail!(
+                "no database at {} (set database.data_dir, --data-dir or database.url)",
+                path.display()
+            );
+        }
+    }
+    crate::open_store(settings).await
+}
+
+/// Verifies `tenant`'s chain from its first event, page by page, calling `progress` with the
+/// number of events read. Stops at the first broken event. A page that cannot be read (an
+/// event's stored JSON no longer parses into an event) is read again one event at a time, so
+/// the unreadable event is the one named.
+pub async fn verify_chain(
+    store: &dyn Store,
+    tenant: TenantId,
+    progress: &dyn Fn(u64),
+) -> ChainReport {
+    let mut verifier = ChainVerifier::default();
+    // Up to this position, events are read one at a time (after a page failed to read).
+    let mut singly_until = 0_i64;
+    let broken = loop {
+        let after = verifier.count();
+        let limit = if after < singly_until { 1 } else { PAGE };
+        let page = match store.ledger_events(tenant, after, limit).await {
+            Ok(page) => page,
+            Err(e) if limit == 1 => {
+                break Some(ChainBreak {
+                    seq: after + 1,
+                    reason: format!("the stored event cannot be read as a ledger event ({e})"),
+                })
+            }
+            Err(_) => {
+                singly_until = after + i64::from(PAGE);
+                continue;
+            }
+        };
+        if page.is_empty() {
+            break None;
+        }
+        if let Err(b) = page.iter().try_for_each(|e| verifier.push(e)) {
+            break Some(b);
+        }
+        progress(page.len() as u64);
+        if page.len() < limit as usize && limit == PAGE {
+            break None;
+        }
+    };
+    ChainReport {
+        tenant,
+        events: verifier.count(),
+        head: verifier.head().to_owned(),
+        broken,
+    }
+}
+
+/// About how many events `tenant`'s chain holds (for the progress bar): the last position
+/// found by probing, a few dozen small reads whatever the chain's length.
+async fn approximate_len(store: &dyn Store, tenant: TenantId) -> u64 {
+    // Whether an event exists at position `seq` (an unreadable one counts as existing).
+    let exists = |seq: i64| async move {
+        store
+            .ledger_events(tenant, seq - 1, 1)
+            .await
+            .map_or(true, |p| !p.is_empty())
+    };
+    if !exists(1).await {
+        return 0;
+    }
+    let mut low = 1_i64;
+    let mut high = 2_i64;
+    while exists(high).await {
+        low = high;
+        if high > i64::MAX / 4 {
+            break;
+        }
+        high *= 2;
+    }
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if exists(mid).await {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    u64::try_from(low).unwrap_or(0)
+}
+
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stdout().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} verifying {bar:30} {human_pos}/{human_len} events ({per_sec}, {eta} left)",
+        )
+        .expect("the progress template is valid"),
+    );
+    bar
+}
+
+/// `accord ledger verify [--tenant ID] [--quiet]`: prints a line per tenant (events, head hash,
+/// or the first broken event); returns the exit code.
+pub async fn ledger_verify(settings: &Settings, tenant: Option<&str>, quiet: bool) -> i32 {
+    match ledger_verify_inner(settings, tenant, quiet).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("accord ledger verify: {e:#}");
+            CANNOT_RUN
+        }
+    }
+}
+
+async fn ledger_verify_inner(
+    settings: &Settings,
+    tenant: Option<&str>,
+    quiet: bool,
+) -> anyhow::Result<i32> {
+    let store = open_existing_store(settings).await?;
+    let names: BTreeMap<TenantId, String> = store
+        .tenants()
+        .await
+        .context("cannot list the tenants")?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect();
+    let tenants = match tenant {
+        Some(id) => {
+            let id: TenantId = id
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("--tenant {id:?}: not a tenant id (a UUID)"))?;
+            let with_events = store.ledger_tenants().await.context("cannot list the ledgers")?;
+            if !names.contains_key(&id) && !with_events.contains(&id) {
+                bail!("--tenant {id}: no such tenant");
+            }
+            vec![id]
+        }
+        None => store.ledger_tenants().await.context("cannot list the ledgers")?,
+    };
+
+    let bar = progress_bar(quiet);
+    if !bar.is_hidden() {
+        let mut total = 0;
+        for t in &tenants {
+            total += approximate_len(store.as_ref(), *t).await;
+        }
+        bar.set_length(total);
+    }
+    let mut broken = 0_usize;
+    let mut events = 0_i64;
+    for t in &tenants {
+        let report = verify_chain(store.as_ref(), *t, &|n| bar.inc(n)).await;
+        let name = names.get(t).map_or_else(String::new, |n| format!(" ({n})"));
+        let line = match &report.broken {
+            None => format!(
+                "tenant {t}{name}: {} events intact, head {}",
+                report.events, report.head
+            ),
+            Some(b) => {
+                broken += 1;
+                format!("tenant {t}{name}: event {}: {}", b.seq, b.reason)
+            }
+        };
+        events += report.events;
+        bar.suspend(|| println!("{line}"));
+    }
+    bar.finish_and_clear();
+    if broken == 0 {
+        println!(
+            "ledger intact: {} tenant(s), {events} event(s) verified",
+            tenants.len()
+        );
+        Ok(OK)
+    } else {
+        println!(
+            "LEDGER TAMPERED: {broken} of {} tenant chain(s) broken",
+            tenants.len()
+        );
+        Ok(FAILED)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// accord receipt verify
+
+/// What a verified receipt says.
+#[derive(Debug)]
+pub struct VerifiedReceipt {
+    pub kid: String,
+    pub receipt: Receipt,
+}
+
+/// The compact JWS of a receipt file: the `.jws` download, or a JSON object with a `jws`
+/// member (one entry of `GET /v1/consents/{id}/receipt`).
+fn compact_jws(text: &str) -> anyhow::Result<String> {
+    let text = text.trim();
+    if text.starts_with('{') {
+        let v: Value = serde_json::from_str(text).context("the file is JSON but not valid JSON")?;
+        return v["jws"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("the JSON file has no `jws` member holding the compact JWS"));
+    }
+    Ok(text.to_owned())
+}
+
+/// Verifies a compact JWS receipt against a JWKS; explains a failure in words.
+pub fn verify_receipt(jws: &str, key_set: &Value) -> anyhow::Result<VerifiedReceipt> {
+    let payload = verify_compact(jws, key_set).map_err(|e| match e {
+        JwsError::Malformed => anyhow!("not a compact JWS (three base64url parts separated by dots)"),
+        JwsError::Header => anyhow!("the JWS header is not an EdDSA signature Accord accepts"),
+        JwsError::UnknownKey(kid) => anyhow!(
+            "the signing key `{kid}` is not in the JWKS (a receipt of another Accord, or the wrong key set)"
+        ),
+        JwsError::Signature => anyhow!(
+            "the signature does not verify: the receipt was altered, or not signed by this key"
+        ),
+    })?;
+    let header: Value = jws
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let receipt: Receipt = serde_json::from_value(payload)
+        .context("the signature is valid but the payload is not an Accord receipt")?;
+    if receipt.schema != accord_domain::receipt::SCHEMA {
+        bail!(
+            "the signature is valid but the receipt schema `{}` is not `{}`",
+            receipt.schema,
+            accord_domain::receipt::SCHEMA
+        );
+    }
+    Ok(VerifiedReceipt {
+        kid: header["kid"].as_str().unwrap_or_default().to_owned(),
+        receipt,
+    })
+}
+
+/// Whether `url` may be fetched: https anywhere, http only on a loopback host.
+fn allowed_jwks_url(url: &url::Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+async fn fetch_jwks(url: &str) -> anyhow::Result<Value> {
+    let parsed = url::Url::parse(url).with_context(|| format!("--jwks {url}: not a URL"))?;
+    if !allowed_jwks_url(&parsed) {
+        bail!("--jwks {url}: only https URLs (or http on localhost) are fetched");
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let res = client
+        .get(parsed)
+        .send()
+        .await
+        .with_context(|| format!("--jwks {url}: cannot fetch"))?;
+    if !res.status().is_success() {
+        bail!("--jwks {url}: the server answered {}", res.status());
+    }
+    res.json()
+        .await
+        .with_context(|| format!("--jwks {url}: not a JSON key set"))
+}
+
+/// The JWKS to verify with: `--jwks` (a URL or a file), else the configured key file's.
+async fn key_set(
+    jwks: Option<&str>,
+    settings: impl FnOnce() -> Settings,
+) -> anyhow::Result<Value> {
+    match jwks {
+        Some(src) if src.starts_with("http://") || src.starts_with("https://") => {
+            fetch_jwks(src).await
+        }
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--jwks {path}: cannot read the file"))?;
+            serde_json::from_str(&text).with_context(|| format!("--jwks {path}: not a JSON key set"))
+        }
+        None => Ok(existing_keyring(&settings())?.signing_keys().jwks()),
+    }
+}
+
+fn describe(r: &VerifiedReceipt) -> String {
+    let rec = &r.receipt;
+    let ev = &rec.event;
+    let str_of = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    let contacts: Vec<&str> = [rec.controller.email.as_deref(), rec.controller.phone.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut out = vec![
+        format!("receipt signature valid (EdDSA, key {})", r.kid),
+        format!("event:      {}", str_of(&ev["type"])),
+        format!("consent:    {}", str_of(&ev["consent_id"])),
+        format!(
+            "controller: {}{}",
+            rec.controller.legal_name,
+            if contacts.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", contacts.join(", "))
+            }
+        ),
+        format!(
+            "company:    {} (id {})",
+            str_of(&rec.principal["name"]),
+            str_of(&rec.principal["company_id"])
+        ),
+    ];
+    if let Some(p) = ev["platform"]["name"].as_str().or(ev["platform"]["key"].as_str()) {
+        out.push(format!("platform:   {p}"));
+    }
+    out.push(format!("time:       {} (method {})", str_of(&ev["time"]), str_of(&ev["method"])));
+    for p in &rec.purposes {
+        out.push(format!("purpose:    {}", str_of(&p["purpose"])));
+        let uses: Vec<String> = p["data"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|u| format!("{} ({})", str_of(&u["type"]), str_of(&u["direction"])))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !uses.is_empty() {
+            out.push(format!("data:       {}", uses.join(", ")));
+        }
+    }
+    out.push(format!(
+        "notice:     version {}, text SHA-256 {}",
+        str_of(&rec.notice["version"]),
+        str_of(&rec.notice["text_sha256"])
+    ));
+    out.push(format!(
+        "ledger:     tenant {}, position {}, hash {}",
+        str_of(&rec.ledger["tenant_id"]),
+        str_of(&rec.ledger["position"]),
+        str_of(&rec.ledger["hash"])
+    ));
+    out.join("\n")
+}
+
+/// `accord receipt verify FILE [--jwks FILE|URL]`; returns the exit code. `settings` is asked
+/// for only when no `--jwks` is given (the key file of the configured data dir is then used).
+pub async fn receipt_verify(
+    file: &Path,
+    jwks: Option<&str>,
+    settings: impl FnOnce() -> Settings,
+) -> i32 {
+    let run = async {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let jws = compact_jws(&text)?;
+        let keys = key_set(jwks, settings).await?;
+        verify_receipt(&jws, &keys)
+    };
+    match run.await {
+        Ok(v) => {
+            println!("{}", describe(&v));
+            OK
+        }
+        Err(e) => {
+            eprintln!("accord receipt verify: {}: {e:#}", file.display());
+            println!("receipt NOT verified: {e:#}");
+            FAILED
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// accord keys rotate
+
+/// The configured key file, which must exist (it is never created here).
+fn existing_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
+    let (path, _) = settings.key_file();
+    if !path.exists() {
+        bail!(
+            "no key file at {} (set database.data_dir, --data-dir or keys.file)",
+            path.display()
+        );
+    }
+    crate::load_keyring(settings)
+}
+
+/// Replaces `path`'s content atomically: a temporary file (mode 0600) in the same directory,
+/// written and synced, renamed over `path`, then the directory synced.
+pub fn write_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{} is not a file path", path.display()))?
+        .to_string_lossy();
+    let tmp = dir.join(format!(
+        ".{file_name}.{}.tmp",
+        accord_domain::crypto::random_token(9)
+    ));
+    let write = || -> anyhow::Result<()> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+        #[cfg(unix)]
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    };
+    let result = write();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// What `accord keys rotate` did.
+#[derive(Debug)]
+pub struct Rotated {
+    pub path: std::path::PathBuf,
+    pub key_id: String,
+    pub signing_key_id: String,
+    pub keys: usize,
+}
+
+/// `accord keys rotate`: the key file rewritten with its keys kept and a new current one.
+pub fn keys_rotate(settings: &Settings) -> anyhow::Result<Rotated> {
+    let (path, _) = settings.key_file();
+    let old = existing_keyring(settings)?;
+    let text = old.rotated_file();
+    let new = Keyring::from_file_text(&text).map_err(|e| anyhow!("the rotated key file: {e}"))?;
+    write_atomically(&path, &text)?;
+    let signing = new.signing_keys();
+    Ok(Rotated {
+        path,
+        key_id: new.current_key_id().to_owned(),
+        signing_key_id: signing.current_kid().to_owned(),
+        keys: signing.jwks()["keys"].as_array().map_or(0, Vec::len),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwks_urls_are_https_or_loopback_http() {
+        let ok = |u: &str| allowed_jwks_url(&url::Url::parse(u).unwrap());
+        assert!(ok("https://accord.example/.well-known/jwks.json"));
+        assert!(ok("http://127.0.0.1:8080/.well-known/jwks.json"));
+        assert!(ok("http://localhost/.well-known/jwks.json"));
+        assert!(ok("http://[::1]:9/jwks"));
+        assert!(!ok("http://accord.example/.well-known/jwks.json"));
+        assert!(!ok("http://10.0.0.1/jwks"));
+        assert!(!ok("file:///etc/passwd"));
+    }
+
+    #[test]
+    fn receipt_files_hold_a_compact_jws_or_an_api_entry() {
+        assert_eq!(compact_jws(" a.b.c\n").unwrap(), "a.b.c");
+        assert_eq!(compact_jws(r#"{"event":"given","jws":"a.b.c"}"#).unwrap(), "a.b.c");
+        assert!(compact_jws(r#"{"event":"given"}"#).is_err());
+    }
+
+    #[test]
+    fn rotation_writes_atomically_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.toml");
+        std::fs::write(&path, "old").unwrap();
+        write_atomically(&path, "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file left behind");
+    }
+}

@@ -1,0 +1,330 @@
+//! The consent ledger (issue 3, items 1, 3 and 8): the database refuses to change or remove a
+//! ledger row, and `accord ledger verify` (the real binary) recomputes each tenant's chain,
+//! exits 0 when intact and 1 on any tamper, naming the first broken event. Tampering is done
+//! with direct SQL on a consistent copy (`VACUUM INTO`) of a database written by real flows.
+
+use crate::helpers::{spawn_app, TestApp};
+use crate::receipts::{run, Ran};
+use accord_domain::ledger::LedgerEvent;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions as _, Connection as _};
+use std::path::Path;
+use tempfile::TempDir;
+
+/// Three events in the demo tenant's chain: the demo company gives consent, the tenant
+/// disconnects it through the API (withdrawn), another company gives consent.
+async fn app_with_events() -> TestApp {
+    let app = spawn_app().await;
+    app.browser().connect(Some(&app.link_url), "sandbox").await;
+    let connection = app.connections().await[0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .api_json(
+            reqwest::Method::DELETE,
+            &format!("/v1/companies/{}/connections/{connection}", app.company_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let other = app.new_company("Crocus Cafe Ltd").await;
+    let link = app.new_link_url(&other).await;
+    app.browser().connect(Some(&link), "sandbox").await;
+    app
+}
+
+async fn connect(db: &Path) -> SqliteConnection {
+    SqliteConnectOptions::new()
+        .filename(db)
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// A consistent copy of the app's database in a new data directory; the app is not touched.
+async fn snapshot(app: &TestApp) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = connect(&app.data_dir.path().join("accord.db")).await;
+    sqlx::query("vacuum into ?")
+        .bind(dir.path().join("accord.db").display().to_string())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    dir
+}
+
+/// Runs direct SQL on a copy's database, the append-only triggers dropped first.
+async fn tamper(dir: &Path, statements: &[&str]) {
+    let mut conn = connect(&dir.join("accord.db")).await;
+    sqlx::query("drop trigger ledger_events_refuse_update")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("drop trigger ledger_events_refuse_delete")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for s in statements {
+        sqlx::query(s).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+async fn ledger_verify(dir: &Path, extra: &[&str]) -> Ran {
+    let mut args = vec!["ledger", "verify", "--data-dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(&args).await
+}
+
+/// The (position, hash) of the demo tenant's events, as the store reads them.
+async fn chain(app: &TestApp) -> Vec<(i64, String)> {
+    app.state
+        .store
+        .ledger_events(app.tenant(), 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event.seq, e.hash))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_untouched_ledger_verifies_and_the_database_refuses_to_change_it() {
+    let app = app_with_events().await;
+    let events = chain(&app).await;
+    assert_eq!(events.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 2, 3]);
+
+    let copy = snapshot(&app).await;
+    let ran = ledger_verify(copy.path(), &[]).await;
+    assert_eq!(ran.code, Some(0), "{ran}");
+    let line = format!(
+        "tenant {} (Northwind Lending): 3 events intact, head {}",
+        app.tenant_id, events[2].1
+    );
+    assert!(ran.stdout.contains(&line), "{line} in {ran}");
+    assert!(ran.stdout.contains("ledger intact: 1 tenant(s), 3 event(s) verified"), "{ran}");
+    // Not a terminal: no progress bar anywhere.
+    assert!(!ran.stdout.contains('\r') && !ran.stderr.contains("verifying"), "{ran}");
+
+    let ran = ledger_verify(copy.path(), &["--tenant", &app.tenant_id, "--quiet"]).await;
+    assert_eq!(ran.code, Some(0), "{ran}");
+    assert!(ran.stdout.contains(&line), "{ran}");
+    let ran = ledger_verify(copy.path(), &["--tenant", &uuid_like()]).await;
+    assert_eq!(ran.code, Some(2), "{ran}");
+    assert!(ran.stderr.contains("no such tenant"), "{ran}");
+    let ran = ledger_verify(copy.path(), &["--tenant", "northwind"]).await;
+    assert_eq!(ran.code, Some(2), "{ran}");
+    let nowhere = tempfile::tempdir().unwrap();
+    let ran = ledger_verify(nowhere.path(), &[]).await;
+    assert_eq!(ran.code, Some(2), "{ran}");
+    assert!(ran.stderr.contains("no database"), "{ran}");
+    assert!(!nowhere.path().join("accord.db").exists(), "no empty database was created");
+
+    // The live database refuses UPDATE and DELETE of ledger rows, and a second event at a
+    // position already taken (a fork).
+    let mut conn = connect(&app.data_dir.path().join("accord.db")).await;
+    let update = sqlx::query(
+        "update ledger_events set event = json_set(event, '$.purpose', 'something else') where seq = 2",
+    )
+    .execute(&mut conn)
+    .await
+    .expect_err("updates are refused");
+    assert!(update.to_string().contains("append-only"), "{update}");
+    let delete = sqlx::query("delete from ledger_events where seq = 3")
+        .execute(&mut conn)
+        .await
+        .expect_err("deletes are refused");
+    assert!(delete.to_string().contains("append-only"), "{delete}");
+    let fork = sqlx::query(
+        "insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
+         select tenant_id, seq, kind, consent_id, event, hash, prev_hash, at from ledger_events where seq = 2",
+    )
+    .execute(&mut conn)
+    .await
+    .expect_err("a fork is refused");
+    assert!(fork.to_string().to_lowercase().contains("unique"), "{fork}");
+    conn.close().await.unwrap();
+    assert_eq!(chain(&app).await, events, "nothing changed");
+}
+
+fn uuid_like() -> String {
+    "0190a5b2-0000-7000-8000-000000000000".to_owned()
+}
+
+/// `accord ledger verify` on a tampered copy: exit 1, the tenant and `event N: …` named.
+async fn assert_caught(app: &TestApp, statements: &[&str], position: i64, reason: &str) {
+    let copy = snapshot(app).await;
+    tamper(copy.path(), statements).await;
+    let ran = ledger_verify(copy.path(), &[]).await;
+    assert_eq!(ran.code, Some(1), "{statements:?}: {ran}");
+    let named = format!("tenant {} (Northwind Lending): event {position}: {reason}", app.tenant_id);
+    assert!(ran.stdout.contains(&named), "{statements:?}: `{named}` in {ran}");
+    assert!(ran.stdout.contains("LEDGER TAMPERED"), "{ran}");
+}
+
+#[tokio::test]
+async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
+    let app = app_with_events().await;
+    // An event's content changed (its purpose).
+    assert_caught(
+        &app,
+        &["update ledger_events set event = json_set(event, '$.purpose', 'Marketing') where seq = 2"],
+        2,
+        "content does not match its hash",
+    )
+    .await;
+    // An event's data use changed from read to write.
+    assert_caught(
+        &app,
+        &["update ledger_events set event = json_set(event, '$.data_uses[0].direction', 'write') where seq = 1"],
+        1,
+        "content does not match its hash",
+    )
+    .await;
+    // Its stored hash replaced.
+    assert_caught(
+        &app,
+        &["update ledger_events set hash = (select hash from ledger_events where seq = 3) where seq = 2"],
+        2,
+        "content does not match its hash",
+    )
+    .await;
+    // A row deleted.
+    assert_caught(
+        &app,
+        &["delete from ledger_events where seq = 2"],
+        2,
+        "missing or out of order (found position 3)",
+    )
+    .await;
+    // Two rows reordered.
+    assert_caught(
+        &app,
+        &[
+            "update ledger_events set seq = 100 where seq = 2",
+            "update ledger_events set seq = 2 where seq = 3",
+            "update ledger_events set seq = 3 where seq = 100",
+        ],
+        2,
+        "missing or out of order (found position 3)",
+    )
+    .await;
+    // The stored JSON no longer reads as an event.
+    assert_caught(
+        &app,
+        &["update ledger_events set event = replace(event, '\"purpose\":', '\"purpos_\":') where seq = 3"],
+        3,
+        "the stored event cannot be read",
+    )
+    .await;
+
+    // A forger who recomputes the altered event's hash breaks the next event's link.
+    let copy = snapshot(&app).await;
+    let mut conn = connect(&copy.path().join("accord.db")).await;
+    let json: String = sqlx::query_scalar("select event from ledger_events where seq = 2")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let mut forged: LedgerEvent = serde_json::from_str(&json).unwrap();
+    forged.body.purpose = "Marketing".into();
+    let (text, hash) = (forged.canonical_json().replace('\'', "''"), forged.hash());
+    tamper(
+        copy.path(),
+        &[&format!("update ledger_events set event = '{text}', hash = '{hash}' where seq = 2")],
+    )
+    .await;
+    let ran = ledger_verify(copy.path(), &[]).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(
+        ran.stdout.contains("event 3: previous-hash link does not match the preceding event"),
+        "{ran}"
+    );
+}
+
+/// What flipping each byte (XOR 1) of event 2's stored JSON and of its stored hash did.
+#[derive(Default, Debug)]
+struct Sweep {
+    /// Flips that `ledger verify` caught at event 2.
+    caught: usize,
+    /// Flips the database refused (the text is no longer JSON).
+    refused: usize,
+    /// Flips it missed, whose text still parses to the very same event (another spelling of it).
+    equivalent: Vec<String>,
+    /// Flips it missed that changed the event.
+    missed: Vec<String>,
+}
+
+async fn sweep_event_2() -> Sweep {
+    let app = app_with_events().await;
+    let copy = snapshot(&app).await;
+    let db = copy.path().join("accord.db");
+    let store = accord_store_sqlite::SqliteStore::open(&db).await.unwrap();
+    let mut conn = connect(&db).await;
+    sqlx::query("pragma synchronous = off").execute(&mut conn).await.unwrap();
+    sqlx::query("drop trigger ledger_events_refuse_update")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let tenant = app.tenant();
+    let verify = || accord::proof::verify_chain(&store, tenant, &|_| {});
+    assert!(verify().await.broken.is_none());
+
+    let mut out = Sweep::default();
+    for column in ["event", "hash"] {
+        let original: String =
+            sqlx::query_scalar(&format!("select {column} from ledger_events where seq = 2"))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        let parsed: Option<LedgerEvent> = serde_json::from_str(&original).ok();
+        let update = format!("update ledger_events set {column} = ? where seq = 2");
+        for i in 0..original.len() {
+            let mut bytes = original.clone().into_bytes();
+            bytes[i] ^= 0x01;
+            let Ok(flipped) = String::from_utf8(bytes) else {
+                continue;
+            };
+            if sqlx::query(&update).bind(&flipped).execute(&mut conn).await.is_err() {
+                out.refused += 1;
+                continue;
+            }
+            match verify().await.broken {
+                Some(b) => {
+                    assert_eq!(b.seq, 2, "{column} byte {i}: {b:?}");
+                    out.caught += 1;
+                }
+                None => {
+                    let what = format!("{column} byte {i}: …{}…", &flipped[i.saturating_sub(12)..(i + 12).min(flipped.len())]);
+                    let same = parsed.is_some() && serde_json::from_str::<LedgerEvent>(&flipped).ok() == parsed;
+                    if same { out.equivalent.push(what) } else { out.missed.push(what) }
+                }
+            }
+            sqlx::query(&update).bind(&original).execute(&mut conn).await.unwrap();
+        }
+    }
+    let intact = verify().await;
+    assert!(intact.broken.is_none(), "restored: {:?}", intact.broken);
+    assert_eq!(intact.events, 3);
+    conn.close().await.unwrap();
+    store.close().await;
+    out
+}
+
+#[tokio::test]
+async fn flipping_any_byte_that_changes_a_stored_event_or_its_hash_is_caught_at_that_event() {
+    let sweep = sweep_event_2().await;
+    assert!(sweep.missed.is_empty(), "changes of the event went unnoticed: {sweep:#?}");
+    assert!(sweep.caught > 500, "{sweep:#?}");
+}
+
+/// Stricter: a flip that leaves the event's meaning intact but not its stored bytes (e.g. the
+/// timestamp's `T` separator turned to `U`, which the RFC 3339 parser accepts) is caught too.
+/// It needs the store to check, when it reads an event, that the stored text is exactly the
+/// event's canonical JSON (`event.canonical_json() == text`); the `Store` trait hands
+/// `ledger verify` parsed events only, so this cannot be checked from the command.
+#[tokio::test]
+#[ignore = "needs store-sqlite/store-postgres to refuse a stored event text that is not its canonical JSON"]
+async fn flipping_any_byte_of_a_stored_event_is_caught_even_when_it_means_the_same() {
+    let sweep = sweep_event_2().await;
+    assert!(sweep.missed.is_empty() && sweep.equivalent.is_empty(), "{sweep:#?}");
+}

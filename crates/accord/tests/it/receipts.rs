@@ -1,0 +1,608 @@
+//! Consent receipts (issue 3, items 2–4): each ledger event of a consent yields a receipt signed
+//! as a compact JWS (EdDSA, Ed25519) that an independent JOSE implementation verifies against
+//! `/.well-known/jwks.json`; the tenant reads them from the API, the customer from the success
+//! and manage pages (a readable page in its language and the `.jws` file); a withdrawal adds a
+//! `withdrawn` receipt; `accord keys rotate` keeps old receipts verifiable.
+
+use crate::helpers::{spawn_app, spawn_app_with, Browser, Page, TestApp};
+use accord_domain::ledger::ChainVerifier;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::Command;
+
+const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---- helpers ----
+
+/// The receipts of a consent, from the tenant API.
+async fn receipts(app: &TestApp, consent_id: &str) -> Vec<Value> {
+    let (status, body) = app
+        .api_json(
+            reqwest::Method::GET,
+            &format!("/v1/consents/{consent_id}/receipt"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["consent_id"], consent_id);
+    body["data"].as_array().cloned().unwrap_or_default()
+}
+
+async fn jwks(base: &str) -> Value {
+    let res = reqwest::get(format!("{base}/.well-known/jwks.json"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// Verifies a compact JWS with `jsonwebtoken` (ring's Ed25519), not with the code that signed
+/// it: the key is chosen by the header's `kid` in the published JWKS. Returns the payload.
+fn verify_independently(jws: &str, key_set: &Value) -> Result<Value, jsonwebtoken::errors::Error> {
+    let header = jsonwebtoken::decode_header(jws)?;
+    assert_eq!(header.alg, Algorithm::EdDSA);
+    assert_eq!(header.typ.as_deref(), Some("accord-receipt+jws"));
+    let kid = header.kid.expect("the header names its key");
+    let jwk = key_set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap_or_else(|| panic!("key {kid} is published in {key_set}"));
+    assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str()), (Some("OKP"), Some("Ed25519")));
+    let key = DecodingKey::from_ed_components(jwk["x"].as_str().unwrap())?;
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    Ok(jsonwebtoken::decode::<Value>(jws, &key, &validation)?.claims)
+}
+
+/// The consents of a company, from the tenant API.
+async fn consents_of(app: &TestApp, company_id: &str) -> Vec<Value> {
+    let (status, body) = app
+        .api_json(
+            reqwest::Method::GET,
+            &format!("/v1/companies/{company_id}/consents"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["data"].as_array().cloned().unwrap()
+}
+
+/// Disconnects a connection as the customer does: manage link, one click, one confirmation.
+async fn disconnect_on_manage_page(app: &TestApp, connection_id: &str) -> Browser {
+    let browser = app.browser();
+    assert_eq!(browser.get(&app.manage_url).await.status, 303);
+    let confirm = browser
+        .get(&format!("/manage/connections/{connection_id}/disconnect"))
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let (action, fields) = confirm.quiet_form("main form[method=post]");
+    let done = browser.post(&action, &fields).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    browser
+}
+
+/// A tenant's whole chain, verified with the domain's `ChainVerifier`; returns (position, hash).
+async fn verified_chain(app: &TestApp) -> Vec<(i64, String)> {
+    let events = app
+        .state
+        .store
+        .ledger_events(app.tenant(), 0, 1000)
+        .await
+        .unwrap();
+    let mut verifier = ChainVerifier::default();
+    for e in &events {
+        verifier.push(e).unwrap();
+    }
+    assert_eq!(verifier.count(), i64::try_from(events.len()).unwrap());
+    events.iter().map(|e| (e.event.seq, e.hash.clone())).collect()
+}
+
+// ---- the tenant API and the independent verifier ----
+
+#[tokio::test]
+async fn a_consent_receipt_verifies_with_an_independent_jose_implementation() {
+    let app = spawn_app().await;
+    app.browser().connect(Some(&app.link_url), "sandbox").await;
+    let consent = app.consents().await.remove(0);
+    let consent_id = consent["id"].as_str().unwrap();
+
+    let list = receipts(&app, consent_id).await;
+    assert_eq!(list.len(), 1, "one event so far: {list:?}");
+    let r = &list[0];
+    assert_eq!(r["event"], "given");
+
+    let key_set = jwks(&app.base).await;
+    let payload = verify_independently(r["jws"].as_str().unwrap(), &key_set).expect("verifies");
+    assert_eq!(payload, r["receipt"], "the JWS signs exactly the receipt shown");
+    // The signer's own verifier agrees.
+    assert!(accord_domain::receipt::verify_compact(r["jws"].as_str().unwrap(), &key_set).is_ok());
+
+    // The receipt (ISO/IEC TS 27560 aligned).
+    let rec = &r["receipt"];
+    assert_eq!(rec["schema"], "accord-receipt/1");
+    assert_eq!(rec["controller"]["legal_name"], "Northwind Lending Ltd");
+    assert_eq!(rec["controller"]["name"], "Northwind Lending");
+    assert_eq!(rec["controller"]["email"], "help@northwind-lending.example");
+    assert_eq!(rec["controller"]["phone"], "+44 20 7946 0000");
+    let (status, company) = app
+        .api_json(
+            reqwest::Method::GET,
+            &format!("/v1/companies/{}", app.company_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(rec["principal"]["company_id"], app.company_id.as_str());
+    assert_eq!(rec["principal"]["name"], company["name"]);
+    let ev = &rec["event"];
+    assert_eq!(ev["type"], "given");
+    assert_eq!(ev["consent_id"], consent_id);
+    assert_eq!(ev["method"], "hosted_flow_checkbox");
+    assert_eq!(ev["language"], "en");
+    assert_eq!(ev["connection_id"], consent["connection_id"]);
+    assert_eq!(ev["platform"]["key"], "sandbox");
+    assert_eq!(ev["platform"]["name"], "Accord Sandbox Books");
+    assert_eq!(ev["category"], "accounting");
+    assert!(time::OffsetDateTime::parse(
+        ev["time"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339
+    )
+    .is_ok());
+    assert_eq!(rec["purposes"].as_array().unwrap().len(), 1);
+    let purpose = &rec["purposes"][0];
+    let purpose_text = purpose["purpose"].as_str().unwrap();
+    assert!(!purpose_text.is_empty());
+    assert!(
+        consent["notice_text"].as_str().unwrap().contains(purpose_text),
+        "the purpose is the one of the notice agreed: {purpose_text}"
+    );
+    let data: Vec<(String, String)> = purpose["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["type"].as_str().unwrap().to_owned(), u["direction"].as_str().unwrap().to_owned()))
+        .collect();
+    let agreed: Vec<(String, String)> = consent["data_uses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["data_type"].as_str().unwrap().to_owned(), u["direction"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(data, agreed, "data types and directions as agreed");
+    assert_eq!(data.len(), 7);
+    assert!(data.contains(&("invoices".to_owned(), "read".to_owned())), "{data:?}");
+    assert_eq!(rec["notice"]["version"], consent["notice_version"]);
+    assert_eq!(rec["notice"]["version_id"], consent["notice_version_id"]);
+    assert_eq!(rec["notice"]["text_sha256"], consent["notice_sha256"]);
+    assert_eq!(
+        consent["notice_sha256"].as_str().unwrap(),
+        accord_domain::crypto::sha256_hex(consent["notice_text"].as_str().unwrap().as_bytes()),
+        "the hash is the exact text's"
+    );
+    assert!(!rec["withdrawal"]["how"].as_str().unwrap().is_empty(), "how to withdraw");
+    assert_eq!(rec["ledger"]["position"], r["ledger_position"]);
+    assert_eq!(rec["ledger"]["hash"], r["ledger_hash"]);
+    assert_eq!(rec["ledger"]["tenant_id"], app.tenant_id.as_str());
+    let chain = verified_chain(&app).await;
+    assert_eq!(
+        (Value::from(chain[0].0), Value::from(chain[0].1.clone())),
+        (r["ledger_position"].clone(), r["ledger_hash"].clone()),
+        "the receipt names its event in the ledger"
+    );
+
+    // The Kantara Consent Receipt v1.1 export and its required fields.
+    let k = &r["kantara_v1_1"];
+    assert_eq!(k["version"], "KI-CR-v1.1.0");
+    assert_eq!(k["consentReceiptID"], rec["receipt_id"]);
+    assert!(!k["consentReceiptID"].as_str().unwrap().is_empty());
+    assert_eq!(k["consentTimestamp"], ev["time"]);
+    assert_eq!(k["collectionMethod"], "hosted_flow_checkbox");
+    assert!(k["jurisdiction"].is_string());
+    assert_eq!(k["language"], "en");
+    assert_eq!(k["piiPrincipalId"], app.company_id.as_str());
+    assert_eq!(k["piiControllers"][0]["piiController"], "Northwind Lending Ltd");
+    assert_eq!(k["piiControllers"][0]["email"], "help@northwind-lending.example");
+    assert_eq!(k["piiControllers"][0]["phone"], "+44 20 7946 0000");
+    assert!(k["policyUrl"].is_string() || k["policyUrl"].is_null());
+    assert_eq!(k["services"][0]["service"], "Accord Sandbox Books");
+    let kp = &k["services"][0]["purposes"][0];
+    assert_eq!(kp["purpose"], purpose_text);
+    assert_eq!(kp["consentType"], "EXPLICIT");
+    assert_eq!(kp["purposeCategory"], serde_json::json!(["accounting"]));
+    assert_eq!(kp["piiCategory"].as_array().unwrap().len(), 7);
+    assert!(kp["termination"].is_string());
+    assert!(kp["thirdPartyDisclosure"].is_boolean());
+    assert_eq!(k["sensitive"], false);
+
+    // The independent verifier does check: a changed payload or another key is refused.
+    let jws = r["jws"].as_str().unwrap();
+    let parts: Vec<&str> = jws.split('.').collect();
+    let mut forged = r["receipt"].clone();
+    forged["event"]["type"] = "withdrawn".into();
+    use base64::Engine as _;
+    let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&forged).unwrap());
+    let forged = format!("{}.{forged_payload}.{}", parts[0], parts[2]);
+    assert!(verify_independently(&forged, &key_set).is_err(), "altered payload refused");
+    let mut other_keys = key_set.clone();
+    other_keys["keys"][0]["x"] = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into();
+    assert!(verify_independently(jws, &other_keys).is_err(), "another key refused");
+}
+
+#[tokio::test]
+async fn withdrawal_yields_a_withdrawn_receipt_and_the_chain_stays_consecutive() {
+    let app = spawn_app().await;
+    app.browser().connect(Some(&app.link_url), "sandbox").await;
+    let connection_id = app.connections().await[0]["id"].as_str().unwrap().to_owned();
+    let consent_id = app.consents().await[0]["id"].as_str().unwrap().to_owned();
+    disconnect_on_manage_page(&app, &connection_id).await;
+
+    let list = receipts(&app, &consent_id).await;
+    let kinds: Vec<&str> = list.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["given", "withdrawn"]);
+    let key_set = jwks(&app.base).await;
+    for r in &list {
+        let payload = verify_independently(r["jws"].as_str().unwrap(), &key_set).unwrap();
+        assert_eq!(payload, r["receipt"]);
+        assert_eq!(payload["event"]["consent_id"], consent_id.as_str());
+    }
+    let withdrawn = &list[1]["receipt"];
+    assert_eq!(withdrawn["event"]["type"], "withdrawn");
+    assert_eq!(withdrawn["event"]["method"], "manage_page");
+    assert_eq!(withdrawn["notice"], list[0]["receipt"]["notice"], "the same notice agreed");
+    assert_eq!(list[1]["kantara_v1_1"]["collectionMethod"], "manage_page");
+    assert_eq!(
+        withdrawn["ledger"]["prev_hash"], list[0]["ledger_hash"],
+        "the withdrawal is chained to the consent"
+    );
+
+    // Another company connects, and the tenant disconnects it through the API.
+    let other = app.new_company("Crocus Cafe Ltd").await;
+    let link = app.new_link_url(&other).await;
+    app.browser().connect(Some(&link), "sandbox").await;
+    let theirs = consents_of(&app, &other).await.remove(0);
+    let (status, body) = app
+        .api_json(
+            reqwest::Method::DELETE,
+            &format!("/v1/companies/{other}/connections/{}", theirs["connection_id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let their_list = receipts(&app, theirs["id"].as_str().unwrap()).await;
+    let kinds: Vec<&str> = their_list.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["given", "withdrawn"]);
+    assert_eq!(their_list[1]["receipt"]["event"]["method"], "tenant_api");
+    for r in &their_list {
+        verify_independently(r["jws"].as_str().unwrap(), &key_set).unwrap();
+    }
+
+    // The tenant's chain verifies, positions 1..=4 without gaps, and the receipts name them.
+    let chain = verified_chain(&app).await;
+    let positions: Vec<i64> = chain.iter().map(|(p, _)| *p).collect();
+    assert_eq!(positions, [1, 2, 3, 4]);
+    let named: Vec<(i64, String)> = list
+        .iter()
+        .chain(&their_list)
+        .map(|r| (r["ledger_position"].as_i64().unwrap(), r["ledger_hash"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(named, chain);
+    let report = accord::proof::verify_chain(app.state.store.as_ref(), app.tenant(), &|_| {}).await;
+    assert!(report.broken.is_none(), "{:?}", report.broken);
+    assert_eq!((report.events, report.head.as_str()), (4, chain[3].1.as_str()));
+}
+
+// ---- the customer's pages ----
+
+/// The receipt page linked from `page` (success or manage), opened in `browser`.
+async fn receipt_page_from(browser: &Browser, page: &Page, prefix: &str, consent_id: &str) -> Page {
+    let href = format!("{prefix}/receipts/{consent_id}");
+    assert!(
+        page.attrs("a", "href").contains(&href),
+        "a link to {href} on {}:\n{}",
+        page.url,
+        page.body
+    );
+    let receipt = browser.get(&href).await;
+    assert_eq!(receipt.status, 200, "{}", receipt.body);
+    receipt
+}
+
+/// Downloads each `.jws` linked from a receipt page; checks the headers; returns the files.
+async fn downloads(browser: &Browser, page: &Page) -> Vec<String> {
+    let mut out = Vec::new();
+    for href in page.attrs("ul.receipt-events a[download]", "href") {
+        assert!(href.ends_with(".jws"), "{href}");
+        let file = browser.get(&href).await;
+        assert_eq!(file.status, 200, "{}", file.body);
+        assert_eq!(file.header("content-type"), "application/jose");
+        let disposition = file.header("content-disposition");
+        assert!(disposition.starts_with("attachment"), "{disposition}");
+        assert!(disposition.contains(".jws"), "{disposition}");
+        assert_eq!(file.header("cache-control"), "no-store");
+        out.push(file.body);
+    }
+    out
+}
+
+fn one_line(texts: &[String]) -> Vec<String> {
+    texts
+        .iter()
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_customer_reads_and_downloads_its_receipts_from_the_success_and_manage_pages() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let success = browser.connect(Some(&app.link_url), "sandbox").await;
+    let consent = app.consents().await.remove(0);
+    let consent_id = consent["id"].as_str().unwrap();
+    let key_set = jwks(&app.base).await;
+
+    // From the success page.
+    let page = receipt_page_from(&browser, &success, "/link", consent_id).await;
+    assert_eq!(page.quiet_texts("h1"), ["Your consent receipt"]);
+    let events = one_line(&page.quiet_texts("ul.receipt-events li strong"));
+    assert_eq!(events, ["Consent given"]);
+    assert_eq!(
+        page.quiet_texts("pre.notice-text"),
+        [consent["notice_text"].as_str().unwrap()],
+        "the exact text agreed"
+    );
+    assert!(page.body.contains(consent["notice_sha256"].as_str().unwrap()));
+    let api = receipts(&app, consent_id).await;
+    assert!(page.body.contains(api[0]["ledger_hash"].as_str().unwrap()));
+    assert_eq!(page.header("cache-control"), "no-store");
+    let files = downloads(&browser, &page).await;
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0], api[0]["jws"].as_str().unwrap(), "the same receipt as the tenant's");
+    let payload = verify_independently(&files[0], &key_set).unwrap();
+    assert_eq!(payload["event"]["consent_id"], consent_id);
+
+    // From the manage page, after the disconnect: both events, both downloadable.
+    let connection_id = consent["connection_id"].as_str().unwrap();
+    let manager = disconnect_on_manage_page(&app, connection_id).await;
+    let manage = manager.get("/manage").await;
+    assert_eq!(manage.status, 200, "{}", manage.body);
+    let page = receipt_page_from(&manager, &manage, "/manage", consent_id).await;
+    let events = one_line(&page.quiet_texts("ul.receipt-events li strong"));
+    assert_eq!(events, ["Consent given", "Consent withdrawn"]);
+    assert_eq!(
+        page.quiet_texts("pre.notice-text"),
+        [consent["notice_text"].as_str().unwrap()],
+        "the text agreed, still"
+    );
+    let files = downloads(&manager, &page).await;
+    assert_eq!(files.len(), 2);
+    let kinds: Vec<Value> = files
+        .iter()
+        .map(|f| verify_independently(f, &key_set).unwrap()["event"]["type"].clone())
+        .collect();
+    assert_eq!(kinds, ["given", "withdrawn"]);
+
+    // A receipt of the same tenant's other company is not found, on either page and file;
+    // nor is an unknown position or a malformed id.
+    let other = app.new_company("Crocus Cafe Ltd").await;
+    let link = app.new_link_url(&other).await;
+    app.browser().connect(Some(&link), "sandbox").await;
+    let theirs = consents_of(&app, &other).await.remove(0);
+    let theirs = theirs["id"].as_str().unwrap();
+    for url in [
+        format!("/manage/receipts/{theirs}"),
+        format!("/manage/receipts/{theirs}/1.jws"),
+        format!("/manage/receipts/{consent_id}/99.jws"),
+        "/manage/receipts/not-an-id".to_owned(),
+    ] {
+        let refused = manager.get(&url).await;
+        assert_eq!(refused.status, 404, "{url}: {}", refused.body);
+        assert!(!refused.body.contains("eyJ"), "{url}: no JWS in the error page");
+    }
+    for url in [format!("/link/receipts/{theirs}"), format!("/link/receipts/{theirs}/3.jws")] {
+        assert_eq!(browser.get(&url).await.status, 404, "{url}");
+    }
+    // Without a session, nothing.
+    let stranger = app.browser();
+    assert_ne!(stranger.get(&format!("/link/receipts/{consent_id}")).await.status, 200);
+    assert_ne!(stranger.get(&format!("/manage/receipts/{consent_id}/1.jws")).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_receipt_page_speaks_french_and_shows_the_french_text_agreed() {
+    let app = spawn_app().await;
+    let browser = Browser::with_accept_language(&app.base, "fr-FR,fr;q=0.9");
+    let success = browser.connect(Some(&app.link_url), "sandbox").await;
+    let consent = app.consents().await.remove(0);
+    assert_eq!(consent["locale"], "fr");
+    let consent_id = consent["id"].as_str().unwrap();
+    let page = receipt_page_from(&browser, &success, "/link", consent_id).await;
+    assert_eq!(page.quiet_texts("h1"), ["Votre reçu de consentement"]);
+    assert_eq!(
+        one_line(&page.quiet_texts("ul.receipt-events li strong")),
+        ["Consentement donné"]
+    );
+    assert_eq!(page.quiet_texts("pre.notice-text"), [consent["notice_text"].as_str().unwrap()]);
+    assert!(
+        page.quiet_texts("ul.receipt-events a").contains(&"Télécharger le reçu signé".to_owned()),
+        "{}",
+        page.body
+    );
+    let files = downloads(&browser, &page).await;
+    let payload = verify_independently(&files[0], &jwks(&app.base).await).unwrap();
+    assert_eq!(payload["event"]["language"], "fr");
+    assert_eq!(payload["notice"]["text_sha256"], consent["notice_sha256"]);
+}
+
+// ---- the JWKS and key rotation ----
+
+/// The `accord` binary with no `ACCORD_*` variables inherited from the test's environment.
+pub fn accord() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ACCORD_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("NO_COLOR", "1").stdin(Stdio::null()).kill_on_drop(true);
+    cmd
+}
+
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Display for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {:?}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// Runs `accord ARGS` to completion (bounded in time).
+pub async fn run(args: &[&str]) -> Ran {
+    let child = accord()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("accord runs");
+    let out = tokio::time::timeout(CHILD_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("accord exits in time")
+        .unwrap();
+    Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The demo app on an existing data directory (database and key file).
+async fn app_on(dir: &Path) -> TestApp {
+    spawn_app_with(&[("database.data_dir", path_str(dir))], None).await
+}
+
+#[tokio::test]
+async fn the_jwks_lists_an_ed25519_key_and_rotation_keeps_old_receipts_verifiable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let created = run(&["tenant", "create", "--name", "Acme Capital", "--data-dir", path_str(dir)]).await;
+    assert_eq!(created.code, Some(0), "{created}");
+    assert!(created.stdout.contains("Tenant: Acme Capital"), "{created}");
+
+    // Before: one key; a receipt signed with it.
+    let app = app_on(dir).await;
+    let before = jwks(&app.base).await;
+    let keys = before["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{before}");
+    assert_eq!(keys[0]["kty"], "OKP");
+    assert_eq!(keys[0]["crv"], "Ed25519");
+    assert_eq!(keys[0]["alg"], "EdDSA");
+    assert_eq!(keys[0]["use"], "sig");
+    assert!(keys[0]["d"].is_null(), "no private part published");
+    let old_kid = keys[0]["kid"].as_str().unwrap().to_owned();
+    assert!(old_kid.starts_with("sig-"), "{old_kid}");
+    app.browser().connect(Some(&app.link_url), "sandbox").await;
+    let consent_id = app.consents().await[0]["id"].as_str().unwrap().to_owned();
+    let old = receipts(&app, &consent_id).await.remove(0);
+    let old_jws = old["jws"].as_str().unwrap().to_owned();
+    assert_eq!(jsonwebtoken::decode_header(&old_jws).unwrap().kid.as_deref(), Some(old_kid.as_str()));
+    let receipt_file = dir.join("old-receipt.jws");
+    std::fs::write(&receipt_file, &old_jws).unwrap();
+    let old_jwks_file = dir.join("old-jwks.json");
+    std::fs::write(&old_jwks_file, before.to_string()).unwrap();
+    drop(app);
+
+    // Rotate.
+    let key_file = dir.join("keys.toml");
+    let old_text = std::fs::read_to_string(&key_file).unwrap();
+    let rotated = run(&["keys", "rotate", "--data-dir", path_str(dir)]).await;
+    assert_eq!(rotated.code, Some(0), "{rotated}");
+    let new_text = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(old_text, new_text);
+    let ring = accord_domain::crypto::Keyring::from_file_text(&new_text).unwrap();
+    let new_kid = format!("sig-{}", ring.current_key_id());
+    assert!(rotated.stdout.contains(ring.current_key_id()), "prints the new key id: {rotated}");
+    assert!(rotated.stdout.contains(&new_kid), "{rotated}");
+    assert_ne!(new_kid, old_kid);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file stays private");
+    }
+    let leftovers: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // After a restart: two keys published, new receipts signed with the new one.
+    let app = app_on(dir).await;
+    let after = jwks(&app.base).await;
+    let mut kids: Vec<&str> = after["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    kids.sort_unstable();
+    let mut expected = vec![old_kid.as_str(), new_kid.as_str()];
+    expected.sort_unstable();
+    assert_eq!(kids, expected);
+    verify_independently(&old_jws, &after).expect("an old receipt verifies with the new JWKS");
+    let again = receipts(&app, &consent_id).await.remove(0);
+    let again_jws = again["jws"].as_str().unwrap();
+    assert_eq!(jsonwebtoken::decode_header(again_jws).unwrap().kid.as_deref(), Some(new_kid.as_str()));
+    verify_independently(again_jws, &after).unwrap();
+
+    // `accord receipt verify`: with the JWKS URL, a JWKS file, and the data dir's key file.
+    let url = format!("{}/.well-known/jwks.json", app.base);
+    let file = path_str(&receipt_file);
+    for args in [
+        vec!["receipt", "verify", file, "--jwks", url.as_str()],
+        vec!["receipt", "verify", file, "--jwks", path_str(&old_jwks_file)],
+        vec!["receipt", "verify", file, "--data-dir", path_str(dir)],
+    ] {
+        let ran = run(&args).await;
+        assert_eq!(ran.code, Some(0), "{args:?}: {ran}");
+        assert!(ran.stdout.contains(&format!("key {old_kid}")), "{ran}");
+        assert!(ran.stdout.contains("event:      given"), "{ran}");
+        assert!(ran.stdout.contains(&consent_id), "{ran}");
+        assert!(ran.stdout.contains("Northwind Lending Ltd"), "{ran}");
+        assert!(ran.stdout.contains(old["ledger_hash"].as_str().unwrap()), "{ran}");
+        assert!(ran.stdout.contains("position 1"), "{ran}");
+    }
+    // The new receipt is unknown to the old key set, and a forged one is refused.
+    let new_file = dir.join("new-receipt.jws");
+    std::fs::write(&new_file, again_jws).unwrap();
+    let ran = run(&["receipt", "verify", path_str(&new_file), "--jwks", path_str(&old_jwks_file)]).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(ran.stderr.contains(&new_kid) && ran.stderr.contains("not in the JWKS"), "{ran}");
+    let mut forged = old_jws.clone().into_bytes();
+    let i = old_jws.find('.').unwrap() + 10;
+    forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+    let forged_file = dir.join("forged.jws");
+    std::fs::write(&forged_file, forged).unwrap();
+    let ran = run(&["receipt", "verify", path_str(&forged_file), "--jwks", url.as_str()]).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(ran.stderr.contains("signature does not verify"), "{ran}");
+    // A JWKS on a non-loopback http URL is not fetched.
+    let ran = run(&["receipt", "verify", file, "--jwks", "http://accord.invalid/.well-known/jwks.json"]).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(ran.stderr.contains("only https"), "{ran}");
+}

@@ -1,0 +1,67 @@
+//! Receipts for consent events: built from the ledger event and what the tenant and company
+//! are called, signed with the instance's current Ed25519 key (EdDSA compact JWS). The same
+//! receipt is served to the customer (success and manage pages) and to the tenant (API).
+
+use crate::state::AppState;
+use accord_domain::consent::Consent;
+use accord_domain::ledger::ChainedEvent;
+use accord_domain::receipt::{Controller, Receipt, ReceiptContext};
+use accord_domain::tenant::{Company, Tenant};
+use accord_store::StoreError;
+
+/// The JWS `typ` of Accord receipts.
+pub const JWS_TYPE: &str = "accord-receipt+jws";
+
+/// A signed receipt in its three forms.
+#[derive(Debug, Clone)]
+pub struct SignedReceipt {
+    pub event: ChainedEvent,
+    pub receipt: Receipt,
+    pub jws: String,
+}
+
+pub fn controller(tenant: &Tenant) -> Controller {
+    let s = &tenant.settings;
+    Controller {
+        name: tenant.name.clone(),
+        legal_name: s.legal_name.clone().unwrap_or_else(|| tenant.name.clone()),
+        email: s.support.email.clone(),
+        phone: s.support.phone.clone(),
+        privacy_policy_url: s.privacy_policy_url.clone(),
+    }
+}
+
+/// Signs the receipt of one ledger event about `consent`.
+pub async fn sign_event(state: &AppState, tenant: &Tenant, company_name: &str, consent: &Consent, event: ChainedEvent) -> Result<SignedReceipt, StoreError> {
+    let notice = state.store.notice_version(tenant.id, consent.notice_version_id).await?;
+    let platform_name = state.catalog.get(&consent.platform_key).map(|p| p.name.clone());
+    let validity_days = tenant.settings.consent_validity_days;
+    let ctx = ReceiptContext {
+        controller: controller(tenant),
+        company_name,
+        platform_name: platform_name.as_deref(),
+        retention: notice.as_ref().map(|n| n.content.retention.as_str()),
+        third_party_sharing: notice.as_ref().map(|n| n.content.third_party_sharing.as_str()),
+        withdrawal: notice.as_ref().map_or("", |n| n.content.withdrawal.as_str()),
+        valid_until: validity_days.map(|d| consent.given_at + time::Duration::days(i64::from(d))),
+    };
+    let receipt = Receipt::from_event(&event, &ctx);
+    let payload = serde_json::to_value(&receipt).expect("receipts serialise");
+    let jws = state.keyring.signing_keys().sign_compact(&payload, JWS_TYPE);
+    Ok(SignedReceipt { event, receipt, jws })
+}
+
+/// The receipts of every event of a consent (given, then withdrawn…), oldest first.
+pub async fn for_consent(state: &AppState, tenant: &Tenant, consent: &Consent) -> Result<Vec<SignedReceipt>, StoreError> {
+    // A deleted company's consents stay provable; its name is then no longer known.
+    let company_name = state
+        .store
+        .company(tenant.id, consent.company_id)
+        .await?
+        .map_or_else(|| consent.company_id.to_string(), |c: Company| c.name);
+    let mut out = Vec::new();
+    for event in state.store.consent_events(tenant.id, consent.id).await? {
+        out.push(sign_event(state, tenant, &company_name, consent, event).await?);
+    }
+    Ok(out)
+}
