@@ -7,8 +7,8 @@
 #
 # Each round runs, back to back at each concurrency: pgbench with a custom one-statement script
 # (one row of about the size of a consent record, autocommit, prepared statements), then
-# accord-bench (`Store::record_consent`: connection upsert + consent record, and with the OAuth
-# state, as the hosted flow writes them) on a fresh database. Interleaving keeps both under the
+# accord-bench (`Store::record_consent`: connection upsert, consent record, ledger event, and
+# with the OAuth state, as the hosted flow writes them) on a fresh database. Interleaving keeps both under the
 # same load on a shared machine; the summary gives each pair's ratio and the medians.
 # Every run is bounded in time (SECS) and the databases it creates are dropped at the end.
 set -euo pipefail
@@ -18,6 +18,9 @@ export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-
 ROUNDS="${ROUNDS:-3}"
 SECS="${SECS:-10}"
 CLIENTS="${CLIENTS:-16 64}"
+# Tenants the consents are spread over; each tenant's ledger chain takes one batch at a time,
+# so 1 is the worst case.
+TENANTS="${TENANTS:-1}"
 # Concurrency is compared as requests in flight: pgbench's clients (one server process each)
 # against as many concurrent `record_consent` callers (Accord multiplexes them on its pool).
 DB=accord_bench
@@ -39,6 +42,7 @@ echo "postgres: $(psql -Atd postgres -c 'show server_version')," \
      "wal_sync_method=$(psql -Atd postgres -c 'show wal_sync_method')," \
      "shared_buffers=$(psql -Atd postgres -c 'show shared_buffers')"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "runs: $ROUNDS rounds of ${SECS} s per measurement, concurrency $CLIENTS, $TENANTS tenant(s)"
 
 cat >"$OUT/insert.sql" <<'SQL'
 insert into single_row_insert (id, created_at, body) values (gen_random_uuid(), now(), repeat('x', 600));
@@ -54,13 +58,14 @@ pgbench_tps() { # clients
 accord_rate() { # concurrency, extra args…
     local c="$1"; shift
     psql -qd postgres -c "drop database if exists $DB" -c "create database $DB" >/dev/null
-    "$BENCH" --database "postgres://$PGUSER@$PGHOST:$PGPORT/$DB" --concurrency "$c" --seconds "$SECS" "$@" 2>/dev/null \
+    "$BENCH" --database "postgres://$PGUSER@$PGHOST:$PGPORT/$DB" --concurrency "$c" --seconds "$SECS" \
+        --tenants "$TENANTS" "$@" 2>/dev/null \
         | sed -n 's/.*"consents_per_sec":\([0-9.]*\).*/\1/p' | cut -d. -f1
 }
 
 sqlite_rate() { # concurrency
     rm -f "$OUT"/bench.db*
-    "$BENCH" --database "sqlite://$OUT/bench.db" --concurrency "$1" --seconds "$SECS" 2>/dev/null \
+    "$BENCH" --database "sqlite://$OUT/bench.db" --concurrency "$1" --seconds "$SECS" --tenants "$TENANTS" 2>/dev/null \
         | sed -n 's/.*"consents_per_sec":\([0-9.]*\).*/\1/p' | cut -d. -f1
 }
 

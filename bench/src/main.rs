@@ -42,7 +42,11 @@ struct Args {
     /// Stop after this many consents in all, whatever the time.
     #[arg(long, default_value_t = 5_000_000)]
     max: u64,
-    /// Companies the consents are spread over (one tenant, one notice version).
+    /// Tenants the consents are spread over: each appends to its own ledger chain, which one
+    /// tenant's consents take turns to extend (1 is the worst case).
+    #[arg(long, default_value_t = 1)]
+    tenants: usize,
+    /// Companies per tenant the consents are spread over (one notice version per tenant).
     #[arg(long, default_value_t = 100)]
     companies: usize,
     /// Store an OAuth state with each consent, as the hosted flow does (a third row).
@@ -66,26 +70,30 @@ struct Counters {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let (store, describe, pg): (Arc<dyn Store>, String, Option<Arc<PgStore>>) = open(&args).await?;
-    // A tenant of its own, so runs can share a database.
-    let name = format!("Bench Lender {}", OffsetDateTime::now_utc().unix_timestamp_nanos());
-    let w = World::new(&*store, &name).await;
-    let mut companies = vec![w.company.clone()];
-    while companies.len() < args.companies.max(1) {
-        companies.push(fixtures::company(&*store, w.tenant.id, None).await);
+    // Tenants of their own, so runs can share a database.
+    let run = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let mut worlds = Vec::new();
+    for t in 0..args.tenants.max(1) {
+        let w = World::new(&*store, &format!("Bench Lender {run}-{t}")).await;
+        let mut companies = vec![w.company.clone()];
+        while companies.len() < args.companies.max(1) {
+            companies.push(fixtures::company(&*store, w.tenant.id, None).await);
+        }
+        worlds.push((companies, w.nv));
     }
-    let companies = Arc::new(companies);
-    let nv = Arc::new(w.nv);
+    let worlds = Arc::new(worlds);
 
     let counters = Arc::new(Counters::default());
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::with_capacity(args.concurrency);
     for caller in 0..args.concurrency {
-        let (store, companies, nv) = (Arc::clone(&store), Arc::clone(&companies), Arc::clone(&nv));
+        let (store, worlds) = (Arc::clone(&store), Arc::clone(&worlds));
         let (counters, measuring, stop) = (Arc::clone(&counters), Arc::clone(&measuring), Arc::clone(&stop));
         let (max, oauth_state) = (args.max, args.oauth_state);
         tasks.push(tokio::spawn(async move {
-            let company = &companies[caller % companies.len()];
+            let (companies, nv) = &worlds[caller % worlds.len()];
+            let company = &companies[(caller / worlds.len()) % companies.len()];
             let browser = if oauth_state {
                 let cookie = format!("bench-{caller}");
                 Some(fixtures::browser(&*store, company, SessionKind::Link, &cookie).await)
@@ -96,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) && counters.done.load(Ordering::Relaxed) < max {
                 let now = OffsetDateTime::now_utc();
-                let mut write = fixtures::consent_write(company, &nv, now);
+                let mut write = fixtures::consent_write(company, nv, now);
                 if let Some(browser) = &browser {
                     let state = format!("{caller}-{n}");
                     write.oauth_flow = Some(fixtures::oauth_flow(&write.connection, browser.id, &state, now + time::Duration::minutes(10)));
@@ -150,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
     let summary = serde_json::json!({
         "backend": describe,
         "concurrency": args.concurrency,
+        "tenants": args.tenants,
         "oauth_state": args.oauth_state,
         "seconds": elapsed.as_secs_f64(),
         "consents": consents,

@@ -95,6 +95,7 @@ enum LedgerCommand {
         /// No progress bar (it is shown only on a terminal anyway).
         #[arg(long, short)]
         quiet: bool,
+        /// The data directory (`database.data_dir`) holding the database and the key file.
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -111,6 +112,7 @@ enum ReceiptCommand {
         /// `https://connect.lender.example/.well-known/jwks.json`. Default: the configured key file.
         #[arg(long)]
         jwks: Option<String>,
+        /// The data directory (`database.data_dir`) holding the database and the key file.
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -121,6 +123,7 @@ enum KeysCommand {
     /// Add a new current key to the key file, keeping the old ones (old tokens still decrypt,
     /// old receipts still verify). Restart Accord to use it.
     Rotate {
+        /// The data directory (`database.data_dir`) holding the database and the key file.
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -132,6 +135,7 @@ enum TenantCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// The data directory (`database.data_dir`) holding the database and the key file.
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -231,7 +235,10 @@ async fn main() -> anyhow::Result<()> {
             init_logs(&settings);
             match accord::proof::keys_rotate(&settings) {
                 Ok(r) => {
-                    println!("New current key: {} (receipt signing key {})", r.key_id, r.signing_key_id);
+                    println!(
+                        "New current key: {} (receipt signing key {})",
+                        r.key_id, r.signing_key_id
+                    );
                     println!("Key file: {} ({} keys; the old ones are kept, so stored tokens still decrypt and old receipts still verify)", r.path.display(), r.keys);
                     println!("Restart every Accord instance using this key file (give each a copy) to start using the new key.");
                 }

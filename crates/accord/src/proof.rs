@@ -59,7 +59,8 @@ async fn open_existing_store(settings: &Settings) -> anyhow::Result<Arc<dyn Stor
 }
 
 /// Verifies `tenant`'s chain from its first event, page by page, calling `progress` with the
-/// number of events read. Stops at the first broken event. A page that cannot be read (an
+/// number of events read. Stops at the first broken event. While a page is checked (on a
+/// blocking thread: hashing is CPU work), the next one is read. A page that cannot be read (an
 /// event's stored JSON no longer parses into an event) is read again one event at a time, so
 /// the unreadable event is the one named.
 pub async fn verify_chain(
@@ -70,10 +71,16 @@ pub async fn verify_chain(
     let mut verifier = ChainVerifier::default();
     // Up to this position, events are read one at a time (after a page failed to read).
     let mut singly_until = 0_i64;
+    // The page after the one being checked, read meanwhile.
+    let mut prefetched = None;
     let broken = loop {
         let after = verifier.count();
         let limit = if after < singly_until { 1 } else { PAGE };
-        let page = match store.ledger_events(tenant, after, limit).await {
+        let read = match prefetched.take() {
+            Some(read) => read,
+            None => store.ledger_events(tenant, after, limit).await,
+        };
+        let page = match read {
             Ok(page) => page,
             Err(e) if limit == 1 => {
                 break Some(ChainBreak {
@@ -89,13 +96,31 @@ pub async fn verify_chain(
         if page.is_empty() {
             break None;
         }
-        if let Err(b) = page.iter().try_for_each(|e| verifier.push(e)) {
+        let n = page.len();
+        let full = limit == PAGE && n == PAGE as usize;
+        let next_after = after + i64::try_from(n).expect("a page fits in i64");
+        let check = tokio::task::spawn_blocking(move || {
+            let result = page.iter().try_for_each(|e| verifier.push(e));
+            (verifier, result)
+        });
+        let read_next = async {
+            if full {
+                Some(store.ledger_events(tenant, next_after, PAGE).await)
+            } else {
+                None
+            }
+        };
+        let (checked, next) = tokio::join!(check, read_next);
+        let (checked_verifier, result) = checked.expect("chain verification does not panic");
+        verifier = checked_verifier;
+        if let Err(b) = result {
             break Some(b);
         }
-        progress(page.len() as u64);
-        if page.len() < limit as usize && limit == PAGE {
+        progress(n as u64);
+        if limit == PAGE && !full {
             break None;
         }
+        prefetched = next;
     };
     ChainReport {
         tenant,
@@ -145,10 +170,11 @@ fn progress_bar(quiet: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} verifying {bar:30} {human_pos}/{human_len} events ({per_sec}, {eta} left)",
+            "{spinner} verifying {bar:30} {human_pos}/{human_len} events, {eta} left",
         )
         .expect("the progress template is valid"),
     );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }
 
@@ -177,19 +203,25 @@ async fn ledger_verify_inner(
         .into_iter()
         .map(|t| (t.id, t.name))
         .collect();
-    let tenants = match tenant {
-        Some(id) => {
-            let id: TenantId = id
-                .trim()
-                .parse()
-                .map_err(|_| anyhow!("--tenant {id:?}: not a tenant id (a UUID)"))?;
-            let with_events = store.ledger_tenants().await.context("cannot list the ledgers")?;
-            if !names.contains_key(&id) && !with_events.contains(&id) {
-                bail!("--tenant {id}: no such tenant");
-            }
-            vec![id]
+    // Every tenant, those without events included (a chain removed whole shows as empty).
+    let mut all: std::collections::BTreeSet<TenantId> = store
+        .ledger_tenants()
+        .await
+        .context("cannot list the ledgers")?
+        .into_iter()
+        .collect();
+    all.extend(names.keys().copied());
+    let tenants: Vec<TenantId> = if let Some(id) = tenant {
+        let id: TenantId = id
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("--tenant {id:?}: not a tenant id (a UUID)"))?;
+        if !all.contains(&id) {
+            bail!("--tenant {id}: no such tenant");
         }
-        None => store.ledger_tenants().await.context("cannot list the ledgers")?,
+        vec![id]
+    } else {
+        all.into_iter().collect()
     };
 
     let bar = progress_bar(quiet);
@@ -328,10 +360,7 @@ async fn fetch_jwks(url: &str) -> anyhow::Result<Value> {
 }
 
 /// The JWKS to verify with: `--jwks` (a URL or a file), else the configured key file's.
-async fn key_set(
-    jwks: Option<&str>,
-    settings: impl FnOnce() -> Settings,
-) -> anyhow::Result<Value> {
+async fn key_set(jwks: Option<&str>, settings: impl FnOnce() -> Settings) -> anyhow::Result<Value> {
     match jwks {
         Some(src) if src.starts_with("http://") || src.starts_with("https://") => {
             fetch_jwks(src).await
@@ -339,7 +368,8 @@ async fn key_set(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("--jwks {path}: cannot read the file"))?;
-            serde_json::from_str(&text).with_context(|| format!("--jwks {path}: not a JSON key set"))
+            serde_json::from_str(&text)
+                .with_context(|| format!("--jwks {path}: not a JSON key set"))
         }
         None => Ok(existing_keyring(&settings())?.signing_keys().jwks()),
     }
@@ -349,10 +379,13 @@ fn describe(r: &VerifiedReceipt) -> String {
     let rec = &r.receipt;
     let ev = &rec.event;
     let str_of = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-    let contacts: Vec<&str> = [rec.controller.email.as_deref(), rec.controller.phone.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let contacts: Vec<&str> = [
+        rec.controller.email.as_deref(),
+        rec.controller.phone.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let mut out = vec![
         format!("receipt signature valid (EdDSA, key {})", r.kid),
         format!("event:      {}", str_of(&ev["type"])),
@@ -372,10 +405,17 @@ fn describe(r: &VerifiedReceipt) -> String {
             str_of(&rec.principal["company_id"])
         ),
     ];
-    if let Some(p) = ev["platform"]["name"].as_str().or(ev["platform"]["key"].as_str()) {
+    if let Some(p) = ev["platform"]["name"]
+        .as_str()
+        .or(ev["platform"]["key"].as_str())
+    {
         out.push(format!("platform:   {p}"));
     }
-    out.push(format!("time:       {} (method {})", str_of(&ev["time"]), str_of(&ev["method"])));
+    out.push(format!(
+        "time:       {} (method {})",
+        str_of(&ev["time"]),
+        str_of(&ev["method"])
+    ));
     for p in &rec.purposes {
         out.push(format!("purpose:    {}", str_of(&p["purpose"])));
         let uses: Vec<String> = p["data"]
@@ -414,9 +454,9 @@ pub async fn receipt_verify(
     let run = async {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
-        let jws = compact_jws(&text)?;
+        let compact = compact_jws(&text)?;
         let keys = key_set(jwks, settings).await?;
-        verify_receipt(&jws, &keys)
+        verify_receipt(&compact, &keys)
     };
     match run.await {
         Ok(v) => {
@@ -425,7 +465,6 @@ pub async fn receipt_verify(
         }
         Err(e) => {
             eprintln!("accord receipt verify: {}: {e:#}", file.display());
-            println!("receipt NOT verified: {e:#}");
             FAILED
         }
     }
@@ -473,7 +512,8 @@ pub fn write_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
         f.write_all(contents.as_bytes())?;
         f.sync_all()?;
         drop(f);
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
         #[cfg(unix)]
         std::fs::File::open(dir)?.sync_all()?;
         Ok(())
@@ -529,7 +569,10 @@ mod tests {
     #[test]
     fn receipt_files_hold_a_compact_jws_or_an_api_entry() {
         assert_eq!(compact_jws(" a.b.c\n").unwrap(), "a.b.c");
-        assert_eq!(compact_jws(r#"{"event":"given","jws":"a.b.c"}"#).unwrap(), "a.b.c");
+        assert_eq!(
+            compact_jws(r#"{"event":"given","jws":"a.b.c"}"#).unwrap(),
+            "a.b.c"
+        );
         assert!(compact_jws(r#"{"event":"given"}"#).is_err());
     }
 

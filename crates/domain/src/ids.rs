@@ -78,6 +78,8 @@ typed_id!(/// A customer's support request.
     SupportRequestId);
 typed_id!(/// A durable background job (revocation at the platform, …).
     JobId);
+typed_id!(/// One signed mutual NDA (a company's acceptance of the tenant's MNDA).
+    NdaAcceptanceId);
 
 #[cfg(test)]
 mod tests {

@@ -95,6 +95,33 @@ pub struct LedgerEvent {
     pub body: EventBody,
 }
 
+/// The columns a store keeps beside an event's JSON, to be checked against it on every read.
+#[derive(Debug, Clone)]
+pub struct StoredColumns<'a> {
+    pub tenant_id: TenantId,
+    pub seq: i64,
+    pub kind: &'a str,
+    pub consent_id: ConsentId,
+    pub prev_hash: &'a str,
+}
+
+/// Parses a stored event and checks it is exactly what was written: the text must be the
+/// canonical JSON of the event it parses to (a change that keeps the meaning, such as a
+/// differently spelled timestamp, is still a change), and the row's own columns must agree.
+pub fn parse_stored(json: &str, cols: &StoredColumns<'_>) -> Result<LedgerEvent, String> {
+    let event: LedgerEvent = serde_json::from_str(json).map_err(|e| format!("event is not valid JSON for a ledger event ({e})"))?;
+    if event.canonical_json() != json {
+        return Err("event text is not in its canonical form (it was altered)".into());
+    }
+    if event.tenant_id != cols.tenant_id || event.seq != cols.seq {
+        return Err("event's tenant or position disagrees with its row".into());
+    }
+    if event.body.kind.as_str() != cols.kind || event.body.consent_id != cols.consent_id || event.prev_hash != cols.prev_hash {
+        return Err("event's kind, consent or previous hash disagrees with its row".into());
+    }
+    Ok(event)
+}
+
 /// A chained event with its hash, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainedEvent {

@@ -2,7 +2,64 @@
 //! "bonus"). Its template is Markdown with placeholders for both parties; the rendered text is
 //! hashed into the `nda_accepted` ledger event, and both parties download it as a PDF.
 
+use crate::ids::{CompanyId, ConsentId, NdaAcceptanceId, TenantId};
+use crate::locale::Locale;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
+use time::OffsetDateTime;
+
+/// The purpose recorded in the `nda_accepted` ledger event.
+pub const PURPOSE: &str = "mutual non-disclosure agreement";
+/// The collection method recorded in the `nda_accepted` ledger event.
+pub const METHOD: &str = "hosted_flow_signature";
+
+/// A company's signature of the tenant's mutual NDA: the exact document text it signed (parties,
+/// signer and date filled in), its hash, and where its `nda_accepted` event sits in the ledger.
+/// Immutable once recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NdaAcceptance {
+    pub id: NdaAcceptanceId,
+    pub tenant_id: TenantId,
+    pub company_id: CompanyId,
+    /// The language of the document signed.
+    pub locale: Locale,
+    pub signer_name: String,
+    pub signer_title: String,
+    /// The rendered Markdown document, byte for byte as hashed.
+    pub document_text: String,
+    /// SHA-256 (hex) of `document_text`.
+    pub document_sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub accepted_at: OffsetDateTime,
+    /// Position of its `nda_accepted` event in the tenant's ledger (set by the store).
+    pub ledger_seq: i64,
+}
+
+impl NdaAcceptance {
+    /// The id under which the ledger and receipts know this acceptance (its `consent_id`).
+    pub fn consent_id(&self) -> ConsentId {
+        ConsentId(self.id.as_uuid())
+    }
+}
+
+/// Placeholders in `template` that are not among [`PLACEHOLDERS`] (`{name}` with a letter first).
+pub fn unknown_placeholders(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else { break };
+        let name = &after[..end];
+        let looks_like = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let full = format!("{{{name}}}");
+        if looks_like && !PLACEHOLDERS.contains(&full.as_str()) && !out.contains(&full) {
+            out.push(full);
+        }
+        rest = &after[end..];
+    }
+    out
+}
 
 /// Everything the placeholders refer to.
 #[derive(Debug, Clone)]
@@ -102,7 +159,7 @@ pub fn text_pdf(title: &str, paragraphs: &[String]) -> Vec<u8> {
             let candidate = if line.is_empty() { word.to_owned() } else { format!("{line} {word}") };
             if text_width(&candidate, SIZE) > max_width && !line.is_empty() {
                 lines.push((false, std::mem::take(&mut line)));
-                line = word.to_owned();
+                word.clone_into(&mut line);
             } else {
                 line = candidate;
             }
@@ -110,6 +167,8 @@ pub fn text_pdf(title: &str, paragraphs: &[String]) -> Vec<u8> {
         lines.push((false, line));
         lines.push((false, String::new()));
     }
+    // Constants: (842 − 112) / 15 = 48.7, positive and small, so the cast is exact after floor.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let per_page = ((H - 2.0 * MARGIN) / LEAD).floor() as usize;
     let pages: Vec<&[(bool, String)]> = lines.chunks(per_page.max(1)).collect();
 
@@ -240,6 +299,12 @@ mod tests {
         assert!(html_safe, "a name cannot become a link: {md}");
         let plain = plain_paragraphs(&md).join("\n");
         assert!(plain.contains("[Mallory](https://evil.example)"), "the name itself is kept: {plain}");
+    }
+
+    #[test]
+    fn unknown_placeholders_are_found() {
+        assert!(unknown_placeholders("{tenantName} and {companyName} on {date}").is_empty());
+        assert_eq!(unknown_placeholders("{tenantName} {foo} {foo} { not one } {}"), ["{foo}"]);
     }
 
     #[test]

@@ -57,6 +57,57 @@ fn yes() -> bool {
     true
 }
 
+/// The tenant's mutual NDA, offered beside the consent as a separate, optional action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MndaSettings {
+    /// Markdown per language, with the placeholders of [`crate::nda::PLACEHOLDERS`]. At least
+    /// one language; a customer whose language has none gets the English one (else the other).
+    pub template: Localized,
+    /// Who signs for the tenant.
+    pub signatory_name: String,
+    pub signatory_title: String,
+}
+
+/// The longest MNDA template, per language, in characters.
+pub const MNDA_TEMPLATE_MAX: usize = 20_000;
+
+impl MndaSettings {
+    /// The template in `locale`, else English, else French, with the language it is in.
+    pub fn template_for(&self, locale: Locale) -> Option<(Locale, &str)> {
+        [locale, Locale::En, Locale::Fr]
+            .into_iter()
+            .find_map(|l| self.template.get(l).map(|t| (l, t)))
+    }
+
+    fn validate(&self, invalid: &mut Invalid) {
+        if self.template.en.is_none() && self.template.fr.is_none() {
+            invalid.push(crate::validate::FieldError::new("mnda.template", "give the template in at least one language"));
+        }
+        for (loc, v) in [("en", &self.template.en), ("fr", &self.template.fr)] {
+            let Some(v) = v else { continue };
+            let path = format!("mnda.template.{loc}");
+            if let Err(e) = text_field(&path, v, MNDA_TEMPLATE_MAX) {
+                invalid.push(e);
+                continue;
+            }
+            let unknown = crate::nda::unknown_placeholders(v);
+            if !unknown.is_empty() {
+                invalid.push(crate::validate::FieldError::new(
+                    path,
+                    format!("unknown placeholder {}; known: {}", unknown.join(", "), crate::nda::PLACEHOLDERS.join(" ")),
+                ));
+            }
+        }
+        if let Err(e) = text_field("mnda.signatory_name", &self.signatory_name, 200) {
+            invalid.push(e);
+        }
+        if let Err(e) = text_field("mnda.signatory_title", &self.signatory_title, 200) {
+            invalid.push(e);
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSettings {
@@ -86,6 +137,9 @@ pub struct LinkSettings {
     /// reconfirmation). After it, the connection needs the customer's agreement again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_validity_days: Option<u32>,
+    /// A mutual NDA the customer may sign beside the consent (never required to connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mnda: Option<MndaSettings>,
 }
 
 impl Default for LinkSettings {
@@ -101,6 +155,7 @@ impl Default for LinkSettings {
             support: SupportContacts::default(),
             powered_by_badge: true,
             consent_validity_days: None,
+            mnda: None,
         }
     }
 }
@@ -147,6 +202,9 @@ impl LinkSettings {
                 invalid.push(crate::validate::FieldError::new("consent_validity_days", "must be between 1 and 3650 days"));
             }
         }
+        if let Some(m) = &self.mnda {
+            m.validate(&mut invalid);
+        }
         invalid.into_result()
     }
 }
@@ -171,6 +229,29 @@ mod tests {
         .unwrap();
         let paths: Vec<_> = s.validate(false).unwrap_err().0.into_iter().map(|e| e.path).collect();
         assert_eq!(paths, ["connection_guide_url", "support.phone", "support.email"]);
+    }
+
+    #[test]
+    fn mnda_templates_are_checked() {
+        let s: LinkSettings = serde_json::from_value(serde_json::json!({
+            "mnda": {"template": {"en": "Between {tenantLegalName} and {companyName}.", "fr": "Entre {tenant} et {companyName}."},
+                     "signatory_name": "Ada Lovelace", "signatory_title": ""}
+        }))
+        .unwrap();
+        let paths: Vec<_> = s.validate(false).unwrap_err().0.into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, ["mnda.template.fr", "mnda.signatory_title"]);
+        let none: LinkSettings = serde_json::from_value(serde_json::json!({
+            "mnda": {"template": {}, "signatory_name": "A", "signatory_title": "B"}
+        }))
+        .unwrap();
+        assert_eq!(none.validate(false).unwrap_err().0[0].path, "mnda.template");
+        let long = "x".repeat(MNDA_TEMPLATE_MAX + 1);
+        let big: LinkSettings = serde_json::from_value(serde_json::json!({
+            "mnda": {"template": {"en": long}, "signatory_name": "A", "signatory_title": "B"}
+        }))
+        .unwrap();
+        assert_eq!(big.validate(false).unwrap_err().0[0].path, "mnda.template.en");
+        assert!(!serde_json::to_string(&LinkSettings::default()).unwrap().contains("mnda"));
     }
 
     #[test]

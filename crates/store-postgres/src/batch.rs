@@ -1,38 +1,37 @@
-//! The consent action's writes for a whole group-commit batch: the tenants' ledger chains are
-//! locked and their heads read (one call, `ledger.rs`), each write's ledger event is chained in
-//! memory, then everything else is one statement, whatever the batch size: one array per
-//! column, turned back into rows with `unnest`, and the writes chained as data-modifying CTEs
-//! (connections, consents, OAuth flows, superseded consents, ledger events). Its text is
-//! constant, so it is prepared once per connection, and a batch of 200 consents costs a few round
-//! trips and one commit instead of a thousand statements.
+//! The consent action's writes for a whole group-commit batch in one statement, whatever the
+//! batch size: one array per column, turned back into rows with `unnest`, and the writes chained
+//! as data-modifying CTEs — the tenants' ledger heads locked, connections upserted, consents,
+//! OAuth flows, superseded consents, and the ledger events, chained and hashed in SQL from
+//! templates made here (`ledger::Template`). Its text is constant, so it is prepared once per
+//! connection, and it commits on its own: a batch of 200 consents is one round trip and one
+//! commit, and holds its tenants' chains only while it runs and commits.
 //!
-//! A connection id that exists for another owner or platform is neither inserted nor updated:
-//! fewer connections come back than were sent, and the caller rolls the batch back
-//! ([`Applied::Refused`]), since the ledger events chained for the whole batch must all land or
-//! none. The writer then replays the batch request by request (`writer.rs`), calling [`apply`]
-//! with one write inside its own savepoint: there is one SQL text to keep right.
+//! A connection id that exists for another owner or platform, or that was disconnected, is
+//! neither inserted nor updated;
+//! that write's consent, OAuth state, supersession and event are left out with it (they are
+//! filtered on the connections the upsert returned, and the chain numbers only the events that
+//! land), and its caller is answered `NotFound` while the rest of the batch commits. An error (a
+//! duplicate consent id, a foreign key to another tenant's row) fails the whole statement; the
+//! writer then replays the batch request by request (`writer.rs`), calling [`apply`] with one
+//! write inside its own savepoint: there is one SQL text to keep right.
 //!
 //! Foreign keys from consents to the connections inserted by the same statement hold: PostgreSQL
-//! checks them once the statement's rows are all in place.
+//! checks them once the statement's rows are all in place. The heads are locked with
+//! `for update`, which returns each head as its previous holder committed it, even when this
+//! statement had to wait for that holder: the chain continues from there.
 
 use crate::error::db;
-use crate::ledger;
-use accord_domain::ids::TenantId;
+use crate::ledger::Template;
 use accord_store::{ConsentWrite, Result};
 use sqlx::types::Json;
-use sqlx::PgConnection;
+use sqlx::PgExecutor;
+use std::collections::HashSet;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// What applying a batch did.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Applied {
-    /// Every write is in the transaction.
-    All,
-    /// Some connection id exists for another owner or platform: the caller must roll back.
-    /// For a batch of one, that write's answer is `NotFound`.
-    Refused,
-}
+/// What applying a batch did to each write, in the batch's order: `true` written, `false`
+/// refused (its connection id belongs to someone else; nothing of it was written).
+pub(crate) type Applied = Vec<bool>;
 
 /// Column arrays of the connection upsert.
 #[derive(Default)]
@@ -86,18 +85,39 @@ struct Flows<'a> {
     expires_at: Vec<OffsetDateTime>,
 }
 
-/// Applies every write in the caller's transaction (or savepoint). An `Err` or
-/// [`Applied::Refused`] means the caller rolls back.
-/// The writes must be [`consistent`](crate::connections::consistent) and name distinct
-/// connections (one statement cannot update a row twice); the writer checks both first.
-pub(crate) async fn apply(conn: &mut PgConnection, writes: &[&ConsentWrite]) -> Result<Applied> {
-    let tenants: Vec<TenantId> = writes.iter().map(|w| w.consent.tenant_id).collect();
-    let mut heads = ledger::lock_heads(conn, &tenants).await?;
-    let events = ledger::chain(
-        &mut heads,
-        writes.iter().map(|w| (w.consent.tenant_id, w.event.clone())),
-    );
-    let e = ledger::Columns::of(&events);
+/// Column arrays of the ledger events, one template each (`ledger::Template`).
+#[derive(Default)]
+struct Events {
+    tenant_id: Vec<Uuid>,
+    before_prev: Vec<String>,
+    between: Vec<String>,
+    after: Vec<String>,
+    kind: Vec<&'static str>,
+    consent_id: Vec<Uuid>,
+    at: Vec<OffsetDateTime>,
+    connection_id: Vec<Uuid>,
+}
+
+/// Applies every write in one statement on `conn`: the pool (the statement is then its own
+/// transaction), or a transaction or savepoint of the caller's. An `Err` means nothing of it
+/// was written. The writes must be [`consistent`](crate::connections::consistent) and name
+/// distinct connections (one statement cannot update a row twice); the writer checks both.
+pub(crate) async fn apply<'c>(conn: impl PgExecutor<'c>, writes: &[&ConsentWrite]) -> Result<Applied> {
+    let mut tenants: Vec<Uuid> = writes.iter().map(|w| w.consent.tenant_id.as_uuid()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut e = Events::default();
+    for w in writes {
+        let t = Template::of(w.consent.tenant_id, w.event.clone())?;
+        e.tenant_id.push(w.consent.tenant_id.as_uuid());
+        e.before_prev.push(t.before_prev);
+        e.between.push(t.between);
+        e.after.push(t.after);
+        e.kind.push(w.event.kind.as_str());
+        e.consent_id.push(w.event.consent_id.as_uuid());
+        e.at.push(w.event.at);
+        e.connection_id.push(w.connection.id.as_uuid());
+    }
     let mut c = Connections::default();
     let mut k = Consents::default();
     let mut f = Flows::default();
@@ -150,13 +170,25 @@ pub(crate) async fn apply(conn: &mut PgConnection, writes: &[&ConsentWrite]) -> 
     // locks them in that order, so concurrent batches wait for each other, never deadlock.
     // `notice_version` travels as int8 (the domain's i64); the insert casts it to the column's
     // integer and refuses a value out of range rather than wrapping it.
-    let upserted: i64 = sqlx::query_scalar(
-        "with upserted as (
+    let written: Vec<Uuid> = sqlx::query_scalar(
+        "with recursive
+         -- The chains this batch extends, in id order (the lock order of ledger.rs).
+         locked as (
+             select tenant_id, seq, hash from ledger_heads
+             where tenant_id = any($46::uuid[])
+             order by tenant_id
+             for update
+         ),
+         upserted as (
              insert into connections (id, tenant_id, company_id, platform_key, status, data_uses,
                  consent_id, granted_scope, last_error, created_at, updated_at, linked_at, disconnected_at)
              select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[],
                  $7::uuid[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[],
                  $12::timestamptz[], $13::timestamptz[])
+             -- Evaluated before the first row: the chains are held before any connection row,
+             -- and a chain without a head (none exists: a trigger gives every tenant one) would
+             -- write nothing rather than consents without events.
+             where (select count(*) from locked) = cardinality($46::uuid[])
              order by 1
              on conflict (id) do update set
                  status = excluded.status,
@@ -170,6 +202,9 @@ pub(crate) async fn apply(conn: &mut PgConnection, writes: &[&ConsentWrite]) -> 
              where connections.tenant_id = excluded.tenant_id
                  and connections.company_id = excluded.company_id
                  and connections.platform_key = excluded.platform_key
+                 -- withdrawal takes effect at once and for good: a consent posted late (a page
+                 -- left open) never revives a disconnected connection; a new one is needed
+                 and connections.status <> 'disconnected'
              -- `updated`: the row existed and this statement updated it (PostgreSQL leaves the
              -- new version's xmax at 0 only for a row it inserted); only those connections can
              -- have consents to supersede
@@ -207,12 +242,46 @@ pub(crate) async fn apply(conn: &mut PgConnection, writes: &[&ConsentWrite]) -> 
                  and k.connection_id = s.connection_id and k.tenant_id = s.tenant_id
                  and k.withdrawn_at is null and k.id < s.id
          ),
+         -- The events of the writes that landed, numbered per chain in batch order.
+         pending as (
+             select p.*, row_number() over (partition by p.tenant_id order by p.n) as ord
+             from unnest($38::uuid[], $39::text[], $40::text[], $41::text[], $42::text[], $43::uuid[],
+                     $44::timestamptz[], $45::uuid[])
+                 with ordinality as p (tenant_id, before_prev, between, after, kind, consent_id, at,
+                     connection_id, n)
+             where p.connection_id in (select id from upserted)
+         ),
+         -- Each event's canonical JSON is its template with the previous hash and its position
+         -- put in; its hash is that JSON's SHA-256, the next one's previous hash.
+         chain as (
+             select p.tenant_id, p.ord, j.seq, l.hash as prev_hash, j.event,
+                 encode(sha256(convert_to(j.event, 'UTF8')), 'hex') as hash, p.kind, p.consent_id, p.at
+             from pending p
+             join locked l on l.tenant_id = p.tenant_id
+             cross join lateral (
+                 select l.seq + 1 as seq, p.before_prev || l.hash || p.between || (l.seq + 1)::text || p.after as event
+             ) j
+             where p.ord = 1
+             union all
+             select p.tenant_id, p.ord, j.seq, c.hash, j.event,
+                 encode(sha256(convert_to(j.event, 'UTF8')), 'hex'), p.kind, p.consent_id, p.at
+             from chain c
+             join pending p on p.tenant_id = c.tenant_id and p.ord = c.ord + 1
+             cross join lateral (
+                 select c.seq + 1 as seq, p.before_prev || c.hash || p.between || (c.seq + 1)::text || p.after as event
+             ) j
+         ),
          chained as (
              insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
-             select * from unnest($38::uuid[], $39::int8[], $40::text[], $41::uuid[], $42::text[],
-                 $43::text[], $44::text[], $45::timestamptz[])
+             select tenant_id, seq, kind, consent_id, event, hash, prev_hash, at from chain
+         ),
+         advanced as (
+             update ledger_heads h set seq = last.seq, hash = last.hash
+             from (select distinct on (tenant_id) tenant_id, seq, hash from chain
+                   order by tenant_id, seq desc) last
+             where h.tenant_id = last.tenant_id
          )
-         select count(*) from upserted",
+         select id from upserted",
     )
     .bind(c.id)
     .bind(c.tenant_id)
@@ -252,19 +321,21 @@ pub(crate) async fn apply(conn: &mut PgConnection, writes: &[&ConsentWrite]) -> 
     .bind(f.created_at)
     .bind(f.expires_at)
     .bind(e.tenant_id)
-    .bind(e.seq)
+    .bind(e.before_prev)
+    .bind(e.between)
+    .bind(e.after)
     .bind(e.kind)
     .bind(e.consent_id)
-    .bind(e.event)
-    .bind(e.hash)
-    .bind(e.prev_hash)
     .bind(e.at)
-    .fetch_one(&mut *conn)
+    .bind(e.connection_id)
+    .bind(tenants)
+    .fetch_all(conn)
     .await
     .map_err(db)?;
-    Ok(if usize::try_from(upserted).ok() == Some(writes.len()) {
-        Applied::All
-    } else {
-        Applied::Refused
-    })
+    let written: HashSet<Uuid> = written.into_iter().collect();
+    Ok(writes
+        .iter()
+        .map(|w| written.contains(&w.connection.id.as_uuid()))
+        .collect())
 }
+

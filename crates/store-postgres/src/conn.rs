@@ -23,11 +23,11 @@ pub struct PgOptions {
     /// Start even if the server may acknowledge commits it has not made durable (`fsync`,
     /// `synchronous_commit` or `full_page_writes` off). For throwaway test servers only.
     pub allow_unsafe_durability: bool,
-    /// How many group-commit batches of consents this instance may have in flight at once
-    /// (see `writer.rs`). Two measured best (docs/benchmarks.md): one batch executes while the
-    /// other waits for its commit's WAL flush. More split the load into smaller batches whose
-    /// transactions share-lock the same parent rows (the notice version, the companies) at
-    /// once, which PostgreSQL records as multixacts, and the rate falls again.
+    /// Lanes of the group-commit writer (see `writer.rs`): batches of consents this instance
+    /// may have in flight at once, a tenant's consents always in the same lane. One measured
+    /// best on the machines of docs/benchmarks.md: a tenant's batches take turns on its ledger
+    /// chain anyway, and more lanes only split the load into smaller batches and more commits.
+    /// More can pay on a server with many cores and slow commits (network storage).
     pub consent_writers: usize,
     /// Shown in `pg_stat_activity`, so an operator can tell Accord's sessions apart.
     pub application_name: String,
@@ -40,7 +40,7 @@ impl Default for PgOptions {
             min_connections: 0,
             acquire_timeout: Duration::from_secs(30),
             allow_unsafe_durability: false,
-            consent_writers: 2,
+            consent_writers: 1,
             application_name: "accord".into(),
         }
     }

@@ -22,6 +22,7 @@ mod error;
 mod flow;
 mod jobs;
 mod ledger;
+mod nda;
 mod notices;
 mod tenants;
 mod writer;
@@ -42,7 +43,9 @@ use accord_domain::ids::{
     NoticeVersionId, SupportRequestId, TenantId,
 };
 use accord_domain::ledger::{ChainedEvent, EventBody};
+use accord_domain::ids::NdaAcceptanceId;
 use accord_domain::locale::Locale;
+use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
 use accord_domain::settings::LinkSettings;
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
@@ -360,6 +363,22 @@ impl Store for PgStore {
     }
     async fn job(&self, id: JobId) -> Result<Option<Job>> {
         jobs::job(&self.pool, id).await
+    }
+
+    async fn record_nda(&self, nda: &NdaAcceptance, event: EventBody) -> Result<ChainedEvent> {
+        nda::record(&self.pool, nda, event).await
+    }
+
+    async fn ndas(&self, tenant: TenantId) -> Result<Vec<NdaAcceptance>> {
+        nda::list(&self.pool, tenant, None).await
+    }
+
+    async fn nda(&self, tenant: TenantId, id: NdaAcceptanceId) -> Result<Option<NdaAcceptance>> {
+        nda::get(&self.pool, tenant, id).await
+    }
+
+    async fn company_ndas(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<NdaAcceptance>> {
+        nda::list(&self.pool, tenant, Some(company)).await
     }
 
     async fn append_events(&self, tenant: TenantId, bodies: Vec<EventBody>) -> Result<Vec<ChainedEvent>> {

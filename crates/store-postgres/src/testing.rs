@@ -100,6 +100,8 @@ impl TestDatabase {
 pub fn test_options() -> PgOptions {
     PgOptions {
         max_connections: 6,
+        // Two lanes, so the suite's multi-tenant cases also run batches side by side.
+        consent_writers: 2,
         ..PgOptions::default()
     }
 }

@@ -4,20 +4,26 @@
 //! second. PostgreSQL already shares one WAL flush among transactions that commit together, but
 //! a consent alone would still cost a transaction of its own: several statements and round
 //! trips, the lock on its tenant's ledger chain, a commit record. So consents are gathered into
-//! batches, each one transaction of three round trips whatever its size: the ledger heads
-//! locked and read, one statement for all rows (`batch.rs`), the commit.
+//! batches, each written by one statement that commits on its own (`batch.rs`): one round trip
+//! and one commit per batch, whatever its size.
 //!
-//! Requests wait in one queue. [`PgOptions::consent_writers`](crate::PgOptions) tasks take
-//! from it: a task takes the first waiting request and everything queued behind it (up to
-//! [`MAX_BATCH`]), and writes them while the other task's batch waits for its WAL flush; what
-//! arrives meanwhile forms the next batch. Each caller is answered only after the commit that
-//! holds its write succeeded.
+//! Requests wait in lanes, [`PgOptions::consent_writers`](crate::PgOptions) of them, one task
+//! each; a tenant's consents always take the same lane. A task takes the first waiting request
+//! and everything queued behind it (up to [`MAX_BATCH`]) and writes them; what arrives meanwhile
+//! forms its next batch. Each caller is answered only after the commit that holds its write
+//! succeeded. Why lanes by tenant: a batch holds the ledger chains of its tenants from their
+//! heads' lock to its commit (`ledger.rs`), so two batches of one tenant can only take turns;
+//! one lane per tenant never makes its own batches wait on each other, while batches of
+//! different tenants, in different lanes, commit side by side (and PostgreSQL flushes their
+//! commits together).
 //!
-//! If a request fails (a duplicate consent id, a foreign key to another tenant's row, a
-//! connection id of someone else's), that attempt is rolled back and the batch is replayed in
-//! one transaction with each request inside its own savepoint: the failing one is rolled back
-//! alone and answered with its own error; the others commit, their ledger events chained in
-//! order. Either way each caller gets the outcome it would have had alone. A batch naming one connection twice
+//! A write whose connection id belongs to someone else is left out by the statement itself and
+//! answered `NotFound`; the rest of its batch commits. If the statement fails (a duplicate
+//! consent id, a foreign key to another tenant's row, a deadlock), the server has rolled it back
+//! and the batch is replayed in one transaction with each request inside its own savepoint: the
+//! failing one is rolled back alone and answered with its own error; the others commit, their
+//! ledger events chained in order. Either way each caller gets the outcome it would have had
+//! alone. A batch naming one connection twice
 //! (two consents for one connection at the same instant) goes straight to the replay, which
 //! applies them in order.
 //!
@@ -25,15 +31,16 @@
 //! ordinary transactions, and lock connection rows in id order so they never deadlock on each
 //! other.
 
-use crate::batch::{apply, Applied};
+use crate::batch::apply;
 use crate::connections::consistent;
 use crate::error::{backend, db, is_transient, refused_by_server};
+use accord_domain::ids::TenantId;
 use accord_store::{ConsentWrite, Result, StoreError};
 use sqlx::{Acquire as _, PgConnection, PgPool, Postgres, Transaction};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 /// The most requests one commit holds: large enough to amortise the commit, small enough that
 /// the first caller of a batch does not wait long for the last.
@@ -70,37 +77,44 @@ struct Counters {
 
 #[derive(Debug)]
 pub(crate) struct GroupWriter {
-    queue: mpsc::Sender<Request>,
+    /// One queue per lane; a tenant's consents always take the same lane.
+    lanes: Vec<mpsc::Sender<Request>>,
     counters: Arc<Counters>,
 }
 
 impl GroupWriter {
-    /// Starts `writers` tasks; they end when the store (the last sender) is dropped.
-    pub(crate) fn spawn(pool: &PgPool, writers: usize) -> Self {
-        let (queue, requests) = mpsc::channel(QUEUE);
-        let requests = Arc::new(Mutex::new(requests));
+    /// Starts one task per lane; they end when the store (the last sender) is dropped.
+    pub(crate) fn spawn(pool: &PgPool, lanes: usize) -> Self {
         let counters = Arc::<Counters>::default();
-        for _ in 0..writers.max(1) {
-            tokio::spawn(run(
-                pool.clone(),
-                Arc::clone(&requests),
-                Arc::clone(&counters),
-            ));
-        }
-        Self { queue, counters }
+        let lanes = (0..lanes.max(1))
+            .map(|_| {
+                let (queue, requests) = mpsc::channel(QUEUE);
+                tokio::spawn(run(pool.clone(), requests, Arc::clone(&counters)));
+                queue
+            })
+            .collect();
+        Self { lanes, counters }
     }
 
     /// Queues the write and waits for its commit. If the caller goes away meanwhile the write
     /// still commits (or not) as a whole; only the answer is lost.
     pub(crate) async fn record(&self, write: ConsentWrite) -> Result<()> {
         let (reply, answer) = oneshot::channel();
-        self.queue
+        self.lane(write.consent.tenant_id)
             .send(Request { write, reply })
             .await
             .map_err(|_| backend("the group-commit writer has stopped"))?;
         answer
             .await
             .map_err(|_| backend("the group-commit writer stopped before answering"))?
+    }
+
+    /// The lane of a tenant: its id's last bits (`UUIDv7` ids end in random bits).
+    fn lane(&self, tenant: TenantId) -> &mpsc::Sender<Request> {
+        let bits = tenant.as_uuid().as_u128();
+        // The remainder is below the number of lanes, which is a `usize`.
+        let n = usize::try_from(bits % self.lanes.len() as u128).expect("a lane index");
+        &self.lanes[n]
     }
 
     pub(crate) fn stats(&self) -> GroupCommitStats {
@@ -113,10 +127,8 @@ impl GroupWriter {
     }
 }
 
-/// Takes the next batch: the first request to arrive and whatever queued behind it. Only one
-/// task waits on the queue at a time, so batches do not split what arrived together.
-async fn next_batch(requests: &Mutex<mpsc::Receiver<Request>>) -> Option<Vec<Request>> {
-    let mut requests = requests.lock().await;
+/// Takes the next batch: the first request to arrive and whatever queued behind it.
+async fn next_batch(requests: &mut mpsc::Receiver<Request>) -> Option<Vec<Request>> {
     let first = requests.recv().await?;
     let mut batch = vec![first];
     while batch.len() < MAX_BATCH {
@@ -128,8 +140,8 @@ async fn next_batch(requests: &Mutex<mpsc::Receiver<Request>>) -> Option<Vec<Req
     Some(batch)
 }
 
-async fn run(pool: PgPool, requests: Arc<Mutex<mpsc::Receiver<Request>>>, counters: Arc<Counters>) {
-    while let Some(batch) = next_batch(&requests).await {
+async fn run(pool: PgPool, mut requests: mpsc::Receiver<Request>, counters: Arc<Counters>) {
+    while let Some(batch) = next_batch(&mut requests).await {
         let outcomes = write_batch(&pool, &batch, &counters).await;
         match outcomes {
             Ok(outcomes) => answer(batch, outcomes, &counters),
@@ -141,23 +153,18 @@ async fn run(pool: PgPool, requests: Arc<Mutex<mpsc::Receiver<Request>>>, counte
 async fn write_batch(pool: &PgPool, batch: &[Request], counters: &Counters) -> Result<Vec<Result<()>>> {
     let writes: Vec<&ConsentWrite> = batch.iter().map(|r| &r.write).collect();
     if fast_path_allowed(&writes) {
-        let mut tx = pool.begin().await.map_err(db)?;
-        match apply(&mut tx, &writes).await {
-            Ok(Applied::All) => {
-                return match tx.commit().await.map_err(db) {
-                    Ok(()) => Ok(writes.iter().map(|_| Ok(())).collect()),
-                    // The server refused the commit (a serialisation failure…): rolled back.
-                    Err(e) if refused_by_server(&e) => replay(pool, &writes, counters).await,
-                    // The connection failed at the commit: whether it happened is unknown, so
-                    // nobody may be told it did, and nothing is replayed (a replay could write a
-                    // consent twice).
-                    Err(e) => Err(e),
-                };
+        // One statement outside an explicit transaction: its own commit, one round trip.
+        match apply(pool, &writes).await {
+            Ok(written) => {
+                return Ok(written
+                    .into_iter()
+                    .map(|ok| if ok { Ok(()) } else { Err(StoreError::NotFound) })
+                    .collect())
             }
-            // Someone's write was refused, or the server refused a statement: dropping the
-            // transaction rolls it back; find out who failed.
-            Ok(Applied::Refused) => {}
+            // The server refused the statement, so nothing of it was kept: find out who failed.
             Err(e) if refused_by_server(&e) => {}
+            // The connection failed mid-way: whether the commit happened is unknown, so nobody
+            // may be told it did, and nothing is replayed (a replay could write a consent twice).
             Err(e) => return Err(e),
         }
     }
@@ -206,9 +213,9 @@ async fn apply_one(tx: &mut PgConnection, write: &ConsentWrite) -> Result<Result
     loop {
         attempts += 1;
         let mut savepoint = tx.begin().await.map_err(db)?;
-        let outcome = match apply(&mut savepoint, &[write]).await {
-            Ok(Applied::All) => Ok(()),
-            Ok(Applied::Refused) => Err(StoreError::NotFound),
+        let outcome = match apply(&mut *savepoint, &[write]).await {
+            Ok(written) if written == [true] => Ok(()),
+            Ok(_) => Err(StoreError::NotFound),
             Err(e) => Err(e),
         };
         match outcome {

@@ -149,6 +149,7 @@ pub(crate) async fn apply_all(
          where connections.tenant_id = excluded.tenant_id
              and connections.company_id = excluded.company_id
              and connections.platform_key = excluded.platform_key
+             and connections.status <> 'disconnected'
          returning id",
     )
     .bind(to_json(&connections)?)

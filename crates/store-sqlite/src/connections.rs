@@ -102,6 +102,7 @@ pub(crate) async fn apply_consent(conn: &mut SqliteConnection, w: &ConsentWrite)
          where connections.tenant_id = excluded.tenant_id
              and connections.company_id = excluded.company_id
              and connections.platform_key = excluded.platform_key
+             and connections.status <> 'disconnected'
          returning id",
     )
     .bind(c.id.to_string())

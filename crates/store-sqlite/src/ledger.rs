@@ -5,7 +5,7 @@
 use crate::codec::micros;
 use crate::error::{corrupt, db};
 use accord_domain::ids::{ConsentId, TenantId};
-use accord_domain::ledger::{append, ChainedEvent, EventBody, LedgerEvent};
+use accord_domain::ledger::{append, parse_stored, ChainedEvent, EventBody, StoredColumns};
 use accord_store::Result;
 use sqlx::{Row as _, SqliteConnection, SqlitePool};
 
@@ -81,11 +81,10 @@ pub(crate) async fn append_batch(conn: &mut SqliteConnection, bodies: Vec<(Tenan
     let mut heads: std::collections::HashMap<TenantId, Option<(i64, String)>> = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(bodies.len());
     for (tenant, body) in bodies {
-        if !heads.contains_key(&tenant) {
-            let h = head(conn, tenant).await?;
-            heads.insert(tenant, h);
-        }
-        let prev = heads.get_mut(&tenant).expect("just inserted");
+        let prev = match heads.entry(tenant) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(head(conn, tenant).await?),
+        };
         let e = append(tenant, prev.as_ref().map(|(s, h)| (*s, h.as_str())), body);
         *prev = Some((e.event.seq, e.hash.clone()));
         out.push(e);
@@ -96,13 +95,22 @@ pub(crate) async fn append_batch(conn: &mut SqliteConnection, bodies: Vec<(Tenan
 
 fn event_from(row: &sqlx::sqlite::SqliteRow) -> Result<ChainedEvent> {
     let json: String = row.try_get("event").map_err(db)?;
-    let event: LedgerEvent = serde_json::from_str(&json).map_err(|e| corrupt("ledger_events.event", e))?;
+    let text = |c: &str| row.try_get::<String, _>(c).map_err(db);
+    let (tenant, kind, consent, prev) = (text("tenant_id")?, text("kind")?, text("consent_id")?, text("prev_hash")?);
+    let cols = StoredColumns {
+        tenant_id: tenant.parse().map_err(|e| corrupt("ledger_events.tenant_id", e))?,
+        seq: row.try_get("seq").map_err(db)?,
+        kind: &kind,
+        consent_id: consent.parse().map_err(|e| corrupt("ledger_events.consent_id", e))?,
+        prev_hash: &prev,
+    };
+    let event = parse_stored(&json, &cols).map_err(|e| corrupt("ledger_events.event", e))?;
     let hash: String = row.try_get("hash").map_err(db)?;
     Ok(ChainedEvent { event, hash })
 }
 
 pub(crate) async fn events(read: &SqlitePool, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<ChainedEvent>> {
-    let rows = sqlx::query("select event, hash from ledger_events where tenant_id = ? and seq > ? order by seq limit ?")
+    let rows = sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, event, hash from ledger_events where tenant_id = ? and seq > ? order by seq limit ?")
         .bind(tenant.to_string())
         .bind(after_seq)
         .bind(i64::from(limit))
@@ -113,7 +121,7 @@ pub(crate) async fn events(read: &SqlitePool, tenant: TenantId, after_seq: i64, 
 }
 
 pub(crate) async fn consent_events(read: &SqlitePool, tenant: TenantId, consent: ConsentId) -> Result<Vec<ChainedEvent>> {
-    let rows = sqlx::query("select event, hash from ledger_events where tenant_id = ? and consent_id = ? order by seq")
+    let rows = sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, event, hash from ledger_events where tenant_id = ? and consent_id = ? order by seq")
         .bind(tenant.to_string())
         .bind(consent.to_string())
         .fetch_all(read)

@@ -15,6 +15,7 @@ mod error;
 mod flow;
 mod jobs;
 mod ledger;
+mod nda;
 mod notices;
 mod tenants;
 mod writer;
@@ -32,7 +33,9 @@ use accord_domain::ids::{
     NoticeVersionId, SupportRequestId, TenantId,
 };
 use accord_domain::ledger::{ChainedEvent, EventBody};
+use accord_domain::ids::NdaAcceptanceId;
 use accord_domain::locale::Locale;
+use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
 use accord_domain::settings::LinkSettings;
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
@@ -376,5 +379,18 @@ impl Store for SqliteStore {
 
     async fn job(&self, id: JobId) -> Result<Option<Job>> {
         jobs::job(&self.read, id).await
+    }
+
+    async fn record_nda(&self, nda: &NdaAcceptance, event: EventBody) -> Result<ChainedEvent> {
+        nda::record(&self.write, nda, event).await
+    }
+    async fn ndas(&self, tenant: TenantId) -> Result<Vec<NdaAcceptance>> {
+        nda::list(&self.read, tenant, None).await
+    }
+    async fn nda(&self, tenant: TenantId, id: NdaAcceptanceId) -> Result<Option<NdaAcceptance>> {
+        nda::get(&self.read, tenant, id).await
+    }
+    async fn company_ndas(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<NdaAcceptance>> {
+        nda::list(&self.read, tenant, Some(company)).await
     }
 }

@@ -17,7 +17,9 @@ use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, NoticeId, NoticeVersionId,
     TenantId,
 };
+use accord_domain::ids::NdaAcceptanceId;
 use accord_domain::locale::Locale;
+use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
 use accord_domain::settings::LinkSettings;
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
@@ -55,6 +57,7 @@ pub struct Page<Id> {
 /// (a new consent for a connection still pending sign-in, or a re-consent). Consents still in
 /// force on that connection are superseded: their `withdrawn_at` is set to the new consent's
 /// time (the new event records the change; no `withdrawn` event is written for them).
+/// A disconnected connection is never revived: a write naming one fails with `NotFound`.
 #[derive(Debug, Clone)]
 pub struct ConsentWrite {
     pub connection: Connection,
@@ -274,4 +277,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn expire_consents(&self, tenant: TenantId, given_before: OffsetDateTime, at: OffsetDateTime) -> Result<Vec<ChainedEvent>>;
     /// Every tenant (for background jobs that run per tenant).
     async fn tenants(&self) -> Result<Vec<Tenant>>;
+
+    // ---- mutual NDAs (immutable once recorded) ----
+    /// One transaction: the acceptance row and its `nda_accepted` ledger event (`event`,
+    /// appended to `nda.tenant_id`'s chain). The row's `ledger_seq` is the event's position
+    /// (whatever `nda.ledger_seq` says); returns the chained event. `Conflict` if the id exists.
+    async fn record_nda(&self, nda: &NdaAcceptance, event: EventBody) -> Result<ChainedEvent>;
+    /// A tenant's signed NDAs, oldest first.
+    async fn ndas(&self, tenant: TenantId) -> Result<Vec<NdaAcceptance>>;
+    /// One signed NDA of a tenant; another tenant's id is not found.
+    async fn nda(&self, tenant: TenantId, id: NdaAcceptanceId) -> Result<Option<NdaAcceptance>>;
+    /// The NDAs a company of the tenant signed, oldest first.
+    async fn company_ndas(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<NdaAcceptance>>;
 }

@@ -26,6 +26,12 @@ const BATCH: u32 = 16;
 /// How often (on the injected clock) consents are checked for expiry.
 const EXPIRY_EVERY: time::Duration = time::Duration::minutes(1);
 
+/// Whether the expiry check is due at `now`, having last run at `last`: on start, a minute
+/// after the last run, or when the clock went back.
+fn expiry_due(last: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
+    last.is_none_or(|t| now - t >= EXPIRY_EVERY || now < t)
+}
+
 pub struct Worker {
     platforms: PlatformClient,
     wake: Arc<Notify>,
@@ -105,9 +111,8 @@ impl Worker {
     /// Runs [`Worker::run_expiry`] unless it ran less than a minute ago (injected clock).
     async fn expiry_if_due(&self) {
         let now = self.platforms.clock.now();
-        // Due on start, a minute after the last run, or when the clock went back.
         let due = match self.expiry_ran_at.lock() {
-            Ok(last) => last.is_none_or(|t| now - t >= EXPIRY_EVERY || now < t),
+            Ok(last) => expiry_due(*last, now),
             Err(_) => true,
         };
         if due {
@@ -181,5 +186,19 @@ impl Worker {
             .map_err(|e| e.to_string())?;
         tracing::info!(connection = %p.connection_id, platform = %p.platform_key, "token revoked at the platform");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_runs_on_start_then_at_most_once_a_minute() {
+        let t = OffsetDateTime::UNIX_EPOCH;
+        assert!(expiry_due(None, t));
+        assert!(!expiry_due(Some(t), t + time::Duration::seconds(59)));
+        assert!(expiry_due(Some(t), t + time::Duration::minutes(1)));
+        assert!(expiry_due(Some(t), t - time::Duration::seconds(1)));
     }
 }

@@ -3,8 +3,8 @@
 //! exits 0 when intact and 1 on any tamper, naming the first broken event. Tampering is done
 //! with direct SQL on a consistent copy (`VACUUM INTO`) of a database written by real flows.
 
-use crate::helpers::{spawn_app, TestApp};
-use crate::receipts::{run, Ran};
+use crate::helpers::{spawn_app, spawn_app_on_postgres, TestApp};
+use crate::receipts::{run, run_with_env, Ran};
 use accord_domain::ledger::LedgerEvent;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions as _, Connection as _};
@@ -16,7 +16,10 @@ use tempfile::TempDir;
 async fn app_with_events() -> TestApp {
     let app = spawn_app().await;
     app.browser().connect(Some(&app.link_url), "sandbox").await;
-    let connection = app.connections().await[0]["id"].as_str().unwrap().to_owned();
+    let connection = app.connections().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, body) = app
         .api_json(
             reqwest::Method::DELETE,
@@ -101,9 +104,16 @@ async fn an_untouched_ledger_verifies_and_the_database_refuses_to_change_it() {
         app.tenant_id, events[2].1
     );
     assert!(ran.stdout.contains(&line), "{line} in {ran}");
-    assert!(ran.stdout.contains("ledger intact: 1 tenant(s), 3 event(s) verified"), "{ran}");
+    assert!(
+        ran.stdout
+            .contains("ledger intact: 1 tenant(s), 3 event(s) verified"),
+        "{ran}"
+    );
     // Not a terminal: no progress bar anywhere.
-    assert!(!ran.stdout.contains('\r') && !ran.stderr.contains("verifying"), "{ran}");
+    assert!(
+        !ran.stdout.contains('\r') && !ran.stderr.contains("verifying"),
+        "{ran}"
+    );
 
     let ran = ledger_verify(copy.path(), &["--tenant", &app.tenant_id, "--quiet"]).await;
     assert_eq!(ran.code, Some(0), "{ran}");
@@ -117,7 +127,10 @@ async fn an_untouched_ledger_verifies_and_the_database_refuses_to_change_it() {
     let ran = ledger_verify(nowhere.path(), &[]).await;
     assert_eq!(ran.code, Some(2), "{ran}");
     assert!(ran.stderr.contains("no database"), "{ran}");
-    assert!(!nowhere.path().join("accord.db").exists(), "no empty database was created");
+    assert!(
+        !nowhere.path().join("accord.db").exists(),
+        "no empty database was created"
+    );
 
     // The live database refuses UPDATE and DELETE of ledger rows, and a second event at a
     // position already taken (a fork).
@@ -156,8 +169,14 @@ async fn assert_caught(app: &TestApp, statements: &[&str], position: i64, reason
     tamper(copy.path(), statements).await;
     let ran = ledger_verify(copy.path(), &[]).await;
     assert_eq!(ran.code, Some(1), "{statements:?}: {ran}");
-    let named = format!("tenant {} (Northwind Lending): event {position}: {reason}", app.tenant_id);
-    assert!(ran.stdout.contains(&named), "{statements:?}: `{named}` in {ran}");
+    let named = format!(
+        "tenant {} (Northwind Lending): event {position}: {reason}",
+        app.tenant_id
+    );
+    assert!(
+        ran.stdout.contains(&named),
+        "{statements:?}: `{named}` in {ran}"
+    );
     assert!(ran.stdout.contains("LEDGER TAMPERED"), "{ran}");
 }
 
@@ -205,7 +224,8 @@ async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
             "update ledger_events set seq = 3 where seq = 100",
         ],
         2,
-        "missing or out of order (found position 3)",
+        // The row's position no longer matches the position inside its hashed JSON.
+        "the stored event cannot be read as a ledger event",
     )
     .await;
     // The stored JSON no longer reads as an event.
@@ -230,13 +250,60 @@ async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
     let (text, hash) = (forged.canonical_json().replace('\'', "''"), forged.hash());
     tamper(
         copy.path(),
-        &[&format!("update ledger_events set event = '{text}', hash = '{hash}' where seq = 2")],
+        &[&format!(
+            "update ledger_events set event = '{text}', hash = '{hash}' where seq = 2"
+        )],
     )
     .await;
     let ran = ledger_verify(copy.path(), &[]).await;
     assert_eq!(ran.code, Some(1), "{ran}");
     assert!(
-        ran.stdout.contains("event 3: previous-hash link does not match the preceding event"),
+        ran.stdout
+            .contains("event 3: previous-hash link does not match the preceding event"),
+        "{ran}"
+    );
+}
+
+#[tokio::test]
+async fn ledger_verify_reads_a_postgresql_ledger_too() {
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
+    app.browser().connect(Some(&app.link_url), "sandbox").await;
+    let events = chain(&app).await;
+    assert_eq!(events.len(), 1);
+    let url = app.db.url().to_owned();
+    let env = [("ACCORD_DATABASE__URL", url.as_str())];
+    let ran = run_with_env(&["ledger", "verify", "--tenant", &app.tenant_id], &env).await;
+    assert_eq!(ran.code, Some(0), "{ran}");
+    assert!(
+        ran.stdout
+            .contains(&format!("1 events intact, head {}", events[0].1)),
+        "{ran}"
+    );
+
+    let mut conn = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+    let refused = sqlx::query("update ledger_events set event = replace(event, 'read', 'write')")
+        .execute(&mut conn)
+        .await
+        .expect_err("updates are refused");
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+    sqlx::query("alter table ledger_events disable trigger ledger_events_refuse_change")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("update ledger_events set event = replace(event, '\"read\"', '\"write\"')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let ran = run_with_env(&["ledger", "verify"], &env).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(
+        ran.stdout.contains(&format!(
+            "tenant {} (Northwind Lending): event 1: content does not match its hash",
+            app.tenant_id
+        )),
         "{ran}"
     );
 }
@@ -260,7 +327,10 @@ async fn sweep_event_2() -> Sweep {
     let db = copy.path().join("accord.db");
     let store = accord_store_sqlite::SqliteStore::open(&db).await.unwrap();
     let mut conn = connect(&db).await;
-    sqlx::query("pragma synchronous = off").execute(&mut conn).await.unwrap();
+    sqlx::query("pragma synchronous = off")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     sqlx::query("drop trigger ledger_events_refuse_update")
         .execute(&mut conn)
         .await
@@ -284,22 +354,36 @@ async fn sweep_event_2() -> Sweep {
             let Ok(flipped) = String::from_utf8(bytes) else {
                 continue;
             };
-            if sqlx::query(&update).bind(&flipped).execute(&mut conn).await.is_err() {
+            if sqlx::query(&update)
+                .bind(&flipped)
+                .execute(&mut conn)
+                .await
+                .is_err()
+            {
                 out.refused += 1;
                 continue;
             }
-            match verify().await.broken {
-                Some(b) => {
-                    assert_eq!(b.seq, 2, "{column} byte {i}: {b:?}");
-                    out.caught += 1;
-                }
-                None => {
-                    let what = format!("{column} byte {i}: …{}…", &flipped[i.saturating_sub(12)..(i + 12).min(flipped.len())]);
-                    let same = parsed.is_some() && serde_json::from_str::<LedgerEvent>(&flipped).ok() == parsed;
-                    if same { out.equivalent.push(what) } else { out.missed.push(what) }
+            if let Some(b) = verify().await.broken {
+                assert_eq!(b.seq, 2, "{column} byte {i}: {b:?}");
+                out.caught += 1;
+            } else {
+                let around = flipped
+                    .get(i.saturating_sub(12)..(i + 12).min(flipped.len()))
+                    .unwrap_or(&flipped);
+                let what = format!("{column} byte {i}: …{around}…");
+                let same = parsed.is_some()
+                    && serde_json::from_str::<LedgerEvent>(&flipped).ok() == parsed;
+                if same {
+                    out.equivalent.push(what);
+                } else {
+                    out.missed.push(what);
                 }
             }
-            sqlx::query(&update).bind(&original).execute(&mut conn).await.unwrap();
+            sqlx::query(&update)
+                .bind(&original)
+                .execute(&mut conn)
+                .await
+                .unwrap();
         }
     }
     let intact = verify().await;
@@ -313,7 +397,10 @@ async fn sweep_event_2() -> Sweep {
 #[tokio::test]
 async fn flipping_any_byte_that_changes_a_stored_event_or_its_hash_is_caught_at_that_event() {
     let sweep = sweep_event_2().await;
-    assert!(sweep.missed.is_empty(), "changes of the event went unnoticed: {sweep:#?}");
+    assert!(
+        sweep.missed.is_empty(),
+        "changes of the event went unnoticed: {sweep:#?}"
+    );
     assert!(sweep.caught > 500, "{sweep:#?}");
 }
 
@@ -323,8 +410,10 @@ async fn flipping_any_byte_that_changes_a_stored_event_or_its_hash_is_caught_at_
 /// event's canonical JSON (`event.canonical_json() == text`); the `Store` trait hands
 /// `ledger verify` parsed events only, so this cannot be checked from the command.
 #[tokio::test]
-#[ignore = "needs store-sqlite/store-postgres to refuse a stored event text that is not its canonical JSON"]
 async fn flipping_any_byte_of_a_stored_event_is_caught_even_when_it_means_the_same() {
     let sweep = sweep_event_2().await;
-    assert!(sweep.missed.is_empty() && sweep.equivalent.is_empty(), "{sweep:#?}");
+    assert!(
+        sweep.missed.is_empty() && sweep.equivalent.is_empty(),
+        "{sweep:#?}"
+    );
 }

@@ -7,6 +7,7 @@ mod flow;
 mod helpers;
 mod ledger;
 mod manage;
+mod nda;
 mod postgres;
 mod reconsent;
 mod receipts;

@@ -6,6 +6,7 @@
 
 use crate::helpers::{spawn_app, spawn_app_with, Browser, Page, TestApp};
 use accord_domain::ledger::ChainVerifier;
+use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use std::path::Path;
@@ -13,7 +14,7 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::Command;
 
-const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
+const CHILD_TIMEOUT: Duration = Duration::from_mins(1);
 
 // ---- helpers ----
 
@@ -52,7 +53,10 @@ fn verify_independently(jws: &str, key_set: &Value) -> Result<Value, jsonwebtoke
         .iter()
         .find(|k| k["kid"] == kid.as_str())
         .unwrap_or_else(|| panic!("key {kid} is published in {key_set}"));
-    assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str()), (Some("OKP"), Some("Ed25519")));
+    assert_eq!(
+        (jwk["kty"].as_str(), jwk["crv"].as_str()),
+        (Some("OKP"), Some("Ed25519"))
+    );
     let key = DecodingKey::from_ed_components(jwk["x"].as_str().unwrap())?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.required_spec_claims.clear();
@@ -101,7 +105,10 @@ async fn verified_chain(app: &TestApp) -> Vec<(i64, String)> {
         verifier.push(e).unwrap();
     }
     assert_eq!(verifier.count(), i64::try_from(events.len()).unwrap());
-    events.iter().map(|e| (e.event.seq, e.hash.clone())).collect()
+    events
+        .iter()
+        .map(|e| (e.event.seq, e.hash.clone()))
+        .collect()
 }
 
 // ---- the tenant API and the independent verifier ----
@@ -120,7 +127,10 @@ async fn a_consent_receipt_verifies_with_an_independent_jose_implementation() {
 
     let key_set = jwks(&app.base).await;
     let payload = verify_independently(r["jws"].as_str().unwrap(), &key_set).expect("verifies");
-    assert_eq!(payload, r["receipt"], "the JWS signs exactly the receipt shown");
+    assert_eq!(
+        payload, r["receipt"],
+        "the JWS signs exactly the receipt shown"
+    );
     // The signer's own verifier agrees.
     assert!(accord_domain::receipt::verify_compact(r["jws"].as_str().unwrap(), &key_set).is_ok());
 
@@ -160,24 +170,40 @@ async fn a_consent_receipt_verifies_with_an_independent_jose_implementation() {
     let purpose_text = purpose["purpose"].as_str().unwrap();
     assert!(!purpose_text.is_empty());
     assert!(
-        consent["notice_text"].as_str().unwrap().contains(purpose_text),
+        consent["notice_text"]
+            .as_str()
+            .unwrap()
+            .contains(purpose_text),
         "the purpose is the one of the notice agreed: {purpose_text}"
     );
     let data: Vec<(String, String)> = purpose["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| (u["type"].as_str().unwrap().to_owned(), u["direction"].as_str().unwrap().to_owned()))
+        .map(|u| {
+            (
+                u["type"].as_str().unwrap().to_owned(),
+                u["direction"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     let agreed: Vec<(String, String)> = consent["data_uses"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| (u["data_type"].as_str().unwrap().to_owned(), u["direction"].as_str().unwrap().to_owned()))
+        .map(|u| {
+            (
+                u["data_type"].as_str().unwrap().to_owned(),
+                u["direction"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(data, agreed, "data types and directions as agreed");
     assert_eq!(data.len(), 7);
-    assert!(data.contains(&("invoices".to_owned(), "read".to_owned())), "{data:?}");
+    assert!(
+        data.contains(&("invoices".to_owned(), "read".to_owned())),
+        "{data:?}"
+    );
     assert_eq!(rec["notice"]["version"], consent["notice_version"]);
     assert_eq!(rec["notice"]["version_id"], consent["notice_version_id"]);
     assert_eq!(rec["notice"]["text_sha256"], consent["notice_sha256"]);
@@ -186,7 +212,10 @@ async fn a_consent_receipt_verifies_with_an_independent_jose_implementation() {
         accord_domain::crypto::sha256_hex(consent["notice_text"].as_str().unwrap().as_bytes()),
         "the hash is the exact text's"
     );
-    assert!(!rec["withdrawal"]["how"].as_str().unwrap().is_empty(), "how to withdraw");
+    assert!(
+        !rec["withdrawal"]["how"].as_str().unwrap().is_empty(),
+        "how to withdraw"
+    );
     assert_eq!(rec["ledger"]["position"], r["ledger_position"]);
     assert_eq!(rec["ledger"]["hash"], r["ledger_hash"]);
     assert_eq!(rec["ledger"]["tenant_id"], app.tenant_id.as_str());
@@ -207,8 +236,14 @@ async fn a_consent_receipt_verifies_with_an_independent_jose_implementation() {
     assert!(k["jurisdiction"].is_string());
     assert_eq!(k["language"], "en");
     assert_eq!(k["piiPrincipalId"], app.company_id.as_str());
-    assert_eq!(k["piiControllers"][0]["piiController"], "Northwind Lending Ltd");
-    assert_eq!(k["piiControllers"][0]["email"], "help@northwind-lending.example");
+    assert_eq!(
+        k["piiControllers"][0]["piiController"],
+        "Northwind Lending Ltd"
+    );
+    assert_eq!(
+        k["piiControllers"][0]["email"],
+        "help@northwind-lending.example"
+    );
     assert_eq!(k["piiControllers"][0]["phone"], "+44 20 7946 0000");
     assert!(k["policyUrl"].is_string() || k["policyUrl"].is_null());
     assert_eq!(k["services"][0]["service"], "Accord Sandbox Books");
@@ -226,21 +261,29 @@ async fn a_consent_receipt_verifies_with_an_independent_jose_implementation() {
     let parts: Vec<&str> = jws.split('.').collect();
     let mut forged = r["receipt"].clone();
     forged["event"]["type"] = "withdrawn".into();
-    use base64::Engine as _;
     let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(serde_json::to_vec(&forged).unwrap());
     let forged = format!("{}.{forged_payload}.{}", parts[0], parts[2]);
-    assert!(verify_independently(&forged, &key_set).is_err(), "altered payload refused");
+    assert!(
+        verify_independently(&forged, &key_set).is_err(),
+        "altered payload refused"
+    );
     let mut other_keys = key_set.clone();
     other_keys["keys"][0]["x"] = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into();
-    assert!(verify_independently(jws, &other_keys).is_err(), "another key refused");
+    assert!(
+        verify_independently(jws, &other_keys).is_err(),
+        "another key refused"
+    );
 }
 
 #[tokio::test]
 async fn withdrawal_yields_a_withdrawn_receipt_and_the_chain_stays_consecutive() {
     let app = spawn_app().await;
     app.browser().connect(Some(&app.link_url), "sandbox").await;
-    let connection_id = app.connections().await[0]["id"].as_str().unwrap().to_owned();
+    let connection_id = app.connections().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let consent_id = app.consents().await[0]["id"].as_str().unwrap().to_owned();
     disconnect_on_manage_page(&app, &connection_id).await;
 
@@ -256,7 +299,10 @@ async fn withdrawal_yields_a_withdrawn_receipt_and_the_chain_stays_consecutive()
     let withdrawn = &list[1]["receipt"];
     assert_eq!(withdrawn["event"]["type"], "withdrawn");
     assert_eq!(withdrawn["event"]["method"], "manage_page");
-    assert_eq!(withdrawn["notice"], list[0]["receipt"]["notice"], "the same notice agreed");
+    assert_eq!(
+        withdrawn["notice"], list[0]["receipt"]["notice"],
+        "the same notice agreed"
+    );
     assert_eq!(list[1]["kantara_v1_1"]["collectionMethod"], "manage_page");
     assert_eq!(
         withdrawn["ledger"]["prev_hash"], list[0]["ledger_hash"],
@@ -271,13 +317,19 @@ async fn withdrawal_yields_a_withdrawn_receipt_and_the_chain_stays_consecutive()
     let (status, body) = app
         .api_json(
             reqwest::Method::DELETE,
-            &format!("/v1/companies/{other}/connections/{}", theirs["connection_id"].as_str().unwrap()),
+            &format!(
+                "/v1/companies/{other}/connections/{}",
+                theirs["connection_id"].as_str().unwrap()
+            ),
             None,
         )
         .await;
     assert_eq!(status, 200, "{body}");
     let their_list = receipts(&app, theirs["id"].as_str().unwrap()).await;
-    let kinds: Vec<&str> = their_list.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = their_list
+        .iter()
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["given", "withdrawn"]);
     assert_eq!(their_list[1]["receipt"]["event"]["method"], "tenant_api");
     for r in &their_list {
@@ -291,12 +343,20 @@ async fn withdrawal_yields_a_withdrawn_receipt_and_the_chain_stays_consecutive()
     let named: Vec<(i64, String)> = list
         .iter()
         .chain(&their_list)
-        .map(|r| (r["ledger_position"].as_i64().unwrap(), r["ledger_hash"].as_str().unwrap().to_owned()))
+        .map(|r| {
+            (
+                r["ledger_position"].as_i64().unwrap(),
+                r["ledger_hash"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(named, chain);
     let report = accord::proof::verify_chain(app.state.store.as_ref(), app.tenant(), &|_| {}).await;
     assert!(report.broken.is_none(), "{:?}", report.broken);
-    assert_eq!((report.events, report.head.as_str()), (4, chain[3].1.as_str()));
+    assert_eq!(
+        (report.events, report.head.as_str()),
+        (4, chain[3].1.as_str())
+    );
 }
 
 // ---- the customer's pages ----
@@ -319,7 +379,7 @@ async fn receipt_page_from(browser: &Browser, page: &Page, prefix: &str, consent
 async fn downloads(browser: &Browser, page: &Page) -> Vec<String> {
     let mut out = Vec::new();
     for href in page.attrs("ul.receipt-events a[download]", "href") {
-        assert!(href.ends_with(".jws"), "{href}");
+        assert!(href.to_ascii_lowercase().ends_with(".jws"), "{href}");
         let file = browser.get(&href).await;
         assert_eq!(file.status, 200, "{}", file.body);
         assert_eq!(file.header("content-type"), "application/jose");
@@ -358,13 +418,19 @@ async fn the_customer_reads_and_downloads_its_receipts_from_the_success_and_mana
         [consent["notice_text"].as_str().unwrap()],
         "the exact text agreed"
     );
-    assert!(page.body.contains(consent["notice_sha256"].as_str().unwrap()));
+    assert!(page
+        .body
+        .contains(consent["notice_sha256"].as_str().unwrap()));
     let api = receipts(&app, consent_id).await;
     assert!(page.body.contains(api[0]["ledger_hash"].as_str().unwrap()));
     assert_eq!(page.header("cache-control"), "no-store");
     let files = downloads(&browser, &page).await;
     assert_eq!(files.len(), 1);
-    assert_eq!(files[0], api[0]["jws"].as_str().unwrap(), "the same receipt as the tenant's");
+    assert_eq!(
+        files[0],
+        api[0]["jws"].as_str().unwrap(),
+        "the same receipt as the tenant's"
+    );
     let payload = verify_independently(&files[0], &key_set).unwrap();
     assert_eq!(payload["event"]["consent_id"], consent_id);
 
@@ -404,15 +470,33 @@ async fn the_customer_reads_and_downloads_its_receipts_from_the_success_and_mana
     ] {
         let refused = manager.get(&url).await;
         assert_eq!(refused.status, 404, "{url}: {}", refused.body);
-        assert!(!refused.body.contains("eyJ"), "{url}: no JWS in the error page");
+        assert!(
+            !refused.body.contains("eyJ"),
+            "{url}: no JWS in the error page"
+        );
     }
-    for url in [format!("/link/receipts/{theirs}"), format!("/link/receipts/{theirs}/3.jws")] {
+    for url in [
+        format!("/link/receipts/{theirs}"),
+        format!("/link/receipts/{theirs}/3.jws"),
+    ] {
         assert_eq!(browser.get(&url).await.status, 404, "{url}");
     }
     // Without a session, nothing.
     let stranger = app.browser();
-    assert_ne!(stranger.get(&format!("/link/receipts/{consent_id}")).await.status, 200);
-    assert_ne!(stranger.get(&format!("/manage/receipts/{consent_id}/1.jws")).await.status, 200);
+    assert_ne!(
+        stranger
+            .get(&format!("/link/receipts/{consent_id}"))
+            .await
+            .status,
+        200
+    );
+    assert_ne!(
+        stranger
+            .get(&format!("/manage/receipts/{consent_id}/1.jws"))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -429,9 +513,13 @@ async fn the_receipt_page_speaks_french_and_shows_the_french_text_agreed() {
         one_line(&page.quiet_texts("ul.receipt-events li strong")),
         ["Consentement donné"]
     );
-    assert_eq!(page.quiet_texts("pre.notice-text"), [consent["notice_text"].as_str().unwrap()]);
+    assert_eq!(
+        page.quiet_texts("pre.notice-text"),
+        [consent["notice_text"].as_str().unwrap()]
+    );
     assert!(
-        page.quiet_texts("ul.receipt-events a").contains(&"Télécharger le reçu signé".to_owned()),
+        page.quiet_texts("ul.receipt-events a")
+            .contains(&"Télécharger le reçu signé".to_owned()),
         "{}",
         page.body
     );
@@ -451,7 +539,9 @@ pub fn accord() -> Command {
             cmd.env_remove(k);
         }
     }
-    cmd.env("NO_COLOR", "1").stdin(Stdio::null()).kill_on_drop(true);
+    cmd.env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
     cmd
 }
 
@@ -463,14 +553,24 @@ pub struct Ran {
 
 impl std::fmt::Display for Ran {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {:?}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
 /// Runs `accord ARGS` to completion (bounded in time).
 pub async fn run(args: &[&str]) -> Ran {
+    run_with_env(args, &[]).await
+}
+
+/// Runs `accord ARGS` with environment variables, to completion (bounded in time).
+pub async fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Ran {
     let child = accord()
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -499,7 +599,15 @@ async fn app_on(dir: &Path) -> TestApp {
 async fn the_jwks_lists_an_ed25519_key_and_rotation_keeps_old_receipts_verifiable() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let created = run(&["tenant", "create", "--name", "Acme Capital", "--data-dir", path_str(dir)]).await;
+    let created = run(&[
+        "tenant",
+        "create",
+        "--name",
+        "Acme Capital",
+        "--data-dir",
+        path_str(dir),
+    ])
+    .await;
     assert_eq!(created.code, Some(0), "{created}");
     assert!(created.stdout.contains("Tenant: Acme Capital"), "{created}");
 
@@ -519,7 +627,13 @@ async fn the_jwks_lists_an_ed25519_key_and_rotation_keeps_old_receipts_verifiabl
     let consent_id = app.consents().await[0]["id"].as_str().unwrap().to_owned();
     let old = receipts(&app, &consent_id).await.remove(0);
     let old_jws = old["jws"].as_str().unwrap().to_owned();
-    assert_eq!(jsonwebtoken::decode_header(&old_jws).unwrap().kid.as_deref(), Some(old_kid.as_str()));
+    assert_eq!(
+        jsonwebtoken::decode_header(&old_jws)
+            .unwrap()
+            .kid
+            .as_deref(),
+        Some(old_kid.as_str())
+    );
     let receipt_file = dir.join("old-receipt.jws");
     std::fs::write(&receipt_file, &old_jws).unwrap();
     let old_jwks_file = dir.join("old-jwks.json");
@@ -535,7 +649,10 @@ async fn the_jwks_lists_an_ed25519_key_and_rotation_keeps_old_receipts_verifiabl
     assert_ne!(old_text, new_text);
     let ring = accord_domain::crypto::Keyring::from_file_text(&new_text).unwrap();
     let new_kid = format!("sig-{}", ring.current_key_id());
-    assert!(rotated.stdout.contains(ring.current_key_id()), "prints the new key id: {rotated}");
+    assert!(
+        rotated.stdout.contains(ring.current_key_id()),
+        "prints the new key id: {rotated}"
+    );
     assert!(rotated.stdout.contains(&new_kid), "{rotated}");
     assert_ne!(new_kid, old_kid);
     #[cfg(unix)]
@@ -547,7 +664,7 @@ async fn the_jwks_lists_an_ed25519_key_and_rotation_keeps_old_receipts_verifiabl
     let leftovers: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
+        .filter(|n| n.to_ascii_lowercase().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
@@ -567,7 +684,13 @@ async fn the_jwks_lists_an_ed25519_key_and_rotation_keeps_old_receipts_verifiabl
     verify_independently(&old_jws, &after).expect("an old receipt verifies with the new JWKS");
     let again = receipts(&app, &consent_id).await.remove(0);
     let again_jws = again["jws"].as_str().unwrap();
-    assert_eq!(jsonwebtoken::decode_header(again_jws).unwrap().kid.as_deref(), Some(new_kid.as_str()));
+    assert_eq!(
+        jsonwebtoken::decode_header(again_jws)
+            .unwrap()
+            .kid
+            .as_deref(),
+        Some(new_kid.as_str())
+    );
     verify_independently(again_jws, &after).unwrap();
 
     // `accord receipt verify`: with the JWKS URL, a JWKS file, and the data dir's key file.
@@ -575,7 +698,13 @@ async fn the_jwks_lists_an_ed25519_key_and_rotation_keeps_old_receipts_verifiabl
     let file = path_str(&receipt_file);
     for args in [
         vec!["receipt", "verify", file, "--jwks", url.as_str()],
-        vec!["receipt", "verify", file, "--jwks", path_str(&old_jwks_file)],
+        vec![
+            "receipt",
+            "verify",
+            file,
+            "--jwks",
+            path_str(&old_jwks_file),
+        ],
         vec!["receipt", "verify", file, "--data-dir", path_str(dir)],
     ] {
         let ran = run(&args).await;
@@ -584,25 +713,52 @@ async fn the_jwks_lists_an_ed25519_key_and_rotation_keeps_old_receipts_verifiabl
         assert!(ran.stdout.contains("event:      given"), "{ran}");
         assert!(ran.stdout.contains(&consent_id), "{ran}");
         assert!(ran.stdout.contains("Northwind Lending Ltd"), "{ran}");
-        assert!(ran.stdout.contains(old["ledger_hash"].as_str().unwrap()), "{ran}");
+        assert!(
+            ran.stdout.contains(old["ledger_hash"].as_str().unwrap()),
+            "{ran}"
+        );
         assert!(ran.stdout.contains("position 1"), "{ran}");
     }
     // The new receipt is unknown to the old key set, and a forged one is refused.
     let new_file = dir.join("new-receipt.jws");
     std::fs::write(&new_file, again_jws).unwrap();
-    let ran = run(&["receipt", "verify", path_str(&new_file), "--jwks", path_str(&old_jwks_file)]).await;
+    let ran = run(&[
+        "receipt",
+        "verify",
+        path_str(&new_file),
+        "--jwks",
+        path_str(&old_jwks_file),
+    ])
+    .await;
     assert_eq!(ran.code, Some(1), "{ran}");
-    assert!(ran.stderr.contains(&new_kid) && ran.stderr.contains("not in the JWKS"), "{ran}");
+    assert!(
+        ran.stderr.contains(&new_kid) && ran.stderr.contains("not in the JWKS"),
+        "{ran}"
+    );
     let mut forged = old_jws.clone().into_bytes();
     let i = old_jws.find('.').unwrap() + 10;
     forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
     let forged_file = dir.join("forged.jws");
     std::fs::write(&forged_file, forged).unwrap();
-    let ran = run(&["receipt", "verify", path_str(&forged_file), "--jwks", url.as_str()]).await;
+    let ran = run(&[
+        "receipt",
+        "verify",
+        path_str(&forged_file),
+        "--jwks",
+        url.as_str(),
+    ])
+    .await;
     assert_eq!(ran.code, Some(1), "{ran}");
     assert!(ran.stderr.contains("signature does not verify"), "{ran}");
     // A JWKS on a non-loopback http URL is not fetched.
-    let ran = run(&["receipt", "verify", file, "--jwks", "http://accord.invalid/.well-known/jwks.json"]).await;
+    let ran = run(&[
+        "receipt",
+        "verify",
+        file,
+        "--jwks",
+        "http://accord.invalid/.well-known/jwks.json",
+    ])
+    .await;
     assert_eq!(ran.code, Some(1), "{ran}");
     assert!(ran.stderr.contains("only https"), "{ran}");
 }

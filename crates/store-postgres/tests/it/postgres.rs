@@ -397,10 +397,27 @@ async fn ledger_events_refuse_update_delete_and_truncate() {
 }
 
 #[tokio::test]
+async fn signed_ndas_refuse_update_delete_and_truncate() {
+    let Some((store, db)) = fresh_store().await else { return };
+    let w = World::new(&*store, "Lender A").await;
+    let nda = accord_store::conformance::nda_acceptance(&w.company, 10);
+    store.record_nda(&nda, accord_store::conformance::nda_event(&nda)).await.unwrap();
+    let mut conn = db.raw().await;
+    for edit in [
+        "update nda_acceptances set signer_name = 'Mallory'",
+        "delete from nda_acceptances",
+        "truncate nda_acceptances",
+    ] {
+        let err = sqlx::query(edit).execute(&mut conn).await.unwrap_err();
+        assert!(err.to_string().contains("immutable"), "{edit}: {err}");
+    }
+}
+
+#[tokio::test]
 async fn migrate_is_idempotent_and_reports_versions() {
     let Some((store, _db)) = fresh_store().await else { return };
-    assert_eq!(store.migrate().await.unwrap(), [1, 2]);
-    assert_eq!(store.migrate().await.unwrap(), [1, 2]);
+    assert_eq!(store.migrate().await.unwrap(), [1, 2, 3, 4]);
+    assert_eq!(store.migrate().await.unwrap(), [1, 2, 3, 4]);
 }
 
 /// Not a benchmark (see `bench/`), a smoke test of the order of magnitude; run it with

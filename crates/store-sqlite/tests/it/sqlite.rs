@@ -223,3 +223,17 @@ async fn consent_text_round_trips_exactly() {
         Some(write.consent)
     );
 }
+
+#[tokio::test]
+async fn signed_ndas_refuse_update_and_delete() {
+    let (store, dir) = fresh_store().await;
+    let w = World::new(&*store, "Lender A").await;
+    let nda = accord_store::conformance::nda_acceptance(&w.company, 10);
+    store.record_nda(&nda, accord_store::conformance::nda_event(&nda)).await.unwrap();
+    let mut conn = raw(dir.path()).await;
+    for edit in ["update nda_acceptances set signer_name = 'Mallory'", "delete from nda_acceptances"] {
+        let err = sqlx::query(edit).execute(&mut conn).await.unwrap_err();
+        assert!(err.to_string().contains("immutable"), "{edit}: {err}");
+    }
+    assert_eq!(store.nda(w.tenant.id, nda.id).await.unwrap().unwrap().signer_name, nda.signer_name);
+}

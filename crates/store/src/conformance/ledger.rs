@@ -64,6 +64,19 @@ pub async fn a_new_consent_supersedes_the_one_in_force(store: &dyn Store) {
     verify(&events);
 }
 
+pub async fn a_disconnected_connection_is_not_revived_by_a_consent(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let first = fixtures::linked(store, &w.company, &w.nv).await;
+    store.disconnect(w.tenant.id, first.connection.id, true, "manage_page", at(100)).await.unwrap();
+    let mut late = fixtures::reconsent(&first, at(200));
+    late.connection.status = ConnectionStatus::Linked;
+    assert!(matches!(store.record_consent(&late).await, Err(crate::StoreError::NotFound)));
+    let conn = store.connection(w.tenant.id, first.connection.id).await.unwrap().unwrap();
+    assert_eq!(conn.status, ConnectionStatus::Disconnected);
+    assert!(store.consent(w.tenant.id, late.consent.id).await.unwrap().is_none());
+    assert_eq!(chain(store, w.tenant.id).await.len(), 2, "given and withdrawn only");
+}
+
 pub async fn concurrent_appends_neither_fork_nor_skip(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
     let other = World::new(store, "Lender B").await;

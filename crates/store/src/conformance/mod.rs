@@ -24,7 +24,7 @@
 //! Times are whole seconds from a fixed instant, so backends may keep microseconds only.
 //!
 //! The cases, by area: [`tenants`], [`notices`], [`flow`], [`consents`], [`jobs`],
-//! [`isolation`], [`ledger`], and [`races`] (many callers at once, as several instances would be);
+//! [`isolation`], [`ledger`], [`nda`], and [`races`] (many callers at once, as several instances would be);
 //! [`fixtures`] builds their rows.
 
 pub mod fixtures;
@@ -34,6 +34,7 @@ mod flow;
 mod isolation;
 mod jobs;
 mod ledger;
+mod nda;
 mod notices;
 mod races;
 mod tenants;
@@ -43,6 +44,7 @@ pub use flow::*;
 pub use isolation::*;
 pub use jobs::*;
 pub use ledger::*;
+pub use nda::*;
 pub use notices::*;
 pub use races::*;
 pub use tenants::*;
@@ -95,9 +97,12 @@ macro_rules! conformance_tests {
             racing_claims_hand_each_job_out_once,
             consent_and_withdrawal_are_chained,
             a_new_consent_supersedes_the_one_in_force,
+            a_disconnected_connection_is_not_revived_by_a_consent,
             concurrent_appends_neither_fork_nor_skip,
             a_material_notice_change_requires_reconsent,
             expired_consents_end_with_an_event,
+            an_nda_is_recorded_once_with_its_event,
+            ndas_are_isolated_per_tenant,
         );
     };
     (@cases required $make:expr; $($case:ident),+ $(,)?) => {

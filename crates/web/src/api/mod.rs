@@ -5,6 +5,7 @@ pub mod companies;
 pub mod connections;
 pub mod dto;
 pub mod extract;
+pub mod ndas;
 pub mod notices;
 pub mod platforms;
 pub mod receipts;
@@ -35,6 +36,7 @@ use utoipa_axum::routes;
         (name = "consents", description = "Recorded agreements, with evidence"),
         (name = "platforms", description = "The catalog, and your OAuth clients"),
         (name = "notices", description = "The consent text, versioned"),
+        (name = "ndas", description = "Mutual NDAs your customers signed (optional, beside the consent)"),
         (name = "settings", description = "Your voice in the flow"),
         (name = "support", description = "Requests from your customers")
     )
@@ -65,6 +67,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(connections::list_consents))
         .routes(routes!(connections::get_consent))
         .routes(routes!(receipts::get))
+        .routes(routes!(ndas::list))
+        .routes(routes!(ndas::pdf))
         .routes(routes!(platforms::list))
         .routes(routes!(platforms::put))
         .routes(routes!(notices::list, notices::publish))

@@ -183,6 +183,7 @@ fn consent_page(ctx: &PageCtx, platform: &Platform, version: &NoticeVersion, vie
         version_id: version.id.to_string(),
         error,
         already_connected: already,
+        nda_url: ctx.tenant.settings.mnda.is_some().then(|| format!("/link/nda?platform={}", platform.key)),
     };
     let status = if page.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let mut res = (status, Html(page.render()?)).into_response();

@@ -35,7 +35,8 @@ pub async fn index(ManageCtx(ctx): ManageCtx, Query(q): Query<IndexQuery>) -> Re
     let notice = q
         .disconnected
         .and_then(|key| ctx.state.catalog.find(&key).map(|p| ctx.tr.a1("manage-disconnected", "platform", &p.name)));
-    let page = ManagePage { company_name: ctx.company.name.clone(), connections: rows, notice, chrome: ctx.chrome };
+    let ndas = crate::pages::nda::rows(&ctx).await?;
+    let page = ManagePage { company_name: ctx.company.name.clone(), connections: rows, notice, ndas, chrome: ctx.chrome };
     Ok(Html(page.render()?).into_response())
 }
 

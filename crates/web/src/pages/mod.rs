@@ -8,6 +8,7 @@ pub mod form;
 pub mod info;
 pub mod link;
 pub mod manage;
+pub mod nda;
 pub mod receipts;
 pub mod reconsent;
 pub mod support;
@@ -33,6 +34,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/link/connections/{id}/retry", post(link::retry))
         .route("/link/connections/{id}/reconsent", get(reconsent::link_show).post(reconsent::link_submit))
         .route("/link/connections/{id}/reconsented", get(reconsent::link_done))
+        .route("/link/nda", get(nda::show).post(nda::submit))
+        .route("/link/nda/{file}", get(nda::link_file))
+        .route("/manage/nda/{file}", get(nda::manage_file))
         .route("/link/manage", post(link::to_manage))
         .route("/link/finish", get(link::finish))
         .route("/link/support", get(support::link_form).post(support::link_submit))

@@ -81,6 +81,8 @@ pub struct ConsentPage {
     /// Set when Connect was pressed without ticking the box.
     pub error: Option<String>,
     pub already_connected: bool,
+    /// The optional mutual NDA, when the tenant offers one: a separate action, outside the form.
+    pub nda_url: Option<String>,
 }
 
 #[derive(Template)]
@@ -140,6 +142,8 @@ pub struct ManagePage {
     pub company_name: String,
     pub connections: Vec<ConnectionRow>,
     pub notice: Option<String>,
+    /// The company's signed mutual NDAs, newest first.
+    pub ndas: Vec<crate::pages::nda::NdaRow>,
 }
 
 #[derive(Template)]
@@ -189,4 +193,38 @@ pub struct ReceiptPage {
     pub notice_sha256: String,
     pub notice_version: i64,
     pub events: Vec<ReceiptEventRow>,
+}
+
+#[derive(Template)]
+#[template(path = "nda.html")]
+pub struct NdaPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    /// The document, Markdown rendered through the allow-list (`markdown::render`).
+    pub document_html: String,
+    /// The document's language (a template may exist in one language only).
+    pub document_lang: &'static str,
+    /// The tenant's signatory: name, title.
+    pub signatory: String,
+    pub signer_name: String,
+    pub signer_title: String,
+    pub back_url: String,
+    pub platform: String,
+    /// (field, message) when the form was sent incomplete.
+    pub errors: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "nda_done.html")]
+pub struct NdaDonePage {
+    pub chrome: Chrome,
+    pub document_html: String,
+    pub document_lang: &'static str,
+    pub signer: String,
+    pub date: String,
+    pub sha256: String,
+    pub position: i64,
+    pub pdf_url: String,
+    pub receipt_url: String,
+    pub back_url: String,
 }

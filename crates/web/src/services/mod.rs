@@ -1,7 +1,9 @@
 //! Operations shared by the hosted pages and the tenant API, so both surfaces do exactly the
-//! same thing: tenants, notices and their rendering, OAuth with platforms, consent and disconnect.
+//! same thing: tenants, notices and their rendering, OAuth with platforms, consent and disconnect,
+//! signed mutual NDAs.
 
 pub mod connect;
+pub mod nda;
 pub mod notice;
 pub mod receipts;
 pub mod reconsent;

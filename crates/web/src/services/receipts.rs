@@ -45,10 +45,32 @@ pub async fn sign_event(state: &AppState, tenant: &Tenant, company_name: &str, c
         withdrawal: notice.as_ref().map_or("", |n| n.content.withdrawal.as_str()),
         valid_until: validity_days.map(|d| consent.given_at + time::Duration::days(i64::from(d))),
     };
-    let receipt = Receipt::from_event(&event, &ctx);
+    Ok(sign_with(state, event, &ctx))
+}
+
+/// What a signed NDA's receipt says about withdrawal: the agreement's own terms govern it.
+pub const NDA_WITHDRAWAL: &str = "A signed agreement is not withdrawn through Accord; its own terms say how it ends.";
+
+/// Signs the receipt of an `nda_accepted` event (no platform, notice or data types; the event's
+/// `text_sha256` is the signed document's hash).
+pub fn sign_nda_event(state: &AppState, tenant: &Tenant, company_name: &str, event: ChainedEvent) -> SignedReceipt {
+    let ctx = ReceiptContext {
+        controller: controller(tenant),
+        company_name,
+        platform_name: None,
+        retention: None,
+        third_party_sharing: None,
+        withdrawal: NDA_WITHDRAWAL,
+        valid_until: None,
+    };
+    sign_with(state, event, &ctx)
+}
+
+fn sign_with(state: &AppState, event: ChainedEvent, ctx: &ReceiptContext<'_>) -> SignedReceipt {
+    let receipt = Receipt::from_event(&event, ctx);
     let payload = serde_json::to_value(&receipt).expect("receipts serialise");
     let jws = state.keyring.signing_keys().sign_compact(&payload, JWS_TYPE);
-    Ok(SignedReceipt { event, receipt, jws })
+    SignedReceipt { event, receipt, jws }
 }
 
 /// The receipts of every event of a consent (given, then withdrawn…), oldest first.
