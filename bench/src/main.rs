@@ -25,7 +25,10 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 #[derive(Parser, Debug)]
-#[command(name = "accord-bench", about = "Durable consent appends on PostgreSQL or SQLite")]
+#[command(
+    name = "accord-bench",
+    about = "Durable consent appends on PostgreSQL or SQLite"
+)]
 struct Args {
     /// `postgres://…` / `postgresql://…` (an empty database, migrated here) or `sqlite://PATH`.
     #[arg(long)]
@@ -89,7 +92,11 @@ async fn main() -> anyhow::Result<()> {
     let mut tasks = Vec::with_capacity(args.concurrency);
     for caller in 0..args.concurrency {
         let (store, worlds) = (Arc::clone(&store), Arc::clone(&worlds));
-        let (counters, measuring, stop) = (Arc::clone(&counters), Arc::clone(&measuring), Arc::clone(&stop));
+        let (counters, measuring, stop) = (
+            Arc::clone(&counters),
+            Arc::clone(&measuring),
+            Arc::clone(&stop),
+        );
         let (max, oauth_state) = (args.max, args.oauth_state);
         tasks.push(tokio::spawn(async move {
             let (companies, nv) = &worlds[caller % worlds.len()];
@@ -107,7 +114,12 @@ async fn main() -> anyhow::Result<()> {
                 let mut write = fixtures::consent_write(company, nv, now);
                 if let Some(browser) = &browser {
                     let state = format!("{caller}-{n}");
-                    write.oauth_flow = Some(fixtures::oauth_flow(&write.connection, browser.id, &state, now + time::Duration::minutes(10)));
+                    write.oauth_flow = Some(fixtures::oauth_flow(
+                        &write.connection,
+                        browser.id,
+                        &state,
+                        now + time::Duration::minutes(10),
+                    ));
                 }
                 n += 1;
                 let started = Instant::now();
@@ -154,7 +166,11 @@ async fn main() -> anyhow::Result<()> {
     let batches = pg.map(|pg| pg.group_commit_stats());
     #[allow(clippy::cast_precision_loss)] // counts far below 2^52
     let rate = consents as f64 / elapsed.as_secs_f64();
-    let pct = |p: usize| latencies.get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let pct = |p: usize| {
+        latencies
+            .get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
     let summary = serde_json::json!({
         "backend": describe,
         "concurrency": args.concurrency,
@@ -179,8 +195,14 @@ async fn main() -> anyhow::Result<()> {
 
 async fn open(args: &Args) -> anyhow::Result<(Arc<dyn Store>, String, Option<Arc<PgStore>>)> {
     if accord_store_postgres::is_postgres_url(&args.database) {
-        let options = PgOptions { max_connections: args.pool_size, consent_writers: args.writers, ..PgOptions::default() };
-        let store = PgStore::connect(&args.database, options).await.context("open PostgreSQL")?;
+        let options = PgOptions {
+            max_connections: args.pool_size,
+            consent_writers: args.writers,
+            ..PgOptions::default()
+        };
+        let store = PgStore::connect(&args.database, options)
+            .await
+            .context("open PostgreSQL")?;
         let d = store.durability().clone();
         let describe = format!(
             "postgresql (fsync={}, synchronous_commit={}, full_page_writes={}, pool {}, writers {})",
@@ -196,6 +218,12 @@ async fn open(args: &Args) -> anyhow::Result<(Arc<dyn Store>, String, Option<Arc
     let Some(path) = args.database.strip_prefix("sqlite://") else {
         bail!("--database: a postgres:// or sqlite:// URL");
     };
-    let store = SqliteStore::open(std::path::Path::new(path)).await.context("open SQLite")?;
-    Ok((Arc::new(store), "sqlite (WAL, synchronous=FULL)".to_owned(), None))
+    let store = SqliteStore::open(std::path::Path::new(path))
+        .await
+        .context("open SQLite")?;
+    Ok((
+        Arc::new(store),
+        "sqlite (WAL, synchronous=FULL)".to_owned(),
+        None,
+    ))
 }

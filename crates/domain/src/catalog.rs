@@ -42,7 +42,11 @@ impl FromStr for Category {
         Category::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| CatalogError::Invalid(format!("unknown category `{s}` (allowed: accounting, banking, commerce)")))
+            .ok_or_else(|| {
+                CatalogError::Invalid(format!(
+                    "unknown category `{s}` (allowed: accounting, banking, commerce)"
+                ))
+            })
     }
 }
 
@@ -132,7 +136,8 @@ impl PlatformKey {
     pub fn parse(s: &str) -> Result<Self, CatalogError> {
         let ok = !s.is_empty()
             && s.len() <= 40
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-');
         if ok {
@@ -274,7 +279,11 @@ impl Platform {
 
     /// The data uses of `wanted` that this platform supports, in the given order.
     pub fn supported_uses(&self, wanted: &[DataUse]) -> Vec<DataUse> {
-        wanted.iter().copied().filter(|u| self.supports(*u)).collect()
+        wanted
+            .iter()
+            .copied()
+            .filter(|u| self.supports(*u))
+            .collect()
     }
 
     /// Whether the authorization URL needs the customer's store name (`{shop}`).
@@ -289,18 +298,27 @@ impl Platform {
     fn validate(&self, allow_http_localhost: bool) -> Result<(), CatalogError> {
         let ctx = |what: &str| format!("platform `{}`: {what}", self.key);
         if self.name.trim().is_empty() || self.name.len() > 80 {
-            return Err(CatalogError::Invalid(ctx("name must be 1 to 80 characters")));
+            return Err(CatalogError::Invalid(ctx(
+                "name must be 1 to 80 characters",
+            )));
         }
         let m = self.mark.monogram.chars().count();
         if m == 0 || m > 3 {
-            return Err(CatalogError::Invalid(ctx("mark.monogram must be 1 to 3 characters")));
+            return Err(CatalogError::Invalid(ctx(
+                "mark.monogram must be 1 to 3 characters",
+            )));
         }
         for colour in [&self.mark.background, &self.mark.foreground] {
             if !is_hex_colour(colour) {
-                return Err(CatalogError::Invalid(ctx(&format!("mark colour `{colour}` must be #RRGGBB"))));
+                return Err(CatalogError::Invalid(ctx(&format!(
+                    "mark colour `{colour}` must be #RRGGBB"
+                ))));
             }
         }
-        let mut urls = vec![("authorize_url", &self.authorize_url), ("token_url", &self.token_url)];
+        let mut urls = vec![
+            ("authorize_url", &self.authorize_url),
+            ("token_url", &self.token_url),
+        ];
         if let Some(r) = &self.revoke_url {
             urls.push(("revoke_url", r));
         }
@@ -308,12 +326,15 @@ impl Platform {
             let concrete = raw
                 .replace("{sandbox_url}", "https://sandbox.invalid")
                 .replace("{shop}", "shop");
-            let url = Url::parse(&concrete).map_err(|e| CatalogError::Invalid(ctx(&format!("{field} is not a URL: {e}"))))?;
+            let url = Url::parse(&concrete)
+                .map_err(|e| CatalogError::Invalid(ctx(&format!("{field} is not a URL: {e}"))))?;
             crate::validate::check_url_scheme(&url, allow_http_localhost)
                 .map_err(|e| CatalogError::Invalid(ctx(&format!("{field}: {e}"))))?;
         }
         if self.scopes.is_empty() {
-            return Err(CatalogError::Invalid(ctx("needs at least one data type in `scopes`")));
+            return Err(CatalogError::Invalid(ctx(
+                "needs at least one data type in `scopes`",
+            )));
         }
         Ok(())
     }
@@ -348,11 +369,15 @@ pub const SHIPPED_CATALOG: &str = include_str!("../../../catalog/platforms.toml"
 impl Catalog {
     /// Parses a catalog document (the shipped file or an operator's additions).
     pub fn parse(toml_text: &str, allow_http_localhost: bool) -> Result<Self, CatalogError> {
-        let file: CatalogFile = toml::from_str(toml_text).map_err(|e| CatalogError::Invalid(e.to_string()))?;
+        let file: CatalogFile =
+            toml::from_str(toml_text).map_err(|e| CatalogError::Invalid(e.to_string()))?;
         let mut catalog = Catalog::default();
         for p in file.platforms {
             if catalog.get(&p.key).is_some() {
-                return Err(CatalogError::Invalid(format!("platform `{}` is listed twice", p.key)));
+                return Err(CatalogError::Invalid(format!(
+                    "platform `{}` is listed twice",
+                    p.key
+                )));
             }
             p.validate(allow_http_localhost)?;
             catalog.platforms.push(p);
@@ -361,7 +386,11 @@ impl Catalog {
     }
 
     /// The shipped catalog with the operator's entries added; an entry with a shipped key replaces it.
-    pub fn with_overrides(mut self, extra: Vec<Platform>, allow_http_localhost: bool) -> Result<Self, CatalogError> {
+    pub fn with_overrides(
+        mut self,
+        extra: Vec<Platform>,
+        allow_http_localhost: bool,
+    ) -> Result<Self, CatalogError> {
         for p in extra {
             p.validate(allow_http_localhost)?;
             match self.platforms.iter_mut().find(|q| q.key == p.key) {
@@ -385,13 +414,16 @@ impl Catalog {
     }
 
     pub fn in_category(&self, category: Category) -> impl Iterator<Item = &Platform> {
-        self.platforms.iter().filter(move |p| p.category == category)
+        self.platforms
+            .iter()
+            .filter(move |p| p.category == category)
     }
 }
 
 /// Platform entries as written in an operator's configuration (`[[platforms]]`).
 pub fn parse_platform_list(toml_text: &str) -> Result<Vec<Platform>, CatalogError> {
-    let file: CatalogFile = toml::from_str(toml_text).map_err(|e| CatalogError::Invalid(e.to_string()))?;
+    let file: CatalogFile =
+        toml::from_str(toml_text).map_err(|e| CatalogError::Invalid(e.to_string()))?;
     Ok(file.platforms)
 }
 
@@ -422,7 +454,10 @@ read = ["contacts.read"]
         let c = Catalog::parse(SHIPPED_CATALOG, false).expect("shipped catalog is valid");
         assert!(c.find("sandbox").is_some());
         for cat in Category::ALL {
-            assert!(c.in_category(cat).count() > 0, "catalog has a {cat} platform");
+            assert!(
+                c.in_category(cat).count() > 0,
+                "catalog has a {cat} platform"
+            );
         }
     }
 
@@ -431,17 +466,32 @@ read = ["contacts.read"]
         let c = Catalog::parse(ONE, false).unwrap();
         let p = c.find("acme-books").unwrap();
         let uses = [
-            DataUse { data_type: DataType::Invoices, direction: Direction::Read },
-            DataUse { data_type: DataType::Customers, direction: Direction::Read },
-            DataUse { data_type: DataType::Bills, direction: Direction::Read },
+            DataUse {
+                data_type: DataType::Invoices,
+                direction: Direction::Read,
+            },
+            DataUse {
+                data_type: DataType::Customers,
+                direction: Direction::Read,
+            },
+            DataUse {
+                data_type: DataType::Bills,
+                direction: Direction::Read,
+            },
         ];
-        assert_eq!(p.scope_for(&uses), "offline_access invoices.read contacts.read");
+        assert_eq!(
+            p.scope_for(&uses),
+            "offline_access invoices.read contacts.read"
+        );
         assert_eq!(p.supported_uses(&uses).len(), 2);
     }
 
     #[test]
     fn plain_http_endpoints_are_refused() {
-        let bad = ONE.replace("https://login.acme.example/token", "http://login.acme.example/token");
+        let bad = ONE.replace(
+            "https://login.acme.example/token",
+            "http://login.acme.example/token",
+        );
         let err = Catalog::parse(&bad, false).unwrap_err();
         assert!(err.to_string().contains("token_url"), "{err}");
     }

@@ -13,7 +13,11 @@ impl Rgb {
             return None;
         }
         let n = u32::from_str_radix(h, 16).ok()?;
-        Some(Rgb(((n >> 16) & 0xff) as u8, ((n >> 8) & 0xff) as u8, (n & 0xff) as u8))
+        Some(Rgb(
+            ((n >> 16) & 0xff) as u8,
+            ((n >> 8) & 0xff) as u8,
+            (n & 0xff) as u8,
+        ))
     }
 
     pub fn hex(self) -> String {
@@ -66,7 +70,9 @@ mod tests {
 
     #[test]
     fn text_colour_keeps_aa_contrast() {
-        for hex in ["#FFD700", "#1D4ED8", "#13B5EA", "#000000", "#FFFFFF", "#777777", "#FF0000"] {
+        for hex in [
+            "#FFD700", "#1D4ED8", "#13B5EA", "#000000", "#FFFFFF", "#777777", "#FF0000",
+        ] {
             let bg = Rgb::parse(hex).unwrap();
             let (_, ratio) = text_on(bg);
             assert!(ratio >= 4.5, "{hex}: {ratio}");

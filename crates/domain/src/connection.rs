@@ -97,7 +97,10 @@ impl fmt::Debug for TokenSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSet")
             .field("access_token", &"<redacted>")
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
             .finish()
@@ -124,7 +127,12 @@ mod tests {
 
     #[test]
     fn token_debug_never_shows_values() {
-        let t = TokenSet { access_token: "secret-a".into(), refresh_token: Some("secret-r".into()), expires_at: None, scope: None };
+        let t = TokenSet {
+            access_token: "secret-a".into(),
+            refresh_token: Some("secret-r".into()),
+            expires_at: None,
+            scope: None,
+        };
         let shown = format!("{t:?}");
         assert!(!shown.contains("secret-a") && !shown.contains("secret-r"));
     }

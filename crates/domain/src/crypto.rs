@@ -78,7 +78,11 @@ impl ApiKey {
     pub fn parse(presented: &str) -> Option<(String, String)> {
         let rest = presented.strip_prefix(Self::PREFIX)?;
         let (id, secret) = rest.split_once('_')?;
-        let hex_ok = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        let hex_ok = |s: &str, n: usize| {
+            s.len() == n
+                && s.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        };
         if hex_ok(id, 16) && hex_ok(secret, 48) {
             Some((id.to_owned(), sha256_hex(secret.as_bytes())))
         } else {
@@ -94,7 +98,9 @@ impl ApiKey {
 
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKey").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("ApiKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,27 +161,36 @@ impl Keyring {
         let mut keys = BTreeMap::new();
         for (kid, b64) in file.keys {
             if kid.is_empty() || kid.len() > 16 || !kid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(CryptoError::KeyFile(format!("key id `{kid}` must be 1 to 16 letters or digits")));
+                return Err(CryptoError::KeyFile(format!(
+                    "key id `{kid}` must be 1 to 16 letters or digits"
+                )));
             }
             let bytes = STANDARD
                 .decode(b64.trim())
                 .map_err(|_| CryptoError::KeyFile(format!("key `{kid}` is not base64")))?;
-            let key: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| CryptoError::KeyFile(format!("key `{kid}` must be exactly 32 bytes")))?;
+            let key: [u8; 32] = bytes.try_into().map_err(|_| {
+                CryptoError::KeyFile(format!("key `{kid}` must be exactly 32 bytes"))
+            })?;
             if key.iter().all(|b| *b == key[0]) {
-                return Err(CryptoError::KeyFile(format!("key `{kid}` is weak (all bytes equal)")));
+                return Err(CryptoError::KeyFile(format!(
+                    "key `{kid}` is weak (all bytes equal)"
+                )));
             }
             keys.insert(kid, SecretBox::new(Box::new(key)));
         }
-        let current_key = keys
-            .get(&file.current)
-            .ok_or_else(|| CryptoError::KeyFile(format!("current key `{}` is not in [keys]", file.current)))?;
+        let current_key = keys.get(&file.current).ok_or_else(|| {
+            CryptoError::KeyFile(format!("current key `{}` is not in [keys]", file.current))
+        })?;
         // A separate MAC key for CSRF tokens and the like, derived so the AEAD key is used for one purpose only.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(current_key.expose_secret()).expect("any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(current_key.expose_secret())
+            .expect("any key length");
         mac.update(b"accord/v1/mac-key");
         let mac_key: [u8; 32] = mac.finalize().into_bytes().into();
-        Ok(Self { current: file.current, keys, mac_key: SecretBox::new(Box::new(mac_key)) })
+        Ok(Self {
+            current: file.current,
+            keys,
+            mac_key: SecretBox::new(Box::new(mac_key)),
+        })
     }
 
     pub fn current_key_id(&self) -> &str {
@@ -184,11 +199,20 @@ impl Keyring {
 
     /// Encrypts with the current key. `aad` binds the ciphertext to its owner (tenant + object id).
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> String {
-        let key = self.keys.get(&self.current).expect("current key exists (checked at load)");
+        let key = self
+            .keys
+            .get(&self.current)
+            .expect("current key exists (checked at load)");
         let cipher = XChaCha20Poly1305::new(Key::from_slice(key.expose_secret()));
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ct = cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -200,8 +224,13 @@ impl Keyring {
         let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(CryptoError::Malformed);
         };
-        let key = self.keys.get(kid).ok_or_else(|| CryptoError::UnknownKey(kid.to_owned()))?;
-        let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| CryptoError::Malformed)?;
+        let key = self
+            .keys
+            .get(kid)
+            .ok_or_else(|| CryptoError::UnknownKey(kid.to_owned()))?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| CryptoError::Malformed)?;
         if raw.len() < 24 + 16 {
             return Err(CryptoError::Malformed);
         }
@@ -219,13 +248,15 @@ impl Keyring {
             .keys
             .iter()
             .map(|(kid, key)| {
-                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose_secret()).expect("any key length");
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose_secret())
+                    .expect("any key length");
                 mac.update(b"accord/v1/ed25519-receipt-signing-seed");
                 let seed: [u8; 32] = mac.finalize().into_bytes().into();
                 (format!("sig-{kid}"), seed)
             })
             .collect();
-        crate::receipt::SigningKeys::new(&format!("sig-{}", self.current), seeds).expect("current key is in the keyring")
+        crate::receipt::SigningKeys::new(&format!("sig-{}", self.current), seeds)
+            .expect("current key is in the keyring")
     }
 
     /// A new key file text: this file's keys kept (for decryption and receipt verification)
@@ -251,7 +282,8 @@ impl Keyring {
 
     /// HMAC-SHA256 under the derived MAC key, base64url: for CSRF tokens bound to a session.
     pub fn mac(&self, purpose: &str, data: &[u8]) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.mac_key.expose_secret()).expect("any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.mac_key.expose_secret())
+            .expect("any key length");
         mac.update(purpose.as_bytes());
         mac.update(&[0]);
         mac.update(data);
@@ -295,8 +327,14 @@ mod tests {
         let ct = ring.encrypt(b"refresh-token", b"tenant-a/conn-1");
         assert!(ct.starts_with(&format!("v1.{}.", ring.current_key_id())));
         assert!(!ct.contains("refresh-token"));
-        assert_eq!(ring.decrypt(&ct, b"tenant-a/conn-1").unwrap(), b"refresh-token");
-        assert_eq!(ring.decrypt(&ct, b"tenant-b/conn-1"), Err(CryptoError::Decrypt));
+        assert_eq!(
+            ring.decrypt(&ct, b"tenant-a/conn-1").unwrap(),
+            b"refresh-token"
+        );
+        assert_eq!(
+            ring.decrypt(&ct, b"tenant-b/conn-1"),
+            Err(CryptoError::Decrypt)
+        );
         let mut tampered = ct.clone();
         tampered.pop();
         tampered.push(if ct.ends_with('A') { 'B' } else { 'A' });
@@ -305,9 +343,18 @@ mod tests {
 
     #[test]
     fn weak_or_missing_keys_are_refused() {
-        let zero = format!("current = \"k1\"\n[keys]\nk1 = \"{}\"\n", STANDARD.encode([0u8; 32]));
-        assert!(matches!(Keyring::from_file_text(&zero), Err(CryptoError::KeyFile(_))));
-        let short = format!("current = \"k1\"\n[keys]\nk1 = \"{}\"\n", STANDARD.encode([7u8; 16]));
+        let zero = format!(
+            "current = \"k1\"\n[keys]\nk1 = \"{}\"\n",
+            STANDARD.encode([0u8; 32])
+        );
+        assert!(matches!(
+            Keyring::from_file_text(&zero),
+            Err(CryptoError::KeyFile(_))
+        ));
+        let short = format!(
+            "current = \"k1\"\n[keys]\nk1 = \"{}\"\n",
+            STANDARD.encode([7u8; 16])
+        );
         assert!(Keyring::from_file_text(&short).is_err());
         assert!(Keyring::from_file_text("current = \"k2\"\n[keys]\n").is_err());
     }
@@ -317,9 +364,15 @@ mod tests {
         let old = Keyring::from_file_text(&Keyring::generate_file()).unwrap();
         let ct = old.encrypt(b"x", b"a");
         // A rotated file keeps the old key under its id and adds a new current one.
-        let new_key = STANDARD.encode([9u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31]);
+        let new_key = STANDARD.encode([
+            9u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+            24, 25, 26, 27, 28, 29, 30, 31,
+        ]);
         let old_b64 = STANDARD.encode(old.keys[old.current_key_id()].expose_secret());
-        let rotated = format!("current = \"k2new\"\n[keys]\n{} = \"{old_b64}\"\nk2new = \"{new_key}\"\n", old.current_key_id());
+        let rotated = format!(
+            "current = \"k2new\"\n[keys]\n{} = \"{old_b64}\"\nk2new = \"{new_key}\"\n",
+            old.current_key_id()
+        );
         let ring = Keyring::from_file_text(&rotated).unwrap();
         assert_eq!(ring.decrypt(&ct, b"a").unwrap(), b"x");
         assert!(ring.encrypt(b"y", b"a").starts_with("v1.k2new."));
@@ -334,12 +387,17 @@ mod rotation_tests {
     fn rotation_keeps_old_keys_and_publishes_both_signing_keys() {
         let ring = Keyring::from_file_text(&Keyring::generate_file()).unwrap();
         let ct = ring.encrypt(b"t", b"a");
-        let jws = ring.signing_keys().sign_compact(&serde_json::json!({"x": 1}), "t");
+        let jws = ring
+            .signing_keys()
+            .sign_compact(&serde_json::json!({"x": 1}), "t");
         let rotated = Keyring::from_file_text(&ring.rotated_file()).unwrap();
         assert_ne!(rotated.current_key_id(), ring.current_key_id());
         assert_eq!(rotated.decrypt(&ct, b"a").unwrap(), b"t");
         let key_set = rotated.signing_keys().jwks();
         assert_eq!(key_set["keys"].as_array().unwrap().len(), 2);
-        assert!(crate::receipt::verify_compact(&jws, &key_set).is_ok(), "old receipts still verify");
+        assert!(
+            crate::receipt::verify_compact(&jws, &key_set).is_ok(),
+            "old receipts still verify"
+        );
     }
 }

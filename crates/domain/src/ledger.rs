@@ -34,9 +34,15 @@ impl EventKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Given, Self::Withdrawn, Self::Reconsented, Self::Expired, Self::NdaAccepted]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::Given,
+            Self::Withdrawn,
+            Self::Reconsented,
+            Self::Expired,
+            Self::NdaAccepted,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -64,7 +70,13 @@ pub struct EventBody {
 
 impl EventBody {
     /// The event recording `kind` for a consent (its notice, data uses and language).
-    pub fn for_consent(kind: EventKind, consent: &crate::consent::Consent, purpose: &str, method: &str, at: OffsetDateTime) -> Self {
+    pub fn for_consent(
+        kind: EventKind,
+        consent: &crate::consent::Consent,
+        purpose: &str,
+        method: &str,
+        at: OffsetDateTime,
+    ) -> Self {
         Self {
             kind,
             consent_id: consent.id,
@@ -109,14 +121,18 @@ pub struct StoredColumns<'a> {
 /// canonical JSON of the event it parses to (a change that keeps the meaning, such as a
 /// differently spelled timestamp, is still a change), and the row's own columns must agree.
 pub fn parse_stored(json: &str, cols: &StoredColumns<'_>) -> Result<LedgerEvent, String> {
-    let event: LedgerEvent = serde_json::from_str(json).map_err(|e| format!("event is not valid JSON for a ledger event ({e})"))?;
+    let event: LedgerEvent = serde_json::from_str(json)
+        .map_err(|e| format!("event is not valid JSON for a ledger event ({e})"))?;
     if event.canonical_json() != json {
         return Err("event text is not in its canonical form (it was altered)".into());
     }
     if event.tenant_id != cols.tenant_id || event.seq != cols.seq {
         return Err("event's tenant or position disagrees with its row".into());
     }
-    if event.body.kind.as_str() != cols.kind || event.body.consent_id != cols.consent_id || event.prev_hash != cols.prev_hash {
+    if event.body.kind.as_str() != cols.kind
+        || event.body.consent_id != cols.consent_id
+        || event.prev_hash != cols.prev_hash
+    {
         return Err("event's kind, consent or previous hash disagrees with its row".into());
     }
     Ok(event)
@@ -147,7 +163,12 @@ pub fn append(tenant: TenantId, prev: Option<(i64, &str)>, body: EventBody) -> C
         Some((s, h)) => (s + 1, h.to_owned()),
         None => (1, GENESIS.to_owned()),
     };
-    let event = LedgerEvent { tenant_id: tenant, seq, prev_hash, body };
+    let event = LedgerEvent {
+        tenant_id: tenant,
+        seq,
+        prev_hash,
+        body,
+    };
     let hash = event.hash();
     ChainedEvent { event, hash }
 }
@@ -170,14 +191,22 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self { expected_seq: 1, prev_hash: GENESIS.to_owned() }
+        Self {
+            expected_seq: 1,
+            prev_hash: GENESIS.to_owned(),
+        }
     }
 }
 
 impl ChainVerifier {
     pub fn push(&mut self, e: &ChainedEvent) -> Result<(), ChainBreak> {
         let seq = e.event.seq;
-        let fail = |reason: &str| Err(ChainBreak { seq, reason: reason.to_owned() });
+        let fail = |reason: &str| {
+            Err(ChainBreak {
+                seq,
+                reason: reason.to_owned(),
+            })
+        };
         if seq != self.expected_seq {
             return Err(ChainBreak {
                 seq: self.expected_seq,
@@ -222,7 +251,10 @@ mod tests {
             notice_version: Some(1),
             text_sha256: "ab".repeat(32),
             locale: Locale::Fr,
-            data_uses: vec![DataUse { data_type: DataType::Invoices, direction: Direction::Read }],
+            data_uses: vec![DataUse {
+                data_type: DataType::Invoices,
+                direction: Direction::Read,
+            }],
             purpose: "Évaluer votre demande — « prêt »".into(),
             method: "hosted_flow_checkbox".into(),
             at: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
@@ -234,7 +266,11 @@ mod tests {
         let mut out: Vec<ChainedEvent> = Vec::new();
         for i in 0..n {
             let prev = out.last().map(|e| (e.event.seq, e.hash.as_str()));
-            let kind = if i % 2 == 0 { EventKind::Given } else { EventKind::Withdrawn };
+            let kind = if i % 2 == 0 {
+                EventKind::Given
+            } else {
+                EventKind::Withdrawn
+            };
             out.push(append(tenant, prev, body(kind)));
         }
         out
@@ -248,9 +284,15 @@ mod tests {
             .into_iter()
             .collect();
         let positions: Vec<usize> = keys.iter().map(|k| json.find(k).unwrap()).collect();
-        assert!(positions.windows(2).all(|w| w[0] < w[1]), "keys sorted: {json}");
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "keys sorted: {json}"
+        );
         assert_eq!(e.event.hash(), e.hash);
-        assert!(!json.contains("\\u00"), "non-ASCII is kept as UTF-8, per JCS: {json}");
+        assert!(
+            !json.contains("\\u00"),
+            "non-ASCII is kept as UTF-8, per JCS: {json}"
+        );
     }
 
     #[test]
@@ -277,7 +319,13 @@ mod tests {
 
         let mut c = chain(5);
         let forged = c[3].event.clone();
-        c[3] = ChainedEvent { hash: forged.hash(), event: LedgerEvent { prev_hash: GENESIS.into(), ..forged } };
+        c[3] = ChainedEvent {
+            hash: forged.hash(),
+            event: LedgerEvent {
+                prev_hash: GENESIS.into(),
+                ..forged
+            },
+        };
         let mut v = ChainVerifier::default();
         assert_eq!(c.iter().try_for_each(|e| v.push(e)).unwrap_err().seq, 4);
     }

@@ -156,7 +156,11 @@ pub fn text_pdf(title: &str, paragraphs: &[String]) -> Vec<u8> {
     for p in paragraphs {
         let mut line = String::new();
         for word in p.split(' ') {
-            let candidate = if line.is_empty() { word.to_owned() } else { format!("{line} {word}") };
+            let candidate = if line.is_empty() {
+                word.to_owned()
+            } else {
+                format!("{line} {word}")
+            };
             if text_width(&candidate, SIZE) > max_width && !line.is_empty() {
                 lines.push((false, std::mem::take(&mut line)));
                 word.clone_into(&mut line);
@@ -178,15 +182,22 @@ pub fn text_pdf(title: &str, paragraphs: &[String]) -> Vec<u8> {
     let kids: Vec<String> = (0..n).map(|i| format!("{} 0 R", 6 + 2 * i)).collect();
     objects.push(b"<< /Type /Catalog /Pages 2 0 R >>".to_vec());
     objects.push(format!("<< /Type /Pages /Kids [{}] /Count {n} >>", kids.join(" ")).into_bytes());
-    objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_vec());
-    objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>".to_vec());
+    objects.push(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_vec(),
+    );
+    objects.push(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
+            .to_vec(),
+    );
     for page in &pages {
         let mut content = Vec::new();
         let mut y = H - MARGIN;
         for (bold, text) in *page {
             let font = if *bold { "F2" } else { "F1" };
             let size = if *bold { 14.0 } else { SIZE };
-            content.extend_from_slice(format!("BT /{font} {size} Tf {MARGIN} {y:.1} Td (").as_bytes());
+            content
+                .extend_from_slice(format!("BT /{font} {size} Tf {MARGIN} {y:.1} Td (").as_bytes());
             content.extend(pdf_string(text));
             content.extend_from_slice(b") Tj ET\n");
             y -= LEAD;
@@ -216,7 +227,11 @@ pub fn text_pdf(title: &str, paragraphs: &[String]) -> Vec<u8> {
     for o in offsets {
         let _ = writeln!(tail, "{o:010} 00000 n ");
     }
-    let _ = write!(tail, "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1);
+    let _ = write!(
+        tail,
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    );
     out.extend(tail.into_bytes());
     out
 }
@@ -253,10 +268,11 @@ fn pdf_string(s: &str) -> Vec<u8> {
 
 /// Helvetica advance widths (AFM, per 1000 em) for ASCII 32–126; other characters use `n`'s.
 const HELVETICA: [u16; 95] = [
-    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556, 556, 556, 556, 556, 556,
-    556, 556, 278, 278, 584, 584, 584, 556, 1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778,
-    667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, 333, 556, 556, 500, 556, 556, 278, 556,
-    556, 222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
+    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556,
+    556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, 1015, 667, 667, 722, 722, 667,
+    611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667,
+    667, 611, 278, 278, 278, 469, 556, 333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500,
+    222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
 ];
 
 fn text_width(s: &str, size: f64) -> f64 {
@@ -298,13 +314,19 @@ mod tests {
         let html_safe = !md.contains("](https://evil.example)");
         assert!(html_safe, "a name cannot become a link: {md}");
         let plain = plain_paragraphs(&md).join("\n");
-        assert!(plain.contains("[Mallory](https://evil.example)"), "the name itself is kept: {plain}");
+        assert!(
+            plain.contains("[Mallory](https://evil.example)"),
+            "the name itself is kept: {plain}"
+        );
     }
 
     #[test]
     fn unknown_placeholders_are_found() {
         assert!(unknown_placeholders("{tenantName} and {companyName} on {date}").is_empty());
-        assert_eq!(unknown_placeholders("{tenantName} {foo} {foo} { not one } {}"), ["{foo}"]);
+        assert_eq!(
+            unknown_placeholders("{tenantName} {foo} {foo} { not one } {}"),
+            ["{foo}"]
+        );
     }
 
     #[test]
@@ -314,11 +336,24 @@ mod tests {
         assert!(pdf.starts_with(b"%PDF-1.4"));
         assert!(pdf.ends_with(b"%%EOF\n"));
         let text = String::from_utf8_lossy(&pdf);
-        assert!(text.matches("/Type /Page ").count() > 1, "long documents flow onto several pages");
+        assert!(
+            text.matches("/Type /Page ").count() > 1,
+            "long documents flow onto several pages"
+        );
         // The xref offsets point at the objects they name (byte offsets in the raw file).
-        let find = |needle: &[u8]| pdf.windows(needle.len()).rposition(|w| w == needle).unwrap();
+        let find = |needle: &[u8]| {
+            pdf.windows(needle.len())
+                .rposition(|w| w == needle)
+                .unwrap()
+        };
         let start = find(b"startxref\n") + b"startxref\n".len();
-        let xref_at: usize = std::str::from_utf8(&pdf[start..]).unwrap().lines().next().unwrap().parse().unwrap();
+        let xref_at: usize = std::str::from_utf8(&pdf[start..])
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         let table = std::str::from_utf8(&pdf[xref_at..]).unwrap();
         let first: usize = table.lines().nth(3).unwrap()[..10].parse().unwrap();
         assert!(pdf[first..].starts_with(b"1 0 obj"));

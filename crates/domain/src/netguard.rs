@@ -88,10 +88,10 @@ mod tests {
     fn the_bypass_corpus_is_refused() {
         for bad in [
             "https://127.0.0.1/x",
-            "https://2130706433/",        // decimal 127.0.0.1
-            "https://0x7f000001/",        // hex
-            "https://0177.0.0.1/",        // octal
-            "https://127.1/",             // short form
+            "https://2130706433/", // decimal 127.0.0.1
+            "https://0x7f000001/", // hex
+            "https://0177.0.0.1/", // octal
+            "https://127.1/",      // short form
             "https://[::1]/",
             "https://[::ffff:127.0.0.1]/", // IPv4-mapped
             "https://[::ffff:10.0.0.1]/",
@@ -120,6 +120,9 @@ mod tests {
         assert!(check_url("https://93.184.216.34/", false).is_ok());
         assert!(check_url("http://127.0.0.1:9000/hook", true).is_ok());
         assert!(check_url("http://127.0.0.1:9000/hook", false).is_err());
-        assert!(check_url("http://10.0.0.1/hook", true).is_err(), "development allows loopback only");
+        assert!(
+            check_url("http://10.0.0.1/hook", true).is_err(),
+            "development allows loopback only"
+        );
     }
 }

@@ -38,13 +38,24 @@ impl NoticeContent {
         };
         check(text_field("purpose", &self.purpose, 2000));
         check(text_field("retention", &self.retention, 1000));
-        check(text_field("third_party_sharing", &self.third_party_sharing, 1000));
+        check(text_field(
+            "third_party_sharing",
+            &self.third_party_sharing,
+            1000,
+        ));
         check(text_field("withdrawal", &self.withdrawal, 1000));
-        if let Err(e) = url_field("privacy_policy_url", &self.privacy_policy_url, allow_http_localhost) {
+        if let Err(e) = url_field(
+            "privacy_policy_url",
+            &self.privacy_policy_url,
+            allow_http_localhost,
+        ) {
             invalid.push(e);
         }
         if self.data_uses.is_empty() {
-            invalid.push(FieldError::new("data_uses", "must list at least one data type"));
+            invalid.push(FieldError::new(
+                "data_uses",
+                "must list at least one data type",
+            ));
         }
         for (i, u) in self.data_uses.iter().enumerate() {
             if self.data_uses[..i].contains(u) {
@@ -99,11 +110,25 @@ impl RenderedNotice {
 pub fn default_data_uses(category: Category) -> Vec<DataUse> {
     use crate::catalog::{DataType as D, Direction::Read};
     let types: &[D] = match category {
-        Category::Accounting => &[D::CompanyInfo, D::Invoices, D::Bills, D::Customers, D::Suppliers, D::BalanceSheet, D::ProfitAndLoss],
+        Category::Accounting => &[
+            D::CompanyInfo,
+            D::Invoices,
+            D::Bills,
+            D::Customers,
+            D::Suppliers,
+            D::BalanceSheet,
+            D::ProfitAndLoss,
+        ],
         Category::Banking => &[D::BankAccounts, D::BankTransactions],
         Category::Commerce => &[D::Orders, D::Payouts, D::Products, D::Customers],
     };
-    types.iter().map(|t| DataUse { data_type: *t, direction: Read }).collect()
+    types
+        .iter()
+        .map(|t| DataUse {
+            data_type: *t,
+            direction: Read,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -114,7 +139,10 @@ mod tests {
     fn content() -> NoticeContent {
         NoticeContent {
             purpose: "To assess your loan application.".into(),
-            data_uses: vec![DataUse { data_type: DataType::Invoices, direction: Direction::Read }],
+            data_uses: vec![DataUse {
+                data_type: DataType::Invoices,
+                direction: Direction::Read,
+            }],
             retention: "12 months".into(),
             third_party_sharing: "Never without your consent.".into(),
             withdrawal: "Disconnect at any time from the manage page.".into(),
@@ -141,6 +169,9 @@ mod tests {
     #[test]
     fn rendered_text_is_hashed() {
         let r = RenderedNotice::new("abc".into());
-        assert_eq!(r.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            r.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -30,7 +30,10 @@ pub enum NoticeField {
 
 impl NoticeField {
     pub fn is_material(self) -> bool {
-        matches!(self, Self::Purpose | Self::DataUses | Self::Retention | Self::ThirdPartySharing)
+        matches!(
+            self,
+            Self::Purpose | Self::DataUses | Self::Retention | Self::ThirdPartySharing
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -62,22 +65,52 @@ pub fn classify(old: &NoticeContent, new: &NoticeContent) -> NoticeChange {
     let pairs = [
         (NoticeField::Purpose, &old.purpose, &new.purpose),
         (NoticeField::Retention, &old.retention, &new.retention),
-        (NoticeField::ThirdPartySharing, &old.third_party_sharing, &new.third_party_sharing),
+        (
+            NoticeField::ThirdPartySharing,
+            &old.third_party_sharing,
+            &new.third_party_sharing,
+        ),
         (NoticeField::Withdrawal, &old.withdrawal, &new.withdrawal),
-        (NoticeField::PrivacyPolicyUrl, &old.privacy_policy_url, &new.privacy_policy_url),
+        (
+            NoticeField::PrivacyPolicyUrl,
+            &old.privacy_policy_url,
+            &new.privacy_policy_url,
+        ),
     ];
     for (field, a, b) in pairs {
         if norm(a) != norm(b) {
             fields.push(field);
         }
     }
-    let uses_added: Vec<DataUse> = new.data_uses.iter().filter(|u| !old.data_uses.contains(u)).copied().collect();
-    let uses_removed: Vec<DataUse> = old.data_uses.iter().filter(|u| !new.data_uses.contains(u)).copied().collect();
+    let uses_added: Vec<DataUse> = new
+        .data_uses
+        .iter()
+        .filter(|u| !old.data_uses.contains(u))
+        .copied()
+        .collect();
+    let uses_removed: Vec<DataUse> = old
+        .data_uses
+        .iter()
+        .filter(|u| !new.data_uses.contains(u))
+        .copied()
+        .collect();
     if !uses_added.is_empty() || !uses_removed.is_empty() {
-        fields.insert(usize::from(fields.first() == Some(&NoticeField::Purpose)), NoticeField::DataUses);
+        fields.insert(
+            usize::from(fields.first() == Some(&NoticeField::Purpose)),
+            NoticeField::DataUses,
+        );
     }
-    let class = if fields.iter().any(|f| f.is_material()) { ChangeClass::Material } else { ChangeClass::Editorial };
-    NoticeChange { class, fields, uses_added, uses_removed }
+    let class = if fields.iter().any(|f| f.is_material()) {
+        ChangeClass::Material
+    } else {
+        ChangeClass::Editorial
+    };
+    NoticeChange {
+        class,
+        fields,
+        uses_added,
+        uses_removed,
+    }
 }
 
 /// A piece of a word-level diff for display: unchanged, removed or added text.
@@ -118,7 +151,10 @@ mod tests {
     fn content() -> NoticeContent {
         NoticeContent {
             purpose: "To assess your loan application.".into(),
-            data_uses: vec![DataUse { data_type: DataType::Invoices, direction: Direction::Read }],
+            data_uses: vec![DataUse {
+                data_type: DataType::Invoices,
+                direction: Direction::Read,
+            }],
             retention: "12 months".into(),
             third_party_sharing: "Never.".into(),
             withdrawal: "Disconnect at any time.".into(),
@@ -133,7 +169,10 @@ mod tests {
         new.privacy_policy_url = "https://lender.example/privacy-v2".into();
         let c = classify(&content(), &new);
         assert_eq!(c.class, ChangeClass::Editorial);
-        assert_eq!(c.fields, [NoticeField::Withdrawal, NoticeField::PrivacyPolicyUrl]);
+        assert_eq!(
+            c.fields,
+            [NoticeField::Withdrawal, NoticeField::PrivacyPolicyUrl]
+        );
     }
 
     #[test]
@@ -147,9 +186,15 @@ mod tests {
     fn purpose_data_direction_retention_sharing_are_material() {
         let base = content();
         let mut a = base.clone();
-        a.data_uses.push(DataUse { data_type: DataType::Invoices, direction: Direction::Write });
+        a.data_uses.push(DataUse {
+            data_type: DataType::Invoices,
+            direction: Direction::Write,
+        });
         let c = classify(&base, &a);
-        assert_eq!((c.class, c.fields.clone()), (ChangeClass::Material, vec![NoticeField::DataUses]));
+        assert_eq!(
+            (c.class, c.fields.clone()),
+            (ChangeClass::Material, vec![NoticeField::DataUses])
+        );
         assert_eq!(c.uses_added.len(), 1);
         for edit in [
             |c: &mut NoticeContent| c.purpose = "To market products to you.".into(),

@@ -53,7 +53,10 @@ pub struct ReceiptContext<'a> {
 impl Receipt {
     pub fn from_event(e: &ChainedEvent, ctx: &ReceiptContext<'_>) -> Self {
         let b = &e.event.body;
-        let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let rfc3339 = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
         Receipt {
             schema: SCHEMA.to_owned(),
             receipt_id: format!("{}:{}", e.event.tenant_id, e.event.seq),
@@ -138,7 +141,10 @@ pub struct SigningKeys {
 
 impl std::fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKeys").field("current", &self.current).field("kids", &self.keys.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("SigningKeys")
+            .field("current", &self.current)
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -157,8 +163,14 @@ pub enum JwsError {
 impl SigningKeys {
     /// From 32-byte seeds by key id.
     pub fn new(current: &str, seeds: BTreeMap<String, [u8; 32]>) -> Option<Self> {
-        let keys: BTreeMap<String, SigningKey> = seeds.into_iter().map(|(k, s)| (k, SigningKey::from_bytes(&s))).collect();
-        keys.contains_key(current).then(|| Self { current: current.to_owned(), keys })
+        let keys: BTreeMap<String, SigningKey> = seeds
+            .into_iter()
+            .map(|(k, s)| (k, SigningKey::from_bytes(&s)))
+            .collect();
+        keys.contains_key(current).then(|| Self {
+            current: current.to_owned(),
+            keys,
+        })
     }
 
     pub fn current_kid(&self) -> &str {
@@ -192,7 +204,9 @@ impl SigningKeys {
 /// Verifies a compact JWS against a JWKS document; returns the payload.
 pub fn verify_compact(jws: &str, key_set: &Value) -> Result<Value, JwsError> {
     let mut parts = jws.trim().split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(JwsError::Malformed);
     };
     let header: Value = URL_SAFE_NO_PAD
@@ -206,7 +220,10 @@ pub fn verify_compact(jws: &str, key_set: &Value) -> Result<Value, JwsError> {
     let kid = header["kid"].as_str().ok_or(JwsError::Header)?;
     let jwk = key_set["keys"]
         .as_array()
-        .and_then(|ks| ks.iter().find(|k| k["kid"] == kid && k["kty"] == "OKP" && k["crv"] == "Ed25519"))
+        .and_then(|ks| {
+            ks.iter()
+                .find(|k| k["kid"] == kid && k["kty"] == "OKP" && k["crv"] == "Ed25519")
+        })
         .ok_or_else(|| JwsError::UnknownKey(kid.to_owned()))?;
     let x: [u8; 32] = jwk["x"]
         .as_str()
@@ -214,7 +231,11 @@ pub fn verify_compact(jws: &str, key_set: &Value) -> Result<Value, JwsError> {
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| JwsError::UnknownKey(kid.to_owned()))?;
     let vk = VerifyingKey::from_bytes(&x).map_err(|_| JwsError::UnknownKey(kid.to_owned()))?;
-    let sig: [u8; 64] = URL_SAFE_NO_PAD.decode(s).ok().and_then(|b| b.try_into().ok()).ok_or(JwsError::Malformed)?;
+    let sig: [u8; 64] = URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(JwsError::Malformed)?;
     vk.verify_strict(format!("{h}.{p}").as_bytes(), &Signature::from_bytes(&sig))
         .map_err(|_| JwsError::Signature)?;
     URL_SAFE_NO_PAD
@@ -241,7 +262,11 @@ mod tests {
         let jws = k.sign_compact(&json!({"hello": "wörld"}), "accord-receipt+jws");
         let payload = verify_compact(&jws, &k.jwks()).unwrap();
         assert_eq!(payload["hello"], "wörld");
-        assert_eq!(k.jwks()["keys"].as_array().unwrap().len(), 2, "retired keys stay published");
+        assert_eq!(
+            k.jwks()["keys"].as_array().unwrap().len(),
+            2,
+            "retired keys stay published"
+        );
     }
 
     #[test]
@@ -254,15 +279,25 @@ mod tests {
         assert_eq!(verify_compact(&forged, &k.jwks()), Err(JwsError::Signature));
         assert_eq!(verify_compact("a.b", &k.jwks()), Err(JwsError::Malformed));
         let empty = json!({"keys": []});
-        assert!(matches!(verify_compact(&jws, &empty), Err(JwsError::UnknownKey(_))));
+        assert!(matches!(
+            verify_compact(&jws, &empty),
+            Err(JwsError::UnknownKey(_))
+        ));
     }
 
     #[test]
     fn rfc8037_test_vector() {
         // RFC 8037 Appendix A.4: Ed25519 signing of "Example of Ed25519 signing".
-        let seed: [u8; 32] = URL_SAFE_NO_PAD.decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A").unwrap().try_into().unwrap();
+        let seed: [u8; 32] = URL_SAFE_NO_PAD
+            .decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let key = SigningKey::from_bytes(&seed);
-        assert_eq!(URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()), "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+            "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+        );
         let sig = key.sign(b"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc");
         assert_eq!(
             URL_SAFE_NO_PAD.encode(sig.to_bytes()),

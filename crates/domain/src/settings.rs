@@ -49,7 +49,12 @@ pub struct SupportContacts {
 
 impl Default for SupportContacts {
     fn default() -> Self {
-        Self { phone: None, email: None, hours: Localized::default(), form_enabled: true }
+        Self {
+            phone: None,
+            email: None,
+            hours: Localized::default(),
+            form_enabled: true,
+        }
     }
 }
 
@@ -82,7 +87,10 @@ impl MndaSettings {
 
     fn validate(&self, invalid: &mut Invalid) {
         if self.template.en.is_none() && self.template.fr.is_none() {
-            invalid.push(crate::validate::FieldError::new("mnda.template", "give the template in at least one language"));
+            invalid.push(crate::validate::FieldError::new(
+                "mnda.template",
+                "give the template in at least one language",
+            ));
         }
         for (loc, v) in [("en", &self.template.en), ("fr", &self.template.fr)] {
             let Some(v) = v else { continue };
@@ -95,7 +103,11 @@ impl MndaSettings {
             if !unknown.is_empty() {
                 invalid.push(crate::validate::FieldError::new(
                     path,
-                    format!("unknown placeholder {}; known: {}", unknown.join(", "), crate::nda::PLACEHOLDERS.join(" ")),
+                    format!(
+                        "unknown placeholder {}; known: {}",
+                        unknown.join(", "),
+                        crate::nda::PLACEHOLDERS.join(" ")
+                    ),
                 ));
             }
         }
@@ -168,9 +180,13 @@ impl LinkSettings {
                 invalid.push(e);
             }
         }
-        self.trust_message.validate("trust_message", 500, &mut invalid);
+        self.trust_message
+            .validate("trust_message", 500, &mut invalid);
         if self.trust_statistics.len() > 5 {
-            invalid.push(crate::validate::FieldError::new("trust_statistics", "at most 5 claims"));
+            invalid.push(crate::validate::FieldError::new(
+                "trust_statistics",
+                "at most 5 claims",
+            ));
         }
         for (i, s) in self.trust_statistics.iter().enumerate() {
             s.validate(&format!("trust_statistics.{i}"), 200, &mut invalid);
@@ -196,10 +212,15 @@ impl LinkSettings {
                 invalid.push(e);
             }
         }
-        self.support.hours.validate("support.hours", 200, &mut invalid);
+        self.support
+            .hours
+            .validate("support.hours", 200, &mut invalid);
         if let Some(d) = self.consent_validity_days {
             if !(1..=3650).contains(&d) {
-                invalid.push(crate::validate::FieldError::new("consent_validity_days", "must be between 1 and 3650 days"));
+                invalid.push(crate::validate::FieldError::new(
+                    "consent_validity_days",
+                    "must be between 1 and 3650 days",
+                ));
             }
         }
         if let Some(m) = &self.mnda {
@@ -227,8 +248,17 @@ mod tests {
             "connection_guide_url": "http://lender.example/guide"
         }))
         .unwrap();
-        let paths: Vec<_> = s.validate(false).unwrap_err().0.into_iter().map(|e| e.path).collect();
-        assert_eq!(paths, ["connection_guide_url", "support.phone", "support.email"]);
+        let paths: Vec<_> = s
+            .validate(false)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(
+            paths,
+            ["connection_guide_url", "support.phone", "support.email"]
+        );
     }
 
     #[test]
@@ -238,7 +268,13 @@ mod tests {
                      "signatory_name": "Ada Lovelace", "signatory_title": ""}
         }))
         .unwrap();
-        let paths: Vec<_> = s.validate(false).unwrap_err().0.into_iter().map(|e| e.path).collect();
+        let paths: Vec<_> = s
+            .validate(false)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
         assert_eq!(paths, ["mnda.template.fr", "mnda.signatory_title"]);
         let none: LinkSettings = serde_json::from_value(serde_json::json!({
             "mnda": {"template": {}, "signatory_name": "A", "signatory_title": "B"}
@@ -250,8 +286,13 @@ mod tests {
             "mnda": {"template": {"en": long}, "signatory_name": "A", "signatory_title": "B"}
         }))
         .unwrap();
-        assert_eq!(big.validate(false).unwrap_err().0[0].path, "mnda.template.en");
-        assert!(!serde_json::to_string(&LinkSettings::default()).unwrap().contains("mnda"));
+        assert_eq!(
+            big.validate(false).unwrap_err().0[0].path,
+            "mnda.template.en"
+        );
+        assert!(!serde_json::to_string(&LinkSettings::default())
+            .unwrap()
+            .contains("mnda"));
     }
 
     #[test]

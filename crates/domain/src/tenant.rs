@@ -64,7 +64,12 @@ pub enum SupportTopic {
 }
 
 impl SupportTopic {
-    pub const ALL: [SupportTopic; 4] = [Self::PlatformMissing, Self::ConnectionFailed, Self::PrivacyQuestion, Self::Other];
+    pub const ALL: [SupportTopic; 4] = [
+        Self::PlatformMissing,
+        Self::ConnectionFailed,
+        Self::PrivacyQuestion,
+        Self::Other,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -138,7 +143,9 @@ pub fn job_retry_delay(attempts: i64) -> Option<time::Duration> {
     if attempts >= 12 {
         return None;
     }
-    let secs = 30i64.saturating_mul(1i64 << attempts.clamp(0, 20)).min(6 * 3600);
+    let secs = 30i64
+        .saturating_mul(1i64 << attempts.clamp(0, 20))
+        .min(6 * 3600);
     Some(time::Duration::seconds(secs))
 }
 

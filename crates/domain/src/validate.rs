@@ -15,7 +15,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -75,7 +78,8 @@ pub fn url_field(path: &str, raw: &str, allow_http_localhost: bool) -> Result<Ur
     if raw.len() > 2048 {
         return Err(FieldError::new(path, "must be at most 2048 characters"));
     }
-    let url = Url::parse(raw.trim()).map_err(|e| FieldError::new(path, format!("is not a valid URL ({e})")))?;
+    let url = Url::parse(raw.trim())
+        .map_err(|e| FieldError::new(path, format!("is not a valid URL ({e})")))?;
     check_url_scheme(&url, allow_http_localhost).map_err(|m| FieldError::new(path, m))?;
     Ok(url)
 }
@@ -88,10 +92,16 @@ pub fn text_field(path: &str, raw: &str, max: usize) -> Result<String, FieldErro
         return Err(FieldError::new(path, "must not be empty"));
     }
     if t.chars().count() > max {
-        return Err(FieldError::new(path, format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            path,
+            format!("must be at most {max} characters"),
+        ));
     }
     if let Some(c) = t.chars().find(|c| is_forbidden_char(*c)) {
-        return Err(FieldError::new(path, format!("contains a forbidden character U+{:04X}", u32::from(c))));
+        return Err(FieldError::new(
+            path,
+            format!("contains a forbidden character U+{:04X}", u32::from(c)),
+        ));
     }
     Ok(t.to_owned())
 }
@@ -111,7 +121,9 @@ pub fn email_field(path: &str, raw: &str) -> Result<String, FieldError> {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !t.chars().any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"' | ',' | ';'))
+                && !t
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"' | ',' | ';'))
                 && !domain.contains('@')
         }
         None => false,
@@ -119,7 +131,10 @@ pub fn email_field(path: &str, raw: &str) -> Result<String, FieldError> {
     if ok {
         Ok(t)
     } else {
-        Err(FieldError::new(path, "must be an e-mail address like support@example.com"))
+        Err(FieldError::new(
+            path,
+            "must be an e-mail address like support@example.com",
+        ))
     }
 }
 
@@ -127,10 +142,16 @@ pub fn email_field(path: &str, raw: &str) -> Result<String, FieldError> {
 pub fn phone_field(path: &str, raw: &str) -> Result<String, FieldError> {
     let t = text_field(path, raw, 32)?;
     let digits = t.chars().filter(char::is_ascii_digit).count();
-    if digits >= 5 && t.chars().all(|c| c.is_ascii_digit() || " +()-.".contains(c)) {
+    if digits >= 5
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || " +()-.".contains(c))
+    {
         Ok(t)
     } else {
-        Err(FieldError::new(path, "must be a phone number like +44 20 7946 0000"))
+        Err(FieldError::new(
+            path,
+            "must be a phone number like +44 20 7946 0000",
+        ))
     }
 }
 
@@ -144,7 +165,13 @@ mod tests {
         assert!(url_field("u", "http://lender.example/privacy", true).is_err());
         assert!(url_field("u", "http://localhost:8080/x", true).is_ok());
         assert!(url_field("u", "http://127.0.0.1:8080/x", false).is_err());
-        for bad in ["javascript:alert(1)", "data:text/html,x", "https://user:pw@lender.example", "//lender.example", "ftp://x.example"] {
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "https://user:pw@lender.example",
+            "//lender.example",
+            "ftp://x.example",
+        ] {
             assert!(url_field("u", bad, true).is_err(), "{bad}");
         }
     }
@@ -161,7 +188,13 @@ mod tests {
     #[test]
     fn email_and_phone() {
         assert!(email_field("e", "help@lender.example").is_ok());
-        for bad in ["nope", "a@b", "a@@b.example", "<a@b.example>", "a b@c.example"] {
+        for bad in [
+            "nope",
+            "a@b",
+            "a@@b.example",
+            "<a@b.example>",
+            "a b@c.example",
+        ] {
             assert!(email_field("e", bad).is_err(), "{bad}");
         }
         assert!(phone_field("p", "+44 20 7946 0000").is_ok());

@@ -33,7 +33,10 @@ pub fn new_secret() -> String {
 /// The raw key of a `whsec_` secret.
 pub fn secret_key(secret: &str) -> Option<Vec<u8>> {
     let b64 = secret.strip_prefix("whsec_")?;
-    STANDARD.decode(b64).ok().filter(|k| (24..=64).contains(&k.len()))
+    STANDARD
+        .decode(b64)
+        .ok()
+        .filter(|k| (24..=64).contains(&k.len()))
 }
 
 /// One `v1,<sig>` value for `id.timestamp.body`.
@@ -45,7 +48,10 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Option<S
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Some(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// The `webhook-signature` header: one signature per active secret (space-separated), so a
@@ -91,7 +97,10 @@ mod tests {
 
     #[test]
     fn schedule_follows_the_contract() {
-        let secs: Vec<i64> = (0..9).filter_map(|n| retry_delay(n, 0.5)).map(time::Duration::whole_seconds).collect();
+        let secs: Vec<i64> = (0..9)
+            .filter_map(|n| retry_delay(n, 0.5))
+            .map(time::Duration::whole_seconds)
+            .collect();
         assert_eq!(secs, [0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000]);
         let hi = retry_delay(3, 0.999).unwrap().whole_seconds();
         let lo = retry_delay(3, 0.0).unwrap().whole_seconds();

@@ -4,22 +4,22 @@
 //! Used by the hosted flow and API (`web`) and by background jobs (`worker`).
 
 use accord_domain::catalog::Catalog;
-use accord_domain::crypto::Keyring;
-use accord_domain::Clock;
-use accord_store::Store;
-use std::sync::Arc;
-use url::Url;
 use accord_domain::catalog::{DataUse, Platform, TokenAuth};
 use accord_domain::connection::TokenSet;
+use accord_domain::crypto::Keyring;
 use accord_domain::crypto::{aad, random_token, TokenHash};
 use accord_domain::flow::{OAuthFlow, OAUTH_STATE_TTL};
 use accord_domain::ids::{BrowserSessionId, ConnectionId, TenantId};
+use accord_domain::Clock;
+use accord_store::Store;
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+use url::Url;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
@@ -73,11 +73,13 @@ impl Urls {
 
     /// A catalog endpoint with its placeholders filled in.
     pub fn endpoint(&self, template: &str, shop: Option<&str>) -> String {
-        let sandbox = self
-            .sandbox_url
-            .as_ref()
-            .map_or_else(|| self.url("/sandbox"), |u| u.as_str().trim_end_matches('/').to_owned());
-        template.replace("{sandbox_url}", &sandbox).replace("{shop}", shop.unwrap_or(""))
+        let sandbox = self.sandbox_url.as_ref().map_or_else(
+            || self.url("/sandbox"),
+            |u| u.as_str().trim_end_matches('/').to_owned(),
+        );
+        template
+            .replace("{sandbox_url}", &sandbox)
+            .replace("{shop}", shop.unwrap_or(""))
     }
 }
 
@@ -125,25 +127,36 @@ fn verifier_aad(tenant: TenantId, connection: ConnectionId) -> Vec<u8> {
 }
 
 /// Loads and decrypts the tenant's credentials for an enabled platform.
-pub async fn credentials(state: &PlatformClient, tenant: TenantId, platform: &Platform) -> Result<ClientCredentials, OAuthError> {
+pub async fn credentials(
+    state: &PlatformClient,
+    tenant: TenantId,
+    platform: &Platform,
+) -> Result<ClientCredentials, OAuthError> {
     let cfg = state
         .store
         .tenant_platform(tenant, &platform.key)
         .await?
         .filter(|p| p.enabled)
         .ok_or_else(|| OAuthError::NotConfigured(platform.key.to_string()))?;
-    let client_id = cfg.client_id.ok_or_else(|| OAuthError::NotConfigured(platform.key.to_string()))?;
+    let client_id = cfg
+        .client_id
+        .ok_or_else(|| OAuthError::NotConfigured(platform.key.to_string()))?;
     let client_secret = match cfg.client_secret_ct {
         Some(ct) => {
             let plain = state
                 .keyring
                 .decrypt(&ct, &client_secret_aad(tenant, platform))
                 .map_err(|_| OAuthError::NotConfigured(platform.key.to_string()))?;
-            Some(SecretString::from(String::from_utf8(plain).map_err(|_| OAuthError::NotConfigured(platform.key.to_string()))?))
+            Some(SecretString::from(String::from_utf8(plain).map_err(
+                |_| OAuthError::NotConfigured(platform.key.to_string()),
+            )?))
         }
         None => None,
     };
-    Ok(ClientCredentials { client_id, client_secret })
+    Ok(ClientCredentials {
+        client_id,
+        client_secret,
+    })
 }
 
 macro_rules! client {
@@ -180,7 +193,9 @@ pub async fn start(
     // 256-bit state (DESIGN.md asks ≥128): unguessable, and only its hash is stored.
     let state_value = random_token(32);
     let sv = state_value.clone();
-    let mut req = client.authorize_url(move || CsrfToken::new(sv)).set_pkce_challenge(challenge);
+    let mut req = client
+        .authorize_url(move || CsrfToken::new(sv))
+        .set_pkce_challenge(challenge);
     let scope = platform.scope_for(uses);
     if !scope.is_empty() {
         req = req.add_scope(Scope::new(scope));
@@ -196,7 +211,10 @@ pub async fn start(
         browser_session_id: session,
         connection_id: connection,
         platform_key: platform.key.clone(),
-        pkce_verifier_ct: state.keyring.encrypt(verifier.secret().as_bytes(), &verifier_aad(tenant, connection)),
+        pkce_verifier_ct: state.keyring.encrypt(
+            verifier.secret().as_bytes(),
+            &verifier_aad(tenant, connection),
+        ),
         redirect_uri: state.urls.redirect_uri(platform),
         created_at: now,
         expires_at: now + OAUTH_STATE_TTL,
@@ -205,14 +223,23 @@ pub async fn start(
 }
 
 /// Exchanges the authorization code, once, with the flow's PKCE verifier.
-pub async fn exchange(state: &PlatformClient, flow: &OAuthFlow, platform: &Platform, code: &str) -> Result<TokenSet, OAuthError> {
+pub async fn exchange(
+    state: &PlatformClient,
+    flow: &OAuthFlow,
+    platform: &Platform,
+    code: &str,
+) -> Result<TokenSet, OAuthError> {
     let creds = credentials(state, flow.tenant_id, platform).await?;
     let client = client!(state, platform, creds);
     let verifier = state
         .keyring
-        .decrypt(&flow.pkce_verifier_ct, &verifier_aad(flow.tenant_id, flow.connection_id))
+        .decrypt(
+            &flow.pkce_verifier_ct,
+            &verifier_aad(flow.tenant_id, flow.connection_id),
+        )
         .map_err(|_| OAuthError::Refused("pkce verifier unreadable".into()))?;
-    let verifier = String::from_utf8(verifier).map_err(|_| OAuthError::Refused("pkce verifier unreadable".into()))?;
+    let verifier = String::from_utf8(verifier)
+        .map_err(|_| OAuthError::Refused("pkce verifier unreadable".into()))?;
     let res = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .set_pkce_verifier(PkceCodeVerifier::new(verifier))
@@ -243,12 +270,18 @@ pub async fn exchange(state: &PlatformClient, flow: &OAuthFlow, platform: &Platf
 /// non-https revocation URL: RFC 7009 §2 has clients verify https, and so do we, except for http
 /// on a loopback host — the development allowance the catalog already validated (the in-process
 /// sandbox), without which no demo or test disconnect could ever be revoked.
-pub async fn revoke(state: &PlatformClient, tenant: TenantId, platform: &Platform, tokens: &TokenSet) -> Result<(), OAuthError> {
+pub async fn revoke(
+    state: &PlatformClient,
+    tenant: TenantId,
+    platform: &Platform,
+    tokens: &TokenSet,
+) -> Result<(), OAuthError> {
     let Some(revoke_url) = &platform.revoke_url else {
         return Ok(());
     };
     let creds = credentials(state, tenant, platform).await?;
-    let url = Url::parse(&state.urls.endpoint(revoke_url, None)).map_err(|e| OAuthError::BadEndpoint(e.to_string()))?;
+    let url = Url::parse(&state.urls.endpoint(revoke_url, None))
+        .map_err(|e| OAuthError::BadEndpoint(e.to_string()))?;
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -256,19 +289,28 @@ pub async fn revoke(state: &PlatformClient, tenant: TenantId, platform: &Platfor
         None => false,
     };
     if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-        return Err(OAuthError::BadEndpoint("the revocation endpoint must be https".into()));
+        return Err(OAuthError::BadEndpoint(
+            "the revocation endpoint must be https".into(),
+        ));
     }
     let (token, hint) = match &tokens.refresh_token {
         Some(r) => (r.as_str(), "refresh_token"),
         None => (tokens.access_token.as_str(), "access_token"),
     };
     let mut form = vec![("token", token), ("token_type_hint", hint)];
-    let mut req = state.http.post(url).header(reqwest::header::ACCEPT, "application/json");
-    let secret = creds.client_secret.as_ref().map(ExposeSecret::expose_secret);
+    let mut req = state
+        .http
+        .post(url)
+        .header(reqwest::header::ACCEPT, "application/json");
+    let secret = creds
+        .client_secret
+        .as_ref()
+        .map(ExposeSecret::expose_secret);
     match (platform.token_auth, secret) {
         // RFC 6749 §2.3.1: id and secret are form-encoded before Basic encoding.
         (TokenAuth::Basic, Some(secret)) => {
-            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             req = req.basic_auth(enc(&creds.client_id), Some(enc(secret)));
         }
         (TokenAuth::Post, _) | (TokenAuth::Basic, None) => {
@@ -278,7 +320,11 @@ pub async fn revoke(state: &PlatformClient, tenant: TenantId, platform: &Platfor
             }
         }
     }
-    let res = req.form(&form).send().await.map_err(|e| OAuthError::Unreachable(e.to_string()))?;
+    let res = req
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| OAuthError::Unreachable(e.to_string()))?;
     let status = res.status();
     if status.is_success() {
         return Ok(());
@@ -286,8 +332,12 @@ pub async fn revoke(state: &PlatformClient, tenant: TenantId, platform: &Platfor
     // RFC 7009 §2.2.1: a 4xx is the platform refusing (RFC 6749 §5.2), a 503 asks for a retry;
     // the worker retries either way, on its schedule.
     if status.is_client_error() {
-        Err(OAuthError::Refused(format!("revocation endpoint answered {status}")))
+        Err(OAuthError::Refused(format!(
+            "revocation endpoint answered {status}"
+        )))
     } else {
-        Err(OAuthError::Unreachable(format!("revocation endpoint answered {status}")))
+        Err(OAuthError::Unreachable(format!(
+            "revocation endpoint answered {status}"
+        )))
     }
 }

@@ -102,8 +102,14 @@ struct Events {
 /// transaction), or a transaction or savepoint of the caller's. An `Err` means nothing of it
 /// was written. The writes must be [`consistent`](crate::connections::consistent) and name
 /// distinct connections (one statement cannot update a row twice); the writer checks both.
-pub(crate) async fn apply<'c>(conn: impl PgExecutor<'c>, writes: &[&ConsentWrite]) -> Result<Applied> {
-    let mut tenants: Vec<Uuid> = writes.iter().map(|w| w.consent.tenant_id.as_uuid()).collect();
+pub(crate) async fn apply<'c>(
+    conn: impl PgExecutor<'c>,
+    writes: &[&ConsentWrite],
+) -> Result<Applied> {
+    let mut tenants: Vec<Uuid> = writes
+        .iter()
+        .map(|w| w.consent.tenant_id.as_uuid())
+        .collect();
     tenants.sort_unstable();
     tenants.dedup();
     let mut e = Events::default();
@@ -338,4 +344,3 @@ pub(crate) async fn apply<'c>(conn: impl PgExecutor<'c>, writes: &[&ConsentWrite
         .map(|w| written.contains(&w.connection.id.as_uuid()))
         .collect())
 }
-

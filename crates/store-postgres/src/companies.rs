@@ -41,7 +41,11 @@ pub(crate) async fn create_company(pool: &PgPool, c: &Company) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn company(pool: &PgPool, tenant: TenantId, id: CompanyId) -> Result<Option<Company>> {
+pub(crate) async fn company(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: CompanyId,
+) -> Result<Option<Company>> {
     sqlx::query(concat!(
         "select ",
         company_cols!(),
@@ -111,7 +115,8 @@ pub(crate) async fn delete_company(
     // Same effect as the customer clicking "disconnect" on each (brief: withdrawal takes effect
     // at once), in the same transaction as the deletion.
     for connection in crate::connections::active_ids(&mut tx, tenant, id).await? {
-        crate::connections::disconnect_in(&mut tx, tenant, connection, true, "company_deleted", at).await?;
+        crate::connections::disconnect_in(&mut tx, tenant, connection, true, "company_deleted", at)
+            .await?;
     }
     tx.commit().await.map_err(db)?;
     Ok(true)

@@ -54,7 +54,12 @@ impl Default for PgOptions {
 /// timeout and reporting only that it timed out.
 pub(crate) async fn pool(url: &str, options: &PgOptions) -> Result<PgPool> {
     let connect = PgConnectOptions::from_str(url)
-        .map_err(|e| backend(format!("database.url is not a valid PostgreSQL URL: {}", redact(&e))))?
+        .map_err(|e| {
+            backend(format!(
+                "database.url is not a valid PostgreSQL URL: {}",
+                redact(&e)
+            ))
+        })?
         .application_name(&options.application_name)
         .options([
             // The server's NOTICEs ("relation … already exists, skipping" at each migration

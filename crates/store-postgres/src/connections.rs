@@ -103,7 +103,9 @@ pub(crate) async fn link_connection(
     .map_err(db)?;
     if done.rows_affected() == 0 {
         return match connection(pool, tenant, id).await? {
-            Some(_) => Err(StoreError::Conflict(format!("connection {id} is disconnected"))),
+            Some(_) => Err(StoreError::Conflict(format!(
+                "connection {id} is disconnected"
+            ))),
             None => Err(StoreError::NotFound),
         };
     }
@@ -136,15 +138,23 @@ pub(crate) async fn fail_connection(
     Ok(())
 }
 
-pub(crate) async fn connection(pool: &PgPool, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>> {
-    sqlx::query(concat!("select ", connection_cols!(), " from connections where tenant_id = $1 and id = $2"))
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .fetch_optional(pool)
-        .await
-        .map_err(db)?
-        .map(|r| connection_from(&r))
-        .transpose()
+pub(crate) async fn connection(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<Option<Connection>> {
+    sqlx::query(concat!(
+        "select ",
+        connection_cols!(),
+        " from connections where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .map(|r| connection_from(&r))
+    .transpose()
 }
 
 pub(crate) async fn company_connections(
@@ -256,7 +266,12 @@ pub(crate) async fn disconnect_in(
     let ended = ended_consents(conn, tenant, ids).await?;
     let bodies = ended
         .iter()
-        .map(|(k, purpose)| (tenant, EventBody::for_consent(EventKind::Withdrawn, k, purpose, method, at)))
+        .map(|(k, purpose)| {
+            (
+                tenant,
+                EventBody::for_consent(EventKind::Withdrawn, k, purpose, method, at),
+            )
+        })
         .collect();
     crate::ledger::append_in(conn, bodies).await?;
     let revoke_job = match tokens_ct {
@@ -278,15 +293,23 @@ pub(crate) async fn disconnect_in(
     }))
 }
 
-pub(crate) async fn consent(pool: &PgPool, tenant: TenantId, id: ConsentId) -> Result<Option<Consent>> {
-    sqlx::query(concat!("select ", consent_cols!(), " from consents where tenant_id = $1 and id = $2"))
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .fetch_optional(pool)
-        .await
-        .map_err(db)?
-        .map(|r| consent_from(&r))
-        .transpose()
+pub(crate) async fn consent(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConsentId,
+) -> Result<Option<Consent>> {
+    sqlx::query(concat!(
+        "select ",
+        consent_cols!(),
+        " from consents where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .map(|r| consent_from(&r))
+    .transpose()
 }
 
 pub(crate) async fn company_consents(
@@ -328,7 +351,11 @@ pub(crate) async fn active_ids(
 }
 
 /// The consents just ended (`ids`), with the purpose of their notice version, in id order.
-async fn ended_consents(conn: &mut PgConnection, tenant: TenantId, mut ids: Vec<uuid::Uuid>) -> Result<Vec<(Consent, String)>> {
+async fn ended_consents(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    mut ids: Vec<uuid::Uuid>,
+) -> Result<Vec<(Consent, String)>> {
     ids.sort_unstable();
     let rows = sqlx::query(concat!(
         "select ",
@@ -352,7 +379,12 @@ async fn ended_consents(conn: &mut PgConnection, tenant: TenantId, mut ids: Vec<
 
 /// Material notice change: linked connections whose consent in force quotes an older version of
 /// the notice need the customer's agreement again.
-pub(crate) async fn require_reconsent(pool: &PgPool, tenant: TenantId, notice: NoticeId, at: OffsetDateTime) -> Result<Vec<Connection>> {
+pub(crate) async fn require_reconsent(
+    pool: &PgPool,
+    tenant: TenantId,
+    notice: NoticeId,
+    at: OffsetDateTime,
+) -> Result<Vec<Connection>> {
     sqlx::query(concat!(
         "update connections set status = 'reconsent_required', updated_at = $1
          where tenant_id = $2 and status = 'linked' and consent_id in (
@@ -376,7 +408,12 @@ pub(crate) async fn require_reconsent(pool: &PgPool, tenant: TenantId, notice: N
 
 /// Consent validity: consents in force on linked connections, given before `given_before`,
 /// end with an `expired` event; their connections need the customer's agreement again.
-pub(crate) async fn expire_consents(pool: &PgPool, tenant: TenantId, given_before: OffsetDateTime, at: OffsetDateTime) -> Result<Vec<ChainedEvent>> {
+pub(crate) async fn expire_consents(
+    pool: &PgPool,
+    tenant: TenantId,
+    given_before: OffsetDateTime,
+    at: OffsetDateTime,
+) -> Result<Vec<ChainedEvent>> {
     let mut tx = pool.begin().await.map_err(db)?;
     // Lock order: the tenant's ledger chain, then consents and connections (see `ledger.rs`).
     crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
@@ -392,7 +429,10 @@ pub(crate) async fn expire_consents(pool: &PgPool, tenant: TenantId, given_befor
     .await
     .map_err(db)?;
     let ended = ended_consents(&mut tx, tenant, ids).await?;
-    let ids: Vec<uuid::Uuid> = ended.iter().map(|(k, _)| k.connection_id.as_uuid()).collect();
+    let ids: Vec<uuid::Uuid> = ended
+        .iter()
+        .map(|(k, _)| k.connection_id.as_uuid())
+        .collect();
     sqlx::query("update connections set status = 'reconsent_required', updated_at = $1 where tenant_id = $2 and id = any($3) and status = 'linked'")
         .bind(at)
         .bind(tenant.as_uuid())
@@ -402,7 +442,12 @@ pub(crate) async fn expire_consents(pool: &PgPool, tenant: TenantId, given_befor
         .map_err(db)?;
     let bodies = ended
         .iter()
-        .map(|(k, purpose)| (tenant, EventBody::for_consent(EventKind::Expired, k, purpose, "validity_expired", at)))
+        .map(|(k, purpose)| {
+            (
+                tenant,
+                EventBody::for_consent(EventKind::Expired, k, purpose, "validity_expired", at),
+            )
+        })
         .collect();
     let events = crate::ledger::append_in(&mut tx, bodies).await?;
     tx.commit().await.map_err(db)?;

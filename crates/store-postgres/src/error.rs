@@ -36,7 +36,10 @@ pub(crate) fn is_transient(err: &StoreError) -> bool {
 pub(crate) fn refused_by_server(err: &StoreError) -> bool {
     match err {
         StoreError::Conflict(_) | StoreError::NotFound => true,
-        StoreError::Backend(e) => matches!(e.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::Database(_))),
+        StoreError::Backend(e) => matches!(
+            e.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::Database(_))
+        ),
     }
 }
 

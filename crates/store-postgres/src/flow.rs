@@ -185,14 +185,18 @@ pub(crate) async fn link_session(
     tenant: TenantId,
     id: LinkSessionId,
 ) -> Result<Option<LinkSession>> {
-    sqlx::query(concat!("select ", link_cols!(), " from link_sessions where tenant_id = $1 and id = $2"))
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .fetch_optional(pool)
-        .await
-        .map_err(db)?
-        .map(|r| link_from(&r))
-        .transpose()
+    sqlx::query(concat!(
+        "select ",
+        link_cols!(),
+        " from link_sessions where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .map(|r| link_from(&r))
+    .transpose()
 }
 
 pub(crate) async fn create_browser_session(pool: &PgPool, s: &BrowserSession) -> Result<()> {

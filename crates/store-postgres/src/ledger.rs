@@ -15,7 +15,9 @@
 
 use crate::error::{backend, corrupt, db};
 use accord_domain::ids::{ConsentId, TenantId};
-use accord_domain::ledger::{append, parse_stored, ChainedEvent, EventBody, LedgerEvent, StoredColumns};
+use accord_domain::ledger::{
+    append, parse_stored, ChainedEvent, EventBody, LedgerEvent, StoredColumns,
+};
 use accord_store::Result;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row as _};
@@ -55,8 +57,10 @@ async fn advance_heads(conn: &mut PgConnection, events: &[ChainedEvent]) -> Resu
     for e in events {
         last.insert(e.event.tenant_id, (e.event.seq, &e.hash));
     }
-    let (tenants, (seqs, hashes)): (Vec<Uuid>, (Vec<i64>, Vec<&str>)) =
-        last.into_iter().map(|(t, (s, h))| (t.as_uuid(), (s, h))).unzip();
+    let (tenants, (seqs, hashes)): (Vec<Uuid>, (Vec<i64>, Vec<&str>)) = last
+        .into_iter()
+        .map(|(t, (s, h))| (t.as_uuid(), (s, h)))
+        .unzip();
     sqlx::query(
         "update ledger_heads h set seq = l.seq, hash = l.hash
          from unnest($1::uuid[], $2::int8[], $3::text[]) as l (tenant_id, seq, hash)
@@ -102,12 +106,16 @@ impl Template {
             let mut found = json.match_indices(key);
             match (found.next(), found.next()) {
                 (Some((at, _)), None) => Ok(at),
-                _ => Err(backend("a ledger event's canonical JSON cannot be cut for chaining")),
+                _ => Err(backend(
+                    "a ledger event's canonical JSON cannot be cut for chaining",
+                )),
             }
         };
         let (p, s) = (cut(&prev_key)?, cut(&seq_key)?);
         if p > s {
-            return Err(backend("a ledger event's canonical JSON has its keys out of order"));
+            return Err(backend(
+                "a ledger event's canonical JSON has its keys out of order",
+            ));
         }
         let prev_value = p + PREV_MARK.len();
         let seq_value = s + "\"seq\":".len();
@@ -121,12 +129,18 @@ impl Template {
     /// The canonical JSON of the event at `seq` after `prev_hash` (what SQL computes too).
     #[cfg(test)]
     pub(crate) fn render(&self, prev_hash: &str, seq: i64) -> String {
-        format!("{}{prev_hash}{}{seq}{}", self.before_prev, self.between, self.after)
+        format!(
+            "{}{prev_hash}{}{seq}{}",
+            self.before_prev, self.between, self.after
+        )
     }
 }
 
 /// Chains `bodies` (in order) after the locked heads, advancing them.
-pub(crate) fn chain(heads: &mut Heads, bodies: impl IntoIterator<Item = (TenantId, EventBody)>) -> Vec<ChainedEvent> {
+pub(crate) fn chain(
+    heads: &mut Heads,
+    bodies: impl IntoIterator<Item = (TenantId, EventBody)>,
+) -> Vec<ChainedEvent> {
     bodies
         .into_iter()
         .map(|(tenant, body)| {
@@ -194,7 +208,10 @@ async fn insert(conn: &mut PgConnection, events: &[ChainedEvent]) -> Result<()> 
 /// Appends `bodies` (in order, each to its tenant's chain) in the caller's transaction, locking
 /// those chains' heads first (a caller that also changes connections must have locked them
 /// before: see the lock order above).
-pub(crate) async fn append_in(conn: &mut PgConnection, bodies: Vec<(TenantId, EventBody)>) -> Result<Vec<ChainedEvent>> {
+pub(crate) async fn append_in(
+    conn: &mut PgConnection,
+    bodies: Vec<(TenantId, EventBody)>,
+) -> Result<Vec<ChainedEvent>> {
     if bodies.is_empty() {
         return Ok(Vec::new());
     }
@@ -208,7 +225,10 @@ pub(crate) async fn append_in(conn: &mut PgConnection, bodies: Vec<(TenantId, Ev
 
 fn event_from(row: &PgRow) -> Result<ChainedEvent> {
     let json: String = row.try_get("event").map_err(db)?;
-    let (kind, prev): (String, String) = (row.try_get("kind").map_err(db)?, row.try_get("prev_hash").map_err(db)?);
+    let (kind, prev): (String, String) = (
+        row.try_get("kind").map_err(db)?,
+        row.try_get("prev_hash").map_err(db)?,
+    );
     let cols = StoredColumns {
         tenant_id: TenantId::from(row.try_get::<Uuid, _>("tenant_id").map_err(db)?),
         seq: row.try_get("seq").map_err(db)?,
@@ -221,7 +241,12 @@ fn event_from(row: &PgRow) -> Result<ChainedEvent> {
     Ok(ChainedEvent { event, hash })
 }
 
-pub(crate) async fn events(pool: &PgPool, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<ChainedEvent>> {
+pub(crate) async fn events(
+    pool: &PgPool,
+    tenant: TenantId,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<ChainedEvent>> {
     sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, event, hash from ledger_events where tenant_id = $1 and seq > $2 order by seq limit $3")
         .bind(tenant.as_uuid())
         .bind(after_seq)
@@ -234,7 +259,11 @@ pub(crate) async fn events(pool: &PgPool, tenant: TenantId, after_seq: i64, limi
         .collect()
 }
 
-pub(crate) async fn consent_events(pool: &PgPool, tenant: TenantId, consent: ConsentId) -> Result<Vec<ChainedEvent>> {
+pub(crate) async fn consent_events(
+    pool: &PgPool,
+    tenant: TenantId,
+    consent: ConsentId,
+) -> Result<Vec<ChainedEvent>> {
     sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, event, hash from ledger_events where consent_id = $1 and tenant_id = $2 order by seq")
         .bind(consent.as_uuid())
         .bind(tenant.as_uuid())
@@ -279,7 +308,10 @@ mod tests {
             notice_version: Some(3),
             text_sha256: "ab".repeat(32),
             locale: Locale::Fr,
-            data_uses: vec![DataUse { data_type: DataType::Invoices, direction: Direction::Read }],
+            data_uses: vec![DataUse {
+                data_type: DataType::Invoices,
+                direction: Direction::Read,
+            }],
             purpose: purpose.into(),
             method: "hosted_flow_checkbox".into(),
             at: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
@@ -300,10 +332,17 @@ mod tests {
             let template = Template::of(tenant, body.clone()).unwrap();
             let mut prev: Option<(i64, String)> = None;
             for _ in 0..3 {
-                let e = append(tenant, prev.as_ref().map(|(s, h)| (*s, h.as_str())), body.clone());
+                let e = append(
+                    tenant,
+                    prev.as_ref().map(|(s, h)| (*s, h.as_str())),
+                    body.clone(),
+                );
                 let rendered = template.render(&e.event.prev_hash, e.event.seq);
                 assert_eq!(rendered, e.event.canonical_json(), "{purpose}");
-                assert_eq!(accord_domain::crypto::sha256_hex(rendered.as_bytes()), e.hash);
+                assert_eq!(
+                    accord_domain::crypto::sha256_hex(rendered.as_bytes()),
+                    e.hash
+                );
                 prev = Some((e.event.seq, e.hash));
             }
         }

@@ -38,12 +38,12 @@ use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
 use accord_domain::crypto::TokenHash;
 use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
+use accord_domain::ids::NdaAcceptanceId;
 use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId, NoticeId,
     NoticeVersionId, SupportRequestId, TenantId,
 };
 use accord_domain::ledger::{ChainedEvent, EventBody};
-use accord_domain::ids::NdaAcceptanceId;
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
@@ -377,22 +377,40 @@ impl Store for PgStore {
         nda::get(&self.pool, tenant, id).await
     }
 
-    async fn company_ndas(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<NdaAcceptance>> {
+    async fn company_ndas(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<NdaAcceptance>> {
         nda::list(&self.pool, tenant, Some(company)).await
     }
 
-    async fn append_events(&self, tenant: TenantId, bodies: Vec<EventBody>) -> Result<Vec<ChainedEvent>> {
+    async fn append_events(
+        &self,
+        tenant: TenantId,
+        bodies: Vec<EventBody>,
+    ) -> Result<Vec<ChainedEvent>> {
         let mut tx = self.pool.begin().await.map_err(error::db)?;
-        let events = ledger::append_in(&mut tx, bodies.into_iter().map(|b| (tenant, b)).collect()).await?;
+        let events =
+            ledger::append_in(&mut tx, bodies.into_iter().map(|b| (tenant, b)).collect()).await?;
         tx.commit().await.map_err(error::db)?;
         Ok(events)
     }
 
-    async fn ledger_events(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<ChainedEvent>> {
+    async fn ledger_events(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<ChainedEvent>> {
         ledger::events(&self.pool, tenant, after_seq, limit).await
     }
 
-    async fn consent_events(&self, tenant: TenantId, consent: ConsentId) -> Result<Vec<ChainedEvent>> {
+    async fn consent_events(
+        &self,
+        tenant: TenantId,
+        consent: ConsentId,
+    ) -> Result<Vec<ChainedEvent>> {
         ledger::consent_events(&self.pool, tenant, consent).await
     }
 
@@ -400,11 +418,21 @@ impl Store for PgStore {
         ledger::tenants_with_events(&self.pool).await
     }
 
-    async fn require_reconsent(&self, tenant: TenantId, notice: NoticeId, at: OffsetDateTime) -> Result<Vec<Connection>> {
+    async fn require_reconsent(
+        &self,
+        tenant: TenantId,
+        notice: NoticeId,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Connection>> {
         connections::require_reconsent(&self.pool, tenant, notice, at).await
     }
 
-    async fn expire_consents(&self, tenant: TenantId, given_before: OffsetDateTime, at: OffsetDateTime) -> Result<Vec<ChainedEvent>> {
+    async fn expire_consents(
+        &self,
+        tenant: TenantId,
+        given_before: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Vec<ChainedEvent>> {
         connections::expire_consents(&self.pool, tenant, given_before, at).await
     }
 

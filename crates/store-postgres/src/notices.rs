@@ -113,25 +113,37 @@ pub(crate) async fn add_notice_version(
 }
 
 pub(crate) async fn notices(pool: &PgPool, tenant: TenantId) -> Result<Vec<Notice>> {
-    sqlx::query(concat!("select ", notice_cols!(), " from notices where tenant_id = $1 order by id"))
-        .bind(tenant.as_uuid())
-        .fetch_all(pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(notice_from)
-        .collect()
+    sqlx::query(concat!(
+        "select ",
+        notice_cols!(),
+        " from notices where tenant_id = $1 order by id"
+    ))
+    .bind(tenant.as_uuid())
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(notice_from)
+    .collect()
 }
 
-pub(crate) async fn notice(pool: &PgPool, tenant: TenantId, id: NoticeId) -> Result<Option<Notice>> {
-    sqlx::query(concat!("select ", notice_cols!(), " from notices where tenant_id = $1 and id = $2"))
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .fetch_optional(pool)
-        .await
-        .map_err(db)?
-        .map(|r| notice_from(&r))
-        .transpose()
+pub(crate) async fn notice(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: NoticeId,
+) -> Result<Option<Notice>> {
+    sqlx::query(concat!(
+        "select ",
+        notice_cols!(),
+        " from notices where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .map(|r| notice_from(&r))
+    .transpose()
 }
 
 pub(crate) async fn notice_versions(
@@ -139,15 +151,18 @@ pub(crate) async fn notice_versions(
     tenant: TenantId,
     notice: NoticeId,
 ) -> Result<Vec<NoticeVersion>> {
-    sqlx::query(concat!(version_select!(), "where v.tenant_id = $1 and v.notice_id = $2 order by v.version"))
-        .bind(tenant.as_uuid())
-        .bind(notice.as_uuid())
-        .fetch_all(pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(version_from)
-        .collect()
+    sqlx::query(concat!(
+        version_select!(),
+        "where v.tenant_id = $1 and v.notice_id = $2 order by v.version"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(notice.as_uuid())
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(version_from)
+    .collect()
 }
 
 pub(crate) async fn notice_version(
@@ -155,14 +170,17 @@ pub(crate) async fn notice_version(
     tenant: TenantId,
     id: NoticeVersionId,
 ) -> Result<Option<NoticeVersion>> {
-    sqlx::query(concat!(version_select!(), "where v.tenant_id = $1 and v.id = $2"))
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .fetch_optional(pool)
-        .await
-        .map_err(db)?
-        .map(|r| version_from(&r))
-        .transpose()
+    sqlx::query(concat!(
+        version_select!(),
+        "where v.tenant_id = $1 and v.id = $2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .map(|r| version_from(&r))
+    .transpose()
 }
 
 pub(crate) async fn current_notice_version(

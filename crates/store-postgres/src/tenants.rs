@@ -43,7 +43,11 @@ async fn insert_key(conn: &mut PgConnection, key: &ApiKeyRecord) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn create_tenant(pool: &PgPool, tenant: &Tenant, key: &ApiKeyRecord) -> Result<()> {
+pub(crate) async fn create_tenant(
+    pool: &PgPool,
+    tenant: &Tenant,
+    key: &ApiKeyRecord,
+) -> Result<()> {
     let mut tx = pool.begin().await.map_err(db)?;
     sqlx::query("insert into tenants (id, name, settings, created_at) values ($1, $2, $3, $4)")
         .bind(tenant.id.as_uuid())
@@ -58,33 +62,45 @@ pub(crate) async fn create_tenant(pool: &PgPool, tenant: &Tenant, key: &ApiKeyRe
 }
 
 pub(crate) async fn tenant(pool: &PgPool, id: TenantId) -> Result<Option<Tenant>> {
-    sqlx::query(concat!("select ", tenant_cols!(), " from tenants where id = $1"))
-        .bind(id.as_uuid())
-        .fetch_optional(pool)
-        .await
-        .map_err(db)?
-        .map(|r| tenant_from(&r))
-        .transpose()
+    sqlx::query(concat!(
+        "select ",
+        tenant_cols!(),
+        " from tenants where id = $1"
+    ))
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .map(|r| tenant_from(&r))
+    .transpose()
 }
 
 pub(crate) async fn all(pool: &PgPool) -> Result<Vec<Tenant>> {
-    sqlx::query(concat!("select ", tenant_cols!(), " from tenants order by id"))
-        .fetch_all(pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(tenant_from)
-        .collect()
+    sqlx::query(concat!(
+        "select ",
+        tenant_cols!(),
+        " from tenants order by id"
+    ))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(tenant_from)
+    .collect()
 }
 
 pub(crate) async fn tenant_by_name(pool: &PgPool, name: &str) -> Result<Option<Tenant>> {
-    sqlx::query(concat!("select ", tenant_cols!(), " from tenants where name = $1"))
-        .bind(name)
-        .fetch_optional(pool)
-        .await
-        .map_err(db)?
-        .map(|r| tenant_from(&r))
-        .transpose()
+    sqlx::query(concat!(
+        "select ",
+        tenant_cols!(),
+        " from tenants where name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .map(|r| tenant_from(&r))
+    .transpose()
 }
 
 pub(crate) async fn add_api_key(pool: &PgPool, key: &ApiKeyRecord) -> Result<()> {
@@ -147,7 +163,10 @@ fn platform_from(row: &PgRow) -> Result<TenantPlatform> {
     })
 }
 
-pub(crate) async fn tenant_platforms(pool: &PgPool, tenant: TenantId) -> Result<Vec<TenantPlatform>> {
+pub(crate) async fn tenant_platforms(
+    pool: &PgPool,
+    tenant: TenantId,
+) -> Result<Vec<TenantPlatform>> {
     sqlx::query(concat!(
         "select ",
         platform_cols!(),

@@ -40,8 +40,8 @@ impl TestDatabase {
             return None;
         };
         let name = format!("accord_test_{:016x}", rand::random::<u64>());
-        let mut url = url::Url::parse(&admin_url)
-            .unwrap_or_else(|e| panic!("{URL_VAR} is not a URL: {e}"));
+        let mut url =
+            url::Url::parse(&admin_url).unwrap_or_else(|e| panic!("{URL_VAR} is not a URL: {e}"));
         url.set_path(&name);
         let mut admin = PgConnection::connect(&admin_url)
             .await
@@ -131,7 +131,10 @@ impl Drop for TestDatabase {
         .join();
         match dropped {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("warning: could not drop the test database {}: {e}", self.name),
+            Ok(Err(e)) => eprintln!(
+                "warning: could not drop the test database {}: {e}",
+                self.name
+            ),
             Err(_) => eprintln!("warning: dropping the test database {} panicked", self.name),
         }
     }

@@ -150,7 +150,11 @@ async fn run(pool: PgPool, mut requests: mpsc::Receiver<Request>, counters: Arc<
     }
 }
 
-async fn write_batch(pool: &PgPool, batch: &[Request], counters: &Counters) -> Result<Vec<Result<()>>> {
+async fn write_batch(
+    pool: &PgPool,
+    batch: &[Request],
+    counters: &Counters,
+) -> Result<Vec<Result<()>>> {
     let writes: Vec<&ConsentWrite> = batch.iter().map(|r| &r.write).collect();
     if fast_path_allowed(&writes) {
         // One statement outside an explicit transaction: its own commit, one round trip.
@@ -158,7 +162,13 @@ async fn write_batch(pool: &PgPool, batch: &[Request], counters: &Counters) -> R
             Ok(written) => {
                 return Ok(written
                     .into_iter()
-                    .map(|ok| if ok { Ok(()) } else { Err(StoreError::NotFound) })
+                    .map(|ok| {
+                        if ok {
+                            Ok(())
+                        } else {
+                            Err(StoreError::NotFound)
+                        }
+                    })
                     .collect())
             }
             // The server refused the statement, so nothing of it was kept: find out who failed.
@@ -172,7 +182,11 @@ async fn write_batch(pool: &PgPool, batch: &[Request], counters: &Counters) -> R
 }
 
 /// The batch again, in one transaction, each request in its own savepoint.
-async fn replay(pool: &PgPool, writes: &[&ConsentWrite], counters: &Counters) -> Result<Vec<Result<()>>> {
+async fn replay(
+    pool: &PgPool,
+    writes: &[&ConsentWrite],
+    counters: &Counters,
+) -> Result<Vec<Result<()>>> {
     counters.replays.fetch_add(1, Ordering::Relaxed);
     let tx = pool.begin().await.map_err(db)?;
     isolated(tx, writes).await
@@ -190,7 +204,10 @@ fn fast_path_allowed(writes: &[&ConsentWrite]) -> bool {
 /// Each request inside its own savepoint, in order: one that fails is rolled back alone and
 /// answered with its own error. The outer `Err` means the batch itself failed and nothing was
 /// written.
-async fn isolated(mut tx: Transaction<'static, Postgres>, writes: &[&ConsentWrite]) -> Result<Vec<Result<()>>> {
+async fn isolated(
+    mut tx: Transaction<'static, Postgres>,
+    writes: &[&ConsentWrite],
+) -> Result<Vec<Result<()>>> {
     let mut outcomes = Vec::with_capacity(writes.len());
     for write in writes {
         outcomes.push(apply_one(&mut tx, write).await?);

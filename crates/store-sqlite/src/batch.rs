@@ -209,7 +209,10 @@ pub(crate) async fn apply_all(
     .execute(&mut *conn)
     .await
     .map_err(db)?;
-    let events = writes.iter().map(|w| (w.consent.tenant_id, w.event.clone())).collect();
+    let events = writes
+        .iter()
+        .map(|w| (w.consent.tenant_id, w.event.clone()))
+        .collect();
     crate::ledger::append_batch(conn, events).await?;
     Ok(true)
 }

@@ -525,7 +525,9 @@ pub(crate) async fn expire_consents(
     }
     let bodies = ended
         .iter()
-        .map(|(k, purpose)| EventBody::for_consent(EventKind::Expired, k, purpose, "validity_expired", at))
+        .map(|(k, purpose)| {
+            EventBody::for_consent(EventKind::Expired, k, purpose, "validity_expired", at)
+        })
         .collect();
     let events = crate::ledger::append_in(&mut tx, tenant, bodies).await?;
     tx.commit().await.map_err(db)?;

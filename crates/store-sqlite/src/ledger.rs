@@ -11,17 +11,28 @@ use sqlx::{Row as _, SqliteConnection, SqlitePool};
 
 /// The last (position, hash) of a tenant's chain.
 async fn head(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Option<(i64, String)>> {
-    let row = sqlx::query("select seq, hash from ledger_events where tenant_id = ? order by seq desc limit 1")
-        .bind(tenant.to_string())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-    row.map(|r| Ok((r.try_get::<i64, _>("seq").map_err(db)?, r.try_get::<String, _>("hash").map_err(db)?)))
-        .transpose()
+    let row = sqlx::query(
+        "select seq, hash from ledger_events where tenant_id = ? order by seq desc limit 1",
+    )
+    .bind(tenant.to_string())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    row.map(|r| {
+        Ok((
+            r.try_get::<i64, _>("seq").map_err(db)?,
+            r.try_get::<String, _>("hash").map_err(db)?,
+        ))
+    })
+    .transpose()
 }
 
 /// Appends `bodies` (in order) to `tenant`'s chain, in the caller's transaction.
-pub(crate) async fn append_in(conn: &mut SqliteConnection, tenant: TenantId, bodies: Vec<EventBody>) -> Result<Vec<ChainedEvent>> {
+pub(crate) async fn append_in(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    bodies: Vec<EventBody>,
+) -> Result<Vec<ChainedEvent>> {
     if bodies.is_empty() {
         return Ok(Vec::new());
     }
@@ -77,8 +88,12 @@ async fn insert(conn: &mut SqliteConnection, events: &[ChainedEvent]) -> Result<
 }
 
 /// Appends the events of a whole group-commit batch: per tenant, in batch order.
-pub(crate) async fn append_batch(conn: &mut SqliteConnection, bodies: Vec<(TenantId, EventBody)>) -> Result<Vec<ChainedEvent>> {
-    let mut heads: std::collections::HashMap<TenantId, Option<(i64, String)>> = std::collections::HashMap::new();
+pub(crate) async fn append_batch(
+    conn: &mut SqliteConnection,
+    bodies: Vec<(TenantId, EventBody)>,
+) -> Result<Vec<ChainedEvent>> {
+    let mut heads: std::collections::HashMap<TenantId, Option<(i64, String)>> =
+        std::collections::HashMap::new();
     let mut out = Vec::with_capacity(bodies.len());
     for (tenant, body) in bodies {
         let prev = match heads.entry(tenant) {
@@ -96,12 +111,21 @@ pub(crate) async fn append_batch(conn: &mut SqliteConnection, bodies: Vec<(Tenan
 fn event_from(row: &sqlx::sqlite::SqliteRow) -> Result<ChainedEvent> {
     let json: String = row.try_get("event").map_err(db)?;
     let text = |c: &str| row.try_get::<String, _>(c).map_err(db);
-    let (tenant, kind, consent, prev) = (text("tenant_id")?, text("kind")?, text("consent_id")?, text("prev_hash")?);
+    let (tenant, kind, consent, prev) = (
+        text("tenant_id")?,
+        text("kind")?,
+        text("consent_id")?,
+        text("prev_hash")?,
+    );
     let cols = StoredColumns {
-        tenant_id: tenant.parse().map_err(|e| corrupt("ledger_events.tenant_id", e))?,
+        tenant_id: tenant
+            .parse()
+            .map_err(|e| corrupt("ledger_events.tenant_id", e))?,
         seq: row.try_get("seq").map_err(db)?,
         kind: &kind,
-        consent_id: consent.parse().map_err(|e| corrupt("ledger_events.consent_id", e))?,
+        consent_id: consent
+            .parse()
+            .map_err(|e| corrupt("ledger_events.consent_id", e))?,
         prev_hash: &prev,
     };
     let event = parse_stored(&json, &cols).map_err(|e| corrupt("ledger_events.event", e))?;
@@ -109,7 +133,12 @@ fn event_from(row: &sqlx::sqlite::SqliteRow) -> Result<ChainedEvent> {
     Ok(ChainedEvent { event, hash })
 }
 
-pub(crate) async fn events(read: &SqlitePool, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<ChainedEvent>> {
+pub(crate) async fn events(
+    read: &SqlitePool,
+    tenant: TenantId,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<ChainedEvent>> {
     let rows = sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, event, hash from ledger_events where tenant_id = ? and seq > ? order by seq limit ?")
         .bind(tenant.to_string())
         .bind(after_seq)
@@ -120,7 +149,11 @@ pub(crate) async fn events(read: &SqlitePool, tenant: TenantId, after_seq: i64, 
     rows.iter().map(event_from).collect()
 }
 
-pub(crate) async fn consent_events(read: &SqlitePool, tenant: TenantId, consent: ConsentId) -> Result<Vec<ChainedEvent>> {
+pub(crate) async fn consent_events(
+    read: &SqlitePool,
+    tenant: TenantId,
+    consent: ConsentId,
+) -> Result<Vec<ChainedEvent>> {
     let rows = sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, event, hash from ledger_events where tenant_id = ? and consent_id = ? order by seq")
         .bind(tenant.to_string())
         .bind(consent.to_string())
@@ -131,10 +164,11 @@ pub(crate) async fn consent_events(read: &SqlitePool, tenant: TenantId, consent:
 }
 
 pub(crate) async fn tenants_with_events(read: &SqlitePool) -> Result<Vec<TenantId>> {
-    let ids: Vec<String> = sqlx::query_scalar("select distinct tenant_id from ledger_events order by tenant_id")
-        .fetch_all(read)
-        .await
-        .map_err(db)?;
+    let ids: Vec<String> =
+        sqlx::query_scalar("select distinct tenant_id from ledger_events order by tenant_id")
+            .fetch_all(read)
+            .await
+            .map_err(db)?;
     ids.iter()
         .map(|s| s.parse().map_err(|e| corrupt("ledger_events.tenant_id", e)))
         .collect()

@@ -28,12 +28,12 @@ use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
 use accord_domain::crypto::TokenHash;
 use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
+use accord_domain::ids::NdaAcceptanceId;
 use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId, NoticeId,
     NoticeVersionId, SupportRequestId, TenantId,
 };
 use accord_domain::ledger::{ChainedEvent, EventBody};
-use accord_domain::ids::NdaAcceptanceId;
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
@@ -346,18 +346,31 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         jobs::fail_job(&self.write, id, error, retry_at, at).await
     }
-    async fn append_events(&self, tenant: TenantId, bodies: Vec<EventBody>) -> Result<Vec<ChainedEvent>> {
+    async fn append_events(
+        &self,
+        tenant: TenantId,
+        bodies: Vec<EventBody>,
+    ) -> Result<Vec<ChainedEvent>> {
         let mut tx = conn::begin(&self.write).await?;
         let events = ledger::append_in(&mut tx, tenant, bodies).await?;
         tx.commit().await.map_err(error::db)?;
         Ok(events)
     }
 
-    async fn ledger_events(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<ChainedEvent>> {
+    async fn ledger_events(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<ChainedEvent>> {
         ledger::events(&self.read, tenant, after_seq, limit).await
     }
 
-    async fn consent_events(&self, tenant: TenantId, consent: ConsentId) -> Result<Vec<ChainedEvent>> {
+    async fn consent_events(
+        &self,
+        tenant: TenantId,
+        consent: ConsentId,
+    ) -> Result<Vec<ChainedEvent>> {
         ledger::consent_events(&self.read, tenant, consent).await
     }
 
@@ -365,11 +378,21 @@ impl Store for SqliteStore {
         ledger::tenants_with_events(&self.read).await
     }
 
-    async fn require_reconsent(&self, tenant: TenantId, notice: NoticeId, at: OffsetDateTime) -> Result<Vec<Connection>> {
+    async fn require_reconsent(
+        &self,
+        tenant: TenantId,
+        notice: NoticeId,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Connection>> {
         connections::require_reconsent(&self.write, tenant, notice, at).await
     }
 
-    async fn expire_consents(&self, tenant: TenantId, given_before: OffsetDateTime, at: OffsetDateTime) -> Result<Vec<ChainedEvent>> {
+    async fn expire_consents(
+        &self,
+        tenant: TenantId,
+        given_before: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Vec<ChainedEvent>> {
         connections::expire_consents(&self.write, tenant, given_before, at).await
     }
 
@@ -390,7 +413,11 @@ impl Store for SqliteStore {
     async fn nda(&self, tenant: TenantId, id: NdaAcceptanceId) -> Result<Option<NdaAcceptance>> {
         nda::get(&self.read, tenant, id).await
     }
-    async fn company_ndas(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<NdaAcceptance>> {
+    async fn company_ndas(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<NdaAcceptance>> {
         nda::list(&self.read, tenant, Some(company)).await
     }
 }

@@ -75,13 +75,17 @@ pub(crate) async fn tenant(read: &SqlitePool, id: TenantId) -> Result<Option<Ten
 }
 
 pub(crate) async fn all(read: &SqlitePool) -> Result<Vec<Tenant>> {
-    sqlx::query(concat!("select ", tenant_cols!(), " from tenants order by id"))
-        .fetch_all(read)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(tenant_from)
-        .collect()
+    sqlx::query(concat!(
+        "select ",
+        tenant_cols!(),
+        " from tenants order by id"
+    ))
+    .fetch_all(read)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(tenant_from)
+    .collect()
 }
 
 pub(crate) async fn tenant_by_name(read: &SqlitePool, name: &str) -> Result<Option<Tenant>> {

@@ -247,9 +247,20 @@ mod tests {
         }
         // Requests 3 and 7 share a consent id: whichever the writer took second fails alone
         // (the tasks send in whatever order the scheduler runs them).
-        let failed: Vec<usize> = outcomes.iter().enumerate().filter(|(_, o)| o.is_err()).map(|(n, _)| n).collect();
-        assert!(failed == [3] || failed == [7], "exactly one of 3 and 7 fails: {outcomes:?}");
-        assert!(matches!(outcomes[failed[0]], Err(StoreError::Conflict(_))), "{outcomes:?}");
+        let failed: Vec<usize> = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.is_err())
+            .map(|(n, _)| n)
+            .collect();
+        assert!(
+            failed == [3] || failed == [7],
+            "exactly one of 3 and 7 fails: {outcomes:?}"
+        );
+        assert!(
+            matches!(outcomes[failed[0]], Err(StoreError::Conflict(_))),
+            "{outcomes:?}"
+        );
         let after = store.group_commit_stats();
         assert_eq!(after.batches - before.batches, 1, "one commit for all");
         assert_eq!(after.largest_batch, 50);
@@ -259,7 +270,9 @@ mod tests {
             .unwrap();
         assert_eq!(connections.len(), 49);
         assert!(
-            connections.iter().all(|c| c.id != writes[failed[0]].connection.id),
+            connections
+                .iter()
+                .all(|c| c.id != writes[failed[0]].connection.id),
             "the failed request left nothing"
         );
     }

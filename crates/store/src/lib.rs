@@ -11,13 +11,13 @@ use accord_domain::catalog::{Category, PlatformKey};
 use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
 use accord_domain::crypto::TokenHash;
-use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
+use accord_domain::ids::NdaAcceptanceId;
 use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, NoticeId, NoticeVersionId,
     TenantId,
 };
-use accord_domain::ids::NdaAcceptanceId;
+use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
@@ -261,20 +261,43 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- the consent ledger (append-only, per-tenant hash chain) ----
     /// Appends events (e.g. `nda_accepted`) to the tenant's chain in one transaction.
-    async fn append_events(&self, tenant: TenantId, bodies: Vec<EventBody>) -> Result<Vec<ChainedEvent>>;
+    async fn append_events(
+        &self,
+        tenant: TenantId,
+        bodies: Vec<EventBody>,
+    ) -> Result<Vec<ChainedEvent>>;
     /// A tenant's events after position `after_seq`, at most `limit`, in chain order.
-    async fn ledger_events(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<ChainedEvent>>;
+    async fn ledger_events(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<ChainedEvent>>;
     /// Every event about one consent, in chain order.
-    async fn consent_events(&self, tenant: TenantId, consent: ConsentId) -> Result<Vec<ChainedEvent>>;
+    async fn consent_events(
+        &self,
+        tenant: TenantId,
+        consent: ConsentId,
+    ) -> Result<Vec<ChainedEvent>>;
     /// Tenants with at least one ledger event, for `accord ledger verify`.
     async fn ledger_tenants(&self) -> Result<Vec<TenantId>>;
     /// Re-consent after a material notice change: linked connections whose consent in force was
     /// given to an older version of `notice` become `reconsent_required`; returns them.
-    async fn require_reconsent(&self, tenant: TenantId, notice: NoticeId, at: OffsetDateTime) -> Result<Vec<Connection>>;
+    async fn require_reconsent(
+        &self,
+        tenant: TenantId,
+        notice: NoticeId,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Connection>>;
     /// Expiry: consents in force given before `given_before` on linked connections of `tenant`
     /// end with an `expired` event each (method `validity_expired`), and their connections become
     /// `reconsent_required` — one transaction. Returns the events.
-    async fn expire_consents(&self, tenant: TenantId, given_before: OffsetDateTime, at: OffsetDateTime) -> Result<Vec<ChainedEvent>>;
+    async fn expire_consents(
+        &self,
+        tenant: TenantId,
+        given_before: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Vec<ChainedEvent>>;
     /// Every tenant (for background jobs that run per tenant).
     async fn tenants(&self) -> Result<Vec<Tenant>>;
 
@@ -288,5 +311,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// One signed NDA of a tenant; another tenant's id is not found.
     async fn nda(&self, tenant: TenantId, id: NdaAcceptanceId) -> Result<Option<NdaAcceptance>>;
     /// The NDAs a company of the tenant signed, oldest first.
-    async fn company_ndas(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<NdaAcceptance>>;
+    async fn company_ndas(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<NdaAcceptance>>;
 }

@@ -87,21 +87,55 @@ impl IntoResponse for ApiError {
                 vec![],
                 None,
             ),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found", None, vec![], None),
-            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", "Conflict", Some(m), vec![], None),
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad-request", "Malformed request", Some(m), vec![], None),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                None,
+                vec![],
+                None,
+            ),
+            ApiError::Conflict(m) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                Some(m),
+                vec![],
+                None,
+            ),
+            ApiError::BadRequest(m) => (
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Malformed request",
+                Some(m),
+                vec![],
+                None,
+            ),
             ApiError::Invalid(inv) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
                 "Invalid fields",
                 None,
-                inv.0.into_iter().map(|f| ProblemField { path: f.path, message: f.message }).collect(),
+                inv.0
+                    .into_iter()
+                    .map(|f| ProblemField {
+                        path: f.path,
+                        message: f.message,
+                    })
+                    .collect(),
                 None,
             ),
             ApiError::Internal(cause) => {
                 let id = accord_domain::crypto::random_token(9);
                 tracing::error!(correlation_id = %id, %cause, "api request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", None, vec![], Some(id))
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    None,
+                    vec![],
+                    Some(id),
+                )
             }
         };
         let body = Problem {
@@ -113,8 +147,10 @@ impl IntoResponse for ApiError {
             correlation_id,
         };
         let mut res = (status, axum::Json(body)).into_response();
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/problem+json"),
+        );
         res
     }
 }

@@ -39,7 +39,12 @@ pub fn app(state: AppState) -> Router {
             "/openapi.json",
             get(move || {
                 let doc = doc.clone();
-                async move { ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned()) }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        doc.as_str().to_owned(),
+                    )
+                }
             }),
         )
         .layer(RequestBodyLimitLayer::new(256 * 1024))
@@ -48,7 +53,10 @@ pub fn app(state: AppState) -> Router {
         // Spans name the route template, never the raw URI: link tokens, OAuth codes and
         // `state` travel in URIs and must not reach the logs.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
             tracing::info_span!("request", method = %req.method(), route = %route)
         }))
         .with_state(state)
@@ -57,7 +65,10 @@ pub fn app(state: AppState) -> Router {
 /// The public keys that sign consent receipts, retired ones included (RFC 7517).
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/jwk-set+json"), (header::CACHE_CONTROL, "public, max-age=300")],
+        [
+            (header::CONTENT_TYPE, "application/jwk-set+json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
         state.keyring.signing_keys().jwks().to_string(),
     )
 }

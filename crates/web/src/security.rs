@@ -32,9 +32,15 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
          connect-src 'self'; form-action 'self' {extra}; frame-ancestors 'none'; base-uri 'none'"
     );
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(csp.trim()).expect("CSP is ASCII"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(csp.trim()).expect("CSP is ASCII"),
+    );
     common(h);
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     res
 }
 
@@ -51,7 +57,10 @@ pub async fn api_headers(req: Request, next: Next) -> Response {
 }
 
 fn common(h: &mut axum::http::HeaderMap) {
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -65,5 +74,8 @@ pub fn csrf_token(keyring: &Keyring, session_hash: &TokenHash) -> String {
 }
 
 pub fn csrf_ok(keyring: &Keyring, session_hash: &TokenHash, presented: &str) -> bool {
-    ct_eq(csrf_token(keyring, session_hash).as_bytes(), presented.as_bytes())
+    ct_eq(
+        csrf_token(keyring, session_hash).as_bytes(),
+        presented.as_bytes(),
+    )
 }

@@ -2,9 +2,9 @@
 
 use crate::i18n::I18n;
 use accord_domain::catalog::Catalog;
-use accord_platform::{PlatformClient, Urls};
 use accord_domain::crypto::Keyring;
 use accord_domain::Clock;
+use accord_platform::{PlatformClient, Urls};
 use accord_store::Store;
 use std::sync::Arc;
 use time::Duration;

@@ -618,7 +618,9 @@ pub async fn spawn_app_with(extra: &[(&str, &str)], clock: Option<ManualClock>) 
     }
     let settings = Settings::load(None, &[], &o).expect("test settings are valid");
     let clock = clock.unwrap_or_else(|| ManualClock::new(time::OffsetDateTime::now_utc()));
-    let app = Application::build(&settings, Arc::new(clock.clone())).await.expect("app builds");
+    let app = Application::build(&settings, Arc::new(clock.clone()))
+        .await
+        .expect("app builds");
     let demo = accord::demo::ensure(app.state()).await.expect("demo data");
     let addr = app.local_addr();
     let state = app.state().clone();
@@ -641,7 +643,10 @@ pub async fn spawn_app_with(extra: &[(&str, &str)], clock: Option<ManualClock>) 
         company_id: demo.company.id.to_string(),
         link_url: demo.link_url,
         manage_url: demo.manage_url,
-        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         shutdown: Some(tx),
         handle: Some(handle),
     }
@@ -693,5 +698,8 @@ pub async fn spawn_instance_like(first: &PgTestApp) -> PgTestApp {
     let mut app = spawn_app_with(&extra, Some(first.clock.clone())).await;
     app.link_url = app.link_url.replace(&first.base, &app.base);
     app.manage_url = app.manage_url.replace(&first.base, &app.base);
-    PgTestApp { app, db: Arc::clone(&first.db) }
+    PgTestApp {
+        app,
+        db: Arc::clone(&first.db),
+    }
 }

@@ -36,7 +36,9 @@ async fn jobs_done(app: &PgTestApp) -> Vec<accord_domain::tenant::Job> {
 
 #[tokio::test]
 async fn the_whole_flow_connects_the_sandbox() {
-    let Some(app) = spawn_app_on_postgres().await else { return };
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
     let conn = connect_demo(&app).await;
     let consents = app.consents().await;
     assert_eq!(consents.len(), 1);
@@ -49,12 +51,18 @@ async fn the_whole_flow_connects_the_sandbox() {
     assert!(consent["withdrawn_at"].is_null());
     let tokens = app.platform_tokens(conn["id"].as_str().unwrap()).await;
     let tokens = tokens.expect("tokens stored, encrypted");
-    assert_eq!(app.sandbox_api_status("invoices", &tokens.access_token).await, 200);
+    assert_eq!(
+        app.sandbox_api_status("invoices", &tokens.access_token)
+            .await,
+        200
+    );
 }
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
-    let Some(app) = spawn_app_on_postgres().await else { return };
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
     for path in ["/healthz", "/readyz"] {
         let res = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
@@ -63,48 +71,90 @@ async fn health_and_readiness_answer() {
 
 #[tokio::test]
 async fn disconnecting_destroys_tokens_and_revokes_once_at_the_platform() {
-    let Some(app) = spawn_app_on_postgres().await else { return };
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
     let conn = connect_demo(&app).await;
     let id = conn["id"].as_str().unwrap().to_owned();
     let tokens = app.platform_tokens(&id).await.unwrap();
     let path = format!("/v1/companies/{}/connections/{id}", app.company_id);
     let (status, body) = app.api_json(Method::DELETE, &path, None).await;
-    assert_eq!((status, &body["status"]), (200, &json!("disconnected")), "{body}");
-    assert!(app.platform_tokens(&id).await.is_none(), "destroyed at once");
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("disconnected")),
+        "{body}"
+    );
+    assert!(
+        app.platform_tokens(&id).await.is_none(),
+        "destroyed at once"
+    );
     let (again, _) = app.api_json(Method::DELETE, &path, None).await;
     assert_eq!(again, 200, "idempotent");
 
     let jobs = jobs_done(&app).await;
     assert_eq!(jobs.len(), 1, "one revocation job: {jobs:?}");
     assert_eq!((jobs[0].attempts, jobs[0].last_error.as_deref()), (1, None));
-    assert_eq!(jobs[0].payload, Value::Null, "the job's copy of the tokens is gone");
-    assert_eq!(app.sandbox_api_status("invoices", &tokens.access_token).await, 401);
+    assert_eq!(
+        jobs[0].payload,
+        Value::Null,
+        "the job's copy of the tokens is gone"
+    );
+    assert_eq!(
+        app.sandbox_api_status("invoices", &tokens.access_token)
+            .await,
+        401
+    );
     assert!(app.consents().await[0]["withdrawn_at"].is_string());
 }
 
 #[tokio::test]
 async fn a_link_opens_once() {
-    let Some(app) = spawn_app_on_postgres().await else { return };
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
     let first = app.browser().get(&app.link_url).await;
     assert_eq!(first.status, 303, "{}", first.body);
     let second = app.browser().get(&app.link_url).await;
-    assert_eq!(second.status, 410, "a used link is gone for another browser");
+    assert_eq!(
+        second.status, 410,
+        "a used link is gone for another browser"
+    );
 }
 
 #[tokio::test]
 async fn companies_are_paginated_and_deleted() {
-    let Some(app) = spawn_app_on_postgres().await else { return };
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
     let mut ids = vec![app.company_id.clone()];
     for n in 0..3 {
         ids.push(app.new_company(&format!("Company {n}")).await);
     }
-    let (status, page) = app.api_json(Method::GET, "/v1/companies?limit=2", None).await;
+    let (status, page) = app
+        .api_json(Method::GET, "/v1/companies?limit=2", None)
+        .await;
     assert_eq!(status, 200, "{page}");
-    let first: Vec<&str> = page["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let first: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     assert_eq!(first, ids[..2]);
     let cursor = page["next_cursor"].as_str().expect("a next page");
-    let (_, next) = app.api_json(Method::GET, &format!("/v1/companies?limit=2&after={cursor}"), None).await;
-    let rest: Vec<&str> = next["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let (_, next) = app
+        .api_json(
+            Method::GET,
+            &format!("/v1/companies?limit=2&after={cursor}"),
+            None,
+        )
+        .await;
+    let rest: Vec<&str> = next["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     assert_eq!(rest, ids[2..]);
     let path = format!("/v1/companies/{}", ids[1]);
     let (deleted, _) = app.api_json(Method::DELETE, &path, None).await;
@@ -115,7 +165,9 @@ async fn companies_are_paginated_and_deleted() {
 
 #[tokio::test]
 async fn notices_are_versioned() {
-    let Some(app) = spawn_app_on_postgres().await else { return };
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
     let body = json!({
         "category": "accounting",
         "locale": "en",
@@ -132,7 +184,12 @@ async fn notices_are_versioned() {
     assert_eq!((status, &v2["version"]), (201, &json!(2)), "{v2}");
     let path = format!("/v1/notices/{}/versions", v2["notice_id"].as_str().unwrap());
     let (_, versions) = app.api_json(Method::GET, &path, None).await;
-    let numbers: Vec<&Value> = versions["data"].as_array().unwrap().iter().map(|v| &v["version"]).collect();
+    let numbers: Vec<&Value> = versions["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["version"])
+        .collect();
     assert_eq!(numbers, [&json!(1), &json!(2)]);
     // The next consent quotes version 2.
     connect_demo(&app).await;
@@ -141,22 +198,129 @@ async fn notices_are_versioned() {
 
 #[tokio::test]
 async fn another_tenant_sees_none_of_this_tenants_ids() {
-    let Some(app) = spawn_app_on_postgres().await else { return };
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
     let conn = connect_demo(&app).await;
-    let (_, key) = accord_web::services::tenants::create_tenant(&app.state, "Other Lender", LinkSettings::default())
-        .await
-        .unwrap();
+    let (_, key) = accord_web::services::tenants::create_tenant(
+        &app.state,
+        "Other Lender",
+        LinkSettings::default(),
+    )
+    .await
+    .unwrap();
     let other = key.expose_secret();
     let company = &app.company_id;
     let conn_id = conn["id"].as_str().unwrap();
     for (method, path) in [
         (Method::GET, format!("/v1/companies/{company}")),
-        (Method::GET, format!("/v1/companies/{company}/connections/{conn_id}")),
-        (Method::DELETE, format!("/v1/companies/{company}/connections/{conn_id}")),
-        (Method::GET, format!("/v1/consents/{}", conn["consent_id"].as_str().unwrap())),
+        (
+            Method::GET,
+            format!("/v1/companies/{company}/connections/{conn_id}"),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/companies/{company}/connections/{conn_id}"),
+        ),
+        (
+            Method::GET,
+            format!("/v1/consents/{}", conn["consent_id"].as_str().unwrap()),
+        ),
     ] {
-        let res = app.http.request(method.clone(), app.url(&path)).bearer_auth(other).send().await.unwrap();
+        let res = app
+            .http
+            .request(method.clone(), app.url(&path))
+            .bearer_auth(other)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 404, "{method} {path}");
     }
     assert_eq!(app.connections().await[0]["status"], "linked", "untouched");
+}
+
+/// Settings for the binary's own paths (`accord migrate`, `Application::build`) on `db`.
+fn settings_on(
+    db: &accord_store_postgres::testing::TestDatabase,
+    data_dir: &std::path::Path,
+    extra: &[(&str, toml::Value)],
+) -> accord::config::Settings {
+    let mut o = accord::config::Overrides::default();
+    o.set("server.listen", "127.0.0.1:0");
+    o.set("server.public_url", "");
+    o.set("database.url", db.url());
+    o.set("database.pool_size", 4);
+    o.set("database.data_dir", data_dir.display().to_string());
+    for (k, v) in extra {
+        o.set(k, v.clone());
+    }
+    accord::config::Settings::load(None, &[], &o).expect("valid settings")
+}
+
+#[tokio::test]
+async fn accord_migrate_applies_the_postgresql_migrations_once() {
+    let Some(db) = accord_store_postgres::testing::TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_on(&db, dir.path(), &[]);
+    let first = accord::migrate(&settings).await.expect("migrate");
+    assert!(
+        first.starts_with("migrations applied to postgres://"),
+        "{first}"
+    );
+    assert!(
+        first.contains(db.name()) && first.contains("versions: 1, 2"),
+        "{first}"
+    );
+    let again = accord::migrate(&settings).await.expect("migrate again");
+    assert_eq!(first, again, "idempotent");
+    assert!(
+        !dir.path().join("accord.db").exists(),
+        "no SQLite file on the side"
+    );
+}
+
+/// A database whose sessions would acknowledge commits before they are durable: Accord refuses
+/// to start on it, naming the setting and the way out, unless the operator allowed it.
+#[tokio::test]
+async fn accord_refuses_a_server_that_may_lose_commits() {
+    let Some(db) = accord_store_postgres::testing::TestDatabase::create().await else {
+        return;
+    };
+    let mut conn = db.raw().await;
+    sqlx::query(&format!(
+        "alter database \"{}\" set synchronous_commit = off",
+        db.name()
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let refused = accord::Application::build(
+        &settings_on(&db, dir.path(), &[]),
+        std::sync::Arc::new(accord_domain::SystemClock),
+    )
+    .await
+    .err()
+    .expect("refused");
+    let message = format!("{refused:#}");
+    assert!(message.contains("synchronous_commit = off"), "{message}");
+    assert!(
+        message.contains("database.allow_unsafe_durability"),
+        "{message}"
+    );
+    let allowed = accord::Application::build(
+        &settings_on(
+            &db,
+            dir.path(),
+            &[(
+                "database.allow_unsafe_durability",
+                toml::Value::Boolean(true),
+            )],
+        ),
+        std::sync::Arc::new(accord_domain::SystemClock),
+    )
+    .await;
+    assert!(allowed.is_ok(), "explicitly allowed: {:?}", allowed.err());
 }

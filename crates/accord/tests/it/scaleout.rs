@@ -16,6 +16,7 @@
 //! Gated on `ACCORD_TEST_POSTGRES_URL`, like `postgres.rs`.
 
 use crate::helpers::{spawn_app_on_postgres, spawn_instance_like, Browser, PgTestApp};
+use accord_domain::ledger::{ChainVerifier, EventKind};
 use accord_worker::Worker;
 use reqwest::Method;
 use std::time::Duration;
@@ -50,7 +51,9 @@ async fn company_with_link(on: &PgTestApp, name: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flow_started_on_one_instance_finishes_on_the_other() {
-    let Some((a, b)) = two_instances().await else { return };
+    let Some((a, b)) = two_instances().await else {
+        return;
+    };
     let on_a = a.browser();
     let on_b = same_browser_on(&on_a, &b);
 
@@ -58,9 +61,19 @@ async fn a_flow_started_on_one_instance_finishes_on_the_other() {
     assert_eq!(opened.status, 303, "link opens on A: {}", opened.body);
     // The consent page is rendered by B from the session A opened; the consent is posted to B.
     let to_platform = on_b.consent("sandbox", true).await;
-    assert_eq!(to_platform.status, 303, "consent accepted by B: {}", to_platform.body);
-    let callback = on_a.sandbox_decide(&to_platform.location(), "Bluebell", true).await;
-    assert_eq!(callback.status, 303, "the platform approves: {}", callback.body);
+    assert_eq!(
+        to_platform.status, 303,
+        "consent accepted by B: {}",
+        to_platform.body
+    );
+    let callback = on_a
+        .sandbox_decide(&to_platform.location(), "Bluebell", true)
+        .await;
+    assert_eq!(
+        callback.status, 303,
+        "the platform approves: {}",
+        callback.body
+    );
     // The callback reaches A: it consumes the state B stored and exchanges the code.
     let done = on_a.get(&callback.location()).await;
     assert_eq!(done.status, 303, "callback accepted by A: {}", done.body);
@@ -86,7 +99,9 @@ async fn a_flow_started_on_one_instance_finishes_on_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_callbacks_with_one_state_exactly_one_succeeds() {
-    let Some((a, b)) = two_instances().await else { return };
+    let Some((a, b)) = two_instances().await else {
+        return;
+    };
     for round in 0..3 {
         let (company, link) = company_with_link(&a, &format!("Racing {round}")).await;
         let on_a = a.browser();
@@ -94,16 +109,26 @@ async fn two_callbacks_with_one_state_exactly_one_succeeds() {
         assert_eq!(on_a.get(&link).await.status, 303);
         let to_platform = on_a.consent("sandbox", true).await;
         assert_eq!(to_platform.status, 303, "{}", to_platform.body);
-        let callback = on_a.sandbox_decide(&to_platform.location(), "Bluebell", true).await;
+        let callback = on_a
+            .sandbox_decide(&to_platform.location(), "Bluebell", true)
+            .await;
         let url = callback.location();
         let url_on_b = via(&url, &a, &b);
         let (first, second) = tokio::join!(on_a.get(&url), on_b.get(&url_on_b));
         let mut statuses = [first.status, second.status];
         statuses.sort_unstable();
-        assert_eq!(statuses, [303, 400], "round {round}: one succeeds, one is refused");
+        assert_eq!(
+            statuses,
+            [303, 400],
+            "round {round}: one succeeds, one is refused"
+        );
 
         let (_, body) = a
-            .api_json(Method::GET, &format!("/v1/companies/{company}/connections"), None)
+            .api_json(
+                Method::GET,
+                &format!("/v1/companies/{company}/connections"),
+                None,
+            )
             .await;
         let connections = body["data"].as_array().unwrap();
         assert_eq!(connections.len(), 1, "{body}");
@@ -113,7 +138,9 @@ async fn two_callbacks_with_one_state_exactly_one_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_opens_of_one_link_exactly_one_gets_in() {
-    let Some((a, b)) = two_instances().await else { return };
+    let Some((a, b)) = two_instances().await else {
+        return;
+    };
     for round in 0..5 {
         let (_, link) = company_with_link(&b, &format!("Opening {round}")).await;
         let (first, second) = (a.browser(), b.browser());
@@ -121,14 +148,20 @@ async fn two_opens_of_one_link_exactly_one_gets_in() {
         let (x, y) = tokio::join!(first.get(&link), second.get(&on_b));
         let mut statuses = [x.status, y.status];
         statuses.sort_unstable();
-        assert_eq!(statuses, [303, 410], "round {round}: the link is consumed once");
+        assert_eq!(
+            statuses,
+            [303, 410],
+            "round {round}: the link is consumed once"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_disconnects_revoke_once_per_connection_and_each_job_runs_once() {
     const CONNECTIONS: usize = 6;
-    let Some((a, b)) = two_instances().await else { return };
+    let Some((a, b)) = two_instances().await else {
+        return;
+    };
     // Linked connections, each through the whole flow, alternately on A and B.
     let mut linked = Vec::new();
     for n in 0..CONNECTIONS {
@@ -146,7 +179,11 @@ async fn racing_disconnects_revoke_once_per_connection_and_each_job_runs_once() 
         let done = browser.get(&via(&callback.location(), &a, on)).await;
         assert_eq!(done.status, 303, "{}", done.body);
         let (_, body) = on
-            .api_json(Method::GET, &format!("/v1/companies/{company}/connections"), None)
+            .api_json(
+                Method::GET,
+                &format!("/v1/companies/{company}/connections"),
+                None,
+            )
             .await;
         let id = body["data"][0]["id"].as_str().unwrap().to_owned();
         let tokens = a.platform_tokens(&id).await.expect("linked");
@@ -161,12 +198,19 @@ async fn racing_disconnects_revoke_once_per_connection_and_each_job_runs_once() 
             b.api_json(Method::DELETE, &path, None)
         );
         assert_eq!((s1, s2), (200, 200), "{b1} {b2}");
-        assert_eq!((&b1["status"], &b2["status"]), (&"disconnected".into(), &"disconnected".into()));
+        assert_eq!(
+            (&b1["status"], &b2["status"]),
+            (&"disconnected".into(), &"disconnected".into())
+        );
     }
 
     // Both instances' workers run in the background; two more on each instance claim at once.
     let worker = |app: &PgTestApp| {
-        let w = Worker::new(app.state.platforms.clone(), app.state.jobs.clone(), Duration::from_secs(1));
+        let w = Worker::new(
+            app.state.platforms.clone(),
+            app.state.jobs.clone(),
+            Duration::from_secs(1),
+        );
         async move {
             let mut claimed = 0;
             for _ in 0..20 {
@@ -176,7 +220,10 @@ async fn racing_disconnects_revoke_once_per_connection_and_each_job_runs_once() 
         }
     };
     let (n1, n2, n3, n4) = tokio::join!(worker(&a), worker(&b), worker(&a), worker(&b));
-    assert!(n1 + n2 + n3 + n4 <= CONNECTIONS, "never more claims than jobs");
+    assert!(
+        n1 + n2 + n3 + n4 <= CONNECTIONS,
+        "never more claims than jobs"
+    );
 
     let ids = a.db.job_ids().await;
     assert_eq!(ids.len(), CONNECTIONS, "one revocation job per connection");
@@ -189,17 +236,31 @@ async fn racing_disconnects_revoke_once_per_connection_and_each_job_runs_once() 
         );
     }
     for (_, _, access_token) in &linked {
-        assert_eq!(a.sandbox_api_status("invoices", access_token).await, 401, "revoked at the platform");
+        assert_eq!(
+            a.sandbox_api_status("invoices", access_token).await,
+            401,
+            "revoked at the platform"
+        );
     }
 
     // The tenant's ledger, appended to by both instances, is one unforked chain: a `given`
     // event per consent and a `withdrawn` one per connection, however the disconnects raced.
-    let events = b.state.store.ledger_events(a.tenant(), 0, 10_000).await.unwrap();
-    let mut verifier = accord_domain::ledger::ChainVerifier::default();
+    let events = b
+        .state
+        .store
+        .ledger_events(a.tenant(), 0, 10_000)
+        .await
+        .unwrap();
+    let mut verifier = ChainVerifier::default();
     for e in &events {
-        verifier.push(e).unwrap_or_else(|broken| panic!("chain broken: {broken}"));
+        verifier
+            .push(e)
+            .unwrap_or_else(|broken| panic!("chain broken: {broken}"));
     }
     let kinds = |kind| events.iter().filter(|e| e.event.body.kind == kind).count();
-    use accord_domain::ledger::EventKind;
-    assert_eq!((kinds(EventKind::Given), kinds(EventKind::Withdrawn)), (CONNECTIONS, CONNECTIONS), "{events:?}");
+    assert_eq!(
+        (kinds(EventKind::Given), kinds(EventKind::Withdrawn)),
+        (CONNECTIONS, CONNECTIONS),
+        "{events:?}"
+    );
 }

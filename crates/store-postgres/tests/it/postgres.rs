@@ -10,7 +10,6 @@ use accord_store_postgres::{PgOptions, PgStore};
 use sqlx::Connection as _;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
 use time::Duration;
 
 /// Sets a durability setting for every new session of the test database (as an operator's
@@ -29,7 +28,9 @@ async fn set_for_database(db: &TestDatabase, setting: &str, value: &str) {
 
 #[tokio::test]
 async fn durable_settings_are_checked_and_reported() {
-    let Some(db) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
     let store = db.store().await;
     let d = store.durability();
     assert_eq!(d.fsync.as_deref(), Some("on"));
@@ -38,12 +39,19 @@ async fn durable_settings_are_checked_and_reported() {
 
 #[tokio::test]
 async fn synchronous_commit_off_is_refused_unless_allowed() {
-    let Some(db) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
     set_for_database(&db, "synchronous_commit", "off").await;
-    let refused = PgStore::connect(db.url(), test_options()).await.unwrap_err();
+    let refused = PgStore::connect(db.url(), test_options())
+        .await
+        .unwrap_err();
     let message = refused.to_string();
     assert!(message.contains("synchronous_commit = off"), "{message}");
-    assert!(message.contains("database.allow_unsafe_durability"), "{message}");
+    assert!(
+        message.contains("database.allow_unsafe_durability"),
+        "{message}"
+    );
     assert!(!message.contains(db.url()), "the URL is not in the error");
 
     let allowed = PgStore::connect(
@@ -71,7 +79,9 @@ async fn a_malformed_url_is_an_error_that_does_not_quote_it() {
 
 #[tokio::test]
 async fn notice_versions_refuse_update_delete_and_truncate() {
-    let Some((store, db)) = fresh_store().await else { return };
+    let Some((store, db)) = fresh_store().await else {
+        return;
+    };
     let tenant = fixtures::tenant(&*store, "Lender A").await;
     let nv = fixtures::notice_version(&*store, tenant.id).await;
     let mut conn = db.raw().await;
@@ -91,7 +101,9 @@ async fn notice_versions_refuse_update_delete_and_truncate() {
 
 #[tokio::test]
 async fn consents_can_only_be_withdrawn_once() {
-    let Some((store, db)) = fresh_store().await else { return };
+    let Some((store, db)) = fresh_store().await else {
+        return;
+    };
     let w = World::new(&*store, "Lender A").await;
     let write = fixtures::consent_write(&w.company, &w.nv, at(0));
     store.record_consent(&write).await.unwrap();
@@ -133,7 +145,9 @@ async fn consents_can_only_be_withdrawn_once() {
 
 #[tokio::test]
 async fn the_schema_uses_native_types() {
-    let Some((_store, db)) = fresh_store().await else { return };
+    let Some((_store, db)) = fresh_store().await else {
+        return;
+    };
     let mut conn = db.raw().await;
     let types: Vec<(String, String)> = sqlx::query_as(
         "select column_name::text, data_type::text from information_schema.columns
@@ -155,7 +169,9 @@ async fn the_schema_uses_native_types() {
 
 #[tokio::test]
 async fn times_keep_microseconds() {
-    let Some((store, _db)) = fresh_store().await else { return };
+    let Some((store, _db)) = fresh_store().await else {
+        return;
+    };
     let w = World::new(&*store, "Lender A").await;
     let mut write = fixtures::consent_write(&w.company, &w.nv, at(0));
     write.consent.given_at = at(0) + Duration::nanoseconds(123_456_789);
@@ -170,7 +186,9 @@ async fn times_keep_microseconds() {
 
 #[tokio::test]
 async fn a_corrupt_row_is_an_error_not_a_panic() {
-    let Some((store, db)) = fresh_store().await else { return };
+    let Some((store, db)) = fresh_store().await else {
+        return;
+    };
     let tenant = fixtures::tenant(&*store, "Lender A").await;
     let mut conn = db.raw().await;
     sqlx::query("update tenants set settings = '{\"pre_ticked\": true}'")
@@ -187,7 +205,9 @@ async fn a_corrupt_row_is_an_error_not_a_panic() {
 /// writers batched them (fewer commits than requests).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_commit_answers_each_caller_and_isolates_failures() {
-    let Some((store, _db)) = fresh_store().await else { return };
+    let Some((store, _db)) = fresh_store().await else {
+        return;
+    };
     let w = World::new(&*store, "Lender A").await;
     let other = World::new(&*store, "Lender B").await;
     let taken = fixtures::consent_write(&w.company, &w.nv, at(0));
@@ -217,9 +237,15 @@ async fn group_commit_answers_each_caller_and_isolates_failures() {
         futures::future::join_all(writes.iter().map(|write| store.record_consent(write))).await;
     for (n, outcome) in outcomes.iter().enumerate() {
         if n % 40 == 0 {
-            assert!(matches!(outcome, Err(StoreError::Conflict(_))), "request {n}: {outcome:?}");
+            assert!(
+                matches!(outcome, Err(StoreError::Conflict(_))),
+                "request {n}: {outcome:?}"
+            );
         } else if n == 10 || n % 40 == 20 {
-            assert!(matches!(outcome, Err(StoreError::NotFound)), "request {n}: {outcome:?}");
+            assert!(
+                matches!(outcome, Err(StoreError::NotFound)),
+                "request {n}: {outcome:?}"
+            );
         } else {
             assert!(outcome.is_ok(), "request {n}: {outcome:?}");
         }
@@ -248,7 +274,9 @@ async fn group_commit_answers_each_caller_and_isolates_failures() {
 /// Two consents for one connection in the same batch: both land, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_connection_twice_in_a_batch() {
-    let Some((store, _db)) = fresh_store().await else { return };
+    let Some((store, _db)) = fresh_store().await else {
+        return;
+    };
     let w = World::new(&*store, "Lender A").await;
     let first = fixtures::consent_write(&w.company, &w.nv, at(0));
     let second = fixtures::reconsent(&first, at(1));
@@ -281,23 +309,41 @@ async fn one_connection_twice_in_a_batch() {
 /// one consumes, the other cannot; their claims never overlap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stores_on_one_database_share_one_truth() {
-    let Some(db) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
     let a: Arc<dyn Store> = Arc::new(db.store().await);
     let b: Arc<dyn Store> = Arc::new(db.store().await);
     let w = World::new(&*a, "Lender A").await;
     assert_eq!(b.tenant(w.tenant.id).await.unwrap(), Some(w.tenant.clone()));
 
     // Link sessions: 16 opens split over both instances, one wins.
-    let link = fixtures::link_session(&w.company, accord_domain::flow::SessionKind::Link, "t", at(600));
+    let link = fixtures::link_session(
+        &w.company,
+        accord_domain::flow::SessionKind::Link,
+        "t",
+        at(600),
+    );
     a.create_link_session(&link).await.unwrap();
     let hash = accord_domain::crypto::TokenHash::of("t");
     let browsers: Vec<_> = (0..16)
-        .map(|n| fixtures::unbound_browser(accord_domain::flow::SessionKind::Link, &format!("c{n}"), at(900)))
+        .map(|n| {
+            fixtures::unbound_browser(
+                accord_domain::flow::SessionKind::Link,
+                &format!("c{n}"),
+                at(900),
+            )
+        })
         .collect();
     let opens = futures::future::join_all(browsers.iter().enumerate().map(|(n, browser)| {
         let store = if n % 2 == 0 { &a } else { &b };
         let hash = &hash;
-        async move { store.consume_link_session(hash, at(1), browser).await.unwrap() }
+        async move {
+            store
+                .consume_link_session(hash, at(1), browser)
+                .await
+                .unwrap()
+        }
     }))
     .await;
     assert_eq!(opens.iter().filter(|o| o.is_some()).count(), 1);
@@ -340,7 +386,9 @@ async fn two_stores_on_one_database_share_one_truth() {
 /// commit, disconnects, and direct appends — leave one unforked chain without gaps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stores_append_to_one_unforked_chain() {
-    let Some(db) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
     let a: Arc<dyn Store> = Arc::new(db.store().await);
     let b: Arc<dyn Store> = Arc::new(db.store().await);
     let w = World::new(&*a, "Lender A").await;
@@ -351,10 +399,11 @@ async fn two_stores_append_to_one_unforked_chain() {
         let store = if n % 2 == 0 { &a } else { &b };
         store.record_consent(write)
     }));
-    let disconnects = futures::future::join_all(writes[..20].iter().enumerate().map(|(n, write)| {
-        let store = if n % 2 == 0 { &b } else { &a };
-        store.disconnect(w.tenant.id, write.connection.id, false, "test", at(500))
-    }));
+    let disconnects =
+        futures::future::join_all(writes[..20].iter().enumerate().map(|(n, write)| {
+            let store = if n % 2 == 0 { &b } else { &a };
+            store.disconnect(w.tenant.id, write.connection.id, false, "test", at(500))
+        }));
     let appends = futures::future::join_all((0..10).map(|n| {
         let store = if n % 2 == 0 { &a } else { &b };
         let mut body = writes[0].event.clone();
@@ -370,19 +419,33 @@ async fn two_stores_append_to_one_unforked_chain() {
     let events = a.ledger_events(w.tenant.id, 0, 10_000).await.unwrap();
     let mut verifier = accord_domain::ledger::ChainVerifier::default();
     for e in &events {
-        verifier.push(e).unwrap_or_else(|broken| panic!("chain broken: {broken}"));
+        verifier
+            .push(e)
+            .unwrap_or_else(|broken| panic!("chain broken: {broken}"));
     }
     // 120 given, 10 appended, and one withdrawn event per disconnect that found a consent in
     // force (a disconnect may run before its connection's consent was written).
-    let given = events.iter().filter(|e| e.event.body.kind == accord_domain::ledger::EventKind::Given).count();
+    let given = events
+        .iter()
+        .filter(|e| e.event.body.kind == accord_domain::ledger::EventKind::Given)
+        .count();
     assert_eq!(given, 120);
-    assert!(events.len() >= 130 && events.len() <= 150, "{}", events.len());
-    assert_eq!(b.ledger_events(w.tenant.id, 0, 10_000).await.unwrap(), events);
+    assert!(
+        events.len() >= 130 && events.len() <= 150,
+        "{}",
+        events.len()
+    );
+    assert_eq!(
+        b.ledger_events(w.tenant.id, 0, 10_000).await.unwrap(),
+        events
+    );
 }
 
 #[tokio::test]
 async fn ledger_events_refuse_update_delete_and_truncate() {
-    let Some((store, db)) = fresh_store().await else { return };
+    let Some((store, db)) = fresh_store().await else {
+        return;
+    };
     let w = World::new(&*store, "Lender A").await;
     fixtures::linked(&*store, &w.company, &w.nv).await;
     let mut conn = db.raw().await;
@@ -398,10 +461,15 @@ async fn ledger_events_refuse_update_delete_and_truncate() {
 
 #[tokio::test]
 async fn signed_ndas_refuse_update_delete_and_truncate() {
-    let Some((store, db)) = fresh_store().await else { return };
+    let Some((store, db)) = fresh_store().await else {
+        return;
+    };
     let w = World::new(&*store, "Lender A").await;
     let nda = accord_store::conformance::nda_acceptance(&w.company, 10);
-    store.record_nda(&nda, accord_store::conformance::nda_event(&nda)).await.unwrap();
+    store
+        .record_nda(&nda, accord_store::conformance::nda_event(&nda))
+        .await
+        .unwrap();
     let mut conn = db.raw().await;
     for edit in [
         "update nda_acceptances set signer_name = 'Mallory'",
@@ -415,36 +483,9 @@ async fn signed_ndas_refuse_update_delete_and_truncate() {
 
 #[tokio::test]
 async fn migrate_is_idempotent_and_reports_versions() {
-    let Some((store, _db)) = fresh_store().await else { return };
+    let Some((store, _db)) = fresh_store().await else {
+        return;
+    };
     assert_eq!(store.migrate().await.unwrap(), [1, 2, 3, 4]);
     assert_eq!(store.migrate().await.unwrap(), [1, 2, 3, 4]);
-}
-
-/// Not a benchmark (see `bench/`), a smoke test of the order of magnitude; run it with
-/// `ACCORD_TEST_POSTGRES_URL=… cargo test --release -p accord-store-postgres --test it -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "timing; run on demand in release mode"]
-async fn group_commit_throughput() {
-    let Some((store, _db)) = fresh_store().await else { return };
-    let w = World::new(&*store, "Lender A").await;
-    let writes: Vec<_> = (0..20_000)
-        .map(|n| fixtures::consent_write(&w.company, &w.nv, at(n)))
-        .collect();
-    let started = Instant::now();
-    let tasks: Vec<_> = writes
-        .into_iter()
-        .map(|write| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move { store.record_consent(&write).await })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap().unwrap();
-    }
-    let elapsed = started.elapsed();
-    println!(
-        "20000 durable consents in {elapsed:?}: {:.0}/s, {:?}",
-        20_000.0 / elapsed.as_secs_f64(),
-        store.group_commit_stats()
-    );
 }

@@ -8,7 +8,6 @@ use accord_store_sqlite::SqliteStore;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, SqliteConnection};
 use std::path::Path;
-use std::time::Instant;
 
 /// A separate raw connection to the same file, as an operator with `sqlite3` would have.
 async fn raw(dir: &Path) -> SqliteConnection {
@@ -179,35 +178,6 @@ async fn committed_writes_survive_a_reopen() {
     );
 }
 
-/// Not a benchmark (see `bench/`), a smoke test of the order of magnitude; run it with
-/// `cargo test --release -p accord-store-sqlite --test it -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "timing; run on demand in release mode"]
-async fn group_commit_throughput() {
-    let (store, _dir) = fresh_store().await;
-    let w = World::new(&*store, "Lender A").await;
-    let writes: Vec<_> = (0..20_000)
-        .map(|n| fixtures::consent_write(&w.company, &w.nv, at(n)))
-        .collect();
-    let started = Instant::now();
-    let tasks: Vec<_> = writes
-        .into_iter()
-        .map(|write| {
-            let store = std::sync::Arc::clone(&store);
-            tokio::spawn(async move { store.record_consent(&write).await })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap().unwrap();
-    }
-    let elapsed = started.elapsed();
-    let stats = store.group_commit_stats();
-    println!(
-        "20000 durable consents in {elapsed:?}: {:.0}/s, {stats:?}",
-        20_000.0 / elapsed.as_secs_f64()
-    );
-}
-
 /// The batch path carries text through JSON: any text must come back byte for byte.
 #[tokio::test]
 async fn consent_text_round_trips_exactly() {
@@ -229,11 +199,25 @@ async fn signed_ndas_refuse_update_and_delete() {
     let (store, dir) = fresh_store().await;
     let w = World::new(&*store, "Lender A").await;
     let nda = accord_store::conformance::nda_acceptance(&w.company, 10);
-    store.record_nda(&nda, accord_store::conformance::nda_event(&nda)).await.unwrap();
+    store
+        .record_nda(&nda, accord_store::conformance::nda_event(&nda))
+        .await
+        .unwrap();
     let mut conn = raw(dir.path()).await;
-    for edit in ["update nda_acceptances set signer_name = 'Mallory'", "delete from nda_acceptances"] {
+    for edit in [
+        "update nda_acceptances set signer_name = 'Mallory'",
+        "delete from nda_acceptances",
+    ] {
         let err = sqlx::query(edit).execute(&mut conn).await.unwrap_err();
         assert!(err.to_string().contains("immutable"), "{edit}: {err}");
     }
-    assert_eq!(store.nda(w.tenant.id, nda.id).await.unwrap().unwrap().signer_name, nda.signer_name);
+    assert_eq!(
+        store
+            .nda(w.tenant.id, nda.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .signer_name,
+        nda.signer_name
+    );
 }

@@ -49,7 +49,10 @@ pub async fn record_consent_inserts_then_updates(store: &dyn Store) {
             .await
             .unwrap(),
         vec![
-            accord_domain::consent::Consent { withdrawn_at: Some(at(30)), ..first.consent },
+            accord_domain::consent::Consent {
+                withdrawn_at: Some(at(30)),
+                ..first.consent
+            },
             second.consent
         ],
         "the new consent supersedes the one in force"
@@ -132,7 +135,10 @@ pub async fn connection_is_linked_and_failed(store: &dyn Store) {
         "only a pending connection records failures"
     );
 
-    store.disconnect(t, id, false, "test", at(30)).await.unwrap();
+    store
+        .disconnect(t, id, false, "test", at(30))
+        .await
+        .unwrap();
     assert!(
         store
             .link_connection(t, id, "ct:again", None, at(40))

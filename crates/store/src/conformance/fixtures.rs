@@ -2,7 +2,6 @@
 //! reuse them. Every time is [`t0`] plus whole seconds, so backends may keep microseconds only.
 
 use crate::{ConsentWrite, Store};
-use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::catalog::{Category, DataType, DataUse, Direction, PlatformKey};
 use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::{Consent, ConsentEvidence, ConsentMethod};
@@ -12,6 +11,7 @@ use accord_domain::ids::{
     ApiKeyId, BrowserSessionId, CompanyId, ConnectionId, ConsentId, LinkSessionId,
     SupportRequestId, TenantId,
 };
+use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::locale::Locale;
 use accord_domain::notice::{NoticeContent, NoticeVersion};
 use accord_domain::settings::LinkSettings;
@@ -170,7 +170,13 @@ pub fn consent_write(
         },
     };
     // The event describes exactly the consent written with it.
-    write.event = EventBody::for_consent(EventKind::Given, &write.consent, &nv.content.purpose, "hosted_flow_checkbox", given_at);
+    write.event = EventBody::for_consent(
+        EventKind::Given,
+        &write.consent,
+        &nv.content.purpose,
+        "hosted_flow_checkbox",
+        given_at,
+    );
     write
 }
 
@@ -181,7 +187,13 @@ pub fn reconsent(previous: &ConsentWrite, given_at: OffsetDateTime) -> ConsentWr
     w.consent.given_at = given_at;
     w.connection.consent_id = Some(w.consent.id);
     w.connection.updated_at = given_at;
-    w.event = EventBody::for_consent(EventKind::Reconsented, &w.consent, &previous.event.purpose, "hosted_flow_checkbox", given_at);
+    w.event = EventBody::for_consent(
+        EventKind::Reconsented,
+        &w.consent,
+        &previous.event.purpose,
+        "hosted_flow_checkbox",
+        given_at,
+    );
     w
 }
 

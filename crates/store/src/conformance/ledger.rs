@@ -10,7 +10,10 @@ use accord_domain::locale::Locale;
 use futures::future::join_all;
 
 async fn chain(store: &dyn Store, tenant: accord_domain::ids::TenantId) -> Vec<ChainedEvent> {
-    store.ledger_events(tenant, 0, 10_000).await.expect("ledger events")
+    store
+        .ledger_events(tenant, 0, 10_000)
+        .await
+        .expect("ledger events")
 }
 
 fn verify(events: &[ChainedEvent]) {
@@ -24,22 +27,49 @@ pub async fn consent_and_withdrawal_are_chained(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
     let linked = fixtures::linked(store, &w.company, &w.nv).await;
     store
-        .disconnect(w.tenant.id, linked.connection.id, true, "manage_page", at(120))
+        .disconnect(
+            w.tenant.id,
+            linked.connection.id,
+            true,
+            "manage_page",
+            at(120),
+        )
         .await
         .unwrap();
     let events = chain(store, w.tenant.id).await;
     assert_eq!(events.len(), 2);
     verify(&events);
-    assert_eq!(events[0].event.body, linked.event, "the event written is the one given");
+    assert_eq!(
+        events[0].event.body, linked.event,
+        "the event written is the one given"
+    );
     assert_eq!(events[1].event.body.kind, EventKind::Withdrawn);
     assert_eq!(events[1].event.body.method, "manage_page");
     assert_eq!(events[1].event.body.consent_id, linked.consent.id);
-    assert_eq!(events[1].event.body.purpose, w.nv.content.purpose, "purpose taken from the notice version");
+    assert_eq!(
+        events[1].event.body.purpose, w.nv.content.purpose,
+        "purpose taken from the notice version"
+    );
     assert_eq!(events[1].event.body.at, at(120));
-    assert_eq!(store.consent_events(w.tenant.id, linked.consent.id).await.unwrap(), events);
+    assert_eq!(
+        store
+            .consent_events(w.tenant.id, linked.consent.id)
+            .await
+            .unwrap(),
+        events
+    );
     assert_eq!(store.ledger_tenants().await.unwrap(), vec![w.tenant.id]);
     // Disconnecting again appends nothing.
-    store.disconnect(w.tenant.id, linked.connection.id, true, "manage_page", at(130)).await.unwrap();
+    store
+        .disconnect(
+            w.tenant.id,
+            linked.connection.id,
+            true,
+            "manage_page",
+            at(130),
+        )
+        .await
+        .unwrap();
     assert_eq!(chain(store, w.tenant.id).await.len(), 2);
 }
 
@@ -50,31 +80,70 @@ pub async fn a_new_consent_supersedes_the_one_in_force(store: &dyn Store) {
     again.connection.status = ConnectionStatus::Linked;
     again.connection.linked_at = Some(at(60));
     store.record_consent(&again).await.unwrap();
-    let old = store.consent(w.tenant.id, first.consent.id).await.unwrap().unwrap();
+    let old = store
+        .consent(w.tenant.id, first.consent.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(old.withdrawn_at, Some(at(200)));
-    let new = store.consent(w.tenant.id, again.consent.id).await.unwrap().unwrap();
+    let new = store
+        .consent(w.tenant.id, again.consent.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(new.withdrawn_at, None);
     assert_eq!(
-        store.connection_tokens(w.tenant.id, first.connection.id).await.unwrap().as_deref(),
+        store
+            .connection_tokens(w.tenant.id, first.connection.id)
+            .await
+            .unwrap()
+            .as_deref(),
         Some("ct:tokens"),
         "re-consent keeps the connection's tokens"
     );
     let events = chain(store, w.tenant.id).await;
-    assert_eq!(events.iter().map(|e| e.event.body.kind).collect::<Vec<_>>(), [EventKind::Given, EventKind::Reconsented]);
+    assert_eq!(
+        events.iter().map(|e| e.event.body.kind).collect::<Vec<_>>(),
+        [EventKind::Given, EventKind::Reconsented]
+    );
     verify(&events);
 }
 
 pub async fn a_disconnected_connection_is_not_revived_by_a_consent(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
     let first = fixtures::linked(store, &w.company, &w.nv).await;
-    store.disconnect(w.tenant.id, first.connection.id, true, "manage_page", at(100)).await.unwrap();
+    store
+        .disconnect(
+            w.tenant.id,
+            first.connection.id,
+            true,
+            "manage_page",
+            at(100),
+        )
+        .await
+        .unwrap();
     let mut late = fixtures::reconsent(&first, at(200));
     late.connection.status = ConnectionStatus::Linked;
-    assert!(matches!(store.record_consent(&late).await, Err(crate::StoreError::NotFound)));
-    let conn = store.connection(w.tenant.id, first.connection.id).await.unwrap().unwrap();
+    assert!(matches!(
+        store.record_consent(&late).await,
+        Err(crate::StoreError::NotFound)
+    ));
+    let conn = store
+        .connection(w.tenant.id, first.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(conn.status, ConnectionStatus::Disconnected);
-    assert!(store.consent(w.tenant.id, late.consent.id).await.unwrap().is_none());
-    assert_eq!(chain(store, w.tenant.id).await.len(), 2, "given and withdrawn only");
+    assert!(store
+        .consent(w.tenant.id, late.consent.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        chain(store, w.tenant.id).await.len(),
+        2,
+        "given and withdrawn only"
+    );
 }
 
 pub async fn concurrent_appends_neither_fork_nor_skip(store: &dyn Store) {
@@ -96,14 +165,22 @@ pub async fn concurrent_appends_neither_fork_nor_skip(store: &dyn Store) {
             b
         })
         .collect();
-    let appended = join_all(bodies.chunks(2).map(|c| store.append_events(w.tenant.id, c.to_vec()))).await;
+    let appended = join_all(
+        bodies
+            .chunks(2)
+            .map(|c| store.append_events(w.tenant.id, c.to_vec())),
+    )
+    .await;
     assert!(appended.iter().all(Result::is_ok));
     let a = chain(store, w.tenant.id).await;
     let b = chain(store, other.tenant.id).await;
     assert_eq!((a.len(), b.len()), (100 + 20, 50));
     verify(&a);
     verify(&b);
-    assert_eq!(a.iter().map(|e| e.event.seq).collect::<Vec<_>>(), (1..=120).collect::<Vec<_>>());
+    assert_eq!(
+        a.iter().map(|e| e.event.seq).collect::<Vec<_>>(),
+        (1..=120).collect::<Vec<_>>()
+    );
     // Paging through the chain gives the same events.
     let mut paged = store.ledger_events(w.tenant.id, 0, 50).await.unwrap();
     paged.extend(store.ledger_events(w.tenant.id, 50, 100).await.unwrap());
@@ -116,46 +193,99 @@ pub async fn a_material_notice_change_requires_reconsent(store: &dyn Store) {
     let pending = fixtures::consent_write(&w.company, &w.nv, at(10));
     store.record_consent(&pending).await.unwrap();
     let v2 = store
-        .add_notice_version(w.tenant.id, Category::Accounting, Locale::En, &fixtures::content("A new purpose."), at(300))
+        .add_notice_version(
+            w.tenant.id,
+            Category::Accounting,
+            Locale::En,
+            &fixtures::content("A new purpose."),
+            at(300),
+        )
         .await
         .unwrap();
     let mut later = fixtures::consent_write(&w.company, &v2, at(310));
-    later.connection.platform_key = accord_domain::catalog::PlatformKey::parse("sandbox-bank").unwrap();
+    later.connection.platform_key =
+        accord_domain::catalog::PlatformKey::parse("sandbox-bank").unwrap();
     later.consent.platform_key = later.connection.platform_key.clone();
     store.record_consent(&later).await.unwrap();
-    store.link_connection(w.tenant.id, later.connection.id, "ct:x", None, at(320)).await.unwrap();
+    store
+        .link_connection(w.tenant.id, later.connection.id, "ct:x", None, at(320))
+        .await
+        .unwrap();
 
-    let marked = store.require_reconsent(w.tenant.id, v2.notice_id, at(400)).await.unwrap();
-    assert_eq!(marked.iter().map(|c| c.id).collect::<Vec<_>>(), vec![on_v1.connection.id]);
+    let marked = store
+        .require_reconsent(w.tenant.id, v2.notice_id, at(400))
+        .await
+        .unwrap();
+    assert_eq!(
+        marked.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![on_v1.connection.id]
+    );
     assert_eq!(marked[0].status, ConnectionStatus::ReconsentRequired);
     let get = |id| store.connection(w.tenant.id, id);
-    assert_eq!(get(pending.connection.id).await.unwrap().unwrap().status, ConnectionStatus::PendingAuth);
-    assert_eq!(get(later.connection.id).await.unwrap().unwrap().status, ConnectionStatus::Linked);
+    assert_eq!(
+        get(pending.connection.id).await.unwrap().unwrap().status,
+        ConnectionStatus::PendingAuth
+    );
+    assert_eq!(
+        get(later.connection.id).await.unwrap().unwrap().status,
+        ConnectionStatus::Linked
+    );
     // Another tenant's notice id changes nothing here.
     let other = World::new(store, "Lender B").await;
-    assert!(store.require_reconsent(other.tenant.id, v2.notice_id, at(500)).await.unwrap().is_empty());
+    assert!(store
+        .require_reconsent(other.tenant.id, v2.notice_id, at(500))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub async fn expired_consents_end_with_an_event(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
     let old = fixtures::linked(store, &w.company, &w.nv).await; // given at t0
     let mut recent = fixtures::consent_write(&w.company, &w.nv, at(1000));
-    recent.connection.platform_key = accord_domain::catalog::PlatformKey::parse("sandbox-bank").unwrap();
+    recent.connection.platform_key =
+        accord_domain::catalog::PlatformKey::parse("sandbox-bank").unwrap();
     recent.consent.platform_key = recent.connection.platform_key.clone();
     store.record_consent(&recent).await.unwrap();
-    store.link_connection(w.tenant.id, recent.connection.id, "ct:y", None, at(1010)).await.unwrap();
+    store
+        .link_connection(w.tenant.id, recent.connection.id, "ct:y", None, at(1010))
+        .await
+        .unwrap();
 
-    let events = store.expire_consents(w.tenant.id, at(500), at(2000)).await.unwrap();
+    let events = store
+        .expire_consents(w.tenant.id, at(500), at(2000))
+        .await
+        .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event.body.kind, EventKind::Expired);
     assert_eq!(events[0].event.body.consent_id, old.consent.id);
-    let conn = store.connection(w.tenant.id, old.connection.id).await.unwrap().unwrap();
+    let conn = store
+        .connection(w.tenant.id, old.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(conn.status, ConnectionStatus::ReconsentRequired);
-    assert_eq!(store.consent(w.tenant.id, old.consent.id).await.unwrap().unwrap().withdrawn_at, Some(at(2000)));
-    let other = store.connection(w.tenant.id, recent.connection.id).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .consent(w.tenant.id, old.consent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .withdrawn_at,
+        Some(at(2000))
+    );
+    let other = store
+        .connection(w.tenant.id, recent.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(other.status, ConnectionStatus::Linked);
     // Running it again finds nothing more to expire.
-    assert!(store.expire_consents(w.tenant.id, at(500), at(2100)).await.unwrap().is_empty());
+    assert!(store
+        .expire_consents(w.tenant.id, at(500), at(2100))
+        .await
+        .unwrap()
+        .is_empty());
     verify(&chain(store, w.tenant.id).await);
     assert_eq!(store.tenants().await.unwrap().len(), 1);
     let _ = t0();

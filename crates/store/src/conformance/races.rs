@@ -78,7 +78,8 @@ pub async fn racing_disconnects_queue_one_revocation(store: &dyn Store) {
     let write = fixtures::linked(store, &w.company, &w.nv).await;
     let id = write.connection.id;
     let outcomes =
-        join_all((0..RACERS).map(|_| store.disconnect(w.tenant.id, id, true, "test", at(100)))).await;
+        join_all((0..RACERS).map(|_| store.disconnect(w.tenant.id, id, true, "test", at(100))))
+            .await;
     let jobs: Vec<_> = outcomes
         .into_iter()
         .map(|o| o.expect("no error").expect("the connection exists"))

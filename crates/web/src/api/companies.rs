@@ -31,17 +31,27 @@ pub struct CreateCompany {
 /// Create a company.
 #[utoipa::path(post, path = "/v1/companies", operation_id = "create_company", tag = "companies", request_body = CreateCompany,
     responses((status = 201, body = CompanyDto), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(State(state): State<AppState>, Auth(tenant): Auth, ApiJson(body): ApiJson<CreateCompany>) -> Result<(StatusCode, Json<CompanyDto>), ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiJson(body): ApiJson<CreateCompany>,
+) -> Result<(StatusCode, Json<CompanyDto>), ApiError> {
     let mut invalid = Invalid::default();
-    let name = name_field("name", &body.name).map_err(|e| invalid.push(e)).ok();
+    let name = name_field("name", &body.name)
+        .map_err(|e| invalid.push(e))
+        .ok();
     let external_id = match body.external_id.as_deref() {
-        Some(x) => text_field("external_id", x, 200).map_err(|e| invalid.push(e)).ok(),
+        Some(x) => text_field("external_id", x, 200)
+            .map_err(|e| invalid.push(e))
+            .ok(),
         None => None,
     };
     invalid.into_result()?;
     // Stored at microsecond precision: answer with exactly what a later GET returns.
     let now = state.clock.now();
-    let created_at = now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now);
+    let created_at = now
+        .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now);
     let company = Company {
         id: CompanyId::new(),
         tenant_id: tenant.id,
@@ -49,10 +59,16 @@ pub async fn create(State(state): State<AppState>, Auth(tenant): Auth, ApiJson(b
         external_id,
         created_at,
     };
-    state.store.create_company(&company).await.map_err(|e| match e {
-        accord_store::StoreError::Conflict(_) => ApiError::Conflict("a company with this external_id exists".into()),
-        other => other.into(),
-    })?;
+    state
+        .store
+        .create_company(&company)
+        .await
+        .map_err(|e| match e {
+            accord_store::StoreError::Conflict(_) => {
+                ApiError::Conflict("a company with this external_id exists".into())
+            }
+            other => other.into(),
+        })?;
     Ok((StatusCode::CREATED, Json(company.into())))
 }
 
@@ -67,24 +83,54 @@ pub struct ListQuery {
 /// List companies, oldest first.
 #[utoipa::path(get, path = "/v1/companies", operation_id = "list_companies", tag = "companies", params(ListQuery),
     responses((status = 200, body = CompanyList), (status = 422, body = Problem)))]
-pub async fn list(State(state): State<AppState>, Auth(tenant): Auth, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<CompanyList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<CompanyList>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 200"));
     }
-    let page = state.store.list_companies(tenant.id, Page { after: q.after.map(CompanyId), limit }).await?;
-    let next_cursor = (page.len() == limit as usize).then(|| page.last().map(|c| c.id.0)).flatten();
-    Ok(Json(CompanyList { data: page.into_iter().map(Into::into).collect(), next_cursor }))
+    let page = state
+        .store
+        .list_companies(
+            tenant.id,
+            Page {
+                after: q.after.map(CompanyId),
+                limit,
+            },
+        )
+        .await?;
+    let next_cursor = (page.len() == limit as usize)
+        .then(|| page.last().map(|c| c.id.0))
+        .flatten();
+    Ok(Json(CompanyList {
+        data: page.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }
 
-pub(crate) async fn own_company(state: &AppState, tenant: &accord_domain::tenant::Tenant, id: Uuid) -> Result<Company, ApiError> {
-    state.store.company(tenant.id, CompanyId(id)).await?.ok_or(ApiError::NotFound)
+pub(crate) async fn own_company(
+    state: &AppState,
+    tenant: &accord_domain::tenant::Tenant,
+    id: Uuid,
+) -> Result<Company, ApiError> {
+    state
+        .store
+        .company(tenant.id, CompanyId(id))
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// Get a company.
 #[utoipa::path(get, path = "/v1/companies/{company_id}", operation_id = "get_company", tag = "companies",
     params(("company_id" = Uuid, Path)), responses((status = 200, body = CompanyDto), (status = 404, body = Problem)))]
-pub async fn get(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(company_id): ApiPath<Uuid>) -> Result<Json<CompanyDto>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiPath(company_id): ApiPath<Uuid>,
+) -> Result<Json<CompanyDto>, ApiError> {
     Ok(Json(own_company(&state, &tenant, company_id).await?.into()))
 }
 
@@ -92,8 +138,16 @@ pub async fn get(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(comp
 /// platform); its consent records are kept as the tenant's proof.
 #[utoipa::path(delete, path = "/v1/companies/{company_id}", operation_id = "delete_company", tag = "companies",
     params(("company_id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)))]
-pub async fn delete(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(company_id): ApiPath<Uuid>) -> Result<StatusCode, ApiError> {
-    if state.store.delete_company(tenant.id, CompanyId(company_id), state.clock.now()).await? {
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiPath(company_id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if state
+        .store
+        .delete_company(tenant.id, CompanyId(company_id), state.clock.now())
+        .await?
+    {
         state.jobs.notify_one();
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -125,14 +179,20 @@ pub async fn create_link_session(
     let company = own_company(&state, &tenant, company_id).await?;
     let mut invalid = Invalid::default();
     let locale = match body.locale.as_deref() {
-        Some(l) => l.parse::<Locale>().map_err(|m| invalid.push(FieldError::new("locale", m))).ok(),
+        Some(l) => l
+            .parse::<Locale>()
+            .map_err(|m| invalid.push(FieldError::new("locale", m)))
+            .ok(),
         None => None,
     };
     let mut categories = Vec::new();
     for (i, c) in body.categories.unwrap_or_default().iter().enumerate() {
         match c.parse::<Category>() {
             Ok(c) if !categories.contains(&c) => categories.push(c),
-            Ok(_) => invalid.push(FieldError::new(format!("categories.{i}"), "is listed twice")),
+            Ok(_) => invalid.push(FieldError::new(
+                format!("categories.{i}"),
+                "is listed twice",
+            )),
             Err(e) => invalid.push(FieldError::new(format!("categories.{i}"), e.to_string())),
         }
     }
@@ -144,18 +204,52 @@ pub async fn create_link_session(
         None => None,
     };
     invalid.into_result()?;
-    let (id, url, expires_at) = mint(&state, &company, SessionKind::Link, locale, categories, return_url).await?;
-    Ok((StatusCode::CREATED, Json(SessionUrl { id: Some(id.0), url, expires_at })))
+    let (id, url, expires_at) = mint(
+        &state,
+        &company,
+        SessionKind::Link,
+        locale,
+        categories,
+        return_url,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionUrl {
+            id: Some(id.0),
+            url,
+            expires_at,
+        }),
+    ))
 }
 
 /// Create a manage session: a single-use URL to the page where the company sees and
 /// disconnects its connections.
 #[utoipa::path(post, path = "/v1/companies/{company_id}/manage-sessions", operation_id = "create_manage_session", tag = "companies",
     params(("company_id" = Uuid, Path)), responses((status = 201, body = SessionUrl), (status = 404, body = Problem)))]
-pub async fn create_manage_session(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(company_id): ApiPath<Uuid>) -> Result<(StatusCode, Json<SessionUrl>), ApiError> {
+pub async fn create_manage_session(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiPath(company_id): ApiPath<Uuid>,
+) -> Result<(StatusCode, Json<SessionUrl>), ApiError> {
     let company = own_company(&state, &tenant, company_id).await?;
-    let (_, url, expires_at) = mint(&state, &company, SessionKind::Manage, None, Vec::new(), None).await?;
-    Ok((StatusCode::CREATED, Json(SessionUrl { id: None, url, expires_at })))
+    let (_, url, expires_at) = mint(
+        &state,
+        &company,
+        SessionKind::Manage,
+        None,
+        Vec::new(),
+        None,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionUrl {
+            id: None,
+            url,
+            expires_at,
+        }),
+    ))
 }
 
 async fn mint(

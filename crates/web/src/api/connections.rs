@@ -14,13 +14,27 @@ use uuid::Uuid;
 /// List a company's connections.
 #[utoipa::path(get, path = "/v1/companies/{company_id}/connections", operation_id = "list_connections", tag = "connections",
     params(("company_id" = Uuid, Path)), responses((status = 200, body = ConnectionList), (status = 404, body = Problem)))]
-pub async fn list(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(company_id): ApiPath<Uuid>) -> Result<Json<ConnectionList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiPath(company_id): ApiPath<Uuid>,
+) -> Result<Json<ConnectionList>, ApiError> {
     let company = own_company(&state, &tenant, company_id).await?;
-    let data = state.store.company_connections(tenant.id, company.id).await?;
-    Ok(Json(ConnectionList { data: data.into_iter().map(Into::into).collect() }))
+    let data = state
+        .store
+        .company_connections(tenant.id, company.id)
+        .await?;
+    Ok(Json(ConnectionList {
+        data: data.into_iter().map(Into::into).collect(),
+    }))
 }
 
-async fn own_connection(state: &AppState, tenant: &accord_domain::tenant::Tenant, company_id: Uuid, id: Uuid) -> Result<accord_domain::connection::Connection, ApiError> {
+async fn own_connection(
+    state: &AppState,
+    tenant: &accord_domain::tenant::Tenant,
+    company_id: Uuid,
+    id: Uuid,
+) -> Result<accord_domain::connection::Connection, ApiError> {
     state
         .store
         .connection(tenant.id, ConnectionId(id))
@@ -33,8 +47,16 @@ async fn own_connection(state: &AppState, tenant: &accord_domain::tenant::Tenant
 #[utoipa::path(get, path = "/v1/companies/{company_id}/connections/{connection_id}", operation_id = "get_connection", tag = "connections",
     params(("company_id" = Uuid, Path), ("connection_id" = Uuid, Path)),
     responses((status = 200, body = ConnectionDto), (status = 404, body = Problem)))]
-pub async fn get(State(state): State<AppState>, Auth(tenant): Auth, ApiPath((company_id, connection_id)): ApiPath<(Uuid, Uuid)>) -> Result<Json<ConnectionDto>, ApiError> {
-    Ok(Json(own_connection(&state, &tenant, company_id, connection_id).await?.into()))
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiPath((company_id, connection_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<Json<ConnectionDto>, ApiError> {
+    Ok(Json(
+        own_connection(&state, &tenant, company_id, connection_id)
+            .await?
+            .into(),
+    ))
 }
 
 /// Disconnect: the status flips, tokens are destroyed and the consent withdrawn at once;
@@ -42,25 +64,45 @@ pub async fn get(State(state): State<AppState>, Auth(tenant): Auth, ApiPath((com
 #[utoipa::path(delete, path = "/v1/companies/{company_id}/connections/{connection_id}", operation_id = "disconnect_connection", tag = "connections",
     params(("company_id" = Uuid, Path), ("connection_id" = Uuid, Path)),
     responses((status = 200, body = ConnectionDto, description = "The connection, now `disconnected`."), (status = 404, body = Problem)))]
-pub async fn disconnect(State(state): State<AppState>, Auth(tenant): Auth, ApiPath((company_id, connection_id)): ApiPath<(Uuid, Uuid)>) -> Result<Json<ConnectionDto>, ApiError> {
+pub async fn disconnect(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiPath((company_id, connection_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<Json<ConnectionDto>, ApiError> {
     let conn = own_connection(&state, &tenant, company_id, connection_id).await?;
-    let done = connect::disconnect(&state, tenant.id, conn.id, "tenant_api").await?.ok_or(ApiError::NotFound)?;
+    let done = connect::disconnect(&state, tenant.id, conn.id, "tenant_api")
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(Json(done.connection.into()))
 }
 
 /// List a company's consents, withdrawn ones included.
 #[utoipa::path(get, path = "/v1/companies/{company_id}/consents", operation_id = "list_consents", tag = "consents",
     params(("company_id" = Uuid, Path)), responses((status = 200, body = ConsentList), (status = 404, body = Problem)))]
-pub async fn list_consents(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(company_id): ApiPath<Uuid>) -> Result<Json<ConsentList>, ApiError> {
+pub async fn list_consents(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiPath(company_id): ApiPath<Uuid>,
+) -> Result<Json<ConsentList>, ApiError> {
     let company = own_company(&state, &tenant, company_id).await?;
     let data = state.store.company_consents(tenant.id, company.id).await?;
-    Ok(Json(ConsentList { data: data.into_iter().map(Into::into).collect() }))
+    Ok(Json(ConsentList {
+        data: data.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// Get a consent with its evidence and the exact text agreed to.
 #[utoipa::path(get, path = "/v1/consents/{consent_id}", operation_id = "get_consent", tag = "consents",
     params(("consent_id" = Uuid, Path)), responses((status = 200, body = ConsentDto), (status = 404, body = Problem)))]
-pub async fn get_consent(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(consent_id): ApiPath<Uuid>) -> Result<Json<ConsentDto>, ApiError> {
-    let c = state.store.consent(tenant.id, ConsentId(consent_id)).await?.ok_or(ApiError::NotFound)?;
+pub async fn get_consent(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiPath(consent_id): ApiPath<Uuid>,
+) -> Result<Json<ConsentDto>, ApiError> {
+    let c = state
+        .store
+        .consent(tenant.id, ConsentId(consent_id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(Json(c.into()))
 }

@@ -24,7 +24,10 @@ pub struct DataUseDto {
 
 impl From<&DataUse> for DataUseDto {
     fn from(u: &DataUse) -> Self {
-        Self { data_type: u.data_type.as_str().to_owned(), direction: u.direction.as_str().to_owned() }
+        Self {
+            data_type: u.data_type.as_str().to_owned(),
+            direction: u.direction.as_str().to_owned(),
+        }
     }
 }
 
@@ -43,7 +46,12 @@ pub struct CompanyDto {
 
 impl From<Company> for CompanyDto {
     fn from(c: Company) -> Self {
-        Self { id: c.id.0, name: c.name, external_id: c.external_id, created_at: c.created_at }
+        Self {
+            id: c.id.0,
+            name: c.name,
+            external_id: c.external_id,
+            created_at: c.created_at,
+        }
     }
 }
 

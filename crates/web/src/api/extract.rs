@@ -17,7 +17,10 @@ pub struct Auth(pub Tenant);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let presented = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -27,13 +30,22 @@ impl FromRequestParts<AppState> for Auth {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token)
             .ok_or(ApiError::Unauthorized)?;
-        let (key_id, secret_hash) = ApiKey::parse(presented.trim()).ok_or(ApiError::Unauthorized)?;
+        let (key_id, secret_hash) =
+            ApiKey::parse(presented.trim()).ok_or(ApiError::Unauthorized)?;
         let record = state.store.api_key(&key_id).await?;
         // Compare even when the key id is unknown, so timing does not tell which ids exist.
-        let stored = record.as_ref().map_or("0".repeat(64), |r| r.secret_hash.clone());
+        let stored = record
+            .as_ref()
+            .map_or("0".repeat(64), |r| r.secret_hash.clone());
         let matches = ApiKey::verify(&secret_hash, &stored);
-        let record = record.filter(|r| matches && r.revoked_at.is_none()).ok_or(ApiError::Unauthorized)?;
-        let tenant = state.store.tenant(record.tenant_id).await?.ok_or(ApiError::Unauthorized)?;
+        let record = record
+            .filter(|r| matches && r.revoked_at.is_none())
+            .ok_or(ApiError::Unauthorized)?;
+        let tenant = state
+            .store
+            .tenant(record.tenant_id)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
         Ok(Auth(tenant))
     }
 }
@@ -48,9 +60,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
         if !is_json {
-            return Err(ApiError::BadRequest("send the body as `Content-Type: application/json`".into()));
+            return Err(ApiError::BadRequest(
+                "send the body as `Content-Type: application/json`".into(),
+            ));
         }
         let bytes = Bytes::from_request(req, state)
             .await
@@ -65,7 +83,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                     Err(ApiError::BadRequest(format!("malformed JSON: {inner}")))
                 } else {
                     let message = inner.to_string();
-                    Err(ApiError::invalid(&with_named_field(path, &message), &message))
+                    Err(ApiError::invalid(
+                        &with_named_field(path, &message),
+                        &message,
+                    ))
                 }
             }
         }
@@ -88,7 +109,10 @@ fn dotted(path: &serde_path_to_error::Path) -> String {
 
 /// serde reports a missing field at its parent object; the path names the field itself.
 fn with_named_field(parent: String, message: &str) -> String {
-    let field = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')).map(|(name, _)| name);
+    let field = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
     match field {
         Some(name) if parent.is_empty() => name.to_owned(),
         Some(name) => format!("{parent}.{name}"),
@@ -118,10 +142,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
-            let path = dotted(e.path());
-            let message = e.into_inner().to_string();
-            ApiError::invalid(&with_named_field(path, &message), &message)
-        })
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = dotted(e.path());
+                let message = e.into_inner().to_string();
+                ApiError::invalid(&with_named_field(path, &message), &message)
+            })
     }
 }

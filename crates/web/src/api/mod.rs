@@ -50,7 +50,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("acc_…").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("acc_…")
+                    .build(),
+            ),
         );
     }
 }
@@ -78,12 +83,19 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     // Unknown `/v1/...` paths answer like the rest of the API (problem+json), not with the
     // hosted flow's HTML 404 page.
-    let router = router.route("/v1/{*rest}", any(|| async { crate::error::ApiError::NotFound }));
-    (router.layer(middleware::from_fn(crate::security::api_headers)), doc)
+    let router = router.route(
+        "/v1/{*rest}",
+        any(|| async { crate::error::ApiError::NotFound }),
+    );
+    (
+        router.layer(middleware::from_fn(crate::security::api_headers)),
+        doc,
+    )
 }
 
 /// The OpenAPI document as pretty JSON (what `accord openapi` prints and `openapi.json` holds).
 pub fn openapi_json() -> String {
     let (_, doc) = router();
-    doc.to_pretty_json().expect("the OpenAPI document serialises")
+    doc.to_pretty_json()
+        .expect("the OpenAPI document serialises")
 }

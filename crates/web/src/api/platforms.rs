@@ -49,10 +49,16 @@ fn dto(state: &AppState, p: &Platform, cfg: Option<&TenantPlatform>) -> Platform
     let mut data_uses = Vec::new();
     for (dt, set) in &p.scopes {
         if set.read.is_some() {
-            data_uses.push(crate::api::dto::DataUseDto { data_type: dt.as_str().into(), direction: "read".into() });
+            data_uses.push(crate::api::dto::DataUseDto {
+                data_type: dt.as_str().into(),
+                direction: "read".into(),
+            });
         }
         if set.write.is_some() {
-            data_uses.push(crate::api::dto::DataUseDto { data_type: dt.as_str().into(), direction: "write".into() });
+            data_uses.push(crate::api::dto::DataUseDto {
+                data_type: dt.as_str().into(),
+                direction: "write".into(),
+            });
         }
     }
     PlatformDto {
@@ -77,13 +83,22 @@ fn dto(state: &AppState, p: &Platform, cfg: Option<&TenantPlatform>) -> Platform
 
 /// List the catalog's platforms with this tenant's configuration.
 #[utoipa::path(get, path = "/v1/platforms", operation_id = "list_platforms", tag = "platforms", responses((status = 200, body = PlatformList)))]
-pub async fn list(State(state): State<AppState>, Auth(tenant): Auth) -> Result<Json<PlatformList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+) -> Result<Json<PlatformList>, ApiError> {
     let configured = state.store.tenant_platforms(tenant.id).await?;
     let data = state
         .catalog
         .all()
         .iter()
-        .map(|p| dto(&state, p, configured.iter().find(|c| c.platform_key == p.key)))
+        .map(|p| {
+            dto(
+                &state,
+                p,
+                configured.iter().find(|c| c.platform_key == p.key),
+            )
+        })
         .collect();
     Ok(Json(PlatformList { data }))
 }
@@ -102,23 +117,40 @@ pub struct PutPlatform {
 #[utoipa::path(put, path = "/v1/platforms/{platform_key}", operation_id = "put_platform", tag = "platforms", request_body = PutPlatform,
     params(("platform_key" = String, Path)),
     responses((status = 200, body = PlatformDto), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn put(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(key): ApiPath<String>, ApiJson(body): ApiJson<PutPlatform>) -> Result<Json<PlatformDto>, ApiError> {
+pub async fn put(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(body): ApiJson<PutPlatform>,
+) -> Result<Json<PlatformDto>, ApiError> {
     let platform = state.catalog.find(&key).ok_or(ApiError::NotFound)?;
-    let existing = state.store.tenant_platform(tenant.id, &platform.key).await?;
+    let existing = state
+        .store
+        .tenant_platform(tenant.id, &platform.key)
+        .await?;
     let mut invalid = Invalid::default();
     let client_id = match body.client_id.as_deref() {
-        Some(id) => text_field("client_id", id, 500).map_err(|e| invalid.push(e)).ok(),
+        Some(id) => text_field("client_id", id, 500)
+            .map_err(|e| invalid.push(e))
+            .ok(),
         None => existing.as_ref().and_then(|e| e.client_id.clone()),
     };
     let secret_ct = match body.client_secret.as_deref() {
         Some(s) => text_field("client_secret", s, 2000)
             .map_err(|e| invalid.push(e))
             .ok()
-            .map(|s| state.keyring.encrypt(s.as_bytes(), &client_secret_aad(tenant.id, platform))),
+            .map(|s| {
+                state
+                    .keyring
+                    .encrypt(s.as_bytes(), &client_secret_aad(tenant.id, platform))
+            }),
         None => existing.as_ref().and_then(|e| e.client_secret_ct.clone()),
     };
     if body.enabled && client_id.is_none() && body.client_id.is_none() {
-        invalid.push(accord_domain::validate::FieldError::new("client_id", "is required to enable a platform"));
+        invalid.push(accord_domain::validate::FieldError::new(
+            "client_id",
+            "is required to enable a platform",
+        ));
     }
     invalid.into_result()?;
     let cfg = TenantPlatform {

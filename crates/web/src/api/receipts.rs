@@ -53,8 +53,19 @@ impl From<receipts::SignedReceipt> for ReceiptDto {
 /// The signed receipts of a consent: one per ledger event (given, then withdrawn…).
 #[utoipa::path(get, path = "/v1/consents/{consent_id}/receipt", operation_id = "get_consent_receipt", tag = "consents",
     params(("consent_id" = Uuid, Path)), responses((status = 200, body = ReceiptList), (status = 404, body = Problem)))]
-pub async fn get(State(state): State<AppState>, Auth(tenant): Auth, ApiPath(consent_id): ApiPath<Uuid>) -> Result<Json<ReceiptList>, ApiError> {
-    let consent = state.store.consent(tenant.id, ConsentId(consent_id)).await?.ok_or(ApiError::NotFound)?;
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiPath(consent_id): ApiPath<Uuid>,
+) -> Result<Json<ReceiptList>, ApiError> {
+    let consent = state
+        .store
+        .consent(tenant.id, ConsentId(consent_id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let data = receipts::for_consent(&state, &tenant, &consent).await?;
-    Ok(Json(ReceiptList { consent_id, data: data.into_iter().map(Into::into).collect() }))
+    Ok(Json(ReceiptList {
+        consent_id,
+        data: data.into_iter().map(Into::into).collect(),
+    }))
 }

@@ -20,15 +20,36 @@ pub async fn get(Auth(tenant): Auth) -> Json<LinkSettings> {
 #[utoipa::path(put, path = "/v1/link-settings", operation_id = "put_link_settings", tag = "settings",
     request_body(content = Object, description = "The link settings document"),
     responses((status = 200, body = Object), (status = 422, body = Problem)))]
-pub async fn put(State(state): State<AppState>, Auth(tenant): Auth, ApiJson(settings): ApiJson<LinkSettings>) -> Result<Json<LinkSettings>, ApiError> {
+pub async fn put(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiJson(settings): ApiJson<LinkSettings>,
+) -> Result<Json<LinkSettings>, ApiError> {
     settings.validate(state.config.allow_http_localhost)?;
-    state.store.update_link_settings(tenant.id, &settings).await?;
+    state
+        .store
+        .update_link_settings(tenant.id, &settings)
+        .await?;
     Ok(Json(settings))
 }
 
 /// Support requests from customers, oldest first.
 #[utoipa::path(get, path = "/v1/support-requests", operation_id = "list_support_requests", tag = "support", responses((status = 200, body = SupportRequestList)))]
-pub async fn support_requests(State(state): State<AppState>, Auth(tenant): Auth) -> Result<Json<SupportRequestList>, ApiError> {
-    let data = state.store.support_requests(tenant.id, Page { after: None, limit: 200 }).await?;
-    Ok(Json(SupportRequestList { data: data.into_iter().map(Into::into).collect() }))
+pub async fn support_requests(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+) -> Result<Json<SupportRequestList>, ApiError> {
+    let data = state
+        .store
+        .support_requests(
+            tenant.id,
+            Page {
+                after: None,
+                limit: 200,
+            },
+        )
+        .await?;
+    Ok(Json(SupportRequestList {
+        data: data.into_iter().map(Into::into).collect(),
+    }))
 }

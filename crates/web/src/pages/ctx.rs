@@ -83,7 +83,12 @@ pub fn lang_links(uri: &Uri, current: Locale, is_get: bool, fallback_path: &str)
                 }
             }
             ser.append_pair("lang", l.as_str());
-            LangLink { code: l.as_str(), name: l.endonym(), href: format!("{path}?{}", ser.finish()), current: l == current }
+            LangLink {
+                code: l.as_str(),
+                name: l.endonym(),
+                href: format!("{path}?{}", ser.finish()),
+                current: l == current,
+            }
         })
         .collect()
 }
@@ -109,7 +114,13 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    pub fn for_tenant(tr: Tr, nonce: String, tenant: Option<&Tenant>, langs: Vec<LangLink>, kind: SessionKind) -> Self {
+    pub fn for_tenant(
+        tr: Tr,
+        nonce: String,
+        tenant: Option<&Tenant>,
+        langs: Vec<LangLink>,
+        kind: SessionKind,
+    ) -> Self {
         let locale = tr.locale;
         let Some(tenant) = tenant else {
             return Self {
@@ -131,17 +142,24 @@ impl Chrome {
         };
         let s = &tenant.settings;
         Self {
-            trust_message: s
-                .trust_message
-                .get(locale)
-                .map_or_else(|| tr.a("trust-message-default-tenant", &[("tenant", &tenant.name)]), str::to_owned),
-            trust_stats: s.trust_statistics.iter().filter_map(|l| l.get(locale).map(str::to_owned)).collect(),
+            trust_message: s.trust_message.get(locale).map_or_else(
+                || tr.a("trust-message-default-tenant", &[("tenant", &tenant.name)]),
+                str::to_owned,
+            ),
+            trust_stats: s
+                .trust_statistics
+                .iter()
+                .filter_map(|l| l.get(locale).map(str::to_owned))
+                .collect(),
             tenant_name: tenant.name.clone(),
-            support_phone_href: s
-                .support
-                .phone
-                .as_ref()
-                .map(|p| format!("tel:{}", p.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect::<String>())),
+            support_phone_href: s.support.phone.as_ref().map(|p| {
+                format!(
+                    "tel:{}",
+                    p.chars()
+                        .filter(|c| c.is_ascii_digit() || *c == '+')
+                        .collect::<String>()
+                )
+            }),
             support_phone: s.support.phone.clone(),
             support_email: s.support.email.clone(),
             support_hours: s.support.hours.get(locale).map(str::to_owned),
@@ -149,7 +167,10 @@ impl Chrome {
                 SessionKind::Link => "/link/support".to_owned(),
                 SessionKind::Manage => "/manage/support".to_owned(),
             }),
-            guide_url: s.connection_guide_url.clone().unwrap_or_else(|| "/guide".to_owned()),
+            guide_url: s
+                .connection_guide_url
+                .clone()
+                .unwrap_or_else(|| "/guide".to_owned()),
             privacy_url: s.privacy_policy_url.clone(),
             powered_by: s.powered_by_badge,
             tr,
@@ -178,17 +199,29 @@ impl PageCtx {
 }
 
 /// Loads the session of `kind` from its cookie, with tenant and company.
-pub async fn load_session(state: &AppState, headers: &HeaderMap, kind: SessionKind) -> Result<Option<(BrowserSession, Tenant, Company)>, PageError> {
+pub async fn load_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    kind: SessionKind,
+) -> Result<Option<(BrowserSession, Tenant, Company)>, PageError> {
     let Some(token) = read_cookie(headers, cookie_name(kind)) else {
         return Ok(None);
     };
-    let Some(session) = state.store.browser_session(&TokenHash::of(&token), kind, state.clock.now()).await? else {
+    let Some(session) = state
+        .store
+        .browser_session(&TokenHash::of(&token), kind, state.clock.now())
+        .await?
+    else {
         return Ok(None);
     };
     let Some(tenant) = state.store.tenant(session.tenant_id).await? else {
         return Ok(None);
     };
-    let Some(company) = state.store.company(session.tenant_id, session.company_id).await? else {
+    let Some(company) = state
+        .store
+        .company(session.tenant_id, session.company_id)
+        .await?
+    else {
         return Ok(None);
     };
     Ok(Some((session, tenant, company)))
@@ -199,14 +232,27 @@ async fn extract(parts: &Parts, state: &AppState, kind: SessionKind) -> Result<P
         return Err(PageError::new(PageErrorKind::SessionMissing));
     };
     let link_locale = match session.link_session_id {
-        Some(id) => state.store.link_session(session.tenant_id, id).await?.and_then(|l| l.locale),
+        Some(id) => state
+            .store
+            .link_session(session.tenant_id, id)
+            .await?
+            .and_then(|l| l.locale),
         None => None,
     };
     let locale = negotiate_locale(&parts.uri, &parts.headers, link_locale);
     let tr = Tr::new(state.i18n.clone(), locale);
-    let nonce = parts.extensions.get::<CspNonce>().map(|n| n.0.clone()).unwrap_or_default();
+    let nonce = parts
+        .extensions
+        .get::<CspNonce>()
+        .map(|n| n.0.clone())
+        .unwrap_or_default();
     // A page answering a form post offers the same path (its GET page) in the other language.
-    let langs = lang_links(&parts.uri, locale, parts.method == axum::http::Method::GET, parts.uri.path());
+    let langs = lang_links(
+        &parts.uri,
+        locale,
+        parts.method == axum::http::Method::GET,
+        parts.uri.path(),
+    );
     let chrome = Chrome::for_tenant(tr.clone(), nonce, Some(&tenant), langs, kind);
     Ok(PageCtx {
         csrf: csrf_token(&state.keyring, &session.token_hash),
@@ -227,21 +273,35 @@ pub struct ManageCtx(pub PageCtx);
 
 impl FromRequestParts<AppState> for LinkCtx {
     type Rejection = PageError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         extract(parts, state, SessionKind::Link).await.map(LinkCtx)
     }
 }
 
 impl FromRequestParts<AppState> for ManageCtx {
     type Rejection = PageError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        extract(parts, state, SessionKind::Manage).await.map(ManageCtx)
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        extract(parts, state, SessionKind::Manage)
+            .await
+            .map(ManageCtx)
     }
 }
 
 /// Chrome for a page without a session (the guide, the privacy page, some errors): the tenant's
 /// when a session cookie of either kind is present, else Accord's own.
-pub async fn anonymous_chrome(state: &AppState, parts_uri: &Uri, headers: &HeaderMap, is_get: bool, nonce: String) -> Chrome {
+pub async fn anonymous_chrome(
+    state: &AppState,
+    parts_uri: &Uri,
+    headers: &HeaderMap,
+    is_get: bool,
+    nonce: String,
+) -> Chrome {
     let mut found = None;
     for kind in [SessionKind::Link, SessionKind::Manage] {
         if let Ok(Some((_, tenant, _))) = load_session(state, headers, kind).await {

@@ -66,14 +66,20 @@ pub struct PageError {
 
 impl PageError {
     pub fn new(kind: PageErrorKind) -> Self {
-        Self { kind, correlation_id: None }
+        Self {
+            kind,
+            correlation_id: None,
+        }
     }
 
     /// A 500 whose cause is logged under a correlation id shown to the customer.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         let id = accord_domain::crypto::random_token(9);
         tracing::error!(correlation_id = %id, %cause, "page request failed");
-        Self { kind: PageErrorKind::Internal, correlation_id: Some(id) }
+        Self {
+            kind: PageErrorKind::Internal,
+            correlation_id: Some(id),
+        }
     }
 }
 
@@ -102,7 +108,10 @@ struct Unrendered {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let mut res = self.kind.status().into_response();
-        res.extensions_mut().insert(Unrendered { kind: self.kind, correlation_id: self.correlation_id });
+        res.extensions_mut().insert(Unrendered {
+            kind: self.kind,
+            correlation_id: self.correlation_id,
+        });
         res
     }
 }
@@ -112,12 +121,24 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
     let uri = req.uri().clone();
     let headers = req.headers().clone();
     let is_get = req.method() == axum::http::Method::GET;
-    let nonce = req.extensions().get::<CspNonce>().map(|n| n.0.clone()).unwrap_or_default();
+    let nonce = req
+        .extensions()
+        .get::<CspNonce>()
+        .map(|n| n.0.clone())
+        .unwrap_or_default();
     let res = next.run(req).await;
     let unrendered = match res.extensions().get::<Unrendered>() {
         Some(u) => u.clone(),
-        None if res.status() == StatusCode::NOT_FOUND && res.headers().get(axum::http::header::CONTENT_TYPE).is_none() => {
-            Unrendered { kind: PageErrorKind::NotFound, correlation_id: None }
+        None if res.status() == StatusCode::NOT_FOUND
+            && res
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .is_none() =>
+        {
+            Unrendered {
+                kind: PageErrorKind::NotFound,
+                correlation_id: None,
+            }
         }
         None => return res,
     };

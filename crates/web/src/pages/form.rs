@@ -29,7 +29,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
 
 /// Checks a form's CSRF token against the session. Also refuses posts whose `Origin` header
 /// names another site (defence in depth; SameSite=Lax already keeps the cookie off them).
-pub fn check_csrf(state: &AppState, session_hash: &TokenHash, presented: &str, origin_ok: bool) -> Result<(), PageError> {
+pub fn check_csrf(
+    state: &AppState,
+    session_hash: &TokenHash,
+    presented: &str,
+    origin_ok: bool,
+) -> Result<(), PageError> {
     if origin_ok && csrf_ok(&state.keyring, session_hash, presented) {
         Ok(())
     } else {
@@ -48,8 +53,14 @@ pub struct ClientMeta {
 
 impl FromRequestParts<AppState> for ClientMeta {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -71,6 +82,10 @@ impl FromRequestParts<AppState> for ClientMeta {
                 Some(site) => matches!(site, "same-origin" | "none"),
                 None => true,
             };
-        Ok(ClientMeta { ip, user_agent, same_origin })
+        Ok(ClientMeta {
+            ip,
+            user_agent,
+            same_origin,
+        })
     }
 }

@@ -12,12 +12,22 @@ use axum::http::{header, HeaderMap, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
 
-pub async fn guide(State(state): State<AppState>, uri: Uri, headers: HeaderMap, Extension(nonce): Extension<CspNonce>) -> Result<Response, PageError> {
+pub async fn guide(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    Extension(nonce): Extension<CspNonce>,
+) -> Result<Response, PageError> {
     let chrome = anonymous_chrome(&state, &uri, &headers, true, nonce.0).await;
     Ok(Html(GuidePage { chrome }.render()?).into_response())
 }
 
-pub async fn privacy(State(state): State<AppState>, uri: Uri, headers: HeaderMap, Extension(nonce): Extension<CspNonce>) -> Result<Response, PageError> {
+pub async fn privacy(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    Extension(nonce): Extension<CspNonce>,
+) -> Result<Response, PageError> {
     let chrome = anonymous_chrome(&state, &uri, &headers, true, nonce.0).await;
     Ok(Html(PrivacyPage { chrome }.render()?).into_response())
 }
@@ -45,9 +55,17 @@ pub async fn js() -> Response {
 }
 
 /// A platform's mark as SVG, drawn from the catalog's monogram and colours.
-pub async fn mark(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, PageError> {
-    let key = file.strip_suffix(".svg").ok_or(PageError::new(PageErrorKind::NotFound))?;
-    let p = state.catalog.find(key).ok_or(PageError::new(PageErrorKind::NotFound))?;
+pub async fn mark(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, PageError> {
+    let key = file
+        .strip_suffix(".svg")
+        .ok_or(PageError::new(PageErrorKind::NotFound))?;
+    let p = state
+        .catalog
+        .find(key)
+        .ok_or(PageError::new(PageErrorKind::NotFound))?;
     let text: String = p
         .mark
         .monogram
@@ -60,7 +78,11 @@ pub async fn mark(State(state): State<AppState>, Path(file): Path<String>) -> Re
             c => c.to_string(),
         })
         .collect();
-    let size = if p.mark.monogram.chars().count() > 2 { 12 } else { 15 };
+    let size = if p.mark.monogram.chars().count() > 2 {
+        12
+    } else {
+        15
+    };
     // Colours were validated as #RRGGBB when the catalog loaded.
     let svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" role="img"><rect width="32" height="32" rx="7" fill="{}"/><text x="16" y="21" font-family="system-ui,sans-serif" font-size="{size}" font-weight="700" text-anchor="middle" fill="{}">{text}</text></svg>"#,

@@ -5,8 +5,8 @@ use crate::pages::ctx::{cookie_name, load_session, LinkCtx, PageCtx};
 use crate::pages::error::{PageError, PageErrorKind};
 use crate::pages::form::{check_csrf, ClientMeta, PageForm};
 use crate::pages::templates::{
-    CallbackErrorPage, CategoryGroup, ConnectionRow, ConsentPage, DeclinedPage, FinishedPage, LandingPage, PlatformTile,
-    SelectPage, SuccessPage,
+    CallbackErrorPage, CategoryGroup, ConnectionRow, ConsentPage, DeclinedPage, FinishedPage,
+    LandingPage, PlatformTile, SelectPage, SuccessPage,
 };
 use crate::security::FormActionSources;
 use crate::services::connect::{self, CallbackError, CallbackQuery, ConsentAction};
@@ -33,7 +33,9 @@ pub fn session_cookie(state: &AppState, kind: SessionKind, token: &str) -> Heade
         .http_only(true)
         .same_site(cookie::SameSite::Lax)
         .secure(state.config.secure_cookies())
-        .max_age(cookie::time::Duration::seconds(state.config.browser_session_ttl.whole_seconds()))
+        .max_age(cookie::time::Duration::seconds(
+            state.config.browser_session_ttl.whole_seconds(),
+        ))
         .build();
     HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
 }
@@ -43,13 +45,26 @@ fn html(page: &impl Template) -> Result<Response, PageError> {
 }
 
 /// Opens a link session: consumes its single-use URL token and starts a browser session.
-pub async fn open(State(state): State<AppState>, Path(token): Path<String>, headers: HeaderMap) -> Result<Response, PageError> {
+pub async fn open(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     open_session(&state, &token, &headers, SessionKind::Link, "/link/start").await
 }
 
 /// Shared by the link and manage entry URLs.
-pub async fn open_session(state: &AppState, token: &str, headers: &HeaderMap, kind: SessionKind, landing: &str) -> Result<Response, PageError> {
-    let shaped = token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+pub async fn open_session(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+    kind: SessionKind,
+    landing: &str,
+) -> Result<Response, PageError> {
+    let shaped = token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if shaped {
         let now = state.clock.now();
         let cookie_token = random_token(32);
@@ -64,13 +79,20 @@ pub async fn open_session(state: &AppState, token: &str, headers: &HeaderMap, ki
             created_at: now,
             expires_at: now + state.config.browser_session_ttl,
         };
-        if let Some(link) = state.store.consume_link_session(&TokenHash::of(token), now, &browser).await? {
+        if let Some(link) = state
+            .store
+            .consume_link_session(&TokenHash::of(token), now, &browser)
+            .await?
+        {
             let to = match link.locale {
                 Some(l) => format!("{landing}?lang={l}"),
                 None => landing.to_owned(),
             };
             let mut res = Redirect::to(&to).into_response();
-            res.headers_mut().append(header::SET_COOKIE, session_cookie(state, kind, &cookie_token));
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                session_cookie(state, kind, &cookie_token),
+            );
             return Ok(res);
         }
     }
@@ -85,7 +107,11 @@ pub async fn landing(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
     if !ctx.tenant.settings.landing_enabled {
         return Ok(Redirect::to("/link/platforms").into_response());
     }
-    html(&LandingPage { company_name: ctx.company.name.clone(), csrf: ctx.csrf.clone(), chrome: ctx.chrome })
+    html(&LandingPage {
+        company_name: ctx.company.name.clone(),
+        csrf: ctx.csrf.clone(),
+        chrome: ctx.chrome,
+    })
 }
 
 /// The platforms this tenant enabled and this link session offers, in catalog order.
@@ -93,7 +119,12 @@ pub async fn offered_platforms(ctx: &PageCtx) -> Result<Vec<Platform>, PageError
     let state = &ctx.state;
     let enabled = state.store.tenant_platforms(ctx.tenant.id).await?;
     let categories = match ctx.session.link_session_id {
-        Some(id) => state.store.link_session(ctx.tenant.id, id).await?.map(|l| l.categories).unwrap_or_default(),
+        Some(id) => state
+            .store
+            .link_session(ctx.tenant.id, id)
+            .await?
+            .map(|l| l.categories)
+            .unwrap_or_default(),
         None => Vec::new(),
     };
     Ok(state
@@ -114,17 +145,36 @@ pub struct SelectQuery {
     q: String,
 }
 
-pub async fn select(LinkCtx(ctx): LinkCtx, Query(query): Query<SelectQuery>) -> Result<Response, PageError> {
+pub async fn select(
+    LinkCtx(ctx): LinkCtx,
+    Query(query): Query<SelectQuery>,
+) -> Result<Response, PageError> {
     let platforms = offered_platforms(&ctx).await?;
-    let connections = ctx.state.store.company_connections(ctx.tenant.id, ctx.company.id).await?;
-    let linked = |p: &Platform| connections.iter().any(|c| c.platform_key == p.key && c.status == ConnectionStatus::Linked);
-    let waiting = |p: &Platform| connections.iter().any(|c| c.platform_key == p.key && c.status == ConnectionStatus::ReconsentRequired);
+    let connections = ctx
+        .state
+        .store
+        .company_connections(ctx.tenant.id, ctx.company.id)
+        .await?;
+    let linked = |p: &Platform| {
+        connections
+            .iter()
+            .any(|c| c.platform_key == p.key && c.status == ConnectionStatus::Linked)
+    };
+    let waiting = |p: &Platform| {
+        connections
+            .iter()
+            .any(|c| c.platform_key == p.key && c.status == ConnectionStatus::ReconsentRequired)
+    };
     // Connections waiting for the customer's agreement again (notice changed, or expired).
     let reconsent = connections
         .iter()
         .filter(|c| c.status == ConnectionStatus::ReconsentRequired)
         .map(|c| {
-            let name = ctx.state.catalog.get(&c.platform_key).map_or_else(|| c.platform_key.to_string(), |p| p.name.clone());
+            let name = ctx
+                .state
+                .catalog
+                .get(&c.platform_key)
+                .map_or_else(|| c.platform_key.to_string(), |p| p.name.clone());
             (name, format!("/link/connections/{}/reconsent", c.id))
         })
         .collect();
@@ -135,15 +185,41 @@ pub async fn select(LinkCtx(ctx): LinkCtx, Query(query): Query<SelectQuery>) -> 
         let tiles: Vec<PlatformTile> = platforms
             .iter()
             .filter(|p| p.category == category)
-            .filter(|p| needle.is_empty() || p.name.to_lowercase().contains(&needle) || p.key.as_str().contains(&needle))
-            .map(|p| PlatformTile { key: p.key.to_string(), name: p.name.clone(), connected: linked(p), reconsent: waiting(p) })
+            .filter(|p| {
+                needle.is_empty()
+                    || p.name.to_lowercase().contains(&needle)
+                    || p.key.as_str().contains(&needle)
+            })
+            .map(|p| PlatformTile {
+                key: p.key.to_string(),
+                name: p.name.clone(),
+                connected: linked(p),
+                reconsent: waiting(p),
+            })
             .collect();
         if !tiles.is_empty() {
-            groups.push(CategoryGroup { key: category.to_string(), label: ctx.tr.t(&format!("category-{category}")), platforms: tiles });
+            groups.push(CategoryGroup {
+                key: category.to_string(),
+                label: ctx.tr.t(&format!("category-{category}")),
+                platforms: tiles,
+            });
         }
     }
-    let connected_count = i64::try_from(connections.iter().filter(|c| c.status == ConnectionStatus::Linked).count()).unwrap_or(i64::MAX);
-    html(&SelectPage { no_results: groups.is_empty() && !q.is_empty(), groups, query: q, connected_count, reconsent, chrome: ctx.chrome })
+    let connected_count = i64::try_from(
+        connections
+            .iter()
+            .filter(|c| c.status == ConnectionStatus::Linked)
+            .count(),
+    )
+    .unwrap_or(i64::MAX);
+    html(&SelectPage {
+        no_results: groups.is_empty() && !q.is_empty(),
+        groups,
+        query: q,
+        connected_count,
+        reconsent,
+        chrome: ctx.chrome,
+    })
 }
 
 /// The platform of a flow URL, if offered to this session.
@@ -156,12 +232,22 @@ async fn offered(ctx: &PageCtx, key: &str) -> Result<Platform, PageError> {
 }
 
 /// The notice in force for the platform's category in the customer's language (else English).
-async fn notice_for(ctx: &PageCtx, platform: &Platform) -> Result<(NoticeVersion, NoticeView), PageError> {
+async fn notice_for(
+    ctx: &PageCtx,
+    platform: &Platform,
+) -> Result<(NoticeVersion, NoticeView), PageError> {
     let store = &ctx.state.store;
-    let version = match store.current_notice_version(ctx.tenant.id, platform.category, ctx.locale()).await? {
+    let version = match store
+        .current_notice_version(ctx.tenant.id, platform.category, ctx.locale())
+        .await?
+    {
         Some(v) => v,
         None => store
-            .current_notice_version(ctx.tenant.id, platform.category, accord_domain::locale::Locale::En)
+            .current_notice_version(
+                ctx.tenant.id,
+                platform.category,
+                accord_domain::locale::Locale::En,
+            )
             .await?
             .ok_or_else(|| PageError::internal(&"tenant has no notice for this category"))?,
     };
@@ -172,7 +258,14 @@ async fn notice_for(ctx: &PageCtx, platform: &Platform) -> Result<(NoticeVersion
     Ok((version, view))
 }
 
-fn consent_page(ctx: &PageCtx, platform: &Platform, version: &NoticeVersion, view: NoticeView, error: Option<String>, already: bool) -> Result<Response, PageError> {
+fn consent_page(
+    ctx: &PageCtx,
+    platform: &Platform,
+    version: &NoticeVersion,
+    view: NoticeView,
+    error: Option<String>,
+    already: bool,
+) -> Result<Response, PageError> {
     let sha = view.render(&ctx.tr).sha256;
     let page = ConsentPage {
         chrome: ctx.chrome.clone(),
@@ -183,14 +276,28 @@ fn consent_page(ctx: &PageCtx, platform: &Platform, version: &NoticeVersion, vie
         version_id: version.id.to_string(),
         error,
         already_connected: already,
-        nda_url: ctx.tenant.settings.mnda.is_some().then(|| format!("/link/nda?platform={}", platform.key)),
+        nda_url: ctx
+            .tenant
+            .settings
+            .mnda
+            .is_some()
+            .then(|| format!("/link/nda?platform={}", platform.key)),
     };
-    let status = if page.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let status = if page.error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let mut res = (status, Html(page.render()?)).into_response();
     // The form's post is answered with a redirect to the platform; allow that origin.
-    let authorize = ctx.state.config.urls.endpoint(&platform.authorize_url, None);
+    let authorize = ctx
+        .state
+        .config
+        .urls
+        .endpoint(&platform.authorize_url, None);
     if let Ok(u) = url::Url::parse(&authorize) {
-        res.extensions_mut().insert(FormActionSources(vec![u.origin().ascii_serialization()]));
+        res.extensions_mut()
+            .insert(FormActionSources(vec![u.origin().ascii_serialization()]));
     }
     Ok(res)
 }
@@ -205,7 +312,10 @@ async fn is_linked(ctx: &PageCtx, platform: &Platform) -> Result<bool, PageError
         .any(|c| c.platform_key == platform.key && c.status == ConnectionStatus::Linked))
 }
 
-pub async fn consent(LinkCtx(ctx): LinkCtx, Path(key): Path<String>) -> Result<Response, PageError> {
+pub async fn consent(
+    LinkCtx(ctx): LinkCtx,
+    Path(key): Path<String>,
+) -> Result<Response, PageError> {
     let platform = offered(&ctx, &key).await?;
     // A connection to this platform waiting for the customer's agreement again: the re-consent
     // screen, not a fresh consent (which would start a second connection).
@@ -237,10 +347,18 @@ pub async fn consent_submit(
     Path(key): Path<String>,
     PageForm(form): PageForm<ConsentForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&ctx.state, &ctx.session.token_hash, &form.csrf, meta.same_origin)?;
+    check_csrf(
+        &ctx.state,
+        &ctx.session.token_hash,
+        &form.csrf,
+        meta.same_origin,
+    )?;
     let platform = offered(&ctx, &key).await?;
     if form.action == "decline" {
-        return html(&DeclinedPage { platform_name: platform.name.clone(), chrome: ctx.chrome });
+        return html(&DeclinedPage {
+            platform_name: platform.name.clone(),
+            chrome: ctx.chrome,
+        });
     }
     if form.action != "connect" {
         return Err(PageError::new(PageErrorKind::BadRequest));
@@ -294,7 +412,9 @@ pub async fn callback(
     nonce: Option<axum::Extension<crate::security::CspNonce>>,
 ) -> Result<Response, PageError> {
     // Without this browser's session the state cannot be bound to it: refuse before any token request.
-    let Some((session, tenant, company)) = load_session(&state, &headers, SessionKind::Link).await? else {
+    let Some((session, tenant, company)) =
+        load_session(&state, &headers, SessionKind::Link).await?
+    else {
         return Err(PageError::new(PageErrorKind::BadState));
     };
     let Some(platform) = state.catalog.find(&key).cloned() else {
@@ -309,8 +429,18 @@ pub async fn callback(
             let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
             let langs = crate::pages::ctx::lang_links(&uri, locale, false, "/link/platforms");
             let nonce = nonce.map(|n| n.0 .0.clone()).unwrap_or_default();
-            let chrome = crate::pages::ctx::Chrome::for_tenant(tr.clone(), nonce, Some(&tenant), langs, SessionKind::Link);
-            let explanation_id = if code == "access_denied" { "callback-error-denied" } else { "callback-error-generic" };
+            let chrome = crate::pages::ctx::Chrome::for_tenant(
+                tr.clone(),
+                nonce,
+                Some(&tenant),
+                langs,
+                SessionKind::Link,
+            );
+            let explanation_id = if code == "access_denied" {
+                "callback-error-denied"
+            } else {
+                "callback-error-generic"
+            };
             let _ = company;
             html(&CallbackErrorPage {
                 csrf: crate::security::csrf_token(&state.keyring, &session.token_hash),
@@ -327,7 +457,9 @@ pub async fn callback(
 
 /// A connection of this session's company, or 404.
 async fn own_connection(ctx: &PageCtx, id: &str) -> Result<Connection, PageError> {
-    let id: ConnectionId = id.parse().map_err(|_| PageError::new(PageErrorKind::NotFound))?;
+    let id: ConnectionId = id
+        .parse()
+        .map_err(|_| PageError::new(PageErrorKind::NotFound))?;
     ctx.state
         .store
         .connection(ctx.tenant.id, id)
@@ -350,7 +482,11 @@ pub async fn connection_row(ctx: &PageCtx, c: &Connection) -> Result<ConnectionR
                 .iter()
                 .map(|u| crate::services::notice::UseLine {
                     label: ctx.tr.t(&format!("data-type-{}", u.data_type)),
-                    direction: ctx.tr.a1(&format!("direction-{}", u.direction.as_str()), "platform", &p.name),
+                    direction: ctx.tr.a1(
+                        &format!("direction-{}", u.direction.as_str()),
+                        "platform",
+                        &p.name,
+                    ),
                     is_write: u.direction == accord_domain::catalog::Direction::Write,
                 })
                 .collect()
@@ -361,14 +497,23 @@ pub async fn connection_row(ctx: &PageCtx, c: &Connection) -> Result<ConnectionR
         id: c.id.to_string(),
         platform_name: name,
         platform_key: c.platform_key.to_string(),
-        category_label: platform.map(|p| ctx.tr.t(&format!("category-{}", p.category))).unwrap_or_default(),
+        category_label: platform
+            .map(|p| ctx.tr.t(&format!("category-{}", p.category)))
+            .unwrap_or_default(),
         status: c.status.as_str().to_owned(),
-        status_label: ctx.tr.t(&format!("status-{}", c.status.as_str().replace('_', "-"))),
+        status_label: ctx
+            .tr
+            .t(&format!("status-{}", c.status.as_str().replace('_', "-"))),
         active: c.status.is_active(),
-        granted: consent.as_ref().and_then(|k| k.given_at.format(&fmt).ok()).unwrap_or_default(),
+        granted: consent
+            .as_ref()
+            .and_then(|k| k.given_at.format(&fmt).ok())
+            .unwrap_or_default(),
         uses,
         consent_sha256: consent.as_ref().map(|k| k.notice_sha256.clone()),
-        receipt_url: consent.as_ref().map(|k| format!("/{}/receipts/{}", ctx.kind.as_str(), k.id)),
+        receipt_url: consent
+            .as_ref()
+            .map(|k| format!("/{}/receipts/{}", ctx.kind.as_str(), k.id)),
         notice_version: consent.as_ref().map(|k| k.notice_version),
     })
 }
@@ -376,10 +521,16 @@ pub async fn connection_row(ctx: &PageCtx, c: &Connection) -> Result<ConnectionR
 pub async fn success(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Response, PageError> {
     let conn = own_connection(&ctx, &id).await?;
     if conn.status != ConnectionStatus::Linked {
-        return Ok(Redirect::to(&format!("/link/platforms/{}/consent", conn.platform_key)).into_response());
+        return Ok(
+            Redirect::to(&format!("/link/platforms/{}/consent", conn.platform_key)).into_response(),
+        );
     }
     let row = connection_row(&ctx, &conn).await?;
-    html(&SuccessPage { csrf: ctx.csrf.clone(), connection: row, chrome: ctx.chrome })
+    html(&SuccessPage {
+        csrf: ctx.csrf.clone(),
+        connection: row,
+        chrome: ctx.chrome,
+    })
 }
 
 #[derive(Deserialize)]
@@ -388,12 +539,24 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-pub async fn retry(LinkCtx(ctx): LinkCtx, meta: ClientMeta, Path(id): Path<String>, PageForm(form): PageForm<CsrfForm>) -> Result<Response, PageError> {
-    check_csrf(&ctx.state, &ctx.session.token_hash, &form.csrf, meta.same_origin)?;
+pub async fn retry(
+    LinkCtx(ctx): LinkCtx,
+    meta: ClientMeta,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(
+        &ctx.state,
+        &ctx.session.token_hash,
+        &form.csrf,
+        meta.same_origin,
+    )?;
     let conn = own_connection(&ctx, &id).await?;
     let platform = offered(&ctx, conn.platform_key.as_str()).await?;
     if conn.status != ConnectionStatus::PendingAuth {
-        return Ok(Redirect::to(&format!("/link/platforms/{}/consent", platform.key)).into_response());
+        return Ok(
+            Redirect::to(&format!("/link/platforms/{}/consent", platform.key)).into_response(),
+        );
     }
     let url = connect::retry_authorize(&ctx.state, &conn, &platform, &ctx.session)
         .await
@@ -403,8 +566,17 @@ pub async fn retry(LinkCtx(ctx): LinkCtx, meta: ClientMeta, Path(id): Path<Strin
 
 /// From the success page to the manage page, without a new link: a manage session for the
 /// same company.
-pub async fn to_manage(LinkCtx(ctx): LinkCtx, meta: ClientMeta, PageForm(form): PageForm<CsrfForm>) -> Result<Response, PageError> {
-    check_csrf(&ctx.state, &ctx.session.token_hash, &form.csrf, meta.same_origin)?;
+pub async fn to_manage(
+    LinkCtx(ctx): LinkCtx,
+    meta: ClientMeta,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(
+        &ctx.state,
+        &ctx.session.token_hash,
+        &form.csrf,
+        meta.same_origin,
+    )?;
     let now = ctx.state.clock.now();
     let token = random_token(32);
     let session = BrowserSession {
@@ -419,7 +591,10 @@ pub async fn to_manage(LinkCtx(ctx): LinkCtx, meta: ClientMeta, PageForm(form): 
     };
     ctx.state.store.create_browser_session(&session).await?;
     let mut res = Redirect::to("/manage").into_response();
-    res.headers_mut().append(header::SET_COOKIE, session_cookie(&ctx.state, SessionKind::Manage, &token));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        session_cookie(&ctx.state, SessionKind::Manage, &token),
+    );
     Ok(res)
 }
 
@@ -431,7 +606,15 @@ pub async fn finish(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
         .await?
         .into_iter()
         .filter(|c| c.status == ConnectionStatus::Linked)
-        .map(|c| ctx.state.catalog.get(&c.platform_key).map_or_else(|| c.platform_key.to_string(), |p| p.name.clone()))
+        .map(|c| {
+            ctx.state
+                .catalog
+                .get(&c.platform_key)
+                .map_or_else(|| c.platform_key.to_string(), |p| p.name.clone())
+        })
         .collect();
-    html(&FinishedPage { connected, chrome: ctx.chrome })
+    html(&FinishedPage {
+        connected,
+        chrome: ctx.chrome,
+    })
 }

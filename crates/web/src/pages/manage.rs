@@ -16,7 +16,11 @@ use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-pub async fn open(State(state): State<AppState>, Path(token): Path<String>, headers: HeaderMap) -> Result<Response, PageError> {
+pub async fn open(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     open_session(&state, &token, &headers, SessionKind::Manage, "/manage").await
 }
 
@@ -25,23 +29,44 @@ pub struct IndexQuery {
     disconnected: Option<String>,
 }
 
-pub async fn index(ManageCtx(ctx): ManageCtx, Query(q): Query<IndexQuery>) -> Result<Response, PageError> {
-    let conns = ctx.state.store.company_connections(ctx.tenant.id, ctx.company.id).await?;
+pub async fn index(
+    ManageCtx(ctx): ManageCtx,
+    Query(q): Query<IndexQuery>,
+) -> Result<Response, PageError> {
+    let conns = ctx
+        .state
+        .store
+        .company_connections(ctx.tenant.id, ctx.company.id)
+        .await?;
     let mut rows = Vec::with_capacity(conns.len());
     // Newest first: what the customer just did is at the top.
     for c in conns.iter().rev() {
         rows.push(connection_row(&ctx, c).await?);
     }
-    let notice = q
-        .disconnected
-        .and_then(|key| ctx.state.catalog.find(&key).map(|p| ctx.tr.a1("manage-disconnected", "platform", &p.name)));
+    let notice = q.disconnected.and_then(|key| {
+        ctx.state
+            .catalog
+            .find(&key)
+            .map(|p| ctx.tr.a1("manage-disconnected", "platform", &p.name))
+    });
     let ndas = crate::pages::nda::rows(&ctx).await?;
-    let page = ManagePage { company_name: ctx.company.name.clone(), connections: rows, notice, ndas, chrome: ctx.chrome };
+    let page = ManagePage {
+        company_name: ctx.company.name.clone(),
+        connections: rows,
+        notice,
+        ndas,
+        chrome: ctx.chrome,
+    };
     Ok(Html(page.render()?).into_response())
 }
 
-async fn own(ctx: &crate::pages::ctx::PageCtx, id: &str) -> Result<accord_domain::connection::Connection, PageError> {
-    let id: ConnectionId = id.parse().map_err(|_| PageError::new(PageErrorKind::NotFound))?;
+async fn own(
+    ctx: &crate::pages::ctx::PageCtx,
+    id: &str,
+) -> Result<accord_domain::connection::Connection, PageError> {
+    let id: ConnectionId = id
+        .parse()
+        .map_err(|_| PageError::new(PageErrorKind::NotFound))?;
     ctx.state
         .store
         .connection(ctx.tenant.id, id)
@@ -51,18 +76,35 @@ async fn own(ctx: &crate::pages::ctx::PageCtx, id: &str) -> Result<accord_domain
 }
 
 /// The one confirmation.
-pub async fn confirm(ManageCtx(ctx): ManageCtx, Path(id): Path<String>) -> Result<Response, PageError> {
+pub async fn confirm(
+    ManageCtx(ctx): ManageCtx,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     let conn = own(&ctx, &id).await?;
     if !conn.status.is_active() {
         return Ok(Redirect::to("/manage").into_response());
     }
     let row = connection_row(&ctx, &conn).await?;
-    let page = ManageConfirmPage { csrf: ctx.csrf.clone(), connection: row, chrome: ctx.chrome };
+    let page = ManageConfirmPage {
+        csrf: ctx.csrf.clone(),
+        connection: row,
+        chrome: ctx.chrome,
+    };
     Ok(Html(page.render()?).into_response())
 }
 
-pub async fn disconnect(ManageCtx(ctx): ManageCtx, meta: ClientMeta, Path(id): Path<String>, PageForm(form): PageForm<CsrfForm>) -> Result<Response, PageError> {
-    check_csrf(&ctx.state, &ctx.session.token_hash, &form.csrf, meta.same_origin)?;
+pub async fn disconnect(
+    ManageCtx(ctx): ManageCtx,
+    meta: ClientMeta,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(
+        &ctx.state,
+        &ctx.session.token_hash,
+        &form.csrf,
+        meta.same_origin,
+    )?;
     let conn = own(&ctx, &id).await?;
     connect::disconnect(&ctx.state, ctx.tenant.id, conn.id, "manage_page").await?;
     Ok(Redirect::to(&format!("/manage?disconnected={}", conn.platform_key)).into_response())

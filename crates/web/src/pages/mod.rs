@@ -28,28 +28,55 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/link/{token}", get(link::open))
         .route("/link/start", get(link::landing))
         .route("/link/platforms", get(link::select))
-        .route("/link/platforms/{key}/consent", get(link::consent).post(link::consent_submit))
+        .route(
+            "/link/platforms/{key}/consent",
+            get(link::consent).post(link::consent_submit),
+        )
         .route("/link/callback/{key}", get(link::callback))
         .route("/link/connections/{id}", get(link::success))
         .route("/link/connections/{id}/retry", post(link::retry))
-        .route("/link/connections/{id}/reconsent", get(reconsent::link_show).post(reconsent::link_submit))
-        .route("/link/connections/{id}/reconsented", get(reconsent::link_done))
+        .route(
+            "/link/connections/{id}/reconsent",
+            get(reconsent::link_show).post(reconsent::link_submit),
+        )
+        .route(
+            "/link/connections/{id}/reconsented",
+            get(reconsent::link_done),
+        )
         .route("/link/nda", get(nda::show).post(nda::submit))
         .route("/link/nda/{file}", get(nda::link_file))
         .route("/manage/nda/{file}", get(nda::manage_file))
         .route("/link/manage", post(link::to_manage))
         .route("/link/finish", get(link::finish))
-        .route("/link/support", get(support::link_form).post(support::link_submit))
+        .route(
+            "/link/support",
+            get(support::link_form).post(support::link_submit),
+        )
         .route("/manage", get(manage::index))
         .route("/manage/{token}", get(manage::open))
-        .route("/manage/connections/{id}/disconnect", get(manage::confirm).post(manage::disconnect))
-        .route("/manage/connections/{id}/reconsent", get(reconsent::manage_show).post(reconsent::manage_submit))
-        .route("/manage/connections/{id}/reconsented", get(reconsent::manage_done))
-        .route("/manage/support", get(support::manage_form).post(support::manage_submit))
+        .route(
+            "/manage/connections/{id}/disconnect",
+            get(manage::confirm).post(manage::disconnect),
+        )
+        .route(
+            "/manage/connections/{id}/reconsent",
+            get(reconsent::manage_show).post(reconsent::manage_submit),
+        )
+        .route(
+            "/manage/connections/{id}/reconsented",
+            get(reconsent::manage_done),
+        )
+        .route(
+            "/manage/support",
+            get(support::manage_form).post(support::manage_submit),
+        )
         .route("/link/receipts/{id}", get(receipts::link_page))
         .route("/link/receipts/{id}/{file}", get(receipts::link_download))
         .route("/manage/receipts/{id}", get(receipts::manage_page))
-        .route("/manage/receipts/{id}/{file}", get(receipts::manage_download))
+        .route(
+            "/manage/receipts/{id}/{file}",
+            get(receipts::manage_download),
+        )
         .route("/guide", get(info::guide))
         .route("/privacy", get(info::privacy))
         .route("/assets/accord.css", get(info::css))

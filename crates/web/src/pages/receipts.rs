@@ -14,7 +14,9 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 
 async fn own_consent(ctx: &PageCtx, id: &str) -> Result<Consent, PageError> {
-    let id: ConsentId = id.parse().map_err(|_| PageError::new(PageErrorKind::NotFound))?;
+    let id: ConsentId = id
+        .parse()
+        .map_err(|_| PageError::new(PageErrorKind::NotFound))?;
     ctx.state
         .store
         .consent(ctx.tenant.id, id)
@@ -34,14 +36,21 @@ async fn page(ctx: PageCtx, id: String, base: &str) -> Result<Response, PageErro
     let events = list
         .iter()
         .map(|r| ReceiptEventRow {
-            kind: ctx.tr.t(&format!("receipt-event-{}", r.event.event.body.kind.as_str().replace('_', "-"))),
+            kind: ctx.tr.t(&format!(
+                "receipt-event-{}",
+                r.event.event.body.kind.as_str().replace('_', "-")
+            )),
             at: r.event.event.body.at.format(&fmt).unwrap_or_default(),
             position: r.event.event.seq,
             hash: r.event.hash.clone(),
             download: format!("{base}/{}/{}.jws", consent.id, r.event.event.seq),
         })
         .collect();
-    let platform_name = ctx.state.catalog.get(&consent.platform_key).map_or_else(|| consent.platform_key.to_string(), |p| p.name.clone());
+    let platform_name = ctx
+        .state
+        .catalog
+        .get(&consent.platform_key)
+        .map_or_else(|| consent.platform_key.to_string(), |p| p.name.clone());
     let page = ReceiptPage {
         controller: receipts::controller(&ctx.tenant).legal_name,
         platform_name,
@@ -65,26 +74,44 @@ async fn download(ctx: PageCtx, id: String, file: String) -> Result<Response, Pa
         .into_iter()
         .find(|r| r.event.event.seq == seq)
         .ok_or(PageError::new(PageErrorKind::NotFound))?;
-    let name = format!("attachment; filename=\"accord-receipt-{}-{seq}.jws\"", consent.id);
+    let name = format!(
+        "attachment; filename=\"accord-receipt-{}-{seq}.jws\"",
+        consent.id
+    );
     Ok((
-        [(header::CONTENT_TYPE, "application/jose".to_owned()), (header::CONTENT_DISPOSITION, name)],
+        [
+            (header::CONTENT_TYPE, "application/jose".to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
         r.jws,
     )
         .into_response())
 }
 
-pub async fn link_page(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Response, PageError> {
+pub async fn link_page(
+    LinkCtx(ctx): LinkCtx,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     page(ctx, id, "/link/receipts").await
 }
 
-pub async fn link_download(LinkCtx(ctx): LinkCtx, Path((id, file)): Path<(String, String)>) -> Result<Response, PageError> {
+pub async fn link_download(
+    LinkCtx(ctx): LinkCtx,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, PageError> {
     download(ctx, id, file).await
 }
 
-pub async fn manage_page(ManageCtx(ctx): ManageCtx, Path(id): Path<String>) -> Result<Response, PageError> {
+pub async fn manage_page(
+    ManageCtx(ctx): ManageCtx,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     page(ctx, id, "/manage/receipts").await
 }
 
-pub async fn manage_download(ManageCtx(ctx): ManageCtx, Path((id, file)): Path<(String, String)>) -> Result<Response, PageError> {
+pub async fn manage_download(
+    ManageCtx(ctx): ManageCtx,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, PageError> {
     download(ctx, id, file).await
 }

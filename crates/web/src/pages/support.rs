@@ -48,22 +48,43 @@ pub struct SupportForm {
 }
 
 fn short(s: &str, n: usize) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(n).collect()
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(n)
+        .collect()
 }
 
-fn form_page(ctx: &PageCtx, action: &str, form: &SupportForm, errors: Vec<(String, String)>) -> Result<Response, PageError> {
+fn form_page(
+    ctx: &PageCtx,
+    action: &str,
+    form: &SupportForm,
+    errors: Vec<(String, String)>,
+) -> Result<Response, PageError> {
     let topics = SupportTopic::ALL
         .iter()
-        .map(|t| (t.as_str().to_owned(), ctx.tr.t(&format!("support-topic-{}", t.as_str().replace('_', "-")))))
+        .map(|t| {
+            (
+                t.as_str().to_owned(),
+                ctx.tr
+                    .t(&format!("support-topic-{}", t.as_str().replace('_', "-"))),
+            )
+        })
         .collect();
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let page = SupportPage {
         chrome: ctx.chrome.clone(),
         csrf: ctx.csrf.clone(),
         action: action.to_owned(),
         step: short(&form.step, 20),
         platform: short(&form.platform, 40),
-        topic: SupportTopic::parse(&form.topic).unwrap_or(SupportTopic::Other).as_str().to_owned(),
+        topic: SupportTopic::parse(&form.topic)
+            .unwrap_or(SupportTopic::Other)
+            .as_str()
+            .to_owned(),
         topics,
         message: form.message.clone(),
         reply_to: form.reply_to.clone(),
@@ -75,14 +96,33 @@ fn form_page(ctx: &PageCtx, action: &str, form: &SupportForm, errors: Vec<(Strin
 fn show(ctx: &PageCtx, action: &str, q: SupportQuery) -> Result<Response, PageError> {
     let mut message = String::new();
     if !q.error.is_empty() {
-        message = ctx.tr.a1("support-prefill-error", "code", &short(&q.error, 40));
+        message = ctx
+            .tr
+            .a1("support-prefill-error", "code", &short(&q.error, 40));
     }
-    let form = SupportForm { topic: q.topic, step: q.step, platform: q.platform, message, ..SupportForm::default() };
+    let form = SupportForm {
+        topic: q.topic,
+        step: q.step,
+        platform: q.platform,
+        message,
+        ..SupportForm::default()
+    };
     form_page(ctx, action, &form, Vec::new())
 }
 
-async fn submit(ctx: &PageCtx, meta: ClientMeta, action: &str, back: &str, form: SupportForm) -> Result<Response, PageError> {
-    check_csrf(&ctx.state, &ctx.session.token_hash, &form.csrf, meta.same_origin)?;
+async fn submit(
+    ctx: &PageCtx,
+    meta: ClientMeta,
+    action: &str,
+    back: &str,
+    form: SupportForm,
+) -> Result<Response, PageError> {
+    check_csrf(
+        &ctx.state,
+        &ctx.session.token_hash,
+        &form.csrf,
+        meta.same_origin,
+    )?;
     let reference = reference();
     if !form.website.is_empty() {
         return done(ctx, reference, back);
@@ -96,7 +136,8 @@ async fn submit(ctx: &PageCtx, meta: ClientMeta, action: &str, back: &str, form:
     if message.is_err() {
         errors.push(("message".to_owned(), ctx.tr.t("support-error-message")));
     }
-    let reply = email_field("reply_to", &form.reply_to).or_else(|_| phone_field("reply_to", &form.reply_to));
+    let reply = email_field("reply_to", &form.reply_to)
+        .or_else(|_| phone_field("reply_to", &form.reply_to));
     if reply.is_err() {
         errors.push(("reply_to".to_owned(), ctx.tr.t("support-error-reply")));
     }
@@ -127,7 +168,11 @@ async fn submit(ctx: &PageCtx, meta: ClientMeta, action: &str, back: &str, form:
 }
 
 fn done(ctx: &PageCtx, reference: String, back: &str) -> Result<Response, PageError> {
-    let page = SupportDonePage { chrome: ctx.chrome.clone(), reference, back: back.to_owned() };
+    let page = SupportDonePage {
+        chrome: ctx.chrome.clone(),
+        reference,
+        back: back.to_owned(),
+    };
     Ok(Html(page.render()?).into_response())
 }
 
@@ -135,23 +180,39 @@ fn done(ctx: &PageCtx, reference: String, back: &str) -> Result<Response, PageEr
 fn reference() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    let s: String = (0..8).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    let s: String = (0..8)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
     format!("SR-{s}")
 }
 
-pub async fn link_form(LinkCtx(ctx): LinkCtx, Query(q): Query<SupportQuery>) -> Result<Response, PageError> {
+pub async fn link_form(
+    LinkCtx(ctx): LinkCtx,
+    Query(q): Query<SupportQuery>,
+) -> Result<Response, PageError> {
     show(&ctx, "/link/support", q)
 }
 
-pub async fn link_submit(LinkCtx(ctx): LinkCtx, meta: ClientMeta, PageForm(form): PageForm<SupportForm>) -> Result<Response, PageError> {
+pub async fn link_submit(
+    LinkCtx(ctx): LinkCtx,
+    meta: ClientMeta,
+    PageForm(form): PageForm<SupportForm>,
+) -> Result<Response, PageError> {
     submit(&ctx, meta, "/link/support", "/link/platforms", form).await
 }
 
-pub async fn manage_form(ManageCtx(ctx): ManageCtx, Query(q): Query<SupportQuery>) -> Result<Response, PageError> {
+pub async fn manage_form(
+    ManageCtx(ctx): ManageCtx,
+    Query(q): Query<SupportQuery>,
+) -> Result<Response, PageError> {
     show(&ctx, "/manage/support", q)
 }
 
-pub async fn manage_submit(ManageCtx(ctx): ManageCtx, meta: ClientMeta, PageForm(form): PageForm<SupportForm>) -> Result<Response, PageError> {
+pub async fn manage_submit(
+    ManageCtx(ctx): ManageCtx,
+    meta: ClientMeta,
+    PageForm(form): PageForm<SupportForm>,
+) -> Result<Response, PageError> {
     submit(&ctx, meta, "/manage/support", "/manage", form).await
 }
 

@@ -43,7 +43,9 @@ pub async fn consent_and_authorize(
         .company_connections(action.tenant, action.company)
         .await?
         .into_iter()
-        .find(|c| c.platform_key == action.platform.key && c.status == ConnectionStatus::PendingAuth);
+        .find(|c| {
+            c.platform_key == action.platform.key && c.status == ConnectionStatus::PendingAuth
+        });
     let consent_id = ConsentId::new();
     let connection = match existing {
         Some(mut c) => {
@@ -96,11 +98,25 @@ pub async fn consent_and_authorize(
         withdrawn_at: None,
     };
     let id = connection.id;
-    let method = serde_json::to_value(consent.evidence.method).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    let event = EventBody::for_consent(EventKind::Given, &consent, &action.view.purpose, &method, now);
+    let method = serde_json::to_value(consent.evidence.method)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let event = EventBody::for_consent(
+        EventKind::Given,
+        &consent,
+        &action.view.purpose,
+        &method,
+        now,
+    );
     state
         .store
-        .record_consent(&ConsentWrite { connection, consent, oauth_flow: Some(flow), event })
+        .record_consent(&ConsentWrite {
+            connection,
+            consent,
+            oauth_flow: Some(flow),
+            event,
+        })
         .await?;
     Ok((url, id))
 }
@@ -134,7 +150,10 @@ pub enum CallbackError {
     BadState,
     /// The platform said no, or the exchange failed; the connection records the code.
     #[error("platform error {code}")]
-    Platform { code: String, connection: ConnectionId },
+    Platform {
+        code: String,
+        connection: ConnectionId,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -155,7 +174,11 @@ pub async fn complete_callback(
     platform: &Platform,
     query: &CallbackQuery,
 ) -> Result<Connection, CallbackError> {
-    let raw_state = query.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 512).ok_or(CallbackError::BadState)?;
+    let raw_state = query
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= 512)
+        .ok_or(CallbackError::BadState)?;
     let now = state.clock.now();
     let flow = state
         .store
@@ -166,23 +189,44 @@ pub async fn complete_callback(
     if flow.platform_key != platform.key || flow.tenant_id != session.tenant_id {
         return Err(CallbackError::BadState);
     }
-    let fail = |code: String| CallbackError::Platform { code, connection: flow.connection_id };
+    let fail = |code: String| CallbackError::Platform {
+        code,
+        connection: flow.connection_id,
+    };
     if let Some(err) = &query.error {
         let code = sanitize_code(err);
-        state.store.fail_connection(flow.tenant_id, flow.connection_id, &code, now).await?;
+        state
+            .store
+            .fail_connection(flow.tenant_id, flow.connection_id, &code, now)
+            .await?;
         return Err(fail(code));
     }
-    let Some(code) = query.code.as_deref().filter(|c| !c.is_empty() && c.len() <= 2048) else {
-        state.store.fail_connection(flow.tenant_id, flow.connection_id, "invalid_response", now).await?;
+    let Some(code) = query
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty() && c.len() <= 2048)
+    else {
+        state
+            .store
+            .fail_connection(flow.tenant_id, flow.connection_id, "invalid_response", now)
+            .await?;
         return Err(fail("invalid_response".into()));
     };
     match accord_platform::exchange(&state.platforms, &flow, platform, code).await {
         Ok(tokens) => {
             let json = serde_json::to_vec(&tokens).expect("token set serialises");
-            let ct = state.keyring.encrypt(&json, &tokens_aad(flow.tenant_id, flow.connection_id));
+            let ct = state
+                .keyring
+                .encrypt(&json, &tokens_aad(flow.tenant_id, flow.connection_id));
             state
                 .store
-                .link_connection(flow.tenant_id, flow.connection_id, &ct, tokens.scope.as_deref(), state.clock.now())
+                .link_connection(
+                    flow.tenant_id,
+                    flow.connection_id,
+                    &ct,
+                    tokens.scope.as_deref(),
+                    state.clock.now(),
+                )
                 .await?;
             state
                 .store
@@ -192,7 +236,15 @@ pub async fn complete_callback(
         }
         Err(e) => {
             tracing::warn!(connection = %flow.connection_id, platform = %platform.key, error_code = e.code(), "token exchange failed");
-            state.store.fail_connection(flow.tenant_id, flow.connection_id, e.code(), state.clock.now()).await?;
+            state
+                .store
+                .fail_connection(
+                    flow.tenant_id,
+                    flow.connection_id,
+                    e.code(),
+                    state.clock.now(),
+                )
+                .await?;
             Err(fail(e.code().to_owned()))
         }
     }
@@ -216,7 +268,12 @@ fn sanitize_code(raw: &str) -> String {
 /// transaction answering the click; revocation at the platform follows as a durable job.
 /// `method` says where the withdrawal came from (`manage_page`, `tenant_api`); it goes into the
 /// `withdrawn` ledger event.
-pub async fn disconnect(state: &AppState, tenant: TenantId, id: ConnectionId, method: &str) -> Result<Option<Disconnected>, StoreError> {
+pub async fn disconnect(
+    state: &AppState,
+    tenant: TenantId,
+    id: ConnectionId,
+    method: &str,
+) -> Result<Option<Disconnected>, StoreError> {
     let Some(conn) = state.store.connection(tenant, id).await? else {
         return Ok(None);
     };
@@ -224,7 +281,10 @@ pub async fn disconnect(state: &AppState, tenant: TenantId, id: ConnectionId, me
         .catalog
         .get(&conn.platform_key)
         .is_some_and(|p| p.revoke_url.is_some());
-    let out = state.store.disconnect(tenant, id, revoke, method, state.clock.now()).await?;
+    let out = state
+        .store
+        .disconnect(tenant, id, revoke, method, state.clock.now())
+        .await?;
     if out.as_ref().is_some_and(|d| d.revoke_job.is_some()) {
         state.jobs.notify_one();
     }

@@ -61,7 +61,11 @@ impl NoticeView {
         Self {
             heading: tr.a(
                 "notice-heading",
-                &[("tenant", tenant_name), ("category", platform.category.as_str()), ("platform", &platform.name)],
+                &[
+                    ("tenant", tenant_name),
+                    ("category", platform.category.as_str()),
+                    ("platform", &platform.name),
+                ],
             ),
             category_label,
             platform_name: platform.name.clone(),
@@ -85,11 +89,23 @@ impl NoticeView {
             format!("{}: {}", tr.t("notice-purpose"), self.purpose),
             format!("{}:", tr.t("notice-data-used")),
         ];
-        lines.extend(self.uses.iter().map(|u| format!("- {}: {}", u.label, u.direction)));
+        lines.extend(
+            self.uses
+                .iter()
+                .map(|u| format!("- {}: {}", u.label, u.direction)),
+        );
         lines.push(format!("{}: {}", tr.t("notice-retention"), self.retention));
         lines.push(format!("{}: {}", tr.t("notice-sharing"), self.sharing));
-        lines.push(format!("{}: {}", tr.t("notice-withdrawal"), self.withdrawal));
-        lines.push(format!("{}: {}", tr.t("notice-privacy-policy"), self.privacy_policy_url));
+        lines.push(format!(
+            "{}: {}",
+            tr.t("notice-withdrawal"),
+            self.withdrawal
+        ));
+        lines.push(format!(
+            "{}: {}",
+            tr.t("notice-privacy-policy"),
+            self.privacy_policy_url
+        ));
         lines.push(format!("{}: {}", tr.t("notice-version"), self.version));
         RenderedNotice::new(lines.join("\n"))
     }

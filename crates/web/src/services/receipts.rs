@@ -32,28 +32,50 @@ pub fn controller(tenant: &Tenant) -> Controller {
 }
 
 /// Signs the receipt of one ledger event about `consent`.
-pub async fn sign_event(state: &AppState, tenant: &Tenant, company_name: &str, consent: &Consent, event: ChainedEvent) -> Result<SignedReceipt, StoreError> {
-    let notice = state.store.notice_version(tenant.id, consent.notice_version_id).await?;
-    let platform_name = state.catalog.get(&consent.platform_key).map(|p| p.name.clone());
+pub async fn sign_event(
+    state: &AppState,
+    tenant: &Tenant,
+    company_name: &str,
+    consent: &Consent,
+    event: ChainedEvent,
+) -> Result<SignedReceipt, StoreError> {
+    let notice = state
+        .store
+        .notice_version(tenant.id, consent.notice_version_id)
+        .await?;
+    let platform_name = state
+        .catalog
+        .get(&consent.platform_key)
+        .map(|p| p.name.clone());
     let validity_days = tenant.settings.consent_validity_days;
     let ctx = ReceiptContext {
         controller: controller(tenant),
         company_name,
         platform_name: platform_name.as_deref(),
         retention: notice.as_ref().map(|n| n.content.retention.as_str()),
-        third_party_sharing: notice.as_ref().map(|n| n.content.third_party_sharing.as_str()),
-        withdrawal: notice.as_ref().map_or("", |n| n.content.withdrawal.as_str()),
+        third_party_sharing: notice
+            .as_ref()
+            .map(|n| n.content.third_party_sharing.as_str()),
+        withdrawal: notice
+            .as_ref()
+            .map_or("", |n| n.content.withdrawal.as_str()),
         valid_until: validity_days.map(|d| consent.given_at + time::Duration::days(i64::from(d))),
     };
     Ok(sign_with(state, event, &ctx))
 }
 
 /// What a signed NDA's receipt says about withdrawal: the agreement's own terms govern it.
-pub const NDA_WITHDRAWAL: &str = "A signed agreement is not withdrawn through Accord; its own terms say how it ends.";
+pub const NDA_WITHDRAWAL: &str =
+    "A signed agreement is not withdrawn through Accord; its own terms say how it ends.";
 
 /// Signs the receipt of an `nda_accepted` event (no platform, notice or data types; the event's
 /// `text_sha256` is the signed document's hash).
-pub fn sign_nda_event(state: &AppState, tenant: &Tenant, company_name: &str, event: ChainedEvent) -> SignedReceipt {
+pub fn sign_nda_event(
+    state: &AppState,
+    tenant: &Tenant,
+    company_name: &str,
+    event: ChainedEvent,
+) -> SignedReceipt {
     let ctx = ReceiptContext {
         controller: controller(tenant),
         company_name,
@@ -69,12 +91,23 @@ pub fn sign_nda_event(state: &AppState, tenant: &Tenant, company_name: &str, eve
 fn sign_with(state: &AppState, event: ChainedEvent, ctx: &ReceiptContext<'_>) -> SignedReceipt {
     let receipt = Receipt::from_event(&event, ctx);
     let payload = serde_json::to_value(&receipt).expect("receipts serialise");
-    let jws = state.keyring.signing_keys().sign_compact(&payload, JWS_TYPE);
-    SignedReceipt { event, receipt, jws }
+    let jws = state
+        .keyring
+        .signing_keys()
+        .sign_compact(&payload, JWS_TYPE);
+    SignedReceipt {
+        event,
+        receipt,
+        jws,
+    }
 }
 
 /// The receipts of every event of a consent (given, then withdrawn…), oldest first.
-pub async fn for_consent(state: &AppState, tenant: &Tenant, consent: &Consent) -> Result<Vec<SignedReceipt>, StoreError> {
+pub async fn for_consent(
+    state: &AppState,
+    tenant: &Tenant,
+    consent: &Consent,
+) -> Result<Vec<SignedReceipt>, StoreError> {
     // A deleted company's consents stay provable; its name is then no longer known.
     let company_name = state
         .store

@@ -30,7 +30,12 @@ pub async fn create_tenant(
     let name = name_field("name", name).map_err(|e| Invalid(vec![e]))?;
     settings.validate(state.config.allow_http_localhost)?;
     let now = state.clock.now();
-    let tenant = Tenant { id: TenantId::new(), name, settings, created_at: now };
+    let tenant = Tenant {
+        id: TenantId::new(),
+        name,
+        settings,
+        created_at: now,
+    };
     let (record, full) = new_api_key(tenant.id, now);
     state.store.create_tenant(&tenant, &record).await?;
     seed_default_notices(state, &tenant).await?;
@@ -68,12 +73,20 @@ async fn seed_default_notices(state: &AppState, tenant: &Tenant) -> Result<(), S
     let now = state.clock.now();
     for category in Category::ALL {
         for locale in Locale::ALL {
-            if state.store.current_notice_version(tenant.id, category, locale).await?.is_some() {
+            if state
+                .store
+                .current_notice_version(tenant.id, category, locale)
+                .await?
+                .is_some()
+            {
                 continue;
             }
             let tr = Tr::new(state.i18n.clone(), locale);
             let content = super::notice::default_content(&tr, category, &privacy);
-            state.store.add_notice_version(tenant.id, category, locale, &content, now).await?;
+            state
+                .store
+                .add_notice_version(tenant.id, category, locale, &content, now)
+                .await?;
         }
     }
     Ok(())
