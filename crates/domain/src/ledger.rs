@@ -115,6 +115,8 @@ pub struct StoredColumns<'a> {
     pub kind: &'a str,
     pub consent_id: ConsentId,
     pub prev_hash: &'a str,
+    /// The event time as the row keeps it, in unix microseconds.
+    pub at_micros: i64,
 }
 
 /// Parses a stored event and checks it is exactly what was written: the text must be the

@@ -235,6 +235,10 @@ fn event_from(row: &PgRow) -> Result<ChainedEvent> {
         kind: &kind,
         consent_id: ConsentId::from(row.try_get::<Uuid, _>("consent_id").map_err(db)?),
         prev_hash: &prev,
+        at_micros: {
+            let at: time::OffsetDateTime = row.try_get("at").map_err(db)?;
+            i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+        },
     };
     let event = parse_stored(&json, &cols).map_err(|e| corrupt("ledger_events.event", e))?;
     let hash: String = row.try_get("hash").map_err(db)?;
@@ -247,7 +251,7 @@ pub(crate) async fn events(
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<ChainedEvent>> {
-    sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, event, hash from ledger_events where tenant_id = $1 and seq > $2 order by seq limit $3")
+    sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events where tenant_id = $1 and seq > $2 order by seq limit $3")
         .bind(tenant.as_uuid())
         .bind(after_seq)
         .bind(i64::from(limit))
@@ -264,7 +268,7 @@ pub(crate) async fn consent_events(
     tenant: TenantId,
     consent: ConsentId,
 ) -> Result<Vec<ChainedEvent>> {
-    sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, event, hash from ledger_events where consent_id = $1 and tenant_id = $2 order by seq")
+    sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events where consent_id = $1 and tenant_id = $2 order by seq")
         .bind(consent.as_uuid())
         .bind(tenant.as_uuid())
         .fetch_all(pool)

@@ -127,6 +127,7 @@ fn event_from(row: &sqlx::sqlite::SqliteRow) -> Result<ChainedEvent> {
             .parse()
             .map_err(|e| corrupt("ledger_events.consent_id", e))?,
         prev_hash: &prev,
+        at_micros: row.try_get("at").map_err(db)?,
     };
     let event = parse_stored(&json, &cols).map_err(|e| corrupt("ledger_events.event", e))?;
     let hash: String = row.try_get("hash").map_err(db)?;
@@ -139,7 +140,7 @@ pub(crate) async fn events(
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<ChainedEvent>> {
-    let rows = sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, event, hash from ledger_events where tenant_id = ? and seq > ? order by seq limit ?")
+    let rows = sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events where tenant_id = ? and seq > ? order by seq limit ?")
         .bind(tenant.to_string())
         .bind(after_seq)
         .bind(i64::from(limit))
@@ -154,7 +155,7 @@ pub(crate) async fn consent_events(
     tenant: TenantId,
     consent: ConsentId,
 ) -> Result<Vec<ChainedEvent>> {
-    let rows = sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, event, hash from ledger_events where tenant_id = ? and consent_id = ? order by seq")
+    let rows = sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events where tenant_id = ? and consent_id = ? order by seq")
         .bind(tenant.to_string())
         .bind(consent.to_string())
         .fetch_all(read)

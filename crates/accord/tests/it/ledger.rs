@@ -207,6 +207,19 @@ async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
         "content does not match its hash",
     )
     .await;
+    // Another column of the row: its kind or previous hash.
+    for statement in [
+        "update ledger_events set kind = 'expired' where seq = 2",
+        "update ledger_events set prev_hash = hash where seq = 2",
+    ] {
+        assert_caught(
+            &app,
+            &[statement],
+            2,
+            "the stored event cannot be read as a ledger event",
+        )
+        .await;
+    }
     // A row deleted.
     assert_caught(
         &app,
