@@ -17,21 +17,20 @@
 //! different tenants, in different lanes, commit side by side (and PostgreSQL flushes their
 //! commits together).
 //!
-//! A write whose connection id belongs to someone else is left out by the statement itself and
-//! answered `NotFound`; the rest of its batch commits. If the statement fails (a duplicate
-//! consent id, a foreign key to another tenant's row, a deadlock), the server has rolled it back
-//! and the batch is replayed in one transaction with each request inside its own savepoint: the
-//! failing one is rolled back alone and answered with its own error; the others commit, their
-//! ledger events chained in order. Either way each caller gets the outcome it would have had
-//! alone. A batch naming one connection twice
-//! (two consents for one connection at the same instant) goes straight to the replay, which
-//! applies them in order.
+//! A write whose connection id belongs to someone else (or was disconnected) is left out by the
+//! statement itself and answered `NotFound`; the rest of its batch commits. If the statement
+//! fails (a duplicate consent id, a foreign key to another tenant's row, a deadlock), the server
+//! has rolled it back and the batch is replayed in one transaction with each request inside its
+//! own savepoint: the failing one is rolled back alone and answered with its own error; the
+//! others commit, their ledger events chained in order. Either way each caller gets the outcome
+//! it would have had alone. A batch naming one connection twice (two consents for one
+//! connection at the same instant) goes straight to the replay, which applies them in order.
 //!
 //! Several Accord instances each run their own writers on the same database; their batches are
-//! ordinary transactions, and lock connection rows in id order so they never deadlock on each
-//! other.
+//! ordinary transactions that lock in one order — ledger heads by tenant id, then connection
+//! rows by id — so they never deadlock on each other.
 
-use crate::batch::apply;
+use crate::batch::{apply, Prepared};
 use crate::connections::consistent;
 use crate::error::{backend, db, is_transient, refused_by_server};
 use accord_domain::ids::TenantId;
@@ -50,7 +49,7 @@ pub(crate) const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
 struct Request {
-    write: ConsentWrite,
+    write: Prepared,
     reply: oneshot::Sender<Result<()>>,
 }
 
@@ -99,8 +98,9 @@ impl GroupWriter {
     /// Queues the write and waits for its commit. If the caller goes away meanwhile the write
     /// still commits (or not) as a whole; only the answer is lost.
     pub(crate) async fn record(&self, write: ConsentWrite) -> Result<()> {
+        let write = Prepared::new(write)?;
         let (reply, answer) = oneshot::channel();
-        self.lane(write.consent.tenant_id)
+        self.lane(write.write.consent.tenant_id)
             .send(Request { write, reply })
             .await
             .map_err(|_| backend("the group-commit writer has stopped"))?;
@@ -155,7 +155,7 @@ async fn write_batch(
     batch: &[Request],
     counters: &Counters,
 ) -> Result<Vec<Result<()>>> {
-    let writes: Vec<&ConsentWrite> = batch.iter().map(|r| &r.write).collect();
+    let writes: Vec<&Prepared> = batch.iter().map(|r| &r.write).collect();
     if fast_path_allowed(&writes) {
         // One statement outside an explicit transaction: its own commit, one round trip.
         match apply(pool, &writes).await {
@@ -184,7 +184,7 @@ async fn write_batch(
 /// The batch again, in one transaction, each request in its own savepoint.
 async fn replay(
     pool: &PgPool,
-    writes: &[&ConsentWrite],
+    writes: &[&Prepared],
     counters: &Counters,
 ) -> Result<Vec<Result<()>>> {
     counters.replays.fetch_add(1, Ordering::Relaxed);
@@ -194,11 +194,11 @@ async fn replay(
 
 /// Whether the batch can be written whole: every write agrees with itself on its owner, and no
 /// connection is named twice.
-fn fast_path_allowed(writes: &[&ConsentWrite]) -> bool {
+fn fast_path_allowed(writes: &[&Prepared]) -> bool {
     let mut seen = HashSet::with_capacity(writes.len());
     writes
         .iter()
-        .all(|w| consistent(w) && seen.insert(w.connection.id))
+        .all(|p| consistent(&p.write) && seen.insert(p.write.connection.id))
 }
 
 /// Each request inside its own savepoint, in order: one that fails is rolled back alone and
@@ -206,7 +206,7 @@ fn fast_path_allowed(writes: &[&ConsentWrite]) -> bool {
 /// written.
 async fn isolated(
     mut tx: Transaction<'static, Postgres>,
-    writes: &[&ConsentWrite],
+    writes: &[&Prepared],
 ) -> Result<Vec<Result<()>>> {
     let mut outcomes = Vec::with_capacity(writes.len());
     for write in writes {
@@ -218,8 +218,8 @@ async fn isolated(
 
 /// One request in its own savepoint. The outer `Err` means the savepoint could not be opened,
 /// released or rolled back: the batch's transaction can no longer be trusted.
-async fn apply_one(tx: &mut PgConnection, write: &ConsentWrite) -> Result<Result<()>> {
-    if !consistent(write) {
+async fn apply_one(tx: &mut PgConnection, write: &Prepared) -> Result<Result<()>> {
+    if !consistent(&write.write) {
         return Ok(Err(backend(
             "inconsistent consent write: consent, connection and OAuth flow disagree on their owner",
         )));
