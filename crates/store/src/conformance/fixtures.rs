@@ -113,7 +113,37 @@ pub fn consent_write(
 ) -> ConsentWrite {
     let (connection_id, consent_id) = (ConnectionId::new(), ConsentId::new());
     let text = format!("{} (version {})", nv.content.purpose, nv.version);
-    let mut write = ConsentWrite {
+    let consent = Consent {
+        id: consent_id,
+        tenant_id: company.tenant_id,
+        company_id: company.id,
+        connection_id,
+        platform_key: sandbox(),
+        category: nv.category,
+        notice_version_id: nv.id,
+        notice_version: nv.version,
+        locale: nv.locale,
+        data_uses: nv.content.data_uses.clone(),
+        notice_sha256: sha256_hex(text.as_bytes()),
+        notice_text: text,
+        evidence: ConsentEvidence {
+            method: ConsentMethod::HostedFlowCheckbox,
+            checkbox_ticked: true,
+            ip: Some("192.0.2.7".into()),
+            user_agent: Some("conformance".into()),
+        },
+        given_at,
+        withdrawn_at: None,
+    };
+    // The event describes exactly the consent written with it.
+    let event = EventBody::for_consent(
+        EventKind::Given,
+        &consent,
+        &nv.content.purpose,
+        "hosted_flow_checkbox",
+        given_at,
+    );
+    ConsentWrite {
         connection: Connection {
             id: connection_id,
             tenant_id: company.tenant_id,
@@ -129,55 +159,10 @@ pub fn consent_write(
             linked_at: None,
             disconnected_at: None,
         },
-        consent: Consent {
-            id: consent_id,
-            tenant_id: company.tenant_id,
-            company_id: company.id,
-            connection_id,
-            platform_key: sandbox(),
-            category: nv.category,
-            notice_version_id: nv.id,
-            notice_version: nv.version,
-            locale: nv.locale,
-            data_uses: nv.content.data_uses.clone(),
-            notice_sha256: sha256_hex(text.as_bytes()),
-            notice_text: text,
-            evidence: ConsentEvidence {
-                method: ConsentMethod::HostedFlowCheckbox,
-                checkbox_ticked: true,
-                ip: Some("192.0.2.7".into()),
-                user_agent: Some("conformance".into()),
-            },
-            given_at,
-            withdrawn_at: None,
-        },
+        consent,
         oauth_flow: None,
-        event: EventBody {
-            kind: EventKind::Given,
-            consent_id,
-            company_id: company.id,
-            connection_id: Some(connection_id),
-            platform_key: Some(sandbox()),
-            category: Some(nv.category),
-            notice_version_id: Some(nv.id),
-            notice_version: Some(nv.version),
-            text_sha256: String::new(),
-            locale: nv.locale,
-            data_uses: nv.content.data_uses.clone(),
-            purpose: nv.content.purpose.clone(),
-            method: "hosted_flow_checkbox".into(),
-            at: given_at,
-        },
-    };
-    // The event describes exactly the consent written with it.
-    write.event = EventBody::for_consent(
-        EventKind::Given,
-        &write.consent,
-        &nv.content.purpose,
-        "hosted_flow_checkbox",
-        given_at,
-    );
-    write
+        event,
+    }
 }
 
 /// A new consent for the same connection, given later.
