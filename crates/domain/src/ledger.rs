@@ -137,6 +137,10 @@ pub fn parse_stored(json: &str, cols: &StoredColumns<'_>) -> Result<LedgerEvent,
     {
         return Err("event's kind, consent or previous hash disagrees with its row".into());
     }
+    let micros = i64::try_from(event.body.at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MIN);
+    if micros != cols.at_micros {
+        return Err("event's time disagrees with its row".into());
+    }
     Ok(event)
 }
 

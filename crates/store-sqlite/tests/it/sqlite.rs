@@ -221,3 +221,37 @@ async fn signed_ndas_refuse_update_and_delete() {
         nda.signer_name
     );
 }
+
+/// A ledger row whose columns were edited behind the store's back (triggers dropped, as an
+/// operator with `sqlite3` could) no longer reads as an event: its time, kind or link.
+#[tokio::test]
+async fn an_edited_ledger_row_is_refused_on_read() {
+    for edit in [
+        "update ledger_events set at = at + 1",
+        "update ledger_events set kind = 'expired'",
+        "update ledger_events set prev_hash = hash",
+    ] {
+        let (store, dir) = fresh_store().await;
+        let w = World::new(&*store, "Lender A").await;
+        store
+            .record_consent(&fixtures::consent_write(&w.company, &w.nv, at(0)))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.ledger_events(w.tenant.id, 0, 10).await.unwrap().len(),
+            1
+        );
+        let mut conn = raw(dir.path()).await;
+        sqlx::query("drop trigger ledger_events_refuse_update")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(edit).execute(&mut conn).await.unwrap();
+        drop(conn);
+        let read = store.ledger_events(w.tenant.id, 0, 10).await;
+        assert!(
+            matches!(read, Err(StoreError::Backend(_))),
+            "{edit}: {read:?}"
+        );
+    }
+}
