@@ -75,49 +75,7 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    init_logs();
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut o = Overrides::default();
-    o.set("server.listen", "127.0.0.1:0");
-    o.set("server.public_url", "");
-    o.set("server.allow_http_localhost", true);
-    o.set("sandbox.mount", true);
-    o.set("database.data_dir", data_dir.path().display().to_string());
-    o.set("worker.poll_secs", 1);
-    let settings = Settings::load(None, &[], &o).expect("test settings are valid");
-    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
-    let app = Application::build(&settings, Arc::new(clock.clone()))
-        .await
-        .expect("app builds");
-    let demo = accord::demo::ensure(app.state()).await.expect("demo data");
-    let addr = app.local_addr();
-    let state = app.state().clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        app.serve(async {
-            let _ = rx.await;
-        })
-        .await
-        .expect("server runs");
-    });
-    TestApp {
-        addr,
-        base: format!("http://{addr}"),
-        state,
-        clock,
-        data_dir,
-        api_key: demo.api_key.expose_secret().to_owned(),
-        tenant_id: demo.tenant.id.to_string(),
-        company_id: demo.company.id.to_string(),
-        link_url: demo.link_url,
-        manage_url: demo.manage_url,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        shutdown: Some(tx),
-        handle: Some(handle),
-    }
+    spawn_app_with(&[], None).await
 }
 
 impl TestApp {
