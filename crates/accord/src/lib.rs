@@ -159,6 +159,16 @@ impl Application {
         let worker = tokio::spawn(worker.run(async move {
             let _ = worker_rx.wait_for(|stop| *stop).await;
         }));
+        let sealer = accord_worker::Sealer::new(
+            self.state.store.clone(),
+            self.state.keyring.signing_keys(),
+            self.state.clock.clone(),
+            self.poll,
+        );
+        let mut sealer_rx = rx.clone();
+        let sealer = tokio::spawn(sealer.run(async move {
+            let _ = sealer_rx.wait_for(|stop| *stop).await;
+        }));
         let mut server_rx = rx;
         let server = axum::serve(
             self.listener,
@@ -173,6 +183,7 @@ impl Application {
         });
         server.await?;
         worker.await?;
+        sealer.await?;
         Ok(())
     }
 }

@@ -86,12 +86,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum LedgerCommand {
-    /// Recompute every tenant's hash chain (or one's); name the first broken event. Exit 0 when
-    /// intact, 1 on any tamper, 2 when it cannot run.
+    /// Recompute every tenant's hash chain (or one's) and check every signed checkpoint; name
+    /// the first broken event. Exit 0 when intact, 1 on any tamper, 2 when it cannot run.
     Verify {
         /// Only this tenant's chain.
         #[arg(long)]
         tenant: Option<String>,
+        /// The public keys the checkpoints are checked with: a JWKS file, or a URL such as
+        /// `https://connect.lender.example/.well-known/jwks.json`. Default: the configured key file.
+        #[arg(long)]
+        jwks: Option<String>,
         /// No progress bar (it is shown only on a terminal anyway).
         #[arg(long, short)]
         quiet: bool,
@@ -202,6 +206,7 @@ async fn main() -> anyhow::Result<()> {
             command:
                 LedgerCommand::Verify {
                     tenant,
+                    jwks,
                     quiet,
                     data_dir,
                 },
@@ -209,7 +214,9 @@ async fn main() -> anyhow::Result<()> {
             set_data_dir(&mut o, data_dir);
             let settings = load(cli.config.as_ref(), &o);
             init_logs(&settings);
-            let code = accord::proof::ledger_verify(&settings, tenant.as_deref(), quiet).await;
+            let code =
+                accord::proof::ledger_verify(&settings, tenant.as_deref(), jwks.as_deref(), quiet)
+                    .await;
             std::process::exit(code);
         }
         Command::Receipt {

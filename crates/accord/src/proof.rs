@@ -41,6 +41,10 @@ pub struct ChainReport {
     pub tenant: TenantId,
     pub events: i64,
     pub head: String,
+    /// Signed checkpoints whose signatures verified.
+    pub checkpoints: usize,
+    /// The last position a verified checkpoint seals (0: none).
+    pub sealed_until: i64,
     pub broken: Option<ChainBreak>,
 }
 
@@ -58,17 +62,70 @@ async fn open_existing_store(settings: &Settings) -> anyhow::Result<Arc<dyn Stor
     crate::open_store(settings).await
 }
 
+/// Checks the signatures of `tenant`'s checkpoints against `key_set`: the (position, hash)
+/// pairs the chain must pass through, and the first checkpoint that does not verify, if any.
+async fn verified_checkpoints(
+    store: &dyn Store,
+    tenant: TenantId,
+    key_set: &Value,
+) -> Result<(Vec<(i64, String)>, Option<ChainBreak>), ChainBreak> {
+    let checkpoints = store
+        .ledger_checkpoints(tenant)
+        .await
+        .map_err(|e| ChainBreak {
+            seq: 1,
+            reason: format!("the signed checkpoints cannot be read ({e})"),
+        })?;
+    let key_set = key_set.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let mut valid = Vec::with_capacity(checkpoints.len());
+        let mut invalid = None;
+        for c in checkpoints {
+            match c.verify(&key_set) {
+                Ok(()) => valid.push((c.checkpoint.seq, c.checkpoint.hash)),
+                Err(why) => {
+                    invalid.get_or_insert(ChainBreak {
+                        seq: c.checkpoint.seq,
+                        reason: format!("the signed checkpoint at this position is invalid: {why}"),
+                    });
+                }
+            }
+        }
+        (valid, invalid)
+    })
+    .await
+    .expect("checkpoint verification does not panic");
+    Ok(checked)
+}
+
 /// Verifies `tenant`'s chain from its first event, page by page, calling `progress` with the
-/// number of events read. Stops at the first broken event. While a page is checked (on a
-/// blocking thread: hashing is CPU work), the next one is read. A page that cannot be read (an
-/// event's stored JSON no longer parses into an event) is read again one event at a time, so
-/// the unreadable event is the one named.
+/// number of events read: every link and hash over the stored text, every row's columns against
+/// its text, and every signed checkpoint (signature against `key_set`, and the chain passing
+/// through the position and hash it signed; one beyond the chain's end means events were
+/// removed). Stops at the first broken event. While a page is checked (on a blocking thread:
+/// hashing is CPU work), the next one is read. A page that cannot be read is read again one
+/// event at a time, so the unreadable event is the one named.
 pub async fn verify_chain(
     store: &dyn Store,
     tenant: TenantId,
+    key_set: &Value,
     progress: &dyn Fn(u64),
 ) -> ChainReport {
     let mut verifier = ChainVerifier::default();
+    let report = |verifier: &ChainVerifier, checkpoints: usize, broken| ChainReport {
+        tenant,
+        events: verifier.count(),
+        head: verifier.head().to_owned(),
+        checkpoints,
+        sealed_until: verifier.sealed_until(),
+        broken,
+    };
+    let (sealed, invalid) = match verified_checkpoints(store, tenant, key_set).await {
+        Ok(checked) => checked,
+        Err(broken) => return report(&verifier, 0, Some(broken)),
+    };
+    let checkpoints = sealed.len();
+    verifier.expect_checkpoints(sealed);
     // Up to this position, events are read one at a time (after a page failed to read).
     let mut singly_until = 0_i64;
     // The page after the one being checked, read meanwhile.
@@ -78,7 +135,7 @@ pub async fn verify_chain(
         let limit = if after < singly_until { 1 } else { PAGE };
         let read = match prefetched.take() {
             Some(read) => read,
-            None => store.ledger_events(tenant, after, limit).await,
+            None => store.ledger_rows(tenant, after, limit).await,
         };
         let page = match read {
             Ok(page) => page,
@@ -94,18 +151,18 @@ pub async fn verify_chain(
             }
         };
         if page.is_empty() {
-            break None;
+            break verifier.finish().err();
         }
         let n = page.len();
         let full = limit == PAGE && n == PAGE as usize;
         let next_after = after + i64::try_from(n).expect("a page fits in i64");
         let check = tokio::task::spawn_blocking(move || {
-            let result = page.iter().try_for_each(|e| verifier.push(e));
+            let result = page.iter().try_for_each(|e| verifier.push_stored(e));
             (verifier, result)
         });
         let read_next = async {
             if full {
-                Some(store.ledger_events(tenant, next_after, PAGE).await)
+                Some(store.ledger_rows(tenant, next_after, PAGE).await)
             } else {
                 None
             }
@@ -118,16 +175,16 @@ pub async fn verify_chain(
         }
         progress(n as u64);
         if limit == PAGE && !full {
-            break None;
+            break verifier.finish().err();
         }
         prefetched = next;
     };
-    ChainReport {
-        tenant,
-        events: verifier.count(),
-        head: verifier.head().to_owned(),
-        broken,
-    }
+    // The first broken event: in the chain, or a checkpoint whose signature fails.
+    let broken = match (broken, invalid) {
+        (Some(b), Some(i)) => Some(if i.seq < b.seq { i } else { b }),
+        (b, i) => b.or(i),
+    };
+    report(&verifier, checkpoints, broken)
 }
 
 /// About how many events `tenant`'s chain holds (for the progress bar): the last position
@@ -178,10 +235,15 @@ fn progress_bar(quiet: bool) -> ProgressBar {
     bar
 }
 
-/// `accord ledger verify [--tenant ID] [--quiet]`: prints a line per tenant (events, head hash,
-/// or the first broken event); returns the exit code.
-pub async fn ledger_verify(settings: &Settings, tenant: Option<&str>, quiet: bool) -> i32 {
-    match ledger_verify_inner(settings, tenant, quiet).await {
+/// `accord ledger verify [--tenant ID] [--jwks FILE|URL] [--quiet]`: prints a line per tenant
+/// (events, head hash, checkpoints, or the first broken event); returns the exit code.
+pub async fn ledger_verify(
+    settings: &Settings,
+    tenant: Option<&str>,
+    jwks: Option<&str>,
+    quiet: bool,
+) -> i32 {
+    match ledger_verify_inner(settings, tenant, jwks, quiet).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("accord ledger verify: {e:#}");
@@ -193,9 +255,11 @@ pub async fn ledger_verify(settings: &Settings, tenant: Option<&str>, quiet: boo
 async fn ledger_verify_inner(
     settings: &Settings,
     tenant: Option<&str>,
+    jwks: Option<&str>,
     quiet: bool,
 ) -> anyhow::Result<i32> {
     let store = open_existing_store(settings).await?;
+    let key_set = key_set(jwks, || existing_keyring(settings)).await?;
     let names: BTreeMap<TenantId, String> = store
         .tenants()
         .await
@@ -235,12 +299,19 @@ async fn ledger_verify_inner(
     let mut broken = 0_usize;
     let mut events = 0_i64;
     for t in &tenants {
-        let report = verify_chain(store.as_ref(), *t, &|n| bar.inc(n)).await;
+        let report = verify_chain(store.as_ref(), *t, &key_set, &|n| bar.inc(n)).await;
         let name = names.get(t).map_or_else(String::new, |n| format!(" ({n})"));
         let line = match &report.broken {
             None => format!(
-                "tenant {t}{name}: {} events intact, head {}",
-                report.events, report.head
+                "tenant {t}{name}: {} events intact, head {}; {} signed checkpoint(s) verified, sealed to event {}{}",
+                report.events,
+                report.head,
+                report.checkpoints,
+                report.sealed_until,
+                match report.events - report.sealed_until {
+                    0 => String::new(),
+                    n => format!(" ({n} newer event(s) not sealed yet)"),
+                }
             ),
             Some(b) => {
                 broken += 1;
@@ -360,7 +431,10 @@ async fn fetch_jwks(url: &str) -> anyhow::Result<Value> {
 }
 
 /// The JWKS to verify with: `--jwks` (a URL or a file), else the configured key file's.
-async fn key_set(jwks: Option<&str>, settings: impl FnOnce() -> Settings) -> anyhow::Result<Value> {
+async fn key_set(
+    jwks: Option<&str>,
+    keyring: impl FnOnce() -> anyhow::Result<Keyring>,
+) -> anyhow::Result<Value> {
     match jwks {
         Some(src) if src.starts_with("http://") || src.starts_with("https://") => {
             fetch_jwks(src).await
@@ -371,7 +445,7 @@ async fn key_set(jwks: Option<&str>, settings: impl FnOnce() -> Settings) -> any
             serde_json::from_str(&text)
                 .with_context(|| format!("--jwks {path}: not a JSON key set"))
         }
-        None => Ok(existing_keyring(&settings())?.signing_keys().jwks()),
+        None => Ok(keyring()?.signing_keys().jwks()),
     }
 }
 
@@ -455,7 +529,7 @@ pub async fn receipt_verify(
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
         let compact = compact_jws(&text)?;
-        let keys = key_set(jwks, settings).await?;
+        let keys = key_set(jwks, || existing_keyring(&settings())).await?;
         verify_receipt(&compact, &keys)
     };
     match run.await {

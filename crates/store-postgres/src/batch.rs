@@ -109,7 +109,8 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     pub(crate) fn new(write: ConsentWrite) -> Result<Self> {
-        let template = Template::of(write.consent.tenant_id, write.event.clone())?;
+        let template = Template::of(write.consent.tenant_id, write.event.clone())
+            .map_err(|e| crate::error::backend(e.to_string()))?;
         Ok(Self { write, template })
     }
 }

@@ -13,12 +13,13 @@
 //! Lock order, everywhere: a tenant's chain head before any connection row. The group-commit
 //! batch, a disconnect, a company deletion and consent expiry all follow it, so none deadlock.
 
-use crate::error::{backend, corrupt, db};
+use crate::error::{corrupt, db};
 use accord_domain::ids::{ConsentId, TenantId};
 use accord_domain::ledger::{
-    append, parse_stored, ChainedEvent, EventBody, LedgerEvent, StoredColumns,
+    append, parse_stored, ChainedEvent, Checkpoint, EventBody, SignedCheckpoint, StoredColumns,
+    StoredEvent,
 };
-use accord_store::Result;
+use accord_store::{Result, UnsealedChain};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row as _};
 use std::collections::HashMap;
@@ -75,66 +76,7 @@ async fn advance_heads(conn: &mut PgConnection, events: &[ChainedEvent]) -> Resu
     Ok(())
 }
 
-/// An event's canonical JSON with its two chain-dependent values cut out:
-/// `json = before_prev || prev_hash || between || seq || after`. Keys are sorted in canonical
-/// JSON (RFC 8785), `prev_hash` before `purpose` before `seq`, and a key's quotes can only
-/// appear unescaped as a key, so each cut is found exactly once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Template {
-    pub before_prev: String,
-    pub between: String,
-    pub after: String,
-}
-
-/// Stand-ins for the values cut out: a 64-character hash and a position, as JSON renders them.
-const PREV_MARK: &str = "\"prev_hash\":\"";
-const SEQ_STANDIN: i64 = 987_654_321;
-
-impl Template {
-    pub(crate) fn of(tenant: TenantId, body: EventBody) -> Result<Self> {
-        let standin_hash = "f".repeat(64);
-        let json = LedgerEvent {
-            tenant_id: tenant,
-            seq: SEQ_STANDIN,
-            prev_hash: standin_hash.clone(),
-            body,
-        }
-        .canonical_json();
-        let prev_key = format!("{PREV_MARK}{standin_hash}\"");
-        let seq_key = format!("\"seq\":{SEQ_STANDIN},");
-        let cut = |key: &str| {
-            let mut found = json.match_indices(key);
-            match (found.next(), found.next()) {
-                (Some((at, _)), None) => Ok(at),
-                _ => Err(backend(
-                    "a ledger event's canonical JSON cannot be cut for chaining",
-                )),
-            }
-        };
-        let (p, s) = (cut(&prev_key)?, cut(&seq_key)?);
-        if p > s {
-            return Err(backend(
-                "a ledger event's canonical JSON has its keys out of order",
-            ));
-        }
-        let prev_value = p + PREV_MARK.len();
-        let seq_value = s + "\"seq\":".len();
-        Ok(Self {
-            before_prev: json[..prev_value].to_owned(),
-            between: json[prev_value + 64..seq_value].to_owned(),
-            after: json[seq_value + SEQ_STANDIN.to_string().len()..].to_owned(),
-        })
-    }
-
-    /// The canonical JSON of the event at `seq` after `prev_hash` (what SQL computes too).
-    #[cfg(test)]
-    pub(crate) fn render(&self, prev_hash: &str, seq: i64) -> String {
-        format!(
-            "{}{prev_hash}{}{seq}{}",
-            self.before_prev, self.between, self.after
-        )
-    }
-}
+pub(crate) use accord_domain::ledger::EventTemplate as Template;
 
 /// Chains `bodies` (in order) after the locked heads, advancing them.
 pub(crate) fn chain(
@@ -292,64 +234,113 @@ pub(crate) async fn tenants_with_events(pool: &PgPool) -> Result<Vec<TenantId>> 
     Ok(ids.into_iter().map(TenantId::from).collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use accord_domain::catalog::{Category, DataType, DataUse, Direction, PlatformKey};
-    use accord_domain::ids::{CompanyId, ConnectionId, NoticeVersionId};
-    use accord_domain::ledger::{EventKind, GENESIS};
-    use accord_domain::locale::Locale;
+/// Events as stored, for verification: only the text is taken apart later, and only the fields
+/// its row repeats (`accord_domain::ledger::StoredEvent`).
+pub(crate) async fn rows(
+    pool: &PgPool,
+    tenant: TenantId,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    let rows: Vec<(
+        Uuid,
+        i64,
+        String,
+        Uuid,
+        String,
+        OffsetDateTime,
+        String,
+        String,
+    )> = sqlx::query_as(
+        "select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events
+             where tenant_id = $1 and seq > $2 order by seq limit $3",
+    )
+    .bind(tenant.as_uuid())
+    .bind(after_seq)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(tenant_id, seq, kind, consent_id, prev_hash, at, text, hash)| StoredEvent {
+                tenant_id: TenantId::from(tenant_id),
+                seq,
+                kind,
+                consent_id: ConsentId::from(consent_id),
+                prev_hash,
+                at_micros: i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX),
+                text,
+                hash,
+            },
+        )
+        .collect())
+}
 
-    fn body(purpose: &str) -> EventBody {
-        EventBody {
-            kind: EventKind::Given,
-            consent_id: ConsentId::new(),
-            company_id: CompanyId::new(),
-            connection_id: Some(ConnectionId::new()),
-            platform_key: Some(PlatformKey::parse("sandbox").unwrap()),
-            category: Some(Category::Accounting),
-            notice_version_id: Some(NoticeVersionId::new()),
-            notice_version: Some(3),
-            text_sha256: "ab".repeat(32),
-            locale: Locale::Fr,
-            data_uses: vec![DataUse {
-                data_type: DataType::Invoices,
-                direction: Direction::Read,
-            }],
-            purpose: purpose.into(),
-            method: "hosted_flow_checkbox".into(),
-            at: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
-        }
-    }
+pub(crate) async fn checkpoints(pool: &PgPool, tenant: TenantId) -> Result<Vec<SignedCheckpoint>> {
+    let rows: Vec<(i64, String, OffsetDateTime, String)> = sqlx::query_as(
+        "select seq, hash, sealed_at, jws from ledger_checkpoints where tenant_id = $1 order by seq",
+    )
+    .bind(tenant.as_uuid())
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, hash, sealed_at, jws)| SignedCheckpoint {
+            checkpoint: Checkpoint {
+                tenant_id: tenant,
+                seq,
+                hash,
+                sealed_at,
+            },
+            jws,
+        })
+        .collect())
+}
 
-    /// What SQL builds from a template is byte for byte what Rust hashes, whatever the text and
-    /// wherever in the chain.
-    #[test]
-    fn a_template_renders_the_canonical_json_at_any_position() {
-        let tenant = TenantId::new();
-        for purpose in [
-            "plain",
-            "quotes \" and \\ backslashes, \"prev_hash\":\"ffff\" and \"seq\":987654321,",
-            "Évaluer « votre » demande — 😀",
-        ] {
-            let body = body(purpose);
-            let template = Template::of(tenant, body.clone()).unwrap();
-            let mut prev: Option<(i64, String)> = None;
-            for _ in 0..3 {
-                let e = append(
-                    tenant,
-                    prev.as_ref().map(|(s, h)| (*s, h.as_str())),
-                    body.clone(),
-                );
-                let rendered = template.render(&e.event.prev_hash, e.event.seq);
-                assert_eq!(rendered, e.event.canonical_json(), "{purpose}");
-                assert_eq!(
-                    accord_domain::crypto::sha256_hex(rendered.as_bytes()),
-                    e.hash
-                );
-                prev = Some((e.event.seq, e.hash));
-            }
-        }
-        assert_eq!(GENESIS, "0".repeat(64), "as ledger_heads starts a chain");
-    }
+pub(crate) async fn add_checkpoint(pool: &PgPool, c: &SignedCheckpoint) -> Result<bool> {
+    let k = &c.checkpoint;
+    let done = sqlx::query(
+        "insert into ledger_checkpoints (tenant_id, seq, hash, sealed_at, jws) values ($1, $2, $3, $4, $5)
+         on conflict do nothing",
+    )
+    .bind(k.tenant_id.as_uuid())
+    .bind(k.seq)
+    .bind(&k.hash)
+    .bind(k.sealed_at)
+    .bind(&c.jws)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// From the chain heads (`ledger_heads`): one row per tenant, one index probe for its last
+/// checkpoint.
+pub(crate) async fn unsealed(pool: &PgPool, limit: u32) -> Result<Vec<UnsealedChain>> {
+    let rows: Vec<(Uuid, i64, Option<i64>, Option<String>)> = sqlx::query_as(
+        "select h.tenant_id, h.seq, c.seq, c.hash
+         from ledger_heads h
+         left join lateral (
+             select seq, hash from ledger_checkpoints c
+             where c.tenant_id = h.tenant_id order by seq desc limit 1
+         ) c on true
+         where h.seq > coalesce(c.seq, 0)
+         order by h.tenant_id
+         limit $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|(tenant, head_seq, seq, hash)| UnsealedChain {
+            tenant_id: TenantId::from(tenant),
+            sealed: seq.zip(hash),
+            head_seq,
+        })
+        .collect())
 }

@@ -12,6 +12,7 @@ use crate::error::db;
 use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, NoticeVersionId, TenantId,
 };
+use accord_domain::ledger::EventTemplate;
 use accord_store::{ConsentWrite, Result};
 use serde::Serialize;
 use sqlx::SqliteConnection;
@@ -71,6 +72,7 @@ struct FlowRow<'a> {
 pub(crate) async fn apply_all(
     conn: &mut SqliteConnection,
     writes: &[&ConsentWrite],
+    events: Vec<EventTemplate>,
 ) -> Result<bool> {
     if !writes.iter().all(|w| crate::connections::consistent(w)) {
         return Ok(false);
@@ -209,10 +211,6 @@ pub(crate) async fn apply_all(
     .execute(&mut *conn)
     .await
     .map_err(db)?;
-    let events = writes
-        .iter()
-        .map(|w| (w.consent.tenant_id, w.event.clone()))
-        .collect();
     crate::ledger::append_batch(conn, events).await?;
     Ok(true)
 }

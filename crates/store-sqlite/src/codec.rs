@@ -58,7 +58,7 @@ pub(crate) trait RowExt {
     fn platform(&self, col: &str) -> Result<PlatformKey>;
 }
 
-fn time_of(col: &str, v: i64) -> Result<OffsetDateTime> {
+pub(crate) fn time_of(col: &str, v: i64) -> Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1000).map_err(|e| corrupt(col, e))
 }
 

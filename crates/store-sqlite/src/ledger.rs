@@ -2,12 +2,16 @@
 //! and reading it back. Appends happen on the single writer connection, so a tenant's chain
 //! cannot fork; the primary key `(tenant_id, seq)` would refuse a fork anyway.
 
-use crate::codec::micros;
-use crate::error::{corrupt, db};
+use crate::codec::{micros, time_of};
+use crate::error::{backend, corrupt, db};
 use accord_domain::ids::{ConsentId, TenantId};
-use accord_domain::ledger::{append, parse_stored, ChainedEvent, EventBody, StoredColumns};
-use accord_store::Result;
+use accord_domain::ledger::{
+    parse_stored, ChainedEvent, Checkpoint, EventBody, EventTemplate, SignedCheckpoint,
+    StoredColumns, StoredEvent,
+};
+use accord_store::{Result, UnsealedChain};
 use sqlx::{Row as _, SqliteConnection, SqlitePool};
+use std::collections::hash_map::{Entry, HashMap};
 
 /// The last (position, hash) of a tenant's chain.
 async fn head(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Option<(i64, String)>> {
@@ -33,18 +37,16 @@ pub(crate) async fn append_in(
     tenant: TenantId,
     bodies: Vec<EventBody>,
 ) -> Result<Vec<ChainedEvent>> {
-    if bodies.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut prev = head(conn, tenant).await?;
-    let mut out = Vec::with_capacity(bodies.len());
-    for body in bodies {
-        let e = append(tenant, prev.as_ref().map(|(s, h)| (*s, h.as_str())), body);
-        prev = Some((e.event.seq, e.hash.clone()));
-        out.push(e);
-    }
-    insert(conn, &out).await?;
-    Ok(out)
+    let templates = bodies
+        .into_iter()
+        .map(|body| template(tenant, body))
+        .collect::<Result<Vec<_>>>()?;
+    append_batch(conn, templates).await
+}
+
+/// An event's canonical JSON, cut for chaining (made before the writer takes the chain).
+pub(crate) fn template(tenant: TenantId, body: EventBody) -> Result<EventTemplate> {
+    EventTemplate::of(tenant, body).map_err(|e| backend(e.to_string()))
 }
 
 #[derive(serde::Serialize)]
@@ -53,22 +55,22 @@ struct Row<'a> {
     seq: i64,
     kind: &'static str,
     consent_id: ConsentId,
-    event: String,
+    event: &'a str,
     hash: &'a str,
     prev_hash: &'a str,
     at: i64,
 }
 
-/// Inserts chained events (any tenants) in one statement.
-async fn insert(conn: &mut SqliteConnection, events: &[ChainedEvent]) -> Result<()> {
+/// Inserts chained events (any tenants) with their canonical text, in one statement.
+async fn insert(conn: &mut SqliteConnection, events: &[(ChainedEvent, String)]) -> Result<()> {
     let rows: Vec<Row<'_>> = events
         .iter()
-        .map(|e| Row {
+        .map(|(e, text)| Row {
             tenant_id: e.event.tenant_id,
             seq: e.event.seq,
             kind: e.event.body.kind.as_str(),
             consent_id: e.event.body.consent_id,
-            event: e.event.canonical_json(),
+            event: text,
             hash: &e.hash,
             prev_hash: &e.event.prev_hash,
             at: micros(e.event.body.at),
@@ -87,25 +89,31 @@ async fn insert(conn: &mut SqliteConnection, events: &[ChainedEvent]) -> Result<
     Ok(())
 }
 
-/// Appends the events of a whole group-commit batch: per tenant, in batch order.
+/// Appends events (any tenants; per tenant, in the given order) in the caller's transaction.
+/// Appends happen on the single writer connection, so no other append interleaves.
 pub(crate) async fn append_batch(
     conn: &mut SqliteConnection,
-    bodies: Vec<(TenantId, EventBody)>,
+    templates: Vec<EventTemplate>,
 ) -> Result<Vec<ChainedEvent>> {
-    let mut heads: std::collections::HashMap<TenantId, Option<(i64, String)>> =
-        std::collections::HashMap::new();
-    let mut out = Vec::with_capacity(bodies.len());
-    for (tenant, body) in bodies {
-        let prev = match heads.entry(tenant) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(head(conn, tenant).await?),
+    if templates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut heads: HashMap<TenantId, Option<(i64, String)>> = HashMap::new();
+    let mut out = Vec::with_capacity(templates.len());
+    for t in templates {
+        let prev = match heads.entry(t.tenant_id) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let tenant = t.tenant_id;
+                v.insert(head(conn, tenant).await?)
+            }
         };
-        let e = append(tenant, prev.as_ref().map(|(s, h)| (*s, h.as_str())), body);
+        let (e, text) = t.chain(prev.as_ref().map(|(s, h)| (*s, h.as_str())));
         *prev = Some((e.event.seq, e.hash.clone()));
-        out.push(e);
+        out.push((e, text));
     }
     insert(conn, &out).await?;
-    Ok(out)
+    Ok(out.into_iter().map(|(e, _)| e).collect())
 }
 
 fn event_from(row: &sqlx::sqlite::SqliteRow) -> Result<ChainedEvent> {
@@ -172,5 +180,116 @@ pub(crate) async fn tenants_with_events(read: &SqlitePool) -> Result<Vec<TenantI
             .map_err(db)?;
     ids.iter()
         .map(|s| s.parse().map_err(|e| corrupt("ledger_events.tenant_id", e)))
+        .collect()
+}
+
+/// Events as stored, for verification: only the text is taken apart later, and only the fields
+/// its row repeats (`accord_domain::ledger::StoredEvent`).
+pub(crate) async fn rows(
+    read: &SqlitePool,
+    tenant: TenantId,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    let rows: Vec<(String, i64, String, String, String, i64, String, String)> = sqlx::query_as(
+        "select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events
+         where tenant_id = ? and seq > ? order by seq limit ?",
+    )
+    .bind(tenant.to_string())
+    .bind(after_seq)
+    .bind(i64::from(limit))
+    .fetch_all(read)
+    .await
+    .map_err(db)?;
+    rows.into_iter()
+        .map(
+            |(tenant_id, seq, kind, consent_id, prev_hash, at_micros, text, hash)| {
+                Ok(StoredEvent {
+                    tenant_id: tenant_id
+                        .parse()
+                        .map_err(|e| corrupt("ledger_events.tenant_id", e))?,
+                    seq,
+                    kind,
+                    consent_id: consent_id
+                        .parse()
+                        .map_err(|e| corrupt("ledger_events.consent_id", e))?,
+                    prev_hash,
+                    at_micros,
+                    text,
+                    hash,
+                })
+            },
+        )
+        .collect()
+}
+
+pub(crate) async fn checkpoints(
+    read: &SqlitePool,
+    tenant: TenantId,
+) -> Result<Vec<SignedCheckpoint>> {
+    let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
+        "select seq, hash, sealed_at, jws from ledger_checkpoints where tenant_id = ? order by seq",
+    )
+    .bind(tenant.to_string())
+    .fetch_all(read)
+    .await
+    .map_err(db)?;
+    rows.into_iter()
+        .map(|(seq, hash, sealed_at, jws)| {
+            Ok(SignedCheckpoint {
+                checkpoint: Checkpoint {
+                    tenant_id: tenant,
+                    seq,
+                    hash,
+                    sealed_at: time_of("ledger_checkpoints.sealed_at", sealed_at)?,
+                },
+                jws,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn add_checkpoint(write: &SqlitePool, c: &SignedCheckpoint) -> Result<bool> {
+    let k = &c.checkpoint;
+    let done = sqlx::query(
+        "insert into ledger_checkpoints (tenant_id, seq, hash, sealed_at, jws) values (?, ?, ?, ?, ?)
+         on conflict do nothing",
+    )
+    .bind(k.tenant_id.to_string())
+    .bind(k.seq)
+    .bind(&k.hash)
+    .bind(micros(k.sealed_at))
+    .bind(&c.jws)
+    .execute(write)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// One index probe per tenant for its head and one for its last checkpoint.
+pub(crate) async fn unsealed(read: &SqlitePool, limit: u32) -> Result<Vec<UnsealedChain>> {
+    let rows: Vec<(String, i64, Option<i64>, Option<String>)> = sqlx::query_as(
+        "select t.id, h.seq, c.seq, c.hash
+         from tenants t
+         join ledger_events h on h.tenant_id = t.id
+             and h.seq = (select max(seq) from ledger_events where tenant_id = t.id)
+         left join ledger_checkpoints c on c.tenant_id = t.id
+             and c.seq = (select max(seq) from ledger_checkpoints where tenant_id = t.id)
+         where h.seq > coalesce(c.seq, 0)
+         order by t.id
+         limit ?",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(read)
+    .await
+    .map_err(db)?;
+    rows.into_iter()
+        .map(|(tenant, head_seq, seq, hash)| {
+            Ok(UnsealedChain {
+                tenant_id: tenant.parse().map_err(|e| corrupt("tenants.id", e))?,
+                sealed: seq.zip(hash),
+                head_seq,
+            })
+        })
         .collect()
 }

@@ -33,13 +33,13 @@ use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId, NoticeId,
     NoticeVersionId, SupportRequestId, TenantId,
 };
-use accord_domain::ledger::{ChainedEvent, EventBody};
+use accord_domain::ledger::{ChainedEvent, EventBody, SignedCheckpoint, StoredEvent};
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
 use accord_domain::settings::LinkSettings;
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
-use accord_store::{ConsentWrite, Disconnected, Page, Result, Store, StoreError};
+use accord_store::{ConsentWrite, Disconnected, Page, Result, Store, StoreError, UnsealedChain};
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::SqlitePool;
@@ -376,6 +376,23 @@ impl Store for SqliteStore {
 
     async fn ledger_tenants(&self) -> Result<Vec<TenantId>> {
         ledger::tenants_with_events(&self.read).await
+    }
+    async fn ledger_rows(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        ledger::rows(&self.read, tenant, after_seq, limit).await
+    }
+    async fn ledger_checkpoints(&self, tenant: TenantId) -> Result<Vec<SignedCheckpoint>> {
+        ledger::checkpoints(&self.read, tenant).await
+    }
+    async fn add_ledger_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<bool> {
+        ledger::add_checkpoint(&self.write, checkpoint).await
+    }
+    async fn unsealed_chains(&self, limit: u32) -> Result<Vec<UnsealedChain>> {
+        ledger::unsealed(&self.read, limit).await
     }
 
     async fn require_reconsent(

@@ -19,6 +19,7 @@
 
 use crate::conn::begin;
 use crate::error::{backend, db};
+use accord_domain::ledger::EventTemplate;
 use accord_store::{ConsentWrite, Result, StoreError};
 use sqlx::{Connection as _, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,8 @@ const QUEUE: usize = 4096;
 
 struct Request {
     write: ConsentWrite,
+    /// The ledger event's canonical JSON, made by the caller's task (`ledger::template`).
+    event: EventTemplate,
     reply: oneshot::Sender<Result<()>>,
 }
 
@@ -74,8 +77,13 @@ impl GroupWriter {
     /// still commits (or not) as a whole; only the answer is lost.
     pub(crate) async fn record(&self, write: ConsentWrite) -> Result<()> {
         let (reply, answer) = oneshot::channel();
+        let event = crate::ledger::template(write.consent.tenant_id, write.event.clone())?;
         self.queue
-            .send(Request { write, reply })
+            .send(Request {
+                write,
+                event,
+                reply,
+            })
             .await
             .map_err(|_| backend("the group-commit writer has stopped"))?;
         answer
@@ -135,7 +143,11 @@ async fn fast_path(
     batch: &[Request],
 ) -> Result<Vec<Result<()>>, ()> {
     let writes: Vec<&ConsentWrite> = batch.iter().map(|r| &r.write).collect();
-    if !matches!(crate::batch::apply_all(&mut tx, &writes).await, Ok(true)) {
+    let events = batch.iter().map(|r| r.event.clone()).collect();
+    if !matches!(
+        crate::batch::apply_all(&mut tx, &writes, events).await,
+        Ok(true)
+    ) {
         return Err(());
     }
     // A failed commit is a failure of the batch, not of a request: it is reported through the

@@ -17,7 +17,7 @@ use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, NoticeId, NoticeVersionId,
     TenantId,
 };
-use accord_domain::ledger::{ChainedEvent, EventBody};
+use accord_domain::ledger::{ChainedEvent, EventBody, SignedCheckpoint, StoredEvent};
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
@@ -75,6 +75,16 @@ pub struct Disconnected {
     pub connection: Connection,
     /// The durable revocation job created with the disconnect, when tokens existed and a job was asked for.
     pub revoke_job: Option<JobId>,
+}
+
+/// A chain with events its last checkpoint does not seal yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsealedChain {
+    pub tenant_id: TenantId,
+    /// The last checkpoint's position and hash, `None` if the chain has none.
+    pub sealed: Option<(i64, String)>,
+    /// The chain's last position.
+    pub head_seq: i64,
 }
 
 #[async_trait]
@@ -281,6 +291,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Vec<ChainedEvent>>;
     /// Tenants with at least one ledger event, for `accord ledger verify`.
     async fn ledger_tenants(&self) -> Result<Vec<TenantId>>;
+    /// A tenant's events after position `after_seq` as stored (columns and the exact text
+    /// hashed), at most `limit`, in chain order: what verification reads, without parsing.
+    async fn ledger_rows(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>>;
+    /// The signed checkpoints of a tenant's chain, in position order.
+    async fn ledger_checkpoints(&self, tenant: TenantId) -> Result<Vec<SignedCheckpoint>>;
+    /// Stores a signed checkpoint; `false` (and nothing written) if the chain already has one at
+    /// that position, sealed by another instance.
+    async fn add_ledger_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<bool>;
+    /// Chains with events after their last checkpoint (at most `limit`), for the sealer.
+    async fn unsealed_chains(&self, limit: u32) -> Result<Vec<UnsealedChain>>;
     /// Re-consent after a material notice change: linked connections whose consent in force was
     /// given to an older version of `notice` become `reconsent_required`; returns them.
     async fn require_reconsent(

@@ -9,6 +9,10 @@
 //! Beside the jobs, a periodic check ends consents past their tenant's validity period
 //! (`consent_validity_days`): on start, then at most once per minute of the injected clock.
 
+mod seal;
+
+pub use seal::Sealer;
+
 use accord_domain::connection::TokenSet;
 use accord_domain::ids::ConnectionId;
 use accord_domain::tenant::{job_retry_delay, Job, JobKind};

@@ -52,6 +52,12 @@ async fn snapshot(app: &TestApp) -> TempDir {
         .await
         .unwrap();
     conn.close().await.unwrap();
+    // The key file too: `ledger verify` checks the signed checkpoints with its public keys.
+    std::fs::copy(
+        app.data_dir.path().join("keys.toml"),
+        dir.path().join("keys.toml"),
+    )
+    .unwrap();
     dir
 }
 
@@ -208,17 +214,17 @@ async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
     )
     .await;
     // Another column of the row: its kind or previous hash.
-    for statement in [
-        "update ledger_events set kind = 'expired' where seq = 2",
-        "update ledger_events set prev_hash = hash where seq = 2",
+    for (statement, reason) in [
+        (
+            "update ledger_events set kind = 'expired' where seq = 2",
+            "event's kind, consent or previous hash disagrees with its row",
+        ),
+        (
+            "update ledger_events set prev_hash = hash where seq = 2",
+            "previous-hash link does not match the preceding event",
+        ),
     ] {
-        assert_caught(
-            &app,
-            &[statement],
-            2,
-            "the stored event cannot be read as a ledger event",
-        )
-        .await;
+        assert_caught(&app, &[statement], 2, reason).await;
     }
     // A row deleted.
     assert_caught(
@@ -237,8 +243,8 @@ async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
             "update ledger_events set seq = 3 where seq = 100",
         ],
         2,
-        // The row's position no longer matches the position inside its hashed JSON.
-        "the stored event cannot be read as a ledger event",
+        // Position 2 now holds the event that follows event 2.
+        "previous-hash link does not match the preceding event",
     )
     .await;
     // The stored JSON no longer reads as an event.
@@ -246,7 +252,7 @@ async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
         &app,
         &["update ledger_events set event = replace(event, '\"purpose\":', '\"purpos_\":') where seq = 3"],
         3,
-        "the stored event cannot be read",
+        "content does not match its hash",
     )
     .await;
 
@@ -349,7 +355,8 @@ async fn sweep_event_2() -> Sweep {
         .await
         .unwrap();
     let tenant = app.tenant();
-    let verify = || accord::proof::verify_chain(&store, tenant, &|_| {});
+    let jwks = app.state.keyring.signing_keys().jwks();
+    let verify = || accord::proof::verify_chain(&store, tenant, &jwks, &|_| {});
     assert!(verify().await.broken.is_none());
 
     let mut out = Sweep::default();
@@ -419,14 +426,129 @@ async fn flipping_any_byte_that_changes_a_stored_event_or_its_hash_is_caught_at_
 
 /// Stricter: a flip that leaves the event's meaning intact but not its stored bytes (e.g. the
 /// timestamp's `T` separator turned to `U`, which the RFC 3339 parser accepts) is caught too.
-/// It needs the store to check, when it reads an event, that the stored text is exactly the
-/// event's canonical JSON (`event.canonical_json() == text`); the `Store` trait hands
-/// `ledger verify` parsed events only, so this cannot be checked from the command.
+/// Verification hashes the stored text itself (`Store::ledger_rows`), so any other text fails
+/// its hash, whatever it means.
 #[tokio::test]
 async fn flipping_any_byte_of_a_stored_event_is_caught_even_when_it_means_the_same() {
     let sweep = sweep_event_2().await;
     assert!(
         sweep.missed.is_empty() && sweep.equivalent.is_empty(),
         "{sweep:#?}"
+    );
+}
+
+/// Seals the demo tenant's chain now (the running instance's sealer does the same every round).
+async fn seal(app: &TestApp) {
+    accord_worker::Sealer::new(
+        app.state.store.clone(),
+        app.state.keyring.signing_keys(),
+        app.state.clock.clone(),
+        std::time::Duration::from_secs(1),
+    )
+    .seal_all()
+    .await
+    .unwrap();
+    let checkpoints = app
+        .state
+        .store
+        .ledger_checkpoints(app.tenant())
+        .await
+        .unwrap();
+    assert_eq!(checkpoints.last().map(|c| c.checkpoint.seq), Some(3));
+}
+
+/// `text` as an SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Issue 3, item 3 ("every signature"): the sealer signs each chain's head; `ledger verify`
+/// checks those signatures, and catches with them what hashes alone cannot: the last event
+/// rewritten with a hash that matches, sealed events removed from the end, a checkpoint moved.
+#[tokio::test]
+async fn signed_checkpoints_catch_a_rewritten_or_truncated_tail() {
+    let app = app_with_events().await;
+    seal(&app).await;
+    let events = chain(&app).await;
+
+    let copy = snapshot(&app).await;
+    let ran = ledger_verify(copy.path(), &[]).await;
+    assert_eq!(ran.code, Some(0), "{ran}");
+    assert!(
+        ran.stdout
+            .contains("signed checkpoint(s) verified, sealed to event 3"),
+        "{ran}"
+    );
+
+    // The last event rewritten, with its hash recomputed so the chain alone still holds.
+    let text: String = sqlx::query_scalar("select event from ledger_events where seq = 3")
+        .fetch_one(&mut connect(&copy.path().join("accord.db")).await)
+        .await
+        .unwrap();
+    let forged = text.replacen("hosted_flow", "tenant_api__", 1);
+    assert_ne!(forged, text);
+    let forged_hash = accord_domain::crypto::sha256_hex(forged.as_bytes());
+    tamper(
+        copy.path(),
+        &[&format!(
+            "update ledger_events set event = {}, hash = {} where seq = 3",
+            literal(&forged),
+            literal(&forged_hash)
+        )],
+    )
+    .await;
+    let ran = ledger_verify(copy.path(), &[]).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(
+        ran.stdout
+            .contains("event 3: the event differs from the one its signed checkpoint sealed"),
+        "{ran}"
+    );
+
+    // The last two events removed.
+    let copy = snapshot(&app).await;
+    tamper(copy.path(), &["delete from ledger_events where seq >= 2"]).await;
+    let ran = ledger_verify(copy.path(), &[]).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(
+        ran.stdout.contains("event 2: missing: the chain ends at position 1 but a signed checkpoint seals position 3"),
+        "{ran}"
+    );
+
+    // A checkpoint moved to another event: its signature no longer matches its row.
+    let copy = snapshot(&app).await;
+    let mut conn = connect(&copy.path().join("accord.db")).await;
+    sqlx::query("drop trigger ledger_checkpoints_refuse_update")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("update ledger_checkpoints set seq = 1, hash = ? where seq = 3")
+        .bind(&events[0].1)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let ran = ledger_verify(copy.path(), &[]).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(
+        ran.stdout.contains("event 1: the signed checkpoint at this position is invalid: the signed checkpoint disagrees with its row"),
+        "{ran}"
+    );
+
+    // Checked against another instance's keys, the checkpoints do not verify.
+    let copy = snapshot(&app).await;
+    let other = tempfile::tempdir().unwrap();
+    let jwks = other.path().join("jwks.json");
+    let keys = accord_domain::receipt::SigningKeys::new(
+        "sig-other",
+        std::collections::BTreeMap::from([("sig-other".to_owned(), [9; 32])]),
+    )
+    .unwrap();
+    std::fs::write(&jwks, keys.jwks().to_string()).unwrap();
+    let ran = ledger_verify(copy.path(), &["--jwks", jwks.to_str().unwrap()]).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(
+        ran.stdout.contains("is not in") || ran.stdout.contains("unknown key"),
+        "{ran}"
     );
 }

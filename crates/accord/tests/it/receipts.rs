@@ -351,7 +351,9 @@ async fn withdrawal_yields_a_withdrawn_receipt_and_the_chain_stays_consecutive()
         })
         .collect();
     assert_eq!(named, chain);
-    let report = accord::proof::verify_chain(app.state.store.as_ref(), app.tenant(), &|_| {}).await;
+    let jwks = app.state.keyring.signing_keys().jwks();
+    let report =
+        accord::proof::verify_chain(app.state.store.as_ref(), app.tenant(), &jwks, &|_| {}).await;
     assert!(report.broken.is_none(), "{:?}", report.broken);
     assert_eq!(
         (report.events, report.head.as_str()),

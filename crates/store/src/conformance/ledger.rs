@@ -290,3 +290,127 @@ pub async fn expired_consents_end_with_an_event(store: &dyn Store) {
     assert_eq!(store.tenants().await.unwrap().len(), 1);
     let _ = t0();
 }
+
+/// The rows verification reads are the events as written: their text hashes to their hash and
+/// verifies as a chain; a tenant's rows never show another tenant's events.
+pub async fn stored_rows_are_the_exact_text_hashed(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let other = World::new(store, "Lender B").await;
+    let linked = fixtures::linked(store, &w.company, &w.nv).await;
+    fixtures::linked(store, &other.company, &other.nv).await;
+    store
+        .disconnect(
+            w.tenant.id,
+            linked.connection.id,
+            true,
+            "manage_page",
+            at(120),
+        )
+        .await
+        .unwrap();
+    let events = chain(store, w.tenant.id).await;
+    let rows = store.ledger_rows(w.tenant.id, 0, 100).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let mut v = ChainVerifier::default();
+    for (row, e) in rows.iter().zip(&events) {
+        assert_eq!(row.text, e.event.canonical_json());
+        assert_eq!(
+            (row.seq, row.hash.as_str(), row.tenant_id),
+            (e.event.seq, e.hash.as_str(), w.tenant.id)
+        );
+        v.push_stored(row).unwrap();
+    }
+    v.finish().unwrap();
+    let after_first = store.ledger_rows(w.tenant.id, 1, 100).await.unwrap();
+    assert_eq!(after_first, rows[1..]);
+    assert_eq!(
+        store.ledger_rows(w.tenant.id, 0, 1).await.unwrap(),
+        rows[..1]
+    );
+}
+
+/// Checkpoints are kept once per position, listed in order, and tell the sealer which chains
+/// have events after their last checkpoint.
+pub async fn checkpoints_are_kept_once_and_show_unsealed_chains(store: &dyn Store) {
+    use accord_domain::ledger::{Checkpoint, SignedCheckpoint};
+    let keys = accord_domain::receipt::SigningKeys::new(
+        "k1",
+        std::collections::BTreeMap::from([("k1".to_owned(), [3; 32])]),
+    )
+    .unwrap();
+    let w = World::new(store, "Lender A").await;
+    let quiet = World::new(store, "Lender B").await;
+    let unsealed = |chains: Vec<crate::UnsealedChain>| {
+        chains
+            .into_iter()
+            .filter(|c| c.tenant_id == w.tenant.id || c.tenant_id == quiet.tenant.id)
+            .collect::<Vec<_>>()
+    };
+    assert!(unsealed(store.unsealed_chains(1000).await.unwrap()).is_empty());
+
+    let linked = fixtures::linked(store, &w.company, &w.nv).await;
+    let chains = unsealed(store.unsealed_chains(1000).await.unwrap());
+    assert_eq!(
+        chains,
+        vec![crate::UnsealedChain {
+            tenant_id: w.tenant.id,
+            sealed: None,
+            head_seq: 1
+        }]
+    );
+    let first = chain(store, w.tenant.id).await.remove(0);
+    let seal = |seq: i64, hash: &str| {
+        SignedCheckpoint::sign(
+            &keys,
+            Checkpoint {
+                tenant_id: w.tenant.id,
+                seq,
+                hash: hash.to_owned(),
+                sealed_at: at(150),
+            },
+        )
+    };
+    let c1 = seal(1, &first.hash);
+    assert!(store.add_ledger_checkpoint(&c1).await.unwrap());
+    assert!(
+        !store
+            .add_ledger_checkpoint(&seal(1, &first.hash))
+            .await
+            .unwrap(),
+        "one checkpoint per position"
+    );
+    assert!(unsealed(store.unsealed_chains(1000).await.unwrap()).is_empty());
+
+    store
+        .disconnect(
+            w.tenant.id,
+            linked.connection.id,
+            true,
+            "manage_page",
+            at(200),
+        )
+        .await
+        .unwrap();
+    let chains = unsealed(store.unsealed_chains(1000).await.unwrap());
+    assert_eq!(
+        chains,
+        vec![crate::UnsealedChain {
+            tenant_id: w.tenant.id,
+            sealed: Some((1, first.hash.clone())),
+            head_seq: 2
+        }]
+    );
+    let second = chain(store, w.tenant.id).await.remove(1);
+    let c2 = seal(2, &second.hash);
+    assert!(store.add_ledger_checkpoint(&c2).await.unwrap());
+    let kept = store.ledger_checkpoints(w.tenant.id).await.unwrap();
+    assert_eq!(kept, vec![c1, c2]);
+    for c in &kept {
+        c.verify(&keys.jwks()).unwrap();
+    }
+    assert!(store
+        .ledger_checkpoints(quiet.tenant.id)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -96,6 +96,8 @@ macro_rules! conformance_tests {
             racing_disconnects_queue_one_revocation,
             racing_claims_hand_each_job_out_once,
             consent_and_withdrawal_are_chained,
+            stored_rows_are_the_exact_text_hashed,
+            checkpoints_are_kept_once_and_show_unsealed_chains,
             a_new_consent_supersedes_the_one_in_force,
             a_disconnected_connection_is_not_revived_by_a_consent,
             concurrent_appends_neither_fork_nor_skip,

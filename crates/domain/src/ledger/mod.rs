@@ -7,7 +7,16 @@ use crate::catalog::{Category, DataUse, PlatformKey};
 use crate::ids::{CompanyId, ConnectionId, ConsentId, NoticeVersionId, TenantId};
 use crate::locale::Locale;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use time::OffsetDateTime;
+
+mod checkpoint;
+mod stored;
+mod template;
+
+pub use checkpoint::{Checkpoint, SignedCheckpoint, CHECKPOINT_JWS_TYPE};
+pub use stored::StoredEvent;
+pub use template::{EventTemplate, TemplateError};
 
 /// The hash before the first event of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -188,11 +197,14 @@ pub struct ChainBreak {
 }
 
 /// Checks one tenant's events, in order: positions 1, 2, 3… without gaps, each `prev_hash`
-/// equal to its predecessor's hash, each hash equal to the recomputed one. Names the first
-/// broken event.
+/// equal to its predecessor's hash, each hash equal to the recomputed one, and the hash at each
+/// signed checkpoint's position equal to the one signed. Names the first broken event.
 pub struct ChainVerifier {
     expected_seq: i64,
     prev_hash: String,
+    /// Signed (position, hash) pairs still ahead, in position order.
+    checkpoints: VecDeque<(i64, String)>,
+    sealed_until: i64,
 }
 
 impl Default for ChainVerifier {
@@ -200,11 +212,31 @@ impl Default for ChainVerifier {
         Self {
             expected_seq: 1,
             prev_hash: GENESIS.to_owned(),
+            checkpoints: VecDeque::new(),
+            sealed_until: 0,
         }
     }
 }
 
 impl ChainVerifier {
+    /// Continues a chain already verified up to `(seq, hash)` (a signed checkpoint).
+    pub fn resume(seq: i64, hash: &str) -> Self {
+        Self {
+            expected_seq: seq + 1,
+            prev_hash: hash.to_owned(),
+            checkpoints: VecDeque::new(),
+            sealed_until: seq,
+        }
+    }
+
+    /// Positions and hashes whose signatures were checked: the chain must pass through each.
+    pub fn expect_checkpoints(&mut self, sealed: impl IntoIterator<Item = (i64, String)>) {
+        let mut all: Vec<(i64, String)> = self.checkpoints.drain(..).chain(sealed).collect();
+        all.sort_by_key(|(seq, _)| *seq);
+        all.dedup();
+        self.checkpoints = all.into();
+    }
+
     pub fn push(&mut self, e: &ChainedEvent) -> Result<(), ChainBreak> {
         let seq = e.event.seq;
         let fail = |reason: &str| {
@@ -213,26 +245,71 @@ impl ChainVerifier {
                 reason: reason.to_owned(),
             })
         };
-        if seq != self.expected_seq {
-            return Err(ChainBreak {
-                seq: self.expected_seq,
-                reason: format!("missing or out of order (found position {seq})"),
-            });
-        }
+        self.check_position(seq)?;
         if e.event.prev_hash != self.prev_hash {
             return fail("previous-hash link does not match the preceding event");
         }
         if e.event.hash() != e.hash {
             return fail("content does not match its hash (the event was altered)");
         }
+        self.advance(seq, &e.hash)
+    }
+
+    fn check_position(&self, seq: i64) -> Result<(), ChainBreak> {
+        if seq == self.expected_seq {
+            Ok(())
+        } else {
+            Err(ChainBreak {
+                seq: self.expected_seq,
+                reason: format!("missing or out of order (found position {seq})"),
+            })
+        }
+    }
+
+    /// Moves past the verified event at `seq` with `hash`, checking a checkpoint there.
+    fn advance(&mut self, seq: i64, hash: &str) -> Result<(), ChainBreak> {
+        while let Some((at, signed)) = self.checkpoints.front() {
+            if *at > seq {
+                break;
+            }
+            if *at == seq && signed != hash {
+                return Err(ChainBreak {
+                    seq,
+                    reason: "the event differs from the one its signed checkpoint sealed".into(),
+                });
+            }
+            self.sealed_until = *at;
+            self.checkpoints.pop_front();
+        }
         self.expected_seq += 1;
-        self.prev_hash.clone_from(&e.hash);
+        self.prev_hash.clear();
+        self.prev_hash.push_str(hash);
         Ok(())
+    }
+
+    /// Called after the last event: a signed checkpoint beyond it means sealed events were
+    /// removed from the end.
+    pub fn finish(&self) -> Result<(), ChainBreak> {
+        match self.checkpoints.front() {
+            None => Ok(()),
+            Some((at, _)) => Err(ChainBreak {
+                seq: self.expected_seq,
+                reason: format!(
+                    "missing: the chain ends at position {} but a signed checkpoint seals position {at}",
+                    self.count()
+                ),
+            }),
+        }
     }
 
     /// Events verified so far.
     pub fn count(&self) -> i64 {
         self.expected_seq - 1
+    }
+
+    /// The last position covered by a signed checkpoint, among those verified.
+    pub fn sealed_until(&self) -> i64 {
+        self.sealed_until
     }
 
     pub fn head(&self) -> &str {
@@ -241,11 +318,11 @@ impl ChainVerifier {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::catalog::{DataType, Direction};
 
-    fn body(kind: EventKind) -> EventBody {
+    pub(crate) fn body(kind: EventKind) -> EventBody {
         EventBody {
             kind,
             consent_id: ConsentId::new(),
@@ -267,7 +344,7 @@ mod tests {
         }
     }
 
-    fn chain(n: usize) -> Vec<ChainedEvent> {
+    pub(crate) fn chain(n: usize) -> Vec<ChainedEvent> {
         let tenant = TenantId::new();
         let mut out: Vec<ChainedEvent> = Vec::new();
         for i in 0..n {
