@@ -13,6 +13,7 @@
 //! ```
 
 use accord_domain::flow::SessionKind;
+use accord_domain::receipt::{Controller, Receipt, ReceiptContext, SigningKeys};
 use accord_store::conformance::fixtures::{self, World};
 use accord_store::Store;
 use accord_store_postgres::{PgOptions, PgStore};
@@ -55,6 +56,10 @@ struct Args {
     /// Store an OAuth state with each consent, as the hosted flow does (a third row).
     #[arg(long)]
     oauth_state: bool,
+    /// After each commit, read the consent's ledger event back and sign its receipt (EdDSA
+    /// compact JWS), as the success page does: a consent then counts once its receipt exists.
+    #[arg(long)]
+    receipts: bool,
     /// PostgreSQL: the pool size (`database.pool_size`).
     #[arg(long, default_value_t = 16)]
     pool_size: u32,
@@ -86,6 +91,28 @@ async fn main() -> anyhow::Result<()> {
     }
     let worlds = Arc::new(worlds);
 
+    let keys = Arc::new(
+        SigningKeys::new(
+            "sig-bench",
+            std::collections::BTreeMap::from([("sig-bench".to_owned(), [7; 32])]),
+        )
+        .expect("the current key is in the set"),
+    );
+    // The sealer signs the chains' heads every second, as `accord serve` does.
+    let sealer = accord_worker::Sealer::new(
+        Arc::clone(&store),
+        SigningKeys::new(
+            "sig-bench",
+            std::collections::BTreeMap::from([("sig-bench".to_owned(), [7; 32])]),
+        )
+        .expect("the current key is in the set"),
+        Arc::new(accord_domain::clock::SystemClock),
+        Duration::from_secs(1),
+    );
+    let (stop_sealing, sealing_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sealer = tokio::spawn(sealer.run(async move {
+        let _ = sealing_stopped.await;
+    }));
     let counters = Arc::new(Counters::default());
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -97,7 +124,8 @@ async fn main() -> anyhow::Result<()> {
             Arc::clone(&measuring),
             Arc::clone(&stop),
         );
-        let (max, oauth_state) = (args.max, args.oauth_state);
+        let (max, oauth_state, receipts) = (args.max, args.oauth_state, args.receipts);
+        let keys = Arc::clone(&keys);
         tasks.push(tokio::spawn(async move {
             let (companies, nv) = &worlds[caller % worlds.len()];
             let company = &companies[(caller / worlds.len()) % companies.len()];
@@ -123,7 +151,10 @@ async fn main() -> anyhow::Result<()> {
                 }
                 n += 1;
                 let started = Instant::now();
-                let outcome = store.record_consent(&write).await;
+                let mut outcome = store.record_consent(&write).await;
+                if receipts && outcome.is_ok() {
+                    outcome = sign_receipt(&*store, &keys, &write).await;
+                }
                 let took = started.elapsed();
                 match outcome {
                     Ok(()) => {
@@ -156,6 +187,8 @@ async fn main() -> anyhow::Result<()> {
     for task in tasks {
         latencies.extend(task.await.context("a caller panicked")?);
     }
+    let _ = stop_sealing.send(());
+    sealer.await.context("the sealer panicked")?;
     latencies.sort_unstable();
     let failed = counters.failed.load(Ordering::Relaxed);
     if failed > 0 {
@@ -176,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
         "concurrency": args.concurrency,
         "tenants": args.tenants,
         "oauth_state": args.oauth_state,
+        "receipts": args.receipts,
         "seconds": elapsed.as_secs_f64(),
         "consents": consents,
         "consents_per_sec": rate.round(),
@@ -190,6 +224,39 @@ async fn main() -> anyhow::Result<()> {
         pct(50),
         pct(99)
     );
+    Ok(())
+}
+
+/// The receipt of the consent's `given` event, read back from the ledger and signed.
+async fn sign_receipt(
+    store: &dyn Store,
+    keys: &SigningKeys,
+    write: &accord_store::ConsentWrite,
+) -> accord_store::Result<()> {
+    let k = &write.consent;
+    let events = store.consent_events(k.tenant_id, k.id).await?;
+    let Some(event) = events.last() else {
+        return Err(accord_store::StoreError::NotFound);
+    };
+    let ctx = ReceiptContext {
+        controller: Controller {
+            name: "Bench Lender".into(),
+            legal_name: "Bench Lender Ltd".into(),
+            email: Some("privacy@lender.example".into()),
+            phone: None,
+            privacy_policy_url: Some("https://lender.example/privacy".into()),
+        },
+        company_name: "Bench Company Ltd",
+        platform_name: Some("Sandbox Books"),
+        retention: Some("While the loan is open, then 6 years."),
+        third_party_sharing: Some("None."),
+        withdrawal: "Disconnect at any time from the manage page.",
+        valid_until: None,
+    };
+    let receipt = Receipt::from_event(event, &ctx);
+    let payload = serde_json::to_value(&receipt).expect("receipts serialise");
+    let jws = keys.sign_compact(&payload, "accord-receipt+jws");
+    assert!(jws.len() > 100);
     Ok(())
 }
 
