@@ -60,6 +60,10 @@ struct Args {
     /// compact JWS), as the success page does: a consent then counts once its receipt exists.
     #[arg(long)]
     receipts: bool,
+    /// Write the public keys the sealer signs with (a JWKS) to this file, for
+    /// `accord ledger verify --jwks FILE` on the database afterwards.
+    #[arg(long)]
+    jwks_out: Option<std::path::PathBuf>,
     /// PostgreSQL: the pool size (`database.pool_size`).
     #[arg(long, default_value_t = 16)]
     pool_size: u32,
@@ -99,13 +103,18 @@ async fn main() -> anyhow::Result<()> {
         .expect("the current key is in the set"),
     );
     // The sealer signs the chains' heads every second, as `accord serve` does.
+    let sealer_keys = SigningKeys::new(
+        "sig-bench",
+        std::collections::BTreeMap::from([("sig-bench".to_owned(), [7; 32])]),
+    )
+    .expect("the current key is in the set");
+    if let Some(path) = &args.jwks_out {
+        std::fs::write(path, sealer_keys.jwks().to_string())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let sealer = accord_worker::Sealer::new(
         Arc::clone(&store),
-        SigningKeys::new(
-            "sig-bench",
-            std::collections::BTreeMap::from([("sig-bench".to_owned(), [7; 32])]),
-        )
-        .expect("the current key is in the set"),
+        sealer_keys,
         Arc::new(accord_domain::clock::SystemClock),
         Duration::from_secs(1),
     );

@@ -163,7 +163,10 @@ pub(crate) async fn consent_events(
     tenant: TenantId,
     consent: ConsentId,
 ) -> Result<Vec<ChainedEvent>> {
-    let rows = sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events where tenant_id = ? and consent_id = ? order by seq")
+    // `indexed by`: left to itself the planner walks the tenant's whole chain in primary-key
+    // order (to skip the sort) and filters on the consent: one read per receipt that grew with
+    // the ledger (5x slower consents with receipts at 4,000 events, worse with every event).
+    let rows = sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events indexed by ledger_events_consent where tenant_id = ? and consent_id = ? order by seq")
         .bind(tenant.to_string())
         .bind(consent.to_string())
         .fetch_all(read)
