@@ -56,9 +56,14 @@
     d.body.appendChild(f);
     f.submit();
   }
+  // A form's target path. (`form.action` is not used: the consent form has controls named
+  // `action`, which shadow the property.)
+  function pathOf(form) {
+    return new URL(form.getAttribute("action") || w.location.href, w.location.href).pathname;
+  }
   // Forms whose answer is the platform's sign-in, which refuses to be framed.
   function toPlatform(form, submitter) {
-    var path = new URL(form.action, w.location.href).pathname;
+    var path = pathOf(form);
     if (/\/retry$/.test(path)) { return true; }
     if (!/\/consent$/.test(path) || (submitter && submitter.value !== "connect")) { return false; }
     var box = form.querySelector("input[name=agree]");
@@ -68,15 +73,15 @@
   d.querySelectorAll("form").forEach(function (form) {
     var method = (form.getAttribute("method") || "get").toLowerCase();
     if (method === "dialog") { return; }
-    if (method !== "post") { form.method = "post"; carry(form, true); } else { carry(form, false); }
-    if (/\/link\/manage$/.test(new URL(form.action, w.location.href).pathname)) { form.target = "_blank"; }
+    if (method !== "post") { form.setAttribute("method", "post"); carry(form, true); } else { carry(form, false); }
+    if (/\/link\/manage$/.test(pathOf(form))) { form.setAttribute("target", "_blank"); }
     form.addEventListener("submit", function (e) {
       if (!toPlatform(form, e.submitter)) { return; }
       var where = hidden(form, "accord_window", "top");
       popup = w.open("about:blank", "accord_platform", "popup,width=520,height=700");
       if (popup) {
         where.value = "popup";
-        form.target = "accord_platform";
+        form.setAttribute("target", "accord_platform");
         var timer = setInterval(function () {
           if (!popup || !popup.closed) { return; }
           clearInterval(timer);
@@ -85,7 +90,7 @@
         }, 500);
       } else {
         // Popup blocked: the platform sign-in at the top level; the return URL brings the customer back.
-        form.target = "_top";
+        form.setAttribute("target", "_top");
       }
     });
   });

@@ -24,6 +24,11 @@ fn file(content_type: &'static str, body: &'static str) -> Response {
             (header::CACHE_CONTROL, "public, max-age=300"),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            // Like every other response; a script's own CSP does not limit the page running it.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
         ],
         body,
     )

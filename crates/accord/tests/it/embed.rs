@@ -195,7 +195,7 @@ async fn only_allowed_origins_can_frame_the_flow() {
     let plain = browser.get("/guide").await;
     assert!(csp(&plain).contains("frame-ancestors 'none'"));
     // The single-use link cannot be opened a second time, framed or not.
-    assert_eq!(browser.get(&format!("{}", page.url)).await.status, 410);
+    assert_eq!(browser.get(&page.url).await.status, 410);
 }
 
 #[tokio::test]

@@ -251,16 +251,13 @@ pub async fn record_consent(
             "Accord records only an explicit agreement: the customer ticks the box themselves",
         ));
     }
-    let ip = match body.ip.as_deref() {
-        Some(ip) => match ip.trim().parse::<std::net::IpAddr>() {
-            Ok(a) => Some(a.to_string()),
-            Err(_) => {
-                invalid.push(FieldError::new("ip", "must be an IPv4 or IPv6 address"));
-                None
-            }
-        },
-        None => None,
-    };
+    let ip = body.ip.as_deref().and_then(|ip| {
+        let parsed = ip.trim().parse::<std::net::IpAddr>().ok();
+        if parsed.is_none() {
+            invalid.push(FieldError::new("ip", "must be an IPv4 or IPv6 address"));
+        }
+        parsed.map(|a| a.to_string())
+    });
     let user_agent = match body.user_agent.as_deref() {
         Some(ua) => text_field("user_agent", ua, 512)
             .map_err(|e| invalid.push(e))

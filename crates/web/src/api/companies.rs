@@ -200,19 +200,16 @@ pub async fn create_link_session(
     }
     // Exact match against the tenant's registered return URLs (DESIGN.md: exact matching of
     // every redirect/return URL); nothing is normalised, so look-alikes are refused.
-    let return_url = match body.return_url.as_deref() {
-        Some(u) => match tenant.settings.integration.return_url(u) {
-            Some(registered) => Some(registered.to_owned()),
-            None => {
-                invalid.push(FieldError::new(
-                    "return_url",
-                    "must be exactly one of your allowed return URLs (link settings `integration.return_urls`)",
-                ));
-                None
-            }
-        },
-        None => None,
-    };
+    let return_url = body.return_url.as_deref().and_then(|u| {
+        let registered = tenant.settings.integration.return_url(u);
+        if registered.is_none() {
+            invalid.push(FieldError::new(
+                "return_url",
+                "must be exactly one of your allowed return URLs (link settings `integration.return_urls`)",
+            ));
+        }
+        registered.map(str::to_owned)
+    });
     invalid.into_result()?;
     let (id, url, expires_at) = mint(
         &state,

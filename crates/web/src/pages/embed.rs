@@ -79,7 +79,7 @@ impl EmbedChrome {
     }
 
     /// Adds an event for the host page (`type` and its data).
-    pub fn event(&mut self, kind: &str, data: serde_json::Value) {
+    pub fn event(&mut self, kind: &str, data: &serde_json::Value) {
         self.events
             .push(serde_json::json!({ "type": kind, "data": data }));
     }
@@ -245,7 +245,9 @@ fn local_target(state: &AppState, res: &Response) -> Option<String> {
 /// `accord_nav=get` posts into their GET.
 pub async fn rewrite(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
-    if !is_form(&parts) {
+    // Only the flow's own pages take a handle; nothing else (the API, the manage page, the
+    // in-process sandbox) ever looks at one.
+    if !is_form(&parts) || !parts.uri.path().starts_with("/link/") {
         return next.run(Request::from_parts(parts, body)).await;
     }
     let Ok(bytes) = axum::body::to_bytes(body, 256 * 1024).await else {
@@ -354,17 +356,15 @@ pub async fn bridge(State(state): State<AppState>, req: Request, next: Next) -> 
         for c in set_cookies {
             res.headers_mut().append(header::SET_COOKIE, c);
         }
-    } else if res.status().is_redirection() {
+    } else if let (true, Some(window)) = (res.status().is_redirection(), embed.window.as_deref()) {
         // Off to the platform, in the popup or at the top level: a first-party window, where
         // the ordinary session cookie works and brings the callback back to this session.
         res.headers_mut().append(
             header::SET_COOKIE,
             crate::pages::link::session_cookie(&state, SessionKind::Link, &embed.token),
         );
-        res.headers_mut().append(
-            header::SET_COOKIE,
-            window_cookie(&state, embed.window.as_deref().unwrap_or("top")),
-        );
+        res.headers_mut()
+            .append(header::SET_COOKIE, window_cookie(&state, window));
     }
     res.extensions_mut().insert(FrameAncestors(embed.ancestors));
     res

@@ -591,7 +591,7 @@ pub async fn success(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Re
         // The host page's `onConsent` and `onConnection` (identifiers only, nothing secret).
         embed.event(
             "consent",
-            serde_json::json!({
+            &serde_json::json!({
                 "consentId": conn.consent_id.map(|c| c.to_string()),
                 "connectionId": conn.id.to_string(),
                 "platform": conn.platform_key.to_string(),
@@ -600,7 +600,7 @@ pub async fn success(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Re
         );
         embed.event(
             "connection",
-            serde_json::json!({
+            &serde_json::json!({
                 "companyId": conn.company_id.to_string(),
                 "connectionId": conn.id.to_string(),
                 "platform": conn.platform_key.to_string(),
@@ -694,7 +694,7 @@ pub async fn finish(
     let named = q.connection.and_then(|c| c.parse::<ConnectionId>().ok());
     let outcome = crate::services::returns::outcome(&ctx.state, &ctx.session, named).await?;
     if let Some(embed) = ctx.chrome.embed.as_mut() {
-        embed.event("finish", crate::services::returns::json(&outcome));
+        embed.event("finish", &crate::services::returns::json(&outcome));
     } else if let Some(url) =
         crate::services::returns::redirect_url(&ctx.state, &ctx.session, &outcome).await?
     {
