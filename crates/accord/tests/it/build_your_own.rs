@@ -36,8 +36,19 @@ async fn authorize(app: &TestApp, company: &str, body: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn the_tenant_ui_runs_the_whole_flow_through_the_api() {
-    let app = spawn_app().await;
-    set_integration(&app, json!({ "return_urls": [RETURN_URL] })).await;
+    the_whole_flow(&spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn the_tenant_ui_runs_the_whole_flow_on_postgres() {
+    let Some(app) = crate::helpers::spawn_app_on_postgres().await else {
+        return;
+    };
+    the_whole_flow(&app).await;
+}
+
+async fn the_whole_flow(app: &TestApp) {
+    set_integration(app, json!({ "return_urls": [RETURN_URL] })).await;
     let company = app.company_id.clone();
 
     // The platforms, with names and marks.
@@ -64,7 +75,7 @@ async fn the_tenant_ui_runs_the_whole_flow_through_the_api() {
     assert!(sandbox["connection"].is_null());
 
     // The notice as the hosted flow renders it, in French.
-    let (status, notice) = render(&app, "platform=sandbox&category=accounting&locale=fr").await;
+    let (status, notice) = render(app, "platform=sandbox&category=accounting&locale=fr").await;
     assert_eq!(status, 200, "{notice}");
     assert_eq!(notice["locale"], "fr");
     let text = notice["text"].as_str().unwrap();
@@ -99,22 +110,22 @@ async fn the_tenant_ui_runs_the_whole_flow_through_the_api() {
     // A hash or a version that is not the one in force: 409, nothing written.
     let mut wrong = good.clone();
     wrong["text_hash"] = json!("0".repeat(64));
-    assert_eq!(consent(&app, &company, wrong).await.0, 409);
+    assert_eq!(consent(app, &company, wrong).await.0, 409);
     let mut wrong = good.clone();
     wrong["notice_version_id"] = json!("00000000-0000-4000-8000-000000000000");
-    assert_eq!(consent(&app, &company, wrong).await.0, 409);
+    assert_eq!(consent(app, &company, wrong).await.0, 409);
     // Text rendered in another language is another text.
     let mut wrong = good.clone();
     wrong["locale"] = json!("en");
-    assert_eq!(consent(&app, &company, wrong).await.0, 409);
+    assert_eq!(consent(app, &company, wrong).await.0, 409);
     let mut unticked = good.clone();
     unticked["checkbox_ticked"] = json!(false);
-    let (status, body) = consent(&app, &company, unticked).await;
+    let (status, body) = consent(app, &company, unticked).await;
     assert_eq!(status, 422);
     assert_eq!(body["errors"][0]["path"], "checkbox_ticked");
     assert!(app.consents().await.is_empty(), "nothing was written");
 
-    let (status, recorded) = consent(&app, &company, good).await;
+    let (status, recorded) = consent(app, &company, good).await;
     assert_eq!(status, 201, "{recorded}");
     assert_eq!(recorded["connection_status"], "pending_auth");
     let consent_id = recorded["consent_id"].as_str().unwrap().to_owned();
@@ -151,7 +162,7 @@ async fn the_tenant_ui_runs_the_whole_flow_through_the_api() {
     // The authorization: a return URL not registered is refused, another company's connection
     // is not found.
     let (status, body) = authorize(
-        &app,
+        app,
         &company,
         json!({ "connection_id": connection_id, "return_url": "https://lender.example/accord/done" }),
     )
@@ -160,7 +171,7 @@ async fn the_tenant_ui_runs_the_whole_flow_through_the_api() {
     assert_eq!(body["errors"][0]["path"], "return_url");
     let stranger = app.new_company("Stranger Ltd").await;
     let (status, _) = authorize(
-        &app,
+        app,
         &stranger,
         json!({ "connection_id": connection_id, "return_url": RETURN_URL }),
     )
@@ -168,7 +179,7 @@ async fn the_tenant_ui_runs_the_whole_flow_through_the_api() {
     assert_eq!(status, 404);
 
     let (status, auth) = authorize(
-        &app,
+        app,
         &company,
         json!({ "connection_id": connection_id, "return_url": RETURN_URL }),
     )
@@ -229,7 +240,7 @@ async fn the_tenant_ui_runs_the_whole_flow_through_the_api() {
         .clone();
     assert_eq!(sandbox["connection"]["status"], "linked");
     let (status, _) = authorize(
-        &app,
+        app,
         &company,
         json!({ "connection_id": connection_id, "return_url": RETURN_URL }),
     )

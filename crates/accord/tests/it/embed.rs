@@ -200,9 +200,20 @@ async fn only_allowed_origins_can_frame_the_flow() {
 
 #[tokio::test]
 async fn the_framed_flow_completes_through_the_popup_without_cookies() {
-    let app = spawn_app().await;
+    framed_flow(&spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn the_framed_flow_completes_on_postgres() {
+    let Some(app) = crate::helpers::spawn_app_on_postgres().await else {
+        return;
+    };
+    framed_flow(&app).await;
+}
+
+async fn framed_flow(app: &TestApp) {
     set_integration(
-        &app,
+        app,
         json!({ "embedding_origins": [HOST], "return_urls": [RETURN_URL] }),
     )
     .await;
@@ -214,7 +225,7 @@ async fn the_framed_flow_completes_through_the_popup_without_cookies() {
             .unwrap(),
         base: app.base.clone(),
     };
-    let entry = frame.get(&embed_link(&app).await).await;
+    let entry = frame.get(&embed_link(app).await).await;
     let (action, fields) = entry.quiet_form("form[data-accord-continue]");
     let landing = frame.post(&action, &fields).await;
     assert_eq!(landing.status, 200, "{}", landing.body);
@@ -226,7 +237,7 @@ async fn the_framed_flow_completes_through_the_popup_without_cookies() {
         "the exit confirmation"
     );
 
-    let select = nav(&app, &frame, "/link/platforms", &h).await;
+    let select = nav(app, &frame, "/link/platforms", &h).await;
     assert_eq!(select.status, 200, "{}", select.body);
     // A GET form (the search) keeps working as a post: its fields become the query.
     let mut search = h.clone();
@@ -236,7 +247,7 @@ async fn the_framed_flow_completes_through_the_popup_without_cookies() {
     assert_eq!(found.status, 200);
     assert!(found.body.contains("value=\"bank\""), "{}", found.body);
 
-    let consent = nav(&app, &frame, "/link/platforms/sandbox/consent", &h).await;
+    let consent = nav(app, &frame, "/link/platforms/sandbox/consent", &h).await;
     assert_eq!(consent.status, 200, "{}", consent.body);
     let (action, mut form) = consent.quiet_form("form.consent-form");
     form.extend(h.clone());
@@ -291,7 +302,7 @@ async fn the_framed_flow_completes_through_the_popup_without_cookies() {
     assert_eq!(status, "linked");
 
     // The iframe learns the result and shows the success step, with the host's events.
-    let success = nav(&app, &frame, &format!("/link/connections/{connection}"), &h).await;
+    let success = nav(app, &frame, &format!("/link/connections/{connection}"), &h).await;
     assert_eq!(success.status, 200, "{}", success.body);
     let ev = events(&success);
     let kinds: Vec<&str> = ev.iter().map(|e| e["type"].as_str().unwrap()).collect();
@@ -302,7 +313,7 @@ async fn the_framed_flow_completes_through_the_popup_without_cookies() {
     assert!(ev[0]["data"]["consentId"].is_string());
 
     // Finish inside the frame: an `onFinish` event with the return parameters, no redirect.
-    let finish = nav(&app, &frame, "/link/finish", &h).await;
+    let finish = nav(app, &frame, "/link/finish", &h).await;
     assert_eq!(finish.status, 200, "{}", finish.body);
     let ev = events(&finish);
     assert_eq!(ev[0]["type"], "finish");
