@@ -46,6 +46,7 @@
   function carry(form, nav) {
     hidden(form, "accord_embed", token);
     hidden(form, "accord_origin", origin);
+    hidden(form, "accord_lang", d.documentElement.lang);
     if (nav) { hidden(form, "accord_nav", "get"); }
   }
   // A link click, as a post (the handle never goes in a URL).

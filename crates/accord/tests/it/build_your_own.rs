@@ -273,7 +273,10 @@ async fn a_denied_sign_in_returns_to_the_tenant_with_the_error_code() {
         json!({ "connection_id": connection_id, "return_url": RETURN_URL }),
     )
     .await;
-    let customer = Browser::new(&app.base);
+    // This customer also has a hosted-flow session in the same browser: its cookie does not
+    // capture the tenant-started authorization.
+    let customer = app.browser();
+    assert_eq!(customer.get(&app.link_url).await.status, 303);
     let callback = customer
         .sandbox_decide(
             auth["authorization_url"].as_str().unwrap(),

@@ -239,6 +239,11 @@ async fn framed_flow(app: &TestApp) {
 
     let select = nav(app, &frame, "/link/platforms", &h).await;
     assert_eq!(select.status, 200, "{}", select.body);
+    // The language goes with the handle (the language cookie is third-party in a frame).
+    let mut french = h.clone();
+    french.insert("accord_lang".into(), "fr".into());
+    let page = nav(app, &frame, "/link/platforms", &french).await;
+    assert!(page.body.contains("<html lang=\"fr\">"), "{}", page.body);
     // A GET form (the search) keeps working as a post: its fields become the query.
     let mut search = h.clone();
     search.insert("accord_nav".into(), "get".into());

@@ -45,6 +45,9 @@ pub const TOKEN_FIELD: &str = "accord_embed";
 pub const ORIGIN_FIELD: &str = "accord_origin";
 /// `accord_nav=get`: this post stands for a GET of its action URL (a link click).
 pub const NAV_FIELD: &str = "accord_nav";
+/// `accord_lang=en|fr`: the language the framed page was shown in. The language cookie is a
+/// third-party cookie in the frame, so the choice travels with the handle instead.
+pub const LANG_FIELD: &str = "accord_lang";
 /// `accord_window=popup|top`: where the platform sign-in was sent (set by `embed.js`).
 pub const WINDOW_FIELD: &str = "accord_window";
 /// Remembers [`WINDOW_FIELD`] in the first-party window until the callback.
@@ -164,12 +167,24 @@ pub fn continue_page(
     }
 }
 
-fn handle_fields(token: &str, origin: &str) -> Vec<(String, String)> {
-    vec![
+fn handle_fields(token: &str, origin: &str, lang: Option<&str>) -> Vec<(String, String)> {
+    let mut fields = vec![
         (TOKEN_FIELD.to_owned(), token.to_owned()),
         (ORIGIN_FIELD.to_owned(), origin.to_owned()),
         (NAV_FIELD.to_owned(), "get".to_owned()),
-    ]
+    ];
+    if let Some(l) = lang {
+        fields.push((LANG_FIELD.to_owned(), l.to_owned()));
+    }
+    fields
+}
+
+/// The `lang` of a request's query, if it names a language Accord speaks.
+fn query_lang(uri: &Uri) -> Option<String> {
+    url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == "lang")
+        .map(|(_, v)| v.into_owned())
+        .filter(|l| l.parse::<accord_domain::locale::Locale>().is_ok())
 }
 
 /// `GET /link/{token}?embed=<origin>`: the iframe's entry. The link token is consumed like the
@@ -207,7 +222,7 @@ pub async fn open(
         headers,
         nonce,
         &to,
-        handle_fields(&handle, origin),
+        handle_fields(&handle, origin, None),
     );
     res.extensions_mut()
         .insert(FrameAncestors(integration.embedding_origins.clone()));
@@ -289,6 +304,22 @@ pub async fn rewrite(State(state): State<AppState>, req: Request, next: Next) ->
     }
     // Else an unknown handle or an origin the tenant did not allow: no session at all (not
     // even a cookie of the same browser), and the answer keeps `frame-ancestors 'none'`.
+    let lang = field(LANG_FIELD).filter(|l| l.parse::<accord_domain::locale::Locale>().is_ok());
+    let has_lang = |q: Option<&str>| {
+        q.is_some_and(|q| url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "lang"))
+    };
+    if let Some(l) = lang.as_deref() {
+        // The page's language goes on unless the target names one (the language switch).
+        if !has_lang(parts.uri.query()) && !pairs.iter().any(|(k, _)| k == "lang") {
+            let pq = match parts.uri.query() {
+                Some(q) => format!("{}?{q}&lang={l}", parts.uri.path()),
+                None => format!("{}?lang={l}", parts.uri.path()),
+            };
+            if let Ok(u) = pq.parse::<Uri>() {
+                parts.uri = u;
+            }
+        }
+    }
     let body = if field(NAV_FIELD).as_deref() == Some("get") {
         // A link click: the GET it stands for, with the form's other fields as its query.
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
@@ -351,7 +382,7 @@ pub async fn bridge(State(state): State<AppState>, req: Request, next: Next) -> 
             &headers,
             &nonce,
             &to,
-            handle_fields(&embed.token, &embed.origin),
+            handle_fields(&embed.token, &embed.origin, query_lang(&uri).as_deref()),
         );
         for c in set_cookies {
             res.headers_mut().append(header::SET_COOKIE, c);
@@ -388,7 +419,6 @@ pub fn callback_window(headers: &axum::http::HeaderMap) -> Option<String> {
 
 /// The popup's last page: posts the outcome to the iframe (its opener) and closes.
 pub fn done_page(
-    state: &AppState,
     tr: &Tr,
     nonce: &str,
     connection_id: &str,
@@ -405,7 +435,6 @@ pub fn done_page(
         error_code: error_code.to_owned(),
         next: format!("/link/connections/{connection_id}"),
     };
-    let _ = state;
     let mut res = match page.render() {
         Ok(html) => (StatusCode::OK, Html(html)).into_response(),
         Err(e) => return PageError::internal(&e).into_response(),

@@ -439,13 +439,17 @@ pub async fn callback(
     let Some(platform) = state.catalog.find(&key).cloned() else {
         return Err(PageError::new(PageErrorKind::BadState));
     };
-    // Without this browser's session the state cannot be bound to it: refuse before any token
-    // request. An authorization the tenant started through the API has its own session, found
-    // from the state itself (`services::byo`), and always returns to the tenant.
+    // An authorization the tenant started through the API has its own session, found from the
+    // state itself (`services::byo`), whatever cookie this browser holds; it always returns to
+    // the tenant.
+    if let Some(session) = crate::services::byo::session_for_state(&state, &query).await? {
+        return byo_callback(&state, &session, &platform, &query).await;
+    }
+    // Without this browser's session the state cannot be bound to it: refuse before any token request.
     let Some((session, tenant, company)) =
         load_session(&state, &headers, SessionKind::Link).await?
     else {
-        return byo_callback(&state, &platform, &query).await;
+        return Err(PageError::new(PageErrorKind::BadState));
     };
     let window = crate::pages::embed::callback_window(&headers);
     let result = connect::complete_callback(&state, &session, &platform, &query).await;
@@ -464,7 +468,6 @@ pub async fn callback(
             let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
             let nonce = nonce.map(|n| n.0 .0.clone()).unwrap_or_default();
             return Ok(crate::pages::embed::done_page(
-                &state,
                 &tr,
                 &nonce,
                 &id.to_string(),
@@ -724,13 +727,11 @@ pub async fn finish(
 /// so the state finds its own; the customer goes back to the tenant's return URL either way.
 async fn byo_callback(
     state: &AppState,
+    session: &BrowserSession,
     platform: &Platform,
     query: &CallbackQuery,
 ) -> Result<Response, PageError> {
-    let Some(session) = crate::services::byo::session_for_state(state, query).await? else {
-        return Err(PageError::new(PageErrorKind::BadState));
-    };
-    let conn = match connect::complete_callback(state, &session, platform, query).await {
+    let conn = match connect::complete_callback(state, session, platform, query).await {
         Ok(conn) => Some(conn),
         Err(CallbackError::BadState) => return Err(PageError::new(PageErrorKind::BadState)),
         Err(CallbackError::Store(e)) => return Err(e.into()),
@@ -741,8 +742,8 @@ async fn byo_callback(
                 .await?
         }
     };
-    let params = crate::services::returns::params(&session, conn.as_ref());
-    match crate::services::returns::redirect_url(state, &session, &params).await? {
+    let params = crate::services::returns::params(session, conn.as_ref());
+    match crate::services::returns::redirect_url(state, session, &params).await? {
         Some(url) => Ok(Redirect::to(&url).into_response()),
         None => Err(PageError::new(PageErrorKind::BadState)),
     }
