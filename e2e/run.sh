@@ -54,7 +54,6 @@ export E2E_LOG_FILE="$work/server.log"
 [ -n "$E2E_API_KEY" ] && [ -n "$E2E_BASE_URL" ] || { echo "run.sh: could not read the API key or URL" >&2; cat "$work/stdout" >&2; exit 1; }
 
 echo "run.sh: accord demo at $E2E_BASE_URL (pid $server_pid, data in $work/data)"
-echo "run.sh: embed SDK scenarios are not written yet: the SDK does not exist (see TODO-embed-sdk.md)"
 
 status=0
 node node_modules/@playwright/test/cli.js test --workers="${E2E_WORKERS:-2}" "$@" || status=$?

@@ -295,3 +295,13 @@ nda-pdf-party = For { $party }: { $name }, { $title }
 nda-pdf-date = Signed electronically on { $date }
 nda-pdf-hash = Document fingerprint (SHA-256 of the signed text): { $hash }
 nda-pdf-ledger = Recorded as entry { $position } of the consent register, with a signed receipt.
+
+## Embedded flow (the embed SDK's window on the tenant's site)
+embed-continue-title = Continuing…
+embed-continue = Continue
+embed-done-title = Back to your application
+embed-done-body = You can close this window; your application has been told.
+embed-exit-title = Leave without finishing?
+embed-exit-body = Nothing more will be shared. What you already connected stays connected, and you can disconnect it at any time.
+embed-exit-stay = Stay
+embed-exit-leave = Leave

@@ -295,3 +295,13 @@ nda-pdf-party = Pour { $party } : { $name }, { $title }
 nda-pdf-date = Signé électroniquement le { $date }
 nda-pdf-hash = Empreinte du document (SHA-256 du texte signé) : { $hash }
 nda-pdf-ledger = Enregistré comme entrée { $position } du registre des consentements, avec un reçu signé.
+
+## Embedded flow (the embed SDK's window on the tenant's site)
+embed-continue-title = Un instant…
+embed-continue = Continuer
+embed-done-title = Retour à votre application
+embed-done-body = Vous pouvez fermer cette fenêtre ; votre application a été prévenue.
+embed-exit-title = Quitter sans terminer ?
+embed-exit-body = Rien de plus ne sera partagé. Ce que vous avez déjà connecté reste connecté, et vous pouvez le déconnecter à tout moment.
+embed-exit-stay = Rester
+embed-exit-leave = Quitter

@@ -11,6 +11,7 @@ pub mod consent;
 pub mod crypto;
 pub mod flow;
 pub mod ids;
+pub mod integration;
 pub mod ledger;
 pub mod locale;
 pub mod nda;

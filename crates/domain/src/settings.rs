@@ -2,6 +2,7 @@
 //! guide and policy links, support channels). Every piece of copy is per locale and falls back
 //! to Accord's built-in text when the tenant leaves it empty.
 
+use crate::integration::IntegrationSettings;
 use crate::locale::Locale;
 use crate::validate::{email_field, phone_field, text_field, url_field, Invalid};
 use serde::{Deserialize, Serialize};
@@ -152,6 +153,9 @@ pub struct LinkSettings {
     /// A mutual NDA the customer may sign beside the consent (never required to connect).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mnda: Option<MndaSettings>,
+    /// Embedding origins and return URLs (the embed SDK and the return redirect).
+    #[serde(default, skip_serializing_if = "IntegrationSettings::is_empty")]
+    pub integration: IntegrationSettings,
 }
 
 impl Default for LinkSettings {
@@ -168,6 +172,7 @@ impl Default for LinkSettings {
             powered_by_badge: true,
             consent_validity_days: None,
             mnda: None,
+            integration: IntegrationSettings::default(),
         }
     }
 }
@@ -226,6 +231,8 @@ impl LinkSettings {
         if let Some(m) = &self.mnda {
             m.validate(&mut invalid);
         }
+        self.integration
+            .validate(allow_http_localhost, &mut invalid);
         invalid.into_result()
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod i18n;
 pub mod markdown;
 pub mod pages;
+pub mod sdk;
 pub mod security;
 pub mod services;
 pub mod state;
@@ -29,9 +30,18 @@ use tower_http::trace::TraceLayer;
 pub fn app(state: AppState) -> Router {
     let (api, doc) = api::router();
     let doc = Arc::new(doc.to_pretty_json().expect("OpenAPI serialises"));
+    let routes = routes(state.clone(), api, doc);
+    // The embed SDK's framed pages post their session handle in form bodies; a post standing
+    // for a link click must become its GET before routing picks the route (`pages::embed`).
+    let rewrite = axum::middleware::from_fn_with_state(state, pages::embed::rewrite);
+    Router::new().fallback_service(tower::Layer::layer(&rewrite, routes))
+}
+
+fn routes(state: AppState, api: Router<AppState>, doc: Arc<String>) -> Router {
     Router::new()
         .merge(pages::router(state.clone()))
         .merge(api)
+        .merge(sdk::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))

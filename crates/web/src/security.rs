@@ -1,5 +1,6 @@
 //! The security baseline on every response (DESIGN.md "Headers"): a CSP with a per-request
-//! nonce and no `unsafe-inline`, `frame-ancestors 'none'`, `nosniff`, `no-referrer` and
+//! nonce and no `unsafe-inline`, `frame-ancestors` from the tenant's allowed embedding origins
+//! (embed SDK pages) else `'none'`, `nosniff`, `no-referrer` and
 //! `no-store` on flow and API responses; plus the CSRF token check for every form.
 
 use accord_domain::crypto::{ct_eq, random_token, Keyring, TokenHash};
@@ -17,6 +18,11 @@ pub struct CspNonce(pub String);
 #[derive(Clone, Debug)]
 pub struct FormActionSources(pub Vec<String>);
 
+/// The origins allowed to frame this response: set by the embed SDK's pages from the tenant's
+/// `integration.embedding_origins` (validated canonical origins); absent means `'none'`.
+#[derive(Clone, Debug)]
+pub struct FrameAncestors(pub Vec<String>);
+
 /// Middleware for HTML pages: sets the nonce, then the headers.
 pub async fn page_headers(mut req: Request, next: Next) -> Response {
     let nonce = random_token(18);
@@ -27,9 +33,16 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
         .get::<FormActionSources>()
         .map(|s| s.0.join(" "))
         .unwrap_or_default();
+    let ancestors = res
+        .extensions()
+        .get::<FrameAncestors>()
+        .filter(|a| !a.0.is_empty())
+        .map(|a| a.0.join(" "));
+    let framed = ancestors.is_some();
+    let ancestors = ancestors.unwrap_or_else(|| "'none'".to_owned());
     let csp = format!(
         "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; form-action 'self' {extra}; frame-ancestors 'none'; base-uri 'none'"
+         connect-src 'self'; form-action 'self' {extra}; frame-ancestors {ancestors}; base-uri 'none'"
     );
     let h = res.headers_mut();
     h.insert(
@@ -37,6 +50,10 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
         HeaderValue::from_str(csp.trim()).expect("CSP is ASCII"),
     );
     common(h);
+    if framed {
+        // `X-Frame-Options` cannot name origins; CSP `frame-ancestors` says who may frame.
+        h.remove(header::X_FRAME_OPTIONS);
+    }
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

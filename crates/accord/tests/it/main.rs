@@ -2,7 +2,9 @@
 //! database per test, the in-process sandbox platform, an injected clock.
 
 mod api;
+mod build_your_own;
 mod canary;
+mod embed;
 mod flow;
 mod helpers;
 mod ledger;
@@ -11,6 +13,7 @@ mod nda;
 mod postgres;
 mod receipts;
 mod reconsent;
+mod return_redirect;
 mod scaleout;
 mod security;
 mod smoke;

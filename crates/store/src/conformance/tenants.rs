@@ -78,6 +78,8 @@ pub async fn link_settings_are_replaced(store: &dyn Store) {
         ..LinkSettings::default()
     };
     settings.support.email = Some("help@lender.example".into());
+    settings.integration.embedding_origins = vec!["https://lender.example".into()];
+    settings.integration.return_urls = vec!["https://lender.example/done?x=1".into()];
     store
         .update_link_settings(tenant.id, &settings)
         .await

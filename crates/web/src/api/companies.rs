@@ -10,7 +10,7 @@ use accord_domain::flow::{LinkSession, SessionKind};
 use accord_domain::ids::{CompanyId, LinkSessionId};
 use accord_domain::locale::Locale;
 use accord_domain::tenant::{name_field, Company};
-use accord_domain::validate::{text_field, url_field, FieldError, Invalid};
+use accord_domain::validate::{text_field, FieldError, Invalid};
 use accord_store::Page;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -162,7 +162,9 @@ pub struct CreateLinkSession {
     pub locale: Option<String>,
     /// Categories to offer (`accounting`, `banking`, `commerce`); default: all.
     pub categories: Option<Vec<String>>,
-    /// Where to send the customer when they finish.
+    /// Where to send the customer when they finish: exactly one of the link settings'
+    /// `integration.return_urls`. The customer returns with `companyId`, `connectionId`,
+    /// `platform`, `status` and `errorCode` added to its query.
     pub return_url: Option<String>,
 }
 
@@ -196,13 +198,18 @@ pub async fn create_link_session(
             Err(e) => invalid.push(FieldError::new(format!("categories.{i}"), e.to_string())),
         }
     }
-    let return_url = match body.return_url.as_deref() {
-        Some(u) => url_field("return_url", u, state.config.allow_http_localhost)
-            .map_err(|e| invalid.push(e))
-            .ok()
-            .map(|u| u.to_string()),
-        None => None,
-    };
+    // Exact match against the tenant's registered return URLs (DESIGN.md: exact matching of
+    // every redirect/return URL); nothing is normalised, so look-alikes are refused.
+    let return_url = body.return_url.as_deref().and_then(|u| {
+        let registered = tenant.settings.integration.return_url(u);
+        if registered.is_none() {
+            invalid.push(FieldError::new(
+                "return_url",
+                "must be exactly one of your allowed return URLs (link settings `integration.return_urls`)",
+            ));
+        }
+        registered.map(str::to_owned)
+    });
     invalid.into_result()?;
     let (id, url, expires_at) = mint(
         &state,

@@ -111,6 +111,8 @@ pub struct Chrome {
     pub powered_by: bool,
     pub trust_message: String,
     pub trust_stats: Vec<String>,
+    /// Set when the page is shown in the embed SDK's iframe (see `pages::embed`).
+    pub embed: Option<crate::pages::embed::EmbedChrome>,
 }
 
 impl Chrome {
@@ -138,6 +140,7 @@ impl Chrome {
                 privacy_url: None,
                 powered_by: true,
                 trust_stats: Vec::new(),
+                embed: None,
             };
         };
         let s = &tenant.settings;
@@ -176,6 +179,7 @@ impl Chrome {
             tr,
             nonce,
             langs,
+            embed: None,
         }
     }
 }
@@ -253,7 +257,8 @@ async fn extract(parts: &Parts, state: &AppState, kind: SessionKind) -> Result<P
         parts.method == axum::http::Method::GET,
         parts.uri.path(),
     );
-    let chrome = Chrome::for_tenant(tr.clone(), nonce, Some(&tenant), langs, kind);
+    let mut chrome = Chrome::for_tenant(tr.clone(), nonce, Some(&tenant), langs, kind);
+    chrome.embed = crate::pages::embed::EmbedChrome::of(&parts.extensions);
     Ok(PageCtx {
         csrf: csrf_token(&state.keyring, &session.token_hash),
         state: state.clone(),

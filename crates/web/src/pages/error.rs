@@ -126,6 +126,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         .get::<CspNonce>()
         .map(|n| n.0.clone())
         .unwrap_or_default();
+    let embed = crate::pages::embed::EmbedChrome::of(req.extensions());
     let res = next.run(req).await;
     let unrendered = match res.extensions().get::<Unrendered>() {
         Some(u) => u.clone(),
@@ -142,7 +143,8 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         }
         None => return res,
     };
-    let chrome = anonymous_chrome(&state, &uri, &headers, is_get, nonce).await;
+    let mut chrome = anonymous_chrome(&state, &uri, &headers, is_get, nonce).await;
+    chrome.embed = embed;
     let key = unrendered.kind.message();
     let page = ErrorPage {
         title: chrome.tr.t(&format!("{key}-title")),

@@ -34,6 +34,7 @@ pub async fn privacy(
 
 const CSS: &str = include_str!("../../assets/accord.css");
 const JS: &str = include_str!("../../assets/accord.js");
+const EMBED_JS: &str = include_str!("../../assets/embed.js");
 
 fn asset(content_type: &'static str, body: String) -> Response {
     (
@@ -52,6 +53,11 @@ pub async fn css() -> Response {
 
 pub async fn js() -> Response {
     asset("text/javascript; charset=utf-8", JS.to_owned())
+}
+
+/// The framed flow's side of the embed SDK (loaded only by pages shown in its iframe).
+pub async fn embed_js() -> Response {
+    asset("text/javascript; charset=utf-8", EMBED_JS.to_owned())
 }
 
 /// A platform's mark as SVG, drawn from the catalog's monogram and colours.

@@ -44,13 +44,61 @@ fn html(page: &impl Template) -> Result<Response, PageError> {
     Ok(Html(page.render()?).into_response())
 }
 
-/// Opens a link session: consumes its single-use URL token and starts a browser session.
+#[derive(Deserialize, Default)]
+pub struct OpenQuery {
+    /// The host page's origin when the embed SDK opens the link in its iframe.
+    embed: Option<String>,
+}
+
+/// Opens a link session: consumes its single-use URL token and starts a browser session (in
+/// the embed SDK's iframe, one carried without cookies: see `pages::embed`).
 pub async fn open(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    Query(q): Query<OpenQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
+    nonce: Option<axum::Extension<crate::security::CspNonce>>,
 ) -> Result<Response, PageError> {
+    if let Some(origin) = q.embed {
+        let nonce = nonce.map(|n| n.0 .0.clone()).unwrap_or_default();
+        return crate::pages::embed::open(&state, &token, &origin, &uri, &headers, &nonce).await;
+    }
     open_session(&state, &token, &headers, SessionKind::Link, "/link/start").await
+}
+
+/// Consumes a link token: the link session and the new browser session's token, or `None`
+/// when the token is malformed, unknown, used or expired.
+pub async fn consume(
+    state: &AppState,
+    token: &str,
+    kind: SessionKind,
+) -> Result<Option<(accord_domain::flow::LinkSession, String)>, PageError> {
+    let shaped = token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !shaped {
+        return Ok(None);
+    }
+    let now = state.clock.now();
+    let cookie_token = random_token(32);
+    // The store fills tenant, company and link session from the consumed link session.
+    let browser = BrowserSession {
+        id: BrowserSessionId::new(),
+        tenant_id: TenantId(uuid::Uuid::nil()),
+        company_id: CompanyId(uuid::Uuid::nil()),
+        kind,
+        link_session_id: None,
+        token_hash: TokenHash::of(&cookie_token),
+        created_at: now,
+        expires_at: now + state.config.browser_session_ttl,
+    };
+    Ok(state
+        .store
+        .consume_link_session(&TokenHash::of(token), now, &browser)
+        .await?
+        .map(|link| (link, cookie_token)))
 }
 
 /// Shared by the link and manage entry URLs.
@@ -61,40 +109,17 @@ pub async fn open_session(
     kind: SessionKind,
     landing: &str,
 ) -> Result<Response, PageError> {
-    let shaped = token.len() == 43
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if shaped {
-        let now = state.clock.now();
-        let cookie_token = random_token(32);
-        // The store fills tenant, company and link session from the consumed link session.
-        let browser = BrowserSession {
-            id: BrowserSessionId::new(),
-            tenant_id: TenantId(uuid::Uuid::nil()),
-            company_id: CompanyId(uuid::Uuid::nil()),
-            kind,
-            link_session_id: None,
-            token_hash: TokenHash::of(&cookie_token),
-            created_at: now,
-            expires_at: now + state.config.browser_session_ttl,
+    if let Some((link, cookie_token)) = consume(state, token, kind).await? {
+        let to = match link.locale {
+            Some(l) => format!("{landing}?lang={l}"),
+            None => landing.to_owned(),
         };
-        if let Some(link) = state
-            .store
-            .consume_link_session(&TokenHash::of(token), now, &browser)
-            .await?
-        {
-            let to = match link.locale {
-                Some(l) => format!("{landing}?lang={l}"),
-                None => landing.to_owned(),
-            };
-            let mut res = Redirect::to(&to).into_response();
-            res.headers_mut().append(
-                header::SET_COOKIE,
-                session_cookie(state, kind, &cookie_token),
-            );
-            return Ok(res);
-        }
+        let mut res = Redirect::to(&to).into_response();
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            session_cookie(state, kind, &cookie_token),
+        );
+        return Ok(res);
     }
     // Reloading an already-opened link in the same browser simply continues.
     if load_session(state, headers, kind).await?.is_some() {
@@ -411,16 +436,54 @@ pub async fn callback(
     uri: axum::http::Uri,
     nonce: Option<axum::Extension<crate::security::CspNonce>>,
 ) -> Result<Response, PageError> {
+    let Some(platform) = state.catalog.find(&key).cloned() else {
+        return Err(PageError::new(PageErrorKind::BadState));
+    };
+    // An authorization the tenant started through the API has its own session, found from the
+    // state itself (`services::byo`), whatever cookie this browser holds; it always returns to
+    // the tenant.
+    if let Some(session) = crate::services::byo::session_for_state(&state, &query).await? {
+        return byo_callback(&state, &session, &platform, &query).await;
+    }
     // Without this browser's session the state cannot be bound to it: refuse before any token request.
     let Some((session, tenant, company)) =
         load_session(&state, &headers, SessionKind::Link).await?
     else {
         return Err(PageError::new(PageErrorKind::BadState));
     };
-    let Some(platform) = state.catalog.find(&key).cloned() else {
-        return Err(PageError::new(PageErrorKind::BadState));
-    };
-    match connect::complete_callback(&state, &session, &platform, &query).await {
+    let window = crate::pages::embed::callback_window(&headers);
+    let result = connect::complete_callback(&state, &session, &platform, &query).await;
+    if let Some(window) = window.as_deref() {
+        // The framed flow's platform sign-in, in a popup or at the top level.
+        let (id, status, code) = match &result {
+            Ok(conn) => (conn.id, conn.status.as_str().to_owned(), String::new()),
+            Err(CallbackError::Platform { code, connection }) => {
+                (*connection, "error".to_owned(), code.clone())
+            }
+            Err(CallbackError::BadState) => return Err(PageError::new(PageErrorKind::BadState)),
+            Err(CallbackError::Store(e)) => return Err(PageError::internal(e)),
+        };
+        if window == "popup" {
+            let locale = crate::pages::ctx::negotiate_locale(&uri, &headers, None);
+            let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
+            let nonce = nonce.map(|n| n.0 .0.clone()).unwrap_or_default();
+            return Ok(crate::pages::embed::done_page(
+                &tr,
+                &nonce,
+                &id.to_string(),
+                &status,
+                &code,
+            ));
+        }
+        // Top level (the popup was blocked): back to the tenant's site when it gave a return URL.
+        let conn = state.store.connection(session.tenant_id, id).await?;
+        let params = crate::services::returns::params(&session, conn.as_ref());
+        if let Some(url) = crate::services::returns::redirect_url(&state, &session, &params).await?
+        {
+            return Ok(Redirect::to(&url).into_response());
+        }
+    }
+    match result {
         Ok(conn) => Ok(Redirect::to(&format!("/link/connections/{}", conn.id)).into_response()),
         Err(CallbackError::BadState) => Err(PageError::new(PageErrorKind::BadState)),
         Err(CallbackError::Store(e)) => Err(e.into()),
@@ -526,6 +589,28 @@ pub async fn success(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Re
         );
     }
     let row = connection_row(&ctx, &conn).await?;
+    let mut ctx = ctx;
+    if let Some(embed) = ctx.chrome.embed.as_mut() {
+        // The host page's `onConsent` and `onConnection` (identifiers only, nothing secret).
+        embed.event(
+            "consent",
+            &serde_json::json!({
+                "consentId": conn.consent_id.map(|c| c.to_string()),
+                "connectionId": conn.id.to_string(),
+                "platform": conn.platform_key.to_string(),
+                "noticeVersion": row.notice_version,
+            }),
+        );
+        embed.event(
+            "connection",
+            &serde_json::json!({
+                "companyId": conn.company_id.to_string(),
+                "connectionId": conn.id.to_string(),
+                "platform": conn.platform_key.to_string(),
+                "status": conn.status.as_str(),
+            }),
+        );
+    }
     html(&SuccessPage {
         csrf: ctx.csrf.clone(),
         connection: row,
@@ -598,7 +683,26 @@ pub async fn to_manage(
     Ok(res)
 }
 
-pub async fn finish(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
+#[derive(Deserialize, Default)]
+pub struct FinishQuery {
+    connection: Option<String>,
+}
+
+/// The end of the flow: back to the tenant's return URL (with the outcome) when the link
+/// session has one; in the embed SDK's iframe, the host's `onFinish`; else a closing page.
+pub async fn finish(
+    LinkCtx(mut ctx): LinkCtx,
+    Query(q): Query<FinishQuery>,
+) -> Result<Response, PageError> {
+    let named = q.connection.and_then(|c| c.parse::<ConnectionId>().ok());
+    let outcome = crate::services::returns::outcome(&ctx.state, &ctx.session, named).await?;
+    if let Some(embed) = ctx.chrome.embed.as_mut() {
+        embed.event("finish", &crate::services::returns::json(&outcome));
+    } else if let Some(url) =
+        crate::services::returns::redirect_url(&ctx.state, &ctx.session, &outcome).await?
+    {
+        return Ok(Redirect::to(&url).into_response());
+    }
     let connected = ctx
         .state
         .store
@@ -617,4 +721,30 @@ pub async fn finish(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
         connected,
         chrome: ctx.chrome,
     })
+}
+
+/// The callback of an authorization started through the tenant API: no browser session here,
+/// so the state finds its own; the customer goes back to the tenant's return URL either way.
+async fn byo_callback(
+    state: &AppState,
+    session: &BrowserSession,
+    platform: &Platform,
+    query: &CallbackQuery,
+) -> Result<Response, PageError> {
+    let conn = match connect::complete_callback(state, session, platform, query).await {
+        Ok(conn) => Some(conn),
+        Err(CallbackError::BadState) => return Err(PageError::new(PageErrorKind::BadState)),
+        Err(CallbackError::Store(e)) => return Err(e.into()),
+        Err(CallbackError::Platform { connection, .. }) => {
+            state
+                .store
+                .connection(session.tenant_id, connection)
+                .await?
+        }
+    };
+    let params = crate::services::returns::params(session, conn.as_ref());
+    match crate::services::returns::redirect_url(state, session, &params).await? {
+        Some(url) => Ok(Redirect::to(&url).into_response()),
+        None => Err(PageError::new(PageErrorKind::BadState)),
+    }
 }

@@ -3,6 +3,7 @@
 //! cookies; every form carries a CSRF token.
 
 pub mod ctx;
+pub mod embed;
 pub mod error;
 pub mod form;
 pub mod info;
@@ -81,10 +82,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/privacy", get(info::privacy))
         .route("/assets/accord.css", get(info::css))
         .route("/assets/accord.js", get(info::js))
+        .route("/assets/embed.js", get(info::embed_js))
         .route("/assets/marks/{file}", get(info::mark))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state, error::render_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::render_errors,
+        ))
         .layer(middleware::from_fn(remember_language))
+        .layer(middleware::from_fn_with_state(state, embed::bridge))
         .layer(middleware::from_fn(crate::security::page_headers))
 }
 

@@ -37,6 +37,28 @@ pub async fn consent_and_authorize(
     action: ConsentAction<'_>,
     session: &BrowserSession,
 ) -> Result<(String, ConnectionId), OAuthError> {
+    let (url, id, _) = record(state, action, Some(session)).await?;
+    Ok((url.unwrap_or_default(), id))
+}
+
+/// Records a consent the tenant's own UI collected (the build-your-own API): the same
+/// connection, consent and ledger event as the hosted flow, without an authorization yet
+/// (the tenant starts it separately).
+pub async fn consent_only(
+    state: &AppState,
+    action: ConsentAction<'_>,
+) -> Result<(ConnectionId, ConsentId), OAuthError> {
+    let (_, id, consent) = record(state, action, None).await?;
+    Ok((id, consent))
+}
+
+/// One transaction: connection (`pending_auth`), consent, its `given` ledger event and, with a
+/// browser session, the OAuth state for the authorization URL it returns.
+async fn record(
+    state: &AppState,
+    action: ConsentAction<'_>,
+    session: Option<&BrowserSession>,
+) -> Result<(Option<String>, ConnectionId, ConsentId), OAuthError> {
     let now = state.clock.now();
     let existing = state
         .store
@@ -71,15 +93,21 @@ pub async fn consent_and_authorize(
             disconnected_at: None,
         },
     };
-    let (url, flow) = accord_platform::start(
-        &state.platforms,
-        action.tenant,
-        action.platform,
-        connection.id,
-        session.id,
-        &action.view.data_uses,
-    )
-    .await?;
+    let (url, flow) = match session {
+        Some(session) => {
+            let (url, flow) = accord_platform::start(
+                &state.platforms,
+                action.tenant,
+                action.platform,
+                connection.id,
+                session.id,
+                &action.view.data_uses,
+            )
+            .await?;
+            (Some(url), Some(flow))
+        }
+        None => (None, None),
+    };
     let consent = Consent {
         id: consent_id,
         tenant_id: action.tenant,
@@ -114,11 +142,11 @@ pub async fn consent_and_authorize(
         .record_consent(&ConsentWrite {
             connection,
             consent,
-            oauth_flow: Some(flow),
+            oauth_flow: flow,
             event,
         })
         .await?;
-    Ok((url, id))
+    Ok((url, id, consent_id))
 }
 
 /// Starts a new authorization for a connection still pending sign-in (the "Try again" button):

@@ -2,9 +2,11 @@
 //! same thing: tenants, notices and their rendering, OAuth with platforms, consent and disconnect,
 //! signed mutual NDAs.
 
+pub mod byo;
 pub mod connect;
 pub mod nda;
 pub mod notice;
 pub mod receipts;
 pub mod reconsent;
+pub mod returns;
 pub mod tenants;

@@ -1,0 +1,98 @@
+/*! Accord embed SDK: the hosted flow in a modal iframe. No dependencies. Apache-2.0. */
+(function (w) {
+  "use strict";
+  var d = w.document, current = null;
+  var CSS = ".accord-embed{position:fixed;inset:0;z-index:2147483647;display:flex;align-items:center;" +
+    "justify-content:center;background:rgba(0,0,0,.55)}.accord-embed iframe{border:0;width:min(480px,100vw);" +
+    "height:min(720px,100vh);background:#fff;border-radius:12px;box-shadow:0 8px 40px rgba(0,0,0,.35)}" +
+    ".accord-embed button{position:absolute;top:8px;right:8px;min-width:44px;min-height:44px;font:24px/1 system-ui,sans-serif;" +
+    "border:0;border-radius:22px;background:#fff;color:#111;cursor:pointer}" +
+    ".accord-embed button:focus-visible{outline:3px solid #1a56db;outline-offset:2px}" +
+    "@media (max-width:520px){.accord-embed iframe{border-radius:0}}";
+
+  function call(fn, data) {
+    if (typeof fn === "function") {
+      try { fn(data); } catch (e) { setTimeout(function () { throw e; }); }
+    }
+  }
+
+  function open(o) {
+    if (!o || !o.url) { throw new Error("Accord.open: `url` (the link session URL) is required"); }
+    if (current) { current.close(); }
+    var u = new URL(o.url, w.location.href);
+    var origin = u.origin;
+    u.searchParams.set("embed", w.location.origin);
+    var label = o.title || "Connect your accounts";
+    var opener = d.activeElement;
+    var style = d.createElement("style");
+    if (o.nonce) { style.nonce = o.nonce; }
+    style.textContent = CSS;
+    var root = d.createElement("div");
+    root.className = "accord-embed";
+    root.setAttribute("role", "dialog");
+    root.setAttribute("aria-modal", "true");
+    root.setAttribute("aria-label", label);
+    var frame = d.createElement("iframe");
+    frame.title = label;
+    frame.src = u.href;
+    // Scripts, forms, the platform popup and (popup blocked) a top-level navigation on a click.
+    frame.setAttribute("sandbox", "allow-scripts allow-same-origin allow-forms allow-popups " +
+      "allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation");
+    var x = d.createElement("button");
+    x.type = "button";
+    x.textContent = "\u00d7";
+    x.setAttribute("aria-label", o.closeLabel || "Close");
+    root.appendChild(frame);
+    root.appendChild(x);
+
+    // Focus trap: everything else on the page is inert while the dialog is open.
+    var inert = [];
+    Array.prototype.forEach.call(d.body.children, function (el) {
+      if (!el.inert) { el.inert = true; inert.push(el); }
+    });
+    d.head.appendChild(style);
+    d.body.appendChild(root);
+    frame.focus();
+
+    var ready = false, closed = false;
+    function onMessage(e) {
+      // Only Accord's own frame, from Accord's exact origin.
+      if (e.origin !== origin || e.source !== frame.contentWindow) { return; }
+      var m = e.data;
+      if (!m || m.accord !== 1 || typeof m.type !== "string") { return; }
+      var data = m.data || {};
+      if (m.type === "ready") { ready = true; frame.focus(); }
+      else if (m.type === "connection") { call(o.onConnection, data); }
+      else if (m.type === "consent") { call(o.onConsent, data); }
+      else if (m.type === "error") { call(o.onError, data); }
+      else if (m.type === "finish") { call(o.onFinish, data); close(); }
+      else if (m.type === "close") { close(); }
+    }
+    // Escape or the close button: the flow asks "leave without finishing?" (its own words).
+    function exit() {
+      if (ready) { frame.contentWindow.postMessage({ accord: 1, type: "exit" }, origin); } else { close(); }
+    }
+    function onKey(e) {
+      if (e.key === "Escape") { e.preventDefault(); exit(); }
+    }
+    function close() {
+      if (closed) { return; }
+      closed = true;
+      w.removeEventListener("message", onMessage);
+      d.removeEventListener("keydown", onKey, true);
+      if (root.parentNode) { root.parentNode.removeChild(root); }
+      if (style.parentNode) { style.parentNode.removeChild(style); }
+      inert.forEach(function (el) { el.inert = false; });
+      if (opener && opener.focus) { opener.focus(); }
+      current = null;
+      call(o.onClose, {});
+    }
+    w.addEventListener("message", onMessage);
+    d.addEventListener("keydown", onKey, true);
+    x.addEventListener("click", exit);
+    current = { close: close };
+    return current;
+  }
+
+  w.Accord = { open: open, version: "1" };
+})(window);
