@@ -1,10 +1,51 @@
 //! Link settings: how a tenant's flow speaks in its own voice (trust message, statistics,
-//! guide and policy links, support channels). Every piece of copy is per locale and falls back
-//! to Accord's built-in text when the tenant leaves it empty.
+//! guide and policy links, support channels, landing copy, button labels, categories, brand).
+//! Every piece of copy is per locale and falls back to Accord's built-in text when the tenant
+//! leaves it empty. Copy is Markdown (rendered through the web crate's allow-list) or plain
+//! text (labels); both may use the placeholders of [`PLACEHOLDERS`].
+//!
+//! What the settings can never do (the dark-pattern guardrails, [`crate::guardrails`]): pre-tick
+//! the consent box, hide or shrink Decline, remove the "disconnect at any time" statement or the
+//! how-to-withdraw text, or make optional data required. Most of it is unrepresentable (those
+//! texts and controls are Accord's, not settings); the rest is refused with a reason.
 
+use crate::catalog::{Catalog, Category};
 use crate::locale::Locale;
-use crate::validate::{email_field, phone_field, text_field, url_field, Invalid};
+use crate::validate::{email_field, phone_field, text_field, url_field, FieldError, Invalid};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Placeholders tenant copy may use; substituted when a page renders (after Markdown, with
+/// the value escaped, so a company name cannot inject markup). `{connectedCompanies}` is the
+/// live number of the tenant's companies with at least one linked connection.
+pub const PLACEHOLDERS: [&str; 4] = [
+    "{companyName}",
+    "{platformName}",
+    "{tenantName}",
+    "{connectedCompanies}",
+];
+
+/// The `{name}` tokens of `text` that are not in [`PLACEHOLDERS`].
+pub fn unknown_placeholders(text: &str) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start..];
+        let Some(end) = after.find('}') else { break };
+        let token = &after[..=end];
+        let name = &token[1..token.len() - 1];
+        if !name.is_empty()
+            && name.len() <= 40
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !PLACEHOLDERS.contains(&token)
+            && !unknown.iter().any(|u: &String| u == token)
+        {
+            unknown.push(token.to_owned());
+        }
+        rest = &after[1..];
+    }
+    unknown
+}
 
 /// A text in each language; `None` falls back to the built-in text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,12 +68,133 @@ impl Localized {
     fn validate(&self, path: &str, max: usize, invalid: &mut Invalid) {
         for (loc, v) in [("en", &self.en), ("fr", &self.fr)] {
             if let Some(v) = v {
-                if let Err(e) = text_field(&format!("{path}.{loc}"), v, max) {
+                let path = format!("{path}.{loc}");
+                if let Err(e) = text_field(&path, v, max) {
                     invalid.push(e);
+                    continue;
+                }
+                let unknown = unknown_placeholders(v);
+                if !unknown.is_empty() {
+                    invalid.push(FieldError::new(
+                        path,
+                        format!(
+                            "unknown placeholder {}; known: {}",
+                            unknown.join(", "),
+                            PLACEHOLDERS.join(" ")
+                        ),
+                    ));
                 }
             }
         }
     }
+
+    /// A button label: plain text on one line, 2 to [`LABEL_MAX`] characters.
+    fn validate_label(&self, path: &str, invalid: &mut Invalid) {
+        self.validate(path, LABEL_MAX, invalid);
+        for (loc, v) in [("en", &self.en), ("fr", &self.fr)] {
+            let Some(v) = v else { continue };
+            if v.contains(['\n', '\r', '\t']) {
+                invalid.push(FieldError::new(
+                    format!("{path}.{loc}"),
+                    "a button label is one line of plain text",
+                ));
+            } else if v.trim().chars().count() < 2 {
+                invalid.push(FieldError::new(
+                    format!("{path}.{loc}"),
+                    "must be at least 2 characters",
+                ));
+            }
+        }
+    }
+}
+
+/// The longest button label, in characters.
+pub const LABEL_MAX: usize = 40;
+
+/// The landing page's copy: a title (plain text) and a body (Markdown).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandingCopy {
+    #[serde(default)]
+    pub title: Localized,
+    #[serde(default)]
+    pub body: Localized,
+}
+
+/// Whether the flow asks for a category. `required` means the flow tells the customer the
+/// tenant asks for a connection in this category; it never makes any data type required
+/// (data types and their use are set by the notice) nor stops the customer leaving.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Requirement {
+    #[default]
+    Optional,
+    Required,
+}
+
+/// One category offered by the flow. The list's order is the order of the selection step; a
+/// category absent from a non-empty list is not offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategorySetting {
+    pub category: Category,
+    #[serde(default)]
+    pub requirement: Requirement,
+}
+
+/// Button labels of the flow, per language; each falls back to Accord's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonLabels {
+    /// Landing page: start the flow.
+    #[serde(default, rename = "continue")]
+    pub continue_: Localized,
+    /// Consent step: agree and go to the platform.
+    #[serde(default)]
+    pub connect: Localized,
+    /// Consent step: decline. Always a button beside Connect, the same size (guardrail).
+    #[serde(default)]
+    pub decline: Localized,
+    /// Success step: connect another platform.
+    #[serde(default)]
+    pub add_another: Localized,
+    /// Success step: finish.
+    #[serde(default)]
+    pub done: Localized,
+    /// Every step: leave the flow (asks once).
+    #[serde(default)]
+    pub exit: Localized,
+}
+
+/// Light, dark, or the customer's system preference.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    Light,
+    Dark,
+    #[default]
+    System,
+}
+
+impl Theme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+            Theme::System => "system",
+        }
+    }
+}
+
+/// The tenant's brand. The logo is uploaded on its own (`PUT /v1/link-settings/logo`), not here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Brand {
+    /// `#rrggbb`; the text colour on it is chosen for contrast ≥ 4.5:1 ([`crate::colour`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_colour: Option<String>,
+    #[serde(default)]
+    pub theme: Theme,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +314,27 @@ pub struct LinkSettings {
     /// A mutual NDA the customer may sign beside the consent (never required to connect).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mnda: Option<MndaSettings>,
+    /// The landing page's title and body.
+    #[serde(default)]
+    pub landing: LandingCopy,
+    /// A connection guide per platform (catalog key → https URL), overriding
+    /// `connection_guide_url` on that platform's pages.
+    #[serde(default)]
+    pub platform_guide_urls: BTreeMap<String, String>,
+    /// The categories offered, in order, each optional or required. Empty: every category,
+    /// optional, in Accord's order.
+    #[serde(default)]
+    pub categories: Vec<CategorySetting>,
+    /// The platforms the flow may offer (catalog keys). `None`: every platform enabled.
+    #[serde(default)]
+    pub allowed_platforms: Option<Vec<String>>,
+    #[serde(default)]
+    pub button_labels: ButtonLabels,
+    /// What the exit confirmation says (Markdown); Accord's own text when empty.
+    #[serde(default)]
+    pub exit_confirmation: Localized,
+    #[serde(default)]
+    pub brand: Brand,
 }
 
 impl Default for LinkSettings {
@@ -168,6 +351,13 @@ impl Default for LinkSettings {
             powered_by_badge: true,
             consent_validity_days: None,
             mnda: None,
+            landing: LandingCopy::default(),
+            platform_guide_urls: BTreeMap::new(),
+            categories: Vec::new(),
+            allowed_platforms: None,
+            button_labels: ButtonLabels::default(),
+            exit_confirmation: Localized::default(),
+            brand: Brand::default(),
         }
     }
 }
@@ -226,8 +416,189 @@ impl LinkSettings {
         if let Some(m) = &self.mnda {
             m.validate(&mut invalid);
         }
+        self.validate_flow(allow_http_localhost, &mut invalid);
         invalid.into_result()
     }
+
+    /// [`Self::validate`], plus the checks against the operator's catalog: platform keys of
+    /// `platform_guide_urls` and `allowed_platforms` must exist.
+    pub fn validate_with_catalog(
+        &self,
+        allow_http_localhost: bool,
+        catalog: &Catalog,
+    ) -> Result<(), Invalid> {
+        let mut invalid = self.validate(allow_http_localhost).err().unwrap_or_default();
+        for key in self.platform_guide_urls.keys() {
+            if catalog.find(key).is_none() {
+                invalid.push(FieldError::new(
+                    format!("platform_guide_urls.{}", clip(key)),
+                    "not a platform of the catalog (see GET /v1/platforms)",
+                ));
+            }
+        }
+        for (i, key) in self.allowed_platforms.iter().flatten().enumerate() {
+            if catalog.find(key).is_none() {
+                invalid.push(FieldError::new(
+                    format!("allowed_platforms.{i}"),
+                    "not a platform of the catalog (see GET /v1/platforms)",
+                ));
+            }
+        }
+        invalid.into_result()
+    }
+
+    /// The landing copy, labels, categories, platforms, brand and the guardrails on them.
+    fn validate_flow(&self, allow_http_localhost: bool, invalid: &mut Invalid) {
+        self.landing.title.validate("landing.title", 120, invalid);
+        self.landing.body.validate("landing.body", 2000, invalid);
+        self.exit_confirmation
+            .validate("exit_confirmation", 500, invalid);
+        if self.platform_guide_urls.len() > 100 {
+            invalid.push(FieldError::new(
+                "platform_guide_urls",
+                "at most 100 platforms",
+            ));
+        } else {
+            for (key, url) in &self.platform_guide_urls {
+                if let Err(e) = url_field(
+                    &format!("platform_guide_urls.{}", clip(key)),
+                    url,
+                    allow_http_localhost,
+                ) {
+                    invalid.push(e);
+                }
+            }
+        }
+        for (i, c) in self.categories.iter().enumerate() {
+            if self.categories[..i].iter().any(|p| p.category == c.category) {
+                invalid.push(FieldError::new(
+                    format!("categories.{i}.category"),
+                    "each category at most once",
+                ));
+            }
+        }
+        if let Some(list) = &self.allowed_platforms {
+            if list.is_empty() {
+                invalid.push(FieldError::new(
+                    "allowed_platforms",
+                    "name at least one platform, or leave the field out to allow all",
+                ));
+            }
+            if list.len() > 200 {
+                invalid.push(FieldError::new("allowed_platforms", "at most 200 platforms"));
+            }
+            for (i, k) in list.iter().enumerate() {
+                if list[..i].contains(k) {
+                    invalid.push(FieldError::new(
+                        format!("allowed_platforms.{i}"),
+                        "each platform at most once",
+                    ));
+                }
+            }
+        }
+        let b = &self.button_labels;
+        for (name, label) in [
+            ("continue", &b.continue_),
+            ("connect", &b.connect),
+            ("decline", &b.decline),
+            ("add_another", &b.add_another),
+            ("done", &b.done),
+            ("exit", &b.exit),
+        ] {
+            label.validate_label(&format!("button_labels.{name}"), invalid);
+        }
+        crate::guardrails::check_labels(b, invalid);
+        if let Some(c) = &self.brand.primary_colour {
+            match crate::colour::Rgb::parse(c) {
+                None => invalid.push(FieldError::new(
+                    "brand.primary_colour",
+                    "must be a colour like #1d4ed8",
+                )),
+                Some(rgb) => {
+                    // Black or white always reaches 4.5:1 on an sRGB colour (the lowest best
+                    // ratio is about 4.58); checked anyway, so a future palette change cannot
+                    // silently break contrast.
+                    if crate::colour::text_on(rgb).1 < crate::colour::AA_NORMAL {
+                        invalid.push(FieldError::new(
+                            "brand.primary_colour",
+                            "no text colour reaches a contrast of 4.5:1 on it",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The connection guide for a platform: its own, else the tenant's, else none.
+    pub fn guide_url_for(&self, platform: Option<&str>) -> Option<&str> {
+        platform
+            .and_then(|k| self.platform_guide_urls.get(k))
+            .or(self.connection_guide_url.as_ref())
+            .map(String::as_str)
+    }
+
+    /// The categories the flow offers, in order, with their requirement.
+    pub fn offered_categories(&self) -> Vec<CategorySetting> {
+        if self.categories.is_empty() {
+            Category::ALL
+                .into_iter()
+                .map(|category| CategorySetting {
+                    category,
+                    requirement: Requirement::Optional,
+                })
+                .collect()
+        } else {
+            self.categories.clone()
+        }
+    }
+
+    /// Whether the settings let the flow offer this platform (allowed list and categories).
+    pub fn offers(&self, key: &str, category: Category) -> bool {
+        self.allowed_platforms
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|k| k == key))
+            && self
+                .offered_categories()
+                .iter()
+                .any(|c| c.category == category)
+    }
+
+    /// The top-level fields whose value differs between `self` and `next` (for the audit).
+    pub fn changed_fields(&self, next: &LinkSettings) -> Vec<String> {
+        let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+            (serde_json::to_value(self), serde_json::to_value(next))
+        else {
+            return Vec::new();
+        };
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A user-supplied key, shortened for an error path.
+fn clip(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+/// One stored version of a tenant's link settings: who changed what, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingsVersion {
+    pub tenant_id: crate::ids::TenantId,
+    /// 1, 2, 3… per tenant.
+    pub number: i64,
+    /// The whole settings document as saved (JSON, so a later schema still reads old versions).
+    pub settings: serde_json::Value,
+    /// The top-level fields that changed from the previous version.
+    pub changed_fields: Vec<String>,
+    /// Who made the change: the public id of the API key (`ak_…`), or `operator` for the CLI.
+    pub changed_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod jobs;
 mod ledger;
 mod nda;
 mod notices;
+mod settings;
 mod tenants;
 mod writer;
 
@@ -47,7 +48,8 @@ use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
-use accord_domain::settings::LinkSettings;
+use accord_domain::brand::Logo;
+use accord_domain::settings::{LinkSettings, SettingsVersion};
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
 use accord_store::{ConsentWrite, Disconnected, Page, Result, Store, StoreError};
 use async_trait::async_trait;
@@ -156,6 +158,35 @@ impl Store for PgStore {
     }
     async fn update_link_settings(&self, tenant: TenantId, settings: &LinkSettings) -> Result<()> {
         tenants::update_link_settings(&self.pool, tenant, settings).await
+    }
+    async fn save_link_settings(
+        &self,
+        tenant: TenantId,
+        settings: &LinkSettings,
+        changed_by: &str,
+        at: OffsetDateTime,
+    ) -> Result<SettingsVersion> {
+        settings::save_link_settings(&self.pool, tenant, settings, changed_by, at).await
+    }
+    async fn link_settings_versions(
+        &self,
+        tenant: TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SettingsVersion>> {
+        settings::versions(&self.pool, tenant, before, limit).await
+    }
+    async fn put_logo(&self, logo: &Logo) -> Result<()> {
+        settings::put_logo(&self.pool, logo).await
+    }
+    async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>> {
+        settings::logo(&self.pool, tenant).await
+    }
+    async fn delete_logo(&self, tenant: TenantId) -> Result<bool> {
+        settings::delete_logo(&self.pool, tenant).await
+    }
+    async fn connected_company_count(&self, tenant: TenantId) -> Result<i64> {
+        settings::connected_company_count(&self.pool, tenant).await
     }
 
     async fn create_company(&self, company: &Company) -> Result<()> {

@@ -21,7 +21,8 @@ use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
-use accord_domain::settings::LinkSettings;
+use accord_domain::brand::Logo;
+use accord_domain::settings::{LinkSettings, SettingsVersion};
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
@@ -90,6 +91,31 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Looks a key up by its public key id; the caller compares the secret hash in constant time.
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>>;
     async fn update_link_settings(&self, tenant: TenantId, settings: &LinkSettings) -> Result<()>;
+    /// Replaces the link settings and records them as the tenant's next version (the previous
+    /// number + 1, from 1), with the top-level fields that changed from the settings in force
+    /// and who changed them, in one transaction. `NotFound` for an unknown tenant.
+    async fn save_link_settings(
+        &self,
+        tenant: TenantId,
+        settings: &LinkSettings,
+        changed_by: &str,
+        at: OffsetDateTime,
+    ) -> Result<SettingsVersion>;
+    /// The tenant's settings versions, newest first; with `before`, only numbers below it.
+    async fn link_settings_versions(
+        &self,
+        tenant: TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SettingsVersion>>;
+    /// Stores (or replaces) the tenant's logo. `NotFound` for an unknown tenant.
+    async fn put_logo(&self, logo: &Logo) -> Result<()>;
+    async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>>;
+    /// `Ok(false)` when there was none.
+    async fn delete_logo(&self, tenant: TenantId) -> Result<bool>;
+    /// How many of the tenant's companies have at least one linked connection (the live
+    /// `{connectedCompanies}` placeholder of trust statistics).
+    async fn connected_company_count(&self, tenant: TenantId) -> Result<i64>;
 
     // ---- companies ----
     /// `Conflict` when the tenant already has a company with this `external_id`.
