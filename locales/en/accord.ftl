@@ -295,3 +295,15 @@ nda-pdf-party = For { $party }: { $name }, { $title }
 nda-pdf-date = Signed electronically on { $date }
 nda-pdf-hash = Document fingerprint (SHA-256 of the signed text): { $hash }
 nda-pdf-ledger = Recorded as entry { $position } of the consent register, with a signed receipt.
+
+## Link settings: categories, placeholders, leaving mid-flow
+category-requested = Requested by { $tenant }
+category-optional = Optional
+placeholder-company = your business
+placeholder-platform = your platform
+exit-button = Exit
+exit-title = Leave without finishing?
+exit-question = You can come back with the same link while it is valid. Nothing more is shared with { $tenant } by leaving, and anything you connected stays in your control: you can disconnect it at any time.
+exit-stay = Go back
+exit-confirm = Yes, exit
+finished-exited-title = You left before finishing

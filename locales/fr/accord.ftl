@@ -295,3 +295,15 @@ nda-pdf-party = Pour { $party } : { $name }, { $title }
 nda-pdf-date = Signé électroniquement le { $date }
 nda-pdf-hash = Empreinte du document (SHA-256 du texte signé) : { $hash }
 nda-pdf-ledger = Enregistré comme entrée { $position } du registre des consentements, avec un reçu signé.
+
+## Réglages du parcours : catégories, variables, quitter en cours de route
+category-requested = Demandé par { $tenant }
+category-optional = Facultatif
+placeholder-company = votre entreprise
+placeholder-platform = votre plateforme
+exit-button = Quitter
+exit-title = Quitter sans terminer ?
+exit-question = Vous pourrez revenir avec le même lien tant qu'il est valide. Quitter ne partage rien de plus avec { $tenant }, et ce que vous avez connecté reste sous votre contrôle : vous pouvez le déconnecter à tout moment.
+exit-stay = Revenir
+exit-confirm = Oui, quitter
+finished-exited-title = Vous avez quitté le parcours avant la fin

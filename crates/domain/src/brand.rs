@@ -105,10 +105,7 @@ mod tests {
     #[test]
     fn formats_are_recognised_by_their_bytes() {
         assert_eq!(sniff(PNG), Ok(LogoFormat::Png));
-        assert_eq!(
-            sniff(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0"),
-            Ok(LogoFormat::Jpeg)
-        );
+        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0"), Ok(LogoFormat::Jpeg));
         assert_eq!(
             sniff(b"RIFF\x24\0\0\0WEBPVP8 \x18\0\0\0"),
             Ok(LogoFormat::Webp)
@@ -125,7 +122,10 @@ mod tests {
             sniff(b"  <?xml version=\"1.0\"?><!DOCTYPE svg><svg/>"),
             Err(LogoError::Svg)
         );
-        assert_eq!(sniff(b"<html><script>alert(1)</script>"), Err(LogoError::Unsupported));
+        assert_eq!(
+            sniff(b"<html><script>alert(1)</script>"),
+            Err(LogoError::Unsupported)
+        );
         assert_eq!(sniff(b"GIF89a\x01\0\x01\0"), Err(LogoError::Unsupported));
         assert_eq!(sniff(b""), Err(LogoError::Empty));
         // A PNG signature alone, without its header chunk, is not a PNG.

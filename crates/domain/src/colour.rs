@@ -137,12 +137,17 @@ mod tests {
             }
         }
         assert!(worst >= AA_NORMAL, "worst {worst}");
-        assert!(worst < 4.7, "the bound is tight, so the test means something: {worst}");
+        assert!(
+            worst < 4.7,
+            "the bound is tight, so the test means something: {worst}"
+        );
     }
 
     #[test]
     fn palette_keeps_every_pair_at_aa() {
-        for hex in ["#FFD700", "#1D4ED8", "#13B5EA", "#777777", "#00FF00", "#0B0B0B", "#FFFFFF"] {
+        for hex in [
+            "#FFD700", "#1D4ED8", "#13B5EA", "#777777", "#00FF00", "#0B0B0B", "#FFFFFF",
+        ] {
             let p = Palette::for_brand(Rgb::parse(hex).unwrap());
             assert!(contrast(p.primary, p.on_primary) >= AA_NORMAL, "{hex}");
             assert!(contrast(p.link_light, LIGHT_BG) >= AA_NORMAL, "{hex}");
@@ -150,10 +155,16 @@ mod tests {
         }
         // A yellow brand: black text on its buttons, Accord's blue for links on white.
         let y = Palette::for_brand(Rgb::parse("#FFD700").unwrap());
-        assert_eq!((y.on_primary, y.link_light, y.link_dark), (BLACK, LIGHT_LINK, y.primary));
+        assert_eq!(
+            (y.on_primary, y.link_light, y.link_dark),
+            (BLACK, LIGHT_LINK, y.primary)
+        );
         // A dark blue: white text, its own colour for links on white, Accord's on dark.
         let b = Palette::for_brand(Rgb::parse("#1D4ED8").unwrap());
-        assert_eq!((b.on_primary, b.link_light, b.link_dark), (WHITE, b.primary, DARK_LINK));
+        assert_eq!(
+            (b.on_primary, b.link_light, b.link_dark),
+            (WHITE, b.primary, DARK_LINK)
+        );
     }
 
     #[test]

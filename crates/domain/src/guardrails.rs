@@ -34,6 +34,8 @@ const PATTERNS: &[(&[&str], &str)] = &[
             "pretick",
             "preselect",
             "defaultcheck",
+            "checkboxdefault",
+            "checkboxstate",
             "checkedbydefault",
             "defaultticked",
             "autoconsent",
@@ -87,7 +89,13 @@ const PATTERNS: &[(&[&str], &str)] = &[
         REASON_REQUIRED_DATA,
     ),
     (
-        &["hideexit", "exitenabled", "noexit", "disableexit", "showexit"],
+        &[
+            "hideexit",
+            "exitenabled",
+            "noexit",
+            "disableexit",
+            "showexit",
+        ],
         REASON_EXIT,
     ),
 ];
@@ -208,7 +216,22 @@ mod tests {
         let got: Vec<(String, &str)> = refusals(&doc)
             .0
             .into_iter()
-            .map(|e| (e.path, if e.message.contains("unticked") { "pretick" } else if e.message.contains("Decline") { "decline" } else if e.message.contains("disconnect") { "withdraw" } else if e.message.contains("make data") { "data" } else { "exit" }))
+            .map(|e| {
+                (
+                    e.path,
+                    if e.message.contains("unticked") {
+                        "pretick"
+                    } else if e.message.contains("Decline") {
+                        "decline"
+                    } else if e.message.contains("disconnect") {
+                        "withdraw"
+                    } else if e.message.contains("make data") {
+                        "data"
+                    } else {
+                        "exit"
+                    },
+                )
+            })
             .collect();
         let expect = [
             ("button_labels.decline_style", "decline"),
@@ -221,10 +244,7 @@ mod tests {
         ];
         let mut got = got;
         got.sort();
-        assert_eq!(
-            got,
-            expect.map(|(p, r)| (p.to_owned(), r)).to_vec()
-        );
+        assert_eq!(got, expect.map(|(p, r)| (p.to_owned(), r)).to_vec());
     }
 
     /// No field of the real schema (every field set) trips a guardrail.
@@ -245,7 +265,8 @@ mod tests {
             "exit_confirmation": {"en": "Leave?"},
             "brand": {"primary_colour": "#123456", "theme": "dark"}
         });
-        let parsed: LinkSettings = serde_json::from_value(full.clone()).expect("the full schema parses");
+        let parsed: LinkSettings =
+            serde_json::from_value(full.clone()).expect("the full schema parses");
         let back = serde_json::to_value(&parsed).unwrap();
         assert_eq!(refusals(&full).0, vec![]);
         assert_eq!(refusals(&back).0, vec![]);
@@ -274,7 +295,11 @@ mod tests {
             ("Decline\nnow", "one line"),
         ] {
             let msgs = labels(bad, "Connect my accounts securely").join(" | ");
-            let msgs = if bad == "Connect" { labels(bad, "Connect").join(" | ") } else { msgs };
+            let msgs = if bad == "Connect" {
+                labels(bad, "Connect").join(" | ")
+            } else {
+                msgs
+            };
             assert!(msgs.contains(why), "{bad:?}: {msgs}");
         }
     }

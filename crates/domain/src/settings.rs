@@ -224,6 +224,12 @@ fn yes() -> bool {
     true
 }
 
+/// Fields added after the first release are left out of the document while at their default,
+/// so a document written before them reads and writes back unchanged.
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 /// The tenant's mutual NDA, offered beside the consent as a separate, optional action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -315,25 +321,25 @@ pub struct LinkSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mnda: Option<MndaSettings>,
     /// The landing page's title and body.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub landing: LandingCopy,
     /// A connection guide per platform (catalog key → https URL), overriding
     /// `connection_guide_url` on that platform's pages.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub platform_guide_urls: BTreeMap<String, String>,
     /// The categories offered, in order, each optional or required. Empty: every category,
     /// optional, in Accord's order.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<CategorySetting>,
     /// The platforms the flow may offer (catalog keys). `None`: every platform enabled.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_platforms: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub button_labels: ButtonLabels,
     /// What the exit confirmation says (Markdown); Accord's own text when empty.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub exit_confirmation: Localized,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub brand: Brand,
 }
 
@@ -427,7 +433,10 @@ impl LinkSettings {
         allow_http_localhost: bool,
         catalog: &Catalog,
     ) -> Result<(), Invalid> {
-        let mut invalid = self.validate(allow_http_localhost).err().unwrap_or_default();
+        let mut invalid = self
+            .validate(allow_http_localhost)
+            .err()
+            .unwrap_or_default();
         for key in self.platform_guide_urls.keys() {
             if catalog.find(key).is_none() {
                 invalid.push(FieldError::new(
@@ -470,7 +479,10 @@ impl LinkSettings {
             }
         }
         for (i, c) in self.categories.iter().enumerate() {
-            if self.categories[..i].iter().any(|p| p.category == c.category) {
+            if self.categories[..i]
+                .iter()
+                .any(|p| p.category == c.category)
+            {
                 invalid.push(FieldError::new(
                     format!("categories.{i}.category"),
                     "each category at most once",
@@ -485,7 +497,10 @@ impl LinkSettings {
                 ));
             }
             if list.len() > 200 {
-                invalid.push(FieldError::new("allowed_platforms", "at most 200 platforms"));
+                invalid.push(FieldError::new(
+                    "allowed_platforms",
+                    "at most 200 platforms",
+                ));
             }
             for (i, k) in list.iter().enumerate() {
                 if list[..i].contains(k) {

@@ -34,6 +34,7 @@ pub mod testing;
 pub use conn::{Durability, PgOptions};
 pub use writer::GroupCommitStats;
 
+use accord_domain::brand::Logo;
 use accord_domain::catalog::{Category, PlatformKey};
 use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
@@ -48,7 +49,6 @@ use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
-use accord_domain::brand::Logo;
 use accord_domain::settings::{LinkSettings, SettingsVersion};
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
 use accord_store::{ConsentWrite, Disconnected, Page, Result, Store, StoreError};
@@ -181,6 +181,9 @@ impl Store for PgStore {
     }
     async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>> {
         settings::logo(&self.pool, tenant).await
+    }
+    async fn logo_sha256(&self, tenant: TenantId) -> Result<Option<String>> {
+        settings::logo_sha256(&self.pool, tenant).await
     }
     async fn delete_logo(&self, tenant: TenantId) -> Result<bool> {
         settings::delete_logo(&self.pool, tenant).await

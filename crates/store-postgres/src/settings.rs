@@ -146,6 +146,16 @@ pub(crate) async fn logo(read: &PgPool, tenant: TenantId) -> Result<Option<Logo>
     .transpose()
 }
 
+pub(crate) async fn logo_sha256(read: &PgPool, tenant: TenantId) -> Result<Option<String>> {
+    sqlx::query("select sha256 from tenant_logos where tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .fetch_optional(read)
+        .await
+        .map_err(db)?
+        .map(|r| r.text("sha256"))
+        .transpose()
+}
+
 pub(crate) async fn delete_logo(write: &PgPool, tenant: TenantId) -> Result<bool> {
     let done = sqlx::query("delete from tenant_logos where tenant_id = $1")
         .bind(tenant.as_uuid())

@@ -24,6 +24,7 @@ mod writer;
 pub use conn::ConnectionPragmas;
 pub use writer::GroupCommitStats;
 
+use accord_domain::brand::Logo;
 use accord_domain::catalog::{Category, PlatformKey};
 use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
@@ -38,7 +39,6 @@ use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
-use accord_domain::brand::Logo;
 use accord_domain::settings::{LinkSettings, SettingsVersion};
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
 use accord_store::{ConsentWrite, Disconnected, Page, Result, Store, StoreError};
@@ -157,6 +157,9 @@ impl Store for SqliteStore {
     }
     async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>> {
         settings::logo(&self.read, tenant).await
+    }
+    async fn logo_sha256(&self, tenant: TenantId) -> Result<Option<String>> {
+        settings::logo_sha256(&self.read, tenant).await
     }
     async fn delete_logo(&self, tenant: TenantId) -> Result<bool> {
         settings::delete_logo(&self.write, tenant).await

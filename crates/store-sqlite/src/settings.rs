@@ -146,6 +146,16 @@ pub(crate) async fn logo(read: &SqlitePool, tenant: TenantId) -> Result<Option<L
     .transpose()
 }
 
+pub(crate) async fn logo_sha256(read: &SqlitePool, tenant: TenantId) -> Result<Option<String>> {
+    sqlx::query("select sha256 from tenant_logos where tenant_id = ?")
+        .bind(tenant.to_string())
+        .fetch_optional(read)
+        .await
+        .map_err(db)?
+        .map(|r| r.text("sha256"))
+        .transpose()
+}
+
 pub(crate) async fn delete_logo(write: &SqlitePool, tenant: TenantId) -> Result<bool> {
     let done = sqlx::query("delete from tenant_logos where tenant_id = ?")
         .bind(tenant.to_string())

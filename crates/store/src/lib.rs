@@ -7,6 +7,7 @@
 //! (a consent with its connection and OAuth state; a disconnect with its token destruction and
 //! revocation job) are single methods, so each backend commits them in one transaction.
 
+use accord_domain::brand::Logo;
 use accord_domain::catalog::{Category, PlatformKey};
 use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
@@ -21,7 +22,6 @@ use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
-use accord_domain::brand::Logo;
 use accord_domain::settings::{LinkSettings, SettingsVersion};
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
 use async_trait::async_trait;
@@ -111,6 +111,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Stores (or replaces) the tenant's logo. `NotFound` for an unknown tenant.
     async fn put_logo(&self, logo: &Logo) -> Result<()>;
     async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>>;
+    /// The SHA-256 of the tenant's logo, if it has one (what a page needs for its URL,
+    /// without the bytes).
+    async fn logo_sha256(&self, tenant: TenantId) -> Result<Option<String>>;
     /// `Ok(false)` when there was none.
     async fn delete_logo(&self, tenant: TenantId) -> Result<bool>;
     /// How many of the tenant's companies have at least one linked connection (the live

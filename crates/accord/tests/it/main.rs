@@ -6,6 +6,7 @@ mod canary;
 mod flow;
 mod helpers;
 mod ledger;
+mod link_settings;
 mod manage;
 mod nda;
 mod postgres;

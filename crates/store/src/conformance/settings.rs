@@ -55,7 +55,10 @@ pub async fn link_settings_are_versioned_with_their_author(store: &dyn Store) {
         serde_json::from_value::<LinkSettings>(all[1].settings.clone()).unwrap(),
         s1
     );
-    let page = store.link_settings_versions(a.id, Some(3), 1).await.unwrap();
+    let page = store
+        .link_settings_versions(a.id, Some(3), 1)
+        .await
+        .unwrap();
     assert_eq!(page.iter().map(|v| v.number).collect::<Vec<_>>(), [2]);
     assert!(store
         .link_settings_versions(a.id, Some(1), 10)
@@ -117,6 +120,11 @@ pub async fn logos_are_stored_replaced_and_deleted(store: &dyn Store) {
     assert_eq!(store.logo(a.id).await.unwrap(), None);
     store.put_logo(&logo).await.expect("put");
     assert_eq!(store.logo(a.id).await.unwrap(), Some(logo.clone()));
+    assert_eq!(
+        store.logo_sha256(a.id).await.unwrap(),
+        Some(logo.sha256.clone())
+    );
+    assert_eq!(store.logo_sha256(b.id).await.unwrap(), None);
     assert_eq!(store.logo(b.id).await.unwrap(), None, "per tenant");
     let jpeg = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0".to_vec();
     let second = Logo {
@@ -131,6 +139,7 @@ pub async fn logos_are_stored_replaced_and_deleted(store: &dyn Store) {
     assert!(!store.delete_logo(b.id).await.unwrap());
     assert!(store.delete_logo(a.id).await.unwrap());
     assert_eq!(store.logo(a.id).await.unwrap(), None);
+    assert_eq!(store.logo_sha256(a.id).await.unwrap(), None);
     assert!(matches!(
         store
             .put_logo(&Logo {
@@ -160,7 +169,10 @@ pub async fn connected_companies_are_counted(store: &dyn Store) {
     fixtures::linked(store, &other.company, &other.nv).await;
     assert_eq!(store.connected_company_count(w.tenant.id).await.unwrap(), 2);
     assert_eq!(
-        store.connected_company_count(other.tenant.id).await.unwrap(),
+        store
+            .connected_company_count(other.tenant.id)
+            .await
+            .unwrap(),
         1
     );
 }

@@ -79,6 +79,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notices::list, notices::publish))
         .routes(routes!(notices::versions))
         .routes(routes!(settings::get, settings::put))
+        .routes(routes!(settings::versions))
+        .routes(routes!(settings::put_logo, settings::delete_logo))
         .routes(routes!(settings::support_requests))
         .split_for_parts();
     // Unknown `/v1/...` paths answer like the rest of the API (problem+json), not with the
