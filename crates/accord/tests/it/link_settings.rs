@@ -8,6 +8,7 @@ use crate::helpers::{quietly, spawn_app, Browser, Page, TestApp};
 use accord_domain::colour::{contrast, Rgb, AA_NORMAL, DARK_BG, LIGHT_BG};
 use reqwest::Method;
 use scraper::{Html, Selector};
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 async fn put_settings(app: &TestApp, key: &str, doc: &Value) -> (u16, Value, String) {
@@ -306,7 +307,7 @@ async fn the_brand_colour_keeps_contrast_on_the_page() {
             Rgb::parse(&block[start..start + 7]).unwrap()
         };
         let blocks: Vec<&str> = css
-            .split("}")
+            .split('}')
             .filter(|b| b.contains("--primary:"))
             .collect();
         assert_eq!(
@@ -560,6 +561,7 @@ const FIELDS: [&str; 22] = [
 ];
 
 fn set(doc: &mut Value, path: &str, value: Value) {
+    let mut value = Some(value);
     let mut cur = doc;
     let parts: Vec<&str> = path.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
@@ -584,7 +586,7 @@ fn set(doc: &mut Value, path: &str, value: Value) {
                 .or_insert(Value::Null);
         }
         if last {
-            *cur = value.clone();
+            *cur = value.take().unwrap_or_default();
             return;
         }
     }
@@ -785,7 +787,6 @@ async fn hostile_input_in_every_field_is_refused_or_rendered_inert() {
     )
     .await
     .unwrap();
-    use secrecy::ExposeSecret;
     let key = other_key.expose_secret().to_owned();
     let res = app
         .http

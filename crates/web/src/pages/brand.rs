@@ -45,8 +45,8 @@ impl Placeholders {
             out.push_str(&rest[..start]);
             let tail = &rest[start..];
             let token = tail.find('}').map(|end| &tail[..=end]);
-            match token.and_then(|t| self.value(t).map(|v| (t, v))) {
-                Some((t, v)) => {
+            if let Some((t, v)) = token.and_then(|t| self.value(t).map(|v| (t, v))) {
+                {
                     let clean: String = v.chars().filter(|c| !markdown::is_hidden(*c)).collect();
                     if html {
                         escape_into(&mut out, &clean);
@@ -55,10 +55,9 @@ impl Placeholders {
                     }
                     rest = &tail[t.len()..];
                 }
-                None => {
-                    out.push('{');
-                    rest = &tail[1..];
-                }
+            } else {
+                out.push('{');
+                rest = &tail[1..];
             }
         }
         out.push_str(rest);
@@ -92,12 +91,17 @@ pub fn format_count(n: i64, locale: Locale) -> String {
         // A narrow no-break space, as French typography groups digits.
         Locale::Fr => "\u{202F}",
     };
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push_str(sep);
-        }
-        out.push(c);
+    // Groups of three from the right: the first group takes what is left over.
+    let first = match digits.len() % 3 {
+        0 => 3,
+        n => n,
+    };
+    let mut out = digits[..first].to_owned();
+    let mut rest = &digits[first..];
+    while !rest.is_empty() {
+        out.push_str(sep);
+        out.push_str(&rest[..3]);
+        rest = &rest[3..];
     }
     if n < 0 {
         format!("-{out}")

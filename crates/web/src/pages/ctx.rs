@@ -125,15 +125,15 @@ pub fn step_of(path: &str) -> Option<(&'static str, Option<&str>)> {
         ["", "link", "start"] => ("landing", None),
         ["", "link", "platforms"] => ("select", None),
         ["", "link", "platforms", key, "consent"] => ("consent", Some(*key)),
-        ["", "link", "connections", _] => ("success", None),
+        ["", "link", "connections", _]
+        | ["", "link", "connections", _, "reconsented"]
+        | ["", "link", "manage"] => ("success", None),
         ["", "link", "connections", _, "reconsent"] => ("reconsent", None),
-        ["", "link", "connections", _, "reconsented"] => ("success", None),
         ["", "link", "connections", _, "retry"] => ("callback", None),
         ["", "link", "callback", key] => ("callback", Some(*key)),
         ["", "link", "nda"] => ("nda", None),
         ["", "link", "support"] => ("support", None),
         ["", "link", "receipts", ..] => ("receipt", None),
-        ["", "link", "manage"] => ("success", None),
         _ => return None,
     })
 }

@@ -446,21 +446,29 @@ pub async fn callback(
             let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
             let langs = crate::pages::ctx::lang_links(&uri, locale, false, "/link/platforms");
             let nonce = nonce.map(|n| n.0 .0.clone()).unwrap_or_default();
-            let chrome = crate::pages::ctx::Chrome::for_tenant(
+            let csrf = crate::security::csrf_token(&state.keyring, &session.token_hash);
+            let chrome = crate::pages::ctx::load_chrome(
+                &state,
                 tr.clone(),
                 nonce,
-                Some(&tenant),
+                &tenant,
                 langs,
                 SessionKind::Link,
-            );
+                crate::pages::ctx::PagePlace {
+                    company_name: Some(&company.name),
+                    path: uri.path(),
+                    link_csrf: Some(csrf.clone()),
+                    ..crate::pages::ctx::PagePlace::default()
+                },
+            )
+            .await;
             let explanation_id = if code == "access_denied" {
                 "callback-error-denied"
             } else {
                 "callback-error-generic"
             };
-            let _ = company;
             html(&CallbackErrorPage {
-                csrf: crate::security::csrf_token(&state.keyring, &session.token_hash),
+                csrf,
                 platform_name: platform.name.clone(),
                 platform_key: platform.key.to_string(),
                 explanation: tr.a1(explanation_id, "platform", &platform.name),
