@@ -682,6 +682,109 @@ mod tests {
     }
 
     #[test]
+    fn flow_fields_are_checked_by_path() {
+        let s: LinkSettings = serde_json::from_value(serde_json::json!({
+            "landing": {"title": {"en": "Hi {companyName}"}, "body": {"fr": "Bonjour {customer}"}},
+            "categories": [{"category": "banking", "requirement": "required"}, {"category": "banking"}],
+            "allowed_platforms": [],
+            "platform_guide_urls": {"xero": "http://xero.example/guide"},
+            "brand": {"primary_colour": "#12345", "theme": "dark"},
+            "exit_confirmation": {"en": "  "}
+        }))
+        .unwrap();
+        let paths: Vec<_> = s
+            .validate(false)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "landing.body.fr",
+                "exit_confirmation.en",
+                "platform_guide_urls.xero",
+                "categories.1.category",
+                "allowed_platforms",
+                "brand.primary_colour"
+            ]
+        );
+        let catalog = Catalog::parse(crate::catalog::SHIPPED_CATALOG, false).unwrap();
+        let s: LinkSettings = serde_json::from_value(serde_json::json!({
+            "allowed_platforms": ["sandbox", "nope"],
+            "platform_guide_urls": {"sandbox": "https://a.example", "ghost": "https://a.example"}
+        }))
+        .unwrap();
+        let paths: Vec<_> = s
+            .validate_with_catalog(false, &catalog)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(paths, ["platform_guide_urls.ghost", "allowed_platforms.1"]);
+    }
+
+    #[test]
+    fn categories_and_platforms_shape_what_is_offered() {
+        let mut s = LinkSettings::default();
+        assert_eq!(s.offered_categories().len(), 3);
+        assert!(s.offers("xero", Category::Accounting));
+        s.categories = vec![CategorySetting {
+            category: Category::Banking,
+            requirement: Requirement::Required,
+        }];
+        s.allowed_platforms = Some(vec!["sandbox-bank".into(), "xero".into()]);
+        assert!(s.offers("sandbox-bank", Category::Banking));
+        assert!(
+            !s.offers("xero", Category::Accounting),
+            "category not offered"
+        );
+        assert!(
+            !s.offers("truelayer", Category::Banking),
+            "platform not allowed"
+        );
+        s.connection_guide_url = Some("https://a.example/guide".into());
+        s.platform_guide_urls
+            .insert("xero".into(), "https://a.example/xero".into());
+        assert_eq!(
+            s.guide_url_for(Some("xero")),
+            Some("https://a.example/xero")
+        );
+        assert_eq!(
+            s.guide_url_for(Some("myob")),
+            Some("https://a.example/guide")
+        );
+        assert_eq!(s.guide_url_for(None), Some("https://a.example/guide"));
+    }
+
+    #[test]
+    fn changed_fields_name_the_top_level_fields() {
+        let a = LinkSettings::default();
+        let mut b = a.clone();
+        b.brand.theme = Theme::Light;
+        b.support.form_enabled = false;
+        assert_eq!(a.changed_fields(&b), ["brand", "support"]);
+        assert!(a.changed_fields(&a).is_empty());
+        // Fields added later are left out at their default: old documents round-trip.
+        let json = serde_json::to_value(&a).unwrap();
+        for later in [
+            "landing",
+            "categories",
+            "button_labels",
+            "brand",
+            "allowed_platforms",
+        ] {
+            assert!(json.get(later).is_none(), "{later}");
+        }
+        assert_eq!(
+            unknown_placeholders("{companyName} {x} {x} { y } {}"),
+            ["{x}"]
+        );
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         assert!(serde_json::from_str::<LinkSettings>(r#"{"pre_ticked": true}"#).is_err());
     }
