@@ -592,12 +592,13 @@ fn set(doc: &mut Value, path: &str, value: Value) {
     }
 }
 
-/// The flow pages of a session: landing, selection, consent, success, support, error, manage,
-/// exit, finish, guide and privacy.
-async fn render_all(browser: &Browser, success: &str) -> Vec<(String, Page)> {
+/// The flow pages of a session: landing, selection, consent, success, receipt, support, error,
+/// manage, exit, finish, guide and privacy.
+async fn render_all(browser: &Browser, success: &str, receipt: &str) -> Vec<(String, Page)> {
     let mut pages = Vec::new();
     for path in [
         "/link/start",
+        receipt,
         "/link/platforms",
         "/link/platforms/sandbox/consent",
         success,
@@ -703,6 +704,7 @@ async fn hostile_input_in_every_field_is_refused_or_rendered_inert() {
     let browser = app.browser();
     let success = browser.connect(Some(&app.link_url), "sandbox").await;
     let success_path = success.url.trim_start_matches(&app.base).to_owned();
+    let receipt_path = success.attrs("a[href^='/link/receipts/']", "href")[0].clone();
     assert!(browser.get(&app.manage_url).await.status < 400);
 
     let mut accepted_somewhere = 0;
@@ -758,7 +760,7 @@ async fn hostile_input_in_every_field_is_refused_or_rendered_inert() {
             }
             let (status, body, _) = put_settings(&app, &app.api_key, &doc).await;
             assert_eq!(status, 200, "{name}: {body}");
-            for (path, page) in render_all(&browser, &success_path).await {
+            for (path, page) in render_all(&browser, &success_path, &receipt_path).await {
                 assert_inert(name, &path, &page);
             }
         }
