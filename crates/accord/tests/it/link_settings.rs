@@ -833,3 +833,29 @@ async fn hostile_input_in_every_field_is_refused_or_rendered_inert() {
     }
     assert_ne!(other.id.to_string(), app.tenant_id);
 }
+
+#[tokio::test]
+async fn the_live_statistic_counts_connected_companies() {
+    let app = spawn_app().await;
+    let (_, mut doc) = app.api_json(Method::GET, "/v1/link-settings", None).await;
+    doc["trust_statistics"] = json!([{
+        "en": "**{connectedCompanies}** businesses connected to {tenantName}",
+        "fr": "{connectedCompanies} entreprises connectées"
+    }]);
+    assert_eq!(put_settings(&app, &app.api_key, &doc).await.0, 200);
+    let browser = app.browser();
+    browser.get(&app.link_url).await;
+    let stats = |p: &Page| p.quiet_texts(".trust .stats li").concat().trim().to_owned();
+    assert_eq!(
+        stats(&browser.get("/link/start").await),
+        "0 businesses connected to Northwind Lending"
+    );
+    browser.connect(None, "sandbox").await;
+    let page = browser.get("/link/platforms").await;
+    assert_eq!(stats(&page), "1 businesses connected to Northwind Lending");
+    assert!(page.body.contains("<strong>1</strong>"));
+    assert_eq!(
+        stats(&browser.get("/link/platforms?lang=fr").await),
+        "1 entreprises connectées"
+    );
+}
