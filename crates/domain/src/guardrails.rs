@@ -67,12 +67,21 @@ const PATTERNS: &[(&[&str], &str)] = &[
         REASON_DECLINE,
     ),
     (
+        // Specific enough not to catch other settings about disconnection (a webhook, a
+        // redirect after it): only its statement, and the withdrawal text.
         &[
-            "disconnect",
+            "disconnectstatement",
+            "disconnectmessage",
+            "disconnecttext",
+            "disconnectnotice",
+            "disconnectpromise",
+            "hidedisconnect",
+            "showdisconnect",
             "withdraw",
-            "revocation",
-            "promise",
+            "revocationtext",
             "hidepromise",
+            "showpromise",
+            "promisetext",
         ],
         REASON_WITHDRAW,
     ),
@@ -84,7 +93,6 @@ const PATTERNS: &[(&[&str], &str)] = &[
             "datatypes",
             "mandatory",
             "requiredscopes",
-            "scopes",
         ],
         REASON_REQUIRED_DATA,
     ),
