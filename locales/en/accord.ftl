@@ -305,3 +305,15 @@ embed-exit-title = Leave without finishing?
 embed-exit-body = Nothing more will be shared. What you already connected stays connected, and you can disconnect it at any time.
 embed-exit-stay = Stay
 embed-exit-leave = Leave
+
+## Link settings: categories, placeholders, leaving mid-flow
+category-requested = Requested by { $tenant }
+category-optional = Optional
+placeholder-company = your business
+placeholder-platform = your platform
+exit-button = Exit
+exit-title = Leave without finishing?
+exit-question = You can come back with the same link while it is valid. Nothing more is shared with { $tenant } by leaving, and anything you connected stays in your control: you can disconnect it at any time.
+exit-stay = Go back
+exit-confirm = Yes, exit
+finished-exited-title = You left before finishing

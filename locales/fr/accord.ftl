@@ -305,3 +305,15 @@ embed-exit-title = Quitter sans terminer ?
 embed-exit-body = Rien de plus ne sera partagé. Ce que vous avez déjà connecté reste connecté, et vous pouvez le déconnecter à tout moment.
 embed-exit-stay = Rester
 embed-exit-leave = Quitter
+
+## Réglages du parcours : catégories, variables, quitter en cours de route
+category-requested = Demandé par { $tenant }
+category-optional = Facultatif
+placeholder-company = votre entreprise
+placeholder-platform = votre plateforme
+exit-button = Quitter
+exit-title = Quitter sans terminer ?
+exit-question = Vous pourrez revenir avec le même lien tant qu'il est valide. Quitter ne partage rien de plus avec { $tenant }, et ce que vous avez connecté reste sous votre contrôle : vous pouvez le déconnecter à tout moment.
+exit-stay = Revenir
+exit-confirm = Oui, quitter
+finished-exited-title = Vous avez quitté le parcours avant la fin

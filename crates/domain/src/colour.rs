@@ -48,6 +48,48 @@ pub fn contrast(a: Rgb, b: Rgb) -> f64 {
 pub const BLACK: Rgb = Rgb(0, 0, 0);
 pub const WHITE: Rgb = Rgb(255, 255, 255);
 
+/// The WCAG AA minimum for normal text.
+pub const AA_NORMAL: f64 = 4.5;
+
+/// The page backgrounds of Accord's light and dark themes (`assets/accord.css`).
+pub const LIGHT_BG: Rgb = Rgb(0xff, 0xff, 0xff);
+pub const DARK_BG: Rgb = Rgb(0x12, 0x16, 0x1a);
+/// Accord's own link colours on those backgrounds.
+pub const LIGHT_LINK: Rgb = Rgb(0x1d, 0x4e, 0xd8);
+pub const DARK_LINK: Rgb = Rgb(0x93, 0xb4, 0xff);
+
+/// The colours a brand colour turns into on the flow's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Palette {
+    /// Button background: the brand colour itself.
+    pub primary: Rgb,
+    /// Text on it: black or white, whichever contrasts more (always ≥ 4.5:1).
+    pub on_primary: Rgb,
+    /// Link and outline-button text on the light page: the brand colour when it reaches 4.5:1
+    /// on white, else Accord's own link colour.
+    pub link_light: Rgb,
+    /// The same on the dark page.
+    pub link_dark: Rgb,
+}
+
+impl Palette {
+    pub fn for_brand(primary: Rgb) -> Self {
+        let on = |bg: Rgb, fallback: Rgb| {
+            if contrast(primary, bg) >= AA_NORMAL {
+                primary
+            } else {
+                fallback
+            }
+        };
+        Palette {
+            primary,
+            on_primary: text_on(primary).0,
+            link_light: on(LIGHT_BG, LIGHT_LINK),
+            link_dark: on(DARK_BG, DARK_LINK),
+        }
+    }
+}
+
 /// Black or white, whichever contrasts more with `bg`; with its ratio.
 pub fn text_on(bg: Rgb) -> (Rgb, f64) {
     let (w, b) = (contrast(bg, WHITE), contrast(bg, BLACK));
@@ -79,6 +121,50 @@ mod tests {
         }
         assert_eq!(text_on(Rgb::parse("#FFD700").unwrap()).0, BLACK);
         assert_eq!(text_on(Rgb::parse("#1D4ED8").unwrap()).0, WHITE);
+    }
+
+    /// Whatever the brand colour, black or white text on it reaches AA: the worst case over the
+    /// whole sRGB cube (sampled every 3 levels, plus the exact edges) is about 4.58:1.
+    #[test]
+    fn black_or_white_always_reaches_aa() {
+        let mut worst = f64::MAX;
+        let levels: Vec<u8> = (0..=255).step_by(3).chain([255]).collect();
+        for &r in &levels {
+            for &g in &levels {
+                for &b in &levels {
+                    worst = worst.min(text_on(Rgb(r, g, b)).1);
+                }
+            }
+        }
+        assert!(worst >= AA_NORMAL, "worst {worst}");
+        assert!(
+            worst < 4.7,
+            "the bound is tight, so the test means something: {worst}"
+        );
+    }
+
+    #[test]
+    fn palette_keeps_every_pair_at_aa() {
+        for hex in [
+            "#FFD700", "#1D4ED8", "#13B5EA", "#777777", "#00FF00", "#0B0B0B", "#FFFFFF",
+        ] {
+            let p = Palette::for_brand(Rgb::parse(hex).unwrap());
+            assert!(contrast(p.primary, p.on_primary) >= AA_NORMAL, "{hex}");
+            assert!(contrast(p.link_light, LIGHT_BG) >= AA_NORMAL, "{hex}");
+            assert!(contrast(p.link_dark, DARK_BG) >= AA_NORMAL, "{hex}");
+        }
+        // A yellow brand: black text on its buttons, Accord's blue for links on white.
+        let y = Palette::for_brand(Rgb::parse("#FFD700").unwrap());
+        assert_eq!(
+            (y.on_primary, y.link_light, y.link_dark),
+            (BLACK, LIGHT_LINK, y.primary)
+        );
+        // A dark blue: white text, its own colour for links on white, Accord's on dark.
+        let b = Palette::for_brand(Rgb::parse("#1D4ED8").unwrap());
+        assert_eq!(
+            (b.on_primary, b.link_light, b.link_dark),
+            (WHITE, b.primary, DARK_LINK)
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Everything here is pure and unit-tested beside the code. Handlers parse input into these
 //! types at the edge; the store persists them; nothing below this crate knows about HTTP or SQL.
 
+pub mod brand;
 pub mod catalog;
 pub mod clock;
 pub mod colour;
@@ -10,6 +11,7 @@ pub mod connection;
 pub mod consent;
 pub mod crypto;
 pub mod flow;
+pub mod guardrails;
 pub mod ids;
 pub mod integration;
 pub mod ledger;

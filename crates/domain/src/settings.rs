@@ -1,11 +1,52 @@
 //! Link settings: how a tenant's flow speaks in its own voice (trust message, statistics,
-//! guide and policy links, support channels). Every piece of copy is per locale and falls back
-//! to Accord's built-in text when the tenant leaves it empty.
+//! guide and policy links, support channels, landing copy, button labels, categories, brand).
+//! Every piece of copy is per locale and falls back to Accord's built-in text when the tenant
+//! leaves it empty. Copy is Markdown (rendered through the web crate's allow-list) or plain
+//! text (labels); both may use the placeholders of [`PLACEHOLDERS`].
+//!
+//! What the settings can never do (the dark-pattern guardrails, [`crate::guardrails`]): pre-tick
+//! the consent box, hide or shrink Decline, remove the "disconnect at any time" statement or the
+//! how-to-withdraw text, or make optional data required. Most of it is unrepresentable (those
+//! texts and controls are Accord's, not settings); the rest is refused with a reason.
 
 use crate::integration::IntegrationSettings;
+use crate::catalog::{Catalog, Category};
 use crate::locale::Locale;
-use crate::validate::{email_field, phone_field, text_field, url_field, Invalid};
+use crate::validate::{email_field, phone_field, text_field, url_field, FieldError, Invalid};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Placeholders tenant copy may use; substituted when a page renders (after Markdown, with
+/// the value escaped, so a company name cannot inject markup). `{connectedCompanies}` is the
+/// live number of the tenant's companies with at least one linked connection.
+pub const PLACEHOLDERS: [&str; 4] = [
+    "{companyName}",
+    "{platformName}",
+    "{tenantName}",
+    "{connectedCompanies}",
+];
+
+/// The `{name}` tokens of `text` that are not in [`PLACEHOLDERS`].
+pub fn unknown_placeholders(text: &str) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start..];
+        let Some(end) = after.find('}') else { break };
+        let token = &after[..=end];
+        let name = &token[1..token.len() - 1];
+        if !name.is_empty()
+            && name.len() <= 40
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !PLACEHOLDERS.contains(&token)
+            && !unknown.iter().any(|u: &String| u == token)
+        {
+            unknown.push(token.to_owned());
+        }
+        rest = &after[1..];
+    }
+    unknown
+}
 
 /// A text in each language; `None` falls back to the built-in text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,12 +69,133 @@ impl Localized {
     fn validate(&self, path: &str, max: usize, invalid: &mut Invalid) {
         for (loc, v) in [("en", &self.en), ("fr", &self.fr)] {
             if let Some(v) = v {
-                if let Err(e) = text_field(&format!("{path}.{loc}"), v, max) {
+                let path = format!("{path}.{loc}");
+                if let Err(e) = text_field(&path, v, max) {
                     invalid.push(e);
+                    continue;
+                }
+                let unknown = unknown_placeholders(v);
+                if !unknown.is_empty() {
+                    invalid.push(FieldError::new(
+                        path,
+                        format!(
+                            "unknown placeholder {}; known: {}",
+                            unknown.join(", "),
+                            PLACEHOLDERS.join(" ")
+                        ),
+                    ));
                 }
             }
         }
     }
+
+    /// A button label: plain text on one line, 2 to [`LABEL_MAX`] characters.
+    fn validate_label(&self, path: &str, invalid: &mut Invalid) {
+        self.validate(path, LABEL_MAX, invalid);
+        for (loc, v) in [("en", &self.en), ("fr", &self.fr)] {
+            let Some(v) = v else { continue };
+            if v.contains(['\n', '\r', '\t']) {
+                invalid.push(FieldError::new(
+                    format!("{path}.{loc}"),
+                    "a button label is one line of plain text",
+                ));
+            } else if v.trim().chars().count() < 2 {
+                invalid.push(FieldError::new(
+                    format!("{path}.{loc}"),
+                    "must be at least 2 characters",
+                ));
+            }
+        }
+    }
+}
+
+/// The longest button label, in characters.
+pub const LABEL_MAX: usize = 40;
+
+/// The landing page's copy: a title (plain text) and a body (Markdown).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandingCopy {
+    #[serde(default)]
+    pub title: Localized,
+    #[serde(default)]
+    pub body: Localized,
+}
+
+/// Whether the flow asks for a category. `required` means the flow tells the customer the
+/// tenant asks for a connection in this category; it never makes any data type required
+/// (data types and their use are set by the notice) nor stops the customer leaving.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Requirement {
+    #[default]
+    Optional,
+    Required,
+}
+
+/// One category offered by the flow. The list's order is the order of the selection step; a
+/// category absent from a non-empty list is not offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategorySetting {
+    pub category: Category,
+    #[serde(default)]
+    pub requirement: Requirement,
+}
+
+/// Button labels of the flow, per language; each falls back to Accord's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonLabels {
+    /// Landing page: start the flow.
+    #[serde(default, rename = "continue")]
+    pub continue_: Localized,
+    /// Consent step: agree and go to the platform.
+    #[serde(default)]
+    pub connect: Localized,
+    /// Consent step: decline. Always a button beside Connect, the same size (guardrail).
+    #[serde(default)]
+    pub decline: Localized,
+    /// Success step: connect another platform.
+    #[serde(default)]
+    pub add_another: Localized,
+    /// Success step: finish.
+    #[serde(default)]
+    pub done: Localized,
+    /// Every step: leave the flow (asks once).
+    #[serde(default)]
+    pub exit: Localized,
+}
+
+/// Light, dark, or the customer's system preference.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    Light,
+    Dark,
+    #[default]
+    System,
+}
+
+impl Theme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+            Theme::System => "system",
+        }
+    }
+}
+
+/// The tenant's brand. The logo is uploaded on its own (`PUT /v1/link-settings/logo`), not here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Brand {
+    /// `#rrggbb`; the text colour on it is chosen for contrast ≥ 4.5:1 ([`crate::colour`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_colour: Option<String>,
+    #[serde(default)]
+    pub theme: Theme,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +223,12 @@ impl Default for SupportContacts {
 
 fn yes() -> bool {
     true
+}
+
+/// Fields added after the first release are left out of the document while at their default,
+/// so a document written before them reads and writes back unchanged.
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// The tenant's mutual NDA, offered beside the consent as a separate, optional action.
@@ -156,6 +324,27 @@ pub struct LinkSettings {
     /// Embedding origins and return URLs (the embed SDK and the return redirect).
     #[serde(default, skip_serializing_if = "IntegrationSettings::is_empty")]
     pub integration: IntegrationSettings,
+    /// The landing page's title and body.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub landing: LandingCopy,
+    /// A connection guide per platform (catalog key → https URL), overriding
+    /// `connection_guide_url` on that platform's pages.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub platform_guide_urls: BTreeMap<String, String>,
+    /// The categories offered, in order, each optional or required. Empty: every category,
+    /// optional, in Accord's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<CategorySetting>,
+    /// The platforms the flow may offer (catalog keys). `None`: every platform enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_platforms: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub button_labels: ButtonLabels,
+    /// What the exit confirmation says (Markdown); Accord's own text when empty.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub exit_confirmation: Localized,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub brand: Brand,
 }
 
 impl Default for LinkSettings {
@@ -173,6 +362,13 @@ impl Default for LinkSettings {
             consent_validity_days: None,
             mnda: None,
             integration: IntegrationSettings::default(),
+            landing: LandingCopy::default(),
+            platform_guide_urls: BTreeMap::new(),
+            categories: Vec::new(),
+            allowed_platforms: None,
+            button_labels: ButtonLabels::default(),
+            exit_confirmation: Localized::default(),
+            brand: Brand::default(),
         }
     }
 }
@@ -233,8 +429,198 @@ impl LinkSettings {
         }
         self.integration
             .validate(allow_http_localhost, &mut invalid);
+        self.validate_flow(allow_http_localhost, &mut invalid);
         invalid.into_result()
     }
+
+    /// [`Self::validate`], plus the checks against the operator's catalog: platform keys of
+    /// `platform_guide_urls` and `allowed_platforms` must exist.
+    pub fn validate_with_catalog(
+        &self,
+        allow_http_localhost: bool,
+        catalog: &Catalog,
+    ) -> Result<(), Invalid> {
+        let mut invalid = self
+            .validate(allow_http_localhost)
+            .err()
+            .unwrap_or_default();
+        for key in self.platform_guide_urls.keys() {
+            if catalog.find(key).is_none() {
+                invalid.push(FieldError::new(
+                    format!("platform_guide_urls.{}", clip(key)),
+                    "not a platform of the catalog (see GET /v1/platforms)",
+                ));
+            }
+        }
+        for (i, key) in self.allowed_platforms.iter().flatten().enumerate() {
+            if catalog.find(key).is_none() {
+                invalid.push(FieldError::new(
+                    format!("allowed_platforms.{i}"),
+                    "not a platform of the catalog (see GET /v1/platforms)",
+                ));
+            }
+        }
+        invalid.into_result()
+    }
+
+    /// The landing copy, labels, categories, platforms, brand and the guardrails on them.
+    fn validate_flow(&self, allow_http_localhost: bool, invalid: &mut Invalid) {
+        self.landing.title.validate("landing.title", 120, invalid);
+        self.landing.body.validate("landing.body", 2000, invalid);
+        self.exit_confirmation
+            .validate("exit_confirmation", 500, invalid);
+        if self.platform_guide_urls.len() > 100 {
+            invalid.push(FieldError::new(
+                "platform_guide_urls",
+                "at most 100 platforms",
+            ));
+        } else {
+            for (key, url) in &self.platform_guide_urls {
+                if let Err(e) = url_field(
+                    &format!("platform_guide_urls.{}", clip(key)),
+                    url,
+                    allow_http_localhost,
+                ) {
+                    invalid.push(e);
+                }
+            }
+        }
+        for (i, c) in self.categories.iter().enumerate() {
+            if self.categories[..i]
+                .iter()
+                .any(|p| p.category == c.category)
+            {
+                invalid.push(FieldError::new(
+                    format!("categories.{i}.category"),
+                    "each category at most once",
+                ));
+            }
+        }
+        if let Some(list) = &self.allowed_platforms {
+            if list.is_empty() {
+                invalid.push(FieldError::new(
+                    "allowed_platforms",
+                    "name at least one platform, or leave the field out to allow all",
+                ));
+            }
+            if list.len() > 200 {
+                invalid.push(FieldError::new(
+                    "allowed_platforms",
+                    "at most 200 platforms",
+                ));
+            }
+            for (i, k) in list.iter().enumerate() {
+                if list[..i].contains(k) {
+                    invalid.push(FieldError::new(
+                        format!("allowed_platforms.{i}"),
+                        "each platform at most once",
+                    ));
+                }
+            }
+        }
+        let b = &self.button_labels;
+        for (name, label) in [
+            ("continue", &b.continue_),
+            ("connect", &b.connect),
+            ("decline", &b.decline),
+            ("add_another", &b.add_another),
+            ("done", &b.done),
+            ("exit", &b.exit),
+        ] {
+            label.validate_label(&format!("button_labels.{name}"), invalid);
+        }
+        crate::guardrails::check_labels(b, invalid);
+        if let Some(c) = &self.brand.primary_colour {
+            match crate::colour::Rgb::parse(c) {
+                None => invalid.push(FieldError::new(
+                    "brand.primary_colour",
+                    "must be a colour like #1d4ed8",
+                )),
+                Some(rgb) => {
+                    // Black or white always reaches 4.5:1 on an sRGB colour (the lowest best
+                    // ratio is about 4.58); checked anyway, so a future palette change cannot
+                    // silently break contrast.
+                    if crate::colour::text_on(rgb).1 < crate::colour::AA_NORMAL {
+                        invalid.push(FieldError::new(
+                            "brand.primary_colour",
+                            "no text colour reaches a contrast of 4.5:1 on it",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The connection guide for a platform: its own, else the tenant's, else none.
+    pub fn guide_url_for(&self, platform: Option<&str>) -> Option<&str> {
+        platform
+            .and_then(|k| self.platform_guide_urls.get(k))
+            .or(self.connection_guide_url.as_ref())
+            .map(String::as_str)
+    }
+
+    /// The categories the flow offers, in order, with their requirement.
+    pub fn offered_categories(&self) -> Vec<CategorySetting> {
+        if self.categories.is_empty() {
+            Category::ALL
+                .into_iter()
+                .map(|category| CategorySetting {
+                    category,
+                    requirement: Requirement::Optional,
+                })
+                .collect()
+        } else {
+            self.categories.clone()
+        }
+    }
+
+    /// Whether the settings let the flow offer this platform (allowed list and categories).
+    pub fn offers(&self, key: &str, category: Category) -> bool {
+        self.allowed_platforms
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|k| k == key))
+            && self
+                .offered_categories()
+                .iter()
+                .any(|c| c.category == category)
+    }
+
+    /// The top-level fields whose value differs between `self` and `next` (for the audit).
+    pub fn changed_fields(&self, next: &LinkSettings) -> Vec<String> {
+        let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+            (serde_json::to_value(self), serde_json::to_value(next))
+        else {
+            return Vec::new();
+        };
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A user-supplied key, shortened for an error path.
+fn clip(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+/// One stored version of a tenant's link settings: who changed what, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingsVersion {
+    pub tenant_id: crate::ids::TenantId,
+    /// 1, 2, 3… per tenant.
+    pub number: i64,
+    /// The whole settings document as saved (JSON, so a later schema still reads old versions).
+    pub settings: serde_json::Value,
+    /// The top-level fields that changed from the previous version.
+    pub changed_fields: Vec<String>,
+    /// Who made the change: the public id of the API key (`ak_…`), or `operator` for the CLI.
+    pub changed_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
 }
 
 #[cfg(test)]
@@ -300,6 +686,109 @@ mod tests {
         assert!(!serde_json::to_string(&LinkSettings::default())
             .unwrap()
             .contains("mnda"));
+    }
+
+    #[test]
+    fn flow_fields_are_checked_by_path() {
+        let s: LinkSettings = serde_json::from_value(serde_json::json!({
+            "landing": {"title": {"en": "Hi {companyName}"}, "body": {"fr": "Bonjour {customer}"}},
+            "categories": [{"category": "banking", "requirement": "required"}, {"category": "banking"}],
+            "allowed_platforms": [],
+            "platform_guide_urls": {"xero": "http://xero.example/guide"},
+            "brand": {"primary_colour": "#12345", "theme": "dark"},
+            "exit_confirmation": {"en": "  "}
+        }))
+        .unwrap();
+        let paths: Vec<_> = s
+            .validate(false)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "landing.body.fr",
+                "exit_confirmation.en",
+                "platform_guide_urls.xero",
+                "categories.1.category",
+                "allowed_platforms",
+                "brand.primary_colour"
+            ]
+        );
+        let catalog = Catalog::parse(crate::catalog::SHIPPED_CATALOG, false).unwrap();
+        let s: LinkSettings = serde_json::from_value(serde_json::json!({
+            "allowed_platforms": ["sandbox", "nope"],
+            "platform_guide_urls": {"sandbox": "https://a.example", "ghost": "https://a.example"}
+        }))
+        .unwrap();
+        let paths: Vec<_> = s
+            .validate_with_catalog(false, &catalog)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(paths, ["platform_guide_urls.ghost", "allowed_platforms.1"]);
+    }
+
+    #[test]
+    fn categories_and_platforms_shape_what_is_offered() {
+        let mut s = LinkSettings::default();
+        assert_eq!(s.offered_categories().len(), 3);
+        assert!(s.offers("xero", Category::Accounting));
+        s.categories = vec![CategorySetting {
+            category: Category::Banking,
+            requirement: Requirement::Required,
+        }];
+        s.allowed_platforms = Some(vec!["sandbox-bank".into(), "xero".into()]);
+        assert!(s.offers("sandbox-bank", Category::Banking));
+        assert!(
+            !s.offers("xero", Category::Accounting),
+            "category not offered"
+        );
+        assert!(
+            !s.offers("truelayer", Category::Banking),
+            "platform not allowed"
+        );
+        s.connection_guide_url = Some("https://a.example/guide".into());
+        s.platform_guide_urls
+            .insert("xero".into(), "https://a.example/xero".into());
+        assert_eq!(
+            s.guide_url_for(Some("xero")),
+            Some("https://a.example/xero")
+        );
+        assert_eq!(
+            s.guide_url_for(Some("myob")),
+            Some("https://a.example/guide")
+        );
+        assert_eq!(s.guide_url_for(None), Some("https://a.example/guide"));
+    }
+
+    #[test]
+    fn changed_fields_name_the_top_level_fields() {
+        let a = LinkSettings::default();
+        let mut b = a.clone();
+        b.brand.theme = Theme::Light;
+        b.support.form_enabled = false;
+        assert_eq!(a.changed_fields(&b), ["brand", "support"]);
+        assert!(a.changed_fields(&a).is_empty());
+        // Fields added later are left out at their default: old documents round-trip.
+        let json = serde_json::to_value(&a).unwrap();
+        for later in [
+            "landing",
+            "categories",
+            "button_labels",
+            "brand",
+            "allowed_platforms",
+        ] {
+            assert!(json.get(later).is_none(), "{later}");
+        }
+        assert_eq!(
+            unknown_placeholders("{companyName} {x} {x} { y } {}"),
+            ["{x}"]
+        );
     }
 
     #[test]

@@ -78,6 +78,21 @@ pub fn url_field(path: &str, raw: &str, allow_http_localhost: bool) -> Result<Ur
     if raw.len() > 2048 {
         return Err(FieldError::new(path, "must be at most 2048 characters"));
     }
+    // Parsing would percent-encode these, but the raw text is what settings keep and pages
+    // print: refuse it rather than rely on every later use escaping it.
+    if raw
+        .trim()
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '\\' | '`'))
+        || raw
+            .chars()
+            .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        return Err(FieldError::new(
+            path,
+            "must not contain spaces, quotes, angle brackets or control characters (percent-encode them)",
+        ));
+    }
     let url = Url::parse(raw.trim())
         .map_err(|e| FieldError::new(path, format!("is not a valid URL ({e})")))?;
     check_url_scheme(&url, allow_http_localhost).map_err(|m| FieldError::new(path, m))?;
@@ -171,6 +186,10 @@ mod tests {
             "https://user:pw@lender.example",
             "//lender.example",
             "ftp://x.example",
+            "https://ok.example/\" onmouseover=\"alert(1)",
+            "https://ok.example/<script>",
+            "https://ok.example/a b",
+            "https://ok.example/\u{202E}",
         ] {
             assert!(url_field("u", bad, true).is_err(), "{bad}");
         }

@@ -17,12 +17,14 @@ mod jobs;
 mod ledger;
 mod nda;
 mod notices;
+mod settings;
 mod tenants;
 mod writer;
 
 pub use conn::ConnectionPragmas;
 pub use writer::GroupCommitStats;
 
+use accord_domain::brand::Logo;
 use accord_domain::catalog::{Category, PlatformKey};
 use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
@@ -37,7 +39,7 @@ use accord_domain::ledger::{ChainedEvent, EventBody, SignedCheckpoint, StoredEve
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
-use accord_domain::settings::LinkSettings;
+use accord_domain::settings::{LinkSettings, SettingsVersion};
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
 use accord_store::{ConsentWrite, Disconnected, Page, Result, Store, StoreError, UnsealedChain};
 use async_trait::async_trait;
@@ -132,6 +134,38 @@ impl Store for SqliteStore {
     }
     async fn update_link_settings(&self, tenant: TenantId, settings: &LinkSettings) -> Result<()> {
         tenants::update_link_settings(&self.write, tenant, settings).await
+    }
+    async fn save_link_settings(
+        &self,
+        tenant: TenantId,
+        settings: &LinkSettings,
+        changed_by: &str,
+        at: OffsetDateTime,
+    ) -> Result<SettingsVersion> {
+        settings::save_link_settings(&self.write, tenant, settings, changed_by, at).await
+    }
+    async fn link_settings_versions(
+        &self,
+        tenant: TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SettingsVersion>> {
+        settings::versions(&self.read, tenant, before, limit).await
+    }
+    async fn put_logo(&self, logo: &Logo) -> Result<()> {
+        settings::put_logo(&self.write, logo).await
+    }
+    async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>> {
+        settings::logo(&self.read, tenant).await
+    }
+    async fn logo_sha256(&self, tenant: TenantId) -> Result<Option<String>> {
+        settings::logo_sha256(&self.read, tenant).await
+    }
+    async fn delete_logo(&self, tenant: TenantId) -> Result<bool> {
+        settings::delete_logo(&self.write, tenant).await
+    }
+    async fn connected_company_count(&self, tenant: TenantId) -> Result<i64> {
+        settings::connected_company_count(&self.read, tenant).await
     }
 
     async fn create_company(&self, company: &Company) -> Result<()> {

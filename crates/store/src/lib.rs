@@ -7,6 +7,7 @@
 //! (a consent with its connection and OAuth state; a disconnect with its token destruction and
 //! revocation job) are single methods, so each backend commits them in one transaction.
 
+use accord_domain::brand::Logo;
 use accord_domain::catalog::{Category, PlatformKey};
 use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
@@ -21,7 +22,7 @@ use accord_domain::ledger::{ChainedEvent, EventBody, SignedCheckpoint, StoredEve
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
-use accord_domain::settings::LinkSettings;
+use accord_domain::settings::{LinkSettings, SettingsVersion};
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
@@ -100,6 +101,34 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Looks a key up by its public key id; the caller compares the secret hash in constant time.
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>>;
     async fn update_link_settings(&self, tenant: TenantId, settings: &LinkSettings) -> Result<()>;
+    /// Replaces the link settings and records them as the tenant's next version (the previous
+    /// number + 1, from 1), with the top-level fields that changed from the settings in force
+    /// and who changed them, in one transaction. `NotFound` for an unknown tenant.
+    async fn save_link_settings(
+        &self,
+        tenant: TenantId,
+        settings: &LinkSettings,
+        changed_by: &str,
+        at: OffsetDateTime,
+    ) -> Result<SettingsVersion>;
+    /// The tenant's settings versions, newest first; with `before`, only numbers below it.
+    async fn link_settings_versions(
+        &self,
+        tenant: TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SettingsVersion>>;
+    /// Stores (or replaces) the tenant's logo. `NotFound` for an unknown tenant.
+    async fn put_logo(&self, logo: &Logo) -> Result<()>;
+    async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>>;
+    /// The SHA-256 of the tenant's logo, if it has one (what a page needs for its URL,
+    /// without the bytes).
+    async fn logo_sha256(&self, tenant: TenantId) -> Result<Option<String>>;
+    /// `Ok(false)` when there was none.
+    async fn delete_logo(&self, tenant: TenantId) -> Result<bool>;
+    /// How many of the tenant's companies have at least one linked connection (the live
+    /// `{connectedCompanies}` placeholder of trust statistics).
+    async fn connected_company_count(&self, tenant: TenantId) -> Result<i64>;
 
     // ---- companies ----
     /// `Conflict` when the tenant already has a company with this `external_id`.

@@ -22,6 +22,21 @@
       });
     });
   }
+  // Exit mid-flow: ask once in an accessible dialog. `showModal` makes the rest of the page
+  // inert (focus stays in the dialog) and Escape cancels it; "Go back" closes it and returns
+  // focus to the control. Without JavaScript (or <dialog>), the link opens the confirm page.
+  var exitLink = document.querySelector("[data-exit]");
+  var dialog = document.getElementById("exit-dialog");
+  if (exitLink && dialog && typeof dialog.showModal === "function") {
+    exitLink.addEventListener("click", function (e) {
+      e.preventDefault();
+      dialog.showModal();
+    });
+    dialog.querySelectorAll("[data-exit-cancel]").forEach(function (b) {
+      b.addEventListener("click", function () { dialog.close(); });
+    });
+    dialog.addEventListener("close", function () { exitLink.focus(); });
+  }
   // Prevent double submission of forms (a second click would only meet a used `state`).
   document.querySelectorAll("form[method=post]").forEach(function (form) {
     form.addEventListener("submit", function () {

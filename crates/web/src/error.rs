@@ -44,6 +44,10 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Invalid(Invalid),
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -123,6 +127,22 @@ impl IntoResponse for ApiError {
                         message: f.message,
                     })
                     .collect(),
+                None,
+            ),
+            ApiError::UnsupportedMediaType(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                Some(m),
+                vec![],
+                None,
+            ),
+            ApiError::PayloadTooLarge(m) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                Some(m),
+                vec![],
                 None,
             ),
             ApiError::Internal(cause) => {

@@ -1,6 +1,7 @@
 //! The security baseline on every response (DESIGN.md "Headers"): a CSP with a per-request
-//! nonce and no `unsafe-inline`, `frame-ancestors` from the tenant's allowed embedding origins
-//! (embed SDK pages) else `'none'`, `nosniff`, `no-referrer` and
+//! nonce (for the script, and for the `<style>` holding the tenant's validated brand colours)
+//! and no `unsafe-inline`, `frame-ancestors` from the tenant's allowed embedding origins (embed
+//! SDK pages) else `'none'`, `nosniff`, `no-referrer` and
 //! `no-store` on flow and API responses; plus the CSRF token check for every form.
 
 use accord_domain::crypto::{ct_eq, random_token, Keyring, TokenHash};
@@ -41,7 +42,7 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
     let framed = ancestors.is_some();
     let ancestors = ancestors.unwrap_or_else(|| "'none'".to_owned());
     let csp = format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; \
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; \
          connect-src 'self'; form-action 'self' {extra}; frame-ancestors {ancestors}; base-uri 'none'"
     );
     let h = res.headers_mut();

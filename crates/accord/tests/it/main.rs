@@ -8,6 +8,7 @@ mod embed;
 mod flow;
 mod helpers;
 mod ledger;
+mod link_settings;
 mod manage;
 mod nda;
 mod postgres;

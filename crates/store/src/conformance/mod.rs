@@ -37,6 +37,7 @@ mod ledger;
 mod nda;
 mod notices;
 mod races;
+mod settings;
 mod tenants;
 
 pub use consents::*;
@@ -47,6 +48,7 @@ pub use ledger::*;
 pub use nda::*;
 pub use notices::*;
 pub use races::*;
+pub use settings::*;
 pub use tenants::*;
 
 use crate::Page;
@@ -105,6 +107,10 @@ macro_rules! conformance_tests {
             expired_consents_end_with_an_event,
             an_nda_is_recorded_once_with_its_event,
             ndas_are_isolated_per_tenant,
+            link_settings_are_versioned_with_their_author,
+            concurrent_settings_saves_are_numbered_apart,
+            logos_are_stored_replaced_and_deleted,
+            connected_companies_are_counted,
         );
     };
     (@cases required $make:expr; $($case:ident),+ $(,)?) => {

@@ -4,7 +4,7 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use accord_domain::crypto::ApiKey;
-use accord_domain::tenant::Tenant;
+use accord_domain::tenant::{ApiKeyRecord, Tenant};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
@@ -21,33 +21,49 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` works like `Bearer`.
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token)
-            .ok_or(ApiError::Unauthorized)?;
-        let (key_id, secret_hash) =
-            ApiKey::parse(presented.trim()).ok_or(ApiError::Unauthorized)?;
-        let record = state.store.api_key(&key_id).await?;
-        // Compare even when the key id is unknown, so timing does not tell which ids exist.
-        let stored = record
-            .as_ref()
-            .map_or("0".repeat(64), |r| r.secret_hash.clone());
-        let matches = ApiKey::verify(&secret_hash, &stored);
-        let record = record
-            .filter(|r| matches && r.revoked_at.is_none())
-            .ok_or(ApiError::Unauthorized)?;
-        let tenant = state
-            .store
-            .tenant(record.tenant_id)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        Ok(Auth(tenant))
+        authenticate(parts, state).await.map(|(t, _)| Auth(t))
     }
+}
+
+/// The tenant and the API key that authenticated the request (for audits: who changed what).
+pub struct AuthKey(pub Tenant, pub ApiKeyRecord);
+
+impl FromRequestParts<AppState> for AuthKey {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state).await.map(|(t, k)| AuthKey(t, k))
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Tenant, ApiKeyRecord), ApiError> {
+    let presented = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` works like `Bearer`.
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
+        .ok_or(ApiError::Unauthorized)?;
+    let (key_id, secret_hash) = ApiKey::parse(presented.trim()).ok_or(ApiError::Unauthorized)?;
+    let record = state.store.api_key(&key_id).await?;
+    // Compare even when the key id is unknown, so timing does not tell which ids exist.
+    let stored = record
+        .as_ref()
+        .map_or("0".repeat(64), |r| r.secret_hash.clone());
+    let matches = ApiKey::verify(&secret_hash, &stored);
+    let record = record
+        .filter(|r| matches && r.revoked_at.is_none())
+        .ok_or(ApiError::Unauthorized)?;
+    let tenant = state
+        .store
+        .tenant(record.tenant_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok((tenant, record))
 }
 
 /// A JSON body. Malformed JSON is a 400; a body of the wrong shape is a 422 naming the field.
@@ -91,6 +107,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             }
         }
     }
+}
+
+/// A JSON value already read (e.g. checked by the settings guardrails first) into `T`, with
+/// the same 422 as [`ApiJson`] when its shape is wrong.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = dotted(e.path());
+        let message = e.into_inner().to_string();
+        ApiError::invalid(&with_named_field(path, &message), &message)
+    })
 }
 
 /// A path in the style of every other 422 (`content.data_uses.0.direction`), not

@@ -81,6 +81,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notices::list, notices::publish))
         .routes(routes!(notices::versions))
         .routes(routes!(settings::get, settings::put))
+        .routes(routes!(settings::versions))
+        .routes(routes!(settings::put_logo, settings::delete_logo))
         .routes(routes!(settings::support_requests))
         .routes(routes!(byo::platforms))
         .routes(routes!(byo::render))

@@ -1,13 +1,25 @@
-//! Link settings (the tenant's voice in the flow) and the support requests customers sent.
+//! Link settings (the tenant's voice in the flow), their versions (who changed what), the
+//! tenant's logo, and the support requests customers sent.
 
 use crate::api::dto::SupportRequestList;
-use crate::api::extract::{ApiJson, Auth};
+use crate::api::extract::{from_value, ApiJson, ApiQuery, Auth, AuthKey};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use accord_domain::settings::LinkSettings;
+use accord_domain::brand::{self, Logo, LogoError};
+use accord_domain::guardrails;
+use accord_domain::settings::{LinkSettings, SettingsVersion};
 use accord_store::Page;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+/// The header carrying the number of the settings version a `PUT` created.
+pub const VERSION_HEADER: &str = "accord-settings-version";
 
 /// The current link settings.
 #[utoipa::path(get, path = "/v1/link-settings", operation_id = "get_link_settings", tag = "settings",
@@ -16,21 +28,180 @@ pub async fn get(Auth(tenant): Auth) -> Json<LinkSettings> {
     Json(tenant.settings)
 }
 
-/// Replace the link settings (validated as a whole; nothing changes on error).
+/// Replace the link settings (validated as a whole; nothing changes on error). Each success
+/// is stored as a new version, with the API key that made it and the fields that changed.
+/// Settings that reach for a dark pattern (`consent_prechecked`, `hide_decline`, …) are
+/// refused with the guardrail's reason.
 #[utoipa::path(put, path = "/v1/link-settings", operation_id = "put_link_settings", tag = "settings",
-    request_body(content = Object, description = "The link settings document"),
-    responses((status = 200, body = Object), (status = 422, body = Problem)))]
+    request_body(content = Object, description = "The link settings document (see docs/link-settings.md)"),
+    responses(
+        (status = 200, body = Object, headers(("accord-settings-version" = i64, description = "The version this change created"))),
+        (status = 422, body = Problem)))]
 pub async fn put(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
-    ApiJson(settings): ApiJson<LinkSettings>,
-) -> Result<Json<LinkSettings>, ApiError> {
-    settings.validate(state.config.allow_http_localhost)?;
-    state
+    AuthKey(tenant, key): AuthKey,
+    ApiJson(doc): ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let refused = guardrails::refusals(&doc);
+    if !refused.0.is_empty() {
+        return Err(ApiError::Invalid(refused));
+    }
+    let settings: LinkSettings = from_value(doc)?;
+    settings.validate_with_catalog(state.config.allow_http_localhost, &state.catalog)?;
+    let version = state
         .store
-        .update_link_settings(tenant.id, &settings)
+        .save_link_settings(tenant.id, &settings, &key.key_id, state.clock.now())
         .await?;
-    Ok(Json(settings))
+    let mut res = Json(settings).into_response();
+    res.headers_mut().insert(
+        HeaderName::from_static(VERSION_HEADER),
+        HeaderValue::from(version.number),
+    );
+    Ok(res)
+}
+
+/// One saved version of the link settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsVersionDto {
+    pub number: i64,
+    /// The top-level fields that changed from the version before.
+    pub changed_fields: Vec<String>,
+    /// The public id of the API key that made the change.
+    pub changed_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The whole settings document as saved.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+}
+
+impl From<SettingsVersion> for SettingsVersionDto {
+    fn from(v: SettingsVersion) -> Self {
+        Self {
+            number: v.number,
+            changed_fields: v.changed_fields,
+            changed_by: v.changed_by,
+            created_at: v.created_at,
+            settings: v.settings,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsVersionList {
+    /// Newest first.
+    pub data: Vec<SettingsVersionDto>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct VersionsQuery {
+    /// Only versions numbered below this.
+    pub before: Option<i64>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<u32>,
+}
+
+/// The saved versions of the link settings, newest first.
+#[utoipa::path(get, path = "/v1/link-settings/versions", operation_id = "list_link_settings_versions", tag = "settings",
+    params(VersionsQuery),
+    responses((status = 200, body = SettingsVersionList), (status = 422, body = Problem)))]
+pub async fn versions(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiQuery(q): ApiQuery<VersionsQuery>,
+) -> Result<Json<SettingsVersionList>, ApiError> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 100"));
+    }
+    let data = state
+        .store
+        .link_settings_versions(tenant.id, q.before, limit + 1)
+        .await?;
+    let more = data.len() > limit as usize;
+    let data: Vec<SettingsVersionDto> = data
+        .into_iter()
+        .take(limit as usize)
+        .map(Into::into)
+        .collect();
+    Ok(Json(SettingsVersionList {
+        next_before: if more {
+            data.last().map(|v| v.number)
+        } else {
+            None
+        },
+        data,
+    }))
+}
+
+/// The logo as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogoDto {
+    /// Where the flow loads it (stable until the logo changes).
+    pub url: String,
+    pub content_type: String,
+    pub size: usize,
+    pub sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// The public path of a tenant's logo.
+pub fn logo_path(logo: &Logo) -> String {
+    format!(
+        "/brand/{}/logo?v={}",
+        logo.tenant_id,
+        &logo.sha256[..16.min(logo.sha256.len())]
+    )
+}
+
+/// Upload the logo: the request body is the image itself, PNG, JPEG or WebP (recognised by its
+/// bytes, whatever the `Content-Type`), at most 256 KiB. SVG and other types are refused.
+#[utoipa::path(put, path = "/v1/link-settings/logo", operation_id = "put_logo", tag = "settings",
+    request_body(content = Vec<u8>, description = "The image bytes", content_type = "application/octet-stream"),
+    responses((status = 200, body = LogoDto), (status = 413, body = Problem), (status = 415, body = Problem)))]
+pub async fn put_logo(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    body: Bytes,
+) -> Result<Json<LogoDto>, ApiError> {
+    let format = brand::sniff(&body).map_err(|e| match e {
+        LogoError::TooLarge => ApiError::PayloadTooLarge(e.to_string()),
+        LogoError::Empty => ApiError::invalid("logo", &e.to_string()),
+        LogoError::Svg | LogoError::Unsupported => ApiError::UnsupportedMediaType(e.to_string()),
+    })?;
+    let logo = Logo {
+        tenant_id: tenant.id,
+        format,
+        sha256: brand::sha256_hex(&body),
+        bytes: body.to_vec(),
+        updated_at: state.clock.now(),
+    };
+    state.store.put_logo(&logo).await?;
+    Ok(Json(LogoDto {
+        url: state.config.url(&logo_path(&logo)),
+        content_type: format.content_type().to_owned(),
+        size: logo.bytes.len(),
+        sha256: logo.sha256,
+        updated_at: logo.updated_at,
+    }))
+}
+
+/// Remove the logo (the flow then shows the tenant's name only).
+#[utoipa::path(delete, path = "/v1/link-settings/logo", operation_id = "delete_logo", tag = "settings",
+    responses((status = 204, description = "Removed"), (status = 404, body = Problem)))]
+pub async fn delete_logo(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+) -> Result<StatusCode, ApiError> {
+    if state.store.delete_logo(tenant.id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
 
 /// Support requests from customers, oldest first.

@@ -3,6 +3,7 @@
 //! contacts, guide link, language switch — on every page, error pages included).
 
 use crate::i18n::Tr;
+use crate::pages::brand::{self, format_count, Placeholders};
 use crate::pages::error::{PageError, PageErrorKind};
 use crate::security::{csrf_token, CspNonce};
 use crate::state::AppState;
@@ -93,6 +94,50 @@ pub fn lang_links(uri: &Uri, current: Locale, is_get: bool, fallback_path: &str)
         .collect()
 }
 
+/// The button labels of the flow: the tenant's (filled) or Accord's own.
+#[derive(Clone, Debug)]
+pub struct Labels {
+    pub continue_: String,
+    pub connect: String,
+    pub decline: String,
+    pub add_another: String,
+    pub done: String,
+    pub exit: String,
+}
+
+/// The mid-flow exit control of a hosted-flow page: a link to the confirm page (no JS), and
+/// the same question in a dialog (JS).
+#[derive(Clone, Debug)]
+pub struct ExitControl {
+    /// `/link/exit?from=<step>[&platform=<key>]`.
+    pub href: String,
+    pub step: &'static str,
+    pub platform: Option<String>,
+    pub csrf: String,
+    /// The question, as safe HTML (the tenant's Markdown or Accord's text).
+    pub text_html: String,
+}
+
+/// Where a page is in the flow, from its path: the step and the platform it is about.
+pub fn step_of(path: &str) -> Option<(&'static str, Option<&str>)> {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    Some(match parts.as_slice() {
+        ["", "link", "start"] => ("landing", None),
+        ["", "link", "platforms"] => ("select", None),
+        ["", "link", "platforms", key, "consent"] => ("consent", Some(*key)),
+        ["", "link", "connections", _]
+        | ["", "link", "connections", _, "reconsented"]
+        | ["", "link", "manage"] => ("success", None),
+        ["", "link", "connections", _, "reconsent"] => ("reconsent", None),
+        ["", "link", "connections", _, "retry"] => ("callback", None),
+        ["", "link", "callback", key] => ("callback", Some(*key)),
+        ["", "link", "nda"] => ("nda", None),
+        ["", "link", "support"] => ("support", None),
+        ["", "link", "receipts", ..] => ("receipt", None),
+        _ => return None,
+    })
+}
+
 /// The parts of every page around its content.
 #[derive(Clone)]
 pub struct Chrome {
@@ -109,10 +154,53 @@ pub struct Chrome {
     pub guide_url: String,
     pub privacy_url: Option<String>,
     pub powered_by: bool,
-    pub trust_message: String,
-    pub trust_stats: Vec<String>,
+    /// The left-panel trust message: tenant Markdown rendered through the allow-list, or
+    /// Accord's text escaped (safe HTML either way).
+    pub trust_message_html: String,
+    /// The trust statistics, each safe HTML.
+    pub trust_stats_html: Vec<String>,
+    /// The tenant's logo, served by Accord.
+    pub logo_url: Option<String>,
+    /// The brand colour's CSS variables (validated hex only), in a nonce'd `<style>`.
+    pub brand_css: Option<String>,
+    /// `light`, `dark` or `system` (on `<html data-theme>`).
+    pub theme: &'static str,
+    pub color_scheme: &'static str,
+    pub labels: Labels,
+    /// The exit control, on hosted-flow steps.
+    pub exit: Option<ExitControl>,
+    /// Fills the tenant's placeholders on this page.
+    pub placeholders: Placeholders,
     /// Set when the page is shown in the embed SDK's iframe (see `pages::embed`).
     pub embed: Option<crate::pages::embed::EmbedChrome>,
+}
+
+/// What a page knows beyond its tenant, for the placeholders and the exit control.
+#[derive(Default)]
+pub struct PagePlace<'a> {
+    pub company_name: Option<&'a str>,
+    /// The request path (gives the step and its platform).
+    pub path: &'a str,
+    /// The hosted-flow CSRF token, when the page has a link session (enables the exit control).
+    pub link_csrf: Option<String>,
+    pub connected_companies: Option<i64>,
+    pub logo_sha256: Option<String>,
+}
+
+/// Accord's own text as HTML, for the places that otherwise hold rendered tenant copy.
+fn escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl Chrome {
@@ -123,11 +211,34 @@ impl Chrome {
         langs: Vec<LangLink>,
         kind: SessionKind,
     ) -> Self {
+        Self::build(tr, nonce, tenant, langs, kind, None, &PagePlace::default())
+    }
+
+    /// The chrome of a page of `tenant`, with the placeholders, logo and exit control of
+    /// `place`.
+    pub fn build(
+        tr: Tr,
+        nonce: String,
+        tenant: Option<&Tenant>,
+        langs: Vec<LangLink>,
+        kind: SessionKind,
+        catalog: Option<&accord_domain::catalog::Catalog>,
+        place: &PagePlace<'_>,
+    ) -> Self {
         let locale = tr.locale;
+        let builtin_labels = Labels {
+            continue_: tr.t("landing-start"),
+            connect: tr.t("consent-connect"),
+            decline: tr.t("consent-decline"),
+            add_another: tr.t("success-add-another"),
+            done: tr.t("success-done"),
+            exit: tr.t("exit-button"),
+        };
         let Some(tenant) = tenant else {
             return Self {
-                trust_message: tr.t("trust-message-default"),
+                trust_message_html: escaped(&tr.t("trust-message-default")),
                 tenant_name: "Accord".to_owned(),
+                labels: builtin_labels,
                 tr,
                 nonce,
                 langs,
@@ -139,20 +250,70 @@ impl Chrome {
                 guide_url: "/guide".to_owned(),
                 privacy_url: None,
                 powered_by: true,
-                trust_stats: Vec::new(),
+                trust_stats_html: Vec::new(),
+                logo_url: None,
+                brand_css: None,
+                theme: "system",
+                color_scheme: "light dark",
+                exit: None,
+                placeholders: Placeholders::default(),
                 embed: None,
             };
         };
         let s = &tenant.settings;
+        let step = step_of(place.path).filter(|_| kind == SessionKind::Link);
+        let platform = step
+            .and_then(|(_, k)| k)
+            .and_then(|k| catalog.and_then(|c| c.find(k)));
+        let placeholders = Placeholders {
+            company_name: place
+                .company_name
+                .map_or_else(|| tr.t("placeholder-company"), str::to_owned),
+            platform_name: platform
+                .map_or_else(|| tr.t("placeholder-platform"), |p| p.name.clone()),
+            tenant_name: tenant.name.clone(),
+            connected_companies: format_count(place.connected_companies.unwrap_or(0), locale),
+        };
+        let b = &s.button_labels;
+        let label = |l: &accord_domain::settings::Localized, builtin: String| {
+            brand::plain(l, locale, &placeholders).unwrap_or(builtin)
+        };
+        let labels = Labels {
+            continue_: label(&b.continue_, builtin_labels.continue_),
+            connect: label(&b.connect, builtin_labels.connect),
+            decline: label(&b.decline, builtin_labels.decline),
+            add_another: label(&b.add_another, builtin_labels.add_another),
+            done: label(&b.done, builtin_labels.done),
+            exit: label(&b.exit, builtin_labels.exit),
+        };
+        let exit = match (step, &place.link_csrf) {
+            (Some((step, key)), Some(csrf)) => {
+                let platform = key.filter(|_| platform.is_some()).map(str::to_owned);
+                Some(ExitControl {
+                    href: match &platform {
+                        Some(k) => format!("/link/exit?from={step}&platform={k}"),
+                        None => format!("/link/exit?from={step}"),
+                    },
+                    step,
+                    platform,
+                    csrf: csrf.clone(),
+                    text_html: brand::rich(&s.exit_confirmation, locale, &placeholders)
+                        .unwrap_or_else(|| {
+                            escaped(&tr.a1("exit-question", "tenant", &tenant.name))
+                        }),
+                })
+            }
+            _ => None,
+        };
         Self {
-            trust_message: s.trust_message.get(locale).map_or_else(
-                || tr.a("trust-message-default-tenant", &[("tenant", &tenant.name)]),
-                str::to_owned,
-            ),
-            trust_stats: s
+            trust_message_html: brand::rich(&s.trust_message, locale, &placeholders)
+                .unwrap_or_else(|| {
+                    escaped(&tr.a("trust-message-default-tenant", &[("tenant", &tenant.name)]))
+                }),
+            trust_stats_html: s
                 .trust_statistics
                 .iter()
-                .filter_map(|l| l.get(locale).map(str::to_owned))
+                .filter_map(|l| brand::rich(l, locale, &placeholders))
                 .collect(),
             tenant_name: tenant.name.clone(),
             support_phone_href: s.support.phone.as_ref().map(|p| {
@@ -171,17 +332,67 @@ impl Chrome {
                 SessionKind::Manage => "/manage/support".to_owned(),
             }),
             guide_url: s
-                .connection_guide_url
-                .clone()
-                .unwrap_or_else(|| "/guide".to_owned()),
+                .guide_url_for(platform.map(|p| p.key.as_str()))
+                .map_or_else(|| "/guide".to_owned(), str::to_owned),
             privacy_url: s.privacy_policy_url.clone(),
             powered_by: s.powered_by_badge,
+            logo_url: place
+                .logo_sha256
+                .as_ref()
+                .map(|sha| format!("/brand/{}/logo?v={}", tenant.id, &sha[..16.min(sha.len())])),
+            brand_css: brand::brand_css(s),
+            theme: s.brand.theme.as_str(),
+            color_scheme: brand::color_scheme(s),
+            labels,
+            exit,
+            placeholders,
             tr,
             nonce,
             langs,
             embed: None,
         }
     }
+}
+
+/// The chrome of a tenant's page, with the store lookups it needs (logo, live count).
+pub async fn load_chrome(
+    state: &AppState,
+    tr: Tr,
+    nonce: String,
+    tenant: &Tenant,
+    langs: Vec<LangLink>,
+    kind: SessionKind,
+    mut place: PagePlace<'_>,
+) -> Chrome {
+    // Lookups that fail leave the page plain rather than failing it: branding is not worth an
+    // error page.
+    place.logo_sha256 = state.store.logo_sha256(tenant.id).await.ok().flatten();
+    let wants_count = tenant
+        .settings
+        .trust_statistics
+        .iter()
+        .chain([
+            &tenant.settings.trust_message,
+            &tenant.settings.landing.body,
+        ])
+        .any(|l| {
+            [&l.en, &l.fr]
+                .into_iter()
+                .flatten()
+                .any(|t| t.contains("{connectedCompanies}"))
+        });
+    if wants_count {
+        place.connected_companies = state.store.connected_company_count(tenant.id).await.ok();
+    }
+    Chrome::build(
+        tr,
+        nonce,
+        Some(tenant),
+        langs,
+        kind,
+        Some(&state.catalog),
+        &place,
+    )
 }
 
 /// A signed-in page request: session, tenant, company, language, chrome and CSRF token.
@@ -257,10 +468,25 @@ async fn extract(parts: &Parts, state: &AppState, kind: SessionKind) -> Result<P
         parts.method == axum::http::Method::GET,
         parts.uri.path(),
     );
-    let mut chrome = Chrome::for_tenant(tr.clone(), nonce, Some(&tenant), langs, kind);
+    let csrf = csrf_token(&state.keyring, &session.token_hash);
+    let mut chrome = load_chrome(
+        state,
+        tr.clone(),
+        nonce,
+        &tenant,
+        langs,
+        kind,
+        PagePlace {
+            company_name: Some(&company.name),
+            path: parts.uri.path(),
+            link_csrf: (kind == SessionKind::Link).then(|| csrf.clone()),
+            ..PagePlace::default()
+        },
+    )
+    .await;
     chrome.embed = crate::pages::embed::EmbedChrome::of(&parts.extensions);
     Ok(PageCtx {
-        csrf: csrf_token(&state.keyring, &session.token_hash),
+        csrf,
         state: state.clone(),
         session,
         tenant,
@@ -309,8 +535,8 @@ pub async fn anonymous_chrome(
 ) -> Chrome {
     let mut found = None;
     for kind in [SessionKind::Link, SessionKind::Manage] {
-        if let Ok(Some((_, tenant, _))) = load_session(state, headers, kind).await {
-            found = Some((tenant, kind));
+        if let Ok(Some((session, tenant, company))) = load_session(state, headers, kind).await {
+            found = Some((session, tenant, company, kind));
             break;
         }
     }
@@ -318,7 +544,16 @@ pub async fn anonymous_chrome(
     let tr = Tr::new(state.i18n.clone(), locale);
     let langs = lang_links(parts_uri, locale, is_get, parts_uri.path());
     match found {
-        Some((tenant, kind)) => Chrome::for_tenant(tr, nonce, Some(&tenant), langs, kind),
+        Some((session, tenant, company, kind)) => {
+            let place = PagePlace {
+                company_name: Some(&company.name),
+                path: parts_uri.path(),
+                link_csrf: (kind == SessionKind::Link)
+                    .then(|| csrf_token(&state.keyring, &session.token_hash)),
+                ..PagePlace::default()
+            };
+            load_chrome(state, tr, nonce, &tenant, langs, kind, place).await
+        }
         None => Chrome::for_tenant(tr, nonce, None, langs, SessionKind::Link),
     }
 }

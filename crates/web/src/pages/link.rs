@@ -12,13 +12,14 @@ use crate::security::FormActionSources;
 use crate::services::connect::{self, CallbackError, CallbackQuery, ConsentAction};
 use crate::services::notice::NoticeView;
 use crate::state::AppState;
-use accord_domain::catalog::{Category, Platform};
+use accord_domain::catalog::Platform;
 use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::{ConsentEvidence, ConsentMethod};
 use accord_domain::crypto::{random_token, TokenHash};
 use accord_domain::flow::{BrowserSession, SessionKind};
 use accord_domain::ids::{BrowserSessionId, CompanyId, ConnectionId, TenantId};
 use accord_domain::notice::NoticeVersion;
+use accord_domain::settings::Requirement;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -132,14 +133,19 @@ pub async fn landing(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
     if !ctx.tenant.settings.landing_enabled {
         return Ok(Redirect::to("/link/platforms").into_response());
     }
+    let landing = &ctx.tenant.settings.landing;
+    let (locale, fill) = (ctx.locale(), &ctx.chrome.placeholders);
     html(&LandingPage {
         company_name: ctx.company.name.clone(),
         csrf: ctx.csrf.clone(),
+        title: crate::pages::brand::plain(&landing.title, locale, fill),
+        body_html: crate::pages::brand::rich(&landing.body, locale, fill),
         chrome: ctx.chrome,
     })
 }
 
-/// The platforms this tenant enabled and this link session offers, in catalog order.
+/// The platforms this tenant enabled, its link settings allow (platforms and categories) and
+/// this link session offers, in catalog order.
 pub async fn offered_platforms(ctx: &PageCtx) -> Result<Vec<Platform>, PageError> {
     let state = &ctx.state;
     let enabled = state.store.tenant_platforms(ctx.tenant.id).await?;
@@ -158,6 +164,7 @@ pub async fn offered_platforms(ctx: &PageCtx) -> Result<Vec<Platform>, PageError
         .iter()
         .filter(|p| enabled.iter().any(|e| e.enabled && e.platform_key == p.key))
         .filter(|p| categories.is_empty() || categories.contains(&p.category))
+        .filter(|p| ctx.tenant.settings.offers(p.key.as_str(), p.category))
         // Per-store platforms need the store's name first; the flow does not ask for it yet.
         .filter(|p| !p.needs_shop())
         .cloned()
@@ -206,7 +213,11 @@ pub async fn select(
     let q: String = query.q.trim().chars().take(80).collect();
     let needle = q.to_lowercase();
     let mut groups = Vec::new();
-    for category in Category::ALL {
+    // The tenant's order; "required" only says what the tenant asks for (never makes data
+    // required, never stops the customer from leaving).
+    let configured = !ctx.tenant.settings.categories.is_empty();
+    for setting in ctx.tenant.settings.offered_categories() {
+        let category = setting.category;
         let tiles: Vec<PlatformTile> = platforms
             .iter()
             .filter(|p| p.category == category)
@@ -226,6 +237,12 @@ pub async fn select(
             groups.push(CategoryGroup {
                 key: category.to_string(),
                 label: ctx.tr.t(&format!("category-{category}")),
+                requirement: configured.then(|| match setting.requirement {
+                    Requirement::Required => {
+                        ctx.tr.a1("category-requested", "tenant", &ctx.tenant.name)
+                    }
+                    Requirement::Optional => ctx.tr.t("category-optional"),
+                }),
                 platforms: tiles,
             });
         }
@@ -492,21 +509,29 @@ pub async fn callback(
             let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
             let langs = crate::pages::ctx::lang_links(&uri, locale, false, "/link/platforms");
             let nonce = nonce.map(|n| n.0 .0.clone()).unwrap_or_default();
-            let chrome = crate::pages::ctx::Chrome::for_tenant(
+            let csrf = crate::security::csrf_token(&state.keyring, &session.token_hash);
+            let chrome = crate::pages::ctx::load_chrome(
+                &state,
                 tr.clone(),
                 nonce,
-                Some(&tenant),
+                &tenant,
                 langs,
                 SessionKind::Link,
-            );
+                crate::pages::ctx::PagePlace {
+                    company_name: Some(&company.name),
+                    path: uri.path(),
+                    link_csrf: Some(csrf.clone()),
+                    ..crate::pages::ctx::PagePlace::default()
+                },
+            )
+            .await;
             let explanation_id = if code == "access_denied" {
                 "callback-error-denied"
             } else {
                 "callback-error-generic"
             };
-            let _ = company;
             html(&CallbackErrorPage {
-                csrf: crate::security::csrf_token(&state.keyring, &session.token_hash),
+                csrf,
                 platform_name: platform.name.clone(),
                 platform_key: platform.key.to_string(),
                 explanation: tr.a1(explanation_id, "platform", &platform.name),
@@ -686,6 +711,9 @@ pub async fn to_manage(
 #[derive(Deserialize, Default)]
 pub struct FinishQuery {
     connection: Option<String>,
+    /// The step the customer left from, when they used the exit control.
+    #[serde(default)]
+    exited: Option<String>,
 }
 
 /// The end of the flow: back to the tenant's return URL (with the outcome) when the link
@@ -694,6 +722,10 @@ pub async fn finish(
     LinkCtx(mut ctx): LinkCtx,
     Query(q): Query<FinishQuery>,
 ) -> Result<Response, PageError> {
+    let exited = q
+        .exited
+        .as_deref()
+        .is_some_and(|s| crate::pages::exit::STEPS.contains(&s));
     let named = q.connection.and_then(|c| c.parse::<ConnectionId>().ok());
     let outcome = crate::services::returns::outcome(&ctx.state, &ctx.session, named).await?;
     if let Some(embed) = ctx.chrome.embed.as_mut() {
@@ -719,6 +751,7 @@ pub async fn finish(
         .collect();
     html(&FinishedPage {
         connected,
+        exited,
         chrome: ctx.chrome,
     })
 }

@@ -2,9 +2,11 @@
 //! their own middleware (CSP nonces and headers, language cookie, error pages). Sessions are
 //! cookies; every form carries a CSRF token.
 
+pub mod brand;
 pub mod ctx;
 pub mod embed;
 pub mod error;
+pub mod exit;
 pub mod form;
 pub mod info;
 pub mod link;
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/manage/nda/{file}", get(nda::manage_file))
         .route("/link/manage", post(link::to_manage))
         .route("/link/finish", get(link::finish))
+        .route("/link/exit", get(exit::show).post(exit::confirm))
         .route(
             "/link/support",
             get(support::link_form).post(support::link_submit),
@@ -84,6 +87,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/assets/accord.js", get(info::js))
         .route("/assets/embed.js", get(info::embed_js))
         .route("/assets/marks/{file}", get(info::mark))
+        .route("/brand/{tenant}/logo", get(brand::logo))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -19,6 +19,8 @@ pub struct PlatformTile {
 pub struct CategoryGroup {
     pub key: String,
     pub label: String,
+    /// "Requested" or "Optional", when the tenant set its categories.
+    pub requirement: Option<String>,
     pub platforms: Vec<PlatformTile>,
 }
 
@@ -55,6 +57,10 @@ pub struct LandingPage {
     pub chrome: Chrome,
     pub company_name: String,
     pub csrf: String,
+    /// The tenant's title (plain text, filled), else Accord's.
+    pub title: Option<String>,
+    /// The tenant's body (Markdown through the allow-list, filled: safe HTML), else Accord's.
+    pub body_html: Option<String>,
 }
 
 #[derive(Template)]
@@ -159,6 +165,20 @@ pub struct ManageConfirmPage {
 pub struct FinishedPage {
     pub chrome: Chrome,
     pub connected: Vec<String>,
+    /// The customer left mid-flow (through the exit control).
+    pub exited: bool,
+}
+
+#[derive(Template)]
+#[template(path = "exit.html")]
+pub struct ExitPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub from: String,
+    pub platform: Option<String>,
+    /// The question: the tenant's Markdown through the allow-list, or Accord's text.
+    pub text_html: String,
+    pub back_url: String,
 }
 
 #[derive(Template)]

@@ -1,0 +1,179 @@
+//! Link settings versions (the audit of who changed what), the tenant's logo, and the live
+//! count behind the `{connectedCompanies}` placeholder.
+
+use crate::codec::RowExt;
+use crate::error::{corrupt, db};
+use accord_domain::brand::{Logo, LogoFormat};
+use accord_domain::ids::TenantId;
+use accord_domain::settings::{LinkSettings, SettingsVersion};
+use accord_store::{Result, StoreError};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgPool, Row};
+use time::OffsetDateTime;
+
+pub(crate) async fn save_link_settings(
+    write: &PgPool,
+    tenant: TenantId,
+    settings: &LinkSettings,
+    changed_by: &str,
+    at: OffsetDateTime,
+) -> Result<SettingsVersion> {
+    // The tenant row is locked (`for update`) before the settings in force are read and the
+    // next number is taken, so concurrent saves are numbered one after the other.
+    let mut tx = write.begin().await.map_err(db)?;
+    let current = sqlx::query("select settings from tenants where id = $1 for update")
+        .bind(tenant.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+    let previous: LinkSettings = current.json("settings")?;
+    let changed_fields = previous.changed_fields(settings);
+    let number: i64 = sqlx::query(
+        "select coalesce(max(number), 0) + 1 as n from link_settings_versions where tenant_id = $1",
+    )
+    .bind(tenant.as_uuid())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?
+    .try_get("n")
+    .map_err(db)?;
+    sqlx::query("update tenants set settings = $1 where id = $2")
+        .bind(Json(settings))
+        .bind(tenant.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    sqlx::query(
+        "insert into link_settings_versions (tenant_id, number, settings, changed_fields, changed_by, created_at)
+         values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(number)
+    .bind(Json(settings))
+    .bind(Json(&changed_fields))
+    .bind(changed_by)
+    .bind(at)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(SettingsVersion {
+        tenant_id: tenant,
+        number,
+        settings: serde_json::to_value(settings)
+            .map_err(|e| crate::error::backend(e.to_string()))?,
+        changed_fields,
+        changed_by: changed_by.to_owned(),
+        created_at: at,
+    })
+}
+
+fn version_from(r: &PgRow) -> Result<SettingsVersion> {
+    Ok(SettingsVersion {
+        tenant_id: r.id("tenant_id")?,
+        number: r.try_get("number").map_err(db)?,
+        settings: r.json("settings")?,
+        changed_fields: r.json("changed_fields")?,
+        changed_by: r.text("changed_by")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+pub(crate) async fn versions(
+    read: &PgPool,
+    tenant: TenantId,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<SettingsVersion>> {
+    sqlx::query(
+        "select tenant_id, number, settings, changed_fields, changed_by, created_at
+         from link_settings_versions where tenant_id = $1 and number < $2
+         order by number desc limit $3",
+    )
+    .bind(tenant.as_uuid())
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(i64::from(limit))
+    .fetch_all(read)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(version_from)
+    .collect()
+}
+
+pub(crate) async fn put_logo(write: &PgPool, logo: &Logo) -> Result<()> {
+    sqlx::query(
+        "insert into tenant_logos (tenant_id, content_type, bytes, sha256, updated_at)
+         values ($1, $2, $3, $4, $5)
+         on conflict (tenant_id) do update set
+             content_type = excluded.content_type,
+             bytes = excluded.bytes,
+             sha256 = excluded.sha256,
+             updated_at = excluded.updated_at",
+    )
+    .bind(logo.tenant_id.as_uuid())
+    .bind(logo.format.content_type())
+    .bind(&logo.bytes)
+    .bind(&logo.sha256)
+    .bind(logo.updated_at)
+    .execute(write)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn logo(read: &PgPool, tenant: TenantId) -> Result<Option<Logo>> {
+    let row = sqlx::query(
+        "select tenant_id, content_type, bytes, sha256, updated_at from tenant_logos where tenant_id = $1",
+    )
+    .bind(tenant.as_uuid())
+    .fetch_optional(read)
+    .await
+    .map_err(db)?;
+    row.map(|r| {
+        let ct = r.text("content_type")?;
+        Ok(Logo {
+            tenant_id: r.id("tenant_id")?,
+            format: LogoFormat::from_content_type(&ct)
+                .ok_or_else(|| corrupt("content_type", format!("unknown type `{ct}`")))?,
+            bytes: r.try_get("bytes").map_err(db)?,
+            sha256: r.text("sha256")?,
+            updated_at: r.time("updated_at")?,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) async fn logo_sha256(read: &PgPool, tenant: TenantId) -> Result<Option<String>> {
+    sqlx::query("select sha256 from tenant_logos where tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .fetch_optional(read)
+        .await
+        .map_err(db)?
+        .map(|r| r.text("sha256"))
+        .transpose()
+}
+
+pub(crate) async fn delete_logo(write: &PgPool, tenant: TenantId) -> Result<bool> {
+    let done = sqlx::query("delete from tenant_logos where tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .execute(write)
+        .await
+        .map_err(db)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn connected_company_count(read: &PgPool, tenant: TenantId) -> Result<i64> {
+    sqlx::query(
+        "select count(distinct company_id) as n from connections
+         where tenant_id = $1 and status = 'linked'",
+    )
+    .bind(tenant.as_uuid())
+    .fetch_one(read)
+    .await
+    .map_err(db)?
+    .try_get("n")
+    .map_err(db)
+}

@@ -1,0 +1,123 @@
+//! Leaving mid-flow: the exit control on every hosted-flow step asks once before the customer
+//! leaves. With JavaScript it is a dialog (`<dialog>` opened modally: focus stays inside,
+//! Escape cancels); without, the control is a link to this confirm page. "Yes, exit" posts
+//! here (CSRF-checked) and goes through `/link/finish`, which learns the step left from.
+
+use crate::pages::ctx::LinkCtx;
+use crate::pages::error::{PageError, PageErrorKind};
+use crate::pages::form::{check_csrf, ClientMeta, PageForm};
+use crate::pages::templates::ExitPage;
+use askama::Template;
+use axum::extract::Query;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+/// The steps an exit can come from (see `ctx::step_of`); anything else is `other`.
+pub const STEPS: [&str; 10] = [
+    "landing",
+    "select",
+    "consent",
+    "success",
+    "reconsent",
+    "callback",
+    "nda",
+    "support",
+    "receipt",
+    "other",
+];
+
+#[derive(Deserialize, Default)]
+pub struct ExitQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    platform: Option<String>,
+}
+
+/// The step, if known, else `other`; the platform only if it is in the catalog.
+fn place(
+    ctx: &crate::pages::ctx::PageCtx,
+    from: &str,
+    platform: Option<&str>,
+) -> (&'static str, Option<String>) {
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|s| *s == from)
+        .unwrap_or("other");
+    let platform = platform
+        .and_then(|k| ctx.state.catalog.find(k))
+        .map(|p| p.key.to_string());
+    (step, platform)
+}
+
+/// Where "Go back" returns to.
+fn back_url(step: &str, platform: Option<&str>) -> String {
+    match (step, platform) {
+        ("landing", _) => "/link/start".to_owned(),
+        ("consent" | "reconsent", Some(k)) => format!("/link/platforms/{k}/consent"),
+        ("support", _) => "/link/support".to_owned(),
+        _ => "/link/platforms".to_owned(),
+    }
+}
+
+pub async fn show(
+    LinkCtx(ctx): LinkCtx,
+    Query(q): Query<ExitQuery>,
+) -> Result<Response, PageError> {
+    let (step, platform) = place(&ctx, &q.from, q.platform.as_deref());
+    let text_html = crate::pages::brand::rich(
+        &ctx.tenant.settings.exit_confirmation,
+        ctx.locale(),
+        &ctx.chrome.placeholders,
+    )
+    .unwrap_or_else(|| {
+        let t = ctx.tr.a1("exit-question", "tenant", &ctx.tenant.name);
+        format!(
+            "<p>{}</p>",
+            askama::filters::escape(&t, askama::filters::Html)
+                .map_or_else(|_| String::new(), |e| e.to_string())
+        )
+    });
+    let page = ExitPage {
+        csrf: ctx.csrf.clone(),
+        from: step.to_owned(),
+        back_url: back_url(step, platform.as_deref()),
+        platform,
+        text_html,
+        chrome: ctx.chrome,
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ExitForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    platform: Option<String>,
+}
+
+pub async fn confirm(
+    LinkCtx(ctx): LinkCtx,
+    meta: ClientMeta,
+    PageForm(form): PageForm<ExitForm>,
+) -> Result<Response, PageError> {
+    check_csrf(
+        &ctx.state,
+        &ctx.session.token_hash,
+        &form.csrf,
+        meta.same_origin,
+    )?;
+    let (step, platform) = place(&ctx, &form.from, form.platform.as_deref());
+    if form.from.len() > 40 {
+        return Err(PageError::new(PageErrorKind::BadRequest));
+    }
+    let to = match platform {
+        Some(p) => format!("/link/finish?exited={step}&platform={p}"),
+        None => format!("/link/finish?exited={step}"),
+    };
+    Ok(Redirect::to(&to).into_response())
+}
