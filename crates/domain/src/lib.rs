@@ -10,6 +10,7 @@ pub mod connection;
 pub mod consent;
 pub mod crypto;
 pub mod flow;
+pub mod funnel;
 pub mod ids;
 pub mod ledger;
 pub mod locale;

@@ -9,6 +9,7 @@ pub mod error;
 pub mod i18n;
 pub mod markdown;
 pub mod pages;
+pub mod ratelimit;
 pub mod security;
 pub mod services;
 pub mod state;

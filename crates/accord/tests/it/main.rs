@@ -4,6 +4,7 @@
 mod api;
 mod canary;
 mod flow;
+mod funnel;
 mod helpers;
 mod ledger;
 mod manage;
@@ -15,3 +16,4 @@ mod scaleout;
 mod security;
 mod smoke;
 mod startup;
+mod support;

@@ -1,6 +1,7 @@
 //! The tenant API (`/v1/...`): JSON, bearer API key, RFC 9457 problem+json errors. The OpenAPI
 //! 3.1 document is generated from these handlers (utoipa) and served at `/openapi.json`.
 
+pub mod analytics;
 pub mod companies;
 pub mod connections;
 pub mod dto;
@@ -38,7 +39,8 @@ use utoipa_axum::routes;
         (name = "notices", description = "The consent text, versioned"),
         (name = "ndas", description = "Mutual NDAs your customers signed (optional, beside the consent)"),
         (name = "settings", description = "Your voice in the flow"),
-        (name = "support", description = "Requests from your customers")
+        (name = "support", description = "Requests from your customers"),
+        (name = "analytics", description = "The funnel of the hosted flow, without personal data")
     )
 )]
 struct ApiDoc;
@@ -80,6 +82,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notices::versions))
         .routes(routes!(settings::get, settings::put))
         .routes(routes!(settings::support_requests))
+        .routes(routes!(analytics::funnel))
         .split_for_parts();
     // Unknown `/v1/...` paths answer like the rest of the API (problem+json), not with the
     // hosted flow's HTML 404 page.

@@ -10,6 +10,7 @@ use crate::pages::templates::{
 };
 use crate::security::FormActionSources;
 use crate::services::connect::{self, CallbackError, CallbackQuery, ConsentAction};
+use crate::services::funnel;
 use crate::services::notice::NoticeView;
 use crate::state::AppState;
 use accord_domain::catalog::{Category, Platform};
@@ -17,6 +18,7 @@ use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::{ConsentEvidence, ConsentMethod};
 use accord_domain::crypto::{random_token, TokenHash};
 use accord_domain::flow::{BrowserSession, SessionKind};
+use accord_domain::funnel::{FlowPage, FunnelStep};
 use accord_domain::ids::{BrowserSessionId, CompanyId, ConnectionId, TenantId};
 use accord_domain::notice::NoticeVersion;
 use askama::Template;
@@ -107,6 +109,7 @@ pub async fn landing(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
     if !ctx.tenant.settings.landing_enabled {
         return Ok(Redirect::to("/link/platforms").into_response());
     }
+    funnel::count(&ctx.state, &ctx.session, None, &[FunnelStep::LandingViewed]).await;
     html(&LandingPage {
         company_name: ctx.company.name.clone(),
         csrf: ctx.csrf.clone(),
@@ -320,10 +323,14 @@ pub async fn consent(
     // A connection to this platform waiting for the customer's agreement again: the re-consent
     // screen, not a fresh consent (which would start a second connection).
     if let Some(res) = crate::pages::reconsent::screen_for_platform(&ctx, &platform).await? {
+        let selected = [FunnelStep::PlatformSelected];
+        funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &selected).await;
         return Ok(res);
     }
     let (version, view) = notice_for(&ctx, &platform).await?;
     let already = is_linked(&ctx, &platform).await?;
+    let steps = [FunnelStep::PlatformSelected, FunnelStep::ConsentViewed];
+    funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &steps).await;
     consent_page(&ctx, &platform, &version, view, None, already)
 }
 
@@ -355,6 +362,8 @@ pub async fn consent_submit(
     )?;
     let platform = offered(&ctx, &key).await?;
     if form.action == "decline" {
+        let declined = [FunnelStep::Declined];
+        funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &declined).await;
         return html(&DeclinedPage {
             platform_name: platform.name.clone(),
             chrome: ctx.chrome,
@@ -395,7 +404,12 @@ pub async fn consent_submit(
         },
     };
     match connect::consent_and_authorize(&ctx.state, action, &ctx.session).await {
-        Ok((url, _)) => Ok(Redirect::to(&url).into_response()),
+        Ok((url, _)) => {
+            // Counted after the consent transaction committed, never inside it.
+            let steps = [FunnelStep::Consented, FunnelStep::SentToPlatform];
+            funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &steps).await;
+            Ok(Redirect::to(&url).into_response())
+        }
         Err(e) => {
             tracing::error!(platform = %platform.key, error = %e, "could not start authorization");
             Err(PageError::internal(&e))
@@ -420,7 +434,22 @@ pub async fn callback(
     let Some(platform) = state.catalog.find(&key).cloned() else {
         return Err(PageError::new(PageErrorKind::BadState));
     };
-    match connect::complete_callback(&state, &session, &platform, &query).await {
+    let outcome = connect::complete_callback(&state, &session, &platform, &query).await;
+    // The platform approved when it sent a code; the exchange may still fail after it.
+    let approved = query.error.is_none() && query.code.is_some();
+    let mut steps = Vec::new();
+    match &outcome {
+        Ok(_) => steps.extend([FunnelStep::CallbackSucceeded, FunnelStep::Connected]),
+        Err(CallbackError::Platform { .. }) if approved => {
+            steps.extend([FunnelStep::CallbackSucceeded, FunnelStep::CallbackFailed]);
+        }
+        Err(CallbackError::Platform { .. }) => steps.push(FunnelStep::CallbackFailed),
+        Err(_) => {}
+    }
+    if !steps.is_empty() {
+        funnel::count(&state, &session, Some(&platform.key), &steps).await;
+    }
+    match outcome {
         Ok(conn) => Ok(Redirect::to(&format!("/link/connections/{}", conn.id)).into_response()),
         Err(CallbackError::BadState) => Err(PageError::new(PageErrorKind::BadState)),
         Err(CallbackError::Store(e)) => Err(e.into()),
@@ -598,8 +627,10 @@ pub async fn to_manage(
     Ok(res)
 }
 
+/// The end of the flow ("Done"). Counts the exit: from the success page when something is
+/// connected, else from the platform list.
 pub async fn finish(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
-    let connected = ctx
+    let connected: Vec<String> = ctx
         .state
         .store
         .company_connections(ctx.tenant.id, ctx.company.id)
@@ -613,6 +644,12 @@ pub async fn finish(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
                 .map_or_else(|| c.platform_key.to_string(), |p| p.name.clone())
         })
         .collect();
+    let from = if connected.is_empty() {
+        FlowPage::Select
+    } else {
+        FlowPage::Success
+    };
+    funnel::exited(&ctx, from).await;
     html(&FinishedPage {
         connected,
         chrome: ctx.chrome,

@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/assets/accord.js", get(info::js))
         .route("/assets/marks/{file}", get(info::mark))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), limit_posts))
         .layer(middleware::from_fn_with_state(state, error::render_errors))
         .layer(middleware::from_fn(remember_language))
         .layer(middleware::from_fn(crate::security::page_headers))
@@ -108,6 +109,31 @@ async fn remember_language(req: Request, next: Next) -> Response {
         }
     }
     res
+}
+
+/// Every form post of the flow and manage pages counts against its client IP's limit; over it,
+/// the friendly 429 page (rendered by `render_errors`) and the handler never runs.
+async fn limit_posts(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.method() == axum::http::Method::POST {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(ip) = peer {
+            if let Err(limited) = state.limits.post(ip) {
+                tracing::info!(
+                    retry_after = limited.retry_after_secs,
+                    "form post refused: rate limit"
+                );
+                return error::too_many(limited.retry_after_secs);
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// Unknown URLs get the friendly 404 page with the security headers.

@@ -3,6 +3,7 @@
 //! signed mutual NDAs.
 
 pub mod connect;
+pub mod funnel;
 pub mod nda;
 pub mod notice;
 pub mod receipts;
