@@ -486,6 +486,6 @@ async fn migrate_is_idempotent_and_reports_versions() {
     let Some((store, _db)) = fresh_store().await else {
         return;
     };
-    assert_eq!(store.migrate().await.unwrap(), [1, 2, 3, 4]);
-    assert_eq!(store.migrate().await.unwrap(), [1, 2, 3, 4]);
+    assert_eq!(store.migrate().await.unwrap(), [1, 2, 3, 4, 11]);
+    assert_eq!(store.migrate().await.unwrap(), [1, 2, 3, 4, 11]);
 }
