@@ -39,6 +39,8 @@ pub struct ServerSettings {
     /// Empty: derived from the listening address (tests and `accord demo`).
     pub public_url: String,
     pub allow_http_localhost: bool,
+    /// Comma-separated addresses of reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +206,7 @@ impl Settings {
             );
         }
         self.mailer()?;
+        self.trusted_proxies()?;
         self.database()?;
         if !(1..=1000).contains(&self.database.pool_size) {
             bail!(
@@ -303,6 +306,23 @@ impl Settings {
             &self.smtp.url,
             &self.smtp.from,
         )?))
+    }
+
+    /// `server.trusted_proxies` as addresses.
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {
+        self.server
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "server.trusted_proxies: {s:?} is not an IP address (a comma-separated list such as \"10.0.0.5, 10.0.0.6\")"
+                    )
+                })
+            })
+            .collect()
     }
 
     /// The rate limits of the hosted flow.
@@ -414,6 +434,10 @@ mod tests {
         assert!(bad(&[("ACCORD_SERVER__PUBLIC_URL", "ftp://x")]).contains("server.public_url"));
         assert!(bad(&[("ACCORD_SERVER__COLOUR", "blue")]).contains("colour"));
         assert!(bad(&[("ACCORD_DATABASE__POOL_SIZE", "0")]).contains("database.pool_size"));
+        assert!(
+            bad(&[("ACCORD_SERVER__TRUSTED_PROXIES", "10.0.0.5, proxy")])
+                .contains("server.trusted_proxies")
+        );
     }
 
     #[test]

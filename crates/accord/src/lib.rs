@@ -76,6 +76,7 @@ impl Application {
             manage_session_ttl: time::Duration::seconds(settings.sessions.manage_ttl_secs),
             browser_session_ttl: time::Duration::seconds(settings.sessions.browser_ttl_secs),
             support_email: mailer.is_some(),
+            trusted_proxies: settings.trusted_proxies()?,
         };
         let platforms = PlatformClient {
             store: store.clone(),

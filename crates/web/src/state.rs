@@ -21,6 +21,9 @@ pub struct WebConfig {
     pub browser_session_ttl: Duration,
     /// Whether support requests are e-mailed to the tenant's support inbox (SMTP configured).
     pub support_email: bool,
+    /// Reverse proxies whose `X-Forwarded-For` gives the client's address (rate limits, consent
+    /// evidence). Empty: the connection's peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl WebConfig {

@@ -533,3 +533,62 @@ async fn a_tenant_without_the_form_does_not_offer_it() {
     assert!(!select.has("p.missing a"), "no link to a form that is off");
     assert_eq!(browser.get("/link/support").await.status, 404);
 }
+
+// ---- Behind a reverse proxy ----
+
+/// A support request sent through a proxy that says the client is `forwarded_for`.
+async fn send_via_proxy(app: &TestApp, forwarded_for: &str) -> u16 {
+    let browser = app.browser();
+    browser.get(&app.new_link_url(&app.company_id).await).await;
+    let (action, fields) = filled_form(&browser, "/link/support").await;
+    browser
+        .post_with(&action, &fields, &[("x-forwarded-for", forwarded_for)])
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
+    let app = spawn_app_with(
+        &[
+            ("server.trusted_proxies", "127.0.0.1, 10.0.0.5"),
+            ("rate_limits.support_per_ip", "1"),
+        ],
+        None,
+    )
+    .await;
+    // Two customers behind the proxies, each limited on their own address; what a client
+    // claims itself (198.51.100.1, left of the trusted hops) is not believed.
+    assert_eq!(send_via_proxy(&app, "198.51.100.1, 203.0.113.7").await, 200);
+    assert_eq!(
+        send_via_proxy(&app, "198.51.100.1, 203.0.113.8, 10.0.0.5").await,
+        200
+    );
+    assert_eq!(send_via_proxy(&app, "192.0.2.99, 203.0.113.7").await, 429);
+    assert_eq!(app.support_requests().await.len(), 2);
+
+    // The consent's evidence records the customer's address, not the proxy's.
+    let browser = app.browser();
+    browser.get(&app.new_link_url(&app.company_id).await).await;
+    let consent = browser.get("/link/platforms/sandbox/consent").await;
+    let (action, mut fields) = consent.quiet_form("form.consent-form");
+    fields.insert("agree".into(), "yes".into());
+    fields.insert("action".into(), "connect".into());
+    let to_platform = browser
+        .post_with(&action, &fields, &[("x-forwarded-for", "203.0.113.9")])
+        .await;
+    assert_eq!(to_platform.status, 303, "{}", to_platform.body);
+    let consents = app.consents().await;
+    assert_eq!(consents[0]["evidence"]["ip"], "203.0.113.9");
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
+    let app = spawn_app_with(&[("rate_limits.support_per_ip", "1")], None).await;
+    assert_eq!(send_via_proxy(&app, "203.0.113.7").await, 200);
+    assert_eq!(
+        send_via_proxy(&app, "203.0.113.8").await,
+        429,
+        "the same peer"
+    );
+}

@@ -118,12 +118,9 @@ async fn limit_posts(
     req: Request,
     next: Next,
 ) -> Response {
-    if req.method() == axum::http::Method::POST {
-        let peer = req
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
-        if let Some(ip) = peer {
+    let (parts, body) = req.into_parts();
+    if parts.method == axum::http::Method::POST {
+        if let Some(ip) = form::client_ip(&parts, &state.config.trusted_proxies) {
             if let Err(limited) = state.limits.post(ip) {
                 tracing::info!(
                     retry_after = limited.retry_after_secs,
@@ -133,7 +130,7 @@ async fn limit_posts(
             }
         }
     }
-    next.run(req).await
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// Unknown URLs get the friendly 404 page with the security headers.
