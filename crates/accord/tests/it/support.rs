@@ -592,3 +592,42 @@ async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
         "the same peer"
     );
 }
+
+// ---- The API ----
+
+#[tokio::test]
+async fn support_requests_are_listed_page_by_page() {
+    let app = spawn_app_with(&[("rate_limits.support_per_session", "0")], None).await;
+    let browser = app.browser();
+    browser.get(&app.link_url).await;
+    let mut references = Vec::new();
+    for _ in 0..3 {
+        references.push(reference_of(&send(&browser, "/link/support").await));
+    }
+    let (status, first) = app
+        .api_json(reqwest::Method::GET, "/v1/support-requests?limit=2", None)
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let (_, second) = app
+        .api_json(
+            reqwest::Method::GET,
+            &format!("/v1/support-requests?limit=2&after={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(second["next_cursor"], serde_json::Value::Null);
+    let listed: Vec<&str> = first["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["data"].as_array().unwrap())
+        .map(|r| r["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, references, "oldest first, each once");
+    let (status, body) = app
+        .api_json(reqwest::Method::GET, "/v1/support-requests?limit=0", None)
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"][0]["path"], "limit");
+}
