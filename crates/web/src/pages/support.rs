@@ -122,7 +122,11 @@ fn offered(ctx: &PageCtx) -> Result<(), PageError> {
 fn show(ctx: &PageCtx, action: &str, q: SupportQuery) -> Result<Response, PageError> {
     offered(ctx)?;
     let mut message = String::new();
-    if !q.error.is_empty() && q.topic == SupportTopic::ConnectionFailed.as_str() {
+    // A failed platform sign-in quotes its error code; an error page's code (`error-not-found`…)
+    // only travels in the diagnostics.
+    let connection_failed =
+        q.topic == SupportTopic::ConnectionFailed.as_str() || q.step == "callback";
+    if !q.error.is_empty() && connection_failed {
         message = ctx
             .tr
             .a1("support-prefill-error", "code", &short(&q.error, 40));
