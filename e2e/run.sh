@@ -34,7 +34,11 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # JSON logs: the suite reads them (e.g. the revocation at the platform after a disconnect).
+# Rate limits off: the suite is one client address sending a support request from every step,
+# in both languages, and many form posts; the limits are tested in crates/accord/tests/it.
 ACCORD_LOG__FORMAT=json ACCORD_LOG__LEVEL=info \
+ACCORD_RATE_LIMITS__SUPPORT_PER_IP=0 ACCORD_RATE_LIMITS__SUPPORT_PER_SESSION=0 \
+ACCORD_RATE_LIMITS__POSTS_PER_IP=0 \
   "$E2E_ACCORD_BIN" demo --port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/server.log" &
 server_pid=$!
 

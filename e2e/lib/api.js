@@ -46,7 +46,18 @@ export class Api {
   async consents(companyId) {
     return (await this.ok('GET', `/v1/companies/${companyId}/consents`)).data;
   }
-  async supportRequests() { return (await this.ok('GET', '/v1/support-requests')).data; }
+  /** Every support request, following the pages (`next_cursor`). */
+  async supportRequests() {
+    const all = [];
+    let after = '';
+    for (let pages = 0; pages < 100; pages++) {
+      const page = await this.ok('GET', `/v1/support-requests?limit=200${after ? `&after=${after}` : ''}`);
+      all.push(...page.data);
+      if (!page.next_cursor) return all;
+      after = page.next_cursor;
+    }
+    throw new Error('more than 100 pages of support requests');
+  }
   linkSettings() { return this.ok('GET', '/v1/link-settings'); }
   putLinkSettings(settings) { return this.call('PUT', '/v1/link-settings', settings); }
   publishNotice(notice) { return this.call('POST', '/v1/notices', notice); }

@@ -25,6 +25,8 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     pub log: LogSettings,
     pub worker: WorkerSettings,
+    pub smtp: SmtpSettings,
+    pub rate_limits: RateLimitSettings,
     /// Operator catalog entries: added, or replacing a shipped entry with the same key.
     #[serde(default)]
     pub platforms: Vec<Platform>,
@@ -37,6 +39,8 @@ pub struct ServerSettings {
     /// Empty: derived from the listening address (tests and `accord demo`).
     pub public_url: String,
     pub allow_http_localhost: bool,
+    /// Comma-separated addresses of reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +96,22 @@ pub struct LogSettings {
 #[serde(deny_unknown_fields)]
 pub struct WorkerSettings {
     pub poll_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Empty: no e-mail. May hold credentials: kept secret, never logged or quoted.
+    pub url: SecretString,
+    pub from: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub support_per_ip: u32,
+    pub support_per_session: u32,
+    pub posts_per_ip: u32,
 }
 
 /// Values given as command-line flags, highest precedence.
@@ -185,6 +205,8 @@ impl Settings {
                 self.worker.poll_secs
             );
         }
+        self.mailer()?;
+        self.trusted_proxies()?;
         self.database()?;
         if !(1..=1000).contains(&self.database.pool_size) {
             bail!(
@@ -270,6 +292,45 @@ impl Settings {
             max_connections: self.database.pool_size,
             allow_unsafe_durability: self.database.allow_unsafe_durability,
             ..accord_store_postgres::PgOptions::default()
+        }
+    }
+
+    /// The SMTP relay for support e-mails, `None` when `smtp.url` is empty. The error never
+    /// quotes the URL: it may hold a password.
+    pub fn mailer(&self) -> anyhow::Result<Option<accord_worker::mail::Mailer>> {
+        use secrecy::ExposeSecret;
+        if self.smtp.url.expose_secret().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(accord_worker::mail::Mailer::new(
+            &self.smtp.url,
+            &self.smtp.from,
+        )?))
+    }
+
+    /// `server.trusted_proxies` as addresses.
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {
+        self.server
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "server.trusted_proxies: {s:?} is not an IP address (a comma-separated list such as \"10.0.0.5, 10.0.0.6\")"
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The rate limits of the hosted flow.
+    pub fn rate_limits(&self) -> accord_web::ratelimit::RateLimitSettings {
+        accord_web::ratelimit::RateLimitSettings {
+            support_per_ip: self.rate_limits.support_per_ip,
+            support_per_session: self.rate_limits.support_per_session,
+            posts_per_ip: self.rate_limits.posts_per_ip,
         }
     }
 
@@ -373,6 +434,35 @@ mod tests {
         assert!(bad(&[("ACCORD_SERVER__PUBLIC_URL", "ftp://x")]).contains("server.public_url"));
         assert!(bad(&[("ACCORD_SERVER__COLOUR", "blue")]).contains("colour"));
         assert!(bad(&[("ACCORD_DATABASE__POOL_SIZE", "0")]).contains("database.pool_size"));
+        assert!(
+            bad(&[("ACCORD_SERVER__TRUSTED_PROXIES", "10.0.0.5, proxy")])
+                .contains("server.trusted_proxies")
+        );
+    }
+
+    #[test]
+    fn smtp_is_optional_and_checked_without_quoting_the_url() {
+        let load =
+            |pairs: &[(&str, &str)]| Settings::load(None, &env(pairs), &Overrides::default());
+        assert!(load(&[]).unwrap().mailer().unwrap().is_none());
+        let s = load(&[
+            ("ACCORD_SMTP__URL", "smtp://127.0.0.1:2525"),
+            ("ACCORD_SMTP__FROM", "Accord <accord@lender.example>"),
+        ])
+        .unwrap();
+        assert!(s.mailer().unwrap().is_some());
+        let refused = load(&[
+            ("ACCORD_SMTP__URL", "imap://user:hunter2@mail.example"),
+            ("ACCORD_SMTP__FROM", "accord@lender.example"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(refused.contains("smtp.url"), "{refused}");
+        assert!(!refused.contains("hunter2"), "{refused}");
+        let no_from = load(&[("ACCORD_SMTP__URL", "smtp://127.0.0.1:2525")])
+            .unwrap_err()
+            .to_string();
+        assert!(no_from.contains("smtp.from"), "{no_from}");
     }
 
     #[test]

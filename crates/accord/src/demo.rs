@@ -38,6 +38,7 @@ fn demo_settings() -> LinkSettings {
             email: Some("help@northwind-lending.example".into()),
             hours: Localized { en: Some("Monday to Friday, 9:00 to 18:00 (UK time)".into()), fr: Some("Du lundi au vendredi, de 9 h à 18 h (heure du Royaume-Uni)".into()) },
             form_enabled: true,
+            inbox: None,
         },
         ..LinkSettings::default()
     }

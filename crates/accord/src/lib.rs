@@ -33,6 +33,8 @@ pub struct Application {
     state: AppState,
     sandbox: Option<Sandbox>,
     poll: std::time::Duration,
+    /// The SMTP relay for support e-mails, when configured.
+    mailer: Option<accord_worker::mail::Mailer>,
 }
 
 impl Application {
@@ -66,12 +68,15 @@ impl Application {
             sandbox_url,
         };
         let i18n = Arc::new(I18n::load().map_err(|e| anyhow::anyhow!(e))?);
+        let mailer = settings.mailer()?;
         let config = WebConfig {
             urls: urls.clone(),
             allow_http_localhost: settings.server.allow_http_localhost,
             link_session_ttl: time::Duration::seconds(settings.sessions.link_ttl_secs),
             manage_session_ttl: time::Duration::seconds(settings.sessions.manage_ttl_secs),
             browser_session_ttl: time::Duration::seconds(settings.sessions.browser_ttl_secs),
+            support_email: mailer.is_some(),
+            trusted_proxies: settings.trusted_proxies()?,
         };
         let platforms = PlatformClient {
             store: store.clone(),
@@ -101,6 +106,10 @@ impl Application {
                 clock.clone(),
             )
         });
+        let limits = Arc::new(accord_web::ratelimit::RateLimits::new(
+            settings.rate_limits(),
+            clock.clone(),
+        ));
         let state = AppState {
             store,
             catalog,
@@ -110,12 +119,14 @@ impl Application {
             config: Arc::new(config),
             platforms,
             jobs: Arc::new(tokio::sync::Notify::new()),
+            limits,
         };
         Ok(Self {
             listener,
             state,
             sandbox,
             poll: std::time::Duration::from_secs(settings.worker.poll_secs),
+            mailer,
         })
     }
 
@@ -154,7 +165,8 @@ impl Application {
             self.state.platforms.clone(),
             self.state.jobs.clone(),
             self.poll,
-        );
+        )
+        .with_mailer(self.mailer);
         let mut worker_rx = rx.clone();
         let worker = tokio::spawn(worker.run(async move {
             let _ = worker_rx.wait_for(|stop| *stop).await;

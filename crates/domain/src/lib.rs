@@ -12,6 +12,7 @@ pub mod consent;
 pub mod crypto;
 pub mod flow;
 pub mod guardrails;
+pub mod funnel;
 pub mod ids;
 pub mod integration;
 pub mod ledger;

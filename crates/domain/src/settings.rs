@@ -208,6 +208,17 @@ pub struct SupportContacts {
     /// Whether the "submit a support request" form is offered.
     #[serde(default = "yes")]
     pub form_enabled: bool,
+    /// Where support requests are e-mailed (when Accord has SMTP configured); not shown to
+    /// customers. Empty: `email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<String>,
+}
+
+impl SupportContacts {
+    /// The address support requests are e-mailed to: `inbox`, else the public `email`.
+    pub fn inbox(&self) -> Option<&str> {
+        self.inbox.as_deref().or(self.email.as_deref())
+    }
 }
 
 impl Default for SupportContacts {
@@ -217,6 +228,7 @@ impl Default for SupportContacts {
             email: None,
             hours: Localized::default(),
             form_enabled: true,
+            inbox: None,
         }
     }
 }
@@ -408,9 +420,14 @@ impl LinkSettings {
                 invalid.push(e);
             }
         }
-        if let Some(m) = &self.support.email {
-            if let Err(e) = email_field("support.email", m) {
-                invalid.push(e);
+        for (path, m) in [
+            ("support.email", &self.support.email),
+            ("support.inbox", &self.support.inbox),
+        ] {
+            if let Some(m) = m {
+                if let Err(e) = email_field(path, m) {
+                    invalid.push(e);
+                }
             }
         }
         self.support
@@ -637,7 +654,7 @@ mod tests {
     #[test]
     fn bad_contacts_are_reported_by_path() {
         let s: LinkSettings = serde_json::from_value(serde_json::json!({
-            "support": {"phone": "call us", "email": "nope"},
+            "support": {"phone": "call us", "email": "nope", "inbox": "also nope"},
             "connection_guide_url": "http://lender.example/guide"
         }))
         .unwrap();
@@ -650,7 +667,12 @@ mod tests {
             .collect();
         assert_eq!(
             paths,
-            ["connection_guide_url", "support.phone", "support.email"]
+            [
+                "connection_guide_url",
+                "support.phone",
+                "support.email",
+                "support.inbox"
+            ]
         );
     }
 

@@ -120,18 +120,22 @@ pub struct Job {
 pub enum JobKind {
     /// RFC 7009 revocation at the platform after a disconnect.
     RevokeToken,
+    /// E-mail a support request to the tenant's support inbox (payload `{support_request_id}`).
+    SendSupportEmail,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::RevokeToken => "revoke_token",
+            JobKind::SendSupportEmail => "send_support_email",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "revoke_token" => Some(JobKind::RevokeToken),
+            "send_support_email" => Some(JobKind::SendSupportEmail),
             _ => None,
         }
     }
@@ -159,6 +163,14 @@ mod tests {
         assert_eq!(job_retry_delay(1), Some(time::Duration::seconds(60)));
         assert_eq!(job_retry_delay(11), Some(time::Duration::hours(6)));
         assert_eq!(job_retry_delay(12), None);
+    }
+
+    #[test]
+    fn job_kinds_round_trip() {
+        for k in [JobKind::RevokeToken, JobKind::SendSupportEmail] {
+            assert_eq!(JobKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(JobKind::parse("mine_bitcoin"), None);
     }
 
     #[test]

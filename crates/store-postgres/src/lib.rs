@@ -20,6 +20,7 @@ mod conn;
 mod connections;
 mod error;
 mod flow;
+mod funnel;
 mod jobs;
 mod ledger;
 mod nda;
@@ -40,6 +41,7 @@ use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
 use accord_domain::crypto::TokenHash;
 use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
+use accord_domain::funnel::{FunnelCount, FunnelEvent};
 use accord_domain::ids::NdaAcceptanceId;
 use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId, NoticeId,
@@ -364,8 +366,31 @@ impl Store for PgStore {
         connections::company_consents(&self.pool, tenant, company).await
     }
 
-    async fn create_support_request(&self, request: &SupportRequest) -> Result<()> {
-        tenants::create_support_request(&self.pool, request).await
+    async fn create_support_request(
+        &self,
+        request: &SupportRequest,
+        email_job: Option<JobId>,
+    ) -> Result<()> {
+        tenants::create_support_request(&self.pool, request, email_job).await
+    }
+    async fn support_request(
+        &self,
+        tenant: TenantId,
+        id: SupportRequestId,
+    ) -> Result<Option<SupportRequest>> {
+        tenants::support_request(&self.pool, tenant, id).await
+    }
+
+    async fn record_funnel(&self, events: &[FunnelEvent]) -> Result<usize> {
+        funnel::record(&self.pool, events).await
+    }
+    async fn funnel_counts(
+        &self,
+        tenant: TenantId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<FunnelCount>> {
+        funnel::counts(&self.pool, tenant, from, to).await
     }
     async fn support_requests(
         &self,

@@ -3,9 +3,12 @@
 use crate::codec::{after, RowExt};
 use crate::error::{corrupt, db};
 use accord_domain::catalog::PlatformKey;
+use accord_domain::ids::JobId;
 use accord_domain::ids::{SupportRequestId, TenantId};
 use accord_domain::settings::LinkSettings;
-use accord_domain::tenant::{ApiKeyRecord, SupportRequest, SupportTopic, Tenant, TenantPlatform};
+use accord_domain::tenant::{
+    ApiKeyRecord, JobKind, SupportRequest, SupportTopic, Tenant, TenantPlatform,
+};
 use accord_store::{Page, Result, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -222,7 +225,13 @@ pub(crate) async fn upsert_tenant_platform(pool: &PgPool, p: &TenantPlatform) ->
     Ok(())
 }
 
-pub(crate) async fn create_support_request(pool: &PgPool, r: &SupportRequest) -> Result<()> {
+/// The request and, when asked, its `send_support_email` job, in one transaction.
+pub(crate) async fn create_support_request(
+    pool: &PgPool,
+    r: &SupportRequest,
+    email_job: Option<JobId>,
+) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(db)?;
     sqlx::query(
         "insert into support_requests (id, tenant_id, company_id, reference, topic, message, reply_to, diagnostics, created_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -236,10 +245,59 @@ pub(crate) async fn create_support_request(pool: &PgPool, r: &SupportRequest) ->
     .bind(&r.reply_to)
     .bind(Json(&r.diagnostics))
     .bind(r.created_at)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
+    if let Some(job) = email_job {
+        let payload = serde_json::json!({ "support_request_id": r.id.to_string() });
+        crate::jobs::insert(
+            &mut tx,
+            job,
+            r.tenant_id,
+            JobKind::SendSupportEmail,
+            &payload,
+            r.created_at,
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(db)?;
     Ok(())
+}
+
+const SUPPORT_COLS: &str =
+    "id, tenant_id, company_id, reference, topic, message, reply_to, diagnostics, created_at";
+
+fn support_request_from(r: &PgRow) -> Result<SupportRequest> {
+    let topic = r.text("topic")?;
+    Ok(SupportRequest {
+        id: r.id("id")?,
+        tenant_id: r.id("tenant_id")?,
+        company_id: r.opt_id("company_id")?,
+        reference: r.text("reference")?,
+        topic: SupportTopic::parse(&topic)
+            .ok_or_else(|| corrupt("topic", format!("unknown topic `{topic}`")))?,
+        message: r.text("message")?,
+        reply_to: r.text("reply_to")?,
+        diagnostics: r.json("diagnostics")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+pub(crate) async fn support_request(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: SupportRequestId,
+) -> Result<Option<SupportRequest>> {
+    sqlx::query(&format!(
+        "select {SUPPORT_COLS} from support_requests where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .map(|r| support_request_from(&r))
+    .transpose()
 }
 
 pub(crate) async fn support_requests(
@@ -257,21 +315,5 @@ pub(crate) async fn support_requests(
     .fetch_all(pool)
     .await
     .map_err(db)?;
-    rows.iter()
-        .map(|r| {
-            let topic = r.text("topic")?;
-            Ok(SupportRequest {
-                id: r.id("id")?,
-                tenant_id: r.id("tenant_id")?,
-                company_id: r.opt_id("company_id")?,
-                reference: r.text("reference")?,
-                topic: SupportTopic::parse(&topic)
-                    .ok_or_else(|| corrupt("topic", format!("unknown topic `{topic}`")))?,
-                message: r.text("message")?,
-                reply_to: r.text("reply_to")?,
-                diagnostics: r.json("diagnostics")?,
-                created_at: r.time("created_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(support_request_from).collect()
 }

@@ -4,9 +4,12 @@ use crate::codec::{micros, opt_micros, to_json, RowExt};
 use crate::conn::begin;
 use crate::error::{corrupt, db};
 use accord_domain::catalog::PlatformKey;
+use accord_domain::ids::JobId;
 use accord_domain::ids::{SupportRequestId, TenantId};
 use accord_domain::settings::LinkSettings;
-use accord_domain::tenant::{ApiKeyRecord, SupportRequest, SupportTopic, Tenant, TenantPlatform};
+use accord_domain::tenant::{
+    ApiKeyRecord, JobKind, SupportRequest, SupportTopic, Tenant, TenantPlatform,
+};
 use accord_store::{Page, Result, StoreError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -219,7 +222,13 @@ pub(crate) async fn upsert_tenant_platform(write: &SqlitePool, p: &TenantPlatfor
     Ok(())
 }
 
-pub(crate) async fn create_support_request(write: &SqlitePool, r: &SupportRequest) -> Result<()> {
+/// The request and, when asked, its `send_support_email` job, in one transaction.
+pub(crate) async fn create_support_request(
+    write: &SqlitePool,
+    r: &SupportRequest,
+    email_job: Option<JobId>,
+) -> Result<()> {
+    let mut tx = begin(write).await?;
     sqlx::query(
         "insert into support_requests (id, tenant_id, company_id, reference, topic, message, reply_to, diagnostics, created_at)
          values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -233,10 +242,59 @@ pub(crate) async fn create_support_request(write: &SqlitePool, r: &SupportReques
     .bind(&r.reply_to)
     .bind(to_json(&r.diagnostics)?)
     .bind(micros(r.created_at))
-    .execute(write)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
+    if let Some(job) = email_job {
+        let payload = serde_json::json!({ "support_request_id": r.id.to_string() });
+        crate::jobs::insert(
+            &mut tx,
+            job,
+            r.tenant_id,
+            JobKind::SendSupportEmail,
+            &payload,
+            r.created_at,
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(db)?;
     Ok(())
+}
+
+const SUPPORT_COLS: &str =
+    "id, tenant_id, company_id, reference, topic, message, reply_to, diagnostics, created_at";
+
+fn support_request_from(r: &SqliteRow) -> Result<SupportRequest> {
+    let topic = r.text("topic")?;
+    Ok(SupportRequest {
+        id: r.id("id")?,
+        tenant_id: r.id("tenant_id")?,
+        company_id: r.opt_id("company_id")?,
+        reference: r.text("reference")?,
+        topic: SupportTopic::parse(&topic)
+            .ok_or_else(|| corrupt("topic", format!("unknown topic `{topic}`")))?,
+        message: r.text("message")?,
+        reply_to: r.text("reply_to")?,
+        diagnostics: r.json("diagnostics")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+pub(crate) async fn support_request(
+    read: &SqlitePool,
+    tenant: TenantId,
+    id: SupportRequestId,
+) -> Result<Option<SupportRequest>> {
+    sqlx::query(&format!(
+        "select {SUPPORT_COLS} from support_requests where tenant_id = ? and id = ?"
+    ))
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .fetch_optional(read)
+    .await
+    .map_err(db)?
+    .map(|r| support_request_from(&r))
+    .transpose()
 }
 
 pub(crate) async fn support_requests(
@@ -254,21 +312,5 @@ pub(crate) async fn support_requests(
     .fetch_all(read)
     .await
     .map_err(db)?;
-    rows.iter()
-        .map(|r| {
-            let topic = r.text("topic")?;
-            Ok(SupportRequest {
-                id: r.id("id")?,
-                tenant_id: r.id("tenant_id")?,
-                company_id: r.opt_id("company_id")?,
-                reference: r.text("reference")?,
-                topic: SupportTopic::parse(&topic)
-                    .ok_or_else(|| corrupt("topic", format!("unknown topic `{topic}`")))?,
-                message: r.text("message")?,
-                reply_to: r.text("reply_to")?,
-                diagnostics: r.json("diagnostics")?,
-                created_at: r.time("created_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(support_request_from).collect()
 }

@@ -13,6 +13,7 @@ use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
 use accord_domain::crypto::TokenHash;
 use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
+use accord_domain::funnel::{FunnelCount, FunnelEvent};
 use accord_domain::ids::NdaAcceptanceId;
 use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, NoticeId, NoticeVersionId,
@@ -270,12 +271,41 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn company_consents(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<Consent>>;
 
     // ---- support requests ----
-    async fn create_support_request(&self, request: &SupportRequest) -> Result<()>;
+    /// Stores the request and, when `email_job` is given, a `send_support_email` job with that
+    /// id (payload `{support_request_id}`, due at the request's time) in the same transaction:
+    /// the e-mail is sent from a durable queue, never lost between the two.
+    async fn create_support_request(
+        &self,
+        request: &SupportRequest,
+        email_job: Option<JobId>,
+    ) -> Result<()>;
+    /// One support request of the tenant; another tenant's id is not found.
+    async fn support_request(
+        &self,
+        tenant: TenantId,
+        id: accord_domain::ids::SupportRequestId,
+    ) -> Result<Option<SupportRequest>>;
     async fn support_requests(
         &self,
         tenant: TenantId,
         page: Page<accord_domain::ids::SupportRequestId>,
     ) -> Result<Vec<SupportRequest>>;
+
+    // ---- funnel analytics (no personal data) ----
+    /// Counts each event in its tenant's hourly bucket (an upsert increment), in one
+    /// transaction. An event with `once_per` is counted only the first time its session reaches
+    /// that step (same platform, same page): the store remembers the session's counted steps
+    /// beside the session (removed with it), never in the counts. Returns how many events were
+    /// counted.
+    async fn record_funnel(&self, events: &[FunnelEvent]) -> Result<usize>;
+    /// The tenant's counts in the hourly buckets starting in `[from, to)`, summed per step,
+    /// platform and exit page, in that order.
+    async fn funnel_counts(
+        &self,
+        tenant: TenantId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<FunnelCount>>;
 
     // ---- durable jobs ----
     /// Claims up to `limit` jobs due at `now`, leasing each for `lease` so no other worker takes

@@ -9,6 +9,7 @@ pub mod error;
 pub mod i18n;
 pub mod markdown;
 pub mod pages;
+pub mod ratelimit;
 pub mod sdk;
 pub mod security;
 pub mod services;

@@ -19,6 +19,11 @@ pub struct WebConfig {
     pub manage_session_ttl: Duration,
     /// How long a browser stays signed in to the flow or manage page after opening its link.
     pub browser_session_ttl: Duration,
+    /// Whether support requests are e-mailed to the tenant's support inbox (SMTP configured).
+    pub support_email: bool,
+    /// Reverse proxies whose `X-Forwarded-For` gives the client's address (rate limits, consent
+    /// evidence). Empty: the connection's peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl WebConfig {
@@ -44,4 +49,6 @@ pub struct AppState {
     pub platforms: PlatformClient,
     /// Wakes the job worker when a job was just created (it also polls).
     pub jobs: Arc<tokio::sync::Notify>,
+    /// Rate limits of the flow's form posts (per IP, per session).
+    pub limits: Arc<crate::ratelimit::RateLimits>,
 }

@@ -4,17 +4,19 @@
 //!
 //! Jobs today: `revoke_token` — RFC 7009 revocation at the platform after a disconnect. The
 //! disconnect itself already destroyed the connection's tokens; the job holds the only
-//! remaining (encrypted) copy and clears it when done or abandoned.
+//! remaining (encrypted) copy and clears it when done or abandoned. `send_support_email` — a
+//! customer's support request e-mailed to the tenant's support inbox over SMTP ([`mail`]).
 //!
 //! Beside the jobs, a periodic check ends consents past their tenant's validity period
 //! (`consent_validity_days`): on start, then at most once per minute of the injected clock.
 
+pub mod mail;
 mod seal;
 
 pub use seal::Sealer;
 
 use accord_domain::connection::TokenSet;
-use accord_domain::ids::ConnectionId;
+use accord_domain::ids::{ConnectionId, SupportRequestId};
 use accord_domain::tenant::{job_retry_delay, Job, JobKind};
 use accord_platform::{tokens_aad, PlatformClient};
 use serde::Deserialize;
@@ -42,6 +44,13 @@ pub struct Worker {
     poll_every: Duration,
     /// When the expiry check last ran (injected clock); `None` before the first run.
     expiry_ran_at: Mutex<Option<OffsetDateTime>>,
+    /// The SMTP relay for support e-mails; `None` when not configured.
+    mailer: Option<mail::Mailer>,
+}
+
+#[derive(Deserialize)]
+struct SupportEmailPayload {
+    support_request_id: SupportRequestId,
 }
 
 #[derive(Deserialize)]
@@ -58,7 +67,15 @@ impl Worker {
             wake,
             poll_every,
             expiry_ran_at: Mutex::new(None),
+            mailer: None,
         }
+    }
+
+    /// Sends support e-mails through `mailer`.
+    #[must_use]
+    pub fn with_mailer(mut self, mailer: Option<mail::Mailer>) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     /// Runs until `shutdown` resolves; a batch in progress is finished first.
@@ -167,7 +184,49 @@ impl Worker {
     async fn run_job(&self, job: &Job) -> Result<(), String> {
         match job.kind {
             JobKind::RevokeToken => self.revoke(job).await,
+            JobKind::SendSupportEmail => self.send_support_email(job).await,
         }
+    }
+
+    async fn send_support_email(&self, job: &Job) -> Result<(), String> {
+        let p: SupportEmailPayload =
+            serde_json::from_value(job.payload.clone()).map_err(|e| format!("bad payload: {e}"))?;
+        let store = &self.platforms.store;
+        let Some(mailer) = &self.mailer else {
+            // Queued while SMTP was configured; retried in case it comes back.
+            return Err("SMTP is not configured (smtp.url)".to_owned());
+        };
+        let Some(request) = store
+            .support_request(job.tenant_id, p.support_request_id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            tracing::warn!(support_request = %p.support_request_id, "support request gone; e-mail skipped");
+            return Ok(());
+        };
+        let Some(tenant) = store
+            .tenant(job.tenant_id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        let Some(inbox) = tenant.settings.support.inbox().map(str::to_owned) else {
+            tracing::warn!(support_request = %request.id, "the tenant has no support inbox any more; e-mail skipped");
+            return Ok(());
+        };
+        let company = match request.company_id {
+            Some(id) => store
+                .company(job.tenant_id, id)
+                .await
+                .map_err(|e| e.to_string())?,
+            None => None,
+        };
+        mailer
+            .send_support_request(&inbox, &tenant, company.as_ref(), &request)
+            .await?;
+        tracing::info!(support_request = %request.id, reference = %request.reference, "support request e-mailed");
+        Ok(())
     }
 
     async fn revoke(&self, job: &Job) -> Result<(), String> {

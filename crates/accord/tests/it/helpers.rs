@@ -501,9 +501,17 @@ impl TestApp {
         out
     }
 
-    /// The `revoke_token` jobs of this app's database. No API lists jobs, so their ids are
-    /// found by scanning the database files for ids (stored as text) and asking the store.
+    /// The `revoke_token` jobs of this app's database.
     pub async fn revoke_jobs(&self) -> Vec<accord_domain::tenant::Job> {
+        self.jobs(accord_domain::tenant::JobKind::RevokeToken).await
+    }
+
+    /// The jobs of `kind` in this app's database. No API lists jobs, so their ids are found by
+    /// scanning the database files for ids (stored as text) and asking the store.
+    pub async fn jobs(
+        &self,
+        kind: accord_domain::tenant::JobKind,
+    ) -> Vec<accord_domain::tenant::Job> {
         let mut ids = std::collections::BTreeSet::new();
         for (_, bytes) in self.data_files() {
             ids.extend(uuids_in(&bytes));
@@ -514,7 +522,7 @@ impl TestApp {
                 continue;
             };
             if let Some(job) = self.state.store.job(job_id).await.unwrap() {
-                if job.kind == accord_domain::tenant::JobKind::RevokeToken {
+                if job.kind == kind {
                     jobs.push(job);
                 }
             }

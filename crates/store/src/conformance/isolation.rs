@@ -15,10 +15,14 @@ pub async fn another_tenants_ids_are_not_found(store: &dyn Store) {
     let conn = write.connection.id;
     let link = fixtures::link_session(&a.company, SessionKind::Link, "a-link", at(600));
     store.create_link_session(&link).await.unwrap();
-    store
-        .create_support_request(&fixtures::support_request(ta, Some(a.company.id), 1))
+    let request = fixtures::support_request(ta, Some(a.company.id), 1);
+    store.create_support_request(&request, None).await.unwrap();
+    assert_eq!(store.support_request(tb, request.id).await.unwrap(), None);
+    assert!(store
+        .funnel_counts(tb, t0(), at(7200))
         .await
-        .unwrap();
+        .unwrap()
+        .is_empty());
     let platform = TenantPlatform {
         tenant_id: ta,
         platform_key: fixtures::sandbox(),

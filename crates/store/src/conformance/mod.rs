@@ -31,6 +31,7 @@ pub mod fixtures;
 
 mod consents;
 mod flow;
+mod funnel;
 mod isolation;
 mod jobs;
 mod ledger;
@@ -42,6 +43,7 @@ mod tenants;
 
 pub use consents::*;
 pub use flow::*;
+pub use funnel::*;
 pub use isolation::*;
 pub use jobs::*;
 pub use ledger::*;
@@ -91,6 +93,9 @@ macro_rules! conformance_tests {
             jobs_are_claimed_once_under_a_lease,
             failed_jobs_retry_then_give_up,
             support_requests_are_listed_per_tenant,
+            a_support_request_and_its_email_job_commit_together,
+            funnel_counts_are_summed_per_step_and_platform,
+            funnel_steps_count_once_per_session,
             another_tenants_ids_are_not_found,
             concurrent_consents_all_land,
             racing_link_session_opens_consume_it_once,

@@ -287,4 +287,11 @@ list!(ConnectionList, ConnectionDto);
 list!(ConsentList, ConsentDto);
 list!(NoticeList, NoticeDto);
 list!(NoticeVersionList, NoticeVersionDto);
-list!(SupportRequestList, SupportRequestDto);
+
+/// A page of support requests, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupportRequestList {
+    pub data: Vec<SupportRequestDto>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_cursor: Option<Uuid>,
+}

@@ -2,6 +2,7 @@
 //! 3.1 document is generated from these handlers (utoipa) and served at `/openapi.json`.
 
 pub mod byo;
+pub mod analytics;
 pub mod companies;
 pub mod connections;
 pub mod dto;
@@ -40,7 +41,8 @@ use utoipa_axum::routes;
         (name = "ndas", description = "Mutual NDAs your customers signed (optional, beside the consent)"),
         (name = "settings", description = "Your voice in the flow"),
         (name = "support", description = "Requests from your customers"),
-        (name = "build-your-own", description = "Run the flow from your own UI: platforms, rendered notices, consents, authorizations")
+        (name = "build-your-own", description = "Run the flow from your own UI: platforms, rendered notices, consents, authorizations"),
+        (name = "analytics", description = "The funnel of the hosted flow, without personal data")
     )
 )]
 struct ApiDoc;
@@ -88,6 +90,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(byo::render))
         .routes(routes!(byo::record_consent))
         .routes(routes!(byo::authorize))
+        .routes(routes!(analytics::funnel))
         .split_for_parts();
     // Unknown `/v1/...` paths answer like the rest of the API (problem+json), not with the
     // hosted flow's HTML 404 page.

@@ -8,6 +8,7 @@ use crate::state::AppState;
 use accord_domain::brand::{self, Logo, LogoError};
 use accord_domain::guardrails;
 use accord_domain::settings::{LinkSettings, SettingsVersion};
+use accord_domain::ids::SupportRequestId;
 use accord_store::Page;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -17,6 +18,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 /// The header carrying the number of the settings version a `PUT` created.
 pub const VERSION_HEADER: &str = "accord-settings-version";
@@ -204,23 +206,41 @@ pub async fn delete_logo(
     }
 }
 
-/// Support requests from customers, oldest first.
-#[utoipa::path(get, path = "/v1/support-requests", operation_id = "list_support_requests", tag = "support", responses((status = 200, body = SupportRequestList)))]
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SupportRequestQuery {
+    /// Return requests received after this one (the previous page's `next_cursor`).
+    after: Option<Uuid>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<u32>,
+}
+
+/// Support requests from customers, oldest first, with their diagnostics.
+#[utoipa::path(get, path = "/v1/support-requests", operation_id = "list_support_requests", tag = "support", params(SupportRequestQuery),
+    responses((status = 200, body = SupportRequestList), (status = 422, body = Problem)))]
 pub async fn support_requests(
     State(state): State<AppState>,
     Auth(tenant): Auth,
+    ApiQuery(q): ApiQuery<SupportRequestQuery>,
 ) -> Result<Json<SupportRequestList>, ApiError> {
-    let data = state
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 200"));
+    }
+    let page = state
         .store
         .support_requests(
             tenant.id,
             Page {
-                after: None,
-                limit: 200,
+                after: q.after.map(SupportRequestId),
+                limit,
             },
         )
         .await?;
+    let next_cursor = (page.len() == limit as usize)
+        .then(|| page.last().map(|r| r.id.0))
+        .flatten();
     Ok(Json(SupportRequestList {
-        data: data.into_iter().map(Into::into).collect(),
+        data: page.into_iter().map(Into::into).collect(),
+        next_cursor,
     }))
 }

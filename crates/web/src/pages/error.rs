@@ -98,6 +98,16 @@ impl From<askama::Error> for PageError {
     }
 }
 
+/// The friendly 429 page, with `Retry-After` in seconds (RFC 9110 §10.2.3).
+pub fn too_many(retry_after_secs: u64) -> Response {
+    let mut res = PageError::new(PageErrorKind::TooMany).into_response();
+    res.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(retry_after_secs),
+    );
+    res
+}
+
 /// Marker left on the response for the middleware to render.
 #[derive(Clone, Debug)]
 struct Unrendered {
@@ -150,6 +160,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         title: chrome.tr.t(&format!("{key}-title")),
         body: chrome.tr.t(&format!("{key}-body")),
         correlation_id: unrendered.correlation_id,
+        code: key.to_owned(),
         chrome,
     };
     let mut out = match page.render() {

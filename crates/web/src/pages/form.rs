@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// `application/x-www-form-urlencoded` body parsed into `T`, or a 400 page.
 pub struct PageForm<T>(pub T);
@@ -42,6 +42,38 @@ pub fn check_csrf(
     }
 }
 
+/// The client's address: the connection's peer, or — when the peer is one of the operator's
+/// trusted reverse proxies — the address that proxy saw, from `X-Forwarded-For`. The list is
+/// read from the right (each proxy appends the address it saw) while the hop is trusted, so a
+/// client cannot choose its address by sending the header itself.
+pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let mut ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    if trusted.is_empty() {
+        return Some(ip);
+    }
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in forwarded.iter().rev() {
+        if !trusted.contains(&ip) {
+            break;
+        }
+        match hop.parse::<IpAddr>() {
+            Ok(next) => ip = next,
+            Err(_) => break,
+        }
+    }
+    Some(ip)
+}
+
 /// Who sent the request: recorded with a consent as evidence, and shown in support diagnostics.
 #[derive(Debug, Clone, Default)]
 pub struct ClientMeta {
@@ -57,10 +89,7 @@ impl FromRequestParts<AppState> for ClientMeta {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        let ip = client_ip(parts, &state.config.trusted_proxies).map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -10,6 +10,7 @@ use crate::pages::templates::{
 };
 use crate::security::FormActionSources;
 use crate::services::connect::{self, CallbackError, CallbackQuery, ConsentAction};
+use crate::services::funnel;
 use crate::services::notice::NoticeView;
 use crate::state::AppState;
 use accord_domain::catalog::Platform;
@@ -17,6 +18,7 @@ use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::{ConsentEvidence, ConsentMethod};
 use accord_domain::crypto::{random_token, TokenHash};
 use accord_domain::flow::{BrowserSession, SessionKind};
+use accord_domain::funnel::{FlowPage, FunnelStep};
 use accord_domain::ids::{BrowserSessionId, CompanyId, ConnectionId, TenantId};
 use accord_domain::notice::NoticeVersion;
 use accord_domain::settings::Requirement;
@@ -133,6 +135,7 @@ pub async fn landing(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
     if !ctx.tenant.settings.landing_enabled {
         return Ok(Redirect::to("/link/platforms").into_response());
     }
+    funnel::count(&ctx.state, &ctx.session, None, &[FunnelStep::LandingViewed]).await;
     let landing = &ctx.tenant.settings.landing;
     let (locale, fill) = (ctx.locale(), &ctx.chrome.placeholders);
     html(&LandingPage {
@@ -362,10 +365,14 @@ pub async fn consent(
     // A connection to this platform waiting for the customer's agreement again: the re-consent
     // screen, not a fresh consent (which would start a second connection).
     if let Some(res) = crate::pages::reconsent::screen_for_platform(&ctx, &platform).await? {
+        let selected = [FunnelStep::PlatformSelected];
+        funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &selected).await;
         return Ok(res);
     }
     let (version, view) = notice_for(&ctx, &platform).await?;
     let already = is_linked(&ctx, &platform).await?;
+    let steps = [FunnelStep::PlatformSelected, FunnelStep::ConsentViewed];
+    funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &steps).await;
     consent_page(&ctx, &platform, &version, view, None, already)
 }
 
@@ -397,6 +404,8 @@ pub async fn consent_submit(
     )?;
     let platform = offered(&ctx, &key).await?;
     if form.action == "decline" {
+        let declined = [FunnelStep::Declined];
+        funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &declined).await;
         return html(&DeclinedPage {
             platform_name: platform.name.clone(),
             chrome: ctx.chrome,
@@ -437,7 +446,12 @@ pub async fn consent_submit(
         },
     };
     match connect::consent_and_authorize(&ctx.state, action, &ctx.session).await {
-        Ok((url, _)) => Ok(Redirect::to(&url).into_response()),
+        Ok((url, _)) => {
+            // Counted after the consent transaction committed, never inside it.
+            let steps = [FunnelStep::Consented, FunnelStep::SentToPlatform];
+            funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &steps).await;
+            Ok(Redirect::to(&url).into_response())
+        }
         Err(e) => {
             tracing::error!(platform = %platform.key, error = %e, "could not start authorization");
             Err(PageError::internal(&e))
@@ -470,6 +484,20 @@ pub async fn callback(
     };
     let window = crate::pages::embed::callback_window(&headers);
     let result = connect::complete_callback(&state, &session, &platform, &query).await;
+    // The platform approved when it sent a code; the exchange may still fail after it.
+    let approved = query.error.is_none() && query.code.is_some();
+    let mut steps = Vec::new();
+    match &result {
+        Ok(_) => steps.extend([FunnelStep::CallbackSucceeded, FunnelStep::Connected]),
+        Err(CallbackError::Platform { .. }) if approved => {
+            steps.extend([FunnelStep::CallbackSucceeded, FunnelStep::CallbackFailed]);
+        }
+        Err(CallbackError::Platform { .. }) => steps.push(FunnelStep::CallbackFailed),
+        Err(_) => {}
+    }
+    if !steps.is_empty() {
+        funnel::count(&state, &session, Some(&platform.key), &steps).await;
+    }
     if let Some(window) = window.as_deref() {
         // The framed flow's platform sign-in, in a popup or at the top level.
         let (id, status, code) = match &result {
@@ -717,7 +745,9 @@ pub struct FinishQuery {
 }
 
 /// The end of the flow: back to the tenant's return URL (with the outcome) when the link
-/// session has one; in the embed SDK's iframe, the host's `onFinish`; else a closing page.
+/// session has one; in the embed SDK's iframe, the host's `onFinish`; else a closing page. The
+/// exit is counted first: from the step the exit control names, else from the success page when
+/// something is connected, else from the platform list.
 pub async fn finish(
     LinkCtx(mut ctx): LinkCtx,
     Query(q): Query<FinishQuery>,
@@ -726,16 +756,7 @@ pub async fn finish(
         .exited
         .as_deref()
         .is_some_and(|s| crate::pages::exit::STEPS.contains(&s));
-    let named = q.connection.and_then(|c| c.parse::<ConnectionId>().ok());
-    let outcome = crate::services::returns::outcome(&ctx.state, &ctx.session, named).await?;
-    if let Some(embed) = ctx.chrome.embed.as_mut() {
-        embed.event("finish", &crate::services::returns::json(&outcome));
-    } else if let Some(url) =
-        crate::services::returns::redirect_url(&ctx.state, &ctx.session, &outcome).await?
-    {
-        return Ok(Redirect::to(&url).into_response());
-    }
-    let connected = ctx
+    let connected: Vec<String> = ctx
         .state
         .store
         .company_connections(ctx.tenant.id, ctx.company.id)
@@ -749,6 +770,21 @@ pub async fn finish(
                 .map_or_else(|| c.platform_key.to_string(), |p| p.name.clone())
         })
         .collect();
+    let from = match q.exited.as_deref().and_then(FlowPage::parse) {
+        Some(step) => step,
+        None if connected.is_empty() => FlowPage::Select,
+        None => FlowPage::Success,
+    };
+    funnel::exited(&ctx, from).await;
+    let named = q.connection.and_then(|c| c.parse::<ConnectionId>().ok());
+    let outcome = crate::services::returns::outcome(&ctx.state, &ctx.session, named).await?;
+    if let Some(embed) = ctx.chrome.embed.as_mut() {
+        embed.event("finish", &crate::services::returns::json(&outcome));
+    } else if let Some(url) =
+        crate::services::returns::redirect_url(&ctx.state, &ctx.session, &outcome).await?
+    {
+        return Ok(Redirect::to(&url).into_response());
+    }
     html(&FinishedPage {
         connected,
         exited,

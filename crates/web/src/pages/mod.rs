@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/assets/marks/{file}", get(info::mark))
         .route("/brand/{tenant}/logo", get(brand::logo))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), limit_posts))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             error::render_errors,
@@ -118,6 +119,28 @@ async fn remember_language(req: Request, next: Next) -> Response {
         }
     }
     res
+}
+
+/// Every form post of the flow and manage pages counts against its client IP's limit; over it,
+/// the friendly 429 page (rendered by `render_errors`) and the handler never runs.
+async fn limit_posts(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    if parts.method == axum::http::Method::POST {
+        if let Some(ip) = form::client_ip(&parts, &state.config.trusted_proxies) {
+            if let Err(limited) = state.limits.post(ip) {
+                tracing::info!(
+                    retry_after = limited.retry_after_secs,
+                    "form post refused: rate limit"
+                );
+                return error::too_many(limited.retry_after_secs);
+            }
+        }
+    }
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// Unknown URLs get the friendly 404 page with the security headers.

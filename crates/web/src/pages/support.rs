@@ -1,12 +1,16 @@
 //! Support requests from any step, JavaScript optional: topic, message and a way to reply, with
-//! diagnostics attached automatically and a reference number shown to the customer. A hidden
-//! honeypot field catches naive bots: they see a confirmation, nothing is stored.
+//! diagnostics attached automatically (surface, link session, step, platform, last error code,
+//! correlation id, locale, user agent) and a reference number shown to the customer. A hidden
+//! honeypot field catches naive bots: they see a confirmation, nothing is stored. Requests are
+//! rate-limited per client IP and per session (429 with `Retry-After`, nothing stored). When
+//! SMTP is configured and the tenant has a support inbox, the request is e-mailed to it by a
+//! durable job queued in the same transaction as the request.
 
 use crate::pages::ctx::{LinkCtx, ManageCtx, PageCtx};
-use crate::pages::error::PageError;
+use crate::pages::error::{too_many, PageError};
 use crate::pages::form::{check_csrf, ClientMeta, PageForm};
 use crate::pages::templates::{SupportDonePage, SupportPage};
-use accord_domain::ids::SupportRequestId;
+use accord_domain::ids::{JobId, SupportRequestId};
 use accord_domain::tenant::{SupportRequest, SupportTopic};
 use accord_domain::validate::{email_field, phone_field, text_field};
 use askama::Template;
@@ -26,6 +30,12 @@ pub struct SupportQuery {
     platform: String,
     #[serde(default)]
     error: String,
+    /// From an error page: the correlation id it showed.
+    #[serde(default)]
+    correlation_id: String,
+    /// From the platform list: what the customer searched for.
+    #[serde(default)]
+    q: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -42,6 +52,11 @@ pub struct SupportForm {
     step: String,
     #[serde(default)]
     platform: String,
+    /// The error code the customer came with (carried from the page that linked here).
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    correlation_id: String,
     /// Honeypot: hidden from people, filled by bots.
     #[serde(default)]
     website: String,
@@ -81,6 +96,8 @@ fn form_page(
         action: action.to_owned(),
         step: short(&form.step, 20),
         platform: short(&form.platform, 40),
+        error_code: short(&form.error, 40),
+        correlation_id: short(&form.correlation_id, 40),
         topic: SupportTopic::parse(&form.topic)
             .unwrap_or(SupportTopic::Other)
             .as_str()
@@ -93,17 +110,42 @@ fn form_page(
     Ok((status, Html(page.render()?)).into_response())
 }
 
+/// The form exists only when the tenant offers it.
+fn offered(ctx: &PageCtx) -> Result<(), PageError> {
+    if ctx.tenant.settings.support.form_enabled {
+        Ok(())
+    } else {
+        Err(PageError::new(crate::pages::error::PageErrorKind::NotFound))
+    }
+}
+
 fn show(ctx: &PageCtx, action: &str, q: SupportQuery) -> Result<Response, PageError> {
+    offered(ctx)?;
     let mut message = String::new();
-    if !q.error.is_empty() {
+    // A failed platform sign-in quotes its error code; an error page's code (`error-not-found`…)
+    // only travels in the diagnostics.
+    let connection_failed =
+        q.topic == SupportTopic::ConnectionFailed.as_str() || q.step == "callback";
+    if !q.error.is_empty() && connection_failed {
         message = ctx
             .tr
             .a1("support-prefill-error", "code", &short(&q.error, 40));
+    } else if q.topic == SupportTopic::PlatformMissing.as_str() {
+        // "Can't find your platform?": the request starts with what they looked for.
+        let searched: String = q.q.trim().chars().take(80).collect();
+        message = if searched.is_empty() {
+            ctx.tr.t("support-prefill-platform")
+        } else {
+            ctx.tr
+                .a1("support-prefill-platform-searched", "query", &searched)
+        };
     }
     let form = SupportForm {
         topic: q.topic,
         step: q.step,
         platform: q.platform,
+        error: q.error,
+        correlation_id: q.correlation_id,
         message,
         ..SupportForm::default()
     };
@@ -123,6 +165,16 @@ async fn submit(
         &form.csrf,
         meta.same_origin,
     )?;
+    offered(ctx)?;
+    // Over a limit, nothing is validated or stored (the honeypot's bots included).
+    let ip = meta.ip.as_deref().and_then(|ip| ip.parse().ok());
+    if let Err(limited) = ctx.state.limits.support(ip, ctx.session.id) {
+        tracing::info!(
+            retry_after = limited.retry_after_secs,
+            "support request refused: rate limit"
+        );
+        return Ok(too_many(limited.retry_after_secs));
+    }
     let reference = reference();
     if !form.website.is_empty() {
         return done(ctx, reference, back);
@@ -144,11 +196,19 @@ async fn submit(
     let (Some(topic), Ok(message), Ok(reply_to)) = (topic, message, reply) else {
         return form_page(ctx, action, &form, errors);
     };
+    let platform = short(&form.platform, 40);
+    let error_code = match short(&form.error, 40) {
+        code if !code.is_empty() => Some(code),
+        _ => last_error_code(ctx, &platform).await?,
+    };
+    let correlation_id = Some(short(&form.correlation_id, 40)).filter(|c| !c.is_empty());
     let diagnostics = serde_json::json!({
         "surface": ctx.kind.as_str(),
         "link_session": ctx.session.link_session_id.map(|id| id.to_string()),
         "step": short(&form.step, 20),
-        "platform": short(&form.platform, 40),
+        "platform": platform,
+        "error_code": error_code,
+        "correlation_id": correlation_id,
         "locale": ctx.locale().as_str(),
         "user_agent": meta.user_agent,
     });
@@ -163,8 +223,35 @@ async fn submit(
         diagnostics,
         created_at: ctx.state.clock.now(),
     };
-    ctx.state.store.create_support_request(&request).await?;
+    // E-mailed only when SMTP is configured and the tenant has an inbox; the job commits with
+    // the request, and the worker retries it on the job schedule.
+    let email_job = (ctx.state.config.support_email
+        && ctx.tenant.settings.support.inbox().is_some())
+    .then(JobId::new);
+    ctx.state
+        .store
+        .create_support_request(&request, email_job)
+        .await?;
+    if email_job.is_some() {
+        ctx.state.jobs.notify_one();
+    }
     done(ctx, reference, back)
+}
+
+/// The last failure code of this company's connections still waiting for sign-in: of
+/// `platform`'s when given, else of any.
+async fn last_error_code(ctx: &PageCtx, platform: &str) -> Result<Option<String>, PageError> {
+    let connections = ctx
+        .state
+        .store
+        .company_connections(ctx.tenant.id, ctx.company.id)
+        .await?;
+    Ok(connections
+        .into_iter()
+        .filter(|c| platform.is_empty() || c.platform_key.as_str() == platform)
+        .filter(|c| c.last_error.is_some())
+        .max_by_key(|c| c.updated_at)
+        .and_then(|c| c.last_error))
 }
 
 fn done(ctx: &PageCtx, reference: String, back: &str) -> Result<Response, PageError> {

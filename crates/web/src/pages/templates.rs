@@ -49,6 +49,8 @@ pub struct ErrorPage {
     pub title: String,
     pub body: String,
     pub correlation_id: Option<String>,
+    /// What went wrong, for the support link (e.g. `error-internal`).
+    pub code: String,
 }
 
 #[derive(Template)]
@@ -126,6 +128,8 @@ pub struct SupportPage {
     pub action: String,
     pub step: String,
     pub platform: String,
+    pub error_code: String,
+    pub correlation_id: String,
     pub topic: String,
     pub topics: Vec<(String, String)>,
     pub message: String,

@@ -4,6 +4,7 @@
 
 pub mod byo;
 pub mod connect;
+pub mod funnel;
 pub mod nda;
 pub mod notice;
 pub mod receipts;
