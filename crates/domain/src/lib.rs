@@ -17,6 +17,7 @@ pub mod nda;
 pub mod netguard;
 pub mod notice;
 pub mod notice_change;
+pub mod outbox;
 pub mod receipt;
 pub mod settings;
 pub mod tenant;

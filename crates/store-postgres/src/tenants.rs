@@ -223,6 +223,7 @@ pub(crate) async fn upsert_tenant_platform(pool: &PgPool, p: &TenantPlatform) ->
 }
 
 pub(crate) async fn create_support_request(pool: &PgPool, r: &SupportRequest) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(db)?;
     sqlx::query(
         "insert into support_requests (id, tenant_id, company_id, reference, topic, message, reply_to, diagnostics, created_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -236,9 +237,15 @@ pub(crate) async fn create_support_request(pool: &PgPool, r: &SupportRequest) ->
     .bind(&r.reply_to)
     .bind(Json(&r.diagnostics))
     .bind(r.created_at)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[accord_domain::outbox::WebhookEvent::support_request(r)],
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
     Ok(())
 }
 

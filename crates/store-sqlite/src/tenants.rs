@@ -220,6 +220,7 @@ pub(crate) async fn upsert_tenant_platform(write: &SqlitePool, p: &TenantPlatfor
 }
 
 pub(crate) async fn create_support_request(write: &SqlitePool, r: &SupportRequest) -> Result<()> {
+    let mut tx = crate::conn::begin(write).await?;
     sqlx::query(
         "insert into support_requests (id, tenant_id, company_id, reference, topic, message, reply_to, diagnostics, created_at)
          values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -233,9 +234,15 @@ pub(crate) async fn create_support_request(write: &SqlitePool, r: &SupportReques
     .bind(&r.reply_to)
     .bind(to_json(&r.diagnostics)?)
     .bind(micros(r.created_at))
-    .execute(write)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[accord_domain::outbox::WebhookEvent::support_request(r)],
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
     Ok(())
 }
 
