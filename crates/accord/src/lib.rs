@@ -33,6 +33,7 @@ pub struct Application {
     state: AppState,
     sandbox: Option<Sandbox>,
     poll: std::time::Duration,
+    webhooks: accord_worker::webhooks::WebhookSettings,
 }
 
 impl Application {
@@ -72,6 +73,8 @@ impl Application {
             link_session_ttl: time::Duration::seconds(settings.sessions.link_ttl_secs),
             manage_session_ttl: time::Duration::seconds(settings.sessions.manage_ttl_secs),
             browser_session_ttl: time::Duration::seconds(settings.sessions.browser_ttl_secs),
+            webhooks_allow_loopback: settings.webhooks.allow_loopback,
+            webhook_secret_overlap: time::Duration::seconds(settings.webhooks.secret_overlap_secs),
         };
         let platforms = PlatformClient {
             store: store.clone(),
@@ -116,6 +119,11 @@ impl Application {
             state,
             sandbox,
             poll: std::time::Duration::from_secs(settings.worker.poll_secs),
+            webhooks: accord_worker::webhooks::WebhookSettings {
+                allow_loopback: settings.webhooks.allow_loopback,
+                timeout: std::time::Duration::from_secs(settings.webhooks.timeout_secs),
+                poll_every: std::time::Duration::from_millis(settings.webhooks.poll_millis),
+            },
         })
     }
 
@@ -142,8 +150,8 @@ impl Application {
         }
     }
 
-    /// Serves HTTP and runs the job worker until `shutdown` resolves; in-flight requests and
-    /// the current job batch finish first.
+    /// Serves HTTP and runs the job and webhook workers until `shutdown` resolves; in-flight
+    /// requests, the current job batch and the webhook sends in progress finish first.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -159,6 +167,16 @@ impl Application {
         let worker = tokio::spawn(worker.run(async move {
             let _ = worker_rx.wait_for(|stop| *stop).await;
         }));
+        let webhooks = accord_worker::webhooks::WebhookWorker::new(
+            self.state.store.clone(),
+            self.state.keyring.clone(),
+            self.state.clock.clone(),
+            self.webhooks.clone(),
+        );
+        let mut webhooks_rx = rx.clone();
+        let webhooks = tokio::spawn(webhooks.run(async move {
+            let _ = webhooks_rx.wait_for(|stop| *stop).await;
+        }));
         let mut server_rx = rx;
         let server = axum::serve(
             self.listener,
@@ -173,6 +191,7 @@ impl Application {
         });
         server.await?;
         worker.await?;
+        webhooks.await?;
         Ok(())
     }
 }

@@ -37,7 +37,12 @@ fn opt_rfc3339(t: Option<OffsetDateTime>) -> Value {
 
 impl WebhookEvent {
     /// An event of `event_type` (one of [`EVENT_TYPES`]) with `data`, at `at`.
-    pub fn new(tenant: TenantId, event_type: &'static str, data: Value, at: OffsetDateTime) -> Self {
+    pub fn new(
+        tenant: TenantId,
+        event_type: &'static str,
+        data: Value,
+        at: OffsetDateTime,
+    ) -> Self {
         debug_assert!(EVENT_TYPES.contains(&event_type), "{event_type}");
         let body = json!({ "type": event_type, "timestamp": rfc3339(at), "data": data });
         Self {

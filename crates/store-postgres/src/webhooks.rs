@@ -21,7 +21,8 @@ use uuid::Uuid;
 
 const ENDPOINT_COLS: &str = "id, tenant_id, url, description, event_types, enabled, \
     disabled_reason, secret_ct, previous_secret_ct, previous_secret_until, created_at, updated_at";
-const DELIVERY_COLS: &str = "d.id, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, d.status, \
+const DELIVERY_COLS: &str =
+    "d.id, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, d.status, \
     d.attempts, d.next_attempt_at, d.created_at, d.updated_at";
 
 /// Inserts outbox events inside the caller's transaction: one statement whatever their number.
@@ -521,7 +522,11 @@ pub(crate) async fn replay(
     .transpose()
 }
 
-pub(crate) async fn events(pool: &PgPool, tenant: TenantId, limit: u32) -> Result<Vec<WebhookEvent>> {
+pub(crate) async fn events(
+    pool: &PgPool,
+    tenant: TenantId,
+    limit: u32,
+) -> Result<Vec<WebhookEvent>> {
     sqlx::query(
         "select id, tenant_id, event_type, body, created_at from webhook_events
          where tenant_id = $1 order by id limit $2",

@@ -168,7 +168,11 @@ pub(crate) fn consent_webhooks(w: &ConsentWrite, created: bool) -> Vec<WebhookEv
     let at = w.consent.given_at;
     let mut out = Vec::with_capacity(2);
     if created {
-        out.push(WebhookEvent::connection("connection.created", &w.connection, at));
+        out.push(WebhookEvent::connection(
+            "connection.created",
+            &w.connection,
+            at,
+        ));
     }
     out.push(WebhookEvent::consent("consent.given", &w.consent, None, at));
     out
@@ -546,7 +550,10 @@ pub(crate) async fn require_reconsent(
     .fetch_all(&mut *tx)
     .await
     .map_err(db)?;
-    let connections = rows.iter().map(connection_from).collect::<Result<Vec<_>>>()?;
+    let connections = rows
+        .iter()
+        .map(connection_from)
+        .collect::<Result<Vec<_>>>()?;
     let outbox: Vec<WebhookEvent> = connections
         .iter()
         .map(|c| WebhookEvent::reconsent_required(c, "notice_changed", at))

@@ -20,7 +20,8 @@ use uuid::Uuid;
 
 const ENDPOINT_COLS: &str = "e.id, e.tenant_id, e.url, e.description, e.event_types, e.enabled, \
     e.disabled_reason, e.secret_ct, e.previous_secret_ct, e.previous_secret_until, e.created_at, e.updated_at";
-const DELIVERY_COLS: &str = "d.id, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, d.status, \
+const DELIVERY_COLS: &str =
+    "d.id, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, d.status, \
     d.attempts, d.next_attempt_at, d.created_at, d.updated_at";
 
 /// Inserts outbox events inside the caller's transaction: one statement whatever their number.

@@ -18,11 +18,11 @@ use accord_domain::consent::Consent;
 use accord_domain::crypto::TokenHash;
 use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
 use accord_domain::ids::NdaAcceptanceId;
-use accord_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, NoticeId, NoticeVersionId,
     TenantId,
 };
+use accord_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;

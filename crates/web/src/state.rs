@@ -19,6 +19,10 @@ pub struct WebConfig {
     pub manage_session_ttl: Duration,
     /// How long a browser stays signed in to the flow or manage page after opening its link.
     pub browser_session_ttl: Duration,
+    /// Development only: webhook endpoints may be on loopback addresses.
+    pub webhooks_allow_loopback: bool,
+    /// After a webhook secret rotation, how long the previous secret keeps signing.
+    pub webhook_secret_overlap: Duration,
 }
 
 impl WebConfig {

@@ -9,6 +9,8 @@
 //! Beside the jobs, a periodic check ends consents past their tenant's validity period
 //! (`consent_validity_days`): on start, then at most once per minute of the injected clock.
 
+pub mod webhooks;
+
 use accord_domain::connection::TokenSet;
 use accord_domain::ids::ConnectionId;
 use accord_domain::tenant::{job_retry_delay, Job, JobKind};
@@ -143,7 +145,6 @@ impl Worker {
             match store.expire_consents(tenant.id, given_before, now).await {
                 Ok(events) => {
                     if !events.is_empty() {
-                        // The webhook `consent.expired` will be emitted here, one per event.
                         tracing::info!(tenant = %tenant.id, expired = events.len(), validity_days = days, "consents expired");
                     }
                     total += events.len();

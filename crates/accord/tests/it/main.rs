@@ -15,3 +15,4 @@ mod scaleout;
 mod security;
 mod smoke;
 mod startup;
+mod webhooks;

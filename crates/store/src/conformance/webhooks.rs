@@ -96,7 +96,10 @@ pub async fn every_change_writes_its_outbox_event(store: &dyn Store) {
     let events = store.webhook_events(w.tenant.id, 1000).await.unwrap();
     let withdrawn: serde_json::Value = serde_json::from_str(&events[8].body).unwrap();
     assert_eq!(withdrawn["type"], "consent.withdrawn");
-    assert_eq!(withdrawn["data"]["connection_id"], first.connection.id.to_string());
+    assert_eq!(
+        withdrawn["data"]["connection_id"],
+        first.connection.id.to_string()
+    );
     assert_eq!(withdrawn["data"]["method"], "tenant_api");
     let failed: serde_json::Value = serde_json::from_str(&events[6].body).unwrap();
     assert_eq!(failed["data"]["error_code"], "access_denied");
@@ -135,7 +138,10 @@ pub async fn reconsent_and_expiry_events_are_written_with_the_change(store: &dyn
     let last: serde_json::Value = serde_json::from_str(&a.last().unwrap().body).unwrap();
     assert_eq!(last["type"], "consent.reconsent_required");
     assert_eq!(last["data"]["reason"], "notice_changed");
-    assert_eq!(last["data"]["connection_id"], on_v1.connection.id.to_string());
+    assert_eq!(
+        last["data"]["connection_id"],
+        on_v1.connection.id.to_string()
+    );
     let b = store.webhook_events(other.tenant.id, 100).await.unwrap();
     let last: serde_json::Value = serde_json::from_str(&b.last().unwrap().body).unwrap();
     assert_eq!(last["type"], "consent.reconsent_required");
@@ -149,7 +155,13 @@ pub async fn a_refused_change_writes_no_event(store: &dyn Store) {
     let first = fixtures::consent_write(&w.company, &w.nv, at(0));
     store.record_consent(&first).await.unwrap();
     store
-        .disconnect(w.tenant.id, first.connection.id, false, "manage_page", at(5))
+        .disconnect(
+            w.tenant.id,
+            first.connection.id,
+            false,
+            "manage_page",
+            at(5),
+        )
         .await
         .unwrap();
     let before = types(store, w.tenant.id).await;
@@ -169,7 +181,13 @@ pub async fn a_refused_change_writes_no_event(store: &dyn Store) {
         .unwrap();
     // A second disconnect changes nothing.
     store
-        .disconnect(w.tenant.id, first.connection.id, false, "manage_page", at(13))
+        .disconnect(
+            w.tenant.id,
+            first.connection.id,
+            false,
+            "manage_page",
+            at(13),
+        )
         .await
         .unwrap();
     assert_eq!(types(store, w.tenant.id).await, before);
@@ -199,8 +217,15 @@ pub async fn webhook_endpoints_are_owner_scoped_and_rotate_atomically(store: &dy
     let other = World::new(store, "Lender B").await;
     let mut e = endpoint(w.tenant.id, &["consent.given"], at(0));
     store.create_webhook_endpoint(&e).await.unwrap();
-    assert_eq!(store.webhook_endpoints(w.tenant.id).await.unwrap(), [e.clone()]);
-    assert!(store.webhook_endpoints(other.tenant.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.webhook_endpoints(w.tenant.id).await.unwrap(),
+        [e.clone()]
+    );
+    assert!(store
+        .webhook_endpoints(other.tenant.id)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store
         .webhook_endpoint(other.tenant.id, e.id)
         .await
@@ -359,7 +384,11 @@ pub async fn deliveries_are_claimed_once_per_attempt_and_kept(store: &dyn Store)
         error: error.map(Into::into),
     };
     assert!(!store
-        .record_webhook_attempt(&first, &attempt(1, 71, Some(200), None), AfterAttempt::Succeeded)
+        .record_webhook_attempt(
+            &first,
+            &attempt(1, 71, Some(200), None),
+            AfterAttempt::Succeeded
+        )
         .await
         .unwrap());
     assert!(store
@@ -392,7 +421,11 @@ pub async fn deliveries_are_claimed_once_per_attempt_and_kept(store: &dyn Store)
         .unwrap();
     assert_eq!(third.delivery.attempts, 1);
     assert!(store
-        .record_webhook_attempt(&third, &attempt(2, 78, Some(204), None), AfterAttempt::Succeeded)
+        .record_webhook_attempt(
+            &third,
+            &attempt(2, 78, Some(204), None),
+            AfterAttempt::Succeeded
+        )
         .await
         .unwrap());
     let attempts = store

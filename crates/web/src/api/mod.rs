@@ -10,6 +10,7 @@ pub mod notices;
 pub mod platforms;
 pub mod receipts;
 pub mod settings;
+pub mod webhooks;
 
 use crate::state::AppState;
 use axum::middleware;
@@ -38,7 +39,8 @@ use utoipa_axum::routes;
         (name = "notices", description = "The consent text, versioned"),
         (name = "ndas", description = "Mutual NDAs your customers signed (optional, beside the consent)"),
         (name = "settings", description = "Your voice in the flow"),
-        (name = "support", description = "Requests from your customers")
+        (name = "support", description = "Requests from your customers"),
+        (name = "webhooks", description = "Signed events (Standard Webhooks) posted to your endpoints, with every delivery attempt")
     )
 )]
 struct ApiDoc;
@@ -80,6 +82,11 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notices::versions))
         .routes(routes!(settings::get, settings::put))
         .routes(routes!(settings::support_requests))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay))
         .split_for_parts();
     // Unknown `/v1/...` paths answer like the rest of the API (problem+json), not with the
     // hosted flow's HTML 404 page.
