@@ -44,7 +44,11 @@ impl WebhookEvent {
         at: OffsetDateTime,
     ) -> Self {
         debug_assert!(EVENT_TYPES.contains(&event_type), "{event_type}");
-        let body = json!({ "type": event_type, "timestamp": rfc3339(at), "data": data });
+        let mut body = serde_json::Map::new();
+        body.insert("type".into(), Value::String(event_type.to_owned()));
+        body.insert("timestamp".into(), Value::String(rfc3339(at)));
+        body.insert("data".into(), data);
+        let body = Value::Object(body);
         Self {
             id: WebhookEventId::new(),
             tenant_id: tenant,

@@ -169,16 +169,16 @@ pub(crate) async fn apply<'c>(
         e.at.push(w.event.at);
         e.connection_id.push(w.connection.id.as_uuid());
     }
-    let mut o = Outbox::default();
+    let mut outbox = Outbox::default();
     for p in prepared {
         for (event, if_created) in [(&p.created, true), (&p.given, false)] {
-            o.id.push(event.id.as_uuid());
-            o.tenant_id.push(event.tenant_id.as_uuid());
-            o.event_type.push(event.event_type);
-            o.body.push(&event.body);
-            o.created_at.push(event.created_at);
-            o.connection_id.push(p.write.connection.id.as_uuid());
-            o.if_created.push(if_created);
+            outbox.id.push(event.id.as_uuid());
+            outbox.tenant_id.push(event.tenant_id.as_uuid());
+            outbox.event_type.push(event.event_type);
+            outbox.body.push(&event.body);
+            outbox.created_at.push(event.created_at);
+            outbox.connection_id.push(p.write.connection.id.as_uuid());
+            outbox.if_created.push(if_created);
         }
     }
     let mut c = Connections::default();
@@ -402,13 +402,13 @@ pub(crate) async fn apply<'c>(
     .bind(e.at)
     .bind(e.connection_id)
     .bind(tenants)
-    .bind(o.id)
-    .bind(o.tenant_id)
-    .bind(o.event_type)
-    .bind(o.body)
-    .bind(o.created_at)
-    .bind(o.connection_id)
-    .bind(o.if_created)
+    .bind(outbox.id)
+    .bind(outbox.tenant_id)
+    .bind(outbox.event_type)
+    .bind(outbox.body)
+    .bind(outbox.created_at)
+    .bind(outbox.connection_id)
+    .bind(outbox.if_created)
     .fetch_all(conn)
     .await
     .map_err(db)?;

@@ -247,19 +247,19 @@ impl WebhookWorker {
         // Ids, statuses and reasons only: never the body or the URL's query.
         match (recorded, after) {
             (false, _) => {
-                tracing::warn!(delivery = %claim.delivery.id, "webhook attempt not recorded: the claim had expired")
+                tracing::warn!(delivery = %claim.delivery.id, "webhook attempt not recorded: the claim had expired");
             }
             (true, AfterAttempt::Succeeded) => {
-                tracing::info!(delivery = %claim.delivery.id, event = %claim.delivery.event_id, attempt = made, "webhook delivered")
+                tracing::info!(delivery = %claim.delivery.id, event = %claim.delivery.event_id, attempt = made, "webhook delivered");
             }
             (true, AfterAttempt::RetryAt(t)) => {
-                tracing::warn!(delivery = %claim.delivery.id, attempt = made, status = ?sent.status, error = ?sent.error, retry_at = %t, "webhook attempt failed; will retry")
+                tracing::warn!(delivery = %claim.delivery.id, attempt = made, status = ?sent.status, error = ?sent.error, retry_at = %t, "webhook attempt failed; will retry");
             }
             (true, AfterAttempt::GiveUp) => {
-                tracing::error!(delivery = %claim.delivery.id, attempt = made, status = ?sent.status, error = ?sent.error, "webhook abandoned after its last attempt")
+                tracing::error!(delivery = %claim.delivery.id, attempt = made, status = ?sent.status, error = ?sent.error, "webhook abandoned after its last attempt");
             }
             (true, AfterAttempt::DisableEndpoint) => {
-                tracing::warn!(delivery = %claim.delivery.id, endpoint = %claim.endpoint.id, "webhook endpoint answered 410 Gone; disabled")
+                tracing::warn!(delivery = %claim.delivery.id, endpoint = %claim.endpoint.id, "webhook endpoint answered 410 Gone; disabled");
             }
         }
         Ok(())

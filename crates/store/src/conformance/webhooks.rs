@@ -353,11 +353,11 @@ pub async fn deliveries_are_claimed_once_per_attempt_and_kept(store: &dyn Store)
         .unwrap();
     store.fan_out_webhook_events(at(2), 10).await.unwrap();
     let lease = Duration::minutes(1);
-    let (a, b) = futures::join!(
+    let (one, two) = futures::join!(
         store.claim_webhook_deliveries(at(3), 10, lease),
         store.claim_webhook_deliveries(at(3), 10, lease)
     );
-    let claimed: Vec<_> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    let claimed: Vec<_> = one.unwrap().into_iter().chain(two.unwrap()).collect();
     assert_eq!(claimed.len(), 1, "one claim per attempt");
     let first = claimed.into_iter().next().unwrap();
     assert_eq!(first.endpoint, e);
@@ -399,13 +399,13 @@ pub async fn deliveries_are_claimed_once_per_attempt_and_kept(store: &dyn Store)
         )
         .await
         .unwrap());
-    let d = store
+    let delivery = store
         .webhook_delivery(w.tenant.id, first.delivery.id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        (d.status, d.attempts, d.next_attempt_at),
+        (delivery.status, delivery.attempts, delivery.next_attempt_at),
         (DeliveryStatus::Pending, 1, Some(at(77)))
     );
     assert!(store
