@@ -307,9 +307,14 @@ pub(crate) async fn claim(
     limit: u32,
     lease: Duration,
 ) -> Result<Vec<ClaimedDelivery>> {
+    // Most polls find nothing due: ask a reader first, so they do not queue for the writer.
     let due: Option<String> = sqlx::query_scalar(
-        "select id from webhook_deliveries where status = 'pending' and next_attempt_at <= ?1
-             and (locked_until is null or locked_until <= ?1) limit 1",
+        "select d.id from webhook_deliveries d
+         join webhook_endpoints e on e.tenant_id = d.tenant_id and e.id = d.endpoint_id
+         where d.status = 'pending' and d.next_attempt_at <= ?1
+             and (d.locked_until is null or d.locked_until <= ?1)
+             and e.enabled = 1 and e.deleted_at is null
+         limit 1",
     )
     .bind(micros(now))
     .fetch_optional(read)
