@@ -16,6 +16,8 @@ use accord_domain::webhook::EVENT_TYPES;
 use accord_store::{Result, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row as _};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -243,29 +245,37 @@ pub(crate) async fn fan_out(pool: &PgPool, now: OffsetDateTime, limit: u32) -> R
     let mut d_event = Vec::new();
     let mut d_type = Vec::new();
     let mut fanned = Vec::with_capacity(events.len());
+    // Each tenant's enabled endpoints, read once per round.
+    let mut by_tenant: HashMap<TenantId, Vec<WebhookEndpoint>> = HashMap::new();
     for ev in &events {
         let id: WebhookEventId = ev.id("id")?;
         let tenant: TenantId = ev.id("tenant_id")?;
         let event_type = ev.text("event_type")?;
         let created_at = ev.time("created_at")?;
-        let endpoints = sqlx::query(&format!(
-            "select {ENDPOINT_COLS} from webhook_endpoints
-             where tenant_id = $1 and enabled and deleted_at is null and created_at <= $2"
-        ))
-        .bind(tenant.as_uuid())
-        .bind(created_at)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        for e in endpoints.iter().map(endpoint_from) {
-            let e = e?;
-            if e.subscribes(&event_type) {
-                d_id.push(WebhookDeliveryId::new().as_uuid());
-                d_tenant.push(tenant.as_uuid());
-                d_endpoint.push(e.id.as_uuid());
-                d_event.push(id.as_uuid());
-                d_type.push(event_type.clone());
-            }
+        if let Entry::Vacant(slot) = by_tenant.entry(tenant) {
+            let endpoints = sqlx::query(&format!(
+                "select {ENDPOINT_COLS} from webhook_endpoints
+                 where tenant_id = $1 and enabled and deleted_at is null"
+            ))
+            .bind(tenant.as_uuid())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(endpoint_from)
+            .collect::<Result<Vec<_>>>()?;
+            slot.insert(endpoints);
+        }
+        // Endpoints created after the event do not receive it.
+        for e in by_tenant[&tenant]
+            .iter()
+            .filter(|e| e.created_at <= created_at && e.subscribes(&event_type))
+        {
+            d_id.push(WebhookDeliveryId::new().as_uuid());
+            d_tenant.push(tenant.as_uuid());
+            d_endpoint.push(e.id.as_uuid());
+            d_event.push(id.as_uuid());
+            d_type.push(event_type.clone());
         }
         fanned.push(id.as_uuid());
     }

@@ -15,6 +15,8 @@ use accord_domain::webhook::EVENT_TYPES;
 use accord_store::{Result, StoreError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{SqliteConnection, SqlitePool};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -251,28 +253,36 @@ pub(crate) async fn fan_out(
     .map_err(db)?;
     let mut deliveries = Vec::new();
     let mut fanned = Vec::with_capacity(events.len());
+    // Each tenant's enabled endpoints, read once per round.
+    let mut by_tenant: HashMap<TenantId, Vec<WebhookEndpoint>> = HashMap::new();
     for ev in &events {
         let id: WebhookEventId = ev.id("id")?;
         let tenant: TenantId = ev.id("tenant_id")?;
         let event_type = ev.text("event_type")?;
-        let created_at = ev.int("created_at")?;
-        let endpoints = sqlx::query(&format!(
-            "select {ENDPOINT_COLS} from webhook_endpoints e
-             where e.tenant_id = ? and e.enabled = 1 and e.deleted_at is null and e.created_at <= ?"
-        ))
-        .bind(tenant.to_string())
-        .bind(created_at)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        for e in endpoints.iter().map(endpoint_from) {
-            let e = e?;
-            if e.subscribes(&event_type) {
-                deliveries.push(serde_json::json!({
-                    "id": WebhookDeliveryId::new(), "tenant_id": tenant, "endpoint_id": e.id,
-                    "event_id": id, "event_type": event_type, "at": micros(now),
-                }));
-            }
+        let created_at = ev.time("created_at")?;
+        if let Entry::Vacant(slot) = by_tenant.entry(tenant) {
+            let endpoints = sqlx::query(&format!(
+                "select {ENDPOINT_COLS} from webhook_endpoints e
+                 where e.tenant_id = ? and e.enabled = 1 and e.deleted_at is null"
+            ))
+            .bind(tenant.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(endpoint_from)
+            .collect::<Result<Vec<_>>>()?;
+            slot.insert(endpoints);
+        }
+        // Endpoints created after the event do not receive it.
+        for e in by_tenant[&tenant]
+            .iter()
+            .filter(|e| e.created_at <= created_at && e.subscribes(&event_type))
+        {
+            deliveries.push(serde_json::json!({
+                "id": WebhookDeliveryId::new(), "tenant_id": tenant, "endpoint_id": e.id,
+                "event_id": id, "event_type": event_type, "at": micros(now),
+            }));
         }
         fanned.push(id);
     }
