@@ -921,3 +921,85 @@ async fn on_postgres_events_committed_by_one_instance_are_delivered_by_another()
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_send_in_progress_then_stops() {
+    use accord::config::{Overrides, Settings};
+    use secrecy::ExposeSecret;
+    let receiver = Receiver::start().await;
+    receiver.script([Answer::Hang]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Overrides::default();
+    for (k, v) in [
+        ("server.listen", "127.0.0.1:0"),
+        ("server.public_url", ""),
+        ("webhooks.allow_loopback", "true"),
+        ("webhooks.poll_millis", "25"),
+        ("webhooks.timeout_secs", "2"),
+    ] {
+        o.set(k, v);
+    }
+    o.set("server.allow_http_localhost", true);
+    o.set("sandbox.mount", true);
+    o.set("database.data_dir", dir.path().display().to_string());
+    let settings = Settings::load(None, &[], &o).unwrap();
+    let clock = accord_domain::ManualClock::new(OffsetDateTime::now_utc());
+    let app = accord::Application::build(&settings, Arc::new(clock))
+        .await
+        .unwrap();
+    let demo = accord::demo::ensure(app.state()).await.unwrap();
+    let state = app.state().clone();
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.serve(async {
+        let _ = stopped.await;
+    }));
+    let (status, body) = reqwest::Client::new()
+        .post(format!("{base}/v1/webhook-endpoints"))
+        .bearer_auth(demo.api_key.expose_secret())
+        .json(&json!({"url": receiver.url, "event_types": ["connection.linked"]}))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    let created: Value = body.json().await.unwrap();
+    assert_eq!(status, 201, "{created}");
+    receiver.trust(&[created["secret"].as_str().unwrap()]);
+    crate::helpers::Browser::new(&base)
+        .connect(Some(&demo.link_url), "sandbox")
+        .await;
+    receiver.wait_for(1).await;
+
+    // The send hangs; shutdown waits for it (bounded by the 2 s timeout), records it, stops.
+    let asked = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), served)
+        .await
+        .expect("serve stops within the send timeout")
+        .unwrap()
+        .unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        asked.elapsed()
+    );
+    let endpoint: accord_domain::ids::WebhookEndpointId =
+        created["id"].as_str().unwrap().parse().unwrap();
+    let deliveries = state
+        .store
+        .webhook_deliveries(demo.tenant.id, endpoint, None, 10)
+        .await
+        .unwrap();
+    let attempts = state
+        .store
+        .webhook_attempts(demo.tenant.id, deliveries[0].id)
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 1, "the attempt in progress was recorded");
+    assert_eq!(attempts[0].error.as_deref(), Some("timeout"));
+    assert_eq!(
+        deliveries[0].status,
+        accord_domain::outbox::DeliveryStatus::Pending,
+        "to be retried"
+    );
+}
