@@ -793,7 +793,15 @@ async fn a_rotated_secret_signs_beside_the_new_one_during_the_overlap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_are_managed_and_another_tenants_ids_are_not_found() {
     let app = spawn(&[]).await;
-    let (id, _) = register(&app, "http://127.0.0.1:1/a", &["consent.given"]).await;
+    let (id, secret) = register(&app, "http://127.0.0.1:1/a", &["consent.given"]).await;
+    // At rest the secret is an AEAD ciphertext: neither it nor its key is in any file.
+    let key = &secret["whsec_".len()..];
+    for (file, bytes) in app.data_files() {
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "the secret is readable in {file}"
+        );
+    }
     let (status, list) = app
         .api_json(Method::GET, "/v1/webhook-endpoints", None)
         .await;
