@@ -27,6 +27,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub smtp: SmtpSettings,
     pub rate_limits: RateLimitSettings,
+    pub webhooks: WebhookSettings,
     /// Operator catalog entries: added, or replacing a shipped entry with the same key.
     #[serde(default)]
     pub platforms: Vec<Platform>,
@@ -112,6 +113,16 @@ pub struct RateLimitSettings {
     pub support_per_ip: u32,
     pub support_per_session: u32,
     pub posts_per_ip: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Development only: endpoints on loopback addresses (plain http allowed to them).
+    pub allow_loopback: bool,
+    pub poll_millis: u64,
+    pub timeout_secs: u64,
+    pub secret_overlap_secs: i64,
 }
 
 /// Values given as command-line flags, highest precedence.
@@ -207,6 +218,24 @@ impl Settings {
         }
         self.mailer()?;
         self.trusted_proxies()?;
+        if !(10..=60_000).contains(&self.webhooks.poll_millis) {
+            bail!(
+                "webhooks.poll_millis = {}: must be between 10 and 60000",
+                self.webhooks.poll_millis
+            );
+        }
+        if !(1..=60).contains(&self.webhooks.timeout_secs) {
+            bail!(
+                "webhooks.timeout_secs = {}: must be between 1 and 60",
+                self.webhooks.timeout_secs
+            );
+        }
+        if !(0..=30 * 86_400).contains(&self.webhooks.secret_overlap_secs) {
+            bail!(
+                "webhooks.secret_overlap_secs = {}: must be between 0 and 2592000 (30 days)",
+                self.webhooks.secret_overlap_secs
+            );
+        }
         self.database()?;
         if !(1..=1000).contains(&self.database.pool_size) {
             bail!(

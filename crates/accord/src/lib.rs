@@ -35,6 +35,7 @@ pub struct Application {
     poll: std::time::Duration,
     /// The SMTP relay for support e-mails, when configured.
     mailer: Option<accord_worker::mail::Mailer>,
+    webhooks: accord_worker::webhooks::WebhookSettings,
 }
 
 impl Application {
@@ -77,6 +78,8 @@ impl Application {
             browser_session_ttl: time::Duration::seconds(settings.sessions.browser_ttl_secs),
             support_email: mailer.is_some(),
             trusted_proxies: settings.trusted_proxies()?,
+            webhooks_allow_loopback: settings.webhooks.allow_loopback,
+            webhook_secret_overlap: time::Duration::seconds(settings.webhooks.secret_overlap_secs),
         };
         let platforms = PlatformClient {
             store: store.clone(),
@@ -127,6 +130,11 @@ impl Application {
             sandbox,
             poll: std::time::Duration::from_secs(settings.worker.poll_secs),
             mailer,
+            webhooks: accord_worker::webhooks::WebhookSettings {
+                allow_loopback: settings.webhooks.allow_loopback,
+                timeout: std::time::Duration::from_secs(settings.webhooks.timeout_secs),
+                poll_every: std::time::Duration::from_millis(settings.webhooks.poll_millis),
+            },
         })
     }
 
@@ -153,8 +161,8 @@ impl Application {
         }
     }
 
-    /// Serves HTTP and runs the job worker until `shutdown` resolves; in-flight requests and
-    /// the current job batch finish first.
+    /// Serves HTTP and runs the job and webhook workers until `shutdown` resolves; in-flight
+    /// requests, the current job batch and the webhook sends in progress finish first.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -181,6 +189,16 @@ impl Application {
         let sealer = tokio::spawn(sealer.run(async move {
             let _ = sealer_rx.wait_for(|stop| *stop).await;
         }));
+        let webhooks = accord_worker::webhooks::WebhookWorker::new(
+            self.state.store.clone(),
+            self.state.keyring.clone(),
+            self.state.clock.clone(),
+            self.webhooks.clone(),
+        );
+        let mut webhooks_rx = rx.clone();
+        let webhooks = tokio::spawn(webhooks.run(async move {
+            let _ = webhooks_rx.wait_for(|stop| *stop).await;
+        }));
         let mut server_rx = rx;
         let server = axum::serve(
             self.listener,
@@ -196,6 +214,7 @@ impl Application {
         server.await?;
         worker.await?;
         sealer.await?;
+        webhooks.await?;
         Ok(())
     }
 }

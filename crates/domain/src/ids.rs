@@ -78,6 +78,12 @@ typed_id!(/// A customer's support request.
     SupportRequestId);
 typed_id!(/// A durable background job (revocation at the platform, …).
     JobId);
+typed_id!(/// A tenant's webhook endpoint (a URL Accord posts signed events to).
+    WebhookEndpointId);
+typed_id!(/// One event of the webhook outbox; its id is the `webhook-id` every delivery of it carries.
+    WebhookEventId);
+typed_id!(/// One event bound for one endpoint, with its attempts.
+    WebhookDeliveryId);
 typed_id!(/// One signed mutual NDA (a company's acceptance of the tenant's MNDA).
     NdaAcceptanceId);
 

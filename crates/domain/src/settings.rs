@@ -9,8 +9,8 @@
 //! how-to-withdraw text, or make optional data required. Most of it is unrepresentable (those
 //! texts and controls are Accord's, not settings); the rest is refused with a reason.
 
-use crate::integration::IntegrationSettings;
 use crate::catalog::{Catalog, Category};
+use crate::integration::IntegrationSettings;
 use crate::locale::Locale;
 use crate::validate::{email_field, phone_field, text_field, url_field, FieldError, Invalid};
 use serde::{Deserialize, Serialize};

@@ -15,6 +15,9 @@
 //! writer then replays the batch request by request (`writer.rs`), calling [`apply`] with one
 //! write inside its own savepoint: there is one SQL text to keep right.
 //!
+//! The webhook outbox rows (`consent.given`, and `connection.created` for connections the
+//! statement inserted) are one more CTE of the same statement, so they commit with the consent.
+//!
 //! Foreign keys from consents to the connections inserted by the same statement hold: PostgreSQL
 //! checks them once the statement's rows are all in place. The heads are locked with
 //! `for update`, which returns each head as its previous holder committed it, even when this
@@ -22,6 +25,7 @@
 
 use crate::error::db;
 use crate::ledger::Template;
+use accord_domain::outbox::WebhookEvent;
 use accord_store::{ConsentWrite, Result};
 use sqlx::types::Json;
 use sqlx::PgExecutor;
@@ -105,14 +109,38 @@ struct Events<'a> {
 pub(crate) struct Prepared {
     pub write: ConsentWrite,
     template: Template,
+    /// `connection.created` (written only if the statement inserts the connection) and
+    /// `consent.given`.
+    created: WebhookEvent,
+    given: WebhookEvent,
 }
 
 impl Prepared {
     pub(crate) fn new(write: ConsentWrite) -> Result<Self> {
         let template = Template::of(write.consent.tenant_id, write.event.clone())
             .map_err(|e| crate::error::backend(e.to_string()))?;
-        Ok(Self { write, template })
+        let at = write.consent.given_at;
+        let created = WebhookEvent::connection("connection.created", &write.connection, at);
+        let given = WebhookEvent::consent("consent.given", &write.consent, None, at);
+        Ok(Self {
+            write,
+            template,
+            created,
+            given,
+        })
     }
+}
+
+/// Column arrays of the outbox rows.
+#[derive(Default)]
+struct Outbox<'a> {
+    id: Vec<Uuid>,
+    tenant_id: Vec<Uuid>,
+    event_type: Vec<&'static str>,
+    body: Vec<&'a str>,
+    created_at: Vec<OffsetDateTime>,
+    connection_id: Vec<Uuid>,
+    if_created: Vec<bool>,
 }
 
 /// Applies every write in one statement on `conn`: the pool (the statement is then its own
@@ -141,6 +169,18 @@ pub(crate) async fn apply<'c>(
         e.consent_id.push(w.event.consent_id.as_uuid());
         e.at.push(w.event.at);
         e.connection_id.push(w.connection.id.as_uuid());
+    }
+    let mut outbox = Outbox::default();
+    for p in prepared {
+        for (event, if_created) in [(&p.created, true), (&p.given, false)] {
+            outbox.id.push(event.id.as_uuid());
+            outbox.tenant_id.push(event.tenant_id.as_uuid());
+            outbox.event_type.push(event.event_type);
+            outbox.body.push(&event.body);
+            outbox.created_at.push(event.created_at);
+            outbox.connection_id.push(p.write.connection.id.as_uuid());
+            outbox.if_created.push(if_created);
+        }
     }
     let mut c = Connections::default();
     let mut k = Consents::default();
@@ -304,6 +344,16 @@ pub(crate) async fn apply<'c>(
              from (select distinct on (tenant_id) tenant_id, seq, hash from chain
                    order by tenant_id, seq desc) last
              where h.tenant_id = last.tenant_id
+         ),
+         -- The webhook outbox rows of the writes that landed: `consent.given` for each, and
+         -- `connection.created` for the connections this statement inserted.
+         outboxed as (
+             insert into webhook_events (id, tenant_id, event_type, body, created_at)
+             select o.id, o.tenant_id, o.event_type, o.body, o.created_at
+             from unnest($47::uuid[], $48::uuid[], $49::text[], $50::text[], $51::timestamptz[],
+                     $52::uuid[], $53::bool[])
+                 as o (id, tenant_id, event_type, body, created_at, connection_id, if_created)
+             where o.connection_id in (select u.id from upserted u where not (o.if_created and u.updated))
          )
          select id from upserted",
     )
@@ -353,6 +403,13 @@ pub(crate) async fn apply<'c>(
     .bind(e.at)
     .bind(e.connection_id)
     .bind(tenants)
+    .bind(outbox.id)
+    .bind(outbox.tenant_id)
+    .bind(outbox.event_type)
+    .bind(outbox.body)
+    .bind(outbox.created_at)
+    .bind(outbox.connection_id)
+    .bind(outbox.if_created)
     .fetch_all(conn)
     .await
     .map_err(db)?;

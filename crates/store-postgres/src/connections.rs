@@ -9,6 +9,7 @@ use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::Consent;
 use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, NoticeId, TenantId};
 use accord_domain::ledger::{ChainedEvent, EventBody, EventKind};
+use accord_domain::outbox::WebhookEvent;
 use accord_domain::tenant::JobKind;
 use accord_store::{ConsentWrite, Disconnected, Result, StoreError};
 use sqlx::postgres::PgRow;
@@ -88,27 +89,37 @@ pub(crate) async fn link_connection(
     // A disconnected connection is never revived by a late callback: only a new consent may
     // start it again (DESIGN.md: withdrawal takes effect at once). A disconnect running at the
     // same moment holds the row; this update then re-checks the status on its result.
-    let done = sqlx::query(
+    let mut tx = pool.begin().await.map_err(db)?;
+    let row = sqlx::query(concat!(
         "update connections set status = 'linked', tokens_ct = $1, granted_scope = $2, last_error = null,
              linked_at = $3, updated_at = $3
-         where tenant_id = $4 and id = $5 and status <> 'disconnected'",
-    )
+         where tenant_id = $4 and id = $5 and status <> 'disconnected' returning ",
+        connection_cols!()
+    ))
     .bind(tokens_ct)
     .bind(granted_scope)
     .bind(at)
     .bind(tenant.as_uuid())
     .bind(id.as_uuid())
-    .execute(pool)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
-    if done.rows_affected() == 0 {
+    let Some(row) = row else {
+        drop(tx);
         return match connection(pool, tenant, id).await? {
             Some(_) => Err(StoreError::Conflict(format!(
                 "connection {id} is disconnected"
             ))),
             None => Err(StoreError::NotFound),
         };
-    }
+    };
+    let linked = connection_from(&row)?;
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[WebhookEvent::connection("connection.linked", &linked, at)],
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
     Ok(())
 }
 
@@ -119,20 +130,33 @@ pub(crate) async fn fail_connection(
     error_code: &str,
     at: OffsetDateTime,
 ) -> Result<()> {
-    let done = sqlx::query(
+    let mut tx = pool.begin().await.map_err(db)?;
+    let row = sqlx::query(concat!(
         "update connections set last_error = $1, updated_at = $2
-         where tenant_id = $3 and id = $4 and status = 'pending_auth'",
-    )
+         where tenant_id = $3 and id = $4 and status = 'pending_auth' returning ",
+        connection_cols!()
+    ))
     .bind(error_code)
     .bind(at)
     .bind(tenant.as_uuid())
     .bind(id.as_uuid())
-    .execute(pool)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
+    if let Some(row) = row {
+        let failed = connection_from(&row)?;
+        crate::webhooks::insert_events(
+            &mut tx,
+            &[WebhookEvent::connection("connection.failed", &failed, at)],
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        return Ok(());
+    }
+    drop(tx);
     // A connection that moved on (linked, disconnected) keeps its state: a late failure report
     // does not describe it any more.
-    if done.rows_affected() == 0 && connection(pool, tenant, id).await?.is_none() {
+    if connection(pool, tenant, id).await?.is_none() {
         return Err(StoreError::NotFound);
     }
     Ok(())
@@ -274,6 +298,17 @@ pub(crate) async fn disconnect_in(
         })
         .collect();
     crate::ledger::append_in(conn, bodies).await?;
+    let mut outbox = vec![WebhookEvent::connection(
+        "connection.disconnected",
+        &connection,
+        at,
+    )];
+    outbox.extend(
+        ended
+            .iter()
+            .map(|(k, _)| WebhookEvent::consent("consent.withdrawn", k, Some(method), at)),
+    );
+    crate::webhooks::insert_events(conn, &outbox).await?;
     let revoke_job = match tokens_ct {
         Some(tokens_ct) if revoke => {
             let job = JobId::new();
@@ -385,7 +420,8 @@ pub(crate) async fn require_reconsent(
     notice: NoticeId,
     at: OffsetDateTime,
 ) -> Result<Vec<Connection>> {
-    sqlx::query(concat!(
+    let mut tx = pool.begin().await.map_err(db)?;
+    let connections = sqlx::query(concat!(
         "update connections set status = 'reconsent_required', updated_at = $1
          where tenant_id = $2 and status = 'linked' and consent_id in (
              select k.id from consents k
@@ -398,12 +434,19 @@ pub(crate) async fn require_reconsent(
     .bind(at)
     .bind(tenant.as_uuid())
     .bind(notice.as_uuid())
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await
     .map_err(db)?
     .iter()
     .map(connection_from)
-    .collect()
+    .collect::<Result<Vec<_>>>()?;
+    let outbox: Vec<WebhookEvent> = connections
+        .iter()
+        .map(|c| WebhookEvent::reconsent_required(c, "notice_changed", at))
+        .collect();
+    crate::webhooks::insert_events(&mut tx, &outbox).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(connections)
 }
 
 /// Consent validity: consents in force on linked connections, given before `given_before`,
@@ -433,13 +476,23 @@ pub(crate) async fn expire_consents(
         .iter()
         .map(|(k, _)| k.connection_id.as_uuid())
         .collect();
-    sqlx::query("update connections set status = 'reconsent_required', updated_at = $1 where tenant_id = $2 and id = any($3) and status = 'linked'")
-        .bind(at)
-        .bind(tenant.as_uuid())
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+    let outbox: Vec<WebhookEvent> = sqlx::query(concat!(
+        "update connections set status = 'reconsent_required', updated_at = $1
+         where tenant_id = $2 and id = any($3) and status = 'linked' returning ",
+        connection_cols!()
+    ))
+    .bind(at)
+    .bind(tenant.as_uuid())
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(|r| {
+        connection_from(r).map(|c| WebhookEvent::reconsent_required(&c, "consent_expired", at))
+    })
+    .collect::<Result<_>>()?;
+    crate::webhooks::insert_events(&mut tx, &outbox).await?;
     let bodies = ended
         .iter()
         .map(|(k, purpose)| {

@@ -27,6 +27,7 @@ mod nda;
 mod notices;
 mod settings;
 mod tenants;
+mod webhooks;
 mod writer;
 
 #[cfg(feature = "testing")]
@@ -45,12 +46,15 @@ use accord_domain::funnel::{FunnelCount, FunnelEvent};
 use accord_domain::ids::NdaAcceptanceId;
 use accord_domain::ids::{
     BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId, NoticeId,
-    NoticeVersionId, SupportRequestId, TenantId,
+    NoticeVersionId, SupportRequestId, TenantId, WebhookDeliveryId, WebhookEndpointId,
 };
 use accord_domain::ledger::{ChainedEvent, EventBody, SignedCheckpoint, StoredEvent};
 use accord_domain::locale::Locale;
 use accord_domain::nda::NdaAcceptance;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
+use accord_domain::outbox::{
+    AfterAttempt, ClaimedDelivery, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent,
+};
 use accord_domain::settings::{LinkSettings, SettingsVersion};
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
 use accord_store::{ConsentWrite, Disconnected, Page, Result, Store, StoreError, UnsealedChain};
@@ -514,5 +518,93 @@ impl Store for PgStore {
 
     async fn tenants(&self) -> Result<Vec<Tenant>> {
         tenants::all(&self.pool).await
+    }
+    async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()> {
+        webhooks::create_endpoint(&self.pool, endpoint).await
+    }
+    async fn webhook_endpoints(&self, tenant: TenantId) -> Result<Vec<WebhookEndpoint>> {
+        webhooks::endpoints(&self.pool, tenant).await
+    }
+    async fn webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        id: WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>> {
+        webhooks::endpoint(&self.pool, tenant, id).await
+    }
+    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()> {
+        webhooks::update_endpoint(&self.pool, endpoint).await
+    }
+    async fn delete_webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        id: WebhookEndpointId,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        webhooks::delete_endpoint(&self.pool, tenant, id, at).await
+    }
+    async fn rotate_webhook_secret(
+        &self,
+        tenant: TenantId,
+        id: WebhookEndpointId,
+        secret_ct: &str,
+        previous_until: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Option<WebhookEndpoint>> {
+        webhooks::rotate_secret(&self.pool, tenant, id, secret_ct, previous_until, at).await
+    }
+    async fn fan_out_webhook_events(&self, now: OffsetDateTime, limit: u32) -> Result<usize> {
+        webhooks::fan_out(&self.pool, now, limit).await
+    }
+    async fn claim_webhook_deliveries(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        webhooks::claim(&self.pool, now, limit, lease).await
+    }
+    async fn record_webhook_attempt(
+        &self,
+        claim: &ClaimedDelivery,
+        attempt: &WebhookAttempt,
+        after: AfterAttempt,
+    ) -> Result<bool> {
+        webhooks::record_attempt(&self.pool, claim, attempt, after).await
+    }
+    async fn webhook_deliveries(
+        &self,
+        tenant: TenantId,
+        endpoint: WebhookEndpointId,
+        before: Option<WebhookDeliveryId>,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>> {
+        webhooks::deliveries(&self.pool, tenant, endpoint, before, limit).await
+    }
+    async fn webhook_delivery(
+        &self,
+        tenant: TenantId,
+        id: WebhookDeliveryId,
+    ) -> Result<Option<WebhookDelivery>> {
+        webhooks::delivery(&self.pool, tenant, id).await
+    }
+    async fn webhook_attempts(
+        &self,
+        tenant: TenantId,
+        delivery: WebhookDeliveryId,
+    ) -> Result<Vec<WebhookAttempt>> {
+        webhooks::attempts(&self.pool, tenant, delivery).await
+    }
+    async fn replay_webhook_delivery(
+        &self,
+        tenant: TenantId,
+        endpoint: WebhookEndpointId,
+        delivery: WebhookDeliveryId,
+        at: OffsetDateTime,
+    ) -> Result<Option<WebhookDelivery>> {
+        webhooks::replay(&self.pool, tenant, endpoint, delivery, at).await
+    }
+    async fn webhook_events(&self, tenant: TenantId, limit: u32) -> Result<Vec<WebhookEvent>> {
+        webhooks::events(&self.pool, tenant, limit).await
     }
 }

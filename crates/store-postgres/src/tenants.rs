@@ -260,6 +260,11 @@ pub(crate) async fn create_support_request(
         )
         .await?;
     }
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[accord_domain::outbox::WebhookEvent::support_request(r)],
+    )
+    .await?;
     tx.commit().await.map_err(db)?;
     Ok(())
 }

@@ -129,6 +129,16 @@ pub(crate) async fn apply_all(
         }
     }
 
+    // Connections that exist before this batch: the others are created by it
+    // (`connection.created`).
+    let ids: Vec<ConnectionId> = writes.iter().map(|w| w.connection.id).collect();
+    let existing: Vec<String> = sqlx::query_scalar(
+        "select value from json_each(?) where value in (select id from connections)",
+    )
+    .bind(to_json(&ids)?)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
     // Same upsert as `connections::apply_consent`; rows are applied in batch order.
     let upserted: Vec<String> = sqlx::query_scalar(
         "insert into connections (id, tenant_id, company_id, platform_key, status, data_uses, consent_id,
@@ -211,6 +221,12 @@ pub(crate) async fn apply_all(
     .execute(&mut *conn)
     .await
     .map_err(db)?;
-    crate::ledger::append_batch(conn, events).await?;
+    crate::ledger::append_batch(&mut *conn, events).await?;
+    let mut outbox = Vec::with_capacity(writes.len() * 2);
+    for w in writes {
+        let created = !existing.contains(&w.connection.id.to_string());
+        outbox.extend(crate::connections::consent_webhooks(w, created));
+    }
+    crate::webhooks::insert_events(conn, &outbox).await?;
     Ok(true)
 }

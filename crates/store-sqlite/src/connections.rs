@@ -8,6 +8,7 @@ use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::Consent;
 use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, NoticeId, TenantId};
 use accord_domain::ledger::{ChainedEvent, EventBody, EventKind};
+use accord_domain::outbox::WebhookEvent;
 use accord_domain::tenant::JobKind;
 use accord_store::{ConsentWrite, Disconnected, Result, StoreError};
 use sqlx::sqlite::SqliteRow;
@@ -84,6 +85,11 @@ pub(crate) async fn apply_consent(conn: &mut SqliteConnection, w: &ConsentWrite)
         return Err(backend("inconsistent consent write: consent, connection and OAuth flow disagree on their owner"));
     }
     let (c, k) = (&w.connection, &w.consent);
+    let existed: Option<String> = sqlx::query_scalar("select id from connections where id = ?")
+        .bind(c.id.to_string())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
     // No conflict target: the only unique keys of `connections` are `id` and `(tenant_id, id)`,
     // and the `where` keeps the update to the owner's own row.
     let upserted = sqlx::query(
@@ -152,7 +158,24 @@ pub(crate) async fn apply_consent(conn: &mut SqliteConnection, w: &ConsentWrite)
     }
     supersede(conn, w).await?;
     crate::ledger::append_in(conn, k.tenant_id, vec![w.event.clone()]).await?;
+    crate::webhooks::insert_events(conn, &consent_webhooks(w, existed.is_none())).await?;
     Ok(())
+}
+
+/// The outbox events of a consent write: `connection.created` when it created the connection,
+/// and `consent.given` (a re-consent too: a new consent was given).
+pub(crate) fn consent_webhooks(w: &ConsentWrite, created: bool) -> Vec<WebhookEvent> {
+    let at = w.consent.given_at;
+    let mut out = Vec::with_capacity(2);
+    if created {
+        out.push(WebhookEvent::connection(
+            "connection.created",
+            &w.connection,
+            at,
+        ));
+    }
+    out.push(WebhookEvent::consent("consent.given", &w.consent, None, at));
+    out
 }
 
 pub(crate) async fn link_connection(
@@ -166,28 +189,38 @@ pub(crate) async fn link_connection(
 ) -> Result<()> {
     // A disconnected connection is never revived by a late callback: only a new consent may
     // start it again (DESIGN.md: withdrawal takes effect at once).
-    let done = sqlx::query(
+    let mut tx = begin(write).await?;
+    let row = sqlx::query(concat!(
         "update connections set status = 'linked', tokens_ct = ?, granted_scope = ?, last_error = null,
              linked_at = ?, updated_at = ?
-         where tenant_id = ? and id = ? and status <> 'disconnected'",
-    )
+         where tenant_id = ? and id = ? and status <> 'disconnected' returning ",
+        connection_cols!()
+    ))
     .bind(tokens_ct)
     .bind(granted_scope)
     .bind(micros(at))
     .bind(micros(at))
     .bind(tenant.to_string())
     .bind(id.to_string())
-    .execute(write)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
-    if done.rows_affected() == 0 {
+    let Some(row) = row else {
+        drop(tx);
         return match connection(read, tenant, id).await? {
             Some(_) => Err(StoreError::Conflict(format!(
                 "connection {id} is disconnected"
             ))),
             None => Err(StoreError::NotFound),
         };
-    }
+    };
+    let linked = connection_from(&row)?;
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[WebhookEvent::connection("connection.linked", &linked, at)],
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
     Ok(())
 }
 
@@ -199,20 +232,33 @@ pub(crate) async fn fail_connection(
     error_code: &str,
     at: OffsetDateTime,
 ) -> Result<()> {
-    let done = sqlx::query(
+    let mut tx = begin(write).await?;
+    let row = sqlx::query(concat!(
         "update connections set last_error = ?, updated_at = ?
-         where tenant_id = ? and id = ? and status = 'pending_auth'",
-    )
+         where tenant_id = ? and id = ? and status = 'pending_auth' returning ",
+        connection_cols!()
+    ))
     .bind(error_code)
     .bind(micros(at))
     .bind(tenant.to_string())
     .bind(id.to_string())
-    .execute(write)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
+    if let Some(row) = row {
+        let failed = connection_from(&row)?;
+        crate::webhooks::insert_events(
+            &mut tx,
+            &[WebhookEvent::connection("connection.failed", &failed, at)],
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        return Ok(());
+    }
+    drop(tx);
     // A connection that moved on (linked, disconnected) keeps its state: a late failure report
     // does not describe it any more.
-    if done.rows_affected() == 0 && connection(read, tenant, id).await?.is_none() {
+    if connection(read, tenant, id).await?.is_none() {
         return Err(StoreError::NotFound);
     }
     Ok(())
@@ -336,6 +382,17 @@ pub(crate) async fn disconnect_in(
         .map(|(k, purpose)| EventBody::for_consent(EventKind::Withdrawn, k, purpose, method, at))
         .collect();
     crate::ledger::append_in(conn, tenant, bodies).await?;
+    let mut outbox = vec![WebhookEvent::connection(
+        "connection.disconnected",
+        &connection,
+        at,
+    )];
+    outbox.extend(
+        ended
+            .iter()
+            .map(|(k, _)| WebhookEvent::consent("consent.withdrawn", k, Some(method), at)),
+    );
+    crate::webhooks::insert_events(conn, &outbox).await?;
     let revoke_job = match tokens_ct {
         Some(tokens_ct) if revoke => {
             let job = JobId::new();
@@ -493,8 +550,17 @@ pub(crate) async fn require_reconsent(
     .fetch_all(&mut *tx)
     .await
     .map_err(db)?;
+    let connections = rows
+        .iter()
+        .map(connection_from)
+        .collect::<Result<Vec<_>>>()?;
+    let outbox: Vec<WebhookEvent> = connections
+        .iter()
+        .map(|c| WebhookEvent::reconsent_required(c, "notice_changed", at))
+        .collect();
+    crate::webhooks::insert_events(&mut tx, &outbox).await?;
     tx.commit().await.map_err(db)?;
-    rows.iter().map(connection_from).collect()
+    Ok(connections)
 }
 
 /// Consent validity: consents in force on linked connections, given before `given_before`,
@@ -514,15 +580,25 @@ pub(crate) async fn expire_consents(
         at,
     )
     .await?;
+    let mut outbox = Vec::with_capacity(ended.len());
     for (k, _) in &ended {
-        sqlx::query("update connections set status = 'reconsent_required', updated_at = ? where tenant_id = ? and id = ? and status = 'linked'")
-            .bind(micros(at))
-            .bind(tenant.to_string())
-            .bind(k.connection_id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(concat!(
+            "update connections set status = 'reconsent_required', updated_at = ?
+             where tenant_id = ? and id = ? and status = 'linked' returning ",
+            connection_cols!()
+        ))
+        .bind(micros(at))
+        .bind(tenant.to_string())
+        .bind(k.connection_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(row) = row {
+            let c = connection_from(&row)?;
+            outbox.push(WebhookEvent::reconsent_required(&c, "consent_expired", at));
+        }
     }
+    crate::webhooks::insert_events(&mut tx, &outbox).await?;
     let bodies = ended
         .iter()
         .map(|(k, purpose)| {

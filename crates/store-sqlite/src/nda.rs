@@ -42,6 +42,11 @@ pub(crate) async fn record(
     .execute(&mut *tx)
     .await
     .map_err(db)?;
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[accord_domain::outbox::WebhookEvent::nda_accepted(nda)],
+    )
+    .await?;
     tx.commit().await.map_err(db)?;
     Ok(chained)
 }

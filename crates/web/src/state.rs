@@ -24,6 +24,10 @@ pub struct WebConfig {
     /// Reverse proxies whose `X-Forwarded-For` gives the client's address (rate limits, consent
     /// evidence). Empty: the connection's peer is the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Development only: webhook endpoints may be on loopback addresses.
+    pub webhooks_allow_loopback: bool,
+    /// After a webhook secret rotation, how long the previous secret keeps signing.
+    pub webhook_secret_overlap: Duration,
 }
 
 impl WebConfig {

@@ -12,6 +12,7 @@
 
 pub mod mail;
 mod seal;
+pub mod webhooks;
 
 pub use seal::Sealer;
 
@@ -164,7 +165,6 @@ impl Worker {
             match store.expire_consents(tenant.id, given_before, now).await {
                 Ok(events) => {
                     if !events.is_empty() {
-                        // The webhook `consent.expired` will be emitted here, one per event.
                         tracing::info!(tenant = %tenant.id, expired = events.len(), validity_days = days, "consents expired");
                     }
                     total += events.len();

@@ -531,7 +531,7 @@ async fn an_expired_link_is_gone() {
 // ---- Support requests ----
 
 /// Follows a support link, sends a valid request, returns the reference shown.
-async fn send_support_request(browser: &Browser, link: &str) -> String {
+pub(crate) async fn send_support_request(browser: &Browser, link: &str) -> String {
     let form = browser.get(link).await;
     assert_eq!(form.status, 200, "{}", form.body);
     assert_eq!(heading(&form), "Ask for help");

@@ -641,8 +641,15 @@ fn postgres_settings(db: &accord_store_postgres::testing::TestDatabase) -> Vec<(
 /// `ACCORD_TEST_POSTGRES_URL` is unset: the caller returns early and `cargo test` needs no
 /// PostgreSQL.
 pub async fn spawn_app_on_postgres() -> Option<PgTestApp> {
+    spawn_app_on_postgres_with(&[]).await
+}
+
+/// [`spawn_app_on_postgres`] with extra settings.
+pub async fn spawn_app_on_postgres_with(extra: &[(&str, &str)]) -> Option<PgTestApp> {
     let db = Arc::new(accord_store_postgres::testing::TestDatabase::create().await?);
-    let app = spawn_app_with(&postgres_settings(&db), None).await;
+    let mut settings = postgres_settings(&db);
+    settings.extend_from_slice(extra);
+    let app = spawn_app_with(&settings, None).await;
     Some(PgTestApp { app, db })
 }
 
@@ -652,6 +659,11 @@ pub async fn spawn_app_on_postgres() -> Option<PgTestApp> {
 /// the same whichever instance made them). It serves on its own port; requests reach it when
 /// sent to its `base`.
 pub async fn spawn_instance_like(first: &PgTestApp) -> PgTestApp {
+    spawn_instance_like_with(first, &[]).await
+}
+
+/// [`spawn_instance_like`] with extra settings.
+pub async fn spawn_instance_like_with(first: &PgTestApp, more: &[(&str, &str)]) -> PgTestApp {
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("keys.toml");
     // `copy` keeps the 0600 mode Accord insists on.
@@ -660,6 +672,7 @@ pub async fn spawn_instance_like(first: &PgTestApp) -> PgTestApp {
     let mut extra = postgres_settings(&first.db);
     extra.push(("keys.file", &key_path));
     extra.push(("server.public_url", &first.base));
+    extra.extend_from_slice(more);
     // The key file is read once, while the instance builds; its directory may go afterwards.
     let mut app = spawn_app_with(&extra, Some(first.clock.clone())).await;
     app.link_url = app.link_url.replace(&first.base, &app.base);

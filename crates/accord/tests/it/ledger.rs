@@ -516,7 +516,9 @@ async fn signed_checkpoints_catch_a_rewritten_or_truncated_tail() {
     assert_eq!(ran.code, Some(1), "{ran}");
     assert!(
         // (position 3, or 2 if the running sealer sealed the chain when it ended there)
-        ran.stdout.contains("event 2: missing: the chain ends at position 1 but a signed checkpoint seals position"),
+        ran.stdout.contains(
+            "event 2: missing: the chain ends at position 1 but a signed checkpoint seals position"
+        ),
         "{ran}"
     );
 

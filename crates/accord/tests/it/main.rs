@@ -21,3 +21,4 @@ mod security;
 mod smoke;
 mod startup;
 mod support;
+mod webhooks;

@@ -25,7 +25,7 @@ async fn put_settings(app: &TestApp, mnda: Value) -> (u16, Value) {
         .await
 }
 
-async fn configure(app: &TestApp) {
+pub(crate) async fn configure(app: &TestApp) {
     let (status, body) = put_settings(
         app,
         json!({"template": {"en": TEMPLATE_EN, "fr": TEMPLATE_FR}, "signatory_name": "Ada Lovelace", "signatory_title": "Chief Risk Officer"}),
@@ -62,7 +62,7 @@ async fn nda_events(app: &TestApp) -> Vec<accord_domain::ledger::ChainedEvent> {
 }
 
 /// Fills and posts the NDA form.
-async fn sign(b: &Browser, name: &str, title: &str, tick: bool) -> Page {
+pub(crate) async fn sign(b: &Browser, name: &str, title: &str, tick: bool) -> Page {
     let page = b.get("/link/nda?platform=sandbox").await;
     assert_eq!(page.status, 200, "{}", page.body);
     let (action, mut fields) = page.form("form.nda-form");

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 const SANDBOX: &str = "Accord Sandbox Books";
 
 /// The accounting notice in `locale`: its id and the content of its current version.
-async fn current_notice(app: &TestApp, locale: &str) -> (String, Value) {
+pub(crate) async fn current_notice(app: &TestApp, locale: &str) -> (String, Value) {
     let (status, list) = app.api_json(Method::GET, "/v1/notices", None).await;
     assert_eq!(status, 200, "{list}");
     let notice = list["data"]
@@ -32,7 +32,7 @@ async fn current_notice(app: &TestApp, locale: &str) -> (String, Value) {
     (id, content)
 }
 
-async fn publish(app: &TestApp, locale: &str, content: &Value) -> Value {
+pub(crate) async fn publish(app: &TestApp, locale: &str, content: &Value) -> Value {
     let (status, body) = app
         .api_json(
             Method::POST,
@@ -46,7 +46,7 @@ async fn publish(app: &TestApp, locale: &str, content: &Value) -> Value {
 
 /// The material change of these tests: invoices are now also written to the platform, kept
 /// 24 months instead of 12, and shared with a partner (whose name needs escaping).
-fn material_change(mut content: Value) -> Value {
+pub(crate) fn material_change(mut content: Value) -> Value {
     let retention = content["retention"].as_str().unwrap().to_owned();
     assert!(retention.contains("12"), "{retention}");
     content["retention"] = json!(retention.replace("12", "24"));

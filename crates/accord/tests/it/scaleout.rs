@@ -8,10 +8,9 @@
 //! - two browsers racing to open one link, on both instances: exactly one gets in;
 //! - disconnects racing on both instances queue one revocation per connection, and the job
 //!   workers of both instances, claiming at once, run each job once (one claim per attempt);
-//! - the tenant's consent ledger, appended to by both instances, stays one unforked chain.
-//!
-//! Not yet here, because the feature does not exist yet: the webhook outbox (each message
-//! claimed by one worker per attempt). Its case belongs here when it lands (docs/deployment.md).
+//! - the tenant's consent ledger, appended to by both instances, stays one unforked chain;
+//! - the webhook workers of both instances, polling at once, send each outbox message once
+//!   (one claim per attempt, `for update skip locked`).
 //!
 //! Gated on `ACCORD_TEST_POSTGRES_URL`, like `postgres.rs`.
 
@@ -263,4 +262,54 @@ async fn racing_disconnects_revoke_once_per_connection_and_each_job_runs_once() 
         (CONNECTIONS, CONNECTIONS),
         "{events:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_deliveries_are_claimed_by_one_instance_per_attempt() {
+    use crate::helpers::{spawn_app_on_postgres_with, spawn_instance_like_with};
+    use crate::webhooks::{register, wait_deliveries, Receiver, DEV};
+    let Some(a) = spawn_app_on_postgres_with(&DEV).await else {
+        return;
+    };
+    // B only runs its webhook worker beside A's.
+    let _b = spawn_instance_like_with(&a, &DEV).await;
+    let receiver = Receiver::start().await;
+    let (endpoint, secret) = register(&a, &receiver.url, &[]).await;
+    receiver.trust(&[&secret]);
+    // Both workers poll every 25 ms and claim at once. (The flows run on A: the sandbox
+    // platform's sign-in state lives in the instance that mounts it.)
+    for n in 0..6 {
+        let (_, link) = company_with_link(&a, &format!("Webhook Co {n}")).await;
+        a.browser().connect(Some(&link), "sandbox").await;
+    }
+    let events = a
+        .state
+        .store
+        .webhook_events(a.tenant(), 1000)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 18, "three events per connection");
+    let delivered = wait_deliveries(&a, &endpoint, "every delivery succeeded", |d| {
+        d.len() == events.len() && d.iter().all(|x| x["status"] == "succeeded")
+    })
+    .await;
+    for d in &delivered {
+        assert_eq!(
+            d["attempts"].as_array().unwrap().len(),
+            1,
+            "one attempt: {d}"
+        );
+    }
+    // Give a second (wrong) claim time to show itself, then count what the receiver got.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = receiver.received();
+    receiver.assert_all_verified();
+    assert_eq!(
+        got.len(),
+        events.len(),
+        "each event sent once, by one instance"
+    );
+    for e in &events {
+        assert_eq!(got.iter().filter(|r| r.id == e.id.to_string()).count(), 1);
+    }
 }

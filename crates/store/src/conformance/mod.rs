@@ -24,7 +24,7 @@
 //! Times are whole seconds from a fixed instant, so backends may keep microseconds only.
 //!
 //! The cases, by area: [`tenants`], [`notices`], [`flow`], [`consents`], [`jobs`],
-//! [`isolation`], [`ledger`], [`nda`], and [`races`] (many callers at once, as several instances would be);
+//! [`isolation`], [`ledger`], [`nda`], [`webhooks`], and [`races`] (many callers at once, as several instances would be);
 //! [`fixtures`] builds their rows.
 
 pub mod fixtures;
@@ -40,6 +40,7 @@ mod notices;
 mod races;
 mod settings;
 mod tenants;
+mod webhooks;
 
 pub use consents::*;
 pub use flow::*;
@@ -52,6 +53,7 @@ pub use notices::*;
 pub use races::*;
 pub use settings::*;
 pub use tenants::*;
+pub use webhooks::*;
 
 use crate::Page;
 
@@ -116,6 +118,13 @@ macro_rules! conformance_tests {
             concurrent_settings_saves_are_numbered_apart,
             logos_are_stored_replaced_and_deleted,
             connected_companies_are_counted,
+            every_change_writes_its_outbox_event,
+            reconsent_and_expiry_events_are_written_with_the_change,
+            a_refused_change_writes_no_event,
+            concurrent_consents_each_write_their_events,
+            webhook_endpoints_are_owner_scoped_and_rotate_atomically,
+            events_fan_out_once_to_subscribed_endpoints,
+            deliveries_are_claimed_once_per_attempt_and_kept,
         );
     };
     (@cases required $make:expr; $($case:ident),+ $(,)?) => {

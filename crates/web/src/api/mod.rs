@@ -1,8 +1,8 @@
 //! The tenant API (`/v1/...`): JSON, bearer API key, RFC 9457 problem+json errors. The OpenAPI
 //! 3.1 document is generated from these handlers (utoipa) and served at `/openapi.json`.
 
-pub mod byo;
 pub mod analytics;
+pub mod byo;
 pub mod companies;
 pub mod connections;
 pub mod dto;
@@ -12,6 +12,7 @@ pub mod notices;
 pub mod platforms;
 pub mod receipts;
 pub mod settings;
+pub mod webhooks;
 
 use crate::state::AppState;
 use axum::middleware;
@@ -42,7 +43,8 @@ use utoipa_axum::routes;
         (name = "settings", description = "Your voice in the flow"),
         (name = "support", description = "Requests from your customers"),
         (name = "build-your-own", description = "Run the flow from your own UI: platforms, rendered notices, consents, authorizations"),
-        (name = "analytics", description = "The funnel of the hosted flow, without personal data")
+        (name = "analytics", description = "The funnel of the hosted flow, without personal data"),
+        (name = "webhooks", description = "Signed events (Standard Webhooks) posted to your endpoints, with every delivery attempt")
     )
 )]
 struct ApiDoc;
@@ -91,6 +93,11 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(byo::record_consent))
         .routes(routes!(byo::authorize))
         .routes(routes!(analytics::funnel))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay))
         .split_for_parts();
     // Unknown `/v1/...` paths answer like the rest of the API (problem+json), not with the
     // hosted flow's HTML 404 page.

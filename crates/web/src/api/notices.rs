@@ -189,7 +189,7 @@ pub async fn publish(
             .store
             .require_reconsent(tenant.id, v.notice_id, now)
             .await?;
-        // The webhook `consent.reconsent_required` will be emitted here, one per connection.
+        // One `consent.reconsent_required` webhook per connection was written by the same commit.
         tracing::info!(notice = %v.notice_id, version = v.version, connections = reconsent.len(), "material notice change: re-consent required");
     }
     Ok((

@@ -293,7 +293,7 @@ pub async fn record(state: &AppState, action: ReconsentAction<'_>) -> Result<Con
             event,
         })
         .await?;
-    // The webhook `consent.reconsented` will be emitted here.
+    // Its `consent.given` webhook was written to the outbox by the same commit.
     tracing::info!(connection = %r.connection.id, platform = %action.platform.key, notice_version = r.current.version, "consent given again");
     Ok(consent)
 }
