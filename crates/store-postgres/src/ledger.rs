@@ -234,6 +234,18 @@ pub(crate) async fn tenants_with_events(pool: &PgPool) -> Result<Vec<TenantId>> 
     Ok(ids.into_iter().map(TenantId::from).collect())
 }
 
+/// The columns `tenant_id`, `seq`, `kind`, `consent_id`, `prev_hash`, `at`, `event`, `hash`.
+type StoredRow = (
+    Uuid,
+    i64,
+    String,
+    Uuid,
+    String,
+    OffsetDateTime,
+    String,
+    String,
+);
+
 /// Events as stored, for verification: only the text is taken apart later, and only the fields
 /// its row repeats (`accord_domain::ledger::StoredEvent`).
 pub(crate) async fn rows(
@@ -242,16 +254,7 @@ pub(crate) async fn rows(
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<StoredEvent>> {
-    let rows: Vec<(
-        Uuid,
-        i64,
-        String,
-        Uuid,
-        String,
-        OffsetDateTime,
-        String,
-        String,
-    )> = sqlx::query_as(
+    let rows: Vec<StoredRow> = sqlx::query_as(
         "select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events
              where tenant_id = $1 and seq > $2 order by seq limit $3",
     )

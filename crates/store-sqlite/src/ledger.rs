@@ -186,6 +186,9 @@ pub(crate) async fn tenants_with_events(read: &SqlitePool) -> Result<Vec<TenantI
         .collect()
 }
 
+/// The columns `tenant_id`, `seq`, `kind`, `consent_id`, `prev_hash`, `at`, `event`, `hash`.
+type StoredRow = (String, i64, String, String, String, i64, String, String);
+
 /// Events as stored, for verification: only the text is taken apart later, and only the fields
 /// its row repeats (`accord_domain::ledger::StoredEvent`).
 pub(crate) async fn rows(
@@ -194,7 +197,7 @@ pub(crate) async fn rows(
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<StoredEvent>> {
-    let rows: Vec<(String, i64, String, String, String, i64, String, String)> = sqlx::query_as(
+    let rows: Vec<StoredRow> = sqlx::query_as(
         "select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events
          where tenant_id = ? and seq > ? order by seq limit ?",
     )
