@@ -28,7 +28,7 @@ OUT="$(mktemp -d)"
 trap 'psql -qd postgres -c "drop database if exists $DB" -c "drop database if exists ${DB}_pgbench" >/dev/null 2>&1 || true; rm -rf "$OUT"' EXIT
 
 echo "== build (release)"
-cargo build --release --locked -p accord-bench >/dev/null 2>&1 || cargo build --release --locked -p accord-bench
+cargo build --release --locked -p accord-bench -p accord >/dev/null 2>&1 || cargo build --release --locked -p accord-bench -p accord
 BENCH=target/release/accord-bench
 
 echo "== machine"
