@@ -193,7 +193,7 @@ async fn approximate_len(store: &dyn Store, tenant: TenantId) -> u64 {
     // Whether an event exists at position `seq` (an unreadable one counts as existing).
     let exists = |seq: i64| async move {
         store
-            .ledger_events(tenant, seq - 1, 1)
+            .ledger_rows(tenant, seq - 1, 1)
             .await
             .map_or(true, |p| !p.is_empty())
     };

@@ -111,10 +111,10 @@ pub async fn confirm(
         &form.csrf,
         meta.same_origin,
     )?;
-    let (step, platform) = place(&ctx, &form.from, form.platform.as_deref());
     if form.from.len() > 40 {
         return Err(PageError::new(PageErrorKind::BadRequest));
     }
+    let (step, platform) = place(&ctx, &form.from, form.platform.as_deref());
     let to = match platform {
         Some(p) => format!("/link/finish?exited={step}&platform={p}"),
         None => format!("/link/finish?exited={step}"),
