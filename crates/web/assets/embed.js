@@ -114,6 +114,10 @@
     if (exit && !exit.open) { exit.showModal(); } else if (!exit) { post("close"); }
   }
   if (exit) {
+    // The answer closes the dialog itself, not through the dialog form's submission.
+    exit.querySelectorAll("button[value]").forEach(function (b) {
+      b.addEventListener("click", function (e) { e.preventDefault(); exit.close(b.value); });
+    });
     exit.addEventListener("close", function () {
       if (exit.returnValue === "leave") { post("close"); }
     });
