@@ -80,8 +80,14 @@
       closed = true;
       w.removeEventListener("message", onMessage);
       d.removeEventListener("keydown", onKey, true);
-      if (root.parentNode) { root.parentNode.removeChild(root); }
-      if (style.parentNode) { style.parentNode.removeChild(style); }
+      // Hidden at once, removed a moment later: the click that answered "leave" inside the
+      // frame is still being delivered, and tearing its frame down under it can lose the event's
+      // acknowledgement (seen in Chromium with the frame in its own process).
+      root.style.display = "none";
+      setTimeout(function () {
+        if (root.parentNode) { root.parentNode.removeChild(root); }
+        if (style.parentNode) { style.parentNode.removeChild(style); }
+      }, 100);
       inert.forEach(function (el) { el.inert = false; });
       if (opener && opener.focus) { opener.focus(); }
       current = null;
