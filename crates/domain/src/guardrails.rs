@@ -9,6 +9,7 @@
 //! clear, comparable label; and a settings document that reaches for a plausible field such as
 //! `consent_prechecked` or `hide_decline` is refused with the reason, not a bare "unknown field".
 
+use crate::locale::Locale;
 use crate::settings::{ButtonLabels, Localized};
 use crate::validate::{FieldError, Invalid};
 use serde_json::Value;
@@ -162,46 +163,108 @@ pub fn reason_for(field: &str) -> Option<&'static str> {
         .map(|(_, reason)| *reason)
 }
 
-/// Decline must stay a clear choice: at least two letters, not the Connect label, and not
-/// much shorter than it (a third of its length at least), in each language where both are set.
-pub fn check_labels(labels: &ButtonLabels, invalid: &mut Invalid) {
-    for (loc, decline, connect) in pairs(&labels.decline, &labels.connect) {
-        let Some(decline) = decline else { continue };
-        let path = format!("button_labels.decline.{loc}");
-        let letters = decline.chars().filter(|c| c.is_alphabetic()).count();
-        if letters < 2 {
-            invalid.push(FieldError::new(
-                path,
-                "refused by a guardrail: Decline's label must say what it does in words",
-            ));
+/// Accord's own Connect and Decline labels in each language (the web crate reads them from
+/// the locale files). Wherever a tenant sets only one of the pair, its label stands beside
+/// Accord's, so that is what the guardrail compares it with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuiltinLabels {
+    pub connect: Localized,
+    pub decline: Localized,
+}
+
+/// Decline must stay a clear choice, in each language where the tenant set Decline or Connect:
+/// Decline has at least two letters, does not read the same as Connect, and is not much
+/// shorter than it (a third of its length at least). A label the tenant left unset is
+/// Accord's own ([`BuiltinLabels`]): `{"decline": {"en": "Agree and connect"}}` would make both
+/// buttons read the same as surely as setting both. The error names the tenant's field: Decline's
+/// when it set Decline, else Connect's.
+pub fn check_labels(labels: &ButtonLabels, builtin: &BuiltinLabels, invalid: &mut Invalid) {
+    for locale in Locale::ALL {
+        let (own_decline, own_connect) = (labels.decline.get(locale), labels.connect.get(locale));
+        if own_decline.is_none() && own_connect.is_none() {
             continue;
         }
-        if let Some(connect) = connect {
-            let (d, c) = (decline.trim(), connect.trim());
-            if d.eq_ignore_ascii_case(c) {
+        let loc = locale.as_str();
+        if let Some(decline) = own_decline {
+            let letters = decline.chars().filter(|c| c.is_alphabetic()).count();
+            if letters < 2 {
                 invalid.push(FieldError::new(
-                    path,
-                    "refused by a guardrail: Decline's label must differ from Connect's",
+                    format!("button_labels.decline.{loc}"),
+                    "refused by a guardrail: Decline's label must say what it does in words",
                 ));
-            } else if d.chars().count() * 3 < c.chars().count() {
-                invalid.push(FieldError::new(
-                    path,
-                    "refused by a guardrail: Decline's label must not be much shorter than \
-                     Connect's (at least a third of its length)",
-                ));
+                continue;
             }
         }
+        let (Some(decline), Some(connect)) = (
+            own_decline.or(builtin.decline.get(locale)),
+            own_connect.or(builtin.connect.get(locale)),
+        ) else {
+            continue;
+        };
+        // Accord's own label, quoted so the tenant sees what its label stands beside. The
+        // tenant's text is never echoed (it may be long or hostile).
+        let accords = |what: &str, text: &str| format!(" (Accord's {what} label reads “{text}”)");
+        let (path, problem) = if own_decline.is_some() {
+            let beside = if own_connect.is_none() {
+                accords("Connect", connect)
+            } else {
+                String::new()
+            };
+            (
+                format!("button_labels.decline.{loc}"),
+                if reads_the_same(decline, connect) {
+                    format!(
+                        "refused by a guardrail: Decline's label must differ from Connect's; \
+                         both buttons would read the same{beside}"
+                    )
+                } else if much_shorter(decline, connect) {
+                    format!(
+                        "refused by a guardrail: Decline's label must not be much shorter than \
+                         Connect's (at least a third of its length){beside}"
+                    )
+                } else {
+                    continue;
+                },
+            )
+        } else {
+            let beside = accords("Decline", decline);
+            (
+                format!("button_labels.connect.{loc}"),
+                if reads_the_same(decline, connect) {
+                    format!(
+                        "refused by a guardrail: Connect's label must differ from Decline's; \
+                         both buttons would read the same{beside}"
+                    )
+                } else if much_shorter(decline, connect) {
+                    format!(
+                        "refused by a guardrail: Decline would be much shorter than Connect \
+                         (under a third of its length){beside}; shorten Connect or set \
+                         button_labels.decline.{loc} too"
+                    )
+                } else {
+                    continue;
+                },
+            )
+        };
+        invalid.push(FieldError::new(path, problem));
     }
 }
 
-fn pairs<'a>(
-    a: &'a Localized,
-    b: &'a Localized,
-) -> [(&'static str, Option<&'a str>, Option<&'a str>); 2] {
-    [
-        ("en", a.en.as_deref(), b.en.as_deref()),
-        ("fr", a.fr.as_deref(), b.fr.as_deref()),
-    ]
+/// Whether two labels read the same: equal once case, spaces and punctuation are set aside
+/// ("No thanks." and "no  thanks" are one label).
+fn reads_the_same(a: &str, b: &str) -> bool {
+    let words = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    words(a) == words(b)
+}
+
+/// Whether Decline is under a third of Connect's length (in characters, trimmed).
+fn much_shorter(decline: &str, connect: &str) -> bool {
+    decline.trim().chars().count() * 3 < connect.trim().chars().count()
 }
 
 #[cfg(test)]
@@ -280,16 +343,36 @@ mod tests {
         assert_eq!(refusals(&back).0, vec![]);
     }
 
+    /// Accord's English and French labels, as the locale files have them.
+    fn builtin() -> BuiltinLabels {
+        BuiltinLabels {
+            connect: Localized {
+                en: Some("Agree and connect".into()),
+                fr: Some("Accepter et connecter".into()),
+            },
+            decline: Localized {
+                en: Some("No thanks".into()),
+                fr: Some("Non merci".into()),
+            },
+        }
+    }
+
+    /// The refusals (path, message) of a `button_labels` document.
+    fn refused(labels: Value) -> Vec<(String, String)> {
+        let s: LinkSettings = serde_json::from_value(json!({ "button_labels": labels })).unwrap();
+        s.validate(false, &builtin())
+            .err()
+            .map(|i| i.0.into_iter().map(|e| (e.path, e.message)).collect())
+            .unwrap_or_default()
+    }
+
     #[test]
     fn decline_labels_stay_clear() {
         let labels = |decline: &str, connect: &str| -> Vec<String> {
-            let s: LinkSettings = serde_json::from_value(json!({"button_labels": {
-                "decline": {"en": decline}, "connect": {"en": connect}}}))
-            .unwrap();
-            s.validate(false)
-                .err()
-                .map(|i| i.0.into_iter().map(|e| e.message).collect())
-                .unwrap_or_default()
+            refused(json!({"decline": {"en": decline}, "connect": {"en": connect}}))
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect()
         };
         assert!(labels("No thanks", "Connect my accounts").is_empty());
         assert!(labels("Non", "Connecter").is_empty());
@@ -310,5 +393,59 @@ mod tests {
             };
             assert!(msgs.contains(why), "{bad:?}: {msgs}");
         }
+        // Reading the same ignores case, spaces and punctuation.
+        assert!(labels("connect  now!", "Connect now")
+            .join(" ")
+            .contains("differ"));
+    }
+
+    /// A label set alone stands beside Accord's own, in its language, and is compared with it.
+    #[test]
+    fn a_label_set_alone_is_compared_with_accords_own() {
+        let one = |labels: Value| -> (String, String) {
+            let mut r = refused(labels.clone());
+            assert_eq!(r.len(), 1, "{labels}: {r:?}");
+            r.remove(0)
+        };
+        // Decline reading like Accord's Connect: both buttons would say the same.
+        let (path, msg) = one(json!({"decline": {"en": "Agree and connect"}}));
+        assert_eq!(path, "button_labels.decline.en");
+        assert!(
+            msg.contains("differ") && msg.contains("“Agree and connect”"),
+            "{msg}"
+        );
+        let (path, msg) = one(json!({"decline": {"fr": "accepter et connecter"}}));
+        assert_eq!(path, "button_labels.decline.fr");
+        assert!(msg.contains("“Accepter et connecter”"), "{msg}");
+        // Connect reading like Accord's Decline: the error names the tenant's own field.
+        let (path, msg) = one(json!({"connect": {"en": "No thanks"}}));
+        assert_eq!(path, "button_labels.connect.en");
+        assert!(
+            msg.contains("differ") && msg.contains("“No thanks”"),
+            "{msg}"
+        );
+        let (path, _) = one(json!({"connect": {"fr": "Non merci"}}));
+        assert_eq!(path, "button_labels.connect.fr");
+        // A Decline much shorter than Accord's Connect (17 characters).
+        let (path, msg) = one(json!({"decline": {"en": "Nah"}}));
+        assert_eq!(path, "button_labels.decline.en");
+        assert!(msg.contains("much shorter"), "{msg}");
+        // A Connect that dwarfs Accord's Decline (9 characters): Decline would be much shorter.
+        let (path, msg) = one(json!({"connect": {"en": "Connect every one of my accounts"}}));
+        assert_eq!(path, "button_labels.connect.en");
+        assert!(msg.contains("much shorter"), "{msg}");
+        // Each language on its own: an English label says nothing of the French pair.
+        assert!(refused(json!({"decline": {"en": "Not now"}})).is_empty());
+        assert!(refused(
+            json!({"connect": {"en": "Link my books"}, "decline": {"fr": "Plus tard"}})
+        )
+        .is_empty());
+        assert!(refused(json!({"connect": {"fr": "Connecter mes comptes"}})).is_empty());
+        // Without Accord's labels (none known), a label set alone has nothing to compare.
+        let s: LinkSettings = serde_json::from_value(
+            json!({"button_labels": {"decline": {"en": "Agree and connect"}}}),
+        )
+        .unwrap();
+        assert!(s.validate(false, &BuiltinLabels::default()).is_ok());
     }
 }

@@ -10,6 +10,7 @@
 //! texts and controls are Accord's, not settings); the rest is refused with a reason.
 
 use crate::catalog::{Catalog, Category};
+use crate::guardrails::BuiltinLabels;
 use crate::integration::IntegrationSettings;
 use crate::locale::Locale;
 use crate::validate::{email_field, phone_field, text_field, url_field, FieldError, Invalid};
@@ -386,7 +387,13 @@ impl Default for LinkSettings {
 }
 
 impl LinkSettings {
-    pub fn validate(&self, allow_http_localhost: bool) -> Result<(), Invalid> {
+    /// Every field, with the guardrails. `builtin` are Accord's own Connect and Decline labels,
+    /// which stand beside a tenant label set alone ([`crate::guardrails::check_labels`]).
+    pub fn validate(
+        &self,
+        allow_http_localhost: bool,
+        builtin: &BuiltinLabels,
+    ) -> Result<(), Invalid> {
         let mut invalid = Invalid::default();
         if let Some(n) = &self.legal_name {
             if let Err(e) = text_field("legal_name", n, 200) {
@@ -446,7 +453,7 @@ impl LinkSettings {
         }
         self.integration
             .validate(allow_http_localhost, &mut invalid);
-        self.validate_flow(allow_http_localhost, &mut invalid);
+        self.validate_flow(allow_http_localhost, builtin, &mut invalid);
         invalid.into_result()
     }
 
@@ -456,9 +463,10 @@ impl LinkSettings {
         &self,
         allow_http_localhost: bool,
         catalog: &Catalog,
+        builtin: &BuiltinLabels,
     ) -> Result<(), Invalid> {
         let mut invalid = self
-            .validate(allow_http_localhost)
+            .validate(allow_http_localhost, builtin)
             .err()
             .unwrap_or_default();
         for key in self.platform_guide_urls.keys() {
@@ -481,7 +489,12 @@ impl LinkSettings {
     }
 
     /// The landing copy, labels, categories, platforms, brand and the guardrails on them.
-    fn validate_flow(&self, allow_http_localhost: bool, invalid: &mut Invalid) {
+    fn validate_flow(
+        &self,
+        allow_http_localhost: bool,
+        builtin: &BuiltinLabels,
+        invalid: &mut Invalid,
+    ) {
         self.landing.title.validate("landing.title", 120, invalid);
         self.landing.body.validate("landing.body", 2000, invalid);
         self.exit_confirmation
@@ -546,7 +559,7 @@ impl LinkSettings {
         ] {
             label.validate_label(&format!("button_labels.{name}"), invalid);
         }
-        crate::guardrails::check_labels(b, invalid);
+        crate::guardrails::check_labels(b, builtin, invalid);
         if let Some(c) = &self.brand.primary_colour {
             match crate::colour::Rgb::parse(c) {
                 None => invalid.push(FieldError::new(
@@ -648,7 +661,7 @@ mod tests {
     fn defaults_are_valid_and_fill_in_missing_fields() {
         let s: LinkSettings = serde_json::from_str("{}").unwrap();
         assert_eq!(s, LinkSettings::default());
-        assert!(s.validate(false).is_ok());
+        assert!(s.validate(false, &BuiltinLabels::default()).is_ok());
     }
 
     #[test]
@@ -659,7 +672,7 @@ mod tests {
         }))
         .unwrap();
         let paths: Vec<_> = s
-            .validate(false)
+            .validate(false, &BuiltinLabels::default())
             .unwrap_err()
             .0
             .into_iter()
@@ -684,7 +697,7 @@ mod tests {
         }))
         .unwrap();
         let paths: Vec<_> = s
-            .validate(false)
+            .validate(false, &BuiltinLabels::default())
             .unwrap_err()
             .0
             .into_iter()
@@ -695,14 +708,23 @@ mod tests {
             "mnda": {"template": {}, "signatory_name": "A", "signatory_title": "B"}
         }))
         .unwrap();
-        assert_eq!(none.validate(false).unwrap_err().0[0].path, "mnda.template");
+        assert_eq!(
+            none.validate(false, &BuiltinLabels::default())
+                .unwrap_err()
+                .0[0]
+                .path,
+            "mnda.template"
+        );
         let long = "x".repeat(MNDA_TEMPLATE_MAX + 1);
         let big: LinkSettings = serde_json::from_value(serde_json::json!({
             "mnda": {"template": {"en": long}, "signatory_name": "A", "signatory_title": "B"}
         }))
         .unwrap();
         assert_eq!(
-            big.validate(false).unwrap_err().0[0].path,
+            big.validate(false, &BuiltinLabels::default())
+                .unwrap_err()
+                .0[0]
+                .path,
             "mnda.template.en"
         );
         assert!(!serde_json::to_string(&LinkSettings::default())
@@ -722,7 +744,7 @@ mod tests {
         }))
         .unwrap();
         let paths: Vec<_> = s
-            .validate(false)
+            .validate(false, &BuiltinLabels::default())
             .unwrap_err()
             .0
             .into_iter()
@@ -746,7 +768,7 @@ mod tests {
         }))
         .unwrap();
         let paths: Vec<_> = s
-            .validate_with_catalog(false, &catalog)
+            .validate_with_catalog(false, &catalog, &BuiltinLabels::default())
             .unwrap_err()
             .0
             .into_iter()

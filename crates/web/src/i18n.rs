@@ -1,11 +1,17 @@
 //! Every user-facing string comes from Fluent files (`locales/<lang>/accord.ftl`), English and
 //! French both complete; a test checks they define the same messages.
 
+use accord_domain::guardrails::BuiltinLabels;
 use accord_domain::locale::Locale;
+use accord_domain::settings::Localized;
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// The messages of the consent step's two buttons (the tenant may replace either).
+pub const CONNECT_LABEL: &str = "consent-connect";
+pub const DECLINE_LABEL: &str = "consent-decline";
 
 const EN: &str = include_str!("../../../locales/en/accord.ftl");
 const FR: &str = include_str!("../../../locales/fr/accord.ftl");
@@ -58,6 +64,19 @@ impl I18n {
         }
         tracing::warn!(message_id = id, "missing fluent message");
         id.to_owned()
+    }
+
+    /// Accord's own Connect and Decline labels in every language: the guardrail compares a
+    /// tenant label set alone with the one it will stand beside.
+    pub fn builtin_labels(&self) -> BuiltinLabels {
+        let each = |id: &str| Localized {
+            en: Some(self.format(Locale::En, id, None)),
+            fr: Some(self.format(Locale::Fr, id, None)),
+        };
+        BuiltinLabels {
+            connect: each(CONNECT_LABEL),
+            decline: each(DECLINE_LABEL),
+        }
     }
 
     pub fn has(&self, locale: Locale, id: &str) -> bool {
@@ -136,6 +155,21 @@ mod tests {
         let missing_en: Vec<_> = fr.iter().filter(|id| !i18n.has(Locale::En, id)).collect();
         assert!(missing_fr.is_empty(), "missing in French: {missing_fr:?}");
         assert!(missing_en.is_empty(), "missing in English: {missing_en:?}");
+    }
+
+    /// Every locale has both labels, so a tenant label set alone is always compared.
+    #[test]
+    fn builtin_labels_are_complete() {
+        let labels = I18n::load().unwrap().builtin_labels();
+        assert_eq!(labels.connect.en.as_deref(), Some("Agree and connect"));
+        assert_eq!(labels.decline.fr.as_deref(), Some("Non merci"));
+        for l in [&labels.connect, &labels.decline] {
+            for locale in Locale::ALL {
+                assert!(l
+                    .get(locale)
+                    .is_some_and(|t| t != CONNECT_LABEL && t != DECLINE_LABEL));
+            }
+        }
     }
 
     #[test]

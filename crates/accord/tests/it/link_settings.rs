@@ -164,6 +164,33 @@ async fn dark_patterns_are_refused_with_the_guardrails_reason() {
             "button_labels.decline.fr",
             "differ",
         ),
+        // A label set alone stands beside Accord's own: both buttons would read the same.
+        (
+            json!({"button_labels": {"decline": {"en": "Agree and connect"}}}),
+            "button_labels.decline.en",
+            "“Agree and connect”",
+        ),
+        (
+            json!({"button_labels": {"decline": {"fr": "Accepter et connecter"}}}),
+            "button_labels.decline.fr",
+            "differ",
+        ),
+        (
+            json!({"button_labels": {"connect": {"en": "No thanks"}}}),
+            "button_labels.connect.en",
+            "differ",
+        ),
+        (
+            json!({"button_labels": {"connect": {"fr": "non merci"}}}),
+            "button_labels.connect.fr",
+            "“Non merci”",
+        ),
+        // Much shorter than Accord's Connect ("Agree and connect", 17 characters).
+        (
+            json!({"button_labels": {"decline": {"en": "Nah"}}}),
+            "button_labels.decline.en",
+            "much shorter",
+        ),
     ];
     for (patch, path, reason) in cases {
         let mut doc = current.clone();

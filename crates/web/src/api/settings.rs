@@ -49,16 +49,18 @@ pub async fn put(
         return Err(ApiError::Invalid(refused));
     }
     let settings: LinkSettings = from_value(doc)?;
-    settings.validate_with_catalog(state.config.allow_http_localhost, &state.catalog)?;
+    // Accord's own Connect and Decline labels stand beside a label the tenant sets alone.
+    settings.validate_with_catalog(
+        state.config.allow_http_localhost,
+        &state.catalog,
+        &state.i18n.builtin_labels(),
+    )?;
     let version = state
         .store
         .save_link_settings(tenant.id, &settings, &key.key_id, state.clock.now())
         .await?;
     let mut res = Json(settings).into_response();
-    res.headers_mut().insert(
-        HeaderName::from_static(VERSION_HEADER),
-        HeaderValue::from(version.number),
-    );
+    with_version(&mut res, &version);
     Ok(res)
 }
 

@@ -228,8 +228,8 @@ impl Chrome {
         let locale = tr.locale;
         let builtin_labels = Labels {
             continue_: tr.t("landing-start"),
-            connect: tr.t("consent-connect"),
-            decline: tr.t("consent-decline"),
+            connect: tr.t(crate::i18n::CONNECT_LABEL),
+            decline: tr.t(crate::i18n::DECLINE_LABEL),
             add_another: tr.t("success-add-another"),
             done: tr.t("success-done"),
             exit: tr.t("exit-button"),

@@ -28,7 +28,10 @@ pub async fn create_tenant(
     settings: LinkSettings,
 ) -> Result<(Tenant, SecretString), CreateTenantError> {
     let name = name_field("name", name).map_err(|e| Invalid(vec![e]))?;
-    settings.validate(state.config.allow_http_localhost)?;
+    settings.validate(
+        state.config.allow_http_localhost,
+        &state.i18n.builtin_labels(),
+    )?;
     let now = state.clock.now();
     let tenant = Tenant {
         id: TenantId::new(),
