@@ -14,6 +14,7 @@ help-phone = Call us:
 help-email = E-mail us:
 help-form = Send a support request
 help-privacy = Privacy policy
+help-terms = Terms of use
 powered-by = Secured and powered by Accord
 back-to-platforms = Back to the list of platforms
 

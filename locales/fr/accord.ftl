@@ -14,6 +14,7 @@ help-phone = Appelez-nous :
 help-email = Écrivez-nous :
 help-form = Envoyer une demande de support
 help-privacy = Politique de confidentialité
+help-terms = Conditions d'utilisation
 powered-by = Sécurisé et propulsé par Accord
 back-to-platforms = Retour à la liste des plateformes
 

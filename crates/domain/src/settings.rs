@@ -581,6 +581,39 @@ impl LinkSettings {
         }
     }
 
+    /// Every localised text the pages render with the placeholders filled: the trust message
+    /// and statistics, the landing copy, the exit confirmation, the button labels and the
+    /// support hours. (The MNDA template has placeholders of its own.)
+    pub fn localized_copy(&self) -> impl Iterator<Item = &Localized> {
+        let b = &self.button_labels;
+        [
+            &self.trust_message,
+            &self.landing.title,
+            &self.landing.body,
+            &self.exit_confirmation,
+            &self.support.hours,
+            &b.continue_,
+            &b.connect,
+            &b.decline,
+            &b.add_another,
+            &b.done,
+            &b.exit,
+        ]
+        .into_iter()
+        .chain(&self.trust_statistics)
+    }
+
+    /// Whether any rendered copy, in any language, uses `placeholder` (e.g.
+    /// `{connectedCompanies}`, whose value costs a query).
+    pub fn uses_placeholder(&self, placeholder: &str) -> bool {
+        self.localized_copy().any(|l| {
+            [&l.en, &l.fr]
+                .into_iter()
+                .flatten()
+                .any(|t| t.contains(placeholder))
+        })
+    }
+
     /// The connection guide for a platform: its own, else the tenant's, else none.
     pub fn guide_url_for(&self, platform: Option<&str>) -> Option<&str> {
         platform
@@ -833,6 +866,24 @@ mod tests {
             unknown_placeholders("{companyName} {x} {x} { y } {}"),
             ["{x}"]
         );
+    }
+
+    #[test]
+    fn placeholders_are_found_in_every_rendered_field() {
+        let mut s = LinkSettings::default();
+        assert!(!s.uses_placeholder("{connectedCompanies}"));
+        for doc in [
+            serde_json::json!({"landing": {"title": {"en": "{connectedCompanies} trust us"}}}),
+            serde_json::json!({"landing": {"body": {"fr": "{connectedCompanies} entreprises"}}}),
+            serde_json::json!({"exit_confirmation": {"en": "Leave {connectedCompanies}?"}}),
+            serde_json::json!({"button_labels": {"done": {"en": "Join {connectedCompanies}"}}}),
+            serde_json::json!({"support": {"hours": {"en": "{connectedCompanies} served"}}}),
+            serde_json::json!({"trust_statistics": [{"en": "x"}, {"fr": "{connectedCompanies}"}]}),
+        ] {
+            s = serde_json::from_value(doc.clone()).unwrap();
+            assert!(s.uses_placeholder("{connectedCompanies}"), "{doc}");
+            assert!(!s.uses_placeholder("{tenantName}"), "{doc}");
+        }
     }
 
     #[test]

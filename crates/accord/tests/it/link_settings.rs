@@ -518,6 +518,146 @@ async fn categories_platforms_copy_and_guides_shape_the_flow() {
     );
 }
 
+/// The footer's items, as text with spaces collapsed.
+fn footer_items(page: &Page) -> Vec<String> {
+    page.quiet_texts("footer.help li")
+        .iter()
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The link settings that only switch or add something: every one shows on the pages.
+#[tokio::test]
+async fn policy_links_hours_labels_badge_and_landing_reach_the_pages() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let (_, mut doc) = app.api_json(Method::GET, "/v1/link-settings", None).await;
+    doc["privacy_policy_url"] = json!("https://northwind.example/privacy");
+    doc["terms_url"] = json!("https://northwind.example/terms");
+    doc["support"]["hours"] =
+        json!({"en": "Weekdays 8-20 for {companyName}", "fr": "En semaine, de 8 h à 20 h"});
+    doc["button_labels"] = json!({
+        "add_another": {"en": "Link one more", "fr": "Encore une"},
+        "done": {"en": "All set", "fr": "C'est tout"}
+    });
+    doc["landing_enabled"] = json!(false);
+    doc["powered_by_badge"] = json!(false);
+    let (status, body, _) = put_settings(&app, &app.api_key, &doc).await;
+    assert_eq!(status, 200, "{body}");
+
+    // No landing: the link goes past it to the platform list, and no landing view is counted.
+    let opened = browser.get(&app.link_url).await;
+    assert_eq!(opened.status, 303);
+    let past = browser.get(&opened.location()).await;
+    assert_eq!(past.status, 303, "{}", past.body);
+    assert_eq!(past.location(), "/link/platforms");
+    let select = browser.get("/link/platforms?lang=en").await;
+    assert_eq!(select.status, 200);
+
+    for (lang, terms, privacy, hours) in [
+        (
+            "en",
+            "Terms of use",
+            "Privacy policy",
+            "Weekdays 8-20 for Bluebell Bakery Ltd",
+        ),
+        (
+            "fr",
+            "Conditions d'utilisation",
+            "Politique de confidentialité",
+            "En semaine, de 8 h à 20 h",
+        ),
+    ] {
+        for path in [
+            "/link/platforms",
+            "/link/platforms/sandbox/consent",
+            "/link/nowhere/at/all",
+        ] {
+            let page = browser.get(&format!("{path}?lang={lang}")).await;
+            let what = format!("{path} ({lang})");
+            assert_eq!(
+                page.quiet_texts("footer.help a[href='https://northwind.example/terms']"),
+                [terms],
+                "{what}"
+            );
+            assert_eq!(
+                page.quiet_texts("footer.help a[href='https://northwind.example/privacy']"),
+                [privacy],
+                "{what}"
+            );
+            assert!(
+                footer_items(&page).contains(&hours.to_owned()),
+                "{what}: {:?}",
+                footer_items(&page)
+            );
+            assert!(!page.has("footer .badge"), "{what}: the badge is off");
+        }
+    }
+
+    // Back to English (the language switch is remembered), then connect.
+    assert_eq!(browser.get("/link/platforms?lang=en").await.status, 200);
+    let success = browser.connect(None, "sandbox").await;
+    let actions = |p: &Page| p.quiet_texts("main .actions a.button");
+    assert_eq!(actions(&success), ["Link one more", "All set"]);
+    let fr = browser
+        .get(&format!(
+            "{}?lang=fr",
+            success.url.trim_start_matches(&app.base)
+        ))
+        .await;
+    assert_eq!(actions(&fr), ["Encore une", "C'est tout"]);
+
+    let (_, funnel) = app
+        .api_json(Method::GET, "/v1/analytics/funnel", None)
+        .await;
+    assert_eq!(
+        funnel["steps"][0],
+        json!({"step": "landing_viewed", "count": 0}),
+        "{funnel}"
+    );
+    assert_eq!(
+        funnel["steps"][1],
+        json!({"step": "platform_selected", "count": 1})
+    );
+
+    // The badge and the landing come back with their settings; without a terms URL, no link.
+    doc["powered_by_badge"] = json!(true);
+    doc["landing_enabled"] = json!(true);
+    doc.as_object_mut().unwrap().remove("terms_url");
+    assert_eq!(put_settings(&app, &app.api_key, &doc).await.0, 200);
+    let landing = browser.get("/link/start?lang=en").await;
+    assert_eq!(landing.status, 200);
+    assert_eq!(
+        landing.quiet_texts("footer .badge"),
+        ["Secured and powered by Accord"]
+    );
+    assert!(!landing.has("footer.help a[href='https://northwind.example/terms']"));
+}
+
+/// `{connectedCompanies}` has its live value in any copy, not only the trust panel.
+#[tokio::test]
+async fn the_live_count_fills_the_landing_title_too() {
+    let app = spawn_app().await;
+    let (_, mut doc) = app.api_json(Method::GET, "/v1/link-settings", None).await;
+    doc["landing"] = json!({"title": {"en": "Join {connectedCompanies} businesses", "fr": "Rejoignez {connectedCompanies} entreprises"}});
+    doc["exit_confirmation"] = json!({"en": "Leave {connectedCompanies} behind?"});
+    assert_eq!(put_settings(&app, &app.api_key, &doc).await.0, 200);
+    let browser = app.browser();
+    browser.get(&app.link_url).await;
+    browser.connect(None, "sandbox").await;
+    let landing = browser.get("/link/start?lang=en").await;
+    assert_eq!(landing.quiet_texts("h1"), ["Join 1 businesses"]);
+    assert_eq!(
+        landing
+            .quiet_texts("dialog#exit-dialog .exit-text")
+            .concat()
+            .trim(),
+        "Leave 1 behind?"
+    );
+    let fr = browser.get("/link/start?lang=fr").await;
+    assert_eq!(fr.quiet_texts("h1"), ["Rejoignez 1 entreprises"]);
+}
+
 // ---- The hostile corpus ----
 
 const MB: usize = 1 << 20;

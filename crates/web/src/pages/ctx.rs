@@ -153,6 +153,8 @@ pub struct Chrome {
     pub support_form: Option<String>,
     pub guide_url: String,
     pub privacy_url: Option<String>,
+    /// The tenant's terms of use (`terms_url`), linked beside its privacy policy.
+    pub terms_url: Option<String>,
     pub powered_by: bool,
     /// The left-panel trust message: tenant Markdown rendered through the allow-list, or
     /// Accord's text escaped (safe HTML either way).
@@ -249,6 +251,7 @@ impl Chrome {
                 support_form: None,
                 guide_url: "/guide".to_owned(),
                 privacy_url: None,
+                terms_url: None,
                 powered_by: true,
                 trust_stats_html: Vec::new(),
                 logo_url: None,
@@ -326,7 +329,7 @@ impl Chrome {
             }),
             support_phone: s.support.phone.clone(),
             support_email: s.support.email.clone(),
-            support_hours: s.support.hours.get(locale).map(str::to_owned),
+            support_hours: brand::plain(&s.support.hours, locale, &placeholders),
             support_form: s.support.form_enabled.then(|| match kind {
                 SessionKind::Link => "/link/support".to_owned(),
                 SessionKind::Manage => "/manage/support".to_owned(),
@@ -335,6 +338,7 @@ impl Chrome {
                 .guide_url_for(platform.map(|p| p.key.as_str()))
                 .map_or_else(|| "/guide".to_owned(), str::to_owned),
             privacy_url: s.privacy_policy_url.clone(),
+            terms_url: s.terms_url.clone(),
             powered_by: s.powered_by_badge,
             logo_url: place
                 .logo_sha256
@@ -367,20 +371,8 @@ pub async fn load_chrome(
     // Lookups that fail leave the page plain rather than failing it: branding is not worth an
     // error page.
     place.logo_sha256 = state.store.logo_sha256(tenant.id).await.ok().flatten();
-    let wants_count = tenant
-        .settings
-        .trust_statistics
-        .iter()
-        .chain([
-            &tenant.settings.trust_message,
-            &tenant.settings.landing.body,
-        ])
-        .any(|l| {
-            [&l.en, &l.fr]
-                .into_iter()
-                .flatten()
-                .any(|t| t.contains("{connectedCompanies}"))
-        });
+    // The live count costs a query: made only when some copy shown on the pages uses it.
+    let wants_count = tenant.settings.uses_placeholder("{connectedCompanies}");
     if wants_count {
         place.connected_companies = state.store.connected_company_count(tenant.id).await.ok();
     }
