@@ -86,27 +86,47 @@ impl FunnelStep {
     }
 }
 
-/// A page of the hosted flow a customer can leave from ("exited at step X").
+/// A page of the hosted flow a customer can leave from ("exited at page X"). The one
+/// vocabulary of the exit control (`/link/exit?from=<page>`), of `/link/finish?exited=<page>`
+/// and of the funnel's `exits`, so an exit is counted under the page it was made from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowPage {
     Landing,
+    /// The platform list.
     Select,
     Consent,
+    /// The page after "No thanks" on the consent step.
     Declined,
-    /// At the platform's sign-in, or on the page explaining that it failed.
-    Platform,
+    /// The page explaining that the platform sign-in did not finish.
+    Callback,
+    /// A connection's success page (and the page after agreeing again).
     Success,
+    /// Agreeing again to changed terms.
+    Reconsent,
+    /// The optional mutual NDA.
+    Nda,
+    /// The support form and its confirmation.
+    Support,
+    /// A consent receipt.
+    Receipt,
+    /// A page Accord does not know as a step (an exit link with an unknown `from`).
+    Other,
 }
 
 impl FlowPage {
-    pub const ALL: [FlowPage; 6] = [
+    pub const ALL: [FlowPage; 11] = [
         Self::Landing,
         Self::Select,
         Self::Consent,
         Self::Declined,
-        Self::Platform,
+        Self::Callback,
         Self::Success,
+        Self::Reconsent,
+        Self::Nda,
+        Self::Support,
+        Self::Receipt,
+        Self::Other,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,13 +135,30 @@ impl FlowPage {
             Self::Select => "select",
             Self::Consent => "consent",
             Self::Declined => "declined",
-            Self::Platform => "platform",
+            Self::Callback => "callback",
             Self::Success => "success",
+            Self::Reconsent => "reconsent",
+            Self::Nda => "nda",
+            Self::Support => "support",
+            Self::Receipt => "receipt",
+            Self::Other => "other",
         }
     }
 
+    /// The page named `s`. `platform`, this page's name in the first release (where it stood
+    /// for the callback page; nothing produced it, but a stored count may hold it), reads as
+    /// [`FlowPage::Callback`].
     pub fn parse(s: &str) -> Option<Self> {
+        if s == "platform" {
+            return Some(Self::Callback);
+        }
         Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for FlowPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -304,6 +341,8 @@ mod tests {
             assert_eq!(FlowPage::parse(p.as_str()), Some(p));
         }
         assert_eq!(FunnelStep::parse("viewed"), None);
+        assert_eq!(FlowPage::parse("platform"), Some(FlowPage::Callback));
+        assert_eq!(FlowPage::parse("<script>"), None);
     }
 
     #[test]

@@ -184,6 +184,94 @@ async fn scripted_flows_give_exact_funnel_counts_on_postgres() {
     assert_scripted_counts(&app).await;
 }
 
+/// Leaves the flow from `page` the way a customer without JavaScript does: its Exit link, the
+/// confirmation page's "Yes, exit", then `/link/finish`. Returns the exit link followed.
+async fn exit_from(browser: &Browser, page: &crate::helpers::Page) -> String {
+    let link = page.attrs("a.exit[data-exit]", "href");
+    assert_eq!(
+        link.len(),
+        1,
+        "an exit control on {}: {}",
+        page.url,
+        page.body
+    );
+    let confirm = browser.get(&link[0]).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    // The dialog (JavaScript's way) names the same page as the link.
+    let (_, dialog) = page.quiet_form("dialog#exit-dialog form");
+    let (action, fields) = confirm.quiet_form("main form");
+    assert_eq!(dialog["from"], fields["from"], "{}", page.url);
+    let left = browser.post(&action, &fields).await;
+    assert_eq!(left.status, 303, "{}", left.body);
+    let finish = browser.get(&left.location()).await;
+    assert_eq!(finish.status, 200, "{}", finish.body);
+    link[0].clone()
+}
+
+/// Exits are counted under the page they were made from, in the funnel's own words: from the
+/// consent step, from the page after declining, and from the page after a failed sign-in.
+#[tokio::test]
+async fn exits_are_counted_where_the_customer_left() {
+    let app = spawn_app().await;
+
+    let one = app.browser();
+    enter(&app, &one, "Alder Ltd").await;
+    let consent = one.get("/link/platforms/sandbox/consent").await;
+    assert_eq!(
+        exit_from(&one, &consent).await,
+        "/link/exit?from=consent&platform=sandbox"
+    );
+
+    let two = app.browser();
+    enter(&app, &two, "Birch Ltd").await;
+    let to_platform = two.consent("sandbox", true).await;
+    let callback = two
+        .sandbox_decide(&to_platform.location(), "Birch", false)
+        .await;
+    let failed = two.get(&callback.location()).await;
+    assert_eq!(failed.status, 200, "{}", failed.body);
+    assert_eq!(
+        exit_from(&two, &failed).await,
+        "/link/exit?from=callback&platform=sandbox"
+    );
+
+    let three = app.browser();
+    enter(&app, &three, "Cedar Ltd").await;
+    let consent = three.get("/link/platforms/sandbox-bank/consent").await;
+    let (action, mut fields) = consent.quiet_form("form.consent-form");
+    fields.insert("action".into(), "decline".into());
+    let declined = three.post(&action, &fields).await;
+    assert_eq!(declined.status, 200);
+    assert_eq!(
+        exit_from(&three, &declined).await,
+        "/link/exit?from=declined&platform=sandbox-bank"
+    );
+
+    // The support form is a page of its own, not the platform list.
+    let four = app.browser();
+    enter(&app, &four, "Dogwood Ltd").await;
+    let support = four.get("/link/support?step=select").await;
+    assert_eq!(exit_from(&four, &support).await, "/link/exit?from=support");
+
+    let (status, body) = funnel(&app, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["exits"],
+        json!([
+            {"page": "consent", "count": 1},
+            {"page": "declined", "count": 1},
+            {"page": "callback", "count": 1},
+            {"page": "support", "count": 1}
+        ]),
+        "{body:#}"
+    );
+    let exited = counts(&body["steps"])
+        .into_iter()
+        .find(|(s, _)| s == "exited")
+        .unwrap();
+    assert_eq!(exited.1, 4);
+}
+
 #[tokio::test]
 async fn the_counts_hold_no_personal_data() {
     use sqlx::Row;

@@ -52,7 +52,9 @@ pub struct ConversionDto {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExitCountDto {
-    /// The page left from: `landing`, `select`, `consent`, `declined`, `platform` or `success`.
+    /// The page left from: `landing`, `select`, `consent`, `declined`, `callback` (the page
+    /// after a failed platform sign-in), `success`, `reconsent`, `nda`, `support`, `receipt`
+    /// or `other`.
     #[schema(example = "consent")]
     pub page: String,
     pub count: i64,

@@ -9,6 +9,7 @@ use crate::security::{csrf_token, CspNonce};
 use crate::state::AppState;
 use accord_domain::crypto::TokenHash;
 use accord_domain::flow::{BrowserSession, SessionKind};
+use accord_domain::funnel::FlowPage;
 use accord_domain::locale::Locale;
 use accord_domain::tenant::{Company, Tenant};
 use axum::extract::FromRequestParts;
@@ -109,31 +110,48 @@ pub struct Labels {
 /// the same question in a dialog (JS).
 #[derive(Clone, Debug)]
 pub struct ExitControl {
-    /// `/link/exit?from=<step>[&platform=<key>]`.
+    /// `/link/exit?from=<page>[&platform=<key>]`.
     pub href: String,
-    pub step: &'static str,
+    pub step: FlowPage,
     pub platform: Option<String>,
     pub csrf: String,
     /// The question, as safe HTML (the tenant's Markdown or Accord's text).
     pub text_html: String,
 }
 
-/// Where a page is in the flow, from its path: the step and the platform it is about.
-pub fn step_of(path: &str) -> Option<(&'static str, Option<&str>)> {
+impl ExitControl {
+    /// The control names `step` as the page left from (a page whose path says otherwise, such
+    /// as the declined page answering the consent form's post).
+    pub fn set_step(&mut self, step: FlowPage) {
+        self.step = step;
+        self.href = exit_href(step, self.platform.as_deref());
+    }
+}
+
+fn exit_href(step: FlowPage, platform: Option<&str>) -> String {
+    match platform {
+        Some(k) => format!("/link/exit?from={step}&platform={k}"),
+        None => format!("/link/exit?from={step}"),
+    }
+}
+
+/// Where a page is in the flow, from its path: the page (in the funnel's vocabulary, so an exit
+/// is counted where it was made) and the platform it is about.
+pub fn step_of(path: &str) -> Option<(FlowPage, Option<&str>)> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     Some(match parts.as_slice() {
-        ["", "link", "start"] => ("landing", None),
-        ["", "link", "platforms"] => ("select", None),
-        ["", "link", "platforms", key, "consent"] => ("consent", Some(*key)),
+        ["", "link", "start"] => (FlowPage::Landing, None),
+        ["", "link", "platforms"] => (FlowPage::Select, None),
+        ["", "link", "platforms", key, "consent"] => (FlowPage::Consent, Some(*key)),
         ["", "link", "connections", _]
         | ["", "link", "connections", _, "reconsented"]
-        | ["", "link", "manage"] => ("success", None),
-        ["", "link", "connections", _, "reconsent"] => ("reconsent", None),
-        ["", "link", "connections", _, "retry"] => ("callback", None),
-        ["", "link", "callback", key] => ("callback", Some(*key)),
-        ["", "link", "nda"] => ("nda", None),
-        ["", "link", "support"] => ("support", None),
-        ["", "link", "receipts", ..] => ("receipt", None),
+        | ["", "link", "manage"] => (FlowPage::Success, None),
+        ["", "link", "connections", _, "reconsent"] => (FlowPage::Reconsent, None),
+        ["", "link", "connections", _, "retry"] => (FlowPage::Callback, None),
+        ["", "link", "callback", key] => (FlowPage::Callback, Some(*key)),
+        ["", "link", "nda"] => (FlowPage::Nda, None),
+        ["", "link", "support"] => (FlowPage::Support, None),
+        ["", "link", "receipts", ..] => (FlowPage::Receipt, None),
         _ => return None,
     })
 }
@@ -293,10 +311,7 @@ impl Chrome {
             (Some((step, key)), Some(csrf)) => {
                 let platform = key.filter(|_| platform.is_some()).map(str::to_owned);
                 Some(ExitControl {
-                    href: match &platform {
-                        Some(k) => format!("/link/exit?from={step}&platform={k}"),
-                        None => format!("/link/exit?from={step}"),
-                    },
+                    href: exit_href(step, platform.as_deref()),
                     step,
                     platform,
                     csrf: csrf.clone(),

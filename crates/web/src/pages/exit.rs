@@ -7,24 +7,11 @@ use crate::pages::ctx::LinkCtx;
 use crate::pages::error::{PageError, PageErrorKind};
 use crate::pages::form::{check_csrf, ClientMeta, PageForm};
 use crate::pages::templates::ExitPage;
+use accord_domain::funnel::FlowPage;
 use askama::Template;
 use axum::extract::Query;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-
-/// The steps an exit can come from (see `ctx::step_of`); anything else is `other`.
-pub const STEPS: [&str; 10] = [
-    "landing",
-    "select",
-    "consent",
-    "success",
-    "reconsent",
-    "callback",
-    "nda",
-    "support",
-    "receipt",
-    "other",
-];
 
 #[derive(Deserialize, Default)]
 pub struct ExitQuery {
@@ -34,17 +21,14 @@ pub struct ExitQuery {
     platform: Option<String>,
 }
 
-/// The step, if known, else `other`; the platform only if it is in the catalog.
+/// The page left from, if known (the funnel's [`FlowPage`] names, as `ctx::step_of` gives
+/// them), else `other`; the platform only if it is in the catalog.
 fn place(
     ctx: &crate::pages::ctx::PageCtx,
     from: &str,
     platform: Option<&str>,
-) -> (&'static str, Option<String>) {
-    let step = STEPS
-        .iter()
-        .copied()
-        .find(|s| *s == from)
-        .unwrap_or("other");
+) -> (FlowPage, Option<String>) {
+    let step = FlowPage::parse(from).unwrap_or(FlowPage::Other);
     let platform = platform
         .and_then(|k| ctx.state.catalog.find(k))
         .map(|p| p.key.to_string());
@@ -52,11 +36,13 @@ fn place(
 }
 
 /// Where "Go back" returns to.
-fn back_url(step: &str, platform: Option<&str>) -> String {
+fn back_url(step: FlowPage, platform: Option<&str>) -> String {
     match (step, platform) {
-        ("landing", _) => "/link/start".to_owned(),
-        ("consent" | "reconsent", Some(k)) => format!("/link/platforms/{k}/consent"),
-        ("support", _) => "/link/support".to_owned(),
+        (FlowPage::Landing, _) => "/link/start".to_owned(),
+        (FlowPage::Consent | FlowPage::Reconsent, Some(k)) => {
+            format!("/link/platforms/{k}/consent")
+        }
+        (FlowPage::Support, _) => "/link/support".to_owned(),
         _ => "/link/platforms".to_owned(),
     }
 }
@@ -81,7 +67,7 @@ pub async fn show(
     });
     let page = ExitPage {
         csrf: ctx.csrf.clone(),
-        from: step.to_owned(),
+        from: step.as_str().to_owned(),
         back_url: back_url(step, platform.as_deref()),
         platform,
         text_html,

@@ -406,9 +406,15 @@ pub async fn consent_submit(
     if form.action == "decline" {
         let declined = [FunnelStep::Declined];
         funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &declined).await;
+        // The page answers the consent form's post, but leaving from it is leaving from the
+        // declined page, not from the consent step.
+        let mut chrome = ctx.chrome;
+        if let Some(exit) = chrome.exit.as_mut() {
+            exit.set_step(FlowPage::Declined);
+        }
         return html(&DeclinedPage {
             platform_name: platform.name.clone(),
-            chrome: ctx.chrome,
+            chrome,
         });
     }
     if form.action != "connect" {
@@ -752,10 +758,7 @@ pub async fn finish(
     LinkCtx(mut ctx): LinkCtx,
     Query(q): Query<FinishQuery>,
 ) -> Result<Response, PageError> {
-    let exited = q
-        .exited
-        .as_deref()
-        .is_some_and(|s| crate::pages::exit::STEPS.contains(&s));
+    let exited_at = q.exited.as_deref().and_then(FlowPage::parse);
     let connected: Vec<String> = ctx
         .state
         .store
@@ -770,8 +773,8 @@ pub async fn finish(
                 .map_or_else(|| c.platform_key.to_string(), |p| p.name.clone())
         })
         .collect();
-    let from = match q.exited.as_deref().and_then(FlowPage::parse) {
-        Some(step) => step,
+    let from = match exited_at {
+        Some(page) => page,
         None if connected.is_empty() => FlowPage::Select,
         None => FlowPage::Success,
     };
@@ -787,7 +790,7 @@ pub async fn finish(
     }
     html(&FinishedPage {
         connected,
-        exited,
+        exited: exited_at.is_some(),
         chrome: ctx.chrome,
     })
 }
