@@ -4,7 +4,7 @@
 //! breakouts, `javascript:`/`data:` URLs, SVG with script, bidi controls, 1 MB strings and NUL
 //! bytes, then every flow page checked inert.
 
-use crate::helpers::{quietly, spawn_app, Browser, Page, TestApp};
+use crate::helpers::{quietly, spawn_app, spawn_app_with, Browser, Page, TestApp};
 use accord_domain::colour::{contrast, Rgb, AA_NORMAL, DARK_BG, LIGHT_BG};
 use reqwest::Method;
 use scraper::{Html, Selector};
@@ -701,12 +701,14 @@ fn corpus() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Every customizable text or URL field, as a JSON path.
-const FIELDS: [&str; 22] = [
+/// Every customizable text or URL field, as a JSON path: each localised field in both
+/// languages, and the MNDA's template and signatory.
+const FIELDS: [&str; 37] = [
     "legal_name",
     "trust_message.en",
     "trust_message.fr",
     "trust_statistics.0.en",
+    "trust_statistics.0.fr",
     "privacy_policy_url",
     "terms_url",
     "connection_guide_url",
@@ -714,17 +716,31 @@ const FIELDS: [&str; 22] = [
     "support.phone",
     "support.email",
     "support.hours.en",
+    "support.hours.fr",
     "landing.title.en",
+    "landing.title.fr",
     "landing.body.en",
+    "landing.body.fr",
     "exit_confirmation.en",
+    "exit_confirmation.fr",
     "button_labels.continue.en",
+    "button_labels.continue.fr",
     "button_labels.connect.en",
+    "button_labels.connect.fr",
     "button_labels.decline.en",
+    "button_labels.decline.fr",
     "button_labels.add_another.en",
+    "button_labels.add_another.fr",
     "button_labels.done.en",
+    "button_labels.done.fr",
     "button_labels.exit.en",
+    "button_labels.exit.fr",
     "brand.primary_colour",
     "allowed_platforms.0",
+    "mnda.template.en",
+    "mnda.template.fr",
+    "mnda.signatory_name",
+    "mnda.signatory_title",
 ];
 
 fn set(doc: &mut Value, path: &str, value: Value) {
@@ -759,29 +775,151 @@ fn set(doc: &mut Value, path: &str, value: Value) {
     }
 }
 
-/// The flow pages of a session: landing, selection, consent, success, receipt, support, error,
-/// manage, exit, finish, guide and privacy.
-async fn render_all(browser: &Browser, success: &str, receipt: &str) -> Vec<(String, Page)> {
+/// The pages of one session the corpus test renders beyond fixed paths.
+struct Places {
+    /// The linked sandbox connection's success page, and its receipt.
+    success: String,
+    receipt: String,
+    /// The sandbox bank connection, waiting for agreement to changed terms.
+    reconsent: String,
+    /// The manage page's confirmation before disconnecting the sandbox.
+    disconnect: String,
+}
+
+/// `path` with `lang` set (the language switch's way; it is remembered in a cookie, so the
+/// posted pages after it speak that language too).
+fn in_lang(path: &str, lang: &str) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}lang={lang}")
+}
+
+/// Every page of the flow a session can see, in both languages: landing, selection, consent,
+/// declined, callback error, success, receipt, NDA, re-consent, support form and its "done"
+/// page, an error page, manage, the manage confirmation, exit, finish, guide and privacy.
+async fn render_all(browser: &Browser, places: &Places) -> Vec<(String, Page)> {
     let mut pages = Vec::new();
-    for path in [
-        "/link/start",
-        receipt,
-        "/link/platforms",
-        "/link/platforms/sandbox/consent",
-        success,
-        "/link/support?step=consent&platform=sandbox",
-        "/link/platforms/does-not-exist/consent",
-        "/manage",
-        "/link/exit?from=consent&platform=sandbox",
-        "/link/finish?exited=consent",
-        "/guide",
-        "/privacy",
-    ] {
-        let page = browser.get(path).await;
-        assert!(page.status < 500, "{path}: {}", page.status);
-        pages.push((path.to_owned(), page));
+    for lang in ["en", "fr"] {
+        for path in [
+            "/link/start",
+            places.receipt.as_str(),
+            "/link/platforms",
+            "/link/platforms/sandbox/consent",
+            places.success.as_str(),
+            "/link/nda?platform=sandbox",
+            places.reconsent.as_str(),
+            "/link/support?step=consent&platform=sandbox",
+            "/link/platforms/does-not-exist/consent",
+            "/manage",
+            places.disconnect.as_str(),
+            "/link/exit?from=consent&platform=sandbox",
+            "/link/finish?exited=consent",
+            "/guide",
+            "/privacy",
+        ] {
+            let url = in_lang(path, lang);
+            let page = browser.get(&url).await;
+            assert!(page.status < 500, "{url}: {}", page.status);
+            if [
+                places.reconsent.as_str(),
+                places.disconnect.as_str(),
+                "/link/nda?platform=sandbox",
+            ]
+            .contains(&path)
+            {
+                assert_eq!(page.status, 200, "{url}: {}", page.body);
+            }
+            pages.push((url, page));
+        }
+        // "No thanks" on the consent step.
+        let consent = browser
+            .get(&in_lang("/link/platforms/sandbox/consent", lang))
+            .await;
+        let (action, mut fields) = consent.quiet_form("form.consent-form");
+        fields.insert("action".into(), "decline".into());
+        let declined = browser.post(&action, &fields).await;
+        assert_eq!(declined.status, 200, "declined: {}", declined.body);
+        pages.push((format!("declined ({lang})"), declined));
+        // Agreed, then denied at the platform: the callback-error page.
+        let to_platform = browser.consent("sandbox", true).await;
+        assert_eq!(to_platform.status, 303, "{}", to_platform.body);
+        let callback = browser
+            .sandbox_decide(&to_platform.location(), "Bluebell", false)
+            .await;
+        let failed = browser.get(&callback.location()).await;
+        assert_eq!(failed.status, 200, "callback error: {}", failed.body);
+        pages.push((format!("callback error ({lang})"), failed));
+        // A support request sent: its "done" page.
+        let form = browser
+            .get(&in_lang(
+                "/link/support?step=consent&platform=sandbox",
+                lang,
+            ))
+            .await;
+        let (action, mut fields) = form.quiet_form("form.support-form");
+        fields.insert("topic".into(), "other".into());
+        fields.insert("message".into(), "Help, please.".into());
+        fields.insert("reply_to".into(), "owner@bluebell.example".into());
+        let done = browser.post(&action, &fields).await;
+        assert_eq!(done.status, 200, "support done: {}", done.body);
+        assert!(
+            done.has("main [role=status]"),
+            "support done: {}",
+            done.body
+        );
+        pages.push((format!("support done ({lang})"), done));
     }
     pages
+}
+
+/// Hostile text that would be markup if it reached a page unescaped.
+const MARKUP: [&str; 6] = [
+    "<script>window.__pwned",
+    "<script>alert",
+    "<img src=x",
+    "<svg",
+    "</style><script>",
+    "onerror=alert(1)>",
+];
+
+/// The consent step keeps what settings can never take away, whatever they hold: the Decline
+/// button beside Connect, the "disconnect at any time" promise, and the help footer with the
+/// support form.
+fn assert_consent_honest(what: &str, path: &str, page: &Page) {
+    if !path.starts_with("/link/platforms/sandbox/consent") {
+        return;
+    }
+    let promise = if path.ends_with("lang=fr") {
+        "Vous pouvez vous déconnecter à tout moment : le partage s'arrête aussitôt."
+    } else {
+        "You can disconnect at any time, and sharing stops at once."
+    };
+    assert_eq!(page.status, 200, "{what} {path}");
+    assert!(
+        page.has("form.consent-form .actions button[type=submit][name=action][value=decline]"),
+        "{what} {path}: Decline"
+    );
+    assert!(
+        page.has("form.consent-form .actions button[type=submit][name=action][value=connect]"),
+        "{what} {path}: Connect"
+    );
+    assert!(
+        page.has("input#agree[type=checkbox]:not([checked])"),
+        "{what} {path}: the box"
+    );
+    assert_eq!(
+        page.quiet_texts("main p.promise-inline"),
+        [promise],
+        "{what} {path}: the promise"
+    );
+    assert_eq!(
+        page.quiet_texts("aside p.promise"),
+        [promise],
+        "{what} {path}"
+    );
+    assert!(
+        page.has("footer.help h2") && page.has("footer.help a[href^='/link/support?step=consent']"),
+        "{what} {path}: the support footer"
+    );
 }
 
 /// The page is inert: the only script is Accord's, no event-handler attribute, no
@@ -790,6 +928,12 @@ async fn render_all(browser: &Browser, success: &str, receipt: &str) -> Vec<(Str
 fn assert_inert(what: &str, path: &str, page: &Page) {
     let body = &page.body;
     assert!(!body.contains('\u{0}'), "{what} {path}: NUL byte");
+    for marker in MARKUP {
+        assert!(
+            !body.contains(marker),
+            "{what} {path}: {marker:?} unescaped"
+        );
+    }
     for c in [
         '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
         '\u{2068}', '\u{2069}',
@@ -864,15 +1008,77 @@ fn assert_inert(what: &str, path: &str, page: &Page) {
     });
 }
 
+/// Publishes a material change of the English banking notice (a longer retention), so linked
+/// bank connections need the customer's agreement again.
+async fn publish_banking_change(app: &TestApp) {
+    let (_, list) = app.api_json(Method::GET, "/v1/notices", None).await;
+    let notice = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["category"] == "banking" && n["locale"] == "en")
+        .expect("the banking notice")
+        .clone();
+    let (_, versions) = app
+        .api_json(
+            Method::GET,
+            &format!("/v1/notices/{}/versions", notice["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    let mut content = versions["data"].as_array().unwrap().last().unwrap()["content"].clone();
+    let retention = content["retention"].as_str().unwrap().to_owned();
+    content["retention"] = json!(format!("{retention} Kept a year longer for audits."));
+    let (status, body) = app
+        .api_json(
+            Method::POST,
+            "/v1/notices",
+            Some(json!({"category": "banking", "locale": "en", "content": content})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 #[tokio::test]
 async fn hostile_input_in_every_field_is_refused_or_rendered_inert() {
-    let app = spawn_app().await;
-    let (_, base) = app.api_json(Method::GET, "/v1/link-settings", None).await;
+    // Every render sends a support request and several form posts: no limits here.
+    let app = spawn_app_with(
+        &[
+            ("rate_limits.support_per_ip", "0"),
+            ("rate_limits.support_per_session", "0"),
+            ("rate_limits.posts_per_ip", "0"),
+        ],
+        None,
+    )
+    .await;
+    // The base document offers an NDA, so its page and fields are in the corpus too.
+    let (_, mut base) = app.api_json(Method::GET, "/v1/link-settings", None).await;
+    base["mnda"] = json!({
+        "template": {"en": "Between {tenantLegalName} and {companyName}.", "fr": "Entre {tenantLegalName} et {companyName}."},
+        "signatory_name": "Ada Lovelace",
+        "signatory_title": "Director"
+    });
+    let (status, body, _) = put_settings(&app, &app.api_key, &base).await;
+    assert_eq!(status, 200, "{body}");
+    let base = body;
     let browser = app.browser();
     let success = browser.connect(Some(&app.link_url), "sandbox").await;
     let success_path = success.url.trim_start_matches(&app.base).to_owned();
     let receipt_path = success.attrs("a[href^='/link/receipts/']", "href")[0].clone();
+    let sandbox_id = success_path.rsplit('/').next().unwrap().to_owned();
+    // A bank connection whose terms then change materially: its re-consent page.
+    let bank = browser.connect(None, "sandbox-bank").await;
+    let bank_id = bank.url.rsplit('/').next().unwrap().to_owned();
+    publish_banking_change(&app).await;
+    let reconsent = format!("/link/connections/{bank_id}/reconsent");
+    assert_eq!(browser.get(&reconsent).await.status, 200);
     assert!(browser.get(&app.manage_url).await.status < 400);
+    let places = Places {
+        success: success_path,
+        receipt: receipt_path,
+        reconsent,
+        disconnect: format!("/manage/connections/{sandbox_id}/disconnect"),
+    };
 
     let mut accepted_somewhere = 0;
     for (name, input) in corpus() {
@@ -916,7 +1122,7 @@ async fn hostile_input_in_every_field_is_refused_or_rendered_inert() {
         accepted_somewhere += usize::from(!accepted.is_empty());
         let (decline, rest): (Vec<&str>, Vec<&str>) = accepted
             .iter()
-            .partition(|f| **f == "button_labels.decline.en");
+            .partition(|f| f.starts_with("button_labels.decline."));
         for group in [rest, decline] {
             if group.is_empty() {
                 continue;
@@ -927,8 +1133,9 @@ async fn hostile_input_in_every_field_is_refused_or_rendered_inert() {
             }
             let (status, body, _) = put_settings(&app, &app.api_key, &doc).await;
             assert_eq!(status, 200, "{name}: {body}");
-            for (path, page) in render_all(&browser, &success_path, &receipt_path).await {
+            for (path, page) in render_all(&browser, &places).await {
                 assert_inert(name, &path, &page);
+                assert_consent_honest(name, &path, &page);
             }
         }
     }
@@ -942,7 +1149,7 @@ async fn hostile_input_in_every_field_is_refused_or_rendered_inert() {
         json!("<script>window.__pwned=1</script> MARKER-A-5e1"),
     );
     assert_eq!(put_settings(&app, &app.api_key, &doc).await.0, 200);
-    let landing = browser.get("/link/start").await;
+    let landing = browser.get("/link/start?lang=en").await;
     assert_eq!(
         landing.quiet_texts(".trust-message").concat().trim(),
         "<script>window.__pwned=1</script> MARKER-A-5e1"
