@@ -670,6 +670,10 @@ fn clip(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
+/// How a logo change is named in a version's `changed_fields`: the logo is uploaded on its own
+/// (`PUT /v1/link-settings/logo`), not part of the document, but audited like its fields.
+pub const LOGO_FIELD: &str = "logo";
+
 /// One stored version of a tenant's link settings: who changed what, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SettingsVersion {

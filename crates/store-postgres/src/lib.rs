@@ -182,8 +182,8 @@ impl Store for PgStore {
     ) -> Result<Vec<SettingsVersion>> {
         settings::versions(&self.pool, tenant, before, limit).await
     }
-    async fn put_logo(&self, logo: &Logo) -> Result<()> {
-        settings::put_logo(&self.pool, logo).await
+    async fn put_logo(&self, logo: &Logo, changed_by: &str) -> Result<SettingsVersion> {
+        settings::put_logo(&self.pool, logo, changed_by).await
     }
     async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>> {
         settings::logo(&self.pool, tenant).await
@@ -191,8 +191,13 @@ impl Store for PgStore {
     async fn logo_sha256(&self, tenant: TenantId) -> Result<Option<String>> {
         settings::logo_sha256(&self.pool, tenant).await
     }
-    async fn delete_logo(&self, tenant: TenantId) -> Result<bool> {
-        settings::delete_logo(&self.pool, tenant).await
+    async fn delete_logo(
+        &self,
+        tenant: TenantId,
+        changed_by: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<SettingsVersion>> {
+        settings::delete_logo(&self.pool, tenant, changed_by, at).await
     }
     async fn connected_company_count(&self, tenant: TenantId) -> Result<i64> {
         settings::connected_company_count(&self.pool, tenant).await

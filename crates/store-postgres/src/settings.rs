@@ -5,11 +5,11 @@ use crate::codec::RowExt;
 use crate::error::{corrupt, db};
 use accord_domain::brand::{Logo, LogoFormat};
 use accord_domain::ids::TenantId;
-use accord_domain::settings::{LinkSettings, SettingsVersion};
+use accord_domain::settings::{LinkSettings, SettingsVersion, LOGO_FIELD};
 use accord_store::{Result, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{PgPool, Row};
+use sqlx::{PgPool, Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
 pub(crate) async fn save_link_settings(
@@ -19,32 +19,54 @@ pub(crate) async fn save_link_settings(
     changed_by: &str,
     at: OffsetDateTime,
 ) -> Result<SettingsVersion> {
-    // The tenant row is locked (`for update`) before the settings in force are read and the
-    // next number is taken, so concurrent saves are numbered one after the other.
     let mut tx = write.begin().await.map_err(db)?;
-    let current = sqlx::query("select settings from tenants where id = $1 for update")
-        .bind(tenant.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
-        .ok_or(StoreError::NotFound)?;
-    let previous: LinkSettings = current.json("settings")?;
+    let previous = settings_in_force(&mut tx, tenant).await?;
     let changed_fields = previous.changed_fields(settings);
-    let number: i64 = sqlx::query(
-        "select coalesce(max(number), 0) + 1 as n from link_settings_versions where tenant_id = $1",
-    )
-    .bind(tenant.as_uuid())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db)?
-    .try_get("n")
-    .map_err(db)?;
     sqlx::query("update tenants set settings = $1 where id = $2")
         .bind(Json(settings))
         .bind(tenant.as_uuid())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+    let version = add_version(&mut tx, tenant, settings, changed_fields, changed_by, at).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(version)
+}
+
+/// The tenant's settings in force, read inside the writing transaction. The tenant row is
+/// locked (`for update`) first, so concurrent changes (settings or logo) are numbered one
+/// after the other.
+async fn settings_in_force(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+) -> Result<LinkSettings> {
+    sqlx::query("select settings from tenants where id = $1 for update")
+        .bind(tenant.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?
+        .json("settings")
+}
+
+/// Appends the next version of the tenant's settings (under the tenant row's lock).
+async fn add_version(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+    settings: &LinkSettings,
+    changed_fields: Vec<String>,
+    changed_by: &str,
+    at: OffsetDateTime,
+) -> Result<SettingsVersion> {
+    let number: i64 = sqlx::query(
+        "select coalesce(max(number), 0) + 1 as n from link_settings_versions where tenant_id = $1",
+    )
+    .bind(tenant.as_uuid())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db)?
+    .try_get("n")
+    .map_err(db)?;
     sqlx::query(
         "insert into link_settings_versions (tenant_id, number, settings, changed_fields, changed_by, created_at)
          values ($1, $2, $3, $4, $5, $6)",
@@ -55,10 +77,9 @@ pub(crate) async fn save_link_settings(
     .bind(Json(&changed_fields))
     .bind(changed_by)
     .bind(at)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(db)?;
-    tx.commit().await.map_err(db)?;
     Ok(SettingsVersion {
         tenant_id: tenant,
         number,
@@ -103,7 +124,15 @@ pub(crate) async fn versions(
     .collect()
 }
 
-pub(crate) async fn put_logo(write: &PgPool, logo: &Logo) -> Result<()> {
+/// Stores (or replaces) the logo and records the change as a version of the settings (the
+/// document in force, `changed_fields: ["logo"]`), in one transaction.
+pub(crate) async fn put_logo(
+    write: &PgPool,
+    logo: &Logo,
+    changed_by: &str,
+) -> Result<SettingsVersion> {
+    let mut tx = write.begin().await.map_err(db)?;
+    let settings = settings_in_force(&mut tx, logo.tenant_id).await?;
     sqlx::query(
         "insert into tenant_logos (tenant_id, content_type, bytes, sha256, updated_at)
          values ($1, $2, $3, $4, $5)
@@ -118,10 +147,20 @@ pub(crate) async fn put_logo(write: &PgPool, logo: &Logo) -> Result<()> {
     .bind(&logo.bytes)
     .bind(&logo.sha256)
     .bind(logo.updated_at)
-    .execute(write)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
-    Ok(())
+    let version = add_version(
+        &mut tx,
+        logo.tenant_id,
+        &settings,
+        vec![LOGO_FIELD.to_owned()],
+        changed_by,
+        logo.updated_at,
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
+    Ok(version)
 }
 
 pub(crate) async fn logo(read: &PgPool, tenant: TenantId) -> Result<Option<Logo>> {
@@ -156,13 +195,38 @@ pub(crate) async fn logo_sha256(read: &PgPool, tenant: TenantId) -> Result<Optio
         .transpose()
 }
 
-pub(crate) async fn delete_logo(write: &PgPool, tenant: TenantId) -> Result<bool> {
+/// Removes the logo and records the change as a version, in one transaction; `None` (and no
+/// version) when the tenant had no logo.
+pub(crate) async fn delete_logo(
+    write: &PgPool,
+    tenant: TenantId,
+    changed_by: &str,
+    at: OffsetDateTime,
+) -> Result<Option<SettingsVersion>> {
+    let mut tx = write.begin().await.map_err(db)?;
+    let settings = match settings_in_force(&mut tx, tenant).await {
+        Err(StoreError::NotFound) => return Ok(None),
+        other => other?,
+    };
     let done = sqlx::query("delete from tenant_logos where tenant_id = $1")
         .bind(tenant.as_uuid())
-        .execute(write)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let version = add_version(
+        &mut tx,
+        tenant,
+        &settings,
+        vec![LOGO_FIELD.to_owned()],
+        changed_by,
+        at,
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(version))
 }
 
 pub(crate) async fn connected_company_count(read: &PgPool, tenant: TenantId) -> Result<i64> {

@@ -158,8 +158,8 @@ impl Store for SqliteStore {
     ) -> Result<Vec<SettingsVersion>> {
         settings::versions(&self.read, tenant, before, limit).await
     }
-    async fn put_logo(&self, logo: &Logo) -> Result<()> {
-        settings::put_logo(&self.write, logo).await
+    async fn put_logo(&self, logo: &Logo, changed_by: &str) -> Result<SettingsVersion> {
+        settings::put_logo(&self.write, logo, changed_by).await
     }
     async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>> {
         settings::logo(&self.read, tenant).await
@@ -167,8 +167,13 @@ impl Store for SqliteStore {
     async fn logo_sha256(&self, tenant: TenantId) -> Result<Option<String>> {
         settings::logo_sha256(&self.read, tenant).await
     }
-    async fn delete_logo(&self, tenant: TenantId) -> Result<bool> {
-        settings::delete_logo(&self.write, tenant).await
+    async fn delete_logo(
+        &self,
+        tenant: TenantId,
+        changed_by: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<SettingsVersion>> {
+        settings::delete_logo(&self.write, tenant, changed_by, at).await
     }
     async fn connected_company_count(&self, tenant: TenantId) -> Result<i64> {
         settings::connected_company_count(&self.read, tenant).await

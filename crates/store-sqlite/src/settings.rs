@@ -6,10 +6,10 @@ use crate::conn::begin;
 use crate::error::{corrupt, db};
 use accord_domain::brand::{Logo, LogoFormat};
 use accord_domain::ids::TenantId;
-use accord_domain::settings::{LinkSettings, SettingsVersion};
+use accord_domain::settings::{LinkSettings, SettingsVersion, LOGO_FIELD};
 use accord_store::{Result, StoreError};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 pub(crate) async fn save_link_settings(
@@ -22,43 +22,63 @@ pub(crate) async fn save_link_settings(
     // `begin immediate`: the read of the settings in force and the next number happen under
     // the write lock, so concurrent saves are numbered one after the other.
     let mut tx = begin(write).await?;
-    let current = sqlx::query("select settings from tenants where id = ?")
-        .bind(tenant.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
-        .ok_or(StoreError::NotFound)?;
-    let previous: LinkSettings = current.json("settings")?;
+    let previous = settings_in_force(&mut tx, tenant).await?;
     let changed_fields = previous.changed_fields(settings);
-    let number: i64 = sqlx::query(
-        "select coalesce(max(number), 0) + 1 as n from link_settings_versions where tenant_id = ?",
-    )
-    .bind(tenant.to_string())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db)?
-    .int("n")?;
-    let json = to_json(settings)?;
     sqlx::query("update tenants set settings = ? where id = ?")
-        .bind(&json)
+        .bind(to_json(settings)?)
         .bind(tenant.to_string())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+    let version = add_version(&mut tx, tenant, settings, changed_fields, changed_by, at).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(version)
+}
+
+/// The tenant's settings in force, read inside the writing transaction.
+async fn settings_in_force(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: TenantId,
+) -> Result<LinkSettings> {
+    sqlx::query("select settings from tenants where id = ?")
+        .bind(tenant.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?
+        .json("settings")
+}
+
+/// Appends the next version of the tenant's settings (numbered under the write lock).
+async fn add_version(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: TenantId,
+    settings: &LinkSettings,
+    changed_fields: Vec<String>,
+    changed_by: &str,
+    at: OffsetDateTime,
+) -> Result<SettingsVersion> {
+    let number: i64 = sqlx::query(
+        "select coalesce(max(number), 0) + 1 as n from link_settings_versions where tenant_id = ?",
+    )
+    .bind(tenant.to_string())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db)?
+    .int("n")?;
     sqlx::query(
         "insert into link_settings_versions (tenant_id, number, settings, changed_fields, changed_by, created_at)
          values (?, ?, ?, ?, ?, ?)",
     )
     .bind(tenant.to_string())
     .bind(number)
-    .bind(&json)
+    .bind(to_json(settings)?)
     .bind(to_json(&changed_fields)?)
     .bind(changed_by)
     .bind(micros(at))
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(db)?;
-    tx.commit().await.map_err(db)?;
     Ok(SettingsVersion {
         tenant_id: tenant,
         number,
@@ -103,7 +123,15 @@ pub(crate) async fn versions(
     .collect()
 }
 
-pub(crate) async fn put_logo(write: &SqlitePool, logo: &Logo) -> Result<()> {
+/// Stores (or replaces) the logo and records the change as a version of the settings (the
+/// document in force, `changed_fields: ["logo"]`), in one transaction.
+pub(crate) async fn put_logo(
+    write: &SqlitePool,
+    logo: &Logo,
+    changed_by: &str,
+) -> Result<SettingsVersion> {
+    let mut tx = begin(write).await?;
+    let settings = settings_in_force(&mut tx, logo.tenant_id).await?;
     sqlx::query(
         "insert into tenant_logos (tenant_id, content_type, bytes, sha256, updated_at)
          values (?, ?, ?, ?, ?)
@@ -118,10 +146,20 @@ pub(crate) async fn put_logo(write: &SqlitePool, logo: &Logo) -> Result<()> {
     .bind(&logo.bytes)
     .bind(&logo.sha256)
     .bind(micros(logo.updated_at))
-    .execute(write)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
-    Ok(())
+    let version = add_version(
+        &mut tx,
+        logo.tenant_id,
+        &settings,
+        vec![LOGO_FIELD.to_owned()],
+        changed_by,
+        logo.updated_at,
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
+    Ok(version)
 }
 
 pub(crate) async fn logo(read: &SqlitePool, tenant: TenantId) -> Result<Option<Logo>> {
@@ -156,13 +194,35 @@ pub(crate) async fn logo_sha256(read: &SqlitePool, tenant: TenantId) -> Result<O
         .transpose()
 }
 
-pub(crate) async fn delete_logo(write: &SqlitePool, tenant: TenantId) -> Result<bool> {
+/// Removes the logo and records the change as a version, in one transaction; `None` (and no
+/// version) when the tenant had no logo.
+pub(crate) async fn delete_logo(
+    write: &SqlitePool,
+    tenant: TenantId,
+    changed_by: &str,
+    at: OffsetDateTime,
+) -> Result<Option<SettingsVersion>> {
+    let mut tx = begin(write).await?;
     let done = sqlx::query("delete from tenant_logos where tenant_id = ?")
         .bind(tenant.to_string())
-        .execute(write)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let settings = settings_in_force(&mut tx, tenant).await?;
+    let version = add_version(
+        &mut tx,
+        tenant,
+        &settings,
+        vec![LOGO_FIELD.to_owned()],
+        changed_by,
+        at,
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(version))
 }
 
 pub(crate) async fn connected_company_count(read: &SqlitePool, tenant: TenantId) -> Result<i64> {

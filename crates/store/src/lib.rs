@@ -128,14 +128,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<SettingsVersion>>;
-    /// Stores (or replaces) the tenant's logo. `NotFound` for an unknown tenant.
-    async fn put_logo(&self, logo: &Logo) -> Result<()>;
+    /// Stores (or replaces) the tenant's logo and, in the same transaction, records the change
+    /// as the tenant's next settings version: the settings in force, `changed_fields`
+    /// `["logo"]` ([`accord_domain::settings::LOGO_FIELD`]), `changed_by` and the logo's
+    /// `updated_at`. `NotFound` for an unknown tenant.
+    async fn put_logo(&self, logo: &Logo, changed_by: &str) -> Result<SettingsVersion>;
     async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>>;
     /// The SHA-256 of the tenant's logo, if it has one (what a page needs for its URL,
     /// without the bytes).
     async fn logo_sha256(&self, tenant: TenantId) -> Result<Option<String>>;
-    /// `Ok(false)` when there was none.
-    async fn delete_logo(&self, tenant: TenantId) -> Result<bool>;
+    /// Removes the logo and records the change as a version like [`Store::put_logo`], in one
+    /// transaction. `Ok(None)` (and no version) when there was none.
+    async fn delete_logo(
+        &self,
+        tenant: TenantId,
+        changed_by: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<SettingsVersion>>;
     /// How many of the tenant's companies have at least one linked connection (the live
     /// `{connectedCompanies}` placeholder of trust statistics).
     async fn connected_company_count(&self, tenant: TenantId) -> Result<i64>;

@@ -269,12 +269,21 @@ async fn the_logo_is_recognised_by_its_bytes_and_served_inert() {
     assert_eq!(put_logo(&app, big, "image/png").await.0, 413);
     assert_eq!(put_logo(&app, Vec::new(), "image/png").await.0, 422);
 
+    assert!(
+        versions(&app).await.is_empty(),
+        "a refused upload is no version"
+    );
     let browser = app.browser();
     browser.get(&app.link_url).await;
     assert!(!browser.get("/link/start").await.has("img.logo"));
 
     let (status, logo) = put_logo(&app, PNG.to_vec(), "application/octet-stream").await;
     assert_eq!(status, 200, "{logo}");
+    // Audited like any settings change: a version with the key that made it.
+    let after_put = versions(&app).await;
+    assert_eq!(after_put.len(), 1, "{after_put:?}");
+    assert_eq!(after_put[0]["changed_fields"], json!(["logo"]));
+    assert_eq!(after_put[0]["changed_by"], json!(key_id(&app.api_key)));
     assert_eq!(logo["content_type"], "image/png");
     let url = logo["url"].as_str().unwrap().to_owned();
     let served = app.http.get(&url).send().await.unwrap();
@@ -298,8 +307,37 @@ async fn the_logo_is_recognised_by_its_bytes_and_served_inert() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
+    let number = res.headers()["accord-settings-version"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(app.http.get(&url).send().await.unwrap().status(), 404);
     assert!(!browser.get("/link/start").await.has("img.logo"));
+    let after_delete = versions(&app).await;
+    assert_eq!(after_delete.len(), 2);
+    assert_eq!(after_delete[0]["number"].to_string(), number);
+    assert_eq!(after_delete[0]["changed_fields"], json!(["logo"]));
+    assert_eq!(after_delete[0]["changed_by"], json!(key_id(&app.api_key)));
+    assert_eq!(
+        after_delete[0]["settings"], after_put[0]["settings"],
+        "the settings in force, unchanged"
+    );
+    let again = app
+        .api(Method::DELETE, "/v1/link-settings/logo")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    assert_eq!(versions(&app).await.len(), 2, "nothing removed, no version");
+}
+
+/// The settings versions, newest first.
+async fn versions(app: &TestApp) -> Vec<Value> {
+    let (status, list) = app
+        .api_json(Method::GET, "/v1/link-settings/versions?limit=100", None)
+        .await;
+    assert_eq!(status, 200, "{list}");
+    list["data"].as_array().unwrap().clone()
 }
 
 /// The brand colour's CSS on the page: every (text, background) pair it sets passes 4.5:1.

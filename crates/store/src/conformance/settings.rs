@@ -5,7 +5,7 @@ use super::fixtures::{self, at, World};
 use crate::{Store, StoreError};
 use accord_domain::brand::{sha256_hex, Logo, LogoFormat};
 use accord_domain::ids::TenantId;
-use accord_domain::settings::{LinkSettings, Localized, Theme};
+use accord_domain::settings::{LinkSettings, Localized, Theme, LOGO_FIELD};
 
 pub async fn link_settings_are_versioned_with_their_author(store: &dyn Store) {
     let a = fixtures::tenant(store, "Lender A").await;
@@ -118,7 +118,19 @@ pub async fn logos_are_stored_replaced_and_deleted(store: &dyn Store) {
         updated_at: at(1),
     };
     assert_eq!(store.logo(a.id).await.unwrap(), None);
-    store.put_logo(&logo).await.expect("put");
+    // Each change is a version of the settings: the document in force, `["logo"]`, who, when.
+    let mut settings = LinkSettings::default();
+    settings.powered_by_badge = false;
+    let saved = store
+        .save_link_settings(a.id, &settings, "ak_settings", at(0))
+        .await
+        .unwrap();
+    let put = store.put_logo(&logo, "ak_logo").await.expect("put");
+    assert_eq!(put.number, saved.number + 1);
+    assert_eq!(put.changed_fields, [LOGO_FIELD]);
+    assert_eq!(put.changed_by, "ak_logo");
+    assert_eq!(put.created_at, at(1));
+    assert_eq!(put.settings, serde_json::to_value(&settings).unwrap());
     assert_eq!(store.logo(a.id).await.unwrap(), Some(logo.clone()));
     assert_eq!(
         store.logo_sha256(a.id).await.unwrap(),
@@ -134,18 +146,58 @@ pub async fn logos_are_stored_replaced_and_deleted(store: &dyn Store) {
         updated_at: at(2),
         ..logo.clone()
     };
-    store.put_logo(&second).await.expect("replace");
+    let replaced = store.put_logo(&second, "ak_logo").await.expect("replace");
+    assert_eq!(replaced.number, put.number + 1);
     assert_eq!(store.logo(a.id).await.unwrap(), Some(second));
-    assert!(!store.delete_logo(b.id).await.unwrap());
-    assert!(store.delete_logo(a.id).await.unwrap());
+    assert_eq!(store.delete_logo(b.id, "ak_b", at(3)).await.unwrap(), None);
+    assert!(
+        store
+            .link_settings_versions(b.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no logo removed, no version"
+    );
+    let deleted = store
+        .delete_logo(a.id, "ak_other", at(4))
+        .await
+        .unwrap()
+        .expect("a version");
+    assert_eq!(
+        (
+            deleted.number,
+            deleted.changed_fields.as_slice(),
+            deleted.changed_by.as_str()
+        ),
+        (
+            replaced.number + 1,
+            [LOGO_FIELD.to_owned()].as_slice(),
+            "ak_other"
+        )
+    );
     assert_eq!(store.logo(a.id).await.unwrap(), None);
     assert_eq!(store.logo_sha256(a.id).await.unwrap(), None);
+    assert_eq!(
+        store.delete_logo(a.id, "ak_other", at(5)).await.unwrap(),
+        None
+    );
+    let versions = store.link_settings_versions(a.id, None, 10).await.unwrap();
+    assert_eq!(versions.len(), 4, "settings, put, replace, delete");
+    assert_eq!(versions[0], deleted);
+    assert_eq!(
+        store.tenant(a.id).await.unwrap().unwrap().settings,
+        settings,
+        "a logo change leaves the settings in force as they were"
+    );
     assert!(matches!(
         store
-            .put_logo(&Logo {
-                tenant_id: TenantId::new(),
-                ..logo
-            })
+            .put_logo(
+                &Logo {
+                    tenant_id: TenantId::new(),
+                    ..logo
+                },
+                "ak_x"
+            )
             .await,
         Err(StoreError::NotFound)
     ));

@@ -163,15 +163,18 @@ pub fn logo_path(logo: &Logo) -> String {
 }
 
 /// Upload the logo: the request body is the image itself, PNG, JPEG or WebP (recognised by its
-/// bytes, whatever the `Content-Type`), at most 256 KiB. SVG and other types are refused.
+/// bytes, whatever the `Content-Type`), at most 256 KiB. SVG and other types are refused. The
+/// change is a settings version like any other (`changed_fields: ["logo"]`, with the API key).
 #[utoipa::path(put, path = "/v1/link-settings/logo", operation_id = "put_logo", tag = "settings",
     request_body(content = Vec<u8>, description = "The image bytes", content_type = "application/octet-stream"),
-    responses((status = 200, body = LogoDto), (status = 413, body = Problem), (status = 415, body = Problem)))]
+    responses(
+        (status = 200, body = LogoDto, headers(("accord-settings-version" = i64, description = "The version this change created"))),
+        (status = 413, body = Problem), (status = 415, body = Problem)))]
 pub async fn put_logo(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    AuthKey(tenant, key): AuthKey,
     body: Bytes,
-) -> Result<Json<LogoDto>, ApiError> {
+) -> Result<Response, ApiError> {
     let format = brand::sniff(&body).map_err(|e| match e {
         LogoError::TooLarge => ApiError::PayloadTooLarge(e.to_string()),
         LogoError::Empty => ApiError::invalid("logo", &e.to_string()),
@@ -184,28 +187,48 @@ pub async fn put_logo(
         bytes: body.to_vec(),
         updated_at: state.clock.now(),
     };
-    state.store.put_logo(&logo).await?;
-    Ok(Json(LogoDto {
+    let version = state.store.put_logo(&logo, &key.key_id).await?;
+    let mut res = Json(LogoDto {
         url: state.config.url(&logo_path(&logo)),
         content_type: format.content_type().to_owned(),
         size: logo.bytes.len(),
         sha256: logo.sha256,
         updated_at: logo.updated_at,
-    }))
+    })
+    .into_response();
+    with_version(&mut res, &version);
+    Ok(res)
 }
 
-/// Remove the logo (the flow then shows the tenant's name only).
+/// Remove the logo (the flow then shows the tenant's name only); a settings version records it.
 #[utoipa::path(delete, path = "/v1/link-settings/logo", operation_id = "delete_logo", tag = "settings",
-    responses((status = 204, description = "Removed"), (status = 404, body = Problem)))]
+    responses(
+        (status = 204, description = "Removed", headers(("accord-settings-version" = i64, description = "The version this change created"))),
+        (status = 404, body = Problem)))]
 pub async fn delete_logo(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
-) -> Result<StatusCode, ApiError> {
-    if state.store.delete_logo(tenant.id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound)
+    AuthKey(tenant, key): AuthKey,
+) -> Result<Response, ApiError> {
+    match state
+        .store
+        .delete_logo(tenant.id, &key.key_id, state.clock.now())
+        .await?
+    {
+        Some(version) => {
+            let mut res = StatusCode::NO_CONTENT.into_response();
+            with_version(&mut res, &version);
+            Ok(res)
+        }
+        None => Err(ApiError::NotFound),
     }
+}
+
+/// Names the version a change created in the response's [`VERSION_HEADER`].
+fn with_version(res: &mut Response, version: &SettingsVersion) {
+    res.headers_mut().insert(
+        HeaderName::from_static(VERSION_HEADER),
+        HeaderValue::from(version.number),
+    );
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
