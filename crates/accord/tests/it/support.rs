@@ -5,6 +5,7 @@
 
 use crate::helpers::{spawn_app, spawn_app_with, Browser, Page, TestApp};
 use accord_domain::tenant::{Job, JobKind};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -460,6 +461,79 @@ async fn the_last_error_code_is_attached_from_the_failed_connection() {
         "{}",
         stored["diagnostics"]
     );
+}
+
+/// A failed platform sign-in is logged under a correlation id; the page shows it, and a support
+/// request filed from that page (its "Ask for help" button or its footer) carries the error code
+/// and that id, so the tenant finds the server's log line for the failure.
+#[tokio::test]
+async fn a_failed_sign_in_gives_support_its_code_and_log_correlation_id() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    browser.get(&app.link_url).await;
+    let to_platform = browser.consent("sandbox", true).await;
+    let callback = browser
+        .sandbox_decide(&to_platform.location(), "Bluebell", false)
+        .await;
+    let failed = browser.get(&callback.location()).await;
+    assert_eq!(failed.status, 200, "{}", failed.body);
+    let ask = failed
+        .attrs("main .actions a[href*='topic=connection_failed']", "href")
+        .remove(0);
+    let id = crate::helpers::query_param(&ask, "correlation_id").expect("a correlation id");
+    assert!(id.len() >= 12, "{id}");
+    assert_eq!(
+        crate::helpers::query_param(&ask, "error").as_deref(),
+        Some("access_denied")
+    );
+    assert!(
+        failed
+            .quiet_texts("main p.muted")
+            .concat()
+            .contains(&format!("Reference for support: {id}")),
+        "the page shows it"
+    );
+    let footer = failed
+        .attrs("footer.help a[href^='/link/support']", "href")
+        .remove(0);
+    assert_eq!(
+        crate::helpers::query_param(&footer, "correlation_id").as_deref(),
+        Some(id.as_str())
+    );
+
+    // The server logged the failure under that id, with its code.
+    let logs = crate::helpers::captured_logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("no log line with {id}"));
+    assert!(line.contains("access_denied"), "{line}");
+    assert!(line.contains("platform sign-in failed"), "{line}");
+
+    for link in [ask, footer] {
+        let done = send(&browser, &link).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        let stored = app.support_requests().await.pop().unwrap();
+        let d = &stored["diagnostics"];
+        assert_eq!(d["step"], "callback", "{d}");
+        assert_eq!(d["platform"], "sandbox", "{d}");
+        assert_eq!(d["error_code"], "access_denied", "{d}");
+        assert_eq!(d["correlation_id"], json!(id), "{d}");
+    }
+    // A retried sign-in that fails again is a new failure with a new id.
+    let (action, fields) = failed.quiet_form("main .actions form");
+    let again = browser.post(&action, &fields).await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    let callback = browser
+        .sandbox_decide(&again.location(), "Bluebell", false)
+        .await;
+    let failed_again = browser.get(&callback.location()).await;
+    let second = crate::helpers::query_param(
+        &failed_again.attrs("main .actions a[href*='topic=connection_failed']", "href")[0],
+        "correlation_id",
+    )
+    .unwrap();
+    assert_ne!(second, id);
 }
 
 #[tokio::test]

@@ -508,9 +508,9 @@ pub async fn callback(
         // The framed flow's platform sign-in, in a popup or at the top level.
         let (id, status, code) = match &result {
             Ok(conn) => (conn.id, conn.status.as_str().to_owned(), String::new()),
-            Err(CallbackError::Platform { code, connection }) => {
-                (*connection, "error".to_owned(), code.clone())
-            }
+            Err(CallbackError::Platform {
+                code, connection, ..
+            }) => (*connection, "error".to_owned(), code.clone()),
             Err(CallbackError::BadState) => return Err(PageError::new(PageErrorKind::BadState)),
             Err(CallbackError::Store(e)) => return Err(PageError::internal(e)),
         };
@@ -538,7 +538,11 @@ pub async fn callback(
         Ok(conn) => Ok(Redirect::to(&format!("/link/connections/{}", conn.id)).into_response()),
         Err(CallbackError::BadState) => Err(PageError::new(PageErrorKind::BadState)),
         Err(CallbackError::Store(e)) => Err(e.into()),
-        Err(CallbackError::Platform { code, connection }) => {
+        Err(CallbackError::Platform {
+            code,
+            connection,
+            correlation_id,
+        }) => {
             let locale = crate::pages::ctx::negotiate_locale(&uri, &headers, None);
             let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
             let langs = crate::pages::ctx::lang_links(&uri, locale, false, "/link/platforms");
@@ -570,6 +574,7 @@ pub async fn callback(
                 platform_key: platform.key.to_string(),
                 explanation: tr.a1(explanation_id, "platform", &platform.name),
                 error_code: code,
+                correlation_id,
                 connection_id: connection.to_string(),
                 chrome,
             })

@@ -116,6 +116,8 @@ pub struct CallbackErrorPage {
     pub platform_name: String,
     pub platform_key: String,
     pub error_code: String,
+    /// The id the failure was logged under; support requests from this page carry it.
+    pub correlation_id: String,
     pub explanation: String,
     pub connection_id: String,
 }

@@ -6,7 +6,7 @@ use crate::state::AppState;
 use accord_domain::catalog::Platform;
 use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::{Consent, ConsentEvidence};
-use accord_domain::crypto::TokenHash;
+use accord_domain::crypto::{random_token, TokenHash};
 use accord_domain::flow::BrowserSession;
 use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
@@ -176,11 +176,14 @@ pub enum CallbackError {
     /// Missing, unknown, expired, replayed or other-session `state`: no token request is made.
     #[error("invalid state")]
     BadState,
-    /// The platform said no, or the exchange failed; the connection records the code.
-    #[error("platform error {code}")]
+    /// The platform said no, or the exchange failed; the connection records the code. The
+    /// failure was logged under `correlation_id`, which the page shows and the support form
+    /// carries, so a support request finds its log line.
+    #[error("platform error {code} ({correlation_id})")]
     Platform {
         code: String,
         connection: ConnectionId,
+        correlation_id: String,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -217,9 +220,21 @@ pub async fn complete_callback(
     if flow.platform_key != platform.key || flow.tenant_id != session.tenant_id {
         return Err(CallbackError::BadState);
     }
-    let fail = |code: String| CallbackError::Platform {
-        code,
-        connection: flow.connection_id,
+    // Each failure is logged once, under a fresh correlation id the customer sees.
+    let fail = |code: String, why: &str| {
+        let correlation_id = random_token(9);
+        tracing::warn!(
+            correlation_id = %correlation_id,
+            connection = %flow.connection_id,
+            platform = %platform.key,
+            error_code = %code,
+            "platform sign-in failed: {why}"
+        );
+        CallbackError::Platform {
+            code,
+            connection: flow.connection_id,
+            correlation_id,
+        }
     };
     if let Some(err) = &query.error {
         let code = sanitize_code(err);
@@ -227,7 +242,7 @@ pub async fn complete_callback(
             .store
             .fail_connection(flow.tenant_id, flow.connection_id, &code, now)
             .await?;
-        return Err(fail(code));
+        return Err(fail(code, "the platform sent back an error"));
     }
     let Some(code) = query
         .code
@@ -238,7 +253,10 @@ pub async fn complete_callback(
             .store
             .fail_connection(flow.tenant_id, flow.connection_id, "invalid_response", now)
             .await?;
-        return Err(fail("invalid_response".into()));
+        return Err(fail(
+            "invalid_response".into(),
+            "the platform sent back neither a code nor an error",
+        ));
     };
     match accord_platform::exchange(&state.platforms, &flow, platform, code).await {
         Ok(tokens) => {
@@ -263,7 +281,6 @@ pub async fn complete_callback(
                 .ok_or(CallbackError::Store(StoreError::NotFound))
         }
         Err(e) => {
-            tracing::warn!(connection = %flow.connection_id, platform = %platform.key, error_code = e.code(), "token exchange failed");
             state
                 .store
                 .fail_connection(
@@ -273,7 +290,7 @@ pub async fn complete_callback(
                     state.clock.now(),
                 )
                 .await?;
-            Err(fail(e.code().to_owned()))
+            Err(fail(e.code().to_owned(), "token exchange failed"))
         }
     }
 }
