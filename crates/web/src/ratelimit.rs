@@ -129,15 +129,15 @@ impl RateLimits {
         }
     }
 
-    /// A support request from `ip` (when known) in `session`. Both limits are checked; the
-    /// longer wait is reported.
+    /// A support request from `ip` (when known) in `session`. The session's own limit is
+    /// checked first: a session over it is refused without using up any of its IP's allowance,
+    /// which an office's customers share. Only a request its session allows counts against the
+    /// IP (and, refused there, it has used one of its session's own).
     pub fn support(&self, ip: Option<IpAddr>, session: BrowserSessionId) -> Result<(), Limited> {
-        let by_ip = ip.map_or(Ok(()), |ip| self.support_ip.check(&ip));
-        let by_session = self.support_session.check(&session);
-        match (by_ip, by_session) {
-            (Ok(()), Ok(())) => Ok(()),
-            (Err(a), Err(b)) => Err(limited(a.max(b))),
-            (Err(w), Ok(())) | (Ok(()), Err(w)) => Err(limited(w)),
+        self.support_session.check(&session).map_err(limited)?;
+        match ip {
+            Some(ip) => self.support_ip.check(&ip).map_err(limited),
+            None => Ok(()),
         }
     }
 
@@ -178,6 +178,47 @@ mod tests {
         clock.advance(time::Duration::minutes(30));
         assert!(limits.support(Some(ip), a).is_ok(), "time passed");
         assert!(limits.post(ip).is_ok(), "0 turns a limit off");
+    }
+
+    /// One customer resending from a shared office address does not lock out colleagues.
+    #[test]
+    fn a_refused_session_leaves_its_ip_allowance_alone() {
+        let clock = ManualClock::new(time::macros::datetime!(2030-01-01 00:00 UTC));
+        let limits = RateLimits::new(
+            RateLimitSettings {
+                support_per_ip: 3,
+                support_per_session: 1,
+                posts_per_ip: 0,
+            },
+            Arc::new(clock.clone()),
+        );
+        let office: IpAddr = "198.51.100.7".parse().unwrap();
+        let eager = BrowserSessionId::new();
+        assert!(limits.support(Some(office), eager).is_ok());
+        for _ in 0..10 {
+            assert_eq!(
+                limits.support(Some(office), eager),
+                Err(Limited {
+                    retry_after_secs: 3600
+                }),
+                "the session's own limit answers"
+            );
+        }
+        // The office's allowance had one request taken, by the one that went through.
+        assert!(limits
+            .support(Some(office), BrowserSessionId::new())
+            .is_ok());
+        assert!(limits
+            .support(Some(office), BrowserSessionId::new())
+            .is_ok());
+        assert_eq!(
+            limits
+                .support(Some(office), BrowserSessionId::new())
+                .unwrap_err()
+                .retry_after_secs,
+            1200,
+            "the IP's limit: three per hour"
+        );
     }
 
     #[test]
