@@ -358,7 +358,7 @@ mod tests {
     }
 
     /// The refusals (path, message) of a `button_labels` document.
-    fn refused(labels: Value) -> Vec<(String, String)> {
+    fn refused(labels: &Value) -> Vec<(String, String)> {
         let s: LinkSettings = serde_json::from_value(json!({ "button_labels": labels })).unwrap();
         s.validate(false, &builtin())
             .err()
@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn decline_labels_stay_clear() {
         let labels = |decline: &str, connect: &str| -> Vec<String> {
-            refused(json!({"decline": {"en": decline}, "connect": {"en": connect}}))
+            refused(&json!({"decline": {"en": decline}, "connect": {"en": connect}}))
                 .into_iter()
                 .map(|(_, m)| m)
                 .collect()
@@ -403,7 +403,7 @@ mod tests {
     #[test]
     fn a_label_set_alone_is_compared_with_accords_own() {
         let one = |labels: Value| -> (String, String) {
-            let mut r = refused(labels.clone());
+            let mut r = refused(&labels);
             assert_eq!(r.len(), 1, "{labels}: {r:?}");
             r.remove(0)
         };
@@ -435,12 +435,12 @@ mod tests {
         assert_eq!(path, "button_labels.connect.en");
         assert!(msg.contains("much shorter"), "{msg}");
         // Each language on its own: an English label says nothing of the French pair.
-        assert!(refused(json!({"decline": {"en": "Not now"}})).is_empty());
+        assert!(refused(&json!({"decline": {"en": "Not now"}})).is_empty());
         assert!(refused(
-            json!({"connect": {"en": "Link my books"}, "decline": {"fr": "Plus tard"}})
+            &json!({"connect": {"en": "Link my books"}, "decline": {"fr": "Plus tard"}})
         )
         .is_empty());
-        assert!(refused(json!({"connect": {"fr": "Connecter mes comptes"}})).is_empty());
+        assert!(refused(&json!({"connect": {"fr": "Connecter mes comptes"}})).is_empty());
         // Without Accord's labels (none known), a label set alone has nothing to compare.
         let s: LinkSettings = serde_json::from_value(
             json!({"button_labels": {"decline": {"en": "Agree and connect"}}}),

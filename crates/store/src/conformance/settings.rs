@@ -119,8 +119,10 @@ pub async fn logos_are_stored_replaced_and_deleted(store: &dyn Store) {
     };
     assert_eq!(store.logo(a.id).await.unwrap(), None);
     // Each change is a version of the settings: the document in force, `["logo"]`, who, when.
-    let mut settings = LinkSettings::default();
-    settings.powered_by_badge = false;
+    let settings = LinkSettings {
+        powered_by_badge: false,
+        ..LinkSettings::default()
+    };
     let saved = store
         .save_link_settings(a.id, &settings, "ak_settings", at(0))
         .await
