@@ -9,6 +9,9 @@ use secrecy::ExposeSecret;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "accord",

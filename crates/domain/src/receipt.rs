@@ -190,7 +190,7 @@ impl SigningKeys {
     /// Signs `payload` as a compact JWS with the current key. Written by hand because it is
     /// three base64url parts and one Ed25519 signature; the JOSE crates of the ecosystem either
     /// pull in a second crypto stack or lack EdDSA. Independently verified in tests.
-    pub fn sign_compact(&self, payload: &Value, typ: &str) -> String {
+    pub fn sign_compact<T: Serialize + ?Sized>(&self, payload: &T, typ: &str) -> String {
         let key = &self.keys[&self.current];
         let header = json!({ "alg": "EdDSA", "kid": self.current, "typ": typ });
         let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serialises"));

@@ -25,17 +25,19 @@
 
 use crate::error::db;
 use crate::ledger::Template;
+use accord_domain::ledger::{ChainedEvent, LedgerEvent};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{ConsentWrite, Result};
 use sqlx::types::Json;
 use sqlx::PgExecutor;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// What applying a batch did to each write, in the batch's order: `true` written, `false`
-/// refused (its connection id belongs to someone else; nothing of it was written).
-pub(crate) type Applied = Vec<bool>;
+/// What applying a batch did to each write, in the batch's order: its ledger event as chained
+/// when written, `None` when refused (its connection id belongs to someone else; nothing of it
+/// was written).
+pub(crate) type Applied = Vec<Option<ChainedEvent>>;
 
 /// Column arrays of the connection upsert.
 #[derive(Default)]
@@ -234,7 +236,7 @@ pub(crate) async fn apply<'c>(
     // locks them in that order, so concurrent batches wait for each other, never deadlock.
     // `notice_version` travels as int8 (the domain's i64); the insert casts it to the column's
     // integer and refuses a value out of range rather than wrapping it.
-    let written: Vec<Uuid> = sqlx::query_scalar(
+    let written: Vec<(Uuid, i64, String, String)> = sqlx::query_as(
         "with recursive
          -- The chains this batch extends, in id order (the lock order of ledger.rs).
          locked as (
@@ -355,7 +357,8 @@ pub(crate) async fn apply<'c>(
                  as o (id, tenant_id, event_type, body, created_at, connection_id, if_created)
              where o.connection_id in (select u.id from upserted u where not (o.if_created and u.updated))
          )
-         select id from upserted",
+         -- Each landed write's event as chained: its position, previous hash and hash.
+         select consent_id, seq, prev_hash, hash from chain",
     )
     .bind(c.id)
     .bind(c.tenant_id)
@@ -413,9 +416,24 @@ pub(crate) async fn apply<'c>(
     .fetch_all(conn)
     .await
     .map_err(db)?;
-    let written: HashSet<Uuid> = written.into_iter().collect();
+    let mut written: HashMap<Uuid, (i64, String, String)> = written
+        .into_iter()
+        .map(|(consent, seq, prev, hash)| (consent, (seq, prev, hash)))
+        .collect();
     Ok(writes
         .iter()
-        .map(|w| written.contains(&w.connection.id.as_uuid()))
+        .map(|w| {
+            written
+                .remove(&w.event.consent_id.as_uuid())
+                .map(|(seq, prev_hash, hash)| ChainedEvent {
+                    event: LedgerEvent {
+                        tenant_id: w.consent.tenant_id,
+                        seq,
+                        prev_hash,
+                        body: w.event.clone(),
+                    },
+                    hash,
+                })
+        })
         .collect())
 }

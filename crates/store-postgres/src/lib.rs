@@ -308,7 +308,7 @@ impl Store for PgStore {
         flow::browser_session(&self.pool, token_hash, kind, now).await
     }
 
-    async fn record_consent(&self, write: &ConsentWrite) -> Result<()> {
+    async fn record_consent(&self, write: &ConsentWrite) -> Result<ChainedEvent> {
         self.writer.record(write.clone()).await
     }
     async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()> {

@@ -34,6 +34,7 @@ use crate::batch::{apply, Prepared};
 use crate::connections::consistent;
 use crate::error::{backend, db, is_transient, refused_by_server};
 use accord_domain::ids::TenantId;
+use accord_domain::ledger::ChainedEvent;
 use accord_store::{ConsentWrite, Result, StoreError};
 use sqlx::{Acquire as _, PgConnection, PgPool, Postgres, Transaction};
 use std::collections::HashSet;
@@ -50,7 +51,7 @@ const QUEUE: usize = 4096;
 
 struct Request {
     write: Prepared,
-    reply: oneshot::Sender<Result<()>>,
+    reply: oneshot::Sender<Result<ChainedEvent>>,
 }
 
 /// What the writers have done since the store opened, for metrics and benchmarks.
@@ -97,7 +98,7 @@ impl GroupWriter {
 
     /// Queues the write and waits for its commit. If the caller goes away meanwhile the write
     /// still commits (or not) as a whole; only the answer is lost.
-    pub(crate) async fn record(&self, write: ConsentWrite) -> Result<()> {
+    pub(crate) async fn record(&self, write: ConsentWrite) -> Result<ChainedEvent> {
         let write = Prepared::new(write)?;
         let (reply, answer) = oneshot::channel();
         self.lane(write.write.consent.tenant_id)
@@ -154,7 +155,7 @@ async fn write_batch(
     pool: &PgPool,
     batch: &[Request],
     counters: &Counters,
-) -> Result<Vec<Result<()>>> {
+) -> Result<Vec<Result<ChainedEvent>>> {
     let writes: Vec<&Prepared> = batch.iter().map(|r| &r.write).collect();
     if fast_path_allowed(&writes) {
         // One statement outside an explicit transaction: its own commit, one round trip.
@@ -162,13 +163,7 @@ async fn write_batch(
             Ok(written) => {
                 return Ok(written
                     .into_iter()
-                    .map(|ok| {
-                        if ok {
-                            Ok(())
-                        } else {
-                            Err(StoreError::NotFound)
-                        }
-                    })
+                    .map(|event| event.ok_or(StoreError::NotFound))
                     .collect())
             }
             // The server refused the statement, so nothing of it was kept: find out who failed.
@@ -186,7 +181,7 @@ async fn replay(
     pool: &PgPool,
     writes: &[&Prepared],
     counters: &Counters,
-) -> Result<Vec<Result<()>>> {
+) -> Result<Vec<Result<ChainedEvent>>> {
     counters.replays.fetch_add(1, Ordering::Relaxed);
     let tx = pool.begin().await.map_err(db)?;
     isolated(tx, writes).await
@@ -207,7 +202,7 @@ fn fast_path_allowed(writes: &[&Prepared]) -> bool {
 async fn isolated(
     mut tx: Transaction<'static, Postgres>,
     writes: &[&Prepared],
-) -> Result<Vec<Result<()>>> {
+) -> Result<Vec<Result<ChainedEvent>>> {
     let mut outcomes = Vec::with_capacity(writes.len());
     for write in writes {
         outcomes.push(apply_one(&mut tx, write).await?);
@@ -218,7 +213,7 @@ async fn isolated(
 
 /// One request in its own savepoint. The outer `Err` means the savepoint could not be opened,
 /// released or rolled back: the batch's transaction can no longer be trusted.
-async fn apply_one(tx: &mut PgConnection, write: &Prepared) -> Result<Result<()>> {
+async fn apply_one(tx: &mut PgConnection, write: &Prepared) -> Result<Result<ChainedEvent>> {
     if !consistent(&write.write) {
         return Ok(Err(backend(
             "inconsistent consent write: consent, connection and OAuth flow disagree on their owner",
@@ -231,14 +226,13 @@ async fn apply_one(tx: &mut PgConnection, write: &Prepared) -> Result<Result<()>
         attempts += 1;
         let mut savepoint = tx.begin().await.map_err(db)?;
         let outcome = match apply(&mut *savepoint, &[write]).await {
-            Ok(written) if written == [true] => Ok(()),
-            Ok(_) => Err(StoreError::NotFound),
+            Ok(mut written) => written.pop().flatten().ok_or(StoreError::NotFound),
             Err(e) => Err(e),
         };
         match outcome {
-            Ok(()) => {
+            Ok(event) => {
                 savepoint.commit().await.map_err(db)?;
-                return Ok(Ok(()));
+                return Ok(Ok(event));
             }
             Err(own) => {
                 savepoint.rollback().await.map_err(db)?;
@@ -251,7 +245,7 @@ async fn apply_one(tx: &mut PgConnection, write: &Prepared) -> Result<Result<()>
     }
 }
 
-fn answer(batch: Vec<Request>, outcomes: Vec<Result<()>>, counters: &Counters) {
+fn answer(batch: Vec<Request>, outcomes: Vec<Result<ChainedEvent>>, counters: &Counters) {
     let n = batch.len() as u64;
     counters.batches.fetch_add(1, Ordering::Relaxed);
     counters.requests.fetch_add(n, Ordering::Relaxed);

@@ -24,17 +24,77 @@ fn options(path: &Path) -> SqliteConnectOptions {
         .busy_timeout(BUSY_TIMEOUT)
 }
 
+/// WAL frames after which the writer checkpoints by itself: only when the checkpointer
+/// ([`checkpoint_pool`]) has fallen far behind (about 40 MB of WAL with 4 KB pages).
+const WRITER_AUTOCHECKPOINT_PAGES: &str = "10000";
+
+/// How often the checkpointer copies committed WAL frames into the database file.
+pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
 /// The pool of the one connection that writes. SQLite takes one writer at a time anyway; keeping
 /// it to one connection in the process turns lock contention (and `SQLITE_BUSY` retries) into a
 /// plain queue, and lets the group-commit writer batch what is waiting in that queue.
+///
+/// Everything on this connection is on the path of every write of the process, so two costs are
+/// kept off it. Statement journals (a statement that may fail half-way, such as an insert with
+/// constraints, journals the pages it changes so it can undo just itself) live in memory rather
+/// than in temporary files. And the WAL checkpoint, which SQLite otherwise runs inside the
+/// commit that crosses 1,000 frames (copying pages to the database file and syncing it), is the
+/// checkpointer's job; this connection checkpoints only if that one falls far behind. Neither
+/// changes durability: a commit is on disk once its WAL frames are synced (`synchronous=FULL`).
 pub(crate) async fn write_pool(path: &Path) -> Result<SqlitePool> {
     SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options(path).create_if_missing(true))
+        .connect_with(
+            options(path)
+                .create_if_missing(true)
+                .pragma("temp_store", "memory")
+                .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES),
+        )
         .await
         .map_err(db)
+}
+
+/// The connection that checkpoints the WAL (`pragma wal_checkpoint(passive)` every
+/// [`CHECKPOINT_EVERY`]), beside the writer rather than inside its commits. A passive
+/// checkpoint never waits for the writer or the readers: it copies what no reader still needs
+/// and leaves the rest for the next round. It writes only the database file, never rows.
+pub(crate) async fn checkpoint_pool(path: &Path) -> Result<SqlitePool> {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options(path).pragma("wal_autocheckpoint", "0"))
+        .await
+        .map_err(db)
+}
+
+/// Checkpoints until the pool is closed or `stop` is dropped (the store closed or dropped).
+pub(crate) async fn run_checkpoints(pool: SqlitePool, mut stop: tokio::sync::oneshot::Receiver<()>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = &mut stop => {
+                pool.close().await;
+                return;
+            }
+        }
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints if it falls far behind");
+        }
+    }
 }
 
 /// The pool readers share. WAL lets them read a committed snapshot while the writer writes;

@@ -80,7 +80,10 @@ pub(crate) fn consistent(w: &ConsentWrite) -> bool {
 /// The consent action's writes, on a connection already inside a transaction (the group
 /// commit gives each call its own savepoint). The connection is inserted, or updated when its
 /// id exists for the same tenant, company and platform; an id of anyone else's is `NotFound`.
-pub(crate) async fn apply_consent(conn: &mut SqliteConnection, w: &ConsentWrite) -> Result<()> {
+pub(crate) async fn apply_consent(
+    conn: &mut SqliteConnection,
+    w: &ConsentWrite,
+) -> Result<ChainedEvent> {
     if !consistent(w) {
         return Err(backend("inconsistent consent write: consent, connection and OAuth flow disagree on their owner"));
     }
@@ -157,9 +160,11 @@ pub(crate) async fn apply_consent(conn: &mut SqliteConnection, w: &ConsentWrite)
         crate::flow::insert_oauth_flow(conn, flow).await?;
     }
     supersede(conn, w).await?;
-    crate::ledger::append_in(conn, k.tenant_id, vec![w.event.clone()]).await?;
+    let mut events = crate::ledger::append_in(conn, k.tenant_id, vec![w.event.clone()]).await?;
     crate::webhooks::insert_events(conn, &consent_webhooks(w, existed.is_none())).await?;
-    Ok(())
+    events
+        .pop()
+        .ok_or_else(|| backend("the ledger appended no event"))
 }
 
 /// The outbox events of a consent write: `connection.created` when it created the connection,
@@ -510,6 +515,22 @@ async fn end_consents(
 
 /// A new consent on a connection supersedes the older ones still in force there (ids are
 /// time-ordered, so "older" is `id <`).
+static EXISTING: std::sync::LazyLock<crate::values::Values> = std::sync::LazyLock::new(|| {
+    crate::values::Values::list("select id from connections where id in (", ")")
+});
+
+/// Which of these connection ids exist.
+pub(crate) async fn existing<'a>(
+    conn: &mut SqliteConnection,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<std::collections::HashSet<String>> {
+    let ids: Vec<&str> = ids.collect();
+    let rows = EXISTING.run(conn, &ids, |q, id| q.bind(*id)).await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).map_err(db))
+        .collect()
+}
+
 pub(crate) async fn supersede(conn: &mut SqliteConnection, w: &ConsentWrite) -> Result<()> {
     sqlx::query(
         "update consents set withdrawn_at = ? where tenant_id = ? and connection_id = ? and withdrawn_at is null and id < ?",

@@ -49,43 +49,33 @@ pub(crate) fn template(tenant: TenantId, body: EventBody) -> Result<EventTemplat
     EventTemplate::of(tenant, body).map_err(|e| backend(e.to_string()))
 }
 
-#[derive(serde::Serialize)]
-struct Row<'a> {
-    tenant_id: TenantId,
-    seq: i64,
-    kind: &'static str,
-    consent_id: ConsentId,
-    event: &'a str,
-    hash: &'a str,
-    prev_hash: &'a str,
-    at: i64,
-}
-
-/// Inserts chained events (any tenants) with their canonical text, in one statement.
-async fn insert(conn: &mut SqliteConnection, events: &[(ChainedEvent, String)]) -> Result<()> {
-    let rows: Vec<Row<'_>> = events
-        .iter()
-        .map(|(e, text)| Row {
-            tenant_id: e.event.tenant_id,
-            seq: e.event.seq,
-            kind: e.event.body.kind.as_str(),
-            consent_id: e.event.body.consent_id,
-            event: text,
-            hash: &e.hash,
-            prev_hash: &e.event.prev_hash,
-            at: micros(e.event.body.at),
-        })
-        .collect();
-    sqlx::query(
-        "insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
-         select j.value ->> '$.tenant_id', j.value ->> '$.seq', j.value ->> '$.kind', j.value ->> '$.consent_id',
-             j.value ->> '$.event', j.value ->> '$.hash', j.value ->> '$.prev_hash', j.value ->> '$.at'
-         from json_each(?) j",
+static INSERT: std::sync::LazyLock<crate::values::Values> = std::sync::LazyLock::new(|| {
+    crate::values::Values::new(
+        "insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at) values",
+        8,
+        "",
     )
-    .bind(crate::codec::to_json(&rows)?)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+});
+
+/// Inserts chained events (any tenants) with their canonical text.
+async fn insert(conn: &mut SqliteConnection, events: &[(ChainedEvent, String)]) -> Result<()> {
+    let ids: Vec<(String, String)> = events
+        .iter()
+        .map(|(e, _)| (e.event.tenant_id.to_string(), e.event.body.consent_id.to_string()))
+        .collect();
+    let rows: Vec<_> = events.iter().zip(&ids).collect();
+    INSERT
+        .run(conn, &rows, |q, ((e, text), (tenant, consent))| {
+            q.bind(tenant.as_str())
+                .bind(e.event.seq)
+                .bind(e.event.body.kind.as_str())
+                .bind(consent.as_str())
+                .bind(text.as_str())
+                .bind(e.hash.as_str())
+                .bind(e.event.prev_hash.as_str())
+                .bind(micros(e.event.body.at))
+        })
+        .await?;
     Ok(())
 }
 

@@ -21,6 +21,7 @@ mod notices;
 mod settings;
 mod tenants;
 mod webhooks;
+mod values;
 mod writer;
 
 pub use conn::ConnectionPragmas;
@@ -62,6 +63,10 @@ pub struct SqliteStore {
     read: SqlitePool,
     /// One connection: every write of the process queues for it (see `conn::write_pool`).
     write: SqlitePool,
+    /// The WAL checkpointer's connection (`conn::checkpoint_pool`).
+    checkpoint: SqlitePool,
+    /// Dropped with the store: the checkpointer then closes its connection and ends.
+    _stop_checkpoints: tokio::sync::oneshot::Sender<()>,
     writer: writer::GroupWriter,
 }
 
@@ -74,10 +79,15 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         let read = conn::read_pool(path).await?;
+        let checkpoint = conn::checkpoint_pool(path).await?;
+        let (stop_checkpoints, stop) = tokio::sync::oneshot::channel();
+        tokio::spawn(conn::run_checkpoints(checkpoint.clone(), stop));
         let writer = writer::GroupWriter::spawn(write.clone());
         Ok(Self {
             read,
             write,
+            checkpoint,
+            _stop_checkpoints: stop_checkpoints,
             writer,
         })
     }
@@ -110,6 +120,7 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+        self.checkpoint.close().await;
     }
 }
 
@@ -284,7 +295,7 @@ impl Store for SqliteStore {
         flow::browser_session(&self.read, token_hash, kind, now).await
     }
 
-    async fn record_consent(&self, write: &ConsentWrite) -> Result<()> {
+    async fn record_consent(&self, write: &ConsentWrite) -> Result<ChainedEvent> {
         self.writer.record(write.clone()).await
     }
     async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()> {

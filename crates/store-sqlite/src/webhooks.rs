@@ -26,33 +26,57 @@ const DELIVERY_COLS: &str =
     "d.id, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, d.status, \
     d.attempts, d.next_attempt_at, d.created_at, d.updated_at";
 
-/// Inserts outbox events inside the caller's transaction: one statement whatever their number.
+/// An outbox event's columns, as [`insert_rows`] binds them.
+#[derive(Debug)]
+pub(crate) struct OutboxRow {
+    id: String,
+    tenant_id: String,
+    event_type: &'static str,
+    body: String,
+    created_at: i64,
+}
+
+impl From<WebhookEvent> for OutboxRow {
+    fn from(e: WebhookEvent) -> Self {
+        Self {
+            id: e.id.to_string(),
+            tenant_id: e.tenant_id.to_string(),
+            event_type: e.event_type,
+            body: e.body,
+            created_at: micros(e.created_at),
+        }
+    }
+}
+
+static INSERT_EVENTS: std::sync::LazyLock<crate::values::Values> =
+    std::sync::LazyLock::new(|| {
+        crate::values::Values::new(
+            "insert into webhook_events (id, tenant_id, event_type, body, created_at) values",
+            5,
+            "",
+        )
+    });
+
+/// Inserts outbox events inside the caller's transaction.
 pub(crate) async fn insert_events(
     conn: &mut SqliteConnection,
     events: &[WebhookEvent],
 ) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<serde_json::Value> = events
-        .iter()
-        .map(|e| {
-            serde_json::json!({
-                "id": e.id, "tenant_id": e.tenant_id, "event_type": e.event_type,
-                "body": e.body, "created_at": micros(e.created_at),
-            })
+    let rows: Vec<OutboxRow> = events.iter().cloned().map(OutboxRow::from).collect();
+    insert_rows(conn, &rows.iter().collect::<Vec<_>>()).await
+}
+
+/// Inserts outbox rows inside the caller's transaction, a few statements whatever their number.
+pub(crate) async fn insert_rows(conn: &mut SqliteConnection, rows: &[&OutboxRow]) -> Result<()> {
+    INSERT_EVENTS
+        .run(conn, rows, |q, r| {
+            q.bind(r.id.as_str())
+                .bind(r.tenant_id.as_str())
+                .bind(r.event_type)
+                .bind(r.body.as_str())
+                .bind(r.created_at)
         })
-        .collect();
-    sqlx::query(
-        "insert into webhook_events (id, tenant_id, event_type, body, created_at)
-         select j.value ->> '$.id', j.value ->> '$.tenant_id', j.value ->> '$.event_type',
-             j.value ->> '$.body', j.value ->> '$.created_at'
-         from json_each(?) j",
-    )
-    .bind(to_json(&rows)?)
-    .execute(conn)
-    .await
-    .map_err(db)?;
+        .await?;
     Ok(())
 }
 

@@ -17,9 +17,10 @@
 //! The task writes through the same one-connection pool as every other write, so waiting for
 //! that connection is exactly the time in which the next batch fills up.
 
+use crate::batch::Prepared;
 use crate::conn::begin;
 use crate::error::{backend, db};
-use accord_domain::ledger::EventTemplate;
+use accord_domain::ledger::ChainedEvent;
 use accord_store::{ConsentWrite, Result, StoreError};
 use sqlx::{Connection as _, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,10 +35,9 @@ pub(crate) const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
 struct Request {
-    write: ConsentWrite,
-    /// The ledger event's canonical JSON, made by the caller's task (`ledger::template`).
-    event: EventTemplate,
-    reply: oneshot::Sender<Result<()>>,
+    /// The write with its rows, serialised by the caller's task (`batch::Prepared`).
+    write: Prepared,
+    reply: oneshot::Sender<Result<ChainedEvent>>,
 }
 
 /// What the writer has done since the store opened, for metrics and benchmarks.
@@ -75,15 +75,11 @@ impl GroupWriter {
 
     /// Queues the write and waits for its commit. If the caller goes away meanwhile the write
     /// still commits (or not) as a whole; only the answer is lost.
-    pub(crate) async fn record(&self, write: ConsentWrite) -> Result<()> {
+    pub(crate) async fn record(&self, write: ConsentWrite) -> Result<ChainedEvent> {
         let (reply, answer) = oneshot::channel();
-        let event = crate::ledger::template(write.consent.tenant_id, write.event.clone())?;
+        let write = Prepared::new(write)?;
         self.queue
-            .send(Request {
-                write,
-                event,
-                reply,
-            })
+            .send(Request { write, reply })
             .await
             .map_err(|_| backend("the group-commit writer has stopped"))?;
         answer
@@ -141,19 +137,15 @@ async fn run(write: SqlitePool, mut requests: mpsc::Receiver<Request>, counters:
 async fn fast_path(
     mut tx: Transaction<'static, Sqlite>,
     batch: &[Request],
-) -> Result<Vec<Result<()>>, ()> {
-    let writes: Vec<&ConsentWrite> = batch.iter().map(|r| &r.write).collect();
-    let events = batch.iter().map(|r| r.event.clone()).collect();
-    if !matches!(
-        crate::batch::apply_all(&mut tx, &writes, events).await,
-        Ok(true)
-    ) {
+) -> Result<Vec<Result<ChainedEvent>>, ()> {
+    let writes: Vec<&Prepared> = batch.iter().map(|r| &r.write).collect();
+    let Ok(Some(events)) = crate::batch::apply_all(&mut tx, &writes).await else {
         return Err(());
-    }
+    };
     // A failed commit is a failure of the batch, not of a request: it is reported through the
     // replay, which meets the same failure and answers everyone with it.
     tx.commit().await.map_err(|_| ())?;
-    Ok(batch.iter().map(|_| Ok(())).collect())
+    Ok(events.into_iter().map(Ok).collect())
 }
 
 /// Each request inside its own savepoint: one that fails is rolled back alone and answered with
@@ -161,16 +153,16 @@ async fn fast_path(
 async fn isolated(
     mut tx: Transaction<'static, Sqlite>,
     batch: &[Request],
-) -> Result<Vec<Result<()>>> {
+) -> Result<Vec<Result<ChainedEvent>>> {
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
-        outcomes.push(apply_one(&mut tx, &request.write).await?);
+        outcomes.push(apply_one(&mut tx, &request.write.write).await?);
     }
     tx.commit().await.map_err(db)?;
     Ok(outcomes)
 }
 
-fn answer(batch: Vec<Request>, outcomes: Vec<Result<()>>, counters: &Counters) {
+fn answer(batch: Vec<Request>, outcomes: Vec<Result<ChainedEvent>>, counters: &Counters) {
     let n = batch.len() as u64;
     counters.batches.fetch_add(1, Ordering::Relaxed);
     counters.requests.fetch_add(n, Ordering::Relaxed);
@@ -183,12 +175,15 @@ fn answer(batch: Vec<Request>, outcomes: Vec<Result<()>>, counters: &Counters) {
 
 /// One request in its own savepoint. The outer `Err` means the savepoint could not be opened,
 /// released or rolled back: the batch's transaction can no longer be trusted.
-async fn apply_one(tx: &mut SqliteConnection, write: &ConsentWrite) -> Result<Result<()>> {
+async fn apply_one(
+    tx: &mut SqliteConnection,
+    write: &ConsentWrite,
+) -> Result<Result<ChainedEvent>> {
     let mut savepoint = tx.begin().await.map_err(db)?;
     match crate::connections::apply_consent(&mut savepoint, write).await {
-        Ok(()) => {
+        Ok(event) => {
             savepoint.commit().await.map_err(db)?;
-            Ok(Ok(()))
+            Ok(Ok(event))
         }
         Err(own) => {
             savepoint.rollback().await.map_err(db)?;

@@ -231,9 +231,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<BrowserSession>>;
 
     // ---- consents, connections, OAuth state ----
-    /// One transaction: connection upsert, consent insert, OAuth flow insert. Backends may batch
-    /// concurrent calls into one commit (group commit); each call returns only after its commit.
-    async fn record_consent(&self, write: &ConsentWrite) -> Result<()>;
+    /// One transaction: connection upsert, consent insert, OAuth flow insert, the consent's
+    /// ledger event and its webhook outbox rows. Backends may batch concurrent calls into one
+    /// commit (group commit); each call returns only after its commit, with the ledger event as
+    /// chained (position, previous hash, hash): all a receipt needs, without reading it back.
+    async fn record_consent(&self, write: &ConsentWrite) -> Result<ChainedEvent>;
     async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()>;
     /// Atomically consumes the flow with this state hash if it is unexpired at `now` and bound to
     /// `session`. Consumed means gone: a replay finds nothing.

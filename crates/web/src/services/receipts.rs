@@ -90,11 +90,10 @@ pub fn sign_nda_event(
 
 fn sign_with(state: &AppState, event: ChainedEvent, ctx: &ReceiptContext<'_>) -> SignedReceipt {
     let receipt = Receipt::from_event(&event, ctx);
-    let payload = serde_json::to_value(&receipt).expect("receipts serialise");
     let jws = state
         .keyring
         .signing_keys()
-        .sign_compact(&payload, JWS_TYPE);
+        .sign_compact(&receipt, JWS_TYPE);
     SignedReceipt {
         event,
         receipt,
