@@ -59,16 +59,15 @@ fn v6_public(ip: Ipv6Addr, allow_loopback: bool) -> bool {
     if s[0] & 0xe000 != 0x2000 {
         return false;
     }
-    !(
-        // IETF protocol assignments 2001::/23, Teredo 2001::/32 among them (RFC 4380: a tunnel
-        // whose far end, the client's obfuscated IPv4 address, Accord would not choose), and
-        // benchmarking 2001:2::/48.
-        (s[0] == 0x2001 && s[1] < 0x0200)
-            || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation 2001:db8::/32 (RFC 3849)
-            || (s[0] == 0x3fff && s[1] < 0x1000) // documentation 3fff::/20 (RFC 9637)
-            || s[0] == 0x5f00
-        // segment routing SIDs 5f00::/16 (RFC 9602)
-    )
+    // IETF protocol assignments 2001::/23, Teredo 2001::/32 among them (RFC 4380: a tunnel
+    // whose far end, the client's obfuscated IPv4 address, Accord would not choose), and
+    // benchmarking 2001:2::/48.
+    let protocol = s[0] == 0x2001 && s[1] < 0x0200;
+    // Documentation 2001:db8::/32 (RFC 3849) and 3fff::/20 (RFC 9637).
+    let documentation = (s[0] == 0x2001 && s[1] == 0x0db8) || (s[0] == 0x3fff && s[1] < 0x1000);
+    // Segment routing SIDs 5f00::/16 (RFC 9602).
+    let srv6 = s[0] == 0x5f00;
+    !(protocol || documentation || srv6)
 }
 
 fn v4_public(ip: Ipv4Addr, allow_loopback: bool) -> bool {

@@ -191,13 +191,13 @@ async fn url_of(
     }
     let url = netguard::check_url(raw, allow_loopback).map_err(|m| FieldError::new("url", m))?;
     if let Some(Host::Domain(name)) = url.host() {
-        let resolved = tokio::time::timeout(
+        let answer = tokio::time::timeout(
             timeout,
             netguard::resolve_public(resolver, name, allow_loopback),
         )
         .await;
         // The address is not repeated in the answer: it could map the inside of the network.
-        let why = match resolved {
+        let why = match answer {
             Ok(Ok(_)) => None,
             Ok(Err(Refused::Inward(_))) => Some(format!(
                 "has a host ({name}) that resolves to a private, loopback or link-local address; Accord calls public addresses only"
