@@ -23,7 +23,10 @@ const RETURN_URL = 'https://lender.example/accord/done';
 let demo;
 let api;
 let host; // allowed origin
+let returning; // allowed origin whose link sessions carry a return URL on its own site
+const returnLink = {}; // returning's link-session body (its return URL needs its port)
 let stranger; // the same page on an origin not on the list
+let companyId; // the customer every host page connects
 
 test.describe.configure({ mode: 'serial' });
 
@@ -31,19 +34,23 @@ test.beforeAll(async () => {
   demo = await startPrivateDemo();
   api = new Api(demo.baseUrl, demo.apiKey);
   const company = await api.createCompany('Bluebell Bakery Ltd');
+  companyId = company.id;
   const opts = { accordUrl: demo.baseUrl, apiKey: demo.apiKey, companyId: company.id };
   host = await startHost({ ...opts, host: '127.0.0.2' });
+  returning = await startHost({ ...opts, host: '127.0.0.2', linkSession: returnLink });
+  returnLink.return_url = `${returning.origin}/accord/done`;
   stranger = await startHost({ ...opts, host: '127.0.0.3' });
   const settings = await api.linkSettings();
   const r = await api.putLinkSettings({
     ...settings,
-    integration: { embedding_origins: [host.origin], return_urls: [RETURN_URL] },
+    integration: { embedding_origins: [host.origin, returning.origin], return_urls: [RETURN_URL, returnLink.return_url] },
   });
   expect(r.status, JSON.stringify(r.json)).toBe(200);
 });
 
 test.afterAll(async () => {
   await host?.close();
+  await returning?.close();
   await stranger?.close();
   await demo?.stop();
 });
@@ -51,7 +58,7 @@ test.afterAll(async () => {
 /** A context guarded like every other test, on the private demo, with the host page allowed. */
 async function hostPage(browser, options = {}, extraOrigins = []) {
   const context = await browser.newContext(options);
-  const guard = await guardContext(context, { origin: demo.baseUrl, allowOrigins: [host.origin, stranger.origin, ...extraOrigins] });
+  const guard = await guardContext(context, { origin: demo.baseUrl, allowOrigins: [host.origin, returning.origin, stranger.origin, ...extraOrigins] });
   // Every message the host page receives, with its origin (the SDK only passes data on).
   await context.addInitScript(() => {
     window.__messages = [];
@@ -113,6 +120,136 @@ test('a tenant page embeds the flow, completes it through the popup, and hears t
   expect(await page.evaluate(() => window.__events.map((e) => e.name))).toEqual(['consent', 'connection', 'finish', 'close']);
   await expect(page.locator('#connect')).toBeFocused();
 
+  await guard.settle();
+  expect(guard.problems).toEqual([]);
+  await context.close();
+});
+
+/** The framed Accord page (the iframe's current document). */
+function framedPage(page) {
+  return page.frames().find((f) => f !== page.mainFrame() && f.url().startsWith(demo.baseUrl));
+}
+
+/** How many messages of `type` the framed page has received so far. Its recorder (hostPage's
+ * init script) listens before embed.js does, so once it counts a message, embed.js has handled it. */
+function received(page, type) {
+  return framedPage(page).evaluate((t) => window.__messages.filter((m) => m.type === t).length, type);
+}
+
+test('a blocked popup sends the sign-in to the top level, and the return URL brings the customer back', async ({ browser }) => {
+  const { context, guard, page } = await hostPage(browser);
+  // The popup blocker, inside Accord's framed pages only: window.open answers null.
+  await context.addInitScript((accord) => {
+    if (window.location.origin === accord && window.parent !== window) {
+      window.open = () => null;
+    }
+  }, demo.baseUrl);
+  const frame = await openModal(page, returning.origin);
+  await frame.locator(sel.start).click();
+  await frame.locator(sel.tile('sandbox')).click();
+  await frame.locator(sel.agree).check();
+  await Promise.all([page.waitForURL(/\/sandbox\/oauth\/authorize/), frame.locator(sel.connect).click()]);
+  expect(context.pages()).toHaveLength(1); // no popup: the host page itself went to the platform
+  await page.locator(sel.organisation).fill('Bluebell Bakery');
+  await Promise.all([page.waitForURL((u) => u.href.startsWith(returnLink.return_url)), page.locator(sel.approve).click()]);
+  // Back on the tenant's site, at its registered return URL, with the outcome.
+  await expect(page.locator('h1')).toHaveText('Welcome back');
+  const back = new URL(page.url());
+  expect(back.origin + back.pathname).toBe(returnLink.return_url);
+  expect(back.searchParams.get('status')).toBe('linked');
+  expect(back.searchParams.get('platform')).toBe('sandbox');
+  expect(back.searchParams.get('companyId')).toBe(companyId);
+  const connectionId = back.searchParams.get('connectionId');
+  expect(connectionId).toMatch(/^[0-9a-f-]{36}$/);
+  expect((await api.connection(companyId, connectionId)).status).toBe('linked');
+  // Only identifiers and codes go back: never the code, the state or a token.
+  expect([...back.searchParams.keys()].sort()).toEqual(['companyId', 'connectionId', 'platform', 'status']);
+  await guard.settle();
+  expect(guard.problems).toEqual([]);
+  await context.close();
+});
+
+test('a sign-in denied in the popup reaches the host as onError with the platform error code', async ({ browser }) => {
+  const { context, guard, page } = await hostPage(browser);
+  const frame = await openModal(page);
+  await frame.locator(sel.start).click();
+  await frame.locator(sel.tile('sandbox')).click();
+  await frame.locator(sel.agree).check();
+  const [popup] = await Promise.all([context.waitForEvent('page'), frame.locator(sel.connect).click()]);
+  await popup.waitForLoadState();
+  await expect(popup).toHaveURL(/\/sandbox\/oauth\/authorize/);
+  await Promise.all([popup.waitForEvent('close', { timeout: 10_000 }), popup.locator(sel.deny).click({ noWaitAfter: true })]);
+  await expect.poll(() => page.evaluate(() => window.__events.map((e) => e.name))).toContain('error');
+  const events = await page.evaluate(() => window.__events);
+  const errors = events.filter((e) => e.name === 'error');
+  expect(errors).toHaveLength(1);
+  const { connectionId } = errors[0].data;
+  expect(errors[0].data).toEqual({ connectionId, status: 'error', errorCode: 'access_denied' });
+  expect(connectionId).toMatch(/^[0-9a-f-]{36}$/);
+  // The frame shows where things stand: nothing is linked, the platform's consent step is
+  // there to try again, and the host heard of the failure only.
+  await expect(frame.locator(sel.connect)).toBeVisible();
+  await expect(frame.locator(sel.agree)).not.toBeChecked();
+  expect((await page.evaluate(() => window.__events)).map((e) => e.name)).toEqual(['error']);
+  expect((await api.connection(companyId, connectionId)).status).toBe('pending_auth');
+  await guard.settle();
+  expect(guard.problems).toEqual([]);
+  await context.close();
+});
+
+test('the framed flow ignores exit and auth messages that are not from its parent or its popup', async ({ browser }) => {
+  const { context, guard, page } = await hostPage(browser);
+  const frame = await openModal(page);
+  await expect(frame.locator(sel.start)).toBeVisible();
+  const exitDialog = frame.locator('dialog#accord-exit');
+  // A window of the host's own origin that is not the iframe's parent: a sibling frame.
+  await page.evaluate(() => {
+    const f = document.createElement('iframe');
+    f.id = 'sibling';
+    f.title = 'sibling';
+    document.body.appendChild(f);
+  });
+  const sibling = await (await page.$('#sibling')).contentFrame();
+  await sibling.evaluate(() => {
+    window.parent.document.querySelector('.accord-embed iframe').contentWindow.postMessage({ accord: 1, type: 'exit' }, '*');
+  });
+  // Accord's own window, to itself: Accord's origin, but not the host's.
+  await framedPage(page).evaluate(() => window.postMessage({ accord: 1, type: 'exit' }, '*'));
+  await expect.poll(() => received(page, 'exit'), { message: 'the framed page got both messages' }).toBe(2);
+  expect(await framedPage(page).evaluate(() => document.getElementById('accord-exit').open)).toBe(false);
+  await expect(exitDialog).toBeHidden();
+  // The same message from the parent is obeyed: the flow asks before leaving.
+  await page.evaluate((accord) => {
+    document.querySelector('.accord-embed iframe').contentWindow.postMessage({ accord: 1, type: 'exit' }, accord);
+  }, demo.baseUrl);
+  await expect(exitDialog).toBeVisible();
+  await exitDialog.locator('button[value=stay]').click();
+  await expect(exitDialog).toBeHidden();
+
+  // With the platform popup open, an `auth` message from any other window is ignored.
+  await frame.locator(sel.start).click();
+  await frame.locator(sel.tile('sandbox')).click();
+  await frame.locator(sel.agree).check();
+  const [popup] = await Promise.all([context.waitForEvent('page'), frame.locator(sel.connect).click()]);
+  await popup.waitForLoadState();
+  const forged = { accord: 1, type: 'auth', data: { connectionId: '00000000-0000-4000-8000-000000000000', status: 'error', errorCode: 'forged' } };
+  await framedPage(page).evaluate((m) => window.postMessage(m, window.location.origin), forged);
+  await page.evaluate(([m, accord]) => {
+    document.querySelector('.accord-embed iframe').contentWindow.postMessage(m, accord);
+  }, [forged, demo.baseUrl]);
+  await sibling.evaluate((m) => {
+    window.parent.document.querySelector('.accord-embed iframe').contentWindow.postMessage(m, '*');
+  }, forged);
+  await expect.poll(() => received(page, 'auth'), { message: 'the consent step got the three forged messages and stayed' }).toBe(3);
+  // The real popup still finishes the sign-in: the forged messages neither took its place
+  // nor told the host anything.
+  await popup.locator(sel.organisation).fill('Bluebell Bakery');
+  await Promise.all([popup.waitForEvent('close', { timeout: 10_000 }), popup.locator(sel.approve).click({ noWaitAfter: true })]);
+  await expect(frame.locator(sel.h1)).toHaveText(t('en', 'success-heading', { platform: PLATFORMS.sandbox.name }));
+  await expect.poll(() => page.evaluate(() => window.__events.map((e) => e.name))).toEqual(['consent', 'connection']);
+  const events = await page.evaluate(() => window.__events);
+  expect(events[1].data.status).toBe('linked');
+  expect(events[1].data.connectionId).not.toBe(forged.data.connectionId);
   await guard.settle();
   expect(guard.problems).toEqual([]);
   await context.close();

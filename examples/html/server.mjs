@@ -1,5 +1,6 @@
-// A tenant's site in a few lines of Node (no dependencies): serves index.html, and creates the
-// Accord link session on the server side, where the API key stays.
+// A tenant's site in a few lines of Node (no dependencies): serves index.html, creates the
+// Accord link session on the server side, where the API key stays, and answers the return URL
+// `/accord/done` (pass `linkSession: {return_url}` to have the link sessions carry it).
 //
 //   ACCORD_URL=http://127.0.0.1:8080 ACCORD_API_KEY=acc_... ACCORD_COMPANY_ID=<uuid> \
 //     node server.mjs            # then open http://localhost:3000
@@ -36,6 +37,14 @@ export function startHost({ accordUrl, apiKey, companyId, host = '127.0.0.1', po
       const body = await r.json();
       res.writeHead(r.status, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ url: body.url }));
+      return;
+    }
+    if (req.method === 'GET' && req.url.startsWith('/accord/done')) {
+      // The return URL (register it in `integration.return_urls` and give it to the link
+      // session): where the customer comes back when the flow ran at the top level, e.g. when
+      // the platform popup was blocked. The query says what happened; refresh from the API.
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'" });
+      res.end('<!doctype html><html lang="en"><meta charset="utf-8"><title>Northwind Lending · Welcome back</title><main><h1>Welcome back</h1></main></html>');
       return;
     }
     res.writeHead(404).end();

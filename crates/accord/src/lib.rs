@@ -7,6 +7,7 @@ pub mod proof;
 
 use accord_domain::catalog::{Catalog, SHIPPED_CATALOG};
 use accord_domain::crypto::Keyring;
+use accord_domain::netguard::Resolver;
 use accord_domain::Clock;
 use accord_platform::{PlatformClient, Urls};
 use accord_sandbox::{Sandbox, SandboxClient, SandboxConfig};
@@ -42,6 +43,21 @@ impl Application {
     /// Binds the listener, opens (and migrates) the store, loads or creates the key file,
     /// and assembles the state. Nothing is served until [`Application::serve`].
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::build_with(
+            settings,
+            clock,
+            Arc::new(accord_worker::webhooks::SystemResolver),
+        )
+        .await
+    }
+
+    /// [`Application::build`] with the name resolution of webhook endpoints injected (tests
+    /// decide what a name points to, as they decide the time).
+    pub async fn build_with(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+        resolver: Arc<dyn Resolver>,
+    ) -> anyhow::Result<Self> {
         let addr = settings.listen_addr()?;
         let listener = TcpListener::bind(addr)
             .await
@@ -123,6 +139,7 @@ impl Application {
             platforms,
             jobs: Arc::new(tokio::sync::Notify::new()),
             limits,
+            resolver: resolver.clone(),
         };
         Ok(Self {
             listener,
@@ -132,6 +149,7 @@ impl Application {
             mailer,
             webhooks: accord_worker::webhooks::WebhookSettings {
                 allow_loopback: settings.webhooks.allow_loopback,
+                resolver,
                 timeout: std::time::Duration::from_secs(settings.webhooks.timeout_secs),
                 poll_every: std::time::Duration::from_millis(settings.webhooks.poll_millis),
             },

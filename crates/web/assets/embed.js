@@ -10,7 +10,10 @@
   var next = d.querySelector("form[data-accord-continue]");
   if (next) { next.submit(); return; }
 
-  // The popup's last page after the platform sign-in: tell the iframe that opened it, close.
+  // The popup's last page after the platform sign-in: tell the iframe that opened it, which
+  // closes this window once it has the message. Closing here at once could let the iframe see
+  // the window closed before the message arrives (they travel apart), and it would then reload
+  // its step instead of hearing the outcome. If the iframe never answers, close anyway.
   var done = d.querySelector("meta[name=accord-popup]");
   if (done) {
     if (w.opener) {
@@ -20,7 +23,7 @@
           status: done.getAttribute("data-status"),
           errorCode: done.getAttribute("data-error") || null
         } }, w.location.origin);
-        w.close();
+        setTimeout(function () { w.close(); }, 5000);
       } catch (e) { /* the link on the page still works */ }
     }
     return;
@@ -130,7 +133,9 @@
     var m = e.data;
     if (!m || m.accord !== 1) { return; }
     if (popup && e.source === popup && e.origin === w.location.origin && m.type === "auth") {
+      var from = popup;
       popup = null;
+      try { from.close(); } catch (x) { /* it closes itself */ }
       var r = m.data || {};
       if (r.status === "error") { post("error", r); }
       go("/link/connections/" + encodeURIComponent(r.connectionId));

@@ -55,4 +55,6 @@ pub struct AppState {
     pub jobs: Arc<tokio::sync::Notify>,
     /// Rate limits of the flow's form posts (per IP, per session).
     pub limits: Arc<crate::ratelimit::RateLimits>,
+    /// Name resolution for the URLs Accord calls (webhook endpoints), checked at registration.
+    pub resolver: Arc<dyn accord_domain::netguard::Resolver>,
 }

@@ -9,10 +9,11 @@
 //! (`netguard::check_url`), and names are resolved by [`GuardedResolver`], which refuses a name
 //! with any private, loopback or link-local address; the connection is then made to the
 //! addresses it checked, never to a second lookup (no time-of-check/time-of-use gap, no DNS
-//! rebinding). Proxies from the environment are ignored for the same reason.
+//! rebinding). Proxies from the environment are ignored for the same reason. The lookup itself
+//! is the injected `netguard::Resolver` ([`SystemResolver`] in production).
 
 use accord_domain::crypto::Keyring;
-use accord_domain::netguard;
+use accord_domain::netguard::{self, Refused, Resolver};
 use accord_domain::outbox::{secret_aad, AfterAttempt, ClaimedDelivery, WebhookAttempt};
 use accord_domain::webhook::{retry_delay, signature_header};
 use accord_domain::Clock;
@@ -35,6 +36,8 @@ const FAN_OUT: u32 = 256;
 pub struct WebhookSettings {
     /// Development only: endpoints on loopback addresses (and plain http to them) are allowed.
     pub allow_loopback: bool,
+    /// How endpoint names are resolved (the operating system's resolver in production).
+    pub resolver: Arc<dyn Resolver>,
     /// The whole request, connection included.
     pub timeout: Duration,
     /// How often the worker looks for work.
@@ -50,35 +53,50 @@ impl WebhookSettings {
     }
 }
 
+/// The operating system's resolver (`getaddrinfo`, through tokio): `/etc/hosts`, then DNS.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn lookup(&self, host: &str) -> netguard::Lookup {
+        let host = host.to_owned();
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .map(|a| a.ip())
+                .collect())
+        })
+    }
+}
+
 /// Resolves names for webhook requests and refuses any name with an address Accord must not
 /// reach (`netguard::is_public`). reqwest connects to the addresses returned here.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GuardedResolver {
     pub allow_loopback: bool,
+    pub resolver: Arc<dyn Resolver>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow_loopback = self.allow_loopback;
+        let resolver = Arc::clone(&self.resolver);
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if addrs.is_empty() {
-                return Err(format!("{host} has no address").into());
-            }
-            // One inward address is enough to refuse: a name pointing both ways is an attempt.
-            if let Some(bad) = addrs
-                .iter()
-                .find(|a| !netguard::is_public(a.ip(), allow_loopback))
-            {
-                return Err(format!(
-                    "address refused: {host} resolves to {}, a private, loopback or link-local address",
-                    bad.ip()
+            match netguard::resolve_public(resolver.as_ref(), &host, allow_loopback).await {
+                Ok(addrs) => Ok(Box::new(
+                    addrs
+                        .into_iter()
+                        .map(|ip| SocketAddr::new(ip, 0))
+                        .collect::<Vec<_>>()
+                        .into_iter(),
+                ) as Addrs),
+                Err(Refused::DoesNotResolve) => Err(format!("{host} has no address").into()),
+                Err(Refused::Inward(ip)) => Err(format!(
+                    "address refused: {host} resolves to {ip}, a private, loopback or link-local address"
                 )
-                .into());
+                .into()),
             }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
 }
@@ -91,6 +109,7 @@ pub fn http_client(settings: &WebhookSettings) -> reqwest::Client {
         .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver {
             allow_loopback: settings.allow_loopback,
+            resolver: Arc::clone(&settings.resolver),
         }))
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
@@ -421,10 +440,12 @@ mod tests {
         assert!(parse_retry_after("soon").is_none());
     }
 
+    /// Through the operating system's resolver: `localhost` is loopback everywhere (RFC 6761).
     #[tokio::test]
     async fn the_resolver_refuses_names_that_point_inward() {
         let strict = GuardedResolver {
             allow_loopback: false,
+            resolver: Arc::new(SystemResolver),
         };
         let err = match strict.resolve("localhost".parse().unwrap()).await {
             Ok(_) => panic!("localhost must be refused"),
@@ -433,6 +454,7 @@ mod tests {
         assert!(err.starts_with("address refused"), "{err}");
         let dev = GuardedResolver {
             allow_loopback: true,
+            resolver: Arc::new(SystemResolver),
         };
         let addrs: Vec<_> = dev
             .resolve("localhost".parse().unwrap())
@@ -441,5 +463,42 @@ mod tests {
             .unwrap()
             .collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+    }
+
+    #[tokio::test]
+    async fn the_resolver_connects_only_to_the_addresses_it_checked() {
+        let table = netguard::StaticResolver::default();
+        let public: std::net::IpAddr = "93.184.216.34".parse().unwrap();
+        table.set("hooks.lender.example", &[public]);
+        table.set(
+            "split.lender.example",
+            &[public, "10.0.0.8".parse().unwrap()],
+        );
+        let guarded = GuardedResolver {
+            allow_loopback: false,
+            resolver: Arc::new(table.clone()),
+        };
+        let addrs: Vec<SocketAddr> = guarded
+            .resolve("hooks.lender.example".parse().unwrap())
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap()
+            .collect();
+        assert_eq!(addrs, [SocketAddr::new(public, 0)]);
+        let err = match guarded
+            .resolve("split.lender.example".parse().unwrap())
+            .await
+        {
+            Ok(_) => panic!("a name pointing both ways must be refused"),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(
+            err,
+            "address refused: split.lender.example resolves to 10.0.0.8, a private, loopback or link-local address"
+        );
+        assert!(guarded
+            .resolve("nowhere.lender.example".parse().unwrap())
+            .await
+            .is_err());
     }
 }

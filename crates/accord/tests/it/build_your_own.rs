@@ -292,6 +292,79 @@ async fn a_denied_sign_in_returns_to_the_tenant_with_the_error_code() {
     assert_eq!(query_param(&to, "connectionId").unwrap(), connection_id);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_ui_flow_emits_the_same_webhook_events() {
+    let app = crate::webhooks::spawn(&[]).await;
+    let receiver = crate::webhooks::Receiver::start().await;
+    let (_, secret) = crate::webhooks::register(&app, &receiver.url, &[]).await;
+    receiver.trust(&[&secret]);
+    set_integration(&app, json!({ "return_urls": [RETURN_URL] })).await;
+    let company = app.company_id.clone();
+    let (_, notice) = render(&app, "platform=sandbox").await;
+    let (status, recorded) = consent(
+        &app,
+        &company,
+        json!({
+            "platform": "sandbox", "locale": "en",
+            "notice_version_id": notice["notice_version_id"], "text_hash": notice["text_hash"],
+            "checkbox_ticked": true
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{recorded}");
+    let connection_id = recorded["connection_id"].as_str().unwrap().to_owned();
+    let consent_id = recorded["consent_id"].as_str().unwrap().to_owned();
+    // Consent recorded: the connection and the consent are announced before any sign-in.
+    let first = receiver.wait_for(2).await;
+    let mut types: Vec<String> = first
+        .iter()
+        .map(crate::webhooks::Received::event_type)
+        .collect();
+    types.sort();
+    assert_eq!(types, ["connection.created", "consent.given"]);
+
+    let (status, auth) = authorize(
+        &app,
+        &company,
+        json!({ "connection_id": connection_id, "return_url": RETURN_URL }),
+    )
+    .await;
+    assert_eq!(status, 201, "{auth}");
+    let customer = Browser::new(&app.base);
+    let callback = customer
+        .sandbox_decide(
+            auth["authorization_url"].as_str().unwrap(),
+            "Bluebell",
+            true,
+        )
+        .await;
+    assert_eq!(customer.get(&callback.location()).await.status, 303);
+    let all = receiver.wait_for(3).await;
+    assert_eq!(all.len(), 3, "exactly three events: {all:?}");
+    let of = |t: &str| {
+        all.iter()
+            .find(|r| r.event_type() == t)
+            .unwrap_or_else(|| panic!("no {t}"))
+            .json()["data"]
+            .clone()
+    };
+    let created = of("connection.created");
+    assert_eq!(created["connection_id"], connection_id.as_str());
+    assert_eq!(created["company_id"], company.as_str());
+    assert_eq!(created["platform_key"], "sandbox");
+    assert_eq!(created["status"], "pending_auth");
+    let given = of("consent.given");
+    assert_eq!(given["consent_id"], consent_id.as_str());
+    assert_eq!(given["connection_id"], connection_id.as_str());
+    assert_eq!(given["notice_version_id"], notice["notice_version_id"]);
+    assert_eq!(given["notice_sha256"], notice["text_hash"]);
+    let linked = of("connection.linked");
+    assert_eq!(linked["connection_id"], connection_id.as_str());
+    assert_eq!(linked["status"], "linked");
+    assert_eq!(linked["consent_id"], consent_id.as_str());
+    assert!(linked["linked_at"].is_string(), "{linked}");
+}
+
 #[tokio::test]
 async fn bad_input_and_other_tenants_are_refused() {
     let app = spawn_app().await;

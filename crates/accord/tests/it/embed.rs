@@ -369,3 +369,45 @@ async fn a_blocked_popup_falls_back_to_the_top_level_and_the_return_redirect() {
     assert_eq!(query_param(&to, "status").unwrap(), "linked");
     assert_eq!(query_param(&to, "platform").unwrap(), "sandbox");
 }
+
+#[tokio::test]
+async fn a_blocked_popup_does_not_return_to_a_return_url_removed_meanwhile() {
+    let app = spawn_app().await;
+    set_integration(
+        &app,
+        json!({ "embedding_origins": [HOST], "return_urls": [RETURN_URL] }),
+    )
+    .await;
+    let top = app.browser();
+    let entry = top.get(&embed_link(&app).await).await;
+    let (action, fields) = entry.quiet_form("form[data-accord-continue]");
+    let landing = top.post(&action, &fields).await;
+    let h = handle(&landing);
+    let consent = nav(&app, &top, "/link/platforms/sandbox/consent", &h).await;
+    let (action, mut form) = consent.quiet_form("form.consent-form");
+    form.extend(h.clone());
+    form.insert("agree".into(), "yes".into());
+    form.insert("action".into(), "connect".into());
+    form.insert("accord_window".into(), "top".into());
+    let to_platform = top.post(&action, &form).await;
+    assert_eq!(to_platform.status, 303);
+    // While the customer signs in at the platform, the tenant drops the return URL.
+    set_integration(
+        &app,
+        json!({ "embedding_origins": [HOST], "return_urls": [] }),
+    )
+    .await;
+    let callback = top
+        .sandbox_decide(&to_platform.location(), "Bluebell", true)
+        .await;
+    let back = top.get(&callback.location()).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let conn = &app.connections().await[0];
+    assert_eq!(
+        back.location(),
+        format!("/link/connections/{}", conn["id"].as_str().unwrap()),
+        "the hosted flow's own success step"
+    );
+    let success = top.get(&back.location()).await;
+    assert_eq!(success.status, 200, "{}", success.body);
+}

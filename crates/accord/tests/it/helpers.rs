@@ -1,10 +1,12 @@
 //! The test harness: `spawn_app()` builds the real application on `127.0.0.1:0` with a fresh
-//! SQLite database in a temporary directory, the in-process sandbox, an injected clock and the
+//! SQLite database in a temporary directory, the in-process sandbox, an injected clock, an
+//! injected name resolver (a table the test fills: no test depends on the machine's DNS) and the
 //! demo tenant; `Browser` is a cookie-keeping client that does not follow redirects, so each
 //! step of the flow is observed.
 
 use accord::config::{Overrides, Settings};
 use accord::Application;
+use accord_domain::netguard::StaticResolver;
 use accord_domain::ManualClock;
 use accord_web::AppState;
 use scraper::{Html, Selector};
@@ -52,6 +54,8 @@ pub struct TestApp {
     pub base: String,
     pub state: AppState,
     pub clock: ManualClock,
+    /// What webhook endpoint names resolve to, at registration and at send time.
+    pub resolver: StaticResolver,
     pub data_dir: TempDir,
     pub api_key: String,
     pub tenant_id: String,
@@ -567,11 +571,52 @@ fn uuids_in(bytes: &[u8]) -> Vec<String> {
 // ---- PostgreSQL (issue 6): the same application on a fresh PostgreSQL database, and several
 // instances of one deployment on one database ----
 
+/// A public address the test resolver gives `hooks.lender.example` (RFC 5737's documentation
+/// ranges would be refused as non-public).
+pub const PUBLIC_IP: &str = "93.184.216.34";
+
 /// `spawn_app()` with extra settings (`database.url`, `keys.file`, `server.public_url`…) and,
 /// optionally, the clock of another instance: instances of one deployment share one time.
 pub async fn spawn_app_with(extra: &[(&str, &str)], clock: Option<ManualClock>) -> TestApp {
+    let resolver = StaticResolver::default();
+    resolver.set("hooks.lender.example", &[PUBLIC_IP.parse().unwrap()]);
+    resolver.set(
+        "localhost",
+        &["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+    );
+    spawn_app_in(tempfile::tempdir().unwrap(), extra, clock, resolver).await
+}
+
+impl TestApp {
+    /// Stops this app (gracefully: requests, jobs and webhook sends in progress finish) and
+    /// starts Accord again on the same data directory (database, key file), clock and resolver,
+    /// with `extra` settings instead of the first ones: an operator's restart with a changed
+    /// configuration. The demo tenant is found again, with a new API key and company.
+    pub async fn restart_with(mut self, extra: &[(&str, &str)]) -> TestApp {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(15), handle)
+                .await
+                .expect("the app stops within 15 s")
+                .expect("the app stopped cleanly");
+        }
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        let clock = self.clock.clone();
+        let resolver = self.resolver.clone();
+        drop(self);
+        spawn_app_in(data_dir, extra, Some(clock), resolver).await
+    }
+}
+
+async fn spawn_app_in(
+    data_dir: TempDir,
+    extra: &[(&str, &str)],
+    clock: Option<ManualClock>,
+    resolver: StaticResolver,
+) -> TestApp {
     init_logs();
-    let data_dir = tempfile::tempdir().unwrap();
     let mut o = Overrides::default();
     o.set("server.listen", "127.0.0.1:0");
     o.set("server.public_url", "");
@@ -584,9 +629,13 @@ pub async fn spawn_app_with(extra: &[(&str, &str)], clock: Option<ManualClock>) 
     }
     let settings = Settings::load(None, &[], &o).expect("test settings are valid");
     let clock = clock.unwrap_or_else(|| ManualClock::new(time::OffsetDateTime::now_utc()));
-    let app = Application::build(&settings, Arc::new(clock.clone()))
-        .await
-        .expect("app builds");
+    let app = Application::build_with(
+        &settings,
+        Arc::new(clock.clone()),
+        Arc::new(resolver.clone()),
+    )
+    .await
+    .expect("app builds");
     let demo = accord::demo::ensure(app.state()).await.expect("demo data");
     let addr = app.local_addr();
     let state = app.state().clone();
@@ -603,6 +652,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)], clock: Option<ManualClock>) 
         base: format!("http://{addr}"),
         state,
         clock,
+        resolver,
         data_dir,
         api_key: demo.api_key.expose_secret().to_owned(),
         tenant_id: demo.tenant.id.to_string(),

@@ -192,3 +192,108 @@ async fn a_refused_sign_in_returns_with_its_error_code() {
     assert_eq!(query_param(&to, "status").unwrap(), "pending_auth");
     assert_eq!(query_param(&to, "errorCode").unwrap(), "access_denied");
 }
+
+/// The tenant's other return URL, kept while `RETURN_URL` is removed.
+const OTHER_RETURN_URL: &str = "https://lender.example/accord/other";
+
+#[tokio::test]
+async fn a_return_url_removed_since_the_link_was_made_is_not_used() {
+    let app = spawn_app().await;
+    set_integration(
+        &app,
+        json!({ "return_urls": [RETURN_URL, OTHER_RETURN_URL] }),
+    )
+    .await;
+    let (status, body) = link_session(&app, json!({ "return_url": RETURN_URL })).await;
+    assert_eq!(status, 201, "{body}");
+    let browser = app.browser();
+    browser
+        .connect(Some(body["url"].as_str().unwrap()), "sandbox")
+        .await;
+    // The tenant takes the URL off its list while the customer is in the flow.
+    set_integration(&app, json!({ "return_urls": [OTHER_RETURN_URL] })).await;
+    let done = browser.get("/link/finish").await;
+    assert_eq!(
+        done.status, 200,
+        "the flow's own closing page: {}",
+        done.body
+    );
+    assert_eq!(done.location(), "");
+    assert!(
+        !done.body.contains("lender.example/accord/done"),
+        "the removed URL is nowhere on the page"
+    );
+    // Put back, the same session returns there again: the list is read at each finish.
+    set_integration(&app, json!({ "return_urls": [RETURN_URL] })).await;
+    let done = browser.get("/link/finish").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(
+        done.location().starts_with(RETURN_URL),
+        "{}",
+        done.location()
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_ui_sign_in_does_not_return_to_a_removed_url() {
+    let app = spawn_app().await;
+    set_integration(
+        &app,
+        json!({ "return_urls": [RETURN_URL, OTHER_RETURN_URL] }),
+    )
+    .await;
+    let company = app.company_id.clone();
+    let (_, notice) = app
+        .api_json(Method::GET, "/v1/notices/render?platform=sandbox", None)
+        .await;
+    let (status, recorded) = app
+        .api_json(
+            Method::POST,
+            &format!("/v1/companies/{company}/consents"),
+            Some(json!({
+                "platform": "sandbox", "locale": "en",
+                "notice_version_id": notice["notice_version_id"], "text_hash": notice["text_hash"],
+                "checkbox_ticked": true
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{recorded}");
+    let (status, auth) = app
+        .api_json(
+            Method::POST,
+            &format!("/v1/companies/{company}/authorizations"),
+            Some(json!({ "connection_id": recorded["connection_id"], "return_url": RETURN_URL })),
+        )
+        .await;
+    assert_eq!(status, 201, "{auth}");
+    set_integration(&app, json!({ "return_urls": [OTHER_RETURN_URL] })).await;
+    let customer = crate::helpers::Browser::new(&app.base);
+    let callback = customer
+        .sandbox_decide(
+            auth["authorization_url"].as_str().unwrap(),
+            "Bluebell",
+            true,
+        )
+        .await;
+    assert_eq!(callback.status, 303, "{}", callback.body);
+    let back = customer.get(&callback.location()).await;
+    assert_eq!(
+        back.status, 410,
+        "a page of Accord's, not a redirect: {}",
+        back.body
+    );
+    assert_eq!(back.location(), "");
+    assert!(!back.body.contains("lender.example"), "{}", back.body);
+    // The sign-in itself went through.
+    let (_, conn) = app
+        .api_json(
+            Method::GET,
+            &format!(
+                "/v1/companies/{company}/connections/{}",
+                recorded["connection_id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(conn["status"], "linked");
+}

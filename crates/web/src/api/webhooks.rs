@@ -3,14 +3,15 @@
 //!
 //! The secret is shown once, when it is made (creation, rotation); Accord keeps it encrypted
 //! because it must sign with it. URLs are checked against server-side request forgery here (a
-//! literal private, loopback or link-local address is refused) and again at send time, after
-//! name resolution (`accord_worker::webhooks`).
+//! literal private, loopback or link-local address is refused, and so is a name that resolves
+//! to one, or does not resolve) and again at send time, after a new resolution, because DNS can
+//! change (`accord_worker::webhooks`).
 
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use accord_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
-use accord_domain::netguard;
+use accord_domain::netguard::{self, Refused, Resolver};
 use accord_domain::outbox::{secret_aad, WebhookAttempt, WebhookDelivery, WebhookEndpoint};
 use accord_domain::tenant::Tenant;
 use accord_domain::validate::{text_field, FieldError, Invalid};
@@ -19,7 +20,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use time::OffsetDateTime;
+use url::Host;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -171,13 +174,47 @@ pub struct DeliveriesQuery {
     limit: Option<u32>,
 }
 
-fn url_of(raw: &str, allow_loopback: bool) -> Result<String, FieldError> {
+/// How long registration waits for a name's addresses.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The endpoint URL, checked: its shape and literal host, then every address its name resolves
+/// to (all must be public; `allow_loopback` admits loopback only). Refusing at registration
+/// tells the tenant at once, rather than in a failed delivery later.
+async fn url_of(
+    raw: &str,
+    allow_loopback: bool,
+    resolver: &dyn Resolver,
+    timeout: Duration,
+) -> Result<String, FieldError> {
     if raw.len() > 2048 {
         return Err(FieldError::new("url", "must be at most 2048 characters"));
     }
-    netguard::check_url(raw, allow_loopback)
-        .map(|u| u.to_string())
-        .map_err(|m| FieldError::new("url", m))
+    let url = netguard::check_url(raw, allow_loopback).map_err(|m| FieldError::new("url", m))?;
+    if let Some(Host::Domain(name)) = url.host() {
+        let answer = tokio::time::timeout(
+            timeout,
+            netguard::resolve_public(resolver, name, allow_loopback),
+        )
+        .await;
+        // The address is not repeated in the answer: it could map the inside of the network.
+        let why = match answer {
+            Ok(Ok(_)) => None,
+            Ok(Err(Refused::Inward(_))) => Some(format!(
+                "has a host ({name}) that resolves to a private, loopback or link-local address; Accord calls public addresses only"
+            )),
+            Ok(Err(Refused::DoesNotResolve)) => Some(format!(
+                "has a host ({name}) that does not resolve to any address"
+            )),
+            Err(_) => Some(format!(
+                "has a host ({name}) that did not resolve within {} ms",
+                timeout.as_millis()
+            )),
+        };
+        if let Some(why) = why {
+            return Err(FieldError::new("url", why));
+        }
+    }
+    Ok(url.to_string())
 }
 
 fn event_types_of(list: &[String], invalid: &mut Invalid) -> Vec<String> {
@@ -239,9 +276,15 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateWebhookEndpoint>,
 ) -> Result<(StatusCode, Json<WebhookEndpointWithSecret>), ApiError> {
     let mut invalid = Invalid::default();
-    let url = url_of(&body.url, state.config.webhooks_allow_loopback)
-        .map_err(|e| invalid.push(e))
-        .ok();
+    let url = url_of(
+        &body.url,
+        state.config.webhooks_allow_loopback,
+        state.resolver.as_ref(),
+        RESOLVE_TIMEOUT,
+    )
+    .await
+    .map_err(|e| invalid.push(e))
+    .ok();
     let description = description_of(body.description.as_deref(), &mut invalid);
     let event_types = event_types_of(
         body.event_types.as_deref().unwrap_or_default(),
@@ -324,8 +367,14 @@ pub async fn update(
     let mut e = own_endpoint(&state, &tenant, id).await?;
     let mut invalid = Invalid::default();
     if let Some(raw) = &body.url {
-        if let Ok(url) =
-            url_of(raw, state.config.webhooks_allow_loopback).map_err(|err| invalid.push(err))
+        if let Ok(url) = url_of(
+            raw,
+            state.config.webhooks_allow_loopback,
+            state.resolver.as_ref(),
+            RESOLVE_TIMEOUT,
+        )
+        .await
+        .map_err(|err| invalid.push(err))
         {
             e.url = url;
         }
@@ -455,4 +504,82 @@ pub async fn replay(
         StatusCode::ACCEPTED,
         Json(WebhookDeliveryDto::of(d, Vec::new())),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use accord_domain::netguard::{Lookup, StaticResolver};
+    use std::net::IpAddr;
+
+    /// A resolver that never answers.
+    #[derive(Debug)]
+    struct Silent;
+
+    impl Resolver for Silent {
+        fn lookup(&self, _host: &str) -> Lookup {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    async fn check(raw: &str, allow_loopback: bool, r: &dyn Resolver) -> Result<String, String> {
+        url_of(raw, allow_loopback, r, Duration::from_millis(50))
+            .await
+            .map_err(|e| e.message)
+    }
+
+    #[tokio::test]
+    async fn names_are_resolved_at_registration_and_must_all_be_public() {
+        let r = StaticResolver::default();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        r.set("hooks.lender.example", &[ip("93.184.216.34")]);
+        r.set("inward.lender.example", &[ip("127.0.0.1")]);
+        r.set(
+            "split.lender.example",
+            &[ip("93.184.216.34"), ip("10.1.2.3")],
+        );
+        r.set("private.lender.example", &[ip("192.168.1.10")]);
+        r.set("metadata.lender.example", &[ip("169.254.169.254")]);
+        r.set("nat64.lender.example", &[ip("64:ff9b::a9fe:a9fe")]);
+        assert_eq!(
+            check("https://hooks.lender.example/accord", false, &r).await,
+            Ok("https://hooks.lender.example/accord".to_owned())
+        );
+        for name in ["inward", "split", "private", "metadata", "nat64", "INWARD"] {
+            let err = check(&format!("https://{name}.lender.example/"), false, &r)
+                .await
+                .unwrap_err();
+            assert!(
+                err.contains("resolves to a private, loopback or link-local address"),
+                "{name}: {err}"
+            );
+            assert!(
+                !err.contains("127.0.0.1") && !err.contains("10.1.2.3"),
+                "{err}"
+            );
+        }
+        let err = check("https://nowhere.lender.example/", false, &r)
+            .await
+            .unwrap_err();
+        assert!(err.contains("does not resolve"), "{err}");
+        let err = check("https://hooks.lender.example/", false, &Silent)
+            .await
+            .unwrap_err();
+        assert!(err.contains("did not resolve within 50 ms"), "{err}");
+        // Development: loopback names are allowed, nothing else inward. (Plain http stays
+        // for literal loopback hosts only.)
+        assert!(check("https://inward.lender.example/", true, &r)
+            .await
+            .is_ok());
+        assert!(check("https://private.lender.example/", true, &r)
+            .await
+            .is_err());
+        assert!(check("https://split.lender.example/", true, &r)
+            .await
+            .is_err());
+        // A literal address is not looked up at all.
+        assert!(check("https://93.184.216.34/", false, &Silent)
+            .await
+            .is_ok());
+    }
 }

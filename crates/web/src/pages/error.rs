@@ -23,6 +23,9 @@ pub enum PageErrorKind {
     NotFound,
     /// The callback's `state` is missing, unknown, expired, replayed or from another session.
     BadState,
+    /// The sign-in is over, but the tenant removed the return URL the customer was to go back
+    /// to since the authorization started (build your own UI).
+    ReturnGone,
     /// The form's CSRF token is missing or wrong, or the post came from another site.
     Forbidden,
     BadRequest,
@@ -35,7 +38,7 @@ impl PageErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             Self::SessionMissing | Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::LinkUnusable => StatusCode::GONE,
+            Self::LinkUnusable | Self::ReturnGone => StatusCode::GONE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadState | Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::TooMany => StatusCode::TOO_MANY_REQUESTS,
@@ -50,6 +53,7 @@ impl PageErrorKind {
             Self::LinkUnusable => "error-link",
             Self::NotFound => "error-not-found",
             Self::BadState => "error-state",
+            Self::ReturnGone => "error-return",
             Self::Forbidden => "error-forbidden",
             Self::BadRequest => "error-bad-request",
             Self::TooMany => "error-too-many",

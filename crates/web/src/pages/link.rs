@@ -822,6 +822,7 @@ async fn byo_callback(
     let params = crate::services::returns::params(session, conn.as_ref());
     match crate::services::returns::redirect_url(state, session, &params).await? {
         Some(url) => Ok(Redirect::to(&url).into_response()),
-        None => Err(PageError::new(PageErrorKind::BadState)),
+        // The tenant removed its return URL meanwhile: never send the customer there.
+        None => Err(PageError::new(PageErrorKind::ReturnGone)),
     }
 }

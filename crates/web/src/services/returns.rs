@@ -1,7 +1,7 @@
 //! The return redirect: when the customer finishes, the tenant's registered return URL (chosen
-//! for the link session, matched exactly when it was minted) with the outcome in its query:
-//! `companyId`, `connectionId`, `platform`, `status`, `errorCode`. Also what the embed SDK's
-//! `onFinish` receives.
+//! for the link session, matched exactly when it was minted, and matched again when used) with
+//! the outcome in its query: `companyId`, `connectionId`, `platform`, `status`, `errorCode`.
+//! Also what the embed SDK's `onFinish` receives.
 
 use crate::state::AppState;
 use accord_domain::connection::Connection;
@@ -41,7 +41,10 @@ pub fn params(session: &BrowserSession, c: Option<&Connection>) -> ReturnParams 
     }
 }
 
-/// The link session's return URL with `params`, when the tenant gave one.
+/// The link session's return URL with `params`, when the tenant gave one and it is still one of
+/// the tenant's return URLs. A tenant that removes a URL from `integration.return_urls` (it
+/// moved, or it was a mistake) means no customer is sent there any more, sessions minted
+/// before the change included; they end on Accord's own page instead.
 pub async fn redirect_url(
     state: &AppState,
     session: &BrowserSession,
@@ -53,10 +56,17 @@ pub async fn redirect_url(
     let Some(link) = state.store.link_session(session.tenant_id, id).await? else {
         return Ok(None);
     };
-    Ok(link
-        .return_url
-        .as_deref()
-        .and_then(|u| return_redirect(u, params)))
+    let Some(stored) = link.return_url.as_deref() else {
+        return Ok(None);
+    };
+    let Some(tenant) = state.store.tenant(session.tenant_id).await? else {
+        return Ok(None);
+    };
+    Ok(tenant
+        .settings
+        .integration
+        .return_url(stored)
+        .and_then(|registered| return_redirect(registered, params)))
 }
 
 /// The JSON form of `params` (the embed SDK's `onFinish` data; camelCase like the query).

@@ -2,7 +2,7 @@
 //! isolation of endpoints and deliveries.
 
 use super::{connect_new_company, recorded, register, spawn, time_of, wait_deliveries, Receiver};
-use crate::helpers::spawn_app_with;
+use crate::helpers::{spawn_app_with, TestApp, PUBLIC_IP};
 use accord_domain::Clock as _;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -29,11 +29,28 @@ async fn the_ssrf_corpus_is_refused_at_registration() {
         "https://169.254.169.254/latest/meta-data",
         "https://[fe80::1]/hook",
         "https://[fd00::1]/hook",
+        "https://[fec0::1]/hook",
+        "https://[ff02::1]/hook",
+        "https://[::]/hook",
+        "https://[::127.0.0.1]/hook",        // IPv4-compatible
+        "https://[::a9fe:a9fe]/hook",        // IPv4-compatible 169.254.169.254
+        "https://[::ffff:0:7f00:1]/hook",    // IPv4-translated
+        "https://[64:ff9b::7f00:1]/hook",    // NAT64 of 127.0.0.1
+        "https://[64:ff9b::a9fe:a9fe]/hook", // NAT64 of the metadata address
+        "https://[64:ff9b:1::a00:1]/hook",   // NAT64 local-use prefix
+        "https://[2002:7f00:1::1]/hook",     // 6to4 of 127.0.0.1
+        "https://[2002:a9fe:a9fe::1]/hook",  // 6to4 of 169.254.169.254
+        "https://[2002:c0a8:101::1]/hook",   // 6to4 of 192.168.1.1
+        "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook", // Teredo (client 127.0.0.1)
+        "https://[2001:db8::1]/hook",
+        "https://[100::1]/hook",
         "https://100.64.0.1/hook",
         "https://0.0.0.0/hook",
         "https://0/hook",
         "https://localhost/hook",
         "https://LOCALHOST./hook",
+        "https://localhost../hook",
+        "https://%6Cocalhost/hook",
         "https://hooks.localhost/hook",
         "https://user:pw@hooks.lender.example/hook",
         "http://hooks.lender.example/hook",
@@ -59,6 +76,21 @@ async fn the_ssrf_corpus_is_refused_at_registration() {
         )
         .await;
     assert_eq!(status, 201, "a public https URL is fine");
+    // Transition forms that carry a public IPv4 address are judged by it.
+    for url in [
+        "https://[64:ff9b::5db8:d822]/hook",
+        "https://[2002:5db8:d822::1]/hook",
+        "https://[2606:4700:4700::1111]/hook",
+    ] {
+        let (status, body) = strict
+            .api_json(
+                Method::POST,
+                "/v1/webhook-endpoints",
+                Some(json!({"url": url})),
+            )
+            .await;
+        assert_eq!(status, 201, "{url}: {body}");
+    }
     // The development setting allows loopback, and nothing else inward.
     let dev = spawn(&[]).await;
     for (url, ok) in [
@@ -99,44 +131,163 @@ async fn the_ssrf_corpus_is_refused_at_registration() {
     assert_eq!(body["errors"][0]["path"], "url");
 }
 
-/// A name of this machine that resolves to an address Accord must not reach, if there is one
-/// (its own host name usually resolves to loopback or a private address).
-async fn inward_name() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()?
-        .trim()
+/// Registers `url`; the status and the error on `url` (empty on success).
+async fn try_register(app: &TestApp, method: Method, path: &str, url: &str) -> (u16, String) {
+    let (status, body) = app.api_json(method, path, Some(json!({"url": url}))).await;
+    if status == 422 {
+        assert_eq!(body["errors"][0]["path"], "url", "{url}: {body}");
+        assert!(
+            body["type"].is_string() && body["title"].is_string(),
+            "problem+json: {body}"
+        );
+    }
+    let error = body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
         .to_owned();
-    let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 0))
-        .await
-        .ok()?
-        .collect();
-    (!addrs.is_empty()
-        && addrs
-            .iter()
-            .all(|a| !accord_domain::netguard::is_public(a.ip(), false)))
-    .then_some(name)
+    (status, error)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_name_resolving_inward_is_refused_at_send_time() {
-    let Some(name) = inward_name().await else {
-        eprintln!("skipped: this machine's host name does not resolve inward");
-        return;
-    };
-    let app = spawn_app_with(&[("webhooks.poll_millis", "25")], None).await;
+async fn names_resolving_inward_or_nowhere_are_refused_at_registration() {
+    let strict = spawn_app_with(&[], None).await;
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    strict
+        .resolver
+        .set("inward.lender.example", &[ip("127.0.0.1")]);
+    strict.resolver.set("v6.lender.example", &[ip("::1")]);
+    strict
+        .resolver
+        .set("metadata.lender.example", &[ip("169.254.169.254")]);
+    strict
+        .resolver
+        .set("office.lender.example", &[ip("192.168.10.4")]);
+    // One inward address among public ones is enough to refuse.
+    strict
+        .resolver
+        .set("split.lender.example", &[ip(PUBLIC_IP), ip("10.0.0.8")]);
+    strict
+        .resolver
+        .set("nat64.lender.example", &[ip("64:ff9b::7f00:1")]);
+    for name in [
+        "inward", "INWARD", "v6", "metadata", "office", "split", "nat64",
+    ] {
+        let url = format!("https://{name}.lender.example./hooks/accord");
+        let (status, error) =
+            try_register(&strict, Method::POST, "/v1/webhook-endpoints", &url).await;
+        assert_eq!(status, 422, "{url}: {error}");
+        assert!(
+            error.contains("resolves to a private, loopback or link-local address"),
+            "{url}: {error}"
+        );
+        assert!(
+            !error.contains("127.0.0.1") && !error.contains("10.0.0.8"),
+            "the answer does not map the network: {error}"
+        );
+    }
+    let (status, error) = try_register(
+        &strict,
+        Method::POST,
+        "/v1/webhook-endpoints",
+        "https://nowhere.lender.example/hooks/accord",
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert!(error.contains("does not resolve"), "{error}");
+    let (status, list) = strict
+        .api_json(Method::GET, "/v1/webhook-endpoints", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"], json!([]), "nothing was registered");
+
+    // Changing the URL is checked the same way, and a refused change changes nothing.
+    let (id, _) = register(&strict, "https://hooks.lender.example/accord", &[]).await;
+    let path = format!("/v1/webhook-endpoints/{id}");
+    for url in [
+        "https://inward.lender.example/accord",
+        "https://nowhere.lender.example/accord",
+    ] {
+        let (status, error) = try_register(&strict, Method::PATCH, &path, url).await;
+        assert_eq!(status, 422, "{url}: {error}");
+    }
+    let (_, got) = strict.api_json(Method::GET, &path, None).await;
+    assert_eq!(got["url"], "https://hooks.lender.example/accord");
+
+    // Development: a name on loopback is accepted; private and link-local stay refused.
+    let dev = spawn(&[]).await;
+    dev.resolver
+        .set("inward.lender.example", &[ip("127.0.0.1")]);
+    dev.resolver
+        .set("office.lender.example", &[ip("192.168.10.4")]);
+    dev.resolver
+        .set("metadata.lender.example", &[ip("169.254.169.254")]);
+    for (name, ok) in [("inward", true), ("office", false), ("metadata", false)] {
+        let url = format!("https://{name}.lender.example/hooks/accord");
+        let (status, error) = try_register(&dev, Method::POST, "/v1/webhook-endpoints", &url).await;
+        assert_eq!(status == 201, ok, "{url}: {status} {error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_allowed_at_registration_is_refused_at_send_time_once_disallowed() {
+    // Registered while the development setting allowed loopback…
+    let dev = spawn(&[]).await;
     let receiver = Receiver::start().await;
-    // The name is not a literal address: registration accepts it (DNS may change later).
-    let url = format!("https://{name}:{}/hooks/accord", receiver.port);
-    let (endpoint, _) = register(&app, &url, &["connection.linked"]).await;
-    app.browser().connect(Some(&app.link_url), "sandbox").await;
-    let d = wait_deliveries(&app, &endpoint, "attempt refused", |d| recorded(d, 1)).await;
-    let error = d[0]["attempts"][0]["error"].as_str().unwrap();
-    assert!(error.starts_with("address refused"), "{error}");
-    assert_eq!(d[0]["attempts"][0]["response_status"], Value::Null);
+    let (endpoint, secret) = register(&dev, &receiver.url, &["connection.linked"]).await;
+    receiver.trust(&[&secret]);
+    // …then the operator restarts Accord on the same data without it.
+    let strict = dev.restart_with(&[("webhooks.poll_millis", "25")]).await;
+    let (status, got) = strict
+        .api_json(
+            Method::GET,
+            &format!("/v1/webhook-endpoints/{endpoint}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "the endpoint is still registered: {got}");
+    strict
+        .browser()
+        .connect(Some(&strict.link_url), "sandbox")
+        .await;
+    let d = wait_deliveries(&strict, &endpoint, "attempt refused", |d| recorded(d, 1)).await;
+    let attempt = &d[0]["attempts"][0];
+    let error = attempt["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "address refused: the URL points to a private, loopback or link-local address"
+        ),
+        "{error}"
+    );
+    assert_eq!(attempt["response_status"], Value::Null);
+    assert_eq!(d[0]["status"], "pending", "retried later: {d:#?}");
     assert!(
         receiver.received().is_empty(),
         "nothing reached the address"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_re_pointed_inward_after_registration_is_refused_at_send_time() {
+    let app = spawn_app_with(&[("webhooks.poll_millis", "25")], None).await;
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    app.resolver.set("rebind.lender.example", &[ip(PUBLIC_IP)]);
+    let (endpoint, _) = register(
+        &app,
+        "https://rebind.lender.example/hooks/accord",
+        &["connection.linked"],
+    )
+    .await;
+    // DNS rebinding: the name answers inward once Accord has accepted it.
+    app.resolver.set("rebind.lender.example", &[ip("10.0.0.8")]);
+    app.browser().connect(Some(&app.link_url), "sandbox").await;
+    let d = wait_deliveries(&app, &endpoint, "attempt refused", |d| recorded(d, 1)).await;
+    let attempt = &d[0]["attempts"][0];
+    let error = attempt["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("address refused: rebind.lender.example resolves to 10.0.0.8"),
+        "{error}"
+    );
+    assert_eq!(attempt["response_status"], Value::Null);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
