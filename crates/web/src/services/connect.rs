@@ -8,12 +8,12 @@ use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::{Consent, ConsentEvidence};
 use accord_domain::crypto::TokenHash;
 use accord_domain::flow::BrowserSession;
-use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, TenantId};
+use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::locale::Locale;
 use accord_domain::notice::{NoticeVersion, RenderedNotice};
 use accord_platform::{tokens_aad, OAuthError};
-use accord_store::{ConsentWrite, Disconnected, StoreError};
+use accord_store::{ConsentWrite, Disconnected, RefreshSchedule, StoreError};
 
 use super::notice::NoticeView;
 
@@ -246,6 +246,13 @@ pub async fn complete_callback(
             let ct = state
                 .keyring
                 .encrypt(&json, &tokens_aad(flow.tenant_id, flow.connection_id));
+            let now = state.clock.now();
+            // The first refresh is queued with the link, in its transaction: a connection is
+            // never linked without the job that keeps its tokens alive.
+            let refresh = tokens.refresh_at(now).map(|run_at| RefreshSchedule {
+                job: JobId::new(),
+                run_at,
+            });
             state
                 .store
                 .link_connection(
@@ -253,7 +260,8 @@ pub async fn complete_callback(
                     flow.connection_id,
                     &ct,
                     tokens.scope.as_deref(),
-                    state.clock.now(),
+                    refresh,
+                    now,
                 )
                 .await?;
             state
