@@ -52,7 +52,9 @@ async fn removing_access_revokes_every_grant_of_the_organisation_to_the_app() {
     assert!(start.text().await.unwrap().contains("Sandbox user name"));
     let listed = page(&app, "Bluebell").await;
     assert!(listed.contains(CLIENT_ID), "{listed}");
-    assert!(listed.contains("Read your sales invoices") && listed.contains("Read your supplier bills"));
+    assert!(
+        listed.contains("Read your sales invoices") && listed.contains("Read your supplier bills")
+    );
     assert!(!listed.contains(str_field(&first, "refresh_token")));
 
     let removed = remove(&app, &listed, |_| {}).await;
