@@ -1,5 +1,5 @@
-//! The connected-apps page: what a customer sees in a platform's settings (Xero's "Connected
-//! apps", QuickBooks' "Apps" tab) — the applications their organisation approved, and a button
+//! The connected-apps page: what a customer sees in a platform's settings (the "Connected apps"
+//! page of Xero, the "Apps" tab of `QuickBooks`) — the applications their organisation approved, and a button
 //! that removes one's access. Removing it revokes every grant the organisation gave that
 //! application, so the application learns it only the way it would from a real platform: its
 //! next refresh is answered `invalid_grant` (RFC 6749 §5.2), its access tokens `invalid_token`.

@@ -183,7 +183,6 @@ pub(crate) fn consent_webhooks(w: &ConsentWrite, created: bool) -> Vec<WebhookEv
 
 pub(crate) async fn link_connection(
     write: &SqlitePool,
-    read: &SqlitePool,
     tenant: TenantId,
     id: ConnectionId,
     tokens_ct: &str,
@@ -210,8 +209,15 @@ pub(crate) async fn link_connection(
     .await
     .map_err(db)?;
     let Some(row) = row else {
-        drop(tx);
-        return match connection(read, tenant, id).await? {
+        // Told apart in the same transaction (nothing was written).
+        let exists: Option<i64> =
+            sqlx::query_scalar("select 1 from connections where tenant_id = ? and id = ?")
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        return match exists {
             Some(_) => Err(StoreError::Conflict(format!(
                 "connection {id} is disconnected"
             ))),

@@ -307,7 +307,6 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         connections::link_connection(
             &self.write,
-            &self.read,
             tenant,
             id,
             tokens_ct,

@@ -88,13 +88,13 @@ async fn linked_with_refresh(store: &dyn Store, w: &World) -> (TenantId, Connect
 pub async fn a_link_queues_one_refresh_and_a_refresh_replaces_the_tokens(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
     let (t, id, first) = linked_with_refresh(store, &w).await;
-    let j = job(store, first).await;
+    let queued = job(store, first).await;
     assert_eq!(
-        (j.kind, j.run_at, j.attempts, j.done_at),
+        (queued.kind, queued.run_at, queued.attempts, queued.done_at),
         (JobKind::RefreshToken, at(3000), 0, None)
     );
     assert_eq!(
-        j.payload,
+        queued.payload,
         serde_json::json!({"connection_id": id, "platform_key": "sandbox"}),
         "the job names its connection and holds no token"
     );
@@ -120,11 +120,11 @@ pub async fn a_link_queues_one_refresh_and_a_refresh_replaces_the_tokens(store: 
     );
 
     let third = schedule(6200);
-    let mut r = refreshed(second.job, "ct:second", "ct:refreshed", Some(third));
-    r.granted_scope = Some("invoices.read bills.read".into());
+    let mut result = refreshed(second.job, "ct:second", "ct:refreshed", Some(third));
+    result.granted_scope = Some("invoices.read bills.read".into());
     assert_eq!(
         store
-            .store_refreshed_tokens(t, id, &r, at(3101))
+            .store_refreshed_tokens(t, id, &result, at(3101))
             .await
             .unwrap(),
         RefreshStored::Stored
@@ -133,9 +133,9 @@ pub async fn a_link_queues_one_refresh_and_a_refresh_replaces_the_tokens(store: 
         store.connection_tokens(t, id).await.unwrap().as_deref(),
         Some("ct:refreshed")
     );
-    let c = store.connection(t, id).await.unwrap().unwrap();
+    let conn = store.connection(t, id).await.unwrap().unwrap();
     assert_eq!(
-        (c.status, c.granted_scope.as_deref(), c.updated_at),
+        (conn.status, conn.granted_scope.as_deref(), conn.updated_at),
         (
             ConnectionStatus::Linked,
             Some("invoices.read bills.read"),
@@ -157,16 +157,19 @@ pub async fn a_link_queues_one_refresh_and_a_refresh_replaces_the_tokens(store: 
     store.complete_job(second.job, at(3102)).await.unwrap();
     assert_eq!(job(store, second.job).await.done_at, Some(at(3101)));
     // A scope the platform did not report again stays as it was.
-    let r = refreshed(third.job, "ct:refreshed", "ct:again", None);
+    let result = refreshed(third.job, "ct:refreshed", "ct:again", None);
     assert_eq!(
         store
-            .store_refreshed_tokens(t, id, &r, at(6200))
+            .store_refreshed_tokens(t, id, &result, at(6200))
             .await
             .unwrap(),
         RefreshStored::Stored
     );
-    let c = store.connection(t, id).await.unwrap().unwrap();
-    assert_eq!(c.granted_scope.as_deref(), Some("invoices.read bills.read"));
+    let conn = store.connection(t, id).await.unwrap().unwrap();
+    assert_eq!(
+        conn.granted_scope.as_deref(),
+        Some("invoices.read bills.read")
+    );
     assert_eq!(
         event_types(store, t).await,
         [
@@ -436,11 +439,11 @@ pub async fn a_reconsent_required_connection_keeps_refreshing(store: &dyn Store)
 }
 
 pub async fn racing_refreshes_and_links_leave_one_refresh_pending(store: &dyn Store) {
-    const RACERS: usize = 8;
+    const RACERS: i64 = 8;
     let w = World::new(store, "Lender A").await;
     let (t, id, first) = linked_with_refresh(store, &w).await;
     // Many results of one refresh arrive at once (a job run twice): one is stored.
-    let nexts: Vec<RefreshSchedule> = (0..RACERS).map(|n| schedule(6000 + n as i64)).collect();
+    let nexts: Vec<RefreshSchedule> = (0..RACERS).map(|n| schedule(6000 + n)).collect();
     let writes: Vec<RefreshedTokens> = nexts
         .iter()
         .enumerate()
@@ -468,7 +471,7 @@ pub async fn racing_refreshes_and_links_leave_one_refresh_pending(store: &dyn St
     assert_eq!(pending(store, &ids).await, [nexts[winners[0]].job]);
 
     // Many links of the connection at once, each queueing its refresh: one stays pending.
-    let links: Vec<RefreshSchedule> = (0..RACERS).map(|n| schedule(9000 + n as i64)).collect();
+    let links: Vec<RefreshSchedule> = (0..RACERS).map(|n| schedule(9000 + n)).collect();
     let outcomes = join_all(links.iter().enumerate().map(|(n, s)| {
         let ct = format!("ct:link-{n}");
         async move {
