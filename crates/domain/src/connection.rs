@@ -108,13 +108,16 @@ impl TokenSet {
     /// When to refresh this token set, obtained at `now`: a fifth of the access token's lifetime
     /// before it expires, at least 30 seconds and at most 10 minutes before (an hour-long token
     /// is refreshed after 50 minutes), so that a failed attempt is retried on the job schedule
-    /// while the token still works. `None` when it cannot be refreshed (no refresh token) or
-    /// need not be (the platform gave no expiry, RFC 6749 §5.1 `expires_in` is optional).
+    /// while the token still works — but never before half its lifetime has passed, so a token
+    /// living only seconds is not refreshed again at once, and again. `None` when it cannot be
+    /// refreshed (no refresh token) or need not be (the platform gave no expiry: RFC 6749 §5.1
+    /// makes `expires_in` optional).
     pub fn refresh_at(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
         self.refresh_token.as_ref()?;
         let expires_at = self.expires_at?;
-        let lead = ((expires_at - now) / 5_i32).clamp(REFRESH_LEAD_MIN, REFRESH_LEAD_MAX);
-        Some((expires_at - lead).max(now))
+        let lifetime = (expires_at - now).max(time::Duration::ZERO);
+        let lead = (lifetime / 5_i32).clamp(REFRESH_LEAD_MIN, REFRESH_LEAD_MAX);
+        Some((expires_at - lead).max(now + lifetime / 2_i32))
     }
 
     /// The token set after a refresh answered `fresh` (RFC 6749 §6): a platform that rotates
@@ -187,9 +190,15 @@ mod tests {
         );
         let short = tokens(Some("r"), Some(time::Duration::minutes(1)));
         assert_eq!(due(&short), Some(time::Duration::seconds(30)));
-        let gone = tokens(Some("r"), Some(time::Duration::seconds(10)));
+        let brief = tokens(Some("r"), Some(time::Duration::seconds(10)));
         assert_eq!(
-            due(&gone),
+            due(&brief),
+            Some(time::Duration::seconds(5)),
+            "halfway, not at once"
+        );
+        let expired = tokens(Some("r"), Some(time::Duration::seconds(-10)));
+        assert_eq!(
+            due(&expired),
             Some(time::Duration::ZERO),
             "at once, never before now"
         );
