@@ -170,6 +170,8 @@ select-reconsent-lead = The terms changed for these connections. Please review t
 select-reconsent-review = Review { $platform }
 manage-reconsent-note = Sharing from { $platform } is paused: the terms changed, or your agreement reached the end of its validity period.
 manage-reconsent-review = Review and agree again
+manage-deauthorized-note = { $platform } ended the access we held, so sharing has stopped and that access has been destroyed. This happens when access is removed in { $platform }'s settings, or when it runs out. To share again, reconnect.
+manage-reconnect = Reconnect { $platform }
 
 ## Support
 support-title = Ask for help

@@ -170,6 +170,8 @@ select-reconsent-lead = Les conditions ont changé pour ces connexions. Merci de
 select-reconsent-review = Consulter { $platform }
 manage-reconsent-note = Le partage depuis { $platform } est suspendu : les conditions ont changé, ou votre accord est arrivé au terme de sa durée de validité.
 manage-reconsent-review = Consulter et accepter de nouveau
+manage-deauthorized-note = { $platform } a mis fin à l'accès que nous détenions : le partage est arrêté et cet accès a été détruit. Cela arrive lorsque l'accès est retiré dans les paramètres de { $platform }, ou lorsqu'il arrive à échéance. Pour partager de nouveau, reconnectez-la.
+manage-reconnect = Reconnecter { $platform }
 
 ## Support
 support-title = Demander de l'aide

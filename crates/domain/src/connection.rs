@@ -38,6 +38,13 @@ impl ConnectionStatus {
     pub fn is_active(self) -> bool {
         !matches!(self, Self::Disconnected)
     }
+
+    /// Whether the connection holds platform tokens that Accord keeps alive by refreshing them:
+    /// linked, or waiting for re-consent (agreeing again needs no new sign-in at the platform,
+    /// so the tokens must still work then).
+    pub fn holds_tokens(self) -> bool {
+        matches!(self, Self::Linked | Self::ReconsentRequired)
+    }
 }
 
 impl fmt::Display for ConnectionStatus {
@@ -93,6 +100,40 @@ pub struct TokenSet {
     pub scope: Option<String>,
 }
 
+/// The shortest and longest time before an access token expires that it is refreshed.
+const REFRESH_LEAD_MIN: time::Duration = time::Duration::seconds(30);
+const REFRESH_LEAD_MAX: time::Duration = time::Duration::minutes(10);
+
+impl TokenSet {
+    /// When to refresh this token set, obtained at `now`: a fifth of the access token's lifetime
+    /// before it expires, at least 30 seconds and at most 10 minutes before (an hour-long token
+    /// is refreshed after 50 minutes), so that a failed attempt is retried on the job schedule
+    /// while the token still works — but never before half its lifetime has passed, so a token
+    /// living only seconds is not refreshed again at once, and again. `None` when it cannot be
+    /// refreshed (no refresh token) or need not be (the platform gave no expiry: RFC 6749 §5.1
+    /// makes `expires_in` optional).
+    pub fn refresh_at(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.refresh_token.as_ref()?;
+        let expires_at = self.expires_at?;
+        let lifetime = (expires_at - now).max(time::Duration::ZERO);
+        let lead = (lifetime / 5_i32).clamp(REFRESH_LEAD_MIN, REFRESH_LEAD_MAX);
+        Some((expires_at - lead).max(now + lifetime / 2_i32))
+    }
+
+    /// The token set after a refresh answered `fresh` (RFC 6749 §6): a platform that rotates
+    /// refresh tokens sends a new one and the old one is spent; one that does not sends none,
+    /// and the old one stays. A response without `scope` means the scope is unchanged (§5.1).
+    #[must_use]
+    pub fn refreshed(&self, fresh: TokenSet) -> TokenSet {
+        TokenSet {
+            access_token: fresh.access_token,
+            refresh_token: fresh.refresh_token.or_else(|| self.refresh_token.clone()),
+            expires_at: fresh.expires_at,
+            scope: fresh.scope.or_else(|| self.scope.clone()),
+        }
+    }
+}
+
 impl fmt::Debug for TokenSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSet")
@@ -123,6 +164,81 @@ mod tests {
             assert_eq!(s.as_str().parse::<ConnectionStatus>().unwrap(), s);
         }
         assert!("gone".parse::<ConnectionStatus>().is_err());
+    }
+
+    fn tokens(refresh: Option<&str>, expires_in: Option<time::Duration>) -> TokenSet {
+        TokenSet {
+            access_token: "a".into(),
+            refresh_token: refresh.map(str::to_owned),
+            expires_at: expires_in.map(|d| OffsetDateTime::UNIX_EPOCH + d),
+            scope: Some("invoices:read".into()),
+        }
+    }
+
+    #[test]
+    fn refresh_is_due_a_fifth_of_the_lifetime_before_expiry_within_bounds() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let due = |t: &TokenSet| t.refresh_at(now).map(|d| d - now);
+        let hour = tokens(Some("r"), Some(time::Duration::hours(1)));
+        assert_eq!(due(&hour), Some(time::Duration::minutes(50)));
+        let half = tokens(Some("r"), Some(time::Duration::minutes(30)));
+        assert_eq!(due(&half), Some(time::Duration::minutes(24)));
+        let day = tokens(Some("r"), Some(time::Duration::days(1)));
+        assert_eq!(
+            due(&day),
+            Some(time::Duration::days(1) - time::Duration::minutes(10))
+        );
+        let short = tokens(Some("r"), Some(time::Duration::minutes(1)));
+        assert_eq!(due(&short), Some(time::Duration::seconds(30)));
+        let brief = tokens(Some("r"), Some(time::Duration::seconds(10)));
+        assert_eq!(
+            due(&brief),
+            Some(time::Duration::seconds(5)),
+            "halfway, not at once"
+        );
+        let expired = tokens(Some("r"), Some(time::Duration::seconds(-10)));
+        assert_eq!(
+            due(&expired),
+            Some(time::Duration::ZERO),
+            "at once, never before now"
+        );
+        assert_eq!(due(&tokens(None, Some(time::Duration::hours(1)))), None);
+        assert_eq!(due(&tokens(Some("r"), None)), None);
+    }
+
+    #[test]
+    fn a_refresh_keeps_what_the_platform_did_not_send_again() {
+        let old = tokens(Some("r1"), None);
+        let rotated = old.refreshed(TokenSet {
+            access_token: "a2".into(),
+            refresh_token: Some("r2".into()),
+            expires_at: None,
+            scope: None,
+        });
+        assert_eq!(rotated.access_token, "a2");
+        assert_eq!(rotated.refresh_token.as_deref(), Some("r2"));
+        assert_eq!(rotated.scope.as_deref(), Some("invoices:read"));
+        let kept = old.refreshed(TokenSet {
+            access_token: "a3".into(),
+            refresh_token: None,
+            expires_at: None,
+            scope: Some("invoices:read bills:read".into()),
+        });
+        assert_eq!(kept.refresh_token.as_deref(), Some("r1"));
+        assert_eq!(kept.scope.as_deref(), Some("invoices:read bills:read"));
+    }
+
+    #[test]
+    fn only_linked_and_reconsent_required_connections_hold_tokens() {
+        assert!(ConnectionStatus::Linked.holds_tokens());
+        assert!(ConnectionStatus::ReconsentRequired.holds_tokens());
+        for s in [
+            ConnectionStatus::PendingAuth,
+            ConnectionStatus::Deauthorized,
+            ConnectionStatus::Disconnected,
+        ] {
+            assert!(!s.holds_tokens(), "{s}");
+        }
     }
 
     #[test]

@@ -122,6 +122,10 @@ pub enum JobKind {
     RevokeToken,
     /// E-mail a support request to the tenant's support inbox (payload `{support_request_id}`).
     SendSupportEmail,
+    /// Refresh a linked connection's access token before it expires (RFC 6749 §6; payload
+    /// `{connection_id, platform_key}`: the tokens are read from the connection when the job
+    /// runs, so a job never holds a copy of them). At most one is pending per connection.
+    RefreshToken,
 }
 
 impl JobKind {
@@ -129,6 +133,7 @@ impl JobKind {
         match self {
             JobKind::RevokeToken => "revoke_token",
             JobKind::SendSupportEmail => "send_support_email",
+            JobKind::RefreshToken => "refresh_token",
         }
     }
 
@@ -136,6 +141,7 @@ impl JobKind {
         match s {
             "revoke_token" => Some(JobKind::RevokeToken),
             "send_support_email" => Some(JobKind::SendSupportEmail),
+            "refresh_token" => Some(JobKind::RefreshToken),
             _ => None,
         }
     }
@@ -167,7 +173,11 @@ mod tests {
 
     #[test]
     fn job_kinds_round_trip() {
-        for k in [JobKind::RevokeToken, JobKind::SendSupportEmail] {
+        for k in [
+            JobKind::RevokeToken,
+            JobKind::SendSupportEmail,
+            JobKind::RefreshToken,
+        ] {
             assert_eq!(JobKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(JobKind::parse("mine_bitcoin"), None);

@@ -1,5 +1,5 @@
 //! Accord as an OAuth 2.0 client of platforms (RFC 6749 authorization code + RFC 7636 PKCE
-//! S256, RFC 7009 revocation), through the `oauth2` crate. `state` and the PKCE verifier are
+//! S256, RFC 6749 §6 refresh, RFC 7009 revocation), through the `oauth2` crate. `state` and the PKCE verifier are
 //! kept server-side (encrypted verifier), bound to the browser session, for 10 minutes.
 //! Used by the hosted flow and API (`web`) and by background jobs (`worker`).
 
@@ -15,7 +15,7 @@ use accord_store::Store;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -33,6 +33,11 @@ pub enum OAuthError {
     Refused(String),
     #[error("could not reach the platform: {0}")]
     Unreachable(String),
+    /// A refresh answered `invalid_grant` (RFC 6749 §5.2): the refresh token is "invalid,
+    /// expired, revoked" — the customer removed Accord's access at the platform, or the grant
+    /// ran out. Unlike the other refusals, retrying cannot help.
+    #[error("the platform no longer honours the grant")]
+    GrantRevoked,
     #[error(transparent)]
     Store(#[from] accord_store::StoreError),
 }
@@ -45,6 +50,7 @@ impl OAuthError {
             OAuthError::BadEndpoint(_) => "platform_misconfigured",
             OAuthError::Refused(_) => "token_exchange_refused",
             OAuthError::Unreachable(_) => "platform_unreachable",
+            OAuthError::GrantRevoked => "invalid_grant",
             OAuthError::Store(_) => "internal",
         }
     }
@@ -249,8 +255,12 @@ pub async fn exchange(
             RequestTokenError::ServerResponse(r) => OAuthError::Refused(r.error().to_string()),
             other => OAuthError::Unreachable(other.to_string()),
         })?;
-    let now = state.clock.now();
-    Ok(TokenSet {
+    Ok(token_set(&res, state.clock.now()))
+}
+
+/// A token response as Accord keeps it, received at `now`.
+fn token_set(res: &oauth2::basic::BasicTokenResponse, now: time::OffsetDateTime) -> TokenSet {
+    TokenSet {
         access_token: res.access_token().secret().clone(),
         refresh_token: res.refresh_token().map(|t| t.secret().clone()),
         expires_at: res
@@ -260,7 +270,44 @@ pub async fn exchange(
         scope: res
             .scopes()
             .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")),
-    })
+    }
+}
+
+/// Exchanges the refresh token of a token set for a new one (RFC 6749 §6), asking for the
+/// scope already granted (no `scope` parameter). A rotated refresh token replaces the old one,
+/// which is spent from now on (RFC 9700 §4.14.2: presenting it again makes the platform revoke
+/// the grant), so the caller must store the result before anything refreshes again.
+///
+/// `invalid_grant` is [`OAuthError::GrantRevoked`]; any other refusal is
+/// [`OAuthError::Refused`], and no answer (network, timeout, a 5xx without an OAuth error body)
+/// is [`OAuthError::Unreachable`]. Error texts carry the platform's error code and description,
+/// never a token.
+pub async fn refresh(
+    state: &PlatformClient,
+    tenant: TenantId,
+    platform: &Platform,
+    tokens: &TokenSet,
+) -> Result<TokenSet, OAuthError> {
+    let Some(refresh_token) = &tokens.refresh_token else {
+        return Err(OAuthError::Refused("no refresh token".into()));
+    };
+    let creds = credentials(state, tenant, platform).await?;
+    let client = client!(state, platform, creds);
+    let refresh_token = RefreshToken::new(refresh_token.clone());
+    let res = client
+        .exchange_refresh_token(&refresh_token)
+        .request_async(&state.http)
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(r)
+                if *r.error() == oauth2::basic::BasicErrorResponseType::InvalidGrant =>
+            {
+                OAuthError::GrantRevoked
+            }
+            RequestTokenError::ServerResponse(r) => OAuthError::Refused(r.error().to_string()),
+            other => OAuthError::Unreachable(other.to_string()),
+        })?;
+    Ok(tokens.refreshed(token_set(&res, state.clock.now())))
 }
 
 /// Revokes a token set at the platform (RFC 7009): the refresh token when there is one (which

@@ -357,7 +357,7 @@ fn trusted_request(sandbox: &Sandbox, form: &Params) -> Option<AuthRequest> {
     unchanged.then_some(request)
 }
 
-fn check_organisation(name: &str) -> Result<(), &'static str> {
+pub(crate) fn check_organisation(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         Err("Enter a sandbox user name.")
     } else if name.chars().count() > MAX_ORGANISATION_CHARS {

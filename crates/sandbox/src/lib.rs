@@ -1,7 +1,8 @@
 //! The sandbox platform: a genuine OAuth 2.0 authorization server (RFC 6749 authorization-code
 //! grant with PKCE S256 per RFC 7636, refresh-token rotation, RFC 7009 revocation, RFC 8414
 //! metadata) in front of a small accounting data API (RFC 6750 bearer tokens) whose data is
-//! generated deterministically per organisation.
+//! generated deterministically per organisation, with the connected-apps page on which a
+//! customer removes an application's access from the platform's side.
 //!
 //! Accord's demo mounts [`Sandbox::router`] in-process under `/sandbox`, `accord sandbox` serves
 //! it standalone at `/`, and every test uses it instead of a real platform. It shares no code
@@ -9,6 +10,7 @@
 //! checks everything (PKCE, client secrets, redirect URIs) on its own.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use accord_domain::clock::Clock;
@@ -24,6 +26,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 mod api;
 mod authorize;
+mod connected;
 mod crypto;
 mod data;
 mod http;
@@ -74,6 +77,8 @@ struct Inner {
     code_ttl: Duration,
     clock: Arc<dyn Clock>,
     store: Mutex<state::Store>,
+    /// How many token requests from now on answer 503, as during an outage.
+    outage: AtomicU32,
 }
 
 impl fmt::Debug for Sandbox {
@@ -93,6 +98,7 @@ impl Sandbox {
                 code_ttl: config.code_ttl,
                 clock,
                 store: Mutex::new(state::Store::new(config.clients)),
+                outage: AtomicU32::new(0),
             }),
         }
     }
@@ -100,6 +106,27 @@ impl Sandbox {
     /// Adds a client, or replaces the one with the same `client_id`, at run time.
     pub fn register_client(&self, client: SandboxClient) {
         self.store().register_client(client);
+    }
+
+    /// An outage of the token endpoint: the next `requests` token requests answer
+    /// `503 Service Unavailable` with `Retry-After`, before anything is looked at (no code or
+    /// refresh token is spent). For tests of a client's retries.
+    pub fn fail_next_token_requests(&self, requests: u32) {
+        self.inner.outage.store(requests, Ordering::SeqCst);
+    }
+
+    /// Takes one request of a pending outage; `true` if this request is to fail.
+    fn in_outage(&self) -> bool {
+        self.inner
+            .outage
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Removes `client_id`'s access to `organisation`, as its user would on the connected-apps
+    /// page (`POST /connected-apps`): every grant between them is revoked. Returns how many.
+    pub fn remove_access(&self, organisation: &str, client_id: &str) -> usize {
+        self.store().remove_access(organisation, client_id)
     }
 
     /// The sandbox's routes, relative to wherever they are mounted (`/` or a nested path).
@@ -118,6 +145,10 @@ impl Sandbox {
             )
             .route("/oauth/token", post(token::token))
             .route("/oauth/revoke", post(token::revoke))
+            .route(
+                "/connected-apps",
+                get(connected::show).post(connected::remove),
+            )
             .route("/api/{resource}", get(api::read).post(api::write))
             .with_state(self.clone())
             // Pages set their own CSP with a nonce; everything else is locked down entirely.

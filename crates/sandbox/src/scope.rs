@@ -177,6 +177,14 @@ impl ScopeSet {
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
         self.0.iter().copied()
     }
+
+    /// Both sets' scopes: this one's in order, then the other's it lacks.
+    #[must_use]
+    pub fn union(&self, other: &ScopeSet) -> ScopeSet {
+        let mut scopes = self.0.clone();
+        scopes.extend(other.iter().filter(|s| !self.contains(*s)));
+        ScopeSet(scopes)
+    }
 }
 
 impl fmt::Display for ScopeSet {

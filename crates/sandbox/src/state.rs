@@ -1,5 +1,6 @@
 //! The sandbox's in-memory state: registered clients, pending sign-in forms, authorization
-//! codes, grants and their tokens, and the documents written through the data API.
+//! codes, grants and their tokens, pending "remove access" forms of the connected-apps page,
+//! and the documents written through the data API.
 //!
 //! Every operation that must be atomic (consume a code, rotate a refresh token) is one method
 //! here, run under the caller's lock. Codes, tokens and CSRF nonces are kept only as SHA-256
@@ -49,6 +50,26 @@ struct Grant {
     organisation: String,
     scopes: ScopeSet,
     revoked: bool,
+    created_at: OffsetDateTime,
+}
+
+/// A "remove access" form of the connected-apps page, waiting to be sent: its single-use CSRF
+/// nonce is bound to the organisation and the application it removes.
+#[derive(Debug)]
+struct PendingRemoval {
+    organisation: String,
+    client_id: String,
+    expires_at: OffsetDateTime,
+}
+
+/// An application an organisation has approved, as its connected-apps page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectedApp {
+    pub client_id: String,
+    /// What its grants allow, together.
+    pub scopes: ScopeSet,
+    /// When the organisation first approved it (of the grants still live).
+    pub since: OffsetDateTime,
 }
 
 #[derive(Debug)]
@@ -103,6 +124,7 @@ pub struct NotYourToken;
 pub struct Store {
     clients: HashMap<String, SandboxClient>,
     pending: HashMap<Digest, PendingSignIn>,
+    removals: HashMap<Digest, PendingRemoval>,
     codes: HashMap<Digest, CodeEntry>,
     grants: HashMap<u64, Grant>,
     access: HashMap<Digest, AccessEntry>,
@@ -121,6 +143,7 @@ impl Store {
         let mut store = Store {
             clients: HashMap::new(),
             pending: HashMap::new(),
+            removals: HashMap::new(),
             codes: HashMap::new(),
             grants: HashMap::new(),
             access: HashMap::new(),
@@ -241,6 +264,7 @@ impl Store {
                 organisation: entry.organisation.clone(),
                 scopes: entry.request.scopes.clone(),
                 revoked: false,
+                created_at: now,
             },
         );
         self.codes.insert(
@@ -374,6 +398,92 @@ impl Store {
         self.refresh.retain(|_, r| r.grant != grant);
     }
 
+    /// The applications `organisation` approved whose access still works (a grant not revoked
+    /// with a refresh token, or an unexpired access token), by client id.
+    pub fn connected_apps(&self, organisation: &str, now: OffsetDateTime) -> Vec<ConnectedApp> {
+        let live = |id: &u64| {
+            self.refresh.values().any(|r| r.grant == *id && !r.rotated)
+                || self
+                    .access
+                    .values()
+                    .any(|a| a.grant == *id && now < a.expires_at)
+        };
+        let mut apps: Vec<ConnectedApp> = Vec::new();
+        let mut grants: Vec<(&u64, &Grant)> = self
+            .grants
+            .iter()
+            .filter(|(id, g)| g.organisation == organisation && !g.revoked && live(id))
+            .collect();
+        grants.sort_by_key(|(id, _)| **id);
+        for (_, g) in grants {
+            match apps.iter_mut().find(|a| a.client_id == g.client_id) {
+                Some(app) => {
+                    app.scopes = app.scopes.union(&g.scopes);
+                    app.since = app.since.min(g.created_at);
+                }
+                None => apps.push(ConnectedApp {
+                    client_id: g.client_id.clone(),
+                    scopes: g.scopes.clone(),
+                    since: g.created_at,
+                }),
+            }
+        }
+        apps.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        apps
+    }
+
+    /// Issues the single-use CSRF nonce of a "remove access" form, bound to what it removes.
+    pub fn issue_removal_nonce(
+        &mut self,
+        organisation: &str,
+        client_id: &str,
+        expires_at: OffsetDateTime,
+    ) -> String {
+        let nonce = random_token("");
+        self.removals.insert(
+            digest(&nonce),
+            PendingRemoval {
+                organisation: organisation.to_owned(),
+                client_id: client_id.to_owned(),
+                expires_at,
+            },
+        );
+        nonce
+    }
+
+    /// Consumes a "remove access" nonce: once, before it expires, and only for the
+    /// organisation and application it was issued for.
+    pub fn take_removal_nonce(
+        &mut self,
+        nonce: &str,
+        organisation: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+    ) -> bool {
+        self.prune(now);
+        self.removals.remove(&digest(nonce)).is_some_and(|r| {
+            now < r.expires_at && r.organisation == organisation && r.client_id == client_id
+        })
+    }
+
+    /// What a customer does on a platform's "connected apps" page: every grant `organisation`
+    /// gave `client_id` is revoked, with all their tokens, so the application's next refresh is
+    /// answered `invalid_grant` (RFC 6749 §5.2) and its access tokens `invalid_token`
+    /// (RFC 6750 §3.1). Returns how many grants were revoked.
+    pub fn remove_access(&mut self, organisation: &str, client_id: &str) -> usize {
+        let ids: Vec<u64> = self
+            .grants
+            .iter()
+            .filter(|(_, g)| g.organisation == organisation && g.client_id == client_id)
+            .filter(|(_, g)| !g.revoked)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.revoke_grant(*id);
+        }
+        ids.len()
+    }
+
     /// Looks up a bearer token at the data API (RFC 6750).
     pub fn access_grant(&self, token: &str, now: OffsetDateTime) -> Option<AccessGrant> {
         let entry = self.access.get(&digest(token))?;
@@ -402,6 +512,7 @@ impl Store {
         }
         self.last_prune = Some(now);
         self.pending.retain(|_, p| now < p.expires_at);
+        self.removals.retain(|_, r| now < r.expires_at);
         self.access.retain(|_, a| now < a.expires_at);
         // A grant with no token left can do nothing more; forgetting it also forgets the code
         // that produced it (its replay then meets "unknown code", which is refused as well).

@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -137,6 +137,15 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
+    if sandbox.in_outage() {
+        // What a load balancer answers when the service behind it is down: no OAuth body.
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(RETRY_AFTER, HeaderValue::from_static("30"))],
+            "Service Unavailable",
+        )
+            .into_response());
+    }
     let params = read_form(&headers, &body)?;
     let client_id = authenticate(&sandbox, &headers, &params)?;
     let now = sandbox.now();

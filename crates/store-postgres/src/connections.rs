@@ -1,6 +1,6 @@
 //! Connections and consents, and the writes that change them together outside the consent
-//! action (which is `batch.rs`, run by the group-commit writer): linking, failures,
-//! disconnection. A disconnect locks the connection's row first (`for update`), so two
+//! action (which is `batch.rs`, run by the group-commit writer): linking, token refresh,
+//! failures, deauthorization, disconnection. A disconnect locks the connection's row first (`for update`), so two
 //! instances disconnecting one connection at once queue one revocation job, not two.
 
 use crate::codec::RowExt;
@@ -11,7 +11,9 @@ use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, NoticeId, Te
 use accord_domain::ledger::{ChainedEvent, EventBody, EventKind};
 use accord_domain::outbox::WebhookEvent;
 use accord_domain::tenant::JobKind;
-use accord_store::{ConsentWrite, Disconnected, Result, StoreError};
+use accord_store::{
+    ConsentWrite, Disconnected, RefreshSchedule, RefreshStored, RefreshedTokens, Result, StoreError,
+};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row as _};
 use time::OffsetDateTime;
@@ -84,6 +86,7 @@ pub(crate) async fn link_connection(
     id: ConnectionId,
     tokens_ct: &str,
     granted_scope: Option<&str>,
+    refresh: Option<RefreshSchedule>,
     at: OffsetDateTime,
 ) -> Result<()> {
     // A disconnected connection is never revived by a late callback: only a new consent may
@@ -119,8 +122,122 @@ pub(crate) async fn link_connection(
         &[WebhookEvent::connection("connection.linked", &linked, at)],
     )
     .await?;
+    if let Some(next) = refresh {
+        crate::jobs::schedule_refresh(&mut tx, tenant, id, &linked.platform_key, next, at).await?;
+    }
     tx.commit().await.map_err(db)?;
     Ok(())
+}
+
+/// A refresh's tokens replace the ones it started from, if the connection still holds them.
+/// The connection's row is locked first (`for update`): a disconnect, a link or another refresh
+/// of it waits for this transaction, then sees its outcome.
+pub(crate) async fn store_refreshed_tokens(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConnectionId,
+    r: &RefreshedTokens,
+    at: OffsetDateTime,
+) -> Result<RefreshStored> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    let row = sqlx::query(
+        "select platform_key, tokens_ct, status from connections where tenant_id = $1 and id = $2 for update",
+    )
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        return Err(StoreError::NotFound);
+    };
+    let platform_key = row.platform("platform_key")?;
+    let held = row.opt_text("tokens_ct")?;
+    let holds = row.parsed::<ConnectionStatus>("status")?.holds_tokens();
+    if holds
+        && held.as_deref() == Some(r.previous_tokens_ct.as_str())
+        && crate::jobs::complete_in(&mut tx, r.job, at).await?
+    {
+        sqlx::query(
+            "update connections set tokens_ct = $1, granted_scope = coalesce($2, granted_scope), updated_at = $3
+             where tenant_id = $4 and id = $5",
+        )
+        .bind(&r.tokens_ct)
+        .bind(&r.granted_scope)
+        .bind(at)
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(next) = r.next {
+            crate::jobs::schedule_refresh(&mut tx, tenant, id, &platform_key, next, at).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        return Ok(RefreshStored::Stored);
+    }
+    let revoke_job = if r.revoke_if_stale {
+        let job = JobId::new();
+        let payload = serde_json::json!({
+            "connection_id": id,
+            "platform_key": platform_key,
+            "tokens_ct": r.tokens_ct,
+        });
+        crate::jobs::insert(&mut tx, job, tenant, JobKind::RevokeToken, &payload, at).await?;
+        tx.commit().await.map_err(db)?;
+        Some(job)
+    } else {
+        None
+    };
+    Ok(RefreshStored::Stale { revoke_job })
+}
+
+/// The platform refused the refresh with `invalid_grant`: the connection loses its tokens.
+/// The update re-checks status and tokens on the row it locks, so a disconnect or a link that
+/// committed first makes it change nothing.
+pub(crate) async fn deauthorize_connection(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConnectionId,
+    previous_tokens_ct: &str,
+    error_code: &str,
+    at: OffsetDateTime,
+) -> Result<Option<Connection>> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    let row = sqlx::query(concat!(
+        "update connections set status = 'deauthorized', tokens_ct = null, last_error = $1, updated_at = $2
+         where tenant_id = $3 and id = $4 and status in ('linked', 'reconsent_required') and tokens_ct = $5
+         returning ",
+        connection_cols!()
+    ))
+    .bind(error_code)
+    .bind(at)
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .bind(previous_tokens_ct)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        drop(tx);
+        return match connection(pool, tenant, id).await? {
+            Some(_) => Ok(None),
+            None => Err(StoreError::NotFound),
+        };
+    };
+    let deauthorized = connection_from(&row)?;
+    crate::jobs::end_refreshes(&mut tx, tenant, id, at).await?;
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[WebhookEvent::connection(
+            "connection.deauthorized",
+            &deauthorized,
+            at,
+        )],
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(deauthorized))
 }
 
 pub(crate) async fn fail_connection(
@@ -276,6 +393,7 @@ pub(crate) async fn disconnect_in(
     .await
     .map_err(db)?;
     let connection = connection_from(&row)?;
+    crate::jobs::end_refreshes(conn, tenant, id, at).await?;
     // Every consent still in force on this connection ends now, not only the latest one, each
     // with its `withdrawn` ledger event.
     let ids: Vec<uuid::Uuid> = sqlx::query_scalar(

@@ -5,9 +5,10 @@
 
 use crate::codec::RowExt;
 use crate::error::{corrupt, db};
-use accord_domain::ids::{JobId, TenantId};
+use accord_domain::catalog::PlatformKey;
+use accord_domain::ids::{ConnectionId, JobId, TenantId};
 use accord_domain::tenant::{Job, JobKind};
-use accord_store::{Result, StoreError};
+use accord_store::{RefreshSchedule, Result, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -57,6 +58,80 @@ pub(crate) async fn insert(
     .await
     .map_err(db)?;
     Ok(())
+}
+
+/// The connection's next `refresh_token` job, inside the caller's transaction (which locked
+/// the connection's row first, so two writers of one connection queue here): the refresh still
+/// pending for the connection, if any, ends, then `next` is queued, so one refresh at most is
+/// pending per connection.
+pub(crate) async fn schedule_refresh(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    connection: ConnectionId,
+    platform_key: &PlatformKey,
+    next: RefreshSchedule,
+    at: OffsetDateTime,
+) -> Result<()> {
+    end_refreshes(conn, tenant, connection, at).await?;
+    let payload = serde_json::json!({
+        "connection_id": connection,
+        "platform_key": platform_key,
+    });
+    sqlx::query(
+        "insert into jobs (id, tenant_id, kind, payload, attempts, run_at, created_at, connection_id)
+         values ($1, $2, $3, $4, 0, $5, $6, $7)",
+    )
+    .bind(next.job.as_uuid())
+    .bind(tenant.as_uuid())
+    .bind(JobKind::RefreshToken.as_str())
+    .bind(Json(&payload))
+    .bind(next.run_at)
+    .bind(at)
+    .bind(connection.as_uuid())
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Ends the connection's pending refresh jobs (the connection was linked anew, disconnected or
+/// deauthorized): done, with nothing left to do. A worker running one meanwhile finds its job
+/// done when it stores the result, and stores nothing.
+pub(crate) async fn end_refreshes(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    connection: ConnectionId,
+    at: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "update jobs set done_at = $1, payload = 'null'::jsonb, locked_until = null
+         where tenant_id = $2 and connection_id = $3 and kind = 'refresh_token' and done_at is null",
+    )
+    .bind(at)
+    .bind(tenant.as_uuid())
+    .bind(connection.as_uuid())
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Completes `job` inside the caller's transaction; `false` if it was done already.
+pub(crate) async fn complete_in(
+    conn: &mut PgConnection,
+    job: JobId,
+    at: OffsetDateTime,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "update jobs set done_at = $1, payload = 'null'::jsonb, last_error = null, locked_until = null
+         where id = $2 and done_at is null",
+    )
+    .bind(at)
+    .bind(job.as_uuid())
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub(crate) async fn claim_jobs(

@@ -57,7 +57,10 @@ use accord_domain::outbox::{
 };
 use accord_domain::settings::{LinkSettings, SettingsVersion};
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
-use accord_store::{ConsentWrite, Disconnected, Page, Result, Store, StoreError, UnsealedChain};
+use accord_store::{
+    ConsentWrite, Disconnected, Page, RefreshSchedule, RefreshStored, RefreshedTokens, Result,
+    Store, StoreError, UnsealedChain,
+};
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::PgPool;
@@ -328,9 +331,46 @@ impl Store for PgStore {
         id: ConnectionId,
         tokens_ct: &str,
         granted_scope: Option<&str>,
+        refresh: Option<RefreshSchedule>,
         at: OffsetDateTime,
     ) -> Result<()> {
-        connections::link_connection(&self.pool, tenant, id, tokens_ct, granted_scope, at).await
+        connections::link_connection(
+            &self.pool,
+            tenant,
+            id,
+            tokens_ct,
+            granted_scope,
+            refresh,
+            at,
+        )
+        .await
+    }
+    async fn store_refreshed_tokens(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        refreshed: &RefreshedTokens,
+        at: OffsetDateTime,
+    ) -> Result<RefreshStored> {
+        connections::store_refreshed_tokens(&self.pool, tenant, id, refreshed, at).await
+    }
+    async fn deauthorize_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        previous_tokens_ct: &str,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<Connection>> {
+        connections::deauthorize_connection(
+            &self.pool,
+            tenant,
+            id,
+            previous_tokens_ct,
+            error_code,
+            at,
+        )
+        .await
     }
     async fn fail_connection(
         &self,

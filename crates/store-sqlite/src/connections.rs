@@ -1,5 +1,6 @@
 //! Connections, consents and the writes that change them together: the consent action
-//! (applied inside the group commit, `writer.rs`), linking, failures and disconnection.
+//! (applied inside the group commit, `writer.rs`), linking, token refresh, failures,
+//! deauthorization and disconnection.
 
 use crate::codec::{micros, opt_micros, to_json, RowExt};
 use crate::conn::begin;
@@ -10,7 +11,9 @@ use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, NoticeId, Te
 use accord_domain::ledger::{ChainedEvent, EventBody, EventKind};
 use accord_domain::outbox::WebhookEvent;
 use accord_domain::tenant::JobKind;
-use accord_store::{ConsentWrite, Disconnected, Result, StoreError};
+use accord_store::{
+    ConsentWrite, Disconnected, RefreshSchedule, RefreshStored, RefreshedTokens, Result, StoreError,
+};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row as _, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
@@ -185,11 +188,11 @@ pub(crate) fn consent_webhooks(w: &ConsentWrite, created: bool) -> Vec<WebhookEv
 
 pub(crate) async fn link_connection(
     write: &SqlitePool,
-    read: &SqlitePool,
     tenant: TenantId,
     id: ConnectionId,
     tokens_ct: &str,
     granted_scope: Option<&str>,
+    refresh: Option<RefreshSchedule>,
     at: OffsetDateTime,
 ) -> Result<()> {
     // A disconnected connection is never revived by a late callback: only a new consent may
@@ -211,8 +214,15 @@ pub(crate) async fn link_connection(
     .await
     .map_err(db)?;
     let Some(row) = row else {
-        drop(tx);
-        return match connection(read, tenant, id).await? {
+        // Told apart in the same transaction (nothing was written).
+        let exists: Option<i64> =
+            sqlx::query_scalar("select 1 from connections where tenant_id = ? and id = ?")
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        return match exists {
             Some(_) => Err(StoreError::Conflict(format!(
                 "connection {id} is disconnected"
             ))),
@@ -225,8 +235,119 @@ pub(crate) async fn link_connection(
         &[WebhookEvent::connection("connection.linked", &linked, at)],
     )
     .await?;
+    if let Some(next) = refresh {
+        crate::jobs::schedule_refresh(&mut tx, tenant, id, &linked.platform_key, next, at).await?;
+    }
     tx.commit().await.map_err(db)?;
     Ok(())
+}
+
+/// A refresh's tokens replace the ones it started from, if the connection still holds them.
+pub(crate) async fn store_refreshed_tokens(
+    write: &SqlitePool,
+    tenant: TenantId,
+    id: ConnectionId,
+    r: &RefreshedTokens,
+    at: OffsetDateTime,
+) -> Result<RefreshStored> {
+    let mut tx = begin(write).await?;
+    let row = sqlx::query(
+        "select platform_key, tokens_ct, status from connections where tenant_id = ? and id = ?",
+    )
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        return Err(StoreError::NotFound);
+    };
+    let platform_key = row.platform("platform_key")?;
+    let held = row.opt_text("tokens_ct")?;
+    let holds = row.parsed::<ConnectionStatus>("status")?.holds_tokens();
+    if holds
+        && held.as_deref() == Some(r.previous_tokens_ct.as_str())
+        && crate::jobs::complete_in(&mut tx, r.job, at).await?
+    {
+        sqlx::query(
+            "update connections set tokens_ct = ?, granted_scope = coalesce(?, granted_scope), updated_at = ?
+             where tenant_id = ? and id = ?",
+        )
+        .bind(&r.tokens_ct)
+        .bind(&r.granted_scope)
+        .bind(micros(at))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(next) = r.next {
+            crate::jobs::schedule_refresh(&mut tx, tenant, id, &platform_key, next, at).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        return Ok(RefreshStored::Stored);
+    }
+    let revoke_job = if r.revoke_if_stale {
+        let job = JobId::new();
+        let payload = serde_json::json!({
+            "connection_id": id,
+            "platform_key": platform_key,
+            "tokens_ct": r.tokens_ct,
+        });
+        crate::jobs::insert(&mut tx, job, tenant, JobKind::RevokeToken, &payload, at).await?;
+        tx.commit().await.map_err(db)?;
+        Some(job)
+    } else {
+        None
+    };
+    Ok(RefreshStored::Stale { revoke_job })
+}
+
+/// The platform refused the refresh with `invalid_grant`: the connection loses its tokens.
+pub(crate) async fn deauthorize_connection(
+    write: &SqlitePool,
+    read: &SqlitePool,
+    tenant: TenantId,
+    id: ConnectionId,
+    previous_tokens_ct: &str,
+    error_code: &str,
+    at: OffsetDateTime,
+) -> Result<Option<Connection>> {
+    let mut tx = begin(write).await?;
+    let row = sqlx::query(concat!(
+        "update connections set status = 'deauthorized', tokens_ct = null, last_error = ?, updated_at = ?
+         where tenant_id = ? and id = ? and status in ('linked', 'reconsent_required') and tokens_ct = ?
+         returning ",
+        connection_cols!()
+    ))
+    .bind(error_code)
+    .bind(micros(at))
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .bind(previous_tokens_ct)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        drop(tx);
+        return match connection(read, tenant, id).await? {
+            Some(_) => Ok(None),
+            None => Err(StoreError::NotFound),
+        };
+    };
+    let deauthorized = connection_from(&row)?;
+    crate::jobs::end_refreshes(&mut tx, tenant, id, at).await?;
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[WebhookEvent::connection(
+            "connection.deauthorized",
+            &deauthorized,
+            at,
+        )],
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(deauthorized))
 }
 
 pub(crate) async fn fail_connection(
@@ -379,6 +500,7 @@ pub(crate) async fn disconnect_in(
     .await
     .map_err(db)?;
     let connection = connection_from(&row)?;
+    crate::jobs::end_refreshes(conn, tenant, id, at).await?;
     // Every consent still in force on this connection ends now, not only the latest one, each
     // with its `withdrawn` ledger event.
     let ended = end_consents(conn, tenant, "connection_id = ?", &id.to_string(), at).await?;

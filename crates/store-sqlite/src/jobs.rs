@@ -4,9 +4,10 @@
 
 use crate::codec::{micros, to_json, RowExt};
 use crate::error::{corrupt, db};
-use accord_domain::ids::{JobId, TenantId};
+use accord_domain::catalog::PlatformKey;
+use accord_domain::ids::{ConnectionId, JobId, TenantId};
 use accord_domain::tenant::{Job, JobKind};
-use accord_store::{Result, StoreError};
+use accord_store::{RefreshSchedule, Result, StoreError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{SqliteConnection, SqlitePool};
 use time::{Duration, OffsetDateTime};
@@ -55,6 +56,79 @@ pub(crate) async fn insert(
     .await
     .map_err(db)?;
     Ok(())
+}
+
+/// The connection's next `refresh_token` job, inside the caller's transaction (which changed
+/// the connection's row first): the refresh still pending for the connection, if any, ends, then
+/// `next` is queued, so one refresh at most is pending per connection.
+pub(crate) async fn schedule_refresh(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    connection: ConnectionId,
+    platform_key: &PlatformKey,
+    next: RefreshSchedule,
+    at: OffsetDateTime,
+) -> Result<()> {
+    end_refreshes(conn, tenant, connection, at).await?;
+    let payload = serde_json::json!({
+        "connection_id": connection,
+        "platform_key": platform_key,
+    });
+    sqlx::query(
+        "insert into jobs (id, tenant_id, kind, payload, attempts, run_at, created_at, connection_id)
+         values (?, ?, ?, ?, 0, ?, ?, ?)",
+    )
+    .bind(next.job.to_string())
+    .bind(tenant.to_string())
+    .bind(JobKind::RefreshToken.as_str())
+    .bind(to_json(&payload)?)
+    .bind(micros(next.run_at))
+    .bind(micros(at))
+    .bind(connection.to_string())
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Ends the connection's pending refresh jobs (the connection was linked anew, disconnected or
+/// deauthorized): done, with nothing left to do. A worker running one meanwhile finds its job
+/// done when it stores the result, and stores nothing.
+pub(crate) async fn end_refreshes(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    connection: ConnectionId,
+    at: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "update jobs set done_at = ?, payload = 'null', locked_until = null
+         where tenant_id = ? and connection_id = ? and kind = 'refresh_token' and done_at is null",
+    )
+    .bind(micros(at))
+    .bind(tenant.to_string())
+    .bind(connection.to_string())
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Completes `job` inside the caller's transaction; `false` if it was done already.
+pub(crate) async fn complete_in(
+    conn: &mut SqliteConnection,
+    job: JobId,
+    at: OffsetDateTime,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "update jobs set done_at = ?, payload = 'null', last_error = null, locked_until = null
+         where id = ? and done_at is null",
+    )
+    .bind(micros(at))
+    .bind(job.to_string())
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub(crate) async fn claim_jobs(

@@ -8,8 +8,8 @@
 //! revocation job) are single methods, so each backend commits them in one transaction.
 //!
 //! Webhook outbox: every write that changes what a tenant is told about (a consent given or
-//! withdrawn, a connection created, linked, failed or disconnected, re-consent required, an
-//! NDA, a support request) inserts its `WebhookEvent` rows (`accord_domain::outbox`) in the
+//! withdrawn, a connection created, linked, failed, deauthorized or disconnected, re-consent
+//! required, an NDA, a support request) inserts its `WebhookEvent` rows (`accord_domain::outbox`) in the
 //! same transaction as the change, inside the method; the worker fans them out to endpoints.
 
 use accord_domain::brand::Logo;
@@ -86,6 +86,46 @@ pub struct Disconnected {
     pub connection: Connection,
     /// The durable revocation job created with the disconnect, when tokens existed and a job was asked for.
     pub revoke_job: Option<JobId>,
+}
+
+/// A connection's next token refresh: the `refresh_token` job to create (payload
+/// `{connection_id, platform_key}`) and when it is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshSchedule {
+    pub job: JobId,
+    pub run_at: OffsetDateTime,
+}
+
+/// What a `refresh_token` job got from the platform, to store with
+/// [`Store::store_refreshed_tokens`].
+#[derive(Debug, Clone)]
+pub struct RefreshedTokens {
+    /// The job that refreshed; it is completed in the same transaction.
+    pub job: JobId,
+    /// The token ciphertext the refresh started from: the new tokens replace it only if the
+    /// connection still holds exactly it (compare-and-swap), so a refresh never overwrites the
+    /// tokens of a connection disconnected, deauthorized or linked anew meanwhile.
+    pub previous_tokens_ct: String,
+    /// The new token set, encrypted (AAD = tenant + connection, as when linked).
+    pub tokens_ct: String,
+    /// The scope the platform reported, when it reported one.
+    pub granted_scope: Option<String>,
+    /// The refresh after this one (`None` when the new tokens cannot or need not be refreshed).
+    pub next: Option<RefreshSchedule>,
+    /// When the connection moved on meanwhile, the new tokens are live at the platform and
+    /// nothing holds them: queue a `revoke_token` job with them (the platform can revoke).
+    pub revoke_if_stale: bool,
+}
+
+/// The outcome of [`Store::store_refreshed_tokens`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshStored {
+    /// The connection holds the new tokens; the next refresh is scheduled.
+    Stored,
+    /// The connection no longer holds the tokens the refresh started from (or its job was
+    /// ended meanwhile): nothing about it changed. The revocation job of the new tokens, if one
+    /// was asked for.
+    Stale { revoke_job: Option<JobId> },
 }
 
 /// A chain with events its last checkpoint does not seal yet.
@@ -245,15 +285,48 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         session: BrowserSessionId,
         now: OffsetDateTime,
     ) -> Result<Option<OAuthFlow>>;
-    /// Marks a connection linked and stores its encrypted token set.
+    /// Marks a connection linked and stores its encrypted token set; with `refresh`, its
+    /// `refresh_token` job is created in the same transaction, ending any refresh still pending
+    /// for the connection (at most one is pending per connection). A disconnected connection
+    /// is never revived: `Conflict`, nothing written.
     async fn link_connection(
         &self,
         tenant: TenantId,
         id: ConnectionId,
         tokens_ct: &str,
         granted_scope: Option<&str>,
+        refresh: Option<RefreshSchedule>,
         at: OffsetDateTime,
     ) -> Result<()>;
+    /// Stores a refresh's tokens, in one transaction, only if the connection still holds tokens
+    /// (`linked` or `reconsent_required`), exactly `previous_tokens_ct`, and `job` is not done:
+    /// the new ciphertext (and scope, when reported) replaces the old one, `job` is completed
+    /// and `next` is scheduled. Otherwise nothing about the connection changes
+    /// ([`RefreshStored::Stale`]) and, with `revoke_if_stale`, a `revoke_token` job holding the
+    /// new ciphertext is created. `NotFound` if the connection does not exist for this tenant.
+    async fn store_refreshed_tokens(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        refreshed: &RefreshedTokens,
+        at: OffsetDateTime,
+    ) -> Result<RefreshStored>;
+    /// The platform ended Accord's access (a refresh answered `invalid_grant`). One
+    /// transaction, only if the connection still holds tokens and exactly
+    /// `previous_tokens_ct`: status `deauthorized`, token ciphertext removed, `last_error` set
+    /// to `error_code`, the connection's pending refresh jobs ended, and a
+    /// `connection.deauthorized` outbox row. The consent is not withdrawn (the customer did not
+    /// withdraw it through Accord; a reconnect supersedes it). Returns the connection after the
+    /// change; `None`, and nothing written, when it moved on meanwhile. `NotFound` if the
+    /// connection does not exist for this tenant.
+    async fn deauthorize_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        previous_tokens_ct: &str,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<Connection>>;
     /// Records a failure code on a connection still pending sign-in.
     async fn fail_connection(
         &self,
@@ -272,8 +345,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn connection_tokens(&self, tenant: TenantId, id: ConnectionId)
         -> Result<Option<String>>;
     /// One transaction: status `disconnected`, token ciphertext removed from the connection, the
-    /// current consent marked withdrawn, and — if `revoke` and tokens existed — a `revoke_token`
-    /// job created holding the ciphertext (payload `{connection_id, platform_key, tokens_ct}`).
+    /// current consent marked withdrawn, the connection's pending refresh jobs ended, and — if
+    /// `revoke` and tokens existed — a `revoke_token` job created holding the ciphertext
+    /// (payload `{connection_id, platform_key, tokens_ct}`).
     /// `None` if the connection does not exist for this tenant; already disconnected connections
     /// are returned unchanged.
     ///

@@ -6,11 +6,15 @@
 //! disconnect itself already destroyed the connection's tokens; the job holds the only
 //! remaining (encrypted) copy and clears it when done or abandoned. `send_support_email` — a
 //! customer's support request e-mailed to the tenant's support inbox over SMTP ([`mail`]).
+//! `refresh_token` — a linked connection's access token refreshed before it expires
+//! ([`refresh`]); the refresh that succeeds stores the new tokens and queues the next one, and
+//! one the platform refuses with `invalid_grant` ends the connection as `deauthorized`.
 //!
 //! Beside the jobs, a periodic check ends consents past their tenant's validity period
 //! (`consent_validity_days`): on start, then at most once per minute of the injected clock.
 
 pub mod mail;
+pub mod refresh;
 mod seal;
 pub mod webhooks;
 
@@ -29,9 +33,20 @@ use tokio::sync::Notify;
 
 /// How long a claimed job is reserved for this worker.
 const LEASE: time::Duration = time::Duration::minutes(2);
+/// The longest one job may take (the platform client's timeouts are 15 s). A claimed job is
+/// started only while at least this much of its lease is left: jobs of a batch run one after
+/// the other, and one started after its lease ran out could run beside another worker's claim
+/// of it — for a refresh, presenting one refresh token twice, which the platform punishes by
+/// revoking the grant (RFC 9700 §4.14.2).
+const JOB_BUDGET: time::Duration = time::Duration::seconds(30);
 const BATCH: u32 = 16;
 /// How often (on the injected clock) consents are checked for expiry.
 const EXPIRY_EVERY: time::Duration = time::Duration::minutes(1);
+
+/// Whether a job claimed at `claimed_at` may still start at `now` (see [`JOB_BUDGET`]).
+fn lease_left(claimed_at: OffsetDateTime, now: OffsetDateTime) -> bool {
+    now < claimed_at + LEASE - JOB_BUDGET
+}
 
 /// Whether the expiry check is due at `now`, having last run at `last`: on start, a minute
 /// after the last run, or when the clock went back.
@@ -107,11 +122,15 @@ impl Worker {
     /// Claims and runs the jobs due now; returns how many were claimed.
     pub async fn run_due(&self) -> Result<usize, accord_store::StoreError> {
         let store = &self.platforms.store;
-        let jobs = store
-            .claim_jobs(self.platforms.clock.now(), BATCH, LEASE)
-            .await?;
+        let claimed_at = self.platforms.clock.now();
+        let jobs = store.claim_jobs(claimed_at, BATCH, LEASE).await?;
         let n = jobs.len();
         for job in jobs {
+            if !lease_left(claimed_at, self.platforms.clock.now()) {
+                // Left to the next claim once the lease has passed (here or elsewhere).
+                tracing::debug!(job = %job.id, kind = job.kind.as_str(), "lease nearly over; job left for the next claim");
+                continue;
+            }
             let outcome = self.run_job(&job).await;
             let now = self.platforms.clock.now();
             match outcome {
@@ -185,6 +204,7 @@ impl Worker {
         match job.kind {
             JobKind::RevokeToken => self.revoke(job).await,
             JobKind::SendSupportEmail => self.send_support_email(job).await,
+            JobKind::RefreshToken => refresh::run(&self.platforms, job).await,
         }
     }
 
@@ -255,6 +275,15 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_starts_only_with_its_budget_left_on_the_lease() {
+        let t = OffsetDateTime::UNIX_EPOCH;
+        assert!(lease_left(t, t));
+        assert!(lease_left(t, t + time::Duration::seconds(89)));
+        assert!(!lease_left(t, t + time::Duration::seconds(90)));
+        assert!(!lease_left(t, t + time::Duration::hours(1)));
+    }
 
     #[test]
     fn expiry_runs_on_start_then_at_most_once_a_minute() {

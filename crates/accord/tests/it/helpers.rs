@@ -63,6 +63,8 @@ pub struct TestApp {
     pub link_url: String,
     pub manage_url: String,
     pub http: reqwest::Client,
+    /// The in-process sandbox platform (for its test controls, e.g. an outage).
+    pub sandbox: Option<accord_sandbox::Sandbox>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -264,6 +266,24 @@ impl Browser {
             format!("/sandbox/oauth/{action}")
         };
         self.post(&action, &fields).await
+    }
+
+    /// On the sandbox platform's connected-apps page, as the customer: looks up
+    /// `organisation` and presses "Remove access" for Accord; returns how many applications
+    /// the page listed before.
+    pub async fn sandbox_remove_access(&self, organisation: &str) -> usize {
+        let url = format!(
+            "/sandbox/connected-apps?organisation={}",
+            url::form_urlencoded::byte_serialize(organisation.as_bytes()).collect::<String>()
+        );
+        let page = self.get(&url).await;
+        assert_eq!(page.status, 200, "connected apps: {}", page.body);
+        let listed = page.attrs("section.app form", "action").len();
+        assert!(listed > 0, "Accord is listed: {}", page.body);
+        let (action, fields) = page.quiet_form("section.app form");
+        let removed = self.post(&action, &fields).await;
+        assert_eq!(removed.status, 303, "access removed: {}", removed.body);
+        listed
     }
 
     /// From a consent page: tick (or not) and press Connect. Returns the response (a redirect
@@ -639,6 +659,7 @@ async fn spawn_app_in(
     let demo = accord::demo::ensure(app.state()).await.expect("demo data");
     let addr = app.local_addr();
     let state = app.state().clone();
+    let sandbox = app.sandbox().cloned();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         app.serve(async {
@@ -663,6 +684,7 @@ async fn spawn_app_in(
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
+        sandbox,
         shutdown: Some(tx),
         handle: Some(handle),
     }

@@ -15,6 +15,7 @@ mod nda;
 mod postgres;
 mod receipts;
 mod reconsent;
+mod refresh;
 mod return_redirect;
 mod scaleout;
 mod security;

@@ -10,12 +10,15 @@
 //!   workers of both instances, claiming at once, run each job once (one claim per attempt);
 //! - the tenant's consent ledger, appended to by both instances, stays one unforked chain;
 //! - the webhook workers of both instances, polling at once, send each outbox message once
-//!   (one claim per attempt, `for update skip locked`).
+//!   (one claim per attempt, `for update skip locked`);
+//! - token refreshes due at once, claimed by the job workers of both instances, run once per
+//!   connection (the sandbox would revoke the grant of a refresh token presented twice).
 //!
 //! Gated on `ACCORD_TEST_POSTGRES_URL`, like `postgres.rs`.
 
 use crate::helpers::{spawn_app_on_postgres, spawn_instance_like, Browser, PgTestApp};
 use accord_domain::ledger::{ChainVerifier, EventKind};
+use accord_domain::tenant::JobKind;
 use accord_worker::Worker;
 use reqwest::Method;
 use std::time::Duration;
@@ -224,7 +227,13 @@ async fn racing_disconnects_revoke_once_per_connection_and_each_job_runs_once() 
         "never more claims than jobs"
     );
 
-    let ids = a.db.job_ids().await;
+    let mut ids = Vec::new();
+    for id in a.db.job_ids().await {
+        // Each link also queued a refresh, which the disconnect ended.
+        if a.state.store.job(id).await.unwrap().unwrap().kind == JobKind::RevokeToken {
+            ids.push(id);
+        }
+    }
     assert_eq!(ids.len(), CONNECTIONS, "one revocation job per connection");
     for id in ids {
         let job = a.wait_job_done(id).await;
@@ -312,4 +321,104 @@ async fn webhook_deliveries_are_claimed_by_one_instance_per_attempt() {
     for e in &events {
         assert_eq!(got.iter().filter(|r| r.id == e.id.to_string()).count(), 1);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshes_claimed_on_both_instances_run_once_per_connection() {
+    const CONNECTIONS: usize = 4;
+    let Some((a, b)) = two_instances().await else {
+        return;
+    };
+    // Linked connections (the flows run on A: the sandbox platform's sign-in state lives in
+    // the instance that mounts it).
+    let mut linked = Vec::new();
+    for n in 0..CONNECTIONS {
+        let (company, link) = company_with_link(&a, &format!("Refresh Co {n}")).await;
+        a.browser().connect(Some(&link), "sandbox").await;
+        let (_, body) = a
+            .api_json(
+                Method::GET,
+                &format!("/v1/companies/{company}/connections"),
+                None,
+            )
+            .await;
+        let id = body["data"][0]["id"].as_str().unwrap().to_owned();
+        let tokens = a.platform_tokens(&id).await.expect("linked");
+        linked.push((company, id, tokens));
+    }
+    let mut first_refreshes = Vec::new();
+    for id in a.db.job_ids().await {
+        let job = a.state.store.job(id).await.unwrap().unwrap();
+        assert_eq!(job.kind, JobKind::RefreshToken);
+        first_refreshes.push(job);
+    }
+    assert_eq!(
+        first_refreshes.len(),
+        CONNECTIONS,
+        "one refresh queued per link"
+    );
+
+    // Every first refresh is due; both instances' workers run in the background, and two
+    // more on each claim at the same moment.
+    let due = first_refreshes.iter().map(|j| j.run_at).max().unwrap();
+    a.clock.set(due);
+    let worker = |app: &PgTestApp| {
+        let w = Worker::new(
+            app.state.platforms.clone(),
+            app.state.jobs.clone(),
+            Duration::from_secs(1),
+        );
+        async move {
+            for _ in 0..20 {
+                w.run_due().await.expect("claim");
+            }
+        }
+    };
+    tokio::join!(worker(&a), worker(&b), worker(&a), worker(&b));
+
+    for job in &first_refreshes {
+        let done = a.wait_job_done(job.id).await;
+        assert_eq!(
+            (done.attempts, done.last_error.as_deref()),
+            (1, None),
+            "claimed once, run once: {done:?}"
+        );
+    }
+    for (company, id, before) in &linked {
+        let (_, c) = b
+            .api_json(
+                Method::GET,
+                &format!("/v1/companies/{company}/connections/{id}"),
+                None,
+            )
+            .await;
+        // A refresh token presented twice would have made the sandbox revoke the grant, and
+        // the second refresh would have ended the connection deauthorized.
+        assert_eq!(c["status"], "linked", "{c}");
+        let after = a.platform_tokens(id).await.expect("still held");
+        assert_ne!(after.refresh_token, before.refresh_token, "rotated once");
+        assert_eq!(
+            a.sandbox_api_status("invoices", &after.access_token).await,
+            200,
+            "the grant is intact"
+        );
+    }
+    let mut pending = 0;
+    for id in a.db.job_ids().await {
+        let job = a.state.store.job(id).await.unwrap().unwrap();
+        if job.done_at.is_none() {
+            assert_eq!(job.kind, JobKind::RefreshToken);
+            pending += 1;
+        }
+    }
+    assert_eq!(pending, CONNECTIONS, "one next refresh per connection");
+    let events = a
+        .state
+        .store
+        .webhook_events(a.tenant(), 1000)
+        .await
+        .unwrap();
+    assert!(!events
+        .iter()
+        .any(|e| e.event_type == "connection.deauthorized"));
 }

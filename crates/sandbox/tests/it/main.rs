@@ -2,5 +2,6 @@
 
 mod api;
 mod authorize;
+mod connected;
 mod helpers;
 mod token;

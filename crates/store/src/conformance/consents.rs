@@ -108,7 +108,7 @@ pub async fn connection_is_linked_and_failed(store: &dyn Store) {
     );
 
     store
-        .link_connection(t, id, "ct:tokens", Some("invoices.read"), at(20))
+        .link_connection(t, id, "ct:tokens", Some("invoices.read"), None, at(20))
         .await
         .expect("link");
     let linked = store.connection(t, id).await.unwrap().unwrap();
@@ -141,7 +141,7 @@ pub async fn connection_is_linked_and_failed(store: &dyn Store) {
         .unwrap();
     assert!(
         store
-            .link_connection(t, id, "ct:again", None, at(40))
+            .link_connection(t, id, "ct:again", None, None, at(40))
             .await
             .is_err(),
         "a late callback never revives it"
@@ -153,7 +153,9 @@ pub async fn connection_is_linked_and_failed(store: &dyn Store) {
     );
     let unknown = ConnectionId::new();
     assert!(matches!(
-        store.link_connection(t, unknown, "ct", None, at(1)).await,
+        store
+            .link_connection(t, unknown, "ct", None, None, at(1))
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(

@@ -268,6 +268,7 @@ pub async fn linked(store: &dyn Store, company: &Company, nv: &NoticeVersion) ->
             w.connection.id,
             "ct:tokens",
             Some("invoices.read"),
+            None,
             at(60),
         )
         .await

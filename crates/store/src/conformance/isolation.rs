@@ -75,7 +75,7 @@ pub async fn another_tenants_ids_are_not_found(store: &dyn Store) {
 
     assert!(matches!(
         store
-            .link_connection(tb, conn, "ct:evil", None, at(5))
+            .link_connection(tb, conn, "ct:evil", None, None, at(5))
             .await,
         Err(StoreError::NotFound)
     ));

@@ -208,7 +208,14 @@ pub async fn a_material_notice_change_requires_reconsent(store: &dyn Store) {
     later.consent.platform_key = later.connection.platform_key.clone();
     store.record_consent(&later).await.unwrap();
     store
-        .link_connection(w.tenant.id, later.connection.id, "ct:x", None, at(320))
+        .link_connection(
+            w.tenant.id,
+            later.connection.id,
+            "ct:x",
+            None,
+            None,
+            at(320),
+        )
         .await
         .unwrap();
 
@@ -248,7 +255,14 @@ pub async fn expired_consents_end_with_an_event(store: &dyn Store) {
     recent.consent.platform_key = recent.connection.platform_key.clone();
     store.record_consent(&recent).await.unwrap();
     store
-        .link_connection(w.tenant.id, recent.connection.id, "ct:y", None, at(1010))
+        .link_connection(
+            w.tenant.id,
+            recent.connection.id,
+            "ct:y",
+            None,
+            None,
+            at(1010),
+        )
         .await
         .unwrap();
 

@@ -24,7 +24,8 @@
 //! Times are whole seconds from a fixed instant, so backends may keep microseconds only.
 //!
 //! The cases, by area: [`tenants`], [`notices`], [`flow`], [`consents`], [`jobs`],
-//! [`isolation`], [`ledger`], [`nda`], [`webhooks`], and [`races`] (many callers at once, as several instances would be);
+//! [`refresh`] (token refresh and deauthorization), [`isolation`], [`ledger`], [`nda`],
+//! [`webhooks`], and [`races`] (many callers at once, as several instances would be);
 //! [`fixtures`] builds their rows.
 
 pub mod fixtures;
@@ -38,6 +39,7 @@ mod ledger;
 mod nda;
 mod notices;
 mod races;
+mod refresh;
 mod settings;
 mod tenants;
 mod webhooks;
@@ -51,6 +53,7 @@ pub use ledger::*;
 pub use nda::*;
 pub use notices::*;
 pub use races::*;
+pub use refresh::*;
 pub use settings::*;
 pub use tenants::*;
 pub use webhooks::*;
@@ -125,6 +128,12 @@ macro_rules! conformance_tests {
             webhook_endpoints_are_owner_scoped_and_rotate_atomically,
             events_fan_out_once_to_subscribed_endpoints,
             deliveries_are_claimed_once_per_attempt_and_kept,
+            a_link_queues_one_refresh_and_a_refresh_replaces_the_tokens,
+            a_refresh_of_tokens_no_longer_held_changes_nothing,
+            a_refresh_never_revives_or_overwrites_a_disconnected_connection,
+            deauthorization_destroys_the_tokens_with_its_event,
+            a_reconsent_required_connection_keeps_refreshing,
+            racing_refreshes_and_links_leave_one_refresh_pending,
         );
     };
     (@cases required $make:expr; $($case:ident),+ $(,)?) => {

@@ -49,7 +49,14 @@ pub async fn every_change_writes_its_outbox_event(store: &dyn Store) {
         ["connection.created", "consent.given"]
     );
     store
-        .link_connection(w.tenant.id, first.connection.id, "ct:tokens", None, at(10))
+        .link_connection(
+            w.tenant.id,
+            first.connection.id,
+            "ct:tokens",
+            None,
+            None,
+            at(10),
+        )
         .await
         .unwrap();
     // A new consent on the same connection: no second `connection.created`.
@@ -171,7 +178,7 @@ pub async fn a_refused_change_writes_no_event(store: &dyn Store) {
     ));
     // Linking a disconnected connection, failing a linked one: refused or no change, no event.
     assert!(store
-        .link_connection(w.tenant.id, first.connection.id, "ct:x", None, at(11))
+        .link_connection(w.tenant.id, first.connection.id, "ct:x", None, None, at(11))
         .await
         .is_err());
     store

@@ -85,7 +85,8 @@ pub struct ConnectionDto {
     pub consent_id: Option<Uuid>,
     /// The scope the platform granted.
     pub granted_scope: Option<String>,
-    /// The last failure's code (`access_denied`, `token_exchange_refused`…).
+    /// The last failure's code (`access_denied`, `token_exchange_refused`, `invalid_grant` when the
+    /// platform ended the access of a `deauthorized` connection…).
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

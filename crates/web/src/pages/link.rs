@@ -200,6 +200,11 @@ pub async fn select(
             .iter()
             .any(|c| c.platform_key == p.key && c.status == ConnectionStatus::ReconsentRequired)
     };
+    let ended = |p: &Platform| {
+        connections
+            .iter()
+            .any(|c| c.platform_key == p.key && c.status == ConnectionStatus::Deauthorized)
+    };
     // Connections waiting for the customer's agreement again (notice changed, or expired).
     let reconsent = connections
         .iter()
@@ -234,6 +239,7 @@ pub async fn select(
                 name: p.name.clone(),
                 connected: linked(p),
                 reconsent: waiting(p),
+                deauthorized: ended(p),
             })
             .collect();
         if !tiles.is_empty() {
@@ -726,24 +732,33 @@ pub async fn to_manage(
         &form.csrf,
         meta.same_origin,
     )?;
+    switch_session(&ctx, SessionKind::Manage, "/manage").await
+}
+
+/// Opens a browser session of `kind` for this page's company (from the same link session) and
+/// sends the browser to `to` with its cookie: from the flow to the manage page, and from the
+/// manage page back into the flow to reconnect.
+pub async fn switch_session(
+    ctx: &PageCtx,
+    kind: SessionKind,
+    to: &str,
+) -> Result<Response, PageError> {
     let now = ctx.state.clock.now();
     let token = random_token(32);
     let session = BrowserSession {
         id: BrowserSessionId::new(),
         tenant_id: ctx.tenant.id,
         company_id: ctx.company.id,
-        kind: SessionKind::Manage,
+        kind,
         link_session_id: ctx.session.link_session_id,
         token_hash: TokenHash::of(&token),
         created_at: now,
         expires_at: now + ctx.state.config.browser_session_ttl,
     };
     ctx.state.store.create_browser_session(&session).await?;
-    let mut res = Redirect::to("/manage").into_response();
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        session_cookie(&ctx.state, SessionKind::Manage, &token),
-    );
+    let mut res = Redirect::to(to).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(&ctx.state, kind, &token));
     Ok(res)
 }
 

@@ -1,13 +1,16 @@
 //! The manage page: the company's connections, what each shares, when it was granted, and
-//! disconnect in one click plus one confirmation — effective at once (DESIGN.md).
+//! disconnect in one click plus one confirmation — effective at once (DESIGN.md). A connection
+//! whose access the platform ended (`deauthorized`) says so and offers to reconnect: the
+//! hosted flow's consent step for that platform, then its sign-in, on the same connection.
 
 use crate::pages::ctx::ManageCtx;
 use crate::pages::error::{PageError, PageErrorKind};
 use crate::pages::form::{check_csrf, ClientMeta, PageForm};
-use crate::pages::link::{connection_row, open_session, CsrfForm};
+use crate::pages::link::{connection_row, open_session, switch_session, CsrfForm};
 use crate::pages::templates::{ManageConfirmPage, ManagePage};
 use crate::services::connect;
 use crate::state::AppState;
+use accord_domain::connection::ConnectionStatus;
 use accord_domain::flow::SessionKind;
 use accord_domain::ids::ConnectionId;
 use askama::Template;
@@ -51,6 +54,7 @@ pub async fn index(
     });
     let ndas = crate::pages::nda::rows(&ctx).await?;
     let page = ManagePage {
+        csrf: ctx.csrf.clone(),
         company_name: ctx.company.name.clone(),
         connections: rows,
         notice,
@@ -108,4 +112,27 @@ pub async fn disconnect(
     let conn = own(&ctx, &id).await?;
     connect::disconnect(&ctx.state, ctx.tenant.id, conn.id, "manage_page").await?;
     Ok(Redirect::to(&format!("/manage?disconnected={}", conn.platform_key)).into_response())
+}
+
+/// "Reconnect": the customer agrees again and signs in at the platform, in the hosted flow
+/// (a link session of this company; the consent reuses the deauthorized connection). Any other
+/// connection has nothing to reconnect: back to the list.
+pub async fn reconnect(
+    ManageCtx(ctx): ManageCtx,
+    meta: ClientMeta,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(
+        &ctx.state,
+        &ctx.session.token_hash,
+        &form.csrf,
+        meta.same_origin,
+    )?;
+    let conn = own(&ctx, &id).await?;
+    if conn.status != ConnectionStatus::Deauthorized {
+        return Ok(Redirect::to("/manage").into_response());
+    }
+    let to = format!("/link/platforms/{}/consent", conn.platform_key);
+    switch_session(&ctx, SessionKind::Link, &to).await
 }

@@ -63,6 +63,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(manage::confirm).post(manage::disconnect),
         )
         .route(
+            "/manage/connections/{id}/reconnect",
+            post(manage::reconnect),
+        )
+        .route(
             "/manage/connections/{id}/reconsent",
             get(reconsent::manage_show).post(reconsent::manage_submit),
         )

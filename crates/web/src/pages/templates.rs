@@ -12,6 +12,8 @@ pub struct PlatformTile {
     pub connected: bool,
     /// Its connection waits for the customer's agreement again.
     pub reconsent: bool,
+    /// The platform ended the access of its connection (connecting again reconnects it).
+    pub deauthorized: bool,
 }
 
 /// A category group on the selection step.
@@ -151,6 +153,7 @@ pub struct SupportDonePage {
 #[template(path = "manage.html")]
 pub struct ManagePage {
     pub chrome: Chrome,
+    pub csrf: String,
     pub company_name: String,
     pub connections: Vec<ConnectionRow>,
     pub notice: Option<String>,

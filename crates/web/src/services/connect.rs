@@ -8,12 +8,12 @@ use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::{Consent, ConsentEvidence};
 use accord_domain::crypto::{random_token, TokenHash};
 use accord_domain::flow::BrowserSession;
-use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, TenantId};
+use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::locale::Locale;
 use accord_domain::notice::{NoticeVersion, RenderedNotice};
 use accord_platform::{tokens_aad, OAuthError};
-use accord_store::{ConsentWrite, Disconnected, StoreError};
+use accord_store::{ConsentWrite, Disconnected, RefreshSchedule, StoreError};
 
 use super::notice::NoticeView;
 
@@ -31,7 +31,8 @@ pub struct ConsentAction<'a> {
 
 /// Records the consent (connection `pending_auth`, consent, OAuth state — one transaction) and
 /// returns the platform's authorization URL. A connection of this company to this platform
-/// still waiting for sign-in is reused rather than duplicated.
+/// still waiting for sign-in, or whose access the platform ended (`deauthorized`), is reused
+/// rather than duplicated: reconnecting keeps the connection's id, as the tenant knows it.
 pub async fn consent_and_authorize(
     state: &AppState,
     action: ConsentAction<'_>,
@@ -60,17 +61,25 @@ async fn record(
     session: Option<&BrowserSession>,
 ) -> Result<(Option<String>, ConnectionId, ConsentId), OAuthError> {
     let now = state.clock.now();
-    let existing = state
+    let mut existing: Vec<Connection> = state
         .store
         .company_connections(action.tenant, action.company)
         .await?
         .into_iter()
-        .find(|c| {
-            c.platform_key == action.platform.key && c.status == ConnectionStatus::PendingAuth
-        });
+        .filter(|c| {
+            c.platform_key == action.platform.key
+                && matches!(
+                    c.status,
+                    ConnectionStatus::PendingAuth | ConnectionStatus::Deauthorized
+                )
+        })
+        .collect();
+    // One waiting for sign-in first, else the newest deauthorized one.
+    existing.sort_by_key(|c| (c.status == ConnectionStatus::PendingAuth, c.id));
     let consent_id = ConsentId::new();
-    let connection = match existing {
+    let connection = match existing.pop() {
         Some(mut c) => {
+            c.status = ConnectionStatus::PendingAuth;
             c.data_uses.clone_from(&action.view.data_uses);
             c.consent_id = Some(consent_id);
             c.last_error = None;
@@ -264,6 +273,13 @@ pub async fn complete_callback(
             let ct = state
                 .keyring
                 .encrypt(&json, &tokens_aad(flow.tenant_id, flow.connection_id));
+            let now = state.clock.now();
+            // The first refresh is queued with the link, in its transaction: a connection is
+            // never linked without the job that keeps its tokens alive.
+            let refresh = tokens.refresh_at(now).map(|run_at| RefreshSchedule {
+                job: JobId::new(),
+                run_at,
+            });
             state
                 .store
                 .link_connection(
@@ -271,7 +287,8 @@ pub async fn complete_callback(
                     flow.connection_id,
                     &ct,
                     tokens.scope.as_deref(),
-                    state.clock.now(),
+                    refresh,
+                    now,
                 )
                 .await?;
             state

@@ -54,6 +54,30 @@ async fn every_event_of_the_flow_arrives_signed_and_verified() {
     assert_eq!(nda_browser.get(&fresh).await.status, 303);
     let signed = crate::nda::sign(&nda_browser, "Jeanne Martin", "Gérante", true).await;
     assert!(signed.status < 400, "{}", signed.body);
+    // connection.deauthorized: the customer removes Accord's access at the platform, and the
+    // next refresh of the connection is refused (invalid_grant)
+    let revoked = super::connect_new_company(&app, "Revokes Ltd").await;
+    app.browser().sandbox_remove_access("Bluebell").await;
+    let refresh = app
+        .jobs(accord_domain::tenant::JobKind::RefreshToken)
+        .await
+        .into_iter()
+        .find(|j| j.done_at.is_none())
+        .expect("the connection's refresh is queued");
+    app.clock.set(refresh.run_at);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let revoked: accord_domain::ids::ConnectionId = revoked.parse().unwrap();
+    while app
+        .state
+        .store
+        .connection(app.tenant(), revoked)
+        .await
+        .unwrap()
+        .is_none_or(|c| c.status != accord_domain::connection::ConnectionStatus::Deauthorized)
+    {
+        assert!(Instant::now() < deadline, "deauthorized within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let expected = [
         "connection.created",
@@ -65,6 +89,7 @@ async fn every_event_of_the_flow_arrives_signed_and_verified() {
         "connection.failed",
         "support_request.created",
         "nda.accepted",
+        "connection.deauthorized",
     ];
     let events = app
         .state
@@ -117,6 +142,13 @@ async fn every_event_of_the_flow_arrives_signed_and_verified() {
         .unwrap()
         .json();
     assert_eq!(failed["data"]["error_code"], "access_denied");
+    let deauthorized = got
+        .iter()
+        .find(|r| r.event_type() == "connection.deauthorized")
+        .unwrap()
+        .json();
+    assert_eq!(deauthorized["data"]["status"], "deauthorized");
+    assert_eq!(deauthorized["data"]["error_code"], "invalid_grant");
     // Every delivery is listed, succeeded after one attempt answered 204.
     let listed = wait_deliveries(&app, &endpoint, "all succeeded", |d| {
         d.len() == events.len() && d.iter().all(|x| x["status"] == "succeeded")

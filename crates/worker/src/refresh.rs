@@ -1,0 +1,120 @@
+//! The `refresh_token` job: keeps a linked connection's access token alive (RFC 6749 §6).
+//!
+//! The job holds no token: it reads the connection's current token ciphertext when it runs,
+//! refreshes at the platform, and hands the result to the store together with the ciphertext
+//! it started from. The store applies it only if the connection still holds exactly that
+//! ciphertext (compare-and-swap), so a connection disconnected, deauthorized or linked anew
+//! while the platform answered keeps its state and tokens; the fresh tokens, which nothing
+//! holds then, are queued for revocation. The write that stores the new tokens completes the
+//! job and queues the next refresh in one transaction, and the store keeps at most one refresh
+//! pending per connection: with the job lease, two refreshes of one connection never run side
+//! by side, which matters because platforms rotate refresh tokens and revoke the whole grant
+//! when a spent one comes back (RFC 9700 §4.14.2).
+//!
+//! Outcomes: new tokens stored (next refresh queued); `invalid_grant` (RFC 6749 §5.2: the
+//! customer removed Accord's access at the platform, or the grant ran out) — the connection
+//! becomes `deauthorized`, its tokens destroyed, `connection.deauthorized` written in the same
+//! transaction; anything else (network, timeout, 5xx, another refusal) is an error, retried on
+//! the job schedule while the connection keeps its tokens.
+
+use accord_domain::connection::TokenSet;
+use accord_domain::ids::{ConnectionId, JobId};
+use accord_domain::tenant::Job;
+use accord_platform::{tokens_aad, OAuthError, PlatformClient};
+use accord_store::{RefreshSchedule, RefreshStored, RefreshedTokens};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct RefreshPayload {
+    connection_id: ConnectionId,
+    platform_key: String,
+}
+
+/// Runs one `refresh_token` job. `Ok` when there is nothing more to do (refreshed,
+/// deauthorized, or the connection moved on); `Err` to retry.
+pub async fn run(platforms: &PlatformClient, job: &Job) -> Result<(), String> {
+    let p: RefreshPayload =
+        serde_json::from_value(job.payload.clone()).map_err(|e| format!("bad payload: {e}"))?;
+    let (store, tenant, id) = (&platforms.store, job.tenant_id, p.connection_id);
+    let Some(connection) = store
+        .connection(tenant, id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    if !connection.status.holds_tokens() {
+        // Disconnected or deauthorized since the job was queued: never revived by a refresh.
+        return Ok(());
+    }
+    let Some(platform) = platforms.catalog.find(&p.platform_key) else {
+        tracing::warn!(platform = %p.platform_key, "platform no longer in the catalog; refresh skipped");
+        return Ok(());
+    };
+    let Some(previous_ct) = store
+        .connection_tokens(tenant, id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    let aad = tokens_aad(tenant, id);
+    let plain = platforms
+        .keyring
+        .decrypt(&previous_ct, &aad)
+        .map_err(|e| format!("token ciphertext unreadable: {e}"))?;
+    let tokens: TokenSet =
+        serde_json::from_slice(&plain).map_err(|e| format!("token set unreadable: {e}"))?;
+    if tokens.refresh_token.is_none() {
+        return Ok(());
+    }
+    match accord_platform::refresh(platforms, tenant, platform, &tokens).await {
+        Ok(fresh) => {
+            let now = platforms.clock.now();
+            let json = serde_json::to_vec(&fresh).map_err(|e| format!("token set: {e}"))?;
+            let refreshed = RefreshedTokens {
+                job: job.id,
+                previous_tokens_ct: previous_ct,
+                tokens_ct: platforms.keyring.encrypt(&json, &aad),
+                granted_scope: fresh.scope.clone(),
+                next: fresh.refresh_at(now).map(|run_at| RefreshSchedule {
+                    job: JobId::new(),
+                    run_at,
+                }),
+                revoke_if_stale: platform.revoke_url.is_some(),
+            };
+            match store
+                .store_refreshed_tokens(tenant, id, &refreshed, now)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                RefreshStored::Stored => {
+                    let next = refreshed.next.map(|n| n.run_at);
+                    tracing::info!(connection = %id, platform = %platform.key, next_refresh = ?next, "tokens refreshed");
+                }
+                RefreshStored::Stale { revoke_job } => {
+                    tracing::info!(connection = %id, platform = %platform.key, revoke_queued = revoke_job.is_some(), "the connection moved on during the refresh; its tokens were left as they are");
+                }
+            }
+            Ok(())
+        }
+        Err(OAuthError::GrantRevoked) => {
+            let now = platforms.clock.now();
+            let error_code = OAuthError::GrantRevoked.code();
+            match store
+                .deauthorize_connection(tenant, id, &previous_ct, error_code, now)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(_) => {
+                    tracing::info!(connection = %id, platform = %platform.key, error_code, "the platform ended Accord's access; connection deauthorized");
+                }
+                None => {
+                    tracing::info!(connection = %id, platform = %platform.key, "refresh refused for tokens the connection no longer holds; nothing changed");
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(format!("{}: {e}", e.code())),
+    }
+}
