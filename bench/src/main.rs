@@ -84,7 +84,7 @@ struct Counters {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (store, describe, pg): (Arc<dyn Store>, String, Option<Arc<PgStore>>) = open(&args).await?;
+    let (store, describe, stats) = open(&args).await?;
     // Tenants of their own, so runs can share a database.
     let run = OffsetDateTime::now_utc().unix_timestamp_nanos();
     let mut worlds = Vec::new();
@@ -209,7 +209,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let consents = done1 - done0;
-    let batches = pg.map(|pg| pg.group_commit_stats());
+    let batches = stats();
     #[allow(clippy::cast_precision_loss)] // counts far below 2^52
     let rate = consents as f64 / elapsed.as_secs_f64();
     let pct = |p: usize| {
@@ -227,7 +227,7 @@ async fn main() -> anyhow::Result<()> {
         "consents": consents,
         "consents_per_sec": rate.round(),
         "latency_ms": {"p50": pct(50), "p99": pct(99)},
-        "group_commit": batches.map(|b| serde_json::json!({"batches": b.batches, "requests": b.requests, "largest": b.largest_batch, "replays": b.replays})),
+        "group_commit": batches,
     });
     println!("{summary}");
     eprintln!(
@@ -266,7 +266,10 @@ fn sign_receipt(
     Ok(())
 }
 
-async fn open(args: &Args) -> anyhow::Result<(Arc<dyn Store>, String, Option<Arc<PgStore>>)> {
+/// The group-commit writer's statistics since the store opened.
+type Stats = Box<dyn Fn() -> serde_json::Value>;
+
+async fn open(args: &Args) -> anyhow::Result<(Arc<dyn Store>, String, Stats)> {
     if accord_store_postgres::is_postgres_url(&args.database) {
         let options = PgOptions {
             max_connections: args.pool_size,
@@ -286,17 +289,33 @@ async fn open(args: &Args) -> anyhow::Result<(Arc<dyn Store>, String, Option<Arc
             args.writers
         );
         let store = Arc::new(store);
-        return Ok((Arc::clone(&store) as Arc<dyn Store>, describe, Some(store)));
+        let stats: Stats = {
+            let store = Arc::clone(&store);
+            Box::new(move || {
+                let b = store.group_commit_stats();
+                serde_json::json!({"batches": b.batches, "requests": b.requests, "largest": b.largest_batch, "replays": b.replays})
+            })
+        };
+        return Ok((store as Arc<dyn Store>, describe, stats));
     }
     let Some(path) = args.database.strip_prefix("sqlite://") else {
         bail!("--database: a postgres:// or sqlite:// URL");
     };
-    let store = SqliteStore::open(std::path::Path::new(path))
-        .await
-        .context("open SQLite")?;
+    let store = Arc::new(
+        SqliteStore::open(std::path::Path::new(path))
+            .await
+            .context("open SQLite")?,
+    );
+    let stats: Stats = {
+        let store = Arc::clone(&store);
+        Box::new(move || {
+            let b = store.group_commit_stats();
+            serde_json::json!({"batches": b.batches, "requests": b.requests, "largest": b.largest_batch})
+        })
+    };
     Ok((
-        Arc::new(store),
+        store as Arc<dyn Store>,
         "sqlite (WAL, synchronous=FULL)".to_owned(),
-        None,
+        stats,
     ))
 }
