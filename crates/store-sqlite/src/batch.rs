@@ -136,7 +136,9 @@ pub(crate) async fn apply_all(
     // Connections that exist before this batch: a connection is created by the first write of
     // the batch that names it if it did not exist (`connection.created`); a later write naming
     // it finds it.
-    let existing = crate::connections::existing(&mut *conn, batch.iter().map(|p| p.connection_id.as_str())).await?;
+    let existing =
+        crate::connections::existing(&mut *conn, batch.iter().map(|p| p.connection_id.as_str()))
+            .await?;
     let mut seen = HashSet::with_capacity(batch.len());
     let created: Vec<bool> = batch
         .iter()
@@ -212,11 +214,9 @@ pub(crate) async fn apply_all(
     for (p, _) in batch.iter().zip(&created).filter(|(_, &created)| !created) {
         crate::connections::supersede(&mut *conn, &p.write).await?;
     }
-    let events = crate::ledger::append_batch(
-        &mut *conn,
-        batch.iter().map(|p| p.event.clone()).collect(),
-    )
-    .await?;
+    let events =
+        crate::ledger::append_batch(&mut *conn, batch.iter().map(|p| p.event.clone()).collect())
+            .await?;
     let outbox: Vec<&crate::webhooks::OutboxRow> = batch
         .iter()
         .zip(&created)

@@ -71,7 +71,10 @@ pub(crate) async fn checkpoint_pool(path: &Path) -> Result<SqlitePool> {
 }
 
 /// Checkpoints until the pool is closed or `stop` is dropped (the store closed or dropped).
-pub(crate) async fn run_checkpoints(pool: SqlitePool, mut stop: tokio::sync::oneshot::Receiver<()>) {
+pub(crate) async fn run_checkpoints(
+    pool: SqlitePool,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

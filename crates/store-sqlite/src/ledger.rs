@@ -61,7 +61,12 @@ static INSERT: std::sync::LazyLock<crate::values::Values> = std::sync::LazyLock:
 async fn insert(conn: &mut SqliteConnection, events: &[(ChainedEvent, String)]) -> Result<()> {
     let ids: Vec<(String, String)> = events
         .iter()
-        .map(|(e, _)| (e.event.tenant_id.to_string(), e.event.body.consent_id.to_string()))
+        .map(|(e, _)| {
+            (
+                e.event.tenant_id.to_string(),
+                e.event.body.consent_id.to_string(),
+            )
+        })
         .collect();
     let rows: Vec<_> = events.iter().zip(&ids).collect();
     INSERT

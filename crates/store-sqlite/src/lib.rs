@@ -20,8 +20,8 @@ mod nda;
 mod notices;
 mod settings;
 mod tenants;
-mod webhooks;
 mod values;
+mod webhooks;
 mod writer;
 
 pub use conn::ConnectionPragmas;

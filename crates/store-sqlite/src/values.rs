@@ -78,7 +78,10 @@ mod tests {
     #[test]
     fn each_size_has_its_placeholders() {
         let v = Values::new("insert into t (a, b) values", 2, "returning a");
-        assert_eq!(v.by_size[3], "insert into t (a, b) values (?, ?) returning a");
+        assert_eq!(
+            v.by_size[3],
+            "insert into t (a, b) values (?, ?) returning a"
+        );
         assert_eq!(v.by_size[2].matches('?').count(), 8);
         assert_eq!(v.by_size[0].matches("(?, ?)").count(), 64);
     }

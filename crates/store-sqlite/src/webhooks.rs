@@ -48,14 +48,13 @@ impl From<WebhookEvent> for OutboxRow {
     }
 }
 
-static INSERT_EVENTS: std::sync::LazyLock<crate::values::Values> =
-    std::sync::LazyLock::new(|| {
-        crate::values::Values::new(
-            "insert into webhook_events (id, tenant_id, event_type, body, created_at) values",
-            5,
-            "",
-        )
-    });
+static INSERT_EVENTS: std::sync::LazyLock<crate::values::Values> = std::sync::LazyLock::new(|| {
+    crate::values::Values::new(
+        "insert into webhook_events (id, tenant_id, event_type, body, created_at) values",
+        5,
+        "",
+    )
+});
 
 /// Inserts outbox events inside the caller's transaction.
 pub(crate) async fn insert_events(

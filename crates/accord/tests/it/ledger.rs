@@ -267,9 +267,9 @@ async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
         .unwrap();
     let sealed_at_2: bool =
         sqlx::query_scalar("select exists (select 1 from ledger_checkpoints where seq = 2)")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     conn.close().await.unwrap();
     let mut forged: LedgerEvent = serde_json::from_str(&json).unwrap();
     forged.body.purpose = "Marketing".into();
@@ -288,7 +288,10 @@ async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
     } else {
         "event 3: previous-hash link does not match the preceding event"
     };
-    assert!(ran.stdout.contains(expected), "sealed at 2: {sealed_at_2}: {ran}");
+    assert!(
+        ran.stdout.contains(expected),
+        "sealed at 2: {sealed_at_2}: {ran}"
+    );
 }
 
 #[tokio::test]
