@@ -97,11 +97,11 @@ mod tests {
             .unwrap();
         let v = Values::new("insert into t (n, s) values", 2, "returning n");
         let mut next = 0i64;
-        for count in [0usize, 1, 3, 4, 5, 17, 64, 85, 200, 256] {
-            let rows: Vec<(i64, String)> = (next..next + count as i64)
+        for count in [0i64, 1, 3, 4, 5, 17, 64, 85, 200, 256] {
+            let rows: Vec<(i64, String)> = (next..next + count)
                 .map(|n| (n, format!("row {n}")))
                 .collect();
-            next += count as i64;
+            next += count;
             let returned = v
                 .run(&mut conn, &rows, |q, (n, s)| q.bind(*n).bind(s.as_str()))
                 .await
