@@ -30,6 +30,9 @@ const NO_SESSION = ['link-used', 'session-expired'];
 
 for (const lang of LANGS) {
   test(`a support request from every step reaches the tenant with the step attached (${lang})`, async ({ page, api, context }) => {
+    // A tour of every step with a request filed from each (about forty page loads and form
+    // posts): half a minute on a quiet machine, more than the suite's 60 s default on a busy one.
+    test.setTimeout(180_000);
     const sent = [];
     const send = async (state, link, topic) => {
       // Opened in a new tab (Ctrl+click), so the step itself stays where it is.
