@@ -1,28 +1,33 @@
-//! The consent action's writes for a whole group-commit batch in a few statements per table
-//! (connections, consents, OAuth flows, superseded consents, ledger events, outbox rows),
-//! whatever the batch size: multi-row statements with bound columns (`values.rs`), so a batch
-//! costs a few round trips to the connection's thread instead of a few per request — those
-//! round trips, not SQLite, were the cost of a consent (see `writer.rs`).
+//! The consent action's writes for a group-commit batch, run straight on the writer connection.
+//!
+//! The group-commit writer (`writer.rs`) takes the SQLite handle of the one writer connection
+//! from sqlx for the length of a batch (`SqliteConnection::lock_handle`) and runs the whole
+//! batch here, on its own thread, through rusqlite: `begin immediate`, a few single-row
+//! statements per request (prepared once per batch), `commit`. Through sqlx each statement is a
+//! round trip to the connection's worker thread and each returned row another hand-over; with
+//! some forty of them per batch and the writer task queued behind every caller of the process
+//! at each one, those waits, not SQLite, were most of a batch's time (about 26 ms for 170
+//! consents at 256 concurrent callers, of which SQLite itself needed a third).
 //!
 //! Each request's column values are made by the caller's own task before the request is queued
 //! ([`Prepared`]): the writer, which every consent of the process waits for in turn, only binds
-//! them, chains the ledger events and runs the statements.
+//! them, chains the ledger events and steps the statements.
 //!
-//! The stored values are exactly those of the one-request path (`connections::apply_consent`):
-//! same id text, same microseconds, the same JSON documents.
+//! The rows written are those every other path writes and reads: same id text, same
+//! microseconds, the same JSON documents, the same canonical ledger text.
 
 use crate::codec::{micros, opt_micros, to_json};
-use crate::values::Values;
+use crate::webhooks::OutboxRow;
+use accord_domain::ids::TenantId;
 use accord_domain::ledger::{ChainedEvent, EventTemplate};
 use accord_domain::outbox::WebhookEvent;
-use accord_store::{ConsentWrite, Result};
-use sqlx::SqliteConnection;
-use std::collections::HashSet;
-use std::sync::LazyLock;
+use accord_store::{ConsentWrite, Result, StoreError};
+use rusqlite::{params, Connection, OptionalExtension as _};
+use std::collections::HashMap;
 
-/// A consent write with the column values the batch statements bind, made by the caller's
-/// task: ids as text, documents as JSON, its ledger event's template (`ledger::template`) and
-/// its two possible outbox rows.
+/// A consent write with the column values its statements bind, made by the caller's task: ids
+/// as text, documents as JSON, its ledger event's template (`ledger::template`) and its two
+/// possible outbox rows.
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) write: ConsentWrite,
@@ -39,10 +44,10 @@ pub(crate) struct Prepared {
     evidence: String,
     /// The OAuth flow's browser session and connection ids.
     flow_ids: Option<(String, String, String)>,
-    /// `connection.created`, written only if the batch creates the connection.
-    created: crate::webhooks::OutboxRow,
+    /// `connection.created`, written only if the write creates the connection.
+    created: OutboxRow,
     /// `consent.given`.
-    given: crate::webhooks::OutboxRow,
+    given: OutboxRow,
 }
 
 impl Prepared {
@@ -77,156 +82,223 @@ impl Prepared {
     }
 }
 
-/// Same upsert as `connections::apply_consent`; rows are applied in batch order.
-static UPSERT_CONNECTIONS: LazyLock<Values> = LazyLock::new(|| {
-    Values::new(
-        "insert into connections (id, tenant_id, company_id, platform_key, status, data_uses, consent_id,
-             granted_scope, last_error, created_at, updated_at, linked_at, disconnected_at) values",
-        13,
-        "on conflict do update set
-             status = excluded.status,
-             data_uses = excluded.data_uses,
-             consent_id = excluded.consent_id,
-             granted_scope = excluded.granted_scope,
-             last_error = excluded.last_error,
-             updated_at = excluded.updated_at,
-             linked_at = excluded.linked_at,
-             disconnected_at = excluded.disconnected_at
-         where connections.tenant_id = excluded.tenant_id
-             and connections.company_id = excluded.company_id
-             and connections.platform_key = excluded.platform_key
-             and connections.status <> 'disconnected'
-         returning id",
-    )
-});
+/// The upsert every consent makes of its connection: inserted, or updated when its id exists
+/// for the same tenant, company and platform and it was not disconnected. No conflict target:
+/// the only unique keys of `connections` are `id` and `(tenant_id, id)`, and the `where` keeps
+/// the update to the owner's own row, so an id of anyone else's returns nothing.
+const UPSERT_CONNECTION: &str = "insert into connections (id, tenant_id, company_id, platform_key,
+         status, data_uses, consent_id, granted_scope, last_error, created_at, updated_at,
+         linked_at, disconnected_at)
+     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+     on conflict do update set
+         status = excluded.status,
+         data_uses = excluded.data_uses,
+         consent_id = excluded.consent_id,
+         granted_scope = excluded.granted_scope,
+         last_error = excluded.last_error,
+         updated_at = excluded.updated_at,
+         linked_at = excluded.linked_at,
+         disconnected_at = excluded.disconnected_at
+     where connections.tenant_id = excluded.tenant_id
+         and connections.company_id = excluded.company_id
+         and connections.platform_key = excluded.platform_key
+         and connections.status <> 'disconnected'
+     returning id";
 
-static INSERT_CONSENTS: LazyLock<Values> = LazyLock::new(|| {
-    Values::new(
-        "insert into consents (id, tenant_id, company_id, connection_id, platform_key, category,
-             notice_version_id, notice_version, locale, data_uses, notice_text, notice_sha256,
-             evidence, given_at, withdrawn_at) values",
-        15,
-        "",
-    )
-});
+const INSERT_CONSENT: &str = "insert into consents (id, tenant_id, company_id, connection_id,
+         platform_key, category, notice_version_id, notice_version, locale, data_uses,
+         notice_text, notice_sha256, evidence, given_at, withdrawn_at)
+     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
-static INSERT_FLOWS: LazyLock<Values> = LazyLock::new(|| {
-    Values::new(
-        "insert into oauth_flows (state_hash, tenant_id, browser_session_id, connection_id,
-             platform_key, pkce_verifier_ct, redirect_uri, created_at, expires_at) values",
-        9,
-        "",
-    )
-});
+const INSERT_FLOW: &str = "insert into oauth_flows (state_hash, tenant_id, browser_session_id,
+         connection_id, platform_key, pkce_verifier_ct, redirect_uri, created_at, expires_at)
+     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
-/// Applies every write of the batch in the caller's transaction and returns each one's chained
-/// ledger event, in batch order. `Ok(None)` when some write must fail on its own (a connection
-/// id of another owner, owners that disagree); any error or `None` means the caller rolls back
-/// and replays the batch request by request.
-pub(crate) async fn apply_all(
-    conn: &mut SqliteConnection,
-    batch: &[&Prepared],
-) -> Result<Option<Vec<ChainedEvent>>> {
-    if !batch
-        .iter()
-        .all(|p| crate::connections::consistent(&p.write))
-    {
-        return Ok(None);
+/// Consents still in force on the connection are superseded by the new one.
+const SUPERSEDE: &str = "update consents set withdrawn_at = ?1
+     where tenant_id = ?2 and connection_id = ?3 and withdrawn_at is null and id < ?4";
+
+const LEDGER_HEAD: &str =
+    "select seq, hash from ledger_events where tenant_id = ?1 order by seq desc limit 1";
+
+const INSERT_EVENT: &str = "insert into ledger_events (tenant_id, seq, kind, consent_id, event,
+         hash, prev_hash, at)
+     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+const INSERT_OUTBOX: &str =
+    "insert into webhook_events (id, tenant_id, event_type, body, created_at)
+     values (?1, ?2, ?3, ?4, ?5)";
+
+/// The last (position, hash) of each tenant's chain as this transaction has it: read from the
+/// table the first time a tenant appears, then carried from one request to the next.
+#[derive(Default)]
+pub(crate) struct Heads(HashMap<TenantId, Option<(i64, String)>>);
+
+impl Heads {
+    fn of(&mut self, db: &Connection, tenant: TenantId) -> Result<Option<(i64, String)>> {
+        if let Some(head) = self.0.get(&tenant) {
+            return Ok(head.clone());
+        }
+        let head = db
+            .prepare_cached(LEDGER_HEAD)
+            .and_then(|mut s| {
+                s.query_row([tenant.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(sqlite)?;
+        self.0.insert(tenant, head.clone());
+        Ok(head)
     }
-    // Connections that exist before this batch: a connection is created by the first write of
-    // the batch that names it if it did not exist (`connection.created`); a later write naming
-    // it finds it.
-    let existing =
-        crate::connections::existing(&mut *conn, batch.iter().map(|p| p.connection_id.as_str()))
-            .await?;
-    let mut seen = HashSet::with_capacity(batch.len());
-    let created: Vec<bool> = batch
-        .iter()
-        .map(|p| seen.insert(p.connection_id.as_str()) && !existing.contains(&p.connection_id))
-        .collect();
+}
 
-    let upserted = UPSERT_CONNECTIONS
-        .run(&mut *conn, batch, |q, p| {
-            let c = &p.write.connection;
-            q.bind(p.connection_id.as_str())
-                .bind(p.tenant_id.as_str())
-                .bind(p.company_id.as_str())
-                .bind(c.platform_key.as_str())
-                .bind(c.status.as_str())
-                .bind(p.connection_data_uses.as_str())
-                .bind(p.connection_consent_id.as_deref())
-                .bind(c.granted_scope.as_deref())
-                .bind(c.last_error.as_deref())
-                .bind(micros(c.created_at))
-                .bind(micros(c.updated_at))
-                .bind(opt_micros(c.linked_at))
-                .bind(opt_micros(c.disconnected_at))
-        })
-        .await?;
-    if upserted.len() != batch.len() {
-        return Ok(None);
+/// Applies one consent write in the open transaction and returns its chained ledger event. On
+/// `Err` the caller rolls back what this request wrote (its savepoint, or the whole attempt);
+/// `heads` moves only once the request has been written whole.
+pub(crate) fn apply(db: &Connection, p: &Prepared, heads: &mut Heads) -> Result<ChainedEvent> {
+    if !crate::connections::consistent(&p.write) {
+        return Err(crate::error::backend(
+            "inconsistent consent write: consent, connection and OAuth flow disagree on their owner",
+        ));
     }
-    INSERT_CONSENTS
-        .run(&mut *conn, batch, |q, p| {
-            let k = &p.write.consent;
-            q.bind(p.consent_id.as_str())
-                .bind(p.tenant_id.as_str())
-                .bind(p.company_id.as_str())
-                .bind(p.connection_id.as_str())
-                .bind(k.platform_key.as_str())
-                .bind(k.category.as_str())
-                .bind(p.notice_version_id.as_str())
-                .bind(k.notice_version)
-                .bind(k.locale.as_str())
-                .bind(p.consent_data_uses.as_str())
-                .bind(k.notice_text.as_str())
-                .bind(k.notice_sha256.as_str())
-                .bind(p.evidence.as_str())
-                .bind(micros(k.given_at))
-                .bind(opt_micros(k.withdrawn_at))
+    let (c, k) = (&p.write.connection, &p.write.consent);
+    let existed = db
+        .prepare_cached("select 1 from connections where id = ?1")
+        .and_then(|mut s| s.exists([&p.connection_id]))
+        .map_err(sqlite)?;
+    let upserted: Option<String> = db
+        .prepare_cached(UPSERT_CONNECTION)
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    p.connection_id,
+                    p.tenant_id,
+                    p.company_id,
+                    c.platform_key.as_str(),
+                    c.status.as_str(),
+                    p.connection_data_uses,
+                    p.connection_consent_id,
+                    c.granted_scope,
+                    c.last_error,
+                    micros(c.created_at),
+                    micros(c.updated_at),
+                    opt_micros(c.linked_at),
+                    opt_micros(c.disconnected_at),
+                ],
+                |r| r.get(0),
+            )
+            .optional()
         })
-        .await?;
-    let flows: Vec<&Prepared> = batch
-        .iter()
-        .copied()
-        .filter(|p| p.write.oauth_flow.is_some())
-        .collect();
-    INSERT_FLOWS
-        .run(&mut *conn, &flows, |q, p| {
-            let (Some(f), Some((tenant, browser, connection))) = (&p.write.oauth_flow, &p.flow_ids)
-            else {
-                unreachable!("only writes with an OAuth flow are bound here")
-            };
-            q.bind(f.state_hash.0.as_str())
-                .bind(tenant.as_str())
-                .bind(browser.as_str())
-                .bind(connection.as_str())
-                .bind(f.platform_key.as_str())
-                .bind(f.pkce_verifier_ct.as_str())
-                .bind(f.redirect_uri.as_str())
-                .bind(micros(f.created_at))
-                .bind(micros(f.expires_at))
-        })
-        .await?;
-    // Consents still in force on these connections are superseded by the new ones. Only a
-    // connection that existed before its write can have any: the common batch, all new
-    // connections, has none to look for.
-    for (p, _) in batch.iter().zip(&created).filter(|(_, &created)| !created) {
-        crate::connections::supersede(&mut *conn, &p.write).await?;
+        .map_err(sqlite)?;
+    if upserted.is_none() {
+        return Err(StoreError::NotFound);
     }
-    let events =
-        crate::ledger::append_batch(&mut *conn, batch.iter().map(|p| p.event.clone()).collect())
-            .await?;
-    let outbox: Vec<&crate::webhooks::OutboxRow> = batch
-        .iter()
-        .zip(&created)
-        .flat_map(|(p, &created)| {
-            created
-                .then_some(&p.created)
-                .into_iter()
-                .chain(std::iter::once(&p.given))
+    db.prepare_cached(INSERT_CONSENT)
+        .and_then(|mut s| {
+            s.execute(params![
+                p.consent_id,
+                p.tenant_id,
+                p.company_id,
+                p.connection_id,
+                k.platform_key.as_str(),
+                k.category.as_str(),
+                p.notice_version_id,
+                k.notice_version,
+                k.locale.as_str(),
+                p.consent_data_uses,
+                k.notice_text,
+                k.notice_sha256,
+                p.evidence,
+                micros(k.given_at),
+                opt_micros(k.withdrawn_at),
+            ])
         })
-        .collect();
-    crate::webhooks::insert_rows(conn, &outbox).await?;
-    Ok(Some(events))
+        .map_err(sqlite)?;
+    if let (Some(f), Some((tenant, browser, connection))) = (&p.write.oauth_flow, &p.flow_ids) {
+        db.prepare_cached(INSERT_FLOW)
+            .and_then(|mut s| {
+                s.execute(params![
+                    f.state_hash.0,
+                    tenant,
+                    browser,
+                    connection,
+                    f.platform_key.as_str(),
+                    f.pkce_verifier_ct,
+                    f.redirect_uri,
+                    micros(f.created_at),
+                    micros(f.expires_at),
+                ])
+            })
+            .map_err(sqlite)?;
+    }
+    // Only a connection that existed before can have a consent in force.
+    if existed {
+        db.prepare_cached(SUPERSEDE)
+            .and_then(|mut s| {
+                s.execute(params![
+                    micros(k.given_at),
+                    p.tenant_id,
+                    p.connection_id,
+                    p.consent_id
+                ])
+            })
+            .map_err(sqlite)?;
+    }
+    let prev = heads.of(db, k.tenant_id)?;
+    let (chained, text) = p
+        .event
+        .clone()
+        .chain(prev.as_ref().map(|(s, h)| (*s, h.as_str())));
+    let e = &chained.event;
+    db.prepare_cached(INSERT_EVENT)
+        .and_then(|mut s| {
+            s.execute(params![
+                p.tenant_id,
+                e.seq,
+                e.body.kind.as_str(),
+                p.consent_id,
+                text,
+                chained.hash,
+                e.prev_hash,
+                micros(e.body.at),
+            ])
+        })
+        .map_err(sqlite)?;
+    let outbox = (!existed)
+        .then_some(&p.created)
+        .into_iter()
+        .chain([&p.given]);
+    for row in outbox {
+        db.prepare_cached(INSERT_OUTBOX)
+            .and_then(|mut s| {
+                s.execute(params![
+                    row.id,
+                    row.tenant_id,
+                    row.event_type,
+                    row.body,
+                    row.created_at
+                ])
+            })
+            .map_err(sqlite)?;
+    }
+    heads
+        .0
+        .insert(k.tenant_id, Some((e.seq, chained.hash.clone())));
+    Ok(chained)
+}
+
+/// Maps a rusqlite failure exactly as [`crate::error::db`] maps sqlx's: a broken uniqueness
+/// rule is a `Conflict`, a reference to a row that does not exist for this tenant is
+/// `NotFound`, anything else a `Backend` failure.
+pub(crate) fn sqlite(err: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    if let rusqlite::Error::SqliteFailure(e, message) = &err {
+        match e.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                return StoreError::Conflict(message.clone().unwrap_or_else(|| e.to_string()));
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return StoreError::NotFound,
+            _ => {}
+        }
+    }
+    StoreError::Backend(Box::new(err))
 }

@@ -25,23 +25,34 @@ fn options(path: &Path) -> SqliteConnectOptions {
 }
 
 /// WAL frames after which the writer checkpoints by itself: only when the checkpointer
-/// ([`checkpoint_pool`]) has fallen far behind (about 40 MB of WAL with 4 KB pages).
-const WRITER_AUTOCHECKPOINT_PAGES: &str = "10000";
+/// ([`checkpoint_pool`]) has stopped keeping up (about 400 MB of WAL with 4 KB pages). Below
+/// it, checkpoints never run inside a commit.
+const WRITER_AUTOCHECKPOINT_PAGES: &str = "100000";
+
+/// Pages of the writer's cache (64 MiB at 4 KB a page, `cache_size` in KiB when negative): the
+/// pages a batch of consents touches (the last leaves of every table and index, and one leaf per
+/// company in the per-company indexes) stay in memory instead of being read again each batch.
+const WRITER_CACHE_KIB: &str = "-65536";
 
 /// How often the checkpointer copies committed WAL frames into the database file.
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// WAL frames beyond which the checkpointer, once it has copied every frame, makes the next
+/// commit start the WAL from its beginning again (`wal_checkpoint(restart)`), so the file stays
+/// about this long (16 MB with 4 KB pages) however busy the writer.
+const WAL_RESTART_FRAMES: i64 = 4096;
 
 /// The pool of the one connection that writes. SQLite takes one writer at a time anyway; keeping
 /// it to one connection in the process turns lock contention (and `SQLITE_BUSY` retries) into a
 /// plain queue, and lets the group-commit writer batch what is waiting in that queue.
 ///
-/// Everything on this connection is on the path of every write of the process, so two costs are
+/// Everything on this connection is on the path of every write of the process, so costs are
 /// kept off it. Statement journals (a statement that may fail half-way, such as an insert with
 /// constraints, journals the pages it changes so it can undo just itself) live in memory rather
-/// than in temporary files. And the WAL checkpoint, which SQLite otherwise runs inside the
-/// commit that crosses 1,000 frames (copying pages to the database file and syncing it), is the
-/// checkpointer's job; this connection checkpoints only if that one falls far behind. Neither
-/// changes durability: a commit is on disk once its WAL frames are synced (`synchronous=FULL`).
+/// than in temporary files; its page cache holds what every batch touches. And the WAL
+/// checkpoint, which SQLite otherwise runs inside the commit that crosses 1,000 frames (copying
+/// pages to the database file and syncing it), is the checkpointer's job. None of this changes
+/// durability: a commit is on disk once its WAL frames are synced (`synchronous=FULL`).
 pub(crate) async fn write_pool(path: &Path) -> Result<SqlitePool> {
     SqlitePoolOptions::new()
         .max_connections(1)
@@ -51,16 +62,15 @@ pub(crate) async fn write_pool(path: &Path) -> Result<SqlitePool> {
             options(path)
                 .create_if_missing(true)
                 .pragma("temp_store", "memory")
+                .pragma("cache_size", WRITER_CACHE_KIB)
                 .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES),
         )
         .await
         .map_err(db)
 }
 
-/// The connection that checkpoints the WAL (`pragma wal_checkpoint(passive)` every
-/// [`CHECKPOINT_EVERY`]), beside the writer rather than inside its commits. A passive
-/// checkpoint never waits for the writer or the readers: it copies what no reader still needs
-/// and leaves the rest for the next round. It writes only the database file, never rows.
+/// The connection that checkpoints the WAL, beside the writer rather than inside its commits.
+/// It writes only the database file, never rows.
 pub(crate) async fn checkpoint_pool(path: &Path) -> Result<SqlitePool> {
     SqlitePoolOptions::new()
         .max_connections(1)
@@ -70,7 +80,16 @@ pub(crate) async fn checkpoint_pool(path: &Path) -> Result<SqlitePool> {
         .map_err(db)
 }
 
-/// Checkpoints until the pool is closed or `stop` is dropped (the store closed or dropped).
+/// Checkpoints every [`CHECKPOINT_EVERY`] until the pool is closed or `stop` is dropped (the
+/// store closed or dropped).
+///
+/// Each round is a passive checkpoint: it never waits for the writer or the readers, and copies
+/// what no reader still needs. Passive checkpoints alone never shorten the WAL under a steady
+/// stream of commits, though: SQLite starts the WAL over only at a commit that finds every frame
+/// already copied, and the writer always has frames the last round did not see. So once the WAL
+/// is longer than [`WAL_RESTART_FRAMES`] and a passive round has copied all but the last
+/// commits, a `restart` checkpoint copies those few while holding writers off (the writer waits
+/// for it in its busy handler, a millisecond or two), and the next commit starts the WAL over.
 pub(crate) async fn run_checkpoints(
     pool: SqlitePool,
     mut stop: tokio::sync::oneshot::Receiver<()>,
@@ -88,16 +107,26 @@ pub(crate) async fn run_checkpoints(
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
-            .execute(&pool)
-            .await
-        {
+        if let Err(e) = checkpoint_round(&pool).await {
             if pool.is_closed() {
                 return;
             }
             tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints if it falls far behind");
         }
     }
+}
+
+/// One passive checkpoint, then a restart if the WAL is long and nearly all copied.
+async fn checkpoint_round(pool: &SqlitePool) -> std::result::Result<(), sqlx::Error> {
+    let (_busy, frames, copied): (i64, i64, i64) = sqlx::query_as("pragma wal_checkpoint(passive)")
+        .fetch_one(pool)
+        .await?;
+    if frames > WAL_RESTART_FRAMES && frames - copied < WAL_RESTART_FRAMES / 4 {
+        sqlx::query("pragma wal_checkpoint(restart)")
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The pool readers share. WAL lets them read a committed snapshot while the writer writes;

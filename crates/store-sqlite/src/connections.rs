@@ -2,9 +2,9 @@
 //! (applied inside the group commit, `writer.rs`), linking, token refresh, failures,
 //! deauthorization and disconnection.
 
-use crate::codec::{micros, opt_micros, to_json, RowExt};
+use crate::codec::{micros, RowExt};
 use crate::conn::begin;
-use crate::error::{backend, db};
+use crate::error::db;
 use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::Consent;
 use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, NoticeId, TenantId};
@@ -78,112 +78,6 @@ pub(crate) fn consistent(w: &ConsentWrite) -> bool {
         .as_ref()
         .is_none_or(|f| f.tenant_id == c.tenant_id && f.connection_id == c.id);
     k.connection_id == c.id && k.tenant_id == c.tenant_id && k.company_id == c.company_id && flow_ok
-}
-
-/// The consent action's writes, on a connection already inside a transaction (the group
-/// commit gives each call its own savepoint). The connection is inserted, or updated when its
-/// id exists for the same tenant, company and platform; an id of anyone else's is `NotFound`.
-pub(crate) async fn apply_consent(
-    conn: &mut SqliteConnection,
-    w: &ConsentWrite,
-) -> Result<ChainedEvent> {
-    if !consistent(w) {
-        return Err(backend("inconsistent consent write: consent, connection and OAuth flow disagree on their owner"));
-    }
-    let (c, k) = (&w.connection, &w.consent);
-    let existed: Option<String> = sqlx::query_scalar("select id from connections where id = ?")
-        .bind(c.id.to_string())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-    // No conflict target: the only unique keys of `connections` are `id` and `(tenant_id, id)`,
-    // and the `where` keeps the update to the owner's own row.
-    let upserted = sqlx::query(
-        "insert into connections (id, tenant_id, company_id, platform_key, status, data_uses, consent_id,
-             granted_scope, last_error, created_at, updated_at, linked_at, disconnected_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         on conflict do update set
-             status = excluded.status,
-             data_uses = excluded.data_uses,
-             consent_id = excluded.consent_id,
-             granted_scope = excluded.granted_scope,
-             last_error = excluded.last_error,
-             updated_at = excluded.updated_at,
-             linked_at = excluded.linked_at,
-             disconnected_at = excluded.disconnected_at
-         where connections.tenant_id = excluded.tenant_id
-             and connections.company_id = excluded.company_id
-             and connections.platform_key = excluded.platform_key
-             and connections.status <> 'disconnected'
-         returning id",
-    )
-    .bind(c.id.to_string())
-    .bind(c.tenant_id.to_string())
-    .bind(c.company_id.to_string())
-    .bind(c.platform_key.as_str())
-    .bind(c.status.as_str())
-    .bind(to_json(&c.data_uses)?)
-    .bind(c.consent_id.map(|i| i.to_string()))
-    .bind(&c.granted_scope)
-    .bind(&c.last_error)
-    .bind(micros(c.created_at))
-    .bind(micros(c.updated_at))
-    .bind(opt_micros(c.linked_at))
-    .bind(opt_micros(c.disconnected_at))
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db)?;
-    if upserted.is_none() {
-        return Err(StoreError::NotFound);
-    }
-    sqlx::query(concat!(
-        "insert into consents (",
-        consent_cols!(),
-        ") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(k.id.to_string())
-    .bind(k.tenant_id.to_string())
-    .bind(k.company_id.to_string())
-    .bind(k.connection_id.to_string())
-    .bind(k.platform_key.as_str())
-    .bind(k.category.as_str())
-    .bind(k.notice_version_id.to_string())
-    .bind(k.notice_version)
-    .bind(k.locale.as_str())
-    .bind(to_json(&k.data_uses)?)
-    .bind(&k.notice_text)
-    .bind(&k.notice_sha256)
-    .bind(to_json(&k.evidence)?)
-    .bind(micros(k.given_at))
-    .bind(opt_micros(k.withdrawn_at))
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
-    if let Some(flow) = &w.oauth_flow {
-        crate::flow::insert_oauth_flow(conn, flow).await?;
-    }
-    supersede(conn, w).await?;
-    let mut events = crate::ledger::append_in(conn, k.tenant_id, vec![w.event.clone()]).await?;
-    crate::webhooks::insert_events(conn, &consent_webhooks(w, existed.is_none())).await?;
-    events
-        .pop()
-        .ok_or_else(|| backend("the ledger appended no event"))
-}
-
-/// The outbox events of a consent write: `connection.created` when it created the connection,
-/// and `consent.given` (a re-consent too: a new consent was given).
-pub(crate) fn consent_webhooks(w: &ConsentWrite, created: bool) -> Vec<WebhookEvent> {
-    let at = w.consent.given_at;
-    let mut out = Vec::with_capacity(2);
-    if created {
-        out.push(WebhookEvent::connection(
-            "connection.created",
-            &w.connection,
-            at,
-        ));
-    }
-    out.push(WebhookEvent::consent("consent.given", &w.consent, None, at));
-    out
 }
 
 pub(crate) async fn link_connection(
@@ -566,8 +460,13 @@ pub(crate) async fn company_consents(
     sqlx::query(concat!(
         "select ",
         consent_cols!(),
-        " from consents where tenant_id = ? and company_id = ? order by id"
+        // Through the company's connections (`connections_company`, `consents_connection`):
+        // consents have no per-company index, which every consent write would pay for.
+        " from consents where tenant_id = ? and connection_id in
+             (select id from connections where tenant_id = ? and company_id = ?)
+         order by id"
     ))
+    .bind(tenant.to_string())
     .bind(tenant.to_string())
     .bind(company.to_string())
     .fetch_all(read)
@@ -637,36 +536,6 @@ async fn end_consents(
 
 /// A new consent on a connection supersedes the older ones still in force there (ids are
 /// time-ordered, so "older" is `id <`).
-static EXISTING: std::sync::LazyLock<crate::values::Values> = std::sync::LazyLock::new(|| {
-    crate::values::Values::list("select id from connections where id in (", ")")
-});
-
-/// Which of these connection ids exist.
-pub(crate) async fn existing<'a>(
-    conn: &mut SqliteConnection,
-    ids: impl Iterator<Item = &'a str>,
-) -> Result<std::collections::HashSet<String>> {
-    let ids: Vec<&str> = ids.collect();
-    let rows = EXISTING.run(conn, &ids, |q, id| q.bind(*id)).await?;
-    rows.iter()
-        .map(|r| r.try_get::<String, _>(0).map_err(db))
-        .collect()
-}
-
-pub(crate) async fn supersede(conn: &mut SqliteConnection, w: &ConsentWrite) -> Result<()> {
-    sqlx::query(
-        "update consents set withdrawn_at = ? where tenant_id = ? and connection_id = ? and withdrawn_at is null and id < ?",
-    )
-    .bind(micros(w.consent.given_at))
-    .bind(w.consent.tenant_id.to_string())
-    .bind(w.consent.connection_id.to_string())
-    .bind(w.consent.id.to_string())
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
 /// Material notice change: linked connections whose consent in force quotes an older version of
 /// the notice need the customer's agreement again.
 pub(crate) async fn require_reconsent(

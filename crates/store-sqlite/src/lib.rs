@@ -85,7 +85,7 @@ impl SqliteStore {
         let checkpoint = conn::checkpoint_pool(path).await?;
         let (stop_checkpoints, stop) = tokio::sync::oneshot::channel();
         tokio::spawn(conn::run_checkpoints(checkpoint.clone(), stop));
-        let writer = writer::GroupWriter::spawn(write.clone());
+        let writer = writer::GroupWriter::spawn(write.clone())?;
         Ok(Self {
             read,
             write,

@@ -34,11 +34,6 @@ impl Values {
         Self::of(head, &row, tail)
     }
 
-    /// A list of single values, such as `head` = `… where id in (` and `tail` = `)`.
-    pub(crate) fn list(head: &str, tail: &str) -> Self {
-        Self::of(head, "?", tail)
-    }
-
     fn of(head: &str, item: &str, tail: &str) -> Self {
         let by_size = CHUNKS.map(|n| format!("{head} {} {tail}", vec![item; n].join(", ")));
         Self { by_size }

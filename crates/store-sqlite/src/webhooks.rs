@@ -29,11 +29,11 @@ const DELIVERY_COLS: &str =
 /// An outbox event's columns, as [`insert_rows`] binds them.
 #[derive(Debug)]
 pub(crate) struct OutboxRow {
-    id: String,
-    tenant_id: String,
-    event_type: &'static str,
-    body: String,
-    created_at: i64,
+    pub(crate) id: String,
+    pub(crate) tenant_id: String,
+    pub(crate) event_type: &'static str,
+    pub(crate) body: String,
+    pub(crate) created_at: i64,
 }
 
 impl From<WebhookEvent> for OutboxRow {

@@ -1,28 +1,28 @@
 //! The group-commit writer: the one place where concurrent consent writes are batched.
 //!
 //! DESIGN.md wants every consent durable before it is acknowledged (WAL, `synchronous=FULL`) and
-//! thousands of them per second. A commit costs one fsync, whatever it holds, so a single task
-//! takes requests from a channel, drains whatever is queued (up to [`MAX_BATCH`]) into one
+//! thousands of them per second. A commit costs one fsync, whatever it holds, so the writer takes
+//! requests from a channel, drains whatever is queued (up to [`MAX_BATCH`]) into one
 //! `begin immediate … commit`, and answers each caller only once that commit succeeded.
 //!
-//! A batch is first written whole, three statements for all its requests (`batch.rs`): each
-//! statement is a round trip to the connection's thread, and those round trips, not SQLite's own
-//! work, bounded throughput when every request had its own statements and savepoints (about
-//! 6,000 consents/s against 20,000/s on a loaded 2-core machine, release build). If any request
-//! fails, that attempt is rolled back and the batch is replayed with each request inside its
-//! own savepoint: the failing one (a duplicate id, a connection of someone else) is rolled back
-//! alone and answered with its own error; the others commit. Either way each caller gets the
-//! outcome it would have had alone.
+//! The writer runs on a thread of its own, not among the tasks of the process: every consent of
+//! the process waits for it in turn, so it must not wait in the runtime's queue behind those
+//! callers each time it is woken. It writes through the one writer connection every other write
+//! uses, which it takes from the pool for each batch (waiting for it is exactly the time in which
+//! the next batch fills up), and runs the batch on that connection's SQLite handle directly and
+//! synchronously (`batch.rs`): a batch is then SQLite's work and one fsync, with no hand-over
+//! between threads per statement.
 //!
-//! The task writes through the same one-connection pool as every other write, so waiting for
-//! that connection is exactly the time in which the next batch fills up.
+//! If any request fails, that attempt is rolled back and the batch is replayed with each request
+//! inside its own savepoint: the failing one (a duplicate id, a connection of someone else) is
+//! rolled back alone and answered with its own error; the others commit. Either way each caller
+//! gets the outcome it would have had alone.
 
-use crate::batch::Prepared;
-use crate::conn::begin;
+use crate::batch::{sqlite, Heads, Prepared};
 use crate::error::{backend, db};
 use accord_domain::ledger::ChainedEvent;
 use accord_store::{ConsentWrite, Result, StoreError};
-use sqlx::{Connection as _, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::SqlitePool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -65,12 +65,22 @@ pub(crate) struct GroupWriter {
 }
 
 impl GroupWriter {
-    /// Starts the writer task; it ends when the store (the last sender) is dropped.
-    pub(crate) fn spawn(write: SqlitePool) -> Self {
+    /// Starts the writer's thread; it ends when the store (the last sender) is dropped.
+    pub(crate) fn spawn(write: SqlitePool) -> Result<Self> {
         let (queue, requests) = mpsc::channel(QUEUE);
         let counters = Arc::<Counters>::default();
-        tokio::spawn(run(write, requests, Arc::clone(&counters)));
-        Self { queue, counters }
+        // Its own single-threaded runtime: the pool's waits and timers need one, and nothing
+        // else runs on it.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| backend(format!("cannot start the consent writer: {e}")))?;
+        let task_counters = Arc::clone(&counters);
+        std::thread::Builder::new()
+            .name("accord-consent-writer".into())
+            .spawn(move || runtime.block_on(run(write, requests, task_counters)))
+            .map_err(|e| backend(format!("cannot start the consent writer: {e}")))?;
+        Ok(Self { queue, counters })
     }
 
     /// Queues the write and waits for its commit. If the caller goes away meanwhile the write
@@ -105,7 +115,7 @@ impl GroupWriter {
 async fn run(write: SqlitePool, mut requests: mpsc::Receiver<Request>, counters: Arc<Counters>) {
     while let Some(first) = requests.recv().await {
         // Wait for the writer connection first: whatever is sent meanwhile joins this batch.
-        let tx = begin(&write).await;
+        let conn = write.acquire().await.map_err(db);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match requests.try_recv() {
@@ -113,14 +123,23 @@ async fn run(write: SqlitePool, mut requests: mpsc::Receiver<Request>, counters:
                 Err(_) => break,
             }
         }
-        let outcomes = match tx {
-            Ok(tx) => match fast_path(tx, &batch).await {
-                Ok(outcomes) => Ok(outcomes),
-                // Some request failed: nothing was kept; replay with one savepoint each.
-                Err(()) => match begin(&write).await {
-                    Ok(tx) => isolated(tx, &batch).await,
-                    Err(e) => Err(e),
-                },
+        let outcomes = match conn {
+            Ok(mut conn) => match conn.lock_handle().await {
+                Ok(mut handle) => {
+                    let raw = handle.as_raw_handle().as_ptr();
+                    // SAFETY: `raw` is sqlx's open connection, locked away from its worker
+                    // thread until `handle` is dropped. The rusqlite connection wrapping it,
+                    // with every statement it prepared, is dropped at the end of this arm,
+                    // before `handle`, and never closes it (`from_handle`, not `_owned`); it
+                    // sets no hooks, so the connection goes back to sqlx as it came.
+                    #[allow(unsafe_code)]
+                    let wrapped = unsafe { rusqlite::Connection::from_handle(raw) };
+                    match wrapped {
+                        Ok(db) => write_batch(&db, &batch),
+                        Err(e) => Err(sqlite(e)),
+                    }
+                }
+                Err(e) => Err(db(e)),
             },
             Err(e) => Err(e),
         };
@@ -131,34 +150,64 @@ async fn run(write: SqlitePool, mut requests: mpsc::Receiver<Request>, counters:
     }
 }
 
-/// Every request applied straight in the batch's transaction, then one commit: the common case,
-/// where nothing fails, costs no savepoint statements. `Err(())` as soon as one request fails;
-/// the transaction is then rolled back (dropped) and the batch goes through [`isolated`].
-async fn fast_path(
-    mut tx: Transaction<'static, Sqlite>,
+/// The batch in one transaction: every request applied straight (the common case, where nothing
+/// fails, costs no savepoint), or, when one fails, replayed with a savepoint each. The outer
+/// `Err` means the batch itself failed and nothing was written.
+fn write_batch(db: &rusqlite::Connection, batch: &[Request]) -> Result<Vec<Result<ChainedEvent>>> {
+    let result = fast_path(db, batch)
+        .transpose()
+        .unwrap_or_else(|| isolated(db, batch));
+    if result.is_err() && !db.is_autocommit() {
+        // Leave the connection as sqlx expects it: outside any transaction.
+        let _ = db.execute_batch("rollback");
+    }
+    result
+}
+
+/// Every request applied in the batch's transaction, then one commit. `Ok(None)` as soon as one
+/// request fails: the attempt is rolled back and the batch goes through [`isolated`].
+fn fast_path(
+    db: &rusqlite::Connection,
     batch: &[Request],
-) -> Result<Vec<Result<ChainedEvent>>, ()> {
-    let writes: Vec<&Prepared> = batch.iter().map(|r| &r.write).collect();
-    let Ok(Some(events)) = crate::batch::apply_all(&mut tx, &writes).await else {
-        return Err(());
-    };
-    // A failed commit is a failure of the batch, not of a request: it is reported through the
-    // replay, which meets the same failure and answers everyone with it.
-    tx.commit().await.map_err(|_| ())?;
-    Ok(events.into_iter().map(Ok).collect())
+) -> Result<Option<Vec<Result<ChainedEvent>>>> {
+    db.execute_batch("begin immediate").map_err(sqlite)?;
+    let mut heads = Heads::default();
+    let mut events = Vec::with_capacity(batch.len());
+    for request in batch {
+        let Ok(event) = crate::batch::apply(db, &request.write, &mut heads) else {
+            db.execute_batch("rollback").map_err(sqlite)?;
+            return Ok(None);
+        };
+        events.push(Ok(event));
+    }
+    // A failed commit is a failure of the batch, not of a request; SQLite has then rolled the
+    // transaction back, or `write_batch` does.
+    db.execute_batch("commit").map_err(sqlite)?;
+    Ok(Some(events))
 }
 
 /// Each request inside its own savepoint: one that fails is rolled back alone and answered with
-/// its own error. The outer `Err` means the batch itself failed and nothing was written.
-async fn isolated(
-    mut tx: Transaction<'static, Sqlite>,
-    batch: &[Request],
-) -> Result<Vec<Result<ChainedEvent>>> {
+/// its own error. The outer `Err` means the savepoint could not be opened, released or rolled
+/// back: the transaction can no longer be trusted, and nothing is kept.
+fn isolated(db: &rusqlite::Connection, batch: &[Request]) -> Result<Vec<Result<ChainedEvent>>> {
+    db.execute_batch("begin immediate").map_err(sqlite)?;
+    let mut heads = Heads::default();
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
-        outcomes.push(apply_one(&mut tx, &request.write.write).await?);
+        db.execute_batch("savepoint request").map_err(sqlite)?;
+        match crate::batch::apply(db, &request.write, &mut heads) {
+            Ok(event) => {
+                db.execute_batch("release request").map_err(sqlite)?;
+                outcomes.push(Ok(event));
+            }
+            Err(own) => {
+                db.execute_batch("rollback to request; release request")
+                    .map_err(sqlite)?;
+                outcomes.push(Err(own));
+            }
+        }
     }
-    tx.commit().await.map_err(db)?;
+    db.execute_batch("commit").map_err(sqlite)?;
     Ok(outcomes)
 }
 
@@ -170,25 +219,6 @@ fn answer(batch: Vec<Request>, outcomes: Vec<Result<ChainedEvent>>, counters: &C
     for (request, outcome) in batch.into_iter().zip(outcomes) {
         // A caller that went away no longer needs its answer.
         let _ = request.reply.send(outcome);
-    }
-}
-
-/// One request in its own savepoint. The outer `Err` means the savepoint could not be opened,
-/// released or rolled back: the batch's transaction can no longer be trusted.
-async fn apply_one(
-    tx: &mut SqliteConnection,
-    write: &ConsentWrite,
-) -> Result<Result<ChainedEvent>> {
-    let mut savepoint = tx.begin().await.map_err(db)?;
-    match crate::connections::apply_consent(&mut savepoint, write).await {
-        Ok(event) => {
-            savepoint.commit().await.map_err(db)?;
-            Ok(Ok(event))
-        }
-        Err(own) => {
-            savepoint.rollback().await.map_err(db)?;
-            Ok(Err(own))
-        }
     }
 }
 
