@@ -22,7 +22,7 @@ use accord_domain::ids::TenantId;
 use accord_domain::ledger::{ChainedEvent, EventTemplate};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{ConsentWrite, Result, StoreError};
-use rusqlite::{params, Connection, OptionalExtension as _};
+use rusqlite::{params, Connection, OptionalExtension as _, Statement};
 use std::collections::HashMap;
 
 /// A consent write with the column values its statements bind, made by the caller's task: ids
@@ -129,159 +129,169 @@ const INSERT_OUTBOX: &str =
     "insert into webhook_events (id, tenant_id, event_type, body, created_at)
      values (?1, ?2, ?3, ?4, ?5)";
 
-/// The last (position, hash) of each tenant's chain as this transaction has it: read from the
-/// table the first time a tenant appears, then carried from one request to the next.
-#[derive(Default)]
-pub(crate) struct Heads(HashMap<TenantId, Option<(i64, String)>>);
+/// The statements of a batch, each prepared once for it (and finalized with it).
+pub(crate) struct Statements<'db> {
+    connection_exists: Statement<'db>,
+    upsert_connection: Statement<'db>,
+    insert_consent: Statement<'db>,
+    insert_flow: Statement<'db>,
+    supersede: Statement<'db>,
+    ledger_head: Statement<'db>,
+    insert_event: Statement<'db>,
+    insert_outbox: Statement<'db>,
+    /// The last (position, hash) of each tenant's chain as this transaction has it: read from
+    /// the table the first time a tenant appears, then carried from one request to the next.
+    heads: HashMap<TenantId, Option<(i64, String)>>,
+}
 
-impl Heads {
-    fn of(&mut self, db: &Connection, tenant: TenantId) -> Result<Option<(i64, String)>> {
-        if let Some(head) = self.0.get(&tenant) {
+impl<'db> Statements<'db> {
+    pub(crate) fn prepare(db: &'db Connection) -> Result<Self> {
+        let prepare = |sql: &str| db.prepare(sql).map_err(sqlite);
+        Ok(Self {
+            connection_exists: prepare("select 1 from connections where id = ?1")?,
+            upsert_connection: prepare(UPSERT_CONNECTION)?,
+            insert_consent: prepare(INSERT_CONSENT)?,
+            insert_flow: prepare(INSERT_FLOW)?,
+            supersede: prepare(SUPERSEDE)?,
+            ledger_head: prepare(LEDGER_HEAD)?,
+            insert_event: prepare(INSERT_EVENT)?,
+            insert_outbox: prepare(INSERT_OUTBOX)?,
+            heads: HashMap::new(),
+        })
+    }
+
+    fn head(&mut self, tenant: TenantId) -> Result<Option<(i64, String)>> {
+        if let Some(head) = self.heads.get(&tenant) {
             return Ok(head.clone());
         }
-        let head = db
-            .prepare_cached(LEDGER_HEAD)
-            .and_then(|mut s| {
-                s.query_row([tenant.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
+        let head = self
+            .ledger_head
+            .query_row([tenant.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
             .map_err(sqlite)?;
-        self.0.insert(tenant, head.clone());
+        self.heads.insert(tenant, head.clone());
         Ok(head)
     }
 }
 
 /// Applies one consent write in the open transaction and returns its chained ledger event. On
 /// `Err` the caller rolls back what this request wrote (its savepoint, or the whole attempt);
-/// `heads` moves only once the request has been written whole.
-pub(crate) fn apply(db: &Connection, p: &Prepared, heads: &mut Heads) -> Result<ChainedEvent> {
+/// the chain heads move only once the request has been written whole.
+pub(crate) fn apply(st: &mut Statements<'_>, p: &Prepared) -> Result<ChainedEvent> {
     if !crate::connections::consistent(&p.write) {
         return Err(crate::error::backend(
             "inconsistent consent write: consent, connection and OAuth flow disagree on their owner",
         ));
     }
     let (c, k) = (&p.write.connection, &p.write.consent);
-    let existed = db
-        .prepare_cached("select 1 from connections where id = ?1")
-        .and_then(|mut s| s.exists([&p.connection_id]))
+    let existed = st
+        .connection_exists
+        .exists([&p.connection_id])
         .map_err(sqlite)?;
-    let upserted: Option<String> = db
-        .prepare_cached(UPSERT_CONNECTION)
-        .and_then(|mut s| {
-            s.query_row(
-                params![
-                    p.connection_id,
-                    p.tenant_id,
-                    p.company_id,
-                    c.platform_key.as_str(),
-                    c.status.as_str(),
-                    p.connection_data_uses,
-                    p.connection_consent_id,
-                    c.granted_scope,
-                    c.last_error,
-                    micros(c.created_at),
-                    micros(c.updated_at),
-                    opt_micros(c.linked_at),
-                    opt_micros(c.disconnected_at),
-                ],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+    let upserted: Option<String> = st
+        .upsert_connection
+        .query_row(
+            params![
+                p.connection_id,
+                p.tenant_id,
+                p.company_id,
+                c.platform_key.as_str(),
+                c.status.as_str(),
+                p.connection_data_uses,
+                p.connection_consent_id,
+                c.granted_scope,
+                c.last_error,
+                micros(c.created_at),
+                micros(c.updated_at),
+                opt_micros(c.linked_at),
+                opt_micros(c.disconnected_at),
+            ],
+            |r| r.get(0),
+        )
+        .optional()
         .map_err(sqlite)?;
     if upserted.is_none() {
         return Err(StoreError::NotFound);
     }
-    db.prepare_cached(INSERT_CONSENT)
-        .and_then(|mut s| {
-            s.execute(params![
-                p.consent_id,
-                p.tenant_id,
-                p.company_id,
-                p.connection_id,
-                k.platform_key.as_str(),
-                k.category.as_str(),
-                p.notice_version_id,
-                k.notice_version,
-                k.locale.as_str(),
-                p.consent_data_uses,
-                k.notice_text,
-                k.notice_sha256,
-                p.evidence,
-                micros(k.given_at),
-                opt_micros(k.withdrawn_at),
-            ])
-        })
+    st.insert_consent
+        .execute(params![
+            p.consent_id,
+            p.tenant_id,
+            p.company_id,
+            p.connection_id,
+            k.platform_key.as_str(),
+            k.category.as_str(),
+            p.notice_version_id,
+            k.notice_version,
+            k.locale.as_str(),
+            p.consent_data_uses,
+            k.notice_text,
+            k.notice_sha256,
+            p.evidence,
+            micros(k.given_at),
+            opt_micros(k.withdrawn_at),
+        ])
         .map_err(sqlite)?;
     if let (Some(f), Some((tenant, browser, connection))) = (&p.write.oauth_flow, &p.flow_ids) {
-        db.prepare_cached(INSERT_FLOW)
-            .and_then(|mut s| {
-                s.execute(params![
-                    f.state_hash.0,
-                    tenant,
-                    browser,
-                    connection,
-                    f.platform_key.as_str(),
-                    f.pkce_verifier_ct,
-                    f.redirect_uri,
-                    micros(f.created_at),
-                    micros(f.expires_at),
-                ])
-            })
+        st.insert_flow
+            .execute(params![
+                f.state_hash.0,
+                tenant,
+                browser,
+                connection,
+                f.platform_key.as_str(),
+                f.pkce_verifier_ct,
+                f.redirect_uri,
+                micros(f.created_at),
+                micros(f.expires_at),
+            ])
             .map_err(sqlite)?;
     }
     // Only a connection that existed before can have a consent in force.
     if existed {
-        db.prepare_cached(SUPERSEDE)
-            .and_then(|mut s| {
-                s.execute(params![
-                    micros(k.given_at),
-                    p.tenant_id,
-                    p.connection_id,
-                    p.consent_id
-                ])
-            })
+        st.supersede
+            .execute(params![
+                micros(k.given_at),
+                p.tenant_id,
+                p.connection_id,
+                p.consent_id
+            ])
             .map_err(sqlite)?;
     }
-    let prev = heads.of(db, k.tenant_id)?;
+    let prev = st.head(k.tenant_id)?;
     let (chained, text) = p
         .event
         .clone()
-        .chain(prev.as_ref().map(|(s, h)| (*s, h.as_str())));
+        .chain(prev.as_ref().map(|(seq, h)| (*seq, h.as_str())));
     let e = &chained.event;
-    db.prepare_cached(INSERT_EVENT)
-        .and_then(|mut s| {
-            s.execute(params![
-                p.tenant_id,
-                e.seq,
-                e.body.kind.as_str(),
-                p.consent_id,
-                text,
-                chained.hash,
-                e.prev_hash,
-                micros(e.body.at),
-            ])
-        })
+    st.insert_event
+        .execute(params![
+            p.tenant_id,
+            e.seq,
+            e.body.kind.as_str(),
+            p.consent_id,
+            text,
+            chained.hash,
+            e.prev_hash,
+            micros(e.body.at),
+        ])
         .map_err(sqlite)?;
     let outbox = (!existed)
         .then_some(&p.created)
         .into_iter()
         .chain([&p.given]);
     for row in outbox {
-        db.prepare_cached(INSERT_OUTBOX)
-            .and_then(|mut s| {
-                s.execute(params![
-                    row.id,
-                    row.tenant_id,
-                    row.event_type,
-                    row.body,
-                    row.created_at
-                ])
-            })
+        st.insert_outbox
+            .execute(params![
+                row.id,
+                row.tenant_id,
+                row.event_type,
+                row.body,
+                row.created_at
+            ])
             .map_err(sqlite)?;
     }
-    heads
-        .0
+    st.heads
         .insert(k.tenant_id, Some((e.seq, chained.hash.clone())));
     Ok(chained)
 }

@@ -18,7 +18,7 @@
 //! rolled back alone and answered with its own error; the others commit. Either way each caller
 //! gets the outcome it would have had alone.
 
-use crate::batch::{sqlite, Heads, Prepared};
+use crate::batch::{sqlite, Prepared, Statements};
 use crate::error::{backend, db};
 use accord_domain::ledger::ChainedEvent;
 use accord_store::{ConsentWrite, Result, StoreError};
@@ -171,10 +171,10 @@ fn fast_path(
     batch: &[Request],
 ) -> Result<Option<Vec<Result<ChainedEvent>>>> {
     db.execute_batch("begin immediate").map_err(sqlite)?;
-    let mut heads = Heads::default();
+    let mut statements = Statements::prepare(db)?;
     let mut events = Vec::with_capacity(batch.len());
     for request in batch {
-        let Ok(event) = crate::batch::apply(db, &request.write, &mut heads) else {
+        let Ok(event) = crate::batch::apply(&mut statements, &request.write) else {
             db.execute_batch("rollback").map_err(sqlite)?;
             return Ok(None);
         };
@@ -191,11 +191,11 @@ fn fast_path(
 /// back: the transaction can no longer be trusted, and nothing is kept.
 fn isolated(db: &rusqlite::Connection, batch: &[Request]) -> Result<Vec<Result<ChainedEvent>>> {
     db.execute_batch("begin immediate").map_err(sqlite)?;
-    let mut heads = Heads::default();
+    let mut statements = Statements::prepare(db)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
         db.execute_batch("savepoint request").map_err(sqlite)?;
-        match crate::batch::apply(db, &request.write, &mut heads) {
+        match crate::batch::apply(&mut statements, &request.write) {
             Ok(event) => {
                 db.execute_batch("release request").map_err(sqlite)?;
                 outcomes.push(Ok(event));
