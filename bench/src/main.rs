@@ -84,7 +84,7 @@ struct Counters {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (store, describe, commit_stats) = open(&args).await?;
+    let (store, describe, commit_stats, sqlite) = open(&args).await?;
     // Tenants of their own, so runs can share a database.
     let run = OffsetDateTime::now_utc().unix_timestamp_nanos();
     let mut worlds = Vec::new();
@@ -214,6 +214,13 @@ async fn main() -> anyhow::Result<()> {
 
     let consents = done1 - done0;
     let batches = commit_stats();
+    // Closed as `accord serve` closes it: the last connection copies the WAL into the file, so
+    // whatever opens the file next (`accord ledger verify` in bench/proof-of-consent.sh) starts
+    // from a checkpointed database rather than recovering the WAL first.
+    if let Some(sqlite) = sqlite {
+        drop(store);
+        sqlite.close().await;
+    }
     #[allow(clippy::cast_precision_loss)] // counts far below 2^52
     let rate = consents as f64 / elapsed.as_secs_f64();
     let pct = |p: usize| {
@@ -269,7 +276,9 @@ fn sign_receipt(keys: &SigningKeys, event: &accord_domain::ledger::ChainedEvent)
 /// The group-commit writer's statistics since the store opened.
 type Stats = Box<dyn Fn() -> serde_json::Value>;
 
-async fn open(args: &Args) -> anyhow::Result<(Arc<dyn Store>, String, Stats)> {
+async fn open(
+    args: &Args,
+) -> anyhow::Result<(Arc<dyn Store>, String, Stats, Option<Arc<SqliteStore>>)> {
     if accord_store_postgres::is_postgres_url(&args.database) {
         let options = PgOptions {
             max_connections: args.pool_size,
@@ -296,7 +305,7 @@ async fn open(args: &Args) -> anyhow::Result<(Arc<dyn Store>, String, Stats)> {
                 serde_json::json!({"batches": b.batches, "requests": b.requests, "largest": b.largest_batch, "replays": b.replays})
             })
         };
-        return Ok((store as Arc<dyn Store>, describe, stats));
+        return Ok((store as Arc<dyn Store>, describe, stats, None));
     }
     let Some(path) = args.database.strip_prefix("sqlite://") else {
         bail!("--database: a postgres:// or sqlite:// URL");
@@ -314,8 +323,9 @@ async fn open(args: &Args) -> anyhow::Result<(Arc<dyn Store>, String, Stats)> {
         })
     };
     Ok((
-        store as Arc<dyn Store>,
+        Arc::clone(&store) as Arc<dyn Store>,
         "sqlite (WAL, synchronous=FULL)".to_owned(),
         stats,
+        Some(store),
     ))
 }
