@@ -17,6 +17,7 @@
 //! microseconds, the same JSON documents, the same canonical ledger text.
 
 use crate::codec::{micros, opt_micros, to_json};
+use crate::error::sqlite;
 use crate::webhooks::OutboxRow;
 use accord_domain::ids::TenantId;
 use accord_domain::ledger::{ChainedEvent, EventTemplate};
@@ -294,21 +295,4 @@ pub(crate) fn apply(st: &mut Statements<'_>, p: &Prepared) -> Result<ChainedEven
     st.heads
         .insert(k.tenant_id, Some((e.seq, chained.hash.clone())));
     Ok(chained)
-}
-
-/// Maps a rusqlite failure exactly as [`crate::error::db`] maps sqlx's: a broken uniqueness
-/// rule is a `Conflict`, a reference to a row that does not exist for this tenant is
-/// `NotFound`, anything else a `Backend` failure.
-pub(crate) fn sqlite(err: rusqlite::Error) -> StoreError {
-    use rusqlite::ffi;
-    if let rusqlite::Error::SqliteFailure(e, message) = &err {
-        match e.extended_code {
-            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                return StoreError::Conflict(message.clone().unwrap_or_else(|| e.to_string()));
-            }
-            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return StoreError::NotFound,
-            _ => {}
-        }
-    }
-    StoreError::Backend(Box::new(err))
 }

@@ -1,5 +1,5 @@
 //! Connections, consents and the writes that change them together: the consent action
-//! (applied inside the group commit, `writer.rs`), linking, token refresh, failures,
+//! (its rows are written by the group commit, `writer.rs` and `batch.rs`), linking, token refresh, failures,
 //! deauthorization and disconnection.
 
 use crate::codec::{micros, RowExt};
@@ -534,8 +534,6 @@ async fn end_consents(
     Ok(out)
 }
 
-/// A new consent on a connection supersedes the older ones still in force there (ids are
-/// time-ordered, so "older" is `id <`).
 /// Material notice change: linked connections whose consent in force quotes an older version of
 /// the notice need the customer's agreement again.
 pub(crate) async fn require_reconsent(

@@ -1,5 +1,5 @@
-//! How SQLite failures become [`StoreError`]s, in one place (STYLE.md: unique-key violations are
-//! mapped in one helper). Nothing here is shown to a customer: `Backend` errors are logged only.
+//! How SQLite failures (through sqlx or rusqlite) become [`StoreError`]s, in one place
+//! (STYLE.md: unique-key violations are mapped in one helper). Nothing here is shown to a customer: `Backend` errors are logged only.
 
 use accord_store::StoreError;
 use sqlx::error::ErrorKind;
@@ -12,6 +12,23 @@ pub(crate) fn db(err: sqlx::Error) -> StoreError {
         match e.kind() {
             ErrorKind::UniqueViolation => return StoreError::Conflict(e.message().to_owned()),
             ErrorKind::ForeignKeyViolation => return StoreError::NotFound,
+            _ => {}
+        }
+    }
+    StoreError::Backend(Box::new(err))
+}
+
+/// Maps a rusqlite failure exactly as [`db`] maps sqlx's (the consent batch runs through
+/// rusqlite, `batch.rs`): a broken uniqueness rule is a `Conflict`, a reference to a row that
+/// does not exist for this tenant is `NotFound`, anything else a `Backend` failure.
+pub(crate) fn sqlite(err: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    if let rusqlite::Error::SqliteFailure(e, message) = &err {
+        match e.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                return StoreError::Conflict(message.clone().unwrap_or_else(|| e.to_string()));
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return StoreError::NotFound,
             _ => {}
         }
     }

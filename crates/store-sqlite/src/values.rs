@@ -1,13 +1,11 @@
-//! Multi-row statements with bound columns, for the writes of a whole group-commit batch.
+//! Multi-row statements with bound columns, for writes of many rows through sqlx: the ledger
+//! events and outbox rows of a withdrawal, an expiry or a notice change (the consent batch is
+//! written straight on the connection's handle instead, `batch.rs`).
 //!
-//! A batch's rows go into each table through `insert … values (?, …), (?, …), …` in chunks of
-//! a few fixed sizes ([`CHUNKS`], largest first), so each statement has four texts, each
-//! prepared once per connection, and a batch of 256 consents costs four statements per table.
-//! Rows used to travel as one JSON array read back with `json_each` and `->>`: on the writer's
-//! thread, which every consent of the process waits for in turn, turning those documents back
-//! into column values cost more than SQLite's inserts themselves (about 40 % of that thread in a
-//! profile at 256 concurrent consents). sqlx's `QueryBuilder::push_values` builds the same
-//! statements, but with one text per row count: every batch size would be a statement prepared
+//! Rows go into a table through `insert … values (?, …), (?, …), …` in chunks of a few fixed
+//! sizes ([`CHUNKS`], largest first), so each statement has four texts, each prepared once per
+//! connection, and 256 rows cost four statements. sqlx's `QueryBuilder::push_values` builds the
+//! same statements, but with one text per row count: every count would be a statement prepared
 //! anew and a slot taken in the connection's statement cache, hence the fixed sizes here.
 
 use crate::error::db;

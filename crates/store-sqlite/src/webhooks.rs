@@ -26,7 +26,8 @@ const DELIVERY_COLS: &str =
     "d.id, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, d.status, \
     d.attempts, d.next_attempt_at, d.created_at, d.updated_at";
 
-/// An outbox event's columns, as [`insert_rows`] binds them.
+/// An outbox event's columns as text and integers, as the statements that insert it bind them
+/// (here, and in the consent batch, `batch.rs`).
 #[derive(Debug)]
 pub(crate) struct OutboxRow {
     pub(crate) id: String,
@@ -62,13 +63,8 @@ pub(crate) async fn insert_events(
     events: &[WebhookEvent],
 ) -> Result<()> {
     let rows: Vec<OutboxRow> = events.iter().cloned().map(OutboxRow::from).collect();
-    insert_rows(conn, &rows.iter().collect::<Vec<_>>()).await
-}
-
-/// Inserts outbox rows inside the caller's transaction, a few statements whatever their number.
-pub(crate) async fn insert_rows(conn: &mut SqliteConnection, rows: &[&OutboxRow]) -> Result<()> {
     INSERT_EVENTS
-        .run(conn, rows, |q, r| {
+        .run(conn, &rows, |q, r| {
             q.bind(r.id.as_str())
                 .bind(r.tenant_id.as_str())
                 .bind(r.event_type)

@@ -18,8 +18,8 @@
 //! rolled back alone and answered with its own error; the others commit. Either way each caller
 //! gets the outcome it would have had alone.
 
-use crate::batch::{sqlite, Prepared, Statements};
-use crate::error::{backend, db};
+use crate::batch::{Prepared, Statements};
+use crate::error::{backend, db, sqlite};
 use accord_domain::ledger::ChainedEvent;
 use accord_store::{ConsentWrite, Result, StoreError};
 use sqlx::SqlitePool;
