@@ -11,7 +11,7 @@ use std::time::Duration;
 /// How long a connection waits for a lock held by another process (a backup, `accord migrate`)
 /// before failing with `SQLITE_BUSY`. Inside one process writes never wait on each other in
 /// SQLite: they queue for the single writer connection instead.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The options of every connection (DESIGN.md: WAL with `synchronous=FULL`, never loosened;
 /// foreign keys on, since SQLite defaults them off per connection).

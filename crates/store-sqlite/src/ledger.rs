@@ -3,7 +3,8 @@
 //! cannot fork; the primary key `(tenant_id, seq)` would refuse a fork anyway.
 
 use crate::codec::{micros, time_of};
-use crate::error::{backend, corrupt, db};
+use crate::conn::BUSY_TIMEOUT;
+use crate::error::{backend, corrupt, db, sqlite};
 use accord_domain::ids::{ConsentId, TenantId};
 use accord_domain::ledger::{
     parse_stored, ChainedEvent, Checkpoint, EventBody, EventTemplate, SignedCheckpoint,
@@ -12,6 +13,8 @@ use accord_domain::ledger::{
 use accord_store::{Result, UnsealedChain};
 use sqlx::{Row as _, SqliteConnection, SqlitePool};
 use std::collections::hash_map::{Entry, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The last (position, hash) of a tenant's chain.
 async fn head(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Option<(i64, String)>> {
@@ -182,71 +185,120 @@ pub(crate) async fn tenants_with_events(read: &SqlitePool) -> Result<Vec<TenantI
         .collect()
 }
 
-/// Events as stored, for verification: only the text is taken apart later, and only the fields
-/// its row repeats (`accord_domain::ledger::StoredEvent`).
+/// Read-only connections of their own for reading the ledger in pages (`accord ledger verify`,
+/// the sealer), used through rusqlite on a blocking thread.
 ///
-/// A page comes back as one value: sqlx hands a query's rows from its SQLite thread to the
-/// caller one at a time, and those hand-overs (two thread wake-ups a row) were most of the cost
-/// of `accord ledger verify` (about 10 µs an event, 14 s per million). SQLite joins the page's
-/// rows instead, fields separated by U+001F and rows by U+001E, which canonical JSON never holds
-/// unescaped (RFC 8259 escapes every control character); the event text comes last in its row.
-/// (the table's `json_valid` check refuses such text, too). A row that does not split into its
-/// fields, which only a tampered file could cause, makes the page unreadable, and the verifier
-/// then reads that stretch one event at a time.
-pub(crate) async fn rows(
-    read: &SqlitePool,
+/// sqlx hands a query's rows from its SQLite thread to the caller one at a time, and those
+/// hand-overs (two thread wake-ups a row) were most of the cost of `accord ledger verify`: about
+/// 10 µs an event, 14 s per million. Joining a page into one text in SQLite instead halved that,
+/// but the joining and splitting were still most of it. Stepping the rows directly costs about
+/// a microsecond each, and the page is read on its own thread while the verifier checks the one
+/// before (`proof.rs`). The connections are opened read-only, like the read pool's, and
+/// reused: idle ones wait here for the next page.
+pub(crate) struct PageReaders {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl std::fmt::Debug for PageReaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageReaders")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connections kept for later pages; more run at once only while several chains are read.
+const IDLE_READERS: usize = 4;
+
+impl PageReaders {
+    pub(crate) fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn open(&self) -> Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        let db = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        db.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        Ok(db)
+    }
+
+    /// Closes the idle connections (the store is closing); a page being read closes its own.
+    pub(crate) fn close(&self) {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Up to `limit` events of `tenant` after `after_seq`, in order, as stored.
+    fn page(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+        let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let db = match taken {
+            Some(db) => db,
+            None => self.open()?,
+        };
+        let page = read_page(&db, tenant, after_seq, limit);
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(db);
+        }
+        page
+    }
+}
+
+fn read_page(
+    db: &rusqlite::Connection,
     tenant: TenantId,
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<StoredEvent>> {
-    let page: Option<String> = sqlx::query_scalar(
-        "select group_concat(
-             seq || char(31) || kind || char(31) || consent_id || char(31) || prev_hash
-                 || char(31) || at || char(31) || hash || char(31) || event,
-             char(30))
-         from (select seq, kind, consent_id, prev_hash, at, hash, event from ledger_events
-               where tenant_id = ? and seq > ? order by seq limit ?)",
-    )
-    .bind(tenant.to_string())
-    .bind(after_seq)
-    .bind(i64::from(limit))
-    .fetch_one(read)
-    .await
-    .map_err(db)?;
-    let Some(page) = page else {
-        return Ok(Vec::new());
-    };
-    let unreadable = || corrupt("ledger_events", "a row does not split into its fields");
-    // The rows are joined in the subquery's order; sorting them again costs nothing when they
-    // are already in order, and an aggregate `order by` would make SQLite sort a copy of them.
-    let mut rows = page
-        .split('\u{1e}')
-        .map(|row| {
-            let mut f = row.splitn(7, '\u{1f}');
-            let mut next = || f.next().ok_or_else(unreadable);
-            let seq = next()?.parse().map_err(|_| unreadable())?;
-            let kind = next()?.to_owned();
-            let consent_id = next()?
+    let mut statement = db
+        .prepare_cached(
+            "select seq, kind, consent_id, prev_hash, at, hash, event from ledger_events
+             where tenant_id = ?1 and seq > ?2 order by seq limit ?3",
+        )
+        .map_err(sqlite)?;
+    let mut rows = statement
+        .query(rusqlite::params![tenant.to_string(), after_seq, limit])
+        .map_err(sqlite)?;
+    let mut page = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(10_000));
+    // A column of the wrong type, which only a tampered file could hold, fails the page; the
+    // verifier then reads that stretch one event at a time and names the event.
+    while let Some(row) = rows.next().map_err(sqlite)? {
+        let text = |i: usize| row.get::<_, String>(i).map_err(sqlite);
+        page.push(StoredEvent {
+            tenant_id: tenant,
+            seq: row.get(0).map_err(sqlite)?,
+            kind: text(1)?,
+            consent_id: text(2)?
                 .parse()
-                .map_err(|e| corrupt("ledger_events.consent_id", e))?;
-            let prev_hash = next()?.to_owned();
-            let at_micros = next()?.parse().map_err(|_| unreadable())?;
-            let hash = next()?.to_owned();
-            let text = next()?.to_owned();
-            Ok(StoredEvent {
-                tenant_id: tenant,
-                seq,
-                kind,
-                consent_id,
-                prev_hash,
-                at_micros,
-                text,
-                hash,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    rows.sort_by_key(|e| e.seq);
-    Ok(rows)
+                .map_err(|e| corrupt("ledger_events.consent_id", e))?,
+            prev_hash: text(3)?,
+            at_micros: row.get(4).map_err(sqlite)?,
+            hash: text(5)?,
+            text: text(6)?,
+        });
+    }
+    Ok(page)
+}
+
+/// Events as stored, for verification: only the text is taken apart later, and only the fields
+/// its row repeats (`accord_domain::ledger::StoredEvent`).
+pub(crate) async fn rows(
+    readers: &Arc<PageReaders>,
+    tenant: TenantId,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    let readers = Arc::clone(readers);
+    tokio::task::spawn_blocking(move || readers.page(tenant, after_seq, limit))
+        .await
+        .map_err(|e| backend(format!("the ledger reader stopped: {e}")))?
 }
 
 pub(crate) async fn checkpoints(

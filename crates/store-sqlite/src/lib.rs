@@ -71,6 +71,8 @@ pub struct SqliteStore {
     /// Dropped with the store: the checkpointer then closes its connection and ends.
     _stop_checkpoints: tokio::sync::oneshot::Sender<()>,
     writer: writer::GroupWriter,
+    /// Connections of their own for reading the ledger in pages (`ledger::PageReaders`).
+    pages: std::sync::Arc<ledger::PageReaders>,
 }
 
 impl SqliteStore {
@@ -92,6 +94,7 @@ impl SqliteStore {
             checkpoint,
             _stop_checkpoints: stop_checkpoints,
             writer,
+            pages: std::sync::Arc::new(ledger::PageReaders::new(path)),
         })
     }
 
@@ -124,6 +127,7 @@ impl SqliteStore {
         self.write.close().await;
         self.read.close().await;
         self.checkpoint.close().await;
+        self.pages.close();
     }
 }
 
@@ -494,7 +498,7 @@ impl Store for SqliteStore {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>> {
-        ledger::rows(&self.read, tenant, after_seq, limit).await
+        ledger::rows(&self.pages, tenant, after_seq, limit).await
     }
     async fn ledger_checkpoints(&self, tenant: TenantId) -> Result<Vec<SignedCheckpoint>> {
         ledger::checkpoints(&self.read, tenant).await
