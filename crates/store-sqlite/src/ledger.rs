@@ -230,20 +230,28 @@ impl PageReaders {
         Ok(db)
     }
 
+    /// The idle connections. None is ever left half-changed, so a panic elsewhere while the
+    /// lock was held leaves the list usable.
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<rusqlite::Connection>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Closes the idle connections (the store is closing); a page being read closes its own.
     pub(crate) fn close(&self) {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.idle().clear();
     }
 
     /// Up to `limit` events of `tenant` after `after_seq`, in order, as stored.
     fn page(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<StoredEvent>> {
-        let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let taken = self.idle().pop();
         let db = match taken {
             Some(db) => db,
             None => self.open()?,
         };
         let page = read_page(&db, tenant, after_seq, limit);
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle();
         if idle.len() < IDLE_READERS {
             idle.push(db);
         }
