@@ -351,11 +351,15 @@ pub(crate) async fn apply<'c>(
          -- `connection.created` for the connections this statement inserted.
          outboxed as (
              insert into webhook_events (id, tenant_id, event_type, body, created_at)
+             -- A join, not `in (select … where …o…)`: that filter refers to the outer row, so
+             -- PostgreSQL re-scanned the upserted rows for every outbox row (126 scans of 63
+             -- rows, 2 ms of a 10 ms batch); joined, the upserted rows are hashed once.
              select o.id, o.tenant_id, o.event_type, o.body, o.created_at
              from unnest($47::uuid[], $48::uuid[], $49::text[], $50::text[], $51::timestamptz[],
                      $52::uuid[], $53::bool[])
                  as o (id, tenant_id, event_type, body, created_at, connection_id, if_created)
-             where o.connection_id in (select u.id from upserted u where not (o.if_created and u.updated))
+             join upserted u on u.id = o.connection_id
+             where not (o.if_created and u.updated)
          )
          -- Each landed write's event as chained: its position, previous hash and hash.
          select consent_id, seq, prev_hash, hash from chain",
