@@ -223,11 +223,13 @@ async fn main() -> anyhow::Result<()> {
     }
     #[allow(clippy::cast_precision_loss)] // counts far below 2^52
     let rate = consents as f64 / elapsed.as_secs_f64();
-    let pct = |p: usize| {
+    // The latency below which `p` per mille of the measured consents completed, in ms.
+    let per_mille = |p: usize| {
         latencies
-            .get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)))
+            .get((latencies.len() * p / 1000).min(latencies.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
+    let pct = |p: usize| per_mille(p * 10);
     let summary = serde_json::json!({
         "backend": describe,
         "concurrency": args.concurrency,
@@ -237,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
         "seconds": elapsed.as_secs_f64(),
         "consents": consents,
         "consents_per_sec": rate.round(),
-        "latency_ms": {"p50": pct(50), "p99": pct(99)},
+        "latency_ms": {"p50": pct(50), "p90": pct(90), "p99": pct(99), "p99.9": per_mille(999), "max": per_mille(1000)},
         "group_commit": batches,
     });
     println!("{summary}");
