@@ -5,7 +5,10 @@
 //! upsert, the consent record and (with `--oauth-state`) the OAuth state — from `--concurrency`
 //! concurrent callers, on PostgreSQL or SQLite, for a bounded time (`--warmup` + `--seconds`)
 //! and count (`--max`), and prints the rate of acknowledged (committed) consents in the measured
-//! window, with latency percentiles. `bench/consents-vs-pgbench.sh` runs it beside `pgbench`.
+//! window, with latency percentiles. By default each caller starts its next consent as soon as
+//! the last is done (closed loop: the most the store sustains); with `--rate` the callers start
+//! them on a schedule instead (open loop: the latency at a given load, counted from each
+//! consent's due time). `bench/consents-vs-pgbench.sh` runs it beside `pgbench`.
 //!
 //! ```text
 //! accord-bench --database postgres://postgres@127.0.0.1:5432/accord_bench --concurrency 64
@@ -67,6 +70,16 @@ struct Args {
     /// `accord ledger verify --jwks FILE` on the database afterwards.
     #[arg(long)]
     jwks_out: Option<std::path::PathBuf>,
+    /// Offered load, consents per second over all callers (open loop). Each caller then starts
+    /// its consents on a fixed schedule, `concurrency / rate` seconds apart (the callers
+    /// staggered evenly), and a consent's latency counts from the time it was due, not from
+    /// when its caller got round to it: a caller held up by a slow consent makes the ones due
+    /// meanwhile late, and their lateness is measured (no coordinated omission). Without it,
+    /// each caller starts its next consent as soon as the last one is done (closed loop): the
+    /// rate is then the most the store sustains, and the latency follows from it (Little's
+    /// law: `concurrency / rate` on average).
+    #[arg(long)]
+    rate: Option<f64>,
     /// PostgreSQL: the pool size (`database.pool_size`).
     #[arg(long, default_value_t = 16)]
     pool_size: u32,
@@ -84,6 +97,11 @@ struct Counters {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(rate) = args.rate {
+        if !(rate.is_finite() && rate > 0.0) {
+            bail!("--rate: a number of consents per second above 0");
+        }
+    }
     let (store, describe, commit_stats, sqlite) = open(&args).await?;
     // Tenants of their own, so runs can share a database.
     let run = OffsetDateTime::now_utc().unix_timestamp_nanos();
@@ -125,6 +143,12 @@ async fn main() -> anyhow::Result<()> {
     let sealer = tokio::spawn(sealer.run(async move {
         let _ = sealing_stopped.await;
     }));
+    // The schedule of an open-loop run: every caller's consents `interval` apart.
+    let interval = args.rate.map(|rate| {
+        #[allow(clippy::cast_precision_loss)] // a count of callers
+        Duration::from_secs_f64(args.concurrency as f64 / rate)
+    });
+    let schedule_start = tokio::time::Instant::now() + Duration::from_millis(10);
     let counters = Arc::new(Counters::default());
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -137,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
             Arc::clone(&stop),
         );
         let (max, oauth_state, receipts) = (args.max, args.oauth_state, args.receipts);
+        let concurrency = args.concurrency;
         let keys = Arc::clone(&keys);
         tasks.push(tokio::spawn(async move {
             let (companies, nv) = &worlds[caller % worlds.len()];
@@ -149,7 +174,22 @@ async fn main() -> anyhow::Result<()> {
             };
             let mut latencies = Vec::new();
             let mut n = 0u64;
+            // This caller's first due time, staggered among the callers.
+            #[allow(clippy::cast_precision_loss)] // counts of callers
+            let mut due = interval
+                .map(|every| schedule_start + every.mul_f64(caller as f64 / concurrency as f64));
             while !stop.load(Ordering::Relaxed) && counters.done.load(Ordering::Relaxed) < max {
+                // Open loop: wait for the consent's due time (at once if already late); its
+                // latency counts from then.
+                let due_at = match (due.as_mut(), interval) {
+                    (Some(at), Some(every)) => {
+                        tokio::time::sleep_until(*at).await;
+                        let this = at.into_std();
+                        *at += every;
+                        Some(this)
+                    }
+                    _ => None,
+                };
                 let now = OffsetDateTime::now_utc();
                 let mut write = fixtures::consent_write(company, nv, now);
                 if let Some(browser) = &browser {
@@ -162,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
                     ));
                 }
                 n += 1;
-                let started = Instant::now();
+                let started = due_at.unwrap_or_else(Instant::now);
                 let outcome = match store.record_consent(&write).await {
                     Ok(event) => {
                         if receipts {
@@ -236,6 +276,7 @@ async fn main() -> anyhow::Result<()> {
         "tenants": args.tenants,
         "oauth_state": args.oauth_state,
         "receipts": args.receipts,
+        "offered_per_sec": args.rate,
         "seconds": elapsed.as_secs_f64(),
         "consents": consents,
         "consents_per_sec": rate.round(),
