@@ -41,6 +41,11 @@ echo "postgres: $(psql -Atd postgres -c 'show server_version')," \
      "full_page_writes=$(psql -Atd postgres -c 'show full_page_writes')," \
      "wal_sync_method=$(psql -Atd postgres -c 'show wal_sync_method')," \
      "shared_buffers=$(psql -Atd postgres -c 'show shared_buffers')"
+# A yardstick for the CPU of the day (the same machine type runs at very different speeds
+# from one day to the next): OpenSSL's Ed25519 signatures per second on one core.
+if command -v openssl >/dev/null; then
+    echo "cpu yardstick: $(openssl speed -seconds 2 ed25519 2>/dev/null | awk '/Ed25519/ {print $(NF-1)}') Ed25519 signatures/s on one core (openssl speed)"
+fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "runs: $ROUNDS rounds of ${SECS} s per measurement, concurrency $CLIENTS, $TENANTS tenant(s)"
 

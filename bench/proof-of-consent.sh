@@ -43,6 +43,11 @@ ACCORD=target/release/accord
 echo "== machine"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "cpu: $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+# A yardstick for the CPU of the day (the same machine type runs at very different speeds
+# from one day to the next): OpenSSL's Ed25519 signatures per second on one core.
+if command -v openssl >/dev/null; then
+    echo "cpu yardstick: $(openssl speed -seconds 2 ed25519 2>/dev/null | awk '/Ed25519/ {print $(NF-1)}') Ed25519 signatures/s on one core (openssl speed)"
+fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 FSYNC_TOOL="$(ls /usr/lib/postgresql/*/bin/pg_test_fsync 2>/dev/null | tail -1 || true)"
 if [ -n "$FSYNC_TOOL" ]; then
