@@ -473,7 +473,11 @@ pub(crate) async fn company_consents(
     sqlx::query(concat!(
         "select ",
         consent_cols!(),
-        " from consents where tenant_id = $1 and company_id = $2 order by id"
+        // Through the company's connections (`connections_company`, `consents_connection`):
+        // consents have no per-company index, which every consent write would pay for.
+        " from consents where tenant_id = $1 and connection_id in
+             (select id from connections where tenant_id = $1 and company_id = $2)
+         order by id"
     ))
     .bind(tenant.as_uuid())
     .bind(company.as_uuid())
