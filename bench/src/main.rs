@@ -183,7 +183,17 @@ async fn main() -> anyhow::Result<()> {
                 // latency counts from then.
                 let due_at = match (due.as_mut(), interval) {
                     (Some(at), Some(every)) => {
-                        tokio::time::sleep_until(*at).await;
+                        // Awake at least every 50 ms to see the stop flag: at a low rate a
+                        // caller's consents are far apart.
+                        let mut now = tokio::time::Instant::now();
+                        while now < *at && !stop.load(Ordering::Relaxed) {
+                            tokio::time::sleep_until((*at).min(now + Duration::from_millis(50)))
+                                .await;
+                            now = tokio::time::Instant::now();
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            continue;
+                        }
                         let this = at.into_std();
                         *at += every;
                         Some(this)
