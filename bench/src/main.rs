@@ -174,32 +174,31 @@ async fn main() -> anyhow::Result<()> {
             };
             let mut latencies = Vec::new();
             let mut n = 0u64;
-            // This caller's first due time, staggered among the callers.
+            // Open loop: this caller's next due time (the first staggered among the callers)
+            // and the interval between its consents.
             #[allow(clippy::cast_precision_loss)] // counts of callers
-            let mut due = interval
-                .map(|every| schedule_start + every.mul_f64(caller as f64 / concurrency as f64));
+            let mut due = interval.map(|every| {
+                let first = schedule_start + every.mul_f64(caller as f64 / concurrency as f64);
+                (first, every)
+            });
             while !stop.load(Ordering::Relaxed) && counters.done.load(Ordering::Relaxed) < max {
-                // Open loop: wait for the consent's due time (at once if already late); its
-                // latency counts from then.
-                let due_at = match (due.as_mut(), interval) {
-                    (Some(at), Some(every)) => {
-                        // Awake at least every 50 ms to see the stop flag: at a low rate a
-                        // caller's consents are far apart.
-                        let mut now = tokio::time::Instant::now();
-                        while now < *at && !stop.load(Ordering::Relaxed) {
-                            tokio::time::sleep_until((*at).min(now + Duration::from_millis(50)))
-                                .await;
-                            now = tokio::time::Instant::now();
-                        }
-                        if stop.load(Ordering::Relaxed) {
-                            continue;
-                        }
-                        let this = at.into_std();
-                        *at += every;
-                        Some(this)
+                // Wait for the consent's due time (at once if already late); its latency
+                // counts from then.
+                let mut due_at = None;
+                if let Some((at, every)) = due.as_mut() {
+                    // Awake at least every 50 ms to see the stop flag: at a low rate a
+                    // caller's consents are far apart.
+                    let mut now = tokio::time::Instant::now();
+                    while now < *at && !stop.load(Ordering::Relaxed) {
+                        tokio::time::sleep_until((*at).min(now + Duration::from_millis(50))).await;
+                        now = tokio::time::Instant::now();
                     }
-                    _ => None,
-                };
+                    if stop.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    due_at = Some(at.into_std());
+                    *at += *every;
+                }
                 let now = OffsetDateTime::now_utc();
                 let mut write = fixtures::consent_write(company, nv, now);
                 if let Some(browser) = &browser {
