@@ -143,6 +143,138 @@ async fn consents_can_only_be_withdrawn_once() {
     );
 }
 
+/// The consent write's references are checked once per statement (migration 0017), with the
+/// foreign keys' refusals: a missing parent refuses the statement with SQLSTATE 23503 and the
+/// constraint's name, references never change, and parents are never deleted.
+#[tokio::test]
+async fn references_are_checked_per_statement_and_parents_stay() {
+    let Some((store, db)) = fresh_store().await else {
+        return;
+    };
+    let w = World::new(&*store, "Lender A").await;
+    let other = World::new(&*store, "Lender B").await;
+    let write = fixtures::consent_write(&w.company, &w.nv, at(0));
+    store.record_consent(&write).await.unwrap();
+    let events = store.ledger_events(w.tenant.id, 0, 10).await.unwrap().len();
+
+    // Through the store: another tenant's company is not found, and nothing is written.
+    let mut theirs = fixtures::consent_write(&w.company, &w.nv, at(1));
+    theirs.connection.company_id = other.company.id;
+    theirs.consent.company_id = other.company.id;
+    assert!(matches!(
+        store.record_consent(&theirs).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .connection(w.tenant.id, theirs.connection.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.ledger_events(w.tenant.id, 0, 10).await.unwrap().len(),
+        events
+    );
+
+    // Straight SQL: each reference, with the name of the constraint it replaced.
+    let mut conn = db.raw().await;
+    let consent_copy = |column: &str| {
+        let cols = "id, tenant_id, company_id, connection_id, platform_key, category, \
+                    notice_version_id, notice_version, locale, data_uses, notice_text, \
+                    notice_sha256, evidence, given_at";
+        let values =
+            cols.replace(column, "gen_random_uuid()")
+                .replacen("id,", "gen_random_uuid(),", 1);
+        format!("insert into consents ({cols}) select {values} from consents limit 1")
+    };
+    let missing = [
+        (
+            consent_copy("connection_id"),
+            "consents_tenant_id_connection_id_fkey",
+        ),
+        (consent_copy("company_id"), "consents_tenant_id_company_id_fkey"),
+        (
+            consent_copy("notice_version_id"),
+            "consents_tenant_id_notice_version_id_fkey",
+        ),
+        (
+            "insert into connections (id, tenant_id, company_id, platform_key, status, data_uses, created_at, updated_at)
+             select gen_random_uuid(), tenant_id, gen_random_uuid(), platform_key, status, data_uses, created_at, updated_at
+             from connections limit 1".to_owned(),
+            "connections_tenant_id_company_id_fkey",
+        ),
+        (
+            "insert into oauth_flows (state_hash, tenant_id, browser_session_id, connection_id, platform_key,
+                 pkce_verifier_ct, redirect_uri, created_at, expires_at)
+             select 'h1', tenant_id, gen_random_uuid(), id, platform_key, 'ct', 'https://a.example/cb', now(), now()
+             from connections limit 1".to_owned(),
+            "oauth_flows_tenant_id_browser_session_id_fkey",
+        ),
+        (
+            "insert into oauth_flows (state_hash, tenant_id, browser_session_id, connection_id, platform_key,
+                 pkce_verifier_ct, redirect_uri, created_at, expires_at)
+             values ('h2', gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'sandbox', 'ct', 'https://a.example/cb', now(), now())".to_owned(),
+            "oauth_flows_tenant_id_connection_id_fkey",
+        ),
+        (
+            "insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
+             values (gen_random_uuid(), 1, 'given', gen_random_uuid(), '{}', 'h', 'p', now())".to_owned(),
+            "ledger_events_tenant_id_fkey",
+        ),
+        (
+            "insert into webhook_events (id, tenant_id, event_type, body, created_at)
+             values (gen_random_uuid(), gen_random_uuid(), 'consent.given', '{}', now())".to_owned(),
+            "webhook_events_tenant_id_fkey",
+        ),
+    ];
+    for (insert, constraint) in &missing {
+        let err = sqlx::query(insert).execute(&mut conn).await.unwrap_err();
+        let e = err
+            .as_database_error()
+            .unwrap_or_else(|| panic!("{insert}: {err}"));
+        assert_eq!(e.code().as_deref(), Some("23503"), "{insert}: {err}");
+        assert_eq!(e.constraint(), Some(*constraint), "{insert}");
+    }
+    // A copy with every reference intact is accepted: the checks refuse only what is missing.
+    sqlx::query(&consent_copy("nothing"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    for edit in [
+        "update connections set company_id = gen_random_uuid()",
+        "update connections set tenant_id = gen_random_uuid()",
+        "update webhook_events set tenant_id = gen_random_uuid()",
+        "update companies set tenant_id = gen_random_uuid()",
+        "update tenants set id = gen_random_uuid()",
+        "delete from connections",
+        "delete from companies",
+        "truncate browser_sessions cascade",
+        "delete from tenants",
+        "truncate connections cascade",
+        "truncate companies cascade",
+        "truncate tenants cascade",
+    ] {
+        let refused = sqlx::query(edit).execute(&mut conn).await;
+        assert!(refused.is_err(), "{edit} must be refused");
+    }
+    // Ordinary updates of those rows still go through.
+    sqlx::query("update connections set last_error = 'x'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .connection(w.tenant.id, write.connection.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .company_id,
+        w.company.id
+    );
+}
+
 #[tokio::test]
 async fn the_schema_uses_native_types() {
     let Some((_store, db)) = fresh_store().await else {
