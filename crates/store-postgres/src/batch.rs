@@ -18,8 +18,9 @@
 //! The webhook outbox rows (`consent.given`, and `connection.created` for connections the
 //! statement inserted) are one more CTE of the same statement, so they commit with the consent.
 //!
-//! Foreign keys from consents to the connections inserted by the same statement hold: PostgreSQL
-//! checks them once the statement's rows are all in place. The heads are locked with
+//! References from consents to the connections inserted by the same statement hold: they are
+//! checked once per table at the end of the statement, with all its rows in place (migration
+//! 0017: one query per table and statement rather than one per row and reference). The heads are locked with
 //! `for update`, which returns each head as its previous holder committed it, even when this
 //! statement had to wait for that holder: the chain continues from there.
 

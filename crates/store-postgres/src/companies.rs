@@ -89,11 +89,12 @@ pub(crate) async fn delete_company(
 ) -> Result<bool> {
     let mut tx = pool.begin().await.map_err(db)?;
     // Lock order: the tenant's ledger chain first (see `ledger.rs`), since the disconnects
-    // below append `withdrawn` events.
-    crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
-    // `for update` conflicts with the key-share locks that foreign-key checks take: a consent
-    // being written for this company right now commits first, and its connection is then seen
-    // (and disconnected) below instead of surviving the deletion.
+    // below append `withdrawn` events. Holding it also orders the deletion against consent
+    // writes, the only writes that create connections: a batch writing a consent for this
+    // company right now holds the chain until it commits, and its connection is then seen (and
+    // disconnected) below instead of surviving the deletion. (The consent write checks its
+    // references without locking the company: migration 0017.)
+    // `for update`: a second deletion of the same company waits, then finds it deleted.
     let live: Option<uuid::Uuid> = sqlx::query_scalar(
         "select id from companies where tenant_id = $1 and id = $2 and deleted_at is null for update",
     )
