@@ -10,7 +10,6 @@ use accord_domain::consent::Consent;
 use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, NoticeId, TenantId};
 use accord_domain::ledger::{ChainedEvent, EventBody, EventKind};
 use accord_domain::outbox::WebhookEvent;
-use accord_domain::tenant::JobKind;
 use accord_store::{
     ConsentWrite, Disconnected, RefreshSchedule, RefreshStored, RefreshedTokens, Result, StoreError,
 };
@@ -88,11 +87,21 @@ pub(crate) async fn link_connection(
     granted_scope: Option<&str>,
     refresh: Option<RefreshSchedule>,
     at: OffsetDateTime,
-) -> Result<()> {
+) -> Result<Option<JobId>> {
     // A disconnected connection is never revived by a late callback: only a new consent may
     // start it again (DESIGN.md: withdrawal takes effect at once). A disconnect running at the
     // same moment holds the row; this update then re-checks the status on its result.
     let mut tx = pool.begin().await.map_err(db)?;
+    // The tokens this link replaces, read under the row's lock: a refresh, a disconnect or
+    // another link of the connection waits for this transaction.
+    let previous: Option<Option<String>> = sqlx::query_scalar(
+        "select tokens_ct from connections where tenant_id = $1 and id = $2 for update",
+    )
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
     let row = sqlx::query(concat!(
         "update connections set status = 'linked', tokens_ct = $1, granted_scope = $2, last_error = null,
              linked_at = $3, updated_at = $3
@@ -125,8 +134,16 @@ pub(crate) async fn link_connection(
     if let Some(next) = refresh {
         crate::jobs::schedule_refresh(&mut tx, tenant, id, &linked.platform_key, next, at).await?;
     }
+    // The grant replaced is held by nobody now: revoked at the platform, as a disconnect would.
+    let revoke_job = match previous.flatten() {
+        Some(old) if old != tokens_ct => Some(
+            crate::jobs::queue_revocation(&mut tx, tenant, id, &linked.platform_key, &old, at)
+                .await?,
+        ),
+        _ => None,
+    };
     tx.commit().await.map_err(db)?;
-    Ok(())
+    Ok(revoke_job)
 }
 
 /// A refresh's tokens replace the ones it started from, if the connection still holds them.
@@ -177,13 +194,9 @@ pub(crate) async fn store_refreshed_tokens(
         return Ok(RefreshStored::Stored);
     }
     let revoke_job = if r.revoke_if_stale {
-        let job = JobId::new();
-        let payload = serde_json::json!({
-            "connection_id": id,
-            "platform_key": platform_key,
-            "tokens_ct": r.tokens_ct,
-        });
-        crate::jobs::insert(&mut tx, job, tenant, JobKind::RevokeToken, &payload, at).await?;
+        let job =
+            crate::jobs::queue_revocation(&mut tx, tenant, id, &platform_key, &r.tokens_ct, at)
+                .await?;
         tx.commit().await.map_err(db)?;
         Some(job)
     } else {
@@ -428,16 +441,17 @@ pub(crate) async fn disconnect_in(
     );
     crate::webhooks::insert_events(conn, &outbox).await?;
     let revoke_job = match tokens_ct {
-        Some(tokens_ct) if revoke => {
-            let job = JobId::new();
-            let payload = serde_json::json!({
-                "connection_id": id,
-                "platform_key": connection.platform_key,
-                "tokens_ct": tokens_ct,
-            });
-            crate::jobs::insert(conn, job, tenant, JobKind::RevokeToken, &payload, at).await?;
-            Some(job)
-        }
+        Some(tokens_ct) if revoke => Some(
+            crate::jobs::queue_revocation(
+                conn,
+                tenant,
+                id,
+                &connection.platform_key,
+                &tokens_ct,
+                at,
+            )
+            .await?,
+        ),
         _ => None,
     };
     Ok(Some(Disconnected {

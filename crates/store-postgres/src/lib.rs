@@ -333,7 +333,7 @@ impl Store for PgStore {
         granted_scope: Option<&str>,
         refresh: Option<RefreshSchedule>,
         at: OffsetDateTime,
-    ) -> Result<()> {
+    ) -> Result<Option<JobId>> {
         connections::link_connection(
             &self.pool,
             tenant,

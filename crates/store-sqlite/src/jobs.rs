@@ -58,6 +58,26 @@ pub(crate) async fn insert(
     Ok(())
 }
 
+/// Queues the revocation at the platform (RFC 7009) of a token set nothing holds any more, inside
+/// the caller's transaction: the `revoke_token` job carries its ciphertext until it runs.
+pub(crate) async fn queue_revocation(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    connection: ConnectionId,
+    platform_key: &PlatformKey,
+    tokens_ct: &str,
+    at: OffsetDateTime,
+) -> Result<JobId> {
+    let job = JobId::new();
+    let payload = serde_json::json!({
+        "connection_id": connection,
+        "platform_key": platform_key,
+        "tokens_ct": tokens_ct,
+    });
+    insert(conn, job, tenant, JobKind::RevokeToken, &payload, at).await?;
+    Ok(job)
+}
+
 /// The connection's next `refresh_token` job, inside the caller's transaction (which changed
 /// the connection's row first): the refresh still pending for the connection, if any, ends, then
 /// `next` is queued, so one refresh at most is pending per connection.

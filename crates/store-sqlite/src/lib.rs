@@ -324,7 +324,7 @@ impl Store for SqliteStore {
         granted_scope: Option<&str>,
         refresh: Option<RefreshSchedule>,
         at: OffsetDateTime,
-    ) -> Result<()> {
+    ) -> Result<Option<JobId>> {
         connections::link_connection(
             &self.write,
             tenant,

@@ -289,6 +289,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// `refresh_token` job is created in the same transaction, ending any refresh still pending
     /// for the connection (at most one is pending per connection). A disconnected connection
     /// is never revived: `Conflict`, nothing written.
+    ///
+    /// If the connection still held other tokens (a second callback, or the customer signing in
+    /// again after a re-consent), that grant is no longer held by anyone: its revocation at the
+    /// platform is queued in the same transaction, and the job's id returned, so no grant Accord
+    /// obtained stays alive at a platform unseen.
     async fn link_connection(
         &self,
         tenant: TenantId,
@@ -297,7 +302,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         granted_scope: Option<&str>,
         refresh: Option<RefreshSchedule>,
         at: OffsetDateTime,
-    ) -> Result<()>;
+    ) -> Result<Option<JobId>>;
     /// Stores a refresh's tokens, in one transaction, only if the connection still holds tokens
     /// (`linked` or `reconsent_required`), exactly `previous_tokens_ct`, and `job` is not done:
     /// the new ciphertext (and scope, when reported) replaces the old one, `job` is completed

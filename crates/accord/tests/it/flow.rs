@@ -465,6 +465,59 @@ async fn denying_at_the_platform_shows_a_friendly_page_whose_retry_works() {
     );
 }
 
+/// Two sign-ins completed for one connection (the "Try again" button pressed twice, two tabs
+/// at the platform): the second grant replaces the first, and the first, which nothing holds
+/// any more, is revoked at the platform rather than left alive there.
+#[tokio::test]
+async fn a_second_sign_in_revokes_the_grant_it_replaces_at_the_platform() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    browser.get(&app.link_url).await;
+    let to_platform = browser.consent("sandbox", true).await;
+    let denied = browser
+        .sandbox_decide(&to_platform.location(), "Bluebell", false)
+        .await;
+    let page = browser.get(&denied.location()).await;
+    let (action, fields) = page.quiet_form("form[action$='/retry']");
+    let mut callbacks = Vec::new();
+    for _ in 0..2 {
+        let again = browser.post(&action, &fields).await;
+        assert_eq!(again.status, 303, "{}", again.body);
+        let callback = browser
+            .sandbox_decide(&again.location(), "Bluebell", true)
+            .await;
+        callbacks.push(callback.location());
+    }
+    let id = app.connections().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut grants = Vec::new();
+    for callback in &callbacks {
+        let done = browser.get(callback).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        grants.push(app.platform_tokens(&id).await.expect("tokens").access_token);
+    }
+    assert_ne!(grants[0], grants[1], "two grants");
+    assert_eq!(app.connections().await[0]["status"], "linked");
+
+    let jobs = app.revoke_jobs().await;
+    assert_eq!(jobs.len(), 1, "the replaced grant's revocation");
+    let job = app.wait_job_done(jobs[0].id).await;
+    assert!(job.last_error.is_none(), "{:?}", job.last_error);
+    assert_eq!(
+        app.sandbox_api_status("invoices", &grants[0]).await,
+        401,
+        "the first grant is gone at the platform"
+    );
+    assert_eq!(
+        app.sandbox_api_status("invoices", &grants[1]).await,
+        200,
+        "the grant Accord holds still works"
+    );
+}
+
 #[tokio::test]
 async fn a_tampered_notice_is_shown_again_and_nothing_is_recorded() {
     let app = spawn_app().await;

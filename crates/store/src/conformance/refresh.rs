@@ -71,7 +71,7 @@ async fn linked_with_refresh(store: &dyn Store, w: &World) -> (TenantId, Connect
     let write = fixtures::consent_write(&w.company, &w.nv, fixtures::t0());
     store.record_consent(&write).await.unwrap();
     let first = schedule(3000);
-    store
+    let revoked = store
         .link_connection(
             w.tenant.id,
             write.connection.id,
@@ -82,6 +82,7 @@ async fn linked_with_refresh(store: &dyn Store, w: &World) -> (TenantId, Connect
         )
         .await
         .expect("link");
+    assert_eq!(revoked, None, "a first link replaces no grant");
     (w.tenant.id, write.connection.id, first.job)
 }
 
@@ -99,25 +100,40 @@ pub async fn a_link_queues_one_refresh_and_a_refresh_replaces_the_tokens(store: 
         "the job names its connection and holds no token"
     );
 
-    // A second callback links the connection anew: its refresh replaces the pending one.
+    // A second callback links the connection anew: its refresh replaces the pending one, and
+    // the grant it replaces, which nothing holds any more, is queued for revocation.
     let second = schedule(3100);
-    store
+    let revoked = store
         .link_connection(t, id, "ct:second", None, Some(second), at(100))
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the replaced grant's revocation");
     assert_eq!(
         pending(store, &[first, second.job]).await,
         [second.job],
         "one refresh pending per connection"
     );
-    let claimed = store
+    let revocation = job(store, revoked).await;
+    assert_eq!(
+        (revocation.kind, revocation.run_at, revocation.done_at),
+        (JobKind::RevokeToken, at(100), None)
+    );
+    assert_eq!(
+        revocation.payload,
+        serde_json::json!({"connection_id": id, "platform_key": "sandbox", "tokens_ct": "ct:tokens"}),
+        "the old grant's tokens, not the new ones"
+    );
+    let mut claimed: Vec<_> = store
         .claim_jobs(at(3100), 10, Duration::minutes(2))
         .await
-        .unwrap();
-    assert_eq!(
-        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
-        [second.job]
-    );
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    claimed.sort_by_key(ToString::to_string);
+    let mut expected = vec![revoked, second.job];
+    expected.sort_by_key(ToString::to_string);
+    assert_eq!(claimed, expected);
 
     let third = schedule(6200);
     let mut result = refreshed(second.job, "ct:second", "ct:refreshed", Some(third));

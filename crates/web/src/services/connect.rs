@@ -280,7 +280,7 @@ pub async fn complete_callback(
                 job: JobId::new(),
                 run_at,
             });
-            state
+            let replaced = state
                 .store
                 .link_connection(
                     flow.tenant_id,
@@ -291,6 +291,9 @@ pub async fn complete_callback(
                     now,
                 )
                 .await?;
+            if let Some(job) = replaced {
+                tracing::info!(connection = %flow.connection_id, %job, "the grant this sign-in replaced is queued for revocation");
+            }
             state
                 .store
                 .connection(flow.tenant_id, flow.connection_id)
