@@ -92,10 +92,16 @@ impl Resolve for GuardedResolver {
                         .into_iter(),
                 ) as Addrs),
                 Err(Refused::DoesNotResolve) => Err(format!("{host} has no address").into()),
-                Err(Refused::Inward(ip)) => Err(format!(
-                    "address refused: {host} resolves to {ip}, a private, loopback or link-local address"
-                )
-                .into()),
+                // The address goes to the operator's log only: the attempt's error is the
+                // tenant's to read (deliveries API), and naming the address would let a tenant
+                // map the network Accord runs in, as registration never does (docs/webhooks.md).
+                Err(Refused::Inward(ip)) => {
+                    tracing::warn!(%host, %ip, "webhook endpoint resolves to an address Accord does not call; nothing sent");
+                    Err(format!(
+                        "address refused: {host} resolves to a private, loopback or link-local address"
+                    )
+                    .into())
+                }
             }
         })
     }
@@ -494,7 +500,8 @@ mod tests {
         };
         assert_eq!(
             err,
-            "address refused: split.lender.example resolves to 10.0.0.8, a private, loopback or link-local address"
+            "address refused: split.lender.example resolves to a private, loopback or link-local address",
+            "the refused address is not repeated to the tenant"
         );
         assert!(guarded
             .resolve("nowhere.lender.example".parse().unwrap())
