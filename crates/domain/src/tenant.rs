@@ -147,6 +147,24 @@ impl JobKind {
     }
 }
 
+impl JobKind {
+    /// When a failed job of this kind runs again, after `attempts` attempts; `None` gives up.
+    ///
+    /// A token refresh never gives up: a linked connection's refresh token stands until the
+    /// platform refuses it (`invalid_grant` ends the connection as `deauthorized`), so an outage
+    /// at the platform longer than the schedule must not leave a connection shown as linked that
+    /// nothing refreshes any more. After the schedule it retries every 6 hours; the job ends by
+    /// itself once the connection is disconnected, deauthorized or linked anew.
+    pub fn retry_delay(self, attempts: i64) -> Option<time::Duration> {
+        match self {
+            JobKind::RefreshToken => {
+                Some(job_retry_delay(attempts).unwrap_or(time::Duration::hours(6)))
+            }
+            JobKind::RevokeToken | JobKind::SendSupportEmail => job_retry_delay(attempts),
+        }
+    }
+}
+
 /// The retry schedule of a job after `attempts` failures: 30 s doubling, capped at 6 h,
 /// up to 12 attempts (about two days). `None` = give up.
 pub fn job_retry_delay(attempts: i64) -> Option<time::Duration> {
@@ -169,6 +187,27 @@ mod tests {
         assert_eq!(job_retry_delay(1), Some(time::Duration::seconds(60)));
         assert_eq!(job_retry_delay(11), Some(time::Duration::hours(6)));
         assert_eq!(job_retry_delay(12), None);
+    }
+
+    #[test]
+    fn a_refresh_is_never_abandoned() {
+        for attempts in [0, 1, 11] {
+            for kind in [
+                JobKind::RevokeToken,
+                JobKind::SendSupportEmail,
+                JobKind::RefreshToken,
+            ] {
+                assert_eq!(kind.retry_delay(attempts), job_retry_delay(attempts));
+            }
+        }
+        for attempts in [12, 13, 1000] {
+            assert_eq!(JobKind::RevokeToken.retry_delay(attempts), None);
+            assert_eq!(JobKind::SendSupportEmail.retry_delay(attempts), None);
+            assert_eq!(
+                JobKind::RefreshToken.retry_delay(attempts),
+                Some(time::Duration::hours(6))
+            );
+        }
     }
 
     #[test]

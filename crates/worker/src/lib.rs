@@ -1,6 +1,6 @@
 //! The job worker, run beside the server in the same binary. It claims due jobs from the store
 //! under a lease (so several Accord instances never run one job twice at once), runs them, and
-//! records success or a retry on the schedule of `accord_domain::tenant::job_retry_delay`.
+//! records success or a retry on its kind's schedule (`JobKind::retry_delay`).
 //!
 //! Jobs today: `revoke_token` — RFC 7009 revocation at the platform after a disconnect. The
 //! disconnect itself already destroyed the connection's tokens; the job holds the only
@@ -22,7 +22,7 @@ pub use seal::Sealer;
 
 use accord_domain::connection::TokenSet;
 use accord_domain::ids::{ConnectionId, SupportRequestId};
-use accord_domain::tenant::{job_retry_delay, Job, JobKind};
+use accord_domain::tenant::{Job, JobKind};
 use accord_platform::{tokens_aad, PlatformClient};
 use serde::Deserialize;
 use std::future::Future;
@@ -136,7 +136,7 @@ impl Worker {
             match outcome {
                 Ok(()) => store.complete_job(job.id, now).await?,
                 Err(reason) => {
-                    let retry_at = job_retry_delay(job.attempts).map(|d| now + d);
+                    let retry_at = job.kind.retry_delay(job.attempts).map(|d| now + d);
                     if retry_at.is_none() {
                         tracing::error!(job = %job.id, kind = job.kind.as_str(), %reason, "job abandoned after its last attempt");
                     } else {

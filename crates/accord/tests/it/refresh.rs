@@ -402,3 +402,51 @@ async fn a_refresh_that_meets_an_outage_is_retried_on_the_job_schedule() {
     assert_eq!(connection(&app, &id).await["status"], "linked");
     the_pending_refresh(&app).await;
 }
+
+/// An outage longer than the whole retry schedule: the refresh of a linked connection is never
+/// abandoned. Past the schedule it tries every 6 hours, keeping the tokens, and the first answer
+/// after the outage refreshes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_outlives_an_outage_longer_than_the_retry_schedule() {
+    let app = spawn_app().await;
+    let (id, linked) = connect(&app).await;
+    let job = the_pending_refresh(&app).await;
+    let failures = 14;
+    app.sandbox
+        .as_ref()
+        .expect("sandbox mounted")
+        .fail_next_token_requests(failures);
+    let (mut run_at, mut due) = (job.run_at, job.run_at);
+    for attempt in 1..=i64::from(failures) {
+        app.clock.set(run_at);
+        due = run_at;
+        let failed = wait_job(&app, job.id, "the attempt failed", |j| {
+            j.attempts == attempt && j.run_at != due
+        })
+        .await;
+        assert_eq!(failed.done_at, None, "attempt {attempt}: never abandoned");
+        // The job schedule, then every 6 hours.
+        let delay = job_retry_delay(attempt).unwrap_or(time::Duration::hours(6));
+        assert!(
+            close(failed.run_at, due + delay),
+            "attempt {attempt}: {failed:?}"
+        );
+        run_at = failed.run_at;
+    }
+    assert_eq!(
+        run_at - due,
+        time::Duration::hours(6),
+        "past the schedule, every 6 hours"
+    );
+    assert_eq!(connection(&app, &id).await["status"], "linked");
+
+    app.clock.set(run_at);
+    let fresh = wait_refreshed(&app, &id, &linked.access_token).await;
+    assert_ne!(fresh.refresh_token, linked.refresh_token);
+    let done = app.wait_job_done(job.id).await;
+    assert_eq!(
+        (done.attempts, done.last_error),
+        (i64::from(failures) + 1, None)
+    );
+    assert_eq!(connection(&app, &id).await["status"], "linked");
+}
