@@ -6,9 +6,9 @@
 -- parent up, lock it `for key share`, end the executor), seven or nine a consent. A CPU profile
 -- of one tenant's consents at 64 in flight put those checks at 30 % of the server's time, and
 -- they ran while the batch held its tenant's ledger chain (docs/benchmarks.md, 2026-12-04).
--- PostgreSQL has no set-based foreign-key check, so the references of these five tables are
--- checked here by one query per table and statement over the rows the statement inserted (a
--- transition table): about 0.2 ms a batch instead of 3.
+-- PostgreSQL has no set-based foreign-key check, so the references of these five tables to
+-- rows that are never deleted are checked here by one query per table and statement over the
+-- rows the statement inserted (a transition table): about 0.2 ms a batch instead of 3.
 --
 -- What holds, as before:
 --   * A row naming a parent that does not exist for its tenant is refused, statement and all,
@@ -19,12 +19,14 @@
 --   * A reference never changes after the insert: the consents and the ledger refuse every
 --     change already (0001, 0002); the other children refuse a change of their reference
 --     columns below.
---   * A parent never goes away: tenants, companies (soft-deleted), connections (disconnected,
---     kept as proof) and browser sessions are never deleted, truncated or re-keyed by Accord,
---     and now the database refuses it (notice versions refused it already). This is also why the
---     checks need no `for key share` lock: the foreign key locked each parent so that it could
---     not be deleted before the child committed, and no parent can be deleted at all.
--- The other tables keep their declared foreign keys; they are off the consent's hot path.
+--   * A parent never goes away: tenants, companies (soft-deleted) and connections (disconnected,
+--     kept as proof) are never deleted, truncated or re-keyed by Accord, and now the database
+--     refuses it (notice versions refused it already). This is also why the checks need no
+--     `for key share` lock: the foreign key locked each parent so that it could not be deleted
+--     before the child committed, and none of these parents can be deleted at all.
+-- Browser sessions are not among them: they expire, and storage limitation wants expired ones
+-- deletable, so an OAuth flow keeps its declared foreign key to its browser session. The other
+-- tables keep theirs too; they are off the consent's hot path.
 --
 -- Rolling upgrades: instances of the previous version write the same rows and get the same
 -- refusals, so this migration can run while they serve.
@@ -33,7 +35,6 @@ alter table connections drop constraint connections_tenant_id_company_id_fkey;
 alter table consents drop constraint consents_tenant_id_company_id_fkey;
 alter table consents drop constraint consents_tenant_id_connection_id_fkey;
 alter table consents drop constraint consents_tenant_id_notice_version_id_fkey;
-alter table oauth_flows drop constraint oauth_flows_tenant_id_browser_session_id_fkey;
 alter table oauth_flows drop constraint oauth_flows_tenant_id_connection_id_fkey;
 alter table ledger_events drop constraint ledger_events_tenant_id_fkey;
 alter table webhook_events drop constraint webhook_events_tenant_id_fkey;
@@ -86,10 +87,6 @@ begin
         select 1 from connections p where p.tenant_id = n.tenant_id and p.id = n.connection_id)) then
         perform accord_missing_parent('oauth_flows', 'oauth_flows_tenant_id_connection_id_fkey');
     end if;
-    if exists (select 1 from new_rows n where not exists (
-        select 1 from browser_sessions p where p.tenant_id = n.tenant_id and p.id = n.browser_session_id)) then
-        perform accord_missing_parent('oauth_flows', 'oauth_flows_tenant_id_browser_session_id_fkey');
-    end if;
     return null;
 end $$;
 create trigger oauth_flows_references after insert on oauth_flows
@@ -123,9 +120,9 @@ create trigger webhook_events_references after insert on webhook_events
 create trigger connections_refuse_rekey before update of id, tenant_id, company_id on connections
     for each row when ((old.id, old.tenant_id, old.company_id) is distinct from (new.id, new.tenant_id, new.company_id))
     execute function accord_refuse('a connection keeps its id, tenant and company');
-create trigger oauth_flows_refuse_rekey before update of tenant_id, browser_session_id, connection_id on oauth_flows
-    for each row when ((old.tenant_id, old.browser_session_id, old.connection_id) is distinct from (new.tenant_id, new.browser_session_id, new.connection_id))
-    execute function accord_refuse('an OAuth flow keeps its tenant, browser session and connection');
+create trigger oauth_flows_refuse_rekey before update of tenant_id, connection_id on oauth_flows
+    for each row when ((old.tenant_id, old.connection_id) is distinct from (new.tenant_id, new.connection_id))
+    execute function accord_refuse('an OAuth flow keeps its tenant and connection');
 create trigger webhook_events_refuse_rekey before update of tenant_id on webhook_events
     for each row when (old.tenant_id is distinct from new.tenant_id)
     execute function accord_refuse('a webhook event keeps its tenant');
@@ -149,10 +146,3 @@ create trigger connections_refuse_delete before delete on connections
     for each row execute function accord_refuse('connections are disconnected, never deleted');
 create trigger connections_refuse_truncate before truncate on connections
     for each statement execute function accord_refuse('connections are disconnected, never deleted');
-create trigger browser_sessions_refuse_delete before delete on browser_sessions
-    for each row execute function accord_refuse('browser sessions are never deleted');
-create trigger browser_sessions_refuse_truncate before truncate on browser_sessions
-    for each statement execute function accord_refuse('browser sessions are never deleted');
-create trigger browser_sessions_refuse_rekey before update of id, tenant_id on browser_sessions
-    for each row when ((old.id, old.tenant_id) is distinct from (new.id, new.tenant_id))
-    execute function accord_refuse('a browser session keeps its id and tenant');

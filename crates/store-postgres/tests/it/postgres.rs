@@ -3,6 +3,7 @@
 //! stores (two Accord instances) on one database.
 
 use crate::fresh_store;
+use accord_domain::flow::SessionKind;
 use accord_store::conformance::fixtures::{self, at, World};
 use accord_store::{Store, StoreError};
 use accord_store_postgres::testing::{test_options, TestDatabase};
@@ -177,7 +178,9 @@ async fn references_are_checked_per_statement_and_parents_stay() {
         events
     );
 
-    // Straight SQL: each reference, with the name of the constraint it replaced.
+    // Straight SQL: each reference, with the name of the constraint it replaced (or, for the
+    // OAuth flow's browser session, the foreign key that still holds it).
+    let session = fixtures::browser(&*store, &w.company, SessionKind::Link, "cookie").await;
     let mut conn = db.raw().await;
     let consent_copy = |column: &str| {
         let cols = "id, tenant_id, company_id, connection_id, platform_key, category, \
@@ -214,7 +217,9 @@ async fn references_are_checked_per_statement_and_parents_stay() {
         (
             "insert into oauth_flows (state_hash, tenant_id, browser_session_id, connection_id, platform_key,
                  pkce_verifier_ct, redirect_uri, created_at, expires_at)
-             values ('h2', gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'sandbox', 'ct', 'https://a.example/cb', now(), now())".to_owned(),
+             values ('h2', '{}', '{}', gen_random_uuid(), 'sandbox', 'ct', 'https://a.example/cb', now(), now())"
+                .replacen("{}", &w.tenant.id.to_string(), 1)
+                .replacen("{}", &session.id.to_string(), 1),
             "oauth_flows_tenant_id_connection_id_fkey",
         ),
         (
@@ -250,7 +255,6 @@ async fn references_are_checked_per_statement_and_parents_stay() {
         "update tenants set id = gen_random_uuid()",
         "delete from connections",
         "delete from companies",
-        "truncate browser_sessions cascade",
         "delete from tenants",
         "truncate connections cascade",
         "truncate companies cascade",
