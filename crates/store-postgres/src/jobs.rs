@@ -8,7 +8,7 @@ use crate::error::{corrupt, db};
 use accord_domain::catalog::PlatformKey;
 use accord_domain::ids::{ConnectionId, JobId, TenantId};
 use accord_domain::tenant::{Job, JobKind};
-use accord_store::{RefreshSchedule, Result, StoreError};
+use accord_store::{Purged, RefreshSchedule, Result, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -245,4 +245,37 @@ pub(crate) async fn job(pool: &PgPool, id: JobId) -> Result<Option<Job>> {
         .map_err(db)?
         .map(|r| job_from(&r))
         .transpose()
+}
+
+/// Deletes expired OAuth flows and jobs that ended before `jobs_ended_before`, at most `limit`
+/// of each, in one statement.
+pub(crate) async fn purge_expired(
+    pool: &PgPool,
+    now: OffsetDateTime,
+    jobs_ended_before: OffsetDateTime,
+    limit: u32,
+) -> Result<Purged> {
+    let (oauth_flows, jobs): (i64, i64) = sqlx::query_as(
+        "with flows as (
+             delete from oauth_flows where state_hash in
+                 (select state_hash from oauth_flows where expires_at <= $1 limit $3)
+             returning 1
+         ),
+         ended as (
+             delete from jobs where id in
+                 (select id from jobs where done_at is not null and done_at < $2 limit $3)
+             returning 1
+         )
+         select (select count(*) from flows), (select count(*) from ended)",
+    )
+    .bind(now)
+    .bind(jobs_ended_before)
+    .bind(i64::from(limit))
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    Ok(Purged {
+        oauth_flows: u64::try_from(oauth_flows).unwrap_or(0),
+        jobs: u64::try_from(jobs).unwrap_or(0),
+    })
 }

@@ -58,8 +58,8 @@ use accord_domain::outbox::{
 use accord_domain::settings::{LinkSettings, SettingsVersion};
 use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
 use accord_store::{
-    ConsentWrite, Disconnected, Page, RefreshSchedule, RefreshStored, RefreshedTokens, Result,
-    Store, StoreError, UnsealedChain,
+    ConsentWrite, Disconnected, Page, Purged, RefreshSchedule, RefreshStored, RefreshedTokens,
+    Result, Store, StoreError, UnsealedChain,
 };
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
@@ -471,6 +471,14 @@ impl Store for PgStore {
     }
     async fn job(&self, id: JobId) -> Result<Option<Job>> {
         jobs::job(&self.pool, id).await
+    }
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        jobs_ended_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Purged> {
+        jobs::purge_expired(&self.pool, now, jobs_ended_before, limit).await
     }
 
     async fn record_nda(&self, nda: &NdaAcceptance, event: EventBody) -> Result<ChainedEvent> {

@@ -7,7 +7,7 @@ use crate::error::{corrupt, db};
 use accord_domain::catalog::PlatformKey;
 use accord_domain::ids::{ConnectionId, JobId, TenantId};
 use accord_domain::tenant::{Job, JobKind};
-use accord_store::{RefreshSchedule, Result, StoreError};
+use accord_store::{Purged, RefreshSchedule, Result, StoreError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{SqliteConnection, SqlitePool};
 use time::{Duration, OffsetDateTime};
@@ -235,4 +235,37 @@ pub(crate) async fn job(read: &SqlitePool, id: JobId) -> Result<Option<Job>> {
         .map_err(db)?
         .map(|r| job_from(&r))
         .transpose()
+}
+
+/// Deletes expired OAuth flows and jobs that ended before `jobs_ended_before`, at most `limit`
+/// of each, in one write transaction.
+pub(crate) async fn purge_expired(
+    write: &SqlitePool,
+    now: OffsetDateTime,
+    jobs_ended_before: OffsetDateTime,
+    limit: u32,
+) -> Result<Purged> {
+    let mut tx = crate::conn::begin(write).await?;
+    let oauth_flows = sqlx::query(
+        "delete from oauth_flows where state_hash in
+             (select state_hash from oauth_flows where expires_at <= ? limit ?)",
+    )
+    .bind(micros(now))
+    .bind(i64::from(limit))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    let jobs = sqlx::query(
+        "delete from jobs where id in
+             (select id from jobs where done_at is not null and done_at < ? limit ?)",
+    )
+    .bind(micros(jobs_ended_before))
+    .bind(i64::from(limit))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    tx.commit().await.map_err(db)?;
+    Ok(Purged { oauth_flows, jobs })
 }

@@ -88,6 +88,13 @@ pub struct Disconnected {
     pub revoke_job: Option<JobId>,
 }
 
+/// What one housekeeping pass deleted (`Store::purge_expired`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub oauth_flows: u64,
+    pub jobs: u64,
+}
+
 /// A connection's next token refresh: the `refresh_token` job to create (payload
 /// `{connection_id, platform_key}`) and when it is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -426,6 +433,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         at: OffsetDateTime,
     ) -> Result<()>;
     async fn job(&self, id: JobId) -> Result<Option<Job>>;
+    /// Storage limitation (GDPR Art. 5(1)(e)): deletes what can never be used again, at most
+    /// `limit` rows of each kind — OAuth flows expired at `now` (no callback can consume them any
+    /// more; each holds an encrypted PKCE verifier), and jobs that ended before `jobs_ended_before`
+    /// (their payloads were cleared when they ended). Pending jobs and live flows are never
+    /// touched.
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        jobs_ended_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Purged>;
 
     // ---- the consent ledger (append-only, per-tenant hash chain) ----
     /// Appends events (e.g. `nda_accepted`) to the tenant's chain in one transaction.

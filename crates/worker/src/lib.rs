@@ -11,7 +11,8 @@
 //! one the platform refuses with `invalid_grant` ends the connection as `deauthorized`.
 //!
 //! Beside the jobs, a periodic check ends consents past their tenant's validity period
-//! (`consent_validity_days`): on start, then at most once per minute of the injected clock.
+//! (`consent_validity_days`) and deletes expired OAuth flows and long-ended jobs
+//! ([`Worker::run_housekeeping`]): on start, then at most once per minute of the injected clock.
 
 pub mod mail;
 pub mod refresh;
@@ -24,6 +25,7 @@ use accord_domain::connection::TokenSet;
 use accord_domain::ids::{ConnectionId, SupportRequestId};
 use accord_domain::tenant::{Job, JobKind};
 use accord_platform::{tokens_aad, PlatformClient};
+use accord_store::Purged;
 use serde::Deserialize;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -40,8 +42,14 @@ const LEASE: time::Duration = time::Duration::minutes(2);
 /// revoking the grant (RFC 9700 §4.14.2).
 const JOB_BUDGET: time::Duration = time::Duration::seconds(30);
 const BATCH: u32 = 16;
-/// How often (on the injected clock) consents are checked for expiry.
+/// How often (on the injected clock) consents are checked for expiry, and expired rows deleted.
 const EXPIRY_EVERY: time::Duration = time::Duration::minutes(1);
+/// How long an ended job's row is kept (its attempts and last error, for an operator looking
+/// into a failure); its payload was cleared when it ended.
+const ENDED_JOB_RETENTION: time::Duration = time::Duration::days(30);
+/// The most rows of each kind one housekeeping pass deletes (the next pass, a minute later,
+/// takes the rest): a bounded write, whatever the backlog.
+const PURGE_LIMIT: u32 = 10_000;
 
 /// Whether a job claimed at `claimed_at` may still start at `now` (see [`JOB_BUDGET`]).
 fn lease_left(claimed_at: OffsetDateTime, now: OffsetDateTime) -> bool {
@@ -160,7 +168,30 @@ impl Worker {
             if let Err(e) = self.run_expiry().await {
                 tracing::error!(error = %e, "consent expiry check failed; will retry");
             }
+            if let Err(e) = self.run_housekeeping().await {
+                tracing::error!(error = %e, "housekeeping failed; will retry");
+            }
         }
+    }
+
+    /// Storage limitation: deletes the OAuth flows that expired (no callback can use them; each
+    /// holds an encrypted PKCE verifier) and the jobs that ended more than
+    /// [`ENDED_JOB_RETENTION`] ago, [`PURGE_LIMIT`] of each at most. Logs counts only.
+    pub async fn run_housekeeping(&self) -> Result<Purged, accord_store::StoreError> {
+        let now = self.platforms.clock.now();
+        let purged = self
+            .platforms
+            .store
+            .purge_expired(now, now - ENDED_JOB_RETENTION, PURGE_LIMIT)
+            .await?;
+        if purged != Purged::default() {
+            tracing::info!(
+                oauth_flows = purged.oauth_flows,
+                jobs = purged.jobs,
+                "expired rows deleted"
+            );
+        }
+        Ok(purged)
     }
 
     /// Ends the consents past their tenant's validity period: for each tenant with

@@ -837,3 +837,50 @@ async fn the_finish_page_lists_what_was_connected() {
         .contains(&"Accord Sandbox Books".to_owned()));
     assert_tenant_contacts(&page);
 }
+
+/// The OAuth state rows in the app's database, read straight from its file.
+async fn oauth_flow_rows(app: &TestApp) -> i64 {
+    let db = app.data_dir.path().join("accord.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap();
+    let n = sqlx::query_scalar("select count(*) from oauth_flows")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+/// A sign-in started and abandoned at the platform leaves its OAuth state (with the encrypted
+/// PKCE verifier) only until it expires: housekeeping deletes it then, and a late callback
+/// finds nothing to use.
+#[tokio::test]
+async fn an_abandoned_sign_in_leaves_no_oauth_state_behind() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    browser.get(&app.link_url).await;
+    let to_platform = browser.consent("sandbox", true).await;
+    assert_eq!(to_platform.status, 303, "{}", to_platform.body);
+    let callback = browser
+        .sandbox_decide(&to_platform.location(), "Bluebell", true)
+        .await;
+    assert_eq!(oauth_flow_rows(&app).await, 1);
+
+    // The app's own worker runs the same housekeeping on the same clock; either may delete it.
+    let worker = accord_worker::Worker::new(
+        app.state.platforms.clone(),
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+        std::time::Duration::from_hours(1),
+    );
+    app.clock.advance(time::Duration::minutes(9));
+    worker.run_housekeeping().await.unwrap();
+    assert_eq!(oauth_flow_rows(&app).await, 1, "still usable for a minute");
+    app.clock.advance(time::Duration::minutes(2));
+    worker.run_housekeeping().await.unwrap();
+    assert_eq!(oauth_flow_rows(&app).await, 0, "gone once expired");
+
+    let late = browser.get(&callback.location()).await;
+    assert_eq!(late.status, 400, "{}", late.body);
+    assert_eq!(app.connections().await[0]["status"], "pending_auth");
+}

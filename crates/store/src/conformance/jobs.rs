@@ -1,7 +1,10 @@
-//! Durable jobs: claimed once under a lease, retried, given up.
+//! Durable jobs: claimed once under a lease, retried, given up; and housekeeping, which deletes
+//! ended jobs and expired OAuth flows.
 
 use super::fixtures::{self, at, World};
-use crate::{Store, StoreError};
+use crate::{Purged, Store, StoreError};
+use accord_domain::crypto::TokenHash;
+use accord_domain::flow::SessionKind;
 use accord_domain::ids::JobId;
 use time::Duration;
 
@@ -118,4 +121,72 @@ pub async fn failed_jobs_retry_then_give_up(store: &dyn Store) {
         store.fail_job(JobId::new(), "x", None, at(1)).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// Housekeeping deletes expired OAuth flows and jobs that ended before the cut-off, up to the
+/// limit, and nothing else: pending jobs, jobs ended later and live flows stay.
+pub async fn purge_deletes_only_what_can_never_be_used(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        let write = fixtures::linked(store, &w.company, &w.nv).await;
+        let job = store
+            .disconnect(w.tenant.id, write.connection.id, true, "test", at(0))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoke_job
+            .unwrap();
+        jobs.push(job);
+    }
+    store.complete_job(jobs[0], at(100)).await.unwrap();
+    store.complete_job(jobs[1], at(300)).await.unwrap();
+
+    let pending = fixtures::consent_write(&w.company, &w.nv, at(0));
+    store.record_consent(&pending).await.unwrap();
+    let session = fixtures::browser(store, &w.company, SessionKind::Link, "cookie").await;
+    for (state, expires) in [
+        ("old-1", 600),
+        ("old-2", 700),
+        ("old-3", 900),
+        ("live", 1200),
+    ] {
+        let flow = fixtures::oauth_flow(&pending.connection, session.id, state, at(expires));
+        store.create_oauth_flow(&flow).await.unwrap();
+    }
+
+    assert_eq!(
+        store.purge_expired(at(900), at(200), 2).await.unwrap(),
+        Purged {
+            oauth_flows: 2,
+            jobs: 1
+        },
+        "at most the limit of each"
+    );
+    assert_eq!(
+        store.purge_expired(at(900), at(200), 2).await.unwrap(),
+        Purged {
+            oauth_flows: 1,
+            jobs: 0
+        }
+    );
+    assert_eq!(
+        store.purge_expired(at(900), at(200), 2).await.unwrap(),
+        Purged::default()
+    );
+    assert_eq!(
+        store.job(jobs[0]).await.unwrap(),
+        None,
+        "ended before the cut-off"
+    );
+    assert!(
+        store.job(jobs[1]).await.unwrap().is_some(),
+        "ended after it"
+    );
+    assert!(store.job(jobs[2]).await.unwrap().is_some(), "still pending");
+    let live = store
+        .consume_oauth_flow(&TokenHash::of("live"), session.id, at(900))
+        .await
+        .unwrap();
+    assert!(live.is_some(), "a live flow is kept and still works");
 }

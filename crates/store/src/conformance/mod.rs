@@ -97,6 +97,7 @@ macro_rules! conformance_tests {
             delete_company_disconnects_its_connections,
             jobs_are_claimed_once_under_a_lease,
             failed_jobs_retry_then_give_up,
+            purge_deletes_only_what_can_never_be_used,
             support_requests_are_listed_per_tenant,
             a_support_request_and_its_email_job_commit_together,
             funnel_counts_are_summed_per_step_and_platform,
