@@ -16,6 +16,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "connection.failed",
     "connection.disconnected",
     "connection.deauthorized",
+    "connection.refresh_failing",
     "consent.given",
     "consent.withdrawn",
     "consent.reconsent_required",

@@ -176,7 +176,7 @@ pub(crate) async fn store_refreshed_tokens(
         && crate::jobs::complete_in(&mut tx, r.job, at).await?
     {
         sqlx::query(
-            "update connections set tokens_ct = $1, granted_scope = coalesce($2, granted_scope), updated_at = $3
+            "update connections set tokens_ct = $1, granted_scope = coalesce($2, granted_scope), last_error = null, updated_at = $3
              where tenant_id = $4 and id = $5",
         )
         .bind(&r.tokens_ct)
@@ -203,6 +203,47 @@ pub(crate) async fn store_refreshed_tokens(
         None
     };
     Ok(RefreshStored::Stale { revoke_job })
+}
+/// See `Store::refresh_failing`.
+pub(crate) async fn refresh_failing(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConnectionId,
+    error_code: &str,
+    at: OffsetDateTime,
+) -> Result<Option<Connection>> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    let row = sqlx::query(concat!(
+        "update connections set last_error = $1, updated_at = $2
+         where tenant_id = $3 and id = $4 and status = 'linked' returning ",
+        connection_cols!()
+    ))
+    .bind(error_code)
+    .bind(at)
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        drop(tx);
+        return match connection(pool, tenant, id).await? {
+            Some(_) => Ok(None),
+            None => Err(StoreError::NotFound),
+        };
+    };
+    let failing = connection_from(&row)?;
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[WebhookEvent::connection(
+            "connection.refresh_failing",
+            &failing,
+            at,
+        )],
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(failing))
 }
 
 /// The platform refused the refresh with `invalid_grant`: the connection loses its tokens.

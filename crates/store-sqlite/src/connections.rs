@@ -179,7 +179,7 @@ pub(crate) async fn store_refreshed_tokens(
         && crate::jobs::complete_in(&mut tx, r.job, at).await?
     {
         sqlx::query(
-            "update connections set tokens_ct = ?, granted_scope = coalesce(?, granted_scope), updated_at = ?
+            "update connections set tokens_ct = ?, granted_scope = coalesce(?, granted_scope), last_error = null, updated_at = ?
              where tenant_id = ? and id = ?",
         )
         .bind(&r.tokens_ct)
@@ -206,6 +206,48 @@ pub(crate) async fn store_refreshed_tokens(
         None
     };
     Ok(RefreshStored::Stale { revoke_job })
+}
+/// See `Store::refresh_failing`.
+pub(crate) async fn refresh_failing(
+    write: &SqlitePool,
+    read: &SqlitePool,
+    tenant: TenantId,
+    id: ConnectionId,
+    error_code: &str,
+    at: OffsetDateTime,
+) -> Result<Option<Connection>> {
+    let mut tx = begin(write).await?;
+    let row = sqlx::query(concat!(
+        "update connections set last_error = ?, updated_at = ?
+         where tenant_id = ? and id = ? and status = 'linked' returning ",
+        connection_cols!()
+    ))
+    .bind(error_code)
+    .bind(micros(at))
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else {
+        drop(tx);
+        return match connection(read, tenant, id).await? {
+            Some(_) => Ok(None),
+            None => Err(StoreError::NotFound),
+        };
+    };
+    let failing = connection_from(&row)?;
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[WebhookEvent::connection(
+            "connection.refresh_failing",
+            &failing,
+            at,
+        )],
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(failing))
 }
 
 /// The platform refused the refresh with `invalid_grant`: the connection loses its tokens.

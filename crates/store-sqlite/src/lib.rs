@@ -345,6 +345,15 @@ impl Store for SqliteStore {
     ) -> Result<RefreshStored> {
         connections::store_refreshed_tokens(&self.write, tenant, id, refreshed, at).await
     }
+    async fn refresh_failing(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<Connection>> {
+        connections::refresh_failing(&self.write, &self.read, tenant, id, error_code, at).await
+    }
     async fn deauthorize_connection(
         &self,
         tenant: TenantId,

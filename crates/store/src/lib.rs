@@ -339,6 +339,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         error_code: &str,
         at: OffsetDateTime,
     ) -> Result<Option<Connection>>;
+    /// A linked connection's token refresh has failed through the whole ordinary retry
+    /// schedule (it goes on every 6 hours): `last_error` set to `error_code` and a
+    /// `connection.refresh_failing` outbox row, one transaction, only while the connection is
+    /// linked, so the tenant hears of it while the tokens may still be saved. A refresh that
+    /// succeeds later clears `last_error`. Returns the connection after the change; `None`, and
+    /// nothing written, when it is not linked. `NotFound` if it does not exist for this tenant.
+    async fn refresh_failing(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<Connection>>;
     /// Records a failure code on a connection still pending sign-in.
     async fn fail_connection(
         &self,

@@ -151,6 +151,9 @@ impl Worker {
                         tracing::warn!(job = %job.id, kind = job.kind.as_str(), attempts = job.attempts, %reason, "job failed; will retry");
                     }
                     store.fail_job(job.id, &reason, retry_at, now).await?;
+                    if job.kind == JobKind::RefreshToken {
+                        refresh::after_failure(&self.platforms, &job, &reason).await;
+                    }
                 }
             }
         }

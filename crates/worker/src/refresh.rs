@@ -118,3 +118,65 @@ pub async fn run(platforms: &PlatformClient, job: &Job) -> Result<(), String> {
         Err(e) => Err(format!("{}: {e}", e.code())),
     }
 }
+
+/// After a failed attempt: once the refresh has failed through the whole ordinary retry schedule
+/// (`job_retry_delay`; it goes on every 6 hours), the tenant is told, once, with the failure's
+/// code — `last_error` and a `connection.refresh_failing` webhook — while the grant may still be
+/// saved (a customer can reconnect; an operator can fix a client secret). Best effort: a failure
+/// here is logged and the refresh goes on.
+pub async fn after_failure(platforms: &PlatformClient, job: &Job, reason: &str) {
+    if accord_domain::tenant::job_retry_delay(job.attempts).is_some()
+        || accord_domain::tenant::job_retry_delay(job.attempts - 1).is_none()
+    {
+        return;
+    }
+    let Ok(p) = serde_json::from_value::<RefreshPayload>(job.payload.clone()) else {
+        return;
+    };
+    let code = failure_code(reason);
+    let now = platforms.clock.now();
+    match platforms
+        .store
+        .refresh_failing(job.tenant_id, p.connection_id, &code, now)
+        .await
+    {
+        Ok(Some(_)) => {
+            tracing::warn!(connection = %p.connection_id, platform = %p.platform_key, error_code = %code, attempts = job.attempts, "token refresh failing through its schedule; tenant told");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(connection = %p.connection_id, error = %e, "could not record the failing refresh");
+        }
+    }
+}
+
+/// The code a failure's reason starts with (`platform_unreachable: …` → `platform_unreachable`):
+/// the part safe to show a tenant.
+fn failure_code(reason: &str) -> String {
+    let code: String = reason
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(40)
+        .collect();
+    if code.is_empty() {
+        "refresh_failed".to_owned()
+    } else {
+        code
+    }
+}
+
+#[cfg(test)]
+mod failure_code_tests {
+    use super::failure_code;
+
+    #[test]
+    fn only_the_leading_code_is_kept() {
+        assert_eq!(
+            failure_code("platform_unreachable: connect to 10.0.0.1 refused"),
+            "platform_unreachable"
+        );
+        assert_eq!(failure_code("invalid_client"), "invalid_client");
+        assert_eq!(failure_code(": odd"), "refresh_failed");
+        assert_eq!(failure_code(""), "refresh_failed");
+    }
+}

@@ -438,7 +438,14 @@ async fn a_refresh_outlives_an_outage_longer_than_the_retry_schedule() {
         time::Duration::hours(6),
         "past the schedule, every 6 hours"
     );
-    assert_eq!(connection(&app, &id).await["status"], "linked");
+    // The tenant was told once, when the ordinary schedule ran out.
+    let c = connection(&app, &id).await;
+    assert_eq!(
+        (c["status"].as_str(), c["last_error"].as_str()),
+        (Some("linked"), Some("platform_unreachable")),
+        "{c}"
+    );
+    assert_eq!(refresh_failing_events(&app).await, 1);
 
     app.clock.set(run_at);
     let fresh = wait_refreshed(&app, &id, &linked.access_token).await;
@@ -448,5 +455,23 @@ async fn a_refresh_outlives_an_outage_longer_than_the_retry_schedule() {
         (done.attempts, done.last_error),
         (i64::from(failures) + 1, None)
     );
-    assert_eq!(connection(&app, &id).await["status"], "linked");
+    let c = connection(&app, &id).await;
+    assert_eq!(
+        (c["status"].as_str(), c["last_error"].as_str()),
+        (Some("linked"), None),
+        "cleared by the refresh: {c}"
+    );
+    assert_eq!(refresh_failing_events(&app).await, 1, "told once");
+}
+
+/// The `connection.refresh_failing` events in the app's outbox.
+async fn refresh_failing_events(app: &TestApp) -> usize {
+    app.state
+        .store
+        .webhook_events(app.tenant(), 1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event_type == "connection.refresh_failing")
+        .count()
 }

@@ -133,6 +133,7 @@ macro_rules! conformance_tests {
             a_refresh_of_tokens_no_longer_held_changes_nothing,
             a_refresh_never_revives_or_overwrites_a_disconnected_connection,
             deauthorization_destroys_the_tokens_with_its_event,
+            a_failing_refresh_is_told_and_a_later_success_clears_it,
             a_reconsent_required_connection_keeps_refreshing,
             racing_refreshes_and_links_leave_one_refresh_pending,
         );

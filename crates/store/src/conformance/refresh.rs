@@ -506,3 +506,78 @@ pub async fn racing_refreshes_and_links_leave_one_refresh_pending(store: &dyn St
         "one refresh pending per connection"
     );
 }
+
+/// A refresh failing through its whole schedule is recorded on the linked connection with its
+/// event; a refresh that succeeds later clears the error; a connection no longer linked, or
+/// another tenant's, is left alone.
+pub async fn a_failing_refresh_is_told_and_a_later_success_clears_it(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let (t, id, first) = linked_with_refresh(store, &w).await;
+    let other = World::new(store, "Lender B").await;
+    assert!(matches!(
+        store
+            .refresh_failing(other.tenant.id, id, "platform_unreachable", at(4000))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let c = store
+        .refresh_failing(t, id, "platform_unreachable", at(4000))
+        .await
+        .unwrap()
+        .expect("linked");
+    assert_eq!(
+        (c.status, c.last_error.as_deref(), c.updated_at),
+        (
+            ConnectionStatus::Linked,
+            Some("platform_unreachable"),
+            at(4000)
+        )
+    );
+    assert_eq!(store.connection(t, id).await.unwrap(), Some(c));
+    assert_eq!(
+        store.connection_tokens(t, id).await.unwrap().as_deref(),
+        Some("ct:tokens"),
+        "the tokens are kept"
+    );
+    assert_eq!(
+        event_types(store, t)
+            .await
+            .iter()
+            .filter(|e| **e == "connection.refresh_failing")
+            .count(),
+        1
+    );
+
+    let stored = store
+        .store_refreshed_tokens(
+            t,
+            id,
+            &refreshed(first, "ct:tokens", "ct:fresh", None),
+            at(4100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored, RefreshStored::Stored);
+    assert_eq!(
+        store.connection(t, id).await.unwrap().unwrap().last_error,
+        None,
+        "a refresh that succeeds clears it"
+    );
+
+    store
+        .disconnect(t, id, false, "test", at(4200))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .refresh_failing(t, id, "platform_unreachable", at(4300))
+            .await
+            .unwrap(),
+        None,
+        "only a linked connection"
+    );
+    assert_eq!(
+        store.connection(t, id).await.unwrap().unwrap().last_error,
+        None
+    );
+}

@@ -86,7 +86,9 @@ pub struct ConnectionDto {
     /// The scope the platform granted.
     pub granted_scope: Option<String>,
     /// The last failure's code (`access_denied`, `token_exchange_refused`, `invalid_grant` when the
-    /// platform ended the access of a `deauthorized` connection…).
+    /// platform ended the access of a `deauthorized` connection…). On a `linked` connection, the
+    /// code of a token refresh that has failed through its whole retry schedule (it goes on every
+    /// 6 hours; `connection.refresh_failing`), cleared by the next refresh that succeeds.
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
