@@ -204,6 +204,15 @@ pub(crate) async fn store_refreshed_tokens(
     };
     Ok(RefreshStored::Stale { revoke_job })
 }
+/// After a conditional change of one connection that matched no row: `None` (nothing written)
+/// if the connection exists and moved on meanwhile, `NotFound` if it does not exist for `tenant`.
+async fn moved_on(pool: &PgPool, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>> {
+    match connection(pool, tenant, id).await? {
+        Some(_) => Ok(None),
+        None => Err(StoreError::NotFound),
+    }
+}
+
 /// See `Store::refresh_failing`.
 pub(crate) async fn refresh_failing(
     pool: &PgPool,
@@ -227,10 +236,7 @@ pub(crate) async fn refresh_failing(
     .map_err(db)?;
     let Some(row) = row else {
         drop(tx);
-        return match connection(pool, tenant, id).await? {
-            Some(_) => Ok(None),
-            None => Err(StoreError::NotFound),
-        };
+        return moved_on(pool, tenant, id).await;
     };
     let failing = connection_from(&row)?;
     crate::webhooks::insert_events(
@@ -274,10 +280,7 @@ pub(crate) async fn deauthorize_connection(
     .map_err(db)?;
     let Some(row) = row else {
         drop(tx);
-        return match connection(pool, tenant, id).await? {
-            Some(_) => Ok(None),
-            None => Err(StoreError::NotFound),
-        };
+        return moved_on(pool, tenant, id).await;
     };
     let deauthorized = connection_from(&row)?;
     crate::jobs::end_refreshes(&mut tx, tenant, id, at).await?;

@@ -207,6 +207,19 @@ pub(crate) async fn store_refreshed_tokens(
     };
     Ok(RefreshStored::Stale { revoke_job })
 }
+/// After a conditional change of one connection that matched no row: `None` (nothing written)
+/// if the connection exists and moved on meanwhile, `NotFound` if it does not exist for `tenant`.
+async fn moved_on(
+    read: &SqlitePool,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<Option<Connection>> {
+    match connection(read, tenant, id).await? {
+        Some(_) => Ok(None),
+        None => Err(StoreError::NotFound),
+    }
+}
+
 /// See `Store::refresh_failing`.
 pub(crate) async fn refresh_failing(
     write: &SqlitePool,
@@ -231,10 +244,7 @@ pub(crate) async fn refresh_failing(
     .map_err(db)?;
     let Some(row) = row else {
         drop(tx);
-        return match connection(read, tenant, id).await? {
-            Some(_) => Ok(None),
-            None => Err(StoreError::NotFound),
-        };
+        return moved_on(read, tenant, id).await;
     };
     let failing = connection_from(&row)?;
     crate::webhooks::insert_events(
@@ -277,10 +287,7 @@ pub(crate) async fn deauthorize_connection(
     .map_err(db)?;
     let Some(row) = row else {
         drop(tx);
-        return match connection(read, tenant, id).await? {
-            Some(_) => Ok(None),
-            None => Err(StoreError::NotFound),
-        };
+        return moved_on(read, tenant, id).await;
     };
     let deauthorized = connection_from(&row)?;
     crate::jobs::end_refreshes(&mut tx, tenant, id, at).await?;
