@@ -213,45 +213,6 @@ async fn moved_on(pool: &PgPool, tenant: TenantId, id: ConnectionId) -> Result<O
     }
 }
 
-/// See `Store::refresh_failing`.
-pub(crate) async fn refresh_failing(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: ConnectionId,
-    error_code: &str,
-    at: OffsetDateTime,
-) -> Result<Option<Connection>> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    let row = sqlx::query(concat!(
-        "update connections set last_error = $1, updated_at = $2
-         where tenant_id = $3 and id = $4 and status = 'linked' returning ",
-        connection_cols!()
-    ))
-    .bind(error_code)
-    .bind(at)
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    let Some(row) = row else {
-        drop(tx);
-        return moved_on(pool, tenant, id).await;
-    };
-    let failing = connection_from(&row)?;
-    crate::webhooks::insert_events(
-        &mut tx,
-        &[WebhookEvent::connection(
-            "connection.refresh_failing",
-            &failing,
-            at,
-        )],
-    )
-    .await?;
-    tx.commit().await.map_err(db)?;
-    Ok(Some(failing))
-}
-
 /// The platform refused the refresh with `invalid_grant`: the connection loses its tokens.
 /// The update re-checks status and tokens on the row it locks, so a disconnect or a link that
 /// committed first makes it change nothing.
@@ -297,6 +258,9 @@ pub(crate) async fn deauthorize_connection(
     Ok(Some(deauthorized))
 }
 
+/// Records a failure code on a connection still pending sign-in (see `Store::fail_connection`);
+/// one that moved on (linked, disconnected) keeps its state: a late failure report does not
+/// describe it any more.
 pub(crate) async fn fail_connection(
     pool: &PgPool,
     tenant: TenantId,
@@ -304,36 +268,60 @@ pub(crate) async fn fail_connection(
     error_code: &str,
     at: OffsetDateTime,
 ) -> Result<()> {
+    let when = (ConnectionStatus::PendingAuth, "connection.failed");
+    record_error(pool, tenant, id, when, error_code, at).await?;
+    Ok(())
+}
+
+/// See `Store::refresh_failing`.
+pub(crate) async fn refresh_failing(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConnectionId,
+    error_code: &str,
+    at: OffsetDateTime,
+) -> Result<Option<Connection>> {
+    let when = (ConnectionStatus::Linked, "connection.refresh_failing");
+    record_error(pool, tenant, id, when, error_code, at).await
+}
+
+/// Sets `last_error` on a connection in `status`, with its `event_type` outbox row (`when`), in
+/// one transaction. `None`, and nothing written, when the connection is in another status.
+async fn record_error(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConnectionId,
+    when: (ConnectionStatus, &'static str),
+    error_code: &str,
+    at: OffsetDateTime,
+) -> Result<Option<Connection>> {
+    let (status, event_type) = when;
     let mut tx = pool.begin().await.map_err(db)?;
     let row = sqlx::query(concat!(
         "update connections set last_error = $1, updated_at = $2
-         where tenant_id = $3 and id = $4 and status = 'pending_auth' returning ",
+         where tenant_id = $3 and id = $4 and status = $5 returning ",
         connection_cols!()
     ))
     .bind(error_code)
     .bind(at)
     .bind(tenant.as_uuid())
     .bind(id.as_uuid())
+    .bind(status.as_str())
     .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
-    if let Some(row) = row {
-        let failed = connection_from(&row)?;
-        crate::webhooks::insert_events(
-            &mut tx,
-            &[WebhookEvent::connection("connection.failed", &failed, at)],
-        )
-        .await?;
-        tx.commit().await.map_err(db)?;
-        return Ok(());
-    }
-    drop(tx);
-    // A connection that moved on (linked, disconnected) keeps its state: a late failure report
-    // does not describe it any more.
-    if connection(pool, tenant, id).await?.is_none() {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    let Some(row) = row else {
+        drop(tx);
+        return moved_on(pool, tenant, id).await;
+    };
+    let changed = connection_from(&row)?;
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[WebhookEvent::connection(event_type, &changed, at)],
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(changed))
 }
 
 pub(crate) async fn connection(

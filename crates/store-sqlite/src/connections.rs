@@ -220,46 +220,6 @@ async fn moved_on(
     }
 }
 
-/// See `Store::refresh_failing`.
-pub(crate) async fn refresh_failing(
-    write: &SqlitePool,
-    read: &SqlitePool,
-    tenant: TenantId,
-    id: ConnectionId,
-    error_code: &str,
-    at: OffsetDateTime,
-) -> Result<Option<Connection>> {
-    let mut tx = begin(write).await?;
-    let row = sqlx::query(concat!(
-        "update connections set last_error = ?, updated_at = ?
-         where tenant_id = ? and id = ? and status = 'linked' returning ",
-        connection_cols!()
-    ))
-    .bind(error_code)
-    .bind(micros(at))
-    .bind(tenant.to_string())
-    .bind(id.to_string())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    let Some(row) = row else {
-        drop(tx);
-        return moved_on(read, tenant, id).await;
-    };
-    let failing = connection_from(&row)?;
-    crate::webhooks::insert_events(
-        &mut tx,
-        &[WebhookEvent::connection(
-            "connection.refresh_failing",
-            &failing,
-            at,
-        )],
-    )
-    .await?;
-    tx.commit().await.map_err(db)?;
-    Ok(Some(failing))
-}
-
 /// The platform refused the refresh with `invalid_grant`: the connection loses its tokens.
 pub(crate) async fn deauthorize_connection(
     write: &SqlitePool,
@@ -304,6 +264,9 @@ pub(crate) async fn deauthorize_connection(
     Ok(Some(deauthorized))
 }
 
+/// Records a failure code on a connection still pending sign-in (see `Store::fail_connection`);
+/// one that moved on (linked, disconnected) keeps its state: a late failure report does not
+/// describe it any more.
 pub(crate) async fn fail_connection(
     write: &SqlitePool,
     read: &SqlitePool,
@@ -312,36 +275,62 @@ pub(crate) async fn fail_connection(
     error_code: &str,
     at: OffsetDateTime,
 ) -> Result<()> {
+    let when = (ConnectionStatus::PendingAuth, "connection.failed");
+    record_error(write, read, tenant, id, when, error_code, at).await?;
+    Ok(())
+}
+
+/// See `Store::refresh_failing`.
+pub(crate) async fn refresh_failing(
+    write: &SqlitePool,
+    read: &SqlitePool,
+    tenant: TenantId,
+    id: ConnectionId,
+    error_code: &str,
+    at: OffsetDateTime,
+) -> Result<Option<Connection>> {
+    let when = (ConnectionStatus::Linked, "connection.refresh_failing");
+    record_error(write, read, tenant, id, when, error_code, at).await
+}
+
+/// Sets `last_error` on a connection in `status`, with its `event_type` outbox row (`when`), in
+/// one transaction. `None`, and nothing written, when the connection is in another status.
+async fn record_error(
+    write: &SqlitePool,
+    read: &SqlitePool,
+    tenant: TenantId,
+    id: ConnectionId,
+    when: (ConnectionStatus, &'static str),
+    error_code: &str,
+    at: OffsetDateTime,
+) -> Result<Option<Connection>> {
+    let (status, event_type) = when;
     let mut tx = begin(write).await?;
     let row = sqlx::query(concat!(
         "update connections set last_error = ?, updated_at = ?
-         where tenant_id = ? and id = ? and status = 'pending_auth' returning ",
+         where tenant_id = ? and id = ? and status = ? returning ",
         connection_cols!()
     ))
     .bind(error_code)
     .bind(micros(at))
     .bind(tenant.to_string())
     .bind(id.to_string())
+    .bind(status.as_str())
     .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
-    if let Some(row) = row {
-        let failed = connection_from(&row)?;
-        crate::webhooks::insert_events(
-            &mut tx,
-            &[WebhookEvent::connection("connection.failed", &failed, at)],
-        )
-        .await?;
-        tx.commit().await.map_err(db)?;
-        return Ok(());
-    }
-    drop(tx);
-    // A connection that moved on (linked, disconnected) keeps its state: a late failure report
-    // does not describe it any more.
-    if connection(read, tenant, id).await?.is_none() {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    let Some(row) = row else {
+        drop(tx);
+        return moved_on(read, tenant, id).await;
+    };
+    let changed = connection_from(&row)?;
+    crate::webhooks::insert_events(
+        &mut tx,
+        &[WebhookEvent::connection(event_type, &changed, at)],
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(changed))
 }
 
 pub(crate) async fn connection(

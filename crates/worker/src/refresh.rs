@@ -150,19 +150,17 @@ pub async fn after_failure(platforms: &PlatformClient, job: &Job, reason: &str) 
     }
 }
 
-/// The code a failure's reason starts with (`platform_unreachable: …` → `platform_unreachable`):
-/// the part safe to show a tenant.
+/// The platform error's code a failure's reason starts with (`platform_unreachable: …`, as
+/// [`run`] writes an OAuth failure), the part safe to show a tenant; `refresh_failed` for any
+/// other reason (a store error, an unreadable token set).
 fn failure_code(reason: &str) -> String {
-    let code: String = reason
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(40)
-        .collect();
-    if code.is_empty() {
-        "refresh_failed".to_owned()
-    } else {
-        code
-    }
+    let code = reason.split_once(':').map_or(reason, |(code, _)| code);
+    let plain = !code.is_empty()
+        && code.len() <= 40
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain { code } else { "refresh_failed" }.to_owned()
 }
 
 #[cfg(test)]
@@ -176,6 +174,7 @@ mod failure_code_tests {
             "platform_unreachable"
         );
         assert_eq!(failure_code("invalid_client"), "invalid_client");
+        assert_eq!(failure_code("token set unreadable: eof"), "refresh_failed");
         assert_eq!(failure_code(": odd"), "refresh_failed");
         assert_eq!(failure_code(""), "refresh_failed");
     }
