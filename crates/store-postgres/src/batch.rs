@@ -161,6 +161,14 @@ pub(crate) async fn apply<'c>(
         .collect();
     tenants.sort_unstable();
     tenants.dedup();
+    // The companies written for, once each: (tenant ids, company ids).
+    let mut pairs: Vec<(Uuid, Uuid)> = writes
+        .iter()
+        .map(|w| (w.consent.tenant_id.as_uuid(), w.consent.company_id.as_uuid()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let companies: (Vec<Uuid>, Vec<Uuid>) = pairs.into_iter().unzip();
     let mut e = Events::default();
     for p in prepared {
         let (w, t) = (&p.write, &p.template);
@@ -240,12 +248,7 @@ pub(crate) async fn apply<'c>(
     let written: Vec<(Uuid, i64, String, String)> = sqlx::query_as(
         "with recursive
          -- The chains this batch extends, in id order (the lock order of ledger.rs).
-         locked as (
-             select tenant_id, seq, hash from ledger_heads
-             where tenant_id = any($46::uuid[])
-             order by tenant_id
-             for update
-         ),
+
          upserted as (
              insert into connections (id, tenant_id, company_id, platform_key, status, data_uses,
                  consent_id, granted_scope, last_error, created_at, updated_at, linked_at, disconnected_at)
@@ -255,7 +258,6 @@ pub(crate) async fn apply<'c>(
              -- Evaluated before the first row: the chains are held before any connection row,
              -- and a chain without a head (none exists: a trigger gives every tenant one) would
              -- write nothing rather than consents without events.
-             where (select count(*) from locked) = cardinality($46::uuid[])
              order by 1
              on conflict (id) do update set
                  status = excluded.status,
@@ -288,6 +290,7 @@ pub(crate) async fn apply<'c>(
                      notice_version, locale, data_uses, notice_text, notice_sha256, evidence, given_at,
                      withdrawn_at)
              where r.connection_id in (select id from upserted)
+             returning 1
          ),
          flows as (
              insert into oauth_flows (state_hash, tenant_id, browser_session_id, connection_id,
@@ -297,6 +300,7 @@ pub(crate) async fn apply<'c>(
                  as r (state_hash, tenant_id, browser_session_id, connection_id, platform_key,
                      pkce_verifier_ct, redirect_uri, created_at, expires_at)
              where r.connection_id in (select id from upserted)
+             returning 1
          ),
          -- A new consent on a connection supersedes the older ones still in force there (ids
          -- are time-ordered, so older is `id <`); the new event records the change. A new
@@ -308,6 +312,7 @@ pub(crate) async fn apply<'c>(
              where s.connection_id in (select id from upserted where updated)
                  and k.connection_id = s.connection_id and k.tenant_id = s.tenant_id
                  and k.withdrawn_at is null and k.id < s.id
+             returning 1
          ),
          -- The events of the writes that landed, numbered per chain in batch order.
          pending as (
@@ -325,10 +330,11 @@ pub(crate) async fn apply<'c>(
                  encode(sha256(convert_to(j.event, 'UTF8')), 'hex') as hash, p.kind, p.consent_id, p.at
              from pending p
              join locked l on l.tenant_id = p.tenant_id
+             cross join checked
              cross join lateral (
                  select l.seq + 1 as seq, p.before_prev || l.hash || p.between || (l.seq + 1)::text || p.after as event
              ) j
-             where p.ord = 1
+             where p.ord = 1 and checked.ok
              union all
              select p.tenant_id, p.ord, j.seq, c.hash, j.event,
                  encode(sha256(convert_to(j.event, 'UTF8')), 'hex'), p.kind, p.consent_id, p.at
@@ -348,19 +354,43 @@ pub(crate) async fn apply<'c>(
                    order by tenant_id, seq desc) last
              where h.tenant_id = last.tenant_id
          ),
-         -- The webhook outbox rows of the writes that landed: `consent.given` for each, and
-         -- `connection.created` for the connections this statement inserted.
+         -- The webhook events of the writes that landed, `consent.given` for each and
+         -- `connection.created` for the connections this statement inserted, as one row for the
+         -- batch (migration 0019; the fan-out turns it into `webhook_events` rows). A join, not
+         -- `in (select … where …o…)`: that filter refers to the outer row, so PostgreSQL
+         -- re-scanned the upserted rows for every event; joined, they are hashed once.
          outboxed as (
-             insert into webhook_events (id, tenant_id, event_type, body, created_at)
-             -- A join, not `in (select … where …o…)`: that filter refers to the outer row, so
-             -- PostgreSQL re-scanned the upserted rows for every outbox row (126 scans of 63
-             -- rows, 2 ms of a 10 ms batch); joined, the upserted rows are hashed once.
-             select o.id, o.tenant_id, o.event_type, o.body, o.created_at
+             insert into webhook_outbox (id, event_ids, tenant_ids, event_types, bodies, created_ats)
+             select $54, array_agg(o.id order by o.n), array_agg(o.tenant_id order by o.n),
+                 array_agg(o.event_type order by o.n), array_agg(o.body order by o.n),
+                 array_agg(o.created_at order by o.n)
              from unnest($47::uuid[], $48::uuid[], $49::text[], $50::text[], $51::timestamptz[],
                      $52::uuid[], $53::bool[])
-                 as o (id, tenant_id, event_type, body, created_at, connection_id, if_created)
+                 with ordinality as o (id, tenant_id, event_type, body, created_at, connection_id,
+                     if_created, n)
              join upserted u on u.id = o.connection_id
              where not (o.if_created and u.updated)
+             having count(*) > 0
+             returning 1
+         ),
+         -- The chains this batch extends, in id order (the lock order of ledger.rs), taken
+         -- last: the counts make every row above written first, so the chains are held only
+         -- to number, hash and insert the events, and commit. The next batch of the same
+         -- tenant writes its rows meanwhile (writer.rs).
+         locked as (
+             select tenant_id, seq, hash from ledger_heads
+             where tenant_id = any($46::uuid[])
+                 and (select count(*) from consented) + (select count(*) from flows)
+                     + (select count(*) from superseded) + (select count(*) from outboxed) >= 0
+             order by tenant_id
+             for update
+         ),
+         -- Once every chain is held (the count reads all of `locked`): each chain has a head,
+         -- and no company written for was deleted meanwhile (a fresh snapshot: migration 0019).
+         checked as (
+             select accord_consent_batch_checked(n.heads, cardinality($46::uuid[]),
+                 $55::uuid[], $56::uuid[]) as ok
+             from (select count(*) as heads from locked) n
          )
          -- Each landed write's event as chained: its position, previous hash and hash.
          select consent_id, seq, prev_hash, hash from chain",
@@ -418,6 +448,9 @@ pub(crate) async fn apply<'c>(
     .bind(outbox.created_at)
     .bind(outbox.connection_id)
     .bind(outbox.if_created)
+    .bind(Uuid::now_v7())
+    .bind(companies.0)
+    .bind(companies.1)
     .fetch_all(conn)
     .await
     .map_err(db)?;

@@ -88,11 +88,11 @@ pub(crate) async fn delete_company(
     at: OffsetDateTime,
 ) -> Result<bool> {
     let mut tx = pool.begin().await.map_err(db)?;
-    // Lock order: the tenant's ledger chain first (see `ledger.rs`), since the disconnects
-    // below append `withdrawn` events. Holding it also orders the deletion against consent
-    // writes, the only writes that create connections: a batch writing a consent for this
-    // company right now holds the chain until it commits, and its connection is then seen (and
-    // disconnected) below instead of surviving the deletion. (The consent write checks its
+    // Lock order (see `ledger.rs`): the company, its connections, then the tenant's ledger
+    // chain, which the disconnects below append `withdrawn` events to. A consent batch writing
+    // for this company right now either committed before the chain was taken here (its
+    // connection is then seen, and disconnected, below) or takes the chain after this
+    // deletion commits and is refused then (migration 0019). (The consent write checks its
     // references without locking the company: migration 0017.)
     // `for update`: a second deletion of the same company waits, then finds it deleted.
     let live: Option<uuid::Uuid> = sqlx::query_scalar(
@@ -113,8 +113,16 @@ pub(crate) async fn delete_company(
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+    let active: Vec<uuid::Uuid> = crate::connections::active_ids(&mut tx, tenant, id)
+        .await?
+        .iter()
+        .map(|c| c.as_uuid())
+        .collect();
+    crate::connections::lock_rows(&mut tx, tenant, &active).await?;
+    crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
     // Same effect as the customer clicking "disconnect" on each (brief: withdrawal takes effect
-    // at once), in the same transaction as the deletion.
+    // at once), in the same transaction as the deletion. Listed again now that the chain is
+    // held: connections committed by consent batches meanwhile are among them.
     for connection in crate::connections::active_ids(&mut tx, tenant, id).await? {
         crate::connections::disconnect_in(&mut tx, tenant, connection, true, "company_deleted", at)
             .await?;

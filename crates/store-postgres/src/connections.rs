@@ -387,15 +387,32 @@ pub(crate) async fn disconnect(
     at: OffsetDateTime,
 ) -> Result<Option<Disconnected>> {
     let mut tx = pool.begin().await.map_err(db)?;
-    // Lock order: the tenant's ledger chain, then the connection (see `ledger.rs`).
+    // Lock order: the connection, then the tenant's ledger chain (see `ledger.rs`).
+    lock_rows(&mut tx, tenant, &[id.as_uuid()]).await?;
     crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
     let out = disconnect_in(&mut tx, tenant, id, revoke, method, at).await?;
     tx.commit().await.map_err(db)?;
     Ok(out)
 }
 
+/// Locks connection rows (`for update`) in id order, the order every writer of several
+/// connections locks them in; ids of no connection of the tenant lock nothing.
+pub(crate) async fn lock_rows(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    ids: &[uuid::Uuid],
+) -> Result<()> {
+    sqlx::query("select id from connections where tenant_id = $1 and id = any($2) order by id for update")
+        .bind(tenant.as_uuid())
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
 /// The disconnect, inside the caller's transaction (also used by `delete_company`), which holds
-/// the tenant's ledger chain already: status, token destruction, consent withdrawal with its
+/// the connection's row and then the tenant's ledger chain already: status, token destruction, consent withdrawal with its
 /// `withdrawn` events, and the revocation job commit together. The connection row is locked
 /// first, so a concurrent disconnect of the same connection waits, then finds it disconnected
 /// and returns it unchanged, queueing no second job and no second event.
@@ -626,16 +643,31 @@ pub(crate) async fn expire_consents(
     at: OffsetDateTime,
 ) -> Result<Vec<ChainedEvent>> {
     let mut tx = pool.begin().await.map_err(db)?;
-    // Lock order: the tenant's ledger chain, then consents and connections (see `ledger.rs`).
-    crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
+    // Lock order: connections, then consents, then the tenant's ledger chain (see `ledger.rs`).
+    let linked: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "select c.id from connections c where c.tenant_id = $1 and c.status = 'linked'
+             and c.consent_id in (select k.id from consents k where k.tenant_id = $1
+                 and k.withdrawn_at is null and k.given_at < $2)
+         order by c.id for update",
+    )
+    .bind(tenant.as_uuid())
+    .bind(given_before)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+    if linked.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
         "update consents k set withdrawn_at = $1 where k.tenant_id = $2 and k.withdrawn_at is null and k.given_at < $3
-             and k.id in (select c.consent_id from connections c where c.tenant_id = $2 and c.status = 'linked')
+             and k.id in (select c.consent_id from connections c
+                 where c.tenant_id = $2 and c.id = any($4) and c.status = 'linked')
          returning k.id",
     )
     .bind(at)
     .bind(tenant.as_uuid())
     .bind(given_before)
+    .bind(&linked)
     .fetch_all(&mut *tx)
     .await
     .map_err(db)?;
@@ -661,6 +693,7 @@ pub(crate) async fn expire_consents(
     })
     .collect::<Result<_>>()?;
     crate::webhooks::insert_events(&mut tx, &outbox).await?;
+    crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
     let bodies = ended
         .iter()
         .map(|(k, purpose)| {

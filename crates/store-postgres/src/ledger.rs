@@ -10,8 +10,11 @@
 //! hashes in SQL the canonical JSON this module splits around the two values a position sets
 //! ([`Template`]).
 //!
-//! Lock order, everywhere: a tenant's chain head before any connection row. The group-commit
-//! batch, a disconnect, a company deletion and consent expiry all follow it, so none deadlock.
+//! Lock order, everywhere (migration 0019): a company, then connection rows (in id order), then
+//! consents, then the tenants' chain heads (in tenant id order), last. The group-commit batch
+//! takes the heads after writing its rows, so it holds a chain only to chain its events and
+//! commit; a disconnect, a company deletion and consent expiry lock their connections first
+//! too, so none deadlock.
 
 use crate::error::{corrupt, db};
 use accord_domain::ids::{ConsentId, TenantId};

@@ -1,7 +1,8 @@
 //! Webhooks (`migrations/0010_webhooks.sql`): endpoints, the outbox written inside the
-//! transactions of the changes it describes ([`insert_events`]; the consent action's rows are
-//! written by the batch statement, `batch.rs`), fan-out into deliveries, and claims for one
-//! attempt at a time. Several instances share the database: events to fan out and deliveries
+//! transactions of the changes it describes ([`insert_events`]; the consent action's events are
+//! written by the batch statement, `batch.rs`, as one `webhook_outbox` row a batch, which the
+//! fan-out turns into `webhook_events` rows first: migration 0019), fan-out into deliveries, and
+//! claims for one attempt at a time. Several instances share the database: events to fan out and deliveries
 //! due are taken with `for update skip locked`, so each is handled by one instance, and a claim
 //! is a lease, so a delivery whose instance died is taken again once it has passed.
 
@@ -225,8 +226,47 @@ pub(crate) async fn rotate_secret(
     .transpose()
 }
 
+/// Turns the oldest consent batches' outbox rows into `webhook_events` rows, inside the
+/// fan-out's transaction, until they hold `limit` events or none is left (rows another instance
+/// is turning are skipped).
+async fn unpack_batches(conn: &mut PgConnection, limit: u32) -> Result<()> {
+    let batches: Vec<(Uuid, i32)> = sqlx::query_as(
+        "select id, cardinality(event_ids) from webhook_outbox order by id limit $1
+         for update skip locked",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let (mut taken, mut events) = (Vec::new(), 0_i64);
+    for (id, n) in batches {
+        if events >= i64::from(limit) {
+            break;
+        }
+        taken.push(id);
+        events += i64::from(n);
+    }
+    if taken.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "with taken as (delete from webhook_outbox where id = any($1) returning *)
+         insert into webhook_events (id, tenant_id, event_type, body, created_at)
+         select e.id, e.tenant_id, e.event_type, e.body, e.created_at
+         from taken t,
+             unnest(t.event_ids, t.tenant_ids, t.event_types, t.bodies, t.created_ats)
+                 as e (id, tenant_id, event_type, body, created_at)",
+    )
+    .bind(&taken)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 pub(crate) async fn fan_out(pool: &PgPool, now: OffsetDateTime, limit: u32) -> Result<usize> {
     let mut tx = pool.begin().await.map_err(db)?;
+    unpack_batches(&mut tx, limit).await?;
     // Another instance fanning out at the same moment skips the rows held here.
     let events = sqlx::query(
         "select id, tenant_id, event_type, created_at from webhook_events
@@ -539,7 +579,15 @@ pub(crate) async fn events(
 ) -> Result<Vec<WebhookEvent>> {
     sqlx::query(
         "select id, tenant_id, event_type, body, created_at from webhook_events
-         where tenant_id = $1 order by id limit $2",
+         where tenant_id = $1
+         union all
+         -- the consent batches' events the fan-out has not turned into rows yet
+         select e.id, e.tenant_id, e.event_type, e.body, e.created_at
+         from webhook_outbox o,
+             unnest(o.event_ids, o.tenant_ids, o.event_types, o.bodies, o.created_ats)
+                 as e (id, tenant_id, event_type, body, created_at)
+         where e.tenant_id = $1
+         order by id limit $2",
     )
     .bind(tenant.as_uuid())
     .bind(i64::from(limit))

@@ -11,11 +11,13 @@
 //! each; a tenant's consents always take the same lane. A task takes the first waiting request
 //! and everything queued behind it (up to [`MAX_BATCH`]) and writes them; what arrives meanwhile
 //! forms its next batch. Each caller is answered only after the commit that holds its write
-//! succeeded. Why lanes by tenant: a batch holds the ledger chains of its tenants from their
-//! heads' lock to its commit (`ledger.rs`), so two batches of one tenant can only take turns;
-//! one lane per tenant never makes its own batches wait on each other, while batches of
-//! different tenants, in different lanes, commit side by side (and PostgreSQL flushes their
-//! commits together).
+//! succeeded. Why lanes by tenant: two batches of one tenant take turns on its ledger chain,
+//! which a batch takes after writing its rows and holds to its commit (`batch.rs`). So a lane
+//! keeps up to [`IN_FLIGHT`] batches in flight: the next one writes its rows while the one
+//! before chains its events and commits, and then takes the chain. It is sent only once
+//! [`PIPELINE_FROM`] requests wait, so a light load still makes one batch at a time, as large as
+//! the load allows (every batch pays a fixed cost). Batches of different tenants, in different
+//! lanes, commit side by side (and PostgreSQL flushes their commits together).
 //!
 //! A write whose connection id belongs to someone else (or was disconnected) is left out by the
 //! statement itself and answered `NotFound`; the rest of its batch commits. If the statement
@@ -27,8 +29,8 @@
 //! connection at the same instant) goes straight to the replay, which applies them in order.
 //!
 //! Several Accord instances each run their own writers on the same database; their batches are
-//! ordinary transactions that lock in one order — ledger heads by tenant id, then connection
-//! rows by id — so they never deadlock on each other.
+//! ordinary transactions that lock in one order — connection rows by id, then ledger heads by
+//! tenant id (`ledger.rs`) — so they never deadlock on each other.
 
 use crate::batch::{apply, Prepared};
 use crate::connections::consistent;
@@ -128,25 +130,46 @@ impl GroupWriter {
     }
 }
 
-/// Takes the next batch: the first request to arrive and whatever queued behind it.
-async fn next_batch(requests: &mut mpsc::Receiver<Request>) -> Option<Vec<Request>> {
-    let first = requests.recv().await?;
-    let mut batch = vec![first];
-    while batch.len() < MAX_BATCH {
-        match requests.try_recv() {
-            Ok(request) => batch.push(request),
-            Err(_) => break,
-        }
-    }
-    Some(batch)
-}
+/// Batches of one lane in flight at once. The second is sent while the first runs and commits:
+/// its rows are written while the first holds the tenant's chain, and it takes the chain as soon
+/// as the first commits (`batch.rs` locks the chain last).
+const IN_FLIGHT: usize = 2;
+
+/// A batch is sent beside one already in flight only once this many requests wait: below it, they
+/// wait for the batch in flight to commit and go in the next, larger batch.
+const PIPELINE_FROM: usize = 32;
 
 async fn run(pool: PgPool, mut requests: mpsc::Receiver<Request>, counters: Arc<Counters>) {
-    while let Some(batch) = next_batch(&mut requests).await {
-        let outcomes = write_batch(&pool, &batch, &counters).await;
-        match outcomes {
-            Ok(outcomes) => answer(batch, outcomes, &counters),
-            Err(cause) => fail_all(batch, &cause),
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut waiting: Vec<Request> = Vec::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            request = requests.recv(), if open && waiting.len() < MAX_BATCH => match request {
+                Some(request) => waiting.push(request),
+                None => open = false,
+            },
+            else => break,
+        }
+        while waiting.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(request) => waiting.push(request),
+                Err(_) => break,
+            }
+        }
+        let send = !waiting.is_empty()
+            && (in_flight.is_empty()
+                || (in_flight.len() < IN_FLIGHT && waiting.len() >= PIPELINE_FROM));
+        if send {
+            let batch = std::mem::take(&mut waiting);
+            let (pool, counters) = (pool.clone(), Arc::clone(&counters));
+            in_flight.spawn(async move {
+                match write_batch(&pool, &batch, &counters).await {
+                    Ok(outcomes) => answer(batch, outcomes, &counters),
+                    Err(cause) => fail_all(batch, &cause),
+                }
+            });
         }
     }
 }

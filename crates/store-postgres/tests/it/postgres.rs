@@ -157,6 +157,9 @@ async fn references_are_checked_per_statement_and_parents_stay() {
     let write = fixtures::consent_write(&w.company, &w.nv, at(0));
     store.record_consent(&write).await.unwrap();
     let events = store.ledger_events(w.tenant.id, 0, 10).await.unwrap().len();
+    // Its webhook events (`connection.created`, `consent.given`) become `webhook_events` rows
+    // when fanned out (migration 0019), for the straight SQL below.
+    assert_eq!(store.fan_out_webhook_events(at(0), 100).await.unwrap(), 2);
 
     // Through the store: another tenant's company is not found, and nothing is written.
     let mut theirs = fixtures::consent_write(&w.company, &w.nv, at(1));
