@@ -6,6 +6,7 @@
 //! Without it each test prints a note and returns (`accord_store_postgres::testing`), so
 //! `cargo test` passes with no services; `.ci/run` sets it.
 
+mod batch;
 mod postgres;
 
 use accord_store::Store;
