@@ -1,28 +1,37 @@
 //! The consent action's writes for a whole group-commit batch in one statement, whatever the
 //! batch size: one array per column, turned back into rows with `unnest`, and the writes chained
-//! as data-modifying CTEs — the tenants' ledger heads locked, connections upserted, consents,
-//! OAuth flows, superseded consents, and the ledger events, chained and hashed in SQL from
-//! templates made here (`ledger::Template`). Its text is constant, so it is prepared once per
-//! connection, and it commits on its own: a batch of 200 consents is one round trip and one
-//! commit, and holds its tenants' chains only while it runs and commits.
+//! as data-modifying CTEs — connections upserted, consents, OAuth flows, superseded consents, the
+//! webhook events, then the tenants' ledger heads locked and the ledger events chained and
+//! hashed in SQL from templates made here (`ledger::Template`). Its text is constant, so it is
+//! prepared once per connection, and it commits on its own: a batch of 200 consents is one round
+//! trip and one commit.
+//!
+//! The chains are taken last (migration 0019): `locked` counts the rows of every other write
+//! first, so the statement writes them before it waits for a chain, and holds its tenants'
+//! chains only to chain its events and commit. The next batch of the same tenant (the writer
+//! keeps two in flight, `writer.rs`) writes its rows meanwhile. Once the chains are held, a
+//! volatile check (fresh snapshot) refuses the statement if a company it writes for was deleted
+//! meanwhile: a company deletion holds the chain while it disconnects the company's connections,
+//! and could not have seen the ones this statement inserted.
 //!
 //! A connection id that exists for another owner or platform, or that was disconnected, is
 //! neither inserted nor updated;
 //! that write's consent, OAuth state, supersession and event are left out with it (they are
 //! filtered on the connections the upsert returned, and the chain numbers only the events that
 //! land), and its caller is answered `NotFound` while the rest of the batch commits. An error (a
-//! duplicate consent id, a foreign key to another tenant's row) fails the whole statement; the
-//! writer then replays the batch request by request (`writer.rs`), calling [`apply`] with one
-//! write inside its own savepoint: there is one SQL text to keep right.
+//! duplicate consent id, a foreign key to another tenant's row, a deleted company) fails the
+//! whole statement; the writer then replays the batch request by request (`writer.rs`), calling
+//! [`apply`] with one write inside its own savepoint: there is one SQL text to keep right.
 //!
-//! The webhook outbox rows (`consent.given`, and `connection.created` for connections the
-//! statement inserted) are one more CTE of the same statement, so they commit with the consent.
+//! The webhook events (`consent.given`, and `connection.created` for connections the statement
+//! inserted) are one `webhook_outbox` row for the batch, written by the same statement, so they
+//! commit with the consents; the fan-out turns it into `webhook_events` rows (`webhooks.rs`).
 //!
 //! References from consents to the connections inserted by the same statement hold: they are
 //! checked once per table at the end of the statement, with all its rows in place (migration
-//! 0017: one query per table and statement rather than one per row and reference). The heads are locked with
-//! `for update`, which returns each head as its previous holder committed it, even when this
-//! statement had to wait for that holder: the chain continues from there.
+//! 0017: one query per table and statement rather than one per row and reference). The heads
+//! are locked with `for update`, which returns each head as its previous holder committed it,
+//! even when this statement had to wait for that holder: the chain continues from there.
 
 use crate::error::db;
 use crate::ledger::Template;
@@ -164,7 +173,12 @@ pub(crate) async fn apply<'c>(
     // The companies written for, once each: (tenant ids, company ids).
     let mut pairs: Vec<(Uuid, Uuid)> = writes
         .iter()
-        .map(|w| (w.consent.tenant_id.as_uuid(), w.consent.company_id.as_uuid()))
+        .map(|w| {
+            (
+                w.consent.tenant_id.as_uuid(),
+                w.consent.company_id.as_uuid(),
+            )
+        })
         .collect();
     pairs.sort_unstable();
     pairs.dedup();

@@ -402,12 +402,14 @@ pub(crate) async fn lock_rows(
     tenant: TenantId,
     ids: &[uuid::Uuid],
 ) -> Result<()> {
-    sqlx::query("select id from connections where tenant_id = $1 and id = any($2) order by id for update")
-        .bind(tenant.as_uuid())
-        .bind(ids)
-        .fetch_all(conn)
-        .await
-        .map_err(db)?;
+    sqlx::query(
+        "select id from connections where tenant_id = $1 and id = any($2) order by id for update",
+    )
+    .bind(tenant.as_uuid())
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 

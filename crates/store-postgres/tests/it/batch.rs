@@ -77,7 +77,11 @@ async fn batch_events_are_listed_at_once_and_fanned_out_once() {
             .collect()
     };
     let before = seen(&listed);
-    assert_eq!(before.len(), 96, "every event listed once before the fan-out");
+    assert_eq!(
+        before.len(),
+        96,
+        "every event listed once before the fan-out"
+    );
     assert_eq!(before.iter().cloned().collect::<BTreeSet<_>>(), expected);
     assert!(
         listed.windows(2).all(|p| p[0].id < p[1].id),
