@@ -116,7 +116,7 @@ pub(crate) async fn delete_company(
     let active: Vec<uuid::Uuid> = crate::connections::active_ids(&mut tx, tenant, id)
         .await?
         .iter()
-        .map(|c| c.as_uuid())
+        .map(accord_domain::ids::ConnectionId::as_uuid)
         .collect();
     crate::connections::lock_rows(&mut tx, tenant, &active).await?;
     crate::ledger::lock_heads(&mut tx, &[tenant]).await?;

@@ -98,11 +98,11 @@ async fn batch_events_are_listed_at_once_and_fanned_out_once() {
             n += done;
         }
     };
-    let (x, y) = tokio::join!(
+    let (by_a, by_b) = tokio::join!(
         tokio::spawn(fan(Arc::clone(&a))),
         tokio::spawn(fan(Arc::clone(&b)))
     );
-    assert_eq!(x.unwrap() + y.unwrap(), 96, "each event fanned out once");
+    assert_eq!(by_a.unwrap() + by_b.unwrap(), 96, "each event fanned out once");
     let deliveries = a
         .webhook_deliveries(w.tenant.id, hook.id, None, 1000)
         .await
