@@ -102,7 +102,11 @@ async fn batch_events_are_listed_at_once_and_fanned_out_once() {
         tokio::spawn(fan(Arc::clone(&a))),
         tokio::spawn(fan(Arc::clone(&b)))
     );
-    assert_eq!(by_a.unwrap() + by_b.unwrap(), 96, "each event fanned out once");
+    assert_eq!(
+        by_a.unwrap() + by_b.unwrap(),
+        96,
+        "each event fanned out once"
+    );
     let deliveries = a
         .webhook_deliveries(w.tenant.id, hook.id, None, 1000)
         .await
