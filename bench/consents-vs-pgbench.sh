@@ -3,7 +3,7 @@
 # machine, in the same run (issue 6: the target is ≥ 80 % of pgbench). Also SQLite's rate.
 #
 #   bench/consents-vs-pgbench.sh                 # defaults below
-#   ROUNDS=3 SECS=10 CLIENTS="16 64 96" IN_FLIGHT="64 256 1024" bench/consents-vs-pgbench.sh
+#   ROUNDS=3 SECS=10 CLIENTS="16 64 96" IN_FLIGHT="64 256 512 1024" bench/consents-vs-pgbench.sh
 #
 # Each round runs, back to back: pgbench with a custom one-statement script (one row of about
 # the size of a consent record, autocommit, prepared statements) at each of CLIENTS, then
@@ -25,7 +25,7 @@ export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-
 ROUNDS="${ROUNDS:-3}"
 SECS="${SECS:-10}"
 CLIENTS="${CLIENTS:-16 64 96}"
-IN_FLIGHT="${IN_FLIGHT:-64 256 1024}"
+IN_FLIGHT="${IN_FLIGHT:-64 256 512 1024}"
 # Tenants the consents are spread over; each tenant's ledger chain takes one batch at a time,
 # so 1 is the worst case.
 TENANTS="${TENANTS:-1}"
