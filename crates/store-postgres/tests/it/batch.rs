@@ -245,3 +245,51 @@ async fn consents_disconnects_and_expiry_of_one_connection_do_not_deadlock() {
         assert_eq!(c.status, ConnectionStatus::Disconnected, "round {round}");
     }
 }
+
+/// A consent for a deleted company, in a batch with consents for a live one: it alone is
+/// refused (`NotFound`, nothing of it written), and the others commit with their events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consent_for_a_deleted_company_fails_alone_in_its_batch() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let pg = Arc::new(db.store().await);
+    let store: Arc<dyn Store> = pg.clone();
+    let w = World::new(&*store, "Lender A").await;
+    let gone = fixtures::company(&*store, w.tenant.id, None).await;
+    assert!(store
+        .delete_company(w.tenant.id, gone.id, at(1))
+        .await
+        .unwrap());
+    let mut writes: Vec<_> = (0..10)
+        .map(|n| fixtures::consent_write(&w.company, &w.nv, at(10 + n)))
+        .collect();
+    writes.insert(5, fixtures::consent_write(&gone, &w.nv, at(9)));
+    let outcomes =
+        futures::future::join_all(writes.iter().map(|write| store.record_consent(write))).await;
+    for (n, (write, outcome)) in writes.iter().zip(&outcomes).enumerate() {
+        if n == 5 {
+            assert!(matches!(outcome, Err(StoreError::NotFound)), "{outcome:?}");
+            assert_eq!(
+                store
+                    .connection(w.tenant.id, write.connection.id)
+                    .await
+                    .unwrap(),
+                None
+            );
+        } else {
+            assert!(outcome.is_ok(), "{n}: {outcome:?}");
+        }
+    }
+    let stats = pg.group_commit_stats();
+    assert!(
+        stats.batches < 11 && stats.replays >= 1,
+        "the refused consent shared a batch, replayed request by request: {stats:?}"
+    );
+    let events = store.ledger_events(w.tenant.id, 0, 100).await.unwrap();
+    assert_eq!(events.len(), 10, "one event for each consent written");
+    assert_eq!(
+        store.webhook_events(w.tenant.id, 100).await.unwrap().len(),
+        20
+    );
+}
