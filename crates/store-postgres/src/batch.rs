@@ -261,17 +261,12 @@ pub(crate) async fn apply<'c>(
     // integer and refuses a value out of range rather than wrapping it.
     let written: Vec<(Uuid, i64, String, String)> = sqlx::query_as(
         "with recursive
-         -- The chains this batch extends, in id order (the lock order of ledger.rs).
-
          upserted as (
              insert into connections (id, tenant_id, company_id, platform_key, status, data_uses,
                  consent_id, granted_scope, last_error, created_at, updated_at, linked_at, disconnected_at)
              select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[],
                  $7::uuid[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[],
                  $12::timestamptz[], $13::timestamptz[])
-             -- Evaluated before the first row: the chains are held before any connection row,
-             -- and a chain without a head (none exists: a trigger gives every tenant one) would
-             -- write nothing rather than consents without events.
              order by 1
              on conflict (id) do update set
                  status = excluded.status,

@@ -113,12 +113,8 @@ pub(crate) async fn delete_company(
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-    let active: Vec<uuid::Uuid> = crate::connections::active_ids(&mut tx, tenant, id)
-        .await?
-        .iter()
-        .map(accord_domain::ids::ConnectionId::as_uuid)
-        .collect();
-    crate::connections::lock_rows(&mut tx, tenant, &active).await?;
+    // The company's connections (locked), then its chain; the disconnects below append to it.
+    crate::connections::active_ids(&mut tx, tenant, id).await?;
     crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
     // Same effect as the customer clicking "disconnect" on each (brief: withdrawal takes effect
     // at once), in the same transaction as the deletion. Listed again now that the chain is

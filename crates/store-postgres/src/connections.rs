@@ -387,37 +387,17 @@ pub(crate) async fn disconnect(
     at: OffsetDateTime,
 ) -> Result<Option<Disconnected>> {
     let mut tx = pool.begin().await.map_err(db)?;
-    // Lock order: the connection, then the tenant's ledger chain (see `ledger.rs`).
-    lock_rows(&mut tx, tenant, &[id.as_uuid()]).await?;
-    crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
     let out = disconnect_in(&mut tx, tenant, id, revoke, method, at).await?;
     tx.commit().await.map_err(db)?;
     Ok(out)
 }
 
-/// Locks connection rows (`for update`) in id order, the order every writer of several
-/// connections locks them in; ids of no connection of the tenant lock nothing.
-pub(crate) async fn lock_rows(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    ids: &[uuid::Uuid],
-) -> Result<()> {
-    sqlx::query(
-        "select id from connections where tenant_id = $1 and id = any($2) order by id for update",
-    )
-    .bind(tenant.as_uuid())
-    .bind(ids)
-    .fetch_all(conn)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-/// The disconnect, inside the caller's transaction (also used by `delete_company`), which holds
-/// the connection's row and then the tenant's ledger chain already: status, token destruction, consent withdrawal with its
-/// `withdrawn` events, and the revocation job commit together. The connection row is locked
-/// first, so a concurrent disconnect of the same connection waits, then finds it disconnected
-/// and returns it unchanged, queueing no second job and no second event.
+/// The disconnect, inside the caller's transaction (also used by `delete_company`): status, token
+/// destruction, consent withdrawal with its `withdrawn` events, and the revocation job commit
+/// together. The connection row is locked first, so a concurrent disconnect of the same
+/// connection waits, then finds it disconnected and returns it unchanged, queueing no second job
+/// and no second event; the tenant's ledger chain is locked last, when the events are appended
+/// (the lock order of `ledger.rs`).
 pub(crate) async fn disconnect_in(
     conn: &mut PgConnection,
     tenant: TenantId,
@@ -554,15 +534,16 @@ pub(crate) async fn company_consents(
     .collect()
 }
 
-/// The connections of a company that can still be disconnected, for `delete_company`, in id
-/// order (the order every multi-row writer locks connections in, so none deadlock).
+/// The connections of a company that can still be disconnected, for `delete_company`, locked
+/// (`for update`) in id order (the order every multi-row writer locks connections in, so none
+/// deadlock).
 pub(crate) async fn active_ids(
     conn: &mut PgConnection,
     tenant: TenantId,
     company: CompanyId,
 ) -> Result<Vec<ConnectionId>> {
     let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "select id from connections where tenant_id = $1 and company_id = $2 and status <> 'disconnected' order by id",
+        "select id from connections where tenant_id = $1 and company_id = $2 and status <> 'disconnected' order by id for update",
     )
     .bind(tenant.as_uuid())
     .bind(company.as_uuid())
@@ -645,7 +626,8 @@ pub(crate) async fn expire_consents(
     at: OffsetDateTime,
 ) -> Result<Vec<ChainedEvent>> {
     let mut tx = pool.begin().await.map_err(db)?;
-    // Lock order: connections, then consents, then the tenant's ledger chain (see `ledger.rs`).
+    // Lock order: connections, then consents, then the tenant's ledger chain, which the append
+    // at the end locks (see `ledger.rs`).
     let linked: Vec<uuid::Uuid> = sqlx::query_scalar(
         "select c.id from connections c where c.tenant_id = $1 and c.status = 'linked'
              and c.consent_id in (select k.id from consents k where k.tenant_id = $1
@@ -695,7 +677,6 @@ pub(crate) async fn expire_consents(
     })
     .collect::<Result<_>>()?;
     crate::webhooks::insert_events(&mut tx, &outbox).await?;
-    crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
     let bodies = ended
         .iter()
         .map(|(k, purpose)| {

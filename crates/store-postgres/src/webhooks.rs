@@ -2,9 +2,10 @@
 //! transactions of the changes it describes ([`insert_events`]; the consent action's events are
 //! written by the batch statement, `batch.rs`, as one `webhook_outbox` row a batch, which the
 //! fan-out turns into `webhook_events` rows first: migration 0019), fan-out into deliveries, and
-//! claims for one attempt at a time. Several instances share the database: events to fan out and deliveries
-//! due are taken with `for update skip locked`, so each is handled by one instance, and a claim
-//! is a lease, so a delivery whose instance died is taken again once it has passed.
+//! claims for one attempt at a time. Several instances share the database: events to fan out
+//! and deliveries due are taken with `for update skip locked`, so each is handled by one
+//! instance, and a claim is a lease, so a delivery whose instance died is taken again once it
+//! has passed.
 
 use crate::codec::RowExt as _;
 use crate::error::{corrupt, db};

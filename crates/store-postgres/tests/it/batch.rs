@@ -5,7 +5,8 @@
 //! lock a connection and the chain (consents, disconnects, expiry) never deadlock.
 
 use accord_domain::connection::ConnectionStatus;
-use accord_domain::ids::WebhookEndpointId;
+use accord_domain::ids::{TenantId, WebhookEndpointId};
+use accord_domain::ledger::ChainVerifier;
 use accord_domain::outbox::WebhookEndpoint;
 use accord_store::conformance::fixtures::{self, at, World};
 use accord_store::{Store, StoreError};
@@ -185,10 +186,19 @@ async fn a_company_deleted_while_consents_are_written_keeps_no_live_connection()
             }
         }
     }
-    let events = store.ledger_events(w.tenant.id, 0, 10_000).await.unwrap();
-    assert!(events
-        .windows(2)
-        .all(|p| p[1].event.seq == p[0].event.seq + 1 && p[1].event.prev_hash == p[0].hash));
+    verify_chain(&*store, tenant).await;
+}
+
+/// The tenant's whole chain: every position, link and hash (the verifier `accord ledger
+/// verify` uses).
+async fn verify_chain(store: &dyn Store, tenant: TenantId) {
+    let mut verifier = ChainVerifier::default();
+    for e in store.ledger_events(tenant, 0, 10_000).await.unwrap() {
+        verifier
+            .push(&e)
+            .unwrap_or_else(|b| panic!("chain broken: {b}"));
+    }
+    verifier.finish().unwrap();
 }
 
 /// A linked connection re-consented, disconnected and expired at the same time, in rounds: all
@@ -244,6 +254,7 @@ async fn consents_disconnects_and_expiry_of_one_connection_do_not_deadlock() {
             .unwrap();
         assert_eq!(c.status, ConnectionStatus::Disconnected, "round {round}");
     }
+    verify_chain(&*store, tenant).await;
 }
 
 /// A consent for a deleted company, in a batch with consents for a live one: it alone is
@@ -288,6 +299,7 @@ async fn a_consent_for_a_deleted_company_fails_alone_in_its_batch() {
     );
     let events = store.ledger_events(w.tenant.id, 0, 100).await.unwrap();
     assert_eq!(events.len(), 10, "one event for each consent written");
+    verify_chain(&*store, w.tenant.id).await;
     assert_eq!(
         store.webhook_events(w.tenant.id, 100).await.unwrap().len(),
         20
