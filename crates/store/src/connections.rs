@@ -1,0 +1,152 @@
+//! Connections and their encrypted platform tokens.
+
+#[allow(clippy::wildcard_imports)]
+use crate::*;
+use async_trait::async_trait;
+
+/// The outcome of a disconnect.
+#[derive(Debug, Clone)]
+pub struct Disconnected {
+    pub connection: Connection,
+    /// The durable revocation job created with the disconnect, when tokens existed and a job was asked for.
+    pub revoke_job: Option<JobId>,
+}
+
+/// A connection's next token refresh: the `refresh_token` job to create (payload
+/// `{connection_id, platform_key}`) and when it is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshSchedule {
+    pub job: JobId,
+    pub run_at: OffsetDateTime,
+}
+
+/// What a `refresh_token` job got from the platform, to store with
+/// [`ConnectionStore::store_refreshed_tokens`].
+#[derive(Debug, Clone)]
+pub struct RefreshedTokens {
+    /// The job that refreshed; it is completed in the same transaction.
+    pub job: JobId,
+    /// The token ciphertext the refresh started from: the new tokens replace it only if the
+    /// connection still holds exactly it (compare-and-swap), so a refresh never overwrites the
+    /// tokens of a connection disconnected, deauthorized or linked anew meanwhile.
+    pub previous_tokens_ct: String,
+    /// The new token set, encrypted (AAD = tenant + connection, as when linked).
+    pub tokens_ct: String,
+    /// The scope the platform reported, when it reported one.
+    pub granted_scope: Option<String>,
+    /// The refresh after this one (`None` when the new tokens cannot or need not be refreshed).
+    pub next: Option<RefreshSchedule>,
+    /// When the connection moved on meanwhile, the new tokens are live at the platform and
+    /// nothing holds them: queue a `revoke_token` job with them (the platform can revoke).
+    pub revoke_if_stale: bool,
+}
+
+/// The outcome of [`ConnectionStore::store_refreshed_tokens`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshStored {
+    /// The connection holds the new tokens; the next refresh is scheduled.
+    Stored,
+    /// The connection no longer holds the tokens the refresh started from (or its job was
+    /// ended meanwhile): nothing about it changed. The revocation job of the new tokens, if one
+    /// was asked for.
+    Stale { revoke_job: Option<JobId> },
+}
+
+/// Connections and their encrypted platform tokens.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Marks a connection linked and stores its encrypted token set; with `refresh`, its
+    /// `refresh_token` job is created in the same transaction, ending any refresh still pending
+    /// for the connection (at most one is pending per connection). A disconnected connection
+    /// is never revived: `Conflict`, nothing written.
+    ///
+    /// If the connection still held other tokens (a second callback, or the customer signing in
+    /// again after a re-consent), that grant is no longer held by anyone: its revocation at the
+    /// platform is queued in the same transaction, and the job's id returned, so no grant Accord
+    /// obtained stays alive at a platform unseen.
+    async fn link_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        tokens_ct: &str,
+        granted_scope: Option<&str>,
+        refresh: Option<RefreshSchedule>,
+        at: OffsetDateTime,
+    ) -> Result<Option<JobId>>;
+    /// Stores a refresh's tokens, in one transaction, only if the connection still holds tokens
+    /// (`linked` or `reconsent_required`), exactly `previous_tokens_ct`, and `job` is not done:
+    /// the new ciphertext (and scope, when reported) replaces the old one, `job` is completed
+    /// and `next` is scheduled. Otherwise nothing about the connection changes
+    /// ([`RefreshStored::Stale`]) and, with `revoke_if_stale`, a `revoke_token` job holding the
+    /// new ciphertext is created. `NotFound` if the connection does not exist for this tenant.
+    async fn store_refreshed_tokens(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        refreshed: &RefreshedTokens,
+        at: OffsetDateTime,
+    ) -> Result<RefreshStored>;
+    /// The platform ended Accord's access (a refresh answered `invalid_grant`). One
+    /// transaction, only if the connection still holds tokens and exactly
+    /// `previous_tokens_ct`: status `deauthorized`, token ciphertext removed, `last_error` set
+    /// to `error_code`, the connection's pending refresh jobs ended, and a
+    /// `connection.deauthorized` outbox row. The consent is not withdrawn (the customer did not
+    /// withdraw it through Accord; a reconnect supersedes it). Returns the connection after the
+    /// change; `None`, and nothing written, when it moved on meanwhile. `NotFound` if the
+    /// connection does not exist for this tenant.
+    async fn deauthorize_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        previous_tokens_ct: &str,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<Connection>>;
+    /// A linked connection's token refresh has failed through the whole ordinary retry
+    /// schedule (it goes on every 6 hours): `last_error` set to `error_code` and a
+    /// `connection.refresh_failing` outbox row, one transaction, only while the connection is
+    /// linked, so the tenant hears of it while the tokens may still be saved. A refresh that
+    /// succeeds later clears `last_error`. Returns the connection after the change; `None`, and
+    /// nothing written, when it is not linked. `NotFound` if it does not exist for this tenant.
+    async fn refresh_failing(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<Connection>>;
+    /// Records a failure code on a connection still pending sign-in.
+    async fn fail_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    async fn connection(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>>;
+    async fn company_connections(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<Connection>>;
+    /// The encrypted token set of a linked connection.
+    async fn connection_tokens(&self, tenant: TenantId, id: ConnectionId)
+        -> Result<Option<String>>;
+    /// One transaction: status `disconnected`, token ciphertext removed from the connection, the
+    /// current consent marked withdrawn, the connection's pending refresh jobs ended, and — if
+    /// `revoke` and tokens existed — a `revoke_token` job created holding the ciphertext
+    /// (payload `{connection_id, platform_key, tokens_ct}`).
+    /// `None` if the connection does not exist for this tenant; already disconnected connections
+    /// are returned unchanged.
+    ///
+    /// Each consent withdrawn appends a `withdrawn` ledger event (purpose from its notice
+    /// version) collected by `method` (`manage_page`, `tenant_api`…), in the same transaction.
+    async fn disconnect(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        revoke: bool,
+        method: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<Disconnected>>;
+}

@@ -1,0 +1,43 @@
+//! The hosted flow's single-use artifacts: link sessions, browser sessions, OAuth state.
+
+#[allow(clippy::wildcard_imports)]
+use crate::*;
+use async_trait::async_trait;
+
+/// The hosted flow's single-use artifacts: link sessions, browser sessions, OAuth state.
+#[async_trait]
+pub trait FlowStore: Send + Sync {
+    async fn create_link_session(&self, session: &LinkSession) -> Result<()>;
+    /// Atomically marks the link session whose token hashes to `token_hash` used (only if unused,
+    /// unexpired at `now` and of the same kind as `browser`) and creates `browser` bound to it
+    /// (the store sets `browser.tenant_id`/`company_id`/`link_session_id` from the link session).
+    /// `None` if it was not usable; then nothing is written.
+    async fn consume_link_session(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+        browser: &BrowserSession,
+    ) -> Result<Option<LinkSession>>;
+    async fn link_session(
+        &self,
+        tenant: TenantId,
+        id: LinkSessionId,
+    ) -> Result<Option<LinkSession>>;
+    async fn create_browser_session(&self, session: &BrowserSession) -> Result<()>;
+    /// The unexpired session of this kind whose cookie token hashes to `token_hash`.
+    async fn browser_session(
+        &self,
+        token_hash: &TokenHash,
+        kind: SessionKind,
+        now: OffsetDateTime,
+    ) -> Result<Option<BrowserSession>>;
+    async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()>;
+    /// Atomically consumes the flow with this state hash if it is unexpired at `now` and bound to
+    /// `session`. Consumed means gone: a replay finds nothing.
+    async fn consume_oauth_flow(
+        &self,
+        state_hash: &TokenHash,
+        session: BrowserSessionId,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthFlow>>;
+}
