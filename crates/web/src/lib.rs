@@ -59,7 +59,8 @@ fn routes(state: AppState, api: Router<AppState>, doc: Arc<String>) -> Router {
             }),
         )
         .layer(RequestBodyLimitLayer::new(256 * 1024))
-        // Pages stay well under the 14 KB first-round-trip budget compressed (DESIGN.md "Weight").
+        // Pages stay well under the 14 KB first-round-trip budget compressed (each flow step
+        // arrives in the first round trip on a slow phone connection).
         .layer(CompressionLayer::new())
         // Spans name the route template, never the raw URI: link tokens, OAuth codes and
         // `state` travel in URIs and must not reach the logs.

@@ -1,4 +1,5 @@
-//! Tenant-authored copy is Markdown rendered through a strict allow-list (DESIGN.md): paragraphs,
+//! Tenant-authored copy is Markdown rendered through a strict allow-list, so a tenant (or whoever
+//! holds its API key) cannot put script or tracking on the consent screen: paragraphs,
 //! emphasis, strong, lists, line breaks, inline code and links; links only `https:`, `mailto:`
 //! and `tel:`. Raw HTML never passes: HTML events are rendered as escaped text. Images,
 //! headings, tables and footnotes are flattened to text. The output cannot break the page, run

@@ -1,8 +1,9 @@
-//! The security baseline on every response (DESIGN.md "Headers"): a CSP with a per-request
-//! nonce (for the script, and for the `<style>` holding the tenant's validated brand colours)
-//! and no `unsafe-inline`, `frame-ancestors` from the tenant's allowed embedding origins (embed
-//! SDK pages) else `'none'`, `nosniff`, `no-referrer` and
-//! `no-store` on flow and API responses; plus the CSRF token check for every form.
+//! The security baseline on every response, so that no page can run injected script, be framed
+//! by a site the tenant did not name, or leak a flow token to a cache or a referrer: a CSP with
+//! a per-request nonce (for the script, and for the `<style>` holding the tenant's validated
+//! brand colours) and no `unsafe-inline`, `frame-ancestors` from the tenant's allowed embedding
+//! origins (embed SDK pages) else `'none'`, `nosniff`, `no-referrer` and `no-store` on flow and
+//! API responses; plus the CSRF token check for every form.
 
 use accord_domain::crypto::{ct_eq, random_token, Keyring, TokenHash};
 use axum::extract::Request;

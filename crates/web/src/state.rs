@@ -31,7 +31,8 @@ pub struct WebConfig {
 }
 
 impl WebConfig {
-    /// Cookies get `Secure` when Accord is served over TLS (DESIGN.md, security baseline).
+    /// Cookies get `Secure` when Accord is served over TLS, so a session cookie never travels in
+    /// clear text.
     pub fn secure_cookies(&self) -> bool {
         self.urls.public_url.scheme() == "https"
     }

@@ -198,8 +198,9 @@ pub async fn create_link_session(
             Err(e) => invalid.push(FieldError::new(format!("categories.{i}"), e.to_string())),
         }
     }
-    // Exact match against the tenant's registered return URLs (DESIGN.md: exact matching of
-    // every redirect/return URL); nothing is normalised, so look-alikes are refused.
+    // Exact match against the tenant's registered return URLs: a prefix or pattern match would
+    // let an attacker's look-alike receive the customer; nothing is normalised, so look-alikes
+    // are refused.
     let return_url = body.return_url.as_deref().and_then(|u| {
         let registered = tenant.settings.integration.return_url(u);
         if registered.is_none() {

@@ -1,6 +1,7 @@
 //! Page errors. A handler returns a [`PageError`]; the `render_errors` middleware turns it into a
 //! friendly page in the customer's language, with the tenant's support contacts, guide link and
-//! language switch when the browser has a session (DESIGN.md: on every page, errors included).
+//! language switch when the browser has a session: a customer who hits an error is the one who
+//! most needs help, so these are on every page, errors included.
 //! 5xx causes are logged with a correlation id, never shown.
 
 use crate::pages::ctx::anonymous_chrome;

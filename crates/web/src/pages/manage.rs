@@ -1,5 +1,6 @@
 //! The manage page: the company's connections, what each shares, when it was granted, and
-//! disconnect in one click plus one confirmation — effective at once (DESIGN.md). A connection
+//! disconnect in one click plus one confirmation — effective at once, since withdrawing must be
+//! as easy as giving. A connection
 //! whose access the platform ended (`deauthorized`) says so and offers to reconnect: the
 //! hosted flow's consent step for that platform, then its sign-in, on the same connection.
 

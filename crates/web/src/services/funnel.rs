@@ -1,5 +1,6 @@
 //! Counting the funnel from the page handlers: each step once per browser session (and
-//! platform), with no personal data (DESIGN.md; issue 4 item 6). Counting never fails a page:
+//! platform), with no personal data: the tenant sees where customers stop, never who stopped.
+//! Counting never fails a page:
 //! a store error is logged and the customer goes on.
 
 use crate::pages::ctx::PageCtx;
