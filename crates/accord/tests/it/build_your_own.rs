@@ -1,4 +1,4 @@
-//! Build your own UI (issue 5, item 3), end to end against the sandbox: the tenant's pages list
+//! Build your own UI, end to end against the sandbox: the tenant's pages list
 //! the platforms, render the notice, record the consent they collected (409 when the notice
 //! shown is not the one in force), start the authorization (Accord keeps `state` and PKCE),
 //! and the customer comes back through Accord's callback to the tenant's return URL — with the

@@ -1,4 +1,4 @@
-//! The embed SDK (issue 5, item 1): the SDK's files and size budget, `frame-ancestors` from the
+//! The embed SDK: the SDK's files and size budget, `frame-ancestors` from the
 //! tenant's embedding origins, the framed flow without cookies (the handle travels in form
 //! bodies, never in URLs), the platform sign-in in a first-party popup that reports back, and
 //! the top-level fallback that returns through the return redirect.
@@ -100,7 +100,7 @@ async fn the_sdk_is_served_small_cacheable_and_typed() {
     assert_eq!(h["x-content-type-options"], "nosniff");
     let js = res.text().await.unwrap();
     assert_eq!(js, accord_web::sdk::LINK_JS);
-    // As served compressed (DESIGN.md "Weight": ≤ 4 KB gzipped).
+    // As served compressed: ≤ 4 KB gzipped, since it loads on the tenant's own page.
     let gz = app
         .http
         .get(app.url("/sdk/link.js"))

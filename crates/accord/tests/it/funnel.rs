@@ -1,4 +1,4 @@
-//! The funnel (issue 4 item 6): scripted flows through the sandbox, then the exact counts of
+//! The funnel: scripted flows through the sandbox, then the exact counts of
 //! `GET /v1/analytics/funnel` — per step, conversions, exits and the split by platform —
 //! with reloads not counted twice and no personal data kept with the counts.
 

@@ -588,7 +588,7 @@ fn uuids_in(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-// ---- PostgreSQL (issue 6): the same application on a fresh PostgreSQL database, and several
+// ---- PostgreSQL: the same application on a fresh PostgreSQL database, and several
 // instances of one deployment on one database ----
 
 /// A public address the test resolver gives `hooks.lender.example` (RFC 5737's documentation

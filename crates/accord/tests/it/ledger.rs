@@ -1,4 +1,4 @@
-//! The consent ledger (issue 3, items 1, 3 and 8): the database refuses to change or remove a
+//! The consent ledger, tamper-evident: the database refuses to change or remove a
 //! ledger row, and `accord ledger verify` (the real binary) recomputes each tenant's chain,
 //! exits 0 when intact and 1 on any tamper, naming the first broken event. Tampering is done
 //! with direct SQL on a consistent copy (`VACUUM INTO`) of a database written by real flows.
@@ -477,8 +477,8 @@ fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// Issue 3, item 3 ("every signature"): the sealer signs each chain's head; `ledger verify`
-/// checks those signatures, and catches with them what hashes alone cannot: the last event
+/// Every signature is checked: the sealer signs each chain's head; `ledger verify` checks
+/// those signatures, and catches with them what hashes alone cannot: the last event
 /// rewritten with a hash that matches, sealed events removed from the end, a checkpoint moved.
 #[tokio::test]
 async fn signed_checkpoints_catch_a_rewritten_or_truncated_tail() {

@@ -1,4 +1,4 @@
-//! The mutual NDA (issue 3, item 7): a tenant option offered beside the consent as a separate,
+//! The mutual NDA: a tenant option offered beside the consent as a separate,
 //! optional action. Signing records the document with an `nda_accepted` ledger event; both
 //! parties download the same PDF; the receipt verifies against the published keys; the NDA never
 //! blocks a connection; signer input stays text.

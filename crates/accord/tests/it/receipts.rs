@@ -1,4 +1,4 @@
-//! Consent receipts (issue 3, items 2–4): each ledger event of a consent yields a receipt signed
+//! Consent receipts: each ledger event of a consent yields a receipt signed
 //! as a compact JWS (EdDSA, Ed25519) that an independent JOSE implementation verifies against
 //! `/.well-known/jwks.json`; the tenant reads them from the API, the customer from the success
 //! and manage pages (a readable page in its language and the `.jws` file); a withdrawal adds a

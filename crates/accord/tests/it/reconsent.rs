@@ -1,4 +1,4 @@
-//! Notice versions, re-consent and expiry (issue 3, items 5 and 6): an editorial change leaves
+//! Notice versions, re-consent and expiry: an editorial change leaves
 //! connections alone; a material one marks them `reconsent_required`, and the customer's next
 //! visit (manage page or hosted flow) shows what changed and asks again — agreeing records a new
 //! consent on the same connection (`reconsented`), without a new sign-in at the platform.

@@ -1,4 +1,4 @@
-//! The return redirect (issue 5, item 2): a link session's `return_url` must be exactly one of
+//! The return redirect: a link session's `return_url` must be exactly one of
 //! the tenant's registered return URLs (a bypass corpus of near misses is refused), and on
 //! finish the customer goes back there with `companyId`, `connectionId`, `platform`, `status`
 //! and `errorCode`.

@@ -1,4 +1,4 @@
-//! Many instances, one truth (issue 6): two Accord instances built on one PostgreSQL database,
+//! Many instances, one truth: two Accord instances built on one PostgreSQL database,
 //! as two `accord serve` behind one load balancer — same database, a copy of the same key file,
 //! each serving on its own `127.0.0.1:0` port. Every request is sent to the instance the test
 //! chooses, the way a load balancer would spread them:

@@ -1,4 +1,4 @@
-//! Support requests end to end (issue 4 item 4): e-mailed to the tenant's support inbox through
+//! Support requests end to end: e-mailed to the tenant's support inbox through
 //! a local SMTP sink, retried after a failure, rate-limited per IP and per session (429 with
 //! `Retry-After`, nothing stored), diagnostics (last error code, correlation id) and the
 //! prefilled "Can't find your platform?" request. The form and storage basics are in `flow.rs`.

@@ -1,4 +1,4 @@
-//! Signed webhooks (issue 5): every event of the real flow reaches a loopback receiver that
+//! Signed webhooks: every event of the real flow reaches a loopback receiver that
 //! verifies it with an independent Standard Webhooks implementation (the `standardwebhooks`
 //! crate) and fails the test on any request it cannot verify; the retry schedule runs on the
 //! injected clock; `Retry-After`, 3xx and 410 are honoured; a crash between the commit and the
