@@ -1,6 +1,7 @@
 //! The tenant API (`/v1/...`), endpoint by endpoint, against its fixed public contract (listed
 //! in `docs/DESIGN.md`; integrations depend on it): status codes, shapes, RFC 9457
-//! problem+json errors with field paths, tenant isolation, headers, and the OpenAPI document (committed `openapi.json` = generated = served).
+//! problem+json errors with field paths, tenant isolation, headers, and the OpenAPI document
+//! (committed `openapi.json` = generated = served).
 
 mod companies;
 mod connections;
