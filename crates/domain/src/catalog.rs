@@ -9,7 +9,8 @@ use std::str::FromStr;
 use thiserror::Error;
 use url::Url;
 
-/// The integration category a platform belongs to (the brief: "specify the integration category").
+/// The integration category a platform belongs to, shown to the customer so it knows what kind
+/// of system it is connecting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {

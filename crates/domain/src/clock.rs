@@ -1,4 +1,5 @@
-//! Injected time, so expiries and retry schedules are tested without sleeping (DESIGN.md).
+//! Injected time, so expiries and retry schedules are tested without sleeping: a test moves
+//! the clock instead of waiting, and stays fast and deterministic.
 
 use std::sync::{Arc, Mutex};
 use time::{Duration, OffsetDateTime};

@@ -7,7 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 use time::OffsetDateTime;
 
-/// The life of a connection (DESIGN.md vocabulary).
+/// The life of a connection (company × platform): `pending_auth` until the platform sign-in
+/// completes, then `linked`, and later `deauthorized`, `disconnected` or `reconsent_required`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionStatus {

@@ -1,5 +1,6 @@
 //! Secrets: random tokens, their storage hashes, API keys, and the AEAD keyring that encrypts
-//! platform tokens and tenant client secrets at rest (DESIGN.md, "Secrets").
+//! platform tokens and tenant client secrets at rest, so a copy of the database alone yields no
+//! usable secret.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -291,7 +292,8 @@ impl Keyring {
     }
 }
 
-/// The associated data binding a ciphertext to its tenant and object (DESIGN.md: AAD = tenant + object id).
+/// The associated data binding a ciphertext to its tenant and object (AAD = tenant + object id),
+/// so a ciphertext copied onto another tenant's or another object's row fails to decrypt.
 pub fn aad(tenant: &crate::ids::TenantId, object: &dyn fmt::Display, purpose: &str) -> Vec<u8> {
     format!("accord/v1/{purpose}/{tenant}/{object}").into_bytes()
 }

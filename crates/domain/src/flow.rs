@@ -1,6 +1,6 @@
 //! Flow artifacts: link sessions, browser sessions and OAuth authorization state. All are
 //! single-use or short-lived, stored server-side by the hash of their secret, and bound to a
-//! browser session (DESIGN.md, "Flow artifacts are single-use and bound").
+//! browser session: a leaked link or a replayed callback is worth nothing to anyone else.
 
 use crate::catalog::{Category, PlatformKey};
 use crate::crypto::TokenHash;
@@ -9,7 +9,8 @@ use crate::locale::Locale;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-/// OAuth `state` and PKCE verifier live at most this long (DESIGN.md: 10 min).
+/// OAuth `state` and PKCE verifier live at most this long: 10 minutes is ample for a platform
+/// sign-in and keeps a leaked `state` short-lived.
 pub const OAUTH_STATE_TTL: Duration = Duration::minutes(10);
 
 /// A tenant-minted entry into the hosted flow (`kind = Link`) or the manage page

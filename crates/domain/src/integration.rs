@@ -1,7 +1,7 @@
 //! How a tenant integrates the flow into its own site: the origins allowed to embed the flow in
 //! an iframe (the embed SDK; they become CSP `frame-ancestors`), and the return URLs the
-//! customer may be sent back to when the flow finishes (exact matching, DESIGN.md "Flow
-//! artifacts … Exact matching of every redirect/return URL").
+//! customer may be sent back to when the flow finishes (exact matching: a prefix or pattern
+//! match would let a look-alike URL receive the customer and the flow's outcome).
 //!
 //! Both lists hold canonical strings only: an entry is accepted when it is exactly what the URL
 //! parser (WHATWG URL, the `url` crate) serialises it to, so the stored text is also what a

@@ -1,6 +1,7 @@
-//! The mutual non-disclosure agreement a tenant may offer beside the consent (the brief's
-//! "bonus"). Its template is Markdown with placeholders for both parties; the rendered text is
-//! hashed into the `nda_accepted` ledger event, and both parties download it as a PDF.
+//! The mutual non-disclosure agreement a tenant may offer beside the consent (optional,
+//! never a condition of connecting). Its template is Markdown with placeholders for both
+//! parties; the rendered text is hashed into the `nda_accepted` ledger event, and both parties
+//! download it as a PDF.
 
 use crate::ids::{CompanyId, ConsentId, NdaAcceptanceId, TenantId};
 use crate::locale::Locale;

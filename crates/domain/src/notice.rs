@@ -9,7 +9,7 @@ use crate::validate::{text_field, url_field, FieldError, Invalid};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// The content of one notice version: everything the brief asks the customer to be told.
+/// The content of one notice version: everything the customer must be told before agreeing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoticeContent {

@@ -320,7 +320,8 @@ pub struct LinkSettings {
     pub privacy_policy_url: Option<String>,
     #[serde(default)]
     pub terms_url: Option<String>,
-    /// The tenant's own connection guide and FAQ (the brief: link to a guide, not only a policy).
+    /// The tenant's own connection guide and FAQ: customers need a how-to guide, not only a
+    /// privacy policy.
     #[serde(default)]
     pub connection_guide_url: Option<String>,
     #[serde(default)]

@@ -47,7 +47,8 @@ impl Invalid {
 }
 
 /// URLs are https; plain http is accepted only for localhost when the operator allows it
-/// (development), per DESIGN.md.
+/// (development): anything a customer is sent to, or a secret travels to, must not be readable
+/// or changeable on the way.
 pub fn check_url_scheme(url: &Url, allow_http_localhost: bool) -> Result<(), String> {
     match url.scheme() {
         "https" => {}

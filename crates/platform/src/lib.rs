@@ -196,7 +196,7 @@ pub async fn start(
     let creds = credentials(state, tenant, platform).await?;
     let client = client!(state, platform, creds);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    // 256-bit state (DESIGN.md asks ≥128): unguessable, and only its hash is stored.
+    // 256-bit state (at least 128 bits are needed): unguessable, and only its hash is stored.
     let state_value = random_token(32);
     let sv = state_value.clone();
     let mut req = client
