@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Durable consent appends on PostgreSQL against pgbench's single-row insert rate, on the same
-# machine, in the same run (issue 6: the target is ≥ 80 % of pgbench). Also SQLite's rate.
+# machine, in the same run (the target is ≥ 80 % of pgbench: a consent, with its ledger event
+# and outbox row, should cost little more than the simplest durable insert). Also SQLite's rate.
 #
 #   bench/consents-vs-pgbench.sh                 # defaults below
 #   ROUNDS=3 SECS=10 CLIENTS="16 64 96" IN_FLIGHT="64 256 512 1024" bench/consents-vs-pgbench.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 3's benchmark: durable `given` events with signed receipts on SQLite (WAL,
+# The proof-of-consent benchmark: durable `given` events with signed receipts on SQLite (WAL,
 # synchronous=FULL) at 256 concurrent writers — goal ≥ 10,000/s with p99 ≤ 25 ms — and
 # `accord ledger verify` of 1,000,000 events — goal ≤ 3 s — with the machine's fsync rate beside
 # the figures.

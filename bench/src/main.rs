@@ -1,5 +1,6 @@
 //! `accord-bench`: durable consent appends, the write Accord must make fast without loosening
-//! durability (DESIGN.md: "nothing is acknowledged before the commit").
+//! durability: nothing is acknowledged before the commit, so each consent reported here is on
+//! disk.
 //!
 //! It drives `Store::record_consent` — the consent action's one transaction: the connection
 //! upsert, the consent record and (with `--oauth-state`) the OAuth state — from `--concurrency`

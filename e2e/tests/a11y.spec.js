@@ -1,4 +1,4 @@
-// Accessibility (issue 7, item 3): axe-core with the WCAG 2.0/2.1/2.2 A and AA rules reports
+// Accessibility: axe-core with the WCAG 2.0/2.1/2.2 A and AA rules reports
 // zero violations on every page and state, in both languages and both themes; form errors are
 // announced. (Keyboard-only completion with visible focus: flow.spec.js.)
 import { test, expect } from '../lib/fixtures.js';

@@ -1,4 +1,4 @@
-// The embed SDK (issue 5, item 1) on a tenant's page of another site: the flow in the modal
+// The embed SDK on a tenant's page of another site: the flow in the modal
 // iframe, the platform sign-in in a popup, the host's events by postMessage with Accord's exact
 // origin (and a forged message ignored), framing refused for an origin not on the tenant's
 // list, the SDK's weight, and the modal's accessibility; screenshots embed-<device>-<lang>.png.

@@ -1,4 +1,4 @@
-// Leaving mid-flow (link settings, item 5): with JavaScript the Exit control opens an
+// Leaving mid-flow (link settings: the Exit control): with JavaScript the Exit control opens an
 // accessible dialog that asks once (focus inside, Escape cancels, "Go back" returns focus);
 // without JavaScript it opens the confirm page. Either way, "Yes, exit" ends on the finish
 // page through `/link/finish?exited=<step>`.

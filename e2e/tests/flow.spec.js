@@ -1,4 +1,4 @@
-// The hosted flow as customers go through it (issue 7, item 2): complete flows in English and
+// The hosted flow as customers go through it: complete flows in English and
 // French with the mouse and with the keyboard only, without JavaScript, on a phone, in the dark
 // theme; several connections in one session; decline; a platform error then Try again;
 // disconnect from the manage page and what proves the connection is dead.

@@ -1,4 +1,4 @@
-// The language switch keeps the customer's place (issue 7, item 2): on every page reached by a
+// The language switch keeps the customer's place: on every page reached by a
 // link, switching shows the same page (same path and query) in the other language, and the
 // choice sticks for the next pages.
 import { test, expect } from '../lib/fixtures.js';

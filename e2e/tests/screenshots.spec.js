@@ -1,4 +1,4 @@
-// Screenshots of every step (issue 7, item 6), desktop (1280×900) and phone (375×812), in
+// Screenshots of every step, desktop (1280×900) and phone (375×812), in
 // English and French: docs/screenshots/<step>-<desktop|phone>-<en|fr>.png, full page. The
 // README shows docs/screenshots/consent-desktop-en.png; docs/screenshots/README.md shows all.
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// Web security in the browser (issue 7, item 4): the consent checkbox, CSRF from other sites,
+// Web security in the browser: the consent checkbox, CSRF from other sites,
 // framing, hostile tenant copy, and the security headers of every response.
 // (Every test of the suite also runs under the guard of lib/fixtures.js: headers on every
 // response, no CSP violation, no third-party request.)

@@ -1,4 +1,4 @@
-// A support request from every step (issue 7, item 2): the help footer of each page, error
+// A support request from every step: the help footer of each page, error
 // pages included, offers the tenant's contacts and the support form; a request sent from any
 // step reaches the tenant with the step attached, and the customer gets a reference.
 import { test, expect } from '../lib/fixtures.js';

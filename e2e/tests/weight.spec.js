@@ -1,7 +1,7 @@
-// Weight budget (issue 7, item 5; DESIGN.md "Weight"), measured by the browser: each step
-// transfers at most 30 KB in all, its HTML at most 14 KB as sent (compressed), and nothing
-// comes from another origin. The figures are printed for every step; the test fails above
-// budget.
+// Weight budget, so the flow stays quick on a slow phone connection, measured by the browser:
+// each step transfers at most 30 KB in all, its HTML at most 14 KB as sent (compressed), and
+// nothing comes from another origin. The figures are printed for every step; the test fails
+// above budget.
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, expect } from '../lib/fixtures.js';
