@@ -11,7 +11,7 @@ use accord_domain::crypto::Keyring;
 use accord_domain::ids::TenantId;
 use accord_domain::ledger::{ChainBreak, ChainVerifier};
 use accord_domain::receipt::{verify_compact, JwsError, Receipt};
-use accord_store::Store;
+use accord_store::{LedgerStore, Store};
 use anyhow::{anyhow, bail, Context};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -65,7 +65,7 @@ async fn open_existing_store(settings: &Settings) -> anyhow::Result<Arc<dyn Stor
 /// Checks the signatures of `tenant`'s checkpoints against `key_set`: the (position, hash)
 /// pairs the chain must pass through, and the first checkpoint that does not verify, if any.
 async fn verified_checkpoints(
-    store: &dyn Store,
+    store: &dyn LedgerStore,
     tenant: TenantId,
     key_set: &Value,
 ) -> Result<(Vec<(i64, String)>, Option<ChainBreak>), ChainBreak> {
@@ -106,7 +106,7 @@ async fn verified_checkpoints(
 /// hashing is CPU work), the next one is read. A page that cannot be read is read again one
 /// event at a time, so the unreadable event is the one named.
 pub async fn verify_chain(
-    store: &dyn Store,
+    store: &dyn LedgerStore,
     tenant: TenantId,
     key_set: &Value,
     progress: &dyn Fn(u64),
@@ -189,7 +189,7 @@ pub async fn verify_chain(
 
 /// About how many events `tenant`'s chain holds (for the progress bar): the last position
 /// found by probing, a few dozen small reads whatever the chain's length.
-async fn approximate_len(store: &dyn Store, tenant: TenantId) -> u64 {
+async fn approximate_len(store: &dyn LedgerStore, tenant: TenantId) -> u64 {
     // Whether an event exists at position `seq` (an unreadable one counts as existing).
     let exists = |seq: i64| async move {
         store

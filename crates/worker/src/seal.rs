@@ -10,7 +10,7 @@
 
 use accord_domain::ledger::{ChainVerifier, Checkpoint, SignedCheckpoint};
 use accord_domain::receipt::SigningKeys;
-use accord_store::{Store, StoreError, UnsealedChain};
+use accord_store::{LedgerStore, StoreError, UnsealedChain};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ const CHAINS_PER_ROUND: u32 = 1_000;
 const PAGE: u32 = 5_000;
 
 pub struct Sealer {
-    store: Arc<dyn Store>,
+    store: Arc<dyn LedgerStore>,
     keys: SigningKeys,
     clock: Arc<dyn Clock>,
     every: Duration,
@@ -32,7 +32,7 @@ pub struct Sealer {
 
 impl Sealer {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn LedgerStore>,
         keys: SigningKeys,
         clock: Arc<dyn Clock>,
         every: Duration,

@@ -17,7 +17,7 @@ use accord_domain::netguard::{self, Refused, Resolver};
 use accord_domain::outbox::{secret_aad, AfterAttempt, ClaimedDelivery, WebhookAttempt};
 use accord_domain::webhook::{retry_delay, signature_header};
 use accord_domain::Clock;
-use accord_store::{Store, StoreError};
+use accord_store::{StoreError, WebhookStore};
 use rand::Rng;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::future::Future;
@@ -125,7 +125,7 @@ pub fn http_client(settings: &WebhookSettings) -> reqwest::Client {
 }
 
 pub struct WebhookWorker {
-    store: Arc<dyn Store>,
+    store: Arc<dyn WebhookStore>,
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
     settings: WebhookSettings,
@@ -193,7 +193,7 @@ fn after_attempt(made: i64, sent: &Sent, now: OffsetDateTime, jitter: f64) -> Af
 
 impl WebhookWorker {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn WebhookStore>,
         keyring: Arc<Keyring>,
         clock: Arc<dyn Clock>,
         settings: WebhookSettings,

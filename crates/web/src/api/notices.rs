@@ -166,29 +166,15 @@ pub async fn publish(
     let (Some(category), Some(locale)) = (category, locale) else {
         return Err(ApiError::Internal("validated fields missing".into()));
     };
-    let now = state.clock.now();
-    let v = state
+    // The version and the re-consent a material change calls for commit together.
+    let published = state
         .store
-        .add_notice_version(tenant.id, category, locale, &content, now)
+        .publish_notice_version(tenant.id, category, locale, &content, state.clock.now())
         .await?;
-    // The version just before this one (looked up by number, so a concurrent publish of the
-    // same notice cannot be mistaken for it).
-    let previous = state
-        .store
-        .notice_versions(tenant.id, v.notice_id)
-        .await?
-        .into_iter()
-        .find(|p| p.version == v.version - 1);
-    let change = previous.map(|p| classify(&p.content, &v.content));
-    let mut reconsent = Vec::new();
-    if change
-        .as_ref()
-        .is_some_and(|c| c.class == ChangeClass::Material)
-    {
-        reconsent = state
-            .store
-            .require_reconsent(tenant.id, v.notice_id, now)
-            .await?;
+    let v = published.version;
+    let change = published.previous.map(|p| classify(&p.content, &v.content));
+    let reconsent = published.reconsent_required;
+    if !reconsent.is_empty() {
         // One `consent.reconsent_required` webhook per connection was written by the same commit.
         tracing::info!(notice = %v.notice_id, version = v.version, connections = reconsent.len(), "material notice change: re-consent required");
     }

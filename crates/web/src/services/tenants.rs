@@ -88,7 +88,7 @@ async fn seed_default_notices(state: &AppState, tenant: &Tenant) -> Result<(), S
             let content = super::notice::default_content(&tr, category, &privacy);
             state
                 .store
-                .add_notice_version(tenant.id, category, locale, &content, now)
+                .publish_notice_version(tenant.id, category, locale, &content, now)
                 .await?;
         }
     }
