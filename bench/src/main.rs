@@ -19,6 +19,8 @@
 use accord_domain::flow::SessionKind;
 use accord_domain::receipt::{Controller, Receipt, ReceiptContext, SigningKeys};
 use accord_store::conformance::fixtures::{self, World};
+use accord_domain::notice::NoticeVersion;
+use accord_domain::tenant::Company;
 use accord_store::Store;
 use accord_store_postgres::{PgOptions, PgStore};
 use accord_store_sqlite::SqliteStore;
@@ -95,6 +97,24 @@ struct Counters {
     failed: AtomicU64,
 }
 
+/// What every caller shares: the store, the tenants' companies and notice versions, the
+/// receipt keys, the counters and the flags that open the measured window and stop the run.
+struct Run {
+    store: Arc<dyn Store>,
+    worlds: Vec<(Vec<Company>, NoticeVersion)>,
+    keys: SigningKeys,
+    counters: Counters,
+    measuring: AtomicBool,
+    stop: AtomicBool,
+    /// Open loop: every caller's consents this far apart, from `schedule_start`.
+    interval: Option<Duration>,
+    schedule_start: tokio::time::Instant,
+    concurrency: usize,
+    max: u64,
+    oauth_state: bool,
+    receipts: bool,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -104,38 +124,90 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let (store, describe, commit_stats, sqlite) = open(&args).await?;
-    // Tenants of their own, so runs can share a database.
+    let worlds = worlds(&*store, &args).await;
+    let (stop_sealing, sealer) = start_sealer(&store, &args)?;
+    let run = Arc::new(Run {
+        store,
+        worlds,
+        keys: bench_keys(),
+        counters: Counters::default(),
+        measuring: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        // The schedule of an open-loop run: every caller's consents `interval` apart.
+        interval: args.rate.map(|rate| {
+            #[allow(clippy::cast_precision_loss)] // a count of callers
+            Duration::from_secs_f64(args.concurrency as f64 / rate)
+        }),
+        schedule_start: tokio::time::Instant::now() + Duration::from_millis(10),
+        concurrency: args.concurrency,
+        max: args.max,
+        oauth_state: args.oauth_state,
+        receipts: args.receipts,
+    });
+    let tasks: Vec<_> = (0..args.concurrency)
+        .map(|caller| tokio::spawn(call(Arc::clone(&run), caller)))
+        .collect();
+    let (elapsed, consents) = measure(&run, &args).await;
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.context("a caller panicked")?);
+    }
+    let _ = stop_sealing.send(());
+    sealer.await.context("the sealer panicked")?;
+    latencies.sort_unstable();
+    let failed = run.counters.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        bail!("{failed} consents failed");
+    }
+    let batches = commit_stats();
+    // Closed as `accord serve` closes it: the last connection copies the WAL into the file, so
+    // whatever opens the file next (`accord ledger verify` in bench/proof-of-consent.sh) starts
+    // from a checkpointed database rather than recovering the WAL first.
+    if let Some(sqlite) = sqlite {
+        drop(run);
+        sqlite.close().await;
+    }
+    report(&args, &describe, elapsed, consents, &latencies, batches);
+    Ok(())
+}
+
+/// Tenants of their own (so runs can share a database), each with its companies and notice
+/// version.
+async fn worlds(store: &dyn Store, args: &Args) -> Vec<(Vec<Company>, NoticeVersion)> {
     let run = OffsetDateTime::now_utc().unix_timestamp_nanos();
     let mut worlds = Vec::new();
     for t in 0..args.tenants.max(1) {
-        let w = World::new(&*store, &format!("Bench Lender {run}-{t}")).await;
+        let w = World::new(store, &format!("Bench Lender {run}-{t}")).await;
         let mut companies = vec![w.company.clone()];
         while companies.len() < args.companies.max(1) {
-            companies.push(fixtures::company(&*store, w.tenant.id, None).await);
+            companies.push(fixtures::company(store, w.tenant.id, None).await);
         }
         worlds.push((companies, w.nv));
     }
-    let worlds = Arc::new(worlds);
+    worlds
+}
 
-    let keys = Arc::new(
-        SigningKeys::new(
-            "sig-bench",
-            std::collections::BTreeMap::from([("sig-bench".to_owned(), [7; 32])]),
-        )
-        .expect("the current key is in the set"),
-    );
-    // The sealer signs the chains' heads every second, as `accord serve` does.
-    let sealer_keys = SigningKeys::new(
+fn bench_keys() -> SigningKeys {
+    SigningKeys::new(
         "sig-bench",
         std::collections::BTreeMap::from([("sig-bench".to_owned(), [7; 32])]),
     )
-    .expect("the current key is in the set");
+    .expect("the current key is in the set")
+}
+
+/// The sealer signs the chains' heads every second, as `accord serve` does; its public keys go
+/// to `--jwks-out`. Stopped by sending on the returned channel.
+fn start_sealer(
+    store: &Arc<dyn Store>,
+    args: &Args,
+) -> anyhow::Result<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)> {
+    let sealer_keys = bench_keys();
     if let Some(path) = &args.jwks_out {
         std::fs::write(path, sealer_keys.jwks().to_string())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let sealer = accord_worker::Sealer::new(
-        Arc::clone(&store),
+        Arc::clone(store),
         sealer_keys,
         Arc::new(accord_domain::clock::SystemClock),
         Duration::from_secs(1),
@@ -144,133 +216,120 @@ async fn main() -> anyhow::Result<()> {
     let sealer = tokio::spawn(sealer.run(async move {
         let _ = sealing_stopped.await;
     }));
-    // The schedule of an open-loop run: every caller's consents `interval` apart.
-    let interval = args.rate.map(|rate| {
-        #[allow(clippy::cast_precision_loss)] // a count of callers
-        Duration::from_secs_f64(args.concurrency as f64 / rate)
+    Ok((stop_sealing, sealer))
+}
+
+/// One caller: consents until the run stops, returning the latencies measured in the window.
+async fn call(run: Arc<Run>, caller: usize) -> Vec<Duration> {
+    let (companies, nv) = &run.worlds[caller % run.worlds.len()];
+    let company = &companies[(caller / run.worlds.len()) % companies.len()];
+    let browser = if run.oauth_state {
+        let cookie = format!("bench-{caller}");
+        Some(fixtures::browser(&*run.store, company, SessionKind::Link, &cookie).await)
+    } else {
+        None
+    };
+    let mut latencies = Vec::new();
+    let mut n = 0u64;
+    // Open loop: this caller's next due time (the first staggered among the callers) and the
+    // interval between its consents.
+    #[allow(clippy::cast_precision_loss)] // counts of callers
+    let mut due = run.interval.map(|every| {
+        let first = run.schedule_start + every.mul_f64(caller as f64 / run.concurrency as f64);
+        (first, every)
     });
-    let schedule_start = tokio::time::Instant::now() + Duration::from_millis(10);
-    let counters = Arc::new(Counters::default());
-    let measuring = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::with_capacity(args.concurrency);
-    for caller in 0..args.concurrency {
-        let (store, worlds) = (Arc::clone(&store), Arc::clone(&worlds));
-        let (counters, measuring, stop) = (
-            Arc::clone(&counters),
-            Arc::clone(&measuring),
-            Arc::clone(&stop),
-        );
-        let (max, oauth_state, receipts) = (args.max, args.oauth_state, args.receipts);
-        let concurrency = args.concurrency;
-        let keys = Arc::clone(&keys);
-        tasks.push(tokio::spawn(async move {
-            let (companies, nv) = &worlds[caller % worlds.len()];
-            let company = &companies[(caller / worlds.len()) % companies.len()];
-            let browser = if oauth_state {
-                let cookie = format!("bench-{caller}");
-                Some(fixtures::browser(&*store, company, SessionKind::Link, &cookie).await)
-            } else {
-                None
-            };
-            let mut latencies = Vec::new();
-            let mut n = 0u64;
-            // Open loop: this caller's next due time (the first staggered among the callers)
-            // and the interval between its consents.
-            #[allow(clippy::cast_precision_loss)] // counts of callers
-            let mut due = interval.map(|every| {
-                let first = schedule_start + every.mul_f64(caller as f64 / concurrency as f64);
-                (first, every)
-            });
-            while !stop.load(Ordering::Relaxed) && counters.done.load(Ordering::Relaxed) < max {
-                // Wait for the consent's due time (at once if already late); its latency
-                // counts from then.
-                let mut due_at = None;
-                if let Some((at, every)) = due.as_mut() {
-                    // Awake at least every 50 ms to see the stop flag: at a low rate a
-                    // caller's consents are far apart.
-                    let mut now = tokio::time::Instant::now();
-                    while now < *at && !stop.load(Ordering::Relaxed) {
-                        tokio::time::sleep_until((*at).min(now + Duration::from_millis(50))).await;
-                        now = tokio::time::Instant::now();
-                    }
-                    if stop.load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    due_at = Some(at.into_std());
-                    *at += *every;
-                }
-                let now = OffsetDateTime::now_utc();
-                let mut write = fixtures::consent_write(company, nv, now);
-                if let Some(browser) = &browser {
-                    let state = format!("{caller}-{n}");
-                    write.oauth_flow = Some(fixtures::oauth_flow(
-                        &write.connection,
-                        browser.id,
-                        &state,
-                        now + time::Duration::minutes(10),
-                    ));
-                }
-                n += 1;
-                let started = due_at.unwrap_or_else(Instant::now);
-                let outcome = match store.record_consent(&write).await {
-                    Ok(event) => {
-                        if receipts {
-                            sign_receipt(&keys, &event);
-                        }
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                };
-                let took = started.elapsed();
-                match outcome {
-                    Ok(()) => {
-                        counters.done.fetch_add(1, Ordering::Relaxed);
-                        if measuring.load(Ordering::Relaxed) {
-                            latencies.push(took);
-                        }
-                    }
-                    Err(e) => {
-                        counters.failed.fetch_add(1, Ordering::Relaxed);
-                        eprintln!("record_consent failed: {e}");
-                    }
+    while !run.stop.load(Ordering::Relaxed) && run.counters.done.load(Ordering::Relaxed) < run.max
+    {
+        // Wait for the consent's due time (at once if already late); its latency counts from
+        // then.
+        let due_at = match due.as_mut() {
+            Some(due) => match wait_until_due(&run.stop, due).await {
+                Some(at) => Some(at),
+                None => continue,
+            },
+            None => None,
+        };
+        let now = OffsetDateTime::now_utc();
+        let mut write = fixtures::consent_write(company, nv, now);
+        if let Some(browser) = &browser {
+            let state = format!("{caller}-{n}");
+            write.oauth_flow = Some(fixtures::oauth_flow(
+                &write.connection,
+                browser.id,
+                &state,
+                now + time::Duration::minutes(10),
+            ));
+        }
+        n += 1;
+        let started = due_at.unwrap_or_else(Instant::now);
+        let outcome = run.store.record_consent(&write).await.map(|event| {
+            if run.receipts {
+                sign_receipt(&run.keys, &event);
+            }
+        });
+        let took = started.elapsed();
+        match outcome {
+            Ok(()) => {
+                run.counters.done.fetch_add(1, Ordering::Relaxed);
+                if run.measuring.load(Ordering::Relaxed) {
+                    latencies.push(took);
                 }
             }
-            latencies
-        }));
+            Err(e) => {
+                run.counters.failed.fetch_add(1, Ordering::Relaxed);
+                eprintln!("record_consent failed: {e}");
+            }
+        }
     }
+    latencies
+}
 
+/// Sleeps until the consent due at `due.0`, then moves `due` on by its interval and returns the
+/// due time; `None` if the run stopped meanwhile. Awake at least every 50 ms to see the stop
+/// flag: at a low rate a caller's consents are far apart.
+async fn wait_until_due(
+    stop: &AtomicBool,
+    due: &mut (tokio::time::Instant, Duration),
+) -> Option<Instant> {
+    let (at, every) = due;
+    let mut now = tokio::time::Instant::now();
+    while now < *at && !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep_until((*at).min(now + Duration::from_millis(50))).await;
+        now = tokio::time::Instant::now();
+    }
+    if stop.load(Ordering::Relaxed) {
+        return None;
+    }
+    let due_at = at.into_std();
+    *at += *every;
+    Some(due_at)
+}
+
+/// The warm-up, then the measured window: its length and the consents acknowledged in it.
+/// Stops the callers at its end.
+async fn measure(run: &Run, args: &Args) -> (Duration, u64) {
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
-    measuring.store(true, Ordering::Relaxed);
-    let (start, done0) = (Instant::now(), counters.done.load(Ordering::Relaxed));
+    run.measuring.store(true, Ordering::Relaxed);
+    let (start, done0) = (Instant::now(), run.counters.done.load(Ordering::Relaxed));
     let deadline = start + Duration::from_secs(args.seconds);
-    while Instant::now() < deadline && counters.done.load(Ordering::Relaxed) < args.max {
+    while Instant::now() < deadline && run.counters.done.load(Ordering::Relaxed) < args.max {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (elapsed, done1) = (start.elapsed(), counters.done.load(Ordering::Relaxed));
-    measuring.store(false, Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.context("a caller panicked")?);
-    }
-    let _ = stop_sealing.send(());
-    sealer.await.context("the sealer panicked")?;
-    latencies.sort_unstable();
-    let failed = counters.failed.load(Ordering::Relaxed);
-    if failed > 0 {
-        bail!("{failed} consents failed");
-    }
+    let (elapsed, done1) = (start.elapsed(), run.counters.done.load(Ordering::Relaxed));
+    run.measuring.store(false, Ordering::Relaxed);
+    run.stop.store(true, Ordering::Relaxed);
+    (elapsed, done1 - done0)
+}
 
-    let consents = done1 - done0;
-    let batches = commit_stats();
-    // Closed as `accord serve` closes it: the last connection copies the WAL into the file, so
-    // whatever opens the file next (`accord ledger verify` in bench/proof-of-consent.sh) starts
-    // from a checkpointed database rather than recovering the WAL first.
-    if let Some(sqlite) = sqlite {
-        drop(store);
-        sqlite.close().await;
-    }
+/// One JSON line on stdout (what the scripts read) and a sentence on stderr.
+fn report(
+    args: &Args,
+    describe: &str,
+    elapsed: Duration,
+    consents: u64,
+    latencies: &[Duration],
+    batches: serde_json::Value,
+) {
     #[allow(clippy::cast_precision_loss)] // counts far below 2^52
     let rate = consents as f64 / elapsed.as_secs_f64();
     // The latency below which `p` per mille of the measured consents completed, in ms.
@@ -301,7 +360,6 @@ async fn main() -> anyhow::Result<()> {
         pct(50),
         pct(99)
     );
-    Ok(())
 }
 
 /// The receipt of the consent's `given` event, as the write returned it chained, signed.
