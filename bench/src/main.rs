@@ -17,10 +17,10 @@
 //! ```
 
 use accord_domain::flow::SessionKind;
-use accord_domain::receipt::{Controller, Receipt, ReceiptContext, SigningKeys};
-use accord_store::conformance::fixtures::{self, World};
 use accord_domain::notice::NoticeVersion;
+use accord_domain::receipt::{Controller, Receipt, ReceiptContext, SigningKeys};
 use accord_domain::tenant::Company;
+use accord_store::conformance::fixtures::{self, World};
 use accord_store::Store;
 use accord_store_postgres::{PgOptions, PgStore};
 use accord_store_sqlite::SqliteStore;
@@ -200,7 +200,10 @@ fn bench_keys() -> SigningKeys {
 fn start_sealer(
     store: &Arc<dyn Store>,
     args: &Args,
-) -> anyhow::Result<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)> {
+) -> anyhow::Result<(
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+)> {
     let sealer_keys = bench_keys();
     if let Some(path) = &args.jwks_out {
         std::fs::write(path, sealer_keys.jwks().to_string())
@@ -238,8 +241,7 @@ async fn call(run: Arc<Run>, caller: usize) -> Vec<Duration> {
         let first = run.schedule_start + every.mul_f64(caller as f64 / run.concurrency as f64);
         (first, every)
     });
-    while !run.stop.load(Ordering::Relaxed) && run.counters.done.load(Ordering::Relaxed) < run.max
-    {
+    while !run.stop.load(Ordering::Relaxed) && run.counters.done.load(Ordering::Relaxed) < run.max {
         // Wait for the consent's due time (at once if already late); its latency counts from
         // then.
         let due_at = match due.as_mut() {
