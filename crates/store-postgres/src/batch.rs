@@ -157,7 +157,7 @@ struct Outbox<'a> {
 
 /// Applies every write in one statement on `conn`: the pool (the statement is then its own
 /// transaction), or a transaction or savepoint of the caller's. An `Err` means nothing of it
-/// was written. The writes must be [`consistent`](crate::connections::consistent) and name
+/// was written. The writes must be [`consistent`](crate::consents::consistent) and name
 /// distinct connections (one statement cannot update a row twice); the writer checks both.
 pub(crate) async fn apply<'c>(
     conn: impl PgExecutor<'c>,

@@ -1,20 +1,26 @@
-//! Connections and consents, and the writes that change them together outside the consent
-//! action (which is `batch.rs`, run by the group-commit writer): linking, token refresh,
-//! failures, deauthorization, disconnection. A disconnect locks the connection's row first (`for update`), so two
-//! instances disconnecting one connection at once queue one revocation job, not two.
+//! [`ConnectionStore`] on PostgreSQL: connections, their encrypted platform tokens, and the
+//! writes that change them outside the consent action (which is `batch.rs`, run by the
+//! group-commit writer): linking, token refresh, failures, deauthorization, disconnection.
+//! Each of these locks the connection's row first (`for update`, or the update itself), so two
+//! instances changing one connection at once take turns and see each other's outcome: two
+//! disconnects queue one revocation job, not two.
 
 use crate::codec::RowExt;
+use crate::consents::ended_consents;
 use crate::error::db;
+use crate::PgStore;
 use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::Consent;
-use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, NoticeId, TenantId};
-use accord_domain::ledger::{ChainedEvent, EventBody, EventKind};
+use accord_domain::ids::{CompanyId, ConnectionId, JobId, TenantId};
+use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{
-    ConsentWrite, Disconnected, RefreshSchedule, RefreshStored, RefreshedTokens, Result, StoreError,
+    ConnectionStore, Disconnected, RefreshSchedule, RefreshStored, RefreshedTokens, Result,
+    StoreError,
 };
+use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row as _};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 macro_rules! connection_cols {
@@ -23,15 +29,9 @@ macro_rules! connection_cols {
          created_at, updated_at, linked_at, disconnected_at"
     };
 }
+pub(crate) use connection_cols;
 
-macro_rules! consent_cols {
-    () => {
-        "id, tenant_id, company_id, connection_id, platform_key, category, notice_version_id, notice_version, \
-         locale, data_uses, notice_text, notice_sha256, evidence, given_at, withdrawn_at"
-    };
-}
-
-fn connection_from(row: &PgRow) -> Result<Connection> {
+pub(crate) fn connection_from(row: &PgRow) -> Result<Connection> {
     Ok(Connection {
         id: row.id("id")?,
         tenant_id: row.id("tenant_id")?,
@@ -49,246 +49,23 @@ fn connection_from(row: &PgRow) -> Result<Connection> {
     })
 }
 
-fn consent_from(row: &PgRow) -> Result<Consent> {
-    Ok(Consent {
-        id: row.id("id")?,
-        tenant_id: row.id("tenant_id")?,
-        company_id: row.id("company_id")?,
-        connection_id: row.id("connection_id")?,
-        platform_key: row.platform("platform_key")?,
-        category: row.parsed("category")?,
-        notice_version_id: row.id("notice_version_id")?,
-        notice_version: row.int("notice_version")?,
-        locale: row.parsed("locale")?,
-        data_uses: row.json("data_uses")?,
-        notice_text: row.text("notice_text")?,
-        notice_sha256: row.text("notice_sha256")?,
-        evidence: row.json("evidence")?,
-        given_at: row.time("given_at")?,
-        withdrawn_at: row.opt_time("withdrawn_at")?,
-    })
-}
-
-/// The consent, the connection and the OAuth flow of a write name the same owner and connection.
-pub(crate) fn consistent(w: &ConsentWrite) -> bool {
-    let (c, k) = (&w.connection, &w.consent);
-    let flow_ok = w
-        .oauth_flow
-        .as_ref()
-        .is_none_or(|f| f.tenant_id == c.tenant_id && f.connection_id == c.id);
-    k.connection_id == c.id && k.tenant_id == c.tenant_id && k.company_id == c.company_id && flow_ok
-}
-
-pub(crate) async fn link_connection(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: ConnectionId,
-    tokens_ct: &str,
-    granted_scope: Option<&str>,
-    refresh: Option<RefreshSchedule>,
-    at: OffsetDateTime,
-) -> Result<Option<JobId>> {
-    // A disconnected connection is never revived by a late callback: only a new consent may
-    // start it again (DESIGN.md: withdrawal takes effect at once). A disconnect running at the
-    // same moment holds the row; this update then re-checks the status on its result.
-    let mut tx = pool.begin().await.map_err(db)?;
-    // The tokens this link replaces, read under the row's lock: a refresh, a disconnect or
-    // another link of the connection waits for this transaction.
-    let previous: Option<Option<String>> = sqlx::query_scalar(
-        "select tokens_ct from connections where tenant_id = $1 and id = $2 for update",
-    )
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    let row = sqlx::query(concat!(
-        "update connections set status = 'linked', tokens_ct = $1, granted_scope = $2, last_error = null,
-             linked_at = $3, updated_at = $3
-         where tenant_id = $4 and id = $5 and status <> 'disconnected' returning ",
-        connection_cols!()
-    ))
-    .bind(tokens_ct)
-    .bind(granted_scope)
-    .bind(at)
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    let Some(row) = row else {
-        drop(tx);
-        return match connection(pool, tenant, id).await? {
-            Some(_) => Err(StoreError::Conflict(format!(
-                "connection {id} is disconnected"
-            ))),
-            None => Err(StoreError::NotFound),
-        };
-    };
-    let linked = connection_from(&row)?;
-    crate::webhooks::insert_events(
-        &mut tx,
-        &[WebhookEvent::connection("connection.linked", &linked, at)],
-    )
-    .await?;
-    if let Some(next) = refresh {
-        crate::jobs::schedule_refresh(&mut tx, tenant, id, &linked.platform_key, next, at).await?;
-    }
-    // The grant replaced is held by nobody now: revoked at the platform, as a disconnect would.
-    let revoke_job = match previous.flatten() {
-        Some(old) if old != tokens_ct => Some(
-            crate::jobs::queue_revocation(&mut tx, tenant, id, &linked.platform_key, &old, at)
-                .await?,
-        ),
-        _ => None,
-    };
-    tx.commit().await.map_err(db)?;
-    Ok(revoke_job)
-}
-
-/// A refresh's tokens replace the ones it started from, if the connection still holds them.
-/// The connection's row is locked first (`for update`): a disconnect, a link or another refresh
-/// of it waits for this transaction, then sees its outcome.
-pub(crate) async fn store_refreshed_tokens(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: ConnectionId,
-    r: &RefreshedTokens,
-    at: OffsetDateTime,
-) -> Result<RefreshStored> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    let row = sqlx::query(
-        "select platform_key, tokens_ct, status from connections where tenant_id = $1 and id = $2 for update",
-    )
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    let Some(row) = row else {
-        return Err(StoreError::NotFound);
-    };
-    let platform_key = row.platform("platform_key")?;
-    let held = row.opt_text("tokens_ct")?;
-    let holds = row.parsed::<ConnectionStatus>("status")?.holds_tokens();
-    if holds
-        && held.as_deref() == Some(r.previous_tokens_ct.as_str())
-        && crate::jobs::complete_in(&mut tx, r.job, at).await?
-    {
-        sqlx::query(
-            "update connections set tokens_ct = $1, granted_scope = coalesce($2, granted_scope), last_error = null, updated_at = $3
-             where tenant_id = $4 and id = $5",
-        )
-        .bind(&r.tokens_ct)
-        .bind(&r.granted_scope)
-        .bind(at)
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if let Some(next) = r.next {
-            crate::jobs::schedule_refresh(&mut tx, tenant, id, &platform_key, next, at).await?;
-        }
-        tx.commit().await.map_err(db)?;
-        return Ok(RefreshStored::Stored);
-    }
-    let revoke_job = if r.revoke_if_stale {
-        let job =
-            crate::jobs::queue_revocation(&mut tx, tenant, id, &platform_key, &r.tokens_ct, at)
-                .await?;
-        tx.commit().await.map_err(db)?;
-        Some(job)
-    } else {
-        None
-    };
-    Ok(RefreshStored::Stale { revoke_job })
-}
 /// After a conditional change of one connection that matched no row: `None` (nothing written)
 /// if the connection exists and moved on meanwhile, `NotFound` if it does not exist for `tenant`.
-async fn moved_on(pool: &PgPool, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>> {
-    match connection(pool, tenant, id).await? {
+async fn moved_on(
+    store: &PgStore,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<Option<Connection>> {
+    match store.connection(tenant, id).await? {
         Some(_) => Ok(None),
         None => Err(StoreError::NotFound),
     }
 }
 
-/// The platform refused the refresh with `invalid_grant`: the connection loses its tokens.
-/// The update re-checks status and tokens on the row it locks, so a disconnect or a link that
-/// committed first makes it change nothing.
-pub(crate) async fn deauthorize_connection(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: ConnectionId,
-    previous_tokens_ct: &str,
-    error_code: &str,
-    at: OffsetDateTime,
-) -> Result<Option<Connection>> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    let row = sqlx::query(concat!(
-        "update connections set status = 'deauthorized', tokens_ct = null, last_error = $1, updated_at = $2
-         where tenant_id = $3 and id = $4 and status in ('linked', 'reconsent_required') and tokens_ct = $5
-         returning ",
-        connection_cols!()
-    ))
-    .bind(error_code)
-    .bind(at)
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .bind(previous_tokens_ct)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    let Some(row) = row else {
-        drop(tx);
-        return moved_on(pool, tenant, id).await;
-    };
-    let deauthorized = connection_from(&row)?;
-    crate::jobs::end_refreshes(&mut tx, tenant, id, at).await?;
-    crate::webhooks::insert_events(
-        &mut tx,
-        &[WebhookEvent::connection(
-            "connection.deauthorized",
-            &deauthorized,
-            at,
-        )],
-    )
-    .await?;
-    tx.commit().await.map_err(db)?;
-    Ok(Some(deauthorized))
-}
-
-/// Records a failure code on a connection still pending sign-in (see `Store::fail_connection`);
-/// one that moved on (linked, disconnected) keeps its state: a late failure report does not
-/// describe it any more.
-pub(crate) async fn fail_connection(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: ConnectionId,
-    error_code: &str,
-    at: OffsetDateTime,
-) -> Result<()> {
-    let when = (ConnectionStatus::PendingAuth, "connection.failed");
-    record_error(pool, tenant, id, when, error_code, at).await?;
-    Ok(())
-}
-
-/// See `Store::refresh_failing`.
-pub(crate) async fn refresh_failing(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: ConnectionId,
-    error_code: &str,
-    at: OffsetDateTime,
-) -> Result<Option<Connection>> {
-    let when = (ConnectionStatus::Linked, "connection.refresh_failing");
-    record_error(pool, tenant, id, when, error_code, at).await
-}
-
 /// Sets `last_error` on a connection in `status`, with its `event_type` outbox row (`when`), in
 /// one transaction. `None`, and nothing written, when the connection is in another status.
 async fn record_error(
-    pool: &PgPool,
+    store: &PgStore,
     tenant: TenantId,
     id: ConnectionId,
     when: (ConnectionStatus, &'static str),
@@ -296,7 +73,7 @@ async fn record_error(
     at: OffsetDateTime,
 ) -> Result<Option<Connection>> {
     let (status, event_type) = when;
-    let mut tx = pool.begin().await.map_err(db)?;
+    let mut tx = store.pool.begin().await.map_err(db)?;
     let row = sqlx::query(concat!(
         "update connections set last_error = $1, updated_at = $2
          where tenant_id = $3 and id = $4 and status = $5 returning ",
@@ -312,7 +89,7 @@ async fn record_error(
     .map_err(db)?;
     let Some(row) = row else {
         drop(tx);
-        return moved_on(pool, tenant, id).await;
+        return moved_on(store, tenant, id).await;
     };
     let changed = connection_from(&row)?;
     crate::webhooks::insert_events(
@@ -322,74 +99,6 @@ async fn record_error(
     .await?;
     tx.commit().await.map_err(db)?;
     Ok(Some(changed))
-}
-
-pub(crate) async fn connection(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: ConnectionId,
-) -> Result<Option<Connection>> {
-    sqlx::query(concat!(
-        "select ",
-        connection_cols!(),
-        " from connections where tenant_id = $1 and id = $2"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| connection_from(&r))
-    .transpose()
-}
-
-pub(crate) async fn company_connections(
-    pool: &PgPool,
-    tenant: TenantId,
-    company: CompanyId,
-) -> Result<Vec<Connection>> {
-    sqlx::query(concat!(
-        "select ",
-        connection_cols!(),
-        " from connections where tenant_id = $1 and company_id = $2 order by id"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(company.as_uuid())
-    .fetch_all(pool)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(connection_from)
-    .collect()
-}
-
-pub(crate) async fn connection_tokens(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: ConnectionId,
-) -> Result<Option<String>> {
-    let tokens: Option<Option<String>> =
-        sqlx::query_scalar("select tokens_ct from connections where tenant_id = $1 and id = $2")
-            .bind(tenant.as_uuid())
-            .bind(id.as_uuid())
-            .fetch_optional(pool)
-            .await
-            .map_err(db)?;
-    Ok(tokens.flatten())
-}
-
-pub(crate) async fn disconnect(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: ConnectionId,
-    revoke: bool,
-    method: &str,
-    at: OffsetDateTime,
-) -> Result<Option<Disconnected>> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    let out = disconnect_in(&mut tx, tenant, id, revoke, method, at).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(out)
 }
 
 /// The disconnect, inside the caller's transaction (also used by `delete_company`): status, token
@@ -438,28 +147,7 @@ pub(crate) async fn disconnect_in(
     .map_err(db)?;
     let connection = connection_from(&row)?;
     crate::jobs::end_refreshes(conn, tenant, id, at).await?;
-    // Every consent still in force on this connection ends now, not only the latest one, each
-    // with its `withdrawn` ledger event.
-    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "update consents set withdrawn_at = $1 where tenant_id = $2 and connection_id = $3 and withdrawn_at is null returning id",
-    )
-    .bind(at)
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    let ended = ended_consents(conn, tenant, ids).await?;
-    let bodies = ended
-        .iter()
-        .map(|(k, purpose)| {
-            (
-                tenant,
-                EventBody::for_consent(EventKind::Withdrawn, k, purpose, method, at),
-            )
-        })
-        .collect();
-    crate::ledger::append_in(conn, bodies).await?;
+    let ended = withdraw_consents(conn, tenant, id, method, at).await?;
     let mut outbox = vec![WebhookEvent::connection(
         "connection.disconnected",
         &connection,
@@ -491,47 +179,37 @@ pub(crate) async fn disconnect_in(
     }))
 }
 
-pub(crate) async fn consent(
-    pool: &PgPool,
+/// Every consent still in force on the disconnected connection ends now, not only the latest
+/// one, each with its `withdrawn` ledger event (appended last: the chain is the last lock taken).
+/// Returns the consents ended, with their purposes.
+async fn withdraw_consents(
+    conn: &mut PgConnection,
     tenant: TenantId,
-    id: ConsentId,
-) -> Result<Option<Consent>> {
-    sqlx::query(concat!(
-        "select ",
-        consent_cols!(),
-        " from consents where tenant_id = $1 and id = $2"
-    ))
+    id: ConnectionId,
+    method: &str,
+    at: OffsetDateTime,
+) -> Result<Vec<(Consent, String)>> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "update consents set withdrawn_at = $1 where tenant_id = $2 and connection_id = $3 and withdrawn_at is null returning id",
+    )
+    .bind(at)
     .bind(tenant.as_uuid())
     .bind(id.as_uuid())
-    .fetch_optional(pool)
+    .fetch_all(&mut *conn)
     .await
-    .map_err(db)?
-    .map(|r| consent_from(&r))
-    .transpose()
-}
-
-pub(crate) async fn company_consents(
-    pool: &PgPool,
-    tenant: TenantId,
-    company: CompanyId,
-) -> Result<Vec<Consent>> {
-    sqlx::query(concat!(
-        "select ",
-        consent_cols!(),
-        // Through the company's connections (`connections_company`, `consents_connection`):
-        // consents have no per-company index, which every consent write would pay for.
-        " from consents where tenant_id = $1 and connection_id in
-             (select id from connections where tenant_id = $1 and company_id = $2)
-         order by id"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(company.as_uuid())
-    .fetch_all(pool)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(consent_from)
-    .collect()
+    .map_err(db)?;
+    let ended = ended_consents(conn, tenant, ids).await?;
+    let bodies = ended
+        .iter()
+        .map(|(k, purpose)| {
+            (
+                tenant,
+                EventBody::for_consent(EventKind::Withdrawn, k, purpose, method, at),
+            )
+        })
+        .collect();
+    crate::ledger::append_in(conn, bodies).await?;
+    Ok(ended)
 }
 
 /// The connections of a company that can still be disconnected, for `delete_company`, locked
@@ -553,140 +231,269 @@ pub(crate) async fn active_ids(
     Ok(ids.into_iter().map(ConnectionId::from).collect())
 }
 
-/// The consents just ended (`ids`), with the purpose of their notice version, in id order.
-async fn ended_consents(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    mut ids: Vec<uuid::Uuid>,
-) -> Result<Vec<(Consent, String)>> {
-    ids.sort_unstable();
-    let rows = sqlx::query(concat!(
-        "select ",
-        consent_cols!(),
-        ", (select nv.content ->> 'purpose' from notice_versions nv
-             where nv.tenant_id = consents.tenant_id and nv.id = consents.notice_version_id) as purpose
-         from consents where tenant_id = $1 and id = any($2) order by id"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    rows.iter()
-        .map(|r| {
-            let purpose: Option<String> = r.try_get("purpose").map_err(db)?;
-            Ok((consent_from(r)?, purpose.unwrap_or_default()))
-        })
-        .collect()
-}
-
-/// Material notice change: linked connections whose consent in force quotes an older version of
-/// the notice need the customer's agreement again.
-pub(crate) async fn require_reconsent(
-    pool: &PgPool,
-    tenant: TenantId,
-    notice: NoticeId,
-    at: OffsetDateTime,
-) -> Result<Vec<Connection>> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    let connections = sqlx::query(concat!(
-        "update connections set status = 'reconsent_required', updated_at = $1
-         where tenant_id = $2 and status = 'linked' and consent_id in (
-             select k.id from consents k
-             join notice_versions nv on nv.tenant_id = k.tenant_id and nv.id = k.notice_version_id
-             join notices n on n.tenant_id = nv.tenant_id and n.id = nv.notice_id
-             where k.tenant_id = $2 and n.id = $3 and k.withdrawn_at is null and nv.version < n.current_version)
-         returning ",
-        connection_cols!()
-    ))
-    .bind(at)
-    .bind(tenant.as_uuid())
-    .bind(notice.as_uuid())
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(connection_from)
-    .collect::<Result<Vec<_>>>()?;
-    let outbox: Vec<WebhookEvent> = connections
-        .iter()
-        .map(|c| WebhookEvent::reconsent_required(c, "notice_changed", at))
-        .collect();
-    crate::webhooks::insert_events(&mut tx, &outbox).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(connections)
-}
-
-/// Consent validity: consents in force on linked connections, given before `given_before`,
-/// end with an `expired` event; their connections need the customer's agreement again.
-pub(crate) async fn expire_consents(
-    pool: &PgPool,
-    tenant: TenantId,
-    given_before: OffsetDateTime,
-    at: OffsetDateTime,
-) -> Result<Vec<ChainedEvent>> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    // Lock order: connections, then consents, then the tenant's ledger chain, which the append
-    // at the end locks (see `ledger.rs`).
-    let linked: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "select c.id from connections c where c.tenant_id = $1 and c.status = 'linked'
-             and c.consent_id in (select k.id from consents k where k.tenant_id = $1
-                 and k.withdrawn_at is null and k.given_at < $2)
-         order by c.id for update",
-    )
-    .bind(tenant.as_uuid())
-    .bind(given_before)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    if linked.is_empty() {
-        return Ok(Vec::new());
+#[async_trait]
+impl ConnectionStore for PgStore {
+    async fn link_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        tokens_ct: &str,
+        granted_scope: Option<&str>,
+        refresh: Option<RefreshSchedule>,
+        at: OffsetDateTime,
+    ) -> Result<Option<JobId>> {
+        // A disconnected connection is never revived by a late callback: only a new consent may
+        // start it again (withdrawal takes effect at once, and for good). A disconnect running at the
+        // same moment holds the row; this update then re-checks the status on its result.
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The tokens this link replaces, read under the row's lock: a refresh, a disconnect or
+        // another link of the connection waits for this transaction.
+        let previous: Option<Option<String>> = sqlx::query_scalar(
+            "select tokens_ct from connections where tenant_id = $1 and id = $2 for update",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let row = sqlx::query(concat!(
+            "update connections set status = 'linked', tokens_ct = $1, granted_scope = $2, last_error = null,
+                 linked_at = $3, updated_at = $3
+             where tenant_id = $4 and id = $5 and status <> 'disconnected' returning ",
+            connection_cols!()
+        ))
+        .bind(tokens_ct)
+        .bind(granted_scope)
+        .bind(at)
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            drop(tx);
+            return match self.connection(tenant, id).await? {
+                Some(_) => Err(StoreError::Conflict(format!(
+                    "connection {id} is disconnected"
+                ))),
+                None => Err(StoreError::NotFound),
+            };
+        };
+        let linked = connection_from(&row)?;
+        crate::webhooks::insert_events(
+            &mut tx,
+            &[WebhookEvent::connection("connection.linked", &linked, at)],
+        )
+        .await?;
+        if let Some(next) = refresh {
+            crate::jobs::schedule_refresh(&mut tx, tenant, id, &linked.platform_key, next, at)
+                .await?;
+        }
+        // The grant replaced is held by nobody now: revoked at the platform, as a disconnect would.
+        let revoke_job = match previous.flatten() {
+            Some(old) if old != tokens_ct => Some(
+                crate::jobs::queue_revocation(&mut tx, tenant, id, &linked.platform_key, &old, at)
+                    .await?,
+            ),
+            _ => None,
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(revoke_job)
     }
-    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "update consents k set withdrawn_at = $1 where k.tenant_id = $2 and k.withdrawn_at is null and k.given_at < $3
-             and k.id in (select c.consent_id from connections c
-                 where c.tenant_id = $2 and c.id = any($4) and c.status = 'linked')
-         returning k.id",
-    )
-    .bind(at)
-    .bind(tenant.as_uuid())
-    .bind(given_before)
-    .bind(&linked)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    let ended = ended_consents(&mut tx, tenant, ids).await?;
-    let ids: Vec<uuid::Uuid> = ended
-        .iter()
-        .map(|(k, _)| k.connection_id.as_uuid())
-        .collect();
-    let outbox: Vec<WebhookEvent> = sqlx::query(concat!(
-        "update connections set status = 'reconsent_required', updated_at = $1
-         where tenant_id = $2 and id = any($3) and status = 'linked' returning ",
-        connection_cols!()
-    ))
-    .bind(at)
-    .bind(tenant.as_uuid())
-    .bind(&ids)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(|r| {
-        connection_from(r).map(|c| WebhookEvent::reconsent_required(&c, "consent_expired", at))
-    })
-    .collect::<Result<_>>()?;
-    crate::webhooks::insert_events(&mut tx, &outbox).await?;
-    let bodies = ended
-        .iter()
-        .map(|(k, purpose)| {
-            (
-                tenant,
-                EventBody::for_consent(EventKind::Expired, k, purpose, "validity_expired", at),
+
+    /// A refresh's tokens replace the ones it started from, if the connection still holds them.
+    /// The connection's row is locked first (`for update`): a disconnect, a link or another refresh
+    /// of it waits for this transaction, then sees its outcome.
+    async fn store_refreshed_tokens(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        r: &RefreshedTokens,
+        at: OffsetDateTime,
+    ) -> Result<RefreshStored> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let row = sqlx::query(
+            "select platform_key, tokens_ct, status from connections where tenant_id = $1 and id = $2 for update",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound);
+        };
+        let platform_key = row.platform("platform_key")?;
+        let held = row.opt_text("tokens_ct")?;
+        let holds = row.parsed::<ConnectionStatus>("status")?.holds_tokens();
+        if holds
+            && held.as_deref() == Some(r.previous_tokens_ct.as_str())
+            && crate::jobs::complete_in(&mut tx, r.job, at).await?
+        {
+            sqlx::query(
+                "update connections set tokens_ct = $1, granted_scope = coalesce($2, granted_scope), last_error = null, updated_at = $3
+                 where tenant_id = $4 and id = $5",
             )
-        })
-        .collect();
-    let events = crate::ledger::append_in(&mut tx, bodies).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(events)
+            .bind(&r.tokens_ct)
+            .bind(&r.granted_scope)
+            .bind(at)
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if let Some(next) = r.next {
+                crate::jobs::schedule_refresh(&mut tx, tenant, id, &platform_key, next, at).await?;
+            }
+            tx.commit().await.map_err(db)?;
+            return Ok(RefreshStored::Stored);
+        }
+        let revoke_job = if r.revoke_if_stale {
+            let job =
+                crate::jobs::queue_revocation(&mut tx, tenant, id, &platform_key, &r.tokens_ct, at)
+                    .await?;
+            tx.commit().await.map_err(db)?;
+            Some(job)
+        } else {
+            None
+        };
+        Ok(RefreshStored::Stale { revoke_job })
+    }
+
+    /// See `Store::refresh_failing`.
+    async fn refresh_failing(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<Connection>> {
+        let when = (ConnectionStatus::Linked, "connection.refresh_failing");
+        record_error(self, tenant, id, when, error_code, at).await
+    }
+
+    /// The platform refused the refresh with `invalid_grant`: the connection loses its tokens.
+    /// The update re-checks status and tokens on the row it locks, so a disconnect or a link that
+    /// committed first makes it change nothing.
+    async fn deauthorize_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        previous_tokens_ct: &str,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<Connection>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let row = sqlx::query(concat!(
+            "update connections set status = 'deauthorized', tokens_ct = null, last_error = $1, updated_at = $2
+             where tenant_id = $3 and id = $4 and status in ('linked', 'reconsent_required') and tokens_ct = $5
+             returning ",
+            connection_cols!()
+        ))
+        .bind(error_code)
+        .bind(at)
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(previous_tokens_ct)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            drop(tx);
+            return moved_on(self, tenant, id).await;
+        };
+        let deauthorized = connection_from(&row)?;
+        crate::jobs::end_refreshes(&mut tx, tenant, id, at).await?;
+        crate::webhooks::insert_events(
+            &mut tx,
+            &[WebhookEvent::connection(
+                "connection.deauthorized",
+                &deauthorized,
+                at,
+            )],
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(deauthorized))
+    }
+
+    /// Records a failure code on a connection still pending sign-in (see `Store::fail_connection`);
+    /// one that moved on (linked, disconnected) keeps its state: a late failure report does not
+    /// describe it any more.
+    async fn fail_connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        error_code: &str,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let when = (ConnectionStatus::PendingAuth, "connection.failed");
+        record_error(self, tenant, id, when, error_code, at).await?;
+        Ok(())
+    }
+
+    async fn connection(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>> {
+        sqlx::query(concat!(
+            "select ",
+            connection_cols!(),
+            " from connections where tenant_id = $1 and id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| connection_from(&r))
+        .transpose()
+    }
+
+    async fn company_connections(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<Connection>> {
+        sqlx::query(concat!(
+            "select ",
+            connection_cols!(),
+            " from connections where tenant_id = $1 and company_id = $2 order by id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(company.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(connection_from)
+        .collect()
+    }
+
+    async fn connection_tokens(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> Result<Option<String>> {
+        let tokens: Option<Option<String>> = sqlx::query_scalar(
+            "select tokens_ct from connections where tenant_id = $1 and id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(tokens.flatten())
+    }
+
+    async fn disconnect(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        revoke: bool,
+        method: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<Disconnected>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let out = disconnect_in(&mut tx, tenant, id, revoke, method, at).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(out)
+    }
 }

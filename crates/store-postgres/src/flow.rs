@@ -1,19 +1,22 @@
-//! Flow artifacts: link sessions, browser sessions and OAuth state. Each is found by the hash
-//! of its secret and consumed by one conditional statement (`update … where used_at is null …
-//! returning`, `delete … returning`). Under PostgreSQL's row locks a second, racing statement
-//! waits for the first, then re-checks its condition on the new row and matches nothing: two
-//! instances cannot both use one (DESIGN.md: "Flow artifacts are single-use and bound").
+//! [`FlowStore`] on PostgreSQL: the hosted flow's link sessions, browser sessions and OAuth
+//! state. Each is found by the hash of its secret and consumed by one conditional statement
+//! (`update … where used_at is null … returning`, `delete … returning`). Under PostgreSQL's row
+//! locks a second, racing statement waits for the first, then re-checks its condition on the
+//! new row and matches nothing: two instances cannot both use one, so a stolen or replayed
+//! token opens nothing, and each artifact stays bound to the session it was made for.
 
 use crate::codec::RowExt;
 use crate::error::{corrupt, db};
+use crate::PgStore;
 use accord_domain::crypto::TokenHash;
 use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
 use accord_domain::ids::{BrowserSessionId, LinkSessionId, TenantId};
 use accord_domain::locale::Locale;
-use accord_store::Result;
+use accord_store::{FlowStore, Result};
+use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 macro_rules! link_cols {
@@ -99,29 +102,6 @@ fn flow_from(row: &PgRow) -> Result<OAuthFlow> {
     })
 }
 
-pub(crate) async fn create_link_session(pool: &PgPool, s: &LinkSession) -> Result<()> {
-    sqlx::query(concat!(
-        "insert into link_sessions (",
-        link_cols!(),
-        ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    ))
-    .bind(s.id.as_uuid())
-    .bind(s.tenant_id.as_uuid())
-    .bind(s.company_id.as_uuid())
-    .bind(s.kind.as_str())
-    .bind(&s.token_hash.0)
-    .bind(s.locale.map(Locale::as_str))
-    .bind(Json(&s.categories))
-    .bind(&s.return_url)
-    .bind(s.created_at)
-    .bind(s.expires_at)
-    .bind(s.used_at)
-    .execute(pool)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
 async fn insert_browser(conn: &mut PgConnection, s: &BrowserSession) -> Result<()> {
     sqlx::query(concat!(
         "insert into browser_sessions (",
@@ -142,129 +122,155 @@ async fn insert_browser(conn: &mut PgConnection, s: &BrowserSession) -> Result<(
     Ok(())
 }
 
-/// Marks the link session used and opens the browser session in one transaction. The browser
-/// session's owner and link are taken from the link session itself: the caller cannot know
-/// them before the token is consumed, and must not be able to bind it elsewhere. A manage link
-/// opens only a manage session, a flow link only a flow session.
-pub(crate) async fn consume_link_session(
-    pool: &PgPool,
-    token_hash: &TokenHash,
-    now: OffsetDateTime,
-    browser: &BrowserSession,
-) -> Result<Option<LinkSession>> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    let row = sqlx::query(concat!(
-        "update link_sessions set used_at = $1
-         where token_hash = $2 and kind = $3 and used_at is null and expires_at > $1 and ",
-        company_live!("link_sessions"),
-        " returning ",
-        link_cols!()
-    ))
-    .bind(now)
-    .bind(&token_hash.0)
-    .bind(browser.kind.as_str())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    // Nothing matched: the transaction rolls back when dropped, having written nothing.
-    let Some(row) = row else { return Ok(None) };
-    let link = link_from(&row)?;
-    let bound = BrowserSession {
-        tenant_id: link.tenant_id,
-        company_id: link.company_id,
-        link_session_id: Some(link.id),
-        ..browser.clone()
-    };
-    insert_browser(&mut tx, &bound).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(Some(link))
-}
+#[async_trait]
+impl FlowStore for PgStore {
+    async fn create_link_session(&self, s: &LinkSession) -> Result<()> {
+        sqlx::query(concat!(
+            "insert into link_sessions (",
+            link_cols!(),
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(s.id.as_uuid())
+        .bind(s.tenant_id.as_uuid())
+        .bind(s.company_id.as_uuid())
+        .bind(s.kind.as_str())
+        .bind(&s.token_hash.0)
+        .bind(s.locale.map(Locale::as_str))
+        .bind(Json(&s.categories))
+        .bind(&s.return_url)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .bind(s.used_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
 
-pub(crate) async fn link_session(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: LinkSessionId,
-) -> Result<Option<LinkSession>> {
-    sqlx::query(concat!(
-        "select ",
-        link_cols!(),
-        " from link_sessions where tenant_id = $1 and id = $2"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| link_from(&r))
-    .transpose()
-}
+    /// Marks the link session used and opens the browser session in one transaction. The browser
+    /// session's owner and link are taken from the link session itself: the caller cannot know
+    /// them before the token is consumed, and must not be able to bind it elsewhere. A manage link
+    /// opens only a manage session, a flow link only a flow session.
+    async fn consume_link_session(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+        browser: &BrowserSession,
+    ) -> Result<Option<LinkSession>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let row = sqlx::query(concat!(
+            "update link_sessions set used_at = $1
+             where token_hash = $2 and kind = $3 and used_at is null and expires_at > $1 and ",
+            company_live!("link_sessions"),
+            " returning ",
+            link_cols!()
+        ))
+        .bind(now)
+        .bind(&token_hash.0)
+        .bind(browser.kind.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        // Nothing matched: the transaction rolls back when dropped, having written nothing.
+        let Some(row) = row else { return Ok(None) };
+        let link = link_from(&row)?;
+        let bound = BrowserSession {
+            tenant_id: link.tenant_id,
+            company_id: link.company_id,
+            link_session_id: Some(link.id),
+            ..browser.clone()
+        };
+        insert_browser(&mut tx, &bound).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(link))
+    }
 
-pub(crate) async fn create_browser_session(pool: &PgPool, s: &BrowserSession) -> Result<()> {
-    let mut conn = pool.acquire().await.map_err(db)?;
-    insert_browser(&mut conn, s).await
-}
+    async fn link_session(
+        &self,
+        tenant: TenantId,
+        id: LinkSessionId,
+    ) -> Result<Option<LinkSession>> {
+        sqlx::query(concat!(
+            "select ",
+            link_cols!(),
+            " from link_sessions where tenant_id = $1 and id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| link_from(&r))
+        .transpose()
+    }
 
-pub(crate) async fn browser_session(
-    pool: &PgPool,
-    token_hash: &TokenHash,
-    kind: SessionKind,
-    now: OffsetDateTime,
-) -> Result<Option<BrowserSession>> {
-    sqlx::query(concat!(
-        "select ",
-        browser_cols!(),
-        " from browser_sessions where token_hash = $1 and kind = $2 and expires_at > $3 and ",
-        company_live!("browser_sessions")
-    ))
-    .bind(&token_hash.0)
-    .bind(kind.as_str())
-    .bind(now)
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| browser_from(&r))
-    .transpose()
-}
+    async fn create_browser_session(&self, s: &BrowserSession) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        insert_browser(&mut conn, s).await
+    }
 
-pub(crate) async fn create_oauth_flow(pool: &PgPool, f: &OAuthFlow) -> Result<()> {
-    sqlx::query(concat!(
-        "insert into oauth_flows (",
-        flow_cols!(),
-        ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    ))
-    .bind(&f.state_hash.0)
-    .bind(f.tenant_id.as_uuid())
-    .bind(f.browser_session_id.as_uuid())
-    .bind(f.connection_id.as_uuid())
-    .bind(f.platform_key.as_str())
-    .bind(&f.pkce_verifier_ct)
-    .bind(&f.redirect_uri)
-    .bind(f.created_at)
-    .bind(f.expires_at)
-    .execute(pool)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
+    async fn browser_session(
+        &self,
+        token_hash: &TokenHash,
+        kind: SessionKind,
+        now: OffsetDateTime,
+    ) -> Result<Option<BrowserSession>> {
+        sqlx::query(concat!(
+            "select ",
+            browser_cols!(),
+            " from browser_sessions where token_hash = $1 and kind = $2 and expires_at > $3 and ",
+            company_live!("browser_sessions")
+        ))
+        .bind(&token_hash.0)
+        .bind(kind.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| browser_from(&r))
+        .transpose()
+    }
 
-/// Deletes and returns the flow in one statement; a wrong browser session or an expired flow
-/// matches nothing and leaves the row as it was (an attacker's attempt does not burn it).
-pub(crate) async fn consume_oauth_flow(
-    pool: &PgPool,
-    state_hash: &TokenHash,
-    session: BrowserSessionId,
-    now: OffsetDateTime,
-) -> Result<Option<OAuthFlow>> {
-    sqlx::query(concat!(
-        "delete from oauth_flows where state_hash = $1 and browser_session_id = $2 and expires_at > $3 returning ",
-        flow_cols!()
-    ))
-    .bind(&state_hash.0)
-    .bind(session.as_uuid())
-    .bind(now)
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| flow_from(&r))
-    .transpose()
+    async fn create_oauth_flow(&self, f: &OAuthFlow) -> Result<()> {
+        sqlx::query(concat!(
+            "insert into oauth_flows (",
+            flow_cols!(),
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&f.state_hash.0)
+        .bind(f.tenant_id.as_uuid())
+        .bind(f.browser_session_id.as_uuid())
+        .bind(f.connection_id.as_uuid())
+        .bind(f.platform_key.as_str())
+        .bind(&f.pkce_verifier_ct)
+        .bind(&f.redirect_uri)
+        .bind(f.created_at)
+        .bind(f.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Deletes and returns the flow in one statement; a wrong browser session or an expired flow
+    /// matches nothing and leaves the row as it was (an attacker's attempt does not burn it).
+    async fn consume_oauth_flow(
+        &self,
+        state_hash: &TokenHash,
+        session: BrowserSessionId,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthFlow>> {
+        sqlx::query(concat!(
+            "delete from oauth_flows where state_hash = $1 and browser_session_id = $2 and expires_at > $3 returning ",
+            flow_cols!()
+        ))
+        .bind(&state_hash.0)
+        .bind(session.as_uuid())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| flow_from(&r))
+        .transpose()
+    }
 }

@@ -1,17 +1,20 @@
-//! Durable background jobs. A worker claims due jobs under a lease (`locked_until`); a job whose
+//! [`JobStore`] on PostgreSQL: durable background jobs and housekeeping, and the job rows other
+//! modules queue inside their own transactions (revocations, refreshes). A worker claims due jobs under a lease (`locked_until`); a job whose
 //! worker died is claimable again once the lease has passed. Workers of several instances claim
 //! at once: `for update skip locked` hands each due row to one of them and lets the others skip
 //! it instead of waiting, and a row another claim just leased no longer matches once re-checked.
 
 use crate::codec::RowExt;
 use crate::error::{corrupt, db};
+use crate::PgStore;
 use accord_domain::catalog::PlatformKey;
 use accord_domain::ids::{ConnectionId, JobId, TenantId};
 use accord_domain::tenant::{Job, JobKind};
-use accord_store::{Purged, RefreshSchedule, Result, StoreError};
+use accord_store::{JobStore, Purged, RefreshSchedule, Result, StoreError};
+use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime};
 
 macro_rules! job_cols {
@@ -154,128 +157,131 @@ pub(crate) async fn complete_in(
     Ok(done.rows_affected() == 1)
 }
 
-pub(crate) async fn claim_jobs(
-    pool: &PgPool,
-    now: OffsetDateTime,
-    limit: u32,
-    lease: Duration,
-) -> Result<Vec<Job>> {
-    let rows = sqlx::query(concat!(
-        "with due as (
-             select id from jobs
-             where done_at is null and run_at <= $2 and (locked_until is null or locked_until <= $2)
-             order by run_at, id
-             limit $3
-             for update skip locked
-         )
-         update jobs set attempts = attempts + 1, locked_until = $1
-         from due where jobs.id = due.id
-         returning ",
-        "jobs.id, jobs.tenant_id, jobs.kind, jobs.payload, jobs.attempts, jobs.run_at, jobs.last_error, \
-         jobs.done_at, jobs.created_at"
-    ))
-    .bind(now + lease)
-    .bind(now)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    let mut jobs = rows.iter().map(job_from).collect::<Result<Vec<_>>>()?;
-    // `returning` follows no particular order; hand them out oldest due first.
-    jobs.sort_by_key(|j| (j.run_at, j.id));
-    Ok(jobs)
-}
-
-/// Success: done, payload (and the ciphertext it may hold) cleared, no error left to show.
-pub(crate) async fn complete_job(pool: &PgPool, id: JobId, at: OffsetDateTime) -> Result<()> {
-    let done = sqlx::query(
-        "update jobs set done_at = $1, payload = 'null'::jsonb, last_error = null, locked_until = null
-         where id = $2 and done_at is null",
-    )
-    .bind(at)
-    .bind(id.as_uuid())
-    .execute(pool)
-    .await
-    .map_err(db)?;
-    // Completing twice keeps the first completion.
-    if done.rows_affected() == 0 && job(pool, id).await?.is_none() {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
-}
-
-/// Failure: retried at `retry_at`, or given up (`done_at` set with the last error kept, the
-/// payload cleared like on success).
-pub(crate) async fn fail_job(
-    pool: &PgPool,
-    id: JobId,
-    error: &str,
-    retry_at: Option<OffsetDateTime>,
-    at: OffsetDateTime,
-) -> Result<()> {
-    let done = match retry_at {
-        Some(retry_at) => sqlx::query(
-            "update jobs set last_error = $1, run_at = $2, locked_until = null where id = $3 and done_at is null",
-        )
-        .bind(error)
-        .bind(retry_at)
-        .bind(id.as_uuid()),
-        None => sqlx::query(
-            "update jobs set last_error = $1, done_at = $2, payload = 'null'::jsonb, locked_until = null
-             where id = $3 and done_at is null",
-        )
-        .bind(error)
-        .bind(at)
-        .bind(id.as_uuid()),
-    }
-    .execute(pool)
-    .await
-    .map_err(db)?;
-    if done.rows_affected() == 0 && job(pool, id).await?.is_none() {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
-}
-
-pub(crate) async fn job(pool: &PgPool, id: JobId) -> Result<Option<Job>> {
-    sqlx::query(concat!("select ", job_cols!(), " from jobs where id = $1"))
-        .bind(id.as_uuid())
-        .fetch_optional(pool)
+#[async_trait]
+impl JobStore for PgStore {
+    async fn claim_jobs(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<Job>> {
+        let rows = sqlx::query(concat!(
+            "with due as (
+                 select id from jobs
+                 where done_at is null and run_at <= $2 and (locked_until is null or locked_until <= $2)
+                 order by run_at, id
+                 limit $3
+                 for update skip locked
+             )
+             update jobs set attempts = attempts + 1, locked_until = $1
+             from due where jobs.id = due.id
+             returning ",
+            "jobs.id, jobs.tenant_id, jobs.kind, jobs.payload, jobs.attempts, jobs.run_at, jobs.last_error, \
+             jobs.done_at, jobs.created_at"
+        ))
+        .bind(now + lease)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
         .await
-        .map_err(db)?
-        .map(|r| job_from(&r))
-        .transpose()
-}
+        .map_err(db)?;
+        let mut jobs = rows.iter().map(job_from).collect::<Result<Vec<_>>>()?;
+        // `returning` follows no particular order; hand them out oldest due first.
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
+    }
 
-/// Deletes expired OAuth flows and jobs that ended before `jobs_ended_before`, at most `limit`
-/// of each, in one statement.
-pub(crate) async fn purge_expired(
-    pool: &PgPool,
-    now: OffsetDateTime,
-    jobs_ended_before: OffsetDateTime,
-    limit: u32,
-) -> Result<Purged> {
-    let (oauth_flows, jobs): (i64, i64) = sqlx::query_as(
-        "with flows as (
-             delete from oauth_flows where state_hash in
-                 (select state_hash from oauth_flows where expires_at <= $1 limit $3)
-             returning 1
-         ),
-         ended as (
-             delete from jobs where id in
-                 (select id from jobs where done_at is not null and done_at < $2 limit $3)
-             returning 1
-         )
-         select (select count(*) from flows), (select count(*) from ended)",
-    )
-    .bind(now)
-    .bind(jobs_ended_before)
-    .bind(i64::from(limit))
-    .fetch_one(pool)
-    .await
-    .map_err(db)?;
-    Ok(Purged {
-        oauth_flows: u64::try_from(oauth_flows).unwrap_or(0),
-        jobs: u64::try_from(jobs).unwrap_or(0),
-    })
+    /// Success: done, payload (and the ciphertext it may hold) cleared, no error left to show.
+    async fn complete_job(&self, id: JobId, at: OffsetDateTime) -> Result<()> {
+        let done = sqlx::query(
+            "update jobs set done_at = $1, payload = 'null'::jsonb, last_error = null, locked_until = null
+             where id = $2 and done_at is null",
+        )
+        .bind(at)
+        .bind(id.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        // Completing twice keeps the first completion.
+        if done.rows_affected() == 0 && self.job(id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Failure: retried at `retry_at`, or given up (`done_at` set with the last error kept, the
+    /// payload cleared like on success).
+    async fn fail_job(
+        &self,
+        id: JobId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let done = match retry_at {
+            Some(retry_at) => sqlx::query(
+                "update jobs set last_error = $1, run_at = $2, locked_until = null where id = $3 and done_at is null",
+            )
+            .bind(error)
+            .bind(retry_at)
+            .bind(id.as_uuid()),
+            None => sqlx::query(
+                "update jobs set last_error = $1, done_at = $2, payload = 'null'::jsonb, locked_until = null
+                 where id = $3 and done_at is null",
+            )
+            .bind(error)
+            .bind(at)
+            .bind(id.as_uuid()),
+        }
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 && self.job(id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>> {
+        sqlx::query(concat!("select ", job_cols!(), " from jobs where id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|r| job_from(&r))
+            .transpose()
+    }
+
+    /// Deletes expired OAuth flows and jobs that ended before `jobs_ended_before`, at most `limit`
+    /// of each, in one statement.
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        jobs_ended_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Purged> {
+        let (oauth_flows, jobs): (i64, i64) = sqlx::query_as(
+            "with flows as (
+                 delete from oauth_flows where state_hash in
+                     (select state_hash from oauth_flows where expires_at <= $1 limit $3)
+                 returning 1
+             ),
+             ended as (
+                 delete from jobs where id in
+                     (select id from jobs where done_at is not null and done_at < $2 limit $3)
+                 returning 1
+             )
+             select (select count(*) from flows), (select count(*) from ended)",
+        )
+        .bind(now)
+        .bind(jobs_ended_before)
+        .bind(i64::from(limit))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(Purged {
+            oauth_flows: u64::try_from(oauth_flows).unwrap_or(0),
+            jobs: u64::try_from(jobs).unwrap_or(0),
+        })
+    }
 }

@@ -1,5 +1,6 @@
-//! The consent ledger's SQL: appending to tenants' hash chains inside the caller's transaction,
-//! and reading them back. Each chain's head (last position and hash) has a row in `ledger_heads`
+//! [`LedgerStore`] on PostgreSQL: the consent ledger, each tenant's append-only hash chain and
+//! its signed checkpoints; appending to the chains inside the caller's transaction, and reading
+//! them back. Each chain's head (last position and hash) has a row in `ledger_heads`
 //! (`migrations/0004_ledger_heads.sql`); an appender locks the heads it extends first, so appends
 //! to one chain from several writers and instances take turns and the chain cannot fork (the
 //! primary key `(tenant_id, seq)` of `ledger_events` would refuse a fork anyway).
@@ -17,14 +18,16 @@
 //! too, so none deadlock.
 
 use crate::error::{corrupt, db};
+use crate::PgStore;
 use accord_domain::ids::{ConsentId, TenantId};
 use accord_domain::ledger::{
     append, parse_stored, ChainedEvent, Checkpoint, EventBody, SignedCheckpoint, StoredColumns,
     StoredEvent,
 };
-use accord_store::{Result, UnsealedChain};
+use accord_store::{LedgerStore, Result, UnsealedChain};
+use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row as _};
+use sqlx::{PgConnection, Row as _};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -190,53 +193,6 @@ fn event_from(row: &PgRow) -> Result<ChainedEvent> {
     Ok(ChainedEvent { event, hash })
 }
 
-pub(crate) async fn events(
-    pool: &PgPool,
-    tenant: TenantId,
-    after_seq: i64,
-    limit: u32,
-) -> Result<Vec<ChainedEvent>> {
-    sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events where tenant_id = $1 and seq > $2 order by seq limit $3")
-        .bind(tenant.as_uuid())
-        .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(event_from)
-        .collect()
-}
-
-pub(crate) async fn consent_events(
-    pool: &PgPool,
-    tenant: TenantId,
-    consent: ConsentId,
-) -> Result<Vec<ChainedEvent>> {
-    sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events where consent_id = $1 and tenant_id = $2 order by seq")
-        .bind(consent.as_uuid())
-        .bind(tenant.as_uuid())
-        .fetch_all(pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(event_from)
-        .collect()
-}
-
-pub(crate) async fn tenants_with_events(pool: &PgPool) -> Result<Vec<TenantId>> {
-    // One index probe per tenant (the primary key starts with tenant_id), not a scan of events.
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "select t.id from tenants t
-         where exists (select 1 from ledger_events e where e.tenant_id = t.id)
-         order by t.id",
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    Ok(ids.into_iter().map(TenantId::from).collect())
-}
-
 /// The columns `tenant_id`, `seq`, `kind`, `consent_id`, `prev_hash`, `at`, `event`, `hash`.
 type StoredRow = (
     Uuid,
@@ -249,104 +205,166 @@ type StoredRow = (
     String,
 );
 
-/// Events as stored, for verification: only the text is taken apart later, and only the fields
-/// its row repeats (`accord_domain::ledger::StoredEvent`).
-pub(crate) async fn rows(
-    pool: &PgPool,
-    tenant: TenantId,
-    after_seq: i64,
-    limit: u32,
-) -> Result<Vec<StoredEvent>> {
-    let rows: Vec<StoredRow> = sqlx::query_as(
-        "select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events
-             where tenant_id = $1 and seq > $2 order by seq limit $3",
-    )
-    .bind(tenant.as_uuid())
-    .bind(after_seq)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(tenant_id, seq, kind, consent_id, prev_hash, at, text, hash)| StoredEvent {
-                tenant_id: TenantId::from(tenant_id),
-                seq,
-                kind,
-                consent_id: ConsentId::from(consent_id),
-                prev_hash,
-                at_micros: i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX),
-                text,
-                hash,
-            },
+#[async_trait]
+impl LedgerStore for PgStore {
+    async fn append_events(
+        &self,
+        tenant: TenantId,
+        bodies: Vec<EventBody>,
+    ) -> Result<Vec<ChainedEvent>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let bodies = bodies.into_iter().map(|b| (tenant, b)).collect();
+        let events = append_in(&mut tx, bodies).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(events)
+    }
+
+    async fn ledger_events(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<ChainedEvent>> {
+        sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events where tenant_id = $1 and seq > $2 order by seq limit $3")
+            .bind(tenant.as_uuid())
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(event_from)
+            .collect()
+    }
+
+    async fn consent_events(
+        &self,
+        tenant: TenantId,
+        consent: ConsentId,
+    ) -> Result<Vec<ChainedEvent>> {
+        sqlx::query("select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events where consent_id = $1 and tenant_id = $2 order by seq")
+            .bind(consent.as_uuid())
+            .bind(tenant.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(event_from)
+            .collect()
+    }
+
+    async fn ledger_tenants(&self) -> Result<Vec<TenantId>> {
+        // One index probe per tenant (the primary key starts with tenant_id), not a scan of events.
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "select t.id from tenants t
+             where exists (select 1 from ledger_events e where e.tenant_id = t.id)
+             order by t.id",
         )
-        .collect())
-}
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(ids.into_iter().map(TenantId::from).collect())
+    }
 
-pub(crate) async fn checkpoints(pool: &PgPool, tenant: TenantId) -> Result<Vec<SignedCheckpoint>> {
-    let rows: Vec<(i64, String, OffsetDateTime, String)> = sqlx::query_as(
-        "select seq, hash, sealed_at, jws from ledger_checkpoints where tenant_id = $1 order by seq",
-    )
-    .bind(tenant.as_uuid())
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    Ok(rows
-        .into_iter()
-        .map(|(seq, hash, sealed_at, jws)| SignedCheckpoint {
-            checkpoint: Checkpoint {
-                tenant_id: tenant,
-                seq,
-                hash,
-                sealed_at,
-            },
-            jws,
-        })
-        .collect())
-}
+    /// Events as stored, for verification: only the text is taken apart later, and only the fields
+    /// its row repeats (`accord_domain::ledger::StoredEvent`).
+    async fn ledger_rows(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        let rows: Vec<StoredRow> = sqlx::query_as(
+            "select tenant_id, seq, kind, consent_id, prev_hash, at, event, hash from ledger_events
+                 where tenant_id = $1 and seq > $2 order by seq limit $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(tenant_id, seq, kind, consent_id, prev_hash, at, text, hash)| StoredEvent {
+                    tenant_id: TenantId::from(tenant_id),
+                    seq,
+                    kind,
+                    consent_id: ConsentId::from(consent_id),
+                    prev_hash,
+                    at_micros: i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX),
+                    text,
+                    hash,
+                },
+            )
+            .collect())
+    }
 
-pub(crate) async fn add_checkpoint(pool: &PgPool, c: &SignedCheckpoint) -> Result<bool> {
-    let k = &c.checkpoint;
-    let done = sqlx::query(
-        "insert into ledger_checkpoints (tenant_id, seq, hash, sealed_at, jws) values ($1, $2, $3, $4, $5)
-         on conflict do nothing",
-    )
-    .bind(k.tenant_id.as_uuid())
-    .bind(k.seq)
-    .bind(&k.hash)
-    .bind(k.sealed_at)
-    .bind(&c.jws)
-    .execute(pool)
-    .await
-    .map_err(db)?;
-    Ok(done.rows_affected() == 1)
-}
+    async fn ledger_checkpoints(&self, tenant: TenantId) -> Result<Vec<SignedCheckpoint>> {
+        let rows: Vec<(i64, String, OffsetDateTime, String)> = sqlx::query_as(
+            "select seq, hash, sealed_at, jws from ledger_checkpoints where tenant_id = $1 order by seq",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, hash, sealed_at, jws)| SignedCheckpoint {
+                checkpoint: Checkpoint {
+                    tenant_id: tenant,
+                    seq,
+                    hash,
+                    sealed_at,
+                },
+                jws,
+            })
+            .collect())
+    }
 
-/// From the chain heads (`ledger_heads`): one row per tenant, one index probe for its last
-/// checkpoint.
-pub(crate) async fn unsealed(pool: &PgPool, limit: u32) -> Result<Vec<UnsealedChain>> {
-    let rows: Vec<(Uuid, i64, Option<i64>, Option<String>)> = sqlx::query_as(
-        "select h.tenant_id, h.seq, c.seq, c.hash
-         from ledger_heads h
-         left join lateral (
-             select seq, hash from ledger_checkpoints c
-             where c.tenant_id = h.tenant_id order by seq desc limit 1
-         ) c on true
-         where h.seq > coalesce(c.seq, 0)
-         order by h.tenant_id
-         limit $1",
-    )
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    Ok(rows
-        .into_iter()
-        .map(|(tenant, head_seq, seq, hash)| UnsealedChain {
-            tenant_id: TenantId::from(tenant),
-            sealed: seq.zip(hash),
-            head_seq,
-        })
-        .collect())
+    async fn add_ledger_checkpoint(&self, c: &SignedCheckpoint) -> Result<bool> {
+        let k = &c.checkpoint;
+        let done = sqlx::query(
+            "insert into ledger_checkpoints (tenant_id, seq, hash, sealed_at, jws) values ($1, $2, $3, $4, $5)
+             on conflict do nothing",
+        )
+        .bind(k.tenant_id.as_uuid())
+        .bind(k.seq)
+        .bind(&k.hash)
+        .bind(k.sealed_at)
+        .bind(&c.jws)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// From the chain heads (`ledger_heads`): one row per tenant, one index probe for its last
+    /// checkpoint.
+    async fn unsealed_chains(&self, limit: u32) -> Result<Vec<UnsealedChain>> {
+        let rows: Vec<(Uuid, i64, Option<i64>, Option<String>)> = sqlx::query_as(
+            "select h.tenant_id, h.seq, c.seq, c.hash
+             from ledger_heads h
+             left join lateral (
+                 select seq, hash from ledger_checkpoints c
+                 where c.tenant_id = h.tenant_id order by seq desc limit 1
+             ) c on true
+             where h.seq > coalesce(c.seq, 0)
+             order by h.tenant_id
+             limit $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant, head_seq, seq, hash)| UnsealedChain {
+                tenant_id: TenantId::from(tenant),
+                sealed: seq.zip(hash),
+                head_seq,
+            })
+            .collect())
+    }
 }

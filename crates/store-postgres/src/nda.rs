@@ -1,14 +1,17 @@
-//! Signed mutual NDAs (`migrations/0003_nda.sql`): the acceptance row and its `nda_accepted`
+//! [`NdaStore`] on PostgreSQL: signed mutual NDAs (`migrations/0003_nda.sql`), immutable once
+//! recorded. The acceptance row and its `nda_accepted`
 //! ledger event are written in one transaction. The tenant's chain is locked first by
 //! `ledger::append_in` (the lock order of `ledger.rs`); no connection row is touched.
 
 use crate::codec::RowExt as _;
 use crate::error::{backend, db};
 use crate::ledger::append_in;
+use crate::PgStore;
 use accord_domain::ids::{CompanyId, NdaAcceptanceId, TenantId};
 use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::nda::NdaAcceptance;
-use accord_store::Result;
+use accord_store::{NdaStore, Result};
+use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row as _};
 use uuid::Uuid;
@@ -16,41 +19,6 @@ use uuid::Uuid;
 const COLUMNS: &str =
     "id, tenant_id, company_id, locale, signer_name, signer_title, document_text, \
     document_sha256, accepted_at, ledger_seq";
-
-pub(crate) async fn record(
-    pool: &PgPool,
-    nda: &NdaAcceptance,
-    event: EventBody,
-) -> Result<ChainedEvent> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    let mut events = append_in(&mut tx, vec![(nda.tenant_id, event)]).await?;
-    let chained = events
-        .pop()
-        .ok_or_else(|| backend("the NDA's ledger event was not appended"))?;
-    sqlx::query(&format!(
-        "insert into nda_acceptances ({COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    ))
-    .bind(nda.id.as_uuid())
-    .bind(nda.tenant_id.as_uuid())
-    .bind(nda.company_id.as_uuid())
-    .bind(nda.locale.as_str())
-    .bind(&nda.signer_name)
-    .bind(&nda.signer_title)
-    .bind(&nda.document_text)
-    .bind(&nda.document_sha256)
-    .bind(nda.accepted_at)
-    .bind(chained.event.seq)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    crate::webhooks::insert_events(
-        &mut tx,
-        &[accord_domain::outbox::WebhookEvent::nda_accepted(nda)],
-    )
-    .await?;
-    tx.commit().await.map_err(db)?;
-    Ok(chained)
-}
 
 fn from_row(r: &PgRow) -> Result<NdaAcceptance> {
     Ok(NdaAcceptance {
@@ -67,7 +35,8 @@ fn from_row(r: &PgRow) -> Result<NdaAcceptance> {
     })
 }
 
-pub(crate) async fn list(
+/// A tenant's NDAs, or those one of its companies signed, oldest first.
+async fn list(
     pool: &PgPool,
     tenant: TenantId,
     company: Option<CompanyId>,
@@ -85,21 +54,63 @@ pub(crate) async fn list(
     .collect()
 }
 
-pub(crate) async fn get(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: NdaAcceptanceId,
-) -> Result<Option<NdaAcceptance>> {
-    let id: Uuid = id.as_uuid();
-    sqlx::query(&format!(
-        "select {COLUMNS} from nda_acceptances where id = $1 and tenant_id = $2"
-    ))
-    .bind(id)
-    .bind(tenant.as_uuid())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+#[async_trait]
+impl NdaStore for PgStore {
+    async fn record_nda(&self, nda: &NdaAcceptance, event: EventBody) -> Result<ChainedEvent> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut events = append_in(&mut tx, vec![(nda.tenant_id, event)]).await?;
+        let chained = events
+            .pop()
+            .ok_or_else(|| backend("the NDA's ledger event was not appended"))?;
+        sqlx::query(&format!(
+            "insert into nda_acceptances ({COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(nda.id.as_uuid())
+        .bind(nda.tenant_id.as_uuid())
+        .bind(nda.company_id.as_uuid())
+        .bind(nda.locale.as_str())
+        .bind(&nda.signer_name)
+        .bind(&nda.signer_title)
+        .bind(&nda.document_text)
+        .bind(&nda.document_sha256)
+        .bind(nda.accepted_at)
+        .bind(chained.event.seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        crate::webhooks::insert_events(
+            &mut tx,
+            &[accord_domain::outbox::WebhookEvent::nda_accepted(nda)],
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(chained)
+    }
+
+    async fn ndas(&self, tenant: TenantId) -> Result<Vec<NdaAcceptance>> {
+        list(&self.pool, tenant, None).await
+    }
+
+    async fn company_ndas(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<NdaAcceptance>> {
+        list(&self.pool, tenant, Some(company)).await
+    }
+
+    async fn nda(&self, tenant: TenantId, id: NdaAcceptanceId) -> Result<Option<NdaAcceptance>> {
+        let id: Uuid = id.as_uuid();
+        sqlx::query(&format!(
+            "select {COLUMNS} from nda_acceptances where id = $1 and tenant_id = $2"
+        ))
+        .bind(id)
+        .bind(tenant.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+    }
 }

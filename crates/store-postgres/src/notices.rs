@@ -1,19 +1,29 @@
-//! Notices and their immutable versions. A new version takes the next number of its
-//! tenant × category × locale in the same transaction that bumps the notice; the bump is an
-//! `insert … on conflict do update`, which PostgreSQL serialises on the notice's row, so numbers
-//! are 1, 2, 3… without gaps or duplicates even across instances. The schema's triggers refuse
-//! any change to a version.
+//! [`NoticeStore`] on PostgreSQL: notices and their immutable versions. A new version takes the
+//! next number of its tenant × category × locale in the same transaction that bumps the notice;
+//! the bump is an `insert … on conflict do update`, which PostgreSQL serialises on the notice's
+//! row, so numbers are 1, 2, 3… without gaps or duplicates even across instances. The schema's
+//! triggers refuse any change to a version.
+//!
+//! Publishing a version that changes the notice materially also marks for re-consent, in the
+//! same transaction, the linked connections whose consent in force quotes an older version:
+//! a version is never in force without the re-consent it calls for, nor the other way round.
 
 use crate::codec::RowExt;
+use crate::connections::{connection_cols, connection_from};
 use crate::error::db;
+use crate::PgStore;
 use accord_domain::catalog::Category;
+use accord_domain::connection::Connection;
 use accord_domain::ids::{NoticeId, NoticeVersionId, TenantId};
 use accord_domain::locale::Locale;
 use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
-use accord_store::Result;
+use accord_domain::notice_change::{classify, ChangeClass};
+use accord_domain::outbox::WebhookEvent;
+use accord_store::{NoticeStore, PublishedNotice, Result};
+use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 macro_rules! notice_cols {
@@ -55,15 +65,16 @@ fn version_from(row: &PgRow) -> Result<NoticeVersion> {
     })
 }
 
-pub(crate) async fn add_notice_version(
-    pool: &PgPool,
+/// The notice of `category` × `locale`, created on first use, with its number bumped: its id
+/// and the number of the version being published. The row stays locked until the transaction
+/// ends, so publications of one notice take turns.
+async fn bump_notice(
+    conn: &mut PgConnection,
     tenant: TenantId,
     category: Category,
     locale: Locale,
-    content: &NoticeContent,
     at: OffsetDateTime,
-) -> Result<NoticeVersion> {
-    let mut tx = pool.begin().await.map_err(db)?;
+) -> Result<(NoticeId, i64)> {
     let row = sqlx::query(
         "insert into notices (id, tenant_id, category, locale, current_version, created_at, updated_at)
          values ($1, $2, $3, $4, 1, $5, $5)
@@ -77,11 +88,42 @@ pub(crate) async fn add_notice_version(
     .bind(category.as_str())
     .bind(locale.as_str())
     .bind(at)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(db)?;
-    let notice_id: NoticeId = row.id("id")?;
-    let version = row.int("current_version")?;
+    Ok((row.id("id")?, row.int("current_version")?))
+}
+
+/// The version `number` of a notice, read inside the publishing transaction.
+async fn version_numbered(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    notice: NoticeId,
+    number: i64,
+) -> Result<Option<NoticeVersion>> {
+    sqlx::query(concat!(
+        version_select!(),
+        "where v.tenant_id = $1 and v.notice_id = $2 and v.version = $3"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(notice.as_uuid())
+    .bind(i32::try_from(number).map_err(|e| crate::error::corrupt("current_version", e))?)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?
+    .map(|r| version_from(&r))
+    .transpose()
+}
+
+/// Inserts the version numbered by [`bump_notice`] and returns it as stored.
+async fn insert_version(
+    conn: &mut PgConnection,
+    (notice_id, version): (NoticeId, i64),
+    tenant: TenantId,
+    (category, locale): (Category, Locale),
+    content: &NoticeContent,
+    at: OffsetDateTime,
+) -> Result<NoticeVersion> {
     let id = NoticeVersionId::new();
     let row = sqlx::query(
         "insert into notice_versions (id, tenant_id, notice_id, version, content, created_at)
@@ -94,10 +136,10 @@ pub(crate) async fn add_notice_version(
     .bind(i32::try_from(version).map_err(|e| crate::error::corrupt("current_version", e))?)
     .bind(Json(content))
     .bind(at)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(db)?;
-    let stored = NoticeVersion {
+    Ok(NoticeVersion {
         id,
         notice_id,
         tenant_id: tenant,
@@ -107,98 +149,174 @@ pub(crate) async fn add_notice_version(
         // As stored (microseconds, jsonb), so the caller sees what a later read returns.
         content: row.json("content")?,
         created_at: row.time("created_at")?,
-    };
-    tx.commit().await.map_err(db)?;
-    Ok(stored)
+    })
 }
 
-pub(crate) async fn notices(pool: &PgPool, tenant: TenantId) -> Result<Vec<Notice>> {
-    sqlx::query(concat!(
-        "select ",
-        notice_cols!(),
-        " from notices where tenant_id = $1 order by id"
-    ))
-    .bind(tenant.as_uuid())
-    .fetch_all(pool)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(notice_from)
-    .collect()
-}
-
-pub(crate) async fn notice(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: NoticeId,
-) -> Result<Option<Notice>> {
-    sqlx::query(concat!(
-        "select ",
-        notice_cols!(),
-        " from notices where tenant_id = $1 and id = $2"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| notice_from(&r))
-    .transpose()
-}
-
-pub(crate) async fn notice_versions(
-    pool: &PgPool,
+/// A material change: the linked connections whose consent in force quotes an older version of
+/// the notice need the customer's agreement again, each with its `consent.reconsent_required`
+/// outbox row. Inside the publishing transaction, after the bump (so "older" is below the
+/// version just published); the update locks the rows it changes.
+async fn require_reconsent(
+    conn: &mut PgConnection,
     tenant: TenantId,
     notice: NoticeId,
-) -> Result<Vec<NoticeVersion>> {
-    sqlx::query(concat!(
-        version_select!(),
-        "where v.tenant_id = $1 and v.notice_id = $2 order by v.version"
+    at: OffsetDateTime,
+) -> Result<Vec<Connection>> {
+    let connections = sqlx::query(concat!(
+        "update connections set status = 'reconsent_required', updated_at = $1
+         where tenant_id = $2 and status = 'linked' and consent_id in (
+             select k.id from consents k
+             join notice_versions nv on nv.tenant_id = k.tenant_id and nv.id = k.notice_version_id
+             join notices n on n.tenant_id = nv.tenant_id and n.id = nv.notice_id
+             where k.tenant_id = $2 and n.id = $3 and k.withdrawn_at is null and nv.version < n.current_version)
+         returning ",
+        connection_cols!()
     ))
+    .bind(at)
     .bind(tenant.as_uuid())
     .bind(notice.as_uuid())
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db)?
     .iter()
-    .map(version_from)
-    .collect()
+    .map(connection_from)
+    .collect::<Result<Vec<_>>>()?;
+    let outbox: Vec<WebhookEvent> = connections
+        .iter()
+        .map(|c| WebhookEvent::reconsent_required(c, "notice_changed", at))
+        .collect();
+    crate::webhooks::insert_events(conn, &outbox).await?;
+    Ok(connections)
 }
 
-pub(crate) async fn notice_version(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: NoticeVersionId,
-) -> Result<Option<NoticeVersion>> {
-    sqlx::query(concat!(
-        version_select!(),
-        "where v.tenant_id = $1 and v.id = $2"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| version_from(&r))
-    .transpose()
-}
+#[async_trait]
+impl NoticeStore for PgStore {
+    /// Bumps the notice, appends the version and, when the change from the previous version is
+    /// material, marks for re-consent: one transaction, so a failure anywhere leaves neither.
+    async fn publish_notice_version(
+        &self,
+        tenant: TenantId,
+        category: Category,
+        locale: Locale,
+        content: &NoticeContent,
+        at: OffsetDateTime,
+    ) -> Result<PublishedNotice> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let (notice, number) = bump_notice(&mut tx, tenant, category, locale, at).await?;
+        let previous = if number > 1 {
+            version_numbered(&mut tx, tenant, notice, number - 1).await?
+        } else {
+            None
+        };
+        let version = insert_version(
+            &mut tx,
+            (notice, number),
+            tenant,
+            (category, locale),
+            content,
+            at,
+        )
+        .await?;
+        let material = previous
+            .as_ref()
+            .is_some_and(|p| classify(&p.content, &version.content).class == ChangeClass::Material);
+        let reconsent_required = if material {
+            require_reconsent(&mut tx, tenant, notice, at).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(PublishedNotice {
+            version,
+            previous,
+            reconsent_required,
+        })
+    }
 
-pub(crate) async fn current_notice_version(
-    pool: &PgPool,
-    tenant: TenantId,
-    category: Category,
-    locale: Locale,
-) -> Result<Option<NoticeVersion>> {
-    sqlx::query(concat!(
-        version_select!(),
-        "where n.tenant_id = $1 and n.category = $2 and n.locale = $3 and v.version = n.current_version"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(category.as_str())
-    .bind(locale.as_str())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| version_from(&r))
-    .transpose()
+    async fn notices(&self, tenant: TenantId) -> Result<Vec<Notice>> {
+        sqlx::query(concat!(
+            "select ",
+            notice_cols!(),
+            " from notices where tenant_id = $1 order by id"
+        ))
+        .bind(tenant.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(notice_from)
+        .collect()
+    }
+
+    async fn notice(&self, tenant: TenantId, id: NoticeId) -> Result<Option<Notice>> {
+        sqlx::query(concat!(
+            "select ",
+            notice_cols!(),
+            " from notices where tenant_id = $1 and id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| notice_from(&r))
+        .transpose()
+    }
+
+    async fn notice_versions(
+        &self,
+        tenant: TenantId,
+        notice: NoticeId,
+    ) -> Result<Vec<NoticeVersion>> {
+        sqlx::query(concat!(
+            version_select!(),
+            "where v.tenant_id = $1 and v.notice_id = $2 order by v.version"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(notice.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(version_from)
+        .collect()
+    }
+
+    async fn notice_version(
+        &self,
+        tenant: TenantId,
+        id: NoticeVersionId,
+    ) -> Result<Option<NoticeVersion>> {
+        sqlx::query(concat!(
+            version_select!(),
+            "where v.tenant_id = $1 and v.id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| version_from(&r))
+        .transpose()
+    }
+
+    async fn current_notice_version(
+        &self,
+        tenant: TenantId,
+        category: Category,
+        locale: Locale,
+    ) -> Result<Option<NoticeVersion>> {
+        sqlx::query(concat!(
+            version_select!(),
+            "where n.tenant_id = $1 and n.category = $2 and n.locale = $3 and v.version = n.current_version"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(category.as_str())
+        .bind(locale.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| version_from(&r))
+        .transpose()
+    }
 }

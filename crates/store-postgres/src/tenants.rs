@@ -1,22 +1,27 @@
-//! Tenants, their API keys, link settings, configured platforms and support requests.
+//! [`TenantStore`] on PostgreSQL: tenants, their API keys and the platforms each has configured.
+//! A tenant is created with its first API key in one transaction.
 
-use crate::codec::{after, RowExt};
-use crate::error::{corrupt, db};
+use crate::codec::RowExt;
+use crate::error::db;
+use crate::PgStore;
 use accord_domain::catalog::PlatformKey;
-use accord_domain::ids::JobId;
-use accord_domain::ids::{SupportRequestId, TenantId};
-use accord_domain::settings::LinkSettings;
-use accord_domain::tenant::{
-    ApiKeyRecord, JobKind, SupportRequest, SupportTopic, Tenant, TenantPlatform,
-};
-use accord_store::{Page, Result, StoreError};
+use accord_domain::ids::TenantId;
+use accord_domain::tenant::{ApiKeyRecord, Tenant, TenantPlatform};
+use accord_store::{Result, TenantStore};
+use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 macro_rules! tenant_cols {
     () => {
         "id, name, settings, created_at"
+    };
+}
+
+macro_rules! platform_cols {
+    () => {
+        "tenant_id, platform_key, enabled, client_id, client_secret_ct, updated_at"
     };
 }
 
@@ -29,6 +34,18 @@ fn tenant_from(row: &PgRow) -> Result<Tenant> {
     })
 }
 
+fn platform_from(row: &PgRow) -> Result<TenantPlatform> {
+    Ok(TenantPlatform {
+        tenant_id: row.id("tenant_id")?,
+        platform_key: row.platform("platform_key")?,
+        enabled: row.flag("enabled")?,
+        client_id: row.opt_text("client_id")?,
+        client_secret_ct: row.opt_text("client_secret_ct")?,
+        updated_at: row.time("updated_at")?,
+    })
+}
+
+/// One key, on a connection or inside the caller's transaction (a new tenant's first key).
 async fn insert_key(conn: &mut PgConnection, key: &ApiKeyRecord) -> Result<()> {
     sqlx::query(
         "insert into api_keys (id, tenant_id, key_id, secret_hash, created_at, revoked_at)
@@ -46,279 +63,143 @@ async fn insert_key(conn: &mut PgConnection, key: &ApiKeyRecord) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn create_tenant(
-    pool: &PgPool,
-    tenant: &Tenant,
-    key: &ApiKeyRecord,
-) -> Result<()> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    sqlx::query("insert into tenants (id, name, settings, created_at) values ($1, $2, $3, $4)")
-        .bind(tenant.id.as_uuid())
-        .bind(&tenant.name)
-        .bind(Json(&tenant.settings))
-        .bind(tenant.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    insert_key(&mut tx, key).await?;
-    tx.commit().await.map_err(db)
-}
-
-pub(crate) async fn tenant(pool: &PgPool, id: TenantId) -> Result<Option<Tenant>> {
-    sqlx::query(concat!(
-        "select ",
-        tenant_cols!(),
-        " from tenants where id = $1"
-    ))
-    .bind(id.as_uuid())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| tenant_from(&r))
-    .transpose()
-}
-
-pub(crate) async fn all(pool: &PgPool) -> Result<Vec<Tenant>> {
-    sqlx::query(concat!(
-        "select ",
-        tenant_cols!(),
-        " from tenants order by id"
-    ))
-    .fetch_all(pool)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(tenant_from)
-    .collect()
-}
-
-pub(crate) async fn tenant_by_name(pool: &PgPool, name: &str) -> Result<Option<Tenant>> {
-    sqlx::query(concat!(
-        "select ",
-        tenant_cols!(),
-        " from tenants where name = $1"
-    ))
-    .bind(name)
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| tenant_from(&r))
-    .transpose()
-}
-
-pub(crate) async fn add_api_key(pool: &PgPool, key: &ApiKeyRecord) -> Result<()> {
-    let mut conn = pool.acquire().await.map_err(db)?;
-    insert_key(&mut conn, key).await
-}
-
-pub(crate) async fn api_key(pool: &PgPool, key_id: &str) -> Result<Option<ApiKeyRecord>> {
-    let row = sqlx::query(
-        "select id, tenant_id, key_id, secret_hash, created_at, revoked_at from api_keys where key_id = $1",
-    )
-    .bind(key_id)
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?;
-    row.map(|r| {
-        Ok(ApiKeyRecord {
-            id: r.id("id")?,
-            tenant_id: r.id("tenant_id")?,
-            key_id: r.text("key_id")?,
-            secret_hash: r.text("secret_hash")?,
-            created_at: r.time("created_at")?,
-            revoked_at: r.opt_time("revoked_at")?,
-        })
-    })
-    .transpose()
-}
-
-pub(crate) async fn update_link_settings(
-    pool: &PgPool,
-    tenant: TenantId,
-    settings: &LinkSettings,
-) -> Result<()> {
-    let done = sqlx::query("update tenants set settings = $1 where id = $2")
-        .bind(Json(settings))
-        .bind(tenant.as_uuid())
-        .execute(pool)
-        .await
-        .map_err(db)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+#[async_trait]
+impl TenantStore for PgStore {
+    async fn create_tenant(&self, tenant: &Tenant, key: &ApiKeyRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("insert into tenants (id, name, settings, created_at) values ($1, $2, $3, $4)")
+            .bind(tenant.id.as_uuid())
+            .bind(&tenant.name)
+            .bind(Json(&tenant.settings))
+            .bind(tenant.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        insert_key(&mut tx, key).await?;
+        tx.commit().await.map_err(db)
     }
-    Ok(())
-}
 
-macro_rules! platform_cols {
-    () => {
-        "tenant_id, platform_key, enabled, client_id, client_secret_ct, updated_at"
-    };
-}
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
+        sqlx::query(concat!(
+            "select ",
+            tenant_cols!(),
+            " from tenants where id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| tenant_from(&r))
+        .transpose()
+    }
 
-fn platform_from(row: &PgRow) -> Result<TenantPlatform> {
-    Ok(TenantPlatform {
-        tenant_id: row.id("tenant_id")?,
-        platform_key: row.platform("platform_key")?,
-        enabled: row.flag("enabled")?,
-        client_id: row.opt_text("client_id")?,
-        client_secret_ct: row.opt_text("client_secret_ct")?,
-        updated_at: row.time("updated_at")?,
-    })
-}
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        sqlx::query(concat!(
+            "select ",
+            tenant_cols!(),
+            " from tenants where name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| tenant_from(&r))
+        .transpose()
+    }
 
-pub(crate) async fn tenant_platforms(
-    pool: &PgPool,
-    tenant: TenantId,
-) -> Result<Vec<TenantPlatform>> {
-    sqlx::query(concat!(
-        "select ",
-        platform_cols!(),
-        " from tenant_platforms where tenant_id = $1 order by platform_key collate \"C\""
-    ))
-    .bind(tenant.as_uuid())
-    .fetch_all(pool)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(platform_from)
-    .collect()
-}
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        sqlx::query(concat!(
+            "select ",
+            tenant_cols!(),
+            " from tenants order by id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(tenant_from)
+        .collect()
+    }
 
-pub(crate) async fn tenant_platform(
-    pool: &PgPool,
-    tenant: TenantId,
-    key: &PlatformKey,
-) -> Result<Option<TenantPlatform>> {
-    sqlx::query(concat!(
-        "select ",
-        platform_cols!(),
-        " from tenant_platforms where tenant_id = $1 and platform_key = $2"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(key.as_str())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| platform_from(&r))
-    .transpose()
-}
+    async fn add_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        insert_key(&mut conn, key).await
+    }
 
-pub(crate) async fn upsert_tenant_platform(pool: &PgPool, p: &TenantPlatform) -> Result<()> {
-    sqlx::query(
-        "insert into tenant_platforms (tenant_id, platform_key, enabled, client_id, client_secret_ct, updated_at)
-         values ($1, $2, $3, $4, $5, $6)
-         on conflict (tenant_id, platform_key) do update set
-             enabled = excluded.enabled,
-             client_id = excluded.client_id,
-             client_secret_ct = excluded.client_secret_ct,
-             updated_at = excluded.updated_at",
-    )
-    .bind(p.tenant_id.as_uuid())
-    .bind(p.platform_key.as_str())
-    .bind(p.enabled)
-    .bind(&p.client_id)
-    .bind(&p.client_secret_ct)
-    .bind(p.updated_at)
-    .execute(pool)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-/// The request and, when asked, its `send_support_email` job, in one transaction.
-pub(crate) async fn create_support_request(
-    pool: &PgPool,
-    r: &SupportRequest,
-    email_job: Option<JobId>,
-) -> Result<()> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    sqlx::query(
-        "insert into support_requests (id, tenant_id, company_id, reference, topic, message, reply_to, diagnostics, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(r.id.as_uuid())
-    .bind(r.tenant_id.as_uuid())
-    .bind(r.company_id.map(|c| c.as_uuid()))
-    .bind(&r.reference)
-    .bind(r.topic.as_str())
-    .bind(&r.message)
-    .bind(&r.reply_to)
-    .bind(Json(&r.diagnostics))
-    .bind(r.created_at)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    if let Some(job) = email_job {
-        let payload = serde_json::json!({ "support_request_id": r.id.to_string() });
-        crate::jobs::insert(
-            &mut tx,
-            job,
-            r.tenant_id,
-            JobKind::SendSupportEmail,
-            &payload,
-            r.created_at,
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
+        let row = sqlx::query(
+            "select id, tenant_id, key_id, secret_hash, created_at, revoked_at from api_keys where key_id = $1",
         )
-        .await?;
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|r| {
+            Ok(ApiKeyRecord {
+                id: r.id("id")?,
+                tenant_id: r.id("tenant_id")?,
+                key_id: r.text("key_id")?,
+                secret_hash: r.text("secret_hash")?,
+                created_at: r.time("created_at")?,
+                revoked_at: r.opt_time("revoked_at")?,
+            })
+        })
+        .transpose()
     }
-    crate::webhooks::insert_events(
-        &mut tx,
-        &[accord_domain::outbox::WebhookEvent::support_request(r)],
-    )
-    .await?;
-    tx.commit().await.map_err(db)?;
-    Ok(())
-}
 
-const SUPPORT_COLS: &str =
-    "id, tenant_id, company_id, reference, topic, message, reply_to, diagnostics, created_at";
+    async fn tenant_platforms(&self, tenant: TenantId) -> Result<Vec<TenantPlatform>> {
+        sqlx::query(concat!(
+            "select ",
+            platform_cols!(),
+            " from tenant_platforms where tenant_id = $1 order by platform_key collate \"C\""
+        ))
+        .bind(tenant.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(platform_from)
+        .collect()
+    }
 
-fn support_request_from(r: &PgRow) -> Result<SupportRequest> {
-    let topic = r.text("topic")?;
-    Ok(SupportRequest {
-        id: r.id("id")?,
-        tenant_id: r.id("tenant_id")?,
-        company_id: r.opt_id("company_id")?,
-        reference: r.text("reference")?,
-        topic: SupportTopic::parse(&topic)
-            .ok_or_else(|| corrupt("topic", format!("unknown topic `{topic}`")))?,
-        message: r.text("message")?,
-        reply_to: r.text("reply_to")?,
-        diagnostics: r.json("diagnostics")?,
-        created_at: r.time("created_at")?,
-    })
-}
+    async fn tenant_platform(
+        &self,
+        tenant: TenantId,
+        key: &PlatformKey,
+    ) -> Result<Option<TenantPlatform>> {
+        sqlx::query(concat!(
+            "select ",
+            platform_cols!(),
+            " from tenant_platforms where tenant_id = $1 and platform_key = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(key.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| platform_from(&r))
+        .transpose()
+    }
 
-pub(crate) async fn support_request(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: SupportRequestId,
-) -> Result<Option<SupportRequest>> {
-    sqlx::query(&format!(
-        "select {SUPPORT_COLS} from support_requests where tenant_id = $1 and id = $2"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| support_request_from(&r))
-    .transpose()
-}
-
-pub(crate) async fn support_requests(
-    pool: &PgPool,
-    tenant: TenantId,
-    page: Page<SupportRequestId>,
-) -> Result<Vec<SupportRequest>> {
-    let rows = sqlx::query(
-        "select id, tenant_id, company_id, reference, topic, message, reply_to, diagnostics, created_at
-         from support_requests where tenant_id = $1 and id > $2 order by id limit $3",
-    )
-    .bind(tenant.as_uuid())
-    .bind(after(page.after.map(|a| a.as_uuid())))
-    .bind(i64::from(page.limit))
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    rows.iter().map(support_request_from).collect()
+    async fn upsert_tenant_platform(&self, p: &TenantPlatform) -> Result<()> {
+        sqlx::query(
+            "insert into tenant_platforms (tenant_id, platform_key, enabled, client_id, client_secret_ct, updated_at)
+             values ($1, $2, $3, $4, $5, $6)
+             on conflict (tenant_id, platform_key) do update set
+                 enabled = excluded.enabled,
+                 client_id = excluded.client_id,
+                 client_secret_ct = excluded.client_secret_ct,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(p.tenant_id.as_uuid())
+        .bind(p.platform_key.as_str())
+        .bind(p.enabled)
+        .bind(&p.client_id)
+        .bind(&p.client_secret_ct)
+        .bind(p.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
 }

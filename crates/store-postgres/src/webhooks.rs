@@ -1,4 +1,4 @@
-//! Webhooks (`migrations/0010_webhooks.sql`): endpoints, the outbox written inside the
+//! [`WebhookStore`] on PostgreSQL (`migrations/0010_webhooks.sql`): endpoints, the outbox written inside the
 //! transactions of the changes it describes ([`insert_events`]; the consent action's events are
 //! written by the batch statement, `batch.rs`, as one `webhook_outbox` row a batch, which the
 //! fan-out turns into `webhook_events` rows first: migration 0019), fan-out into deliveries, and
@@ -9,15 +9,17 @@
 
 use crate::codec::RowExt as _;
 use crate::error::{corrupt, db};
+use crate::PgStore;
 use accord_domain::ids::{TenantId, WebhookDeliveryId, WebhookEndpointId, WebhookEventId};
 use accord_domain::outbox::{
     AfterAttempt, ClaimedDelivery, DeliveryStatus, WebhookAttempt, WebhookDelivery,
     WebhookEndpoint, WebhookEvent,
 };
 use accord_domain::webhook::EVENT_TYPES;
-use accord_store::{Result, StoreError};
+use accord_store::{Result, StoreError, WebhookStore};
+use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row as _};
+use sqlx::{PgConnection, Row as _};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
@@ -91,142 +93,6 @@ fn delivery_from(r: &PgRow) -> Result<WebhookDelivery> {
     })
 }
 
-pub(crate) async fn create_endpoint(pool: &PgPool, e: &WebhookEndpoint) -> Result<()> {
-    sqlx::query(&format!(
-        "insert into webhook_endpoints ({ENDPOINT_COLS})
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-    ))
-    .bind(e.id.as_uuid())
-    .bind(e.tenant_id.as_uuid())
-    .bind(&e.url)
-    .bind(&e.description)
-    .bind(&e.event_types)
-    .bind(e.enabled)
-    .bind(&e.disabled_reason)
-    .bind(&e.secret_ct)
-    .bind(&e.previous_secret_ct)
-    .bind(e.previous_secret_until)
-    .bind(e.created_at)
-    .bind(e.updated_at)
-    .execute(pool)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-pub(crate) async fn endpoints(pool: &PgPool, tenant: TenantId) -> Result<Vec<WebhookEndpoint>> {
-    sqlx::query(&format!(
-        "select {ENDPOINT_COLS} from webhook_endpoints
-         where tenant_id = $1 and deleted_at is null order by id"
-    ))
-    .bind(tenant.as_uuid())
-    .fetch_all(pool)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(endpoint_from)
-    .collect()
-}
-
-pub(crate) async fn endpoint(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: WebhookEndpointId,
-) -> Result<Option<WebhookEndpoint>> {
-    sqlx::query(&format!(
-        "select {ENDPOINT_COLS} from webhook_endpoints
-         where tenant_id = $1 and id = $2 and deleted_at is null"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| endpoint_from(&r))
-    .transpose()
-}
-
-pub(crate) async fn update_endpoint(pool: &PgPool, e: &WebhookEndpoint) -> Result<()> {
-    let done = sqlx::query(
-        "update webhook_endpoints set url = $1, description = $2, event_types = $3, enabled = $4,
-             disabled_reason = $5, updated_at = $6
-         where tenant_id = $7 and id = $8 and deleted_at is null",
-    )
-    .bind(&e.url)
-    .bind(&e.description)
-    .bind(&e.event_types)
-    .bind(e.enabled)
-    .bind(&e.disabled_reason)
-    .bind(e.updated_at)
-    .bind(e.tenant_id.as_uuid())
-    .bind(e.id.as_uuid())
-    .execute(pool)
-    .await
-    .map_err(db)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
-}
-
-pub(crate) async fn delete_endpoint(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: WebhookEndpointId,
-    at: OffsetDateTime,
-) -> Result<bool> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    let done = sqlx::query(
-        "update webhook_endpoints set deleted_at = $1, enabled = false, updated_at = $1
-         where tenant_id = $2 and id = $3 and deleted_at is null",
-    )
-    .bind(at)
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    sqlx::query(
-        "update webhook_deliveries set status = 'failed', next_attempt_at = null, claim = null,
-             locked_until = null, updated_at = $1
-         where tenant_id = $2 and endpoint_id = $3 and status = 'pending'",
-    )
-    .bind(at)
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub(crate) async fn rotate_secret(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: WebhookEndpointId,
-    secret_ct: &str,
-    previous_until: OffsetDateTime,
-    at: OffsetDateTime,
-) -> Result<Option<WebhookEndpoint>> {
-    sqlx::query(&format!(
-        "update webhook_endpoints set previous_secret_ct = secret_ct, secret_ct = $1,
-             previous_secret_until = $2, updated_at = $3
-         where tenant_id = $4 and id = $5 and deleted_at is null
-         returning {ENDPOINT_COLS}"
-    ))
-    .bind(secret_ct)
-    .bind(previous_until)
-    .bind(at)
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| endpoint_from(&r))
-    .transpose()
-}
-
 /// Turns the oldest consent batches' outbox rows into `webhook_events` rows, inside the
 /// fan-out's transaction, until they hold `limit` events or none is left (rows another instance
 /// is turning are skipped).
@@ -265,350 +131,485 @@ async fn unpack_batches(conn: &mut PgConnection, limit: u32) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn fan_out(pool: &PgPool, now: OffsetDateTime, limit: u32) -> Result<usize> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    unpack_batches(&mut tx, limit).await?;
-    // Another instance fanning out at the same moment skips the rows held here.
-    let events = sqlx::query(
-        "select id, tenant_id, event_type, created_at from webhook_events
-         where fanned_out_at is null order by id limit $1 for update skip locked",
-    )
-    .bind(i64::from(limit))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    if events.is_empty() {
-        return Ok(0);
+#[async_trait]
+impl WebhookStore for PgStore {
+    async fn create_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<()> {
+        sqlx::query(&format!(
+            "insert into webhook_endpoints ({ENDPOINT_COLS})
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(e.id.as_uuid())
+        .bind(e.tenant_id.as_uuid())
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(&e.event_types)
+        .bind(e.enabled)
+        .bind(&e.disabled_reason)
+        .bind(&e.secret_ct)
+        .bind(&e.previous_secret_ct)
+        .bind(e.previous_secret_until)
+        .bind(e.created_at)
+        .bind(e.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
-    let mut d_id = Vec::new();
-    let mut d_tenant = Vec::new();
-    let mut d_endpoint = Vec::new();
-    let mut d_event = Vec::new();
-    let mut d_type = Vec::new();
-    let mut fanned = Vec::with_capacity(events.len());
-    // Each tenant's enabled endpoints, read once per round.
-    let mut by_tenant: HashMap<TenantId, Vec<WebhookEndpoint>> = HashMap::new();
-    for ev in &events {
-        let id: WebhookEventId = ev.id("id")?;
-        let tenant: TenantId = ev.id("tenant_id")?;
-        let event_type = ev.text("event_type")?;
-        let created_at = ev.time("created_at")?;
-        if let Entry::Vacant(slot) = by_tenant.entry(tenant) {
-            let endpoints = sqlx::query(&format!(
-                "select {ENDPOINT_COLS} from webhook_endpoints
-                 where tenant_id = $1 and enabled and deleted_at is null"
-            ))
-            .bind(tenant.as_uuid())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(endpoint_from)
-            .collect::<Result<Vec<_>>>()?;
-            slot.insert(endpoints);
-        }
-        // Endpoints created after the event do not receive it.
-        for e in by_tenant[&tenant]
-            .iter()
-            .filter(|e| e.created_at <= created_at && e.subscribes(&event_type))
-        {
-            d_id.push(WebhookDeliveryId::new().as_uuid());
-            d_tenant.push(tenant.as_uuid());
-            d_endpoint.push(e.id.as_uuid());
-            d_event.push(id.as_uuid());
-            d_type.push(event_type.clone());
-        }
-        fanned.push(id.as_uuid());
+
+    async fn webhook_endpoints(&self, tenant: TenantId) -> Result<Vec<WebhookEndpoint>> {
+        sqlx::query(&format!(
+            "select {ENDPOINT_COLS} from webhook_endpoints
+             where tenant_id = $1 and deleted_at is null order by id"
+        ))
+        .bind(tenant.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(endpoint_from)
+        .collect()
     }
-    sqlx::query(
-        "insert into webhook_deliveries (id, tenant_id, endpoint_id, event_id, event_type, status,
-             attempts, next_attempt_at, created_at, updated_at)
-         select d.id, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, 'pending', 0, $6, $6, $6
-         from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[])
-             as d (id, tenant_id, endpoint_id, event_id, event_type)",
-    )
-    .bind(d_id)
-    .bind(d_tenant)
-    .bind(d_endpoint)
-    .bind(d_event)
-    .bind(d_type)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    sqlx::query("update webhook_events set fanned_out_at = $1 where id = any($2)")
-        .bind(now)
-        .bind(&fanned)
+
+    async fn webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        id: WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>> {
+        sqlx::query(&format!(
+            "select {ENDPOINT_COLS} from webhook_endpoints
+             where tenant_id = $1 and id = $2 and deleted_at is null"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| endpoint_from(&r))
+        .transpose()
+    }
+
+    async fn update_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<()> {
+        let done = sqlx::query(
+            "update webhook_endpoints set url = $1, description = $2, event_types = $3, enabled = $4,
+                 disabled_reason = $5, updated_at = $6
+             where tenant_id = $7 and id = $8 and deleted_at is null",
+        )
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(&e.event_types)
+        .bind(e.enabled)
+        .bind(&e.disabled_reason)
+        .bind(e.updated_at)
+        .bind(e.tenant_id.as_uuid())
+        .bind(e.id.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        id: WebhookEndpointId,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let done = sqlx::query(
+            "update webhook_endpoints set deleted_at = $1, enabled = false, updated_at = $1
+             where tenant_id = $2 and id = $3 and deleted_at is null",
+        )
+        .bind(at)
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    Ok(fanned.len())
-}
-
-pub(crate) async fn claim(
-    pool: &PgPool,
-    now: OffsetDateTime,
-    limit: u32,
-    lease: Duration,
-) -> Result<Vec<ClaimedDelivery>> {
-    let claim = Uuid::now_v7();
-    // One statement, its own transaction: the due rows another instance is claiming at the
-    // same moment are skipped, not waited for, and each row gets one claim.
-    let claimed: Vec<Uuid> = sqlx::query_scalar(
-        "with due as (
-             select d.id from webhook_deliveries d
-             join webhook_endpoints e on e.tenant_id = d.tenant_id and e.id = d.endpoint_id
-             where d.status = 'pending' and d.next_attempt_at <= $2
-                 and (d.locked_until is null or d.locked_until <= $2)
-                 and e.enabled and e.deleted_at is null
-             order by d.next_attempt_at, d.id
-             limit $3
-             for update of d skip locked
-         )
-         update webhook_deliveries set claim = $4, locked_until = $1
-         from due where webhook_deliveries.id = due.id
-         returning webhook_deliveries.id",
-    )
-    .bind(now + lease)
-    .bind(now)
-    .bind(i64::from(limit))
-    .bind(claim)
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    if claimed.is_empty() {
-        return Ok(Vec::new());
+        sqlx::query(
+            "update webhook_deliveries set status = 'failed', next_attempt_at = null, claim = null,
+                 locked_until = null, updated_at = $1
+             where tenant_id = $2 and endpoint_id = $3 and status = 'pending'",
+        )
+        .bind(at)
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(done.rows_affected() == 1)
     }
-    let rows = sqlx::query(&format!(
-        "select {DELIVERY_COLS}, ev.body,
-             e.id as e_id, e.tenant_id as e_tenant_id, e.url, e.description, e.event_types, e.enabled,
-             e.disabled_reason, e.secret_ct, e.previous_secret_ct, e.previous_secret_until,
-             e.created_at as e_created_at, e.updated_at as e_updated_at
-         from webhook_deliveries d
-         join webhook_endpoints e on e.tenant_id = d.tenant_id and e.id = d.endpoint_id
-         join webhook_events ev on ev.tenant_id = d.tenant_id and ev.id = d.event_id
-         where d.id = any($1) and d.claim = $2 order by d.next_attempt_at, d.id"
-    ))
-    .bind(&claimed)
-    .bind(claim)
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    rows.iter()
+
+    async fn rotate_webhook_secret(
+        &self,
+        tenant: TenantId,
+        id: WebhookEndpointId,
+        secret_ct: &str,
+        previous_until: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<Option<WebhookEndpoint>> {
+        sqlx::query(&format!(
+            "update webhook_endpoints set previous_secret_ct = secret_ct, secret_ct = $1,
+                 previous_secret_until = $2, updated_at = $3
+             where tenant_id = $4 and id = $5 and deleted_at is null
+             returning {ENDPOINT_COLS}"
+        ))
+        .bind(secret_ct)
+        .bind(previous_until)
+        .bind(at)
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| endpoint_from(&r))
+        .transpose()
+    }
+
+    async fn fan_out_webhook_events(&self, now: OffsetDateTime, limit: u32) -> Result<usize> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        unpack_batches(&mut tx, limit).await?;
+        // Another instance fanning out at the same moment skips the rows held here.
+        let events = sqlx::query(
+            "select id, tenant_id, event_type, created_at from webhook_events
+             where fanned_out_at is null order by id limit $1 for update skip locked",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let mut d_id = Vec::new();
+        let mut d_tenant = Vec::new();
+        let mut d_endpoint = Vec::new();
+        let mut d_event = Vec::new();
+        let mut d_type = Vec::new();
+        let mut fanned = Vec::with_capacity(events.len());
+        // Each tenant's enabled endpoints, read once per round.
+        let mut by_tenant: HashMap<TenantId, Vec<WebhookEndpoint>> = HashMap::new();
+        for ev in &events {
+            let id: WebhookEventId = ev.id("id")?;
+            let tenant: TenantId = ev.id("tenant_id")?;
+            let event_type = ev.text("event_type")?;
+            let created_at = ev.time("created_at")?;
+            if let Entry::Vacant(slot) = by_tenant.entry(tenant) {
+                let endpoints = sqlx::query(&format!(
+                    "select {ENDPOINT_COLS} from webhook_endpoints
+                     where tenant_id = $1 and enabled and deleted_at is null"
+                ))
+                .bind(tenant.as_uuid())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?
+                .iter()
+                .map(endpoint_from)
+                .collect::<Result<Vec<_>>>()?;
+                slot.insert(endpoints);
+            }
+            // Endpoints created after the event do not receive it.
+            for e in by_tenant[&tenant]
+                .iter()
+                .filter(|e| e.created_at <= created_at && e.subscribes(&event_type))
+            {
+                d_id.push(WebhookDeliveryId::new().as_uuid());
+                d_tenant.push(tenant.as_uuid());
+                d_endpoint.push(e.id.as_uuid());
+                d_event.push(id.as_uuid());
+                d_type.push(event_type.clone());
+            }
+            fanned.push(id.as_uuid());
+        }
+        sqlx::query(
+            "insert into webhook_deliveries (id, tenant_id, endpoint_id, event_id, event_type, status,
+                 attempts, next_attempt_at, created_at, updated_at)
+             select d.id, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, 'pending', 0, $6, $6, $6
+             from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[])
+                 as d (id, tenant_id, endpoint_id, event_id, event_type)",
+        )
+        .bind(d_id)
+        .bind(d_tenant)
+        .bind(d_endpoint)
+        .bind(d_event)
+        .bind(d_type)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("update webhook_events set fanned_out_at = $1 where id = any($2)")
+            .bind(now)
+            .bind(&fanned)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(fanned.len())
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let claim = Uuid::now_v7();
+        // One statement, its own transaction: the due rows another instance is claiming at the
+        // same moment are skipped, not waited for, and each row gets one claim.
+        let claimed: Vec<Uuid> = sqlx::query_scalar(
+            "with due as (
+                 select d.id from webhook_deliveries d
+                 join webhook_endpoints e on e.tenant_id = d.tenant_id and e.id = d.endpoint_id
+                 where d.status = 'pending' and d.next_attempt_at <= $2
+                     and (d.locked_until is null or d.locked_until <= $2)
+                     and e.enabled and e.deleted_at is null
+                 order by d.next_attempt_at, d.id
+                 limit $3
+                 for update of d skip locked
+             )
+             update webhook_deliveries set claim = $4, locked_until = $1
+             from due where webhook_deliveries.id = due.id
+             returning webhook_deliveries.id",
+        )
+        .bind(now + lease)
+        .bind(now)
+        .bind(i64::from(limit))
+        .bind(claim)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "select {DELIVERY_COLS}, ev.body,
+                 e.id as e_id, e.tenant_id as e_tenant_id, e.url, e.description, e.event_types, e.enabled,
+                 e.disabled_reason, e.secret_ct, e.previous_secret_ct, e.previous_secret_until,
+                 e.created_at as e_created_at, e.updated_at as e_updated_at
+             from webhook_deliveries d
+             join webhook_endpoints e on e.tenant_id = d.tenant_id and e.id = d.endpoint_id
+             join webhook_events ev on ev.tenant_id = d.tenant_id and ev.id = d.event_id
+             where d.id = any($1) and d.claim = $2 order by d.next_attempt_at, d.id"
+        ))
+        .bind(&claimed)
+        .bind(claim)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ClaimedDelivery {
+                    delivery: delivery_from(r)?,
+                    endpoint: endpoint_at(r, "e_")?,
+                    body: r.text("body")?,
+                    claim,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        claim: &ClaimedDelivery,
+        attempt: &WebhookAttempt,
+        after: AfterAttempt,
+    ) -> Result<bool> {
+        let (status, next) = match after {
+            AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, None),
+            AfterAttempt::RetryAt(t) => (DeliveryStatus::Pending, Some(t)),
+            AfterAttempt::GiveUp | AfterAttempt::DisableEndpoint => (DeliveryStatus::Failed, None),
+        };
+        let d = &claim.delivery;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let n: Option<i32> = sqlx::query_scalar(
+            "update webhook_deliveries set attempts = attempts + 1, status = $1, next_attempt_at = $2,
+                 claim = null, locked_until = null, updated_at = $3
+             where tenant_id = $4 and id = $5 and claim = $6 and status = 'pending'
+             returning attempts",
+        )
+        .bind(status.as_str())
+        .bind(next)
+        .bind(attempt.at)
+        .bind(d.tenant_id.as_uuid())
+        .bind(d.id.as_uuid())
+        .bind(claim.claim)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(n) = n else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "insert into webhook_attempts (tenant_id, delivery_id, n, at, duration_ms, response_status, error)
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(d.tenant_id.as_uuid())
+        .bind(d.id.as_uuid())
+        .bind(n)
+        .bind(attempt.at)
+        .bind(attempt.duration_ms)
+        .bind(
+            attempt
+                .response_status
+                .and_then(|s| i32::try_from(s).ok()),
+        )
+        .bind(&attempt.error)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if after == AfterAttempt::DisableEndpoint {
+            sqlx::query(
+                "update webhook_endpoints set enabled = false, disabled_reason = 'gone', updated_at = $1
+                 where tenant_id = $2 and id = $3",
+            )
+            .bind(attempt.at)
+            .bind(d.tenant_id.as_uuid())
+            .bind(d.endpoint_id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        tenant: TenantId,
+        endpoint: WebhookEndpointId,
+        before: Option<WebhookDeliveryId>,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>> {
+        sqlx::query(&format!(
+            "select {DELIVERY_COLS} from webhook_deliveries d
+             where d.tenant_id = $1 and d.endpoint_id = $2 and ($3::uuid is null or d.id < $3)
+             order by d.id desc limit $4"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(endpoint.as_uuid())
+        .bind(before.map(|b| b.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(delivery_from)
+        .collect()
+    }
+
+    async fn webhook_delivery(
+        &self,
+        tenant: TenantId,
+        id: WebhookDeliveryId,
+    ) -> Result<Option<WebhookDelivery>> {
+        sqlx::query(&format!(
+            "select {DELIVERY_COLS} from webhook_deliveries d where d.tenant_id = $1 and d.id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| delivery_from(&r))
+        .transpose()
+    }
+
+    async fn webhook_attempts(
+        &self,
+        tenant: TenantId,
+        delivery: WebhookDeliveryId,
+    ) -> Result<Vec<WebhookAttempt>> {
+        sqlx::query(
+            "select delivery_id, n, at, duration_ms, response_status, error from webhook_attempts
+             where tenant_id = $1 and delivery_id = $2 order by n",
+        )
+        .bind(tenant.as_uuid())
+        .bind(delivery.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
         .map(|r| {
-            Ok(ClaimedDelivery {
-                delivery: delivery_from(r)?,
-                endpoint: endpoint_at(r, "e_")?,
-                body: r.text("body")?,
-                claim,
+            Ok(WebhookAttempt {
+                delivery_id: r.id("delivery_id")?,
+                n: r.int("n")?,
+                at: r.time("at")?,
+                duration_ms: r.try_get("duration_ms").map_err(db)?,
+                response_status: r
+                    .try_get::<Option<i32>, _>("response_status")
+                    .map_err(db)?
+                    .map(i64::from),
+                error: r.opt_text("error")?,
             })
         })
         .collect()
-}
-
-pub(crate) async fn record_attempt(
-    pool: &PgPool,
-    claim: &ClaimedDelivery,
-    attempt: &WebhookAttempt,
-    after: AfterAttempt,
-) -> Result<bool> {
-    let (status, next) = match after {
-        AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, None),
-        AfterAttempt::RetryAt(t) => (DeliveryStatus::Pending, Some(t)),
-        AfterAttempt::GiveUp | AfterAttempt::DisableEndpoint => (DeliveryStatus::Failed, None),
-    };
-    let d = &claim.delivery;
-    let mut tx = pool.begin().await.map_err(db)?;
-    let n: Option<i32> = sqlx::query_scalar(
-        "update webhook_deliveries set attempts = attempts + 1, status = $1, next_attempt_at = $2,
-             claim = null, locked_until = null, updated_at = $3
-         where tenant_id = $4 and id = $5 and claim = $6 and status = 'pending'
-         returning attempts",
-    )
-    .bind(status.as_str())
-    .bind(next)
-    .bind(attempt.at)
-    .bind(d.tenant_id.as_uuid())
-    .bind(d.id.as_uuid())
-    .bind(claim.claim)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    let Some(n) = n else {
-        return Ok(false);
-    };
-    sqlx::query(
-        "insert into webhook_attempts (tenant_id, delivery_id, n, at, duration_ms, response_status, error)
-         values ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(d.tenant_id.as_uuid())
-    .bind(d.id.as_uuid())
-    .bind(n)
-    .bind(attempt.at)
-    .bind(attempt.duration_ms)
-    .bind(
-        attempt
-            .response_status
-            .and_then(|s| i32::try_from(s).ok()),
-    )
-    .bind(&attempt.error)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    if after == AfterAttempt::DisableEndpoint {
-        sqlx::query(
-            "update webhook_endpoints set enabled = false, disabled_reason = 'gone', updated_at = $1
-             where tenant_id = $2 and id = $3",
-        )
-        .bind(attempt.at)
-        .bind(d.tenant_id.as_uuid())
-        .bind(d.endpoint_id.as_uuid())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
     }
-    tx.commit().await.map_err(db)?;
-    Ok(true)
-}
 
-pub(crate) async fn deliveries(
-    pool: &PgPool,
-    tenant: TenantId,
-    endpoint: WebhookEndpointId,
-    before: Option<WebhookDeliveryId>,
-    limit: u32,
-) -> Result<Vec<WebhookDelivery>> {
-    sqlx::query(&format!(
-        "select {DELIVERY_COLS} from webhook_deliveries d
-         where d.tenant_id = $1 and d.endpoint_id = $2 and ($3::uuid is null or d.id < $3)
-         order by d.id desc limit $4"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(endpoint.as_uuid())
-    .bind(before.map(|b| b.as_uuid()))
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(delivery_from)
-    .collect()
-}
+    async fn replay_webhook_delivery(
+        &self,
+        tenant: TenantId,
+        endpoint: WebhookEndpointId,
+        delivery: WebhookDeliveryId,
+        at: OffsetDateTime,
+    ) -> Result<Option<WebhookDelivery>> {
+        sqlx::query(
+            "insert into webhook_deliveries (id, tenant_id, endpoint_id, event_id, event_type, status,
+                 attempts, next_attempt_at, created_at, updated_at)
+             select $1, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, 'pending', 0, $2, $2, $2
+             from webhook_deliveries d
+             join webhook_endpoints e on e.tenant_id = d.tenant_id and e.id = d.endpoint_id
+             where d.tenant_id = $3 and d.endpoint_id = $4 and d.id = $5 and e.deleted_at is null
+             returning id, tenant_id, endpoint_id, event_id, event_type, status, attempts,
+                 next_attempt_at, created_at, updated_at",
+        )
+        .bind(WebhookDeliveryId::new().as_uuid())
+        .bind(at)
+        .bind(tenant.as_uuid())
+        .bind(endpoint.as_uuid())
+        .bind(delivery.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| delivery_from(&r))
+        .transpose()
+    }
 
-pub(crate) async fn delivery(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: WebhookDeliveryId,
-) -> Result<Option<WebhookDelivery>> {
-    sqlx::query(&format!(
-        "select {DELIVERY_COLS} from webhook_deliveries d where d.tenant_id = $1 and d.id = $2"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| delivery_from(&r))
-    .transpose()
-}
-
-pub(crate) async fn attempts(
-    pool: &PgPool,
-    tenant: TenantId,
-    delivery: WebhookDeliveryId,
-) -> Result<Vec<WebhookAttempt>> {
-    sqlx::query(
-        "select delivery_id, n, at, duration_ms, response_status, error from webhook_attempts
-         where tenant_id = $1 and delivery_id = $2 order by n",
-    )
-    .bind(tenant.as_uuid())
-    .bind(delivery.as_uuid())
-    .fetch_all(pool)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(|r| {
-        Ok(WebhookAttempt {
-            delivery_id: r.id("delivery_id")?,
-            n: r.int("n")?,
-            at: r.time("at")?,
-            duration_ms: r.try_get("duration_ms").map_err(db)?,
-            response_status: r
-                .try_get::<Option<i32>, _>("response_status")
-                .map_err(db)?
-                .map(i64::from),
-            error: r.opt_text("error")?,
+    async fn webhook_events(&self, tenant: TenantId, limit: u32) -> Result<Vec<WebhookEvent>> {
+        sqlx::query(
+            "select id, tenant_id, event_type, body, created_at from webhook_events
+             where tenant_id = $1
+             union all
+             -- the consent batches' events the fan-out has not turned into rows yet
+             select e.id, e.tenant_id, e.event_type, e.body, e.created_at
+             from webhook_outbox o,
+                 unnest(o.event_ids, o.tenant_ids, o.event_types, o.bodies, o.created_ats)
+                     as e (id, tenant_id, event_type, body, created_at)
+             where e.tenant_id = $1
+             order by id limit $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            let t = r.text("event_type")?;
+            let event_type = EVENT_TYPES
+                .iter()
+                .find(|k| **k == t)
+                .ok_or_else(|| corrupt("event_type", format!("unknown event type `{t}`")))?;
+            Ok(WebhookEvent {
+                id: r.id("id")?,
+                tenant_id: r.id("tenant_id")?,
+                event_type,
+                body: r.text("body")?,
+                created_at: r.time("created_at")?,
+            })
         })
-    })
-    .collect()
-}
-
-pub(crate) async fn replay(
-    pool: &PgPool,
-    tenant: TenantId,
-    endpoint: WebhookEndpointId,
-    delivery: WebhookDeliveryId,
-    at: OffsetDateTime,
-) -> Result<Option<WebhookDelivery>> {
-    sqlx::query(
-        "insert into webhook_deliveries (id, tenant_id, endpoint_id, event_id, event_type, status,
-             attempts, next_attempt_at, created_at, updated_at)
-         select $1, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, 'pending', 0, $2, $2, $2
-         from webhook_deliveries d
-         join webhook_endpoints e on e.tenant_id = d.tenant_id and e.id = d.endpoint_id
-         where d.tenant_id = $3 and d.endpoint_id = $4 and d.id = $5 and e.deleted_at is null
-         returning id, tenant_id, endpoint_id, event_id, event_type, status, attempts,
-             next_attempt_at, created_at, updated_at",
-    )
-    .bind(WebhookDeliveryId::new().as_uuid())
-    .bind(at)
-    .bind(tenant.as_uuid())
-    .bind(endpoint.as_uuid())
-    .bind(delivery.as_uuid())
-    .fetch_optional(pool)
-    .await
-    .map_err(db)?
-    .map(|r| delivery_from(&r))
-    .transpose()
-}
-
-pub(crate) async fn events(
-    pool: &PgPool,
-    tenant: TenantId,
-    limit: u32,
-) -> Result<Vec<WebhookEvent>> {
-    sqlx::query(
-        "select id, tenant_id, event_type, body, created_at from webhook_events
-         where tenant_id = $1
-         union all
-         -- the consent batches' events the fan-out has not turned into rows yet
-         select e.id, e.tenant_id, e.event_type, e.body, e.created_at
-         from webhook_outbox o,
-             unnest(o.event_ids, o.tenant_ids, o.event_types, o.bodies, o.created_ats)
-                 as e (id, tenant_id, event_type, body, created_at)
-         where e.tenant_id = $1
-         order by id limit $2",
-    )
-    .bind(tenant.as_uuid())
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(|r| {
-        let t = r.text("event_type")?;
-        let event_type = EVENT_TYPES
-            .iter()
-            .find(|k| **k == t)
-            .ok_or_else(|| corrupt("event_type", format!("unknown event type `{t}`")))?;
-        Ok(WebhookEvent {
-            id: r.id("id")?,
-            tenant_id: r.id("tenant_id")?,
-            event_type,
-            body: r.text("body")?,
-            created_at: r.time("created_at")?,
-        })
-    })
-    .collect()
+        .collect()
+    }
 }

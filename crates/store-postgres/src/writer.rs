@@ -33,7 +33,7 @@
 //! tenant id (`ledger.rs`) — so they never deadlock on each other.
 
 use crate::batch::{apply, Prepared};
-use crate::connections::consistent;
+use crate::consents::consistent;
 use crate::error::{backend, db, is_transient, refused_by_server};
 use accord_domain::ids::TenantId;
 use accord_domain::ledger::ChainedEvent;
