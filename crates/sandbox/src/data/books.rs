@@ -102,6 +102,24 @@ pub(super) fn bank(
     // Stable order: by date, then by the order the moves were generated in.
     moves.sort_by_key(|m| m.1);
 
+    let (accounts, transactions) = accounts(rng, &moves, currency);
+    Ledger {
+        accounts,
+        transactions,
+        rent: rent_each * 12,
+        bank_fees,
+        card_spend,
+        interest,
+    }
+}
+
+/// The two accounts and their statements from the dated moves (sorted by date), each opened
+/// with enough money that it never goes overdrawn.
+fn accounts(
+    rng: &mut ChaCha20Rng,
+    moves: &[(&str, Date, String, i64)],
+    currency: &'static str,
+) -> (Vec<BankAccount>, Vec<BankTransaction>) {
     let mut accounts = Vec::new();
     let mut transactions = Vec::new();
     for (id, name, kind) in [
@@ -138,14 +156,7 @@ pub(super) fn bank(
             balance_minor: balance,
         });
     }
-    Ledger {
-        accounts,
-        transactions,
-        rent: rent_each * 12,
-        bank_fees,
-        card_spend,
-        interest,
-    }
+    (accounts, transactions)
 }
 
 fn total(lines: &[ReportLine]) -> i64 {
