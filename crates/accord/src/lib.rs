@@ -105,26 +105,10 @@ impl Application {
             urls: urls.clone(),
             http: PlatformClient::http_client(),
         };
-        let sandbox = settings.sandbox.mount.then(|| {
-            let (id, secret) = sandbox_client(&keyring);
-            let redirect_uris = catalog
-                .all()
-                .iter()
-                .filter(|p| p.is_sandbox())
-                .map(|p| urls.redirect_uri(p))
-                .collect();
-            Sandbox::new(
-                SandboxConfig {
-                    clients: vec![SandboxClient {
-                        client_id: id,
-                        client_secret: secret,
-                        redirect_uris,
-                    }],
-                    ..SandboxConfig::default()
-                },
-                clock.clone(),
-            )
-        });
+        let sandbox = settings
+            .sandbox
+            .mount
+            .then(|| mounted_sandbox(&catalog, &urls, &keyring, &clock));
         let limits = Arc::new(accord_web::ratelimit::RateLimits::new(
             settings.rate_limits(),
             clock.clone(),
@@ -243,6 +227,34 @@ pub fn sandbox_client(keyring: &Keyring) -> (String, SecretString) {
     (
         SANDBOX_CLIENT_ID.to_owned(),
         SecretString::from(keyring.mac("sandbox-client-secret", SANDBOX_CLIENT_ID.as_bytes())),
+    )
+}
+
+/// The sandbox platform mounted in-process, its one OAuth client registered with the redirect
+/// URI of every sandbox entry of the catalog.
+fn mounted_sandbox(
+    catalog: &Catalog,
+    urls: &Urls,
+    keyring: &Keyring,
+    clock: &Arc<dyn Clock>,
+) -> Sandbox {
+    let (id, secret) = sandbox_client(keyring);
+    let redirect_uris = catalog
+        .all()
+        .iter()
+        .filter(|p| p.is_sandbox())
+        .map(|p| urls.redirect_uri(p))
+        .collect();
+    Sandbox::new(
+        SandboxConfig {
+            clients: vec![SandboxClient {
+                client_id: id,
+                client_secret: secret,
+                redirect_uris,
+            }],
+            ..SandboxConfig::default()
+        },
+        clock.clone(),
     )
 }
 

@@ -200,6 +200,7 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let config = cli.config;
     let mut o = Overrides::default();
     match cli.command {
         Command::Openapi => {
@@ -215,7 +216,7 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             set_data_dir(&mut o, data_dir);
-            let settings = load(cli.config.as_ref(), &o);
+            let settings = load(config.as_ref(), &o);
             init_logs(&settings);
             let code =
                 accord::proof::ledger_verify(&settings, tenant.as_deref(), jwks.as_deref(), quiet)
@@ -231,7 +232,6 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             set_data_dir(&mut o, data_dir);
-            let config = cli.config.clone();
             let code =
                 accord::proof::receipt_verify(&file, jwks.as_deref(), || load(config.as_ref(), &o))
                     .await;
@@ -241,22 +241,7 @@ async fn main() -> anyhow::Result<()> {
             command: KeysCommand::Rotate { data_dir },
         } => {
             set_data_dir(&mut o, data_dir);
-            let settings = load(cli.config.as_ref(), &o);
-            init_logs(&settings);
-            match accord::proof::keys_rotate(&settings) {
-                Ok(r) => {
-                    println!(
-                        "New current key: {} (receipt signing key {})",
-                        r.key_id, r.signing_key_id
-                    );
-                    println!("Key file: {} ({} keys; the old ones are kept, so stored tokens still decrypt and old receipts still verify)", r.path.display(), r.keys);
-                    println!("Restart every Accord instance using this key file (give each a copy) to start using the new key.");
-                }
-                Err(e) => {
-                    eprintln!("accord keys rotate: {e:#}");
-                    std::process::exit(accord::proof::CANNOT_RUN);
-                }
-            }
+            keys_rotate(&load(config.as_ref(), &o));
         }
         Command::Serve {
             listen,
@@ -272,7 +257,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(v) = data_dir {
                 o.set("database.data_dir", v.display().to_string());
             }
-            let settings = load(cli.config.as_ref(), &o);
+            let settings = load(config.as_ref(), &o);
             init_logs(&settings);
             let app = Application::build(&settings, Arc::new(SystemClock)).await?;
             tracing::info!(address = %app.local_addr(), "Accord is listening");
@@ -284,28 +269,13 @@ async fn main() -> anyhow::Result<()> {
             o.set("server.allow_http_localhost", true);
             o.set("sandbox.mount", true);
             o.set("database.data_dir", data_dir.display().to_string());
-            let settings = load(cli.config.as_ref(), &o);
-            init_logs(&settings);
-            let app = Application::build(&settings, Arc::new(SystemClock)).await?;
-            let demo = accord::demo::ensure(app.state()).await?;
-            println!();
-            println!("Accord demo is running at http://{}", app.local_addr());
-            println!("Tenant: {} (id {})", demo.tenant.name, demo.tenant.id);
-            println!(
-                "Tenant API key (shown once): {}",
-                demo.api_key.expose_secret()
-            );
-            println!("Company: {} (id {})", demo.company.name, demo.company.id);
-            println!("Manage URL: {}", demo.manage_url);
-            println!("Link URL: {}", demo.link_url);
-            println!();
-            app.serve(shutdown_signal()).await?;
+            demo(&load(config.as_ref(), &o)).await?;
         }
         Command::Migrate { data_dir } => {
             if let Some(v) = data_dir {
                 o.set("database.data_dir", v.display().to_string());
             }
-            let settings = load(cli.config.as_ref(), &o);
+            let settings = load(config.as_ref(), &o);
             init_logs(&settings);
             println!("{}", accord::migrate(&settings).await?);
         }
@@ -317,28 +287,7 @@ async fn main() -> anyhow::Result<()> {
             }
             // Only the store and keys are needed; do not take the server's port.
             o.set("server.listen", "127.0.0.1:0");
-            let settings = load(cli.config.as_ref(), &o);
-            init_logs(&settings);
-            let app = Application::build(&settings, Arc::new(SystemClock)).await?;
-            match accord_web::services::tenants::create_tenant(
-                app.state(),
-                &name,
-                accord_domain::settings::LinkSettings::default(),
-            )
-            .await
-            {
-                Ok((tenant, key)) => {
-                    println!("Tenant: {} (id {})", tenant.name, tenant.id);
-                    println!(
-                        "API key (shown once, store it now): {}",
-                        key.expose_secret()
-                    );
-                }
-                Err(e) => {
-                    eprintln!("accord: cannot create the tenant: {e}");
-                    std::process::exit(2);
-                }
-            }
+            tenant_create(&load(config.as_ref(), &o), &name).await?;
         }
         Command::Sandbox {
             port,
@@ -346,28 +295,100 @@ async fn main() -> anyhow::Result<()> {
             client_secret,
             redirect_uris,
         } => {
-            let settings = load(cli.config.as_ref(), &o);
-            init_logs(&settings);
-            let sandbox = accord_sandbox::Sandbox::new(
-                accord_sandbox::SandboxConfig {
-                    clients: vec![accord_sandbox::SandboxClient {
-                        client_id,
-                        client_secret: client_secret.into(),
-                        redirect_uris,
-                    }],
-                    ..accord_sandbox::SandboxConfig::default()
-                },
-                Arc::new(SystemClock),
-            );
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-            println!(
-                "Accord sandbox platform at http://{}",
-                listener.local_addr()?
-            );
-            axum::serve(listener, sandbox.router())
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
+            init_logs(&load(config.as_ref(), &o));
+            let client = accord_sandbox::SandboxClient {
+                client_id,
+                client_secret: client_secret.into(),
+                redirect_uris,
+            };
+            sandbox(port, client).await?;
         }
     }
+    Ok(())
+}
+
+/// `accord keys rotate`: a new current key in the key file, the old ones kept.
+fn keys_rotate(settings: &Settings) {
+    init_logs(settings);
+    match accord::proof::keys_rotate(settings) {
+        Ok(r) => {
+            println!(
+                "New current key: {} (receipt signing key {})",
+                r.key_id, r.signing_key_id
+            );
+            println!("Key file: {} ({} keys; the old ones are kept, so stored tokens still decrypt and old receipts still verify)", r.path.display(), r.keys);
+            println!("Restart every Accord instance using this key file (give each a copy) to start using the new key.");
+        }
+        Err(e) => {
+            eprintln!("accord keys rotate: {e:#}");
+            std::process::exit(accord::proof::CANNOT_RUN);
+        }
+    }
+}
+
+/// `accord demo`: serves with the sandbox and a demo tenant, after printing its API key and
+/// the line `Link URL: …` that scripts and the browser suite read.
+async fn demo(settings: &Settings) -> anyhow::Result<()> {
+    init_logs(settings);
+    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    let demo = accord::demo::ensure(app.state()).await?;
+    println!();
+    println!("Accord demo is running at http://{}", app.local_addr());
+    println!("Tenant: {} (id {})", demo.tenant.name, demo.tenant.id);
+    println!(
+        "Tenant API key (shown once): {}",
+        demo.api_key.expose_secret()
+    );
+    println!("Company: {} (id {})", demo.company.name, demo.company.id);
+    println!("Manage URL: {}", demo.manage_url);
+    println!("Link URL: {}", demo.link_url);
+    println!();
+    app.serve(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `accord tenant create`: the tenant and its first API key, printed once.
+async fn tenant_create(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    init_logs(settings);
+    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    match accord_web::services::tenants::create_tenant(
+        app.state(),
+        name,
+        accord_domain::settings::LinkSettings::default(),
+    )
+    .await
+    {
+        Ok((tenant, key)) => {
+            println!("Tenant: {} (id {})", tenant.name, tenant.id);
+            println!(
+                "API key (shown once, store it now): {}",
+                key.expose_secret()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("accord: cannot create the tenant: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// `accord sandbox`: the sandbox platform on its own, with one OAuth client.
+async fn sandbox(port: u16, client: accord_sandbox::SandboxClient) -> anyhow::Result<()> {
+    let sandbox = accord_sandbox::Sandbox::new(
+        accord_sandbox::SandboxConfig {
+            clients: vec![client],
+            ..accord_sandbox::SandboxConfig::default()
+        },
+        Arc::new(SystemClock),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!(
+        "Accord sandbox platform at http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, sandbox.router())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
