@@ -1,6 +1,10 @@
 //! Accord's HTTP integration tests: the real application on `127.0.0.1:0`, a fresh SQLite
 //! database per test, the in-process sandbox platform, an injected clock.
 
+// An end-to-end test is one story told step by step (a customer's whole flow, then what the
+// tenant and the ledger see); cut into helpers it would read worse, so these may run long.
+#![allow(clippy::too_many_lines)]
+
 mod api;
 mod build_your_own;
 mod canary;
