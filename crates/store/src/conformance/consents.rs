@@ -1,15 +1,14 @@
-//! Consents and connections: the consent write is one transaction, linking and failures,
-//! disconnection (tokens destroyed, one revocation job), company deletion, many writers at once.
+//! [`ConsentStore`]: the consent write is one transaction (connection, consent, OAuth state,
+//! ledger event); a new consent supersedes the one in force; a disconnected connection is never
+//! revived; consents past their validity end with an `expired` event; many writers at once all
+//! land.
 
 use super::fixtures::{self, at, t0, World};
-use super::page;
+use super::ledger::{chain, verify};
 use crate::{Store, StoreError};
 use accord_domain::connection::ConnectionStatus;
-use accord_domain::crypto::TokenHash;
-use accord_domain::flow::SessionKind;
-use accord_domain::ids::ConnectionId;
-use accord_domain::tenant::JobKind;
-use time::Duration;
+use accord_domain::consent::Consent;
+use accord_domain::ledger::EventKind;
 
 pub async fn record_consent_inserts_then_updates(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
@@ -49,7 +48,7 @@ pub async fn record_consent_inserts_then_updates(store: &dyn Store) {
             .await
             .unwrap(),
         vec![
-            accord_domain::consent::Consent {
+            Consent {
                 withdrawn_at: Some(at(30)),
                 ..first.consent
             },
@@ -87,275 +86,6 @@ pub async fn record_consent_is_all_or_nothing(store: &dyn Store) {
     );
 }
 
-pub async fn connection_is_linked_and_failed(store: &dyn Store) {
-    let w = World::new(store, "Lender A").await;
-    let write = fixtures::consent_write(&w.company, &w.nv, t0());
-    store.record_consent(&write).await.unwrap();
-    let (t, id) = (w.tenant.id, write.connection.id);
-    assert_eq!(store.connection_tokens(t, id).await.unwrap(), None);
-    store
-        .fail_connection(t, id, "access_denied", at(10))
-        .await
-        .expect("fail");
-    let failed = store.connection(t, id).await.unwrap().unwrap();
-    assert_eq!(
-        (
-            failed.status,
-            failed.last_error.as_deref(),
-            failed.updated_at
-        ),
-        (ConnectionStatus::PendingAuth, Some("access_denied"), at(10))
-    );
-
-    for _ in 0..2 {
-        // The second time is a retried write of the same tokens: no grant is replaced.
-        let revoked = store
-            .link_connection(t, id, "ct:tokens", Some("invoices.read"), None, at(20))
-            .await
-            .expect("link");
-        assert_eq!(revoked, None);
-    }
-    let linked = store.connection(t, id).await.unwrap().unwrap();
-    assert_eq!(linked.status, ConnectionStatus::Linked);
-    assert_eq!(
-        (
-            linked.linked_at,
-            linked.granted_scope.as_deref(),
-            linked.last_error.as_deref()
-        ),
-        (Some(at(20)), Some("invoices.read"), None)
-    );
-    assert_eq!(
-        store.connection_tokens(t, id).await.unwrap().as_deref(),
-        Some("ct:tokens")
-    );
-    store
-        .fail_connection(t, id, "late_error", at(25))
-        .await
-        .expect("late failure is ignored");
-    assert_eq!(
-        store.connection(t, id).await.unwrap().unwrap(),
-        linked,
-        "only a pending connection records failures"
-    );
-
-    store
-        .disconnect(t, id, false, "test", at(30))
-        .await
-        .unwrap();
-    assert!(
-        store
-            .link_connection(t, id, "ct:again", None, None, at(40))
-            .await
-            .is_err(),
-        "a late callback never revives it"
-    );
-    assert_eq!(store.connection_tokens(t, id).await.unwrap(), None);
-    assert_eq!(
-        store.connection(t, id).await.unwrap().unwrap().status,
-        ConnectionStatus::Disconnected
-    );
-    let unknown = ConnectionId::new();
-    assert!(matches!(
-        store
-            .link_connection(t, unknown, "ct", None, None, at(1))
-            .await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        store.fail_connection(t, unknown, "x", at(1)).await,
-        Err(StoreError::NotFound)
-    ));
-}
-
-pub async fn disconnect_destroys_tokens_and_queues_one_revocation(store: &dyn Store) {
-    let w = World::new(store, "Lender A").await;
-    let write = fixtures::linked(store, &w.company, &w.nv).await;
-    let (t, id) = (w.tenant.id, write.connection.id);
-    let out = store
-        .disconnect(t, id, true, "test", at(300))
-        .await
-        .unwrap()
-        .expect("exists");
-    assert_eq!(
-        (out.connection.status, out.connection.disconnected_at),
-        (ConnectionStatus::Disconnected, Some(at(300)))
-    );
-    assert_eq!(
-        store.connection(t, id).await.unwrap(),
-        Some(out.connection.clone())
-    );
-    assert_eq!(
-        store.connection_tokens(t, id).await.unwrap(),
-        None,
-        "tokens destroyed"
-    );
-    assert_eq!(
-        store
-            .consent(t, write.consent.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .withdrawn_at,
-        Some(at(300))
-    );
-
-    let job = store
-        .job(out.revoke_job.expect("a revocation job"))
-        .await
-        .unwrap()
-        .expect("job stored");
-    assert_eq!(
-        (
-            job.kind,
-            job.tenant_id,
-            job.attempts,
-            job.run_at,
-            job.done_at
-        ),
-        (JobKind::RevokeToken, t, 0, at(300), None)
-    );
-    assert_eq!(job.payload["tokens_ct"], "ct:tokens");
-    assert_eq!(job.payload["connection_id"], id.to_string());
-    assert_eq!(job.payload["platform_key"], "sandbox");
-
-    let again = store
-        .disconnect(t, id, true, "test", at(400))
-        .await
-        .unwrap()
-        .expect("still exists");
-    assert_eq!(
-        (again.connection, again.revoke_job),
-        (out.connection, None),
-        "returned unchanged, no second job"
-    );
-    assert_eq!(
-        store
-            .consent(t, write.consent.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .withdrawn_at,
-        Some(at(300))
-    );
-    assert_eq!(
-        store
-            .claim_jobs(at(500), 10, Duration::minutes(1))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-}
-
-pub async fn disconnect_without_tokens_or_revoke_queues_nothing(store: &dyn Store) {
-    let w = World::new(store, "Lender A").await;
-    let pending = fixtures::consent_write(&w.company, &w.nv, t0());
-    store.record_consent(&pending).await.unwrap();
-    let out = store
-        .disconnect(w.tenant.id, pending.connection.id, true, "test", at(10))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (out.connection.status, out.revoke_job),
-        (ConnectionStatus::Disconnected, None)
-    );
-    let linked = fixtures::linked(store, &w.company, &w.nv).await;
-    let out = store
-        .disconnect(w.tenant.id, linked.connection.id, false, "test", at(20))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(out.revoke_job, None);
-    assert_eq!(
-        store
-            .connection_tokens(w.tenant.id, linked.connection.id)
-            .await
-            .unwrap(),
-        None
-    );
-    assert!(store
-        .claim_jobs(at(100), 10, Duration::minutes(1))
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(
-        store
-            .disconnect(w.tenant.id, ConnectionId::new(), true, "test", at(30))
-            .await
-            .unwrap()
-            .map(|d| d.connection),
-        None
-    );
-}
-
-pub async fn delete_company_disconnects_its_connections(store: &dyn Store) {
-    let w = World::new(store, "Lender A").await;
-    let t = w.tenant.id;
-    let company = fixtures::company(store, t, Some("cust-9")).await;
-    let linked = fixtures::linked(store, &company, &w.nv).await;
-    let pending = fixtures::consent_write(&company, &w.nv, at(1));
-    store.record_consent(&pending).await.unwrap();
-    store
-        .create_link_session(&fixtures::link_session(
-            &company,
-            SessionKind::Link,
-            "link",
-            at(600),
-        ))
-        .await
-        .unwrap();
-    fixtures::browser(store, &company, SessionKind::Manage, "manage").await;
-
-    assert!(store.delete_company(t, company.id, at(120)).await.unwrap());
-    assert_eq!(store.company(t, company.id).await.unwrap(), None);
-    assert_eq!(
-        store.list_companies(t, page(None, 10)).await.unwrap(),
-        vec![w.company.clone()]
-    );
-    assert!(
-        !store.delete_company(t, company.id, at(130)).await.unwrap(),
-        "already gone"
-    );
-    for id in [linked.connection.id, pending.connection.id] {
-        assert_eq!(
-            store.connection(t, id).await.unwrap().unwrap().status,
-            ConnectionStatus::Disconnected
-        );
-        assert_eq!(store.connection_tokens(t, id).await.unwrap(), None);
-    }
-    let consents = store.company_consents(t, company.id).await.unwrap();
-    assert_eq!(consents.len(), 2, "consents are kept as proof");
-    assert!(consents.iter().all(|c| c.withdrawn_at == Some(at(120))));
-    assert_eq!(
-        store
-            .claim_jobs(at(200), 10, Duration::minutes(1))
-            .await
-            .unwrap()
-            .len(),
-        1,
-        "one job: only one held tokens"
-    );
-    let browser = fixtures::unbound_browser(SessionKind::Link, "late", at(900));
-    assert_eq!(
-        store
-            .consume_link_session(&TokenHash::of("link"), at(130), &browser)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .browser_session(&TokenHash::of("manage"), SessionKind::Manage, at(130))
-            .await
-            .unwrap(),
-        None
-    );
-    // A deleted company frees its external id.
-    fixtures::company(store, t, Some("cust-9")).await;
-}
-
 pub async fn concurrent_consents_all_land(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
     let writes: Vec<_> = (0..200)
@@ -384,4 +114,135 @@ pub async fn concurrent_consents_all_land(store: &dyn Store) {
     let mut expected: Vec<_> = writes.into_iter().map(|w| w.consent).collect();
     expected.sort_by_key(|c| c.id);
     assert_eq!(consents, expected);
+}
+
+pub async fn a_new_consent_supersedes_the_one_in_force(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let first = fixtures::linked(store, &w.company, &w.nv).await;
+    let mut again = fixtures::reconsent(&first, at(200));
+    again.connection.status = ConnectionStatus::Linked;
+    again.connection.linked_at = Some(at(60));
+    store.record_consent(&again).await.unwrap();
+    let old = store
+        .consent(w.tenant.id, first.consent.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.withdrawn_at, Some(at(200)));
+    let new = store
+        .consent(w.tenant.id, again.consent.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(new.withdrawn_at, None);
+    assert_eq!(
+        store
+            .connection_tokens(w.tenant.id, first.connection.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ct:tokens"),
+        "re-consent keeps the connection's tokens"
+    );
+    let events = chain(store, w.tenant.id).await;
+    assert_eq!(
+        events.iter().map(|e| e.event.body.kind).collect::<Vec<_>>(),
+        [EventKind::Given, EventKind::Reconsented]
+    );
+    verify(&events);
+}
+
+pub async fn a_disconnected_connection_is_not_revived_by_a_consent(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let first = fixtures::linked(store, &w.company, &w.nv).await;
+    store
+        .disconnect(
+            w.tenant.id,
+            first.connection.id,
+            true,
+            "manage_page",
+            at(100),
+        )
+        .await
+        .unwrap();
+    let mut late = fixtures::reconsent(&first, at(200));
+    late.connection.status = ConnectionStatus::Linked;
+    assert!(matches!(
+        store.record_consent(&late).await,
+        Err(StoreError::NotFound)
+    ));
+    let conn = store
+        .connection(w.tenant.id, first.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conn.status, ConnectionStatus::Disconnected);
+    assert!(store
+        .consent(w.tenant.id, late.consent.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        chain(store, w.tenant.id).await.len(),
+        2,
+        "given and withdrawn only"
+    );
+}
+
+pub async fn expired_consents_end_with_an_event(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let old = fixtures::linked(store, &w.company, &w.nv).await; // given at t0
+    let mut recent = fixtures::consent_write(&w.company, &w.nv, at(1000));
+    recent.connection.platform_key =
+        accord_domain::catalog::PlatformKey::parse("sandbox-bank").unwrap();
+    recent.consent.platform_key = recent.connection.platform_key.clone();
+    store.record_consent(&recent).await.unwrap();
+    store
+        .link_connection(
+            w.tenant.id,
+            recent.connection.id,
+            "ct:y",
+            None,
+            None,
+            at(1010),
+        )
+        .await
+        .unwrap();
+
+    let events = store
+        .expire_consents(w.tenant.id, at(500), at(2000))
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.body.kind, EventKind::Expired);
+    assert_eq!(events[0].event.body.consent_id, old.consent.id);
+    let conn = store
+        .connection(w.tenant.id, old.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conn.status, ConnectionStatus::ReconsentRequired);
+    assert_eq!(
+        store
+            .consent(w.tenant.id, old.consent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .withdrawn_at,
+        Some(at(2000))
+    );
+    let other = store
+        .connection(w.tenant.id, recent.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.status, ConnectionStatus::Linked);
+    // Running it again finds nothing more to expire.
+    assert!(store
+        .expire_consents(w.tenant.id, at(500), at(2100))
+        .await
+        .unwrap()
+        .is_empty());
+    verify(&chain(store, w.tenant.id).await);
+    assert_eq!(store.tenants().await.unwrap().len(), 1);
 }

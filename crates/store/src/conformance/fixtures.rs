@@ -1,7 +1,11 @@
 //! Builders for the rows the cases need; public so backends' own tests (and benchmarks) can
 //! reuse them. Every time is [`t0`] plus whole seconds, so backends may keep microseconds only.
+//! The builders that write take only the roles they write through, so a case that needs few
+//! roles can ask for just those; a `&dyn Store` or a backend's own store fits them all.
 
-use crate::{ConsentWrite, Store};
+use crate::{
+    CompanyStore, ConnectionStore, ConsentStore, ConsentWrite, FlowStore, NoticeStore, TenantStore,
+};
 use accord_domain::catalog::{Category, DataType, DataUse, Direction, PlatformKey};
 use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::{Consent, ConsentEvidence, ConsentMethod};
@@ -43,7 +47,7 @@ pub fn api_key(tenant: TenantId) -> ApiKeyRecord {
     }
 }
 
-pub async fn tenant(store: &dyn Store, name: &str) -> Tenant {
+pub async fn tenant(store: &(impl TenantStore + ?Sized), name: &str) -> Tenant {
     let tenant = Tenant {
         id: TenantId::new(),
         name: name.to_owned(),
@@ -57,7 +61,11 @@ pub async fn tenant(store: &dyn Store, name: &str) -> Tenant {
     tenant
 }
 
-pub async fn company(store: &dyn Store, tenant: TenantId, external_id: Option<&str>) -> Company {
+pub async fn company(
+    store: &(impl CompanyStore + ?Sized),
+    tenant: TenantId,
+    external_id: Option<&str>,
+) -> Company {
     let company = Company {
         id: CompanyId::new(),
         tenant_id: tenant,
@@ -92,9 +100,13 @@ pub fn content(purpose: &str) -> NoticeContent {
     }
 }
 
-pub async fn notice_version(store: &dyn Store, tenant: TenantId) -> NoticeVersion {
+/// The first version of the tenant's accounting notice in English, published at [`t0`].
+pub async fn notice_version(
+    store: &(impl NoticeStore + ?Sized),
+    tenant: TenantId,
+) -> NoticeVersion {
     store
-        .add_notice_version(
+        .publish_notice_version(
             tenant,
             Category::Accounting,
             Locale::En,
@@ -102,7 +114,8 @@ pub async fn notice_version(store: &dyn Store, tenant: TenantId) -> NoticeVersio
             t0(),
         )
         .await
-        .expect("add notice version")
+        .expect("publish notice version")
+        .version
 }
 
 /// A consent to `nv` for a new, pending connection of `company` to the sandbox platform.
@@ -241,7 +254,7 @@ pub fn unbound_browser(
 }
 
 pub async fn browser(
-    store: &dyn Store,
+    store: &(impl FlowStore + ?Sized),
     company: &Company,
     kind: SessionKind,
     cookie: &str,
@@ -259,7 +272,11 @@ pub async fn browser(
 }
 
 /// A connection with a consent in force and tokens `ct:tokens`; returns its consent write.
-pub async fn linked(store: &dyn Store, company: &Company, nv: &NoticeVersion) -> ConsentWrite {
+pub async fn linked(
+    store: &(impl ConsentStore + ConnectionStore + ?Sized),
+    company: &Company,
+    nv: &NoticeVersion,
+) -> ConsentWrite {
     let w = consent_write(company, nv, t0());
     store.record_consent(&w).await.expect("record consent");
     store
@@ -298,7 +315,10 @@ pub struct World {
 }
 
 impl World {
-    pub async fn new(store: &dyn Store, name: &str) -> Self {
+    pub async fn new(
+        store: &(impl TenantStore + CompanyStore + NoticeStore + ?Sized),
+        name: &str,
+    ) -> Self {
         let tenant = tenant(store, name).await;
         let company = company(store, tenant.id, None).await;
         let nv = notice_version(store, tenant.id).await;

@@ -1,22 +1,27 @@
-//! The consent ledger: every consent event is appended to its tenant's hash chain in the same
-//! transaction as the change it records; chains never fork or skip, even under concurrency.
+//! [`LedgerStore`]: every consent event is appended to its tenant's hash chain in the same
+//! transaction as the change it records; chains never fork or skip, even under concurrency;
+//! the rows verification reads are the exact text hashed; checkpoints seal a chain once per
+//! position.
 
-use super::fixtures::{self, at, t0, World};
-use crate::Store;
-use accord_domain::catalog::Category;
-use accord_domain::connection::ConnectionStatus;
+use super::fixtures::{self, at, World};
+use crate::{LedgerStore, Store};
+use accord_domain::ids::TenantId;
 use accord_domain::ledger::{ChainVerifier, ChainedEvent, EventBody, EventKind};
-use accord_domain::locale::Locale;
 use futures::future::join_all;
 
-async fn chain(store: &dyn Store, tenant: accord_domain::ids::TenantId) -> Vec<ChainedEvent> {
+/// The tenant's whole chain, in order.
+pub(super) async fn chain(
+    store: &(impl LedgerStore + ?Sized),
+    tenant: TenantId,
+) -> Vec<ChainedEvent> {
     store
         .ledger_events(tenant, 0, 10_000)
         .await
         .expect("ledger events")
 }
 
-fn verify(events: &[ChainedEvent]) {
+/// Panics unless `events` verify as one unbroken chain.
+pub(super) fn verify(events: &[ChainedEvent]) {
     let mut v = ChainVerifier::default();
     for e in events {
         v.push(e).unwrap_or_else(|b| panic!("chain broken: {b}"));
@@ -73,79 +78,6 @@ pub async fn consent_and_withdrawal_are_chained(store: &dyn Store) {
     assert_eq!(chain(store, w.tenant.id).await.len(), 2);
 }
 
-pub async fn a_new_consent_supersedes_the_one_in_force(store: &dyn Store) {
-    let w = World::new(store, "Lender A").await;
-    let first = fixtures::linked(store, &w.company, &w.nv).await;
-    let mut again = fixtures::reconsent(&first, at(200));
-    again.connection.status = ConnectionStatus::Linked;
-    again.connection.linked_at = Some(at(60));
-    store.record_consent(&again).await.unwrap();
-    let old = store
-        .consent(w.tenant.id, first.consent.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(old.withdrawn_at, Some(at(200)));
-    let new = store
-        .consent(w.tenant.id, again.consent.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(new.withdrawn_at, None);
-    assert_eq!(
-        store
-            .connection_tokens(w.tenant.id, first.connection.id)
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("ct:tokens"),
-        "re-consent keeps the connection's tokens"
-    );
-    let events = chain(store, w.tenant.id).await;
-    assert_eq!(
-        events.iter().map(|e| e.event.body.kind).collect::<Vec<_>>(),
-        [EventKind::Given, EventKind::Reconsented]
-    );
-    verify(&events);
-}
-
-pub async fn a_disconnected_connection_is_not_revived_by_a_consent(store: &dyn Store) {
-    let w = World::new(store, "Lender A").await;
-    let first = fixtures::linked(store, &w.company, &w.nv).await;
-    store
-        .disconnect(
-            w.tenant.id,
-            first.connection.id,
-            true,
-            "manage_page",
-            at(100),
-        )
-        .await
-        .unwrap();
-    let mut late = fixtures::reconsent(&first, at(200));
-    late.connection.status = ConnectionStatus::Linked;
-    assert!(matches!(
-        store.record_consent(&late).await,
-        Err(crate::StoreError::NotFound)
-    ));
-    let conn = store
-        .connection(w.tenant.id, first.connection.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(conn.status, ConnectionStatus::Disconnected);
-    assert!(store
-        .consent(w.tenant.id, late.consent.id)
-        .await
-        .unwrap()
-        .is_none());
-    assert_eq!(
-        chain(store, w.tenant.id).await.len(),
-        2,
-        "given and withdrawn only"
-    );
-}
-
 pub async fn concurrent_appends_neither_fork_nor_skip(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
     let other = World::new(store, "Lender B").await;
@@ -185,124 +117,6 @@ pub async fn concurrent_appends_neither_fork_nor_skip(store: &dyn Store) {
     let mut paged = store.ledger_events(w.tenant.id, 0, 50).await.unwrap();
     paged.extend(store.ledger_events(w.tenant.id, 50, 100).await.unwrap());
     assert_eq!(paged, a);
-}
-
-pub async fn a_material_notice_change_requires_reconsent(store: &dyn Store) {
-    let w = World::new(store, "Lender A").await;
-    let on_v1 = fixtures::linked(store, &w.company, &w.nv).await;
-    let pending = fixtures::consent_write(&w.company, &w.nv, at(10));
-    store.record_consent(&pending).await.unwrap();
-    let v2 = store
-        .add_notice_version(
-            w.tenant.id,
-            Category::Accounting,
-            Locale::En,
-            &fixtures::content("A new purpose."),
-            at(300),
-        )
-        .await
-        .unwrap();
-    let mut later = fixtures::consent_write(&w.company, &v2, at(310));
-    later.connection.platform_key =
-        accord_domain::catalog::PlatformKey::parse("sandbox-bank").unwrap();
-    later.consent.platform_key = later.connection.platform_key.clone();
-    store.record_consent(&later).await.unwrap();
-    store
-        .link_connection(
-            w.tenant.id,
-            later.connection.id,
-            "ct:x",
-            None,
-            None,
-            at(320),
-        )
-        .await
-        .unwrap();
-
-    let marked = store
-        .require_reconsent(w.tenant.id, v2.notice_id, at(400))
-        .await
-        .unwrap();
-    assert_eq!(
-        marked.iter().map(|c| c.id).collect::<Vec<_>>(),
-        vec![on_v1.connection.id]
-    );
-    assert_eq!(marked[0].status, ConnectionStatus::ReconsentRequired);
-    let get = |id| store.connection(w.tenant.id, id);
-    assert_eq!(
-        get(pending.connection.id).await.unwrap().unwrap().status,
-        ConnectionStatus::PendingAuth
-    );
-    assert_eq!(
-        get(later.connection.id).await.unwrap().unwrap().status,
-        ConnectionStatus::Linked
-    );
-    // Another tenant's notice id changes nothing here.
-    let other = World::new(store, "Lender B").await;
-    assert!(store
-        .require_reconsent(other.tenant.id, v2.notice_id, at(500))
-        .await
-        .unwrap()
-        .is_empty());
-}
-
-pub async fn expired_consents_end_with_an_event(store: &dyn Store) {
-    let w = World::new(store, "Lender A").await;
-    let old = fixtures::linked(store, &w.company, &w.nv).await; // given at t0
-    let mut recent = fixtures::consent_write(&w.company, &w.nv, at(1000));
-    recent.connection.platform_key =
-        accord_domain::catalog::PlatformKey::parse("sandbox-bank").unwrap();
-    recent.consent.platform_key = recent.connection.platform_key.clone();
-    store.record_consent(&recent).await.unwrap();
-    store
-        .link_connection(
-            w.tenant.id,
-            recent.connection.id,
-            "ct:y",
-            None,
-            None,
-            at(1010),
-        )
-        .await
-        .unwrap();
-
-    let events = store
-        .expire_consents(w.tenant.id, at(500), at(2000))
-        .await
-        .unwrap();
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0].event.body.kind, EventKind::Expired);
-    assert_eq!(events[0].event.body.consent_id, old.consent.id);
-    let conn = store
-        .connection(w.tenant.id, old.connection.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(conn.status, ConnectionStatus::ReconsentRequired);
-    assert_eq!(
-        store
-            .consent(w.tenant.id, old.consent.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .withdrawn_at,
-        Some(at(2000))
-    );
-    let other = store
-        .connection(w.tenant.id, recent.connection.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(other.status, ConnectionStatus::Linked);
-    // Running it again finds nothing more to expire.
-    assert!(store
-        .expire_consents(w.tenant.id, at(500), at(2100))
-        .await
-        .unwrap()
-        .is_empty());
-    verify(&chain(store, w.tenant.id).await);
-    assert_eq!(store.tenants().await.unwrap().len(), 1);
-    let _ = t0();
 }
 
 /// The rows verification reads are the events as written: their text hashes to their hash and

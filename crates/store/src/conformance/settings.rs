@@ -1,13 +1,39 @@
-//! Link settings versions (who changed what), the tenant's logo, and the connected-companies
-//! count behind the `{connectedCompanies}` placeholder.
+//! [`SettingsStore`]: a tenant's link settings (replaced, and versioned with who changed what),
+//! its logo, and the connected-companies count behind the `{connectedCompanies}` placeholder.
 
 use super::fixtures::{self, at, World};
-use crate::{Store, StoreError};
+use crate::{SettingsStore, Store, StoreError, TenantStore};
 use accord_domain::brand::{sha256_hex, Logo, LogoFormat};
 use accord_domain::ids::TenantId;
 use accord_domain::settings::{LinkSettings, Localized, Theme, LOGO_FIELD};
 
-pub async fn link_settings_are_versioned_with_their_author(store: &dyn Store) {
+pub async fn link_settings_are_replaced(store: &(impl TenantStore + SettingsStore + ?Sized)) {
+    let tenant = fixtures::tenant(store, "Lender A").await;
+    let mut settings = LinkSettings {
+        legal_name: Some("Lender A SAS".into()),
+        landing_enabled: false,
+        ..LinkSettings::default()
+    };
+    settings.support.email = Some("help@lender.example".into());
+    settings.integration.embedding_origins = vec!["https://lender.example".into()];
+    settings.integration.return_urls = vec!["https://lender.example/done?x=1".into()];
+    store
+        .update_link_settings(tenant.id, &settings)
+        .await
+        .expect("update settings");
+    assert_eq!(
+        store.tenant(tenant.id).await.unwrap().unwrap().settings,
+        settings
+    );
+    assert!(matches!(
+        store.update_link_settings(TenantId::new(), &settings).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn link_settings_are_versioned_with_their_author(
+    store: &(impl TenantStore + SettingsStore + ?Sized),
+) {
     let a = fixtures::tenant(store, "Lender A").await;
     let b = fixtures::tenant(store, "Lender B").await;
     let mut s1 = LinkSettings {
@@ -88,7 +114,9 @@ pub async fn link_settings_are_versioned_with_their_author(store: &dyn Store) {
 }
 
 /// Concurrent saves each get their own number: none is lost, none shared.
-pub async fn concurrent_settings_saves_are_numbered_apart(store: &dyn Store) {
+pub async fn concurrent_settings_saves_are_numbered_apart(
+    store: &(impl TenantStore + SettingsStore + ?Sized),
+) {
     let a = fixtures::tenant(store, "Lender A").await;
     let saves = (0..8).map(|i| {
         let s = LinkSettings {
@@ -106,7 +134,9 @@ pub async fn concurrent_settings_saves_are_numbered_apart(store: &dyn Store) {
     assert_eq!(numbers, (1..=8).collect::<Vec<_>>());
 }
 
-pub async fn logos_are_stored_replaced_and_deleted(store: &dyn Store) {
+pub async fn logos_are_stored_replaced_and_deleted(
+    store: &(impl TenantStore + SettingsStore + ?Sized),
+) {
     let a = fixtures::tenant(store, "Lender A").await;
     let b = fixtures::tenant(store, "Lender B").await;
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0".to_vec();

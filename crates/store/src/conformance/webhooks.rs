@@ -120,18 +120,14 @@ pub async fn every_change_writes_its_outbox_event(store: &dyn Store) {
 pub async fn reconsent_and_expiry_events_are_written_with_the_change(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
     let on_v1 = fixtures::linked(store, &w.company, &w.nv).await;
-    let v2 = store
-        .add_notice_version(
+    store
+        .publish_notice_version(
             w.tenant.id,
             Category::Accounting,
             Locale::En,
             &fixtures::content("A new purpose."),
             at(300),
         )
-        .await
-        .unwrap();
-    store
-        .require_reconsent(w.tenant.id, v2.notice_id, at(400))
         .await
         .unwrap();
     let other = World::new(store, "Lender B").await;

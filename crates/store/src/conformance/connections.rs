@@ -1,0 +1,216 @@
+//! [`ConnectionStore`]: a connection is linked (its tokens stored) or fails while pending; a
+//! disconnect destroys its tokens and queues at most one revocation. Token refresh and
+//! deauthorization, the rest of the role, are the [`refresh`] sub-group.
+
+mod refresh;
+pub use refresh::*;
+
+use super::fixtures::{self, at, t0, World};
+use crate::{Store, StoreError};
+use accord_domain::connection::ConnectionStatus;
+use accord_domain::ids::ConnectionId;
+use accord_domain::tenant::JobKind;
+use time::Duration;
+
+pub async fn connection_is_linked_and_failed(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let write = fixtures::consent_write(&w.company, &w.nv, t0());
+    store.record_consent(&write).await.unwrap();
+    let (t, id) = (w.tenant.id, write.connection.id);
+    assert_eq!(store.connection_tokens(t, id).await.unwrap(), None);
+    store
+        .fail_connection(t, id, "access_denied", at(10))
+        .await
+        .expect("fail");
+    let failed = store.connection(t, id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            failed.status,
+            failed.last_error.as_deref(),
+            failed.updated_at
+        ),
+        (ConnectionStatus::PendingAuth, Some("access_denied"), at(10))
+    );
+
+    for _ in 0..2 {
+        // The second time is a retried write of the same tokens: no grant is replaced.
+        let revoked = store
+            .link_connection(t, id, "ct:tokens", Some("invoices.read"), None, at(20))
+            .await
+            .expect("link");
+        assert_eq!(revoked, None);
+    }
+    let linked = store.connection(t, id).await.unwrap().unwrap();
+    assert_eq!(linked.status, ConnectionStatus::Linked);
+    assert_eq!(
+        (
+            linked.linked_at,
+            linked.granted_scope.as_deref(),
+            linked.last_error.as_deref()
+        ),
+        (Some(at(20)), Some("invoices.read"), None)
+    );
+    assert_eq!(
+        store.connection_tokens(t, id).await.unwrap().as_deref(),
+        Some("ct:tokens")
+    );
+    store
+        .fail_connection(t, id, "late_error", at(25))
+        .await
+        .expect("late failure is ignored");
+    assert_eq!(
+        store.connection(t, id).await.unwrap().unwrap(),
+        linked,
+        "only a pending connection records failures"
+    );
+
+    store
+        .disconnect(t, id, false, "test", at(30))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .link_connection(t, id, "ct:again", None, None, at(40))
+            .await
+            .is_err(),
+        "a late callback never revives it"
+    );
+    assert_eq!(store.connection_tokens(t, id).await.unwrap(), None);
+    assert_eq!(
+        store.connection(t, id).await.unwrap().unwrap().status,
+        ConnectionStatus::Disconnected
+    );
+    let unknown = ConnectionId::new();
+    assert!(matches!(
+        store
+            .link_connection(t, unknown, "ct", None, None, at(1))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.fail_connection(t, unknown, "x", at(1)).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn disconnect_destroys_tokens_and_queues_one_revocation(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let write = fixtures::linked(store, &w.company, &w.nv).await;
+    let (t, id) = (w.tenant.id, write.connection.id);
+    let out = store
+        .disconnect(t, id, true, "test", at(300))
+        .await
+        .unwrap()
+        .expect("exists");
+    assert_eq!(
+        (out.connection.status, out.connection.disconnected_at),
+        (ConnectionStatus::Disconnected, Some(at(300)))
+    );
+    assert_eq!(
+        store.connection(t, id).await.unwrap(),
+        Some(out.connection.clone())
+    );
+    assert_eq!(
+        store.connection_tokens(t, id).await.unwrap(),
+        None,
+        "tokens destroyed"
+    );
+    assert_eq!(
+        store
+            .consent(t, write.consent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .withdrawn_at,
+        Some(at(300))
+    );
+
+    let job = store
+        .job(out.revoke_job.expect("a revocation job"))
+        .await
+        .unwrap()
+        .expect("job stored");
+    assert_eq!(
+        (
+            job.kind,
+            job.tenant_id,
+            job.attempts,
+            job.run_at,
+            job.done_at
+        ),
+        (JobKind::RevokeToken, t, 0, at(300), None)
+    );
+    assert_eq!(job.payload["tokens_ct"], "ct:tokens");
+    assert_eq!(job.payload["connection_id"], id.to_string());
+    assert_eq!(job.payload["platform_key"], "sandbox");
+
+    let again = store
+        .disconnect(t, id, true, "test", at(400))
+        .await
+        .unwrap()
+        .expect("still exists");
+    assert_eq!(
+        (again.connection, again.revoke_job),
+        (out.connection, None),
+        "returned unchanged, no second job"
+    );
+    assert_eq!(
+        store
+            .consent(t, write.consent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .withdrawn_at,
+        Some(at(300))
+    );
+    assert_eq!(
+        store
+            .claim_jobs(at(500), 10, Duration::minutes(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub async fn disconnect_without_tokens_or_revoke_queues_nothing(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let pending = fixtures::consent_write(&w.company, &w.nv, t0());
+    store.record_consent(&pending).await.unwrap();
+    let out = store
+        .disconnect(w.tenant.id, pending.connection.id, true, "test", at(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (out.connection.status, out.revoke_job),
+        (ConnectionStatus::Disconnected, None)
+    );
+    let linked = fixtures::linked(store, &w.company, &w.nv).await;
+    let out = store
+        .disconnect(w.tenant.id, linked.connection.id, false, "test", at(20))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.revoke_job, None);
+    assert_eq!(
+        store
+            .connection_tokens(w.tenant.id, linked.connection.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .claim_jobs(at(100), 10, Duration::minutes(1))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .disconnect(w.tenant.id, ConnectionId::new(), true, "test", at(30))
+            .await
+            .unwrap()
+            .map(|d| d.connection),
+        None
+    );
+}
