@@ -237,6 +237,50 @@ async fn a_consent_post_from_another_origin_is_forbidden() {
     assert_eq!(page.status, 303, "{}", page.body);
 }
 
+/// Every form post the page router registers (`accord_web::pages::routes`) refuses a post
+/// without a CSRF token, or with a forged one, with the friendly 403 page, and changes nothing:
+/// the router accepts a POST handler only when it checks the token, and this walks the table to
+/// prove each route's check runs before anything else the handler does.
+#[tokio::test]
+async fn every_form_route_refuses_a_post_without_its_csrf_token() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let success = browser.connect(Some(&app.link_url), "sandbox").await;
+    let (action, fields) = success.quiet_form("form[action='/link/manage']");
+    let to_manage = browser.post(&action, &fields).await;
+    assert_eq!(to_manage.status, 303, "{}", to_manage.body);
+    let connection = app.connections().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let routes = accord_web::pages::routes();
+    let paths = routes.form_paths();
+    assert!(paths.len() >= 10, "the table lists the form posts: {paths:?}");
+    for pattern in paths {
+        let path = pattern
+            .replace("{id}", &connection)
+            .replace("{key}", "sandbox");
+        assert!(!path.contains('{'), "a placeholder this test does not fill: {pattern}");
+        let mut forged = BTreeMap::new();
+        for token in [None, Some("forged")] {
+            if let Some(t) = token {
+                forged.insert("csrf".to_owned(), t.to_owned());
+            }
+            let page = browser.post(&path, &forged).await;
+            assert_eq!(page.status, 403, "{path} {token:?}: {}", page.body);
+            assert_eq!(
+                page.quiet_texts("h1"),
+                vec!["This action was refused".to_owned()],
+                "{path}"
+            );
+        }
+    }
+    let after = app.connections().await;
+    assert_eq!(after.len(), 1, "nothing was connected");
+    assert_eq!(after[0]["status"], "linked", "nothing was disconnected");
+    assert!(app.support_requests().await.is_empty(), "nothing was stored");
+}
+
 // ---- Headers ----
 
 /// Security headers of an HTML page of Accord.

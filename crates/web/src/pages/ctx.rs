@@ -449,7 +449,11 @@ pub async fn load_session(
     Ok(Some((session, tenant, company)))
 }
 
-async fn extract(parts: &Parts, state: &AppState, kind: SessionKind) -> Result<PageCtx, PageError> {
+pub(crate) async fn extract(
+    parts: &Parts,
+    state: &AppState,
+    kind: SessionKind,
+) -> Result<PageCtx, PageError> {
     let Some((session, tenant, company)) = load_session(state, &parts.headers, kind).await? else {
         return Err(PageError::new(PageErrorKind::SessionMissing));
     };

@@ -5,7 +5,7 @@
 
 use crate::pages::ctx::LinkCtx;
 use crate::pages::error::{PageError, PageErrorKind};
-use crate::pages::form::{check_csrf, ClientMeta, PageForm};
+use crate::pages::form::LinkForm;
 use crate::pages::templates::ExitPage;
 use accord_domain::funnel::FlowPage;
 use askama::Template;
@@ -79,24 +79,14 @@ pub async fn show(
 #[derive(Deserialize)]
 pub struct ExitForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     from: String,
     #[serde(default)]
     platform: Option<String>,
 }
 
 pub async fn confirm(
-    LinkCtx(ctx): LinkCtx,
-    meta: ClientMeta,
-    PageForm(form): PageForm<ExitForm>,
+    LinkForm { ctx, form, .. }: LinkForm<ExitForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &ctx.state,
-        &ctx.session.token_hash,
-        &form.csrf,
-        meta.same_origin,
-    )?;
     if form.from.len() > 40 {
         return Err(PageError::new(PageErrorKind::BadRequest));
     }

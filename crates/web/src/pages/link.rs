@@ -3,7 +3,7 @@
 
 use crate::pages::ctx::{cookie_name, load_session, LinkCtx, PageCtx};
 use crate::pages::error::{PageError, PageErrorKind};
-use crate::pages::form::{check_csrf, ClientMeta, PageForm};
+use crate::pages::form::{LinkForm, NoFields};
 use crate::pages::templates::{
     CallbackErrorPage, CategoryGroup, ConnectionRow, ConsentPage, DeclinedPage, FinishedPage,
     LandingPage, PlatformTile, SelectPage, SuccessPage,
@@ -385,8 +385,6 @@ pub async fn consent(
 #[derive(Deserialize)]
 pub struct ConsentForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     agree: Option<String>,
     #[serde(default)]
     action: String,
@@ -397,17 +395,9 @@ pub struct ConsentForm {
 }
 
 pub async fn consent_submit(
-    LinkCtx(ctx): LinkCtx,
-    meta: ClientMeta,
     Path(key): Path<String>,
-    PageForm(form): PageForm<ConsentForm>,
+    LinkForm { ctx, meta, form }: LinkForm<ConsentForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &ctx.state,
-        &ctx.session.token_hash,
-        &form.csrf,
-        meta.same_origin,
-    )?;
     let platform = offered(&ctx, &key).await?;
     if form.action == "decline" {
         let declined = [FunnelStep::Declined];
@@ -688,24 +678,10 @@ pub async fn success(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Re
     })
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
-}
-
 pub async fn retry(
-    LinkCtx(ctx): LinkCtx,
-    meta: ClientMeta,
     Path(id): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    LinkForm { ctx, .. }: LinkForm<NoFields>,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &ctx.state,
-        &ctx.session.token_hash,
-        &form.csrf,
-        meta.same_origin,
-    )?;
     let conn = own_connection(&ctx, &id).await?;
     let platform = offered(&ctx, conn.platform_key.as_str()).await?;
     if conn.status != ConnectionStatus::PendingAuth {
@@ -722,16 +698,8 @@ pub async fn retry(
 /// From the success page to the manage page, without a new link: a manage session for the
 /// same company.
 pub async fn to_manage(
-    LinkCtx(ctx): LinkCtx,
-    meta: ClientMeta,
-    PageForm(form): PageForm<CsrfForm>,
+    LinkForm { ctx, .. }: LinkForm<NoFields>,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &ctx.state,
-        &ctx.session.token_hash,
-        &form.csrf,
-        meta.same_origin,
-    )?;
     switch_session(&ctx, SessionKind::Manage, "/manage").await
 }
 

@@ -6,8 +6,8 @@
 
 use crate::pages::ctx::ManageCtx;
 use crate::pages::error::{PageError, PageErrorKind};
-use crate::pages::form::{check_csrf, ClientMeta, PageForm};
-use crate::pages::link::{connection_row, open_session, switch_session, CsrfForm};
+use crate::pages::form::{ManageForm, NoFields};
+use crate::pages::link::{connection_row, open_session, switch_session};
 use crate::pages::templates::{ManageConfirmPage, ManagePage};
 use crate::services::connect;
 use crate::state::AppState;
@@ -99,17 +99,9 @@ pub async fn confirm(
 }
 
 pub async fn disconnect(
-    ManageCtx(ctx): ManageCtx,
-    meta: ClientMeta,
     Path(id): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    ManageForm { ctx, .. }: ManageForm<NoFields>,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &ctx.state,
-        &ctx.session.token_hash,
-        &form.csrf,
-        meta.same_origin,
-    )?;
     let conn = own(&ctx, &id).await?;
     connect::disconnect(&ctx.state, ctx.tenant.id, conn.id, "manage_page").await?;
     Ok(Redirect::to(&format!("/manage?disconnected={}", conn.platform_key)).into_response())
@@ -119,17 +111,9 @@ pub async fn disconnect(
 /// (a link session of this company; the consent reuses the deauthorized connection). Any other
 /// connection has nothing to reconnect: back to the list.
 pub async fn reconnect(
-    ManageCtx(ctx): ManageCtx,
-    meta: ClientMeta,
     Path(id): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    ManageForm { ctx, .. }: ManageForm<NoFields>,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &ctx.state,
-        &ctx.session.token_hash,
-        &form.csrf,
-        meta.same_origin,
-    )?;
     let conn = own(&ctx, &id).await?;
     if conn.status != ConnectionStatus::Deauthorized {
         return Ok(Redirect::to("/manage").into_response());

@@ -1,6 +1,6 @@
 //! The HTML surfaces: the hosted flow (`/link/...`) and the manage page (`/manage/...`), with
 //! their own middleware (CSP nonces and headers, language cookie, error pages). Sessions are
-//! cookies; every form carries a CSRF token.
+//! cookies; every form carries a CSRF token, checked before its handler runs (`form`).
 
 pub mod brand;
 pub mod ctx;
@@ -23,75 +23,149 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::handler::Handler;
 use axum::routing::{get, post};
 use axum::Router;
 
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/link/{token}", get(link::open))
-        .route("/link/start", get(link::landing))
-        .route("/link/platforms", get(link::select))
-        .route(
+/// The page routes, in one table. A route that changes something (a form post) is added with
+/// [`PageRoutes::form`] or [`PageRoutes::page_and_form`], which accept only a handler whose last
+/// extractor checks the CSRF token ([`form::LinkForm`] or [`form::ManageForm`]); the table has
+/// no other way to add a POST, so a post handler without the check does not compile.
+pub struct PageRoutes {
+    router: Router<AppState>,
+    forms: Vec<&'static str>,
+}
+
+/// The extractor list of a handler (axum's `Handler<T, _>` type parameter: a marker, then each
+/// extractor) whose last extractor checks the CSRF token.
+pub trait EndsInCheckedForm {}
+
+macro_rules! ends_in_checked_form {
+    ($($ty:ident),*) => {
+        impl<M, $($ty,)* Last: form::CsrfChecked> EndsInCheckedForm for (M, $($ty,)* Last,) {}
+    };
+}
+ends_in_checked_form!();
+ends_in_checked_form!(T1);
+ends_in_checked_form!(T1, T2);
+ends_in_checked_form!(T1, T2, T3);
+ends_in_checked_form!(T1, T2, T3, T4);
+ends_in_checked_form!(T1, T2, T3, T4, T5);
+ends_in_checked_form!(T1, T2, T3, T4, T5, T6);
+
+impl PageRoutes {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            forms: Vec::new(),
+        }
+    }
+
+    /// A page read with GET.
+    fn page<H, T>(mut self, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, get(handler));
+        self
+    }
+
+    /// A form post only.
+    fn form<H, T>(mut self, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: EndsInCheckedForm + 'static,
+    {
+        self.router = self.router.route(path, post(handler));
+        self.forms.push(path);
+        self
+    }
+
+    /// A page and the form it posts to itself.
+    fn page_and_form<G, GT, P, PT>(mut self, path: &'static str, show: G, submit: P) -> Self
+    where
+        G: Handler<GT, AppState>,
+        GT: 'static,
+        P: Handler<PT, AppState>,
+        PT: EndsInCheckedForm + 'static,
+    {
+        self.router = self.router.route(path, get(show).post(submit));
+        self.forms.push(path);
+        self
+    }
+
+    /// The paths that take a form post, as registered (with their `{param}` placeholders).
+    pub fn form_paths(&self) -> &[&'static str] {
+        &self.forms
+    }
+}
+
+/// Every page route of the hosted flow and the manage page.
+pub fn routes() -> PageRoutes {
+    PageRoutes::new()
+        .page("/link/{token}", link::open)
+        .page("/link/start", link::landing)
+        .page("/link/platforms", link::select)
+        .page_and_form(
             "/link/platforms/{key}/consent",
-            get(link::consent).post(link::consent_submit),
+            link::consent,
+            link::consent_submit,
         )
-        .route("/link/callback/{key}", get(link::callback))
-        .route("/link/connections/{id}", get(link::success))
-        .route("/link/connections/{id}/retry", post(link::retry))
-        .route(
+        .page("/link/callback/{key}", link::callback)
+        .page("/link/connections/{id}", link::success)
+        .form("/link/connections/{id}/retry", link::retry)
+        .page_and_form(
             "/link/connections/{id}/reconsent",
-            get(reconsent::link_show).post(reconsent::link_submit),
+            reconsent::link_show,
+            reconsent::link_submit,
         )
-        .route(
-            "/link/connections/{id}/reconsented",
-            get(reconsent::link_done),
-        )
-        .route("/link/nda", get(nda::show).post(nda::submit))
-        .route("/link/nda/{file}", get(nda::link_file))
-        .route("/manage/nda/{file}", get(nda::manage_file))
-        .route("/link/manage", post(link::to_manage))
-        .route("/link/finish", get(link::finish))
-        .route("/link/exit", get(exit::show).post(exit::confirm))
-        .route(
-            "/link/support",
-            get(support::link_form).post(support::link_submit),
-        )
-        .route("/manage", get(manage::index))
-        .route("/manage/{token}", get(manage::open))
-        .route(
+        .page("/link/connections/{id}/reconsented", reconsent::link_done)
+        .page_and_form("/link/nda", nda::show, nda::submit)
+        .page("/link/nda/{file}", nda::link_file)
+        .page("/manage/nda/{file}", nda::manage_file)
+        .form("/link/manage", link::to_manage)
+        .page("/link/finish", link::finish)
+        .page_and_form("/link/exit", exit::show, exit::confirm)
+        .page_and_form("/link/support", support::link_form, support::link_submit)
+        .page("/manage", manage::index)
+        .page("/manage/{token}", manage::open)
+        .page_and_form(
             "/manage/connections/{id}/disconnect",
-            get(manage::confirm).post(manage::disconnect),
+            manage::confirm,
+            manage::disconnect,
         )
-        .route(
-            "/manage/connections/{id}/reconnect",
-            post(manage::reconnect),
-        )
-        .route(
+        .form("/manage/connections/{id}/reconnect", manage::reconnect)
+        .page_and_form(
             "/manage/connections/{id}/reconsent",
-            get(reconsent::manage_show).post(reconsent::manage_submit),
+            reconsent::manage_show,
+            reconsent::manage_submit,
         )
-        .route(
+        .page(
             "/manage/connections/{id}/reconsented",
-            get(reconsent::manage_done),
+            reconsent::manage_done,
         )
-        .route(
+        .page_and_form(
             "/manage/support",
-            get(support::manage_form).post(support::manage_submit),
+            support::manage_form,
+            support::manage_submit,
         )
-        .route("/link/receipts/{id}", get(receipts::link_page))
-        .route("/link/receipts/{id}/{file}", get(receipts::link_download))
-        .route("/manage/receipts/{id}", get(receipts::manage_page))
-        .route(
-            "/manage/receipts/{id}/{file}",
-            get(receipts::manage_download),
-        )
-        .route("/guide", get(info::guide))
-        .route("/privacy", get(info::privacy))
-        .route("/assets/accord.css", get(info::css))
-        .route("/assets/accord.js", get(info::js))
-        .route("/assets/embed.js", get(info::embed_js))
-        .route("/assets/marks/{file}", get(info::mark))
-        .route("/brand/{tenant}/logo", get(brand::logo))
+        .page("/link/receipts/{id}", receipts::link_page)
+        .page("/link/receipts/{id}/{file}", receipts::link_download)
+        .page("/manage/receipts/{id}", receipts::manage_page)
+        .page("/manage/receipts/{id}/{file}", receipts::manage_download)
+        .page("/guide", info::guide)
+        .page("/privacy", info::privacy)
+        .page("/assets/accord.css", info::css)
+        .page("/assets/accord.js", info::js)
+        .page("/assets/embed.js", info::embed_js)
+        .page("/assets/marks/{file}", info::mark)
+        .page("/brand/{tenant}/logo", brand::logo)
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    routes()
+        .router
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), limit_posts))
         .layer(middleware::from_fn_with_state(
@@ -150,4 +224,40 @@ async fn limit_posts(
 /// Unknown URLs get the friendly 404 page with the security headers.
 async fn not_found() -> error::PageError {
     error::PageError::new(error::PageErrorKind::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every state-changing page route, as the table registers it. Each was added through
+    /// `PageRoutes::form` or `page_and_form`, so its handler takes `LinkForm` or `ManageForm`
+    /// (checked by the compiler); a route added or removed here is a deliberate change. The HTTP
+    /// suite posts to each without a token (`every_form_route_refuses_a_post_without_its_csrf_token`).
+    #[test]
+    fn the_form_routes_are_the_flow_and_manage_posts() {
+        let routes = super::routes();
+        let mut paths = routes.form_paths().to_vec();
+        paths.sort_unstable();
+        assert_eq!(
+            paths,
+            [
+                "/link/connections/{id}/reconsent",
+                "/link/connections/{id}/retry",
+                "/link/exit",
+                "/link/manage",
+                "/link/nda",
+                "/link/platforms/{key}/consent",
+                "/link/support",
+                "/manage/connections/{id}/disconnect",
+                "/manage/connections/{id}/reconnect",
+                "/manage/connections/{id}/reconsent",
+                "/manage/support",
+            ]
+        );
+        for path in paths {
+            assert!(
+                path.starts_with("/link/") || path.starts_with("/manage/"),
+                "{path}: the API and the sandbox have their own routers"
+            );
+        }
+    }
 }

@@ -6,7 +6,7 @@
 use crate::markdown;
 use crate::pages::ctx::{LinkCtx, ManageCtx, PageCtx};
 use crate::pages::error::{PageError, PageErrorKind};
-use crate::pages::form::{check_csrf, ClientMeta, PageForm};
+use crate::pages::form::LinkForm;
 use crate::pages::templates::{NdaDonePage, NdaPage};
 use crate::services::nda::{self, SignError, SIGNER_FIELD_MAX};
 use accord_domain::ids::NdaAcceptanceId;
@@ -47,8 +47,6 @@ pub struct NdaQuery {
 
 #[derive(Deserialize)]
 pub struct NdaForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     signer_name: String,
     #[serde(default)]
@@ -104,16 +102,8 @@ pub async fn show(LinkCtx(ctx): LinkCtx, Query(q): Query<NdaQuery>) -> Result<Re
 }
 
 pub async fn submit(
-    LinkCtx(ctx): LinkCtx,
-    meta: ClientMeta,
-    PageForm(form): PageForm<NdaForm>,
+    LinkForm { ctx, form, .. }: LinkForm<NdaForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &ctx.state,
-        &ctx.session.token_hash,
-        &form.csrf,
-        meta.same_origin,
-    )?;
     let mnda = offered(&ctx)?;
     let mut errors = Vec::new();
     let name = text_field("signer_name", &form.signer_name, SIGNER_FIELD_MAX);

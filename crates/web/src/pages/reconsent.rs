@@ -6,7 +6,7 @@
 
 use crate::pages::ctx::{Chrome, LinkCtx, ManageCtx, PageCtx};
 use crate::pages::error::{PageError, PageErrorKind};
-use crate::pages::form::{check_csrf, ClientMeta, PageForm};
+use crate::pages::form::{ClientMeta, LinkForm, ManageForm};
 use crate::pages::link::connection_row;
 use crate::pages::templates::ConnectionRow;
 use crate::services::notice::NoticeView;
@@ -198,8 +198,6 @@ pub async fn screen_for_platform(
 #[derive(Deserialize)]
 pub struct ReconsentForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     agree: Option<String>,
     #[serde(default)]
     action: String,
@@ -215,12 +213,6 @@ async fn submit(
     id: &str,
     form: ReconsentForm,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &ctx.state,
-        &ctx.session.token_hash,
-        &form.csrf,
-        meta.same_origin,
-    )?;
     let conn = own_connection(&ctx, id).await?;
     if conn.status != ConnectionStatus::ReconsentRequired {
         // Already agreed (a second click, another tab) or disconnected meanwhile.
@@ -310,10 +302,8 @@ pub async fn link_show(
 }
 
 pub async fn link_submit(
-    LinkCtx(ctx): LinkCtx,
-    meta: ClientMeta,
     Path(id): Path<String>,
-    PageForm(form): PageForm<ReconsentForm>,
+    LinkForm { ctx, meta, form }: LinkForm<ReconsentForm>,
 ) -> Result<Response, PageError> {
     submit(ctx, meta, &id, form).await
 }
@@ -334,10 +324,8 @@ pub async fn manage_show(
 }
 
 pub async fn manage_submit(
-    ManageCtx(ctx): ManageCtx,
-    meta: ClientMeta,
     Path(id): Path<String>,
-    PageForm(form): PageForm<ReconsentForm>,
+    ManageForm { ctx, meta, form }: ManageForm<ReconsentForm>,
 ) -> Result<Response, PageError> {
     submit(ctx, meta, &id, form).await
 }

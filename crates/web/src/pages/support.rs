@@ -8,7 +8,7 @@
 
 use crate::pages::ctx::{LinkCtx, ManageCtx, PageCtx};
 use crate::pages::error::{too_many, PageError};
-use crate::pages::form::{check_csrf, ClientMeta, PageForm};
+use crate::pages::form::{ClientMeta, LinkForm, ManageForm};
 use crate::pages::templates::{SupportDonePage, SupportPage};
 use accord_domain::ids::{JobId, SupportRequestId};
 use accord_domain::tenant::{SupportRequest, SupportTopic};
@@ -40,8 +40,6 @@ pub struct SupportQuery {
 
 #[derive(Deserialize, Default)]
 pub struct SupportForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     topic: String,
     #[serde(default)]
@@ -159,12 +157,6 @@ async fn submit(
     back: &str,
     form: SupportForm,
 ) -> Result<Response, PageError> {
-    check_csrf(
-        &ctx.state,
-        &ctx.session.token_hash,
-        &form.csrf,
-        meta.same_origin,
-    )?;
     offered(ctx)?;
     // Over a limit, nothing is validated or stored (the honeypot's bots included).
     let ip = meta.ip.as_deref().and_then(|ip| ip.parse().ok());
@@ -281,9 +273,7 @@ pub async fn link_form(
 }
 
 pub async fn link_submit(
-    LinkCtx(ctx): LinkCtx,
-    meta: ClientMeta,
-    PageForm(form): PageForm<SupportForm>,
+    LinkForm { ctx, meta, form }: LinkForm<SupportForm>,
 ) -> Result<Response, PageError> {
     submit(&ctx, meta, "/link/support", "/link/platforms", form).await
 }
@@ -296,9 +286,7 @@ pub async fn manage_form(
 }
 
 pub async fn manage_submit(
-    ManageCtx(ctx): ManageCtx,
-    meta: ClientMeta,
-    PageForm(form): PageForm<SupportForm>,
+    ManageForm { ctx, meta, form }: ManageForm<SupportForm>,
 ) -> Result<Response, PageError> {
     submit(&ctx, meta, "/manage/support", "/manage", form).await
 }
