@@ -1,11 +1,49 @@
-//! Tenant isolation: another tenant's ids answer as if they did not exist, reads and writes.
+//! Tenant isolation, across every role: another tenant's ids answer as if they did not exist, reads and writes.
 
 use super::fixtures::{self, at, t0, World};
 use super::page;
 use crate::{Store, StoreError};
 use accord_domain::connection::ConnectionStatus;
 use accord_domain::flow::{LinkSession, SessionKind};
+use accord_domain::ids::ConnectionId;
 use accord_domain::tenant::TenantPlatform;
+
+/// B's writes naming A's connection, company or rows are refused, as if they did not exist.
+async fn writes_from_b_are_refused(store: &dyn Store, a: &World, b: &World, conn: ConnectionId) {
+    let tb = b.tenant.id;
+    assert!(matches!(
+        store
+            .link_connection(tb, conn, "ct:evil", None, None, at(5))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.fail_connection(tb, conn, "evil", at(5)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store
+        .disconnect(tb, conn, true, "test", at(5))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store.delete_company(tb, a.company.id, at(5)).await.unwrap());
+    // Writes naming A's rows from B's side are refused, as if those rows did not exist.
+    let mut hijack = fixtures::consent_write(&b.company, &b.nv, at(5));
+    hijack.connection.id = conn;
+    hijack.consent.connection_id = conn;
+    assert!(matches!(
+        store.record_consent(&hijack).await,
+        Err(StoreError::NotFound)
+    ));
+    let foreign = LinkSession {
+        tenant_id: tb,
+        ..fixtures::link_session(&a.company, SessionKind::Link, "b-link", at(600))
+    };
+    assert!(matches!(
+        store.create_link_session(&foreign).await,
+        Err(StoreError::NotFound)
+    ));
+}
 
 pub async fn another_tenants_ids_are_not_found(store: &dyn Store) {
     let a = World::new(store, "Lender A").await;
@@ -73,38 +111,7 @@ pub async fn another_tenants_ids_are_not_found(store: &dyn Store) {
         vec![]
     );
 
-    assert!(matches!(
-        store
-            .link_connection(tb, conn, "ct:evil", None, None, at(5))
-            .await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        store.fail_connection(tb, conn, "evil", at(5)).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(store
-        .disconnect(tb, conn, true, "test", at(5))
-        .await
-        .unwrap()
-        .is_none());
-    assert!(!store.delete_company(tb, a.company.id, at(5)).await.unwrap());
-    // Writes naming A's rows from B's side are refused, as if those rows did not exist.
-    let mut hijack = fixtures::consent_write(&b.company, &b.nv, at(5));
-    hijack.connection.id = conn;
-    hijack.consent.connection_id = conn;
-    assert!(matches!(
-        store.record_consent(&hijack).await,
-        Err(StoreError::NotFound)
-    ));
-    let foreign = LinkSession {
-        tenant_id: tb,
-        ..fixtures::link_session(&a.company, SessionKind::Link, "b-link", at(600))
-    };
-    assert!(matches!(
-        store.create_link_session(&foreign).await,
-        Err(StoreError::NotFound)
-    ));
+    writes_from_b_are_refused(store, &a, &b, conn).await;
 
     assert_eq!(
         store.connection(ta, conn).await.unwrap().unwrap().status,

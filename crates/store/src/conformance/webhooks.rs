@@ -9,7 +9,9 @@ use crate::{Store, StoreError};
 use accord_domain::catalog::Category;
 use accord_domain::ids::{TenantId, WebhookEndpointId};
 use accord_domain::locale::Locale;
-use accord_domain::outbox::{AfterAttempt, DeliveryStatus, WebhookAttempt, WebhookEndpoint};
+use accord_domain::outbox::{
+    AfterAttempt, ClaimedDelivery, DeliveryStatus, WebhookAttempt, WebhookEndpoint,
+};
 use time::{Duration, OffsetDateTime};
 
 /// An endpoint of `tenant` created at `created_at`, subscribed to `types` (empty: all).
@@ -344,6 +346,116 @@ pub async fn events_fan_out_once_to_subscribed_endpoints(store: &dyn Store) {
     assert_eq!(to_given[0].event_id, given_event);
 }
 
+/// Both attempts of the delivery `first` are kept, in order, and only its owner sees them.
+async fn attempts_are_kept_for_their_owner(
+    store: &dyn Store,
+    w: &World,
+    other: &World,
+    first: &ClaimedDelivery,
+) {
+    let attempts = store
+        .webhook_attempts(w.tenant.id, first.delivery.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| (a.n, a.response_status, a.error.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (1, Some(503), Some("status 503".to_owned())),
+            (2, Some(204), None)
+        ]
+    );
+    assert!(store
+        .webhook_attempts(other.tenant.id, first.delivery.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .webhook_delivery(other.tenant.id, first.delivery.id)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// A replay of the delivery `first` to `e` is a new pending delivery of the same event, which
+/// another tenant cannot ask for; a 410 answer fails it and disables the endpoint.
+async fn replay_then_gone(
+    store: &dyn Store,
+    w: &World,
+    other: &World,
+    e: &WebhookEndpoint,
+    first: &ClaimedDelivery,
+) {
+    let lease = Duration::minutes(1);
+    let attempt = |n: i64, t: i64, status: Option<i64>, error: Option<&str>| WebhookAttempt {
+        delivery_id: first.delivery.id,
+        n,
+        at: at(t),
+        duration_ms: 12,
+        response_status: status,
+        error: error.map(Into::into),
+    };
+    // A replay: a new pending delivery of the same event; another tenant cannot.
+    assert!(store
+        .replay_webhook_delivery(other.tenant.id, e.id, first.delivery.id, at(80))
+        .await
+        .unwrap()
+        .is_none());
+    let replay = store
+        .replay_webhook_delivery(w.tenant.id, e.id, first.delivery.id, at(80))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(replay.id, first.delivery.id);
+    assert_eq!(replay.event_id, first.delivery.event_id);
+    assert_eq!(
+        (replay.status, replay.attempts, replay.next_attempt_at),
+        (DeliveryStatus::Pending, 0, Some(at(80)))
+    );
+    // 410: the delivery fails and the endpoint is disabled; nothing of it is claimed any more.
+    let gone = store
+        .claim_webhook_deliveries(at(80), 10, lease)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(gone.delivery.id, replay.id);
+    assert!(store
+        .record_webhook_attempt(
+            &gone,
+            &attempt(1, 81, Some(410), Some("status 410")),
+            AfterAttempt::DisableEndpoint
+        )
+        .await
+        .unwrap());
+    let disabled = store
+        .webhook_endpoint(w.tenant.id, e.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!disabled.enabled);
+    assert_eq!(disabled.disabled_reason.as_deref(), Some("gone"));
+    let listed = store
+        .webhook_deliveries(w.tenant.id, e.id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|d| (d.id, d.status)).collect::<Vec<_>>(),
+        [
+            (replay.id, DeliveryStatus::Failed),
+            (first.delivery.id, DeliveryStatus::Succeeded)
+        ],
+        "newest first"
+    );
+    let page2 = store
+        .webhook_deliveries(w.tenant.id, e.id, Some(replay.id), 10)
+        .await
+        .unwrap();
+    assert_eq!(page2.len(), 1);
+}
+
 pub async fn deliveries_are_claimed_once_per_attempt_and_kept(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
     let other = World::new(store, "Lender B").await;
@@ -430,86 +542,6 @@ pub async fn deliveries_are_claimed_once_per_attempt_and_kept(store: &dyn Store)
         )
         .await
         .unwrap());
-    let attempts = store
-        .webhook_attempts(w.tenant.id, first.delivery.id)
-        .await
-        .unwrap();
-    assert_eq!(
-        attempts
-            .iter()
-            .map(|a| (a.n, a.response_status, a.error.clone()))
-            .collect::<Vec<_>>(),
-        [
-            (1, Some(503), Some("status 503".to_owned())),
-            (2, Some(204), None)
-        ]
-    );
-    assert!(store
-        .webhook_attempts(other.tenant.id, first.delivery.id)
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(store
-        .webhook_delivery(other.tenant.id, first.delivery.id)
-        .await
-        .unwrap()
-        .is_none());
-
-    // A replay: a new pending delivery of the same event; another tenant cannot.
-    assert!(store
-        .replay_webhook_delivery(other.tenant.id, e.id, first.delivery.id, at(80))
-        .await
-        .unwrap()
-        .is_none());
-    let replay = store
-        .replay_webhook_delivery(w.tenant.id, e.id, first.delivery.id, at(80))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_ne!(replay.id, first.delivery.id);
-    assert_eq!(replay.event_id, first.delivery.event_id);
-    assert_eq!(
-        (replay.status, replay.attempts, replay.next_attempt_at),
-        (DeliveryStatus::Pending, 0, Some(at(80)))
-    );
-    // 410: the delivery fails and the endpoint is disabled; nothing of it is claimed any more.
-    let gone = store
-        .claim_webhook_deliveries(at(80), 10, lease)
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
-    assert_eq!(gone.delivery.id, replay.id);
-    assert!(store
-        .record_webhook_attempt(
-            &gone,
-            &attempt(1, 81, Some(410), Some("status 410")),
-            AfterAttempt::DisableEndpoint
-        )
-        .await
-        .unwrap());
-    let disabled = store
-        .webhook_endpoint(w.tenant.id, e.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!disabled.enabled);
-    assert_eq!(disabled.disabled_reason.as_deref(), Some("gone"));
-    let listed = store
-        .webhook_deliveries(w.tenant.id, e.id, None, 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        listed.iter().map(|d| (d.id, d.status)).collect::<Vec<_>>(),
-        [
-            (replay.id, DeliveryStatus::Failed),
-            (first.delivery.id, DeliveryStatus::Succeeded)
-        ],
-        "newest first"
-    );
-    let page2 = store
-        .webhook_deliveries(w.tenant.id, e.id, Some(replay.id), 10)
-        .await
-        .unwrap();
-    assert_eq!(page2.len(), 1);
+    attempts_are_kept_for_their_owner(store, &w, &other, &first).await;
+    replay_then_gone(store, &w, &other, &e, &first).await;
 }

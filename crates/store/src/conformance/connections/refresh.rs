@@ -1,13 +1,13 @@
-//! Token refresh and deauthorization: a link queues the connection's refresh in its
+//! [`ConnectionStore`](crate::ConnectionStore), token refresh and deauthorization: a link queues the connection's refresh in its
 //! transaction, one refresh at most is pending per connection, a refresh replaces exactly the
 //! tokens it started from (never those of a connection disconnected, deauthorized or linked
 //! anew meanwhile), and the platform's `invalid_grant` ends the connection as `deauthorized`
 //! with its tokens and its `connection.deauthorized` event in one transaction.
 
-use super::fixtures::{self, at, World};
+use crate::conformance::fixtures::{self, at, World};
 use crate::{RefreshSchedule, RefreshStored, RefreshedTokens, Store, StoreError};
-use accord_domain::connection::ConnectionStatus;
-use accord_domain::ids::{ConnectionId, JobId, TenantId};
+use accord_domain::connection::{Connection, ConnectionStatus};
+use accord_domain::ids::{ConnectionId, ConsentId, JobId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::tenant::{Job, JobKind};
 use futures::future::join_all;
@@ -86,22 +86,15 @@ async fn linked_with_refresh(store: &dyn Store, w: &World) -> (TenantId, Connect
     (w.tenant.id, write.connection.id, first.job)
 }
 
-pub async fn a_link_queues_one_refresh_and_a_refresh_replaces_the_tokens(store: &dyn Store) {
-    let w = World::new(store, "Lender A").await;
-    let (t, id, first) = linked_with_refresh(store, &w).await;
-    let queued = job(store, first).await;
-    assert_eq!(
-        (queued.kind, queued.run_at, queued.attempts, queued.done_at),
-        (JobKind::RefreshToken, at(3000), 0, None)
-    );
-    assert_eq!(
-        queued.payload,
-        serde_json::json!({"connection_id": id, "platform_key": "sandbox"}),
-        "the job names its connection and holds no token"
-    );
-
-    // A second callback links the connection anew: its refresh replaces the pending one, and
-    // the grant it replaces, which nothing holds any more, is queued for revocation.
+/// A second callback links the connection anew: its refresh replaces the pending one `first`,
+/// and the grant it replaces, which nothing holds any more, is queued for revocation. Returns
+/// the new refresh.
+async fn a_second_link_replaces_the_refresh(
+    store: &dyn Store,
+    t: TenantId,
+    id: ConnectionId,
+    first: JobId,
+) -> RefreshSchedule {
     let second = schedule(3100);
     let revoked = store
         .link_connection(t, id, "ct:second", None, Some(second), at(100))
@@ -134,6 +127,24 @@ pub async fn a_link_queues_one_refresh_and_a_refresh_replaces_the_tokens(store: 
     let mut expected = vec![revoked, second.job];
     expected.sort_by_key(ToString::to_string);
     assert_eq!(claimed, expected);
+    second
+}
+
+pub async fn a_link_queues_one_refresh_and_a_refresh_replaces_the_tokens(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let (t, id, first) = linked_with_refresh(store, &w).await;
+    let queued = job(store, first).await;
+    assert_eq!(
+        (queued.kind, queued.run_at, queued.attempts, queued.done_at),
+        (JobKind::RefreshToken, at(3000), 0, None)
+    );
+    assert_eq!(
+        queued.payload,
+        serde_json::json!({"connection_id": id, "platform_key": "sandbox"}),
+        "the job names its connection and holds no token"
+    );
+
+    let second = a_second_link_replaces_the_refresh(store, t, id, first).await;
 
     let third = schedule(6200);
     let mut result = refreshed(second.job, "ct:second", "ct:refreshed", Some(third));
@@ -310,6 +321,52 @@ pub async fn a_refresh_never_revives_or_overwrites_a_disconnected_connection(sto
         .contains(&"connection.deauthorized"));
 }
 
+/// The customer reconnects a deauthorized connection `c`: a new consent on the same connection,
+/// which supersedes `old_consent`, then a new link, whose refresh is the only one pending.
+async fn reconnect_after_deauthorization(
+    store: &dyn Store,
+    w: &World,
+    c: &Connection,
+    first: JobId,
+    old_consent: ConsentId,
+) {
+    let (t, id) = (w.tenant.id, c.id);
+    let mut again = fixtures::consent_write(&w.company, &w.nv, at(4000));
+    again.connection = c.clone();
+    again.connection.status = ConnectionStatus::PendingAuth;
+    again.connection.consent_id = Some(again.consent.id);
+    again.connection.updated_at = at(4000);
+    again.consent.connection_id = id;
+    again.event = EventBody::for_consent(
+        EventKind::Given,
+        &again.consent,
+        &w.nv.content.purpose,
+        "hosted_flow_checkbox",
+        at(4000),
+    );
+    store
+        .record_consent(&again)
+        .await
+        .expect("a deauthorized connection can be reconnected");
+    let next = schedule(7000);
+    store
+        .link_connection(t, id, "ct:new-grant", None, Some(next), at(4010))
+        .await
+        .unwrap();
+    let c = store.connection(t, id).await.unwrap().unwrap();
+    assert_eq!(
+        (c.status, c.linked_at),
+        (ConnectionStatus::Linked, Some(at(4010)))
+    );
+    assert_eq!(pending(store, &[first, next.job]).await, [next.job]);
+    let superseded = store.consent(t, old_consent).await.unwrap().unwrap();
+    assert_eq!(
+        superseded.withdrawn_at,
+        Some(at(4000)),
+        "the new consent supersedes it"
+    );
+}
+
 pub async fn deauthorization_destroys_the_tokens_with_its_event(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
     let (t, id, first) = linked_with_refresh(store, &w).await;
@@ -387,41 +444,7 @@ pub async fn deauthorization_destroys_the_tokens_with_its_event(store: &dyn Stor
         events.len()
     );
 
-    // The customer reconnects: a new consent on the same connection, then a new link.
-    let mut again = fixtures::consent_write(&w.company, &w.nv, at(4000));
-    again.connection = c.clone();
-    again.connection.status = ConnectionStatus::PendingAuth;
-    again.connection.consent_id = Some(again.consent.id);
-    again.connection.updated_at = at(4000);
-    again.consent.connection_id = id;
-    again.event = EventBody::for_consent(
-        EventKind::Given,
-        &again.consent,
-        &w.nv.content.purpose,
-        "hosted_flow_checkbox",
-        at(4000),
-    );
-    store
-        .record_consent(&again)
-        .await
-        .expect("a deauthorized connection can be reconnected");
-    let next = schedule(7000);
-    store
-        .link_connection(t, id, "ct:new-grant", None, Some(next), at(4010))
-        .await
-        .unwrap();
-    let c = store.connection(t, id).await.unwrap().unwrap();
-    assert_eq!(
-        (c.status, c.linked_at),
-        (ConnectionStatus::Linked, Some(at(4010)))
-    );
-    assert_eq!(pending(store, &[first, next.job]).await, [next.job]);
-    let superseded = store.consent(t, consent.id).await.unwrap().unwrap();
-    assert_eq!(
-        superseded.withdrawn_at,
-        Some(at(4000)),
-        "the new consent supersedes it"
-    );
+    reconnect_after_deauthorization(store, &w, &c, first, consent.id).await;
 }
 
 pub async fn a_reconsent_required_connection_keeps_refreshing(store: &dyn Store) {
