@@ -4,8 +4,9 @@
 use crate::*;
 use async_trait::async_trait;
 
-/// Everything the consent action writes, committed together (DESIGN.md: "Consent write = one
-/// transaction"). The connection row is inserted, or updated when its id already exists
+/// Everything the consent action writes, committed together in one transaction: a consent is
+/// never on record without its connection, its OAuth state and its ledger event, nor they
+/// without it. The connection row is inserted, or updated when its id already exists
 /// (a new consent for a connection still pending sign-in, or a re-consent). Consents still in
 /// force on that connection are superseded: their `withdrawn_at` is set to the new consent's
 /// time (the new event records the change; no `withdrawn` event is written for them).

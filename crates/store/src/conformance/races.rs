@@ -1,6 +1,8 @@
-//! Races: what several Accord instances on one database do at the same time (issue 6, "many
-//! instances, one truth"). Each case starts the same store call many times at once; on a
-//! backend with real concurrent sessions (PostgreSQL) they truly overlap, and exactly one wins.
+//! Races, across roles: what several Accord instances on one database do at the same time.
+//! Accord may run as many instances behind a load balancer, and they must agree on one truth: a
+//! link, an OAuth state or a job is used once however many of them reach for it. Each case
+//! starts the same store call many times at once; on a backend with real concurrent sessions
+//! (PostgreSQL) they truly overlap, and exactly one wins.
 
 use super::fixtures::{self, at, World};
 use crate::Store;
