@@ -246,40 +246,8 @@ impl Chrome {
         place: &PagePlace<'_>,
     ) -> Self {
         let locale = tr.locale;
-        let builtin_labels = Labels {
-            continue_: tr.t("landing-start"),
-            connect: tr.t(crate::i18n::CONNECT_LABEL),
-            decline: tr.t(crate::i18n::DECLINE_LABEL),
-            add_another: tr.t("success-add-another"),
-            done: tr.t("success-done"),
-            exit: tr.t("exit-button"),
-        };
         let Some(tenant) = tenant else {
-            return Self {
-                trust_message_html: escaped(&tr.t("trust-message-default")),
-                tenant_name: "Accord".to_owned(),
-                labels: builtin_labels,
-                tr,
-                nonce,
-                langs,
-                support_phone: None,
-                support_phone_href: None,
-                support_email: None,
-                support_hours: None,
-                support_form: None,
-                guide_url: "/guide".to_owned(),
-                privacy_url: None,
-                terms_url: None,
-                powered_by: true,
-                trust_stats_html: Vec::new(),
-                logo_url: None,
-                brand_css: None,
-                theme: "system",
-                color_scheme: "light dark",
-                exit: None,
-                placeholders: Placeholders::default(),
-                embed: None,
-            };
+            return Self::accord_own(tr, nonce, langs);
         };
         let s = &tenant.settings;
         let step = step_of(place.path).filter(|_| kind == SessionKind::Link);
@@ -295,31 +263,11 @@ impl Chrome {
             tenant_name: tenant.name.clone(),
             connected_companies: format_count(place.connected_companies.unwrap_or(0), locale),
         };
-        let b = &s.button_labels;
-        let label = |l: &accord_domain::settings::Localized, builtin: String| {
-            brand::plain(l, locale, &placeholders).unwrap_or(builtin)
-        };
-        let labels = Labels {
-            continue_: label(&b.continue_, builtin_labels.continue_),
-            connect: label(&b.connect, builtin_labels.connect),
-            decline: label(&b.decline, builtin_labels.decline),
-            add_another: label(&b.add_another, builtin_labels.add_another),
-            done: label(&b.done, builtin_labels.done),
-            exit: label(&b.exit, builtin_labels.exit),
-        };
+        let labels = Labels::of_tenant(&tr, s, &placeholders);
         let exit = match (step, &place.link_csrf) {
             (Some((step, key)), Some(csrf)) => {
                 let platform = key.filter(|_| platform.is_some()).map(str::to_owned);
-                Some(ExitControl {
-                    href: exit_href(step, platform.as_deref()),
-                    step,
-                    platform,
-                    csrf: csrf.clone(),
-                    text_html: brand::rich(&s.exit_confirmation, locale, &placeholders)
-                        .unwrap_or_else(|| {
-                            escaped(&tr.a1("exit-question", "tenant", &tenant.name))
-                        }),
-                })
+                Some(ExitControl::new(&tr, tenant, &placeholders, (step, platform), csrf))
             }
             _ => None,
         };
@@ -369,6 +317,93 @@ impl Chrome {
             nonce,
             langs,
             embed: None,
+        }
+    }
+}
+
+impl Chrome {
+    /// Accord's own chrome, for a page without a tenant.
+    fn accord_own(tr: Tr, nonce: String, langs: Vec<LangLink>) -> Self {
+        Self {
+            trust_message_html: escaped(&tr.t("trust-message-default")),
+            tenant_name: "Accord".to_owned(),
+            labels: Labels::builtin(&tr),
+            tr,
+            nonce,
+            langs,
+            support_phone: None,
+            support_phone_href: None,
+            support_email: None,
+            support_hours: None,
+            support_form: None,
+            guide_url: "/guide".to_owned(),
+            privacy_url: None,
+            terms_url: None,
+            powered_by: true,
+            trust_stats_html: Vec::new(),
+            logo_url: None,
+            brand_css: None,
+            theme: "system",
+            color_scheme: "light dark",
+            exit: None,
+            placeholders: Placeholders::default(),
+            embed: None,
+        }
+    }
+}
+
+impl Labels {
+    /// Accord's own button labels.
+    fn builtin(tr: &Tr) -> Self {
+        Self {
+            continue_: tr.t("landing-start"),
+            connect: tr.t(crate::i18n::CONNECT_LABEL),
+            decline: tr.t(crate::i18n::DECLINE_LABEL),
+            add_another: tr.t("success-add-another"),
+            done: tr.t("success-done"),
+            exit: tr.t("exit-button"),
+        }
+    }
+
+    /// The tenant's labels (filled), each falling back to Accord's own.
+    fn of_tenant(
+        tr: &Tr,
+        s: &accord_domain::settings::LinkSettings,
+        placeholders: &Placeholders,
+    ) -> Self {
+        let builtin = Self::builtin(tr);
+        let b = &s.button_labels;
+        let label = |l: &accord_domain::settings::Localized, builtin: String| {
+            brand::plain(l, tr.locale, placeholders).unwrap_or(builtin)
+        };
+        Self {
+            continue_: label(&b.continue_, builtin.continue_),
+            connect: label(&b.connect, builtin.connect),
+            decline: label(&b.decline, builtin.decline),
+            add_another: label(&b.add_another, builtin.add_another),
+            done: label(&b.done, builtin.done),
+            exit: label(&b.exit, builtin.exit),
+        }
+    }
+}
+
+impl ExitControl {
+    /// The control of a page at `place` (its step, and its platform when in the catalog).
+    fn new(
+        tr: &Tr,
+        tenant: &Tenant,
+        placeholders: &Placeholders,
+        place: (FlowPage, Option<String>),
+        csrf: &str,
+    ) -> Self {
+        let (step, platform) = place;
+        Self {
+            href: exit_href(step, platform.as_deref()),
+            step,
+            platform,
+            csrf: csrf.to_owned(),
+            text_html: brand::rich(&tenant.settings.exit_confirmation, tr.locale, placeholders)
+                .unwrap_or_else(|| escaped(&tr.a1("exit-question", "tenant", &tenant.name))),
         }
     }
 }

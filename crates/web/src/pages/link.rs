@@ -486,20 +486,7 @@ pub async fn callback(
     };
     let window = crate::pages::embed::callback_window(&headers);
     let result = connect::complete_callback(&state, &session, &platform, &query).await;
-    // The platform approved when it sent a code; the exchange may still fail after it.
-    let approved = query.error.is_none() && query.code.is_some();
-    let mut steps = Vec::new();
-    match &result {
-        Ok(_) => steps.extend([FunnelStep::CallbackSucceeded, FunnelStep::Connected]),
-        Err(CallbackError::Platform { .. }) if approved => {
-            steps.extend([FunnelStep::CallbackSucceeded, FunnelStep::CallbackFailed]);
-        }
-        Err(CallbackError::Platform { .. }) => steps.push(FunnelStep::CallbackFailed),
-        Err(_) => {}
-    }
-    if !steps.is_empty() {
-        funnel::count(&state, &session, Some(&platform.key), &steps).await;
-    }
+    count_callback(&state, &session, &platform, &query, &result).await;
     if let Some(window) = window.as_deref() {
         // The framed flow's platform sign-in, in a popup or at the top level.
         let (id, status, code) = match &result {
@@ -539,43 +526,106 @@ pub async fn callback(
             connection,
             correlation_id,
         }) => {
-            let locale = crate::pages::ctx::negotiate_locale(&uri, &headers, None);
-            let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
-            let langs = crate::pages::ctx::lang_links(&uri, locale, false, "/link/platforms");
-            let nonce = nonce.map(|n| n.0 .0.clone()).unwrap_or_default();
-            let csrf = crate::security::csrf_token(&state.keyring, &session.token_hash);
-            let chrome = crate::pages::ctx::load_chrome(
-                &state,
-                tr.clone(),
-                nonce,
-                &tenant,
-                langs,
-                SessionKind::Link,
-                crate::pages::ctx::PagePlace {
-                    company_name: Some(&company.name),
-                    path: uri.path(),
-                    link_csrf: Some(csrf.clone()),
-                    ..crate::pages::ctx::PagePlace::default()
-                },
-            )
-            .await;
-            let explanation_id = if code == "access_denied" {
-                "callback-error-denied"
-            } else {
-                "callback-error-generic"
+            let place = ErrorPlace {
+                state: &state,
+                session: &session,
+                tenant: &tenant,
+                company: &company,
+                uri: &uri,
+                headers: &headers,
+                nonce: nonce.map(|n| n.0 .0.clone()).unwrap_or_default(),
             };
-            html(&CallbackErrorPage {
-                csrf,
-                platform_name: platform.name.clone(),
-                platform_key: platform.key.to_string(),
-                explanation: tr.a1(explanation_id, "platform", &platform.name),
-                error_code: code,
-                correlation_id,
-                connection_id: connection.to_string(),
-                chrome,
-            })
+            let failure = (code, connection, correlation_id);
+            callback_error_page(place, &platform, failure).await
         }
     }
+}
+
+/// Counts the callback in the funnel. The platform approved when it sent a code; the exchange
+/// may still fail after it.
+async fn count_callback(
+    state: &AppState,
+    session: &BrowserSession,
+    platform: &Platform,
+    query: &CallbackQuery,
+    result: &Result<Connection, CallbackError>,
+) {
+    let approved = query.error.is_none() && query.code.is_some();
+    let mut steps = Vec::new();
+    match result {
+        Ok(_) => steps.extend([FunnelStep::CallbackSucceeded, FunnelStep::Connected]),
+        Err(CallbackError::Platform { .. }) if approved => {
+            steps.extend([FunnelStep::CallbackSucceeded, FunnelStep::CallbackFailed]);
+        }
+        Err(CallbackError::Platform { .. }) => steps.push(FunnelStep::CallbackFailed),
+        Err(_) => {}
+    }
+    if !steps.is_empty() {
+        funnel::count(state, session, Some(&platform.key), &steps).await;
+    }
+}
+
+/// What the callback's error page is shown in: the request and the flow's session.
+struct ErrorPlace<'a> {
+    state: &'a AppState,
+    session: &'a BrowserSession,
+    tenant: &'a accord_domain::tenant::Tenant,
+    company: &'a accord_domain::tenant::Company,
+    uri: &'a axum::http::Uri,
+    headers: &'a HeaderMap,
+    nonce: String,
+}
+
+/// The page of a sign-in the platform refused or failed (`code`, the connection left waiting,
+/// the correlation id), with Try again.
+async fn callback_error_page(
+    place: ErrorPlace<'_>,
+    platform: &Platform,
+    (code, connection, correlation_id): (String, ConnectionId, String),
+) -> Result<Response, PageError> {
+    let ErrorPlace {
+        state,
+        session,
+        tenant,
+        company,
+        uri,
+        headers,
+        nonce,
+    } = place;
+    let locale = crate::pages::ctx::negotiate_locale(uri, headers, None);
+    let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
+    let langs = crate::pages::ctx::lang_links(uri, locale, false, "/link/platforms");
+    let csrf = crate::security::csrf_token(&state.keyring, &session.token_hash);
+    let chrome = crate::pages::ctx::load_chrome(
+        state,
+        tr.clone(),
+        nonce,
+        tenant,
+        langs,
+        SessionKind::Link,
+        crate::pages::ctx::PagePlace {
+            company_name: Some(&company.name),
+            path: uri.path(),
+            link_csrf: Some(csrf.clone()),
+            ..crate::pages::ctx::PagePlace::default()
+        },
+    )
+    .await;
+    let explanation_id = if code == "access_denied" {
+        "callback-error-denied"
+    } else {
+        "callback-error-generic"
+    };
+    html(&CallbackErrorPage {
+        csrf,
+        platform_name: platform.name.clone(),
+        platform_key: platform.key.to_string(),
+        explanation: tr.a1(explanation_id, "platform", &platform.name),
+        error_code: code,
+        correlation_id,
+        connection_id: connection.to_string(),
+        chrome,
+    })
 }
 
 /// A connection of this session's company, or 404.
