@@ -4,8 +4,12 @@
 
 use crate::fresh_store;
 use accord_domain::flow::SessionKind;
+use accord_domain::ids::BrowserSessionId;
 use accord_store::conformance::fixtures::{self, at, World};
-use accord_store::{Store, StoreError};
+use accord_store::{
+    ConnectionStore, ConsentStore, LedgerStore, NdaStore, NoticeStore, Store, StoreError,
+    TenantStore, WebhookStore,
+};
 use accord_store_postgres::testing::{test_options, TestDatabase};
 use accord_store_postgres::{PgOptions, PgStore};
 use sqlx::Connection as _;
@@ -185,57 +189,7 @@ async fn references_are_checked_per_statement_and_parents_stay() {
     // OAuth flow's browser session, the foreign key that still holds it).
     let session = fixtures::browser(&*store, &w.company, SessionKind::Link, "cookie").await;
     let mut conn = db.raw().await;
-    let consent_copy = |column: &str| {
-        let cols = "id, tenant_id, company_id, connection_id, platform_key, category, \
-                    notice_version_id, notice_version, locale, data_uses, notice_text, \
-                    notice_sha256, evidence, given_at";
-        let values =
-            cols.replace(column, "gen_random_uuid()")
-                .replacen("id,", "gen_random_uuid(),", 1);
-        format!("insert into consents ({cols}) select {values} from consents limit 1")
-    };
-    let missing = [
-        (
-            consent_copy("connection_id"),
-            "consents_tenant_id_connection_id_fkey",
-        ),
-        (consent_copy("company_id"), "consents_tenant_id_company_id_fkey"),
-        (
-            consent_copy("notice_version_id"),
-            "consents_tenant_id_notice_version_id_fkey",
-        ),
-        (
-            "insert into connections (id, tenant_id, company_id, platform_key, status, data_uses, created_at, updated_at)
-             select gen_random_uuid(), tenant_id, gen_random_uuid(), platform_key, status, data_uses, created_at, updated_at
-             from connections limit 1".to_owned(),
-            "connections_tenant_id_company_id_fkey",
-        ),
-        (
-            "insert into oauth_flows (state_hash, tenant_id, browser_session_id, connection_id, platform_key,
-                 pkce_verifier_ct, redirect_uri, created_at, expires_at)
-             select 'h1', tenant_id, gen_random_uuid(), id, platform_key, 'ct', 'https://a.example/cb', now(), now()
-             from connections limit 1".to_owned(),
-            "oauth_flows_tenant_id_browser_session_id_fkey",
-        ),
-        (
-            "insert into oauth_flows (state_hash, tenant_id, browser_session_id, connection_id, platform_key,
-                 pkce_verifier_ct, redirect_uri, created_at, expires_at)
-             values ('h2', '{}', '{}', gen_random_uuid(), 'sandbox', 'ct', 'https://a.example/cb', now(), now())"
-                .replacen("{}", &w.tenant.id.to_string(), 1)
-                .replacen("{}", &session.id.to_string(), 1),
-            "oauth_flows_tenant_id_connection_id_fkey",
-        ),
-        (
-            "insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
-             values (gen_random_uuid(), 1, 'given', gen_random_uuid(), '{}', 'h', 'p', now())".to_owned(),
-            "ledger_events_tenant_id_fkey",
-        ),
-        (
-            "insert into webhook_events (id, tenant_id, event_type, body, created_at)
-             values (gen_random_uuid(), gen_random_uuid(), 'consent.given', '{}', now())".to_owned(),
-            "webhook_events_tenant_id_fkey",
-        ),
-    ];
+    let missing = missing_references(&w, session.id);
     for (insert, constraint) in &missing {
         let err = sqlx::query(insert).execute(&mut conn).await.unwrap_err();
         let e = err
@@ -280,6 +234,66 @@ async fn references_are_checked_per_statement_and_parents_stay() {
             .company_id,
         w.company.id
     );
+}
+
+/// An insert of a copy of the one consent with `column` pointing nowhere (`nothing`: a copy
+/// with every reference intact).
+fn consent_copy(column: &str) -> String {
+    let cols = "id, tenant_id, company_id, connection_id, platform_key, category, \
+                notice_version_id, notice_version, locale, data_uses, notice_text, \
+                notice_sha256, evidence, given_at";
+    let values = cols
+        .replace(column, "gen_random_uuid()")
+        .replacen("id,", "gen_random_uuid(),", 1);
+    format!("insert into consents ({cols}) select {values} from consents limit 1")
+}
+
+/// Inserts that each name one missing parent, with the name of the constraint that refuses
+/// them (the one it replaced or, for the OAuth flow's browser session, the foreign key that
+/// still holds it).
+fn missing_references(w: &World, session: BrowserSessionId) -> Vec<(String, &'static str)> {
+    vec![
+        (
+            consent_copy("connection_id"),
+            "consents_tenant_id_connection_id_fkey",
+        ),
+        (consent_copy("company_id"), "consents_tenant_id_company_id_fkey"),
+        (
+            consent_copy("notice_version_id"),
+            "consents_tenant_id_notice_version_id_fkey",
+        ),
+        (
+            "insert into connections (id, tenant_id, company_id, platform_key, status, data_uses, created_at, updated_at)
+             select gen_random_uuid(), tenant_id, gen_random_uuid(), platform_key, status, data_uses, created_at, updated_at
+             from connections limit 1".to_owned(),
+            "connections_tenant_id_company_id_fkey",
+        ),
+        (
+            "insert into oauth_flows (state_hash, tenant_id, browser_session_id, connection_id, platform_key,
+                 pkce_verifier_ct, redirect_uri, created_at, expires_at)
+             select 'h1', tenant_id, gen_random_uuid(), id, platform_key, 'ct', 'https://a.example/cb', now(), now()
+             from connections limit 1".to_owned(),
+            "oauth_flows_tenant_id_browser_session_id_fkey",
+        ),
+        (
+            "insert into oauth_flows (state_hash, tenant_id, browser_session_id, connection_id, platform_key,
+                 pkce_verifier_ct, redirect_uri, created_at, expires_at)
+             values ('h2', '{}', '{}', gen_random_uuid(), 'sandbox', 'ct', 'https://a.example/cb', now(), now())"
+                .replacen("{}", &w.tenant.id.to_string(), 1)
+                .replacen("{}", &session.to_string(), 1),
+            "oauth_flows_tenant_id_connection_id_fkey",
+        ),
+        (
+            "insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
+             values (gen_random_uuid(), 1, 'given', gen_random_uuid(), '{}', 'h', 'p', now())".to_owned(),
+            "ledger_events_tenant_id_fkey",
+        ),
+        (
+            "insert into webhook_events (id, tenant_id, event_type, body, created_at)
+             values (gen_random_uuid(), gen_random_uuid(), 'consent.given', '{}', now())".to_owned(),
+            "webhook_events_tenant_id_fkey",
+        ),
+    ]
 }
 
 #[tokio::test]
