@@ -3,13 +3,13 @@
 //! microseconds UTC (sortable, and the precision PostgreSQL keeps), documents are JSON text.
 //! Reading never panics: a value that does not parse is a `Backend` error naming its column.
 
-use crate::error::{corrupt, db};
+use crate::error::{corrupt, sqlite};
 use accord_domain::catalog::PlatformKey;
 use accord_store::Result;
+use rusqlite::types::FromSql;
+use rusqlite::{Connection, Params, Row};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 use std::str::FromStr;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -37,8 +37,45 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
         .map_err(|e| crate::error::backend(format!("cannot serialise a value to JSON: {e}")))
 }
 
+/// Runs a statement (prepared once per connection) and maps its first row, if any.
+pub(crate) fn one<T>(
+    db: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl FnOnce(&Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut statement = db.prepare_cached(sql).map_err(sqlite)?;
+    let mut rows = statement.query(params).map_err(sqlite)?;
+    rows.next().map_err(sqlite)?.map(map).transpose()
+}
+
+/// Runs a statement (prepared once per connection) and maps every row, in order.
+pub(crate) fn all<T>(
+    db: &Connection,
+    sql: &str,
+    params: impl Params,
+    mut map: impl FnMut(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = db.prepare_cached(sql).map_err(sqlite)?;
+    let mut rows = statement.query(params).map_err(sqlite)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sqlite)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+/// Runs a statement (prepared once per connection) that returns no rows; how many it changed.
+pub(crate) fn exec(db: &Connection, sql: &str, params: impl Params) -> Result<usize> {
+    db.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(params))
+        .map_err(sqlite)
+}
+
 /// Typed access to a row's columns, each failure naming its column.
 pub(crate) trait RowExt {
+    /// Any column the driver converts itself (integers, blobs, optional values).
+    fn value<T: FromSql>(&self, col: &str) -> Result<T>;
     fn text(&self, col: &str) -> Result<String>;
     fn opt_text(&self, col: &str) -> Result<Option<String>>;
     fn int(&self, col: &str) -> Result<i64>;
@@ -66,17 +103,21 @@ fn uuid_of(col: &str, s: &str) -> Result<Uuid> {
     Uuid::parse_str(s).map_err(|e| corrupt(col, e))
 }
 
-impl RowExt for SqliteRow {
+impl RowExt for Row<'_> {
+    fn value<T: FromSql>(&self, col: &str) -> Result<T> {
+        self.get(col).map_err(sqlite)
+    }
+
     fn text(&self, col: &str) -> Result<String> {
-        self.try_get(col).map_err(db)
+        self.value(col)
     }
 
     fn opt_text(&self, col: &str) -> Result<Option<String>> {
-        self.try_get(col).map_err(db)
+        self.value(col)
     }
 
     fn int(&self, col: &str) -> Result<i64> {
-        self.try_get(col).map_err(db)
+        self.value(col)
     }
 
     fn flag(&self, col: &str) -> Result<bool> {
@@ -92,7 +133,7 @@ impl RowExt for SqliteRow {
     }
 
     fn opt_time(&self, col: &str) -> Result<Option<OffsetDateTime>> {
-        let v: Option<i64> = self.try_get(col).map_err(db)?;
+        let v: Option<i64> = self.value(col)?;
         v.map(|v| time_of(col, v)).transpose()
     }
 

@@ -1,49 +1,79 @@
-//! Opening the database: the pragmas every connection gets, the read pool, the single writer
-//! connection, and the `begin immediate` transactions writes run in.
+//! Opening the database: the pragmas every connection gets, the read-only connections reads
+//! run on, and the checkpointer beside the writer (the writer itself is `writer.rs`).
+//!
+//! Reads run on a small pool of read-only connections, each call one closure on one connection
+//! in tokio's blocking pool (`spawn_blocking`), after taking a permit from a semaphore as large as
+//! the pool. That is one hand-over to a thread per call, as a dedicated reader thread would
+//! cost, and the blocking pool keeps its idle threads warm the same way; but a caller that finds
+//! every connection busy waits for a permit as a task, in the runtime, instead of as a parked
+//! thread in front of a lock, and long reads (a page of the ledger) and short ones share the
+//! same connections and statement caches without a dispatcher of their own. WAL lets the readers
+//! read a committed snapshot while the writer writes; they are opened read-only so no code path
+//! can write around the writer.
 
-use crate::error::db;
+use crate::error::{backend, sqlite};
 use accord_store::Result;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
+use std::sync::mpsc::{RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// How long a connection waits for a lock held by another process (a backup, `accord migrate`)
 /// before failing with `SQLITE_BUSY`. Inside one process writes never wait on each other in
 /// SQLite: they queue for the single writer connection instead.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The options of every connection (DESIGN.md: WAL with `synchronous=FULL`, never loosened;
-/// foreign keys on, since SQLite defaults them off per connection).
-fn options(path: &Path) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(path)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT)
-}
-
 /// WAL frames after which the writer checkpoints by itself, after its commit (32 MB of WAL with
-/// 4 KB pages). The checkpointer ([`checkpoint_pool`]) has by then copied all but the last few
+/// 4 KB pages). The checkpointer ([`Checkpointer`]) has by then copied all but the last few
 /// commits' frames, so this checkpoint is short; and it is what keeps the WAL short under a
 /// steady stream of commits. SQLite starts the WAL over only at a commit that finds every frame
 /// already copied, which the checkpointer alone, always a few commits behind, never achieves:
 /// with it alone the WAL grew past 300 MB in a 10 s run, and every page lookup in the WAL's
 /// index grew slower with it.
-const WRITER_AUTOCHECKPOINT_PAGES: &str = "8192";
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8192;
 
 /// Pages of the writer's cache (16 MiB at 4 KB a page, `cache_size` in KiB when negative): the
 /// pages a batch of consents touches (the last leaves of every table and index, and one leaf per
 /// company in the per-company indexes) stay in memory instead of being read again each batch.
-const WRITER_CACHE_KIB: &str = "-16384";
+const WRITER_CACHE_KIB: i64 = -16384;
+
+/// Prepared statements each connection keeps (`prepare_cached`): more than the store has
+/// distinct statements for one connection, so none is ever prepared twice.
+const STATEMENT_CACHE: usize = 256;
 
 /// How often the checkpointer copies committed WAL frames into the database file.
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
-/// The pool of the one connection that writes. SQLite takes one writer at a time anyway; keeping
-/// it to one connection in the process turns lock contention (and `SQLITE_BUSY` retries) into a
-/// plain queue, and lets the group-commit writer batch what is waiting in that queue.
+/// Opens one connection with the pragmas every connection gets: WAL with `synchronous=FULL`,
+/// never loosened, so a commit is on disk before it is acknowledged; foreign keys on, since
+/// SQLite defaults them off per connection; and the busy timeout.
+fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    let db = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(sqlite)?;
+    db.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+    db.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        // Persistent in the file: read-only connections find it set by the writer.
+        let mode: String = db
+            .query_row("pragma journal_mode = wal", [], |r| r.get(0))
+            .map_err(sqlite)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(backend(format!(
+                "the database refused WAL journaling (journal_mode is {mode})"
+            )));
+        }
+    }
+    db.execute_batch("pragma synchronous = full; pragma foreign_keys = on;")
+        .map_err(sqlite)?;
+    Ok(db)
+}
+
+/// The one connection that writes. SQLite takes one writer at a time anyway; keeping it to one
+/// connection in the process, owned by the writer thread, turns lock contention (and
+/// `SQLITE_BUSY` retries) into a plain queue, and lets the group-commit writer batch what is
+/// waiting in that queue.
 ///
 /// Everything on this connection is on the path of every write of the process, so costs are
 /// kept off it. Statement journals (a statement that may fail half-way, such as an insert with
@@ -53,82 +83,133 @@ pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// pages to the database file and syncing it), is mostly the checkpointer's job: the writer
 /// copies only what is left at [`WRITER_AUTOCHECKPOINT_PAGES`]. None of this changes
 /// durability: a commit is on disk once its WAL frames are synced (`synchronous=FULL`).
-pub(crate) async fn write_pool(path: &Path) -> Result<SqlitePool> {
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(
-            options(path)
-                .create_if_missing(true)
-                .pragma("temp_store", "memory")
-                .pragma("cache_size", WRITER_CACHE_KIB)
-                .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES),
-        )
-        .await
-        .map_err(db)
+pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
+    let db = open(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    )?;
+    db.execute_batch(&format!(
+        "pragma temp_store = memory; pragma cache_size = {WRITER_CACHE_KIB};
+         pragma wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};"
+    ))
+    .map_err(sqlite)?;
+    Ok(db)
 }
 
-/// The connection that checkpoints the WAL, beside the writer rather than inside its commits.
-/// It writes only the database file, never rows.
-pub(crate) async fn checkpoint_pool(path: &Path) -> Result<SqlitePool> {
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options(path).pragma("wal_autocheckpoint", "0"))
-        .await
-        .map_err(db)
+fn open_reader(path: &Path) -> Result<Connection> {
+    open(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
 }
 
-/// Checkpoints every [`CHECKPOINT_EVERY`] until the pool is closed or `stop` is dropped (the
-/// store closed or dropped). A passive checkpoint never waits for the writer or the readers: it
-/// copies what no reader still needs and leaves the rest for the next round.
-pub(crate) async fn run_checkpoints(
-    pool: SqlitePool,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
-    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = &mut stop => {
-                pool.close().await;
-                return;
-            }
-        }
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
-            .execute(&pool)
+/// The read-only connections and the permits that hand them out (see the module's comment).
+#[derive(Debug)]
+pub(crate) struct Readers {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Readers {
+    /// Opens the pool's connections (after the writer has made the file a WAL database).
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let size = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(4, 16));
+        let idle = (0..size)
+            .map(|_| open_reader(path))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            path: path.to_owned(),
+            idle: Mutex::new(idle),
+            permits: Arc::new(Semaphore::new(size)),
+        })
+    }
+
+    /// The idle connections. None is ever left half-changed, so a panic elsewhere while the
+    /// lock was held leaves the list usable.
+    fn idle(&self) -> MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `read` on an idle connection, on a blocking thread: one hand-over for the whole call,
+    /// whatever it reads.
+    pub(crate) async fn run<R: Send + 'static>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
-        {
-            if pool.is_closed() {
-                return;
+            .map_err(|_| backend("the store is closed"))?;
+        let readers = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            // A permit guarantees an idle connection, unless one was lost to a panic.
+            let taken = readers.idle().pop();
+            let db = match taken {
+                Some(db) => db,
+                None => open_reader(&readers.path)?,
+            };
+            let out = read(&db);
+            if !readers.permits.is_closed() {
+                readers.idle().push(db);
             }
-            tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints if it falls behind");
-        }
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| backend(format!("a read stopped: {e}")))?
+    }
+
+    /// Refuses new reads and closes the idle connections; a read in flight closes its own.
+    pub(crate) fn close(&self) {
+        self.permits.close();
+        self.idle().clear();
     }
 }
 
-/// The pool readers share. WAL lets them read a committed snapshot while the writer writes;
-/// they are opened read-only so no code path can write around the writer.
-pub(crate) async fn read_pool(path: &Path) -> Result<SqlitePool> {
-    let size = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(4, 16));
-    SqlitePoolOptions::new()
-        .max_connections(u32::try_from(size).unwrap_or(4))
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options(path).read_only(true))
-        .await
-        .map_err(db)
+/// The connection that checkpoints the WAL, on a thread of its own beside the writer rather
+/// than inside its commits. It writes only the database file, never rows.
+#[derive(Debug)]
+pub(crate) struct Checkpointer {
+    stop: Mutex<Option<Sender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// A write transaction on the writer connection. `immediate` takes the write lock at `begin`,
-/// so a transaction that reads before writing cannot fail half-way on a lock upgrade. Dropped
-/// without `commit` (an error, a cancelled request), it rolls back.
-pub(crate) async fn begin(write: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
-    write.begin_with("begin immediate").await.map_err(db)
+impl Checkpointer {
+    /// Checkpoints every [`CHECKPOINT_EVERY`] until stopped or dropped (the store closed or
+    /// dropped). A passive checkpoint never waits for the writer or the readers: it copies what
+    /// no reader still needs and leaves the rest for the next round.
+    pub(crate) fn spawn(path: &Path) -> Result<Self> {
+        let db = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        db.execute_batch("pragma wal_autocheckpoint = 0").map_err(sqlite)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("accord-checkpointer".into())
+            .spawn(move || loop {
+                match stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+                if let Err(e) = db.execute_batch("pragma wal_checkpoint(passive)") {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints if it falls behind");
+                }
+            })
+            .map_err(|e| backend(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Self {
+            stop: Mutex::new(Some(stop)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Stops the thread and waits for it to close its connection.
+    pub(crate) async fn close(&self) {
+        drop(self.stop.lock().unwrap_or_else(PoisonError::into_inner).take());
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
 }
 
 /// The pragmas in effect on one connection, as SQLite reports them.
@@ -142,27 +223,17 @@ pub struct ConnectionPragmas {
     pub busy_timeout_ms: i64,
 }
 
-pub(crate) async fn pragmas(conn: &mut SqliteConnection) -> Result<ConnectionPragmas> {
-    let journal_mode: String = sqlx::query_scalar("pragma journal_mode")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
-    let synchronous: i64 = sqlx::query_scalar("pragma synchronous")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
-    let foreign_keys: i64 = sqlx::query_scalar("pragma foreign_keys")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
-    let busy_timeout_ms: i64 = sqlx::query_scalar("pragma busy_timeout")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
+pub(crate) fn pragmas(db: &Connection) -> Result<ConnectionPragmas> {
+    let int = |pragma: &str| {
+        db.query_row(&format!("pragma {pragma}"), [], |r| r.get::<_, i64>(0))
+            .map_err(sqlite)
+    };
     Ok(ConnectionPragmas {
-        journal_mode,
-        synchronous,
-        foreign_keys: foreign_keys == 1,
-        busy_timeout_ms,
+        journal_mode: db
+            .query_row("pragma journal_mode", [], |r| r.get(0))
+            .map_err(sqlite)?,
+        synchronous: int("synchronous")?,
+        foreign_keys: int("foreign_keys")? == 1,
+        busy_timeout_ms: int("busy_timeout")?,
     })
 }

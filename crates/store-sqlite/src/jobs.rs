@@ -1,15 +1,17 @@
-//! Durable background jobs. A worker claims due jobs under a lease (`locked_until`); a job whose
-//! worker died is claimable again once the lease has passed. Claims run on the single writer,
-//! so one `update … returning` is enough to hand each job to one worker only.
+//! Durable background jobs ([`JobStore`]) and the helpers other writes queue them with. A worker
+//! claims due jobs under a lease (`locked_until`); a job whose worker died is claimable again
+//! once the lease has passed. Claims run on the single writer, so one `update … returning` is
+//! enough to hand each job to one worker only.
 
-use crate::codec::{micros, to_json, RowExt};
-use crate::error::{corrupt, db};
+use crate::codec::{all, exec, micros, one, to_json, RowExt};
+use crate::error::corrupt;
+use crate::SqliteStore;
 use accord_domain::catalog::PlatformKey;
 use accord_domain::ids::{ConnectionId, JobId, TenantId};
 use accord_domain::tenant::{Job, JobKind};
-use accord_store::{Purged, RefreshSchedule, Result, StoreError};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{SqliteConnection, SqlitePool};
+use accord_store::{JobStore, Purged, RefreshSchedule, Result, StoreError};
+use async_trait::async_trait;
+use rusqlite::{params, Connection, Row};
 use time::{Duration, OffsetDateTime};
 
 macro_rules! job_cols {
@@ -18,7 +20,7 @@ macro_rules! job_cols {
     };
 }
 
-fn job_from(row: &SqliteRow) -> Result<Job> {
+fn job_from(row: &Row<'_>) -> Result<Job> {
     let kind = row.text("kind")?;
     Ok(Job {
         id: row.id("id")?,
@@ -34,34 +36,43 @@ fn job_from(row: &SqliteRow) -> Result<Job> {
     })
 }
 
-/// A new job due at `at`, inside the caller's transaction (the disconnect that needs it).
-pub(crate) async fn insert(
-    conn: &mut SqliteConnection,
+fn job(db: &Connection, id: JobId) -> Result<Option<Job>> {
+    one(
+        db,
+        concat!("select ", job_cols!(), " from jobs where id = ?1"),
+        [id.to_string()],
+        job_from,
+    )
+}
+
+/// A new job due at `at`, inside the caller's transaction (the write that needs it).
+pub(crate) fn insert(
+    db: &Connection,
     id: JobId,
     tenant: TenantId,
     kind: JobKind,
     payload: &serde_json::Value,
     at: OffsetDateTime,
 ) -> Result<()> {
-    sqlx::query(
-        "insert into jobs (id, tenant_id, kind, payload, attempts, run_at, created_at) values (?, ?, ?, ?, 0, ?, ?)",
-    )
-    .bind(id.to_string())
-    .bind(tenant.to_string())
-    .bind(kind.as_str())
-    .bind(to_json(payload)?)
-    .bind(micros(at))
-    .bind(micros(at))
-    .execute(conn)
-    .await
-    .map_err(db)?;
+    exec(
+        db,
+        "insert into jobs (id, tenant_id, kind, payload, attempts, run_at, created_at)
+         values (?1, ?2, ?3, ?4, 0, ?5, ?5)",
+        params![
+            id.to_string(),
+            tenant.to_string(),
+            kind.as_str(),
+            to_json(payload)?,
+            micros(at)
+        ],
+    )?;
     Ok(())
 }
 
 /// Queues the revocation at the platform (RFC 7009) of a token set nothing holds any more, inside
 /// the caller's transaction: the `revoke_token` job carries its ciphertext until it runs.
-pub(crate) async fn queue_revocation(
-    conn: &mut SqliteConnection,
+pub(crate) fn queue_revocation(
+    db: &Connection,
     tenant: TenantId,
     connection: ConnectionId,
     platform_key: &PlatformKey,
@@ -74,198 +85,192 @@ pub(crate) async fn queue_revocation(
         "platform_key": platform_key,
         "tokens_ct": tokens_ct,
     });
-    insert(conn, job, tenant, JobKind::RevokeToken, &payload, at).await?;
+    insert(db, job, tenant, JobKind::RevokeToken, &payload, at)?;
     Ok(job)
 }
 
 /// The connection's next `refresh_token` job, inside the caller's transaction (which changed
 /// the connection's row first): the refresh still pending for the connection, if any, ends, then
 /// `next` is queued, so one refresh at most is pending per connection.
-pub(crate) async fn schedule_refresh(
-    conn: &mut SqliteConnection,
+pub(crate) fn schedule_refresh(
+    db: &Connection,
     tenant: TenantId,
     connection: ConnectionId,
     platform_key: &PlatformKey,
     next: RefreshSchedule,
     at: OffsetDateTime,
 ) -> Result<()> {
-    end_refreshes(conn, tenant, connection, at).await?;
+    end_refreshes(db, tenant, connection, at)?;
     let payload = serde_json::json!({
         "connection_id": connection,
         "platform_key": platform_key,
     });
-    sqlx::query(
+    exec(
+        db,
         "insert into jobs (id, tenant_id, kind, payload, attempts, run_at, created_at, connection_id)
-         values (?, ?, ?, ?, 0, ?, ?, ?)",
-    )
-    .bind(next.job.to_string())
-    .bind(tenant.to_string())
-    .bind(JobKind::RefreshToken.as_str())
-    .bind(to_json(&payload)?)
-    .bind(micros(next.run_at))
-    .bind(micros(at))
-    .bind(connection.to_string())
-    .execute(conn)
-    .await
-    .map_err(db)?;
+         values (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7)",
+        params![
+            next.job.to_string(),
+            tenant.to_string(),
+            JobKind::RefreshToken.as_str(),
+            to_json(&payload)?,
+            micros(next.run_at),
+            micros(at),
+            connection.to_string(),
+        ],
+    )?;
     Ok(())
 }
 
 /// Ends the connection's pending refresh jobs (the connection was linked anew, disconnected or
 /// deauthorized): done, with nothing left to do. A worker running one meanwhile finds its job
 /// done when it stores the result, and stores nothing.
-pub(crate) async fn end_refreshes(
-    conn: &mut SqliteConnection,
+pub(crate) fn end_refreshes(
+    db: &Connection,
     tenant: TenantId,
     connection: ConnectionId,
     at: OffsetDateTime,
 ) -> Result<()> {
-    sqlx::query(
-        "update jobs set done_at = ?, payload = 'null', locked_until = null
-         where tenant_id = ? and connection_id = ? and kind = 'refresh_token' and done_at is null",
-    )
-    .bind(micros(at))
-    .bind(tenant.to_string())
-    .bind(connection.to_string())
-    .execute(conn)
-    .await
-    .map_err(db)?;
+    exec(
+        db,
+        "update jobs set done_at = ?1, payload = 'null', locked_until = null
+         where tenant_id = ?2 and connection_id = ?3 and kind = 'refresh_token'
+             and done_at is null",
+        params![micros(at), tenant.to_string(), connection.to_string()],
+    )?;
     Ok(())
 }
 
-/// Completes `job` inside the caller's transaction; `false` if it was done already.
-pub(crate) async fn complete_in(
-    conn: &mut SqliteConnection,
-    job: JobId,
-    at: OffsetDateTime,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "update jobs set done_at = ?, payload = 'null', last_error = null, locked_until = null
-         where id = ? and done_at is null",
-    )
-    .bind(micros(at))
-    .bind(job.to_string())
-    .execute(conn)
-    .await
-    .map_err(db)?;
-    Ok(done.rows_affected() == 1)
+/// Completes `job` (done, payload and the ciphertext it may hold cleared, no error left to
+/// show); `false` if it was done already.
+pub(crate) fn complete(db: &Connection, job: JobId, at: OffsetDateTime) -> Result<bool> {
+    let done = exec(
+        db,
+        "update jobs set done_at = ?1, payload = 'null', last_error = null, locked_until = null
+         where id = ?2 and done_at is null",
+        params![micros(at), job.to_string()],
+    )?;
+    Ok(done == 1)
 }
 
-pub(crate) async fn claim_jobs(
-    write: &SqlitePool,
-    now: OffsetDateTime,
-    limit: u32,
-    lease: Duration,
-) -> Result<Vec<Job>> {
-    let rows = sqlx::query(concat!(
-        "update jobs set attempts = attempts + 1, locked_until = ?1
-         where id in (
-             select id from jobs
-             where done_at is null and run_at <= ?2 and (locked_until is null or locked_until <= ?2)
-             order by run_at, id limit ?3
-         )
-         returning ",
-        job_cols!()
-    ))
-    .bind(micros(now + lease))
-    .bind(micros(now))
-    .bind(i64::from(limit))
-    .fetch_all(write)
-    .await
-    .map_err(db)?;
-    let mut jobs = rows.iter().map(job_from).collect::<Result<Vec<_>>>()?;
-    // `returning` follows no particular order; hand them out oldest due first.
-    jobs.sort_by_key(|j| (j.run_at, j.id));
-    Ok(jobs)
-}
-
-/// Success: done, payload (and the ciphertext it may hold) cleared, no error left to show.
-pub(crate) async fn complete_job(write: &SqlitePool, id: JobId, at: OffsetDateTime) -> Result<()> {
-    let done = sqlx::query(
-        "update jobs set done_at = ?, payload = 'null', last_error = null, locked_until = null
-         where id = ? and done_at is null",
-    )
-    .bind(micros(at))
-    .bind(id.to_string())
-    .execute(write)
-    .await
-    .map_err(db)?;
-    // Completing twice keeps the first completion.
-    if done.rows_affected() == 0 && job(write, id).await?.is_none() {
-        return Err(StoreError::NotFound);
+/// After a change of a job that matched no row: `NotFound` unless the job exists (it ended
+/// before, and keeps its first ending).
+fn exists_or_not_found(db: &Connection, id: JobId) -> Result<()> {
+    match job(db, id)? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NotFound),
     }
-    Ok(())
 }
 
-/// Failure: retried at `retry_at`, or given up (`done_at` set with the last error kept, the
-/// payload cleared like on success).
-pub(crate) async fn fail_job(
-    write: &SqlitePool,
-    id: JobId,
-    error: &str,
-    retry_at: Option<OffsetDateTime>,
-    at: OffsetDateTime,
-) -> Result<()> {
-    let done = match retry_at {
-        Some(retry_at) => sqlx::query("update jobs set last_error = ?, run_at = ?, locked_until = null where id = ? and done_at is null")
-            .bind(error)
-            .bind(micros(retry_at))
-            .bind(id.to_string()),
-        None => sqlx::query(
-            "update jobs set last_error = ?, done_at = ?, payload = 'null', locked_until = null where id = ? and done_at is null",
-        )
-        .bind(error)
-        .bind(micros(at))
-        .bind(id.to_string()),
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn claim_jobs(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<Job>> {
+        let mut jobs = self
+            .write
+            .run(move |db| {
+                all(
+                    db,
+                    concat!(
+                        "update jobs set attempts = attempts + 1, locked_until = ?1
+                         where id in (
+                             select id from jobs
+                             where done_at is null and run_at <= ?2
+                                 and (locked_until is null or locked_until <= ?2)
+                             order by run_at, id limit ?3
+                         )
+                         returning ",
+                        job_cols!()
+                    ),
+                    params![micros(now + lease), micros(now), limit],
+                    job_from,
+                )
+            })
+            .await?;
+        // `returning` follows no particular order; hand them out oldest due first.
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
     }
-    .execute(write)
-    .await
-    .map_err(db)?;
-    if done.rows_affected() == 0 && job(write, id).await?.is_none() {
-        return Err(StoreError::NotFound);
+
+    async fn complete_job(&self, id: JobId, at: OffsetDateTime) -> Result<()> {
+        self.write
+            .run(move |db| {
+                if complete(db, id, at)? {
+                    return Ok(());
+                }
+                exists_or_not_found(db, id)
+            })
+            .await
     }
-    Ok(())
-}
 
-pub(crate) async fn job(read: &SqlitePool, id: JobId) -> Result<Option<Job>> {
-    sqlx::query(concat!("select ", job_cols!(), " from jobs where id = ?"))
-        .bind(id.to_string())
-        .fetch_optional(read)
-        .await
-        .map_err(db)?
-        .map(|r| job_from(&r))
-        .transpose()
-}
+    async fn fail_job(
+        &self,
+        id: JobId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let error = error.to_owned();
+        self.write
+            .run(move |db| {
+                let changed = match retry_at {
+                    Some(retry_at) => exec(
+                        db,
+                        "update jobs set last_error = ?1, run_at = ?2, locked_until = null
+                         where id = ?3 and done_at is null",
+                        params![error, micros(retry_at), id.to_string()],
+                    )?,
+                    // Given up: ended with the last error kept, the payload cleared like on
+                    // success.
+                    None => exec(
+                        db,
+                        "update jobs set last_error = ?1, done_at = ?2, payload = 'null',
+                             locked_until = null
+                         where id = ?3 and done_at is null",
+                        params![error, micros(at), id.to_string()],
+                    )?,
+                };
+                if changed == 1 {
+                    return Ok(());
+                }
+                exists_or_not_found(db, id)
+            })
+            .await
+    }
 
-/// Deletes expired OAuth flows and jobs that ended before `jobs_ended_before`, at most `limit`
-/// of each, in one write transaction.
-pub(crate) async fn purge_expired(
-    write: &SqlitePool,
-    now: OffsetDateTime,
-    jobs_ended_before: OffsetDateTime,
-    limit: u32,
-) -> Result<Purged> {
-    let mut tx = crate::conn::begin(write).await?;
-    let oauth_flows = sqlx::query(
-        "delete from oauth_flows where state_hash in
-             (select state_hash from oauth_flows where expires_at <= ? limit ?)",
-    )
-    .bind(micros(now))
-    .bind(i64::from(limit))
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?
-    .rows_affected();
-    let jobs = sqlx::query(
-        "delete from jobs where id in
-             (select id from jobs where done_at is not null and done_at < ? limit ?)",
-    )
-    .bind(micros(jobs_ended_before))
-    .bind(i64::from(limit))
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?
-    .rows_affected();
-    tx.commit().await.map_err(db)?;
-    Ok(Purged { oauth_flows, jobs })
+    async fn job(&self, id: JobId) -> Result<Option<Job>> {
+        self.read.run(move |db| job(db, id)).await
+    }
+
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        jobs_ended_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Purged> {
+        self.write
+            .transaction(move |tx| {
+                let oauth_flows = exec(
+                    tx,
+                    "delete from oauth_flows where state_hash in
+                         (select state_hash from oauth_flows where expires_at <= ?1 limit ?2)",
+                    params![micros(now), limit],
+                )?;
+                let jobs = exec(
+                    tx,
+                    "delete from jobs where id in
+                         (select id from jobs where done_at is not null and done_at < ?1 limit ?2)",
+                    params![micros(jobs_ended_before), limit],
+                )?;
+                Ok(Purged {
+                    oauth_flows: oauth_flows as u64,
+                    jobs: jobs as u64,
+                })
+            })
+            .await
+    }
 }

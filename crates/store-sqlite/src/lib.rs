@@ -1,661 +1,107 @@
-//! Accord's embedded store: the [`Store`] trait on one SQLite file.
+//! Accord's embedded store: every role of [`Store`] on one SQLite file, through one driver
+//! (rusqlite).
 //!
-//! WAL journal, `synchronous=FULL`, foreign keys on, a busy timeout, on every connection
-//! ([`conn`]). Reads share a pool of read-only connections; all writes go through one writer
-//! connection, and consent writes through the group-commit writer ([`writer`]) that batches
-//! concurrent callers into one durable commit. The SQL of each area lives in its own module;
-//! the schema and its conventions are in `migrations/`.
+//! WAL journal, `synchronous=FULL`, foreign keys on and a busy timeout on every connection
+//! ([`conn`]). All writes run on one writer thread that owns the one writer connection
+//! ([`writer`]), each store call a single message to it; concurrent consents are batched there
+//! into one durable commit (group commit). Reads run on a small pool of read-only connections,
+//! each call a single hand-over to a blocking thread. A checkpointer beside the writer keeps
+//! the WAL short. Each role trait is implemented by the module of the same name, with its SQL;
+//! the schema and its conventions are in `migrations/`, applied by [`migrate`].
 
-mod batch;
 mod codec;
 mod companies;
 mod conn;
 mod connections;
+mod consents;
 mod error;
 mod flow;
 mod funnel;
 mod jobs;
 mod ledger;
+mod migrate;
 mod nda;
 mod notices;
 mod settings;
+mod support;
 mod tenants;
-mod values;
 mod webhooks;
 mod writer;
 
 pub use conn::ConnectionPragmas;
 pub use writer::GroupCommitStats;
 
-use accord_domain::brand::Logo;
-use accord_domain::catalog::{Category, PlatformKey};
-use accord_domain::connection::Connection;
-use accord_domain::consent::Consent;
-use accord_domain::crypto::TokenHash;
-use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
-use accord_domain::funnel::{FunnelCount, FunnelEvent};
-use accord_domain::ids::NdaAcceptanceId;
-use accord_domain::ids::{
-    BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId, NoticeId,
-    NoticeVersionId, SupportRequestId, TenantId, WebhookDeliveryId, WebhookEndpointId,
-};
-use accord_domain::ledger::{ChainedEvent, EventBody, SignedCheckpoint, StoredEvent};
-use accord_domain::locale::Locale;
-use accord_domain::nda::NdaAcceptance;
-use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
-use accord_domain::outbox::{
-    AfterAttempt, ClaimedDelivery, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent,
-};
-use accord_domain::settings::{LinkSettings, SettingsVersion};
-use accord_domain::tenant::{ApiKeyRecord, Company, Job, SupportRequest, Tenant, TenantPlatform};
-use accord_store::{
-    ConsentWrite, Disconnected, Page, Purged, RefreshSchedule, RefreshStored, RefreshedTokens,
-    Result, Store, StoreError, UnsealedChain,
-};
+use accord_store::{Result, Store};
 use async_trait::async_trait;
-use sqlx::migrate::Migrator;
-use sqlx::SqlitePool;
 use std::path::Path;
-use time::{Duration, OffsetDateTime};
-
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+use std::sync::Arc;
 
 /// The SQLite implementation of [`Store`].
 #[derive(Debug)]
 pub struct SqliteStore {
-    read: SqlitePool,
-    /// One connection: every write of the process queues for it (see `conn::write_pool`).
-    write: SqlitePool,
-    /// The WAL checkpointer's connection (`conn::checkpoint_pool`).
-    checkpoint: SqlitePool,
-    /// Dropped with the store: the checkpointer then closes its connection and ends.
-    _stop_checkpoints: tokio::sync::oneshot::Sender<()>,
-    writer: writer::GroupWriter,
-    /// Connections of their own for reading the ledger in pages (`ledger::PageReaders`).
-    pages: std::sync::Arc<ledger::PageReaders>,
+    /// The read-only connections (`conn::Readers`).
+    read: Arc<conn::Readers>,
+    /// The writer thread and its connection: every write of the process queues for it.
+    write: writer::Writer,
+    /// Copies the WAL into the database file beside the writer; stops with the store.
+    checkpointer: conn::Checkpointer,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database file, applies pragmas, runs migrations.
     pub async fn open(path: &Path) -> Result<Self> {
-        let write = conn::write_pool(path).await?;
-        MIGRATOR
-            .run(&write)
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let read = conn::read_pool(path).await?;
-        let checkpoint = conn::checkpoint_pool(path).await?;
-        let (stop_checkpoints, stop) = tokio::sync::oneshot::channel();
-        tokio::spawn(conn::run_checkpoints(checkpoint.clone(), stop));
-        let writer = writer::GroupWriter::spawn(write.clone())?;
+        let path = path.to_owned();
+        let (db, read, checkpointer) = tokio::task::spawn_blocking(move || {
+            let mut db = conn::open_writer(&path)?;
+            migrate::run(&mut db)?;
+            let read = conn::Readers::open(&path)?;
+            let checkpointer = conn::Checkpointer::spawn(&path)?;
+            Ok::<_, accord_store::StoreError>((db, read, checkpointer))
+        })
+        .await
+        .map_err(|e| error::backend(format!("opening the database stopped: {e}")))??;
         Ok(Self {
-            read,
-            write,
-            checkpoint,
-            _stop_checkpoints: stop_checkpoints,
-            writer,
-            pages: std::sync::Arc::new(ledger::PageReaders::new(path)),
+            read: Arc::new(read),
+            write: writer::Writer::spawn(db)?,
+            checkpointer,
         })
     }
 
     /// Applies the migrations not yet applied; a no-op on an up-to-date database.
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR
-            .run(&self.write)
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))
+        self.write.run(migrate::run).await
     }
 
     /// The pragmas in effect on a read connection and on the writer connection, in that order
-    /// (for `/readyz`-style diagnostics and the tests that hold us to DESIGN.md).
+    /// (for `/readyz`-style diagnostics and the tests that hold the store to its durability).
     pub async fn pragmas(&self) -> Result<[ConnectionPragmas; 2]> {
-        let mut reader = self.read.acquire().await.map_err(error::db)?;
-        let reader = conn::pragmas(&mut reader).await?;
-        let mut writer = self.write.acquire().await.map_err(error::db)?;
-        let writer = conn::pragmas(&mut writer).await?;
+        let reader = self.read.run(conn::pragmas).await?;
+        let writer = self.write.run(|db| conn::pragmas(db)).await?;
         Ok([reader, writer])
     }
 
-    /// What the group-commit writer has done so far.
+    /// What the group commit has done so far.
     pub fn group_commit_stats(&self) -> GroupCommitStats {
-        self.writer.stats()
+        self.write.stats()
     }
 
-    /// Closes every connection, waiting for the ones in use (graceful shutdown). Calls made
+    /// Closes every connection, after the writes already queued (graceful shutdown). Calls made
     /// afterwards fail with `Backend`.
     pub async fn close(&self) {
         self.write.close().await;
-        self.read.close().await;
-        self.checkpoint.close().await;
-        self.pages.close();
+        self.read.close();
+        self.checkpointer.close().await;
     }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("select 1")
-            .execute(&self.read)
+        self.read
+            .run(|db| {
+                db.query_row("select 1", [], |_| Ok(()))
+                    .map_err(error::sqlite)
+            })
             .await
-            .map_err(error::db)?;
-        Ok(())
-    }
-
-    async fn create_tenant(&self, tenant: &Tenant, key: &ApiKeyRecord) -> Result<()> {
-        tenants::create_tenant(&self.write, tenant, key).await
-    }
-    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
-        tenants::tenant(&self.read, id).await
-    }
-    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
-        tenants::tenant_by_name(&self.read, name).await
-    }
-    async fn add_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
-        tenants::add_api_key(&self.write, key).await
-    }
-    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
-        tenants::api_key(&self.read, key_id).await
-    }
-    async fn update_link_settings(&self, tenant: TenantId, settings: &LinkSettings) -> Result<()> {
-        tenants::update_link_settings(&self.write, tenant, settings).await
-    }
-    async fn save_link_settings(
-        &self,
-        tenant: TenantId,
-        settings: &LinkSettings,
-        changed_by: &str,
-        at: OffsetDateTime,
-    ) -> Result<SettingsVersion> {
-        settings::save_link_settings(&self.write, tenant, settings, changed_by, at).await
-    }
-    async fn link_settings_versions(
-        &self,
-        tenant: TenantId,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<SettingsVersion>> {
-        settings::versions(&self.read, tenant, before, limit).await
-    }
-    async fn put_logo(&self, logo: &Logo, changed_by: &str) -> Result<SettingsVersion> {
-        settings::put_logo(&self.write, logo, changed_by).await
-    }
-    async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>> {
-        settings::logo(&self.read, tenant).await
-    }
-    async fn logo_sha256(&self, tenant: TenantId) -> Result<Option<String>> {
-        settings::logo_sha256(&self.read, tenant).await
-    }
-    async fn delete_logo(
-        &self,
-        tenant: TenantId,
-        changed_by: &str,
-        at: OffsetDateTime,
-    ) -> Result<Option<SettingsVersion>> {
-        settings::delete_logo(&self.write, tenant, changed_by, at).await
-    }
-    async fn connected_company_count(&self, tenant: TenantId) -> Result<i64> {
-        settings::connected_company_count(&self.read, tenant).await
-    }
-
-    async fn create_company(&self, company: &Company) -> Result<()> {
-        companies::create_company(&self.write, company).await
-    }
-    async fn company(&self, tenant: TenantId, id: CompanyId) -> Result<Option<Company>> {
-        companies::company(&self.read, tenant, id).await
-    }
-    async fn list_companies(
-        &self,
-        tenant: TenantId,
-        page: Page<CompanyId>,
-    ) -> Result<Vec<Company>> {
-        companies::list_companies(&self.read, tenant, page).await
-    }
-    async fn delete_company(
-        &self,
-        tenant: TenantId,
-        id: CompanyId,
-        at: OffsetDateTime,
-    ) -> Result<bool> {
-        companies::delete_company(&self.write, tenant, id, at).await
-    }
-
-    async fn tenant_platforms(&self, tenant: TenantId) -> Result<Vec<TenantPlatform>> {
-        tenants::tenant_platforms(&self.read, tenant).await
-    }
-    async fn tenant_platform(
-        &self,
-        tenant: TenantId,
-        key: &PlatformKey,
-    ) -> Result<Option<TenantPlatform>> {
-        tenants::tenant_platform(&self.read, tenant, key).await
-    }
-    async fn upsert_tenant_platform(&self, platform: &TenantPlatform) -> Result<()> {
-        tenants::upsert_tenant_platform(&self.write, platform).await
-    }
-
-    async fn add_notice_version(
-        &self,
-        tenant: TenantId,
-        category: Category,
-        locale: Locale,
-        content: &NoticeContent,
-        at: OffsetDateTime,
-    ) -> Result<NoticeVersion> {
-        notices::add_notice_version(&self.write, tenant, category, locale, content, at).await
-    }
-    async fn notices(&self, tenant: TenantId) -> Result<Vec<Notice>> {
-        notices::notices(&self.read, tenant).await
-    }
-    async fn notice(&self, tenant: TenantId, id: NoticeId) -> Result<Option<Notice>> {
-        notices::notice(&self.read, tenant, id).await
-    }
-    async fn notice_versions(
-        &self,
-        tenant: TenantId,
-        notice: NoticeId,
-    ) -> Result<Vec<NoticeVersion>> {
-        notices::notice_versions(&self.read, tenant, notice).await
-    }
-    async fn notice_version(
-        &self,
-        tenant: TenantId,
-        id: NoticeVersionId,
-    ) -> Result<Option<NoticeVersion>> {
-        notices::notice_version(&self.read, tenant, id).await
-    }
-    async fn current_notice_version(
-        &self,
-        tenant: TenantId,
-        category: Category,
-        locale: Locale,
-    ) -> Result<Option<NoticeVersion>> {
-        notices::current_notice_version(&self.read, tenant, category, locale).await
-    }
-
-    async fn create_link_session(&self, session: &LinkSession) -> Result<()> {
-        flow::create_link_session(&self.write, session).await
-    }
-    async fn consume_link_session(
-        &self,
-        token_hash: &TokenHash,
-        now: OffsetDateTime,
-        browser: &BrowserSession,
-    ) -> Result<Option<LinkSession>> {
-        flow::consume_link_session(&self.write, token_hash, now, browser).await
-    }
-    async fn link_session(
-        &self,
-        tenant: TenantId,
-        id: LinkSessionId,
-    ) -> Result<Option<LinkSession>> {
-        flow::link_session(&self.read, tenant, id).await
-    }
-    async fn create_browser_session(&self, session: &BrowserSession) -> Result<()> {
-        flow::create_browser_session(&self.write, session).await
-    }
-    async fn browser_session(
-        &self,
-        token_hash: &TokenHash,
-        kind: SessionKind,
-        now: OffsetDateTime,
-    ) -> Result<Option<BrowserSession>> {
-        flow::browser_session(&self.read, token_hash, kind, now).await
-    }
-
-    async fn record_consent(&self, write: &ConsentWrite) -> Result<ChainedEvent> {
-        self.writer.record(write.clone()).await
-    }
-    async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()> {
-        flow::create_oauth_flow(&self.write, flow).await
-    }
-    async fn consume_oauth_flow(
-        &self,
-        state_hash: &TokenHash,
-        session: BrowserSessionId,
-        now: OffsetDateTime,
-    ) -> Result<Option<OAuthFlow>> {
-        flow::consume_oauth_flow(&self.write, state_hash, session, now).await
-    }
-    async fn link_connection(
-        &self,
-        tenant: TenantId,
-        id: ConnectionId,
-        tokens_ct: &str,
-        granted_scope: Option<&str>,
-        refresh: Option<RefreshSchedule>,
-        at: OffsetDateTime,
-    ) -> Result<Option<JobId>> {
-        connections::link_connection(
-            &self.write,
-            tenant,
-            id,
-            tokens_ct,
-            granted_scope,
-            refresh,
-            at,
-        )
-        .await
-    }
-    async fn store_refreshed_tokens(
-        &self,
-        tenant: TenantId,
-        id: ConnectionId,
-        refreshed: &RefreshedTokens,
-        at: OffsetDateTime,
-    ) -> Result<RefreshStored> {
-        connections::store_refreshed_tokens(&self.write, tenant, id, refreshed, at).await
-    }
-    async fn refresh_failing(
-        &self,
-        tenant: TenantId,
-        id: ConnectionId,
-        error_code: &str,
-        at: OffsetDateTime,
-    ) -> Result<Option<Connection>> {
-        connections::refresh_failing(&self.write, &self.read, tenant, id, error_code, at).await
-    }
-    async fn deauthorize_connection(
-        &self,
-        tenant: TenantId,
-        id: ConnectionId,
-        previous_tokens_ct: &str,
-        error_code: &str,
-        at: OffsetDateTime,
-    ) -> Result<Option<Connection>> {
-        connections::deauthorize_connection(
-            &self.write,
-            &self.read,
-            tenant,
-            id,
-            previous_tokens_ct,
-            error_code,
-            at,
-        )
-        .await
-    }
-    async fn fail_connection(
-        &self,
-        tenant: TenantId,
-        id: ConnectionId,
-        error_code: &str,
-        at: OffsetDateTime,
-    ) -> Result<()> {
-        connections::fail_connection(&self.write, &self.read, tenant, id, error_code, at).await
-    }
-    async fn connection(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>> {
-        connections::connection(&self.read, tenant, id).await
-    }
-    async fn company_connections(
-        &self,
-        tenant: TenantId,
-        company: CompanyId,
-    ) -> Result<Vec<Connection>> {
-        connections::company_connections(&self.read, tenant, company).await
-    }
-    async fn connection_tokens(
-        &self,
-        tenant: TenantId,
-        id: ConnectionId,
-    ) -> Result<Option<String>> {
-        connections::connection_tokens(&self.read, tenant, id).await
-    }
-    async fn disconnect(
-        &self,
-        tenant: TenantId,
-        id: ConnectionId,
-        revoke: bool,
-        method: &str,
-        at: OffsetDateTime,
-    ) -> Result<Option<Disconnected>> {
-        connections::disconnect(&self.write, tenant, id, revoke, method, at).await
-    }
-    async fn consent(&self, tenant: TenantId, id: ConsentId) -> Result<Option<Consent>> {
-        connections::consent(&self.read, tenant, id).await
-    }
-    async fn company_consents(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<Consent>> {
-        connections::company_consents(&self.read, tenant, company).await
-    }
-
-    async fn create_support_request(
-        &self,
-        request: &SupportRequest,
-        email_job: Option<JobId>,
-    ) -> Result<()> {
-        tenants::create_support_request(&self.write, request, email_job).await
-    }
-    async fn support_request(
-        &self,
-        tenant: TenantId,
-        id: SupportRequestId,
-    ) -> Result<Option<SupportRequest>> {
-        tenants::support_request(&self.read, tenant, id).await
-    }
-
-    async fn record_funnel(&self, events: &[FunnelEvent]) -> Result<usize> {
-        funnel::record(&self.write, events).await
-    }
-    async fn funnel_counts(
-        &self,
-        tenant: TenantId,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-    ) -> Result<Vec<FunnelCount>> {
-        funnel::counts(&self.read, tenant, from, to).await
-    }
-    async fn support_requests(
-        &self,
-        tenant: TenantId,
-        page: Page<SupportRequestId>,
-    ) -> Result<Vec<SupportRequest>> {
-        tenants::support_requests(&self.read, tenant, page).await
-    }
-
-    async fn claim_jobs(
-        &self,
-        now: OffsetDateTime,
-        limit: u32,
-        lease: Duration,
-    ) -> Result<Vec<Job>> {
-        jobs::claim_jobs(&self.write, now, limit, lease).await
-    }
-    async fn complete_job(&self, id: JobId, at: OffsetDateTime) -> Result<()> {
-        jobs::complete_job(&self.write, id, at).await
-    }
-    async fn fail_job(
-        &self,
-        id: JobId,
-        error: &str,
-        retry_at: Option<OffsetDateTime>,
-        at: OffsetDateTime,
-    ) -> Result<()> {
-        jobs::fail_job(&self.write, id, error, retry_at, at).await
-    }
-    async fn append_events(
-        &self,
-        tenant: TenantId,
-        bodies: Vec<EventBody>,
-    ) -> Result<Vec<ChainedEvent>> {
-        let mut tx = conn::begin(&self.write).await?;
-        let events = ledger::append_in(&mut tx, tenant, bodies).await?;
-        tx.commit().await.map_err(error::db)?;
-        Ok(events)
-    }
-
-    async fn ledger_events(
-        &self,
-        tenant: TenantId,
-        after_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<ChainedEvent>> {
-        ledger::events(&self.read, tenant, after_seq, limit).await
-    }
-
-    async fn consent_events(
-        &self,
-        tenant: TenantId,
-        consent: ConsentId,
-    ) -> Result<Vec<ChainedEvent>> {
-        ledger::consent_events(&self.read, tenant, consent).await
-    }
-
-    async fn ledger_tenants(&self) -> Result<Vec<TenantId>> {
-        ledger::tenants_with_events(&self.read).await
-    }
-    async fn ledger_rows(
-        &self,
-        tenant: TenantId,
-        after_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredEvent>> {
-        ledger::rows(&self.pages, tenant, after_seq, limit).await
-    }
-    async fn ledger_checkpoints(&self, tenant: TenantId) -> Result<Vec<SignedCheckpoint>> {
-        ledger::checkpoints(&self.read, tenant).await
-    }
-    async fn add_ledger_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<bool> {
-        ledger::add_checkpoint(&self.write, checkpoint).await
-    }
-    async fn unsealed_chains(&self, limit: u32) -> Result<Vec<UnsealedChain>> {
-        ledger::unsealed(&self.read, limit).await
-    }
-
-    async fn require_reconsent(
-        &self,
-        tenant: TenantId,
-        notice: NoticeId,
-        at: OffsetDateTime,
-    ) -> Result<Vec<Connection>> {
-        connections::require_reconsent(&self.write, tenant, notice, at).await
-    }
-
-    async fn expire_consents(
-        &self,
-        tenant: TenantId,
-        given_before: OffsetDateTime,
-        at: OffsetDateTime,
-    ) -> Result<Vec<ChainedEvent>> {
-        connections::expire_consents(&self.write, tenant, given_before, at).await
-    }
-
-    async fn tenants(&self) -> Result<Vec<Tenant>> {
-        tenants::all(&self.read).await
-    }
-
-    async fn job(&self, id: JobId) -> Result<Option<Job>> {
-        jobs::job(&self.read, id).await
-    }
-    async fn purge_expired(
-        &self,
-        now: OffsetDateTime,
-        jobs_ended_before: OffsetDateTime,
-        limit: u32,
-    ) -> Result<Purged> {
-        jobs::purge_expired(&self.write, now, jobs_ended_before, limit).await
-    }
-
-    async fn record_nda(&self, nda: &NdaAcceptance, event: EventBody) -> Result<ChainedEvent> {
-        nda::record(&self.write, nda, event).await
-    }
-    async fn ndas(&self, tenant: TenantId) -> Result<Vec<NdaAcceptance>> {
-        nda::list(&self.read, tenant, None).await
-    }
-    async fn nda(&self, tenant: TenantId, id: NdaAcceptanceId) -> Result<Option<NdaAcceptance>> {
-        nda::get(&self.read, tenant, id).await
-    }
-    async fn company_ndas(
-        &self,
-        tenant: TenantId,
-        company: CompanyId,
-    ) -> Result<Vec<NdaAcceptance>> {
-        nda::list(&self.read, tenant, Some(company)).await
-    }
-
-    async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()> {
-        webhooks::create_endpoint(&self.write, endpoint).await
-    }
-    async fn webhook_endpoints(&self, tenant: TenantId) -> Result<Vec<WebhookEndpoint>> {
-        webhooks::endpoints(&self.read, tenant).await
-    }
-    async fn webhook_endpoint(
-        &self,
-        tenant: TenantId,
-        id: WebhookEndpointId,
-    ) -> Result<Option<WebhookEndpoint>> {
-        webhooks::endpoint(&self.read, tenant, id).await
-    }
-    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()> {
-        webhooks::update_endpoint(&self.write, endpoint).await
-    }
-    async fn delete_webhook_endpoint(
-        &self,
-        tenant: TenantId,
-        id: WebhookEndpointId,
-        at: OffsetDateTime,
-    ) -> Result<bool> {
-        webhooks::delete_endpoint(&self.write, tenant, id, at).await
-    }
-    async fn rotate_webhook_secret(
-        &self,
-        tenant: TenantId,
-        id: WebhookEndpointId,
-        secret_ct: &str,
-        previous_until: OffsetDateTime,
-        at: OffsetDateTime,
-    ) -> Result<Option<WebhookEndpoint>> {
-        webhooks::rotate_secret(&self.write, tenant, id, secret_ct, previous_until, at).await
-    }
-    async fn fan_out_webhook_events(&self, now: OffsetDateTime, limit: u32) -> Result<usize> {
-        webhooks::fan_out(&self.write, &self.read, now, limit).await
-    }
-    async fn claim_webhook_deliveries(
-        &self,
-        now: OffsetDateTime,
-        limit: u32,
-        lease: Duration,
-    ) -> Result<Vec<ClaimedDelivery>> {
-        webhooks::claim(&self.write, &self.read, now, limit, lease).await
-    }
-    async fn record_webhook_attempt(
-        &self,
-        claim: &ClaimedDelivery,
-        attempt: &WebhookAttempt,
-        after: AfterAttempt,
-    ) -> Result<bool> {
-        webhooks::record_attempt(&self.write, claim, attempt, after).await
-    }
-    async fn webhook_deliveries(
-        &self,
-        tenant: TenantId,
-        endpoint: WebhookEndpointId,
-        before: Option<WebhookDeliveryId>,
-        limit: u32,
-    ) -> Result<Vec<WebhookDelivery>> {
-        webhooks::deliveries(&self.read, tenant, endpoint, before, limit).await
-    }
-    async fn webhook_delivery(
-        &self,
-        tenant: TenantId,
-        id: WebhookDeliveryId,
-    ) -> Result<Option<WebhookDelivery>> {
-        webhooks::delivery(&self.read, tenant, id).await
-    }
-    async fn webhook_attempts(
-        &self,
-        tenant: TenantId,
-        delivery: WebhookDeliveryId,
-    ) -> Result<Vec<WebhookAttempt>> {
-        webhooks::attempts(&self.read, tenant, delivery).await
-    }
-    async fn replay_webhook_delivery(
-        &self,
-        tenant: TenantId,
-        endpoint: WebhookEndpointId,
-        delivery: WebhookDeliveryId,
-        at: OffsetDateTime,
-    ) -> Result<Option<WebhookDelivery>> {
-        webhooks::replay(&self.write, tenant, endpoint, delivery, at).await
-    }
-    async fn webhook_events(&self, tenant: TenantId, limit: u32) -> Result<Vec<WebhookEvent>> {
-        webhooks::events(&self.read, tenant, limit).await
     }
 }

@@ -1,57 +1,25 @@
-//! Signed mutual NDAs (`migrations/0003_nda.sql`): the acceptance row and its `nda_accepted`
-//! ledger event are written in one transaction on the writer connection.
+//! Signed mutual NDAs ([`NdaStore`], `migrations/0003_nda.sql`): the acceptance row and its
+//! `nda_accepted` ledger event are written in one transaction on the writer connection.
 
-use crate::codec::{micros, RowExt as _};
-use crate::conn::begin;
-use crate::error::db;
-use crate::ledger::append_in;
+use crate::codec::{all, exec, micros, one, RowExt as _};
+use crate::error::backend;
+use crate::SqliteStore;
 use accord_domain::ids::{CompanyId, NdaAcceptanceId, TenantId};
 use accord_domain::ledger::{ChainedEvent, EventBody};
 use accord_domain::nda::NdaAcceptance;
-use accord_store::Result;
-use sqlx::sqlite::SqliteRow;
-use sqlx::SqlitePool;
+use accord_domain::outbox::WebhookEvent;
+use accord_store::{NdaStore, Result};
+use async_trait::async_trait;
+use rusqlite::{params, Row};
 
-const COLUMNS: &str =
-    "id, tenant_id, company_id, locale, signer_name, signer_title, document_text, \
-    document_sha256, accepted_at, ledger_seq";
-
-pub(crate) async fn record(
-    write: &SqlitePool,
-    nda: &NdaAcceptance,
-    event: EventBody,
-) -> Result<ChainedEvent> {
-    let mut tx = begin(write).await?;
-    let mut events = append_in(&mut tx, nda.tenant_id, vec![event]).await?;
-    let chained = events
-        .pop()
-        .ok_or_else(|| crate::error::backend("the NDA's ledger event was not appended"))?;
-    sqlx::query(&format!(
-        "insert into nda_acceptances ({COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(nda.id.to_string())
-    .bind(nda.tenant_id.to_string())
-    .bind(nda.company_id.to_string())
-    .bind(nda.locale.as_str())
-    .bind(&nda.signer_name)
-    .bind(&nda.signer_title)
-    .bind(&nda.document_text)
-    .bind(&nda.document_sha256)
-    .bind(micros(nda.accepted_at))
-    .bind(chained.event.seq)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    crate::webhooks::insert_events(
-        &mut tx,
-        &[accord_domain::outbox::WebhookEvent::nda_accepted(nda)],
-    )
-    .await?;
-    tx.commit().await.map_err(db)?;
-    Ok(chained)
+macro_rules! nda_cols {
+    () => {
+        "id, tenant_id, company_id, locale, signer_name, signer_title, document_text, \
+         document_sha256, accepted_at, ledger_seq"
+    };
 }
 
-fn from_row(r: &SqliteRow) -> Result<NdaAcceptance> {
+fn nda_from(r: &Row<'_>) -> Result<NdaAcceptance> {
     Ok(NdaAcceptance {
         id: r.id("id")?,
         tenant_id: r.id("tenant_id")?,
@@ -66,36 +34,93 @@ fn from_row(r: &SqliteRow) -> Result<NdaAcceptance> {
     })
 }
 
-pub(crate) async fn list(
-    read: &SqlitePool,
-    tenant: TenantId,
-    company: Option<CompanyId>,
-) -> Result<Vec<NdaAcceptance>> {
-    let rows = sqlx::query(&format!(
-        "select {COLUMNS} from nda_acceptances where tenant_id = ? and (?2 is null or company_id = ?2) order by id"
-    ))
-    .bind(tenant.to_string())
-    .bind(company.map(|c| c.to_string()))
-    .fetch_all(read)
-    .await
-    .map_err(db)?;
-    rows.iter().map(from_row).collect()
-}
+#[async_trait]
+impl NdaStore for SqliteStore {
+    async fn record_nda(&self, nda: &NdaAcceptance, event: EventBody) -> Result<ChainedEvent> {
+        let nda = nda.clone();
+        self.write
+            .transaction(move |tx| {
+                let chained = crate::ledger::append(tx, nda.tenant_id, vec![event])?
+                    .pop()
+                    .ok_or_else(|| backend("the NDA's ledger event was not appended"))?;
+                exec(
+                    tx,
+                    concat!(
+                        "insert into nda_acceptances (",
+                        nda_cols!(),
+                        ") values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                    ),
+                    params![
+                        nda.id.to_string(),
+                        nda.tenant_id.to_string(),
+                        nda.company_id.to_string(),
+                        nda.locale.as_str(),
+                        nda.signer_name,
+                        nda.signer_title,
+                        nda.document_text,
+                        nda.document_sha256,
+                        micros(nda.accepted_at),
+                        chained.event.seq,
+                    ],
+                )?;
+                crate::webhooks::insert_events(tx, vec![WebhookEvent::nda_accepted(&nda)])?;
+                Ok(chained)
+            })
+            .await
+    }
 
-pub(crate) async fn get(
-    read: &SqlitePool,
-    tenant: TenantId,
-    id: NdaAcceptanceId,
-) -> Result<Option<NdaAcceptance>> {
-    sqlx::query(&format!(
-        "select {COLUMNS} from nda_acceptances where tenant_id = ? and id = ?"
-    ))
-    .bind(tenant.to_string())
-    .bind(id.to_string())
-    .fetch_optional(read)
-    .await
-    .map_err(db)?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    async fn ndas(&self, tenant: TenantId) -> Result<Vec<NdaAcceptance>> {
+        self.read
+            .run(move |db| {
+                all(
+                    db,
+                    concat!(
+                        "select ",
+                        nda_cols!(),
+                        " from nda_acceptances where tenant_id = ?1 order by id"
+                    ),
+                    [tenant.to_string()],
+                    nda_from,
+                )
+            })
+            .await
+    }
+
+    async fn nda(&self, tenant: TenantId, id: NdaAcceptanceId) -> Result<Option<NdaAcceptance>> {
+        self.read
+            .run(move |db| {
+                one(
+                    db,
+                    concat!(
+                        "select ",
+                        nda_cols!(),
+                        " from nda_acceptances where tenant_id = ?1 and id = ?2"
+                    ),
+                    [tenant.to_string(), id.to_string()],
+                    nda_from,
+                )
+            })
+            .await
+    }
+
+    async fn company_ndas(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<NdaAcceptance>> {
+        self.read
+            .run(move |db| {
+                all(
+                    db,
+                    concat!(
+                        "select ",
+                        nda_cols!(),
+                        " from nda_acceptances where tenant_id = ?1 and company_id = ?2 order by id"
+                    ),
+                    [tenant.to_string(), company.to_string()],
+                    nda_from,
+                )
+            })
+            .await
+    }
 }

@@ -1,28 +1,30 @@
-//! The group-commit writer: the one place where concurrent consent writes are batched.
+//! The writer thread: the one connection that writes, and the group commit of consents.
 //!
-//! DESIGN.md wants every consent durable before it is acknowledged (WAL, `synchronous=FULL`) and
-//! thousands of them per second. A commit costs one fsync, whatever it holds, so the writer takes
-//! requests from a channel, drains whatever is queued (up to [`MAX_BATCH`]) into one
-//! `begin immediate … commit`, and answers each caller only once that commit succeeded.
+//! Every write of the process is a message to one thread of its own, which owns the writer
+//! connection: a closure that runs on the connection (the whole store call, however many
+//! statements: one hand-over to the thread and one answer back on a `oneshot`), or a consent
+//! write. The thread is not among the tasks of the process: every write waits for it in turn, so
+//! it must not wait in the runtime's queue behind those callers each time it is woken.
 //!
-//! The writer runs on a thread of its own, not among the tasks of the process: every consent of
-//! the process waits for it in turn, so it must not wait in the runtime's queue behind those
-//! callers each time it is woken. It writes through the one writer connection every other write
-//! uses, which it takes from the pool for each batch (waiting for it is exactly the time in which
-//! the next batch fills up), and runs the batch on that connection's SQLite handle directly and
-//! synchronously (`batch.rs`): a batch is then SQLite's work and one fsync, with no hand-over
-//! between threads per statement.
+//! Every consent must be durable before it is acknowledged (WAL, `synchronous=FULL`), and there
+//! are thousands of them per second. A commit costs one fsync, whatever it holds, so when the
+//! thread takes a consent it drains whatever else is queued (up to [`MAX_BATCH`] consents) into
+//! one `begin immediate … commit`, and answers each caller only once that commit succeeded.
+//! Other writes found while draining run after the batch, in the order they came. Whatever is
+//! sent while a batch commits joins the next one.
 //!
-//! If any request fails, that attempt is rolled back and the batch is replayed with each request
-//! inside its own savepoint: the failing one (a duplicate id, a connection of someone else) is
-//! rolled back alone and answered with its own error; the others commit. Either way each caller
-//! gets the outcome it would have had alone.
+//! If any consent of a batch fails, that attempt is rolled back and the batch is replayed with
+//! each request inside its own savepoint: the failing one (a duplicate id, a connection of
+//! someone else) is rolled back alone and answered with its own error; the others commit.
+//! Either way each caller gets the outcome it would have had alone.
 
-use crate::batch::{Prepared, Statements};
-use crate::error::{backend, db, sqlite};
+use crate::consents::{Prepared, Statements};
+use crate::error::{backend, sqlite};
 use accord_domain::ledger::ChainedEvent;
 use accord_store::{ConsentWrite, Result, StoreError};
-use sqlx::SqlitePool;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -31,16 +33,28 @@ use tokio::sync::{mpsc, oneshot};
 /// first caller of a batch does not wait long for the last.
 pub(crate) const MAX_BATCH: usize = 256;
 
-/// Requests waiting beyond this make callers wait to enqueue (back-pressure, bounded memory).
+/// Messages waiting beyond this make callers wait to enqueue (back-pressure, bounded memory).
 const QUEUE: usize = 4096;
 
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Message {
+    /// A store call's work, answering its caller itself.
+    Run(Job),
+    /// A consent, to commit with whatever other consents are queued (boxed: a queue slot is
+    /// as large as its largest message).
+    Consent(Box<Request>),
+    /// Close the connection, then say so.
+    Close(oneshot::Sender<()>),
+}
+
 struct Request {
-    /// The write with its rows, serialised by the caller's task (`batch::Prepared`).
+    /// The write with its column values, made by the caller's task.
     write: Prepared,
     reply: oneshot::Sender<Result<ChainedEvent>>,
 }
 
-/// What the writer has done since the store opened, for metrics and benchmarks.
+/// What the group commit has done since the store opened, for metrics and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GroupCommitStats {
     /// Commits that succeeded.
@@ -58,43 +72,89 @@ struct Counters {
     largest_batch: AtomicU64,
 }
 
+/// The handle of the writer thread; the thread ends when the store (the last sender) is
+/// dropped, or at [`Writer::close`].
 #[derive(Debug)]
-pub(crate) struct GroupWriter {
-    queue: mpsc::Sender<Request>,
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Message>,
     counters: Arc<Counters>,
 }
 
-impl GroupWriter {
-    /// Starts the writer's thread; it ends when the store (the last sender) is dropped.
-    pub(crate) fn spawn(write: SqlitePool) -> Result<Self> {
-        let (queue, requests) = mpsc::channel(QUEUE);
+fn stopped() -> StoreError {
+    backend("the store is closed: its writer has stopped")
+}
+
+impl Writer {
+    /// Starts the thread that owns `db`.
+    pub(crate) fn spawn(db: Connection) -> Result<Self> {
+        let (queue, messages) = mpsc::channel(QUEUE);
         let counters = Arc::<Counters>::default();
-        // Its own single-threaded runtime: the pool's waits and timers need one, and nothing
-        // else runs on it.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| backend(format!("cannot start the consent writer: {e}")))?;
-        let task_counters = Arc::clone(&counters);
+        let thread_counters = Arc::clone(&counters);
         std::thread::Builder::new()
-            .name("accord-consent-writer".into())
-            .spawn(move || runtime.block_on(run(write, requests, task_counters)))
-            .map_err(|e| backend(format!("cannot start the consent writer: {e}")))?;
+            .name("accord-writer".into())
+            .spawn(move || run(db, messages, &thread_counters))
+            .map_err(|e| backend(format!("cannot start the writer: {e}")))?;
         Ok(Self { queue, counters })
     }
 
-    /// Queues the write and waits for its commit. If the caller goes away meanwhile the write
-    /// still commits (or not) as a whole; only the answer is lost.
+    /// Runs `work` on the writer connection and returns what it returned. If the caller goes
+    /// away meanwhile the work still runs (or not) as a whole; only the answer is lost.
+    pub(crate) async fn run<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            // A caller that went away no longer needs its answer.
+            let _ = reply.send(work(db));
+        });
+        self.queue
+            .send(Message::Run(job))
+            .await
+            .map_err(|_| stopped())?;
+        answer
+            .await
+            .map_err(|_| backend("the writer stopped before answering"))?
+    }
+
+    /// Runs `work` in a write transaction: `begin immediate` takes the write lock at once, so a
+    /// transaction that reads before writing cannot fail half-way on a lock upgrade. Committed
+    /// when `work` returns `Ok`, rolled back when it returns `Err`.
+    pub(crate) async fn transaction<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        self.run(move |db| {
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite)?;
+            let out = work(&tx)?;
+            tx.commit().map_err(sqlite)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Queues a consent write for the next group commit and waits for that commit.
     pub(crate) async fn record(&self, write: ConsentWrite) -> Result<ChainedEvent> {
         let (reply, answer) = oneshot::channel();
         let write = Prepared::new(write)?;
         self.queue
-            .send(Request { write, reply })
+            .send(Message::Consent(Box::new(Request { write, reply })))
             .await
-            .map_err(|_| backend("the group-commit writer has stopped"))?;
+            .map_err(|_| stopped())?;
         answer
             .await
-            .map_err(|_| backend("the group-commit writer stopped before answering"))?
+            .map_err(|_| backend("the writer stopped before answering"))?
+    }
+
+    /// Closes the writer connection once what is queued before has run; calls made afterwards
+    /// fail with `Backend`.
+    pub(crate) async fn close(&self) {
+        let (ack, closed) = oneshot::channel();
+        if self.queue.send(Message::Close(ack)).await.is_ok() {
+            let _ = closed.await;
+        }
     }
 
     pub(crate) fn stats(&self) -> GroupCommitStats {
@@ -105,60 +165,73 @@ impl GroupWriter {
         }
     }
 
-    /// Requests sent but not yet taken by the task.
+    /// Messages sent but not yet taken by the thread.
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()
     }
 }
 
-async fn run(write: SqlitePool, mut requests: mpsc::Receiver<Request>, counters: Arc<Counters>) {
-    while let Some(first) = requests.recv().await {
-        // Wait for the writer connection first: whatever is sent meanwhile joins this batch.
-        let conn = write.acquire().await.map_err(db);
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match requests.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
+/// The thread's loop: one message at a time, consents in batches.
+fn run(mut db: Connection, mut queue: mpsc::Receiver<Message>, counters: &Counters) {
+    let mut later = VecDeque::new();
+    while let Some(message) = later.pop_front().or_else(|| queue.blocking_recv()) {
+        match message {
+            Message::Run(job) => run_job(&mut db, job),
+            Message::Consent(first) => {
+                let batch = drain(first, &mut queue, &mut later);
+                match write_batch(&mut db, &batch) {
+                    Ok(outcomes) => answer(batch, outcomes, counters),
+                    Err(cause) => fail_all(batch, &cause),
+                }
+            }
+            Message::Close(ack) => {
+                drop(db);
+                let _ = ack.send(());
+                return;
             }
         }
-        let outcomes = match conn {
-            Ok(mut conn) => match conn.lock_handle().await {
-                Ok(mut handle) => {
-                    let raw = handle.as_raw_handle().as_ptr();
-                    // SAFETY: `raw` is sqlx's open connection, locked away from its worker
-                    // thread until `handle` is dropped. The rusqlite connection wrapping it,
-                    // with every statement it prepared, is dropped at the end of this arm,
-                    // before `handle`, and never closes it (`from_handle`, not `_owned`); it
-                    // sets no hooks, so the connection goes back to sqlx as it came.
-                    #[allow(unsafe_code)]
-                    let wrapped = unsafe { rusqlite::Connection::from_handle(raw) };
-                    match wrapped {
-                        Ok(db) => write_batch(&db, &batch),
-                        Err(e) => Err(sqlite(e)),
-                    }
-                }
-                Err(e) => Err(db(e)),
-            },
-            Err(e) => Err(e),
-        };
-        match outcomes {
-            Ok(outcomes) => answer(batch, outcomes, &counters),
-            Err(cause) => fail_all(batch, &cause),
+    }
+}
+
+/// The batch `first` starts: every consent already queued, up to [`MAX_BATCH`]; other messages
+/// met on the way are kept, in order, for after the batch.
+fn drain(
+    first: Box<Request>,
+    queue: &mut mpsc::Receiver<Message>,
+    later: &mut VecDeque<Message>,
+) -> Vec<Request> {
+    let mut batch = vec![*first];
+    while batch.len() < MAX_BATCH && later.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(Message::Consent(request)) => batch.push(*request),
+            Ok(other) => later.push_back(other),
+            Err(_) => break,
         }
+    }
+    batch
+}
+
+/// Runs a closure; a panic in it (a broken invariant) costs its caller its answer, not the
+/// writer thread, and leaves the connection outside any transaction.
+fn run_job(db: &mut Connection, job: Job) {
+    if std::panic::catch_unwind(AssertUnwindSafe(|| job(db))).is_err() {
+        tracing::error!("a write panicked; its caller gets an error");
+    }
+    if !db.is_autocommit() {
+        let _ = db.execute_batch("rollback");
     }
 }
 
 /// The batch in one transaction: every request applied straight (the common case, where nothing
 /// fails, costs no savepoint), or, when one fails, replayed with a savepoint each. The outer
 /// `Err` means the batch itself failed and nothing was written.
-fn write_batch(db: &rusqlite::Connection, batch: &[Request]) -> Result<Vec<Result<ChainedEvent>>> {
+fn write_batch(db: &mut Connection, batch: &[Request]) -> Result<Vec<Result<ChainedEvent>>> {
     let result = fast_path(db, batch)
         .transpose()
         .unwrap_or_else(|| isolated(db, batch));
     if result.is_err() && !db.is_autocommit() {
-        // Leave the connection as sqlx expects it: outside any transaction.
+        // Leave the connection outside any transaction for the next message.
         let _ = db.execute_batch("rollback");
     }
     result
@@ -166,20 +239,19 @@ fn write_batch(db: &rusqlite::Connection, batch: &[Request]) -> Result<Vec<Resul
 
 /// Every request applied in the batch's transaction, then one commit. `Ok(None)` as soon as one
 /// request fails: the attempt is rolled back and the batch goes through [`isolated`].
-fn fast_path(
-    db: &rusqlite::Connection,
-    batch: &[Request],
-) -> Result<Option<Vec<Result<ChainedEvent>>>> {
+fn fast_path(db: &Connection, batch: &[Request]) -> Result<Option<Vec<Result<ChainedEvent>>>> {
     db.execute_batch("begin immediate").map_err(sqlite)?;
     let mut statements = Statements::prepare(db)?;
     let mut events = Vec::with_capacity(batch.len());
     for request in batch {
-        let Ok(event) = crate::batch::apply(&mut statements, &request.write) else {
+        let Ok(event) = statements.apply(&request.write) else {
+            drop(statements);
             db.execute_batch("rollback").map_err(sqlite)?;
             return Ok(None);
         };
         events.push(Ok(event));
     }
+    drop(statements);
     // A failed commit is a failure of the batch, not of a request; SQLite has then rolled the
     // transaction back, or `write_batch` does.
     db.execute_batch("commit").map_err(sqlite)?;
@@ -189,13 +261,13 @@ fn fast_path(
 /// Each request inside its own savepoint: one that fails is rolled back alone and answered with
 /// its own error. The outer `Err` means the savepoint could not be opened, released or rolled
 /// back: the transaction can no longer be trusted, and nothing is kept.
-fn isolated(db: &rusqlite::Connection, batch: &[Request]) -> Result<Vec<Result<ChainedEvent>>> {
+fn isolated(db: &Connection, batch: &[Request]) -> Result<Vec<Result<ChainedEvent>>> {
     db.execute_batch("begin immediate").map_err(sqlite)?;
     let mut statements = Statements::prepare(db)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
         db.execute_batch("savepoint request").map_err(sqlite)?;
-        match crate::batch::apply(&mut statements, &request.write) {
+        match statements.apply(&request.write) {
             Ok(event) => {
                 db.execute_batch("release request").map_err(sqlite)?;
                 outcomes.push(Ok(event));
@@ -207,6 +279,7 @@ fn isolated(db: &rusqlite::Connection, batch: &[Request]) -> Result<Vec<Result<C
             }
         }
     }
+    drop(statements);
     db.execute_batch("commit").map_err(sqlite)?;
     Ok(outcomes)
 }
@@ -228,89 +301,5 @@ fn fail_all(batch: Vec<Request>, cause: &StoreError) {
         let _ = request
             .reply
             .send(Err(backend(format!("group commit failed: {cause}"))));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::SqliteStore;
-    use accord_store::conformance::fixtures::{self, at, World};
-    use accord_store::{Store, StoreError};
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    /// Holds the writer connection so the requests pile up, then lets go: they must land in one
-    /// commit, the broken one failing alone and every caller hearing its own outcome.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn queued_requests_share_one_commit_and_fail_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            SqliteStore::open(&dir.path().join("accord.db"))
-                .await
-                .unwrap(),
-        );
-        let w = World::new(&*store, "Lender A").await;
-        let mut writes: Vec<_> = (0..50)
-            .map(|n| fixtures::consent_write(&w.company, &w.nv, at(n)))
-            .collect();
-        // Request 7 reuses the consent id of request 3, which commits before it in the batch.
-        writes[7].consent.id = writes[3].consent.id;
-        writes[7].connection.consent_id = Some(writes[3].consent.id);
-        let before = store.group_commit_stats();
-
-        let held = store.write.acquire().await.unwrap();
-        let calls: Vec<_> = writes
-            .iter()
-            .cloned()
-            .map(|write| {
-                let store = Arc::clone(&store);
-                tokio::spawn(async move { store.record_consent(&write).await })
-            })
-            .collect();
-        // The task took the first request and waits for the connection; the rest are queued.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while store.writer.queued() < writes.len() - 1 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "requests never queued"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        drop(held);
-
-        let mut outcomes = Vec::new();
-        for call in calls {
-            outcomes.push(call.await.unwrap());
-        }
-        // Requests 3 and 7 share a consent id: whichever the writer took second fails alone
-        // (the tasks send in whatever order the scheduler runs them).
-        let failed: Vec<usize> = outcomes
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.is_err())
-            .map(|(n, _)| n)
-            .collect();
-        assert!(
-            failed == [3] || failed == [7],
-            "exactly one of 3 and 7 fails: {outcomes:?}"
-        );
-        assert!(
-            matches!(outcomes[failed[0]], Err(StoreError::Conflict(_))),
-            "{outcomes:?}"
-        );
-        let after = store.group_commit_stats();
-        assert_eq!(after.batches - before.batches, 1, "one commit for all");
-        assert_eq!(after.largest_batch, 50);
-        let connections = store
-            .company_connections(w.tenant.id, w.company.id)
-            .await
-            .unwrap();
-        assert_eq!(connections.len(), 49);
-        assert!(
-            connections
-                .iter()
-                .all(|c| c.id != writes[failed[0]].connection.id),
-            "the failed request left nothing"
-        );
     }
 }
