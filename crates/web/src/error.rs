@@ -52,12 +52,35 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The detail of a store conflict no handler named: the store's own message (which may quote
+/// a driver, a table or a constraint) is logged, never answered.
+pub const STORE_CONFLICT_DETAIL: &str =
+    "The request conflicts with data that already exists; nothing was changed.";
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Conflict(m) => {
+                tracing::info!(store_message = %m, "api request refused: store conflict");
+                ApiError::Conflict(STORE_CONFLICT_DETAIL.to_owned())
+            }
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Backend(b) => ApiError::Internal(b.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    /// A store error where the handler knows what a conflict means: a 409 with `detail`, fixed
+    /// text of the handler's own (the store's message is logged, never answered); any other
+    /// store error as [`From<StoreError>`] maps it.
+    pub fn conflict_means(detail: &'static str) -> impl FnOnce(StoreError) -> ApiError {
+        move |e| match e {
+            StoreError::Conflict(m) => {
+                tracing::info!(store_message = %m, detail, "api request refused: store conflict");
+                ApiError::Conflict(detail.to_owned())
+            }
+            other => other.into(),
         }
     }
 }
@@ -172,5 +195,56 @@ impl IntoResponse for ApiError {
             header::HeaderValue::from_static("application/problem+json"),
         );
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DRIVER_TEXT: &str =
+        "UNIQUE constraint failed: companies.tenant_id, companies.external_id";
+
+    async fn body_of(e: ApiError) -> (StatusCode, String) {
+        let res = e.into_response();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_store_conflict_never_answers_the_store_message() {
+        let e = ApiError::from(StoreError::Conflict(DRIVER_TEXT.to_owned()));
+        let (status, body) = body_of(e).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(!body.contains("UNIQUE"), "{body}");
+        assert!(!body.contains("companies."), "{body}");
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["detail"], STORE_CONFLICT_DETAIL);
+        assert_eq!(problem["type"], "https://accord.dev/problems/conflict");
+    }
+
+    #[tokio::test]
+    async fn a_named_conflict_answers_the_handlers_own_text() {
+        let named = ApiError::conflict_means("a company with this external_id exists");
+        let (status, body) = body_of(named(StoreError::Conflict(DRIVER_TEXT.to_owned()))).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(!body.contains("UNIQUE"), "{body}");
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["detail"], "a company with this external_id exists");
+        // Other store errors keep their own mapping.
+        let named = ApiError::conflict_means("unused");
+        let (status, _) = body_of(named(StoreError::NotFound)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_backend_failure_answers_a_correlation_id_only() {
+        let e = ApiError::from(StoreError::Backend(DRIVER_TEXT.into()));
+        let (status, body) = body_of(e).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.contains("UNIQUE"), "{body}");
     }
 }

@@ -63,12 +63,9 @@ pub async fn create(
         .store
         .create_company(&company)
         .await
-        .map_err(|e| match e {
-            accord_store::StoreError::Conflict(_) => {
-                ApiError::Conflict("a company with this external_id exists".into())
-            }
-            other => other.into(),
-        })?;
+        .map_err(ApiError::conflict_means(
+            "a company with this external_id exists",
+        ))?;
     Ok((StatusCode::CREATED, Json(company.into())))
 }
 
