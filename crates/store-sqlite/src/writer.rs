@@ -303,3 +303,149 @@ fn fail_all(batch: Vec<Request>, cause: &StoreError) {
             .send(Err(backend(format!("group commit failed: {cause}"))));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::SqliteStore;
+    use accord_store::conformance::fixtures::{self, at, World};
+    use accord_store::{ConnectionStore, ConsentStore, StoreError};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Keeps the writer thread busy so the requests pile up, then lets go: they must land in one
+    /// commit, the broken one failing alone and every caller hearing its own outcome.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_requests_share_one_commit_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("accord.db"))
+                .await
+                .unwrap(),
+        );
+        let w = World::new(&*store, "Lender A").await;
+        let mut writes: Vec<_> = (0..50)
+            .map(|n| fixtures::consent_write(&w.company, &w.nv, at(n)))
+            .collect();
+        // Request 7 reuses the consent id of request 3, which commits before it in the batch.
+        writes[7].consent.id = writes[3].consent.id;
+        writes[7].connection.consent_id = Some(writes[3].consent.id);
+        let before = store.group_commit_stats();
+
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .write
+                    .run(move |_| {
+                        let _ = held.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while store.write.queued() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "writer never busy");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let calls: Vec<_> = writes
+            .iter()
+            .cloned()
+            .map(|write| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.record_consent(&write).await })
+            })
+            .collect();
+        while store.write.queued() < writes.len() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "requests never queued"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+
+        let mut outcomes = Vec::new();
+        for call in calls {
+            outcomes.push(call.await.unwrap());
+        }
+        // Requests 3 and 7 share a consent id: whichever the writer took second fails alone
+        // (the tasks send in whatever order the scheduler runs them).
+        let failed: Vec<usize> = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.is_err())
+            .map(|(n, _)| n)
+            .collect();
+        assert!(
+            failed == [3] || failed == [7],
+            "exactly one of 3 and 7 fails: {outcomes:?}"
+        );
+        assert!(
+            matches!(outcomes[failed[0]], Err(StoreError::Conflict(_))),
+            "{outcomes:?}"
+        );
+        let after = store.group_commit_stats();
+        assert_eq!(after.batches - before.batches, 1, "one commit for all");
+        assert_eq!(after.largest_batch, 50);
+        let connections = store
+            .company_connections(w.tenant.id, w.company.id)
+            .await
+            .unwrap();
+        assert_eq!(connections.len(), 49);
+        assert!(
+            connections
+                .iter()
+                .all(|c| c.id != writes[failed[0]].connection.id),
+            "the failed request left nothing"
+        );
+    }
+
+    /// Other writes queued among consents wait for the batch, in order, and do not split it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn other_writes_among_consents_run_after_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("accord.db"))
+                .await
+                .unwrap(),
+        );
+        let w = World::new(&*store, "Lender A").await;
+        let before = store.group_commit_stats();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store.write.run(move |_| Ok(held.recv().is_ok())).await
+            })
+        };
+        let mut calls = Vec::new();
+        let mut others = Vec::new();
+        for n in 0..20 {
+            let write = fixtures::consent_write(&w.company, &w.nv, at(n));
+            let s = Arc::clone(&store);
+            calls.push(tokio::spawn(async move { s.record_consent(&write).await }));
+            let s = Arc::clone(&store);
+            others.push(tokio::spawn(async move {
+                s.write.run(move |db| crate::conn::pragmas(db)).await
+            }));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while store.write.queued() < 40 {
+            assert!(tokio::time::Instant::now() < deadline, "never queued");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        release.send(()).unwrap();
+        assert!(holder.await.unwrap().unwrap());
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        for other in others {
+            other.await.unwrap().unwrap();
+        }
+        let after = store.group_commit_stats();
+        assert_eq!(after.batches - before.batches, 1, "one commit for all");
+    }
+}

@@ -1,6 +1,8 @@
 //! The SQLite store's integration tests: the shared conformance suite on a fresh database file
-//! per test, then what only SQLite has (pragmas, triggers, the group-commit writer, reopening).
+//! per test, then what only SQLite has (pragmas, triggers, the group-commit writer, reopening,
+//! migrations).
 
+mod migrations;
 mod sqlite;
 
 use accord_store::Store;

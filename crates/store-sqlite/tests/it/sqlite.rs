@@ -3,19 +3,20 @@
 
 use crate::fresh_store;
 use accord_store::conformance::fixtures::{self, at, World};
-use accord_store::{Store, StoreError};
+use accord_store::{
+    CompanyStore, ConnectionStore, ConsentStore, LedgerStore, NdaStore, NoticeStore, StoreError,
+    TenantStore,
+};
 use accord_store_sqlite::SqliteStore;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, SqliteConnection};
+use rusqlite::Connection;
 use std::path::Path;
 
 /// A separate raw connection to the same file, as an operator with `sqlite3` would have.
-async fn raw(dir: &Path) -> SqliteConnection {
-    SqliteConnectOptions::new()
-        .filename(dir.join("accord.db"))
-        .connect()
-        .await
-        .expect("raw connection")
+pub fn raw(dir: &Path) -> Connection {
+    let conn = Connection::open(dir.join("accord.db")).expect("raw connection");
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .expect("busy timeout");
+    conn
 }
 
 #[tokio::test]
@@ -34,15 +35,13 @@ async fn notice_versions_refuse_update_and_delete() {
     let (store, dir) = fresh_store().await;
     let tenant = fixtures::tenant(&*store, "Lender A").await;
     let nv = fixtures::notice_version(&*store, tenant.id).await;
-    let mut conn = raw(dir.path()).await;
-    let update = sqlx::query("update notice_versions set content = '{}' where id = ?")
-        .bind(nv.id.to_string())
-        .execute(&mut conn)
-        .await;
+    let conn = raw(dir.path());
+    let update = conn.execute(
+        "update notice_versions set content = '{}' where id = ?1",
+        [nv.id.to_string()],
+    );
     assert!(update.unwrap_err().to_string().contains("immutable"));
-    let delete = sqlx::query("delete from notice_versions")
-        .execute(&mut conn)
-        .await;
+    let delete = conn.execute("delete from notice_versions", []);
     assert!(delete.unwrap_err().to_string().contains("immutable"));
     assert_eq!(
         store.notice_version(tenant.id, nv.id).await.unwrap(),
@@ -57,24 +56,18 @@ async fn consents_can_only_be_withdrawn_once() {
     let write = fixtures::consent_write(&w.company, &w.nv, at(0));
     store.record_consent(&write).await.unwrap();
     let id = write.consent.id.to_string();
-    let mut conn = raw(dir.path()).await;
+    let conn = raw(dir.path());
     for edit in [
-        "update consents set notice_text = 'something else' where id = ?",
-        "update consents set given_at = given_at + 1, withdrawn_at = 1 where id = ?",
-        "delete from consents where id = ?",
+        "update consents set notice_text = 'something else' where id = ?1",
+        "update consents set given_at = given_at + 1, withdrawn_at = 1 where id = ?1",
+        "delete from consents where id = ?1",
     ] {
-        let refused = sqlx::query(edit).bind(&id).execute(&mut conn).await;
+        let refused = conn.execute(edit, [&id]);
         assert!(refused.is_err(), "{edit} must be refused");
     }
-    sqlx::query("update consents set withdrawn_at = 42 where id = ?")
-        .bind(&id)
-        .execute(&mut conn)
-        .await
+    conn.execute("update consents set withdrawn_at = 42 where id = ?1", [&id])
         .expect("withdrawal allowed");
-    let again = sqlx::query("update consents set withdrawn_at = 43 where id = ?")
-        .bind(&id)
-        .execute(&mut conn)
-        .await;
+    let again = conn.execute("update consents set withdrawn_at = 43 where id = ?1", [&id]);
     assert!(again.is_err(), "withdrawn once");
     assert_eq!(
         store
@@ -91,10 +84,8 @@ async fn consents_can_only_be_withdrawn_once() {
 async fn a_corrupt_row_is_an_error_not_a_panic() {
     let (store, dir) = fresh_store().await;
     let tenant = fixtures::tenant(&*store, "Lender A").await;
-    let mut conn = raw(dir.path()).await;
-    sqlx::query("update tenants set settings = '{\"pre_ticked\": true}'")
-        .execute(&mut conn)
-        .await
+    raw(dir.path())
+        .execute("update tenants set settings = '{\"pre_ticked\": true}'", [])
         .unwrap();
     assert!(matches!(
         store.tenant(tenant.id).await,
@@ -203,12 +194,12 @@ async fn signed_ndas_refuse_update_and_delete() {
         .record_nda(&nda, accord_store::conformance::nda_event(&nda))
         .await
         .unwrap();
-    let mut conn = raw(dir.path()).await;
+    let conn = raw(dir.path());
     for edit in [
         "update nda_acceptances set signer_name = 'Mallory'",
         "delete from nda_acceptances",
     ] {
-        let err = sqlx::query(edit).execute(&mut conn).await.unwrap_err();
+        let err = conn.execute(edit, []).unwrap_err();
         assert!(err.to_string().contains("immutable"), "{edit}: {err}");
     }
     assert_eq!(
@@ -241,12 +232,10 @@ async fn an_edited_ledger_row_is_refused_on_read() {
             store.ledger_events(w.tenant.id, 0, 10).await.unwrap().len(),
             1
         );
-        let mut conn = raw(dir.path()).await;
-        sqlx::query("drop trigger ledger_events_refuse_update")
-            .execute(&mut conn)
-            .await
+        let conn = raw(dir.path());
+        conn.execute_batch("drop trigger ledger_events_refuse_update")
             .unwrap();
-        sqlx::query(edit).execute(&mut conn).await.unwrap();
+        conn.execute(edit, []).unwrap();
         drop(conn);
         let read = store.ledger_events(w.tenant.id, 0, 10).await;
         assert!(
@@ -254,4 +243,101 @@ async fn an_edited_ledger_row_is_refused_on_read() {
             "{edit}: {read:?}"
         );
     }
+}
+
+/// A notice version is never published without the re-consent its material change calls for:
+/// when marking the connections fails (a trigger here), the version is not there either.
+#[tokio::test]
+async fn a_failed_reconsent_publishes_no_version() {
+    let (store, dir) = fresh_store().await;
+    let w = World::new(&*store, "Lender A").await;
+    let linked = fixtures::linked(&*store, &w.company, &w.nv).await;
+    raw(dir.path())
+        .execute_batch(
+            "create trigger refuse_reconsent before update of status on connections
+             when new.status = 'reconsent_required'
+             begin select raise(abort, 'test'); end",
+        )
+        .unwrap();
+    let published = store
+        .publish_notice_version(
+            w.tenant.id,
+            w.nv.category,
+            w.nv.locale,
+            &fixtures::content("A new purpose."),
+            at(100),
+        )
+        .await;
+    assert!(
+        matches!(published, Err(StoreError::Backend(_))),
+        "{published:?}"
+    );
+    assert_eq!(
+        store
+            .notice_versions(w.tenant.id, w.nv.notice_id)
+            .await
+            .unwrap(),
+        [w.nv.clone()],
+        "no new version"
+    );
+    let notice = store.notice(w.tenant.id, w.nv.notice_id).await.unwrap();
+    assert_eq!(notice.map(|n| n.current_version), Some(1));
+    let connection = store
+        .connection(w.tenant.id, linked.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(connection.status.as_str(), "linked");
+
+    // An editorial change marks nothing, so the trigger never fires and the version lands.
+    let mut editorial = w.nv.content.clone();
+    editorial.purpose.push(' ');
+    let published = store
+        .publish_notice_version(w.tenant.id, w.nv.category, w.nv.locale, &editorial, at(200))
+        .await
+        .unwrap();
+    assert_eq!(published.version.version, 2);
+    assert!(published.reconsent_required.is_empty());
+}
+
+/// A broken uniqueness rule says which rule, in words a caller may be shown, never the
+/// driver's text.
+#[tokio::test]
+async fn conflicts_name_the_rule_not_the_driver() {
+    let (store, _dir) = fresh_store().await;
+    let tenant = fixtures::tenant(&*store, "Lender A").await;
+    let mut company = fixtures::company(&*store, tenant.id, Some("crm-1")).await;
+    company.id = accord_domain::ids::CompanyId::new();
+    let Err(StoreError::Conflict(message)) = store.create_company(&company).await else {
+        panic!("a second company with the same external_id must conflict");
+    };
+    assert_eq!(message, "a company with this external_id already exists");
+    let again = fixtures::tenant(&*store, "Lender B").await;
+    let mut clash = again.clone();
+    clash.id = accord_domain::ids::TenantId::new();
+    let Err(StoreError::Conflict(message)) = store
+        .create_tenant(&clash, &fixtures::api_key(clash.id))
+        .await
+    else {
+        panic!("a second tenant of the same name must conflict");
+    };
+    assert_eq!(message, "a tenant with this name already exists");
+}
+
+/// After `close`, calls fail instead of hanging, and the file opens again.
+#[tokio::test]
+async fn calls_after_close_fail() {
+    let (store, dir) = fresh_store().await;
+    fixtures::tenant(&*store, "Lender A").await;
+    store.close().await;
+    assert!(matches!(
+        store.tenant_by_name("Lender A").await,
+        Err(StoreError::Backend(_))
+    ));
+    assert!(matches!(
+        store.add_api_key(&fixtures::api_key(accord_domain::ids::TenantId::new())).await,
+        Err(StoreError::Backend(_))
+    ));
+    let reopened = SqliteStore::open(&dir.path().join("accord.db")).await.unwrap();
+    assert!(reopened.tenant_by_name("Lender A").await.unwrap().is_some());
 }
