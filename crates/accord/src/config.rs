@@ -9,7 +9,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use secrecy::SecretString;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use url::Url;
 
@@ -36,24 +36,40 @@ pub struct Settings {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
-    pub listen: String,
-    /// Empty: derived from the listening address (tests and `accord demo`).
-    pub public_url: String,
+    #[serde(deserialize_with = "de::socket_addr")]
+    pub listen: SocketAddr,
+    /// `None` (empty in the file): derived from the listening address (tests and `accord demo`).
+    #[serde(deserialize_with = "de::public_url")]
+    pub public_url: Option<Url>,
     pub allow_http_localhost: bool,
-    /// Comma-separated addresses of reverse proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: String,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: a TOML array of addresses, or (as
+    /// an environment variable or flag) one comma-separated string.
+    #[serde(deserialize_with = "de::ip_list")]
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// May hold credentials: kept secret, never logged, never quoted in an error.
-    pub url: SecretString,
+    #[serde(deserialize_with = "de::database_url")]
+    pub url: DatabaseUrl,
     pub data_dir: PathBuf,
     /// PostgreSQL: the most connections this instance opens.
     pub pool_size: u32,
     /// PostgreSQL: start even if the server may lose acknowledged commits.
     pub allow_unsafe_durability: bool,
+}
+
+/// `database.url`, by its scheme: empty → SQLite in `data_dir`, `sqlite://PATH` → that SQLite
+/// file, `postgres://…` or `postgresql://…` → PostgreSQL.
+#[derive(Debug)]
+pub enum DatabaseUrl {
+    /// Empty: the embedded default, `<data_dir>/accord.db`.
+    Embedded,
+    Sqlite(PathBuf),
+    /// The URL may hold a password.
+    Postgres(SecretString),
 }
 
 /// The database `database.url` chooses, by its scheme.
@@ -83,14 +99,37 @@ pub struct SessionSettings {
 #[serde(deny_unknown_fields)]
 pub struct SandboxSettings {
     pub mount: bool,
-    pub url: String,
+    /// `None` (empty in the file): `<public_url>/sandbox`.
+    #[serde(deserialize_with = "de::sandbox_url")]
+    pub url: Option<Url>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
-    pub format: String,
-    pub level: String,
+    pub format: LogFormat,
+    #[serde(deserialize_with = "de::log_filter")]
+    pub level: LogFilter,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// For log pipelines.
+    Json,
+}
+
+/// `log.level`: a tracing filter directive, checked at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,11 +226,9 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The checks that join several keys or bound a number; each key's own form was checked
+    /// as it was read (`de`).
     fn validate(&self) -> anyhow::Result<()> {
-        self.listen_addr()?;
-        if !self.server.public_url.is_empty() {
-            self.public_url(None)?;
-        }
         for (key, v) in [
             ("sessions.link_ttl_secs", self.sessions.link_ttl_secs),
             ("sessions.manage_ttl_secs", self.sessions.manage_ttl_secs),
@@ -201,15 +238,6 @@ impl Settings {
                 bail!("{key} = {v}: must be between 60 (one minute) and 2592000 (30 days) seconds");
             }
         }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            bail!(
-                "log.format = {:?}: allowed values are \"text\" and \"json\"",
-                self.log.format
-            );
-        }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            bail!("log.level = {:?}: must be a tracing filter such as \"info\" or \"accord=debug,info\"", self.log.level);
-        }
         if self.worker.poll_secs == 0 || self.worker.poll_secs > 3600 {
             bail!(
                 "worker.poll_secs = {}: must be between 1 and 3600",
@@ -217,7 +245,6 @@ impl Settings {
             );
         }
         self.mailer()?;
-        self.trusted_proxies()?;
         if !(10..=60_000).contains(&self.webhooks.poll_millis) {
             bail!(
                 "webhooks.poll_millis = {}: must be between 10 and 60000",
@@ -236,72 +263,32 @@ impl Settings {
                 self.webhooks.secret_overlap_secs
             );
         }
-        self.database()?;
         if !(1..=1000).contains(&self.database.pool_size) {
             bail!(
                 "database.pool_size = {}: must be between 1 and 1000 connections",
                 self.database.pool_size
             );
         }
-        if !self.sandbox.url.is_empty() {
-            let u = Url::parse(&self.sandbox.url).map_err(|e| {
-                anyhow::anyhow!("sandbox.url = {:?}: not a URL ({e})", self.sandbox.url)
-            })?;
-            if !matches!(u.scheme(), "http" | "https") {
-                bail!(
-                    "sandbox.url = {:?}: must be an http or https URL",
-                    self.sandbox.url
-                );
-            }
-        }
         Ok(())
-    }
-
-    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.server.listen.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "server.listen = {:?}: must be an address and port such as \"127.0.0.1:8080\"",
-                self.server.listen
-            )
-        })
     }
 
     /// The public URL, or one derived from the bound address when the setting is empty.
     pub fn public_url(&self, bound: Option<SocketAddr>) -> anyhow::Result<Url> {
-        if self.server.public_url.is_empty() {
-            let addr = bound.context("server.public_url is empty and no address is bound yet")?;
-            return Ok(Url::parse(&format!("http://{addr}")).expect("a socket address makes a URL"));
+        if let Some(u) = &self.server.public_url {
+            return Ok(u.clone());
         }
-        let u = Url::parse(&self.server.public_url)
-            .map_err(|e| anyhow::anyhow!("server.public_url = {:?}: not a URL ({e}); use e.g. \"https://connect.lender.example\"", self.server.public_url))?;
-        if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.query().is_some() {
-            bail!(
-                "server.public_url = {:?}: must be an http(s) URL with a host and no query",
-                self.server.public_url
-            );
-        }
-        Ok(u)
+        let addr = bound.context("server.public_url is empty and no address is bound yet")?;
+        Ok(Url::parse(&format!("http://{addr}")).expect("a socket address makes a URL"))
     }
 
-    /// The database, chosen by the scheme of `database.url`: empty → SQLite in `data_dir`,
-    /// `sqlite://PATH` → that SQLite file, `postgres://…` or `postgresql://…` → PostgreSQL.
-    /// The error never quotes the URL: it may hold a password.
+    /// The database `database.url` chose (checked at load; never fails since). Kept a `Result`
+    /// for its callers.
     pub fn database(&self) -> anyhow::Result<Database> {
-        use secrecy::ExposeSecret;
-        let url = self.database.url.expose_secret();
-        if url.is_empty() {
-            return Ok(Database::Sqlite(self.database.data_dir.join("accord.db")));
-        }
-        if accord_store_postgres::is_postgres_url(url) {
-            return Ok(Database::Postgres(self.database.url.clone()));
-        }
-        match url.strip_prefix("sqlite://") {
-            Some(path) if !path.is_empty() => Ok(Database::Sqlite(PathBuf::from(path))),
-            _ => bail!(
-                "database.url: allowed forms are empty (SQLite in data_dir), sqlite://PATH, \
-                 and postgres://USER@HOST:PORT/DATABASE (or postgresql://…)"
-            ),
-        }
+        Ok(match &self.database.url {
+            DatabaseUrl::Embedded => Database::Sqlite(self.database.data_dir.join("accord.db")),
+            DatabaseUrl::Sqlite(path) => Database::Sqlite(path.clone()),
+            DatabaseUrl::Postgres(url) => Database::Postgres(url.clone()),
+        })
     }
 
     /// The SQLite file: `database.url` (`sqlite://PATH`) or `<data_dir>/accord.db`; an error
@@ -335,23 +322,6 @@ impl Settings {
             &self.smtp.url,
             &self.smtp.from,
         )?))
-    }
-
-    /// `server.trusted_proxies` as addresses.
-    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {
-        self.server
-            .trusted_proxies
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse().map_err(|_| {
-                    anyhow::anyhow!(
-                        "server.trusted_proxies: {s:?} is not an IP address (a comma-separated list such as \"10.0.0.5, 10.0.0.6\")"
-                    )
-                })
-            })
-            .collect()
     }
 
     /// The rate limits of the hosted flow.
@@ -398,6 +368,131 @@ fn describe(e: &figment::Error) -> String {
     out.join("\n")
 }
 
+/// Each key's own form, checked as it is read: an error names what is allowed, and figment
+/// puts the key before it (`describe`).
+mod de {
+    use super::{DatabaseUrl, LogFilter};
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+    use serde::Deserialize;
+    use std::net::{IpAddr, SocketAddr};
+    use std::path::PathBuf;
+    use url::Url;
+
+    pub fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+        let s = String::deserialize(d)?;
+        s.trim().parse().map_err(|_| {
+            de::Error::custom(format!(
+                "{s:?} is not an address and port; use e.g. \"127.0.0.1:8080\" or \"[::]:8080\""
+            ))
+        })
+    }
+
+    /// An http(s) URL with a host and no query; empty is `None`.
+    pub fn public_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let u = Url::parse(&s).map_err(|e| {
+            de::Error::custom(format!(
+                "{s:?} is not a URL ({e}); use e.g. \"https://connect.lender.example\""
+            ))
+        })?;
+        if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.query().is_some() {
+            return Err(de::Error::custom(format!(
+                "{s:?}: must be an http(s) URL with a host and no query"
+            )));
+        }
+        Ok(Some(u))
+    }
+
+    /// An http(s) URL; empty is `None`.
+    pub fn sandbox_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let u = Url::parse(&s)
+            .map_err(|e| de::Error::custom(format!("{s:?} is not a URL ({e})")))?;
+        if !matches!(u.scheme(), "http" | "https") {
+            return Err(de::Error::custom(format!(
+                "{s:?}: must be an http or https URL"
+            )));
+        }
+        Ok(Some(u))
+    }
+
+    /// IP addresses: a TOML array of strings, or one comma-separated string (how an environment
+    /// variable or a flag gives a list). Empty entries are skipped.
+    pub fn ip_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
+        d.deserialize_any(IpList)
+    }
+
+    struct IpList;
+
+    fn ip<E: de::Error>(s: &str) -> Result<IpAddr, E> {
+        s.trim().parse().map_err(|_| {
+            E::custom(format!(
+                "{s:?} is not an IP address; give a list such as [\"10.0.0.5\", \"10.0.0.6\"] \
+                 (or, in an environment variable, \"10.0.0.5, 10.0.0.6\")"
+            ))
+        })
+    }
+
+    impl<'de> Visitor<'de> for IpList {
+        type Value = Vec<IpAddr>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of IP addresses, or a comma-separated string of them")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(ip)
+                .collect()
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(s) = seq.next_element::<String>()? {
+                out.push(ip(&s)?);
+            }
+            Ok(out)
+        }
+    }
+
+    pub fn log_filter<'de, D: Deserializer<'de>>(d: D) -> Result<LogFilter, D::Error> {
+        let s = String::deserialize(d)?;
+        match tracing_subscriber::EnvFilter::try_new(&s) {
+            Ok(_) => Ok(LogFilter(s)),
+            Err(_) => Err(de::Error::custom(format!(
+                "{s:?}: must be a tracing filter such as \"info\" or \"accord=debug,info\""
+            ))),
+        }
+    }
+
+    /// The error never quotes the URL: it may hold a password.
+    pub fn database_url<'de, D: Deserializer<'de>>(d: D) -> Result<DatabaseUrl, D::Error> {
+        let url = secrecy::SecretString::deserialize(d)?;
+        let text = secrecy::ExposeSecret::expose_secret(&url);
+        if text.is_empty() {
+            return Ok(DatabaseUrl::Embedded);
+        }
+        if accord_store_postgres::is_postgres_url(text) {
+            return Ok(DatabaseUrl::Postgres(url));
+        }
+        match text.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => Ok(DatabaseUrl::Sqlite(PathBuf::from(path))),
+            _ => Err(de::Error::custom(
+                "allowed forms are empty (SQLite in data_dir), sqlite://PATH, and \
+                 postgres://USER@HOST:PORT/DATABASE (or postgresql://…)",
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,7 +507,16 @@ mod tests {
     #[test]
     fn defaults_load() {
         let s = Settings::load(None, &[], &Overrides::default()).unwrap();
-        assert_eq!(s.server.listen, "127.0.0.1:8080");
+        assert_eq!(s.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            s.server.public_url.as_ref().map(Url::as_str),
+            Some("http://127.0.0.1:8080/")
+        );
+        assert!(s.server.trusted_proxies.is_empty());
+        assert_eq!(s.log.format, LogFormat::Text);
+        assert_eq!(s.log.level.as_str(), "info");
+        assert!(s.sandbox.url.is_none());
+        assert!(matches!(s.database.url, DatabaseUrl::Embedded));
         assert_eq!(s.sessions.link_ttl_secs, 86_400);
     }
 
@@ -442,9 +546,139 @@ mod tests {
             &flags,
         )
         .unwrap();
-        assert_eq!(s.server.listen, "127.0.0.1:9100", "env beats file");
+        assert_eq!(
+            s.server.listen,
+            "127.0.0.1:9100".parse().unwrap(),
+            "env beats file"
+        );
         assert_eq!(s.sessions.link_ttl_secs, 7200, "_FILE variant read");
-        assert_eq!(s.log.level, "warn", "flag beats file");
+        assert_eq!(s.log.level.as_str(), "warn", "flag beats file");
+    }
+
+    fn load_env(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        Settings::load(None, &env(pairs), &Overrides::default())
+    }
+
+    /// The error of loading `pairs`: it names `key`, and says each of `says`.
+    fn refused(pairs: &[(&str, &str)], key: &str, says: &[&str]) {
+        let e = load_env(pairs).unwrap_err().to_string();
+        assert!(e.contains(key), "{key}: {e}");
+        for s in says {
+            assert!(e.contains(s), "{key}: {s:?} in {e}");
+        }
+    }
+
+    #[test]
+    fn server_listen_is_a_socket_address() {
+        let s = load_env(&[("ACCORD_SERVER__LISTEN", "[::1]:9000")]).unwrap();
+        assert_eq!(s.server.listen, SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 9000)));
+        refused(
+            &[("ACCORD_SERVER__LISTEN", "localhost")],
+            "server.listen",
+            &["\"localhost\" is not an address and port", "127.0.0.1:8080"],
+        );
+        refused(&[("ACCORD_SERVER__LISTEN", "127.0.0.1")], "server.listen", &["port"]);
+    }
+
+    #[test]
+    fn server_public_url_is_an_http_url_with_a_host_or_empty() {
+        let s = load_env(&[("ACCORD_SERVER__PUBLIC_URL", "https://connect.lender.example")])
+            .unwrap();
+        let u = s.public_url(None).unwrap();
+        assert_eq!(u.as_str(), "https://connect.lender.example/");
+        let derived = load_env(&[("ACCORD_SERVER__PUBLIC_URL", "")]).unwrap();
+        assert!(derived.server.public_url.is_none());
+        let bound = SocketAddr::from(([127, 0, 0, 1], 4321));
+        assert_eq!(
+            derived.public_url(Some(bound)).unwrap().as_str(),
+            "http://127.0.0.1:4321/"
+        );
+        refused(
+            &[("ACCORD_SERVER__PUBLIC_URL", "connect.lender.example")],
+            "server.public_url",
+            &["not a URL", "https://connect.lender.example"],
+        );
+        refused(
+            &[("ACCORD_SERVER__PUBLIC_URL", "ftp://x.example")],
+            "server.public_url",
+            &["http(s) URL with a host and no query"],
+        );
+        refused(
+            &[("ACCORD_SERVER__PUBLIC_URL", "https://x.example/?a=1")],
+            "server.public_url",
+            &["no query"],
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_from_an_array_or_a_comma_separated_string() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("accord.toml");
+        std::fs::write(
+            &file,
+            "[server]\ntrusted_proxies = [\"10.0.0.5\", \"fd00::1\"]\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&file), &[], &Overrides::default()).unwrap();
+        let want: Vec<IpAddr> = vec!["10.0.0.5".parse().unwrap(), "fd00::1".parse().unwrap()];
+        assert_eq!(s.server.trusted_proxies, want, "a TOML array");
+        let s = load_env(&[("ACCORD_SERVER__TRUSTED_PROXIES", " 10.0.0.5, fd00::1 ,")]).unwrap();
+        assert_eq!(s.server.trusted_proxies, want, "a comma-separated string");
+        let mut flags = Overrides::default();
+        flags.set("server.trusted_proxies", "10.0.0.5");
+        let s = Settings::load(None, &[], &flags).unwrap();
+        assert_eq!(s.server.trusted_proxies, want[..1], "a flag");
+        refused(
+            &[("ACCORD_SERVER__TRUSTED_PROXIES", "10.0.0.5, proxy")],
+            "server.trusted_proxies",
+            &["\"proxy\" is not an IP address", "10.0.0.5, 10.0.0.6"],
+        );
+        std::fs::write(&file, "[server]\ntrusted_proxies = [\"10.0.0.300\"]\n").unwrap();
+        let e = Settings::load(Some(&file), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.trusted_proxies") && e.contains("10.0.0.300"), "{e}");
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        let s = load_env(&[("ACCORD_LOG__FORMAT", "json")]).unwrap();
+        assert_eq!(s.log.format, LogFormat::Json);
+        refused(
+            &[("ACCORD_LOG__FORMAT", "xml")],
+            "log.format",
+            &["xml", "`text`", "`json`"],
+        );
+    }
+
+    #[test]
+    fn log_level_is_a_tracing_filter() {
+        let s = load_env(&[("ACCORD_LOG__LEVEL", "accord=debug,info")]).unwrap();
+        assert_eq!(s.log.level.as_str(), "accord=debug,info");
+        refused(
+            &[("ACCORD_LOG__LEVEL", "accord=loud")],
+            "log.level",
+            &["must be a tracing filter", "accord=debug,info"],
+        );
+    }
+
+    #[test]
+    fn sandbox_url_is_an_http_url_or_empty() {
+        let s = load_env(&[("ACCORD_SANDBOX__URL", "http://127.0.0.1:9999/sandbox")]).unwrap();
+        assert_eq!(
+            s.sandbox.url.map(String::from).as_deref(),
+            Some("http://127.0.0.1:9999/sandbox")
+        );
+        refused(
+            &[("ACCORD_SANDBOX__URL", "sandbox")],
+            "sandbox.url",
+            &["\"sandbox\" is not a URL"],
+        );
+        refused(
+            &[("ACCORD_SANDBOX__URL", "ftp://x.example")],
+            "sandbox.url",
+            &["must be an http or https URL"],
+        );
     }
 
     #[test]

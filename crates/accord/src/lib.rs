@@ -58,7 +58,7 @@ impl Application {
         clock: Arc<dyn Clock>,
         resolver: Arc<dyn Resolver>,
     ) -> anyhow::Result<Self> {
-        let addr = settings.listen_addr()?;
+        let addr = settings.server.listen;
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("server.listen: cannot listen on {addr}"))?;
@@ -75,11 +75,7 @@ impl Application {
             })
             .map_err(|e| anyhow::anyhow!("platforms: {e}"))?;
         let catalog = Arc::new(catalog);
-        let sandbox_url = if settings.sandbox.url.is_empty() {
-            None
-        } else {
-            Some(url::Url::parse(&settings.sandbox.url)?)
-        };
+        let sandbox_url = settings.sandbox.url.clone();
         let urls = Urls {
             public_url,
             sandbox_url,
@@ -93,7 +89,7 @@ impl Application {
             manage_session_ttl: time::Duration::seconds(settings.sessions.manage_ttl_secs),
             browser_session_ttl: time::Duration::seconds(settings.sessions.browser_ttl_secs),
             support_email: mailer.is_some(),
-            trusted_proxies: settings.trusted_proxies()?,
+            trusted_proxies: settings.server.trusted_proxies.clone(),
             webhooks_allow_loopback: settings.webhooks.allow_loopback,
             webhook_secret_overlap: time::Duration::seconds(settings.webhooks.secret_overlap_secs),
         };

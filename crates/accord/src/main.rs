@@ -1,7 +1,7 @@
 //! `accord`: the single binary. Subcommands: serve, demo, migrate, tenant create, sandbox, openapi,
 //! ledger verify, receipt verify, keys rotate.
 
-use accord::config::{Overrides, Settings};
+use accord::config::{LogFormat, Overrides, Settings};
 use accord::Application;
 use accord_domain::SystemClock;
 use clap::{Parser, Subcommand};
@@ -169,11 +169,11 @@ fn load(config: Option<&PathBuf>, overrides: &Overrides) -> Settings {
 }
 
 fn init_logs(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::new(&settings.log.level);
+    let filter = tracing_subscriber::EnvFilter::new(settings.log.level.as_str());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if settings.log.format == "json" {
+    if settings.log.format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
