@@ -11,13 +11,22 @@ fn main() {
     // Cargo cannot know that the list depends on the directory: a new or changed migration
     // file must rebuild the crate.
     println!("cargo:rerun-if-changed=migrations");
-    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("migrations");
+    let dir =
+        Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("migrations");
     let mut found = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("migrations/ is readable") {
         let path = entry.expect("migrations/ is readable").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        let Some((version, rest)) = name.split_once('_') else { continue };
-        let Some(description) = rest.strip_suffix(".sql") else { continue };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let Some((version, rest)) = name.split_once('_') else {
+            continue;
+        };
+        let Some(description) = rest.strip_suffix(".sql") else {
+            continue;
+        };
         let version: i64 = version
             .parse()
             .unwrap_or_else(|_| panic!("migration {name}: the name must start with a version"));

@@ -178,7 +178,8 @@ impl Checkpointer {
     /// no reader still needs and leaves the rest for the next round.
     pub(crate) fn spawn(path: &Path) -> Result<Self> {
         let db = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        db.execute_batch("pragma wal_autocheckpoint = 0").map_err(sqlite)?;
+        db.execute_batch("pragma wal_autocheckpoint = 0")
+            .map_err(sqlite)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("accord-checkpointer".into())
@@ -200,7 +201,12 @@ impl Checkpointer {
 
     /// Stops the thread and waits for it to close its connection.
     pub(crate) async fn close(&self) {
-        drop(self.stop.lock().unwrap_or_else(PoisonError::into_inner).take());
+        drop(
+            self.stop
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         let thread = self
             .thread
             .lock()

@@ -104,7 +104,13 @@ fn link(
              where tenant_id = ?4 and id = ?5 and status <> 'disconnected' returning ",
             connection_cols!()
         ),
-        params![tokens_ct, granted_scope, micros(at), tenant.to_string(), id.to_string()],
+        params![
+            tokens_ct,
+            granted_scope,
+            micros(at),
+            tenant.to_string(),
+            id.to_string()
+        ],
         connection_from,
     )?;
     let Some(linked) = linked else {
@@ -161,7 +167,13 @@ fn store_refreshed(
             "update connections set tokens_ct = ?1, granted_scope = coalesce(?2, granted_scope),
                  last_error = null, updated_at = ?3
              where tenant_id = ?4 and id = ?5",
-            params![r.tokens_ct, r.granted_scope, micros(at), tenant.to_string(), id.to_string()],
+            params![
+                r.tokens_ct,
+                r.granted_scope,
+                micros(at),
+                tenant.to_string(),
+                id.to_string()
+            ],
         )?;
         if let Some(next) = r.next {
             crate::jobs::schedule_refresh(tx, tenant, id, &platform_key, next, at)?;
@@ -196,7 +208,13 @@ fn record_error(
              where tenant_id = ?3 and id = ?4 and status = ?5 returning ",
             connection_cols!()
         ),
-        params![error_code, micros(at), tenant.to_string(), id.to_string(), status.as_str()],
+        params![
+            error_code,
+            micros(at),
+            tenant.to_string(),
+            id.to_string(),
+            status.as_str()
+        ],
         connection_from,
     )?;
     let Some(changed) = changed else {
@@ -311,7 +329,15 @@ impl ConnectionStore for SqliteStore {
         let (tokens_ct, granted_scope) = (tokens_ct.to_owned(), granted_scope.map(str::to_owned));
         self.write
             .transaction(move |tx| {
-                link(tx, tenant, id, &tokens_ct, granted_scope.as_deref(), refresh, at)
+                link(
+                    tx,
+                    tenant,
+                    id,
+                    &tokens_ct,
+                    granted_scope.as_deref(),
+                    refresh,
+                    at,
+                )
             })
             .await
     }
@@ -351,7 +377,13 @@ impl ConnectionStore for SqliteStore {
                          returning ",
                         connection_cols!()
                     ),
-                    params![error_code, micros(at), tenant.to_string(), id.to_string(), previous],
+                    params![
+                        error_code,
+                        micros(at),
+                        tenant.to_string(),
+                        id.to_string(),
+                        previous
+                    ],
                     connection_from,
                 )?;
                 let Some(deauthorized) = deauthorized else {

@@ -228,14 +228,28 @@ impl<'db> Statements<'db> {
         if existed {
             let k = &p.consent;
             self.supersede
-                .execute(params![micros(k.given_at), p.tenant_id, p.connection_id, p.consent_id])
+                .execute(params![
+                    micros(k.given_at),
+                    p.tenant_id,
+                    p.connection_id,
+                    p.consent_id
+                ])
                 .map_err(sqlite)?;
         }
         let chained = self.insert_event(p)?;
-        let outbox = (!existed).then_some(&p.created).into_iter().chain([&p.given]);
+        let outbox = (!existed)
+            .then_some(&p.created)
+            .into_iter()
+            .chain([&p.given]);
         for row in outbox {
             self.insert_outbox
-                .execute(params![row.id, row.tenant_id, row.event_type, row.body, row.created_at])
+                .execute(params![
+                    row.id,
+                    row.tenant_id,
+                    row.event_type,
+                    row.body,
+                    row.created_at
+                ])
                 .map_err(sqlite)?;
         }
         let e = &chained.event;
@@ -297,8 +311,7 @@ impl<'db> Statements<'db> {
     }
 
     fn insert_flow(&mut self, p: &Prepared) -> Result<()> {
-        let (Some(f), Some((tenant, browser, connection))) = (&p.oauth_flow, &p.flow_ids)
-        else {
+        let (Some(f), Some((tenant, browser, connection))) = (&p.oauth_flow, &p.flow_ids) else {
             return Ok(());
         };
         self.insert_flow

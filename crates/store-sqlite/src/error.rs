@@ -35,7 +35,10 @@ const UNIQUE_RULES: &[(&str, &str)] = &[
         "a company with this external_id already exists",
     ),
     ("tenants.name", "a tenant with this name already exists"),
-    ("api_keys.key_id", "an API key with this key id already exists"),
+    (
+        "api_keys.key_id",
+        "an API key with this key id already exists",
+    ),
     (
         "support_requests.tenant_id, support_requests.reference",
         "a support request with this reference already exists",
@@ -49,16 +52,34 @@ const UNIQUE_RULES: &[(&str, &str)] = &[
     ("companies.id", "a company with this id already exists"),
     ("tenants.id", "a tenant with this id already exists"),
     ("api_keys.id", "an API key with this id already exists"),
-    ("nda_acceptances.id", "an NDA acceptance with this id already exists"),
+    (
+        "nda_acceptances.id",
+        "an NDA acceptance with this id already exists",
+    ),
     ("jobs.id", "a job with this id already exists"),
     ("link_sessions.", "this link session already exists"),
     ("browser_sessions.", "this browser session already exists"),
     ("oauth_flows.", "this OAuth state already exists"),
-    ("webhook_endpoints.", "a webhook endpoint with this id already exists"),
-    ("webhook_deliveries.", "a webhook delivery with this id already exists"),
-    ("webhook_events.", "a webhook event with this id already exists"),
-    ("support_requests.", "a support request with this id already exists"),
-    ("ledger_events.", "this position of the ledger is already taken"),
+    (
+        "webhook_endpoints.",
+        "a webhook endpoint with this id already exists",
+    ),
+    (
+        "webhook_deliveries.",
+        "a webhook delivery with this id already exists",
+    ),
+    (
+        "webhook_events.",
+        "a webhook event with this id already exists",
+    ),
+    (
+        "support_requests.",
+        "a support request with this id already exists",
+    ),
+    (
+        "ledger_events.",
+        "this position of the ledger is already taken",
+    ),
     ("notice_versions.", "this notice version already exists"),
 ];
 

@@ -234,7 +234,13 @@ impl LedgerStore for SqliteStore {
                     "insert into ledger_checkpoints (tenant_id, seq, hash, sealed_at, jws)
                      values (?1, ?2, ?3, ?4, ?5)
                      on conflict do nothing",
-                    params![k.tenant_id.to_string(), k.seq, k.hash, micros(k.sealed_at), c.jws],
+                    params![
+                        k.tenant_id.to_string(),
+                        k.seq,
+                        k.hash,
+                        micros(k.sealed_at),
+                        c.jws
+                    ],
                 )?;
                 Ok(added == 1)
             })

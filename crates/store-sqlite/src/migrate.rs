@@ -59,7 +59,10 @@ pub(crate) fn run(db: &mut Connection) -> Result<()> {
     };
     check(&applied)?;
     for migration in MIGRATIONS {
-        if !applied.iter().any(|(version, _, _)| *version == migration.version) {
+        if !applied
+            .iter()
+            .any(|(version, _, _)| *version == migration.version)
+        {
             apply(db, migration)?;
         }
     }
@@ -101,7 +104,11 @@ fn apply(db: &mut Connection, migration: &Migration) -> Result<()> {
     tx.execute(
         "insert into _sqlx_migrations (version, description, success, checksum, execution_time)
          values (?1, ?2, true, ?3, -1)",
-        params![migration.version, migration.description, migration.checksum()],
+        params![
+            migration.version,
+            migration.description,
+            migration.checksum()
+        ],
     )
     .map_err(sqlite)?;
     tx.commit().map_err(sqlite)?;
@@ -111,6 +118,10 @@ fn apply(db: &mut Connection, migration: &Migration) -> Result<()> {
         params![nanos, migration.version],
     )
     .map_err(sqlite)?;
-    tracing::info!(version = migration.version, description = migration.description, "migration applied");
+    tracing::info!(
+        version = migration.version,
+        description = migration.description,
+        "migration applied"
+    );
     Ok(())
 }

@@ -155,7 +155,14 @@ impl SettingsStore for SqliteStore {
                     ],
                 )?;
                 let logo_field = vec![LOGO_FIELD.to_owned()];
-                add_version(tx, logo.tenant_id, &settings, logo_field, &changed_by, logo.updated_at)
+                add_version(
+                    tx,
+                    logo.tenant_id,
+                    &settings,
+                    logo_field,
+                    &changed_by,
+                    logo.updated_at,
+                )
             })
             .await
     }

@@ -23,9 +23,30 @@ use uuid::Uuid;
 macro_rules! endpoint_cols {
     ($p:literal) => {
         concat!(
-            $p, "id, ", $p, "tenant_id, ", $p, "url, ", $p, "description, ", $p, "event_types, ",
-            $p, "enabled, ", $p, "disabled_reason, ", $p, "secret_ct, ", $p, "previous_secret_ct, ",
-            $p, "previous_secret_until, ", $p, "created_at, ", $p, "updated_at"
+            $p,
+            "id, ",
+            $p,
+            "tenant_id, ",
+            $p,
+            "url, ",
+            $p,
+            "description, ",
+            $p,
+            "event_types, ",
+            $p,
+            "enabled, ",
+            $p,
+            "disabled_reason, ",
+            $p,
+            "secret_ct, ",
+            $p,
+            "previous_secret_ct, ",
+            $p,
+            "previous_secret_until, ",
+            $p,
+            "created_at, ",
+            $p,
+            "updated_at"
         )
     };
 }
@@ -34,9 +55,26 @@ macro_rules! endpoint_cols {
 macro_rules! delivery_cols {
     ($p:literal) => {
         concat!(
-            $p, "id, ", $p, "tenant_id, ", $p, "endpoint_id, ", $p, "event_id, ", $p,
-            "event_type, ", $p, "status, ", $p, "attempts, ", $p, "next_attempt_at, ", $p,
-            "created_at, ", $p, "updated_at"
+            $p,
+            "id, ",
+            $p,
+            "tenant_id, ",
+            $p,
+            "endpoint_id, ",
+            $p,
+            "event_id, ",
+            $p,
+            "event_type, ",
+            $p,
+            "status, ",
+            $p,
+            "attempts, ",
+            $p,
+            "next_attempt_at, ",
+            $p,
+            "created_at, ",
+            $p,
+            "updated_at"
         )
     };
 }
@@ -73,7 +111,13 @@ pub(crate) fn insert_row(db: &Connection, row: &OutboxRow) -> Result<()> {
     exec(
         db,
         INSERT_EVENT,
-        params![row.id, row.tenant_id, row.event_type, row.body, row.created_at],
+        params![
+            row.id,
+            row.tenant_id,
+            row.event_type,
+            row.body,
+            row.created_at
+        ],
     )?;
     Ok(())
 }

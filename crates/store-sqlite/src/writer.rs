@@ -417,9 +417,7 @@ mod tests {
         let (release, held) = std::sync::mpsc::channel::<()>();
         let holder = {
             let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                store.write.run(move |_| Ok(held.recv().is_ok())).await
-            })
+            tokio::spawn(async move { store.write.run(move |_| Ok(held.recv().is_ok())).await })
         };
         let mut calls = Vec::new();
         let mut others = Vec::new();

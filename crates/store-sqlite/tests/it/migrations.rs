@@ -64,7 +64,9 @@ fn migrate_like_sqlx(db: &Path, missing: usize) {
 fn recorded(dir: &Path) -> Vec<(i64, String, Vec<u8>, bool)> {
     let conn = raw(dir);
     let mut st = conn
-        .prepare("select version, description, checksum, success from _sqlx_migrations order by version")
+        .prepare(
+            "select version, description, checksum, success from _sqlx_migrations order by version",
+        )
         .unwrap();
     st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
@@ -101,7 +103,9 @@ async fn a_database_migrated_by_sqlx_is_upgraded() {
             [],
         )
         .unwrap();
-    let store = SqliteStore::open(&db).await.expect("an sqlx database opens");
+    let store = SqliteStore::open(&db)
+        .await
+        .expect("an sqlx database opens");
     assert_eq!(recorded(dir.path()), expected());
     let tenant = store.tenant_by_name("Lender A").await.unwrap();
     assert!(tenant.is_some(), "the data is kept");

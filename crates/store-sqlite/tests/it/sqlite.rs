@@ -277,7 +277,7 @@ async fn a_failed_reconsent_publishes_no_version() {
             .notice_versions(w.tenant.id, w.nv.notice_id)
             .await
             .unwrap(),
-        [w.nv.clone()],
+        std::slice::from_ref(&w.nv),
         "no new version"
     );
     let notice = store.notice(w.tenant.id, w.nv.notice_id).await.unwrap();
@@ -335,9 +335,13 @@ async fn calls_after_close_fail() {
         Err(StoreError::Backend(_))
     ));
     assert!(matches!(
-        store.add_api_key(&fixtures::api_key(accord_domain::ids::TenantId::new())).await,
+        store
+            .add_api_key(&fixtures::api_key(accord_domain::ids::TenantId::new()))
+            .await,
         Err(StoreError::Backend(_))
     ));
-    let reopened = SqliteStore::open(&dir.path().join("accord.db")).await.unwrap();
+    let reopened = SqliteStore::open(&dir.path().join("accord.db"))
+        .await
+        .unwrap();
     assert!(reopened.tenant_by_name("Lender A").await.unwrap().is_some());
 }
