@@ -210,7 +210,7 @@ fn start_sealer(
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let sealer = accord_worker::Sealer::new(
-        Arc::clone(store),
+        store.clone(),
         sealer_keys,
         Arc::new(accord_domain::clock::SystemClock),
         Duration::from_secs(1),
