@@ -839,17 +839,13 @@ async fn the_finish_page_lists_what_was_connected() {
 }
 
 /// The OAuth state rows in the app's database, read straight from its file.
-async fn oauth_flow_rows(app: &TestApp) -> i64 {
+fn oauth_flow_rows(app: &TestApp) -> i64 {
     let db = app.data_dir.path().join("accord.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
-        .await
-        .unwrap();
-    let n = sqlx::query_scalar("select count(*) from oauth_flows")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    n
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.query_row("select count(*) from oauth_flows", [], |r| r.get(0))
+        .unwrap()
 }
 
 /// A sign-in started and abandoned at the platform leaves its OAuth state (with the encrypted
@@ -865,7 +861,7 @@ async fn an_abandoned_sign_in_leaves_no_oauth_state_behind() {
     let callback = browser
         .sandbox_decide(&to_platform.location(), "Bluebell", true)
         .await;
-    assert_eq!(oauth_flow_rows(&app).await, 1);
+    assert_eq!(oauth_flow_rows(&app), 1);
 
     // The app's own worker runs the same housekeeping on the same clock; either may delete it.
     let worker = accord_worker::Worker::new(
@@ -875,10 +871,10 @@ async fn an_abandoned_sign_in_leaves_no_oauth_state_behind() {
     );
     app.clock.advance(time::Duration::minutes(9));
     worker.run_housekeeping().await.unwrap();
-    assert_eq!(oauth_flow_rows(&app).await, 1, "still usable for a minute");
+    assert_eq!(oauth_flow_rows(&app), 1, "still usable for a minute");
     app.clock.advance(time::Duration::minutes(2));
     worker.run_housekeeping().await.unwrap();
-    assert_eq!(oauth_flow_rows(&app).await, 0, "gone once expired");
+    assert_eq!(oauth_flow_rows(&app), 0, "gone once expired");
 
     let late = browser.get(&callback.location()).await;
     assert_eq!(late.status, 400, "{}", late.body);

@@ -6,8 +6,7 @@
 use crate::helpers::{spawn_app, spawn_app_on_postgres, TestApp};
 use crate::receipts::{run, run_with_env, Ran};
 use accord_domain::ledger::LedgerEvent;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{ConnectOptions as _, Connection as _};
+use sqlx::Connection as _;
 use std::path::Path;
 use tempfile::TempDir;
 
@@ -34,24 +33,23 @@ async fn app_with_events() -> TestApp {
     app
 }
 
-async fn connect(db: &Path) -> SqliteConnection {
-    SqliteConnectOptions::new()
-        .filename(db)
-        .connect()
-        .await
-        .unwrap()
+fn connect(db: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn
 }
 
 /// A consistent copy of the app's database in a new data directory; the app is not touched.
 async fn snapshot(app: &TestApp) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let mut conn = connect(&app.data_dir.path().join("accord.db")).await;
-    sqlx::query("vacuum into ?")
-        .bind(dir.path().join("accord.db").display().to_string())
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    let conn = connect(&app.data_dir.path().join("accord.db"));
+    conn.execute(
+        "vacuum into ?1",
+        [dir.path().join("accord.db").display().to_string()],
+    )
+    .unwrap();
+    drop(conn);
     // The key file too: `ledger verify` checks the signed checkpoints with its public keys.
     std::fs::copy(
         app.data_dir.path().join("keys.toml"),
@@ -63,19 +61,15 @@ async fn snapshot(app: &TestApp) -> TempDir {
 
 /// Runs direct SQL on a copy's database, the append-only triggers dropped first.
 async fn tamper(dir: &Path, statements: &[&str]) {
-    let mut conn = connect(&dir.join("accord.db")).await;
-    sqlx::query("drop trigger ledger_events_refuse_update")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("drop trigger ledger_events_refuse_delete")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let conn = connect(&dir.join("accord.db"));
+    conn.execute_batch(
+        "drop trigger ledger_events_refuse_update; drop trigger ledger_events_refuse_delete;",
+    )
+    .unwrap();
     for s in statements {
-        sqlx::query(s).execute(&mut conn).await.unwrap();
+        conn.execute(s, []).unwrap();
     }
-    conn.close().await.unwrap();
+    drop(conn);
 }
 
 async fn ledger_verify(dir: &Path, extra: &[&str]) -> Ran {
@@ -140,28 +134,27 @@ async fn an_untouched_ledger_verifies_and_the_database_refuses_to_change_it() {
 
     // The live database refuses UPDATE and DELETE of ledger rows, and a second event at a
     // position already taken (a fork).
-    let mut conn = connect(&app.data_dir.path().join("accord.db")).await;
-    let update = sqlx::query(
-        "update ledger_events set event = json_set(event, '$.purpose', 'something else') where seq = 2",
-    )
-    .execute(&mut conn)
-    .await
-    .expect_err("updates are refused");
+    let conn = connect(&app.data_dir.path().join("accord.db"));
+    let update = conn
+        .execute(
+            "update ledger_events set event = json_set(event, '$.purpose', 'something else') where seq = 2",
+            [],
+        )
+        .expect_err("updates are refused");
     assert!(update.to_string().contains("append-only"), "{update}");
-    let delete = sqlx::query("delete from ledger_events where seq = 3")
-        .execute(&mut conn)
-        .await
+    let delete = conn
+        .execute("delete from ledger_events where seq = 3", [])
         .expect_err("deletes are refused");
     assert!(delete.to_string().contains("append-only"), "{delete}");
-    let fork = sqlx::query(
-        "insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
-         select tenant_id, seq, kind, consent_id, event, hash, prev_hash, at from ledger_events where seq = 2",
-    )
-    .execute(&mut conn)
-    .await
-    .expect_err("a fork is refused");
+    let fork = conn
+        .execute(
+            "insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
+             select tenant_id, seq, kind, consent_id, event, hash, prev_hash, at from ledger_events where seq = 2",
+            [],
+        )
+        .expect_err("a fork is refused");
     assert!(fork.to_string().to_lowercase().contains("unique"), "{fork}");
-    conn.close().await.unwrap();
+    drop(conn);
     assert_eq!(chain(&app).await, events, "nothing changed");
 }
 
@@ -260,17 +253,20 @@ async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
     // signed checkpoint sealed the chain at it, which then catches it first (the app's sealer
     // runs on its own schedule: the snapshot says which case this is).
     let copy = snapshot(&app).await;
-    let mut conn = connect(&copy.path().join("accord.db")).await;
-    let json: String = sqlx::query_scalar("select event from ledger_events where seq = 2")
-        .fetch_one(&mut conn)
-        .await
+    let conn = connect(&copy.path().join("accord.db"));
+    let json: String = conn
+        .query_row("select event from ledger_events where seq = 2", [], |r| {
+            r.get(0)
+        })
         .unwrap();
-    let sealed_at_2: bool =
-        sqlx::query_scalar("select exists (select 1 from ledger_checkpoints where seq = 2)")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    conn.close().await.unwrap();
+    let sealed_at_2: bool = conn
+        .query_row(
+            "select exists (select 1 from ledger_checkpoints where seq = 2)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
     let mut forged: LedgerEvent = serde_json::from_str(&json).unwrap();
     forged.body.purpose = "Marketing".into();
     let (text, hash) = (forged.canonical_json().replace('\'', "''"), forged.hash());
@@ -360,14 +356,8 @@ async fn sweep_event_2() -> Sweep {
     let copy = snapshot(&app).await;
     let db = copy.path().join("accord.db");
     let store = accord_store_sqlite::SqliteStore::open(&db).await.unwrap();
-    let mut conn = connect(&db).await;
-    sqlx::query("pragma synchronous = off")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("drop trigger ledger_events_refuse_update")
-        .execute(&mut conn)
-        .await
+    let conn = connect(&db);
+    conn.execute_batch("pragma synchronous = off; drop trigger ledger_events_refuse_update;")
         .unwrap();
     let tenant = app.tenant();
     let jwks = app.state.keyring.signing_keys().jwks();
@@ -376,25 +366,22 @@ async fn sweep_event_2() -> Sweep {
 
     let mut out = Sweep::default();
     for column in ["event", "hash"] {
-        let original: String =
-            sqlx::query_scalar(&format!("select {column} from ledger_events where seq = 2"))
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
+        let original: String = conn
+            .query_row(
+                &format!("select {column} from ledger_events where seq = 2"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
         let parsed: Option<LedgerEvent> = serde_json::from_str(&original).ok();
-        let update = format!("update ledger_events set {column} = ? where seq = 2");
+        let update = format!("update ledger_events set {column} = ?1 where seq = 2");
         for i in 0..original.len() {
             let mut bytes = original.clone().into_bytes();
             bytes[i] ^= 0x01;
             let Ok(flipped) = String::from_utf8(bytes) else {
                 continue;
             };
-            if sqlx::query(&update)
-                .bind(&flipped)
-                .execute(&mut conn)
-                .await
-                .is_err()
-            {
+            if conn.execute(&update, [&flipped]).is_err() {
                 out.refused += 1;
                 continue;
             }
@@ -414,17 +401,13 @@ async fn sweep_event_2() -> Sweep {
                     out.missed.push(what);
                 }
             }
-            sqlx::query(&update)
-                .bind(&original)
-                .execute(&mut conn)
-                .await
-                .unwrap();
+            conn.execute(&update, [&original]).unwrap();
         }
     }
     let intact = verify().await;
     assert!(intact.broken.is_none(), "restored: {:?}", intact.broken);
     assert_eq!(intact.events, 3);
-    conn.close().await.unwrap();
+    drop(conn);
     store.close().await;
     out
 }
@@ -496,9 +479,10 @@ async fn signed_checkpoints_catch_a_rewritten_or_truncated_tail() {
     );
 
     // The last event rewritten, with its hash recomputed so the chain alone still holds.
-    let text: String = sqlx::query_scalar("select event from ledger_events where seq = 3")
-        .fetch_one(&mut connect(&copy.path().join("accord.db")).await)
-        .await
+    let text: String = connect(&copy.path().join("accord.db"))
+        .query_row("select event from ledger_events where seq = 3", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     let forged = text.replacen("hosted_flow", "tenant_api__", 1);
     assert_ne!(forged, text);
@@ -535,16 +519,14 @@ async fn signed_checkpoints_catch_a_rewritten_or_truncated_tail() {
 
     // A checkpoint's hash replaced: its signature no longer matches its row.
     let copy = snapshot(&app).await;
-    let mut conn = connect(&copy.path().join("accord.db")).await;
-    sqlx::query("drop trigger ledger_checkpoints_refuse_update")
-        .execute(&mut conn)
-        .await
+    let conn = connect(&copy.path().join("accord.db"));
+    conn.execute_batch("drop trigger ledger_checkpoints_refuse_update")
         .unwrap();
-    sqlx::query("update ledger_checkpoints set hash = ? where seq = 3")
-        .bind(&events[1].1)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    conn.execute(
+        "update ledger_checkpoints set hash = ?1 where seq = 3",
+        [&events[1].1],
+    )
+    .unwrap();
     drop(conn);
     let ran = ledger_verify(copy.path(), &[]).await;
     assert_eq!(ran.code, Some(1), "{ran}");

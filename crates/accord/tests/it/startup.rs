@@ -199,18 +199,18 @@ async fn sqlite_runs_wal_with_full_synchronous_and_foreign_keys() {
     assert!(db.exists(), "the database lives in the data dir");
 
     // WAL is a property of the file: any connection sees what Accord set.
-    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
-    let mut conn = sqlx::ConnectOptions::connect(&opts).await.unwrap();
-    let journal: String = sqlx::query_scalar("pragma journal_mode")
-        .fetch_one(&mut conn)
-        .await
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let journal: String = conn
+        .query_row("pragma journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(journal.to_lowercase(), "wal");
-    let fks: i64 =
-        sqlx::query_scalar("select count(*) from pragma_foreign_key_list('connections')")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+    let fks: i64 = conn
+        .query_row(
+            "select count(*) from pragma_foreign_key_list('connections')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert!(fks > 0, "the schema declares foreign keys");
     drop(conn);
 
