@@ -254,14 +254,8 @@ async fn main() -> anyhow::Result<()> {
             if let Some(v) = public_url {
                 o.set("server.public_url", v);
             }
-            if let Some(v) = data_dir {
-                o.set("database.data_dir", v.display().to_string());
-            }
-            let settings = load(config.as_ref(), &o);
-            init_logs(&settings);
-            let app = Application::build(&settings, Arc::new(SystemClock)).await?;
-            tracing::info!(address = %app.local_addr(), "Accord is listening");
-            app.serve(shutdown_signal()).await?;
+            set_data_dir(&mut o, data_dir);
+            serve(&load(config.as_ref(), &o)).await?;
         }
         Command::Demo { port, data_dir } => {
             o.set("server.listen", format!("127.0.0.1:{port}"));
@@ -272,9 +266,7 @@ async fn main() -> anyhow::Result<()> {
             demo(&load(config.as_ref(), &o)).await?;
         }
         Command::Migrate { data_dir } => {
-            if let Some(v) = data_dir {
-                o.set("database.data_dir", v.display().to_string());
-            }
+            set_data_dir(&mut o, data_dir);
             let settings = load(config.as_ref(), &o);
             init_logs(&settings);
             println!("{}", accord::migrate(&settings).await?);
@@ -282,9 +274,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Tenant {
             command: TenantCommand::Create { name, data_dir },
         } => {
-            if let Some(v) = data_dir {
-                o.set("database.data_dir", v.display().to_string());
-            }
+            set_data_dir(&mut o, data_dir);
             // Only the store and keys are needed; do not take the server's port.
             o.set("server.listen", "127.0.0.1:0");
             tenant_create(&load(config.as_ref(), &o), &name).await?;
@@ -304,6 +294,15 @@ async fn main() -> anyhow::Result<()> {
             sandbox(port, client).await?;
         }
     }
+    Ok(())
+}
+
+/// `accord serve`: the application on its configured address until a shutdown signal.
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    init_logs(settings);
+    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    tracing::info!(address = %app.local_addr(), "Accord is listening");
+    app.serve(shutdown_signal()).await?;
     Ok(())
 }
 
