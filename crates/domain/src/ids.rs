@@ -86,6 +86,8 @@ typed_id!(/// One event bound for one endpoint, with its attempts.
     WebhookDeliveryId);
 typed_id!(/// One signed mutual NDA (a company's acceptance of the tenant's MNDA).
     NdaAcceptanceId);
+typed_id!(/// One access through a connection (a data call, a proxied call, a token issued).
+    AccessId);
 
 #[cfg(test)]
 mod tests {

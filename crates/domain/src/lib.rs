@@ -3,6 +3,7 @@
 //! Everything here is pure and unit-tested beside the code. Handlers parse input into these
 //! types at the edge; the store persists them; nothing below this crate knows about HTTP or SQL.
 
+pub mod access;
 pub mod brand;
 pub mod catalog;
 pub mod clock;
