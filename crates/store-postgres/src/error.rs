@@ -1,16 +1,21 @@
-//! How PostgreSQL failures become [`StoreError`]s, in one place (STYLE.md: unique-key violations
-//! are mapped in one helper). Nothing here is shown to a customer: `Backend` errors are logged.
+//! How PostgreSQL failures become [`StoreError`]s, in one place, so every caller maps a broken
+//! rule the same way. A `Conflict` may reach an API response: it carries a fixed sentence naming
+//! the rule, never the driver's text (which quotes the values and the schema). The driver's
+//! details stay in `Backend`, which is logged, never shown.
 
 use accord_store::StoreError;
 use sqlx::error::ErrorKind;
 
-/// Maps a driver error: a broken uniqueness rule (SQLSTATE 23505) is a `Conflict`; a reference to
-/// a row that does not exist for this tenant (23503, a composite `(tenant_id, id)` foreign key)
-/// is `NotFound`, exactly as if the caller had looked it up first; anything else is `Backend`.
+/// Maps a driver error: a broken uniqueness rule (SQLSTATE 23505) is a `Conflict` naming the
+/// rule ([`unique_rule`]); a reference to a row that does not exist for this tenant (23503, a
+/// composite `(tenant_id, id)` foreign key) is `NotFound`, exactly as if the caller had looked
+/// it up first; anything else is `Backend`.
 pub(crate) fn db(err: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(e) = &err {
         match e.kind() {
-            ErrorKind::UniqueViolation => return StoreError::Conflict(e.message().to_owned()),
+            ErrorKind::UniqueViolation => {
+                return StoreError::Conflict(unique_rule(e.constraint()).to_owned())
+            }
             ErrorKind::ForeignKeyViolation => return StoreError::NotFound,
             _ => {}
         }
@@ -51,4 +56,154 @@ pub(crate) fn corrupt(column: &str, why: impl std::fmt::Display) -> StoreError {
 /// A failure that is not the driver's (the writer task is gone, a write was inconsistent…).
 pub(crate) fn backend(why: impl Into<String>) -> StoreError {
     StoreError::Backend(why.into().into())
+}
+
+/// The uniqueness rules of the schema, by constraint (or unique index) name, as a sentence for
+/// the caller.
+const UNIQUE_RULES: &[(&str, &str)] = &[
+    (
+        "companies_external_id",
+        "this tenant already has a company with this external_id",
+    ),
+    ("tenants_name_key", "a tenant with this name already exists"),
+    (
+        "api_keys_key_id_key",
+        "an API key with this key id already exists",
+    ),
+    (
+        "link_sessions_token_hash_key",
+        "a link session with this token already exists",
+    ),
+    (
+        "browser_sessions_token_hash_key",
+        "a browser session with this token already exists",
+    ),
+    (
+        "support_requests_tenant_id_reference_key",
+        "this tenant already has a support request with this reference",
+    ),
+    (
+        "jobs_one_pending_refresh",
+        "this connection already has a token refresh pending",
+    ),
+    (
+        "notices_tenant_id_category_locale_key",
+        "this tenant already has a notice for this category and locale",
+    ),
+    (
+        "notice_versions_notice_id_version_key",
+        "this notice already has a version with this number",
+    ),
+    (
+        "ledger_events_pkey",
+        "this ledger chain already has an event at this position",
+    ),
+    (
+        "ledger_checkpoints_pkey",
+        "this ledger chain already has a checkpoint at this position",
+    ),
+    (
+        "link_settings_versions_pkey",
+        "these link settings already have a version with this number",
+    ),
+    (
+        "tenant_platforms_pkey",
+        "this tenant has already configured this platform",
+    ),
+    (
+        "oauth_flows_pkey",
+        "an OAuth flow with this state already exists",
+    ),
+];
+
+/// The id rule of each table (`<table>_pkey`, `<table>_tenant_id_id_key`), by table.
+const ID_RULES: &[(&str, &str)] = &[
+    ("tenants", "a tenant with this id already exists"),
+    ("api_keys", "an API key with this id already exists"),
+    ("companies", "a company with this id already exists"),
+    ("notices", "a notice with this id already exists"),
+    (
+        "notice_versions",
+        "a notice version with this id already exists",
+    ),
+    (
+        "link_sessions",
+        "a link session with this id already exists",
+    ),
+    (
+        "browser_sessions",
+        "a browser session with this id already exists",
+    ),
+    ("connections", "a connection with this id already exists"),
+    ("consents", "a consent with this id already exists"),
+    ("jobs", "a job with this id already exists"),
+    (
+        "support_requests",
+        "a support request with this id already exists",
+    ),
+    (
+        "nda_acceptances",
+        "an NDA acceptance with this id already exists",
+    ),
+    (
+        "webhook_endpoints",
+        "a webhook endpoint with this id already exists",
+    ),
+    (
+        "webhook_events",
+        "a webhook event with this id already exists",
+    ),
+    (
+        "webhook_deliveries",
+        "a webhook delivery with this id already exists",
+    ),
+];
+
+/// For a constraint the tables above do not name.
+const GENERIC_CONFLICT: &str = "a record with the same unique key already exists";
+
+/// The sentence for a broken uniqueness rule, from the constraint the server named: fixed text,
+/// whatever the values were.
+pub(crate) fn unique_rule(constraint: Option<&str>) -> &'static str {
+    let Some(name) = constraint else {
+        return GENERIC_CONFLICT;
+    };
+    if let Some((_, rule)) = UNIQUE_RULES.iter().find(|(c, _)| *c == name) {
+        return rule;
+    }
+    let table = name
+        .strip_suffix("_tenant_id_id_key")
+        .or_else(|| name.strip_suffix("_pkey"));
+    table
+        .and_then(|t| ID_RULES.iter().find(|(table, _)| *table == t))
+        .map_or(GENERIC_CONFLICT, |(_, rule)| rule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unique_rule;
+
+    #[test]
+    fn a_broken_uniqueness_rule_is_named_by_a_fixed_sentence() {
+        assert_eq!(
+            unique_rule(Some("companies_external_id")),
+            "this tenant already has a company with this external_id"
+        );
+        assert_eq!(
+            unique_rule(Some("consents_pkey")),
+            "a consent with this id already exists"
+        );
+        assert_eq!(
+            unique_rule(Some("companies_tenant_id_id_key")),
+            "a company with this id already exists"
+        );
+        assert_eq!(
+            unique_rule(Some("something_else")),
+            "a record with the same unique key already exists"
+        );
+        assert_eq!(
+            unique_rule(None),
+            "a record with the same unique key already exists"
+        );
+    }
 }

@@ -7,6 +7,7 @@
 //! `cargo test` passes with no services; `.ci/run` sets it.
 
 mod batch;
+mod notices;
 mod postgres;
 
 use accord_store::Store;

@@ -7,8 +7,8 @@ use accord_domain::flow::SessionKind;
 use accord_domain::ids::BrowserSessionId;
 use accord_store::conformance::fixtures::{self, at, World};
 use accord_store::{
-    ConnectionStore, ConsentStore, LedgerStore, NdaStore, NoticeStore, Store, StoreError,
-    TenantStore, WebhookStore,
+    CompanyStore, ConnectionStore, ConsentStore, LedgerStore, NdaStore, NoticeStore, Store,
+    StoreError, TenantStore, WebhookStore,
 };
 use accord_store_postgres::testing::{test_options, TestDatabase};
 use accord_store_postgres::{PgOptions, PgStore};
@@ -294,6 +294,34 @@ fn missing_references(w: &World, session: BrowserSessionId) -> Vec<(String, &'st
             "webhook_events_tenant_id_fkey",
         ),
     ]
+}
+
+/// A broken uniqueness rule is a `Conflict` with a fixed sentence naming the rule: the driver's
+/// text (which quotes the values and the schema) never reaches it, since a `Conflict` may be
+/// shown to an API caller.
+#[tokio::test]
+async fn a_conflict_names_the_rule_not_the_driver_text() {
+    let Some((store, _db)) = fresh_store().await else {
+        return;
+    };
+    let w = World::new(&*store, "Lender A").await;
+    let first = fixtures::company(&*store, w.tenant.id, Some("crm-42")).await;
+    let again = accord_domain::tenant::Company {
+        id: accord_domain::ids::CompanyId::new(),
+        ..first.clone()
+    };
+    let Err(StoreError::Conflict(message)) = store.create_company(&again).await else {
+        panic!("a second company with the same external_id must conflict");
+    };
+    assert_eq!(
+        message,
+        "this tenant already has a company with this external_id"
+    );
+    let Err(StoreError::Conflict(message)) = store.create_company(&first).await else {
+        panic!("a second company with the same id must conflict");
+    };
+    assert!(!message.contains("duplicate key"), "{message}");
+    assert!(!message.contains("crm-42"), "{message}");
 }
 
 #[tokio::test]

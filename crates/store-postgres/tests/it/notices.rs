@@ -1,0 +1,73 @@
+//! Publishing a notice version on PostgreSQL: the version and the re-consent a material change
+//! calls for are one transaction, so a failure in the second half publishes nothing.
+
+use crate::fresh_store;
+use accord_domain::connection::ConnectionStatus;
+use accord_store::conformance::fixtures::{self, at, World};
+use accord_store::{ConnectionStore, NoticeStore, StoreError, WebhookStore};
+use sqlx::Connection as _;
+
+/// A trigger refuses to mark any connection `reconsent_required`: the material change that
+/// calls for it fails as a whole, and the notice keeps its version, its number and its linked
+/// connection. Once the trigger is gone, the same publication goes through with its re-consent.
+#[tokio::test]
+async fn a_failed_reconsent_publishes_no_version() {
+    let Some((store, db)) = fresh_store().await else {
+        return;
+    };
+    let w = World::new(&*store, "Lender A").await;
+    let t = w.tenant.id;
+    let linked = fixtures::linked(&*store, &w.company, &w.nv).await;
+    let mut conn = db.raw().await;
+    for ddl in [
+        "create function refuse_reconsent() returns trigger language plpgsql as $$
+         begin raise exception 'the test refuses re-consent'; end $$",
+        "create trigger refuse_reconsent before update on connections for each row
+         when (new.status = 'reconsent_required') execute function refuse_reconsent()",
+    ] {
+        sqlx::query(ddl).execute(&mut conn).await.unwrap();
+    }
+    let material = fixtures::content("A new purpose.");
+    let publish =
+        || store.publish_notice_version(t, w.nv.category, w.nv.locale, &material, at(300));
+
+    let refused = publish().await;
+    assert!(
+        matches!(refused, Err(StoreError::Backend(_))),
+        "the refused re-consent fails the publication: {refused:?}"
+    );
+    assert_eq!(
+        store.notice_versions(t, w.nv.notice_id).await.unwrap(),
+        vec![w.nv.clone()],
+        "no new version"
+    );
+    assert_eq!(
+        store
+            .current_notice_version(t, w.nv.category, w.nv.locale)
+            .await
+            .unwrap(),
+        Some(w.nv.clone())
+    );
+    let notice = store.notice(t, w.nv.notice_id).await.unwrap().unwrap();
+    assert_eq!(notice.current_version, 1, "the number was not taken");
+    let connection = store.connection(t, linked.connection.id).await.unwrap();
+    assert_eq!(connection.unwrap().status, ConnectionStatus::Linked);
+    let events = store.webhook_events(t, 1000).await.unwrap();
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.event_type == "consent.reconsent_required"),
+        "no re-consent event"
+    );
+
+    sqlx::query("drop trigger refuse_reconsent on connections")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let published = publish().await.unwrap();
+    assert_eq!(published.version.version, 2, "the number 2, not 3");
+    assert_eq!(published.previous, Some(w.nv.clone()));
+    let marked: Vec<_> = published.reconsent_required.iter().map(|c| c.id).collect();
+    assert_eq!(marked, vec![linked.connection.id]);
+}
