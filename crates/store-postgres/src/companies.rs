@@ -115,8 +115,8 @@ impl CompanyStore for PgStore {
         // The company's connections (locked), then its chain; the disconnects below append to it.
         crate::connections::active_ids(&mut tx, tenant, id).await?;
         crate::ledger::lock_heads(&mut tx, &[tenant]).await?;
-        // Same effect as the customer clicking "disconnect" on each (brief: withdrawal takes effect
-        // at once), in the same transaction as the deletion. Listed again now that the chain is
+        // Same effect as the customer clicking "disconnect" on each (withdrawal takes effect at
+        // once), in the same transaction as the deletion. Listed again now that the chain is
         // held: connections committed by consent batches meanwhile are among them.
         for connection in crate::connections::active_ids(&mut tx, tenant, id).await? {
             crate::connections::disconnect_in(

@@ -1,6 +1,6 @@
 //! Connecting: the pool and its limits, and the start-up check that the server really makes a
-//! commit durable before it is acknowledged (DESIGN.md: "nothing is acknowledged before the
-//! commit"; a commit that `fsync = off` acknowledges can vanish in a crash).
+//! commit durable before it is acknowledged. A consent is proof: nothing is acknowledged before
+//! its commit, and a commit that `fsync = off` acknowledges can vanish in a crash.
 
 use crate::error::{backend, db};
 use accord_store::Result;

@@ -360,7 +360,7 @@ impl ConnectionStore for PgStore {
         Ok(RefreshStored::Stale { revoke_job })
     }
 
-    /// See `Store::refresh_failing`.
+    /// `last_error` and the `connection.refresh_failing` outbox row, only while linked.
     async fn refresh_failing(
         &self,
         tenant: TenantId,
@@ -417,8 +417,8 @@ impl ConnectionStore for PgStore {
         Ok(Some(deauthorized))
     }
 
-    /// Records a failure code on a connection still pending sign-in (see `Store::fail_connection`);
-    /// one that moved on (linked, disconnected) keeps its state: a late failure report does not
+    /// Records a failure code on a connection still pending sign-in, with its
+    /// `connection.failed` outbox row; one that moved on (linked, disconnected) keeps its state: a late failure report does not
     /// describe it any more.
     async fn fail_connection(
         &self,

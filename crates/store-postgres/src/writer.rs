@@ -1,7 +1,7 @@
 //! The group-commit writer: the one place where concurrent consent writes are batched.
 //!
-//! DESIGN.md wants every consent durable before it is acknowledged and thousands of them per
-//! second. PostgreSQL already shares one WAL flush among transactions that commit together, but
+//! Every consent must be durable before it is acknowledged (it is the tenant's proof), and
+//! thousands of them must fit in a second. PostgreSQL already shares one WAL flush among transactions that commit together, but
 //! a consent alone would still cost a transaction of its own: several statements and round
 //! trips, the lock on its tenant's ledger chain, a commit record. So consents are gathered into
 //! batches, each written by one statement that commits on its own (`batch.rs`): one round trip
