@@ -131,6 +131,71 @@ async fn unpack_batches(conn: &mut PgConnection, limit: u32) -> Result<()> {
     Ok(())
 }
 
+/// A tenant's enabled endpoints, inside the fan-out's transaction.
+async fn enabled_endpoints(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+) -> Result<Vec<WebhookEndpoint>> {
+    sqlx::query(&format!(
+        "select {ENDPOINT_COLS} from webhook_endpoints
+         where tenant_id = $1 and enabled and deleted_at is null"
+    ))
+    .bind(tenant.as_uuid())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(endpoint_from)
+    .collect()
+}
+
+/// Column arrays of the deliveries one fan-out makes, inserted in one statement.
+#[derive(Default)]
+struct Deliveries {
+    id: Vec<Uuid>,
+    tenant_id: Vec<Uuid>,
+    endpoint_id: Vec<Uuid>,
+    event_id: Vec<Uuid>,
+    event_type: Vec<String>,
+}
+
+impl Deliveries {
+    fn push(
+        &mut self,
+        tenant: TenantId,
+        endpoint: WebhookEndpointId,
+        event: WebhookEventId,
+        event_type: &str,
+    ) {
+        self.id.push(WebhookDeliveryId::new().as_uuid());
+        self.tenant_id.push(tenant.as_uuid());
+        self.endpoint_id.push(endpoint.as_uuid());
+        self.event_id.push(event.as_uuid());
+        self.event_type.push(event_type.to_owned());
+    }
+
+    /// Each a pending delivery, due at `now`.
+    async fn insert(self, conn: &mut PgConnection, now: OffsetDateTime) -> Result<()> {
+        sqlx::query(
+            "insert into webhook_deliveries (id, tenant_id, endpoint_id, event_id, event_type, status,
+                 attempts, next_attempt_at, created_at, updated_at)
+             select d.id, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, 'pending', 0, $6, $6, $6
+             from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[])
+                 as d (id, tenant_id, endpoint_id, event_id, event_type)",
+        )
+        .bind(self.id)
+        .bind(self.tenant_id)
+        .bind(self.endpoint_id)
+        .bind(self.event_id)
+        .bind(self.event_type)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl WebhookStore for PgStore {
     async fn create_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<()> {
@@ -284,11 +349,7 @@ impl WebhookStore for PgStore {
         if events.is_empty() {
             return Ok(0);
         }
-        let mut d_id = Vec::new();
-        let mut d_tenant = Vec::new();
-        let mut d_endpoint = Vec::new();
-        let mut d_event = Vec::new();
-        let mut d_type = Vec::new();
+        let mut deliveries = Deliveries::default();
         let mut fanned = Vec::with_capacity(events.len());
         // Each tenant's enabled endpoints, read once per round.
         let mut by_tenant: HashMap<TenantId, Vec<WebhookEndpoint>> = HashMap::new();
@@ -298,48 +359,18 @@ impl WebhookStore for PgStore {
             let event_type = ev.text("event_type")?;
             let created_at = ev.time("created_at")?;
             if let Entry::Vacant(slot) = by_tenant.entry(tenant) {
-                let endpoints = sqlx::query(&format!(
-                    "select {ENDPOINT_COLS} from webhook_endpoints
-                     where tenant_id = $1 and enabled and deleted_at is null"
-                ))
-                .bind(tenant.as_uuid())
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?
-                .iter()
-                .map(endpoint_from)
-                .collect::<Result<Vec<_>>>()?;
-                slot.insert(endpoints);
+                slot.insert(enabled_endpoints(&mut tx, tenant).await?);
             }
             // Endpoints created after the event do not receive it.
             for e in by_tenant[&tenant]
                 .iter()
                 .filter(|e| e.created_at <= created_at && e.subscribes(&event_type))
             {
-                d_id.push(WebhookDeliveryId::new().as_uuid());
-                d_tenant.push(tenant.as_uuid());
-                d_endpoint.push(e.id.as_uuid());
-                d_event.push(id.as_uuid());
-                d_type.push(event_type.clone());
+                deliveries.push(tenant, e.id, id, &event_type);
             }
             fanned.push(id.as_uuid());
         }
-        sqlx::query(
-            "insert into webhook_deliveries (id, tenant_id, endpoint_id, event_id, event_type, status,
-                 attempts, next_attempt_at, created_at, updated_at)
-             select d.id, d.tenant_id, d.endpoint_id, d.event_id, d.event_type, 'pending', 0, $6, $6, $6
-             from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[])
-                 as d (id, tenant_id, endpoint_id, event_id, event_type)",
-        )
-        .bind(d_id)
-        .bind(d_tenant)
-        .bind(d_endpoint)
-        .bind(d_event)
-        .bind(d_type)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        deliveries.insert(&mut tx, now).await?;
         sqlx::query("update webhook_events set fanned_out_at = $1 where id = any($2)")
             .bind(now)
             .bind(&fanned)
