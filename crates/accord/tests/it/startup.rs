@@ -6,7 +6,7 @@ use accord::config::{Overrides, Settings};
 use accord::Application;
 use accord_domain::crypto::ApiKey;
 use accord_domain::SystemClock;
-use accord_store::Store;
+use accord_store::{NoticeStore, Store, TenantStore};
 use accord_store_sqlite::SqliteStore;
 use secrecy::ExposeSecret;
 use std::os::unix::fs::PermissionsExt;
