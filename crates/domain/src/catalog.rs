@@ -9,6 +9,9 @@ use std::str::FromStr;
 use thiserror::Error;
 use url::Url;
 
+mod data_map;
+pub use data_map::{DataEndpoint, DataEndpoints, DataMap, Identity, Pagination, UPSTREAM_ID};
+
 /// The integration category a platform belongs to, shown to the customer so it knows what kind
 /// of system it is connecting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -242,6 +245,20 @@ pub struct Platform {
     /// Data type key → scopes per direction.
     #[serde(default)]
     pub scopes: BTreeMap<DataType, ScopeSet>,
+    /// Where the platform's data API lives (a template like `authorize_url`). Without it the
+    /// platform offers no data access through Accord.
+    #[serde(default)]
+    pub api_base: Option<String>,
+    /// How to read who was connected at the platform.
+    #[serde(default)]
+    pub identity: Option<Identity>,
+    /// Headers sent on every data call, e.g. `{ "xero-tenant-id" = "{upstream_id}" }`, so the
+    /// call targets the connected organisation.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Data type key → the endpoint per direction (a direction needs its scopes).
+    #[serde(default)]
+    pub data: DataMap,
 }
 
 fn default_separator() -> String {
@@ -289,7 +306,12 @@ impl Platform {
 
     /// Whether the authorization URL needs the customer's store name (`{shop}`).
     pub fn needs_shop(&self) -> bool {
-        self.authorize_url.contains("{shop}") || self.token_url.contains("{shop}")
+        self.authorize_url.contains("{shop}")
+            || self.token_url.contains("{shop}")
+            || self
+                .api_base
+                .as_deref()
+                .is_some_and(|b| b.contains("{shop}"))
     }
 
     pub fn is_sandbox(&self) -> bool {
@@ -324,20 +346,31 @@ impl Platform {
             urls.push(("revoke_url", r));
         }
         for (field, raw) in urls {
-            let concrete = raw
-                .replace("{sandbox_url}", "https://sandbox.invalid")
-                .replace("{shop}", "shop");
-            let url = Url::parse(&concrete)
-                .map_err(|e| CatalogError::Invalid(ctx(&format!("{field} is not a URL: {e}"))))?;
-            crate::validate::check_url_scheme(&url, allow_http_localhost)
-                .map_err(|e| CatalogError::Invalid(ctx(&format!("{field}: {e}"))))?;
+            self.check_url(field, raw, allow_http_localhost)?;
         }
         if self.scopes.is_empty() {
             return Err(CatalogError::Invalid(ctx(
                 "needs at least one data type in `scopes`",
             )));
         }
-        Ok(())
+        self.validate_data_map(allow_http_localhost)
+    }
+
+    /// An endpoint template is a URL once its placeholders are filled in, and https (http only
+    /// for localhost in development).
+    fn check_url(
+        &self,
+        field: &str,
+        raw: &str,
+        allow_http_localhost: bool,
+    ) -> Result<(), CatalogError> {
+        let ctx = |what: &str| CatalogError::Invalid(format!("platform `{}`: {what}", self.key));
+        let concrete = raw
+            .replace("{sandbox_url}", "https://sandbox.invalid")
+            .replace("{shop}", "shop");
+        let url = Url::parse(&concrete).map_err(|e| ctx(&format!("{field} is not a URL: {e}")))?;
+        crate::validate::check_url_scheme(&url, allow_http_localhost)
+            .map_err(|e| ctx(&format!("{field}: {e}")))
     }
 }
 

@@ -91,6 +91,17 @@ pub struct Connection {
     pub disconnected_at: Option<OffsetDateTime>,
 }
 
+/// Who was connected at the platform: the organisation, tenant, realm or account a grant
+/// covers, as the platform's identity endpoint names it. Two connections of one company to one
+/// platform are told apart by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Upstream {
+    /// The platform's stable id for it (a Xero tenant id, a `QuickBooks` realm id…).
+    pub id: String,
+    /// Its name as the platform shows it, e.g. "Bluebell Bakery Ltd".
+    pub name: String,
+}
+
 /// Platform tokens: serialised to JSON and encrypted as one AEAD ciphertext (AAD = tenant +
 /// connection), never logged (no `Debug` of values).
 #[derive(Clone, Serialize, Deserialize)]
