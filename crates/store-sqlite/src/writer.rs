@@ -312,6 +312,33 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// Keeps the writer thread busy until the sender is used (or dropped); returns once the
+    /// thread is in it, so whatever is sent next waits in the queue.
+    async fn hold_writer(
+        store: &Arc<SqliteStore>,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<accord_store::Result<()>>,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (busy, started) = tokio::sync::oneshot::channel();
+        let holder = {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                store
+                    .write
+                    .run(move |_| {
+                        let _ = busy.send(());
+                        let _ = held.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        started.await.expect("the writer runs the holder");
+        (release, holder)
+    }
+
     /// Keeps the writer thread busy so the requests pile up, then lets go: they must land in one
     /// commit, the broken one failing alone and every caller hearing its own outcome.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,24 +358,8 @@ mod tests {
         writes[7].connection.consent_id = Some(writes[3].consent.id);
         let before = store.group_commit_stats();
 
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let holder = {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                store
-                    .write
-                    .run(move |_| {
-                        let _ = held.recv();
-                        Ok(())
-                    })
-                    .await
-            })
-        };
+        let (release, holder) = hold_writer(&store).await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while store.write.queued() > 0 {
-            assert!(tokio::time::Instant::now() < deadline, "writer never busy");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
         let calls: Vec<_> = writes
             .iter()
             .cloned()
@@ -414,11 +425,7 @@ mod tests {
         );
         let w = World::new(&*store, "Lender A").await;
         let before = store.group_commit_stats();
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let holder = {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move { store.write.run(move |_| Ok(held.recv().is_ok())).await })
-        };
+        let (release, holder) = hold_writer(&store).await;
         let mut calls = Vec::new();
         let mut others = Vec::new();
         for n in 0..20 {
@@ -436,7 +443,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         release.send(()).unwrap();
-        assert!(holder.await.unwrap().unwrap());
+        holder.await.unwrap().unwrap();
         for call in calls {
             call.await.unwrap().unwrap();
         }
