@@ -41,7 +41,7 @@ fn connect(db: &Path) -> rusqlite::Connection {
 }
 
 /// A consistent copy of the app's database in a new data directory; the app is not touched.
-async fn snapshot(app: &TestApp) -> TempDir {
+fn snapshot(app: &TestApp) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     let conn = connect(&app.data_dir.path().join("accord.db"));
     conn.execute(
@@ -60,7 +60,7 @@ async fn snapshot(app: &TestApp) -> TempDir {
 }
 
 /// Runs direct SQL on a copy's database, the append-only triggers dropped first.
-async fn tamper(dir: &Path, statements: &[&str]) {
+fn tamper(dir: &Path, statements: &[&str]) {
     let conn = connect(&dir.join("accord.db"));
     conn.execute_batch(
         "drop trigger ledger_events_refuse_update; drop trigger ledger_events_refuse_delete;",
@@ -96,7 +96,7 @@ async fn an_untouched_ledger_verifies_and_the_database_refuses_to_change_it() {
     let events = chain(&app).await;
     assert_eq!(events.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 2, 3]);
 
-    let copy = snapshot(&app).await;
+    let copy = snapshot(&app);
     let ran = ledger_verify(copy.path(), &[]).await;
     assert_eq!(ran.code, Some(0), "{ran}");
     let line = format!(
@@ -164,8 +164,8 @@ fn uuid_like() -> String {
 
 /// `accord ledger verify` on a tampered copy: exit 1, the tenant and `event N: …` named.
 async fn assert_caught(app: &TestApp, statements: &[&str], position: i64, reason: &str) {
-    let copy = snapshot(app).await;
-    tamper(copy.path(), statements).await;
+    let copy = snapshot(app);
+    tamper(copy.path(), statements);
     let ran = ledger_verify(copy.path(), &[]).await;
     assert_eq!(ran.code, Some(1), "{statements:?}: {ran}");
     let named = format!(
@@ -252,7 +252,7 @@ async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
     // A forger who recomputes the altered event's hash breaks the next event's link, unless a
     // signed checkpoint sealed the chain at it, which then catches it first (the app's sealer
     // runs on its own schedule: the snapshot says which case this is).
-    let copy = snapshot(&app).await;
+    let copy = snapshot(&app);
     let conn = connect(&copy.path().join("accord.db"));
     let json: String = conn
         .query_row("select event from ledger_events where seq = 2", [], |r| {
@@ -275,8 +275,7 @@ async fn a_tampered_ledger_fails_verification_naming_the_first_broken_event() {
         &[&format!(
             "update ledger_events set event = '{text}', hash = '{hash}' where seq = 2"
         )],
-    )
-    .await;
+    );
     let ran = ledger_verify(copy.path(), &[]).await;
     assert_eq!(ran.code, Some(1), "{ran}");
     let expected = if sealed_at_2 {
@@ -353,7 +352,7 @@ struct Sweep {
 
 async fn sweep_event_2() -> Sweep {
     let app = app_with_events().await;
-    let copy = snapshot(&app).await;
+    let copy = snapshot(&app);
     let db = copy.path().join("accord.db");
     let store = accord_store_sqlite::SqliteStore::open(&db).await.unwrap();
     let conn = connect(&db);
@@ -469,7 +468,7 @@ async fn signed_checkpoints_catch_a_rewritten_or_truncated_tail() {
     seal(&app).await;
     let events = chain(&app).await;
 
-    let copy = snapshot(&app).await;
+    let copy = snapshot(&app);
     let ran = ledger_verify(copy.path(), &[]).await;
     assert_eq!(ran.code, Some(0), "{ran}");
     assert!(
@@ -494,8 +493,7 @@ async fn signed_checkpoints_catch_a_rewritten_or_truncated_tail() {
             literal(&forged),
             literal(&forged_hash)
         )],
-    )
-    .await;
+    );
     let ran = ledger_verify(copy.path(), &[]).await;
     assert_eq!(ran.code, Some(1), "{ran}");
     assert!(
@@ -505,8 +503,8 @@ async fn signed_checkpoints_catch_a_rewritten_or_truncated_tail() {
     );
 
     // The last two events removed.
-    let copy = snapshot(&app).await;
-    tamper(copy.path(), &["delete from ledger_events where seq >= 2"]).await;
+    let copy = snapshot(&app);
+    tamper(copy.path(), &["delete from ledger_events where seq >= 2"]);
     let ran = ledger_verify(copy.path(), &[]).await;
     assert_eq!(ran.code, Some(1), "{ran}");
     assert!(
@@ -518,7 +516,7 @@ async fn signed_checkpoints_catch_a_rewritten_or_truncated_tail() {
     );
 
     // A checkpoint's hash replaced: its signature no longer matches its row.
-    let copy = snapshot(&app).await;
+    let copy = snapshot(&app);
     let conn = connect(&copy.path().join("accord.db"));
     conn.execute_batch("drop trigger ledger_checkpoints_refuse_update")
         .unwrap();
@@ -536,7 +534,7 @@ async fn signed_checkpoints_catch_a_rewritten_or_truncated_tail() {
     );
 
     // Checked against another instance's keys, the checkpoints do not verify.
-    let copy = snapshot(&app).await;
+    let copy = snapshot(&app);
     let other = tempfile::tempdir().unwrap();
     let jwks = other.path().join("jwks.json");
     let keys = accord_domain::receipt::SigningKeys::new(
