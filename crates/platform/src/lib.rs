@@ -3,6 +3,8 @@
 //! kept server-side (encrypted verifier), bound to the browser session, for 10 minutes.
 //! Used by the hosted flow and API (`web`) and by background jobs (`worker`).
 
+pub mod data;
+
 use accord_domain::catalog::Catalog;
 use accord_domain::catalog::{DataUse, Platform, TokenAuth};
 use accord_domain::connection::TokenSet;

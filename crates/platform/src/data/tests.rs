@@ -1,0 +1,333 @@
+use super::*;
+use serde_json::json;
+
+fn endpoint(pagination: Pagination) -> DataEndpoint {
+    DataEndpoint {
+        method: "GET".into(),
+        path: "/orgs/{upstream_id}/invoices?status=open".into(),
+        records: "/data".into(),
+        pagination,
+        docs: "https://developer.acme.example/invoices".into(),
+    }
+}
+
+fn cursor_style() -> Pagination {
+    Pagination::Cursor {
+        cursor_param: "cursor".into(),
+        next_cursor: Some("/next_cursor".into()),
+        last_record_cursor: None,
+        has_more: None,
+        limit_param: Some("limit".into()),
+    }
+}
+
+fn stripe_style() -> Pagination {
+    Pagination::Cursor {
+        cursor_param: "starting_after".into(),
+        next_cursor: None,
+        last_record_cursor: Some("/id".into()),
+        has_more: Some("/has_more".into()),
+        limit_param: Some("limit".into()),
+    }
+}
+
+fn page_style(size_param: bool) -> Pagination {
+    Pagination::Page {
+        page_param: "page".into(),
+        page_size_param: size_param.then(|| "pageSize".into()),
+        first_page: 1,
+    }
+}
+
+fn offset_style() -> Pagination {
+    Pagination::Offset {
+        offset_param: "offset".into(),
+        limit_param: "limit".into(),
+    }
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+#[test]
+fn cursors_round_trip_and_are_opaque() {
+    for c in [
+        PageCursor::Cursor("abc/+=?&".into()),
+        PageCursor::Page(3),
+        PageCursor::Offset(40),
+    ] {
+        let encoded = c.encode();
+        assert!(encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(PageCursor::decode(&encoded), Ok(c));
+    }
+    assert_eq!(
+        PageCursor::Page(3).encode(),
+        URL_SAFE_NO_PAD.encode(r#"{"p":3}"#)
+    );
+}
+
+#[test]
+fn malformed_cursors_are_refused() {
+    let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+    for bad in [
+        String::new(),
+        "not base64!".into(),
+        b64("not json"),
+        b64(r#"{"x":1}"#),
+        b64(r#"{"p":-1}"#),
+        b64(r#"{"p":"3"}"#),
+        b64(r#"{"c":""}"#),
+        b64(r#"{"p":1,"o":2}"#),
+        b64("[]"),
+        "A".repeat(3000),
+    ] {
+        assert_eq!(PageCursor::decode(&bad), Err(PageError::Malformed), "{bad}");
+    }
+}
+
+#[test]
+fn page_sizes_are_bounded() {
+    assert_eq!(page_size(None), DEFAULT_PAGE_SIZE);
+    assert_eq!(page_size(Some(0)), 1);
+    assert_eq!(page_size(Some(5)), 5);
+    assert_eq!(page_size(Some(10_000)), MAX_PAGE_SIZE);
+}
+
+#[test]
+fn query_parameters_follow_the_platform_style() {
+    let cursor = endpoint(cursor_style());
+    assert_eq!(page_query(&cursor, None, 20), Ok(pairs(&[("limit", "20")])));
+    assert_eq!(
+        page_query(&cursor, Some(&PageCursor::Cursor("k".into())), 5),
+        Ok(pairs(&[("cursor", "k"), ("limit", "5")]))
+    );
+    let page = endpoint(page_style(true));
+    assert_eq!(
+        page_query(&page, None, 20),
+        Ok(pairs(&[("page", "1"), ("pageSize", "20")]))
+    );
+    assert_eq!(
+        page_query(&page, Some(&PageCursor::Page(4)), 20),
+        Ok(pairs(&[("page", "4"), ("pageSize", "20")]))
+    );
+    let offset = endpoint(offset_style());
+    assert_eq!(
+        page_query(&offset, Some(&PageCursor::Offset(40)), 20),
+        Ok(pairs(&[("offset", "40"), ("limit", "20")]))
+    );
+    let none = endpoint(Pagination::None);
+    assert_eq!(page_query(&none, None, 20), Ok(vec![]));
+}
+
+#[test]
+fn a_cursor_of_another_style_is_refused() {
+    let page = PageCursor::Page(2);
+    let token = PageCursor::Cursor("k".into());
+    assert_eq!(
+        page_query(&endpoint(cursor_style()), Some(&page), 20),
+        Err(PageError::WrongKind)
+    );
+    assert_eq!(
+        page_query(&endpoint(page_style(false)), Some(&token), 20),
+        Err(PageError::WrongKind)
+    );
+    assert_eq!(
+        page_query(&endpoint(offset_style()), Some(&page), 20),
+        Err(PageError::WrongKind)
+    );
+    assert_eq!(
+        page_query(&endpoint(Pagination::None), Some(&page), 20),
+        Err(PageError::WrongKind)
+    );
+}
+
+#[test]
+fn the_page_path_fills_the_organisation_and_keeps_the_template_query() {
+    let e = endpoint(cursor_style());
+    let c = PageCursor::Cursor("a b&c".into());
+    assert_eq!(
+        page_path(&e, Some("org_1"), Some(&c), 20).unwrap(),
+        "/orgs/org_1/invoices?status=open&cursor=a+b%26c&limit=20"
+    );
+    assert_eq!(page_path(&e, None, None, 20), Err(CallError::BadUpstreamId));
+    for bad in ["", "..", "a/b", "a%2fb", "a?b", "a b", "a\nb"] {
+        assert_eq!(
+            page_path(&e, Some(bad), None, 20),
+            Err(CallError::BadUpstreamId),
+            "{bad}"
+        );
+    }
+    let plain = DataEndpoint {
+        path: "/items".into(),
+        ..endpoint(Pagination::None)
+    };
+    assert_eq!(page_path(&plain, None, None, 20).unwrap(), "/items");
+}
+
+#[test]
+fn the_next_cursor_is_read_from_the_answer() {
+    let e = endpoint(cursor_style());
+    let answer = json!({"data": [1, 2], "next_cursor": "n2"});
+    let page = read_page(&e, &answer, None, 2).unwrap();
+    assert_eq!(page.records, json!([1, 2]));
+    assert_eq!(page.next, Some(PageCursor::Cursor("n2".into())));
+    for last in [
+        json!({"data": [1], "next_cursor": null}),
+        json!({"data": [1]}),
+        json!({"data": [1], "next_cursor": ""}),
+        json!({"data": [], "next_cursor": "n3"}),
+    ] {
+        assert_eq!(read_page(&e, &last, None, 2).unwrap().next, None, "{last}");
+    }
+    assert_eq!(
+        read_page(&e, &json!({"items": []}), None, 2),
+        Err(PageError::NoRecords)
+    );
+}
+
+#[test]
+fn stripe_style_pages_after_the_last_record_while_there_are_more() {
+    let e = DataEndpoint {
+        records: "/data".into(),
+        ..endpoint(stripe_style())
+    };
+    let more =
+        json!({"object": "list", "data": [{"id": "in_1"}, {"id": "in_2"}], "has_more": true});
+    assert_eq!(
+        read_page(&e, &more, None, 2).unwrap().next,
+        Some(PageCursor::Cursor("in_2".into()))
+    );
+    let done = json!({"object": "list", "data": [{"id": "in_3"}], "has_more": false});
+    assert_eq!(read_page(&e, &done, None, 2).unwrap().next, None);
+}
+
+#[test]
+fn page_and_offset_styles_stop_at_a_short_page() {
+    let page = endpoint(page_style(true));
+    let full = json!({"data": [1, 2]});
+    let short = json!({"data": [3]});
+    let sent = PageCursor::Page(2);
+    assert_eq!(
+        read_page(&page, &full, Some(&sent), 2).unwrap().next,
+        Some(PageCursor::Page(3))
+    );
+    assert_eq!(read_page(&page, &short, Some(&sent), 2).unwrap().next, None);
+    // Without a page size the platform decides it: only an empty page ends the list.
+    let unsized_page = endpoint(page_style(false));
+    assert_eq!(
+        read_page(&unsized_page, &short, None, 2).unwrap().next,
+        Some(PageCursor::Page(2))
+    );
+    assert_eq!(
+        read_page(&unsized_page, &json!({"data": []}), None, 2)
+            .unwrap()
+            .next,
+        None
+    );
+    let offset = endpoint(offset_style());
+    let sent = PageCursor::Offset(40);
+    assert_eq!(
+        read_page(&offset, &full, Some(&sent), 2).unwrap().next,
+        Some(PageCursor::Offset(42))
+    );
+    assert_eq!(
+        read_page(&offset, &short, Some(&sent), 2).unwrap().next,
+        None
+    );
+}
+
+#[test]
+fn single_documents_have_no_next_page() {
+    let e = DataEndpoint {
+        path: "/company-info".into(),
+        ..endpoint(Pagination::None)
+    };
+    let page = read_page(
+        &e,
+        &json!({"data": {"name": "Bluebell Bakery Ltd"}}),
+        None,
+        20,
+    )
+    .unwrap();
+    assert_eq!(page.records, json!({"name": "Bluebell Bakery Ltd"}));
+    assert_eq!(page.next, None);
+}
+
+fn base() -> Url {
+    Url::parse("https://api.acme.example/v2").unwrap()
+}
+
+#[test]
+fn paths_are_joined_under_the_api_base() {
+    assert_eq!(
+        join(&base(), "/invoices?page=2&x=%2F").unwrap().as_str(),
+        "https://api.acme.example/v2/invoices?page=2&x=%2F"
+    );
+    let slash = Url::parse("https://api.acme.example/v2/").unwrap();
+    assert_eq!(
+        join(&slash, "/invoices/inv_1").unwrap().as_str(),
+        "https://api.acme.example/v2/invoices/inv_1"
+    );
+    let root = Url::parse("https://acme.example").unwrap();
+    assert_eq!(
+        join(&root, "/a").unwrap().as_str(),
+        "https://acme.example/a"
+    );
+}
+
+#[test]
+fn paths_that_could_leave_the_api_base_are_refused() {
+    for bad in [
+        "invoices",
+        "",
+        "//evil.example/x",
+        "/invoices//x",
+        "/../admin",
+        "/invoices/../../admin",
+        "/invoices/./x",
+        "/invoices/..",
+        "/%2e%2e/admin",
+        "/%2E%2E/admin",
+        "/invoices%2f..%2f..%2fadmin",
+        "/invoices%2F..",
+        "/a%5c..%5cb",
+        "/a\\..\\b",
+        "/a%00",
+        "/a#frag",
+        "/a b",
+        "/a\r\nHost: evil",
+        "https://evil.example/x",
+        "/a?b?c",
+        "@evil.example/x",
+    ] {
+        assert!(
+            matches!(join(&base(), bad), Err(CallError::BadPath(_))),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn retry_after_takes_seconds_and_http_dates() {
+    assert_eq!(RetryAfter::parse("30"), Some(RetryAfter::Seconds(30)));
+    assert_eq!(
+        RetryAfter::parse("Sun, 06 Nov 1994 08:49:37 GMT"),
+        Some(RetryAfter::At(
+            time::macros::datetime!(1994-11-06 08:49:37 UTC)
+        ))
+    );
+    assert_eq!(RetryAfter::parse("soon"), None);
+    assert_eq!(RetryAfter::parse("-1"), None);
+}
+
+#[test]
+fn error_messages_are_safe_to_log() {
+    let e = CallError::Unreachable("connection refused".into());
+    assert_eq!(e.code(), "platform_unreachable");
+    assert!(!CallError::BadUpstreamId.to_string().contains("Bearer"));
+}
