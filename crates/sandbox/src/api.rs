@@ -1,10 +1,11 @@
-//! The data API: `GET /api/{resource}` and `POST /api/invoices|bills`, protected by bearer
-//! tokens (RFC 6750) and scopes. Reads return the organisation's generated data plus what was
-//! written through the API; writes are kept in memory for that organisation.
+//! The data API: `GET /api/organisation`, `GET /api/{resource}` (lists one page at a time) and
+//! `POST /api/invoices|bills`, protected by bearer tokens (RFC 6750) and scopes. Reads return
+//! the organisation's generated data plus what was written through the API; writes are kept in
+//! memory for that organisation.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,7 +17,7 @@ use crate::data::{self, Bill, Dataset, Invoice};
 use crate::http::OAuthError;
 use crate::scope::{Resource, Scope};
 use crate::state::AccessGrant;
-use crate::Sandbox;
+use crate::{paging, DataFault, Sandbox};
 
 /// The realm named in every bearer challenge.
 const CHALLENGE: &str = "Bearer realm=\"accord-sandbox\"";
@@ -25,7 +26,7 @@ const CHALLENGE: &str = "Bearer realm=\"accord-sandbox\"";
 fn authorize(
     sandbox: &Sandbox,
     headers: &HeaderMap,
-    needed: Scope,
+    needed: Option<Scope>,
 ) -> Result<AccessGrant, OAuthError> {
     let token = headers
         .get(AUTHORIZATION)
@@ -54,6 +55,9 @@ fn authorize(
              error_description=\"The access token is unknown, expired or revoked\""
         )));
     };
+    let Some(needed) = needed else {
+        return Ok(grant);
+    };
     if !grant.scopes.contains(needed) {
         return Err(OAuthError::new(
             StatusCode::FORBIDDEN,
@@ -71,35 +75,82 @@ fn not_found() -> OAuthError {
     OAuthError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
 }
 
-/// `GET /api/{resource}`: lists are `{"data": [...]}`, single documents `{"data": {...}}`.
+/// `GET /api/organisation`: who the token was granted by — the organisation's stable id and
+/// the name its user signed in with. Any valid token may ask, as at Xero's `/connections`.
+pub async fn organisation(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, OAuthError> {
+    let grant = authorize(&sandbox, &headers, None)?;
+    let company = data::generate(&grant.organisation).company;
+    Ok(Json(json!({
+        "data": { "id": company.id, "name": grant.organisation }
+    })))
+}
+
+/// `GET /api/{resource}`: lists are `{"data": [...], "next_cursor": …}`, one page at a time
+/// (`?limit=` and the opaque `?cursor=` of the previous page); single documents are
+/// `{"data": {...}}`.
 pub async fn read(
     State(sandbox): State<Sandbox>,
     Path(resource): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, OAuthError> {
+) -> Result<Response, OAuthError> {
     let resource = Resource::parse(&resource).ok_or_else(not_found)?;
-    let grant = authorize(&sandbox, &headers, Scope::Read(resource))?;
+    let grant = authorize(&sandbox, &headers, Some(Scope::Read(resource)))?;
+    if let Some(fault) = sandbox.take_data_fault(&grant.organisation) {
+        return Ok(fault_response(fault));
+    }
     let data = data::generate(&grant.organisation);
     let written = sandbox.store().written(&grant.organisation);
+    let list = |items: Vec<serde_json::Value>| -> Result<serde_json::Value, OAuthError> {
+        paging::page(&items, query.as_deref().unwrap_or(""))
+    };
     let body = match resource {
         Resource::CompanyInfo => json!({ "data": data.company }),
-        Resource::Invoices => {
-            json!({ "data": data.invoices.iter().chain(&written.invoices).collect::<Vec<_>>() })
-        }
-        Resource::Bills => {
-            json!({ "data": data.bills.iter().chain(&written.bills).collect::<Vec<_>>() })
-        }
-        Resource::Customers => json!({ "data": data.customers }),
-        Resource::Suppliers => json!({ "data": data.suppliers }),
-        Resource::BankAccounts => json!({ "data": data.bank_accounts }),
-        Resource::BankTransactions => json!({ "data": data.bank_transactions }),
         Resource::BalanceSheet => json!({ "data": data.balance_sheet }),
         Resource::ProfitAndLoss => json!({ "data": data.profit_and_loss }),
-        Resource::Orders => json!({ "data": data.orders }),
-        Resource::Products => json!({ "data": data.products }),
-        Resource::Payouts => json!({ "data": data.payouts }),
+        Resource::Invoices => list(values(data.invoices.iter().chain(&written.invoices)))?,
+        Resource::Bills => list(values(data.bills.iter().chain(&written.bills)))?,
+        Resource::Customers => list(values(&data.customers))?,
+        Resource::Suppliers => list(values(&data.suppliers))?,
+        Resource::BankAccounts => list(values(&data.bank_accounts))?,
+        Resource::BankTransactions => list(values(&data.bank_transactions))?,
+        Resource::Orders => list(values(&data.orders))?,
+        Resource::Products => list(values(&data.products))?,
+        Resource::Payouts => list(values(&data.payouts))?,
     };
-    Ok(Json(body))
+    Ok(Json(body).into_response())
+}
+
+fn values<'a, T: serde::Serialize + 'a>(
+    items: impl IntoIterator<Item = &'a T>,
+) -> Vec<serde_json::Value> {
+    items
+        .into_iter()
+        .map(|item| serde_json::to_value(item).expect("sandbox records serialise"))
+        .collect()
+}
+
+/// What a platform answers when its rate limiter or a service behind its gateway says no.
+fn fault_response(fault: DataFault) -> Response {
+    let (status, retry_after, error) = match fault {
+        DataFault::RateLimited { retry_after_secs } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(retry_after_secs),
+            "rate_limited",
+        ),
+        DataFault::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Some(30), "unavailable"),
+        DataFault::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, None, "server_error"),
+    };
+    let mut response = (status, Json(json!({ "error": error }))).into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// The body of `POST /api/invoices` (with `customer_id`) and `POST /api/bills` (with
@@ -144,7 +195,10 @@ pub async fn write(
             .insert(ALLOW, HeaderValue::from_static("GET"));
         return Ok(response);
     }
-    let grant = authorize(&sandbox, &headers, Scope::Write(resource))?;
+    let grant = authorize(&sandbox, &headers, Some(Scope::Write(resource)))?;
+    if let Some(fault) = sandbox.take_data_fault(&grant.organisation) {
+        return Ok(fault_response(fault));
+    }
     let is_json = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

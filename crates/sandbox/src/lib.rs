@@ -9,8 +9,9 @@
 //! with Accord beyond the injected [`Clock`]: it stands in for an independent platform, so it
 //! checks everything (PKCE, client secrets, redirect URIs) on its own.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use accord_domain::clock::Clock;
@@ -30,6 +31,7 @@ mod connected;
 mod crypto;
 mod data;
 mod http;
+mod paging;
 mod scope;
 mod state;
 mod token;
@@ -79,7 +81,29 @@ struct Inner {
     store: Mutex<state::Store>,
     /// How many token requests from now on answer 503, as during an outage.
     outage: AtomicU32,
+    /// Token requests with `grant_type=refresh_token` received so far.
+    refreshes: AtomicU64,
+    /// Per organisation: the fault its data calls answer with, and for how many more calls.
+    faults: Mutex<HashMap<String, (DataFault, u32)>>,
 }
+
+/// An error the data API is told to answer with, for tests of a client's retries and
+/// back-off. It is answered after the bearer token and its scope were checked, as a platform's
+/// rate limiter or a failing service behind its gateway would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFault {
+    /// `429 Too Many Requests` with `Retry-After: <seconds>` (RFC 6585 §4).
+    RateLimited { retry_after_secs: u32 },
+    /// `503 Service Unavailable` with `Retry-After: 30`.
+    Unavailable,
+    /// `500 Internal Server Error`.
+    ServerError,
+}
+
+/// Organisation names whose data calls always fail, so a fault can be shown without code
+/// (`accord demo`): sign in to the sandbox as one of these.
+pub const RATE_LIMITED_ORGANISATION: &str = "Rate Limited Ltd";
+pub const UNAVAILABLE_ORGANISATION: &str = "Unavailable Ltd";
 
 impl fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -99,6 +123,8 @@ impl Sandbox {
                 clock,
                 store: Mutex::new(state::Store::new(config.clients)),
                 outage: AtomicU32::new(0),
+                refreshes: AtomicU64::new(0),
+                faults: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -121,6 +147,56 @@ impl Sandbox {
             .outage
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
+    }
+
+    /// How many token requests asked to refresh (`grant_type=refresh_token`) since the sandbox
+    /// started, whatever their outcome: a test asserts with it that exactly one refresh reached
+    /// the platform.
+    pub fn refresh_count(&self) -> u64 {
+        self.inner.refreshes.load(Ordering::SeqCst)
+    }
+
+    fn count_refresh(&self) {
+        self.inner.refreshes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The next `requests` data calls of `organisation` (token and scope still checked first)
+    /// answer with `fault` instead of data; `0` ends a pending fault.
+    pub fn fail_data_requests(&self, organisation: &str, fault: DataFault, requests: u32) {
+        let mut faults = self.faults();
+        if requests == 0 {
+            faults.remove(organisation);
+        } else {
+            faults.insert(organisation.to_owned(), (fault, requests));
+        }
+    }
+
+    /// Takes one call of `organisation`'s pending fault, if any; the magic organisation names
+    /// always fail.
+    fn take_data_fault(&self, organisation: &str) -> Option<DataFault> {
+        if organisation.eq_ignore_ascii_case(RATE_LIMITED_ORGANISATION) {
+            return Some(DataFault::RateLimited {
+                retry_after_secs: 1,
+            });
+        }
+        if organisation.eq_ignore_ascii_case(UNAVAILABLE_ORGANISATION) {
+            return Some(DataFault::Unavailable);
+        }
+        let mut faults = self.faults();
+        let (fault, left) = faults.get_mut(organisation)?;
+        let fault = *fault;
+        *left -= 1;
+        if *left == 0 {
+            faults.remove(organisation);
+        }
+        Some(fault)
+    }
+
+    fn faults(&self) -> MutexGuard<'_, HashMap<String, (DataFault, u32)>> {
+        self.inner
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Removes `client_id`'s access to `organisation`, as its user would on the connected-apps
@@ -149,6 +225,7 @@ impl Sandbox {
                 "/connected-apps",
                 get(connected::show).post(connected::remove),
             )
+            .route("/api/organisation", get(api::organisation))
             .route("/api/{resource}", get(api::read).post(api::write))
             .with_state(self.clone())
             // Pages set their own CSP with a nonce; everything else is locked down entirely.

@@ -147,6 +147,9 @@ pub async fn token(
             .into_response());
     }
     let params = read_form(&headers, &body)?;
+    if params.get("grant_type") == Some("refresh_token") {
+        sandbox.count_refresh();
+    }
     let client_id = authenticate(&sandbox, &headers, &params)?;
     let now = sandbox.now();
     let ttl = sandbox.inner.access_token_ttl;

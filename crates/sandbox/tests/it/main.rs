@@ -3,5 +3,6 @@
 mod api;
 mod authorize;
 mod connected;
+mod data;
 mod helpers;
 mod token;
