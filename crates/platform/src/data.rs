@@ -245,6 +245,13 @@ pub async fn call(
             headers.append(name, value.clone());
         }
     }
+    // Data APIs that speak XML and JSON (Xero, QuickBooks) answer XML unless asked otherwise.
+    if !headers.contains_key(reqwest::header::ACCEPT) {
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+    }
     if let Some(content_type) = &request.content_type {
         let value = HeaderValue::from_str(content_type)
             .map_err(|_| CallError::BadPath("the content type is not a header value"))?;

@@ -394,3 +394,39 @@ fn every_shipped_mapping_has_a_docs_page_and_the_sandboxes_are_mapped_in_full() 
         }
     }
 }
+
+#[test]
+fn shipped_real_platforms_place_proxied_calls() {
+    let c = Catalog::parse(SHIPPED_CATALOG, false).unwrap();
+    let xero = c.find("xero").unwrap();
+    assert_eq!(
+        xero.proxy_use("GET", "/BankTransactions"),
+        read(DataType::BankTransactions)
+    );
+    assert_eq!(
+        xero.proxy_use("GET", "/Invoices"),
+        None,
+        "invoices and bills share it"
+    );
+    assert_eq!(xero.proxy_use("GET", "/Invoices/../Accounts"), None);
+    let qbo = c.find("quickbooks-online").unwrap();
+    assert_eq!(
+        qbo.proxy_use("GET", "/v3/company/123145/invoice/42"),
+        read(DataType::Invoices)
+    );
+    assert_eq!(qbo.proxy_use("GET", "/v3/company/123145/query"), None);
+    let stripe = c.find("stripe").unwrap();
+    assert_eq!(
+        stripe.proxy_use("GET", "/v1/charges/ch_1"),
+        read(DataType::Payments)
+    );
+    assert_eq!(
+        stripe.proxy_use("POST", "/v1/charges"),
+        None,
+        "read-only entry"
+    );
+    assert_eq!(stripe.proxy_use("GET", "/v1/balance"), None, "unmapped");
+    let sandbox = c.find("sandbox").unwrap();
+    assert_eq!(sandbox.proxy_use("POST", "/bills"), write(DataType::Bills));
+    assert_eq!(sandbox.proxy_use("GET", "/organisation"), None);
+}
