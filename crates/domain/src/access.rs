@@ -229,6 +229,7 @@ mod tests {
             updated_at: at(0),
             linked_at: Some(at(0)),
             disconnected_at: None,
+            upstream: None,
         };
         let consent = Consent {
             id: consent_id,

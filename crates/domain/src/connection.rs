@@ -89,6 +89,10 @@ pub struct Connection {
     pub updated_at: OffsetDateTime,
     pub linked_at: Option<OffsetDateTime>,
     pub disconnected_at: Option<OffsetDateTime>,
+    /// Who was connected at the platform, as its identity endpoint named it when the connection
+    /// was last linked; `None` until then, or when the platform could not say.
+    #[serde(default)]
+    pub upstream: Option<Upstream>,
 }
 
 /// Who was connected at the platform: the organisation, tenant, realm or account a grant

@@ -77,6 +77,14 @@ impl WebhookEvent {
         Self::new(k.tenant_id, event_type, data, at)
     }
 
+    /// `consent.expiring`: a consent in force will end at `valid_until` unless the customer agrees
+    /// again, told ahead so the tenant can ask them before data stops.
+    pub fn consent_expiring(k: &Consent, valid_until: OffsetDateTime, at: OffsetDateTime) -> Self {
+        let mut data = consent_data(k);
+        data["valid_until"] = Value::String(rfc3339(valid_until));
+        Self::new(k.tenant_id, "consent.expiring", data, at)
+    }
+
     /// `consent.reconsent_required`: the connection needs the customer's agreement again;
     /// `reason` is `notice_changed` or `consent_expired`.
     pub fn reconsent_required(c: &Connection, reason: &str, at: OffsetDateTime) -> Self {

@@ -19,6 +19,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "connection.refresh_failing",
     "consent.given",
     "consent.withdrawn",
+    "consent.expiring",
     "consent.reconsent_required",
     "nda.accepted",
     "support_request.created",

@@ -20,12 +20,42 @@ pub struct RefreshSchedule {
     pub run_at: OffsetDateTime,
 }
 
-/// What a `refresh_token` job got from the platform, to store with
+/// What a sign-in got from the platform, to store with [`ConnectionStore::link_connection`].
+#[derive(Debug, Clone)]
+pub struct LinkWrite {
+    /// The token set, encrypted (AAD = tenant + connection).
+    pub tokens_ct: String,
+    /// The scope the platform reported, when it reported one.
+    pub granted_scope: Option<String>,
+    /// The connection's first `refresh_token` job, when its tokens can be refreshed.
+    pub refresh: Option<RefreshSchedule>,
+    /// Who was connected at the platform, when its identity endpoint said. It replaces what the
+    /// connection knew before (`None` included: an identity not read is not known), and tells
+    /// whether this sign-in replaces an earlier connection.
+    pub upstream: Option<Upstream>,
+}
+
+/// The outcome of [`ConnectionStore::link_connection`].
+#[derive(Debug, Clone)]
+pub struct Linked {
+    /// The connection as linked.
+    pub connection: Connection,
+    /// The revocation jobs queued in the link's transaction: the grant this connection held
+    /// before, if the sign-in replaced one, then each replaced connection's grant.
+    pub revoke_jobs: Vec<JobId>,
+    /// The earlier connections of the same company to the same upstream organisation at the
+    /// same platform, disconnected by this link (as they are after it).
+    pub replaced: Vec<Connection>,
+}
+
+/// What a refresh got from the platform, to store with
 /// [`ConnectionStore::store_refreshed_tokens`].
 #[derive(Debug, Clone)]
 pub struct RefreshedTokens {
-    /// The job that refreshed; it is completed in the same transaction.
-    pub job: JobId,
+    /// The `refresh_token` job that refreshed, completed in the same transaction; `None` for a
+    /// refresh made on demand (the data gateway found the access token expired), which ends
+    /// whatever refresh job is pending for the connection instead, since `next` replaces it.
+    pub job: Option<JobId>,
     /// The token ciphertext the refresh started from: the new tokens replace it only if the
     /// connection still holds exactly it (compare-and-swap), so a refresh never overwrites the
     /// tokens of a connection disconnected, deauthorized or linked anew meanwhile.
@@ -62,21 +92,45 @@ pub trait ConnectionStore: Send + Sync {
     ///
     /// If the connection still held other tokens (a second callback, or the customer signing in
     /// again after a re-consent), that grant is no longer held by anyone: its revocation at the
-    /// platform is queued in the same transaction, and the job's id returned, so no grant Accord
-    /// obtained stays alive at a platform unseen.
+    /// platform is queued in the same transaction, so no grant Accord obtained stays alive at a
+    /// platform unseen.
+    ///
+    /// Signing in again to the same upstream organisation replaces the earlier connection: every
+    /// other connection of the same tenant, company and platform with the same `upstream.id`
+    /// that is not disconnected is disconnected in the same transaction, exactly as a
+    /// disconnect with revocation does (tokens destroyed, revocation queued, refresh ended, its
+    /// consents in force withdrawn with a `withdrawn` ledger event whose method is `replaced`,
+    /// `connection.disconnected` and `consent.withdrawn` outbox rows), and returned in
+    /// [`Linked::replaced`]: two live connections never hold grants to one organisation, and
+    /// the customer's record says why the earlier consent ended. Another upstream id leaves
+    /// other connections alone (a second organisation, told apart).
     async fn link_connection(
         &self,
         tenant: TenantId,
         id: ConnectionId,
-        tokens_ct: &str,
-        granted_scope: Option<&str>,
-        refresh: Option<RefreshSchedule>,
+        link: &LinkWrite,
         at: OffsetDateTime,
-    ) -> Result<Option<JobId>>;
+    ) -> Result<Linked>;
+    /// Takes the connection's refresh lease until `until`, so that one refresh at a time runs
+    /// per connection across every instance (the worker's job and the data gateway's refresh on
+    /// demand alike: platforms that rotate refresh tokens revoke the whole grant when a spent
+    /// one is presented again). Atomic: `true` only if the connection holds tokens (`linked` or
+    /// `reconsent_required`) and no lease unexpired at `now` is held, for exactly one of any
+    /// number of concurrent callers. The lease ends at `until`, or earlier when the refresh is
+    /// stored ([`RefreshStored::Stored`]), the connection is deauthorized or disconnected.
+    /// `NotFound` if the connection does not exist for this tenant.
+    async fn lease_token_refresh(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
     /// Stores a refresh's tokens, in one transaction, only if the connection still holds tokens
-    /// (`linked` or `reconsent_required`), exactly `previous_tokens_ct`, and `job` is not done:
-    /// the new ciphertext (and scope, when reported) replaces the old one, `job` is completed
-    /// and `next` is scheduled. Otherwise nothing about the connection changes
+    /// (`linked` or `reconsent_required`), exactly `previous_tokens_ct`, and `job`, when given,
+    /// is not done: the new ciphertext (and scope, when reported) replaces the old one, `job` is
+    /// completed (without a job: any refresh job pending for the connection is ended), `next` is
+    /// scheduled and the refresh lease is cleared. Otherwise nothing about the connection changes
     /// ([`RefreshStored::Stale`]) and, with `revoke_if_stale`, a `revoke_token` job holding the
     /// new ciphertext is created. `NotFound` if the connection does not exist for this tenant.
     async fn store_refreshed_tokens(
@@ -89,7 +143,7 @@ pub trait ConnectionStore: Send + Sync {
     /// The platform ended Accord's access (a refresh answered `invalid_grant`). One
     /// transaction, only if the connection still holds tokens and exactly
     /// `previous_tokens_ct`: status `deauthorized`, token ciphertext removed, `last_error` set
-    /// to `error_code`, the connection's pending refresh jobs ended, and a
+    /// to `error_code`, the connection's pending refresh jobs and refresh lease ended, and a
     /// `connection.deauthorized` outbox row. The consent is not withdrawn (the customer did not
     /// withdraw it through Accord; a reconnect supersedes it). Returns the connection after the
     /// change; `None`, and nothing written, when it moved on meanwhile. `NotFound` if the
@@ -133,7 +187,8 @@ pub trait ConnectionStore: Send + Sync {
     async fn connection_tokens(&self, tenant: TenantId, id: ConnectionId)
         -> Result<Option<String>>;
     /// One transaction: status `disconnected`, token ciphertext removed from the connection, the
-    /// current consent marked withdrawn, the connection's pending refresh jobs ended, and — if
+    /// current consent marked withdrawn, the connection's pending refresh jobs and refresh lease
+    /// ended, and — if
     /// `revoke` and tokens existed — a `revoke_token` job created holding the ciphertext
     /// (payload `{connection_id, platform_key, tokens_ct}`).
     /// `None` if the connection does not exist for this tenant; already disconnected connections

@@ -41,4 +41,16 @@ pub trait ConsentStore: Send + Sync {
         given_before: OffsetDateTime,
         at: OffsetDateTime,
     ) -> Result<Vec<ChainedEvent>>;
+    /// Expiry told ahead: consents in force on linked connections of `tenant`, given before
+    /// `given_before` and not warned yet, are marked warned at `at`, each with a
+    /// `consent.expiring` outbox row whose `valid_until` is its `given_at + valid_for` — one
+    /// transaction. Each consent is warned once (a re-consent is a new consent, warned in its
+    /// turn). Returns the consents warned, in id order.
+    async fn warn_expiring_consents(
+        &self,
+        tenant: TenantId,
+        given_before: OffsetDateTime,
+        valid_for: Duration,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Consent>>;
 }

@@ -12,22 +12,27 @@
 //! notice version with the re-consent it calls for) are single methods, so each backend commits
 //! them in one transaction.
 //!
+//! Access log: every access through a connection is recorded before the caller is answered
+//! ([`AccessLogStore`]), so the customer sees each one that a response reported.
+//!
 //! Webhook outbox: every write that changes what a tenant is told about (a consent given or
 //! withdrawn, a connection created, linked, failed, deauthorized or disconnected, re-consent
 //! required, an NDA, a support request) inserts its `WebhookEvent` rows (`accord_domain::outbox`)
 //! in the same transaction as the change, inside the method; the worker fans them out to
 //! endpoints.
 
+pub(crate) use accord_domain::access::AccessRecord;
 pub(crate) use accord_domain::brand::Logo;
 pub(crate) use accord_domain::catalog::{Category, PlatformKey};
-pub(crate) use accord_domain::connection::Connection;
+pub(crate) use accord_domain::connection::{Connection, Upstream};
 pub(crate) use accord_domain::consent::Consent;
 pub(crate) use accord_domain::crypto::TokenHash;
 pub(crate) use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
 pub(crate) use accord_domain::funnel::{FunnelCount, FunnelEvent};
 pub(crate) use accord_domain::ids::{
-    BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId, NdaAcceptanceId,
-    NoticeId, NoticeVersionId, SupportRequestId, TenantId, WebhookDeliveryId, WebhookEndpointId,
+    AccessId, BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId,
+    NdaAcceptanceId, NoticeId, NoticeVersionId, SupportRequestId, TenantId, WebhookDeliveryId,
+    WebhookEndpointId,
 };
 pub(crate) use accord_domain::ledger::{ChainedEvent, EventBody, SignedCheckpoint, StoredEvent};
 pub(crate) use accord_domain::locale::Locale;
@@ -45,6 +50,7 @@ pub(crate) use time::{Duration, OffsetDateTime};
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+mod access;
 mod companies;
 mod connections;
 mod consents;
@@ -59,9 +65,11 @@ mod support;
 mod tenants;
 mod webhooks;
 
+pub use access::AccessLogStore;
 pub use companies::CompanyStore;
 pub use connections::{
-    ConnectionStore, Disconnected, RefreshSchedule, RefreshStored, RefreshedTokens,
+    ConnectionStore, Disconnected, LinkWrite, Linked, RefreshSchedule, RefreshStored,
+    RefreshedTokens,
 };
 pub use consents::{ConsentStore, ConsentWrite};
 pub use flow::FlowStore;
@@ -100,7 +108,6 @@ pub struct Page<Id> {
     pub limit: u32,
 }
 
-
 /// Every role at once: what a backend implements and what the binary holds (`Arc<dyn Store>`).
 /// A part of Accord that needs fewer roles takes those (`&dyn LedgerStore`, or a generic bound),
 /// and an `Arc<dyn Store>` coerces to any of them.
@@ -119,6 +126,7 @@ pub trait Store:
     + JobStore
     + NdaStore
     + WebhookStore
+    + AccessLogStore
     + std::fmt::Debug
     + 'static
 {

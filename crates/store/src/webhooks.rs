@@ -88,9 +88,5 @@ pub trait WebhookStore: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<Option<WebhookDelivery>>;
     /// A tenant's outbox events, oldest first, at most `limit` (for audits and tests).
-    async fn webhook_events(
-        &self,
-        tenant: TenantId,
-        limit: u32,
-    ) -> Result<Vec<WebhookEvent>>;
+    async fn webhook_events(&self, tenant: TenantId, limit: u32) -> Result<Vec<WebhookEvent>>;
 }

@@ -1,12 +1,17 @@
 //! [`ConnectionStore`]: a connection is linked (its tokens stored) or fails while pending; a
-//! disconnect destroys its tokens and queues at most one revocation. Token refresh and
-//! deauthorization, the rest of the role, are the [`refresh`] sub-group.
+//! disconnect destroys its tokens and queues at most one revocation. Who was connected at the
+//! platform is the [`upstream`] sub-group; token refresh and deauthorization are [`refresh`],
+//! and one refresh at a time per connection is [`lease`].
 
+mod lease;
 mod refresh;
+mod upstream;
+pub use lease::*;
 pub use refresh::*;
+pub use upstream::*;
 
 use super::fixtures::{self, at, t0, World};
-use crate::{Store, StoreError};
+use crate::{LinkWrite, Store, StoreError};
 use accord_domain::connection::ConnectionStatus;
 use accord_domain::ids::ConnectionId;
 use accord_domain::tenant::JobKind;
@@ -35,10 +40,23 @@ pub async fn connection_is_linked_and_failed(store: &dyn Store) {
     for _ in 0..2 {
         // The second time is a retried write of the same tokens: no grant is replaced.
         let revoked = store
-            .link_connection(t, id, "ct:tokens", Some("invoices.read"), None, at(20))
+            .link_connection(
+                t,
+                id,
+                &LinkWrite {
+                    granted_scope: Some("invoices.read".into()),
+                    ..fixtures::link_write("ct:tokens", None)
+                },
+                at(20),
+            )
             .await
             .expect("link");
-        assert_eq!(revoked, None);
+        assert!(revoked.revoke_jobs.is_empty() && revoked.replaced.is_empty());
+        assert_eq!(
+            store.connection(t, id).await.unwrap().as_ref(),
+            Some(&revoked.connection),
+            "the link returns the connection as linked"
+        );
     }
     let linked = store.connection(t, id).await.unwrap().unwrap();
     assert_eq!(linked.status, ConnectionStatus::Linked);
@@ -70,7 +88,7 @@ pub async fn connection_is_linked_and_failed(store: &dyn Store) {
         .unwrap();
     assert!(
         store
-            .link_connection(t, id, "ct:again", None, None, at(40))
+            .link_connection(t, id, &fixtures::link_write("ct:again", None), at(40))
             .await
             .is_err(),
         "a late callback never revives it"
@@ -83,7 +101,7 @@ pub async fn connection_is_linked_and_failed(store: &dyn Store) {
     let unknown = ConnectionId::new();
     assert!(matches!(
         store
-            .link_connection(t, unknown, "ct", None, None, at(1))
+            .link_connection(t, unknown, &fixtures::link_write("ct", None), at(1))
             .await,
         Err(StoreError::NotFound)
     ));

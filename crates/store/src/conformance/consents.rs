@@ -201,9 +201,7 @@ pub async fn expired_consents_end_with_an_event(store: &dyn Store) {
         .link_connection(
             w.tenant.id,
             recent.connection.id,
-            "ct:y",
-            None,
-            None,
+            &fixtures::link_write("ct:y", None),
             at(1010),
         )
         .await
@@ -245,4 +243,102 @@ pub async fn expired_consents_end_with_an_event(store: &dyn Store) {
         .is_empty());
     verify(&chain(store, w.tenant.id).await);
     assert_eq!(store.tenants().await.unwrap().len(), 1);
+}
+
+pub async fn expiring_consents_are_warned_once_with_their_event(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let t = w.tenant.id;
+    let valid_for = time::Duration::days(30);
+    // Given before the cut and linked: warned. Given after it, pending sign-in, or withdrawn:
+    // not.
+    let old = fixtures::linked(store, &w.company, &w.nv).await;
+    let recent = fixtures::consent_write(&w.company, &w.nv, at(500));
+    store.record_consent(&recent).await.unwrap();
+    store
+        .link_connection(
+            t,
+            recent.connection.id,
+            &fixtures::link_write("ct:r", None),
+            at(510),
+        )
+        .await
+        .unwrap();
+    let pending = fixtures::consent_write(&w.company, &w.nv, t0());
+    store.record_consent(&pending).await.unwrap();
+    let gone = fixtures::linked(store, &w.company, &w.nv).await;
+    store
+        .disconnect(t, gone.connection.id, false, "test", at(90))
+        .await
+        .unwrap();
+    let other = World::new(store, "Lender B").await;
+    let theirs = fixtures::linked(store, &other.company, &other.nv).await;
+
+    let warned = store
+        .warn_expiring_consents(t, at(100), valid_for, at(1000))
+        .await
+        .unwrap();
+    assert_eq!(warned, std::slice::from_ref(&old.consent));
+    let expiring: Vec<_> = store
+        .webhook_events(t, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "consent.expiring")
+        .collect();
+    assert_eq!(expiring.len(), 1, "{expiring:?}");
+    assert_eq!(expiring[0].created_at, at(1000));
+    let body: serde_json::Value = serde_json::from_str(&expiring[0].body).unwrap();
+    assert_eq!(
+        body["data"]["consent_id"],
+        serde_json::json!(old.consent.id)
+    );
+    assert_eq!(
+        body["data"]["connection_id"],
+        serde_json::json!(old.connection.id)
+    );
+    assert_eq!(body["data"]["valid_until"], "2030-01-31T00:00:00Z");
+    assert_eq!(
+        store.consent(t, old.consent.id).await.unwrap(),
+        Some(old.consent.clone()),
+        "the consent itself is unchanged"
+    );
+
+    // Once only.
+    assert!(store
+        .warn_expiring_consents(t, at(600), valid_for, at(2000))
+        .await
+        .unwrap()
+        .is_empty());
+    let count = |events: Vec<accord_domain::outbox::WebhookEvent>| {
+        events
+            .iter()
+            .filter(|e| e.event_type == "consent.expiring")
+            .count()
+    };
+    assert_eq!(count(store.webhook_events(t, 1000).await.unwrap()), 1);
+    // The other tenant's consents are its own.
+    let b = store
+        .warn_expiring_consents(other.tenant.id, at(100), valid_for, at(3000))
+        .await
+        .unwrap();
+    assert_eq!(b, [theirs.consent]);
+    assert_eq!(count(store.webhook_events(t, 1000).await.unwrap()), 1);
+    // The recent one, now past the cut, in its turn.
+    let later = store
+        .warn_expiring_consents(t, at(600), valid_for, at(4000))
+        .await
+        .unwrap();
+    assert_eq!(
+        later.iter().map(|k| k.id).collect::<Vec<_>>(),
+        [recent.consent.id]
+    );
+    // A warned consent still expires as before.
+    assert_eq!(
+        store
+            .expire_consents(t, at(100), at(5000))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

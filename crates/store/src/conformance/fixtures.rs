@@ -4,10 +4,11 @@
 //! roles can ask for just those; a `&dyn Store` or a backend's own store fits them all.
 
 use crate::{
-    CompanyStore, ConnectionStore, ConsentStore, ConsentWrite, FlowStore, NoticeStore, TenantStore,
+    CompanyStore, ConnectionStore, ConsentStore, ConsentWrite, FlowStore, LinkWrite, NoticeStore,
+    RefreshSchedule, TenantStore,
 };
 use accord_domain::catalog::{Category, DataType, DataUse, Direction, PlatformKey};
-use accord_domain::connection::{Connection, ConnectionStatus};
+use accord_domain::connection::{Connection, ConnectionStatus, Upstream};
 use accord_domain::consent::{Consent, ConsentEvidence, ConsentMethod};
 use accord_domain::crypto::{sha256_hex, TokenHash};
 use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
@@ -171,6 +172,7 @@ pub fn consent_write(
             updated_at: given_at,
             linked_at: None,
             disconnected_at: None,
+            upstream: None,
         },
         consent,
         oauth_flow: None,
@@ -271,6 +273,24 @@ pub async fn browser(
     session
 }
 
+/// What a sign-in stores: tokens `tokens_ct`, no scope reported, no identity read.
+pub fn link_write(tokens_ct: &str, refresh: Option<RefreshSchedule>) -> LinkWrite {
+    LinkWrite {
+        tokens_ct: tokens_ct.to_owned(),
+        granted_scope: None,
+        refresh,
+        upstream: None,
+    }
+}
+
+/// An upstream organisation at the platform, named after its id.
+pub fn upstream(id: &str) -> Upstream {
+    Upstream {
+        id: id.to_owned(),
+        name: format!("Organisation {id}"),
+    }
+}
+
 /// A connection with a consent in force and tokens `ct:tokens`; returns its consent write.
 pub async fn linked(
     store: &(impl ConsentStore + ConnectionStore + ?Sized),
@@ -279,15 +299,12 @@ pub async fn linked(
 ) -> ConsentWrite {
     let w = consent_write(company, nv, t0());
     store.record_consent(&w).await.expect("record consent");
+    let link = LinkWrite {
+        granted_scope: Some("invoices.read".into()),
+        ..link_write("ct:tokens", None)
+    };
     store
-        .link_connection(
-            company.tenant_id,
-            w.connection.id,
-            "ct:tokens",
-            Some("invoices.read"),
-            None,
-            at(60),
-        )
+        .link_connection(company.tenant_id, w.connection.id, &link, at(60))
         .await
         .expect("link");
     w

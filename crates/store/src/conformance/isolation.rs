@@ -13,7 +13,7 @@ async fn writes_from_b_are_refused(store: &dyn Store, a: &World, b: &World, conn
     let tb = b.tenant.id;
     assert!(matches!(
         store
-            .link_connection(tb, conn, "ct:evil", None, None, at(5))
+            .link_connection(tb, conn, &fixtures::link_write("ct:evil", None), at(5))
             .await,
         Err(StoreError::NotFound)
     ));

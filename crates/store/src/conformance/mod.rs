@@ -27,13 +27,14 @@
 //! The cases are grouped like the storage traits, one module per role: [`tenants`],
 //! [`settings`], [`companies`], [`notices`], [`flow`], [`connections`] (with its token refresh
 //! and deauthorization sub-group), [`consents`], [`ledger`], [`support`], [`funnel`], [`jobs`],
-//! [`nda`], [`webhooks`]; then two that cut across every role: [`isolation`] (another tenant's
+//! [`nda`], [`webhooks`], [`access`]; then two that cut across every role: [`isolation`] (another tenant's
 //! ids are not found) and [`races`] (many callers at once, as several instances would be).
 //! [`fixtures`] builds their rows. A case that needs only a few roles takes a store bounded by
 //! just those; the others take `&dyn Store`.
 
 pub mod fixtures;
 
+mod access;
 mod companies;
 mod connections;
 mod consents;
@@ -50,6 +51,7 @@ mod support;
 mod tenants;
 mod webhooks;
 
+pub use access::*;
 pub use companies::*;
 pub use connections::*;
 pub use consents::*;
@@ -120,6 +122,10 @@ macro_rules! conformance_tests {
             connection_is_linked_and_failed,
             disconnect_destroys_tokens_and_queues_one_revocation,
             disconnect_without_tokens_or_revoke_queues_nothing,
+            // ConnectionStore: who was connected at the platform
+            a_link_keeps_the_upstream_identity,
+            relinking_the_same_upstream_replaces_the_earlier_connection,
+            a_different_upstream_is_a_second_connection,
             // ConnectionStore: token refresh and deauthorization
             a_link_queues_one_refresh_and_a_refresh_replaces_the_tokens,
             a_refresh_of_tokens_no_longer_held_changes_nothing,
@@ -128,6 +134,10 @@ macro_rules! conformance_tests {
             a_failing_refresh_is_told_and_a_later_success_clears_it,
             a_reconsent_required_connection_keeps_refreshing,
             racing_refreshes_and_links_leave_one_refresh_pending,
+            // ConnectionStore: one refresh at a time, and refreshes on demand
+            a_refresh_lease_is_taken_by_one_caller_at_a_time,
+            a_refresh_lease_needs_tokens_and_an_owner,
+            an_on_demand_refresh_stores_its_tokens_without_a_job,
             // ConsentStore
             record_consent_inserts_then_updates,
             record_consent_is_all_or_nothing,
@@ -135,6 +145,7 @@ macro_rules! conformance_tests {
             a_new_consent_supersedes_the_one_in_force,
             a_disconnected_connection_is_not_revived_by_a_consent,
             expired_consents_end_with_an_event,
+            expiring_consents_are_warned_once_with_their_event,
             // LedgerStore
             consent_and_withdrawal_are_chained,
             stored_rows_are_the_exact_text_hashed,
@@ -161,6 +172,11 @@ macro_rules! conformance_tests {
             webhook_endpoints_are_owner_scoped_and_rotate_atomically,
             events_fan_out_once_to_subscribed_endpoints,
             deliveries_are_claimed_once_per_attempt_and_kept,
+            // AccessLogStore
+            access_records_are_kept_and_paged_newest_first,
+            the_access_log_is_owner_scoped,
+            the_access_log_is_purged_by_age,
+            concurrent_access_records_all_land,
             // Every role: another tenant's ids are not found
             another_tenants_ids_are_not_found,
             // Every role: many instances at once
@@ -206,11 +222,17 @@ mod listed {
 
     /// Every source file of the suite, by its path under `conformance/`.
     const SOURCES: &[(&str, &str)] = &[
+        ("access.rs", include_str!("access.rs")),
         ("companies.rs", include_str!("companies.rs")),
         ("connections.rs", include_str!("connections.rs")),
+        ("connections/lease.rs", include_str!("connections/lease.rs")),
         (
             "connections/refresh.rs",
             include_str!("connections/refresh.rs"),
+        ),
+        (
+            "connections/upstream.rs",
+            include_str!("connections/upstream.rs"),
         ),
         ("consents.rs", include_str!("consents.rs")),
         ("fixtures.rs", include_str!("fixtures.rs")),

@@ -62,9 +62,7 @@ async fn linked_to(
         .link_connection(
             company.tenant_id,
             write.connection.id,
-            "ct:x",
-            None,
-            None,
+            &fixtures::link_write("ct:x", None),
             at(30),
         )
         .await

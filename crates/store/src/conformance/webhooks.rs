@@ -54,9 +54,7 @@ pub async fn every_change_writes_its_outbox_event(store: &dyn Store) {
         .link_connection(
             w.tenant.id,
             first.connection.id,
-            "ct:tokens",
-            None,
-            None,
+            &fixtures::link_write("ct:tokens", None),
             at(10),
         )
         .await
@@ -176,7 +174,12 @@ pub async fn a_refused_change_writes_no_event(store: &dyn Store) {
     ));
     // Linking a disconnected connection, failing a linked one: refused or no change, no event.
     assert!(store
-        .link_connection(w.tenant.id, first.connection.id, "ct:x", None, None, at(11))
+        .link_connection(
+            w.tenant.id,
+            first.connection.id,
+            &fixtures::link_write("ct:x", None),
+            at(11)
+        )
         .await
         .is_err());
     store

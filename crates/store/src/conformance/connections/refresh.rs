@@ -5,7 +5,7 @@
 //! with its tokens and its `connection.deauthorized` event in one transaction.
 
 use crate::conformance::fixtures::{self, at, World};
-use crate::{RefreshSchedule, RefreshStored, RefreshedTokens, Store, StoreError};
+use crate::{LinkWrite, RefreshSchedule, RefreshStored, RefreshedTokens, Store, StoreError};
 use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::ids::{ConnectionId, ConsentId, JobId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
@@ -28,7 +28,7 @@ fn refreshed(
     next: Option<RefreshSchedule>,
 ) -> RefreshedTokens {
     RefreshedTokens {
-        job,
+        job: Some(job),
         previous_tokens_ct: previous.into(),
         tokens_ct: new.into(),
         granted_scope: None,
@@ -75,14 +75,18 @@ async fn linked_with_refresh(store: &dyn Store, w: &World) -> (TenantId, Connect
         .link_connection(
             w.tenant.id,
             write.connection.id,
-            "ct:tokens",
-            Some("invoices.read"),
-            Some(first),
+            &LinkWrite {
+                granted_scope: Some("invoices.read".into()),
+                ..fixtures::link_write("ct:tokens", Some(first))
+            },
             at(60),
         )
         .await
         .expect("link");
-    assert_eq!(revoked, None, "a first link replaces no grant");
+    assert!(
+        revoked.revoke_jobs.is_empty() && revoked.replaced.is_empty(),
+        "a first link replaces no grant: {revoked:?}"
+    );
     (w.tenant.id, write.connection.id, first.job)
 }
 
@@ -97,10 +101,18 @@ async fn a_second_link_replaces_the_refresh(
 ) -> RefreshSchedule {
     let second = schedule(3100);
     let revoked = store
-        .link_connection(t, id, "ct:second", None, Some(second), at(100))
+        .link_connection(
+            t,
+            id,
+            &fixtures::link_write("ct:second", Some(second)),
+            at(100),
+        )
         .await
         .unwrap()
-        .expect("the replaced grant's revocation");
+        .revoke_jobs;
+    let [revoked] = revoked[..] else {
+        panic!("one revocation, of the replaced grant: {revoked:?}");
+    };
     assert_eq!(
         pending(store, &[first, second.job]).await,
         [second.job],
@@ -350,7 +362,12 @@ async fn reconnect_after_deauthorization(
         .expect("a deauthorized connection can be reconnected");
     let next = schedule(7000);
     store
-        .link_connection(t, id, "ct:new-grant", None, Some(next), at(4010))
+        .link_connection(
+            t,
+            id,
+            &fixtures::link_write("ct:new-grant", Some(next)),
+            at(4010),
+        )
         .await
         .unwrap();
     let c = store.connection(t, id).await.unwrap().unwrap();
@@ -515,7 +532,7 @@ pub async fn racing_refreshes_and_links_leave_one_refresh_pending(store: &dyn St
         let ct = format!("ct:link-{n}");
         async move {
             store
-                .link_connection(t, id, &ct, None, Some(*s), at(4000))
+                .link_connection(t, id, &fixtures::link_write(&ct, Some(*s)), at(4000))
                 .await
         }
     }))
