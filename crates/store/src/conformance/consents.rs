@@ -305,7 +305,7 @@ pub async fn expiring_consents_are_warned_once_with_their_event(store: &dyn Stor
 
     // Once only.
     assert!(store
-        .warn_expiring_consents(t, at(600), valid_for, at(2000))
+        .warn_expiring_consents(t, at(100), valid_for, at(2000))
         .await
         .unwrap()
         .is_empty());
