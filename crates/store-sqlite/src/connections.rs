@@ -1,17 +1,21 @@
-//! Connections and their encrypted platform tokens ([`ConnectionStore`]): linking, token
-//! refresh, failures, deauthorization and disconnection, each with the jobs, consent
-//! withdrawals, ledger events and outbox rows that go with it, in one transaction. The consent
-//! action that creates a connection is `consents.rs`.
+//! Connections and their encrypted platform tokens ([`ConnectionStore`]): linking (with the
+//! replacement of an earlier connection to the same upstream organisation), token refresh,
+//! failures, deauthorization and disconnection, each with the jobs, consent withdrawals, ledger
+//! events and outbox rows that go with it, in one transaction. Token refresh, its lease and
+//! deauthorization are [`refresh`]. The consent action that creates a connection is
+//! `consents.rs`.
 
-use crate::codec::{all, exec, micros, one, RowExt};
+mod refresh;
+
+use crate::codec::{all, micros, one, RowExt};
 use crate::SqliteStore;
-use accord_domain::connection::{Connection, ConnectionStatus};
+use accord_domain::connection::{Connection, ConnectionStatus, Upstream};
 use accord_domain::consent::Consent;
-use accord_domain::ids::{CompanyId, ConnectionId, JobId, TenantId};
+use accord_domain::ids::{CompanyId, ConnectionId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{
-    ConnectionStore, Disconnected, RefreshSchedule, RefreshStored, RefreshedTokens, Result,
+    ConnectionStore, Disconnected, LinkWrite, Linked, RefreshStored, RefreshedTokens, Result,
     StoreError,
 };
 use async_trait::async_trait;
@@ -22,7 +26,8 @@ use time::OffsetDateTime;
 macro_rules! connection_cols {
     () => {
         "id, tenant_id, company_id, platform_key, status, data_uses, consent_id, granted_scope, \
-         last_error, created_at, updated_at, linked_at, disconnected_at"
+         last_error, created_at, updated_at, linked_at, disconnected_at, upstream_id, \
+         upstream_name"
     };
 }
 pub(crate) use connection_cols;
@@ -42,6 +47,13 @@ pub(crate) fn connection_from(row: &Row<'_>) -> Result<Connection> {
         updated_at: row.time("updated_at")?,
         linked_at: row.opt_time("linked_at")?,
         disconnected_at: row.opt_time("disconnected_at")?,
+        upstream: match row.opt_text("upstream_id")? {
+            Some(id) => Some(Upstream {
+                id,
+                name: row.opt_text("upstream_name")?.unwrap_or_default(),
+            }),
+            None => None,
+        },
     })
 }
 
@@ -76,16 +88,15 @@ fn moved_on(
 }
 
 /// Marks the connection linked with its new tokens, in the caller's transaction, and queues
-/// what follows (its outbox row, its next refresh, the revocation of the grant it replaces).
+/// what follows (its outbox row, its next refresh, the revocation of the grant it replaces, the
+/// replacement of an earlier connection to the same upstream organisation).
 fn link(
     tx: &rusqlite::Connection,
     tenant: TenantId,
     id: ConnectionId,
-    tokens_ct: &str,
-    granted_scope: Option<&str>,
-    refresh: Option<RefreshSchedule>,
+    write: &LinkWrite,
     at: OffsetDateTime,
-) -> Result<Option<JobId>> {
+) -> Result<Linked> {
     // The tokens this link replaces (the write transaction holds the database).
     let previous: Option<String> = one(
         tx,
@@ -94,20 +105,24 @@ fn link(
         |r| r.opt_text("tokens_ct"),
     )?
     .flatten();
+    let upstream = write.upstream.as_ref();
     // A disconnected connection is never revived by a late callback: only a new consent may
     // start it again (withdrawal takes effect at once).
     let linked = one(
         tx,
         concat!(
             "update connections set status = 'linked', tokens_ct = ?1, granted_scope = ?2,
-                 last_error = null, linked_at = ?3, updated_at = ?3
-             where tenant_id = ?4 and id = ?5 and status <> 'disconnected' returning ",
+                 last_error = null, linked_at = ?3, updated_at = ?3, upstream_id = ?4,
+                 upstream_name = ?5
+             where tenant_id = ?6 and id = ?7 and status <> 'disconnected' returning ",
             connection_cols!()
         ),
         params![
-            tokens_ct,
-            granted_scope,
+            write.tokens_ct,
+            write.granted_scope,
             micros(at),
+            upstream.map(|u| &u.id),
+            upstream.map(|u| &u.name),
             tenant.to_string(),
             id.to_string()
         ],
@@ -124,69 +139,58 @@ fn link(
     };
     let event = WebhookEvent::connection("connection.linked", &linked, at);
     crate::webhooks::insert_events(tx, vec![event])?;
-    if let Some(next) = refresh {
+    if let Some(next) = write.refresh {
         crate::jobs::schedule_refresh(tx, tenant, id, &linked.platform_key, next, at)?;
     }
+    let mut revoke_jobs = Vec::new();
     // The grant replaced is held by nobody now: revoked at the platform, as a disconnect would.
-    match previous {
-        Some(old) if old != tokens_ct => {
-            crate::jobs::queue_revocation(tx, tenant, id, &linked.platform_key, &old, at).map(Some)
-        }
-        _ => Ok(None),
+    if let Some(old) = previous.filter(|old| *old != write.tokens_ct) {
+        let platform = &linked.platform_key;
+        revoke_jobs.push(crate::jobs::queue_revocation(
+            tx, tenant, id, platform, &old, at,
+        )?);
     }
+    let mut replaced = Vec::new();
+    if let Some(upstream) = upstream {
+        for earlier in same_upstream(tx, &linked, &upstream.id)? {
+            let out = disconnect_in(tx, tenant, earlier, true, REPLACED, at)?
+                .ok_or(StoreError::NotFound)?;
+            revoke_jobs.extend(out.revoke_job);
+            replaced.push(out.connection);
+        }
+    }
+    Ok(Linked {
+        connection: linked,
+        revoke_jobs,
+        replaced,
+    })
 }
 
-/// A refresh's tokens replace the ones it started from, if the connection still holds them, in
-/// the caller's transaction.
-fn store_refreshed(
+/// How a consent ended by a sign-in to the same upstream organisation is recorded.
+const REPLACED: &str = "replaced";
+
+/// The other connections of `linked`'s tenant, company and platform to the upstream
+/// organisation `upstream_id` that are not disconnected, in id order.
+fn same_upstream(
     tx: &rusqlite::Connection,
-    tenant: TenantId,
-    id: ConnectionId,
-    r: &RefreshedTokens,
-    at: OffsetDateTime,
-) -> Result<RefreshStored> {
-    let (platform_key, held, status) = one(
+    linked: &Connection,
+    upstream_id: &str,
+) -> Result<Vec<ConnectionId>> {
+    all(
         tx,
-        "select platform_key, tokens_ct, status from connections where tenant_id = ?1 and id = ?2",
-        [tenant.to_string(), id.to_string()],
-        |row| {
-            Ok((
-                row.platform("platform_key")?,
-                row.opt_text("tokens_ct")?,
-                row.parsed::<ConnectionStatus>("status")?,
-            ))
-        },
-    )?
-    .ok_or(StoreError::NotFound)?;
-    if status.holds_tokens()
-        && held.as_deref() == Some(r.previous_tokens_ct.as_str())
-        && crate::jobs::complete(tx, r.job, at)?
-    {
-        exec(
-            tx,
-            "update connections set tokens_ct = ?1, granted_scope = coalesce(?2, granted_scope),
-                 last_error = null, updated_at = ?3
-             where tenant_id = ?4 and id = ?5",
-            params![
-                r.tokens_ct,
-                r.granted_scope,
-                micros(at),
-                tenant.to_string(),
-                id.to_string()
-            ],
-        )?;
-        if let Some(next) = r.next {
-            crate::jobs::schedule_refresh(tx, tenant, id, &platform_key, next, at)?;
-        }
-        return Ok(RefreshStored::Stored);
-    }
-    let revoke_job = if r.revoke_if_stale {
-        let job = crate::jobs::queue_revocation(tx, tenant, id, &platform_key, &r.tokens_ct, at)?;
-        Some(job)
-    } else {
-        None
-    };
-    Ok(RefreshStored::Stale { revoke_job })
+        "select id from connections
+         where tenant_id = ?1 and company_id = ?2 and platform_key = ?3 and upstream_id = ?4
+             and id <> ?5 and status <> 'disconnected'
+         order by id",
+        params![
+            linked.tenant_id.to_string(),
+            linked.company_id.to_string(),
+            linked.platform_key.as_str(),
+            upstream_id,
+            linked.id.to_string()
+        ],
+        |r| r.id("id"),
+    )
 }
 
 /// Sets `last_error` on a connection in `status`, with its `event_type` outbox row (`when`), in
@@ -258,7 +262,7 @@ pub(crate) fn disconnect_in(
         tx,
         concat!(
             "update connections set status = 'disconnected', tokens_ct = null,
-                 disconnected_at = ?1, updated_at = ?1
+                 refresh_leased_until = null, disconnected_at = ?1, updated_at = ?1
              where tenant_id = ?2 and id = ?3 returning ",
             connection_cols!()
         ),
@@ -321,24 +325,24 @@ impl ConnectionStore for SqliteStore {
         &self,
         tenant: TenantId,
         id: ConnectionId,
-        tokens_ct: &str,
-        granted_scope: Option<&str>,
-        refresh: Option<RefreshSchedule>,
+        write: &LinkWrite,
         at: OffsetDateTime,
-    ) -> Result<Option<JobId>> {
-        let (tokens_ct, granted_scope) = (tokens_ct.to_owned(), granted_scope.map(str::to_owned));
+    ) -> Result<Linked> {
+        let write = write.clone();
         self.write
-            .transaction(move |tx| {
-                link(
-                    tx,
-                    tenant,
-                    id,
-                    &tokens_ct,
-                    granted_scope.as_deref(),
-                    refresh,
-                    at,
-                )
-            })
+            .transaction(move |tx| link(tx, tenant, id, &write, at))
+            .await
+    }
+
+    async fn lease_token_refresh(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        self.write
+            .transaction(move |tx| refresh::lease(tx, tenant, id, until, now))
             .await
     }
 
@@ -351,7 +355,7 @@ impl ConnectionStore for SqliteStore {
     ) -> Result<RefreshStored> {
         let refreshed = refreshed.clone();
         self.write
-            .transaction(move |tx| store_refreshed(tx, tenant, id, &refreshed, at))
+            .transaction(move |tx| refresh::store_refreshed(tx, tenant, id, &refreshed, at))
             .await
     }
 
@@ -367,32 +371,7 @@ impl ConnectionStore for SqliteStore {
         let (previous, error_code) = (previous_tokens_ct.to_owned(), error_code.to_owned());
         self.write
             .transaction(move |tx| {
-                let deauthorized = one(
-                    tx,
-                    concat!(
-                        "update connections set status = 'deauthorized', tokens_ct = null,
-                             last_error = ?1, updated_at = ?2
-                         where tenant_id = ?3 and id = ?4
-                             and status in ('linked', 'reconsent_required') and tokens_ct = ?5
-                         returning ",
-                        connection_cols!()
-                    ),
-                    params![
-                        error_code,
-                        micros(at),
-                        tenant.to_string(),
-                        id.to_string(),
-                        previous
-                    ],
-                    connection_from,
-                )?;
-                let Some(deauthorized) = deauthorized else {
-                    return moved_on(tx, tenant, id);
-                };
-                crate::jobs::end_refreshes(tx, tenant, id, at)?;
-                let event = WebhookEvent::connection("connection.deauthorized", &deauthorized, at);
-                crate::webhooks::insert_events(tx, vec![event])?;
-                Ok(Some(deauthorized))
+                refresh::deauthorize(tx, tenant, id, (&previous, &error_code), at)
             })
             .await
     }

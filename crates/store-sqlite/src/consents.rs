@@ -5,9 +5,10 @@
 //! Each consent write's column values are made by the caller's own task before it is queued
 //! ([`Prepared`]): the writer thread, which every consent of the process waits for in turn, only
 //! binds them, chains the ledger events and steps the statements.
+//!
+//! Expiry, and the warning ahead of it, are [`expiry`].
 
 use crate::codec::{all, micros, one, opt_micros, to_json, RowExt};
-use crate::connections::{connection_cols, connection_from};
 use crate::error::{backend, sqlite};
 use crate::webhooks::OutboxRow;
 use crate::SqliteStore;
@@ -15,13 +16,13 @@ use accord_domain::connection::Connection as ConnectionRow;
 use accord_domain::consent::Consent;
 use accord_domain::flow::OAuthFlow;
 use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, TenantId};
-use accord_domain::ledger::{ChainedEvent, EventBody, EventKind, EventTemplate};
+use accord_domain::ledger::{ChainedEvent, EventTemplate};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{ConsentStore, ConsentWrite, Result, StoreError};
 use async_trait::async_trait;
 use rusqlite::{params, CachedStatement, Connection, Row};
 use std::collections::HashMap;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 /// The columns [`consent_from`] reads.
 macro_rules! consent_cols {
@@ -31,6 +32,9 @@ macro_rules! consent_cols {
          withdrawn_at"
     };
 }
+
+// After the macro, which it uses.
+mod expiry;
 
 fn consent_from(row: &Row<'_>) -> Result<Consent> {
     Ok(Consent {
@@ -403,52 +407,6 @@ pub(crate) fn end_on_connection(
     with_purpose(tx, tenant, ids)
 }
 
-/// Consent validity, in the caller's transaction: consents in force on linked connections,
-/// given before `given_before`, end with an `expired` event; their connections need the
-/// customer's agreement again.
-fn expire(
-    tx: &Connection,
-    tenant: TenantId,
-    given_before: OffsetDateTime,
-    at: OffsetDateTime,
-) -> Result<Vec<ChainedEvent>> {
-    let ids = all(
-        tx,
-        "update consents set withdrawn_at = ?1
-         where tenant_id = ?2 and withdrawn_at is null and given_at < ?3
-             and id in (select consent_id from connections c
-                        where c.tenant_id = consents.tenant_id and c.status = 'linked')
-         returning id",
-        params![micros(at), tenant.to_string(), micros(given_before)],
-        |r| r.id("id"),
-    )?;
-    let ended = with_purpose(tx, tenant, ids)?;
-    let mut outbox = Vec::with_capacity(ended.len());
-    for (k, _) in &ended {
-        let changed = one(
-            tx,
-            concat!(
-                "update connections set status = 'reconsent_required', updated_at = ?1
-                 where tenant_id = ?2 and id = ?3 and status = 'linked' returning ",
-                connection_cols!()
-            ),
-            params![micros(at), tenant.to_string(), k.connection_id.to_string()],
-            connection_from,
-        )?;
-        if let Some(c) = changed {
-            outbox.push(WebhookEvent::reconsent_required(&c, "consent_expired", at));
-        }
-    }
-    crate::webhooks::insert_events(tx, outbox)?;
-    let bodies = ended
-        .iter()
-        .map(|(k, purpose)| {
-            EventBody::for_consent(EventKind::Expired, k, purpose, "validity_expired", at)
-        })
-        .collect();
-    crate::ledger::append(tx, tenant, bodies)
-}
-
 #[async_trait]
 impl ConsentStore for SqliteStore {
     async fn record_consent(&self, write: &ConsentWrite) -> Result<ChainedEvent> {
@@ -500,7 +458,19 @@ impl ConsentStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<Vec<ChainedEvent>> {
         self.write
-            .transaction(move |tx| expire(tx, tenant, given_before, at))
+            .transaction(move |tx| expiry::expire(tx, tenant, given_before, at))
+            .await
+    }
+
+    async fn warn_expiring_consents(
+        &self,
+        tenant: TenantId,
+        given_before: OffsetDateTime,
+        valid_for: Duration,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Consent>> {
+        self.write
+            .transaction(move |tx| expiry::warn(tx, tenant, given_before, valid_for, at))
             .await
     }
 }

@@ -57,6 +57,7 @@ const UNIQUE_RULES: &[(&str, &str)] = &[
         "an NDA acceptance with this id already exists",
     ),
     ("jobs.id", "a job with this id already exists"),
+    ("access_log.", "this access record already exists"),
     ("link_sessions.", "this link session already exists"),
     ("browser_sessions.", "this browser session already exists"),
     ("oauth_flows.", "this OAuth state already exists"),

@@ -7,13 +7,14 @@
 //! it must not wait in the runtime's queue behind those callers each time it is woken.
 //!
 //! Every consent must be durable before it is acknowledged (WAL, `synchronous=FULL`), and there
-//! are thousands of them per second. A commit costs one fsync, whatever it holds, so when the
-//! thread takes a consent it drains whatever else is queued (up to [`MAX_BATCH`] consents) into
-//! one `begin immediate … commit`, and answers each caller only once that commit succeeded.
-//! Other writes found while draining run after the batch, in the order they came. Whatever is
-//! sent while a batch commits joins the next one.
+//! are thousands of them per second; so must every access record, written on the data path
+//! before the gateway answers. A commit costs one fsync, whatever it holds, so when the thread
+//! takes a consent or an access record it drains whatever else of the two is queued (up to
+//! [`MAX_BATCH`] requests) into one `begin immediate … commit`, and answers each caller only
+//! once that commit succeeded. Other writes found while draining run after the batch, in the
+//! order they came. Whatever is sent while a batch commits joins the next one.
 //!
-//! If any consent of a batch fails, that attempt is rolled back and the batch is replayed with
+//! If any request of a batch fails, that attempt is rolled back and the batch is replayed with
 //! each request inside its own savepoint: the failing one (a duplicate id, a connection of
 //! someone else) is rolled back alone and answered with its own error; the others commit.
 //! Either way each caller gets the outcome it would have had alone.
@@ -22,6 +23,7 @@ use crate::consents::{Prepared, Statements};
 use crate::error::{backend, sqlite};
 use accord_domain::ledger::ChainedEvent;
 use accord_store::{ConsentWrite, Result, StoreError};
+use rusqlite::CachedStatement;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -41,17 +43,68 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 enum Message {
     /// A store call's work, answering its caller itself.
     Run(Job),
-    /// A consent, to commit with whatever other consents are queued (boxed: a queue slot is
-    /// as large as its largest message).
-    Consent(Box<Request>),
+    /// A consent or a call's access records, to commit with whatever others are queued
+    /// (boxed: a queue slot is as large as its largest message).
+    Grouped(Box<Request>),
     /// Close the connection, then say so.
     Close(oneshot::Sender<()>),
 }
 
-struct Request {
-    /// The write with its column values, made by the caller's task.
-    write: Prepared,
-    reply: oneshot::Sender<Result<ChainedEvent>>,
+/// A write committed in a group, with its column values made by the caller's task.
+// A consent is much larger than a call's records (which are on the heap); boxing it would cost
+// an allocation per consent on the hot path, where the message is boxed once already.
+#[allow(clippy::large_enum_variant)]
+enum Request {
+    Consent {
+        write: Prepared,
+        reply: oneshot::Sender<Result<ChainedEvent>>,
+    },
+    Access {
+        records: crate::access::Prepared,
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// What a request of a batch wrote, until its caller is answered: a consent's chained event;
+/// nothing for access records.
+type Applied = Option<ChainedEvent>;
+
+/// The statements of a batch, taken from the writer connection's cache for it.
+struct BatchStatements<'db> {
+    consents: Statements<'db>,
+    access: CachedStatement<'db>,
+}
+
+impl<'db> BatchStatements<'db> {
+    fn prepare(db: &'db Connection) -> Result<Self> {
+        Ok(Self {
+            consents: Statements::prepare(db)?,
+            access: db.prepare_cached(crate::access::INSERT).map_err(sqlite)?,
+        })
+    }
+
+    fn apply(&mut self, request: &Request) -> Result<Applied> {
+        match request {
+            Request::Consent { write, .. } => self.consents.apply(write).map(Some),
+            Request::Access { records, .. } => records.apply(&mut self.access).map(|()| None),
+        }
+    }
+}
+
+impl Request {
+    /// Answers the caller with `outcome`; a caller that went away no longer needs it.
+    fn answer(self, outcome: Result<Applied>) {
+        match self {
+            Self::Consent { reply, .. } => {
+                let _ = reply.send(outcome.and_then(|applied| {
+                    applied.ok_or_else(|| backend("a consent was answered without its event"))
+                }));
+            }
+            Self::Access { reply, .. } => {
+                let _ = reply.send(outcome.map(|_| ()));
+            }
+        }
+    }
 }
 
 /// What the group commit has done since the store opened, for metrics and benchmarks.
@@ -139,8 +192,24 @@ impl Writer {
     pub(crate) async fn record(&self, write: ConsentWrite) -> Result<ChainedEvent> {
         let (reply, answer) = oneshot::channel();
         let write = Prepared::new(write)?;
+        self.grouped(Request::Consent { write, reply }, answer)
+            .await
+    }
+
+    /// Queues a call's access records for the next group commit and waits for that commit.
+    pub(crate) async fn record_access(&self, records: crate::access::Prepared) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.grouped(Request::Access { records, reply }, answer)
+            .await
+    }
+
+    async fn grouped<R>(
+        &self,
+        request: Request,
+        answer: oneshot::Receiver<Result<R>>,
+    ) -> Result<R> {
         self.queue
-            .send(Message::Consent(Box::new(Request { write, reply })))
+            .send(Message::Grouped(Box::new(request)))
             .await
             .map_err(|_| stopped())?;
         answer
@@ -172,13 +241,13 @@ impl Writer {
     }
 }
 
-/// The thread's loop: one message at a time, consents in batches.
+/// The thread's loop: one message at a time, consents and access records in batches.
 fn run(mut db: Connection, mut queue: mpsc::Receiver<Message>, counters: &Counters) {
     let mut later = VecDeque::new();
     while let Some(message) = later.pop_front().or_else(|| queue.blocking_recv()) {
         match message {
             Message::Run(job) => run_job(&mut db, job),
-            Message::Consent(first) => {
+            Message::Grouped(first) => {
                 let batch = drain(first, &mut queue, &mut later);
                 match write_batch(&mut db, &batch) {
                     Ok(outcomes) => answer(batch, outcomes, counters),
@@ -194,8 +263,8 @@ fn run(mut db: Connection, mut queue: mpsc::Receiver<Message>, counters: &Counte
     }
 }
 
-/// The batch `first` starts: every consent already queued, up to [`MAX_BATCH`]; other messages
-/// met on the way are kept, in order, for after the batch.
+/// The batch `first` starts: every grouped write already queued, up to [`MAX_BATCH`]; other
+/// messages met on the way are kept, in order, for after the batch.
 fn drain(
     first: Box<Request>,
     queue: &mut mpsc::Receiver<Message>,
@@ -204,7 +273,7 @@ fn drain(
     let mut batch = vec![*first];
     while batch.len() < MAX_BATCH && later.len() < MAX_BATCH {
         match queue.try_recv() {
-            Ok(Message::Consent(request)) => batch.push(*request),
+            Ok(Message::Grouped(request)) => batch.push(*request),
             Ok(other) => later.push_back(other),
             Err(_) => break,
         }
@@ -226,7 +295,7 @@ fn run_job(db: &mut Connection, job: Job) {
 /// The batch in one transaction: every request applied straight (the common case, where nothing
 /// fails, costs no savepoint), or, when one fails, replayed with a savepoint each. The outer
 /// `Err` means the batch itself failed and nothing was written.
-fn write_batch(db: &mut Connection, batch: &[Request]) -> Result<Vec<Result<ChainedEvent>>> {
+fn write_batch(db: &mut Connection, batch: &[Request]) -> Result<Vec<Result<Applied>>> {
     let result = fast_path(db, batch)
         .transpose()
         .unwrap_or_else(|| isolated(db, batch));
@@ -239,12 +308,12 @@ fn write_batch(db: &mut Connection, batch: &[Request]) -> Result<Vec<Result<Chai
 
 /// Every request applied in the batch's transaction, then one commit. `Ok(None)` as soon as one
 /// request fails: the attempt is rolled back and the batch goes through [`isolated`].
-fn fast_path(db: &Connection, batch: &[Request]) -> Result<Option<Vec<Result<ChainedEvent>>>> {
+fn fast_path(db: &Connection, batch: &[Request]) -> Result<Option<Vec<Result<Applied>>>> {
     db.execute_batch("begin immediate").map_err(sqlite)?;
-    let mut statements = Statements::prepare(db)?;
+    let mut statements = BatchStatements::prepare(db)?;
     let mut events = Vec::with_capacity(batch.len());
     for request in batch {
-        let Ok(event) = statements.apply(&request.write) else {
+        let Ok(event) = statements.apply(request) else {
             drop(statements);
             db.execute_batch("rollback").map_err(sqlite)?;
             return Ok(None);
@@ -261,13 +330,13 @@ fn fast_path(db: &Connection, batch: &[Request]) -> Result<Option<Vec<Result<Cha
 /// Each request inside its own savepoint: one that fails is rolled back alone and answered with
 /// its own error. The outer `Err` means the savepoint could not be opened, released or rolled
 /// back: the transaction can no longer be trusted, and nothing is kept.
-fn isolated(db: &Connection, batch: &[Request]) -> Result<Vec<Result<ChainedEvent>>> {
+fn isolated(db: &Connection, batch: &[Request]) -> Result<Vec<Result<Applied>>> {
     db.execute_batch("begin immediate").map_err(sqlite)?;
-    let mut statements = Statements::prepare(db)?;
+    let mut statements = BatchStatements::prepare(db)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
         db.execute_batch("savepoint request").map_err(sqlite)?;
-        match statements.apply(&request.write) {
+        match statements.apply(request) {
             Ok(event) => {
                 db.execute_batch("release request").map_err(sqlite)?;
                 outcomes.push(Ok(event));
@@ -284,28 +353,25 @@ fn isolated(db: &Connection, batch: &[Request]) -> Result<Vec<Result<ChainedEven
     Ok(outcomes)
 }
 
-fn answer(batch: Vec<Request>, outcomes: Vec<Result<ChainedEvent>>, counters: &Counters) {
+fn answer(batch: Vec<Request>, outcomes: Vec<Result<Applied>>, counters: &Counters) {
     let n = batch.len() as u64;
     counters.batches.fetch_add(1, Ordering::Relaxed);
     counters.requests.fetch_add(n, Ordering::Relaxed);
     counters.largest_batch.fetch_max(n, Ordering::Relaxed);
     for (request, outcome) in batch.into_iter().zip(outcomes) {
-        // A caller that went away no longer needs its answer.
-        let _ = request.reply.send(outcome);
+        request.answer(outcome);
     }
 }
 
 fn fail_all(batch: Vec<Request>, cause: &StoreError) {
     tracing::error!(error = %cause, requests = batch.len(), "group commit failed; no request of the batch was written");
     for request in batch {
-        let _ = request
-            .reply
-            .send(Err(backend(format!("group commit failed: {cause}"))));
+        request.answer(Err(backend(format!("group commit failed: {cause}"))));
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::SqliteStore;
     use accord_store::conformance::fixtures::{self, at, World};
     use accord_store::{ConnectionStore, ConsentStore, StoreError};
@@ -314,7 +380,7 @@ mod tests {
 
     /// Keeps the writer thread busy until the sender is used (or dropped); returns once the
     /// thread is in it, so whatever is sent next waits in the queue.
-    async fn hold_writer(
+    pub(crate) async fn hold_writer(
         store: &Arc<SqliteStore>,
     ) -> (
         std::sync::mpsc::Sender<()>,
