@@ -8,6 +8,7 @@
 mod api;
 mod build_your_own;
 mod canary;
+mod crash;
 mod embed;
 mod flow;
 mod funnel;

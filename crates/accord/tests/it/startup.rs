@@ -18,7 +18,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 /// A bound on every child process and every line read from one.
-const CHILD_TIMEOUT: Duration = Duration::from_secs(45);
+pub(crate) const CHILD_TIMEOUT: Duration = Duration::from_secs(45);
 
 fn settings(data_dir: &Path, extra: &[(&str, &str)]) -> Settings {
     let mut o = Overrides::default();
@@ -229,7 +229,7 @@ async fn sqlite_runs_wal_with_full_synchronous_and_foreign_keys() {
 // the binary
 
 /// The `accord` binary with no `ACCORD_*` variables inherited from the test's environment.
-fn accord() -> Command {
+pub(crate) fn accord() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
     for (k, _) in std::env::vars() {
         if k.starts_with("ACCORD_") {
@@ -242,13 +242,13 @@ fn accord() -> Command {
     cmd
 }
 
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ran {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-async fn run(mut cmd: Command) -> Ran {
+pub(crate) async fn run(mut cmd: Command) -> Ran {
     let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
