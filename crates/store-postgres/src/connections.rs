@@ -1,21 +1,23 @@
 //! [`ConnectionStore`] on PostgreSQL: connections, their encrypted platform tokens, and the
 //! writes that change them outside the consent action (which is `batch.rs`, run by the
-//! group-commit writer): linking, token refresh, failures, deauthorization, disconnection.
-//! Each of these locks the connection's row first (`for update`, or the update itself), so two
-//! instances changing one connection at once take turns and see each other's outcome: two
-//! disconnects queue one revocation job, not two.
+//! group-commit writer): linking (`link.rs`, with the earlier connections to the same upstream
+//! organisation it replaces), token refresh and its lease, failures, deauthorization,
+//! disconnection. Each of these locks the connection's row first (`for update`, or the update
+//! itself), so two instances changing one connection at once take turns and see each other's
+//! outcome: two disconnects queue one revocation job, not two, and of many callers asking for
+//! one connection's refresh lease at once, one gets it.
 
 use crate::codec::RowExt;
 use crate::consents::ended_consents;
 use crate::error::db;
 use crate::PgStore;
-use accord_domain::connection::{Connection, ConnectionStatus};
+use accord_domain::connection::{Connection, ConnectionStatus, Upstream};
 use accord_domain::consent::Consent;
 use accord_domain::ids::{CompanyId, ConnectionId, JobId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{
-    ConnectionStore, Disconnected, RefreshSchedule, RefreshStored, RefreshedTokens, Result,
+    ConnectionStore, Disconnected, LinkWrite, Linked, RefreshStored, RefreshedTokens, Result,
     StoreError,
 };
 use async_trait::async_trait;
@@ -23,10 +25,12 @@ use sqlx::postgres::PgRow;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
+mod link;
+
 macro_rules! connection_cols {
     () => {
         "id, tenant_id, company_id, platform_key, status, data_uses, consent_id, granted_scope, last_error, \
-         created_at, updated_at, linked_at, disconnected_at"
+         created_at, updated_at, linked_at, disconnected_at, upstream_id, upstream_name"
     };
 }
 pub(crate) use connection_cols;
@@ -46,7 +50,17 @@ pub(crate) fn connection_from(row: &PgRow) -> Result<Connection> {
         updated_at: row.time("updated_at")?,
         linked_at: row.opt_time("linked_at")?,
         disconnected_at: row.opt_time("disconnected_at")?,
+        upstream: upstream_from(row)?,
     })
+}
+
+/// Who the connection reaches at its platform: both columns or neither (a check of migration
+/// 0020).
+fn upstream_from(row: &PgRow) -> Result<Option<Upstream>> {
+    Ok(row
+        .opt_text("upstream_id")?
+        .zip(row.opt_text("upstream_name")?)
+        .map(|(id, name)| Upstream { id, name }))
 }
 
 /// After a conditional change of one connection that matched no row: `None` (nothing written)
@@ -115,6 +129,28 @@ pub(crate) async fn disconnect_in(
     method: &str,
     at: OffsetDateTime,
 ) -> Result<Option<Disconnected>> {
+    let Some((out, events)) = disconnect_unchained(conn, tenant, id, revoke, method, at).await?
+    else {
+        return Ok(None);
+    };
+    crate::ledger::append_in(conn, events).await?;
+    Ok(Some(out))
+}
+
+/// The `withdrawn` ledger events of a disconnect, still to be appended to the chain.
+pub(crate) type Unchained = Vec<(TenantId, EventBody)>;
+
+/// Everything of a disconnect but the ledger append: the events are returned for the caller to
+/// append once it has changed every row it changes, since the chain is the last lock taken (a
+/// link that replaces several connections appends all their events at once).
+pub(crate) async fn disconnect_unchained(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: ConnectionId,
+    revoke: bool,
+    method: &str,
+    at: OffsetDateTime,
+) -> Result<Option<(Disconnected, Unchained)>> {
     let row = sqlx::query(concat!(
         "select ",
         connection_cols!(),
@@ -128,14 +164,17 @@ pub(crate) async fn disconnect_in(
     let Some(row) = row else { return Ok(None) };
     let current = connection_from(&row)?;
     if current.status == ConnectionStatus::Disconnected {
-        return Ok(Some(Disconnected {
+        let out = Disconnected {
             connection: current,
             revoke_job: None,
-        }));
+        };
+        return Ok(Some((out, Vec::new())));
     }
     let tokens_ct = row.opt_text("tokens_ct")?;
+    // The refresh lease goes with the tokens: nothing is left to refresh.
     let row = sqlx::query(concat!(
-        "update connections set status = 'disconnected', tokens_ct = null, disconnected_at = $1, updated_at = $1
+        "update connections set status = 'disconnected', tokens_ct = null, refresh_leased_until = null,
+             disconnected_at = $1, updated_at = $1
          where tenant_id = $2 and id = $3 returning ",
         connection_cols!()
     ))
@@ -147,7 +186,7 @@ pub(crate) async fn disconnect_in(
     .map_err(db)?;
     let connection = connection_from(&row)?;
     crate::jobs::end_refreshes(conn, tenant, id, at).await?;
-    let ended = withdraw_consents(conn, tenant, id, method, at).await?;
+    let ended = withdraw_consents(conn, tenant, id, at).await?;
     let mut outbox = vec![WebhookEvent::connection(
         "connection.disconnected",
         &connection,
@@ -173,20 +212,26 @@ pub(crate) async fn disconnect_in(
         ),
         _ => None,
     };
-    Ok(Some(Disconnected {
+    let events = ended
+        .iter()
+        .map(|(k, purpose)| {
+            let body = EventBody::for_consent(EventKind::Withdrawn, k, purpose, method, at);
+            (tenant, body)
+        })
+        .collect();
+    let out = Disconnected {
         connection,
         revoke_job,
-    }))
+    };
+    Ok(Some((out, events)))
 }
 
 /// Every consent still in force on the disconnected connection ends now, not only the latest
-/// one, each with its `withdrawn` ledger event (appended last: the chain is the last lock taken).
-/// Returns the consents ended, with their purposes.
+/// one. Returns the consents ended, with their purposes, for their `withdrawn` events.
 async fn withdraw_consents(
     conn: &mut PgConnection,
     tenant: TenantId,
     id: ConnectionId,
-    method: &str,
     at: OffsetDateTime,
 ) -> Result<Vec<(Consent, String)>> {
     let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
@@ -198,18 +243,7 @@ async fn withdraw_consents(
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let ended = ended_consents(conn, tenant, ids).await?;
-    let bodies = ended
-        .iter()
-        .map(|(k, purpose)| {
-            (
-                tenant,
-                EventBody::for_consent(EventKind::Withdrawn, k, purpose, method, at),
-            )
-        })
-        .collect();
-    crate::ledger::append_in(conn, bodies).await?;
-    Ok(ended)
+    ended_consents(conn, tenant, ids).await
 }
 
 /// The connections of a company that can still be disconnected, for `delete_company`, locked
@@ -231,74 +265,62 @@ pub(crate) async fn active_ids(
     Ok(ids.into_iter().map(ConnectionId::from).collect())
 }
 
+/// Whether the refresh may be stored, inside its transaction (the connection's row locked):
+/// its job, when it had one, is completed now (`false` if it was ended meanwhile); a refresh on
+/// demand had none, and ends the refresh job pending for the connection, which its `next`
+/// replaces.
+async fn job_still_due(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: ConnectionId,
+    job: Option<JobId>,
+    at: OffsetDateTime,
+) -> Result<bool> {
+    if let Some(job) = job {
+        return crate::jobs::complete_in(conn, job, at).await;
+    }
+    crate::jobs::end_refreshes(conn, tenant, id, at).await?;
+    Ok(true)
+}
+
 #[async_trait]
 impl ConnectionStore for PgStore {
     async fn link_connection(
         &self,
         tenant: TenantId,
         id: ConnectionId,
-        tokens_ct: &str,
-        granted_scope: Option<&str>,
-        refresh: Option<RefreshSchedule>,
+        link: &LinkWrite,
         at: OffsetDateTime,
-    ) -> Result<Option<JobId>> {
-        // A disconnected connection is never revived by a late callback: only a new consent may
-        // start it again (withdrawal takes effect at once, and for good). A disconnect running at the
-        // same moment holds the row; this update then re-checks the status on its result.
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        // The tokens this link replaces, read under the row's lock: a refresh, a disconnect or
-        // another link of the connection waits for this transaction.
-        let previous: Option<Option<String>> = sqlx::query_scalar(
-            "select tokens_ct from connections where tenant_id = $1 and id = $2 for update",
+    ) -> Result<Linked> {
+        link::link_connection(self, tenant, id, link, at).await
+    }
+
+    /// One conditional update of the row: concurrent callers on any instance queue on its
+    /// lock, and each re-checks the condition on the row as the one before committed it, so
+    /// only the first finds no unexpired lease.
+    async fn lease_token_refresh(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let leased = sqlx::query(
+            "update connections set refresh_leased_until = $1
+             where tenant_id = $2 and id = $3 and status in ('linked', 'reconsent_required')
+                 and (refresh_leased_until is null or refresh_leased_until <= $4)",
         )
+        .bind(until)
         .bind(tenant.as_uuid())
         .bind(id.as_uuid())
-        .fetch_optional(&mut *tx)
+        .bind(now)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
-        let row = sqlx::query(concat!(
-            "update connections set status = 'linked', tokens_ct = $1, granted_scope = $2, last_error = null,
-                 linked_at = $3, updated_at = $3
-             where tenant_id = $4 and id = $5 and status <> 'disconnected' returning ",
-            connection_cols!()
-        ))
-        .bind(tokens_ct)
-        .bind(granted_scope)
-        .bind(at)
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        let Some(row) = row else {
-            drop(tx);
-            return match self.connection(tenant, id).await? {
-                Some(_) => Err(StoreError::Conflict(format!(
-                    "connection {id} is disconnected"
-                ))),
-                None => Err(StoreError::NotFound),
-            };
-        };
-        let linked = connection_from(&row)?;
-        crate::webhooks::insert_events(
-            &mut tx,
-            &[WebhookEvent::connection("connection.linked", &linked, at)],
-        )
-        .await?;
-        if let Some(next) = refresh {
-            crate::jobs::schedule_refresh(&mut tx, tenant, id, &linked.platform_key, next, at)
-                .await?;
+        if leased.rows_affected() == 1 {
+            return Ok(true);
         }
-        // The grant replaced is held by nobody now: revoked at the platform, as a disconnect would.
-        let revoke_job = match previous.flatten() {
-            Some(old) if old != tokens_ct => Some(
-                crate::jobs::queue_revocation(&mut tx, tenant, id, &linked.platform_key, &old, at)
-                    .await?,
-            ),
-            _ => None,
-        };
-        tx.commit().await.map_err(db)?;
-        Ok(revoke_job)
+        moved_on(self, tenant, id).await.map(|_| false)
     }
 
     /// A refresh's tokens replace the ones it started from, if the connection still holds them.
@@ -328,10 +350,12 @@ impl ConnectionStore for PgStore {
         let holds = row.parsed::<ConnectionStatus>("status")?.holds_tokens();
         if holds
             && held.as_deref() == Some(r.previous_tokens_ct.as_str())
-            && crate::jobs::complete_in(&mut tx, r.job, at).await?
+            && job_still_due(&mut tx, tenant, id, r.job, at).await?
         {
+            // The refresh lease ends with the refresh it guarded.
             sqlx::query(
-                "update connections set tokens_ct = $1, granted_scope = coalesce($2, granted_scope), last_error = null, updated_at = $3
+                "update connections set tokens_ct = $1, granted_scope = coalesce($2, granted_scope), last_error = null,
+                     refresh_leased_until = null, updated_at = $3
                  where tenant_id = $4 and id = $5",
             )
             .bind(&r.tokens_ct)
@@ -385,7 +409,8 @@ impl ConnectionStore for PgStore {
     ) -> Result<Option<Connection>> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let row = sqlx::query(concat!(
-            "update connections set status = 'deauthorized', tokens_ct = null, last_error = $1, updated_at = $2
+            "update connections set status = 'deauthorized', tokens_ct = null, refresh_leased_until = null,
+                 last_error = $1, updated_at = $2
              where tenant_id = $3 and id = $4 and status in ('linked', 'reconsent_required') and tokens_ct = $5
              returning ",
             connection_cols!()

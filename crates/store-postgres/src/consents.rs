@@ -1,8 +1,8 @@
 //! [`ConsentStore`] on PostgreSQL: consent records, given with their connection (through the
 //! group-commit writer, `writer.rs`, which writes a whole batch in one statement, `batch.rs`),
-//! superseded by a newer consent, withdrawn with a disconnect, expired. Consents are never
-//! deleted: they are the tenant's proof; the schema's triggers let a consent be withdrawn once
-//! and refuse any other change.
+//! superseded by a newer consent, withdrawn with a disconnect, warned of their expiry, expired.
+//! Consents are never deleted: they are the tenant's proof; the schema's triggers let a consent
+//! be withdrawn once and marked warned once, and refuse any other change.
 
 use crate::codec::RowExt;
 use crate::connections::{connection_cols, connection_from};
@@ -16,7 +16,7 @@ use accord_store::{ConsentStore, ConsentWrite, Result};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 macro_rules! consent_cols {
     () => {
@@ -82,21 +82,25 @@ pub(crate) async fn ended_consents(
         .collect()
 }
 
-/// The linked connections whose consent in force was given before `given_before`, locked
+/// The linked connections whose consent in force was given before `given_before` (with
+/// `unwarned`, only those whose consent was not warned of its expiry yet), locked
 /// (`for update`) in id order, the order every multi-row writer locks connections in.
 async fn lock_expiring(
     conn: &mut PgConnection,
     tenant: TenantId,
     given_before: OffsetDateTime,
+    unwarned: bool,
 ) -> Result<Vec<uuid::Uuid>> {
     sqlx::query_scalar(
         "select c.id from connections c where c.tenant_id = $1 and c.status = 'linked'
              and c.consent_id in (select k.id from consents k where k.tenant_id = $1
-                 and k.withdrawn_at is null and k.given_at < $2)
+                 and k.withdrawn_at is null and k.given_at < $2
+                 and (not $3 or k.expiry_warned_at is null))
          order by c.id for update",
     )
     .bind(tenant.as_uuid())
     .bind(given_before)
+    .bind(unwarned)
     .fetch_all(&mut *conn)
     .await
     .map_err(db)
@@ -125,6 +129,38 @@ async fn end_expiring(
     .await
     .map_err(db)?;
     ended_consents(conn, tenant, ids).await
+}
+
+/// Marks warned the consents in force, given before `given_before` and not warned yet, on the
+/// `linked` connections (locked by [`lock_expiring`]); returns them in id order.
+async fn mark_warned(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    given_before: OffsetDateTime,
+    linked: &[uuid::Uuid],
+    at: OffsetDateTime,
+) -> Result<Vec<Consent>> {
+    let mut warned = sqlx::query(concat!(
+        "update consents k set expiry_warned_at = $1
+         where k.tenant_id = $2 and k.withdrawn_at is null and k.expiry_warned_at is null
+             and k.given_at < $3
+             and k.id in (select c.consent_id from connections c
+                 where c.tenant_id = $2 and c.id = any($4) and c.status = 'linked')
+         returning ",
+        consent_cols!()
+    ))
+    .bind(at)
+    .bind(tenant.as_uuid())
+    .bind(given_before)
+    .bind(linked)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(consent_from)
+    .collect::<Result<Vec<_>>>()?;
+    warned.sort_by_key(|k| k.id);
+    Ok(warned)
 }
 
 /// The connections of the `ended` consents become `reconsent_required`, each with its
@@ -211,7 +247,7 @@ impl ConsentStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // Lock order: connections, then consents, then the tenant's ledger chain, which the
         // append at the end locks (see `ledger.rs`).
-        let linked = lock_expiring(&mut tx, tenant, given_before).await?;
+        let linked = lock_expiring(&mut tx, tenant, given_before, false).await?;
         if linked.is_empty() {
             return Ok(Vec::new());
         }
@@ -229,5 +265,30 @@ impl ConsentStore for PgStore {
         let events = crate::ledger::append_in(&mut tx, bodies).await?;
         tx.commit().await.map_err(db)?;
         Ok(events)
+    }
+
+    /// Expiry told ahead, once per consent: the mark and the `consent.expiring` outbox rows
+    /// commit together. Lock order as for expiry (connections, then consents); no ledger event,
+    /// so the chain is not taken.
+    async fn warn_expiring_consents(
+        &self,
+        tenant: TenantId,
+        given_before: OffsetDateTime,
+        valid_for: Duration,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Consent>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let linked = lock_expiring(&mut tx, tenant, given_before, true).await?;
+        if linked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let warned = mark_warned(&mut tx, tenant, given_before, &linked, at).await?;
+        let outbox: Vec<WebhookEvent> = warned
+            .iter()
+            .map(|k| WebhookEvent::consent_expiring(k, k.given_at + valid_for, at))
+            .collect();
+        crate::webhooks::insert_events(&mut tx, &outbox).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(warned)
     }
 }

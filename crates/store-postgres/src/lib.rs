@@ -4,7 +4,8 @@
 //! Each role trait of `accord_store` is implemented for [`PgStore`] by the module of the same
 //! name, with its SQL in place: [`tenants`], [`settings`], [`companies`], [`notices`], [`flow`],
 //! [`connections`], [`consents`], [`ledger`], [`support`], [`funnel`], [`jobs`], [`nda`],
-//! [`webhooks`]. This file holds only the store itself: connecting, migrating, closing, `ping`.
+//! [`webhooks`], [`access`]. This file holds only the store itself: connecting, migrating,
+//! closing, `ping`.
 //!
 //! One connection pool per instance, with limits ([`PgOptions`]). At start-up the server's
 //! durability settings are checked ([`conn`]): a server that may acknowledge a commit it has not
@@ -16,8 +17,11 @@
 //! claimed with `for update skip locked` ([`jobs`]); a disconnect locks its connection row
 //! ([`connections`]); notice numbers come from an `on conflict do update` ([`notices`]).
 //! Consent writes go through the group-commit writer ([`writer`]), which batches concurrent
-//! callers into one statement ([`batch`]) and one commit each.
+//! callers into one statement ([`batch`]) and one commit each; access-log writes are grouped
+//! the same way ([`access`]). A connection's refresh lease is one conditional update of its
+//! row ([`connections`]), so one instance at a time refreshes its tokens.
 
+mod access;
 mod batch;
 mod codec;
 mod companies;
@@ -67,6 +71,8 @@ pub fn is_postgres_url(url: &str) -> bool {
 pub struct PgStore {
     pool: PgPool,
     writer: writer::GroupWriter,
+    /// Groups concurrent access-log writes into shared commits (`access.rs`).
+    access: access::AccessWriter,
     durability: Durability,
 }
 
@@ -78,9 +84,11 @@ impl PgStore {
         let durability = conn::check_durability(&pool, options.allow_unsafe_durability).await?;
         migrate(&pool).await?;
         let writer = writer::GroupWriter::spawn(&pool, options.consent_writers);
+        let access = access::AccessWriter::spawn(&pool);
         Ok(Self {
             pool,
             writer,
+            access,
             durability,
         })
     }
