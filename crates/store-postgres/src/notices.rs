@@ -155,16 +155,22 @@ async fn insert_version(
 /// A material change: the linked connections whose consent in force quotes an older version of
 /// the notice need the customer's agreement again, each with its `consent.reconsent_required`
 /// outbox row. Inside the publishing transaction, after the bump (so "older" is below the
-/// version just published); the update locks the rows it changes.
+/// version just published).
 async fn require_reconsent(
     conn: &mut PgConnection,
     tenant: TenantId,
     notice: NoticeId,
     at: OffsetDateTime,
 ) -> Result<Vec<Connection>> {
-    let connections = sqlx::query(concat!(
+    let locked = lock_for_reconsent(conn, tenant, notice).await?;
+    if locked.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Re-checked on the locked rows, as committed: a disconnect or a re-consent that went
+    // first leaves its connection out.
+    let mut connections = sqlx::query(concat!(
         "update connections set status = 'reconsent_required', updated_at = $1
-         where tenant_id = $2 and status = 'linked' and consent_id in (
+         where tenant_id = $2 and id = any($4) and status = 'linked' and consent_id in (
              select k.id from consents k
              join notice_versions nv on nv.tenant_id = k.tenant_id and nv.id = k.notice_version_id
              join notices n on n.tenant_id = nv.tenant_id and n.id = nv.notice_id
@@ -175,18 +181,48 @@ async fn require_reconsent(
     .bind(at)
     .bind(tenant.as_uuid())
     .bind(notice.as_uuid())
+    .bind(&locked)
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?
     .iter()
     .map(connection_from)
-    .collect::<Result<Vec<_>>>()?;
+    .collect::<Result<Vec<Connection>>>()?;
+    // `returning` follows no particular order; report them in id order.
+    connections.sort_by_key(|c| c.id);
     let outbox: Vec<WebhookEvent> = connections
         .iter()
         .map(|c| WebhookEvent::reconsent_required(c, "notice_changed", at))
         .collect();
     crate::webhooks::insert_events(conn, &outbox).await?;
     Ok(connections)
+}
+
+/// The linked connections a material change of `notice` marks for re-consent, locked
+/// (`for update`) in id order before any is changed. Why: an `update` locks rows in whatever
+/// order its plan finds them, and a consent batch or a disconnect touching two of the same
+/// connections locks them in id order; holding one while waiting for the other, the two could
+/// deadlock. Every multi-row writer locks connections in id order, so they queue instead.
+async fn lock_for_reconsent(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    notice: NoticeId,
+) -> Result<Vec<uuid::Uuid>> {
+    sqlx::query_scalar(
+        "select c.id from connections c
+         where c.tenant_id = $1 and c.status = 'linked' and c.consent_id in (
+             select k.id from consents k
+             join notice_versions nv on nv.tenant_id = k.tenant_id and nv.id = k.notice_version_id
+             join notices n on n.tenant_id = nv.tenant_id and n.id = nv.notice_id
+             where k.tenant_id = $1 and n.id = $2 and k.withdrawn_at is null and nv.version < n.current_version)
+         order by c.id
+         for update of c",
+    )
+    .bind(tenant.as_uuid())
+    .bind(notice.as_uuid())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)
 }
 
 #[async_trait]
