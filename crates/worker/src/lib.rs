@@ -47,6 +47,9 @@ const EXPIRY_EVERY: time::Duration = time::Duration::minutes(1);
 /// How long an ended job's row is kept (its attempts and last error, for an operator looking
 /// into a failure); its payload was cleared when it ended.
 const ENDED_JOB_RETENTION: time::Duration = time::Duration::days(30);
+/// How long before a consent's validity ends the tenant is told (`consent.expiring`): long
+/// enough for a lender to reach its customer and have them agree again before data stops.
+pub const CONSENT_EXPIRY_WARNING: time::Duration = time::Duration::days(30);
 /// The most rows of each kind one housekeeping pass deletes (the next pass, a minute later,
 /// takes the rest): a bounded write, whatever the backlog.
 const PURGE_LIMIT: u32 = 10_000;
@@ -168,6 +171,9 @@ impl Worker {
             Err(_) => true,
         };
         if due {
+            if let Err(e) = self.run_expiry_warnings().await {
+                tracing::error!(error = %e, "consent expiry warnings failed; will retry");
+            }
             if let Err(e) = self.run_expiry().await {
                 tracing::error!(error = %e, "consent expiry check failed; will retry");
             }
@@ -195,6 +201,30 @@ impl Worker {
             );
         }
         Ok(purged)
+    }
+
+    /// Tells each tenant once, [`CONSENT_EXPIRY_WARNING`] ahead (at most half the validity
+    /// period), of every consent about to reach the end of its validity (`consent.expiring`),
+    /// so the customer can be asked to agree again before data stops. Returns how many
+    /// consents were warned.
+    pub async fn run_expiry_warnings(&self) -> Result<usize, accord_store::StoreError> {
+        let store = &self.platforms.store;
+        let now = self.platforms.clock.now();
+        let mut total = 0;
+        for tenant in store.tenants().await? {
+            let Some(days) = tenant.settings.consent_validity_days else {
+                continue;
+            };
+            let valid_for = time::Duration::days(i64::from(days));
+            // A short validity is warned of halfway, not the moment it is given.
+            let ahead = CONSENT_EXPIRY_WARNING.min(valid_for / 2_i32);
+            let given_before = now + ahead - valid_for;
+            let warned = store
+                .warn_expiring_consents(tenant.id, given_before, valid_for, now)
+                .await?;
+            total += warned.len();
+        }
+        Ok(total)
     }
 
     /// Ends the consents past their tenant's validity period: for each tenant with

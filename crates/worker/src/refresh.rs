@@ -24,6 +24,10 @@ use accord_platform::{tokens_aad, OAuthError, PlatformClient};
 use accord_store::{RefreshSchedule, RefreshStored, RefreshedTokens};
 use serde::Deserialize;
 
+/// How long a refresh holds the connection's refresh lease: longer than a platform call may
+/// take, short enough that a refresh that died with it does not hold up the next one for long.
+const REFRESH_LEASE: time::Duration = time::Duration::minutes(2);
+
 #[derive(Deserialize)]
 struct RefreshPayload {
     connection_id: ConnectionId,
@@ -51,6 +55,17 @@ pub async fn run(platforms: &PlatformClient, job: &Job) -> Result<(), String> {
         tracing::warn!(platform = %p.platform_key, "platform no longer in the catalog; refresh skipped");
         return Ok(());
     };
+    // One refresh at a time per connection, across instances: the data gateway refreshes on
+    // demand too, and a refresh token presented twice can cost the whole grant. Retried on the
+    // job schedule; a refresh stored meanwhile ends this job.
+    let now = platforms.clock.now();
+    if !store
+        .lease_token_refresh(tenant, id, now + REFRESH_LEASE, now)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Err("refresh_in_progress: another refresh of this connection is running".into());
+    }
     let Some(previous_ct) = store
         .connection_tokens(tenant, id)
         .await
@@ -73,7 +88,7 @@ pub async fn run(platforms: &PlatformClient, job: &Job) -> Result<(), String> {
             let now = platforms.clock.now();
             let json = serde_json::to_vec(&fresh).map_err(|e| format!("token set: {e}"))?;
             let refreshed = RefreshedTokens {
-                job: job.id,
+                job: Some(job.id),
                 previous_tokens_ct: previous_ct,
                 tokens_ct: platforms.keyring.encrypt(&json, &aad),
                 granted_scope: fresh.scope.clone(),
