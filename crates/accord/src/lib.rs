@@ -120,6 +120,7 @@ impl Application {
             jobs: Arc::new(tokio::sync::Notify::new()),
             limits,
             resolver: resolver.clone(),
+            refresh_locks: Arc::new(accord_web::services::access::RefreshLocks::new()),
         };
         Ok(Self {
             listener,

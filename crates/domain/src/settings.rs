@@ -332,6 +332,11 @@ pub struct LinkSettings {
     /// reconfirmation). After it, the connection needs the customer's agreement again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_validity_days: Option<u32>,
+    /// Whether the tenant may be handed a connection's platform access token
+    /// (`POST …/access-token`). Off by default: a raw token escapes Accord's per-call consent
+    /// check and access log, so the tenant opts in knowingly.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub allow_access_tokens: bool,
     /// A mutual NDA the customer may sign beside the consent (never required to connect).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mnda: Option<MndaSettings>,
@@ -374,6 +379,7 @@ impl Default for LinkSettings {
             support: SupportContacts::default(),
             powered_by_badge: true,
             consent_validity_days: None,
+            allow_access_tokens: false,
             mnda: None,
             integration: IntegrationSettings::default(),
             landing: LandingCopy::default(),

@@ -1,9 +1,10 @@
 //! One error type per surface: [`ApiError`] answers RFC 9457 problem+json; page errors live in
 //! `pages::error`. 5xx causes are logged with a correlation id and never shown.
 
+use accord_domain::access::Refusal;
 use accord_domain::validate::{FieldError, Invalid};
 use accord_store::StoreError;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -24,6 +25,14 @@ pub struct Problem {
     /// On 5xx: quote it to the Accord operator; it finds the cause in the logs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// On a data call the platform answered with an error: the platform's HTTP status. The
+    /// platform's body is never passed on, since it may echo what was sent to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_status: Option<u16>,
+    /// When the platform asked to be called again: in how many seconds (also sent as
+    /// `Retry-After`, as the platform gave it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,6 +59,30 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// A data call through a connection refused under the consent rule: `403`, with a problem
+    /// type ending in the reason (`…/problems/not_consented`).
+    #[error("refused: {reason}")]
+    Refused { reason: Refusal, detail: String },
+    /// The tenant has not turned access-token issuance on in its link settings.
+    #[error("access tokens are disabled")]
+    AccessTokensDisabled,
+    /// The platform answered a data call with an error, or could not be reached.
+    #[error("platform: {0:?}")]
+    Platform(PlatformProblem),
+}
+
+/// How a platform's failure is answered: our status, a problem type and detail of our own, the
+/// platform's status and its retry hint. Never the platform's body.
+#[derive(Debug, Clone)]
+pub struct PlatformProblem {
+    pub status: StatusCode,
+    /// The last segment of the problem type (`platform_rate_limited`, `platform_error`…).
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub platform_status: Option<u16>,
+    /// `Retry-After` as the platform sent it, and the seconds it means at the time of the call.
+    pub retry_after: Option<(HeaderValue, u64)>,
 }
 
 /// The detail of a store conflict no handler named: the store's own message (which may quote
@@ -101,6 +134,68 @@ impl ApiError {
     pub fn invalid(path: &str, message: &str) -> Self {
         ApiError::Invalid(Invalid::one(path, message))
     }
+}
+
+/// A problem+json response.
+fn problem_response(status: StatusCode, body: Problem) -> Response {
+    let mut res = (status, axum::Json(body)).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/problem+json"),
+    );
+    res
+}
+
+/// A problem type URI: every problem of the API is named under one base.
+fn problem_type(kind: &str) -> String {
+    format!("https://accord.dev/problems/{kind}")
+}
+
+/// The problems of data access: refusals under the consent rule, and platform failures.
+fn access_response(error: ApiError) -> Response {
+    let (status, kind, title, detail, platform_status, retry_after) = match error {
+        ApiError::Refused { reason, detail } => (
+            StatusCode::FORBIDDEN,
+            reason.as_str(),
+            "Refused under the customer's consent",
+            detail,
+            None,
+            None,
+        ),
+        ApiError::AccessTokensDisabled => (
+            StatusCode::FORBIDDEN,
+            "access_tokens_disabled",
+            "Access tokens are not enabled",
+            "Turn `allow_access_tokens` on in your link settings to be handed access tokens."
+                .to_owned(),
+            None,
+            None,
+        ),
+        ApiError::Platform(p) => (
+            p.status,
+            p.kind,
+            p.title,
+            p.detail,
+            p.platform_status,
+            p.retry_after,
+        ),
+        other => unreachable!("not a data-access problem: {other}"),
+    };
+    let body = Problem {
+        kind: problem_type(kind),
+        title: title.to_owned(),
+        status: status.as_u16(),
+        detail: Some(detail),
+        errors: vec![],
+        correlation_id: None,
+        platform_status,
+        retry_after: retry_after.as_ref().map(|(_, secs)| *secs),
+    };
+    let mut res = problem_response(status, body);
+    if let Some((value, _)) = retry_after {
+        res.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    res
 }
 
 impl IntoResponse for ApiError {
@@ -180,21 +275,21 @@ impl IntoResponse for ApiError {
                     Some(id),
                 )
             }
+            e @ (ApiError::Refused { .. }
+            | ApiError::AccessTokensDisabled
+            | ApiError::Platform(_)) => return access_response(e),
         };
         let body = Problem {
-            kind: format!("https://accord.dev/problems/{kind}"),
+            kind: problem_type(kind),
             title: title.to_owned(),
             status: status.as_u16(),
             detail,
             errors,
             correlation_id,
+            platform_status: None,
+            retry_after: None,
         };
-        let mut res = (status, axum::Json(body)).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/problem+json"),
-        );
-        res
+        problem_response(status, body)
     }
 }
 

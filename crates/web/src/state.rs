@@ -58,4 +58,7 @@ pub struct AppState {
     pub limits: Arc<crate::ratelimit::RateLimits>,
     /// Name resolution for the URLs Accord calls (webhook endpoints), checked at registration.
     pub resolver: Arc<dyn accord_domain::netguard::Resolver>,
+    /// This instance's per-connection locks of on-demand token refreshes (the store's lease
+    /// orders instances).
+    pub refresh_locks: Arc<crate::services::access::RefreshLocks>,
 }

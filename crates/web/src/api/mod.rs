@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod byo;
 pub mod companies;
 pub mod connections;
+pub mod data;
 pub mod dto;
 pub mod extract;
 pub mod ndas;
@@ -33,9 +34,12 @@ use utoipa_axum::routes;
     security(("api_key" = [])),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
+    // The proxy takes any method on a path with a wildcard, which the router gets directly.
+    paths(data::proxy),
     tags(
         (name = "companies", description = "Your customers, and the links that send them to Accord"),
         (name = "connections", description = "Company × platform links"),
+        (name = "data", description = "The customer's data through a connection, served only while the consent covers it, every access logged"),
         (name = "consents", description = "Recorded agreements, with evidence"),
         (name = "platforms", description = "The catalog, and your OAuth clients"),
         (name = "notices", description = "The consent text, versioned"),
@@ -77,6 +81,9 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(connections::get, connections::disconnect))
         .routes(routes!(connections::list_consents))
         .routes(routes!(connections::get_consent))
+        .routes(routes!(data::read, data::write))
+        .routes(routes!(data::access_token))
+        .routes(routes!(data::access_log))
         .routes(routes!(receipts::get))
         .routes(routes!(ndas::list))
         .routes(routes!(ndas::pdf))
@@ -99,6 +106,12 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::replay))
         .split_for_parts();
+    // The proxy takes any method (those the catalog cannot place are refused and logged, not
+    // answered 405), so it is routed here rather than through `routes!`.
+    let router = router.route(
+        "/v1/companies/{company_id}/connections/{connection_id}/proxy/{*path}",
+        any(data::proxy),
+    );
     // Unknown `/v1/...` paths answer like the rest of the API (problem+json), not with the
     // hosted flow's HTML 404 page.
     let router = router.route(

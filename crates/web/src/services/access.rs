@@ -1,0 +1,326 @@
+//! Data access under consent: the tenant reads and writes its customer's data through a
+//! connection (`…/data/{data_type}`), forwards mapped platform calls (`…/proxy/{*path}`) and is
+//! handed access tokens (`…/access-token`) — each only while the consent in force covers it.
+//!
+//! Every call goes the same way: the connection and its consent are read fresh from the store
+//! and checked (`accord_domain::access::check`); the tokens are read, refreshed on demand
+//! ([`tokens`]); the platform is called (a `401` refreshes once and retries once); then, before
+//! anything is returned, the call is fenced and recorded:
+//!
+//! 1. the connection is read again and checked again: a disconnect, a deauthorization or a
+//!    re-consent committed while the platform answered refuses the call;
+//! 2. the access is recorded, durable before it returns ([`AccessLogStore::record_access`]);
+//! 3. the connection is read and checked once more. A disconnect destroys the tokens and flips
+//!    the status in the transaction that answers it, so a call that passes this last read was
+//!    ordered before the disconnect's commit, and its answer leaves straight after, with no
+//!    further I/O: no call answered after a disconnect's response moves data. If the disconnect
+//!    committed during the record, the call is refused instead, and a second record says so.
+//!
+//! Refusals and platform failures are recorded too; a request Accord cannot parse (a malformed
+//! cursor) and Accord's own failures (a store error) are not accesses and are not recorded.
+//!
+//! [`AccessLogStore::record_access`]: accord_store::AccessLogStore::record_access
+
+mod calls;
+mod tokens;
+
+pub use calls::{
+    issue_token, proxy, read_data, write_data, DataPage, IssuedToken, Proxied, ProxyRequest,
+};
+pub use tokens::RefreshLocks;
+
+use crate::error::{ApiError, PlatformProblem};
+use crate::state::AppState;
+use accord_domain::access::{self, AccessKind, AccessOutcome, AccessRecord, Refusal};
+use accord_domain::catalog::{DataType, DataUse, Direction, Platform};
+use accord_domain::connection::Connection;
+use accord_domain::consent::Consent;
+use accord_domain::ids::{AccessId, ConnectionId};
+use accord_domain::tenant::Tenant;
+use accord_store::StoreError;
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+/// Who makes a call: the tenant and the public id of its API key.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    pub tenant: &'a Tenant,
+    pub api_key_id: &'a str,
+}
+
+/// Why a call did not serve data.
+pub(crate) enum Failure {
+    Refused(Refusal, String),
+    Platform(PlatformProblem),
+    /// Accord's own failure: answered `500`, not recorded.
+    Internal(String),
+    /// Bad input found after the check: answered as is, not recorded.
+    Input(ApiError),
+}
+
+impl Failure {
+    fn platform(
+        status: StatusCode,
+        kind: &'static str,
+        detail: &str,
+        platform_status: Option<u16>,
+    ) -> Self {
+        Failure::Platform(PlatformProblem {
+            status,
+            kind,
+            title: "The platform could not serve the call",
+            detail: detail.to_owned(),
+            platform_status,
+            retry_after: None,
+        })
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Failure::Input(ApiError::NotFound),
+            other => Failure::Input(other.into()),
+        }
+    }
+}
+
+/// What a served call gives back, with what the access log keeps of it.
+pub(crate) struct Served<T> {
+    pub value: T,
+    pub platform_status: Option<u16>,
+    pub records: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// One call through one connection, from its check to its record.
+pub(crate) struct Access<'a> {
+    pub state: &'a AppState,
+    pub tenant: &'a Tenant,
+    key_id: &'a str,
+    pub connection: Connection,
+    pub platform: &'a Platform,
+    kind: AccessKind,
+}
+
+impl<'a> Access<'a> {
+    /// The tenant's connection of the company (404 for anything else, another tenant's ids
+    /// included) and its platform.
+    async fn open(
+        state: &'a AppState,
+        caller: Caller<'a>,
+        company_id: Uuid,
+        connection_id: Uuid,
+        kind: AccessKind,
+    ) -> Result<Access<'a>, ApiError> {
+        let connection = state
+            .store
+            .connection(caller.tenant.id, ConnectionId(connection_id))
+            .await?
+            .filter(|c| c.company_id.0 == company_id)
+            .ok_or(ApiError::NotFound)?;
+        let platform = state
+            .catalog
+            .get(&connection.platform_key)
+            .ok_or_else(|| ApiError::Internal("connection's platform not in the catalog".into()))?;
+        Ok(Access {
+            state,
+            tenant: caller.tenant,
+            key_id: caller.api_key_id,
+            connection,
+            platform,
+            kind,
+        })
+    }
+
+    /// The consent in force on the connection, read fresh.
+    async fn consent(&self) -> Result<Option<Consent>, StoreError> {
+        match self.connection.consent_id {
+            Some(id) => self.state.store.consent(self.tenant.id, id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The consent rule for `wanted` at this moment; `None` asks only whether the connection is
+    /// linked under a live consent (a credential serves every use the consent covers).
+    fn check(&self, consent: Option<&Consent>, wanted: Option<DataUse>) -> Result<(), Failure> {
+        let wanted = wanted
+            .or_else(|| consent.and_then(|c| c.data_uses.first().copied()))
+            .unwrap_or(ANY_USE);
+        access::check(
+            &self.connection,
+            consent,
+            wanted,
+            self.tenant.settings.consent_validity_days,
+            self.state.clock.now(),
+        )
+        .map_err(|reason| Failure::Refused(reason, refusal_detail(reason, wanted)))
+    }
+
+    /// Reads the connection (and its consent, when another one is in force now) again and
+    /// checks `wanted` once more.
+    async fn fence(
+        &mut self,
+        consent: &mut Option<Consent>,
+        wanted: Option<DataUse>,
+    ) -> Result<(), Failure> {
+        let Some(now) = self
+            .state
+            .store
+            .connection(self.tenant.id, self.connection.id)
+            .await?
+        else {
+            return Err(Failure::Refused(
+                Refusal::Withdrawn,
+                refusal_detail(Refusal::Withdrawn, ANY_USE),
+            ));
+        };
+        self.connection = now;
+        if consent.as_ref().map(|c| c.id) != self.connection.consent_id {
+            *consent = self.consent().await?;
+        }
+        self.check(consent.as_ref(), wanted)
+    }
+
+    /// The refusal a call meets once the connection's tokens are gone.
+    async fn gone(&self) -> Failure {
+        let connection = match self
+            .state
+            .store
+            .connection(self.tenant.id, self.connection.id)
+            .await
+        {
+            Ok(Some(c)) => c,
+            Ok(None) => self.connection.clone(),
+            Err(e) => return e.into(),
+        };
+        let reason = access::check(&connection, None, ANY_USE, None, self.state.clock.now())
+            .err()
+            .unwrap_or(Refusal::NotConsented);
+        Failure::Refused(reason, refusal_detail(reason, ANY_USE))
+    }
+
+    fn record(
+        &self,
+        wanted: Option<DataUse>,
+        outcome: AccessOutcome,
+        served: Option<(Option<u16>, Option<u64>, Option<u64>)>,
+    ) -> AccessRecord {
+        let (platform_status, records, bytes) = served.unwrap_or_default();
+        AccessRecord {
+            id: AccessId::new(),
+            tenant_id: self.tenant.id,
+            company_id: self.connection.company_id,
+            connection_id: self.connection.id,
+            at: self.state.clock.now(),
+            kind: self.kind,
+            data_type: wanted.map(|u| u.data_type),
+            direction: wanted.map(|u| u.direction),
+            outcome,
+            platform_status,
+            records,
+            bytes,
+            api_key_id: Some(self.key_id.to_owned()),
+        }
+    }
+
+    /// Fences, records and answers a call's result (see the module's documentation).
+    async fn finish<T>(
+        mut self,
+        mut consent: Option<Consent>,
+        wanted: Option<DataUse>,
+        result: Result<Served<T>, Failure>,
+    ) -> Result<T, ApiError> {
+        let result = match result {
+            Ok(served) => self.fence(&mut consent, wanted).await.map(|()| served),
+            Err(e) => Err(e),
+        };
+        let served = match result {
+            Ok(served) => served,
+            Err(failure) => return Err(self.fail(wanted, failure).await),
+        };
+        let stats = (served.platform_status, served.records, served.bytes);
+        let record = self.record(wanted, AccessOutcome::Served, Some(stats));
+        self.state.store.record_access(&[record]).await?;
+        if let Err(failure) = self.fence(&mut consent, wanted).await {
+            return Err(self.fail(wanted, failure).await);
+        }
+        Ok(served.value)
+    }
+
+    /// Records a failure (refusals and platform errors; not bad input or Accord's own) and
+    /// turns it into the API's answer.
+    async fn fail(&self, wanted: Option<DataUse>, failure: Failure) -> ApiError {
+        let (outcome, platform_status, error) = match failure {
+            Failure::Refused(reason, detail) => (
+                AccessOutcome::Refused(reason),
+                None,
+                ApiError::Refused { reason, detail },
+            ),
+            Failure::Platform(p) => (
+                AccessOutcome::PlatformError,
+                p.platform_status,
+                ApiError::Platform(p),
+            ),
+            Failure::Internal(cause) => return ApiError::Internal(cause),
+            Failure::Input(e) => return e,
+        };
+        let record = self.record(wanted, outcome, Some((platform_status, None, None)));
+        match self.state.store.record_access(&[record]).await {
+            Ok(()) => error,
+            Err(e) => e.into(),
+        }
+    }
+}
+
+/// A data use that stands for "any": the rule then answers only from the connection's status
+/// and consent, since no consent covers it alone.
+const ANY_USE: DataUse = DataUse {
+    data_type: DataType::CompanyInfo,
+    direction: Direction::Read,
+};
+
+fn refusal_detail(reason: Refusal, wanted: DataUse) -> String {
+    match reason {
+        Refusal::NotConsented => format!(
+            "The customer's consent in force does not cover {} in the `{}` direction on this connection.",
+            wanted.data_type,
+            wanted.direction.as_str()
+        ),
+        Refusal::Withdrawn => {
+            "The customer withdrew the consent: the connection is disconnected.".to_owned()
+        }
+        Refusal::Expired => {
+            "The consent's validity period has ended; the customer must agree again.".to_owned()
+        }
+        Refusal::ReconsentRequired => {
+            "The customer must agree again (the notice changed or the consent ended) before data moves."
+                .to_owned()
+        }
+        Refusal::Deauthorized => {
+            "The platform ended Accord's access to this connection; the customer must connect again."
+                .to_owned()
+        }
+    }
+}
+
+/// A connection's access log, newest first, strictly before `before`, at most `limit`.
+pub async fn access_log(
+    state: &AppState,
+    tenant: &Tenant,
+    company_id: Uuid,
+    connection_id: Uuid,
+    before: Option<AccessId>,
+    limit: u32,
+) -> Result<Vec<AccessRecord>, ApiError> {
+    let connection = state
+        .store
+        .connection(tenant.id, ConnectionId(connection_id))
+        .await?
+        .filter(|c| c.company_id.0 == company_id)
+        .ok_or(ApiError::NotFound)?;
+    Ok(state
+        .store
+        .access_log(tenant.id, connection.id, before, limit)
+        .await?)
+}
