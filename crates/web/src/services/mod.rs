@@ -2,6 +2,7 @@
 //! same thing: tenants, notices and their rendering, OAuth with platforms, consent and disconnect,
 //! signed mutual NDAs.
 
+pub mod access;
 pub mod byo;
 pub mod connect;
 pub mod funnel;
