@@ -6,6 +6,7 @@
 //! Without it each test prints a note and returns (`accord_store_postgres::testing`), so
 //! `cargo test` passes with no services; `.ci/run` sets it.
 
+mod access;
 mod batch;
 mod notices;
 mod postgres;
