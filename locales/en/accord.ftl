@@ -324,3 +324,35 @@ exit-question = You can come back with the same link while it is valid. Nothing 
 exit-stay = Go back
 exit-confirm = Yes, exit
 finished-exited-title = You left before finishing
+
+## Who was connected, the access log, expiry
+success-replaced = This replaces your earlier connection to { $connection } — its access has been removed.
+connection-ends = Your agreement ends on { $date }.
+connection-renew = Renew it now
+manage-pending-note = The sign-in to { $platform } was not finished, so nothing is shared yet. To share, connect again.
+organisation-question-title = A different organisation
+organisation-question-lead = This connection was to { $previous }, but you just signed in to { $new }. Which do you want?
+organisation-question-keep = Keep { $previous }
+organisation-question-new = Connect { $new } as well
+organisation-question-hint = If you keep the earlier organisation, the access you just gave to the new one is removed at once. Nothing else changes.
+organisation-kept-title = Your earlier connection is kept
+organisation-kept-body = We kept your connection to { $previous }. The access you just gave to { $new } has been removed.
+access-heading = What was accessed
+access-empty = No data has been accessed through this connection yet.
+access-older = Older
+access-newest = Newest
+access-download = Download as CSV
+access-read = Read { $data }
+access-write = Wrote { $data }
+access-proxy = Direct request to the platform
+access-credential = Access key handed to { $tenant }
+access-records = { $count ->
+    [one] 1 record
+   *[other] { $count } records
+}
+access-refused-not-consented = Refused: not covered by your consent
+access-refused-withdrawn = Refused: you had disconnected
+access-refused-expired = Refused: your agreement had ended
+access-refused-reconsent-required = Refused: waiting for your agreement again
+access-refused-deauthorized = Refused: the platform had ended our access
+access-platform-error = Nothing shared: the platform answered with an error

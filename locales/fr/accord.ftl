@@ -324,3 +324,35 @@ exit-question = Vous pourrez revenir avec le même lien tant qu'il est valide. Q
 exit-stay = Revenir
 exit-confirm = Oui, quitter
 finished-exited-title = Vous avez quitté le parcours avant la fin
+
+## Organisation connectée, journal des accès, échéance
+success-replaced = Cette connexion remplace la précédente à { $connection } : son accès a été supprimé.
+connection-ends = Votre accord prend fin le { $date }.
+connection-renew = Le renouveler maintenant
+manage-pending-note = La connexion à { $platform } n’a pas été terminée : rien n’est encore partagé. Pour partager, connectez-vous à nouveau.
+organisation-question-title = Une autre organisation
+organisation-question-lead = Cette connexion concernait { $previous }, mais vous venez de vous connecter à { $new }. Que souhaitez-vous faire ?
+organisation-question-keep = Garder { $previous }
+organisation-question-new = Ajouter aussi { $new }
+organisation-question-hint = Si vous gardez l’organisation précédente, nous coupons aussitôt l’accès que vous venez de donner à la nouvelle. Rien d’autre ne change.
+organisation-kept-title = Votre connexion précédente est conservée
+organisation-kept-body = Nous avons conservé votre connexion à { $previous }. L’accès que vous venez de donner à { $new } a été coupé.
+access-heading = Données consultées
+access-empty = Aucune donnée n’a encore été consultée via cette connexion.
+access-older = Plus anciens
+access-newest = Plus récents
+access-download = Télécharger au format CSV
+access-read = Lecture : { $data }
+access-write = Écriture : { $data }
+access-proxy = Requête directe à la plateforme
+access-credential = Clé d’accès remise à { $tenant }
+access-records = { $count ->
+    [one] { $count } enregistrement
+   *[other] { $count } enregistrements
+}
+access-refused-not-consented = Refusé : non couvert par votre consentement
+access-refused-withdrawn = Refusé : vous aviez coupé l’accès
+access-refused-expired = Refusé : votre accord avait pris fin
+access-refused-reconsent-required = Refusé : en attente de votre nouvel accord
+access-refused-deauthorized = Refusé : la plateforme avait mis fin à notre accès
+access-platform-error = Rien n’a été partagé : la plateforme a répondu par une erreur

@@ -130,6 +130,9 @@ fn connection_data(c: &Connection) -> Value {
         "created_at": rfc3339(c.created_at),
         "linked_at": opt_rfc3339(c.linked_at),
         "disconnected_at": opt_rfc3339(c.disconnected_at),
+        // Who was connected at the platform (`{id, name}`), so a tenant tells two connections
+        // to one platform apart; `null` when the platform did not say.
+        "upstream": c.upstream,
     })
 }
 

@@ -96,6 +96,21 @@ pub struct ConnectionDto {
     pub linked_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub disconnected_at: Option<OffsetDateTime>,
+    /// Who was connected at the platform when the connection was last linked, as the
+    /// platform's identity endpoint named it; `null` before sign-in or when the platform could
+    /// not say. Two connections of one company to one platform are told apart by it.
+    pub upstream: Option<UpstreamDto>,
+}
+
+/// The organisation (tenant, realm, account…) a connection's grant covers at the platform.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamDto {
+    /// The platform's stable id for it.
+    #[schema(example = "3f8a2c6e-9d1b-4c7e-8a5f-0b2d4e6f8a1c")]
+    pub id: String,
+    /// Its name as the platform shows it.
+    #[schema(example = "Bluebell Bakery Ltd")]
+    pub name: String,
 }
 
 impl From<Connection> for ConnectionDto {
@@ -112,6 +127,10 @@ impl From<Connection> for ConnectionDto {
             created_at: c.created_at,
             linked_at: c.linked_at,
             disconnected_at: c.disconnected_at,
+            upstream: c.upstream.map(|u| UpstreamDto {
+                id: u.id,
+                name: u.name,
+            }),
         }
     }
 }

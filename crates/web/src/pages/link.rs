@@ -43,7 +43,7 @@ pub fn session_cookie(state: &AppState, kind: SessionKind, token: &str) -> Heade
     HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
 }
 
-fn html(page: &impl Template) -> Result<Response, PageError> {
+pub(crate) fn html(page: &impl Template) -> Result<Response, PageError> {
     Ok(Html(page.render()?).into_response())
 }
 
@@ -485,8 +485,20 @@ pub async fn callback(
         return Err(PageError::new(PageErrorKind::BadState));
     };
     let window = crate::pages::embed::callback_window(&headers);
-    let result = connect::complete_callback(&state, &session, &platform, &query).await;
+    let result = connect::complete_callback(&state, &session, &platform, &query, true).await;
     count_callback(&state, &session, &platform, &query, &result).await;
+    if let Err(CallbackError::OrganisationChanged(question)) = &result {
+        let place = ErrorPlace {
+            state: &state,
+            session: &session,
+            tenant: &tenant,
+            company: &company,
+            uri: &uri,
+            headers: &headers,
+            nonce: nonce.map(|n| n.0 .0.clone()).unwrap_or_default(),
+        };
+        return crate::pages::organisation::question(place, &platform, question).await;
+    }
     if let Some(window) = window.as_deref() {
         // The framed flow's platform sign-in, in a popup or at the top level.
         let (id, status, code) = match &result {
@@ -494,7 +506,9 @@ pub async fn callback(
             Err(CallbackError::Platform {
                 code, connection, ..
             }) => (*connection, "error".to_owned(), code.clone()),
-            Err(CallbackError::BadState) => return Err(PageError::new(PageErrorKind::BadState)),
+            Err(CallbackError::BadState | CallbackError::OrganisationChanged(_)) => {
+                return Err(PageError::new(PageErrorKind::BadState))
+            }
             Err(CallbackError::Store(e)) => return Err(PageError::internal(e)),
         };
         if window == "popup" {
@@ -519,7 +533,9 @@ pub async fn callback(
     }
     match result {
         Ok(conn) => Ok(Redirect::to(&format!("/link/connections/{}", conn.id)).into_response()),
-        Err(CallbackError::BadState) => Err(PageError::new(PageErrorKind::BadState)),
+        Err(CallbackError::BadState | CallbackError::OrganisationChanged(_)) => {
+            Err(PageError::new(PageErrorKind::BadState))
+        }
         Err(CallbackError::Store(e)) => Err(e.into()),
         Err(CallbackError::Platform {
             code,
@@ -565,15 +581,42 @@ async fn count_callback(
     }
 }
 
-/// What the callback's error page is shown in: the request and the flow's session.
-struct ErrorPlace<'a> {
-    state: &'a AppState,
-    session: &'a BrowserSession,
-    tenant: &'a accord_domain::tenant::Tenant,
-    company: &'a accord_domain::tenant::Company,
-    uri: &'a axum::http::Uri,
-    headers: &'a HeaderMap,
-    nonce: String,
+/// What a page answering the callback is shown in: the request and the flow's session.
+pub(crate) struct ErrorPlace<'a> {
+    pub(crate) state: &'a AppState,
+    pub(crate) session: &'a BrowserSession,
+    pub(crate) tenant: &'a accord_domain::tenant::Tenant,
+    pub(crate) company: &'a accord_domain::tenant::Company,
+    pub(crate) uri: &'a axum::http::Uri,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) nonce: String,
+}
+
+impl ErrorPlace<'_> {
+    /// The page chrome, translator and CSRF token of a page the callback answers with itself
+    /// (it has no `LinkCtx`: the state, not the page, is what it was called for).
+    pub(crate) async fn chrome(&self) -> (crate::i18n::Tr, String, crate::pages::ctx::Chrome) {
+        let locale = crate::pages::ctx::negotiate_locale(self.uri, self.headers, None);
+        let tr = crate::i18n::Tr::new(self.state.i18n.clone(), locale);
+        let langs = crate::pages::ctx::lang_links(self.uri, locale, false, "/link/platforms");
+        let csrf = crate::security::csrf_token(&self.state.keyring, &self.session.token_hash);
+        let chrome = crate::pages::ctx::load_chrome(
+            self.state,
+            tr.clone(),
+            self.nonce.clone(),
+            self.tenant,
+            langs,
+            SessionKind::Link,
+            crate::pages::ctx::PagePlace {
+                company_name: Some(&self.company.name),
+                path: self.uri.path(),
+                link_csrf: Some(csrf.clone()),
+                ..crate::pages::ctx::PagePlace::default()
+            },
+        )
+        .await;
+        (tr, csrf, chrome)
+    }
 }
 
 /// The page of a sign-in the platform refused or failed (`code`, the connection left waiting,
@@ -583,34 +626,7 @@ async fn callback_error_page(
     platform: &Platform,
     (code, connection, correlation_id): (String, ConnectionId, String),
 ) -> Result<Response, PageError> {
-    let ErrorPlace {
-        state,
-        session,
-        tenant,
-        company,
-        uri,
-        headers,
-        nonce,
-    } = place;
-    let locale = crate::pages::ctx::negotiate_locale(uri, headers, None);
-    let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
-    let langs = crate::pages::ctx::lang_links(uri, locale, false, "/link/platforms");
-    let csrf = crate::security::csrf_token(&state.keyring, &session.token_hash);
-    let chrome = crate::pages::ctx::load_chrome(
-        state,
-        tr.clone(),
-        nonce,
-        tenant,
-        langs,
-        SessionKind::Link,
-        crate::pages::ctx::PagePlace {
-            company_name: Some(&company.name),
-            path: uri.path(),
-            link_csrf: Some(csrf.clone()),
-            ..crate::pages::ctx::PagePlace::default()
-        },
-    )
-    .await;
+    let (tr, csrf, chrome) = place.chrome().await;
     let explanation_id = if code == "access_denied" {
         "callback-error-denied"
     } else {
@@ -629,7 +645,7 @@ async fn callback_error_page(
 }
 
 /// A connection of this session's company, or 404.
-async fn own_connection(ctx: &PageCtx, id: &str) -> Result<Connection, PageError> {
+pub(crate) async fn own_connection(ctx: &PageCtx, id: &str) -> Result<Connection, PageError> {
     let id: ConnectionId = id
         .parse()
         .map_err(|_| PageError::new(PageErrorKind::NotFound))?;
@@ -666,7 +682,22 @@ pub async fn connection_row(ctx: &PageCtx, c: &Connection) -> Result<ConnectionR
         })
         .unwrap_or_default();
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let now = ctx.state.clock.now();
+    let validity = ctx.tenant.settings.consent_validity_days;
+    let in_force = consent
+        .as_ref()
+        .filter(|k| k.withdrawn_at.is_none() && c.status.is_active());
+    let ends_on = in_force
+        .and_then(|k| accord_domain::access::valid_until(k.given_at, validity))
+        .map(|until| crate::services::nda::long_date(ctx.locale(), until.date()));
+    let renew_url = in_force
+        .filter(|k| crate::services::reconsent::renewable(c, k, validity, now))
+        .map(|_| format!("/{}/connections/{}/reconsent", ctx.kind.as_str(), c.id));
     Ok(ConnectionRow {
+        title: crate::services::organisation::label(c.upstream.as_ref(), &name),
+        ends_on,
+        renew_url,
+        access: None,
         id: c.id.to_string(),
         platform_name: name,
         platform_key: c.platform_key.to_string(),
@@ -721,9 +752,23 @@ pub async fn success(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Re
             }),
         );
     }
+    let all = ctx
+        .state
+        .store
+        .company_connections(ctx.tenant.id, ctx.company.id)
+        .await?;
+    let replaced = crate::services::organisation::replaced_by(&conn, &all)
+        .into_iter()
+        .map(|old| {
+            let label =
+                crate::services::organisation::label(old.upstream.as_ref(), &row.platform_name);
+            ctx.tr.a1("success-replaced", "connection", &label)
+        })
+        .collect();
     html(&SuccessPage {
         csrf: ctx.csrf.clone(),
         connection: row,
+        replaced,
         chrome: ctx.chrome,
     })
 }
@@ -747,9 +792,7 @@ pub async fn retry(
 
 /// From the success page to the manage page, without a new link: a manage session for the
 /// same company.
-pub async fn to_manage(
-    LinkForm { ctx, .. }: LinkForm<NoFields>,
-) -> Result<Response, PageError> {
+pub async fn to_manage(LinkForm { ctx, .. }: LinkForm<NoFields>) -> Result<Response, PageError> {
     switch_session(&ctx, SessionKind::Manage, "/manage").await
 }
 
@@ -841,8 +884,16 @@ async fn byo_callback(
     platform: &Platform,
     query: &CallbackQuery,
 ) -> Result<Response, PageError> {
-    let conn = match connect::complete_callback(state, session, platform, query).await {
+    // The tenant's own UI has no page to ask on: a sign-in to another organisation is linked,
+    // and the tenant reads who was connected from the connection.
+    let conn = match connect::complete_callback(state, session, platform, query, false).await {
         Ok(conn) => Some(conn),
+        Err(CallbackError::OrganisationChanged(q)) => {
+            state
+                .store
+                .connection(session.tenant_id, q.connection)
+                .await?
+        }
         Err(CallbackError::BadState) => return Err(PageError::new(PageErrorKind::BadState)),
         Err(CallbackError::Store(e)) => return Err(e.into()),
         Err(CallbackError::Platform { connection, .. }) => {

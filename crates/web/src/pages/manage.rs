@@ -13,7 +13,7 @@ use crate::services::connect;
 use crate::state::AppState;
 use accord_domain::connection::ConnectionStatus;
 use accord_domain::flow::SessionKind;
-use accord_domain::ids::ConnectionId;
+use accord_domain::ids::{AccessId, ConnectionId};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -31,6 +31,17 @@ pub async fn open(
 #[derive(Deserialize, Default)]
 pub struct IndexQuery {
     disconnected: Option<String>,
+    /// The connection whose access log is paged, and the access before which its page starts.
+    log: Option<String>,
+    before: Option<String>,
+}
+
+impl IndexQuery {
+    /// `?log=&before=` parsed; anything malformed is the newest page of every log.
+    fn paged(&self) -> Option<(ConnectionId, Option<AccessId>)> {
+        let id = self.log.as_deref()?.parse().ok()?;
+        Some((id, self.before.as_deref().and_then(|b| b.parse().ok())))
+    }
 }
 
 pub async fn index(
@@ -44,8 +55,11 @@ pub async fn index(
         .await?;
     let mut rows = Vec::with_capacity(conns.len());
     // Newest first: what the customer just did is at the top.
+    let paged = q.paged();
     for c in conns.iter().rev() {
-        rows.push(connection_row(&ctx, c).await?);
+        let mut row = connection_row(&ctx, c).await?;
+        row.access = Some(crate::pages::access_log::view(&ctx, c, paged).await?);
+        rows.push(row);
     }
     let notice = q.disconnected.and_then(|key| {
         ctx.state
@@ -108,14 +122,20 @@ pub async fn disconnect(
 }
 
 /// "Reconnect": the customer agrees again and signs in at the platform, in the hosted flow
-/// (a link session of this company; the consent reuses the deauthorized connection). Any other
+/// (a link session of this company; the consent reuses the deauthorized or waiting connection,
+/// and a sign-in to another organisation than it had asks first). Any other
 /// connection has nothing to reconnect: back to the list.
 pub async fn reconnect(
     Path(id): Path<String>,
     ManageForm { ctx, .. }: ManageForm<NoFields>,
 ) -> Result<Response, PageError> {
     let conn = own(&ctx, &id).await?;
-    if conn.status != ConnectionStatus::Deauthorized {
+    // Also one waiting for sign-in: a sign-in left unfinished, or one the customer declined to
+    // switch to another organisation.
+    if !matches!(
+        conn.status,
+        ConnectionStatus::Deauthorized | ConnectionStatus::PendingAuth
+    ) {
         return Ok(Redirect::to("/manage").into_response());
     }
     let to = format!("/link/platforms/{}/consent", conn.platform_key);

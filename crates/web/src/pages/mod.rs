@@ -2,6 +2,7 @@
 //! their own middleware (CSP nonces and headers, language cookie, error pages). Sessions are
 //! cookies; every form carries a CSRF token, checked before its handler runs (`form`).
 
+pub mod access_log;
 pub mod brand;
 pub mod ctx;
 pub mod embed;
@@ -12,6 +13,7 @@ pub mod info;
 pub mod link;
 pub mod manage;
 pub mod nda;
+pub mod organisation;
 pub mod receipts;
 pub mod reconsent;
 pub mod support;
@@ -115,6 +117,7 @@ pub fn routes() -> PageRoutes {
         .page("/link/callback/{key}", link::callback)
         .page("/link/connections/{id}", link::success)
         .form("/link/connections/{id}/retry", link::retry)
+        .form("/link/connections/{id}/organisation", organisation::answer)
         .page_and_form(
             "/link/connections/{id}/reconsent",
             reconsent::link_show,
@@ -136,6 +139,10 @@ pub fn routes() -> PageRoutes {
             manage::disconnect,
         )
         .form("/manage/connections/{id}/reconnect", manage::reconnect)
+        .page(
+            "/manage/connections/{id}/access-log.csv",
+            access_log::csv,
+        )
         .page_and_form(
             "/manage/connections/{id}/reconsent",
             reconsent::manage_show,
@@ -240,6 +247,7 @@ mod tests {
         assert_eq!(
             paths,
             [
+                "/link/connections/{id}/organisation",
                 "/link/connections/{id}/reconsent",
                 "/link/connections/{id}/retry",
                 "/link/exit",

@@ -162,11 +162,18 @@ fn screen(ctx: &PageCtx, r: Reconsent, error: Option<String>) -> Result<Response
 
 /// The re-consent screen for `conn`, or a redirect when it is not waiting for re-consent.
 async fn show(ctx: &PageCtx, conn: Connection) -> Result<Response, PageError> {
-    if conn.status != ConnectionStatus::ReconsentRequired {
+    // A linked connection is shown the screen only while its consent ends soon (renewal).
+    if !matches!(
+        conn.status,
+        ConnectionStatus::ReconsentRequired | ConnectionStatus::Linked
+    ) {
         return Ok(elsewhere(ctx, &conn));
     }
+    let linked = conn.status == ConnectionStatus::Linked;
+    let back = elsewhere(ctx, &conn);
     match prepare(ctx, conn).await? {
         Some((r, _)) => screen(ctx, r, None),
+        None if linked => Ok(back),
         None => Err(PageError::new(PageErrorKind::NotFound)),
     }
 }
@@ -214,13 +221,18 @@ async fn submit(
     form: ReconsentForm,
 ) -> Result<Response, PageError> {
     let conn = own_connection(&ctx, id).await?;
-    if conn.status != ConnectionStatus::ReconsentRequired {
-        // Already agreed (a second click, another tab) or disconnected meanwhile.
+    if !matches!(
+        conn.status,
+        ConnectionStatus::ReconsentRequired | ConnectionStatus::Linked
+    ) {
+        // Disconnected meanwhile.
         return Ok(elsewhere(&ctx, &conn));
     }
     let conn_id = conn.id;
+    let back = elsewhere(&ctx, &conn);
     let Some((r, platform)) = prepare(&ctx, conn).await? else {
-        return Err(PageError::new(PageErrorKind::NotFound));
+        // Already agreed (a second click, another tab): a linked connection with nothing to renew.
+        return Ok(back);
     };
     match form.action.as_str() {
         "decline" => {

@@ -42,6 +42,15 @@ pub struct ConnectionRow {
     pub notice_version: Option<i64>,
     /// The consent's receipt page, when there is a consent.
     pub receipt_url: Option<String>,
+    /// "Bluebell Bakery Ltd · Accord Sandbox Books": two connections to one platform are told
+    /// apart by who was connected; the platform alone when that is not known.
+    pub title: String,
+    /// When the consent in force ends, in the customer's language (a tenant validity period).
+    pub ends_on: Option<String>,
+    /// The re-consent screen, when the consent ends within the renewal window.
+    pub renew_url: Option<String>,
+    /// What was accessed through it (the manage page only).
+    pub access: Option<crate::pages::access_log::AccessLogView>,
 }
 
 #[derive(Template)]
@@ -108,6 +117,8 @@ pub struct SuccessPage {
     pub chrome: Chrome,
     pub csrf: String,
     pub connection: ConnectionRow,
+    /// "This replaces your earlier connection to …", one line per connection this link replaced.
+    pub replaced: Vec<String>,
 }
 
 #[derive(Template)]
@@ -256,4 +267,28 @@ pub struct NdaDonePage {
     pub pdf_url: String,
     pub receipt_url: String,
     pub back_url: String,
+}
+
+/// The question asked when a reconnect signed in to another organisation.
+#[derive(Template)]
+#[template(path = "organisation_question.html")]
+pub struct OrganisationQuestionPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub action: String,
+    /// Finds the held grant again; worthless without this browser's session.
+    pub handle: String,
+    pub lead: String,
+    pub keep: String,
+    pub add: String,
+    pub platform_key: String,
+}
+
+/// The earlier connection was kept; the new grant is being removed.
+#[derive(Template)]
+#[template(path = "organisation_kept.html")]
+pub struct OrganisationKeptPage {
+    pub chrome: Chrome,
+    pub body: String,
+    pub platform_key: String,
 }

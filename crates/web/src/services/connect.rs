@@ -8,12 +8,12 @@ use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::{Consent, ConsentEvidence};
 use accord_domain::crypto::{random_token, TokenHash};
 use accord_domain::flow::BrowserSession;
-use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, JobId, TenantId};
+use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::locale::Locale;
 use accord_domain::notice::{NoticeVersion, RenderedNotice};
-use accord_platform::{tokens_aad, OAuthError};
-use accord_store::{ConsentWrite, Disconnected, RefreshSchedule, StoreError};
+use accord_platform::OAuthError;
+use accord_store::{ConsentWrite, Disconnected, StoreError};
 
 use super::notice::NoticeView;
 
@@ -100,6 +100,7 @@ async fn record(
             updated_at: now,
             linked_at: None,
             disconnected_at: None,
+            upstream: None,
         },
     };
     let (url, flow) = match session {
@@ -194,6 +195,10 @@ pub enum CallbackError {
         connection: ConnectionId,
         correlation_id: String,
     },
+    /// The connection was last linked to another organisation than the one just signed in
+    /// to: nothing is linked until the customer answers (the new grant is held meanwhile).
+    #[error("signed in to another organisation")]
+    OrganisationChanged(super::organisation::Question),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -207,12 +212,15 @@ pub struct CallbackQuery {
 }
 
 /// Finishes an authorization: consumes `state` (bound to this browser session), exchanges the
-/// code once, stores the tokens encrypted, marks the connection linked.
+/// code once, reads who was connected, stores the tokens encrypted, marks the connection linked.
+/// With `ask`, a connection last linked to another organisation is not linked: the customer is
+/// asked first ([`CallbackError::OrganisationChanged`]).
 pub async fn complete_callback(
     state: &AppState,
     session: &BrowserSession,
     platform: &Platform,
     query: &CallbackQuery,
+    ask: bool,
 ) -> Result<Connection, CallbackError> {
     let raw_state = query
         .state
@@ -269,36 +277,29 @@ pub async fn complete_callback(
     };
     match accord_platform::exchange(&state.platforms, &flow, platform, code).await {
         Ok(tokens) => {
-            let json = serde_json::to_vec(&tokens).expect("token set serialises");
-            let ct = state
-                .keyring
-                .encrypt(&json, &tokens_aad(flow.tenant_id, flow.connection_id));
-            let now = state.clock.now();
-            // The first refresh is queued with the link, in its transaction: a connection is
-            // never linked without the job that keeps its tokens alive.
-            let refresh = tokens.refresh_at(now).map(|run_at| RefreshSchedule {
-                job: JobId::new(),
-                run_at,
-            });
-            let replaced = state
-                .store
-                .link_connection(
-                    flow.tenant_id,
-                    flow.connection_id,
-                    &ct,
-                    tokens.scope.as_deref(),
-                    refresh,
-                    now,
+            let upstream =
+                super::organisation::read(state, platform, &tokens, flow.connection_id).await;
+            if ask {
+                let question = super::organisation::question_if_changed(
+                    state,
+                    &flow,
+                    &tokens,
+                    upstream.as_ref(),
                 )
                 .await?;
-            if let Some(job) = replaced {
-                tracing::info!(connection = %flow.connection_id, %job, "the grant this sign-in replaced is queued for revocation");
+                if let Some(q) = question {
+                    return Err(CallbackError::OrganisationChanged(q));
+                }
             }
-            state
-                .store
-                .connection(flow.tenant_id, flow.connection_id)
-                .await?
-                .ok_or(CallbackError::Store(StoreError::NotFound))
+            let linked = super::organisation::link(
+                state,
+                flow.tenant_id,
+                flow.connection_id,
+                &tokens,
+                upstream,
+            )
+            .await?;
+            Ok(linked.connection)
         }
         Err(e) => {
             state

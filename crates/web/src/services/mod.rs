@@ -8,6 +8,7 @@ pub mod connect;
 pub mod funnel;
 pub mod nda;
 pub mod notice;
+pub mod organisation;
 pub mod receipts;
 pub mod reconsent;
 pub mod returns;

@@ -180,16 +180,32 @@ pub fn what_changed(
     }
 }
 
-/// Prepares the re-consent screen of a `reconsent_required` connection, in `tr`'s language.
+/// How long before a consent ends the customer is told so and offered to renew it.
+pub const RENEWAL_WINDOW: time::Duration = time::Duration::days(30);
+
+/// Whether a linked connection's consent ends within [`RENEWAL_WINDOW`] of `now`: the customer
+/// may agree again ahead of time, on the re-consent screen, so that sharing never lapses.
+pub fn renewable(
+    connection: &Connection,
+    consent: &accord_domain::consent::Consent,
+    validity_days: Option<u32>,
+    now: time::OffsetDateTime,
+) -> bool {
+    connection.status == ConnectionStatus::Linked
+        && connection.consent_id == Some(consent.id)
+        && consent.withdrawn_at.is_none()
+        && accord_domain::access::valid_until(consent.given_at, validity_days)
+            .is_some_and(|until| until - now <= RENEWAL_WINDOW)
+}
+
+/// Prepares the re-consent screen of a `reconsent_required` connection, or of a linked one whose
+/// consent ends soon ([`renewable`]), in `tr`'s language.
 pub async fn prepare(
     state: &AppState,
     tr: &Tr,
     tenant: &Tenant,
     connection: Connection,
 ) -> Result<Reconsent, ReconsentError> {
-    if connection.status != ConnectionStatus::ReconsentRequired {
-        return Err(ReconsentError::NotApplicable);
-    }
     let platform = state
         .catalog
         .get(&connection.platform_key)
@@ -200,6 +216,15 @@ pub async fn prepare(
         .consent(tenant.id, consent_id)
         .await?
         .ok_or(ReconsentError::NotApplicable)?;
+    let renewing = renewable(
+        &connection,
+        &consent,
+        tenant.settings.consent_validity_days,
+        state.clock.now(),
+    );
+    if connection.status != ConnectionStatus::ReconsentRequired && !renewing {
+        return Err(ReconsentError::NotApplicable);
+    }
     let agreed = state
         .store
         .notice_version(tenant.id, consent.notice_version_id)
