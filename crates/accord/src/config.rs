@@ -412,8 +412,8 @@ mod de {
         if s.is_empty() {
             return Ok(None);
         }
-        let u = Url::parse(&s)
-            .map_err(|e| de::Error::custom(format!("{s:?} is not a URL ({e})")))?;
+        let u =
+            Url::parse(&s).map_err(|e| de::Error::custom(format!("{s:?} is not a URL ({e})")))?;
         if !matches!(u.scheme(), "http" | "https") {
             return Err(de::Error::custom(format!(
                 "{s:?}: must be an http or https URL"
@@ -571,19 +571,29 @@ mod tests {
     #[test]
     fn server_listen_is_a_socket_address() {
         let s = load_env(&[("ACCORD_SERVER__LISTEN", "[::1]:9000")]).unwrap();
-        assert_eq!(s.server.listen, SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 9000)));
+        assert_eq!(
+            s.server.listen,
+            SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 9000))
+        );
         refused(
             &[("ACCORD_SERVER__LISTEN", "localhost")],
             "server.listen",
             &["\"localhost\" is not an address and port", "127.0.0.1:8080"],
         );
-        refused(&[("ACCORD_SERVER__LISTEN", "127.0.0.1")], "server.listen", &["port"]);
+        refused(
+            &[("ACCORD_SERVER__LISTEN", "127.0.0.1")],
+            "server.listen",
+            &["port"],
+        );
     }
 
     #[test]
     fn server_public_url_is_an_http_url_with_a_host_or_empty() {
-        let s = load_env(&[("ACCORD_SERVER__PUBLIC_URL", "https://connect.lender.example")])
-            .unwrap();
+        let s = load_env(&[(
+            "ACCORD_SERVER__PUBLIC_URL",
+            "https://connect.lender.example",
+        )])
+        .unwrap();
         let u = s.public_url(None).unwrap();
         assert_eq!(u.as_str(), "https://connect.lender.example/");
         let derived = load_env(&[("ACCORD_SERVER__PUBLIC_URL", "")]).unwrap();
@@ -637,7 +647,10 @@ mod tests {
         let e = Settings::load(Some(&file), &[], &Overrides::default())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("server.trusted_proxies") && e.contains("10.0.0.300"), "{e}");
+        assert!(
+            e.contains("server.trusted_proxies") && e.contains("10.0.0.300"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -255,12 +255,18 @@ async fn every_form_route_refuses_a_post_without_its_csrf_token() {
         .to_owned();
     let routes = accord_web::pages::routes();
     let paths = routes.form_paths();
-    assert!(paths.len() >= 10, "the table lists the form posts: {paths:?}");
+    assert!(
+        paths.len() >= 10,
+        "the table lists the form posts: {paths:?}"
+    );
     for pattern in paths {
         let path = pattern
             .replace("{id}", &connection)
             .replace("{key}", "sandbox");
-        assert!(!path.contains('{'), "a placeholder this test does not fill: {pattern}");
+        assert!(
+            !path.contains('{'),
+            "a placeholder this test does not fill: {pattern}"
+        );
         let mut forged = BTreeMap::new();
         for token in [None, Some("forged")] {
             if let Some(t) = token {
@@ -278,7 +284,10 @@ async fn every_form_route_refuses_a_post_without_its_csrf_token() {
     let after = app.connections().await;
     assert_eq!(after.len(), 1, "nothing was connected");
     assert_eq!(after[0]["status"], "linked", "nothing was disconnected");
-    assert!(app.support_requests().await.is_empty(), "nothing was stored");
+    assert!(
+        app.support_requests().await.is_empty(),
+        "nothing was stored"
+    );
 }
 
 // ---- Headers ----

@@ -267,7 +267,13 @@ impl Chrome {
         let exit = match (step, &place.link_csrf) {
             (Some((step, key)), Some(csrf)) => {
                 let platform = key.filter(|_| platform.is_some()).map(str::to_owned);
-                Some(ExitControl::new(&tr, tenant, &placeholders, (step, platform), csrf))
+                Some(ExitControl::new(
+                    &tr,
+                    tenant,
+                    &placeholders,
+                    (step, platform),
+                    csrf,
+                ))
             }
             _ => None,
         };

@@ -22,10 +22,10 @@ pub mod templates;
 use crate::state::AppState;
 use accord_domain::locale::Locale;
 use axum::extract::Request;
+use axum::handler::Handler;
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::handler::Handler;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -139,10 +139,7 @@ pub fn routes() -> PageRoutes {
             manage::disconnect,
         )
         .form("/manage/connections/{id}/reconnect", manage::reconnect)
-        .page(
-            "/manage/connections/{id}/access-log.csv",
-            access_log::csv,
-        )
+        .page("/manage/connections/{id}/access-log.csv", access_log::csv)
         .page_and_form(
             "/manage/connections/{id}/reconsent",
             reconsent::manage_show,

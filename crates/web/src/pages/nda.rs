@@ -101,9 +101,7 @@ pub async fn show(LinkCtx(ctx): LinkCtx, Query(q): Query<NdaQuery>) -> Result<Re
     form_page(&ctx, mnda, &q.platform, ("", ""), Vec::new())
 }
 
-pub async fn submit(
-    LinkForm { ctx, form, .. }: LinkForm<NdaForm>,
-) -> Result<Response, PageError> {
+pub async fn submit(LinkForm { ctx, form, .. }: LinkForm<NdaForm>) -> Result<Response, PageError> {
     let mnda = offered(&ctx)?;
     let mut errors = Vec::new();
     let name = text_field("signer_name", &form.signer_name, SIGNER_FIELD_MAX);
