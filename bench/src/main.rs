@@ -167,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
         drop(run);
         sqlite.close().await;
     }
-    report(&args, &describe, elapsed, consents, &latencies, batches);
+    report(&args, &describe, elapsed, consents, &latencies, &batches);
     Ok(())
 }
 
@@ -330,7 +330,7 @@ fn report(
     elapsed: Duration,
     consents: u64,
     latencies: &[Duration],
-    batches: serde_json::Value,
+    batches: &serde_json::Value,
 ) {
     #[allow(clippy::cast_precision_loss)] // counts far below 2^52
     let rate = consents as f64 / elapsed.as_secs_f64();
