@@ -1,11 +1,11 @@
 //! [`ConnectionStore`] on PostgreSQL: connections, their encrypted platform tokens, and the
 //! writes that change them outside the consent action (which is `batch.rs`, run by the
 //! group-commit writer): linking (`link.rs`, with the earlier connections to the same upstream
-//! organisation it replaces), token refresh and its lease, failures, deauthorization,
-//! disconnection. Each of these locks the connection's row first (`for update`, or the update
-//! itself), so two instances changing one connection at once take turns and see each other's
-//! outcome: two disconnects queue one revocation job, not two, and of many callers asking for
-//! one connection's refresh lease at once, one gets it.
+//! organisation it replaces), token refresh and its lease (`refresh.rs`), failures,
+//! deauthorization, disconnection. Each of these locks the connection's row first (`for update`,
+//! or the update itself), so two instances changing one connection at once take turns and see
+//! each other's outcome: two disconnects queue one revocation job, not two, and of many callers
+//! asking for one connection's refresh lease at once, one gets it.
 
 use crate::codec::RowExt;
 use crate::consents::ended_consents;
@@ -13,7 +13,7 @@ use crate::error::db;
 use crate::PgStore;
 use accord_domain::connection::{Connection, ConnectionStatus, Upstream};
 use accord_domain::consent::Consent;
-use accord_domain::ids::{CompanyId, ConnectionId, JobId, TenantId};
+use accord_domain::ids::{CompanyId, ConnectionId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{
@@ -26,6 +26,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 mod link;
+mod refresh;
 
 macro_rules! connection_cols {
     () => {
@@ -265,24 +266,6 @@ pub(crate) async fn active_ids(
     Ok(ids.into_iter().map(ConnectionId::from).collect())
 }
 
-/// Whether the refresh may be stored, inside its transaction (the connection's row locked):
-/// its job, when it had one, is completed now (`false` if it was ended meanwhile); a refresh on
-/// demand had none, and ends the refresh job pending for the connection, which its `next`
-/// replaces.
-async fn job_still_due(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    id: ConnectionId,
-    job: Option<JobId>,
-    at: OffsetDateTime,
-) -> Result<bool> {
-    if let Some(job) = job {
-        return crate::jobs::complete_in(conn, job, at).await;
-    }
-    crate::jobs::end_refreshes(conn, tenant, id, at).await?;
-    Ok(true)
-}
-
 #[async_trait]
 impl ConnectionStore for PgStore {
     async fn link_connection(
@@ -295,9 +278,6 @@ impl ConnectionStore for PgStore {
         link::link_connection(self, tenant, id, link, at).await
     }
 
-    /// One conditional update of the row: concurrent callers on any instance queue on its
-    /// lock, and each re-checks the condition on the row as the one before committed it, so
-    /// only the first finds no unexpired lease.
     async fn lease_token_refresh(
         &self,
         tenant: TenantId,
@@ -305,27 +285,9 @@ impl ConnectionStore for PgStore {
         until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let leased = sqlx::query(
-            "update connections set refresh_leased_until = $1
-             where tenant_id = $2 and id = $3 and status in ('linked', 'reconsent_required')
-                 and (refresh_leased_until is null or refresh_leased_until <= $4)",
-        )
-        .bind(until)
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        if leased.rows_affected() == 1 {
-            return Ok(true);
-        }
-        moved_on(self, tenant, id).await.map(|_| false)
+        refresh::lease(self, tenant, id, until, now).await
     }
 
-    /// A refresh's tokens replace the ones it started from, if the connection still holds them.
-    /// The connection's row is locked first (`for update`): a disconnect, a link or another refresh
-    /// of it waits for this transaction, then sees its outcome.
     async fn store_refreshed_tokens(
         &self,
         tenant: TenantId,
@@ -333,55 +295,7 @@ impl ConnectionStore for PgStore {
         r: &RefreshedTokens,
         at: OffsetDateTime,
     ) -> Result<RefreshStored> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let row = sqlx::query(
-            "select platform_key, tokens_ct, status from connections where tenant_id = $1 and id = $2 for update",
-        )
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        let Some(row) = row else {
-            return Err(StoreError::NotFound);
-        };
-        let platform_key = row.platform("platform_key")?;
-        let held = row.opt_text("tokens_ct")?;
-        let holds = row.parsed::<ConnectionStatus>("status")?.holds_tokens();
-        if holds
-            && held.as_deref() == Some(r.previous_tokens_ct.as_str())
-            && job_still_due(&mut tx, tenant, id, r.job, at).await?
-        {
-            // The refresh lease ends with the refresh it guarded.
-            sqlx::query(
-                "update connections set tokens_ct = $1, granted_scope = coalesce($2, granted_scope), last_error = null,
-                     refresh_leased_until = null, updated_at = $3
-                 where tenant_id = $4 and id = $5",
-            )
-            .bind(&r.tokens_ct)
-            .bind(&r.granted_scope)
-            .bind(at)
-            .bind(tenant.as_uuid())
-            .bind(id.as_uuid())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            if let Some(next) = r.next {
-                crate::jobs::schedule_refresh(&mut tx, tenant, id, &platform_key, next, at).await?;
-            }
-            tx.commit().await.map_err(db)?;
-            return Ok(RefreshStored::Stored);
-        }
-        let revoke_job = if r.revoke_if_stale {
-            let job =
-                crate::jobs::queue_revocation(&mut tx, tenant, id, &platform_key, &r.tokens_ct, at)
-                    .await?;
-            tx.commit().await.map_err(db)?;
-            Some(job)
-        } else {
-            None
-        };
-        Ok(RefreshStored::Stale { revoke_job })
+        refresh::store(self, tenant, id, r, at).await
     }
 
     /// `last_error` and the `connection.refresh_failing` outbox row, only while linked.
