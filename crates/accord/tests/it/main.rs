@@ -9,6 +9,7 @@ mod api;
 mod build_your_own;
 mod canary;
 mod crash;
+mod data;
 mod embed;
 mod flow;
 mod funnel;
