@@ -178,7 +178,6 @@ async fn refresh_now(access: &Access<'_>, held: Held) -> Result<Held, Failure> {
             {
                 RefreshStored::Stored => {
                     tracing::info!(connection = %id, platform = %platform.key, "tokens refreshed on demand");
-                    state.jobs.notify_one();
                     Ok(Held {
                         ct: tokens_ct,
                         set: fresh,
