@@ -17,14 +17,15 @@
 //! commit; a disconnect, a company deletion and consent expiry lock their connections first
 //! too, so none deadlock.
 
-use crate::error::{corrupt, db};
+use crate::error::{backend, corrupt, db};
 use crate::PgStore;
 use accord_domain::ids::{ConsentId, TenantId};
+use accord_domain::ledger::merkle::{fold, root_nodes, CompactRange, Hash, NodeId, ProofPlan};
 use accord_domain::ledger::{
     append, parse_stored, ChainedEvent, Checkpoint, EventBody, SignedCheckpoint, StoredColumns,
     StoredEvent,
 };
-use accord_store::{LedgerStore, Result, UnsealedChain};
+use accord_store::{LedgerStore, MerkleHead, Result, UnsealedChain};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
@@ -366,5 +367,165 @@ impl LedgerStore for PgStore {
                 head_seq,
             })
             .collect())
+    }
+
+    async fn tree_head(&self, tenant: TenantId) -> Result<MerkleHead> {
+        self.merkle_head(tenant).await
+    }
+
+    async fn tree_root(&self, tenant: TenantId, size: u64) -> Result<Option<Hash>> {
+        self.merkle_root(tenant, size).await
+    }
+
+    async fn inclusion_proof(
+        &self,
+        tenant: TenantId,
+        leaf_index: u64,
+        tree_size: u64,
+    ) -> Result<Option<Vec<Hash>>> {
+        self.merkle_inclusion(tenant, leaf_index, tree_size).await
+    }
+
+    async fn consistency_proof(
+        &self,
+        tenant: TenantId,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<Hash>>> {
+        self.merkle_consistency(tenant, from, to).await
+    }
+}
+
+/// A chain's length and its tree's right edge, as its head row keeps them (`frontier`: the
+/// peaks, 32 bytes each).
+async fn head_tree(
+    conn: impl sqlx::PgExecutor<'_>,
+    tenant: TenantId,
+) -> Result<(u64, CompactRange)> {
+    let row: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("select seq, frontier from ledger_heads where tenant_id = $1")
+            .bind(tenant.as_uuid())
+            .fetch_optional(conn)
+            .await
+            .map_err(db)?;
+    let Some((seq, frontier)) = row else {
+        return Ok((0, CompactRange::new()));
+    };
+    let size = u64::try_from(seq).map_err(|_| corrupt("ledger_heads.seq", "negative"))?;
+    Ok((size, range_of(size, &frontier)?))
+}
+
+/// The right edge of a tree of `size` leaves from its stored peaks.
+fn range_of(size: u64, frontier: &[u8]) -> Result<CompactRange> {
+    let peaks = frontier
+        .chunks(32)
+        .map(|c| {
+            Hash::try_from(c).map_err(|_| corrupt("ledger_heads.frontier", "not 32-byte peaks"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    CompactRange::from_peaks(size, peaks).map_err(|e| corrupt("ledger_heads.frontier", e))
+}
+
+/// The stored nodes `ids` of a tenant's tree, in one query.
+async fn read_nodes(
+    conn: impl sqlx::PgExecutor<'_>,
+    tenant: TenantId,
+    ids: &[NodeId],
+) -> Result<HashMap<NodeId, Hash>> {
+    let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
+    let idxs = ids
+        .iter()
+        .map(|id| i64::try_from(id.index).map_err(|_| backend("a Merkle node index beyond 2^63")))
+        .collect::<Result<Vec<_>>>()?;
+    let rows: Vec<(i16, i64, Vec<u8>)> = sqlx::query_as(
+        "select n.level, n.idx, n.hash from ledger_nodes n
+         join unnest($2::int2[], $3::int8[]) as w (level, idx)
+             on n.level = w.level and n.idx = w.idx
+         where n.tenant_id = $1",
+    )
+    .bind(tenant.as_uuid())
+    .bind(levels)
+    .bind(idxs)
+    .fetch_all(conn)
+    .await
+    .map_err(db)?;
+    rows.into_iter()
+        .map(|(level, idx, hash)| {
+            let id = NodeId::new(
+                u8::try_from(level).map_err(|_| corrupt("ledger_nodes.level", "out of range"))?,
+                u64::try_from(idx).map_err(|_| corrupt("ledger_nodes.idx", "negative"))?,
+            );
+            let hash = Hash::try_from(hash.as_slice())
+                .map_err(|_| corrupt("ledger_nodes.hash", "not 32 bytes"))?;
+            Ok((id, hash))
+        })
+        .collect()
+}
+
+/// A planned proof of a tree no larger than `size`, over the stored nodes.
+async fn prove(store: &PgStore, tenant: TenantId, plan: &ProofPlan) -> Result<Vec<Hash>> {
+    let found = read_nodes(&store.pool, tenant, &plan.nodes()).await?;
+    plan.assemble(|id| found.get(&id).copied())
+        .map_err(|e| corrupt("ledger_nodes", e))
+}
+
+/// The Merkle reads of [`LedgerStore`].
+impl PgStore {
+    pub(crate) async fn merkle_head(&self, tenant: TenantId) -> Result<MerkleHead> {
+        let (size, range) = head_tree(&self.pool, tenant).await?;
+        Ok(MerkleHead {
+            size,
+            root: range.root(),
+        })
+    }
+
+    pub(crate) async fn merkle_root(&self, tenant: TenantId, size: u64) -> Result<Option<Hash>> {
+        let (current, range) = head_tree(&self.pool, tenant).await?;
+        if size > current {
+            return Ok(None);
+        }
+        if size == current {
+            return Ok(Some(range.root()));
+        }
+        let ids = root_nodes(size);
+        let found = read_nodes(&self.pool, tenant, &ids).await?;
+        let peaks = ids
+            .iter()
+            .map(|id| {
+                found
+                    .get(id)
+                    .copied()
+                    .ok_or_else(|| corrupt("ledger_nodes", "a node is missing"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(fold(&peaks)))
+    }
+
+    pub(crate) async fn merkle_inclusion(
+        &self,
+        tenant: TenantId,
+        index: u64,
+        size: u64,
+    ) -> Result<Option<Vec<Hash>>> {
+        let (current, _) = head_tree(&self.pool, tenant).await?;
+        if index >= size || size > current {
+            return Ok(None);
+        }
+        let plan = ProofPlan::inclusion(index, size).map_err(|e| backend(e.to_string()))?;
+        prove(self, tenant, &plan).await.map(Some)
+    }
+
+    pub(crate) async fn merkle_consistency(
+        &self,
+        tenant: TenantId,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<Hash>>> {
+        let (current, _) = head_tree(&self.pool, tenant).await?;
+        if from > to || to > current {
+            return Ok(None);
+        }
+        let plan = ProofPlan::consistency(from, to).map_err(|e| backend(e.to_string()))?;
+        prove(self, tenant, &plan).await.map(Some)
     }
 }

@@ -3,16 +3,18 @@
 //! tenant's chain cannot fork; the primary key `(tenant_id, seq)` would refuse a fork anyway.
 
 use crate::codec::{all, exec, micros, one, time_of, RowExt as _};
-use crate::error::{backend, corrupt};
+use crate::error::{backend, corrupt, sqlite};
 use crate::SqliteStore;
 use accord_domain::ids::{ConsentId, TenantId};
+use accord_domain::ledger::merkle::{root_nodes, CompactRange, Hash, NodeId, ProofPlan};
 use accord_domain::ledger::{
     parse_stored, ChainedEvent, Checkpoint, EventBody, EventTemplate, SignedCheckpoint,
     StoredColumns, StoredEvent,
 };
-use accord_store::{LedgerStore, Result, UnsealedChain};
+use accord_store::{LedgerStore, MerkleHead, Result, UnsealedChain};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, Row};
+use std::collections::HashMap;
 
 pub(crate) const LEDGER_HEAD: &str =
     "select seq, hash from ledger_events where tenant_id = ?1 order by seq desc limit 1";
@@ -277,4 +279,166 @@ impl LedgerStore for SqliteStore {
             })
             .await
     }
+
+    async fn tree_head(&self, tenant: TenantId) -> Result<MerkleHead> {
+        self.read.run(move |db| tree_head(db, tenant)).await
+    }
+
+    async fn tree_root(&self, tenant: TenantId, size: u64) -> Result<Option<Hash>> {
+        self.read
+            .run(move |db| root_at(db, &tenant.to_string(), size))
+            .await
+    }
+
+    async fn inclusion_proof(
+        &self,
+        tenant: TenantId,
+        leaf_index: u64,
+        tree_size: u64,
+    ) -> Result<Option<Vec<Hash>>> {
+        self.read
+            .run(move |db| inclusion_proof(db, tenant, leaf_index, tree_size))
+            .await
+    }
+
+    async fn consistency_proof(
+        &self,
+        tenant: TenantId,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<Hash>>> {
+        self.read
+            .run(move |db| consistency_proof(db, tenant, from, to))
+            .await
+    }
+}
+
+/// One stored node of a tenant's Merkle tree.
+const NODE: &str = "select hash from ledger_nodes where tenant_id = ?1 and level = ?2 and idx = ?3";
+
+pub(crate) const INSERT_NODE: &str =
+    "insert into ledger_nodes (tenant_id, level, idx, hash) values (?1, ?2, ?3, ?4)";
+
+/// The stored nodes `ids` of `tenant`'s tree, `None` where there is none: one primary-key probe
+/// each, O(log n) of them for a root or a proof.
+pub(crate) fn read_nodes(
+    db: &Connection,
+    tenant: &str,
+    ids: &[NodeId],
+) -> Result<Vec<Option<Hash>>> {
+    let mut statement = db.prepare_cached(NODE).map_err(sqlite)?;
+    ids.iter()
+        .map(|id| {
+            let mut rows = statement
+                .query(params![tenant, id.level, node_index(id.index)?])
+                .map_err(sqlite)?;
+            let Some(row) = rows.next().map_err(sqlite)? else {
+                return Ok(None);
+            };
+            let raw: Vec<u8> = row.get(0).map_err(sqlite)?;
+            let hash = raw
+                .try_into()
+                .map_err(|_| corrupt("ledger_nodes.hash", "not 32 bytes"))?;
+            Ok(Some(hash))
+        })
+        .collect()
+}
+
+/// SQLite integers are signed; a tree never holds 2^63 leaves.
+fn node_index(index: u64) -> Result<i64> {
+    i64::try_from(index).map_err(|_| backend("a Merkle node index beyond 2^63"))
+}
+
+/// The right edge of `tenant`'s tree of `size` leaves, read from its stored nodes.
+pub(crate) fn compact_range(db: &Connection, tenant: &str, size: u64) -> Result<CompactRange> {
+    let ids = root_nodes(size);
+    let peaks = read_nodes(db, tenant, &ids)?
+        .into_iter()
+        .zip(&ids)
+        .map(|(h, id)| h.ok_or_else(|| missing(*id)))
+        .collect::<Result<Vec<_>>>()?;
+    CompactRange::from_peaks(size, peaks).map_err(|e| backend(e.to_string()))
+}
+
+fn missing(id: NodeId) -> accord_store::StoreError {
+    corrupt(
+        "ledger_nodes",
+        format!("no node at level {}, index {}", id.level, id.index),
+    )
+}
+
+/// Writes completed nodes with a statement of the caller's (`INSERT_NODE`).
+pub(crate) fn write_nodes(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    tenant: &str,
+    nodes: &[(NodeId, Hash)],
+) -> Result<()> {
+    for (id, hash) in nodes {
+        statement
+            .execute(params![tenant, id.level, node_index(id.index)?, &hash[..]])
+            .map_err(sqlite)?;
+    }
+    Ok(())
+}
+
+/// The tree size of `tenant`: its chain's length (every append writes both).
+fn tree_size(db: &Connection, tenant: &str) -> Result<u64> {
+    let seq = head(db, tenant)?.map_or(0, |(seq, _)| seq);
+    u64::try_from(seq).map_err(|_| corrupt("ledger_events.seq", "negative"))
+}
+
+/// The root of `tenant`'s tree at `size`, if it has that many leaves.
+fn root_at(db: &Connection, tenant: &str, size: u64) -> Result<Option<Hash>> {
+    if size > tree_size(db, tenant)? {
+        return Ok(None);
+    }
+    Ok(Some(compact_range(db, tenant, size)?.root()))
+}
+
+/// A planned proof over `tenant`'s stored nodes.
+fn prove(db: &Connection, tenant: &str, plan: &ProofPlan) -> Result<Vec<Hash>> {
+    let ids = plan.nodes();
+    let found: HashMap<NodeId, Hash> = ids
+        .iter()
+        .zip(read_nodes(db, tenant, &ids)?)
+        .filter_map(|(id, h)| h.map(|h| (*id, h)))
+        .collect();
+    plan.assemble(|id| found.get(&id).copied())
+        .map_err(|e| corrupt("ledger_nodes", e))
+}
+
+/// The Merkle reads of [`LedgerStore`], on a read connection.
+pub(crate) fn tree_head(db: &Connection, tenant: TenantId) -> Result<MerkleHead> {
+    let tenant = tenant.to_string();
+    let size = tree_size(db, &tenant)?;
+    let root = compact_range(db, &tenant, size)?.root();
+    Ok(MerkleHead { size, root })
+}
+
+pub(crate) fn inclusion_proof(
+    db: &Connection,
+    tenant: TenantId,
+    index: u64,
+    size: u64,
+) -> Result<Option<Vec<Hash>>> {
+    let tenant = tenant.to_string();
+    if index >= size || size > tree_size(db, &tenant)? {
+        return Ok(None);
+    }
+    let plan = ProofPlan::inclusion(index, size).map_err(|e| backend(e.to_string()))?;
+    prove(db, &tenant, &plan).map(Some)
+}
+
+pub(crate) fn consistency_proof(
+    db: &Connection,
+    tenant: TenantId,
+    from: u64,
+    to: u64,
+) -> Result<Option<Vec<Hash>>> {
+    let tenant = tenant.to_string();
+    if from > to || to > tree_size(db, &tenant)? {
+        return Ok(None);
+    }
+    let plan = ProofPlan::consistency(from, to).map_err(|e| backend(e.to_string()))?;
+    prove(db, &tenant, &plan).map(Some)
 }

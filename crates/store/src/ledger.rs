@@ -1,4 +1,9 @@
-//! The consent ledger: each tenant's append-only hash chain and its signed checkpoints.
+//! The consent ledger: each tenant's append-only hash chain and its signed checkpoints, and the
+//! Merkle tree over the same events (RFC 9162 §2.1; `accord_domain::ledger::merkle`): leaf `i`
+//! is the event at position `i + 1`, its data the event's chain hash. Every append, from any
+//! source (consent batches, disconnects, expiry, NDAs, relinks, [`LedgerStore::append_events`]),
+//! writes the new leaves and every subtree they complete in the same transaction as the events,
+//! so the tree's size is always the chain's length.
 
 #[allow(clippy::wildcard_imports)]
 use crate::*;
@@ -12,6 +17,14 @@ pub struct UnsealedChain {
     pub sealed: Option<(i64, String)>,
     /// The chain's last position.
     pub head_seq: i64,
+}
+
+/// A tenant's Merkle tree head: its size (the chain's length) and root hash. The empty tree has
+/// size 0 and the root SHA-256("") (RFC 9162 §2.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MerkleHead {
+    pub size: u64,
+    pub root: Hash,
 }
 
 /// The consent ledger: each tenant's append-only hash chain and its signed checkpoints.
@@ -53,4 +66,28 @@ pub trait LedgerStore: Send + Sync {
     async fn add_ledger_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<bool>;
     /// Chains with events after their last checkpoint (at most `limit`), for the sealer.
     async fn unsealed_chains(&self, limit: u32) -> Result<Vec<UnsealedChain>>;
+
+    /// The tenant's latest tree head (size 0 for a tenant without events): what the sealer
+    /// signs as a C2SP `tlog-checkpoint`. O(log n) stored nodes read.
+    async fn tree_head(&self, tenant: TenantId) -> Result<MerkleHead>;
+    /// The root of the tenant's tree when it had `size` leaves; `None` if it never had that many
+    /// (yet). O(log n) stored nodes read.
+    async fn tree_root(&self, tenant: TenantId, size: u64) -> Result<Option<Hash>>;
+    /// The audit path of leaf `leaf_index` (the event at position `leaf_index + 1`) in the tree
+    /// of `tree_size` leaves (RFC 9162 §2.1.3); `None` unless `leaf_index < tree_size <=` the
+    /// current size. O(log n) stored nodes read, in one query.
+    async fn inclusion_proof(
+        &self,
+        tenant: TenantId,
+        leaf_index: u64,
+        tree_size: u64,
+    ) -> Result<Option<Vec<Hash>>>;
+    /// The proof that the tree of `to` leaves extends the tree of `from` leaves (RFC 9162
+    /// §2.1.4; empty when `from` is 0 or `to`); `None` unless `from <= to <=` the current size.
+    async fn consistency_proof(
+        &self,
+        tenant: TenantId,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<Hash>>>;
 }

@@ -34,7 +34,9 @@ pub(crate) use accord_domain::ids::{
     NdaAcceptanceId, NoticeId, NoticeVersionId, SupportRequestId, TenantId, WebhookDeliveryId,
     WebhookEndpointId,
 };
-pub(crate) use accord_domain::ledger::{ChainedEvent, EventBody, SignedCheckpoint, StoredEvent};
+pub(crate) use accord_domain::ledger::{
+    ChainedEvent, EventBody, Hash, SignedCheckpoint, StoredEvent,
+};
 pub(crate) use accord_domain::locale::Locale;
 pub(crate) use accord_domain::nda::NdaAcceptance;
 pub(crate) use accord_domain::notice::{Notice, NoticeContent, NoticeVersion};
@@ -75,7 +77,7 @@ pub use consents::{ConsentStore, ConsentWrite};
 pub use flow::FlowStore;
 pub use funnel::FunnelStore;
 pub use jobs::{JobStore, Purged};
-pub use ledger::{LedgerStore, UnsealedChain};
+pub use ledger::{LedgerStore, MerkleHead, UnsealedChain};
 pub use nda::NdaStore;
 pub use notices::{NoticeStore, PublishedNotice};
 pub use settings::SettingsStore;

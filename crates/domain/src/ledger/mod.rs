@@ -11,10 +11,14 @@ use std::collections::VecDeque;
 use time::OffsetDateTime;
 
 mod checkpoint;
+pub mod merkle;
+pub mod note;
 mod stored;
 mod template;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint, CHECKPOINT_JWS_TYPE};
+pub use merkle::{CompactRange, Hash, MerkleError, NodeId, ProofPlan};
+pub use note::{NoteError, NoteSigner, NoteVerifier, TreeHead};
 pub use stored::StoredEvent;
 pub use template::{EventTemplate, TemplateError};
 
