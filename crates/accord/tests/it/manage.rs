@@ -34,7 +34,7 @@ fn assert_lists_connection(page: &Page, app_today: &str) {
         .iter()
         .map(|n| n.trim().to_owned())
         .collect();
-    assert_eq!(names, ["Accord Sandbox Books"]);
+    assert_eq!(names, ["Bluebell · Accord Sandbox Books"]);
     assert_eq!(
         page.quiet_texts("article.connection .status-linked"),
         vec!["Connected".to_owned()]
