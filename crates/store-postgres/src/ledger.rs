@@ -433,7 +433,7 @@ async fn read_nodes(
     ids: &[NodeId],
 ) -> Result<HashMap<NodeId, Hash>> {
     let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
-    let idxs = ids
+    let indexes = ids
         .iter()
         .map(|id| i64::try_from(id.index).map_err(|_| backend("a Merkle node index beyond 2^63")))
         .collect::<Result<Vec<_>>>()?;
@@ -445,7 +445,7 @@ async fn read_nodes(
     )
     .bind(tenant.as_uuid())
     .bind(levels)
-    .bind(idxs)
+    .bind(indexes)
     .fetch_all(conn)
     .await
     .map_err(db)?;
