@@ -1,5 +1,6 @@
 //! Publishing a notice version on PostgreSQL: the version and the re-consent a material change
-//! calls for are one transaction, so a failure in the second half publishes nothing.
+//! calls for are one transaction, so a failure in the second half publishes nothing; and the
+//! connections it marks are locked in id order, as every other writer locks them.
 
 use crate::fresh_store;
 use accord_domain::connection::ConnectionStatus;
