@@ -263,6 +263,7 @@ receipt-event-withdrawn = Consent withdrawn
 receipt-event-reconsented = Consent given again
 receipt-event-expired = Consent expired
 receipt-event-nda-accepted = Confidentiality agreement signed
+receipt-event-superseded = Consent replaced by a newer one
 receipt-position = entry { $position } of the consent register
 receipt-download = Download the signed receipt
 receipt-hash = Register fingerprint:

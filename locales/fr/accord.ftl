@@ -263,6 +263,7 @@ receipt-event-withdrawn = Consentement retiré
 receipt-event-reconsented = Consentement donné de nouveau
 receipt-event-expired = Consentement expiré
 receipt-event-nda-accepted = Accord de confidentialité signé
+receipt-event-superseded = Consentement remplacé par un plus récent
 receipt-position = entrée { $position } du registre des consentements
 receipt-download = Télécharger le reçu signé
 receipt-hash = Empreinte dans le registre :

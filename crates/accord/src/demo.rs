@@ -25,6 +25,7 @@ pub struct Demo {
 fn demo_settings() -> LinkSettings {
     LinkSettings {
         legal_name: Some("Northwind Lending Ltd".into()),
+        jurisdiction: Some("GB".into()),
         trust_message: Localized {
             en: Some("Securely add your business accounts to get a decision in minutes. You choose what is shared and can disconnect at any time.".into()),
             fr: Some("Ajoutez vos comptes professionnels en toute sécurité pour obtenir une décision en quelques minutes. Vous choisissez ce qui est partagé et pouvez vous déconnecter à tout moment.".into()),

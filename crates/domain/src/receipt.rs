@@ -3,7 +3,7 @@
 //! Consent Receipt v1.1 export is derived from it. It is signed as a compact JWS (RFC 7515)
 //! with EdDSA over Ed25519 (RFC 8037), the key named by `kid` and published in the JWKS.
 
-use crate::ledger::ChainedEvent;
+use crate::ledger::{ChainedEvent, EventKind, FrozenController};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
@@ -19,6 +19,35 @@ pub struct Controller {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub privacy_policy_url: Option<String>,
+    /// Where the controller is established (absent from receipts of events that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
+}
+
+impl From<&FrozenController> for Controller {
+    fn from(c: &FrozenController) -> Self {
+        Self {
+            name: c.name.clone(),
+            legal_name: c.legal_name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            privacy_policy_url: c.privacy_policy_url.clone(),
+            jurisdiction: c.jurisdiction.clone(),
+        }
+    }
+}
+
+/// The W3C Data Privacy Vocabulary status of a consent after an event of `kind` (ISO/IEC TS
+/// 27560 records the consent's state in these terms); `None` for an NDA, which is no consent.
+pub fn dpv_status(kind: EventKind) -> Option<&'static str> {
+    match kind {
+        EventKind::Given => Some("dpv:ConsentGiven"),
+        EventKind::Reconsented => Some("dpv:RenewedConsentGiven"),
+        EventKind::Withdrawn => Some("dpv:ConsentWithdrawn"),
+        EventKind::Expired => Some("dpv:ConsentExpired"),
+        EventKind::Superseded => Some("dpv:ConsentInvalidated"),
+        EventKind::NdaAccepted => None,
+    }
 }
 
 /// The receipt record (ISO/IEC TS 27560 aligned).
@@ -39,9 +68,15 @@ pub struct Receipt {
 
 pub const SCHEMA: &str = "accord-receipt/1";
 
-/// Context a receipt needs beyond the ledger event.
+/// Context a receipt needs beyond the ledger event. Nothing here may change after the event:
+/// the notice version's terms never change; the controller is the one frozen in the event
+/// (`controller` stands in only for events written before controllers were frozen).
 pub struct ReceiptContext<'a> {
     pub controller: Controller,
+    /// Third parties the data is disclosed to, for events that predate their freezing.
+    pub third_parties: &'a [String],
+    /// The notice version's privacy-policy link, when the controller names none.
+    pub notice_policy_url: Option<&'a str>,
     pub company_name: &'a str,
     pub platform_name: Option<&'a str>,
     pub retention: Option<&'a str>,
@@ -57,13 +92,22 @@ impl Receipt {
             t.format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default()
         };
+        let frozen = b.controller.as_ref();
+        let mut controller = frozen.map_or_else(|| ctx.controller.clone(), Controller::from);
+        if controller.privacy_policy_url.is_none() {
+            controller.privacy_policy_url = ctx.notice_policy_url.map(str::to_owned);
+        }
+        let third_parties = frozen.map_or(ctx.third_parties, |c| c.third_parties.as_slice());
         Receipt {
             schema: SCHEMA.to_owned(),
             receipt_id: format!("{}:{}", e.event.tenant_id, e.event.seq),
-            controller: ctx.controller.clone(),
+            controller,
             principal: json!({ "company_id": b.company_id, "name": ctx.company_name }),
             event: json!({
                 "type": b.kind.as_str(),
+                "status": dpv_status(b.kind),
+                "initiator": b.initiator,
+                "reason": b.reason,
                 "consent_id": b.consent_id,
                 "time": rfc3339(b.at),
                 "method": b.method,
@@ -78,6 +122,7 @@ impl Receipt {
                 "data": b.data_uses.iter().map(|u| json!({"type": u.data_type, "direction": u.direction})).collect::<Vec<_>>(),
                 "retention": ctx.retention,
                 "third_party_sharing": ctx.third_party_sharing,
+                "third_parties": third_parties,
             })],
             notice: json!({
                 "version_id": b.notice_version_id,
@@ -95,14 +140,43 @@ impl Receipt {
         }
     }
 
-    /// The Kantara Consent Receipt Specification v1.1 view of this receipt.
-    pub fn kantara_v1_1(&self) -> Value {
+    /// The Kantara Consent Receipt Specification v1.1 view of this receipt, or `None` when
+    /// the receipt lacks what the specification requires (a jurisdiction, a policy URL, a
+    /// valid timestamp).
+    pub fn kantara_v1_1(&self) -> Option<Value> {
         let ev = &self.event;
         let purpose = &self.purposes[0];
-        json!({
+        let jurisdiction = self.controller.jurisdiction.as_deref().filter(|j| !j.is_empty())?;
+        let policy_url = self.controller.privacy_policy_url.as_deref().filter(|u| !u.is_empty())?;
+        let timestamp = ev["time"].as_str().and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })?;
+        // Disclosure is what the controller declared, never inferred from a sentence: "never
+        // shared with third parties" is a text, and no disclosure.
+        let third_parties: Vec<String> = purpose["third_parties"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let mut kantara_purpose = json!({
+            "purpose": purpose["purpose"],
+            "purposeCategory": [ev["category"].as_str().unwrap_or("nda")],
+            "consentType": "EXPLICIT",
+            "piiCategory": purpose["data"].as_array().map_or_else(Vec::new, |d| d.iter().map(|x| x["type"].clone()).collect::<Vec<_>>()),
+            "primaryPurpose": true,
+            "termination": self.withdrawal["how"],
+            "thirdPartyDisclosure": !third_parties.is_empty(),
+        });
+        if !third_parties.is_empty() {
+            kantara_purpose["thirdPartyName"] = third_parties.join(", ").into();
+        }
+        let service = ev["platform"]["name"]
+            .as_str()
+            .or(ev["platform"]["key"].as_str())
+            .unwrap_or("Accord");
+        Some(json!({
             "version": "KI-CR-v1.1.0",
-            "jurisdiction": "",
-            "consentTimestamp": ev["time"],
+            "jurisdiction": jurisdiction,
+            "consentTimestamp": timestamp.unix_timestamp(),
             "collectionMethod": ev["method"],
             "consentReceiptID": self.receipt_id,
             "language": ev["language"],
@@ -110,26 +184,15 @@ impl Receipt {
             "piiControllers": [{
                 "piiController": self.controller.legal_name,
                 "contact": self.controller.name,
-                "email": self.controller.email,
-                "phone": self.controller.phone,
-                "piiControllerUrl": self.controller.privacy_policy_url,
+                "email": self.controller.email.as_deref().unwrap_or_default(),
+                "phone": self.controller.phone.as_deref().unwrap_or_default(),
+                "piiControllerUrl": policy_url,
             }],
-            "policyUrl": self.controller.privacy_policy_url,
-            "services": [{
-                "service": ev["platform"]["name"],
-                "purposes": [{
-                    "purpose": purpose["purpose"],
-                    "purposeCategory": [ev["category"]],
-                    "consentType": "EXPLICIT",
-                    "piiCategory": purpose["data"].as_array().map(|d| d.iter().map(|x| x["type"].clone()).collect::<Vec<_>>()),
-                    "primaryPurpose": true,
-                    "termination": self.withdrawal["how"],
-                    "thirdPartyDisclosure": purpose["third_party_sharing"].as_str().is_some_and(|s| !s.is_empty()),
-                }]
-            }],
+            "policyUrl": policy_url,
+            "services": [{ "service": service, "purposes": [kantara_purpose] }],
             "sensitive": false,
             "spiCat": [],
-        })
+        }))
     }
 }
 
@@ -283,6 +346,70 @@ mod tests {
             verify_compact(&jws, &empty),
             Err(JwsError::UnknownKey(_))
         ));
+    }
+
+    fn receipt_of(frozen: Option<FrozenController>) -> Receipt {
+        let mut b = crate::ledger::tests::body(EventKind::Given);
+        b.controller = frozen;
+        let e = crate::ledger::append(crate::ids::TenantId::new(), None, b);
+        Receipt::from_event(
+            &e,
+            &ReceiptContext {
+                controller: Controller {
+                    name: "Now".into(),
+                    legal_name: "Renamed Since Ltd".into(),
+                    email: None,
+                    phone: None,
+                    privacy_policy_url: None,
+                    jurisdiction: None,
+                },
+                third_parties: &[],
+                notice_policy_url: Some("https://lender.example/privacy"),
+                company_name: "Bluebell",
+                platform_name: Some("Sandbox Books"),
+                retention: Some("12 months"),
+                third_party_sharing: Some("Never shared with third parties."),
+                withdrawal: "Disconnect on the manage page.",
+                valid_until: None,
+            },
+        )
+    }
+
+    fn frozen(third_parties: Vec<String>) -> FrozenController {
+        FrozenController {
+            name: "Northwind".into(),
+            legal_name: "Northwind Lending Ltd".into(),
+            email: Some("help@northwind.example".into()),
+            phone: Some("+44 20 7946 0000".into()),
+            privacy_policy_url: None,
+            jurisdiction: Some("GB".into()),
+            third_parties,
+        }
+    }
+
+    #[test]
+    fn the_receipt_names_the_controller_frozen_in_its_event() {
+        let r = receipt_of(Some(frozen(Vec::new())));
+        assert_eq!(r.controller.legal_name, "Northwind Lending Ltd");
+        assert_eq!(r.event["status"], "dpv:ConsentGiven");
+        let k = r.kantara_v1_1().unwrap();
+        assert_eq!(k["jurisdiction"], "GB");
+        assert_eq!(k["policyUrl"], "https://lender.example/privacy");
+        assert_eq!(k["consentTimestamp"], 1_800_000_000);
+        let p = &k["services"][0]["purposes"][0];
+        assert_eq!(p["thirdPartyDisclosure"], false, "a sentence is no disclosure");
+        assert!(p.get("thirdPartyName").is_none());
+
+        let r = receipt_of(Some(frozen(vec!["Credit Bureau Ltd".into()])));
+        let p = &r.kantara_v1_1().unwrap()["services"][0]["purposes"][0];
+        assert_eq!(p["thirdPartyDisclosure"], true);
+        assert_eq!(p["thirdPartyName"], "Credit Bureau Ltd");
+
+        // An event from before controllers were frozen: today's settings, no jurisdiction, and
+        // so no Kantara export (the specification requires one).
+        let old = receipt_of(None);
+        assert_eq!(old.controller.legal_name, "Renamed Since Ltd");
+        assert!(old.kantara_v1_1().is_none());
     }
 
     #[test]

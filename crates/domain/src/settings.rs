@@ -318,6 +318,14 @@ pub struct LinkSettings {
     pub trust_statistics: Vec<Localized>,
     #[serde(default)]
     pub privacy_policy_url: Option<String>,
+    /// Where the controller is established and whose law governs the consents (e.g. `GB`,
+    /// `FR`, `England and Wales`): frozen into each consent's ledger event and receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
+    /// Who the customer's data is disclosed to beyond the tenant (names); empty: nobody. A
+    /// declared list, so a receipt states a disclosure only when there is one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub third_parties: Vec<String>,
     #[serde(default)]
     pub terms_url: Option<String>,
     /// The tenant's own connection guide and FAQ: customers need a how-to guide, not only a
@@ -374,6 +382,8 @@ impl Default for LinkSettings {
             trust_message: Localized::default(),
             trust_statistics: Vec::new(),
             privacy_policy_url: None,
+            jurisdiction: None,
+            third_parties: Vec::new(),
             terms_url: None,
             connection_guide_url: None,
             support: SupportContacts::default(),
@@ -404,6 +414,22 @@ impl LinkSettings {
         let mut invalid = Invalid::default();
         if let Some(n) = &self.legal_name {
             if let Err(e) = text_field("legal_name", n, 200) {
+                invalid.push(e);
+            }
+        }
+        if let Some(j) = &self.jurisdiction {
+            if let Err(e) = text_field("jurisdiction", j, 100) {
+                invalid.push(e);
+            }
+        }
+        if self.third_parties.len() > 50 {
+            invalid.push(crate::validate::FieldError::new(
+                "third_parties",
+                "at most 50 recipients",
+            ));
+        }
+        for (i, t) in self.third_parties.iter().enumerate() {
+            if let Err(e) = text_field(&format!("third_parties.{i}"), t, 200) {
                 invalid.push(e);
             }
         }

@@ -59,6 +59,10 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// A record disagrees with the ledger event that recorded it (changed behind Accord's
+    /// back): refused rather than served, with a problem type of its own.
+    #[error("ledger integrity: {0}")]
+    Integrity(String),
     /// A data call through a connection refused under the consent rule: `403`, with a problem
     /// type ending in the reason (`…/problems/not_consented`).
     #[error("refused: {reason}")]
@@ -275,6 +279,18 @@ impl IntoResponse for ApiError {
                     Some(id),
                 )
             }
+            ApiError::Integrity(cause) => {
+                let id = accord_domain::crypto::random_token(9);
+                tracing::error!(correlation_id = %id, %cause, "record disagrees with its ledger event");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "ledger-integrity",
+                    "The record disagrees with its ledger event",
+                    Some("The stored record no longer matches what the consent ledger recorded, so it is not served. The operator has been alerted; `accord ledger verify` names the disagreement.".to_owned()),
+                    vec![],
+                    Some(id),
+                )
+            }
             e @ (ApiError::Refused { .. }
             | ApiError::AccessTokensDisabled
             | ApiError::Platform(_)) => return access_response(e),
@@ -341,5 +357,16 @@ mod tests {
         let (status, body) = body_of(e).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!body.contains("UNIQUE"), "{body}");
+    }
+}
+
+impl From<crate::services::integrity::Integrity> for ApiError {
+    fn from(e: crate::services::integrity::Integrity) -> Self {
+        match e {
+            crate::services::integrity::Integrity::Store(s) => ApiError::Internal(s),
+            d @ crate::services::integrity::Integrity::Disagrees { .. } => {
+                ApiError::Integrity(d.to_string())
+            }
+        }
     }
 }

@@ -18,6 +18,20 @@ const CHILD_TIMEOUT: Duration = Duration::from_mins(1);
 
 // ---- helpers ----
 
+/// Validates a Kantara Consent Receipt v1.1 export against the specification's JSON schema.
+fn assert_kantara_valid(k: &Value) {
+    let schema: Value = serde_json::from_str(include_str!(
+        "../fixtures/kantara-consent-receipt-v1.1.schema.json"
+    ))
+    .unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the schema compiles");
+    let errors: Vec<String> = validator.iter_errors(k).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "Kantara v1.1 export invalid: {errors:?}\n{k:#}");
+}
+
 /// The receipts of a consent, from the tenant API.
 async fn receipts(app: &TestApp, consent_id: &str) -> Vec<Value> {
     let (status, body) = app
@@ -226,12 +240,30 @@ async fn a_consent_receipt_verifies_with_an_independent_jose_implementation() {
         "the receipt names its event in the ledger"
     );
 
-    // The Kantara Consent Receipt v1.1 export and its required fields.
+    // The Kantara Consent Receipt v1.1 export and its required fields, checked against the
+    // specification's schema (written from its field tables) by an independent validator.
     let k = &r["kantara_v1_1"];
+    assert_kantara_valid(k);
+    assert_eq!(k["jurisdiction"], "GB");
+    assert_eq!(
+        k["consentTimestamp"],
+        time::OffsetDateTime::parse(
+            ev["time"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .unwrap()
+        .unix_timestamp(),
+        "seconds since the epoch"
+    );
+    assert_eq!(
+        k["services"][0]["purposes"][0]["thirdPartyDisclosure"], false,
+        "the demo tenant declares no third party: a sentence about sharing is no disclosure"
+    );
+    assert_eq!(rec["event"]["status"], "dpv:ConsentGiven");
+    assert_eq!(rec["event"]["initiator"], "customer");
     assert_eq!(k["version"], "KI-CR-v1.1.0");
     assert_eq!(k["consentReceiptID"], rec["receipt_id"]);
     assert!(!k["consentReceiptID"].as_str().unwrap().is_empty());
-    assert_eq!(k["consentTimestamp"], ev["time"]);
     assert_eq!(k["collectionMethod"], "hosted_flow_checkbox");
     assert!(k["jurisdiction"].is_string());
     assert_eq!(k["language"], "en");
@@ -245,7 +277,7 @@ async fn a_consent_receipt_verifies_with_an_independent_jose_implementation() {
         "help@northwind-lending.example"
     );
     assert_eq!(k["piiControllers"][0]["phone"], "+44 20 7946 0000");
-    assert!(k["policyUrl"].is_string() || k["policyUrl"].is_null());
+    assert!(k["policyUrl"].as_str().is_some_and(|u| u.starts_with("http")));
     assert_eq!(k["services"][0]["service"], "Accord Sandbox Books");
     let kp = &k["services"][0]["purposes"][0];
     assert_eq!(kp["purpose"], purpose_text);
@@ -299,6 +331,9 @@ async fn withdrawal_yields_a_withdrawn_receipt_and_the_chain_stays_consecutive()
     let withdrawn = &list[1]["receipt"];
     assert_eq!(withdrawn["event"]["type"], "withdrawn");
     assert_eq!(withdrawn["event"]["method"], "manage_page");
+    assert_eq!(withdrawn["event"]["status"], "dpv:ConsentWithdrawn");
+    assert_eq!(withdrawn["event"]["initiator"], "customer");
+    assert!(withdrawn["event"]["reason"].is_string());
     assert_eq!(
         withdrawn["notice"], list[0]["receipt"]["notice"],
         "the same notice agreed"
@@ -763,4 +798,50 @@ async fn the_jwks_lists_an_ed25519_key_and_rotation_keeps_old_receipts_verifiabl
     .await;
     assert_eq!(ran.code, Some(1), "{ran}");
     assert!(ran.stderr.contains("only https"), "{ran}");
+}
+
+/// A receipt is built from its ledger event, which froze the controller at the time of
+/// consent: renaming the tenant's legal entity, its contacts or jurisdiction afterwards changes
+/// no past receipt.
+#[tokio::test]
+async fn changing_the_link_settings_changes_no_past_receipt() {
+    let app = spawn_app().await;
+    app.browser().connect(Some(&app.link_url), "sandbox").await;
+    let consent_id = app.consents().await[0]["id"].as_str().unwrap().to_owned();
+    let before = receipts(&app, &consent_id).await;
+
+    let (status, mut settings) = app
+        .api_json(reqwest::Method::GET, "/v1/link-settings", None)
+        .await;
+    assert_eq!(status, 200, "{settings}");
+    settings["legal_name"] = "Renamed Holdings plc".into();
+    settings["jurisdiction"] = "FR".into();
+    settings["support"]["email"] = "new@renamed.example".into();
+    settings["third_parties"] = serde_json::json!(["Credit Bureau Ltd"]);
+    let (status, body) = app
+        .api_json(reqwest::Method::PUT, "/v1/link-settings", Some(settings))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let after = receipts(&app, &consent_id).await;
+    assert_eq!(after[0]["receipt"], before[0]["receipt"], "the receipt is unchanged");
+    assert_eq!(after[0]["kantara_v1_1"], before[0]["kantara_v1_1"]);
+    assert_eq!(
+        after[0]["receipt"]["controller"]["legal_name"],
+        "Northwind Lending Ltd"
+    );
+
+    // A consent given after the change names the new controller and its declared disclosure.
+    let other = app.new_company("Crocus Cafe Ltd").await;
+    let link = app.new_link_url(&other).await;
+    app.browser().connect(Some(&link), "sandbox").await;
+    let theirs = consents_of(&app, &other).await.remove(0);
+    let fresh = receipts(&app, theirs["id"].as_str().unwrap()).await;
+    let k = &fresh[0]["kantara_v1_1"];
+    assert_kantara_valid(k);
+    assert_eq!(k["jurisdiction"], "FR");
+    assert_eq!(k["piiControllers"][0]["piiController"], "Renamed Holdings plc");
+    let p = &k["services"][0]["purposes"][0];
+    assert_eq!(p["thirdPartyDisclosure"], true);
+    assert_eq!(p["thirdPartyName"], "Credit Bureau Ltd");
 }

@@ -33,6 +33,8 @@ pub enum EventKind {
     Reconsented,
     Expired,
     NdaAccepted,
+    /// A newer consent on the same connection took this one's place.
+    Superseded,
 }
 
 impl EventKind {
@@ -43,6 +45,7 @@ impl EventKind {
             Self::Reconsented => "reconsented",
             Self::Expired => "expired",
             Self::NdaAccepted => "nda_accepted",
+            Self::Superseded => "superseded",
         }
     }
 
@@ -53,6 +56,7 @@ impl EventKind {
             Self::Reconsented,
             Self::Expired,
             Self::NdaAccepted,
+            Self::Superseded,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -79,9 +83,86 @@ pub struct EventBody {
     pub method: String,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// Who started the change (absent from events written before it was recorded: the
+    /// fields below are skipped when empty so those events keep their canonical text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<Initiator>,
+    /// Why the state changed, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The controller as the customer was shown it, frozen so a later change of the link
+    /// settings changes no receipt of this event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<FrozenController>,
+}
+
+/// Who started a change of a consent's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Initiator {
+    /// The company, in the hosted flow or on the manage page.
+    Customer,
+    /// The tenant, through its API.
+    Tenant,
+    /// The platform, ending Accord's access.
+    Platform,
+    /// The consent's validity period ran out.
+    Expiry,
+}
+
+impl Initiator {
+    /// Who `method` (how an action was collected) is acted by.
+    pub fn of_method(method: &str) -> Self {
+        match method {
+            "validity_expired" => Self::Expiry,
+            "tenant_api" | "company_deleted" | "build_your_own" => Self::Tenant,
+            "invalid_grant" | "platform" => Self::Platform,
+            _ => Self::Customer,
+        }
+    }
+}
+
+/// Why an event of `kind` collected by `method` happened, in words.
+fn reason_of(kind: EventKind, method: &str) -> String {
+    match (kind, method) {
+        (_, "validity_expired") => "the consent reached the end of its validity period",
+        (_, "replaced") => {
+            "the customer connected the same organisation again through a new connection"
+        }
+        (_, "company_deleted") => "the tenant deleted the company",
+        (EventKind::Superseded, _) => "a newer consent on the same connection replaced it",
+        (EventKind::Withdrawn, "tenant_api") => "the tenant disconnected the connection",
+        (EventKind::Withdrawn, _) => "the customer disconnected the connection",
+        (EventKind::Reconsented, _) => "the customer agreed again to the current notice",
+        (EventKind::NdaAccepted, _) => "the company signed the mutual NDA",
+        (EventKind::Given | EventKind::Expired, _) => "the customer agreed to the notice",
+    }
+    .to_owned()
+}
+
+/// The controller's identity and terms at the time of an event (`given`, `reconsented`,
+/// `nda_accepted`): what its receipt names, whatever the settings say later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrozenController {
+    pub name: String,
+    pub legal_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub privacy_policy_url: Option<String>,
+    /// Where the controller is established, and whose law governs the consent.
+    pub jurisdiction: Option<String>,
+    /// Who the data is disclosed to beyond the controller; empty: nobody.
+    pub third_parties: Vec<String>,
 }
 
 impl EventBody {
+    /// The same event with the controller frozen in it.
+    #[must_use]
+    pub fn with_controller(mut self, controller: FrozenController) -> Self {
+        self.controller = Some(controller);
+        self
+    }
+
     /// The event recording `kind` for a consent (its notice, data uses and language).
     pub fn for_consent(
         kind: EventKind,
@@ -105,6 +186,9 @@ impl EventBody {
             purpose: purpose.to_owned(),
             method: method.to_owned(),
             at,
+            initiator: Some(Initiator::of_method(method)),
+            reason: Some(reason_of(kind, method)),
+            controller: None,
         }
     }
 }
@@ -345,6 +429,9 @@ pub(crate) mod tests {
             purpose: "Évaluer votre demande — « prêt »".into(),
             method: "hosted_flow_checkbox".into(),
             at: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+            initiator: None,
+            reason: None,
+            controller: None,
         }
     }
 
@@ -415,5 +502,45 @@ pub(crate) mod tests {
         };
         let mut v = ChainVerifier::default();
         assert_eq!(c.iter().try_for_each(|e| v.push(e)).unwrap_err().seq, 4);
+    }
+
+    /// Events written before initiators and controllers were recorded keep their exact text
+    /// (and so their hash); new events carry the new fields through the stores' templates.
+    #[test]
+    fn the_new_fields_leave_old_events_untouched_and_chain_like_any_other() {
+        let old = chain(1).remove(0);
+        let json = old.event.canonical_json();
+        for key in ["initiator", "reason", "controller"] {
+            assert!(!json.contains(key), "{key} absent from an old event: {json}");
+        }
+        let reparsed: LedgerEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(reparsed.hash(), old.hash);
+
+        let mut b = body(EventKind::Given);
+        b.initiator = Some(Initiator::of_method("tenant_api"));
+        b.reason = Some(reason_of(EventKind::Withdrawn, "tenant_api"));
+        b.controller = Some(FrozenController {
+            name: "Northwind".into(),
+            legal_name: "Northwind Lending Ltd".into(),
+            email: Some("help@northwind.example".into()),
+            phone: None,
+            privacy_policy_url: Some("https://northwind.example/privacy".into()),
+            jurisdiction: Some("GB".into()),
+            third_parties: vec!["Credit Bureau \"prev_hash\":\"x\" Ltd".into()],
+        });
+        let tenant = TenantId::new();
+        let (chained, text) = EventTemplate::of(tenant, b.clone()).unwrap().chain(None);
+        assert_eq!(chained, append(tenant, None, b));
+        assert_eq!(text, chained.event.canonical_json());
+        assert!(text.contains(r#""initiator":"tenant""#), "{text}");
+    }
+
+    #[test]
+    fn who_initiated_a_change_follows_how_it_was_collected() {
+        assert_eq!(Initiator::of_method("validity_expired"), Initiator::Expiry);
+        assert_eq!(Initiator::of_method("tenant_api"), Initiator::Tenant);
+        assert_eq!(Initiator::of_method("manage_page"), Initiator::Customer);
+        assert_eq!(Initiator::of_method("hosted_flow_checkbox"), Initiator::Customer);
+        assert_eq!(EventKind::parse("superseded"), Some(EventKind::Superseded));
     }
 }

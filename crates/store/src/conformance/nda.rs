@@ -47,6 +47,9 @@ pub fn nda_event(nda: &NdaAcceptance) -> EventBody {
         purpose: PURPOSE.into(),
         method: METHOD.into(),
         at: nda.accepted_at,
+        initiator: None,
+        reason: None,
+        controller: None,
     }
 }
 

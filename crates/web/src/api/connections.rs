@@ -4,7 +4,7 @@ use crate::api::companies::own_company;
 use crate::api::dto::{ConnectionDto, ConnectionList, ConsentDto, ConsentList};
 use crate::api::extract::{ApiPath, Auth};
 use crate::error::{ApiError, Problem};
-use crate::services::connect;
+use crate::services::{connect, integrity};
 use crate::state::AppState;
 use accord_domain::ids::{ConnectionId, ConsentId};
 use axum::extract::State;
@@ -78,22 +78,25 @@ pub async fn disconnect(
 
 /// List a company's consents, withdrawn ones included.
 #[utoipa::path(get, path = "/v1/companies/{company_id}/consents", operation_id = "list_consents", tag = "consents",
-    params(("company_id" = Uuid, Path)), responses((status = 200, body = ConsentList), (status = 404, body = Problem)))]
+    params(("company_id" = Uuid, Path)), responses((status = 200, body = ConsentList), (status = 404, body = Problem),
+        (status = 500, description = "A consent disagrees with its ledger event (`ledger-integrity`)", body = Problem)))]
 pub async fn list_consents(
     State(state): State<AppState>,
     Auth(tenant): Auth,
     ApiPath(company_id): ApiPath<Uuid>,
 ) -> Result<Json<ConsentList>, ApiError> {
     let company = own_company(&state, &tenant, company_id).await?;
-    let data = state.store.company_consents(tenant.id, company.id).await?;
-    Ok(Json(ConsentList {
-        data: data.into_iter().map(Into::into).collect(),
-    }))
+    let mut data = Vec::new();
+    for c in state.store.company_consents(tenant.id, company.id).await? {
+        data.push(integrity::checked_consent(&state, c).await?.into());
+    }
+    Ok(Json(ConsentList { data }))
 }
 
 /// Get a consent with its evidence and the exact text agreed to.
 #[utoipa::path(get, path = "/v1/consents/{consent_id}", operation_id = "get_consent", tag = "consents",
-    params(("consent_id" = Uuid, Path)), responses((status = 200, body = ConsentDto), (status = 404, body = Problem)))]
+    params(("consent_id" = Uuid, Path)), responses((status = 200, body = ConsentDto), (status = 404, body = Problem),
+        (status = 500, description = "The consent disagrees with its ledger event (`ledger-integrity`)", body = Problem)))]
 pub async fn get_consent(
     State(state): State<AppState>,
     Auth(tenant): Auth,
@@ -104,5 +107,5 @@ pub async fn get_consent(
         .consent(tenant.id, ConsentId(consent_id))
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(c.into()))
+    Ok(Json(integrity::checked_consent(&state, c).await?.into()))
 }

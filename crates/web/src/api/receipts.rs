@@ -3,7 +3,7 @@
 
 use crate::api::extract::{ApiPath, Auth};
 use crate::error::{ApiError, Problem};
-use crate::services::receipts;
+use crate::services::{integrity, receipts};
 use crate::state::AppState;
 use accord_domain::ids::ConsentId;
 use axum::extract::State;
@@ -25,9 +25,11 @@ pub struct ReceiptDto {
     /// The receipt record (ISO/IEC TS 27560 aligned).
     #[schema(value_type = Object)]
     pub receipt: serde_json::Value,
-    /// The same receipt in the Kantara Consent Receipt v1.1 shape.
-    #[schema(value_type = Object)]
-    pub kantara_v1_1: serde_json::Value,
+    /// The same receipt in the Kantara Consent Receipt v1.1 shape; `null` when the controller
+    /// had set no `jurisdiction` (link settings) when the event was recorded, which the
+    /// specification requires.
+    #[schema(value_type = Option<Object>)]
+    pub kantara_v1_1: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,6 +65,7 @@ pub async fn get(
         .consent(tenant.id, ConsentId(consent_id))
         .await?
         .ok_or(ApiError::NotFound)?;
+    let consent = integrity::checked_consent(&state, consent).await?;
     let data = receipts::for_consent(&state, &tenant, &consent).await?;
     Ok(Json(ReceiptList {
         consent_id,

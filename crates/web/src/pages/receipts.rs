@@ -52,7 +52,11 @@ async fn page(ctx: PageCtx, id: String, base: &str) -> Result<Response, PageErro
         .get(&consent.platform_key)
         .map_or_else(|| consent.platform_key.to_string(), |p| p.name.clone());
     let page = ReceiptPage {
-        controller: receipts::controller(&ctx.tenant).legal_name,
+        // The controller as the consent named it, not as the settings say today.
+        controller: list.first().map_or_else(
+            || receipts::controller(&ctx.tenant).legal_name,
+            |r| r.receipt.controller.legal_name.clone(),
+        ),
         platform_name,
         notice_text: consent.notice_text.clone(),
         notice_sha256: consent.notice_sha256.clone(),

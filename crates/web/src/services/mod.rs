@@ -6,6 +6,7 @@ pub mod access;
 pub mod byo;
 pub mod connect;
 pub mod funnel;
+pub mod integrity;
 pub mod nda;
 pub mod notice;
 pub mod organisation;

@@ -151,6 +151,9 @@ pub async fn sign(
         purpose: nda::PURPOSE.to_owned(),
         method: nda::METHOD.to_owned(),
         at: now,
+        initiator: Some(accord_domain::ledger::Initiator::Customer),
+        reason: None,
+        controller: Some(crate::services::receipts::frozen_controller(tenant)),
     };
     let chained = state.store.record_nda(&acceptance, event).await?;
     acceptance.ledger_seq = chained.event.seq;

@@ -218,13 +218,13 @@ pub async fn connect_new(
         None => None,
     }
     .ok_or(StoreError::NotFound)?;
-    let (purpose, method) = state
+    let (purpose, method, controller) = state
         .store
         .consent_events(tenant, given.id)
         .await?
         .into_iter()
         .find(|e| e.event.body.kind == EventKind::Given)
-        .map(|e| (e.event.body.purpose, e.event.body.method))
+        .map(|e| (e.event.body.purpose, e.event.body.method, e.event.body.controller))
         .unwrap_or_default();
     let now = state.clock.now();
     let id = ConnectionId::new();
@@ -248,7 +248,9 @@ pub async fn connect_new(
         upstream: None,
         ..conn.clone()
     };
-    let event = EventBody::for_consent(EventKind::Given, &consent, &purpose, &method, now);
+    // The repeated consent names the controller as the one it repeats did.
+    let mut event = EventBody::for_consent(EventKind::Given, &consent, &purpose, &method, now);
+    event.controller = controller;
     state
         .store
         .record_consent(&ConsentWrite {

@@ -4,7 +4,8 @@
 
 use crate::state::AppState;
 use accord_domain::consent::Consent;
-use accord_domain::ledger::ChainedEvent;
+use accord_domain::ids::TenantId;
+use accord_domain::ledger::{ChainedEvent, EventBody, FrozenController};
 use accord_domain::receipt::{Controller, Receipt, ReceiptContext};
 use accord_domain::tenant::{Company, Tenant};
 use accord_store::StoreError;
@@ -20,15 +21,35 @@ pub struct SignedReceipt {
     pub jws: String,
 }
 
+/// The controller as the settings name it now (for events that predate frozen controllers).
 pub fn controller(tenant: &Tenant) -> Controller {
+    Controller::from(&frozen_controller(tenant))
+}
+
+/// The controller's identity and terms as the settings say now, to freeze into an event.
+pub fn frozen_controller(tenant: &Tenant) -> FrozenController {
     let s = &tenant.settings;
-    Controller {
+    FrozenController {
         name: tenant.name.clone(),
         legal_name: s.legal_name.clone().unwrap_or_else(|| tenant.name.clone()),
         email: s.support.email.clone(),
         phone: s.support.phone.clone(),
         privacy_policy_url: s.privacy_policy_url.clone(),
+        jurisdiction: s.jurisdiction.clone(),
+        third_parties: s.third_parties.clone(),
     }
+}
+
+/// `body` with the controller frozen in it, and how long the consent is valid (both from the
+/// tenant's settings as they are at the moment of consent).
+pub async fn freeze_controller(
+    state: &AppState,
+    tenant: TenantId,
+    mut body: EventBody,
+) -> Result<EventBody, StoreError> {
+    let tenant = state.store.tenant(tenant).await?.ok_or(StoreError::NotFound)?;
+    body.controller = Some(frozen_controller(&tenant));
+    Ok(body)
 }
 
 /// Signs the receipt of one ledger event about `consent`.
@@ -50,6 +71,8 @@ pub async fn sign_event(
     let validity_days = tenant.settings.consent_validity_days;
     let ctx = ReceiptContext {
         controller: controller(tenant),
+        third_parties: &tenant.settings.third_parties,
+        notice_policy_url: notice.as_ref().map(|n| n.content.privacy_policy_url.as_str()),
         company_name,
         platform_name: platform_name.as_deref(),
         retention: notice.as_ref().map(|n| n.content.retention.as_str()),
@@ -78,6 +101,8 @@ pub fn sign_nda_event(
 ) -> SignedReceipt {
     let ctx = ReceiptContext {
         controller: controller(tenant),
+        third_parties: &tenant.settings.third_parties,
+        notice_policy_url: None,
         company_name,
         platform_name: None,
         retention: None,
