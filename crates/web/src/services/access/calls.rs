@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use accord_domain::access::{AccessKind, Refusal};
 use accord_domain::catalog::{DataEndpoint, DataType, DataUse, Direction};
+use accord_domain::consent::Consent;
 use accord_platform::data::{self, PageCursor, PlatformRequest, PlatformResponse, RetryAfter};
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -48,8 +49,13 @@ fn wanted(data_type: &str, direction: Direction) -> Option<DataUse> {
     })
 }
 
-/// The refusal of a call the catalog cannot place (an unknown data type, an unmapped path).
-fn unplaced(what: &str) -> Failure {
+/// The refusal of a call the catalog cannot place (an unknown data type, an unmapped path):
+/// the connection's own refusal first (a disconnected connection says `withdrawn`), else
+/// `not_consented`, since no consent can cover it.
+fn unplaced(access: &Access<'_>, consent: Option<&Consent>, what: &str) -> Failure {
+    if let Err(refused) = access.check(consent, None) {
+        return refused;
+    }
     Failure::Refused(
         Refusal::NotConsented,
         format!("{what} is not a data type and direction the catalog maps for this platform, so no consent can cover it."),
@@ -69,7 +75,7 @@ pub async fn read_data(
     let consent = access.consent().await?;
     let use_ = wanted(data_type, Direction::Read);
     let result = async {
-        let use_ = use_.ok_or_else(|| unplaced("This data type"))?;
+        let use_ = use_.ok_or_else(|| unplaced(&access, consent.as_ref(), "This data type"))?;
         access.check(consent.as_ref(), Some(use_))?;
         let endpoint = mapped(&access, use_)?;
         let size = data::page_size(limit);
@@ -107,7 +113,7 @@ pub async fn write_data(
     let consent = access.consent().await?;
     let use_ = wanted(data_type, Direction::Write);
     let result = async {
-        let use_ = use_.ok_or_else(|| unplaced("This data type"))?;
+        let use_ = use_.ok_or_else(|| unplaced(&access, consent.as_ref(), "This data type"))?;
         access.check(consent.as_ref(), Some(use_))?;
         let endpoint = mapped(&access, use_)?;
         let upstream = access.connection.upstream.as_ref().map(|u| u.id.as_str());
@@ -158,7 +164,8 @@ pub async fn proxy(
         .platform
         .proxy_use(request.method.as_str(), &request.path);
     let result = async {
-        let use_ = use_.ok_or_else(|| unplaced("This path and method"))?;
+        let use_ =
+            use_.ok_or_else(|| unplaced(&access, consent.as_ref(), "This path and method"))?;
         access.check(consent.as_ref(), Some(use_))?;
         let path_and_query = match &request.query {
             Some(q) => format!("{}?{q}", request.path),
@@ -247,10 +254,13 @@ pub async fn issue_token(
 /// The catalog's endpoint of a consented use; a use with scopes but no data map is refused
 /// like any other the catalog cannot place.
 fn mapped<'a>(access: &Access<'a>, use_: DataUse) -> Result<&'a DataEndpoint, Failure> {
-    access
-        .platform
-        .data_endpoint(use_)
-        .ok_or_else(|| unplaced("This data type"))
+    access.platform.data_endpoint(use_).ok_or_else(|| {
+        Failure::Refused(
+            Refusal::NotConsented,
+            "This data type is not one the catalog maps for this platform in this direction."
+                .into(),
+        )
+    })
 }
 
 fn endpoint_request(endpoint: &DataEndpoint, path: String, body: Option<Bytes>) -> PlatformRequest {
