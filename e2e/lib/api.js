@@ -8,12 +8,12 @@ export class Api {
     this.apiKey = apiKey;
   }
 
-  async call(method, path, body) {
+  async call(method, path, body, contentType = 'application/json') {
     const res = await fetch(this.baseUrl + path, {
       method,
       headers: {
         authorization: `Bearer ${this.apiKey}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body === undefined ? {} : { 'content-type': contentType }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
     });

@@ -6,13 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { ACCORD_BIN } from './env.js';
 
-export async function startPrivateDemo() {
+/** `env`: extra ACCORD_* settings for this demo only (e.g. a short link lifetime). */
+export async function startPrivateDemo({ env: extra = {} } = {}) {
   if (!ACCORD_BIN) throw new Error('E2E_ACCORD_BIN is not set: run the suite through e2e/run.sh');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'accord-e2e-private-'));
   // Only the demo's own flags: no ACCORD_* variable leaks in from the test environment.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCORD_')));
   const child = spawn(ACCORD_BIN, ['demo', '--port', '0', '--data-dir', path.join(dir, 'data')], {
-    env: { ...env, ACCORD_LOG__FORMAT: 'json' },
+    env: { ...env, ...extra, ACCORD_LOG__FORMAT: 'json' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

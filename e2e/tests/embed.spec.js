@@ -40,12 +40,13 @@ test.beforeAll(async () => {
   returning = await startHost({ ...opts, host: '127.0.0.2', linkSession: returnLink });
   returnLink.return_url = `${returning.origin}/accord/done`;
   stranger = await startHost({ ...opts, host: '127.0.0.3' });
-  const settings = await api.linkSettings();
-  const r = await api.putLinkSettings({
-    ...settings,
+  // A merge patch: only `integration` changes; the demo's support and trust settings stay.
+  const before = await api.linkSettings();
+  const r = await api.call('PATCH', '/v1/link-settings', {
     integration: { embedding_origins: [host.origin, returning.origin], return_urls: [RETURN_URL, returnLink.return_url] },
-  });
+  }, 'application/merge-patch+json');
   expect(r.status, JSON.stringify(r.json)).toBe(200);
+  expect({ ...r.json, integration: before.integration }).toEqual(before);
 });
 
 test.afterAll(async () => {
@@ -184,7 +185,8 @@ test('a sign-in denied in the popup reaches the host as onError with the platfor
   const errors = events.filter((e) => e.name === 'error');
   expect(errors).toHaveLength(1);
   const { connectionId } = errors[0].data;
-  expect(errors[0].data).toEqual({ connectionId, status: 'error', errorCode: 'access_denied' });
+  expect(errors[0].data).toMatchObject({ code: 'sign_in_failed', recoverable: true, connectionId, status: 'error', errorCode: 'access_denied' });
+  expect(errors[0].data.message).toMatch(/access_denied/);
   expect(connectionId).toMatch(/^[0-9a-f-]{36}$/);
   // The frame shows where things stand: nothing is linked, the platform's consent step is
   // there to try again, and the host heard of the failure only.
@@ -337,7 +339,9 @@ for (const lang of ['en', 'fr']) {
     await dialog.locator('button[value=leave]').click();
     await expect(page.locator('.accord-embed')).toHaveCount(0);
     await expect(page.locator('#connect')).toBeFocused();
-    expect(await page.evaluate(() => window.__events.map((e) => e.name))).toEqual(['close']);
+    // Leaving ends like the flow's own Exit: onFinish (exited), then onClose.
+    expect(await page.evaluate(() => window.__events.map((e) => e.name))).toEqual(['finish', 'close']);
+    expect((await page.evaluate(() => window.__events))[0].data).toMatchObject({ status: 'exited', companyId });
     expect(await page.evaluate(() => document.querySelector('main').inert)).toBe(false);
     await guard.settle();
     expect(guard.problems).toEqual([]);

@@ -5,8 +5,10 @@
 //   ACCORD_URL=http://127.0.0.1:8080 ACCORD_API_KEY=acc_... ACCORD_COMPANY_ID=<uuid> \
 //     node server.mjs            # then open http://localhost:3000
 //
-// Register this page's origin in Accord's link settings first:
-//   PUT /v1/link-settings {"integration": {"embedding_origins": ["http://localhost:3000"]}, ...}
+// Register this page's origin in Accord's link settings first (a merge patch: only
+// `integration` changes, the tenant's other settings stay):
+//   PATCH /v1/link-settings  content-type: application/merge-patch+json
+//   {"integration": {"embedding_origins": ["http://localhost:3000"]}}
 import http from 'node:http';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -34,9 +36,16 @@ export function startHost({ accordUrl, apiKey, companyId, host = '127.0.0.1', po
         headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
         body: JSON.stringify(linkSession),
       });
-      const body = await r.json();
+      // Only the URL goes to the browser; an error goes through as it came (problem details),
+      // so the page can say what went wrong instead of opening nothing.
+      const text = await r.text();
+      if (!r.ok) {
+        res.writeHead(r.status, { 'content-type': r.headers.get('content-type') || 'application/problem+json' });
+        res.end(text);
+        return;
+      }
       res.writeHead(r.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ url: body.url }));
+      res.end(JSON.stringify({ url: JSON.parse(text).url }));
       return;
     }
     if (req.method === 'GET' && req.url.startsWith('/accord/done')) {

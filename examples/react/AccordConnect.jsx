@@ -4,7 +4,7 @@
 // session URL (POST /v1/companies/{id}/link-sessions; the API key stays on your server).
 import { useRef, useState } from "react";
 
-export function AccordConnect({ getLinkUrl, onConnection, onFinish, nonce }) {
+export function AccordConnect({ getLinkUrl, onConnection, onFinish, onError, onStep, nonce }) {
   const [busy, setBusy] = useState(false);
   const handle = useRef(null);
 
@@ -17,7 +17,10 @@ export function AccordConnect({ getLinkUrl, onConnection, onFinish, nonce }) {
         nonce,
         onConnection,
         onFinish,
-        onError: (e) => console.warn("Accord sign-in failed", e.errorCode),
+        // Every failure, with a code (link.d.ts lists them); `recoverable: false` means the
+        // modal cannot go on: the customer closes it (onFinish "exited", then onClose).
+        onError: onError || ((e) => console.warn("Accord:", e.code, e.message)),
+        onEvent: onStep,
         onClose: () => { handle.current = null; setBusy(false); },
       });
     } catch (e) {

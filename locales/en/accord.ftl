@@ -322,6 +322,7 @@ placeholder-platform = your platform
 exit-button = Exit
 exit-title = Leave without finishing?
 exit-question = You can come back with the same link while it is valid. Nothing more is shared with { $tenant } by leaving, and anything you connected stays in your control: you can disconnect it at any time.
+exit-question-embedded = Nothing more is shared with { $tenant } by leaving, and anything you connected stays in your control: you can disconnect it at any time. To connect later, start again from { $tenant }.
 exit-stay = Go back
 exit-confirm = Yes, exit
 finished-exited-title = You left before finishing

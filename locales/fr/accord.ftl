@@ -322,6 +322,7 @@ placeholder-platform = votre plateforme
 exit-button = Quitter
 exit-title = Quitter sans terminer ?
 exit-question = Vous pourrez revenir avec le même lien tant qu'il est valide. Quitter ne partage rien de plus avec { $tenant }, et ce que vous avez connecté reste sous votre contrôle : vous pouvez le déconnecter à tout moment.
+exit-question-embedded = Quitter ne partage rien de plus avec { $tenant }, et ce que vous avez connecté reste sous votre contrôle : vous pouvez le déconnecter à tout moment. Pour connecter plus tard, recommencez depuis { $tenant }.
 exit-stay = Revenir
 exit-confirm = Oui, quitter
 finished-exited-title = Vous avez quitté le parcours avant la fin

@@ -204,6 +204,20 @@ impl FlowStore for PgStore {
         .transpose()
     }
 
+    async fn link_session_by_token(&self, token_hash: &TokenHash) -> Result<Option<LinkSession>> {
+        sqlx::query(concat!(
+            "select ",
+            link_cols!(),
+            " from link_sessions where token_hash = $1"
+        ))
+        .bind(&token_hash.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| link_from(&r))
+        .transpose()
+    }
+
     async fn create_browser_session(&self, s: &BrowserSession) -> Result<()> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         insert_browser(&mut conn, s).await

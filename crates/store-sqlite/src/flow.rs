@@ -214,6 +214,24 @@ impl FlowStore for SqliteStore {
             .await
     }
 
+    async fn link_session_by_token(&self, token_hash: &TokenHash) -> Result<Option<LinkSession>> {
+        let token_hash = token_hash.0.clone();
+        self.read
+            .run_point(move |db| {
+                one(
+                    db,
+                    concat!(
+                        "select ",
+                        link_cols!(),
+                        " from link_sessions where token_hash = ?1"
+                    ),
+                    [token_hash],
+                    link_from,
+                )
+            })
+            .await
+    }
+
     async fn create_browser_session(&self, session: &BrowserSession) -> Result<()> {
         let s = session.clone();
         self.write.run(move |db| insert_browser(db, &s)).await

@@ -23,6 +23,10 @@ pub trait FlowStore: Send + Sync {
         tenant: TenantId,
         id: LinkSessionId,
     ) -> Result<Option<LinkSession>>;
+    /// The link session whose token hashes to `token_hash`, used or not, expired or not, without
+    /// changing it: the embed entry checks the host origin against its tenant's list before
+    /// using the link, and names the tenant on the page when the link is no longer usable.
+    async fn link_session_by_token(&self, token_hash: &TokenHash) -> Result<Option<LinkSession>>;
     async fn create_browser_session(&self, session: &BrowserSession) -> Result<()>;
     /// The unexpired session of this kind whose cookie token hashes to `token_hash`.
     async fn browser_session(

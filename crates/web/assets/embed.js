@@ -30,7 +30,7 @@
   }
 
   var meta = d.querySelector("meta[name=accord-embed]");
-  if (!meta || w.parent === w) { return; }
+  if (!meta || w.parent === w) { d.body.inert = false; return; }
   var token = meta.getAttribute("content");
   var origin = meta.getAttribute("data-origin");
   var events = [];
@@ -74,37 +74,41 @@
     return !box || box.checked;
   }
 
-  d.querySelectorAll("form").forEach(function (form) {
-    var method = (form.getAttribute("method") || "get").toLowerCase();
-    if (method === "dialog") { return; }
-    if (method !== "post") { form.setAttribute("method", "post"); carry(form, true); } else { carry(form, false); }
-    if (/\/link\/manage$/.test(pathOf(form))) { form.setAttribute("target", "_blank"); }
-    form.addEventListener("submit", function (e) {
-      if (!toPlatform(form, e.submitter)) { return; }
-      var where = hidden(form, "accord_window", "top");
-      popup = w.open("about:blank", "accord_platform", "popup,width=520,height=700");
-      if (popup) {
-        where.value = "popup";
-        form.setAttribute("target", "accord_platform");
-        var timer = setInterval(function () {
-          if (!popup || !popup.closed) { return; }
-          clearInterval(timer);
-          // Closed without a word (or the platform cut the opener): show where things stand.
-          if (popup) { popup = null; go(w.location.pathname); }
-        }, 500);
-      } else {
-        // Popup blocked: the platform sign-in at the top level; the return URL brings the customer back.
-        form.setAttribute("target", "_top");
-      }
+  // An error page reached without a session (a link that can no longer be used) has nothing
+  // to carry: its language links reload it as they are, anything else opens outside the frame.
+  if (token) {
+    d.querySelectorAll("form").forEach(function (form) {
+      var method = (form.getAttribute("method") || "get").toLowerCase();
+      if (method === "dialog") { return; }
+      if (method !== "post") { form.setAttribute("method", "post"); carry(form, true); } else { carry(form, false); }
+      if (/\/link\/manage$/.test(pathOf(form))) { form.setAttribute("target", "_blank"); }
+      form.addEventListener("submit", function (e) {
+        if (!toPlatform(form, e.submitter)) { return; }
+        var where = hidden(form, "accord_window", "top");
+        popup = w.open("about:blank", "accord_platform", "popup,width=520,height=700");
+        if (popup) {
+          where.value = "popup";
+          form.setAttribute("target", "accord_platform");
+          var timer = setInterval(function () {
+            if (!popup || !popup.closed) { return; }
+            clearInterval(timer);
+            // Closed without a word (or the platform cut the opener): show where things stand.
+            if (popup) { popup = null; go(w.location.pathname); }
+          }, 500);
+        } else {
+          // Popup blocked: the platform sign-in at the top level; the return URL brings the customer back.
+          form.setAttribute("target", "_top");
+        }
+      });
     });
-  });
+  }
 
   d.addEventListener("click", function (e) {
     var a = e.target.closest ? e.target.closest("a[href]") : null;
     if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) { return; }
     var u = new URL(a.href, w.location.href);
-    if (u.origin === w.location.origin && u.pathname === w.location.pathname && u.hash) { return; }
-    if (u.origin !== w.location.origin || !/^\/link\//.test(u.pathname) || a.target) {
+    if (u.origin === w.location.origin && u.pathname === w.location.pathname && (u.hash || !token)) { return; }
+    if (u.origin !== w.location.origin || !/^\/link\//.test(u.pathname) || a.target || !token) {
       a.target = "_blank"; a.rel = "noopener noreferrer";
       return;
     }
@@ -112,9 +116,29 @@
     go(u.pathname + u.search);
   });
 
+  // Leaving, however asked (the flow's own Exit, Escape, the SDK's close button), ends the
+  // same way: through /link/finish, which records the exit and tells the host `finish`, after
+  // which the SDK closes the modal. Without a session there is nothing to record.
+  var flowExit = d.querySelector("#exit-dialog form");
+  function leave() {
+    if (flowExit) { flowExit.submit(); } else if (token) { go("/link/finish"); } else {
+      post("finish", { companyId: null, connectionId: null, platform: null, status: "exited", errorCode: null });
+    }
+  }
+  // `autofocus` is blocked in a cross-origin frame: the safe answer takes focus by hand.
+  function focusStay(dialog) {
+    var b = dialog && dialog.querySelector("[data-exit-cancel], button[value=stay]");
+    if (b) { b.focus(); }
+  }
+  var exitLink = d.querySelector("[data-exit]");
+  if (exitLink) {
+    exitLink.addEventListener("click", function () {
+      setTimeout(function () { focusStay(d.getElementById("exit-dialog")); });
+    });
+  }
   var exit = d.getElementById("accord-exit");
   function ask() {
-    if (exit && !exit.open) { exit.showModal(); } else if (!exit) { post("close"); }
+    if (!token) { leave(); } else if (exit && !exit.open) { exit.showModal(); focusStay(exit); }
   }
   if (exit) {
     // The answer closes the dialog itself, not through the dialog form's submission.
@@ -122,11 +146,11 @@
       b.addEventListener("click", function (e) { e.preventDefault(); exit.close(b.value); });
     });
     exit.addEventListener("close", function () {
-      if (exit.returnValue === "leave") { post("close"); }
+      if (exit.returnValue === "leave") { leave(); }
     });
   }
   d.addEventListener("keydown", function (e) {
-    if (e.key === "Escape" && !(exit && exit.open)) { e.preventDefault(); ask(); }
+    if (e.key === "Escape" && !(exit && exit.open) && !d.querySelector("dialog[open]")) { e.preventDefault(); ask(); }
   });
 
   w.addEventListener("message", function (e) {
@@ -137,13 +161,25 @@
       popup = null;
       try { from.close(); } catch (x) { /* it closes itself */ }
       var r = m.data || {};
-      if (r.status === "error") { post("error", r); }
+      if (r.status === "error") {
+        post("error", { code: "sign_in_failed", message: "The platform sign-in did not finish (" +
+          (r.errorCode || "no code") + "); the customer can try again in the flow.", recoverable: true,
+          connectionId: r.connectionId, status: "error", errorCode: r.errorCode });
+      }
       go("/link/connections/" + encodeURIComponent(r.connectionId));
-    } else if (e.source === w.parent && e.origin === origin && m.type === "exit") {
-      ask();
+    } else if (e.source === w.parent && e.origin === origin) {
+      // Every word from the host is answered, so it knows the flow is alive.
+      if (m.type === "ping" || m.type === "exit") { post("pong"); }
+      if (m.type === "exit") { ask(); }
+      if (m.type === "focus" && main) { main.focus({ preventScroll: true }); }
     }
   });
 
+  // The page takes input from here on (see the template), focus included when the SDK gave
+  // this frame focus: the first Tab then moves within the flow.
+  d.body.inert = false;
+  var main = d.getElementById("main");
+  if (main && d.hasFocus()) { main.focus({ preventScroll: true }); }
   events.forEach(function (ev) { post(ev.type, ev.data); });
-  post("ready", { step: w.location.pathname });
+  post("ready", { step: meta.getAttribute("data-step") || "other", lang: d.documentElement.lang });
 })();

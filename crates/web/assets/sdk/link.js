@@ -5,10 +5,21 @@
   var CSS = ".accord-embed{position:fixed;inset:0;z-index:2147483647;display:flex;align-items:center;" +
     "justify-content:center;background:rgba(0,0,0,.55)}.accord-embed iframe{border:0;width:min(480px,100vw);" +
     "height:min(720px,100vh);background:#fff;border-radius:12px;box-shadow:0 8px 40px rgba(0,0,0,.35)}" +
-    ".accord-embed button{position:absolute;top:8px;right:8px;min-width:44px;min-height:44px;font:24px/1 system-ui,sans-serif;" +
+    ".accord-embed>button{position:absolute;top:8px;right:8px;min-width:44px;min-height:44px;font:24px/1 system-ui,sans-serif;" +
     "border:0;border-radius:22px;background:#fff;color:#111;cursor:pointer}" +
+    ".accord-embed div{background:#fff;color:#111;font:16px/1.5 system-ui,sans-serif;padding:24px;border-radius:12px;max-width:min(420px,90vw)}" +
+    ".accord-embed div button{font:inherit;padding:10px 20px;border:0;border-radius:6px;background:#1a56db;color:#fff;cursor:pointer}" +
     ".accord-embed button:focus-visible{outline:3px solid #1a56db;outline-offset:2px}" +
     "@media (max-width:520px){.accord-embed iframe{border-radius:0}}";
+  // The SDK's own words, for when the flow cannot speak: in the flow's last language.
+  var TEXT = {
+    en: ["The connection page is not responding. Close this window and try again.", "Close"],
+    fr: ["La page de connexion ne r\u00e9pond pas. Fermez cette fen\u00eatre et r\u00e9essayez.", "Fermer"]
+  };
+  var WHY = {
+    not_framed: "The flow did not start in the frame: this page's origin is not in integration.embedding_origins, or the page could not load.",
+    unresponsive: "The flow stopped answering (network lost, or the frame left the flow)."
+  };
 
   function call(fn, data) {
     if (typeof fn === "function") {
@@ -24,6 +35,7 @@
     u.searchParams.set("embed", w.location.origin);
     var label = o.title || "Connect your accounts";
     var opener = d.activeElement;
+    var lang = (d.documentElement.lang || "en").slice(0, 2);
     var style = d.createElement("style");
     if (o.nonce) { style.nonce = o.nonce; }
     style.textContent = CSS;
@@ -52,25 +64,75 @@
     });
     d.head.appendChild(style);
     d.body.appendChild(root);
+    if (!o.nonce && getComputedStyle(root).position !== "fixed") {
+      console.warn("Accord.open: this page's Content-Security-Policy blocked the SDK's styles; pass your CSP nonce as `nonce`.");
+    }
     frame.focus();
 
-    var ready = false, closed = false;
+    var ready = false, closed = false, dead = false, timer = 0;
+    // The flow answers every message from the SDK; silence past `ms` means it is gone.
+    function expect(ms, then) {
+      clearTimeout(timer);
+      timer = setTimeout(then, ms);
+    }
+    function fail() { stop(ready ? "unresponsive" : "not_framed"); }
+    function stop(code) {
+      if (dead || closed) { return; }
+      dead = true;
+      clearTimeout(timer);
+      var t = TEXT[lang] || TEXT.en;
+      var box = d.createElement("div");
+      box.setAttribute("role", "alert");
+      var p = d.createElement("p");
+      p.textContent = t[0];
+      var b = d.createElement("button");
+      b.type = "button";
+      b.textContent = t[1];
+      b.addEventListener("click", leave);
+      box.appendChild(p);
+      box.appendChild(b);
+      frame.style.display = "none";
+      root.insertBefore(box, x);
+      b.focus();
+      call(o.onError, { code: code, message: WHY[code], recoverable: false });
+    }
     function onMessage(e) {
       // Only Accord's own frame, from Accord's exact origin.
-      if (e.origin !== origin || e.source !== frame.contentWindow) { return; }
+      if (e.origin !== origin || e.source !== frame.contentWindow || dead) { return; }
       var m = e.data;
       if (!m || m.accord !== 1 || typeof m.type !== "string") { return; }
       var data = m.data || {};
-      if (m.type === "ready") { ready = true; frame.focus(); }
+      clearTimeout(timer);
+      if (m.type === "ready") {
+        if (!ready) { frame.focus(); frame.contentWindow.postMessage({ accord: 1, type: "focus" }, origin); }
+        ready = true;
+        if (TEXT[data.lang]) { lang = data.lang; }
+        call(o.onEvent, { step: data.step });
+      }
       else if (m.type === "connection") { call(o.onConnection, data); }
       else if (m.type === "consent") { call(o.onConsent, data); }
       else if (m.type === "error") { call(o.onError, data); }
       else if (m.type === "finish") { call(o.onFinish, data); close(); }
-      else if (m.type === "close") { close(); }
+      else if (m.type === "close") { leave(); }
+    }
+    // Each page the frame loads must say it is the flow; a refused or failed page never does.
+    frame.addEventListener("load", function () {
+      if (closed || dead) { return; }
+      try { frame.contentWindow.postMessage({ accord: 1, type: "ping" }, origin); } catch (e) { /* gone */ }
+      expect(5000, fail);
+    });
+    expect(20000, fail);
+    // The customer leaves without the flow: the host hears the same as from the flow's Exit.
+    function leave() {
+      if (closed) { return; }
+      call(o.onFinish, { companyId: null, connectionId: null, platform: null, status: "exited", errorCode: null });
+      close();
     }
     // Escape or the close button: the flow asks "leave without finishing?" (its own words).
     function exit() {
-      if (ready) { frame.contentWindow.postMessage({ accord: 1, type: "exit" }, origin); } else { close(); }
+      if (!ready || dead) { leave(); return; }
+      frame.contentWindow.postMessage({ accord: 1, type: "exit" }, origin);
+      expect(2000, function () { fail(); leave(); });
     }
     function onKey(e) {
       if (e.key === "Escape") { e.preventDefault(); exit(); }
@@ -78,6 +140,7 @@
     function close() {
       if (closed) { return; }
       closed = true;
+      clearTimeout(timer);
       w.removeEventListener("message", onMessage);
       d.removeEventListener("keydown", onKey, true);
       // Hidden at once, removed a moment later: the click that answered "leave" inside the

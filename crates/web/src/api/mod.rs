@@ -91,7 +91,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(platforms::put))
         .routes(routes!(notices::list, notices::publish))
         .routes(routes!(notices::versions))
-        .routes(routes!(settings::get, settings::put))
+        .routes(routes!(settings::get, settings::put, settings::patch))
         .routes(routes!(settings::versions))
         .routes(routes!(settings::put_logo, settings::delete_logo))
         .routes(routes!(settings::support_requests))

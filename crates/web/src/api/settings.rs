@@ -44,6 +44,86 @@ pub async fn put(
     AuthKey(tenant, key): AuthKey,
     ApiJson(doc): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    save(&state, &tenant, &key, doc).await
+}
+
+/// The media type of a JSON Merge Patch (RFC 7396).
+pub const MERGE_PATCH: &str = "application/merge-patch+json";
+
+/// Change part of the link settings: a JSON Merge Patch (`Content-Type:
+/// application/merge-patch+json`) applied to the current document (an object merges, `null`
+/// removes, anything else replaces), then validated and saved exactly like `PUT` (one new
+/// version; nothing changes on error). `{"integration": {"embedding_origins": [...]}}` changes
+/// that list and leaves every other setting as it is.
+#[utoipa::path(patch, path = "/v1/link-settings", operation_id = "patch_link_settings", tag = "settings",
+    request_body(content = Object, content_type = "application/merge-patch+json",
+        description = "A JSON Merge Patch of the link settings document"),
+    responses(
+        (status = 200, body = Object, headers(("accord-settings-version" = i64, description = "The version this change created"))),
+        (status = 400, body = Problem),
+        (status = 415, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    AuthKey(tenant, key): AuthKey,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let is_patch = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case(MERGE_PATCH));
+    if !is_patch {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "send the patch as `Content-Type: {MERGE_PATCH}` (JSON Merge Patch), or the whole document with PUT"
+        )));
+    }
+    let patch: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    if !patch.is_object() {
+        return Err(ApiError::BadRequest(
+            "a merge patch of the link settings is a JSON object".into(),
+        ));
+    }
+    let mut doc = serde_json::to_value(&tenant.settings)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    merge_patch(&mut doc, &patch);
+    save(&state, &tenant, &key, doc).await
+}
+
+/// RFC 7396 §2: objects merge member by member, `null` removes a member, anything else
+/// (arrays included) replaces.
+fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(members) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(serde_json::Map::new());
+    }
+    let serde_json::Value::Object(out) = target else {
+        return;
+    };
+    for (name, value) in members {
+        if value.is_null() {
+            out.remove(name);
+        } else {
+            merge_patch(
+                out.entry(name.clone()).or_insert(serde_json::Value::Null),
+                value,
+            );
+        }
+    }
+}
+
+/// Validates a whole settings document and saves it as a new version (`PUT` and `PATCH`).
+async fn save(
+    state: &AppState,
+    tenant: &accord_domain::tenant::Tenant,
+    key: &accord_domain::tenant::ApiKeyRecord,
+    doc: serde_json::Value,
+) -> Result<Response, ApiError> {
     let refused = guardrails::refusals(&doc);
     if !refused.0.is_empty() {
         return Err(ApiError::Invalid(refused));
@@ -268,4 +348,31 @@ pub async fn support_requests(
         data: page.into_iter().map(Into::into).collect(),
         next_cursor,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// The examples of RFC 7396's appendix A that a settings document can meet.
+    #[test]
+    fn merge_patch_follows_the_rfc() {
+        let cases = [
+            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "b"}), json!({"b": "c"}), json!({"a": "b", "b": "c"})),
+            (json!({"a": "b"}), json!({"a": null}), json!({})),
+            (json!({"a": "b", "b": "c"}), json!({"a": null}), json!({"b": "c"})),
+            (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "c"}), json!({"a": ["b"]}), json!({"a": ["b"]})),
+            (json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}}), json!({"a": {"b": "d"}})),
+            (json!({"a": [{"b": "c"}]}), json!({"a": [1]}), json!({"a": [1]})),
+            (json!({"e": null}), json!({"a": 1}), json!({"e": null, "a": 1})),
+            (json!([1, 2]), json!({"a": "b", "c": null}), json!({"a": "b"})),
+            (json!({}), json!({"a": {"bb": {"ccc": null}}}), json!({"a": {"bb": {}}})),
+        ];
+        for (mut target, patch, want) in cases {
+            super::merge_patch(&mut target, &patch);
+            assert_eq!(target, want, "patch {patch}");
+        }
+    }
 }

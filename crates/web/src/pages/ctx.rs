@@ -536,7 +536,10 @@ pub(crate) async fn extract(
         },
     )
     .await;
-    chrome.embed = crate::pages::embed::EmbedChrome::of(&parts.extensions);
+    chrome.embed = crate::pages::embed::EmbedChrome::of(&parts.extensions, parts.uri.path());
+    if chrome.embed.is_some() {
+        crate::pages::embed::embedded_exit_text(&mut chrome, &tenant);
+    }
     Ok(PageCtx {
         csrf,
         state: state.clone(),

@@ -27,7 +27,7 @@
 
 use crate::i18n::Tr;
 use crate::pages::ctx::{negotiate_locale, read_cookie, LINK_COOKIE};
-use crate::pages::error::{PageError, PageErrorKind};
+use crate::pages::error::{Framed, PageError, PageErrorKind};
 use crate::security::{CspNonce, FrameAncestors};
 use crate::state::AppState;
 use accord_domain::crypto::TokenHash;
@@ -63,22 +63,36 @@ pub struct EmbedRequest {
     pub ancestors: Vec<String>,
 }
 
-/// What a framed page needs: the handle for its forms, the host origin for its messages, and
-/// the events this page reports to the host (`connection`, `consent`, `finish`, `error`).
+/// What a framed page needs: the handle for its forms (empty on an error page reached without
+/// a session: nothing to carry), the host origin for its messages, the step it shows (the
+/// host's `onEvent`), and the events this page reports to the host (`connection`, `consent`,
+/// `finish`, `error`).
 #[derive(Clone, Debug)]
 pub struct EmbedChrome {
     pub token: String,
     pub origin: String,
+    pub step: String,
     pub events: Vec<serde_json::Value>,
 }
 
 impl EmbedChrome {
-    pub fn of(ext: &Extensions) -> Option<Self> {
+    pub fn of(ext: &Extensions, path: &str) -> Option<Self> {
         ext.get::<EmbedRequest>().map(|e| Self {
             token: e.token.clone(),
             origin: e.origin.clone(),
+            step: step_name(path),
             events: Vec::new(),
         })
+    }
+
+    /// The chrome of an error page the framed flow reached without a session.
+    pub fn sessionless(origin: &str) -> Self {
+        Self {
+            token: String::new(),
+            origin: origin.to_owned(),
+            step: "error".to_owned(),
+            events: Vec::new(),
+        }
     }
 
     /// Adds an event for the host page (`type` and its data).
@@ -89,6 +103,38 @@ impl EmbedChrome {
 
     pub fn events_json(&self) -> String {
         serde_json::Value::Array(self.events.clone()).to_string()
+    }
+}
+
+/// The step a page shows, in the funnel's words (what the host's `onEvent` receives).
+fn step_name(path: &str) -> String {
+    match crate::pages::ctx::step_of(path) {
+        Some((page, _)) => page.as_str().to_owned(),
+        None if path == "/link/finish" => "finish".to_owned(),
+        None if path == "/link/exit" => "exit".to_owned(),
+        None => "other".to_owned(),
+    }
+}
+
+/// In the frame the customer cannot "come back with the same link" (the host page made it and
+/// used it), so the built-in exit question says where to start again instead. A tenant's own
+/// exit text is theirs and stays.
+pub fn embedded_exit_text(chrome: &mut crate::pages::ctx::Chrome, tenant: &accord_domain::tenant::Tenant) {
+    let Some(exit) = chrome.exit.as_mut() else {
+        return;
+    };
+    let own = crate::pages::brand::rich(
+        &tenant.settings.exit_confirmation,
+        chrome.tr.locale,
+        &chrome.placeholders,
+    );
+    if own.is_none() {
+        let t = chrome.tr.a1("exit-question-embedded", "tenant", &tenant.name);
+        exit.text_html = format!(
+            "<p>{}</p>",
+            askama::filters::escape(&t, askama::filters::Html)
+                .map_or_else(|_| String::new(), |e| e.to_string())
+        );
     }
 }
 
@@ -189,6 +235,11 @@ fn query_lang(uri: &Uri) -> Option<String> {
 
 /// `GET /link/{token}?embed=<origin>`: the iframe's entry. The link token is consumed like the
 /// top-level entry; no cookie is set; the handle goes on in a form body.
+///
+/// The link is looked up before it is used: a host origin the tenant did not allow gets the
+/// refusal (`frame-ancestors 'none'`) and the link stays usable. A link that can no longer be
+/// used gets an error page the host can frame, in the link's language with the tenant's
+/// contacts, which tells the host (`onError`): never the browser's own "refused to connect".
 pub async fn open(
     state: &AppState,
     token: &str,
@@ -197,21 +248,36 @@ pub async fn open(
     headers: &axum::http::HeaderMap,
     nonce: &str,
 ) -> Result<Response, PageError> {
-    let Some((link, handle)) = crate::pages::link::consume(state, token, SessionKind::Link).await?
-    else {
-        return Err(PageError::new(PageErrorKind::LinkUnusable));
+    let known = if is_session_token(token) {
+        state
+            .store
+            .link_session_by_token(&TokenHash::of(token))
+            .await?
+            .filter(|l| l.kind == SessionKind::Link)
+    } else {
+        None
     };
-    let tenant = state
-        .store
-        .tenant(link.tenant_id)
-        .await?
-        .ok_or(PageError::new(PageErrorKind::LinkUnusable))?;
+    let tenant = match &known {
+        Some(l) => state.store.tenant(l.tenant_id).await?,
+        None => None,
+    };
+    let Some(tenant) = tenant else {
+        // Nothing names a tenant: Accord's own page, which shows nothing of anyone's and has
+        // no action, so the origin that asked may frame it.
+        return Err(unusable(origin, None, Vec::new(), None));
+    };
     let integration = &tenant.settings.integration;
     if !integration.allows_origin(origin) {
         // Not framed for this origin: the error page keeps `frame-ancestors 'none'`.
         tracing::info!(tenant = %tenant.id, "embed refused: host origin not in the tenant's list");
         return Err(PageError::new(PageErrorKind::Forbidden));
     }
+    let ancestors = integration.embedding_origins.clone();
+    let Some((link, handle)) = crate::pages::link::consume(state, token, SessionKind::Link).await?
+    else {
+        let locale = known.and_then(|l| l.locale);
+        return Err(unusable(origin, Some(tenant.id), ancestors, locale));
+    };
     let to = match link.locale {
         Some(l) => format!("/link/start?lang={l}"),
         None => "/link/start".to_owned(),
@@ -224,9 +290,42 @@ pub async fn open(
         &to,
         handle_fields(&handle, origin, None),
     );
-    res.extensions_mut()
-        .insert(FrameAncestors(integration.embedding_origins.clone()));
+    res.extensions_mut().insert(FrameAncestors(ancestors));
     Ok(res)
+}
+
+/// "This link can no longer be used", framed for the host: the tenant's origins when the link
+/// names a tenant, else the origin that asked, when it is one a browser could have sent.
+fn unusable(
+    origin: &str,
+    tenant: Option<accord_domain::ids::TenantId>,
+    ancestors: Vec<String>,
+    locale: Option<accord_domain::locale::Locale>,
+) -> PageError {
+    let ancestors = if tenant.is_some() {
+        ancestors
+    } else if is_plain_origin(origin) {
+        vec![origin.to_owned()]
+    } else {
+        return PageError::new(PageErrorKind::LinkUnusable);
+    };
+    PageError::framed(
+        PageErrorKind::LinkUnusable,
+        Framed {
+            origin: origin.to_owned(),
+            ancestors,
+            tenant,
+            locale,
+        },
+    )
+}
+
+/// `scheme://host[:port]` as a browser serialises an origin, nothing a CSP source list could
+/// read as more (no path, wildcard, quote, space or semicolon).
+fn is_plain_origin(origin: &str) -> bool {
+    url::Url::parse(origin).is_ok_and(|u| {
+        matches!(u.scheme(), "https" | "http") && u.origin().ascii_serialization() == origin
+    })
 }
 
 fn is_form(parts: &Parts) -> bool {

@@ -61,12 +61,58 @@ impl PageErrorKind {
             Self::Internal => "error-internal",
         }
     }
+
+    /// The code the embed SDK's host hears in `onError` (documented in `link.d.ts`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::SessionMissing => "session_expired",
+            Self::LinkUnusable => "link_unusable",
+            Self::NotFound => "not_found",
+            Self::BadState => "sign_in_unconfirmed",
+            Self::ReturnGone => "return_url_removed",
+            Self::Forbidden => "forbidden",
+            Self::BadRequest => "bad_request",
+            Self::TooMany => "rate_limited",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// What the host's developer reads in `onError` (the customer reads the page).
+    fn developer_message(self) -> &'static str {
+        match self {
+            Self::SessionMissing => "The flow's session ended or was never opened in this frame; create a new link session.",
+            Self::LinkUnusable => "The link session URL was already used, has expired or does not exist; create a new link session.",
+            Self::NotFound => "The flow asked for a page that does not exist.",
+            Self::BadState => "The platform's answer did not match an authorization in progress; start the connection again.",
+            Self::ReturnGone => "The return URL was removed from integration.return_urls while the sign-in was under way.",
+            Self::Forbidden => "A form of the flow was refused (CSRF check); the customer should start again.",
+            Self::BadRequest => "The flow received a malformed request.",
+            Self::TooMany => "Too many requests from this client; try again in a moment.",
+            Self::Internal => "Accord failed to serve the page (the server log has the reference shown to the customer).",
+        }
+    }
 }
+
+/// An error page of the embedded flow reached without a session to vouch for the host origin
+/// (the iframe's entry with a link that cannot be used): who may frame it, and whose page it is.
+#[derive(Clone, Debug)]
+pub struct Framed {
+    /// The host page's origin, where the page's messages go.
+    pub origin: String,
+    /// `frame-ancestors` for the page.
+    pub ancestors: Vec<String>,
+    /// The tenant the link belonged to, for its contacts; `None` for a link nobody made.
+    pub tenant: Option<accord_domain::ids::TenantId>,
+    /// The link's language, if it named one.
+    pub locale: Option<accord_domain::locale::Locale>,
+}
+
 
 #[derive(Debug)]
 pub struct PageError {
     pub kind: PageErrorKind,
     correlation_id: Option<String>,
+    framed: Option<Box<Framed>>,
 }
 
 impl PageError {
@@ -74,6 +120,16 @@ impl PageError {
         Self {
             kind,
             correlation_id: None,
+            framed: None,
+        }
+    }
+
+    /// An error page the embed SDK's host may frame (see [`Framed`]).
+    pub fn framed(kind: PageErrorKind, framed: Framed) -> Self {
+        Self {
+            kind,
+            correlation_id: None,
+            framed: Some(Box::new(framed)),
         }
     }
 
@@ -84,6 +140,7 @@ impl PageError {
         Self {
             kind: PageErrorKind::Internal,
             correlation_id: Some(id),
+            framed: None,
         }
     }
 }
@@ -118,6 +175,7 @@ pub fn too_many(retry_after_secs: u64) -> Response {
 struct Unrendered {
     kind: PageErrorKind,
     correlation_id: Option<String>,
+    framed: Option<Box<Framed>>,
 }
 
 impl IntoResponse for PageError {
@@ -126,9 +184,42 @@ impl IntoResponse for PageError {
         res.extensions_mut().insert(Unrendered {
             kind: self.kind,
             correlation_id: self.correlation_id,
+            framed: self.framed,
         });
         res
     }
+}
+
+/// The chrome of a [`Framed`] error page: its tenant's (contacts, brand), in the language the
+/// request names, else the browser's; no session, so nothing to carry but the host origin.
+async fn framed_chrome(
+    state: &AppState,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    nonce: String,
+    framed: &Framed,
+) -> crate::pages::ctx::Chrome {
+    use crate::pages::ctx::{lang_links, load_chrome, negotiate_locale, Chrome, PagePlace};
+    let tenant = match framed.tenant {
+        Some(id) => state.store.tenant(id).await.ok().flatten(),
+        None => None,
+    };
+    let locale = negotiate_locale(uri, headers, framed.locale);
+    let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
+    let langs = lang_links(uri, locale, true, uri.path());
+    let kind = accord_domain::flow::SessionKind::Link;
+    let mut chrome = match &tenant {
+        Some(t) => {
+            let place = PagePlace {
+                path: uri.path(),
+                ..PagePlace::default()
+            };
+            load_chrome(state, tr, nonce, t, langs, kind, place).await
+        }
+        None => Chrome::for_tenant(tr, nonce, None, langs, kind),
+    };
+    chrome.embed = Some(crate::pages::embed::EmbedChrome::sessionless(&framed.origin));
+    chrome
 }
 
 /// Renders [`PageError`]s (and bare 404s of unknown routes) as full pages.
@@ -141,7 +232,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         .get::<CspNonce>()
         .map(|n| n.0.clone())
         .unwrap_or_default();
-    let embed = crate::pages::embed::EmbedChrome::of(req.extensions());
+    let embed = crate::pages::embed::EmbedChrome::of(req.extensions(), uri.path());
     let res = next.run(req).await;
     let unrendered = match res.extensions().get::<Unrendered>() {
         Some(u) => u.clone(),
@@ -154,12 +245,32 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
             Unrendered {
                 kind: PageErrorKind::NotFound,
                 correlation_id: None,
+                framed: None,
             }
         }
         None => return res,
     };
-    let mut chrome = anonymous_chrome(&state, &uri, &headers, is_get, nonce).await;
-    chrome.embed = embed;
+    let framed = unrendered.framed.as_deref();
+    let mut chrome = match framed {
+        Some(f) => framed_chrome(&state, &uri, &headers, nonce, f).await,
+        None => {
+            let mut chrome = anonymous_chrome(&state, &uri, &headers, is_get, nonce).await;
+            chrome.embed = embed;
+            chrome
+        }
+    };
+    if let Some(e) = chrome.embed.as_mut() {
+        // In the embed SDK's frame the host hears of it too, and the page is a step of its own.
+        e.step = "error".to_owned();
+        e.event(
+            "error",
+            &serde_json::json!({
+                "code": unrendered.kind.code(),
+                "message": unrendered.kind.developer_message(),
+                "recoverable": false,
+            }),
+        );
+    }
     let key = unrendered.kind.message();
     let page = ErrorPage {
         title: chrome.tr.t(&format!("{key}-title")),
@@ -175,6 +286,10 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
         }
     };
+    if let Some(f) = framed {
+        out.extensions_mut()
+            .insert(crate::security::FrameAncestors(f.ancestors.clone()));
+    }
     // Keep headers the handler set (e.g. Retry-After).
     for (k, v) in res.headers() {
         if k != axum::http::header::CONTENT_TYPE && k != axum::http::header::CONTENT_LENGTH {

@@ -58,7 +58,14 @@ pub async fn show(
         &ctx.chrome.placeholders,
     )
     .unwrap_or_else(|| {
-        let t = ctx.tr.a1("exit-question", "tenant", &ctx.tenant.name);
+        // In the embed SDK's frame the host page made the link: "come back with the same
+        // link" does not hold there.
+        let id = if ctx.chrome.embed.is_some() {
+            "exit-question-embedded"
+        } else {
+            "exit-question"
+        };
+        let t = ctx.tr.a1(id, "tenant", &ctx.tenant.name);
         format!(
             "<p>{}</p>",
             askama::filters::escape(&t, askama::filters::Html)
