@@ -16,7 +16,7 @@ use accord_domain::connection::Connection as ConnectionRow;
 use accord_domain::consent::Consent;
 use accord_domain::flow::OAuthFlow;
 use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, TenantId};
-use accord_domain::ledger::{ChainedEvent, EventTemplate};
+use accord_domain::ledger::{ChainedEvent, CompactRange, EventTemplate};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{ConsentStore, ConsentWrite, Result, StoreError};
 use async_trait::async_trait;
@@ -178,9 +178,14 @@ pub(crate) struct Statements<'db> {
     ledger_head: CachedStatement<'db>,
     insert_event: CachedStatement<'db>,
     insert_outbox: CachedStatement<'db>,
+    insert_node: CachedStatement<'db>,
     /// The last (position, hash) of each tenant's chain as this transaction has it: read from
     /// the table the first time a tenant appears, then carried from one request to the next.
     heads: HashMap<TenantId, Option<(i64, String)>>,
+    /// The right edge of each tenant's Merkle tree, at the size of its head in `heads`: read
+    /// with the head (popcount(size) stored nodes), then carried the same way.
+    trees: HashMap<TenantId, CompactRange>,
+    db: &'db Connection,
 }
 
 impl<'db> Statements<'db> {
@@ -195,7 +200,10 @@ impl<'db> Statements<'db> {
             ledger_head: prepare(crate::ledger::LEDGER_HEAD)?,
             insert_event: prepare(crate::ledger::INSERT_EVENT)?,
             insert_outbox: prepare(crate::webhooks::INSERT_EVENT)?,
+            insert_node: prepare(crate::ledger::INSERT_NODE)?,
             heads: HashMap::new(),
+            trees: HashMap::new(),
+            db,
         })
     }
 
@@ -208,7 +216,10 @@ impl<'db> Statements<'db> {
             Some(r) => Some((r.get(0).map_err(sqlite)?, r.get(1).map_err(sqlite)?)),
             None => None,
         };
+        let size: i64 = head.as_ref().map_or(0, |(seq, _)| *seq);
+        let tree = crate::ledger::compact_range(self.db, tenant_text, size.unsigned_abs())?;
         self.heads.insert(tenant, head.clone());
+        self.trees.insert(tenant, tree);
         Ok(head)
     }
 
@@ -240,7 +251,7 @@ impl<'db> Statements<'db> {
                 ])
                 .map_err(sqlite)?;
         }
-        let chained = self.insert_event(p)?;
+        let (chained, tree) = self.insert_event(p)?;
         let outbox = (!existed)
             .then_some(&p.created)
             .into_iter()
@@ -259,6 +270,7 @@ impl<'db> Statements<'db> {
         let e = &chained.event;
         self.heads
             .insert(e.tenant_id, Some((e.seq, chained.hash.clone())));
+        self.trees.insert(e.tenant_id, tree);
         Ok(chained)
     }
 
@@ -335,7 +347,10 @@ impl<'db> Statements<'db> {
     }
 
     /// The consent's ledger event, chained after its tenant's head as this transaction has it.
-    fn insert_event(&mut self, p: &Prepared) -> Result<ChainedEvent> {
+    /// The consent's event, chained, and the leaf and nodes it adds to the tenant's Merkle tree;
+    /// returns the tree's new right edge, which the caller keeps once the whole request is
+    /// written.
+    fn insert_event(&mut self, p: &Prepared) -> Result<(ChainedEvent, CompactRange)> {
         let k = &p.consent;
         let prev = self.head(k.tenant_id, &p.tenant_id)?;
         let (chained, text) = p
@@ -355,7 +370,14 @@ impl<'db> Statements<'db> {
                 micros(e.body.at),
             ])
             .map_err(sqlite)?;
-        Ok(chained)
+        let mut tree = self.trees.get(&k.tenant_id).cloned().unwrap_or_default();
+        crate::ledger::grow(
+            &mut self.insert_node,
+            &p.tenant_id,
+            &mut tree,
+            [chained.hash.as_str()],
+        )?;
+        Ok((chained, tree))
     }
 }
 

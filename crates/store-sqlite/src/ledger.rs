@@ -6,7 +6,9 @@ use crate::codec::{all, exec, micros, one, time_of, RowExt as _};
 use crate::error::{backend, corrupt, sqlite};
 use crate::SqliteStore;
 use accord_domain::ids::{ConsentId, TenantId};
-use accord_domain::ledger::merkle::{root_nodes, CompactRange, Hash, NodeId, ProofPlan};
+use accord_domain::ledger::merkle::{
+    event_leaf, root_nodes, CompactRange, Hash, NodeId, ProofPlan,
+};
 use accord_domain::ledger::{
     parse_stored, ChainedEvent, Checkpoint, EventBody, EventTemplate, SignedCheckpoint,
     StoredColumns, StoredEvent,
@@ -35,7 +37,8 @@ pub(crate) fn head(db: &Connection, tenant: &str) -> Result<Option<(i64, String)
     })
 }
 
-/// Appends `bodies` (in order) to `tenant`'s chain, in the caller's transaction.
+/// Appends `bodies` (in order) to `tenant`'s chain, in the caller's transaction, with the
+/// leaves and nodes they add to its Merkle tree.
 pub(crate) fn append(
     db: &Connection,
     tenant: TenantId,
@@ -46,6 +49,11 @@ pub(crate) fn append(
     }
     let tenant_text = tenant.to_string();
     let mut prev = head(db, &tenant_text)?;
+    let mut tree = compact_range(
+        db,
+        &tenant_text,
+        prev.as_ref().map_or(0, |(seq, _)| seq.unsigned_abs()),
+    )?;
     let mut out = Vec::with_capacity(bodies.len());
     for body in bodies {
         let (e, text) = template(tenant, body)?.chain(prev.as_ref().map(|(s, h)| (*s, h.as_str())));
@@ -66,7 +74,78 @@ pub(crate) fn append(
         prev = Some((e.event.seq, e.hash.clone()));
         out.push(e);
     }
+    let mut insert_node = db.prepare_cached(INSERT_NODE).map_err(sqlite)?;
+    grow(
+        &mut insert_node,
+        &tenant_text,
+        &mut tree,
+        out.iter().map(|e| e.hash.as_str()),
+    )?;
     Ok(out)
+}
+
+/// Appends the leaves of events with these chain hashes (in chain order) to `tenant`'s tree
+/// whose right edge is `tree`, writing every node they complete with `insert_node`
+/// ([`INSERT_NODE`]), in the caller's transaction.
+pub(crate) fn grow<'h>(
+    insert_node: &mut rusqlite::CachedStatement<'_>,
+    tenant: &str,
+    tree: &mut CompactRange,
+    hashes: impl IntoIterator<Item = &'h str>,
+) -> Result<()> {
+    let mut completed = Vec::with_capacity(4);
+    for hash in hashes {
+        let leaf = event_leaf(hash).map_err(|e| corrupt("ledger_events.hash", e))?;
+        completed.clear();
+        tree.append(leaf, &mut completed);
+        write_nodes(insert_node, tenant, &completed)?;
+    }
+    Ok(())
+}
+
+/// Builds the trees of chains that have events beyond their tree (those written before the
+/// trees existed): once, when the store opens, in one transaction per chain.
+pub(crate) fn build_missing_trees(db: &mut Connection) -> Result<()> {
+    let behind: Vec<(String, i64)> = all(
+        db,
+        "select t.id, h.seq from tenants t
+         join ledger_events h on h.tenant_id = t.id
+             and h.seq = (select max(seq) from ledger_events where tenant_id = t.id)
+         where not exists (select 1 from ledger_nodes n
+                           where n.tenant_id = t.id and n.level = 0 and n.idx = h.seq - 1)",
+        [],
+        |r| Ok((r.text("id")?, r.int("seq")?)),
+    )?;
+    for (tenant, seq) in behind {
+        let tx = db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        let built: i64 = tx
+            .query_row(
+                "select coalesce(max(idx) + 1, 0) from ledger_nodes where tenant_id = ?1 and level = 0",
+                [&tenant],
+                |r| r.get(0),
+            )
+            .map_err(sqlite)?;
+        let mut tree = compact_range(&tx, &tenant, built.unsigned_abs())?;
+        let hashes: Vec<String> = all(
+            &tx,
+            "select hash from ledger_events where tenant_id = ?1 and seq > ?2 and seq <= ?3 order by seq",
+            params![tenant, built, seq],
+            |r| r.text("hash"),
+        )?;
+        {
+            let mut insert_node = tx.prepare_cached(INSERT_NODE).map_err(sqlite)?;
+            grow(
+                &mut insert_node,
+                &tenant,
+                &mut tree,
+                hashes.iter().map(String::as_str),
+            )?;
+        }
+        tx.commit().map_err(sqlite)?;
+    }
+    Ok(())
 }
 
 /// An event read back: its stored text parsed, and checked against the columns that repeat it.

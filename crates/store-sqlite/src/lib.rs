@@ -55,6 +55,7 @@ impl SqliteStore {
         let (db, read, checkpointer) = tokio::task::spawn_blocking(move || {
             let mut db = conn::open_writer(&path)?;
             migrate::run(&mut db)?;
+            ledger::build_missing_trees(&mut db)?;
             let read = conn::Readers::open(&path)?;
             let checkpointer = conn::Checkpointer::spawn(&path)?;
             Ok::<_, accord_store::StoreError>((db, read, checkpointer))

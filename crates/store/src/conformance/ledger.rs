@@ -1,11 +1,13 @@
 //! [`LedgerStore`]: every consent event is appended to its tenant's hash chain in the same
 //! transaction as the change it records; chains never fork or skip, even under concurrency;
 //! the rows verification reads are the exact text hashed; checkpoints seal a chain once per
-//! position.
+//! position; every append extends the tenant's Merkle tree in the same transaction, so its
+//! roots and proofs are those the domain computes from the events.
 
 use super::fixtures::{self, at, World};
-use crate::{LedgerStore, Store};
+use crate::{LedgerStore, MerkleHead, Store};
 use accord_domain::ids::TenantId;
+use accord_domain::ledger::merkle::{self, event_leaf, CompactRange};
 use accord_domain::ledger::{ChainVerifier, ChainedEvent, EventBody, EventKind};
 use futures::future::join_all;
 
@@ -241,4 +243,213 @@ pub async fn checkpoints_are_kept_once_and_show_unsealed_chains(store: &dyn Stor
         .await
         .unwrap()
         .is_empty());
+}
+
+/// The tree the domain computes from a chain's events: leaf `i` the event at position `i + 1`.
+fn recomputed(events: &[ChainedEvent]) -> CompactRange {
+    let mut tree = CompactRange::new();
+    let mut sink = Vec::new();
+    for e in events {
+        tree.append(event_leaf(&e.hash).expect("a SHA-256 hash"), &mut sink);
+    }
+    tree
+}
+
+/// Panics unless the store's tree of `tenant` is the one its chain makes, at every size.
+async fn assert_tree_follows_chain(store: &(impl LedgerStore + ?Sized), tenant: TenantId) {
+    let events = chain(store, tenant).await;
+    let head = store.tree_head(tenant).await.unwrap();
+    let n = events.len() as u64;
+    assert_eq!(
+        head,
+        MerkleHead {
+            size: n,
+            root: recomputed(&events).root()
+        },
+        "the tree has one leaf per event"
+    );
+    for size in 0..=n {
+        let want = recomputed(&events[..usize::try_from(size).unwrap()]).root();
+        assert_eq!(store.tree_root(tenant, size).await.unwrap(), Some(want));
+    }
+    assert_eq!(store.tree_root(tenant, n + 1).await.unwrap(), None);
+}
+
+/// After each append (one event, then several at once) the tree's size is the chain's length
+/// and its root, at every size so far, is what the domain computes from the events.
+pub async fn tree_roots_follow_the_chain(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let empty = store.tree_head(w.tenant.id).await.unwrap();
+    assert_eq!(
+        empty,
+        MerkleHead {
+            size: 0,
+            root: merkle::empty_root()
+        }
+    );
+    let base = fixtures::consent_write(&w.company, &w.nv, at(0)).event;
+    let body = |n: i64| EventBody {
+        kind: EventKind::NdaAccepted,
+        at: at(n),
+        ..base.clone()
+    };
+    for n in 1..=9 {
+        store
+            .append_events(w.tenant.id, vec![body(n)])
+            .await
+            .unwrap();
+        assert_tree_follows_chain(store, w.tenant.id).await;
+    }
+    for group in [2, 5, 16] {
+        let bodies = (0..group).map(|n| body(100 + n)).collect();
+        store.append_events(w.tenant.id, bodies).await.unwrap();
+        assert_tree_follows_chain(store, w.tenant.id).await;
+    }
+}
+
+/// Inclusion proofs for every leaf of many sizes, and consistency proofs for every pair of
+/// sizes, verify against the roots the domain computes; sizes beyond the tree are refused.
+pub async fn merkle_proofs_verify_for_every_size(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let other = World::new(store, "Lender B").await;
+    let base = fixtures::consent_write(&w.company, &w.nv, at(0)).event;
+    let bodies = (0..37)
+        .map(|n| EventBody {
+            kind: EventKind::NdaAccepted,
+            at: at(n),
+            ..base.clone()
+        })
+        .collect();
+    store.append_events(w.tenant.id, bodies).await.unwrap();
+    let events = chain(store, w.tenant.id).await;
+    let leaves: Vec<_> = events
+        .iter()
+        .map(|e| event_leaf(&e.hash).unwrap())
+        .collect();
+    let root = |n: u64| recomputed(&events[..usize::try_from(n).unwrap()]).root();
+    let t = w.tenant.id;
+    for n in 1..=37u64 {
+        for m in 0..n {
+            let proof = store
+                .inclusion_proof(t, m, n)
+                .await
+                .unwrap()
+                .expect("a proof");
+            merkle::verify_inclusion(&leaves[usize::try_from(m).unwrap()], m, n, &proof, &root(n))
+                .unwrap_or_else(|e| panic!("leaf {m} of {n}: {e}"));
+        }
+        for m in 0..=n {
+            let proof = store
+                .consistency_proof(t, m, n)
+                .await
+                .unwrap()
+                .expect("a proof");
+            merkle::verify_consistency(m, n, &proof, &root(m), &root(n))
+                .unwrap_or_else(|e| panic!("{m} -> {n}: {e}"));
+        }
+    }
+    assert_eq!(store.inclusion_proof(t, 37, 37).await.unwrap(), None);
+    assert_eq!(store.inclusion_proof(t, 0, 38).await.unwrap(), None);
+    assert_eq!(store.consistency_proof(t, 5, 38).await.unwrap(), None);
+    assert_eq!(store.consistency_proof(t, 6, 5).await.unwrap(), None);
+    // Another tenant's tree is its own: empty.
+    assert_eq!(
+        store.inclusion_proof(other.tenant.id, 0, 1).await.unwrap(),
+        None
+    );
+    assert_eq!(store.tree_head(other.tenant.id).await.unwrap().size, 0);
+}
+
+/// Consents written concurrently (batched by the backend), with appends between them, leave
+/// each tenant one tree, the one its chain makes, consistent with the tree seen before.
+pub async fn concurrent_consent_batches_keep_one_tree(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let other = World::new(store, "Lender B").await;
+    fixtures::linked(store, &w.company, &w.nv).await;
+    let before = store.tree_head(w.tenant.id).await.unwrap();
+    let writes: Vec<_> = (0..120)
+        .map(|n| {
+            let world = if n % 3 == 0 { &other } else { &w };
+            fixtures::consent_write(&world.company, &world.nv, at(n))
+        })
+        .collect();
+    let appends = (0..10).map(|n| {
+        let mut b = writes[1].event.clone();
+        b.kind = EventKind::NdaAccepted;
+        b.at = at(1000 + n);
+        store.append_events(w.tenant.id, vec![b.clone(), b])
+    });
+    let (consents, appended) = futures::join!(
+        join_all(writes.iter().map(|x| store.record_consent(x))),
+        join_all(appends)
+    );
+    assert!(consents.iter().all(Result::is_ok), "{consents:?}");
+    assert!(appended.iter().all(Result::is_ok), "{appended:?}");
+    for tenant in [w.tenant.id, other.tenant.id] {
+        assert_tree_follows_chain(store, tenant).await;
+    }
+    let after = store.tree_head(w.tenant.id).await.unwrap();
+    assert_eq!(after.size, 1 + 80 + 20);
+    let proof = store
+        .consistency_proof(w.tenant.id, before.size, after.size)
+        .await
+        .unwrap()
+        .unwrap();
+    merkle::verify_consistency(before.size, after.size, &proof, &before.root, &after.root).unwrap();
+}
+
+/// Every kind of append extends the tree with its events: a consent, a link that replaces an
+/// earlier connection, a disconnect, an NDA, an expiry, a company deletion, `append_events`.
+pub async fn every_event_source_extends_the_tree(store: &dyn Store) {
+    use crate::conformance::{nda_acceptance, nda_event};
+    let w = World::new(store, "Lender A").await;
+    let t = w.tenant.id;
+    let org = Some(fixtures::upstream("org-1"));
+    let first = fixtures::consent_write(&w.company, &w.nv, at(0));
+    store.record_consent(&first).await.unwrap();
+    let link = |ct: &str| crate::LinkWrite {
+        upstream: org.clone(),
+        ..fixtures::link_write(ct, None)
+    };
+    store
+        .link_connection(t, first.connection.id, &link("ct:a"), at(10))
+        .await
+        .unwrap();
+    assert_tree_follows_chain(store, t).await;
+    // Signing in again to the same organisation replaces the first connection (`withdrawn`).
+    let second = fixtures::consent_write(&w.company, &w.nv, at(20));
+    store.record_consent(&second).await.unwrap();
+    let out = store
+        .link_connection(t, second.connection.id, &link("ct:b"), at(30))
+        .await
+        .unwrap();
+    assert_eq!(out.replaced.len(), 1);
+    assert_tree_follows_chain(store, t).await;
+    store
+        .disconnect(t, second.connection.id, true, "manage_page", at(40))
+        .await
+        .unwrap();
+    assert_tree_follows_chain(store, t).await;
+    let nda = nda_acceptance(&w.company, 50);
+    store.record_nda(&nda, nda_event(&nda)).await.unwrap();
+    assert_tree_follows_chain(store, t).await;
+    fixtures::linked(store, &w.company, &w.nv).await;
+    let expired = store.expire_consents(t, at(500), at(600)).await.unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_tree_follows_chain(store, t).await;
+    store
+        .append_events(t, vec![nda_event(&nda_acceptance(&w.company, 700))])
+        .await
+        .unwrap();
+    assert_tree_follows_chain(store, t).await;
+    let doomed = fixtures::company(store, t, Some("doomed")).await;
+    fixtures::linked(store, &doomed, &w.nv).await;
+    store.delete_company(t, doomed.id, at(800)).await.unwrap();
+    assert_tree_follows_chain(store, t).await;
+    let kinds: Vec<EventKind> = chain(store, t)
+        .await
+        .iter()
+        .map(|e| e.event.body.kind)
+        .collect();
+    assert!(kinds.contains(&EventKind::Expired) && kinds.contains(&EventKind::Withdrawn));
 }

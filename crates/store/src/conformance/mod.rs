@@ -151,6 +151,10 @@ macro_rules! conformance_tests {
             stored_rows_are_the_exact_text_hashed,
             checkpoints_are_kept_once_and_show_unsealed_chains,
             concurrent_appends_neither_fork_nor_skip,
+            tree_roots_follow_the_chain,
+            merkle_proofs_verify_for_every_size,
+            concurrent_consent_batches_keep_one_tree,
+            every_event_source_extends_the_tree,
             // SupportStore
             support_requests_are_listed_per_tenant,
             a_support_request_and_its_email_job_commit_together,
