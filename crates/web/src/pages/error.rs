@@ -251,17 +251,16 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         None => return res,
     };
     let framed = unrendered.framed.as_deref();
-    let mut chrome = match framed {
-        Some(f) => framed_chrome(&state, &uri, &headers, nonce, f).await,
-        None => {
-            let mut chrome = anonymous_chrome(&state, &uri, &headers, is_get, nonce).await;
-            chrome.embed = embed;
-            chrome
-        }
+    let mut chrome = if let Some(f) = framed {
+        framed_chrome(&state, &uri, &headers, nonce, f).await
+    } else {
+        let mut chrome = anonymous_chrome(&state, &uri, &headers, is_get, nonce).await;
+        chrome.embed = embed;
+        chrome
     };
     if let Some(e) = chrome.embed.as_mut() {
         // In the embed SDK's frame the host hears of it too, and the page is a step of its own.
-        e.step = "error".to_owned();
+        "error".clone_into(&mut e.step);
         e.event(
             "error",
             &serde_json::json!({
