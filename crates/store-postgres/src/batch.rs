@@ -469,11 +469,13 @@ impl<'a> Events<'a> {
     }
 }
 
-/// Step `pending`, `chain`, `chained`, `advanced` ($38–$45): the events of the writes that
-/// landed, numbered per chain in batch order; each event's canonical JSON is its template with
-/// the previous hash and its position put in, its hash that JSON's SHA-256, the next one's
-/// previous hash. The chain starts from the locked heads, once every one is held and checked;
-/// the events are inserted and each head moved to its chain's last event.
+/// Step `pending`, `chain`, `chained`, `grown`, `noded`, `advanced` ($38–$45): the events of
+/// the writes that landed, numbered per chain in batch order; each event's canonical JSON is
+/// its template with the previous hash and its position put in, its hash that JSON's SHA-256,
+/// the next one's previous hash. The chain starts from the locked heads, once every one is held
+/// and checked; the events are inserted, their leaves and the subtrees they complete added to
+/// the chain's Merkle tree from the right edge kept on the head row (`accord_merkle_extend`,
+/// migration 0021), and each head moved to its chain's last event and its tree's new edge.
 const CHAIN_EVENTS: &str = "pending as (
     select p.*, row_number() over (partition by p.tenant_id order by p.n) as ord
     from unnest($38::uuid[], $39::text[], $40::text[], $41::text[], $42::text[], $43::uuid[],
@@ -505,10 +507,24 @@ chained as (
     insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
     select tenant_id, seq, kind, consent_id, event, hash, prev_hash, at from chain
 ),
+grown as (
+    select c.tenant_id, m.*
+    from (select tenant_id, array_agg(hash order by seq) as leaves from chain
+          group by tenant_id) c
+    join locked l on l.tenant_id = c.tenant_id
+    cross join lateral accord_merkle_extend(l.frontier, l.seq, c.leaves) m
+),
+noded as (
+    insert into ledger_nodes (tenant_id, level, idx, hash)
+    select g.tenant_id, n.level, n.idx, n.hash
+    from grown g
+    cross join lateral unnest(g.levels, g.idxs, g.hashes) as n (level, idx, hash)
+),
 advanced as (
-    update ledger_heads h set seq = last.seq, hash = last.hash
+    update ledger_heads h set seq = last.seq, hash = last.hash, frontier = g.new_frontier
     from (select distinct on (tenant_id) tenant_id, seq, hash from chain
           order by tenant_id, seq desc) last
+    join grown g on g.tenant_id = last.tenant_id
     where h.tenant_id = last.tenant_id
 )";
 
@@ -587,7 +603,7 @@ fn insert_outbox<'a>(statement: Statement<'a>, o: Outbox<'a>) -> Statement<'a> {
 /// written first, so the chains are held only to number, hash and insert the events, and
 /// commit. The next batch of the same tenant writes its rows meanwhile (`writer.rs`).
 const LOCK_CHAINS: &str = "locked as (
-    select tenant_id, seq, hash from ledger_heads
+    select tenant_id, seq, hash, frontier from ledger_heads
     where tenant_id = any($46::uuid[])
         and (select count(*) from consented) + (select count(*) from flows)
             + (select count(*) from superseded) + (select count(*) from outboxed) >= 0

@@ -20,7 +20,9 @@
 use crate::error::{backend, corrupt, db};
 use crate::PgStore;
 use accord_domain::ids::{ConsentId, TenantId};
-use accord_domain::ledger::merkle::{fold, root_nodes, CompactRange, Hash, NodeId, ProofPlan};
+use accord_domain::ledger::merkle::{
+    event_leaf, fold, root_nodes, CompactRange, Hash, NodeId, ProofPlan,
+};
 use accord_domain::ledger::{
     append, parse_stored, ChainedEvent, Checkpoint, EventBody, SignedCheckpoint, StoredColumns,
     StoredEvent,
@@ -39,44 +41,108 @@ pub(crate) type Heads = HashMap<TenantId, Option<(i64, String)>>;
 /// Locks the chain heads of `tenants` (in id order) until the caller's transaction ends, and
 /// reads them as last committed.
 pub(crate) async fn lock_heads(conn: &mut PgConnection, tenants: &[TenantId]) -> Result<Heads> {
+    Ok(lock_heads_and_trees(conn, tenants).await?.0)
+}
+
+/// The right edge of each locked chain's Merkle tree, at its head's size.
+pub(crate) type Trees = HashMap<TenantId, CompactRange>;
+
+/// [`lock_heads`], with the right edge of each chain's tree kept on its head row.
+pub(crate) async fn lock_heads_and_trees(
+    conn: &mut PgConnection,
+    tenants: &[TenantId],
+) -> Result<(Heads, Trees)> {
     let mut ids: Vec<Uuid> = tenants.iter().map(TenantId::as_uuid).collect();
     ids.sort_unstable();
     ids.dedup();
     let rows = sqlx::query(
-        "select tenant_id, seq, hash from ledger_heads where tenant_id = any($1) order by tenant_id for update",
+        "select tenant_id, seq, hash, frontier from ledger_heads where tenant_id = any($1) order by tenant_id for update",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
     let mut heads = Heads::with_capacity(rows.len());
+    let mut trees = Trees::with_capacity(rows.len());
     for row in rows {
-        let tenant: Uuid = row.try_get("tenant_id").map_err(db)?;
+        let tenant = TenantId::from(row.try_get::<Uuid, _>("tenant_id").map_err(db)?);
         let seq: i64 = row.try_get("seq").map_err(db)?;
         let hash: String = row.try_get("hash").map_err(db)?;
-        heads.insert(TenantId::from(tenant), (seq > 0).then_some((seq, hash)));
+        let frontier: Vec<u8> = row.try_get("frontier").map_err(db)?;
+        heads.insert(tenant, (seq > 0).then_some((seq, hash)));
+        trees.insert(tenant, range_of(seq.unsigned_abs(), &frontier)?);
     }
-    Ok(heads)
+    Ok((heads, trees))
 }
 
-/// Moves the locked heads to the last of `events`.
-async fn advance_heads(conn: &mut PgConnection, events: &[ChainedEvent]) -> Result<()> {
+/// Moves the locked heads to the last of `events`, with their trees' new right edges.
+async fn advance_heads(
+    conn: &mut PgConnection,
+    events: &[ChainedEvent],
+    trees: &Trees,
+) -> Result<()> {
     let mut last: HashMap<TenantId, (i64, &str)> = HashMap::new();
     for e in events {
         last.insert(e.event.tenant_id, (e.event.seq, &e.hash));
     }
-    let (tenants, (seqs, hashes)): (Vec<Uuid>, (Vec<i64>, Vec<&str>)) = last
-        .into_iter()
-        .map(|(t, (s, h))| (t.as_uuid(), (s, h)))
-        .unzip();
+    let mut c = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (t, (s, h)) in last {
+        c.0.push(t.as_uuid());
+        c.1.push(s);
+        c.2.push(h);
+        c.3.push(
+            trees
+                .get(&t)
+                .map(|r| r.peaks().concat())
+                .unwrap_or_default(),
+        );
+    }
     sqlx::query(
-        "update ledger_heads h set seq = l.seq, hash = l.hash
-         from unnest($1::uuid[], $2::int8[], $3::text[]) as l (tenant_id, seq, hash)
+        "update ledger_heads h set seq = l.seq, hash = l.hash, frontier = l.frontier
+         from unnest($1::uuid[], $2::int8[], $3::text[], $4::bytea[])
+             as l (tenant_id, seq, hash, frontier)
          where h.tenant_id = l.tenant_id",
     )
-    .bind(tenants)
-    .bind(seqs)
-    .bind(hashes)
+    .bind(c.0)
+    .bind(c.1)
+    .bind(c.2)
+    .bind(c.3)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Extends the locked chains' trees by the leaves of `events` (in chain order) and inserts
+/// every node they complete, in one statement.
+async fn grow(conn: &mut PgConnection, events: &[ChainedEvent], trees: &mut Trees) -> Result<()> {
+    let (mut tenant, mut level, mut idx, mut hash) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut completed = Vec::new();
+    for e in events {
+        let leaf = event_leaf(&e.hash).map_err(|err| backend(err.to_string()))?;
+        completed.clear();
+        trees
+            .entry(e.event.tenant_id)
+            .or_default()
+            .append(leaf, &mut completed);
+        for (id, h) in &completed {
+            tenant.push(e.event.tenant_id.as_uuid());
+            level.push(i16::from(id.level));
+            idx.push(
+                i64::try_from(id.index).map_err(|_| backend("a Merkle node index beyond 2^63"))?,
+            );
+            hash.push(h.to_vec());
+        }
+    }
+    sqlx::query(
+        "insert into ledger_nodes (tenant_id, level, idx, hash)
+         select * from unnest($1::uuid[], $2::int2[], $3::int8[], $4::bytea[])",
+    )
+    .bind(tenant)
+    .bind(level)
+    .bind(idx)
+    .bind(hash)
     .execute(&mut *conn)
     .await
     .map_err(db)?;
@@ -165,10 +231,11 @@ pub(crate) async fn append_in(
         return Ok(Vec::new());
     }
     let tenants: Vec<TenantId> = bodies.iter().map(|(t, _)| *t).collect();
-    let mut heads = lock_heads(conn, &tenants).await?;
+    let (mut heads, mut trees) = lock_heads_and_trees(conn, &tenants).await?;
     let events = chain(&mut heads, bodies);
     insert(conn, &events).await?;
-    advance_heads(conn, &events).await?;
+    grow(conn, &events, &mut trees).await?;
+    advance_heads(conn, &events, &trees).await?;
     Ok(events)
 }
 
