@@ -121,6 +121,7 @@ impl Application {
             limits,
             resolver: resolver.clone(),
             refresh_locks: Arc::new(accord_web::services::access::RefreshLocks::new()),
+            funnel: Arc::new(accord_web::services::funnel::FunnelBuffer::new()),
         };
         Ok(Self {
             listener,
@@ -210,7 +211,10 @@ impl Application {
             shutdown.await;
             let _ = tx.send(true);
         });
+        let (funnel, store) = (self.state.funnel.clone(), self.state.store.clone());
         server.await?;
+        // The funnel counts of the last second, before the store closes with the process.
+        funnel.flush(&*store).await;
         worker.await?;
         sealer.await?;
         webhooks.await?;

@@ -25,7 +25,7 @@ impl CompanyStore for SqliteStore {
     async fn create_company(&self, company: &Company) -> Result<()> {
         let c = company.clone();
         self.write
-            .run(move |db| {
+            .transaction(move |db| {
                 exec(
                     db,
                     "insert into companies (id, tenant_id, name, external_id, created_at)
@@ -45,7 +45,7 @@ impl CompanyStore for SqliteStore {
 
     async fn company(&self, tenant: TenantId, id: CompanyId) -> Result<Option<Company>> {
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 one(
                     db,
                     "select id, tenant_id, name, external_id, created_at from companies

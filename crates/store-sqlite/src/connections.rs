@@ -408,7 +408,7 @@ impl ConnectionStore for SqliteStore {
     }
 
     async fn connection(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>> {
-        self.read.run(move |db| connection(db, tenant, id)).await
+        self.read.run_point(move |db| connection(db, tenant, id)).await
     }
 
     async fn company_connections(
@@ -417,7 +417,7 @@ impl ConnectionStore for SqliteStore {
         company: CompanyId,
     ) -> Result<Vec<Connection>> {
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 all(
                     db,
                     concat!(

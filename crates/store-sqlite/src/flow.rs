@@ -127,7 +127,7 @@ impl FlowStore for SqliteStore {
         let s = session.clone();
         let categories = to_json(&s.categories)?;
         self.write
-            .run(move |db| {
+            .transaction(move |db| {
                 exec(
                     db,
                     concat!(
@@ -199,7 +199,7 @@ impl FlowStore for SqliteStore {
         id: LinkSessionId,
     ) -> Result<Option<LinkSession>> {
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 one(
                     db,
                     concat!(
@@ -234,7 +234,7 @@ impl FlowStore for SqliteStore {
 
     async fn create_browser_session(&self, session: &BrowserSession) -> Result<()> {
         let s = session.clone();
-        self.write.run(move |db| insert_browser(db, &s)).await
+        self.write.transaction(move |db| insert_browser(db, &s)).await
     }
 
     async fn browser_session(
@@ -245,7 +245,7 @@ impl FlowStore for SqliteStore {
     ) -> Result<Option<BrowserSession>> {
         let token_hash = token_hash.0.clone();
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 one(
                     db,
                     concat!(
@@ -265,7 +265,7 @@ impl FlowStore for SqliteStore {
     async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()> {
         let f = flow.clone();
         self.write
-            .run(move |db| {
+            .transaction(move |db| {
                 exec(
                     db,
                     concat!(
@@ -301,7 +301,7 @@ impl FlowStore for SqliteStore {
     ) -> Result<Option<OAuthFlow>> {
         let state_hash = state_hash.0.clone();
         self.write
-            .run(move |db| {
+            .transaction(move |db| {
                 one(
                     db,
                     concat!(

@@ -249,7 +249,7 @@ impl NoticeStore for SqliteStore {
         id: NoticeVersionId,
     ) -> Result<Option<NoticeVersion>> {
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 one(
                     db,
                     concat!(version_select!(), "where v.tenant_id = ?1 and v.id = ?2"),
@@ -267,7 +267,7 @@ impl NoticeStore for SqliteStore {
         locale: Locale,
     ) -> Result<Option<NoticeVersion>> {
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 one(
                     db,
                     CURRENT_VERSION,

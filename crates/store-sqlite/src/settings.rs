@@ -194,7 +194,7 @@ impl SettingsStore for SqliteStore {
 
     async fn logo_sha256(&self, tenant: TenantId) -> Result<Option<String>> {
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 one(
                     db,
                     "select sha256 from tenant_logos where tenant_id = ?1",

@@ -70,7 +70,7 @@ impl TenantStore for SqliteStore {
 
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 one(
                     db,
                     "select id, name, settings, created_at from tenants where id = ?1",
@@ -116,7 +116,7 @@ impl TenantStore for SqliteStore {
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
         let key_id = key_id.to_owned();
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 one(
                     db,
                     "select id, tenant_id, key_id, secret_hash, created_at, revoked_at
@@ -139,7 +139,7 @@ impl TenantStore for SqliteStore {
 
     async fn tenant_platforms(&self, tenant: TenantId) -> Result<Vec<TenantPlatform>> {
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 all(
                     db,
                     "select tenant_id, platform_key, enabled, client_id, client_secret_ct, updated_at
@@ -158,7 +158,7 @@ impl TenantStore for SqliteStore {
     ) -> Result<Option<TenantPlatform>> {
         let key = key.clone();
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 one(
                     db,
                     "select tenant_id, platform_key, enabled, client_id, client_secret_ct, updated_at

@@ -18,13 +18,22 @@
 //! each request inside its own savepoint: the failing one (a duplicate id, a connection of
 //! someone else) is rolled back alone and answered with its own error; the others commit.
 //! Either way each caller gets the outcome it would have had alone.
+//!
+//! Every other store call that writes in a transaction ([`Writer::transaction`]: a company, a
+//! link session, its use, the OAuth state consumed at the callback, the connection linked with
+//! its tokens…) is group-committed the same way among its kind: the thread takes the
+//! transactions queued together, runs each in a savepoint of one `begin immediate … commit`, and
+//! answers each caller after that commit, with its own outcome (a call that fails is rolled back
+//! to its savepoint alone). A hosted flow makes several such writes; under load they share
+//! fsyncs instead of queueing for one each. Their closures run once (they are not replayed), so
+//! each runs in its savepoint from the start.
 
 use crate::consents::{Prepared, Statements};
 use crate::error::{backend, sqlite};
 use accord_domain::ledger::ChainedEvent;
 use accord_store::{ConsentWrite, Result, StoreError};
 use rusqlite::CachedStatement;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,9 +55,17 @@ enum Message {
     /// A consent or a call's access records, to commit with whatever others are queued
     /// (boxed: a queue slot is as large as its largest message).
     Grouped(Box<Request>),
+    /// A store call's transaction, committed with the other transactions queued beside it.
+    Tx(TxJob),
     /// Close the connection, then say so.
     Close(oneshot::Sender<()>),
 }
+
+/// A call's transaction work: runs on the writer connection (inside its savepoint) and says
+/// whether it succeeded, with how to answer its caller once the batch's commit is known.
+type TxJob = Box<dyn FnOnce(&Connection) -> (bool, TxAnswer) + Send>;
+/// Answers a transaction's caller: with its own outcome, or the commit's failure.
+type TxAnswer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
 /// A write committed in a group, with its column values made by the caller's task.
 // A consent is much larger than a call's records (which are on the heap); boxing it would cost
@@ -171,21 +188,35 @@ impl Writer {
     }
 
     /// Runs `work` in a write transaction: `begin immediate` takes the write lock at once, so a
-    /// transaction that reads before writing cannot fail half-way on a lock upgrade. Committed
-    /// when `work` returns `Ok`, rolled back when it returns `Err`.
+    /// transaction that reads before writing cannot fail half-way on a lock upgrade. What `work`
+    /// wrote is kept when it returns `Ok` and rolled back when it returns `Err`; the transaction
+    /// is shared with the other calls queued beside it (each in a savepoint of its own) and
+    /// the answer comes only after its commit.
     pub(crate) async fn transaction<R: Send + 'static>(
         &self,
-        work: impl FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
+        work: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        self.run(move |db| {
-            let tx = db
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sqlite)?;
-            let out = work(&tx)?;
-            tx.commit().map_err(sqlite)?;
-            Ok(out)
-        })
-        .await
+        let (reply, answer) = oneshot::channel();
+        let job: TxJob = Box::new(move |db| {
+            let out = work(db);
+            let ok = out.is_ok();
+            let answer: TxAnswer = Box::new(move |commit_failed| {
+                let outcome = match (commit_failed, out) {
+                    (Some(e), Ok(_)) => Err(backend(format!("the commit failed: {e}"))),
+                    (_, out) => out,
+                };
+                // A caller that went away no longer needs its answer.
+                let _ = reply.send(outcome);
+            });
+            (ok, answer)
+        });
+        self.queue
+            .send(Message::Tx(job))
+            .await
+            .map_err(|_| stopped())?;
+        answer
+            .await
+            .map_err(|_| backend("the writer stopped before answering"))?
     }
 
     /// Queues a consent write for the next group commit and waits for that commit.
@@ -247,6 +278,10 @@ fn run(mut db: Connection, mut queue: mpsc::Receiver<Message>, counters: &Counte
     while let Some(message) = later.pop_front().or_else(|| queue.blocking_recv()) {
         match message {
             Message::Run(job) => run_job(&mut db, job),
+            Message::Tx(first) => {
+                let batch = drain_transactions(first, &mut queue, &mut later);
+                commit_transactions(&db, batch);
+            }
             Message::Grouped(first) => {
                 let batch = drain(first, &mut queue, &mut later);
                 match write_batch(&mut db, &batch) {
@@ -279,6 +314,99 @@ fn drain(
         }
     }
     batch
+}
+
+/// The transactions `first` starts: every one already queued, up to [`MAX_BATCH`]; other
+/// messages met on the way are kept, in order, for after them.
+fn drain_transactions(
+    first: TxJob,
+    queue: &mut mpsc::Receiver<Message>,
+    later: &mut VecDeque<Message>,
+) -> Vec<TxJob> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH && later.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(Message::Tx(job)) => batch.push(job),
+            Ok(other) => later.push_back(other),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// The transactions in one `begin immediate … commit`, each in a savepoint: one that fails (or
+/// panics) is rolled back alone; the others are answered after the commit. Should the
+/// transaction itself break (a savepoint that cannot be rolled back, SQLite ending the
+/// transaction), the calls it held are answered with that failure and the rest go on in a new
+/// one.
+fn commit_transactions(db: &Connection, batch: Vec<TxJob>) {
+    let mut answers: Vec<TxAnswer> = Vec::with_capacity(batch.len());
+    let mut open = false;
+    for job in batch {
+        if !open {
+            if let Err(e) = db.execute_batch("begin immediate").map_err(sqlite) {
+                // The call is answered by dropping it: "the writer stopped before answering".
+                tracing::error!(error = %e, "cannot begin a write transaction");
+                continue;
+            }
+            open = true;
+        }
+        if let Err(e) = db.execute_batch("savepoint call").map_err(sqlite) {
+            end_broken(db, &mut answers, &e);
+            open = false;
+            continue;
+        }
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| job(db)));
+        let kept = match ran {
+            Ok((true, answer)) => Some(answer),
+            Ok((false, answer)) => {
+                answer(None);
+                None
+            }
+            Err(_) => {
+                tracing::error!("a write panicked; its caller gets an error");
+                None
+            }
+        };
+        let end = if kept.is_some() {
+            "release call"
+        } else {
+            "rollback to call; release call"
+        };
+        if db.is_autocommit() {
+            let e = backend("SQLite ended the transaction");
+            end_broken(db, &mut answers, &e);
+            kept.into_iter().for_each(|a| a(Some(&e)));
+            open = false;
+        } else if let Err(e) = db.execute_batch(end).map_err(sqlite) {
+            end_broken(db, &mut answers, &e);
+            kept.into_iter().for_each(|a| a(Some(&e)));
+            open = false;
+        } else {
+            answers.extend(kept);
+        }
+    }
+    if open {
+        let committed = db.execute_batch("commit").map_err(sqlite);
+        if !db.is_autocommit() {
+            let _ = db.execute_batch("rollback");
+        }
+        let failed = committed.err();
+        for answer in answers {
+            answer(failed.as_ref());
+        }
+    }
+}
+
+/// The open transaction can no longer be trusted: rolled back, and every call it held told so.
+fn end_broken(db: &Connection, answers: &mut Vec<TxAnswer>, cause: &StoreError) {
+    tracing::error!(error = %cause, calls = answers.len(), "a grouped write transaction failed; none of its calls was written");
+    if !db.is_autocommit() {
+        let _ = db.execute_batch("rollback");
+    }
+    for answer in answers.drain(..) {
+        answer(Some(cause));
+    }
 }
 
 /// Runs a closure; a panic in it (a broken invariant) costs its caller its answer, not the

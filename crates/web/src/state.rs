@@ -61,4 +61,6 @@ pub struct AppState {
     /// This instance's per-connection locks of on-demand token refreshes (the store's lease
     /// orders instances).
     pub refresh_locks: Arc<crate::services::access::RefreshLocks>,
+    /// Funnel counts not yet written (written once a second; see `services::funnel`).
+    pub funnel: Arc<crate::services::funnel::FunnelBuffer>,
 }

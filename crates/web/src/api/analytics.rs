@@ -162,6 +162,9 @@ pub async fn funnel(
     ApiQuery(q): ApiQuery<FunnelQuery>,
 ) -> Result<Json<FunnelDto>, ApiError> {
     let (from, to) = range(&q, state.clock.now())?;
+    // The counts of the last second are still in memory: written first, so the answer holds
+    // every page view made before the request.
+    state.funnel.flush(&*state.store).await;
     let counts = state.store.funnel_counts(tenant.id, from, to).await?;
     let report = FunnelReport::build(&counts);
     let step = |s: &accord_domain::funnel::StepTotal| StepCountDto {
