@@ -358,3 +358,5 @@ access-refused-expired = Refused: your agreement had ended
 access-refused-reconsent-required = Refused: waiting for your agreement again
 access-refused-deauthorized = Refused: the platform had ended our access
 access-platform-error = Nothing shared: the platform answered with an error
+error-too-large-title = That was more than we can accept
+error-too-large-body = Nothing was saved. Please go back and send less text.

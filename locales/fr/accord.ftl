@@ -358,3 +358,5 @@ access-refused-expired = Refusé : votre accord avait pris fin
 access-refused-reconsent-required = Refusé : en attente de votre nouvel accord
 access-refused-deauthorized = Refusé : la plateforme avait mis fin à notre accès
 access-platform-error = Rien n’a été partagé : la plateforme a répondu par une erreur
+error-too-large-title = C'est plus que nous ne pouvons accepter
+error-too-large-body = Rien n'a été enregistré. Revenez en arrière et envoyez un texte plus court.

@@ -28,6 +28,7 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub rate_limits: RateLimitSettings,
     pub webhooks: WebhookSettings,
+    pub metrics: MetricsSettings,
     /// Operator catalog entries: added, or replacing a shipped entry with the same key.
     #[serde(default)]
     pub platforms: Vec<Platform>,
@@ -164,6 +165,13 @@ pub struct WebhookSettings {
     pub secret_overlap_secs: i64,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// The bearer token `/metrics` requires; empty: none. A secret: never logged.
+    pub token: SecretString,
+}
+
 /// Values given as command-line flags, highest precedence.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Overrides(pub Vec<(String, toml::Value)>);
@@ -175,6 +183,13 @@ impl Overrides {
 }
 
 impl Settings {
+    /// `metrics.token`, unless empty.
+    pub fn metrics_token(&self) -> Option<SecretString> {
+        use secrecy::ExposeSecret;
+        let token = self.metrics.token.expose_secret().trim();
+        (!token.is_empty()).then(|| SecretString::from(token.to_owned()))
+    }
+
     /// Loads every layer; `env` is the process environment (passed in so tests control it).
     pub fn load(
         file: Option<&Path>,

@@ -1,6 +1,7 @@
 //! The `accord` binary's library half: configuration, wiring and start-up, so tests build the
 //! very same application (`Application::build`) on `127.0.0.1:0` with a fresh database.
 
+pub mod backup;
 pub mod config;
 pub mod demo;
 pub mod proof;
@@ -92,6 +93,7 @@ impl Application {
             trusted_proxies: settings.server.trusted_proxies.clone(),
             webhooks_allow_loopback: settings.webhooks.allow_loopback,
             webhook_secret_overlap: time::Duration::seconds(settings.webhooks.secret_overlap_secs),
+            metrics_token: settings.metrics_token(),
         };
         let platforms = PlatformClient {
             store: store.clone(),

@@ -1,5 +1,5 @@
 //! `accord`: the single binary. Subcommands: serve, demo, migrate, tenant create, sandbox, openapi,
-//! ledger verify, receipt verify, keys rotate.
+//! ledger verify, receipt verify, keys rotate, backup, restore.
 
 use accord::config::{LogFormat, Overrides, Settings};
 use accord::Application;
@@ -84,6 +84,35 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Copy the SQLite database to FILE while Accord runs (SQLite's online backup). PostgreSQL
+    /// deployments use `pg_dump` or point-in-time recovery instead (exit 2).
+    Backup {
+        /// Where to write the copy.
+        #[arg(long)]
+        to: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+        /// No progress bar (it is shown only on a terminal anyway).
+        #[arg(long, short)]
+        quiet: bool,
+        /// The data directory (`database.data_dir`) holding the database.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Replace the SQLite database with a backup, after checking it (`pragma integrity_check`),
+    /// then migrate it. Refused while an Accord has the database open: stop it first.
+    Restore {
+        /// The backup to restore.
+        #[arg(long)]
+        from: PathBuf,
+        /// No progress bar (it is shown only on a terminal anyway).
+        #[arg(long, short)]
+        quiet: bool,
+        /// The data directory (`database.data_dir`) holding the database.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -243,6 +272,9 @@ async fn main() -> anyhow::Result<()> {
             set_data_dir(&mut o, data_dir);
             keys_rotate(&load(config.as_ref(), &o));
         }
+        command @ (Command::Backup { .. } | Command::Restore { .. }) => {
+            std::process::exit(backup_or_restore(config.as_ref(), command).await);
+        }
         Command::Serve {
             listen,
             public_url,
@@ -295,6 +327,35 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `accord backup` and `accord restore`: the exit code.
+async fn backup_or_restore(config: Option<&PathBuf>, command: Command) -> i32 {
+    let mut o = Overrides::default();
+    match command {
+        Command::Backup {
+            to,
+            force,
+            quiet,
+            data_dir,
+        } => {
+            set_data_dir(&mut o, data_dir);
+            let settings = load(config, &o);
+            init_logs(&settings);
+            accord::backup::backup(&settings, &to, force, quiet)
+        }
+        Command::Restore {
+            from,
+            quiet,
+            data_dir,
+        } => {
+            set_data_dir(&mut o, data_dir);
+            let settings = load(config, &o);
+            init_logs(&settings);
+            accord::backup::restore(&settings, &from, quiet).await
+        }
+        _ => unreachable!("only backup and restore come here"),
+    }
 }
 
 /// `accord serve`: the application on its configured address until a shutdown signal.

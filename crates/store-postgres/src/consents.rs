@@ -198,7 +198,9 @@ async fn reconsent_after_expiry(
 impl ConsentStore for PgStore {
     /// Queued to the group-commit writer, which answers after the commit holding the write.
     async fn record_consent(&self, write: &ConsentWrite) -> Result<ChainedEvent> {
-        self.writer.record(write.clone()).await
+        let event = self.writer.record(write.clone()).await?;
+        accord_metrics::consent_written();
+        Ok(event)
     }
 
     async fn consent(&self, tenant: TenantId, id: ConsentId) -> Result<Option<Consent>> {

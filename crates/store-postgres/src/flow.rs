@@ -245,6 +245,33 @@ impl FlowStore for PgStore {
         .transpose()
     }
 
+    async fn end_browser_session(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        // One statement: the session ends, and its unexpired link session is free again.
+        let ended: Option<(i64,)> = sqlx::query_as(
+            "with ended as (
+                 update browser_sessions set expires_at = $2
+                 where token_hash = $1 and expires_at > $2
+                 returning tenant_id, link_session_id
+             ), freed as (
+                 update link_sessions l set used_at = null
+                 from ended e
+                 where l.tenant_id = e.tenant_id and l.id = e.link_session_id
+                     and l.expires_at > $2
+             )
+             select count(*) from ended",
+        )
+        .bind(&token_hash.0)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(ended.is_some_and(|(n,)| n > 0))
+    }
+
     async fn create_oauth_flow(&self, f: &OAuthFlow) -> Result<()> {
         sqlx::query(concat!(
             "insert into oauth_flows (",

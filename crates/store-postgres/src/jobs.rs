@@ -10,7 +10,7 @@ use crate::PgStore;
 use accord_domain::catalog::PlatformKey;
 use accord_domain::ids::{ConnectionId, JobId, TenantId};
 use accord_domain::tenant::{Job, JobKind};
-use accord_store::{JobStore, Purged, RefreshSchedule, Result, StoreError};
+use accord_store::{JobStore, Purged, QueueStats, RefreshSchedule, Result, StoreError};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -240,6 +240,26 @@ impl JobStore for PgStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    async fn queue_stats(&self, now: OffsetDateTime) -> Result<QueueStats> {
+        let row = sqlx::query(
+            "select count(*) as pending,
+                 count(*) filter (where run_at <= $1) as due,
+                 min(run_at) filter (where run_at <= $1) as oldest_due
+             from jobs where done_at is null",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(QueueStats {
+            pending: u64::try_from(sqlx::Row::try_get::<i64, _>(&row, "pending").map_err(db)?)
+                .unwrap_or_default(),
+            due: u64::try_from(sqlx::Row::try_get::<i64, _>(&row, "due").map_err(db)?)
+                .unwrap_or_default(),
+            oldest_due: row.opt_time("oldest_due")?,
+        })
     }
 
     async fn job(&self, id: JobId) -> Result<Option<Job>> {

@@ -165,7 +165,10 @@ async fn run(pool: PgPool, mut requests: mpsc::Receiver<Request>, counters: Arc<
             let batch = std::mem::take(&mut waiting);
             let (pool, counters) = (pool.clone(), Arc::clone(&counters));
             in_flight.spawn(async move {
-                match write_batch(&pool, &batch, &counters).await {
+                let started = std::time::Instant::now();
+                let written = write_batch(&pool, &batch, &counters).await;
+                accord_metrics::db_commit("postgres", started.elapsed().as_secs_f64());
+                match written {
                     Ok(outcomes) => answer(batch, outcomes, &counters),
                     Err(cause) => fail_all(batch, &cause),
                 }

@@ -432,7 +432,9 @@ pub(crate) fn end_on_connection(
 #[async_trait]
 impl ConsentStore for SqliteStore {
     async fn record_consent(&self, write: &ConsentWrite) -> Result<ChainedEvent> {
-        self.write.record(write.clone()).await
+        let event = self.write.record(write.clone()).await?;
+        accord_metrics::consent_written();
+        Ok(event)
     }
 
     async fn consent(&self, tenant: TenantId, id: ConsentId) -> Result<Option<Consent>> {

@@ -262,6 +262,36 @@ impl FlowStore for SqliteStore {
             .await
     }
 
+    async fn end_browser_session(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let token_hash = token_hash.0.clone();
+        self.write
+            .transaction(move |tx| {
+                let link: Option<Option<String>> = one(
+                    tx,
+                    "update browser_sessions set expires_at = ?1
+                     where token_hash = ?2 and expires_at > ?1
+                     returning link_session_id",
+                    params![micros(now), token_hash],
+                    |row| row.opt_text("link_session_id"),
+                )?;
+                let Some(link) = link else { return Ok(false) };
+                if let Some(link) = link {
+                    exec(
+                        tx,
+                        "update link_sessions set used_at = null
+                         where id = ?1 and expires_at > ?2",
+                        params![link, micros(now)],
+                    )?;
+                }
+                Ok(true)
+            })
+            .await
+    }
+
     async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()> {
         let f = flow.clone();
         self.write

@@ -9,7 +9,7 @@ use crate::SqliteStore;
 use accord_domain::catalog::PlatformKey;
 use accord_domain::ids::{ConnectionId, JobId, TenantId};
 use accord_domain::tenant::{Job, JobKind};
-use accord_store::{JobStore, Purged, RefreshSchedule, Result, StoreError};
+use accord_store::{JobStore, Purged, QueueStats, RefreshSchedule, Result, StoreError};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, Row};
 use time::{Duration, OffsetDateTime};
@@ -238,6 +238,29 @@ impl JobStore for SqliteStore {
                     return Ok(());
                 }
                 exists_or_not_found(db, id)
+            })
+            .await
+    }
+
+    async fn queue_stats(&self, now: OffsetDateTime) -> Result<QueueStats> {
+        self.read
+            .run(move |db| {
+                let stats = one(
+                    db,
+                    "select count(*) as pending,
+                         count(*) filter (where run_at <= ?1) as due,
+                         min(run_at) filter (where run_at <= ?1) as oldest_due
+                     from jobs where done_at is null",
+                    [micros(now)],
+                    |row| {
+                        Ok(QueueStats {
+                            pending: u64::try_from(row.int("pending")?).unwrap_or_default(),
+                            due: u64::try_from(row.int("due")?).unwrap_or_default(),
+                            oldest_due: row.opt_time("oldest_due")?,
+                        })
+                    },
+                )?;
+                Ok(stats.unwrap_or_default())
             })
             .await
     }

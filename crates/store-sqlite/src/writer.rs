@@ -280,11 +280,16 @@ fn run(mut db: Connection, mut queue: mpsc::Receiver<Message>, counters: &Counte
             Message::Run(job) => run_job(&mut db, job),
             Message::Tx(first) => {
                 let batch = drain_transactions(first, &mut queue, &mut later);
+                let started = std::time::Instant::now();
                 commit_transactions(&db, batch);
+                accord_metrics::db_commit("sqlite", started.elapsed().as_secs_f64());
             }
             Message::Grouped(first) => {
                 let batch = drain(first, &mut queue, &mut later);
-                match write_batch(&mut db, &batch) {
+                let started = std::time::Instant::now();
+                let written = write_batch(&mut db, &batch);
+                accord_metrics::db_commit("sqlite", started.elapsed().as_secs_f64());
+                match written {
                     Ok(outcomes) => answer(batch, outcomes, counters),
                     Err(cause) => fail_all(batch, &cause),
                 }

@@ -35,6 +35,12 @@ pub trait FlowStore: Send + Sync {
         kind: SessionKind,
         now: OffsetDateTime,
     ) -> Result<Option<BrowserSession>>;
+    /// Ends the browser session whose cookie token hashes to `token_hash` at `now` (the customer
+    /// left or finished: the next person at the same computer finds no session), and frees its
+    /// link session for another opening while that is unexpired, so the link the customer was
+    /// sent opens the flow again. `false` if no unexpired session had that token.
+    async fn end_browser_session(&self, token_hash: &TokenHash, now: OffsetDateTime)
+        -> Result<bool>;
     async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()>;
     /// Atomically consumes the flow with this state hash if it is unexpired at `now` and bound to
     /// `session`. Consumed means gone: a replay finds nothing.

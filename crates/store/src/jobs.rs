@@ -11,6 +11,17 @@ pub struct Purged {
     pub jobs: u64,
 }
 
+/// The job queue at one instant (`JobStore::queue_stats`), for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Jobs not yet done, due or scheduled later.
+    pub pending: u64,
+    /// Jobs not yet done whose time has come.
+    pub due: u64,
+    /// When the oldest due job was due; `None` when none is.
+    pub oldest_due: Option<OffsetDateTime>,
+}
+
 /// Durable background jobs (revocation, token refresh, e-mail) and housekeeping.
 #[async_trait]
 pub trait JobStore: Send + Sync {
@@ -44,4 +55,7 @@ pub trait JobStore: Send + Sync {
         jobs_ended_before: OffsetDateTime,
         limit: u32,
     ) -> Result<Purged>;
+    /// How many jobs wait, and since when the oldest due one has, at `now`: read at each
+    /// metrics scrape, so one indexed query (the due-jobs index), no write.
+    async fn queue_stats(&self, now: OffsetDateTime) -> Result<QueueStats>;
 }

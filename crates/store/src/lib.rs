@@ -76,7 +76,7 @@ pub use connections::{
 pub use consents::{ConsentStore, ConsentWrite};
 pub use flow::FlowStore;
 pub use funnel::FunnelStore;
-pub use jobs::{JobStore, Purged};
+pub use jobs::{JobStore, Purged, QueueStats};
 pub use ledger::{LedgerStore, MerkleHead, UnsealedChain};
 pub use nda::NdaStore;
 pub use notices::{NoticeStore, PublishedNotice};

@@ -8,12 +8,14 @@ pub mod api;
 pub mod error;
 pub mod i18n;
 pub mod markdown;
+pub mod metrics;
 pub mod pages;
 pub mod ratelimit;
 pub mod sdk;
 pub mod security;
 pub mod services;
 pub mod state;
+pub mod strict;
 
 pub use state::{AppState, WebConfig};
 
@@ -34,8 +36,12 @@ pub fn app(state: AppState) -> Router {
     let routes = routes(state.clone(), api, doc);
     // The embed SDK's framed pages post their session handle in form bodies; a post standing
     // for a link click must become its GET before routing picks the route (`pages::embed`).
-    let rewrite = axum::middleware::from_fn_with_state(state, pages::embed::rewrite);
-    Router::new().fallback_service(tower::Layer::layer(&rewrite, routes))
+    let rewrite = axum::middleware::from_fn_with_state(state.clone(), pages::embed::rewrite);
+    let strict = axum::middleware::from_fn_with_state(state, strict::strict);
+    Router::new()
+        .fallback_service(tower::Layer::layer(&rewrite, routes))
+        .layer(strict)
+        .layer(axum::middleware::from_fn(security::baseline_headers))
 }
 
 fn routes(state: AppState, api: Router<AppState>, doc: Arc<String>) -> Router {
@@ -46,6 +52,7 @@ fn routes(state: AppState, api: Router<AppState>, doc: Arc<String>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/metrics", get(metrics::scrape))
         .route(
             "/openapi.json",
             get(move || {
@@ -58,7 +65,7 @@ fn routes(state: AppState, api: Router<AppState>, doc: Arc<String>) -> Router {
                 }
             }),
         )
-        .layer(RequestBodyLimitLayer::new(256 * 1024))
+        .layer(RequestBodyLimitLayer::new(strict::BODY_LIMIT))
         // Pages stay well under the 14 KB first-round-trip budget compressed (each flow step
         // arrives in the first round trip on a slow phone connection).
         .layer(CompressionLayer::new())
@@ -71,6 +78,7 @@ fn routes(state: AppState, api: Router<AppState>, doc: Arc<String>) -> Router {
                 .map_or("unmatched", MatchedPath::as_str);
             tracing::info_span!("request", method = %req.method(), route = %route)
         }))
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }
 

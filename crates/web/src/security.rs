@@ -30,6 +30,12 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
     let nonce = random_token(18);
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let mut res = next.run(req).await;
+    set_page_headers(&mut res, &nonce);
+    res
+}
+
+/// The headers of an HTML page whose script and style carry `nonce`.
+pub fn set_page_headers(res: &mut Response, nonce: &str) {
     let extra = res
         .extensions()
         .get::<FormActionSources>()
@@ -60,19 +66,47 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+}
+
+/// Outermost on the whole router: `nosniff` on every response (health checks, the JWKS and the
+/// OpenAPI document included), and an error answered before any surface's own middleware ran
+/// (a body over the limit, a path that is not UTF-8) gets the API's baseline rather than none.
+pub async fn baseline_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let failed = res.status().as_u16() >= 400;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if failed && !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+        common(h);
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+    }
     res
 }
 
 /// Middleware for the JSON API: no script context at all.
 pub async fn api_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
-    let h = res.headers_mut();
+    set_api_headers(res.headers_mut());
+    res
+}
+
+/// The JSON API's headers.
+pub fn set_api_headers(h: &mut axum::http::HeaderMap) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
     );
     common(h);
-    res
 }
 
 fn common(h: &mut axum::http::HeaderMap) {

@@ -28,6 +28,9 @@ pub struct WebConfig {
     pub webhooks_allow_loopback: bool,
     /// After a webhook secret rotation, how long the previous secret keeps signing.
     pub webhook_secret_overlap: Duration,
+    /// The bearer token `/metrics` asks for; `None`: the endpoint is open (keep it off the
+    /// public network then).
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 impl WebConfig {

@@ -104,16 +104,19 @@ pub async fn run(platforms: &PlatformClient, job: &Job) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
             {
                 RefreshStored::Stored => {
+                    accord_metrics::token_refresh("refreshed");
                     let next = refreshed.next.map(|n| n.run_at);
                     tracing::info!(connection = %id, platform = %platform.key, next_refresh = ?next, "tokens refreshed");
                 }
                 RefreshStored::Stale { revoke_job } => {
+                    accord_metrics::token_refresh("stale");
                     tracing::info!(connection = %id, platform = %platform.key, revoke_queued = revoke_job.is_some(), "the connection moved on during the refresh; its tokens were left as they are");
                 }
             }
             Ok(())
         }
         Err(OAuthError::GrantRevoked) => {
+            accord_metrics::token_refresh("grant_revoked");
             let now = platforms.clock.now();
             let error_code = OAuthError::GrantRevoked.code();
             match store
@@ -130,7 +133,10 @@ pub async fn run(platforms: &PlatformClient, job: &Job) -> Result<(), String> {
             }
             Ok(())
         }
-        Err(e) => Err(format!("{}: {e}", e.code())),
+        Err(e) => {
+            accord_metrics::token_refresh("failed");
+            Err(format!("{}: {e}", e.code()))
+        }
     }
 }
 

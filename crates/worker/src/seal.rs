@@ -63,7 +63,14 @@ impl Sealer {
     /// One round: seals the chains with unsealed events; returns how many were sealed.
     pub async fn seal_all(&self) -> Result<usize, StoreError> {
         let mut sealed = 0;
-        for chain in self.store.unsealed_chains(CHAINS_PER_ROUND).await? {
+        let chains = self.store.unsealed_chains(CHAINS_PER_ROUND).await?;
+        accord_metrics::ledger_unsealed(
+            chains
+                .iter()
+                .map(|c| c.head_seq - c.sealed.as_ref().map_or(0, |(seq, _)| *seq))
+                .sum(),
+        );
+        for chain in chains {
             if self.seal(&chain).await? {
                 sealed += 1;
             }

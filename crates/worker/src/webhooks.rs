@@ -269,6 +269,13 @@ impl WebhookWorker {
             .store
             .record_webhook_attempt(claim, &attempt, after)
             .await?;
+        accord_metrics::webhook_delivery(match (recorded, after) {
+            (false, _) => "claim_expired",
+            (true, AfterAttempt::Succeeded) => "delivered",
+            (true, AfterAttempt::RetryAt(_)) => "retry",
+            (true, AfterAttempt::GiveUp) => "abandoned",
+            (true, AfterAttempt::DisableEndpoint) => "endpoint_gone",
+        });
         // Ids, statuses and reasons only: never the body or the URL's query.
         match (recorded, after) {
             (false, _) => {

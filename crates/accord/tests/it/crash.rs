@@ -22,11 +22,11 @@ const WRITERS: usize = 24;
 const ACKNOWLEDGED_BEFORE_KILL: usize = 150;
 
 /// What `accord demo` printed: its address, the API key, the tenant and company ids.
-struct Demo {
-    base: String,
-    api_key: String,
-    tenant: TenantId,
-    company: String,
+pub(crate) struct Demo {
+    pub(crate) base: String,
+    pub(crate) api_key: String,
+    pub(crate) tenant: TenantId,
+    pub(crate) company: String,
 }
 
 fn after<'a>(lines: &'a [String], prefix: &str) -> Option<&'a str> {
@@ -41,7 +41,7 @@ fn id_in(line: &str) -> String {
         .to_owned()
 }
 
-async fn start_demo(dir: &std::path::Path) -> (tokio::process::Child, Demo) {
+pub(crate) async fn start_demo(dir: &std::path::Path) -> (tokio::process::Child, Demo) {
     let mut cmd = accord();
     cmd.args(["demo", "--port", "0", "--data-dir"])
         .arg(dir)
@@ -81,7 +81,7 @@ async fn start_demo(dir: &std::path::Path) -> (tokio::process::Child, Demo) {
 }
 
 /// The consent request a tenant's own UI sends, for the notice in force.
-async fn consent_body(http: &reqwest::Client, demo: &Demo) -> Value {
+pub(crate) async fn consent_body(http: &reqwest::Client, demo: &Demo) -> Value {
     let notice: Value = http
         .get(format!(
             "{}/v1/notices/render?platform=sandbox&category=accounting&locale=en",
@@ -105,7 +105,7 @@ async fn consent_body(http: &reqwest::Client, demo: &Demo) -> Value {
 }
 
 /// Writes consents from `WRITERS` callers until `stop`, recording every id answered `201`.
-fn spawn_writers(
+pub(crate) fn spawn_writers(
     http: &reqwest::Client,
     demo: &Demo,
     body: &Value,

@@ -60,7 +60,11 @@ async fn scripted_flows(app: &TestApp) {
     let success = one.connect(None, "sandbox").await;
     assert_eq!(success.status, 200);
     assert_eq!(one.get("/link/finish").await.status, 200);
-    assert_eq!(one.get("/link/finish").await.status, 200, "a reload");
+    assert_eq!(
+        one.get("/link/finish").await.status,
+        403,
+        "a reload: finishing ended the session"
+    );
 
     let two = app.browser();
     enter(app, &two, "Birch Ltd").await;

@@ -6,6 +6,7 @@
 #![allow(clippy::too_many_lines)]
 
 mod api;
+mod backup;
 mod build_your_own;
 mod canary;
 mod crash;
@@ -20,6 +21,7 @@ mod link_settings;
 mod manage;
 mod manage_access;
 mod nda;
+mod operations;
 mod postgres;
 mod receipts;
 mod reconsent;

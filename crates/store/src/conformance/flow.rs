@@ -221,3 +221,56 @@ pub async fn expired_oauth_flow_is_refused(store: &dyn Store) {
         None
     );
 }
+
+pub async fn an_ended_browser_session_frees_its_link(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let link = fixtures::link_session(&w.company, SessionKind::Link, "link-token", at(600));
+    store.create_link_session(&link).await.unwrap();
+    let browser = fixtures::unbound_browser(SessionKind::Link, "cookie-1", at(3600));
+    store
+        .consume_link_session(&TokenHash::of("link-token"), at(60), &browser)
+        .await
+        .unwrap()
+        .expect("usable");
+    assert!(store
+        .end_browser_session(&TokenHash::of("cookie-1"), at(120))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .browser_session(&TokenHash::of("cookie-1"), SessionKind::Link, at(121))
+            .await
+            .unwrap(),
+        None,
+        "the session is over"
+    );
+    assert!(
+        !store
+            .end_browser_session(&TokenHash::of("cookie-1"), at(122))
+            .await
+            .unwrap(),
+        "ended once"
+    );
+    let again = fixtures::unbound_browser(SessionKind::Link, "cookie-2", at(3600));
+    assert!(
+        store
+            .consume_link_session(&TokenHash::of("link-token"), at(130), &again)
+            .await
+            .unwrap()
+            .is_some(),
+        "the link opens again while it is valid"
+    );
+    store
+        .end_browser_session(&TokenHash::of("cookie-2"), at(700))
+        .await
+        .unwrap();
+    let late = fixtures::unbound_browser(SessionKind::Link, "cookie-3", at(3600));
+    assert_eq!(
+        store
+            .consume_link_session(&TokenHash::of("link-token"), at(701), &late)
+            .await
+            .unwrap(),
+        None,
+        "not once it expired"
+    );
+}

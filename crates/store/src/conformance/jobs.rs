@@ -190,3 +190,25 @@ pub async fn purge_deletes_only_what_can_never_be_used(store: &dyn Store) {
         .unwrap();
     assert!(live.is_some(), "a live flow is kept and still works");
 }
+
+pub async fn queue_stats_count_what_waits(store: &dyn Store) {
+    assert_eq!(
+        store.queue_stats(at(0)).await.unwrap(),
+        crate::QueueStats::default(),
+        "an empty queue"
+    );
+    let id = one_job(store).await;
+    let before = store.queue_stats(at(-10)).await.unwrap();
+    assert_eq!((before.due, before.oldest_due), (0, None), "not due yet");
+    assert!(before.pending >= 1);
+    let due = store.queue_stats(at(10)).await.unwrap();
+    assert!(due.due >= 1 && due.pending >= due.due);
+    assert_eq!(due.oldest_due, Some(at(0)), "the revocation, due at its creation");
+    store.complete_job(id, at(20)).await.unwrap();
+    let after = store.queue_stats(at(30)).await.unwrap();
+    assert_eq!(
+        (after.pending, after.due),
+        (due.pending - 1, due.due - 1),
+        "a done job no longer waits"
+    );
+}

@@ -165,6 +165,7 @@ macro_rules! conformance_tests {
             jobs_are_claimed_once_under_a_lease,
             failed_jobs_retry_then_give_up,
             purge_deletes_only_what_can_never_be_used,
+            queue_stats_count_what_waits,
             // NdaStore
             an_nda_is_recorded_once_with_its_event,
             ndas_are_isolated_per_tenant,

@@ -66,7 +66,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Tenant, ApiKey
     Ok((tenant, record))
 }
 
-/// A JSON body. Malformed JSON is a 400; a body of the wrong shape is a 422 naming the field.
+/// A JSON body. Malformed JSON (trailing data after the document included) is a 400; a body
+/// of the wrong shape is a 422 naming the field; one over the body limit is a 413.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -86,11 +87,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "send the body as `Content-Type: application/json`".into(),
             ));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(e.body_text())
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(de) {
+        let value = serde_path_to_error::deserialize(&mut *de);
+        // `{"name":"x"} xyz` is not one JSON document: refuse it rather than act on the prefix
+        // of something the client may have built wrong.
+        if value.is_ok() {
+            de.end()
+                .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+        }
+        match value {
             Ok(v) => Ok(ApiJson(v)),
             Err(e) => {
                 let path = dotted(e.path());

@@ -30,6 +30,8 @@ pub enum PageErrorKind {
     /// The form's CSRF token is missing or wrong, or the post came from another site.
     Forbidden,
     BadRequest,
+    /// The form's body is over the request size limit.
+    TooLarge,
     /// Too many requests from this browser.
     TooMany,
     Internal,
@@ -42,6 +44,7 @@ impl PageErrorKind {
             Self::LinkUnusable | Self::ReturnGone => StatusCode::GONE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadState | Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooMany => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -57,6 +60,7 @@ impl PageErrorKind {
             Self::ReturnGone => "error-return",
             Self::Forbidden => "error-forbidden",
             Self::BadRequest => "error-bad-request",
+            Self::TooLarge => "error-too-large",
             Self::TooMany => "error-too-many",
             Self::Internal => "error-internal",
         }
@@ -72,6 +76,7 @@ impl PageErrorKind {
             Self::ReturnGone => "return_url_removed",
             Self::Forbidden => "forbidden",
             Self::BadRequest => "bad_request",
+            Self::TooLarge => "too_large",
             Self::TooMany => "rate_limited",
             Self::Internal => "internal",
         }
@@ -87,6 +92,7 @@ impl PageErrorKind {
             Self::ReturnGone => "The return URL was removed from integration.return_urls while the sign-in was under way.",
             Self::Forbidden => "A form of the flow was refused (CSRF check); the customer should start again.",
             Self::BadRequest => "The flow received a malformed request.",
+            Self::TooLarge => "A form of the flow was over the request size limit.",
             Self::TooMany => "Too many requests from this client; try again in a moment.",
             Self::Internal => "Accord failed to serve the page (the server log has the reference shown to the customer).",
         }
@@ -106,7 +112,6 @@ pub struct Framed {
     /// The link's language, if it named one.
     pub locale: Option<accord_domain::locale::Locale>,
 }
-
 
 #[derive(Debug)]
 pub struct PageError {
@@ -218,7 +223,9 @@ async fn framed_chrome(
         }
         None => Chrome::for_tenant(tr, nonce, None, langs, kind),
     };
-    chrome.embed = Some(crate::pages::embed::EmbedChrome::sessionless(&framed.origin));
+    chrome.embed = Some(crate::pages::embed::EmbedChrome::sessionless(
+        &framed.origin,
+    ));
     chrome
 }
 
@@ -250,11 +257,55 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         }
         None => return res,
     };
+    let request = ErrorRequest {
+        uri: &uri,
+        headers: &headers,
+        is_get,
+        nonce,
+    };
+    let mut out = render(&state, &request, unrendered, embed).await;
+    // Keep headers the handler set (e.g. Retry-After).
+    for (k, v) in res.headers() {
+        if k != axum::http::header::CONTENT_TYPE && k != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// What an error page is rendered for.
+struct ErrorRequest<'a> {
+    uri: &'a axum::http::Uri,
+    headers: &'a axum::http::HeaderMap,
+    is_get: bool,
+    nonce: String,
+}
+
+async fn render(
+    state: &AppState,
+    request: &ErrorRequest<'_>,
+    unrendered: Unrendered,
+    embed: Option<crate::pages::embed::EmbedChrome>,
+) -> Response {
     let framed = unrendered.framed.as_deref();
     let mut chrome = if let Some(f) = framed {
-        framed_chrome(&state, &uri, &headers, nonce, f).await
+        framed_chrome(
+            state,
+            request.uri,
+            request.headers,
+            request.nonce.clone(),
+            f,
+        )
+        .await
     } else {
-        let mut chrome = anonymous_chrome(&state, &uri, &headers, is_get, nonce).await;
+        let mut chrome = anonymous_chrome(
+            state,
+            request.uri,
+            request.headers,
+            request.is_get,
+            request.nonce.clone(),
+        )
+        .await;
         chrome.embed = embed;
         chrome
     };
@@ -270,6 +321,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
             }),
         );
     }
+    let ancestors = framed.map(|f| crate::security::FrameAncestors(f.ancestors.clone()));
     let key = unrendered.kind.message();
     let page = ErrorPage {
         title: chrome.tr.t(&format!("{key}-title")),
@@ -285,15 +337,34 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
         }
     };
-    if let Some(f) = framed {
-        out.extensions_mut()
-            .insert(crate::security::FrameAncestors(f.ancestors.clone()));
-    }
-    // Keep headers the handler set (e.g. Retry-After).
-    for (k, v) in res.headers() {
-        if k != axum::http::header::CONTENT_TYPE && k != axum::http::header::CONTENT_LENGTH {
-            out.headers_mut().insert(k.clone(), v.clone());
-        }
+    if let Some(a) = ancestors {
+        out.extensions_mut().insert(a);
     }
     out
+}
+
+/// The friendly page of `kind` for a response made outside the page router (the request size
+/// limit, an unparsable path), with the pages' security headers.
+pub async fn friendly_page(
+    state: &AppState,
+    kind: PageErrorKind,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    is_get: bool,
+) -> Response {
+    let nonce = accord_domain::crypto::random_token(18);
+    let request = ErrorRequest {
+        uri,
+        headers,
+        is_get,
+        nonce: nonce.clone(),
+    };
+    let unrendered = Unrendered {
+        kind,
+        correlation_id: None,
+        framed: None,
+    };
+    let mut res = render(state, &request, unrendered, None).await;
+    crate::security::set_page_headers(&mut res, &nonce);
+    res
 }

@@ -107,7 +107,13 @@ async fn parse_form<T: DeserializeOwned>(
     };
     let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
         .await
-        .map_err(|e| malformed(&e))?;
+        .map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                PageError::new(PageErrorKind::TooLarge)
+            } else {
+                malformed(&e)
+            }
+        })?;
     // `axum::Form` checks the content type as well as the encoding.
     let req = Request::from_parts(parts, Body::from(bytes.clone()));
     let axum::Form(form) = axum::Form::<T>::from_request(req, state)

@@ -43,6 +43,18 @@ pub fn session_cookie(state: &AppState, kind: SessionKind, token: &str) -> Heade
     HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
 }
 
+/// `Set-Cookie` that removes the browser session's cookie.
+pub fn cleared_session_cookie(state: &AppState, kind: SessionKind) -> HeaderValue {
+    let c = cookie::Cookie::build((cookie_name(kind), ""))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .secure(state.config.secure_cookies())
+        .max_age(cookie::time::Duration::ZERO)
+        .build();
+    HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
+}
+
 pub(crate) fn html(page: &impl Template) -> Result<Response, PageError> {
     Ok(Html(page.render()?).into_response())
 }
@@ -862,18 +874,33 @@ pub async fn finish(
     funnel::exited(&ctx, from).await;
     let named = q.connection.and_then(|c| c.parse::<ConnectionId>().ok());
     let outcome = crate::services::returns::outcome(&ctx.state, &ctx.session, named).await?;
-    if let Some(embed) = ctx.chrome.embed.as_mut() {
+    let redirect = if let Some(embed) = ctx.chrome.embed.as_mut() {
         embed.event("finish", &crate::services::returns::json(&outcome));
-    } else if let Some(url) =
+        None
+    } else {
         crate::services::returns::redirect_url(&ctx.state, &ctx.session, &outcome).await?
-    {
-        return Ok(Redirect::to(&url).into_response());
-    }
-    html(&FinishedPage {
-        connected,
-        exited: exited_at.is_some(),
-        chrome: ctx.chrome,
-    })
+    };
+    // The customer is done (or chose to leave): the session ends here, on the server as in the
+    // browser, so whoever uses this computer next cannot go on consenting for the company. The
+    // link they were sent opens the flow again while it is valid.
+    let (state, session) = (ctx.state.clone(), ctx.session.clone());
+    state
+        .store
+        .end_browser_session(&session.token_hash, state.clock.now())
+        .await?;
+    let mut res = match redirect {
+        Some(url) => Redirect::to(&url).into_response(),
+        None => html(&FinishedPage {
+            connected,
+            exited: exited_at.is_some(),
+            chrome: ctx.chrome,
+        })?,
+    };
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        cleared_session_cookie(&state, session.kind),
+    );
+    Ok(res)
 }
 
 /// The callback of an authorization started through the tenant API: no browser session here,

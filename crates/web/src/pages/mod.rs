@@ -160,6 +160,7 @@ pub fn routes() -> PageRoutes {
         .page("/manage/receipts/{id}/{file}", receipts::manage_download)
         .page("/guide", info::guide)
         .page("/privacy", info::privacy)
+        .page("/favicon.ico", info::favicon)
         .page("/assets/accord.css", info::css)
         .page("/assets/accord.js", info::js)
         .page("/assets/embed.js", info::embed_js)

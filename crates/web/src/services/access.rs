@@ -206,6 +206,7 @@ impl<'a> Access<'a> {
         outcome: AccessOutcome,
         served: Option<(Option<u16>, Option<u64>, Option<u64>)>,
     ) -> AccessRecord {
+        accord_metrics::gateway_call(self.kind.as_str(), outcome.as_str());
         let (platform_status, records, bytes) = served.unwrap_or_default();
         AccessRecord {
             id: AccessId::new(),

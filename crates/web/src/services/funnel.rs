@@ -66,7 +66,9 @@ impl FunnelBuffer {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    let Some(buffer) = buffer.upgrade() else { return };
+                    let Some(buffer) = buffer.upgrade() else {
+                        return;
+                    };
                     buffer.flush(&*store).await;
                 }
             });
@@ -97,6 +99,9 @@ fn record(state: &AppState, session: &BrowserSession, events: Vec<FunnelEvent>) 
     // Only the hosted flow (link sessions) is a funnel; the manage page is not.
     if session.kind != SessionKind::Link {
         return;
+    }
+    for e in &events {
+        accord_metrics::funnel_step(e.step.as_str());
     }
     state.funnel.push(&state.store, events);
 }
