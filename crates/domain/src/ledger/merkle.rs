@@ -99,7 +99,7 @@ impl NodeId {
 /// The largest power of two strictly smaller than `n` (`n >= 2`): RFC 9162's split point `k`.
 fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
-    1 << (63 - (n - 1).leading_zeros())
+    1 << (n - 1).ilog2()
 }
 
 /// The complete subtrees, left to right, whose right fold ([`fold`]) is the Merkle Tree Hash of

@@ -1,3 +1,6 @@
+// A signer and what it signed read best side by side.
+#![allow(clippy::similar_names)]
+
 use super::*;
 
 /// The key and note of the Go reference implementation's tests (`golang.org/x/mod/sumdb/note`):
