@@ -119,7 +119,10 @@ fn step_name(path: &str) -> String {
 /// In the frame the customer cannot "come back with the same link" (the host page made it and
 /// used it), so the built-in exit question says where to start again instead. A tenant's own
 /// exit text is theirs and stays.
-pub fn embedded_exit_text(chrome: &mut crate::pages::ctx::Chrome, tenant: &accord_domain::tenant::Tenant) {
+pub fn embedded_exit_text(
+    chrome: &mut crate::pages::ctx::Chrome,
+    tenant: &accord_domain::tenant::Tenant,
+) {
     let Some(exit) = chrome.exit.as_mut() else {
         return;
     };
@@ -129,7 +132,9 @@ pub fn embedded_exit_text(chrome: &mut crate::pages::ctx::Chrome, tenant: &accor
         &chrome.placeholders,
     );
     if own.is_none() {
-        let t = chrome.tr.a1("exit-question-embedded", "tenant", &tenant.name);
+        let t = chrome
+            .tr
+            .a1("exit-question-embedded", "tenant", &tenant.name);
         exit.text_html = format!(
             "<p>{}</p>",
             askama::filters::escape(&t, askama::filters::Html)
