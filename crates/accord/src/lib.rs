@@ -38,6 +38,8 @@ pub struct Application {
     /// The SMTP relay for support e-mails, when configured.
     mailer: Option<accord_worker::mail::Mailer>,
     webhooks: accord_worker::webhooks::WebhookSettings,
+    /// Where the sealer appends every checkpoint it signs, outside the database.
+    checkpoint_file: std::path::PathBuf,
 }
 
 impl Application {
@@ -130,6 +132,7 @@ impl Application {
             state,
             sandbox,
             poll: std::time::Duration::from_secs(settings.worker.poll_secs),
+            checkpoint_file: checkpoint_file(settings),
             mailer,
             webhooks: accord_worker::webhooks::WebhookSettings {
                 allow_loopback: settings.webhooks.allow_loopback,
@@ -186,7 +189,14 @@ impl Application {
             self.state.keyring.signing_keys(),
             self.state.clock.clone(),
             self.poll,
-        );
+        )
+        .with_checkpoint_file(self.checkpoint_file.clone())
+        .with_context(|| {
+            format!(
+                "cannot read the ledger checkpoint file {}",
+                self.checkpoint_file.display()
+            )
+        })?;
         let mut sealer_rx = rx.clone();
         let sealer = tokio::spawn(sealer.run(async move {
             let _ = sealer_rx.wait_for(|stop| *stop).await;
@@ -348,6 +358,15 @@ pub fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("keys.file: cannot read {}", path.display()))?;
     Keyring::from_file_text(&text).map_err(|e| anyhow::anyhow!("keys.file {}: {e}", path.display()))
+}
+
+/// The ledger checkpoint file: beside the key file, which is kept outside the database too.
+pub fn checkpoint_file(settings: &Settings) -> std::path::PathBuf {
+    let (key_file, _) = settings.key_file();
+    key_file
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("ledger-checkpoints.jsonl")
 }
 
 fn write_new_key_file(path: &Path) -> anyhow::Result<()> {

@@ -146,8 +146,16 @@ impl Receipt {
     pub fn kantara_v1_1(&self) -> Option<Value> {
         let ev = &self.event;
         let purpose = &self.purposes[0];
-        let jurisdiction = self.controller.jurisdiction.as_deref().filter(|j| !j.is_empty())?;
-        let policy_url = self.controller.privacy_policy_url.as_deref().filter(|u| !u.is_empty())?;
+        let jurisdiction = self
+            .controller
+            .jurisdiction
+            .as_deref()
+            .filter(|j| !j.is_empty())?;
+        let policy_url = self
+            .controller
+            .privacy_policy_url
+            .as_deref()
+            .filter(|u| !u.is_empty())?;
         let timestamp = ev["time"].as_str().and_then(|t| {
             time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
         })?;
@@ -155,7 +163,11 @@ impl Receipt {
         // shared with third parties" is a text, and no disclosure.
         let third_parties: Vec<String> = purpose["third_parties"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut kantara_purpose = json!({
             "purpose": purpose["purpose"],
@@ -397,7 +409,10 @@ mod tests {
         assert_eq!(k["policyUrl"], "https://lender.example/privacy");
         assert_eq!(k["consentTimestamp"], 1_800_000_000);
         let p = &k["services"][0]["purposes"][0];
-        assert_eq!(p["thirdPartyDisclosure"], false, "a sentence is no disclosure");
+        assert_eq!(
+            p["thirdPartyDisclosure"], false,
+            "a sentence is no disclosure"
+        );
         assert!(p.get("thirdPartyName").is_none());
 
         let r = receipt_of(Some(frozen(vec!["Credit Bureau Ltd".into()])));

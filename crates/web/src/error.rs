@@ -202,6 +202,31 @@ fn access_response(error: ApiError) -> Response {
     res
 }
 
+/// A record that disagrees with its ledger event: logged with a correlation id, answered as a
+/// server-side failure of its own type (the caller did nothing wrong, and must not retry blindly).
+#[allow(clippy::type_complexity)]
+fn integrity_problem(
+    cause: &str,
+) -> (
+    StatusCode,
+    &'static str,
+    &'static str,
+    Option<String>,
+    Vec<ProblemField>,
+    Option<String>,
+) {
+    let id = accord_domain::crypto::random_token(9);
+    tracing::error!(correlation_id = %id, %cause, "record disagrees with its ledger event");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "ledger-integrity",
+        "The record disagrees with its ledger event",
+        Some("The stored record no longer matches what the consent ledger recorded, so it is not served. The operator has been alerted; `accord ledger verify` names the disagreement.".to_owned()),
+        vec![],
+        Some(id),
+    )
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, title, detail, errors, correlation_id) = match self {
@@ -279,18 +304,7 @@ impl IntoResponse for ApiError {
                     Some(id),
                 )
             }
-            ApiError::Integrity(cause) => {
-                let id = accord_domain::crypto::random_token(9);
-                tracing::error!(correlation_id = %id, %cause, "record disagrees with its ledger event");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "ledger-integrity",
-                    "The record disagrees with its ledger event",
-                    Some("The stored record no longer matches what the consent ledger recorded, so it is not served. The operator has been alerted; `accord ledger verify` names the disagreement.".to_owned()),
-                    vec![],
-                    Some(id),
-                )
-            }
+            ApiError::Integrity(cause) => integrity_problem(&cause),
             e @ (ApiError::Refused { .. }
             | ApiError::AccessTokensDisabled
             | ApiError::Platform(_)) => return access_response(e),

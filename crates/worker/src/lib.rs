@@ -19,7 +19,7 @@ pub mod refresh;
 mod seal;
 pub mod webhooks;
 
-pub use seal::Sealer;
+pub use seal::{read_checkpoint_file, Sealer};
 
 use accord_domain::connection::TokenSet;
 use accord_domain::ids::{ConnectionId, SupportRequestId};

@@ -550,3 +550,60 @@ async fn signed_checkpoints_catch_a_rewritten_or_truncated_tail() {
         "{ran}"
     );
 }
+
+/// The sealer never signs a rewrite: it remembers the last checkpoint it signed in a file
+/// outside the database, and a chain truncated and rewritten behind Accord's back, its signed
+/// checkpoints deleted with it, is refused (an integrity alert) rather than sealed with the
+/// real key, by the running instance and by a fresh sealer reading the same file.
+#[tokio::test]
+async fn the_sealer_refuses_a_chain_rewritten_with_its_checkpoints_deleted() {
+    let app = app_with_events().await;
+    let file = app.data_dir.path().join("ledger-checkpoints.jsonl");
+    let tenant = app.tenant();
+    // The running sealer signs the head and appends it to the file.
+    let mut remembered = None;
+    for _ in 0..100 {
+        remembered = accord_worker::read_checkpoint_file(&file)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.checkpoint.tenant_id == tenant)
+            .map(|c| c.checkpoint.seq)
+            .max();
+        if remembered == Some(3) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(remembered, Some(3), "the head is signed into {}", file.display());
+
+    // Behind Accord's back: the last two events and every checkpoint deleted.
+    let conn = connect(&app.data_dir.path().join("accord.db"));
+    conn.execute_batch(
+        "drop trigger ledger_events_refuse_delete; drop trigger ledger_checkpoints_refuse_delete;
+         delete from ledger_events where seq >= 2; delete from ledger_checkpoints;",
+    )
+    .unwrap();
+    drop(conn);
+    // The truncated chain now looks unsealed: without the file, its head (position 1) would be
+    // signed as if it were the whole ledger. Give the running sealer a few rounds to try.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    let sealer = accord_worker::Sealer::new(
+        app.state.store.clone(),
+        app.state.keyring.signing_keys(),
+        app.state.clock.clone(),
+        std::time::Duration::from_secs(1),
+    )
+    .with_checkpoint_file(file.clone())
+    .unwrap();
+    assert_eq!(sealer.seal_all().await.unwrap(), 0, "nothing sealed");
+    let signed = app.state.store.ledger_checkpoints(tenant).await.unwrap();
+    assert!(signed.is_empty(), "no forged checkpoint signed: {signed:?}");
+    let in_file: Vec<i64> = accord_worker::read_checkpoint_file(&file)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.checkpoint.tenant_id == tenant)
+        .map(|c| c.checkpoint.seq)
+        .collect();
+    assert_eq!(in_file.iter().max(), Some(&3), "the file still says 3: {in_file:?}");
+}

@@ -511,7 +511,10 @@ pub(crate) mod tests {
         let old = chain(1).remove(0);
         let json = old.event.canonical_json();
         for key in ["initiator", "reason", "controller"] {
-            assert!(!json.contains(key), "{key} absent from an old event: {json}");
+            assert!(
+                !json.contains(key),
+                "{key} absent from an old event: {json}"
+            );
         }
         let reparsed: LedgerEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(reparsed.hash(), old.hash);
@@ -540,7 +543,10 @@ pub(crate) mod tests {
         assert_eq!(Initiator::of_method("validity_expired"), Initiator::Expiry);
         assert_eq!(Initiator::of_method("tenant_api"), Initiator::Tenant);
         assert_eq!(Initiator::of_method("manage_page"), Initiator::Customer);
-        assert_eq!(Initiator::of_method("hosted_flow_checkbox"), Initiator::Customer);
+        assert_eq!(
+            Initiator::of_method("hosted_flow_checkbox"),
+            Initiator::Customer
+        );
         assert_eq!(EventKind::parse("superseded"), Some(EventKind::Superseded));
     }
 }

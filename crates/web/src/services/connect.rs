@@ -140,18 +140,14 @@ async fn record(
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
-    let event = crate::services::receipts::freeze_controller(
-        state,
-        action.tenant,
-        EventBody::for_consent(
+    let event = EventBody::for_consent(
         EventKind::Given,
         &consent,
         &action.view.purpose,
         &method,
         now,
-        ),
-    )
-    .await?;
+    );
+    let event = super::receipts::freeze_controller(state, action.tenant, event).await?;
     state
         .store
         .record_consent(&ConsentWrite {

@@ -302,18 +302,14 @@ pub async fn record(state: &AppState, action: ReconsentAction<'_>) -> Result<Con
     connection.consent_id = Some(consent.id);
     connection.last_error = None;
     connection.updated_at = now;
-    let event = crate::services::receipts::freeze_controller(
-        state,
-        r.connection.tenant_id,
-        EventBody::for_consent(
+    let event = EventBody::for_consent(
         EventKind::Reconsented,
         &consent,
         &r.view.purpose,
         action.method,
         now,
-        ),
-    )
-    .await?;
+    );
+    let event = super::receipts::freeze_controller(state, r.connection.tenant_id, event).await?;
     state
         .store
         .record_consent(&ConsentWrite {
