@@ -3,7 +3,8 @@
 #
 #   bench/flow/run.sh
 #   LEVELS="1 4 16 64" ROUNDS=2 SECS=10 bench/flow/run.sh
-#   ACCORD_BIN=/path/to/other/accord SVG=docs/flow-other.svg TITLE="…" bench/flow/run.sh
+#   FLOW_ACCORD_BIN=/path/to/other/accord SVG=docs/flow-other.svg TITLE="…" bench/flow/run.sh
+#   SKIP_BUILD=1 …                      (the binaries in CARGO_TARGET_DIR as they are)
 #
 # Builds Accord and the load generator (accord-flow) in release mode, installs the peer
 # (bench/peer: oidc-provider at the version pinned by its package-lock.json), starts both
@@ -38,11 +39,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== build (release)"
-cargo build --release --locked -p accord -p accord-bench >/dev/null 2>&1 \
-    || cargo build --release --locked -p accord -p accord-bench
-# ACCORD_BIN: another build of Accord to measure (e.g. an earlier commit's), same load generator.
-ACCORD="${ACCORD_BIN:-$CARGO_TARGET_DIR/release/accord}"
+if [ -z "${SKIP_BUILD:-}" ]; then
+    echo "== build (release)"
+    cargo build --release --locked -p accord -p accord-bench >/dev/null 2>&1 \
+        || cargo build --release --locked -p accord -p accord-bench
+fi
+# FLOW_ACCORD_BIN: another build of Accord to measure (e.g. an earlier commit's), same load
+# generator (not ACCORD_…: Accord reads those as its configuration).
+ACCORD="${FLOW_ACCORD_BIN:-$CARGO_TARGET_DIR/release/accord}"
 FLOW="$CARGO_TARGET_DIR/release/accord-flow"
 (cd bench/peer && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 PEER_VERSION="$(node -p 'require("./bench/peer/node_modules/oidc-provider/package.json").version')"
@@ -61,7 +65,7 @@ else
 fi
 FACTS+=("fsync rate=$FSYNC")
 FACTS+=("servers=Accord ($(du -k "$ACCORD" | cut -f1) KiB release binary, SQLite WAL synchronous=FULL, in-process sandbox) vs node $(node --version) oidc-provider $PEER_VERSION (in-memory adapter)")
-echo "${FACTS[@]}" | tr '|' '\n'
+printf '%s\n' "${FACTS[@]}"
 
 start_accord() {
     # Rate limits off for the benchmark only: every flow posts two forms from one address.
@@ -79,7 +83,8 @@ kib_of() { awk -v p="$1" '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 echo "== cold start"
 # First start of Accord creates its database, key file and demo tenant; the cold start quoted
 # is the next one (an existing data directory), as a restart sees it.
-S="$(start_accord)"; kill "$(echo "$S" | json pid)"; sleep 0.5
+S="$(start_accord)"; FIRST="$(echo "$S" | json pid)"; kill "$FIRST"
+while kill -0 "$FIRST" 2>/dev/null; do sleep 0.05; done
 S="$(start_accord)"; ACCORD_PID="$(echo "$S" | json pid)"; PIDS+=("$ACCORD_PID")
 ACCORD_COLD="$(echo "$S" | json cold_start_ms)"
 S="$(start_peer)"; PEER_PID="$(echo "$S" | json pid)"; PIDS+=("$PEER_PID")

@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
 async fn start(health: &str, log: &std::path::Path, command: &[String]) -> anyhow::Result<()> {
     let out = std::fs::File::create(log)?;
     let started = Instant::now();
-    let child = std::process::Command::new(&command[0])
+    let mut child = std::process::Command::new(&command[0])
         .args(&command[1..])
         .stdout(out.try_clone()?)
         .stderr(out)
@@ -122,6 +122,9 @@ async fn start(health: &str, log: &std::path::Path, command: &[String]) -> anyho
         .timeout(Duration::from_secs(1))
         .build()?;
     while started.elapsed() < Duration::from_secs(60) {
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited ({status}) before answering (see {})", log.display());
+        }
         if let Ok(res) = client.get(health).send().await {
             if res.status() == 200 {
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
