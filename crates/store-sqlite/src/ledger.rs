@@ -521,3 +521,48 @@ pub(crate) fn consistency_proof(
     let plan = ProofPlan::consistency(from, to).map_err(|e| backend(e.to_string()))?;
     prove(db, &tenant, &plan).map(Some)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::SqliteStore;
+    use accord_domain::ledger::merkle::{event_leaf, CompactRange};
+    use accord_domain::ledger::EventKind;
+    use accord_store::conformance::fixtures::{self, at, World};
+    use accord_store::LedgerStore;
+
+    /// A chain written before the trees existed (its nodes removed behind the store's back, as
+    /// the migration finds such a chain) gets its tree when the store opens again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn chains_without_a_tree_get_one_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accord.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let w = World::new(&store, "Lender A").await;
+        let mut body = fixtures::consent_write(&w.company, &w.nv, at(0)).event;
+        body.kind = EventKind::NdaAccepted;
+        store
+            .append_events(w.tenant.id, vec![body; 11])
+            .await
+            .unwrap();
+        store.close().await;
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch(
+            "drop trigger ledger_nodes_refuse_delete;
+             delete from ledger_nodes;",
+        )
+        .unwrap();
+        drop(db);
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let events = store.ledger_events(w.tenant.id, 0, 100).await.unwrap();
+        let mut tree = CompactRange::new();
+        for e in &events {
+            tree.append(event_leaf(&e.hash).unwrap(), &mut Vec::new());
+        }
+        let head = store.tree_head(w.tenant.id).await.unwrap();
+        assert_eq!((head.size, head.root), (11, tree.root()));
+        let proof = store.inclusion_proof(w.tenant.id, 3, 11).await.unwrap();
+        assert!(proof.is_some());
+        store.close().await;
+    }
+}
