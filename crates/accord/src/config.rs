@@ -25,6 +25,7 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     pub log: LogSettings,
     pub worker: WorkerSettings,
+    pub data_access: DataAccessSettings,
     pub smtp: SmtpSettings,
     pub rate_limits: RateLimitSettings,
     pub webhooks: WebhookSettings,
@@ -137,6 +138,13 @@ impl LogFilter {
 #[serde(deny_unknown_fields)]
 pub struct WorkerSettings {
     pub poll_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataAccessSettings {
+    /// How long access records are kept, in days; housekeeping deletes older ones.
+    pub log_retention_days: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -257,6 +265,12 @@ impl Settings {
             bail!(
                 "worker.poll_secs = {}: must be between 1 and 3600",
                 self.worker.poll_secs
+            );
+        }
+        if !(1..=3650).contains(&self.data_access.log_retention_days) {
+            bail!(
+                "data_access.log_retention_days = {}: must be between 1 and 3650 (ten years)",
+                self.data_access.log_retention_days
             );
         }
         self.mailer()?;
@@ -533,6 +547,20 @@ mod tests {
         assert!(s.sandbox.url.is_none());
         assert!(matches!(s.database.url, DatabaseUrl::Embedded));
         assert_eq!(s.sessions.link_ttl_secs, 86_400);
+        assert_eq!(s.data_access.log_retention_days, 396);
+    }
+
+    #[test]
+    fn access_log_retention_is_bounded() {
+        let s = load_env(&[("ACCORD_DATA_ACCESS__LOG_RETENTION_DAYS", "30")]).unwrap();
+        assert_eq!(s.data_access.log_retention_days, 30);
+        for bad in ["0", "3651"] {
+            refused(
+                &[("ACCORD_DATA_ACCESS__LOG_RETENTION_DAYS", bad)],
+                "data_access.log_retention_days",
+                &["must be between 1 and 3650"],
+            );
+        }
     }
 
     #[test]

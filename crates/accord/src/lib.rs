@@ -37,6 +37,8 @@ pub struct Application {
     poll: std::time::Duration,
     /// The SMTP relay for support e-mails, when configured.
     mailer: Option<accord_worker::mail::Mailer>,
+    /// How long access records are kept (`data_access.log_retention_days`).
+    access_log_retention: time::Duration,
     webhooks: accord_worker::webhooks::WebhookSettings,
     /// Where the sealer appends every checkpoint it signs, outside the database.
     checkpoint_file: std::path::PathBuf,
@@ -134,6 +136,7 @@ impl Application {
             poll: std::time::Duration::from_secs(settings.worker.poll_secs),
             checkpoint_file: checkpoint_file(settings),
             mailer,
+            access_log_retention: time::Duration::days(settings.data_access.log_retention_days.into()),
             webhooks: accord_worker::webhooks::WebhookSettings {
                 allow_loopback: settings.webhooks.allow_loopback,
                 resolver,
@@ -179,7 +182,8 @@ impl Application {
             self.state.jobs.clone(),
             self.poll,
         )
-        .with_mailer(self.mailer);
+        .with_mailer(self.mailer)
+        .with_access_log_retention(self.access_log_retention);
         let mut worker_rx = rx.clone();
         let worker = tokio::spawn(worker.run(async move {
             let _ = worker_rx.wait_for(|stop| *stop).await;

@@ -13,6 +13,7 @@
 //! Beside the jobs, a periodic check ends consents past their tenant's validity period
 //! (`consent_validity_days`) and deletes expired OAuth flows and long-ended jobs
 //! ([`Worker::run_housekeeping`]): on start, then at most once per minute of the injected clock.
+//! The same pass deletes access records older than the access log's retention period.
 
 pub mod mail;
 pub mod refresh;
@@ -53,6 +54,9 @@ pub const CONSENT_EXPIRY_WARNING: time::Duration = time::Duration::days(30);
 /// The most rows of each kind one housekeeping pass deletes (the next pass, a minute later,
 /// takes the rest): a bounded write, whatever the backlog.
 const PURGE_LIMIT: u32 = 10_000;
+/// How long access records are kept unless configured otherwise: 13 months (396 days), so a
+/// customer can look back over a whole year of access, its anniversary month included.
+pub const ACCESS_LOG_RETENTION: time::Duration = time::Duration::days(396);
 
 /// Whether a job claimed at `claimed_at` may still start at `now` (see [`JOB_BUDGET`]).
 fn lease_left(claimed_at: OffsetDateTime, now: OffsetDateTime) -> bool {
@@ -73,6 +77,8 @@ pub struct Worker {
     expiry_ran_at: Mutex<Option<OffsetDateTime>>,
     /// The SMTP relay for support e-mails; `None` when not configured.
     mailer: Option<mail::Mailer>,
+    /// How long an access record is kept before housekeeping deletes it.
+    access_log_retention: time::Duration,
 }
 
 #[derive(Deserialize)]
@@ -95,7 +101,15 @@ impl Worker {
             poll_every,
             expiry_ran_at: Mutex::new(None),
             mailer: None,
+            access_log_retention: ACCESS_LOG_RETENTION,
         }
+    }
+
+    /// Keeps access records for `retention` (default [`ACCESS_LOG_RETENTION`]).
+    #[must_use]
+    pub fn with_access_log_retention(mut self, retention: time::Duration) -> Self {
+        self.access_log_retention = retention;
+        self
     }
 
     /// Sends support e-mails through `mailer`.
@@ -185,12 +199,12 @@ impl Worker {
 
     /// Storage limitation: deletes the OAuth flows that expired (no callback can use them; each
     /// holds an encrypted PKCE verifier) and the jobs that ended more than
-    /// [`ENDED_JOB_RETENTION`] ago, [`PURGE_LIMIT`] of each at most. Logs counts only.
+    /// [`ENDED_JOB_RETENTION`] ago, and the access records older than the access log's
+    /// retention, [`PURGE_LIMIT`] of each at most. Logs counts only.
     pub async fn run_housekeeping(&self) -> Result<Purged, accord_store::StoreError> {
         let now = self.platforms.clock.now();
-        let purged = self
-            .platforms
-            .store
+        let store = &self.platforms.store;
+        let purged = store
             .purge_expired(now, now - ENDED_JOB_RETENTION, PURGE_LIMIT)
             .await?;
         if purged != Purged::default() {
@@ -198,6 +212,17 @@ impl Worker {
                 oauth_flows = purged.oauth_flows,
                 jobs = purged.jobs,
                 "expired rows deleted"
+            );
+        }
+        // Bounded like the rest: a backlog (a shortened retention, a long outage) is worked off
+        // a pass at a time rather than in one long write beside the data path's records.
+        let access = store
+            .purge_access_log(now - self.access_log_retention, PURGE_LIMIT)
+            .await?;
+        if access > 0 {
+            tracing::info!(
+                access_records = access,
+                "access records past retention deleted"
             );
         }
         Ok(purged)
