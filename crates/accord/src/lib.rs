@@ -127,6 +127,7 @@ impl Application {
             limits,
             resolver: resolver.clone(),
             refresh_locks: Arc::new(accord_web::services::access::RefreshLocks::new()),
+            access_gates: Arc::new(accord_web::services::access::AccessGates::new()),
             funnel: Arc::new(accord_web::services::funnel::FunnelBuffer::new()),
         };
         Ok(Self {
@@ -136,7 +137,9 @@ impl Application {
             poll: std::time::Duration::from_secs(settings.worker.poll_secs),
             checkpoint_file: checkpoint_file(settings),
             mailer,
-            access_log_retention: time::Duration::days(settings.data_access.log_retention_days.into()),
+            access_log_retention: time::Duration::days(
+                settings.data_access.log_retention_days.into(),
+            ),
             webhooks: accord_worker::webhooks::WebhookSettings {
                 allow_loopback: settings.webhooks.allow_loopback,
                 resolver,

@@ -26,6 +26,7 @@ mod postgres;
 mod receipts;
 mod reconsent;
 mod refresh;
+mod retention;
 mod return_redirect;
 mod scaleout;
 mod security;

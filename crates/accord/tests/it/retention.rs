@@ -101,7 +101,11 @@ async fn the_configured_period_is_what_the_running_worker_keeps() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(kept.len(), 1, "only the record within 30 days is kept: {kept:?}");
+    assert_eq!(
+        kept.len(),
+        1,
+        "only the record within 30 days is kept: {kept:?}"
+    );
     let (status, body): (_, Value) = app
         .api_json(
             Method::GET,
