@@ -439,6 +439,9 @@ async fn exit_asks_once_then_goes_through_finish() {
     assert!(confirm
         .body
         .contains("Leave <strong>Bluebell Bakery Ltd</strong>"));
+    // An unknown step is recorded as `other`, never echoed.
+    let odd = browser.get("/link/exit?from=<script>").await;
+    assert_eq!(odd.quiet_form("main form").1["from"], "other");
     let (action, fields) = confirm.quiet_form("main form");
     assert_eq!(action, "/link/exit");
     let mut forged = fields.clone();
@@ -453,9 +456,8 @@ async fn exit_asks_once_then_goes_through_finish() {
     let finish = browser.get(&left.location()).await;
     assert_eq!(finish.status, 200);
     assert_eq!(finish.quiet_texts("h1"), ["You left before finishing"]);
-    // An unknown step is recorded as `other`, never echoed.
-    let odd = browser.get("/link/exit?from=<script>").await;
-    assert_eq!(odd.quiet_form("main form").1["from"], "other");
+    // Leaving ended the session: nobody at this browser goes on in the customer's name.
+    assert_eq!(browser.get("/link/exit?from=consent").await.status, 403);
 }
 
 #[tokio::test]
@@ -834,7 +836,7 @@ fn in_lang(path: &str, lang: &str) -> String {
 /// Every page of the flow a session can see, in both languages: landing, selection, consent,
 /// declined, callback error, success, receipt, NDA, re-consent, support form and its "done"
 /// page, an error page, manage, the manage confirmation, exit, finish, guide and privacy.
-async fn render_all(browser: &Browser, places: &Places) -> Vec<(String, Page)> {
+async fn render_all(app: &TestApp, browser: &Browser, places: &Places) -> Vec<(String, Page)> {
     let mut pages = Vec::new();
     for lang in ["en", "fr"] {
         for path in [
@@ -850,7 +852,6 @@ async fn render_all(browser: &Browser, places: &Places) -> Vec<(String, Page)> {
             "/manage",
             places.disconnect.as_str(),
             "/link/exit?from=consent&platform=sandbox",
-            "/link/finish?exited=consent",
             "/guide",
             "/privacy",
         ] {
@@ -905,6 +906,16 @@ async fn render_all(browser: &Browser, places: &Places) -> Vec<(String, Page)> {
             done.body
         );
         pages.push((format!("support done ({lang})"), done));
+    }
+    // Finishing ends its session, so the finish page is seen through a link of its own.
+    for lang in ["en", "fr"] {
+        let leaving = app.browser();
+        let link = app.new_link_url(&app.company_id).await;
+        assert_eq!(leaving.get(&link).await.status, 303);
+        let finish = in_lang("/link/finish?exited=consent", lang);
+        let page = leaving.get(&finish).await;
+        assert_eq!(page.status, 200, "{finish}: {}", page.body);
+        pages.push((finish, page));
     }
     pages
 }
@@ -1171,7 +1182,7 @@ async fn hostile_input_in_every_field_is_refused_or_rendered_inert() {
             }
             let (status, body, _) = put_settings(&app, &app.api_key, &doc).await;
             assert_eq!(status, 200, "{name}: {body}");
-            for (path, page) in render_all(&browser, &places).await {
+            for (path, page) in render_all(&app, &browser, &places).await {
                 assert_inert(name, &path, &page);
                 assert_consent_honest(name, &path, &page);
             }

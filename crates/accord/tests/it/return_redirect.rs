@@ -223,8 +223,13 @@ async fn a_return_url_removed_since_the_link_was_made_is_not_used() {
         !done.body.contains("lender.example/accord/done"),
         "the removed URL is nowhere on the page"
     );
-    // Put back, the same session returns there again: the list is read at each finish.
+    // Put back, the next finish returns there again: the list is read at each finish (the
+    // first one ended its session, so a new link).
     set_integration(&app, json!({ "return_urls": [RETURN_URL] })).await;
+    let (status, body) = link_session(&app, json!({ "return_url": RETURN_URL })).await;
+    assert_eq!(status, 201, "{body}");
+    let browser = app.browser();
+    assert_eq!(browser.get(body["url"].as_str().unwrap()).await.status, 303);
     let done = browser.get("/link/finish").await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(
