@@ -288,6 +288,15 @@ impl ConnectionStore for PgStore {
         refresh::lease(self, tenant, id, until, now).await
     }
 
+    async fn release_token_refresh(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        until: OffsetDateTime,
+    ) -> Result<()> {
+        refresh::release(self, tenant, id, until).await
+    }
+
     async fn store_refreshed_tokens(
         &self,
         tenant: TenantId,

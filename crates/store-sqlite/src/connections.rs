@@ -346,6 +346,17 @@ impl ConnectionStore for SqliteStore {
             .await
     }
 
+    async fn release_token_refresh(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        until: OffsetDateTime,
+    ) -> Result<()> {
+        self.write
+            .transaction(move |tx| refresh::release(tx, tenant, id, until))
+            .await
+    }
+
     async fn store_refreshed_tokens(
         &self,
         tenant: TenantId,
@@ -408,7 +419,9 @@ impl ConnectionStore for SqliteStore {
     }
 
     async fn connection(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>> {
-        self.read.run_point(move |db| connection(db, tenant, id)).await
+        self.read
+            .run_point(move |db| connection(db, tenant, id))
+            .await
     }
 
     async fn company_connections(

@@ -126,6 +126,16 @@ pub trait ConnectionStore: Send + Sync {
         until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool>;
+    /// Gives back a refresh lease that ended without storing tokens (the platform was
+    /// unreachable, or answered an error other than `invalid_grant`), so the next attempt — the
+    /// job's retry or a data call — need not wait for it to expire. Only the lease taken with
+    /// this `until` is released: a lease that expired and was taken by another refresh stays.
+    async fn release_token_refresh(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        until: OffsetDateTime,
+    ) -> Result<()>;
     /// Stores a refresh's tokens, in one transaction, only if the connection still holds tokens
     /// (`linked` or `reconsent_required`), exactly `previous_tokens_ct`, and `job`, when given,
     /// is not done: the new ciphertext (and scope, when reported) replaces the old one, `job` is

@@ -59,13 +59,32 @@ pub async fn run(platforms: &PlatformClient, job: &Job) -> Result<(), String> {
     // demand too, and a refresh token presented twice can cost the whole grant. Retried on the
     // job schedule; a refresh stored meanwhile ends this job.
     let now = platforms.clock.now();
+    let until = now + REFRESH_LEASE;
     if !store
-        .lease_token_refresh(tenant, id, now + REFRESH_LEASE, now)
+        .lease_token_refresh(tenant, id, until, now)
         .await
         .map_err(|e| e.to_string())?
     {
         return Err("refresh_in_progress: another refresh of this connection is running".into());
     }
+    let outcome = refresh_leased(platforms, job, platform, tenant, id).await;
+    // A stored refresh or a deauthorization already ended the lease; any other outcome gives
+    // it back, so the retry (or a data call) need not wait for it to expire.
+    if let Err(e) = store.release_token_refresh(tenant, id, until).await {
+        tracing::warn!(connection = %id, error = %e, "refresh lease not released; it expires on its own");
+    }
+    outcome
+}
+
+/// The refresh itself, under the connection's lease.
+async fn refresh_leased(
+    platforms: &PlatformClient,
+    job: &Job,
+    platform: &accord_domain::catalog::Platform,
+    tenant: accord_domain::ids::TenantId,
+    id: ConnectionId,
+) -> Result<(), String> {
+    let store = &platforms.store;
     let Some(previous_ct) = store
         .connection_tokens(tenant, id)
         .await

@@ -44,6 +44,26 @@ pub(super) async fn lease(
     moved_on(store, tenant, id).await.map(|_| false)
 }
 
+/// Clears the lease taken with `until`, if it is still that one.
+pub(super) async fn release(
+    store: &PgStore,
+    tenant: TenantId,
+    id: ConnectionId,
+    until: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "update connections set refresh_leased_until = null
+         where tenant_id = $1 and id = $2 and refresh_leased_until = $3",
+    )
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .bind(until)
+    .execute(&store.pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 /// Whether the refresh may be stored, inside its transaction (the connection's row locked):
 /// its job, when it had one, is completed now (`false` if it was ended meanwhile); a refresh on
 /// demand had none, and ends the refresh job pending for the connection, which its `next`

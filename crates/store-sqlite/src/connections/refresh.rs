@@ -40,6 +40,22 @@ pub(super) fn lease(
     moved_on(tx, tenant, id).map(|_| false)
 }
 
+/// Clears the lease taken with `until`, if it is still that one.
+pub(super) fn release(
+    tx: &rusqlite::Connection,
+    tenant: TenantId,
+    id: ConnectionId,
+    until: OffsetDateTime,
+) -> Result<()> {
+    exec(
+        tx,
+        "update connections set refresh_leased_until = null
+         where tenant_id = ?1 and id = ?2 and refresh_leased_until = ?3",
+        params![tenant.to_string(), id.to_string(), micros(until)],
+    )?;
+    Ok(())
+}
+
 /// A refresh's tokens replace the ones it started from, if the connection still holds them and
 /// its job (when it has one) is not done.
 pub(super) fn store_refreshed(

@@ -31,19 +31,27 @@ const LEASE: time::Duration = time::Duration::seconds(30);
 const POLL: Duration = Duration::from_millis(50);
 const WAIT: Duration = Duration::from_secs(20);
 
-/// The per-connection refresh locks of this instance. Entries live while someone holds or
-/// waits on the lock, and are swept when a lock is handed out.
-#[derive(Debug, Default)]
-pub struct RefreshLocks {
-    locks: Mutex<HashMap<ConnectionId, Weak<tokio::sync::Mutex<()>>>>,
+/// One lock per connection in this instance, handed out shared. Entries live while someone
+/// holds or waits on the lock, and are swept when a lock is handed out.
+#[derive(Debug)]
+pub struct PerConnection<L> {
+    locks: Mutex<HashMap<ConnectionId, Weak<L>>>,
 }
 
-impl RefreshLocks {
+impl<L> Default for PerConnection<L> {
+    fn default() -> Self {
+        Self {
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<L: Default> PerConnection<L> {
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn lock_for(&self, id: ConnectionId) -> Arc<tokio::sync::Mutex<()>> {
+    pub fn lock_for(&self, id: ConnectionId) -> Arc<L> {
         // A poisoned map only means a holder panicked between two plain map operations.
         let mut locks = self
             .locks
@@ -53,11 +61,23 @@ impl RefreshLocks {
         if let Some(lock) = locks.get(&id).and_then(Weak::upgrade) {
             return lock;
         }
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        let lock = Arc::new(L::default());
         locks.insert(id, Arc::downgrade(&lock));
         lock
     }
 }
+
+/// The per-connection refresh locks of this instance: one refresh at a time per connection.
+pub type RefreshLocks = PerConnection<tokio::sync::Mutex<()>>;
+
+/// The per-connection access gates of this instance. A data call holds its connection's gate
+/// shared from its last consent check until its answer is handed to the server; a disconnect
+/// holds it exclusively while it commits. So a disconnect is acknowledged only after every call
+/// that passed its last check has been answered, and every call checking after it sees the
+/// connection disconnected: once the customer's withdrawal is acknowledged, no call through
+/// this instance returns data. (Across instances the store's state is the fence: the last check
+/// reads it after the data arrived.)
+pub type AccessGates = PerConnection<tokio::sync::RwLock<()>>;
 
 /// The tokens a call uses, with the ciphertext they were read from (what a refresh swaps).
 pub(super) struct Held {
@@ -121,18 +141,30 @@ async fn refresh_from(access: &Access<'_>, stale: Held) -> Result<Held, Failure>
             return Ok(held);
         }
         let now = access.state.clock.now();
+        let until = now + LEASE;
         let leased = access
             .state
             .store
-            .lease_token_refresh(access.tenant.id, access.connection.id, now + LEASE, now)
+            .lease_token_refresh(access.tenant.id, access.connection.id, until, now)
             .await?;
         if leased {
             // Another instance may have stored its refresh between the read and the lease.
-            let held = read(access).await?;
-            if held.ct != stale.ct {
-                return Ok(held);
+            let held = read(access).await;
+            let outcome = match held {
+                Ok(held) if held.ct == stale.ct => refresh_now(access, held).await,
+                other => other,
+            };
+            // A stored refresh or a deauthorization already ended the lease; any other
+            // outcome gives it back, so the next call need not wait for it to expire.
+            if let Err(e) = access
+                .state
+                .store
+                .release_token_refresh(access.tenant.id, access.connection.id, until)
+                .await
+            {
+                tracing::warn!(connection = %access.connection.id, error = %e, "refresh lease not released; it expires on its own");
             }
-            return refresh_now(access, held).await;
+            return outcome;
         }
         if Instant::now() >= deadline {
             let mut busy = Failure::platform(
