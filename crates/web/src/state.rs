@@ -64,6 +64,8 @@ pub struct AppState {
     /// This instance's per-connection locks of on-demand token refreshes (the store's lease
     /// orders instances).
     pub refresh_locks: Arc<crate::services::access::RefreshLocks>,
+    /// Orders data calls against disconnects of the same connection in this instance.
+    pub access_gates: Arc<crate::services::access::AccessGates>,
     /// Funnel counts not yet written (written once a second; see `services::funnel`).
     pub funnel: Arc<crate::services::funnel::FunnelBuffer>,
 }

@@ -27,7 +27,7 @@ mod tokens;
 pub use calls::{
     issue_token, proxy, read_data, write_data, DataPage, IssuedToken, Proxied, ProxyRequest,
 };
-pub use tokens::RefreshLocks;
+pub use tokens::{AccessGates, PerConnection, RefreshLocks};
 
 use crate::error::{ApiError, PlatformProblem};
 use crate::state::AppState;
@@ -243,6 +243,10 @@ impl<'a> Access<'a> {
         let stats = (served.platform_status, served.records, served.bytes);
         let record = self.record(wanted, AccessOutcome::Served, Some(stats));
         self.state.store.record_access(&[record]).await?;
+        // Held until the answer leaves this function: a disconnect of this connection waits
+        // for it before it commits, so it is never acknowledged while this data is on its way.
+        let gate = self.state.access_gates.lock_for(self.connection.id);
+        let _shared = gate.read().await;
         if let Err(failure) = self.fence(&mut consent, wanted).await {
             return Err(self.fail(wanted, failure).await);
         }

@@ -348,10 +348,15 @@ pub async fn disconnect(
         .catalog
         .get(&conn.platform_key)
         .is_some_and(|p| p.revoke_url.is_some());
+    // Exclusive: every data call through this connection that passed its last consent check
+    // is answered before the disconnect commits (and is acknowledged).
+    let gate = state.access_gates.lock_for(id);
+    let exclusive = gate.write().await;
     let out = state
         .store
         .disconnect(tenant, id, revoke, method, state.clock.now())
         .await?;
+    drop(exclusive);
     if out.as_ref().is_some_and(|d| d.revoke_job.is_some()) {
         state.jobs.notify_one();
     }
