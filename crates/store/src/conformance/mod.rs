@@ -116,6 +116,7 @@ macro_rules! conformance_tests {
             link_session_is_consumed_once,
             expired_or_other_kind_link_session_is_refused,
             browser_sessions_match_kind_and_expiry,
+            an_ended_browser_session_frees_its_link,
             oauth_flow_is_consumed_once_by_its_session,
             expired_oauth_flow_is_refused,
             // ConnectionStore: linking, failing, disconnecting
@@ -136,6 +137,7 @@ macro_rules! conformance_tests {
             racing_refreshes_and_links_leave_one_refresh_pending,
             // ConnectionStore: one refresh at a time, and refreshes on demand
             a_refresh_lease_is_taken_by_one_caller_at_a_time,
+            a_refresh_lease_is_given_back_only_by_its_holder,
             a_refresh_lease_needs_tokens_and_an_owner,
             an_on_demand_refresh_stores_its_tokens_without_a_job,
             // ConsentStore
