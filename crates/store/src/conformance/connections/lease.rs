@@ -118,6 +118,31 @@ pub async fn a_refresh_lease_is_taken_by_one_caller_at_a_time(store: &dyn Store)
     assert!(!lease(store, t, id, 900, 600).await, "a disconnected one");
 }
 
+pub async fn a_refresh_lease_is_given_back_only_by_its_holder(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let (t, id, _) = linked(store, &w).await;
+    assert!(lease(store, t, id, 160, 100).await);
+    // Released with another `until` (a lease that expired and was taken again): it stays.
+    store.release_token_refresh(t, id, at(150)).await.unwrap();
+    assert!(!lease(store, t, id, 200, 110).await, "still held");
+    // Another tenant cannot release it either.
+    let other = World::new(store, "Lender B").await;
+    store
+        .release_token_refresh(other.tenant.id, id, at(160))
+        .await
+        .unwrap();
+    assert!(!lease(store, t, id, 200, 120).await, "still held");
+    // Its holder gives it back (the refresh failed at the platform): taken again at once,
+    // long before it would have expired.
+    store.release_token_refresh(t, id, at(160)).await.unwrap();
+    assert!(lease(store, t, id, 260, 121).await, "free again");
+    // The tokens are untouched by a release.
+    assert_eq!(
+        store.connection_tokens(t, id).await.unwrap().as_deref(),
+        Some("ct:tokens")
+    );
+}
+
 pub async fn a_refresh_lease_needs_tokens_and_an_owner(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
     let pending = fixtures::consent_write(&w.company, &w.nv, t0());
