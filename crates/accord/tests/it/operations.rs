@@ -279,3 +279,26 @@ async fn yes_exit_ends_the_session_on_the_server() {
     let consent = browser.get("/link/platforms/sandbox/consent").await;
     assert_eq!(consent.status, 403, "nobody can consent for the company now");
 }
+
+#[tokio::test]
+async fn an_unusable_link_s_error_page_names_its_tenant_s_contacts() {
+    let app = spawn_app().await;
+    let first = app.browser();
+    assert_eq!(first.get(&app.link_url).await.status, 303);
+    // The same link in another browser: already used, and that browser has no session.
+    let other = app.browser();
+    let page = other.get(&app.link_url).await;
+    assert_eq!(page.status, 410, "{}", page.body);
+    assert!(
+        page.has("footer.help a[href^='mailto:']"),
+        "the tenant's e-mail on the error page: {}",
+        page.body
+    );
+    assert!(page.has("footer.help a[href^='tel:']"), "{}", page.body);
+    // A link nobody made: Accord's own page, nothing to name.
+    let made_up = other
+        .get("/link/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await;
+    assert_eq!(made_up.status, 410);
+    assert!(!made_up.has("footer.help a[href^='tel:']"));
+}

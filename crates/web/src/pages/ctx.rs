@@ -609,6 +609,42 @@ pub async fn anonymous_chrome(
             };
             load_chrome(state, tr, nonce, &tenant, langs, kind, place).await
         }
-        None => Chrome::for_tenant(tr, nonce, None, langs, SessionKind::Link),
+        None => match tenant_of_link(state, parts_uri).await {
+            // No session, but the URL is a link someone was sent (used or expired): its
+            // tenant's contacts, so the customer who hit the error knows whom to ask.
+            Some((tenant, kind)) => {
+                let place = PagePlace {
+                    path: parts_uri.path(),
+                    ..PagePlace::default()
+                };
+                load_chrome(state, tr, nonce, &tenant, langs, kind, place).await
+            }
+            None => Chrome::for_tenant(tr, nonce, None, langs, SessionKind::Link),
+        },
     }
+}
+
+/// The tenant of the link in a `/link/{token}` or `/manage/{token}` URL, whatever its state.
+async fn tenant_of_link(state: &AppState, uri: &Uri) -> Option<(Tenant, SessionKind)> {
+    let (kind, token) = match uri.path().split('/').collect::<Vec<_>>()[..] {
+        ["", "link", token] => (SessionKind::Link, token),
+        ["", "manage", token] => (SessionKind::Manage, token),
+        _ => return None,
+    };
+    // Only the shape a link token has: the other one-segment pages never reach the store.
+    if token.len() != 43
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    let link = state
+        .store
+        .link_session_by_token(&TokenHash::of(token))
+        .await
+        .ok()
+        .flatten()?;
+    let tenant = state.store.tenant(link.tenant_id).await.ok().flatten()?;
+    Some((tenant, kind))
 }
