@@ -10,8 +10,8 @@ trust-message-default-tenant = Securely connect your business accounts to { $ten
 promise-disconnect = You can disconnect at any time, and sharing stops at once.
 help-heading = Need help?
 help-guide = Connection guide and FAQ
-help-phone = Call us:
-help-email = E-mail us:
+help-phone = Phone:
+help-email = E-mail:
 help-form = Send a support request
 help-privacy = Privacy policy
 help-terms = Terms of use
@@ -52,7 +52,7 @@ landing-lead = { $tenant } asks { $company } to connect the platforms it uses, s
 landing-step-choose = Choose the platform you use.
 landing-step-review = Read exactly what will be shared and why, then agree.
 landing-step-sign-in = Sign in on the platform's own site to confirm.
-landing-assurance-password = You sign in on the platform's own site: your password is never seen by { -brand } or by us.
+landing-assurance-password = You sign in on the platform's own site: your password is never seen by { -brand } or by { $tenant }.
 landing-assurance-sharing = { $tenant } never shares your data with third parties without your consent.
 landing-start = Get started
 -brand = Accord
@@ -60,7 +60,7 @@ landing-start = Get started
 ## Platform selection
 select-title = Choose a platform
 select-heading = Which platform do you use?
-select-sign-in-explainer = You will sign in on the platform's own website. Your password is never seen by Accord or by us.
+select-sign-in-explainer = You will sign in on the platform's own website. Your password is never seen by Accord or by { $tenant }.
 select-connected-count = { $count ->
     [one] You have connected 1 platform in this session. You can add another.
    *[other] You have connected { $count } platforms in this session. You can add another.
@@ -69,11 +69,11 @@ select-search-label = Search platforms
 select-search-button = Search
 select-no-results = No platform matches “{ $query }”.
 select-connected = Connected ✓
-select-platform-missing = Can't find your platform? Tell us which one you use.
+select-platform-missing = Can't find your platform? Say which one you use.
 
 ## Consent
 consent-title = Connect { $platform }
-consent-already-connected = { $platform } is already connected. Connecting again replaces the existing agreement.
+consent-already-connected = Your { $platform } account is already connected. Connecting again replaces the existing agreement.
 notice-heading = { $tenant } asks to use your { $category ->
     [accounting] accounting
     [banking] banking
@@ -86,7 +86,7 @@ notice-retention = How long it is kept
 notice-sharing = Sharing with third parties
 notice-withdrawal = How to withdraw your consent
 notice-privacy-policy = Privacy policy
-notice-version = Notice version
+notice-version = Version of these terms
 consent-checkbox = I agree that { $tenant } may use the data listed above for the purpose described, as set out in its
 consent-privacy-link = privacy policy (opens in a new tab)
 consent-sign-in-note = Next, you will sign in on the { $platform } website to confirm. Accord never sees your password.
@@ -103,23 +103,23 @@ declined-body = You chose not to connect { $platform }. No data has been shared,
 callback-error-title = The connection did not finish
 callback-error-heading = { $platform } did not connect
 callback-error-denied = You chose not to give access on { $platform }'s site. Nothing has been shared. You can try again whenever you like.
-callback-error-generic = Something went wrong while { $platform } was confirming the connection. Nothing has been shared. Please try again, or contact us.
+callback-error-generic = Something went wrong while { $platform } was confirming the connection. Nothing has been shared. Please try again, or ask for help.
 callback-error-code = Error code: { $code }
 callback-error-retry = Try again
 callback-error-support = Ask for help
 
 ## Success
 success-title = Connected
-success-heading = { $platform } is connected
+success-heading = Your { $platform } account is connected
 success-lead = Thank you. Your connection is active and protected.
 success-disconnect-heading = Changed your mind?
-success-disconnect-body = You can disconnect at any time from the page that lists your connections. Sharing stops at once and the access we held is destroyed.
+success-disconnect-body = You can disconnect at any time from the page that lists your connections. Sharing stops at once, and { $tenant }'s access to your { $platform } account is removed.
 success-add-another = Connect another platform
 success-manage = See and manage my connections
 success-done = I'm done
 connection-granted = agreed on { $date }
 connection-shares = What is shared:
-connection-proof = Fingerprint of the notice you agreed to:
+connection-proof = Proof code of these terms, for a technical adviser:
 
 ## Finished
 finished-title = All done
@@ -132,9 +132,9 @@ manage-title = Your connections
 manage-lead = The platforms { $company } has connected to { $tenant }, what each shares, and since when.
 manage-empty = You have no connections.
 manage-disconnect = Disconnect { $platform }
-manage-disconnected = { $platform } is disconnected. Sharing has stopped and the access we held has been destroyed.
+manage-disconnected = { $platform } is disconnected. Sharing has stopped and { $tenant }'s access to your { $platform } account has been removed.
 manage-confirm-title = Disconnect { $platform }?
-manage-confirm-body = { $tenant } will stop receiving data from { $platform } at once, and the access we held will be destroyed. You can connect again later if you wish.
+manage-confirm-body = { $tenant } will stop receiving data from { $platform } at once, and its access to your { $platform } account will be removed. You can connect again later if you wish.
 manage-confirm-yes = Yes, disconnect
 manage-confirm-no = No, keep it
 
@@ -170,12 +170,12 @@ select-reconsent-lead = The terms changed for these connections. Please review t
 select-reconsent-review = Review { $platform }
 manage-reconsent-note = Sharing from { $platform } is paused: the terms changed, or your agreement reached the end of its validity period.
 manage-reconsent-review = Review and agree again
-manage-deauthorized-note = { $platform } ended the access we held, so sharing has stopped and that access has been destroyed. This happens when access is removed in { $platform }'s settings, or when it runs out. To share again, reconnect.
+manage-deauthorized-note = { $platform } ended { $tenant }'s access, so sharing has stopped. This happens when access is removed in { $platform }'s settings, or when it runs out. To share again, reconnect.
 manage-reconnect = Reconnect { $platform }
 
 ## Support
 support-title = Ask for help
-support-lead = Tell us what is happening and how to reach you. { $tenant } will get back to you.
+support-lead = Tell { $tenant } what is happening and how to reach you. { $tenant } will get back to you.
 support-topic = What do you need help with?
 support-topic-platform-missing = I can't find my platform
 support-topic-connection-failed = The connection failed
@@ -183,8 +183,8 @@ support-topic-privacy-question = A question about my data and privacy
 support-topic-other = Something else
 support-message = Your message
 support-reply-to = Your e-mail address or phone number
-support-reply-hint = So we can reply to you.
-support-diagnostics-note = To help us, technical details of this step (no passwords, no financial data) are attached to your request.
+support-reply-hint = So { $tenant } can reply to you.
+support-diagnostics-note = To help { $tenant }, technical details of this step (no passwords, no financial data) are attached to your request.
 support-send = Send my request
 support-prefill-error = The connection failed with the error code { $code }.
 support-prefill-platform = I can't find my platform in the list. I use:
@@ -193,7 +193,7 @@ support-error-topic = Choose what you need help with.
 support-error-message = Write a message of up to 4,000 characters.
 support-error-reply = Enter an e-mail address (like name@example.com) or a phone number.
 support-done-title = Request sent
-support-done-body = Thank you. Your reference is { $reference }. Quote it if you contact us again.
+support-done-body = Thank you. Your reference is { $reference }. Quote it if you contact { $tenant } again.
 support-done-back = Back
 form-errors-heading = Please correct the following
 form-error-title-prefix = Error:
@@ -210,14 +210,14 @@ error-not-found-body = This page does not exist or is no longer available.
 error-state-title = This sign-in could not be confirmed
 error-state-body = The response from the platform did not match a sign-in started in this browser, or it came too late. Nothing has been shared. Please start the connection again.
 error-return-title = The sign-in is over
-error-return-body = We cannot take you back to where you started: that address is no longer accepted. Close this window and return to the service you came from; it can tell you whether the connection succeeded.
+error-return-body = This page cannot take you back to where you started: that address is no longer accepted. Close this window and return to the service you came from; it can tell you whether the connection succeeded.
 error-forbidden-title = This action was refused
 error-forbidden-body = For your security, the form could not be accepted. Please reload the page and try again.
 error-bad-request-title = Something was wrong with that request
 error-bad-request-body = Please go back and try again.
 error-too-many-title = Too many attempts
 error-too-many-body = Please wait a moment before trying again.
-error-internal-title = Something went wrong on our side
+error-internal-title = Something went wrong
 error-internal-body = Nothing has been shared. Please try again in a moment.
 
 ## Guide
@@ -252,31 +252,31 @@ notice-default-purpose-banking = To verify your business's bank balances and cas
 notice-default-purpose-commerce = To understand your business's sales and payouts when assessing your application.
 notice-default-retention = For as long as your application or account is open, then deleted within 12 months.
 notice-default-sharing = Never shared with third parties without your consent.
-notice-default-withdrawal = Disconnect at any time from the page listing your connections, linked from the confirmation page; sharing stops at once.
+notice-default-withdrawal = Disconnect at any time from the page listing your connections, using the personal link on your confirmation page and record of consent; sharing stops at once.
 
 ## Receipts
-receipt-title = Your consent receipt
-receipt-lead = Proof of what you agreed with { $tenant } about { $platform }. It is signed, so anyone can check it was not changed.
+receipt-title = Your record of consent
+receipt-lead = What you agreed with { $tenant } about your { $platform } account, and when. It is signed, so anyone can check it was not changed.
 receipt-events = What happened
 receipt-event-given = Consent given
 receipt-event-withdrawn = Consent withdrawn
 receipt-event-reconsented = Consent given again
 receipt-event-expired = Consent expired
-receipt-event-nda-accepted = Confidentiality agreement signed
+receipt-event-nda-accepted = Mutual confidentiality agreement signed
 receipt-event-superseded = Consent replaced by a newer one
-receipt-position = entry { $position } of the consent register
-receipt-download = Download the signed receipt
-receipt-hash = Register fingerprint:
-receipt-text-heading = The exact text you agreed to
-receipt-verify-heading = How to check it
-receipt-verify-body = The receipt file is a signed JSON document (JWS, EdDSA). Its signature can be checked with the public keys published at /.well-known/jwks.json, for example with the command “accord receipt verify”.
-connection-receipt = See and download your receipt
+receipt-position = entry { $position } of { $tenant }'s consent register
+receipt-download = Download the signed record
+receipt-hash = Proof code of this entry:
+receipt-text-heading = The exact terms you agreed to
+receipt-verify-heading = For a technical adviser: how to check it
+receipt-verify-body = The downloaded record is a signed JSON document (JWS, EdDSA). Its signature can be checked with the public keys published at /.well-known/jwks.json, for example with the command “accord receipt verify”. The proof codes above are SHA-256 hashes.
+connection-receipt = See and download your record of consent
 
 ## Mutual NDA (optional, separate from the consent)
 nda-offer-heading = Mutual confidentiality agreement
-nda-offer-body = { $tenant } also offers a mutual non-disclosure agreement. It is optional and separate: you can connect without it.
-nda-offer-link = Review and sign our mutual NDA (optional)
-nda-title = Mutual non-disclosure agreement
+nda-offer-body = { $tenant } also offers a mutual confidentiality agreement. It is optional and separate: you can connect without it.
+nda-offer-link = Read and sign { $tenant }'s mutual confidentiality agreement (optional)
+nda-title = Mutual confidentiality agreement
 nda-lead = Signing is optional and has no effect on your connections. Read the agreement proposed by { $tenant }, then sign it if you wish.
 nda-back = Back
 nda-document-heading = The agreement
@@ -293,22 +293,22 @@ nda-error-unticked = To sign, tick the box to show you accept the agreement. Not
 nda-done-title = Agreement signed
 nda-done-lead = Signed by { $signer } on { $date }. Keep a copy: both files below are your proof.
 nda-download-pdf = Download the signed agreement (PDF)
-nda-download-receipt = Download its signed receipt
-nda-hash = Document fingerprint (SHA-256):
+nda-download-receipt = Download its signed record
+nda-hash = Proof code of the document (SHA-256):
 nda-continue = Continue
-nda-manage-heading = Confidentiality agreements
-nda-manage-item = Mutual NDA signed on { $date }
+nda-manage-heading = Mutual confidentiality agreements
+nda-manage-item = Mutual confidentiality agreement signed on { $date }
 nda-pdf-signatures = Signatures
 nda-pdf-party = For { $party }: { $name }, { $title }
 nda-pdf-date = Signed electronically on { $date }
-nda-pdf-hash = Document fingerprint (SHA-256 of the signed text): { $hash }
-nda-pdf-ledger = Recorded as entry { $position } of the consent register, with a signed receipt.
+nda-pdf-hash = Proof code of the document (SHA-256 of the signed text): { $hash }
+nda-pdf-ledger = Recorded as entry { $position } of the consent register, with a signed record.
 
 ## Embedded flow (the embed SDK's window on the tenant's site)
 embed-continue-title = Continuing…
 embed-continue = Continue
 embed-done-title = Back to your application
-embed-done-body = You can close this window; your application has been told.
+embed-done-body = You can close this window and carry on with your application.
 embed-exit-title = Leave without finishing?
 embed-exit-body = Nothing more will be shared. What you already connected stays connected, and you can disconnect it at any time.
 embed-exit-stay = Stay
@@ -338,7 +338,7 @@ organisation-question-keep = Keep { $previous }
 organisation-question-new = Connect { $new } as well
 organisation-question-hint = If you keep the earlier organisation, the access you just gave to the new one is removed at once. Nothing else changes.
 organisation-kept-title = Your earlier connection is kept
-organisation-kept-body = We kept your connection to { $previous }. The access you just gave to { $new } has been removed.
+organisation-kept-body = Your connection to { $previous } is kept. The access you just gave to { $new } has been removed.
 access-heading = What was accessed
 access-empty = No data has been accessed through this connection yet.
 access-older = Older
@@ -356,7 +356,18 @@ access-refused-not-consented = Refused: not covered by your consent
 access-refused-withdrawn = Refused: you had disconnected
 access-refused-expired = Refused: your agreement had ended
 access-refused-reconsent-required = Refused: waiting for your agreement again
-access-refused-deauthorized = Refused: the platform had ended our access
+access-refused-deauthorized = Refused: the platform had ended the access
 access-platform-error = Nothing shared: the platform answered with an error
-error-too-large-title = That was more than we can accept
+error-too-large-title = That was too long to accept
 error-too-large-body = Nothing was saved. Please go back and send less text.
+
+## Data uses: what the tenant can do with them
+uses-read-only = { $tenant } can only view this data; it cannot change anything in your { $platform } account or move money.
+uses-can-write = { $tenant } can also add data to your { $platform } account: the lines marked “written to { $platform }”. It cannot do anything else there.
+
+## The personal link to the manage page (valid while any agreement is in force)
+manage-link-heading = Your personal link to come back
+manage-link-body = Keep this link to see your connections, or disconnect, at any time. It works as long as one of your agreements with { $tenant } is in force. Do not share it: anyone who has it can disconnect your accounts.
+manage-link-label = Your personal link
+manage-link-rotated = This link is new: the one you used to come here no longer works. Keep this one.
+manage-come-back = To come back later, use the personal link shown on this page, on your confirmation page and in your record of consent. { $tenant } can also send you a new one.

@@ -93,6 +93,61 @@ impl I18n {
     }
 }
 
+const MONTHS_EN: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const MONTHS_FR: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+/// A date written out for a reader of `locale` ("2 December 2026", « 1er décembre 2026 »):
+/// an ISO date reads as a code to a customer, and its order differs between the two languages.
+pub fn long_date(locale: Locale, d: time::Date) -> String {
+    let month = usize::from(u8::from(d.month())) - 1;
+    match locale {
+        Locale::En => format!("{} {} {}", d.day(), MONTHS_EN[month], d.year()),
+        Locale::Fr if d.day() == 1 => format!("1er {} {}", MONTHS_FR[month], d.year()),
+        Locale::Fr => format!("{} {} {}", d.day(), MONTHS_FR[month], d.year()),
+    }
+}
+
+/// A moment, in UTC, written out for a reader of `locale` ("2 December 2026, 14:05 UTC",
+/// « 2 décembre 2026 à 14 h 05 UTC », the French hour with its non-breaking spaces).
+pub fn long_date_time(locale: Locale, at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let date = long_date(locale, at.date());
+    match locale {
+        Locale::En => format!("{date}, {:02}:{:02} UTC", at.hour(), at.minute()),
+        Locale::Fr => format!(
+            "{date} à {}\u{a0}h\u{a0}{:02} UTC",
+            at.hour(),
+            at.minute()
+        ),
+    }
+}
+
 /// A translator bound to one locale, handed to templates as `tr`.
 #[derive(Clone)]
 pub struct Tr {
@@ -170,6 +225,93 @@ mod tests {
                     .is_some_and(|t| t != CONNECT_LABEL && t != DECLINE_LABEL));
             }
         }
+    }
+
+    #[test]
+    fn dates_read_as_words_in_each_language() {
+        use time::macros::{date, datetime};
+        assert_eq!(long_date(Locale::En, date!(2026 - 12 - 02)), "2 December 2026");
+        assert_eq!(long_date(Locale::Fr, date!(2026 - 12 - 02)), "2 décembre 2026");
+        assert_eq!(long_date(Locale::Fr, date!(2026 - 03 - 01)), "1er mars 2026");
+        assert_eq!(
+            long_date_time(Locale::En, datetime!(2026-12-02 14:05 UTC)),
+            "2 December 2026, 14:05 UTC"
+        );
+        assert_eq!(
+            long_date_time(Locale::Fr, datetime!(2026-12-02 09:05 +01:00)),
+            "2 décembre 2026 à 8\u{a0}h\u{a0}05 UTC"
+        );
+    }
+
+    /// The text parts of every message (placeables' own syntax left out, select variants in).
+    fn texts<'s>(pattern: &fluent_syntax::ast::Pattern<&'s str>, out: &mut Vec<&'s str>) {
+        use fluent_syntax::ast::{Expression, PatternElement};
+        for el in &pattern.elements {
+            match el {
+                PatternElement::TextElement { value } => out.push(value),
+                PatternElement::Placeable {
+                    expression: Expression::Select { variants, .. },
+                } => {
+                    for v in variants {
+                        texts(&v.value, out);
+                    }
+                }
+                PatternElement::Placeable { .. } => {}
+            }
+        }
+    }
+
+    /// French typography: a thin non-breaking space before `; ! ?` and inside « », a
+    /// non-breaking space before `:`, the typographic apostrophe. A plain space there lets a
+    /// browser wrap the sign onto a line of its own.
+    #[test]
+    fn french_typography_holds_in_every_message() {
+        let res = fluent_syntax::parser::parse(FR).expect("French file parses");
+        let mut bad = Vec::new();
+        for entry in &res.body {
+            let (id, value, attributes) = match entry {
+                fluent_syntax::ast::Entry::Message(m) => (m.id.name, m.value.as_ref(), &m.attributes),
+                fluent_syntax::ast::Entry::Term(t) => (t.id.name, Some(&t.value), &t.attributes),
+                _ => continue,
+            };
+            let mut parts = Vec::new();
+            if let Some(p) = value {
+                texts(p, &mut parts);
+            }
+            for a in attributes {
+                texts(&a.value, &mut parts);
+            }
+            for text in parts {
+                let chars: Vec<char> = text.chars().collect();
+                for (i, c) in chars.iter().enumerate() {
+                    let prev = i.checked_sub(1).map(|j| chars[j]);
+                    let next = chars.get(i + 1);
+                    let wrong = match c {
+                        '\'' => true,
+                        ':' | ';' | '!' | '?' | '»' => prev == Some(' '),
+                        '«' => next == Some(&' '),
+                        _ => false,
+                    };
+                    if wrong {
+                        bad.push(format!("{id}: …{}…", text.trim()));
+                        break;
+                    }
+                }
+            }
+        }
+        assert!(bad.is_empty(), "French typography:\n{}", bad.join("\n"));
+    }
+
+    /// The check above is not vacuous.
+    #[test]
+    fn typography_check_sees_a_plain_space() {
+        let res = fluent_syntax::parser::parse("x = Bonjour ! { $a } l'ami\n").unwrap();
+        let fluent_syntax::ast::Entry::Message(m) = &res.body[0] else {
+            panic!("a message")
+        };
+        let mut parts = Vec::new();
+        texts(m.value.as_ref().unwrap(), &mut parts);
+        assert_eq!(parts, ["Bonjour ! ", " l'ami"]);
     }
 
     #[test]

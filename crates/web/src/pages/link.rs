@@ -693,7 +693,6 @@ pub async fn connection_row(ctx: &PageCtx, c: &Connection) -> Result<ConnectionR
                 .collect()
         })
         .unwrap_or_default();
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let now = ctx.state.clock.now();
     let validity = ctx.tenant.settings.consent_validity_days;
     let in_force = consent
@@ -723,7 +722,7 @@ pub async fn connection_row(ctx: &PageCtx, c: &Connection) -> Result<ConnectionR
         active: c.status.is_active(),
         granted: consent
             .as_ref()
-            .and_then(|k| k.given_at.format(&fmt).ok())
+            .map(|k| crate::i18n::long_date(ctx.locale(), k.given_at.date()))
             .unwrap_or_default(),
         uses,
         consent_sha256: consent.as_ref().map(|k| k.notice_sha256.clone()),

@@ -65,7 +65,15 @@ pub async fn index(
         ctx.state
             .catalog
             .find(&key)
-            .map(|p| ctx.tr.a1("manage-disconnected", "platform", &p.name))
+            .map(|p| {
+                ctx.tr.a2(
+                    "manage-disconnected",
+                    "platform",
+                    &p.name,
+                    "tenant",
+                    &ctx.tenant.name,
+                )
+            })
     });
     let ndas = crate::pages::nda::rows(&ctx).await?;
     let page = ManagePage {

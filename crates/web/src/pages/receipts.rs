@@ -32,7 +32,6 @@ async fn signed(ctx: &PageCtx, consent: &Consent) -> Result<Vec<SignedReceipt>, 
 async fn page(ctx: PageCtx, id: String, base: &str) -> Result<Response, PageError> {
     let consent = own_consent(&ctx, &id).await?;
     let list = signed(&ctx, &consent).await?;
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     let events = list
         .iter()
         .map(|r| ReceiptEventRow {
@@ -40,7 +39,7 @@ async fn page(ctx: PageCtx, id: String, base: &str) -> Result<Response, PageErro
                 "receipt-event-{}",
                 r.event.event.body.kind.as_str().replace('_', "-")
             )),
-            at: r.event.event.body.at.format(&fmt).unwrap_or_default(),
+            at: crate::i18n::long_date_time(ctx.tr.locale, r.event.event.body.at),
             position: r.event.event.seq,
             hash: r.event.hash.clone(),
             download: format!("{base}/{}/{}.jws", consent.id, r.event.event.seq),

@@ -114,8 +114,7 @@ async fn prepare(
 
 fn screen(ctx: &PageCtx, r: Reconsent, error: Option<String>) -> Result<Response, PageError> {
     let tr = &ctx.tr;
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let date = r.consent.given_at.format(&fmt).unwrap_or_default();
+    let date = crate::i18n::long_date(tr.locale, r.consent.given_at.date());
     let args = [
         ("tenant", ctx.tenant.name.as_str()),
         ("platform", r.view.platform_name.as_str()),

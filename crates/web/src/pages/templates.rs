@@ -53,6 +53,13 @@ pub struct ConnectionRow {
     pub access: Option<crate::pages::access_log::AccessLogView>,
 }
 
+impl ConnectionRow {
+    /// Whether any of its uses writes to the platform (else the tenant can only view).
+    pub fn writes(&self) -> bool {
+        crate::services::notice::any_write(&self.uses)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {

@@ -19,44 +19,7 @@ use time::{Date, OffsetDateTime};
 /// What a signer types in the flow, at most, per field.
 pub const SIGNER_FIELD_MAX: usize = 200;
 
-const MONTHS_EN: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const MONTHS_FR: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-
-/// A date written out in `locale` ("5 March 2026", « 1er mars 2026 »).
-pub fn long_date(locale: Locale, d: Date) -> String {
-    let month = usize::from(u8::from(d.month())) - 1;
-    match locale {
-        Locale::En => format!("{} {} {}", d.day(), MONTHS_EN[month], d.year()),
-        Locale::Fr if d.day() == 1 => format!("1er {} {}", MONTHS_FR[month], d.year()),
-        Locale::Fr => format!("{} {} {}", d.day(), MONTHS_FR[month], d.year()),
-    }
-}
+pub use crate::i18n::long_date;
 
 /// The tenant's name as a party of the agreement (its legal name when set).
 pub fn tenant_legal_name(tenant: &Tenant) -> String {

@@ -25,6 +25,11 @@ pub struct UseLine {
     pub is_write: bool,
 }
 
+/// Whether any use writes to the platform: if none does, the tenant can only view.
+pub fn any_write(uses: &[UseLine]) -> bool {
+    uses.iter().any(|u| u.is_write)
+}
+
 /// What the consent step shows; also the source of the canonical text.
 #[derive(Debug, Clone)]
 pub struct NoticeView {
@@ -83,30 +88,28 @@ impl NoticeView {
     /// The canonical text of exactly what is shown, in the shown language. Its SHA-256 goes
     /// with the consent, so the tenant can later prove which words were agreed to.
     pub fn render(&self, tr: &Tr) -> RenderedNotice {
+        // French sets a non-breaking space before the colon, as its messages do.
+        let colon = match tr.locale {
+            accord_domain::locale::Locale::Fr => "\u{a0}:",
+            accord_domain::locale::Locale::En => ":",
+        };
         let mut lines = vec![
             self.heading.clone(),
-            format!("{}: {}", tr.t("notice-category"), self.category_label),
-            format!("{}: {}", tr.t("notice-purpose"), self.purpose),
-            format!("{}:", tr.t("notice-data-used")),
+            format!("{}{colon} {}", tr.t("notice-category"), self.category_label),
+            format!("{}{colon} {}", tr.t("notice-purpose"), self.purpose),
+            format!("{}{colon}", tr.t("notice-data-used")),
         ];
         lines.extend(
             self.uses
                 .iter()
-                .map(|u| format!("- {}: {}", u.label, u.direction)),
+                .map(|u| format!("- {}{colon} {}", u.label, u.direction)),
         );
-        lines.push(format!("{}: {}", tr.t("notice-retention"), self.retention));
-        lines.push(format!("{}: {}", tr.t("notice-sharing"), self.sharing));
-        lines.push(format!(
-            "{}: {}",
-            tr.t("notice-withdrawal"),
-            self.withdrawal
-        ));
-        lines.push(format!(
-            "{}: {}",
-            tr.t("notice-privacy-policy"),
-            self.privacy_policy_url
-        ));
-        lines.push(format!("{}: {}", tr.t("notice-version"), self.version));
+        let field = |id: &str, value: &str| format!("{}{colon} {value}", tr.t(id));
+        lines.push(field("notice-retention", &self.retention));
+        lines.push(field("notice-sharing", &self.sharing));
+        lines.push(field("notice-withdrawal", &self.withdrawal));
+        lines.push(field("notice-privacy-policy", &self.privacy_policy_url));
+        lines.push(field("notice-version", &self.version.to_string()));
         RenderedNotice::new(lines.join("\n"))
     }
 }
