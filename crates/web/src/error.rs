@@ -33,6 +33,81 @@ pub struct Problem {
     /// `Retry-After`, as the platform gave it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// On 404: the type of what was not found (`company`, `connection`, `consent`, `notice`,
+    /// `webhook_endpoint`…), the same for an id that never existed and another tenant's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<&'static str>,
+}
+
+/// What a 404 did not find. The answer names the type only, never whether the id exists
+/// elsewhere: another tenant's id is "not found" exactly like an unknown one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Company,
+    Connection,
+    Consent,
+    Notice,
+    Nda,
+    Platform,
+    WebhookEndpoint,
+    WebhookDelivery,
+    Logo,
+    /// A `/v1/...` path no endpoint serves.
+    Endpoint,
+    /// A record the store did not find where no handler named it.
+    Record,
+}
+
+impl Resource {
+    /// The `resource` member of the problem.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Company => "company",
+            Self::Connection => "connection",
+            Self::Consent => "consent",
+            Self::Notice => "notice",
+            Self::Nda => "nda",
+            Self::Platform => "platform",
+            Self::WebhookEndpoint => "webhook_endpoint",
+            Self::WebhookDelivery => "webhook_delivery",
+            Self::Logo => "logo",
+            Self::Endpoint => "endpoint",
+            Self::Record => "record",
+        }
+    }
+
+    /// The problem's `detail`.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Self::Company => "company not found",
+            Self::Connection => "connection not found for this company",
+            Self::Consent => "consent not found",
+            Self::Notice => "notice not found",
+            Self::Nda => "NDA not found",
+            Self::Platform => "platform not found in the catalog",
+            Self::WebhookEndpoint => "webhook endpoint not found",
+            Self::WebhookDelivery => "webhook delivery not found for this endpoint",
+            Self::Logo => "logo not found: the link settings have none",
+            Self::Endpoint => "no API endpoint at this path: check the method and path against /openapi.json",
+            Self::Record => "record not found",
+        }
+    }
+
+    /// The resource a path parameter names (`company_id` → company), for a path that does not
+    /// parse: it names nothing, so it is answered like an unknown id of that type.
+    pub fn of_path_param(name: &str) -> Self {
+        match name {
+            "company_id" => Self::Company,
+            "connection_id" => Self::Connection,
+            "consent_id" => Self::Consent,
+            "notice_id" => Self::Notice,
+            "nda_id" => Self::Nda,
+            "platform_key" => Self::Platform,
+            "endpoint_id" => Self::WebhookEndpoint,
+            "delivery_id" => Self::WebhookDelivery,
+            _ => Self::Record,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,14 +120,26 @@ pub struct ProblemField {
 pub enum ApiError {
     #[error("unauthorized")]
     Unauthorized,
-    #[error("not found")]
-    NotFound,
+    #[error("{} not found", .0.as_str())]
+    NotFound(Resource),
+    /// A path parameter that does not parse (`path.company_id: is not a UUID`): a 404 for the
+    /// resource it would name, with the parameter's problem in `errors`.
+    #[error("{resource:?} not found: {path}: {message}")]
+    BadPathParam {
+        resource: Resource,
+        path: String,
+        message: String,
+    },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("invalid request body: {0}")]
     BadRequest(String),
     #[error("{0}")]
     Invalid(Invalid),
+    /// A body or query of the wrong shape: a 422 whose `detail` says where
+    /// (`body.platform: is required`) besides the field in `errors`.
+    #[error("{detail}")]
+    InvalidShape { detail: String, fields: Invalid },
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("payload too large: {0}")]
@@ -101,7 +188,7 @@ impl From<StoreError> for ApiError {
                 tracing::info!(store_message = %m, "api request refused: store conflict");
                 ApiError::Conflict(STORE_CONFLICT_DETAIL.to_owned())
             }
-            StoreError::NotFound => ApiError::NotFound,
+            StoreError::NotFound => ApiError::NotFound(Resource::Record),
             StoreError::Backend(b) => ApiError::Internal(b.to_string()),
         }
     }
@@ -194,12 +281,52 @@ fn access_response(error: ApiError) -> Response {
         correlation_id: None,
         platform_status,
         retry_after: retry_after.as_ref().map(|(_, secs)| *secs),
+        resource: None,
     };
     let mut res = problem_response(status, body);
     if let Some((value, _)) = retry_after {
         res.headers_mut().insert(header::RETRY_AFTER, value);
     }
     res
+}
+
+fn fields(inv: Invalid) -> Vec<ProblemField> {
+    inv.0
+        .into_iter()
+        .map(|f| ProblemField {
+            path: f.path,
+            message: f.message,
+        })
+        .collect()
+}
+
+/// A 404: its `detail` names the type of what was not found, and `resource` carries it.
+fn not_found_response(error: ApiError) -> Response {
+    let (resource, detail, errors) = match error {
+        ApiError::NotFound(r) => (r, r.detail().to_owned(), vec![]),
+        ApiError::BadPathParam {
+            resource,
+            path,
+            message,
+        } => (
+            resource,
+            format!("{} (`{path}`: {message})", resource.detail()),
+            vec![ProblemField { path, message }],
+        ),
+        other => unreachable!("not a 404: {other}"),
+    };
+    let body = Problem {
+        kind: problem_type("not-found"),
+        title: "Not found".to_owned(),
+        status: 404,
+        detail: Some(detail),
+        errors,
+        correlation_id: None,
+        platform_status: None,
+        retry_after: None,
+        resource: Some(resource.as_str()),
+    };
+    problem_response(StatusCode::NOT_FOUND, body)
 }
 
 /// A record that disagrees with its ledger event: logged with a correlation id, answered as a
@@ -238,14 +365,9 @@ impl IntoResponse for ApiError {
                 vec![],
                 None,
             ),
-            ApiError::NotFound => (
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "Not found",
-                None,
-                vec![],
-                None,
-            ),
+            e @ (ApiError::NotFound(_) | ApiError::BadPathParam { .. }) => {
+                return not_found_response(e)
+            }
             ApiError::Conflict(m) => (
                 StatusCode::CONFLICT,
                 "conflict",
@@ -267,13 +389,15 @@ impl IntoResponse for ApiError {
                 "validation",
                 "Invalid fields",
                 None,
-                inv.0
-                    .into_iter()
-                    .map(|f| ProblemField {
-                        path: f.path,
-                        message: f.message,
-                    })
-                    .collect(),
+                fields(inv),
+                None,
+            ),
+            ApiError::InvalidShape { detail, fields: inv } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid fields",
+                Some(detail),
+                fields(inv),
                 None,
             ),
             ApiError::UnsupportedMediaType(m) => (
@@ -318,6 +442,7 @@ impl IntoResponse for ApiError {
             correlation_id,
             platform_status: None,
             retry_after: None,
+            resource: None,
         };
         problem_response(status, body)
     }

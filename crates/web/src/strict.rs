@@ -87,7 +87,7 @@ async fn refuse(
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(format!(
                 "the request body is over the limit of {BODY_LIMIT} bytes"
             )),
-            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::NOT_FOUND => ApiError::NotFound(crate::error::Resource::Endpoint),
             StatusCode::BAD_REQUEST => ApiError::BadRequest("the request cannot be read".into()),
             _ => return status.into_response(),
         };

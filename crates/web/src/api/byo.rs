@@ -7,7 +7,7 @@
 use crate::api::companies::own_company;
 use crate::api::dto::DataUseDto;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Resource};
 use crate::services::byo;
 use crate::services::connect::{self, ConsentAction};
 use crate::state::AppState;
@@ -123,7 +123,11 @@ pub struct RenderedNoticeDto {
     pub data_uses: Vec<DataUseDto>,
     /// The exact text to show the customer; record the consent with its hash.
     pub text: String,
-    /// SHA-256 (hex) of `text`.
+    /// SHA-256 (hex) of `text`: send it as `notice_sha256` when you record the consent (the
+    /// consent keeps it under the same name).
+    pub notice_sha256: String,
+    /// The same value as `notice_sha256`, under its former name; removed in the next release.
+    #[schema(deprecated)]
     pub text_hash: String,
 }
 
@@ -192,7 +196,8 @@ pub async fn render(
         purpose: view.purpose.clone(),
         data_uses: view.data_uses.iter().map(DataUseDto::from).collect(),
         text: rendered.text,
-        text_hash: rendered.sha256,
+        text_hash: rendered.sha256.clone(),
+        notice_sha256: rendered.sha256,
     }))
 }
 
@@ -206,8 +211,12 @@ pub struct RecordConsent {
     pub locale: String,
     /// `notice_version_id` of the rendered notice you showed.
     pub notice_version_id: Uuid,
-    /// `text_hash` of the rendered notice you showed.
-    pub text_hash: String,
+    /// `notice_sha256` of the rendered notice you showed. Required (or, for one more release,
+    /// its former name `text_hash`).
+    pub notice_sha256: Option<String>,
+    /// The former name of `notice_sha256`, still accepted for one release; send one of the two.
+    #[schema(deprecated)]
+    pub text_hash: Option<String>,
     /// The customer ticked an unticked box (or took an equally explicit action) themselves.
     pub checkbox_ticked: bool,
     /// The customer's IP address as your server saw it.
@@ -223,9 +232,76 @@ pub struct RecordedConsent {
     /// `pending_auth` until the customer signs in at the platform.
     pub connection_status: String,
     pub notice_version_id: Uuid,
+    /// SHA-256 (hex) of the notice text the customer agreed to.
+    pub notice_sha256: String,
+    /// The same value as `notice_sha256`, under its former name; removed in the next release.
+    #[schema(deprecated)]
     pub text_hash: String,
     /// The signed receipt (JWS) of this consent.
     pub receipt_url: String,
+}
+
+/// The notice hash sent, under its name or its former one (`text_hash`, deprecated).
+fn sent_hash(body: &RecordConsent, invalid: &mut Invalid) -> String {
+    match (body.notice_sha256.as_deref(), body.text_hash.as_deref()) {
+        (Some(h), None) | (None, Some(h)) => h.to_owned(),
+        (Some(h), Some(old)) if h == old => h.to_owned(),
+        (Some(h), Some(_)) => {
+            invalid.push(FieldError::new(
+                "text_hash",
+                "differs from `notice_sha256`; send only `notice_sha256` (`text_hash` is its deprecated former name)",
+            ));
+            h.to_owned()
+        }
+        (None, None) => {
+            invalid.push(FieldError::new(
+                "notice_sha256",
+                "is required: send the `notice_sha256` of the rendered notice you showed",
+            ));
+            String::new()
+        }
+    }
+}
+
+/// The notice the tenant says it showed.
+struct Shown<'a> {
+    version_id: Uuid,
+    sha256: &'a str,
+}
+
+/// The 409 when the notice shown is not the one in force in the consent's language, saying
+/// what to do: the tenant rendered it in another language, or the notice changed since.
+async fn not_in_force(
+    state: &AppState,
+    tenant: &Tenant,
+    platform: &Platform,
+    locale: Locale,
+    shown: &Shown<'_>,
+    in_force: &accord_domain::notice::NoticeVersion,
+) -> ApiError {
+    for other in Locale::ALL.into_iter().filter(|l| *l != locale) {
+        let Ok(Some((v, _, r))) = byo::render_notice(state, tenant, platform, other).await else {
+            continue;
+        };
+        // The version may be shared by both languages (one falls back to the other); the hash
+        // of the text, rendered in one language, tells which one was shown.
+        if r.sha256 == shown.sha256 && v.id.0 == shown.version_id {
+            return ApiError::Conflict(format!(
+                "the notice was rendered in another language (`{other}`) than the one the consent names (`{locale}`): render it in `{locale}` and send that hash (GET /v1/notices/render?platform={key}&locale={locale}), after showing the customer that text; nothing was recorded",
+                key = platform.key,
+            ));
+        }
+    }
+    if shown.version_id != in_force.id.0 {
+        return ApiError::Conflict(format!(
+            "the notice version is not the one in force (now version {} with id `{}`): render the notice again (GET /v1/notices/render?platform={}&locale={locale}) and show the customer the current text; nothing was recorded",
+            in_force.version, in_force.id.0, platform.key,
+        ));
+    }
+    ApiError::Conflict(format!(
+        "`notice_sha256` is not the hash of the notice in force as rendered in `{locale}`: render the notice again (GET /v1/notices/render?platform={}&locale={locale}), show the customer that text and send its `notice_sha256` unchanged; nothing was recorded",
+        platform.key,
+    ))
 }
 
 /// Record a consent your own UI collected. The notice version and text hash must be those in
@@ -264,18 +340,21 @@ pub async fn record_consent(
             .ok(),
         None => None,
     };
+    let sent_hash = sent_hash(&body, &mut invalid);
     invalid.into_result()?;
     let (version, view, rendered) = byo::render_notice(&state, &tenant, &platform, locale)
         .await?
         .ok_or_else(|| {
             ApiError::invalid("platform", "no notice covers what this platform shares")
         })?;
-    if body.notice_version_id != version.id.0 || body.text_hash != rendered.sha256 {
-        return Err(ApiError::Conflict(
-            "the notice in force differs from the one you showed: render it again and show the customer the current text".into(),
-        ));
+    if body.notice_version_id != version.id.0 || sent_hash != rendered.sha256 {
+        let shown = Shown {
+            version_id: body.notice_version_id,
+            sha256: &sent_hash,
+        };
+        return Err(not_in_force(&state, &tenant, &platform, locale, &shown, &version).await);
     }
-    let text_hash = rendered.sha256.clone();
+    let notice_sha256 = rendered.sha256.clone();
     let action = ConsentAction {
         tenant: tenant.id,
         company: company.id,
@@ -301,7 +380,8 @@ pub async fn record_consent(
             connection_id: connection_id.0,
             connection_status: ConnectionStatus::PendingAuth.as_str().to_owned(),
             notice_version_id: version.id.0,
-            text_hash,
+            text_hash: notice_sha256.clone(),
+            notice_sha256,
             receipt_url: state
                 .config
                 .url(&format!("/v1/consents/{consent_id}/receipt")),
@@ -322,9 +402,12 @@ pub struct StartAuthorization {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Authorization {
-    /// Send the customer's browser here (the platform's sign-in). Works once.
+    /// Send the customer's browser here (the platform's sign-in). Works once, until
+    /// `expires_at`.
     pub authorization_url: String,
     pub connection_id: Uuid,
+    /// When `authorization_url` stops working: 10 minutes after the authorization was started.
+    /// A customer who signs in later comes back to an error page; start a new authorization.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
@@ -347,7 +430,7 @@ pub async fn authorize(
         .connection(tenant.id, ConnectionId(body.connection_id))
         .await?
         .filter(|c| c.company_id == company.id)
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::NotFound(Resource::Connection))?;
     let Some(return_url) = tenant.settings.integration.return_url(&body.return_url) else {
         return Err(ApiError::invalid(
             "return_url",
@@ -356,8 +439,9 @@ pub async fn authorize(
     };
     if connection.status != ConnectionStatus::PendingAuth || connection.consent_id.is_none() {
         return Err(ApiError::Conflict(format!(
-            "the connection is `{}`; record a consent first",
-            connection.status.as_str()
+            "the connection is `{}`, not `pending_auth` with a recorded consent: record a consent first (POST /v1/companies/{}/consents), then start the authorization with the `connection_id` it returns",
+            connection.status.as_str(),
+            company.id,
         )));
     }
     let platform = offered(&state, &tenant, connection.platform_key.as_str()).await?;

@@ -2,7 +2,7 @@
 
 use crate::api::dto::{CompanyDto, CompanyList, SessionUrl};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Resource};
 use crate::state::AppState;
 use accord_domain::catalog::Category;
 use accord_domain::crypto::{random_token, TokenHash};
@@ -117,7 +117,7 @@ pub(crate) async fn own_company(
         .store
         .company(tenant.id, CompanyId(id))
         .await?
-        .ok_or(ApiError::NotFound)
+        .ok_or(ApiError::NotFound(Resource::Company))
 }
 
 /// Get a company.
@@ -148,7 +148,7 @@ pub async fn delete(
         state.jobs.notify_one();
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound)
+        Err(ApiError::NotFound(Resource::Company))
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::api::companies::own_company;
 use crate::api::dto::{ConnectionDto, ConnectionList, ConsentDto, ConsentList};
 use crate::api::extract::{ApiPath, Auth};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Resource};
 use crate::services::{connect, integrity};
 use crate::state::AppState;
 use accord_domain::ids::{ConnectionId, ConsentId};
@@ -40,7 +40,7 @@ async fn own_connection(
         .connection(tenant.id, ConnectionId(id))
         .await?
         .filter(|c| c.company_id.0 == company_id)
-        .ok_or(ApiError::NotFound)
+        .ok_or(ApiError::NotFound(Resource::Connection))
 }
 
 /// Get a connection.
@@ -72,7 +72,7 @@ pub async fn disconnect(
     let conn = own_connection(&state, &tenant, company_id, connection_id).await?;
     let done = connect::disconnect(&state, tenant.id, conn.id, "tenant_api")
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::NotFound(Resource::Connection))?;
     Ok(Json(done.connection.into()))
 }
 
@@ -106,6 +106,6 @@ pub async fn get_consent(
         .store
         .consent(tenant.id, ConsentId(consent_id))
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::NotFound(Resource::Consent))?;
     Ok(Json(integrity::checked_consent(&state, c).await?.into()))
 }

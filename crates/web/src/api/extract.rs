@@ -1,11 +1,12 @@
 //! API request plumbing: bearer API-key authentication and a JSON body extractor whose
 //! failures are problem+json with the failing field's path.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::state::AppState;
 use accord_domain::crypto::ApiKey;
 use accord_domain::tenant::{ApiKeyRecord, Tenant};
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -100,7 +101,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         // of something the client may have built wrong.
         if value.is_ok() {
             de.end()
-                .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+                .map_err(|e| ApiError::BadRequest(malformed_json(&e)))?;
         }
         match value {
             Ok(v) => Ok(ApiJson(v)),
@@ -108,13 +109,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 let path = dotted(e.path());
                 let inner = e.into_inner();
                 if inner.is_syntax() || inner.is_eof() {
-                    Err(ApiError::BadRequest(format!("malformed JSON: {inner}")))
+                    Err(ApiError::BadRequest(malformed_json(&inner)))
                 } else {
-                    let message = inner.to_string();
-                    Err(ApiError::invalid(
-                        &with_named_field(path, &message),
-                        &message,
-                    ))
+                    Err(shape_error(Place::Body, path, &inner.to_string()))
                 }
             }
         }
@@ -126,8 +123,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = dotted(e.path());
-        let message = e.into_inner().to_string();
-        ApiError::invalid(&with_named_field(path, &message), &message)
+        shape_error(Place::Body, path, &e.into_inner().to_string())
     })
 }
 
@@ -145,17 +141,132 @@ fn dotted(path: &serde_path_to_error::Path) -> String {
         .join(".")
 }
 
-/// serde reports a missing field at its parent object; the path names the field itself.
-fn with_named_field(parent: String, message: &str) -> String {
-    let field = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(name, _)| name);
-    match field {
-        Some(name) if parent.is_empty() => name.to_owned(),
-        Some(name) => format!("{parent}.{name}"),
-        None => parent,
+/// Where a field that did not deserialize was sent: it prefixes the path in the problem's
+/// `detail` (`body.platform: is required`), so a developer knows where to look.
+#[derive(Clone, Copy)]
+enum Place {
+    Body,
+    Query,
+}
+
+impl Place {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Body => "body",
+            Self::Query => "query",
+        }
     }
+}
+
+/// A 422 for a body or query of the wrong shape, in the words of every other 422: serde's own
+/// text (which names Rust types and what it "expected") is rewritten, never answered.
+fn shape_error(place: Place, parent: String, raw: &str) -> ApiError {
+    let (path, message) = explain(parent, raw);
+    let shown = if path.is_empty() {
+        place.as_str().to_owned()
+    } else {
+        format!("{}.{path}", place.as_str())
+    };
+    ApiError::InvalidShape {
+        detail: format!("{shown}: {message}"),
+        fields: accord_domain::validate::Invalid::one(&path, &message),
+    }
+}
+
+/// The field a deserializer error is about, and what is wrong with it in plain words.
+/// serde reports a missing or unknown field at its parent object; the path names the field.
+pub(crate) fn explain(parent: String, raw: &str) -> (String, String) {
+    let join = |name: &str| {
+        if parent.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{parent}.{name}")
+        }
+    };
+    if let Some(name) = quoted_after(raw, "missing field `") {
+        return (join(name), "is required".to_owned());
+    }
+    if let Some(name) = quoted_after(raw, "unknown field `") {
+        // The path already ends at the unknown key when the deserializer saw it.
+        let path = if parent.ends_with(name) { parent.clone() } else { join(name) };
+        return (path, "is not a field of this request".to_owned());
+    }
+    if raw.starts_with("unknown variant `") {
+        let allowed = raw
+            .split_once("expected one of ")
+            .or_else(|| raw.split_once("expected "))
+            .map(|(_, rest)| rest.to_owned());
+        let message = match allowed {
+            Some(list) => format!("is not one of the allowed values ({list})"),
+            None => "is not one of the allowed values".to_owned(),
+        };
+        return (parent, message);
+    }
+    (parent, plain_message(raw))
+}
+
+/// The text between `prefix` and the next backtick.
+fn quoted_after<'a>(raw: &'a str, prefix: &str) -> Option<&'a str> {
+    raw.strip_prefix(prefix)
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
+}
+
+/// What a value of the wrong type or form is, by what the deserializer wanted of it.
+fn plain_message(raw: &str) -> String {
+    let lower = raw.to_ascii_lowercase();
+    let wanted = lower
+        .rsplit_once("expected ")
+        .map_or(lower.as_str(), |(_, w)| w);
+    let is_integer = |w: &str| {
+        ["u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize"]
+            .iter()
+            .any(|t| w.starts_with(t))
+    };
+    if lower.contains("uuid") {
+        "is not a UUID".to_owned()
+    } else if lower.contains("invalid digit")
+        || lower.contains("parse integer")
+        || lower.contains("too large to fit")
+        || lower.contains("too small to fit")
+        || is_integer(wanted)
+    {
+        "is not a whole number in range".to_owned()
+    } else if lower.contains("float") || wanted.starts_with("f32") || wanted.starts_with("f64") {
+        "is not a number".to_owned()
+    } else if wanted.starts_with("a boolean") || lower.contains("`true` or `false`") {
+        "is not `true` or `false`".to_owned()
+    } else if wanted.starts_with("a string") || wanted.starts_with("a borrowed string") {
+        "is not a string".to_owned()
+    } else if wanted.starts_with("a sequence") || wanted.starts_with("a list") {
+        "is not a list".to_owned()
+    } else if wanted.starts_with("struct") || wanted.starts_with("a map") {
+        "is not an object".to_owned()
+    } else if lower.contains("rfc3339") || lower.contains("date") {
+        "is not an RFC 3339 date-time".to_owned()
+    } else if lower.starts_with("invalid type")
+        || lower.starts_with("invalid value")
+        || lower.starts_with("invalid length")
+        || lower.contains("expected")
+    {
+        "has the wrong type or form for this field".to_owned()
+    } else {
+        // Our own types' messages (a platform key, a locale…) are already in our words.
+        raw.to_owned()
+    }
+}
+
+/// A 400 for a body that is not JSON, with where it broke but not the parser's own words.
+fn malformed_json(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "it ends early",
+        _ => "it is not valid JSON",
+    };
+    format!(
+        "the request body cannot be read: {what} (line {}, column {})",
+        e.line(),
+        e.column()
+    )
 }
 
 /// A path parameter. One that does not parse (an id that is not a UUID) names nothing that
@@ -167,9 +278,53 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(v)) => Ok(ApiPath(v)),
-            Err(_) => Err(ApiError::NotFound),
+            Err(rejection) => Err(path_error(&rejection, parts)),
         }
     }
+}
+
+/// A path parameter that did not parse, as the 404 of the resource it would name.
+fn path_error(rejection: &PathRejection, parts: &Parts) -> ApiError {
+    use axum::extract::path::ErrorKind;
+    let PathRejection::FailedToDeserializePathParams(e) = rejection else {
+        return ApiError::NotFound(Resource::Endpoint);
+    };
+    // A tuple's error gives the index: the route's own parameter names say which it was.
+    let names = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| param_names(m.as_str()))
+        .unwrap_or_default();
+    let (key, message) = match e.kind() {
+        ErrorKind::ParseErrorAtKey {
+            key, expected_type, ..
+        } => (key.clone(), plain_message(&format!("expected {expected_type}"))),
+        ErrorKind::ParseErrorAtIndex {
+            index,
+            expected_type,
+            ..
+        } => (
+            names.get(*index).cloned().unwrap_or_default(),
+            plain_message(&format!("expected {expected_type}")),
+        ),
+        ErrorKind::DeserializeError { key, message, .. } => (key.clone(), plain_message(message)),
+        ErrorKind::InvalidUtf8InPathParam { key } => (key.clone(), "is not UTF-8".to_owned()),
+        _ => return ApiError::NotFound(Resource::Endpoint),
+    };
+    ApiError::BadPathParam {
+        resource: Resource::of_path_param(&key),
+        path: format!("path.{key}"),
+        message,
+    }
+}
+
+/// `{company_id}` and `{connection_id}` of `/v1/companies/{company_id}/connections/{connection_id}`.
+fn param_names(route: &str) -> Vec<String> {
+    route
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        .map(|s| s.trim_start_matches('*').to_owned())
+        .collect()
 }
 
 /// A query string. A value of the wrong type is a 422 naming the parameter, like a body field.
@@ -184,8 +339,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .map(ApiQuery)
             .map_err(|e| {
                 let path = dotted(e.path());
-                let message = e.into_inner().to_string();
-                ApiError::invalid(&with_named_field(path, &message), &message)
+                shape_error(Place::Query, path, &e.into_inner().to_string())
             })
     }
 }

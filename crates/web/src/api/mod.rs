@@ -116,7 +116,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     // hosted flow's HTML 404 page.
     let router = router.route(
         "/v1/{*rest}",
-        any(|| async { crate::error::ApiError::NotFound }),
+        any(|| async { crate::error::ApiError::NotFound(crate::error::Resource::Endpoint) }),
     );
     (
         router.layer(middleware::from_fn(crate::security::api_headers)),

@@ -2,7 +2,7 @@
 //! customer downloads. The receipt of each is in the ledger like any event (`nda_accepted`).
 
 use crate::api::extract::{ApiPath, Auth};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Resource};
 use crate::services::nda;
 use crate::state::AppState;
 use accord_domain::ids::NdaAcceptanceId;
@@ -81,7 +81,7 @@ pub async fn pdf(
         .store
         .nda(tenant.id, NdaAcceptanceId(nda_id))
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::NotFound(Resource::Nda))?;
     let bytes = nda::pdf(&state, &tenant, &signed).await?;
     Ok((
         [

@@ -7,7 +7,7 @@ use crate::api::dto::{
     uses, DataUseDto, NoticeContentDto, NoticeList, NoticeVersionDto, NoticeVersionList,
 };
 use crate::api::extract::{ApiJson, ApiPath, Auth};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Resource};
 use crate::state::AppState;
 use accord_domain::catalog::{Category, DataType, DataUse, Direction};
 use accord_domain::ids::NoticeId;
@@ -200,7 +200,7 @@ pub async fn versions(
         .store
         .notice(tenant.id, NoticeId(notice_id))
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::NotFound(Resource::Notice))?;
     let data = state.store.notice_versions(tenant.id, notice.id).await?;
     Ok(Json(NoticeVersionList {
         data: data.into_iter().map(Into::into).collect(),

@@ -1,7 +1,7 @@
 //! The catalog as one tenant sees it, and enabling a platform with the tenant's own OAuth client.
 
 use crate::api::extract::{ApiJson, ApiPath, Auth};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Resource};
 use crate::state::AppState;
 use accord_domain::catalog::Platform;
 use accord_domain::tenant::TenantPlatform;
@@ -123,7 +123,7 @@ pub async fn put(
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<PutPlatform>,
 ) -> Result<Json<PlatformDto>, ApiError> {
-    let platform = state.catalog.find(&key).ok_or(ApiError::NotFound)?;
+    let platform = state.catalog.find(&key).ok_or(ApiError::NotFound(Resource::Platform))?;
     let existing = state
         .store
         .tenant_platform(tenant.id, &platform.key)

@@ -2,7 +2,7 @@
 //! consent (given, withdrawn, expired…), in JSON with its compact JWS and Kantara export.
 
 use crate::api::extract::{ApiPath, Auth};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Resource};
 use crate::services::{integrity, receipts};
 use crate::state::AppState;
 use accord_domain::ids::ConsentId;
@@ -64,7 +64,7 @@ pub async fn get(
         .store
         .consent(tenant.id, ConsentId(consent_id))
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::NotFound(Resource::Consent))?;
     let consent = integrity::checked_consent(&state, consent).await?;
     let data = receipts::for_consent(&state, &tenant, &consent).await?;
     Ok(Json(ReceiptList {

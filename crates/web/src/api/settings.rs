@@ -3,7 +3,7 @@
 
 use crate::api::dto::SupportRequestList;
 use crate::api::extract::{from_value, ApiJson, ApiQuery, Auth, AuthKey};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Resource};
 use crate::state::AppState;
 use accord_domain::brand::{self, Logo, LogoError};
 use accord_domain::guardrails;
@@ -299,7 +299,7 @@ pub async fn delete_logo(
             with_version(&mut res, &version);
             Ok(res)
         }
-        None => Err(ApiError::NotFound),
+        None => Err(ApiError::NotFound(Resource::Logo)),
     }
 }
 

@@ -8,7 +8,7 @@
 //! change (`accord_worker::webhooks`).
 
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Resource};
 use crate::state::AppState;
 use accord_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use accord_domain::netguard::{self, Refused, Resolver};
@@ -263,7 +263,7 @@ async fn own_endpoint(
         .store
         .webhook_endpoint(tenant.id, WebhookEndpointId(id))
         .await?
-        .ok_or(ApiError::NotFound)
+        .ok_or(ApiError::NotFound(Resource::WebhookEndpoint))
 }
 
 /// Register a webhook endpoint. The answer holds its secret, shown only this once.
@@ -414,7 +414,7 @@ pub async fn delete(
     {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound)
+        Err(ApiError::NotFound(Resource::WebhookEndpoint))
     }
 }
 
@@ -443,7 +443,7 @@ pub async fn rotate_secret(
             now,
         )
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::NotFound(Resource::WebhookEndpoint))?;
     tracing::info!(endpoint = %e.id, "webhook secret rotated");
     Ok(Json(WebhookEndpointWithSecret {
         endpoint: WebhookEndpointDto::of(rotated, now),
@@ -499,7 +499,7 @@ pub async fn replay(
             state.clock.now(),
         )
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::NotFound(Resource::WebhookDelivery))?;
     Ok((
         StatusCode::ACCEPTED,
         Json(WebhookDeliveryDto::of(d, Vec::new())),

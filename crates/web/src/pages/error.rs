@@ -24,6 +24,9 @@ pub enum PageErrorKind {
     NotFound,
     /// The callback's `state` is missing, unknown, expired, replayed or from another session.
     BadState,
+    /// A callback for an authorization the tenant started through the API that was already
+    /// completed or has expired (build your own UI): there is no browser session to speak of.
+    AuthorizationOver,
     /// The sign-in is over, but the tenant removed the return URL the customer was to go back
     /// to since the authorization started (build your own UI).
     ReturnGone,
@@ -43,7 +46,9 @@ impl PageErrorKind {
             Self::SessionMissing | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::LinkUnusable | Self::ReturnGone => StatusCode::GONE,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::BadState | Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::BadState | Self::AuthorizationOver | Self::BadRequest => {
+                StatusCode::BAD_REQUEST
+            }
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooMany => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -57,6 +62,7 @@ impl PageErrorKind {
             Self::LinkUnusable => "error-link",
             Self::NotFound => "error-not-found",
             Self::BadState => "error-state",
+            Self::AuthorizationOver => "error-authorization-over",
             Self::ReturnGone => "error-return",
             Self::Forbidden => "error-forbidden",
             Self::BadRequest => "error-bad-request",
@@ -72,7 +78,7 @@ impl PageErrorKind {
             Self::SessionMissing => "session_expired",
             Self::LinkUnusable => "link_unusable",
             Self::NotFound => "not_found",
-            Self::BadState => "sign_in_unconfirmed",
+            Self::BadState | Self::AuthorizationOver => "sign_in_unconfirmed",
             Self::ReturnGone => "return_url_removed",
             Self::Forbidden => "forbidden",
             Self::BadRequest => "bad_request",
@@ -89,6 +95,7 @@ impl PageErrorKind {
             Self::LinkUnusable => "The link session URL was already used, has expired or does not exist; create a new link session.",
             Self::NotFound => "The flow asked for a page that does not exist.",
             Self::BadState => "The platform's answer did not match an authorization in progress; start the connection again.",
+            Self::AuthorizationOver => "This authorization was already completed or has expired; start a new one.",
             Self::ReturnGone => "The return URL was removed from integration.return_urls while the sign-in was under way.",
             Self::Forbidden => "A form of the flow was refused (CSRF check); the customer should start again.",
             Self::BadRequest => "The flow received a malformed request.",

@@ -490,6 +490,9 @@ pub async fn callback(
     if let Some(session) = crate::services::byo::session_for_state(&state, &query).await? {
         return byo_callback(&state, &session, &platform, &query).await;
     }
+    if crate::services::byo::expired_authorization(&state, &query).await? {
+        return Err(PageError::new(PageErrorKind::AuthorizationOver));
+    }
     // Without this browser's session the state cannot be bound to it: refuse before any token request.
     let Some((session, tenant, company)) =
         load_session(&state, &headers, SessionKind::Link).await?
@@ -920,7 +923,10 @@ async fn byo_callback(
                 .connection(session.tenant_id, q.connection)
                 .await?
         }
-        Err(CallbackError::BadState) => return Err(PageError::new(PageErrorKind::BadState)),
+        // Its session is found but its `state` was used or expired: the authorization is over.
+        Err(CallbackError::BadState) => {
+            return Err(PageError::new(PageErrorKind::AuthorizationOver))
+        }
         Err(CallbackError::Store(e)) => return Err(e.into()),
         Err(CallbackError::Platform { connection, .. }) => {
             state

@@ -79,7 +79,7 @@ impl Failure {
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => Failure::Input(ApiError::NotFound),
+            StoreError::NotFound => Failure::Input(ApiError::NotFound(crate::error::Resource::Connection)),
             other => Failure::Input(other.into()),
         }
     }
@@ -118,7 +118,7 @@ impl<'a> Access<'a> {
             .connection(caller.tenant.id, ConnectionId(connection_id))
             .await?
             .filter(|c| c.company_id.0 == company_id)
-            .ok_or(ApiError::NotFound)?;
+            .ok_or(ApiError::NotFound(crate::error::Resource::Connection))?;
         let platform = state
             .catalog
             .get(&connection.platform_key)
@@ -323,7 +323,7 @@ pub async fn access_log(
         .connection(tenant.id, ConnectionId(connection_id))
         .await?
         .filter(|c| c.company_id.0 == company_id)
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::NotFound(crate::error::Resource::Connection))?;
     Ok(state
         .store
         .access_log(tenant.id, connection.id, before, limit)

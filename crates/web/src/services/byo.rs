@@ -148,6 +148,29 @@ pub async fn session_for_state(
     state: &AppState,
     query: &CallbackQuery,
 ) -> Result<Option<BrowserSession>, StoreError> {
+    session_alive_at(state, query, state.clock.now()).await
+}
+
+/// How long after its authorization URL expired a tenant-started authorization is still told
+/// apart from a stray `state`: so a customer who comes back late reads that this authorization
+/// is over, not that the sign-in was started in another browser (there is no browser session).
+const RECOGNISED_AFTER_EXPIRY: time::Duration = time::Duration::days(1);
+
+/// Whether the callback's `state` is of a tenant-started authorization whose session has
+/// expired lately (so the callback says the authorization is over and to start a new one).
+pub async fn expired_authorization(
+    state: &AppState,
+    query: &CallbackQuery,
+) -> Result<bool, StoreError> {
+    let then = state.clock.now() - RECOGNISED_AFTER_EXPIRY;
+    Ok(session_alive_at(state, query, then).await?.is_some())
+}
+
+async fn session_alive_at(
+    state: &AppState,
+    query: &CallbackQuery,
+    at: OffsetDateTime,
+) -> Result<Option<BrowserSession>, StoreError> {
     let Some(raw) = query
         .state
         .as_deref()
@@ -160,7 +183,7 @@ pub async fn session_for_state(
         .browser_session(
             &TokenHash::of(&session_token(state, raw)),
             SessionKind::Link,
-            state.clock.now(),
+            at,
         )
         .await
 }
