@@ -44,6 +44,9 @@ const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 pub struct FunnelBuffer {
     pending: Mutex<Vec<FunnelEvent>>,
     flusher: std::sync::OnceLock<()>,
+    /// Held while events taken from `pending` are being written, so a flush that finds nothing
+    /// pending still returns only after the write in progress has committed.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl FunnelBuffer {
@@ -78,6 +81,7 @@ impl FunnelBuffer {
     /// Writes the pending events now, in one store call. If that call fails (a session removed
     /// meanwhile takes its marks with it), each event is tried alone so the others still count.
     pub async fn flush(&self, store: &dyn Store) {
+        let _writing = self.writing.lock().await;
         let events = std::mem::take(
             &mut *self
                 .pending
