@@ -381,11 +381,15 @@ fn commit_transactions(db: &Connection, batch: Vec<TxJob>) {
         if db.is_autocommit() {
             let e = backend("SQLite ended the transaction");
             end_broken(db, &mut answers, &e);
-            kept.into_iter().for_each(|a| a(Some(&e)));
+            if let Some(answer) = kept {
+                answer(Some(&e));
+            }
             open = false;
         } else if let Err(e) = db.execute_batch(end).map_err(sqlite) {
             end_broken(db, &mut answers, &e);
-            kept.into_iter().for_each(|a| a(Some(&e)));
+            if let Some(answer) = kept {
+                answer(Some(&e));
+            }
             open = false;
         } else {
             answers.extend(kept);
