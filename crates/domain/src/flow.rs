@@ -76,3 +76,16 @@ pub struct OAuthFlow {
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
 }
+
+/// A company's personal way back to its manage page, stored by the hash of its token. It does
+/// not expire with time: it opens the manage page while any of the company's connections is in
+/// force (the caller checks that), until it is used from a new browser (then it is replaced by
+/// a fresh one) or the tenant revokes the company's links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManageLink {
+    pub tenant_id: TenantId,
+    pub company_id: CompanyId,
+    pub token_hash: TokenHash,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}

@@ -9,8 +9,8 @@ use crate::codec::RowExt;
 use crate::error::{corrupt, db};
 use crate::PgStore;
 use accord_domain::crypto::TokenHash;
-use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
-use accord_domain::ids::{BrowserSessionId, LinkSessionId, TenantId};
+use accord_domain::flow::{BrowserSession, LinkSession, ManageLink, OAuthFlow, SessionKind};
+use accord_domain::ids::{BrowserSessionId, CompanyId, LinkSessionId, TenantId};
 use accord_domain::locale::Locale;
 use accord_store::{FlowStore, Result};
 use async_trait::async_trait;
@@ -75,6 +75,21 @@ fn link_from(row: &PgRow) -> Result<LinkSession> {
     })
 }
 
+fn manage_link_from(row: &PgRow) -> Result<ManageLink> {
+    Ok(ManageLink {
+        tenant_id: row.id("tenant_id")?,
+        company_id: row.id("company_id")?,
+        token_hash: TokenHash(row.text("token_hash")?),
+        created_at: row.time("created_at")?,
+        revoked_at: row.opt_time("revoked_at")?,
+    })
+}
+
+/// The company of a manage link is not deleted.
+const MANAGE_LINK_COMPANY_LIVE: &str = "exists (select 1 from companies c
+    where c.tenant_id = manage_links.tenant_id and c.id = manage_links.company_id
+        and c.deleted_at is null)";
+
 fn browser_from(row: &PgRow) -> Result<BrowserSession> {
     Ok(BrowserSession {
         id: row.id("id")?,
@@ -124,6 +139,75 @@ async fn insert_browser(conn: &mut PgConnection, s: &BrowserSession) -> Result<(
 
 #[async_trait]
 impl FlowStore for PgStore {
+    async fn create_manage_link(&self, l: &ManageLink) -> Result<()> {
+        sqlx::query(
+            "insert into manage_links (token_hash, tenant_id, company_id, created_at, revoked_at)
+             values ($1, $2, $3, $4, $5)",
+        )
+        .bind(&l.token_hash.0)
+        .bind(l.tenant_id.as_uuid())
+        .bind(l.company_id.as_uuid())
+        .bind(l.created_at)
+        .bind(l.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn manage_link(&self, token_hash: &TokenHash) -> Result<Option<ManageLink>> {
+        sqlx::query(&format!(
+            "select token_hash, tenant_id, company_id, created_at, revoked_at from manage_links
+             where token_hash = $1 and revoked_at is null and {MANAGE_LINK_COMPANY_LIVE}"
+        ))
+        .bind(&token_hash.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| manage_link_from(&r))
+        .transpose()
+    }
+
+    async fn use_manage_link(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<ManageLink>> {
+        // One conditional update: a racing second use re-checks `revoked_at` and matches nothing.
+        sqlx::query(&format!(
+            "update manage_links set revoked_at = $2
+             where token_hash = $1 and revoked_at is null and {MANAGE_LINK_COMPANY_LIVE}
+             returning token_hash, tenant_id, company_id, created_at,
+                 null::timestamptz as revoked_at"
+        ))
+        .bind(&token_hash.0)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| manage_link_from(&r))
+        .transpose()
+    }
+
+    async fn revoke_manage_links(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "update manage_links set revoked_at = $3
+             where tenant_id = $1 and company_id = $2 and revoked_at is null",
+        )
+        .bind(tenant.as_uuid())
+        .bind(company.as_uuid())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
     async fn create_link_session(&self, s: &LinkSession) -> Result<()> {
         sqlx::query(concat!(
             "insert into link_sessions (",

@@ -7,8 +7,8 @@ use crate::codec::{exec, micros, one, opt_micros, to_json, RowExt};
 use crate::error::corrupt;
 use crate::SqliteStore;
 use accord_domain::crypto::TokenHash;
-use accord_domain::flow::{BrowserSession, LinkSession, OAuthFlow, SessionKind};
-use accord_domain::ids::{BrowserSessionId, LinkSessionId, TenantId};
+use accord_domain::flow::{BrowserSession, LinkSession, ManageLink, OAuthFlow, SessionKind};
+use accord_domain::ids::{BrowserSessionId, CompanyId, LinkSessionId, TenantId};
 use accord_domain::locale::Locale;
 use accord_store::{FlowStore, Result};
 use async_trait::async_trait;
@@ -63,6 +63,18 @@ fn link_from(row: &Row<'_>) -> Result<LinkSession> {
         used_at: row.opt_time("used_at")?,
     })
 }
+
+fn manage_link_from(row: &Row<'_>) -> Result<ManageLink> {
+    Ok(ManageLink {
+        tenant_id: row.id("tenant_id")?,
+        company_id: row.id("company_id")?,
+        token_hash: TokenHash(row.text("token_hash")?),
+        created_at: row.time("created_at")?,
+        revoked_at: row.opt_time("revoked_at")?,
+    })
+}
+
+const MANAGE_LINK_COLS: &str = "token_hash, tenant_id, company_id, created_at, revoked_at";
 
 fn kind_from(row: &Row<'_>) -> Result<SessionKind> {
     match row.text("kind")?.as_str() {
@@ -123,6 +135,88 @@ fn insert_browser(db: &Connection, s: &BrowserSession) -> Result<()> {
 
 #[async_trait]
 impl FlowStore for SqliteStore {
+    async fn create_manage_link(&self, link: &ManageLink) -> Result<()> {
+        let l = link.clone();
+        self.write
+            .transaction(move |db| {
+                exec(
+                    db,
+                    "insert into manage_links (token_hash, tenant_id, company_id, created_at, revoked_at)
+                     values (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        l.token_hash.0,
+                        l.tenant_id.to_string(),
+                        l.company_id.to_string(),
+                        micros(l.created_at),
+                        opt_micros(l.revoked_at),
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn manage_link(&self, token_hash: &TokenHash) -> Result<Option<ManageLink>> {
+        let token_hash = token_hash.0.clone();
+        self.read
+            .run_point(move |db| {
+                one(
+                    db,
+                    &format!(
+                        "select {MANAGE_LINK_COLS} from manage_links
+                         where token_hash = ?1 and revoked_at is null and {}",
+                        company_live!("manage_links")
+                    ),
+                    [token_hash],
+                    manage_link_from,
+                )
+            })
+            .await
+    }
+
+    async fn use_manage_link(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<ManageLink>> {
+        let token_hash = token_hash.0.clone();
+        self.write
+            .transaction(move |tx| {
+                one(
+                    tx,
+                    &format!(
+                        "update manage_links set revoked_at = ?1
+                         where token_hash = ?2 and revoked_at is null and {}
+                         returning token_hash, tenant_id, company_id, created_at,
+                             null as revoked_at",
+                        company_live!("manage_links")
+                    ),
+                    params![micros(now), token_hash],
+                    manage_link_from,
+                )
+            })
+            .await
+    }
+
+    async fn revoke_manage_links(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
+        self.write
+            .transaction(move |tx| {
+                let n = exec(
+                    tx,
+                    "update manage_links set revoked_at = ?1
+                     where tenant_id = ?2 and company_id = ?3 and revoked_at is null",
+                    params![micros(now), tenant.to_string(), company.to_string()],
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
     async fn create_link_session(&self, session: &LinkSession) -> Result<()> {
         let s = session.clone();
         let categories = to_json(&s.categories)?;

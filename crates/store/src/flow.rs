@@ -42,6 +42,24 @@ pub trait FlowStore: Send + Sync {
     async fn end_browser_session(&self, token_hash: &TokenHash, now: OffsetDateTime)
         -> Result<bool>;
     async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()>;
+    /// Stores a company's personal manage link.
+    async fn create_manage_link(&self, link: &ManageLink) -> Result<()>;
+    /// The unrevoked manage link whose token hashes to `token_hash`, of a company not deleted.
+    async fn manage_link(&self, token_hash: &TokenHash) -> Result<Option<ManageLink>>;
+    /// Atomically revokes the unrevoked manage link whose token hashes to `token_hash` at `now`
+    /// and returns it (as it was); `None` if there was none: of two racing uses, one wins.
+    async fn use_manage_link(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<ManageLink>>;
+    /// Revokes every unrevoked manage link of this tenant's company at `now`; how many.
+    async fn revoke_manage_links(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+        now: OffsetDateTime,
+    ) -> Result<u64>;
     /// Atomically consumes the flow with this state hash if it is unexpired at `now` and bound to
     /// `session`. Consumed means gone: a replay finds nothing.
     async fn consume_oauth_flow(

@@ -4,7 +4,7 @@
 use super::fixtures::{self, at, t0, World};
 use crate::Store;
 use accord_domain::crypto::TokenHash;
-use accord_domain::flow::{BrowserSession, LinkSession, SessionKind};
+use accord_domain::flow::{BrowserSession, LinkSession, ManageLink, SessionKind};
 
 pub async fn link_session_is_consumed_once(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
@@ -273,4 +273,75 @@ pub async fn an_ended_browser_session_frees_its_link(store: &dyn Store) {
         None,
         "not once it expired"
     );
+}
+
+fn manage_link(company: &accord_domain::tenant::Company, token: &str) -> ManageLink {
+    ManageLink {
+        tenant_id: company.tenant_id,
+        company_id: company.id,
+        token_hash: TokenHash::of(token),
+        created_at: at(10),
+        revoked_at: None,
+    }
+}
+
+/// A manage link has no expiry: it is found until used (once, of two racing uses) or revoked,
+/// and revoking a company's links leaves another company's alone.
+pub async fn a_manage_link_is_used_once_and_revoked_per_company(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let other = fixtures::company(store, w.tenant.id, Some("other")).await;
+    let (first, second, theirs) = (
+        manage_link(&w.company, "m-1"),
+        manage_link(&w.company, "m-2"),
+        manage_link(&other, "m-3"),
+    );
+    for l in [&first, &second, &theirs] {
+        store.create_manage_link(l).await.expect("create");
+    }
+    let found = store.manage_link(&TokenHash::of("m-1")).await.unwrap();
+    assert_eq!(found, Some(first.clone()), "found by its hash, whatever the time");
+    let used = store
+        .use_manage_link(&TokenHash::of("m-1"), at(86_400 * 400))
+        .await
+        .unwrap();
+    assert_eq!(used, Some(first), "usable a year on");
+    let again = store
+        .use_manage_link(&TokenHash::of("m-1"), at(86_400 * 400 + 1))
+        .await
+        .unwrap();
+    assert_eq!(again, None, "used once");
+    assert_eq!(store.manage_link(&TokenHash::of("m-1")).await.unwrap(), None);
+
+    let n = store
+        .revoke_manage_links(w.tenant.id, w.company.id, at(20))
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the one left unused");
+    assert_eq!(store.manage_link(&TokenHash::of("m-2")).await.unwrap(), None);
+    let kept = store.manage_link(&TokenHash::of("m-3")).await.unwrap();
+    assert_eq!(kept, Some(theirs), "another company's link is untouched");
+    let none = store
+        .revoke_manage_links(w.tenant.id, w.company.id, at(21))
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+}
+
+/// A deleted company's manage links open nothing.
+pub async fn a_deleted_companys_manage_link_opens_nothing(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    store
+        .create_manage_link(&manage_link(&w.company, "m-1"))
+        .await
+        .expect("create");
+    assert!(store
+        .delete_company(w.tenant.id, w.company.id, at(30))
+        .await
+        .unwrap());
+    assert_eq!(store.manage_link(&TokenHash::of("m-1")).await.unwrap(), None);
+    let used = store
+        .use_manage_link(&TokenHash::of("m-1"), at(31))
+        .await
+        .unwrap();
+    assert_eq!(used, None);
 }

@@ -119,6 +119,8 @@ macro_rules! conformance_tests {
             an_ended_browser_session_frees_its_link,
             oauth_flow_is_consumed_once_by_its_session,
             expired_oauth_flow_is_refused,
+            a_manage_link_is_used_once_and_revoked_per_company,
+            a_deleted_companys_manage_link_opens_nothing,
             // ConnectionStore: linking, failing, disconnecting
             connection_is_linked_and_failed,
             disconnect_destroys_tokens_and_queues_one_revocation,
