@@ -61,6 +61,9 @@ pub(crate) async fn start_demo(dir: &std::path::Path) -> (tokio::process::Child,
     })
     .await
     .unwrap_or_else(|_| panic!("accord demo did not start in time; saw {seen:?}"));
+    // Keep reading what it prints: a closed pipe would make its next line fail, and `println!`
+    // panics on a write error, which would end the server mid-test.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let base = after(&seen, "Accord demo is running at ")
         .unwrap_or_else(|| panic!("no address in {seen:?}"))
         .to_owned();
