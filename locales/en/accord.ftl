@@ -373,3 +373,4 @@ manage-link-body = Keep this link to see your connections, or disconnect, at any
 manage-link-label = Your personal link
 manage-link-rotated = This link is new: the one you used to come here no longer works. Keep this one.
 manage-come-back = To come back later, use the personal link shown on this page, on your confirmation page and in your record of consent. { $tenant } can also send you a new one.
+label-colon = :

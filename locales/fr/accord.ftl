@@ -374,3 +374,4 @@ manage-link-body = Gardez ce lien pour voir vos connexions, ou couper l’accès
 manage-link-label = Votre lien personnel
 manage-link-rotated = Ce lien est nouveau : celui que vous avez utilisé pour venir ici ne fonctionne plus. Gardez celui-ci.
 manage-come-back = Pour revenir plus tard, utilisez le lien personnel indiqué sur cette page, sur votre page de confirmation et dans votre justificatif. { $tenant } peut aussi vous en envoyer un nouveau.
+label-colon =  :

@@ -6,6 +6,7 @@ pub mod byo;
 pub mod companies;
 pub mod connections;
 pub mod data;
+pub mod manage_links;
 pub mod dto;
 pub mod extract;
 pub mod ndas;
@@ -77,6 +78,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(companies::get, companies::delete))
         .routes(routes!(companies::create_link_session))
         .routes(routes!(companies::create_manage_session))
+        .routes(routes!(manage_links::create, manage_links::revoke))
         .routes(routes!(connections::list))
         .routes(routes!(connections::get, connections::disconnect))
         .routes(routes!(connections::list_consents))

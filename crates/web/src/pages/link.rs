@@ -783,6 +783,12 @@ pub async fn success(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Re
         csrf: ctx.csrf.clone(),
         connection: row,
         replaced,
+        personal_link: crate::services::manage_links::issue(
+            &ctx.state,
+            ctx.tenant.id,
+            ctx.company.id,
+        )
+        .await?,
         chrome: ctx.chrome,
     })
 }

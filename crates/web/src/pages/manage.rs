@@ -7,18 +7,66 @@
 use crate::pages::ctx::ManageCtx;
 use crate::pages::error::{PageError, PageErrorKind};
 use crate::pages::form::{ManageForm, NoFields};
-use crate::pages::link::{connection_row, open_session, switch_session};
+use crate::pages::ctx::load_session;
+use crate::pages::link::{connection_row, open_session, session_cookie, switch_session};
 use crate::pages::templates::{ManageConfirmPage, ManagePage};
-use crate::services::connect;
+use crate::services::{connect, manage_links};
+use accord_domain::crypto::{random_token, TokenHash};
+use accord_domain::flow::BrowserSession;
+use accord_domain::ids::BrowserSessionId;
 use crate::state::AppState;
 use accord_domain::connection::ConnectionStatus;
 use accord_domain::flow::SessionKind;
 use accord_domain::ids::{AccessId, ConnectionId};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+
+/// The company's personal link: opens a manage session in this browser. Used from a new
+/// browser, it is spent and the page shows a fresh one; reopened in the browser that already
+/// has this company's page open, it just continues.
+pub async fn open_personal(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let unusable = || PageError::new(PageErrorKind::LinkUnusable);
+    let link = manage_links::usable(&state, &token)
+        .await?
+        .ok_or_else(unusable)?;
+    if let Some((session, ..)) = load_session(&state, &headers, SessionKind::Manage).await? {
+        if session.tenant_id == link.tenant_id && session.company_id == link.company_id {
+            return Ok(Redirect::to("/manage").into_response());
+        }
+    }
+    let now = state.clock.now();
+    // Of two racing uses, one wins; the other is refused like a spent link.
+    let link = state
+        .store
+        .use_manage_link(&TokenHash::of(&token), now)
+        .await?
+        .ok_or_else(unusable)?;
+    let cookie_token = random_token(32);
+    let browser = BrowserSession {
+        id: BrowserSessionId::new(),
+        tenant_id: link.tenant_id,
+        company_id: link.company_id,
+        kind: SessionKind::Manage,
+        link_session_id: None,
+        token_hash: TokenHash::of(&cookie_token),
+        created_at: now,
+        expires_at: now + state.config.browser_session_ttl,
+    };
+    state.store.create_browser_session(&browser).await?;
+    let mut res = Redirect::to("/manage?rotated=1").into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        session_cookie(&state, SessionKind::Manage, &cookie_token),
+    );
+    Ok(res)
+}
 
 pub async fn open(
     State(state): State<AppState>,
@@ -31,6 +79,8 @@ pub async fn open(
 #[derive(Deserialize, Default)]
 pub struct IndexQuery {
     disconnected: Option<String>,
+    /// Arrived by a personal link, which was replaced by the one now shown.
+    rotated: Option<String>,
     /// The connection whose access log is paged, and the access before which its page starts.
     log: Option<String>,
     before: Option<String>,
@@ -76,12 +126,16 @@ pub async fn index(
             })
     });
     let ndas = crate::pages::nda::rows(&ctx).await?;
+    let personal_link =
+        manage_links::issue(&ctx.state, ctx.tenant.id, ctx.company.id).await?;
     let page = ManagePage {
         csrf: ctx.csrf.clone(),
         company_name: ctx.company.name.clone(),
         connections: rows,
         notice,
         ndas,
+        rotated: q.rotated.is_some() && personal_link.is_some(),
+        personal_link,
         chrome: ctx.chrome,
     };
     Ok(Html(page.render()?).into_response())

@@ -133,6 +133,7 @@ pub fn routes() -> PageRoutes {
         .page_and_form("/link/support", support::link_form, support::link_submit)
         .page("/manage", manage::index)
         .page("/manage/{token}", manage::open)
+        .page("/manage/return/{token}", manage::open_personal)
         .page_and_form(
             "/manage/connections/{id}/disconnect",
             manage::confirm,

@@ -126,6 +126,8 @@ pub struct SuccessPage {
     pub connection: ConnectionRow,
     /// "This replaces your earlier connection to …", one line per connection this link replaced.
     pub replaced: Vec<String>,
+    /// The company's personal link to its manage page (while a connection is in force).
+    pub personal_link: Option<String>,
 }
 
 #[derive(Template)]
@@ -177,6 +179,10 @@ pub struct ManagePage {
     pub notice: Option<String>,
     /// The company's signed mutual NDAs, newest first.
     pub ndas: Vec<crate::pages::nda::NdaRow>,
+    /// The company's personal link to its manage page (while a connection is in force).
+    pub personal_link: Option<String>,
+    /// Arrived by a personal link, now replaced by the one shown.
+    pub rotated: bool,
 }
 
 #[derive(Template)]
@@ -240,6 +246,8 @@ pub struct ReceiptPage {
     pub notice_sha256: String,
     pub notice_version: i64,
     pub events: Vec<ReceiptEventRow>,
+    /// The company's personal link to its manage page (while a connection is in force).
+    pub personal_link: Option<String>,
 }
 
 #[derive(Template)]
