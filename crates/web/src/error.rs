@@ -88,7 +88,9 @@ impl Resource {
             Self::WebhookEndpoint => "webhook endpoint not found",
             Self::WebhookDelivery => "webhook delivery not found for this endpoint",
             Self::Logo => "logo not found: the link settings have none",
-            Self::Endpoint => "no API endpoint at this path: check the method and path against /openapi.json",
+            Self::Endpoint => {
+                "no API endpoint at this path: check the method and path against /openapi.json"
+            }
             Self::Record => "record not found",
         }
     }
@@ -392,7 +394,10 @@ impl IntoResponse for ApiError {
                 fields(inv),
                 None,
             ),
-            ApiError::InvalidShape { detail, fields: inv } => (
+            ApiError::InvalidShape {
+                detail,
+                fields: inv,
+            } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
                 "Invalid fields",
@@ -448,6 +453,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::services::integrity::Integrity> for ApiError {
+    fn from(e: crate::services::integrity::Integrity) -> Self {
+        match e {
+            crate::services::integrity::Integrity::Store(s) => ApiError::Internal(s),
+            d @ crate::services::integrity::Integrity::Disagrees { .. } => {
+                ApiError::Integrity(d.to_string())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,16 +512,5 @@ mod tests {
         let (status, body) = body_of(e).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!body.contains("UNIQUE"), "{body}");
-    }
-}
-
-impl From<crate::services::integrity::Integrity> for ApiError {
-    fn from(e: crate::services::integrity::Integrity) -> Self {
-        match e {
-            crate::services::integrity::Integrity::Store(s) => ApiError::Internal(s),
-            d @ crate::services::integrity::Integrity::Disagrees { .. } => {
-                ApiError::Integrity(d.to_string())
-            }
-        }
     }
 }

@@ -6,6 +6,7 @@
 mod companies;
 mod connections;
 mod errors;
+mod explains;
 mod isolation;
 mod notices;
 mod openapi;

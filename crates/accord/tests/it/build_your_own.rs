@@ -80,9 +80,11 @@ async fn the_whole_flow(app: &TestApp) {
     assert_eq!(notice["locale"], "fr");
     let text = notice["text"].as_str().unwrap();
     assert_eq!(
-        notice["text_hash"].as_str().unwrap(),
+        notice["notice_sha256"].as_str().unwrap(),
         accord_domain::notice::RenderedNotice::new(text.to_owned()).sha256
     );
+    // The former name stays for one release, with the same value.
+    assert_eq!(notice["text_hash"], notice["notice_sha256"]);
     // The hosted flow shows the same text: its consent page carries the same hash.
     let hosted = app.browser();
     hosted.get(&app.link_url).await;
@@ -90,7 +92,7 @@ async fn the_whole_flow(app: &TestApp) {
     let (_, fields) = page.form("form.consent-form");
     assert_eq!(
         fields["notice_sha256"],
-        notice["text_hash"].as_str().unwrap()
+        notice["notice_sha256"].as_str().unwrap()
     );
     assert_eq!(
         fields["notice_version_id"],
@@ -102,22 +104,58 @@ async fn the_whole_flow(app: &TestApp) {
         "category": "accounting",
         "locale": "fr",
         "notice_version_id": notice["notice_version_id"],
-        "text_hash": notice["text_hash"],
+        "notice_sha256": notice["notice_sha256"],
         "checkbox_ticked": true,
         "ip": "203.0.113.9",
         "user_agent": "LenderPortal/2.0 (customer browser: Firefox 140)"
     });
     // A hash or a version that is not the one in force: 409, nothing written.
     let mut wrong = good.clone();
-    wrong["text_hash"] = json!("0".repeat(64));
-    assert_eq!(consent(app, &company, wrong).await.0, 409);
+    wrong["notice_sha256"] = json!("0".repeat(64));
+    let (status, body) = consent(app, &company, wrong).await;
+    assert_eq!(status, 409);
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("`notice_sha256` is not the hash of the notice in force as rendered in `fr`: render the notice again"),
+        "{body}"
+    );
     let mut wrong = good.clone();
     wrong["notice_version_id"] = json!("00000000-0000-4000-8000-000000000000");
-    assert_eq!(consent(app, &company, wrong).await.0, 409);
-    // Text rendered in another language is another text.
+    let (status, body) = consent(app, &company, wrong).await;
+    assert_eq!(status, 409);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the notice version is not the one in force"),
+        "{body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("render the notice again"),
+        "{body}"
+    );
+    // Text rendered in another language is another text: the answer says which, and what to do.
     let mut wrong = good.clone();
     wrong["locale"] = json!("en");
-    assert_eq!(consent(app, &company, wrong).await.0, 409);
+    let (status, body) = consent(app, &company, wrong).await;
+    assert_eq!(status, 409);
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("the notice was rendered in another language (`fr`) than the one the consent names (`en`): render it in `en` and send that hash"),
+        "{body}"
+    );
+    // Both names at once must agree; neither is a 422 naming the hash.
+    let mut both = good.clone();
+    both["text_hash"] = json!("0".repeat(64));
+    let (status, body) = consent(app, &company, both).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["path"], "text_hash");
+    let mut neither = good.clone();
+    neither.as_object_mut().unwrap().remove("notice_sha256");
+    let (status, body) = consent(app, &company, neither).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["path"], "notice_sha256");
     let mut unticked = good.clone();
     unticked["checkbox_ticked"] = json!(false);
     let (status, body) = consent(app, &company, unticked).await;
@@ -186,6 +224,17 @@ async fn the_whole_flow(app: &TestApp) {
     .await;
     assert_eq!(status, 201, "{auth}");
     let url = auth["authorization_url"].as_str().unwrap();
+    // The URL lives 10 minutes, and the answer says until when.
+    let expires = time::OffsetDateTime::parse(
+        auth["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let life = expires - app.state.clock.now();
+    assert!(
+        life <= time::Duration::minutes(10) && life > time::Duration::minutes(9),
+        "{auth}"
+    );
     assert!(query_param(url, "code_challenge").is_some(), "PKCE: {url}");
     assert_eq!(query_param(url, "code_challenge_method").unwrap(), "S256");
     assert!(query_param(url, "state").unwrap().len() >= 43);
@@ -222,6 +271,15 @@ async fn the_whole_flow(app: &TestApp) {
     assert_eq!(conn["status"], "linked");
     let replay = customer.get(&callback.location()).await;
     assert_eq!(replay.status, 400);
+    // No browser session exists here: the page speaks of the authorization, not of a browser.
+    assert!(
+        replay
+            .body
+            .contains("This authorization was already completed or has expired"),
+        "{}",
+        replay.body
+    );
+    assert!(!replay.body.contains("this browser"), "{}", replay.body);
 
     // Now the list shows the connection; a linked connection needs a new consent first.
     let (_, list) = app

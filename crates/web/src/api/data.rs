@@ -137,7 +137,8 @@ pub async fn proxy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (company_id, connection_id, path) = proxy_target(uri.path()).ok_or(ApiError::NotFound(crate::error::Resource::Connection))?;
+    let (company_id, connection_id, path) =
+        proxy_target(uri.path()).ok_or(ApiError::NotFound(crate::error::Resource::Connection))?;
     let request = ProxyRequest {
         method,
         path,

@@ -188,7 +188,11 @@ pub(crate) fn explain(parent: String, raw: &str) -> (String, String) {
     }
     if let Some(name) = quoted_after(raw, "unknown field `") {
         // The path already ends at the unknown key when the deserializer saw it.
-        let path = if parent.ends_with(name) { parent.clone() } else { join(name) };
+        let path = if parent.ends_with(name) {
+            parent.clone()
+        } else {
+            join(name)
+        };
         return (path, "is not a field of this request".to_owned());
     }
     if raw.starts_with("unknown variant `") {
@@ -219,19 +223,21 @@ fn plain_message(raw: &str) -> String {
         .rsplit_once("expected ")
         .map_or(lower.as_str(), |(_, w)| w);
     let is_integer = |w: &str| {
-        ["u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize"]
-            .iter()
-            .any(|t| w.starts_with(t))
+        [
+            "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+        ]
+        .iter()
+        .any(|t| w.starts_with(t))
     };
     if lower.contains("uuid") {
         "is not a UUID".to_owned()
+    } else if lower.contains("too large to fit") || lower.contains("too small to fit") {
+        "is a whole number out of range".to_owned()
     } else if lower.contains("invalid digit")
         || lower.contains("parse integer")
-        || lower.contains("too large to fit")
-        || lower.contains("too small to fit")
         || is_integer(wanted)
     {
-        "is not a whole number in range".to_owned()
+        "is not a whole number".to_owned()
     } else if lower.contains("float") || wanted.starts_with("f32") || wanted.starts_with("f64") {
         "is not a number".to_owned()
     } else if wanted.starts_with("a boolean") || lower.contains("`true` or `false`") {
@@ -298,7 +304,10 @@ fn path_error(rejection: &PathRejection, parts: &Parts) -> ApiError {
     let (key, message) = match e.kind() {
         ErrorKind::ParseErrorAtKey {
             key, expected_type, ..
-        } => (key.clone(), plain_message(&format!("expected {expected_type}"))),
+        } => (
+            key.clone(),
+            plain_message(&format!("expected {expected_type}")),
+        ),
         ErrorKind::ParseErrorAtIndex {
             index,
             expected_type,

@@ -6,9 +6,9 @@ pub mod byo;
 pub mod companies;
 pub mod connections;
 pub mod data;
-pub mod manage_links;
 pub mod dto;
 pub mod extract;
+pub mod manage_links;
 pub mod ndas;
 pub mod notices;
 pub mod platforms;
@@ -108,6 +108,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::replay))
         .split_for_parts();
+    let mut doc = doc;
+    unique_proxy_operation_ids(&mut doc);
     // The proxy takes any method (those the catalog cannot place are refused and logged, not
     // answered 405), so it is routed here rather than through `routes!`.
     let router = router.route(
@@ -124,6 +126,32 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         router.layer(middleware::from_fn(crate::security::api_headers)),
         doc,
     )
+}
+
+/// The proxy is one handler for every method, documented once per method under one
+/// `operationId`; ids must be unique (client generators name methods after them), so each
+/// method's operation gets its own (`proxy_get`, `proxy_post`…).
+fn unique_proxy_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("delete", &mut item.delete),
+            ("options", &mut item.options),
+            ("head", &mut item.head),
+            ("patch", &mut item.patch),
+            ("trace", &mut item.trace),
+        ];
+        for (method, op) in ops {
+            if let Some(op) = op
+                .as_mut()
+                .filter(|o| o.operation_id.as_deref() == Some("proxy"))
+            {
+                op.operation_id = Some(format!("proxy_{method}"));
+            }
+        }
+    }
 }
 
 /// The OpenAPI document as pretty JSON (what `accord openapi` prints and `openapi.json` holds).

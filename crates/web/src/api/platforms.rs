@@ -123,7 +123,10 @@ pub async fn put(
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<PutPlatform>,
 ) -> Result<Json<PlatformDto>, ApiError> {
-    let platform = state.catalog.find(&key).ok_or(ApiError::NotFound(Resource::Platform))?;
+    let platform = state
+        .catalog
+        .find(&key)
+        .ok_or(ApiError::NotFound(Resource::Platform))?;
     let existing = state
         .store
         .tenant_platform(tenant.id, &platform.key)

@@ -46,9 +46,7 @@ impl PageErrorKind {
             Self::SessionMissing | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::LinkUnusable | Self::ReturnGone => StatusCode::GONE,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::BadState | Self::AuthorizationOver | Self::BadRequest => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadState | Self::AuthorizationOver | Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooMany => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,

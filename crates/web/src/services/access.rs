@@ -79,7 +79,9 @@ impl Failure {
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => Failure::Input(ApiError::NotFound(crate::error::Resource::Connection)),
+            StoreError::NotFound => {
+                Failure::Input(ApiError::NotFound(crate::error::Resource::Connection))
+            }
             other => Failure::Input(other.into()),
         }
     }
