@@ -10,7 +10,7 @@
 use accord_domain::ledger::merkle::{event_leaf, verify_consistency, verify_inclusion};
 use accord_domain::ledger::EventKind;
 use accord_store::conformance::fixtures::{self, World};
-use accord_store::{LedgerStore, Store};
+use accord_store::LedgerStore;
 use accord_store_sqlite::SqliteStore;
 use anyhow::Context;
 use clap::Parser;
