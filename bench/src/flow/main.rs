@@ -121,7 +121,7 @@ async fn start(health: &str, log: &std::path::Path, command: &[String]) -> anyho
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(1))
         .build()?;
-    while started.elapsed() < Duration::from_secs(60) {
+    while started.elapsed() < Duration::from_mins(1) {
         if let Some(status) = child.try_wait()? {
             bail!("the server exited ({status}) before answering (see {})", log.display());
         }
@@ -280,13 +280,12 @@ async fn slot(shared: &Shared) -> anyhow::Result<Tally> {
         if started >= shared.window_start && ended <= shared.window_end {
             tally.flows.push(ended - started);
             for (name, d) in b.steps.drain(..) {
-                match tally.steps.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, s)) => s.push(d),
-                    None => {
-                        let mut s = Samples::default();
-                        s.push(d);
-                        tally.steps.push((name, s));
-                    }
+                if let Some((_, s)) = tally.steps.iter_mut().find(|(n, _)| *n == name) {
+                    s.push(d);
+                } else {
+                    let mut s = Samples::default();
+                    s.push(d);
+                    tally.steps.push((name, s));
                 }
             }
         }

@@ -124,6 +124,7 @@ fn steps_table(md: &mut String, rounds: &[Round], side: &str) {
 }
 
 /// Grouped bars: for each level, Accord's rounds (blue) then the peer's (orange), in flows/s.
+#[allow(clippy::many_single_char_names)] // the chart's geometry: width, height, x, y…
 fn svg(rounds: &[Round]) -> String {
     let levels = levels(rounds);
     let top = rounds.iter().map(|r| r.flows_per_s).fold(1.0, f64::max) * 1.1;

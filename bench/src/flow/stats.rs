@@ -46,6 +46,7 @@ pub struct Step {
 
 /// One round of one side, as one JSON line.
 #[derive(Serialize, Deserialize, Clone, Debug)]
+#[allow(clippy::struct_field_names)] // `round` is the round's number, as the JSON names it
 pub struct Round {
     pub side: String,
     pub concurrency: usize,
@@ -79,7 +80,7 @@ pub fn cpu_time(pid: &str) -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
-/// (VmRSS, VmHWM) of a process in KiB: resident now and at its peak.
+/// (`VmRSS`, `VmHWM`) of a process in KiB: resident now and at its peak.
 pub fn rss(pid: &str) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
