@@ -38,8 +38,8 @@ data-type-orders = Commandes
 data-type-products = Produits
 data-type-payouts = Versements
 data-type-disputes = Litiges
-direction-read = consultées dans { $platform }
-direction-write = ajoutées dans { $platform }
+direction-read = en lecture depuis { $platform }
+direction-write = en écriture vers { $platform }
 status-pending-auth = En attente d’identification
 status-linked = Connecté
 status-deauthorized = Accès coupé par la plateforme
@@ -233,7 +233,7 @@ guide-how-a = Vous choisissez une plateforme, lisez exactement quelles données 
 guide-password-q = Voyez-vous mon mot de passe ?
 guide-password-a = Non. Vous vous identifiez directement sur le site de la plateforme. Accord ne reçoit qu’une clé d’accès limitée et révocable, conservée chiffrée.
 guide-what-q = Quelles données sont utilisées ?
-guide-what-a = Uniquement les types de données indiqués sur l’écran de consentement, dans le sens indiqué : consultées dans la plateforme ou ajoutées dans celle-ci. Rien d’autre n’est demandé.
+guide-what-a = Uniquement les types de données indiqués sur l’écran de consentement, dans le sens indiqué : en lecture depuis la plateforme ou en écriture vers elle. Rien d’autre n’est demandé.
 guide-disconnect-q = Puis-je changer d’avis ?
 guide-disconnect-a = Oui, à tout moment, même pour une connexion ponctuelle. Couper l’accès arrête aussitôt le partage et détruit la clé d’accès.
 guide-trouble-q = Ça n’a pas marché. Que faire ?
@@ -261,12 +261,12 @@ notice-default-withdrawal = Coupez l’accès à tout moment depuis la page qui 
 receipt-title = Votre justificatif de consentement
 receipt-lead = Ce que vous avez accepté avec { $tenant } au sujet de votre compte { $platform }, et quand. Il est signé : chacun peut vérifier qu’il n’a pas été modifié.
 receipt-events = Ce qui s’est passé
-receipt-event-given = Accord donné
-receipt-event-withdrawn = Accès coupé
-receipt-event-reconsented = Accord donné de nouveau
-receipt-event-expired = Accord arrivé à échéance
+receipt-event-given = Consentement donné
+receipt-event-withdrawn = Consentement retiré
+receipt-event-reconsented = Consentement donné de nouveau
+receipt-event-expired = Consentement expiré
 receipt-event-nda-accepted = Accord de confidentialité mutuel signé
-receipt-event-superseded = Accord remplacé par un plus récent
+receipt-event-superseded = Consentement remplacé par un plus récent
 receipt-position = entrée { $position } du registre des consentements de { $tenant }
 receipt-download = Télécharger le justificatif signé
 receipt-hash = Code de preuve de cette entrée :
@@ -352,8 +352,8 @@ access-write = Ajout : { $data }
 access-proxy = Requête directe à la plateforme
 access-credential = Clé d’accès remise à { $tenant }
 access-records = { $count ->
-    [one] { $count } enregistrement
-   *[other] { $count } enregistrements
+    [one] { $count } enregistrement
+   *[other] { $count } enregistrements
 }
 access-refused-not-consented = Refusé : non couvert par votre accord
 access-refused-withdrawn = Refusé : vous aviez coupé l’accès
@@ -366,7 +366,7 @@ error-too-large-body = Rien n’a été enregistré. Revenez en arrière et envo
 
 ## Ce que le client peut faire des données
 uses-read-only = { $tenant } peut seulement consulter ces données ; il ne peut rien modifier dans votre compte { $platform } ni déplacer d’argent.
-uses-can-write = { $tenant } peut aussi ajouter des données dans votre compte { $platform } : les lignes marquées « ajoutées dans { $platform } ». Il ne peut rien y faire d’autre.
+uses-can-write = { $tenant } peut aussi ajouter des données dans votre compte { $platform } : les lignes marquées « en écriture vers { $platform } ». Il ne peut rien y faire d’autre.
 
 ## Le lien personnel vers la page de gestion (valable tant qu'un accord est en vigueur)
 manage-link-heading = Votre lien personnel pour revenir

@@ -29,7 +29,7 @@ const EN: Lang = Lang {
     support_form: "Send a support request",
     select_heading: "Which platform do you use?",
     consent_heading: "Connect Accord Sandbox Books",
-    success_heading: "Accord Sandbox Books is connected",
+    success_heading: "Your Accord Sandbox Books account is connected",
 };
 
 const FR: Lang = Lang {
@@ -37,12 +37,12 @@ const FR: Lang = Lang {
     other: "en",
     landing_heading: "Connectez vos comptes à Northwind Lending",
     trust_message: "Ajoutez vos comptes professionnels en toute sécurité pour obtenir une décision en quelques minutes.",
-    promise: "Vous pouvez vous déconnecter à tout moment : le partage s'arrête aussitôt.",
-    powered_by: "Sécurisé et propulsé par Accord",
-    support_form: "Envoyer une demande de support",
-    select_heading: "Quelle plateforme utilisez-vous ?",
-    consent_heading: "Connecter Accord Sandbox Books",
-    success_heading: "Accord Sandbox Books est connectée",
+    promise: "Vous pouvez couper l’accès à tout moment : le partage s’arrête aussitôt.",
+    powered_by: "Sécurisé par Accord",
+    support_form: "Envoyer une demande d’assistance",
+    select_heading: "Quelle plateforme utilisez-vous\u{202f}?",
+    consent_heading: "Connecter votre compte Accord Sandbox Books",
+    success_heading: "Votre compte Accord Sandbox Books est connecté",
 };
 
 const SUPPORT_PHONE_HREF: &str = "tel:+442079460000";
@@ -293,7 +293,7 @@ async fn several_platforms_can_be_connected_in_one_session() {
         .is_empty());
 
     let second = browser.connect(None, "sandbox-bank").await;
-    assert_eq!(heading(&second), "Accord Sandbox Bank is connected");
+    assert_eq!(heading(&second), "Your Accord Sandbox Bank account is connected");
 
     let select = browser.get("/link/platforms").await;
     let status = select.quiet_texts("p.notice-ok[role=status]");
@@ -457,7 +457,7 @@ async fn denying_at_the_platform_shows_a_friendly_page_whose_retry_works() {
     let done = browser.get(&callback.location()).await;
     assert_eq!(done.status, 303, "{}", done.body);
     let success = browser.get(&done.location()).await;
-    assert_eq!(heading(&success), "Accord Sandbox Books is connected");
+    assert_eq!(heading(&success), "Your Accord Sandbox Books account is connected");
     assert_eq!(
         app.consents().await.len(),
         1,

@@ -245,7 +245,7 @@ async fn a_reconnect_to_another_organisation_asks_first_and_can_keep_the_earlier
     assert_eq!(kept.status, 200, "{}", kept.body);
     assert_eq!(
         kept.quiet_texts("p[role=status]"),
-        [format!("We kept your connection to Bluebell · {BOOKS}. The access you just gave to Acme Widgets has been removed.")]
+        [format!("Your connection to Bluebell · {BOOKS} is kept. The access you just gave to Acme Widgets has been removed.")]
     );
     let c = connection(&app, &id).await;
     assert_eq!(c["upstream"]["name"], "Bluebell");

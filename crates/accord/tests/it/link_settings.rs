@@ -603,7 +603,7 @@ async fn policy_links_hours_labels_badge_and_landing_reach_the_pages() {
         ),
         (
             "fr",
-            "Conditions d'utilisation",
+            "Conditions d’utilisation",
             "Politique de confidentialité",
             "En semaine, de 8 h à 20 h",
         ),
@@ -938,7 +938,7 @@ fn assert_consent_honest(what: &str, path: &str, page: &Page) {
         return;
     }
     let promise = if path.ends_with("lang=fr") {
-        "Vous pouvez vous déconnecter à tout moment : le partage s'arrête aussitôt."
+        "Vous pouvez couper l’accès à tout moment\u{a0}: le partage s’arrête aussitôt."
     } else {
         "You can disconnect at any time, and sharing stops at once."
     };

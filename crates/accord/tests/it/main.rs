@@ -20,6 +20,7 @@ mod ledger;
 mod link_settings;
 mod manage;
 mod manage_access;
+mod manage_links;
 mod nda;
 mod operations;
 mod postgres;

@@ -64,8 +64,9 @@ fn assert_lists_connection(page: &Page, app_today: &str) {
 }
 
 fn today(app: &TestApp) -> String {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    accord_domain::Clock::now(&app.clock).format(&fmt).unwrap()
+    // Written out for the reader, as the page does ("7 December 2026").
+    let d = accord_domain::Clock::now(&app.clock).date();
+    format!("{} {} {}", d.day(), d.month(), d.year())
 }
 
 #[tokio::test]
@@ -131,7 +132,7 @@ async fn disconnecting_is_one_click_and_one_confirmation() {
     assert_eq!(after.status, 200);
     assert_eq!(
         after.quiet_texts("p[role=status]"),
-        vec!["Accord Sandbox Books is disconnected. Sharing has stopped and the access we held has been destroyed.".to_owned()]
+        vec!["Accord Sandbox Books is disconnected. Sharing has stopped and Northwind Lending's access to your Accord Sandbox Books account has been removed.".to_owned()]
     );
     assert_eq!(
         after.quiet_texts("article.connection .status-disconnected"),

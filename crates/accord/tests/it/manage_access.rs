@@ -124,18 +124,18 @@ async fn the_manage_page_shows_the_access_log_newest_first_paged_in_both_languag
     let rows = log_rows(&fr);
     assert!(
         rows[0]
-            .ends_with("Lecture : factures clients — Refusé : non couvert par votre consentement"),
+            .ends_with("Consultation : factures clients — Refusé : non couvert par votre accord"),
         "{rows:?}"
     );
     assert!(
-        rows[1].ends_with("Lecture : factures clients — 20 enregistrements"),
+        rows[1].ends_with("Consultation : factures clients — 20 enregistrements"),
         "{rows:?}"
     );
     assert!(rows[1].contains(" à "), "{}", rows[1]);
     // The rows above were read with whitespace folded; the page keeps French spacing.
     assert!(fr
         .body
-        .contains("Lecture\u{a0}: factures clients — 20\u{a0}enregistrements"));
+        .contains("Consultation\u{a0}: factures clients — 20\u{a0}enregistrements"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

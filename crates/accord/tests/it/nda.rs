@@ -129,7 +129,7 @@ async fn the_nda_is_a_separate_optional_action_and_connecting_works_without_it()
     let links = consent.attrs("a[href^=\"/link/nda\"]", "href");
     assert_eq!(links, ["/link/nda?platform=sandbox"]);
     assert!(consent.texts("a[href^=\"/link/nda\"]")[0]
-        .contains("Review and sign our mutual NDA (optional)"));
+        .contains("Read and sign Northwind Lending's mutual confidentiality agreement (optional)"));
     assert!(
         !consent.has("form.consent-form a[href^=\"/link/nda\"]"),
         "not inside the consent form"
@@ -381,7 +381,7 @@ async fn the_nda_speaks_french() {
     assert!(
         consent
             .body
-            .contains("Lire et signer notre accord de confidentialité mutuel (facultatif)"),
+            .contains("Lire et signer l’accord de confidentialité mutuel de Northwind Lending (facultatif)"),
         "{}",
         consent.body
     );

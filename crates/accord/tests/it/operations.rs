@@ -165,7 +165,7 @@ async fn bodies_over_the_limit_are_refused_in_each_surface_s_own_way() {
         let csp = res.headers()["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("script-src 'nonce-"), "{csp}");
         let body = res.text().await.unwrap();
-        assert!(body.contains("That was more than we can accept"), "{body}");
+        assert!(body.contains("That was too long to accept"), "{body}");
     }
 }
 

@@ -447,7 +447,7 @@ async fn the_customer_reads_and_downloads_its_receipts_from_the_success_and_mana
 
     // From the success page.
     let page = receipt_page_from(&browser, &success, "/link", consent_id).await;
-    assert_eq!(page.quiet_texts("h1"), ["Your consent receipt"]);
+    assert_eq!(page.quiet_texts("h1"), ["Your record of consent"]);
     let events = one_line(&page.quiet_texts("ul.receipt-events li strong"));
     assert_eq!(events, ["Consent given"]);
     assert_eq!(
@@ -545,7 +545,7 @@ async fn the_receipt_page_speaks_french_and_shows_the_french_text_agreed() {
     assert_eq!(consent["locale"], "fr");
     let consent_id = consent["id"].as_str().unwrap();
     let page = receipt_page_from(&browser, &success, "/link", consent_id).await;
-    assert_eq!(page.quiet_texts("h1"), ["Votre reçu de consentement"]);
+    assert_eq!(page.quiet_texts("h1"), ["Votre justificatif de consentement"]);
     assert_eq!(
         one_line(&page.quiet_texts("ul.receipt-events li strong")),
         ["Consentement donné"]
@@ -556,7 +556,7 @@ async fn the_receipt_page_speaks_french_and_shows_the_french_text_agreed() {
     );
     assert!(
         page.quiet_texts("ul.receipt-events a")
-            .contains(&"Télécharger le reçu signé".to_owned()),
+            .contains(&"Télécharger le justificatif signé".to_owned()),
         "{}",
         page.body
     );

@@ -361,7 +361,7 @@ async fn the_hosted_flow_shows_the_re_consent_screen_in_french() {
     );
     assert_eq!(
         list.quiet_texts(".reconsent-needed a"),
-        [format!("Consulter {SANDBOX}")]
+        [format!("Consulter les conditions pour {SANDBOX}")]
     );
     assert_eq!(
         list.quiet_texts("a.platform .reconsent"),
@@ -377,7 +377,7 @@ async fn the_hosted_flow_shows_the_re_consent_screen_in_french() {
     );
     assert_eq!(
         step.quiet_texts("h1"),
-        [format!("Consulter les nouvelles conditions pour {SANDBOX}")]
+        [format!("Consulter les nouvelles conditions pour votre compte {SANDBOX}")]
     );
     assert!(!step.has("form[action='/link/platforms/sandbox/consent']"));
     let screen = browser.get(&review).await;
@@ -393,7 +393,7 @@ async fn the_hosted_flow_shows_the_re_consent_screen_in_french() {
     fields.insert("action".into(), "decline".into());
     let declined = browser.post(&action, &fields).await;
     assert_eq!(declined.status, 200, "{}", declined.body);
-    assert_eq!(declined.quiet_texts("h1"), ["Rien n'a changé"]);
+    assert_eq!(declined.quiet_texts("h1"), ["Rien n’a changé"]);
     assert_eq!(connection(&app, &id).await["status"], "reconsent_required");
     assert_eq!(app.consents().await.len(), 1);
 
@@ -407,7 +407,7 @@ async fn the_hosted_flow_shows_the_re_consent_screen_in_french() {
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(
         done.quiet_texts("h1"),
-        [format!("{SANDBOX} est de nouveau connectée")]
+        [format!("Votre compte {SANDBOX} est de nouveau connecté")]
     );
     assert_eq!(connection(&app, &id).await["status"], "linked");
     let consents = app.consents().await;

@@ -287,21 +287,24 @@ async fn the_manage_page_shows_a_deauthorized_connection_and_reconnects_it() {
     let (_, fr) = manage_browser(&app, "fr").await;
     assert_eq!(
         fr.quiet_texts("article.connection .status-deauthorized"),
-        ["Accès arrêté par la plateforme"]
+        ["Accès coupé par la plateforme"]
     );
     let text = fr.quiet_texts("article.connection").join(" ");
     assert!(
-        text.contains("a mis fin à l'accès que nous détenions"),
+        text.contains("a mis fin à l’accès de Northwind Lending"),
         "{text}"
     );
-    assert!(text.contains("Reconnecter Accord Sandbox Books"), "{text}");
+    assert!(
+        text.contains("Reconnecter votre compte Accord Sandbox Books"),
+        "{text}"
+    );
     let (browser, page) = manage_browser(&app, "en").await;
     assert_eq!(
         page.quiet_texts("article.connection .status-deauthorized"),
         ["Access ended by the platform"]
     );
     let text = page.quiet_texts("article.connection").join(" ");
-    assert!(text.contains("ended the access we held"), "{text}");
+    assert!(text.contains("ended Northwind Lending's access"), "{text}");
     assert!(
         page.has("article.connection a.danger"),
         "it can still be disconnected"
