@@ -374,3 +374,6 @@ manage-link-label = Your personal link
 manage-link-rotated = This link is new: the one you used to come here no longer works. Keep this one.
 manage-come-back = To come back later, use the personal link shown on this page, on your confirmation page and in your record of consent. { $tenant } can also send you a new one.
 label-colon = :
+manage-return-title = See your connections
+manage-return-lead = This personal link opens the page where { $company } sees what it shares with { $tenant }, and can disconnect it.
+manage-return-open = Open my connections

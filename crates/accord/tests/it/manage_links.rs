@@ -12,14 +12,35 @@ fn personal_link(page: &Page) -> String {
     links[0].clone()
 }
 
-/// Opens `link` in `browser`: the manage page, or the refusal.
+/// Opens `link` in `browser` as a customer does (the link's page, then its one button): the
+/// manage page, or the refusal.
 async fn open(browser: &Browser, link: &str) -> Page {
-    let opened = browser.get(link).await;
-    if opened.status != 303 {
-        return opened;
+    let asked = browser.get(link).await;
+    if asked.status != 200 {
+        return asked;
     }
+    assert_eq!(
+        asked.quiet_texts("main form[method=get] button"),
+        ["Open my connections"]
+    );
+    assert!(
+        asked.body.contains("Northwind Lending"),
+        "the tenant's page: {}",
+        asked.body
+    );
+    let opened = browser.get(&format!("{link}?go=1")).await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
     assert_eq!(opened.location(), "/manage?rotated=1");
     browser.get(&opened.location()).await
+}
+
+/// A link that opens nothing: the friendly "no longer usable" page.
+async fn assert_refused(app: &TestApp, link: &str) {
+    for url in [link.to_owned(), format!("{link}?go=1")] {
+        let page = app.browser().get(&url).await;
+        assert_eq!(page.status, 410, "{url}: {}", page.body);
+        assert!(page.body.contains("This link can no longer be used"));
+    }
 }
 
 async fn disconnect(browser: &Browser, page: &Page, app: &TestApp) {
@@ -56,8 +77,11 @@ async fn the_personal_link_disconnects_a_day_after_the_flow_ended_and_is_then_re
     assert_ne!(fresh, link, "a fresh link is shown");
     assert!(page.body.contains("To come back later"), "how to come back");
 
+    // Merely fetching the link (as a mail scanner does) spends nothing.
+    let fetched = app.browser().get(&fresh).await;
+    assert_eq!(fetched.status, 200);
     // The spent link opens nothing in another browser; the same browser just continues.
-    assert_ne!(app.browser().get(&link).await.status, 303);
+    assert_refused(&app, &link).await;
     assert_eq!(browser.get(&fresh).await.location(), "/manage");
 
     disconnect(&browser, &page, &app).await;
@@ -77,7 +101,7 @@ async fn the_personal_link_disconnects_a_day_after_the_flow_ended_and_is_then_re
     );
 
     // No consent in force: the fresh link opens nothing either.
-    assert_ne!(app.browser().get(&fresh).await.status, 303);
+    assert_refused(&app, &fresh).await;
 }
 
 #[tokio::test]
@@ -135,9 +159,7 @@ async fn the_tenant_hands_out_and_revokes_personal_links() {
     let (status, body) = app.api_json(reqwest::Method::DELETE, &path, None).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["revoked"].as_u64().unwrap() >= 1, "{body}");
-    let refused = app.browser().get(&link).await;
-    assert_ne!(refused.status, 303, "a revoked link opens nothing");
-    assert!(refused.body.contains("This link can no longer be used"));
+    assert_refused(&app, &link).await;
 
     let unknown = format!("/v1/companies/{}/manage-links", "00000000-0000-4000-8000-000000000000");
     let (status, _) = app.api_json(reqwest::Method::DELETE, &unknown, None).await;

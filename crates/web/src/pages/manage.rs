@@ -7,12 +7,14 @@
 use crate::pages::ctx::ManageCtx;
 use crate::pages::error::{PageError, PageErrorKind};
 use crate::pages::form::{ManageForm, NoFields};
-use crate::pages::ctx::load_session;
+use crate::i18n::Tr;
+use crate::pages::ctx::{lang_links, load_chrome, load_session, negotiate_locale, PagePlace};
+use crate::security::CspNonce;
 use crate::pages::link::{connection_row, open_session, session_cookie, switch_session};
-use crate::pages::templates::{ManageConfirmPage, ManagePage};
+use crate::pages::templates::{ManageConfirmPage, ManagePage, ManageReturnPage};
 use crate::services::{connect, manage_links};
 use accord_domain::crypto::{random_token, TokenHash};
-use accord_domain::flow::BrowserSession;
+use accord_domain::flow::{BrowserSession, ManageLink};
 use accord_domain::ids::BrowserSessionId;
 use crate::state::AppState;
 use accord_domain::connection::ConnectionStatus;
@@ -20,7 +22,8 @@ use accord_domain::flow::SessionKind;
 use accord_domain::ids::{AccessId, ConnectionId};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Uri};
+use axum::Extension;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -30,22 +33,71 @@ use serde::Deserialize;
 pub async fn open_personal(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    Query(q): Query<OpenQuery>,
+    uri: Uri,
     headers: HeaderMap,
+    Extension(nonce): Extension<CspNonce>,
 ) -> Result<Response, PageError> {
-    let unusable = || PageError::new(PageErrorKind::LinkUnusable);
     let link = manage_links::usable(&state, &token)
         .await?
-        .ok_or_else(unusable)?;
+        .ok_or(PageError::new(PageErrorKind::LinkUnusable))?;
     if let Some((session, ..)) = load_session(&state, &headers, SessionKind::Manage).await? {
         if session.tenant_id == link.tenant_id && session.company_id == link.company_id {
             return Ok(Redirect::to("/manage").into_response());
         }
     }
+    if q.go.is_none() {
+        return confirm_personal(&state, &link, &uri, &headers, nonce.0).await;
+    }
+    spend_personal(&state, &token).await
+}
+
+#[derive(Deserialize)]
+pub struct OpenQuery {
+    go: Option<String>,
+}
+
+/// The page asking to open the manage page, in the tenant's colours and contacts.
+async fn confirm_personal(
+    state: &AppState,
+    link: &ManageLink,
+    uri: &Uri,
+    headers: &HeaderMap,
+    nonce: String,
+) -> Result<Response, PageError> {
+    let not_found = || PageError::new(PageErrorKind::LinkUnusable);
+    let tenant = state.store.tenant(link.tenant_id).await?.ok_or_else(not_found)?;
+    let company = state
+        .store
+        .company(link.tenant_id, link.company_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let locale = negotiate_locale(uri, headers, None);
+    let tr = Tr::new(state.i18n.clone(), locale);
+    let langs = lang_links(uri, locale, true, uri.path());
+    let place = PagePlace {
+        company_name: Some(&company.name),
+        path: uri.path(),
+        ..PagePlace::default()
+    };
+    let chrome = load_chrome(state, tr, nonce, &tenant, langs, SessionKind::Manage, place).await;
+    let page = ManageReturnPage {
+        chrome,
+        company_name: company.name.clone(),
+        action: uri.path().to_owned(),
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// Spends the link and opens a manage session in this browser; the page then shows a fresh
+/// link, so the copy that was used (perhaps from a shared computer) opens nothing any more.
+async fn spend_personal(state: &AppState, token: &str) -> Result<Response, PageError> {
+    let unusable = || PageError::new(PageErrorKind::LinkUnusable);
     let now = state.clock.now();
     // Of two racing uses, one wins; the other is refused like a spent link.
     let link = state
         .store
-        .use_manage_link(&TokenHash::of(&token), now)
+        .use_manage_link(&TokenHash::of(token), now)
         .await?
         .ok_or_else(unusable)?;
     let cookie_token = random_token(32);
@@ -63,7 +115,7 @@ pub async fn open_personal(
     let mut res = Redirect::to("/manage?rotated=1").into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
-        session_cookie(&state, SessionKind::Manage, &cookie_token),
+        session_cookie(state, SessionKind::Manage, &cookie_token),
     );
     Ok(res)
 }

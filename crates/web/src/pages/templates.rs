@@ -185,6 +185,16 @@ pub struct ManagePage {
     pub rotated: bool,
 }
 
+/// Before a personal link is spent: one button, so a mail scanner that fetches the link does
+/// not spend it.
+#[derive(Template)]
+#[template(path = "manage_return.html")]
+pub struct ManageReturnPage {
+    pub chrome: Chrome,
+    pub company_name: String,
+    pub action: String,
+}
+
 #[derive(Template)]
 #[template(path = "manage_confirm.html")]
 pub struct ManageConfirmPage {
