@@ -3,7 +3,9 @@
 //! Consent Receipt v1.1 export is derived from it. It is signed as a compact JWS (RFC 7515)
 //! with EdDSA over Ed25519 (RFC 8037), the key named by `kid` and published in the JWKS.
 
-use crate::ledger::{ChainedEvent, EventKind, FrozenController};
+use crate::ledger::{
+    ChainedEvent, EventKind, FrozenController, NoteError, NoteSigner, NoteVerifier,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
@@ -260,6 +262,27 @@ impl SigningKeys {
             .map(|(kid, k)| json!({ "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid, "x": URL_SAFE_NO_PAD.encode(k.verifying_key().as_bytes()) }))
             .collect();
         json!({ "keys": keys })
+    }
+
+    /// The current key as a C2SP note signer named `name`: the ledger's checkpoints are signed
+    /// with the same key material as receipts, so one published key set vouches for both.
+    pub fn note_signer(&self, name: &str) -> Result<NoteSigner, NoteError> {
+        NoteSigner::new(name, self.keys[&self.current].clone())
+    }
+
+    /// Every key (current first, then retired ones) as a note verifier named `name`: checkpoints
+    /// kept from before a rotation still open.
+    pub fn note_verifiers(&self, name: &str) -> Result<Vec<NoteVerifier>, NoteError> {
+        let current = std::iter::once(&self.keys[&self.current]);
+        let retired = self
+            .keys
+            .iter()
+            .filter(|(kid, _)| **kid != self.current)
+            .map(|(_, k)| k);
+        current
+            .chain(retired)
+            .map(|k| NoteVerifier::new(name, k.verifying_key()))
+            .collect()
     }
 
     /// Signs `payload` as a compact JWS with the current key. Written by hand because it is

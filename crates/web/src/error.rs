@@ -52,6 +52,8 @@ pub enum Resource {
     WebhookEndpoint,
     WebhookDelivery,
     Logo,
+    /// A tenant's public ledger (an unknown tenant id).
+    Ledger,
     /// A `/v1/...` path no endpoint serves.
     Endpoint,
     /// A record the store did not find where no handler named it.
@@ -71,6 +73,7 @@ impl Resource {
             Self::WebhookEndpoint => "webhook_endpoint",
             Self::WebhookDelivery => "webhook_delivery",
             Self::Logo => "logo",
+            Self::Ledger => "ledger",
             Self::Endpoint => "endpoint",
             Self::Record => "record",
         }
@@ -88,6 +91,7 @@ impl Resource {
             Self::WebhookEndpoint => "webhook endpoint not found",
             Self::WebhookDelivery => "webhook delivery not found for this endpoint",
             Self::Logo => "logo not found: the link settings have none",
+            Self::Ledger => "ledger not found: no tenant has this id",
             Self::Endpoint => {
                 "no API endpoint at this path: check the method and path against /openapi.json"
             }
@@ -107,6 +111,7 @@ impl Resource {
             "platform_key" => Self::Platform,
             "endpoint_id" => Self::WebhookEndpoint,
             "delivery_id" => Self::WebhookDelivery,
+            "tenant_id" => Self::Ledger,
             _ => Self::Record,
         }
     }

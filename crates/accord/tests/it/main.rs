@@ -21,6 +21,7 @@ mod link_settings;
 mod manage;
 mod manage_access;
 mod manage_links;
+mod merkle;
 mod nda;
 mod operations;
 mod postgres;

@@ -30,7 +30,8 @@ class Invalid(Exception):
 
 def parse_verifier_key(vkey):
     """`<name>+<hex key id>+<base64(0x01 || 32-byte Ed25519 public key)>`."""
-    name, key_id_hex, key_b64 = vkey.strip().split("+")
+    # Only the first two "+" separate fields: the base64 key may contain "+" itself.
+    name, key_id_hex, key_b64 = vkey.strip().split("+", 2)
     raw = base64.b64decode(key_b64, validate=True)
     if len(raw) != 33 or raw[0] != 0x01:
         raise Invalid("verifier key is not an Ed25519 note key")

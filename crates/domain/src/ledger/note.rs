@@ -143,10 +143,9 @@ impl NoteVerifier {
     /// the id is the key's.
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
         let bad = || NoteError::BadVerifierKey;
-        let mut parts = vkey.split('+');
-        let (Some(name), Some(id), Some(key), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // Standard base64 has `+` in its alphabet: only the first two `+` separate fields.
+        let mut parts = vkey.splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad());
         };
         if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {

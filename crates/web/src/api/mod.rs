@@ -8,6 +8,7 @@ pub mod connections;
 pub mod data;
 pub mod dto;
 pub mod extract;
+pub mod ledger;
 pub mod manage_links;
 pub mod ndas;
 pub mod notices;
@@ -49,7 +50,8 @@ use utoipa_axum::routes;
         (name = "support", description = "Requests from your customers"),
         (name = "build-your-own", description = "Run the flow from your own UI: platforms, rendered notices, consents, authorizations"),
         (name = "analytics", description = "The funnel of the hosted flow, without personal data"),
-        (name = "webhooks", description = "Signed events (Standard Webhooks) posted to your endpoints, with every delivery attempt")
+        (name = "webhooks", description = "Signed events (Standard Webhooks) posted to your endpoints, with every delivery attempt"),
+        (name = "ledger", description = "Each tenant's consent ledger as a public transparency log (RFC 9162 Merkle tree, C2SP signed checkpoints): hashes and signatures only, no API key")
     )
 )]
 struct ApiDoc;
@@ -107,6 +109,10 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::replay))
+        .routes(routes!(ledger::checkpoint))
+        .routes(routes!(ledger::key))
+        .routes(routes!(ledger::inclusion))
+        .routes(routes!(ledger::consistency))
         .split_for_parts();
     let mut doc = doc;
     unique_proxy_operation_ids(&mut doc);

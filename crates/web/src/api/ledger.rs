@@ -1,0 +1,280 @@
+//! Each tenant's ledger as a public transparency log (RFC 9162 Merkle tree, C2SP signed notes):
+//! the latest signed tree head, the key that signs it, and inclusion and consistency proofs.
+//! Open to anyone without a key because they carry hashes and signatures only, never consent
+//! data: a customer holding a receipt, or an auditor keeping checkpoints outside Accord, checks
+//! them with any RFC 9162 / C2SP implementation.
+
+use crate::api::extract::{ApiPath, ApiQuery};
+use crate::error::{ApiError, Problem, Resource};
+use crate::state::AppState;
+use accord_domain::ids::TenantId;
+use accord_domain::ledger::merkle::{self, Hash};
+use accord_domain::ledger::{NoteSigner, TreeHead};
+use accord_domain::validate::Invalid;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// A proof for a given size never changes (the tree is append-only), so caches may keep it.
+const PROOF_CACHE: &str = "public, max-age=31536000, immutable";
+/// The key name when the public URL has no host name to lend it.
+const FALLBACK_KEY_NAME: &str = "accord-ledger";
+
+/// The log's origin line: `<public host>/ledger/<tenant id>` (no scheme, as C2SP asks).
+fn origin(state: &AppState, tenant: Uuid) -> String {
+    let url = &state.config.urls.public_url;
+    let host = url.host_str().unwrap_or(FALLBACK_KEY_NAME);
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let base = url.path().trim_end_matches('/');
+    format!("{host}{port}{base}/ledger/{tenant}")
+}
+
+/// The note key name: the origin's host, so a verifier key says whose log it signs.
+fn key_name(state: &AppState) -> &str {
+    state
+        .config
+        .urls
+        .public_url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .unwrap_or(FALLBACK_KEY_NAME)
+}
+
+fn signer(state: &AppState) -> Result<NoteSigner, ApiError> {
+    state
+        .keyring
+        .signing_keys()
+        .note_signer(key_name(state))
+        .map_err(|e| ApiError::Internal(format!("ledger note key: {e}")))
+}
+
+/// An unknown tenant id is a 404 for its ledger (an empty ledger of a real tenant is not).
+async fn known_tenant(state: &AppState, id: Uuid) -> Result<TenantId, ApiError> {
+    let tenant = TenantId(id);
+    state
+        .store
+        .tenant(tenant)
+        .await?
+        .map(|_| tenant)
+        .ok_or(ApiError::NotFound(Resource::Ledger))
+}
+
+fn b64(h: &Hash) -> String {
+    B64.encode(h)
+}
+
+/// A query value that parses but names no proof: a 422 like a malformed one (the field in
+/// `errors`, `query.<field>` in `detail`).
+fn invalid(field: &str, message: String) -> ApiError {
+    ApiError::InvalidShape {
+        detail: format!("query.{field}: {message}"),
+        fields: Invalid::one(field, message),
+    }
+}
+
+/// The latest tree head of the tenant's ledger as a C2SP `tlog-checkpoint` signed note.
+#[utoipa::path(get, path = "/ledger/{tenant_id}/checkpoint", operation_id = "get_ledger_checkpoint", tag = "ledger",
+    security(()),
+    params(("tenant_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The signed checkpoint: origin, tree size, base64 root hash, a blank line, then `— <key name> <base64 signature>`", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 404, body = Problem)))]
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let tenant = known_tenant(&state, tenant_id).await?;
+    let head = state.store.tree_head(tenant).await?;
+    let note = TreeHead {
+        origin: origin(&state, tenant_id),
+        size: head.size,
+        root: head.root,
+        extensions: Vec::new(),
+    }
+    .sign(&signer(&state)?)
+    .map_err(|e| ApiError::Internal(format!("ledger checkpoint: {e}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            // The head moves with every consent: always ask again.
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        note,
+    )
+        .into_response())
+}
+
+/// The C2SP verifier keys of the ledger's checkpoints, one per line: the current key first,
+/// then keys retired by a rotation (for checkpoints kept from before it).
+#[utoipa::path(get, path = "/ledger/{tenant_id}/key", operation_id = "get_ledger_key", tag = "ledger",
+    security(()),
+    params(("tenant_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "`<name>+<hex key id>+<base64(0x01 ‖ Ed25519 public key)>` lines; the same Ed25519 keys as `/.well-known/jwks.json`", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 404, body = Problem)))]
+pub async fn key(
+    State(state): State<AppState>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    known_tenant(&state, tenant_id).await?;
+    let verifiers = state
+        .keyring
+        .signing_keys()
+        .note_verifiers(key_name(&state))
+        .map_err(|e| ApiError::Internal(format!("ledger note key: {e}")))?;
+    let mut body = String::new();
+    for v in &verifiers {
+        body.push_str(&v.to_string());
+        body.push('\n');
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InclusionQuery {
+    /// The leaf's index: the event's ledger position minus one.
+    pub index: u64,
+    /// The tree size the proof is for (at most the current size; usually a checkpoint's).
+    pub size: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProof {
+    pub index: u64,
+    pub size: u64,
+    /// SHA-256(0x00 ‖ the event's 32-byte chain hash), base64.
+    pub leaf_hash: String,
+    /// The root of the tree of `size` leaves, base64.
+    pub root: String,
+    /// The audit path (RFC 9162 §2.1.3), base64 hashes.
+    pub proof: Vec<String>,
+}
+
+/// The proof that the event at `index` (its ledger position minus one) is in the tree of
+/// `size` leaves (RFC 9162 inclusion proof).
+#[utoipa::path(get, path = "/ledger/{tenant_id}/proofs/inclusion", operation_id = "get_ledger_inclusion_proof", tag = "ledger",
+    security(()),
+    params(("tenant_id" = Uuid, Path), InclusionQuery),
+    responses((status = 200, body = InclusionProof), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn inclusion(
+    State(state): State<AppState>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<InclusionQuery>,
+) -> Result<Response, ApiError> {
+    let tenant = known_tenant(&state, tenant_id).await?;
+    let current = state.store.tree_head(tenant).await?.size;
+    if q.size == 0 || q.size > current {
+        return Err(invalid(
+            "size",
+            format!("must be between 1 and the tree's current size, {current}"),
+        ));
+    }
+    if q.index >= q.size {
+        return Err(invalid("index", "must be less than size".to_owned()));
+    }
+    let proof = state.store.inclusion_proof(tenant, q.index, q.size).await?;
+    let root = state.store.tree_root(tenant, q.size).await?;
+    let (Some(proof), Some(root)) = (proof, root) else {
+        return Err(invalid(
+            "size",
+            format!("is beyond the tree's size, {current}"),
+        ));
+    };
+    let leaf_hash = leaf_of(&state, tenant, q.index).await?;
+    let body = InclusionProof {
+        index: q.index,
+        size: q.size,
+        leaf_hash: b64(&leaf_hash),
+        root: b64(&root),
+        proof: proof.iter().map(b64).collect(),
+    };
+    Ok(([(header::CACHE_CONTROL, PROOF_CACHE)], Json(body)).into_response())
+}
+
+/// The leaf hash of the event at `index`, from its stored chain hash (what was appended).
+async fn leaf_of(state: &AppState, tenant: TenantId, index: u64) -> Result<Hash, ApiError> {
+    let after = i64::try_from(index).map_err(|_| invalid("index", "is too large".into()))?;
+    let row = state.store.ledger_rows(tenant, after, 1).await?;
+    let event = row
+        .first()
+        .ok_or_else(|| ApiError::Internal(format!("ledger event {} missing", index + 1)))?;
+    merkle::event_leaf(&event.hash)
+        .map_err(|e| ApiError::Internal(format!("ledger event {}: {e}", event.seq)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyQuery {
+    /// The older tree size (a checkpoint you kept).
+    pub from: u64,
+    /// The newer tree size (at most the current size).
+    pub to: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    /// The root of the tree of `from` leaves, base64.
+    pub old_root: String,
+    /// The root of the tree of `to` leaves, base64.
+    pub new_root: String,
+    /// The consistency proof (RFC 9162 §2.1.4), base64 hashes; empty when `from` is 0 or
+    /// equals `to`.
+    pub proof: Vec<String>,
+}
+
+/// The proof that the tree of `to` leaves extends the tree of `from` leaves: nothing the older
+/// tree held was changed or removed (RFC 9162 consistency proof).
+#[utoipa::path(get, path = "/ledger/{tenant_id}/proofs/consistency", operation_id = "get_ledger_consistency_proof", tag = "ledger",
+    security(()),
+    params(("tenant_id" = Uuid, Path), ConsistencyQuery),
+    responses((status = 200, body = ConsistencyProof), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn consistency(
+    State(state): State<AppState>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
+) -> Result<Response, ApiError> {
+    let tenant = known_tenant(&state, tenant_id).await?;
+    let current = state.store.tree_head(tenant).await?.size;
+    if q.to > current {
+        return Err(invalid(
+            "to",
+            format!("must be at most the tree's current size, {current}"),
+        ));
+    }
+    if q.from > q.to {
+        return Err(invalid("from", "must be at most to".to_owned()));
+    }
+    let proof = state.store.consistency_proof(tenant, q.from, q.to).await?;
+    let old_root = state.store.tree_root(tenant, q.from).await?;
+    let new_root = state.store.tree_root(tenant, q.to).await?;
+    let (Some(proof), Some(old_root), Some(new_root)) = (proof, old_root, new_root) else {
+        return Err(invalid(
+            "to",
+            format!("is beyond the tree's size, {current}"),
+        ));
+    };
+    let body = ConsistencyProof {
+        from: q.from,
+        to: q.to,
+        old_root: b64(&old_root),
+        new_root: b64(&new_root),
+        proof: proof.iter().map(b64).collect(),
+    };
+    Ok(([(header::CACHE_CONTROL, PROOF_CACHE)], Json(body)).into_response())
+}
