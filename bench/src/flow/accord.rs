@@ -55,7 +55,9 @@ async fn create_link(b: &mut Browser, tenant: &Tenant, n: u64) -> anyhow::Result
     let company = b.send("API: company", req).await?;
     expect(&company, 201, "API: company")?;
     let company: serde_json::Value = serde_json::from_str(&company.body)?;
-    let id = company["id"].as_str().ok_or_else(|| anyhow!("company without id"))?;
+    let id = company["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("company without id"))?;
     let req = b
         .client
         .post(b.abs(&format!("/v1/companies/{id}/link-sessions")))
@@ -83,7 +85,9 @@ async fn sandbox_approve(b: &mut Browser, authorize_url: &str) -> anyhow::Result
         action
     } else {
         // A relative action resolves against the sign-in page's URL.
-        url::Url::parse(&b.abs(authorize_url))?.join(&action)?.to_string()
+        url::Url::parse(&b.abs(authorize_url))?
+            .join(&action)?
+            .to_string()
     };
     let approved = b.post_form("sandbox approve", &action, &fields).await?;
     expect(&approved, 303, "sandbox approve")?;

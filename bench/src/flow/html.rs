@@ -12,7 +12,10 @@ pub fn form(body: &str, marker: &str) -> Option<(String, Vec<(String, String)>)>
         let tag_end = start + body[start..].find('>')?;
         let tag = &body[start..=tag_end];
         if tag.contains(marker) {
-            let end = tag_end + body[tag_end..].find("</form>").unwrap_or(body.len() - tag_end);
+            let end = tag_end
+                + body[tag_end..]
+                    .find("</form>")
+                    .unwrap_or(body.len() - tag_end);
             let action = attr(tag, "action").unwrap_or_default();
             return Some((action, inputs(&body[tag_end..end])));
         }
@@ -24,7 +27,9 @@ fn inputs(inner: &str) -> Vec<(String, String)> {
     let mut fields = Vec::new();
     let mut rest = inner;
     while let Some(i) = rest.find("<input") {
-        let Some(len) = rest[i..].find('>') else { break };
+        let Some(len) = rest[i..].find('>') else {
+            break;
+        };
         let tag = &rest[i..=i + len];
         rest = &rest[i + len..];
         let ty = attr(tag, "type").unwrap_or_else(|| "text".into());
@@ -107,8 +112,14 @@ mod tests {
         assert_eq!(action, "/a?b=1&c=2");
         assert_eq!(
             fields,
-            vec![("csrf".into(), "t+k".into()), ("login".into(), String::new())]
+            vec![
+                ("csrf".into(), "t+k".into()),
+                ("login".into(), String::new())
+            ]
         );
-        assert_eq!(href(r#"<a href="/link/platforms">"#, "/link/").unwrap(), "/link/platforms");
+        assert_eq!(
+            href(r#"<a href="/link/platforms">"#, "/link/").unwrap(),
+            "/link/platforms"
+        );
     }
 }

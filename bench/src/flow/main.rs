@@ -123,7 +123,10 @@ async fn start(health: &str, log: &std::path::Path, command: &[String]) -> anyho
         .build()?;
     while started.elapsed() < Duration::from_mins(1) {
         if let Some(status) = child.try_wait()? {
-            bail!("the server exited ({status}) before answering (see {})", log.display());
+            bail!(
+                "the server exited ({status}) before answering (see {})",
+                log.display()
+            );
         }
         if let Ok(res) = client.get(health).send().await {
             if res.status() == 200 {
@@ -137,7 +140,10 @@ async fn start(health: &str, log: &std::path::Path, command: &[String]) -> anyho
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    bail!("{health} did not answer 200 within 60 s (see {})", log.display())
+    bail!(
+        "{health} did not answer 200 within 60 s (see {})",
+        log.display()
+    )
 }
 
 /// What the in-flight slots share.
@@ -206,7 +212,14 @@ async fn run(args: RunArgs) -> anyhow::Result<Round> {
             }
         }
     }
-    Ok(summarise(&shared, tally, seconds, server_cpu, client_cpu, (rss, peak)))
+    Ok(summarise(
+        &shared,
+        tally,
+        seconds,
+        server_cpu,
+        client_cpu,
+        (rss, peak),
+    ))
 }
 
 fn summarise(

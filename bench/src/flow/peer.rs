@@ -67,7 +67,8 @@ async fn interaction(
     };
     let page = b.get(page_step, url).await?;
     expect(&page, 200, page_step)?;
-    let (action, mut fields) = html::form(&page.body, "").with_context(|| format!("{what}: no form"))?;
+    let (action, mut fields) =
+        html::form(&page.body, "").with_context(|| format!("{what}: no form"))?;
     if login {
         fields.retain(|(k, _)| k != "login");
         fields.push(("login".into(), "bluebell".into()));
@@ -77,7 +78,12 @@ async fn interaction(
     Ok(posted.location)
 }
 
-async fn token(b: &mut Browser, code: &str, redirect_uri: &str, verifier: &str) -> anyhow::Result<()> {
+async fn token(
+    b: &mut Browser,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> anyhow::Result<()> {
     let req = b
         .client
         .post(b.abs("/token"))

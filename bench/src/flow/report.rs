@@ -95,8 +95,15 @@ fn steps_table(md: &mut String, rounds: &[Round], side: &str) {
         .filter_map(|&c| find(rounds, side, c, 1))
         .collect();
     let Some(first) = firsts.first() else { return };
-    let name = if side == "accord" { "Accord" } else { "oidc-provider" };
-    let _ = write!(md, "\n{name}, each step, p50 / p99 in ms (first round of each level; client CPU per flow: ");
+    let name = if side == "accord" {
+        "Accord"
+    } else {
+        "oidc-provider"
+    };
+    let _ = write!(
+        md,
+        "\n{name}, each step, p50 / p99 in ms (first round of each level; client CPU per flow: "
+    );
     let client: Vec<String> = firsts
         .iter()
         .map(|r| format!("{:.2} ms at {}", r.client_cpu_ms_per_flow, r.concurrency))
@@ -143,8 +150,18 @@ fn svg(rounds: &[Round]) -> String {
     for (g, &c) in levels.iter().enumerate() {
         let mut bars: Vec<(&str, f64)> = Vec::new();
         for side in ["accord", "peer"] {
-            for r in rounds.iter().filter(|r| r.side == side && r.concurrency == c) {
-                bars.push((if side == "accord" { "#1f77b4" } else { "#ff7f0e" }, r.flows_per_s));
+            for r in rounds
+                .iter()
+                .filter(|r| r.side == side && r.concurrency == c)
+            {
+                bars.push((
+                    if side == "accord" {
+                        "#1f77b4"
+                    } else {
+                        "#ff7f0e"
+                    },
+                    r.flows_per_s,
+                ));
             }
         }
         #[allow(clippy::cast_precision_loss)]
@@ -157,7 +174,12 @@ fn svg(rounds: &[Round]) -> String {
             let x = x0 + 10.0 + bar_w * i as f64;
             let _ = writeln!(s, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{colour}\"><title>{v:.0} flows/s</title></rect>", h - bottom - bh, bar_w - 2.0);
         }
-        let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{c} in flight</text>", x0 + group_w / 2.0, h - bottom + 18.0);
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{c} in flight</text>",
+            x0 + group_w / 2.0,
+            h - bottom + 18.0
+        );
     }
     s.push_str("</svg>\n");
     s

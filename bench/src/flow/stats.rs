@@ -10,7 +10,8 @@ pub struct Samples(Vec<u32>);
 
 impl Samples {
     pub fn push(&mut self, d: Duration) {
-        self.0.push(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
+        self.0
+            .push(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
     }
 
     pub fn extend(&mut self, other: Samples) {
@@ -75,7 +76,12 @@ pub fn cpu_time(pid: &str) -> Duration {
     // The command name may hold spaces: the fields counted from after its closing parenthesis.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }

@@ -217,7 +217,10 @@ pub fn webhook_delivery(outcome: &'static str) {
 
 /// One token refresh and how it ended.
 pub fn token_refresh(outcome: &'static str) {
-    metrics().refreshes.get_or_create(&Outcome { outcome }).inc();
+    metrics()
+        .refreshes
+        .get_or_create(&Outcome { outcome })
+        .inc();
 }
 
 /// One write batch committed by `backend` (`sqlite`, `postgres`) in `seconds`.

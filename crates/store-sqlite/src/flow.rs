@@ -328,7 +328,9 @@ impl FlowStore for SqliteStore {
 
     async fn create_browser_session(&self, session: &BrowserSession) -> Result<()> {
         let s = session.clone();
-        self.write.transaction(move |db| insert_browser(db, &s)).await
+        self.write
+            .transaction(move |db| insert_browser(db, &s))
+            .await
     }
 
     async fn browser_session(

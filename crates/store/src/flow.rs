@@ -39,8 +39,11 @@ pub trait FlowStore: Send + Sync {
     /// left or finished: the next person at the same computer finds no session), and frees its
     /// link session for another opening while that is unexpired, so the link the customer was
     /// sent opens the flow again. `false` if no unexpired session had that token.
-    async fn end_browser_session(&self, token_hash: &TokenHash, now: OffsetDateTime)
-        -> Result<bool>;
+    async fn end_browser_session(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
     async fn create_oauth_flow(&self, flow: &OAuthFlow) -> Result<()>;
     /// Stores a company's personal manage link.
     async fn create_manage_link(&self, link: &ManageLink) -> Result<()>;

@@ -27,7 +27,9 @@ pub(crate) use accord_domain::catalog::{Category, PlatformKey};
 pub(crate) use accord_domain::connection::{Connection, Upstream};
 pub(crate) use accord_domain::consent::Consent;
 pub(crate) use accord_domain::crypto::TokenHash;
-pub(crate) use accord_domain::flow::{BrowserSession, LinkSession, ManageLink, OAuthFlow, SessionKind};
+pub(crate) use accord_domain::flow::{
+    BrowserSession, LinkSession, ManageLink, OAuthFlow, SessionKind,
+};
 pub(crate) use accord_domain::funnel::{FunnelCount, FunnelEvent};
 pub(crate) use accord_domain::ids::{
     AccessId, BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId,

@@ -140,11 +140,7 @@ pub fn long_date_time(locale: Locale, at: time::OffsetDateTime) -> String {
     let date = long_date(locale, at.date());
     match locale {
         Locale::En => format!("{date}, {:02}:{:02} UTC", at.hour(), at.minute()),
-        Locale::Fr => format!(
-            "{date} à {}\u{a0}h\u{a0}{:02} UTC",
-            at.hour(),
-            at.minute()
-        ),
+        Locale::Fr => format!("{date} à {}\u{a0}h\u{a0}{:02} UTC", at.hour(), at.minute()),
     }
 }
 
@@ -230,9 +226,18 @@ mod tests {
     #[test]
     fn dates_read_as_words_in_each_language() {
         use time::macros::{date, datetime};
-        assert_eq!(long_date(Locale::En, date!(2026 - 12 - 02)), "2 December 2026");
-        assert_eq!(long_date(Locale::Fr, date!(2026 - 12 - 02)), "2 décembre 2026");
-        assert_eq!(long_date(Locale::Fr, date!(2026 - 03 - 01)), "1er mars 2026");
+        assert_eq!(
+            long_date(Locale::En, date!(2026 - 12 - 02)),
+            "2 December 2026"
+        );
+        assert_eq!(
+            long_date(Locale::Fr, date!(2026 - 12 - 02)),
+            "2 décembre 2026"
+        );
+        assert_eq!(
+            long_date(Locale::Fr, date!(2026 - 03 - 01)),
+            "1er mars 2026"
+        );
         assert_eq!(
             long_date_time(Locale::En, datetime!(2026-12-02 14:05 UTC)),
             "2 December 2026, 14:05 UTC"
@@ -270,7 +275,9 @@ mod tests {
         let mut bad = Vec::new();
         for entry in &res.body {
             let (id, value, attributes) = match entry {
-                fluent_syntax::ast::Entry::Message(m) => (m.id.name, m.value.as_ref(), &m.attributes),
+                fluent_syntax::ast::Entry::Message(m) => {
+                    (m.id.name, m.value.as_ref(), &m.attributes)
+                }
                 fluent_syntax::ast::Entry::Term(t) => (t.id.name, Some(&t.value), &t.attributes),
                 _ => continue,
             };

@@ -123,7 +123,10 @@ async fn backup_on_postgres_points_to_the_database_s_own_tools() {
     let dir = tempfile::tempdir().unwrap();
     let mut backup = accord();
     backup
-        .env("ACCORD_DATABASE__URL", "postgres://accord@db.invalid:5432/accord")
+        .env(
+            "ACCORD_DATABASE__URL",
+            "postgres://accord@db.invalid:5432/accord",
+        )
         .args(["backup", "--to"])
         .arg(dir.path().join("x.db"))
         .arg("--data-dir")

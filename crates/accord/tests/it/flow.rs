@@ -293,7 +293,10 @@ async fn several_platforms_can_be_connected_in_one_session() {
         .is_empty());
 
     let second = browser.connect(None, "sandbox-bank").await;
-    assert_eq!(heading(&second), "Your Accord Sandbox Bank account is connected");
+    assert_eq!(
+        heading(&second),
+        "Your Accord Sandbox Bank account is connected"
+    );
 
     let select = browser.get("/link/platforms").await;
     let status = select.quiet_texts("p.notice-ok[role=status]");
@@ -457,7 +460,10 @@ async fn denying_at_the_platform_shows_a_friendly_page_whose_retry_works() {
     let done = browser.get(&callback.location()).await;
     assert_eq!(done.status, 303, "{}", done.body);
     let success = browser.get(&done.location()).await;
-    assert_eq!(heading(&success), "Your Accord Sandbox Books account is connected");
+    assert_eq!(
+        heading(&success),
+        "Your Accord Sandbox Books account is connected"
+    );
     assert_eq!(
         app.consents().await.len(),
         1,

@@ -574,7 +574,12 @@ async fn the_sealer_refuses_a_chain_rewritten_with_its_checkpoints_deleted() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(remembered, Some(3), "the head is signed into {}", file.display());
+    assert_eq!(
+        remembered,
+        Some(3),
+        "the head is signed into {}",
+        file.display()
+    );
 
     // Behind Accord's back: the last two events and every checkpoint deleted.
     let conn = connect(&app.data_dir.path().join("accord.db"));
@@ -605,5 +610,9 @@ async fn the_sealer_refuses_a_chain_rewritten_with_its_checkpoints_deleted() {
         .filter(|c| c.checkpoint.tenant_id == tenant)
         .map(|c| c.checkpoint.seq)
         .collect();
-    assert_eq!(in_file.iter().max(), Some(&3), "the file still says 3: {in_file:?}");
+    assert_eq!(
+        in_file.iter().max(),
+        Some(&3),
+        "the file still says 3: {in_file:?}"
+    );
 }

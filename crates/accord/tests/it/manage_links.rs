@@ -86,7 +86,10 @@ async fn the_personal_link_disconnects_a_day_after_the_flow_ended_and_is_then_re
 
     disconnect(&browser, &page, &app).await;
     let consent = app.consents().await.remove(0);
-    assert!(!consent["withdrawn_at"].is_null(), "recorded as a withdrawal");
+    assert!(
+        !consent["withdrawn_at"].is_null(),
+        "recorded as a withdrawal"
+    );
     let events = app
         .state
         .store
@@ -109,7 +112,9 @@ async fn the_record_of_consent_carries_the_personal_link() {
     let app = spawn_app().await;
     let flow = app.browser();
     let success = flow.connect(Some(&app.link_url), "sandbox").await;
-    let receipt = success.attrs("a[href^='/link/receipts/']", "href").remove(0);
+    let receipt = success
+        .attrs("a[href^='/link/receipts/']", "href")
+        .remove(0);
     let page = flow.get(&receipt).await;
     assert_eq!(page.status, 200, "{}", page.body);
     let link = personal_link(&page);
@@ -161,7 +166,10 @@ async fn the_tenant_hands_out_and_revokes_personal_links() {
     assert!(body["revoked"].as_u64().unwrap() >= 1, "{body}");
     assert_refused(&app, &link).await;
 
-    let unknown = format!("/v1/companies/{}/manage-links", "00000000-0000-4000-8000-000000000000");
+    let unknown = format!(
+        "/v1/companies/{}/manage-links",
+        "00000000-0000-4000-8000-000000000000"
+    );
     let (status, _) = app.api_json(reqwest::Method::DELETE, &unknown, None).await;
     assert_eq!(status, 404);
 }

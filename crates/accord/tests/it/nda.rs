@@ -379,9 +379,9 @@ async fn the_nda_speaks_french() {
     let b = opened(&app).await;
     let consent = b.get("/link/platforms/sandbox/consent?lang=fr").await;
     assert!(
-        consent
-            .body
-            .contains("Lire et signer l’accord de confidentialité mutuel de Northwind Lending (facultatif)"),
+        consent.body.contains(
+            "Lire et signer l’accord de confidentialité mutuel de Northwind Lending (facultatif)"
+        ),
         "{}",
         consent.body
     );

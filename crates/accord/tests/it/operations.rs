@@ -241,14 +241,10 @@ async fn done_ends_the_browser_session_and_the_link_opens_again() {
     browser.connect(Some(&app.link_url), "sandbox").await;
     let done = browser.get("/link/finish").await;
     assert_eq!(done.status, 200);
-    let cleared = done
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .any(|c| {
-            let c = c.to_str().unwrap();
-            c.starts_with("accord_link=;") && c.contains("Max-Age=0")
-        });
+    let cleared = done.headers.get_all("set-cookie").iter().any(|c| {
+        let c = c.to_str().unwrap();
+        c.starts_with("accord_link=;") && c.contains("Max-Age=0")
+    });
     assert!(cleared, "the cookie is cleared: {:?}", done.headers);
     // Even a browser that kept the cookie (a copy of it) gets no further: the session is over
     // on the server.
@@ -277,7 +273,10 @@ async fn yes_exit_ends_the_session_on_the_server() {
     assert_eq!(finish.status, 200, "{}", finish.body);
     assert_eq!(browser.get("/link/platforms").await.status, 403);
     let consent = browser.get("/link/platforms/sandbox/consent").await;
-    assert_eq!(consent.status, 403, "nobody can consent for the company now");
+    assert_eq!(
+        consent.status, 403,
+        "nobody can consent for the company now"
+    );
 }
 
 #[tokio::test]

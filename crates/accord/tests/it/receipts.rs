@@ -29,7 +29,10 @@ fn assert_kantara_valid(k: &Value) {
         .build(&schema)
         .expect("the schema compiles");
     let errors: Vec<String> = validator.iter_errors(k).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "Kantara v1.1 export invalid: {errors:?}\n{k:#}");
+    assert!(
+        errors.is_empty(),
+        "Kantara v1.1 export invalid: {errors:?}\n{k:#}"
+    );
 }
 
 /// The receipts of a consent, from the tenant API.
@@ -277,7 +280,9 @@ async fn a_consent_receipt_verifies_with_an_independent_jose_implementation() {
         "help@northwind-lending.example"
     );
     assert_eq!(k["piiControllers"][0]["phone"], "+44 20 7946 0000");
-    assert!(k["policyUrl"].as_str().is_some_and(|u| u.starts_with("http")));
+    assert!(k["policyUrl"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("http")));
     assert_eq!(k["services"][0]["service"], "Accord Sandbox Books");
     let kp = &k["services"][0]["purposes"][0];
     assert_eq!(kp["purpose"], purpose_text);
@@ -545,7 +550,10 @@ async fn the_receipt_page_speaks_french_and_shows_the_french_text_agreed() {
     assert_eq!(consent["locale"], "fr");
     let consent_id = consent["id"].as_str().unwrap();
     let page = receipt_page_from(&browser, &success, "/link", consent_id).await;
-    assert_eq!(page.quiet_texts("h1"), ["Votre justificatif de consentement"]);
+    assert_eq!(
+        page.quiet_texts("h1"),
+        ["Votre justificatif de consentement"]
+    );
     assert_eq!(
         one_line(&page.quiet_texts("ul.receipt-events li strong")),
         ["Consentement donné"]
@@ -824,7 +832,10 @@ async fn changing_the_link_settings_changes_no_past_receipt() {
     assert_eq!(status, 200, "{body}");
 
     let after = receipts(&app, &consent_id).await;
-    assert_eq!(after[0]["receipt"], before[0]["receipt"], "the receipt is unchanged");
+    assert_eq!(
+        after[0]["receipt"], before[0]["receipt"],
+        "the receipt is unchanged"
+    );
     assert_eq!(after[0]["kantara_v1_1"], before[0]["kantara_v1_1"]);
     assert_eq!(
         after[0]["receipt"]["controller"]["legal_name"],
@@ -840,7 +851,10 @@ async fn changing_the_link_settings_changes_no_past_receipt() {
     let k = &fresh[0]["kantara_v1_1"];
     assert_kantara_valid(k);
     assert_eq!(k["jurisdiction"], "FR");
-    assert_eq!(k["piiControllers"][0]["piiController"], "Renamed Holdings plc");
+    assert_eq!(
+        k["piiControllers"][0]["piiController"],
+        "Renamed Holdings plc"
+    );
     let p = &k["services"][0]["purposes"][0];
     assert_eq!(p["thirdPartyDisclosure"], true);
     assert_eq!(p["thirdPartyName"], "Credit Bureau Ltd");

@@ -377,7 +377,9 @@ async fn the_hosted_flow_shows_the_re_consent_screen_in_french() {
     );
     assert_eq!(
         step.quiet_texts("h1"),
-        [format!("Consulter les nouvelles conditions pour votre compte {SANDBOX}")]
+        [format!(
+            "Consulter les nouvelles conditions pour votre compte {SANDBOX}"
+        )]
     );
     assert!(!step.has("form[action='/link/platforms/sandbox/consent']"));
     let screen = browser.get(&review).await;

@@ -299,7 +299,11 @@ pub async fn a_manage_link_is_used_once_and_revoked_per_company(store: &dyn Stor
         store.create_manage_link(l).await.expect("create");
     }
     let found = store.manage_link(&TokenHash::of("m-1")).await.unwrap();
-    assert_eq!(found, Some(first.clone()), "found by its hash, whatever the time");
+    assert_eq!(
+        found,
+        Some(first.clone()),
+        "found by its hash, whatever the time"
+    );
     let used = store
         .use_manage_link(&TokenHash::of("m-1"), at(86_400 * 400))
         .await
@@ -310,14 +314,20 @@ pub async fn a_manage_link_is_used_once_and_revoked_per_company(store: &dyn Stor
         .await
         .unwrap();
     assert_eq!(again, None, "used once");
-    assert_eq!(store.manage_link(&TokenHash::of("m-1")).await.unwrap(), None);
+    assert_eq!(
+        store.manage_link(&TokenHash::of("m-1")).await.unwrap(),
+        None
+    );
 
     let n = store
         .revoke_manage_links(w.tenant.id, w.company.id, at(20))
         .await
         .unwrap();
     assert_eq!(n, 1, "the one left unused");
-    assert_eq!(store.manage_link(&TokenHash::of("m-2")).await.unwrap(), None);
+    assert_eq!(
+        store.manage_link(&TokenHash::of("m-2")).await.unwrap(),
+        None
+    );
     let kept = store.manage_link(&TokenHash::of("m-3")).await.unwrap();
     assert_eq!(kept, Some(theirs), "another company's link is untouched");
     let none = store
@@ -338,7 +348,10 @@ pub async fn a_deleted_companys_manage_link_opens_nothing(store: &dyn Store) {
         .delete_company(w.tenant.id, w.company.id, at(30))
         .await
         .unwrap());
-    assert_eq!(store.manage_link(&TokenHash::of("m-1")).await.unwrap(), None);
+    assert_eq!(
+        store.manage_link(&TokenHash::of("m-1")).await.unwrap(),
+        None
+    );
     let used = store
         .use_manage_link(&TokenHash::of("m-1"), at(31))
         .await

@@ -203,7 +203,11 @@ pub async fn queue_stats_count_what_waits(store: &dyn Store) {
     assert!(before.pending >= 1);
     let due = store.queue_stats(at(10)).await.unwrap();
     assert!(due.due >= 1 && due.pending >= due.due);
-    assert_eq!(due.oldest_due, Some(at(0)), "the revocation, due at its creation");
+    assert_eq!(
+        due.oldest_due,
+        Some(at(0)),
+        "the revocation, due at its creation"
+    );
     store.complete_job(id, at(20)).await.unwrap();
     let after = store.queue_stats(at(30)).await.unwrap();
     assert_eq!(

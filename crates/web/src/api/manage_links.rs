@@ -39,7 +39,9 @@ pub async fn create(
     let company = own_company(&state, &tenant, company_id).await?.id;
     let url = manage_links::issue(&state, tenant.id, company)
         .await?
-        .ok_or(ApiError::Conflict("the company has no connection in force".to_owned()))?;
+        .ok_or(ApiError::Conflict(
+            "the company has no connection in force".to_owned(),
+        ))?;
     Ok((StatusCode::CREATED, Json(ManageLinkUrl { url })))
 }
 

@@ -61,8 +61,12 @@ async fn page(ctx: PageCtx, id: String, base: &str) -> Result<Response, PageErro
         notice_sha256: consent.notice_sha256.clone(),
         notice_version: consent.notice_version,
         events,
-        personal_link: crate::services::manage_links::issue(&ctx.state, ctx.tenant.id, ctx.company.id)
-            .await?,
+        personal_link: crate::services::manage_links::issue(
+            &ctx.state,
+            ctx.tenant.id,
+            ctx.company.id,
+        )
+        .await?,
         chrome: ctx.chrome,
     };
     Ok(Html(page.render()?).into_response())

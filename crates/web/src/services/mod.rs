@@ -5,9 +5,9 @@
 pub mod access;
 pub mod byo;
 pub mod connect;
-pub mod manage_links;
 pub mod funnel;
 pub mod integrity;
+pub mod manage_links;
 pub mod nda;
 pub mod notice;
 pub mod organisation;
