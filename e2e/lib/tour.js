@@ -20,10 +20,12 @@ export const STATES = [
   'declined',
   'callback-error',
   'success',
+  'receipt',
   'support',
   'support-errors',
   'support-done',
   'finished',
+  'manage-return',
   'manage',
   'manage-confirm',
   'manage-disconnected',
@@ -81,6 +83,14 @@ export async function tour(page, { api, lang, onState = async () => {}, visit, o
   await look('success', () => signInAtPlatform(page, { decision: 'approve' }));
   await expectHeading(page, lang, 'success-heading', { platform: books.name });
   const successUrl = page.url();
+  // The personal link back to the manage page, which outlives this browser session.
+  const personalLink = await page.locator('section.personal-link a.personal-link-url').getAttribute('href');
+  await expect(page.locator('main p.uses-scope')).toHaveText(t(lang, 'uses-read-only', { tenant: 'Northwind Lending', platform: books.name }));
+
+  await look('receipt', () => page.locator('main a[href^="/link/receipts/"]').click());
+  await expectHeading(page, lang, 'receipt-title');
+  await expect(page.locator('section.personal-link a.personal-link-url')).toHaveCount(1);
+  await page.goto(successUrl);
 
   await look('support', () => page.locator(sel.supportLink).click());
   await expectHeading(page, lang, 'support-title');
@@ -95,18 +105,26 @@ export async function tour(page, { api, lang, onState = async () => {}, visit, o
   await look('finished', () => page.locator(sel.done).click());
   await expectHeading(page, lang, 'finished-title');
 
-  await page.goto(successUrl);
-  await look('manage', () => page.locator(sel.toManage).click());
+  // The personal link: one button (a mail scanner fetching it spends nothing), then the manage
+  // page with a fresh link.
+  await look('manage-return', () => page.goto(personalLink));
+  await expectHeading(page, lang, 'manage-return-title');
+  await look('manage', () => page.locator('main form[method=get] button[type=submit]').click());
   await expectHeading(page, lang, 'manage-title');
+  await expect(page.locator('main [role=status]')).toHaveText(t(lang, 'manage-link-rotated'));
+  await expect(page.locator('section.personal-link a.personal-link-url')).not.toHaveAttribute('href', personalLink);
   await look('manage-confirm', () => page.locator(sel.disconnect('sandbox')).click());
   await expectHeading(page, lang, 'manage-confirm-title', { platform: books.name });
   await look('manage-disconnected', () => page.locator(sel.confirmDisconnect).click());
-  await expect(page.locator('main [role=status]')).toHaveText(t(lang, 'manage-disconnected', { platform: books.name }));
+  await expect(page.locator('main [role=status]').first()).toHaveText(t(lang, 'manage-disconnected', { platform: books.name, tenant: 'Northwind Lending' }));
 
   await look('guide', () => page.locator(sel.guideLink).click());
   await expectHeading(page, lang, 'guide-title');
   await look('privacy', () => page.goto(`${BASE_URL}/privacy`));
   await expectHeading(page, lang, 'privacy-title');
+  // Finishing ended the flow's session and freed the link: it opens the flow again.
+  await page.goto(link);
+  await page.waitForLoadState('networkidle');
   await look('not-found', () => page.goto(`${BASE_URL}/link/platforms/no-such-platform/consent`));
   await expectHeading(page, lang, 'error-not-found-title');
 

@@ -66,7 +66,7 @@ for (const lang of LANGS) {
         await page.locator(sel.toManage).click();
         await page.locator(sel.disconnect('sandbox')).click();
         await page.locator(sel.confirmDisconnect).click();
-        await expect(page.locator('main [role=status]')).toHaveText(t(lang, 'manage-disconnected', { platform: PLATFORMS.sandbox.name }));
+        await expect(page.locator('main [role=status]')).toHaveText(t(lang, 'manage-disconnected', { platform: PLATFORMS.sandbox.name, tenant: 'Northwind Lending' }));
         expect((await api.connection(company.id, id)).status).toBe('disconnected');
       });
     });
@@ -171,7 +171,7 @@ test('keyboard only, the other paths: skip link, decline, platform error and Try
   await expectHeading(page, lang, 'manage-title');
   await kb.activate(sel.disconnect('sandbox'));
   await kb.activate(sel.confirmDisconnect);
-  await expect(page.locator('main [role=status]')).toHaveText(t(lang, 'manage-disconnected', { platform: PLATFORMS.sandbox.name }));
+  await expect(page.locator('main [role=status]')).toHaveText(t(lang, 'manage-disconnected', { platform: PLATFORMS.sandbox.name, tenant: 'Northwind Lending' }));
   expect((await api.connection(company.id, conn.id)).status).toBe('disconnected');
 });
 
@@ -199,7 +199,8 @@ test('several connections in one session', async ({ page, api }) => {
   const conns = await api.connections(company.id);
   expect(conns.map((c) => [c.platform_key, c.status]).sort()).toEqual(keys.map((k) => [k, 'linked']));
   expect((await api.consents(company.id)).length).toBe(3);
-  // The manage page lists the three.
+  // The manage page lists the three (finishing ended the session; the link opens it again).
+  await page.goto(link);
   await page.goto(`${BASE_URL}/link/connections/${ids[2]}`);
   await page.locator(sel.toManage).click();
   await expect(page.locator('main article.connection')).toHaveCount(3);
@@ -269,7 +270,7 @@ async function connectThenDisconnect(page, api) {
   await page.locator(sel.disconnect('sandbox')).click();
   await page.locator(sel.confirmDisconnect).click();
   await expect(page).toHaveURL(/\/manage\?disconnected=sandbox$/);
-  await expect(page.locator('main [role=status]')).toHaveText(t(lang, 'manage-disconnected', { platform: PLATFORMS.sandbox.name }));
+  await expect(page.locator('main [role=status]')).toHaveText(t(lang, 'manage-disconnected', { platform: PLATFORMS.sandbox.name, tenant: 'Northwind Lending' }));
   return { company, id, lang };
 }
 

@@ -11,7 +11,7 @@ import { t } from '../lib/i18n.js';
 
 const WORDS = {
   en: { heading: 'What was accessed', read: /Read invoices — \d+ records?$/, refused: /Refused: not covered by your consent$/, empty: 'No data has been accessed through this connection yet.' },
-  fr: { heading: 'Données consultées', read: /Lecture\u00a0: factures clients — \d+\u00a0enregistrements?$/, refused: /Refusé\u00a0: non couvert par votre consentement$/, empty: 'Aucune donnée n’a encore été consultée via cette connexion.' },
+  fr: { heading: 'Données consultées', read: /Consultation\u00a0: factures clients — \d+\u00a0enregistrements?$/, refused: /Refusé\u00a0: non couvert par votre accord$/, empty: 'Aucune donnée n’a encore été consultée via cette connexion.' },
 };
 
 for (const lang of LANGS) {

@@ -28,16 +28,16 @@ fn demo_settings() -> LinkSettings {
         jurisdiction: Some("GB".into()),
         trust_message: Localized {
             en: Some("Securely add your business accounts to get a decision in minutes. You choose what is shared and can disconnect at any time.".into()),
-            fr: Some("Ajoutez vos comptes professionnels en toute sécurité pour obtenir une décision en quelques minutes. Vous choisissez ce qui est partagé et pouvez vous déconnecter à tout moment.".into()),
+            fr: Some("Ajoutez vos comptes professionnels en toute sécurité pour obtenir une décision en quelques minutes. Vous choisissez ce qui est partagé et pouvez couper l’accès à tout moment.".into()),
         },
         trust_statistics: vec![Localized {
             en: Some("Over 40,000 businesses trust our encryption.".into()),
-            fr: Some("Plus de 40 000 entreprises font confiance à notre chiffrement.".into()),
+            fr: Some("Plus de 40 000 entreprises font confiance à notre chiffrement.".into()),
         }],
         support: SupportContacts {
             phone: Some("+44 20 7946 0000".into()),
             email: Some("help@northwind-lending.example".into()),
-            hours: Localized { en: Some("Monday to Friday, 9:00 to 18:00 (UK time)".into()), fr: Some("Du lundi au vendredi, de 9 h à 18 h (heure du Royaume-Uni)".into()) },
+            hours: Localized { en: Some("Monday to Friday, 9:00 to 18:00 (UK time)".into()), fr: Some("Du lundi au vendredi, de 9 h à 18 h (heure du Royaume-Uni)".into()) },
             form_enabled: true,
             inbox: None,
         },

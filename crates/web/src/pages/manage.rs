@@ -80,7 +80,10 @@ async fn confirm_personal(
         path: uri.path(),
         ..PagePlace::default()
     };
-    let chrome = load_chrome(state, tr, nonce, &tenant, langs, SessionKind::Manage, place).await;
+    let mut chrome =
+        load_chrome(state, tr, nonce, &tenant, langs, SessionKind::Manage, place).await;
+    // No session yet to file a request against: the tenant's phone and e-mail remain.
+    chrome.support_form = None;
     let page = ManageReturnPage {
         chrome,
         company_name: company.name.clone(),
