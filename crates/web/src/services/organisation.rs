@@ -224,7 +224,13 @@ pub async fn connect_new(
         .await?
         .into_iter()
         .find(|e| e.event.body.kind == EventKind::Given)
-        .map(|e| (e.event.body.purpose, e.event.body.method, e.event.body.controller))
+        .map(|e| {
+            (
+                e.event.body.purpose,
+                e.event.body.method,
+                e.event.body.controller,
+            )
+        })
         .unwrap_or_default();
     let now = state.clock.now();
     let id = ConnectionId::new();

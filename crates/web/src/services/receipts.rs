@@ -47,7 +47,11 @@ pub async fn freeze_controller(
     tenant: TenantId,
     mut body: EventBody,
 ) -> Result<EventBody, StoreError> {
-    let tenant = state.store.tenant(tenant).await?.ok_or(StoreError::NotFound)?;
+    let tenant = state
+        .store
+        .tenant(tenant)
+        .await?
+        .ok_or(StoreError::NotFound)?;
     body.controller = Some(frozen_controller(&tenant));
     Ok(body)
 }
@@ -72,7 +76,9 @@ pub async fn sign_event(
     let ctx = ReceiptContext {
         controller: controller(tenant),
         third_parties: &tenant.settings.third_parties,
-        notice_policy_url: notice.as_ref().map(|n| n.content.privacy_policy_url.as_str()),
+        notice_policy_url: notice
+            .as_ref()
+            .map(|n| n.content.privacy_policy_url.as_str()),
         company_name,
         platform_name: platform_name.as_deref(),
         retention: notice.as_ref().map(|n| n.content.retention.as_str()),
