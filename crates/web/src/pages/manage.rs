@@ -4,27 +4,27 @@
 //! whose access the platform ended (`deauthorized`) says so and offers to reconnect: the
 //! hosted flow's consent step for that platform, then its sign-in, on the same connection.
 
+use crate::i18n::Tr;
 use crate::pages::ctx::ManageCtx;
+use crate::pages::ctx::{lang_links, load_chrome, load_session, negotiate_locale, PagePlace};
 use crate::pages::error::{PageError, PageErrorKind};
 use crate::pages::form::{ManageForm, NoFields};
-use crate::i18n::Tr;
-use crate::pages::ctx::{lang_links, load_chrome, load_session, negotiate_locale, PagePlace};
-use crate::security::CspNonce;
 use crate::pages::link::{connection_row, open_session, session_cookie, switch_session};
 use crate::pages::templates::{ManageConfirmPage, ManagePage, ManageReturnPage};
+use crate::security::CspNonce;
 use crate::services::{connect, manage_links};
-use accord_domain::crypto::{random_token, TokenHash};
-use accord_domain::flow::{BrowserSession, ManageLink};
-use accord_domain::ids::BrowserSessionId;
 use crate::state::AppState;
 use accord_domain::connection::ConnectionStatus;
+use accord_domain::crypto::{random_token, TokenHash};
 use accord_domain::flow::SessionKind;
+use accord_domain::flow::{BrowserSession, ManageLink};
+use accord_domain::ids::BrowserSessionId;
 use accord_domain::ids::{AccessId, ConnectionId};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Uri};
-use axum::Extension;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Extension;
 use serde::Deserialize;
 
 /// The company's personal link: opens a manage session in this browser. Used from a new
@@ -66,7 +66,11 @@ async fn confirm_personal(
     nonce: String,
 ) -> Result<Response, PageError> {
     let not_found = || PageError::new(PageErrorKind::LinkUnusable);
-    let tenant = state.store.tenant(link.tenant_id).await?.ok_or_else(not_found)?;
+    let tenant = state
+        .store
+        .tenant(link.tenant_id)
+        .await?
+        .ok_or_else(not_found)?;
     let company = state
         .store
         .company(link.tenant_id, link.company_id)
@@ -167,22 +171,18 @@ pub async fn index(
         rows.push(row);
     }
     let notice = q.disconnected.and_then(|key| {
-        ctx.state
-            .catalog
-            .find(&key)
-            .map(|p| {
-                ctx.tr.a2(
-                    "manage-disconnected",
-                    "platform",
-                    &p.name,
-                    "tenant",
-                    &ctx.tenant.name,
-                )
-            })
+        ctx.state.catalog.find(&key).map(|p| {
+            ctx.tr.a2(
+                "manage-disconnected",
+                "platform",
+                &p.name,
+                "tenant",
+                &ctx.tenant.name,
+            )
+        })
     });
     let ndas = crate::pages::nda::rows(&ctx).await?;
-    let personal_link =
-        manage_links::issue(&ctx.state, ctx.tenant.id, ctx.company.id).await?;
+    let personal_link = manage_links::issue(&ctx.state, ctx.tenant.id, ctx.company.id).await?;
     let page = ManagePage {
         csrf: ctx.csrf.clone(),
         company_name: ctx.company.name.clone(),
