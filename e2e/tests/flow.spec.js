@@ -311,3 +311,40 @@ test('disconnect: the token is revoked at the platform (RFC 7009, by the worker)
     })
     .toBe(true);
 });
+
+// The way out that does not expire: the personal link from the success page, used in another
+// browser a session later, opens the manage page (one button, so fetching it spends nothing)
+// and disconnects — with the keyboard only, and with JavaScript off.
+for (const mode of ['keyboard', 'no-js']) {
+  test.describe(`the personal link (${mode})`, () => {
+    if (mode === 'no-js') test.use({ javaScriptEnabled: false });
+    test(`the personal link from the success page disconnects from another browser (${mode})`, async ({ page, api, browser }) => {
+      const lang = 'en';
+      const { company, link } = await newCustomer(api);
+      await openLink(page, link, lang);
+      const id = await connect(page, { lang });
+      const personal = await page.locator('section.personal-link a.personal-link-url').getAttribute('href');
+      expect(personal).toContain('/manage/return/');
+
+      const other = await browser.newContext({ javaScriptEnabled: mode !== 'no-js' });
+      const p = await other.newPage();
+      await p.goto(personal);
+      await expectHeading(p, lang, 'manage-return-title');
+      const kb = actor(p, mode === 'keyboard' ? 'keyboard' : 'mouse');
+      await kb.activate('main form[method=get] button[type=submit]');
+      await expectHeading(p, lang, 'manage-title');
+      await expect(p.locator('main [role=status]')).toHaveText(t(lang, 'manage-link-rotated'));
+      await kb.activate(sel.disconnect('sandbox'));
+      await kb.activate(sel.confirmDisconnect);
+      await expect(p.locator('main [role=status]').first()).toHaveText(t(lang, 'manage-disconnected', { platform: PLATFORMS.sandbox.name, tenant: 'Northwind Lending' }));
+      expect((await api.connection(company.id, id)).status).toBe('disconnected');
+      const consent = (await api.consents(company.id)).find((c) => c.connection_id === id);
+      expect(consent.withdrawn_at, 'recorded like any other withdrawal').not.toBeNull();
+      // Spent, and nothing is in force any more: the link opens nothing.
+      const again = await (await browser.newContext()).newPage();
+      await again.goto(personal);
+      await expectHeading(again, lang, 'error-link-title');
+      await other.close();
+    });
+  });
+}
