@@ -26,10 +26,12 @@ const EXPECTED = {
   privacy: { step: 'privacy', surface: 'link' },
   'not-found': { step: 'error', surface: 'link' },
 };
-/** Pages a browser without a session reaches: no tenant is known, so Accord's own help shows. */
-const NO_SESSION = ['link-used', 'session-expired'];
-/** The personal link's page, before it opens a session: the tenant's contacts, no form. */
-const CONTACTS_ONLY = ['manage-return'];
+/** A flow page a browser without a session reaches: no tenant is known, so Accord's own help shows. */
+const NO_SESSION = ['session-expired'];
+/** No session to file a request against, but the tenant is known: the personal link's page
+ * before it opens a session, the closing page once the session ended, and a used link (its
+ * tenant named by the link): the tenant's contacts, no form. */
+const CONTACTS_ONLY = ['manage-return', 'finished', 'link-used'];
 
 for (const lang of LANGS) {
   test(`a support request from every step reaches the tenant with the step attached (${lang})`, async ({ page, api, context }) => {

@@ -103,7 +103,18 @@ fn assert_help_footer(page: &Page) {
     );
 }
 
-fn assert_tenant_contacts(page: &Page) {
+/// The tenant's phone and e-mail, without the support form: what a page shows when the tenant is
+/// known but the browser has no session to file a request against.
+fn assert_tenant_phone_and_email_only(page: &Page) {
+    assert_tenant_phone_and_email(page);
+    assert!(
+        !page.has("footer.help a[href^='/link/support']"),
+        "no support form without a session on {}",
+        page.url
+    );
+}
+
+fn assert_tenant_phone_and_email(page: &Page) {
     assert!(
         page.has(&format!("footer.help a[href='{SUPPORT_PHONE_HREF}']")),
         "phone on {}",
@@ -114,6 +125,10 @@ fn assert_tenant_contacts(page: &Page) {
         "e-mail on {}",
         page.url
     );
+}
+
+fn assert_tenant_contacts(page: &Page) {
+    assert_tenant_phone_and_email(page);
     assert!(
         page.has("footer.help a[href^='/link/support']"),
         "support form on {}",
@@ -567,8 +582,8 @@ async fn a_link_opened_in_another_browser_is_gone_but_continues_in_the_first() {
     assert_language_switch(&gone, &path, "en", "fr");
     assert_help_footer(&gone);
     // No session here, but the link names its tenant: whom to ask is on the page (the
-    // company's name is not).
-    assert_tenant_contacts(&gone);
+    // company's name is not), without a form to file with.
+    assert_tenant_phone_and_email_only(&gone);
     assert!(!gone.body.contains("Bluebell Bakery"), "{}", gone.body);
 
     let again = first.get(&app.link_url).await;
@@ -841,7 +856,17 @@ async fn the_finish_page_lists_what_was_connected() {
     assert!(page
         .quiet_texts("main li")
         .contains(&"Accord Sandbox Books".to_owned()));
-    assert_tenant_contacts(&page);
+    // The session ended with this page: the tenant's phone and e-mail, no form to file with.
+    assert_tenant_phone_and_email_only(&page);
+    // Its language switch still works (the page is shown again from its sealed cookie), and
+    // nothing else does: the flow's pages refuse this browser now.
+    let french = browser.get("/link/finish?lang=fr").await;
+    assert_eq!(french.status, 200, "{}", french.body);
+    assert_ne!(heading(&french), "All done", "in French");
+    assert!(french
+        .quiet_texts("main li")
+        .contains(&"Accord Sandbox Books".to_owned()));
+    assert_eq!(browser.get("/link/platforms").await.status, 403);
 }
 
 /// The OAuth state rows in the app's database, read straight from its file.

@@ -61,9 +61,14 @@ async fn scripted_flows(app: &TestApp) {
     assert_eq!(success.status, 200);
     assert_eq!(one.get("/link/finish").await.status, 200);
     assert_eq!(
-        one.get("/link/finish").await.status,
+        one.get("/link/platforms").await.status,
         403,
-        "a reload: finishing ended the session"
+        "finishing ended the session"
+    );
+    assert_eq!(
+        one.get("/link/finish").await.status,
+        200,
+        "a reload shows the closing page again, and is not counted again"
     );
 
     let two = app.browser();

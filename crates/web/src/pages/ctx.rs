@@ -617,7 +617,10 @@ pub async fn anonymous_chrome(
                     path: parts_uri.path(),
                     ..PagePlace::default()
                 };
-                load_chrome(state, tr, nonce, &tenant, langs, kind, place).await
+                let mut chrome = load_chrome(state, tr, nonce, &tenant, langs, kind, place).await;
+                // No session to file a request against: the phone and e-mail remain.
+                chrome.support_form = None;
+                chrome
             }
             None => Chrome::for_tenant(tr, nonce, None, langs, SessionKind::Link),
         },

@@ -224,7 +224,10 @@ async fn framed_chrome(
                 path: uri.path(),
                 ..PagePlace::default()
             };
-            load_chrome(state, tr, nonce, t, langs, kind, place).await
+            let mut chrome = load_chrome(state, tr, nonce, t, langs, kind, place).await;
+            // No session to file a request against: the phone and e-mail remain.
+            chrome.support_form = None;
+            chrome
         }
         None => Chrome::for_tenant(tr, nonce, None, langs, kind),
     };

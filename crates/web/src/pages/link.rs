@@ -4,6 +4,8 @@
 use crate::pages::ctx::{cookie_name, load_session, LinkCtx, PageCtx};
 use crate::pages::error::{PageError, PageErrorKind};
 use crate::pages::form::{LinkForm, NoFields};
+mod finished;
+
 use crate::pages::templates::{
     CallbackErrorPage, CategoryGroup, ConnectionRow, ConsentPage, DeclinedPage, FinishedPage,
     LandingPage, PlatformTile, SelectPage, SuccessPage,
@@ -856,9 +858,24 @@ pub struct FinishQuery {
 /// exit is counted first: from the step the exit control names, else from the success page when
 /// something is connected, else from the platform list.
 pub async fn finish(
-    LinkCtx(mut ctx): LinkCtx,
+    ctx: Result<LinkCtx, PageError>,
+    State(state): State<AppState>,
+    axum::Extension(nonce): axum::Extension<crate::security::CspNonce>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
     Query(q): Query<FinishQuery>,
 ) -> Result<Response, PageError> {
+    let mut ctx = match ctx {
+        Ok(LinkCtx(ctx)) => ctx,
+        // The session ended with this page: its language switch comes back here, and the
+        // page is shown again from what it showed (the `accord_finished` cookie) or not at all.
+        Err(e) => {
+            return match finished::again(&state, &headers, &uri, nonce.0).await? {
+                Some(res) => Ok(res),
+                None => Err(e),
+            }
+        }
+    };
     let exited_at = q.exited.as_deref().and_then(FlowPage::parse);
     let connected: Vec<String> = ctx
         .state
@@ -898,11 +915,25 @@ pub async fn finish(
         .await?;
     let mut res = match redirect {
         Some(url) => Redirect::to(&url).into_response(),
-        None => html(&FinishedPage {
-            connected,
-            exited: exited_at.is_some(),
-            chrome: ctx.chrome,
-        })?,
+        None => {
+            let shown = finished::Shown {
+                tenant_id: ctx.tenant.id,
+                company_id: ctx.company.id,
+                connected: connected.clone(),
+                exited: exited_at.is_some(),
+                until: state.clock.now() + finished::SHOWN_FOR,
+            };
+            // No session any more to file a request against: the tenant's contacts remain.
+            ctx.chrome.support_form = None;
+            let mut res = html(&FinishedPage {
+                connected,
+                exited: exited_at.is_some(),
+                chrome: ctx.chrome,
+            })?;
+            res.headers_mut()
+                .append(header::SET_COOKIE, finished::cookie(&state, &shown));
+            res
+        }
     };
     res.headers_mut().append(
         header::SET_COOKIE,
