@@ -22,8 +22,9 @@ const EXPECTED = {
   manage: { step: 'manage', surface: 'manage' },
   'manage-confirm': { step: 'manage-confirm', platform: 'sandbox', surface: 'manage' },
   'manage-disconnected': { step: 'manage', surface: 'manage' },
-  guide: { step: 'guide', surface: 'link' },
-  privacy: { step: 'privacy', surface: 'link' },
+  // Reached after finishing, which ended the flow's session: the manage session files them.
+  guide: { step: 'guide', surface: 'manage' },
+  privacy: { step: 'privacy', surface: 'manage' },
   'not-found': { step: 'error', surface: 'link' },
 };
 /** A flow page a browser without a session reaches: no tenant is known, so Accord's own help shows. */
