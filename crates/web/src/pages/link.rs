@@ -913,27 +913,26 @@ pub async fn finish(
         .store
         .end_browser_session(&session.token_hash, state.clock.now())
         .await?;
-    let mut res = match redirect {
-        Some(url) => Redirect::to(&url).into_response(),
-        None => {
-            let shown = finished::Shown {
-                tenant_id: ctx.tenant.id,
-                company_id: ctx.company.id,
-                connected: connected.clone(),
-                exited: exited_at.is_some(),
-                until: state.clock.now() + finished::SHOWN_FOR,
-            };
-            // No session any more to file a request against: the tenant's contacts remain.
-            ctx.chrome.support_form = None;
-            let mut res = html(&FinishedPage {
-                connected,
-                exited: exited_at.is_some(),
-                chrome: ctx.chrome,
-            })?;
-            res.headers_mut()
-                .append(header::SET_COOKIE, finished::cookie(&state, &shown));
-            res
-        }
+    let mut res = if let Some(url) = redirect {
+        Redirect::to(&url).into_response()
+    } else {
+        let shown = finished::Shown {
+            tenant_id: ctx.tenant.id,
+            company_id: ctx.company.id,
+            connected: connected.clone(),
+            exited: exited_at.is_some(),
+            until: state.clock.now() + finished::SHOWN_FOR,
+        };
+        // No session any more to file a request against: the tenant's contacts remain.
+        ctx.chrome.support_form = None;
+        let mut res = html(&FinishedPage {
+            connected,
+            exited: exited_at.is_some(),
+            chrome: ctx.chrome,
+        })?;
+        res.headers_mut()
+            .append(header::SET_COOKIE, finished::cookie(&state, &shown));
+        res
     };
     res.headers_mut().append(
         header::SET_COOKIE,
