@@ -65,7 +65,7 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
         }
     }
     let now = state.clock.now();
-    match state.store.queue_stats(now).await {
+    match state.jobs().queue_stats(now).await {
         Ok(q) => {
             let age = q
                 .oldest_due

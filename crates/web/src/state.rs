@@ -69,3 +69,63 @@ pub struct AppState {
     /// Funnel counts not yet written (written once a second; see `services::funnel`).
     pub funnel: Arc<crate::services::funnel::FunnelBuffer>,
 }
+
+/// The store by role: each call names the role it uses, and can reach only that role's calls.
+impl AppState {
+    /// Tenants, API keys and their platforms.
+    pub fn tenants(&self) -> &dyn accord_store::TenantStore {
+        &*self.store
+    }
+    /// Link settings and logos.
+    pub fn settings(&self) -> &dyn accord_store::SettingsStore {
+        &*self.store
+    }
+    /// Companies.
+    pub fn companies(&self) -> &dyn accord_store::CompanyStore {
+        &*self.store
+    }
+    /// Notices and their versions.
+    pub fn notices(&self) -> &dyn accord_store::NoticeStore {
+        &*self.store
+    }
+    /// Link sessions, browser sessions, OAuth state, manage links.
+    pub fn flow(&self) -> &dyn accord_store::FlowStore {
+        &*self.store
+    }
+    /// Connections and their tokens.
+    pub fn connections(&self) -> &dyn accord_store::ConnectionStore {
+        &*self.store
+    }
+    /// Consent records.
+    pub fn consents(&self) -> &dyn accord_store::ConsentStore {
+        &*self.store
+    }
+    /// The consent ledger and its tree.
+    pub fn ledger(&self) -> &dyn accord_store::LedgerStore {
+        &*self.store
+    }
+    /// Support requests.
+    pub fn support(&self) -> &dyn accord_store::SupportStore {
+        &*self.store
+    }
+    /// Funnel counts.
+    pub fn funnel_counts(&self) -> &dyn accord_store::FunnelStore {
+        &*self.store
+    }
+    /// Durable jobs.
+    pub fn jobs(&self) -> &dyn accord_store::JobStore {
+        &*self.store
+    }
+    /// Mutual NDAs.
+    pub fn ndas(&self) -> &dyn accord_store::NdaStore {
+        &*self.store
+    }
+    /// Webhook endpoints and deliveries.
+    pub fn webhooks(&self) -> &dyn accord_store::WebhookStore {
+        &*self.store
+    }
+    /// The access log.
+    pub fn access_log(&self) -> &dyn accord_store::AccessLogStore {
+        &*self.store
+    }
+}

@@ -165,7 +165,10 @@ pub async fn funnel(
     // The counts of the last second are still in memory: written first, so the answer holds
     // every page view made before the request.
     state.funnel.flush(&*state.store).await;
-    let counts = state.store.funnel_counts(tenant.id, from, to).await?;
+    let counts = state
+        .funnel_counts()
+        .funnel_counts(tenant.id, from, to)
+        .await?;
     let report = FunnelReport::build(&counts);
     let step = |s: &accord_domain::funnel::StepTotal| StepCountDto {
         step: s.step.as_str().to_owned(),

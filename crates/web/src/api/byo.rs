@@ -69,7 +69,7 @@ pub async fn platforms(
 ) -> Result<Json<OfferedPlatformList>, ApiError> {
     let company = own_company(&state, &tenant, company_id).await?;
     let connections = state
-        .store
+        .connections()
         .company_connections(tenant.id, company.id)
         .await?;
     let data = byo::offered_platforms(&state, tenant.id)
@@ -426,7 +426,7 @@ pub async fn authorize(
 ) -> Result<(StatusCode, Json<Authorization>), ApiError> {
     let company = own_company(&state, &tenant, company_id).await?;
     let connection = state
-        .store
+        .connections()
         .connection(tenant.id, ConnectionId(body.connection_id))
         .await?
         .filter(|c| c.company_id == company.id)

@@ -60,7 +60,7 @@ pub async fn create(
         created_at,
     };
     state
-        .store
+        .companies()
         .create_company(&company)
         .await
         .map_err(ApiError::conflict_means(
@@ -90,7 +90,7 @@ pub async fn list(
         return Err(ApiError::invalid("limit", "must be between 1 and 200"));
     }
     let page = state
-        .store
+        .companies()
         .list_companies(
             tenant.id,
             Page {
@@ -114,7 +114,7 @@ pub(crate) async fn own_company(
     id: Uuid,
 ) -> Result<Company, ApiError> {
     state
-        .store
+        .companies()
         .company(tenant.id, CompanyId(id))
         .await?
         .ok_or(ApiError::NotFound(Resource::Company))
@@ -141,7 +141,7 @@ pub async fn delete(
     ApiPath(company_id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     if state
-        .store
+        .companies()
         .delete_company(tenant.id, CompanyId(company_id), state.clock.now())
         .await?
     {
@@ -284,7 +284,7 @@ async fn mint(
         expires_at: now + ttl,
         used_at: None,
     };
-    state.store.create_link_session(&session).await?;
+    state.flow().create_link_session(&session).await?;
     let path = match kind {
         SessionKind::Link => format!("/link/{token}"),
         SessionKind::Manage => format!("/manage/{token}"),

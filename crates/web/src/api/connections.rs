@@ -21,7 +21,7 @@ pub async fn list(
 ) -> Result<Json<ConnectionList>, ApiError> {
     let company = own_company(&state, &tenant, company_id).await?;
     let data = state
-        .store
+        .connections()
         .company_connections(tenant.id, company.id)
         .await?;
     Ok(Json(ConnectionList {
@@ -36,7 +36,7 @@ async fn own_connection(
     id: Uuid,
 ) -> Result<accord_domain::connection::Connection, ApiError> {
     state
-        .store
+        .connections()
         .connection(tenant.id, ConnectionId(id))
         .await?
         .filter(|c| c.company_id.0 == company_id)
@@ -87,7 +87,11 @@ pub async fn list_consents(
 ) -> Result<Json<ConsentList>, ApiError> {
     let company = own_company(&state, &tenant, company_id).await?;
     let mut data = Vec::new();
-    for c in state.store.company_consents(tenant.id, company.id).await? {
+    for c in state
+        .consents()
+        .company_consents(tenant.id, company.id)
+        .await?
+    {
         data.push(integrity::checked_consent(&state, c).await?.into());
     }
     Ok(Json(ConsentList { data }))
@@ -103,7 +107,7 @@ pub async fn get_consent(
     ApiPath(consent_id): ApiPath<Uuid>,
 ) -> Result<Json<ConsentDto>, ApiError> {
     let c = state
-        .store
+        .consents()
         .consent(tenant.id, ConsentId(consent_id))
         .await?
         .ok_or(ApiError::NotFound(Resource::Consent))?;

@@ -50,7 +50,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Tenant, ApiKey
         .map(|(_, token)| token)
         .ok_or(ApiError::Unauthorized)?;
     let (key_id, secret_hash) = ApiKey::parse(presented.trim()).ok_or(ApiError::Unauthorized)?;
-    let record = state.store.api_key(&key_id).await?;
+    let record = state.tenants().api_key(&key_id).await?;
     // Compare even when the key id is unknown, so timing does not tell which ids exist.
     let stored = record
         .as_ref()
@@ -60,7 +60,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Tenant, ApiKey
         .filter(|r| matches && r.revoked_at.is_none())
         .ok_or(ApiError::Unauthorized)?;
     let tenant = state
-        .store
+        .tenants()
         .tenant(record.tenant_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;

@@ -58,7 +58,7 @@ fn signer(state: &AppState) -> Result<NoteSigner, ApiError> {
 async fn known_tenant(state: &AppState, id: Uuid) -> Result<TenantId, ApiError> {
     let tenant = TenantId(id);
     state
-        .store
+        .tenants()
         .tenant(tenant)
         .await?
         .map(|_| tenant)
@@ -90,7 +90,7 @@ pub async fn checkpoint(
     ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
     let tenant = known_tenant(&state, tenant_id).await?;
-    let head = state.store.tree_head(tenant).await?;
+    let head = state.ledger().tree_head(tenant).await?;
     let note = TreeHead {
         origin: origin(&state, tenant_id),
         size: head.size,
@@ -176,7 +176,7 @@ pub async fn inclusion(
     ApiQuery(q): ApiQuery<InclusionQuery>,
 ) -> Result<Response, ApiError> {
     let tenant = known_tenant(&state, tenant_id).await?;
-    let current = state.store.tree_head(tenant).await?.size;
+    let current = state.ledger().tree_head(tenant).await?.size;
     if q.size == 0 || q.size > current {
         return Err(invalid(
             "size",
@@ -186,8 +186,11 @@ pub async fn inclusion(
     if q.index >= q.size {
         return Err(invalid("index", "must be less than size".to_owned()));
     }
-    let proof = state.store.inclusion_proof(tenant, q.index, q.size).await?;
-    let root = state.store.tree_root(tenant, q.size).await?;
+    let proof = state
+        .ledger()
+        .inclusion_proof(tenant, q.index, q.size)
+        .await?;
+    let root = state.ledger().tree_root(tenant, q.size).await?;
     let (Some(proof), Some(root)) = (proof, root) else {
         return Err(invalid(
             "size",
@@ -208,7 +211,7 @@ pub async fn inclusion(
 /// The leaf hash of the event at `index`, from its stored chain hash (what was appended).
 async fn leaf_of(state: &AppState, tenant: TenantId, index: u64) -> Result<Hash, ApiError> {
     let after = i64::try_from(index).map_err(|_| invalid("index", "is too large".into()))?;
-    let row = state.store.ledger_rows(tenant, after, 1).await?;
+    let row = state.ledger().ledger_rows(tenant, after, 1).await?;
     let event = row
         .first()
         .ok_or_else(|| ApiError::Internal(format!("ledger event {} missing", index + 1)))?;
@@ -250,7 +253,7 @@ pub async fn consistency(
     ApiQuery(q): ApiQuery<ConsistencyQuery>,
 ) -> Result<Response, ApiError> {
     let tenant = known_tenant(&state, tenant_id).await?;
-    let current = state.store.tree_head(tenant).await?.size;
+    let current = state.ledger().tree_head(tenant).await?.size;
     if q.to > current {
         return Err(invalid(
             "to",
@@ -260,9 +263,12 @@ pub async fn consistency(
     if q.from > q.to {
         return Err(invalid("from", "must be at most to".to_owned()));
     }
-    let proof = state.store.consistency_proof(tenant, q.from, q.to).await?;
-    let old_root = state.store.tree_root(tenant, q.from).await?;
-    let new_root = state.store.tree_root(tenant, q.to).await?;
+    let proof = state
+        .ledger()
+        .consistency_proof(tenant, q.from, q.to)
+        .await?;
+    let old_root = state.ledger().tree_root(tenant, q.from).await?;
+    let new_root = state.ledger().tree_root(tenant, q.to).await?;
     let (Some(proof), Some(old_root), Some(new_root)) = (proof, old_root, new_root) else {
         return Err(invalid(
             "to",

@@ -55,7 +55,7 @@ pub async fn revoke(
 ) -> Result<Json<ManageLinksRevoked>, ApiError> {
     let company = own_company(&state, &tenant, company_id).await?.id;
     let revoked = state
-        .store
+        .flow()
         .revoke_manage_links(tenant.id, company, state.clock.now())
         .await?;
     Ok(Json(ManageLinksRevoked { revoked }))

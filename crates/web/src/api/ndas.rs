@@ -62,7 +62,7 @@ pub async fn list(
     State(state): State<AppState>,
     Auth(tenant): Auth,
 ) -> Result<Json<NdaList>, ApiError> {
-    let data = state.store.ndas(tenant.id).await?;
+    let data = state.ndas().ndas(tenant.id).await?;
     Ok(Json(NdaList {
         data: data.into_iter().map(Into::into).collect(),
     }))
@@ -78,7 +78,7 @@ pub async fn pdf(
     ApiPath(nda_id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
     let signed = state
-        .store
+        .ndas()
         .nda(tenant.id, NdaAcceptanceId(nda_id))
         .await?
         .ok_or(ApiError::NotFound(Resource::Nda))?;

@@ -28,7 +28,7 @@ pub async fn list(
     State(state): State<AppState>,
     Auth(tenant): Auth,
 ) -> Result<Json<NoticeList>, ApiError> {
-    let data = state.store.notices(tenant.id).await?;
+    let data = state.notices().notices(tenant.id).await?;
     Ok(Json(NoticeList {
         data: data.into_iter().map(Into::into).collect(),
     }))
@@ -168,7 +168,7 @@ pub async fn publish(
     };
     // The version and the re-consent a material change calls for commit together.
     let published = state
-        .store
+        .notices()
         .publish_notice_version(tenant.id, category, locale, &content, state.clock.now())
         .await?;
     let v = published.version;
@@ -197,11 +197,14 @@ pub async fn versions(
     ApiPath(notice_id): ApiPath<Uuid>,
 ) -> Result<Json<NoticeVersionList>, ApiError> {
     let notice = state
-        .store
+        .notices()
         .notice(tenant.id, NoticeId(notice_id))
         .await?
         .ok_or(ApiError::NotFound(Resource::Notice))?;
-    let data = state.store.notice_versions(tenant.id, notice.id).await?;
+    let data = state
+        .notices()
+        .notice_versions(tenant.id, notice.id)
+        .await?;
     Ok(Json(NoticeVersionList {
         data: data.into_iter().map(Into::into).collect(),
     }))

@@ -87,7 +87,7 @@ pub async fn list(
     State(state): State<AppState>,
     Auth(tenant): Auth,
 ) -> Result<Json<PlatformList>, ApiError> {
-    let configured = state.store.tenant_platforms(tenant.id).await?;
+    let configured = state.tenants().tenant_platforms(tenant.id).await?;
     let data = state
         .catalog
         .all()
@@ -128,7 +128,7 @@ pub async fn put(
         .find(&key)
         .ok_or(ApiError::NotFound(Resource::Platform))?;
     let existing = state
-        .store
+        .tenants()
         .tenant_platform(tenant.id, &platform.key)
         .await?;
     let mut invalid = Invalid::default();
@@ -164,6 +164,6 @@ pub async fn put(
         client_secret_ct: secret_ct,
         updated_at: state.clock.now(),
     };
-    state.store.upsert_tenant_platform(&cfg).await?;
+    state.tenants().upsert_tenant_platform(&cfg).await?;
     Ok(Json(dto(&state, platform, Some(&cfg))))
 }

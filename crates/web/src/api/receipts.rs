@@ -61,7 +61,7 @@ pub async fn get(
     ApiPath(consent_id): ApiPath<Uuid>,
 ) -> Result<Json<ReceiptList>, ApiError> {
     let consent = state
-        .store
+        .consents()
         .consent(tenant.id, ConsentId(consent_id))
         .await?
         .ok_or(ApiError::NotFound(Resource::Consent))?;

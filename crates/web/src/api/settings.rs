@@ -136,7 +136,7 @@ async fn save(
         &state.i18n.builtin_labels(),
     )?;
     let version = state
-        .store
+        .settings()
         .save_link_settings(tenant.id, &settings, &key.key_id, state.clock.now())
         .await?;
     let mut res = Json(settings).into_response();
@@ -202,7 +202,7 @@ pub async fn versions(
         return Err(ApiError::invalid("limit", "must be between 1 and 100"));
     }
     let data = state
-        .store
+        .settings()
         .link_settings_versions(tenant.id, q.before, limit + 1)
         .await?;
     let more = data.len() > limit as usize;
@@ -267,7 +267,7 @@ pub async fn put_logo(
         bytes: body.to_vec(),
         updated_at: state.clock.now(),
     };
-    let version = state.store.put_logo(&logo, &key.key_id).await?;
+    let version = state.settings().put_logo(&logo, &key.key_id).await?;
     let mut res = Json(LogoDto {
         url: state.config.url(&logo_path(&logo)),
         content_type: format.content_type().to_owned(),
@@ -290,7 +290,7 @@ pub async fn delete_logo(
     AuthKey(tenant, key): AuthKey,
 ) -> Result<Response, ApiError> {
     match state
-        .store
+        .settings()
         .delete_logo(tenant.id, &key.key_id, state.clock.now())
         .await?
     {
@@ -332,7 +332,7 @@ pub async fn support_requests(
         return Err(ApiError::invalid("limit", "must be between 1 and 200"));
     }
     let page = state
-        .store
+        .support()
         .support_requests(
             tenant.id,
             Page {

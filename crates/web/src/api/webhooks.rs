@@ -260,7 +260,7 @@ async fn own_endpoint(
     id: Uuid,
 ) -> Result<WebhookEndpoint, ApiError> {
     state
-        .store
+        .webhooks()
         .webhook_endpoint(tenant.id, WebhookEndpointId(id))
         .await?
         .ok_or(ApiError::NotFound(Resource::WebhookEndpoint))
@@ -291,7 +291,7 @@ pub async fn create(
         &mut invalid,
     );
     invalid.into_result()?;
-    if state.store.webhook_endpoints(tenant.id).await?.len() >= MAX_ENDPOINTS {
+    if state.webhooks().webhook_endpoints(tenant.id).await?.len() >= MAX_ENDPOINTS {
         return Err(ApiError::Conflict(format!(
             "a tenant may have at most {MAX_ENDPOINTS} webhook endpoints"
         )));
@@ -313,7 +313,7 @@ pub async fn create(
         updated_at: now,
     };
     endpoint.secret_ct = encrypt_secret(&state, &endpoint, &secret);
-    state.store.create_webhook_endpoint(&endpoint).await?;
+    state.webhooks().create_webhook_endpoint(&endpoint).await?;
     tracing::info!(endpoint = %endpoint.id, "webhook endpoint registered");
     Ok((
         StatusCode::CREATED,
@@ -332,7 +332,7 @@ pub async fn list(
     Auth(tenant): Auth,
 ) -> Result<Json<WebhookEndpointList>, ApiError> {
     let now = state.clock.now();
-    let data = state.store.webhook_endpoints(tenant.id).await?;
+    let data = state.webhooks().webhook_endpoints(tenant.id).await?;
     Ok(Json(WebhookEndpointList {
         data: data
             .into_iter()
@@ -394,7 +394,7 @@ pub async fn update(
     }
     let now = now_us(&state);
     e.updated_at = now;
-    state.store.update_webhook_endpoint(&e).await?;
+    state.webhooks().update_webhook_endpoint(&e).await?;
     Ok(Json(WebhookEndpointDto::of(e, now)))
 }
 
@@ -408,7 +408,7 @@ pub async fn delete(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     if state
-        .store
+        .webhooks()
         .delete_webhook_endpoint(tenant.id, WebhookEndpointId(id), state.clock.now())
         .await?
     {
@@ -434,7 +434,7 @@ pub async fn rotate_secret(
     let secret = new_secret();
     let ct = encrypt_secret(&state, &e, &secret);
     let rotated = state
-        .store
+        .webhooks()
         .rotate_webhook_secret(
             tenant.id,
             e.id,
@@ -467,7 +467,7 @@ pub async fn deliveries(
     }
     let e = own_endpoint(&state, &tenant, id).await?;
     let page = state
-        .store
+        .webhooks()
         .webhook_deliveries(tenant.id, e.id, q.before.map(WebhookDeliveryId), limit)
         .await?;
     let next_cursor = (page.len() == limit as usize)
@@ -475,7 +475,7 @@ pub async fn deliveries(
         .flatten();
     let mut data = Vec::with_capacity(page.len());
     for d in page {
-        let attempts = state.store.webhook_attempts(tenant.id, d.id).await?;
+        let attempts = state.webhooks().webhook_attempts(tenant.id, d.id).await?;
         data.push(WebhookDeliveryDto::of(d, attempts));
     }
     Ok(Json(WebhookDeliveryList { data, next_cursor }))
@@ -491,7 +491,7 @@ pub async fn replay(
     ApiPath((endpoint_id, delivery_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<(StatusCode, Json<WebhookDeliveryDto>), ApiError> {
     let d = state
-        .store
+        .webhooks()
         .replay_webhook_delivery(
             tenant.id,
             WebhookEndpointId(endpoint_id),

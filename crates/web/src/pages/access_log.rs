@@ -106,7 +106,7 @@ pub async fn view(
     let before = paged.filter(|(id, _)| *id == conn.id).and_then(|(_, b)| b);
     let mut records = ctx
         .state
-        .store
+        .access_log()
         .access_log(ctx.tenant.id, conn.id, before, PAGE + 1)
         .await?;
     let more = records.len() > PAGE as usize;
@@ -189,7 +189,7 @@ pub async fn csv(ManageCtx(ctx): ManageCtx, Path(id): Path<String>) -> Result<Re
         .map_err(|_| PageError::new(PageErrorKind::NotFound))?;
     let conn = ctx
         .state
-        .store
+        .connections()
         .connection(ctx.tenant.id, id)
         .await?
         .filter(|c| c.company_id == ctx.company.id)
@@ -200,7 +200,7 @@ pub async fn csv(ManageCtx(ctx): ManageCtx, Path(id): Path<String>) -> Result<Re
     loop {
         let chunk = ctx
             .state
-            .store
+            .access_log()
             .access_log(ctx.tenant.id, conn.id, before, CSV_CHUNK)
             .await?;
         for r in &chunk {

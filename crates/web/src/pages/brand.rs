@@ -158,7 +158,7 @@ pub async fn logo(
         .parse()
         .map_err(|_| PageError::new(PageErrorKind::NotFound))?;
     let logo = state
-        .store
+        .settings()
         .logo(id)
         .await?
         .ok_or(PageError::new(PageErrorKind::NotFound))?;

@@ -426,11 +426,15 @@ pub async fn load_chrome(
 ) -> Chrome {
     // Lookups that fail leave the page plain rather than failing it: branding is not worth an
     // error page.
-    place.logo_sha256 = state.store.logo_sha256(tenant.id).await.ok().flatten();
+    place.logo_sha256 = state.settings().logo_sha256(tenant.id).await.ok().flatten();
     // The live count costs a query: made only when some copy shown on the pages uses it.
     let wants_count = tenant.settings.uses_placeholder("{connectedCompanies}");
     if wants_count {
-        place.connected_companies = state.store.connected_company_count(tenant.id).await.ok();
+        place.connected_companies = state
+            .settings()
+            .connected_company_count(tenant.id)
+            .await
+            .ok();
     }
     Chrome::build(
         tr,
@@ -471,17 +475,17 @@ pub async fn load_session(
         return Ok(None);
     };
     let Some(session) = state
-        .store
+        .flow()
         .browser_session(&TokenHash::of(&token), kind, state.clock.now())
         .await?
     else {
         return Ok(None);
     };
-    let Some(tenant) = state.store.tenant(session.tenant_id).await? else {
+    let Some(tenant) = state.tenants().tenant(session.tenant_id).await? else {
         return Ok(None);
     };
     let Some(company) = state
-        .store
+        .companies()
         .company(session.tenant_id, session.company_id)
         .await?
     else {
@@ -500,7 +504,7 @@ pub(crate) async fn extract(
     };
     let link_locale = match session.link_session_id {
         Some(id) => state
-            .store
+            .flow()
             .link_session(session.tenant_id, id)
             .await?
             .and_then(|l| l.locale),
@@ -643,11 +647,16 @@ async fn tenant_of_link(state: &AppState, uri: &Uri) -> Option<(Tenant, SessionK
         return None;
     }
     let link = state
-        .store
+        .flow()
         .link_session_by_token(&TokenHash::of(token))
         .await
         .ok()
         .flatten()?;
-    let tenant = state.store.tenant(link.tenant_id).await.ok().flatten()?;
+    let tenant = state
+        .tenants()
+        .tenant(link.tenant_id)
+        .await
+        .ok()
+        .flatten()?;
     Some((tenant, kind))
 }

@@ -183,11 +183,11 @@ async fn ancestors_for(state: &AppState, token: &str, origin: &str) -> Option<Ve
         return None;
     }
     let session = state
-        .store
+        .flow()
         .browser_session(&TokenHash::of(token), SessionKind::Link, state.clock.now())
         .await
         .ok()??;
-    let tenant = state.store.tenant(session.tenant_id).await.ok()??;
+    let tenant = state.tenants().tenant(session.tenant_id).await.ok()??;
     let integration = &tenant.settings.integration;
     integration
         .allows_origin(origin)
@@ -255,7 +255,7 @@ pub async fn open(
 ) -> Result<Response, PageError> {
     let known = if is_session_token(token) {
         state
-            .store
+            .flow()
             .link_session_by_token(&TokenHash::of(token))
             .await?
             .filter(|l| l.kind == SessionKind::Link)
@@ -263,7 +263,7 @@ pub async fn open(
         None
     };
     let tenant = match &known {
-        Some(l) => state.store.tenant(l.tenant_id).await?,
+        Some(l) => state.tenants().tenant(l.tenant_id).await?,
         None => None,
     };
     let Some(tenant) = tenant else {

@@ -112,7 +112,7 @@ pub async fn consume(
         expires_at: now + state.config.browser_session_ttl,
     };
     Ok(state
-        .store
+        .flow()
         .consume_link_session(&TokenHash::of(token), now, &browser)
         .await?
         .map(|link| (link, cookie_token)))
@@ -165,10 +165,10 @@ pub async fn landing(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
 /// this link session offers, in catalog order.
 pub async fn offered_platforms(ctx: &PageCtx) -> Result<Vec<Platform>, PageError> {
     let state = &ctx.state;
-    let enabled = state.store.tenant_platforms(ctx.tenant.id).await?;
+    let enabled = state.tenants().tenant_platforms(ctx.tenant.id).await?;
     let categories = match ctx.session.link_session_id {
         Some(id) => state
-            .store
+            .flow()
             .link_session(ctx.tenant.id, id)
             .await?
             .map(|l| l.categories)
@@ -201,7 +201,7 @@ pub async fn select(
     let platforms = offered_platforms(&ctx).await?;
     let connections = ctx
         .state
-        .store
+        .connections()
         .company_connections(ctx.tenant.id, ctx.company.id)
         .await?;
     let linked = |p: &Platform| {
@@ -370,7 +370,7 @@ fn consent_page(
 async fn is_linked(ctx: &PageCtx, platform: &Platform) -> Result<bool, PageError> {
     Ok(ctx
         .state
-        .store
+        .connections()
         .company_connections(ctx.tenant.id, ctx.company.id)
         .await?
         .iter()
@@ -541,7 +541,10 @@ pub async fn callback(
             ));
         }
         // Top level (the popup was blocked): back to the tenant's site when it gave a return URL.
-        let conn = state.store.connection(session.tenant_id, id).await?;
+        let conn = state
+            .connections()
+            .connection(session.tenant_id, id)
+            .await?;
         let params = crate::services::returns::params(&session, conn.as_ref());
         if let Some(url) = crate::services::returns::redirect_url(&state, &session, &params).await?
         {
@@ -667,7 +670,7 @@ pub(crate) async fn own_connection(ctx: &PageCtx, id: &str) -> Result<Connection
         .parse()
         .map_err(|_| PageError::new(PageErrorKind::NotFound))?;
     ctx.state
-        .store
+        .connections()
         .connection(ctx.tenant.id, id)
         .await?
         .filter(|c| c.company_id == ctx.company.id)
@@ -678,7 +681,7 @@ pub(crate) async fn own_connection(ctx: &PageCtx, id: &str) -> Result<Connection
 pub async fn connection_row(ctx: &PageCtx, c: &Connection) -> Result<ConnectionRow, PageError> {
     let platform = ctx.state.catalog.get(&c.platform_key);
     let consent = match c.consent_id {
-        Some(id) => ctx.state.store.consent(ctx.tenant.id, id).await?,
+        Some(id) => ctx.state.consents().consent(ctx.tenant.id, id).await?,
         None => None,
     };
     let name = platform.map_or_else(|| c.platform_key.to_string(), |p| p.name.clone());
@@ -770,7 +773,7 @@ pub async fn success(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Re
     }
     let all = ctx
         .state
-        .store
+        .connections()
         .company_connections(ctx.tenant.id, ctx.company.id)
         .await?;
     let replaced = crate::services::organisation::replaced_by(&conn, &all)
@@ -838,7 +841,7 @@ pub async fn switch_session(
         created_at: now,
         expires_at: now + ctx.state.config.browser_session_ttl,
     };
-    ctx.state.store.create_browser_session(&session).await?;
+    ctx.state.flow().create_browser_session(&session).await?;
     let mut res = Redirect::to(to).into_response();
     res.headers_mut()
         .append(header::SET_COOKIE, session_cookie(&ctx.state, kind, &token));
@@ -879,7 +882,7 @@ pub async fn finish(
     let exited_at = q.exited.as_deref().and_then(FlowPage::parse);
     let connected: Vec<String> = ctx
         .state
-        .store
+        .connections()
         .company_connections(ctx.tenant.id, ctx.company.id)
         .await?
         .into_iter()
@@ -910,7 +913,7 @@ pub async fn finish(
     // link they were sent opens the flow again while it is valid.
     let (state, session) = (ctx.state.clone(), ctx.session.clone());
     state
-        .store
+        .flow()
         .end_browser_session(&session.token_hash, state.clock.now())
         .await?;
     let mut res = if let Some(url) = redirect {
@@ -955,7 +958,7 @@ async fn byo_callback(
         Ok(conn) => Some(conn),
         Err(CallbackError::OrganisationChanged(q)) => {
             state
-                .store
+                .connections()
                 .connection(session.tenant_id, q.connection)
                 .await?
         }
@@ -966,7 +969,7 @@ async fn byo_callback(
         Err(CallbackError::Store(e)) => return Err(e.into()),
         Err(CallbackError::Platform { connection, .. }) => {
             state
-                .store
+                .connections()
                 .connection(session.tenant_id, connection)
                 .await?
         }

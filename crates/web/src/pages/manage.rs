@@ -67,12 +67,12 @@ async fn confirm_personal(
 ) -> Result<Response, PageError> {
     let not_found = || PageError::new(PageErrorKind::LinkUnusable);
     let tenant = state
-        .store
+        .tenants()
         .tenant(link.tenant_id)
         .await?
         .ok_or_else(not_found)?;
     let company = state
-        .store
+        .companies()
         .company(link.tenant_id, link.company_id)
         .await?
         .ok_or_else(not_found)?;
@@ -103,7 +103,7 @@ async fn spend_personal(state: &AppState, token: &str) -> Result<Response, PageE
     let now = state.clock.now();
     // Of two racing uses, one wins; the other is refused like a spent link.
     let link = state
-        .store
+        .flow()
         .use_manage_link(&TokenHash::of(token), now)
         .await?
         .ok_or_else(unusable)?;
@@ -118,7 +118,7 @@ async fn spend_personal(state: &AppState, token: &str) -> Result<Response, PageE
         created_at: now,
         expires_at: now + state.config.browser_session_ttl,
     };
-    state.store.create_browser_session(&browser).await?;
+    state.flow().create_browser_session(&browser).await?;
     let mut res = Redirect::to("/manage?rotated=1").into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
@@ -159,7 +159,7 @@ pub async fn index(
 ) -> Result<Response, PageError> {
     let conns = ctx
         .state
-        .store
+        .connections()
         .company_connections(ctx.tenant.id, ctx.company.id)
         .await?;
     let mut rows = Vec::with_capacity(conns.len());
@@ -204,7 +204,7 @@ async fn own(
         .parse()
         .map_err(|_| PageError::new(PageErrorKind::NotFound))?;
     ctx.state
-        .store
+        .connections()
         .connection(ctx.tenant.id, id)
         .await?
         .filter(|c| c.company_id == ctx.company.id)

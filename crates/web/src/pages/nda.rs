@@ -154,7 +154,7 @@ async fn own(ctx: &PageCtx, id: &str) -> Result<NdaAcceptance, PageError> {
         .parse()
         .map_err(|_| PageError::new(PageErrorKind::NotFound))?;
     ctx.state
-        .store
+        .ndas()
         .nda(ctx.tenant.id, id)
         .await?
         .filter(|n| n.company_id == ctx.company.id)
@@ -240,7 +240,7 @@ pub struct NdaRow {
 pub async fn rows(ctx: &PageCtx) -> Result<Vec<NdaRow>, PageError> {
     let list = ctx
         .state
-        .store
+        .ndas()
         .company_ndas(ctx.tenant.id, ctx.company.id)
         .await?;
     Ok(list

@@ -18,7 +18,7 @@ async fn own_consent(ctx: &PageCtx, id: &str) -> Result<Consent, PageError> {
         .parse()
         .map_err(|_| PageError::new(PageErrorKind::NotFound))?;
     ctx.state
-        .store
+        .consents()
         .consent(ctx.tenant.id, id)
         .await?
         .filter(|c| c.company_id == ctx.company.id)

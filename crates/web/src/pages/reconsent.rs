@@ -79,7 +79,7 @@ async fn own_connection(ctx: &PageCtx, id: &str) -> Result<Connection, PageError
         .parse()
         .map_err(|_| PageError::new(PageErrorKind::NotFound))?;
     ctx.state
-        .store
+        .connections()
         .connection(ctx.tenant.id, id)
         .await?
         .filter(|c| c.company_id == ctx.company.id)
@@ -185,7 +185,7 @@ pub async fn screen_for_platform(
 ) -> Result<Option<Response>, PageError> {
     let waiting = ctx
         .state
-        .store
+        .connections()
         .company_connections(ctx.tenant.id, ctx.company.id)
         .await?
         .into_iter()

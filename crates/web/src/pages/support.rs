@@ -221,7 +221,7 @@ async fn submit(
         && ctx.tenant.settings.support.inbox().is_some())
     .then(JobId::new);
     ctx.state
-        .store
+        .support()
         .create_support_request(&request, email_job)
         .await?;
     if email_job.is_some() {
@@ -235,7 +235,7 @@ async fn submit(
 async fn last_error_code(ctx: &PageCtx, platform: &str) -> Result<Option<String>, PageError> {
     let connections = ctx
         .state
-        .store
+        .connections()
         .company_connections(ctx.tenant.id, ctx.company.id)
         .await?;
     Ok(connections

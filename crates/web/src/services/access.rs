@@ -116,7 +116,7 @@ impl<'a> Access<'a> {
         kind: AccessKind,
     ) -> Result<Access<'a>, ApiError> {
         let connection = state
-            .store
+            .connections()
             .connection(caller.tenant.id, ConnectionId(connection_id))
             .await?
             .filter(|c| c.company_id.0 == company_id)
@@ -138,7 +138,7 @@ impl<'a> Access<'a> {
     /// The consent in force on the connection, read fresh.
     async fn consent(&self) -> Result<Option<Consent>, StoreError> {
         match self.connection.consent_id {
-            Some(id) => self.state.store.consent(self.tenant.id, id).await,
+            Some(id) => self.state.consents().consent(self.tenant.id, id).await,
             None => Ok(None),
         }
     }
@@ -168,7 +168,7 @@ impl<'a> Access<'a> {
     ) -> Result<(), Failure> {
         let Some(now) = self
             .state
-            .store
+            .connections()
             .connection(self.tenant.id, self.connection.id)
             .await?
         else {
@@ -188,7 +188,7 @@ impl<'a> Access<'a> {
     async fn gone(&self) -> Failure {
         let connection = match self
             .state
-            .store
+            .connections()
             .connection(self.tenant.id, self.connection.id)
             .await
         {
@@ -244,7 +244,7 @@ impl<'a> Access<'a> {
         };
         let stats = (served.platform_status, served.records, served.bytes);
         let record = self.record(wanted, AccessOutcome::Served, Some(stats));
-        self.state.store.record_access(&[record]).await?;
+        self.state.access_log().record_access(&[record]).await?;
         // Held until the answer leaves this function: a disconnect of this connection waits
         // for it before it commits, so it is never acknowledged while this data is on its way.
         let gate = self.state.access_gates.lock_for(self.connection.id);
@@ -273,7 +273,7 @@ impl<'a> Access<'a> {
             Failure::Input(e) => return e,
         };
         let record = self.record(wanted, outcome, Some((platform_status, None, None)));
-        match self.state.store.record_access(&[record]).await {
+        match self.state.access_log().record_access(&[record]).await {
             Ok(()) => error,
             Err(e) => e.into(),
         }
@@ -321,13 +321,13 @@ pub async fn access_log(
     limit: u32,
 ) -> Result<Vec<AccessRecord>, ApiError> {
     let connection = state
-        .store
+        .connections()
         .connection(tenant.id, ConnectionId(connection_id))
         .await?
         .filter(|c| c.company_id.0 == company_id)
         .ok_or(ApiError::NotFound(crate::error::Resource::Connection))?;
     Ok(state
-        .store
+        .access_log()
         .access_log(tenant.id, connection.id, before, limit)
         .await?)
 }

@@ -33,7 +33,7 @@ pub async fn offered_platforms(
     state: &AppState,
     tenant: TenantId,
 ) -> Result<Vec<Platform>, StoreError> {
-    let enabled = state.store.tenant_platforms(tenant).await?;
+    let enabled = state.tenants().tenant_platforms(tenant).await?;
     Ok(state
         .catalog
         .all()
@@ -53,13 +53,13 @@ pub async fn render_notice(
     locale: Locale,
 ) -> Result<Option<(NoticeVersion, NoticeView, RenderedNotice)>, StoreError> {
     let version = match state
-        .store
+        .notices()
         .current_notice_version(tenant.id, platform.category, locale)
         .await?
     {
         Some(v) => v,
         None => match state
-            .store
+            .notices()
             .current_notice_version(tenant.id, platform.category, Locale::En)
             .await?
         {
@@ -123,7 +123,7 @@ pub async fn authorize(
         expires_at: now + OAUTH_STATE_TTL,
         used_at: None,
     };
-    state.store.create_link_session(&link).await?;
+    state.flow().create_link_session(&link).await?;
     let browser = BrowserSession {
         id: session_id,
         tenant_id: connection.tenant_id,
@@ -135,11 +135,11 @@ pub async fn authorize(
         expires_at: now + OAUTH_STATE_TTL,
     };
     state
-        .store
+        .flow()
         .consume_link_session(&link.token_hash, now, &browser)
         .await?
         .ok_or(OAuthError::Store(StoreError::NotFound))?;
-    state.store.create_oauth_flow(&flow).await?;
+    state.flow().create_oauth_flow(&flow).await?;
     Ok((url, flow.expires_at))
 }
 
@@ -179,7 +179,7 @@ async fn session_alive_at(
         return Ok(None);
     };
     state
-        .store
+        .flow()
         .browser_session(
             &TokenHash::of(&session_token(state, raw)),
             SessionKind::Link,

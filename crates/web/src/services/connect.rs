@@ -62,7 +62,7 @@ async fn record(
 ) -> Result<(Option<String>, ConnectionId, ConsentId), OAuthError> {
     let now = state.clock.now();
     let mut existing: Vec<Connection> = state
-        .store
+        .connections()
         .company_connections(action.tenant, action.company)
         .await?
         .into_iter()
@@ -149,7 +149,7 @@ async fn record(
     );
     let event = super::receipts::freeze_controller(state, action.tenant, event).await?;
     state
-        .store
+        .consents()
         .record_consent(&ConsentWrite {
             connection,
             consent,
@@ -177,7 +177,7 @@ pub async fn retry_authorize(
         &connection.data_uses,
     )
     .await?;
-    state.store.create_oauth_flow(&flow).await?;
+    state.flow().create_oauth_flow(&flow).await?;
     Ok(url)
 }
 
@@ -230,7 +230,7 @@ pub async fn complete_callback(
         .ok_or(CallbackError::BadState)?;
     let now = state.clock.now();
     let flow = state
-        .store
+        .flow()
         .consume_oauth_flow(&TokenHash::of(raw_state), session.id, now)
         .await?
         .ok_or(CallbackError::BadState)?;
@@ -257,7 +257,7 @@ pub async fn complete_callback(
     if let Some(err) = &query.error {
         let code = sanitize_code(err);
         state
-            .store
+            .connections()
             .fail_connection(flow.tenant_id, flow.connection_id, &code, now)
             .await?;
         return Err(fail(code, "the platform sent back an error"));
@@ -268,7 +268,7 @@ pub async fn complete_callback(
         .filter(|c| !c.is_empty() && c.len() <= 2048)
     else {
         state
-            .store
+            .connections()
             .fail_connection(flow.tenant_id, flow.connection_id, "invalid_response", now)
             .await?;
         return Err(fail(
@@ -304,7 +304,7 @@ pub async fn complete_callback(
         }
         Err(e) => {
             state
-                .store
+                .connections()
                 .fail_connection(
                     flow.tenant_id,
                     flow.connection_id,
@@ -341,7 +341,7 @@ pub async fn disconnect(
     id: ConnectionId,
     method: &str,
 ) -> Result<Option<Disconnected>, StoreError> {
-    let Some(conn) = state.store.connection(tenant, id).await? else {
+    let Some(conn) = state.connections().connection(tenant, id).await? else {
         return Ok(None);
     };
     let revoke = state
@@ -353,7 +353,7 @@ pub async fn disconnect(
     let gate = state.access_gates.lock_for(id);
     let exclusive = gate.write().await;
     let out = state
-        .store
+        .connections()
         .disconnect(tenant, id, revoke, method, state.clock.now())
         .await?;
     drop(exclusive);

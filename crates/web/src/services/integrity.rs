@@ -68,7 +68,7 @@ pub fn consent_disagreement(consent: &Consent, events: &[ChainedEvent]) -> Optio
 /// otherwise.
 pub async fn checked_consent(state: &AppState, consent: Consent) -> Result<Consent, Integrity> {
     let events = state
-        .store
+        .ledger()
         .consent_events(consent.tenant_id, consent.id)
         .await?;
     match consent_disagreement(&consent, &events) {

@@ -22,7 +22,10 @@ pub async fn live(
     tenant: TenantId,
     company: CompanyId,
 ) -> Result<bool, StoreError> {
-    let conns = state.store.company_connections(tenant, company).await?;
+    let conns = state
+        .connections()
+        .company_connections(tenant, company)
+        .await?;
     // A consent in force: sharing, or paused until the customer agrees again (who then needs
     // the page most). A sign-in never finished holds no consent.
     Ok(conns.iter().any(|c| {
@@ -60,14 +63,14 @@ pub async fn issue_unchecked(
         created_at: state.clock.now(),
         revoked_at: None,
     };
-    state.store.create_manage_link(&link).await?;
+    state.flow().create_manage_link(&link).await?;
     Ok(state.config.url(&path(&token)))
 }
 
 /// The link whose token this is, when it may open the manage page (unrevoked, its company's
 /// connections in force). Nothing is changed.
 pub async fn usable(state: &AppState, token: &str) -> Result<Option<ManageLink>, StoreError> {
-    let Some(link) = state.store.manage_link(&TokenHash::of(token)).await? else {
+    let Some(link) = state.flow().manage_link(&TokenHash::of(token)).await? else {
         return Ok(None);
     };
     if !live(state, link.tenant_id, link.company_id).await? {

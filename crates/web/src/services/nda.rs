@@ -118,7 +118,7 @@ pub async fn sign(
         reason: None,
         controller: Some(crate::services::receipts::frozen_controller(tenant)),
     };
-    let chained = state.store.record_nda(&acceptance, event).await?;
+    let chained = state.ndas().record_nda(&acceptance, event).await?;
     acceptance.ledger_seq = chained.event.seq;
     Ok((acceptance, chained))
 }
@@ -130,7 +130,7 @@ async fn company_name(
     nda: &NdaAcceptance,
 ) -> Result<String, StoreError> {
     Ok(state
-        .store
+        .companies()
         .company(tenant.id, nda.company_id)
         .await?
         .map_or_else(|| nda.company_id.to_string(), |c| c.name))
@@ -192,7 +192,7 @@ pub async fn receipt(
 ) -> Result<Option<SignedReceipt>, StoreError> {
     let company = company_name(state, tenant, nda).await?;
     let event = state
-        .store
+        .ledger()
         .consent_events(tenant.id, nda.consent_id())
         .await?
         .into_iter()

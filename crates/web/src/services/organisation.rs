@@ -95,7 +95,7 @@ pub async fn question_if_changed(
         return Ok(None);
     };
     let conn = state
-        .store
+        .connections()
         .connection(flow.tenant_id, flow.connection_id)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -110,7 +110,7 @@ pub async fn question_if_changed(
     let json = serde_json::to_vec(&held).expect("a held grant serialises");
     let now = state.clock.now();
     state
-        .store
+        .flow()
         .create_oauth_flow(&OAuthFlow {
             state_hash: TokenHash::of(&handle),
             tenant_id: flow.tenant_id,
@@ -145,7 +145,7 @@ pub async fn take(
         return Ok(None);
     }
     let flow = state
-        .store
+        .flow()
         .consume_oauth_flow(&TokenHash::of(handle), session.id, state.clock.now())
         .await?;
     let Some(flow) = flow.filter(|f| {
@@ -177,7 +177,7 @@ pub async fn keep_previous(
         .encrypt(&json, &tokens_aad(conn.tenant_id, conn.id));
     let now = state.clock.now();
     state
-        .store
+        .connections()
         .store_refreshed_tokens(
             conn.tenant_id,
             conn.id,
@@ -196,7 +196,7 @@ pub async fn keep_previous(
     state.jobs.notify_one();
     if conn.status == ConnectionStatus::PendingAuth {
         state
-            .store
+            .connections()
             .fail_connection(conn.tenant_id, conn.id, KEPT_CODE, now)
             .await?;
     }
@@ -214,12 +214,12 @@ pub async fn connect_new(
 ) -> Result<Linked, StoreError> {
     let tenant = conn.tenant_id;
     let given = match conn.consent_id {
-        Some(id) => state.store.consent(tenant, id).await?,
+        Some(id) => state.consents().consent(tenant, id).await?,
         None => None,
     }
     .ok_or(StoreError::NotFound)?;
     let (purpose, method, controller) = state
-        .store
+        .ledger()
         .consent_events(tenant, given.id)
         .await?
         .into_iter()
@@ -258,7 +258,7 @@ pub async fn connect_new(
     let mut event = EventBody::for_consent(EventKind::Given, &consent, &purpose, &method, now);
     event.controller = controller;
     state
-        .store
+        .consents()
         .record_consent(&ConsentWrite {
             connection,
             consent,
@@ -269,7 +269,7 @@ pub async fn connect_new(
     let linked = link(state, tenant, id, &held.tokens, Some(held.upstream)).await?;
     if conn.status == ConnectionStatus::PendingAuth {
         state
-            .store
+            .connections()
             .fail_connection(tenant, conn.id, KEPT_CODE, state.clock.now())
             .await?;
     }
@@ -294,7 +294,7 @@ pub async fn link(
         run_at,
     });
     let linked = state
-        .store
+        .connections()
         .link_connection(
             tenant,
             id,

@@ -48,7 +48,7 @@ pub async fn freeze_controller(
     mut body: EventBody,
 ) -> Result<EventBody, StoreError> {
     let tenant = state
-        .store
+        .tenants()
         .tenant(tenant)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -65,7 +65,7 @@ pub async fn sign_event(
     event: ChainedEvent,
 ) -> Result<SignedReceipt, StoreError> {
     let notice = state
-        .store
+        .notices()
         .notice_version(tenant.id, consent.notice_version_id)
         .await?;
     let platform_name = state
@@ -140,12 +140,12 @@ pub async fn for_consent(
 ) -> Result<Vec<SignedReceipt>, StoreError> {
     // A deleted company's consents stay provable; its name is then no longer known.
     let company_name = state
-        .store
+        .companies()
         .company(tenant.id, consent.company_id)
         .await?
         .map_or_else(|| consent.company_id.to_string(), |c: Company| c.name);
     let mut out = Vec::new();
-    for event in state.store.consent_events(tenant.id, consent.id).await? {
+    for event in state.ledger().consent_events(tenant.id, consent.id).await? {
         out.push(sign_event(state, tenant, &company_name, consent, event).await?);
     }
     Ok(out)

@@ -87,14 +87,14 @@ pub async fn current_notice(
     locale: Locale,
 ) -> Result<Option<NoticeVersion>, StoreError> {
     if let Some(v) = state
-        .store
+        .notices()
         .current_notice_version(tenant.id, category, locale)
         .await?
     {
         return Ok(Some(v));
     }
     state
-        .store
+        .notices()
         .current_notice_version(tenant.id, category, Locale::En)
         .await
 }
@@ -212,7 +212,7 @@ pub async fn prepare(
         .ok_or(ReconsentError::NotApplicable)?;
     let consent_id = connection.consent_id.ok_or(ReconsentError::NotApplicable)?;
     let consent = state
-        .store
+        .consents()
         .consent(tenant.id, consent_id)
         .await?
         .ok_or(ReconsentError::NotApplicable)?;
@@ -226,7 +226,7 @@ pub async fn prepare(
         return Err(ReconsentError::NotApplicable);
     }
     let agreed = state
-        .store
+        .notices()
         .notice_version(tenant.id, consent.notice_version_id)
         .await?
         .ok_or(ReconsentError::NotApplicable)?;
@@ -243,7 +243,7 @@ pub async fn prepare(
         // The customer reads in another language than the notice agreed: compare that notice
         // with its own current version (same language), and say so.
         let same_language = state
-            .store
+            .notices()
             .current_notice_version(tenant.id, agreed.category, agreed.locale)
             .await?
             .unwrap_or_else(|| agreed.clone());
@@ -311,7 +311,7 @@ pub async fn record(state: &AppState, action: ReconsentAction<'_>) -> Result<Con
     );
     let event = super::receipts::freeze_controller(state, r.connection.tenant_id, event).await?;
     state
-        .store
+        .consents()
         .record_consent(&ConsentWrite {
             connection,
             consent: consent.clone(),

@@ -18,7 +18,7 @@ pub async fn outcome(
     connection: Option<ConnectionId>,
 ) -> Result<ReturnParams, StoreError> {
     let connections = state
-        .store
+        .connections()
         .company_connections(session.tenant_id, session.company_id)
         .await?;
     let chosen = match connection {
@@ -53,13 +53,13 @@ pub async fn redirect_url(
     let Some(id) = session.link_session_id else {
         return Ok(None);
     };
-    let Some(link) = state.store.link_session(session.tenant_id, id).await? else {
+    let Some(link) = state.flow().link_session(session.tenant_id, id).await? else {
         return Ok(None);
     };
     let Some(stored) = link.return_url.as_deref() else {
         return Ok(None);
     };
-    let Some(tenant) = state.store.tenant(session.tenant_id).await? else {
+    let Some(tenant) = state.tenants().tenant(session.tenant_id).await? else {
         return Ok(None);
     };
     Ok(tenant

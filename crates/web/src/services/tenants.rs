@@ -40,7 +40,7 @@ pub async fn create_tenant(
         created_at: now,
     };
     let (record, full) = new_api_key(tenant.id, now);
-    state.store.create_tenant(&tenant, &record).await?;
+    state.tenants().create_tenant(&tenant, &record).await?;
     seed_default_notices(state, &tenant).await?;
     Ok((tenant, full))
 }
@@ -48,7 +48,7 @@ pub async fn create_tenant(
 /// A further API key for an existing tenant (e.g. `accord demo` run again: keys are shown once).
 pub async fn add_api_key(state: &AppState, tenant: TenantId) -> Result<SecretString, StoreError> {
     let (record, full) = new_api_key(tenant, state.clock.now());
-    state.store.add_api_key(&record).await?;
+    state.tenants().add_api_key(&record).await?;
     Ok(full)
 }
 
@@ -77,7 +77,7 @@ async fn seed_default_notices(state: &AppState, tenant: &Tenant) -> Result<(), S
     for category in Category::ALL {
         for locale in Locale::ALL {
             if state
-                .store
+                .notices()
                 .current_notice_version(tenant.id, category, locale)
                 .await?
                 .is_some()
@@ -87,7 +87,7 @@ async fn seed_default_notices(state: &AppState, tenant: &Tenant) -> Result<(), S
             let tr = Tr::new(state.i18n.clone(), locale);
             let content = super::notice::default_content(&tr, category, &privacy);
             state
-                .store
+                .notices()
                 .publish_notice_version(tenant.id, category, locale, &content, now)
                 .await?;
         }

@@ -63,10 +63,13 @@ pub async fn again(
     else {
         return Ok(None);
     };
-    let Some(tenant) = state.store.tenant(shown.tenant_id).await? else {
+    let Some(tenant) = state.tenants().tenant(shown.tenant_id).await? else {
         return Ok(None);
     };
-    let company = state.store.company(tenant.id, shown.company_id).await?;
+    let company = state
+        .companies()
+        .company(tenant.id, shown.company_id)
+        .await?;
     let locale = negotiate_locale(uri, headers, None);
     let tr = Tr::new(state.i18n.clone(), locale);
     let langs = lang_links(uri, locale, true, uri.path());

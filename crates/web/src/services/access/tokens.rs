@@ -116,7 +116,12 @@ pub(super) async fn renew(access: &Access<'_>, spent: Held) -> Result<Held, Fail
 /// deauthorized (both destroy the tokens in their transaction), refused with its reason.
 async fn read(access: &Access<'_>) -> Result<Held, Failure> {
     let (tenant, id) = (access.tenant.id, access.connection.id);
-    let Some(ct) = access.state.store.connection_tokens(tenant, id).await? else {
+    let Some(ct) = access
+        .state
+        .connections()
+        .connection_tokens(tenant, id)
+        .await?
+    else {
         return Err(access.gone().await);
     };
     let plain = access
@@ -144,7 +149,7 @@ async fn refresh_from(access: &Access<'_>, stale: Held) -> Result<Held, Failure>
         let until = now + LEASE;
         let leased = access
             .state
-            .store
+            .connections()
             .lease_token_refresh(access.tenant.id, access.connection.id, until, now)
             .await?;
         if leased {
@@ -158,7 +163,7 @@ async fn refresh_from(access: &Access<'_>, stale: Held) -> Result<Held, Failure>
             // outcome gives it back, so the next call need not wait for it to expire.
             if let Err(e) = access
                 .state
-                .store
+                .connections()
                 .release_token_refresh(access.tenant.id, access.connection.id, until)
                 .await
             {
@@ -204,7 +209,7 @@ async fn refresh_now(access: &Access<'_>, held: Held) -> Result<Held, Failure> {
                 revoke_if_stale: platform.revoke_url.is_some(),
             };
             match state
-                .store
+                .connections()
                 .store_refreshed_tokens(tenant, id, &refreshed, now)
                 .await?
             {
@@ -224,7 +229,7 @@ async fn refresh_now(access: &Access<'_>, held: Held) -> Result<Held, Failure> {
             let now = state.clock.now();
             let code = OAuthError::GrantRevoked.code();
             if state
-                .store
+                .connections()
                 .deauthorize_connection(tenant, id, &held.ct, code, now)
                 .await?
                 .is_none()
