@@ -56,7 +56,9 @@ export async function startMeter(page) {
       while ([...requests.values()].some((r) => !r.done) && Date.now() < deadline) {
         await new Promise((res) => setTimeout(res, 25));
       }
-      const list = [...requests.values()];
+      // Only requests this step started: a late event of the previous step's requests (a
+      // `loadingFinished` after the map was reset) leaves an entry without a URL.
+      const list = [...requests.values()].filter((r) => r.url);
       const doc = list.filter((r) => r.type === 'Document' && r.done && !r.failed).pop();
       let decoded = 0;
       if (doc) {
