@@ -569,7 +569,10 @@ async fn the_sealer_refuses_a_chain_rewritten_with_its_checkpoints_deleted() {
             .filter(|c| c.checkpoint.tenant_id == tenant)
             .map(|c| c.checkpoint.seq)
             .max();
-        if remembered == Some(3) {
+        // The sealer appends to the file before it stores the checkpoint; tampering in between
+        // would see its own late insert, so wait for both.
+        let stored = app.state.store.ledger_checkpoints(tenant).await.unwrap();
+        if remembered == Some(3) && stored.iter().any(|c| c.checkpoint.seq == 3) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
