@@ -88,6 +88,10 @@ typed_id!(/// One signed mutual NDA (a company's acceptance of the tenant's MNDA
     NdaAcceptanceId);
 typed_id!(/// One access through a connection (a data call, a proxied call, a token issued).
     AccessId);
+typed_id!(/// A person who signs in to a tenant's console.
+    UserId);
+typed_id!(/// One entry of a tenant's audit trail (who did what in the console or the API).
+    AuditId);
 
 #[cfg(test)]
 mod tests {

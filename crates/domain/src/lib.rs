@@ -10,6 +10,7 @@ pub mod clock;
 pub mod colour;
 pub mod connection;
 pub mod consent;
+pub mod console;
 pub mod crypto;
 pub mod flow;
 pub mod funnel;

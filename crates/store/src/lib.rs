@@ -58,6 +58,7 @@ mod access;
 mod companies;
 mod connections;
 mod consents;
+mod console;
 mod flow;
 mod funnel;
 mod jobs;
@@ -72,10 +73,11 @@ mod webhooks;
 pub use access::AccessLogStore;
 pub use companies::CompanyStore;
 pub use connections::{
-    ConnectionStore, Disconnected, LinkWrite, Linked, RefreshSchedule, RefreshStored,
+    AccessView, ConnectionStore, Disconnected, LinkWrite, Linked, RefreshSchedule, RefreshStored,
     RefreshedTokens,
 };
 pub use consents::{ConsentStore, ConsentWrite};
+pub use console::ConsoleStore;
 pub use flow::FlowStore;
 pub use funnel::FunnelStore;
 pub use jobs::{JobStore, Purged, QueueStats};
@@ -100,6 +102,12 @@ pub enum StoreError {
     /// The backend failed (I/O, corruption, pool closed…). Logged, never shown.
     #[error("storage backend: {0}")]
     Backend(#[from] Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot take the call for now: the server is unreachable or shutting down,
+    /// or the disk is full. Nothing is acknowledged that was not committed, and the same call
+    /// may succeed once the database is back (an HTTP 503, not a 500). Logged with its cause,
+    /// never shown.
+    #[error("storage unavailable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
