@@ -6,6 +6,11 @@
 use crate::ledger::{
     ChainedEvent, EventKind, FrozenController, NoteError, NoteSigner, NoteVerifier,
 };
+
+/// The evidence beside a receipt: its event's inclusion in a signed checkpoint, and fresh
+/// proofs against later ones.
+#[path = "receipt_proof.rs"]
+pub mod proof;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
