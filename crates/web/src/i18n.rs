@@ -1,5 +1,8 @@
-//! Every user-facing string comes from Fluent files (`locales/<lang>/accord.ftl`), English and
-//! French both complete; a test checks they define the same messages.
+//! Every user-facing string comes from Fluent files, English and French both complete; a test
+//! checks they define the same messages. Each language has two resources in one bundle:
+//! `locales/<lang>/accord.ftl` (the hosted flow and manage pages, which customers read) and
+//! `locales/<lang>/console.ftl` (the tenant console, which the tenant's team reads); their
+//! message ids must not collide (the bundle refuses a duplicate at start-up).
 
 use accord_domain::guardrails::BuiltinLabels;
 use accord_domain::locale::Locale;
@@ -15,10 +18,24 @@ pub const DECLINE_LABEL: &str = "consent-decline";
 
 const EN: &str = include_str!("../../../locales/en/accord.ftl");
 const FR: &str = include_str!("../../../locales/fr/accord.ftl");
+const EN_CONSOLE: &str = include_str!("../../../locales/en/console.ftl");
+const FR_CONSOLE: &str = include_str!("../../../locales/fr/console.ftl");
+
+/// Each language's resources, with the file each comes from (for start-up errors).
+const RESOURCES: [(Locale, [(&str, &str); 2]); 2] = [
+    (
+        Locale::En,
+        [("accord.ftl", EN), ("console.ftl", EN_CONSOLE)],
+    ),
+    (
+        Locale::Fr,
+        [("accord.ftl", FR), ("console.ftl", FR_CONSOLE)],
+    ),
+];
 
 pub struct I18n {
     bundles: HashMap<Locale, FluentBundle<FluentResource>>,
-    sources: HashMap<Locale, &'static str>,
+    sources: HashMap<Locale, Vec<&'static str>>,
 }
 
 impl std::fmt::Debug for I18n {
@@ -32,18 +49,20 @@ impl I18n {
     pub fn load() -> Result<Self, String> {
         let mut bundles = HashMap::new();
         let mut sources = HashMap::new();
-        for (locale, src) in [(Locale::En, EN), (Locale::Fr, FR)] {
-            let res = FluentResource::try_new(src.to_owned())
-                .map_err(|(_, errs)| format!("locales/{locale}/accord.ftl: {errs:?}"))?;
+        for (locale, files) in RESOURCES {
             let lang = locale.as_str().parse().map_err(|e| format!("{e:?}"))?;
             let mut bundle = FluentBundle::new_concurrent(vec![lang]);
             // Isolation marks (U+2068/9) would end up inside HTML attributes and URLs.
             bundle.set_use_isolating(false);
-            bundle
-                .add_resource(res)
-                .map_err(|errs| format!("locales/{locale}/accord.ftl: {errs:?}"))?;
+            for (file, src) in files {
+                let res = FluentResource::try_new(src.to_owned())
+                    .map_err(|(_, errs)| format!("locales/{locale}/{file}: {errs:?}"))?;
+                bundle
+                    .add_resource(res)
+                    .map_err(|errs| format!("locales/{locale}/{file}: {errs:?}"))?;
+            }
             bundles.insert(locale, bundle);
-            sources.insert(locale, src);
+            sources.insert(locale, files.iter().map(|(_, src)| *src).collect());
         }
         Ok(Self { bundles, sources })
     }
@@ -86,7 +105,8 @@ impl I18n {
     /// Message ids defined in a locale's file (for the completeness test).
     pub fn message_ids(&self, locale: Locale) -> Vec<String> {
         self.sources[&locale]
-            .lines()
+            .iter()
+            .flat_map(|src| src.lines())
             .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()))
             .filter_map(|l| l.split_once('=').map(|(id, _)| id.trim().to_owned()))
             .collect()
@@ -154,6 +174,11 @@ pub struct Tr {
 impl Tr {
     pub fn new(i18n: Arc<I18n>, locale: Locale) -> Self {
         Self { i18n, locale }
+    }
+
+    /// Whether the message `id` exists (for codes chosen at run time).
+    pub fn has(&self, id: &str) -> bool {
+        self.i18n.has(self.locale, id)
     }
 
     /// A message without arguments.
@@ -271,9 +296,13 @@ mod tests {
     /// browser wrap the sign onto a line of its own.
     #[test]
     fn french_typography_holds_in_every_message() {
-        let res = fluent_syntax::parser::parse(FR).expect("French file parses");
         let mut bad = Vec::new();
-        for entry in &res.body {
+        let entries = [FR, FR_CONSOLE].into_iter().flat_map(|src| {
+            fluent_syntax::parser::parse(src)
+                .expect("French file parses")
+                .body
+        });
+        for entry in &entries.collect::<Vec<_>>() {
             let (id, value, attributes) = match entry {
                 fluent_syntax::ast::Entry::Message(m) => {
                     (m.id.name, m.value.as_ref(), &m.attributes)

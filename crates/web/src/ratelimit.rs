@@ -92,11 +92,20 @@ impl<K: Hash + Eq + Clone> Limit<K> {
     }
 }
 
+/// Console sign-in attempts from one client IP per hour (a team behind one address signs in
+/// a few times a day; a password-guessing script is slowed to this).
+const SIGN_IN_PER_IP: u32 = 100;
+/// Console sign-in attempts at one account per hour, from anywhere (beside the lockout after
+/// repeated failures, which a guesser spreading over addresses also meets).
+const SIGN_IN_PER_ACCOUNT: u32 = 30;
+
 /// Every limit of the flow, shared by the handlers.
 pub struct RateLimits {
     support_ip: Limit<IpAddr>,
     support_session: Limit<BrowserSessionId>,
     posts_ip: Limit<IpAddr>,
+    sign_in_ip: Limit<IpAddr>,
+    sign_in_account: Limit<String>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -126,7 +135,24 @@ impl RateLimits {
             support_ip: Limit::new(settings.support_per_ip, &clock),
             support_session: Limit::new(settings.support_per_session, &clock),
             posts_ip: Limit::new(settings.posts_per_ip, &clock),
+            sign_in_ip: Limit::new(SIGN_IN_PER_IP, &clock),
+            sign_in_account: Limit::new(SIGN_IN_PER_ACCOUNT, &clock),
         }
+    }
+
+    /// A console sign-in attempt from `ip` (when known) at the account `email` (lower-cased;
+    /// empty when the form named none). The address is checked first, so a script spraying
+    /// many accounts from one address is stopped without spending their allowances.
+    pub fn sign_in(&self, ip: Option<IpAddr>, email: &str) -> Result<(), Limited> {
+        if let Some(ip) = ip {
+            self.sign_in_ip.check(&ip).map_err(limited)?;
+        }
+        if email.is_empty() {
+            return Ok(());
+        }
+        self.sign_in_account
+            .check(&email.to_owned())
+            .map_err(limited)
     }
 
     /// A support request from `ip` (when known) in `session`. The session's own limit is

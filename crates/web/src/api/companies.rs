@@ -257,7 +257,7 @@ pub async fn create_manage_session(
     ))
 }
 
-async fn mint(
+pub(crate) async fn mint(
     state: &AppState,
     company: &Company,
     kind: SessionKind,

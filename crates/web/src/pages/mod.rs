@@ -184,7 +184,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 /// `?lang=fr` from the language switch is remembered in a cookie, so the next pages keep it.
-async fn remember_language(req: Request, next: Next) -> Response {
+pub(crate) async fn remember_language(req: Request, next: Next) -> Response {
     let chosen = req.uri().query().and_then(|q| {
         url::form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "lang")

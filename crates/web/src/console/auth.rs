@@ -1,0 +1,387 @@
+//! Signing in and out, and setting a password from an invitation or reset link.
+//!
+//! A failed sign-in says the same whether or not the account exists, is locked or has no
+//! password yet, and costs the same work (a dummy password is hashed when there is no account
+//! to check). Sign-ins are rate limited per client address and per account, and an account is
+//! locked for [`LOCKOUT`] after [`MAX_FAILURES`] failures in a row.
+
+use crate::console::account::totp_matches;
+use crate::console::error::ConsoleError;
+use crate::console::session::{self, Member, OpenForm, Visitor};
+use crate::console::view::{html, html_status, notice, Chrome};
+use crate::services::console as passwords;
+use crate::state::AppState;
+use accord_domain::console::{console_email, ConsoleUser};
+use accord_domain::crypto::TokenHash;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use time::Duration;
+
+/// Failures in a row that lock an account.
+pub const MAX_FAILURES: u32 = 10;
+/// How long a locked account stays locked.
+pub const LOCKOUT: Duration = Duration::minutes(15);
+/// The shortest password accepted (NIST SP 800-63B asks for at least 8; a console holds
+/// customers' consents, so more).
+pub const MIN_PASSWORD: usize = 12;
+const MIN_PASSWORD_I64: i64 = 12;
+const MAX_PASSWORD: usize = 256;
+
+#[derive(Template)]
+#[template(path = "console/sign_in.html")]
+struct SignInPage {
+    c: Chrome,
+    csrf: String,
+    email: String,
+    next: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SignInQuery {
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// Where to go after signing in: a console path, never another site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if (n == "/console" || n.starts_with("/console/") || n.starts_with("/console?"))
+                && !n.contains("//")
+                && !n.contains('\\') =>
+        {
+            n.to_owned()
+        }
+        _ => "/console".to_owned(),
+    }
+}
+
+pub async fn sign_in_page(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    visitor: Visitor,
+    Query(q): Query<SignInQuery>,
+) -> Result<Response, ConsoleError> {
+    if session::load(&state, &headers)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        return Ok(Redirect::to("/console").into_response());
+    }
+    let page = SignInPage {
+        notice: notice(&visitor.chrome.tr, q.done.as_deref()),
+        c: visitor.chrome.clone(),
+        csrf: visitor.csrf.clone(),
+        email: String::new(),
+        next: safe_next(q.next.as_deref()),
+        error: None,
+    };
+    Ok(visitor.respond(html(&page)?))
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// The one answer to every failed sign-in.
+fn refused(visitor: &Visitor, email: &str, next: &str) -> Result<Response, ConsoleError> {
+    let page = SignInPage {
+        error: Some(visitor.chrome.tr.t("console-sign-in-failed")),
+        c: visitor.chrome.clone(),
+        csrf: visitor.csrf.clone(),
+        email: email.to_owned(),
+        next: next.to_owned(),
+        notice: None,
+    };
+    html_status(StatusCode::UNAUTHORIZED, &page)
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    OpenForm { visitor, form, ip }: OpenForm<SignInForm>,
+) -> Result<Response, ConsoleError> {
+    let next = safe_next(form.next.as_deref());
+    let email = console_email("email", &form.email).unwrap_or_default();
+    if let Err(limited) = state.limits.sign_in(ip, &email) {
+        tracing::info!("console sign-in refused: rate limit");
+        return Err(ConsoleError::TooMany(limited.retry_after_secs));
+    }
+    let now = state.clock.now();
+    let user = match email.as_str() {
+        "" => None,
+        e => state.console().user_by_email(e).await?,
+    };
+    let Some(mut user) = user.filter(|u| u.disabled_at.is_none() && u.password_hash.is_some())
+    else {
+        // The same work as checking a real password, so timing tells nothing either.
+        passwords::verify_dummy(&form.password);
+        tracing::info!("console sign-in failed");
+        return refused(&visitor, &form.email, &next);
+    };
+    let password_ok = passwords::verify_password(
+        &form.password,
+        user.password_hash.as_deref().unwrap_or_default(),
+    );
+    let locked = user.is_locked(now);
+    let code_ok = match &user.totp_secret {
+        Some(_) => totp_matches(&state, &user, &form.code),
+        None => true,
+    };
+    if locked || !password_ok || !code_ok {
+        if !locked {
+            count_failure(&mut user, now);
+            state.console().update_user(&user).await?;
+        }
+        let reason = if locked {
+            "locked"
+        } else if password_ok {
+            "code"
+        } else {
+            "password"
+        };
+        crate::console::audit::record(
+            &state,
+            user.tenant_id,
+            &user.email,
+            "console.sign_in_failed",
+            None,
+            serde_json::json!({ "reason": reason, "locked": user.is_locked(now) }),
+        )
+        .await?;
+        return refused(&visitor, &form.email, &next);
+    }
+    user.failed_sign_ins = 0;
+    user.locked_until = None;
+    state.console().update_user(&user).await?;
+    let set = session::start(&state, &user, visitor.meta.user_agent.as_deref()).await?;
+    crate::console::audit::record(
+        &state,
+        user.tenant_id,
+        &user.email,
+        "console.sign_in",
+        None,
+        serde_json::json!({ "second_factor": user.totp_secret.is_some() }),
+    )
+    .await?;
+    let mut res = Redirect::to(&next).into_response();
+    res.headers_mut().append(header::SET_COOKIE, set);
+    Ok(res)
+}
+
+/// One more failure; the tenth in a row locks the account and starts the count again.
+fn count_failure(user: &mut ConsoleUser, now: time::OffsetDateTime) {
+    user.failed_sign_ins += 1;
+    if user.failed_sign_ins >= MAX_FAILURES {
+        user.locked_until = Some(now + LOCKOUT);
+        user.failed_sign_ins = 0;
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct NoFields {}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    form: session::ConsoleForm<NoFields>,
+) -> Result<Response, ConsoleError> {
+    let m: Member = form.member;
+    let now = state.clock.now();
+    state.console().end_session(&m.session.id_hash, now).await?;
+    m.audit(&state, "console.sign_out", None, serde_json::json!({}))
+        .await?;
+    let mut res = Redirect::to("/console/sign-in?done=signed-out").into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, session::cleared_cookie(&state));
+    Ok(res)
+}
+
+#[derive(Template)]
+#[template(path = "console/set_password.html")]
+struct SetPasswordPage {
+    c: Chrome,
+    csrf: String,
+    token: String,
+    error: Option<String>,
+    notice: Option<String>,
+    min: i64,
+}
+
+/// The set-password form of an invitation or reset link. The link is spent only when the form
+/// is sent with a valid password (a mail scanner fetching it spends nothing). The path holds the
+/// secret: the request log names the route template only, and the page sends no referrer.
+pub async fn set_password_page(
+    visitor: Visitor,
+    Path(token): Path<String>,
+) -> Result<Response, ConsoleError> {
+    if token.len() > 100 {
+        return Err(ConsoleError::NotFound);
+    }
+    let page = SetPasswordPage {
+        c: visitor.chrome.clone(),
+        csrf: visitor.csrf.clone(),
+        token,
+        error: None,
+        notice: None,
+        min: MIN_PASSWORD_I64,
+    };
+    Ok(visitor.respond(html(&page)?))
+}
+
+#[derive(Deserialize)]
+pub struct SetPasswordForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Why a chosen password is refused (a Fluent id), if it is.
+fn password_problem(password: &str, confirm: &str) -> Option<&'static str> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD {
+        Some("console-password-short")
+    } else if n > MAX_PASSWORD {
+        Some("console-password-long")
+    } else if password != confirm {
+        Some("console-password-mismatch")
+    } else {
+        None
+    }
+}
+
+pub async fn set_password(
+    State(state): State<AppState>,
+    OpenForm { visitor, form, .. }: OpenForm<SetPasswordForm>,
+) -> Result<Response, ConsoleError> {
+    let again = |error: String| SetPasswordPage {
+        c: visitor.chrome.clone(),
+        csrf: visitor.csrf.clone(),
+        token: form.token.clone(),
+        error: Some(error),
+        notice: None,
+        min: MIN_PASSWORD_I64,
+    };
+    if let Some(problem) = password_problem(&form.password, &form.confirm) {
+        let msg = visitor.chrome.tr.n(problem, "min", MIN_PASSWORD_I64);
+        return html_status(StatusCode::UNPROCESSABLE_ENTITY, &again(msg));
+    }
+    let now = state.clock.now();
+    let store = state.console();
+    let spent = store
+        .use_set_password_token(&TokenHash::of(&form.token), now)
+        .await?;
+    let owner = match spent {
+        Some(t) => store
+            .user(t.user_id)
+            .await?
+            .filter(|u| u.tenant_id == t.tenant_id && u.disabled_at.is_none()),
+        None => None,
+    };
+    let Some(mut user) = owner else {
+        let msg = visitor.chrome.tr.t("console-set-password-unusable");
+        return html_status(StatusCode::GONE, &again(msg));
+    };
+    user.password_hash =
+        Some(passwords::hash_password(&form.password).map_err(|e| ConsoleError::internal(&e))?);
+    user.failed_sign_ins = 0;
+    user.locked_until = None;
+    store.update_user(&user).await?;
+    // Whoever was signed in with the old password is signed out.
+    store.end_user_sessions(user.id, now).await?;
+    crate::console::audit::record(
+        &state,
+        user.tenant_id,
+        &user.email,
+        "console.password_set",
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
+    let set = session::start(&state, &user, visitor.meta.user_agent.as_deref()).await?;
+    let mut res = Redirect::to("/console?done=password-set").into_response();
+    res.headers_mut().append(header::SET_COOKIE, set);
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_console_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/console/people")), "/console/people");
+        assert_eq!(safe_next(Some("/console?x=1")), "/console?x=1");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/consolex",
+            "/console//evil",
+            "/link/x",
+            "/console/\\evil",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/console", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/console");
+    }
+
+    #[test]
+    fn the_tenth_failure_locks_for_fifteen_minutes() {
+        let now = time::OffsetDateTime::now_utc();
+        let mut user = ConsoleUser {
+            id: accord_domain::console::UserId::new(),
+            tenant_id: accord_domain::ids::TenantId::new(),
+            email: "a@b.example".into(),
+            name: "A".into(),
+            role: accord_domain::console::Role::Viewer,
+            password_hash: None,
+            totp_secret: None,
+            failed_sign_ins: 0,
+            locked_until: None,
+            created_at: now,
+            disabled_at: None,
+        };
+        for _ in 0..9 {
+            count_failure(&mut user, now);
+        }
+        assert!(!user.is_locked(now));
+        count_failure(&mut user, now);
+        assert!(user.is_locked(now));
+        assert!(user.is_locked(now + Duration::minutes(14)));
+        assert!(!user.is_locked(now + LOCKOUT));
+    }
+
+    #[test]
+    fn passwords_are_checked_for_length_and_confirmation() {
+        assert_eq!(
+            password_problem("short", "short"),
+            Some("console-password-short")
+        );
+        assert_eq!(
+            password_problem("long enough pass", "other"),
+            Some("console-password-mismatch")
+        );
+        assert_eq!(
+            password_problem("long enough pass", "long enough pass"),
+            None
+        );
+    }
+}

@@ -1,0 +1,302 @@
+//! The people of the tenant's console: who has access with which role, invitations (a
+//! single-use set-password link, shown once to copy), role changes and removal.
+//!
+//! Admins invite viewers and admins; owners also invite owners, change roles and remove people.
+//! Nobody changes their own role or removes themselves, so a tenant always keeps an owner.
+//! A set-password link is handed only by someone whose role is at least the person's (the link
+//! opens that account).
+
+use crate::console::error::ConsoleError;
+use crate::console::session::{ConsoleForm, Member};
+use crate::console::view::{html, html_status, notice, Chrome};
+use crate::state::AppState;
+use accord_domain::console::{
+    console_email, ConsoleUser, Role, SetPasswordPurpose, SetPasswordToken, UserId,
+};
+use accord_domain::crypto::{random_token, TokenHash};
+use accord_domain::validate::text_field;
+use accord_store::StoreError;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+struct PersonRow {
+    id: String,
+    name: String,
+    email: String,
+    role: Role,
+    role_label: String,
+    /// `invited` (no password yet), `active` or `removed`.
+    status: String,
+    status_label: String,
+    totp: bool,
+    is_me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/people.html")]
+struct PeoplePage {
+    c: Chrome,
+    csrf: String,
+    people: Vec<PersonRow>,
+    /// The roles this user may give.
+    roles: Vec<(Role, String)>,
+    can_manage: bool,
+    can_invite: bool,
+    /// A set-password link just made: for whom, and the link, shown this once.
+    link: Option<(String, String)>,
+    form_email: String,
+    form_name: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// The roles `actor` may give: an owner any, an admin viewer or admin.
+fn grantable(actor: Role) -> Vec<Role> {
+    Role::ALL.into_iter().filter(|r| actor.allows(*r)).collect()
+}
+
+async fn page(
+    state: &AppState,
+    m: &Member,
+    done: Option<&str>,
+) -> Result<PeoplePage, ConsoleError> {
+    let people = state
+        .console()
+        .users(m.tenant.id)
+        .await?
+        .into_iter()
+        .map(|u| {
+            let status = if u.disabled_at.is_some() {
+                "removed"
+            } else if u.password_hash.is_none() {
+                "invited"
+            } else {
+                "active"
+            };
+            (u, status)
+        })
+        .map(|(u, status)| PersonRow {
+            id: u.id.to_string(),
+            status: status.to_owned(),
+            status_label: m.chrome.tr.t(&format!("console-person-{status}")),
+            totp: u.totp_secret.is_some(),
+            is_me: u.id == m.user.id,
+            role: u.role,
+            role_label: m.chrome.role(u.role),
+            name: u.name,
+            email: u.email,
+        })
+        .collect();
+    Ok(PeoplePage {
+        c: m.chrome.clone(),
+        csrf: m.csrf.clone(),
+        people,
+        roles: grantable(m.user.role)
+            .into_iter()
+            .map(|r| (r, m.chrome.role(r)))
+            .collect(),
+        can_manage: m.user.role.allows(Role::Owner),
+        can_invite: m.user.role.allows(Role::Admin),
+        link: None,
+        form_email: String::new(),
+        form_name: String::new(),
+        error: None,
+        notice: notice(&m.chrome.tr, done),
+    })
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    m: Member,
+    Query(q): Query<crate::console::account::DoneQuery>,
+) -> Result<Response, ConsoleError> {
+    html(&page(&state, &m, q.done.as_deref()).await?)
+}
+
+/// A new set-password link for `user`; returns its full URL (the secret is not stored).
+async fn issue_link(
+    state: &AppState,
+    user: &ConsoleUser,
+    purpose: SetPasswordPurpose,
+) -> Result<String, ConsoleError> {
+    let secret = random_token(32);
+    let now = state.clock.now();
+    let ttl = match purpose {
+        SetPasswordPurpose::Invite => SetPasswordToken::INVITE_TTL,
+        SetPasswordPurpose::Reset => SetPasswordToken::RESET_TTL,
+    };
+    state
+        .console()
+        .add_set_password_token(&SetPasswordToken {
+            token_hash: TokenHash::of(&secret),
+            user_id: user.id,
+            tenant_id: user.tenant_id,
+            purpose,
+            created_at: now,
+            expires_at: now + ttl,
+            used_at: None,
+        })
+        .await?;
+    Ok(state.config.url(&format!("/console/set-password/{secret}")))
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    ConsoleForm { member: m, form }: ConsoleForm<InviteForm>,
+) -> Result<Response, ConsoleError> {
+    let mut p = page(&state, &m, None).await?;
+    p.form_email.clone_from(&form.email);
+    p.form_name.clone_from(&form.name);
+    let role = form
+        .role
+        .parse::<Role>()
+        .ok()
+        .filter(|r| m.user.role.allows(*r));
+    let (Ok(email), Ok(name), Some(role)) = (
+        console_email("email", &form.email),
+        text_field("name", &form.name, 200),
+        role,
+    ) else {
+        p.error = Some(m.chrome.tr.t("console-invite-invalid"));
+        return html_status(StatusCode::UNPROCESSABLE_ENTITY, &p);
+    };
+    let user = ConsoleUser {
+        id: UserId::new(),
+        tenant_id: m.tenant.id,
+        email: email.clone(),
+        name,
+        role,
+        password_hash: None,
+        totp_secret: None,
+        failed_sign_ins: 0,
+        locked_until: None,
+        created_at: state.clock.now(),
+        disabled_at: None,
+    };
+    match state.console().create_user(&user).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            // Another tenant's account may hold the address: the answer does not say whose.
+            p.error = Some(m.chrome.tr.t("console-invite-taken"));
+            return html_status(StatusCode::CONFLICT, &p);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let link = issue_link(&state, &user, SetPasswordPurpose::Invite).await?;
+    m.audit(
+        &state,
+        "console.user_invited",
+        Some(email.clone()),
+        serde_json::json!({ "role": role.as_str() }),
+    )
+    .await?;
+    let mut p = page(&state, &m, None).await?;
+    p.link = Some((email, link));
+    html_status(StatusCode::CREATED, &p)
+}
+
+/// Another user of this tenant (never the actor), or 404.
+async fn other_user(state: &AppState, m: &Member, id: &str) -> Result<ConsoleUser, ConsoleError> {
+    let id: UserId = id.parse().map_err(|_| ConsoleError::NotFound)?;
+    let user = state
+        .console()
+        .user(id)
+        .await?
+        .filter(|u| u.tenant_id == m.tenant.id)
+        .ok_or(ConsoleError::NotFound)?;
+    if user.id == m.user.id {
+        return Err(ConsoleError::Forbidden);
+    }
+    Ok(user)
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn change_role(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ConsoleForm { member: m, form }: ConsoleForm<RoleForm>,
+) -> Result<Response, ConsoleError> {
+    let mut user = other_user(&state, &m, &id).await?;
+    let role: Role = form.role.parse().map_err(|_| ConsoleError::BadRequest)?;
+    let before = user.role;
+    if before != role {
+        user.role = role;
+        state.console().update_user(&user).await?;
+        m.audit(
+            &state,
+            "console.role_changed",
+            Some(user.email.clone()),
+            serde_json::json!({ "from": before.as_str(), "to": role.as_str() }),
+        )
+        .await?;
+    }
+    Ok(Redirect::to("/console/people?done=role-changed").into_response())
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ConsoleForm { member: m, .. }: ConsoleForm<crate::console::auth::NoFields>,
+) -> Result<Response, ConsoleError> {
+    let mut user = other_user(&state, &m, &id).await?;
+    let now = state.clock.now();
+    if user.disabled_at.is_none() {
+        user.disabled_at = Some(now);
+        state.console().update_user(&user).await?;
+        state.console().end_user_sessions(user.id, now).await?;
+        m.audit(
+            &state,
+            "console.user_removed",
+            Some(user.email.clone()),
+            serde_json::json!({}),
+        )
+        .await?;
+    }
+    Ok(Redirect::to("/console/people?done=person-removed").into_response())
+}
+
+/// A new set-password link for someone who lost theirs or their password.
+pub async fn reset_link(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ConsoleForm { member: m, .. }: ConsoleForm<crate::console::auth::NoFields>,
+) -> Result<Response, ConsoleError> {
+    let user = other_user(&state, &m, &id).await?;
+    if !m.user.role.allows(user.role) || user.disabled_at.is_some() {
+        return Err(ConsoleError::Forbidden);
+    }
+    let purpose = if user.password_hash.is_some() {
+        SetPasswordPurpose::Reset
+    } else {
+        SetPasswordPurpose::Invite
+    };
+    let link = issue_link(&state, &user, purpose).await?;
+    m.audit(
+        &state,
+        "console.password_link_issued",
+        Some(user.email.clone()),
+        serde_json::json!({ "purpose": purpose.as_str() }),
+    )
+    .await?;
+    let mut p = page(&state, &m, None).await?;
+    p.link = Some((user.email, link));
+    html(&p)
+}
