@@ -268,10 +268,11 @@ receipt-event-nda-accepted = Mutual confidentiality agreement signed
 receipt-event-superseded = Consent replaced by a newer one
 receipt-position = entry { $position } of { $tenant }'s consent register
 receipt-download = Download the signed record
+receipt-download-proof = Download a fresh proof that it is still in the register
 receipt-hash = Proof code of this entry:
 receipt-text-heading = The exact terms you agreed to
 receipt-verify-heading = For a technical adviser: how to check it
-receipt-verify-body = The downloaded record is a signed JSON document (JWS, EdDSA). Its signature can be checked with the public keys published at /.well-known/jwks.json, for example with the command “accord receipt verify”. The proof codes above are SHA-256 hashes.
+receipt-verify-body = The downloaded record is a JSON document: the signed record (JWS, EdDSA) and the proof that this entry is in the consent register as it was signed shortly after your action (an RFC 9162 Merkle proof under a signed checkpoint). The fresh proof shows that today’s register still holds it unchanged. Both are checked with the public keys published at /.well-known/jwks.json, for example with the command “accord receipt verify RECORD --proof PROOF”. The proof codes above are SHA-256 hashes.
 connection-receipt = See and download your record of consent
 
 ## Mutual NDA (optional, separate from the consent)

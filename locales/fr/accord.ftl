@@ -269,10 +269,11 @@ receipt-event-nda-accepted = Accord de confidentialité mutuel signé
 receipt-event-superseded = Consentement remplacé par un plus récent
 receipt-position = entrée { $position } du registre des consentements de { $tenant }
 receipt-download = Télécharger le justificatif signé
+receipt-download-proof = Télécharger une preuve récente qu’il figure toujours au registre
 receipt-hash = Code de preuve de cette entrée :
 receipt-text-heading = Les conditions exactes que vous avez acceptées
 receipt-verify-heading = Pour un conseiller technique : comment le vérifier
-receipt-verify-body = Le justificatif téléchargé est un document JSON signé (JWS, EdDSA). Sa signature se vérifie avec les clés publiques publiées sur /.well-known/jwks.json, par exemple avec la commande « accord receipt verify ». Les codes de preuve ci-dessus sont des empreintes SHA-256.
+receipt-verify-body = Le justificatif téléchargé est un document JSON : le justificatif signé (JWS, EdDSA) et la preuve que cette entrée figure au registre des consentements tel qu’il a été signé peu après votre action (une preuve de Merkle RFC 9162 sous un point de contrôle signé). La preuve récente montre que le registre d’aujourd’hui la contient toujours, inchangée. Les deux se vérifient avec les clés publiques publiées sur /.well-known/jwks.json, par exemple avec la commande « accord receipt verify JUSTIFICATIF --proof PREUVE ». Les codes de preuve ci-dessus sont des empreintes SHA-256.
 connection-receipt = Voir et télécharger votre justificatif
 
 ## Accord de confidentialité mutuel (facultatif, distinct du consentement)

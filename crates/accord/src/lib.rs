@@ -5,6 +5,7 @@ pub mod backup;
 pub mod config;
 pub mod demo;
 pub mod proof;
+pub mod receipt_proof;
 
 use accord_domain::catalog::{Catalog, SHIPPED_CATALOG};
 use accord_domain::crypto::Keyring;
@@ -196,6 +197,7 @@ impl Application {
             self.state.keyring.signing_keys(),
             self.state.clock.clone(),
             self.poll,
+            self.state.config.urls.public_url.clone(),
         )
         .with_checkpoint_file(self.checkpoint_file.clone())
         .with_context(|| {
@@ -367,13 +369,9 @@ pub fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
     Keyring::from_file_text(&text).map_err(|e| anyhow::anyhow!("keys.file {}: {e}", path.display()))
 }
 
-/// The ledger checkpoint file: beside the key file, which is kept outside the database too.
+/// The ledger checkpoint file (`ledger.checkpoint_file`, by default beside the key file).
 pub fn checkpoint_file(settings: &Settings) -> std::path::PathBuf {
-    let (key_file, _) = settings.key_file();
-    key_file
-        .parent()
-        .unwrap_or_else(|| Path::new("."))
-        .join("ledger-checkpoints.jsonl")
+    settings.checkpoint_file()
 }
 
 fn write_new_key_file(path: &Path) -> anyhow::Result<()> {

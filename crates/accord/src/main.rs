@@ -139,15 +139,22 @@ enum LedgerCommand {
 
 #[derive(Subcommand)]
 enum ReceiptCommand {
-    /// Verify a receipt (a compact JWS, as downloaded) offline; print what it proves. Exit 1
-    /// when it does not verify.
+    /// Verify a receipt offline: its signature, its event's inclusion in the signed checkpoint
+    /// it carries, and with `--proof` its inclusion in a later checkpoint that extends that one;
+    /// print what it proves. Exit 1 when any of it does not verify.
     Verify {
-        /// The receipt file (`.jws`).
+        /// The receipt file: the `.json` receipt document (the signed receipt and its inclusion
+        /// proof), an entry of the API's receipt list, or a bare `.jws`.
         file: PathBuf,
         /// The public keys: a JWKS file, or a URL such as
         /// `https://connect.lender.example/.well-known/jwks.json`. Default: the configured key file.
         #[arg(long)]
         jwks: Option<String>,
+        /// A fresh proof (`.proof.json`, or `GET /v1/consents/{consent_id}/receipt/proof`): the
+        /// event's inclusion in a later checkpoint, and that checkpoint's consistency with the
+        /// receipt's.
+        #[arg(long)]
+        proof: Option<PathBuf>,
         /// The data directory (`database.data_dir`) holding the database and the key file.
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -257,13 +264,15 @@ async fn main() -> anyhow::Result<()> {
                 ReceiptCommand::Verify {
                     file,
                     jwks,
+                    proof,
                     data_dir,
                 },
         } => {
             set_data_dir(&mut o, data_dir);
-            let code =
-                accord::proof::receipt_verify(&file, jwks.as_deref(), || load(config.as_ref(), &o))
-                    .await;
+            let code = accord::proof::receipt_verify(&file, jwks.as_deref(), proof.as_deref(), || {
+                load(config.as_ref(), &o)
+            })
+            .await;
             std::process::exit(code);
         }
         Command::Keys {

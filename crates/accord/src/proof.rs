@@ -518,11 +518,13 @@ fn describe(r: &VerifiedReceipt) -> String {
     out.join("\n")
 }
 
-/// `accord receipt verify FILE [--jwks FILE|URL]`; returns the exit code. `settings` is asked
-/// for only when no `--jwks` is given (the key file of the configured data dir is then used).
+/// `accord receipt verify FILE [--jwks FILE|URL] [--proof FILE]`; returns the exit code.
+/// `settings` is asked for only when no `--jwks` is given (the key file of the configured data
+/// dir is then used). The evidence beside the receipt is checked by `crate::receipt_proof`.
 pub async fn receipt_verify(
     file: &Path,
     jwks: Option<&str>,
+    proof: Option<&Path>,
     settings: impl FnOnce() -> Settings,
 ) -> i32 {
     let run = async {
@@ -530,11 +532,13 @@ pub async fn receipt_verify(
             .with_context(|| format!("cannot read {}", file.display()))?;
         let compact = compact_jws(&text)?;
         let keys = key_set(jwks, || existing_keyring(&settings())).await?;
-        verify_receipt(&compact, &keys)
+        let v = verify_receipt(&compact, &keys)?;
+        let evidence = crate::receipt_proof::check(&text, proof, &v.receipt, &keys)?;
+        anyhow::Ok((v, evidence))
     };
     match run.await {
-        Ok(v) => {
-            println!("{}", describe(&v));
+        Ok((v, evidence)) => {
+            println!("{}\n{evidence}", describe(&v));
             OK
         }
         Err(e) => {

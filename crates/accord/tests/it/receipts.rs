@@ -1,8 +1,11 @@
 //! Consent receipts: each ledger event of a consent yields a receipt signed
 //! as a compact JWS (EdDSA, Ed25519) that an independent JOSE implementation verifies against
 //! `/.well-known/jwks.json`; the tenant reads them from the API, the customer from the success
-//! and manage pages (a readable page in its language and the `.jws` file); a withdrawal adds a
-//! `withdrawn` receipt; `accord keys rotate` keeps old receipts verifiable.
+//! and manage pages (a readable page in its language and the receipt file); a withdrawal adds a
+//! `withdrawn` receipt; `accord keys rotate` keeps old receipts verifiable. Beside each receipt
+//! goes the proof of its event's inclusion in a signed checkpoint of the tenant's log, and a
+//! fresh proof against the latest checkpoint; `accord receipt verify` checks both offline, and so
+//! does an independent verifier.
 
 use crate::helpers::{spawn_app, spawn_app_with, Browser, Page, TestApp};
 use accord_domain::ledger::ChainVerifier;
@@ -417,19 +420,26 @@ async fn receipt_page_from(browser: &Browser, page: &Page, prefix: &str, consent
     receipt
 }
 
-/// Downloads each `.jws` linked from a receipt page; checks the headers; returns the files.
+/// Downloads each receipt document (`.json`: the JWS and its inclusion proof) linked from a
+/// receipt page; checks the headers and that a fresh proof is offered beside each; returns the
+/// compact JWS of each.
 async fn downloads(browser: &Browser, page: &Page) -> Vec<String> {
     let mut out = Vec::new();
-    for href in page.attrs("ul.receipt-events a[download]", "href") {
-        assert!(href.to_ascii_lowercase().ends_with(".jws"), "{href}");
-        let file = browser.get(&href).await;
+    let links = page.attrs("ul.receipt-events a[download]", "href");
+    for href in links.iter().filter(|h| !h.ends_with(".proof.json")) {
+        assert!(href.to_ascii_lowercase().ends_with(".json"), "{href}");
+        let fresh = href.replace(".json", ".proof.json");
+        assert!(links.contains(&fresh), "{fresh} offered beside {href}");
+        let file = browser.get(href).await;
         assert_eq!(file.status, 200, "{}", file.body);
-        assert_eq!(file.header("content-type"), "application/jose");
+        assert_eq!(file.header("content-type"), "application/json");
         let disposition = file.header("content-disposition");
         assert!(disposition.starts_with("attachment"), "{disposition}");
-        assert!(disposition.contains(".jws"), "{disposition}");
+        assert!(disposition.contains(".json"), "{disposition}");
         assert_eq!(file.header("cache-control"), "no-store");
-        out.push(file.body);
+        let doc: Value = serde_json::from_str(&file.body).unwrap();
+        assert_eq!(doc["format"], "accord-receipt-document/1");
+        out.push(doc["jws"].as_str().unwrap().to_owned());
     }
     out
 }
@@ -858,4 +868,318 @@ async fn changing_the_link_settings_changes_no_past_receipt() {
     let p = &k["services"][0]["purposes"][0];
     assert_eq!(p["thirdPartyDisclosure"], true);
     assert_eq!(p["thirdPartyName"], "Credit Bureau Ltd");
+}
+
+// ---- the evidence beside a receipt: inclusion, fresh proofs, offline verification ----
+
+/// The receipts of a consent once a sealed checkpoint covers each of its events (the sealer
+/// runs every second in tests; bounded wait).
+async fn proven_receipts(app: &TestApp, consent_id: &str) -> Vec<Value> {
+    for _ in 0..100 {
+        let list = receipts(app, consent_id).await;
+        if list.iter().all(|r| !r["proof"].is_null()) {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no checkpoint covered the receipts of {consent_id} within 10 s");
+}
+
+/// The fresh proof of a consent, once the latest checkpoint is larger than `beyond`.
+async fn fresh_proof_beyond(app: &TestApp, consent_id: &str, beyond: u64) -> Value {
+    let path = format!("/v1/consents/{consent_id}/receipt/proof");
+    for _ in 0..100 {
+        let (status, body) = app.api_json(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{body}");
+        if body["tree_size"].as_u64().unwrap() > beyond {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no checkpoint beyond {beyond} entries within 10 s");
+}
+
+/// `accord receipt verify` on files, with a saved copy of the key set (nothing online).
+async fn verify_files(dir: &Path, receipt: &Value, proof: Option<&Value>) -> Ran {
+    let receipt_file = dir.join("receipt.json");
+    std::fs::write(&receipt_file, receipt.to_string()).unwrap();
+    let jwks_file = dir.join("jwks.json");
+    let mut args = vec![
+        "receipt".to_owned(),
+        "verify".to_owned(),
+        path_str(&receipt_file).to_owned(),
+        "--jwks".to_owned(),
+        path_str(&jwks_file).to_owned(),
+    ];
+    if let Some(p) = proof {
+        let proof_file = dir.join("proof.json");
+        std::fs::write(&proof_file, p.to_string()).unwrap();
+        args.extend(["--proof".to_owned(), path_str(&proof_file).to_owned()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&args).await
+}
+
+fn other_hash() -> Value {
+    Value::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32]))
+}
+
+/// Runs the independent Python verifier (no code shared with Accord) when `python3` and its
+/// `cryptography` package are there; `None` when they are not.
+fn python_verify(vkey: &str, request: &Value) -> Option<(bool, String)> {
+    use std::io::Write as _;
+    let available = std::process::Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        println!("independent verification skipped: python3 with `cryptography` not available");
+        return None;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verifier/tlog_verify.py");
+    let mut child = std::process::Command::new("python3")
+        .args([script, vkey])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Some((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn a_receipt_carries_its_inclusion_proof_and_a_fresh_proof_extends_it_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let app = spawn_app().await;
+    app.browser().connect(Some(&app.link_url), "sandbox").await;
+    let consent = app.consents().await.remove(0);
+    let consent_id = consent["id"].as_str().unwrap().to_owned();
+    std::fs::write(dir.join("jwks.json"), jwks(&app.base).await.to_string()).unwrap();
+
+    // The receipt carries its event's inclusion in the first checkpoint that covers it.
+    let receipt = proven_receipts(&app, &consent_id).await.remove(0);
+    let position = receipt["ledger_position"].as_u64().unwrap();
+    let own = receipt["proof"].clone();
+    assert_eq!(own["leaf_index"], position - 1);
+    let own_size = own["tree_size"].as_u64().unwrap();
+    assert!(own_size >= position, "{own}");
+    let note = own["checkpoint"].as_str().unwrap();
+    assert!(
+        note.contains(&format!("/ledger/{}\n{own_size}\n", app.tenant_id)),
+        "{note}"
+    );
+    let ran = verify_files(dir, &receipt, None).await;
+    assert_eq!(ran.code, Some(0), "{ran}");
+    assert!(ran.stdout.contains("receipt signature valid"), "{ran}");
+    assert!(
+        ran.stdout.contains(&format!(
+            "inclusion:  event {position} is in the log 127.0.0.1"
+        )),
+        "{ran}"
+    );
+    assert!(
+        ran.stdout.contains(&format!("of {own_size} entries")),
+        "{ran}"
+    );
+
+    // The ledger grows (a disconnect, another company's consent): a later checkpoint, and a
+    // fresh proof against it. The receipt's own evidence stays what it was.
+    let connection_id = consent["connection_id"].as_str().unwrap();
+    disconnect_on_manage_page(&app, connection_id).await;
+    let other = app.new_company("Crocus Cafe Ltd").await;
+    let link = app.new_link_url(&other).await;
+    app.browser().connect(Some(&link), "sandbox").await;
+    let fresh = fresh_proof_beyond(&app, &consent_id, own_size + 1).await;
+    assert_eq!(fresh["format"], "accord-receipt-proof/1");
+    assert_eq!(fresh["consent_id"], consent_id.as_str());
+    let latest_size = fresh["tree_size"].as_u64().unwrap();
+    let entry = fresh["events"][0].clone();
+    assert_eq!(entry["event"], "given");
+    assert_eq!(entry["ledger_position"], position);
+    assert_eq!(entry["ledger_hash"], receipt["ledger_hash"]);
+    assert_eq!(entry["consistency"]["from_size"], own_size);
+    assert_eq!(
+        fresh["events"][1]["event"], "withdrawn",
+        "the withdrawal's receipt is proven too"
+    );
+    let again = proven_receipts(&app, &consent_id).await.remove(0);
+    assert_eq!(
+        again["proof"], own,
+        "the receipt's evidence does not change"
+    );
+    assert_eq!(again["jws"], receipt["jws"]);
+
+    let ran = verify_files(dir, &receipt, Some(&fresh)).await;
+    assert_eq!(ran.code, Some(0), "{ran}");
+    assert!(
+        ran.stdout.contains(&format!(
+            "latest:     event {position} is in the log 127.0.0.1"
+        )),
+        "{ran}"
+    );
+    assert!(
+        ran.stdout.contains(&format!(
+            "consistency: the log of {latest_size} entries extends the receipt's checkpoint of {own_size}"
+        )),
+        "{ran}"
+    );
+
+    // Tampered evidence fails, saying which proof and why.
+    let mut bad = fresh.clone();
+    bad["events"][0]["inclusion"][0] = other_hash();
+    let ran = verify_files(dir, &receipt, Some(&bad)).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(
+        ran.stderr.contains("--proof") && ran.stderr.contains("not proven in the log"),
+        "{ran}"
+    );
+    let mut bad = fresh.clone();
+    let c = &mut bad["events"][0]["consistency"]["proof"];
+    assert!(!c.as_array().unwrap().is_empty(), "{fresh}");
+    c[0] = other_hash();
+    let ran = verify_files(dir, &receipt, Some(&bad)).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(
+        ran.stderr.contains("does not extend the receipt's"),
+        "{ran}"
+    );
+    let mut bad = receipt.clone();
+    bad["proof"]["checkpoint"] = note
+        .replacen(&format!("\n{own_size}\n"), "\n99\n", 1)
+        .into();
+    let ran = verify_files(dir, &bad, None).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(
+        ran.stderr.contains("inclusion proof is not")
+            && ran.stderr.contains("signature does not verify"),
+        "{ran}"
+    );
+    // Another consent's fresh proof has no entry for this receipt.
+    let theirs = consents_of(&app, &other).await.remove(0);
+    let theirs_fresh = fresh_proof_beyond(&app, theirs["id"].as_str().unwrap(), 0).await;
+    let ran = verify_files(dir, &receipt, Some(&theirs_fresh)).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(ran.stderr.contains("no entry for position"), "{ran}");
+
+    // The independent verifier agrees, and refuses the tampered proofs.
+    let vkey = app
+        .http
+        .get(app.url(&format!("/ledger/{}/key", app.tenant_id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let vkey = vkey.lines().next().unwrap();
+    let request = |inclusion: &Value, consistency: &Value| {
+        serde_json::json!({
+            "checkpoint": fresh["checkpoint"],
+            "inclusion": [
+                { "leaf_hash": own["leaf_hash"], "leaf_index": own["leaf_index"],
+                  "tree_size": latest_size, "hashes": inclusion,
+                  "leaf_data_hex": receipt["ledger_hash"] },
+            ],
+            "consistency": [
+                { "from_note": own["checkpoint"], "first": own_size, "second": latest_size,
+                  "hashes": consistency },
+            ],
+        })
+    };
+    let good = request(&entry["inclusion"], &entry["consistency"]["proof"]);
+    if let Some((ok, out)) = python_verify(vkey, &good) {
+        assert!(ok, "the independent verifier refused: {out}");
+        let mut inclusion = entry["inclusion"].clone();
+        inclusion[0] = other_hash();
+        let (ok, out) =
+            python_verify(vkey, &request(&inclusion, &entry["consistency"]["proof"])).unwrap();
+        assert!(!ok, "a tampered inclusion proof was accepted: {out}");
+        let mut consistency = entry["consistency"]["proof"].clone();
+        consistency[0] = other_hash();
+        let (ok, out) = python_verify(vkey, &request(&entry["inclusion"], &consistency)).unwrap();
+        assert!(!ok, "a tampered consistency proof was accepted: {out}");
+        let mut wrong_leaf = good.clone();
+        wrong_leaf["inclusion"][0]["leaf_data_hex"] = theirs["notice_sha256"].clone();
+        let (ok, out) = python_verify(vkey, &wrong_leaf).unwrap();
+        assert!(!ok, "another entry's data was accepted: {out}");
+    }
+}
+
+#[tokio::test]
+async fn the_customer_downloads_the_receipt_with_its_proof_and_a_fresh_proof() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let app = spawn_app().await;
+    let browser = app.browser();
+    browser.connect(Some(&app.link_url), "sandbox").await;
+    let consent_id = app.consents().await[0]["id"].as_str().unwrap().to_owned();
+    std::fs::write(dir.join("jwks.json"), jwks(&app.base).await.to_string()).unwrap();
+    let api = proven_receipts(&app, &consent_id).await.remove(0);
+
+    assert_eq!(browser.get(&app.manage_url).await.status, 303);
+    let page = browser.get(&format!("/manage/receipts/{consent_id}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let links = page.attrs("ul.receipt-events a[download]", "href");
+    let base = format!("/manage/receipts/{consent_id}/1");
+    assert_eq!(
+        links,
+        [format!("{base}.json"), format!("{base}.proof.json")]
+    );
+
+    let doc = browser.get(&links[0]).await;
+    assert_eq!(doc.status, 200, "{}", doc.body);
+    assert_eq!(doc.header("content-type"), "application/json");
+    assert!(doc
+        .header("content-disposition")
+        .contains(&format!("accord-receipt-{consent_id}-1.json")));
+    let doc: Value = serde_json::from_str(&doc.body).unwrap();
+    assert_eq!(doc["format"], "accord-receipt-document/1");
+    assert_eq!(
+        doc["jws"], api["jws"],
+        "the tenant's receipt and the customer's"
+    );
+    assert_eq!(doc["proof"], api["proof"]);
+
+    let fresh = browser.get(&links[1]).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    assert!(fresh.header("content-disposition").contains(".proof.json"));
+    let fresh: Value = serde_json::from_str(&fresh.body).unwrap();
+    assert_eq!(fresh["events"].as_array().unwrap().len(), 1);
+    let ran = verify_files(dir, &doc, Some(&fresh)).await;
+    assert_eq!(ran.code, Some(0), "{ran}");
+    assert!(ran.stdout.contains("inclusion:  event 1"), "{ran}");
+    assert!(ran.stdout.contains("latest:     event 1"), "{ran}");
+    assert!(ran.stdout.contains("consistency: the log of"), "{ran}");
+
+    // A bare JWS still verifies, and says what it does not prove.
+    let jws = browser.get(&format!("{base}.jws")).await;
+    assert_eq!(jws.header("content-type"), "application/jose");
+    let jws_file = dir.join("receipt.jws");
+    std::fs::write(&jws_file, &jws.body).unwrap();
+    let ran = run(&[
+        "receipt",
+        "verify",
+        path_str(&jws_file),
+        "--jwks",
+        path_str(&dir.join("jwks.json")),
+    ])
+    .await;
+    assert_eq!(ran.code, Some(0), "{ran}");
+    assert!(ran.stdout.contains("inclusion:  not in this file"), "{ran}");
+    // Someone else's browser gets none of it.
+    for url in [&links[0], &links[1]] {
+        assert_ne!(app.browser().get(url).await.status, 200, "{url}");
+    }
 }

@@ -8,8 +8,8 @@ verifier mirrors is still caught here.
 
 Usage: tlog_verify.py VERIFIER_KEY < request.json
   request.json: {"checkpoint": NOTE, "inclusion": [{"leaf_hash", "leaf_index", "tree_size",
-                 "hashes"}...], "consistency": [{"from_note", "to_note"?, "first", "second",
-                 "hashes"}...]}
+                 "hashes", "leaf_data"? or "leaf_data_hex"?}...], "consistency": [{"from_note",
+                 "to_note"?, "first", "second", "hashes"}...]}
 Prints "ok" and exits 0 when everything verifies; prints the first failure and exits 1.
 """
 
@@ -159,6 +159,20 @@ def verify_consistency(first, second, path, first_root, second_root):
         raise Invalid("consistency: second root does not match")
 
 
+def check_leaf(p, leaf):
+    """The leaf hash recomputed from the entry itself, not taken on trust: `leaf_data` is the
+    entry as text; `leaf_data_hex` its bytes in hex (an Accord ledger event's leaf is the 32
+    bytes of the event's chain hash, the `ledger.hash` a receipt signs)."""
+    if "leaf_data" in p:
+        data = p["leaf_data"].encode()
+    elif "leaf_data_hex" in p:
+        data = bytes.fromhex(p["leaf_data_hex"])
+    else:
+        return
+    if leaf_hash(data) != leaf:
+        raise Invalid("leaf hash is not the hash of the entry")
+
+
 def b64(s):
     return base64.b64decode(s, validate=True)
 
@@ -169,10 +183,7 @@ def run(vkey, req):
         if p["tree_size"] != size:
             raise Invalid("inclusion proof is for another tree size than the checkpoint")
         leaf = b64(p["leaf_hash"])
-        if "leaf_data" in p:
-            # The leaf hash recomputed from the entry itself, not taken on trust.
-            if leaf_hash(p["leaf_data"].encode()) != leaf:
-                raise Invalid("leaf hash is not the hash of the entry")
+        check_leaf(p, leaf)
         verify_inclusion(leaf, p["leaf_index"], size, [b64(h) for h in p["hashes"]], root)
     for c in req.get("consistency", []):
         _, first, first_root = parse_checkpoint(verify_note(c["from_note"], vkey))

@@ -51,7 +51,7 @@ use utoipa_axum::routes;
         (name = "build-your-own", description = "Run the flow from your own UI: platforms, rendered notices, consents, authorizations"),
         (name = "analytics", description = "The funnel of the hosted flow, without personal data"),
         (name = "webhooks", description = "Signed events (Standard Webhooks) posted to your endpoints, with every delivery attempt"),
-        (name = "ledger", description = "Each tenant's consent ledger as a public transparency log (RFC 9162 Merkle tree, C2SP signed checkpoints): hashes and signatures only, no API key")
+        (name = "ledger", description = "Each tenant's consent ledger as a public transparency log (RFC 9162 Merkle tree, C2SP signed checkpoints): hashes and signatures only, no API key; and, with your API key, the list of checkpoints signed for you to keep")
     )
 )]
 struct ApiDoc;
@@ -89,6 +89,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(data::access_token))
         .routes(routes!(data::access_log))
         .routes(routes!(receipts::get))
+        .routes(routes!(receipts::proof))
         .routes(routes!(ndas::list))
         .routes(routes!(ndas::pdf))
         .routes(routes!(platforms::list))
@@ -113,6 +114,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::key))
         .routes(routes!(ledger::inclusion))
         .routes(routes!(ledger::consistency))
+        .routes(routes!(ledger::list_checkpoints))
         .split_for_parts();
     let mut doc = doc;
     unique_proxy_operation_ids(&mut doc);

@@ -1,6 +1,9 @@
 //! The customer's receipts: a readable page for a consent (each of its events: given,
-//! withdrawn…) in the customer's language, and each signed receipt as a downloadable JWS file.
-//! From the success page (link session) and the manage page (manage session).
+//! withdrawn…) in the customer's language, and each receipt as a downloadable file: the receipt
+//! document (`{position}.json`: the signed receipt and the proof of its event's inclusion in the
+//! tenant's log), a fresh proof against the latest checkpoint (`{position}.proof.json`), and the
+//! bare compact JWS (`{position}.jws`). From the success page (link session) and the manage page
+//! (manage session).
 
 use crate::pages::ctx::{LinkCtx, ManageCtx, PageCtx};
 use crate::pages::error::{PageError, PageErrorKind};
@@ -26,7 +29,9 @@ async fn own_consent(ctx: &PageCtx, id: &str) -> Result<Consent, PageError> {
 }
 
 async fn signed(ctx: &PageCtx, consent: &Consent) -> Result<Vec<SignedReceipt>, PageError> {
-    Ok(receipts::for_consent(&ctx.state, &ctx.tenant, consent).await?)
+    receipts::for_consent(&ctx.state, &ctx.tenant, consent)
+        .await
+        .map_err(|e| PageError::internal(&e))
 }
 
 async fn page(ctx: PageCtx, id: String, base: &str) -> Result<Response, PageError> {
@@ -42,7 +47,8 @@ async fn page(ctx: PageCtx, id: String, base: &str) -> Result<Response, PageErro
             at: crate::i18n::long_date_time(ctx.tr.locale, r.event.event.body.at),
             position: r.event.event.seq,
             hash: r.event.hash.clone(),
-            download: format!("{base}/{}/{}.jws", consent.id, r.event.event.seq),
+            download: format!("{base}/{}/{}.json", consent.id, r.event.event.seq),
+            proof_download: format!("{base}/{}/{}.proof.json", consent.id, r.event.event.seq),
         })
         .collect();
     let platform_name = ctx
@@ -72,29 +78,71 @@ async fn page(ctx: PageCtx, id: String, base: &str) -> Result<Response, PageErro
     Ok(Html(page.render()?).into_response())
 }
 
+/// What a download asks for.
+enum File {
+    /// The receipt document: the JWS and its inclusion proof.
+    Document,
+    /// A fresh proof against the latest checkpoint.
+    FreshProof,
+    /// The compact JWS alone.
+    Jws,
+}
+
+fn parse_file(file: &str) -> Option<(i64, File)> {
+    let (seq, kind) = if let Some(s) = file.strip_suffix(".proof.json") {
+        (s, File::FreshProof)
+    } else if let Some(s) = file.strip_suffix(".json") {
+        (s, File::Document)
+    } else {
+        (file.strip_suffix(".jws")?, File::Jws)
+    };
+    Some((seq.parse().ok()?, kind))
+}
+
 async fn download(ctx: PageCtx, id: String, file: String) -> Result<Response, PageError> {
     let consent = own_consent(&ctx, &id).await?;
-    let seq: i64 = file
-        .strip_suffix(".jws")
-        .and_then(|s| s.parse().ok())
-        .ok_or(PageError::new(PageErrorKind::NotFound))?;
+    let (seq, kind) = parse_file(&file).ok_or(PageError::new(PageErrorKind::NotFound))?;
     let r = signed(&ctx, &consent)
         .await?
         .into_iter()
         .find(|r| r.event.event.seq == seq)
         .ok_or(PageError::new(PageErrorKind::NotFound))?;
-    let name = format!(
-        "attachment; filename=\"accord-receipt-{}-{seq}.jws\"",
-        consent.id
-    );
+    let stem = format!("accord-receipt-{}-{seq}", consent.id);
+    let (content_type, name, body) = match kind {
+        File::Jws => ("application/jose", format!("{stem}.jws"), r.jws),
+        File::Document => (
+            "application/json",
+            format!("{stem}.json"),
+            json(&r.document())?,
+        ),
+        File::FreshProof => {
+            let fresh = receipts::fresh_proof(&ctx.state, ctx.tenant.id, std::slice::from_ref(&r))
+                .await
+                .map_err(|e| PageError::internal(&e))?
+                // Not sealed yet: nothing to prove against for a second or so.
+                .ok_or(PageError::new(PageErrorKind::NotFound))?;
+            (
+                "application/json",
+                format!("{stem}.proof.json"),
+                json(&fresh)?,
+            )
+        }
+    };
     Ok((
         [
-            (header::CONTENT_TYPE, "application/jose".to_owned()),
-            (header::CONTENT_DISPOSITION, name),
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
-        r.jws,
+        body,
     )
         .into_response())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, PageError> {
+    serde_json::to_string_pretty(v).map_err(|e| PageError::internal(&e))
 }
 
 pub async fn link_page(

@@ -244,6 +244,8 @@ pub struct ReceiptEventRow {
     pub position: i64,
     pub hash: String,
     pub download: String,
+    /// A fresh proof of this event against the latest checkpoint.
+    pub proof_download: String,
 }
 
 #[derive(Template)]

@@ -1,11 +1,25 @@
 //! Receipts for consent events: built from the ledger event and what the tenant and company
 //! are called, signed with the instance's current Ed25519 key (EdDSA compact JWS). The same
 //! receipt is served to the customer (success and manage pages) and to the tenant (API).
+//!
+//! Beside each receipt goes the evidence of its event's inclusion in the tenant's transparency
+//! log (`accord_domain::receipt::proof`): the receipt's checkpoint is the first checkpoint the
+//! sealer signed whose tree covers the event, so it is absent for the second or so between the
+//! consent's commit and the next sealing round, and the same on every download after. A fresh
+//! proof against the latest checkpoint, with a consistency proof from the receipt's, is made on
+//! request. Every proof is checked with the instance's public keys before it is served: a proof
+//! that does not verify means the database's tree or checkpoints were changed behind Accord's
+//! back, and is refused as an integrity error rather than handed to the customer.
 
+use crate::services::integrity::Integrity;
 use crate::state::AppState;
 use accord_domain::consent::Consent;
 use accord_domain::ids::TenantId;
+use accord_domain::ledger::merkle::{self, Hash};
 use accord_domain::ledger::{ChainedEvent, EventBody, FrozenController};
+use accord_domain::receipt::proof::{
+    self as evidence, Consistency, EventProof, FreshProof, Inclusion, ReceiptDocument,
+};
 use accord_domain::receipt::{Controller, Receipt, ReceiptContext};
 use accord_domain::tenant::{Company, Tenant};
 use accord_store::StoreError;
@@ -13,12 +27,26 @@ use accord_store::StoreError;
 /// The JWS `typ` of Accord receipts.
 pub const JWS_TYPE: &str = "accord-receipt+jws";
 
-/// A signed receipt in its three forms.
+/// A signed receipt in its three forms, and the evidence of its inclusion in the log.
 #[derive(Debug, Clone)]
 pub struct SignedReceipt {
     pub event: ChainedEvent,
     pub receipt: Receipt,
     pub jws: String,
+    /// The event's inclusion in the receipt's checkpoint; `None` until one covers it (and for
+    /// receipts signed without looking, such as an NDA's).
+    pub proof: Option<Inclusion>,
+}
+
+impl SignedReceipt {
+    /// The receipt as a file: the JWS and its evidence.
+    pub fn document(&self) -> ReceiptDocument {
+        ReceiptDocument {
+            format: evidence::DOCUMENT_FORMAT.to_owned(),
+            jws: self.jws.clone(),
+            proof: self.proof.clone(),
+        }
+    }
 }
 
 /// The controller as the settings name it now (for events that predate frozen controllers).
@@ -129,11 +157,30 @@ fn sign_with(state: &AppState, event: ChainedEvent, ctx: &ReceiptContext<'_>) ->
         event,
         receipt,
         jws,
+        proof: None,
     }
 }
 
-/// The receipts of every event of a consent (given, then withdrawn…), oldest first.
+/// The receipts of every event of a consent (given, then withdrawn…), oldest first, each with
+/// the evidence of its inclusion in the receipt's checkpoint once one covers it.
 pub async fn for_consent(
+    state: &AppState,
+    tenant: &Tenant,
+    consent: &Consent,
+) -> Result<Vec<SignedReceipt>, Integrity> {
+    let mut out = signed_for_consent(state, tenant, consent).await?;
+    let checkpoints = sealed_heads(state, tenant.id).await?;
+    for r in &mut out {
+        let position = u64::try_from(r.event.event.seq).unwrap_or(u64::MAX);
+        if let Some(head) = checkpoints.iter().find(|c| c.size >= position) {
+            r.proof = Some(inclusion(state, &r.receipt, &r.event, head).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// The receipts of every event of a consent, without evidence.
+async fn signed_for_consent(
     state: &AppState,
     tenant: &Tenant,
     consent: &Consent,
@@ -149,4 +196,149 @@ pub async fn for_consent(
         out.push(sign_event(state, tenant, &company_name, consent, event).await?);
     }
     Ok(out)
+}
+
+/// A checkpoint the sealer signed, with its C2SP signed note.
+#[derive(Debug, Clone)]
+struct SealedHead {
+    size: u64,
+    root: Hash,
+    note: String,
+}
+
+/// The tenant's sealed checkpoints that carry a signed tree head, oldest first (checkpoints
+/// sealed before the tree existed carry none and prove no inclusion).
+async fn sealed_heads(state: &AppState, tenant: TenantId) -> Result<Vec<SealedHead>, StoreError> {
+    let mut heads: Vec<SealedHead> = state
+        .ledger()
+        .ledger_checkpoints(tenant)
+        .await?
+        .into_iter()
+        .filter_map(|c| {
+            Some(SealedHead {
+                size: u64::try_from(c.checkpoint.seq).ok()?,
+                root: c.root()?,
+                note: c.note?,
+            })
+        })
+        .collect();
+    heads.sort_by_key(|h| h.size);
+    Ok(heads)
+}
+
+/// A proof that does not verify with the instance's own keys: logged, and refused.
+fn refused(receipt: &Receipt, why: &str) -> Integrity {
+    let consent = receipt.event["consent_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let reason = format!(
+        "the proof of ledger position {} does not verify: {why}",
+        receipt.ledger["position"]
+    );
+    tracing::error!(%consent, %reason, "a receipt's proof does not verify; not served (run `accord ledger verify`)");
+    Integrity::Disagrees { consent, reason }
+}
+
+fn leaf_of(receipt: &Receipt, event: &ChainedEvent) -> Result<(u64, Hash), Integrity> {
+    let index = u64::try_from(event.event.seq - 1).map_err(|_| refused(receipt, "bad position"))?;
+    let leaf = merkle::event_leaf(&event.hash).map_err(|e| refused(receipt, &e.to_string()))?;
+    Ok((index, leaf))
+}
+
+/// The event's inclusion in `head`, checked before it is handed out.
+async fn inclusion(
+    state: &AppState,
+    receipt: &Receipt,
+    event: &ChainedEvent,
+    head: &SealedHead,
+) -> Result<Inclusion, Integrity> {
+    let (index, leaf) = leaf_of(receipt, event)?;
+    let path = state
+        .ledger()
+        .inclusion_proof(event.event.tenant_id, index, head.size)
+        .await?
+        .ok_or_else(|| refused(receipt, "the tree is smaller than its checkpoint"))?;
+    let proof = Inclusion {
+        checkpoint: head.note.clone(),
+        tree_size: head.size,
+        leaf_index: index,
+        leaf_hash: evidence::b64(&leaf),
+        proof: path.iter().map(evidence::b64).collect(),
+    };
+    let jwks = state.keyring.signing_keys().jwks();
+    evidence::verify_inclusion(receipt, &proof, &jwks).map_err(|e| refused(receipt, &e))?;
+    Ok(proof)
+}
+
+/// Fresh proofs of `receipts` (one consent's) against the tenant's latest checkpoint: each
+/// event's inclusion in it and, for an event whose receipt has a checkpoint, the consistency
+/// proof from that one to the latest. Events the latest checkpoint does not cover yet are left
+/// out; `None` when it covers none of them (or there is no checkpoint yet).
+pub async fn fresh_proof(
+    state: &AppState,
+    tenant: TenantId,
+    receipts: &[SignedReceipt],
+) -> Result<Option<FreshProof>, Integrity> {
+    let heads = sealed_heads(state, tenant).await?;
+    let Some(latest) = heads.last() else {
+        return Ok(None);
+    };
+    let jwks = state.keyring.signing_keys().jwks();
+    let mut events = Vec::new();
+    for r in receipts {
+        let position = u64::try_from(r.event.event.seq).unwrap_or(u64::MAX);
+        if position > latest.size {
+            continue;
+        }
+        let now = inclusion(state, &r.receipt, &r.event, latest).await?;
+        let first = heads.iter().find(|h| h.size >= position).unwrap_or(latest);
+        let path = state
+            .ledger()
+            .consistency_proof(tenant, first.size, latest.size)
+            .await?
+            .ok_or_else(|| refused(&r.receipt, "the tree is smaller than its checkpoint"))?;
+        let entry = EventProof {
+            ledger_position: r.event.event.seq,
+            leaf_index: now.leaf_index,
+            leaf_hash: now.leaf_hash,
+            inclusion: now.proof,
+            consistency: Some(Consistency {
+                from_size: first.size,
+                from_root: evidence::b64(&first.root),
+                proof: path.iter().map(evidence::b64).collect(),
+            }),
+        };
+        events.push(entry);
+    }
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let fresh = FreshProof {
+        format: evidence::FRESH_PROOF_FORMAT.to_owned(),
+        checkpoint: latest.note.clone(),
+        tree_size: latest.size,
+        events,
+    };
+    for r in receipts {
+        if fresh
+            .events
+            .iter()
+            .any(|e| e.ledger_position == r.event.event.seq)
+        {
+            let own = r.proof.as_ref().map(|p| &p.checkpoint);
+            let own_head = own
+                .map(|note| evidence::open_checkpoint(note, &tenant.to_string(), &jwks))
+                .transpose()
+                .map_err(|e| refused(&r.receipt, &e))?;
+            evidence::verify_fresh(
+                &r.receipt,
+                own_head.as_ref().map(|o| &o.head),
+                &fresh,
+                &jwks,
+            )
+            .map_err(|e| refused(&r.receipt, &e))?;
+        }
+    }
+    Ok(Some(fresh))
 }
