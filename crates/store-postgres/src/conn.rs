@@ -18,7 +18,9 @@ pub struct PgOptions {
     pub max_connections: u32,
     /// Connections kept open when idle.
     pub min_connections: u32,
-    /// How long a call waits for a free connection before failing with `Backend`.
+    /// How long a call waits for a connection before failing with `Unavailable` (a 503): while
+    /// the server is down, every call waits this long, so it stays short; the pool keeps trying
+    /// to connect meanwhile and recovers on its own once the server is back.
     pub acquire_timeout: Duration,
     /// Start even if the server may acknowledge commits it has not made durable (`fsync`,
     /// `synchronous_commit` or `full_page_writes` off). For throwaway test servers only.
@@ -38,7 +40,7 @@ impl Default for PgOptions {
         Self {
             max_connections: 16,
             min_connections: 0,
-            acquire_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(5),
             allow_unsafe_durability: false,
             consent_writers: 1,
             application_name: "accord".into(),

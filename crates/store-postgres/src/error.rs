@@ -9,7 +9,8 @@ use sqlx::error::ErrorKind;
 /// Maps a driver error: a broken uniqueness rule (SQLSTATE 23505) is a `Conflict` naming the
 /// rule ([`unique_rule`]); a reference to a row that does not exist for this tenant (23503, a
 /// composite `(tenant_id, id)` foreign key) is `NotFound`, exactly as if the caller had looked
-/// it up first; anything else is `Backend`.
+/// it up first; a server that cannot be reached or is going away ([`unavailable`]) is
+/// `Unavailable`; anything else is `Backend`.
 pub(crate) fn db(err: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(e) = &err {
         match e.kind() {
@@ -20,7 +21,37 @@ pub(crate) fn db(err: sqlx::Error) -> StoreError {
             _ => {}
         }
     }
+    if unavailable(&err) {
+        return StoreError::Unavailable(Box::new(err));
+    }
     StoreError::Backend(Box::new(err))
+}
+
+/// Whether the server could not take the call for now, so the same call may succeed later: no
+/// connection within the pool's wait (the server is down, or every connection is busy), a
+/// connection refused or dropped, or the server saying it is shutting down, starting up, out of
+/// connections or out of disk space (SQLSTATE classes 08 and 53, 57P01–57P03). The pool opens
+/// fresh connections once the server is back, so Accord recovers without a restart.
+fn unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+/// `cause` again, with what failed: a `Backend` failure with the context, or, when the database
+/// was unavailable, still `Unavailable` (the caller may retry; a 503, not a 500).
+pub(crate) fn failed(context: &str, cause: &StoreError) -> StoreError {
+    let message = format!("{context}: {cause}");
+    match cause {
+        StoreError::Unavailable(_) => StoreError::Unavailable(message.into()),
+        _ => backend(message),
+    }
 }
 
 /// Whether a failed statement may succeed when simply run again: a deadlock (40P01) or a
@@ -37,7 +68,8 @@ pub(crate) fn is_transient(err: &StoreError) -> bool {
 
 /// Whether the server itself refused the statement (a constraint, a trigger, a deadlock…): it
 /// then rolled it back, so nothing of it was written and running it differently is safe. Any
-/// other failure (the connection dropped mid-way, the pool timed out) leaves that unknown.
+/// other failure (the connection dropped mid-way, the pool timed out, the server shutting down
+/// the session) leaves that unknown.
 pub(crate) fn refused_by_server(err: &StoreError) -> bool {
     match err {
         StoreError::Conflict(_) | StoreError::NotFound => true,
@@ -45,6 +77,7 @@ pub(crate) fn refused_by_server(err: &StoreError) -> bool {
             e.downcast_ref::<sqlx::Error>(),
             Some(sqlx::Error::Database(_))
         ),
+        StoreError::Unavailable(_) => false,
     }
 }
 
@@ -66,6 +99,18 @@ const UNIQUE_RULES: &[(&str, &str)] = &[
         "this tenant already has a company with this external_id",
     ),
     ("tenants_name_key", "a tenant with this name already exists"),
+    (
+        "console_users_email_key",
+        "a console account with this e-mail address already exists",
+    ),
+    (
+        "console_sessions_pkey",
+        "a console session with this token already exists",
+    ),
+    (
+        "console_set_password_tokens_pkey",
+        "a set-password link with this token already exists",
+    ),
     (
         "api_keys_key_id_key",
         "an API key with this key id already exists",
@@ -120,6 +165,11 @@ const UNIQUE_RULES: &[(&str, &str)] = &[
 const ID_RULES: &[(&str, &str)] = &[
     ("tenants", "a tenant with this id already exists"),
     ("api_keys", "an API key with this id already exists"),
+    (
+        "console_users",
+        "a console user with this id already exists",
+    ),
+    ("audit_log", "an audit entry with this id already exists"),
     ("companies", "a company with this id already exists"),
     ("notices", "a notice with this id already exists"),
     (
@@ -181,7 +231,29 @@ pub(crate) fn unique_rule(constraint: Option<&str>) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::unique_rule;
+    use super::{db, failed, refused_by_server, unique_rule};
+    use accord_store::StoreError;
+
+    #[test]
+    fn an_unreachable_server_is_unavailable_and_unknown() {
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into()),
+        ] {
+            let e = db(e);
+            assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+            // A dropped connection may have committed: never replayed as if refused.
+            assert!(!refused_by_server(&e));
+            let again = failed("group commit failed", &e);
+            assert!(matches!(again, StoreError::Unavailable(_)), "{again:?}");
+        }
+        let other = db(sqlx::Error::RowNotFound);
+        assert!(matches!(other, StoreError::Backend(_)), "{other:?}");
+        assert!(matches!(
+            failed("group commit failed", &other),
+            StoreError::Backend(_)
+        ));
+    }
 
     #[test]
     fn a_broken_uniqueness_rule_is_named_by_a_fixed_sentence() {

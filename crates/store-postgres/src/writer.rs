@@ -34,7 +34,7 @@
 
 use crate::batch::{apply, Prepared};
 use crate::consents::consistent;
-use crate::error::{backend, db, is_transient, refused_by_server};
+use crate::error::{backend, db, failed, is_transient, refused_by_server};
 use accord_domain::ids::TenantId;
 use accord_domain::ledger::ChainedEvent;
 use accord_store::{ConsentWrite, Result, StoreError};
@@ -287,6 +287,6 @@ fn fail_all(batch: Vec<Request>, cause: &StoreError) {
     for request in batch {
         let _ = request
             .reply
-            .send(Err(backend(format!("group commit failed: {cause}"))));
+            .send(Err(failed("group commit failed", cause)));
     }
 }

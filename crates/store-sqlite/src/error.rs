@@ -8,7 +8,9 @@ use rusqlite::ffi;
 
 /// Maps a driver error: a broken uniqueness rule is a `Conflict`; a reference to a row that does
 /// not exist for this tenant (a composite `(tenant_id, id)` foreign key) is `NotFound`, exactly
-/// as if the caller had looked it up first; anything else is a `Backend` failure.
+/// as if the caller had looked it up first; a full disk is `Unavailable` (SQLite has rolled the
+/// statement or the transaction back, and writes succeed again once there is space); anything
+/// else is a `Backend` failure.
 pub(crate) fn sqlite(err: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(e, message) = &err {
         match e.extended_code {
@@ -19,8 +21,25 @@ pub(crate) fn sqlite(err: rusqlite::Error) -> StoreError {
             ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return StoreError::NotFound,
             _ => {}
         }
+        if e.code == rusqlite::ErrorCode::DiskFull {
+            return StoreError::Unavailable(NO_SPACE.into());
+        }
     }
     StoreError::Backend(Box::new(err))
+}
+
+/// What an operator reads in the log when the database's disk is full (`SQLITE_FULL`).
+pub(crate) const NO_SPACE: &str = "no space left on the device holding the SQLite database \
+     (SQLITE_FULL: database or disk is full); writes fail until space is freed";
+
+/// `cause` again, with what failed: a `Backend` failure with the context, or, when the database
+/// was unavailable, still `Unavailable` (the caller may retry; a 503, not a 500).
+pub(crate) fn failed(context: &str, cause: &StoreError) -> StoreError {
+    let message = format!("{context}: {cause}");
+    match cause {
+        StoreError::Unavailable(_) => StoreError::Unavailable(message.into()),
+        _ => backend(message),
+    }
 }
 
 const UNKNOWN_RULE: &str = "a record with these identifiers already exists";
@@ -35,6 +54,23 @@ const UNIQUE_RULES: &[(&str, &str)] = &[
         "a company with this external_id already exists",
     ),
     ("tenants.name", "a tenant with this name already exists"),
+    (
+        "console_users.email",
+        "a console account with this e-mail address already exists",
+    ),
+    (
+        "console_users.",
+        "a console user with this id already exists",
+    ),
+    (
+        "console_sessions.",
+        "a console session with this token already exists",
+    ),
+    (
+        "console_set_password_tokens.",
+        "a set-password link with this token already exists",
+    ),
+    ("audit_log.", "an audit entry with this id already exists"),
     (
         "api_keys.key_id",
         "an API key with this key id already exists",
@@ -113,6 +149,23 @@ pub(crate) fn backend(why: impl Into<String>) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_unavailable_and_says_so() {
+        let full = rusqlite::Error::SqliteFailure(
+            ffi::Error::new(ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        );
+        let e = sqlite(full);
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+        assert!(e.to_string().contains("no space left"), "{e}");
+        // Passed on by the writer, it stays `Unavailable`; other failures stay `Backend`.
+        let again = failed("group commit failed", &e);
+        assert!(matches!(again, StoreError::Unavailable(_)), "{again:?}");
+        assert!(again.to_string().contains("no space left"), "{again}");
+        let other = failed("group commit failed", &backend("broken"));
+        assert!(matches!(other, StoreError::Backend(_)), "{other:?}");
+    }
 
     #[test]
     fn a_unique_violation_names_its_rule_not_the_driver() {

@@ -29,7 +29,7 @@
 //! each runs in its savepoint from the start.
 
 use crate::consents::{Prepared, Statements};
-use crate::error::{backend, sqlite};
+use crate::error::{backend, failed, sqlite};
 use accord_domain::ledger::ChainedEvent;
 use accord_store::{ConsentWrite, Result, StoreError};
 use rusqlite::CachedStatement;
@@ -202,7 +202,7 @@ impl Writer {
             let ok = out.is_ok();
             let answer: TxAnswer = Box::new(move |commit_failed| {
                 let outcome = match (commit_failed, out) {
-                    (Some(e), Ok(_)) => Err(backend(format!("the commit failed: {e}"))),
+                    (Some(e), Ok(_)) => Err(failed("the commit failed", e)),
                     (_, out) => out,
                 };
                 // A caller that went away no longer needs its answer.
@@ -503,7 +503,7 @@ fn answer(batch: Vec<Request>, outcomes: Vec<Result<Applied>>, counters: &Counte
 fn fail_all(batch: Vec<Request>, cause: &StoreError) {
     tracing::error!(error = %cause, requests = batch.len(), "group commit failed; no request of the batch was written");
     for request in batch {
-        request.answer(Err(backend(format!("group commit failed: {cause}"))));
+        request.answer(Err(failed("group commit failed", cause)));
     }
 }
 

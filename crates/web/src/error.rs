@@ -153,6 +153,10 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// The database cannot take the call for now (unreachable, shutting down, out of disk
+    /// space): a `503` with `Retry-After`, the cause logged with a correlation id.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A record disagrees with the ledger event that recorded it (changed behind Accord's
     /// back): refused rather than served, with a problem type of its own.
     #[error("ledger integrity: {0}")]
@@ -197,6 +201,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::NotFound => ApiError::NotFound(Resource::Record),
             StoreError::Backend(b) => ApiError::Internal(b.to_string()),
+            StoreError::Unavailable(b) => ApiError::Unavailable(b.to_string()),
         }
     }
 }
@@ -361,6 +366,38 @@ fn integrity_problem(
     )
 }
 
+/// How long a caller is asked to wait before trying again when the database is unavailable.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
+/// A `503`: the database cannot take the call for now. The cause (a full disk, an unreachable
+/// server) is logged for the operator with a correlation id; the caller is told to retry, and
+/// that nothing was acknowledged (a consent is recorded only when Accord answers `201`).
+fn unavailable_response(cause: &str) -> Response {
+    let id = accord_domain::crypto::random_token(9);
+    tracing::error!(correlation_id = %id, %cause, "api request failed: the database is unavailable");
+    let body = Problem {
+        kind: problem_type("unavailable"),
+        title: "Service temporarily unavailable".to_owned(),
+        status: 503,
+        detail: Some(
+            "Accord cannot write to or read from its database right now. Nothing was acknowledged; \
+             try again shortly."
+                .to_owned(),
+        ),
+        errors: vec![],
+        correlation_id: Some(id),
+        platform_status: None,
+        retry_after: Some(UNAVAILABLE_RETRY_AFTER_SECS),
+        resource: None,
+    };
+    let mut res = problem_response(StatusCode::SERVICE_UNAVAILABLE, body);
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+    );
+    res
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, title, detail, errors, correlation_id) = match self {
@@ -439,6 +476,7 @@ impl IntoResponse for ApiError {
                 )
             }
             ApiError::Integrity(cause) => integrity_problem(&cause),
+            ApiError::Unavailable(cause) => return unavailable_response(&cause),
             e @ (ApiError::Refused { .. }
             | ApiError::AccessTokensDisabled
             | ApiError::Platform(_)) => return access_response(e),
@@ -509,6 +547,28 @@ mod tests {
         let named = ApiError::conflict_means("unused");
         let (status, _) = body_of(named(StoreError::NotFound)).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_database_answers_503_with_retry_after_and_no_cause() {
+        let cause = "no space left on the device holding the SQLite database";
+        let res = ApiError::from(StoreError::Unavailable(cause.into())).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let (_, body) = body_of(ApiError::from(StoreError::Unavailable(cause.into()))).await;
+        assert!(
+            !body.contains("SQLite"),
+            "the cause is logged, not answered: {body}"
+        );
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["type"], "https://accord.dev/problems/unavailable");
+        assert_eq!(problem["status"], 503);
+        assert_eq!(problem["retry_after"], 5);
+        assert!(problem["correlation_id"].is_string(), "{body}");
     }
 
     #[tokio::test]
