@@ -146,6 +146,7 @@ fn shared(e: &StoreError) -> StoreError {
         StoreError::NotFound => StoreError::NotFound,
         StoreError::Conflict(rule) => StoreError::Conflict(rule.clone()),
         StoreError::Backend(_) => backend(format!("access-log write failed: {e}")),
+        StoreError::Unavailable(_) => crate::error::failed("access-log write failed", e),
     }
 }
 
