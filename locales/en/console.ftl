@@ -185,3 +185,49 @@ console-action = Action
 console-target = About
 console-detail = Detail
 console-older = Older entries
+
+console-nav-platforms = Platforms
+console-nav-webhooks = Webhooks
+console-nav-ledger = Consent ledger
+
+console-platforms-title = Platforms
+console-platform-on = enabled
+console-platform-off = not enabled
+console-platform-enable = Enabled: customers can connect it
+console-client-id = OAuth client id
+console-client-secret = OAuth client secret
+console-secret-stored = stored (never shown)
+console-secret-none = none
+console-secret-hint = Leave empty to keep the stored secret.
+console-redirect-uri = Redirect URI to register with the platform
+console-platform-save = Save { $platform }
+console-platform-needs-client = { $platform } needs a client id before it can be enabled.
+console-done-platform-saved = The platform is saved.
+
+console-webhooks-title = Webhooks
+console-webhooks-none = No endpoint yet: endpoints are registered through the API.
+console-webhook-disabled = disabled
+console-webhook-rotate = Rotate the secret
+console-webhook-new-secret = The new secret of endpoint { $endpoint }; the previous one keeps signing for the overlap period:
+console-webhook-deliveries = Latest deliveries
+console-webhook-event = Event
+console-webhook-attempts = Attempts
+console-webhook-last = Last answer
+console-webhook-replay = Send again
+console-done-webhook-replayed = The event will be sent again.
+
+console-ledger-title = Consent ledger
+console-ledger-size = { $size ->
+    [one] The ledger holds one event.
+   *[other] The ledger holds { $size } events.
+}
+console-ledger-ok = Every listed checkpoint matches the stored ledger.
+console-ledger-mismatch = A signed checkpoint does not match the stored ledger: it was changed after it was sealed.
+console-ledger-public = Anyone can fetch the latest signed checkpoint at
+console-ledger-position-col = Events
+console-ledger-root = Tree root
+console-ledger-chain = Chain head
+console-ledger-sealed = Signed
+console-ledger-check = Check
+console-ledger-row-ok = matches
+console-ledger-row-bad = does not match

@@ -185,3 +185,49 @@ console-action = Action
 console-target = Objet
 console-detail = Détail
 console-older = Entrées plus anciennes
+
+console-nav-platforms = Plateformes
+console-nav-webhooks = Webhooks
+console-nav-ledger = Registre des consentements
+
+console-platforms-title = Plateformes
+console-platform-on = activée
+console-platform-off = non activée
+console-platform-enable = Activée : les client·es peuvent la connecter
+console-client-id = Identifiant du client OAuth
+console-client-secret = Secret du client OAuth
+console-secret-stored = enregistré (jamais affiché)
+console-secret-none = aucun
+console-secret-hint = Laissez vide pour garder le secret enregistré.
+console-redirect-uri = URI de redirection à déclarer auprès de la plateforme
+console-platform-save = Enregistrer { $platform }
+console-platform-needs-client = { $platform } a besoin d’un identifiant de client pour être activée.
+console-done-platform-saved = La plateforme est enregistrée.
+
+console-webhooks-title = Webhooks
+console-webhooks-none = Aucun point de réception pour l’instant : ils se déclarent par l’API.
+console-webhook-disabled = désactivé
+console-webhook-rotate = Renouveler le secret
+console-webhook-new-secret = Le nouveau secret du point de réception { $endpoint } ; l’ancien signe encore pendant la période de chevauchement :
+console-webhook-deliveries = Derniers envois
+console-webhook-event = Événement
+console-webhook-attempts = Tentatives
+console-webhook-last = Dernière réponse
+console-webhook-replay = Renvoyer
+console-done-webhook-replayed = L’événement sera renvoyé.
+
+console-ledger-title = Registre des consentements
+console-ledger-size = { $size ->
+    [one] Le registre contient un événement.
+   *[other] Le registre contient { $size } événements.
+}
+console-ledger-ok = Chaque point de contrôle listé correspond au registre enregistré.
+console-ledger-mismatch = Un point de contrôle signé ne correspond pas au registre enregistré : celui-ci a été modifié après avoir été scellé.
+console-ledger-public = Le dernier point de contrôle signé est public à l’adresse
+console-ledger-position-col = Événements
+console-ledger-root = Racine de l’arbre
+console-ledger-chain = Tête de chaîne
+console-ledger-sealed = Signé le
+console-ledger-check = Vérification
+console-ledger-row-ok = correspond
+console-ledger-row-bad = ne correspond pas

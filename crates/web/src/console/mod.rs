@@ -15,11 +15,14 @@ pub mod auth;
 pub mod companies;
 pub mod error;
 pub mod keys;
+pub mod ledger;
 pub mod overview;
 pub mod people;
+pub mod platforms;
 pub mod session;
 pub mod support;
 pub mod view;
+pub mod webhooks;
 
 use crate::state::AppState;
 use accord_domain::console::Role;
@@ -161,6 +164,20 @@ pub fn routes(state: &AppState) -> ConsoleRoutes {
             companies::create_link,
         )
         .page(Viewer, "/console/support", support::inbox)
+        .page(Viewer, "/console/platforms", platforms::list)
+        .form(Admin, "/console/platforms/{key}", platforms::save)
+        .page(Viewer, "/console/webhooks", webhooks::list)
+        .form(
+            Admin,
+            "/console/webhooks/{endpoint}/rotate-secret",
+            webhooks::rotate,
+        )
+        .form(
+            Admin,
+            "/console/webhooks/{endpoint}/deliveries/{delivery}/replay",
+            webhooks::replay,
+        )
+        .page(Viewer, "/console/ledger", ledger::show)
         .page(Admin, "/console/api-keys", keys::list)
         .form(Admin, "/console/api-keys", keys::create)
         .form(Admin, "/console/api-keys/{id}/revoke", keys::revoke)

@@ -9,17 +9,15 @@
 use crate::console::error::ConsoleError;
 use crate::console::session::{ConsoleForm, Member};
 use crate::console::view::{html, html_status, notice, Chrome};
+use crate::services::console::{self as passwords, InviteError};
 use crate::state::AppState;
-use accord_domain::console::{
-    console_email, ConsoleUser, Role, SetPasswordPurpose, SetPasswordToken, UserId,
-};
-use accord_domain::crypto::{random_token, TokenHash};
-use accord_domain::validate::text_field;
+use accord_domain::console::{ConsoleUser, Role, SetPasswordPurpose, UserId};
 use accord_store::StoreError;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 struct PersonRow {
@@ -122,25 +120,9 @@ async fn issue_link(
     user: &ConsoleUser,
     purpose: SetPasswordPurpose,
 ) -> Result<String, ConsoleError> {
-    let secret = random_token(32);
-    let now = state.clock.now();
-    let ttl = match purpose {
-        SetPasswordPurpose::Invite => SetPasswordToken::INVITE_TTL,
-        SetPasswordPurpose::Reset => SetPasswordToken::RESET_TTL,
-    };
-    state
-        .console()
-        .add_set_password_token(&SetPasswordToken {
-            token_hash: TokenHash::of(&secret),
-            user_id: user.id,
-            tenant_id: user.tenant_id,
-            purpose,
-            created_at: now,
-            expires_at: now + ttl,
-            used_at: None,
-        })
-        .await?;
-    Ok(state.config.url(&format!("/console/set-password/{secret}")))
+    let (token, secret) = passwords::new_set_password_token(user, purpose, state.clock.now());
+    state.console().add_set_password_token(&token).await?;
+    Ok(passwords::set_password_url(state, &secret))
 }
 
 #[derive(Deserialize)]
@@ -153,6 +135,8 @@ pub struct InviteForm {
     role: String,
 }
 
+/// Invites someone with a role the inviter may give: a user without a password, and a link to
+/// choose one, shown once to copy.
 pub async fn invite(
     State(state): State<AppState>,
     ConsoleForm { member: m, form }: ConsoleForm<InviteForm>,
@@ -165,46 +149,35 @@ pub async fn invite(
         .parse::<Role>()
         .ok()
         .filter(|r| m.user.role.allows(*r));
-    let (Ok(email), Ok(name), Some(role)) = (
-        console_email("email", &form.email),
-        text_field("name", &form.name, 200),
-        role,
-    ) else {
+    let user = role.and_then(|role| {
+        passwords::new_user(
+            m.tenant.id,
+            &form.email,
+            &form.name,
+            role,
+            state.clock.now(),
+        )
+        .ok()
+    });
+    let Some(user) = user else {
         p.error = Some(m.chrome.tr.t("console-invite-invalid"));
         return html_status(StatusCode::UNPROCESSABLE_ENTITY, &p);
     };
-    let user = ConsoleUser {
-        id: UserId::new(),
-        tenant_id: m.tenant.id,
-        email: email.clone(),
-        name,
-        role,
-        password_hash: None,
-        totp_secret: None,
-        failed_sign_ins: 0,
-        locked_until: None,
-        created_at: state.clock.now(),
-        disabled_at: None,
-    };
-    match state.console().create_user(&user).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
+    let (user, link) = match passwords::invite_user(&state, user, &m.user.email).await {
+        Ok(done) => done,
+        Err(InviteError::Store(StoreError::Conflict(_))) => {
             // Another tenant's account may hold the address: the answer does not say whose.
             p.error = Some(m.chrome.tr.t("console-invite-taken"));
             return html_status(StatusCode::CONFLICT, &p);
         }
-        Err(e) => return Err(e.into()),
-    }
-    let link = issue_link(&state, &user, SetPasswordPurpose::Invite).await?;
-    m.audit(
-        &state,
-        "console.user_invited",
-        Some(email.clone()),
-        serde_json::json!({ "role": role.as_str() }),
-    )
-    .await?;
+        Err(InviteError::Invalid(_)) => {
+            p.error = Some(m.chrome.tr.t("console-invite-invalid"));
+            return html_status(StatusCode::UNPROCESSABLE_ENTITY, &p);
+        }
+        Err(InviteError::Store(e)) => return Err(e.into()),
+    };
     let mut p = page(&state, &m, None).await?;
-    p.link = Some((email, link));
+    p.link = Some((user.email, link.expose_secret().to_owned()));
     html_status(StatusCode::CREATED, &p)
 }
 
@@ -280,7 +253,11 @@ pub async fn reset_link(
     ConsoleForm { member: m, .. }: ConsoleForm<crate::console::auth::NoFields>,
 ) -> Result<Response, ConsoleError> {
     let user = other_user(&state, &m, &id).await?;
-    if !m.user.role.allows(user.role) || user.disabled_at.is_some() {
+    if user.disabled_at.is_some() {
+        // A removed person has no account left to open.
+        return Err(ConsoleError::NotFound);
+    }
+    if !m.user.role.allows(user.role) {
         return Err(ConsoleError::Forbidden);
     }
     let purpose = if user.password_hash.is_some() {
