@@ -20,10 +20,36 @@ pub struct Tenant {
 pub struct ApiKeyRecord {
     pub id: ApiKeyId,
     pub tenant_id: TenantId,
+    /// The tenant's label for the key ("production", "billing job"…), shown in lists and in the
+    /// audit trail (`api key <name>`). Keys made before keys had names are called `default`.
+    pub name: String,
     pub key_id: String,
     pub secret_hash: String,
     pub created_at: OffsetDateTime,
+    /// When a request last authenticated with this key, to the minute: the API updates it at
+    /// most once a minute per key ([`ApiKeyRecord::LAST_USED_GRANULARITY`]).
+    pub last_used_at: Option<OffsetDateTime>,
+    /// A revoked key is refused (401) from then on; the row stays for the audit trail.
     pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl ApiKeyRecord {
+    /// The name of keys made without one (the tenant's first key, keys from before names).
+    pub const DEFAULT_NAME: &'static str = "default";
+    /// `last_used_at` is written when it is older than this, so busy keys cost no write per
+    /// request.
+    pub const LAST_USED_GRANULARITY: time::Duration = time::Duration::minutes(1);
+
+    /// Whether a request at `now` should record itself as the key's last use.
+    pub fn use_is_worth_recording(&self, now: OffsetDateTime) -> bool {
+        self.last_used_at
+            .is_none_or(|at| now - at >= Self::LAST_USED_GRANULARITY)
+    }
+}
+
+/// An API key's name: 1 to 100 characters of printable text.
+pub fn api_key_name_field(path: &str, raw: &str) -> Result<String, FieldError> {
+    text_field(path, raw, 100)
 }
 
 /// A tenant's name or a company's name: 1 to 200 characters of printable text.

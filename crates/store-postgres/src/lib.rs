@@ -28,6 +28,7 @@ mod companies;
 mod conn;
 mod connections;
 mod consents;
+mod console;
 mod error;
 mod flow;
 mod funnel;

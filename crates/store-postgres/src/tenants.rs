@@ -5,13 +5,33 @@ use crate::codec::RowExt;
 use crate::error::db;
 use crate::PgStore;
 use accord_domain::catalog::PlatformKey;
-use accord_domain::ids::TenantId;
+use accord_domain::ids::{ApiKeyId, TenantId};
 use accord_domain::tenant::{ApiKeyRecord, Tenant, TenantPlatform};
 use accord_store::{Result, TenantStore};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+macro_rules! key_cols {
+    () => {
+        "id, tenant_id, name, key_id, secret_hash, created_at, last_used_at, revoked_at"
+    };
+}
+
+fn key_from(r: &PgRow) -> Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: r.id("id")?,
+        tenant_id: r.id("tenant_id")?,
+        name: r.text("name")?,
+        key_id: r.text("key_id")?,
+        secret_hash: r.text("secret_hash")?,
+        created_at: r.time("created_at")?,
+        last_used_at: r.opt_time("last_used_at")?,
+        revoked_at: r.opt_time("revoked_at")?,
+    })
+}
 
 macro_rules! tenant_cols {
     () => {
@@ -48,14 +68,17 @@ fn platform_from(row: &PgRow) -> Result<TenantPlatform> {
 /// One key, on a connection or inside the caller's transaction (a new tenant's first key).
 async fn insert_key(conn: &mut PgConnection, key: &ApiKeyRecord) -> Result<()> {
     sqlx::query(
-        "insert into api_keys (id, tenant_id, key_id, secret_hash, created_at, revoked_at)
-         values ($1, $2, $3, $4, $5, $6)",
+        "insert into api_keys (id, tenant_id, name, key_id, secret_hash, created_at,
+             last_used_at, revoked_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(key.id.as_uuid())
     .bind(key.tenant_id.as_uuid())
+    .bind(&key.name)
     .bind(&key.key_id)
     .bind(&key.secret_hash)
     .bind(key.created_at)
+    .bind(key.last_used_at)
     .bind(key.revoked_at)
     .execute(conn)
     .await
@@ -127,24 +150,64 @@ impl TenantStore for PgStore {
     }
 
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
-        let row = sqlx::query(
-            "select id, tenant_id, key_id, secret_hash, created_at, revoked_at from api_keys where key_id = $1",
-        )
+        sqlx::query(concat!(
+            "select ",
+            key_cols!(),
+            " from api_keys where key_id = $1"
+        ))
         .bind(key_id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(db)?;
-        row.map(|r| {
-            Ok(ApiKeyRecord {
-                id: r.id("id")?,
-                tenant_id: r.id("tenant_id")?,
-                key_id: r.text("key_id")?,
-                secret_hash: r.text("secret_hash")?,
-                created_at: r.time("created_at")?,
-                revoked_at: r.opt_time("revoked_at")?,
-            })
-        })
+        .map_err(db)?
+        .map(|r| key_from(&r))
         .transpose()
+    }
+
+    async fn api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRecord>> {
+        sqlx::query(concat!(
+            "select ",
+            key_cols!(),
+            " from api_keys where tenant_id = $1 order by id"
+        ))
+        .bind(tenant.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(key_from)
+        .collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "update api_keys set revoked_at = $3
+             where tenant_id = $1 and id = $2 and revoked_at is null",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, now: OffsetDateTime) -> Result<()> {
+        sqlx::query(
+            "update api_keys set last_used_at = $2
+             where id = $1 and (last_used_at is null or last_used_at < $2)",
+        )
+        .bind(id.as_uuid())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn tenant_platforms(&self, tenant: TenantId) -> Result<Vec<TenantPlatform>> {

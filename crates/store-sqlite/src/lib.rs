@@ -15,6 +15,7 @@ mod companies;
 mod conn;
 mod connections;
 mod consents;
+mod console;
 mod error;
 mod flow;
 mod funnel;

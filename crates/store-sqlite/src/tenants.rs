@@ -3,11 +3,28 @@
 use crate::codec::{all, exec, micros, one, opt_micros, to_json, RowExt};
 use crate::SqliteStore;
 use accord_domain::catalog::PlatformKey;
-use accord_domain::ids::TenantId;
+use accord_domain::ids::{ApiKeyId, TenantId};
 use accord_domain::tenant::{ApiKeyRecord, Tenant, TenantPlatform};
 use accord_store::{Result, TenantStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, Row};
+use time::OffsetDateTime;
+
+const KEY_COLS: &str =
+    "id, tenant_id, name, key_id, secret_hash, created_at, last_used_at, revoked_at";
+
+fn key_from(r: &Row<'_>) -> Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: r.id("id")?,
+        tenant_id: r.id("tenant_id")?,
+        name: r.text("name")?,
+        key_id: r.text("key_id")?,
+        secret_hash: r.text("secret_hash")?,
+        created_at: r.time("created_at")?,
+        last_used_at: r.opt_time("last_used_at")?,
+        revoked_at: r.opt_time("revoked_at")?,
+    })
+}
 
 fn tenant_from(row: &Row<'_>) -> Result<Tenant> {
     Ok(Tenant {
@@ -21,14 +38,17 @@ fn tenant_from(row: &Row<'_>) -> Result<Tenant> {
 fn insert_key(db: &Connection, key: &ApiKeyRecord) -> Result<()> {
     exec(
         db,
-        "insert into api_keys (id, tenant_id, key_id, secret_hash, created_at, revoked_at)
-         values (?1, ?2, ?3, ?4, ?5, ?6)",
+        "insert into api_keys (id, tenant_id, name, key_id, secret_hash, created_at,
+             last_used_at, revoked_at)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             key.id.to_string(),
             key.tenant_id.to_string(),
+            key.name,
             key.key_id,
             key.secret_hash,
             micros(key.created_at),
+            opt_micros(key.last_used_at),
             opt_micros(key.revoked_at),
         ],
     )?;
@@ -119,20 +139,56 @@ impl TenantStore for SqliteStore {
             .run_point(move |db| {
                 one(
                     db,
-                    "select id, tenant_id, key_id, secret_hash, created_at, revoked_at
-                     from api_keys where key_id = ?1",
+                    &format!("select {KEY_COLS} from api_keys where key_id = ?1"),
                     [key_id],
-                    |r| {
-                        Ok(ApiKeyRecord {
-                            id: r.id("id")?,
-                            tenant_id: r.id("tenant_id")?,
-                            key_id: r.text("key_id")?,
-                            secret_hash: r.text("secret_hash")?,
-                            created_at: r.time("created_at")?,
-                            revoked_at: r.opt_time("revoked_at")?,
-                        })
-                    },
+                    key_from,
                 )
+            })
+            .await
+    }
+
+    async fn api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRecord>> {
+        self.read
+            .run_point(move |db| {
+                all(
+                    db,
+                    &format!("select {KEY_COLS} from api_keys where tenant_id = ?1 order by id"),
+                    [tenant.to_string()],
+                    key_from,
+                )
+            })
+            .await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        self.write
+            .run(move |db| {
+                let changed = exec(
+                    db,
+                    "update api_keys set revoked_at = ?3
+                     where tenant_id = ?1 and id = ?2 and revoked_at is null",
+                    params![tenant.to_string(), id.to_string(), micros(now)],
+                )?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, now: OffsetDateTime) -> Result<()> {
+        self.write
+            .run(move |db| {
+                exec(
+                    db,
+                    "update api_keys set last_used_at = ?2
+                     where id = ?1 and (last_used_at is null or last_used_at < ?2)",
+                    params![id.to_string(), micros(now)],
+                )?;
+                Ok(())
             })
             .await
     }

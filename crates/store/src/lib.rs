@@ -32,7 +32,7 @@ pub(crate) use accord_domain::flow::{
 };
 pub(crate) use accord_domain::funnel::{FunnelCount, FunnelEvent};
 pub(crate) use accord_domain::ids::{
-    AccessId, BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId,
+    AccessId, ApiKeyId, BrowserSessionId, CompanyId, ConnectionId, ConsentId, JobId, LinkSessionId,
     NdaAcceptanceId, NoticeId, NoticeVersionId, SupportRequestId, TenantId, WebhookDeliveryId,
     WebhookEndpointId,
 };
@@ -132,6 +132,7 @@ pub trait Store:
     + FlowStore
     + ConnectionStore
     + ConsentStore
+    + ConsoleStore
     + LedgerStore
     + SupportStore
     + FunnelStore

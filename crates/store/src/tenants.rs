@@ -15,6 +15,19 @@ pub trait TenantStore: Send + Sync {
     async fn add_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
     /// Looks a key up by its public key id; the caller compares the secret hash in constant time.
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>>;
+    /// The tenant's API keys, revoked ones included, in creation order.
+    async fn api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRecord>>;
+    /// Revokes the tenant's key (`revoked_at = now`): `true` if it was live, `false` if it was
+    /// already revoked (its first `revoked_at` stays) or is not this tenant's key.
+    async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Records a use of the key (`last_used_at = now`). The API calls it at most once a minute
+    /// per key ([`ApiKeyRecord::use_is_worth_recording`]).
+    async fn touch_api_key(&self, id: ApiKeyId, now: OffsetDateTime) -> Result<()>;
     async fn tenant_platforms(&self, tenant: TenantId) -> Result<Vec<TenantPlatform>>;
     async fn tenant_platform(
         &self,

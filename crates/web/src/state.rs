@@ -100,6 +100,10 @@ impl AppState {
     pub fn consents(&self) -> &dyn accord_store::ConsentStore {
         &*self.store
     }
+    /// The tenant console's users, set-password links, sessions and audit trail.
+    pub fn console(&self) -> &dyn accord_store::ConsoleStore {
+        &*self.store
+    }
     /// The consent ledger and its tree.
     pub fn ledger(&self) -> &dyn accord_store::LedgerStore {
         &*self.store

@@ -41,9 +41,11 @@ pub fn api_key(tenant: TenantId) -> ApiKeyRecord {
     ApiKeyRecord {
         id,
         tenant_id: tenant,
+        name: ApiKeyRecord::DEFAULT_NAME.to_owned(),
         key_id: format!("k{}", id.as_uuid().simple()),
         secret_hash: sha256_hex(id.to_string().as_bytes()),
         created_at: t0(),
+        last_used_at: None,
         revoked_at: None,
     }
 }

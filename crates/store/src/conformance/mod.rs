@@ -38,6 +38,7 @@ mod access;
 mod companies;
 mod connections;
 mod consents;
+mod console;
 mod flow;
 mod funnel;
 mod isolation;
@@ -55,6 +56,7 @@ pub use access::*;
 pub use companies::*;
 pub use connections::*;
 pub use consents::*;
+pub use console::*;
 pub use flow::*;
 pub use funnel::*;
 pub use isolation::*;
@@ -94,6 +96,12 @@ macro_rules! conformance_tests {
             ping_answers,
             tenants_and_api_keys,
             tenant_platforms_are_upserted,
+            api_keys_are_named_listed_touched_and_revoked,
+            console_users_are_unique_by_email_and_updated,
+            set_password_links_are_used_once_before_expiry,
+            racing_set_password_uses_spend_the_link_once,
+            console_sessions_are_live_until_ended_or_expired,
+            audit_entries_are_paged_newest_first_per_tenant,
             // SettingsStore
             link_settings_are_replaced,
             link_settings_are_versioned_with_their_author,
@@ -125,6 +133,7 @@ macro_rules! conformance_tests {
             connection_is_linked_and_failed,
             disconnect_destroys_tokens_and_queues_one_revocation,
             disconnect_without_tokens_or_revoke_queues_nothing,
+            the_access_view_reads_connection_tokens_and_consent_together,
             // ConnectionStore: who was connected at the platform
             a_link_keeps_the_upstream_identity,
             relinking_the_same_upstream_replaces_the_earlier_connection,
@@ -147,6 +156,9 @@ macro_rules! conformance_tests {
             record_consent_is_all_or_nothing,
             concurrent_consents_all_land,
             a_new_consent_supersedes_the_one_in_force,
+            superseded_consents_get_their_event_in_any_batch,
+            tenant_consents_page_by_id,
+            tenant_connections_page_by_id,
             a_disconnected_connection_is_not_revived_by_a_consent,
             expired_consents_end_with_an_event,
             expiring_consents_are_warned_once_with_their_event,
@@ -154,6 +166,7 @@ macro_rules! conformance_tests {
             consent_and_withdrawal_are_chained,
             stored_rows_are_the_exact_text_hashed,
             checkpoints_are_kept_once_and_show_unsealed_chains,
+            tree_checkpoints_are_listed_and_sent_to_listing_endpoints,
             concurrent_appends_neither_fork_nor_skip,
             tree_roots_follow_the_chain,
             merkle_proofs_verify_for_every_size,
@@ -233,6 +246,7 @@ mod listed {
     const SOURCES: &[(&str, &str)] = &[
         ("access.rs", include_str!("access.rs")),
         ("companies.rs", include_str!("companies.rs")),
+        ("console.rs", include_str!("console.rs")),
         ("connections.rs", include_str!("connections.rs")),
         ("connections/lease.rs", include_str!("connections/lease.rs")),
         (

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod byo;
 pub mod connect;
+pub mod console;
 pub mod funnel;
 pub mod integrity;
 pub mod manage_links;

@@ -21,7 +21,8 @@ pub enum CreateTenantError {
     Store(#[from] StoreError),
 }
 
-/// Creates a tenant with one API key; returns the key's full value, which is not stored.
+/// Creates a tenant with one API key (named [`ApiKeyRecord::DEFAULT_NAME`]); returns the key's
+/// full value, which is not stored.
 pub async fn create_tenant(
     state: &AppState,
     name: &str,
@@ -39,27 +40,47 @@ pub async fn create_tenant(
         settings,
         created_at: now,
     };
-    let (record, full) = new_api_key(tenant.id, now);
+    let (record, full) = new_api_key(tenant.id, ApiKeyRecord::DEFAULT_NAME, now);
     state.tenants().create_tenant(&tenant, &record).await?;
     seed_default_notices(state, &tenant).await?;
     Ok((tenant, full))
 }
 
-/// A further API key for an existing tenant (e.g. `accord demo` run again: keys are shown once).
+/// A further API key for an existing tenant, named [`ApiKeyRecord::DEFAULT_NAME`] (e.g.
+/// `accord demo` run again: keys are shown once).
 pub async fn add_api_key(state: &AppState, tenant: TenantId) -> Result<SecretString, StoreError> {
-    let (record, full) = new_api_key(tenant, state.clock.now());
-    state.tenants().add_api_key(&record).await?;
-    Ok(full)
+    add_named_api_key(state, tenant, ApiKeyRecord::DEFAULT_NAME)
+        .await
+        .map(|(_, full)| full)
 }
 
-fn new_api_key(tenant: TenantId, now: time::OffsetDateTime) -> (ApiKeyRecord, SecretString) {
+/// A further API key with the name given (already checked with
+/// [`accord_domain::tenant::api_key_name_field`]): the stored record and the key's full value,
+/// to show once.
+pub async fn add_named_api_key(
+    state: &AppState,
+    tenant: TenantId,
+    name: &str,
+) -> Result<(ApiKeyRecord, SecretString), StoreError> {
+    let (record, full) = new_api_key(tenant, name, state.clock.now());
+    state.tenants().add_api_key(&record).await?;
+    Ok((record, full))
+}
+
+fn new_api_key(
+    tenant: TenantId,
+    name: &str,
+    now: time::OffsetDateTime,
+) -> (ApiKeyRecord, SecretString) {
     let key = ApiKey::generate();
     let record = ApiKeyRecord {
         id: ApiKeyId::new(),
         tenant_id: tenant,
+        name: name.to_owned(),
         key_id: key.key_id.clone(),
         secret_hash: key.secret_hash.clone(),
         created_at: now,
+        last_used_at: None,
         revoked_at: None,
     };
     (record, key.full)
