@@ -10,7 +10,7 @@
 use crate::catalog::{DataType, DataUse, Direction};
 use crate::connection::{Connection, ConnectionStatus};
 use crate::consent::Consent;
-use crate::ids::{AccessId, CompanyId, ConnectionId, TenantId};
+use crate::ids::{AccessId, CompanyId, ConnectionId, ConsentId, TenantId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -68,12 +68,37 @@ pub fn valid_until(given_at: OffsetDateTime, validity_days: Option<u32>) -> Opti
     validity_days.map(|d| given_at + time::Duration::days(i64::from(d)))
 }
 
-/// Whether data of `wanted` may move through `connection` at `now`, under `consent` (the consent
-/// in force on it, if any) and the tenant's validity period. Deny by default: every state that
-/// is not a linked connection with a live consent covering `wanted` is refused, with its reason.
+/// What of a consent decides whether data may move under it: its id (it must be the one in
+/// force on the connection), when it was given (its validity runs from then), whether it was
+/// withdrawn and the data uses it covers. The rest of a consent (the notice text agreed to, its
+/// evidence) is the customer's record, not needed on the data path, so the gateway reads only
+/// these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentTerms {
+    pub id: ConsentId,
+    pub given_at: OffsetDateTime,
+    pub withdrawn_at: Option<OffsetDateTime>,
+    pub data_uses: Vec<DataUse>,
+}
+
+impl From<&Consent> for ConsentTerms {
+    fn from(c: &Consent) -> Self {
+        Self {
+            id: c.id,
+            given_at: c.given_at,
+            withdrawn_at: c.withdrawn_at,
+            data_uses: c.data_uses.clone(),
+        }
+    }
+}
+
+/// Whether data of `wanted` may move through `connection` at `now`, under `consent` (the terms
+/// of the consent in force on it, if any) and the tenant's validity period. Deny by default:
+/// every state that is not a linked connection with a live consent covering `wanted` is
+/// refused, with its reason.
 pub fn check(
     connection: &Connection,
-    consent: Option<&Consent>,
+    consent: Option<&ConsentTerms>,
     wanted: DataUse,
     validity_days: Option<u32>,
     now: OffsetDateTime,
@@ -201,7 +226,7 @@ mod tests {
     use super::*;
     use crate::catalog::{Category, PlatformKey};
     use crate::consent::{ConsentEvidence, ConsentMethod};
-    use crate::ids::{ConsentId, NoticeVersionId};
+    use crate::ids::NoticeVersionId;
     use crate::locale::Locale;
 
     fn at(secs: i64) -> OffsetDateTime {
@@ -260,7 +285,13 @@ mod tests {
     fn a_linked_connection_serves_what_its_consent_covers_and_nothing_else() {
         let (connection, consent) = linked();
         assert_eq!(
-            check(&connection, Some(&consent), INVOICES_READ, None, at(10)),
+            check(
+                &connection,
+                Some(&ConsentTerms::from(&consent)),
+                INVOICES_READ,
+                None,
+                at(10)
+            ),
             Ok(())
         );
         let write = DataUse {
@@ -268,7 +299,13 @@ mod tests {
             ..INVOICES_READ
         };
         assert_eq!(
-            check(&connection, Some(&consent), write, None, at(10)),
+            check(
+                &connection,
+                Some(&ConsentTerms::from(&consent)),
+                write,
+                None,
+                at(10)
+            ),
             Err(Refusal::NotConsented)
         );
         let bills = DataUse {
@@ -276,7 +313,13 @@ mod tests {
             ..INVOICES_READ
         };
         assert_eq!(
-            check(&connection, Some(&consent), bills, None, at(10)),
+            check(
+                &connection,
+                Some(&ConsentTerms::from(&consent)),
+                bills,
+                None,
+                at(10)
+            ),
             Err(Refusal::NotConsented)
         );
         assert_eq!(
@@ -287,7 +330,13 @@ mod tests {
         let mut other = consent.clone();
         other.id = ConsentId::new();
         assert_eq!(
-            check(&connection, Some(&other), INVOICES_READ, None, at(10)),
+            check(
+                &connection,
+                Some(&ConsentTerms::from(&other)),
+                INVOICES_READ,
+                None,
+                at(10)
+            ),
             Err(Refusal::NotConsented),
             "a consent that is not the one in force covers nothing"
         );
@@ -307,7 +356,13 @@ mod tests {
         ] {
             connection.status = status;
             assert_eq!(
-                check(&connection, Some(&consent), INVOICES_READ, None, at(10)),
+                check(
+                    &connection,
+                    Some(&ConsentTerms::from(&consent)),
+                    INVOICES_READ,
+                    None,
+                    at(10)
+                ),
                 Err(reason),
                 "{status}"
             );
@@ -320,7 +375,7 @@ mod tests {
         assert_eq!(
             check(
                 &connection,
-                Some(&consent),
+                Some(&ConsentTerms::from(&consent)),
                 INVOICES_READ,
                 Some(1),
                 at(86_399)
@@ -330,7 +385,7 @@ mod tests {
         assert_eq!(
             check(
                 &connection,
-                Some(&consent),
+                Some(&ConsentTerms::from(&consent)),
                 INVOICES_READ,
                 Some(1),
                 at(86_400)
@@ -340,7 +395,13 @@ mod tests {
         );
         consent.withdrawn_at = Some(at(5));
         assert_eq!(
-            check(&connection, Some(&consent), INVOICES_READ, None, at(10)),
+            check(
+                &connection,
+                Some(&ConsentTerms::from(&consent)),
+                INVOICES_READ,
+                None,
+                at(10)
+            ),
             Err(Refusal::Withdrawn)
         );
     }

@@ -25,6 +25,9 @@ use url::Url;
 
 use crate::Urls;
 
+mod count;
+pub use count::count_records;
+
 /// The largest answer read from a platform; a longer one is cut off as an error rather than
 /// held in memory.
 pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;

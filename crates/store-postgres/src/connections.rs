@@ -11,14 +11,15 @@ use crate::codec::RowExt;
 use crate::consents::ended_consents;
 use crate::error::db;
 use crate::PgStore;
+use accord_domain::access::ConsentTerms;
 use accord_domain::connection::{Connection, ConnectionStatus, Upstream};
 use accord_domain::consent::Consent;
 use accord_domain::ids::{CompanyId, ConnectionId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{
-    ConnectionStore, Disconnected, LinkWrite, Linked, RefreshStored, RefreshedTokens, Result,
-    StoreError,
+    AccessView, ConnectionStore, Disconnected, LinkWrite, Linked, RefreshStored, RefreshedTokens,
+    Result, StoreError,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -393,6 +394,66 @@ impl ConnectionStore for PgStore {
         .map_err(db)?
         .map(|r| connection_from(&r))
         .transpose()
+    }
+
+    /// One statement, so one snapshot: the consent's columns are renamed in a subquery so the
+    /// connection's own names stay unambiguous for [`connection_from`].
+    async fn access_view(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<AccessView>> {
+        let row = sqlx::query(concat!(
+            "select ",
+            connection_cols!(),
+            ", tokens_ct, k_id, k_given_at, k_withdrawn_at, k_data_uses
+             from connections left join
+                 (select tenant_id as k_tenant_id, id as k_id, given_at as k_given_at,
+                         withdrawn_at as k_withdrawn_at, data_uses as k_data_uses
+                  from consents) k on k_tenant_id = tenant_id and k_id = consent_id
+             where tenant_id = $1 and id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let consent = match row.opt_id("k_id")? {
+            Some(id) => Some(ConsentTerms {
+                id,
+                given_at: row.time("k_given_at")?,
+                withdrawn_at: row.opt_time("k_withdrawn_at")?,
+                data_uses: row.json("k_data_uses")?,
+            }),
+            None => None,
+        };
+        Ok(Some(AccessView {
+            connection: connection_from(&row)?,
+            tokens_ct: row.opt_text("tokens_ct")?,
+            consent,
+        }))
+    }
+
+    async fn tenant_connections(
+        &self,
+        tenant: TenantId,
+        after: Option<ConnectionId>,
+        limit: u32,
+    ) -> Result<Vec<Connection>> {
+        sqlx::query(concat!(
+            "select ",
+            connection_cols!(),
+            " from connections where tenant_id = $1 and ($2::uuid is null or id > $2)
+             order by id limit $3"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(after.map(|a| a.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(connection_from)
+        .collect()
     }
 
     async fn company_connections(

@@ -9,14 +9,15 @@ mod refresh;
 
 use crate::codec::{all, micros, one, RowExt};
 use crate::SqliteStore;
+use accord_domain::access::ConsentTerms;
 use accord_domain::connection::{Connection, ConnectionStatus, Upstream};
 use accord_domain::consent::Consent;
 use accord_domain::ids::{CompanyId, ConnectionId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{
-    ConnectionStore, Disconnected, LinkWrite, Linked, RefreshStored, RefreshedTokens, Result,
-    StoreError,
+    AccessView, ConnectionStore, Disconnected, LinkWrite, Linked, RefreshStored, RefreshedTokens,
+    Result, StoreError,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Row};
@@ -71,6 +72,46 @@ fn connection(
         ),
         [tenant.to_string(), id.to_string()],
         connection_from,
+    )
+}
+
+/// The connection, its tokens and its consent's terms in one statement (one snapshot). The
+/// consent's columns are renamed in a subquery so the connection's own names stay unambiguous
+/// for [`connection_from`].
+fn access_view(
+    db: &rusqlite::Connection,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<Option<AccessView>> {
+    one(
+        db,
+        concat!(
+            "select ",
+            connection_cols!(),
+            ", tokens_ct, k_id, k_given_at, k_withdrawn_at, k_data_uses
+             from connections left join
+                 (select tenant_id as k_tenant_id, id as k_id, given_at as k_given_at,
+                         withdrawn_at as k_withdrawn_at, data_uses as k_data_uses
+                  from consents) on k_tenant_id = tenant_id and k_id = consent_id
+             where tenant_id = ?1 and id = ?2"
+        ),
+        [tenant.to_string(), id.to_string()],
+        |row| {
+            let consent = match row.opt_id("k_id")? {
+                Some(id) => Some(ConsentTerms {
+                    id,
+                    given_at: row.time("k_given_at")?,
+                    withdrawn_at: row.opt_time("k_withdrawn_at")?,
+                    data_uses: row.json("k_data_uses")?,
+                }),
+                None => None,
+            };
+            Ok(AccessView {
+                connection: connection_from(row)?,
+                tokens_ct: row.opt_text("tokens_ct")?,
+                consent,
+            })
+        },
     )
 }
 
@@ -424,6 +465,36 @@ impl ConnectionStore for SqliteStore {
             .await
     }
 
+    async fn access_view(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<AccessView>> {
+        self.read
+            .run_point(move |db| access_view(db, tenant, id))
+            .await
+    }
+
+    async fn tenant_connections(
+        &self,
+        tenant: TenantId,
+        after: Option<ConnectionId>,
+        limit: u32,
+    ) -> Result<Vec<Connection>> {
+        // Ids are text: the empty string sorts before every id.
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        self.read
+            .run(move |db| {
+                all(
+                    db,
+                    concat!(
+                        "select ",
+                        connection_cols!(),
+                        " from connections where tenant_id = ?1 and id > ?2 order by id limit ?3"
+                    ),
+                    params![tenant.to_string(), after, limit],
+                    connection_from,
+                )
+            })
+            .await
+    }
+
     async fn company_connections(
         &self,
         tenant: TenantId,
@@ -451,7 +522,7 @@ impl ConnectionStore for SqliteStore {
         id: ConnectionId,
     ) -> Result<Option<String>> {
         self.read
-            .run(move |db| {
+            .run_point(move |db| {
                 one(
                     db,
                     "select tokens_ct from connections where tenant_id = ?1 and id = ?2",

@@ -2,6 +2,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use crate::*;
+use accord_domain::access::ConsentTerms;
 use async_trait::async_trait;
 
 /// The outcome of a disconnect.
@@ -80,6 +81,19 @@ pub enum RefreshStored {
     /// ended meanwhile): nothing about it changed. The revocation job of the new tokens, if one
     /// was asked for.
     Stale { revoke_job: Option<JobId> },
+}
+
+/// What a data call reads before it moves data, in one read: the connection, its encrypted
+/// token set and the terms of the consent in force on it. One snapshot, so the check and the
+/// tokens describe the same moment (a disconnect, which destroys the tokens and flips the
+/// status in one transaction, is either wholly in it or not at all).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessView {
+    pub connection: Connection,
+    /// `None` once the connection was disconnected or deauthorized, or before it linked.
+    pub tokens_ct: Option<String>,
+    /// The consent named by the connection's `consent_id`, when it names one.
+    pub consent: Option<ConsentTerms>,
 }
 
 /// Connections and their encrypted platform tokens.
@@ -188,11 +202,23 @@ pub trait ConnectionStore: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<()>;
     async fn connection(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<Connection>>;
+    /// Every connection of `tenant` (deleted companies' included), in id order, `limit` at a
+    /// time after `after`: what `accord ledger verify` compares with the ledger's consent events.
+    async fn tenant_connections(
+        &self,
+        tenant: TenantId,
+        after: Option<ConnectionId>,
+        limit: u32,
+    ) -> Result<Vec<Connection>>;
     async fn company_connections(
         &self,
         tenant: TenantId,
         company: CompanyId,
     ) -> Result<Vec<Connection>>;
+    /// The connection, its token ciphertext and the terms of its consent in force, read
+    /// together from one snapshot ([`AccessView`]); `None` if the connection does not exist for
+    /// this tenant. What the data gateway reads on every call, so it is one point read.
+    async fn access_view(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<AccessView>>;
     /// The encrypted token set of a linked connection.
     async fn connection_tokens(&self, tenant: TenantId, id: ConnectionId)
         -> Result<Option<String>>;

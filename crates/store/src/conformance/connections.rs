@@ -12,6 +12,7 @@ pub use upstream::*;
 
 use super::fixtures::{self, at, t0, World};
 use crate::{LinkWrite, Store, StoreError};
+use accord_domain::access::ConsentTerms;
 use accord_domain::connection::ConnectionStatus;
 use accord_domain::ids::ConnectionId;
 use accord_domain::tenant::JobKind;
@@ -229,6 +230,62 @@ pub async fn disconnect_without_tokens_or_revoke_queues_nothing(store: &dyn Stor
             .await
             .unwrap()
             .map(|d| d.connection),
+        None
+    );
+}
+
+/// The data path's one read: the connection as [`ConnectionStore::connection`] reads it, its
+/// token ciphertext and the terms of the consent in force, in every state a call can meet; and
+/// nothing for another tenant or an unknown id.
+///
+/// [`ConnectionStore::connection`]: crate::ConnectionStore::connection
+pub async fn the_access_view_reads_connection_tokens_and_consent_together(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let pending = fixtures::consent_write(&w.company, &w.nv, t0());
+    store.record_consent(&pending).await.unwrap();
+    let (t, id) = (w.tenant.id, pending.connection.id);
+    let view = store.access_view(t, id).await.unwrap().expect("exists");
+    assert_eq!(
+        Some(&view.connection),
+        store.connection(t, id).await.unwrap().as_ref()
+    );
+    assert_eq!(view.tokens_ct, None, "not linked yet: no tokens");
+    assert_eq!(
+        view.consent,
+        Some(ConsentTerms::from(&pending.consent)),
+        "the consent it was created under"
+    );
+
+    let linked = fixtures::linked(store, &w.company, &w.nv).await;
+    let id = linked.connection.id;
+    let view = store.access_view(t, id).await.unwrap().expect("exists");
+    assert_eq!(view.connection.status, ConnectionStatus::Linked);
+    assert_eq!(
+        Some(&view.connection),
+        store.connection(t, id).await.unwrap().as_ref()
+    );
+    assert_eq!(view.tokens_ct.as_deref(), Some("ct:tokens"));
+    let terms = view.consent.expect("consent in force");
+    assert_eq!(terms, ConsentTerms::from(&linked.consent));
+    assert!(!terms.data_uses.is_empty() && terms.withdrawn_at.is_none());
+
+    store
+        .disconnect(t, id, true, "test", at(300))
+        .await
+        .unwrap();
+    let view = store.access_view(t, id).await.unwrap().expect("exists");
+    assert_eq!(view.connection.status, ConnectionStatus::Disconnected);
+    assert_eq!(view.tokens_ct, None, "the disconnect destroyed the tokens");
+    assert_eq!(
+        view.consent.and_then(|c| c.withdrawn_at),
+        Some(at(300)),
+        "and withdrew the consent, seen in the same read"
+    );
+
+    let other = World::new(store, "Lender B").await;
+    assert_eq!(store.access_view(other.tenant.id, id).await.unwrap(), None);
+    assert_eq!(
+        store.access_view(t, ConnectionId::new()).await.unwrap(),
         None
     );
 }

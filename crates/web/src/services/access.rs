@@ -2,24 +2,33 @@
 //! connection (`…/data/{data_type}`), forwards mapped platform calls (`…/proxy/{*path}`) and is
 //! handed access tokens (`…/access-token`) — each only while the consent in force covers it.
 //!
-//! Every call goes the same way: the connection and its consent are read fresh from the store
-//! and checked (`accord_domain::access::check`); the tokens are read, refreshed on demand
-//! ([`tokens`]); the platform is called (a `401` refreshes once and retries once); then, before
-//! anything is returned, the call is fenced and recorded:
+//! Every call goes the same way: the connection, its token ciphertext and the terms of its
+//! consent are read fresh from the store in one read ([`ConnectionStore::access_view`]) and
+//! checked (`accord_domain::access::check`); the tokens are refreshed on demand ([`tokens`]);
+//! the platform is called (a `401` refreshes once and retries once); then, before anything is
+//! returned, the call is fenced and recorded, holding the connection's access gate shared
+//! ([`AccessGates`]) from the first step until its answer is handed to the server:
 //!
 //! 1. the connection is read again and checked again: a disconnect, a deauthorization or a
 //!    re-consent committed while the platform answered refuses the call;
 //! 2. the access is recorded, durable before it returns ([`AccessLogStore::record_access`]);
-//! 3. the connection is read and checked once more. A disconnect destroys the tokens and flips
-//!    the status in the transaction that answers it, so a call that passes this last read was
-//!    ordered before the disconnect's commit, and its answer leaves straight after, with no
-//!    further I/O: no call answered after a disconnect's response moves data. If the disconnect
-//!    committed during the record, the call is refused instead, and a second record says so.
+//! 3. the connection is read and checked once more, for a disconnect made through another
+//!    instance sharing the store. A disconnect destroys the tokens and flips the status in the
+//!    transaction that answers it, so a call that passes this last read was ordered before the
+//!    disconnect's commit, and its answer leaves straight after, with no further I/O.
+//!
+//! A disconnect (or a company's deletion) through this instance takes the gate exclusively
+//! while it commits, so it waits for every call between steps 1 and its answer, and every call
+//! reaching step 1 after it sees the connection disconnected: no call is answered with data
+//! after the disconnect's response, and the customer's log never shows one call both served and
+//! refused. Only a disconnect committed through another instance during step 2 can refuse a
+//! call already recorded as served; a second record then says so.
 //!
 //! Refusals and platform failures are recorded too; a request Accord cannot parse (a malformed
 //! cursor) and Accord's own failures (a store error) are not accesses and are not recorded.
 //!
 //! [`AccessLogStore::record_access`]: accord_store::AccessLogStore::record_access
+//! [`ConnectionStore::access_view`]: accord_store::ConnectionStore::access_view
 
 mod calls;
 mod tokens;
@@ -31,13 +40,12 @@ pub use tokens::{AccessGates, PerConnection, RefreshLocks};
 
 use crate::error::{ApiError, PlatformProblem};
 use crate::state::AppState;
-use accord_domain::access::{self, AccessKind, AccessOutcome, AccessRecord, Refusal};
+use accord_domain::access::{self, AccessKind, AccessOutcome, AccessRecord, ConsentTerms, Refusal};
 use accord_domain::catalog::{DataType, DataUse, Direction, Platform};
-use accord_domain::connection::Connection;
-use accord_domain::consent::Consent;
-use accord_domain::ids::{AccessId, ConnectionId};
+use accord_domain::connection::{Connection, ConnectionStatus};
+use accord_domain::ids::{AccessId, CompanyId, ConnectionId, TenantId};
 use accord_domain::tenant::Tenant;
-use accord_store::StoreError;
+use accord_store::{AccessView, StoreError};
 use axum::http::StatusCode;
 use uuid::Uuid;
 
@@ -101,6 +109,10 @@ pub(crate) struct Access<'a> {
     pub tenant: &'a Tenant,
     key_id: &'a str,
     pub connection: Connection,
+    /// The terms of the consent in force, as last read with the connection.
+    consent: Option<ConsentTerms>,
+    /// The token ciphertext read with the connection when the call opened.
+    tokens_ct: Option<String>,
     pub platform: &'a Platform,
     kind: AccessKind,
 }
@@ -115,11 +127,15 @@ impl<'a> Access<'a> {
         connection_id: Uuid,
         kind: AccessKind,
     ) -> Result<Access<'a>, ApiError> {
-        let connection = state
+        let AccessView {
+            connection,
+            tokens_ct,
+            consent,
+        } = state
             .connections()
-            .connection(caller.tenant.id, ConnectionId(connection_id))
+            .access_view(caller.tenant.id, ConnectionId(connection_id))
             .await?
-            .filter(|c| c.company_id.0 == company_id)
+            .filter(|v| v.connection.company_id.0 == company_id)
             .ok_or(ApiError::NotFound(crate::error::Resource::Connection))?;
         let platform = state
             .catalog
@@ -130,22 +146,17 @@ impl<'a> Access<'a> {
             tenant: caller.tenant,
             key_id: caller.api_key_id,
             connection,
+            consent,
+            tokens_ct,
             platform,
             kind,
         })
     }
 
-    /// The consent in force on the connection, read fresh.
-    async fn consent(&self) -> Result<Option<Consent>, StoreError> {
-        match self.connection.consent_id {
-            Some(id) => self.state.consents().consent(self.tenant.id, id).await,
-            None => Ok(None),
-        }
-    }
-
     /// The consent rule for `wanted` at this moment; `None` asks only whether the connection is
     /// linked under a live consent (a credential serves every use the consent covers).
-    fn check(&self, consent: Option<&Consent>, wanted: Option<DataUse>) -> Result<(), Failure> {
+    fn check(&self, wanted: Option<DataUse>) -> Result<(), Failure> {
+        let consent = self.consent.as_ref();
         let wanted = wanted
             .or_else(|| consent.and_then(|c| c.data_uses.first().copied()))
             .unwrap_or(ANY_USE);
@@ -159,17 +170,13 @@ impl<'a> Access<'a> {
         .map_err(|reason| Failure::Refused(reason, refusal_detail(reason, wanted)))
     }
 
-    /// Reads the connection (and its consent, when another one is in force now) again and
-    /// checks `wanted` once more.
-    async fn fence(
-        &mut self,
-        consent: &mut Option<Consent>,
-        wanted: Option<DataUse>,
-    ) -> Result<(), Failure> {
+    /// Reads the connection and its consent's terms again (one read) and checks `wanted` once
+    /// more.
+    async fn fence(&mut self, wanted: Option<DataUse>) -> Result<(), Failure> {
         let Some(now) = self
             .state
             .connections()
-            .connection(self.tenant.id, self.connection.id)
+            .access_view(self.tenant.id, self.connection.id)
             .await?
         else {
             return Err(Failure::Refused(
@@ -177,11 +184,9 @@ impl<'a> Access<'a> {
                 refusal_detail(Refusal::Withdrawn, ANY_USE),
             ));
         };
-        self.connection = now;
-        if consent.as_ref().map(|c| c.id) != self.connection.consent_id {
-            *consent = self.consent().await?;
-        }
-        self.check(consent.as_ref(), wanted)
+        self.connection = now.connection;
+        self.consent = now.consent;
+        self.check(wanted)
     }
 
     /// The refusal a call meets once the connection's tokens are gone.
@@ -230,26 +235,26 @@ impl<'a> Access<'a> {
     /// Fences, records and answers a call's result (see the module's documentation).
     async fn finish<T>(
         mut self,
-        mut consent: Option<Consent>,
         wanted: Option<DataUse>,
         result: Result<Served<T>, Failure>,
     ) -> Result<T, ApiError> {
-        let result = match result {
-            Ok(served) => self.fence(&mut consent, wanted).await.map(|()| served),
-            Err(e) => Err(e),
-        };
         let served = match result {
             Ok(served) => served,
             Err(failure) => return Err(self.fail(wanted, failure).await),
         };
+        // Held from the first fence until the answer leaves this function: a disconnect of this
+        // connection through this instance waits for it before it commits, so it is never
+        // acknowledged while this data is on its way, and never commits between this call's
+        // fence and its record.
+        let gate = self.state.access_gates.lock_for(self.connection.id);
+        let _shared = gate.read().await;
+        if let Err(failure) = self.fence(wanted).await {
+            return Err(self.fail(wanted, failure).await);
+        }
         let stats = (served.platform_status, served.records, served.bytes);
         let record = self.record(wanted, AccessOutcome::Served, Some(stats));
         self.state.access_log().record_access(&[record]).await?;
-        // Held until the answer leaves this function: a disconnect of this connection waits
-        // for it before it commits, so it is never acknowledged while this data is on its way.
-        let gate = self.state.access_gates.lock_for(self.connection.id);
-        let _shared = gate.read().await;
-        if let Err(failure) = self.fence(&mut consent, wanted).await {
+        if let Err(failure) = self.fence(wanted).await {
             return Err(self.fail(wanted, failure).await);
         }
         Ok(served.value)
@@ -309,6 +314,30 @@ fn refusal_detail(reason: Refusal, wanted: DataUse) -> String {
                 .to_owned()
         }
     }
+}
+
+/// The access gates of every connection of `company` not yet disconnected, held exclusively
+/// (in the order of their ids, so two holders never wait on each other). A change that ends
+/// their consents (the company's deletion) commits while they are held: as for a disconnect,
+/// every data call that passed its first fence is answered before it commits, and every later
+/// one sees the connection disconnected.
+pub async fn hold_company_gates(
+    state: &AppState,
+    tenant: TenantId,
+    company: CompanyId,
+) -> Result<Vec<tokio::sync::OwnedRwLockWriteGuard<()>>, StoreError> {
+    let mut held = Vec::new();
+    for connection in state
+        .connections()
+        .company_connections(tenant, company)
+        .await?
+    {
+        if connection.status != ConnectionStatus::Disconnected {
+            let gate = state.access_gates.lock_for(connection.id);
+            held.push(gate.write_owned().await);
+        }
+    }
+    Ok(held)
 }
 
 /// A connection's access log, newest first, strictly before `before`, at most `limit`.

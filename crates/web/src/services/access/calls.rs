@@ -8,7 +8,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use accord_domain::access::{AccessKind, Refusal};
 use accord_domain::catalog::{DataEndpoint, DataType, DataUse, Direction};
-use accord_domain::consent::Consent;
 use accord_platform::data::{self, PageCursor, PlatformRequest, PlatformResponse, RetryAfter};
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -52,8 +51,8 @@ fn wanted(data_type: &str, direction: Direction) -> Option<DataUse> {
 /// The refusal of a call the catalog cannot place (an unknown data type, an unmapped path):
 /// the connection's own refusal first (a disconnected connection says `withdrawn`), else
 /// `not_consented`, since no consent can cover it.
-fn unplaced(access: &Access<'_>, consent: Option<&Consent>, what: &str) -> Failure {
-    if let Err(refused) = access.check(consent, None) {
+fn unplaced(access: &Access<'_>, what: &str) -> Failure {
+    if let Err(refused) = access.check(None) {
         return refused;
     }
     Failure::Refused(
@@ -72,11 +71,10 @@ pub async fn read_data(
     limit: Option<u32>,
 ) -> Result<DataPage, ApiError> {
     let access = Access::open(state, caller, company_id, connection_id, AccessKind::Data).await?;
-    let consent = access.consent().await?;
     let use_ = wanted(data_type, Direction::Read);
     let result = async {
-        let use_ = use_.ok_or_else(|| unplaced(&access, consent.as_ref(), "This data type"))?;
-        access.check(consent.as_ref(), Some(use_))?;
+        let use_ = use_.ok_or_else(|| unplaced(&access, "This data type"))?;
+        access.check(Some(use_))?;
         let endpoint = mapped(&access, use_)?;
         let size = data::page_size(limit);
         let upstream = access.connection.upstream.as_ref().map(|u| u.id.as_str());
@@ -98,7 +96,7 @@ pub async fn read_data(
         })
     }
     .await;
-    access.finish(consent, use_, result).await
+    access.finish(use_, result).await
 }
 
 /// `POST …/data/{data_type}`: creates a record at the platform.
@@ -110,11 +108,10 @@ pub async fn write_data(
     body: &Value,
 ) -> Result<DataPage, ApiError> {
     let access = Access::open(state, caller, company_id, connection_id, AccessKind::Data).await?;
-    let consent = access.consent().await?;
     let use_ = wanted(data_type, Direction::Write);
     let result = async {
-        let use_ = use_.ok_or_else(|| unplaced(&access, consent.as_ref(), "This data type"))?;
-        access.check(consent.as_ref(), Some(use_))?;
+        let use_ = use_.ok_or_else(|| unplaced(&access, "This data type"))?;
+        access.check(Some(use_))?;
         let endpoint = mapped(&access, use_)?;
         let upstream = access.connection.upstream.as_ref().map(|u| u.id.as_str());
         let path = data::page_path(endpoint, upstream, None, data::DEFAULT_PAGE_SIZE)
@@ -137,7 +134,7 @@ pub async fn write_data(
         })
     }
     .await;
-    access.finish(consent, use_, result).await
+    access.finish(use_, result).await
 }
 
 /// A proxied call, as the tenant made it relative to the platform's API.
@@ -159,14 +156,12 @@ pub async fn proxy(
     request: ProxyRequest,
 ) -> Result<Proxied, ApiError> {
     let access = Access::open(state, caller, company_id, connection_id, AccessKind::Proxy).await?;
-    let consent = access.consent().await?;
     let use_ = access
         .platform
         .proxy_use(request.method.as_str(), &request.path);
     let result = async {
-        let use_ =
-            use_.ok_or_else(|| unplaced(&access, consent.as_ref(), "This path and method"))?;
-        access.check(consent.as_ref(), Some(use_))?;
+        let use_ = use_.ok_or_else(|| unplaced(&access, "This path and method"))?;
+        access.check(Some(use_))?;
         let path_and_query = match &request.query {
             Some(q) => format!("{}?{q}", request.path),
             None => request.path.clone(),
@@ -184,12 +179,10 @@ pub async fn proxy(
             headers: request.headers.clone(),
         };
         let res = call(&access, forwarded).await?;
-        let records = serde_json::from_slice::<Value>(&res.body)
-            .ok()
-            .and_then(|v| {
-                let endpoint = access.platform.data_endpoint(use_)?;
-                v.pointer(&endpoint.records).map(count)
-            });
+        let records = access
+            .platform
+            .data_endpoint(use_)
+            .and_then(|endpoint| data::count_records(&res.body, &endpoint.records));
         Ok(Served {
             records,
             platform_status: Some(res.status.as_u16()),
@@ -202,7 +195,7 @@ pub async fn proxy(
         })
     }
     .await;
-    access.finish(consent, use_, result).await
+    access.finish(use_, result).await
 }
 
 /// `POST …/access-token`: a currently valid access token, refreshed first if it is about to
@@ -221,12 +214,11 @@ pub async fn issue_token(
         AccessKind::Credential,
     )
     .await?;
-    let consent = access.consent().await?;
     let result = async {
         if !access.tenant.settings.allow_access_tokens {
             return Err(Failure::Input(ApiError::AccessTokensDisabled));
         }
-        access.check(consent.as_ref(), None)?;
+        access.check(None)?;
         let held = tokens::current(&access).await?;
         Ok(Served {
             platform_status: None,
@@ -248,7 +240,7 @@ pub async fn issue_token(
         let _ = access.fail(None, failure).await;
         return Err(ApiError::AccessTokensDisabled);
     }
-    access.finish(consent, None, result).await
+    access.finish(None, result).await
 }
 
 /// The catalog's endpoint of a consented use; a use with scopes but no data map is refused

@@ -85,9 +85,13 @@ pub(super) struct Held {
     pub set: TokenSet,
 }
 
-/// The connection's tokens, refreshed first when the access token is about to expire.
+/// The connection's tokens as read when the call opened, refreshed first when the access token
+/// is about to expire.
 pub(super) async fn current(access: &Access<'_>) -> Result<Held, Failure> {
-    let held = read(access).await?;
+    let Some(ct) = access.tokens_ct.clone() else {
+        return Err(access.gone().await);
+    };
+    let held = decrypt(access, ct)?;
     let now = access.state.clock.now();
     let expiring = held.set.refresh_token.is_some()
         && held.set.expires_at.is_some_and(|at| at - now <= LEEWAY);
@@ -124,6 +128,11 @@ async fn read(access: &Access<'_>) -> Result<Held, Failure> {
     else {
         return Err(access.gone().await);
     };
+    decrypt(access, ct)
+}
+
+fn decrypt(access: &Access<'_>, ct: String) -> Result<Held, Failure> {
+    let (tenant, id) = (access.tenant.id, access.connection.id);
     let plain = access
         .state
         .keyring
