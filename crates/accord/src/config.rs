@@ -15,12 +15,18 @@ use url::Url;
 
 pub const DEFAULTS: &str = include_str!("../config.default.toml");
 
+/// Keys whose own name ends in `_file`: their variable (`ACCORD_LEDGER__CHECKPOINT_FILE`) is the
+/// value itself, not the `_FILE` variant of a shorter key; their `_FILE` variant adds one more
+/// `_FILE`.
+const KEYS_ENDING_IN_FILE: &[&str] = &["ledger.checkpoint_file"];
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub keys: KeySettings,
+    pub ledger: LedgerSettings,
     pub sessions: SessionSettings,
     pub sandbox: SandboxSettings,
     pub log: LogSettings,
@@ -87,6 +93,13 @@ pub enum Database {
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
     pub file: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSettings {
+    /// Where the sealer appends every checkpoint it signs; empty: beside the key file.
+    pub checkpoint_file: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,7 +237,10 @@ impl Settings {
                 continue;
             }
             let key = rest.to_ascii_lowercase().replace("__", ".");
-            if let Some(key) = key.strip_suffix("_file") {
+            let file_variant = key
+                .strip_suffix("_file")
+                .filter(|_| !KEYS_ENDING_IN_FILE.contains(&key.as_str()));
+            if let Some(key) = file_variant {
                 let value =
                     std::fs::read_to_string(v).with_context(|| format!("{k}: cannot read {v}"))?;
                 fig = fig.merge(Serialized::default(
@@ -368,6 +384,19 @@ impl Settings {
         } else {
             (PathBuf::from(&self.keys.file), false)
         }
+    }
+
+    /// The ledger checkpoint file (`ledger.checkpoint_file`): by default
+    /// `ledger-checkpoints.jsonl` beside the key file, which is kept outside the database too.
+    pub fn checkpoint_file(&self) -> PathBuf {
+        if !self.ledger.checkpoint_file.is_empty() {
+            return PathBuf::from(&self.ledger.checkpoint_file);
+        }
+        let (key_file, _) = self.key_file();
+        key_file
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join("ledger-checkpoints.jsonl")
     }
 }
 
@@ -548,6 +577,38 @@ mod tests {
         assert!(matches!(s.database.url, DatabaseUrl::Embedded));
         assert_eq!(s.sessions.link_ttl_secs, 86_400);
         assert_eq!(s.data_access.log_retention_days, 396);
+        assert_eq!(
+            s.checkpoint_file(),
+            Path::new("./data").join("ledger-checkpoints.jsonl")
+        );
+    }
+
+    #[test]
+    fn the_checkpoint_file_is_beside_the_key_file_unless_configured() {
+        let s = load_env(&[("ACCORD_KEYS__FILE", "/etc/accord/keys.toml")]).unwrap();
+        assert_eq!(
+            s.checkpoint_file(),
+            Path::new("/etc/accord/ledger-checkpoints.jsonl")
+        );
+        let s = load_env(&[(
+            "ACCORD_LEDGER__CHECKPOINT_FILE",
+            "/var/lib/accord-witness/checkpoints.jsonl",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.checkpoint_file(),
+            Path::new("/var/lib/accord-witness/checkpoints.jsonl")
+        );
+        // Its `_FILE` variant reads the path from a file, like every other key's.
+        let dir = tempfile::tempdir().unwrap();
+        let holder = dir.path().join("checkpoint-path");
+        std::fs::write(&holder, "/srv/witness/accord.jsonl\n").unwrap();
+        let s = load_env(&[(
+            "ACCORD_LEDGER__CHECKPOINT_FILE_FILE",
+            holder.to_str().unwrap(),
+        )])
+        .unwrap();
+        assert_eq!(s.checkpoint_file(), Path::new("/srv/witness/accord.jsonl"));
     }
 
     #[test]

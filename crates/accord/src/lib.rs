@@ -105,8 +105,9 @@ impl Application {
             catalog: catalog.clone(),
             keyring: keyring.clone(),
             clock: clock.clone(),
-            urls: urls.clone(),
+            urls: Arc::new(urls.clone()),
             http: PlatformClient::http_client(),
+            in_process: None,
         };
         let sandbox = settings
             .sandbox
@@ -162,6 +163,27 @@ impl Application {
 
     pub fn sandbox(&self) -> Option<&Sandbox> {
         self.sandbox.as_ref()
+    }
+
+    /// Has the token requests to the mounted sandbox answered in-process rather than over
+    /// loopback HTTP (see [`accord_platform::InProcess`]): `accord demo` does; the tests keep
+    /// the exchange on HTTP, as with a real platform. Nothing changes when the sandbox is not
+    /// mounted or `sandbox.url` points elsewhere.
+    #[must_use]
+    pub fn with_sandbox_in_process(mut self) -> Self {
+        let urls = &self.state.platforms.urls;
+        if let (Some(sandbox), None) = (&self.sandbox, &urls.sandbox_url) {
+            let sandbox = sandbox.in_process("/sandbox");
+            let answer: accord_platform::InProcessAnswer = Arc::new(move |request| {
+                let sandbox = sandbox.clone();
+                Box::pin(async move { sandbox.answer(request).await })
+            });
+            self.state.platforms.in_process = Some(accord_platform::InProcess {
+                base: urls.endpoint("{sandbox_url}", None),
+                answer,
+            });
+        }
+        self
     }
 
     /// The whole router: Accord, plus the sandbox under `/sandbox` when mounted.

@@ -8,6 +8,7 @@
 use crate::connection::Connection;
 use crate::consent::Consent;
 use crate::ids::{TenantId, WebhookDeliveryId, WebhookEndpointId, WebhookEventId};
+use crate::ledger::SignedCheckpoint;
 use crate::nda::NdaAcceptance;
 use crate::tenant::SupportRequest;
 use crate::webhook::EVENT_TYPES;
@@ -117,6 +118,51 @@ impl WebhookEvent {
         });
         Self::new(r.tenant_id, "support_request.created", data, r.created_at)
     }
+
+    /// `ledger.checkpoint`: a checkpoint the sealer signed, whole (tree size and root, chain
+    /// head, C2SP signed note, JWS), so the tenant keeps it outside Accord's database.
+    pub fn ledger_checkpoint(c: &SignedCheckpoint) -> Self {
+        let k = &c.checkpoint;
+        Self::new(
+            k.tenant_id,
+            "ledger.checkpoint",
+            checkpoint_data(c),
+            k.sealed_at,
+        )
+    }
+
+    /// `ledger.integrity_alert`: the sealer refused to sign the tenant's ledger because it is not
+    /// a proven extension of the last checkpoint signed (`last_signed`); `seq` is the position
+    /// where it departs, `reason` says how.
+    pub fn ledger_integrity_alert(
+        last_signed: Option<&SignedCheckpoint>,
+        tenant: TenantId,
+        seq: i64,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> Self {
+        let data = json!({
+            "seq": seq,
+            "reason": reason,
+            "last_signed": last_signed.map(checkpoint_data),
+            "detected_at": rfc3339(at),
+        });
+        Self::new(tenant, "ledger.integrity_alert", data, at)
+    }
+}
+
+/// A checkpoint as webhooks and the API show it: tree size and root (base64), chain head hash
+/// (hex), the C2SP signed note and the JWS (`null` for checkpoints signed before the tree was).
+pub fn checkpoint_data(c: &SignedCheckpoint) -> Value {
+    let k = &c.checkpoint;
+    json!({
+        "size": k.seq,
+        "root": k.root,
+        "chain_hash": k.hash,
+        "note": c.note,
+        "jws": c.jws,
+        "sealed_at": rfc3339(k.sealed_at),
+    })
 }
 
 fn connection_data(c: &Connection) -> Value {
@@ -174,8 +220,13 @@ pub struct WebhookEndpoint {
 }
 
 impl WebhookEndpoint {
+    /// Whether the endpoint receives `event_type`: the types it lists, or every type but the
+    /// opt-in ones ([`crate::webhook::OPT_IN_EVENT_TYPES`]) when it lists none.
     pub fn subscribes(&self, event_type: &str) -> bool {
-        self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
+        if self.event_types.is_empty() {
+            return !crate::webhook::OPT_IN_EVENT_TYPES.contains(&event_type);
+        }
+        self.event_types.iter().any(|t| t == event_type)
     }
 
     /// The secret ciphertexts that sign at `now`: the current one, and the previous one during
@@ -322,5 +373,17 @@ mod tests {
         assert_eq!(e.signing_secrets_ct(t), ["new", "old"]);
         assert_eq!(e.signing_secrets_ct(t + time::Duration::hours(24)), ["new"]);
         assert!(e.subscribes("consent.given") && !e.subscribes("nda.accepted"));
+        // No types listed: every type but the opt-in ones.
+        let all = WebhookEndpoint {
+            event_types: Vec::new(),
+            ..e.clone()
+        };
+        assert!(all.subscribes("nda.accepted") && all.subscribes("ledger.integrity_alert"));
+        assert!(!all.subscribes("ledger.checkpoint"));
+        let archive = WebhookEndpoint {
+            event_types: vec!["ledger.checkpoint".into()],
+            ..e
+        };
+        assert!(archive.subscribes("ledger.checkpoint"));
     }
 }

@@ -23,7 +23,14 @@ pub const EVENT_TYPES: &[&str] = &[
     "consent.reconsent_required",
     "nda.accepted",
     "support_request.created",
+    "ledger.checkpoint",
+    "ledger.integrity_alert",
 ];
+
+/// Event types an endpoint receives only when it lists them (an endpoint with no event types
+/// receives every other type): `ledger.checkpoint` comes with every checkpoint the sealer
+/// signs, up to one per tenant per sealing round, for the tenant to keep outside Accord.
+pub const OPT_IN_EVENT_TYPES: &[&str] = &["ledger.checkpoint"];
 
 /// A new endpoint secret: `whsec_` + base64 of 24 random bytes (the spec allows 24–64).
 pub fn new_secret() -> String {

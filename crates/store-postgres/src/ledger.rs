@@ -18,15 +18,17 @@
 //! too, so none deadlock.
 
 use crate::error::{backend, corrupt, db};
+use crate::webhooks::insert_events;
 use crate::PgStore;
 use accord_domain::ids::{ConsentId, TenantId};
 use accord_domain::ledger::merkle::{
-    event_leaf, fold, root_nodes, CompactRange, Hash, NodeId, ProofPlan,
+    event_leaf, root_nodes, CompactRange, Hash, NodeId, ProofPlan,
 };
 use accord_domain::ledger::{
     append, parse_stored, ChainedEvent, Checkpoint, EventBody, SignedCheckpoint, StoredColumns,
     StoredEvent,
 };
+use accord_domain::outbox::WebhookEvent;
 use accord_store::{LedgerStore, MerkleHead, Result, UnsealedChain};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -370,31 +372,46 @@ impl LedgerStore for PgStore {
     }
 
     async fn ledger_checkpoints(&self, tenant: TenantId) -> Result<Vec<SignedCheckpoint>> {
-        let rows: Vec<(i64, String, OffsetDateTime, String)> = sqlx::query_as(
-            "select seq, hash, sealed_at, jws from ledger_checkpoints where tenant_id = $1 order by seq",
+        let rows: Vec<CheckpointRow> = sqlx::query_as(
+            "select seq, hash, sealed_at, jws, root, note from ledger_checkpoints
+             where tenant_id = $1 order by seq",
         )
         .bind(tenant.as_uuid())
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        Ok(rows
-            .into_iter()
-            .map(|(seq, hash, sealed_at, jws)| SignedCheckpoint {
-                checkpoint: Checkpoint {
-                    tenant_id: tenant,
-                    seq,
-                    hash,
-                    sealed_at,
-                },
-                jws,
-            })
-            .collect())
+        Ok(rows.into_iter().map(|r| checkpoint_of(tenant, r)).collect())
     }
 
-    async fn add_ledger_checkpoint(&self, c: &SignedCheckpoint) -> Result<bool> {
+    async fn recent_ledger_checkpoints(
+        &self,
+        tenant: TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SignedCheckpoint>> {
+        let rows: Vec<CheckpointRow> = sqlx::query_as(
+            "select seq, hash, sealed_at, jws, root, note from ledger_checkpoints
+             where tenant_id = $1 and seq < $2 order by seq desc limit $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows.into_iter().map(|r| checkpoint_of(tenant, r)).collect())
+    }
+
+    async fn add_ledger_checkpoint(
+        &self,
+        c: &SignedCheckpoint,
+        webhook: Option<&WebhookEvent>,
+    ) -> Result<bool> {
         let k = &c.checkpoint;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let done = sqlx::query(
-            "insert into ledger_checkpoints (tenant_id, seq, hash, sealed_at, jws) values ($1, $2, $3, $4, $5)
+            "insert into ledger_checkpoints (tenant_id, seq, hash, sealed_at, jws, root, note)
+             values ($1, $2, $3, $4, $5, $6, $7)
              on conflict do nothing",
         )
         .bind(k.tenant_id.as_uuid())
@@ -402,10 +419,35 @@ impl LedgerStore for PgStore {
         .bind(&k.hash)
         .bind(k.sealed_at)
         .bind(&c.jws)
-        .execute(&self.pool)
+        .bind(&k.root)
+        .bind(&c.note)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        let added = done.rows_affected() == 1;
+        if let (true, Some(event)) = (added, webhook) {
+            // Opt-in types: only while an enabled endpoint lists the type.
+            let listed: bool = sqlx::query_scalar(
+                "select exists (select 1 from webhook_endpoints
+                     where tenant_id = $1 and enabled and deleted_at is null
+                         and $2 = any(event_types))",
+            )
+            .bind(event.tenant_id.as_uuid())
+            .bind(event.event_type)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+            if listed {
+                insert_events(&mut tx, std::slice::from_ref(event)).await?;
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(added)
+    }
+
+    async fn add_ledger_webhook(&self, webhook: &WebhookEvent) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        insert_events(&mut conn, std::slice::from_ref(webhook)).await
     }
 
     /// From the chain heads (`ledger_heads`): one row per tenant, one index probe for its last
@@ -444,6 +486,10 @@ impl LedgerStore for PgStore {
         self.merkle_root(tenant, size).await
     }
 
+    async fn tree_peaks(&self, tenant: TenantId, size: u64) -> Result<Option<CompactRange>> {
+        self.merkle_peaks(tenant, size).await
+    }
+
     async fn inclusion_proof(
         &self,
         tenant: TenantId,
@@ -460,6 +506,33 @@ impl LedgerStore for PgStore {
         to: u64,
     ) -> Result<Option<Vec<Hash>>> {
         self.merkle_consistency(tenant, from, to).await
+    }
+}
+
+/// A checkpoint's columns: seq, hash, sealed_at, jws, root, note.
+type CheckpointRow = (
+    i64,
+    String,
+    OffsetDateTime,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+fn checkpoint_of(
+    tenant: TenantId,
+    (seq, hash, sealed_at, jws, root, note): CheckpointRow,
+) -> SignedCheckpoint {
+    SignedCheckpoint {
+        checkpoint: Checkpoint {
+            tenant_id: tenant,
+            seq,
+            hash,
+            root,
+            sealed_at,
+        },
+        jws,
+        note,
     }
 }
 
@@ -547,12 +620,25 @@ impl PgStore {
     }
 
     pub(crate) async fn merkle_root(&self, tenant: TenantId, size: u64) -> Result<Option<Hash>> {
+        Ok(self
+            .merkle_peaks(tenant, size)
+            .await?
+            .map(|range| range.root()))
+    }
+
+    /// The right edge of the tree of `size` leaves: the head row's when it is the current
+    /// size, else the stored nodes'.
+    pub(crate) async fn merkle_peaks(
+        &self,
+        tenant: TenantId,
+        size: u64,
+    ) -> Result<Option<CompactRange>> {
         let (current, range) = head_tree(&self.pool, tenant).await?;
         if size > current {
             return Ok(None);
         }
         if size == current {
-            return Ok(Some(range.root()));
+            return Ok(Some(range));
         }
         let ids = root_nodes(size);
         let found = read_nodes(&self.pool, tenant, &ids).await?;
@@ -565,7 +651,9 @@ impl PgStore {
                     .ok_or_else(|| corrupt("ledger_nodes", "a node is missing"))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Some(fold(&peaks)))
+        CompactRange::from_peaks(size, peaks)
+            .map(Some)
+            .map_err(|e| corrupt("ledger_nodes", e))
     }
 
     pub(crate) async fn merkle_inclusion(

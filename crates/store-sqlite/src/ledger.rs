@@ -4,6 +4,7 @@
 
 use crate::codec::{all, exec, micros, one, time_of, RowExt as _};
 use crate::error::{backend, corrupt, sqlite};
+use crate::webhooks::insert_events;
 use crate::SqliteStore;
 use accord_domain::ids::{ConsentId, TenantId};
 use accord_domain::ledger::merkle::{
@@ -13,6 +14,7 @@ use accord_domain::ledger::{
     parse_stored, ChainedEvent, Checkpoint, EventBody, EventTemplate, SignedCheckpoint,
     StoredColumns, StoredEvent,
 };
+use accord_domain::outbox::WebhookEvent;
 use accord_store::{LedgerStore, MerkleHead, Result, UnsealedChain};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, Row};
@@ -144,6 +146,45 @@ pub(crate) fn build_missing_trees(db: &mut Connection) -> Result<()> {
             )?;
         }
         tx.commit().map_err(sqlite)?;
+    }
+    Ok(())
+}
+
+/// The columns [`checkpoint_from`] reads.
+macro_rules! checkpoint_cols {
+    () => {
+        "seq, hash, sealed_at, jws, root, note"
+    };
+}
+
+/// A signed checkpoint from its row ([`checkpoint_cols`]).
+fn checkpoint_from(tenant: TenantId, r: &Row<'_>) -> Result<SignedCheckpoint> {
+    Ok(SignedCheckpoint {
+        checkpoint: Checkpoint {
+            tenant_id: tenant,
+            seq: r.int("seq")?,
+            hash: r.text("hash")?,
+            root: r.value("root")?,
+            sealed_at: time_of("ledger_checkpoints.sealed_at", r.int("sealed_at")?)?,
+        },
+        jws: r.text("jws")?,
+        note: r.value("note")?,
+    })
+}
+
+/// Writes `event`'s outbox row, in the caller's transaction, if an enabled endpoint of its
+/// tenant lists its type (for the opt-in types, which endpoints listing no type do not get).
+fn insert_if_listed(db: &Connection, event: WebhookEvent) -> Result<()> {
+    let listed = one(
+        db,
+        "select 1 as listed from webhook_endpoints e, json_each(e.event_types) t
+         where e.tenant_id = ?1 and e.enabled = 1 and e.deleted_at is null and t.value = ?2
+         limit 1",
+        params![event.tenant_id.to_string(), event.event_type],
+        |r| r.int("listed"),
+    )?;
+    if listed.is_some() {
+        insert_events(db, vec![event])?;
     }
     Ok(())
 }
@@ -283,48 +324,80 @@ impl LedgerStore for SqliteStore {
             .run(move |db| {
                 all(
                     db,
-                    "select seq, hash, sealed_at, jws from ledger_checkpoints
-                     where tenant_id = ?1 order by seq",
+                    concat!(
+                        "select ",
+                        checkpoint_cols!(),
+                        " from ledger_checkpoints where tenant_id = ?1 order by seq"
+                    ),
                     [tenant.to_string()],
-                    |r| {
-                        Ok(SignedCheckpoint {
-                            checkpoint: Checkpoint {
-                                tenant_id: tenant,
-                                seq: r.int("seq")?,
-                                hash: r.text("hash")?,
-                                sealed_at: time_of(
-                                    "ledger_checkpoints.sealed_at",
-                                    r.int("sealed_at")?,
-                                )?,
-                            },
-                            jws: r.text("jws")?,
-                        })
-                    },
+                    |r| checkpoint_from(tenant, r),
                 )
             })
             .await
     }
 
-    async fn add_ledger_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<bool> {
-        let c = checkpoint.clone();
-        self.write
+    async fn recent_ledger_checkpoints(
+        &self,
+        tenant: TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SignedCheckpoint>> {
+        self.read
             .run(move |db| {
+                all(
+                    db,
+                    concat!(
+                        "select ",
+                        checkpoint_cols!(),
+                        " from ledger_checkpoints where tenant_id = ?1 and seq < ?2
+                         order by seq desc limit ?3"
+                    ),
+                    params![tenant.to_string(), before.unwrap_or(i64::MAX), limit],
+                    |r| checkpoint_from(tenant, r),
+                )
+            })
+            .await
+    }
+
+    async fn add_ledger_checkpoint(
+        &self,
+        checkpoint: &SignedCheckpoint,
+        webhook: Option<&WebhookEvent>,
+    ) -> Result<bool> {
+        let c = checkpoint.clone();
+        let webhook = webhook.cloned();
+        self.write
+            .transaction(move |db| {
                 let k = &c.checkpoint;
                 let added = exec(
                     db,
-                    "insert into ledger_checkpoints (tenant_id, seq, hash, sealed_at, jws)
-                     values (?1, ?2, ?3, ?4, ?5)
+                    "insert into ledger_checkpoints (tenant_id, seq, hash, sealed_at, jws, root, note)
+                     values (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      on conflict do nothing",
                     params![
                         k.tenant_id.to_string(),
                         k.seq,
                         k.hash,
                         micros(k.sealed_at),
-                        c.jws
+                        c.jws,
+                        k.root,
+                        c.note,
                     ],
                 )?;
+                if added == 1 {
+                    if let Some(event) = webhook {
+                        insert_if_listed(db, event)?;
+                    }
+                }
                 Ok(added == 1)
             })
+            .await
+    }
+
+    async fn add_ledger_webhook(&self, webhook: &WebhookEvent) -> Result<()> {
+        let event = webhook.clone();
+        self.write
+            .transaction(move |db| insert_events(db, vec![event]))
             .await
     }
 
@@ -366,6 +439,18 @@ impl LedgerStore for SqliteStore {
     async fn tree_root(&self, tenant: TenantId, size: u64) -> Result<Option<Hash>> {
         self.read
             .run(move |db| root_at(db, &tenant.to_string(), size))
+            .await
+    }
+
+    async fn tree_peaks(&self, tenant: TenantId, size: u64) -> Result<Option<CompactRange>> {
+        self.read
+            .run(move |db| {
+                let tenant = tenant.to_string();
+                if size > tree_size(db, &tenant)? {
+                    return Ok(None);
+                }
+                compact_range(db, &tenant, size).map(Some)
+            })
             .await
     }
 

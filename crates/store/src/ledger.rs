@@ -7,6 +7,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use crate::*;
+use accord_domain::ledger::CompactRange;
 use async_trait::async_trait;
 
 /// A chain with events its last checkpoint does not seal yet.
@@ -61,9 +62,27 @@ pub trait LedgerStore: Send + Sync {
     ) -> Result<Vec<StoredEvent>>;
     /// The signed checkpoints of a tenant's chain, in position order.
     async fn ledger_checkpoints(&self, tenant: TenantId) -> Result<Vec<SignedCheckpoint>>;
-    /// Stores a signed checkpoint; `false` (and nothing written) if the chain already has one at
-    /// that position, sealed by another instance.
-    async fn add_ledger_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<bool>;
+    /// A page of a tenant's signed checkpoints, newest first: at most `limit`, before position
+    /// `before` if given (the API's list and the public endpoint's latest note).
+    async fn recent_ledger_checkpoints(
+        &self,
+        tenant: TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SignedCheckpoint>>;
+    /// Stores a signed checkpoint and, in the same transaction, its `webhook` outbox row (the
+    /// `ledger.checkpoint` event). `false` (and nothing written) if the chain already has one at
+    /// that position, sealed by another instance. The webhook's type is opt-in
+    /// (`accord_domain::webhook::OPT_IN_EVENT_TYPES`): its row is written only while an enabled
+    /// endpoint of the tenant lists that type, the only endpoints fan-out would send it to.
+    async fn add_ledger_checkpoint(
+        &self,
+        checkpoint: &SignedCheckpoint,
+        webhook: Option<&WebhookEvent>,
+    ) -> Result<bool>;
+    /// Writes an outbox row about the ledger outside any other change: the
+    /// `ledger.integrity_alert` the sealer raises when it refuses to sign.
+    async fn add_ledger_webhook(&self, webhook: &WebhookEvent) -> Result<()>;
     /// Chains with events after their last checkpoint (at most `limit`), for the sealer.
     async fn unsealed_chains(&self, limit: u32) -> Result<Vec<UnsealedChain>>;
 
@@ -73,6 +92,10 @@ pub trait LedgerStore: Send + Sync {
     /// The root of the tenant's tree when it had `size` leaves; `None` if it never had that many
     /// (yet). O(log n) stored nodes read.
     async fn tree_root(&self, tenant: TenantId, size: u64) -> Result<Option<Hash>>;
+    /// The right edge of the tenant's tree when it had `size` leaves (its peaks), from which
+    /// the sealer appends the leaves of events it verified itself; `None` if it never had that
+    /// many (yet). O(log n) stored nodes read.
+    async fn tree_peaks(&self, tenant: TenantId, size: u64) -> Result<Option<CompactRange>>;
     /// The audit path of leaf `leaf_index` (the event at position `leaf_index + 1`) in the tree
     /// of `tree_size` leaves (RFC 9162 §2.1.3); `None` unless `leaf_index < tree_size <=` the
     /// current size. O(log n) stored nodes read, in one query.

@@ -1,33 +1,44 @@
-//! The ledger sealer: signs each tenant's chain head (a signed checkpoint, see
-//! `accord_domain::ledger::SignedCheckpoint`) once new events follow the last checkpoint. Before
-//! signing, it verifies the new events from that checkpoint on, so it never puts its signature
-//! on a chain that was altered behind Accord's back: a broken chain is logged and left unsealed,
-//! and `accord ledger verify` names the broken event.
+//! The ledger sealer: signs each tenant's ledger once new events follow the last checkpoint —
+//! the chain head (position and hash) and the Merkle tree of the same size, as one
+//! `accord_domain::ledger::SignedCheckpoint`: a JWS over both, and the tree head as a C2SP
+//! `tlog-checkpoint` signed note, which `/ledger/{tenant}/checkpoint` serves. It never puts its
+//! signature on a ledger altered behind Accord's back.
 //!
-//! The last checkpoint it signed for each chain is also appended to a file outside the database
-//! (the checkpoint file, one JSON line per checkpoint), and it signs only a chain that extends
-//! that one: the event at the remembered position must still carry the remembered hash, and every
-//! event after it must verify. A database rewritten or truncated behind Accord's back, its
-//! checkpoints deleted with it, is refused with an integrity alert instead of being signed with
-//! the real key.
+//! The last checkpoint it signed for each tenant is appended to a file outside the database
+//! (the checkpoint file, `ledger.checkpoint_file`, one JSON line per checkpoint), and it signs
+//! only a ledger that is a proven extension of that one:
+//!
+//! - the chain: the event at the remembered position still carries the remembered hash, and
+//!   every event after it verifies;
+//! - the tree: the store's tree at the remembered size still has the remembered root, the leaves
+//!   the sealer appends to it from the events it verified give the root the store holds at the
+//!   new size, and the store's consistency proof from the remembered tree to the new one
+//!   verifies (RFC 9162 §2.1.4).
+//!
+//! A ledger rewritten or truncated behind Accord's back, its checkpoints deleted with it, is
+//! refused with an integrity alert — logged, and sent to the tenant as a
+//! `ledger.integrity_alert` webhook — instead of being signed with the real key. Each checkpoint
+//! signed is stored with its `ledger.checkpoint` webhook in one transaction.
 //!
 //! Sealing runs apart from the consent write, so the group-commit writers never wait for a
 //! signature; events are sealed within one round (a second by default) of their commit. Several
 //! instances may seal at once: the checkpoint's primary key keeps one per position.
 
+use accord_domain::clock::Clock;
 use accord_domain::ids::TenantId;
+use accord_domain::ledger::merkle::{event_leaf, verify_consistency, CompactRange, Hash};
 use accord_domain::ledger::{ChainVerifier, Checkpoint, SignedCheckpoint};
+use accord_domain::outbox::WebhookEvent;
 use accord_domain::receipt::SigningKeys;
 use accord_store::{LedgerStore, StoreError, UnsealedChain};
-use std::collections::HashMap;
+use reqwest::Url;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
-
-use accord_domain::clock::Clock;
 
 /// Chains looked at per round.
 const CHAINS_PER_ROUND: u32 = 1_000;
@@ -39,18 +50,24 @@ pub struct Sealer {
     keys: SigningKeys,
     clock: Arc<dyn Clock>,
     every: Duration,
+    /// Accord's public address: it names each tenant's log in the signed notes, as the public
+    /// endpoints that serve them do.
+    public_url: Url,
     /// Where signed checkpoints are appended, and the last one per chain read from it.
     file: Option<CheckpointFile>,
+    /// Refusals already raised, by tenant, chain head and reason: each is logged and sent once,
+    /// not every round while the ledger stays as it is.
+    alerted: Mutex<HashSet<(TenantId, i64, String)>>,
 }
 
-/// The checkpoint file: the last (position, hash) signed for each tenant, kept outside the
-/// database so that whoever can write the database cannot make the sealer forget it.
+/// The checkpoint file: the last checkpoint signed for each tenant, kept outside the database
+/// so that whoever can write the database cannot make the sealer forget it.
 struct CheckpointFile {
     path: PathBuf,
-    last: Mutex<HashMap<TenantId, (i64, String)>>,
+    last: Mutex<HashMap<TenantId, SignedCheckpoint>>,
 }
 
-/// Reads the last checkpoint of each tenant from a checkpoint file (absent: none yet).
+/// Reads every checkpoint of a checkpoint file, in the order appended (absent: none yet).
 pub fn read_checkpoint_file(path: &Path) -> std::io::Result<Vec<SignedCheckpoint>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -68,14 +85,22 @@ pub fn read_checkpoint_file(path: &Path) -> std::io::Result<Vec<SignedCheckpoint
 
 impl CheckpointFile {
     fn open(path: PathBuf) -> std::io::Result<Self> {
-        let mut last = HashMap::new();
+        let mut last: HashMap<TenantId, SignedCheckpoint> = HashMap::new();
         for c in read_checkpoint_file(&path)? {
-            let c = c.checkpoint;
+            if c.checkpoint.root.is_some() && c.root().is_none() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "the checkpoint of tenant {} at {} has a root that is not a base64 SHA-256 hash",
+                        c.checkpoint.tenant_id, c.checkpoint.seq
+                    ),
+                ));
+            }
             let newer = last
-                .get(&c.tenant_id)
-                .is_none_or(|(seq, _): &(i64, String)| *seq < c.seq);
+                .get(&c.checkpoint.tenant_id)
+                .is_none_or(|l| l.checkpoint.seq < c.checkpoint.seq);
             if newer {
-                last.insert(c.tenant_id, (c.seq, c.hash));
+                last.insert(c.checkpoint.tenant_id, c);
             }
         }
         Ok(Self {
@@ -84,7 +109,7 @@ impl CheckpointFile {
         })
     }
 
-    fn last(&self, tenant: TenantId) -> Option<(i64, String)> {
+    fn last(&self, tenant: TenantId) -> Option<SignedCheckpoint> {
         self.last
             .lock()
             .expect("not poisoned")
@@ -103,33 +128,65 @@ impl CheckpointFile {
             .open(&self.path)?;
         f.write_all(line.as_bytes())?;
         f.sync_all()?;
-        let cp = &c.checkpoint;
         self.last
             .lock()
             .expect("not poisoned")
-            .insert(cp.tenant_id, (cp.seq, cp.hash.clone()));
+            .insert(c.checkpoint.tenant_id, c.clone());
         Ok(())
     }
 }
 
+/// What the sealer makes of a chain.
+enum Verdict {
+    /// Nothing new to sign (or another instance signed it first).
+    Nothing,
+    /// Not a proven extension of what was signed: at position `seq`, for `why`.
+    Refused { seq: i64, why: String },
+    /// A proven extension, up to `seq` (chain hash `hash`, tree root `root`).
+    Extends { seq: i64, hash: String, root: Hash },
+}
+
+fn refused(seq: i64, why: impl Into<String>) -> Verdict {
+    Verdict::Refused {
+        seq,
+        why: why.into(),
+    }
+}
+
+/// Where verification starts: a position and hash of the chain, and the tree root there when
+/// it was signed outside the database.
+struct Start {
+    seq: i64,
+    hash: String,
+    trusted_root: Option<Hash>,
+}
+
+fn size(seq: i64) -> u64 {
+    seq.unsigned_abs()
+}
+
 impl Sealer {
+    /// A sealer signing with `keys`, every `every`, the notes of logs named after `public_url`.
     pub fn new(
         store: Arc<dyn LedgerStore>,
         keys: SigningKeys,
         clock: Arc<dyn Clock>,
         every: Duration,
+        public_url: Url,
     ) -> Self {
         Self {
             store,
             keys,
             clock,
             every,
+            public_url,
             file: None,
+            alerted: Mutex::new(HashSet::new()),
         }
     }
 
     /// Remembers every checkpoint signed in `path` (appended, one JSON line each) and signs only
-    /// chains that extend the last one remembered there.
+    /// ledgers that are a proven extension of the last one remembered there.
     pub fn with_checkpoint_file(mut self, path: PathBuf) -> std::io::Result<Self> {
         self.file = Some(CheckpointFile::open(path)?);
         Ok(self)
@@ -168,58 +225,190 @@ impl Sealer {
         Ok(sealed)
     }
 
-    /// Verifies `chain` from its last checkpoint to its end and signs the end. `Ok(false)` if
-    /// the chain is broken (logged) or another instance sealed the same position first.
+    /// Signs `chain` if it is a proven extension of what was signed, and stores the checkpoint
+    /// with its webhook. `Ok(false)` if it is not (alerted), or another instance sealed the
+    /// same position first.
     async fn seal(&self, chain: &UnsealedChain) -> Result<bool, StoreError> {
         let tenant = chain.tenant_id;
         let remembered = self.file.as_ref().and_then(|f| f.last(tenant));
-        if let Some((seq, hash)) = &remembered {
-            if let Some(why) = self.departs_from(tenant, *seq, hash).await? {
-                alert(tenant, *seq, &why);
-                return Ok(false);
+        match self.extension(chain, remembered.as_ref()).await? {
+            Verdict::Nothing => Ok(false),
+            Verdict::Refused { seq, why } => {
+                self.alert(chain, remembered.as_ref(), seq, &why).await?;
+                Ok(false)
+            }
+            Verdict::Extends { seq, hash, root } => {
+                let checkpoint = Checkpoint {
+                    tenant_id: tenant,
+                    seq,
+                    hash,
+                    root: None,
+                    sealed_at: self.now(),
+                };
+                self.sign_and_store(checkpoint, &root).await
+            }
+        }
+    }
+
+    /// Whether the tenant's ledger is a proven extension of the last checkpoint signed (the
+    /// file's, else the database's own), and up to where.
+    async fn extension(
+        &self,
+        chain: &UnsealedChain,
+        remembered: Option<&SignedCheckpoint>,
+    ) -> Result<Verdict, StoreError> {
+        let tenant = chain.tenant_id;
+        if let Some(r) = remembered {
+            let (seq, hash) = (r.checkpoint.seq, &r.checkpoint.hash);
+            if let Some(why) = self.departs_from(tenant, seq, hash).await? {
+                return Ok(refused(seq, why));
             }
         }
         // From the last checkpoint signed outside the database when there is one: the database's
         // own checkpoints are only as trustworthy as the database.
-        let mut verifier = match remembered.as_ref().or(chain.sealed.as_ref()) {
-            Some((seq, hash)) => ChainVerifier::resume(*seq, hash),
-            None => ChainVerifier::default(),
+        let start = match (remembered, &chain.sealed) {
+            (Some(r), _) => Start {
+                seq: r.checkpoint.seq,
+                hash: r.checkpoint.hash.clone(),
+                trusted_root: r.root(),
+            },
+            (None, Some((seq, hash))) => Start {
+                seq: *seq,
+                hash: hash.clone(),
+                trusted_root: None,
+            },
+            (None, None) => Start {
+                seq: 0,
+                hash: String::new(),
+                trusted_root: None,
+            },
         };
+        let Some(tree) = self.store.tree_peaks(tenant, size(start.seq)).await? else {
+            return Ok(refused(
+                start.seq,
+                format!(
+                    "the Merkle tree no longer reaches size {}, which was signed (leaves removed)",
+                    start.seq
+                ),
+            ));
+        };
+        if start.trusted_root.is_some_and(|root| tree.root() != root) {
+            return Ok(refused(
+                start.seq,
+                format!(
+                    "the Merkle tree of size {} is not the one signed (the tree was rewritten)",
+                    start.seq
+                ),
+            ));
+        }
+        let (verifier, tree) = match self.verify_from(tenant, &start, tree).await? {
+            Ok(done) => done,
+            Err(verdict) => return Ok(verdict),
+        };
+        let n = verifier.count();
+        let sealed = chain.sealed.as_ref().map_or(0, |(s, _)| *s);
+        if n <= sealed.max(start.seq) {
+            return Ok(Verdict::Nothing);
+        }
+        let root = tree.root();
+        if self.store.tree_root(tenant, size(n)).await? != Some(root) {
+            return Ok(refused(
+                n,
+                format!("the stored Merkle tree of size {n} is not the tree of the chain's events"),
+            ));
+        }
+        if let Some(old_root) = start.trusted_root {
+            let proof = self
+                .store
+                .consistency_proof(tenant, size(start.seq), size(n))
+                .await?;
+            let proven = proof.is_some_and(|p| {
+                verify_consistency(size(start.seq), size(n), &p, &old_root, &root).is_ok()
+            });
+            if !proven {
+                return Ok(refused(
+                    start.seq,
+                    format!("the stored tree of size {n} is not proven to extend the one signed at size {}", start.seq),
+                ));
+            }
+        }
+        Ok(Verdict::Extends {
+            seq: n,
+            hash: verifier.head().to_owned(),
+            root,
+        })
+    }
+
+    /// Verifies the chain's events after `start`, appending their leaves to `tree` (the tree
+    /// at `start`): the verifier and the tree at the chain's end, or the refusal.
+    async fn verify_from(
+        &self,
+        tenant: TenantId,
+        start: &Start,
+        mut tree: CompactRange,
+    ) -> Result<Result<(ChainVerifier, CompactRange), Verdict>, StoreError> {
+        let mut verifier = if start.seq == 0 {
+            ChainVerifier::default()
+        } else {
+            ChainVerifier::resume(start.seq, &start.hash)
+        };
+        let mut completed = Vec::new();
         loop {
             let rows = self
                 .store
                 .ledger_rows(tenant, verifier.count(), PAGE)
                 .await?;
-            let n = rows.len();
-            if let Err(broken) = rows.iter().try_for_each(|e| verifier.push_stored(e)) {
-                alert(tenant, broken.seq, &broken.reason);
+            for e in &rows {
+                if let Err(broken) = verifier.push_stored(e) {
+                    return Ok(Err(refused(broken.seq, broken.reason)));
+                }
+                let Ok(leaf) = event_leaf(&e.hash) else {
+                    return Ok(Err(refused(
+                        e.seq,
+                        "the event's hash is not a SHA-256 hash",
+                    )));
+                };
+                completed.clear();
+                tree.append(leaf, &mut completed);
+            }
+            if rows.len() < PAGE as usize {
+                return Ok(Ok((verifier, tree)));
+            }
+        }
+    }
+
+    /// Signs `checkpoint` and the tree of root `root` at its size, appends it to the file, and
+    /// stores it with its `ledger.checkpoint` webhook.
+    async fn sign_and_store(
+        &self,
+        checkpoint: Checkpoint,
+        root: &Hash,
+    ) -> Result<bool, StoreError> {
+        let tenant = checkpoint.tenant_id;
+        let signed = self
+            .keys
+            .note_signer(SignedCheckpoint::note_key_name(&self.public_url))
+            .and_then(|signer| {
+                let origin = SignedCheckpoint::log_origin(&self.public_url, tenant);
+                SignedCheckpoint::sign_tree(&self.keys, &signer, &origin, checkpoint, root)
+            });
+        let signed = match signed {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%tenant, error = %e, "cannot sign the ledger's tree head; not sealed");
                 return Ok(false);
             }
-            if n < PAGE as usize {
-                break;
-            }
-        }
-        let sealed = chain.sealed.as_ref().map_or(0, |(s, _)| *s);
-        let remembered_seq = remembered.as_ref().map_or(0, |(s, _)| *s);
-        if verifier.count() <= sealed.max(remembered_seq) {
-            return Ok(false);
-        }
-        let checkpoint = SignedCheckpoint::sign(
-            &self.keys,
-            Checkpoint {
-                tenant_id: tenant,
-                seq: verifier.count(),
-                hash: verifier.head().to_owned(),
-                sealed_at: self.now(),
-            },
-        );
+        };
         if let Some(file) = &self.file {
-            if let Err(e) = file.append(&checkpoint) {
+            if let Err(e) = file.append(&signed) {
                 tracing::error!(%tenant, error = %e, path = %file.path.display(), "cannot append to the checkpoint file; not sealed");
                 return Ok(false);
             }
         }
-        self.store.add_ledger_checkpoint(&checkpoint).await
+        let webhook = WebhookEvent::ledger_checkpoint(&signed);
+        self.store
+            .add_ledger_checkpoint(&signed, Some(&webhook))
+            .await
     }
 
     /// Why the chain no longer holds the event signed at `seq` with `hash`, if it does not.
@@ -241,14 +430,31 @@ impl Sealer {
         })
     }
 
+    /// A ledger that is not a proven extension of what was signed: never sealed, said loudly in
+    /// the log and to the tenant (`ledger.integrity_alert`), once per state of the chain.
+    async fn alert(
+        &self,
+        chain: &UnsealedChain,
+        last_signed: Option<&SignedCheckpoint>,
+        seq: i64,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        let tenant = chain.tenant_id;
+        let key = (tenant, chain.head_seq, why.to_owned());
+        if self.alerted.lock().expect("not poisoned").contains(&key) {
+            return Ok(());
+        }
+        tracing::error!(%tenant, seq, reason = %why, "LEDGER INTEGRITY ALERT: the consent ledger is not a proven extension of the last signed checkpoint; not sealed (run `accord ledger verify`)");
+        let webhook =
+            WebhookEvent::ledger_integrity_alert(last_signed, tenant, seq, why, self.now());
+        self.store.add_ledger_webhook(&webhook).await?;
+        self.alerted.lock().expect("not poisoned").insert(key);
+        Ok(())
+    }
+
     /// Now, in whole seconds (as the stores keep it, to the microsecond, and the JWS says it).
     fn now(&self) -> OffsetDateTime {
         let now = self.clock.now();
         now.replace_nanosecond(0).unwrap_or(now)
     }
-}
-
-/// A chain that is not a proven extension of what was signed: never sealed, and said loudly.
-fn alert(tenant: TenantId, seq: i64, why: &str) {
-    tracing::error!(%tenant, seq, reason = %why, "LEDGER INTEGRITY ALERT: the consent ledger does not extend the last signed checkpoint; not sealed (run `accord ledger verify`)");
 }

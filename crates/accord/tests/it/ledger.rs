@@ -601,6 +601,7 @@ async fn the_sealer_refuses_a_chain_rewritten_with_its_checkpoints_deleted() {
         app.state.keyring.signing_keys(),
         app.state.clock.clone(),
         std::time::Duration::from_secs(1),
+        app.state.config.urls.public_url.clone(),
     )
     .with_checkpoint_file(file.clone())
     .unwrap();

@@ -196,15 +196,16 @@ pub async fn checkpoints_are_kept_once_and_show_unsealed_chains(store: &dyn Stor
                 tenant_id: w.tenant.id,
                 seq,
                 hash: hash.to_owned(),
+                root: None,
                 sealed_at: at(150),
             },
         )
     };
     let c1 = seal(1, &first.hash);
-    assert!(store.add_ledger_checkpoint(&c1).await.unwrap());
+    assert!(store.add_ledger_checkpoint(&c1, None).await.unwrap());
     assert!(
         !store
-            .add_ledger_checkpoint(&seal(1, &first.hash))
+            .add_ledger_checkpoint(&seal(1, &first.hash), None)
             .await
             .unwrap(),
         "one checkpoint per position"
@@ -232,7 +233,7 @@ pub async fn checkpoints_are_kept_once_and_show_unsealed_chains(store: &dyn Stor
     );
     let second = chain(store, w.tenant.id).await.remove(1);
     let c2 = seal(2, &second.hash);
-    assert!(store.add_ledger_checkpoint(&c2).await.unwrap());
+    assert!(store.add_ledger_checkpoint(&c2, None).await.unwrap());
     let kept = store.ledger_checkpoints(w.tenant.id).await.unwrap();
     assert_eq!(kept, vec![c1, c2]);
     for c in &kept {
@@ -269,10 +270,122 @@ async fn assert_tree_follows_chain(store: &(impl LedgerStore + ?Sized), tenant: 
         "the tree has one leaf per event"
     );
     for size in 0..=n {
-        let want = recomputed(&events[..usize::try_from(size).unwrap()]).root();
-        assert_eq!(store.tree_root(tenant, size).await.unwrap(), Some(want));
+        let want = recomputed(&events[..usize::try_from(size).unwrap()]);
+        assert_eq!(
+            store.tree_root(tenant, size).await.unwrap(),
+            Some(want.root())
+        );
+        assert_eq!(store.tree_peaks(tenant, size).await.unwrap(), Some(want));
     }
     assert_eq!(store.tree_root(tenant, n + 1).await.unwrap(), None);
+    assert_eq!(store.tree_peaks(tenant, n + 1).await.unwrap(), None);
+}
+
+/// A tree checkpoint (root and signed note) is kept whole and listed newest first, a page at a
+/// time; its `ledger.checkpoint` outbox row is written with it, in the same transaction, only
+/// while an enabled endpoint lists that opt-in type, and never for a position already sealed;
+/// an integrity alert is written to the outbox on its own.
+pub async fn tree_checkpoints_are_listed_and_sent_to_listing_endpoints(store: &dyn Store) {
+    use super::webhooks::endpoint;
+    use accord_domain::ledger::{Checkpoint, SignedCheckpoint};
+    use accord_domain::outbox::WebhookEvent;
+    let keys = accord_domain::receipt::SigningKeys::new(
+        "k1",
+        std::collections::BTreeMap::from([("k1".to_owned(), [5; 32])]),
+    )
+    .unwrap();
+    let signer = keys.note_signer("consent.example.com").unwrap();
+    let w = World::new(store, "Lender A").await;
+    let base = fixtures::consent_write(&w.company, &w.nv, at(0)).event;
+    let bodies = (0..5)
+        .map(|n| EventBody {
+            kind: EventKind::NdaAccepted,
+            at: at(n),
+            ..base.clone()
+        })
+        .collect();
+    let events = store.append_events(w.tenant.id, bodies).await.unwrap();
+    let seal = |seq: i64| {
+        let root = recomputed(&events[..usize::try_from(seq).unwrap()]).root();
+        SignedCheckpoint::sign_tree(
+            &keys,
+            &signer,
+            &format!("consent.example.com/ledger/{}", w.tenant.id),
+            Checkpoint {
+                tenant_id: w.tenant.id,
+                seq,
+                hash: events[usize::try_from(seq - 1).unwrap()].hash.clone(),
+                root: None,
+                sealed_at: at(100 + seq),
+            },
+            &root,
+        )
+        .unwrap()
+    };
+    let checkpoint_rows = |events: Vec<WebhookEvent>| {
+        events
+            .into_iter()
+            .filter(|e| e.event_type == "ledger.checkpoint")
+            .collect::<Vec<_>>()
+    };
+
+    // No endpoint lists the type (one takes every type): no outbox row.
+    store
+        .create_webhook_endpoint(&endpoint(w.tenant.id, &[], at(1)))
+        .await
+        .unwrap();
+    let c1 = seal(1);
+    let hook = WebhookEvent::ledger_checkpoint(&c1);
+    assert!(store.add_ledger_checkpoint(&c1, Some(&hook)).await.unwrap());
+    assert!(checkpoint_rows(store.webhook_events(w.tenant.id, 100).await.unwrap()).is_empty());
+
+    // An endpoint lists it: the row is written with the checkpoint, once.
+    store
+        .create_webhook_endpoint(&endpoint(w.tenant.id, &["ledger.checkpoint"], at(2)))
+        .await
+        .unwrap();
+    let c3 = seal(3);
+    let hook = WebhookEvent::ledger_checkpoint(&c3);
+    assert!(store.add_ledger_checkpoint(&c3, Some(&hook)).await.unwrap());
+    let again = WebhookEvent::ledger_checkpoint(&c3);
+    assert!(!store
+        .add_ledger_checkpoint(&c3, Some(&again))
+        .await
+        .unwrap());
+    let rows = checkpoint_rows(store.webhook_events(w.tenant.id, 100).await.unwrap());
+    assert_eq!(rows.len(), 1, "one row, for the checkpoint stored");
+    assert_eq!((rows[0].id, &rows[0].body), (hook.id, &hook.body));
+    let c5 = seal(5);
+    assert!(store.add_ledger_checkpoint(&c5, None).await.unwrap());
+
+    // Kept whole, listed newest first, a page at a time.
+    let all = store.ledger_checkpoints(w.tenant.id).await.unwrap();
+    assert_eq!(all, vec![c1.clone(), c3.clone(), c5.clone()]);
+    assert!(all[1].note.is_some() && all[1].root().is_some());
+    let page = store
+        .recent_ledger_checkpoints(w.tenant.id, None, 2)
+        .await
+        .unwrap();
+    assert_eq!(page, vec![c5, c3]);
+    let rest = store
+        .recent_ledger_checkpoints(w.tenant.id, Some(3), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest, vec![c1]);
+    let other = World::new(store, "Lender B").await;
+    assert!(store
+        .recent_ledger_checkpoints(other.tenant.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // An alert goes to the outbox by itself.
+    let alert = WebhookEvent::ledger_integrity_alert(None, w.tenant.id, 2, "rewritten", at(300));
+    store.add_ledger_webhook(&alert).await.unwrap();
+    let events = store.webhook_events(w.tenant.id, 100).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.id == alert.id && e.body == alert.body));
 }
 
 /// After each append (one event, then several at once) the tree's size is the chain's length

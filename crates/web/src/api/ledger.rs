@@ -4,15 +4,15 @@
 //! data: a customer holding a receipt, or an auditor keeping checkpoints outside Accord, checks
 //! them with any RFC 9162 / C2SP implementation.
 
-use crate::api::extract::{ApiPath, ApiQuery};
+use crate::api::extract::{ApiPath, ApiQuery, Auth};
 use crate::error::{ApiError, Problem, Resource};
 use crate::state::AppState;
 use accord_domain::ids::TenantId;
 use accord_domain::ledger::merkle::{self, Hash};
-use accord_domain::ledger::{NoteSigner, TreeHead};
+use accord_domain::ledger::SignedCheckpoint;
 use accord_domain::validate::Invalid;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -23,35 +23,11 @@ use uuid::Uuid;
 
 /// A proof for a given size never changes (the tree is append-only), so caches may keep it.
 const PROOF_CACHE: &str = "public, max-age=31536000, immutable";
-/// The key name when the public URL has no host name to lend it.
-const FALLBACK_KEY_NAME: &str = "accord-ledger";
 
-/// The log's origin line: `<public host>/ledger/<tenant id>` (no scheme, as C2SP asks).
-fn origin(state: &AppState, tenant: Uuid) -> String {
-    let url = &state.config.urls.public_url;
-    let host = url.host_str().unwrap_or(FALLBACK_KEY_NAME);
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let base = url.path().trim_end_matches('/');
-    format!("{host}{port}{base}/ledger/{tenant}")
-}
-
-/// The note key name: the origin's host, so a verifier key says whose log it signs.
+/// The note key name: the origin's host, so a verifier key says whose log it signs (the sealer
+/// signs under the same name).
 fn key_name(state: &AppState) -> &str {
-    state
-        .config
-        .urls
-        .public_url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .unwrap_or(FALLBACK_KEY_NAME)
-}
-
-fn signer(state: &AppState) -> Result<NoteSigner, ApiError> {
-    state
-        .keyring
-        .signing_keys()
-        .note_signer(key_name(state))
-        .map_err(|e| ApiError::Internal(format!("ledger note key: {e}")))
+    SignedCheckpoint::note_key_name(&state.config.urls.public_url)
 }
 
 /// An unknown tenant id is a 404 for its ledger (an empty ledger of a real tenant is not).
@@ -78,27 +54,56 @@ fn invalid(field: &str, message: String) -> ApiError {
     }
 }
 
-/// The latest tree head of the tenant's ledger as a C2SP `tlog-checkpoint` signed note.
+/// A tenant without a signed checkpoint yet (no events, or the sealer's first round still to
+/// come): a 404 problem like the API's others (`resource: checkpoint`).
+fn no_checkpoint_yet() -> Response {
+    let body = Problem {
+        kind: "https://accord.dev/problems/not-found".to_owned(),
+        title: "Not found".to_owned(),
+        status: 404,
+        detail: Some(
+            "no checkpoint signed for this ledger yet: the sealer signs the tree within a round of its events"
+                .to_owned(),
+        ),
+        errors: Vec::new(),
+        correlation_id: None,
+        platform_status: None,
+        retry_after: None,
+        resource: Some("checkpoint"),
+    };
+    (
+        StatusCode::NOT_FOUND,
+        [
+            (header::CONTENT_TYPE, "application/problem+json"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// The latest tree head of the tenant's ledger the sealer signed, as a C2SP `tlog-checkpoint`
+/// signed note: only the sealer signs, after proving the tree extends the one it signed before,
+/// so this endpoint never puts the key on a tree it did not check.
 #[utoipa::path(get, path = "/ledger/{tenant_id}/checkpoint", operation_id = "get_ledger_checkpoint", tag = "ledger",
     security(()),
     params(("tenant_id" = Uuid, Path)),
     responses(
         (status = 200, description = "The signed checkpoint: origin, tree size, base64 root hash, a blank line, then `— <key name> <base64 signature>`", content_type = "text/plain; charset=utf-8", body = String),
-        (status = 404, body = Problem)))]
+        (status = 404, description = "An unknown tenant (`resource: ledger`), or no checkpoint signed yet (`resource: checkpoint`)", body = Problem)))]
 pub async fn checkpoint(
     State(state): State<AppState>,
     ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
     let tenant = known_tenant(&state, tenant_id).await?;
-    let head = state.ledger().tree_head(tenant).await?;
-    let note = TreeHead {
-        origin: origin(&state, tenant_id),
-        size: head.size,
-        root: head.root,
-        extensions: Vec::new(),
-    }
-    .sign(&signer(&state)?)
-    .map_err(|e| ApiError::Internal(format!("ledger checkpoint: {e}")))?;
+    let latest = state
+        .ledger()
+        .recent_ledger_checkpoints(tenant, None, 1)
+        .await?;
+    // Checkpoints signed before the tree was have no note: none to serve until the next.
+    let Some(note) = latest.into_iter().next().and_then(|c| c.note) else {
+        return Ok(no_checkpoint_yet());
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
@@ -283,4 +288,88 @@ pub async fn consistency(
         proof: proof.iter().map(b64).collect(),
     };
     Ok(([(header::CACHE_CONTROL, PROOF_CACHE)], Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CheckpointListQuery {
+    /// Return checkpoints older than this tree size (the previous page's `next_cursor`).
+    pub after: Option<i64>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// A checkpoint the sealer signed: the tree head and chain head it vouches for, with both
+/// signatures. Keep them outside Accord: any later tree is checked against them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerCheckpoint {
+    /// The tree size: the number of events the checkpoint covers (the last one's position).
+    pub size: i64,
+    /// The Merkle tree's root at `size`, base64; `null` for checkpoints signed before the tree
+    /// was.
+    pub root: Option<String>,
+    /// The hash of the event at position `size` (hex): the chain's head.
+    pub chain_hash: String,
+    /// The C2SP `tlog-checkpoint` signed note of the tree (what
+    /// `/ledger/{tenant_id}/checkpoint` serves while it is the latest); `null` for checkpoints
+    /// signed before the tree was.
+    pub note: Option<String>,
+    /// The compact JWS (`typ: accord-ledger-checkpoint+jws`, signed with the keys of
+    /// `/.well-known/jwks.json`) over tenant, position, chain hash, root and time.
+    pub jws: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sealed_at: time::OffsetDateTime,
+}
+
+impl From<SignedCheckpoint> for LedgerCheckpoint {
+    fn from(c: SignedCheckpoint) -> Self {
+        let k = c.checkpoint;
+        Self {
+            size: k.seq,
+            root: k.root,
+            chain_hash: k.hash,
+            note: c.note,
+            jws: c.jws,
+            sealed_at: k.sealed_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerCheckpointList {
+    pub data: Vec<LedgerCheckpoint>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    pub next_cursor: Option<i64>,
+}
+
+/// List the checkpoints the sealer signed of your ledger, newest first.
+#[utoipa::path(get, path = "/v1/ledger/checkpoints", operation_id = "list_ledger_checkpoints", tag = "ledger",
+    params(CheckpointListQuery),
+    responses((status = 200, body = LedgerCheckpointList), (status = 422, body = Problem)))]
+pub async fn list_checkpoints(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiQuery(q): ApiQuery<CheckpointListQuery>,
+) -> Result<Json<LedgerCheckpointList>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 200"));
+    }
+    if q.after.is_some_and(|a| a < 1) {
+        return Err(ApiError::invalid(
+            "after",
+            "must be a tree size of 1 or more",
+        ));
+    }
+    let page = state
+        .ledger()
+        .recent_ledger_checkpoints(tenant.id, q.after, limit)
+        .await?;
+    let next_cursor = (page.len() == limit as usize)
+        .then(|| page.last().map(|c| c.checkpoint.seq))
+        .flatten();
+    Ok(Json(LedgerCheckpointList {
+        data: page.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }

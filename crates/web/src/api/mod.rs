@@ -2,6 +2,7 @@
 //! 3.1 document is generated from these handlers (utoipa) and served at `/openapi.json`.
 
 pub mod analytics;
+pub mod api_keys;
 pub mod byo;
 pub mod companies;
 pub mod connections;
@@ -50,6 +51,7 @@ use utoipa_axum::routes;
         (name = "support", description = "Requests from your customers"),
         (name = "build-your-own", description = "Run the flow from your own UI: platforms, rendered notices, consents, authorizations"),
         (name = "analytics", description = "The funnel of the hosted flow, without personal data"),
+        (name = "api-keys", description = "Your API keys: named, listed with their last use, revoked; the whole key shown once"),
         (name = "webhooks", description = "Signed events (Standard Webhooks) posted to your endpoints, with every delivery attempt"),
         (name = "ledger", description = "Each tenant's consent ledger as a public transparency log (RFC 9162 Merkle tree, C2SP signed checkpoints): hashes and signatures only, no API key; and, with your API key, the list of checkpoints signed for you to keep")
     )
@@ -105,6 +107,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(byo::record_consent))
         .routes(routes!(byo::authorize))
         .routes(routes!(analytics::funnel))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::revoke))
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
         .routes(routes!(webhooks::rotate_secret))
