@@ -51,7 +51,7 @@ impl Log {
     }
 
     fn inclusion(&self, keys: &SigningKeys, position: usize, size: u64) -> Inclusion {
-        let index = position as u64 - 1;
+        let index = u64::try_from(position).unwrap() - 1;
         let path = prove(self, &ProofPlan::inclusion(index, size).unwrap()).unwrap();
         Inclusion {
             checkpoint: self.note(keys, size),
@@ -70,7 +70,7 @@ impl Log {
             checkpoint: inc.checkpoint,
             tree_size: to,
             events: vec![EventProof {
-                ledger_position: position as i64,
+                ledger_position: i64::try_from(position).unwrap(),
                 leaf_index: inc.leaf_index,
                 leaf_hash: inc.leaf_hash,
                 inclusion: inc.proof,
