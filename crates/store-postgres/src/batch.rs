@@ -430,8 +430,11 @@ fn insert_oauth_flows<'a>(statement: Statement<'a>, f: Flows<'a>) -> Statement<'
 
 /// Step `superseded` (the consents' $14, $15, $17, $27; nothing of its own to bind): a new
 /// consent on a connection supersedes the older ones still in force there (ids are
-/// time-ordered, so older is `id <`); the new event records the change. A new connection has
-/// none, and the common batch (all new) then reads no consent at all.
+/// time-ordered, so older is `id <`). Each needs its own `superseded` event, which only Rust
+/// can make, so `locked` refuses the statement when this step ended any (migration 0028): the
+/// writer then replays the batch, each request ending those consents with their events first
+/// (`consents::supersede_in`). A new connection has none, and the common batch (all new) then
+/// reads no consent at all.
 const SUPERSEDE: &str = "superseded as (
     update consents k set withdrawn_at = s.given_at
     from unnest($17::uuid[], $15::uuid[], $14::uuid[], $27::timestamptz[])
@@ -600,13 +603,14 @@ fn insert_outbox<'a>(statement: Statement<'a>, o: Outbox<'a>) -> Statement<'a> {
 
 /// Step `locked` ($46, the batch's tenants): the chains this batch extends, in id order (the
 /// lock order of `ledger.rs`), taken last: the counts make every row of the steps above
-/// written first, so the chains are held only to number, hash and insert the events, and
+/// written first (and refuse a batch that superseded a consent: see `superseded`), so the chains are held only to number, hash and insert the events, and
 /// commit. The next batch of the same tenant writes its rows meanwhile (`writer.rs`).
 const LOCK_CHAINS: &str = "locked as (
     select tenant_id, seq, hash, frontier from ledger_heads
     where tenant_id = any($46::uuid[])
         and (select count(*) from consented) + (select count(*) from flows)
-            + (select count(*) from superseded) + (select count(*) from outboxed) >= 0
+            + (select count(*) from outboxed) >= 0
+        and accord_consent_batch_supersedes_nothing((select count(*) from superseded))
     order by tenant_id
     for update
 )";

@@ -55,6 +55,58 @@ pub(crate) fn consistent(w: &ConsentWrite) -> bool {
     k.connection_id == c.id && k.tenant_id == c.tenant_id && k.company_id == c.company_id && flow_ok
 }
 
+/// Ends the consents in force on `write`'s connection that its consent replaces (older ids:
+/// ids are time-ordered), each with a `superseded` event, in the caller's transaction, before
+/// the batch statement writes the new consent and its own event (`writer.rs`). Lock order as
+/// everywhere (`ledger.rs`): the connection row, then the consents, then the chain. A write
+/// whose connection is new, someone else's or disconnected ends nothing here (the statement
+/// then answers it).
+pub(crate) async fn supersede_in(conn: &mut PgConnection, write: &ConsentWrite) -> Result<()> {
+    let (c, k) = (&write.connection, &write.consent);
+    let locked: Option<uuid::Uuid> = sqlx::query_scalar(
+        "select id from connections where tenant_id = $1 and id = $2 and company_id = $3
+             and platform_key = $4 and status <> 'disconnected'
+         for update",
+    )
+    .bind(c.tenant_id.as_uuid())
+    .bind(c.id.as_uuid())
+    .bind(c.company_id.as_uuid())
+    .bind(c.platform_key.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    if locked.is_none() {
+        return Ok(());
+    }
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "update consents set withdrawn_at = $1
+         where tenant_id = $2 and connection_id = $3 and withdrawn_at is null and id < $4
+         returning id",
+    )
+    .bind(k.given_at)
+    .bind(k.tenant_id.as_uuid())
+    .bind(c.id.as_uuid())
+    .bind(k.id.as_uuid())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let bodies = ended_consents(conn, k.tenant_id, ids)
+        .await?
+        .iter()
+        .map(|(old, purpose)| {
+            (
+                k.tenant_id,
+                EventBody::superseded(old, purpose, &write.event),
+            )
+        })
+        .collect();
+    crate::ledger::append_in(conn, bodies).await?;
+    Ok(())
+}
+
 /// The consents just ended (`ids`), with the purpose of their notice version, in id order.
 pub(crate) async fn ended_consents(
     conn: &mut PgConnection,
@@ -216,6 +268,29 @@ impl ConsentStore for PgStore {
         .map_err(db)?
         .map(|r| consent_from(&r))
         .transpose()
+    }
+
+    async fn tenant_consents(
+        &self,
+        tenant: TenantId,
+        after: Option<ConsentId>,
+        limit: u32,
+    ) -> Result<Vec<Consent>> {
+        sqlx::query(concat!(
+            "select ",
+            consent_cols!(),
+            " from consents where tenant_id = $1 and ($2::uuid is null or id > $2)
+             order by id limit $3"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(after.map(|a| a.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(consent_from)
+        .collect()
     }
 
     async fn company_consents(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<Consent>> {

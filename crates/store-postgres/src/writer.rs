@@ -24,7 +24,10 @@
 //! fails (a duplicate consent id, a foreign key to another tenant's row, a deadlock), the server
 //! has rolled it back and the batch is replayed in one transaction with each request inside its
 //! own savepoint: the failing one is rolled back alone and answered with its own error; the
-//! others commit, their ledger events chained in order. Either way each caller gets the outcome
+//! others commit, their ledger events chained in order. A batch that would end a consent in
+//! force (a re-consent, a second consent on a connection pending sign-in) is refused by the
+//! statement and replayed the same way: each request then ends those consents with their
+//! `superseded` events before its own (`consents::supersede_in`). Either way each caller gets the outcome
 //! it would have had alone. A batch naming one connection twice (two consents for one
 //! connection at the same instant) goes straight to the replay, which applies them in order.
 //!
@@ -33,7 +36,7 @@
 //! tenant id (`ledger.rs`) — so they never deadlock on each other.
 
 use crate::batch::{apply, Prepared};
-use crate::consents::consistent;
+use crate::consents::{consistent, supersede_in};
 use crate::error::{backend, db, failed, is_transient, refused_by_server};
 use accord_domain::ids::TenantId;
 use accord_domain::ledger::ChainedEvent;
@@ -251,8 +254,13 @@ async fn apply_one(tx: &mut PgConnection, write: &Prepared) -> Result<Result<Cha
     loop {
         attempts += 1;
         let mut savepoint = tx.begin().await.map_err(db)?;
-        let outcome = match apply(&mut *savepoint, &[write]).await {
-            Ok(mut written) => written.pop().flatten().ok_or(StoreError::NotFound),
+        // The consents this one replaces end first, with their `superseded` events, which the
+        // batch statement cannot make (it then finds nothing to supersede).
+        let outcome = match supersede_in(&mut savepoint, &write.write).await {
+            Ok(()) => match apply(&mut *savepoint, &[write]).await {
+                Ok(mut written) => written.pop().flatten().ok_or(StoreError::NotFound),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         match outcome {

@@ -16,7 +16,7 @@ use accord_domain::connection::Connection as ConnectionRow;
 use accord_domain::consent::Consent;
 use accord_domain::flow::OAuthFlow;
 use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, TenantId};
-use accord_domain::ledger::{ChainedEvent, CompactRange, EventTemplate};
+use accord_domain::ledger::{ChainedEvent, CompactRange, EventBody, EventTemplate};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{ConsentStore, ConsentWrite, Result, StoreError};
 use async_trait::async_trait;
@@ -164,9 +164,11 @@ const INSERT_FLOW: &str = "insert into oauth_flows (state_hash, tenant_id, brows
          connection_id, platform_key, pkce_verifier_ct, redirect_uri, created_at, expires_at)
      values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
-/// Consents still in force on the connection are superseded by the new one.
+/// Consents still in force on the connection are superseded by the new one; each gets its
+/// `superseded` event, chained before the new consent's.
 const SUPERSEDE: &str = "update consents set withdrawn_at = ?1
-     where tenant_id = ?2 and connection_id = ?3 and withdrawn_at is null and id < ?4";
+     where tenant_id = ?2 and connection_id = ?3 and withdrawn_at is null and id < ?4
+     returning id";
 
 /// The statements of a batch, taken from the writer connection's cache for it.
 pub(crate) struct Statements<'db> {
@@ -174,7 +176,6 @@ pub(crate) struct Statements<'db> {
     upsert_connection: CachedStatement<'db>,
     insert_consent: CachedStatement<'db>,
     insert_flow: CachedStatement<'db>,
-    supersede: CachedStatement<'db>,
     ledger_head: CachedStatement<'db>,
     insert_event: CachedStatement<'db>,
     insert_outbox: CachedStatement<'db>,
@@ -196,7 +197,6 @@ impl<'db> Statements<'db> {
             upsert_connection: prepare(UPSERT_CONNECTION)?,
             insert_consent: prepare(INSERT_CONSENT)?,
             insert_flow: prepare(INSERT_FLOW)?,
-            supersede: prepare(SUPERSEDE)?,
             ledger_head: prepare(crate::ledger::LEDGER_HEAD)?,
             insert_event: prepare(crate::ledger::INSERT_EVENT)?,
             insert_outbox: prepare(crate::webhooks::INSERT_EVENT)?,
@@ -240,18 +240,12 @@ impl<'db> Statements<'db> {
         self.insert_consent(p)?;
         self.insert_flow(p)?;
         // Only a connection that existed before can have a consent in force.
-        if existed {
-            let k = &p.consent;
-            self.supersede
-                .execute(params![
-                    micros(k.given_at),
-                    p.tenant_id,
-                    p.connection_id,
-                    p.consent_id
-                ])
-                .map_err(sqlite)?;
-        }
-        let (chained, tree) = self.insert_event(p)?;
+        let superseded = if existed {
+            self.supersede(p)?
+        } else {
+            Vec::new()
+        };
+        let (chained, tree) = self.insert_events(p, superseded)?;
         let outbox = (!existed)
             .then_some(&p.created)
             .into_iter()
@@ -346,37 +340,73 @@ impl<'db> Statements<'db> {
         Ok(())
     }
 
-    /// The consent's ledger event, chained after its tenant's head as this transaction has it.
-    /// The consent's event, chained, and the leaf and nodes it adds to the tenant's Merkle tree;
-    /// returns the tree's new right edge, which the caller keeps once the whole request is
-    /// written.
-    fn insert_event(&mut self, p: &Prepared) -> Result<(ChainedEvent, CompactRange)> {
+    /// Ends the consents in force on the write's connection and returns their `superseded`
+    /// events' templates, in consent id order. Made here, in the writer, because only the
+    /// transaction knows which consents were in force; a new connection (the common write)
+    /// never comes here.
+    fn supersede(&mut self, p: &Prepared) -> Result<Vec<EventTemplate>> {
         let k = &p.consent;
-        let prev = self.head(k.tenant_id, &p.tenant_id)?;
-        let (chained, text) = p
-            .event
-            .clone()
-            .chain(prev.as_ref().map(|(seq, h)| (*seq, h.as_str())));
-        let e = &chained.event;
-        self.insert_event
-            .execute(params![
+        let ids = all(
+            self.db,
+            SUPERSEDE,
+            params![
+                micros(k.given_at),
                 p.tenant_id,
-                e.seq,
-                e.body.kind.as_str(),
-                p.consent_id,
-                text,
-                chained.hash,
-                e.prev_hash,
-                micros(e.body.at),
-            ])
-            .map_err(sqlite)?;
-        let mut tree = self.trees.get(&k.tenant_id).cloned().unwrap_or_default();
-        crate::ledger::grow(
-            &mut self.insert_node,
-            &p.tenant_id,
-            &mut tree,
-            [chained.hash.as_str()],
+                p.connection_id,
+                p.consent_id
+            ],
+            |r| r.id("id"),
         )?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        with_purpose(self.db, k.tenant_id, ids)?
+            .iter()
+            .map(|(old, purpose)| {
+                let body = EventBody::superseded(old, purpose, &p.event.body);
+                crate::ledger::template(k.tenant_id, body)
+            })
+            .collect()
+    }
+
+    /// The write's ledger events chained after its tenant's head as this transaction has it:
+    /// the `superseded` events first, then the consent's own, which is returned, with the tree's
+    /// new right edge once their leaves and nodes are added to the tenant's Merkle tree (the
+    /// caller keeps both once the whole request is written).
+    fn insert_events(
+        &mut self,
+        p: &Prepared,
+        superseded: Vec<EventTemplate>,
+    ) -> Result<(ChainedEvent, CompactRange)> {
+        let k = &p.consent;
+        let mut prev = self.head(k.tenant_id, &p.tenant_id)?;
+        let mut tree = self.trees.get(&k.tenant_id).cloned().unwrap_or_default();
+        let mut last = None;
+        for template in superseded.into_iter().chain([p.event.clone()]) {
+            let (chained, text) = template.chain(prev.as_ref().map(|(seq, h)| (*seq, h.as_str())));
+            let e = &chained.event;
+            self.insert_event
+                .execute(params![
+                    p.tenant_id,
+                    e.seq,
+                    e.body.kind.as_str(),
+                    e.body.consent_id.to_string(),
+                    text,
+                    chained.hash,
+                    e.prev_hash,
+                    micros(e.body.at),
+                ])
+                .map_err(sqlite)?;
+            crate::ledger::grow(
+                &mut self.insert_node,
+                &p.tenant_id,
+                &mut tree,
+                [chained.hash.as_str()],
+            )?;
+            prev = Some((e.seq, chained.hash.clone()));
+            last = Some(chained);
+        }
+        let chained = last.expect("the consent's own event is always chained");
         Ok((chained, tree))
     }
 }
@@ -448,6 +478,30 @@ impl ConsentStore for SqliteStore {
                         " from consents where tenant_id = ?1 and id = ?2"
                     ),
                     [tenant.to_string(), id.to_string()],
+                    consent_from,
+                )
+            })
+            .await
+    }
+
+    async fn tenant_consents(
+        &self,
+        tenant: TenantId,
+        after: Option<ConsentId>,
+        limit: u32,
+    ) -> Result<Vec<Consent>> {
+        // Ids are text: the empty string sorts before every id.
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        self.read
+            .run(move |db| {
+                all(
+                    db,
+                    concat!(
+                        "select ",
+                        consent_cols!(),
+                        " from consents where tenant_id = ?1 and id > ?2 order by id limit ?3"
+                    ),
+                    params![tenant.to_string(), after, limit],
                     consent_from,
                 )
             })

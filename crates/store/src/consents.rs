@@ -9,7 +9,8 @@ use async_trait::async_trait;
 /// without it. The connection row is inserted, or updated when its id already exists
 /// (a new consent for a connection still pending sign-in, or a re-consent). Consents still in
 /// force on that connection are superseded: their `withdrawn_at` is set to the new consent's
-/// time (the new event records the change; no `withdrawn` event is written for them).
+/// time, and each gets a `superseded` event ([`EventBody::superseded`]: same instant, same
+/// initiator as the new consent, naming it), chained just before the new consent's event.
 /// A disconnected connection is never revived: a write naming one fails with `NotFound`.
 #[derive(Debug, Clone)]
 pub struct ConsentWrite {
@@ -31,6 +32,14 @@ pub trait ConsentStore: Send + Sync {
     /// chained (position, previous hash, hash): all a receipt needs, without reading it back.
     async fn record_consent(&self, write: &ConsentWrite) -> Result<ChainedEvent>;
     async fn consent(&self, tenant: TenantId, id: ConsentId) -> Result<Option<Consent>>;
+    /// Every consent of `tenant` (those of deleted companies included), in id order, `limit`
+    /// at a time after `after`: what `accord ledger verify` compares with the ledger.
+    async fn tenant_consents(
+        &self,
+        tenant: TenantId,
+        after: Option<ConsentId>,
+        limit: u32,
+    ) -> Result<Vec<Consent>>;
     async fn company_consents(&self, tenant: TenantId, company: CompanyId) -> Result<Vec<Consent>>;
     /// Expiry: consents in force given before `given_before` on linked connections of `tenant`
     /// end with an `expired` event each (method `validity_expired`), and their connections become

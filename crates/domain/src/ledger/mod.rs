@@ -19,7 +19,7 @@ mod template;
 pub use checkpoint::{Checkpoint, SignedCheckpoint, CHECKPOINT_JWS_TYPE};
 pub use merkle::{CompactRange, Hash, MerkleError, NodeId, ProofPlan};
 pub use note::{NoteError, NoteSigner, NoteVerifier, TreeHead};
-pub use stored::StoredEvent;
+pub use stored::{EventFacts, StoredEvent};
 pub use template::{EventTemplate, TemplateError};
 
 /// The hash before the first event of a chain.
@@ -193,6 +193,32 @@ impl EventBody {
     }
 }
 
+/// The `method` of a `superseded` event: the consent ended because a newer one on the same
+/// connection took its place, in the transaction that recorded the newer one.
+pub const SUPERSEDED_METHOD: &str = "superseded";
+
+impl EventBody {
+    /// The `superseded` event of `old` (in force until now), replaced on the same connection
+    /// by the consent that `by` records (its `given` or `reconsented` event): at the same
+    /// instant, started by whoever gave the new consent, and naming it in its reason.
+    pub fn superseded(old: &crate::consent::Consent, purpose: &str, by: &EventBody) -> Self {
+        let mut event = Self::for_consent(
+            EventKind::Superseded,
+            old,
+            purpose,
+            SUPERSEDED_METHOD,
+            by.at,
+        );
+        event.initiator = Some(by.initiator.unwrap_or(Initiator::of_method(&by.method)));
+        event.reason = Some(format!(
+            "consent {} ({}) on the same connection replaced it",
+            by.consent_id,
+            by.kind.as_str()
+        ));
+        event
+    }
+}
+
 /// An event in its chain: position, predecessor's hash, and its own hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEvent {
@@ -274,6 +300,35 @@ pub fn append(tenant: TenantId, prev: Option<(i64, &str)>, body: EventBody) -> C
     };
     let hash = event.hash();
     ChainedEvent { event, hash }
+}
+
+/// Opens a signed tree head (a C2SP `tlog-checkpoint` note) with the Ed25519 keys of a JWKS:
+/// the same keys sign receipts, checkpoints' JWS and their notes. A note verifier key is a
+/// name and a public key; the name is the one its signature lines carry, so every Ed25519 key
+/// of the set is tried under each of them (the key id, which hashes name and key, picks the
+/// right one).
+pub fn open_tree_head(signed: &str, jwks: &serde_json::Value) -> Result<TreeHead, NoteError> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let note = note::parse_note(signed)?;
+    let keys: Vec<ed25519_dalek::VerifyingKey> = jwks["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|k| k["kty"] == "OKP" && k["crv"] == "Ed25519")
+        .filter_map(|k| URL_SAFE_NO_PAD.decode(k["x"].as_str()?).ok())
+        .filter_map(|x| <[u8; 32]>::try_from(x).ok())
+        .filter_map(|x| ed25519_dalek::VerifyingKey::from_bytes(&x).ok())
+        .collect();
+    let mut verifiers = Vec::new();
+    for s in &note.signatures {
+        for key in &keys {
+            if let Ok(v) = NoteVerifier::new(&s.name, *key) {
+                verifiers.push(v);
+            }
+        }
+    }
+    TreeHead::open(signed, &verifiers)
 }
 
 /// Where and why a chain is broken.
@@ -536,6 +591,33 @@ pub(crate) mod tests {
         assert_eq!(chained, append(tenant, None, b));
         assert_eq!(text, chained.event.canonical_json());
         assert!(text.contains(r#""initiator":"tenant""#), "{text}");
+    }
+
+    #[test]
+    fn a_tree_head_opens_with_the_jwks_of_its_key() {
+        let keys = crate::receipt::SigningKeys::new(
+            "k1",
+            std::collections::BTreeMap::from([("k1".to_owned(), [9; 32])]),
+        )
+        .unwrap();
+        let head = TreeHead {
+            origin: format!("accord.example/ledger/{}", TenantId::new()),
+            size: 3,
+            root: [7; 32],
+            extensions: Vec::new(),
+        };
+        let signed = head
+            .sign(&keys.note_signer("accord.example").unwrap())
+            .unwrap();
+        assert_eq!(open_tree_head(&signed, &keys.jwks()).unwrap(), head);
+        let other = crate::receipt::SigningKeys::new(
+            "k2",
+            std::collections::BTreeMap::from([("k2".to_owned(), [8; 32])]),
+        )
+        .unwrap();
+        assert!(open_tree_head(&signed, &other.jwks()).is_err());
+        let forged = signed.replacen("\n3\n", "\n4\n", 1);
+        assert!(open_tree_head(&forged, &keys.jwks()).is_err());
     }
 
     #[test]

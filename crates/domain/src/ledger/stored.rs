@@ -7,8 +7,9 @@
 //! at the end of the chain, the signed checkpoint (`checkpoint.rs`).
 
 use super::{ChainBreak, ChainVerifier, EventKind};
+use crate::catalog::DataUse;
 use crate::crypto::sha256_hex;
-use crate::ids::{ConsentId, TenantId};
+use crate::ids::{CompanyId, ConnectionId, ConsentId, NoticeVersionId, TenantId};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -58,6 +59,27 @@ fn disagreement(e: &StoredEvent) -> Option<&'static str> {
         return Some("event's time disagrees with its row");
     }
     None
+}
+
+/// What an event says about the records it concerns, parsed from its stored text: what
+/// `accord ledger verify` compares the consent, connection and NDA rows with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct EventFacts {
+    pub kind: EventKind,
+    pub consent_id: ConsentId,
+    pub company_id: CompanyId,
+    pub connection_id: Option<ConnectionId>,
+    pub notice_version_id: Option<NoticeVersionId>,
+    pub text_sha256: String,
+    pub data_uses: Vec<DataUse>,
+}
+
+impl StoredEvent {
+    /// The facts its text records (call after [`ChainVerifier::push_stored`] accepted it).
+    pub fn facts(&self) -> Result<EventFacts, String> {
+        serde_json::from_str(&self.text)
+            .map_err(|e| format!("event text cannot be read as a ledger event ({e})"))
+    }
 }
 
 impl ChainVerifier {
@@ -112,6 +134,19 @@ mod tests {
             .try_for_each(|e| v.push_stored(e))
             .and_then(|()| v.finish())
             .err()
+    }
+
+    #[test]
+    fn an_events_facts_are_read_from_its_text() {
+        let c = chain(2);
+        let rows = stored(&c);
+        let facts = rows[1].facts().unwrap();
+        let body = &c[1].event.body;
+        assert_eq!(facts.kind, body.kind);
+        assert_eq!(facts.consent_id, body.consent_id);
+        assert_eq!(facts.connection_id, body.connection_id);
+        assert_eq!(facts.text_sha256, body.text_sha256);
+        assert_eq!(facts.data_uses, body.data_uses);
     }
 
     #[test]

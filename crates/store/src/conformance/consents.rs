@@ -8,7 +8,7 @@ use super::ledger::{chain, verify};
 use crate::{Store, StoreError};
 use accord_domain::connection::ConnectionStatus;
 use accord_domain::consent::Consent;
-use accord_domain::ledger::EventKind;
+use accord_domain::ledger::{EventKind, Initiator, SUPERSEDED_METHOD};
 
 pub async fn record_consent_inserts_then_updates(store: &dyn Store) {
     let w = World::new(store, "Lender A").await;
@@ -147,9 +147,145 @@ pub async fn a_new_consent_supersedes_the_one_in_force(store: &dyn Store) {
     let events = chain(store, w.tenant.id).await;
     assert_eq!(
         events.iter().map(|e| e.event.body.kind).collect::<Vec<_>>(),
-        [EventKind::Given, EventKind::Reconsented]
+        [
+            EventKind::Given,
+            EventKind::Superseded,
+            EventKind::Reconsented
+        ]
     );
     verify(&events);
+    let superseded = &events[1].event.body;
+    assert_eq!(superseded.consent_id, first.consent.id);
+    assert_eq!(superseded.connection_id, Some(first.connection.id));
+    assert_eq!(superseded.text_sha256, first.consent.notice_sha256);
+    assert_eq!(superseded.at, at(200));
+    assert_eq!(superseded.method, SUPERSEDED_METHOD);
+    assert_eq!(superseded.initiator, Some(Initiator::Customer));
+    let reason = superseded.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains(&again.consent.id.to_string()),
+        "the reason names the new consent: {reason}"
+    );
+}
+
+/// A second consent on a connection still pending sign-in ends the first with its
+/// `superseded` event, in the same transaction, even inside a batch of new connections (a
+/// backend that writes batches in one statement must still write the event); consents that
+/// were already ended get none.
+pub async fn superseded_consents_get_their_event_in_any_batch(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let first = fixtures::consent_write(&w.company, &w.nv, t0());
+    store.record_consent(&first).await.unwrap();
+    let mut again = fixtures::reconsent(&first, at(10));
+    again.event = accord_domain::ledger::EventBody::for_consent(
+        EventKind::Given,
+        &again.consent,
+        &first.event.purpose,
+        "tenant_api",
+        at(10),
+    );
+    let others: Vec<_> = (0..40)
+        .map(|n| fixtures::consent_write(&w.company, &w.nv, at(10 + n)))
+        .collect();
+    let results = futures::future::join_all(
+        std::iter::once(&again)
+            .chain(&others)
+            .map(|write| store.record_consent(write)),
+    )
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let events = chain(store, w.tenant.id).await;
+    verify(&events);
+    assert_eq!(events.len(), 43, "given, superseded, given, and 40 others");
+    let of = |kind: EventKind| -> Vec<_> {
+        events
+            .iter()
+            .filter(|e| e.event.body.kind == kind)
+            .map(|e| (e.event.seq, e.event.body.clone()))
+            .collect()
+    };
+    let superseded = of(EventKind::Superseded);
+    assert_eq!(superseded.len(), 1);
+    let (seq, body) = &superseded[0];
+    assert_eq!(body.consent_id, first.consent.id);
+    assert_eq!(
+        body.initiator,
+        Some(Initiator::Tenant),
+        "as the new consent's"
+    );
+    let given_again = events
+        .iter()
+        .find(|e| e.event.body.consent_id == again.consent.id)
+        .unwrap();
+    assert_eq!(given_again.event.seq, seq + 1, "chained just before it");
+    assert_eq!(
+        store
+            .consent(w.tenant.id, first.consent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .withdrawn_at,
+        Some(at(10))
+    );
+
+    // A third consent supersedes only the one in force.
+    let third = fixtures::reconsent(&again, at(100));
+    store.record_consent(&third).await.unwrap();
+    let events = chain(store, w.tenant.id).await;
+    verify(&events);
+    let ended: Vec<_> = events[43..]
+        .iter()
+        .map(|e| (e.event.body.kind, e.event.body.consent_id))
+        .collect();
+    assert_eq!(
+        ended,
+        [
+            (EventKind::Superseded, again.consent.id),
+            (EventKind::Reconsented, third.consent.id)
+        ]
+    );
+}
+
+/// Every consent of a tenant, page by page in id order, deleted companies' included, and no
+/// other tenant's.
+pub async fn tenant_consents_page_by_id(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let other = World::new(store, "Lender B").await;
+    let mut written = Vec::new();
+    for n in 0..7 {
+        let write = fixtures::consent_write(&w.company, &w.nv, at(n));
+        store.record_consent(&write).await.unwrap();
+        written.push(write.consent);
+        store
+            .record_consent(&fixtures::consent_write(&other.company, &other.nv, at(n)))
+            .await
+            .unwrap();
+    }
+    store
+        .delete_company(w.tenant.id, w.company.id, at(50))
+        .await
+        .unwrap();
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.tenant_consents(w.tenant.id, after, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|k| k.id);
+        pages.push(page);
+    }
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
+    let got: Vec<Consent> = pages.into_iter().flatten().collect();
+    written.sort_by_key(|k| k.id);
+    assert_eq!(
+        got.iter().map(|k| k.id).collect::<Vec<_>>(),
+        written.iter().map(|k| k.id).collect::<Vec<_>>()
+    );
+    assert!(
+        got.iter().all(|k| k.withdrawn_at == Some(at(50))),
+        "withdrawn with the company"
+    );
 }
 
 pub async fn a_disconnected_connection_is_not_revived_by_a_consent(store: &dyn Store) {
@@ -341,4 +477,41 @@ pub async fn expiring_consents_are_warned_once_with_their_event(store: &dyn Stor
             .len(),
         1
     );
+}
+
+/// Every connection of a tenant, page by page in id order, deleted companies' included, and
+/// no other tenant's.
+pub async fn tenant_connections_page_by_id(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let other = World::new(store, "Lender B").await;
+    let mut written = Vec::new();
+    for n in 0..5 {
+        let write = fixtures::consent_write(&w.company, &w.nv, at(n));
+        store.record_consent(&write).await.unwrap();
+        written.push(write.connection.id);
+        store
+            .record_consent(&fixtures::consent_write(&other.company, &other.nv, at(n)))
+            .await
+            .unwrap();
+    }
+    store
+        .delete_company(w.tenant.id, w.company.id, at(50))
+        .await
+        .unwrap();
+    let first = store
+        .tenant_connections(w.tenant.id, None, 2)
+        .await
+        .unwrap();
+    let rest = store
+        .tenant_connections(w.tenant.id, first.last().map(|c| c.id), 10)
+        .await
+        .unwrap();
+    assert_eq!((first.len(), rest.len()), (2, 3));
+    written.sort();
+    let got: Vec<_> = first.iter().chain(&rest).map(|c| c.id).collect();
+    assert_eq!(got, written);
+    assert!(first
+        .iter()
+        .chain(&rest)
+        .all(|c| c.status == ConnectionStatus::Disconnected));
 }
