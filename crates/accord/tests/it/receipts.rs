@@ -396,7 +396,8 @@ async fn withdrawal_yields_a_withdrawn_receipt_and_the_chain_stays_consecutive()
     assert_eq!(named, chain);
     let jwks = app.state.keyring.signing_keys().jwks();
     let report =
-        accord::proof::verify_chain(app.state.store.as_ref(), app.tenant(), &jwks, &|_| {}).await;
+        accord::proof::verify_chain(app.state.store.as_ref(), app.tenant(), &jwks, &[], &|_| {})
+            .await;
     assert!(report.broken.is_none(), "{:?}", report.broken);
     assert_eq!(
         (report.events, report.head.as_str()),
