@@ -225,7 +225,6 @@ console-ledger-ok = Every listed checkpoint matches the stored ledger.
 console-ledger-mismatch = A signed checkpoint does not match the stored ledger: it was changed after it was sealed.
 console-ledger-public = Anyone can fetch the latest signed checkpoint at
 console-ledger-position-col = Events
-console-ledger-root = Tree root
 console-ledger-chain = Chain head
 console-ledger-sealed = Signed
 console-ledger-check = Check

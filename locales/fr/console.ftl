@@ -225,7 +225,6 @@ console-ledger-ok = Chaque point de contrôle listé correspond au registre enre
 console-ledger-mismatch = Un point de contrôle signé ne correspond pas au registre enregistré : celui-ci a été modifié après avoir été scellé.
 console-ledger-public = Le dernier point de contrôle signé est public à l’adresse
 console-ledger-position-col = Événements
-console-ledger-root = Racine de l’arbre
 console-ledger-chain = Tête de chaîne
 console-ledger-sealed = Signé le
 console-ledger-check = Vérification

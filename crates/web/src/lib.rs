@@ -1,10 +1,12 @@
-//! Accord's HTTP surfaces: the hosted flow and manage pages (`pages`), the tenant API (`api`),
-//! health endpoints, and the security baseline every response carries.
+//! Accord's HTTP surfaces: the hosted flow and manage pages (`pages`), the tenant console
+//! (`console`), the tenant API (`api`), health endpoints, and the security baseline every
+//! response carries.
 //!
 //! `app(state)` returns the whole router; the binary serves it and tests spawn it on
 //! `127.0.0.1:0`.
 
 pub mod api;
+pub mod console;
 pub mod error;
 pub mod i18n;
 pub mod markdown;
@@ -47,6 +49,7 @@ pub fn app(state: AppState) -> Router {
 fn routes(state: AppState, api: Router<AppState>, doc: Arc<String>) -> Router {
     Router::new()
         .merge(pages::router(state.clone()))
+        .merge(console::router(&state))
         .merge(api)
         .merge(sdk::router())
         .route("/healthz", get(|| async { "ok" }))

@@ -9,6 +9,7 @@ mod api;
 mod backup;
 mod build_your_own;
 mod canary;
+mod console;
 mod crash;
 mod data;
 mod embed;

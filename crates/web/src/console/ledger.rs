@@ -1,7 +1,7 @@
 //! The consent ledger: the tree's current size, the checkpoints the sealer signed (newest
-//! first), and whether the stored tree still has, at each listed checkpoint's size, the root
-//! that checkpoint signed — a root that differs means the stored ledger was changed after it
-//! was sealed.
+//! first), and whether the stored chain still has, at each listed checkpoint's position, the
+//! hash that checkpoint signed — a hash that differs means the stored ledger was changed after
+//! it was sealed.
 
 use crate::console::error::ConsoleError;
 use crate::console::session::Member;
@@ -10,18 +10,16 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use base64::Engine;
 
 /// Checkpoints listed.
-const SHOWN: u32 = 20;
+const SHOWN: usize = 20;
 
 struct CheckpointRow {
     size: i64,
-    root: String,
     chain_hash: String,
     sealed: String,
-    /// `Some(true)`: the stored tree has this root at this size; `None`: signed before the tree.
-    matches: Option<bool>,
+    /// Whether the stored chain has the signed hash at this position.
+    matches: bool,
 }
 
 #[derive(Template)]
@@ -42,31 +40,22 @@ pub async fn show(State(state): State<AppState>, m: Member) -> Result<Response, 
     let ledger = state.ledger();
     let head = ledger.tree_head(m.tenant.id).await?;
     let mut rows = Vec::new();
-    for c in ledger
-        .recent_ledger_checkpoints(m.tenant.id, None, SHOWN)
-        .await?
-    {
+    let checkpoints = ledger.ledger_checkpoints(m.tenant.id).await?;
+    for c in checkpoints.into_iter().rev().take(SHOWN) {
         let k = c.checkpoint;
-        let matches = match &k.root {
-            Some(signed) => {
-                let size = u64::try_from(k.seq).unwrap_or(0);
-                let stored = ledger.tree_root(m.tenant.id, size).await?;
-                Some(stored.is_some_and(|r| {
-                    base64::engine::general_purpose::STANDARD.encode(r) == *signed
-                }))
-            }
-            None => None,
-        };
+        let stored = ledger.ledger_events(m.tenant.id, k.seq - 1, 1).await?;
+        let matches = stored
+            .first()
+            .is_some_and(|e| e.event.seq == k.seq && e.hash == k.hash);
         rows.push(CheckpointRow {
             size: k.seq,
-            root: k.root.as_deref().map(short).unwrap_or_default(),
             chain_hash: short(&k.hash),
             sealed: m.chrome.when(k.sealed_at),
             matches,
         });
     }
     html(&LedgerPage {
-        all_match: rows.iter().all(|r| r.matches != Some(false)),
+        all_match: rows.iter().all(|r| r.matches),
         c: m.chrome,
         size: i64::try_from(head.size).unwrap_or(i64::MAX),
         rows,
