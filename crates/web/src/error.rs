@@ -51,6 +51,7 @@ pub enum Resource {
     Platform,
     WebhookEndpoint,
     WebhookDelivery,
+    ApiKey,
     Logo,
     /// A tenant's public ledger (an unknown tenant id).
     Ledger,
@@ -72,6 +73,7 @@ impl Resource {
             Self::Platform => "platform",
             Self::WebhookEndpoint => "webhook_endpoint",
             Self::WebhookDelivery => "webhook_delivery",
+            Self::ApiKey => "api_key",
             Self::Logo => "logo",
             Self::Ledger => "ledger",
             Self::Endpoint => "endpoint",
@@ -90,6 +92,7 @@ impl Resource {
             Self::Platform => "platform not found in the catalog",
             Self::WebhookEndpoint => "webhook endpoint not found",
             Self::WebhookDelivery => "webhook delivery not found for this endpoint",
+            Self::ApiKey => "API key not found",
             Self::Logo => "logo not found: the link settings have none",
             Self::Ledger => "ledger not found: no tenant has this id",
             Self::Endpoint => {
@@ -111,6 +114,7 @@ impl Resource {
             "platform_key" => Self::Platform,
             "endpoint_id" => Self::WebhookEndpoint,
             "delivery_id" => Self::WebhookDelivery,
+            "key_id" => Self::ApiKey,
             "tenant_id" => Self::Ledger,
             _ => Self::Record,
         }
@@ -207,6 +211,18 @@ impl From<StoreError> for ApiError {
 }
 
 impl ApiError {
+    /// A failure of the consent and authorization services: a store call that found the
+    /// database unavailable answers `503` like any store call; any other failure is internal
+    /// (logged with a correlation id).
+    pub fn from_service(e: accord_platform::OAuthError) -> Self {
+        match e {
+            accord_platform::OAuthError::Store(StoreError::Unavailable(cause)) => {
+                ApiError::Unavailable(cause.to_string())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+
     /// A store error where the handler knows what a conflict means: a 409 with `detail`, fixed
     /// text of the handler's own (the store's message is logged, never answered); any other
     /// store error as [`From<StoreError>`] maps it.
@@ -569,6 +585,17 @@ mod tests {
         assert_eq!(problem["status"], 503);
         assert_eq!(problem["retry_after"], 5);
         assert!(problem["correlation_id"].is_string(), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_service_failing_for_want_of_the_database_answers_503() {
+        let unavailable =
+            accord_platform::OAuthError::Store(StoreError::Unavailable("no space left".into()));
+        let (status, _) = body_of(ApiError::from_service(unavailable)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let other = accord_platform::OAuthError::Unreachable("timeout".into());
+        let (status, _) = body_of(ApiError::from_service(other)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[tokio::test]

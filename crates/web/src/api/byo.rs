@@ -372,7 +372,7 @@ pub async fn record_consent(
     };
     let (connection_id, consent_id) = connect::consent_only(&state, action)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::from_service)?;
     Ok((
         StatusCode::CREATED,
         Json(RecordedConsent {
@@ -447,7 +447,7 @@ pub async fn authorize(
     let platform = offered(&state, &tenant, connection.platform_key.as_str()).await?;
     let (url, expires_at) = byo::authorize(&state, company.id, &connection, &platform, return_url)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::from_service)?;
     Ok((
         StatusCode::CREATED,
         Json(Authorization {
