@@ -42,12 +42,39 @@ fn id_in(line: &str) -> String {
 }
 
 pub(crate) async fn start_demo(dir: &std::path::Path) -> (tokio::process::Child, Demo) {
+    start_demo_with(dir, &[], None).await
+}
+
+/// Where the lines `accord demo` logs (its stderr) are collected, when a test reads them.
+pub(crate) type Logs = Arc<Mutex<Vec<String>>>;
+
+/// [`start_demo`] with settings from the environment (`ACCORD_DATABASE__URL` for PostgreSQL…)
+/// and, when `logs` is given, every line it logs collected there.
+pub(crate) async fn start_demo_with(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    logs: Option<&Logs>,
+) -> (tokio::process::Child, Demo) {
     let mut cmd = accord();
     cmd.args(["demo", "--port", "0", "--data-dir"])
         .arg(dir)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(if logs.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
     let mut child = cmd.spawn().expect("accord demo runs");
+    if let (Some(logs), Some(stderr)) = (logs, child.stderr.take()) {
+        let logs = Arc::clone(logs);
+        let mut lines = BufReader::new(stderr).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                logs.lock().unwrap().push(line);
+            }
+        });
+    }
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     tokio::time::timeout(CHILD_TIMEOUT, async {
