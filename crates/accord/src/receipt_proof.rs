@@ -73,25 +73,22 @@ pub fn check(
 ) -> anyhow::Result<String> {
     let mut out = Vec::new();
     let at = position(receipt);
-    let own = match inclusion_in(text)? {
-        Some(inclusion) => {
-            let opened = evidence::verify_inclusion(receipt, &inclusion, jwks).map_err(|e| {
-                anyhow!("the receipt's signature is valid, but its inclusion proof is not: {e}")
-            })?;
-            out.push(format!(
-                "inclusion:  event {at} is in the log {} of {} entries (checkpoint: {})",
-                opened.head.origin,
-                opened.head.size,
-                signed_by(&opened)
-            ));
-            Some(opened)
-        }
-        None => {
-            out.push(
-                "inclusion:  not in this file (a bare JWS, or saved before a checkpoint covered the event): the signature alone proves what Accord signed, not that its log holds it; download the receipt again (.json) or pass a fresh proof with --proof".to_owned(),
-            );
-            None
-        }
+    let own = if let Some(inclusion) = inclusion_in(text)? {
+        let opened = evidence::verify_inclusion(receipt, &inclusion, jwks).map_err(|e| {
+            anyhow!("the receipt's signature is valid, but its inclusion proof is not: {e}")
+        })?;
+        out.push(format!(
+            "inclusion:  event {at} is in the log {} of {} entries (checkpoint: {})",
+            opened.head.origin,
+            opened.head.size,
+            signed_by(&opened)
+        ));
+        Some(opened)
+    } else {
+        out.push(
+            "inclusion:  not in this file (a bare JWS, or saved before a checkpoint covered the event): the signature alone proves what Accord signed, not that its log holds it; download the receipt again (.json) or pass a fresh proof with --proof".to_owned(),
+        );
+        None
     };
     if let Some(path) = proof {
         let fresh = read_fresh(path)?;
