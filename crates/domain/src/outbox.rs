@@ -120,14 +120,14 @@ impl WebhookEvent {
     }
 
     /// `ledger.checkpoint`: a checkpoint the sealer signed, whole (tree size and root, chain
-    /// head, C2SP signed note, JWS), so the tenant keeps it outside Accord's database.
-    pub fn ledger_checkpoint(c: &SignedCheckpoint) -> Self {
-        let k = &c.checkpoint;
+    /// head, C2SP signed note, JWS), so the tenant keeps it outside Accord's database. `at` is
+    /// when it is written (the checkpoint's `sealed_at` is cut to the second, as it signs it).
+    pub fn ledger_checkpoint(c: &SignedCheckpoint, at: OffsetDateTime) -> Self {
         Self::new(
-            k.tenant_id,
+            c.checkpoint.tenant_id,
             "ledger.checkpoint",
             checkpoint_data(c),
-            k.sealed_at,
+            at,
         )
     }
 

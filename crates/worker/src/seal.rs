@@ -405,7 +405,7 @@ impl Sealer {
                 return Ok(false);
             }
         }
-        let webhook = WebhookEvent::ledger_checkpoint(&signed);
+        let webhook = WebhookEvent::ledger_checkpoint(&signed, self.clock.now());
         self.store
             .add_ledger_checkpoint(&signed, Some(&webhook))
             .await
@@ -446,7 +446,7 @@ impl Sealer {
         }
         tracing::error!(%tenant, seq, reason = %why, "LEDGER INTEGRITY ALERT: the consent ledger is not a proven extension of the last signed checkpoint; not sealed (run `accord ledger verify`)");
         let webhook =
-            WebhookEvent::ledger_integrity_alert(last_signed, tenant, seq, why, self.now());
+            WebhookEvent::ledger_integrity_alert(last_signed, tenant, seq, why, self.clock.now());
         self.store.add_ledger_webhook(&webhook).await?;
         self.alerted.lock().expect("not poisoned").insert(key);
         Ok(())

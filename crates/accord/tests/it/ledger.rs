@@ -13,7 +13,11 @@ use tempfile::TempDir;
 /// Three events in the demo tenant's chain: the demo company gives consent, the tenant
 /// disconnects it through the API (withdrawn), another company gives consent.
 async fn app_with_events() -> TestApp {
-    let app = spawn_app().await;
+    with_events(spawn_app().await).await
+}
+
+/// [`app_with_events`]'s three events, in `app`.
+async fn with_events(app: TestApp) -> TestApp {
     app.browser().connect(Some(&app.link_url), "sandbox").await;
     let connection = app.connections().await[0]["id"]
         .as_str()
@@ -360,7 +364,7 @@ async fn sweep_event_2() -> Sweep {
         .unwrap();
     let tenant = app.tenant();
     let jwks = app.state.keyring.signing_keys().jwks();
-    let verify = || accord::proof::verify_chain(&store, tenant, &jwks, &|_| {});
+    let verify = || accord::proof::verify_chain(&store, tenant, &jwks, &[], &|_| {});
     assert!(verify().await.broken.is_none());
 
     let mut out = Sweep::default();
@@ -441,6 +445,7 @@ async fn seal(app: &TestApp) {
         app.state.keyring.signing_keys(),
         app.state.clock.clone(),
         std::time::Duration::from_secs(1),
+        app.state.config.urls.public_url.clone(),
     )
     .seal_all()
     .await
@@ -561,28 +566,7 @@ async fn the_sealer_refuses_a_chain_rewritten_with_its_checkpoints_deleted() {
     let file = app.data_dir.path().join("ledger-checkpoints.jsonl");
     let tenant = app.tenant();
     // The running sealer signs the head and appends it to the file.
-    let mut remembered = None;
-    for _ in 0..100 {
-        remembered = accord_worker::read_checkpoint_file(&file)
-            .unwrap()
-            .into_iter()
-            .filter(|c| c.checkpoint.tenant_id == tenant)
-            .map(|c| c.checkpoint.seq)
-            .max();
-        // The sealer appends to the file before it stores the checkpoint; tampering in between
-        // would see its own late insert, so wait for both.
-        let stored = app.state.store.ledger_checkpoints(tenant).await.unwrap();
-        if remembered == Some(3) && stored.iter().any(|c| c.checkpoint.seq == 3) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        remembered,
-        Some(3),
-        "the head is signed into {}",
-        file.display()
-    );
+    wait_sealed(&app, &file, 3).await;
 
     // Behind Accord's back: the last two events and every checkpoint deleted.
     let conn = connect(&app.data_dir.path().join("accord.db"));
@@ -596,16 +580,11 @@ async fn the_sealer_refuses_a_chain_rewritten_with_its_checkpoints_deleted() {
     // signed as if it were the whole ledger. Give the running sealer a few rounds to try.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
 
-    let sealer = accord_worker::Sealer::new(
-        app.state.store.clone(),
-        app.state.keyring.signing_keys(),
-        app.state.clock.clone(),
-        std::time::Duration::from_secs(1),
-        app.state.config.urls.public_url.clone(),
-    )
-    .with_checkpoint_file(file.clone())
-    .unwrap();
-    assert_eq!(sealer.seal_all().await.unwrap(), 0, "nothing sealed");
+    assert_eq!(
+        restarted_sealer(&app, &file).seal_all().await.unwrap(),
+        0,
+        "nothing sealed"
+    );
     let signed = app.state.store.ledger_checkpoints(tenant).await.unwrap();
     assert!(signed.is_empty(), "no forged checkpoint signed: {signed:?}");
     let in_file: Vec<i64> = accord_worker::read_checkpoint_file(&file)
@@ -618,5 +597,202 @@ async fn the_sealer_refuses_a_chain_rewritten_with_its_checkpoints_deleted() {
         in_file.iter().max(),
         Some(&3),
         "the file still says 3: {in_file:?}"
+    );
+}
+
+/// Waits (bounded: 10 s) until the running sealer has signed position `seq` into the checkpoint
+/// file and stored it too (it appends to the file first; tampering in between would see its own
+/// late insert).
+async fn wait_sealed(app: &TestApp, file: &Path, seq: i64) {
+    let tenant = app.tenant();
+    let mut remembered = None;
+    for _ in 0..100 {
+        remembered = accord_worker::read_checkpoint_file(file)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.checkpoint.tenant_id == tenant)
+            .map(|c| c.checkpoint.seq)
+            .max();
+        let stored = app.state.store.ledger_checkpoints(tenant).await.unwrap();
+        if remembered == Some(seq) && stored.iter().any(|c| c.checkpoint.seq == seq) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "position {seq} is not signed into {} (last: {remembered:?})",
+        file.display()
+    );
+}
+
+/// A sealer as a restarted instance makes it: the same store, keys and checkpoint file.
+fn restarted_sealer(app: &TestApp, file: &Path) -> accord_worker::Sealer {
+    accord_worker::Sealer::new(
+        app.state.store.clone(),
+        app.state.keyring.signing_keys(),
+        app.state.clock.clone(),
+        std::time::Duration::from_secs(1),
+        app.state.config.urls.public_url.clone(),
+    )
+    .with_checkpoint_file(file.to_path_buf())
+    .unwrap()
+}
+
+/// The `ledger.integrity_alert` events in the tenant's outbox, their `data`.
+async fn alerts(app: &TestApp) -> Vec<serde_json::Value> {
+    app.state
+        .store
+        .webhook_events(app.tenant(), 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "ledger.integrity_alert")
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.body).unwrap()["data"].clone())
+        .collect()
+}
+
+/// Runs SQL on the running app's database behind its back (the triggers named dropped first).
+fn behind_the_back(app: &TestApp, sql: &str) {
+    let conn = connect(&app.data_dir.path().join("accord.db"));
+    conn.execute_batch(sql).unwrap();
+}
+
+/// The strongest rewrite an insider with the database can make: every event, tree node and
+/// checkpoint deleted, then a longer ledger with a forged first consent appended through the
+/// store itself, chained and treed exactly as Accord would. Nothing in the database disagrees
+/// with anything else; only the checkpoint file does. The running sealer and a restarted one
+/// both refuse it, sign nothing, and tell the tenant with a `ledger.integrity_alert` webhook
+/// carrying the last checkpoint signed.
+#[tokio::test]
+async fn the_sealer_refuses_a_consistent_rewrite_and_alerts_the_tenant() {
+    use crate::webhooks::{register, spawn, Receiver};
+    let app = with_events(spawn(&[]).await).await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = register(&app, &receiver.url, &[]).await;
+    receiver.trust(&[&secret]);
+    let file = app.data_dir.path().join("ledger-checkpoints.jsonl");
+    let tenant = app.tenant();
+    wait_sealed(&app, &file, 3).await;
+    let signed = app.state.store.ledger_checkpoints(tenant).await.unwrap();
+    let last = signed.last().unwrap().clone();
+    assert!(last.note.is_some() && last.root().is_some(), "{last:?}");
+
+    let originals = app.state.store.ledger_events(tenant, 0, 100).await.unwrap();
+    let mut forged: Vec<accord_domain::ledger::EventBody> =
+        originals.iter().map(|e| e.event.body.clone()).collect();
+    forged[0].purpose = "Anything we like".to_owned();
+    forged.push(forged[2].clone());
+    behind_the_back(
+        &app,
+        &format!(
+            "drop trigger ledger_events_refuse_delete; drop trigger ledger_nodes_refuse_delete;
+             drop trigger ledger_checkpoints_refuse_delete;
+             delete from ledger_events where tenant_id = '{tenant}';
+             delete from ledger_nodes where tenant_id = '{tenant}';
+             delete from ledger_checkpoints where tenant_id = '{tenant}';"
+        ),
+    );
+    let rewritten = app.state.store.append_events(tenant, forged).await.unwrap();
+    assert_eq!(rewritten.len(), 4);
+    assert_ne!(rewritten[2].hash, originals[2].hash);
+    // The running sealer has a few rounds to try; it alerts once, not every round.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(alerts(&app).await.len(), 1, "{:?}", alerts(&app).await);
+
+    // Restarted: nothing signed either, and the alert is raised again.
+    assert_eq!(restarted_sealer(&app, &file).seal_all().await.unwrap(), 0);
+    assert!(
+        app.state
+            .store
+            .ledger_checkpoints(tenant)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no forged checkpoint signed"
+    );
+    let kept = accord_worker::read_checkpoint_file(&file).unwrap();
+    assert_eq!(
+        kept.last(),
+        Some(&last),
+        "the file still ends with the real head"
+    );
+    let raised = alerts(&app).await;
+    assert_eq!(raised.len(), 2);
+    for a in &raised {
+        assert_eq!(a["seq"], 3, "{a}");
+        assert!(
+            a["reason"]
+                .as_str()
+                .unwrap()
+                .contains("the chain was rewritten"),
+            "{a}"
+        );
+        assert_eq!(a["last_signed"]["size"], 3, "{a}");
+        assert_eq!(a["last_signed"]["note"].as_str(), last.note.as_deref());
+        assert_eq!(a["last_signed"]["jws"].as_str(), Some(last.jws.as_str()));
+    }
+    // And the tenant is told, at an endpoint that lists no types, signed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let sent = loop {
+        let sent: Vec<_> = receiver
+            .received()
+            .into_iter()
+            .filter(|r| r.event_type() == "ledger.integrity_alert")
+            .collect();
+        if sent.len() == 2 || std::time::Instant::now() > deadline {
+            break sent;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    receiver.assert_all_verified();
+    assert_eq!(sent[0].json()["data"]["last_signed"]["size"], 3);
+}
+
+/// The chain intact, but one node of the tree signed at size 3 replaced: the next consent
+/// extends a chain that verifies, and a tree that no longer holds the root signed. Refused.
+#[tokio::test]
+async fn the_sealer_refuses_a_tree_rewritten_under_an_intact_chain() {
+    let app = app_with_events().await;
+    let file = app.data_dir.path().join("ledger-checkpoints.jsonl");
+    let tenant = app.tenant();
+    wait_sealed(&app, &file, 3).await;
+    // The leaf of event 3 is a peak of the tree of 3 leaves (the root is H(node(0..2), leaf 2)).
+    behind_the_back(
+        &app,
+        &format!(
+            "drop trigger ledger_nodes_refuse_update;
+             update ledger_nodes set hash = randomblob(32)
+             where tenant_id = '{tenant}' and level = 0 and idx = 2;"
+        ),
+    );
+    let other = app.new_company("Dahlia Deli Ltd").await;
+    let link = app.new_link_url(&other).await;
+    app.browser().connect(Some(&link), "sandbox").await;
+    assert_eq!(chain(&app).await.len(), 4);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(restarted_sealer(&app, &file).seal_all().await.unwrap(), 0);
+    let sealed: Vec<i64> = app
+        .state
+        .store
+        .ledger_checkpoints(tenant)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.checkpoint.seq)
+        .collect();
+    assert_eq!(
+        sealed.last(),
+        Some(&3),
+        "position 4 is not sealed: {sealed:?}"
+    );
+    let raised = alerts(&app).await;
+    assert!(!raised.is_empty());
+    assert!(
+        raised.iter().all(|a| a["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the Merkle tree of size 3 is not the one signed")),
+        "{raised:?}"
     );
 }

@@ -4,6 +4,7 @@
 //! with Accord.
 
 use crate::helpers::{spawn_app, TestApp};
+use crate::webhooks::{register, Receiver};
 use accord_domain::ledger::merkle::{self, Hash};
 use accord_domain::ledger::{NoteVerifier, TreeHead};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -29,12 +30,31 @@ async fn get_json(app: &TestApp, path: &str) -> (u16, Value, String) {
     (status, body, cache)
 }
 
+/// The latest checkpoint the sealer signed, once it covers every event of the chain (bounded:
+/// 10 s; the sealer signs within a round of a commit).
 async fn checkpoint(app: &TestApp) -> String {
-    let res = get(app, &format!("/ledger/{}/checkpoint", app.tenant_id)).await;
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-type"], "text/plain; charset=utf-8");
-    assert_eq!(res.headers()["cache-control"], "no-cache");
-    res.text().await.unwrap()
+    let verifier = NoteVerifier::parse(&verifier_key(app).await).unwrap();
+    let events = chain_hashes(app).await.len() as u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let res = get(app, &format!("/ledger/{}/checkpoint", app.tenant_id)).await;
+        assert_eq!(res.headers()["cache-control"], "no-cache");
+        if res.status() == 200 {
+            assert_eq!(res.headers()["content-type"], "text/plain; charset=utf-8");
+            let note = res.text().await.unwrap();
+            let head = TreeHead::open(&note, std::slice::from_ref(&verifier)).unwrap();
+            if head.size == events {
+                return note;
+            }
+        } else {
+            assert_eq!(res.status(), 404, "before the first checkpoint");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint of {events} events signed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 async fn verifier_key(app: &TestApp) -> String {
@@ -205,6 +225,11 @@ async fn unknown_tenants_and_bad_parameters_are_refused() {
     app.browser().connect(Some(&app.link_url), "sandbox").await;
     let other = spawn_app().await;
     let t = &app.tenant_id;
+    // A tenant without events has no checkpoint yet: nothing is signed on demand.
+    let (status, body, _) =
+        get_json(&other, &format!("/ledger/{}/checkpoint", other.tenant_id)).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["resource"], "checkpoint", "{body}");
     // Another instance's tenant, a random id, a company's id, and no id at all name no ledger.
     for id in [
         other.tenant_id.clone(),
@@ -253,5 +278,152 @@ async fn unknown_tenants_and_bad_parameters_are_refused() {
         let (status, body, _) = get_json(&app, &path).await;
         assert_eq!(status, 422, "{query}: {body}");
         assert_eq!(body["errors"][0]["path"], field, "{query}: {body}");
+    }
+}
+
+async fn list_checkpoints(app: &TestApp, query: &str) -> (u16, Value) {
+    app.api_json(
+        reqwest::Method::GET,
+        &format!("/v1/ledger/checkpoints{query}"),
+        None,
+    )
+    .await
+}
+
+/// Every checkpoint the sealer signs leaves the database three ways, all the same checkpoint:
+/// listed at `GET /v1/ledger/checkpoints` (newest first, paged), sent as a `ledger.checkpoint`
+/// webhook to the endpoints that list that type (and only to them), and appended to the
+/// checkpoint file; the public endpoint serves the latest one's note. Each carries its tree
+/// size and root, the chain's head, the C2SP note and the JWS, which open with the published
+/// keys and agree with each other and with the tree.
+#[tokio::test]
+async fn checkpoints_are_listed_sent_and_kept_as_the_sealer_signed_them() {
+    let app = crate::webhooks::spawn(&[]).await;
+    let archive = Receiver::start().await;
+    let (_, secret) = register(&app, &archive.url, &["ledger.checkpoint"]).await;
+    archive.trust(&[&secret]);
+    let everything = Receiver::start().await;
+    let (_, secret) = register(&app, &everything.url, &[]).await;
+    everything.trust(&[&secret]);
+
+    app.browser().connect(Some(&app.link_url), "sandbox").await;
+    let first_note = checkpoint(&app).await;
+    disconnect_and_connect_another(&app).await;
+    let note = checkpoint(&app).await;
+    let verifier = NoteVerifier::parse(&verifier_key(&app).await).unwrap();
+    let head = TreeHead::open(&note, std::slice::from_ref(&verifier)).unwrap();
+    let chain = chain_hashes(&app).await;
+
+    let (status, body) = list_checkpoints(&app, "").await;
+    assert_eq!(status, 200, "{body}");
+    let listed = body["data"].as_array().unwrap().clone();
+    assert!(listed.len() >= 2, "{body}");
+    assert_eq!(body["next_cursor"], Value::Null);
+    let newest = &listed[0];
+    assert_eq!(newest["note"], note.as_str());
+    assert_eq!(newest["size"], head.size);
+    assert_eq!(newest["root"], B64.encode(head.root));
+    assert_eq!(newest["chain_hash"], chain.last().unwrap().as_str());
+    assert!(listed.iter().any(|c| c["note"] == first_note.as_str()));
+    let jwks: Value = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut sizes = Vec::new();
+    for c in &listed {
+        let size = c["size"].as_u64().unwrap();
+        sizes.push(size);
+        // The note and the JWS vouch for the same tree, which is the tree of the chain.
+        let tree =
+            TreeHead::open(c["note"].as_str().unwrap(), std::slice::from_ref(&verifier)).unwrap();
+        assert_eq!(
+            (tree.size, B64.encode(tree.root)),
+            (size, c["root"].as_str().unwrap().to_owned())
+        );
+        let (status, proof, _) = get_json(
+            &app,
+            &format!(
+                "/ledger/{}/proofs/consistency?from={size}&to={}",
+                app.tenant_id, head.size
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{proof}");
+        merkle::verify_consistency(
+            size,
+            head.size,
+            &hashes(&proof["proof"]),
+            &tree.root,
+            &head.root,
+        )
+        .unwrap();
+        let signed =
+            accord_domain::receipt::verify_compact(c["jws"].as_str().unwrap(), &jwks).unwrap();
+        assert_eq!(signed["seq"], size);
+        assert_eq!(signed["root"], c["root"]);
+        assert_eq!(signed["hash"], c["chain_hash"]);
+        assert_eq!(signed["tenant_id"], app.tenant_id.as_str());
+        assert_eq!(
+            c["chain_hash"],
+            chain[usize::try_from(size).unwrap() - 1].as_str()
+        );
+    }
+    assert!(
+        sizes.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {sizes:?}"
+    );
+
+    // Paged: one at a time, each page's cursor leading to the next older one.
+    let (_, page) = list_checkpoints(&app, "?limit=1").await;
+    assert_eq!(page["data"][0]["size"], sizes[0]);
+    assert_eq!(page["next_cursor"], sizes[0]);
+    let (_, page) = list_checkpoints(&app, &format!("?limit=1&after={}", sizes[0])).await;
+    assert_eq!(page["data"][0]["size"], sizes[1]);
+    for bad in ["?limit=0", "?limit=201", "?after=0", "?after=x"] {
+        let (status, body) = list_checkpoints(&app, bad).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+    let res = app
+        .http
+        .get(app.url("/v1/ledger/checkpoints"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "the list needs the tenant's API key");
+
+    // Sent: one `ledger.checkpoint` per checkpoint listed, to the endpoint that lists the type.
+    let got = archive.wait_for(listed.len()).await;
+    assert_eq!(got.len(), listed.len(), "{got:?}");
+    for r in &got {
+        assert_eq!(r.event_type(), "ledger.checkpoint");
+        let data = &r.json()["data"];
+        let same = listed.iter().find(|c| c["size"] == data["size"]).unwrap();
+        for field in ["root", "chain_hash", "note", "jws", "sealed_at"] {
+            assert_eq!(data[field], same[field], "{field}");
+        }
+    }
+    // The endpoint that lists no type gets everything else, not the checkpoints.
+    everything.wait_for(1).await;
+    assert!(everything
+        .received()
+        .iter()
+        .all(|r| r.event_type() != "ledger.checkpoint"));
+
+    // Kept: the checkpoint file holds each of them, whole.
+    let file = app.data_dir.path().join("ledger-checkpoints.jsonl");
+    let kept = accord_worker::read_checkpoint_file(&file).unwrap();
+    for c in &listed {
+        assert!(
+            kept.iter()
+                .any(|k| k.note.as_deref() == c["note"].as_str()
+                    && k.jws == c["jws"].as_str().unwrap()),
+            "{c} not in {}",
+            file.display()
+        );
     }
 }

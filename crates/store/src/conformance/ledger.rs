@@ -335,7 +335,7 @@ pub async fn tree_checkpoints_are_listed_and_sent_to_listing_endpoints(store: &d
         .await
         .unwrap();
     let c1 = seal(1);
-    let hook = WebhookEvent::ledger_checkpoint(&c1);
+    let hook = WebhookEvent::ledger_checkpoint(&c1, at(101));
     assert!(store.add_ledger_checkpoint(&c1, Some(&hook)).await.unwrap());
     assert!(checkpoint_rows(store.webhook_events(w.tenant.id, 100).await.unwrap()).is_empty());
 
@@ -345,9 +345,9 @@ pub async fn tree_checkpoints_are_listed_and_sent_to_listing_endpoints(store: &d
         .await
         .unwrap();
     let c3 = seal(3);
-    let hook = WebhookEvent::ledger_checkpoint(&c3);
+    let hook = WebhookEvent::ledger_checkpoint(&c3, at(103));
     assert!(store.add_ledger_checkpoint(&c3, Some(&hook)).await.unwrap());
-    let again = WebhookEvent::ledger_checkpoint(&c3);
+    let again = WebhookEvent::ledger_checkpoint(&c3, at(103));
     assert!(!store
         .add_ledger_checkpoint(&c3, Some(&again))
         .await
