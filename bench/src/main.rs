@@ -214,6 +214,8 @@ fn start_sealer(
         sealer_keys,
         Arc::new(accord_domain::clock::SystemClock),
         Duration::from_secs(1),
+        // Names each tenant's log in the signed notes, as `server.public_url` does.
+        url::Url::parse("https://bench.accord.invalid/").expect("a valid URL"),
     );
     let (stop_sealing, sealing_stopped) = tokio::sync::oneshot::channel::<()>();
     let sealer = tokio::spawn(sealer.run(async move {
