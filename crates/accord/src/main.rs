@@ -118,8 +118,10 @@ enum Command {
 
 #[derive(Subcommand)]
 enum LedgerCommand {
-    /// Recompute every tenant's hash chain (or one's) and check every signed checkpoint; name
-    /// the first broken event. Exit 0 when intact, 1 on any tamper, 2 when it cannot run.
+    /// Recompute every tenant's hash chain and Merkle tree (or one's), check every signed
+    /// checkpoint, those given with `--checkpoints` included, and compare the consent,
+    /// connection and NDA records with their events; name the first broken event and each
+    /// disagreement. Exit 0 when intact, 1 on any tamper, 2 when it cannot run.
     Verify {
         /// Only this tenant's chain.
         #[arg(long)]
@@ -128,6 +130,12 @@ enum LedgerCommand {
         /// `https://connect.lender.example/.well-known/jwks.json`. Default: the configured key file.
         #[arg(long)]
         jwks: Option<String>,
+        /// Checkpoints kept outside the database, each checked against it: the sealer's
+        /// checkpoint file, a file of C2SP signed notes, or a URL serving either (such as
+        /// `/ledger/{tenant}/checkpoint`, or `/v1/ledger/checkpoints` with the API key in
+        /// `ACCORD_API_KEY`). Repeatable.
+        #[arg(long, value_name = "FILE|URL", num_args = 1..)]
+        checkpoints: Vec<String>,
         /// No progress bar (it is shown only on a terminal anyway).
         #[arg(long, short)]
         quiet: bool,
@@ -178,6 +186,10 @@ enum TenantCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// Also make the tenant's console owner, with this e-mail, and print their one-time
+        /// set-password link (valid 7 days).
+        #[arg(long, value_name = "EMAIL")]
+        owner_email: Option<String>,
         /// The data directory (`database.data_dir`) holding the database and the key file.
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -247,6 +259,7 @@ async fn main() -> anyhow::Result<()> {
                 LedgerCommand::Verify {
                     tenant,
                     jwks,
+                    checkpoints,
                     quiet,
                     data_dir,
                 },
@@ -254,9 +267,13 @@ async fn main() -> anyhow::Result<()> {
             set_data_dir(&mut o, data_dir);
             let settings = load(config.as_ref(), &o);
             init_logs(&settings);
-            let code =
-                accord::proof::ledger_verify(&settings, tenant.as_deref(), jwks.as_deref(), quiet)
-                    .await;
+            let options = accord::proof::VerifyOptions {
+                tenant,
+                jwks,
+                checkpoints,
+                quiet,
+            };
+            let code = accord::proof::ledger_verify(&settings, &options).await;
             std::process::exit(code);
         }
         Command::Receipt {
@@ -269,10 +286,11 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             set_data_dir(&mut o, data_dir);
-            let code = accord::proof::receipt_verify(&file, jwks.as_deref(), proof.as_deref(), || {
-                load(config.as_ref(), &o)
-            })
-            .await;
+            let code =
+                accord::proof::receipt_verify(&file, jwks.as_deref(), proof.as_deref(), || {
+                    load(config.as_ref(), &o)
+                })
+                .await;
             std::process::exit(code);
         }
         Command::Keys {
@@ -312,14 +330,7 @@ async fn main() -> anyhow::Result<()> {
             init_logs(&settings);
             println!("{}", accord::migrate(&settings).await?);
         }
-        Command::Tenant {
-            command: TenantCommand::Create { name, data_dir },
-        } => {
-            set_data_dir(&mut o, data_dir);
-            // Only the store and keys are needed; do not take the server's port.
-            o.set("server.listen", "127.0.0.1:0");
-            tenant_create(&load(config.as_ref(), &o), &name).await?;
-        }
+        Command::Tenant { command } => tenant(config.as_ref(), o, command).await?,
         Command::Sandbox {
             port,
             client_id,
@@ -399,7 +410,10 @@ fn keys_rotate(settings: &Settings) {
 /// the line `Link URL: …` that scripts and the browser suite read.
 async fn demo(settings: &Settings) -> anyhow::Result<()> {
     init_logs(settings);
-    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    // The demo's sandbox answers Accord's token requests in-process, without a loopback socket.
+    let app = Application::build(settings, Arc::new(SystemClock))
+        .await?
+        .with_sandbox_in_process();
     let demo = accord::demo::ensure(app.state()).await?;
     println!();
     println!("Accord demo is running at http://{}", app.local_addr());
@@ -416,30 +430,69 @@ async fn demo(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `accord tenant create`: the tenant and its first API key, printed once.
-async fn tenant_create(settings: &Settings, name: &str) -> anyhow::Result<()> {
+/// `accord tenant …`.
+async fn tenant(
+    config: Option<&PathBuf>,
+    mut o: Overrides,
+    command: TenantCommand,
+) -> anyhow::Result<()> {
+    let TenantCommand::Create {
+        name,
+        owner_email,
+        data_dir,
+    } = command;
+    set_data_dir(&mut o, data_dir);
+    // Only the store and keys are needed; do not take the server's port.
+    o.set("server.listen", "127.0.0.1:0");
+    tenant_create(&load(config, &o), &name, owner_email.as_deref()).await
+}
+
+/// `accord tenant create`: the tenant and its first API key, printed once; with an owner
+/// e-mail, the console owner too and their set-password link, printed once.
+async fn tenant_create(
+    settings: &Settings,
+    name: &str,
+    owner_email: Option<&str>,
+) -> anyhow::Result<()> {
+    use accord_web::services::console;
     init_logs(settings);
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
-    match accord_web::services::tenants::create_tenant(
+    let refused = |what: &str, e: &dyn std::fmt::Display| -> ! {
+        eprintln!("accord: cannot create the {what}: {e}");
+        std::process::exit(2);
+    };
+    // The owner's address is checked first: a refused one leaves no tenant behind.
+    let owner = match owner_email {
+        Some(e) => Some(
+            console::available_email(app.state(), e)
+                .await
+                .unwrap_or_else(|e| refused("tenant", &e)),
+        ),
+        None => None,
+    };
+    let (tenant, key) = accord_web::services::tenants::create_tenant(
         app.state(),
         name,
         accord_domain::settings::LinkSettings::default(),
     )
     .await
-    {
-        Ok((tenant, key)) => {
-            println!("Tenant: {} (id {})", tenant.name, tenant.id);
-            println!(
-                "API key (shown once, store it now): {}",
-                key.expose_secret()
-            );
-            Ok(())
-        }
-        Err(e) => {
-            eprintln!("accord: cannot create the tenant: {e}");
-            std::process::exit(2);
-        }
+    .unwrap_or_else(|e| refused("tenant", &e));
+    println!("Tenant: {} (id {})", tenant.name, tenant.id);
+    println!(
+        "API key (shown once, store it now): {}",
+        key.expose_secret()
+    );
+    if let Some(email) = owner {
+        let (user, link) = console::invite_owner(app.state(), tenant.id, &email)
+            .await
+            .unwrap_or_else(|e| refused("console owner", &e));
+        println!("Console owner: {}", user.email);
+        println!(
+            "Set-password link (valid 7 days, works once, shown once): {}",
+            link.expose_secret()
+        );
     }
+    Ok(())
 }
 
 /// `accord sandbox`: the sandbox platform on its own, with one OAuth client.

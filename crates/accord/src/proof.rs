@@ -3,21 +3,30 @@
 //! adds a new current key to the key file (old receipts keep verifying: retired keys stay in
 //! the JWKS).
 //!
+//! `ledger verify --checkpoints` compares the chains with checkpoints kept outside the
+//! database ([`checkpoints`]), and every `ledger verify` compares the consent, connection and
+//! NDA rows with their events ([`records`]).
+//!
 //! Exit codes: 0 all verified; 1 a verification failed (tampered ledger, bad receipt); 2 the
 //! verification could not run (configuration, database or key file missing or unreadable).
+
+pub mod checkpoints;
+pub mod records;
 
 use crate::config::{Database, Settings};
 use accord_domain::crypto::Keyring;
 use accord_domain::ids::TenantId;
-use accord_domain::ledger::{ChainBreak, ChainVerifier};
+use accord_domain::ledger::{ChainBreak, ChainVerifier, StoredEvent};
 use accord_domain::receipt::{verify_compact, JwsError, Receipt};
 use accord_store::{LedgerStore, Store};
 use anyhow::{anyhow, bail, Context};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use checkpoints::{Expected, Outcome, Witness};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use records::Recorder;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -43,9 +52,16 @@ pub struct ChainReport {
     pub head: String,
     /// Signed checkpoints whose signatures verified.
     pub checkpoints: usize,
+    /// The positions of every checkpoint the database holds for the tenant.
+    pub stored_checkpoints: Vec<i64>,
     /// The last position a verified checkpoint seals (0: none).
     pub sealed_until: i64,
     pub broken: Option<ChainBreak>,
+    /// The Merkle tree recomputed from the events, with the chain hash and root at the sizes
+    /// asked for.
+    pub witness: Witness,
+    /// What the events say of the consent, connection and NDA records.
+    pub recorder: Recorder,
 }
 
 /// Opens the configured store for reading. A SQLite file that does not exist is an error
@@ -62,13 +78,22 @@ async fn open_existing_store(settings: &Settings) -> anyhow::Result<Arc<dyn Stor
     crate::open_store(settings).await
 }
 
-/// Checks the signatures of `tenant`'s checkpoints against `key_set`: the (position, hash)
-/// pairs the chain must pass through, and the first checkpoint that does not verify, if any.
+/// The database's checkpoints of `tenant`, checked against `key_set`.
+struct StoredCheckpoints {
+    /// The (position, hash) pairs the chain must pass through.
+    valid: Vec<(i64, String)>,
+    /// The first checkpoint that does not verify, if any.
+    invalid: Option<ChainBreak>,
+    /// Every position the database holds a checkpoint for.
+    positions: Vec<i64>,
+}
+
+/// Checks the signatures of `tenant`'s checkpoints against `key_set`.
 async fn verified_checkpoints(
     store: &dyn LedgerStore,
     tenant: TenantId,
     key_set: &Value,
-) -> Result<(Vec<(i64, String)>, Option<ChainBreak>), ChainBreak> {
+) -> Result<StoredCheckpoints, ChainBreak> {
     let checkpoints = store
         .ledger_checkpoints(tenant)
         .await
@@ -78,60 +103,90 @@ async fn verified_checkpoints(
         })?;
     let key_set = key_set.clone();
     let checked = tokio::task::spawn_blocking(move || {
-        let mut valid = Vec::with_capacity(checkpoints.len());
-        let mut invalid = None;
+        let mut out = StoredCheckpoints {
+            valid: Vec::with_capacity(checkpoints.len()),
+            invalid: None,
+            positions: checkpoints.iter().map(|c| c.checkpoint.seq).collect(),
+        };
         for c in checkpoints {
             match c.verify(&key_set) {
-                Ok(()) => valid.push((c.checkpoint.seq, c.checkpoint.hash)),
+                Ok(()) => out.valid.push((c.checkpoint.seq, c.checkpoint.hash)),
                 Err(why) => {
-                    invalid.get_or_insert(ChainBreak {
+                    out.invalid.get_or_insert(ChainBreak {
                         seq: c.checkpoint.seq,
                         reason: format!("the signed checkpoint at this position is invalid: {why}"),
                     });
                 }
             }
         }
-        (valid, invalid)
+        out
     })
     .await
     .expect("checkpoint verification does not panic");
     Ok(checked)
 }
 
+/// One pass over a chain: the links and hashes, the Merkle tree, the records' facts.
+struct Pass {
+    verifier: ChainVerifier,
+    witness: Witness,
+    recorder: Recorder,
+}
+
+impl Pass {
+    fn push(&mut self, e: &StoredEvent) -> Result<(), ChainBreak> {
+        let broken = |reason: String| ChainBreak { seq: e.seq, reason };
+        self.verifier.push_stored(e)?;
+        self.witness.push(e.seq, &e.hash).map_err(broken)?;
+        self.recorder
+            .push(e.seq, e.at_micros, e.facts().map_err(broken)?);
+        Ok(())
+    }
+}
+
 /// Verifies `tenant`'s chain from its first event, page by page, calling `progress` with the
 /// number of events read: every link and hash over the stored text, every row's columns against
-/// its text, and every signed checkpoint (signature against `key_set`, and the chain passing
-/// through the position and hash it signed; one beyond the chain's end means events were
-/// removed). Stops at the first broken event. While a page is checked (on a blocking thread:
-/// hashing is CPU work), the next one is read. A page that cannot be read is read again one
-/// event at a time, so the unreadable event is the one named.
+/// its text, and every signed checkpoint of the database (signature against `key_set`, and the
+/// chain passing through the position and hash it signed; one beyond the chain's end means
+/// events were removed). It also recomputes the Merkle tree (keeping the chain hash and root at
+/// each of `sizes`) and gathers what each event says of its records. Stops at the first broken
+/// event. While a page is checked (on a blocking thread: hashing is CPU work), the next one is
+/// read. A page that cannot be read is read again one event at a time, so the unreadable event
+/// is the one named.
 pub async fn verify_chain(
     store: &dyn LedgerStore,
     tenant: TenantId,
     key_set: &Value,
+    sizes: &[i64],
     progress: &dyn Fn(u64),
 ) -> ChainReport {
-    let mut verifier = ChainVerifier::default();
-    let report = |verifier: &ChainVerifier, checkpoints: usize, broken| ChainReport {
+    let mut pass = Pass {
+        verifier: ChainVerifier::default(),
+        witness: Witness::wanting(sizes.iter().copied()),
+        recorder: Recorder::default(),
+    };
+    let report = |pass: Pass, stored: Option<&StoredCheckpoints>, broken| ChainReport {
         tenant,
-        events: verifier.count(),
-        head: verifier.head().to_owned(),
-        checkpoints,
-        sealed_until: verifier.sealed_until(),
+        events: pass.verifier.count(),
+        head: pass.verifier.head().to_owned(),
+        checkpoints: stored.map_or(0, |s| s.valid.len()),
+        stored_checkpoints: stored.map(|s| s.positions.clone()).unwrap_or_default(),
+        sealed_until: pass.verifier.sealed_until(),
         broken,
+        witness: pass.witness,
+        recorder: pass.recorder,
     };
-    let (sealed, invalid) = match verified_checkpoints(store, tenant, key_set).await {
+    let stored = match verified_checkpoints(store, tenant, key_set).await {
         Ok(checked) => checked,
-        Err(broken) => return report(&verifier, 0, Some(broken)),
+        Err(broken) => return report(pass, None, Some(broken)),
     };
-    let checkpoints = sealed.len();
-    verifier.expect_checkpoints(sealed);
+    pass.verifier.expect_checkpoints(stored.valid.clone());
     // Up to this position, events are read one at a time (after a page failed to read).
     let mut singly_until = 0_i64;
     // The page after the one being checked, read meanwhile.
     let mut prefetched = None;
     let broken = loop {
-        let after = verifier.count();
+        let after = pass.verifier.count();
         let limit = if after < singly_until { 1 } else { PAGE };
         let read = match prefetched.take() {
             Some(read) => read,
@@ -151,14 +206,14 @@ pub async fn verify_chain(
             }
         };
         if page.is_empty() {
-            break verifier.finish().err();
+            break pass.verifier.finish().err();
         }
         let n = page.len();
         let full = limit == PAGE && n == PAGE as usize;
         let next_after = after + i64::try_from(n).expect("a page fits in i64");
         let check = tokio::task::spawn_blocking(move || {
-            let result = page.iter().try_for_each(|e| verifier.push_stored(e));
-            (verifier, result)
+            let result = page.iter().try_for_each(|e| pass.push(e));
+            (pass, result)
         });
         let read_next = async {
             if full {
@@ -168,23 +223,23 @@ pub async fn verify_chain(
             }
         };
         let (checked, next) = tokio::join!(check, read_next);
-        let (checked_verifier, result) = checked.expect("chain verification does not panic");
-        verifier = checked_verifier;
+        let (checked_pass, result) = checked.expect("chain verification does not panic");
+        pass = checked_pass;
         if let Err(b) = result {
             break Some(b);
         }
         progress(n as u64);
         if limit == PAGE && !full {
-            break verifier.finish().err();
+            break pass.verifier.finish().err();
         }
         prefetched = next;
     };
     // The first broken event: in the chain, or a checkpoint whose signature fails.
-    let broken = match (broken, invalid) {
+    let broken = match (broken, stored.invalid.clone()) {
         (Some(b), Some(i)) => Some(if i.seq < b.seq { i } else { b }),
         (b, i) => b.or(i),
     };
-    report(&verifier, checkpoints, broken)
+    report(pass, Some(&stored), broken)
 }
 
 /// About how many events `tenant`'s chain holds (for the progress bar): the last position
@@ -235,15 +290,24 @@ fn progress_bar(quiet: bool) -> ProgressBar {
     bar
 }
 
-/// `accord ledger verify [--tenant ID] [--jwks FILE|URL] [--quiet]`: prints a line per tenant
-/// (events, head hash, checkpoints, or the first broken event); returns the exit code.
-pub async fn ledger_verify(
-    settings: &Settings,
-    tenant: Option<&str>,
-    jwks: Option<&str>,
-    quiet: bool,
-) -> i32 {
-    match ledger_verify_inner(settings, tenant, jwks, quiet).await {
+/// What `accord ledger verify` is asked to do.
+#[derive(Debug, Default, Clone)]
+pub struct VerifyOptions {
+    /// Only this tenant (its id).
+    pub tenant: Option<String>,
+    /// The key set: a JWKS file or URL (default: the configured key file's).
+    pub jwks: Option<String>,
+    /// Checkpoints kept outside the database: files or URLs.
+    pub checkpoints: Vec<String>,
+    pub quiet: bool,
+}
+
+/// `accord ledger verify [--tenant ID] [--jwks FILE|URL] [--checkpoints FILE|URL…] [--quiet]`:
+/// prints a line per tenant (events, head hash, checkpoints, or the first broken event), a
+/// line per checkpoint given that does not hold and per record that disagrees with the ledger;
+/// returns the exit code.
+pub async fn ledger_verify(settings: &Settings, options: &VerifyOptions) -> i32 {
+    match ledger_verify_inner(settings, options).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("accord ledger verify: {e:#}");
@@ -252,14 +316,12 @@ pub async fn ledger_verify(
     }
 }
 
-async fn ledger_verify_inner(
-    settings: &Settings,
-    tenant: Option<&str>,
-    jwks: Option<&str>,
-    quiet: bool,
-) -> anyhow::Result<i32> {
-    let store = open_existing_store(settings).await?;
-    let key_set = key_set(jwks, || existing_keyring(settings)).await?;
+/// The tenants to verify: `only`, or every tenant and every ledger (a tenant whose row was
+/// removed keeps its chain; one whose chain was removed whole shows as empty).
+async fn tenants_to_verify(
+    store: &dyn Store,
+    only: Option<&str>,
+) -> anyhow::Result<(Vec<TenantId>, BTreeMap<TenantId, String>)> {
     let names: BTreeMap<TenantId, String> = store
         .tenants()
         .await
@@ -267,15 +329,14 @@ async fn ledger_verify_inner(
         .into_iter()
         .map(|t| (t.id, t.name))
         .collect();
-    // Every tenant, those without events included (a chain removed whole shows as empty).
-    let mut all: std::collections::BTreeSet<TenantId> = store
+    let mut all: BTreeSet<TenantId> = store
         .ledger_tenants()
         .await
         .context("cannot list the ledgers")?
         .into_iter()
         .collect();
     all.extend(names.keys().copied());
-    let tenants: Vec<TenantId> = if let Some(id) = tenant {
+    let tenants = if let Some(id) = only {
         let id: TenantId = id
             .trim()
             .parse()
@@ -287,8 +348,144 @@ async fn ledger_verify_inner(
     } else {
         all.into_iter().collect()
     };
+    Ok((tenants, names))
+}
 
-    let bar = progress_bar(quiet);
+/// The line saying a chain is intact, or where it breaks.
+fn chain_line(report: &ChainReport, name: &str) -> String {
+    let t = report.tenant;
+    match &report.broken {
+        None => format!(
+            "tenant {t}{name}: {} events intact, head {}; {} signed checkpoint(s) verified, sealed to event {}{}",
+            report.events,
+            report.head,
+            report.checkpoints,
+            report.sealed_until,
+            match report.events - report.sealed_until {
+                0 => String::new(),
+                n => format!(" ({n} newer event(s) not sealed yet)"),
+            }
+        ),
+        Some(b) => format!("tenant {t}{name}: event {}: {}", b.seq, b.reason),
+    }
+}
+
+/// Checks `report`'s chain against the checkpoints given for its tenant and the database's
+/// own Merkle tree; returns the lines to print and how many of them are failures.
+async fn external_findings(
+    store: &dyn LedgerStore,
+    report: &ChainReport,
+    given: &[&Expected],
+) -> (Vec<String>, usize) {
+    let t = report.tenant;
+    let mut lines = Vec::new();
+    let mut failed = 0;
+    let broken_at = report.broken.as_ref().map(|b| b.seq);
+    let outcomes: Vec<Outcome> = given
+        .iter()
+        .map(|e| checkpoints::compare(e, &report.witness, report.events, broken_at))
+        .collect();
+    for (e, outcome) in given.iter().zip(&outcomes) {
+        let agreed = given
+            .iter()
+            .zip(&outcomes)
+            .filter(|(o, held)| **held == Outcome::Holds && o.size < e.size)
+            .map(|(o, _)| o.size)
+            .max();
+        if let Some(line) = checkpoints::describe(e, outcome, agreed) {
+            failed += usize::from(!matches!(outcome, Outcome::NotReached { .. }));
+            lines.push(line);
+        }
+    }
+    let held = outcomes.iter().filter(|o| **o == Outcome::Holds).count();
+    if !given.is_empty() {
+        lines.push(format!(
+            "tenant {t}: {held} of {} checkpoint(s) given hold: the database still holds each signed tree, and its current tree extends it",
+            given.len()
+        ));
+    }
+    // The database's own checkpoints against the file's copies.
+    let stored: BTreeSet<i64> = report.stored_checkpoints.iter().copied().collect();
+    let missing: BTreeSet<i64> = given
+        .iter()
+        .filter(|e| e.stored_form && !stored.contains(&e.size))
+        .map(|e| e.size)
+        .collect();
+    if !missing.is_empty() {
+        let listed: Vec<String> = missing.iter().map(ToString::to_string).collect();
+        lines.push(format!(
+            "tenant {t}: the database holds fewer checkpoints than given: {} signed checkpoint(s) stored, none at position(s) {} (deleted from the database, or lost between signing and storing; the events were checked against the copies given)",
+            stored.len(),
+            listed.join(", ")
+        ));
+    }
+    // The stored tree, which the public proofs are made from, against the recomputed one.
+    if broken_at.is_none() {
+        let mut sizes: Vec<i64> = given
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == Outcome::Holds)
+            .map(|(e, _)| e.size)
+            .collect();
+        sizes.push(report.events);
+        sizes.sort_unstable();
+        sizes.dedup();
+        for size in sizes.into_iter().filter(|s| *s > 0) {
+            let recomputed = report
+                .witness
+                .at(size)
+                .map(|(_, r)| *r)
+                .or_else(|| (size == report.events).then(|| report.witness.root()));
+            let stored = store.tree_root(t, size.unsigned_abs()).await;
+            if let (Some(want), Ok(got)) = (recomputed, &stored) {
+                if *got == Some(want) {
+                    continue;
+                }
+            }
+            failed += 1;
+            lines.push(format!(
+                "tenant {t}: the stored Merkle tree at size {size} disagrees with the events (its nodes were altered or removed: the proofs it serves are false){}",
+                stored.err().map(|e| format!(" ({e})")).unwrap_or_default()
+            ));
+        }
+    }
+    (lines, failed)
+}
+
+async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> anyhow::Result<i32> {
+    let store = open_existing_store(settings).await?;
+    let key_set = key_set(options.jwks.as_deref(), || existing_keyring(settings)).await?;
+    let (given, invalid) = checkpoints::read_all(&options.checkpoints, &key_set).await?;
+    let (tenants, names) = tenants_to_verify(store.as_ref(), options.tenant.as_deref()).await?;
+    let mut failed = invalid.len();
+    for line in &invalid {
+        println!("{line}");
+    }
+    if options.checkpoints.is_empty() {
+        println!(
+            "no checkpoint given (--checkpoints FILE|URL): the chains are checked against the database's own checkpoints only, so removing the newest events with their checkpoints, or rewriting a whole chain consistently, would not be seen; pass the sealer's checkpoint file or checkpoints the tenant kept"
+        );
+    }
+    // Checkpoints of tenants the database no longer knows: their ledgers were removed whole.
+    let known: BTreeSet<TenantId> = tenants.iter().copied().collect();
+    if options.tenant.is_none() {
+        let mut gone: BTreeMap<TenantId, &Expected> = BTreeMap::new();
+        for e in given.iter().filter(|e| !known.contains(&e.tenant)) {
+            let last = gone.entry(e.tenant).or_insert(e);
+            if e.size > last.size {
+                *last = e;
+            }
+        }
+        for (t, e) in gone {
+            failed += 1;
+            println!(
+                "tenant {t}: DELETED: {} seals {} event(s) of its ledger, but the database holds neither the tenant nor its ledger",
+                e.at, e.size
+            );
+        }
+    }
+
+    let bar = progress_bar(options.quiet);
     if !bar.is_hidden() {
         let mut total = 0;
         for t in &tenants {
@@ -299,38 +496,46 @@ async fn ledger_verify_inner(
     let mut broken = 0_usize;
     let mut events = 0_i64;
     for t in &tenants {
-        let report = verify_chain(store.as_ref(), *t, &key_set, &|n| bar.inc(n)).await;
+        let mine: Vec<&Expected> = given.iter().filter(|e| e.tenant == *t).collect();
+        let sizes: Vec<i64> = mine.iter().map(|e| e.size).collect();
+        let report = verify_chain(store.as_ref(), *t, &key_set, &sizes, &|n| bar.inc(n)).await;
         let name = names.get(t).map_or_else(String::new, |n| format!(" ({n})"));
-        let line = match &report.broken {
-            None => format!(
-                "tenant {t}{name}: {} events intact, head {}; {} signed checkpoint(s) verified, sealed to event {}{}",
-                report.events,
-                report.head,
-                report.checkpoints,
-                report.sealed_until,
-                match report.events - report.sealed_until {
-                    0 => String::new(),
-                    n => format!(" ({n} newer event(s) not sealed yet)"),
-                }
-            ),
-            Some(b) => {
-                broken += 1;
-                format!("tenant {t}{name}: event {}: {}", b.seq, b.reason)
-            }
-        };
+        let mut lines = vec![chain_line(&report, &name)];
+        broken += usize::from(report.broken.is_some());
+        let (found, n) = external_findings(store.as_ref(), &report, &mine).await;
+        lines.extend(found);
+        failed += n;
         events += report.events;
-        bar.suspend(|| println!("{line}"));
+        if report.broken.is_some() {
+            lines.push(format!(
+                "tenant {t}: records not compared with the ledger: its chain is broken"
+            ));
+        } else {
+            let disagreements = report
+                .recorder
+                .compare(store.as_ref(), *t)
+                .await
+                .context("cannot read the records to compare with the ledger")?;
+            failed += disagreements.len();
+            lines.extend(
+                disagreements
+                    .iter()
+                    .map(|d| format!("tenant {t}: RECORD DISAGREES: {d}")),
+            );
+        }
+        bar.suspend(|| lines.iter().for_each(|l| println!("{l}")));
     }
     bar.finish_and_clear();
-    if broken == 0 {
+    if broken == 0 && failed == 0 {
         println!(
-            "ledger intact: {} tenant(s), {events} event(s) verified",
-            tenants.len()
+            "ledger intact: {} tenant(s), {events} event(s) verified; {} checkpoint(s) given hold; every record agrees with the ledger",
+            tenants.len(),
+            given.len()
         );
         Ok(OK)
     } else {
         println!(
-            "LEDGER TAMPERED: {broken} of {} tenant chain(s) broken",
+            "LEDGER TAMPERED: {broken} of {} tenant chain(s) broken, {failed} other finding(s)",
             tenants.len()
         );
         Ok(FAILED)

@@ -6,10 +6,12 @@
 #![allow(clippy::too_many_lines)]
 
 mod api;
+mod api_keys;
 mod backup;
 mod build_your_own;
 mod canary;
 mod console;
+mod console_cli;
 mod crash;
 mod data;
 mod embed;
@@ -21,6 +23,7 @@ mod funnel;
 mod helpers;
 mod identity;
 mod ledger;
+mod ledger_records;
 mod link_settings;
 mod manage;
 mod manage_access;

@@ -1,0 +1,317 @@
+//! Records against the ledger, for `accord ledger verify`: the chain proves the events were not
+//! changed, but the API serves the consent, connection and NDA rows, which an edit behind
+//! Accord's back could change without touching a single event. Every row is compared with the
+//! events that recorded it, and each disagreement is named (tenant, record, event position,
+//! what differs):
+//!
+//! - a consent: its text hashes to its fingerprint, which is the one its `given` or
+//!   `reconsented` event recorded, with the same connection, company, notice version and data
+//!   uses; it is in force exactly when no `withdrawn`, `expired` or `superseded` event ended it,
+//!   and it ended at the time that event says;
+//! - a connection: the consent it names is the one of the last consent event on it, and its
+//!   status agrees with that event (`disconnected` only after a withdrawal or an expiry, never
+//!   after a withdrawal anything but `disconnected`);
+//! - an NDA acceptance: its document hashes to its fingerprint, which its `nda_accepted` event
+//!   recorded for the same company, at the position the row names;
+//! - and each event's record exists: a row deleted leaves its events without one.
+//!
+//! The events' facts are gathered while the chain is verified ([`Recorder::push`]), then the
+//! rows are read page by page and matched.
+
+use accord_domain::connection::{Connection, ConnectionStatus};
+use accord_domain::consent::Consent;
+use accord_domain::crypto::sha256_hex;
+use accord_domain::ids::{ConnectionId, ConsentId, TenantId};
+use accord_domain::ledger::{EventFacts, EventKind};
+use accord_domain::nda::NdaAcceptance;
+use accord_store::{Store, StoreError};
+use std::collections::HashMap;
+
+/// Rows read per store call.
+const PAGE: u32 = 2_000;
+
+/// A record that disagrees with the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disagreement {
+    /// `consent <id>`, `connection <id>`, `NDA <id>`.
+    pub record: String,
+    /// The ledger position concerned, when there is one.
+    pub position: Option<i64>,
+    pub what: String,
+}
+
+impl std::fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.position {
+            Some(p) => write!(f, "{} (event {p}): {}", self.record, self.what),
+            None => write!(f, "{}: {}", self.record, self.what),
+        }
+    }
+}
+
+/// The events of one consent, as far as the records are concerned.
+#[derive(Debug, Default)]
+struct Trail {
+    /// Its `given` or `reconsented` event.
+    recorded: Option<(i64, EventFacts)>,
+    /// A second one (a consent is recorded once).
+    recorded_again: Option<i64>,
+    /// The first event that ended it, with its time (unix microseconds).
+    ended: Option<(i64, EventKind, i64)>,
+}
+
+/// The facts of a tenant's events, gathered while its chain is verified.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    consents: HashMap<ConsentId, Trail>,
+    /// The last consent event on each connection: position, kind, consent.
+    connections: HashMap<ConnectionId, (i64, EventKind, ConsentId)>,
+    ndas: HashMap<ConsentId, (i64, EventFacts)>,
+}
+
+impl Recorder {
+    /// The next event of the chain (verified), its facts and time.
+    pub fn push(&mut self, seq: i64, at_micros: i64, facts: EventFacts) {
+        if let Some(connection) = facts.connection_id {
+            self.connections
+                .insert(connection, (seq, facts.kind, facts.consent_id));
+        }
+        match facts.kind {
+            EventKind::NdaAccepted => {
+                self.ndas.insert(facts.consent_id, (seq, facts));
+            }
+            EventKind::Given | EventKind::Reconsented => {
+                let trail = self.consents.entry(facts.consent_id).or_default();
+                if trail.recorded.is_some() {
+                    trail.recorded_again.get_or_insert(seq);
+                } else {
+                    trail.recorded = Some((seq, facts));
+                }
+            }
+            EventKind::Withdrawn | EventKind::Expired | EventKind::Superseded => {
+                let trail = self.consents.entry(facts.consent_id).or_default();
+                trail.ended.get_or_insert((seq, facts.kind, at_micros));
+            }
+        }
+    }
+
+    /// Compares every consent, connection and NDA row of `tenant` with the events gathered.
+    pub async fn compare(
+        mut self,
+        store: &dyn Store,
+        tenant: TenantId,
+    ) -> Result<Vec<Disagreement>, StoreError> {
+        let mut found = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.tenant_consents(tenant, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for k in &page {
+                let trail = self.consents.remove(&k.id).unwrap_or_default();
+                found.extend(consent_disagreement(k, &trail));
+            }
+        }
+        for (id, trail) in self.consents {
+            if let Some((seq, _)) = trail.recorded {
+                found.push(Disagreement {
+                    record: format!("consent {id}"),
+                    position: Some(seq),
+                    what: "the ledger records it, but the database holds no such consent (its row was deleted)".into(),
+                });
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = store.tenant_connections(tenant, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for c in &page {
+                let last = self.connections.remove(&c.id);
+                found.extend(connection_disagreement(c, last));
+            }
+        }
+        for (id, (seq, _, _)) in self.connections {
+            found.push(Disagreement {
+                record: format!("connection {id}"),
+                position: Some(seq),
+                what: "the ledger records consent events on it, but the database holds no such connection (its row was deleted)".into(),
+            });
+        }
+        for n in store.ndas(tenant).await? {
+            let event = self.ndas.remove(&n.consent_id());
+            found.extend(nda_disagreement(&n, event));
+        }
+        for (id, (seq, _)) in self.ndas {
+            found.push(Disagreement {
+                record: format!("NDA {id}"),
+                position: Some(seq),
+                what: "the ledger records its acceptance, but the database holds no such NDA (its row was deleted)".into(),
+            });
+        }
+        found.sort_by_key(|d| d.position.unwrap_or(i64::MAX));
+        Ok(found)
+    }
+}
+
+fn micros(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MIN)
+}
+
+/// Where a consent row disagrees with its events.
+fn consent_disagreement(k: &Consent, trail: &Trail) -> Vec<Disagreement> {
+    let record = format!("consent {}", k.id);
+    let mut out = Vec::new();
+    let mut say = |position: Option<i64>, what: String| {
+        out.push(Disagreement {
+            record: record.clone(),
+            position,
+            what,
+        });
+    };
+    let Some((seq, given)) = &trail.recorded else {
+        say(
+            trail.ended.map(|(p, _, _)| p),
+            "no `given` or `reconsented` event records it".into(),
+        );
+        return out;
+    };
+    let at = Some(*seq);
+    if sha256_hex(k.notice_text.as_bytes()) != k.notice_sha256 {
+        say(
+            at,
+            "its text does not hash to its recorded fingerprint (the text was edited)".into(),
+        );
+    }
+    if given.text_sha256 != k.notice_sha256 {
+        say(
+            at,
+            format!(
+                "its text fingerprint {} differs from the {} its event recorded",
+                k.notice_sha256, given.text_sha256
+            ),
+        );
+    }
+    let fields = [
+        ("connection", given.connection_id != Some(k.connection_id)),
+        ("company", given.company_id != k.company_id),
+        (
+            "notice version",
+            given.notice_version_id != Some(k.notice_version_id),
+        ),
+        ("data uses", given.data_uses != k.data_uses),
+    ];
+    for (field, differs) in fields {
+        if differs {
+            say(at, format!("its {field} differs from its event's"));
+        }
+    }
+    if let Some(again) = trail.recorded_again {
+        say(
+            Some(again),
+            "a second event records it as given again".into(),
+        );
+    }
+    match (k.withdrawn_at, trail.ended) {
+        (None, Some((p, kind, _))) => say(
+            Some(p),
+            format!(
+                "it is in force, but the ledger records it {}",
+                kind.as_str()
+            ),
+        ),
+        (Some(w), None) => say(at, format!("it ended at {w}, but no event records its end")),
+        (Some(w), Some((p, kind, ended_at))) if micros(w) != ended_at => say(
+            Some(p),
+            format!(
+                "it ended at {w}, but its `{}` event is at another time",
+                kind.as_str()
+            ),
+        ),
+        _ => {}
+    }
+    out
+}
+
+/// Where a connection row disagrees with the last consent event on it.
+fn connection_disagreement(
+    c: &Connection,
+    last: Option<(i64, EventKind, ConsentId)>,
+) -> Vec<Disagreement> {
+    let record = format!("connection {}", c.id);
+    let Some((seq, kind, consent)) = last else {
+        return vec![Disagreement {
+            record,
+            position: None,
+            what: "no consent event names it".into(),
+        }];
+    };
+    let mut out = Vec::new();
+    if c.consent_id != Some(consent) {
+        out.push(Disagreement {
+            record: record.clone(),
+            position: Some(seq),
+            what: format!(
+                "it names consent {} but the last consent event on it is about consent {consent}",
+                c.consent_id
+                    .map_or_else(|| "none".to_owned(), |k| k.to_string())
+            ),
+        });
+    }
+    use ConnectionStatus as S;
+    let agrees = match kind {
+        EventKind::Given | EventKind::Reconsented => c.status != S::Disconnected,
+        EventKind::Withdrawn => c.status == S::Disconnected,
+        EventKind::Expired => matches!(c.status, S::ReconsentRequired | S::Disconnected),
+        // A superseded consent is followed by the one that replaced it.
+        EventKind::Superseded | EventKind::NdaAccepted => false,
+    };
+    if !agrees {
+        out.push(Disagreement {
+            record,
+            position: Some(seq),
+            what: format!(
+                "its status is {} but the last consent event on it is `{}`",
+                c.status,
+                kind.as_str()
+            ),
+        });
+    }
+    out
+}
+
+/// Where an NDA acceptance row disagrees with its `nda_accepted` event.
+fn nda_disagreement(n: &NdaAcceptance, event: Option<(i64, EventFacts)>) -> Vec<Disagreement> {
+    let record = format!("NDA {}", n.id);
+    let Some((seq, facts)) = event else {
+        return vec![Disagreement {
+            record,
+            position: (n.ledger_seq > 0).then_some(n.ledger_seq),
+            what: "no `nda_accepted` event records it".into(),
+        }];
+    };
+    let mut out = Vec::new();
+    let mut say = |what: String| {
+        out.push(Disagreement {
+            record: record.clone(),
+            position: Some(seq),
+            what,
+        });
+    };
+    if sha256_hex(n.document_text.as_bytes()) != n.document_sha256 {
+        say("its document does not hash to its recorded fingerprint (the text was edited)".into());
+    }
+    if facts.text_sha256 != n.document_sha256 {
+        say("its document fingerprint differs from the one its event recorded".into());
+    }
+    if facts.company_id != n.company_id {
+        say("its company differs from its event's".into());
+    }
+    if n.ledger_seq != seq {
+        say(format!(
+            "it names ledger position {} but its event is at {seq}",
+            n.ledger_seq
+        ));
+    }
+    out
+}
