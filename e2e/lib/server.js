@@ -40,6 +40,8 @@ export async function startPrivateDemo({ env: extra = {} } = {}) {
     baseUrl: new URL(linkUrl).origin,
     apiKey: /^Tenant API key \(shown once\): (\S+)/m.exec(out)[1],
     linkUrl,
+    /** The demo's data directory (its SQLite database), for the CLI to act on. */
+    dataDir: path.join(dir, 'data'),
     log: () => err,
     stop,
   };

@@ -230,3 +230,15 @@ console-ledger-sealed = Signed
 console-ledger-check = Check
 console-ledger-row-ok = matches
 console-ledger-row-bad = does not match
+
+console-nav-notices = Notices
+console-notices-title = Notices
+console-notices-hint = The consent notice of each category in each language. New versions are published through the API.
+console-language = Language
+console-updated = Updated
+console-notice-version-n = Version { $n }
+console-change-material = material change: linked customers are asked to agree again
+console-change-editorial = editorial change
+console-changed-fields = Changed:
+console-uses-added = Data uses added:
+console-uses-removed = Data uses removed:

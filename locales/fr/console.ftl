@@ -230,3 +230,15 @@ console-ledger-sealed = Signé le
 console-ledger-check = Vérification
 console-ledger-row-ok = correspond
 console-ledger-row-bad = ne correspond pas
+
+console-nav-notices = Notices
+console-notices-title = Notices
+console-notices-hint = La notice de consentement de chaque catégorie dans chaque langue. Les nouvelles versions se publient par l’API.
+console-language = Langue
+console-updated = Mise à jour
+console-notice-version-n = Version { $n }
+console-change-material = changement substantiel : les client·es connecté·es doivent accepter à nouveau
+console-change-editorial = changement rédactionnel
+console-changed-fields = Modifié :
+console-uses-added = Usages de données ajoutés :
+console-uses-removed = Usages de données retirés :

@@ -16,6 +16,7 @@ pub mod companies;
 pub mod error;
 pub mod keys;
 pub mod ledger;
+pub mod notices;
 pub mod overview;
 pub mod people;
 pub mod platforms;
@@ -177,6 +178,8 @@ pub fn routes(state: &AppState) -> ConsoleRoutes {
             "/console/webhooks/{endpoint}/deliveries/{delivery}/replay",
             webhooks::replay,
         )
+        .page(Viewer, "/console/notices", notices::list)
+        .page(Viewer, "/console/notices/{id}", notices::show)
         .page(Viewer, "/console/ledger", ledger::show)
         .page(Admin, "/console/api-keys", keys::list)
         .form(Admin, "/console/api-keys", keys::create)
