@@ -170,18 +170,30 @@ impl RetryAfter {
 }
 
 /// Who was connected: `GET` the catalog's identity endpoint with the access token and read the
-/// organisation's id and name at the catalog's pointers.
+/// organisation's id and name at the catalog's pointers. For a platform that names the
+/// organisation on the authorization redirect instead (`identity.callback_param`), `callback`
+/// is that parameter's value: it is the id, and fills `{upstream_id}` in the identity path.
 pub async fn identity(
     http: &reqwest::Client,
     platform: &Platform,
     urls: &Urls,
     shop: Option<&str>,
     access_token: &str,
+    callback: Option<&str>,
 ) -> Result<Upstream, CallError> {
     let no_access = || CallError::NoDataAccess(platform.key.to_string());
     let spec = platform.identity.as_ref().ok_or_else(no_access)?;
+    let from_callback = match &spec.callback_param {
+        Some(param) => Some(callback.filter(|id| is_plain_id(id)).ok_or_else(|| {
+            CallError::BadAnswer(format!(
+                "the authorization redirect named no organisation in `{param}`"
+            ))
+        })?),
+        None => None,
+    };
     let url = if spec.path.starts_with('/') {
-        join(&api_base(platform, urls, shop)?, &spec.path)?
+        let path = fill_upstream(&spec.path, from_callback)?;
+        join(&api_base(platform, urls, shop)?, &path)?
     } else {
         Url::parse(&urls.endpoint(&spec.path, shop))
             .map_err(|e| CallError::BadEndpoint(e.to_string()))?
@@ -216,7 +228,10 @@ pub async fn identity(
         }
     };
     Ok(Upstream {
-        id: read(&spec.id, "id")?,
+        id: match from_callback {
+            Some(id) => id.to_owned(),
+            None => read(&spec.id, "id")?,
+        },
         name: read(&spec.name, "name")?,
     })
 }

@@ -18,10 +18,19 @@ pub const UPSTREAM_ID: &str = "{upstream_id}";
 #[serde(deny_unknown_fields)]
 pub struct Identity {
     /// `GET` this, relative to `api_base`, or an absolute URL for platforms that answer it on
-    /// another host (Xero's `https://api.xero.com/connections`).
+    /// another host (Xero's `https://api.xero.com/connections`). With `callback_param`, it may
+    /// name the organisation as `{upstream_id}`.
     pub path: String,
-    /// RFC 6901 JSON pointer to the organisation's stable id in the answer.
+    /// RFC 6901 JSON pointer to the organisation's stable id in the answer. Empty (and not
+    /// read) with `callback_param`.
+    #[serde(default)]
     pub id: String,
+    /// For platforms whose API has no endpoint telling which organisation a token covers: the
+    /// query parameter of the authorization redirect that names it (QuickBooks sends the
+    /// company's `realmId`). Its value is the organisation's id, and only its name is read
+    /// from the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_param: Option<String>,
     /// RFC 6901 JSON pointer to its display name.
     pub name: String,
     /// The platform's public documentation of that endpoint.
@@ -287,14 +296,34 @@ impl Platform {
     ) -> Result<(), CatalogError> {
         let err =
             |what: &str| CatalogError::Invalid(format!("platform `{}`: identity.{what}", self.key));
+        let from_callback = identity.callback_param.is_some();
         if identity.path.starts_with('/') {
-            check_template_path(&identity.path, false).map_err(|w| err(&format!("path: {w}")))?;
+            check_template_path(&identity.path, from_callback)
+                .map_err(|w| err(&format!("path: {w}")))?;
         } else {
             self.check_url("identity.path", &identity.path, allow_http_localhost)?;
         }
-        for (field, pointer) in [("id", &identity.id), ("name", &identity.name)] {
-            check_pointer(pointer).map_err(|w| err(&format!("{field}: {w}")))?;
+        match &identity.callback_param {
+            Some(param)
+                if param.is_empty()
+                    || !param
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+            {
+                return Err(err("callback_param: must be a query parameter's name"));
+            }
+            Some(_) if !identity.id.is_empty() => {
+                return Err(err(
+                    "id: the callback names the organisation; leave `id` out",
+                ));
+            }
+            Some(_) => {}
+            None if identity.id.is_empty() => {
+                return Err(err("id: is required (or `callback_param`)"));
+            }
+            None => check_pointer(&identity.id).map_err(|w| err(&format!("id: {w}")))?,
         }
+        check_pointer(&identity.name).map_err(|w| err(&format!("name: {w}")))?;
         if identity.docs.trim().is_empty() {
             return Err(err("docs: must name the documentation page"));
         }

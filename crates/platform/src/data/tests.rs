@@ -331,3 +331,80 @@ fn error_messages_are_safe_to_log() {
     assert_eq!(e.code(), "platform_unreachable");
     assert!(!CallError::BadUpstreamId.to_string().contains("Bearer"));
 }
+
+/// One HTTP exchange on a loopback port: the request's first line is returned, `body` answered.
+fn answer_once(body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        first
+    });
+    (base, server)
+}
+
+/// QuickBooks names the company only on the authorization redirect (`realmId`): that value is
+/// the connection's organisation id and fills the identity path, and the name is read from the
+/// company's CompanyInfo. Without a realm, or with one that is not a plain id, nothing is called.
+#[tokio::test]
+async fn quickbooks_takes_the_realm_from_the_callback() {
+    let catalog =
+        accord_domain::catalog::Catalog::parse(accord_domain::catalog::SHIPPED_CATALOG, false)
+            .unwrap();
+    let key = accord_domain::catalog::PlatformKey::parse("quickbooks-online").unwrap();
+    let mut quickbooks = catalog.get(&key).expect("shipped").clone();
+    assert_eq!(
+        quickbooks
+            .identity
+            .as_ref()
+            .and_then(|i| i.callback_param.as_deref()),
+        Some("realmId")
+    );
+    let (base, server) =
+        answer_once(r#"{"CompanyInfo":{"CompanyName":"Bluebell Bakery Ltd","Id":"1"}}"#);
+    quickbooks.api_base = Some(base);
+    let urls = crate::Urls {
+        public_url: "http://127.0.0.1/".parse().unwrap(),
+        sandbox_url: None,
+    };
+    let http = reqwest::Client::new();
+    let found = identity(&http, &quickbooks, &urls, None, "token", Some("9130350"))
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        Upstream {
+            id: "9130350".into(),
+            name: "Bluebell Bakery Ltd".into()
+        }
+    );
+    let request = server.join().unwrap();
+    assert!(
+        request.starts_with("GET /v3/company/9130350/companyinfo/9130350 "),
+        "{request}"
+    );
+    for realm in [None, Some("1/../2"), Some("")] {
+        assert!(
+            matches!(
+                identity(&http, &quickbooks, &urls, None, "token", realm).await,
+                Err(CallError::BadAnswer(_))
+            ),
+            "{realm:?}"
+        );
+    }
+}

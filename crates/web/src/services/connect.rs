@@ -210,6 +210,9 @@ pub struct CallbackQuery {
     pub state: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
+    /// Whatever else the platform added (QuickBooks names the company as `realmId`).
+    #[serde(flatten)]
+    pub extra: std::collections::HashMap<String, String>,
 }
 
 /// Finishes an authorization: consumes `state` (bound to this browser session), exchanges the
@@ -278,8 +281,14 @@ pub async fn complete_callback(
     };
     match accord_platform::exchange(&state.platforms, &flow, platform, code).await {
         Ok(tokens) => {
-            let upstream =
-                super::organisation::read(state, platform, &tokens, flow.connection_id).await;
+            let upstream = super::organisation::read(
+                state,
+                platform,
+                &tokens,
+                flow.connection_id,
+                &query.extra,
+            )
+            .await;
             if ask {
                 let question = super::organisation::question_if_changed(
                     state,

@@ -42,17 +42,25 @@ pub fn label(upstream: Option<&Upstream>, platform_name: &str) -> String {
 /// Reads who was connected with a fresh access token. A platform that cannot say (no identity
 /// endpoint, an outage, an odd answer) must not strand the customer: the connection is linked
 /// without it, and the failure is logged without the token.
+///
+/// `callback` is the authorization redirect's query: a platform that names the organisation
+/// there (`identity.callback_param`, QuickBooks' `realmId`) is read from it.
 pub async fn read(
     state: &AppState,
     platform: &Platform,
     tokens: &TokenSet,
     connection: ConnectionId,
+    callback: &std::collections::HashMap<String, String>,
 ) -> Option<Upstream> {
-    platform.identity.as_ref()?;
+    let identity = platform.identity.as_ref()?;
+    let named = identity
+        .callback_param
+        .as_ref()
+        .and_then(|param| callback.get(param))
+        .map(String::as_str);
     let p = &state.platforms;
-    match accord_platform::data::identity(&p.http, platform, &p.urls, None, &tokens.access_token)
-        .await
-    {
+    let token = &tokens.access_token;
+    match accord_platform::data::identity(&p.http, platform, &p.urls, None, token, named).await {
         Ok(u) => Some(u),
         Err(e) => {
             tracing::warn!(%connection, platform = %platform.key, error = %e, "could not read who was connected; linking without it");

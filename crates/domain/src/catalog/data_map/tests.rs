@@ -339,6 +339,38 @@ fn bad_mappings_name_the_platform_and_key() {
 }
 
 #[test]
+fn an_organisation_named_on_the_redirect_is_read_by_name_only() {
+    let identity = "path = \"/me\"\nid = \"/org/id\"";
+    assert!(ACME.contains(identity));
+    let from_callback = ACME.replacen(
+        identity,
+        "callback_param = \"realmId\"\npath = \"/orgs/{upstream_id}/info\"",
+        1,
+    );
+    let catalog = Catalog::parse(&from_callback, false).unwrap();
+    let spec = catalog.get(&acme().key).unwrap().identity.clone().unwrap();
+    assert_eq!(spec.callback_param.as_deref(), Some("realmId"));
+    assert_eq!(
+        (spec.id.as_str(), spec.path.as_str()),
+        ("", "/orgs/{upstream_id}/info")
+    );
+    for (to, key) in [
+        (
+            "callback_param = \"realmId\"\npath = \"/me\"\nid = \"/org/id\"",
+            "identity.id",
+        ),
+        (
+            "callback_param = \"realm id\"\npath = \"/me\"",
+            "identity.callback_param",
+        ),
+        ("path = \"/me\"", "identity.id"),
+    ] {
+        let err = parse_err(&ACME.replacen(identity, to, 1));
+        assert!(err.contains(key), "{to}: {err}");
+    }
+}
+
+#[test]
 fn an_absolute_identity_url_is_checked_like_the_other_urls() {
     let ok = ACME.replace(
         "path = \"/me\"",
