@@ -23,7 +23,7 @@ const SIZE: &str = "16m";
 
 /// Bounds: for SQLite to meet the full disk once it is full, and for writes to succeed again
 /// once there is room.
-const FULL_BOUND: Duration = Duration::from_secs(60);
+const FULL_BOUND: Duration = Duration::from_secs(45);
 const RECOVERY_BOUND: Duration = Duration::from_secs(30);
 
 /// How long the load goes on against the full disk once the first `503` was seen.
@@ -121,7 +121,7 @@ async fn faults_sqlite_on_a_full_disk_answers_503_and_recovers_when_space_return
     load.wait_acknowledged(50).await;
 
     let filled_at = load.started.elapsed();
-    let filled = fill(&filler);
+    let filler_bytes = fill(&filler);
     let full = load
         .wait_for(filled_at, FULL_BOUND, |a| {
             matches!(a, Answer::Refused { status: 503, .. })
@@ -199,7 +199,7 @@ async fn faults_sqlite_on_a_full_disk_answers_503_and_recovers_when_space_return
          full; {unavailable} requests answered 503 and {full_lines} log lines naming the lack \
          of space; first consent written {:.2} s after space returned (Accord not restarted); \
          {} consents acknowledged, all kept, none other; integrity_check ok",
-        filled as f64 / 1e6,
+        f64::from(u32::try_from(filler_bytes / 1000).unwrap_or(u32::MAX)) / 1e3,
         full.as_secs_f64(),
         recovery.as_secs_f64(),
         kept.acknowledged,

@@ -206,7 +206,7 @@ async fn faults_postgres_stopped_immediately_answers_503_and_recovers_without_re
         .await
         .unwrap();
     assert_eq!(ready.status(), 503, "/readyz while PostgreSQL is down");
-    let down_for = load.started.elapsed() - stopped;
+    let down_for = load.started.elapsed().saturating_sub(stopped);
     tokio::time::sleep(DOWN.saturating_sub(down_for)).await;
     let restart_began = load.started.elapsed();
     pg.start_again();
@@ -301,8 +301,8 @@ async fn faults_postgres_stopped_immediately_answers_503_and_recovers_without_re
          down, all 503 ({} 503s in all); first consent written {:.2} s after the server was \
          back (Accord not restarted); {} consents acknowledged, all kept; {} never \
          acknowledged, of {} requests in flight at the stop",
-        (stopped - stop_began).as_secs_f64(),
-        (restarted - stopped).as_secs_f64(),
+        stopped.saturating_sub(stop_began).as_secs_f64(),
+        restarted.saturating_sub(stopped).as_secs_f64(),
         while_down.len(),
         refused,
         recovery.as_secs_f64(),
