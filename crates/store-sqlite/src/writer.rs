@@ -1,4 +1,4 @@
-//! The writer thread: the one connection that writes, and the group commit of consents.
+//! The writer thread: the one connection that writes, and the group commit of every durable write.
 //!
 //! Every write of the process is a message to one thread of its own, which owns the writer
 //! connection: a closure that runs on the connection (the whole store call, however many
@@ -8,25 +8,23 @@
 //!
 //! Every consent must be durable before it is acknowledged (WAL, `synchronous=FULL`), and there
 //! are thousands of them per second; so must every access record, written on the data path
-//! before the gateway answers. A commit costs one fsync, whatever it holds, so when the thread
-//! takes a consent or an access record it drains whatever else of the two is queued (up to
-//! [`MAX_BATCH`] requests) into one `begin immediate … commit`, and answers each caller only
-//! once that commit succeeded. Other writes found while draining run after the batch, in the
-//! order they came. Whatever is sent while a batch commits joins the next one.
+//! before the gateway answers, and every other store call that writes in a transaction
+//! ([`Writer::transaction`]: a company, a link session, its use, the OAuth state consumed at the
+//! callback, the connection linked with its tokens…). A commit costs one fsync, whatever it
+//! holds, so when the thread takes any of these it drains whatever else of them is queued (up
+//! to [`MAX_BATCH`] requests, of every kind together) into one `begin immediate … commit`, and
+//! answers each caller only once that commit succeeded. Other writes found while draining run
+//! after the batch, in the order they came. Whatever is sent while a batch commits joins the
+//! next one. A hosted flow makes several such writes one after the other; under load each waits
+//! for one shared fsync, not for a queue of them.
 //!
-//! If any request of a batch fails, that attempt is rolled back and the batch is replayed with
-//! each request inside its own savepoint: the failing one (a duplicate id, a connection of
-//! someone else) is rolled back alone and answered with its own error; the others commit.
-//! Either way each caller gets the outcome it would have had alone.
-//!
-//! Every other store call that writes in a transaction ([`Writer::transaction`]: a company, a
-//! link session, its use, the OAuth state consumed at the callback, the connection linked with
-//! its tokens…) is group-committed the same way among its kind: the thread takes the
-//! transactions queued together, runs each in a savepoint of one `begin immediate … commit`, and
-//! answers each caller after that commit, with its own outcome (a call that fails is rolled back
-//! to its savepoint alone). A hosted flow makes several such writes; under load they share
-//! fsyncs instead of queueing for one each. Their closures run once (they are not replayed), so
-//! each runs in its savepoint from the start.
+//! Consents and access records are applied first, straight, inside one savepoint. If any of
+//! them fails, that attempt is rolled back to the savepoint and they are replayed with each
+//! request inside its own savepoint: the failing one (a duplicate id, a connection of someone
+//! else) is rolled back alone and answered with its own error; the others commit. Transactions
+//! come next, each in a savepoint of its own from the start (their closures run once, they are
+//! not replayed): one that fails is rolled back to its savepoint alone. Either way each caller
+//! gets the outcome it would have had alone.
 
 use crate::consents::{Prepared, Statements};
 use crate::error::{backend, failed, sqlite};
@@ -129,7 +127,8 @@ impl Request {
 pub struct GroupCommitStats {
     /// Commits that succeeded.
     pub batches: u64,
-    /// Requests answered after a successful commit (including those whose own savepoint failed).
+    /// Requests (consents, access records, transactions) taken into a batch that committed,
+    /// including those whose own savepoint failed.
     pub requests: u64,
     /// The most requests one commit held.
     pub largest_batch: u64,
@@ -272,93 +271,138 @@ impl Writer {
     }
 }
 
-/// The thread's loop: one message at a time, consents and access records in batches.
+/// The thread's loop: one message at a time, every durable write in a group commit.
 fn run(mut db: Connection, mut queue: mpsc::Receiver<Message>, counters: &Counters) {
     let mut later = VecDeque::new();
     while let Some(message) = later.pop_front().or_else(|| queue.blocking_recv()) {
         match message {
             Message::Run(job) => run_job(&mut db, job),
-            Message::Tx(first) => {
-                let batch = drain_transactions(first, &mut queue, &mut later);
-                let started = std::time::Instant::now();
-                commit_transactions(&db, batch);
-                accord_metrics::db_commit("sqlite", started.elapsed().as_secs_f64());
-            }
-            Message::Grouped(first) => {
-                let batch = drain(first, &mut queue, &mut later);
-                let started = std::time::Instant::now();
-                let written = write_batch(&mut db, &batch);
-                accord_metrics::db_commit("sqlite", started.elapsed().as_secs_f64());
-                match written {
-                    Ok(outcomes) => answer(batch, outcomes, counters),
-                    Err(cause) => fail_all(batch, &cause),
-                }
-            }
             Message::Close(ack) => {
                 drop(db);
                 let _ = ack.send(());
                 return;
             }
+            write => {
+                let (grouped, transactions) = drain(write, &mut queue, &mut later);
+                let started = std::time::Instant::now();
+                commit_writes(&db, grouped, transactions, counters);
+                accord_metrics::db_commit("sqlite", started.elapsed().as_secs_f64());
+            }
         }
     }
 }
 
-/// The batch `first` starts: every grouped write already queued, up to [`MAX_BATCH`]; other
-/// messages met on the way are kept, in order, for after the batch.
+/// The batch `first` starts: every grouped write and every transaction already queued, up to
+/// [`MAX_BATCH`] in all; other messages met on the way are kept, in order, for after the batch.
 fn drain(
-    first: Box<Request>,
+    first: Message,
     queue: &mut mpsc::Receiver<Message>,
     later: &mut VecDeque<Message>,
-) -> Vec<Request> {
-    let mut batch = vec![*first];
-    while batch.len() < MAX_BATCH && later.len() < MAX_BATCH {
-        match queue.try_recv() {
-            Ok(Message::Grouped(request)) => batch.push(*request),
-            Ok(other) => later.push_back(other),
-            Err(_) => break,
+) -> (Vec<Request>, Vec<TxJob>) {
+    let mut grouped = Vec::new();
+    let mut transactions = Vec::new();
+    let mut next = Some(first);
+    while let Some(message) = next.take() {
+        match message {
+            Message::Grouped(request) => grouped.push(*request),
+            Message::Tx(job) => transactions.push(job),
+            other => later.push_back(other),
+        }
+        if grouped.len() + transactions.len() < MAX_BATCH && later.len() < MAX_BATCH {
+            next = queue.try_recv().ok();
         }
     }
-    batch
+    (grouped, transactions)
 }
 
-/// The transactions `first` starts: every one already queued, up to [`MAX_BATCH`]; other
-/// messages met on the way are kept, in order, for after them.
-fn drain_transactions(
-    first: TxJob,
-    queue: &mut mpsc::Receiver<Message>,
-    later: &mut VecDeque<Message>,
-) -> Vec<TxJob> {
-    let mut batch = vec![first];
-    while batch.len() < MAX_BATCH && later.len() < MAX_BATCH {
-        match queue.try_recv() {
-            Ok(Message::Tx(job)) => batch.push(job),
-            Ok(other) => later.push_back(other),
-            Err(_) => break,
-        }
-    }
-    batch
-}
-
-/// The transactions in one `begin immediate … commit`, each in a savepoint: one that fails (or
-/// panics) is rolled back alone; the others are answered after the commit. Should the
-/// transaction itself break (a savepoint that cannot be rolled back, SQLite ending the
-/// transaction), the calls it held are answered with that failure and the rest go on in a new
-/// one.
-fn commit_transactions(db: &Connection, batch: Vec<TxJob>) {
-    let mut answers: Vec<TxAnswer> = Vec::with_capacity(batch.len());
+/// One `begin immediate … commit` for the whole batch, so it costs one fsync whatever it holds:
+/// first the consents and access records (see [`write_grouped`]), then each transaction in a
+/// savepoint of its own (see [`run_transactions`]). Every caller is answered after the commit,
+/// with its own outcome or the commit's failure.
+///
+/// The grouped writes go first because the consents carry each tenant's ledger head from one
+/// request to the next in memory; a transaction that appends to a ledger after them reads the
+/// head they left in the table.
+fn commit_writes(
+    db: &Connection,
+    grouped: Vec<Request>,
+    transactions: Vec<TxJob>,
+    counters: &Counters,
+) {
+    let held = (grouped.len() + transactions.len()) as u64;
+    let mut answers: Vec<TxAnswer> = Vec::with_capacity(grouped.len() + transactions.len());
     let mut open = false;
+    if !grouped.is_empty() {
+        let written = db
+            .execute_batch("begin immediate")
+            .map_err(sqlite)
+            .and_then(|()| write_grouped(db, &grouped));
+        match written {
+            Ok(outcomes) => {
+                open = true;
+                answers.extend(grouped.into_iter().zip(outcomes).map(grouped_answer));
+            }
+            Err(cause) => {
+                if !db.is_autocommit() {
+                    // Leave the connection outside any transaction for the transactions.
+                    let _ = db.execute_batch("rollback");
+                }
+                fail_all(grouped, &cause);
+            }
+        }
+    }
+    run_transactions(db, transactions, &mut answers, &mut open);
+    if open {
+        let committed = db.execute_batch("commit").map_err(sqlite);
+        if !db.is_autocommit() {
+            let _ = db.execute_batch("rollback");
+        }
+        let failed = committed.err();
+        if failed.is_none() {
+            counters.batches.fetch_add(1, Ordering::Relaxed);
+            counters.requests.fetch_add(held, Ordering::Relaxed);
+            counters.largest_batch.fetch_max(held, Ordering::Relaxed);
+        }
+        for answer in answers {
+            answer(failed.as_ref());
+        }
+    }
+}
+
+/// How a grouped request is answered once the batch's commit is known: its own outcome, or the
+/// commit's failure.
+fn grouped_answer((request, outcome): (Request, Result<Applied>)) -> TxAnswer {
+    Box::new(move |commit_failed| match commit_failed {
+        Some(cause) if outcome.is_ok() => {
+            request.answer(Err(failed("group commit failed", cause)));
+        }
+        _ => request.answer(outcome),
+    })
+}
+
+/// The transactions, each in a savepoint of the open transaction (begun here if none is):
+/// one that fails (or panics) is rolled back alone; the others are answered after the commit,
+/// through `answers`. Should the transaction itself break (a savepoint that cannot be rolled
+/// back, SQLite ending the transaction), the calls it held — grouped writes included — are
+/// answered with that failure and the rest go on in a new one.
+fn run_transactions(
+    db: &Connection,
+    batch: Vec<TxJob>,
+    answers: &mut Vec<TxAnswer>,
+    open: &mut bool,
+) {
     for job in batch {
-        if !open {
+        if !*open {
             if let Err(e) = db.execute_batch("begin immediate").map_err(sqlite) {
                 // The call is answered by dropping it: "the writer stopped before answering".
                 tracing::error!(error = %e, "cannot begin a write transaction");
                 continue;
             }
-            open = true;
+            *open = true;
         }
         if let Err(e) = db.execute_batch("savepoint call").map_err(sqlite) {
-            end_broken(db, &mut answers, &e);
-            open = false;
+            end_broken(db, answers, &e);
+            *open = false;
             continue;
         }
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| job(db)));
@@ -378,31 +422,20 @@ fn commit_transactions(db: &Connection, batch: Vec<TxJob>) {
         } else {
             "rollback to call; release call"
         };
-        if db.is_autocommit() {
-            let e = backend("SQLite ended the transaction");
-            end_broken(db, &mut answers, &e);
-            if let Some(answer) = kept {
-                answer(Some(&e));
-            }
-            open = false;
-        } else if let Err(e) = db.execute_batch(end).map_err(sqlite) {
-            end_broken(db, &mut answers, &e);
-            if let Some(answer) = kept {
-                answer(Some(&e));
-            }
-            open = false;
+        let broken = if db.is_autocommit() {
+            Some(backend("SQLite ended the transaction"))
         } else {
-            answers.extend(kept);
-        }
-    }
-    if open {
-        let committed = db.execute_batch("commit").map_err(sqlite);
-        if !db.is_autocommit() {
-            let _ = db.execute_batch("rollback");
-        }
-        let failed = committed.err();
-        for answer in answers {
-            answer(failed.as_ref());
+            db.execute_batch(end).map_err(sqlite).err()
+        };
+        match broken {
+            Some(e) => {
+                end_broken(db, answers, &e);
+                if let Some(answer) = kept {
+                    answer(Some(&e));
+                }
+                *open = false;
+            }
+            None => answers.extend(kept),
         }
     }
 }
@@ -429,46 +462,30 @@ fn run_job(db: &mut Connection, job: Job) {
     }
 }
 
-/// The batch in one transaction: every request applied straight (the common case, where nothing
-/// fails, costs no savepoint), or, when one fails, replayed with a savepoint each. The outer
-/// `Err` means the batch itself failed and nothing was written.
-fn write_batch(db: &mut Connection, batch: &[Request]) -> Result<Vec<Result<Applied>>> {
-    let result = fast_path(db, batch)
-        .transpose()
-        .unwrap_or_else(|| isolated(db, batch));
-    if result.is_err() && !db.is_autocommit() {
-        // Leave the connection outside any transaction for the next message.
-        let _ = db.execute_batch("rollback");
-    }
-    result
-}
-
-/// Every request applied in the batch's transaction, then one commit. `Ok(None)` as soon as one
-/// request fails: the attempt is rolled back and the batch goes through [`isolated`].
-fn fast_path(db: &Connection, batch: &[Request]) -> Result<Option<Vec<Result<Applied>>>> {
-    db.execute_batch("begin immediate").map_err(sqlite)?;
+/// The consents and access records of a batch, in the open transaction: every request applied
+/// straight (the common case, where nothing fails, costs one savepoint for all), or, when one
+/// fails, that attempt rolled back and the requests replayed with a savepoint each, so the
+/// failing one (a duplicate id, a connection of someone else) is rolled back alone and answered
+/// with its own error. The outer `Err` means a savepoint could not be opened, released or
+/// rolled back: the transaction can no longer be trusted, and none of them is kept.
+fn write_grouped(db: &Connection, batch: &[Request]) -> Result<Vec<Result<Applied>>> {
+    db.execute_batch("savepoint grouped").map_err(sqlite)?;
     let mut statements = BatchStatements::prepare(db)?;
     let mut events = Vec::with_capacity(batch.len());
     for request in batch {
-        let Ok(event) = statements.apply(request) else {
-            drop(statements);
-            db.execute_batch("rollback").map_err(sqlite)?;
-            return Ok(None);
-        };
-        events.push(Ok(event));
+        match statements.apply(request) {
+            Ok(event) => events.push(Ok(event)),
+            Err(_) => break,
+        }
     }
     drop(statements);
-    // A failed commit is a failure of the batch, not of a request; SQLite has then rolled the
-    // transaction back, or `write_batch` does.
-    db.execute_batch("commit").map_err(sqlite)?;
-    Ok(Some(events))
-}
-
-/// Each request inside its own savepoint: one that fails is rolled back alone and answered with
-/// its own error. The outer `Err` means the savepoint could not be opened, released or rolled
-/// back: the transaction can no longer be trusted, and nothing is kept.
-fn isolated(db: &Connection, batch: &[Request]) -> Result<Vec<Result<Applied>>> {
-    db.execute_batch("begin immediate").map_err(sqlite)?;
+    if events.len() == batch.len() {
+        db.execute_batch("release grouped").map_err(sqlite)?;
+        return Ok(events);
+    }
+    // The statements carry each tenant's ledger head from one request to the next: they are
+    // prepared afresh for the replay, which reads the heads again from the rolled-back tables.
+    db.execute_batch("rollback to grouped").map_err(sqlite)?;
     let mut statements = BatchStatements::prepare(db)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
@@ -486,18 +503,8 @@ fn isolated(db: &Connection, batch: &[Request]) -> Result<Vec<Result<Applied>>> 
         }
     }
     drop(statements);
-    db.execute_batch("commit").map_err(sqlite)?;
+    db.execute_batch("release grouped").map_err(sqlite)?;
     Ok(outcomes)
-}
-
-fn answer(batch: Vec<Request>, outcomes: Vec<Result<Applied>>, counters: &Counters) {
-    let n = batch.len() as u64;
-    counters.batches.fetch_add(1, Ordering::Relaxed);
-    counters.requests.fetch_add(n, Ordering::Relaxed);
-    counters.largest_batch.fetch_max(n, Ordering::Relaxed);
-    for (request, outcome) in batch.into_iter().zip(outcomes) {
-        request.answer(outcome);
-    }
 }
 
 fn fail_all(batch: Vec<Request>, cause: &StoreError) {
@@ -655,5 +662,83 @@ pub(crate) mod tests {
         }
         let after = store.group_commit_stats();
         assert_eq!(after.batches - before.batches, 1, "one commit for all");
+    }
+
+    /// Transactions queued among consents join the consents' commit (one fsync for every kind
+    /// of durable write); a transaction that fails is rolled back alone, and every caller hears
+    /// its own outcome.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transactions_and_consents_share_one_commit() {
+        use accord_domain::ids::CompanyId;
+        use accord_domain::tenant::Company;
+        use accord_store::CompanyStore;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("accord.db"))
+                .await
+                .unwrap(),
+        );
+        let w = World::new(&*store, "Lender A").await;
+        let before = store.group_commit_stats();
+        let (release, holder) = hold_writer(&store).await;
+        let mut consents = Vec::new();
+        let mut companies = Vec::new();
+        for n in 0..10 {
+            let write = fixtures::consent_write(&w.company, &w.nv, at(n));
+            let s = Arc::clone(&store);
+            consents.push(tokio::spawn(async move { s.record_consent(&write).await }));
+            // The last company reuses the first one's id: it must fail alone.
+            let company = Company {
+                id: if n == 9 {
+                    companies
+                        .first()
+                        .map_or_else(CompanyId::new, |(c, _): &(Company, _)| c.id)
+                } else {
+                    CompanyId::new()
+                },
+                tenant_id: w.tenant.id,
+                name: format!("Company {n}"),
+                external_id: None,
+                created_at: at(n),
+            };
+            let (s, c) = (Arc::clone(&store), company.clone());
+            companies.push((
+                company,
+                tokio::spawn(async move { s.create_company(&c).await }),
+            ));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while store.write.queued() < 20 {
+            assert!(tokio::time::Instant::now() < deadline, "never queued");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        for call in consents {
+            call.await.unwrap().unwrap();
+        }
+        let mut failed = 0;
+        for (company, call) in companies {
+            match call.await.unwrap() {
+                Ok(()) => {
+                    let stored = store.company(w.tenant.id, company.id).await.unwrap();
+                    assert_eq!(stored.map(|c| c.name), Some(company.name));
+                }
+                Err(StoreError::Conflict(_)) => failed += 1,
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(failed, 1, "only the duplicate company fails");
+        let after = store.group_commit_stats();
+        assert_eq!(after.batches - before.batches, 1, "one commit for all");
+        assert_eq!(after.largest_batch, 20);
+        assert_eq!(
+            store
+                .company_connections(w.tenant.id, w.company.id)
+                .await
+                .unwrap()
+                .len(),
+            10
+        );
     }
 }
