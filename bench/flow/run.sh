@@ -5,6 +5,7 @@
 #   LEVELS="1 4 16 64" ROUNDS=2 SECS=10 bench/flow/run.sh
 #   FLOW_ACCORD_BIN=/path/to/other/accord SVG=docs/flow-other.svg TITLE="…" bench/flow/run.sh
 #   SKIP_BUILD=1 …                      (the binaries in CARGO_TARGET_DIR as they are)
+#   PG_URL= bench/flow/run.sh           (without the PostgreSQL rounds)
 #
 # Builds Accord and the load generator (accord-flow) in release mode, installs the peer
 # (bench/peer: oidc-provider at the version pinned by its package-lock.json), starts both
@@ -15,6 +16,12 @@
 # binary size, every round, every step) as a new section of docs/benchmarks.md and the chart as
 # docs/flow.svg. Every round is bounded in time (SECS) and count (MAX); servers and files are
 # removed at the end.
+#
+# With PostgreSQL reachable at PG_URL (default postgres://postgres@127.0.0.1:5432), each round
+# also drives two Accord instances sharing one fresh database on it (side `accord-pg`, the
+# in-flight slots split between the instances, each flow on one instance: the sandbox platform
+# keeps its sign-ins in the process that mounts it): A (SQLite), P (PostgreSQL), B (peer), in
+# turn. The database is dropped at the end.
 #
 # The load generator shares the machine with the server it drives (2 cores here): its own CPU
 # per flow is reported beside the server's.
@@ -28,13 +35,19 @@ WARMUP="${WARMUP:-2}"
 MAX="${MAX:-200000}"
 ACCORD_PORT="${ACCORD_PORT:-18080}"
 PEER_PORT="${PEER_PORT:-18090}"
+PG_PORTS=(18081 18082)
+PG_URL="${PG_URL-postgres://postgres@127.0.0.1:5432}"
+PG_DB="accord_flow_$$"
 DOC="${DOC:-docs/benchmarks.md}"
 SVG="${SVG:-docs/flow.svg}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-flow}"
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/accord-flow.XXXXXX")"
 PIDS=()
+PG_MADE=""
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done
+    if [ -n "$PG_MADE" ]; then psql -q "$PG_URL/postgres" -c "drop database if exists $PG_DB" || true; fi
     rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -73,6 +86,13 @@ start_accord() {
         "$FLOW" start --health "http://127.0.0.1:$ACCORD_PORT/healthz" --log "$DIR/accord.log" \
         -- "$ACCORD" demo --port "$ACCORD_PORT" --data-dir "$DIR/accord"
 }
+start_accord_pg() {
+    # One instance of two on the same PostgreSQL database (and the same key file).
+    ACCORD_RATE_LIMITS__POSTS_PER_IP=0 ACCORD_LOG__LEVEL=warn \
+        ACCORD_DATABASE__URL="$PG_URL/$PG_DB" \
+        "$FLOW" start --health "http://127.0.0.1:$1/healthz" --log "$DIR/accord-pg-$1.log" \
+        -- "$ACCORD" demo --port "$1" --data-dir "$DIR/accord-pg"
+}
 start_peer() {
     PORT="$PEER_PORT" "$FLOW" start --health "http://127.0.0.1:$PEER_PORT/healthz" \
         --log "$DIR/peer.log" -- node bench/peer/server.js
@@ -92,8 +112,32 @@ PEER_COLD="$(echo "$S" | json cold_start_ms)"
 sleep 2
 FACTS+=("cold start (exec to first 200 on /healthz)=Accord $(printf '%.0f' "$ACCORD_COLD") ms, peer $(printf '%.0f' "$PEER_COLD") ms")
 FACTS+=("idle RSS (2 s after start)=Accord $(( $(kib_of "$ACCORD_PID") / 1024 )) MiB, peer $(( $(kib_of "$PEER_PID") / 1024 )) MiB")
-API_KEY="$(sed -n 's/^Tenant API key (shown once): //p' "$DIR/accord.log" | tail -1)"
-[ -n "$API_KEY" ] || { echo "no API key in the demo's output:"; cat "$DIR/accord.log"; exit 1; }
+api_key_of() {
+    local key
+    key="$(sed -n 's/^Tenant API key (shown once): //p' "$1" | tail -1)"
+    [ -n "$key" ] || { echo "no API key in the demo's output:" >&2; cat "$1" >&2; exit 1; }
+    echo "$key"
+}
+API_KEY="$(api_key_of "$DIR/accord.log")"
+
+PG_BASES=""; PG_KEYS=""; PG_PIDS=""
+if [ -n "$PG_URL" ] && psql -q "$PG_URL/postgres" -c "create database $PG_DB" 2>/dev/null; then
+    PG_MADE=1
+    echo "== PostgreSQL: two instances on $PG_URL/$PG_DB"
+    for port in "${PG_PORTS[@]}"; do
+        # One after the other: the first creates the demo tenant, the second finds it.
+        S="$(start_accord_pg "$port")"; P="$(echo "$S" | json pid)"; PIDS+=("$P")
+        K="$(api_key_of "$DIR/accord-pg-$port.log")"
+        PG_BASES="${PG_BASES:+$PG_BASES,}http://127.0.0.1:$port"
+        PG_KEYS="${PG_KEYS:+$PG_KEYS,}$K"
+        PG_PIDS="${PG_PIDS:+$PG_PIDS,}$P"
+    done
+    sleep 2
+    PG_RSS=0; for p in ${PG_PIDS//,/ }; do PG_RSS=$(( PG_RSS + $(kib_of "$p") )); done
+    FACTS+=("PostgreSQL=$(psql -tAq "$PG_URL/postgres" -c 'show server_version' | cut -d' ' -f1), synchronous_commit $(psql -tAq "$PG_URL/postgres" -c 'show synchronous_commit'), two Accord instances (idle RSS $(( PG_RSS / 1024 )) MiB together)")
+elif [ -n "$PG_URL" ]; then
+    echo "== PostgreSQL at $PG_URL not reachable: no PostgreSQL rounds"
+fi
 
 echo "== rounds: levels $LEVELS, $ROUNDS × (A B), ${SECS} s each after ${WARMUP} s warm-up"
 RESULTS="$DIR/rounds.jsonl"
@@ -102,6 +146,11 @@ for c in $LEVELS; do
         "$FLOW" run --side accord --base "http://127.0.0.1:$ACCORD_PORT" --api-key "$API_KEY" \
             --server-pid "$ACCORD_PID" --concurrency "$c" --seconds "$SECS" --warmup "$WARMUP" \
             --max "$MAX" --round "$round" | tee -a "$RESULTS" | cut -c1-160
+        if [ -n "$PG_BASES" ]; then
+            "$FLOW" run --side accord-pg --base "$PG_BASES" --api-key "$PG_KEYS" \
+                --server-pid "$PG_PIDS" --concurrency "$c" --seconds "$SECS" --warmup "$WARMUP" \
+                --max "$MAX" --round "$round" | tee -a "$RESULTS" | cut -c1-160
+        fi
         "$FLOW" run --side peer --base "http://127.0.0.1:$PEER_PORT" \
             --server-pid "$PEER_PID" --concurrency "$c" --seconds "$SECS" --warmup "$WARMUP" \
             --max "$MAX" --round "$round" | tee -a "$RESULTS" | cut -c1-160

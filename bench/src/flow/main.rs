@@ -58,12 +58,15 @@ enum Command {
 
 #[derive(Parser, Clone)]
 pub struct RunArgs {
-    /// `accord` or `peer`.
+    /// `accord`, `accord-pg` (Accord's flow, reported as Accord on PostgreSQL) or `peer`.
     #[arg(long)]
     side: String,
+    /// The server's base URL; several, comma-separated, for instances of one deployment (slot
+    /// `i` drives the `i mod n`-th, each flow from start to end on one instance).
     #[arg(long)]
     base: String,
-    /// Accord: the tenant API key (from `accord demo`).
+    /// Accord: the tenant API key (from `accord demo`); comma-separated, one per `--base`, when
+    /// each instance gave its own.
     #[arg(long, default_value = "")]
     api_key: String,
     /// Accord: the catalog platform connected (the in-process sandbox).
@@ -80,7 +83,8 @@ pub struct RunArgs {
     /// Stop after this many flows in all, whatever the time.
     #[arg(long, default_value_t = 100_000)]
     max: u64,
-    /// The server's process id, for its CPU time and memory.
+    /// The server's process id, for its CPU time and memory; comma-separated for several
+    /// instances (CPU and memory summed).
     #[arg(long, default_value = "")]
     server_pid: String,
     /// The round's number, carried into the JSON line.
@@ -149,7 +153,9 @@ async fn start(health: &str, log: &std::path::Path, command: &[String]) -> anyho
 /// What the in-flight slots share.
 struct Shared {
     args: RunArgs,
-    tenant: accord::Tenant,
+    /// One per base URL, in order.
+    tenants: Vec<accord::Tenant>,
+    bases: Vec<String>,
     started: u64,
     next: AtomicU64,
     errors: AtomicU64,
@@ -167,16 +173,25 @@ struct Tally {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<Round> {
-    if args.side != "accord" && args.side != "peer" {
-        bail!("--side must be accord or peer");
+    if !["accord", "accord-pg", "peer"].contains(&args.side.as_str()) {
+        bail!("--side must be accord, accord-pg (Accord on PostgreSQL, reported apart) or peer");
     }
     let now = Instant::now();
     let window_start = now + Duration::from_secs_f64(args.warmup);
-    let shared = Arc::new(Shared {
-        tenant: accord::Tenant {
-            api_key: args.api_key.clone(),
+    let bases: Vec<String> = args.base.split(',').map(str::to_owned).collect();
+    let keys: Vec<&str> = args.api_key.split(',').collect();
+    if keys.len() != 1 && keys.len() != bases.len() {
+        bail!("--api-key: one key, or one per --base");
+    }
+    let tenants = (0..bases.len())
+        .map(|i| accord::Tenant {
+            api_key: keys[i % keys.len()].to_owned(),
             platform: args.platform.clone(),
-        },
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        tenants,
+        bases,
         started: u64::from(std::process::id()),
         next: AtomicU64::new(0),
         errors: AtomicU64::new(0),
@@ -186,9 +201,9 @@ async fn run(args: RunArgs) -> anyhow::Result<Round> {
         args,
     });
     let mut tasks = Vec::new();
-    for _ in 0..shared.args.concurrency {
+    for i in 0..shared.args.concurrency {
         let shared = shared.clone();
-        tasks.push(tokio::spawn(async move { slot(&shared).await }));
+        tasks.push(tokio::spawn(async move { slot(&shared, i).await }));
     }
     // The window's CPU: read once the warm-up is over, and again when the window closes.
     tokio::time::sleep_until(window_start.into()).await;
@@ -268,8 +283,10 @@ fn summarise(
 
 /// One in-flight slot: flows back to back until the window closes or the count is reached. A
 /// flow counts when it started inside the window and ended before it closed.
-async fn slot(shared: &Shared) -> anyhow::Result<Tally> {
-    let mut b = browser::Browser::new(&shared.args.base)?;
+async fn slot(shared: &Shared, i: usize) -> anyhow::Result<Tally> {
+    let instance = i % shared.bases.len();
+    let mut b = browser::Browser::new(&shared.bases[instance])?;
+    let tenant = &shared.tenants[instance];
     let mut tally = Tally::default();
     while Instant::now() < shared.window_end {
         let n = shared.next.fetch_add(1, Ordering::Relaxed);
@@ -278,10 +295,10 @@ async fn slot(shared: &Shared) -> anyhow::Result<Tally> {
         }
         b.start_flow();
         let started = Instant::now();
-        let result = if shared.args.side == "accord" {
-            accord::flow(&mut b, &shared.tenant, shared.started * 1_000_000 + n).await
-        } else {
+        let result = if shared.args.side == "peer" {
             peer::flow(&mut b).await
+        } else {
+            accord::flow(&mut b, tenant, shared.started * 1_000_000 + n).await
         };
         let ended = Instant::now();
         if let Err(e) = result {

@@ -81,10 +81,50 @@ fn markdown(args: &ReportArgs, rounds: &[Round]) -> String {
             );
         }
     }
-    for side in ["accord", "peer"] {
+    pg_table(&mut md, rounds);
+    for side in ["accord", "accord-pg", "peer"] {
         steps_table(&mut md, rounds, side);
     }
     md
+}
+
+/// Two Accord instances on one PostgreSQL (side `accord-pg`), beside the same pair's rounds.
+fn pg_table(md: &mut String, rounds: &[Round]) {
+    if !rounds.iter().any(|r| r.side == "accord-pg") {
+        return;
+    }
+    md.push_str("\nTwo Accord instances on one PostgreSQL (each flow on one instance, the in-flight slots split between them), beside the same pair:\n\n");
+    md.push_str("| in flight | pair | Accord PG flows/s | / Accord SQLite | / peer | flow p50 / p99 | CPU / flow (both instances) | errors |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|\n");
+    for c in levels(rounds) {
+        for n in 1.. {
+            let Some(p) = find(rounds, "accord-pg", c, n) else {
+                break;
+            };
+            let ratio = |side: &str| {
+                find(rounds, side, c, n).map_or_else(
+                    || "–".to_owned(),
+                    |r| {
+                        format!(
+                            "{:.2}×",
+                            p.flows_per_s / r.flows_per_s.max(f64::MIN_POSITIVE)
+                        )
+                    },
+                )
+            };
+            let _ = writeln!(
+                md,
+                "| {c} | {n} | {:.0} | {} | **{}** | {:.1} / {:.1} ms | {:.2} ms | {} |",
+                p.flows_per_s,
+                ratio("accord"),
+                ratio("peer"),
+                p.flow_p50_ms,
+                p.flow_p99_ms,
+                p.server_cpu_ms_per_flow,
+                p.errors
+            );
+        }
+    }
 }
 
 /// Every step's p50 / p99 at each level, from the first round of the level.
@@ -95,10 +135,10 @@ fn steps_table(md: &mut String, rounds: &[Round], side: &str) {
         .filter_map(|&c| find(rounds, side, c, 1))
         .collect();
     let Some(first) = firsts.first() else { return };
-    let name = if side == "accord" {
-        "Accord"
-    } else {
-        "oidc-provider"
+    let name = match side {
+        "accord" => "Accord",
+        "accord-pg" => "Accord on PostgreSQL (two instances)",
+        _ => "oidc-provider",
     };
     let _ = write!(
         md,
@@ -139,8 +179,13 @@ fn svg(rounds: &[Round]) -> String {
     let plot_h = h - bottom - 30.0;
     #[allow(clippy::cast_precision_loss)]
     let group_w = (w - left - 10.0) / levels.len().max(1) as f64;
+    let pg = if rounds.iter().any(|r| r.side == "accord-pg") {
+        " <tspan fill=\"#2ca02c\">■ Accord, 2 instances on PostgreSQL</tspan>"
+    } else {
+        ""
+    };
     let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"18\" font-size=\"14\">Complete flows per second (higher is better): <tspan fill=\"#1f77b4\">■ Accord</tspan> <tspan fill=\"#ff7f0e\">■ node oidc-provider</tspan>, each round</text>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"18\" font-size=\"14\">Complete flows per second (higher is better): <tspan fill=\"#1f77b4\">■ Accord</tspan> <tspan fill=\"#ff7f0e\">■ node oidc-provider</tspan>{pg}, each round</text>\n"
     );
     for i in 0..=4 {
         let v = top * f64::from(i) / 4.0;
@@ -149,19 +194,16 @@ fn svg(rounds: &[Round]) -> String {
     }
     for (g, &c) in levels.iter().enumerate() {
         let mut bars: Vec<(&str, f64)> = Vec::new();
-        for side in ["accord", "peer"] {
+        for (side, colour) in [
+            ("accord", "#1f77b4"),
+            ("accord-pg", "#2ca02c"),
+            ("peer", "#ff7f0e"),
+        ] {
             for r in rounds
                 .iter()
                 .filter(|r| r.side == side && r.concurrency == c)
             {
-                bars.push((
-                    if side == "accord" {
-                        "#1f77b4"
-                    } else {
-                        "#ff7f0e"
-                    },
-                    r.flows_per_s,
-                ));
+                bars.push((colour, r.flows_per_s));
             }
         }
         #[allow(clippy::cast_precision_loss)]

@@ -68,8 +68,13 @@ pub struct Round {
     pub first_error: Option<String>,
 }
 
+/// User + system CPU time of the processes so far (comma-separated pids, summed).
+pub fn cpu_time(pids: &str) -> Duration {
+    pids.split(',').map(cpu_time_of).sum()
+}
+
 /// User + system CPU time of a process so far (/proc/PID/stat, clock ticks of 10 ms).
-pub fn cpu_time(pid: &str) -> Duration {
+fn cpu_time_of(pid: &str) -> Duration {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return Duration::ZERO;
     };
@@ -86,8 +91,15 @@ pub fn cpu_time(pid: &str) -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
-/// (`VmRSS`, `VmHWM`) of a process in KiB: resident now and at its peak.
-pub fn rss(pid: &str) -> (u64, u64) {
+/// (`VmRSS`, `VmHWM`) in KiB of the processes (comma-separated pids, summed): resident now and
+/// at their peak.
+pub fn rss(pids: &str) -> (u64, u64) {
+    pids.split(',')
+        .map(rss_of)
+        .fold((0, 0), |(r, p), (r1, p1)| (r + r1, p + p1))
+}
+
+fn rss_of(pid: &str) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
