@@ -26,8 +26,9 @@ pub struct ApiKeyRecord {
     pub key_id: String,
     pub secret_hash: String,
     pub created_at: OffsetDateTime,
-    /// When a request last authenticated with this key, to the minute: the API updates it at
-    /// most once a minute per key ([`ApiKeyRecord::LAST_USED_GRANULARITY`]).
+    /// When a request last authenticated with this key, within a minute: the API writes it at
+    /// most once a minute per key ([`ApiKeyRecord::LAST_USED_GRANULARITY`]), so a later use in
+    /// that minute leaves the earlier time.
     pub last_used_at: Option<OffsetDateTime>,
     /// A revoked key is refused (401) from then on; the row stays for the audit trail.
     pub revoked_at: Option<OffsetDateTime>,

@@ -216,8 +216,7 @@ pub async fn racing_set_password_uses_spend_the_link_once(
         join_all((0..8).map(|_| store.use_set_password_token(&invite.token_hash, at(5)))).await;
     let spent = outcomes
         .into_iter()
-        .map(|o| o.expect("use link"))
-        .filter(Option::is_some)
+        .filter_map(|o| o.expect("use link"))
         .count();
     assert_eq!(spent, 1, "one of the racing uses spends the link");
 }

@@ -64,7 +64,22 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Tenant, ApiKey
         .tenant(record.tenant_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    record_use(state, &record).await;
     Ok((tenant, record))
+}
+
+/// Records the key's use, at most once a minute per key
+/// ([`ApiKeyRecord::use_is_worth_recording`]), so a busy key costs no write per request. A
+/// failure to record it is logged, and the request goes on: the time of last use is a hint for
+/// the tenant, not a condition of access.
+async fn record_use(state: &AppState, record: &ApiKeyRecord) {
+    let now = state.clock.now();
+    if !record.use_is_worth_recording(now) {
+        return;
+    }
+    if let Err(e) = state.tenants().touch_api_key(record.id, now).await {
+        tracing::warn!(api_key = %record.id, error = %e, "cannot record an API key's last use");
+    }
 }
 
 /// A JSON body. Malformed JSON (trailing data after the document included) is a 400; a body

@@ -1,7 +1,7 @@
 //! Console accounts: hashing and checking passwords, set-password links, and the owner made
 //! with a tenant on the command line.
 //!
-//! Passwords are hashed with argon2id (the `argon2` crate of RustCrypto, its default
+//! Passwords are hashed with argon2id (the `argon2` crate of `RustCrypto`, its default
 //! parameters, OWASP's recommended minimum: 19 MiB, 2 passes, 1 lane) into a PHC string that
 //! carries its own salt and parameters, so stronger parameters later still verify old hashes.
 //! Verification compares in constant time inside the crate.
@@ -162,6 +162,20 @@ pub async fn invite_user(
         .await?;
     let url = SecretString::from(set_password_url(state, &secret));
     Ok((user, url))
+}
+
+/// An e-mail checked, lower-cased and not yet taken by a console account on this Accord
+/// instance: checked before a tenant is created for its owner, so a refused address leaves no
+/// tenant behind.
+pub async fn available_email(state: &AppState, email: &str) -> Result<String, InviteError> {
+    let email = console_email("owner_email", email).map_err(|e| Invalid(vec![e]))?;
+    if state.console().user_by_email(&email).await?.is_some() {
+        return Err(StoreError::Conflict(
+            "a console account with this e-mail address already exists".into(),
+        )
+        .into());
+    }
+    Ok(email)
 }
 
 /// The owner of a tenant made on the command line (`accord tenant create --owner-email`):
