@@ -589,6 +589,23 @@ async fn access_tokens_are_off_until_the_tenant_turns_them_on() {
 async fn no_call_started_or_answered_after_a_disconnect_returns_data() {
     let app = Arc::new(spawn().await);
     let id = connect(&app).await;
+    let disconnect = base(&app, &id);
+    race_a_withdrawal(app, id, &disconnect, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_call_started_or_answered_after_a_company_is_deleted_returns_data() {
+    let app = Arc::new(spawn().await);
+    let id = connect(&app).await;
+    let delete = format!("/v1/companies/{}", app.company_id);
+    race_a_withdrawal(app, id, &delete, 204).await;
+}
+
+/// A hundred and twenty reads through connection `id`, with `DELETE {withdrawal}` (a disconnect
+/// or the company's deletion, answered `status`) sent once one was served, then ten more reads:
+/// none started after the withdrawal's answer is served, and the access log has exactly one
+/// record per call — served for each served answer, withdrawn for each refusal, never both.
+async fn race_a_withdrawal(app: Arc<TestApp>, id: String, withdrawal: &str, status: u16) {
     assert_eq!(read(&app, &id, "invoices", "").await.status, 200);
     let first_served = Arc::new(tokio::sync::Notify::new());
     // A hundred and twenty calls at once: well over fifty are in flight (checked, at the
@@ -611,9 +628,9 @@ async fn no_call_started_or_answered_after_a_disconnect_returns_data() {
         .await
         .expect("a call is served before the disconnect");
     let disconnect_sent = Instant::now();
-    let (status, _) = app.api_json(Method::DELETE, &base(&app, &id), None).await;
+    let (answered, _) = app.api_json(Method::DELETE, withdrawal, None).await;
     let acknowledged = Instant::now();
-    assert_eq!(status, 200);
+    assert_eq!(answered, status);
     // More calls after the acknowledgement, all of which must be refused.
     let late: Vec<_> = (0..10)
         .map(|_| {
@@ -676,11 +693,13 @@ async fn no_call_started_or_answered_after_a_disconnect_returns_data() {
         "disconnect race: access log {} records, {served_records} served, {withdrawn} withdrawn",
         log.len()
     );
-    assert!(withdrawn >= refused, "{withdrawn} < {refused}");
-    assert!(
-        served_records > served,
-        "every served response recorded (and the first read)"
+    assert_eq!(withdrawn, refused, "one withdrawn record per refusal");
+    assert_eq!(
+        served_records,
+        served + 1,
+        "one served record per served answer (and the first read): none also refused"
     );
+    assert_eq!(log.len(), results.len() + 1, "one record per call");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

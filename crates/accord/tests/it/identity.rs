@@ -300,3 +300,45 @@ async fn a_reconnect_to_another_organisation_can_become_a_new_connection() {
         .iter()
         .any(|k| k["connection_id"] == new.as_str() && k["withdrawn_at"].is_null()));
 }
+
+/// While the customer has not answered, nothing of the grant just given to the other
+/// organisation reaches the tenant: the data API, the proxy and the access-token endpoint (turned
+/// on, so a leak would show there) all refuse the connection, which holds no tokens, and none of
+/// the refusals carries a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unanswered_question_never_lets_the_new_grant_out() {
+    let app = spawn_app().await;
+    let (status, mut settings) = app.api_json(Method::GET, "/v1/link-settings", None).await;
+    assert_eq!(status, 200);
+    settings["allow_access_tokens"] = json!(true);
+    let (status, body) = app
+        .api_json(Method::PUT, "/v1/link-settings", Some(settings))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_browser, id, answer) = reconnect_as(&app, "Acme Widgets").await;
+    the_question(&answer);
+    let base = format!("/v1/companies/{}/connections/{id}", app.company_id);
+    for (method, path) in [
+        (Method::GET, "/data/invoices"),
+        (Method::GET, "/proxy/invoices"),
+        (Method::POST, "/access-token"),
+    ] {
+        let (status, body) = app.api_json(method, &format!("{base}{path}"), None).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        let reason = body["type"].as_str().unwrap_or("").rsplit('/').next();
+        assert!(
+            matches!(
+                reason,
+                Some("deauthorized" | "not_consented" | "withdrawn" | "reconsent_required")
+            ),
+            "{path}: {body}"
+        );
+        assert!(!body.to_string().contains("access_token\":"), "{body}");
+    }
+    assert!(
+        app.platform_tokens(&id).await.is_none(),
+        "still nothing held"
+    );
+    let c = connection(&app, &id).await;
+    assert_eq!(c["upstream"]["name"], "Bluebell");
+}

@@ -140,11 +140,15 @@ pub async fn delete(
     Auth(tenant): Auth,
     ApiPath(company_id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    if state
+    let company = CompanyId(company_id);
+    // No data call through the company's connections is answered after this one is.
+    let gates = crate::services::access::hold_company_gates(&state, tenant.id, company).await?;
+    let deleted = state
         .companies()
-        .delete_company(tenant.id, CompanyId(company_id), state.clock.now())
-        .await?
-    {
+        .delete_company(tenant.id, company, state.clock.now())
+        .await?;
+    drop(gates);
+    if deleted {
         state.jobs.notify_one();
         Ok(StatusCode::NO_CONTENT)
     } else {
