@@ -424,6 +424,7 @@ mod tests {
             privacy_policy_url: None,
             jurisdiction: Some("GB".into()),
             third_parties,
+            validity_days: None,
         }
     }
 

@@ -819,20 +819,41 @@ async fn the_jwks_lists_an_ed25519_key_and_rotation_keeps_old_receipts_verifiabl
     assert!(ran.stderr.contains("only https"), "{ran}");
 }
 
-/// A receipt is built from its ledger event, which froze the controller at the time of
-/// consent: renaming the tenant's legal entity, its contacts or jurisdiction afterwards changes
-/// no past receipt.
+/// A receipt is built from its ledger events, which froze the controller and the consent's
+/// validity at the time of consent: renaming the tenant's legal entity, its contacts,
+/// jurisdiction or validity period afterwards changes no past receipt, the withdrawal's
+/// included.
 #[tokio::test]
 async fn changing_the_link_settings_changes_no_past_receipt() {
     let app = spawn_app().await;
-    app.browser().connect(Some(&app.link_url), "sandbox").await;
-    let consent_id = app.consents().await[0]["id"].as_str().unwrap().to_owned();
-    let before = receipts(&app, &consent_id).await;
-
     let (status, mut settings) = app
         .api_json(reqwest::Method::GET, "/v1/link-settings", None)
         .await;
     assert_eq!(status, 200, "{settings}");
+    settings["consent_validity_days"] = 90.into();
+    let (status, body) = app
+        .api_json(
+            reqwest::Method::PUT,
+            "/v1/link-settings",
+            Some(settings.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.browser().connect(Some(&app.link_url), "sandbox").await;
+    let consent = app.consents().await.remove(0);
+    let consent_id = consent["id"].as_str().unwrap().to_owned();
+    disconnect_on_manage_page(&app, consent["connection_id"].as_str().unwrap()).await;
+    let before = receipts(&app, &consent_id).await;
+    assert_eq!(before.len(), 2);
+    for r in &before {
+        assert!(
+            r["receipt"]["event"]["valid_until"].is_string(),
+            "{}",
+            r["receipt"]
+        );
+    }
+
+    settings["consent_validity_days"] = 30.into();
     settings["legal_name"] = "Renamed Holdings plc".into();
     settings["jurisdiction"] = "FR".into();
     settings["support"]["email"] = "new@renamed.example".into();
@@ -843,11 +864,15 @@ async fn changing_the_link_settings_changes_no_past_receipt() {
     assert_eq!(status, 200, "{body}");
 
     let after = receipts(&app, &consent_id).await;
-    assert_eq!(
-        after[0]["receipt"], before[0]["receipt"],
-        "the receipt is unchanged"
-    );
-    assert_eq!(after[0]["kantara_v1_1"], before[0]["kantara_v1_1"]);
+    for (a, b) in after.iter().zip(&before) {
+        assert_eq!(
+            a["receipt"], b["receipt"],
+            "the {} receipt is unchanged",
+            b["event"]
+        );
+        assert_eq!(a["jws"], b["jws"], "and so is its signature");
+        assert_eq!(a["kantara_v1_1"], b["kantara_v1_1"]);
+    }
     assert_eq!(
         after[0]["receipt"]["controller"]["legal_name"],
         "Northwind Lending Ltd"

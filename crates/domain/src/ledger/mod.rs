@@ -153,6 +153,10 @@ pub struct FrozenController {
     pub jurisdiction: Option<String>,
     /// Who the data is disclosed to beyond the controller; empty: nobody.
     pub third_parties: Vec<String>,
+    /// How many days the consent was said to last (absent: until withdrawn, or an event frozen
+    /// before the validity was; skipped when absent, so those events keep their canonical text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity_days: Option<u32>,
 }
 
 impl EventBody {
@@ -585,12 +589,14 @@ pub(crate) mod tests {
             privacy_policy_url: Some("https://northwind.example/privacy".into()),
             jurisdiction: Some("GB".into()),
             third_parties: vec!["Credit Bureau \"prev_hash\":\"x\" Ltd".into()],
+            validity_days: Some(90),
         });
         let tenant = TenantId::new();
         let (chained, text) = EventTemplate::of(tenant, b.clone()).unwrap().chain(None);
         assert_eq!(chained, append(tenant, None, b));
         assert_eq!(text, chained.event.canonical_json());
         assert!(text.contains(r#""initiator":"tenant""#), "{text}");
+        assert!(text.contains(r#""validity_days":90"#), "{text}");
     }
 
     #[test]

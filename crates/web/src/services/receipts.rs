@@ -16,7 +16,7 @@ use crate::state::AppState;
 use accord_domain::consent::Consent;
 use accord_domain::ids::TenantId;
 use accord_domain::ledger::merkle::{self, Hash};
-use accord_domain::ledger::{ChainedEvent, EventBody, FrozenController};
+use accord_domain::ledger::{ChainedEvent, EventBody, EventKind, FrozenController};
 use accord_domain::receipt::proof::{
     self as evidence, Consistency, EventProof, FreshProof, Inclusion, ReceiptDocument,
 };
@@ -65,6 +65,7 @@ pub fn frozen_controller(tenant: &Tenant) -> FrozenController {
         privacy_policy_url: s.privacy_policy_url.clone(),
         jurisdiction: s.jurisdiction.clone(),
         third_parties: s.third_parties.clone(),
+        validity_days: s.consent_validity_days,
     }
 }
 
@@ -84,13 +85,17 @@ pub async fn freeze_controller(
     Ok(body)
 }
 
-/// Signs the receipt of one ledger event about `consent`.
+/// Signs the receipt of one ledger event about `consent`. `agreed` is the controller frozen in
+/// the consent's latest `given` or `reconsented` event up to this one: a withdrawal's or an
+/// expiry's receipt names the controller and validity the customer agreed to, not today's
+/// settings (which stand in only for consents given before controllers were frozen).
 pub async fn sign_event(
     state: &AppState,
     tenant: &Tenant,
     company_name: &str,
     consent: &Consent,
     event: ChainedEvent,
+    agreed: Option<&FrozenController>,
 ) -> Result<SignedReceipt, StoreError> {
     let notice = state
         .notices()
@@ -100,10 +105,21 @@ pub async fn sign_event(
         .catalog
         .get(&consent.platform_key)
         .map(|p| p.name.clone());
-    let validity_days = tenant.settings.consent_validity_days;
+    let (controller, third_parties, validity_days) = match agreed {
+        Some(a) => (
+            Controller::from(a),
+            a.third_parties.as_slice(),
+            a.validity_days,
+        ),
+        None => (
+            controller(tenant),
+            tenant.settings.third_parties.as_slice(),
+            tenant.settings.consent_validity_days,
+        ),
+    };
     let ctx = ReceiptContext {
-        controller: controller(tenant),
-        third_parties: &tenant.settings.third_parties,
+        controller,
+        third_parties,
         notice_policy_url: notice
             .as_ref()
             .map(|n| n.content.privacy_policy_url.as_str()),
@@ -192,8 +208,21 @@ async fn signed_for_consent(
         .await?
         .map_or_else(|| consent.company_id.to_string(), |c: Company| c.name);
     let mut out = Vec::new();
+    let mut agreed: Option<FrozenController> = None;
     for event in state.ledger().consent_events(tenant.id, consent.id).await? {
-        out.push(sign_event(state, tenant, &company_name, consent, event).await?);
+        let b = &event.event.body;
+        if matches!(b.kind, EventKind::Given | EventKind::Reconsented) && b.controller.is_some() {
+            agreed.clone_from(&b.controller);
+        }
+        let signed = sign_event(
+            state,
+            tenant,
+            &company_name,
+            consent,
+            event,
+            agreed.as_ref(),
+        );
+        out.push(signed.await?);
     }
     Ok(out)
 }
