@@ -264,6 +264,8 @@ fn fill(path: &str, ids: &BTreeMap<&str, String>) -> String {
         "company"
     } else if path.starts_with("/console/api-keys/") {
         "key"
+    } else if path.starts_with("/console/notices/") {
+        "notice"
     } else {
         "person"
     };
@@ -293,6 +295,8 @@ async fn every_console_route_answers_each_role_as_its_table_says() {
     ids.insert("key", key.id.to_string());
     ids.insert("person", target.id.to_string());
     ids.insert("token", random_token(32));
+    let notices = app.state.notices().notices(app.tenant()).await.unwrap();
+    ids.insert("notice", notices[0].id.to_string());
     ids.insert("platform", app.state.catalog.all()[0].key.to_string());
     ids.insert("endpoint", WebhookEndpointId::new().to_string());
     ids.insert("delivery", WebhookDeliveryId::new().to_string());
