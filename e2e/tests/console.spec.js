@@ -2,14 +2,17 @@
 // `accord tenant create --owner-email`, whose owner sets a password from the printed link; then
 // axe (WCAG 2.0/2.1/2.2 A and AA) on every console page in English and French, light and dark;
 // signing in and reaching a page with the keyboard only (visible focus at every stop); the
-// console with JavaScript off (it sends no script at all); forged posts refused. The security
+// console with JavaScript off (it sends no script at all); forged posts refused; every page
+// within the flow's weight budget; screenshots in docs/screenshots/console-*.png. The security
 // guard (headers, CSP violations, third-party requests) watches every page.
 import { execFileSync } from 'node:child_process';
 import { test, expect } from '@playwright/test';
 import { guardContext } from '../lib/fixtures.js';
 import { runAxe } from '../lib/axe.js';
-import { ACCORD_BIN, LANGS } from '../lib/env.js';
+import path from 'node:path';
+import { ACCORD_BIN, LANGS, SCREENSHOT_DIR } from '../lib/env.js';
 import { startPrivateDemo } from '../lib/server.js';
+import { BUDGET, formatTable, startMeter } from '../lib/weight.js';
 
 const PASSWORD = 'correct horse battery staple';
 const OWNER = 'owner@console.example';
@@ -169,4 +172,46 @@ test('forged posts are refused: without the token, and with it from another site
   await page.goto(`${demo.baseUrl}/console/api-keys`);
   await expect(page.locator('body')).not.toContainText('forged');
   await context.close();
+});
+
+test('every console page within 30 KB transferred and 14 KB of HTML, no third-party request', async ({ browser }) => {
+  const { context, guard, page } = await signedIn(browser);
+  const meter = await startMeter(page);
+  const rows = [];
+  for (const p of [...PAGES, companyPath]) {
+    rows.push(await meter.measure(p, () => page.goto(`${demo.baseUrl}${p}`)));
+  }
+  await meter.stop();
+  console.log(`console weight (cache disabled):\n${formatTable(rows)}`);
+  for (const r of rows) {
+    expect.soft(r.status, `${r.step}: status`).toBe(200);
+    expect.soft(r.urls.filter((u) => new URL(u).origin !== demo.baseUrl && !u.startsWith('data:')), `${r.step}: third-party requests`).toEqual([]);
+    expect.soft(r.html, `${r.step}: HTML as sent ≤ 14 KB`).toBeLessThanOrEqual(BUDGET.html);
+    expect.soft(r.total, `${r.step}: total transferred ≤ 30 KB`).toBeLessThanOrEqual(BUDGET.total);
+    expect.soft(r.html, `${r.step}: the HTML was measured`).toBeGreaterThan(0);
+  }
+  await guard.settle();
+  expect(guard.problems).toEqual([]);
+  await context.close();
+});
+
+test('screenshots of the console', async ({ browser }) => {
+  for (const [name, p, lang, viewport] of [
+    ['console-overview-desktop-en', '/console', 'en', { width: 1280, height: 900 }],
+    ['console-company-desktop-en', companyPath, 'en', { width: 1280, height: 900 }],
+    ['console-people-desktop-fr', '/console/people', 'fr', { width: 1280, height: 900 }],
+    ['console-account-phone-en', '/console/account', 'en', { width: 375, height: 812 }],
+  ]) {
+    const { context, page } = await signedIn(browser, { viewport });
+    await page.goto(`${demo.baseUrl}${p}?lang=${lang}`);
+    // The account page's key and QR code are fresh on every visit: blurred out of the picture.
+    await page.screenshot({
+      path: path.join(SCREENSHOT_DIR, `${name}.png`),
+      fullPage: true,
+      animations: 'disabled',
+      caret: 'hide',
+      mask: [page.locator('img.qr, code.secret, details code')],
+    });
+    await context.close();
+  }
 });

@@ -242,3 +242,4 @@ console-change-editorial = editorial change
 console-changed-fields = Changed:
 console-uses-added = Data uses added:
 console-uses-removed = Data uses removed:
+console-id = Id

@@ -242,3 +242,4 @@ console-change-editorial = changement rédactionnel
 console-changed-fields = Modifié :
 console-uses-added = Usages de données ajoutés :
 console-uses-removed = Usages de données retirés :
+console-id = Identifiant
