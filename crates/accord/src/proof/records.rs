@@ -258,11 +258,13 @@ fn connection_disagreement(
             ),
         });
     }
-    use ConnectionStatus as S;
     let agrees = match kind {
-        EventKind::Given | EventKind::Reconsented => c.status != S::Disconnected,
-        EventKind::Withdrawn => c.status == S::Disconnected,
-        EventKind::Expired => matches!(c.status, S::ReconsentRequired | S::Disconnected),
+        EventKind::Given | EventKind::Reconsented => c.status != ConnectionStatus::Disconnected,
+        EventKind::Withdrawn => c.status == ConnectionStatus::Disconnected,
+        EventKind::Expired => matches!(
+            c.status,
+            ConnectionStatus::ReconsentRequired | ConnectionStatus::Disconnected
+        ),
         // A superseded consent is followed by the one that replaced it.
         EventKind::Superseded | EventKind::NdaAccepted => false,
     };
