@@ -274,6 +274,7 @@ fn fill(path: &str, ids: &BTreeMap<&str, String>) -> String {
         .replace("{key}", &ids["platform"])
         .replace("{endpoint}", &ids["endpoint"])
         .replace("{delivery}", &ids["delivery"])
+        .replace("{number}", "1")
 }
 
 #[tokio::test]
@@ -795,4 +796,143 @@ async fn console_pages_carry_the_security_headers_and_work_without_script() {
     let bad = owner.get("/console?from=2026-12-01&to=2020-01-01").await;
     assert_eq!(bad.status, 200);
     assert!(bad.has("#form-error"));
+}
+
+#[tokio::test]
+async fn link_settings_are_previewed_checked_saved_and_restored() {
+    let app = spawn_app().await;
+    let (admin, _) = member(&app, "admin@lender.example", Role::Admin).await;
+    let page = admin.get("/console/settings").await;
+    assert_eq!(page.status, 200);
+    let doc_text = page.quiet_texts("textarea#document").join("");
+    let mut doc: serde_json::Value = serde_json::from_str(&doc_text).expect("the document as JSON");
+    let token = csrf(&admin).await;
+
+    // A dark pattern is refused with the guardrail's reason, at its field; nothing is saved.
+    let mut hostile = doc.clone();
+    hostile["consent_prechecked"] = serde_json::json!(true);
+    let refused = admin
+        .post(
+            "/console/settings",
+            &fields(&[("csrf", &token), ("document", &hostile.to_string())]),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let problems = refused.quiet_texts("#problems code");
+    assert!(
+        problems.iter().any(|p| p.contains("consent_prechecked")),
+        "{problems:?}"
+    );
+    assert!(
+        refused.body.contains("consent_prechecked"),
+        "the draft is kept"
+    );
+
+    // A draft is previewed by the flow's own template before it is saved.
+    doc["landing"]["title"] =
+        serde_json::json!({ "en": "Welcome to Acme lending", "fr": "Bienvenue chez Acme" });
+    let draft = doc.to_string();
+    let preview = admin
+        .post(
+            "/console/settings/preview",
+            &fields(&[
+                ("csrf", &token),
+                ("document", &draft),
+                ("lang", "fr"),
+                ("theme", "dark"),
+            ]),
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.contains("Bienvenue chez Acme"),
+        "{}",
+        preview.body
+    );
+    assert!(preview.has("html[data-theme=dark][lang=fr]"));
+    let before = app
+        .state
+        .tenants()
+        .tenant(app.tenant())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        before.settings.landing.title.en.is_none(),
+        "a preview saves nothing"
+    );
+
+    let saved = admin
+        .post(
+            "/console/settings",
+            &fields(&[("csrf", &token), ("document", &draft)]),
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let after = app
+        .state
+        .tenants()
+        .tenant(app.tenant())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.settings.landing.title.en.as_deref(),
+        Some("Welcome to Acme lending")
+    );
+    let versions = app
+        .state
+        .settings()
+        .link_settings_versions(app.tenant(), None, 10)
+        .await
+        .unwrap();
+    let newest = &versions[0];
+    assert_eq!(newest.changed_by, "admin@lender.example");
+    assert!(newest.changed_fields.iter().any(|f| f == "landing"));
+
+    // The history lists it; an earlier version comes back as a new one.
+    let listed = admin.get("/console/settings").await;
+    assert!(listed.body.contains("admin@lender.example"));
+    doc["landing"]["title"] = serde_json::json!({ "en": "Second thoughts" });
+    let second = admin
+        .post(
+            "/console/settings",
+            &fields(&[("csrf", &token), ("document", &doc.to_string())]),
+        )
+        .await;
+    assert_eq!(second.status, 303, "{}", second.body);
+    let restored = admin
+        .post(
+            &format!("/console/settings/versions/{}/restore", newest.number),
+            &fields(&[("csrf", &token)]),
+        )
+        .await;
+    assert_eq!(restored.status, 303, "{}", restored.body);
+    let now = app
+        .state
+        .tenants()
+        .tenant(app.tenant())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        now.settings.landing.title.en.as_deref(),
+        Some("Welcome to Acme lending"),
+        "restored"
+    );
+    let latest = app
+        .state
+        .settings()
+        .link_settings_versions(app.tenant(), None, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        latest[0].number,
+        newest.number + 2,
+        "a restore is a new version"
+    );
+    let actions = audit_actions(&app).await;
+    for a in ["settings.saved", "settings.restored"] {
+        assert!(actions.iter().any(|x| x == a), "{a}");
+    }
 }

@@ -21,6 +21,7 @@ pub mod overview;
 pub mod people;
 pub mod platforms;
 pub mod session;
+pub mod settings;
 pub mod support;
 pub mod view;
 pub mod webhooks;
@@ -181,6 +182,14 @@ pub fn routes(state: &AppState) -> ConsoleRoutes {
         .page(Viewer, "/console/notices", notices::list)
         .page(Viewer, "/console/notices/{id}", notices::show)
         .page(Viewer, "/console/ledger", ledger::show)
+        .page(Viewer, "/console/settings", settings::show)
+        .form(Admin, "/console/settings", settings::save)
+        .form(Viewer, "/console/settings/preview", settings::preview)
+        .form(
+            Admin,
+            "/console/settings/versions/{number}/restore",
+            settings::restore,
+        )
         .page(Admin, "/console/api-keys", keys::list)
         .form(Admin, "/console/api-keys", keys::create)
         .form(Admin, "/console/api-keys/{id}/revoke", keys::revoke)

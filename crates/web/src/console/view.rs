@@ -39,12 +39,13 @@ pub struct Chrome {
 }
 
 /// The navigation: each section and the least role that sees it.
-const SECTIONS: [(&str, &str, Role); 11] = [
+const SECTIONS: [(&str, &str, Role); 12] = [
     ("/console", "console-nav-overview", Role::Viewer),
     ("/console/companies", "console-nav-companies", Role::Viewer),
     ("/console/support", "console-nav-support", Role::Viewer),
     ("/console/platforms", "console-nav-platforms", Role::Viewer),
     ("/console/webhooks", "console-nav-webhooks", Role::Viewer),
+    ("/console/settings", "console-nav-settings", Role::Viewer),
     ("/console/notices", "console-nav-notices", Role::Viewer),
     ("/console/ledger", "console-nav-ledger", Role::Viewer),
     ("/console/api-keys", "console-nav-api-keys", Role::Admin),
