@@ -306,7 +306,13 @@ async fn a_material_change_asks_again_on_the_manage_page_and_agreeing_keeps_the_
 
     assert_eq!(
         ledger_kinds(&app, &id).await,
-        [EventKind::Given, EventKind::Reconsented]
+        // The consent agreed again replaces the one in force: that one ends with its
+        // `superseded` event, chained just before the `reconsented` one.
+        [
+            EventKind::Given,
+            EventKind::Superseded,
+            EventKind::Reconsented
+        ]
     );
     // No new sign-in: the platform access is the one held before, and it still works.
     assert_eq!(
@@ -421,7 +427,13 @@ async fn the_hosted_flow_shows_the_re_consent_screen_in_french() {
     assert!(new["notice_text"].as_str().unwrap().contains("24 mois"));
     assert_eq!(
         ledger_kinds(&app, &id).await,
-        [EventKind::Given, EventKind::Reconsented]
+        // The consent agreed again replaces the one in force: that one ends with its
+        // `superseded` event, chained just before the `reconsented` one.
+        [
+            EventKind::Given,
+            EventKind::Superseded,
+            EventKind::Reconsented
+        ]
     );
     // Back on the list: connected, nothing waiting.
     let list = browser.get("/link/platforms").await;
