@@ -509,7 +509,7 @@ impl LedgerStore for PgStore {
     }
 }
 
-/// A checkpoint's columns: seq, hash, sealed_at, jws, root, note.
+/// A checkpoint's columns: `seq`, `hash`, `sealed_at`, `jws`, `root`, `note`.
 type CheckpointRow = (
     i64,
     String,

@@ -55,9 +55,10 @@ pub struct Sealer {
     public_url: Url,
     /// Where signed checkpoints are appended, and the last one per chain read from it.
     file: Option<CheckpointFile>,
-    /// Refusals already raised, by tenant, chain head and reason: each is logged and sent once,
-    /// not every round while the ledger stays as it is.
-    alerted: Mutex<HashSet<(TenantId, i64, String)>>,
+    /// Refusals already raised, by tenant and the position where the ledger departs from what
+    /// was signed: each is logged and sent once, not every round while the ledger stays refused
+    /// (and goes on growing: the consent writers do not stop).
+    alerted: Mutex<HashSet<(TenantId, i64)>>,
 }
 
 /// The checkpoint file: the last checkpoint signed for each tenant, kept outside the database
@@ -313,7 +314,7 @@ impl Sealer {
         let root = tree.root();
         if self.store.tree_root(tenant, size(n)).await? != Some(root) {
             return Ok(refused(
-                n,
+                start.seq,
                 format!("the stored Merkle tree of size {n} is not the tree of the chain's events"),
             ));
         }
@@ -431,7 +432,7 @@ impl Sealer {
     }
 
     /// A ledger that is not a proven extension of what was signed: never sealed, said loudly in
-    /// the log and to the tenant (`ledger.integrity_alert`), once per state of the chain.
+    /// the log and to the tenant (`ledger.integrity_alert`), once per position of departure.
     async fn alert(
         &self,
         chain: &UnsealedChain,
@@ -440,7 +441,7 @@ impl Sealer {
         why: &str,
     ) -> Result<(), StoreError> {
         let tenant = chain.tenant_id;
-        let key = (tenant, chain.head_seq, why.to_owned());
+        let key = (tenant, seq);
         if self.alerted.lock().expect("not poisoned").contains(&key) {
             return Ok(());
         }

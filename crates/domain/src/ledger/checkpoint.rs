@@ -111,9 +111,9 @@ impl SignedCheckpoint {
         }
         .sign(signer)?;
         checkpoint.root = Some(B64.encode(root));
-        let mut signed = Self::sign(keys, checkpoint);
-        signed.note = Some(note);
-        Ok(signed)
+        let mut out = Self::sign(keys, checkpoint);
+        out.note = Some(note);
+        Ok(out)
     }
 
     /// The tree root this checkpoint signs, if it signs one.
@@ -192,12 +192,12 @@ mod tests {
         let origin = SignedCheckpoint::log_origin(&url, tenant);
         assert_eq!(origin, format!("consent.example.com/ledger/{tenant}"));
         let name = SignedCheckpoint::note_key_name(&url);
-        let signer = keys.note_signer(name).unwrap();
+        let note_key = keys.note_signer(name).unwrap();
         let verifiers = keys.note_verifiers(name).unwrap();
         let root = [9u8; 32];
         let signed = SignedCheckpoint::sign_tree(
             &keys,
-            &signer,
+            &note_key,
             &origin,
             Checkpoint {
                 tenant_id: tenant,
