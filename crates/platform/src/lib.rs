@@ -20,6 +20,8 @@ use oauth2::{
     PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use url::Url;
 
@@ -91,6 +93,67 @@ impl Urls {
     }
 }
 
+/// An HTTP request of the OAuth flow and its answer, as the `oauth2` crate carries them.
+pub type InProcessRequest = oauth2::HttpRequest;
+pub type InProcessResponse = oauth2::HttpResponse;
+/// How a platform served by this very process answers one request.
+pub type InProcessAnswer = Arc<
+    dyn Fn(InProcessRequest) -> Pin<Box<dyn Future<Output = InProcessResponse> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A platform served by this very process: the sandbox, when `accord demo` mounts it beside
+/// Accord. The token requests of the OAuth flow whose URL is under `base` are handed to
+/// `answer` — the same request (method, path, query, headers, form body, the `Host` the URL
+/// names) to the same handlers, and the same response — instead of leaving through a socket
+/// to come back in through the listener. Every other platform, and every other call, goes over
+/// HTTP as ever; the tests keep the sandbox on HTTP.
+#[derive(Clone)]
+pub struct InProcess {
+    /// The platform's base URL, without a trailing slash (`http://127.0.0.1:8080/sandbox`).
+    pub base: String,
+    pub answer: InProcessAnswer,
+}
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InProcess {
+    /// Whether `uri` is under this platform's base URL (at a path boundary).
+    fn serves(&self, uri: &oauth2::http::Uri) -> bool {
+        let uri = uri.to_string();
+        uri.strip_prefix(&self.base)
+            .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'))
+    }
+}
+
+/// What the OAuth flow's requests go through: [`PlatformClient::send`].
+type Sent<'a> = Pin<
+    Box<
+        dyn Future<Output = Result<InProcessResponse, oauth2::HttpClientError<reqwest::Error>>>
+            + Send
+            + 'a,
+    >,
+>;
+
+/// The HTTP client of the code exchange: [`PlatformClient::send`].
+struct Transport<'a>(&'a PlatformClient);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for Transport<'_> {
+    type Error = oauth2::HttpClientError<reqwest::Error>;
+    type Future = Sent<'c>;
+
+    fn call(&'c self, request: InProcessRequest) -> Self::Future {
+        self.0.send(request)
+    }
+}
+
 /// What talking to platforms needs. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct PlatformClient {
@@ -98,13 +161,39 @@ pub struct PlatformClient {
     pub catalog: Arc<Catalog>,
     pub keyring: Arc<Keyring>,
     pub clock: Arc<dyn Clock>,
-    pub urls: Urls,
+    /// Shared: every request's state carries a copy of the client.
+    pub urls: Arc<Urls>,
     /// No redirects followed (RFC 9700 §4.11: a token endpoint answering with a redirect is
     /// an attack or a misconfiguration), timeouts set.
     pub http: reqwest::Client,
+    /// The platform this process serves itself, if any (see [`InProcess`]).
+    pub in_process: Option<InProcess>,
 }
 
 impl PlatformClient {
+    /// Sends one token request: in-process to the platform this process serves, over HTTP to
+    /// any other.
+    fn send(&self, mut request: InProcessRequest) -> Sent<'_> {
+        match self.in_process.as_ref().filter(|p| p.serves(request.uri())) {
+            Some(platform) => {
+                // On the wire the client names the host it connects to; so does this request.
+                if let Some(host) = request
+                    .uri()
+                    .authority()
+                    .and_then(|a| oauth2::http::HeaderValue::from_str(a.as_str()).ok())
+                {
+                    request
+                        .headers_mut()
+                        .entry(oauth2::http::header::HOST)
+                        .or_insert(host);
+                }
+                let answer = (platform.answer)(request);
+                Box::pin(async move { Ok(answer.await) })
+            }
+            None => Box::pin(oauth2::AsyncHttpClient::call(&self.http, request)),
+        }
+    }
+
     pub fn http_client() -> reqwest::Client {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -251,7 +340,7 @@ pub async fn exchange(
     let res = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .set_pkce_verifier(PkceCodeVerifier::new(verifier))
-        .request_async(&state.http)
+        .request_async(&Transport(state))
         .await
         .map_err(|e| match e {
             RequestTokenError::ServerResponse(r) => OAuthError::Refused(r.error().to_string()),
@@ -388,5 +477,25 @@ pub async fn revoke(
         Err(OAuthError::Unreachable(format!(
             "revocation endpoint answered {status}"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InProcess;
+    use std::sync::Arc;
+
+    #[test]
+    fn only_urls_under_the_in_process_base_stay_in_process() {
+        let p = InProcess {
+            base: "http://127.0.0.1:8080/sandbox".into(),
+            answer: Arc::new(|_| Box::pin(async { oauth2::http::Response::new(Vec::new()) })),
+        };
+        let serves = |u: &str| p.serves(&u.parse().unwrap());
+        assert!(serves("http://127.0.0.1:8080/sandbox/oauth/token"));
+        assert!(serves("http://127.0.0.1:8080/sandbox?x=1"));
+        assert!(!serves("http://127.0.0.1:8080/sandboxes/oauth/token"));
+        assert!(!serves("http://127.0.0.1:8081/sandbox/oauth/token"));
+        assert!(!serves("https://platform.example/sandbox/oauth/token"));
     }
 }

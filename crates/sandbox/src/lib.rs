@@ -36,6 +36,43 @@ mod scope;
 mod state;
 mod token;
 
+/// The sandbox answering in-process ([`Sandbox::in_process`]).
+#[derive(Clone)]
+pub struct InProcessSandbox {
+    router: Router,
+}
+
+impl fmt::Debug for InProcessSandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InProcessSandbox").finish_non_exhaustive()
+    }
+}
+
+/// The largest answer read back from an in-process request: the sandbox's answers are small
+/// JSON documents and pages.
+const IN_PROCESS_MAX_BODY: usize = 1024 * 1024;
+
+impl InProcessSandbox {
+    /// Answers one request: the URI may be absolute (its path and query are routed, as a server
+    /// routes the request line) and should carry `Host`, as a request on the wire does.
+    pub async fn answer(
+        &self,
+        request: axum::http::Request<Vec<u8>>,
+    ) -> axum::http::Response<Vec<u8>> {
+        use tower::ServiceExt;
+        let request = request.map(axum::body::Body::from);
+        let Ok(response) = self.router.clone().oneshot(request).await;
+        let (parts, body) = response.into_parts();
+        if let Ok(bytes) = axum::body::to_bytes(body, IN_PROCESS_MAX_BODY).await {
+            axum::http::Response::from_parts(parts, bytes.to_vec())
+        } else {
+            let mut failed = axum::http::Response::new(Vec::new());
+            *failed.status_mut() = axum::http::StatusCode::BAD_GATEWAY;
+            failed
+        }
+    }
+}
+
 /// How the sandbox is set up.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -236,6 +273,15 @@ impl Sandbox {
             .layer(header(X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .layer(header(REFERRER_POLICY, "no-referrer"))
             .layer(header(CACHE_CONTROL, "no-store"))
+    }
+
+    /// The sandbox as a service answering requests in-process, as if they had come in over
+    /// HTTP to the sandbox mounted at `mount` (`/sandbox`) on the server it runs in. The platform
+    /// is the same: the same routes, handlers and checks; only the socket is gone.
+    pub fn in_process(&self, mount: &str) -> InProcessSandbox {
+        InProcessSandbox {
+            router: Router::new().nest(mount, self.router()),
+        }
     }
 
     fn now(&self) -> OffsetDateTime {

@@ -266,6 +266,6 @@ pub fn str_field<'a>(json: &'a serde_json::Value, name: &str) -> &'a str {
 }
 
 /// RFC 6749 §2.3.1: Basic credentials are form-encoded first.
-fn form_encode(s: &str) -> String {
+pub fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -5,4 +5,5 @@ mod authorize;
 mod connected;
 mod data;
 mod helpers;
+mod in_process;
 mod token;
