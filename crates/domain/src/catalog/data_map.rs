@@ -26,7 +26,7 @@ pub struct Identity {
     #[serde(default)]
     pub id: String,
     /// For platforms whose API has no endpoint telling which organisation a token covers: the
-    /// query parameter of the authorization redirect that names it (QuickBooks sends the
+    /// query parameter of the authorization redirect that names it (`QuickBooks` sends the
     /// company's `realmId`). Its value is the organisation's id, and only its name is read
     /// from the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]

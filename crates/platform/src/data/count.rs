@@ -1,10 +1,10 @@
 //! Counting the records of a platform's answer for the access log, without building the
 //! answer. A proxied answer is passed on as bytes; only its record count is wanted, and parsing
 //! it into a `serde_json::Value` (a tree of maps, strings and vectors, all allocated and freed
-//! again) cost more than everything else Accord does with it. serde_json's own deserializer is
+//! again) was a large share of the gateway's own work per call. `serde_json`'s deserializer is
 //! driven along the catalog's pointer instead: every value off the path is skipped with
 //! [`IgnoredAny`] (checked for well-formedness, nothing allocated), and the list at the end is
-//! counted element by element the same way. Hand-written because neither serde_json nor a
+//! counted element by element the same way. Hand-written because neither `serde_json` nor a
 //! well-kept crate offers "the length of the array at this JSON pointer" over a byte slice.
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};

@@ -210,7 +210,7 @@ pub struct CallbackQuery {
     pub state: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
-    /// Whatever else the platform added (QuickBooks names the company as `realmId`).
+    /// Whatever else the platform added (`QuickBooks` names the company as `realmId`).
     #[serde(flatten)]
     pub extra: std::collections::HashMap<String, String>,
 }

@@ -44,13 +44,13 @@ pub fn label(upstream: Option<&Upstream>, platform_name: &str) -> String {
 /// without it, and the failure is logged without the token.
 ///
 /// `callback` is the authorization redirect's query: a platform that names the organisation
-/// there (`identity.callback_param`, QuickBooks' `realmId`) is read from it.
-pub async fn read(
+/// there (`identity.callback_param`, `QuickBooks`' `realmId`) is read from it.
+pub async fn read<S: std::hash::BuildHasher + Sync>(
     state: &AppState,
     platform: &Platform,
     tokens: &TokenSet,
     connection: ConnectionId,
-    callback: &std::collections::HashMap<String, String>,
+    callback: &std::collections::HashMap<String, String, S>,
 ) -> Option<Upstream> {
     let identity = platform.identity.as_ref()?;
     let named = identity
