@@ -42,7 +42,9 @@ echo "machine: $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 |
 
 # Rate limits off for the benchmark only (the flow posts its forms from one address); the
 # access log is always on.
-ACCORD_RATE_LIMITS__POSTS_PER_IP=0 ACCORD_LOG__LEVEL=warn \
+# ACCORD_BIN names the binary to run (e.g. an older build, for an A/B); Accord would read it as
+# configuration (every ACCORD_* variable is), so it is taken out of the server's environment.
+env -u ACCORD_BIN ACCORD_RATE_LIMITS__POSTS_PER_IP=0 ACCORD_LOG__LEVEL=warn \
     "$ACCORD" demo --port "$PORT" --data-dir "$DIR/accord" >"$DIR/accord.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 300); do
