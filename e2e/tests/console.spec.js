@@ -23,6 +23,7 @@ const PAGES = [
   '/console/platforms',
   '/console/webhooks',
   '/console/notices',
+  '/console/settings',
   '/console/ledger',
   '/console/api-keys',
   '/console/people',
@@ -88,7 +89,8 @@ for (const lang of LANGS) {
           await page.locator('form[action="/console/sign-out"] button').click();
           await expect(page).toHaveURL(/\/console\/sign-in/);
         }
-        await page.goto(`${demo.baseUrl}${path}?lang=${lang}`);
+        const res = await page.goto(`${demo.baseUrl}${path}?lang=${lang}`);
+        expect(res.status(), path).toBe(200);
         await expect(page.locator('html')).toHaveAttribute('lang', lang);
         const r = await runAxe(page);
         if (r.violations.length) found.push({ path, violations: r.violations });
