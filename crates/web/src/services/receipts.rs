@@ -231,7 +231,6 @@ async fn signed_for_consent(
 #[derive(Debug, Clone)]
 struct SealedHead {
     size: u64,
-    root: Hash,
     note: String,
 }
 
@@ -246,8 +245,7 @@ async fn sealed_heads(state: &AppState, tenant: TenantId) -> Result<Vec<SealedHe
         .filter_map(|c| {
             Some(SealedHead {
                 size: u64::try_from(c.checkpoint.seq).ok()?,
-                root: c.root()?,
-                note: c.note?,
+                    note: c.note?,
             })
         })
         .collect();
@@ -300,74 +298,91 @@ async fn inclusion(
     Ok(proof)
 }
 
-/// Fresh proofs of `receipts` (one consent's) against the tenant's latest checkpoint: each
-/// event's inclusion in it and, for an event whose receipt has a checkpoint, the consistency
-/// proof from that one to the latest. Events the latest checkpoint does not cover yet are left
-/// out; `None` when it covers none of them (or there is no checkpoint yet).
+/// The tenant's latest sealed checkpoint, if it carries a signed tree head.
+async fn latest_head(state: &AppState, tenant: TenantId) -> Result<Option<SealedHead>, StoreError> {
+    let latest = state
+        .ledger()
+        .recent_ledger_checkpoints(tenant, None, 1)
+        .await?
+        .into_iter()
+        .next();
+    Ok(latest.and_then(|c| {
+        Some(SealedHead {
+            size: u64::try_from(c.checkpoint.seq).ok()?,
+            note: c.note?,
+        })
+    }))
+}
+
+/// Fresh proofs of `receipts` (one consent's, as [`for_consent`] gives them) against the
+/// tenant's latest checkpoint: each event's inclusion in it and, for an event whose receipt has
+/// a checkpoint, the consistency proof from that one to the latest. Events the latest checkpoint
+/// does not cover yet are left out; `None` when it covers none of them (or there is none yet).
 pub async fn fresh_proof(
     state: &AppState,
     tenant: TenantId,
     receipts: &[SignedReceipt],
 ) -> Result<Option<FreshProof>, Integrity> {
-    let heads = sealed_heads(state, tenant).await?;
-    let Some(latest) = heads.last() else {
+    let Some(latest) = latest_head(state, tenant).await? else {
         return Ok(None);
     };
     let jwks = state.keyring.signing_keys().jwks();
-    let mut events = Vec::new();
+    let mut proven = Vec::new();
     for r in receipts {
         let position = u64::try_from(r.event.event.seq).unwrap_or(u64::MAX);
         if position > latest.size {
             continue;
         }
-        let now = inclusion(state, &r.receipt, &r.event, latest).await?;
-        let first = heads.iter().find(|h| h.size >= position).unwrap_or(latest);
-        let path = state
-            .ledger()
-            .consistency_proof(tenant, first.size, latest.size)
-            .await?
-            .ok_or_else(|| refused(&r.receipt, "the tree is smaller than its checkpoint"))?;
+        let now = inclusion(state, &r.receipt, &r.event, &latest).await?;
+        // The receipt's own checkpoint, opened (it was checked when the receipt was made);
+        // absent only when the latest checkpoint was sealed after the receipt was read.
+        let own = r
+            .proof
+            .as_ref()
+            .map(|p| evidence::open_checkpoint(&p.checkpoint, &tenant.to_string(), &jwks))
+            .transpose()
+            .map_err(|e| refused(&r.receipt, &e))?;
+        let consistency = match &own {
+            Some(own) => {
+                let path = state
+                    .ledger()
+                    .consistency_proof(tenant, own.head.size, latest.size)
+                    .await?
+                    .ok_or_else(|| refused(&r.receipt, "the tree is smaller than a checkpoint"))?;
+                Some(Consistency {
+                    from_size: own.head.size,
+                    from_root: evidence::b64(&own.head.root),
+                    proof: path.iter().map(evidence::b64).collect(),
+                })
+            }
+            None => None,
+        };
         let entry = EventProof {
             ledger_position: r.event.event.seq,
             leaf_index: now.leaf_index,
             leaf_hash: now.leaf_hash,
             inclusion: now.proof,
-            consistency: Some(Consistency {
-                from_size: first.size,
-                from_root: evidence::b64(&first.root),
-                proof: path.iter().map(evidence::b64).collect(),
-            }),
+            consistency,
         };
-        events.push(entry);
+        proven.push((r, own, entry));
     }
-    if events.is_empty() {
+    if proven.is_empty() {
         return Ok(None);
     }
-    let fresh = FreshProof {
+    let mut fresh = FreshProof {
         format: evidence::FRESH_PROOF_FORMAT.to_owned(),
         checkpoint: latest.note.clone(),
         tree_size: latest.size,
-        events,
+        events: Vec::new(),
     };
-    for r in receipts {
-        if fresh
-            .events
-            .iter()
-            .any(|e| e.ledger_position == r.event.event.seq)
-        {
-            let own = r.proof.as_ref().map(|p| &p.checkpoint);
-            let own_head = own
-                .map(|note| evidence::open_checkpoint(note, &tenant.to_string(), &jwks))
-                .transpose()
-                .map_err(|e| refused(&r.receipt, &e))?;
-            evidence::verify_fresh(
-                &r.receipt,
-                own_head.as_ref().map(|o| &o.head),
-                &fresh,
-                &jwks,
-            )
+    for (r, own, entry) in proven {
+        let one = FreshProof {
+            events: vec![entry],
+            ..fresh.clone()
+        };
+        evidence::verify_fresh(&r.receipt, own.as_ref().map(|o| &o.head), &one, &jwks)
             .map_err(|e| refused(&r.receipt, &e))?;
-        }
+        fresh.events.extend(one.events);
     }
     Ok(Some(fresh))
 }
