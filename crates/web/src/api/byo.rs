@@ -101,6 +101,7 @@ pub async fn platforms(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RenderQuery {
     /// The platform key (`sandbox`, `xero`…).
     platform: Option<String>,

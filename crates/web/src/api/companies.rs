@@ -70,6 +70,7 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Return companies created after this one (the previous page's `next_cursor`).
     after: Option<Uuid>,

@@ -33,6 +33,7 @@ pub struct DataPageDto {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DataQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -270,6 +271,7 @@ pub struct AccessLogList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccessLogQuery {
     /// Only records older than this one (the `next_before` of the previous page).
     pub before: Option<Uuid>,

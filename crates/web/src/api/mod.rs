@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod byo;
 pub mod companies;
+mod conform;
 pub mod connections;
 pub mod data;
 pub mod dto;
@@ -122,6 +123,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let mut doc = doc;
     unique_proxy_operation_ids(&mut doc);
+    conform::conform(&mut doc);
     // The proxy takes any method (those the catalog cannot place are refused and logged, not
     // answered 405), so it is routed here rather than through `routes!`.
     let router = router.route(

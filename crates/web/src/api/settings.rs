@@ -181,6 +181,7 @@ pub struct SettingsVersionList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VersionsQuery {
     /// Only versions numbered below this.
     pub before: Option<i64>,
@@ -312,6 +313,7 @@ fn with_version(res: &mut Response, version: &SettingsVersion) {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SupportRequestQuery {
     /// Return requests received after this one (the previous page's `next_cursor`).
     after: Option<Uuid>,

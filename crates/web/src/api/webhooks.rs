@@ -167,6 +167,7 @@ pub struct WebhookDeliveryList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// Return deliveries older than this one (the previous page's `next_cursor`).
     before: Option<Uuid>,
