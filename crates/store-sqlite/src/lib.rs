@@ -3,8 +3,8 @@
 //!
 //! WAL journal, `synchronous=FULL`, foreign keys on and a busy timeout on every connection
 //! ([`conn`]). All writes run on one writer thread that owns the one writer connection
-//! ([`writer`]), each store call a single message to it; concurrent consents and access records
-//! are batched there into one durable commit (group commit). Reads run on a small pool of read-only connections,
+//! ([`writer`]), each store call a single message to it; concurrent durable writes (consents,
+//! access records, store transactions) are batched there into one commit (group commit). Reads run on a small pool of read-only connections,
 //! each call a single hand-over to a blocking thread. A checkpointer beside the writer keeps
 //! the WAL short. Each role trait is implemented by the module of the same name, with its SQL;
 //! the schema and its conventions are in `migrations/`, applied by [`migrate`].
