@@ -136,10 +136,9 @@ struct Pass {
 impl Pass {
     fn push(&mut self, e: &StoredEvent) -> Result<(), ChainBreak> {
         let broken = |reason: String| ChainBreak { seq: e.seq, reason };
-        self.verifier.push_stored(e)?;
+        let facts = self.verifier.push_stored_facts(e)?;
         self.witness.push(e.seq, &e.hash).map_err(broken)?;
-        self.recorder
-            .push(e.seq, e.at_micros, e.facts().map_err(broken)?);
+        self.recorder.push(e.seq, e.at_micros, facts);
         Ok(())
     }
 }

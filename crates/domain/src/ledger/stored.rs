@@ -41,11 +41,36 @@ struct Repeated<'a> {
     at: &'a str,
 }
 
+/// Every field of an event's text that its row repeats or that its records must agree with,
+/// read in one parse ([`ChainVerifier::push_stored_facts`]).
+/// (Flat rather than `#[serde(flatten)]`, which would buffer every field of the text first.)
+#[derive(Deserialize)]
+struct WithFacts<'a> {
+    tenant_id: TenantId,
+    seq: i64,
+    #[serde(borrow)]
+    prev_hash: &'a str,
+    kind: EventKind,
+    consent_id: ConsentId,
+    #[serde(borrow)]
+    at: &'a str,
+    company_id: CompanyId,
+    connection_id: Option<ConnectionId>,
+    notice_version_id: Option<NoticeVersionId>,
+    text_sha256: String,
+    data_uses: Vec<DataUse>,
+}
+
 /// Why the row's text and its columns disagree, if they do.
 fn disagreement(e: &StoredEvent) -> Option<&'static str> {
     let Ok(r) = serde_json::from_str::<Repeated<'_>>(&e.text) else {
         return Some("event text cannot be read as a ledger event");
     };
+    columns_disagree(e, &r)
+}
+
+/// Why the row's columns disagree with the fields of its text, if they do.
+fn columns_disagree(e: &StoredEvent, r: &Repeated<'_>) -> Option<&'static str> {
     if r.tenant_id != e.tenant_id || r.seq != e.seq {
         return Some("event's tenant or position disagrees with its row");
     }
@@ -83,6 +108,51 @@ impl StoredEvent {
 }
 
 impl ChainVerifier {
+    /// [`push_stored`](Self::push_stored), and what the event says of its records, read in
+    /// the same parse of its text (what `accord ledger verify` compares the records with).
+    pub fn push_stored_facts(&mut self, e: &StoredEvent) -> Result<EventFacts, ChainBreak> {
+        let fail = |reason: &str| ChainBreak {
+            seq: e.seq,
+            reason: reason.to_owned(),
+        };
+        self.check_position(e.seq)?;
+        if e.prev_hash != self.prev_hash {
+            return Err(fail(
+                "previous-hash link does not match the preceding event",
+            ));
+        }
+        if sha256_hex(e.text.as_bytes()) != e.hash {
+            return Err(fail(
+                "content does not match its hash (the event was altered)",
+            ));
+        }
+        let parsed = serde_json::from_str::<WithFacts<'_>>(&e.text)
+            .map_err(|_| fail("event text cannot be read as a ledger event"))?;
+        let p = parsed;
+        let repeated = Repeated {
+            tenant_id: p.tenant_id,
+            seq: p.seq,
+            prev_hash: p.prev_hash,
+            kind: p.kind,
+            consent_id: p.consent_id,
+            at: p.at,
+        };
+        if let Some(reason) = columns_disagree(e, &repeated) {
+            return Err(fail(reason));
+        }
+        self.advance(e.seq, &e.hash)?;
+        let f = p;
+        Ok(EventFacts {
+            kind: f.kind,
+            consent_id: f.consent_id,
+            company_id: f.company_id,
+            connection_id: f.connection_id,
+            notice_version_id: f.notice_version_id,
+            text_sha256: f.text_sha256,
+            data_uses: f.data_uses,
+        })
+    }
+
     /// Checks the next stored event: its position, its link to the previous hash, its hash over
     /// the stored text, the columns against the text, and the signed checkpoint at its position,
     /// if there is one.
@@ -141,6 +211,16 @@ mod tests {
         let c = chain(2);
         let rows = stored(&c);
         let facts = rows[1].facts().unwrap();
+        let mut v = ChainVerifier::default();
+        v.push_stored_facts(&rows[0]).unwrap();
+        assert_eq!(v.push_stored_facts(&rows[1]).unwrap(), facts);
+        let mut tampered = rows.clone();
+        tampered[0].kind = "withdrawn".into();
+        assert!(ChainVerifier::default()
+            .push_stored_facts(&tampered[0])
+            .unwrap_err()
+            .reason
+            .contains("kind"));
         let body = &c[1].event.body;
         assert_eq!(facts.kind, body.kind);
         assert_eq!(facts.consent_id, body.consent_id);
