@@ -1,6 +1,7 @@
 //! `accord tenant create --owner-email`: the real binary makes the tenant, its API key and its
 //! console owner without a password, and prints the owner's one-time set-password link; a bad or
-//! taken address is refused before any tenant is made.
+//! taken address is refused before any tenant is made. And the sealed cookie that carries an
+//! opened set-password link to its token-free page.
 
 use crate::startup::{accord, run, Ran};
 use accord_domain::console::{Role, SetPasswordPurpose, CLI_ACTOR};
@@ -158,4 +159,50 @@ async fn a_bad_or_taken_owner_email_makes_no_tenant() {
     let store = store(tmp.path()).await;
     assert_eq!(store.tenant_by_name("Beta Credit").await.unwrap(), None);
     assert_eq!(store.tenants().await.unwrap().len(), 1);
+}
+
+/// The cookie that carries an opened set-password link to the token-free page: the secret
+/// comes back while it is fresh, never from an altered cookie or after 30 minutes, and the
+/// cookie is scoped to the set-password page, `HttpOnly` and `SameSite=Strict`.
+#[tokio::test]
+async fn an_opened_links_secret_travels_in_a_sealed_short_lived_cookie() {
+    use accord_web::services::console::{set_password_cookie, set_password_cookie_secret};
+    use axum::http::{header, HeaderMap, HeaderValue};
+    use secrecy::ExposeSecret;
+
+    let app = crate::helpers::spawn_app().await;
+    let secret = accord_domain::crypto::random_token(32);
+    let set = set_password_cookie(&app.state, &secret);
+    let set = set.to_str().unwrap();
+    assert!(!set.contains(&secret), "sealed: {set}");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console/set-password",
+        "Max-Age=1800",
+    ] {
+        assert!(set.contains(attribute), "{attribute}: {set}");
+    }
+    let sent = |value: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(value).unwrap());
+        headers
+    };
+    let pair = set.split(';').next().unwrap().to_owned();
+    let back = set_password_cookie_secret(&app.state, &sent(&pair)).expect("fresh");
+    assert_eq!(back.expose_secret(), secret);
+
+    let (name, value) = pair.split_once('=').unwrap();
+    let mut altered = value.to_owned().into_bytes();
+    let last = altered.len() - 2;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = format!("{name}={}", String::from_utf8(altered).unwrap());
+    assert!(set_password_cookie_secret(&app.state, &sent(&altered)).is_none());
+    assert!(set_password_cookie_secret(&app.state, &HeaderMap::new()).is_none());
+
+    app.clock.advance(time::Duration::minutes(30));
+    assert!(
+        set_password_cookie_secret(&app.state, &sent(&pair)).is_none(),
+        "expired"
+    );
 }

@@ -7,12 +7,15 @@
 //! Verification compares in constant time inside the crate.
 //!
 //! A set-password link is `{public_url}/console/set-password/{secret}`: 32 random bytes,
-//! base64url, of which only the SHA-256 is stored ([`SetPasswordToken::token_hash`]). The
-//! secret is in the path, so it must not outlive the page that takes it: the request log
-//! records route templates only (`/console/set-password/{token}`), the page sends no Referer,
-//! and the link is spent once ([`accord_store::ConsoleStore::use_set_password_token`]). The
-//! hosted flow's link pages do the same with their token (`pages::link::open`: consumed on
-//! arrival, exchanged for a cookie, redirected to a URL without it).
+//! base64url, of which only the SHA-256 is stored ([`SetPasswordToken::token_hash`]), spent
+//! once ([`accord_store::ConsoleStore::use_set_password_token`]). The secret is in the path, so
+//! it must leave the address bar (and with it the history and any `Referer`) as soon as the
+//! link is opened, the way the hosted flow's link pages do with their token
+//! (`pages::link::open`): opening the link puts the secret in a short-lived sealed cookie
+//! scoped to the set-password page ([`set_password_cookie`]) and redirects to
+//! `/console/set-password`, which reads it back ([`set_password_cookie_secret`]); the link is
+//! spent only when the form is sent, so a mail scanner fetching it spends nothing. Request logs
+//! and metrics carry route templates (`/console/set-password/{token}`), never the secret.
 
 use crate::state::AppState;
 use accord_domain::console::{
@@ -95,6 +98,57 @@ pub fn set_password_url(state: &AppState, secret: &SecretString) -> String {
     state
         .config
         .url(&format!("/console/set-password/{}", secret.expose_secret()))
+}
+
+const SET_PASSWORD_COOKIE: &str = "accord_set_password";
+/// Bound to its purpose: a ciphertext sealed for anything else does not open here.
+const SET_PASSWORD_AAD: &[u8] = b"accord console set-password link";
+/// How long an opened link's form can be sent from the cookie.
+pub const SET_PASSWORD_COOKIE_FOR: time::Duration = time::Duration::minutes(30);
+
+/// The cookie that carries an opened link's secret to the token-free set-password page:
+/// sealed with the key ring (it cannot be read or forged in the browser) with its expiry
+/// inside, `HttpOnly`, `SameSite=Strict`, scoped to `/console/set-password`, 30 minutes.
+pub fn set_password_cookie(state: &AppState, secret: &str) -> axum::http::HeaderValue {
+    let until = (state.clock.now() + SET_PASSWORD_COOKIE_FOR).unix_timestamp();
+    let sealed = state
+        .keyring
+        .encrypt(format!("{until}:{secret}").as_bytes(), SET_PASSWORD_AAD);
+    let c = cookie::Cookie::build((SET_PASSWORD_COOKIE, sealed))
+        .path("/console/set-password")
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .secure(state.config.secure_cookies())
+        .max_age(cookie::time::Duration::seconds(
+            SET_PASSWORD_COOKIE_FOR.whole_seconds(),
+        ))
+        .build();
+    axum::http::HeaderValue::from_str(&c.to_string()).expect("a sealed cookie is ASCII")
+}
+
+/// The secret the browser's set-password cookie carries, while it has not expired; `None`
+/// without one, or with one forged, altered or too old.
+pub fn set_password_cookie_secret(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Option<SecretString> {
+    let sealed = crate::pages::ctx::read_cookie(headers, SET_PASSWORD_COOKIE)?;
+    let plain = state.keyring.decrypt(&sealed, SET_PASSWORD_AAD).ok()?;
+    let text = String::from_utf8(plain).ok()?;
+    let (until, secret) = text.split_once(':')?;
+    let until = OffsetDateTime::from_unix_timestamp(until.parse().ok()?).ok()?;
+    (until > state.clock.now()).then(|| SecretString::from(secret.to_owned()))
+}
+
+/// The header that removes the set-password cookie (once the link is spent).
+pub fn clear_set_password_cookie() -> axum::http::HeaderValue {
+    let c = cookie::Cookie::build((SET_PASSWORD_COOKIE, ""))
+        .path("/console/set-password")
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .max_age(cookie::time::Duration::ZERO)
+        .build();
+    axum::http::HeaderValue::from_str(&c.to_string()).expect("a cookie is ASCII")
 }
 
 /// A new console user without a password: the e-mail checked and lower-cased, the name checked
