@@ -439,10 +439,12 @@ impl ConnectionStore for PgStore {
         after: Option<ConnectionId>,
         limit: u32,
     ) -> Result<Vec<Connection>> {
+        // The nil UUID sorts before every id: one range of the primary key serves each page.
         sqlx::query(concat!(
             "select ",
             connection_cols!(),
-            " from connections where tenant_id = $1 and ($2::uuid is null or id > $2)
+            " from connections where tenant_id = $1
+                 and id > coalesce($2, '00000000-0000-0000-0000-000000000000'::uuid)
              order by id limit $3"
         ))
         .bind(tenant.as_uuid())

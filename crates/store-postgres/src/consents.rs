@@ -276,10 +276,12 @@ impl ConsentStore for PgStore {
         after: Option<ConsentId>,
         limit: u32,
     ) -> Result<Vec<Consent>> {
+        // The nil UUID sorts before every id: one range of the primary key serves each page.
         sqlx::query(concat!(
             "select ",
             consent_cols!(),
-            " from consents where tenant_id = $1 and ($2::uuid is null or id > $2)
+            " from consents where tenant_id = $1
+                 and id > coalesce($2, '00000000-0000-0000-0000-000000000000'::uuid)
              order by id limit $3"
         ))
         .bind(tenant.as_uuid())
