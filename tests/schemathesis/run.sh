@@ -8,17 +8,17 @@
 #   tests/schemathesis/run.sh                     # needs `st` on PATH or $SCHEMATHESIS
 #   ST_MAX_EXAMPLES=200 tests/schemathesis/run.sh  # a longer run
 #
-# Environment: ACCORD_BIN (default target/debug/accord), SCHEMATHESIS (default `st`),
+# Environment: ST_ACCORD_BIN (default target/debug/accord), SCHEMATHESIS (default `st`),
 # ST_MAX_EXAMPLES (default 30), ST_SEED (default fixed, so CI runs are reproducible).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-ACCORD_BIN="$(realpath -m "${ACCORD_BIN:-target/debug/accord}")"
+ST_ACCORD_BIN="$(realpath -m "${ST_ACCORD_BIN:-target/debug/accord}")"
 SCHEMATHESIS="${SCHEMATHESIS:-st}"
 ST_MAX_EXAMPLES="${ST_MAX_EXAMPLES:-30}"
 ST_SEED="${ST_SEED:-20261207}"
 
-[ -x "$ACCORD_BIN" ] || { echo "schemathesis: no Accord binary at $ACCORD_BIN (cargo build -p accord)" >&2; exit 2; }
+[ -x "$ST_ACCORD_BIN" ] || { echo "schemathesis: no Accord binary at $ST_ACCORD_BIN (cargo build -p accord)" >&2; exit 2; }
 command -v "$SCHEMATHESIS" >/dev/null || { echo "schemathesis: '$SCHEMATHESIS' not found (pip install -r tests/schemathesis/requirements.txt)" >&2; exit 2; }
 
 work="$(mktemp -d -t accord-st.XXXXXX)"
@@ -37,7 +37,7 @@ trap cleanup EXIT INT TERM
 ACCORD_LOG__LEVEL=warn \
 ACCORD_RATE_LIMITS__SUPPORT_PER_IP=0 ACCORD_RATE_LIMITS__SUPPORT_PER_SESSION=0 \
 ACCORD_RATE_LIMITS__POSTS_PER_IP=0 \
-  "$ACCORD_BIN" demo --port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/server.log" &
+  "$ST_ACCORD_BIN" demo --port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/server.log" &
 server_pid=$!
 
 for _ in $(seq 1 300); do
@@ -52,9 +52,11 @@ base_url="$(sed -n 's/^Link URL: //p' "$work/stdout" | head -n1 | sed -E 's#^(ht
 [ -n "$api_key" ] && [ -n "$base_url" ] || { echo "schemathesis: could not read the API key or URL" >&2; cat "$work/stdout" >&2; exit 1; }
 echo "schemathesis: accord demo at $base_url (pid $server_pid)"
 
+# Revoking API keys runs last, on its own: the main run must not revoke the key it runs with.
 status=0
-"$SCHEMATHESIS" run "$base_url/openapi.json" \
+"$SCHEMATHESIS" --config-file tests/schemathesis/schemathesis.toml run "$base_url/openapi.json" \
   --url "$base_url" \
+  --exclude-operation-id revoke_api_key \
   --header "Authorization: Bearer $api_key" \
   --checks all \
   --max-examples "$ST_MAX_EXAMPLES" \
@@ -62,6 +64,18 @@ status=0
   --request-timeout 10 \
   --no-color \
   "$@" || status=$?
+if [ "$status" -eq 0 ]; then
+  "$SCHEMATHESIS" --config-file tests/schemathesis/schemathesis.toml run "$base_url/openapi.json" \
+    --url "$base_url" \
+    --include-operation-id revoke_api_key \
+    --header "Authorization: Bearer $api_key" \
+    --checks all \
+    --max-examples "$ST_MAX_EXAMPLES" \
+    --seed "$ST_SEED" \
+    --request-timeout 10 \
+    --no-color \
+    "$@" || status=$?
+fi
 
 if [ "$status" -ne 0 ]; then
   echo "schemathesis: failures (exit $status); server log tail:" >&2

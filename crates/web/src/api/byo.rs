@@ -104,10 +104,12 @@ pub async fn platforms(
 #[into_params(parameter_in = Query)]
 pub struct RenderQuery {
     /// The platform key (`sandbox`, `xero`…).
+    #[param(required = true)]
     platform: Option<String>,
     /// Optional; when given it must be the platform's category.
     category: Option<String>,
     /// `en` or `fr` (default `en`).
+    #[param(pattern = "^(en|fr)$")]
     locale: Option<String>,
 }
 

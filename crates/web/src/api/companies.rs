@@ -75,6 +75,7 @@ pub struct ListQuery {
     /// Return companies created after this one (the previous page's `next_cursor`).
     after: Option<Uuid>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 

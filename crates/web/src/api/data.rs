@@ -38,6 +38,7 @@ pub struct DataQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Records per page, 1 to 100 (default 20), where the platform takes a page size.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -276,6 +277,7 @@ pub struct AccessLogQuery {
     /// Only records older than this one (the `next_before` of the previous page).
     pub before: Option<Uuid>,
     /// 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 

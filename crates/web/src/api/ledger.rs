@@ -294,8 +294,10 @@ pub async fn consistency(
 #[into_params(parameter_in = Query)]
 pub struct CheckpointListQuery {
     /// Return checkpoints older than this tree size (the previous page's `next_cursor`).
+    #[param(minimum = 1)]
     pub after: Option<i64>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

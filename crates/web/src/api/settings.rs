@@ -186,6 +186,7 @@ pub struct VersionsQuery {
     /// Only versions numbered below this.
     pub before: Option<i64>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -318,6 +319,7 @@ pub struct SupportRequestQuery {
     /// Return requests received after this one (the previous page's `next_cursor`).
     after: Option<Uuid>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 

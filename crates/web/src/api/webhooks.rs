@@ -172,6 +172,7 @@ pub struct DeliveriesQuery {
     /// Return deliveries older than this one (the previous page's `next_cursor`).
     before: Option<Uuid>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
