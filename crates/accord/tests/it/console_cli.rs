@@ -183,13 +183,13 @@ async fn an_opened_links_secret_travels_in_a_sealed_short_lived_cookie() {
     ] {
         assert!(set.contains(attribute), "{attribute}: {set}");
     }
-    let sent = |value: &str| {
+    let sending = |value: &str| {
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, HeaderValue::from_str(value).unwrap());
         headers
     };
     let pair = set.split(';').next().unwrap().to_owned();
-    let back = set_password_cookie_secret(&app.state, &sent(&pair)).expect("fresh");
+    let back = set_password_cookie_secret(&app.state, &sending(&pair)).expect("fresh");
     assert_eq!(back.expose_secret(), secret);
 
     let (name, value) = pair.split_once('=').unwrap();
@@ -197,12 +197,12 @@ async fn an_opened_links_secret_travels_in_a_sealed_short_lived_cookie() {
     let last = altered.len() - 2;
     altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
     let altered = format!("{name}={}", String::from_utf8(altered).unwrap());
-    assert!(set_password_cookie_secret(&app.state, &sent(&altered)).is_none());
+    assert!(set_password_cookie_secret(&app.state, &sending(&altered)).is_none());
     assert!(set_password_cookie_secret(&app.state, &HeaderMap::new()).is_none());
 
     app.clock.advance(time::Duration::minutes(30));
     assert!(
-        set_password_cookie_secret(&app.state, &sent(&pair)).is_none(),
+        set_password_cookie_secret(&app.state, &sending(&pair)).is_none(),
         "expired"
     );
 }
