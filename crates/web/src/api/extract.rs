@@ -118,6 +118,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             de.end()
                 .map_err(|e| ApiError::BadRequest(malformed_json(&e)))?;
         }
+        // Every body of the tenant API is one JSON object. serde would also read a struct from
+        // an array of its fields in order (`["Bakery"]` as `{"name": "Bakery"}`) and the link
+        // settings from `[]` as every default: anything else at the top level is refused.
+        let syntax = matches!(&value, Err(e) if e.inner().is_syntax() || e.inner().is_eof());
+        if !syntax && bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::InvalidShape {
+                detail: "body: must be a JSON object".to_owned(),
+                fields: accord_domain::validate::Invalid::one("", "must be a JSON object"),
+            });
+        }
         match value {
             Ok(v) => Ok(ApiJson(v)),
             Err(e) => {

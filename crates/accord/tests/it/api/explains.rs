@@ -257,3 +257,35 @@ async fn malformed_bodies_paths_and_queries_are_answered_in_field_paths_never_in
         assert_plain(&res, body);
     }
 }
+
+/// A body that is JSON but not an object is refused with a 422 and changes nothing.
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    // JSON, but not an object: serde would read `["x"]` as a company named "x" and `[]` as
+    // link settings with every default. A 422, and nothing is created or replaced.
+    for (path, body) in [
+        ("/v1/companies", "[\"Array Bakery\"]"),
+        ("/v1/companies", "\"Array Bakery\""),
+        ("/v1/link-settings", "[]"),
+    ] {
+        let method = if path == "/v1/companies" {
+            Method::POST
+        } else {
+            Method::PUT
+        };
+        let res = raw(&app, method, path, "application/json", body).await;
+        res.assert_problem(422);
+        assert_eq!(
+            res.json["errors"][0]["message"], "must be a JSON object",
+            "{}",
+            res.text
+        );
+    }
+    let companies = call(&app, Method::GET, "/v1/companies?limit=200", None).await;
+    assert!(
+        !companies.text.contains("Array Bakery"),
+        "{}",
+        companies.text
+    );
+}
