@@ -1092,6 +1092,22 @@ async fn a_receipt_carries_its_inclusion_proof_and_a_fresh_proof_extends_it_offl
             && ran.stderr.contains("signature does not verify"),
         "{ran}"
     );
+    // Unknown, malformed and other instances' consent ids name no proof.
+    for id in [
+        "6f1c2e4a-9b3d-4c5e-8f70-1a2b3c4d5e6f",
+        "not-a-uuid",
+        app.company_id.as_str(),
+    ] {
+        let (status, body) = app
+            .api_json(
+                reqwest::Method::GET,
+                &format!("/v1/consents/{id}/receipt/proof"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 404, "{id}: {body}");
+        assert_eq!(body["resource"], "consent", "{body}");
+    }
     // Another consent's fresh proof has no entry for this receipt.
     let theirs = consents_of(&app, &other).await.remove(0);
     let theirs_fresh = fresh_proof_beyond(&app, theirs["id"].as_str().unwrap(), 0).await;
