@@ -358,9 +358,9 @@ fn answer_once(body: &'static str) -> (String, std::thread::JoinHandle<String>) 
     (base, server)
 }
 
-/// QuickBooks names the company only on the authorization redirect (`realmId`): that value is
+/// `QuickBooks` names the company only on the authorization redirect (`realmId`): that value is
 /// the connection's organisation id and fills the identity path, and the name is read from the
-/// company's CompanyInfo. Without a realm, or with one that is not a plain id, nothing is called.
+/// company's `CompanyInfo`. Without a realm, or with one that is not a plain id, nothing is called.
 #[tokio::test]
 async fn quickbooks_takes_the_realm_from_the_callback() {
     let catalog =
