@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a bounded time (FUZZ_SECONDS each, default 20), one after another;
-# the first crash fails the script and leaves the input in fuzz/crashes/. Builds the driver in
-# the workspace's target directory, with the workspace's locked dependency versions.
+# the first crash fails the script and leaves the input in fuzz/crashes/. The driver is the
+# workspace member `accord-fuzz` (a binary; `cargo test` runs no fuzzing).
 #
 #   fuzz/run.sh                 # every target, 20 s each
 #   fuzz/run.sh markdown 300    # one target, five minutes
 set -euo pipefail
-cd "$(dirname "$0")"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../target}"
+cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-20}"
-cargo build --locked --bin accord-fuzz
-bin="$CARGO_TARGET_DIR/debug/accord-fuzz"
+cargo build --locked -p accord-fuzz
+bin="${CARGO_TARGET_DIR:-target}/debug/accord-fuzz"
 if [ $# -gt 0 ]; then
   "$bin" "$1" --seconds "${2:-$seconds}"
   exit

@@ -37,7 +37,7 @@ trap cleanup EXIT INT TERM
 ACCORD_LOG__LEVEL=warn \
 ACCORD_RATE_LIMITS__SUPPORT_PER_IP=0 ACCORD_RATE_LIMITS__SUPPORT_PER_SESSION=0 \
 ACCORD_RATE_LIMITS__POSTS_PER_IP=0 \
-  "$ST_ACCORD_BIN" demo --port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/server.log" &
+  env -u ACCORD_TEST_POSTGRES_URL "$ST_ACCORD_BIN" demo --port 0 --data-dir "$work/data" >"$work/stdout" 2>"$work/server.log" &
 server_pid=$!
 
 for _ in $(seq 1 300); do
