@@ -25,7 +25,7 @@ use accord_domain::ids::{ConnectionId, ConsentId, TenantId};
 use accord_domain::ledger::{EventFacts, EventKind};
 use accord_domain::nda::NdaAcceptance;
 use accord_store::{Store, StoreError};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Rows read per store call.
 const PAGE: u32 = 2_000;
@@ -67,6 +67,10 @@ pub struct Recorder {
     /// The last consent event on each connection: position, kind, consent.
     connections: HashMap<ConnectionId, (i64, EventKind, ConsentId)>,
     ndas: HashMap<ConsentId, (i64, EventFacts)>,
+    /// When a consent was recorded on each connection (unix microseconds): before `superseded`
+    /// events existed, a consent replaced on its connection ended at the instant the newer one
+    /// was recorded there, and that event was the record of its end.
+    recorded_on: HashSet<(ConnectionId, i64)>,
 }
 
 impl Recorder {
@@ -81,6 +85,9 @@ impl Recorder {
                 self.ndas.insert(facts.consent_id, (seq, facts));
             }
             EventKind::Given | EventKind::Reconsented => {
+                if let Some(connection) = facts.connection_id {
+                    self.recorded_on.insert((connection, at_micros));
+                }
                 let trail = self.consents.entry(facts.consent_id).or_default();
                 if trail.recorded.is_some() {
                     trail.recorded_again.get_or_insert(seq);
@@ -109,7 +116,7 @@ impl Recorder {
             after = Some(last.id);
             for k in &page {
                 let trail = self.consents.remove(&k.id).unwrap_or_default();
-                found.extend(consent_disagreement(k, &trail));
+                found.extend(consent_disagreement(k, &trail, &self.recorded_on));
             }
         }
         for (id, trail) in self.consents {
@@ -159,7 +166,11 @@ fn micros(t: time::OffsetDateTime) -> i64 {
 }
 
 /// Where a consent row disagrees with its events.
-fn consent_disagreement(k: &Consent, trail: &Trail) -> Vec<Disagreement> {
+fn consent_disagreement(
+    k: &Consent,
+    trail: &Trail,
+    recorded_on: &HashSet<(ConnectionId, i64)>,
+) -> Vec<Disagreement> {
     let record = format!("consent {}", k.id);
     let mut out = Vec::new();
     let mut say = |position: Option<i64>, what: String| {
@@ -220,6 +231,8 @@ fn consent_disagreement(k: &Consent, trail: &Trail) -> Vec<Disagreement> {
                 kind.as_str()
             ),
         ),
+        // Superseded before its own event existed: the newer consent's event records the end.
+        (Some(w), None) if recorded_on.contains(&(k.connection_id, micros(w))) => {}
         (Some(w), None) => say(at, format!("it ended at {w}, but no event records its end")),
         (Some(w), Some((p, kind, ended_at))) if micros(w) != ended_at => say(
             Some(p),
@@ -316,4 +329,80 @@ fn nda_disagreement(n: &NdaAcceptance, event: Option<(i64, EventFacts)>) -> Vec<
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use accord_domain::catalog::{Category, PlatformKey};
+    use accord_domain::consent::{ConsentEvidence, ConsentMethod};
+    use accord_domain::ids::{CompanyId, NoticeVersionId};
+    use accord_domain::locale::Locale;
+    use time::OffsetDateTime;
+
+    fn consent(withdrawn_at: Option<OffsetDateTime>) -> Consent {
+        let text = "We read your invoices.".to_owned();
+        Consent {
+            id: ConsentId::new(),
+            tenant_id: TenantId::new(),
+            company_id: CompanyId::new(),
+            connection_id: ConnectionId::new(),
+            platform_key: PlatformKey::parse("sandbox").unwrap(),
+            category: Category::Accounting,
+            notice_version_id: NoticeVersionId::new(),
+            notice_version: 1,
+            locale: Locale::En,
+            data_uses: Vec::new(),
+            notice_sha256: sha256_hex(text.as_bytes()),
+            notice_text: text,
+            evidence: ConsentEvidence {
+                method: ConsentMethod::HostedFlowCheckbox,
+                checkbox_ticked: true,
+                ip: None,
+                user_agent: None,
+            },
+            given_at: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+            withdrawn_at,
+        }
+    }
+
+    fn recorded(k: &Consent) -> Trail {
+        Trail {
+            recorded: Some((
+                1,
+                EventFacts {
+                    kind: EventKind::Given,
+                    consent_id: k.id,
+                    company_id: k.company_id,
+                    connection_id: Some(k.connection_id),
+                    notice_version_id: Some(k.notice_version_id),
+                    text_sha256: k.notice_sha256.clone(),
+                    data_uses: Vec::new(),
+                },
+            )),
+            ..Trail::default()
+        }
+    }
+
+    #[test]
+    fn an_end_is_recorded_by_its_event_or_by_the_consent_that_replaced_it_before_superseded_events()
+    {
+        let ended = OffsetDateTime::from_unix_timestamp(1_800_000_100).unwrap();
+        let k = consent(Some(ended));
+        let trail = recorded(&k);
+        let none = HashSet::new();
+        let found = consent_disagreement(&k, &trail, &none);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].what.contains("no event records its end"));
+        // A newer consent recorded on the same connection at that instant: an old supersession.
+        let replaced = HashSet::from([(k.connection_id, micros(ended))]);
+        assert!(consent_disagreement(&k, &trail, &replaced).is_empty());
+        // In force, and agreeing with its event.
+        let k = consent(None);
+        assert!(consent_disagreement(&k, &recorded(&k), &none).is_empty());
+        let mut edited = k.clone();
+        edited.notice_text.push('!');
+        let found = consent_disagreement(&edited, &recorded(&k), &none);
+        assert!(found[0].what.contains("does not hash"), "{found:?}");
+    }
 }
