@@ -427,3 +427,26 @@ async fn checkpoints_are_listed_sent_and_kept_as_the_sealer_signed_them() {
         );
     }
 }
+
+/// On PostgreSQL too: the sealer's checkpoints (note and JWS) are listed, served and sent with
+/// the outbox row written in the checkpoint's transaction.
+#[tokio::test]
+async fn on_postgres_checkpoints_are_listed_served_and_sent() {
+    let Some(app) = crate::helpers::spawn_app_on_postgres_with(&crate::webhooks::DEV).await else {
+        return;
+    };
+    let archive = Receiver::start().await;
+    let (_, secret) = register(&app, &archive.url, &["ledger.checkpoint"]).await;
+    archive.trust(&[&secret]);
+    app.browser().connect(Some(&app.link_url), "sandbox").await;
+    let note = checkpoint(&app).await;
+    let (status, body) = list_checkpoints(&app, "?limit=1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"][0]["note"], note.as_str());
+    let got = archive.wait_for(1).await;
+    let newest = got.last().unwrap().json();
+    assert_eq!(newest["type"], "ledger.checkpoint");
+    assert!(got
+        .iter()
+        .any(|r| r.json()["data"]["note"] == note.as_str()));
+}
