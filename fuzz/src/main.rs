@@ -15,10 +15,53 @@ use targets::{Target, TARGETS};
 
 /// Fragments that steer mutations towards the syntax these parsers care about.
 const TOKENS: &[&str] = &[
-    "%", "%00", "%FF", "&", "=", "?", "#", "://", "@", ":", "[", "]", "::", "..", "/", "\\",
-    "\"", "{", "}", "[]", "null", "\u{0}", "\u{200b}", "\u{202e}", "é", "\n", "\r\n", " ",
-    "*", "_", "`", "<", ">", "](", "javascript:", "https://", "http://", "mailto:", "0x",
-    "127.0.0.1", "[::1]", "localhost", "xn--", "99999999999999999999", "-1", "1e309", ".",
+    "%",
+    "%00",
+    "%FF",
+    "&",
+    "=",
+    "?",
+    "#",
+    "://",
+    "@",
+    ":",
+    "[",
+    "]",
+    "::",
+    "..",
+    "/",
+    "\\",
+    "\"",
+    "{",
+    "}",
+    "[]",
+    "null",
+    "\u{0}",
+    "\u{200b}",
+    "\u{202e}",
+    "é",
+    "\n",
+    "\r\n",
+    " ",
+    "*",
+    "_",
+    "`",
+    "<",
+    ">",
+    "](",
+    "javascript:",
+    "https://",
+    "http://",
+    "mailto:",
+    "0x",
+    "127.0.0.1",
+    "[::1]",
+    "localhost",
+    "xn--",
+    "99999999999999999999",
+    "-1",
+    "1e309",
+    ".",
 ];
 
 fn mutate(rng: &mut SmallRng, input: &mut Vec<u8>, pool: &[Vec<u8>]) {
@@ -64,9 +107,9 @@ fn mutate(rng: &mut SmallRng, input: &mut Vec<u8>, pool: &[Vec<u8>]) {
 }
 
 fn crash(target: &Target, input: &[u8]) -> ! {
-    let hash = input
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+    let hash = input.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    });
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crashes");
     let _ = std::fs::create_dir_all(&dir);
     let file = dir.join(format!("{}-{hash:016x}", target.name));
@@ -104,13 +147,20 @@ fn run(target: &Target, seconds: u64, seed: u64) {
         }
         runs += 1;
     }
-    println!("{}: {runs} inputs in {seconds} s, seed {seed}, no crash", target.name);
+    println!(
+        "{}: {runs} inputs in {seconds} s, seed {seed}, no crash",
+        target.name
+    );
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let name = args.first().map(String::as_str).unwrap_or("list");
-    let flag = |f: &str| args.iter().position(|a| a == f).and_then(|i| args.get(i + 1));
+    let flag = |f: &str| {
+        args.iter()
+            .position(|a| a == f)
+            .and_then(|i| args.get(i + 1))
+    };
     if name == "list" {
         TARGETS.iter().for_each(|t| println!("{}", t.name));
         return;
@@ -126,6 +176,9 @@ fn main() {
         return;
     }
     let seconds = flag("--seconds").map_or(20, |s| s.parse().expect("--seconds N"));
-    let seed = flag("--seed").map_or_else(|| rand::thread_rng().gen(), |s| s.parse().expect("--seed S"));
+    let seed = flag("--seed").map_or_else(
+        || rand::thread_rng().gen(),
+        |s| s.parse().expect("--seed S"),
+    );
     run(target, seconds, seed);
 }

@@ -89,7 +89,10 @@ fn text(data: &[u8]) -> String {
 fn callback_params(data: &[u8]) {
     if let Ok(q) = serde_urlencoded::from_bytes::<CallbackQuery>(data) {
         // The state is looked up only when it is present, non-empty and at most 512 bytes.
-        let _ = q.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 512);
+        let _ = q
+            .state
+            .as_deref()
+            .filter(|s| !s.is_empty() && s.len() <= 512);
         let _ = (q.code.as_deref(), q.error.as_deref(), q.extra.len());
     }
 }
@@ -116,7 +119,10 @@ fn return_url(data: &[u8]) {
         if valid {
             // A valid return URL keeps its origin in the redirect.
             let prefix: String = raw.split(['?', '#']).next().unwrap_or_default().into();
-            assert!(redirect.starts_with(&prefix), "{redirect} does not start with {prefix}");
+            assert!(
+                redirect.starts_with(&prefix),
+                "{redirect} does not start with {prefix}"
+            );
         }
     }
 }
@@ -138,7 +144,14 @@ fn webhook_url(data: &[u8]) {
 fn markdown(data: &[u8]) {
     let html = accord_web::markdown::render(&text(data));
     let lower = html.to_ascii_lowercase();
-    for bad in ["<script", "<img", "<iframe", "javascript:", " on", "<a href=\"data:"] {
+    for bad in [
+        "<script",
+        "<img",
+        "<iframe",
+        "javascript:",
+        " on",
+        "<a href=\"data:",
+    ] {
         if bad == " on" {
             // An event handler attribute would be ` on…=` inside a tag.
             for tag in lower.split('<').skip(1) {
@@ -151,7 +164,10 @@ fn markdown(data: &[u8]) {
             continue;
         }
         if bad == "javascript:" {
-            assert!(!lower.contains("href=\"javascript:"), "script link in {html}");
+            assert!(
+                !lower.contains("href=\"javascript:"),
+                "script link in {html}"
+            );
             continue;
         }
         assert!(!lower.contains(bad), "{bad} in {html}");
@@ -176,8 +192,8 @@ fn link_settings(data: &[u8]) {
 /// A receipt's compact JWS, verified against a real key set: never a panic, and bytes that
 /// were not signed by the key never verify.
 fn receipt_verify(data: &[u8]) {
-    let keys = SigningKeys::new("s1", BTreeMap::from([("s1".to_owned(), [7u8; 32])]))
-        .expect("a key set");
+    let keys =
+        SigningKeys::new("s1", BTreeMap::from([("s1".to_owned(), [7u8; 32])])).expect("a key set");
     let jwks = keys.jwks();
     let raw = text(data);
     if verify_compact(&raw, &jwks).is_ok() {
