@@ -49,6 +49,8 @@ test.beforeAll(async ({ browser }) => {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(demo.baseUrl + path);
+  // The page moves on by itself to the form without the secret in its address.
+  await page.waitForURL(/\/console\/set-password$/);
   await page.locator('#password').fill(PASSWORD);
   await page.locator('#confirm').fill(PASSWORD);
   await page.locator('form button[type=submit]').click();

@@ -267,3 +267,4 @@ console-done-settings-restored = The earlier version is restored as a new versio
 console-preview-company = Example Company Ltd
 console-field = Field
 console-problem = Problem
+console-set-password-continue = Continue to choose your password

@@ -267,3 +267,4 @@ console-done-settings-restored = La version antérieure est restaurée comme nou
 console-preview-company = Entreprise Exemple SARL
 console-field = Champ
 console-problem = Problème
+console-set-password-continue = Continuer pour choisir votre mot de passe

@@ -15,8 +15,9 @@ use accord_domain::console::{console_email, ConsoleUser};
 use accord_domain::crypto::TokenHash;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use time::Duration;
 
@@ -217,37 +218,71 @@ pub async fn sign_out(
 struct SetPasswordPage {
     c: Chrome,
     csrf: String,
-    token: String,
+    /// Whether the browser holds an opened link (else the page only says it cannot be used).
+    has_link: bool,
     error: Option<String>,
     notice: Option<String>,
     min: i64,
 }
 
-/// The set-password form of an invitation or reset link. The link is spent only when the form
-/// is sent with a valid password (a mail scanner fetching it spends nothing). The path holds the
-/// secret: the request log names the route template only, and the page sends no referrer.
-pub async fn set_password_page(
+#[derive(Template)]
+#[template(path = "console/set_password_open.html")]
+struct OpenedLinkPage {
+    c: Chrome,
+}
+
+/// Opening an invitation or reset link: its secret goes into a sealed cookie scoped to the
+/// set-password page (`services::console::set_password_cookie`) and leaves the address bar.
+/// The answer is a page that moves on to `/console/set-password` by itself (a meta refresh,
+/// and a link): a navigation Accord's own page starts is same-site, so the `SameSite=Strict`
+/// cookie goes with it even when the link was clicked in a webmail, where a redirect would
+/// keep the click's cross-site context and lose the cookie. Nothing is spent here, so a mail
+/// scanner fetching the link spends nothing; the request log names the route template only.
+pub async fn open_link(
+    State(state): State<AppState>,
     visitor: Visitor,
     Path(token): Path<String>,
 ) -> Result<Response, ConsoleError> {
     if token.len() > 100 {
         return Err(ConsoleError::NotFound);
     }
+    let page = OpenedLinkPage {
+        c: visitor.chrome.clone(),
+    };
+    let mut res = visitor.respond(html(&page)?);
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        passwords::set_password_cookie(&state, &token),
+    );
+    Ok(res)
+}
+
+/// The set-password form of the link this browser opened (its secret in the sealed cookie);
+/// without one, or once it is too old, the page says the link cannot be used.
+pub async fn set_password_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    visitor: Visitor,
+) -> Result<Response, ConsoleError> {
+    let has_link = passwords::set_password_cookie_secret(&state, &headers).is_some();
     let page = SetPasswordPage {
         c: visitor.chrome.clone(),
         csrf: visitor.csrf.clone(),
-        token,
-        error: None,
+        has_link,
+        error: (!has_link).then(|| visitor.chrome.tr.t("console-set-password-unusable")),
         notice: None,
         min: MIN_PASSWORD_I64,
     };
-    Ok(visitor.respond(html(&page)?))
+    let status = if has_link {
+        StatusCode::OK
+    } else {
+        StatusCode::GONE
+    };
+    Ok(visitor.respond(html_status(status, &page)?))
 }
 
 #[derive(Deserialize)]
 pub struct SetPasswordForm {
-    #[serde(default)]
-    token: String,
     #[serde(default)]
     password: String,
     #[serde(default)]
@@ -268,14 +303,18 @@ fn password_problem(password: &str, confirm: &str) -> Option<&'static str> {
     }
 }
 
+/// Sets the password of the opened link's account (the secret from the sealed cookie): the
+/// password is checked first, so a refused one leaves the link usable; then the link is spent.
 pub async fn set_password(
     State(state): State<AppState>,
+    headers: HeaderMap,
     OpenForm { visitor, form, .. }: OpenForm<SetPasswordForm>,
 ) -> Result<Response, ConsoleError> {
+    let secret = passwords::set_password_cookie_secret(&state, &headers);
     let again = |error: String| SetPasswordPage {
         c: visitor.chrome.clone(),
         csrf: visitor.csrf.clone(),
-        token: form.token.clone(),
+        has_link: secret.is_some(),
         error: Some(error),
         notice: None,
         min: MIN_PASSWORD_I64,
@@ -286,9 +325,14 @@ pub async fn set_password(
     }
     let now = state.clock.now();
     let store = state.console();
-    let spent = store
-        .use_set_password_token(&TokenHash::of(&form.token), now)
-        .await?;
+    let spent = match &secret {
+        Some(secret) => {
+            store
+                .use_set_password_token(&TokenHash::of(secret.expose_secret()), now)
+                .await?
+        }
+        None => None,
+    };
     let owner = match spent {
         Some(t) => store
             .user(t.user_id)
@@ -319,6 +363,8 @@ pub async fn set_password(
     let set = session::start(&state, &user, visitor.meta.user_agent.as_deref()).await?;
     let mut res = Redirect::to("/console?done=password-set").into_response();
     res.headers_mut().append(header::SET_COOKIE, set);
+    res.headers_mut()
+        .append(header::SET_COOKIE, passwords::clear_set_password_cookie());
     Ok(res)
 }
 
