@@ -52,9 +52,13 @@ base_url="$(sed -n 's/^Link URL: //p' "$work/stdout" | head -n1 | sed -E 's#^(ht
 [ -n "$api_key" ] && [ -n "$base_url" ] || { echo "schemathesis: could not read the API key or URL" >&2; cat "$work/stdout" >&2; exit 1; }
 echo "schemathesis: accord demo at $base_url (pid $server_pid)"
 
+# Schemathesis keeps its cache in the working directory: the temporary one, not the repository.
+config="$PWD/tests/schemathesis/schemathesis.toml"
+cd "$work"
+
 # Revoking API keys runs last, on its own: the main run must not revoke the key it runs with.
 status=0
-"$SCHEMATHESIS" --config-file tests/schemathesis/schemathesis.toml run "$base_url/openapi.json" \
+"$SCHEMATHESIS" --config-file "$config" run "$base_url/openapi.json" \
   --url "$base_url" \
   --exclude-operation-id revoke_api_key \
   --header "Authorization: Bearer $api_key" \
@@ -65,7 +69,7 @@ status=0
   --no-color \
   "$@" || status=$?
 if [ "$status" -eq 0 ]; then
-  "$SCHEMATHESIS" --config-file tests/schemathesis/schemathesis.toml run "$base_url/openapi.json" \
+  "$SCHEMATHESIS" --config-file "$config" run "$base_url/openapi.json" \
     --url "$base_url" \
     --include-operation-id revoke_api_key \
     --header "Authorization: Bearer $api_key" \
