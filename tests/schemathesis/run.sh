@@ -9,7 +9,8 @@
 #   ST_MAX_EXAMPLES=200 tests/schemathesis/run.sh  # a longer run
 #
 # Environment: ST_ACCORD_BIN (default target/debug/accord), SCHEMATHESIS (default `st`),
-# ST_MAX_EXAMPLES (default 30), ST_SEED (default fixed, so CI runs are reproducible).
+# ST_MAX_EXAMPLES (default 30), ST_SEED (default fixed, so CI runs are reproducible), ST_CONFIG
+# (default tests/schemathesis/schemathesis.toml).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -53,7 +54,7 @@ base_url="$(sed -n 's/^Link URL: //p' "$work/stdout" | head -n1 | sed -E 's#^(ht
 echo "schemathesis: accord demo at $base_url (pid $server_pid)"
 
 # Schemathesis keeps its cache in the working directory: the temporary one, not the repository.
-config="$PWD/tests/schemathesis/schemathesis.toml"
+config="${ST_CONFIG:-$PWD/tests/schemathesis/schemathesis.toml}"
 cd "$work"
 
 # Revoking API keys runs last, on its own: the main run must not revoke the key it runs with.
