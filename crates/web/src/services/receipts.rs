@@ -245,7 +245,7 @@ async fn sealed_heads(state: &AppState, tenant: TenantId) -> Result<Vec<SealedHe
         .filter_map(|c| {
             Some(SealedHead {
                 size: u64::try_from(c.checkpoint.seq).ok()?,
-                    note: c.note?,
+                note: c.note?,
             })
         })
         .collect();
