@@ -43,8 +43,12 @@ for (const lang of LANGS) {
     const send = async (state, link, topic) => {
       // Opened in a new tab (Ctrl+click), so the step itself stays where it is.
       const [form] = await Promise.all([context.waitForEvent('page'), link.click({ modifiers: ['ControlOrMeta'] })]);
-      await form.waitForLoadState();
-      await expect(form.locator(sel.h1)).toHaveText(t(lang, 'support-title'));
+      // A tab opened in the background may have its load event held back by the browser on a
+      // busy machine; the form is usable once its document is parsed, and the heading check
+      // below waits for it.
+      await form.bringToFront();
+      await form.waitForLoadState('domcontentloaded');
+      await expect(form.locator(sel.h1)).toHaveText(t(lang, 'support-title'), { timeout: 15_000 });
       if (topic) await expect(form.locator('#topic')).toHaveValue(topic);
       const message = `Help from ${state} ${Date.now()}-${Math.random()}`;
       const prefilled = await form.locator('#message').inputValue();
