@@ -492,6 +492,9 @@ impl ConsentStore for SqliteStore {
     ) -> Result<Vec<Consent>> {
         // Ids are text: the empty string sorts before every id.
         let after = after.map(|a| a.to_string()).unwrap_or_default();
+        // `+tenant_id` keeps the planner off the (tenant, connection) index: with it, every page
+        // sorted all of the tenant's consents to return the next few (quadratic over `ledger
+        // verify`); walking the primary key from the cursor reads each page in order.
         self.read
             .run(move |db| {
                 all(
@@ -499,7 +502,7 @@ impl ConsentStore for SqliteStore {
                     concat!(
                         "select ",
                         consent_cols!(),
-                        " from consents where tenant_id = ?1 and id > ?2 order by id limit ?3"
+                        " from consents where +tenant_id = ?1 and id > ?2 order by id limit ?3"
                     ),
                     params![tenant.to_string(), after, limit],
                     consent_from,
