@@ -17,7 +17,7 @@ async fn app_with_events() -> TestApp {
 }
 
 /// [`app_with_events`]'s three events, in `app`.
-async fn with_events(app: TestApp) -> TestApp {
+pub(crate) async fn with_events(app: TestApp) -> TestApp {
     app.browser().connect(Some(&app.link_url), "sandbox").await;
     let connection = app.connections().await[0]["id"]
         .as_str()
@@ -37,7 +37,7 @@ async fn with_events(app: TestApp) -> TestApp {
     app
 }
 
-fn connect(db: &Path) -> rusqlite::Connection {
+pub(crate) fn connect(db: &Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .unwrap();
@@ -45,7 +45,7 @@ fn connect(db: &Path) -> rusqlite::Connection {
 }
 
 /// A consistent copy of the app's database in a new data directory; the app is not touched.
-fn snapshot(app: &TestApp) -> TempDir {
+pub(crate) fn snapshot(app: &TestApp) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     let conn = connect(&app.data_dir.path().join("accord.db"));
     conn.execute(

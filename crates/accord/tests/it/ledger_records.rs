@@ -6,56 +6,14 @@
 //! the strongest rewrite (everything in the database consistent with everything else).
 
 use crate::helpers::{spawn_app, TestApp};
+use crate::ledger::{connect, snapshot, with_events};
 use crate::receipts::{run, Ran};
 use std::path::{Path, PathBuf};
-use tempfile::TempDir;
 
 /// Three events in the demo tenant's chain: the demo company gives consent (1), the tenant
 /// disconnects it through the API (2, withdrawn), another company gives consent (3).
 async fn app_with_events() -> TestApp {
-    let app = spawn_app().await;
-    app.browser().connect(Some(&app.link_url), "sandbox").await;
-    let connection = app.connections().await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, body) = app
-        .api_json(
-            reqwest::Method::DELETE,
-            &format!("/v1/companies/{}/connections/{connection}", app.company_id),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let other = app.new_company("Crocus Cafe Ltd").await;
-    let link = app.new_link_url(&other).await;
-    app.browser().connect(Some(&link), "sandbox").await;
-    app
-}
-
-fn connect(db: &Path) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    conn
-}
-
-/// A consistent copy of the app's database and key file in a new data directory.
-fn snapshot(app: &TestApp) -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = connect(&app.data_dir.path().join("accord.db"));
-    conn.execute(
-        "vacuum into ?1",
-        [dir.path().join("accord.db").display().to_string()],
-    )
-    .unwrap();
-    drop(conn);
-    std::fs::copy(
-        app.data_dir.path().join("keys.toml"),
-        dir.path().join("keys.toml"),
-    )
-    .unwrap();
-    dir
+    with_events(spawn_app().await).await
 }
 
 /// Runs SQL on a copy's database (triggers dropped by the caller's SQL when needed).
