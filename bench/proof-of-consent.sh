@@ -22,7 +22,15 @@
 # 4. The same database filled to EVENTS ledger events (one tenant: one chain, the worst case),
 #    then `accord ledger verify` timed over it: every hash, link and row, and every signed
 #    checkpoint against the sealer's public keys.
+# 5. Inclusion and consistency proofs of that tree, timed in-process (accord-proofs), and the
+#    inclusion proofs again over HTTP on loopback at GET /ledger/{tenant}/proofs/inclusion,
+#    from an `accord serve` started over the same database.
 # Every run is bounded in time and count; the files are removed at the end.
+#
+# Re-running the verify alone: DATA_DIR=/some/dir keeps the filled database there (it is not
+# removed) and, when it already holds one, skips the fill; ONLY=verify skips steps 1-3.
+#
+#   DATA_DIR=/tmp/accord-1m ONLY=verify bench/proof-of-consent.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,8 +39,22 @@ SECS="${SECS:-10}"
 ROUNDS="${ROUNDS:-3}"
 RATE="${RATE:-10000}"
 EVENTS="${EVENTS:-1000000}"
-DIR="$(mktemp -d "${TMPDIR:-/tmp}/accord-proof.XXXXXX")"
-trap 'rm -rf "$DIR"' EXIT
+ONLY="${ONLY:-all}"
+PROOFS="${PROOFS:-20000}"
+if [ -n "${DATA_DIR:-}" ]; then
+    DIR="$DATA_DIR"
+    mkdir -p "$DIR"
+    KEEP=1
+else
+    DIR="$(mktemp -d "${TMPDIR:-/tmp}/accord-proof.XXXXXX")"
+    KEEP=0
+fi
+SERVER=""
+cleanup() {
+    if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; fi
+    if [ "$KEEP" = 0 ]; then rm -rf "$DIR"; fi
+}
+trap cleanup EXIT
 
 echo "== build (release)"
 cargo build --release --locked -p accord-bench -p accord >/dev/null 2>&1 \
@@ -58,6 +80,7 @@ else
     echo "fsync rate: pg_test_fsync not found (install postgresql to measure it)"
 fi
 
+if [ "$ONLY" != verify ]; then
 echo "== given events with signed receipts: SQLite, $WRITERS writers, $ROUNDS × ${SECS} s"
 for round in $(seq "$ROUNDS"); do
     rm -f "$DIR"/accord.db*
@@ -72,12 +95,19 @@ for round in $(seq "$ROUNDS"); do
         --warmup 2 --receipts --rate "$RATE" 2>/dev/null | sed "s/^/round $round: /"
 done
 
+fi
+
 echo "== ledger verify of $EVENTS events"
-rm -f "$DIR"/accord.db*
-"$BENCH" --database "sqlite://$DIR/accord.db" --concurrency "$WRITERS" --seconds 3600 --warmup 0 \
-    --max "$EVENTS" --companies 1000 --jwks-out "$DIR/jwks.json" 2>/dev/null | sed 's/^/fill: /'
-# The fill stops at EVENTS acknowledged consents; a few more may have been in flight.
-sync
+if [ "$KEEP" = 1 ] && [ -s "$DIR/filled" ]; then
+    echo "fill: kept from $(cat "$DIR/filled") in $DIR"
+else
+    rm -f "$DIR"/accord.db* "$DIR/filled"
+    "$BENCH" --database "sqlite://$DIR/accord.db" --concurrency "$WRITERS" --seconds 3600 --warmup 0 \
+        --max "$EVENTS" --companies 1000 --jwks-out "$DIR/jwks.json" 2>/dev/null | sed 's/^/fill: /'
+    # The fill stops at EVENTS acknowledged consents; a few more may have been in flight.
+    sync
+    date -u +%Y-%m-%dT%H:%MZ >"$DIR/filled"
+fi
 # Timed twice: straight after the fill, with whatever of the file the page cache still holds
 # (on some machines it keeps little of a 4 GB file, and the first run reads much of it from
 # disk), then again with the file cached.
@@ -87,3 +117,20 @@ for run in "straight after the fill" "again, the file cached"; do
     END=$(date +%s.%N)
     awk -v s="$START" -v e="$END" -v run="$run" 'BEGIN {printf "ledger verify (%s): %.2f s wall clock\n", run, e - s}'
 done
+
+echo "== Merkle proofs of that tree: in-process, then over HTTP on loopback"
+PORT="${PORT:-18089}"
+"$ACCORD" serve --listen "127.0.0.1:$PORT" --data-dir "$DIR" >"$DIR/serve.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+target/release/accord-proofs --database "$DIR/accord.db" --proofs "$PROOFS" \
+    --url "http://127.0.0.1:$PORT/"
+# The server's sealer may have signed the newest events with the server's own key (kept in
+# $DIR): its public keys join the key set, so a later verify of a kept database still holds.
+if curl -fs "http://127.0.0.1:$PORT/.well-known/jwks.json" >"$DIR/served-jwks.json"; then
+    jq -s '{keys: ([.[].keys[]] | unique_by(.kid))}' "$DIR/jwks.json" "$DIR/served-jwks.json" \
+        >"$DIR/jwks.merged" && mv "$DIR/jwks.merged" "$DIR/jwks.json"
+fi

@@ -16,6 +16,7 @@ pub mod records;
 use crate::config::{Database, Settings};
 use accord_domain::crypto::Keyring;
 use accord_domain::ids::TenantId;
+use accord_domain::ledger::merkle::Hash;
 use accord_domain::ledger::{ChainBreak, ChainVerifier, StoredEvent};
 use accord_domain::receipt::{verify_compact, JwsError, Receipt};
 use accord_store::{LedgerStore, Store};
@@ -82,6 +83,8 @@ async fn open_existing_store(settings: &Settings) -> anyhow::Result<Arc<dyn Stor
 struct StoredCheckpoints {
     /// The (position, hash) pairs the chain must pass through.
     valid: Vec<(i64, String)>,
+    /// The (size, root) pairs the chain's tree must have at those positions.
+    roots: Vec<(i64, Hash)>,
     /// The first checkpoint that does not verify, if any.
     invalid: Option<ChainBreak>,
     /// Every position the database holds a checkpoint for.
@@ -105,12 +108,16 @@ async fn verified_checkpoints(
     let checked = tokio::task::spawn_blocking(move || {
         let mut out = StoredCheckpoints {
             valid: Vec::with_capacity(checkpoints.len()),
+            roots: Vec::new(),
             invalid: None,
             positions: checkpoints.iter().map(|c| c.checkpoint.seq).collect(),
         };
         for c in checkpoints {
             match c.verify(&key_set) {
-                Ok(()) => out.valid.push((c.checkpoint.seq, c.checkpoint.hash)),
+                Ok(()) => {
+                    out.roots.extend(c.root().map(|r| (c.checkpoint.seq, r)));
+                    out.valid.push((c.checkpoint.seq, c.checkpoint.hash));
+                }
                 Err(why) => {
                     out.invalid.get_or_insert(ChainBreak {
                         seq: c.checkpoint.seq,
@@ -147,8 +154,9 @@ impl Pass {
 /// number of events read: every link and hash over the stored text, every row's columns against
 /// its text, and every signed checkpoint of the database (signature against `key_set`, and the
 /// chain passing through the position and hash it signed; one beyond the chain's end means
-/// events were removed). It also recomputes the Merkle tree (keeping the chain hash and root at
-/// each of `sizes`) and gathers what each event says of its records. Stops at the first broken
+/// events were removed; the tree of the events up to it having the root it signed). It
+/// recomputes the Merkle tree as it goes, in one pass (keeping the chain hash and root at each
+/// of `sizes`), and gathers what each event says of its records. Stops at the first broken
 /// event. While a page is checked (on a blocking thread: hashing is CPU work), the next one is
 /// read. A page that cannot be read is read again one event at a time, so the unreadable event
 /// is the one named.
@@ -161,7 +169,7 @@ pub async fn verify_chain(
 ) -> ChainReport {
     let mut pass = Pass {
         verifier: ChainVerifier::default(),
-        witness: Witness::wanting(sizes.iter().copied()),
+        witness: Witness::default(),
         recorder: Recorder::default(),
     };
     let report = |pass: Pass, stored: Option<&StoredCheckpoints>, broken| ChainReport {
@@ -180,6 +188,7 @@ pub async fn verify_chain(
         Err(broken) => return report(pass, None, Some(broken)),
     };
     pass.verifier.expect_checkpoints(stored.valid.clone());
+    pass.witness = Witness::new(sizes.iter().copied(), stored.roots.iter().copied());
     // Up to this position, events are read one at a time (after a page failed to read).
     let mut singly_until = 0_i64;
     // The page after the one being checked, read meanwhile.

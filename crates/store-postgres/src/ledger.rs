@@ -402,6 +402,23 @@ impl LedgerStore for PgStore {
         Ok(rows.into_iter().map(|r| checkpoint_of(tenant, r)).collect())
     }
 
+    async fn first_tree_checkpoint_from(
+        &self,
+        tenant: TenantId,
+        size: i64,
+    ) -> Result<Option<SignedCheckpoint>> {
+        let row: Option<CheckpointRow> = sqlx::query_as(
+            "select seq, hash, sealed_at, jws, root, note from ledger_checkpoints
+             where tenant_id = $1 and seq >= $2 and note is not null order by seq limit 1",
+        )
+        .bind(tenant.as_uuid())
+        .bind(size)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(row.map(|r| checkpoint_of(tenant, r)))
+    }
+
     async fn add_ledger_checkpoint(
         &self,
         c: &SignedCheckpoint,

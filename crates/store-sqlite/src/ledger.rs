@@ -359,6 +359,28 @@ impl LedgerStore for SqliteStore {
             .await
     }
 
+    async fn first_tree_checkpoint_from(
+        &self,
+        tenant: TenantId,
+        size: i64,
+    ) -> Result<Option<SignedCheckpoint>> {
+        self.read
+            .run(move |db| {
+                one(
+                    db,
+                    concat!(
+                        "select ",
+                        checkpoint_cols!(),
+                        " from ledger_checkpoints where tenant_id = ?1 and seq >= ?2
+                         and note is not null order by seq limit 1"
+                    ),
+                    params![tenant.to_string(), size],
+                    |r| checkpoint_from(tenant, r),
+                )
+            })
+            .await
+    }
+
     async fn add_ledger_checkpoint(
         &self,
         checkpoint: &SignedCheckpoint,

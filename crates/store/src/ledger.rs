@@ -70,6 +70,15 @@ pub trait LedgerStore: Send + Sync {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<SignedCheckpoint>>;
+    /// The tenant's first checkpoint carrying a signed tree head (a note) at or after position
+    /// `size`: the smallest signed tree that holds the event at that position (what a receipt's
+    /// inclusion proof is made against). `None` if no such checkpoint was sealed yet. One row
+    /// read, along the primary key.
+    async fn first_tree_checkpoint_from(
+        &self,
+        tenant: TenantId,
+        size: i64,
+    ) -> Result<Option<SignedCheckpoint>>;
     /// Stores a signed checkpoint and, in the same transaction, its `webhook` outbox row (the
     /// `ledger.checkpoint` event). `false` (and nothing written) if the chain already has one at
     /// that position, sealed by another instance. The webhook's type is opt-in

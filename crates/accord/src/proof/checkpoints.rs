@@ -23,7 +23,7 @@ use anyhow::{anyhow, bail, Context};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// What a checkpoint kept outside says the tree held at one size, signatures verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,30 +306,66 @@ pub async fn read_all(
 // What the chain holds at the expected sizes
 
 /// Recomputes a chain's Merkle tree while it is read (RFC 9162, the leaf of each event being
-/// its chain hash) and keeps the chain hash and root at the sizes asked for.
+/// its chain hash): one compact range (the O(log n) roots of the perfect subtrees so far), so
+/// a root costs O(log n) when a size is reached and nothing is recomputed per checkpoint. It
+/// keeps the chain hash and root at the sizes asked for, and checks the root each of the
+/// database's signed checkpoints sealed as soon as the chain reaches its size.
 #[derive(Debug, Default)]
 pub struct Witness {
     tree: CompactRange,
-    wanted: BTreeSet<i64>,
+    /// Sizes whose chain hash and root are kept, ascending; each leaves as it is reached.
+    wanted: VecDeque<i64>,
     seen: BTreeMap<i64, (String, Hash)>,
+    /// The roots signed checkpoints sealed, ascending by size; each leaves as it is checked.
+    signed_roots: VecDeque<(i64, Hash)>,
     completed: Vec<(NodeId, Hash)>,
 }
 
 impl Witness {
-    pub fn wanting(sizes: impl IntoIterator<Item = i64>) -> Self {
+    /// A witness keeping the chain hash and root at `sizes`, and checking `signed_roots` (size
+    /// and root of each signed checkpoint) as the chain reaches them.
+    pub fn new(
+        sizes: impl IntoIterator<Item = i64>,
+        signed_roots: impl IntoIterator<Item = (i64, Hash)>,
+    ) -> Self {
+        let wanted: BTreeSet<i64> = sizes.into_iter().filter(|s| *s > 0).collect();
+        let mut signed_roots: Vec<(i64, Hash)> =
+            signed_roots.into_iter().filter(|(s, _)| *s > 0).collect();
+        signed_roots.sort_unstable();
         Self {
-            wanted: sizes.into_iter().collect(),
+            wanted: wanted.into_iter().collect(),
+            signed_roots: signed_roots.into(),
             ..Self::default()
         }
     }
 
-    /// The next event of the chain (already verified): position and chain hash.
+    /// The next event of the chain (already verified): position and chain hash. An error when
+    /// a signed checkpoint at this position sealed another root.
     pub fn push(&mut self, seq: i64, hash: &str) -> Result<(), String> {
         let leaf = event_leaf(hash).map_err(|e| e.to_string())?;
         self.completed.clear();
         self.tree.append(leaf, &mut self.completed);
-        if self.wanted.contains(&seq) {
-            self.seen.insert(seq, (hash.to_owned(), self.tree.root()));
+        let wanted = self.wanted.front() == Some(&seq);
+        let signed = self.signed_roots.front().is_some_and(|(s, _)| *s == seq);
+        if !(wanted || signed) {
+            return Ok(());
+        }
+        let root = self.tree.root();
+        if wanted {
+            self.wanted.pop_front();
+            self.seen.insert(seq, (hash.to_owned(), root));
+        }
+        // Two checkpoints at one size are one row; the loop drains equal sizes all the same.
+        while let Some((_, sealed)) = self
+            .signed_roots
+            .front()
+            .filter(|(s, _)| *s == seq)
+            .copied()
+        {
+            self.signed_roots.pop_front();
+            if sealed != root {
+                return Err("the signed checkpoint at this position sealed another tree root than the tree of the events up to it".into());
+            }
         }
         Ok(())
     }

@@ -16,7 +16,8 @@
 //! - and each event's record exists: a row deleted leaves its events without one.
 //!
 //! The events' facts are gathered while the chain is verified ([`Recorder::push`]), then the
-//! rows are read page by page and matched.
+//! rows are read page by page along their primary key (one query a page) and matched, the
+//! consents, connections and NDAs at the same time.
 
 use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::consent::Consent;
@@ -103,62 +104,105 @@ impl Recorder {
     }
 
     /// Compares every consent, connection and NDA row of `tenant` with the events gathered.
+    /// The three kinds are read at once (each on a read connection of its own), each along its
+    /// primary key a page at a time, the next page read while the current one is compared.
     pub async fn compare(
-        mut self,
+        self,
         store: &dyn Store,
         tenant: TenantId,
     ) -> Result<Vec<Disagreement>, StoreError> {
-        let mut found = Vec::new();
-        let mut after = None;
-        loop {
-            let page = store.tenant_consents(tenant, after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for k in &page {
-                let trail = self.consents.remove(&k.id).unwrap_or_default();
-                found.extend(consent_disagreement(k, &trail, &self.recorded_on));
-            }
-        }
-        for (id, trail) in self.consents {
-            if let Some((seq, _)) = trail.recorded {
-                found.push(Disagreement {
+        let Self {
+            mut consents,
+            mut connections,
+            mut ndas,
+            recorded_on,
+        } = self;
+        let consents_checked = async {
+            let mut found = Vec::new();
+            let read = |after| store.tenant_consents(tenant, after, PAGE);
+            each_page(
+                read,
+                |k: &Consent| k.id,
+                |page| {
+                    for k in page {
+                        let trail = consents.remove(&k.id).unwrap_or_default();
+                        found.extend(consent_disagreement(k, &trail, &recorded_on));
+                    }
+                },
+            )
+            .await?;
+            found.extend(consents.into_iter().filter_map(|(id, trail)| {
+                let (seq, _) = trail.recorded?;
+                Some(Disagreement {
                     record: format!("consent {id}"),
                     position: Some(seq),
                     what: "the ledger records it, but the database holds no such consent (its row was deleted)".into(),
-                });
-            }
-        }
-        let mut after = None;
-        loop {
-            let page = store.tenant_connections(tenant, after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for c in &page {
-                let last = self.connections.remove(&c.id);
-                found.extend(connection_disagreement(c, last));
-            }
-        }
-        for (id, (seq, _, _)) in self.connections {
-            found.push(Disagreement {
+                })
+            }));
+            Ok::<_, StoreError>(found)
+        };
+        let connections_checked = async {
+            let mut found = Vec::new();
+            let read = |after| store.tenant_connections(tenant, after, PAGE);
+            each_page(
+                read,
+                |c: &Connection| c.id,
+                |page| {
+                    for c in page {
+                        let last = connections.remove(&c.id);
+                        found.extend(connection_disagreement(c, last));
+                    }
+                },
+            )
+            .await?;
+            found.extend(connections.into_iter().map(|(id, (seq, _, _))| Disagreement {
                 record: format!("connection {id}"),
                 position: Some(seq),
                 what: "the ledger records consent events on it, but the database holds no such connection (its row was deleted)".into(),
-            });
-        }
-        for n in store.ndas(tenant).await? {
-            let event = self.ndas.remove(&n.consent_id());
-            found.extend(nda_disagreement(&n, event));
-        }
-        for (id, (seq, _)) in self.ndas {
-            found.push(Disagreement {
+            }));
+            Ok::<_, StoreError>(found)
+        };
+        let ndas_checked = async {
+            let mut found = Vec::new();
+            for n in store.ndas(tenant).await? {
+                let event = ndas.remove(&n.consent_id());
+                found.extend(nda_disagreement(&n, event));
+            }
+            found.extend(ndas.into_iter().map(|(id, (seq, _))| Disagreement {
                 record: format!("NDA {id}"),
                 position: Some(seq),
                 what: "the ledger records its acceptance, but the database holds no such NDA (its row was deleted)".into(),
-            });
-        }
+            }));
+            Ok::<_, StoreError>(found)
+        };
+        let (mut found, on_connections, on_ndas) =
+            tokio::try_join!(consents_checked, connections_checked, ndas_checked)?;
+        found.extend(on_connections);
+        found.extend(on_ndas);
         found.sort_by_key(|d| d.position.unwrap_or(i64::MAX));
         Ok(found)
     }
+}
+
+/// Reads rows a page at a time with `read` (given the id of the last row read, `None` at
+/// first) until a page comes back empty, handing each page to `each` while the next one is
+/// read.
+async fn each_page<T, Id, Read, Fut>(
+    mut read: Read,
+    id_of: impl Fn(&T) -> Id,
+    mut each: impl FnMut(&[T]),
+) -> Result<(), StoreError>
+where
+    Read: FnMut(Option<Id>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, StoreError>>,
+{
+    let mut page = read(None).await?;
+    while let Some(last) = page.last() {
+        let next = read(Some(id_of(last)));
+        let (next, ()) = tokio::join!(next, async { each(&page) });
+        page = next?;
+    }
+    Ok(())
 }
 
 fn micros(t: time::OffsetDateTime) -> i64 {
@@ -171,11 +215,10 @@ fn consent_disagreement(
     trail: &Trail,
     recorded_on: &HashSet<(ConnectionId, i64)>,
 ) -> Vec<Disagreement> {
-    let record = format!("consent {}", k.id);
     let mut out = Vec::new();
     let mut say = |position: Option<i64>, what: String| {
         out.push(Disagreement {
-            record: record.clone(),
+            record: format!("consent {}", k.id),
             position,
             what,
         });
@@ -251,10 +294,10 @@ fn connection_disagreement(
     c: &Connection,
     last: Option<(i64, EventKind, ConsentId)>,
 ) -> Vec<Disagreement> {
-    let record = format!("connection {}", c.id);
+    let record = || format!("connection {}", c.id);
     let Some((seq, kind, consent)) = last else {
         return vec![Disagreement {
-            record,
+            record: record(),
             position: None,
             what: "no consent event names it".into(),
         }];
@@ -262,7 +305,7 @@ fn connection_disagreement(
     let mut out = Vec::new();
     if c.consent_id != Some(consent) {
         out.push(Disagreement {
-            record: record.clone(),
+            record: record(),
             position: Some(seq),
             what: format!(
                 "it names consent {} but the last consent event on it is about consent {consent}",
@@ -283,7 +326,7 @@ fn connection_disagreement(
     };
     if !agrees {
         out.push(Disagreement {
-            record,
+            record: record(),
             position: Some(seq),
             what: format!(
                 "its status is {} but the last consent event on it is `{}`",
@@ -297,10 +340,10 @@ fn connection_disagreement(
 
 /// Where an NDA acceptance row disagrees with its `nda_accepted` event.
 fn nda_disagreement(n: &NdaAcceptance, event: Option<(i64, EventFacts)>) -> Vec<Disagreement> {
-    let record = format!("NDA {}", n.id);
+    let record = || format!("NDA {}", n.id);
     let Some((seq, facts)) = event else {
         return vec![Disagreement {
-            record,
+            record: record(),
             position: (n.ledger_seq > 0).then_some(n.ledger_seq),
             what: "no `nda_accepted` event records it".into(),
         }];
@@ -308,7 +351,7 @@ fn nda_disagreement(n: &NdaAcceptance, event: Option<(i64, EventFacts)>) -> Vec<
     let mut out = Vec::new();
     let mut say = |what: String| {
         out.push(Disagreement {
-            record: record.clone(),
+            record: record(),
             position: Some(seq),
             what,
         });

@@ -388,6 +388,60 @@ pub async fn tree_checkpoints_are_listed_and_sent_to_listing_endpoints(store: &d
         .any(|e| e.id == alert.id && e.body == alert.body));
 }
 
+/// The first checkpoint carrying a tree head at or after a position is the one found, of its
+/// tenant only: a checkpoint without a note (sealed before the tree existed) is passed over,
+/// and none is found past the last one.
+pub async fn the_first_tree_checkpoint_at_or_after_a_position_is_found(store: &dyn Store) {
+    use accord_domain::ledger::{Checkpoint, SignedCheckpoint};
+    let keys = accord_domain::receipt::SigningKeys::new(
+        "k1",
+        std::collections::BTreeMap::from([("k1".to_owned(), [6; 32])]),
+    )
+    .unwrap();
+    let signer = keys.note_signer("consent.example.com").unwrap();
+    let w = World::new(store, "Lender A").await;
+    let base = fixtures::consent_write(&w.company, &w.nv, at(0)).event;
+    let bodies = (0..6)
+        .map(|n| EventBody {
+            kind: EventKind::NdaAccepted,
+            at: at(n),
+            ..base.clone()
+        })
+        .collect();
+    let events = store.append_events(w.tenant.id, bodies).await.unwrap();
+    let checkpoint = |seq: i64| Checkpoint {
+        tenant_id: w.tenant.id,
+        seq,
+        hash: events[usize::try_from(seq - 1).unwrap()].hash.clone(),
+        root: None,
+        sealed_at: at(100 + seq),
+    };
+    let tree = |seq: i64| {
+        let root = recomputed(&events[..usize::try_from(seq).unwrap()]).root();
+        let origin = format!("consent.example.com/ledger/{}", w.tenant.id);
+        SignedCheckpoint::sign_tree(&keys, &signer, &origin, checkpoint(seq), &root).unwrap()
+    };
+    let untreed = SignedCheckpoint::sign(&keys, checkpoint(2));
+    assert!(untreed.note.is_none());
+    let (c4, c6) = (tree(4), tree(6));
+    for c in [&untreed, &c4, &c6] {
+        assert!(store.add_ledger_checkpoint(c, None).await.unwrap());
+    }
+    let first = |size: i64| store.first_tree_checkpoint_from(w.tenant.id, size);
+    for (size, want) in [(1, &c4), (2, &c4), (4, &c4), (5, &c6), (6, &c6)] {
+        assert_eq!(first(size).await.unwrap().as_ref(), Some(want), "size {size}");
+    }
+    assert_eq!(first(7).await.unwrap(), None, "past the last checkpoint");
+    let other = World::new(store, "Lender B").await;
+    assert_eq!(
+        store
+            .first_tree_checkpoint_from(other.tenant.id, 1)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 /// After each append (one event, then several at once) the tree's size is the chain's length
 /// and its root, at every size so far, is what the domain computes from the events.
 pub async fn tree_roots_follow_the_chain(store: &dyn Store) {

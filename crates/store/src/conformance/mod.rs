@@ -167,6 +167,7 @@ macro_rules! conformance_tests {
             stored_rows_are_the_exact_text_hashed,
             checkpoints_are_kept_once_and_show_unsealed_chains,
             tree_checkpoints_are_listed_and_sent_to_listing_endpoints,
+            the_first_tree_checkpoint_at_or_after_a_position_is_found,
             concurrent_appends_neither_fork_nor_skip,
             tree_roots_follow_the_chain,
             merkle_proofs_verify_for_every_size,

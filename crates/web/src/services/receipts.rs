@@ -185,11 +185,9 @@ pub async fn for_consent(
     consent: &Consent,
 ) -> Result<Vec<SignedReceipt>, Integrity> {
     let mut out = signed_for_consent(state, tenant, consent).await?;
-    let checkpoints = sealed_heads(state, tenant.id).await?;
     for r in &mut out {
-        let position = u64::try_from(r.event.event.seq).unwrap_or(u64::MAX);
-        if let Some(head) = checkpoints.iter().find(|c| c.size >= position) {
-            r.proof = Some(inclusion(state, &r.receipt, &r.event, head).await?);
+        if let Some(head) = first_head_from(state, tenant.id, r.event.event.seq).await? {
+            r.proof = Some(inclusion(state, &r.receipt, &r.event, &head).await?);
         }
     }
     Ok(out)
@@ -234,23 +232,24 @@ struct SealedHead {
     note: String,
 }
 
-/// The tenant's sealed checkpoints that carry a signed tree head, oldest first (checkpoints
-/// sealed before the tree existed carry none and prove no inclusion).
-async fn sealed_heads(state: &AppState, tenant: TenantId) -> Result<Vec<SealedHead>, StoreError> {
-    let mut heads: Vec<SealedHead> = state
+/// The tenant's first sealed checkpoint at or after `position` that carries a signed tree
+/// head: the smallest signed tree holding that event (checkpoints sealed before the tree
+/// existed carry none and prove no inclusion). One row read, whatever the number sealed.
+async fn first_head_from(
+    state: &AppState,
+    tenant: TenantId,
+    position: i64,
+) -> Result<Option<SealedHead>, StoreError> {
+    let first = state
         .ledger()
-        .ledger_checkpoints(tenant)
-        .await?
-        .into_iter()
-        .filter_map(|c| {
-            Some(SealedHead {
-                size: u64::try_from(c.checkpoint.seq).ok()?,
-                note: c.note?,
-            })
+        .first_tree_checkpoint_from(tenant, position)
+        .await?;
+    Ok(first.and_then(|c| {
+        Some(SealedHead {
+            size: u64::try_from(c.checkpoint.seq).ok()?,
+            note: c.note?,
         })
-        .collect();
-    heads.sort_by_key(|h| h.size);
-    Ok(heads)
+    }))
 }
 
 /// A proof that does not verify with the instance's own keys: logged, and refused.
