@@ -378,3 +378,17 @@ label-colon = :
 manage-return-title = See your connections
 manage-return-lead = This personal link opens the page where { $company } sees what it shares with { $tenant }, and can disconnect it.
 manage-return-open = Open my connections
+
+## E-mail: a fresh personal manage link, sent to the customer at the tenant's request
+manage-link-mail-subject = Your personal link to manage what you share with { $tenant }
+manage-link-mail-greeting = Hello,
+manage-link-mail-intro = { $tenant } sent you a personal link to the page where { $company } sees what it shares with { $tenant }.
+manage-link-mail-what = On that page you can see each connection and what it shares, withdraw access (disconnect) at any time, and download your records of consent:
+manage-link-mail-personal = This link is personal: anyone who has it can disconnect your accounts, so do not forward it. It works as long as one of your agreements with { $tenant } is in force.
+manage-link-mail-support = Questions? Contact { $tenant }: { $contact }
+manage-link-mail-no-support = Questions? Contact { $tenant } the way you usually do.
+manage-link-mail-footer = Sent by Accord for { $tenant }. If you did not expect this e-mail, you can ignore it.
+
+## Error page: the database is unavailable for a moment (503, Retry-After)
+error-unavailable-title = Temporarily unavailable
+error-unavailable-body = This service is temporarily unavailable, so this step could not be completed. Nothing has been shared. Please try again in a moment.

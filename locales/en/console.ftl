@@ -268,3 +268,13 @@ console-preview-company = Example Company Ltd
 console-field = Field
 console-problem = Problem
 console-set-password-continue = Continue to choose your password
+
+## E-mail: an invitation to the console, sent when SMTP is configured
+console-invite-mail-subject = { $inviter } invited you to { $tenant }'s Accord console
+console-invite-mail-intro = { $inviter } invited you to the Accord console of { $tenant }, as { $role }.
+console-invite-mail-action = To accept, choose your password with this link (it works once, until { $expires }):
+console-invite-mail-personal = The link is personal: it opens your account, so do not forward it. If it has expired, ask { $inviter } for a new one.
+console-invite-mail-footer = Sent by Accord for { $tenant }. If you did not expect this invitation, you can ignore this e-mail.
+console-invite-hint-mail = The invitation is a link to choose a password, valid for 7 days: Accord e-mails it to the person.
+console-invite-sent = Invitation sent to { $email }.
+console-invite-sent-copy = The link is also here, if the e-mail does not arrive:

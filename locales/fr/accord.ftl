@@ -379,3 +379,17 @@ label-colon =  :
 manage-return-title = Voir vos connexions
 manage-return-lead = Ce lien personnel ouvre la page où { $company } voit ce qu’elle partage avec { $tenant }, et peut en couper l’accès.
 manage-return-open = Ouvrir mes connexions
+
+## Courriel : un nouveau lien personnel vers la page de gestion, envoyé au client à la demande du prestataire
+manage-link-mail-subject = Votre lien personnel pour gérer ce que vous partagez avec { $tenant }
+manage-link-mail-greeting = Bonjour,
+manage-link-mail-intro = { $tenant } vous a envoyé un lien personnel vers la page où { $company } voit ce qu’elle partage avec { $tenant }.
+manage-link-mail-what = Sur cette page, vous pouvez voir chaque connexion et ce qu’elle partage, retirer l’accès (couper la connexion) à tout moment et télécharger vos justificatifs de consentement :
+manage-link-mail-personal = Ce lien est personnel : quiconque l’a en main peut couper l’accès à vos comptes, ne le transférez donc pas. Il fonctionne tant qu’un de vos accords avec { $tenant } est en vigueur.
+manage-link-mail-support = Des questions ? Contactez { $tenant } : { $contact }
+manage-link-mail-no-support = Des questions ? Contactez { $tenant } comme d’habitude.
+manage-link-mail-footer = Envoyé par Accord pour { $tenant }. Si vous n’attendiez pas ce courriel, vous pouvez l’ignorer.
+
+## Page d’erreur : la base de données est momentanément indisponible (503, Retry-After)
+error-unavailable-title = Service momentanément indisponible
+error-unavailable-body = Ce service est momentanément indisponible : cette étape n’a pas pu aboutir. Rien n’a été partagé. Réessayez dans un instant.

@@ -268,3 +268,13 @@ console-preview-company = Entreprise Exemple SARL
 console-field = Champ
 console-problem = Problème
 console-set-password-continue = Continuer pour choisir votre mot de passe
+
+## Courriel : une invitation à la console, envoyée quand SMTP est configuré
+console-invite-mail-subject = { $inviter } vous invite dans la console Accord de { $tenant }
+console-invite-mail-intro = { $inviter } vous invite dans la console Accord de { $tenant }, en tant que { $role }.
+console-invite-mail-action = Pour accepter, choisissez votre mot de passe avec ce lien (il fonctionne une fois, jusqu’au { $expires }) :
+console-invite-mail-personal = Ce lien est personnel : il ouvre votre compte, ne le transférez donc pas. S’il a expiré, demandez-en un nouveau à { $inviter }.
+console-invite-mail-footer = Envoyé par Accord pour { $tenant }. Si vous n’attendiez pas cette invitation, vous pouvez ignorer ce courriel.
+console-invite-hint-mail = L’invitation est un lien pour choisir un mot de passe, valable 7 jours : Accord l’envoie par courriel à la personne.
+console-invite-sent = Invitation envoyée à { $email }.
+console-invite-sent-copy = Le lien est aussi ici, si le courriel n’arrive pas :

@@ -17,6 +17,7 @@ pub mod funnel;
 pub mod guardrails;
 pub mod ids;
 pub mod integration;
+pub mod link_mail;
 pub mod ledger;
 pub mod locale;
 pub mod nda;

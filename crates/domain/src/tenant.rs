@@ -187,7 +187,9 @@ impl JobKind {
             JobKind::RefreshToken => {
                 Some(job_retry_delay(attempts).unwrap_or(time::Duration::hours(6)))
             }
-            JobKind::RevokeToken | JobKind::SendSupportEmail => job_retry_delay(attempts),
+            JobKind::RevokeToken | JobKind::SendSupportEmail | JobKind::SendLinkEmail => {
+                job_retry_delay(attempts)
+            }
         }
     }
 }
@@ -202,6 +204,10 @@ pub fn job_retry_delay(attempts: i64) -> Option<time::Duration> {
         .saturating_mul(1i64 << attempts.clamp(0, 20))
         .min(6 * 3600);
     Some(time::Duration::seconds(secs))
+    /// E-mail a capability link (a customer's manage link, a console invitation): the payload
+    /// holds the whole message sealed with the key ring ([`crate::link_mail`]), never the link
+    /// in clear.
+    SendLinkEmail,
 }
 
 #[cfg(test)]
@@ -210,6 +216,7 @@ mod tests {
 
     #[test]
     fn retry_delays_grow_then_stop() {
+            JobKind::SendLinkEmail => "send_link_email",
         assert_eq!(job_retry_delay(0), Some(time::Duration::seconds(30)));
         assert_eq!(job_retry_delay(1), Some(time::Duration::seconds(60)));
         assert_eq!(job_retry_delay(11), Some(time::Duration::hours(6)));
@@ -218,6 +225,7 @@ mod tests {
 
     #[test]
     fn a_refresh_is_never_abandoned() {
+            "send_link_email" => Some(JobKind::SendLinkEmail),
         for attempts in [0, 1, 11] {
             for kind in [
                 JobKind::RevokeToken,
@@ -257,3 +265,6 @@ mod tests {
         assert_eq!(SupportTopic::parse("spam"), None);
     }
 }
+                JobKind::SendLinkEmail,
+            assert_eq!(JobKind::SendLinkEmail.retry_delay(attempts), None);
+            JobKind::SendLinkEmail,

@@ -8,6 +8,7 @@ use crate::codec::RowExt;
 use crate::error::{corrupt, db};
 use crate::PgStore;
 use accord_domain::catalog::PlatformKey;
+use accord_domain::flow::ManageLink;
 use accord_domain::ids::{ConnectionId, JobId, TenantId};
 use accord_domain::tenant::{Job, JobKind};
 use accord_store::{JobStore, Purged, QueueStats, RefreshSchedule, Result, StoreError};
@@ -270,6 +271,24 @@ impl JobStore for PgStore {
             .map_err(db)?
             .map(|r| job_from(&r))
             .transpose()
+    }
+
+    async fn queue_link_email(&self, job: &Job, manage_link: Option<&ManageLink>) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        if let Some(l) = manage_link {
+            crate::flow::insert_manage_link(&mut tx, l).await?;
+        }
+        insert(
+            &mut tx,
+            job.id,
+            job.tenant_id,
+            job.kind,
+            &job.payload,
+            job.run_at,
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
     }
 
     /// Deletes expired OAuth flows and jobs that ended before `jobs_ended_before`, at most `limit`

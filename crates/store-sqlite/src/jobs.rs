@@ -7,6 +7,7 @@ use crate::codec::{all, exec, micros, one, to_json, RowExt};
 use crate::error::corrupt;
 use crate::SqliteStore;
 use accord_domain::catalog::PlatformKey;
+use accord_domain::flow::ManageLink;
 use accord_domain::ids::{ConnectionId, JobId, TenantId};
 use accord_domain::tenant::{Job, JobKind};
 use accord_store::{JobStore, Purged, QueueStats, RefreshSchedule, Result, StoreError};
@@ -267,6 +268,18 @@ impl JobStore for SqliteStore {
 
     async fn job(&self, id: JobId) -> Result<Option<Job>> {
         self.read.run(move |db| job(db, id)).await
+    }
+
+    async fn queue_link_email(&self, job: &Job, manage_link: Option<&ManageLink>) -> Result<()> {
+        let (j, link) = (job.clone(), manage_link.cloned());
+        self.write
+            .transaction(move |tx| {
+                if let Some(l) = &link {
+                    crate::flow::insert_manage_link(tx, l)?;
+                }
+                insert(tx, j.id, j.tenant_id, j.kind, &j.payload, j.run_at)
+            })
+            .await
     }
 
     async fn purge_expired(

@@ -44,6 +44,11 @@ pub trait JobStore: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<()>;
     async fn job(&self, id: JobId) -> Result<Option<Job>>;
+    /// Queues `job` (a `send_link_email`, its message sealed in the payload) and, when given,
+    /// stores the `manage_link` the message carries, in one transaction: a link is never
+    /// handed out by e-mail without being stored, and never stored for an e-mail that was not
+    /// queued. `Conflict` (nothing stored) when either row breaks a uniqueness rule.
+    async fn queue_link_email(&self, job: &Job, manage_link: Option<&ManageLink>) -> Result<()>;
     /// Storage limitation (GDPR Art. 5(1)(e)): deletes what can never be used again, at most
     /// `limit` rows of each kind — OAuth flows expired at `now` (no callback can consume them any
     /// more; each holds an encrypted PKCE verifier), and jobs that ended before `jobs_ended_before`

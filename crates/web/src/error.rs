@@ -175,6 +175,9 @@ pub enum ApiError {
     /// The platform answered a data call with an error, or could not be reached.
     #[error("platform: {0:?}")]
     Platform(PlatformProblem),
+    /// Over a rate limit: a `429` with `Retry-After` (RFC 6585 §4); nothing was done.
+    #[error("rate limited: {detail}")]
+    RateLimited { detail: String, retry_after_secs: u64 },
 }
 
 /// How a platform's failure is answered: our status, a problem type and detail of our own, the
@@ -414,6 +417,25 @@ fn unavailable_response(cause: &str) -> Response {
     res
 }
 
+/// A `429`: the caller is over a rate limit; `Retry-After` says when it may try again.
+fn rate_limited_response(detail: String, retry_after_secs: u64) -> Response {
+    let body = Problem {
+        kind: problem_type("rate-limited"),
+        title: "Too many requests".to_owned(),
+        status: 429,
+        detail: Some(detail),
+        errors: vec![],
+        correlation_id: None,
+        platform_status: None,
+        retry_after: Some(retry_after_secs),
+        resource: None,
+    };
+    let mut res = problem_response(StatusCode::TOO_MANY_REQUESTS, body);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    res
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, title, detail, errors, correlation_id) = match self {
@@ -492,6 +514,10 @@ impl IntoResponse for ApiError {
                 )
             }
             ApiError::Integrity(cause) => integrity_problem(&cause),
+            ApiError::RateLimited {
+                detail,
+                retry_after_secs,
+            } => return rate_limited_response(detail, retry_after_secs),
             ApiError::Unavailable(cause) => return unavailable_response(&cause),
             e @ (ApiError::Refused { .. }
             | ApiError::AccessTokensDisabled

@@ -6,7 +6,7 @@
 //! instead of sleeping. Keys are the client IP (the socket peer address) and the browser
 //! session id; stale keys are dropped as the maps grow.
 
-use accord_domain::ids::BrowserSessionId;
+use accord_domain::ids::{BrowserSessionId, CompanyId};
 use accord_domain::Clock;
 use governor::clock::Clock as GovernorClock;
 use governor::middleware::NoOpMiddleware;
@@ -99,8 +99,13 @@ const SIGN_IN_PER_IP: u32 = 100;
 /// repeated failures, which a guesser spreading over addresses also meets).
 const SIGN_IN_PER_ACCOUNT: u32 = 30;
 
+/// Manage links e-mailed to one company's customer per hour (a burst of this many, then one
+/// every twelve minutes): enough to resend a lost link, too few to flood an address.
+const LINK_EMAILS_PER_COMPANY: u32 = 5;
+
 /// Every limit of the flow, shared by the handlers.
 pub struct RateLimits {
+    link_emails_company: Limit<CompanyId>,
     support_ip: Limit<IpAddr>,
     support_session: Limit<BrowserSessionId>,
     posts_ip: Limit<IpAddr>,
@@ -137,6 +142,7 @@ impl RateLimits {
             posts_ip: Limit::new(settings.posts_per_ip, &clock),
             sign_in_ip: Limit::new(SIGN_IN_PER_IP, &clock),
             sign_in_account: Limit::new(SIGN_IN_PER_ACCOUNT, &clock),
+            link_emails_company: Limit::new(LINK_EMAILS_PER_COMPANY, &clock),
         }
     }
 
@@ -165,6 +171,11 @@ impl RateLimits {
             Some(ip) => self.support_ip.check(&ip).map_err(limited),
             None => Ok(()),
         }
+    }
+
+    /// A manage link e-mailed to `company`'s customer through the tenant API.
+    pub fn link_email(&self, company: CompanyId) -> Result<(), Limited> {
+        self.link_emails_company.check(&company).map_err(limited)
     }
 
     /// Any form post of the flow from `ip`.

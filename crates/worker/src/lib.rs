@@ -6,6 +6,8 @@
 //! disconnect itself already destroyed the connection's tokens; the job holds the only
 //! remaining (encrypted) copy and clears it when done or abandoned. `send_support_email` — a
 //! customer's support request e-mailed to the tenant's support inbox over SMTP ([`mail`]).
+//! `send_link_email` — a capability link (a customer's manage link, a console invitation)
+//! e-mailed to its reader, the message sealed in the payload ([`accord_domain::link_mail`]).
 //! `refresh_token` — a linked connection's access token refreshed before it expires
 //! ([`refresh`]); the refresh that succeeds stores the new tokens and queues the next one, and
 //! one the platform refuses with `invalid_grant` ends the connection as `deauthorized`.
@@ -294,7 +296,22 @@ impl Worker {
             JobKind::RevokeToken => self.revoke(job).await,
             JobKind::SendSupportEmail => self.send_support_email(job).await,
             JobKind::RefreshToken => refresh::run(&self.platforms, job).await,
+            JobKind::SendLinkEmail => self.send_link_email(job).await,
         }
+    }
+
+    /// Opens the sealed message of a `send_link_email` job and sends it. Neither the link nor
+    /// the address is logged.
+    async fn send_link_email(&self, job: &Job) -> Result<(), String> {
+        let Some(mailer) = &self.mailer else {
+            // Queued while SMTP was configured; retried in case it comes back.
+            return Err("SMTP is not configured (smtp.url)".to_owned());
+        };
+        let (purpose, mail) = accord_domain::link_mail::open(&self.platforms.keyring, job)
+            .map_err(|e| e.to_string())?;
+        mailer.send_link_mail(&mail).await?;
+        tracing::info!(job = %job.id, purpose = purpose.as_str(), "link e-mailed");
+        Ok(())
     }
 
     async fn send_support_email(&self, job: &Job) -> Result<(), String> {

@@ -1,7 +1,10 @@
 //! Support e-mails: a support request, sent to the tenant's support inbox over SMTP (lettre,
 //! tokio + rustls). The message holds the reference, topic, message, the customer's way to
-//! reply and the diagnostics; never a secret or a token (the diagnostics hold none).
+//! reply and the diagnostics; never a secret or a token (the diagnostics hold none). Besides,
+//! the messages that carry a capability link to its reader (a manage link, a console
+//! invitation), which arrive rendered and sealed in their job ([`accord_domain::link_mail`]).
 
+use accord_domain::link_mail::LinkMail;
 use accord_domain::tenant::{Company, SupportRequest, Tenant};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
@@ -82,6 +85,29 @@ impl Mailer {
         let message = builder
             .header(ContentType::TEXT_PLAIN)
             .body(body(tenant, company, request))
+            .map_err(|e| format!("cannot build the message: {e}"))?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("SMTP: {e}"))
+    }
+}
+
+impl Mailer {
+    /// Sends a message carrying a capability link ([`accord_domain::link_mail`]), rendered and
+    /// addressed by whoever made the link. An error is the reason to retry later.
+    pub async fn send_link_mail(&self, mail: &LinkMail) -> Result<(), String> {
+        let to: Mailbox = mail
+            .to
+            .parse()
+            .map_err(|e| format!("recipient is not an address: {e}"))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(mail.subject.clone())
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.text.clone())
             .map_err(|e| format!("cannot build the message: {e}"))?;
         self.transport
             .send(message)

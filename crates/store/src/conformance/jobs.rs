@@ -216,3 +216,57 @@ pub async fn queue_stats_count_what_waits(store: &dyn Store) {
         "a done job no longer waits"
     );
 }
+
+/// A link e-mail is queued with the manage link it carries in one transaction: both land, or
+/// (a link already stored under that hash) neither; without a link, the job alone.
+pub async fn a_link_email_is_queued_with_its_manage_link(store: &dyn Store) {
+    use accord_domain::flow::ManageLink;
+    use accord_domain::tenant::{Job, JobKind};
+    let w = World::new(store, "Lender A").await;
+    let job = |n: i64| Job {
+        id: JobId::new(),
+        tenant_id: w.tenant.id,
+        kind: JobKind::SendLinkEmail,
+        payload: serde_json::json!({ "purpose": "manage_link", "message_ct": format!("v1.k.{n}") }),
+        attempts: 0,
+        run_at: at(n),
+        last_error: None,
+        done_at: None,
+        created_at: at(n),
+    };
+    let link = ManageLink {
+        tenant_id: w.tenant.id,
+        company_id: w.company.id,
+        token_hash: TokenHash::of("emailed"),
+        created_at: at(1),
+        revoked_at: None,
+    };
+    let first = job(1);
+    store
+        .queue_link_email(&first, Some(&link))
+        .await
+        .expect("queued");
+    assert_eq!(store.job(first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.manage_link(&TokenHash::of("emailed")).await.unwrap(),
+        Some(link.clone())
+    );
+
+    // The same link again: refused, and its job is not queued either.
+    let second = job(2);
+    assert!(matches!(
+        store.queue_link_email(&second, Some(&link)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.job(second.id).await.unwrap(), None, "no job without its link");
+
+    // A job alone (an invitation: its link is stored elsewhere) is claimed like any other.
+    let alone = job(3);
+    store.queue_link_email(&alone, None).await.expect("queued");
+    let claimed = store.claim_jobs(at(10), 10, Duration::minutes(1)).await.unwrap();
+    let mut ids: Vec<_> = claimed.iter().map(|j| j.id).collect();
+    ids.sort();
+    let mut want = vec![first.id, alone.id];
+    want.sort();
+    assert_eq!(ids, want);
+}

@@ -192,6 +192,7 @@ macro_rules! conformance_tests {
             reconsent_and_expiry_events_are_written_with_the_change,
             a_refused_change_writes_no_event,
             concurrent_consents_each_write_their_events,
+            a_link_email_is_queued_with_its_manage_link,
             webhook_endpoints_are_owner_scoped_and_rotate_atomically,
             events_fan_out_once_to_subscribed_endpoints,
             deliveries_are_claimed_once_per_attempt_and_kept,

@@ -1,5 +1,6 @@
 //! The people of the tenant's console: who has access with which role, invitations (a
-//! single-use set-password link, shown once to copy), role changes and removal.
+//! single-use set-password link, e-mailed when SMTP is configured and shown once to copy),
+//! role changes and removal.
 //!
 //! Admins invite viewers and admins; owners also invite owners, change roles and remove people.
 //! Nobody changes their own role or removes themselves, so a tenant always keeps an owner.
@@ -10,14 +11,15 @@ use crate::console::error::ConsoleError;
 use crate::console::session::{ConsoleForm, Member};
 use crate::console::view::{html, html_status, notice, Chrome};
 use crate::services::console::{self as passwords, InviteError};
+use crate::services::link_mail;
 use crate::state::AppState;
-use accord_domain::console::{ConsoleUser, Role, SetPasswordPurpose, UserId};
+use accord_domain::console::{ConsoleUser, Role, SetPasswordPurpose, SetPasswordToken, UserId};
 use accord_store::StoreError;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 struct PersonRow {
@@ -45,6 +47,10 @@ struct PeoplePage {
     can_invite: bool,
     /// A set-password link just made: for whom, and the link, shown this once.
     link: Option<(String, String)>,
+    /// Whether that link was also e-mailed to the person (an invitation, SMTP configured).
+    emailed: bool,
+    /// Whether invitations are e-mailed (SMTP configured), for the form's hint.
+    can_mail: bool,
     form_email: String,
     form_name: String,
     error: Option<String>,
@@ -99,6 +105,8 @@ async fn page(
         can_manage: m.user.role.allows(Role::Owner),
         can_invite: m.user.role.allows(Role::Admin),
         link: None,
+        emailed: false,
+        can_mail: link_mail::can_send(state),
         form_email: String::new(),
         form_name: String::new(),
         error: None,
@@ -136,7 +144,9 @@ pub struct InviteForm {
 }
 
 /// Invites someone with a role the inviter may give: a user without a password, and a link to
-/// choose one, shown once to copy.
+/// choose one. When this Accord has SMTP configured the link is e-mailed to them, in the
+/// inviter's console language, and the page says so; it still shows the link once, for the
+/// inviter to pass on should the e-mail not arrive. Without SMTP the link is shown once to copy.
 pub async fn invite(
     State(state): State<AppState>,
     ConsoleForm { member: m, form }: ConsoleForm<InviteForm>,
@@ -176,9 +186,38 @@ pub async fn invite(
         }
         Err(InviteError::Store(e)) => return Err(e.into()),
     };
+    let emailed = email_invitation(&state, &m, &user, &link).await?;
     let mut p = page(&state, &m, None).await?;
     p.link = Some((user.email, link.expose_secret().to_owned()));
+    p.emailed = emailed;
     html_status(StatusCode::CREATED, &p)
+}
+
+/// Queues the invitation e-mail to `user` with its set-password `link`, when SMTP is configured
+/// and the address is one the mail library sends to; whether it was queued.
+async fn email_invitation(
+    state: &AppState,
+    m: &Member,
+    user: &ConsoleUser,
+    link: &SecretString,
+) -> Result<bool, ConsoleError> {
+    if !link_mail::can_send(state) {
+        return Ok(false);
+    }
+    let Ok(to) = link_mail::recipient("email", &user.email) else {
+        return Ok(false);
+    };
+    let mail = link_mail::console_invitation(
+        &m.chrome.tr,
+        &m.tenant,
+        &m.user.name,
+        &m.chrome.role(user.role),
+        to,
+        link.expose_secret(),
+        state.clock.now() + SetPasswordToken::INVITE_TTL,
+    );
+    link_mail::queue_invitation(state, m.tenant.id, &mail).await?;
+    Ok(true)
 }
 
 /// Another user of this tenant (never the actor), or 404.

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod console;
 pub mod funnel;
 pub mod integrity;
+pub mod link_mail;
 pub mod manage_links;
 pub mod nda;
 pub mod notice;
