@@ -81,14 +81,11 @@ async fn sandbox_approve(b: &mut Browser, authorize_url: &str) -> anyhow::Result
     fields.retain(|(k, _)| k != "organisation");
     fields.push(("organisation".into(), "Bluebell".into()));
     fields.push(("decision".into(), "approve".into()));
-    let action = if action.starts_with('/') || action.starts_with("http") {
-        action
-    } else {
-        // A relative action resolves against the sign-in page's URL.
-        url::Url::parse(&b.abs(authorize_url))?
-            .join(&action)?
-            .to_string()
-    };
+    // The action resolves against the sign-in page's URL: the sandbox may be served apart from
+    // Accord (`accord sandbox`), on another port.
+    let action = url::Url::parse(&b.abs(authorize_url))?
+        .join(&action)?
+        .to_string();
     let approved = b.post_form("sandbox approve", &action, &fields).await?;
     expect(&approved, 303, "sandbox approve")?;
     Ok(approved.location)

@@ -1,5 +1,6 @@
-//! accord-gateway: what data access under consent costs. Against a running `accord demo` (the
-//! in-process sandbox), it links a real sandbox connection through the hosted flow (a browser
+//! accord-gateway: what data access under consent costs. Against a running `accord demo` (its
+//! sandbox platform served by a process of its own, `accord sandbox`, or mounted in-process at
+//! `/sandbox`), it links a real sandbox connection through the hosted flow (a browser
 //! with a cookie store, forms and redirects followed, as `accord-flow` does), takes the
 //! connection's access token from `…/access-token`, then measures
 //!
@@ -10,8 +11,9 @@
 //!    call recorded durably in the access log, in rounds alternated with the same load sent to
 //!    the sandbox directly (A B A B).
 //!
-//! The sandbox is served by the same process and HTTP server as the gateway, so the direct
-//! call's time holds everything but the gateway's own work: the difference is what Accord adds.
+//! The direct call's time holds everything but the gateway's own work (the same sandbox, the
+//! same loopback): the difference is what Accord adds. With the sandbox in a process of its own,
+//! Accord's CPU per call is measured apart from the sandbox's.
 //! Prints one JSON object; `bench/data-access.sh` runs it and writes the report.
 
 #[allow(dead_code)]
@@ -36,9 +38,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(about = "Data access under consent: added latency and proxied reads per second")]
 pub struct Args {
-    /// Accord's base URL (an `accord demo`, whose sandbox is mounted at `/sandbox`).
+    /// Accord's base URL (an `accord demo`).
     #[arg(long)]
     base: String,
+    /// The sandbox platform's base URL, as Accord's `sandbox.url` names it; default: the sandbox
+    /// mounted in-process, `<base>/sandbox`.
+    #[arg(long)]
+    sandbox: Option<String>,
     /// The tenant API key `accord demo` printed.
     #[arg(long)]
     api_key: String,
@@ -65,6 +71,9 @@ pub struct Args {
     /// Accord's process id, to report its CPU time per call.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The sandbox's process id when it runs on its own, to report its CPU time per call.
+    #[arg(long)]
+    sandbox_pid: Option<u32>,
 }
 
 /// The linked connection and what each side calls.
@@ -147,8 +156,12 @@ async fn link(args: &Args) -> anyhow::Result<Target> {
         .as_str()
         .ok_or_else(|| anyhow!("no access token: {issued}"))?;
     let q = format!("?limit={}", args.limit);
+    let sandbox = args.sandbox.as_deref().map_or_else(
+        || format!("{base}/sandbox"),
+        |s| s.trim_end_matches('/').to_owned(),
+    );
     Ok(Target {
-        direct: format!("{base}/sandbox/api/invoices{q}"),
+        direct: format!("{sandbox}/api/invoices{q}"),
         proxy: format!("{at}/proxy/invoices{q}"),
         data: format!("{at}/data/invoices{q}"),
         api_key: args.api_key.clone(),

@@ -173,8 +173,9 @@ async fn one_round(t: &Arc<Target>, side: Side, args: &Args) -> anyhow::Result<V
         }));
     }
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
-    let (server_cpu0, own_cpu0) = (
+    let (server_cpu0, sandbox_cpu0, own_cpu0) = (
         args.server_pid.and_then(cpu_secs),
+        args.sandbox_pid.and_then(cpu_secs),
         cpu_secs(std::process::id()),
     );
     measuring.store(true, Ordering::Relaxed);
@@ -185,8 +186,9 @@ async fn one_round(t: &Arc<Target>, side: Side, args: &Args) -> anyhow::Result<V
     }
     measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
-    let (server_cpu1, own_cpu1) = (
+    let (server_cpu1, sandbox_cpu1, own_cpu1) = (
         args.server_pid.and_then(cpu_secs),
+        args.sandbox_pid.and_then(cpu_secs),
         cpu_secs(std::process::id()),
     );
     stop.store(true, Ordering::Relaxed);
@@ -213,6 +215,7 @@ async fn one_round(t: &Arc<Target>, side: Side, args: &Args) -> anyhow::Result<V
         "per_sec": (n / elapsed).round(),
         "latency": summary(times),
         "server_cpu_us_per_call": per_call(server_cpu0, server_cpu1),
+        "sandbox_cpu_us_per_call": per_call(sandbox_cpu0, sandbox_cpu1),
         "loadgen_cpu_us_per_call": per_call(own_cpu0, own_cpu1),
     }))
 }

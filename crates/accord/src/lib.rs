@@ -130,6 +130,7 @@ impl Application {
             resolver: resolver.clone(),
             refresh_locks: Arc::new(accord_web::services::access::RefreshLocks::new()),
             access_gates: Arc::new(accord_web::services::access::AccessGates::new()),
+            api_keys: Arc::new(accord_web::services::access::ApiKeyCache::new()),
             funnel: Arc::new(accord_web::services::funnel::FunnelBuffer::new()),
         };
         Ok(Self {

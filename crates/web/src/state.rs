@@ -66,6 +66,9 @@ pub struct AppState {
     pub refresh_locks: Arc<crate::services::access::RefreshLocks>,
     /// Orders data calls against disconnects of the same connection in this instance.
     pub access_gates: Arc<crate::services::access::AccessGates>,
+    /// Live API keys and their tenants, kept for a second (forget a tenant's on any change to
+    /// its keys or settings).
+    pub api_keys: Arc<crate::services::access::ApiKeyCache>,
     /// Funnel counts not yet written (written once a second; see `services::funnel`).
     pub funnel: Arc<crate::services::funnel::FunnelBuffer>,
 }

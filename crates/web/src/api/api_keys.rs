@@ -172,6 +172,7 @@ pub async fn revoke(
         .tenants()
         .revoke_api_key(tenant.id, key.id, state.clock.now())
         .await?;
+    state.api_keys.forget_tenant(tenant.id);
     let key = find(state.tenants().api_keys(tenant.id).await?).ok_or_else(not_found)?;
     if revoked {
         audit(&state, &tenant, &caller, "api_key.revoked", &key).await?;

@@ -2,6 +2,7 @@
 //! failures are problem+json with the failing field's path.
 
 use crate::error::{ApiError, Resource};
+use crate::services::access::Authenticated;
 use crate::state::AppState;
 use accord_domain::crypto::ApiKey;
 use accord_domain::tenant::{ApiKeyRecord, Tenant};
@@ -12,6 +13,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
+use std::sync::Arc;
 
 /// The tenant whose API key authenticated the request.
 pub struct Auth(pub Tenant);
@@ -50,12 +52,33 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Tenant, ApiKey
         .map(|(_, token)| token)
         .ok_or(ApiError::Unauthorized)?;
     let (key_id, secret_hash) = ApiKey::parse(presented.trim()).ok_or(ApiError::Unauthorized)?;
-    let record = state.tenants().api_key(&key_id).await?;
+    // A live key used in the last second (see `services::access::ApiKeyCache`); its stored hash is still compared
+    // with the presented one below, on every call.
+    let found = match state.api_keys.get(&key_id) {
+        Some(found) => found,
+        None => read_key(state, &key_id, &secret_hash).await?,
+    };
+    if !ApiKey::verify(&secret_hash, &found.record.secret_hash) {
+        return Err(ApiError::Unauthorized);
+    }
+    record_use(state, &found.record).await;
+    Ok((found.tenant.clone(), found.record.clone()))
+}
+
+/// Reads the key and, once its secret matches and it is live, its tenant, and keeps both in
+/// this process's cache.
+async fn read_key(
+    state: &AppState,
+    key_id: &str,
+    secret_hash: &str,
+) -> Result<Arc<Authenticated>, ApiError> {
+    let generation = state.api_keys.generation();
+    let record = state.tenants().api_key(key_id).await?;
     // Compare even when the key id is unknown, so timing does not tell which ids exist.
     let stored = record
         .as_ref()
         .map_or("0".repeat(64), |r| r.secret_hash.clone());
-    let matches = ApiKey::verify(&secret_hash, &stored);
+    let matches = ApiKey::verify(secret_hash, &stored);
     let record = record
         .filter(|r| matches && r.revoked_at.is_none())
         .ok_or(ApiError::Unauthorized)?;
@@ -64,17 +87,19 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Tenant, ApiKey
         .tenant(record.tenant_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    record_use(state, &record).await;
-    Ok((tenant, record))
+    let found = Arc::new(Authenticated { record, tenant });
+    state.api_keys.insert(generation, found.clone());
+    Ok(found)
 }
 
-/// Records the key's use, at most once a minute per key
-/// ([`ApiKeyRecord::use_is_worth_recording`]), so a busy key costs no write per request. A
+/// Records the key's use, at most once a minute per key and by one call of this instance
+/// ([`crate::services::access::ApiKeyCache::claim_use`]), so a busy key costs no write per request. The one call that
+/// writes it waits for the write, so a listing of the keys made after its answer shows it. A
 /// failure to record it is logged, and the request goes on: the time of last use is a hint for
 /// the tenant, not a condition of access.
 async fn record_use(state: &AppState, record: &ApiKeyRecord) {
     let now = state.clock.now();
-    if !record.use_is_worth_recording(now) {
+    if !state.api_keys.claim_use(record, now) {
         return;
     }
     if let Err(e) = state.tenants().touch_api_key(record.id, now).await {

@@ -139,6 +139,7 @@ async fn save(
         .settings()
         .save_link_settings(tenant.id, &settings, &key.key_id, state.clock.now())
         .await?;
+    state.api_keys.forget_tenant(tenant.id);
     let mut res = Json(settings).into_response();
     with_version(&mut res, &version);
     Ok(res)

@@ -134,7 +134,9 @@ pub async fn revoke(
 ) -> Result<Response, ConsoleError> {
     let id: ApiKeyId = id.parse().map_err(|_| ConsoleError::NotFound)?;
     let now = state.clock.now();
-    if state.tenants().revoke_api_key(m.tenant.id, id, now).await? {
+    let revoked = state.tenants().revoke_api_key(m.tenant.id, id, now).await?;
+    state.api_keys.forget_tenant(m.tenant.id);
+    if revoked {
         m.audit(
             &state,
             "api_key.revoked",

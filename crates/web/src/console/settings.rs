@@ -132,6 +132,7 @@ pub async fn save(
         .settings()
         .save_link_settings(m.tenant.id, &settings, &m.user.email, state.clock.now())
         .await?;
+    state.api_keys.forget_tenant(m.tenant.id);
     m.audit(
         &state,
         "settings.saved",
@@ -169,6 +170,7 @@ pub async fn restore(
         .settings()
         .save_link_settings(m.tenant.id, &settings, &m.user.email, state.clock.now())
         .await?;
+    state.api_keys.forget_tenant(m.tenant.id);
     m.audit(
         &state,
         "settings.restored",

@@ -31,11 +31,13 @@
 //! [`ConnectionStore::access_view`]: accord_store::ConnectionStore::access_view
 
 mod calls;
+mod keys;
 mod tokens;
 
 pub use calls::{
     issue_token, proxy, read_data, write_data, DataPage, IssuedToken, Proxied, ProxyRequest,
 };
+pub use keys::{ApiKeyCache, Authenticated};
 pub use tokens::{AccessGates, PerConnection, RefreshLocks};
 
 use crate::error::{ApiError, PlatformProblem};
