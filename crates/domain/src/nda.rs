@@ -3,10 +3,13 @@
 //! parties; the rendered text is hashed into the `nda_accepted` ledger event, and both parties
 //! download it as a PDF.
 
+mod pdf;
+
+pub use pdf::{text_pdf, PdfError};
+
 use crate::ids::{CompanyId, ConsentId, NdaAcceptanceId, TenantId};
 use crate::locale::Locale;
 use serde::{Deserialize, Serialize};
-use std::fmt::Write as _;
 use time::OffsetDateTime;
 
 /// The purpose recorded in the `nda_accepted` ledger event.
@@ -143,154 +146,6 @@ pub fn plain_paragraphs(markdown: &str) -> Vec<String> {
         .collect()
 }
 
-/// A text-only A4 PDF (PDF 1.4, the standard Helvetica font in `WinAnsiEncoding`, which covers
-/// French). Written by hand: the PDF crates of the ecosystem bring layout engines, font loaders
-/// and image stacks for what is a few pages of wrapped text.
-pub fn text_pdf(title: &str, paragraphs: &[String]) -> Vec<u8> {
-    const W: f64 = 595.0;
-    const H: f64 = 842.0;
-    const MARGIN: f64 = 56.0;
-    const SIZE: f64 = 11.0;
-    const LEAD: f64 = 15.0;
-    let max_width = W - 2.0 * MARGIN;
-    let mut lines: Vec<(bool, String)> = vec![(true, title.to_owned()), (false, String::new())];
-    for p in paragraphs {
-        let mut line = String::new();
-        for word in p.split(' ') {
-            let candidate = if line.is_empty() {
-                word.to_owned()
-            } else {
-                format!("{line} {word}")
-            };
-            if text_width(&candidate, SIZE) > max_width && !line.is_empty() {
-                lines.push((false, std::mem::take(&mut line)));
-                word.clone_into(&mut line);
-            } else {
-                line = candidate;
-            }
-        }
-        lines.push((false, line));
-        lines.push((false, String::new()));
-    }
-    // Constants: (842 − 112) / 15 = 48.7, positive and small, so the cast is exact after floor.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let per_page = ((H - 2.0 * MARGIN) / LEAD).floor() as usize;
-    let pages: Vec<&[(bool, String)]> = lines.chunks(per_page.max(1)).collect();
-
-    let mut objects: Vec<Vec<u8>> = Vec::new();
-    // 1: catalog, 2: pages, 3: font regular, 4: font bold, then (content, page) per page.
-    let n = pages.len();
-    let kids: Vec<String> = (0..n).map(|i| format!("{} 0 R", 6 + 2 * i)).collect();
-    objects.push(b"<< /Type /Catalog /Pages 2 0 R >>".to_vec());
-    objects.push(format!("<< /Type /Pages /Kids [{}] /Count {n} >>", kids.join(" ")).into_bytes());
-    objects.push(
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
-            .to_vec(),
-    );
-    objects.push(
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
-            .to_vec(),
-    );
-    for page in &pages {
-        let mut content = Vec::new();
-        let mut y = H - MARGIN;
-        for (bold, text) in *page {
-            let font = if *bold { "F2" } else { "F1" };
-            let size = if *bold { 14.0 } else { SIZE };
-            content
-                .extend_from_slice(format!("BT /{font} {size} Tf {MARGIN} {y:.1} Td (").as_bytes());
-            content.extend(pdf_string(text));
-            content.extend_from_slice(b") Tj ET\n");
-            y -= LEAD;
-        }
-        let idx = objects.len() + 1; // this content object's number
-        let mut obj = format!("<< /Length {} >>\nstream\n", content.len()).into_bytes();
-        obj.extend(content);
-        obj.extend_from_slice(b"\nendstream");
-        objects.push(obj);
-        objects.push(
-            format!(
-                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {W} {H}] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {idx} 0 R >>"
-            )
-            .into_bytes(),
-        );
-    }
-    let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, obj) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend(format!("{} 0 obj\n", i + 1).into_bytes());
-        out.extend(obj);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    let mut tail = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
-    for o in offsets {
-        let _ = writeln!(tail, "{o:010} 00000 n ");
-    }
-    let _ = write!(
-        tail,
-        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-        objects.len() + 1
-    );
-    out.extend(tail.into_bytes());
-    out
-}
-
-/// A PDF literal string body in `WinAnsiEncoding` (unmappable characters become `?`).
-fn pdf_string(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    for c in s.chars() {
-        let b: u8 = match c {
-            '(' | ')' | '\\' => {
-                out.push(b'\\');
-                c as u8
-            }
-            ' '..='~' => c as u8,
-            '€' => 0x80,
-            '…' => 0x85,
-            '‘' => 0x91,
-            '’' => 0x92,
-            '“' => 0x93,
-            '”' => 0x94,
-            '–' => 0x96,
-            '—' => 0x97,
-            '\u{a0}'..='\u{ff}' => u8::try_from(u32::from(c)).unwrap_or(b'?'),
-            _ => b'?',
-        };
-        if b >= 0x80 {
-            out.extend(format!("\\{b:03o}").into_bytes());
-        } else {
-            out.push(b);
-        }
-    }
-    out
-}
-
-/// Helvetica advance widths (AFM, per 1000 em) for ASCII 32–126; other characters use `n`'s.
-const HELVETICA: [u16; 95] = [
-    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556,
-    556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, 1015, 667, 667, 722, 722, 667,
-    611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667,
-    667, 611, 278, 278, 278, 469, 556, 333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500,
-    222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
-];
-
-fn text_width(s: &str, size: f64) -> f64 {
-    let units: u32 = s
-        .chars()
-        .map(|c| {
-            let i = u32::from(c);
-            if (32..=126).contains(&i) {
-                u32::from(HELVETICA[(i - 32) as usize])
-            } else {
-                556
-            }
-        })
-        .sum();
-    f64::from(units) * size / 1000.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,36 +183,5 @@ mod tests {
             unknown_placeholders("{tenantName} {foo} {foo} { not one } {}"),
             ["{foo}"]
         );
-    }
-
-    #[test]
-    fn the_pdf_is_well_formed() {
-        let paras: Vec<String> = (0..80).map(|i| format!("Clause {i}. Les informations confidentielles (« données ») restent protégées — 100 € max.")).collect();
-        let pdf = text_pdf("Accord de confidentialité mutuel", &paras);
-        assert!(pdf.starts_with(b"%PDF-1.4"));
-        assert!(pdf.ends_with(b"%%EOF\n"));
-        let text = String::from_utf8_lossy(&pdf);
-        assert!(
-            text.matches("/Type /Page ").count() > 1,
-            "long documents flow onto several pages"
-        );
-        // The xref offsets point at the objects they name (byte offsets in the raw file).
-        let find = |needle: &[u8]| {
-            pdf.windows(needle.len())
-                .rposition(|w| w == needle)
-                .unwrap()
-        };
-        let start = find(b"startxref\n") + b"startxref\n".len();
-        let xref_at: usize = std::str::from_utf8(&pdf[start..])
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let table = std::str::from_utf8(&pdf[xref_at..]).unwrap();
-        let first: usize = table.lines().nth(3).unwrap()[..10].parse().unwrap();
-        assert!(pdf[first..].starts_with(b"1 0 obj"));
-        assert!(text.contains("\\351"), "é is written in WinAnsi octal");
     }
 }

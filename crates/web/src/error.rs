@@ -541,10 +541,20 @@ impl IntoResponse for ApiError {
 impl From<crate::services::integrity::Integrity> for ApiError {
     fn from(e: crate::services::integrity::Integrity) -> Self {
         match e {
-            crate::services::integrity::Integrity::Store(s) => ApiError::Internal(s),
+            // The store's own error keeps its meaning: an unavailable database is a 503.
+            crate::services::integrity::Integrity::Store(e) => e.into(),
             d @ crate::services::integrity::Integrity::Disagrees { .. } => {
                 ApiError::Integrity(d.to_string())
             }
+        }
+    }
+}
+
+impl From<crate::services::nda::PdfFailure> for ApiError {
+    fn from(e: crate::services::nda::PdfFailure) -> Self {
+        match e {
+            crate::services::nda::PdfFailure::Store(e) => e.into(),
+            crate::services::nda::PdfFailure::Pdf(e) => ApiError::Internal(e.to_string()),
         }
     }
 }
@@ -621,6 +631,18 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         let other = accord_platform::OAuthError::Unreachable("timeout".into());
         let (status, _) = body_of(ApiError::from_service(other)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[tokio::test]
+    async fn a_record_unchecked_for_want_of_the_database_answers_503() {
+        use crate::services::integrity::Integrity;
+        let unavailable = Integrity::Store(StoreError::Unavailable("connection refused".into()));
+        let res = ApiError::from(unavailable).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "5");
+        let other = Integrity::Store(StoreError::Backend("disk I/O error".into()));
+        let (status, _) = body_of(ApiError::from(other)).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 

@@ -42,4 +42,5 @@ mod security;
 mod smoke;
 mod startup;
 mod support;
+mod unavailable;
 mod webhooks;

@@ -75,6 +75,31 @@ pub(crate) async fn sign(b: &Browser, name: &str, title: &str, tick: bool) -> Pa
     b.post(&action, &fields).await
 }
 
+/// A PDF's text as a reader extracts it (`lopdf`), runs of ASCII whitespace (line and page
+/// breaks) made one space; every other character, U+00A0 and U+202F included, as extracted.
+fn pdf_text(pdf: &[u8]) -> String {
+    let doc = lopdf::Document::load_mem(pdf).expect("a PDF");
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    let text = doc.extract_text(&pages).expect("its text extracts");
+    text.split(|c: char| c.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The subset tag of each font the PDF names (`ABCDEF+DejaVuSans` → `ABCDEF`), or the whole
+/// name of a font that has none.
+fn font_names(pdf: &[u8]) -> Vec<String> {
+    let doc = lopdf::Document::load_mem(pdf).expect("a PDF");
+    doc.objects
+        .values()
+        .filter_map(|o| o.as_dict().ok())
+        .filter(|d| d.get(b"Type").and_then(lopdf::Object::as_name).ok() == Some(b"Font"))
+        .filter_map(|d| d.get(b"BaseFont").and_then(lopdf::Object::as_name).ok())
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect()
+}
+
 async fn bytes(res: reqwest::Response) -> (u16, String, Vec<u8>) {
     let status = res.status().as_u16();
     let ct = res
@@ -248,7 +273,8 @@ async fn signing_records_the_document_with_its_event_pdf_and_receipt() {
     assert_eq!(e.event.body.purpose, "mutual non-disclosure agreement");
     assert_eq!(e.event.body.method, "hosted_flow_signature");
 
-    // The PDF: the customer's and the tenant's are the same bytes, with the signer in WinAnsi.
+    // The PDF: the customer's and the tenant's are the same bytes; its text, as a reader
+    // extracts it, names the signer as typed and carries the document's hash.
     let (status, ct, customer_pdf) = bytes(
         b.client
             .get(b.base.clone() + &pdf_url)
@@ -259,15 +285,11 @@ async fn signing_records_the_document_with_its_event_pdf_and_receipt() {
     .await;
     assert_eq!((status, ct.as_str()), (200, "application/pdf"));
     assert!(customer_pdf.starts_with(b"%PDF-"));
-    let needle = b"Zo\\351 Dupont";
+    let text = pdf_text(&customer_pdf);
+    assert!(text.contains("Zoé Dupont"), "the signer's name: {text}");
     assert!(
-        customer_pdf.windows(needle.len()).any(|w| w == needle),
-        "the signer's name is in the PDF"
-    );
-    let hash = e.event.body.text_sha256.as_bytes();
-    assert!(
-        customer_pdf.windows(hash.len()).any(|w| w == hash),
-        "the document hash is in the signature block"
+        text.contains(&e.event.body.text_sha256),
+        "the document hash is in the signature block: {text}"
     );
     let (status, ct, tenant_pdf) = bytes(
         app.api(reqwest::Method::GET, &format!("/v1/ndas/{id}/pdf"))
@@ -419,4 +441,86 @@ async fn the_nda_speaks_french() {
     );
     let refused = sign(&b, "Zoé", "Gérante", false).await;
     assert!(refused.body.contains("cochez la case"), "{}", refused.body);
+}
+
+/// Parties whose names are outside Latin-1: the signed PDF prints and extracts each exactly,
+/// in the one embedded, subset font (no `?` in place of a letter, no standard Helvetica).
+#[tokio::test]
+async fn names_in_every_script_are_kept_in_the_pdf() {
+    let app = spawn_app().await;
+    configure(&app).await;
+    let parties = [
+        (
+            "Łódź Foods Sp. z o.o.",
+            "Łukasz Żółć",
+            "Prezes Zarządu",
+            "en",
+        ),
+        ("Çağrı Gıda Sanayi A.Ş.", "Çağrı Şahin", "Genel Müdür", "en"),
+        (
+            "Ελληνικά Τρόφιμα Α.Ε.",
+            "Γιώργος Παπαδόπουλος",
+            "Διευθύνων Σύμβουλος",
+            "en",
+        ),
+        (
+            "Công ty TNHH Thực phẩm Việt",
+            "Nguyễn Thị Hương",
+            "Giám đốc",
+            "en",
+        ),
+        (
+            "Bœuf & Cœur SARL",
+            "Zoé Lœvenbruck",
+            "Directrice « générale »\u{202f}!",
+            "fr",
+        ),
+    ];
+    for (company, signer, title, lang) in parties {
+        let company_id = app.new_company(company).await;
+        let b = app.browser();
+        let link = app.new_link_url(&company_id).await;
+        assert_eq!(b.get(&format!("{link}?lang={lang}")).await.status, 303);
+        let signed = sign(&b, signer, title, true).await;
+        assert_eq!(signed.status, 303, "{company}: {}", signed.body);
+        let id = signed
+            .location()
+            .trim_start_matches("/link/nda/")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned();
+        let (status, _, pdf) = bytes(
+            app.api(reqwest::Method::GET, &format!("/v1/ndas/{id}/pdf"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let text = pdf_text(&pdf);
+        for expected in [
+            company,
+            signer,
+            title,
+            "Northwind Lending Ltd",
+            "Ada Lovelace",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in the PDF: {text}");
+        }
+        if lang == "fr" {
+            assert!(text.contains("Accord de confidentialité mutuel"), "{text}");
+        }
+        let fonts = font_names(&pdf);
+        assert!(!fonts.is_empty());
+        for name in &fonts {
+            let (tag, family) = name.split_once('+').expect("a subset tag");
+            assert!(
+                tag.len() == 6 && tag.bytes().all(|b| b.is_ascii_uppercase()),
+                "{name}"
+            );
+            assert_eq!(family, "DejaVuSans");
+        }
+        assert!(pdf.len() < 64 * 1024, "{company}: {} bytes", pdf.len());
+    }
 }

@@ -40,6 +40,8 @@ export interface AccordFinish {
  * - `sign_in_unconfirmed`: the platform's answer matched no authorization in progress.
  * - `return_url_removed`, `forbidden`, `bad_request`, `too_large`, `not_found`,
  *   `rate_limited`, `internal`: the flow showed its error page of that name.
+ * - `unavailable`: Accord's database could not be reached for a moment; the flow showed a page
+ *   asking to try again shortly.
  *
  * From the SDK itself, which then shows its own message and a close button:
  * - `not_framed`: the flow never started in the frame (this page's origin is not in
@@ -50,7 +52,7 @@ export interface AccordFinish {
 export type AccordErrorCode =
   | "sign_in_failed" | "link_unusable" | "session_expired" | "sign_in_unconfirmed"
   | "return_url_removed" | "forbidden" | "bad_request" | "too_large" | "not_found"
-  | "rate_limited" | "internal" | "not_framed" | "unresponsive";
+  | "rate_limited" | "internal" | "unavailable" | "not_framed" | "unresponsive";
 
 /** What `onError` receives. */
 export interface AccordError {

@@ -38,6 +38,9 @@ pub enum PageErrorKind {
     /// Too many requests from this browser.
     TooMany,
     Internal,
+    /// The database cannot take the request for now (unreachable, shutting down, disk full):
+    /// a `503` with `Retry-After`, asking the customer to try again in a moment.
+    Unavailable,
 }
 
 impl PageErrorKind {
@@ -50,6 +53,7 @@ impl PageErrorKind {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooMany => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -67,6 +71,7 @@ impl PageErrorKind {
             Self::TooLarge => "error-too-large",
             Self::TooMany => "error-too-many",
             Self::Internal => "error-internal",
+            Self::Unavailable => "error-unavailable",
         }
     }
 
@@ -83,6 +88,7 @@ impl PageErrorKind {
             Self::TooLarge => "too_large",
             Self::TooMany => "rate_limited",
             Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
         }
     }
 
@@ -100,6 +106,7 @@ impl PageErrorKind {
             Self::TooLarge => "A form of the flow was over the request size limit.",
             Self::TooMany => "Too many requests from this client; try again in a moment.",
             Self::Internal => "Accord failed to serve the page (the server log has the reference shown to the customer).",
+            Self::Unavailable => "Accord's database is unavailable for now; the same step may succeed in a moment (Retry-After).",
         }
     }
 }
@@ -153,13 +160,64 @@ impl PageError {
             framed: None,
         }
     }
+
+    /// A 503: the database is unavailable. Its cause (which may name a host or a disk) is
+    /// logged under a correlation id shown to the customer, never shown itself.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        let id = accord_domain::crypto::random_token(9);
+        tracing::error!(correlation_id = %id, %cause, "page request failed: the database is unavailable");
+        Self {
+            kind: PageErrorKind::Unavailable,
+            correlation_id: Some(id),
+            framed: None,
+        }
+    }
+
+    /// A failure of the consent and authorization services: the database being unavailable is
+    /// a 503 like any store call; any other failure is internal.
+    pub fn from_service(e: &accord_platform::OAuthError) -> Self {
+        match e {
+            accord_platform::OAuthError::Store(StoreError::Unavailable(cause)) => {
+                PageError::unavailable(cause)
+            }
+            other => PageError::internal(other),
+        }
+    }
 }
 
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
+        PageError::of_store(&e)
+    }
+}
+
+impl PageError {
+    /// The page for a store error: not found, unavailable (503) or internal.
+    pub fn of_store(e: &StoreError) -> Self {
         match e {
             StoreError::NotFound => PageError::new(PageErrorKind::NotFound),
-            other => PageError::internal(&other),
+            StoreError::Unavailable(cause) => PageError::unavailable(cause),
+            other => PageError::internal(other),
+        }
+    }
+}
+
+impl From<crate::services::integrity::Integrity> for PageError {
+    fn from(e: crate::services::integrity::Integrity) -> Self {
+        match e {
+            crate::services::integrity::Integrity::Store(e) => e.into(),
+            disagrees @ crate::services::integrity::Integrity::Disagrees { .. } => {
+                PageError::internal(&disagrees)
+            }
+        }
+    }
+}
+
+impl From<crate::services::nda::PdfFailure> for PageError {
+    fn from(e: crate::services::nda::PdfFailure) -> Self {
+        match e {
+            crate::services::nda::PdfFailure::Store(e) => e.into(),
+            crate::services::nda::PdfFailure::Pdf(e) => PageError::internal(&e),
         }
     }
 }
@@ -289,6 +347,61 @@ struct ErrorRequest<'a> {
     nonce: String,
 }
 
+/// How long the page of an unavailable database waits for the tenant's contacts and brand:
+/// read from the same database, they come at once when only writes fail (a full disk), and
+/// not at all when the server is down, when the page goes out without them rather than later.
+const UNAVAILABLE_CHROME_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The chrome of an error page: its tenant's (contacts, brand, language) when the browser's
+/// session, the link in the URL or the framing names one.
+async fn error_chrome(
+    state: &AppState,
+    request: &ErrorRequest<'_>,
+    framed: Option<&Framed>,
+    embed: Option<crate::pages::embed::EmbedChrome>,
+) -> crate::pages::ctx::Chrome {
+    if let Some(f) = framed {
+        return framed_chrome(
+            state,
+            request.uri,
+            request.headers,
+            request.nonce.clone(),
+            f,
+        )
+        .await;
+    }
+    let mut chrome = anonymous_chrome(
+        state,
+        request.uri,
+        request.headers,
+        request.is_get,
+        request.nonce.clone(),
+    )
+    .await;
+    chrome.embed = embed;
+    chrome
+}
+
+/// Accord's own chrome, in the request's language, for a page that could not learn its tenant.
+fn plain_chrome(
+    state: &AppState,
+    request: &ErrorRequest<'_>,
+    framed: Option<&Framed>,
+    embed: Option<crate::pages::embed::EmbedChrome>,
+) -> crate::pages::ctx::Chrome {
+    use crate::pages::ctx::{lang_links, negotiate_locale, Chrome};
+    let locale = negotiate_locale(request.uri, request.headers, framed.and_then(|f| f.locale));
+    let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
+    let langs = lang_links(request.uri, locale, request.is_get, request.uri.path());
+    let kind = accord_domain::flow::SessionKind::Link;
+    let mut chrome = Chrome::for_tenant(tr, request.nonce.clone(), None, langs, kind);
+    chrome.embed = match framed {
+        Some(f) => Some(crate::pages::embed::EmbedChrome::sessionless(&f.origin)),
+        None => embed,
+    };
+    chrome
+}
+
 async fn render(
     state: &AppState,
     request: &ErrorRequest<'_>,
@@ -296,26 +409,14 @@ async fn render(
     embed: Option<crate::pages::embed::EmbedChrome>,
 ) -> Response {
     let framed = unrendered.framed.as_deref();
-    let mut chrome = if let Some(f) = framed {
-        framed_chrome(
-            state,
-            request.uri,
-            request.headers,
-            request.nonce.clone(),
-            f,
-        )
-        .await
+    let mut chrome = if unrendered.kind == PageErrorKind::Unavailable {
+        let lookup = error_chrome(state, request, framed, embed.clone());
+        match tokio::time::timeout(UNAVAILABLE_CHROME_WAIT, lookup).await {
+            Ok(chrome) => chrome,
+            Err(_) => plain_chrome(state, request, framed, embed),
+        }
     } else {
-        let mut chrome = anonymous_chrome(
-            state,
-            request.uri,
-            request.headers,
-            request.is_get,
-            request.nonce.clone(),
-        )
-        .await;
-        chrome.embed = embed;
-        chrome
+        error_chrome(state, request, framed, embed).await
     };
     if let Some(e) = chrome.embed.as_mut() {
         // In the embed SDK's frame the host hears of it too, and the page is a step of its own.
@@ -345,6 +446,13 @@ async fn render(
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
         }
     };
+    if unrendered.kind == PageErrorKind::Unavailable {
+        // RFC 9110 §10.2.3: when to try again, as the API says it.
+        out.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+        );
+    }
     if let Some(a) = ancestors {
         out.extensions_mut().insert(a);
     }
@@ -375,4 +483,33 @@ pub async fn friendly_page(
     let mut res = render(state, &request, unrendered, None).await;
     crate::security::set_page_headers(&mut res, &nonce);
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_database_is_a_503_page_and_other_failures_keep_theirs() {
+        let unavailable = PageError::from(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(unavailable.kind, PageErrorKind::Unavailable);
+        assert_eq!(unavailable.kind.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(unavailable.correlation_id.is_some());
+        assert_eq!(unavailable.kind.code(), "unavailable");
+        let checked = crate::services::integrity::Integrity::Store(StoreError::Unavailable(
+            "connection refused".into(),
+        ));
+        assert_eq!(PageError::from(checked).kind, PageErrorKind::Unavailable);
+        let service = accord_platform::OAuthError::Store(StoreError::Unavailable("gone".into()));
+        assert_eq!(
+            PageError::from_service(&service).kind,
+            PageErrorKind::Unavailable
+        );
+        let other = PageError::from(StoreError::Backend("disk I/O error".into()));
+        assert_eq!(other.kind, PageErrorKind::Internal);
+        assert_eq!(
+            PageError::from(StoreError::NotFound).kind,
+            PageErrorKind::NotFound
+        );
+    }
 }

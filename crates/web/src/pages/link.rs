@@ -470,7 +470,7 @@ pub async fn consent_submit(
         }
         Err(e) => {
             tracing::error!(platform = %platform.key, error = %e, "could not start authorization");
-            Err(PageError::internal(&e))
+            Err(PageError::from_service(&e))
         }
     }
 }
@@ -526,7 +526,7 @@ pub async fn callback(
             Err(CallbackError::BadState | CallbackError::OrganisationChanged(_)) => {
                 return Err(PageError::new(PageErrorKind::BadState))
             }
-            Err(CallbackError::Store(e)) => return Err(PageError::internal(e)),
+            Err(CallbackError::Store(e)) => return Err(PageError::of_store(e)),
         };
         if window == "popup" {
             let locale = crate::pages::ctx::negotiate_locale(&uri, &headers, None);
@@ -811,7 +811,7 @@ pub async fn retry(
     }
     let url = connect::retry_authorize(&ctx.state, &conn, &platform, &ctx.session)
         .await
-        .map_err(|e| PageError::internal(&e))?;
+        .map_err(|e| PageError::from_service(&e))?;
     Ok(Redirect::to(&url).into_response())
 }
 

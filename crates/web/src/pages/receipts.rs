@@ -31,7 +31,7 @@ async fn own_consent(ctx: &PageCtx, id: &str) -> Result<Consent, PageError> {
 async fn signed(ctx: &PageCtx, consent: &Consent) -> Result<Vec<SignedReceipt>, PageError> {
     receipts::for_consent(&ctx.state, &ctx.tenant, consent)
         .await
-        .map_err(|e| PageError::internal(&e))
+        .map_err(PageError::from)
 }
 
 async fn page(ctx: PageCtx, id: String, base: &str) -> Result<Response, PageError> {
@@ -118,7 +118,7 @@ async fn download(ctx: PageCtx, id: String, file: String) -> Result<Response, Pa
         File::FreshProof => {
             let fresh = receipts::fresh_proof(&ctx.state, ctx.tenant.id, std::slice::from_ref(&r))
                 .await
-                .map_err(|e| PageError::internal(&e))?
+                .map_err(PageError::from)?
                 // Not sealed yet: nothing to prove against for a second or so.
                 .ok_or(PageError::new(PageErrorKind::NotFound))?;
             (

@@ -8,19 +8,15 @@ use accord_domain::crypto::sha256_hex;
 use accord_domain::ledger::{ChainedEvent, EventKind};
 use accord_store::StoreError;
 
-/// Why a record disagrees with its ledger event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a record is not served: the store could not be read (kept as the store said, so an
+/// unavailable database answers `503` and any other failure `500`), or the record disagrees
+/// with its ledger event.
+#[derive(Debug, thiserror::Error)]
 pub enum Integrity {
-    #[error("store: {0}")]
-    Store(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("consent {consent}: {reason}")]
     Disagrees { consent: String, reason: String },
-}
-
-impl From<StoreError> for Integrity {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e.to_string())
-    }
 }
 
 /// Where `consent` disagrees with the event that recorded it, if it does. Pure, so `accord

@@ -143,7 +143,7 @@ pub async fn pdf(
     state: &AppState,
     tenant: &Tenant,
     nda: &NdaAcceptance,
-) -> Result<Vec<u8>, StoreError> {
+) -> Result<Vec<u8>, PdfFailure> {
     let tr = Tr::new(state.i18n.clone(), nda.locale);
     let company = company_name(state, tenant, nda).await?;
     let (signatory_name, signatory_title) = tenant
@@ -181,7 +181,17 @@ pub async fn pdf(
     paragraphs.push(tr.a1("nda-pdf-date", "date", &when));
     paragraphs.push(tr.a1("nda-pdf-hash", "hash", &nda.document_sha256));
     paragraphs.push(tr.a1("nda-pdf-ledger", "position", &nda.ledger_seq.to_string()));
-    Ok(nda::text_pdf(&tr.t("nda-title"), &paragraphs))
+    Ok(nda::text_pdf(&tr.t("nda-title"), nda.locale, &paragraphs)?)
+}
+
+/// Why a signed NDA's PDF could not be served: the store, or the PDF writer (an internal
+/// failure: its font is compiled in).
+#[derive(Debug, thiserror::Error)]
+pub enum PdfFailure {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pdf(#[from] nda::PdfError),
 }
 
 /// The signed receipt of the NDA's `nda_accepted` event.
