@@ -494,6 +494,31 @@ mod tests {
     }
 
     #[test]
+    fn the_witness_checks_each_signed_root_when_the_chain_reaches_its_size() {
+        let hashes: Vec<String> = (0u8..5).map(|i| format!("{i:02x}").repeat(32)).collect();
+        let mut tree = CompactRange::new();
+        let mut roots = Vec::new();
+        for h in &hashes {
+            tree.append(event_leaf(h).unwrap(), &mut Vec::new());
+            roots.push(tree.root());
+        }
+        let run = |signed: Vec<(i64, Hash)>| {
+            let mut w = Witness::new([2, 5, 0], signed);
+            for (seq, h) in (1..).zip(&hashes) {
+                w.push(seq, h).map_err(|e| (seq, e))?;
+            }
+            Ok::<_, (i64, String)>(w)
+        };
+        let w = run(vec![(3, roots[2]), (5, roots[4])]).unwrap();
+        assert_eq!(w.at(2), Some(&(hashes[1].clone(), roots[1])));
+        assert_eq!(w.at(5).map(|(_, r)| *r), Some(roots[4]));
+        assert_eq!(w.at(3), None, "only the sizes asked for are kept");
+        let (at, why) = run(vec![(5, roots[4]), (3, roots[1])]).unwrap_err();
+        assert_eq!(at, 3);
+        assert!(why.contains("another tree root"), "{why}");
+    }
+
+    #[test]
     fn urls_are_https_or_loopback_http() {
         let ok = |u: &str| allowed_url(&url::Url::parse(u).unwrap());
         assert!(ok("https://accord.example/ledger/x/checkpoint"));
