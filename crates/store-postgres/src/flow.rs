@@ -137,22 +137,28 @@ async fn insert_browser(conn: &mut PgConnection, s: &BrowserSession) -> Result<(
     Ok(())
 }
 
+/// Stores a personal manage link on `conn` (the caller's transaction, or a connection of its own).
+pub(crate) async fn insert_manage_link(conn: &mut PgConnection, l: &ManageLink) -> Result<()> {
+    sqlx::query(
+        "insert into manage_links (token_hash, tenant_id, company_id, created_at, revoked_at)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(&l.token_hash.0)
+    .bind(l.tenant_id.as_uuid())
+    .bind(l.company_id.as_uuid())
+    .bind(l.created_at)
+    .bind(l.revoked_at)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 #[async_trait]
 impl FlowStore for PgStore {
     async fn create_manage_link(&self, l: &ManageLink) -> Result<()> {
-        sqlx::query(
-            "insert into manage_links (token_hash, tenant_id, company_id, created_at, revoked_at)
-             values ($1, $2, $3, $4, $5)",
-        )
-        .bind(&l.token_hash.0)
-        .bind(l.tenant_id.as_uuid())
-        .bind(l.company_id.as_uuid())
-        .bind(l.created_at)
-        .bind(l.revoked_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        insert_manage_link(&mut conn, l).await
     }
 
     async fn manage_link(&self, token_hash: &TokenHash) -> Result<Option<ManageLink>> {

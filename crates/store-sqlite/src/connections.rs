@@ -178,6 +178,14 @@ fn link(
             None => Err(StoreError::NotFound),
         };
     };
+    if let Some(l) = &write.manage_link {
+        if l.tenant_id != tenant || l.company_id != linked.company_id {
+            return Err(StoreError::Conflict(
+                "a manage link is for the connection's own company".into(),
+            ));
+        }
+        crate::flow::insert_manage_link(tx, l)?;
+    }
     let event = WebhookEvent::connection("connection.linked", &linked, at);
     crate::webhooks::insert_events(tx, vec![event])?;
     if let Some(next) = write.refresh {

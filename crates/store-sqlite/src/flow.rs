@@ -133,26 +133,29 @@ fn insert_browser(db: &Connection, s: &BrowserSession) -> Result<()> {
     Ok(())
 }
 
+/// Stores a personal manage link, in the caller's transaction.
+pub(crate) fn insert_manage_link(db: &rusqlite::Connection, l: &ManageLink) -> Result<()> {
+    exec(
+        db,
+        "insert into manage_links (token_hash, tenant_id, company_id, created_at, revoked_at)
+         values (?1, ?2, ?3, ?4, ?5)",
+        params![
+            l.token_hash.0,
+            l.tenant_id.to_string(),
+            l.company_id.to_string(),
+            micros(l.created_at),
+            opt_micros(l.revoked_at),
+        ],
+    )?;
+    Ok(())
+}
+
 #[async_trait]
 impl FlowStore for SqliteStore {
     async fn create_manage_link(&self, link: &ManageLink) -> Result<()> {
         let l = link.clone();
         self.write
-            .transaction(move |db| {
-                exec(
-                    db,
-                    "insert into manage_links (token_hash, tenant_id, company_id, created_at, revoked_at)
-                     values (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        l.token_hash.0,
-                        l.tenant_id.to_string(),
-                        l.company_id.to_string(),
-                        micros(l.created_at),
-                        opt_micros(l.revoked_at),
-                    ],
-                )?;
-                Ok(())
-            })
+            .transaction(move |db| insert_manage_link(db, &l))
             .await
     }
 

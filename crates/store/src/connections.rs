@@ -34,6 +34,10 @@ pub struct LinkWrite {
     /// connection knew before (`None` included: an identity not read is not known), and tells
     /// whether this sign-in replaces an earlier connection.
     pub upstream: Option<Upstream>,
+    /// The company's personal manage link (stored by hash), created in the link's transaction
+    /// so the sign-in and the link the customer is shown commit together. Its tenant and
+    /// company must be the connection's ([`StoreError::Conflict`] otherwise, nothing written).
+    pub manage_link: Option<ManageLink>,
 }
 
 /// The outcome of [`ConnectionStore::link_connection`].

@@ -54,6 +54,22 @@ async fn disconnect(browser: &Browser, page: &Page, app: &TestApp) {
     assert_eq!(app.connections().await[0]["status"], "disconnected");
 }
 
+/// The callback makes the personal link in the transaction that links the connection; the
+/// success page only shows it: a reload shows the same link, and it opens the manage page.
+#[tokio::test]
+async fn the_success_page_shows_the_link_the_callback_made() {
+    let app = spawn_app().await;
+    let flow = app.browser();
+    let success = flow.connect(Some(&app.link_url), "sandbox").await;
+    let link = personal_link(&success);
+    let again = flow.get(&success.url).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(personal_link(&again), link, "made once, shown again");
+    let page = open(&app.browser(), &link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_ne!(personal_link(&page), link, "opened once, then replaced");
+}
+
 #[tokio::test]
 async fn the_personal_link_disconnects_a_day_after_the_flow_ended_and_is_then_replaced() {
     let app = spawn_app().await;

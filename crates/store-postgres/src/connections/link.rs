@@ -162,6 +162,14 @@ pub(super) async fn link_connection(
         )));
     }
     let connection = set_linked(&mut tx, tenant, id, link, at).await?;
+    if let Some(l) = &link.manage_link {
+        if l.tenant_id != tenant || l.company_id != connection.company_id {
+            return Err(StoreError::Conflict(
+                "a manage link is for the connection's own company".into(),
+            ));
+        }
+        crate::flow::insert_manage_link(&mut tx, l).await?;
+    }
     if let Some(next) = link.refresh {
         crate::jobs::schedule_refresh(&mut tx, tenant, id, &connection.platform_key, next, at)
             .await?;

@@ -14,6 +14,8 @@ use super::fixtures::{self, at, t0, World};
 use crate::{LinkWrite, Store, StoreError};
 use accord_domain::access::ConsentTerms;
 use accord_domain::connection::ConnectionStatus;
+use accord_domain::crypto::TokenHash;
+use accord_domain::flow::ManageLink;
 use accord_domain::ids::ConnectionId;
 use accord_domain::tenant::JobKind;
 use time::Duration;
@@ -110,6 +112,69 @@ pub async fn connection_is_linked_and_failed(store: &dyn Store) {
         store.fail_connection(t, unknown, "x", at(1)).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// A manage link given with a link is stored in the link's transaction: with it when the link
+/// commits, never when the link fails, and only for the connection's own company.
+pub async fn a_link_stores_its_manage_link_with_it(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let other = fixtures::company(store, w.tenant.id, Some("other")).await;
+    let write = fixtures::consent_write(&w.company, &w.nv, t0());
+    store.record_consent(&write).await.unwrap();
+    let (t, id) = (w.tenant.id, write.connection.id);
+    let with = |company: &accord_domain::tenant::Company, token: &str| LinkWrite {
+        manage_link: Some(ManageLink {
+            tenant_id: company.tenant_id,
+            company_id: company.id,
+            token_hash: TokenHash::of(token),
+            created_at: at(20),
+            revoked_at: None,
+        }),
+        ..fixtures::link_write("ct:tokens", None)
+    };
+    let theirs = store
+        .link_connection(t, id, &with(&other, "m-theirs"), at(20))
+        .await;
+    assert!(
+        matches!(theirs, Err(StoreError::Conflict(_))),
+        "another company's link is refused: {theirs:?}"
+    );
+    assert_eq!(
+        store.manage_link(&TokenHash::of("m-theirs")).await.unwrap(),
+        None
+    );
+    let pending = store.connection(t, id).await.unwrap().unwrap();
+    assert_eq!(
+        pending.status,
+        ConnectionStatus::PendingAuth,
+        "nothing linked"
+    );
+    assert_eq!(store.connection_tokens(t, id).await.unwrap(), None);
+
+    let linked = store
+        .link_connection(t, id, &with(&w.company, "m-own"), at(20))
+        .await
+        .expect("link");
+    assert_eq!(linked.connection.status, ConnectionStatus::Linked);
+    let stored = store.manage_link(&TokenHash::of("m-own")).await.unwrap();
+    assert_eq!(
+        stored.map(|l| (l.tenant_id, l.company_id, l.created_at)),
+        Some((t, w.company.id, at(20)))
+    );
+
+    store
+        .disconnect(t, id, false, "test", at(30))
+        .await
+        .unwrap();
+    assert!(store
+        .link_connection(t, id, &with(&w.company, "m-late"), at(40))
+        .await
+        .is_err());
+    assert_eq!(
+        store.manage_link(&TokenHash::of("m-late")).await.unwrap(),
+        None,
+        "a late callback leaves no link"
+    );
 }
 
 pub async fn disconnect_destroys_tokens_and_queues_one_revocation(store: &dyn Store) {

@@ -282,6 +282,7 @@ pub fn link_write(tokens_ct: &str, refresh: Option<RefreshSchedule>) -> LinkWrit
         granted_scope: None,
         refresh,
         upstream: None,
+        manage_link: None,
     }
 }
 

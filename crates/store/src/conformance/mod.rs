@@ -131,6 +131,7 @@ macro_rules! conformance_tests {
             a_deleted_companys_manage_link_opens_nothing,
             // ConnectionStore: linking, failing, disconnecting
             connection_is_linked_and_failed,
+            a_link_stores_its_manage_link_with_it,
             disconnect_destroys_tokens_and_queues_one_revocation,
             disconnect_without_tokens_or_revoke_queues_nothing,
             the_access_view_reads_connection_tokens_and_consent_together,

@@ -5,13 +5,16 @@ use crate::pages::ctx::{cookie_name, load_session, LinkCtx, PageCtx};
 use crate::pages::error::{PageError, PageErrorKind};
 use crate::pages::form::{LinkForm, NoFields};
 mod finished;
+mod personal;
 
 use crate::pages::templates::{
     CallbackErrorPage, CategoryGroup, ConnectionRow, ConsentPage, DeclinedPage, FinishedPage,
     LandingPage, PlatformTile, SelectPage, SuccessPage,
 };
 use crate::security::FormActionSources;
-use crate::services::connect::{self, CallbackError, CallbackQuery, ConsentAction};
+use crate::services::connect::{
+    self, CallbackError, CallbackFor, CallbackQuery, Completed, ConsentAction,
+};
 use crate::services::funnel;
 use crate::services::notice::NoticeView;
 use crate::state::AppState;
@@ -502,7 +505,12 @@ pub async fn callback(
         return Err(PageError::new(PageErrorKind::BadState));
     };
     let window = crate::pages::embed::callback_window(&headers);
-    let result = connect::complete_callback(&state, &session, &platform, &query, true).await;
+    // The success page shows the personal link only when the flow comes back to it here.
+    let answer = CallbackFor {
+        ask: true,
+        personal_link: window.is_none(),
+    };
+    let result = connect::complete_callback(&state, &session, &platform, &query, answer).await;
     count_callback(&state, &session, &platform, &query, &result).await;
     if let Err(CallbackError::OrganisationChanged(question)) = &result {
         let place = ErrorPlace {
@@ -519,7 +527,11 @@ pub async fn callback(
     if let Some(window) = window.as_deref() {
         // The framed flow's platform sign-in, in a popup or at the top level.
         let (id, status, code) = match &result {
-            Ok(conn) => (conn.id, conn.status.as_str().to_owned(), String::new()),
+            Ok(done) => (
+                done.connection.id,
+                done.connection.status.as_str().to_owned(),
+                String::new(),
+            ),
             Err(CallbackError::Platform {
                 code, connection, ..
             }) => (*connection, "error".to_owned(), code.clone()),
@@ -552,7 +564,18 @@ pub async fn callback(
         }
     }
     match result {
-        Ok(conn) => Ok(Redirect::to(&format!("/link/connections/{}", conn.id)).into_response()),
+        Ok(Completed {
+            connection,
+            personal_link,
+        }) => {
+            let mut res =
+                Redirect::to(&format!("/link/connections/{}", connection.id)).into_response();
+            if let Some(token) = personal_link {
+                let cookie = personal::cookie(&state, &session, token);
+                res.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            Ok(res)
+        }
         Err(CallbackError::BadState | CallbackError::OrganisationChanged(_)) => {
             Err(PageError::new(PageErrorKind::BadState))
         }
@@ -584,7 +607,7 @@ async fn count_callback(
     session: &BrowserSession,
     platform: &Platform,
     query: &CallbackQuery,
-    result: &Result<Connection, CallbackError>,
+    result: &Result<Completed, CallbackError>,
 ) {
     let approved = query.error.is_none() && query.code.is_some();
     let mut steps = Vec::new();
@@ -741,7 +764,11 @@ pub async fn connection_row(ctx: &PageCtx, c: &Connection) -> Result<ConnectionR
     })
 }
 
-pub async fn success(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Response, PageError> {
+pub async fn success(
+    LinkCtx(ctx): LinkCtx,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     let conn = own_connection(&ctx, &id).await?;
     if conn.status != ConnectionStatus::Linked {
         return Ok(
@@ -784,18 +811,37 @@ pub async fn success(LinkCtx(ctx): LinkCtx, Path(id): Path<String>) -> Result<Re
             ctx.tr.a1("success-replaced", "connection", &label)
         })
         .collect();
+    let personal_link = personal_link(&ctx, &headers, &all).await?;
     html(&SuccessPage {
         csrf: ctx.csrf.clone(),
         connection: row,
         replaced,
-        personal_link: crate::services::manage_links::issue(
-            &ctx.state,
-            ctx.tenant.id,
-            ctx.company.id,
-        )
-        .await?,
+        personal_link,
         chrome: ctx.chrome,
     })
+}
+
+/// The success page's personal manage link: the one the callback made with the link and this
+/// browser carries, while it still opens; otherwise a fresh one (nothing shown when none of the
+/// company's connections `all` is in force).
+async fn personal_link(
+    ctx: &PageCtx,
+    headers: &HeaderMap,
+    all: &[Connection],
+) -> Result<Option<String>, PageError> {
+    use crate::services::manage_links;
+    if !manage_links::in_force(all) {
+        return Ok(None);
+    }
+    if let Some(token) = personal::carried(&ctx.state, headers, &ctx.session) {
+        // Still unused and unrevoked (a read): then it is the one to show.
+        let link = ctx.state.flow().manage_link(&TokenHash::of(&token)).await?;
+        if link.is_some() {
+            return Ok(Some(manage_links::url(&ctx.state, &token)));
+        }
+    }
+    let url = manage_links::issue_unchecked(&ctx.state, ctx.tenant.id, ctx.company.id).await?;
+    Ok(Some(url))
 }
 
 pub async fn retry(
@@ -954,8 +1000,12 @@ async fn byo_callback(
 ) -> Result<Response, PageError> {
     // The tenant's own UI has no page to ask on: a sign-in to another organisation is linked,
     // and the tenant reads who was connected from the connection.
-    let conn = match connect::complete_callback(state, session, platform, query, false).await {
-        Ok(conn) => Some(conn),
+    let answer = CallbackFor {
+        ask: false,
+        personal_link: false,
+    };
+    let conn = match connect::complete_callback(state, session, platform, query, answer).await {
+        Ok(done) => Some(done.connection),
         Err(CallbackError::OrganisationChanged(q)) => {
             state
                 .connections()

@@ -215,17 +215,33 @@ pub struct CallbackQuery {
     pub extra: std::collections::HashMap<String, String>,
 }
 
+/// A callback that linked its connection.
+pub struct Completed {
+    pub connection: Connection,
+    /// The token of the company's personal manage link created with the link, when asked for.
+    pub personal_link: Option<String>,
+}
+
+/// How the callback is answered: in the customer's hosted flow, the customer is `ask`ed about
+/// a sign-in to another organisation, and a `personal_link` is wanted for the success page.
+#[derive(Clone, Copy)]
+pub struct CallbackFor {
+    pub ask: bool,
+    pub personal_link: bool,
+}
+
 /// Finishes an authorization: consumes `state` (bound to this browser session), exchanges the
 /// code once, reads who was connected, stores the tokens encrypted, marks the connection linked.
 /// With `ask`, a connection last linked to another organisation is not linked: the customer is
-/// asked first ([`CallbackError::OrganisationChanged`]).
+/// asked first ([`CallbackError::OrganisationChanged`]). With `personal_link`, the company's
+/// personal manage link is created in the link's own transaction (no commit of its own).
 pub async fn complete_callback(
     state: &AppState,
     session: &BrowserSession,
     platform: &Platform,
     query: &CallbackQuery,
-    ask: bool,
-) -> Result<Connection, CallbackError> {
+    answer: CallbackFor,
+) -> Result<Completed, CallbackError> {
     let raw_state = query
         .state
         .as_deref()
@@ -289,7 +305,7 @@ pub async fn complete_callback(
                 &query.extra,
             )
             .await;
-            if ask {
+            if answer.ask {
                 let question = super::organisation::question_if_changed(
                     state,
                     &flow,
@@ -301,15 +317,26 @@ pub async fn complete_callback(
                     return Err(CallbackError::OrganisationChanged(q));
                 }
             }
+            let (token, manage_link) = if answer.personal_link {
+                let (token, link) =
+                    super::manage_links::mint(state, flow.tenant_id, session.company_id);
+                (Some(token), Some(link))
+            } else {
+                (None, None)
+            };
             let linked = super::organisation::link(
                 state,
                 flow.tenant_id,
                 flow.connection_id,
                 &tokens,
                 upstream,
+                manage_link,
             )
             .await?;
-            Ok(linked.connection)
+            Ok(Completed {
+                connection: linked.connection,
+                personal_link: token,
+            })
         }
         Err(e) => {
             state

@@ -5,7 +5,7 @@
 //! then opens nothing), and the tenant can revoke every link of a company.
 
 use crate::state::AppState;
-use accord_domain::connection::ConnectionStatus;
+use accord_domain::connection::{Connection, ConnectionStatus};
 use accord_domain::crypto::{random_token, TokenHash};
 use accord_domain::flow::ManageLink;
 use accord_domain::ids::{CompanyId, TenantId};
@@ -26,15 +26,20 @@ pub async fn live(
         .connections()
         .company_connections(tenant, company)
         .await?;
-    // A consent in force: sharing, or paused until the customer agrees again (who then needs
-    // the page most). A sign-in never finished holds no consent.
-    Ok(conns.iter().any(|c| {
+    Ok(in_force(&conns))
+}
+
+/// Whether any of a company's connections `conns` holds a consent in force: sharing, or paused
+/// until the customer agrees again (who then needs the page most). A sign-in never finished
+/// holds no consent.
+pub fn in_force(conns: &[Connection]) -> bool {
+    conns.iter().any(|c| {
         c.consent_id.is_some()
             && matches!(
                 c.status,
                 ConnectionStatus::Linked | ConnectionStatus::ReconsentRequired
             )
-    }))
+    })
 }
 
 /// A fresh link (its full URL) for the company, or `None` when nothing of it is in force.
@@ -55,6 +60,14 @@ pub async fn issue_unchecked(
     tenant: TenantId,
     company: CompanyId,
 ) -> Result<String, StoreError> {
+    let (token, link) = mint(state, tenant, company);
+    state.flow().create_manage_link(&link).await?;
+    Ok(url(state, &token))
+}
+
+/// A fresh token and the link to store for it (by its hash), not yet stored: the caller stores
+/// it, alone or in a transaction of its own (the callback's link).
+pub fn mint(state: &AppState, tenant: TenantId, company: CompanyId) -> (String, ManageLink) {
     let token = random_token(32);
     let link = ManageLink {
         tenant_id: tenant,
@@ -63,8 +76,12 @@ pub async fn issue_unchecked(
         created_at: state.clock.now(),
         revoked_at: None,
     };
-    state.flow().create_manage_link(&link).await?;
-    Ok(state.config.url(&path(&token)))
+    (token, link)
+}
+
+/// The full URL a link's token opens.
+pub fn url(state: &AppState, token: &str) -> String {
+    state.config.url(&path(token))
 }
 
 /// The link whose token this is, when it may open the manage page (unrevoked, its company's

@@ -13,7 +13,7 @@ use accord_domain::catalog::Platform;
 use accord_domain::connection::{Connection, ConnectionStatus, TokenSet, Upstream};
 use accord_domain::consent::Consent;
 use accord_domain::crypto::{random_token, TokenHash};
-use accord_domain::flow::{BrowserSession, OAuthFlow};
+use accord_domain::flow::{BrowserSession, ManageLink, OAuthFlow};
 use accord_domain::ids::{ConnectionId, ConsentId, JobId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_platform::tokens_aad;
@@ -274,7 +274,7 @@ pub async fn connect_new(
             event,
         })
         .await?;
-    let linked = link(state, tenant, id, &held.tokens, Some(held.upstream)).await?;
+    let linked = link(state, tenant, id, &held.tokens, Some(held.upstream), None).await?;
     if conn.status == ConnectionStatus::PendingAuth {
         state
             .connections()
@@ -286,13 +286,15 @@ pub async fn connect_new(
 
 /// Stores a sign-in's tokens on the connection (encrypted, AAD = tenant + connection) with who
 /// was connected, and queues its first refresh in the same transaction: a connection is never
-/// linked without the job that keeps its tokens alive.
+/// linked without the job that keeps its tokens alive. `manage_link`, the company's personal
+/// manage link, commits in that transaction too.
 pub async fn link(
     state: &AppState,
     tenant: TenantId,
     id: ConnectionId,
     tokens: &TokenSet,
     upstream: Option<Upstream>,
+    manage_link: Option<ManageLink>,
 ) -> Result<Linked, StoreError> {
     let json = serde_json::to_vec(tokens).expect("token set serialises");
     let tokens_ct = state.keyring.encrypt(&json, &tokens_aad(tenant, id));
@@ -311,6 +313,7 @@ pub async fn link(
                 granted_scope: tokens.scope.clone(),
                 refresh,
                 upstream,
+                manage_link,
             },
             now,
         )
