@@ -64,10 +64,16 @@ pub async fn ensure(state: &AppState) -> anyhow::Result<Demo> {
                 platform_key: p.key.clone(),
                 enabled: true,
                 client_id: Some(client_id.clone()),
-                client_secret_ct: Some(state.keyring.encrypt(
-                    secret.expose_secret().as_bytes(),
-                    &client_secret_aad(tenant.id, p),
-                )),
+                client_secret_ct: Some(
+                    state
+                        .secrets()
+                        .seal(
+                            tenant.id,
+                            secret.expose_secret().as_bytes(),
+                            &client_secret_aad(tenant.id, p),
+                        )
+                        .await?,
+                ),
                 updated_at: state.clock.now(),
             })
             .await?;

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod config;
 pub mod demo;
+pub mod keys;
 pub mod proof;
 pub mod receipt_proof;
 
@@ -104,6 +105,7 @@ impl Application {
             store: store.clone(),
             catalog: catalog.clone(),
             keyring: keyring.clone(),
+            secrets: Arc::new(reloading_secrets(settings, &keyring, &store)),
             clock: clock.clone(),
             urls: Arc::new(urls.clone()),
             http: PlatformClient::http_client(),
@@ -235,7 +237,7 @@ impl Application {
         }));
         let webhooks = accord_worker::webhooks::WebhookWorker::new(
             self.state.store.clone(),
-            self.state.keyring.clone(),
+            self.state.platforms.secrets.clone(),
             self.state.clock.clone(),
             self.webhooks.clone(),
         );
@@ -367,6 +369,20 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
             ))
         }
     }
+}
+
+/// Tenants' secrets over the instance keyring, reading the key file again when a data key is
+/// wrapped under a key added since (`accord keys rotate` while this instance serves).
+fn reloading_secrets(
+    settings: &Settings,
+    keyring: &Arc<Keyring>,
+    store: &Arc<dyn accord_store::Store>,
+) -> accord_platform::secrets::Secrets {
+    let (path, _) = settings.key_file();
+    accord_platform::secrets::Secrets::new(keyring.clone(), store.clone()).with_reload(move || {
+        let text = std::fs::read_to_string(&path).ok()?;
+        Keyring::from_file_text(&text).ok()
+    })
 }
 
 /// Loads the key file; on first run creates the default one with a fresh random key, mode 0600.

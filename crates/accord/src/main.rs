@@ -171,12 +171,16 @@ enum ReceiptCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Add a new current key to the key file, keeping the old ones (old tokens still decrypt,
-    /// old receipts still verify). Restart Accord to use it.
+    /// Add a new current key to the key file, keeping the old ones (old receipts still
+    /// verify), then, while Accord may serve: wrap every tenant's data key under it and
+    /// re-encrypt every secret still sealed with an instance key under its tenant's data key.
     Rotate {
         /// The data directory (`database.data_dir`) holding the database and the key file.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// No progress bar (it is shown only on a terminal anyway).
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -190,6 +194,16 @@ enum TenantCommand {
         /// set-password link (valid 7 days).
         #[arg(long, value_name = "EMAIL")]
         owner_email: Option<String>,
+        /// The data directory (`database.data_dir`) holding the database and the key file.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Delete a tenant: its data keys first (its stored secrets become unreadable), then its
+    /// API keys, console accounts, platforms, webhook endpoints and pending jobs. Its consents
+    /// and ledger events stay (hashes and non-secret metadata).
+    Delete {
+        /// The tenant's id.
+        tenant_id: accord_domain::ids::TenantId,
         /// The data directory (`database.data_dir`) holding the database and the key file.
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -294,10 +308,12 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(code);
         }
         Command::Keys {
-            command: KeysCommand::Rotate { data_dir },
+            command: KeysCommand::Rotate { data_dir, quiet },
         } => {
             set_data_dir(&mut o, data_dir);
-            keys_rotate(&load(config.as_ref(), &o));
+            // Only the store and keys are needed; do not take the server's port.
+            o.set("server.listen", "127.0.0.1:0");
+            keys_rotate(&load(config.as_ref(), &o), quiet).await;
         }
         command @ (Command::Backup { .. } | Command::Restore { .. }) => {
             std::process::exit(backup_or_restore(config.as_ref(), command).await);
@@ -387,23 +403,37 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `accord keys rotate`: a new current key in the key file, the old ones kept.
-fn keys_rotate(settings: &Settings) {
+/// `accord keys rotate`: a new current key in the key file, the old ones kept; then every
+/// data key wrapped under it and every instance-sealed secret re-encrypted, online.
+async fn keys_rotate(settings: &Settings, quiet: bool) {
     init_logs(settings);
-    match accord::proof::keys_rotate(settings) {
-        Ok(r) => {
-            println!(
-                "New current key: {} (receipt signing key {})",
-                r.key_id, r.signing_key_id
-            );
-            println!("Key file: {} ({} keys; the old ones are kept, so stored tokens still decrypt and old receipts still verify)", r.path.display(), r.keys);
-            println!("Restart every Accord instance using this key file (give each a copy) to start using the new key.");
-        }
-        Err(e) => {
-            eprintln!("accord keys rotate: {e:#}");
-            std::process::exit(accord::proof::CANNOT_RUN);
-        }
+    let fail = |e: anyhow::Error| -> ! {
+        eprintln!("accord keys rotate: {e:#}");
+        std::process::exit(accord::proof::CANNOT_RUN);
+    };
+    let r = accord::proof::keys_rotate(settings).unwrap_or_else(|e| fail(e));
+    println!(
+        "New current key: {} (receipt signing key {})",
+        r.key_id, r.signing_key_id
+    );
+    println!("Key file: {} ({} keys; the old ones are kept, so old receipts still verify)", r.path.display(), r.keys);
+    let app = Application::build(settings, Arc::new(SystemClock))
+        .await
+        .unwrap_or_else(|e| fail(e));
+    let report = accord::keys::rotate(app.state(), quiet)
+        .await
+        .unwrap_or_else(|e| fail(e));
+    let line = |what: &str, c: accord::keys::Counts| {
+        println!(
+            "{what}: {} done, {} skipped (changed meanwhile), {} failed",
+            c.done, c.changed, c.failed
+        );
+    };
+    line("Data keys wrapped under the new key", report.data_keys);
+    for (kind, counts) in &report.secrets {
+        line(&format!("Re-encrypted {}", kind.name()), *counts);
     }
+    println!("Copy the key file to every Accord instance using this database; running instances read it again when they meet the new key.");
 }
 
 /// `accord demo`: serves with the sandbox and a demo tenant, after printing its API key and
@@ -436,15 +466,30 @@ async fn tenant(
     mut o: Overrides,
     command: TenantCommand,
 ) -> anyhow::Result<()> {
-    let TenantCommand::Create {
-        name,
-        owner_email,
-        data_dir,
-    } = command;
-    set_data_dir(&mut o, data_dir);
     // Only the store and keys are needed; do not take the server's port.
     o.set("server.listen", "127.0.0.1:0");
-    tenant_create(&load(config, &o), &name, owner_email.as_deref()).await
+    match command {
+        TenantCommand::Create {
+            name,
+            owner_email,
+            data_dir,
+        } => {
+            set_data_dir(&mut o, data_dir);
+            tenant_create(&load(config, &o), &name, owner_email.as_deref()).await
+        }
+        TenantCommand::Delete { tenant_id, data_dir } => {
+            set_data_dir(&mut o, data_dir);
+            let settings = load(config, &o);
+            init_logs(&settings);
+            let app = Application::build(&settings, Arc::new(SystemClock)).await?;
+            if !accord::keys::delete_tenant(app.state(), tenant_id).await? {
+                eprintln!("accord tenant delete: no tenant {tenant_id} (or it was deleted already)");
+                std::process::exit(2);
+            }
+            println!("Tenant {tenant_id} deleted: its data keys are destroyed, so its stored secrets can no longer be read. Its consents and ledger events remain.");
+            Ok(())
+        }
+    }
 }
 
 /// `accord tenant create`: the tenant and its first API key, printed once; with an owner

@@ -15,6 +15,7 @@ use std::fmt;
 use std::fmt::Write as _;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
+use zeroize::Zeroize;
 
 /// `n` random bytes from the OS, base64url without padding.
 pub fn random_token(n: usize) -> String {
@@ -204,41 +205,39 @@ impl Keyring {
             .keys
             .get(&self.current)
             .expect("current key exists (checked at load)");
-        let cipher = XChaCha20Poly1305::new(Key::from_slice(key.expose_secret()));
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ct = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ct);
-        format!("v1.{}.{}", self.current, URL_SAFE_NO_PAD.encode(out))
+        seal("v1", &self.current, key.expose_secret(), plaintext, aad)
     }
 
     pub fn decrypt(&self, ciphertext: &str, aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let mut parts = ciphertext.splitn(3, '.');
-        let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(CryptoError::Malformed);
-        };
+        let (kid, body) = split("v1", ciphertext)?;
         let key = self
             .keys
             .get(kid)
             .ok_or_else(|| CryptoError::UnknownKey(kid.to_owned()))?;
-        let raw = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| CryptoError::Malformed)?;
-        if raw.len() < 24 + 16 {
-            return Err(CryptoError::Malformed);
-        }
-        let (nonce, ct) = raw.split_at(24);
-        XChaCha20Poly1305::new(Key::from_slice(key.expose_secret()))
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
-            .map_err(|_| CryptoError::Decrypt)
+        open(key.expose_secret(), body, aad)
+    }
+
+    /// A tenant's data key wrapped (encrypted) under the current instance key, bound to the
+    /// tenant and the data key's id: the only form in which a data key is stored.
+    pub fn wrap(&self, tenant: &crate::ids::TenantId, key: &DataKey) -> String {
+        self.encrypt(key.key.expose_secret(), &wrap_aad(tenant, &key.id))
+    }
+
+    /// The data key `id` of `tenant` from its wrapped form.
+    pub fn unwrap(
+        &self,
+        tenant: &crate::ids::TenantId,
+        id: &str,
+        wrapped: &str,
+    ) -> Result<DataKey, CryptoError> {
+        let mut plain = self.decrypt(wrapped, &wrap_aad(tenant, id))?;
+        let key: Result<[u8; 32], _> = plain.as_slice().try_into();
+        plain.zeroize();
+        let key = key.map_err(|_| CryptoError::Malformed)?;
+        Ok(DataKey {
+            id: id.to_owned(),
+            key: SecretBox::new(Box::new(key)),
+        })
     }
 
     /// The receipt-signing keys: one Ed25519 key derived from each key of the file (so rotating
@@ -290,6 +289,131 @@ impl Keyring {
         mac.update(data);
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
+}
+
+fn wrap_aad(tenant: &crate::ids::TenantId, id: &str) -> Vec<u8> {
+    aad(tenant, &id, "data-key")
+}
+
+/// `<version>.<key id>.<base64url(nonce ‖ ciphertext)>` under `key`, with a fresh random
+/// 192-bit nonce (XChaCha20-Poly1305).
+fn seal(version: &str, kid: &str, key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> String {
+    let cipher = XChaCha20Poly1305::new(Key::from_slice(key));
+    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+    let ct = cipher
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    format!("{version}.{kid}.{}", URL_SAFE_NO_PAD.encode(out))
+}
+
+/// The key id and body of a ciphertext of `version`.
+fn split<'a>(version: &str, ciphertext: &'a str) -> Result<(&'a str, &'a str), CryptoError> {
+    let mut parts = ciphertext.splitn(3, '.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(v), Some(kid), Some(body)) if v == version => Ok((kid, body)),
+        _ => Err(CryptoError::Malformed),
+    }
+}
+
+fn open(key: &[u8; 32], body: &str, aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let raw = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| CryptoError::Malformed)?;
+    if raw.len() < 24 + 16 {
+        return Err(CryptoError::Malformed);
+    }
+    let (nonce, ct) = raw.split_at(24);
+    XChaCha20Poly1305::new(Key::from_slice(key))
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+        .map_err(|_| CryptoError::Decrypt)
+}
+
+/// Who can open a stored ciphertext: the instance keyring (`v1.<instance key id>.…`, secrets
+/// sealed before tenants had data keys, and values that belong to no tenant) or one of a
+/// tenant's data keys (`v2.<data key id>.…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed<'a> {
+    Instance(&'a str),
+    DataKey(&'a str),
+}
+
+impl<'a> Sealed<'a> {
+    /// The kind and key id of a ciphertext; `None` if it is neither.
+    pub fn of(ciphertext: &'a str) -> Option<Self> {
+        split("v1", ciphertext)
+            .map(|(kid, _)| Self::Instance(kid))
+            .or_else(|_| split("v2", ciphertext).map(|(kid, _)| Self::DataKey(kid)))
+            .ok()
+    }
+}
+
+/// A tenant's data key (envelope encryption): 256 random bits that encrypt the tenant's
+/// secrets (`v2.<id>.…`). Stored only wrapped by the instance keyring ([`Keyring::wrap`]);
+/// destroying the wrapped copy makes every ciphertext under it unreadable (crypto-shredding).
+/// The key bytes are zeroized when dropped.
+pub struct DataKey {
+    id: String,
+    key: SecretBox<[u8; 32]>,
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DataKey {
+    /// A fresh random key with a random id (`d` and 12 hex digits).
+    pub fn generate() -> Self {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        let mut id = [0u8; 6];
+        OsRng.fill_bytes(&mut id);
+        let data_key = Self {
+            id: format!("d{}", hex::encode(id)),
+            key: SecretBox::new(Box::new(key)),
+        };
+        key.zeroize();
+        data_key
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Encrypts under this data key: `v2.<id>.…`, bound to `aad` as [`Keyring::encrypt`] is.
+    pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> String {
+        seal("v2", &self.id, self.key.expose_secret(), plaintext, aad)
+    }
+
+    pub fn decrypt(&self, ciphertext: &str, aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let (kid, body) = split("v2", ciphertext)?;
+        if kid != self.id {
+            return Err(CryptoError::UnknownKey(kid.to_owned()));
+        }
+        open(self.key.expose_secret(), body, aad)
+    }
+}
+
+/// A tenant's data key as stored: wrapped under an instance key ([`Keyring::wrap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedDataKey {
+    pub tenant_id: crate::ids::TenantId,
+    /// The data key's id, as named in its ciphertexts (`v2.<id>.…`).
+    pub key_id: String,
+    /// `v1.<instance key id>.…`, AAD = tenant + data key id.
+    pub wrapped: String,
+    pub created_at: time::OffsetDateTime,
 }
 
 /// The associated data binding a ciphertext to its tenant and object (AAD = tenant + object id),
@@ -378,6 +502,37 @@ mod tests {
         let ring = Keyring::from_file_text(&rotated).unwrap();
         assert_eq!(ring.decrypt(&ct, b"a").unwrap(), b"x");
         assert!(ring.encrypt(b"y", b"a").starts_with("v1.k2new."));
+    }
+}
+
+#[cfg(test)]
+mod data_key_tests {
+    use super::*;
+    use crate::ids::TenantId;
+
+    #[test]
+    fn data_keys_wrap_per_tenant_and_seal_v2() {
+        let ring = Keyring::from_file_text(&Keyring::generate_file()).unwrap();
+        let (tenant, other) = (TenantId::new(), TenantId::new());
+        let key = DataKey::generate();
+        let wrapped = ring.wrap(&tenant, &key);
+        assert_eq!(
+            Sealed::of(&wrapped),
+            Some(Sealed::Instance(ring.current_key_id()))
+        );
+        assert!(ring.unwrap(&other, key.id(), &wrapped).is_err());
+        assert!(ring.unwrap(&tenant, "dother", &wrapped).is_err());
+        let unwrapped = ring.unwrap(&tenant, key.id(), &wrapped).unwrap();
+        let ct = key.encrypt(b"secret", b"aad");
+        assert_eq!(Sealed::of(&ct), Some(Sealed::DataKey(key.id())));
+        assert_eq!(unwrapped.decrypt(&ct, b"aad").unwrap(), b"secret");
+        assert_eq!(unwrapped.decrypt(&ct, b"other"), Err(CryptoError::Decrypt));
+        assert!(
+            ring.decrypt(&ct, b"aad").is_err(),
+            "the instance key alone opens no v2"
+        );
+        assert!(DataKey::generate().decrypt(&ct, b"aad").is_err());
+        assert_eq!(Sealed::of("v3.x.y"), None);
     }
 }
 

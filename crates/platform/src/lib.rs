@@ -4,6 +4,7 @@
 //! Used by the hosted flow and API (`web`) and by background jobs (`worker`).
 
 pub mod data;
+pub mod secrets;
 
 use accord_domain::catalog::Catalog;
 use accord_domain::catalog::{DataUse, Platform, TokenAuth};
@@ -160,6 +161,8 @@ pub struct PlatformClient {
     pub store: Arc<dyn Store>,
     pub catalog: Arc<Catalog>,
     pub keyring: Arc<Keyring>,
+    /// Tenants' secrets, sealed under their data keys.
+    pub secrets: Arc<secrets::Secrets>,
     pub clock: Arc<dyn Clock>,
     /// Shared: every request's state carries a copy of the client.
     pub urls: Arc<Urls>,
@@ -241,8 +244,9 @@ pub async fn credentials(
     let client_secret = match cfg.client_secret_ct {
         Some(ct) => {
             let plain = state
-                .keyring
-                .decrypt(&ct, &client_secret_aad(tenant, platform))
+                .secrets
+                .open(tenant, &ct, &client_secret_aad(tenant, platform))
+                .await
                 .map_err(|_| OAuthError::NotConfigured(platform.key.to_string()))?;
             Some(SecretString::from(String::from_utf8(plain).map_err(
                 |_| OAuthError::NotConfigured(platform.key.to_string()),
@@ -308,10 +312,18 @@ pub async fn start(
         browser_session_id: session,
         connection_id: connection,
         platform_key: platform.key.clone(),
-        pkce_verifier_ct: state.keyring.encrypt(
-            verifier.secret().as_bytes(),
-            &verifier_aad(tenant, connection),
-        ),
+        pkce_verifier_ct: state
+            .secrets
+            .seal(
+                tenant,
+                verifier.secret().as_bytes(),
+                &verifier_aad(tenant, connection),
+            )
+            .await
+            .map_err(|e| match e {
+                secrets::SecretError::Store(e) => OAuthError::Store(e),
+                other => OAuthError::NotConfigured(format!("{}: {other}", platform.key)),
+            })?,
         redirect_uri: state.urls.redirect_uri(platform),
         created_at: now,
         expires_at: now + OAUTH_STATE_TTL,
@@ -329,11 +341,13 @@ pub async fn exchange(
     let creds = credentials(state, flow.tenant_id, platform).await?;
     let client = client!(state, platform, creds);
     let verifier = state
-        .keyring
-        .decrypt(
+        .secrets
+        .open(
+            flow.tenant_id,
             &flow.pkce_verifier_ct,
             &verifier_aad(flow.tenant_id, flow.connection_id),
         )
+        .await
         .map_err(|_| OAuthError::Refused("pkce verifier unreadable".into()))?;
     let verifier = String::from_utf8(verifier)
         .map_err(|_| OAuthError::Refused("pkce verifier unreadable".into()))?;

@@ -1,13 +1,14 @@
 //! [`TenantStore`] on PostgreSQL: tenants, their API keys and the platforms each has configured.
 //! A tenant is created with its first API key in one transaction.
 
-use crate::codec::RowExt;
+use crate::codec::{after, RowExt};
 use crate::error::db;
 use crate::PgStore;
 use accord_domain::catalog::PlatformKey;
+use accord_domain::crypto::WrappedDataKey;
 use accord_domain::ids::{ApiKeyId, TenantId};
 use accord_domain::tenant::{ApiKeyRecord, Tenant, TenantPlatform};
-use accord_store::{Result, TenantStore};
+use accord_store::{Page, Result, SecretKind, StoredSecret, TenantStore};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -86,6 +87,40 @@ async fn insert_key(conn: &mut PgConnection, key: &ApiKeyRecord) -> Result<()> {
     Ok(())
 }
 
+fn data_key_from(r: &PgRow) -> Result<WrappedDataKey> {
+    Ok(WrappedDataKey {
+        tenant_id: r.id("tenant_id")?,
+        key_id: r.text("key_id")?,
+        wrapped: r.text("wrapped")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+/// What deleting a tenant does after its data keys are gone (`$1` the tenant, `$2` now): every
+/// secret still sealed with the instance key (`v1`, or anything not `v2`) is destroyed, since
+/// no key deletion could make it unreadable; `v2` ciphertexts stay, unreadable. (OAuth states,
+/// held grants among them, are deleted beside the keys.)
+const DELETE_TENANT: &[&str] = &[
+    "update api_keys set revoked_at = $2 where tenant_id = $1 and revoked_at is null",
+    "update console_users set disabled_at = coalesce(disabled_at, $2), password_hash = null,
+         totp_secret = case when totp_secret like 'v2.%' then totp_secret end
+     where tenant_id = $1",
+    "update console_sessions set ended_at = $2 where tenant_id = $1 and ended_at is null",
+    "update console_set_password_tokens set used_at = $2 where tenant_id = $1 and used_at is null",
+    "update tenant_platforms set enabled = false, updated_at = $2,
+         client_secret_ct = case when client_secret_ct like 'v2.%' then client_secret_ct end
+     where tenant_id = $1",
+    "update webhook_endpoints set enabled = false, disabled_reason = 'tenant deleted',
+         deleted_at = coalesce(deleted_at, $2), updated_at = $2,
+         secret_ct = case when secret_ct like 'v2.%' then secret_ct else '' end,
+         previous_secret_ct = case when previous_secret_ct like 'v2.%' then previous_secret_ct end
+     where tenant_id = $1",
+    "update jobs set done_at = $2, locked_until = null, last_error = 'tenant deleted',
+         payload = 'null'::jsonb
+     where tenant_id = $1 and done_at is null",
+    "update tenants set deleted_at = $2 where id = $1",
+];
+
 #[async_trait]
 impl TenantStore for PgStore {
     async fn create_tenant(&self, tenant: &Tenant, key: &ApiKeyRecord) -> Result<()> {
@@ -106,7 +141,7 @@ impl TenantStore for PgStore {
         sqlx::query(concat!(
             "select ",
             tenant_cols!(),
-            " from tenants where id = $1"
+            " from tenants where id = $1 and deleted_at is null"
         ))
         .bind(id.as_uuid())
         .fetch_optional(&self.pool)
@@ -120,7 +155,7 @@ impl TenantStore for PgStore {
         sqlx::query(concat!(
             "select ",
             tenant_cols!(),
-            " from tenants where name = $1"
+            " from tenants where name = $1 and deleted_at is null"
         ))
         .bind(name)
         .fetch_optional(&self.pool)
@@ -134,7 +169,7 @@ impl TenantStore for PgStore {
         sqlx::query(concat!(
             "select ",
             tenant_cols!(),
-            " from tenants order by id"
+            " from tenants where deleted_at is null order by id"
         ))
         .fetch_all(&self.pool)
         .await
@@ -170,6 +205,27 @@ impl TenantStore for PgStore {
             " from api_keys where tenant_id = $1 order by id"
         ))
         .bind(tenant.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(key_from)
+        .collect()
+    }
+
+    async fn api_keys_page(
+        &self,
+        tenant: TenantId,
+        page: Page<ApiKeyId>,
+    ) -> Result<Vec<ApiKeyRecord>> {
+        sqlx::query(concat!(
+            "select ",
+            key_cols!(),
+            " from api_keys where tenant_id = $1 and id > $2 order by id limit $3"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(after(page.after.map(|a| a.as_uuid())))
+        .bind(i64::from(page.limit))
         .fetch_all(&self.pool)
         .await
         .map_err(db)?
@@ -264,5 +320,232 @@ impl TenantStore for PgStore {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    async fn tenant_data_keys(&self, tenant: TenantId) -> Result<Vec<WrappedDataKey>> {
+        sqlx::query(
+            "select k.tenant_id, k.key_id, k.wrapped, k.created_at
+             from tenant_data_keys k join tenants t on t.id = k.tenant_id
+             where k.tenant_id = $1 and t.deleted_at is null
+             order by k.retired_at is not null, k.created_at desc",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(data_key_from)
+        .collect()
+    }
+
+    async fn add_tenant_data_key(&self, key: &WrappedDataKey) -> Result<bool> {
+        // `on conflict do nothing`: the partial unique index keeps a second key in use out.
+        let done = sqlx::query(
+            "insert into tenant_data_keys (tenant_id, key_id, wrapped, created_at)
+             select id, $2, $3, $4 from tenants where id = $1 and deleted_at is null
+             on conflict do nothing",
+        )
+        .bind(key.tenant_id.as_uuid())
+        .bind(&key.key_id)
+        .bind(&key.wrapped)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rewrap_tenant_data_key(
+        &self,
+        tenant: TenantId,
+        key_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "update tenant_data_keys set wrapped = $4
+             where tenant_id = $1 and key_id = $2 and wrapped = $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key_id)
+        .bind(from)
+        .bind(to)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn secrets_page(
+        &self,
+        kind: SecretKind,
+        prefix: &str,
+        after: Option<(TenantId, String)>,
+        limit: u32,
+    ) -> Result<Vec<StoredSecret>> {
+        let Place {
+            table,
+            row,
+            row_type,
+            object,
+            ct,
+            only,
+            ..
+        } = place(kind);
+        let sql = format!(
+            "select tenant_id, {row}::text as row_key, {object} as object, {ct} as ct
+             from {table}
+             where {ct} like $1 {only}
+               and tenant_id in (select id from tenants where deleted_at is null)
+               and ($2::uuid is null or (tenant_id, {row}) > ($2::uuid, $3::{row_type}))
+             order by tenant_id, {row} limit $4"
+        );
+        let (tenant, row_key) = after.map_or((None, None), |(t, r)| (Some(t.as_uuid()), Some(r)));
+        sqlx::query(&sql)
+            .bind(format!("{prefix}%"))
+            .bind(tenant)
+            .bind(row_key)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| {
+                Ok(StoredSecret {
+                    kind,
+                    tenant_id: r.id("tenant_id")?,
+                    row: r.text("row_key")?,
+                    object: r.text("object")?,
+                    ciphertext: r.text("ct")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_secret(&self, secret: &StoredSecret, to: &str) -> Result<bool> {
+        let Place {
+            table,
+            row,
+            row_type,
+            ct,
+            only,
+            set,
+            ..
+        } = place(secret.kind);
+        let sql = format!(
+            "update {table} set {set}
+             where tenant_id = $1 and {row} = $2::{row_type} and {ct} = $3 {only}"
+        );
+        let done = sqlx::query(&sql)
+            .bind(secret.tenant_id.as_uuid())
+            .bind(&secret.row)
+            .bind(&secret.ciphertext)
+            .bind(to)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_tenant(&self, tenant: TenantId, now: OffsetDateTime) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // `for update`: a concurrent deletion waits, then finds the tenant deleted.
+        let live =
+            sqlx::query("select id from tenants where id = $1 and deleted_at is null for update")
+                .bind(tenant.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        if live.is_none() {
+            return Ok(false);
+        }
+        for sql in [
+            "delete from tenant_data_keys where tenant_id = $1",
+            "delete from oauth_flows where tenant_id = $1",
+            "update connections set tokens_ct = null
+             where tenant_id = $1 and tokens_ct not like 'v2.%'",
+        ] {
+            sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        for sql in DELETE_TENANT {
+            sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+}
+
+/// Where a kind of secret is stored: its table, row key (and its type), AAD object and
+/// ciphertext (SQL expressions), which rows count, and how a new ciphertext (`$4`) is set.
+struct Place {
+    table: &'static str,
+    row: &'static str,
+    row_type: &'static str,
+    object: &'static str,
+    ct: &'static str,
+    only: &'static str,
+    set: &'static str,
+}
+
+fn place(kind: SecretKind) -> Place {
+    let column = |table, row, row_type, ct, set| Place {
+        table,
+        row,
+        row_type,
+        object: if row_type == "uuid" { "id::text" } else { row },
+        ct,
+        only: "",
+        set,
+    };
+    match kind {
+        SecretKind::ConnectionTokens => {
+            column("connections", "id", "uuid", "tokens_ct", "tokens_ct = $4")
+        }
+        SecretKind::ClientSecret => column(
+            "tenant_platforms",
+            "platform_key",
+            "text",
+            "client_secret_ct",
+            "client_secret_ct = $4",
+        ),
+        SecretKind::WebhookSecret => column(
+            "webhook_endpoints",
+            "id",
+            "uuid",
+            "secret_ct",
+            "secret_ct = $4",
+        ),
+        SecretKind::WebhookPreviousSecret => column(
+            "webhook_endpoints",
+            "id",
+            "uuid",
+            "previous_secret_ct",
+            "previous_secret_ct = $4",
+        ),
+        SecretKind::TotpSecret => column(
+            "console_users",
+            "id",
+            "uuid",
+            "totp_secret",
+            "totp_secret = $4",
+        ),
+        SecretKind::RevokePayload => Place {
+            table: "jobs",
+            row: "id",
+            row_type: "uuid",
+            object: "payload->>'connection_id'",
+            ct: "payload->>'tokens_ct'",
+            only: "and kind = 'revoke_token' and done_at is null",
+            set: "payload = jsonb_set(payload, '{tokens_ct}', to_jsonb($4::text))",
+        },
     }
 }

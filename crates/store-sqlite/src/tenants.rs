@@ -1,11 +1,13 @@
 //! Tenants, their API keys and the platforms each has configured ([`TenantStore`]).
 
-use crate::codec::{all, exec, micros, one, opt_micros, to_json, RowExt};
+use crate::codec::{after, all, exec, micros, one, opt_micros, to_json, RowExt};
+use crate::error::sqlite;
 use crate::SqliteStore;
 use accord_domain::catalog::PlatformKey;
+use accord_domain::crypto::WrappedDataKey;
 use accord_domain::ids::{ApiKeyId, TenantId};
 use accord_domain::tenant::{ApiKeyRecord, Tenant, TenantPlatform};
-use accord_store::{Result, TenantStore};
+use accord_store::{Page, Result, SecretKind, StoredSecret, TenantStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, Row};
 use time::OffsetDateTime;
@@ -66,6 +68,40 @@ fn platform_from(row: &Row<'_>) -> Result<TenantPlatform> {
     })
 }
 
+fn data_key_from(r: &Row<'_>) -> Result<WrappedDataKey> {
+    Ok(WrappedDataKey {
+        tenant_id: r.id("tenant_id")?,
+        key_id: r.text("key_id")?,
+        wrapped: r.text("wrapped")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+/// What deleting a tenant does after its data keys are gone (`?1` the tenant, `?2` now): every
+/// secret still sealed with the instance key (`v1`, or anything not `v2`) is destroyed, since
+/// no key deletion could make it unreadable; `v2` ciphertexts stay, unreadable. (OAuth states,
+/// held grants among them, are deleted beside the keys.)
+const DELETE_TENANT: &[&str] = &[
+    "update api_keys set revoked_at = ?2 where tenant_id = ?1 and revoked_at is null",
+    "update console_users set disabled_at = coalesce(disabled_at, ?2), password_hash = null,
+         totp_secret = case when totp_secret like 'v2.%' then totp_secret end
+     where tenant_id = ?1",
+    "update console_sessions set ended_at = ?2 where tenant_id = ?1 and ended_at is null",
+    "update console_set_password_tokens set used_at = ?2 where tenant_id = ?1 and used_at is null",
+    "update tenant_platforms set enabled = 0, updated_at = ?2,
+         client_secret_ct = case when client_secret_ct like 'v2.%' then client_secret_ct end
+     where tenant_id = ?1",
+    "update webhook_endpoints set enabled = 0, disabled_reason = 'tenant deleted',
+         deleted_at = coalesce(deleted_at, ?2), updated_at = ?2,
+         secret_ct = case when secret_ct like 'v2.%' then secret_ct else '' end,
+         previous_secret_ct = case when previous_secret_ct like 'v2.%' then previous_secret_ct end
+     where tenant_id = ?1",
+    "update jobs set done_at = ?2, locked_until = null, last_error = 'tenant deleted',
+         payload = 'null'
+     where tenant_id = ?1 and done_at is null",
+    "update tenants set deleted_at = ?2 where id = ?1",
+];
+
 #[async_trait]
 impl TenantStore for SqliteStore {
     async fn create_tenant(&self, tenant: &Tenant, key: &ApiKeyRecord) -> Result<()> {
@@ -93,7 +129,8 @@ impl TenantStore for SqliteStore {
             .run_point(move |db| {
                 one(
                     db,
-                    "select id, name, settings, created_at from tenants where id = ?1",
+                    "select id, name, settings, created_at from tenants
+                     where id = ?1 and deleted_at is null",
                     [id.to_string()],
                     tenant_from,
                 )
@@ -107,7 +144,8 @@ impl TenantStore for SqliteStore {
             .run(move |db| {
                 one(
                     db,
-                    "select id, name, settings, created_at from tenants where name = ?1",
+                    "select id, name, settings, created_at from tenants
+                     where name = ?1 and deleted_at is null",
                     [name],
                     tenant_from,
                 )
@@ -120,7 +158,8 @@ impl TenantStore for SqliteStore {
             .run(|db| {
                 all(
                     db,
-                    "select id, name, settings, created_at from tenants order by id",
+                    "select id, name, settings, created_at from tenants
+                     where deleted_at is null order by id",
                     [],
                     tenant_from,
                 )
@@ -154,6 +193,26 @@ impl TenantStore for SqliteStore {
                     db,
                     &format!("select {KEY_COLS} from api_keys where tenant_id = ?1 order by id"),
                     [tenant.to_string()],
+                    key_from,
+                )
+            })
+            .await
+    }
+
+    async fn api_keys_page(
+        &self,
+        tenant: TenantId,
+        page: Page<ApiKeyId>,
+    ) -> Result<Vec<ApiKeyRecord>> {
+        self.read
+            .run_point(move |db| {
+                all(
+                    db,
+                    &format!(
+                        "select {KEY_COLS} from api_keys where tenant_id = ?1 and id > ?2
+                         order by id limit ?3"
+                    ),
+                    params![tenant.to_string(), after(page.after), page.limit],
                     key_from,
                 )
             })
@@ -253,4 +312,223 @@ impl TenantStore for SqliteStore {
             })
             .await
     }
+
+    async fn tenant_data_keys(&self, tenant: TenantId) -> Result<Vec<WrappedDataKey>> {
+        self.read
+            .run_point(move |db| {
+                all(
+                    db,
+                    "select k.tenant_id, k.key_id, k.wrapped, k.created_at
+                     from tenant_data_keys k join tenants t on t.id = k.tenant_id
+                     where k.tenant_id = ?1 and t.deleted_at is null
+                     order by k.retired_at is not null, k.created_at desc",
+                    [tenant.to_string()],
+                    data_key_from,
+                )
+            })
+            .await
+    }
+
+    async fn add_tenant_data_key(&self, key: &WrappedDataKey) -> Result<bool> {
+        let key = key.clone();
+        self.write
+            .transaction(move |tx| {
+                // `or ignore`: the partial unique index keeps a second key in use out.
+                let added = exec(
+                    tx,
+                    "insert or ignore into tenant_data_keys (tenant_id, key_id, wrapped, created_at)
+                     select id, ?2, ?3, ?4 from tenants where id = ?1 and deleted_at is null",
+                    params![
+                        key.tenant_id.to_string(),
+                        key.key_id,
+                        key.wrapped,
+                        micros(key.created_at)
+                    ],
+                )?;
+                Ok(added == 1)
+            })
+            .await
+    }
+
+    async fn rewrap_tenant_data_key(
+        &self,
+        tenant: TenantId,
+        key_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool> {
+        let (key_id, from, to) = (key_id.to_owned(), from.to_owned(), to.to_owned());
+        self.write
+            .transaction(move |tx| {
+                let changed = exec(
+                    tx,
+                    "update tenant_data_keys set wrapped = ?4
+                     where tenant_id = ?1 and key_id = ?2 and wrapped = ?3",
+                    params![tenant.to_string(), key_id, from, to],
+                )?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn secrets_page(
+        &self,
+        kind: SecretKind,
+        prefix: &str,
+        after: Option<(TenantId, String)>,
+        limit: u32,
+    ) -> Result<Vec<StoredSecret>> {
+        let Place {
+            table,
+            row,
+            object,
+            ct,
+            only,
+            ..
+        } = place(kind);
+        let sql = format!(
+            "select tenant_id, {row} as row_key, {object} as object, {ct} as ct from {table}
+             where {ct} like ?1 {only}
+               and tenant_id in (select id from tenants where deleted_at is null)
+               and (tenant_id, {row}) > (?2, ?3)
+             order by tenant_id, {row} limit ?4"
+        );
+        let like = format!("{prefix}%");
+        let (tenant, row_key) =
+            after.map_or((String::new(), String::new()), |(t, r)| (t.to_string(), r));
+        self.read
+            .run(move |db| {
+                all(db, &sql, params![like, tenant, row_key, limit], |r| {
+                    Ok(StoredSecret {
+                        kind,
+                        tenant_id: r.id("tenant_id")?,
+                        row: r.text("row_key")?,
+                        object: r.text("object")?,
+                        ciphertext: r.text("ct")?,
+                    })
+                })
+            })
+            .await
+    }
+
+    async fn replace_secret(&self, secret: &StoredSecret, to: &str) -> Result<bool> {
+        let Place {
+            table,
+            row,
+            ct,
+            only,
+            set,
+            ..
+        } = place(secret.kind);
+        let sql = format!(
+            "update {table} set {set} where tenant_id = ?1 and {row} = ?2 and {ct} = ?3 {only}"
+        );
+        let (s, to) = (secret.clone(), to.to_owned());
+        self.write
+            .transaction(move |tx| {
+                let changed = exec(
+                    tx,
+                    &sql,
+                    params![s.tenant_id.to_string(), s.row, s.ciphertext, to],
+                )?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn delete_tenant(&self, tenant: TenantId, now: OffsetDateTime) -> Result<bool> {
+        self.write
+            .run(move |db| {
+                // secure_delete: the pages that held the wrapped keys are written over with
+                // zeros, so the key does not linger in the file's free pages.
+                db.pragma_update(None, "secure_delete", true)
+                    .map_err(sqlite)?;
+                let deleted = delete_tenant(db, tenant, now);
+                db.pragma_update(None, "secure_delete", false)
+                    .map_err(sqlite)?;
+                deleted
+            })
+            .await
+    }
+}
+
+/// Where a kind of secret is stored: its table, row key, AAD object and ciphertext (SQL
+/// expressions), which rows count, and how a new ciphertext (`?4`) is set.
+struct Place {
+    table: &'static str,
+    row: &'static str,
+    object: &'static str,
+    ct: &'static str,
+    only: &'static str,
+    set: &'static str,
+}
+
+fn place(kind: SecretKind) -> Place {
+    let column = |table, row, ct, set| Place {
+        table,
+        row,
+        object: row,
+        ct,
+        only: "",
+        set,
+    };
+    match kind {
+        SecretKind::ConnectionTokens => column("connections", "id", "tokens_ct", "tokens_ct = ?4"),
+        SecretKind::ClientSecret => column(
+            "tenant_platforms",
+            "platform_key",
+            "client_secret_ct",
+            "client_secret_ct = ?4",
+        ),
+        SecretKind::WebhookSecret => {
+            column("webhook_endpoints", "id", "secret_ct", "secret_ct = ?4")
+        }
+        SecretKind::WebhookPreviousSecret => column(
+            "webhook_endpoints",
+            "id",
+            "previous_secret_ct",
+            "previous_secret_ct = ?4",
+        ),
+        SecretKind::TotpSecret => column("console_users", "id", "totp_secret", "totp_secret = ?4"),
+        SecretKind::RevokePayload => Place {
+            table: "jobs",
+            row: "id",
+            object: "json_extract(payload, '$.connection_id')",
+            ct: "json_extract(payload, '$.tokens_ct')",
+            only: "and kind = 'revoke_token' and done_at is null",
+            set: "payload = json_set(payload, '$.tokens_ct', ?4)",
+        },
+    }
+}
+
+fn delete_tenant(db: &mut Connection, tenant: TenantId, now: OffsetDateTime) -> Result<bool> {
+    let tx = db
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sqlite)?;
+    let id = tenant.to_string();
+    let live = one(
+        &tx,
+        "select id from tenants where id = ?1 and deleted_at is null",
+        [&id],
+        |r| r.text("id"),
+    )?;
+    if live.is_none() {
+        return Ok(false);
+    }
+    exec(
+        &tx,
+        "delete from tenant_data_keys where tenant_id = ?1",
+        [&id],
+    )?;
+    exec(&tx, "delete from oauth_flows where tenant_id = ?1", [&id])?;
+    exec(
+        &tx,
+        "update connections set tokens_ct = null where tenant_id = ?1 and tokens_ct not like 'v2.%'",
+        [&id],
+    )?;
+    for sql in DELETE_TENANT {
+        exec(&tx, sql, params![id, micros(now)])?;
+    }
+    tx.commit().map_err(sqlite)?;
+    Ok(true)
 }

@@ -77,7 +77,7 @@ pub use connections::{
     RefreshedTokens,
 };
 pub use consents::{ConsentStore, ConsentWrite};
-pub use console::ConsoleStore;
+pub use console::{ConsoleStore, LedgerPosition};
 pub use flow::FlowStore;
 pub use funnel::FunnelStore;
 pub use jobs::{JobStore, Purged, QueueStats};
@@ -86,7 +86,7 @@ pub use nda::NdaStore;
 pub use notices::{NoticeStore, PublishedNotice};
 pub use settings::SettingsStore;
 pub use support::SupportStore;
-pub use tenants::TenantStore;
+pub use tenants::{SecretKind, StoredSecret, TenantStore};
 pub use webhooks::WebhookStore;
 
 use async_trait::async_trait;

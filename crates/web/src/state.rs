@@ -75,6 +75,10 @@ pub struct AppState {
 
 /// The store by role: each call names the role it uses, and can reach only that role's calls.
 impl AppState {
+    /// Tenants' secrets, sealed and opened under each tenant's data key.
+    pub fn secrets(&self) -> &accord_platform::secrets::Secrets {
+        &self.platforms.secrets
+    }
     /// Tenants, API keys and their platforms.
     pub fn tenants(&self) -> &dyn accord_store::TenantStore {
         &*self.store

@@ -365,8 +365,13 @@ impl Worker {
         };
         let plain = self
             .platforms
-            .keyring
-            .decrypt(&p.tokens_ct, &tokens_aad(job.tenant_id, p.connection_id))
+            .secrets
+            .open(
+                job.tenant_id,
+                &p.tokens_ct,
+                &tokens_aad(job.tenant_id, p.connection_id),
+            )
+            .await
             .map_err(|e| format!("token ciphertext unreadable: {e}"))?;
         let tokens: TokenSet =
             serde_json::from_slice(&plain).map_err(|e| format!("token set unreadable: {e}"))?;

@@ -94,8 +94,9 @@ async fn refresh_leased(
     };
     let aad = tokens_aad(tenant, id);
     let plain = platforms
-        .keyring
-        .decrypt(&previous_ct, &aad)
+        .secrets
+        .open(tenant, &previous_ct, &aad)
+        .await
         .map_err(|e| format!("token ciphertext unreadable: {e}"))?;
     let tokens: TokenSet =
         serde_json::from_slice(&plain).map_err(|e| format!("token set unreadable: {e}"))?;
@@ -109,7 +110,11 @@ async fn refresh_leased(
             let refreshed = RefreshedTokens {
                 job: Some(job.id),
                 previous_tokens_ct: previous_ct,
-                tokens_ct: platforms.keyring.encrypt(&json, &aad),
+                tokens_ct: platforms
+                    .secrets
+                    .seal(tenant, &json, &aad)
+                    .await
+                    .map_err(|e| format!("token set not sealed: {e}"))?,
                 granted_scope: fresh.scope.clone(),
                 next: fresh.refresh_at(now).map(|run_at| RefreshSchedule {
                     job: JobId::new(),

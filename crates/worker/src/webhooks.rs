@@ -12,7 +12,7 @@
 //! rebinding). Proxies from the environment are ignored for the same reason. The lookup itself
 //! is the injected `netguard::Resolver` ([`SystemResolver`] in production).
 
-use accord_domain::crypto::Keyring;
+use accord_platform::secrets::Secrets;
 use accord_domain::netguard::{self, Refused, Resolver};
 use accord_domain::outbox::{secret_aad, AfterAttempt, ClaimedDelivery, WebhookAttempt};
 use accord_domain::webhook::{retry_delay, signature_header};
@@ -126,7 +126,7 @@ pub fn http_client(settings: &WebhookSettings) -> reqwest::Client {
 
 pub struct WebhookWorker {
     store: Arc<dyn WebhookStore>,
-    keyring: Arc<Keyring>,
+    secrets: Arc<Secrets>,
     clock: Arc<dyn Clock>,
     settings: WebhookSettings,
     http: reqwest::Client,
@@ -194,14 +194,14 @@ fn after_attempt(made: i64, sent: &Sent, now: OffsetDateTime, jitter: f64) -> Af
 impl WebhookWorker {
     pub fn new(
         store: Arc<dyn WebhookStore>,
-        keyring: Arc<Keyring>,
+        secrets: Arc<Secrets>,
         clock: Arc<dyn Clock>,
         settings: WebhookSettings,
     ) -> Self {
         let http = http_client(&settings);
         Self {
             store,
-            keyring,
+            secrets,
             clock,
             settings,
             http,
@@ -315,7 +315,7 @@ impl WebhookWorker {
         let aad = secret_aad(endpoint.tenant_id, endpoint.id);
         let mut secrets = Vec::new();
         for ct in endpoint.signing_secrets_ct(now) {
-            match self.keyring.decrypt(ct, &aad) {
+            match self.secrets.open(endpoint.tenant_id, ct, &aad).await {
                 Ok(plain) => match String::from_utf8(plain) {
                     Ok(s) => secrets.push(s),
                     Err(_) => return Self::failed("endpoint secret unreadable"),

@@ -144,8 +144,14 @@ async fn replace_tokens(app: &TestApp, id: &str, tokens: &TokenSet) {
     let json = serde_json::to_vec(tokens).unwrap();
     let ct = app
         .state
-        .keyring
-        .encrypt(&json, &accord_platform::tokens_aad(app.tenant(), conn));
+        .secrets()
+        .seal(
+            app.tenant(),
+            &json,
+            &accord_platform::tokens_aad(app.tenant(), conn),
+        )
+        .await
+        .unwrap();
     let stored = app
         .state
         .store

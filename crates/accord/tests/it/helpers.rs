@@ -495,8 +495,9 @@ impl TestApp {
             .unwrap()?;
         let plain = self
             .state
-            .keyring
-            .decrypt(&ct, &accord_platform::tokens_aad(self.tenant(), id))
+            .secrets()
+            .open(self.tenant(), &ct, &accord_platform::tokens_aad(self.tenant(), id))
+            .await
             .unwrap();
         Some(serde_json::from_slice(&plain).unwrap())
     }

@@ -96,7 +96,13 @@ macro_rules! conformance_tests {
             ping_answers,
             tenants_and_api_keys,
             tenant_platforms_are_upserted,
+            tenant_data_keys_and_deletion,
+            stored_secrets_are_paged_and_replaced_if_unchanged,
             api_keys_are_named_listed_touched_and_revoked,
+            api_keys_are_paged_in_creation_order,
+            sign_in_failures_lock_in_the_store_for_every_instance,
+            a_totp_step_is_accepted_once_per_user,
+            a_companys_ledger_positions_are_read_at_once,
             console_users_are_unique_by_email_and_updated,
             set_password_links_are_used_once_before_expiry,
             racing_set_password_uses_spend_the_link_once,
@@ -177,6 +183,7 @@ macro_rules! conformance_tests {
             // SupportStore
             support_requests_are_listed_per_tenant,
             a_support_request_and_its_email_job_commit_together,
+            support_requests_are_resolved_reopened_and_listed_by_status,
             // FunnelStore
             funnel_counts_are_summed_per_step_and_platform,
             funnel_steps_count_once_per_session,
@@ -185,6 +192,7 @@ macro_rules! conformance_tests {
             failed_jobs_retry_then_give_up,
             purge_deletes_only_what_can_never_be_used,
             queue_stats_count_what_waits,
+            a_link_email_is_queued_with_its_manage_link,
             // NdaStore
             an_nda_is_recorded_once_with_its_event,
             ndas_are_isolated_per_tenant,
@@ -193,7 +201,6 @@ macro_rules! conformance_tests {
             reconsent_and_expiry_events_are_written_with_the_change,
             a_refused_change_writes_no_event,
             concurrent_consents_each_write_their_events,
-            a_link_email_is_queued_with_its_manage_link,
             webhook_endpoints_are_owner_scoped_and_rotate_atomically,
             events_fan_out_once_to_subscribed_endpoints,
             deliveries_are_claimed_once_per_attempt_and_kept,

@@ -139,14 +139,16 @@ pub async fn put(
         None => existing.as_ref().and_then(|e| e.client_id.clone()),
     };
     let secret_ct = match body.client_secret.as_deref() {
-        Some(s) => text_field("client_secret", s, 2000)
-            .map_err(|e| invalid.push(e))
-            .ok()
-            .map(|s| {
+        Some(s) => match text_field("client_secret", s, 2000).map_err(|e| invalid.push(e)) {
+            Ok(s) => Some(
                 state
-                    .keyring
-                    .encrypt(s.as_bytes(), &client_secret_aad(tenant.id, platform))
-            }),
+                    .secrets()
+                    .seal(tenant.id, s.as_bytes(), &client_secret_aad(tenant.id, platform))
+                    .await
+                    .map_err(accord_store::StoreError::from)?,
+            ),
+            Err(()) => None,
+        },
         None => existing.as_ref().and_then(|e| e.client_secret_ct.clone()),
     };
     if body.enabled && client_id.is_none() && body.client_id.is_none() {

@@ -250,10 +250,15 @@ fn now_us(state: &AppState) -> OffsetDateTime {
         .unwrap_or(now)
 }
 
-fn encrypt_secret(state: &AppState, e: &WebhookEndpoint, secret: &str) -> String {
-    state
-        .keyring
-        .encrypt(secret.as_bytes(), &secret_aad(e.tenant_id, e.id))
+async fn encrypt_secret(
+    state: &AppState,
+    e: &WebhookEndpoint,
+    secret: &str,
+) -> Result<String, accord_store::StoreError> {
+    Ok(state
+        .secrets()
+        .seal(e.tenant_id, secret.as_bytes(), &secret_aad(e.tenant_id, e.id))
+        .await?)
 }
 
 async fn own_endpoint(
@@ -314,7 +319,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    endpoint.secret_ct = encrypt_secret(&state, &endpoint, &secret);
+    endpoint.secret_ct = encrypt_secret(&state, &endpoint, &secret).await?;
     state.webhooks().create_webhook_endpoint(&endpoint).await?;
     tracing::info!(endpoint = %endpoint.id, "webhook endpoint registered");
     Ok((
@@ -434,7 +439,7 @@ pub async fn rotate_secret(
     let e = own_endpoint(&state, &tenant, id).await?;
     let now = now_us(&state);
     let secret = new_secret();
-    let ct = encrypt_secret(&state, &e, &secret);
+    let ct = encrypt_secret(&state, &e, &secret).await?;
     let rotated = state
         .webhooks()
         .rotate_webhook_secret(

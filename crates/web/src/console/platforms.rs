@@ -104,11 +104,20 @@ pub async fn save(
     };
     let secret_ct = match form.client_secret.trim() {
         "" => existing.as_ref().and_then(|e| e.client_secret_ct.clone()),
-        s => text_field("client_secret", s, 2000).ok().map(|s| {
-            state
-                .keyring
-                .encrypt(s.as_bytes(), &client_secret_aad(m.tenant.id, platform))
-        }),
+        s => match text_field("client_secret", s, 2000) {
+            Ok(s) => Some(
+                state
+                    .secrets()
+                    .seal(
+                        m.tenant.id,
+                        s.as_bytes(),
+                        &client_secret_aad(m.tenant.id, platform),
+                    )
+                    .await
+                    .map_err(accord_store::StoreError::from)?,
+            ),
+            Err(_) => None,
+        },
     };
     if enabled && client_id.is_none() {
         let mut p = page(&state, &m).await?;

@@ -142,8 +142,10 @@ pub async fn rotate(
         .unwrap_or(now);
     let secret = new_secret();
     let ct = state
-        .keyring
-        .encrypt(secret.as_bytes(), &secret_aad(m.tenant.id, id));
+        .secrets()
+        .seal(m.tenant.id, secret.as_bytes(), &secret_aad(m.tenant.id, id))
+        .await
+        .map_err(accord_store::StoreError::from)?;
     state
         .webhooks()
         .rotate_webhook_secret(

@@ -126,8 +126,13 @@ pub async fn question_if_changed(
             connection_id: flow.connection_id,
             platform_key: flow.platform_key.clone(),
             pkce_verifier_ct: state
-                .keyring
-                .encrypt(&json, &held_aad(flow.tenant_id, flow.connection_id)),
+                .secrets()
+                .seal(
+                    flow.tenant_id,
+                    &json,
+                    &held_aad(flow.tenant_id, flow.connection_id),
+                )
+                .await?,
             redirect_uri: HELD_MARKER.to_owned(),
             created_at: now,
             expires_at: now + QUESTION_TTL,
@@ -163,10 +168,14 @@ pub async fn take(
     }) else {
         return Ok(None);
     };
-    let plain = state.keyring.decrypt(
-        &flow.pkce_verifier_ct,
-        &held_aad(flow.tenant_id, connection),
-    );
+    let plain = state
+        .secrets()
+        .open(
+            flow.tenant_id,
+            &flow.pkce_verifier_ct,
+            &held_aad(flow.tenant_id, connection),
+        )
+        .await;
     Ok(plain.ok().and_then(|p| serde_json::from_slice(&p).ok()))
 }
 
@@ -181,8 +190,9 @@ pub async fn keep_previous(
 ) -> Result<(), StoreError> {
     let json = serde_json::to_vec(&held.tokens).expect("token set serialises");
     let tokens_ct = state
-        .keyring
-        .encrypt(&json, &tokens_aad(conn.tenant_id, conn.id));
+        .secrets()
+        .seal(conn.tenant_id, &json, &tokens_aad(conn.tenant_id, conn.id))
+        .await?;
     let now = state.clock.now();
     state
         .connections()
@@ -297,7 +307,10 @@ pub async fn link(
     manage_link: Option<ManageLink>,
 ) -> Result<Linked, StoreError> {
     let json = serde_json::to_vec(tokens).expect("token set serialises");
-    let tokens_ct = state.keyring.encrypt(&json, &tokens_aad(tenant, id));
+    let tokens_ct = state
+        .secrets()
+        .seal(tenant, &json, &tokens_aad(tenant, id))
+        .await?;
     let now = state.clock.now();
     let refresh = tokens.refresh_at(now).map(|run_at| RefreshSchedule {
         job: JobId::new(),

@@ -88,11 +88,13 @@ async fn enabling_a_platform_stores_the_secret_encrypted() {
     let platform = app.state.catalog.find("xero").unwrap();
     let plain = app
         .state
-        .keyring
-        .decrypt(
+        .secrets()
+        .open(
+            tenant_id(&app),
             &ct,
             &accord_platform::client_secret_aad(tenant_id(&app), platform),
         )
+        .await
         .expect("decrypts with the tenant's AAD");
     assert_eq!(plain, secret.as_bytes());
 

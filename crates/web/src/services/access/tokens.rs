@@ -91,7 +91,7 @@ pub(super) async fn current(access: &Access<'_>) -> Result<Held, Failure> {
     let Some(ct) = access.tokens_ct.clone() else {
         return Err(access.gone().await);
     };
-    let held = decrypt(access, ct)?;
+    let held = decrypt(access, ct).await?;
     let now = access.state.clock.now();
     let expiring = held.set.refresh_token.is_some()
         && held.set.expires_at.is_some_and(|at| at - now <= LEEWAY);
@@ -128,15 +128,16 @@ async fn read(access: &Access<'_>) -> Result<Held, Failure> {
     else {
         return Err(access.gone().await);
     };
-    decrypt(access, ct)
+    decrypt(access, ct).await
 }
 
-fn decrypt(access: &Access<'_>, ct: String) -> Result<Held, Failure> {
+async fn decrypt(access: &Access<'_>, ct: String) -> Result<Held, Failure> {
     let (tenant, id) = (access.tenant.id, access.connection.id);
     let plain = access
         .state
-        .keyring
-        .decrypt(&ct, &tokens_aad(tenant, id))
+        .secrets()
+        .open(tenant, &ct, &tokens_aad(tenant, id))
+        .await
         .map_err(|e| Failure::Internal(format!("token ciphertext unreadable: {e}")))?;
     let set: TokenSet = serde_json::from_slice(&plain)
         .map_err(|e| Failure::Internal(format!("token set unreadable: {e}")))?;
@@ -205,7 +206,11 @@ async fn refresh_now(access: &Access<'_>, held: Held) -> Result<Held, Failure> {
             let now = state.clock.now();
             let json = serde_json::to_vec(&fresh)
                 .map_err(|e| Failure::Internal(format!("token set: {e}")))?;
-            let tokens_ct = state.keyring.encrypt(&json, &tokens_aad(tenant, id));
+            let tokens_ct = state
+                .secrets()
+                .seal(tenant, &json, &tokens_aad(tenant, id))
+                .await
+                .map_err(|e| Failure::Internal(format!("token set not sealed: {e}")))?;
             let refreshed = RefreshedTokens {
                 job: None,
                 previous_tokens_ct: held.ct,
