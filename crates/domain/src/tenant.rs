@@ -127,6 +127,55 @@ pub struct SupportRequest {
     pub created_at: OffsetDateTime,
 }
 
+/// Where a support request stands in the tenant's inbox: open until someone resolves it, and
+/// open again if they reopen it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupportStatus {
+    Open,
+    Resolved,
+}
+
+impl SupportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Open, Self::Resolved]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// Who marked a support request resolved, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportResolution {
+    /// The console user's e-mail, as the audit trail names people.
+    pub by: String,
+    pub at: OffsetDateTime,
+}
+
+/// A support request as the inbox lists it: the request and, once resolved, its resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportEntry {
+    pub request: SupportRequest,
+    pub resolved: Option<SupportResolution>,
+}
+
+impl SupportEntry {
+    pub fn status(&self) -> SupportStatus {
+        if self.resolved.is_some() {
+            SupportStatus::Resolved
+        } else {
+            SupportStatus::Open
+        }
+    }
+}
+
 /// A durable background job. The payload may hold an AEAD ciphertext (e.g. the token to revoke)
 /// and is cleared once the job is done.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,12 +9,14 @@ use accord_domain::console::{
     AuditEntry, AuditId, ConsoleSession, ConsoleUser, SetPasswordPurpose, SetPasswordToken, UserId,
 };
 use accord_domain::crypto::TokenHash;
-use accord_domain::ids::TenantId;
-use accord_store::{ConsoleStore, Result, StoreError};
+use accord_domain::ids::{CompanyId, TenantId};
+use accord_domain::ledger::EventKind;
+use accord_store::{ConsoleStore, LedgerPosition, Result, StoreError};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use time::OffsetDateTime;
+use sqlx::Row as _;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 macro_rules! user_cols {
@@ -371,6 +373,96 @@ impl ConsoleStore for PgStore {
         .map_err(db)?
         .iter()
         .map(audit_from)
+        .collect()
+    }
+
+    async fn record_sign_in_failure(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+        max_failures: u32,
+        lockout: Duration,
+    ) -> Result<Option<OffsetDateTime>> {
+        // One statement: the row lock orders instances' failures, and every `set` expression
+        // reads the row as it was, so the count and the lock move together.
+        let row: Option<(Option<OffsetDateTime>,)> = sqlx::query_as(
+            "update console_users set
+                 failed_sign_ins = case when failed_sign_ins + 1 >= $2 then 0
+                     else failed_sign_ins + 1 end,
+                 locked_until = case when failed_sign_ins + 1 >= $2 then $3
+                     else locked_until end
+             where id = $1
+             returning locked_until",
+        )
+        .bind(user.as_uuid())
+        .bind(i32::try_from(max_failures).unwrap_or(i32::MAX))
+        .bind(now + lockout)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|(locked,)| locked).ok_or(StoreError::NotFound)
+    }
+
+    async fn clear_sign_in_failures(&self, user: UserId) -> Result<()> {
+        sqlx::query(
+            "update console_users set failed_sign_ins = 0, locked_until = null where id = $1",
+        )
+        .bind(user.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn accept_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
+        // A row comes back only for a known user, with whether the step was accepted: a
+        // replay and an unknown user are told apart in one round trip.
+        let row: Option<(bool,)> = sqlx::query_as(
+            "with accepted as (
+                 update console_users set totp_last_step = $2
+                 where id = $1 and (totp_last_step is null or totp_last_step < $2)
+                 returning id
+             )
+             select exists (select 1 from accepted) from console_users where id = $1",
+        )
+        .bind(user.as_uuid())
+        .bind(step)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|(accepted,)| accepted).ok_or(StoreError::NotFound)
+    }
+
+    async fn company_ledger_positions(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<LedgerPosition>> {
+        // The company's consents through its connections (consents have no per-company index),
+        // then each consent's events by `ledger_events_consent`.
+        sqlx::query(
+            "select e.consent_id, e.seq, e.kind, e.at
+             from consents c
+             join ledger_events e on e.consent_id = c.id and e.tenant_id = c.tenant_id
+             where c.tenant_id = $1 and c.connection_id in
+                 (select id from connections where tenant_id = $1 and company_id = $2)
+             order by e.seq",
+        )
+        .bind(tenant.as_uuid())
+        .bind(company.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            let kind = r.text("kind")?;
+            Ok(LedgerPosition {
+                consent_id: r.id("consent_id")?,
+                seq: r.try_get("seq").map_err(db)?,
+                kind: EventKind::parse(&kind).ok_or_else(|| corrupt("kind", kind))?,
+                at: r.time("at")?,
+            })
+        })
         .collect()
     }
 }

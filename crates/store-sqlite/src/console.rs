@@ -9,11 +9,12 @@ use accord_domain::console::{
     AuditEntry, AuditId, ConsoleSession, ConsoleUser, SetPasswordPurpose, SetPasswordToken, UserId,
 };
 use accord_domain::crypto::TokenHash;
-use accord_domain::ids::TenantId;
-use accord_store::{ConsoleStore, Result};
+use accord_domain::ids::{CompanyId, TenantId};
+use accord_domain::ledger::EventKind;
+use accord_store::{ConsoleStore, LedgerPosition, Result};
 use async_trait::async_trait;
 use rusqlite::{params, Row};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 const USER_COLS: &str = "id, tenant_id, email, name, role, password_hash, totp_secret, \
      failed_sign_ins, locked_until, created_at, disabled_at";
@@ -387,6 +388,110 @@ impl ConsoleStore for SqliteStore {
                     ),
                     params![tenant.to_string(), before, limit],
                     audit_from,
+                )
+            })
+            .await
+    }
+
+    async fn record_sign_in_failure(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+        max_failures: u32,
+        lockout: Duration,
+    ) -> Result<Option<OffsetDateTime>> {
+        // Every `set` expression reads the row as it was: the count and the lock move together.
+        let until = micros(now + lockout);
+        self.write
+            .run(move |db| {
+                let locked: Option<Option<i64>> = one(
+                    db,
+                    "update console_users set
+                         failed_sign_ins = case when failed_sign_ins + 1 >= ?2 then 0
+                             else failed_sign_ins + 1 end,
+                         locked_until = case when failed_sign_ins + 1 >= ?2 then ?3
+                             else locked_until end
+                     where id = ?1
+                     returning locked_until",
+                    params![user.to_string(), max_failures, until],
+                    |r| r.value("locked_until"),
+                )?;
+                let locked = locked.ok_or(accord_store::StoreError::NotFound)?;
+                locked
+                    .map(|t| crate::codec::time_of("locked_until", t))
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn clear_sign_in_failures(&self, user: UserId) -> Result<()> {
+        self.write
+            .run(move |db| {
+                exec(
+                    db,
+                    "update console_users set failed_sign_ins = 0, locked_until = null
+                     where id = ?1",
+                    [user.to_string()],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn accept_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
+        self.write
+            .run(move |db| {
+                let accepted = exec(
+                    db,
+                    "update console_users set totp_last_step = ?2
+                     where id = ?1 and (totp_last_step is null or totp_last_step < ?2)",
+                    params![user.to_string(), step],
+                )?;
+                if accepted == 1 {
+                    return Ok(true);
+                }
+                let known: Option<i64> = one(
+                    db,
+                    "select 1 as n from console_users where id = ?1",
+                    [user.to_string()],
+                    |r| r.value("n"),
+                )?;
+                known
+                    .map(|_| false)
+                    .ok_or(accord_store::StoreError::NotFound)
+            })
+            .await
+    }
+
+    async fn company_ledger_positions(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<LedgerPosition>> {
+        // The company's consents through its connections (consents have no per-company index),
+        // then each consent's events by `ledger_events_consent`.
+        self.read
+            .run(move |db| {
+                all(
+                    db,
+                    "select e.consent_id, e.seq, e.kind, e.at
+                     from consents c
+                     join ledger_events e indexed by ledger_events_consent
+                         on e.tenant_id = c.tenant_id and e.consent_id = c.id
+                     where c.tenant_id = ?1 and c.connection_id in
+                         (select id from connections where tenant_id = ?1 and company_id = ?2)
+                     order by e.seq",
+                    [tenant.to_string(), company.to_string()],
+                    |r| {
+                        let kind = r.text("kind")?;
+                        Ok(LedgerPosition {
+                            consent_id: r.id("consent_id")?,
+                            seq: r.int("seq")?,
+                            kind: EventKind::parse(&kind)
+                                .ok_or_else(|| crate::error::corrupt("kind", kind))?,
+                            at: r.time("at")?,
+                        })
+                    },
                 )
             })
             .await

@@ -6,8 +6,10 @@ use crate::error::corrupt;
 use crate::SqliteStore;
 use accord_domain::ids::{JobId, SupportRequestId, TenantId};
 use accord_domain::outbox::WebhookEvent;
-use accord_domain::tenant::{JobKind, SupportRequest, SupportTopic};
-use accord_store::{Page, Result, SupportStore};
+use accord_domain::tenant::{
+    JobKind, SupportEntry, SupportRequest, SupportResolution, SupportStatus, SupportTopic,
+};
+use accord_store::{Page, Result, StoreError, SupportStore};
 use async_trait::async_trait;
 use rusqlite::{params, Row};
 
@@ -15,6 +17,20 @@ macro_rules! support_cols {
     () => {
         "id, tenant_id, company_id, reference, topic, message, reply_to, diagnostics, created_at"
     };
+}
+
+fn support_entry_from(r: &Row<'_>) -> Result<SupportEntry> {
+    let resolved = match r.opt_time("resolved_at")? {
+        Some(at) => Some(SupportResolution {
+            by: r.opt_text("resolved_by")?.unwrap_or_default(),
+            at,
+        }),
+        None => None,
+    };
+    Ok(SupportEntry {
+        request: support_request_from(r)?,
+        resolved,
+    })
 }
 
 fn support_request_from(r: &Row<'_>) -> Result<SupportRequest> {
@@ -98,7 +114,7 @@ impl SupportStore for SqliteStore {
         &self,
         tenant: TenantId,
         page: Page<SupportRequestId>,
-    ) -> Result<Vec<SupportRequest>> {
+    ) -> Result<Vec<SupportEntry>> {
         self.read
             .run(move |db| {
                 all(
@@ -106,12 +122,92 @@ impl SupportStore for SqliteStore {
                     concat!(
                         "select ",
                         support_cols!(),
-                        " from support_requests where tenant_id = ?1 and id > ?2
-                         order by id limit ?3"
+                        ", resolved_at, resolved_by from support_requests
+                         where tenant_id = ?1 and id > ?2 order by id limit ?3"
                     ),
                     params![tenant.to_string(), after(page.after), page.limit],
-                    support_request_from,
+                    support_entry_from,
                 )
+            })
+            .await
+    }
+
+    async fn support_inbox(
+        &self,
+        tenant: TenantId,
+        status: Option<SupportStatus>,
+        before: Option<SupportRequestId>,
+        limit: u32,
+    ) -> Result<Vec<SupportEntry>> {
+        // Ids are time-ordered UUIDs in hyphenated text, which sorts like the ids; the first
+        // page starts above every id. Each status has its partial index.
+        let before = before.map_or_else(|| "~".to_owned(), |b| b.to_string());
+        let sql = match status {
+            None => concat!(
+                "select ",
+                support_cols!(),
+                ", resolved_at, resolved_by from support_requests
+                 where tenant_id = ?1 and id < ?2 order by id desc limit ?3"
+            ),
+            Some(SupportStatus::Open) => concat!(
+                "select ",
+                support_cols!(),
+                ", resolved_at, resolved_by from support_requests
+                 where tenant_id = ?1 and id < ?2 and resolved_at is null
+                 order by id desc limit ?3"
+            ),
+            Some(SupportStatus::Resolved) => concat!(
+                "select ",
+                support_cols!(),
+                ", resolved_at, resolved_by from support_requests
+                 where tenant_id = ?1 and id < ?2 and resolved_at is not null
+                 order by id desc limit ?3"
+            ),
+        };
+        self.read
+            .run(move |db| {
+                all(
+                    db,
+                    sql,
+                    params![tenant.to_string(), before, limit],
+                    support_entry_from,
+                )
+            })
+            .await
+    }
+
+    async fn set_support_resolution(
+        &self,
+        tenant: TenantId,
+        id: SupportRequestId,
+        resolution: Option<SupportResolution>,
+    ) -> Result<bool> {
+        self.write
+            .run(move |db| {
+                let changed = match &resolution {
+                    Some(r) => exec(
+                        db,
+                        "update support_requests set resolved_at = ?3, resolved_by = ?4
+                         where tenant_id = ?1 and id = ?2 and resolved_at is null",
+                        params![tenant.to_string(), id.to_string(), micros(r.at), r.by],
+                    )?,
+                    None => exec(
+                        db,
+                        "update support_requests set resolved_at = null, resolved_by = null
+                         where tenant_id = ?1 and id = ?2 and resolved_at is not null",
+                        params![tenant.to_string(), id.to_string()],
+                    )?,
+                };
+                if changed == 1 {
+                    return Ok(true);
+                }
+                let known: Option<i64> = one(
+                    db,
+                    "select 1 as n from support_requests where tenant_id = ?1 and id = ?2",
+                    params![tenant.to_string(), id.to_string()],
+                    |r| r.value("n"),
+                )?;
+                known.map(|_| false).ok_or(StoreError::NotFound)
             })
             .await
     }

@@ -5,7 +5,18 @@ use crate::*;
 use accord_domain::console::{
     AuditEntry, AuditId, ConsoleSession, ConsoleUser, SetPasswordToken, UserId,
 };
+use accord_domain::ledger::EventKind;
 use async_trait::async_trait;
+
+/// Where one event about a consent sits in the tenant's ledger: its position in the chain
+/// (1-based; the Merkle tree's leaf `seq - 1`), what happened and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerPosition {
+    pub consent_id: ConsentId,
+    pub seq: i64,
+    pub kind: EventKind,
+    pub at: OffsetDateTime,
+}
 
 /// The tenant console's people, their set-password links and sessions, and the audit trail.
 ///
@@ -65,4 +76,32 @@ pub trait ConsoleStore: Send + Sync {
         after: Option<AuditId>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>>;
+
+    /// Counts one failed sign-in of the user in a single statement, so every instance sharing
+    /// the database counts into the same row: the `max_failures`-th failure in a row locks the
+    /// account until `now + lockout` and starts the count again. Returns the user's
+    /// `locked_until` afterwards. `NotFound` for an unknown user.
+    async fn record_sign_in_failure(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+        max_failures: u32,
+        lockout: Duration,
+    ) -> Result<Option<OffsetDateTime>>;
+    /// A successful sign-in: the failure count back to zero and no lock.
+    async fn clear_sign_in_failures(&self, user: UserId) -> Result<()>;
+    /// Accepts a TOTP code's time step (RFC 6238 `T`) for the user only if it is later than
+    /// the last one accepted, atomically: `true` if accepted (and now the last), `false` if a
+    /// code of this step or a later one was already used — a replay. `NotFound` for an
+    /// unknown user.
+    async fn accept_totp_step(&self, user: UserId, step: i64) -> Result<bool>;
+
+    /// The ledger positions of every event about the company's consents (given, withdrawn,
+    /// superseded…), in chain order, in one read: the company's page in the console shows each
+    /// consent with its events' positions.
+    async fn company_ledger_positions(
+        &self,
+        tenant: TenantId,
+        company: CompanyId,
+    ) -> Result<Vec<LedgerPosition>>;
 }

@@ -402,3 +402,175 @@ pub async fn api_keys_are_named_listed_touched_and_revoked(
         }
     );
 }
+
+pub async fn api_keys_are_paged_in_creation_order(
+    store: &(impl ConsoleStore + TenantStore + ?Sized),
+) {
+    let a = fixtures::tenant(store, "Lender A").await;
+    let b = fixtures::tenant(store, "Lender B").await;
+    for n in 0..4 {
+        let key = ApiKeyRecord {
+            name: format!("key {n}"),
+            ..fixtures::api_key(a.id)
+        };
+        store.add_api_key(&key).await.unwrap();
+        store.revoke_api_key(a.id, key.id, at(n)).await.unwrap();
+    }
+    let all = store.api_keys(a.id).await.unwrap();
+    assert_eq!(all.len(), 5, "the tenant's first key and four more");
+    let first = store
+        .api_keys_page(a.id, super::page(None, 2))
+        .await
+        .unwrap();
+    assert_eq!(first, all[..2], "revoked keys included, oldest first");
+    let second = store
+        .api_keys_page(a.id, super::page(Some(first[1].id), 2))
+        .await
+        .unwrap();
+    assert_eq!(second, all[2..4]);
+    let last = store
+        .api_keys_page(a.id, super::page(Some(second[1].id), 2))
+        .await
+        .unwrap();
+    assert_eq!(last, all[4..]);
+    let theirs = store
+        .api_keys_page(b.id, super::page(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1, "another tenant's keys are not listed");
+    assert!(store
+        .api_keys_page(b.id, super::page(Some(all[0].id), 10))
+        .await
+        .unwrap()
+        .iter()
+        .all(|k| k.tenant_id == b.id));
+}
+
+pub async fn sign_in_failures_lock_in_the_store_for_every_instance(
+    store: &(impl ConsoleStore + TenantStore + ?Sized),
+) {
+    let a = fixtures::tenant(store, "Lender A").await;
+    let u = user(a.id, Role::Admin);
+    store.create_user(&u).await.unwrap();
+    let lockout = Duration::minutes(15);
+    // Nine failures from many callers at once (as from several instances): none is lost.
+    let failures =
+        join_all((0..9).map(|_| store.record_sign_in_failure(u.id, at(10), 10, lockout))).await;
+    assert!(
+        failures.iter().all(|f| matches!(f, Ok(None))),
+        "{failures:?}"
+    );
+    let stored = store.user(u.id).await.unwrap().unwrap();
+    assert_eq!((stored.failed_sign_ins, stored.locked_until), (9, None));
+    // The tenth locks, and the count starts again.
+    assert_eq!(
+        store
+            .record_sign_in_failure(u.id, at(20), 10, lockout)
+            .await
+            .unwrap(),
+        Some(at(20) + lockout)
+    );
+    let stored = store.user(u.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.failed_sign_ins, stored.locked_until),
+        (0, Some(at(20) + lockout))
+    );
+    // Another failure while locked keeps the lock as it was.
+    assert_eq!(
+        store
+            .record_sign_in_failure(u.id, at(30), 10, lockout)
+            .await
+            .unwrap(),
+        Some(at(20) + lockout)
+    );
+    store.clear_sign_in_failures(u.id).await.unwrap();
+    let stored = store.user(u.id).await.unwrap().unwrap();
+    assert_eq!((stored.failed_sign_ins, stored.locked_until), (0, None));
+    assert!(matches!(
+        store
+            .record_sign_in_failure(UserId::new(), at(40), 10, lockout)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn a_totp_step_is_accepted_once_per_user(
+    store: &(impl ConsoleStore + TenantStore + ?Sized),
+) {
+    let a = fixtures::tenant(store, "Lender A").await;
+    let u = user(a.id, Role::Viewer);
+    let v = user(a.id, Role::Viewer);
+    store.create_user(&u).await.unwrap();
+    store.create_user(&v).await.unwrap();
+    let step = 59_000_000;
+    // Racing uses of one code: exactly one is accepted.
+    let tries = join_all((0..8).map(|_| store.accept_totp_step(u.id, step))).await;
+    assert_eq!(
+        tries.iter().filter(|t| matches!(t, Ok(true))).count(),
+        1,
+        "{tries:?}"
+    );
+    assert!(tries.iter().all(Result::is_ok));
+    assert!(
+        !store.accept_totp_step(u.id, step - 1).await.unwrap(),
+        "an earlier step's code is refused once a later one was used"
+    );
+    assert!(
+        store.accept_totp_step(v.id, step).await.unwrap(),
+        "each user has their own last step"
+    );
+    assert!(store.accept_totp_step(u.id, step + 1).await.unwrap());
+    assert!(!store.accept_totp_step(u.id, step + 1).await.unwrap());
+    assert!(matches!(
+        store.accept_totp_step(UserId::new(), step).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn a_companys_ledger_positions_are_read_at_once(store: &dyn crate::Store) {
+    let w = fixtures::World::new(store, "Lender A").await;
+    let other = fixtures::company(store, w.tenant.id, None).await;
+    let b = fixtures::World::new(store, "Lender B").await;
+    let first = fixtures::consent_write(&w.company, &w.nv, at(1));
+    store.record_consent(&first).await.unwrap();
+    let theirs = fixtures::consent_write(&other, &w.nv, at(2));
+    store.record_consent(&theirs).await.unwrap();
+    // A newer consent on the same connection: the first one's end is an event too.
+    let again = fixtures::reconsent(&first, at(3));
+    store.record_consent(&again).await.unwrap();
+    let second = fixtures::consent_write(&w.company, &w.nv, at(4));
+    store.record_consent(&second).await.unwrap();
+    store
+        .record_consent(&fixtures::consent_write(&b.company, &b.nv, at(5)))
+        .await
+        .unwrap();
+
+    let mut expected = Vec::new();
+    for c in [&first, &again, &second] {
+        for e in store
+            .consent_events(w.tenant.id, c.consent.id)
+            .await
+            .unwrap()
+        {
+            expected.push(crate::LedgerPosition {
+                consent_id: c.consent.id,
+                seq: e.event.seq,
+                kind: e.event.body.kind,
+                at: e.event.body.at,
+            });
+        }
+    }
+    expected.sort_by_key(|p| p.seq);
+    assert!(expected.len() >= 3, "{expected:?}");
+    let positions = store
+        .company_ledger_positions(w.tenant.id, w.company.id)
+        .await
+        .unwrap();
+    assert_eq!(positions, expected, "the company's events, in chain order");
+    assert!(positions.iter().all(|p| p.consent_id != theirs.consent.id));
+    assert!(store
+        .company_ledger_positions(b.tenant.id, w.company.id)
+        .await
+        .unwrap()
+        .is_empty());
+}

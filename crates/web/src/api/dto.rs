@@ -5,7 +5,7 @@ use accord_domain::catalog::DataUse;
 use accord_domain::connection::Connection;
 use accord_domain::consent::Consent;
 use accord_domain::notice::{Notice, NoticeVersion};
-use accord_domain::tenant::{Company, SupportRequest};
+use accord_domain::tenant::{Company, SupportEntry, SupportStatus};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -279,11 +279,43 @@ pub struct SupportRequestDto {
     pub diagnostics: serde_json::Value,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// `open` until someone in the tenant's console marks it resolved (it may be reopened).
+    pub status: SupportRequestStatus,
+    /// When it was marked resolved; null while open.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+    /// Who marked it resolved (their console e-mail); null while open.
+    pub resolved_by: Option<String>,
 }
 
-impl From<SupportRequest> for SupportRequestDto {
-    fn from(r: SupportRequest) -> Self {
+/// Where a support request stands.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SupportRequestStatus {
+    Open,
+    Resolved,
+}
+
+impl From<SupportStatus> for SupportRequestStatus {
+    fn from(s: SupportStatus) -> Self {
+        match s {
+            SupportStatus::Open => Self::Open,
+            SupportStatus::Resolved => Self::Resolved,
+        }
+    }
+}
+
+impl From<SupportEntry> for SupportRequestDto {
+    fn from(e: SupportEntry) -> Self {
+        let status = e.status().into();
+        let (resolved_at, resolved_by) = e
+            .resolved
+            .map_or((None, None), |r| (Some(r.at), Some(r.by)));
+        let r = e.request;
         Self {
+            status,
+            resolved_at,
+            resolved_by,
             id: r.id.0,
             reference: r.reference,
             company_id: r.company_id.map(|c| c.0),

@@ -2,10 +2,15 @@
 //!
 //! A failed sign-in says the same whether or not the account exists, is locked or has no
 //! password yet, and costs the same work (a dummy password is hashed when there is no account
-//! to check). Sign-ins are rate limited per client address and per account, and an account is
-//! locked for [`LOCKOUT`] after [`MAX_FAILURES`] failures in a row.
+//! to check). An account is locked for [`LOCKOUT`] after [`MAX_FAILURES`] failures in a row:
+//! the count and the lock are kept in the store, each failure counted by one statement, so
+//! every instance sharing a PostgreSQL database counts into the same account and honours the
+//! same lock. Sign-ins are also rate limited per client address and per account in each
+//! instance's memory (`ratelimit.rs`): a brake on load and on spraying many accounts, which
+//! N instances loosen N-fold, while the stored lock-out bounds password guessing per account
+//! whatever the number of instances.
 
-use crate::console::account::totp_matches;
+use crate::console::account::{accept_totp, totp_matches};
 use crate::console::error::ConsoleError;
 use crate::console::session::{self, Member, OpenForm, Visitor};
 use crate::console::view::{html, html_status, notice, Chrome};
@@ -129,8 +134,7 @@ pub async fn sign_in(
         "" => None,
         e => state.console().user_by_email(e).await?,
     };
-    let Some(mut user) = user.filter(|u| u.disabled_at.is_none() && u.password_hash.is_some())
-    else {
+    let Some(user) = user.filter(|u| u.disabled_at.is_none() && u.password_hash.is_some()) else {
         // The same work as checking a real password, so timing tells nothing either.
         passwords::verify_dummy(&form.password);
         tracing::info!("console sign-in failed");
@@ -141,19 +145,20 @@ pub async fn sign_in(
         user.password_hash.as_deref().unwrap_or_default(),
     );
     let locked = user.is_locked(now);
-    let code_ok = match &user.totp_secret {
-        Some(_) => totp_matches(&state, &user, &form.code),
-        None => true,
-    };
-    if locked || !password_ok || !code_ok {
-        if !locked {
-            count_failure(&mut user, now);
-            state.console().update_user(&user).await?;
-        }
+    let code = check_code(&state, &user, &form.code, password_ok && !locked).await?;
+    if locked || !password_ok || code.is_err() {
+        let locked_until = if locked {
+            user.locked_until
+        } else {
+            state
+                .console()
+                .record_sign_in_failure(user.id, now, MAX_FAILURES, LOCKOUT)
+                .await?
+        };
         let reason = if locked {
             "locked"
         } else if password_ok {
-            "code"
+            code.err().unwrap_or("code")
         } else {
             "password"
         };
@@ -163,14 +168,15 @@ pub async fn sign_in(
             &user.email,
             "console.sign_in_failed",
             None,
-            serde_json::json!({ "reason": reason, "locked": user.is_locked(now) }),
+            serde_json::json!({
+                "reason": reason,
+                "locked": locked_until.is_some_and(|t| t > now),
+            }),
         )
         .await?;
         return refused(&visitor, &form.email, &next);
     }
-    user.failed_sign_ins = 0;
-    user.locked_until = None;
-    state.console().update_user(&user).await?;
+    state.console().clear_sign_in_failures(user.id).await?;
     let set = session::start(&state, &user, visitor.meta.user_agent.as_deref()).await?;
     crate::console::audit::record(
         &state,
@@ -186,13 +192,26 @@ pub async fn sign_in(
     Ok(res)
 }
 
-/// One more failure; the tenth in a row locks the account and starts the count again.
-fn count_failure(user: &mut ConsoleUser, now: time::OffsetDateTime) {
-    user.failed_sign_ins += 1;
-    if user.failed_sign_ins >= MAX_FAILURES {
-        user.locked_until = Some(now + LOCKOUT);
-        user.failed_sign_ins = 0;
+/// The second factor of a sign-in: `Ok` when the user has none or `code` is theirs, else why
+/// not (`code`, or `code_reused` for a code already spent). With `spend` (the password was
+/// right and the account is not locked) a good code's time step is spent, so the same code
+/// cannot sign in again, here or on another instance; otherwise it is only checked.
+async fn check_code(
+    state: &AppState,
+    user: &ConsoleUser,
+    code: &str,
+    spend: bool,
+) -> Result<Result<(), &'static str>, ConsoleError> {
+    if user.totp_secret.is_none() {
+        return Ok(Ok(()));
     }
+    if !totp_matches(state, user, code).await {
+        return Ok(Err("code"));
+    }
+    if spend && !accept_totp(state, user, code).await? {
+        return Ok(Err("code_reused"));
+    }
+    Ok(Ok(()))
 }
 
 #[derive(Deserialize, Default)]
@@ -387,32 +406,6 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/console", "{bad}");
         }
         assert_eq!(safe_next(None), "/console");
-    }
-
-    #[test]
-    fn the_tenth_failure_locks_for_fifteen_minutes() {
-        let now = time::OffsetDateTime::now_utc();
-        let mut user = ConsoleUser {
-            id: accord_domain::console::UserId::new(),
-            tenant_id: accord_domain::ids::TenantId::new(),
-            email: "a@b.example".into(),
-            name: "A".into(),
-            role: accord_domain::console::Role::Viewer,
-            password_hash: None,
-            totp_secret: None,
-            failed_sign_ins: 0,
-            locked_until: None,
-            created_at: now,
-            disabled_at: None,
-        };
-        for _ in 0..9 {
-            count_failure(&mut user, now);
-        }
-        assert!(!user.is_locked(now));
-        count_failure(&mut user, now);
-        assert!(user.is_locked(now));
-        assert!(user.is_locked(now + Duration::minutes(14)));
-        assert!(!user.is_locked(now + LOCKOUT));
     }
 
     #[test]

@@ -1,21 +1,24 @@
 //! Companies: the list with a search, creating one (and at once a link to send it, or its
 //! manage URL), and a company's page — its connections with who was connected at the platform,
-//! its consents, what was accessed through each connection, its support requests and NDAs.
+//! its consents (each with its state, its receipts and its events' positions in the ledger),
+//! what was accessed through each connection, its support requests and NDAs.
 
 use crate::console::error::ConsoleError;
 use crate::console::session::{ConsoleForm, Member};
 use crate::console::view::{html, html_status, notice, Chrome};
 use crate::state::AppState;
 use accord_domain::flow::SessionKind;
-use accord_domain::ids::CompanyId;
+use accord_domain::ids::{CompanyId, ConsentId};
+use accord_domain::ledger::EventKind;
 use accord_domain::tenant::{name_field, Company};
 use accord_domain::validate::text_field;
-use accord_store::{Page, StoreError};
+use accord_store::{LedgerPosition, Page, StoreError};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// Companies read per store page while searching.
 const SCAN_PAGE: u32 = 200;
@@ -273,9 +276,24 @@ struct ConsentRow {
     platform: String,
     category: String,
     version: i64,
+    /// In force, withdrawn, replaced by a newer consent, or expired: its latest event's word.
+    state: String,
     given: String,
     withdrawn: Option<String>,
     sha256: String,
+    /// The receipt page, and the signed receipt (JSON) of its latest event.
+    receipt: String,
+    receipt_json: Option<String>,
+    /// Each of its events: what happened and its position in the ledger.
+    events: Vec<EventLink>,
+}
+
+/// One event of a consent: what happened, and its ledger position as the link shows it.
+struct EventLink {
+    kind: String,
+    position: String,
+    /// The link's accessible name (the position, and where the link goes).
+    label: String,
 }
 
 struct SupportRow {
@@ -363,6 +381,67 @@ async fn connection_rows(
     Ok(rows)
 }
 
+/// The company's consents with their state, receipts and ledger positions: two reads, the
+/// consents and every event about them.
+async fn consent_rows(
+    state: &AppState,
+    m: &Member,
+    company: CompanyId,
+) -> Result<Vec<ConsentRow>, ConsoleError> {
+    let consents = state
+        .consents()
+        .company_consents(m.tenant.id, company)
+        .await?;
+    let mut positions: HashMap<ConsentId, Vec<LedgerPosition>> = HashMap::new();
+    for p in state
+        .console()
+        .company_ledger_positions(m.tenant.id, company)
+        .await?
+    {
+        positions.entry(p.consent_id).or_default().push(p);
+    }
+    let tr = &m.chrome.tr;
+    Ok(consents
+        .into_iter()
+        .map(|c| {
+            let events = positions.remove(&c.id).unwrap_or_default();
+            let last = events.last().map(|p| (p.kind, p.seq));
+            let state_id = match last.map(|(k, _)| k) {
+                Some(EventKind::Withdrawn) => "console-consent-withdrawn",
+                Some(EventKind::Superseded) => "console-consent-replaced",
+                Some(EventKind::Expired) => "console-consent-expired",
+                _ if c.withdrawn_at.is_some() => "console-consent-ended",
+                _ => "console-consent-in-force",
+            };
+            ConsentRow {
+                id: c.id.to_string(),
+                platform: platform_name(state, c.platform_key.as_str()),
+                category: c.category.as_str().to_owned(),
+                version: c.notice_version,
+                state: tr.t(state_id),
+                given: m.chrome.when(c.given_at),
+                withdrawn: c.withdrawn_at.map(|t| m.chrome.when(t)),
+                sha256: short(&c.notice_sha256),
+                receipt: crate::console::receipts::page_href(&c),
+                receipt_json: last
+                    .map(|(_, seq)| crate::console::receipts::file_href(&c, seq, "json")),
+                events: events
+                    .iter()
+                    .map(|p| {
+                        let kind = p.kind.as_str().replace('_', "-");
+                        let seq = p.seq.to_string();
+                        EventLink {
+                            kind: tr.t(&format!("receipt-event-{kind}")),
+                            position: tr.a1("console-consent-at-position", "position", &seq),
+                            label: tr.a1("console-ledger-position-named", "position", &seq),
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect())
+}
+
 async fn show_company(
     state: &AppState,
     m: &Member,
@@ -373,21 +452,7 @@ async fn show_company(
 ) -> Result<Response, ConsoleError> {
     let company = own_company(state, m, &id.to_string()).await?;
     let connections = connection_rows(state, m, id).await?;
-    let consents = state
-        .consents()
-        .company_consents(m.tenant.id, id)
-        .await?
-        .into_iter()
-        .map(|c| ConsentRow {
-            id: c.id.to_string(),
-            platform: platform_name(state, c.platform_key.as_str()),
-            category: c.category.as_str().to_owned(),
-            version: c.notice_version,
-            given: m.chrome.when(c.given_at),
-            withdrawn: c.withdrawn_at.map(|t| m.chrome.when(t)),
-            sha256: short(&c.notice_sha256),
-        })
-        .collect();
+    let consents = consent_rows(state, m, id).await?;
     let support = state
         .support()
         .support_requests(
@@ -399,6 +464,7 @@ async fn show_company(
         )
         .await?
         .into_iter()
+        .map(|e| e.request)
         .filter(|r| r.company_id == Some(id))
         .map(|r| SupportRow {
             reference: r.reference,
