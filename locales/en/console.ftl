@@ -278,3 +278,46 @@ console-invite-mail-footer = Sent by Accord for { $tenant }. If you did not expe
 console-invite-hint-mail = The invitation is a link to choose a password, valid for 7 days: Accord e-mails it to the person.
 console-invite-sent = Invitation sent to { $email }.
 console-invite-sent-copy = The link is also here, if the e-mail does not arrive:
+
+## Support inbox: open and resolved requests
+console-reply-subject = Your support request { $reference }
+console-support-filter = Which requests
+console-support-filter-open = Open
+console-support-filter-resolved = Resolved
+console-support-filter-all = All
+console-support-open = Open
+console-support-resolved-by = Resolved by { $who }, { $when }
+console-support-resolve = Mark resolved
+console-support-resolve-named = Mark { $reference } resolved
+console-support-reopen = Reopen
+console-support-reopen-named = Reopen { $reference }
+console-support-older = Older requests
+console-done-support-resolved = The request is marked resolved.
+console-done-support-reopened = The request is open again.
+
+
+## A company's consents: state, receipts, ledger positions; a consent's receipts; API keys pages
+console-consent-ledger = Ledger
+console-consent-receipt = Receipt
+console-consent-at-position = position { $position }
+console-ledger-position-named = Ledger position { $position }: open the ledger
+console-consent-receipt-page = Receipt
+console-consent-receipt-json = Signed receipt (JSON)
+console-consent-in-force = In force
+console-consent-withdrawn = Withdrawn
+console-consent-replaced = Replaced by a newer consent
+console-consent-expired = Expired
+console-consent-ended = Ended
+console-consent-position = Ledger position
+console-receipt-title = Consent receipt
+console-receipt-back = Back to the company
+console-receipt-notice-sha256 = SHA-256 of the notice text
+console-receipt-notice-text = The notice text agreed to
+console-receipt-files = Each event has a receipt signed by Accord: the JSON document holds the signed receipt (a compact JWS) and, once a checkpoint covers the event, the proof of its inclusion in the ledger; the JWS file is the signed receipt alone. Both are checked with accord receipt verify.
+console-receipt-hash = Event hash
+console-receipt-downloads = Signed receipt
+console-receipt-json = Receipt { $position } (JSON)
+console-receipt-jws = Receipt { $position } (JWS)
+console-receipt-unsealed = Not covered by a checkpoint yet: the JSON holds no inclusion proof.
+console-keys-first = First keys
+console-keys-next = Next keys

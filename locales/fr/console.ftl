@@ -278,3 +278,46 @@ console-invite-mail-footer = Envoyé par Accord pour { $tenant }. Si vous n’at
 console-invite-hint-mail = L’invitation est un lien pour choisir un mot de passe, valable 7 jours : Accord l’envoie par courriel à la personne.
 console-invite-sent = Invitation envoyée à { $email }.
 console-invite-sent-copy = Le lien est aussi ici, si le courriel n’arrive pas :
+
+## Support inbox: open and resolved requests
+console-reply-subject = Votre demande d’aide { $reference }
+console-support-filter = Quelles demandes
+console-support-filter-open = Ouvertes
+console-support-filter-resolved = Résolues
+console-support-filter-all = Toutes
+console-support-open = Ouverte
+console-support-resolved-by = Résolue par { $who }, { $when }
+console-support-resolve = Marquer comme résolue
+console-support-resolve-named = Marquer { $reference } comme résolue
+console-support-reopen = Rouvrir
+console-support-reopen-named = Rouvrir { $reference }
+console-support-older = Demandes plus anciennes
+console-done-support-resolved = La demande est marquée comme résolue.
+console-done-support-reopened = La demande est de nouveau ouverte.
+
+
+## A company's consents: state, receipts, ledger positions; a consent's receipts; API keys pages
+console-consent-ledger = Registre
+console-consent-receipt = Reçu
+console-consent-at-position = position { $position }
+console-ledger-position-named = Position { $position } du registre : ouvrir le registre
+console-consent-receipt-page = Reçu
+console-consent-receipt-json = Reçu signé (JSON)
+console-consent-in-force = En vigueur
+console-consent-withdrawn = Retiré
+console-consent-replaced = Remplacé par un consentement plus récent
+console-consent-expired = Expiré
+console-consent-ended = Terminé
+console-consent-position = Position dans le registre
+console-receipt-title = Reçu de consentement
+console-receipt-back = Retour à l’entreprise
+console-receipt-notice-sha256 = SHA-256 du texte de la notice
+console-receipt-notice-text = Le texte de la notice accepté
+console-receipt-files = Chaque événement a un reçu signé par Accord : le document JSON contient le reçu signé (un JWS compact) et, dès qu’un point de contrôle couvre l’événement, la preuve de son inclusion dans le registre ; le fichier JWS est le reçu signé seul. Les deux se vérifient avec accord receipt verify.
+console-receipt-hash = Empreinte de l’événement
+console-receipt-downloads = Reçu signé
+console-receipt-json = Reçu { $position } (JSON)
+console-receipt-jws = Reçu { $position } (JWS)
+console-receipt-unsealed = Pas encore couvert par un point de contrôle : le JSON ne contient pas de preuve d’inclusion.
+console-keys-first = Premières clés
+console-keys-next = Clés suivantes

@@ -7,12 +7,13 @@
 use crate::helpers::{captured_logs, spawn_app, Browser, Page, TestApp};
 use accord_domain::console::{ConsoleUser, Role, SetPasswordPurpose, SetPasswordToken, UserId};
 use accord_domain::crypto::{random_token, TokenHash};
-use accord_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
+use accord_domain::ids::{ConsentId, SupportRequestId, WebhookDeliveryId, WebhookEndpointId};
+use accord_domain::tenant::{SupportRequest, SupportTopic};
 use accord_domain::Clock;
 use std::collections::BTreeMap;
 use time::Duration;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// A console user of the demo tenant with `role` and no password yet, and a set-password link
 /// for them (its path).
@@ -73,7 +74,7 @@ async fn set_password(browser: &Browser, link: &str) -> Page {
 }
 
 /// A signed-in browser of a new user with `role`.
-async fn member(app: &TestApp, email: &str, role: Role) -> (Browser, ConsoleUser) {
+pub(crate) async fn member(app: &TestApp, email: &str, role: Role) -> (Browser, ConsoleUser) {
     let (user, link) = invited(app, email, role).await;
     let browser = app.browser();
     let done = set_password(&browser, &link).await;
@@ -83,7 +84,7 @@ async fn member(app: &TestApp, email: &str, role: Role) -> (Browser, ConsoleUser
 }
 
 /// Posts the sign-in form from a fresh sign-in page.
-async fn sign_in(browser: &Browser, email: &str, password: &str, code: &str) -> Page {
+pub(crate) async fn sign_in(browser: &Browser, email: &str, password: &str, code: &str) -> Page {
     let page = browser.get("/console/sign-in").await;
     assert_eq!(page.status, 200, "sign-in page: {}", page.body);
     let (action, mut fields) = page.quiet_form("form");
@@ -94,7 +95,7 @@ async fn sign_in(browser: &Browser, email: &str, password: &str, code: &str) -> 
 }
 
 /// The CSRF token of a signed-in browser's forms (from the sign-out form on every page).
-async fn csrf(browser: &Browser) -> String {
+pub(crate) async fn csrf(browser: &Browser) -> String {
     let page = browser.get("/console/account").await;
     assert_eq!(page.status, 200, "account page: {}", page.body);
     page.quiet_form("form[action='/console/sign-out']").1["csrf"].clone()
@@ -201,7 +202,7 @@ async fn sign_in_attempts_are_rate_limited_per_account() {
 }
 
 /// The current RFC 6238 code of a base32 secret as the account page shows it (grouped by 4).
-fn code_for(app: &TestApp, secret_text: &str) -> String {
+pub(crate) fn code_for(app: &TestApp, secret_text: &str) -> String {
     let secret = totp_rs::Secret::Encoded(secret_text.replace(' ', ""))
         .to_bytes()
         .unwrap();
@@ -279,6 +280,8 @@ fn fill(path: &str, ids: &BTreeMap<&str, String>) -> String {
         "key"
     } else if path.starts_with("/console/notices/") {
         "notice"
+    } else if path.starts_with("/console/support/") {
+        "support"
     } else {
         "person"
     };
@@ -288,6 +291,8 @@ fn fill(path: &str, ids: &BTreeMap<&str, String>) -> String {
         .replace("{endpoint}", &ids["endpoint"])
         .replace("{delivery}", &ids["delivery"])
         .replace("{number}", "1")
+        .replace("{consent}", &ids["consent"])
+        .replace("{file}", "1.json")
 }
 
 #[tokio::test]
@@ -314,6 +319,24 @@ async fn every_console_route_answers_each_role_as_its_table_says() {
     ids.insert("platform", app.state.catalog.all()[0].key.to_string());
     ids.insert("endpoint", WebhookEndpointId::new().to_string());
     ids.insert("delivery", WebhookDeliveryId::new().to_string());
+    ids.insert("consent", ConsentId::new().to_string());
+    let request = SupportRequest {
+        id: SupportRequestId::new(),
+        tenant_id: app.tenant(),
+        company_id: None,
+        reference: "SR-WALK0001".into(),
+        topic: SupportTopic::Other,
+        message: "Hello".into(),
+        reply_to: "ana@boulangerie.example".into(),
+        diagnostics: serde_json::json!({}),
+        created_at: app.clock.now(),
+    };
+    app.state
+        .support()
+        .create_support_request(&request, None)
+        .await
+        .unwrap();
+    ids.insert("support", request.id.to_string());
 
     let routes = accord_web::console::routes(&app.state);
     let table = routes.table().to_vec();

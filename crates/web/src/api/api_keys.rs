@@ -1,4 +1,5 @@
-//! API keys (`/v1/api-keys`): list the tenant's keys, make a named one (its full value shown in
+//! API keys (`/v1/api-keys`): list the tenant's keys (paged by `after` and `limit`, as other
+//! lists), make a named one (its full value shown in
 //! that answer only), revoke one.
 //!
 //! A key is `acc_<key id>_<secret>`; Accord keeps the key id and the SHA-256 of the secret, so a
@@ -7,7 +8,7 @@
 //! key it is calling with, and that call is the last one it answers. Each creation and
 //! revocation is recorded in the tenant's audit trail, by the calling key (`api key <name>`).
 
-use crate::api::extract::{ApiJson, ApiPath, AuthKey};
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery, AuthKey};
 use crate::error::{ApiError, Problem, Resource};
 use crate::services::tenants::add_named_api_key;
 use crate::state::AppState;
@@ -15,13 +16,14 @@ use accord_domain::console::{api_key_actor, AuditEntry, AuditId};
 use accord_domain::ids::ApiKeyId;
 use accord_domain::tenant::{api_key_name_field, ApiKeyRecord, Tenant};
 use accord_domain::validate::Invalid;
+use accord_store::Page;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// The most keys a tenant may hold unrevoked at once.
@@ -62,6 +64,18 @@ impl From<ApiKeyRecord> for ApiKeyDto {
 pub struct ApiKeyList {
     /// Oldest first, revoked keys included.
     pub data: Vec<ApiKeyDto>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_cursor: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Return keys created after this one (the previous page's `next_cursor`).
+    after: Option<Uuid>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
 }
 
 /// A new key with its full value, shown only in this answer.
@@ -102,16 +116,36 @@ async fn audit(
     Ok(())
 }
 
-/// List your API keys, oldest first, revoked ones included (never their secrets).
+/// List your API keys, oldest first, revoked ones included (never their secrets), a page at a
+/// time.
 #[utoipa::path(get, path = "/v1/api-keys", operation_id = "list_api_keys", tag = "api-keys",
-    responses((status = 200, body = ApiKeyList)))]
+    params(ListQuery),
+    responses((status = 200, body = ApiKeyList), (status = 422, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     AuthKey(tenant, _): AuthKey,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<ApiKeyList>, ApiError> {
-    let keys = state.tenants().api_keys(tenant.id).await?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 200"));
+    }
+    let page = state
+        .tenants()
+        .api_keys_page(
+            tenant.id,
+            Page {
+                after: q.after.map(ApiKeyId),
+                limit,
+            },
+        )
+        .await?;
+    let next_cursor = (page.len() == limit as usize)
+        .then(|| page.last().map(|k| k.id.0))
+        .flatten();
     Ok(Json(ApiKeyList {
-        data: keys.into_iter().map(ApiKeyDto::from).collect(),
+        data: page.into_iter().map(ApiKeyDto::from).collect(),
+        next_cursor,
     }))
 }
 

@@ -347,7 +347,7 @@ pub async fn support_requests(
         )
         .await?;
     let next_cursor = (page.len() == limit as usize)
-        .then(|| page.last().map(|r| r.id.0))
+        .then(|| page.last().map(|r| r.request.id.0))
         .flatten();
     Ok(Json(SupportRequestList {
         data: page.into_iter().map(Into::into).collect(),

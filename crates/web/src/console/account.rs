@@ -4,7 +4,8 @@
 //! secret travels to the confirming post sealed with the key ring (bound to this user), and is
 //! stored — sealed again under the user's own associated data — only once a code from it was
 //! verified. Codes are 6 digits, 30-second steps, SHA-1 (what authenticator apps read from an
-//! `otpauth` URI by default), one step of clock drift accepted either way.
+//! `otpauth` URI by default), one step of clock drift accepted either way; a code is accepted
+//! once: its step must be later than the last one the user spent (kept in the store).
 
 use crate::console::error::ConsoleError;
 use crate::console::session::{ConsoleForm, Member};
@@ -42,17 +43,50 @@ fn unix_now(state: &AppState) -> u64 {
     u64::try_from(state.clock.now().unix_timestamp()).unwrap_or(0)
 }
 
-/// Whether `code` is the user's current TOTP code (one step either side).
-pub fn totp_matches(state: &AppState, user: &ConsoleUser, code: &str) -> bool {
-    let Some(sealed) = &user.totp_secret else {
-        return false;
-    };
-    let Ok(secret) = state.keyring.decrypt(sealed, &totp_aad(user)) else {
+/// The RFC 6238 time step (`T`, unix time / 30 s) whose code `code` is under the user's
+/// secret: the current step or one either side (clock drift), latest first; `None` if it is
+/// none of them.
+async fn totp_step(state: &AppState, user: &ConsoleUser, code: &str) -> Option<i64> {
+    let sealed = user.totp_secret.as_ref()?;
+    let Ok(secret) = state
+        .secrets()
+        .open(user.tenant_id, sealed, &totp_aad(user))
+        .await
+    else {
         tracing::warn!("console: a TOTP secret did not decrypt");
-        return false;
+        return None;
     };
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    code.len() == 6 && totp(secret, &user.email).is_some_and(|t| t.check(&code, unix_now(state)))
+    if code.len() != 6 {
+        return None;
+    }
+    // No skew here: each step is checked on its own (in constant time, by `check`), so the one
+    // that matched is known and can be spent.
+    let exact = TOTP::new(Algorithm::SHA1, 6, 0, 30, secret, None, String::new()).ok()?;
+    let now = i64::try_from(unix_now(state)).ok()? / 30;
+    [now + 1, now, now - 1]
+        .into_iter()
+        .find(|&step| u64::try_from(step * 30).is_ok_and(|at| exact.check(&code, at)))
+}
+
+/// Whether `code` is a valid TOTP code of the user not used before: its time step must be
+/// later than the last one accepted from this user, and becomes the last (RFC 6238 §5.2: the
+/// verifier must not accept a second attempt of an OTP once it was accepted). The step is
+/// kept in the store, so every instance refuses the replay.
+pub async fn accept_totp(
+    state: &AppState,
+    user: &ConsoleUser,
+    code: &str,
+) -> Result<bool, ConsoleError> {
+    let Some(step) = totp_step(state, user, code).await else {
+        return Ok(false);
+    };
+    Ok(state.console().accept_totp_step(user.id, step).await?)
+}
+
+/// Whether `code` is one of the user's codes of now (one step either side), used or not.
+pub async fn totp_matches(state: &AppState, user: &ConsoleUser, code: &str) -> bool {
+    totp_step(state, user, code).await.is_some()
 }
 
 /// The associated data of a secret being enrolled (not yet the user's).
@@ -195,8 +229,14 @@ pub async fn enable_totp(
         .decrypt(&form.sealed, &pending_aad(&m.user))
         .map_err(|_| ConsoleError::BadRequest)?;
     let mut candidate = m.user.clone();
-    candidate.totp_secret = Some(state.keyring.encrypt(&secret, &totp_aad(&m.user)));
-    if !totp_matches(&state, &candidate, &form.code) {
+    candidate.totp_secret = Some(
+        state
+            .secrets()
+            .seal(m.user.tenant_id, &secret, &totp_aad(&m.user))
+            .await
+            .map_err(accord_store::StoreError::from)?,
+    );
+    if !accept_totp(&state, &candidate, &form.code).await? {
         let error = Some(m.chrome.tr.t("console-totp-wrong-code"));
         let p = page(&state, &m, Some(secret), error, None).await?;
         return html_status(StatusCode::UNPROCESSABLE_ENTITY, &p);
@@ -225,7 +265,7 @@ pub async fn disable_totp(
     if m.user.totp_secret.is_none() {
         return Ok(Redirect::to("/console/account").into_response());
     }
-    if !totp_matches(&state, &m.user, &form.code) {
+    if !accept_totp(&state, &m.user, &form.code).await? {
         let error = Some(m.chrome.tr.t("console-totp-wrong-code"));
         let p = page(&state, &m, None, error, None).await?;
         return html_status(StatusCode::UNPROCESSABLE_ENTITY, &p);

@@ -1,5 +1,6 @@
 //! The tenant's API keys: several, named, each shown once when created, revoked here or through
-//! the API, with when each was last used.
+//! the API, with when each was last used; listed oldest first, [`PAGE`] a page (as the API
+//! pages them).
 
 use crate::console::error::ConsoleError;
 use crate::console::session::{ConsoleForm, Member};
@@ -8,12 +9,16 @@ use crate::state::AppState;
 use accord_domain::crypto::ApiKey;
 use accord_domain::ids::ApiKeyId;
 use accord_domain::tenant::{api_key_name_field, ApiKeyRecord};
+use accord_store::Page;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+
+/// Keys per page of the list.
+const PAGE: u32 = 50;
 
 struct KeyRow {
     id: String,
@@ -30,6 +35,10 @@ struct KeysPage {
     c: Chrome,
     csrf: String,
     keys: Vec<KeyRow>,
+    /// The next page's link, when there is one.
+    next: Option<String>,
+    /// Whether this is a later page (a link back to the first is shown).
+    later: bool,
     /// A key just created: its full value, shown this once.
     created: Option<(String, String)>,
     name: String,
@@ -40,16 +49,21 @@ struct KeysPage {
 async fn page(
     state: &AppState,
     m: &Member,
+    after: Option<ApiKeyId>,
     created: Option<(String, String)>,
     error: Option<String>,
     done: Option<&str>,
 ) -> Result<KeysPage, ConsoleError> {
     let keys = state
         .tenants()
-        .api_keys(m.tenant.id)
-        .await?
+        .api_keys_page(m.tenant.id, Page { after, limit: PAGE })
+        .await?;
+    let next = (keys.len() == PAGE as usize)
+        .then(|| keys.last())
+        .flatten()
+        .map(|k| format!("/console/api-keys?after={}", k.id));
+    let keys = keys
         .into_iter()
-        .rev()
         .map(|k| KeyRow {
             id: k.id.to_string(),
             created: m.chrome.when(k.created_at),
@@ -63,6 +77,8 @@ async fn page(
         c: m.chrome.clone(),
         csrf: m.csrf.clone(),
         keys,
+        next,
+        later: after.is_some(),
         created,
         name: String::new(),
         error,
@@ -70,12 +86,27 @@ async fn page(
     })
 }
 
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
 pub async fn list(
     State(state): State<AppState>,
     m: Member,
-    Query(q): Query<crate::console::account::DoneQuery>,
+    Query(q): Query<ListQuery>,
 ) -> Result<Response, ConsoleError> {
-    html(&page(&state, &m, None, None, q.done.as_deref()).await?)
+    let after = match q.after.as_deref() {
+        Some(a) => Some(
+            a.parse::<ApiKeyId>()
+                .map_err(|_| ConsoleError::BadRequest)?,
+        ),
+        None => None,
+    };
+    html(&page(&state, &m, after, None, None, q.done.as_deref()).await?)
 }
 
 #[derive(Deserialize)]
@@ -93,6 +124,7 @@ pub async fn create(
         let mut p = page(
             &state,
             &m,
+            None,
             None,
             Some(m.chrome.tr.t("console-key-name-invalid")),
             None,
@@ -123,7 +155,7 @@ pub async fn create(
     let shown = (name, key.full.expose_secret().to_owned());
     html_status(
         StatusCode::CREATED,
-        &page(&state, &m, Some(shown), None, None).await?,
+        &page(&state, &m, None, Some(shown), None, None).await?,
     )
 }
 

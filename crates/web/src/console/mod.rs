@@ -20,6 +20,7 @@ pub mod notices;
 pub mod overview;
 pub mod people;
 pub mod platforms;
+pub mod receipts;
 pub mod session;
 pub mod settings;
 pub mod support;
@@ -161,12 +162,24 @@ pub fn routes(state: &AppState) -> ConsoleRoutes {
         .page(Viewer, "/console/companies", companies::list)
         .form(Admin, "/console/companies", companies::create)
         .page(Viewer, "/console/companies/{id}", companies::show)
+        .page(
+            Viewer,
+            "/console/companies/{id}/consents/{consent}",
+            receipts::show,
+        )
+        .page(
+            Viewer,
+            "/console/companies/{id}/consents/{consent}/receipts/{file}",
+            receipts::download,
+        )
         .form(
             Admin,
             "/console/companies/{id}/link",
             companies::create_link,
         )
         .page(Viewer, "/console/support", support::inbox)
+        .form(Admin, "/console/support/{id}/resolve", support::resolve)
+        .form(Admin, "/console/support/{id}/reopen", support::reopen)
         .page(Viewer, "/console/platforms", platforms::list)
         .form(Admin, "/console/platforms/{key}", platforms::save)
         .page(Viewer, "/console/webhooks", webhooks::list)
