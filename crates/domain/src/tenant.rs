@@ -202,6 +202,10 @@ pub enum JobKind {
     /// `{connection_id, platform_key}`: the tokens are read from the connection when the job
     /// runs, so a job never holds a copy of them). At most one is pending per connection.
     RefreshToken,
+    /// E-mail a capability link (a customer's manage link, a console invitation): the payload
+    /// holds the whole message sealed with the key ring ([`crate::link_mail`]), never the link
+    /// in clear.
+    SendLinkEmail,
 }
 
 impl JobKind {
@@ -210,6 +214,7 @@ impl JobKind {
             JobKind::RevokeToken => "revoke_token",
             JobKind::SendSupportEmail => "send_support_email",
             JobKind::RefreshToken => "refresh_token",
+            JobKind::SendLinkEmail => "send_link_email",
         }
     }
 
@@ -218,6 +223,7 @@ impl JobKind {
             "revoke_token" => Some(JobKind::RevokeToken),
             "send_support_email" => Some(JobKind::SendSupportEmail),
             "refresh_token" => Some(JobKind::RefreshToken),
+            "send_link_email" => Some(JobKind::SendLinkEmail),
             _ => None,
         }
     }
@@ -253,10 +259,6 @@ pub fn job_retry_delay(attempts: i64) -> Option<time::Duration> {
         .saturating_mul(1i64 << attempts.clamp(0, 20))
         .min(6 * 3600);
     Some(time::Duration::seconds(secs))
-    /// E-mail a capability link (a customer's manage link, a console invitation): the payload
-    /// holds the whole message sealed with the key ring ([`crate::link_mail`]), never the link
-    /// in clear.
-    SendLinkEmail,
 }
 
 #[cfg(test)]
@@ -265,7 +267,6 @@ mod tests {
 
     #[test]
     fn retry_delays_grow_then_stop() {
-            JobKind::SendLinkEmail => "send_link_email",
         assert_eq!(job_retry_delay(0), Some(time::Duration::seconds(30)));
         assert_eq!(job_retry_delay(1), Some(time::Duration::seconds(60)));
         assert_eq!(job_retry_delay(11), Some(time::Duration::hours(6)));
@@ -274,12 +275,12 @@ mod tests {
 
     #[test]
     fn a_refresh_is_never_abandoned() {
-            "send_link_email" => Some(JobKind::SendLinkEmail),
         for attempts in [0, 1, 11] {
             for kind in [
                 JobKind::RevokeToken,
                 JobKind::SendSupportEmail,
                 JobKind::RefreshToken,
+                JobKind::SendLinkEmail,
             ] {
                 assert_eq!(kind.retry_delay(attempts), job_retry_delay(attempts));
             }
@@ -287,6 +288,7 @@ mod tests {
         for attempts in [12, 13, 1000] {
             assert_eq!(JobKind::RevokeToken.retry_delay(attempts), None);
             assert_eq!(JobKind::SendSupportEmail.retry_delay(attempts), None);
+            assert_eq!(JobKind::SendLinkEmail.retry_delay(attempts), None);
             assert_eq!(
                 JobKind::RefreshToken.retry_delay(attempts),
                 Some(time::Duration::hours(6))
@@ -300,6 +302,7 @@ mod tests {
             JobKind::RevokeToken,
             JobKind::SendSupportEmail,
             JobKind::RefreshToken,
+            JobKind::SendLinkEmail,
         ] {
             assert_eq!(JobKind::parse(k.as_str()), Some(k));
         }
@@ -314,6 +317,3 @@ mod tests {
         assert_eq!(SupportTopic::parse("spam"), None);
     }
 }
-                JobKind::SendLinkEmail,
-            assert_eq!(JobKind::SendLinkEmail.retry_delay(attempts), None);
-            JobKind::SendLinkEmail,
