@@ -25,6 +25,11 @@ pub struct FormActionSources(pub Vec<String>);
 #[derive(Clone, Debug)]
 pub struct FrameAncestors(pub Vec<String>);
 
+/// What a page may frame (`frame-src`): the console's settings editor and preview frame the
+/// console's own preview route; absent means nothing (`default-src 'none'`).
+#[derive(Clone, Debug)]
+pub struct FrameSources(pub Vec<String>);
+
 /// Middleware for HTML pages: sets the nonce, then the headers.
 pub async fn page_headers(mut req: Request, next: Next) -> Response {
     let nonce = random_token(18);
@@ -48,9 +53,15 @@ pub fn set_page_headers(res: &mut Response, nonce: &str) {
         .map(|a| a.0.join(" "));
     let framed = ancestors.is_some();
     let ancestors = ancestors.unwrap_or_else(|| "'none'".to_owned());
+    let frames = res
+        .extensions()
+        .get::<FrameSources>()
+        .filter(|f| !f.0.is_empty())
+        .map(|f| format!(" frame-src {};", f.0.join(" ")))
+        .unwrap_or_default();
     let csp = format!(
         "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; \
-         connect-src 'self'; form-action 'self' {extra}; frame-ancestors {ancestors}; base-uri 'none'"
+         connect-src 'self';{frames} form-action 'self' {extra}; frame-ancestors {ancestors}; base-uri 'none'"
     );
     let h = res.headers_mut();
     h.insert(

@@ -882,18 +882,16 @@ async fn link_settings_are_previewed_checked_saved_and_restored() {
             &fields(&[
                 ("csrf", &token),
                 ("document", &draft),
-                ("lang", "fr"),
+                ("locale", "fr"),
                 ("theme", "dark"),
             ]),
         )
         .await;
     assert_eq!(preview.status, 200, "{}", preview.body);
-    assert!(
-        preview.body.contains("Bienvenue chez Acme"),
-        "{}",
-        preview.body
-    );
-    assert!(preview.has("html[data-theme=dark][lang=fr]"));
+    let frame = admin.get(&preview.attrs("iframe", "src")[0]).await;
+    assert_eq!(frame.status, 200, "{}", frame.body);
+    assert!(frame.body.contains("Bienvenue chez Acme"), "{}", frame.body);
+    assert!(frame.has("html[data-theme=dark][lang=fr]"));
     let before = app
         .state
         .tenants()

@@ -166,18 +166,11 @@ pub async fn publish(
     let (Some(category), Some(locale)) = (category, locale) else {
         return Err(ApiError::Internal("validated fields missing".into()));
     };
-    // The version and the re-consent a material change calls for commit together.
-    let published = state
-        .notices()
-        .publish_notice_version(tenant.id, category, locale, &content, state.clock.now())
-        .await?;
+    let published =
+        crate::services::notice::publish(&state, tenant.id, (category, locale), &content).await?;
     let v = published.version;
     let change = published.previous.map(|p| classify(&p.content, &v.content));
     let reconsent = published.reconsent_required;
-    if !reconsent.is_empty() {
-        // One `consent.reconsent_required` webhook per connection was written by the same commit.
-        tracing::info!(notice = %v.notice_id, version = v.version, connections = reconsent.len(), "material notice change: re-consent required");
-    }
     Ok((
         StatusCode::CREATED,
         Json(PublishedNoticeVersion {

@@ -16,6 +16,7 @@ pub mod companies;
 pub mod error;
 pub mod keys;
 pub mod ledger;
+pub mod notice_draft;
 pub mod notices;
 pub mod overview;
 pub mod people;
@@ -23,6 +24,8 @@ pub mod platforms;
 pub mod receipts;
 pub mod session;
 pub mod settings;
+pub mod settings_form;
+pub mod settings_preview;
 pub mod support;
 pub mod view;
 pub mod webhooks;
@@ -195,10 +198,23 @@ pub fn routes(state: &AppState) -> ConsoleRoutes {
         )
         .page(Viewer, "/console/notices", notices::list)
         .page(Viewer, "/console/notices/{id}", notices::show)
+        .page(Admin, "/console/notices/draft", notice_draft::draft)
+        .form(Admin, "/console/notices/review", notice_draft::review)
+        .form(Admin, "/console/notices/publish", notice_draft::publish)
         .page(Viewer, "/console/ledger", ledger::show)
         .page(Viewer, "/console/settings", settings::show)
         .form(Admin, "/console/settings", settings::save)
-        .form(Viewer, "/console/settings/preview", settings::preview)
+        .form(
+            Viewer,
+            "/console/settings/preview",
+            settings_preview::preview,
+        )
+        .page(Viewer, "/console/settings/preview", settings_preview::show)
+        .page(
+            Viewer,
+            "/console/settings/preview/frame",
+            settings_preview::frame,
+        )
         .form(
             Admin,
             "/console/settings/versions/{number}/restore",

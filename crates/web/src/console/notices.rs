@@ -1,18 +1,19 @@
 //! Notices: each category × language notice with its current version, and a notice's versions,
 //! newest first, each beside the one before it — whether the change was editorial or material
 //! (material changes ask linked customers to agree again), which fields changed, the data uses
-//! added or removed, and a word diff of each changed text. Versions are published through the
-//! API.
+//! added or removed, and a word diff of each changed text. A new version is drafted here too
+//! ([`crate::console::notice_draft`]): reviewed against the current one with its classification
+//! shown, then published by an admin or owner.
 
 use crate::console::error::ConsoleError;
 use crate::console::session::Member;
-use crate::console::view::{html, Chrome};
+use crate::console::view::{html, notice, Chrome};
 use crate::state::AppState;
 use accord_domain::ids::NoticeId;
 use accord_domain::notice::NoticeContent;
 use accord_domain::notice_change::{classify, diff_words, ChangeClass, DiffPiece, NoticeField};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
 struct NoticeRow {
@@ -27,6 +28,7 @@ struct NoticeRow {
 #[template(path = "console/notices.html")]
 struct NoticesPage {
     c: Chrome,
+    can_publish: bool,
     rows: Vec<NoticeRow>,
 }
 
@@ -45,13 +47,17 @@ pub async fn list(State(state): State<AppState>, m: Member) -> Result<Response, 
             updated: m.chrome.when(n.updated_at),
         })
         .collect();
-    html(&NoticesPage { c: m.chrome, rows })
+    html(&NoticesPage {
+        can_publish: m.user.role.allows(accord_domain::console::Role::Admin),
+        c: m.chrome,
+        rows,
+    })
 }
 
 /// One changed text field: its name and the word diff.
-struct FieldDiff {
-    field: &'static str,
-    pieces: Vec<DiffPiece>,
+pub struct FieldDiff {
+    pub field: &'static str,
+    pub pieces: Vec<DiffPiece>,
 }
 
 struct VersionRow {
@@ -70,12 +76,15 @@ struct VersionRow {
 #[template(path = "console/notice.html")]
 struct NoticePage {
     c: Chrome,
+    notice: Option<String>,
+    error: Option<String>,
+    can_publish: bool,
     category: String,
     locale: String,
     versions: Vec<VersionRow>,
 }
 
-fn text_of(content: &NoticeContent, field: NoticeField) -> Option<&str> {
+pub fn text_of(content: &NoticeContent, field: NoticeField) -> Option<&str> {
     match field {
         NoticeField::Purpose => Some(&content.purpose),
         NoticeField::Retention => Some(&content.retention),
@@ -86,7 +95,7 @@ fn text_of(content: &NoticeContent, field: NoticeField) -> Option<&str> {
     }
 }
 
-fn use_text(u: accord_domain::catalog::DataUse) -> String {
+pub fn use_text(u: accord_domain::catalog::DataUse) -> String {
     format!("{} ({})", u.data_type.as_str(), u.direction.as_str())
 }
 
@@ -94,7 +103,9 @@ pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
     m: Member,
+    Query(q): Query<crate::console::account::DoneQuery>,
 ) -> Result<Response, ConsoleError> {
+    let flash = notice(&m.chrome.tr, q.done.as_deref());
     let id: NoticeId = id.parse().map_err(|_| ConsoleError::NotFound)?;
     let notice = state
         .notices()
@@ -146,6 +157,9 @@ pub async fn show(
     }
     rows.reverse();
     html(&NoticePage {
+        notice: flash,
+        error: None,
+        can_publish: m.user.role.allows(accord_domain::console::Role::Admin),
         c: m.chrome,
         category: notice.category.as_str().to_owned(),
         locale: notice.locale.as_str().to_owned(),

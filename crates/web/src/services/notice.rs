@@ -113,3 +113,24 @@ impl NoticeView {
         RenderedNotice::new(lines.join("\n"))
     }
 }
+
+/// Publishes a new version of a tenant's notice, for the API's `POST /v1/notices` and the
+/// console's publish alike (its content already checked). The version and the re-consent a
+/// material change calls for commit together, with one `consent.reconsent_required` webhook
+/// per connection.
+pub async fn publish(
+    state: &crate::state::AppState,
+    tenant: accord_domain::ids::TenantId,
+    (category, locale): (Category, accord_domain::locale::Locale),
+    content: &NoticeContent,
+) -> Result<accord_store::PublishedNotice, accord_store::StoreError> {
+    let published = state
+        .notices()
+        .publish_notice_version(tenant, category, locale, content, state.clock.now())
+        .await?;
+    let (v, reconsent) = (&published.version, &published.reconsent_required);
+    if !reconsent.is_empty() {
+        tracing::info!(notice = %v.notice_id, version = v.version, connections = reconsent.len(), "material notice change: re-consent required");
+    }
+    Ok(published)
+}
