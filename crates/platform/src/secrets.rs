@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 /// How long an unwrapped data key stays in memory before the store is asked again.
-pub const CACHE_TTL: Duration = Duration::from_secs(60);
+pub const CACHE_TTL: Duration = Duration::from_mins(1);
 /// At most this many tenants' keys are held; past it, expired ones are dropped, then all.
 const CACHE_MAX: usize = 10_000;
 
