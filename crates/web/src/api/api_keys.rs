@@ -116,8 +116,7 @@ async fn audit(
     Ok(())
 }
 
-/// List your API keys, oldest first, revoked ones included (never their secrets), a page at a
-/// time.
+/// List your API keys a page at a time, oldest first, revoked ones included (never their secrets).
 #[utoipa::path(get, path = "/v1/api-keys", operation_id = "list_api_keys", tag = "api-keys",
     params(ListQuery),
     responses((status = 200, body = ApiKeyList), (status = 422, body = Problem)))]
