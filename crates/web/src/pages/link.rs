@@ -564,18 +564,7 @@ pub async fn callback(
         }
     }
     match result {
-        Ok(Completed {
-            connection,
-            personal_link,
-        }) => {
-            let mut res =
-                Redirect::to(&format!("/link/connections/{}", connection.id)).into_response();
-            if let Some(token) = personal_link {
-                let cookie = personal::cookie(&state, &session, token);
-                res.headers_mut().append(header::SET_COOKIE, cookie);
-            }
-            Ok(res)
-        }
+        Ok(done) => Ok(to_success(&state, &session, done)),
         Err(CallbackError::BadState | CallbackError::OrganisationChanged(_)) => {
             Err(PageError::new(PageErrorKind::BadState))
         }
@@ -598,6 +587,17 @@ pub async fn callback(
             callback_error_page(place, &platform, failure).await
         }
     }
+}
+
+/// The redirect of a linked callback to its success page, with the personal link made with it.
+fn to_success(state: &AppState, session: &BrowserSession, done: Completed) -> Response {
+    let mut res =
+        Redirect::to(&format!("/link/connections/{}", done.connection.id)).into_response();
+    if let Some(token) = done.personal_link {
+        let cookie = personal::cookie(state, session, token);
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    res
 }
 
 /// Counts the callback in the funnel. The platform approved when it sent a code; the exchange

@@ -4,10 +4,10 @@
 
 use crate::state::AppState;
 use accord_domain::catalog::Platform;
-use accord_domain::connection::{Connection, ConnectionStatus};
+use accord_domain::connection::{Connection, ConnectionStatus, TokenSet, Upstream};
 use accord_domain::consent::{Consent, ConsentEvidence};
 use accord_domain::crypto::{random_token, TokenHash};
-use accord_domain::flow::BrowserSession;
+use accord_domain::flow::{BrowserSession, OAuthFlow};
 use accord_domain::ids::{CompanyId, ConnectionId, ConsentId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::locale::Locale;
@@ -317,26 +317,8 @@ pub async fn complete_callback(
                     return Err(CallbackError::OrganisationChanged(q));
                 }
             }
-            let (token, manage_link) = if answer.personal_link {
-                let (token, link) =
-                    super::manage_links::mint(state, flow.tenant_id, session.company_id);
-                (Some(token), Some(link))
-            } else {
-                (None, None)
-            };
-            let linked = super::organisation::link(
-                state,
-                flow.tenant_id,
-                flow.connection_id,
-                &tokens,
-                upstream,
-                manage_link,
-            )
-            .await?;
-            Ok(Completed {
-                connection: linked.connection,
-                personal_link: token,
-            })
+            let personal = answer.personal_link;
+            link_signed_in(state, session, &flow, &tokens, upstream, personal).await
         }
         Err(e) => {
             state
@@ -351,6 +333,31 @@ pub async fn complete_callback(
             Err(fail(e.code().to_owned(), "token exchange failed"))
         }
     }
+}
+
+/// Links the connection with the sign-in's tokens and who was connected; with `personal`, the
+/// company's personal manage link is made in the same transaction and its token returned.
+async fn link_signed_in(
+    state: &AppState,
+    session: &BrowserSession,
+    flow: &OAuthFlow,
+    tokens: &TokenSet,
+    upstream: Option<Upstream>,
+    personal: bool,
+) -> Result<Completed, CallbackError> {
+    let (token, manage_link) = if personal {
+        let (token, link) = super::manage_links::mint(state, flow.tenant_id, session.company_id);
+        (Some(token), Some(link))
+    } else {
+        (None, None)
+    };
+    let (tenant, id) = (flow.tenant_id, flow.connection_id);
+    let linked =
+        super::organisation::link(state, tenant, id, tokens, upstream, manage_link).await?;
+    Ok(Completed {
+        connection: linked.connection,
+        personal_link: token,
+    })
 }
 
 /// A platform's error code reduced to a safe identifier for storage and display.
