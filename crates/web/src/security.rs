@@ -53,7 +53,7 @@ pub fn set_page_headers(res: &mut Response, nonce: &str) {
         .map(|a| a.0.join(" "));
     let framed = ancestors.is_some();
     let ancestors = ancestors.unwrap_or_else(|| "'none'".to_owned());
-    let frames = res
+    let frame_src = res
         .extensions()
         .get::<FrameSources>()
         .filter(|f| !f.0.is_empty())
@@ -61,7 +61,7 @@ pub fn set_page_headers(res: &mut Response, nonce: &str) {
         .unwrap_or_default();
     let csp = format!(
         "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; \
-         connect-src 'self';{frames} form-action 'self' {extra}; frame-ancestors {ancestors}; base-uri 'none'"
+         connect-src 'self';{frame_src} form-action 'self' {extra}; frame-ancestors {ancestors}; base-uri 'none'"
     );
     let h = res.headers_mut();
     h.insert(

@@ -303,19 +303,18 @@ pub async fn draft(
         .notices()
         .current_notice_version(m.tenant.id, category, locale)
         .await?;
-    let d = match current {
-        Some(v) => NoticeDraft::of_content(category, locale, &v.content, v.version),
-        None => {
-            let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
-            let policy = m
-                .tenant
-                .settings
-                .privacy_policy_url
-                .clone()
-                .unwrap_or_default();
-            let content = crate::services::notice::default_content(&tr, category, &policy);
-            NoticeDraft::of_content(category, locale, &content, 0)
-        }
+    let d = if let Some(v) = current {
+        NoticeDraft::of_content(category, locale, &v.content, v.version)
+    } else {
+        let tr = crate::i18n::Tr::new(state.i18n.clone(), locale);
+        let policy = m
+            .tenant
+            .settings
+            .privacy_policy_url
+            .clone()
+            .unwrap_or_default();
+        let content = crate::services::notice::default_content(&tr, category, &policy);
+        NoticeDraft::of_content(category, locale, &content, 0)
     };
     html(&draft_page(&m, d, Vec::new()))
 }
@@ -345,24 +344,22 @@ async fn review_page(
     state: &AppState,
     m: &Member,
     mut d: NoticeDraft,
-    (category, locale, content): (Category, Locale, NoticeContent),
-    stale: bool,
+    (category, locale, draft): (Category, Locale, NoticeContent),
+    moved_on: bool,
 ) -> Result<Response, ConsoleError> {
     let current = state
         .notices()
         .current_notice_version(m.tenant.id, category, locale)
         .await?;
     d.base = current.as_ref().map_or(0, |v| v.version);
-    let change = current
-        .as_ref()
-        .map(|v| (v, classify(&v.content, &content)));
+    let change = current.as_ref().map(|v| (v, classify(&v.content, &draft)));
     let diffs = change
         .as_ref()
         .map(|(v, c)| {
             c.fields
                 .iter()
                 .filter_map(|f| {
-                    let (a, b) = (text_of(&v.content, *f)?, text_of(&content, *f)?);
+                    let (a, b) = (text_of(&v.content, *f)?, text_of(&draft, *f)?);
                     Some(FieldDiff {
                         field: f.as_str(),
                         pieces: diff_words(a, b),
@@ -395,7 +392,7 @@ async fn review_page(
             .map(|(_, c)| c.uses_removed.iter().copied().map(use_text).collect())
             .unwrap_or_default(),
         diffs,
-        stale,
+        stale: moved_on,
         d,
     };
     html(&page)

@@ -87,11 +87,14 @@ fn flatten(v: &Value, path: &str, out: &mut Draft) {
     }
 }
 
+/// A list's rows as posted: row number → (field within the row, text).
+type Rows = BTreeMap<usize, Vec<(String, String)>>;
+
 /// The draft of a posted form: empty values and blank rows dropped, each list's rows numbered
 /// again from 0 (so the errors' paths and the inputs shown again agree).
 pub fn from_post(pairs: Vec<(String, String)>) -> Draft {
     let mut draft = Draft::new();
-    let mut rows: BTreeMap<&str, BTreeMap<usize, Vec<(String, String)>>> = BTreeMap::new();
+    let mut rows: BTreeMap<&str, Rows> = BTreeMap::new();
     'pairs: for (k, v) in pairs {
         if CONTROLS.contains(&k.as_str()) || v.is_empty() {
             continue;
@@ -145,21 +148,19 @@ pub fn to_document(draft: &Draft) -> Result<Value, Vec<FieldError>> {
         if path == RESTRICT || SWITCHES.contains(&path.as_str()) {
             continue;
         }
-        if path == "allowed_platforms" || path.starts_with("allowed_platforms.") {
-            if draft.get(RESTRICT).map(String::as_str) != Some("true") {
-                continue;
-            }
+        let platform = path == "allowed_platforms" || path.starts_with("allowed_platforms.");
+        if platform && draft.get(RESTRICT).map(String::as_str) != Some("true") {
+            continue;
         }
         let value = if path == "consent_validity_days" {
-            match text.trim().parse::<u32>() {
-                Ok(n) => Value::from(n),
-                Err(_) => {
-                    problems.push(FieldError::new(
-                        path.clone(),
-                        "must be a whole number of days",
-                    ));
-                    continue;
-                }
+            if let Ok(n) = text.trim().parse::<u32>() {
+                Value::from(n)
+            } else {
+                problems.push(FieldError::new(
+                    path.clone(),
+                    "must be a whole number of days",
+                ));
+                continue;
             }
         } else {
             Value::String(text.clone())
@@ -665,9 +666,11 @@ fn brand(b: &Builder<'_>) -> Fieldset {
     ]);
     let mut theme = b.field("brand.theme", "console-sf-theme", Kind::Select(themes));
     if theme.value.is_empty() {
-        theme.value = "system".to_owned();
-        if let Kind::Select(c) = &mut theme.kind {
-            c.iter_mut().for_each(|c| c.selected = c.value == "system");
+        "system".clone_into(&mut theme.value);
+        if let Kind::Select(choices) = &mut theme.kind {
+            for c in choices {
+                c.selected = c.value == "system";
+            }
         }
     }
     Fieldset {
