@@ -63,7 +63,11 @@ async fn an_invitation_is_emailed_and_its_link_opens_the_account() {
     let app = app_mailing_to(&sink).await;
     let (owner, _) = member(&app, "owner@lender.example", Role::Owner).await;
     let hint = owner.get("/console/people").await;
-    assert!(hint.body.contains("Accord e-mails it to the person"), "{}", hint.body);
+    assert!(
+        hint.body.contains("Accord e-mails it to the person"),
+        "{}",
+        hint.body
+    );
 
     let page = invite(&owner, "/console/people", "New.Person@Lender.example").await;
     assert_eq!(page.status, 201, "{}", page.body);
@@ -83,7 +87,9 @@ async fn an_invitation_is_emailed_and_its_link_opens_the_account() {
     assert_eq!(mail.to, ["<new.person@lender.example>"]);
     let (headers, text) = mail.decoded();
     assert!(
-        headers.contains("Subject: owner of the demo invited you to Northwind Lending's Accord console"),
+        headers.contains(
+            "Subject: owner of the demo invited you to Northwind Lending's Accord console"
+        ),
         "{headers}"
     );
     for expected in [
@@ -94,7 +100,10 @@ async fn an_invitation_is_emailed_and_its_link_opens_the_account() {
         assert!(text.contains(expected), "{expected:?} in:\n{text}");
     }
     let path = link_in(&text);
-    assert!(shown.ends_with(&path), "the page shows the same link: {shown}");
+    assert!(
+        shown.ends_with(&path),
+        "the page shows the same link: {shown}"
+    );
     app.wait_job_done(jobs[0].id).await;
 
     let done = accept(&app.browser(), &path).await;
@@ -133,7 +142,10 @@ async fn without_smtp_the_invitation_is_a_link_to_copy() {
     let page = invite(&owner, "/console/people", "copy@lender.example").await;
     assert_eq!(page.status, 201, "{}", page.body);
     let flash = page.quiet_texts(".flash p").join(" ");
-    assert!(flash.contains("The link for copy@lender.example"), "{flash}");
+    assert!(
+        flash.contains("The link for copy@lender.example"),
+        "{flash}"
+    );
     assert!(!flash.contains("Invitation sent"), "{flash}");
     assert!(app.jobs(JobKind::SendLinkEmail).await.is_empty());
     let shown = page.quiet_texts(".flash code").join("");

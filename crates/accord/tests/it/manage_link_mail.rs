@@ -77,14 +77,19 @@ async fn an_emailed_link_arrives_opens_the_company_page_and_disconnects_without_
     let queued = jobs[0].payload.to_string();
     assert_eq!(jobs[0].payload["purpose"], "manage_link");
     assert!(!queued.contains("/manage/return/"), "{queued}");
-    assert!(!queued.contains("bluebell"), "the address is sealed too: {queued}");
+    assert!(
+        !queued.contains("bluebell"),
+        "the address is sealed too: {queued}"
+    );
 
     let mail: Received = wait_for_messages(&sink, 1).await.remove(0);
     assert_eq!(mail.from, "<accord@accord.test>");
     assert_eq!(mail.to, ["<owner@bluebell.example>"]);
     let (headers, text) = mail.decoded();
     assert!(
-        headers.contains("Subject: Your personal link to manage what you share with Northwind Lending"),
+        headers.contains(
+            "Subject: Your personal link to manage what you share with Northwind Lending"
+        ),
         "{headers}"
     );
     for expected in [
@@ -166,9 +171,18 @@ async fn bad_input_is_refused_and_creates_nothing() {
     app.browser().connect(Some(&app.link_url), "sandbox").await;
     for (body, field) in [
         (json!({ "email": "not an address" }), "email"),
-        (json!({ "email": "Owner <owner@bluebell.example>" }), "email"),
-        (json!({ "email": "owner@bluebell.example\r\nBcc: x@evil.example" }), "email"),
-        (json!({ "email": "owner@bluebell.example", "locale": "de" }), "locale"),
+        (
+            json!({ "email": "Owner <owner@bluebell.example>" }),
+            "email",
+        ),
+        (
+            json!({ "email": "owner@bluebell.example\r\nBcc: x@evil.example" }),
+            "email",
+        ),
+        (
+            json!({ "email": "owner@bluebell.example", "locale": "de" }),
+            "locale",
+        ),
         (json!({ "locale": "fr" }), "locale"),
     ] {
         let (status, problem) = app
@@ -178,13 +192,20 @@ async fn bad_input_is_refused_and_creates_nothing() {
         assert_eq!(problem["errors"][0]["path"], field, "{problem}");
     }
     let (status, problem) = app
-        .api_json(Method::POST, &path(&app), Some(json!({ "emial": "x@y.example" })))
+        .api_json(
+            Method::POST,
+            &path(&app),
+            Some(json!({ "emial": "x@y.example" })),
+        )
         .await;
     assert_eq!(status, 422, "an unknown field: {problem}");
     assert!(link_jobs(&app).await.is_empty(), "no job queued");
-    assert_eq!(revoke_all(&app).await, 1, "only the flow's own link was stored");
+    assert_eq!(
+        revoke_all(&app).await,
+        1,
+        "only the flow's own link was stored"
+    );
     assert!(sink.messages().is_empty());
-
 }
 
 #[tokio::test]
@@ -207,7 +228,11 @@ async fn without_smtp_the_link_cannot_be_emailed_and_nothing_is_created() {
         "{problem}"
     );
     assert!(link_jobs(&app).await.is_empty());
-    assert_eq!(revoke_all(&app).await, 1, "only the flow's own link was stored");
+    assert_eq!(
+        revoke_all(&app).await,
+        1,
+        "only the flow's own link was stored"
+    );
 
     // Without a body the link is still handed out to send yourself.
     let (status, body) = app.api_json(Method::POST, &path(&app), None).await;
@@ -239,8 +264,16 @@ async fn emailed_links_are_limited_per_company_with_retry_after() {
     let (status, retry) = send().await;
     assert_eq!(status, 429);
     assert_eq!(retry.as_deref(), Some("720"), "one more every 12 minutes");
-    assert_eq!(link_jobs(&app).await.len(), 5, "the refused one queued nothing");
-    assert_eq!(revoke_all(&app).await, 6, "the flow's link and five e-mailed");
+    assert_eq!(
+        link_jobs(&app).await.len(),
+        5,
+        "the refused one queued nothing"
+    );
+    assert_eq!(
+        revoke_all(&app).await,
+        6,
+        "the flow's link and five e-mailed"
+    );
 
     // Another company of the tenant has its own allowance.
     let other = app.new_company("Acme Widgets").await;

@@ -121,7 +121,6 @@ impl SmtpSink {
     }
 }
 
-
 impl Received {
     /// The message's header block, unfolded (RFC 5322 §2.2.3), and its body decoded from its
     /// transfer encoding (7bit, quoted-printable or base64, the ones lettre chooses from),
@@ -147,7 +146,10 @@ impl Received {
             }
             _ => body.to_owned(),
         };
-        (headers.replace("\n ", " ").replace("\n\t", " "), body.replace("\r\n", "\n"))
+        (
+            headers.replace("\n ", " ").replace("\n\t", " "),
+            body.replace("\r\n", "\n"),
+        )
     }
 }
 

@@ -60,7 +60,10 @@ pub fn manage_link(
     url: &str,
 ) -> LinkMail {
     let tr = Tr::new(state.i18n.clone(), locale);
-    let names = [("tenant", tenant.name.as_str()), ("company", company.name.as_str())];
+    let names = [
+        ("tenant", tenant.name.as_str()),
+        ("company", company.name.as_str()),
+    ];
     let support = match support_contact(tenant) {
         Some(contact) => tr.a(
             "manage-link-mail-support",
