@@ -114,9 +114,9 @@ async fn reencrypt(state: &AppState, kind: SecretKind, quiet: bool) -> anyhow::R
                 Ok(Some(to)) if state.tenants().replace_secret(secret, &to).await? => {
                     counts.done += 1;
                 }
-                Ok(Some(_)) => counts.changed += 1,
-                // The tenant was deleted meanwhile: its secret is destroyed, not re-encrypted.
-                Ok(None) => counts.changed += 1,
+                // Changed meanwhile, or the tenant was deleted meanwhile (its secret is
+                // destroyed, not re-encrypted).
+                Ok(Some(_) | None) => counts.changed += 1,
                 Err(()) => counts.failed += 1,
             }
             bar.inc(1);

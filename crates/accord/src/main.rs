@@ -311,8 +311,7 @@ async fn main() -> anyhow::Result<()> {
             command: KeysCommand::Rotate { data_dir, quiet },
         } => {
             set_data_dir(&mut o, data_dir);
-            // Only the store and keys are needed; do not take the server's port.
-            o.set("server.listen", "127.0.0.1:0");
+            o.set("server.listen", "127.0.0.1:0"); // the store and keys only, not the port
             keys_rotate(&load(config.as_ref(), &o), quiet).await;
         }
         command @ (Command::Backup { .. } | Command::Restore { .. }) => {
