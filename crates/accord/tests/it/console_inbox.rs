@@ -185,10 +185,7 @@ async fn the_support_inbox_is_paged_by_fifty() {
     assert_eq!(older.len(), 1, "a link to the older requests");
     let rest = admin.get(&older[0]).await;
     assert_eq!(references(&rest), ["SR-00000001", "SR-00000000"]);
-    assert!(
-        !rest.has("a[href^='/console/support?status=open&before=']"),
-        "the last page"
-    );
+    assert!(!rest.body.contains("Older requests"), "the last page");
     assert_eq!(
         admin.get("/console/support?before=nonsense").await.status,
         400
