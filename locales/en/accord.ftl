@@ -392,7 +392,3 @@ manage-link-mail-footer = Sent by Accord for { $tenant }. If you did not expect 
 ## Error page: the database is unavailable for a moment (503, Retry-After)
 error-unavailable-title = Temporarily unavailable
 error-unavailable-body = This service is temporarily unavailable, so this step could not be completed. Nothing has been shared. Please try again in a moment.
-
-## Error page: the database is unavailable for a moment (503, Retry-After)
-error-unavailable-title = Temporarily unavailable
-error-unavailable-body = This service is temporarily unavailable, so this step could not be completed. Nothing has been shared. Please try again in a moment.

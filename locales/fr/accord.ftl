@@ -393,7 +393,3 @@ manage-link-mail-footer = Envoyé par Accord pour { $tenant }. Si vous n’atten
 ## Page d’erreur : la base de données est momentanément indisponible (503, Retry-After)
 error-unavailable-title = Service momentanément indisponible
 error-unavailable-body = Ce service est momentanément indisponible : cette étape n’a pas pu aboutir. Rien n’a été partagé. Réessayez dans un instant.
-
-## Page d’erreur : la base de données est momentanément indisponible (503, Retry-After)
-error-unavailable-title = Service momentanément indisponible
-error-unavailable-body = Ce service est momentanément indisponible : cette étape n’a pas pu aboutir. Rien n’a été partagé. Réessayez dans un instant.
