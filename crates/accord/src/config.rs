@@ -15,6 +15,10 @@ use url::Url;
 
 pub const DEFAULTS: &str = include_str!("../config.default.toml");
 
+/// `ACCORD_*` variables that the command line reads for its own arguments (`--config`,
+/// `accord sandbox --client-secret`): not configuration keys, so not refused as unknown ones.
+const CLI_VARIABLES: &[&str] = &["CONFIG", "SANDBOX_CLIENT_SECRET"];
+
 /// Keys whose own name ends in `_file`: their variable (`ACCORD_LEDGER__CHECKPOINT_FILE`) is the
 /// value itself, not the `_FILE` variant of a shorter key; their `_FILE` variant adds one more
 /// `_FILE`.
@@ -233,7 +237,7 @@ impl Settings {
             };
             // `ACCORD_TEST_*` belongs to the test suites (e.g. ACCORD_TEST_POSTGRES_URL), not to
             // the configuration; every other unknown `ACCORD_*` is still refused (typos).
-            if rest.starts_with("TEST_") {
+            if rest.starts_with("TEST_") || CLI_VARIABLES.contains(&rest) {
                 continue;
             }
             let key = rest.to_ascii_lowercase().replace("__", ".");
@@ -581,6 +585,16 @@ mod tests {
             s.checkpoint_file(),
             Path::new("./data").join("ledger-checkpoints.jsonl")
         );
+    }
+
+    #[test]
+    fn the_command_lines_own_variables_are_not_configuration() {
+        let s = load_env(&[
+            ("ACCORD_CONFIG", "/etc/accord/accord.toml"),
+            ("ACCORD_SANDBOX_CLIENT_SECRET", "throwaway"),
+        ]);
+        assert!(s.is_ok(), "{:?}", s.err());
+        assert!(load_env(&[("ACCORD_CONFIGG", "x")]).is_err());
     }
 
     #[test]

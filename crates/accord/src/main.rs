@@ -268,44 +268,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Openapi => {
             println!("{}", accord_web::api::openapi_json());
         }
-        Command::Ledger {
-            command:
-                LedgerCommand::Verify {
-                    tenant,
-                    jwks,
-                    checkpoints,
-                    quiet,
-                    data_dir,
-                },
-        } => {
-            set_data_dir(&mut o, data_dir);
-            let settings = load(config.as_ref(), &o);
-            init_logs(&settings);
-            let options = accord::proof::VerifyOptions {
-                tenant,
-                jwks,
-                checkpoints,
-                quiet,
-            };
-            let code = accord::proof::ledger_verify(&settings, &options).await;
-            std::process::exit(code);
-        }
-        Command::Receipt {
-            command:
-                ReceiptCommand::Verify {
-                    file,
-                    jwks,
-                    proof,
-                    data_dir,
-                },
-        } => {
-            set_data_dir(&mut o, data_dir);
-            let code =
-                accord::proof::receipt_verify(&file, jwks.as_deref(), proof.as_deref(), || {
-                    load(config.as_ref(), &o)
-                })
-                .await;
-            std::process::exit(code);
+        command @ (Command::Ledger { .. } | Command::Receipt { .. }) => {
+            std::process::exit(verify(config.as_ref(), command).await);
         }
         Command::Keys {
             command: KeysCommand::Rotate { data_dir, quiet },
@@ -364,6 +328,50 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `accord ledger verify` and `accord receipt verify`: the exit code.
+async fn verify(config: Option<&PathBuf>, command: Command) -> i32 {
+    let mut o = Overrides::default();
+    match command {
+        Command::Ledger {
+            command:
+                LedgerCommand::Verify {
+                    tenant,
+                    jwks,
+                    checkpoints,
+                    quiet,
+                    data_dir,
+                },
+        } => {
+            set_data_dir(&mut o, data_dir);
+            let settings = load(config, &o);
+            init_logs(&settings);
+            let options = accord::proof::VerifyOptions {
+                tenant,
+                jwks,
+                checkpoints,
+                quiet,
+            };
+            accord::proof::ledger_verify(&settings, &options).await
+        }
+        Command::Receipt {
+            command:
+                ReceiptCommand::Verify {
+                    file,
+                    jwks,
+                    proof,
+                    data_dir,
+                },
+        } => {
+            set_data_dir(&mut o, data_dir);
+            accord::proof::receipt_verify(&file, jwks.as_deref(), proof.as_deref(), || {
+                load(config, &o)
+            })
+            .await
+        }
+        _ => unreachable!("only the verify commands are passed here"),
+    }
+}
+
 /// `accord backup` and `accord restore`: the exit code.
 async fn backup_or_restore(config: Option<&PathBuf>, command: Command) -> i32 {
     let mut o = Overrides::default();
@@ -415,7 +423,11 @@ async fn keys_rotate(settings: &Settings, quiet: bool) {
         "New current key: {} (receipt signing key {})",
         r.key_id, r.signing_key_id
     );
-    println!("Key file: {} ({} keys; the old ones are kept, so old receipts still verify)", r.path.display(), r.keys);
+    println!(
+        "Key file: {} ({} keys; the old ones are kept, so old receipts still verify)",
+        r.path.display(),
+        r.keys
+    );
     let app = Application::build(settings, Arc::new(SystemClock))
         .await
         .unwrap_or_else(|e| fail(e));
@@ -476,13 +488,18 @@ async fn tenant(
             set_data_dir(&mut o, data_dir);
             tenant_create(&load(config, &o), &name, owner_email.as_deref()).await
         }
-        TenantCommand::Delete { tenant_id, data_dir } => {
+        TenantCommand::Delete {
+            tenant_id,
+            data_dir,
+        } => {
             set_data_dir(&mut o, data_dir);
             let settings = load(config, &o);
             init_logs(&settings);
             let app = Application::build(&settings, Arc::new(SystemClock)).await?;
             if !accord::keys::delete_tenant(app.state(), tenant_id).await? {
-                eprintln!("accord tenant delete: no tenant {tenant_id} (or it was deleted already)");
+                eprintln!(
+                    "accord tenant delete: no tenant {tenant_id} (or it was deleted already)"
+                );
                 std::process::exit(2);
             }
             println!("Tenant {tenant_id} deleted: its data keys are destroyed, so its stored secrets can no longer be read. Its consents and ledger events remain.");

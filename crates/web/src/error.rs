@@ -177,7 +177,10 @@ pub enum ApiError {
     Platform(PlatformProblem),
     /// Over a rate limit: a `429` with `Retry-After` (RFC 6585 §4); nothing was done.
     #[error("rate limited: {detail}")]
-    RateLimited { detail: String, retry_after_secs: u64 },
+    RateLimited {
+        detail: String,
+        retry_after_secs: u64,
+    },
 }
 
 /// How a platform's failure is answered: our status, a problem type and detail of our own, the

@@ -12,11 +12,11 @@
 //! rebinding). Proxies from the environment are ignored for the same reason. The lookup itself
 //! is the injected `netguard::Resolver` ([`SystemResolver`] in production).
 
-use accord_platform::secrets::Secrets;
 use accord_domain::netguard::{self, Refused, Resolver};
 use accord_domain::outbox::{secret_aad, AfterAttempt, ClaimedDelivery, WebhookAttempt};
 use accord_domain::webhook::{retry_delay, signature_header};
 use accord_domain::Clock;
+use accord_platform::secrets::Secrets;
 use accord_store::{StoreError, WebhookStore};
 use rand::Rng;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};

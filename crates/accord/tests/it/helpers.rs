@@ -496,7 +496,11 @@ impl TestApp {
         let plain = self
             .state
             .secrets()
-            .open(self.tenant(), &ct, &accord_platform::tokens_aad(self.tenant(), id))
+            .open(
+                self.tenant(),
+                &ct,
+                &accord_platform::tokens_aad(self.tenant(), id),
+            )
             .await
             .unwrap();
         Some(serde_json::from_slice(&plain).unwrap())

@@ -258,12 +258,19 @@ pub async fn a_link_email_is_queued_with_its_manage_link(store: &dyn Store) {
         store.queue_link_email(&second, Some(&link)).await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(store.job(second.id).await.unwrap(), None, "no job without its link");
+    assert_eq!(
+        store.job(second.id).await.unwrap(),
+        None,
+        "no job without its link"
+    );
 
     // A job alone (an invitation: its link is stored elsewhere) is claimed like any other.
     let alone = job(3);
     store.queue_link_email(&alone, None).await.expect("queued");
-    let claimed = store.claim_jobs(at(10), 10, Duration::minutes(1)).await.unwrap();
+    let claimed = store
+        .claim_jobs(at(10), 10, Duration::minutes(1))
+        .await
+        .unwrap();
     let mut ids: Vec<_> = claimed.iter().map(|j| j.id).collect();
     ids.sort();
     let mut want = vec![first.id, alone.id];

@@ -429,7 +429,11 @@ pub async fn the_first_tree_checkpoint_at_or_after_a_position_is_found(store: &d
     }
     let first = |size: i64| store.first_tree_checkpoint_from(w.tenant.id, size);
     for (size, want) in [(1, &c4), (2, &c4), (4, &c4), (5, &c6), (6, &c6)] {
-        assert_eq!(first(size).await.unwrap().as_ref(), Some(want), "size {size}");
+        assert_eq!(
+            first(size).await.unwrap().as_ref(),
+            Some(want),
+            "size {size}"
+        );
     }
     assert_eq!(first(7).await.unwrap(), None, "past the last checkpoint");
     let other = World::new(store, "Lender B").await;

@@ -143,7 +143,11 @@ pub async fn put(
             Ok(s) => Some(
                 state
                     .secrets()
-                    .seal(tenant.id, s.as_bytes(), &client_secret_aad(tenant.id, platform))
+                    .seal(
+                        tenant.id,
+                        s.as_bytes(),
+                        &client_secret_aad(tenant.id, platform),
+                    )
                     .await
                     .map_err(accord_store::StoreError::from)?,
             ),

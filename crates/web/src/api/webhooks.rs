@@ -257,7 +257,11 @@ async fn encrypt_secret(
 ) -> Result<String, accord_store::StoreError> {
     Ok(state
         .secrets()
-        .seal(e.tenant_id, secret.as_bytes(), &secret_aad(e.tenant_id, e.id))
+        .seal(
+            e.tenant_id,
+            secret.as_bytes(),
+            &secret_aad(e.tenant_id, e.id),
+        )
         .await?)
 }
 
