@@ -31,6 +31,10 @@ const PAGES = [
   '/console/account',
 ];
 
+// Pages walked by axe but kept out of the weight budget: the notice draft is a form holding a
+// whole notice in both its texts, as large as the notice itself.
+const AXE_ONLY = ['/console/notices/draft'];
+
 test.describe.configure({ mode: 'serial' });
 
 let demo;
@@ -86,7 +90,7 @@ for (const lang of LANGS) {
     test(`axe: zero violations on every console page (${lang}, ${theme})`, async ({ browser }) => {
       const { context, guard, page } = await signedIn(browser, { colorScheme: theme });
       const found = [];
-      for (const path of [...PAGES, companyPath, '/console/sign-in']) {
+      for (const path of [...PAGES, ...AXE_ONLY, companyPath, '/console/sign-in']) {
         if (path === '/console/sign-in') {
           await page.locator('form[action="/console/sign-out"] button').click();
           await expect(page).toHaveURL(/\/console\/sign-in/);
