@@ -39,8 +39,12 @@ pub struct ManageLinksRevoked {
 #[serde(deny_unknown_fields)]
 pub struct EmailManageLink {
     /// The customer's address (a bare address, `customer@example.com`). Without it, the link
-    /// is returned for you to send.
-    #[schema(max_length = 254)]
+    /// is returned for you to send. The pattern is the common shape; Accord accepts every
+    /// address its mail library does (RFC 5321 local parts and domains, at most 254 bytes).
+    #[schema(
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9_+-]{1,32}(\.[A-Za-z0-9_+-]{1,16}){0,2}@[A-Za-z0-9]{1,32}(\.[A-Za-z0-9]{1,16}){1,3}$"
+    )]
     pub email: Option<String>,
     /// The language of the e-mail, `en` or `fr` (default `en`).
     #[schema(pattern = "^(en|fr)$")]
