@@ -46,7 +46,8 @@ pub struct EmailManageLink {
         pattern = r"^[A-Za-z0-9_+-]{1,32}(\.[A-Za-z0-9_+-]{1,16}){0,2}@[A-Za-z0-9]{1,32}(\.[A-Za-z0-9]{1,16}){1,3}$"
     )]
     pub email: Option<String>,
-    /// The language of the e-mail, `en` or `fr` (default `en`).
+    /// The language of the e-mail, `en` or `fr` (default `en`); without `email` it is only
+    /// checked.
     #[schema(pattern = "^(en|fr)$")]
     pub locale: Option<String>,
 }
@@ -124,8 +125,10 @@ pub async fn create(
     let body = body.unwrap_or_default();
     let company = own_company(&state, &tenant, company_id).await?;
     let Some(email) = body.email else {
-        if body.locale.is_some() {
-            return Err(ApiError::invalid("locale", "only goes with `email`"));
+        // A valid `locale` without `email` has nothing to apply to: the link is returned.
+        if let Some(l) = body.locale.as_deref() {
+            l.parse::<Locale>()
+                .map_err(|m| ApiError::invalid("locale", &m))?;
         }
         let url = manage_links::issue(&state, tenant.id, company.id)
             .await?
