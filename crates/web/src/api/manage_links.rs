@@ -73,15 +73,31 @@ impl IntoResponse for Created {
     }
 }
 
-/// A JSON body that may be left out: no `Content-Type` and an empty body is `None`; anything
-/// else is read as [`ApiJson`] reads it (the same errors).
+/// A JSON body that may be left out: no `Content-Type` and an empty body, or the JSON `null`
+/// (the document's body is nullable), is `None`; anything else is read as [`ApiJson`] reads it
+/// (the same errors).
 pub struct OptionalJson<T>(Option<T>);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if req.headers().contains_key(header::CONTENT_TYPE) {
-            let ApiJson(v) = ApiJson::from_request(req, state).await?;
+        if let Some(content_type) = req.headers().get(header::CONTENT_TYPE).cloned() {
+            let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(e.body_text())
+                } else {
+                    ApiError::BadRequest(e.body_text())
+                }
+            })?;
+            if bytes.trim_ascii() == b"null" {
+                return Ok(Self(None));
+            }
+            // The body, already read within the size limit, handed to the API's JSON reader.
+            let mut again = Request::new(axum::body::Body::from(bytes));
+            again
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, content_type);
+            let ApiJson(v) = ApiJson::from_request(again, state).await?;
             return Ok(Self(Some(v)));
         }
         let bytes = Bytes::from_request(req, state)
