@@ -119,7 +119,7 @@ impl Application {
             settings.rate_limits(),
             clock.clone(),
         ));
-        let state = AppState {
+        let state = AppState::new(accord_web::state::Shared {
             store,
             catalog,
             keyring,
@@ -134,7 +134,7 @@ impl Application {
             access_gates: Arc::new(accord_web::services::access::AccessGates::new()),
             api_keys: Arc::new(accord_web::services::access::ApiKeyCache::new()),
             funnel: Arc::new(accord_web::services::funnel::FunnelBuffer::new()),
-        };
+        });
         Ok(Self {
             listener,
             state,
@@ -174,14 +174,18 @@ impl Application {
     /// mounted or `sandbox.url` points elsewhere.
     #[must_use]
     pub fn with_sandbox_in_process(mut self) -> Self {
-        let urls = &self.state.platforms.urls;
+        let urls = self.state.platforms.urls.clone();
         if let (Some(sandbox), None) = (&self.sandbox, &urls.sandbox_url) {
             let sandbox = sandbox.in_process("/sandbox");
             let answer: accord_platform::InProcessAnswer = Arc::new(move |request| {
                 let sandbox = sandbox.clone();
                 Box::pin(async move { sandbox.answer(request).await })
             });
-            self.state.platforms.in_process = Some(accord_platform::InProcess {
+            let shared = self
+                .state
+                .get_mut()
+                .expect("the state is changed before the server hands out clones of it");
+            shared.platforms.in_process = Some(accord_platform::InProcess {
                 base: urls.endpoint("{sandbox_url}", None),
                 answer,
             });

@@ -45,9 +45,32 @@ impl WebConfig {
     }
 }
 
-/// Everything a handler can reach. Cheap to clone (all `Arc`s).
+/// Everything a handler can reach: one reference-counted [`Shared`], so the clone each `State`
+/// extractor and middleware makes is one atomic increment, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
+    /// The state to change while it is set up, before any handler holds a clone of it.
+    pub fn get_mut(&mut self) -> Option<&mut Shared> {
+        Arc::get_mut(&mut self.0)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub catalog: Arc<Catalog>,
     pub keyring: Arc<Keyring>,
@@ -74,7 +97,7 @@ pub struct AppState {
 }
 
 /// The store by role: each call names the role it uses, and can reach only that role's calls.
-impl AppState {
+impl Shared {
     /// Tenants' secrets, sealed and opened under each tenant's data key.
     pub fn secrets(&self) -> &accord_platform::secrets::Secrets {
         &self.platforms.secrets
