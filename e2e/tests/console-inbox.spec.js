@@ -6,14 +6,12 @@
 // among the resolved ones, and reopens it; and axe (WCAG 2.0/2.1/2.2 A and AA) on the inbox's
 // three filters and the API keys page, in English and French, light and dark. The security
 // guard (headers, CSP violations, third-party requests) watches every page.
-import { execFileSync } from 'node:child_process';
 import { test, expect } from '@playwright/test';
-import { guardContext } from '../lib/fixtures.js';
 import { runAxe } from '../lib/axe.js';
-import { ACCORD_BIN, LANGS } from '../lib/env.js';
+import { createTenant, setPassword, signedIn as signInAs } from '../lib/console.js';
+import { LANGS } from '../lib/env.js';
 import { startPrivateDemo } from '../lib/server.js';
 
-const PASSWORD = 'correct horse battery staple';
 const OWNER = 'owner@inbox.example';
 const CUSTOMER = 'ana+shop@bluebell.example';
 
@@ -24,14 +22,8 @@ let reference;
 
 test.beforeAll(async ({ browser }) => {
   demo = await startPrivateDemo();
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCORD_')));
-  const out = execFileSync(ACCORD_BIN, ['tenant', 'create', '--name', 'Inbox Lender', '--owner-email', OWNER], {
-    env: { ...env, ACCORD_DATABASE__DATA_DIR: demo.dataDir, ACCORD_LOG__LEVEL: 'warn' },
-    encoding: 'utf8',
-  });
-  const link = /^Set-password link[^:]*: (\S+)/m.exec(out);
+  const { link, out } = createTenant(demo, 'Inbox Lender', OWNER);
   const key = /^API key[^:]*: (\S+)/m.exec(out);
-  expect(link, out).not.toBeNull();
   expect(key, out).not.toBeNull();
   const api = (path, body) => fetch(`${demo.baseUrl}${path}`, {
     method: 'POST',
@@ -41,12 +33,7 @@ test.beforeAll(async ({ browser }) => {
 
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(demo.baseUrl + link[1].slice(link[1].indexOf('/console/')));
-  await page.waitForURL(/\/console\/set-password$/);
-  await page.locator('#password').fill(PASSWORD);
-  await page.locator('#confirm').fill(PASSWORD);
-  await page.locator('form button[type=submit]').click();
-  await expect(page).toHaveURL(/\/console\?done=password-set$/);
+  await setPassword(page, demo, link);
 
   // A customer of this tenant asks for help from the flow.
   const company = await api('/v1/companies', { name: 'Bluebell Bakery Ltd' });
@@ -68,17 +55,7 @@ test.afterAll(async () => {
 });
 
 /** A guarded context signed in as the owner. */
-async function signedIn(browser, options = {}) {
-  const context = await browser.newContext(options);
-  const guard = await guardContext(context, { origin: demo.baseUrl });
-  const page = await context.newPage();
-  await page.goto(`${demo.baseUrl}/console/sign-in`);
-  await page.locator('#email').fill(OWNER);
-  await page.locator('#password').fill(PASSWORD);
-  await page.locator('form.stack button[type=submit]').click();
-  await expect(page).toHaveURL(/\/console$/);
-  return { context, guard, page };
-}
+const signedIn = (browser, options) => signInAs(browser, demo, OWNER, options);
 
 test('without JavaScript: a request is found open, replied to by e-mail, resolved and reopened', async ({ browser }) => {
   const { context, guard, page } = await signedIn(browser, { javaScriptEnabled: false });

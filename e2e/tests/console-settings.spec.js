@@ -5,15 +5,13 @@
 // editor and the preview page in English and French, light and dark; screenshots of the
 // editor and the preview land in docs/screenshots/. The security guard (headers, CSP
 // violations, third-party requests) watches every page.
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { test, expect } from '@playwright/test';
-import { guardContext } from '../lib/fixtures.js';
 import { runAxe } from '../lib/axe.js';
-import { ACCORD_BIN, LANGS, SCREENSHOT_DIR } from '../lib/env.js';
+import { createTenant, setPassword, signedIn as signInAs } from '../lib/console.js';
+import { LANGS, SCREENSHOT_DIR } from '../lib/env.js';
 import { startPrivateDemo } from '../lib/server.js';
 
-const PASSWORD = 'correct horse battery staple';
 const OWNER = 'owner@settings.example';
 
 test.describe.configure({ mode: 'serial' });
@@ -22,22 +20,10 @@ let demo;
 
 test.beforeAll(async ({ browser }) => {
   demo = await startPrivateDemo();
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCORD_')));
-  const out = execFileSync(ACCORD_BIN, ['tenant', 'create', '--name', 'Settings Lender', '--owner-email', OWNER], {
-    env: { ...env, ACCORD_DATABASE__DATA_DIR: demo.dataDir, ACCORD_LOG__LEVEL: 'warn' },
-    encoding: 'utf8',
-  });
-  const printed = /^Set-password link[^:]*: (\S+)/m.exec(out);
-  expect(printed, out).not.toBeNull();
-  const link = printed[1].slice(printed[1].indexOf('/console/'));
+  const { link } = createTenant(demo, 'Settings Lender', OWNER);
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(demo.baseUrl + link);
-  await page.waitForURL(/\/console\/set-password$/);
-  await page.locator('#password').fill(PASSWORD);
-  await page.locator('#confirm').fill(PASSWORD);
-  await page.locator('form button[type=submit]').click();
-  await expect(page).toHaveURL(/\/console\?done=password-set$/);
+  await setPassword(page, demo, link);
   await context.close();
 });
 
@@ -46,17 +32,7 @@ test.afterAll(async () => {
 });
 
 /** A guarded context signed in as the owner. */
-async function signedIn(browser, options = {}) {
-  const context = await browser.newContext(options);
-  const guard = await guardContext(context, { origin: demo.baseUrl });
-  const page = await context.newPage();
-  await page.goto(`${demo.baseUrl}/console/sign-in`);
-  await page.locator('#email').fill(OWNER);
-  await page.locator('#password').fill(PASSWORD);
-  await page.locator('form.stack button[type=submit]').click();
-  await expect(page).toHaveURL(/\/console$/);
-  return { context, guard, page };
-}
+const signedIn = (browser, options) => signInAs(browser, demo, OWNER, options);
 
 /** The input of a settings field (its id carries the document path, dots and all). */
 const field = (page, p) => page.locator(`[id="f-${p}"]`);

@@ -5,16 +5,15 @@
 // console with JavaScript off (it sends no script at all); forged posts refused; every page
 // within the flow's weight budget; screenshots in docs/screenshots/console-*.png. The security
 // guard (headers, CSP violations, third-party requests) watches every page.
-import { execFileSync } from 'node:child_process';
 import { test, expect } from '@playwright/test';
 import { guardContext } from '../lib/fixtures.js';
 import { runAxe } from '../lib/axe.js';
 import path from 'node:path';
-import { ACCORD_BIN, LANGS, SCREENSHOT_DIR } from '../lib/env.js';
+import { createTenant, PASSWORD, setPassword, signedIn as signInAs } from '../lib/console.js';
+import { LANGS, SCREENSHOT_DIR } from '../lib/env.js';
 import { startPrivateDemo } from '../lib/server.js';
 import { BUDGET, formatTable, startMeter } from '../lib/weight.js';
 
-const PASSWORD = 'correct horse battery staple';
 const OWNER = 'owner@console.example';
 const PAGES = [
   '/console',
@@ -42,23 +41,10 @@ let companyPath;
 
 test.beforeAll(async ({ browser }) => {
   demo = await startPrivateDemo();
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ACCORD_')));
-  const out = execFileSync(ACCORD_BIN, ['tenant', 'create', '--name', 'Console Lender', '--owner-email', OWNER], {
-    env: { ...env, ACCORD_DATABASE__DATA_DIR: demo.dataDir, ACCORD_LOG__LEVEL: 'warn' },
-    encoding: 'utf8',
-  });
-  const printed = /^Set-password link[^:]*: (\S+)/m.exec(out);
-  expect(printed, out).not.toBeNull();
-  const path = printed[1].slice(printed[1].indexOf('/console/'));
+  const { link } = createTenant(demo, 'Console Lender', OWNER);
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(demo.baseUrl + path);
-  // The page moves on by itself to the form without the secret in its address.
-  await page.waitForURL(/\/console\/set-password$/);
-  await page.locator('#password').fill(PASSWORD);
-  await page.locator('#confirm').fill(PASSWORD);
-  await page.locator('form button[type=submit]').click();
-  await expect(page).toHaveURL(/\/console\?done=password-set$/);
+  await setPassword(page, demo, link);
   // A company, so its page is walked too.
   await page.goto(`${demo.baseUrl}/console/companies`);
   await page.locator('#name').fill('Bluebell Bakery Ltd');
@@ -73,17 +59,7 @@ test.afterAll(async () => {
 });
 
 /** A guarded context signed in as the owner. */
-async function signedIn(browser, options = {}) {
-  const context = await browser.newContext(options);
-  const guard = await guardContext(context, { origin: demo.baseUrl });
-  const page = await context.newPage();
-  await page.goto(`${demo.baseUrl}/console/sign-in`);
-  await page.locator('#email').fill(OWNER);
-  await page.locator('#password').fill(PASSWORD);
-  await page.locator('form.stack button[type=submit]').click();
-  await expect(page).toHaveURL(/\/console$/);
-  return { context, guard, page };
-}
+const signedIn = (browser, options) => signInAs(browser, demo, OWNER, options);
 
 for (const lang of LANGS) {
   for (const theme of ['light', 'dark']) {
