@@ -3,8 +3,9 @@
 # scraping a live Accord, since Grafana itself is not needed to run a PromQL query.
 #
 #   docs/grafana/check.sh
-#   FLOWS=6 docs/grafana/check.sh            (more hosted flows)
-#   SCREENSHOTS=1 docs/grafana/check.sh      (also renders docs/grafana/prometheus-*.png)
+#   FLOWS=6 docs/grafana/check.sh            (more hosted flows; PACE=2: seconds between them)
+#   SCREENSHOTS=1 FLOWS=16 PACE=4 docs/grafana/check.sh
+#                                            (also renders docs/grafana/prometheus-*.png)
 #   DASHBOARD=/tmp/other.json docs/grafana/check.sh
 #   CHECK_ACCORD_BIN=/path/to/accord docs/grafana/check.sh   (no build; not ACCORD_…: Accord
 #                                                             reads those as its configuration)
@@ -30,6 +31,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 FLOWS="${FLOWS:-3}"
+PACE="${PACE:-0}"
 ACCORD_PORT="${ACCORD_PORT:-18480}"
 HOOK_PORT="${HOOK_PORT:-18481}"
 PROM_PORT="${PROM_PORT:-19490}"
@@ -197,16 +199,17 @@ decline() { # N: a customer who reads the consent page and declines
 echo "== traffic: $FLOWS hosted flows, data access, webhooks"
 api POST /v1/webhook-endpoints "{\"url\": \"http://127.0.0.1:$HOOK_PORT/hook\"}" >/dev/null
 CT=application/merge-patch+json api PATCH /v1/link-settings '{"allow_access_tokens": true}' >/dev/null
-COMPANIES=()
-for n in $(seq "$FLOWS"); do COMPANIES+=("$(flow "$n")"); done
-decline 0
-for company in "${COMPANIES[@]}"; do
+# Each customer's connection is read right after it is made (data API, proxy, access token).
+for n in $(seq "$FLOWS"); do
+    company="$(flow "$n")"
     base="/v1/companies/$company/connections/$(api GET "/v1/companies/$company/connections" | json data 0 id)"
     api GET "$base/data/invoices?limit=5" >/dev/null
     api GET "$base/proxy/invoices?limit=2" >/dev/null
     api POST "$base/access-token" '{}' >/dev/null
     api GET "/v1/companies/$company" >/dev/null
     api GET "/v1/companies/$company/consents" >/dev/null
+    if [ "$n" = 1 ]; then decline 0; fi
+    sleep "$PACE"
 done
 # The last customer's connection is disconnected (a consent withdrawn, webhooks), after which
 # a read through it is refused: the gateway's refusals are on the dashboard too.

@@ -29,12 +29,13 @@ EMPTY_OK = [
     (re.compile(r'status=~"5\.\."'), "no 5xx in this traffic"),
 ]
 
-# Panels whose Prometheus graph check.sh --screenshots saves, by title: file name.
+# Panels whose Prometheus graph check.sh --screenshots saves, by title: file name, and whether
+# the graph is stacked (the gateway's calls come at one rate each: unstacked, they hide each other).
 SCREENSHOTS = {
-    "Requests by route": "prometheus-requests.png",
-    "Slowest routes (p99)": "prometheus-latency.png",
-    "Data access (gateway) by outcome": "prometheus-gateway.png",
-    "Webhook deliveries": "prometheus-webhooks.png",
+    "Requests by route": ("prometheus-requests.png", "0"),
+    "Slowest routes (p99)": ("prometheus-latency.png", "0"),
+    "Data access (gateway) by outcome": ("prometheus-gateway.png", "1"),
+    "Webhook deliveries": ("prometheus-webhooks.png", "0"),
 }
 
 NOT_LABELS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset"}
@@ -173,19 +174,19 @@ def screenshots(args, dashboard, variables):
     exprs = {}
     for title, t in targets(dashboard["panels"]):
         exprs.setdefault(title, resolve(t["expr"], args, variables))
-    for title, file in SCREENSHOTS.items():
+    for title, (file, stacked) in SCREENSHOTS.items():
         if title not in exprs:
             print(f"no panel {title!r} for {file}", file=sys.stderr)
             return 1
         url = f"{args.prometheus}/graph?" + urllib.parse.urlencode(
             {"g0.expr": exprs[title], "g0.tab": "0", "g0.range_input": args.graph_range,
-             "g0.stacked": "0", "g0.show_exemplars": "0"})
+             "g0.stacked": stacked, "g0.show_exemplars": "0"})
         out = f"{args.screenshots}/{file}"
         subprocess.run(
             ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
              "--no-first-run", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--hide-scrollbars", f"--user-data-dir={args.profile}",
-             "--window-size=1400,900", "--virtual-time-budget=10000", f"--screenshot={out}", url],
+             "--window-size=1400,1000", "--virtual-time-budget=10000", f"--screenshot={out}", url],
             check=True, capture_output=True, timeout=120)
         print(f"   {out}: {title}")
     return 0
