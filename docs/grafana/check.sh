@@ -93,6 +93,8 @@ wait_for "$ACCORD/healthz" "$DIR/accord.log"
 for _ in $(seq 100); do grep -q '^Link URL: ' "$DIR/accord.log" && break; sleep 0.1; done
 API_KEY="$(sed -n 's/^Tenant API key (shown once): //p' "$DIR/accord.log" | tail -1)"
 [ -n "$API_KEY" ] || { cat "$DIR/accord.log" >&2; die "no API key in the demo's output"; }
+# curl reads the header from a file, so the key stays off command lines (ps shows those).
+echo "Authorization: Bearer $API_KEY" >"$DIR/auth"
 code="$(curl -s -o /dev/null -w '%{http_code}' "$ACCORD/metrics")"
 [ "$code" = 401 ] || die "/metrics answered $code without the token, not 401"
 
@@ -135,7 +137,7 @@ curl -s "$PROM/api/v1/query?query=up" | grep -q '"value":\[[0-9.]*,"1"\]' \
 
 # --- traffic ----------------------------------------------------------------------------------
 api() { # METHOD PATH [JSON]: the body on stdout; fails unless 2xx (CT: another content type)
-    local args=(-sS -o "$DIR/api" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $API_KEY")
+    local args=(-sS -o "$DIR/api" -w '%{http_code}' -X "$1" -H @"$DIR/auth")
     [ $# -ge 3 ] && args+=(-H "Content-Type: ${CT:-application/json}" --data-raw "$3")
     local code
     code="$(curl "${args[@]}" "$ACCORD$2")"
@@ -214,7 +216,7 @@ done
 # The last customer's connection is disconnected (a consent withdrawn, webhooks), after which
 # a read through it is refused: the gateway's refusals are on the dashboard too.
 api DELETE "$base" >/dev/null
-code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $API_KEY" "$ACCORD$base/data/invoices")"
+code="$(curl -s -o /dev/null -w '%{http_code}' -H @"$DIR/auth" "$ACCORD$base/data/invoices")"
 case "$code" in 4??) ;; *) die "a read through a disconnected connection answered $code" ;; esac
 api GET /v1/analytics/funnel >/dev/null
 code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer not-a-key' "$ACCORD/v1/companies")"
