@@ -4,125 +4,22 @@
 //! sign-out, "sign out everywhere else"), single-use set-password links, API keys made and
 //! revoked in the console, and the audit trail listing it all.
 
-use crate::helpers::{captured_logs, spawn_app, Browser, Page, TestApp};
-use accord_domain::console::{ConsoleUser, Role, SetPasswordPurpose, SetPasswordToken, UserId};
-use accord_domain::crypto::{random_token, TokenHash};
+use crate::helpers::console::{
+    assert_audited, audit_actions, code_for, csrf, fields, invited, member, open_link,
+    set_password, sign_in, signed_in, PASSWORD,
+};
+use crate::helpers::{captured_logs, spawn_app, Browser, Page};
+use accord_domain::console::Role;
+use accord_domain::crypto::random_token;
 use accord_domain::ids::{ConsentId, SupportRequestId, WebhookDeliveryId, WebhookEndpointId};
 use accord_domain::tenant::{SupportRequest, SupportTopic};
 use accord_domain::Clock;
 use std::collections::BTreeMap;
 use time::Duration;
 
-pub(crate) const PASSWORD: &str = "correct horse battery staple";
-
-/// A console user of the demo tenant with `role` and no password yet, and a set-password link
-/// for them (its path).
-async fn invited(app: &TestApp, email: &str, role: Role) -> (ConsoleUser, String) {
-    let now = app.clock.now();
-    let user = ConsoleUser {
-        id: UserId::new(),
-        tenant_id: app.tenant(),
-        email: email.to_owned(),
-        name: format!("{role} of the demo"),
-        role,
-        password_hash: None,
-        totp_secret: None,
-        failed_sign_ins: 0,
-        locked_until: None,
-        created_at: now,
-        disabled_at: None,
-    };
-    app.state.console().create_user(&user).await.unwrap();
-    let secret = random_token(32);
-    app.state
-        .console()
-        .add_set_password_token(&SetPasswordToken {
-            token_hash: TokenHash::of(&secret),
-            user_id: user.id,
-            tenant_id: user.tenant_id,
-            purpose: SetPasswordPurpose::Invite,
-            created_at: now,
-            expires_at: now + SetPasswordToken::INVITE_TTL,
-            used_at: None,
-        })
-        .await
-        .unwrap();
-    (user, format!("/console/set-password/{secret}"))
-}
-
-/// Opens a set-password link in `browser`: the page moves on to the token-free form by itself.
-async fn open_link(browser: &Browser, link: &str) -> Page {
-    let opened = browser.get(link).await;
-    assert_eq!(opened.status, 200, "opened link: {}", opened.body);
-    assert!(opened.has("meta[http-equiv=refresh][content$='/console/set-password']"));
-    assert!(opened
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .any(|c| c.to_str().unwrap().contains("Path=/console/set-password")));
-    browser.get("/console/set-password").await
-}
-
-/// Opens a set-password link in `browser` and chooses [`PASSWORD`]; returns the answer.
-async fn set_password(browser: &Browser, link: &str) -> Page {
-    let page = open_link(browser, link).await;
-    assert_eq!(page.status, 200, "set-password page: {}", page.body);
-    let (action, mut fields) = page.quiet_form("form");
-    fields.insert("password".into(), PASSWORD.into());
-    fields.insert("confirm".into(), PASSWORD.into());
-    browser.post(&action, &fields).await
-}
-
-/// A signed-in browser of a new user with `role`.
-pub(crate) async fn member(app: &TestApp, email: &str, role: Role) -> (Browser, ConsoleUser) {
-    let (user, link) = invited(app, email, role).await;
-    let browser = app.browser();
-    let done = set_password(&browser, &link).await;
-    assert_eq!(done.status, 303, "password set: {}", done.body);
-    assert_eq!(done.location(), "/console?done=password-set");
-    (browser, user)
-}
-
-/// Posts the sign-in form from a fresh sign-in page.
-pub(crate) async fn sign_in(browser: &Browser, email: &str, password: &str, code: &str) -> Page {
-    let page = browser.get("/console/sign-in").await;
-    assert_eq!(page.status, 200, "sign-in page: {}", page.body);
-    let (action, mut fields) = page.quiet_form("form");
-    fields.insert("email".into(), email.into());
-    fields.insert("password".into(), password.into());
-    fields.insert("code".into(), code.into());
-    browser.post(&action, &fields).await
-}
-
-/// The CSRF token of a signed-in browser's forms (from the sign-out form on every page).
-pub(crate) async fn csrf(browser: &Browser) -> String {
-    let page = browser.get("/console/account").await;
-    assert_eq!(page.status, 200, "account page: {}", page.body);
-    page.quiet_form("form[action='/console/sign-out']").1["csrf"].clone()
-}
-
-fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-async fn audit_actions(app: &TestApp) -> Vec<String> {
-    app.state
-        .console()
-        .audit(app.tenant(), None, 500)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect()
-}
-
 #[tokio::test]
 async fn signing_in_says_the_same_for_every_failure_and_locks_after_ten() {
-    let app = spawn_app().await;
-    let (_, owner) = member(&app, "owner@lender.example", Role::Owner).await;
+    let (app, _, owner) = signed_in(Role::Owner).await;
     let b = app.browser();
 
     let wrong = sign_in(&b, "OWNER@lender.example", "not the password", "").await;
@@ -201,28 +98,9 @@ async fn sign_in_attempts_are_rate_limited_per_account() {
     assert!(statuses.contains(&429), "{statuses:?}");
 }
 
-/// The current RFC 6238 code of a base32 secret as the account page shows it (grouped by 4).
-pub(crate) fn code_for(app: &TestApp, secret_text: &str) -> String {
-    let secret = totp_rs::Secret::Encoded(secret_text.replace(' ', ""))
-        .to_bytes()
-        .unwrap();
-    let totp = totp_rs::TOTP::new(
-        totp_rs::Algorithm::SHA1,
-        6,
-        1,
-        30,
-        secret,
-        None,
-        String::new(),
-    )
-    .unwrap();
-    totp.generate(u64::try_from(app.clock.now().unix_timestamp()).unwrap())
-}
-
 #[tokio::test]
 async fn a_second_factor_is_enrolled_with_a_verified_code_then_asked_at_sign_in() {
-    let app = spawn_app().await;
-    let (b, user) = member(&app, "admin@lender.example", Role::Admin).await;
+    let (app, b, user) = signed_in(Role::Admin).await;
     let account = b.get("/console/account").await;
     assert_eq!(account.status, 200);
     assert!(
@@ -269,8 +147,7 @@ async fn a_second_factor_is_enrolled_with_a_verified_code_then_asked_at_sign_in(
     app.clock.advance(Duration::seconds(30));
     let ok = sign_in(&other, &user.email, PASSWORD, &code_for(&app, &secret)).await;
     assert_eq!(ok.status, 303, "{}", ok.body);
-    let actions = audit_actions(&app).await;
-    assert!(actions.iter().any(|a| a == "console.totp_enabled"));
+    assert_audited(&app, &["console.totp_enabled"]).await;
 }
 
 /// A path of the route table with its parameters filled from `ids` (`{id}` by the section it
@@ -299,8 +176,7 @@ fn fill(path: &str, ids: &BTreeMap<&str, String>) -> String {
 
 #[tokio::test]
 async fn every_console_route_answers_each_role_as_its_table_says() {
-    let app = spawn_app().await;
-    let (owner, _) = member(&app, "owner@lender.example", Role::Owner).await;
+    let (app, owner, _) = signed_in(Role::Owner).await;
     let (admin, _) = member(&app, "admin@lender.example", Role::Admin).await;
     let (viewer, _) = member(&app, "viewer@lender.example", Role::Viewer).await;
     let (target, _) = invited(&app, "target@lender.example", Role::Viewer).await;
@@ -417,8 +293,7 @@ async fn every_console_route_answers_each_role_as_its_table_says() {
 
 #[tokio::test]
 async fn forged_console_posts_change_nothing() {
-    let app = spawn_app().await;
-    let (owner, _) = member(&app, "owner@lender.example", Role::Owner).await;
+    let (app, owner, _) = signed_in(Role::Owner).await;
     let keys_before = app
         .state
         .tenants()
@@ -491,8 +366,7 @@ async fn forged_console_posts_change_nothing() {
 
 #[tokio::test]
 async fn sessions_end_when_idle_at_twelve_hours_and_on_request() {
-    let app = spawn_app().await;
-    let (b, user) = member(&app, "viewer@lender.example", Role::Viewer).await;
+    let (app, b, user) = signed_in(Role::Viewer).await;
     assert_eq!(b.get("/console").await.status, 200);
     app.clock.advance(Duration::minutes(29));
     assert_eq!(
@@ -552,16 +426,12 @@ async fn sessions_end_when_idle_at_twelve_hours_and_on_request() {
         .await
         .unwrap()
         .is_empty());
-    let actions = audit_actions(&app).await;
-    for a in ["console.sign_out", "console.sessions_ended"] {
-        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
-    }
+    assert_audited(&app, &["console.sign_out", "console.sessions_ended"]).await;
 }
 
 #[tokio::test]
 async fn invitations_are_single_use_links_that_expire() {
-    let app = spawn_app().await;
-    let (owner, _) = member(&app, "owner@lender.example", Role::Owner).await;
+    let (app, owner, _) = signed_in(Role::Owner).await;
     let token = csrf(&owner).await;
     let invited = owner
         .post(
@@ -653,8 +523,7 @@ async fn invited_link(owner: &Browser, token: &str, email: &str) -> String {
 
 #[tokio::test]
 async fn roles_bound_what_people_may_do_to_each_other() {
-    let app = spawn_app().await;
-    let (owner, _) = member(&app, "owner@lender.example", Role::Owner).await;
+    let (app, owner, _) = signed_in(Role::Owner).await;
     let (admin, _) = member(&app, "admin@lender.example", Role::Admin).await;
     let (viewer_b, viewer) = member(&app, "viewer@lender.example", Role::Viewer).await;
     let admin_token = csrf(&admin).await;
@@ -707,16 +576,12 @@ async fn roles_bound_what_people_may_do_to_each_other() {
             .status,
         401
     );
-    let actions = audit_actions(&app).await;
-    for a in ["console.role_changed", "console.user_removed"] {
-        assert!(actions.iter().any(|x| x == a), "{a}");
-    }
+    assert_audited(&app, &["console.role_changed", "console.user_removed"]).await;
 }
 
 #[tokio::test]
 async fn api_keys_are_shown_once_work_and_stop_when_revoked() {
-    let app = spawn_app().await;
-    let (admin, _) = member(&app, "admin@lender.example", Role::Admin).await;
+    let (app, admin, _) = signed_in(Role::Admin).await;
     let token = csrf(&admin).await;
     let made = admin
         .post(
@@ -763,16 +628,12 @@ async fn api_keys_are_shown_once_work_and_stop_when_revoked() {
         .await;
     assert_eq!(revoked.status, 303);
     assert_eq!(call(key).await, 401, "a revoked key is refused");
-    let actions = audit_actions(&app).await;
-    for a in ["api_key.created", "api_key.revoked"] {
-        assert!(actions.iter().any(|x| x == a), "{a}");
-    }
+    assert_audited(&app, &["api_key.created", "api_key.revoked"]).await;
 }
 
 #[tokio::test]
 async fn the_audit_trail_lists_console_actions_newest_first() {
-    let app = spawn_app().await;
-    let (owner, _) = member(&app, "owner@lender.example", Role::Owner).await;
+    let (app, owner, _) = signed_in(Role::Owner).await;
     let token = csrf(&owner).await;
     // Entries of one instant would tie: the company is made a second later.
     app.clock.advance(Duration::seconds(1));
@@ -802,8 +663,7 @@ async fn the_audit_trail_lists_console_actions_newest_first() {
 
 #[tokio::test]
 async fn console_pages_carry_the_security_headers_and_work_without_script() {
-    let app = spawn_app().await;
-    let (owner, _) = member(&app, "owner@lender.example", Role::Owner).await;
+    let (_app, owner, _) = signed_in(Role::Owner).await;
     for path in [
         "/console",
         "/console/companies",
@@ -846,8 +706,7 @@ async fn console_pages_carry_the_security_headers_and_work_without_script() {
 
 #[tokio::test]
 async fn link_settings_are_previewed_checked_saved_and_restored() {
-    let app = spawn_app().await;
-    let (admin, _) = member(&app, "admin@lender.example", Role::Admin).await;
+    let (app, admin, _) = signed_in(Role::Admin).await;
     let page = admin.get("/console/settings").await;
     assert_eq!(page.status, 200);
     let doc_text = page.quiet_texts("textarea#document").join("");
@@ -975,8 +834,5 @@ async fn link_settings_are_previewed_checked_saved_and_restored() {
         newest.number + 2,
         "a restore is a new version"
     );
-    let actions = audit_actions(&app).await;
-    for a in ["settings.saved", "settings.restored"] {
-        assert!(actions.iter().any(|x| x == a), "{a}");
-    }
+    assert_audited(&app, &["settings.saved", "settings.restored"]).await;
 }

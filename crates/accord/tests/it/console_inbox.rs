@@ -3,13 +3,12 @@
 //! address and subject), a company's consents with their receipts and ledger positions, a TOTP
 //! code accepted once, and the API keys page in pages.
 
-use crate::console::{code_for, csrf, member, sign_in, PASSWORD};
+use crate::helpers::console::{code_for, csrf, fields, member, sign_in, signed_in, PASSWORD};
 use crate::helpers::{Page, TestApp};
 use accord_domain::console::Role;
 use accord_domain::ids::{CompanyId, SupportRequestId, TenantId};
 use accord_domain::tenant::{SupportRequest, SupportStatus, SupportTopic};
 use accord_domain::Clock as _;
-use std::collections::BTreeMap;
 use time::Duration;
 
 /// A support request of `tenant` stored as the flow stores one (no e-mail job).
@@ -33,13 +32,6 @@ async fn request(app: &TestApp, tenant: TenantId, n: u32) -> SupportRequest {
     r
 }
 
-fn fields(csrf: &str, status: &str) -> BTreeMap<String, String> {
-    [("csrf", csrf), ("status", status)]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
 fn references(page: &Page) -> Vec<String> {
     page.quiet_texts("article.card h2")
         .into_iter()
@@ -49,8 +41,7 @@ fn references(page: &Page) -> Vec<String> {
 
 #[tokio::test]
 async fn the_support_inbox_lists_open_requests_and_admins_resolve_and_reopen_them() {
-    let app = crate::helpers::spawn_app().await;
-    let (admin, admin_user) = member(&app, "admin@lender.example", Role::Admin).await;
+    let (app, admin, admin_user) = signed_in(Role::Admin).await;
     let (viewer, _) = member(&app, "viewer@lender.example", Role::Viewer).await;
     let first = request(&app, app.tenant(), 0).await;
     let second = request(&app, app.tenant(), 1).await;
@@ -69,7 +60,7 @@ async fn the_support_inbox_lists_open_requests_and_admins_resolve_and_reopen_the
     let refused = viewer
         .post(
             &format!("/console/support/{}/resolve", first.id),
-            &fields(&token, "open"),
+            &fields(&[("csrf", &token), ("status", "open")]),
         )
         .await;
     assert_eq!(refused.status, 403);
@@ -110,12 +101,17 @@ async fn the_support_inbox_lists_open_requests_and_admins_resolve_and_reopen_the
 
     // Resolving again changes nothing; reopening brings it back.
     let token = csrf(&admin).await;
-    let again = admin.post(&action, &fields(&token, "resolved")).await;
+    let again = admin
+        .post(
+            &action,
+            &fields(&[("csrf", &token), ("status", "resolved")]),
+        )
+        .await;
     assert_eq!(again.status, 303);
     let reopened = admin
         .post(
             &format!("/console/support/{}/reopen", first.id),
-            &fields(&token, "resolved"),
+            &fields(&[("csrf", &token), ("status", "resolved")]),
         )
         .await;
     assert_eq!(
@@ -162,7 +158,7 @@ async fn the_support_inbox_lists_open_requests_and_admins_resolve_and_reopen_the
         let answer = admin
             .post(
                 &format!("/console/support/{id}/resolve"),
-                &fields(&token, "open"),
+                &fields(&[("csrf", &token), ("status", "open")]),
             )
             .await;
         assert_eq!(answer.status, 404, "{id}");
@@ -172,8 +168,7 @@ async fn the_support_inbox_lists_open_requests_and_admins_resolve_and_reopen_the
 
 #[tokio::test]
 async fn the_support_inbox_is_paged_by_fifty() {
-    let app = crate::helpers::spawn_app().await;
-    let (admin, _) = member(&app, "admin@lender.example", Role::Admin).await;
+    let (app, admin, _) = signed_in(Role::Admin).await;
     for n in 0..52 {
         request(&app, app.tenant(), n).await;
     }
@@ -268,8 +263,7 @@ async fn a_companys_consents_link_their_receipts_and_ledger_positions() {
 
 #[tokio::test]
 async fn a_totp_code_is_accepted_once() {
-    let app = crate::helpers::spawn_app().await;
-    let (b, user) = member(&app, "admin@lender.example", Role::Admin).await;
+    let (app, b, user) = signed_in(Role::Admin).await;
     let account = b.get("/console/account").await;
     let secret = account.quiet_texts("code.secret").join("");
     let (action, mut form) = account.quiet_form("form[action='/console/account/totp']");
@@ -308,8 +302,7 @@ async fn a_totp_code_is_accepted_once() {
 
 #[tokio::test]
 async fn the_api_keys_page_lists_fifty_keys_a_page() {
-    let app = crate::helpers::spawn_app().await;
-    let (admin, _) = member(&app, "admin@lender.example", Role::Admin).await;
+    let (app, admin, _) = signed_in(Role::Admin).await;
     for n in 0..50 {
         let key = accord_domain::crypto::ApiKey::generate();
         app.state

@@ -2,12 +2,11 @@
 //! the person invited, in the inviter's console language, sealed in its job until sent, and the
 //! page says it was sent; without SMTP it is shown to copy as before.
 
-use crate::console::{csrf, member, PASSWORD};
-use crate::helpers::{spawn_app, spawn_app_with, Browser, TestApp};
+use crate::helpers::console::{csrf, fields, member, set_password, signed_in};
+use crate::helpers::{spawn_app_with, Browser, Page, TestApp};
 use crate::smtp::{wait_for_messages, SmtpSink};
 use accord_domain::console::Role;
 use accord_domain::tenant::JobKind;
-use std::collections::BTreeMap;
 
 async fn app_mailing_to(sink: &SmtpSink) -> TestApp {
     let url = sink.url();
@@ -23,18 +22,15 @@ async fn app_mailing_to(sink: &SmtpSink) -> TestApp {
 
 /// Invites `email` as an admin from `owner`'s console, posting to `at` (the people page, with
 /// a language when one is chosen); returns the answered page.
-async fn invite(owner: &Browser, at: &str, email: &str) -> crate::helpers::Page {
+async fn invite(owner: &Browser, at: &str, email: &str) -> Page {
     let token = csrf(owner).await;
-    let fields: BTreeMap<String, String> = [
-        ("csrf", token.as_str()),
+    let form = fields(&[
+        ("csrf", &token),
         ("email", email),
         ("name", "New Person"),
         ("role", "admin"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    owner.post(at, &fields).await
+    ]);
+    owner.post(at, &form).await
 }
 
 /// The set-password link in a mail's text (its path).
@@ -44,17 +40,6 @@ fn link_in(text: &str) -> String {
         .find(|w| w.contains("/console/set-password/"))
         .unwrap_or_else(|| panic!("no set-password link in:\n{text}"));
     url[url.find("/console/").unwrap()..].to_owned()
-}
-
-/// Opens a set-password link and chooses [`PASSWORD`]; the answer.
-async fn accept(browser: &Browser, path: &str) -> crate::helpers::Page {
-    assert_eq!(browser.get(path).await.status, 200);
-    let page = browser.get("/console/set-password").await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let (action, mut fields) = page.quiet_form("form");
-    fields.insert("password".into(), PASSWORD.into());
-    fields.insert("confirm".into(), PASSWORD.into());
-    browser.post(&action, &fields).await
 }
 
 #[tokio::test]
@@ -106,7 +91,7 @@ async fn an_invitation_is_emailed_and_its_link_opens_the_account() {
     );
     app.wait_job_done(jobs[0].id).await;
 
-    let done = accept(&app.browser(), &path).await;
+    let done = set_password(&app.browser(), &path).await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(done.location(), "/console?done=password-set");
 }
@@ -137,8 +122,7 @@ async fn the_invitation_is_in_the_inviters_console_language() {
 
 #[tokio::test]
 async fn without_smtp_the_invitation_is_a_link_to_copy() {
-    let app = spawn_app().await;
-    let (owner, _) = member(&app, "owner@lender.example", Role::Owner).await;
+    let (app, owner, _) = signed_in(Role::Owner).await;
     let page = invite(&owner, "/console/people", "copy@lender.example").await;
     assert_eq!(page.status, 201, "{}", page.body);
     let flash = page.quiet_texts(".flash p").join(" ");
@@ -150,5 +134,5 @@ async fn without_smtp_the_invitation_is_a_link_to_copy() {
     assert!(app.jobs(JobKind::SendLinkEmail).await.is_empty());
     let shown = page.quiet_texts(".flash code").join("");
     let path = shown[shown.find("/console/").unwrap()..].to_owned();
-    assert_eq!(accept(&app.browser(), &path).await.status, 303);
+    assert_eq!(set_password(&app.browser(), &path).await.status, 303);
 }

@@ -4,7 +4,7 @@
 //! is written, and a notice version drafted, reviewed with its classification, and published
 //! (viewers refused).
 
-use crate::console::{csrf, member};
+use crate::helpers::console::{audit_actions, csrf, member, signed_in};
 use crate::helpers::{quietly, Page, TestApp};
 use accord_domain::console::Role;
 use scraper::Selector;
@@ -66,19 +66,9 @@ async fn version_count(app: &TestApp) -> usize {
         .len()
 }
 
-async fn audit_count(app: &TestApp) -> usize {
-    app.state
-        .console()
-        .audit(app.tenant(), None, 500)
-        .await
-        .unwrap()
-        .len()
-}
-
 #[tokio::test]
 async fn settings_are_saved_field_by_field_and_refused_at_their_field() {
-    let app = crate::helpers::spawn_app().await;
-    let (admin, _) = member(&app, "admin@lender.example", Role::Admin).await;
+    let (app, admin, _) = signed_in(Role::Admin).await;
     let editor = admin.get("/console/settings").await;
     assert_eq!(editor.status, 200, "{}", editor.body);
     assert!(editor
@@ -216,8 +206,7 @@ const STEP_TEXT: [(&str, &str, &str); 8] = [
 
 #[tokio::test]
 async fn every_step_is_previewed_in_each_language_theme_and_width_and_nothing_is_written() {
-    let app = crate::helpers::spawn_app().await;
-    let (viewer, _) = member(&app, "viewer@lender.example", Role::Viewer).await;
+    let (app, viewer, _) = signed_in(Role::Viewer).await;
     let (other, _) = member(&app, "other@lender.example", Role::Viewer).await;
     let editor = viewer.get("/console/settings").await;
     let mut fields = form_fields(&editor, "form#fields-form");
@@ -239,7 +228,7 @@ async fn every_step_is_previewed_in_each_language_theme_and_width_and_nothing_is
             ("width", "phone"),
         ],
     );
-    let (versions, audits) = (version_count(&app).await, audit_count(&app).await);
+    let (versions, audits) = (version_count(&app).await, audit_actions(&app).await.len());
     let before = app
         .state
         .tenants()
@@ -324,7 +313,7 @@ async fn every_step_is_previewed_in_each_language_theme_and_width_and_nothing_is
         ["Bienvenue chez Acme"]
     );
     assert_eq!(version_count(&app).await, versions, "no version");
-    assert_eq!(audit_count(&app).await, audits, "no audit entry");
+    assert_eq!(audit_actions(&app).await.len(), audits, "no audit entry");
     let after = app
         .state
         .tenants()
@@ -350,8 +339,7 @@ fn urlencoding(s: &str) -> String {
 
 #[tokio::test]
 async fn a_notice_version_is_reviewed_with_its_classification_then_published() {
-    let app = crate::helpers::spawn_app().await;
-    let (admin, _) = member(&app, "admin@lender.example", Role::Admin).await;
+    let (app, admin, _) = signed_in(Role::Admin).await;
     let notices = app.state.notices().notices(app.tenant()).await.unwrap();
     let notice = &notices[0];
     let (category, locale) = (notice.category.as_str(), notice.locale.as_str());

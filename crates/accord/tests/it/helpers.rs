@@ -4,6 +4,8 @@
 //! demo tenant; `Browser` is a cookie-keeping client that does not follow redirects, so each
 //! step of the flow is observed.
 
+pub mod console;
+
 use accord::config::{Overrides, Settings};
 use accord::Application;
 use accord_domain::netguard::StaticResolver;
