@@ -7,8 +7,9 @@
 #   SCREENSHOTS=1 FLOWS=16 PACE=4 docs/grafana/check.sh
 #                                            (also renders docs/grafana/prometheus-*.png)
 #   DASHBOARD=/tmp/other.json docs/grafana/check.sh
-#   CHECK_ACCORD_BIN=/path/to/accord docs/grafana/check.sh   (no build; not ACCORD_…: Accord
-#                                                             reads those as its configuration)
+#   CHECK_ACCORD_BIN=/path/to/accord docs/grafana/check.sh   (no build)
+#   CHECK_ACCORD_PORT=18480 CHECK_PROM_PORT=19490 CHECK_HOOK_PORT=18481 …   (else free ports)
+# (CHECK_…, not ACCORD_…: Accord reads ACCORD_* variables as its configuration.)
 #
 # Builds Accord (debug), starts `accord demo` on a fresh data directory on loopback with a
 # metrics bearer token, a webhook receiver on loopback, and Prometheus 2.x scraping /metrics
@@ -32,9 +33,17 @@ cd "$(dirname "$0")/../.."
 
 FLOWS="${FLOWS:-3}"
 PACE="${PACE:-0}"
-ACCORD_PORT="${ACCORD_PORT:-18480}"
-HOOK_PORT="${HOOK_PORT:-18481}"
-PROM_PORT="${PROM_PORT:-19490}"
+# Ports the system has free now (three at once, so they differ), unless given. Not ACCORD_…:
+# Accord reads those as its configuration.
+read -r FREE1 FREE2 FREE3 < <(python3 -c '
+import socket
+held = [socket.socket() for _ in range(3)]
+for s in held:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in held))')
+PORT_ACCORD="${CHECK_ACCORD_PORT:-$FREE1}"
+PORT_HOOK="${CHECK_HOOK_PORT:-$FREE2}"
+PORT_PROM="${CHECK_PROM_PORT:-$FREE3}"
 RATE_INTERVAL="${RATE_INTERVAL:-30s}"
 HERE=docs/grafana
 DASHBOARD="${DASHBOARD:-$HERE/accord.json}"
@@ -56,9 +65,9 @@ die() { echo "check.sh: $*" >&2; exit 1; }
 for tool in curl python3 prometheus; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
-for port in "$ACCORD_PORT" "$HOOK_PORT" "$PROM_PORT"; do
+for port in "$PORT_ACCORD" "$PORT_HOOK" "$PORT_PROM"; do
     if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
-        die "port $port is taken (set ACCORD_PORT, HOOK_PORT, PROM_PORT)"
+        die "port $port is taken (set CHECK_ACCORD_PORT, CHECK_HOOK_PORT, CHECK_PROM_PORT)"
     fi
 done
 
@@ -79,16 +88,17 @@ wait_for() { # URL LOG
     die "$1 did not come up"
 }
 
-echo "== accord demo on 127.0.0.1:$ACCORD_PORT"
+echo "== accord demo on 127.0.0.1:$PORT_ACCORD"
 # The scrape token never reaches a command line or the environment: Accord and Prometheus both
 # read it from the file.
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/metrics-token"
 ACCORD_METRICS__TOKEN_FILE="$DIR/metrics-token" \
     ACCORD_WEBHOOKS__ALLOW_LOOPBACK=true \
     ACCORD_LOG__LEVEL=warn \
-    "$CHECK_ACCORD_BIN" demo --port "$ACCORD_PORT" --data-dir "$DIR/accord" >"$DIR/accord.log" 2>&1 &
+    "$CHECK_ACCORD_BIN" demo --port "$PORT_ACCORD" --data-dir "$DIR/accord" \
+    >"$DIR/accord.log" 2>&1 &
 PIDS+=("$!")
-ACCORD="http://127.0.0.1:$ACCORD_PORT"
+ACCORD="http://127.0.0.1:$PORT_ACCORD"
 wait_for "$ACCORD/healthz" "$DIR/accord.log"
 for _ in $(seq 100); do grep -q '^Link URL: ' "$DIR/accord.log" && break; sleep 0.1; done
 API_KEY="$(sed -n 's/^Tenant API key (shown once): //p' "$DIR/accord.log" | tail -1)"
@@ -98,8 +108,8 @@ echo "Authorization: Bearer $API_KEY" >"$DIR/auth"
 code="$(curl -s -o /dev/null -w '%{http_code}' "$ACCORD/metrics")"
 [ "$code" = 401 ] || die "/metrics answered $code without the token, not 401"
 
-echo "== webhook receiver on 127.0.0.1:$HOOK_PORT"
-python3 - "$HOOK_PORT" >"$DIR/hooks.log" 2>&1 <<'EOF' &
+echo "== webhook receiver on 127.0.0.1:$PORT_HOOK"
+python3 - "$PORT_HOOK" >"$DIR/hooks.log" 2>&1 <<'EOF' &
 import http.server, sys
 class Hook(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
@@ -110,7 +120,7 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()
 EOF
 PIDS+=("$!")
 
-echo "== prometheus on 127.0.0.1:$PROM_PORT, scraping every second"
+echo "== prometheus on 127.0.0.1:$PORT_PROM, scraping every second"
 cat >"$DIR/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
@@ -121,12 +131,12 @@ scrape_configs:
     authorization:
       credentials_file: $DIR/metrics-token
     static_configs:
-      - targets: ["127.0.0.1:$ACCORD_PORT"]
+      - targets: ["127.0.0.1:$PORT_ACCORD"]
 EOF
 prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/tsdb" \
-    --web.listen-address="127.0.0.1:$PROM_PORT" >"$DIR/prometheus.log" 2>&1 &
+    --web.listen-address="127.0.0.1:$PORT_PROM" >"$DIR/prometheus.log" 2>&1 &
 PIDS+=("$!")
-PROM="http://127.0.0.1:$PROM_PORT"
+PROM="http://127.0.0.1:$PORT_PROM"
 wait_for "$PROM/-/ready" "$DIR/prometheus.log"
 for _ in $(seq 100); do
     curl -s "$PROM/api/v1/query?query=up" | grep -q '"value":\[[0-9.]*,"1"\]' && break
@@ -141,7 +151,10 @@ api() { # METHOD PATH [JSON]: the body on stdout; fails unless 2xx (CT: another 
     [ $# -ge 3 ] && args+=(-H "Content-Type: ${CT:-application/json}" --data-raw "$3")
     local code
     code="$(curl "${args[@]}" "$ACCORD$2")"
-    case "$code" in 2??) cat "$DIR/api" ;; *) head -c 2000 "$DIR/api" >&2; die "$1 $2: $code" ;; esac
+    case "$code" in
+        2??) cat "$DIR/api" ;;
+        *) head -c 2000 "$DIR/api" >&2; die "$1 $2: $code" ;;
+    esac
 }
 json() { python3 -c "import json,sys; v=json.load(sys.stdin)
 for k in sys.argv[1:]: v=v[int(k) if k.isdigit() else k]
@@ -149,7 +162,8 @@ print(v)" "$@"; }
 # A browser: one cookie jar per flow, no redirects followed, the Origin header on posts.
 # Sets CODE and LOC (the redirect target, absolute); the body is in $DIR/page.
 browse() { # URL [FORM-DATA]
-    local url="$1" out args=(-sS -b "$JAR" -c "$JAR" -o "$DIR/page" -w '%{http_code} %{redirect_url}')
+    local url="$1" out
+    local args=(-sS -b "$JAR" -c "$JAR" -o "$DIR/page" -w '%{http_code} %{redirect_url}')
     case "$url" in http*) ;; *) url="$ACCORD$url" ;; esac
     if [ $# -ge 2 ]; then
         args+=(-H "Origin: $(echo "$url" | sed -E 's#^(https?://[^/]+).*#\1#')" --data-raw "$2")
@@ -182,7 +196,7 @@ flow() { # N: one customer through the whole hosted flow; prints the company id
     browse "$signin"; expect 200 "sandbox sign-in page"
     form="$(page form '' organisation=Bluebell decision=approve)"
     # The action resolves against the sign-in page's URL (the sandbox may be served apart).
-    action="$(python3 -c 'import sys,urllib.parse as u; print(u.urljoin(sys.argv[1], sys.argv[2]))' \
+    action="$(python3 -c 'import sys, urllib.parse as u; print(u.urljoin(*sys.argv[1:]))' \
         "$signin" "$(head -1 <<<"$form")")"
     browse "$action" "$(tail -1 <<<"$form")"; expect 303 "sandbox approve"
     browse "$LOC"; expect 303 "callback"
@@ -199,12 +213,14 @@ decline() { # N: a customer who reads the consent page and declines
 }
 
 echo "== traffic: $FLOWS hosted flows, data access, webhooks"
-api POST /v1/webhook-endpoints "{\"url\": \"http://127.0.0.1:$HOOK_PORT/hook\"}" >/dev/null
-CT=application/merge-patch+json api PATCH /v1/link-settings '{"allow_access_tokens": true}' >/dev/null
+api POST /v1/webhook-endpoints "{\"url\": \"http://127.0.0.1:$PORT_HOOK/hook\"}" >/dev/null
+CT=application/merge-patch+json \
+    api PATCH /v1/link-settings '{"allow_access_tokens": true}' >/dev/null
 # Each customer's connection is read right after it is made (data API, proxy, access token).
 for n in $(seq "$FLOWS"); do
     company="$(flow "$n")"
-    base="/v1/companies/$company/connections/$(api GET "/v1/companies/$company/connections" | json data 0 id)"
+    connection="$(api GET "/v1/companies/$company/connections" | json data 0 id)"
+    base="/v1/companies/$company/connections/$connection"
     api GET "$base/data/invoices?limit=5" >/dev/null
     api GET "$base/proxy/invoices?limit=2" >/dev/null
     api POST "$base/access-token" '{}' >/dev/null
@@ -219,7 +235,8 @@ api DELETE "$base" >/dev/null
 code="$(curl -s -o /dev/null -w '%{http_code}' -H @"$DIR/auth" "$ACCORD$base/data/invoices")"
 case "$code" in 4??) ;; *) die "a read through a disconnected connection answered $code" ;; esac
 api GET /v1/analytics/funnel >/dev/null
-code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer not-a-key' "$ACCORD/v1/companies")"
+code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer not-a-key' \
+    "$ACCORD/v1/companies")"
 [ "$code" = 401 ] || die "a wrong API key answered $code, not 401"
 curl -s -o /dev/null "$ACCORD/no-such-page"
 
@@ -242,6 +259,7 @@ python3 "$HERE/check_queries.py" --prometheus "$PROM" --dashboard "$DASHBOARD" \
 if [ -n "${SCREENSHOTS:-}" ]; then
     echo "== screenshots of Prometheus's graphs"
     python3 "$HERE/check_queries.py" --prometheus "$PROM" --dashboard "$DASHBOARD" \
-        --rate-interval "$RATE_INTERVAL" --screenshots "$HERE" --profile "$DIR/chromium" || status=$?
+        --rate-interval "$RATE_INTERVAL" --screenshots "$HERE" --profile "$DIR/chromium" \
+        || status=$?
 fi
 exit "$status"

@@ -11,7 +11,8 @@ variables (instance, job…) to ".*", which is what "All" selects. Each query go
 the traffic must have fed returns no series (EMPTY_OK names the ones that may), when a label
 named in a legend or in `by (...)` is missing from a series, when a metric or a matcher's label
 does not exist in Prometheus, or (with --metrics-url) when /metrics exposes a metric family
-that no panel queries. Exit status 1 if any row or check failed.
+that no panel queries. The layout fails if panels share an id or overlap. Exit status 1 if any
+row or check failed.
 """
 
 import argparse
@@ -25,7 +26,7 @@ import urllib.request
 
 # Queries that may rightly return nothing after check.sh's short run, and why.
 EMPTY_OK = [
-    (re.compile(r"accord_token_refreshes_total"), "no refresh due: the first is ~1 h after linking"),
+    (re.compile(r"accord_token_refreshes_total"), "no refresh due: the first is ~1 h after link"),
     (re.compile(r'status=~"5\.\."'), "no 5xx in this traffic"),
 ]
 
@@ -157,6 +158,28 @@ def check(args, dashboard, variables):
     return rows, failed
 
 
+def layout_problems(dashboard):
+    """What Grafana would import but draw wrong: shared panel ids or refIds, panels that overlap
+    or run past the 24-column grid."""
+    problems, cells, ids = [], {}, set()
+    for p in dashboard["panels"]:
+        title, g = p.get("title", "?"), p["gridPos"]
+        if p["id"] in ids:
+            problems.append(f"panel id {p['id']} used twice")
+        ids.add(p["id"])
+        refs = [t["refId"] for t in p.get("targets", [])]
+        if len(refs) != len(set(refs)):
+            problems.append(f"{title!r}: a refId used twice")
+        if g["x"] + g["w"] > 24:
+            problems.append(f"{title!r} runs past the grid's 24 columns")
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                if (x, y) in cells and cells[(x, y)] != title:
+                    problems.append(f"{title!r} overlaps {cells[(x, y)]!r}")
+                cells[(x, y)] = title
+    return sorted(set(problems))
+
+
 def coverage(args, dashboard):
     """Metric families /metrics exposes that no panel queries."""
     token = open(args.metrics_token_file).read().strip() if args.metrics_token_file else None
@@ -213,6 +236,10 @@ def main():
     print(f"{'panel':<{widths[0]}}  {'query':<{widths[1]}}  {'series':<{widths[3]}}  status")
     for title, expr, status, count in rows:
         print(f"{title:<{widths[0]}}  {expr:<{widths[1]}}  {count:<{widths[3]}}  {status}")
+    layout = layout_problems(dashboard)
+    for problem in layout:
+        print(f"FAIL layout: {problem}")
+    failed |= bool(layout)
     if args.metrics_url:
         missing = coverage(args, dashboard)
         for m in missing:
