@@ -108,6 +108,11 @@ fn open_reader(path: &Path) -> Result<Connection> {
 }
 
 /// The read-only connections and the permits that hand them out (see the module's comment).
+///
+/// Connections are opened when a read finds none idle, up to the pool's size, not all at start:
+/// an idle instance holds only the connections its reads have needed at once (one, for the
+/// flow's sequential point reads at low load), each with its parsed schema, prepared statements
+/// and page cache, and starts sooner. A connection once opened stays in the pool.
 #[derive(Debug)]
 pub(crate) struct Readers {
     path: std::path::PathBuf,
@@ -116,15 +121,14 @@ pub(crate) struct Readers {
 }
 
 impl Readers {
-    /// Opens the pool's connections (after the writer has made the file a WAL database).
+    /// The pool with one connection (after the writer has made the file a WAL database): a
+    /// database that cannot be read fails at start, not on the first request.
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let size = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(4, 16));
-        let idle = (0..size)
-            .map(|_| open_reader(path))
-            .collect::<Result<Vec<_>>>()?;
+        let first = open_reader(path)?;
         Ok(Self {
             path: path.to_owned(),
-            idle: Mutex::new(idle),
+            idle: Mutex::new(vec![first]),
             permits: Arc::new(Semaphore::new(size)),
         })
     }
@@ -147,7 +151,8 @@ impl Readers {
             .map_err(|_| backend("the store is closed"))?;
         let readers = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            // A permit guarantees an idle connection, unless one was lost to a panic.
+            // With a permit in hand, no idle connection means fewer are open than the pool's
+            // size (not yet needed, or one lost to a panic): this read opens one.
             let taken = readers.idle().pop();
             let db = match taken {
                 Some(db) => db,
@@ -175,7 +180,7 @@ impl Readers {
             .acquire()
             .await
             .map_err(|_| backend("the store is closed"))?;
-        // A permit guarantees an idle connection, unless one was lost to a panic.
+        // With a permit in hand, no idle connection means fewer are open than the pool's size.
         let taken = self.idle().pop();
         let db = match taken {
             Some(db) => db,
@@ -274,4 +279,91 @@ pub(crate) fn pragmas(db: &Connection) -> Result<ConnectionPragmas> {
         foreign_keys: int("foreign_keys")? == 1,
         busy_timeout_ms: int("busy_timeout")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    fn tables(db: &Connection) -> Result<i64> {
+        db.query_row("select count(*) from sqlite_schema", [], |r| r.get(0))
+            .map_err(sqlite)
+    }
+
+    /// `n` reads that each wait inside their connection for all the others: they finish only
+    /// if the pool has a connection for each at once. Returns what each read.
+    async fn overlapping(readers: &Arc<Readers>, n: usize) -> Vec<i64> {
+        let all_in = Arc::new(Barrier::new(n));
+        let reads = (0..n).map(|_| {
+            let (readers, all_in) = (Arc::clone(readers), Arc::clone(&all_in));
+            tokio::spawn(async move {
+                readers
+                    .run(move |db| {
+                        all_in.wait();
+                        tables(db)
+                    })
+                    .await
+            })
+        });
+        let done = tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(reads))
+            .await
+            .expect("every overlapping read had a connection");
+        done.into_iter().map(|r| r.unwrap().unwrap()).collect()
+    }
+
+    /// The pool starts with one connection and opens more only when reads overlap, up to its
+    /// size and no further; after a pause each connection reads what was committed meanwhile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_open_as_reads_overlap_and_serve_after_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accord.db");
+        let writer = open_writer(&path).unwrap();
+        writer.execute_batch("create table t (x integer)").unwrap();
+        let readers = Arc::new(Readers::open(&path).unwrap());
+        let size = readers.permits.available_permits();
+        assert_eq!(readers.idle().len(), 1, "one connection at start");
+
+        // Sequential reads, on a blocking thread or inline, reuse that one.
+        for _ in 0..10 {
+            assert_eq!(readers.run_point(tables).await.unwrap(), 1);
+            assert_eq!(readers.run(tables).await.unwrap(), 1);
+        }
+        assert_eq!(readers.idle().len(), 1);
+
+        assert_eq!(overlapping(&readers, size).await, vec![1; size]);
+        assert_eq!(
+            readers.idle().len(),
+            size,
+            "one connection per overlapping read"
+        );
+
+        // More reads than connections queue for permits and open nothing more.
+        let reads: Vec<_> = (0..size * 4)
+            .map(|n| {
+                let readers = Arc::clone(&readers);
+                tokio::spawn(async move {
+                    if n % 2 == 0 {
+                        readers.run(tables).await
+                    } else {
+                        readers.run_point(tables).await
+                    }
+                })
+            })
+            .collect();
+        for read in reads {
+            assert_eq!(read.await.unwrap().unwrap(), 1);
+        }
+        assert_eq!(readers.idle().len(), size);
+
+        // Idle a while, then a write none of them saw: every connection reads it.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        writer.execute_batch("create table u (y integer)").unwrap();
+        assert_eq!(overlapping(&readers, size).await, vec![2; size]);
+        assert_eq!(readers.run_point(tables).await.unwrap(), 2);
+        assert_eq!(readers.idle().len(), size);
+
+        readers.close();
+        assert!(readers.run(tables).await.is_err(), "closed");
+    }
 }
