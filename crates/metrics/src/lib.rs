@@ -26,9 +26,10 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    method: String,
-    route: String,
+struct PoolLabels {
+    backend: &'static str,
+    /// `open` (held by the pool, in use or idle), `idle`, or `max` (the configured ceiling).
+    state: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -52,7 +53,7 @@ struct Backend {
     backend: &'static str,
 }
 
-type Seconds = Family<RouteLabels, Histogram, fn() -> Histogram>;
+type Seconds = Family<RequestLabels, Histogram, fn() -> Histogram>;
 type BackendSeconds = Family<Backend, Histogram, fn() -> Histogram>;
 
 struct Metrics {
@@ -69,6 +70,7 @@ struct Metrics {
     jobs_due: Gauge,
     jobs_pending: Gauge,
     jobs_oldest: Gauge<f64, AtomicU64>,
+    pool: Family<PoolLabels, Gauge>,
 }
 
 fn request_buckets() -> Histogram {
@@ -99,6 +101,7 @@ impl Metrics {
             jobs_due: Gauge::default(),
             jobs_pending: Gauge::default(),
             jobs_oldest: Gauge::default(),
+            pool: Family::default(),
         };
         m.register();
         m
@@ -113,7 +116,7 @@ impl Metrics {
         );
         r.register(
             "http_request_duration_seconds",
-            "HTTP request latency by method and route template",
+            "HTTP request latency by method, route template and status",
             self.latency.clone(),
         );
         r.register(
@@ -166,6 +169,11 @@ impl Metrics {
             "How long the oldest due job has waited, at scrape time (0 when none is due)",
             self.jobs_oldest.clone(),
         );
+        r.register(
+            "db_pool_connections",
+            "Database connections of the pool by state (open, idle, max), at scrape time",
+            self.pool.clone(),
+        );
     }
 }
 
@@ -177,19 +185,13 @@ fn metrics() -> &'static Metrics {
 /// One HTTP request: `route` is the matched route template, or `unmatched`.
 pub fn http_request(method: &str, route: &str, status: u16, seconds: f64) {
     let m = metrics();
-    m.requests
-        .get_or_create(&RequestLabels {
-            method: method.to_owned(),
-            route: route.to_owned(),
-            status,
-        })
-        .inc();
-    m.latency
-        .get_or_create(&RouteLabels {
-            method: method.to_owned(),
-            route: route.to_owned(),
-        })
-        .observe(seconds);
+    let labels = RequestLabels {
+        method: method.to_owned(),
+        route: route.to_owned(),
+        status,
+    };
+    m.requests.get_or_create(&labels).inc();
+    m.latency.get_or_create(&labels).observe(seconds);
 }
 
 /// A funnel step reached (its stored name, e.g. `consent_given`).
@@ -244,6 +246,17 @@ pub fn job_queue(pending: i64, due: i64, oldest_due_age_secs: f64) {
     m.jobs_oldest.set(oldest_due_age_secs);
 }
 
+/// The database pool of `backend` (`sqlite`: its read connections; `postgres`: the sqlx pool),
+/// as sampled when `/metrics` is scraped.
+pub fn db_pool(backend: &'static str, open: u32, idle: u32, max: u32) {
+    let m = metrics();
+    for (state, value) in [("open", open), ("idle", idle), ("max", max)] {
+        m.pool
+            .get_or_create(&PoolLabels { backend, state })
+            .set(i64::from(value));
+    }
+}
+
 /// Every metric, in the `OpenMetrics` text format (which Prometheus scrapes natively).
 pub fn render() -> String {
     let mut out = String::new();
@@ -258,12 +271,17 @@ mod tests {
         super::http_request("GET", "/v1/companies/{company_id}", 200, 0.003);
         super::consent_written();
         super::job_queue(3, 1, 2.5);
+        super::db_pool("sqlite", 3, 2, 4);
         let text = super::render();
         assert!(text.contains(
             r#"accord_http_requests_total{method="GET",route="/v1/companies/{company_id}",status="200"} 1"#
         ));
         assert!(text.contains("accord_consents_written_total 1"));
         assert!(text.contains("accord_jobs_oldest_due_age_seconds 2.5"));
+        assert!(text.contains(
+            r#"accord_http_request_duration_seconds_count{method="GET",route="/v1/companies/{company_id}",status="200"} 1"#
+        ));
+        assert!(text.contains(r#"accord_db_pool_connections{backend="sqlite",state="idle"} 2"#));
         assert!(text.ends_with("# EOF\n"));
     }
 }
