@@ -24,6 +24,7 @@ pub async fn delete_tenant(state: &AppState, tenant: TenantId) -> anyhow::Result
         .delete_tenant(tenant, state.clock.now())
         .await?;
     state.secrets().forget(tenant);
+    state.snapshots.forget(tenant);
     Ok(deleted)
 }
 

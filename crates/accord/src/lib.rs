@@ -119,6 +119,7 @@ impl Application {
             settings.rate_limits(),
             clock.clone(),
         ));
+        let snapshots = accord_web::services::snapshot::Snapshots::watching(&*store);
         let state = AppState::new(accord_web::state::Shared {
             store,
             catalog,
@@ -134,6 +135,7 @@ impl Application {
             access_gates: Arc::new(accord_web::services::access::AccessGates::new()),
             api_keys: Arc::new(accord_web::services::access::ApiKeyCache::new()),
             funnel: Arc::new(accord_web::services::funnel::FunnelBuffer::new()),
+            snapshots,
         });
         Ok(Self {
             listener,

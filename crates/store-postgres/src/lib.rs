@@ -36,6 +36,7 @@ mod jobs;
 mod ledger;
 mod nda;
 mod notices;
+mod notify;
 mod settings;
 mod support;
 mod tenants;

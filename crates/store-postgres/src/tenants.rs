@@ -447,6 +447,11 @@ impl TenantStore for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    fn watch_config(&self, watcher: accord_store::ConfigWatcher) -> bool {
+        crate::notify::watch(&self.pool, watcher);
+        true
+    }
+
     async fn delete_tenant(&self, tenant: TenantId, now: OffsetDateTime) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // `for update`: a concurrent deletion waits, then finds the tenant deleted.

@@ -86,7 +86,7 @@ pub use nda::NdaStore;
 pub use notices::{NoticeStore, PublishedNotice};
 pub use settings::SettingsStore;
 pub use support::SupportStore;
-pub use tenants::{SecretKind, StoredSecret, TenantStore};
+pub use tenants::{ConfigChange, ConfigWatcher, SecretKind, StoredSecret, TenantStore};
 pub use webhooks::WebhookStore;
 
 use async_trait::async_trait;

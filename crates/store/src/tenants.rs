@@ -57,6 +57,23 @@ pub struct StoredSecret {
     pub ciphertext: String,
 }
 
+/// What a store reports about changes to tenants' configuration (the tenant with its link
+/// settings, its logo, its platforms, its notices), for the copies an instance keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// This tenant's configuration changed, through any instance.
+    Tenant(TenantId),
+    /// Changes are reported from now on; any made before may have gone unreported (the watch
+    /// has just (re)connected), so every copy is to be read again.
+    Watching,
+    /// Changes may go unreported until the next `Watching` (the watch lost its connection):
+    /// copies are not to be trusted meanwhile.
+    Blind,
+}
+
+/// Receives [`ConfigChange`]s; returns `false` when it wants no more (its owner is gone).
+pub type ConfigWatcher = std::sync::Arc<dyn Fn(ConfigChange) -> bool + Send + Sync>;
+
 /// Tenants, their API keys and the platforms each has configured.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
@@ -129,4 +146,12 @@ pub trait TenantStore: Send + Sync {
     /// Replaces a stored secret's ciphertext if it is still `secret.ciphertext` (a refresh,
     /// rotation or deletion meanwhile wins): `true` if replaced.
     async fn replace_secret(&self, secret: &StoredSecret, to: &str) -> Result<bool>;
+    /// Starts reporting configuration changes made by every instance sharing this store to
+    /// `watcher`; until its first [`ConfigChange::Watching`], changes are not reported. `false`:
+    /// this backend reports nothing, and only the changes made through this instance are known
+    /// to it (one process per database, as with SQLite). Call it from inside the runtime.
+    fn watch_config(&self, watcher: ConfigWatcher) -> bool {
+        let _ = watcher;
+        false
+    }
 }

@@ -94,6 +94,9 @@ pub struct Shared {
     pub api_keys: Arc<crate::services::access::ApiKeyCache>,
     /// Funnel counts not yet written (written once a second; see `services::funnel`).
     pub funnel: Arc<crate::services::funnel::FunnelBuffer>,
+    /// Each tenant's configuration as the flow's pages read it, kept in memory (forget a
+    /// tenant's after any write to its settings, logo, platforms or notices).
+    pub snapshots: Arc<crate::services::snapshot::Snapshots>,
 }
 
 /// The store by role: each call names the role it uses, and can reach only that role's calls.

@@ -46,6 +46,7 @@ mod scaleout;
 mod security;
 mod smoke;
 mod smtp;
+mod snapshot;
 mod startup;
 mod support;
 mod unavailable;

@@ -170,6 +170,9 @@ pub async fn put(
         client_secret_ct: secret_ct,
         updated_at: state.clock.now(),
     };
-    state.tenants().upsert_tenant_platform(&cfg).await?;
+    let saved = state.tenants().upsert_tenant_platform(&cfg).await;
+    // Whatever the answer (a failure may come after the commit), the pages read anew.
+    state.snapshots.forget(tenant.id);
+    saved?;
     Ok(Json(dto(&state, platform, Some(&cfg))))
 }

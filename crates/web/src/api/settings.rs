@@ -138,7 +138,10 @@ async fn save(
     let version = state
         .settings()
         .save_link_settings(tenant.id, &settings, &key.key_id, state.clock.now())
-        .await?;
+        .await;
+    // Whatever the answer (a failure may come after the commit), the pages read anew.
+    state.snapshots.forget(tenant.id);
+    let version = version?;
     state.api_keys.forget_tenant(tenant.id);
     let mut res = Json(settings).into_response();
     with_version(&mut res, &version);
@@ -270,7 +273,9 @@ pub async fn put_logo(
         bytes: body.to_vec(),
         updated_at: state.clock.now(),
     };
-    let version = state.settings().put_logo(&logo, &key.key_id).await?;
+    let version = state.settings().put_logo(&logo, &key.key_id).await;
+    state.snapshots.forget(tenant.id);
+    let version = version?;
     let mut res = Json(LogoDto {
         url: state.config.url(&logo_path(&logo)),
         content_type: format.content_type().to_owned(),
@@ -292,11 +297,12 @@ pub async fn delete_logo(
     State(state): State<AppState>,
     AuthKey(tenant, key): AuthKey,
 ) -> Result<Response, ApiError> {
-    match state
+    let deleted = state
         .settings()
         .delete_logo(tenant.id, &key.key_id, state.clock.now())
-        .await?
-    {
+        .await;
+    state.snapshots.forget(tenant.id);
+    match deleted? {
         Some(version) => {
             let mut res = StatusCode::NO_CONTENT.into_response();
             with_version(&mut res, &version);

@@ -137,7 +137,10 @@ pub async fn save(
         client_secret_ct: secret_ct,
         updated_at: state.clock.now(),
     };
-    state.tenants().upsert_tenant_platform(&cfg).await?;
+    let saved = state.tenants().upsert_tenant_platform(&cfg).await;
+    // Whatever the answer (a failure may come after the commit), the pages read anew.
+    state.snapshots.forget(m.tenant.id);
+    saved?;
     m.audit(
         &state,
         "platform.saved",

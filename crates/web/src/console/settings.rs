@@ -255,7 +255,10 @@ pub async fn save(
     let version = state
         .settings()
         .save_link_settings(m.tenant.id, &settings, &m.user.email, state.clock.now())
-        .await?;
+        .await;
+    // Whatever the answer (a failure may come after the commit), the pages read anew.
+    state.snapshots.forget(m.tenant.id);
+    let version = version?;
     m.audit(
         &state,
         "settings.saved",
@@ -289,7 +292,10 @@ pub async fn restore(
     let version = state
         .settings()
         .save_link_settings(m.tenant.id, &settings, &m.user.email, state.clock.now())
-        .await?;
+        .await;
+    // Whatever the answer (a failure may come after the commit), the pages read anew.
+    state.snapshots.forget(m.tenant.id);
+    let version = version?;
     m.audit(
         &state,
         "settings.restored",

@@ -6,15 +6,17 @@ use crate::i18n::Tr;
 use crate::pages::brand::{self, format_count, Placeholders};
 use crate::pages::error::{PageError, PageErrorKind};
 use crate::security::{csrf_token, CspNonce};
+use crate::services::snapshot::TenantSnapshot;
 use crate::state::AppState;
 use accord_domain::crypto::TokenHash;
-use accord_domain::flow::{BrowserSession, SessionKind};
+use accord_domain::flow::{BrowserSession, LinkSession, SessionKind};
 use accord_domain::funnel::FlowPage;
 use accord_domain::locale::Locale;
 use accord_domain::tenant::{Company, Tenant};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Uri};
+use std::sync::Arc;
 
 pub const LINK_COOKIE: &str = "accord_link";
 pub const MANAGE_COOKIE: &str = "accord_manage";
@@ -414,7 +416,24 @@ impl ExitControl {
     }
 }
 
-/// The chrome of a tenant's page, with the store lookups it needs (logo, live count).
+/// The tenant with its configuration, from memory when this instance holds it
+/// (`services::snapshot`).
+pub async fn tenant_config(
+    state: &AppState,
+    id: accord_domain::ids::TenantId,
+) -> Result<Option<Arc<TenantSnapshot>>, accord_store::StoreError> {
+    state.snapshots.tenant(&*state.store, id).await
+}
+
+/// The tenant, from memory when this instance holds it.
+pub async fn tenant(
+    state: &AppState,
+    id: accord_domain::ids::TenantId,
+) -> Result<Option<Arc<Tenant>>, accord_store::StoreError> {
+    Ok(tenant_config(state, id).await?.map(|c| c.tenant.clone()))
+}
+
+/// The chrome of a tenant's page, with the lookups it needs (logo, live count).
 pub async fn load_chrome(
     state: &AppState,
     tr: Tr,
@@ -426,7 +445,11 @@ pub async fn load_chrome(
 ) -> Chrome {
     // Lookups that fail leave the page plain rather than failing it: branding is not worth an
     // error page.
-    place.logo_sha256 = state.settings().logo_sha256(tenant.id).await.ok().flatten();
+    place.logo_sha256 = tenant_config(state, tenant.id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|c| c.logo_sha256.clone());
     // The live count costs a query: made only when some copy shown on the pages uses it.
     let wants_count = tenant.settings.uses_placeholder("{connectedCompanies}");
     if wants_count {
@@ -451,8 +474,12 @@ pub async fn load_chrome(
 pub struct PageCtx {
     pub state: AppState,
     pub session: BrowserSession,
-    pub tenant: Tenant,
+    pub tenant: Arc<Tenant>,
+    /// The tenant's configuration the page was built from (its platforms, its notices).
+    pub config: Arc<TenantSnapshot>,
     pub company: Company,
+    /// The link session the browser session came from, read once per request.
+    pub link: Option<LinkSession>,
     pub tr: Tr,
     pub chrome: Chrome,
     pub csrf: String,
@@ -470,7 +497,18 @@ pub async fn load_session(
     state: &AppState,
     headers: &HeaderMap,
     kind: SessionKind,
-) -> Result<Option<(BrowserSession, Tenant, Company)>, PageError> {
+) -> Result<Option<(BrowserSession, Arc<Tenant>, Company)>, PageError> {
+    Ok(session_with_config(state, headers, kind)
+        .await?
+        .map(|(session, config, company)| (session, config.tenant.clone(), company)))
+}
+
+/// The session of `kind`, with its tenant's configuration and its company.
+async fn session_with_config(
+    state: &AppState,
+    headers: &HeaderMap,
+    kind: SessionKind,
+) -> Result<Option<(BrowserSession, Arc<TenantSnapshot>, Company)>, PageError> {
     let Some(token) = read_cookie(headers, cookie_name(kind)) else {
         return Ok(None);
     };
@@ -481,7 +519,7 @@ pub async fn load_session(
     else {
         return Ok(None);
     };
-    let Some(tenant) = state.tenants().tenant(session.tenant_id).await? else {
+    let Some(config) = tenant_config(state, session.tenant_id).await? else {
         return Ok(None);
     };
     let Some(company) = state
@@ -491,7 +529,7 @@ pub async fn load_session(
     else {
         return Ok(None);
     };
-    Ok(Some((session, tenant, company)))
+    Ok(Some((session, config, company)))
 }
 
 pub(crate) async fn extract(
@@ -499,18 +537,20 @@ pub(crate) async fn extract(
     state: &AppState,
     kind: SessionKind,
 ) -> Result<PageCtx, PageError> {
-    let Some((session, tenant, company)) = load_session(state, &parts.headers, kind).await? else {
+    let Some((session, config, company)) = session_with_config(state, &parts.headers, kind).await?
+    else {
         return Err(PageError::new(PageErrorKind::SessionMissing));
     };
-    let link_locale = match session.link_session_id {
-        Some(id) => state
-            .flow()
-            .link_session(session.tenant_id, id)
-            .await?
-            .and_then(|l| l.locale),
+    let tenant = config.tenant.clone();
+    let link = match session.link_session_id {
+        Some(id) => state.flow().link_session(session.tenant_id, id).await?,
         None => None,
     };
-    let locale = negotiate_locale(&parts.uri, &parts.headers, link_locale);
+    let locale = negotiate_locale(
+        &parts.uri,
+        &parts.headers,
+        link.as_ref().and_then(|l| l.locale),
+    );
     let tr = Tr::new(state.i18n.clone(), locale);
     let nonce = parts
         .extensions
@@ -549,7 +589,9 @@ pub(crate) async fn extract(
         state: state.clone(),
         session,
         tenant,
+        config,
         company,
+        link,
         tr,
         chrome,
         kind,
@@ -632,7 +674,7 @@ pub async fn anonymous_chrome(
 }
 
 /// The tenant of the link in a `/link/{token}` or `/manage/{token}` URL, whatever its state.
-async fn tenant_of_link(state: &AppState, uri: &Uri) -> Option<(Tenant, SessionKind)> {
+async fn tenant_of_link(state: &AppState, uri: &Uri) -> Option<(Arc<Tenant>, SessionKind)> {
     let (kind, token) = match uri.path().split('/').collect::<Vec<_>>()[..] {
         ["", "link", token] => (SessionKind::Link, token),
         ["", "manage", token] => (SessionKind::Manage, token),
@@ -652,11 +694,6 @@ async fn tenant_of_link(state: &AppState, uri: &Uri) -> Option<(Tenant, SessionK
         .await
         .ok()
         .flatten()?;
-    let tenant = state
-        .tenants()
-        .tenant(link.tenant_id)
-        .await
-        .ok()
-        .flatten()?;
+    let tenant = tenant(state, link.tenant_id).await.ok().flatten()?;
     Some((tenant, kind))
 }

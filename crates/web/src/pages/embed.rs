@@ -187,7 +187,9 @@ async fn ancestors_for(state: &AppState, token: &str, origin: &str) -> Option<Ve
         .browser_session(&TokenHash::of(token), SessionKind::Link, state.clock.now())
         .await
         .ok()??;
-    let tenant = state.tenants().tenant(session.tenant_id).await.ok()??;
+    let tenant = crate::pages::ctx::tenant(state, session.tenant_id)
+        .await
+        .ok()??;
     let integration = &tenant.settings.integration;
     integration
         .allows_origin(origin)
@@ -263,7 +265,7 @@ pub async fn open(
         None
     };
     let tenant = match &known {
-        Some(l) => state.tenants().tenant(l.tenant_id).await?,
+        Some(l) => crate::pages::ctx::tenant(state, l.tenant_id).await?,
         None => None,
     };
     let Some(tenant) = tenant else {

@@ -269,7 +269,7 @@ async fn framed_chrome(
 ) -> crate::pages::ctx::Chrome {
     use crate::pages::ctx::{lang_links, load_chrome, negotiate_locale, Chrome, PagePlace};
     let tenant = match framed.tenant {
-        Some(id) => state.tenants().tenant(id).await.ok().flatten(),
+        Some(id) => crate::pages::ctx::tenant(state, id).await.ok().flatten(),
         None => None,
     };
     let locale = negotiate_locale(uri, headers, framed.locale);

@@ -32,6 +32,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// `Set-Cookie` for a browser session: HttpOnly, SameSite=Lax (sent on the platform's top-level
 /// redirect back to the callback, never on cross-site posts), Secure over TLS.
@@ -166,29 +167,19 @@ pub async fn landing(LinkCtx(ctx): LinkCtx) -> Result<Response, PageError> {
 
 /// The platforms this tenant enabled, its link settings allow (platforms and categories) and
 /// this link session offers, in catalog order.
-pub async fn offered_platforms(ctx: &PageCtx) -> Result<Vec<Platform>, PageError> {
-    let state = &ctx.state;
-    let enabled = state.tenants().tenant_platforms(ctx.tenant.id).await?;
-    let categories = match ctx.session.link_session_id {
-        Some(id) => state
-            .flow()
-            .link_session(ctx.tenant.id, id)
-            .await?
-            .map(|l| l.categories)
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
-    Ok(state
+pub fn offered_platforms(ctx: &PageCtx) -> Vec<Platform> {
+    let categories = ctx.link.as_ref().map_or(&[][..], |l| &l.categories[..]);
+    ctx.state
         .catalog
         .all()
         .iter()
-        .filter(|p| enabled.iter().any(|e| e.enabled && e.platform_key == p.key))
+        .filter(|p| ctx.config.enabled(&p.key))
         .filter(|p| categories.is_empty() || categories.contains(&p.category))
         .filter(|p| ctx.tenant.settings.offers(p.key.as_str(), p.category))
         // Per-store platforms need the store's name first; the flow does not ask for it yet.
         .filter(|p| !p.needs_shop())
         .cloned()
-        .collect())
+        .collect()
 }
 
 #[derive(Deserialize, Default)]
@@ -201,7 +192,7 @@ pub async fn select(
     LinkCtx(ctx): LinkCtx,
     Query(query): Query<SelectQuery>,
 ) -> Result<Response, PageError> {
-    let platforms = offered_platforms(&ctx).await?;
+    let platforms = offered_platforms(&ctx);
     let connections = ctx
         .state
         .connections()
@@ -291,31 +282,42 @@ pub async fn select(
 }
 
 /// The platform of a flow URL, if offered to this session.
-async fn offered(ctx: &PageCtx, key: &str) -> Result<Platform, PageError> {
+fn offered(ctx: &PageCtx, key: &str) -> Result<Platform, PageError> {
     offered_platforms(ctx)
-        .await?
         .into_iter()
         .find(|p| p.key.as_str() == key)
         .ok_or(PageError::new(PageErrorKind::NotFound))
+}
+
+/// Where [`notice_for`] reads the notice in force.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// The tenant's configuration in memory: what the page shows.
+    Kept,
+    /// The store itself: what a consent is recorded against, so that it is never recorded
+    /// against a version another instance has just replaced.
+    Fresh,
 }
 
 /// The notice in force for the platform's category in the customer's language (else English).
 async fn notice_for(
     ctx: &PageCtx,
     platform: &Platform,
-) -> Result<(NoticeVersion, NoticeView), PageError> {
-    let store = &ctx.state.store;
-    let version = match store
-        .current_notice_version(ctx.tenant.id, platform.category, ctx.locale())
-        .await?
-    {
+    read: Read,
+) -> Result<(Arc<NoticeVersion>, NoticeView), PageError> {
+    let store = &*ctx.state.store;
+    let in_force = |locale| async move {
+        match read {
+            Read::Kept => ctx.config.notice(store, platform.category, locale).await,
+            Read::Fresh => Ok(store
+                .current_notice_version(ctx.tenant.id, platform.category, locale)
+                .await?
+                .map(Arc::new)),
+        }
+    };
+    let version = match in_force(ctx.locale()).await? {
         Some(v) => v,
-        None => store
-            .current_notice_version(
-                ctx.tenant.id,
-                platform.category,
-                accord_domain::locale::Locale::En,
-            )
+        None => in_force(accord_domain::locale::Locale::En)
             .await?
             .ok_or_else(|| PageError::internal(&"tenant has no notice for this category"))?,
     };
@@ -384,7 +386,7 @@ pub async fn consent(
     LinkCtx(ctx): LinkCtx,
     Path(key): Path<String>,
 ) -> Result<Response, PageError> {
-    let platform = offered(&ctx, &key).await?;
+    let platform = offered(&ctx, &key)?;
     // A connection to this platform waiting for the customer's agreement again: the re-consent
     // screen, not a fresh consent (which would start a second connection).
     if let Some(res) = crate::pages::reconsent::screen_for_platform(&ctx, &platform).await? {
@@ -392,7 +394,7 @@ pub async fn consent(
         funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &selected).await;
         return Ok(res);
     }
-    let (version, view) = notice_for(&ctx, &platform).await?;
+    let (version, view) = notice_for(&ctx, &platform, Read::Kept).await?;
     let already = is_linked(&ctx, &platform).await?;
     let steps = [FunnelStep::PlatformSelected, FunnelStep::ConsentViewed];
     funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &steps).await;
@@ -415,7 +417,7 @@ pub async fn consent_submit(
     Path(key): Path<String>,
     LinkForm { ctx, meta, form }: LinkForm<ConsentForm>,
 ) -> Result<Response, PageError> {
-    let platform = offered(&ctx, &key).await?;
+    let platform = offered(&ctx, &key)?;
     if form.action == "decline" {
         let declined = [FunnelStep::Declined];
         funnel::count(&ctx.state, &ctx.session, Some(&platform.key), &declined).await;
@@ -438,7 +440,7 @@ pub async fn consent_submit(
     if let Some(res) = crate::pages::reconsent::screen_for_platform(&ctx, &platform).await? {
         return Ok(res);
     }
-    let (version, view) = notice_for(&ctx, &platform).await?;
+    let (version, view) = notice_for(&ctx, &platform, Read::Fresh).await?;
     if form.agree.as_deref() != Some("yes") {
         let msg = ctx.tr.t("consent-error-unticked");
         return consent_page(&ctx, &platform, &version, view, Some(msg), false);
@@ -849,7 +851,7 @@ pub async fn retry(
     LinkForm { ctx, .. }: LinkForm<NoFields>,
 ) -> Result<Response, PageError> {
     let conn = own_connection(&ctx, &id).await?;
-    let platform = offered(&ctx, conn.platform_key.as_str()).await?;
+    let platform = offered(&ctx, conn.platform_key.as_str())?;
     if conn.status != ConnectionStatus::PendingAuth {
         return Ok(
             Redirect::to(&format!("/link/platforms/{}/consent", platform.key)).into_response(),

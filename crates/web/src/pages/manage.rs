@@ -66,9 +66,7 @@ async fn confirm_personal(
     nonce: String,
 ) -> Result<Response, PageError> {
     let not_found = || PageError::new(PageErrorKind::LinkUnusable);
-    let tenant = state
-        .tenants()
-        .tenant(link.tenant_id)
+    let tenant = crate::pages::ctx::tenant(state, link.tenant_id)
         .await?
         .ok_or_else(not_found)?;
     let company = state

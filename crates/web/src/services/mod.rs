@@ -16,4 +16,5 @@ pub mod organisation;
 pub mod receipts;
 pub mod reconsent;
 pub mod returns;
+pub mod snapshot;
 pub mod tenants;

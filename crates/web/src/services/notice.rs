@@ -127,7 +127,11 @@ pub async fn publish(
     let published = state
         .notices()
         .publish_notice_version(tenant, category, locale, content, state.clock.now())
-        .await?;
+        .await;
+    // Whatever the answer (a failure may come after the commit), the next page reads the
+    // notice in force anew.
+    state.snapshots.forget(tenant);
+    let published = published?;
     let (v, reconsent) = (&published.version, &published.reconsent_required);
     if !reconsent.is_empty() {
         tracing::info!(notice = %v.notice_id, version = v.version, connections = reconsent.len(), "material notice change: re-consent required");

@@ -107,10 +107,12 @@ async fn seed_default_notices(state: &AppState, tenant: &Tenant) -> Result<(), S
             }
             let tr = Tr::new(state.i18n.clone(), locale);
             let content = super::notice::default_content(&tr, category, &privacy);
-            state
+            let published = state
                 .notices()
                 .publish_notice_version(tenant.id, category, locale, &content, now)
-                .await?;
+                .await;
+            state.snapshots.forget(tenant.id);
+            published?;
         }
     }
     Ok(())

@@ -63,7 +63,7 @@ pub async fn again(
     else {
         return Ok(None);
     };
-    let Some(tenant) = state.tenants().tenant(shown.tenant_id).await? else {
+    let Some(tenant) = crate::pages::ctx::tenant(state, shown.tenant_id).await? else {
         return Ok(None);
     };
     let company = state
