@@ -20,7 +20,7 @@
 use crate::error::{backend, corrupt, db};
 use crate::webhooks::insert_events;
 use crate::PgStore;
-use accord_domain::ids::{ConsentId, TenantId};
+use accord_domain::ids::{ConnectionId, ConsentId, TenantId};
 use accord_domain::ledger::merkle::{
     event_leaf, root_nodes, CompactRange, Hash, NodeId, ProofPlan,
 };
@@ -29,6 +29,7 @@ use accord_domain::ledger::{
     StoredEvent,
 };
 use accord_domain::outbox::WebhookEvent;
+use accord_store::{ConnectionRecord, ConsentRecord};
 use accord_store::{LedgerStore, MerkleHead, Result, UnsealedChain};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -36,6 +37,8 @@ use sqlx::{PgConnection, Row as _};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+mod records;
 
 /// The last (position, hash) of each chain, `None` for an empty one.
 pub(crate) type Heads = HashMap<TenantId, Option<(i64, String)>>;
@@ -369,6 +372,24 @@ impl LedgerStore for PgStore {
                 },
             )
             .collect())
+    }
+
+    async fn consent_records(
+        &self,
+        tenant: TenantId,
+        after: Option<ConsentId>,
+        limit: u32,
+    ) -> Result<Vec<ConsentRecord>> {
+        records::consent_records(&self.pool, tenant, after, limit).await
+    }
+
+    async fn connection_records(
+        &self,
+        tenant: TenantId,
+        after: Option<ConnectionId>,
+        limit: u32,
+    ) -> Result<Vec<ConnectionRecord>> {
+        records::connection_records(&self.pool, tenant, after, limit).await
     }
 
     async fn ledger_checkpoints(&self, tenant: TenantId) -> Result<Vec<SignedCheckpoint>> {

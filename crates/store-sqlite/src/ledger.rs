@@ -6,7 +6,7 @@ use crate::codec::{all, exec, micros, one, time_of, RowExt as _};
 use crate::error::{backend, corrupt, sqlite};
 use crate::webhooks::insert_events;
 use crate::SqliteStore;
-use accord_domain::ids::{ConsentId, TenantId};
+use accord_domain::ids::{ConnectionId, ConsentId, TenantId};
 use accord_domain::ledger::merkle::{
     event_leaf, root_nodes, CompactRange, Hash, NodeId, ProofPlan,
 };
@@ -15,10 +15,13 @@ use accord_domain::ledger::{
     StoredColumns, StoredEvent,
 };
 use accord_domain::outbox::WebhookEvent;
+use accord_store::{ConnectionRecord, ConsentRecord};
 use accord_store::{LedgerStore, MerkleHead, Result, UnsealedChain};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, Row};
 use std::collections::HashMap;
+
+mod records;
 
 pub(crate) const LEDGER_HEAD: &str =
     "select seq, hash from ledger_events where tenant_id = ?1 order by seq desc limit 1";
@@ -26,6 +29,9 @@ pub(crate) const LEDGER_HEAD: &str =
 pub(crate) const INSERT_EVENT: &str = "insert into ledger_events (tenant_id, seq, kind,
          consent_id, event, hash, prev_hash, at)
      values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+/// Pages of `ledger_rows` longer than this are read through a memory map of the file.
+const MAPPED_FROM: u32 = 64;
 
 /// An event's canonical JSON, cut for chaining (made before the writer takes the chain).
 pub(crate) fn template(tenant: TenantId, body: EventBody) -> Result<EventTemplate> {
@@ -306,16 +312,42 @@ impl LedgerStore for SqliteStore {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>> {
+        let read = move |db: &Connection| {
+            all(
+                db,
+                "select seq, kind, consent_id, prev_hash, at, hash, event from ledger_events
+                 where tenant_id = ?1 and seq > ?2 order by seq limit ?3",
+                params![tenant.to_string(), after_seq, limit],
+                |r| stored_from(tenant, r),
+            )
+        };
+        // A page of a verification is read through a memory map; a few rows are not worth one.
+        if limit > MAPPED_FROM {
+            self.read.run(move |db| records::mapped(db, read)).await
+        } else {
+            self.read.run(read).await
+        }
+    }
+
+    async fn consent_records(
+        &self,
+        tenant: TenantId,
+        after: Option<ConsentId>,
+        limit: u32,
+    ) -> Result<Vec<ConsentRecord>> {
         self.read
-            .run(move |db| {
-                all(
-                    db,
-                    "select seq, kind, consent_id, prev_hash, at, hash, event from ledger_events
-                     where tenant_id = ?1 and seq > ?2 order by seq limit ?3",
-                    params![tenant.to_string(), after_seq, limit],
-                    |r| stored_from(tenant, r),
-                )
-            })
+            .run(move |db| records::consent_records(db, tenant, after, limit))
+            .await
+    }
+
+    async fn connection_records(
+        &self,
+        tenant: TenantId,
+        after: Option<ConnectionId>,
+        limit: u32,
+    ) -> Result<Vec<ConnectionRecord>> {
+        self.read
+            .run(move |db| records::connection_records(db, tenant, after, limit))
             .await
     }
 

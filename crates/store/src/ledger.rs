@@ -28,6 +28,28 @@ pub struct MerkleHead {
     pub root: Hash,
 }
 
+/// A consent row as `accord ledger verify` compares it with its events: the columns its `given`
+/// or `reconsented` event records, its text with the fingerprint kept beside it, and its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub id: ConsentId,
+    pub company_id: CompanyId,
+    pub connection_id: ConnectionId,
+    pub notice_version_id: NoticeVersionId,
+    pub data_uses: Vec<accord_domain::catalog::DataUse>,
+    pub notice_text: String,
+    pub notice_sha256: String,
+    pub withdrawn_at: Option<OffsetDateTime>,
+}
+
+/// A connection row as `accord ledger verify` compares it with the last consent event on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    pub id: ConnectionId,
+    pub consent_id: Option<ConsentId>,
+    pub status: accord_domain::connection::ConnectionStatus,
+}
+
 /// The consent ledger: each tenant's append-only hash chain and its signed checkpoints.
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
@@ -60,6 +82,23 @@ pub trait LedgerStore: Send + Sync {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>>;
+    /// Every consent row of `tenant` (deleted companies' included), in id order, `limit` at a
+    /// time after `after`, with only the columns [`ConsentRecord`] holds: what `accord ledger
+    /// verify` compares with the ledger, a million rows at a time, so nothing else is decoded.
+    async fn consent_records(
+        &self,
+        tenant: TenantId,
+        after: Option<ConsentId>,
+        limit: u32,
+    ) -> Result<Vec<ConsentRecord>>;
+    /// Every connection row of `tenant` (deleted companies' included), in id order, `limit` at
+    /// a time after `after`, with only the columns [`ConnectionRecord`] holds.
+    async fn connection_records(
+        &self,
+        tenant: TenantId,
+        after: Option<ConnectionId>,
+        limit: u32,
+    ) -> Result<Vec<ConnectionRecord>>;
     /// The signed checkpoints of a tenant's chain, in position order.
     async fn ledger_checkpoints(&self, tenant: TenantId) -> Result<Vec<SignedCheckpoint>>;
     /// A page of a tenant's signed checkpoints, newest first: at most `limit`, before position

@@ -82,6 +82,7 @@ pub use flow::FlowStore;
 pub use funnel::FunnelStore;
 pub use jobs::{JobStore, Purged, QueueStats};
 pub use ledger::{LedgerStore, MerkleHead, UnsealedChain};
+pub use ledger::{ConnectionRecord, ConsentRecord};
 pub use nda::NdaStore;
 pub use notices::{NoticeStore, PublishedNotice};
 pub use settings::SettingsStore;

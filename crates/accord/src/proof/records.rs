@@ -17,15 +17,15 @@
 //!
 //! The events' facts are gathered while the chain is verified ([`Recorder::push`]), then the
 //! rows are read page by page along their primary key (one query a page) and matched, the
-//! consents, connections and NDAs at the same time.
+//! consents, connections and NDAs at the same time. Consents and connections are read as
+//! `LedgerStore::consent_records` and `connection_records`: only the compared columns.
 
-use accord_domain::connection::{Connection, ConnectionStatus};
-use accord_domain::consent::Consent;
+use accord_domain::connection::ConnectionStatus;
 use accord_domain::crypto::sha256_hex;
 use accord_domain::ids::{ConnectionId, ConsentId, TenantId};
 use accord_domain::ledger::{EventFacts, EventKind};
 use accord_domain::nda::NdaAcceptance;
-use accord_store::{Store, StoreError};
+use accord_store::{ConnectionRecord, ConsentRecord, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 
 /// Rows read per store call.
@@ -119,14 +119,15 @@ impl Recorder {
         } = self;
         let consents_checked = async {
             let mut found = Vec::new();
-            let read = |after| store.tenant_consents(tenant, after, PAGE);
+            let mut texts = Texts::default();
+            let read = |after| store.consent_records(tenant, after, PAGE);
             each_page(
                 read,
-                |k: &Consent| k.id,
+                |k: &ConsentRecord| k.id,
                 |page| {
                     for k in page {
                         let trail = consents.remove(&k.id).unwrap_or_default();
-                        found.extend(consent_disagreement(k, &trail, &recorded_on));
+                        found.extend(consent_disagreement(k, &trail, &recorded_on, &mut texts));
                     }
                 },
             )
@@ -143,10 +144,10 @@ impl Recorder {
         };
         let connections_checked = async {
             let mut found = Vec::new();
-            let read = |after| store.tenant_connections(tenant, after, PAGE);
+            let read = |after| store.connection_records(tenant, after, PAGE);
             each_page(
                 read,
-                |c: &Connection| c.id,
+                |c: &ConnectionRecord| c.id,
                 |page| {
                     for c in page {
                         let last = connections.remove(&c.id);
@@ -205,15 +206,42 @@ where
     Ok(())
 }
 
+/// How many distinct notice texts [`Texts`] keeps (a tenant has a few notice versions).
+const TEXTS_KEPT: usize = 256;
+
+/// Notice texts already hashed, each under the fingerprint it hashes to. A tenant's consents
+/// share a handful of notice versions, so most texts are one already hashed: comparing the
+/// bytes costs a fraction of SHA-256 over a notice. Only a text that did hash to its
+/// fingerprint is kept, so a text equal to it hashes to the same fingerprint.
+#[derive(Debug, Default)]
+struct Texts {
+    hashed: HashMap<String, String>,
+}
+
+impl Texts {
+    /// Whether `text` hashes (SHA-256, hex) to `fingerprint`.
+    fn hash_to(&mut self, text: &str, fingerprint: &str) -> bool {
+        if self.hashed.get(fingerprint).is_some_and(|t| t == text) {
+            return true;
+        }
+        let agrees = sha256_hex(text.as_bytes()) == fingerprint;
+        if agrees && self.hashed.len() < TEXTS_KEPT {
+            self.hashed.insert(fingerprint.to_owned(), text.to_owned());
+        }
+        agrees
+    }
+}
+
 fn micros(t: time::OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MIN)
 }
 
 /// Where a consent row disagrees with its events.
 fn consent_disagreement(
-    k: &Consent,
+    k: &ConsentRecord,
     trail: &Trail,
     recorded_on: &HashSet<(ConnectionId, i64)>,
+    texts: &mut Texts,
 ) -> Vec<Disagreement> {
     let mut out = Vec::new();
     let mut say = |position: Option<i64>, what: String| {
@@ -231,7 +259,7 @@ fn consent_disagreement(
         return out;
     };
     let at = Some(*seq);
-    if sha256_hex(k.notice_text.as_bytes()) != k.notice_sha256 {
+    if !texts.hash_to(&k.notice_text, &k.notice_sha256) {
         say(
             at,
             "its text does not hash to its recorded fingerprint (the text was edited)".into(),
@@ -291,7 +319,7 @@ fn consent_disagreement(
 
 /// Where a connection row disagrees with the last consent event on it.
 fn connection_disagreement(
-    c: &Connection,
+    c: &ConnectionRecord,
     last: Option<(i64, EventKind, ConsentId)>,
 ) -> Vec<Disagreement> {
     let record = || format!("connection {}", c.id);
@@ -377,39 +405,24 @@ fn nda_disagreement(n: &NdaAcceptance, event: Option<(i64, EventFacts)>) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use accord_domain::catalog::{Category, PlatformKey};
-    use accord_domain::consent::{ConsentEvidence, ConsentMethod};
     use accord_domain::ids::{CompanyId, NoticeVersionId};
-    use accord_domain::locale::Locale;
     use time::OffsetDateTime;
 
-    fn consent(withdrawn_at: Option<OffsetDateTime>) -> Consent {
+    fn consent(withdrawn_at: Option<OffsetDateTime>) -> ConsentRecord {
         let text = "We read your invoices.".to_owned();
-        Consent {
+        ConsentRecord {
             id: ConsentId::new(),
-            tenant_id: TenantId::new(),
             company_id: CompanyId::new(),
             connection_id: ConnectionId::new(),
-            platform_key: PlatformKey::parse("sandbox").unwrap(),
-            category: Category::Accounting,
             notice_version_id: NoticeVersionId::new(),
-            notice_version: 1,
-            locale: Locale::En,
             data_uses: Vec::new(),
             notice_sha256: sha256_hex(text.as_bytes()),
             notice_text: text,
-            evidence: ConsentEvidence {
-                method: ConsentMethod::HostedFlowCheckbox,
-                checkbox_ticked: true,
-                ip: None,
-                user_agent: None,
-            },
-            given_at: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
             withdrawn_at,
         }
     }
 
-    fn recorded(k: &Consent) -> Trail {
+    fn recorded(k: &ConsentRecord) -> Trail {
         Trail {
             recorded: Some((
                 1,
@@ -434,18 +447,38 @@ mod tests {
         let k = consent(Some(ended));
         let trail = recorded(&k);
         let none = HashSet::new();
-        let found = consent_disagreement(&k, &trail, &none);
+        let found = consent_disagreement(&k, &trail, &none, &mut Texts::default());
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].what.contains("no event records its end"));
         // A newer consent recorded on the same connection at that instant: an old supersession.
         let replaced = HashSet::from([(k.connection_id, micros(ended))]);
-        assert!(consent_disagreement(&k, &trail, &replaced).is_empty());
+        assert!(consent_disagreement(&k, &trail, &replaced, &mut Texts::default()).is_empty());
         // In force, and agreeing with its event.
         let k = consent(None);
-        assert!(consent_disagreement(&k, &recorded(&k), &none).is_empty());
+        assert!(consent_disagreement(&k, &recorded(&k), &none, &mut Texts::default()).is_empty());
         let mut edited = k.clone();
         edited.notice_text.push('!');
-        let found = consent_disagreement(&edited, &recorded(&k), &none);
+        let found = consent_disagreement(&edited, &recorded(&k), &none, &mut Texts::default());
+        assert!(found[0].what.contains("does not hash"), "{found:?}");
+    }
+
+    #[test]
+    fn a_text_equal_to_one_hashed_is_not_hashed_again_and_an_edited_one_still_fails() {
+        let mut texts = Texts::default();
+        let k = consent(None);
+        assert!(texts.hash_to(&k.notice_text, &k.notice_sha256));
+        assert!(
+            texts.hash_to(&k.notice_text, &k.notice_sha256),
+            "from the kept text"
+        );
+        let edited = format!("{}!", k.notice_text);
+        assert!(!texts.hash_to(&edited, &k.notice_sha256));
+        // A wrong fingerprint is never kept: the same pair fails again.
+        assert!(!texts.hash_to(&edited, &k.notice_sha256));
+        // Through the comparison, after the true text was kept.
+        let mut tampered = k.clone();
+        tampered.notice_text = edited;
+        let found = consent_disagreement(&tampered, &recorded(&k), &HashSet::new(), &mut texts);
         assert!(found[0].what.contains("does not hash"), "{found:?}");
     }
 }

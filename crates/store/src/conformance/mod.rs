@@ -44,6 +44,7 @@ mod funnel;
 mod isolation;
 mod jobs;
 mod ledger;
+mod ledger_records;
 mod nda;
 mod notices;
 mod races;
@@ -62,6 +63,7 @@ pub use funnel::*;
 pub use isolation::*;
 pub use jobs::*;
 pub use ledger::*;
+pub use ledger_records::*;
 pub use nda::*;
 pub use notices::*;
 pub use races::*;
@@ -180,6 +182,7 @@ macro_rules! conformance_tests {
             merkle_proofs_verify_for_every_size,
             concurrent_consent_batches_keep_one_tree,
             every_event_source_extends_the_tree,
+            verification_reads_hold_the_compared_columns_of_every_row,
             // SupportStore
             support_requests_are_listed_per_tenant,
             a_support_request_and_its_email_job_commit_together,
@@ -274,6 +277,7 @@ mod listed {
         ("isolation.rs", include_str!("isolation.rs")),
         ("jobs.rs", include_str!("jobs.rs")),
         ("ledger.rs", include_str!("ledger.rs")),
+        ("ledger_records.rs", include_str!("ledger_records.rs")),
         ("mod.rs", include_str!("mod.rs")),
         ("nda.rs", include_str!("nda.rs")),
         ("notices.rs", include_str!("notices.rs")),
