@@ -18,8 +18,8 @@ use accord_domain::ids::{CompanyId, ConnectionId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{
-    AccessView, ConnectionStore, Disconnected, LinkWrite, Linked, RefreshStored, RefreshedTokens,
-    Result, StoreError,
+    AccessFence, AccessView, ConnectionStore, Disconnected, LinkWrite, Linked, RefreshStored,
+    RefreshedTokens, Result, StoreError,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -431,6 +431,33 @@ impl ConnectionStore for PgStore {
             tokens_ct: row.opt_text("tokens_ct")?,
             consent,
         }))
+    }
+
+    /// One statement: the connection's row and its consent's, each found by its primary key.
+    async fn access_fence(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> Result<Option<AccessFence>> {
+        let row = sqlx::query(
+            "select c.status, c.consent_id, k.withdrawn_at
+             from connections c left join consents k
+                 on k.tenant_id = c.tenant_id and k.id = c.consent_id
+             where c.tenant_id = $1 and c.id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|row| {
+            Ok(AccessFence {
+                status: row.parsed("status")?,
+                consent_id: row.opt_id("consent_id")?,
+                consent_withdrawn_at: row.opt_time("withdrawn_at")?,
+            })
+        })
+        .transpose()
     }
 
     async fn tenant_connections(

@@ -7,23 +7,27 @@
 
 mod refresh;
 
-use crate::codec::{all, micros, one, RowExt};
+use crate::codec::{all, micros, one, time_of, RowExt};
+use crate::error::{corrupt, sqlite};
 use crate::SqliteStore;
 use accord_domain::access::ConsentTerms;
+use accord_domain::catalog::PlatformKey;
 use accord_domain::connection::{Connection, ConnectionStatus, Upstream};
 use accord_domain::consent::Consent;
 use accord_domain::ids::{CompanyId, ConnectionId, TenantId};
 use accord_domain::ledger::{EventBody, EventKind};
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{
-    AccessView, ConnectionStore, Disconnected, LinkWrite, Linked, RefreshStored, RefreshedTokens,
-    Result, StoreError,
+    AccessFence, AccessView, ConnectionStore, Disconnected, LinkWrite, Linked, RefreshStored,
+    RefreshedTokens, Result, StoreError,
 };
 use async_trait::async_trait;
+use rusqlite::types::{FromSql, ValueRef};
 use rusqlite::{params, Row};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
-/// The columns [`connection_from`] reads.
+/// The columns [`connection_from`] reads, first in every statement it maps, in this order.
 macro_rules! connection_cols {
     () => {
         "id, tenant_id, company_id, platform_key, status, data_uses, consent_id, granted_scope, \
@@ -33,25 +37,115 @@ macro_rules! connection_cols {
 }
 pub(crate) use connection_cols;
 
+/// The names of [`connection_cols`], by position: what a failure to read one names.
+const CONNECTION_COLS: [&str; 15] = [
+    "id",
+    "tenant_id",
+    "company_id",
+    "platform_key",
+    "status",
+    "data_uses",
+    "consent_id",
+    "granted_scope",
+    "last_error",
+    "created_at",
+    "updated_at",
+    "linked_at",
+    "disconnected_at",
+    "upstream_id",
+    "upstream_name",
+];
+
+/// A row read by column position, each failure still naming its column. Rows on the data
+/// path are read this way: rusqlite's lookup by name compares the statement's column names
+/// for every value read, which showed in the data gateway's profile.
+struct At<'a, 'r> {
+    row: &'a Row<'r>,
+    names: &'static [&'static str],
+    first: usize,
+}
+
+impl At<'_, '_> {
+    fn value<T: FromSql>(&self, i: usize) -> Result<T> {
+        self.row.get(self.first + i).map_err(sqlite)
+    }
+
+    fn name(&self, i: usize) -> &'static str {
+        self.names[i]
+    }
+
+    fn opt_uuid<T: From<Uuid>>(&self, i: usize) -> Result<Option<T>> {
+        match self.row.get_ref(self.first + i).map_err(sqlite)? {
+            ValueRef::Null => Ok(None),
+            v => {
+                let s = v.as_str().map_err(|e| corrupt(self.name(i), e))?;
+                Uuid::parse_str(s)
+                    .map(|u| Some(T::from(u)))
+                    .map_err(|e| corrupt(self.name(i), e))
+            }
+        }
+    }
+
+    fn uuid<T: From<Uuid>>(&self, i: usize) -> Result<T> {
+        self.opt_uuid(i)?
+            .ok_or_else(|| corrupt(self.name(i), "null where an id is required"))
+    }
+
+    fn time(&self, i: usize) -> Result<OffsetDateTime> {
+        time_of(self.name(i), self.value(i)?)
+    }
+
+    fn opt_time(&self, i: usize) -> Result<Option<OffsetDateTime>> {
+        let v: Option<i64> = self.value(i)?;
+        v.map(|v| time_of(self.name(i), v)).transpose()
+    }
+
+    /// A column holding text that is read as it is: parsed (a status) or JSON.
+    fn with_str<T>(&self, i: usize, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+        let v = self.row.get_ref(self.first + i).map_err(sqlite)?;
+        f(v.as_str().map_err(|e| corrupt(self.name(i), e))?)
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self, i: usize) -> Result<T> {
+        self.with_str(i, |s| {
+            serde_json::from_str(s).map_err(|e| corrupt(self.name(i), e))
+        })
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, i: usize) -> Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.with_str(i, |s| s.parse().map_err(|e| corrupt(self.name(i), e)))
+    }
+}
+
 pub(crate) fn connection_from(row: &Row<'_>) -> Result<Connection> {
+    let at = At {
+        row,
+        names: &CONNECTION_COLS,
+        first: 0,
+    };
     Ok(Connection {
-        id: row.id("id")?,
-        tenant_id: row.id("tenant_id")?,
-        company_id: row.id("company_id")?,
-        platform_key: row.platform("platform_key")?,
-        status: row.parsed("status")?,
-        data_uses: row.json("data_uses")?,
-        consent_id: row.opt_id("consent_id")?,
-        granted_scope: row.opt_text("granted_scope")?,
-        last_error: row.opt_text("last_error")?,
-        created_at: row.time("created_at")?,
-        updated_at: row.time("updated_at")?,
-        linked_at: row.opt_time("linked_at")?,
-        disconnected_at: row.opt_time("disconnected_at")?,
-        upstream: match row.opt_text("upstream_id")? {
+        id: at.uuid(0)?,
+        tenant_id: at.uuid(1)?,
+        company_id: at.uuid(2)?,
+        platform_key: at.with_str(3, |s| {
+            PlatformKey::parse(s).map_err(|e| corrupt(at.name(3), e))
+        })?,
+        status: at.parsed(4)?,
+        data_uses: at.json(5)?,
+        consent_id: at.opt_uuid(6)?,
+        granted_scope: at.value(7)?,
+        last_error: at.value(8)?,
+        created_at: at.time(9)?,
+        updated_at: at.time(10)?,
+        linked_at: at.opt_time(11)?,
+        disconnected_at: at.opt_time(12)?,
+        upstream: match at.value::<Option<String>>(13)? {
             Some(id) => Some(Upstream {
                 id,
-                name: row.opt_text("upstream_name")?.unwrap_or_default(),
+                name: at.value::<Option<String>>(14)?.unwrap_or_default(),
             }),
             None => None,
         },
@@ -75,6 +169,15 @@ fn connection(
     )
 }
 
+/// The columns [`access_view`] reads after the connection's, by position.
+const VIEW_COLS: [&str; 5] = [
+    "tokens_ct",
+    "k_id",
+    "k_given_at",
+    "k_withdrawn_at",
+    "k_data_uses",
+];
+
 /// The connection, its tokens and its consent's terms in one statement (one snapshot). The
 /// consent's columns are renamed in a subquery so the connection's own names stay unambiguous
 /// for [`connection_from`].
@@ -83,6 +186,7 @@ fn access_view(
     tenant: TenantId,
     id: ConnectionId,
 ) -> Result<Option<AccessView>> {
+    let (mut t, mut c) = ([0; 36], [0; 36]);
     one(
         db,
         concat!(
@@ -95,24 +199,73 @@ fn access_view(
                   from consents) on k_tenant_id = tenant_id and k_id = consent_id
              where tenant_id = ?1 and id = ?2"
         ),
-        [tenant.to_string(), id.to_string()],
+        [
+            text_id(tenant.as_uuid(), &mut t),
+            text_id(id.as_uuid(), &mut c),
+        ],
         |row| {
-            let consent = match row.opt_id("k_id")? {
+            let at = At {
+                row,
+                names: &VIEW_COLS,
+                first: CONNECTION_COLS.len(),
+            };
+            let consent = match at.opt_uuid(1)? {
                 Some(id) => Some(ConsentTerms {
                     id,
-                    given_at: row.time("k_given_at")?,
-                    withdrawn_at: row.opt_time("k_withdrawn_at")?,
-                    data_uses: row.json("k_data_uses")?,
+                    given_at: at.time(2)?,
+                    withdrawn_at: at.opt_time(3)?,
+                    data_uses: at.json(4)?,
                 }),
                 None => None,
             };
             Ok(AccessView {
                 connection: connection_from(row)?,
-                tokens_ct: row.opt_text("tokens_ct")?,
+                tokens_ct: at.value(0)?,
                 consent,
             })
         },
     )
+}
+
+/// The columns [`access_fence`] reads, by position.
+const FENCE_COLS: [&str; 3] = ["status", "consent_id", "withdrawn_at"];
+
+/// The connection's status, its consent id and that consent's end, in one statement.
+fn access_fence(
+    db: &rusqlite::Connection,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<Option<AccessFence>> {
+    let (mut t, mut c) = ([0; 36], [0; 36]);
+    one(
+        db,
+        "select c.status, c.consent_id, k.withdrawn_at
+         from connections c left join consents k
+             on k.tenant_id = c.tenant_id and k.id = c.consent_id
+         where c.tenant_id = ?1 and c.id = ?2",
+        [
+            text_id(tenant.as_uuid(), &mut t),
+            text_id(id.as_uuid(), &mut c),
+        ],
+        |row| {
+            let at = At {
+                row,
+                names: &FENCE_COLS,
+                first: 0,
+            };
+            Ok(AccessFence {
+                status: at.parsed(0)?,
+                consent_id: at.opt_uuid(1)?,
+                consent_withdrawn_at: at.opt_time(2)?,
+            })
+        },
+    )
+}
+
+/// An id as the schema stores it (hyphenated lower-case text), written into `buf`: the data
+/// path binds its ids without allocating.
+fn text_id(id: Uuid, buf: &mut [u8; 36]) -> &str {
+    id.hyphenated().encode_lower(buf)
 }
 
 /// After a conditional change of one connection that matched no row: `None` (nothing written)
@@ -479,6 +632,16 @@ impl ConnectionStore for SqliteStore {
             .await
     }
 
+    async fn access_fence(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> Result<Option<AccessFence>> {
+        self.read
+            .run_point(move |db| access_fence(db, tenant, id))
+            .await
+    }
+
     async fn tenant_connections(
         &self,
         tenant: TenantId,
@@ -554,5 +717,17 @@ impl ConnectionStore for SqliteStore {
         self.write
             .transaction(move |tx| disconnect_in(tx, tenant, id, revoke, &method, at))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CONNECTION_COLS;
+
+    /// Rows are read by position, so the names a failure reports must be the statement's.
+    #[test]
+    fn the_column_names_follow_the_select_list() {
+        let listed: Vec<&str> = connection_cols!().split(',').map(str::trim).collect();
+        assert_eq!(listed, CONNECTION_COLS);
     }
 }

@@ -3,6 +3,7 @@
 #[allow(clippy::wildcard_imports)]
 use crate::*;
 use accord_domain::access::ConsentTerms;
+use accord_domain::connection::ConnectionStatus;
 use async_trait::async_trait;
 
 /// The outcome of a disconnect.
@@ -98,6 +99,19 @@ pub struct AccessView {
     pub tokens_ct: Option<String>,
     /// The consent named by the connection's `consent_id`, when it names one.
     pub consent: Option<ConsentTerms>,
+}
+
+/// What the data gateway's fences read again once a call has opened: the connection's status,
+/// the consent it names and when that consent ended, if it has. The rest of a consent's terms
+/// (when it was given, its data uses) never change once given, so a fence that finds the same
+/// consent id keeps the terms read when the call opened, and one that finds another id reads
+/// the whole [`AccessView`] again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessFence {
+    pub status: ConnectionStatus,
+    pub consent_id: Option<ConsentId>,
+    /// The named consent's `withdrawn_at`; `None` while it is in force (or names none).
+    pub consent_withdrawn_at: Option<OffsetDateTime>,
 }
 
 /// Connections and their encrypted platform tokens.
@@ -223,6 +237,12 @@ pub trait ConnectionStore: Send + Sync {
     /// together from one snapshot ([`AccessView`]); `None` if the connection does not exist for
     /// this tenant. What the data gateway reads on every call, so it is one point read.
     async fn access_view(&self, tenant: TenantId, id: ConnectionId) -> Result<Option<AccessView>>;
+    /// The connection's status, its consent id and that consent's end, read together from one
+    /// snapshot ([`AccessFence`]); `None` if the connection does not exist for this tenant. What
+    /// the data gateway reads again before and after a call's record, so it is one small point
+    /// read.
+    async fn access_fence(&self, tenant: TenantId, id: ConnectionId)
+        -> Result<Option<AccessFence>>;
     /// The encrypted token set of a linked connection.
     async fn connection_tokens(&self, tenant: TenantId, id: ConnectionId)
         -> Result<Option<String>>;

@@ -73,8 +73,8 @@ mod webhooks;
 pub use access::AccessLogStore;
 pub use companies::CompanyStore;
 pub use connections::{
-    AccessView, ConnectionStore, Disconnected, LinkWrite, Linked, RefreshSchedule, RefreshStored,
-    RefreshedTokens,
+    AccessFence, AccessView, ConnectionStore, Disconnected, LinkWrite, Linked, RefreshSchedule,
+    RefreshStored, RefreshedTokens,
 };
 pub use consents::{ConsentStore, ConsentWrite};
 pub use console::{ConsoleStore, LedgerPosition};

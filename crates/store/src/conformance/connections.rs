@@ -299,6 +299,60 @@ pub async fn disconnect_without_tokens_or_revoke_queues_nothing(store: &dyn Stor
     );
 }
 
+/// The fence's read agrees with the access view in every state a call can meet: the status,
+/// the consent id and that consent's end; and nothing for another tenant or an unknown id.
+pub async fn the_access_fence_reads_status_consent_and_its_end(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let t = w.tenant.id;
+    let fence_of = |v: &crate::AccessView| crate::AccessFence {
+        status: v.connection.status,
+        consent_id: v.connection.consent_id,
+        consent_withdrawn_at: v.consent.as_ref().and_then(|c| c.withdrawn_at),
+    };
+    let pending = fixtures::consent_write(&w.company, &w.nv, t0());
+    store.record_consent(&pending).await.unwrap();
+    let id = pending.connection.id;
+    let fence = store.access_fence(t, id).await.unwrap().expect("exists");
+    assert_eq!(fence.status, ConnectionStatus::PendingAuth);
+    assert_eq!(fence.consent_id, Some(pending.consent.id));
+    let view = store.access_view(t, id).await.unwrap().expect("exists");
+    assert_eq!(fence, fence_of(&view));
+
+    let linked = fixtures::linked(store, &w.company, &w.nv).await;
+    let id = linked.connection.id;
+    let fence = store.access_fence(t, id).await.unwrap().expect("exists");
+    assert_eq!(
+        fence,
+        crate::AccessFence {
+            status: ConnectionStatus::Linked,
+            consent_id: Some(linked.consent.id),
+            consent_withdrawn_at: None,
+        }
+    );
+
+    store
+        .disconnect(t, id, true, "test", at(300))
+        .await
+        .unwrap();
+    let fence = store.access_fence(t, id).await.unwrap().expect("exists");
+    assert_eq!(fence.status, ConnectionStatus::Disconnected);
+    assert_eq!(fence.consent_id, Some(linked.consent.id));
+    assert_eq!(
+        fence.consent_withdrawn_at,
+        Some(at(300)),
+        "seen in the same read"
+    );
+    let view = store.access_view(t, id).await.unwrap().expect("exists");
+    assert_eq!(fence, fence_of(&view));
+
+    let other = World::new(store, "Lender B").await;
+    assert_eq!(store.access_fence(other.tenant.id, id).await.unwrap(), None);
+    assert_eq!(
+        store.access_fence(t, ConnectionId::new()).await.unwrap(),
+        None
+    );
+}
+
 /// The data path's one read: the connection as [`ConnectionStore::connection`] reads it, its
 /// token ciphertext and the terms of the consent in force, in every state a call can meet; and
 /// nothing for another tenant or an unknown id.

@@ -143,6 +143,7 @@ macro_rules! conformance_tests {
             disconnect_destroys_tokens_and_queues_one_revocation,
             disconnect_without_tokens_or_revoke_queues_nothing,
             the_access_view_reads_connection_tokens_and_consent_together,
+            the_access_fence_reads_status_consent_and_its_end,
             // ConnectionStore: who was connected at the platform
             a_link_keeps_the_upstream_identity,
             relinking_the_same_upstream_replaces_the_earlier_connection,

@@ -9,10 +9,13 @@
 //! returned, the call is fenced and recorded, holding the connection's access gate shared
 //! ([`AccessGates`]) from the first step until its answer is handed to the server:
 //!
-//! 1. the connection is read again and checked again: a disconnect, a deauthorization or a
-//!    re-consent committed while the platform answered refuses the call;
+//! 1. the connection's status, its consent id and that consent's end are read again
+//!    ([`ConnectionStore::access_fence`]; the consent's other terms never change once given, so
+//!    those read at the start are kept while the connection names the same consent) and checked
+//!    again: a disconnect, a deauthorization or a re-consent committed while the platform
+//!    answered refuses the call;
 //! 2. the access is recorded, durable before it returns ([`AccessLogStore::record_access`]);
-//! 3. the connection is read and checked once more, for a disconnect made through another
+//! 3. the same is read and checked once more, for a disconnect made through another
 //!    instance sharing the store. A disconnect destroys the tokens and flips the status in the
 //!    transaction that answers it, so a call that passes this last read was ordered before the
 //!    disconnect's commit, and its answer leaves straight after, with no further I/O.
@@ -29,6 +32,7 @@
 //!
 //! [`AccessLogStore::record_access`]: accord_store::AccessLogStore::record_access
 //! [`ConnectionStore::access_view`]: accord_store::ConnectionStore::access_view
+//! [`ConnectionStore::access_fence`]: accord_store::ConnectionStore::access_fence
 
 mod calls;
 mod keys;
@@ -172,22 +176,38 @@ impl<'a> Access<'a> {
         .map_err(|reason| Failure::Refused(reason, refusal_detail(reason, wanted)))
     }
 
-    /// Reads the connection and its consent's terms again (one read) and checks `wanted` once
-    /// more.
+    /// Reads the connection's status, its consent id and that consent's end again (one small
+    /// read) and checks `wanted` once more. A consent's other terms never change once given, so
+    /// while the connection still names the consent the call opened under, the terms read then
+    /// are kept; a connection that names another consent is read whole again.
     async fn fence(&mut self, wanted: Option<DataUse>) -> Result<(), Failure> {
         let Some(now) = self
+            .state
+            .connections()
+            .access_fence(self.tenant.id, self.connection.id)
+            .await?
+        else {
+            return Err(withdrawn());
+        };
+        let same_consent = now.consent_id == self.connection.consent_id
+            && self.consent.as_ref().map(|c| c.id) == now.consent_id;
+        if same_consent {
+            self.connection.status = now.status;
+            if let Some(consent) = &mut self.consent {
+                consent.withdrawn_at = now.consent_withdrawn_at;
+            }
+            return self.check(wanted);
+        }
+        let Some(view) = self
             .state
             .connections()
             .access_view(self.tenant.id, self.connection.id)
             .await?
         else {
-            return Err(Failure::Refused(
-                Refusal::Withdrawn,
-                refusal_detail(Refusal::Withdrawn, ANY_USE),
-            ));
+            return Err(withdrawn());
         };
-        self.connection = now.connection;
-        self.consent = now.consent;
+        self.connection = view.connection;
+        self.consent = view.consent;
         self.check(wanted)
     }
 
@@ -285,6 +305,14 @@ impl<'a> Access<'a> {
             Err(e) => e.into(),
         }
     }
+}
+
+/// A connection gone from the store between two reads of one call.
+fn withdrawn() -> Failure {
+    Failure::Refused(
+        Refusal::Withdrawn,
+        refusal_detail(Refusal::Withdrawn, ANY_USE),
+    )
 }
 
 /// A data use that stands for "any": the rule then answers only from the connection's status
