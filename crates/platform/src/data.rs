@@ -43,34 +43,34 @@ const MAX_CURSOR_CHARS: usize = 2048;
 
 /// Caller headers forwarded to the platform: content negotiation and conditional requests.
 /// Everything else (cookies, the caller's own `Authorization`, forwarding headers…) stays out.
-const FORWARDED_REQUEST_HEADERS: [&str; 4] = [
-    "accept",
-    "content-type",
-    "if-none-match",
-    "if-modified-since",
+static FORWARDED_REQUEST_HEADERS: [HeaderName; 4] = [
+    HeaderName::from_static("accept"),
+    HeaderName::from_static("content-type"),
+    HeaderName::from_static("if-none-match"),
+    HeaderName::from_static("if-modified-since"),
 ];
 
 /// Platform headers returned to the caller: the body's type, caching validators, and the rate
 /// limits a well-behaved client needs (RFC 9110 `Retry-After`, the IETF `RateLimit` fields and
 /// the common `X-RateLimit-*`, Xero's and Shopify's own).
-const RETURNED_RESPONSE_HEADERS: [&str; 17] = [
-    "content-type",
-    "etag",
-    "last-modified",
-    "retry-after",
-    "ratelimit",
-    "ratelimit-policy",
-    "ratelimit-limit",
-    "ratelimit-remaining",
-    "ratelimit-reset",
-    "x-ratelimit-limit",
-    "x-ratelimit-remaining",
-    "x-ratelimit-reset",
-    "x-rate-limit-problem",
-    "x-minlimit-remaining",
-    "x-daylimit-remaining",
-    "x-appminlimit-remaining",
-    "x-shopify-shop-api-call-limit",
+static RETURNED_RESPONSE_HEADERS: [HeaderName; 17] = [
+    HeaderName::from_static("content-type"),
+    HeaderName::from_static("etag"),
+    HeaderName::from_static("last-modified"),
+    HeaderName::from_static("retry-after"),
+    HeaderName::from_static("ratelimit"),
+    HeaderName::from_static("ratelimit-policy"),
+    HeaderName::from_static("ratelimit-limit"),
+    HeaderName::from_static("ratelimit-remaining"),
+    HeaderName::from_static("ratelimit-reset"),
+    HeaderName::from_static("x-ratelimit-limit"),
+    HeaderName::from_static("x-ratelimit-remaining"),
+    HeaderName::from_static("x-ratelimit-reset"),
+    HeaderName::from_static("x-rate-limit-problem"),
+    HeaderName::from_static("x-minlimit-remaining"),
+    HeaderName::from_static("x-daylimit-remaining"),
+    HeaderName::from_static("x-appminlimit-remaining"),
+    HeaderName::from_static("x-shopify-shop-api-call-limit"),
 ];
 
 /// Why a platform call could not be made or understood. Never holds a token or a URL with
@@ -246,7 +246,7 @@ pub async fn call(
     shop: Option<&str>,
     upstream_id: Option<&str>,
     access_token: &str,
-    request: PlatformRequest,
+    request: &PlatformRequest,
 ) -> Result<PlatformResponse, CallError> {
     let base = api_base(platform, urls, shop)?;
     let url = join(&base, &request.path_and_query)?;
@@ -258,9 +258,9 @@ pub async fn call(
         return Err(CallError::RequestTooLarge);
     }
     let mut headers = HeaderMap::new();
-    for name in FORWARDED_REQUEST_HEADERS {
+    for name in &FORWARDED_REQUEST_HEADERS {
         for value in request.headers.get_all(name) {
-            headers.append(name, value.clone());
+            headers.append(name.clone(), value.clone());
         }
     }
     // Data APIs that speak XML and JSON (Xero, QuickBooks) answer XML unless asked otherwise.
@@ -287,18 +287,20 @@ pub async fn call(
     auth.set_sensitive(true);
     headers.insert(AUTHORIZATION, auth);
     let mut builder = http
-        .request(request.method, url)
+        .request(request.method.clone(), url)
         .headers(headers)
         .timeout(CALL_TIMEOUT);
-    if let Some(body) = request.body {
-        builder = builder.body(body);
+    if let Some(body) = &request.body {
+        builder = builder.body(body.clone());
     }
     let response = builder.send().await.map_err(send_error)?;
     let status = response.status();
+    // The answer's few headers are walked once (rather than looking each allowed name up),
+    // keeping each name's values in the order they came.
     let mut kept = HeaderMap::new();
-    for name in RETURNED_RESPONSE_HEADERS {
-        for value in response.headers().get_all(name) {
-            kept.append(name, value.clone());
+    for (name, value) in response.headers() {
+        if RETURNED_RESPONSE_HEADERS.contains(name) {
+            kept.append(name.clone(), value.clone());
         }
     }
     let retry_after = kept
@@ -408,20 +410,36 @@ fn send_error(e: reqwest::Error) -> CallError {
     }
 }
 
-/// Reads the body, stopping at [`MAX_RESPONSE_BYTES`].
+/// Reads the body, stopping at [`MAX_RESPONSE_BYTES`]. An answer that arrives in one chunk
+/// (most small answers over a kept-alive connection) is handed on as that chunk, with no copy;
+/// several chunks are gathered into one allocation, sized from `Content-Length` when the
+/// platform sent one.
 async fn read_bounded(mut response: reqwest::Response) -> Result<Bytes, CallError> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-    {
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
         return Err(CallError::ResponseTooLarge);
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(send_error)? {
+    let Some(first) = response.chunk().await.map_err(send_error)? else {
+        return Ok(Bytes::new());
+    };
+    if first.len() > MAX_RESPONSE_BYTES {
+        return Err(CallError::ResponseTooLarge);
+    }
+    let Some(second) = response.chunk().await.map_err(send_error)? else {
+        return Ok(first);
+    };
+    let gathered = first.len() + second.len();
+    // `announced` is at most MAX_RESPONSE_BYTES here, so the hint never over-allocates.
+    let hint = announced.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+    let mut body = Vec::with_capacity(hint.max(gathered).min(MAX_RESPONSE_BYTES));
+    body.extend_from_slice(&first);
+    let mut next = Some(second);
+    while let Some(chunk) = next {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(CallError::ResponseTooLarge);
         }
         body.extend_from_slice(&chunk);
+        next = response.chunk().await.map_err(send_error)?;
     }
     Ok(Bytes::from(body))
 }

@@ -408,3 +408,81 @@ async fn quickbooks_takes_the_realm_from_the_callback() {
         );
     }
 }
+
+/// One HTTP exchange on a loopback port, answered with a chunked body written piece by piece
+/// (each flushed, with a pause between, so the client sees them as separate chunks).
+fn answer_in_pieces(pieces: Vec<Vec<u8>>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        let mut stream = stream;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+        stream.write_all(head.as_bytes()).unwrap();
+        for piece in pieces {
+            // The client may stop reading once the answer is too large.
+            if write!(stream, "{:x}\r\n", piece.len()).is_err()
+                || stream.write_all(&piece).is_err()
+                || stream.write_all(b"\r\n").is_err()
+                || stream.flush().is_err()
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = stream.write_all(b"0\r\n\r\n");
+    });
+    base
+}
+
+async fn read_answer(base: String) -> Result<Bytes, CallError> {
+    let mut platform =
+        accord_domain::catalog::Catalog::parse(accord_domain::catalog::SHIPPED_CATALOG, false)
+            .unwrap()
+            .get(&accord_domain::catalog::PlatformKey::parse("sandbox").unwrap())
+            .expect("shipped")
+            .clone();
+    platform.api_base = Some(base);
+    platform.headers.clear();
+    let urls = crate::Urls {
+        public_url: "http://127.0.0.1/".parse().unwrap(),
+        sandbox_url: None,
+    };
+    let request = PlatformRequest {
+        method: Method::GET,
+        path_and_query: "/invoices".into(),
+        body: None,
+        content_type: None,
+        headers: HeaderMap::new(),
+    };
+    let http = reqwest::Client::new();
+    call(&http, &platform, &urls, None, None, "token", &request)
+        .await
+        .map(|r| r.body)
+}
+
+/// The bounded reader hands on a lone chunk, gathers several in order, and cuts off an answer
+/// that grows past the limit chunk by chunk (no `Content-Length` to refuse it up front).
+#[tokio::test]
+async fn answers_are_read_whole_in_order_and_bounded() {
+    let lone = read_answer(answer_in_pieces(vec![b"{\"data\": []}".to_vec()])).await;
+    assert_eq!(lone.unwrap(), Bytes::from_static(b"{\"data\": []}"));
+    let pieces = ["{\"data\": ", "[1, 2", ", 3]", "}"];
+    let several = read_answer(answer_in_pieces(
+        pieces.iter().map(|p| p.as_bytes().to_vec()).collect(),
+    ))
+    .await;
+    assert_eq!(several.unwrap(), Bytes::from(pieces.concat()));
+    let mib = vec![b' '; 1024 * 1024];
+    let too_large = read_answer(answer_in_pieces(vec![mib; 11])).await;
+    assert!(
+        matches!(too_large, Err(CallError::ResponseTooLarge)),
+        "{too_large:?}"
+    );
+}

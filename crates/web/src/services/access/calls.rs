@@ -81,7 +81,7 @@ pub async fn read_data(
         let path = data::page_path(endpoint, upstream, cursor.as_ref(), size).map_err(|_| {
             Failure::Input(ApiError::invalid("cursor", "is not a cursor of this list"))
         })?;
-        let res = call(&access, endpoint_request(endpoint, path, None)).await?;
+        let res = call(&access, &endpoint_request(endpoint, path, None)).await?;
         let answer = json_answer(&res)?;
         let page = data::read_page(endpoint, &answer, cursor.as_ref(), size)
             .map_err(|_| bad_answer(&res))?;
@@ -117,7 +117,11 @@ pub async fn write_data(
         let path = data::page_path(endpoint, upstream, None, data::DEFAULT_PAGE_SIZE)
             .map_err(|e| Failure::Internal(format!("write path: {e}")))?;
         let body = serde_json::to_vec(body).map_err(|e| Failure::Internal(e.to_string()))?;
-        let res = call(&access, endpoint_request(endpoint, path, Some(body.into()))).await?;
+        let res = call(
+            &access,
+            &endpoint_request(endpoint, path, Some(body.into())),
+        )
+        .await?;
         let answer = json_answer(&res)?;
         let records = answer
             .pointer(&endpoint.records)
@@ -162,23 +166,29 @@ pub async fn proxy(
     let result = async {
         let use_ = use_.ok_or_else(|| unplaced(&access, "This path and method"))?;
         access.check(Some(use_))?;
-        let path_and_query = match &request.query {
-            Some(q) => format!("{}?{q}", request.path),
-            None => request.path.clone(),
-        };
-        let content_type = request
-            .headers
+        let ProxyRequest {
+            method,
+            mut path,
+            query,
+            headers,
+            body,
+        } = request;
+        if let Some(q) = query {
+            path.push('?');
+            path.push_str(&q);
+        }
+        let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let forwarded = PlatformRequest {
-            method: request.method.clone(),
-            path_and_query,
-            body: (!request.body.is_empty()).then(|| request.body.clone()),
+            method,
+            path_and_query: path,
+            body: (!body.is_empty()).then_some(body),
             content_type,
-            headers: request.headers.clone(),
+            headers,
         };
-        let res = call(&access, forwarded).await?;
+        let res = call(&access, &forwarded).await?;
         let records = access
             .platform
             .data_endpoint(use_)
@@ -268,11 +278,11 @@ fn endpoint_request(endpoint: &DataEndpoint, path: String, body: Option<Bytes>) 
 
 /// Calls the platform with the connection's tokens; a `401` refreshes once and retries once.
 /// A platform error status is a [`Failure`]; `2xx` and `304` are answers.
-async fn call(access: &Access<'_>, request: PlatformRequest) -> Result<PlatformResponse, Failure> {
+async fn call(access: &Access<'_>, request: &PlatformRequest) -> Result<PlatformResponse, Failure> {
     let mut held = tokens::current(access).await?;
     let mut retried = false;
     loop {
-        let res = send(access, &held, request.clone()).await?;
+        let res = send(access, &held, request).await?;
         if res.status == StatusCode::UNAUTHORIZED && !retried {
             retried = true;
             held = tokens::renew(access, held).await?;
@@ -288,7 +298,7 @@ async fn call(access: &Access<'_>, request: PlatformRequest) -> Result<PlatformR
 async fn send(
     access: &Access<'_>,
     held: &Held,
-    request: PlatformRequest,
+    request: &PlatformRequest,
 ) -> Result<PlatformResponse, Failure> {
     let upstream = access.connection.upstream.as_ref().map(|u| u.id.as_str());
     data::call(
