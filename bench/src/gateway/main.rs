@@ -74,6 +74,12 @@ pub struct Args {
     /// The sandbox's process id when it runs on its own, to report its CPU time per call.
     #[arg(long)]
     sandbox_pid: Option<u32>,
+    /// Instead of the two measurements: exactly this many proxied reads from `concurrency`
+    /// callers, then exit. A bounded workload for a profiler or an instruction count of
+    /// Accord's process (run it twice with two counts and take the difference, so linking and
+    /// start-up cancel out).
+    #[arg(long)]
+    calls: Option<u64>,
 }
 
 /// The linked connection and what each side calls.
@@ -89,6 +95,11 @@ pub struct Target {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let target = link(&args).await.context("linking a sandbox connection")?;
+    if let Some(calls) = args.calls {
+        let out = measure::calls(&target, calls, args.concurrency).await?;
+        println!("{out}");
+        return Ok(());
+    }
     let latency = measure::latency(&target, args.pairs).await?;
     let throughput = measure::throughput(&target, &args).await?;
     let out = json!({ "latency": latency, "throughput": throughput });

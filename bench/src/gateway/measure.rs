@@ -219,3 +219,41 @@ async fn one_round(t: &Arc<Target>, side: Side, args: &Args) -> anyhow::Result<V
         "loadgen_cpu_us_per_call": per_call(own_cpu0, own_cpu1),
     }))
 }
+
+/// Exactly `calls` proxied reads from `concurrency` callers, each taking the next call from a
+/// shared count; every answer checked. Its outcome, with no timing: for runs under a profiler.
+pub async fn calls(t: &Target, calls: u64, concurrency: usize) -> anyhow::Result<Value> {
+    let t = Arc::new(Target {
+        direct: t.direct.clone(),
+        proxy: t.proxy.clone(),
+        data: t.data.clone(),
+        api_key: t.api_key.clone(),
+        token: t.token.clone(),
+    });
+    let http = client(concurrency)?;
+    let taken = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, t, taken) = (http.clone(), t.clone(), taken.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut failed = Vec::new();
+            while taken.fetch_add(1, Ordering::Relaxed) < calls {
+                if let Err(e) = once(&http, &t, Side::Proxy).await {
+                    failed.push(e.to_string());
+                }
+            }
+            failed
+        }));
+    }
+    let mut failed = Vec::new();
+    for task in tasks {
+        failed.extend(task.await?);
+    }
+    Ok(json!({
+        "side": "proxy",
+        "calls": calls,
+        "concurrency": concurrency,
+        "failed": failed.len(),
+        "first_error": failed.first(),
+    }))
+}
