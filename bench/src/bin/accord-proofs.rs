@@ -1,7 +1,9 @@
 //! `accord-proofs`: how long the ledger's Merkle reads take on a filled SQLite store — the
 //! tree head, inclusion proofs and consistency proofs of the newest tree, as the public
 //! `/ledger/{tenant}/…` endpoints and receipts ask for them — with percentiles. Each proof is
-//! verified (outside the timing) against the root, so a fast wrong answer cannot pass.
+//! verified (outside the timing) against the root, so a fast wrong answer cannot pass. The
+//! inclusion evidence (`LedgerStore::inclusion_evidence`: what the HTTP handler reads, size,
+//! leaf, root and path in one call) is timed on its own line.
 //!
 //! ```text
 //! accord-proofs --events 1000000 --proofs 20000
@@ -157,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
     let size = head.size;
     let mut rng = rand::thread_rng();
     let (mut heads, mut inclusion, mut consistency) = (Vec::new(), Vec::new(), Vec::new());
+    let mut evidence = Vec::new();
     for _ in 0..args.proofs {
         let started = Instant::now();
         let again = store.tree_head(t).await?;
@@ -176,6 +179,21 @@ async fn main() -> anyhow::Result<()> {
         let leaf = event_leaf(&event[0].hash)?;
         verify_inclusion(&leaf, index, size, &proof, &head.root)?;
 
+        // What the HTTP handler reads: size, leaf, root and path in one call.
+        let index = rng.gen_range(0..size);
+        let started = Instant::now();
+        let got = store.inclusion_evidence(t, index, size).await?;
+        evidence.push(started.elapsed());
+        let proof = got.proof.context("a proof")?;
+        anyhow::ensure!(
+            proof.root == head.root,
+            "the evidence's root is not the tree's"
+        );
+        let seq = i64::try_from(index)?;
+        let event = store.ledger_events(t, seq, 1).await?;
+        anyhow::ensure!(proof.leaf == event_leaf(&event[0].hash)?, "a wrong leaf");
+        verify_inclusion(&proof.leaf, index, size, &proof.path, &head.root)?;
+
         let from = rng.gen_range(1..=size);
         let started = Instant::now();
         let proof = store
@@ -190,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
     percentiles("tree head", heads);
     percentiles("inclusion proof", inclusion);
     percentiles("consistency proof", consistency);
+    percentiles("inclusion evidence (size, leaf, root, path)", evidence);
     if let Some(base) = &args.url {
         let timed = over_http(base, t, size, &head.root, args.proofs).await?;
         percentiles(&format!("inclusion proof over HTTP ({base})"), timed);

@@ -22,7 +22,7 @@ use crate::webhooks::insert_events;
 use crate::PgStore;
 use accord_domain::ids::{ConnectionId, ConsentId, TenantId};
 use accord_domain::ledger::merkle::{
-    event_leaf, root_nodes, CompactRange, Hash, NodeId, ProofPlan,
+    event_leaf, fold, root_nodes, CompactRange, Hash, NodeId, ProofPlan,
 };
 use accord_domain::ledger::{
     append, parse_stored, ChainedEvent, Checkpoint, EventBody, SignedCheckpoint, StoredColumns,
@@ -30,7 +30,7 @@ use accord_domain::ledger::{
 };
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{ConnectionRecord, ConsentRecord};
-use accord_store::{LedgerStore, MerkleHead, Result, UnsealedChain};
+use accord_store::{InclusionEvidence, LeafProof, LedgerStore, MerkleHead, Result, UnsealedChain};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
@@ -537,6 +537,16 @@ impl LedgerStore for PgStore {
         self.merkle_inclusion(tenant, leaf_index, tree_size).await
     }
 
+    async fn inclusion_evidence(
+        &self,
+        tenant: TenantId,
+        leaf_index: u64,
+        tree_size: u64,
+    ) -> Result<InclusionEvidence> {
+        self.merkle_inclusion_evidence(tenant, leaf_index, tree_size)
+            .await
+    }
+
     async fn consistency_proof(
         &self,
         tenant: TenantId,
@@ -604,17 +614,33 @@ fn range_of(size: u64, frontier: &[u8]) -> Result<CompactRange> {
     CompactRange::from_peaks(size, peaks).map_err(|e| corrupt("ledger_heads.frontier", e))
 }
 
+/// Node ids as the two arrays the node queries unnest: levels and indexes.
+fn node_keys(ids: &[NodeId]) -> Result<(Vec<i16>, Vec<i64>)> {
+    let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
+    let indexes = ids
+        .iter()
+        .map(|id| i64::try_from(id.index).map_err(|_| backend("a Merkle node index beyond 2^63")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((levels, indexes))
+}
+
+/// A stored node's columns, checked.
+fn node_of(level: i16, idx: i64, hash: &[u8]) -> Result<(NodeId, Hash)> {
+    let id = NodeId::new(
+        u8::try_from(level).map_err(|_| corrupt("ledger_nodes.level", "out of range"))?,
+        u64::try_from(idx).map_err(|_| corrupt("ledger_nodes.idx", "negative"))?,
+    );
+    let hash = Hash::try_from(hash).map_err(|_| corrupt("ledger_nodes.hash", "not 32 bytes"))?;
+    Ok((id, hash))
+}
+
 /// The stored nodes `ids` of a tenant's tree, in one query.
 async fn read_nodes(
     conn: impl sqlx::PgExecutor<'_>,
     tenant: TenantId,
     ids: &[NodeId],
 ) -> Result<HashMap<NodeId, Hash>> {
-    let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
-    let indexes = ids
-        .iter()
-        .map(|id| i64::try_from(id.index).map_err(|_| backend("a Merkle node index beyond 2^63")))
-        .collect::<Result<Vec<_>>>()?;
+    let (levels, indexes) = node_keys(ids)?;
     let rows: Vec<(i16, i64, Vec<u8>)> = sqlx::query_as(
         "select n.level, n.idx, n.hash from ledger_nodes n
          join unnest($2::int2[], $3::int8[]) as w (level, idx)
@@ -628,17 +654,32 @@ async fn read_nodes(
     .await
     .map_err(db)?;
     rows.into_iter()
-        .map(|(level, idx, hash)| {
-            let id = NodeId::new(
-                u8::try_from(level).map_err(|_| corrupt("ledger_nodes.level", "out of range"))?,
-                u64::try_from(idx).map_err(|_| corrupt("ledger_nodes.idx", "negative"))?,
-            );
-            let hash = Hash::try_from(hash.as_slice())
-                .map_err(|_| corrupt("ledger_nodes.hash", "not 32 bytes"))?;
-            Ok((id, hash))
-        })
+        .map(|(level, idx, hash)| node_of(level, idx, &hash))
         .collect()
 }
+
+/// The chain's length, the hash of the event at position `seq`, and the stored nodes `ids`,
+/// in one statement: one round trip and one snapshot.
+const EVIDENCE: &str = "select h.seq, (select e.hash from ledger_events e
+                                  where e.tenant_id = $1 and e.seq = $4) as event_hash,
+            n.levels, n.idxs, n.hashes
+     from (select 1) as one
+     left join ledger_heads h on h.tenant_id = $1
+     cross join (select array_agg(n.level) as levels, array_agg(n.idx) as idxs,
+                        array_agg(n.hash) as hashes
+                 from ledger_nodes n
+                 join unnest($2::int2[], $3::int8[]) as w (level, idx)
+                     on n.level = w.level and n.idx = w.idx
+                 where n.tenant_id = $1) as n";
+
+/// [`EVIDENCE`]'s row.
+type EvidenceRow = (
+    Option<i64>,
+    Option<String>,
+    Option<Vec<i16>>,
+    Option<Vec<i64>>,
+    Option<Vec<Vec<u8>>>,
+);
 
 /// A planned proof of a tree no larger than `size`, over the stored nodes.
 async fn prove(store: &PgStore, tenant: TenantId, plan: &ProofPlan) -> Result<Vec<Hash>> {
@@ -706,6 +747,83 @@ impl PgStore {
         }
         let plan = ProofPlan::inclusion(index, size).map_err(|e| backend(e.to_string()))?;
         prove(self, tenant, &plan).await.map(Some)
+    }
+
+    /// [`LedgerStore::inclusion_evidence`]: the path's and the root's nodes, the leaf's event
+    /// and the tree size in one statement ([`EVIDENCE`]).
+    pub(crate) async fn merkle_inclusion_evidence(
+        &self,
+        tenant: TenantId,
+        index: u64,
+        size: u64,
+    ) -> Result<InclusionEvidence> {
+        // A size past 2^63 is past any tree: only the tree size is read then.
+        let plan = (index < size && i64::try_from(size).is_ok())
+            .then(|| ProofPlan::inclusion(index, size).map_err(|e| backend(e.to_string())))
+            .transpose()?;
+        let mut ids = plan.as_ref().map(ProofPlan::nodes).unwrap_or_default();
+        let peaks = if plan.is_some() {
+            root_nodes(size)
+        } else {
+            Vec::new()
+        };
+        ids.extend(&peaks);
+        let (levels, indexes) = node_keys(&ids)?;
+        let seq = i64::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_add(1))
+            .unwrap_or(0);
+        let (current, event_hash, at_levels, at_indexes, hashes): EvidenceRow =
+            sqlx::query_as(EVIDENCE)
+                .bind(tenant.as_uuid())
+                .bind(levels)
+                .bind(indexes)
+                .bind(seq)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        let current_size = u64::try_from(current.unwrap_or(0))
+            .map_err(|_| corrupt("ledger_heads.seq", "negative"))?;
+        let Some(plan) = plan.filter(|_| size <= current_size) else {
+            return Ok(InclusionEvidence {
+                current_size,
+                proof: None,
+            });
+        };
+        let (at_levels, at_indexes, hashes) = (
+            at_levels.unwrap_or_default(),
+            at_indexes.unwrap_or_default(),
+            hashes.unwrap_or_default(),
+        );
+        let found = at_levels
+            .iter()
+            .zip(&at_indexes)
+            .zip(&hashes)
+            .map(|((l, i), h)| node_of(*l, *i, h))
+            .collect::<Result<HashMap<_, _>>>()?;
+        let path = plan
+            .assemble(|id| found.get(&id).copied())
+            .map_err(|e| corrupt("ledger_nodes", e))?;
+        let root = peaks
+            .iter()
+            .map(|id| {
+                found
+                    .get(id)
+                    .copied()
+                    .ok_or_else(|| corrupt("ledger_nodes", "a node is missing"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let event_hash =
+            event_hash.ok_or_else(|| corrupt("ledger_events", format!("event {seq} missing")))?;
+        let leaf = event_leaf(&event_hash).map_err(|e| corrupt("ledger_events.hash", e))?;
+        Ok(InclusionEvidence {
+            current_size,
+            proof: Some(LeafProof {
+                leaf,
+                root: fold(&root),
+                path,
+            }),
+        })
     }
 
     pub(crate) async fn merkle_consistency(

@@ -4,11 +4,12 @@
 
 use crate::codec::{all, exec, micros, one, time_of, RowExt as _};
 use crate::error::{backend, corrupt, sqlite};
+use crate::tree_cache::TreeCache;
 use crate::webhooks::insert_events;
 use crate::SqliteStore;
 use accord_domain::ids::{ConnectionId, ConsentId, TenantId};
 use accord_domain::ledger::merkle::{
-    event_leaf, root_nodes, CompactRange, Hash, NodeId, ProofPlan,
+    event_leaf, fold, root_nodes, CompactRange, Hash, NodeId, ProofPlan,
 };
 use accord_domain::ledger::{
     parse_stored, ChainedEvent, Checkpoint, EventBody, EventTemplate, SignedCheckpoint,
@@ -16,7 +17,7 @@ use accord_domain::ledger::{
 };
 use accord_domain::outbox::WebhookEvent;
 use accord_store::{ConnectionRecord, ConsentRecord};
-use accord_store::{LedgerStore, MerkleHead, Result, UnsealedChain};
+use accord_store::{InclusionEvidence, LeafProof, LedgerStore, MerkleHead, Result, UnsealedChain};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, Row};
 use std::collections::HashMap;
@@ -486,13 +487,26 @@ impl LedgerStore for SqliteStore {
             .await
     }
 
+    // The Merkle reads are point reads (O(log n) rows by key) on the calling thread, each in one
+    // read transaction (one snapshot, one lock instead of one per statement), through the
+    // in-memory upper tree (`tree_cache`).
     async fn tree_head(&self, tenant: TenantId) -> Result<MerkleHead> {
-        self.read.run(move |db| tree_head(db, tenant)).await
+        self.read
+            .run_point(|db| snapshot(db, |db| self.tree(db, tenant).head()))
+            .await
     }
 
     async fn tree_root(&self, tenant: TenantId, size: u64) -> Result<Option<Hash>> {
         self.read
-            .run(move |db| root_at(db, &tenant.to_string(), size))
+            .run_point(|db| {
+                snapshot(db, |db| {
+                    let tree = self.tree(db, tenant);
+                    if size > tree.size()? {
+                        return Ok(None);
+                    }
+                    tree.root(size).map(Some)
+                })
+            })
             .await
     }
 
@@ -515,7 +529,31 @@ impl LedgerStore for SqliteStore {
         tree_size: u64,
     ) -> Result<Option<Vec<Hash>>> {
         self.read
-            .run(move |db| inclusion_proof(db, tenant, leaf_index, tree_size))
+            .run_point(|db| {
+                snapshot(db, |db| {
+                    let tree = self.tree(db, tenant);
+                    if leaf_index >= tree_size || tree_size > tree.size()? {
+                        return Ok(None);
+                    }
+                    tree.inclusion(leaf_index, tree_size).map(Some)
+                })
+            })
+            .await
+    }
+
+    async fn inclusion_evidence(
+        &self,
+        tenant: TenantId,
+        leaf_index: u64,
+        tree_size: u64,
+    ) -> Result<InclusionEvidence> {
+        self.read
+            .run_point(|db| {
+                snapshot(db, |db| {
+                    self.tree(db, tenant)
+                        .inclusion_evidence(leaf_index, tree_size)
+                })
+            })
             .await
     }
 
@@ -526,7 +564,17 @@ impl LedgerStore for SqliteStore {
         to: u64,
     ) -> Result<Option<Vec<Hash>>> {
         self.read
-            .run(move |db| consistency_proof(db, tenant, from, to))
+            .run_point(|db| {
+                snapshot(db, |db| {
+                    let tree = self.tree(db, tenant);
+                    if from > to || to > tree.size()? {
+                        return Ok(None);
+                    }
+                    let plan =
+                        ProofPlan::consistency(from, to).map_err(|e| backend(e.to_string()))?;
+                    tree.prove(&plan).map(Some)
+                })
+            })
             .await
     }
 }
@@ -605,60 +653,140 @@ fn tree_size(db: &Connection, tenant: &str) -> Result<u64> {
     u64::try_from(seq).map_err(|_| corrupt("ledger_events.seq", "negative"))
 }
 
-/// The root of `tenant`'s tree at `size`, if it has that many leaves.
-fn root_at(db: &Connection, tenant: &str, size: u64) -> Result<Option<Hash>> {
-    if size > tree_size(db, tenant)? {
-        return Ok(None);
+/// Runs `read` in one read transaction: every statement sees the same snapshot, and the WAL
+/// read lock is taken once rather than once per statement.
+fn snapshot<R>(db: &Connection, read: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+    let tx = db.unchecked_transaction().map_err(sqlite)?;
+    let out = read(&tx)?;
+    tx.commit().map_err(sqlite)?;
+    Ok(out)
+}
+
+impl SqliteStore {
+    /// The Merkle reads of `tenant`'s tree on a read connection.
+    fn tree<'a>(&'a self, db: &'a Connection, tenant: TenantId) -> TreeReads<'a> {
+        TreeReads {
+            db,
+            cache: &self.tree_cache,
+            tenant,
+            text: tenant.to_string(),
+        }
     }
-    Ok(Some(compact_range(db, tenant, size)?.root()))
 }
 
-/// A planned proof over `tenant`'s stored nodes.
-fn prove(db: &Connection, tenant: &str, plan: &ProofPlan) -> Result<Vec<Hash>> {
-    let ids = plan.nodes();
-    let found: HashMap<NodeId, Hash> = ids
-        .iter()
-        .zip(read_nodes(db, tenant, &ids)?)
-        .filter_map(|(id, h)| h.map(|h| (*id, h)))
-        .collect();
-    plan.assemble(|id| found.get(&id).copied())
-        .map_err(|e| corrupt("ledger_nodes", e))
-}
-
-/// The Merkle reads of [`LedgerStore`], on a read connection.
-pub(crate) fn tree_head(db: &Connection, tenant: TenantId) -> Result<MerkleHead> {
-    let tenant = tenant.to_string();
-    let size = tree_size(db, &tenant)?;
-    let root = compact_range(db, &tenant, size)?.root();
-    Ok(MerkleHead { size, root })
-}
-
-pub(crate) fn inclusion_proof(
-    db: &Connection,
+/// One tenant's stored tree as the proof reads see it: the upper nodes and the roots from the
+/// store's [`TreeCache`] when it has them, the rest read by primary key.
+struct TreeReads<'a> {
+    db: &'a Connection,
+    cache: &'a TreeCache,
     tenant: TenantId,
-    index: u64,
-    size: u64,
-) -> Result<Option<Vec<Hash>>> {
-    let tenant = tenant.to_string();
-    if index >= size || size > tree_size(db, &tenant)? {
-        return Ok(None);
-    }
-    let plan = ProofPlan::inclusion(index, size).map_err(|e| backend(e.to_string()))?;
-    prove(db, &tenant, &plan).map(Some)
+    text: String,
 }
 
-pub(crate) fn consistency_proof(
-    db: &Connection,
-    tenant: TenantId,
-    from: u64,
-    to: u64,
-) -> Result<Option<Vec<Hash>>> {
-    let tenant = tenant.to_string();
-    if from > to || to > tree_size(db, &tenant)? {
-        return Ok(None);
+impl TreeReads<'_> {
+    /// The tree size: the chain's length (every append writes both).
+    fn size(&self) -> Result<u64> {
+        tree_size(self.db, &self.text)
     }
-    let plan = ProofPlan::consistency(from, to).map_err(|e| backend(e.to_string()))?;
-    prove(db, &tenant, &plan).map(Some)
+
+    fn head(&self) -> Result<MerkleHead> {
+        let size = self.size()?;
+        Ok(MerkleHead {
+            size,
+            root: self.root(size)?,
+        })
+    }
+
+    /// The nodes `ids`, `None` where none is stored.
+    fn nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>> {
+        let mut found = self.cache.nodes(self.tenant, ids);
+        let unread: Vec<NodeId> = ids
+            .iter()
+            .zip(&found)
+            .filter(|(_, h)| h.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if unread.is_empty() {
+            return Ok(found);
+        }
+        let read = read_nodes(self.db, &self.text, &unread)?;
+        let mut kept = Vec::new();
+        let slots = found.iter_mut().filter(|h| h.is_none());
+        for ((slot, id), hash) in slots.zip(&unread).zip(read) {
+            if let Some(hash) = hash {
+                *slot = Some(hash);
+                kept.push((*id, hash));
+            }
+        }
+        self.cache.keep_nodes(self.tenant, &kept);
+        Ok(found)
+    }
+
+    /// The root of the tree of `size` leaves (at most the current size).
+    fn root(&self, size: u64) -> Result<Hash> {
+        if let Some(root) = self.cache.root(self.tenant, size) {
+            return Ok(root);
+        }
+        let ids = root_nodes(size);
+        let peaks = self
+            .nodes(&ids)?
+            .into_iter()
+            .zip(&ids)
+            .map(|(h, id)| h.ok_or_else(|| missing(*id)))
+            .collect::<Result<Vec<_>>>()?;
+        let root = fold(&peaks);
+        self.cache.keep_root(self.tenant, size, root);
+        Ok(root)
+    }
+
+    /// A planned proof of a tree no larger than the current one.
+    fn prove(&self, plan: &ProofPlan) -> Result<Vec<Hash>> {
+        let ids = plan.nodes();
+        let found: HashMap<NodeId, Hash> = ids
+            .iter()
+            .zip(self.nodes(&ids)?)
+            .filter_map(|(id, h)| h.map(|h| (*id, h)))
+            .collect();
+        plan.assemble(|id| found.get(&id).copied())
+            .map_err(|e| corrupt("ledger_nodes", e))
+    }
+
+    fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        let plan = ProofPlan::inclusion(index, size).map_err(|e| backend(e.to_string()))?;
+        self.prove(&plan)
+    }
+
+    /// The leaf hash of the event at position `index + 1`, from its chain hash as stored.
+    fn leaf(&self, index: u64) -> Result<Hash> {
+        let seq = node_index(index)? + 1;
+        let hash = one(
+            self.db,
+            "select hash from ledger_events where tenant_id = ?1 and seq = ?2",
+            params![self.text, seq],
+            |r| r.text("hash"),
+        )?
+        .ok_or_else(|| corrupt("ledger_events", format!("event {seq} missing")))?;
+        event_leaf(&hash).map_err(|e| corrupt("ledger_events.hash", e))
+    }
+
+    fn inclusion_evidence(&self, index: u64, size: u64) -> Result<InclusionEvidence> {
+        let current_size = self.size()?;
+        if index >= size || size > current_size {
+            return Ok(InclusionEvidence {
+                current_size,
+                proof: None,
+            });
+        }
+        let proof = LeafProof {
+            leaf: self.leaf(index)?,
+            root: self.root(size)?,
+            path: self.inclusion(index, size)?,
+        };
+        Ok(InclusionEvidence {
+            current_size,
+            proof: Some(proof),
+        })
+    }
 }
 
 #[cfg(test)]

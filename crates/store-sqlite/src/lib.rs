@@ -27,6 +27,7 @@ mod notices;
 mod settings;
 mod support;
 mod tenants;
+mod tree_cache;
 mod webhooks;
 mod writer;
 
@@ -47,6 +48,8 @@ pub struct SqliteStore {
     write: writer::Writer,
     /// Copies the WAL into the database file beside the writer; stops with the store.
     checkpointer: conn::Checkpointer,
+    /// The upper nodes and asked-for roots of the ledgers' Merkle trees (`tree_cache`).
+    tree_cache: tree_cache::TreeCache,
 }
 
 impl SqliteStore {
@@ -67,6 +70,7 @@ impl SqliteStore {
             read: Arc::new(read),
             write: writer::Writer::spawn(db)?,
             checkpointer,
+            tree_cache: tree_cache::TreeCache::default(),
         })
     }
 

@@ -50,6 +50,27 @@ pub struct ConnectionRecord {
     pub status: accord_domain::connection::ConnectionStatus,
 }
 
+/// Everything an inclusion proof is served with, read at one snapshot of the tenant's tree
+/// ([`LedgerStore::inclusion_evidence`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionEvidence {
+    /// The tree's size when read (the chain's length): what a refused size is told against.
+    pub current_size: u64,
+    /// `None` unless `leaf_index < tree_size <= current_size`.
+    pub proof: Option<LeafProof>,
+}
+
+/// One leaf's inclusion in one tree: all a verifier needs besides the tree size and index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafProof {
+    /// The leaf hash (SHA-256(0x00 ‖ the event's 32-byte chain hash)), from the event as stored.
+    pub leaf: Hash,
+    /// The root of the tree of `tree_size` leaves.
+    pub root: Hash,
+    /// The audit path (RFC 9162 §2.1.3).
+    pub path: Vec<Hash>,
+}
+
 /// The consent ledger: each tenant's append-only hash chain and its signed checkpoints.
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
@@ -153,6 +174,15 @@ pub trait LedgerStore: Send + Sync {
         leaf_index: u64,
         tree_size: u64,
     ) -> Result<Option<Vec<Hash>>>;
+    /// The current tree size, and the leaf, root and audit path of leaf `leaf_index` in the tree
+    /// of `tree_size` leaves (see [`InclusionEvidence`]), in one read: what the public inclusion
+    /// endpoint serves, without four reads and four snapshots.
+    async fn inclusion_evidence(
+        &self,
+        tenant: TenantId,
+        leaf_index: u64,
+        tree_size: u64,
+    ) -> Result<InclusionEvidence>;
     /// The proof that the tree of `to` leaves extends the tree of `from` leaves (RFC 9162
     /// §2.1.4; empty when `from` is 0 or `to`); `None` unless `from <= to <=` the current size.
     async fn consistency_proof(

@@ -531,6 +531,71 @@ pub async fn merkle_proofs_verify_for_every_size(store: &dyn Store) {
     assert_eq!(store.tree_head(other.tenant.id).await.unwrap().size, 0);
 }
 
+/// The inclusion evidence (size, leaf, root and path in one read) is what the separate reads
+/// and the domain give, for trees large enough to have upper levels (which a backend may keep
+/// in memory), asked twice and again after the tree grew; sizes and indexes beyond the tree get
+/// the current size and no proof.
+pub async fn inclusion_evidence_matches_the_tree(store: &dyn Store) {
+    let w = World::new(store, "Lender A").await;
+    let other = World::new(store, "Lender B").await;
+    let t = w.tenant.id;
+    let base = fixtures::consent_write(&w.company, &w.nv, at(0)).event;
+    let body = |n: i64| EventBody {
+        kind: EventKind::NdaAccepted,
+        at: at(n),
+        ..base.clone()
+    };
+    store
+        .append_events(t, (0..600).map(body).collect())
+        .await
+        .unwrap();
+    let events = chain(store, t).await;
+    let cases = [
+        (0, 1),
+        (0, 256),
+        (255, 256),
+        (256, 257),
+        (300, 512),
+        (511, 513),
+    ];
+    let cases = cases.into_iter().chain([(0, 600), (377, 600), (599, 600)]);
+    for round in 0..3 {
+        if round == 2 {
+            store
+                .append_events(t, (0..40).map(|n| body(1000 + n)).collect())
+                .await
+                .unwrap();
+        }
+        let current = if round == 2 { 640 } else { 600 };
+        for (index, size) in cases.clone() {
+            let got = store.inclusion_evidence(t, index, size).await.unwrap();
+            assert_eq!(got.current_size, current);
+            let proof = got.proof.expect("a proof");
+            let leaf = event_leaf(&events[usize::try_from(index).unwrap()].hash).unwrap();
+            let root = recomputed(&events[..usize::try_from(size).unwrap()]).root();
+            assert_eq!((proof.leaf, proof.root), (leaf, root), "{index} of {size}");
+            let separate = store.inclusion_proof(t, index, size).await.unwrap();
+            assert_eq!(Some(&proof.path), separate.as_ref(), "{index} of {size}");
+            assert_eq!(store.tree_root(t, size).await.unwrap(), Some(root));
+            merkle::verify_inclusion(&leaf, index, size, &proof.path, &root)
+                .unwrap_or_else(|e| panic!("leaf {index} of {size}: {e}"));
+        }
+    }
+    for (index, size) in [(640, 640), (0, 641), (5, 0), (u64::MAX - 1, u64::MAX)] {
+        let got = store.inclusion_evidence(t, index, size).await.unwrap();
+        assert_eq!(
+            (got.current_size, got.proof),
+            (640, None),
+            "{index} of {size}"
+        );
+    }
+    let got = store
+        .inclusion_evidence(other.tenant.id, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!((got.current_size, got.proof), (0, None));
+}
+
 /// Consents written concurrently (batched by the backend), with appends between them, leave
 /// each tenant one tree, the one its chain makes, consistent with the tree seen before.
 pub async fn concurrent_consent_batches_keep_one_tree(store: &dyn Store) {

@@ -181,6 +181,7 @@ macro_rules! conformance_tests {
             concurrent_appends_neither_fork_nor_skip,
             tree_roots_follow_the_chain,
             merkle_proofs_verify_for_every_size,
+            inclusion_evidence_matches_the_tree,
             concurrent_consent_batches_keep_one_tree,
             every_event_source_extends_the_tree,
             verification_reads_hold_the_compared_columns_of_every_row,

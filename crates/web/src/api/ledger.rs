@@ -8,7 +8,7 @@ use crate::api::extract::{ApiPath, ApiQuery, Auth};
 use crate::error::{ApiError, Problem, Resource};
 use crate::state::AppState;
 use accord_domain::ids::TenantId;
-use accord_domain::ledger::merkle::{self, Hash};
+use accord_domain::ledger::merkle::Hash;
 use accord_domain::ledger::SignedCheckpoint;
 use accord_domain::validate::Invalid;
 use axum::extract::State;
@@ -181,7 +181,12 @@ pub async fn inclusion(
     ApiQuery(q): ApiQuery<InclusionQuery>,
 ) -> Result<Response, ApiError> {
     let tenant = known_tenant(&state, tenant_id).await?;
-    let current = state.ledger().tree_head(tenant).await?.size;
+    // The size, the path, the root and the leaf in one store read, at one snapshot.
+    let evidence = state
+        .ledger()
+        .inclusion_evidence(tenant, q.index, q.size)
+        .await?;
+    let current = evidence.current_size;
     if q.size == 0 || q.size > current {
         return Err(invalid(
             "size",
@@ -191,37 +196,20 @@ pub async fn inclusion(
     if q.index >= q.size {
         return Err(invalid("index", "must be less than size".to_owned()));
     }
-    let proof = state
-        .ledger()
-        .inclusion_proof(tenant, q.index, q.size)
-        .await?;
-    let root = state.ledger().tree_root(tenant, q.size).await?;
-    let (Some(proof), Some(root)) = (proof, root) else {
-        return Err(invalid(
-            "size",
-            format!("is beyond the tree's size, {current}"),
-        ));
-    };
-    let leaf_hash = leaf_of(&state, tenant, q.index).await?;
+    let proof = evidence.proof.ok_or_else(|| {
+        ApiError::Internal(format!(
+            "no inclusion proof of leaf {} in a tree of {} of {current} leaves",
+            q.index, q.size
+        ))
+    })?;
     let body = InclusionProof {
         index: q.index,
         size: q.size,
-        leaf_hash: b64(&leaf_hash),
-        root: b64(&root),
-        proof: proof.iter().map(b64).collect(),
+        leaf_hash: b64(&proof.leaf),
+        root: b64(&proof.root),
+        proof: proof.path.iter().map(b64).collect(),
     };
     Ok(([(header::CACHE_CONTROL, PROOF_CACHE)], Json(body)).into_response())
-}
-
-/// The leaf hash of the event at `index`, from its stored chain hash (what was appended).
-async fn leaf_of(state: &AppState, tenant: TenantId, index: u64) -> Result<Hash, ApiError> {
-    let after = i64::try_from(index).map_err(|_| invalid("index", "is too large".into()))?;
-    let row = state.ledger().ledger_rows(tenant, after, 1).await?;
-    let event = row
-        .first()
-        .ok_or_else(|| ApiError::Internal(format!("ledger event {} missing", index + 1)))?;
-    merkle::event_leaf(&event.hash)
-        .map_err(|e| ApiError::Internal(format!("ledger event {}: {e}", event.seq)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
