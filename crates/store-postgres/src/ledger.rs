@@ -658,11 +658,9 @@ async fn read_nodes(
         .collect()
 }
 
-/// The chain's length, the hash of the event at position `seq`, and the stored nodes `ids`,
-/// in one statement: one round trip and one snapshot.
-const EVIDENCE: &str = "select h.seq, (select e.hash from ledger_events e
-                                  where e.tenant_id = $1 and e.seq = $4) as event_hash,
-            n.levels, n.idxs, n.hashes
+/// The chain's length and the stored nodes `ids`, in one statement: one round trip and one
+/// snapshot.
+const EVIDENCE: &str = "select h.seq, n.levels, n.idxs, n.hashes
      from (select 1) as one
      left join ledger_heads h on h.tenant_id = $1
      cross join (select array_agg(n.level) as levels, array_agg(n.idx) as idxs,
@@ -675,7 +673,6 @@ const EVIDENCE: &str = "select h.seq, (select e.hash from ledger_events e
 /// [`EVIDENCE`]'s row.
 type EvidenceRow = (
     Option<i64>,
-    Option<String>,
     Option<Vec<i16>>,
     Option<Vec<i64>>,
     Option<Vec<Vec<u8>>>,
@@ -768,20 +765,19 @@ impl PgStore {
             Vec::new()
         };
         ids.extend(&peaks);
+        // The leaf: its stored level-0 node, written from the event's chain hash with the event.
+        let leaf_id = NodeId::new(0, index);
+        if plan.is_some() {
+            ids.push(leaf_id);
+        }
         let (levels, indexes) = node_keys(&ids)?;
-        let seq = i64::try_from(index)
-            .ok()
-            .and_then(|i| i.checked_add(1))
-            .unwrap_or(0);
-        let (current, event_hash, at_levels, at_indexes, hashes): EvidenceRow =
-            sqlx::query_as(EVIDENCE)
-                .bind(tenant.as_uuid())
-                .bind(levels)
-                .bind(indexes)
-                .bind(seq)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db)?;
+        let (current, at_levels, at_indexes, hashes): EvidenceRow = sqlx::query_as(EVIDENCE)
+            .bind(tenant.as_uuid())
+            .bind(levels)
+            .bind(indexes)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
         let current_size = u64::try_from(current.unwrap_or(0))
             .map_err(|_| corrupt("ledger_heads.seq", "negative"))?;
         let Some(plan) = plan.filter(|_| size <= current_size) else {
@@ -813,9 +809,10 @@ impl PgStore {
                     .ok_or_else(|| corrupt("ledger_nodes", "a node is missing"))
             })
             .collect::<Result<Vec<_>>>()?;
-        let event_hash =
-            event_hash.ok_or_else(|| corrupt("ledger_events", format!("event {seq} missing")))?;
-        let leaf = event_leaf(&event_hash).map_err(|e| corrupt("ledger_events.hash", e))?;
+        let leaf = found
+            .get(&leaf_id)
+            .copied()
+            .ok_or_else(|| corrupt("ledger_nodes", "a leaf is missing"))?;
         Ok(InclusionEvidence {
             current_size,
             proof: Some(LeafProof {

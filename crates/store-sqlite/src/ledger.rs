@@ -756,17 +756,16 @@ impl TreeReads<'_> {
         self.prove(&plan)
     }
 
-    /// The leaf hash of the event at position `index + 1`, from its chain hash as stored.
+    /// The leaf hash of the event at position `index + 1`: its stored level-0 node, written from
+    /// the event's chain hash in the event's transaction. Read from the tree rather than the
+    /// event row because it shares a page with the path's first sibling, read just before, where
+    /// the event is a random row of the largest table, often a page read from disk.
     fn leaf(&self, index: u64) -> Result<Hash> {
-        let seq = node_index(index)? + 1;
-        let hash = one(
-            self.db,
-            "select hash from ledger_events where tenant_id = ?1 and seq = ?2",
-            params![self.text, seq],
-            |r| r.text("hash"),
-        )?
-        .ok_or_else(|| corrupt("ledger_events", format!("event {seq} missing")))?;
-        event_leaf(&hash).map_err(|e| corrupt("ledger_events.hash", e))
+        let id = NodeId::new(0, index);
+        self.nodes(&[id])?
+            .pop()
+            .flatten()
+            .ok_or_else(|| missing(id))
     }
 
     fn inclusion_evidence(&self, index: u64, size: u64) -> Result<InclusionEvidence> {
@@ -777,10 +776,11 @@ impl TreeReads<'_> {
                 proof: None,
             });
         }
+        let path = self.inclusion(index, size)?;
         let proof = LeafProof {
             leaf: self.leaf(index)?,
             root: self.root(size)?,
-            path: self.inclusion(index, size)?,
+            path,
         };
         Ok(InclusionEvidence {
             current_size,

@@ -63,7 +63,7 @@ pub struct InclusionEvidence {
 /// One leaf's inclusion in one tree: all a verifier needs besides the tree size and index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeafProof {
-    /// The leaf hash (SHA-256(0x00 ‖ the event's 32-byte chain hash)), from the event as stored.
+    /// The leaf hash (SHA-256(0x00 ‖ the event's 32-byte chain hash)), as the tree stores it.
     pub leaf: Hash,
     /// The root of the tree of `tree_size` leaves.
     pub root: Hash,
