@@ -141,4 +141,14 @@ impl Store for PgStore {
             .map_err(error::db)?;
         Ok(())
     }
+
+    fn pool_status(&self) -> accord_store::PoolStatus {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        accord_store::PoolStatus {
+            backend: "postgres",
+            open: self.pool.size(),
+            idle,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
 }

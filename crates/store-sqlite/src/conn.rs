@@ -118,6 +118,7 @@ pub(crate) struct Readers {
     path: std::path::PathBuf,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    size: usize,
 }
 
 impl Readers {
@@ -130,7 +131,17 @@ impl Readers {
             path: path.to_owned(),
             idle: Mutex::new(vec![first]),
             permits: Arc::new(Semaphore::new(size)),
+            size,
         })
+    }
+
+    /// Connections open (idle plus those reads hold now), idle, and the pool's size. A read
+    /// holds a permit a moment before its connection, so `open` can count one ahead.
+    pub(crate) fn status(&self) -> (u32, u32, u32) {
+        let idle = self.idle().len();
+        let busy = self.size.saturating_sub(self.permits.available_permits());
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        (count(idle + busy), count(idle), count(self.size))
     }
 
     /// The idle connections. None is ever left half-changed, so a panic elsewhere while the

@@ -111,4 +111,14 @@ impl Store for SqliteStore {
             })
             .await
     }
+
+    fn pool_status(&self) -> accord_store::PoolStatus {
+        let (open, idle, max) = self.read.status();
+        accord_store::PoolStatus {
+            backend: "sqlite",
+            open,
+            idle,
+            max,
+        }
+    }
 }

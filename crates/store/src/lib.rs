@@ -146,4 +146,20 @@ pub trait Store:
 {
     /// Cheap liveness check of the backend, for `/readyz`.
     async fn ping(&self) -> Result<()>;
+
+    /// The backend's connection pool at this moment, for `/metrics` (no I/O).
+    fn pool_status(&self) -> PoolStatus;
+}
+
+/// How many database connections an instance holds, as [`Store::pool_status`] reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// `sqlite` or `postgres`, the metric's label.
+    pub backend: &'static str,
+    /// Connections held: in use or idle.
+    pub open: u32,
+    /// Of those, waiting for a request.
+    pub idle: u32,
+    /// The most the pool opens; a request finding `open == max` and none idle waits.
+    pub max: u32,
 }

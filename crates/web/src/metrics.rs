@@ -64,6 +64,8 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 .into_response();
         }
     }
+    let pool = state.store.pool_status();
+    accord_metrics::db_pool(pool.backend, pool.open, pool.idle, pool.max);
     let now = state.clock.now();
     match state.jobs().queue_stats(now).await {
         Ok(q) => {

@@ -53,9 +53,29 @@ async fn metrics_after_a_flow_name_routes_and_outcomes_never_ids() {
         "accord_jobs_due ",
         "accord_jobs_oldest_due_age_seconds ",
         "accord_ledger_unsealed_events ",
+        r#"accord_db_pool_connections{backend="sqlite",state="open"}"#,
+        r#"accord_db_pool_connections{backend="sqlite",state="idle"}"#,
+        r#"accord_db_pool_connections{backend="sqlite",state="max"}"#,
     ] {
         assert!(text.contains(series), "{series} missing from:\n{text}");
     }
+    // Latency is split by status too: the consent page's GET answered 200.
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("accord_http_request_duration_seconds_count{")
+                && l.contains(r#"route="/link/platforms/{key}/consent""#)
+                && l.contains(r#"status="200""#)
+        ),
+        "no latency by status:\n{text}"
+    );
+    // The read pool holds at least the connection it opened at start, never more than its size.
+    let gauge = |state: &str| -> u64 {
+        let key = format!(r#"accord_db_pool_connections{{backend="sqlite",state="{state}"}} "#);
+        let line = text.lines().find(|l| l.starts_with(&key)).unwrap();
+        line[key.len()..].trim().parse().unwrap()
+    };
+    assert!((1..=gauge("max")).contains(&gauge("open")), "{text}");
+    assert!(gauge("idle") <= gauge("open"));
     // The link token, the OAuth code and the ids travelled in URIs; none is in a label.
     let token = app.link_url.rsplit('/').next().unwrap();
     assert!(!text.contains(token));
