@@ -25,7 +25,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use checkpoints::{Expected, Outcome, Witness};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use records::Recorder;
+use records::{Recorder, Records};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal as _;
@@ -506,7 +506,13 @@ async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> an
     for t in &tenants {
         let mine: Vec<&Expected> = given.iter().filter(|e| e.tenant == *t).collect();
         let sizes: Vec<i64> = mine.iter().map(|e| e.size).collect();
-        let report = verify_chain(store.as_ref(), *t, &key_set, &sizes, &|n| bar.inc(n)).await;
+        // The records are read (and reduced to what is compared) while the chain is verified:
+        // the two keep both cores at work, and only the comparison needs the chain's facts.
+        let progress = |n| bar.inc(n);
+        let (report, records) = tokio::join!(
+            verify_chain(store.as_ref(), *t, &key_set, &sizes, &progress),
+            Records::read(store.as_ref(), *t),
+        );
         let name = names.get(t).map_or_else(String::new, |n| format!(" ({n})"));
         let mut lines = vec![chain_line(&report, &name)];
         broken += usize::from(report.broken.is_some());
@@ -519,11 +525,8 @@ async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> an
                 "tenant {t}: records not compared with the ledger: its chain is broken"
             ));
         } else {
-            let disagreements = report
-                .recorder
-                .compare(store.as_ref(), *t)
-                .await
-                .context("cannot read the records to compare with the ledger")?;
+            let records = records.context("cannot read the records to compare with the ledger")?;
+            let disagreements = report.recorder.compare(&records);
             failed += disagreements.len();
             lines.extend(
                 disagreements

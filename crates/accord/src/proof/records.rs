@@ -15,18 +15,33 @@
 //!   recorded for the same company, at the position the row names;
 //! - and each event's record exists: a row deleted leaves its events without one.
 //!
-//! The events' facts are gathered while the chain is verified ([`Recorder::push`]), then the
-//! rows are read page by page along their primary key (one query a page) and matched, the
-//! consents, connections and NDAs at the same time. Consents and connections are read as
-//! `LedgerStore::consent_records` and `connection_records`: only the compared columns.
+//! The rows are read while the chain is verified, not after it ([`Records::read`]): reading
+//! them does not need the events, only comparing them does. Each kind is read page by page
+//! along its primary key (one query a page), the consents, connections and NDAs at the same
+//! time, and each row is reduced at once to what is compared (a text is checked against its
+//! fingerprint as it is read, then dropped). Meanwhile the events' facts are gathered by the
+//! chain pass ([`Recorder::push`]); the two meet at the end ([`Recorder::compare`]). Consents
+//! and connections are read as `LedgerStore::consent_records` and `connection_records`: only
+//! the compared columns.
+//!
+//! Memory: a consent is kept as about 120 bytes (four ids, its end, whether its text hashes to
+//! its fingerprint, and the fingerprint and data uses shared with every consent that has the
+//! same ones), so a million consents hold about 120 MB until compared, beside the events'
+//! facts the chain pass gathers.
 
+use accord_domain::catalog::DataUse;
 use accord_domain::connection::ConnectionStatus;
 use accord_domain::crypto::sha256_hex;
-use accord_domain::ids::{ConnectionId, ConsentId, TenantId};
+use accord_domain::ids::{
+    CompanyId, ConnectionId, ConsentId, NdaAcceptanceId, NoticeVersionId, TenantId,
+};
 use accord_domain::ledger::{EventFacts, EventKind};
 use accord_domain::nda::NdaAcceptance;
 use accord_store::{ConnectionRecord, ConsentRecord, Store, StoreError};
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::sync::Arc;
+use time::OffsetDateTime;
 
 /// Rows read per store call.
 const PAGE: u32 = 2_000;
@@ -103,85 +118,194 @@ impl Recorder {
         }
     }
 
-    /// Compares every consent, connection and NDA row of `tenant` with the events gathered.
-    /// The three kinds are read at once (each on a read connection of its own), each along its
-    /// primary key a page at a time, the next page read while the current one is compared.
-    pub async fn compare(
-        self,
-        store: &dyn Store,
-        tenant: TenantId,
-    ) -> Result<Vec<Disagreement>, StoreError> {
+    /// Compares every consent, connection and NDA row read with the events gathered, in the
+    /// order of the events concerned.
+    pub fn compare(self, records: &Records) -> Vec<Disagreement> {
         let Self {
             mut consents,
             mut connections,
             mut ndas,
             recorded_on,
         } = self;
-        let consents_checked = async {
-            let mut found = Vec::new();
-            let mut texts = Texts::default();
+        let mut found = Vec::new();
+        for k in &records.consents {
+            let trail = consents.remove(&k.id).unwrap_or_default();
+            found.extend(consent_disagreement(k, &trail, &recorded_on));
+        }
+        found.extend(consents.into_iter().filter_map(|(id, trail)| {
+            let (seq, _) = trail.recorded?;
+            Some(Disagreement {
+                record: format!("consent {id}"),
+                position: Some(seq),
+                what: "the ledger records it, but the database holds no such consent (its row was deleted)".into(),
+            })
+        }));
+        for c in &records.connections {
+            let last = connections.remove(&c.id);
+            found.extend(connection_disagreement(c, last));
+        }
+        found.extend(connections.into_iter().map(|(id, (seq, _, _))| Disagreement {
+            record: format!("connection {id}"),
+            position: Some(seq),
+            what: "the ledger records consent events on it, but the database holds no such connection (its row was deleted)".into(),
+        }));
+        for n in &records.ndas {
+            let event = ndas.remove(&n.consent_id);
+            found.extend(nda_disagreement(n, event));
+        }
+        found.extend(ndas.into_iter().map(|(id, (seq, _))| Disagreement {
+            record: format!("NDA {id}"),
+            position: Some(seq),
+            what: "the ledger records its acceptance, but the database holds no such NDA (its row was deleted)".into(),
+        }));
+        found.sort_by_key(|d| d.position.unwrap_or(i64::MAX));
+        found
+    }
+}
+
+/// A tenant's consent, connection and NDA rows, each reduced to what is compared with the
+/// events, in primary key order.
+#[derive(Debug, Default)]
+pub struct Records {
+    consents: Vec<ConsentRow>,
+    connections: Vec<ConnectionRecord>,
+    ndas: Vec<NdaRow>,
+}
+
+impl Records {
+    /// Reads every consent, connection and NDA row of `tenant`. The three kinds are read at
+    /// once (each on a read connection of its own), each along its primary key a page at a
+    /// time, the next page read while the current one is reduced.
+    pub async fn read(store: &dyn Store, tenant: TenantId) -> Result<Records, StoreError> {
+        let consents = async {
+            let mut rows = Vec::new();
+            let mut reduce = Reduce::default();
             let read = |after| store.consent_records(tenant, after, PAGE);
             each_page(
                 read,
                 |k: &ConsentRecord| k.id,
-                |page| {
-                    for k in page {
-                        let trail = consents.remove(&k.id).unwrap_or_default();
-                        found.extend(consent_disagreement(k, &trail, &recorded_on, &mut texts));
-                    }
-                },
+                |page| rows.extend(page.iter().map(|k| reduce.consent(k))),
             )
             .await?;
-            found.extend(consents.into_iter().filter_map(|(id, trail)| {
-                let (seq, _) = trail.recorded?;
-                Some(Disagreement {
-                    record: format!("consent {id}"),
-                    position: Some(seq),
-                    what: "the ledger records it, but the database holds no such consent (its row was deleted)".into(),
-                })
-            }));
-            Ok::<_, StoreError>(found)
+            Ok::<_, StoreError>(rows)
         };
-        let connections_checked = async {
-            let mut found = Vec::new();
+        let connections = async {
+            let mut rows = Vec::new();
             let read = |after| store.connection_records(tenant, after, PAGE);
             each_page(
                 read,
                 |c: &ConnectionRecord| c.id,
-                |page| {
-                    for c in page {
-                        let last = connections.remove(&c.id);
-                        found.extend(connection_disagreement(c, last));
-                    }
-                },
+                |page| rows.extend_from_slice(page),
             )
             .await?;
-            found.extend(connections.into_iter().map(|(id, (seq, _, _))| Disagreement {
-                record: format!("connection {id}"),
-                position: Some(seq),
-                what: "the ledger records consent events on it, but the database holds no such connection (its row was deleted)".into(),
-            }));
-            Ok::<_, StoreError>(found)
+            Ok::<_, StoreError>(rows)
         };
-        let ndas_checked = async {
-            let mut found = Vec::new();
-            for n in store.ndas(tenant).await? {
-                let event = ndas.remove(&n.consent_id());
-                found.extend(nda_disagreement(&n, event));
-            }
-            found.extend(ndas.into_iter().map(|(id, (seq, _))| Disagreement {
-                record: format!("NDA {id}"),
-                position: Some(seq),
-                what: "the ledger records its acceptance, but the database holds no such NDA (its row was deleted)".into(),
-            }));
-            Ok::<_, StoreError>(found)
+        let ndas = async {
+            let read = store.ndas(tenant).await?;
+            Ok::<_, StoreError>(read.iter().map(NdaRow::of).collect())
         };
-        let (mut found, on_connections, on_ndas) =
-            tokio::try_join!(consents_checked, connections_checked, ndas_checked)?;
-        found.extend(on_connections);
-        found.extend(on_ndas);
-        found.sort_by_key(|d| d.position.unwrap_or(i64::MAX));
-        Ok(found)
+        let (consents, connections, ndas) = tokio::try_join!(consents, connections, ndas)?;
+        Ok(Records {
+            consents,
+            connections,
+            ndas,
+        })
+    }
+}
+
+/// What is compared of a consent row.
+#[derive(Debug, Clone)]
+struct ConsentRow {
+    id: ConsentId,
+    company_id: CompanyId,
+    connection_id: ConnectionId,
+    notice_version_id: NoticeVersionId,
+    data_uses: Arc<[DataUse]>,
+    notice_sha256: Arc<str>,
+    /// Whether its text hashes to `notice_sha256` (the text itself is not kept).
+    text_hashes: bool,
+    withdrawn_at: Option<OffsetDateTime>,
+}
+
+/// What is compared of an NDA acceptance row.
+#[derive(Debug, Clone)]
+struct NdaRow {
+    id: NdaAcceptanceId,
+    consent_id: ConsentId,
+    company_id: CompanyId,
+    document_sha256: String,
+    /// Whether its document hashes to `document_sha256` (the document is not kept).
+    document_hashes: bool,
+    ledger_seq: i64,
+}
+
+impl NdaRow {
+    fn of(n: &NdaAcceptance) -> NdaRow {
+        NdaRow {
+            id: n.id,
+            consent_id: n.consent_id(),
+            company_id: n.company_id,
+            document_sha256: n.document_sha256.clone(),
+            document_hashes: sha256_hex(n.document_text.as_bytes()) == n.document_sha256,
+            ledger_seq: n.ledger_seq,
+        }
+    }
+}
+
+/// Reduces consent rows as they are read: the texts checked (see [`Texts`]), and fingerprints
+/// and data uses shared between the consents that have equal ones, so a million consents of a
+/// few notice versions hold a few copies of each, not a million.
+#[derive(Debug, Default)]
+struct Reduce {
+    texts: Texts,
+    fingerprints: Shared<str>,
+    uses: Shared<[DataUse]>,
+}
+
+impl Reduce {
+    fn consent(&mut self, k: &ConsentRecord) -> ConsentRow {
+        ConsentRow {
+            id: k.id,
+            company_id: k.company_id,
+            connection_id: k.connection_id,
+            notice_version_id: k.notice_version_id,
+            data_uses: self.uses.get(&k.data_uses),
+            notice_sha256: self.fingerprints.get(&k.notice_sha256),
+            text_hashes: self.texts.hash_to(&k.notice_text, &k.notice_sha256),
+            withdrawn_at: k.withdrawn_at,
+        }
+    }
+}
+
+/// Values shared by equal ones: at most [`TEXTS_KEPT`] distinct values are kept for sharing,
+/// further ones are each their own copy (a tenant whose every consent differs costs what it
+/// would unshared).
+#[derive(Debug)]
+struct Shared<T: ?Sized> {
+    kept: HashSet<Arc<T>>,
+}
+
+impl<T: ?Sized> Default for Shared<T> {
+    fn default() -> Self {
+        Shared {
+            kept: HashSet::new(),
+        }
+    }
+}
+
+impl<T: ?Sized + Eq + Hash> Shared<T>
+where
+    for<'a> Arc<T>: From<&'a T>,
+{
+    fn get(&mut self, value: &T) -> Arc<T> {
+        if let Some(kept) = self.kept.get(value) {
+            return Arc::clone(kept);
+        }
+        let new: Arc<T> = Arc::from(value);
+        if self.kept.len() < TEXTS_KEPT {
+            self.kept.insert(Arc::clone(&new));
+        }
+        new
     }
 }
 
@@ -238,10 +362,9 @@ fn micros(t: time::OffsetDateTime) -> i64 {
 
 /// Where a consent row disagrees with its events.
 fn consent_disagreement(
-    k: &ConsentRecord,
+    k: &ConsentRow,
     trail: &Trail,
     recorded_on: &HashSet<(ConnectionId, i64)>,
-    texts: &mut Texts,
 ) -> Vec<Disagreement> {
     let mut out = Vec::new();
     let mut say = |position: Option<i64>, what: String| {
@@ -259,13 +382,13 @@ fn consent_disagreement(
         return out;
     };
     let at = Some(*seq);
-    if !texts.hash_to(&k.notice_text, &k.notice_sha256) {
+    if !k.text_hashes {
         say(
             at,
             "its text does not hash to its recorded fingerprint (the text was edited)".into(),
         );
     }
-    if given.text_sha256 != k.notice_sha256 {
+    if given.text_sha256 != *k.notice_sha256 {
         say(
             at,
             format!(
@@ -281,7 +404,7 @@ fn consent_disagreement(
             "notice version",
             given.notice_version_id != Some(k.notice_version_id),
         ),
-        ("data uses", given.data_uses != k.data_uses),
+        ("data uses", *given.data_uses != *k.data_uses),
     ];
     for (field, differs) in fields {
         if differs {
@@ -367,7 +490,7 @@ fn connection_disagreement(
 }
 
 /// Where an NDA acceptance row disagrees with its `nda_accepted` event.
-fn nda_disagreement(n: &NdaAcceptance, event: Option<(i64, EventFacts)>) -> Vec<Disagreement> {
+fn nda_disagreement(n: &NdaRow, event: Option<(i64, EventFacts)>) -> Vec<Disagreement> {
     let record = || format!("NDA {}", n.id);
     let Some((seq, facts)) = event else {
         return vec![Disagreement {
@@ -384,7 +507,7 @@ fn nda_disagreement(n: &NdaAcceptance, event: Option<(i64, EventFacts)>) -> Vec<
             what,
         });
     };
-    if sha256_hex(n.document_text.as_bytes()) != n.document_sha256 {
+    if !n.document_hashes {
         say("its document does not hash to its recorded fingerprint (the text was edited)".into());
     }
     if facts.text_sha256 != n.document_sha256 {
@@ -405,8 +528,11 @@ fn nda_disagreement(n: &NdaAcceptance, event: Option<(i64, EventFacts)>) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use accord_domain::ids::{CompanyId, NoticeVersionId};
-    use time::OffsetDateTime;
+
+    /// A consent row reduced on its own.
+    fn row(k: &ConsentRecord) -> ConsentRow {
+        Reduce::default().consent(k)
+    }
 
     fn consent(withdrawn_at: Option<OffsetDateTime>) -> ConsentRecord {
         let text = "We read your invoices.".to_owned();
@@ -447,18 +573,18 @@ mod tests {
         let k = consent(Some(ended));
         let trail = recorded(&k);
         let none = HashSet::new();
-        let found = consent_disagreement(&k, &trail, &none, &mut Texts::default());
+        let found = consent_disagreement(&row(&k), &trail, &none);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].what.contains("no event records its end"));
         // A newer consent recorded on the same connection at that instant: an old supersession.
         let replaced = HashSet::from([(k.connection_id, micros(ended))]);
-        assert!(consent_disagreement(&k, &trail, &replaced, &mut Texts::default()).is_empty());
+        assert!(consent_disagreement(&row(&k), &trail, &replaced).is_empty());
         // In force, and agreeing with its event.
         let k = consent(None);
-        assert!(consent_disagreement(&k, &recorded(&k), &none, &mut Texts::default()).is_empty());
+        assert!(consent_disagreement(&row(&k), &recorded(&k), &none).is_empty());
         let mut edited = k.clone();
         edited.notice_text.push('!');
-        let found = consent_disagreement(&edited, &recorded(&k), &none, &mut Texts::default());
+        let found = consent_disagreement(&row(&edited), &recorded(&k), &none);
         assert!(found[0].what.contains("does not hash"), "{found:?}");
     }
 
@@ -478,7 +604,30 @@ mod tests {
         // Through the comparison, after the true text was kept.
         let mut tampered = k.clone();
         tampered.notice_text = edited;
-        let found = consent_disagreement(&tampered, &recorded(&k), &HashSet::new(), &mut texts);
+        let mut reduce = Reduce {
+            texts,
+            ..Reduce::default()
+        };
+        let found =
+            consent_disagreement(&reduce.consent(&tampered), &recorded(&k), &HashSet::new());
+        assert!(found[0].what.contains("does not hash"), "{found:?}");
+    }
+
+    #[test]
+    fn consents_of_one_notice_share_its_fingerprint_and_a_wrong_text_is_still_known() {
+        let mut reduce = Reduce::default();
+        let k = consent(None);
+        let mut other = consent(None);
+        other.notice_text.push('!');
+        let (a, b) = (reduce.consent(&k), reduce.consent(&other));
+        assert!(Arc::ptr_eq(&a.notice_sha256, &b.notice_sha256));
+        assert!(Arc::ptr_eq(&a.data_uses, &b.data_uses));
+        assert!(a.text_hashes);
+        assert!(
+            !b.text_hashes,
+            "the edited text does not hash to the shared fingerprint"
+        );
+        let found = consent_disagreement(&b, &recorded(&other), &HashSet::new());
         assert!(found[0].what.contains("does not hash"), "{found:?}");
     }
 }
