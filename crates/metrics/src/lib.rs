@@ -131,7 +131,7 @@ impl Metrics {
         );
         r.register(
             "gateway_calls",
-            "Data access calls through a connection (data, proxy, access-token) by outcome",
+            "Data access calls through a connection (data, proxy, credential) by outcome",
             self.gateway.clone(),
         );
         r.register(
@@ -204,7 +204,7 @@ pub fn consent_written() {
     metrics().consents.inc();
 }
 
-/// A data access call (`data`, `proxy`, `access_token`) and how it ended.
+/// A data access call (`data`, `proxy`, `credential`: the access-token hand-out) and how it ended.
 pub fn gateway_call(call: &'static str, outcome: &'static str) {
     metrics()
         .gateway
