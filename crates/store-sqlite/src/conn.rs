@@ -17,11 +17,19 @@
 //! thread and being woken by it, which is what a hand-over costs twice per call. Reads of
 //! unbounded size (lists, pages of the ledger) keep the hand-over, so a worker thread is never
 //! held by them.
+//!
+//! A store opened to verify the database ([`Readers::open_verifying`]) has these readers and
+//! nothing else: no writer, no checkpointer. They read the committed frames still in the WAL
+//! like any reader (never `immutable=1` while a WAL may hold some), and SQLite writes nothing
+//! of the database file through them (it is opened `O_RDONLY`); it may create the empty `-wal`
+//! and the `-shm` index beside a WAL database that has none, as any reader does. Where it
+//! cannot (a read-only directory or mount), see [`first_verifying`].
 
 use crate::error::{backend, sqlite};
-use accord_store::Result;
-use rusqlite::{Connection, OpenFlags};
-use std::path::Path;
+use accord_store::{Result, StoreError};
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -56,7 +64,7 @@ pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// Opens one connection with the pragmas every connection gets: WAL with `synchronous=FULL`,
 /// never loosened, so a commit is on disk before it is acknowledged; foreign keys on, since
 /// SQLite defaults them off per connection; and the busy timeout.
-fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
+fn open(path: impl AsRef<Path>, flags: OpenFlags) -> Result<Connection> {
     let db = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(sqlite)?;
     db.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
@@ -103,8 +111,127 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
     Ok(db)
 }
 
-fn open_reader(path: &Path) -> Result<Connection> {
-    open(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+/// How a store's read connections reach its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadMode {
+    /// Beside the writer, as the server reads.
+    Serving,
+    /// A verification: also `query_only`, and no checkpoint when the last connection closes.
+    Verifying,
+    /// A verification of a WAL database with no WAL beside it, in a directory SQLite cannot
+    /// create the WAL's index in ([`first_verifying`]): `immutable=1`, as there are no WAL
+    /// frames to miss.
+    Immutable,
+}
+
+fn open_reader(path: &Path, mode: ReadMode) -> Result<Connection> {
+    let db = match mode {
+        ReadMode::Serving => return open(path, OpenFlags::SQLITE_OPEN_READ_ONLY),
+        ReadMode::Verifying => open(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?,
+        ReadMode::Immutable => open(
+            immutable_uri(path)?,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+        )?,
+    };
+    // A read-only connection cannot write the file anyway; a verification's say so to SQLite
+    // as well: no statement that writes, no checkpoint when the last one closes.
+    db.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .map_err(sqlite)?;
+    db.execute_batch("pragma query_only = on").map_err(sqlite)?;
+    Ok(db)
+}
+
+/// `path` as an SQLite URI opening it immutable (<https://sqlite.org/uri.html>). Written out
+/// rather than with a URL library: SQLite decodes only `%HH`, and only `%`, `?` and `#` end or
+/// change a URI's path, so those three are all there is to escape.
+fn immutable_uri(path: &Path) -> Result<String> {
+    let absolute = std::path::absolute(path)
+        .map_err(|e| backend(format!("cannot resolve {}: {e}", path.display())))?;
+    let text = absolute.to_str().ok_or_else(|| {
+        backend(format!(
+            "{} is not valid UTF-8, which an SQLite URI needs",
+            absolute.display()
+        ))
+    })?;
+    let escaped = text
+        .replace('%', "%25")
+        .replace('?', "%3F")
+        .replace('#', "%23");
+    // An empty authority (`file://` then the absolute path), so a path starting with `//` is
+    // not taken for one.
+    Ok(format!("file://{escaped}?immutable=1"))
+}
+
+/// The file SQLite keeps beside the database with this suffix (`-wal`, `-shm`).
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Why a verification cannot read a WAL database where it lies: its WAL holds commits, the
+/// WAL's index (`-shm`) is missing, and SQLite cannot create one in that directory (read-only
+/// media or mount, or no write permission). Opening it `immutable` would read it without those
+/// commits, silently: a verification of something other than the database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{wal} holds commits not yet in {db}, and SQLite cannot create the WAL's index ({shm}) \
+     in that directory (read-only media, or no write permission): copy {db} with {wal} to a \
+     writable directory and verify the copy there"
+)]
+pub struct WalUnreadable {
+    db: String,
+    wal: String,
+    shm: String,
+}
+
+/// Whether SQLite failed to open a file (`SQLITE_CANTOPEN`).
+fn cannot_open(e: &StoreError) -> bool {
+    let StoreError::Backend(e) = e else {
+        return false;
+    };
+    e.downcast_ref::<rusqlite::Error>()
+        .and_then(rusqlite::Error::sqlite_error_code)
+        == Some(ErrorCode::CannotOpen)
+}
+
+/// The first reader of a verification, once it has read the schema (opening is lazy: a WAL
+/// database's `-wal` and `-shm` are opened at the first read), and how it reached the file.
+///
+/// A WAL database that has neither `-wal` nor `-shm` (Accord stopped cleanly, or a copy of the
+/// file alone) in a directory SQLite cannot create them in fails to open (`SQLITE_CANTOPEN`,
+/// <https://sqlite.org/walformat.html>). With no WAL, or an empty one, every commit is in the
+/// file, so it is opened `immutable=1` instead: nothing is missed, and no process can be
+/// writing it meanwhile, since a writer needs those files too. A WAL with content and no
+/// `-shm` cannot be read there ([`WalUnreadable`]).
+fn first_verifying(path: &Path) -> Result<(Connection, ReadMode)> {
+    let probe = |mode: ReadMode| -> Result<(Connection, ReadMode)> {
+        let db = open_reader(path, mode)?;
+        db.query_row("select count(*) from sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(sqlite)?;
+        Ok((db, mode))
+    };
+    match probe(ReadMode::Verifying) {
+        Err(e) if cannot_open(&e) && path.is_file() && !beside(path, "-shm").exists() => {
+            let wal = beside(path, "-wal");
+            let no_frames = match std::fs::metadata(&wal) {
+                Ok(m) => m.len() == 0,
+                Err(missing) => missing.kind() == std::io::ErrorKind::NotFound,
+            };
+            if no_frames {
+                probe(ReadMode::Immutable)
+            } else {
+                Err(StoreError::Backend(Box::new(WalUnreadable {
+                    db: path.display().to_string(),
+                    wal: wal.display().to_string(),
+                    shm: beside(path, "-shm").display().to_string(),
+                })))
+            }
+        }
+        opened => opened,
+    }
 }
 
 /// The read-only connections and the permits that hand them out (see the module's comment).
@@ -115,7 +242,8 @@ fn open_reader(path: &Path) -> Result<Connection> {
 /// and page cache, and starts sooner. A connection once opened stays in the pool.
 #[derive(Debug)]
 pub(crate) struct Readers {
-    path: std::path::PathBuf,
+    path: PathBuf,
+    mode: ReadMode,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
     size: usize,
@@ -125,14 +253,26 @@ impl Readers {
     /// The pool with one connection (after the writer has made the file a WAL database): a
     /// database that cannot be read fails at start, not on the first request.
     pub(crate) fn open(path: &Path) -> Result<Self> {
+        let first = open_reader(path, ReadMode::Serving)?;
+        Ok(Self::with_first(path, first, ReadMode::Serving))
+    }
+
+    /// The pool of a store opened to verify the database, with its first connection (see
+    /// [`first_verifying`]); the file is never written through it.
+    pub(crate) fn open_verifying(path: &Path) -> Result<Self> {
+        let (first, mode) = first_verifying(path)?;
+        Ok(Self::with_first(path, first, mode))
+    }
+
+    fn with_first(path: &Path, first: Connection, mode: ReadMode) -> Self {
         let size = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(4, 16));
-        let first = open_reader(path)?;
-        Ok(Self {
+        Self {
             path: path.to_owned(),
+            mode,
             idle: Mutex::new(vec![first]),
             permits: Arc::new(Semaphore::new(size)),
             size,
-        })
+        }
     }
 
     /// Connections open (idle plus those reads hold now), idle, and the pool's size. A read
@@ -167,7 +307,7 @@ impl Readers {
             let taken = readers.idle().pop();
             let db = match taken {
                 Some(db) => db,
-                None => open_reader(&readers.path)?,
+                None => open_reader(&readers.path, readers.mode)?,
             };
             let out = read(&db);
             if !readers.permits.is_closed() {
@@ -195,7 +335,7 @@ impl Readers {
         let taken = self.idle().pop();
         let db = match taken {
             Some(db) => db,
-            None => open_reader(&self.path)?,
+            None => open_reader(&self.path, self.mode)?,
         };
         let out = read(&db);
         if !self.permits.is_closed() {
@@ -221,6 +361,14 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
+    /// No checkpointer, for a store opened read-only: it must not copy the WAL into the file.
+    pub(crate) fn none() -> Self {
+        Self {
+            stop: Mutex::new(None),
+            thread: Mutex::new(None),
+        }
+    }
+
     /// Checkpoints every [`CHECKPOINT_EVERY`] until stopped or dropped (the store closed or
     /// dropped). A passive checkpoint never waits for the writer or the readers: it copies what
     /// no reader still needs and leaves the rest for the next round.

@@ -8,6 +8,10 @@
 //! each call a single hand-over to a blocking thread. A checkpointer beside the writer keeps
 //! the WAL short. Each role trait is implemented by the module of the same name, with its SQL;
 //! the schema and its conventions are in `migrations/`, applied by [`migrate`].
+//!
+//! [`SqliteStore::open_read_only`] opens the file to verify it (`accord ledger verify`): the
+//! read connections alone, no migration, no tree building, no checkpointer, and no writer
+//! (every write refused with [`ReadOnly`]).
 
 mod access;
 mod codec;
@@ -31,8 +35,9 @@ mod tree_cache;
 mod webhooks;
 mod writer;
 
-pub use conn::ConnectionPragmas;
-pub use writer::GroupCommitStats;
+pub use conn::{ConnectionPragmas, WalUnreadable};
+pub use migrate::SchemaMismatch;
+pub use writer::{GroupCommitStats, ReadOnly};
 
 use accord_store::{Result, Store};
 use async_trait::async_trait;
@@ -44,9 +49,11 @@ use std::sync::Arc;
 pub struct SqliteStore {
     /// The read-only connections (`conn::Readers`).
     read: Arc<conn::Readers>,
-    /// The writer thread and its connection: every write of the process queues for it.
+    /// The writer thread and its connection: every write of the process queues for it (none
+    /// in a store opened read-only).
     write: writer::Writer,
-    /// Copies the WAL into the database file beside the writer; stops with the store.
+    /// Copies the WAL into the database file beside the writer; stops with the store (none in
+    /// a store opened read-only).
     checkpointer: conn::Checkpointer,
     /// The upper nodes and asked-for roots of the ledgers' Merkle trees (`tree_cache`).
     tree_cache: tree_cache::TreeCache,
@@ -70,6 +77,30 @@ impl SqliteStore {
             read: Arc::new(read),
             write: writer::Writer::spawn(db)?,
             checkpointer,
+            tree_cache: tree_cache::TreeCache::default(),
+        })
+    }
+
+    /// Opens an existing database to read it and nothing else, as a verification must: the
+    /// bytes of the file are left as they were, a read-only copy (mode 0444, a read-only mount)
+    /// can be read, and what is read includes the commits still in the WAL.
+    ///
+    /// No migration runs (an older database would be upgraded by it: changed evidence), no
+    /// missing Merkle tree is built, no checkpointer starts, and there is no writer: every
+    /// write fails with `Backend` whose source is [`ReadOnly`]. A database whose schema is not
+    /// exactly this version's is refused with a [`SchemaMismatch`] naming both versions; one
+    /// that cannot be read where it lies, with a [`WalUnreadable`] (see `conn.rs`).
+    pub async fn open_read_only(path: &Path) -> Result<Self> {
+        let path = path.to_owned();
+        let read = tokio::task::spawn_blocking(move || conn::Readers::open_verifying(&path))
+            .await
+            .map_err(|e| error::backend(format!("opening the database stopped: {e}")))??;
+        let read = Arc::new(read);
+        read.run(migrate::check_current).await?;
+        Ok(Self {
+            read,
+            write: writer::Writer::read_only(),
+            checkpointer: conn::Checkpointer::none(),
             tree_cache: tree_cache::TreeCache::default(),
         })
     }

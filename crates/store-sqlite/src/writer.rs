@@ -142,12 +142,21 @@ struct Counters {
 }
 
 /// The handle of the writer thread; the thread ends when the store (the last sender) is
-/// dropped, or at [`Writer::close`].
+/// dropped, or at [`Writer::close`]. A store opened read-only has no thread
+/// ([`Writer::read_only`]).
 #[derive(Debug)]
 pub(crate) struct Writer {
-    queue: mpsc::Sender<Message>,
+    /// `None`: the store was opened read-only and refuses every write with [`ReadOnly`].
+    queue: Option<mpsc::Sender<Message>>,
     counters: Arc<Counters>,
 }
+
+/// Why a store opened read-only ([`crate::SqliteStore::open_read_only`]) refused a write: it
+/// has no writer connection at all, so the refusal is certain, not a hope that every path
+/// checked a flag. The caller finds it as the source of `StoreError::Backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the database was opened read-only (to verify it): this store refuses every write")]
+pub struct ReadOnly;
 
 fn stopped() -> StoreError {
     backend("the store is closed: its writer has stopped")
@@ -163,7 +172,26 @@ impl Writer {
             .name("accord-writer".into())
             .spawn(move || run(db, messages, &thread_counters))
             .map_err(|e| backend(format!("cannot start the writer: {e}")))?;
-        Ok(Self { queue, counters })
+        Ok(Self {
+            queue: Some(queue),
+            counters,
+        })
+    }
+
+    /// A writer without a thread or a connection, for a store opened read-only: every write
+    /// fails with [`ReadOnly`] before anything is prepared.
+    pub(crate) fn read_only() -> Self {
+        Self {
+            queue: None,
+            counters: Arc::default(),
+        }
+    }
+
+    /// The thread's queue, or the refusal of a read-only store.
+    fn queue(&self) -> Result<&mpsc::Sender<Message>> {
+        self.queue
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend(Box::new(ReadOnly)))
     }
 
     /// Runs `work` on the writer connection and returns what it returned. If the caller goes
@@ -172,15 +200,13 @@ impl Writer {
         &self,
         work: impl FnOnce(&mut Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
+        let queue = self.queue()?;
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |db| {
             // A caller that went away no longer needs its answer.
             let _ = reply.send(work(db));
         });
-        self.queue
-            .send(Message::Run(job))
-            .await
-            .map_err(|_| stopped())?;
+        queue.send(Message::Run(job)).await.map_err(|_| stopped())?;
         answer
             .await
             .map_err(|_| backend("the writer stopped before answering"))?
@@ -195,6 +221,7 @@ impl Writer {
         &self,
         work: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
+        let queue = self.queue()?;
         let (reply, answer) = oneshot::channel();
         let job: TxJob = Box::new(move |db| {
             let out = work(db);
@@ -209,10 +236,7 @@ impl Writer {
             });
             (ok, answer)
         });
-        self.queue
-            .send(Message::Tx(job))
-            .await
-            .map_err(|_| stopped())?;
+        queue.send(Message::Tx(job)).await.map_err(|_| stopped())?;
         answer
             .await
             .map_err(|_| backend("the writer stopped before answering"))?
@@ -220,6 +244,7 @@ impl Writer {
 
     /// Queues a consent write for the next group commit and waits for that commit.
     pub(crate) async fn record(&self, write: ConsentWrite) -> Result<ChainedEvent> {
+        self.queue()?;
         let (reply, answer) = oneshot::channel();
         let write = Prepared::new(write)?;
         self.grouped(Request::Consent { write, reply }, answer)
@@ -238,7 +263,7 @@ impl Writer {
         request: Request,
         answer: oneshot::Receiver<Result<R>>,
     ) -> Result<R> {
-        self.queue
+        self.queue()?
             .send(Message::Grouped(Box::new(request)))
             .await
             .map_err(|_| stopped())?;
@@ -248,10 +273,13 @@ impl Writer {
     }
 
     /// Closes the writer connection once what is queued before has run; calls made afterwards
-    /// fail with `Backend`.
+    /// fail with `Backend`. A read-only store's writer has nothing to close.
     pub(crate) async fn close(&self) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
         let (ack, closed) = oneshot::channel();
-        if self.queue.send(Message::Close(ack)).await.is_ok() {
+        if queue.send(Message::Close(ack)).await.is_ok() {
             let _ = closed.await;
         }
     }
@@ -267,7 +295,9 @@ impl Writer {
     /// Messages sent but not yet taken by the thread.
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
+        self.queue
+            .as_ref()
+            .map_or(0, |queue| queue.max_capacity() - queue.capacity())
     }
 }
 

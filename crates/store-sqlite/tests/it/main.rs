@@ -3,6 +3,7 @@
 //! migrations).
 
 mod migrations;
+mod read_only;
 mod sqlite;
 
 use accord_store::Store;

@@ -9,7 +9,7 @@ use sha2::{Digest as _, Sha384};
 use std::path::{Path, PathBuf};
 
 /// The migration files, in version order: (version, description as sqlx records it, SQL).
-fn files() -> Vec<(i64, String, String)> {
+pub(crate) fn files() -> Vec<(i64, String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
     let mut files: Vec<(i64, String, String)> = std::fs::read_dir(dir)
         .unwrap()
@@ -28,7 +28,7 @@ fn files() -> Vec<(i64, String, String)> {
 
 /// Applies all but the last `missing` migrations the way sqlx did: its table, each file in a
 /// transaction with its row (SHA-384 of the SQL, `success` true, a measured duration).
-fn migrate_like_sqlx(db: &Path, missing: usize) {
+pub(crate) fn migrate_like_sqlx(db: &Path, missing: usize) {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -61,7 +61,7 @@ fn migrate_like_sqlx(db: &Path, missing: usize) {
     }
 }
 
-fn recorded(dir: &Path) -> Vec<(i64, String, Vec<u8>, bool)> {
+pub(crate) fn recorded(dir: &Path) -> Vec<(i64, String, Vec<u8>, bool)> {
     let conn = raw(dir);
     let mut st = conn
         .prepare(
