@@ -55,6 +55,12 @@ impl Default for PgOptions {
 /// fails at once with the server's reason, instead of the pool retrying until its acquire
 /// timeout and reporting only that it timed out.
 pub(crate) async fn pool(url: &str, options: &PgOptions) -> Result<PgPool> {
+    pool_with(connect_options(url, options)?, options).await
+}
+
+/// The options every connection of Accord's is made with: the URL's, Accord's name, and the
+/// session settings below. A caller may add settings of its own (a read-only verification).
+pub(crate) fn connect_options(url: &str, options: &PgOptions) -> Result<PgConnectOptions> {
     let connect = PgConnectOptions::from_str(url)
         .map_err(|e| {
             backend(format!(
@@ -75,6 +81,11 @@ pub(crate) async fn pool(url: &str, options: &PgOptions) -> Result<PgPool> {
             // few seconds). Making scans the last resort keeps those plans on the indexes.
             ("enable_seqscan", "off"),
         ]);
+    Ok(connect)
+}
+
+/// The pool on `connect`, after one connection on its own (see [`pool`]).
+pub(crate) async fn pool_with(connect: PgConnectOptions, options: &PgOptions) -> Result<PgPool> {
     let probe = PgConnection::connect_with(&connect).await.map_err(db)?;
     let _ = probe.close().await;
     PgPoolOptions::new()

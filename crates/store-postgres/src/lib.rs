@@ -7,6 +7,9 @@
 //! [`webhooks`], [`access`]. This file holds only the store itself: connecting, migrating,
 //! closing, `ping`.
 //!
+//! [`PgStore::connect_read_only`] connects to verify the database (`accord ledger verify`):
+//! every transaction read-only, no migration, the schema checked instead ([`migrate`]).
+//!
 //! One connection pool per instance, with limits ([`PgOptions`]). At start-up the server's
 //! durability settings are checked ([`conn`]): a server that may acknowledge a commit it has not
 //! made durable is refused unless explicitly allowed. Migrations (`migrations/`) run under
@@ -34,6 +37,7 @@ mod flow;
 mod funnel;
 mod jobs;
 mod ledger;
+mod migrate;
 mod nda;
 mod notices;
 mod notify;
@@ -47,21 +51,12 @@ mod writer;
 pub mod testing;
 
 pub use conn::{Durability, PgOptions};
+pub use migrate::SchemaMismatch;
 pub use writer::GroupCommitStats;
 
-use accord_store::{Result, Store, StoreError};
+use accord_store::{Result, Store};
 use async_trait::async_trait;
-use sqlx::migrate::Migrator;
 use sqlx::PgPool;
-
-/// The migrations of this crate, compiled in. Migrations the database has but this binary does
-/// not know are accepted: during a rolling upgrade the previous release keeps running (and may
-/// restart) on a schema the new release has already expanded (docs/deployment.md).
-fn migrator() -> Migrator {
-    let mut migrator = sqlx::migrate!("./migrations");
-    migrator.set_ignore_missing(true);
-    migrator
-}
 
 /// Whether a database URL names a PostgreSQL database (the schemes libpq accepts).
 pub fn is_postgres_url(url: &str) -> bool {
@@ -84,21 +79,41 @@ impl PgStore {
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self> {
         let pool = conn::pool(url, &options).await?;
         let durability = conn::check_durability(&pool, options.allow_unsafe_durability).await?;
-        migrate(&pool).await?;
+        migrate::run(&pool).await?;
+        Ok(Self::on(pool, &options, durability))
+    }
+
+    /// Connects to read the database and nothing else, as a verification must: every session
+    /// starts with `default_transaction_read_only = on`, so the server refuses any write
+    /// (SQLSTATE 25006) whatever code path tried it; no migration runs (an older database
+    /// would be upgraded by it: changed evidence), and a database whose schema is not exactly
+    /// this version's is refused with a [`SchemaMismatch`] naming both versions. The server's
+    /// durability settings are read but not held against it: nothing is committed here.
+    pub async fn connect_read_only(url: &str, options: PgOptions) -> Result<Self> {
+        let connect = conn::connect_options(url, &options)?
+            .options([("default_transaction_read_only", "on")]);
+        let pool = conn::pool_with(connect, &options).await?;
+        migrate::check_current(&pool).await?;
+        let durability = conn::durability(&pool).await?;
+        Ok(Self::on(pool, &options, durability))
+    }
+
+    /// The store on an open pool, its writers started (idle until a write comes).
+    fn on(pool: PgPool, options: &PgOptions, durability: Durability) -> Self {
         let writer = writer::GroupWriter::spawn(&pool, options.consent_writers);
         let access = access::AccessWriter::spawn(&pool);
-        Ok(Self {
+        Self {
             pool,
             writer,
             access,
             durability,
-        })
+        }
     }
 
     /// Applies the migrations not yet applied; a no-op on an up-to-date database. Returns the
     /// versions now applied.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
-        migrate(&self.pool).await?;
+        migrate::run(&self.pool).await?;
         let versions: Vec<i64> = sqlx::query_scalar(
             "select version from _sqlx_migrations where success order by version",
         )
@@ -123,13 +138,6 @@ impl PgStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-async fn migrate(pool: &PgPool) -> Result<()> {
-    migrator()
-        .run(pool)
-        .await
-        .map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
 #[async_trait]

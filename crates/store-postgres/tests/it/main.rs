@@ -10,6 +10,7 @@ mod access;
 mod batch;
 mod notices;
 mod postgres;
+mod read_only;
 
 use accord_store::Store;
 use accord_store_postgres::testing::TestDatabase;
