@@ -21,25 +21,29 @@ pub async fn strict(State(state): State<AppState>, req: Request, next: Next) -> 
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let uri = req.uri().clone();
-    let headers = req.headers().clone();
-    let is_get = req.method() == axum::http::Method::GET;
     if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
-        return refuse(
-            &state,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &uri,
-            &headers,
-            is_get,
-        )
-        .await;
+        return refuse(&state, StatusCode::PAYLOAD_TOO_LARGE, Surface::of(&req)).await;
     }
+    let kept = Kept::of(&req);
     let res = next.run(req).await;
-    if !framework_error(&res) || is_probe(&uri) {
+    if !framework_error(&res) {
         return res;
     }
+    let surface = match &kept {
+        Kept::Probe => return res,
+        Kept::Api => Surface::Api,
+        Kept::Page {
+            uri,
+            headers,
+            is_get,
+        } => Surface::Page {
+            uri,
+            headers,
+            is_get: *is_get,
+        },
+    };
     let status = res.status();
-    let mut out = refuse(&state, status, &uri, &headers, is_get).await;
+    let mut out = refuse(&state, status, surface).await;
     if out.status() != status {
         // Not a status this surface has its own answer for: keep the original (the baseline
         // headers still reach it).
@@ -51,6 +55,67 @@ pub async fn strict(State(state): State<AppState>, req: Request, next: Next) -> 
         }
     }
     out
+}
+
+/// What [`refuse`] will need of a request once its handler has taken it, kept before the
+/// handler runs. The API's answer depends on the status alone and a health check's error is
+/// passed on as it is, so for those (every data call among them) nothing is copied; the flow's
+/// friendly page reads its language and tenant from the URI and the headers (cookies
+/// included), so a page request keeps a copy of both.
+enum Kept {
+    Probe,
+    Api,
+    Page {
+        uri: Uri,
+        headers: HeaderMap,
+        is_get: bool,
+    },
+}
+
+impl Kept {
+    fn of(req: &Request) -> Self {
+        if is_probe(req.uri()) {
+            Kept::Probe
+        } else if is_api(req.uri()) {
+            Kept::Api
+        } else {
+            Kept::Page {
+                uri: req.uri().clone(),
+                headers: req.headers().clone(),
+                is_get: is_get(req),
+            }
+        }
+    }
+}
+
+/// Which surface answers an error, with what its answer is made from.
+enum Surface<'a> {
+    /// problem+json.
+    Api,
+    /// The friendly page.
+    Page {
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+        is_get: bool,
+    },
+}
+
+impl<'a> Surface<'a> {
+    fn of(req: &'a Request) -> Self {
+        if is_api(req.uri()) {
+            Surface::Api
+        } else {
+            Surface::Page {
+                uri: req.uri(),
+                headers: req.headers(),
+                is_get: is_get(req),
+            }
+        }
+    }
+}
+
+fn is_get(req: &Request) -> bool {
+    req.method() == axum::http::Method::GET
 }
 
 /// An error response in plain text or without a body type: the framework's own rejections.
@@ -75,14 +140,13 @@ fn is_api(uri: &Uri) -> bool {
     uri.path().starts_with("/v1/")
 }
 
-async fn refuse(
-    state: &AppState,
-    status: StatusCode,
-    uri: &Uri,
-    headers: &HeaderMap,
-    is_get: bool,
-) -> Response {
-    if is_api(uri) {
+async fn refuse(state: &AppState, status: StatusCode, surface: Surface<'_>) -> Response {
+    let Surface::Page {
+        uri,
+        headers,
+        is_get,
+    } = surface
+    else {
         let error = match status {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(format!(
                 "the request body is over the limit of {BODY_LIMIT} bytes"
@@ -94,7 +158,7 @@ async fn refuse(
         let mut res = error.into_response();
         crate::security::set_api_headers(res.headers_mut());
         return res;
-    }
+    };
     let kind = match status {
         StatusCode::PAYLOAD_TOO_LARGE => PageErrorKind::TooLarge,
         StatusCode::NOT_FOUND => PageErrorKind::NotFound,
