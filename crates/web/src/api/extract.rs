@@ -13,10 +13,11 @@ use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
+use std::ops::Deref;
 use std::sync::Arc;
 
 /// The tenant whose API key authenticated the request.
-pub struct Auth(pub Tenant);
+pub struct Auth(pub TenantRef);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
@@ -24,12 +25,14 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(parts, state).await.map(|(t, _)| Auth(t))
+        authenticate(parts, state)
+            .await
+            .map(|found| Auth(TenantRef(found)))
     }
 }
 
 /// The tenant and the API key that authenticated the request (for audits: who changed what).
-pub struct AuthKey(pub Tenant, pub ApiKeyRecord);
+pub struct AuthKey(pub TenantRef, pub KeyRef);
 
 impl FromRequestParts<AppState> for AuthKey {
     type Rejection = ApiError;
@@ -37,11 +40,41 @@ impl FromRequestParts<AppState> for AuthKey {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(parts, state).await.map(|(t, k)| AuthKey(t, k))
+        authenticate(parts, state)
+            .await
+            .map(|found| AuthKey(TenantRef(found.clone()), KeyRef(found)))
     }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Tenant, ApiKeyRecord), ApiError> {
+/// The tenant of the key that authenticated the request, as the key cache
+/// ([`crate::services::access::ApiKeyCache`]) holds it: shared, not copied, since a tenant
+/// carries its whole link settings (dozens of strings, lists and maps) and every API call is
+/// authenticated. Read it as a [`Tenant`].
+#[derive(Clone)]
+pub struct TenantRef(Arc<Authenticated>);
+
+impl Deref for TenantRef {
+    type Target = Tenant;
+
+    fn deref(&self) -> &Tenant {
+        &self.0.tenant
+    }
+}
+
+/// The API key that authenticated the request, shared with the key cache like [`TenantRef`].
+/// Read it as an [`ApiKeyRecord`].
+#[derive(Clone)]
+pub struct KeyRef(Arc<Authenticated>);
+
+impl Deref for KeyRef {
+    type Target = ApiKeyRecord;
+
+    fn deref(&self) -> &ApiKeyRecord {
+        &self.0.record
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Arc<Authenticated>, ApiError> {
     let presented = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -62,7 +95,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Tenant, ApiKey
         return Err(ApiError::Unauthorized);
     }
     record_use(state, &found.record).await;
-    Ok((found.tenant.clone(), found.record.clone()))
+    Ok(found)
 }
 
 /// Reads the key and, once its secret matches and it is live, its tenant, and keeps both in

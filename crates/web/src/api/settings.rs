@@ -27,7 +27,7 @@ pub const VERSION_HEADER: &str = "accord-settings-version";
 #[utoipa::path(get, path = "/v1/link-settings", operation_id = "get_link_settings", tag = "settings",
     responses((status = 200, description = "The link settings document", body = Object)))]
 pub async fn get(Auth(tenant): Auth) -> Json<LinkSettings> {
-    Json(tenant.settings)
+    Json(tenant.settings.clone())
 }
 
 /// Replace the link settings (validated as a whole; nothing changes on error). Each success
