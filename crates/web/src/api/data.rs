@@ -10,9 +10,8 @@ use accord_domain::access::{AccessOutcome, AccessRecord};
 use accord_domain::ids::AccessId;
 use accord_platform::data::PageCursor;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use axum::extract::{FromRequest, Request, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -134,11 +133,19 @@ pub async fn write(
 pub async fn proxy(
     State(state): State<AppState>,
     AuthKey(tenant, key): AuthKey,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    req: Request,
 ) -> Result<Response, ApiError> {
+    // The request is taken apart rather than copied by one extractor each: its headers move on
+    // to the platform call (which keeps only the allow-listed ones), and its body is read
+    // as the `Bytes` extractor reads it (its limit and its rejections unchanged).
+    let (mut parts, body) = req.into_parts();
+    let method = std::mem::take(&mut parts.method);
+    let uri = std::mem::take(&mut parts.uri);
+    let headers = std::mem::take(&mut parts.headers);
+    let body = match Bytes::from_request(Request::from_parts(parts, body), &state).await {
+        Ok(body) => body,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
     let (company_id, connection_id, path) =
         proxy_target(uri.path()).ok_or(ApiError::NotFound(crate::error::Resource::Connection))?;
     let request = ProxyRequest {
