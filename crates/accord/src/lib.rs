@@ -330,6 +330,57 @@ async fn open_sqlite(path: &Path) -> anyhow::Result<SqliteStore> {
         .with_context(|| format!("cannot open the database at {}", path.display()))
 }
 
+/// Opens the store `database.url` chooses to read it and nothing else (`accord ledger verify`):
+/// SQLite's file read-only, with no migration, tree building or checkpoint
+/// (`SqliteStore::open_read_only`); PostgreSQL with every transaction read-only and no
+/// migration (`PgStore::connect_read_only`). A database at another schema version than this
+/// build's is refused, naming both. A SQLite file must exist: nothing is created.
+pub async fn open_store_read_only(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match settings.database()? {
+        Database::Sqlite(path) => {
+            if !path.is_file() {
+                bail!(
+                    "no database at {} (set database.data_dir, --data-dir or database.url)",
+                    path.display()
+                );
+            }
+            Arc::new(
+                SqliteStore::open_read_only(&path)
+                    .await
+                    .map_err(refusal)
+                    .with_context(|| format!("cannot read the database at {}", path.display()))?,
+            )
+        }
+        Database::Postgres(url) => {
+            use secrecy::ExposeSecret;
+            Arc::new(
+                PgStore::connect_read_only(url.expose_secret(), settings.pg_options())
+                    .await
+                    .map_err(refusal)
+                    .with_context(|| {
+                        format!("cannot read the PostgreSQL database {}", redacted(&url))
+                    })?,
+            )
+        }
+    })
+}
+
+/// A failure to open a store read-only, for the command line: a refusal (the schema version,
+/// a WAL that cannot be read where it lies) is said as it is, being the whole story, rather
+/// than as a failure of the storage backend.
+fn refusal(e: accord_store::StoreError) -> anyhow::Error {
+    match e {
+        accord_store::StoreError::Backend(why)
+            if why.is::<accord_store_sqlite::SchemaMismatch>()
+                || why.is::<accord_store_sqlite::WalUnreadable>()
+                || why.is::<accord_store_postgres::SchemaMismatch>() =>
+        {
+            anyhow::anyhow!("{why}")
+        }
+        other => other.into(),
+    }
+}
+
 async fn open_postgres(settings: &Settings, url: &SecretString) -> anyhow::Result<PgStore> {
     use secrecy::ExposeSecret;
     PgStore::connect(url.expose_secret(), settings.pg_options())

@@ -122,6 +122,11 @@ enum LedgerCommand {
     /// checkpoint, those given with `--checkpoints` included, and compare the consent,
     /// connection and NDA records with their events; name the first broken event and each
     /// disagreement. Exit 0 when intact, 1 on any tamper, 2 when it cannot run.
+    ///
+    /// The database is only read: a SQLite file is opened read-only (a read-only copy or mount
+    /// verifies in place), PostgreSQL with every transaction read-only; nothing is migrated,
+    /// built or checkpointed. A database at another schema version than this accord's is
+    /// refused (exit 2), naming both.
     Verify {
         /// Only this tenant's chain.
         #[arg(long)]

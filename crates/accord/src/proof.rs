@@ -13,7 +13,7 @@
 pub mod checkpoints;
 pub mod records;
 
-use crate::config::{Database, Settings};
+use crate::config::Settings;
 use accord_domain::crypto::Keyring;
 use accord_domain::ids::TenantId;
 use accord_domain::ledger::merkle::Hash;
@@ -65,18 +65,13 @@ pub struct ChainReport {
     pub recorder: Recorder,
 }
 
-/// Opens the configured store for reading. A SQLite file that does not exist is an error
-/// rather than a new, empty (and trivially intact) database.
+/// Opens the configured store for reading only ([`crate::open_store_read_only`]): a
+/// verification changes nothing of what it checks (no migration, no tree built, no checkpoint,
+/// every write refused), reads a read-only copy, and refuses a database at another schema
+/// version than this build's. A SQLite file that does not exist is an error rather than a new,
+/// empty (and trivially intact) database.
 async fn open_existing_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    if let Database::Sqlite(path) = settings.database()? {
-        if !path.exists() {
-            bail!(
-                "no database at {} (set database.data_dir, --data-dir or database.url)",
-                path.display()
-            );
-        }
-    }
-    crate::open_store(settings).await
+    crate::open_store_read_only(settings).await
 }
 
 /// The database's checkpoints of `tenant`, checked against `key_set`.

@@ -30,12 +30,12 @@ const RECOVERY_BOUND: Duration = Duration::from_secs(30);
 const WHILE_FULL: Duration = Duration::from_secs(2);
 
 /// A tmpfs mounted on a temporary directory, unmounted when dropped.
-struct Tmpfs {
+pub(crate) struct Tmpfs {
     dir: tempfile::TempDir,
 }
 
 impl Tmpfs {
-    fn mount(size: &str) -> Option<Self> {
+    pub(crate) fn mount(size: &str) -> Option<Self> {
         let root = Command::new("id")
             .arg("-u")
             .output()
@@ -67,7 +67,7 @@ impl Tmpfs {
         Some(Self { dir })
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 }

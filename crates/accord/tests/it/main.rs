@@ -27,6 +27,7 @@ mod helpers;
 mod identity;
 mod keys;
 mod ledger;
+mod ledger_read_only;
 mod ledger_records;
 mod link_settings;
 mod manage;
