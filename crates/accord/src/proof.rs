@@ -10,14 +10,15 @@
 //! Exit codes: 0 all verified; 1 a verification failed (tampered ledger, bad receipt); 2 the
 //! verification could not run (configuration, database or key file missing or unreadable).
 
+mod chain;
 pub mod checkpoints;
 pub mod records;
 
-use crate::config::Settings;
+use crate::config::{Database, Settings};
 use accord_domain::crypto::Keyring;
 use accord_domain::ids::TenantId;
 use accord_domain::ledger::merkle::Hash;
-use accord_domain::ledger::{ChainBreak, ChainVerifier, StoredEvent};
+use accord_domain::ledger::ChainBreak;
 use accord_domain::receipt::{verify_compact, JwsError, Receipt};
 use accord_store::{LedgerStore, Store};
 use anyhow::{anyhow, bail, Context};
@@ -128,23 +129,6 @@ async fn verified_checkpoints(
     Ok(checked)
 }
 
-/// One pass over a chain: the links and hashes, the Merkle tree, the records' facts.
-struct Pass {
-    verifier: ChainVerifier,
-    witness: Witness,
-    recorder: Recorder,
-}
-
-impl Pass {
-    fn push(&mut self, e: &StoredEvent) -> Result<(), ChainBreak> {
-        let broken = |reason: String| ChainBreak { seq: e.seq, reason };
-        let facts = self.verifier.push_stored_facts(e)?;
-        self.witness.push(e.seq, &e.hash).map_err(broken)?;
-        self.recorder.push(e.seq, e.at_micros, facts);
-        Ok(())
-    }
-}
-
 /// Verifies `tenant`'s chain from its first event, page by page, calling `progress` with the
 /// number of events read: every link and hash over the stored text, every row's columns against
 /// its text, and every signed checkpoint of the database (signature against `key_set`, and the
@@ -152,9 +136,11 @@ impl Pass {
 /// events were removed; the tree of the events up to it having the root it signed). It
 /// recomputes the Merkle tree as it goes, in one pass (keeping the chain hash and root at each
 /// of `sizes`), and gathers what each event says of its records. Stops at the first broken
-/// event. While a page is checked (on a blocking thread: hashing is CPU work), the next one is
-/// read. A page that cannot be read is read again one event at a time, so the unreadable event
-/// is the one named.
+/// event. The store reads the whole chain in one call (`LedgerStore::send_ledger_rows`), a few
+/// pages ahead of the verifier, which checks each page's two halves at once on blocking threads
+/// (hashing and parsing are CPU work) while folding the page before into the tree and the
+/// facts (`proof/chain.rs`); an event the store cannot read is named as the one after the last
+/// it sent.
 pub async fn verify_chain(
     store: &dyn LedgerStore,
     tenant: TenantId,
@@ -162,88 +148,58 @@ pub async fn verify_chain(
     sizes: &[i64],
     progress: &dyn Fn(u64),
 ) -> ChainReport {
-    let mut pass = Pass {
-        verifier: ChainVerifier::default(),
-        witness: Witness::default(),
-        recorder: Recorder::default(),
-    };
-    let report = |pass: Pass, stored: Option<&StoredCheckpoints>, broken| ChainReport {
+    let report = |pass: chain::Pass,
+                  verified: &chain::Chain,
+                  stored: Option<&StoredCheckpoints>,
+                  broken| ChainReport {
         tenant,
-        events: pass.verifier.count(),
-        head: pass.verifier.head().to_owned(),
+        events: verified.count,
+        head: verified.head.clone(),
         checkpoints: stored.map_or(0, |s| s.valid.len()),
         stored_checkpoints: stored.map(|s| s.positions.clone()).unwrap_or_default(),
-        sealed_until: pass.verifier.sealed_until(),
+        sealed_until: verified.sealed_until(),
         broken,
         witness: pass.witness,
         recorder: pass.recorder,
     };
     let stored = match verified_checkpoints(store, tenant, key_set).await {
         Ok(checked) => checked,
-        Err(broken) => return report(pass, None, Some(broken)),
+        Err(broken) => {
+            let pass = chain::Pass {
+                witness: Witness::default(),
+                recorder: Recorder::default(),
+            };
+            return report(pass, &chain::Chain::new(Vec::new()), None, Some(broken));
+        }
     };
-    pass.verifier.expect_checkpoints(stored.valid.clone());
-    pass.witness = Witness::new(sizes.iter().copied(), stored.roots.iter().copied());
-    // Up to this position, events are read one at a time (after a page failed to read).
-    let mut singly_until = 0_i64;
-    // The page after the one being checked, read meanwhile.
-    let mut prefetched = None;
-    let broken = loop {
-        let after = pass.verifier.count();
-        let limit = if after < singly_until { 1 } else { PAGE };
-        let read = match prefetched.take() {
-            Some(read) => read,
-            None => store.ledger_rows(tenant, after, limit).await,
-        };
-        let page = match read {
-            Ok(page) => page,
-            Err(e) if limit == 1 => {
-                break Some(ChainBreak {
-                    seq: after + 1,
-                    reason: format!("the stored event cannot be read as a ledger event ({e})"),
-                })
-            }
-            Err(_) => {
-                singly_until = after + i64::from(PAGE);
-                continue;
-            }
-        };
-        if page.is_empty() {
-            break pass.verifier.finish().err();
-        }
-        let n = page.len();
-        let full = limit == PAGE && n == PAGE as usize;
-        let next_after = after + i64::try_from(n).expect("a page fits in i64");
-        let check = tokio::task::spawn_blocking(move || {
-            let result = page.iter().try_for_each(|e| pass.push(e));
-            (pass, result)
-        });
-        let read_next = async {
-            if full {
-                Some(store.ledger_rows(tenant, next_after, PAGE).await)
-            } else {
-                None
-            }
-        };
-        let (checked, next) = tokio::join!(check, read_next);
-        let (checked_pass, result) = checked.expect("chain verification does not panic");
-        pass = checked_pass;
-        if let Err(b) = result {
-            break Some(b);
-        }
-        progress(n as u64);
-        if limit == PAGE && !full {
-            break pass.verifier.finish().err();
-        }
-        prefetched = next;
+    let mut verified = chain::Chain::new(stored.valid.clone());
+    // The facts' maps are sized once for the whole chain, not grown (and rehashed) as it is
+    // read. The tree's size is the chain's length unless the database was tampered with, so it
+    // is only a hint, and bounded.
+    let hint = store.tree_head(tenant).await.map_or(0, |h| h.size);
+    let pass = chain::Pass {
+        witness: Witness::new(sizes.iter().copied(), stored.roots.iter().copied()),
+        recorder: Recorder::with_capacity(usize::try_from(hint.min(MAX_SIZED)).unwrap_or(0)),
     };
+    let (to, pages) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+    let read = store.send_ledger_rows(tenant, 0, PAGE, to);
+    let ((), (pass, broken)) = tokio::join!(
+        read,
+        chain::check_pages(pass, &mut verified, pages, progress)
+    );
     // The first broken event: in the chain, or a checkpoint whose signature fails.
     let broken = match (broken, stored.invalid.clone()) {
         (Some(b), Some(i)) => Some(if i.seq < b.seq { i } else { b }),
         (b, i) => b.or(i),
     };
-    report(pass, Some(&stored), broken)
+    report(pass, &verified, Some(&stored), broken)
 }
+
+/// Pages the store reads ahead of the one being checked.
+const PAGES_AHEAD: usize = 2;
+
+/// The most events the facts' maps are sized for up front (a larger chain grows them).
+const MAX_SIZED: u64 = 1 << 24;
 
 /// About how many events `tenant`'s chain holds (for the progress bar): the last position
 /// found by probing, a few dozen small reads whatever the chain's length.

@@ -16,7 +16,7 @@ use accord_domain::ledger::{
     StoredColumns, StoredEvent,
 };
 use accord_domain::outbox::WebhookEvent;
-use accord_store::{ConnectionRecord, ConsentRecord};
+use accord_store::{ConnectionRecord, ConsentRecord, Pages};
 use accord_store::{InclusionEvidence, LeafProof, LedgerStore, MerkleHead, Result, UnsealedChain};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, Row};
@@ -33,6 +33,10 @@ pub(crate) const INSERT_EVENT: &str = "insert into ledger_events (tenant_id, seq
 
 /// Pages of `ledger_rows` longer than this are read through a memory map of the file.
 const MAPPED_FROM: u32 = 64;
+
+/// A tenant's events as stored, by position (`stored_from`'s column order), after a position.
+const LEDGER_ROWS: &str = "select seq, kind, consent_id, prev_hash, at, hash, event
+     from ledger_events where tenant_id = ?1 and seq > ?2 order by seq";
 
 /// An event's canonical JSON, cut for chaining (made before the writer takes the chain).
 pub(crate) fn template(tenant: TenantId, body: EventBody) -> Result<EventTemplate> {
@@ -327,6 +331,56 @@ impl LedgerStore for SqliteStore {
             self.read.run(move |db| records::mapped(db, read)).await
         } else {
             self.read.run(read).await
+        }
+    }
+
+    /// The whole chain in one statement on one read connection, which maps the file for that
+    /// read only (`records::send_all`): a blocking thread steps the rows and hands them over a
+    /// page at a time while the verifier checks the page before.
+    async fn send_ledger_rows(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        page: u32,
+        to: Pages<StoredEvent>,
+    ) {
+        let sender = to.clone();
+        let read = self.read.run(move |db| {
+            let params = (tenant.to_string(), after_seq);
+            records::send_all(db, LEDGER_ROWS, params, page, &to, |r| {
+                stored_from(tenant, r)
+            });
+            Ok(())
+        });
+        if let Err(e) = read.await {
+            let _ = sender.send(Err(e)).await;
+        }
+    }
+
+    async fn send_consent_records(&self, tenant: TenantId, page: u32, to: Pages<ConsentRecord>) {
+        let sender = to.clone();
+        let read = self.read.run(move |db| {
+            records::send_consent_records(db, tenant, page, &to);
+            Ok(())
+        });
+        if let Err(e) = read.await {
+            let _ = sender.send(Err(e)).await;
+        }
+    }
+
+    async fn send_connection_records(
+        &self,
+        tenant: TenantId,
+        page: u32,
+        to: Pages<ConnectionRecord>,
+    ) {
+        let sender = to.clone();
+        let read = self.read.run(move |db| {
+            records::send_connection_records(db, tenant, page, &to);
+            Ok(())
+        });
+        if let Err(e) = read.await {
+            let _ = sender.send(Err(e)).await;
         }
     }
 

@@ -20,6 +20,11 @@ pub struct UnsealedChain {
     pub head_seq: i64,
 }
 
+/// Where a whole-table read of verification sends its pages ([`LedgerStore::send_ledger_rows`]
+/// and its neighbours): a bounded channel, so the reader stays at most a few pages ahead of the
+/// verifier, and stops when the verifier drops the receiver (at a broken chain).
+pub type Pages<T> = tokio::sync::mpsc::Sender<Result<Vec<T>>>;
+
 /// A tenant's Merkle tree head: its size (the chain's length) and root hash. The empty tree has
 /// size 0 and the root SHA-256("") (RFC 9162 §2.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +125,98 @@ pub trait LedgerStore: Send + Sync {
         after: Option<ConnectionId>,
         limit: u32,
     ) -> Result<Vec<ConnectionRecord>>;
+    /// Every event of `tenant` after position `after_seq` as stored ([`Self::ledger_rows`]),
+    /// sent to `to` in chain order in pages of at most `page` rows, until the chain ends or
+    /// `to` is closed: what `accord ledger verify` reads, a whole chain in one call, so that a
+    /// backend may hold what makes a long read cheap (one connection, one memory map of the
+    /// file) for its whole length instead of taking it again for every page. Errors are sent
+    /// too, never returned: an event that cannot be read is sent as an error after the pages
+    /// before it, and ends the read, so the receiver names the event after the last one it got.
+    ///
+    /// The default reads [`Self::ledger_rows`] page by page; a page that fails is read again
+    /// one event at a time up to where it failed, so the error is the unreadable event's.
+    async fn send_ledger_rows(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        page: u32,
+        to: Pages<StoredEvent>,
+    ) {
+        let page = page.max(1);
+        let mut after = after_seq;
+        // Up to this position events are read one at a time (after a page failed to read).
+        let mut singly_until = after_seq;
+        loop {
+            let limit = if after < singly_until { 1 } else { page };
+            let rows = match self.ledger_rows(tenant, after, limit).await {
+                Ok(rows) => rows,
+                Err(_) if limit > 1 => {
+                    singly_until = after.saturating_add(i64::from(page));
+                    continue;
+                }
+                Err(e) => {
+                    let _ = to.send(Err(e)).await;
+                    return;
+                }
+            };
+            let Some(last) = rows.last().map(|e| e.seq) else {
+                return;
+            };
+            let short = rows.len() < limit as usize;
+            if to.send(Ok(rows)).await.is_err() || (short && limit == page) {
+                return;
+            }
+            after = last;
+        }
+    }
+    /// Every consent row of `tenant` ([`Self::consent_records`]), sent to `to` in id order in
+    /// pages of at most `page` rows, until the last or until `to` is closed; errors are sent
+    /// and end the read (see [`Self::send_ledger_rows`]). The default reads page by page.
+    async fn send_consent_records(&self, tenant: TenantId, page: u32, to: Pages<ConsentRecord>) {
+        let mut after = None;
+        loop {
+            let rows = match self.consent_records(tenant, after, page.max(1)).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    let _ = to.send(Err(e)).await;
+                    return;
+                }
+            };
+            let Some(last) = rows.last().map(|k| k.id) else {
+                return;
+            };
+            if to.send(Ok(rows)).await.is_err() {
+                return;
+            }
+            after = Some(last);
+        }
+    }
+    /// Every connection row of `tenant` ([`Self::connection_records`]), sent to `to` in id
+    /// order in pages of at most `page` rows, as [`Self::send_consent_records`] does.
+    async fn send_connection_records(
+        &self,
+        tenant: TenantId,
+        page: u32,
+        to: Pages<ConnectionRecord>,
+    ) {
+        let mut after = None;
+        loop {
+            let rows = match self.connection_records(tenant, after, page.max(1)).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    let _ = to.send(Err(e)).await;
+                    return;
+                }
+            };
+            let Some(last) = rows.last().map(|c| c.id) else {
+                return;
+            };
+            if to.send(Ok(rows)).await.is_err() {
+                return;
+            }
+            after = Some(last);
+        }
+    }
     /// The signed checkpoints of a tenant's chain, in position order.
     async fn ledger_checkpoints(&self, tenant: TenantId) -> Result<Vec<SignedCheckpoint>>;
     /// A page of a tenant's signed checkpoints, newest first: at most `limit`, before position

@@ -82,7 +82,7 @@ pub use flow::FlowStore;
 pub use funnel::FunnelStore;
 pub use jobs::{JobStore, Purged, QueueStats};
 pub use ledger::{ConnectionRecord, ConsentRecord};
-pub use ledger::{InclusionEvidence, LeafProof, LedgerStore, MerkleHead, UnsealedChain};
+pub use ledger::{InclusionEvidence, LeafProof, LedgerStore, MerkleHead, Pages, UnsealedChain};
 pub use nda::NdaStore;
 pub use notices::{NoticeStore, PublishedNotice};
 pub use settings::SettingsStore;

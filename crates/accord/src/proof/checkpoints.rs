@@ -343,6 +343,13 @@ impl Witness {
     /// a signed checkpoint at this position sealed another root.
     pub fn push(&mut self, seq: i64, hash: &str) -> Result<(), String> {
         let leaf = event_leaf(hash).map_err(|e| e.to_string())?;
+        self.push_leaf(seq, hash, leaf)
+    }
+
+    /// [`Self::push`] of an event whose leaf hash (`event_leaf` of its chain hash) was computed
+    /// already: `ledger verify` computes it beside the event's own hash, two pages at once,
+    /// leaving only the tree's inner nodes to the pass that takes the events in order.
+    pub fn push_leaf(&mut self, seq: i64, hash: &str, leaf: Hash) -> Result<(), String> {
         self.completed.clear();
         self.tree.append(leaf, &mut self.completed);
         let wanted = self.wanted.front() == Some(&seq);

@@ -27,7 +27,14 @@
 //! Memory: a consent is kept as about 120 bytes (four ids, its end, whether its text hashes to
 //! its fingerprint, and the fingerprint and data uses shared with every consent that has the
 //! same ones), so a million consents hold about 120 MB until compared, beside the events'
-//! facts the chain pass gathers.
+//! facts the chain pass gathers (about 150 bytes an event, the fingerprints and data uses
+//! shared the same way).
+//!
+//! The facts are kept in hash maps keyed by id, a million inserts and as many removals at a
+//! million events: they hash with foldhash, not std's `SipHash` (whose rounds on a 16-byte id
+//! were most of the maps' cost), seeded at random per map as std's are, since the ids come
+//! from a database that may have been tampered with; and they are sized once from the chain's
+//! length ([`Recorder::with_capacity`]) rather than grown and rehashed along the way.
 
 use accord_domain::catalog::DataUse;
 use accord_domain::connection::ConnectionStatus;
@@ -43,8 +50,16 @@ use std::hash::Hash;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// Rows read per store call.
+/// A map keyed by ids (see the module's comment for the hasher).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// A set hashed as [`Map`] is.
+type Set<T> = HashSet<T, foldhash::fast::RandomState>;
+
+/// Rows sent at a time by the store.
 const PAGE: u32 = 2_000;
+
+/// Pages the store reads ahead of the one being reduced.
+const PAGES_AHEAD: usize = 2;
 
 /// A record that disagrees with the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,50 +80,119 @@ impl std::fmt::Display for Disagreement {
     }
 }
 
+/// What a `given`, `reconsented` or `nda_accepted` event says of its record, as far as it is
+/// compared: its fingerprint and data uses shared with every event that has equal ones (a
+/// chain's million events name a few notices).
+#[derive(Debug, Clone)]
+struct Said {
+    company_id: CompanyId,
+    connection_id: Option<ConnectionId>,
+    notice_version_id: Option<NoticeVersionId>,
+    text_sha256: Arc<str>,
+    data_uses: Arc<[DataUse]>,
+}
+
 /// The events of one consent, as far as the records are concerned.
 #[derive(Debug, Default)]
 struct Trail {
     /// Its `given` or `reconsented` event.
-    recorded: Option<(i64, EventFacts)>,
+    recorded: Option<(i64, Said)>,
     /// A second one (a consent is recorded once).
     recorded_again: Option<i64>,
     /// The first event that ended it, with its time (unix microseconds).
     ended: Option<(i64, EventKind, i64)>,
 }
 
+/// When consents were recorded on each connection (connection, unix microseconds): before
+/// `superseded` events existed, a consent replaced on its connection ended at the instant the
+/// newer one was recorded there, and that event was the record of its end. Only a consent that
+/// ended with no event of its end asks, so the pairs are appended in chain order (no hashing
+/// per event) and sorted once, when first asked.
+#[derive(Debug, Default)]
+struct Recordings {
+    all: Vec<(ConnectionId, i64)>,
+    sorted: bool,
+}
+
+impl Recordings {
+    fn push(&mut self, connection: ConnectionId, at_micros: i64) {
+        self.all.push((connection, at_micros));
+        self.sorted = false;
+    }
+
+    /// Whether a consent was recorded on `connection` at `at_micros`.
+    fn contains(&mut self, connection: ConnectionId, at_micros: i64) -> bool {
+        if !self.sorted {
+            self.all.sort_unstable();
+            self.sorted = true;
+        }
+        self.all.binary_search(&(connection, at_micros)).is_ok()
+    }
+}
+
 /// The facts of a tenant's events, gathered while its chain is verified.
 #[derive(Debug, Default)]
 pub struct Recorder {
-    consents: HashMap<ConsentId, Trail>,
+    consents: Map<ConsentId, Trail>,
     /// The last consent event on each connection: position, kind, consent.
-    connections: HashMap<ConnectionId, (i64, EventKind, ConsentId)>,
-    ndas: HashMap<ConsentId, (i64, EventFacts)>,
-    /// When a consent was recorded on each connection (unix microseconds): before `superseded`
-    /// events existed, a consent replaced on its connection ended at the instant the newer one
-    /// was recorded there, and that event was the record of its end.
-    recorded_on: HashSet<(ConnectionId, i64)>,
+    connections: Map<ConnectionId, (i64, EventKind, ConsentId)>,
+    ndas: Map<ConsentId, (i64, Said)>,
+    recorded_on: Recordings,
+    fingerprints: Shared<str>,
+    uses: Shared<[DataUse]>,
 }
 
 impl Recorder {
+    /// A recorder whose maps hold `events` consents and connections without growing: the
+    /// chain's length is the most either can reach.
+    pub fn with_capacity(events: usize) -> Self {
+        Recorder {
+            consents: Map::with_capacity_and_hasher(events, foldhash::fast::RandomState::default()),
+            connections: Map::with_capacity_and_hasher(
+                events,
+                foldhash::fast::RandomState::default(),
+            ),
+            recorded_on: Recordings {
+                all: Vec::with_capacity(events),
+                sorted: false,
+            },
+            ..Recorder::default()
+        }
+    }
+
+    /// What `facts` say of their record, the fingerprint and data uses shared.
+    fn said(&mut self, facts: &EventFacts) -> Said {
+        Said {
+            company_id: facts.company_id,
+            connection_id: facts.connection_id,
+            notice_version_id: facts.notice_version_id,
+            text_sha256: self.fingerprints.get(&facts.text_sha256),
+            data_uses: self.uses.get(&facts.data_uses),
+        }
+    }
+
     /// The next event of the chain (verified), its facts and time.
-    pub fn push(&mut self, seq: i64, at_micros: i64, facts: EventFacts) {
+    pub fn push(&mut self, seq: i64, at_micros: i64, facts: &EventFacts) {
         if let Some(connection) = facts.connection_id {
             self.connections
                 .insert(connection, (seq, facts.kind, facts.consent_id));
         }
         match facts.kind {
             EventKind::NdaAccepted => {
-                self.ndas.insert(facts.consent_id, (seq, facts));
+                let said = self.said(facts);
+                self.ndas.insert(facts.consent_id, (seq, said));
             }
             EventKind::Given | EventKind::Reconsented => {
                 if let Some(connection) = facts.connection_id {
-                    self.recorded_on.insert((connection, at_micros));
+                    self.recorded_on.push(connection, at_micros);
                 }
+                // Shared before the lookup: the entry borrows the map until it is filled.
+                let said = self.said(facts);
                 let trail = self.consents.entry(facts.consent_id).or_default();
                 if trail.recorded.is_some() {
                     trail.recorded_again.get_or_insert(seq);
                 } else {
-                    trail.recorded = Some((seq, facts));
+                    trail.recorded = Some((seq, said));
                 }
             }
             EventKind::Withdrawn | EventKind::Expired | EventKind::Superseded => {
@@ -125,12 +209,13 @@ impl Recorder {
             mut consents,
             mut connections,
             mut ndas,
-            recorded_on,
+            mut recorded_on,
+            ..
         } = self;
         let mut found = Vec::new();
         for k in &records.consents {
             let trail = consents.remove(&k.id).unwrap_or_default();
-            found.extend(consent_disagreement(k, &trail, &recorded_on));
+            found.extend(consent_disagreement(k, &trail, &mut recorded_on));
         }
         found.extend(consents.into_iter().filter_map(|(id, trail)| {
             let (seq, _) = trail.recorded?;
@@ -174,31 +259,28 @@ pub struct Records {
 
 impl Records {
     /// Reads every consent, connection and NDA row of `tenant`. The three kinds are read at
-    /// once (each on a read connection of its own), each along its primary key a page at a
-    /// time, the next page read while the current one is reduced.
+    /// once (each on a read connection of its own), each along its primary key in one call
+    /// (`LedgerStore::send_consent_records`, `send_connection_records`), the next pages read
+    /// while the current one is reduced.
     pub async fn read(store: &dyn Store, tenant: TenantId) -> Result<Records, StoreError> {
         let consents = async {
-            let mut rows = Vec::new();
             let mut reduce = Reduce::default();
-            let read = |after| store.consent_records(tenant, after, PAGE);
-            each_page(
-                read,
-                |k: &ConsentRecord| k.id,
-                |page| rows.extend(page.iter().map(|k| reduce.consent(k))),
-            )
-            .await?;
-            Ok::<_, StoreError>(rows)
+            let (to, pages) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+            let read = store.send_consent_records(tenant, PAGE, to);
+            let each = |page: Vec<ConsentRecord>, rows: &mut Vec<ConsentRow>| {
+                rows.extend(page.iter().map(|k| reduce.consent(k)));
+            };
+            let ((), rows) = tokio::join!(read, each_page(pages, each));
+            rows
         };
         let connections = async {
-            let mut rows = Vec::new();
-            let read = |after| store.connection_records(tenant, after, PAGE);
-            each_page(
-                read,
-                |c: &ConnectionRecord| c.id,
-                |page| rows.extend_from_slice(page),
-            )
-            .await?;
-            Ok::<_, StoreError>(rows)
+            let (to, pages) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+            let read = store.send_connection_records(tenant, PAGE, to);
+            let each = |mut page: Vec<ConnectionRecord>, rows: &mut Vec<ConnectionRecord>| {
+                rows.append(&mut page);
+            };
+            let ((), rows) = tokio::join!(read, each_page(pages, each));
+            rows
         };
         let ndas = async {
             let read = store.ndas(tenant).await?;
@@ -282,13 +364,13 @@ impl Reduce {
 /// would unshared).
 #[derive(Debug)]
 struct Shared<T: ?Sized> {
-    kept: HashSet<Arc<T>>,
+    kept: Set<Arc<T>>,
 }
 
 impl<T: ?Sized> Default for Shared<T> {
     fn default() -> Self {
         Shared {
-            kept: HashSet::new(),
+            kept: Set::default(),
         }
     }
 }
@@ -309,25 +391,18 @@ where
     }
 }
 
-/// Reads rows a page at a time with `read` (given the id of the last row read, `None` at
-/// first) until a page comes back empty, handing each page to `each` while the next one is
-/// read.
-async fn each_page<T, Id, Read, Fut>(
-    mut read: Read,
-    id_of: impl Fn(&T) -> Id,
-    mut each: impl FnMut(&[T]),
-) -> Result<(), StoreError>
-where
-    Read: FnMut(Option<Id>) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<T>, StoreError>>,
-{
-    let mut page = read(None).await?;
-    while let Some(last) = page.last() {
-        let next = read(Some(id_of(last)));
-        let (next, ()) = tokio::join!(next, async { each(&page) });
-        page = next?;
+/// Receives the pages of a whole-table read, handing each to `each` with the rows kept so far,
+/// until the read ends; the first error ends it (returning drops `pages`, which stops the
+/// read).
+async fn each_page<T, R>(
+    mut pages: tokio::sync::mpsc::Receiver<Result<Vec<T>, StoreError>>,
+    mut each: impl FnMut(Vec<T>, &mut Vec<R>),
+) -> Result<Vec<R>, StoreError> {
+    let mut rows = Vec::new();
+    while let Some(page) = pages.recv().await {
+        each(page?, &mut rows);
     }
-    Ok(())
+    Ok(rows)
 }
 
 /// How many distinct notice texts [`Texts`] keeps (a tenant has a few notice versions).
@@ -339,7 +414,7 @@ const TEXTS_KEPT: usize = 256;
 /// fingerprint is kept, so a text equal to it hashes to the same fingerprint.
 #[derive(Debug, Default)]
 struct Texts {
-    hashed: HashMap<String, String>,
+    hashed: Map<String, String>,
 }
 
 impl Texts {
@@ -364,7 +439,7 @@ fn micros(t: time::OffsetDateTime) -> i64 {
 fn consent_disagreement(
     k: &ConsentRow,
     trail: &Trail,
-    recorded_on: &HashSet<(ConnectionId, i64)>,
+    recorded_on: &mut Recordings,
 ) -> Vec<Disagreement> {
     let mut out = Vec::new();
     let mut say = |position: Option<i64>, what: String| {
@@ -388,7 +463,7 @@ fn consent_disagreement(
             "its text does not hash to its recorded fingerprint (the text was edited)".into(),
         );
     }
-    if given.text_sha256 != *k.notice_sha256 {
+    if *given.text_sha256 != *k.notice_sha256 {
         say(
             at,
             format!(
@@ -426,7 +501,7 @@ fn consent_disagreement(
             ),
         ),
         // Superseded before its own event existed: the newer consent's event records the end.
-        (Some(w), None) if recorded_on.contains(&(k.connection_id, micros(w))) => {}
+        (Some(w), None) if recorded_on.contains(k.connection_id, micros(w)) => {}
         (Some(w), None) => say(at, format!("it ended at {w}, but no event records its end")),
         (Some(w), Some((p, kind, ended_at))) if micros(w) != ended_at => say(
             Some(p),
@@ -490,7 +565,7 @@ fn connection_disagreement(
 }
 
 /// Where an NDA acceptance row disagrees with its `nda_accepted` event.
-fn nda_disagreement(n: &NdaRow, event: Option<(i64, EventFacts)>) -> Vec<Disagreement> {
+fn nda_disagreement(n: &NdaRow, event: Option<(i64, Said)>) -> Vec<Disagreement> {
     let record = || format!("NDA {}", n.id);
     let Some((seq, facts)) = event else {
         return vec![Disagreement {
@@ -510,7 +585,7 @@ fn nda_disagreement(n: &NdaRow, event: Option<(i64, EventFacts)>) -> Vec<Disagre
     if !n.document_hashes {
         say("its document does not hash to its recorded fingerprint (the text was edited)".into());
     }
-    if facts.text_sha256 != n.document_sha256 {
+    if *facts.text_sha256 != *n.document_sha256 {
         say("its document fingerprint differs from the one its event recorded".into());
     }
     if facts.company_id != n.company_id {
@@ -548,22 +623,28 @@ mod tests {
         }
     }
 
+    /// The `given` event that recorded `k` exactly.
+    fn given(k: &ConsentRecord) -> EventFacts {
+        EventFacts {
+            kind: EventKind::Given,
+            consent_id: k.id,
+            company_id: k.company_id,
+            connection_id: Some(k.connection_id),
+            notice_version_id: Some(k.notice_version_id),
+            text_sha256: k.notice_sha256.clone(),
+            data_uses: k.data_uses.clone(),
+        }
+    }
+
     fn recorded(k: &ConsentRecord) -> Trail {
         Trail {
-            recorded: Some((
-                1,
-                EventFacts {
-                    kind: EventKind::Given,
-                    consent_id: k.id,
-                    company_id: k.company_id,
-                    connection_id: Some(k.connection_id),
-                    notice_version_id: Some(k.notice_version_id),
-                    text_sha256: k.notice_sha256.clone(),
-                    data_uses: Vec::new(),
-                },
-            )),
+            recorded: Some((1, Recorder::default().said(&given(k)))),
             ..Trail::default()
         }
+    }
+
+    fn none() -> Recordings {
+        Recordings::default()
     }
 
     #[test]
@@ -572,19 +653,25 @@ mod tests {
         let ended = OffsetDateTime::from_unix_timestamp(1_800_000_100).unwrap();
         let k = consent(Some(ended));
         let trail = recorded(&k);
-        let none = HashSet::new();
-        let found = consent_disagreement(&row(&k), &trail, &none);
+        let found = consent_disagreement(&row(&k), &trail, &mut none());
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].what.contains("no event records its end"));
         // A newer consent recorded on the same connection at that instant: an old supersession.
-        let replaced = HashSet::from([(k.connection_id, micros(ended))]);
-        assert!(consent_disagreement(&row(&k), &trail, &replaced).is_empty());
+        let mut replaced = none();
+        replaced.push(ConnectionId::new(), micros(ended));
+        replaced.push(k.connection_id, micros(ended) + 1);
+        assert_eq!(
+            consent_disagreement(&row(&k), &trail, &mut replaced).len(),
+            1
+        );
+        replaced.push(k.connection_id, micros(ended));
+        assert!(consent_disagreement(&row(&k), &trail, &mut replaced).is_empty());
         // In force, and agreeing with its event.
         let k = consent(None);
-        assert!(consent_disagreement(&row(&k), &recorded(&k), &none).is_empty());
+        assert!(consent_disagreement(&row(&k), &recorded(&k), &mut none()).is_empty());
         let mut edited = k.clone();
         edited.notice_text.push('!');
-        let found = consent_disagreement(&row(&edited), &recorded(&k), &none);
+        let found = consent_disagreement(&row(&edited), &recorded(&k), &mut none());
         assert!(found[0].what.contains("does not hash"), "{found:?}");
     }
 
@@ -608,8 +695,7 @@ mod tests {
             texts,
             ..Reduce::default()
         };
-        let found =
-            consent_disagreement(&reduce.consent(&tampered), &recorded(&k), &HashSet::new());
+        let found = consent_disagreement(&reduce.consent(&tampered), &recorded(&k), &mut none());
         assert!(found[0].what.contains("does not hash"), "{found:?}");
     }
 
@@ -627,7 +713,51 @@ mod tests {
             !b.text_hashes,
             "the edited text does not hash to the shared fingerprint"
         );
-        let found = consent_disagreement(&b, &recorded(&other), &HashSet::new());
+        let found = consent_disagreement(&b, &recorded(&other), &mut none());
         assert!(found[0].what.contains("does not hash"), "{found:?}");
+    }
+
+    #[test]
+    fn events_gathered_are_compared_with_the_rows_and_each_difference_is_named_in_chain_order() {
+        let ended = OffsetDateTime::from_unix_timestamp(1_800_000_100).unwrap();
+        let (a, b, c) = (consent(None), consent(Some(ended)), consent(None));
+        let mut recorder = Recorder::with_capacity(8);
+        recorder.push(1, 10, &given(&a));
+        recorder.push(2, 20, &given(&b));
+        recorder.push(3, 30, &given(&c));
+        // `b` ended with no event of its end, but a consent was recorded on its connection at
+        // that instant (an old supersession): it agrees.
+        let mut newer = consent(None);
+        newer.connection_id = b.connection_id;
+        recorder.push(4, micros(ended), &given(&newer));
+        // `a` is withdrawn by the ledger but in force in its row; `c`'s row is gone.
+        let mut withdrawn = given(&a);
+        withdrawn.kind = EventKind::Withdrawn;
+        recorder.push(5, 50, &withdrawn);
+        let shared = |x: &Said, y: &Said| Arc::ptr_eq(&x.text_sha256, &y.text_sha256);
+        let (ta, tb) = (&recorder.consents[&a.id], &recorder.consents[&b.id]);
+        assert!(shared(
+            &ta.recorded.as_ref().unwrap().1,
+            &tb.recorded.as_ref().unwrap().1
+        ));
+        let mut reduce = Reduce::default();
+        let records = Records {
+            consents: [&a, &b, &newer].map(|k| reduce.consent(k)).to_vec(),
+            connections: Vec::new(),
+            ndas: Vec::new(),
+        };
+        let found: Vec<(Option<i64>, String)> = recorder
+            .compare(&records)
+            .into_iter()
+            .filter(|d| d.record.starts_with("consent"))
+            .map(|d| (d.position, d.what))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Some(3), "the ledger records it, but the database holds no such consent (its row was deleted)".to_owned()),
+                (Some(5), "it is in force, but the ledger records it withdrawn".to_owned()),
+            ]
+        );
     }
 }

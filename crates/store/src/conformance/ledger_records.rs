@@ -29,6 +29,23 @@ fn connection_record(c: &Connection) -> ConnectionRecord {
     }
 }
 
+/// The pages a whole-table read sends ([`crate::LedgerStore::send_ledger_rows`] and its
+/// neighbours), received as the verifier receives them.
+pub(super) async fn sent<T>(
+    read: impl std::future::Future<Output = ()>,
+    mut pages: tokio::sync::mpsc::Receiver<crate::Result<Vec<T>>>,
+) -> Vec<Vec<T>> {
+    let receive = async {
+        let mut all = Vec::new();
+        while let Some(page) = pages.recv().await {
+            all.push(page.unwrap());
+        }
+        all
+    };
+    let ((), all) = tokio::join!(read, receive);
+    all
+}
+
 async fn consent_pages(store: &dyn Store, tenant: TenantId, limit: u32) -> Vec<Vec<ConsentRecord>> {
     let mut pages = Vec::new();
     let mut after = None;
@@ -97,6 +114,13 @@ pub async fn verification_reads_hold_the_compared_columns_of_every_row(store: &d
         .map(consent_record)
         .collect();
     assert_eq!(pages.concat(), want);
+    // The whole read sends the same pages (one page of room: the reader waits for the receiver).
+    let (to, received) = tokio::sync::mpsc::channel(1);
+    let whole = sent(store.send_consent_records(tenant, 2, to), received).await;
+    assert_eq!(
+        whole, pages,
+        "a whole read sends the pages a paged one reads"
+    );
     assert_eq!(
         want.iter()
             .filter(|k| k.withdrawn_at == Some(at(40)))
@@ -107,6 +131,12 @@ pub async fn verification_reads_hold_the_compared_columns_of_every_row(store: &d
 
     let pages = connection_pages(store, tenant, 3).await;
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [3, 2]);
+    let (to, received) = tokio::sync::mpsc::channel(1);
+    let whole = sent(store.send_connection_records(tenant, 3, to), received).await;
+    assert_eq!(
+        whole, pages,
+        "a whole read sends the pages a paged one reads"
+    );
     let want: Vec<ConnectionRecord> = store
         .tenant_connections(tenant, None, 100)
         .await
@@ -135,4 +165,11 @@ pub async fn verification_reads_hold_the_compared_columns_of_every_row(store: &d
         .await
         .unwrap()
         .is_empty());
+    let (to, received) = tokio::sync::mpsc::channel(1);
+    let none = sent(
+        store.send_consent_records(TenantId::new(), 10, to),
+        received,
+    )
+    .await;
+    assert!(none.is_empty(), "a tenant without rows: no page");
 }
