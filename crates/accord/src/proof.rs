@@ -14,7 +14,7 @@ mod chain;
 pub mod checkpoints;
 pub mod records;
 
-use crate::config::{Database, Settings};
+use crate::config::Settings;
 use accord_domain::crypto::Keyring;
 use accord_domain::ids::TenantId;
 use accord_domain::ledger::merkle::Hash;
