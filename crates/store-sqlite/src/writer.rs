@@ -363,10 +363,7 @@ fn commit_writes(
     let mut answers: Vec<TxAnswer> = Vec::with_capacity(grouped.len() + transactions.len());
     let mut open = false;
     if !grouped.is_empty() {
-        let written = db
-            .execute_batch("begin immediate")
-            .map_err(sqlite)
-            .and_then(|()| write_grouped(db, &grouped));
+        let written = control(db, "begin immediate").and_then(|()| write_grouped(db, &grouped));
         match written {
             Ok(outcomes) => {
                 open = true;
@@ -383,7 +380,7 @@ fn commit_writes(
     }
     run_transactions(db, transactions, &mut answers, &mut open);
     if open {
-        let committed = db.execute_batch("commit").map_err(sqlite);
+        let committed = control(db, "commit");
         if !db.is_autocommit() {
             let _ = db.execute_batch("rollback");
         }
@@ -423,14 +420,14 @@ fn run_transactions(
 ) {
     for job in batch {
         if !*open {
-            if let Err(e) = db.execute_batch("begin immediate").map_err(sqlite) {
+            if let Err(e) = control(db, "begin immediate") {
                 // The call is answered by dropping it: "the writer stopped before answering".
                 tracing::error!(error = %e, "cannot begin a write transaction");
                 continue;
             }
             *open = true;
         }
-        if let Err(e) = db.execute_batch("savepoint call").map_err(sqlite) {
+        if let Err(e) = control(db, "savepoint call") {
             end_broken(db, answers, &e);
             *open = false;
             continue;
@@ -447,15 +444,14 @@ fn run_transactions(
                 None
             }
         };
-        let end = if kept.is_some() {
-            "release call"
-        } else {
-            "rollback to call; release call"
-        };
         let broken = if db.is_autocommit() {
             Some(backend("SQLite ended the transaction"))
+        } else if kept.is_some() {
+            control(db, "release call").err()
         } else {
-            db.execute_batch(end).map_err(sqlite).err()
+            db.execute_batch("rollback to call; release call")
+                .map_err(sqlite)
+                .err()
         };
         match broken {
             Some(e) => {
@@ -468,6 +464,18 @@ fn run_transactions(
             None => answers.extend(kept),
         }
     }
+}
+
+/// Runs one transaction-control statement (`begin`, `commit`, a savepoint and its release) as
+/// a statement prepared once per connection: `execute_batch` parses its SQL again on every
+/// call, and these run several times for every group commit (a twentieth of a proxied read's
+/// instructions went to parsing them). The rare paths (rollbacks after a failure) still use
+/// `execute_batch`.
+fn control(db: &Connection, sql: &str) -> Result<()> {
+    db.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(|_| ())
+        .map_err(sqlite)
 }
 
 /// The open transaction can no longer be trusted: rolled back, and every call it held told so.
@@ -499,7 +507,7 @@ fn run_job(db: &mut Connection, job: Job) {
 /// with its own error. The outer `Err` means a savepoint could not be opened, released or
 /// rolled back: the transaction can no longer be trusted, and none of them is kept.
 fn write_grouped(db: &Connection, batch: &[Request]) -> Result<Vec<Result<Applied>>> {
-    db.execute_batch("savepoint grouped").map_err(sqlite)?;
+    control(db, "savepoint grouped")?;
     let mut statements = BatchStatements::prepare(db)?;
     let mut events = Vec::with_capacity(batch.len());
     for request in batch {
@@ -510,7 +518,7 @@ fn write_grouped(db: &Connection, batch: &[Request]) -> Result<Vec<Result<Applie
     }
     drop(statements);
     if events.len() == batch.len() {
-        db.execute_batch("release grouped").map_err(sqlite)?;
+        control(db, "release grouped")?;
         return Ok(events);
     }
     // The statements carry each tenant's ledger head from one request to the next: they are
