@@ -2,10 +2,10 @@
 //! and more, so each is read by column position (a lookup by name costs a scan of the column
 //! names for every column of every row: a quarter of the records' time) and decoded only as far
 //! as the comparison needs. Each whole read ([`send_all`]) is one statement stepped from its
-//! first row to its last on one connection, which maps the file into memory for that read and
-//! unmaps it after: mapping once per page instead (200 chain pages and ~1,000 record pages at a
-//! million events) made the kernel map, fault in and tear down the same pages again for every
-//! page, 30 % of a verification's CPU.
+//! first row to its last on one connection; the chain's maps the file into memory for that read
+//! and unmaps it after: mapping once per page instead (200 chain pages at a million events) made
+//! the kernel map, fault in and tear down the same pages again for every page. The records'
+//! reads ([`send_unmapped`]) copy their pages instead (see there).
 
 use crate::codec::time_of;
 use crate::error::{corrupt, sqlite};
@@ -141,7 +141,7 @@ pub(crate) fn send_consent_records(
     to: &Pages<ConsentRecord>,
 ) {
     let params = (tenant.to_string(),);
-    send_all(db, ALL_CONSENT_RECORDS, params, page, to, consent_record);
+    send_unmapped(db, ALL_CONSENT_RECORDS, params, page, to, consent_record);
 }
 
 /// Every connection row of `tenant`, in id order, sent to `to` in pages of `page` rows.
@@ -152,7 +152,7 @@ pub(crate) fn send_connection_records(
     to: &Pages<ConnectionRecord>,
 ) {
     let params = (tenant.to_string(),);
-    send_all(
+    send_unmapped(
         db,
         ALL_CONNECTION_RECORDS,
         params,
@@ -183,12 +183,41 @@ pub(crate) fn send_all<T>(
     params: impl Params,
     page: u32,
     to: &Pages<T>,
+    map: impl FnMut(&Row<'_>) -> Result<T>,
+) {
+    send(db, sql, params, page, to, map, true);
+}
+
+/// [`send_all`] without a map of the file, for the records: their pages are a small part of
+/// the file, scattered through it between the ledger's, and a map faults in a page's
+/// neighbours with it (the kernel's fault-around), so a records read mapped most of the file
+/// for nothing (2 s of a million-event verification's system time, and as much file in its
+/// resident set). Copying each page (`pread`) costs less.
+pub(crate) fn send_unmapped<T>(
+    db: &Connection,
+    sql: &str,
+    params: impl Params,
+    page: u32,
+    to: &Pages<T>,
+    map: impl FnMut(&Row<'_>) -> Result<T>,
+) {
+    send(db, sql, params, page, to, map, false);
+}
+
+/// [`send_all`], with the file mapped for the read or not.
+fn send<T>(
+    db: &Connection,
+    sql: &str,
+    params: impl Params,
+    page: u32,
+    to: &Pages<T>,
     mut map: impl FnMut(&Row<'_>) -> Result<T>,
+    with_map: bool,
 ) {
     let page = usize::try_from(page)
         .unwrap_or(usize::MAX)
         .clamp(1, 1 << 16);
-    let read = mapped(db, |db| {
+    let whole = |db: &Connection| {
         let mut statement = db.prepare_cached(sql).map_err(sqlite)?;
         let mut rows = statement.query(params).map_err(sqlite)?;
         let mut batch = Vec::with_capacity(page);
@@ -213,7 +242,12 @@ pub(crate) fn send_all<T>(
             return Ok(());
         }
         failed.map_or(Ok(()), Err)
-    });
+    };
+    let read = if with_map {
+        mapped(db, whole)
+    } else {
+        whole(db)
+    };
     if let Err(e) = read {
         // The receiver may be gone already: then nobody is left to tell.
         let _ = to.blocking_send(Err(e));
@@ -260,6 +294,13 @@ mod tests {
         assert_eq!(mmap_size(&db), 0, "unmapped after the whole read");
         let other = Connection::open(dir.path().join("ledger.db")).unwrap();
         assert_eq!(mmap_size(&other), 0, "another connection maps nothing");
+
+        // The records' whole reads map nothing.
+        let (to, mut pages) = tokio::sync::mpsc::channel(8);
+        send_unmapped(&db, "select x from t order by x", [], 5, &to, read);
+        let page = pages.try_recv().unwrap().unwrap();
+        assert_eq!(page.len(), 5);
+        assert!(page.iter().all(|(_, map)| *map == 0), "{page:?}");
     }
 
     #[test]
