@@ -11,6 +11,13 @@
 //! their depth, strings honoured. Hand-written because no well-kept crate answers "the length
 //! of the array at this JSON pointer" over a byte slice without parsing the document: the
 //! streaming and SIMD parsers build a tree or tape of the whole document, or need a schema.
+//!
+//! Measured (callgrind, the sandbox's invoice pages), the scan is not cheaper in instructions
+//! than the `IgnoredAny` walk it replaced: 81.6k against 75.0k a call, the string search
+//! cheaper and the keys and values dearer (docs/benchmarks.md, data access). It is kept because
+//! it gives `Value::pointer`'s answer on every input the tests generate, including at
+//! `serde_json`'s nesting limit, where the deserializer driven along the pointer did not (a
+//! list 127 levels deep under a key was counted there and refused by parsing).
 
 use std::borrow::Cow;
 
