@@ -162,3 +162,138 @@ async fn a_database_with_other_migrations_is_refused() {
         assert!(error.contains(why), "{tamper}: {error}");
     }
 }
+
+/// A ledger row as stored: (tenant, position, kind, consent, event, hash, previous hash, at).
+type LedgerRow = (String, i64, String, String, String, String, String, i64);
+
+fn ledger_rows(conn: &rusqlite::Connection) -> Vec<LedgerRow> {
+    let mut st = conn
+        .prepare(
+            "select tenant_id, seq, kind, consent_id, event, hash, prev_hash, at
+             from ledger_events order by tenant_id, seq",
+        )
+        .unwrap();
+    st.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+        ))
+    })
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+/// An event's JSON about the size of a consent's (1.3 KiB), different for every position.
+fn event_json(tenant: &str, seq: i64) -> String {
+    format!(
+        r#"{{"tenant_id":"{tenant}","seq":{seq},"notice_text":"{}"}}"#,
+        "x".repeat(1300)
+    )
+}
+
+fn append_events(conn: &rusqlite::Connection, tenant: &str, seqs: std::ops::RangeInclusive<i64>) {
+    for seq in seqs {
+        conn.execute(
+            "insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
+             values (?1, ?2, 'given', ?3, ?4, ?5, ?6, ?2)",
+            rusqlite::params![
+                tenant,
+                seq,
+                format!("consent-{seq}"),
+                event_json(tenant, seq),
+                format!("{seq:064}"),
+                format!("{:064}", seq - 1),
+            ],
+        )
+        .unwrap();
+    }
+}
+
+/// The ledger, written before its table had a rowid, is copied whole by the upgrade: every row
+/// of every tenant the same, each chain still append-only and without forks. Then the reason
+/// for the layout: a consent-sized event no longer takes an overflow page of its own.
+#[tokio::test]
+async fn the_ledger_is_copied_whole_into_its_rowid_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("accord.db");
+    let later = files().iter().filter(|f| f.0 >= 32).count();
+    migrate_like_sqlx(&db, later);
+    let (a, b) = (
+        "0190a5b2-0000-7000-8000-00000000000a",
+        "0190a5b2-0000-7000-8000-00000000000b",
+    );
+    let before = {
+        let conn = raw(dir.path());
+        for (id, name) in [(a, "Lender A"), (b, "Lender B")] {
+            conn.execute(
+                "insert into tenants (id, name, settings, created_at) values (?1, ?2, '{}', 0)",
+                rusqlite::params![id, name],
+            )
+            .unwrap();
+        }
+        // The two chains interleaved, as two tenants' consents arrive.
+        for seq in 1..=5 {
+            append_events(&conn, a, seq..=seq);
+            append_events(&conn, b, seq..=seq);
+        }
+        ledger_rows(&conn)
+    };
+    SqliteStore::open(&db).await.unwrap().close().await;
+
+    let conn = raw(dir.path());
+    assert_eq!(ledger_rows(&conn), before, "every row copied as it was");
+    let sql: String = conn
+        .query_row(
+            "select sql from sqlite_master where name = 'ledger_events'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!sql.to_lowercase().contains("without rowid"), "{sql}");
+    for change in [
+        "update ledger_events set kind = 'withdrawn' where seq = 1",
+        "delete from ledger_events where seq = 1",
+    ] {
+        let e = conn.execute(change, []).unwrap_err().to_string();
+        assert!(e.contains("append-only"), "{change}: {e}");
+    }
+    let fork = conn
+        .execute(
+            "insert into ledger_events (tenant_id, seq, kind, consent_id, event, hash, prev_hash, at)
+             values (?1, 3, 'given', 'c', '{}', 'h', 'p', 0)",
+            [a],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        fork.contains("UNIQUE"),
+        "a second event at a taken position: {fork}"
+    );
+    let plan: String = conn
+        .query_row(
+            "explain query plan select seq from ledger_events indexed by ledger_events_consent
+             where tenant_id = ?1 and consent_id = 'consent-2'",
+            [a],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("ledger_events_consent"), "{plan}");
+
+    // 200 more consent-sized events: without a rowid each took a 4 KiB overflow page besides
+    // its share of a leaf (over 250 pages); whole rows three to a page take about 70.
+    let pages = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("pragma page_count", [], |r| r.get(0))
+            .unwrap()
+    };
+    let start = pages(&conn);
+    append_events(&conn, a, 6..=205);
+    let grown = pages(&conn) - start;
+    assert!(grown < 120, "200 events took {grown} pages");
+}
