@@ -36,7 +36,7 @@ trap 'psql -qd postgres -c "drop database if exists $DB" -c "drop database if ex
 
 echo "== build (release)"
 cargo build --release --locked -p accord-bench -p accord >/dev/null 2>&1 || cargo build --release --locked -p accord-bench -p accord
-BENCH=target/release/accord-bench
+BENCH="${CARGO_TARGET_DIR:-target}/release/accord-bench"
 
 echo "== machine"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"

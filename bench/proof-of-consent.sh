@@ -59,8 +59,9 @@ trap cleanup EXIT
 echo "== build (release)"
 cargo build --release --locked -p accord-bench -p accord >/dev/null 2>&1 \
     || cargo build --release --locked -p accord-bench -p accord
-BENCH=target/release/accord-bench
-ACCORD=target/release/accord
+RELEASE="${CARGO_TARGET_DIR:-target}/release"
+BENCH="$RELEASE/accord-bench"
+ACCORD="$RELEASE/accord"
 
 echo "== machine"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -126,7 +127,7 @@ for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
     sleep 0.2
 done
-target/release/accord-proofs --database "$DIR/accord.db" --proofs "$PROOFS" \
+"$RELEASE/accord-proofs" --database "$DIR/accord.db" --proofs "$PROOFS" \
     --url "http://127.0.0.1:$PORT/"
 # The server's sealer may have signed the newest events with the server's own key (kept in
 # $DIR): its public keys join the key set, so a later verify of a kept database still holds.
