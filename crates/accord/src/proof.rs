@@ -198,8 +198,10 @@ pub async fn verify_chain(
 /// Pages the store reads ahead of the one being checked.
 const PAGES_AHEAD: usize = 2;
 
-/// The most events the facts' maps are sized for up front (a larger chain grows them).
-const MAX_SIZED: u64 = 1 << 24;
+/// The most events the facts' maps are sized for up front (a larger chain grows them). The
+/// hint is the stored tree's size, which whoever holds the database can change: the bound keeps
+/// what a forged size can make verification reserve to a few hundred MiB, not gigabytes.
+const MAX_SIZED: u64 = 1 << 21;
 
 /// About how many events `tenant`'s chain holds (for the progress bar): the last position
 /// found by probing, a few dozen small reads whatever the chain's length.
