@@ -20,7 +20,7 @@ use accord_domain::ids::TenantId;
 use accord_domain::ledger::merkle::Hash;
 use accord_domain::ledger::ChainBreak;
 use accord_domain::receipt::{verify_compact, JwsError, Receipt};
-use accord_store::{LedgerStore, Store};
+use accord_store::{LedgerStore, Pages, Store};
 use anyhow::{anyhow, bail, Context};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -182,10 +182,12 @@ pub async fn verify_chain(
         recorder: Recorder::with_capacity(usize::try_from(hint.min(MAX_SIZED)).unwrap_or(0)),
     };
     let (to, pages) = tokio::sync::mpsc::channel(PAGES_AHEAD);
-    let read = store.send_ledger_rows(tenant, 0, PAGE, to);
+    // Pages folded are handed back to the reader, which reads the next rows into them.
+    let spent = accord_store::Spent::default();
+    let read = store.send_ledger_rows(tenant, 0, PAGE, Pages::recycled(to, spent.clone()));
     let ((), (pass, broken)) = tokio::join!(
         read,
-        chain::check_pages(pass, &mut verified, pages, progress)
+        chain::check_pages(pass, &mut verified, pages, spent, progress)
     );
     // The first broken event: in the chain, or a checkpoint whose signature fails.
     let broken = match (broken, stored.invalid.clone()) {
@@ -201,7 +203,7 @@ const PAGES_AHEAD: usize = 2;
 /// The most events the facts' maps are sized for up front (a larger chain grows them). The
 /// hint is the stored tree's size, which whoever holds the database can change: the bound keeps
 /// what a forged size can make verification reserve to a few hundred MiB, not gigabytes.
-const MAX_SIZED: u64 = 1 << 21;
+pub(super) const MAX_SIZED: u64 = 1 << 21;
 
 /// About how many events `tenant`'s chain holds (for the progress bar): the last position
 /// found by probing, a few dozen small reads whatever the chain's length.
@@ -480,6 +482,8 @@ async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> an
         } else {
             let records = records.context("cannot read the records to compare with the ledger")?;
             let disagreements = report.recorder.compare(&records);
+            // A million rows and more: freed on a thread of their own, which nothing waits for.
+            std::thread::spawn(move || drop(records));
             failed += disagreements.len();
             lines.extend(
                 disagreements

@@ -46,6 +46,15 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// Whether `data`'s SHA-256 is `hex_digest`, as [`sha256_hex`] writes it (64 lowercase hex
+/// digits): the comparison `sha256_hex(data) == hex_digest` without a `String`, for
+/// `accord ledger verify`'s millions of events.
+pub fn sha256_hex_is(data: &[u8], hex_digest: &str) -> bool {
+    let mut hex = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(data), &mut hex).expect("64 digits for 32 bytes");
+    hex == hex_digest.as_bytes()
+}
+
 /// Constant-time equality of two byte strings (length may leak; contents do not).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
@@ -425,6 +434,20 @@ pub fn aad(tenant: &crate::ids::TenantId, object: &dyn fmt::Display, purpose: &s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_is_compared_as_sha256_hex_writes_it() {
+        let hex = sha256_hex(b"consent");
+        assert!(sha256_hex_is(b"consent", &hex));
+        assert!(!sha256_hex_is(b"consent!", &hex));
+        assert!(
+            !sha256_hex_is(b"consent", &hex.to_uppercase()),
+            "lowercase only"
+        );
+        assert!(!sha256_hex_is(b"consent", &hex[..63]), "all 64 digits");
+        assert!(!sha256_hex_is(b"consent", &format!("{hex}0")));
+        assert!(!sha256_hex_is(b"consent", ""));
+    }
 
     #[test]
     fn api_keys_round_trip_and_verify() {

@@ -238,6 +238,28 @@ fn stored_from(tenant: TenantId, row: &Row<'_>) -> Result<StoredEvent> {
     })
 }
 
+/// Decodes a tenant's ledger rows for a whole read, into spent rows in place (their strings'
+/// buffers reused) when the verifier hands pages back.
+struct StoredRows(TenantId);
+
+impl records::Decode<StoredEvent> for StoredRows {
+    fn decode(&mut self, row: &Row<'_>) -> Result<StoredEvent> {
+        stored_from(self.0, row)
+    }
+
+    fn decode_into(&mut self, row: &Row<'_>, into: &mut StoredEvent) -> Result<()> {
+        use records::text_into;
+        into.tenant_id = self.0;
+        into.seq = row.get(0).map_err(crate::error::sqlite)?;
+        text_into(row, 1, "ledger_events.kind", &mut into.kind)?;
+        into.consent_id = records::id(row, 2, "ledger_events.consent_id")?;
+        text_into(row, 3, "ledger_events.prev_hash", &mut into.prev_hash)?;
+        into.at_micros = row.get(4).map_err(crate::error::sqlite)?;
+        text_into(row, 5, "ledger_events.hash", &mut into.hash)?;
+        text_into(row, 6, "ledger_events.event", &mut into.text)
+    }
+}
+
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn append_events(
@@ -347,9 +369,7 @@ impl LedgerStore for SqliteStore {
         let sender = to.clone();
         let read = self.read.run(move |db| {
             let params = (tenant.to_string(), after_seq);
-            records::send_all(db, LEDGER_ROWS, params, page, &to, |r| {
-                stored_from(tenant, r)
-            });
+            records::send_all(db, LEDGER_ROWS, params, page, &to, StoredRows(tenant));
             Ok(())
         });
         if let Err(e) = read.await {

@@ -23,7 +23,103 @@ pub struct UnsealedChain {
 /// Where a whole-table read of verification sends its pages ([`LedgerStore::send_ledger_rows`]
 /// and its neighbours): a bounded channel, so the reader stays at most a few pages ahead of the
 /// verifier, and stops when the verifier drops the receiver (at a broken chain).
-pub type Pages<T> = tokio::sync::mpsc::Sender<Result<Vec<T>>>;
+///
+/// The receiver may hand the pages it is done with back ([`Pages::recycled`], [`Spent`]): a
+/// reader that can ([`Pages::spent`]) then decodes rows into them in place, reusing each row's
+/// buffers, so a million-row read allocates a few pages of rows instead of a million rows' worth
+/// of strings (which the receiving threads freed again, and the heap had to fault back in).
+pub struct Pages<T> {
+    to: tokio::sync::mpsc::Sender<Result<Vec<T>>>,
+    spent: Option<Spent<T>>,
+}
+
+impl<T> Pages<T> {
+    /// Pages sent to `to`, none handed back.
+    pub fn new(to: tokio::sync::mpsc::Sender<Result<Vec<T>>>) -> Self {
+        Pages { to, spent: None }
+    }
+
+    /// Pages sent to `to`, the receiver handing spent ones back through `spent`.
+    pub fn recycled(to: tokio::sync::mpsc::Sender<Result<Vec<T>>>, spent: Spent<T>) -> Self {
+        Pages {
+            to,
+            spent: Some(spent),
+        }
+    }
+
+    /// Sends a page (or the error that ends the read); fails when the receiver is gone.
+    pub async fn send(&self, page: Result<Vec<T>>) -> std::result::Result<(), Closed> {
+        self.to.send(page).await.map_err(|_| Closed)
+    }
+
+    /// [`Self::send`] from a thread outside the async runtime (a blocking reader).
+    pub fn blocking_send(&self, page: Result<Vec<T>>) -> std::result::Result<(), Closed> {
+        self.to.blocking_send(page).map_err(|_| Closed)
+    }
+
+    /// A page the receiver handed back, its rows still in it to be overwritten, if there is one.
+    pub fn spent(&self) -> Option<Vec<T>> {
+        self.spent.as_ref().and_then(Spent::take)
+    }
+}
+
+impl<T> Clone for Pages<T> {
+    fn clone(&self) -> Self {
+        Pages {
+            to: self.to.clone(),
+            spent: self.spent.clone(),
+        }
+    }
+}
+
+impl<T> From<tokio::sync::mpsc::Sender<Result<Vec<T>>>> for Pages<T> {
+    fn from(to: tokio::sync::mpsc::Sender<Result<Vec<T>>>) -> Self {
+        Pages::new(to)
+    }
+}
+
+/// The receiver of a whole-table read is gone: the read stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+/// Pages a whole-table read's receiver is done with, handed back to its reader ([`Pages`]).
+/// Holds at most [`Spent::KEPT`]: the reader takes them as fast as it fills pages.
+pub struct Spent<T>(std::sync::Arc<std::sync::Mutex<Vec<Vec<T>>>>);
+
+impl<T> Clone for Spent<T> {
+    fn clone(&self) -> Self {
+        Spent(std::sync::Arc::clone(&self.0))
+    }
+}
+
+impl<T> Default for Spent<T> {
+    fn default() -> Self {
+        Spent(std::sync::Arc::default())
+    }
+}
+
+impl<T> Spent<T> {
+    /// Spent pages kept for the reader; further ones are freed.
+    pub const KEPT: usize = 4;
+
+    /// Hands `page` back (its rows are overwritten by the next page read into it).
+    pub fn give(&self, page: Vec<T>) {
+        let mut kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() < Self::KEPT {
+            kept.push(page);
+        }
+    }
+
+    fn take(&self) -> Option<Vec<T>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+    }
+}
 
 /// A tenant's Merkle tree head: its size (the chain's length) and root hash. The empty tree has
 /// size 0 and the root SHA-256("") (RFC 9162 §2.1.1).

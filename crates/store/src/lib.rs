@@ -81,8 +81,10 @@ pub use console::{ConsoleStore, LedgerPosition};
 pub use flow::FlowStore;
 pub use funnel::FunnelStore;
 pub use jobs::{JobStore, Purged, QueueStats};
+pub use ledger::{
+    Closed, InclusionEvidence, LeafProof, LedgerStore, MerkleHead, Pages, Spent, UnsealedChain,
+};
 pub use ledger::{ConnectionRecord, ConsentRecord};
-pub use ledger::{InclusionEvidence, LeafProof, LedgerStore, MerkleHead, Pages, UnsealedChain};
 pub use nda::NdaStore;
 pub use notices::{NoticeStore, PublishedNotice};
 pub use settings::SettingsStore;

@@ -18,7 +18,7 @@ use super::checkpoints::Witness;
 use super::records::Recorder;
 use accord_domain::ledger::merkle::{event_leaf, Hash};
 use accord_domain::ledger::{ChainBreak, ChainVerifier, EventFacts, StoredEvent, GENESIS};
-use accord_store::StoreError;
+use accord_store::{Spent, StoreError};
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinHandle;
 
@@ -171,17 +171,23 @@ type Stopped = (ChainBreak, String);
 
 /// Folds a page's verified events into the tree and the facts, in order; stops at the first
 /// whose position a signed checkpoint sealed with another tree root.
-fn fold(mut pass: Pass, checked: Checked) -> (Pass, Result<u64, Stopped>) {
+/// The page's rows are handed back to the reader (`spent`) once folded.
+fn fold(
+    mut pass: Pass,
+    checked: Checked,
+    spent: &Spent<StoredEvent>,
+) -> (Pass, Result<u64, Stopped>) {
     let Checked { rows, facts, .. } = checked;
     let n = facts.len() as u64;
-    for (e, verified) in rows.into_iter().zip(facts) {
+    for (e, verified) in rows.iter().zip(facts) {
         let Verified { facts, leaf } = verified;
         if let Err(reason) = leaf.and_then(|leaf| pass.witness.push_leaf(e.seq, &e.hash, leaf)) {
             let broken = ChainBreak { seq: e.seq, reason };
-            return (pass, Err((broken, e.hash)));
+            return (pass, Err((broken, e.hash.clone())));
         }
         pass.recorder.push(e.seq, e.at_micros, &facts);
     }
+    spent.give(rows);
     (pass, Ok(n))
 }
 
@@ -206,13 +212,15 @@ async fn folded(
 }
 
 /// Checks the pages received on `pages` in order until the chain ends (the sender is done) or
-/// breaks, folding each page's events into `pass` while the next page is checked; calls
-/// `progress` with each page's number of events once folded. Returns the pass and the first
-/// broken event. Returning drops `pages`, which stops the read.
+/// breaks, folding each page's events into `pass` while the next page is checked, and handing
+/// each page folded back to the reader through `spent`; calls `progress` with each page's
+/// number of events once folded. Returns the pass and the first broken event. Returning drops
+/// `pages`, which stops the read.
 pub(super) async fn check_pages(
     pass: Pass,
     chain: &mut Chain,
     mut pages: Receiver<Result<Vec<StoredEvent>, StoreError>>,
+    spent: Spent<StoredEvent>,
     progress: &dyn Fn(u64),
 ) -> (Pass, Option<ChainBreak>) {
     let mut idle = Some(pass);
@@ -242,7 +250,10 @@ pub(super) async fn check_pages(
                 .expect("the pass is idle when nothing is folded"),
         };
         let broken = checked.broken.clone();
-        folding = Some(tokio::task::spawn_blocking(move || fold(pass, checked)));
+        let spent = spent.clone();
+        folding = Some(tokio::task::spawn_blocking(move || {
+            fold(pass, checked, &spent)
+        }));
         if broken.is_some() {
             break broken;
         }

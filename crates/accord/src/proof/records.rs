@@ -38,13 +38,13 @@
 
 use accord_domain::catalog::DataUse;
 use accord_domain::connection::ConnectionStatus;
-use accord_domain::crypto::sha256_hex;
+use accord_domain::crypto::sha256_hex_is;
 use accord_domain::ids::{
     CompanyId, ConnectionId, ConsentId, NdaAcceptanceId, NoticeVersionId, TenantId,
 };
 use accord_domain::ledger::{EventFacts, EventKind};
 use accord_domain::nda::NdaAcceptance;
-use accord_store::{ConnectionRecord, ConsentRecord, Store, StoreError};
+use accord_store::{ConnectionRecord, ConsentRecord, Pages, Spent, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
@@ -203,49 +203,110 @@ impl Recorder {
     }
 
     /// Compares every consent, connection and NDA row read with the events gathered, in the
-    /// order of the events concerned.
+    /// order of the events concerned. It runs after the whole chain is read, on one core unless
+    /// split: the consents are compared on a thread of their own beside the connections and
+    /// NDAs, each row looking its events up (a million lookups in maps of a million), and the
+    /// maps are freed on another thread, which nothing waits for.
     pub fn compare(self, records: &Records) -> Vec<Disagreement> {
         let Self {
-            mut consents,
-            mut connections,
-            mut ndas,
+            consents,
+            connections,
+            ndas,
             mut recorded_on,
             ..
         } = self;
-        let mut found = Vec::new();
-        for k in &records.consents {
-            let trail = consents.remove(&k.id).unwrap_or_default();
-            found.extend(consent_disagreement(k, &trail, &mut recorded_on));
-        }
-        found.extend(consents.into_iter().filter_map(|(id, trail)| {
-            let (seq, _) = trail.recorded?;
-            Some(Disagreement {
-                record: format!("consent {id}"),
-                position: Some(seq),
-                what: "the ledger records it, but the database holds no such consent (its row was deleted)".into(),
-            })
-        }));
-        for c in &records.connections {
-            let last = connections.remove(&c.id);
-            found.extend(connection_disagreement(c, last));
-        }
-        found.extend(connections.into_iter().map(|(id, (seq, _, _))| Disagreement {
-            record: format!("connection {id}"),
-            position: Some(seq),
-            what: "the ledger records consent events on it, but the database holds no such connection (its row was deleted)".into(),
-        }));
-        for n in &records.ndas {
-            let event = ndas.remove(&n.consent_id);
-            found.extend(nda_disagreement(n, event));
-        }
-        found.extend(ndas.into_iter().map(|(id, (seq, _))| Disagreement {
-            record: format!("NDA {id}"),
-            position: Some(seq),
-            what: "the ledger records its acceptance, but the database holds no such NDA (its row was deleted)".into(),
-        }));
+        let mut found = std::thread::scope(|scope| {
+            let of_consents =
+                scope.spawn(|| compare_consents(&consents, &records.consents, &mut recorded_on));
+            let mut others = compare_connections(&connections, &records.connections);
+            others.extend(compare_ndas(ndas, &records.ndas));
+            let mut found = of_consents
+                .join()
+                .expect("comparing consents does not panic");
+            found.append(&mut others);
+            found
+        });
+        std::thread::spawn(move || drop((consents, connections, recorded_on)));
         found.sort_by_key(|d| d.position.unwrap_or(i64::MAX));
         found
     }
+}
+
+/// Each consent row against its events, then the consents the ledger records with no row.
+fn compare_consents(
+    trails: &Map<ConsentId, Trail>,
+    rows: &[ConsentRow],
+    recorded_on: &mut Recordings,
+) -> Vec<Disagreement> {
+    let mut found = Vec::new();
+    let none = Trail::default();
+    let mut matched = 0;
+    for k in rows {
+        let trail = trails.get(&k.id);
+        matched += usize::from(trail.is_some());
+        found.extend(consent_disagreement(k, trail.unwrap_or(&none), recorded_on));
+    }
+    // Rows have distinct ids: every trail was matched unless fewer were.
+    if matched < trails.len() {
+        let ids: Set<ConsentId> = rows.iter().map(|k| k.id).collect();
+        found.extend(
+            trails
+                .iter()
+                .filter(|(id, _)| !ids.contains(id))
+                .filter_map(|(id, trail)| {
+                    let (seq, _) = trail.recorded.as_ref()?;
+                    Some(Disagreement {
+                        record: format!("consent {id}"),
+                        position: Some(*seq),
+                        what: "the ledger records it, but the database holds no such consent (its row was deleted)".into(),
+                    })
+                }),
+        );
+    }
+    found
+}
+
+/// Each connection row against the last consent event on it, then the connections the ledger
+/// names with no row.
+fn compare_connections(
+    last: &Map<ConnectionId, (i64, EventKind, ConsentId)>,
+    rows: &[ConnectionRecord],
+) -> Vec<Disagreement> {
+    let mut found = Vec::new();
+    let mut matched = 0;
+    for c in rows {
+        let event = last.get(&c.id).copied();
+        matched += usize::from(event.is_some());
+        found.extend(connection_disagreement(c, event));
+    }
+    if matched < last.len() {
+        let ids: Set<ConnectionId> = rows.iter().map(|c| c.id).collect();
+        found.extend(
+            last.iter()
+                .filter(|(id, _)| !ids.contains(id))
+                .map(|(id, (seq, _, _))| Disagreement {
+                    record: format!("connection {id}"),
+                    position: Some(*seq),
+                    what: "the ledger records consent events on it, but the database holds no such connection (its row was deleted)".into(),
+                }),
+        );
+    }
+    found
+}
+
+/// Each NDA acceptance row against its event, then the acceptances with no row.
+fn compare_ndas(mut events: Map<ConsentId, (i64, Said)>, rows: &[NdaRow]) -> Vec<Disagreement> {
+    let mut found = Vec::new();
+    for n in rows {
+        let event = events.remove(&n.consent_id);
+        found.extend(nda_disagreement(n, event));
+    }
+    found.extend(events.into_iter().map(|(id, (seq, _))| Disagreement {
+        record: format!("NDA {id}"),
+        position: Some(seq),
+        what: "the ledger records its acceptance, but the database holds no such NDA (its row was deleted)".into(),
+    }));
+    found
 }
 
 /// A tenant's consent, connection and NDA rows, each reduced to what is compared with the
@@ -263,23 +324,30 @@ impl Records {
     /// (`LedgerStore::send_consent_records`, `send_connection_records`), the next pages read
     /// while the current one is reduced.
     pub async fn read(store: &dyn Store, tenant: TenantId) -> Result<Records, StoreError> {
+        // Sized once, as the recorder's maps are (`verify_chain`): a tenant has at most as many
+        // consents and connections as events, unless the database was tampered with.
+        let hint = store.tree_head(tenant).await.map_or(0, |h| h.size);
+        let rows = usize::try_from(hint.min(super::MAX_SIZED)).unwrap_or(0);
         let consents = async {
             let mut reduce = Reduce::default();
             let (to, pages) = tokio::sync::mpsc::channel(PAGES_AHEAD);
-            let read = store.send_consent_records(tenant, PAGE, to);
+            // Each page reduced is handed back to the reader, which reads the next rows into it.
+            let spent = Spent::default();
+            let read = store.send_consent_records(tenant, PAGE, Pages::recycled(to, spent.clone()));
             let each = |page: Vec<ConsentRecord>, rows: &mut Vec<ConsentRow>| {
                 rows.extend(page.iter().map(|k| reduce.consent(k)));
+                spent.give(page);
             };
-            let ((), rows) = tokio::join!(read, each_page(pages, each));
+            let ((), rows) = tokio::join!(read, each_page(pages, rows, each));
             rows
         };
         let connections = async {
             let (to, pages) = tokio::sync::mpsc::channel(PAGES_AHEAD);
-            let read = store.send_connection_records(tenant, PAGE, to);
+            let read = store.send_connection_records(tenant, PAGE, to.into());
             let each = |mut page: Vec<ConnectionRecord>, rows: &mut Vec<ConnectionRecord>| {
                 rows.append(&mut page);
             };
-            let ((), rows) = tokio::join!(read, each_page(pages, each));
+            let ((), rows) = tokio::join!(read, each_page(pages, rows, each));
             rows
         };
         let ndas = async {
@@ -328,7 +396,7 @@ impl NdaRow {
             consent_id: n.consent_id(),
             company_id: n.company_id,
             document_sha256: n.document_sha256.clone(),
-            document_hashes: sha256_hex(n.document_text.as_bytes()) == n.document_sha256,
+            document_hashes: sha256_hex_is(n.document_text.as_bytes(), &n.document_sha256),
             ledger_seq: n.ledger_seq,
         }
     }
@@ -362,15 +430,19 @@ impl Reduce {
 /// Values shared by equal ones: at most [`TEXTS_KEPT`] distinct values are kept for sharing,
 /// further ones are each their own copy (a tenant whose every consent differs costs what it
 /// would unshared).
+/// The value asked for last is compared first: consecutive consents mostly name the same
+/// notice, and a comparison costs less than hashing the value for the set.
 #[derive(Debug)]
 struct Shared<T: ?Sized> {
     kept: Set<Arc<T>>,
+    last: Option<Arc<T>>,
 }
 
 impl<T: ?Sized> Default for Shared<T> {
     fn default() -> Self {
         Shared {
             kept: Set::default(),
+            last: None,
         }
     }
 }
@@ -380,25 +452,33 @@ where
     for<'a> Arc<T>: From<&'a T>,
 {
     fn get(&mut self, value: &T) -> Arc<T> {
-        if let Some(kept) = self.kept.get(value) {
-            return Arc::clone(kept);
+        if let Some(last) = self.last.as_ref().filter(|last| ***last == *value) {
+            return Arc::clone(last);
         }
-        let new: Arc<T> = Arc::from(value);
-        if self.kept.len() < TEXTS_KEPT {
-            self.kept.insert(Arc::clone(&new));
-        }
-        new
+        let shared = if let Some(kept) = self.kept.get(value) {
+            Arc::clone(kept)
+        } else {
+            let new: Arc<T> = Arc::from(value);
+            if self.kept.len() < TEXTS_KEPT {
+                self.kept.insert(Arc::clone(&new));
+            }
+            new
+        };
+        self.last = Some(Arc::clone(&shared));
+        shared
     }
 }
 
-/// Receives the pages of a whole-table read, handing each to `each` with the rows kept so far,
+/// Receives the pages of a whole-table read (about `expected` rows), handing each to `each`
+/// with the rows kept so far,
 /// until the read ends; the first error ends it (returning drops `pages`, which stops the
 /// read).
 async fn each_page<T, R>(
     mut pages: tokio::sync::mpsc::Receiver<Result<Vec<T>, StoreError>>,
+    expected: usize,
     mut each: impl FnMut(Vec<T>, &mut Vec<R>),
 ) -> Result<Vec<R>, StoreError> {
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(expected);
     while let Some(page) = pages.recv().await {
         each(page?, &mut rows);
     }
@@ -412,20 +492,32 @@ const TEXTS_KEPT: usize = 256;
 /// share a handful of notice versions, so most texts are one already hashed: comparing the
 /// bytes costs a fraction of SHA-256 over a notice. Only a text that did hash to its
 /// fingerprint is kept, so a text equal to it hashes to the same fingerprint.
+/// The pair that hashed last is compared first (consecutive consents mostly share a notice).
 #[derive(Debug, Default)]
 struct Texts {
     hashed: Map<String, String>,
+    last: Option<(String, String)>,
 }
 
 impl Texts {
     /// Whether `text` hashes (SHA-256, hex) to `fingerprint`.
     fn hash_to(&mut self, text: &str, fingerprint: &str) -> bool {
-        if self.hashed.get(fingerprint).is_some_and(|t| t == text) {
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(f, t)| f == fingerprint && t == text)
+        {
             return true;
         }
-        let agrees = sha256_hex(text.as_bytes()) == fingerprint;
-        if agrees && self.hashed.len() < TEXTS_KEPT {
-            self.hashed.insert(fingerprint.to_owned(), text.to_owned());
+        let agrees = self.hashed.get(fingerprint).is_some_and(|t| t == text)
+            || sha256_hex_is(text.as_bytes(), fingerprint);
+        if agrees {
+            if self.hashed.len() < TEXTS_KEPT && !self.hashed.contains_key(fingerprint) {
+                self.hashed.insert(fingerprint.to_owned(), text.to_owned());
+            }
+            let last = self.last.get_or_insert_with(Default::default);
+            last.0.replace_range(.., fingerprint);
+            last.1.replace_range(.., text);
         }
         agrees
     }
@@ -603,6 +695,7 @@ fn nda_disagreement(n: &NdaRow, event: Option<(i64, Said)>) -> Vec<Disagreement>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use accord_domain::crypto::sha256_hex;
 
     /// A consent row reduced on its own.
     fn row(k: &ConsentRecord) -> ConsentRow {
@@ -676,6 +769,17 @@ mod tests {
     }
 
     #[test]
+    fn equal_values_share_one_copy_whichever_came_last() {
+        let mut shared = Shared::<str>::default();
+        let a = shared.get("a");
+        assert!(Arc::ptr_eq(&a, &shared.get("a")), "the last one");
+        let b = shared.get("b");
+        assert!(Arc::ptr_eq(&a, &shared.get("a")), "a kept one");
+        assert!(Arc::ptr_eq(&b, &shared.get("b")));
+        assert_eq!(&*shared.get("c"), "c");
+    }
+
+    #[test]
     fn a_text_equal_to_one_hashed_is_not_hashed_again_and_an_edited_one_still_fails() {
         let mut texts = Texts::default();
         let k = consent(None);
@@ -687,6 +791,12 @@ mod tests {
         let edited = format!("{}!", k.notice_text);
         assert!(!texts.hash_to(&edited, &k.notice_sha256));
         // A wrong fingerprint is never kept: the same pair fails again.
+        assert!(!texts.hash_to(&edited, &k.notice_sha256));
+        // Another notice in between: each pair is still judged by its own text.
+        let other = format!("{} (second version)", k.notice_text);
+        assert!(texts.hash_to(&other, &sha256_hex(other.as_bytes())));
+        assert!(!texts.hash_to(&other, &k.notice_sha256));
+        assert!(texts.hash_to(&k.notice_text, &k.notice_sha256));
         assert!(!texts.hash_to(&edited, &k.notice_sha256));
         // Through the comparison, after the true text was kept.
         let mut tampered = k.clone();

@@ -8,7 +8,7 @@
 
 use super::{ChainBreak, ChainVerifier, EventKind};
 use crate::catalog::DataUse;
-use crate::crypto::sha256_hex;
+use crate::crypto::sha256_hex_is;
 use crate::ids::{CompanyId, ConnectionId, ConsentId, NoticeVersionId, TenantId};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
@@ -121,7 +121,7 @@ impl ChainVerifier {
                 "previous-hash link does not match the preceding event",
             ));
         }
-        if sha256_hex(e.text.as_bytes()) != e.hash {
+        if !sha256_hex_is(e.text.as_bytes(), &e.hash) {
             return Err(fail(
                 "content does not match its hash (the event was altered)",
             ));
@@ -167,7 +167,7 @@ impl ChainVerifier {
         if e.prev_hash != self.prev_hash {
             return fail("previous-hash link does not match the preceding event");
         }
-        if sha256_hex(e.text.as_bytes()) != e.hash {
+        if !sha256_hex_is(e.text.as_bytes(), &e.hash) {
             return fail("content does not match its hash (the event was altered)");
         }
         if let Some(reason) = disagreement(e) {
@@ -180,6 +180,7 @@ impl ChainVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::sha256_hex;
     use crate::ledger::tests::chain;
 
     fn stored(c: &[crate::ledger::ChainedEvent]) -> Vec<StoredEvent> {

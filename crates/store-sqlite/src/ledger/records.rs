@@ -45,7 +45,7 @@ fn text<'r>(row: &'r Row<'_>, i: usize, col: &str) -> Result<&'r str> {
     }
 }
 
-fn id<T: From<Uuid>>(row: &Row<'_>, i: usize, col: &str) -> Result<T> {
+pub(crate) fn id<T: From<Uuid>>(row: &Row<'_>, i: usize, col: &str) -> Result<T> {
     Uuid::parse_str(text(row, i, col)?)
         .map(T::from)
         .map_err(|e| corrupt(col, e))
@@ -67,6 +67,31 @@ const CONSENT_RECORDS: &str = "select id, company_id, connection_id, notice_vers
 const ALL_CONSENT_RECORDS: &str = "select id, company_id, connection_id, notice_version_id,
          data_uses, notice_text, notice_sha256, withdrawn_at
      from consents where +tenant_id = ?1 order by id";
+
+/// Decodes consent rows into spent ones in place, their texts' buffers reused.
+struct ConsentRows;
+
+impl Decode<ConsentRecord> for ConsentRows {
+    fn decode(&mut self, row: &Row<'_>) -> Result<ConsentRecord> {
+        consent_record(row)
+    }
+
+    fn decode_into(&mut self, row: &Row<'_>, into: &mut ConsentRecord) -> Result<()> {
+        let withdrawn: Option<i64> = row.get(7).map_err(sqlite)?;
+        into.id = id(row, 0, "consents.id")?;
+        into.company_id = id(row, 1, "consents.company_id")?;
+        into.connection_id = id(row, 2, "consents.connection_id")?;
+        into.notice_version_id = id(row, 3, "consents.notice_version_id")?;
+        into.data_uses = serde_json::from_str(text(row, 4, "consents.data_uses")?)
+            .map_err(|e| corrupt("consents.data_uses", e))?;
+        text_into(row, 5, "consents.notice_text", &mut into.notice_text)?;
+        text_into(row, 6, "consents.notice_sha256", &mut into.notice_sha256)?;
+        into.withdrawn_at = withdrawn
+            .map(|v| time_of("consents.withdrawn_at", v))
+            .transpose()?;
+        Ok(())
+    }
+}
 
 fn consent_record(row: &Row<'_>) -> Result<ConsentRecord> {
     let withdrawn: Option<i64> = row.get(7).map_err(sqlite)?;
@@ -141,7 +166,7 @@ pub(crate) fn send_consent_records(
     to: &Pages<ConsentRecord>,
 ) {
     let params = (tenant.to_string(),);
-    send_unmapped(db, ALL_CONSENT_RECORDS, params, page, to, consent_record);
+    send_unmapped(db, ALL_CONSENT_RECORDS, params, page, to, ConsentRows);
 }
 
 /// Every connection row of `tenant`, in id order, sent to `to` in pages of `page` rows.
@@ -183,9 +208,9 @@ pub(crate) fn send_all<T>(
     params: impl Params,
     page: u32,
     to: &Pages<T>,
-    map: impl FnMut(&Row<'_>) -> Result<T>,
+    decode: impl Decode<T>,
 ) {
-    send(db, sql, params, page, to, map, true);
+    send(db, sql, params, page, to, decode, true);
 }
 
 /// [`send_all`] without a map of the file, for the records: their pages are a small part of
@@ -199,45 +224,80 @@ pub(crate) fn send_unmapped<T>(
     params: impl Params,
     page: u32,
     to: &Pages<T>,
-    map: impl FnMut(&Row<'_>) -> Result<T>,
+    decode: impl Decode<T>,
 ) {
-    send(db, sql, params, page, to, map, false);
+    send(db, sql, params, page, to, decode, false);
 }
 
-/// [`send_all`], with the file mapped for the read or not.
+/// How a whole read decodes its rows: into a new value, or into one of a page the receiver
+/// handed back ([`Pages::spent`]), reusing its buffers. A closure decodes into new values only.
+pub(crate) trait Decode<T> {
+    fn decode(&mut self, row: &Row<'_>) -> Result<T>;
+
+    /// Overwrites `into` with `row`; on an error `into` is left half written (and not sent).
+    fn decode_into(&mut self, row: &Row<'_>, into: &mut T) -> Result<()> {
+        *into = self.decode(row)?;
+        Ok(())
+    }
+}
+
+impl<T, F: FnMut(&Row<'_>) -> Result<T>> Decode<T> for F {
+    fn decode(&mut self, row: &Row<'_>) -> Result<T> {
+        self(row)
+    }
+}
+
+/// Column `i` copied into `into`, whose allocation is kept when it is large enough.
+pub(crate) fn text_into(row: &Row<'_>, i: usize, col: &str, into: &mut String) -> Result<()> {
+    into.clear();
+    into.push_str(text(row, i, col)?);
+    Ok(())
+}
+
+/// [`send_all`], with the file mapped for the read or not. Each page is one handed back by
+/// the receiver if there is one (its rows overwritten in place), else a new one.
 fn send<T>(
     db: &Connection,
     sql: &str,
     params: impl Params,
     page: u32,
     to: &Pages<T>,
-    mut map: impl FnMut(&Row<'_>) -> Result<T>,
+    mut decode: impl Decode<T>,
     with_map: bool,
 ) {
     let page = usize::try_from(page)
         .unwrap_or(usize::MAX)
         .clamp(1, 1 << 16);
+    let fresh = || to.spent().unwrap_or_else(|| Vec::with_capacity(page));
     let whole = |db: &Connection| {
         let mut statement = db.prepare_cached(sql).map_err(sqlite)?;
         let mut rows = statement.query(params).map_err(sqlite)?;
-        let mut batch = Vec::with_capacity(page);
+        let mut batch = fresh();
+        // Rows of `batch` written by this read; those after it are a spent page's, to overwrite.
+        let mut filled = 0;
         let failed = loop {
             let decoded = match rows.next() {
-                Ok(Some(row)) => map(row),
+                Ok(Some(row)) => match batch.get_mut(filled) {
+                    Some(old) => decode.decode_into(row, old),
+                    None => decode.decode(row).map(|new| batch.push(new)),
+                },
                 Ok(None) => break None,
                 Err(e) => Err(sqlite(e)),
             };
-            match decoded {
-                Ok(row) => batch.push(row),
-                Err(e) => break Some(e),
+            if let Err(e) = decoded {
+                break Some(e);
             }
-            if batch.len() == page {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(page));
+            filled += 1;
+            if filled == page {
+                batch.truncate(filled);
+                let full = std::mem::replace(&mut batch, fresh());
+                filled = 0;
                 if to.blocking_send(Ok(full)).is_err() {
                     return Ok(());
                 }
             }
         };
+        batch.truncate(filled);
         if !batch.is_empty() && to.blocking_send(Ok(batch)).is_err() {
             return Ok(());
         }
@@ -280,6 +340,7 @@ mod tests {
 
         // A whole read: every row read with the file mapped, in pages, then unmapped.
         let (to, mut pages) = tokio::sync::mpsc::channel(8);
+        let to = Pages::from(to);
         let read =
             |r: &Row<'_>| -> Result<(i64, i64)> { Ok((r.get(0).map_err(sqlite)?, mmap_size(&db))) };
         send_all(&db, "select x from t order by x", [], 2, &to, read);
@@ -297,6 +358,7 @@ mod tests {
 
         // The records' whole reads map nothing.
         let (to, mut pages) = tokio::sync::mpsc::channel(8);
+        let to = Pages::from(to);
         send_unmapped(&db, "select x from t order by x", [], 5, &to, read);
         let page = pages.try_recv().unwrap().unwrap();
         assert_eq!(page.len(), 5);
@@ -310,6 +372,7 @@ mod tests {
         db.execute_batch("create table t (x); insert into t values (1), (2), ('three'), (4);")
             .unwrap();
         let (to, mut pages) = tokio::sync::mpsc::channel(8);
+        let to = Pages::from(to);
         let read = |r: &Row<'_>| r.get::<_, i64>(0).map_err(sqlite);
         send_all(&db, "select x from t order by rowid", [], 5, &to, read);
         assert_eq!(pages.try_recv().unwrap().unwrap(), [1, 2]);
@@ -319,8 +382,80 @@ mod tests {
 
         // A receiver gone stops the read without an error.
         let (to, pages) = tokio::sync::mpsc::channel(1);
+        let to = Pages::from(to);
         drop(pages);
         send_all(&db, "select x from t where rowid < 3", [], 1, &to, read);
         assert_eq!(mmap_size(&db), 0, "unmapped after a read stopped early");
+    }
+
+    /// Decodes `(x, label)` rows, into spent rows in place (counting how many were reused).
+    struct Labelled<'a>(&'a std::cell::Cell<usize>);
+
+    impl Decode<(i64, String)> for Labelled<'_> {
+        fn decode(&mut self, row: &Row<'_>) -> Result<(i64, String)> {
+            Ok((
+                row.get(0).map_err(sqlite)?,
+                text(row, 1, "t.label")?.to_owned(),
+            ))
+        }
+
+        fn decode_into(&mut self, row: &Row<'_>, into: &mut (i64, String)) -> Result<()> {
+            self.0.set(self.0.get() + 1);
+            into.0 = row.get(0).map_err(sqlite)?;
+            text_into(row, 1, "t.label", &mut into.1)
+        }
+    }
+
+    #[test]
+    fn pages_handed_back_are_read_into_in_place_and_send_only_the_rows_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Connection::open(dir.path().join("ledger.db")).unwrap();
+        db.execute_batch(
+            "create table t (x, label); insert into t values (1, 'one'), (2, 'two'), (3, 'three'),
+             (4, 'four'), (5, 5);",
+        )
+        .unwrap();
+        let reused = std::cell::Cell::new(0);
+        let old = |n: usize| -> Vec<(i64, String)> {
+            (0..n)
+                .map(|i| (-1, format!("old row {i} with a long label")))
+                .collect()
+        };
+        let (to, mut pages) = tokio::sync::mpsc::channel(8);
+        let spent = accord_store::Spent::default();
+        // Handed back before the read: one page longer than a page, one shorter.
+        spent.give(old(1));
+        spent.give(old(3));
+        let to = Pages::recycled(to, spent.clone());
+        let sql = "select x, label from t order by x";
+        send_all(&db, sql, [], 2, &to, Labelled(&reused));
+        let mut got = Vec::new();
+        while let Ok(page) = pages.try_recv() {
+            got.push(page);
+        }
+        let want = |x: i64, l: &str| (x, l.to_owned());
+        let first = got[0].as_ref().unwrap();
+        assert_eq!(
+            *first,
+            [want(1, "one"), want(2, "two")],
+            "the longer page cut to the rows read"
+        );
+        assert!(
+            first[1].1.capacity() >= "old row 1 with a long label".len(),
+            "its buffer kept"
+        );
+        assert_eq!(
+            *got[1].as_ref().unwrap(),
+            [want(3, "three"), want(4, "four")]
+        );
+        assert_eq!(
+            reused.get(),
+            3,
+            "two rows into the first page, one into the second"
+        );
+        // The fifth row's label is no text: the rows before it were sent, then the error,
+        // and no row of a spent page is sent for it.
+        assert!(got[2].is_err(), "{got:?}");
+        assert_eq!(got.len(), 3);
     }
 }

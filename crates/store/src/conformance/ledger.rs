@@ -159,13 +159,18 @@ pub async fn stored_rows_are_the_exact_text_hashed(store: &dyn Store) {
     );
     // The whole chain in one read, a page of one event at a time, and from a position.
     let (to, received) = tokio::sync::mpsc::channel(1);
-    let read = store.send_ledger_rows(w.tenant.id, 0, 1, to);
+    let read = store.send_ledger_rows(w.tenant.id, 0, 1, to.into());
     let whole = super::ledger_records::sent(read, received).await;
     assert_eq!(whole, [rows[..1].to_vec(), rows[1..].to_vec()]);
     let (to, received) = tokio::sync::mpsc::channel(1);
-    let read = store.send_ledger_rows(w.tenant.id, 1, 100, to);
+    let read = store.send_ledger_rows(w.tenant.id, 1, 100, to.into());
     let whole = super::ledger_records::sent(read, received).await;
     assert_eq!(whole, [rows[1..].to_vec()]);
+    // The receiver handing each page back: a reader that refills spent pages sends the same.
+    let old = vec![rows[1].clone(), rows[0].clone(), rows[1].clone()];
+    let read = |to| store.send_ledger_rows(w.tenant.id, 0, 1, to);
+    let whole = super::ledger_records::sent_recycled(old, read).await;
+    assert_eq!(whole, [rows[..1].to_vec(), rows[1..].to_vec()]);
 }
 
 /// Checkpoints are kept once per position, listed in order, and tell the sealer which chains

@@ -46,6 +46,30 @@ pub(super) async fn sent<T>(
     all
 }
 
+/// The pages a whole-table read sends when its receiver hands each one back once it has a
+/// copy ([`crate::Pages::recycled`]), starting with `old` handed back: a reader that fills
+/// pages handed back overwrites `old`'s rows (more rows than a page, fewer, or other rows).
+pub(super) async fn sent_recycled<T: Clone, F: std::future::Future<Output = ()>>(
+    old: Vec<T>,
+    read: impl FnOnce(crate::Pages<T>) -> F,
+) -> Vec<Vec<T>> {
+    let (to, mut pages) = tokio::sync::mpsc::channel(1);
+    let spent = crate::Spent::default();
+    spent.give(old);
+    let read = read(crate::Pages::recycled(to, spent.clone()));
+    let receive = async {
+        let mut all = Vec::new();
+        while let Some(page) = pages.recv().await {
+            let page: Vec<T> = page.unwrap();
+            all.push(page.clone());
+            spent.give(page);
+        }
+        all
+    };
+    let ((), all) = tokio::join!(read, receive);
+    all
+}
+
 async fn consent_pages(store: &dyn Store, tenant: TenantId, limit: u32) -> Vec<Vec<ConsentRecord>> {
     let mut pages = Vec::new();
     let mut after = None;
@@ -116,10 +140,18 @@ pub async fn verification_reads_hold_the_compared_columns_of_every_row(store: &d
     assert_eq!(pages.concat(), want);
     // The whole read sends the same pages (one page of room: the reader waits for the receiver).
     let (to, received) = tokio::sync::mpsc::channel(1);
-    let whole = sent(store.send_consent_records(tenant, 2, to), received).await;
+    let whole = sent(store.send_consent_records(tenant, 2, to.into()), received).await;
     assert_eq!(
         whole, pages,
         "a whole read sends the pages a paged one reads"
+    );
+    // Handed back: a page of other consents, longer than a page (read in pages of 2).
+    let mut old = want.clone();
+    old.reverse();
+    let whole = sent_recycled(old, |to| store.send_consent_records(tenant, 2, to)).await;
+    assert_eq!(
+        whole, pages,
+        "a read into pages handed back sends what a paged one reads"
     );
     assert_eq!(
         want.iter()
@@ -132,7 +164,11 @@ pub async fn verification_reads_hold_the_compared_columns_of_every_row(store: &d
     let pages = connection_pages(store, tenant, 3).await;
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [3, 2]);
     let (to, received) = tokio::sync::mpsc::channel(1);
-    let whole = sent(store.send_connection_records(tenant, 3, to), received).await;
+    let whole = sent(
+        store.send_connection_records(tenant, 3, to.into()),
+        received,
+    )
+    .await;
     assert_eq!(
         whole, pages,
         "a whole read sends the pages a paged one reads"
@@ -167,7 +203,7 @@ pub async fn verification_reads_hold_the_compared_columns_of_every_row(store: &d
         .is_empty());
     let (to, received) = tokio::sync::mpsc::channel(1);
     let none = sent(
-        store.send_consent_records(TenantId::new(), 10, to),
+        store.send_consent_records(TenantId::new(), 10, to.into()),
         received,
     )
     .await;
