@@ -20,7 +20,7 @@ use accord_domain::ids::TenantId;
 use accord_domain::ledger::merkle::Hash;
 use accord_domain::ledger::ChainBreak;
 use accord_domain::receipt::{verify_compact, JwsError, Receipt};
-use accord_store::{LedgerStore, Pages, Store};
+use accord_store::{LedgerStore, Pages, Store, StoreError};
 use anyhow::{anyhow, bail, Context};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -59,6 +59,9 @@ pub struct ChainReport {
     /// The last position a verified checkpoint seals (0: none).
     pub sealed_until: i64,
     pub broken: Option<ChainBreak>,
+    /// The storage failed while the chain was read (not an event that cannot be read, which
+    /// is `broken`): the events after `events` were not verified.
+    pub unreadable: Option<StoreError>,
     /// The Merkle tree recomputed from the events, with the chain hash and root at the sizes
     /// asked for.
     pub witness: Witness,
@@ -151,7 +154,8 @@ pub async fn verify_chain(
     let report = |pass: chain::Pass,
                   verified: &chain::Chain,
                   stored: Option<&StoredCheckpoints>,
-                  broken| ChainReport {
+                  broken,
+                  unreadable| ChainReport {
         tenant,
         events: verified.count,
         head: verified.head.clone(),
@@ -159,6 +163,7 @@ pub async fn verify_chain(
         stored_checkpoints: stored.map(|s| s.positions.clone()).unwrap_or_default(),
         sealed_until: verified.sealed_until(),
         broken,
+        unreadable,
         witness: pass.witness,
         recorder: pass.recorder,
     };
@@ -169,7 +174,13 @@ pub async fn verify_chain(
                 witness: Witness::default(),
                 recorder: Recorder::default(),
             };
-            return report(pass, &chain::Chain::new(Vec::new()), None, Some(broken));
+            return report(
+                pass,
+                &chain::Chain::new(Vec::new()),
+                None,
+                Some(broken),
+                None,
+            );
         }
     };
     let mut verified = chain::Chain::new(stored.valid.clone());
@@ -185,16 +196,20 @@ pub async fn verify_chain(
     // Pages folded are handed back to the reader, which reads the next rows into them.
     let spent = accord_store::Spent::default();
     let read = store.send_ledger_rows(tenant, 0, PAGE, Pages::recycled(to, spent.clone()));
-    let ((), (pass, broken)) = tokio::join!(
+    let ((), (pass, checked)) = tokio::join!(
         read,
         chain::check_pages(pass, &mut verified, pages, spent, progress)
     );
+    let (broken, unreadable) = match checked {
+        Ok(broken) => (broken, None),
+        Err(e) => (None, Some(e)),
+    };
     // The first broken event: in the chain, or a checkpoint whose signature fails.
     let broken = match (broken, stored.invalid.clone()) {
         (Some(b), Some(i)) => Some(if i.seq < b.seq { i } else { b }),
         (b, i) => b.or(i),
     };
-    report(pass, &verified, Some(&stored), broken)
+    report(pass, &verified, Some(&stored), broken, unreadable)
 }
 
 /// Pages the store reads ahead of the one being checked.
@@ -468,6 +483,12 @@ async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> an
             verify_chain(store.as_ref(), *t, &key_set, &sizes, &progress),
             Records::read(store.as_ref(), *t),
         );
+        if let Some(e) = report.unreadable {
+            anyhow::bail!(
+                "cannot read tenant {t}'s ledger after event {} (the storage failed, not the ledger: nothing is concluded about the events after it): {e}",
+                report.events
+            );
+        }
         let name = names.get(t).map_or_else(String::new, |n| format!(" ({n})"));
         let mut lines = vec![chain_line(&report, &name)];
         broken += usize::from(report.broken.is_some());

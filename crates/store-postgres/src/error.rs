@@ -83,7 +83,7 @@ pub(crate) fn refused_by_server(err: &StoreError) -> bool {
 
 /// A row that cannot be turned back into a domain value: corruption or a schema bug, never a panic.
 pub(crate) fn corrupt(column: &str, why: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("corrupt value in column `{column}`: {why}").into())
+    StoreError::corrupt(column, why)
 }
 
 /// A failure that is not the driver's (the writer task is gone, a write was inconsistent…).

@@ -9,9 +9,22 @@ use rusqlite::ffi;
 /// Maps a driver error: a broken uniqueness rule is a `Conflict`; a reference to a row that does
 /// not exist for this tenant (a composite `(tenant_id, id)` foreign key) is `NotFound`, exactly
 /// as if the caller had looked it up first; a full disk is `Unavailable` (SQLite has rolled the
-/// statement or the transaction back, and writes succeed again once there is space); anything
-/// else is a `Backend` failure.
+/// statement or the transaction back, and writes succeed again once there is space); a value
+/// that cannot be read as the type asked for is a [`corrupt`] one (`strict` tables keep each
+/// column's type, so only a row written behind Accord's back holds one); anything else is a
+/// `Backend` failure.
 pub(crate) fn sqlite(err: rusqlite::Error) -> StoreError {
+    match &err {
+        rusqlite::Error::InvalidColumnType(i, name, _) => {
+            return corrupt(&column_name(*i, name), &err);
+        }
+        rusqlite::Error::FromSqlConversionFailure(i, _, _)
+        | rusqlite::Error::IntegralValueOutOfRange(i, _) => {
+            return corrupt(&column_name(*i, ""), &err);
+        }
+        rusqlite::Error::Utf8Error(_) => return corrupt("?", &err),
+        _ => {}
+    }
     if let rusqlite::Error::SqliteFailure(e, message) = &err {
         match e.extended_code {
             ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
@@ -26,6 +39,15 @@ pub(crate) fn sqlite(err: rusqlite::Error) -> StoreError {
         }
     }
     StoreError::Backend(Box::new(err))
+}
+
+/// A column as a conversion error names it: by name when it has one, else by position.
+fn column_name(index: usize, name: &str) -> String {
+    if name.is_empty() {
+        format!("#{index}")
+    } else {
+        name.to_owned()
+    }
 }
 
 /// What an operator reads in the log when the database's disk is full (`SQLITE_FULL`).
@@ -138,7 +160,7 @@ fn unique_rule(message: &str) -> &'static str {
 
 /// A row that cannot be turned back into a domain value: corruption or a schema bug, never a panic.
 pub(crate) fn corrupt(column: &str, why: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("corrupt value in column `{column}`: {why}").into())
+    StoreError::corrupt(column, why)
 }
 
 /// A failure that is not the driver's (the writer thread is gone, a write was inconsistent…).
@@ -149,6 +171,38 @@ pub(crate) fn backend(why: impl Into<String>) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_of_another_type_is_corrupt_and_a_failing_disk_is_not() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "create table t (n integer, s text); insert into t values ('three', x'ff');",
+        )
+        .unwrap();
+        let n = db
+            .query_row("select n from t", [], |r| r.get::<_, i64>(0))
+            .map_err(sqlite)
+            .unwrap_err();
+        assert!(n.is_corrupt_value(), "{n:?}");
+        assert!(n.to_string().contains("column `n`"), "{n}");
+        let s = db
+            .query_row("select s from t", [], |r| r.get::<_, String>(0))
+            .map_err(sqlite)
+            .unwrap_err();
+        assert!(s.is_corrupt_value(), "{s:?}");
+        assert!(corrupt("ledger_events.consent_id", "not a uuid").is_corrupt_value());
+        let io = rusqlite::Error::SqliteFailure(
+            ffi::Error::new(ffi::SQLITE_IOERR),
+            Some("disk I/O error".into()),
+        );
+        assert!(!sqlite(io).is_corrupt_value());
+        let damaged = rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_CORRUPT), None);
+        assert!(
+            !sqlite(damaged).is_corrupt_value(),
+            "a damaged file is the storage's failure, not a value's"
+        );
+        assert!(!backend("the writer is gone").is_corrupt_value());
+    }
 
     #[test]
     fn a_full_disk_is_unavailable_and_says_so() {

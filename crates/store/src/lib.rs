@@ -115,6 +115,34 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A stored value that cannot be read back as what its column holds (a text where a number
+/// belongs, an id that is not one): the row is not one Accord wrote. Carried inside
+/// [`StoreError::Backend`], so the API still answers a 500 and logs it; `accord ledger verify`
+/// tells it apart from a failure of the storage itself ([`StoreError::is_corrupt_value`]): an
+/// event whose row cannot be read is a finding about the ledger, a disk that cannot be read is
+/// not.
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt value in column `{column}`: {why}")]
+pub struct CorruptValue {
+    pub column: String,
+    pub why: String,
+}
+
+impl StoreError {
+    /// A [`CorruptValue`] in `column`.
+    pub fn corrupt(column: &str, why: impl std::fmt::Display) -> StoreError {
+        StoreError::Backend(Box::new(CorruptValue {
+            column: column.to_owned(),
+            why: why.to_string(),
+        }))
+    }
+
+    /// Whether the data, not the storage, is at fault: a [`CorruptValue`].
+    pub fn is_corrupt_value(&self) -> bool {
+        matches!(self, StoreError::Backend(e) if e.is::<CorruptValue>())
+    }
+}
+
 /// A page of a list, ordered by id (ids are time-ordered, so this is creation order).
 #[derive(Debug, Clone, Copy)]
 pub struct Page<Id> {

@@ -216,24 +216,34 @@ async fn folded(
 /// each page folded back to the reader through `spent`; calls `progress` with each page's
 /// number of events once folded. Returns the pass and the first broken event. Returning drops
 /// `pages`, which stops the read.
+///
+/// An event whose row cannot be read as one ([`StoreError::is_corrupt_value`]) breaks the chain
+/// there. Any other error of the read is the storage's, not the ledger's: it is returned as
+/// the error, and the chain is then neither intact nor broken, only unverified past the events
+/// before it (unless a page before it already broke).
 pub(super) async fn check_pages(
     pass: Pass,
     chain: &mut Chain,
     mut pages: Receiver<Result<Vec<StoredEvent>, StoreError>>,
     spent: Spent<StoredEvent>,
     progress: &dyn Fn(u64),
-) -> (Pass, Option<ChainBreak>) {
+) -> (Pass, Result<Option<ChainBreak>, StoreError>) {
     let mut idle = Some(pass);
     let mut folding = None;
+    let mut failed = None;
     let broken = loop {
         let page = match pages.recv().await {
             None => break None,
             Some(Ok(page)) => page,
-            Some(Err(e)) => {
+            Some(Err(e)) if e.is_corrupt_value() => {
                 break Some(ChainBreak {
                     seq: chain.count + 1,
                     reason: format!("the stored event cannot be read as a ledger event ({e})"),
                 })
+            }
+            Some(Err(e)) => {
+                failed = Some(e);
+                break None;
             }
         };
         let checked = check_page(chain, page).await;
@@ -269,8 +279,14 @@ pub(super) async fn check_pages(
         }
         None => broken,
     };
-    let broken = broken.or_else(|| chain.finish().err());
-    (idle.expect("the pass is back once folded"), broken)
+    let pass = idle.expect("the pass is back once folded");
+    match failed {
+        Some(e) if broken.is_none() => (pass, Err(e)),
+        _ => {
+            let broken = broken.or_else(|| chain.finish().err());
+            (pass, Ok(broken))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +295,38 @@ mod tests {
 
     fn chain_of(sealed: &[(i64, &str)]) -> Chain {
         Chain::new(sealed.iter().map(|(s, h)| (*s, (*h).to_owned())).collect())
+    }
+
+    /// Checks a chain whose read sends `error` first.
+    async fn read_failing_with(error: StoreError) -> Result<Option<ChainBreak>, StoreError> {
+        let pass = Pass {
+            witness: Witness::default(),
+            recorder: Recorder::default(),
+        };
+        let (to, pages) = tokio::sync::mpsc::channel(1);
+        to.send(Err(error)).await.unwrap();
+        drop(to);
+        let mut chain = chain_of(&[(3, "c")]);
+        check_pages(pass, &mut chain, pages, Spent::default(), &|_| {})
+            .await
+            .1
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_event_breaks_the_chain_and_a_failing_disk_leaves_it_unverified() {
+        let corrupt = StoreError::corrupt("ledger_events.consent_id", "not a uuid");
+        let broken = read_failing_with(corrupt).await.unwrap().unwrap();
+        assert_eq!(broken.seq, 1);
+        assert!(
+            broken.reason.contains("cannot be read as a ledger event"),
+            "{}",
+            broken.reason
+        );
+
+        // Neither broken nor intact, and not "sealed events removed" at the checkpoint either.
+        let disk = StoreError::Backend("disk I/O error".into());
+        let failed = read_failing_with(disk).await.unwrap_err();
+        assert!(failed.to_string().contains("disk I/O error"), "{failed}");
     }
 
     #[test]
