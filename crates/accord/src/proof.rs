@@ -472,6 +472,8 @@ async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> an
         bar.set_length(total);
     }
     let mut broken = 0_usize;
+    // Chains that could not be read to their end.
+    let mut unverified = 0_usize;
     let mut events = 0_i64;
     for t in &tenants {
         let mine: Vec<&Expected> = given.iter().filter(|e| e.tenant == *t).collect();
@@ -483,13 +485,25 @@ async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> an
             verify_chain(store.as_ref(), *t, &key_set, &sizes, &progress),
             Records::read(store.as_ref(), *t),
         );
-        if let Some(e) = report.unreadable {
-            anyhow::bail!(
-                "cannot read tenant {t}'s ledger after event {} (the storage failed, not the ledger: nothing is concluded about the events after it): {e}",
-                report.events
-            );
-        }
         let name = names.get(t).map_or_else(String::new, |n| format!(" ({n})"));
+        // The chain could not be read to its end: not intact, and nothing is said of the
+        // events after the last one read (a damaged or altered file, or failing storage), nor
+        // of the records or the checkpoints given, which need the whole chain.
+        if let Some(e) = &report.unreadable {
+            unverified += 1;
+            events += report.events;
+            let mut lines = vec![format!(
+                "tenant {t}{name}: UNVERIFIED after event {}: the ledger could not be read further ({e}); the file is damaged or was altered, or its storage is failing; nothing is concluded about the events after it, the records or the checkpoints given",
+                report.events
+            )];
+            // A checkpoint whose signature fails is a finding whatever the rest.
+            if report.broken.is_some() {
+                broken += 1;
+                lines.push(chain_line(&report, &name));
+            }
+            bar.suspend(|| lines.iter().for_each(|l| println!("{l}")));
+            continue;
+        }
         let mut lines = vec![chain_line(&report, &name)];
         broken += usize::from(report.broken.is_some());
         let (found, n) = external_findings(store.as_ref(), &report, &mine).await;
@@ -504,7 +518,7 @@ async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> an
             let records = records.context("cannot read the records to compare with the ledger")?;
             let disagreements = report.recorder.compare(&records);
             // A million rows and more: freed on a thread of their own, which nothing waits for.
-            std::thread::spawn(move || drop(records));
+            records::drop_aside(records);
             failed += disagreements.len();
             lines.extend(
                 disagreements
@@ -515,19 +529,54 @@ async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> an
         bar.suspend(|| lines.iter().for_each(|l| println!("{l}")));
     }
     bar.finish_and_clear();
-    if broken == 0 && failed == 0 {
+    Ok(verdict(&Tally {
+        tenants: tenants.len(),
+        events,
+        given: given.len(),
+        broken,
+        failed,
+        unverified,
+    }))
+}
+
+/// What a verification found over every tenant.
+struct Tally {
+    tenants: usize,
+    /// Events verified.
+    events: i64,
+    /// Checkpoints given (`--checkpoints`).
+    given: usize,
+    /// Chains broken.
+    broken: usize,
+    /// Other findings: checkpoints given that do not hold, records that disagree…
+    failed: usize,
+    /// Chains that could not be read to their end.
+    unverified: usize,
+}
+
+/// Prints the last line and gives the exit code: intact (0); tampered, whatever else (1);
+/// nothing found, but a chain could not be read to its end (2).
+fn verdict(t: &Tally) -> i32 {
+    if t.unverified > 0 {
         println!(
-            "ledger intact: {} tenant(s), {events} event(s) verified; {} checkpoint(s) given hold; every record agrees with the ledger",
-            tenants.len(),
-            given.len()
+            "LEDGER NOT VERIFIED: {} of {} tenant chain(s) could not be read to the end",
+            t.unverified, t.tenants
         );
-        Ok(OK)
+    }
+    if t.broken > 0 || t.failed > 0 {
+        println!(
+            "LEDGER TAMPERED: {} of {} tenant chain(s) broken, {} other finding(s)",
+            t.broken, t.tenants, t.failed
+        );
+        FAILED
+    } else if t.unverified > 0 {
+        CANNOT_RUN
     } else {
         println!(
-            "LEDGER TAMPERED: {broken} of {} tenant chain(s) broken, {failed} other finding(s)",
-            tenants.len()
+            "ledger intact: {} tenant(s), {} event(s) verified; {} checkpoint(s) given hold; every record agrees with the ledger",
+            t.tenants, t.events, t.given
         );
-        Ok(FAILED)
+        OK
     }
 }
 

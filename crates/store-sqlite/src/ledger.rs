@@ -223,19 +223,18 @@ fn event_from(row: &Row<'_>) -> Result<ChainedEvent> {
 /// wrong type, which only a tampered file could hold, fails the page; the verifier then reads
 /// that stretch one event at a time and names the event.
 fn stored_from(tenant: TenantId, row: &Row<'_>) -> Result<StoredEvent> {
-    let text = |i: usize| row.get::<_, String>(i).map_err(crate::error::sqlite);
-    Ok(StoredEvent {
+    let mut event = StoredEvent {
         tenant_id: tenant,
-        seq: row.get(0).map_err(crate::error::sqlite)?,
-        kind: text(1)?,
-        consent_id: text(2)?
-            .parse()
-            .map_err(|e| corrupt("ledger_events.consent_id", e))?,
-        prev_hash: text(3)?,
-        at_micros: row.get(4).map_err(crate::error::sqlite)?,
-        hash: text(5)?,
-        text: text(6)?,
-    })
+        seq: 0,
+        kind: String::new(),
+        consent_id: uuid::Uuid::nil().into(),
+        prev_hash: String::new(),
+        at_micros: 0,
+        text: String::new(),
+        hash: String::new(),
+    };
+    records::Decode::decode_into(&mut StoredRows(tenant), row, &mut event)?;
+    Ok(event)
 }
 
 /// Decodes a tenant's ledger rows for a whole read, into spent rows in place (their strings'
@@ -247,16 +246,28 @@ impl records::Decode<StoredEvent> for StoredRows {
         stored_from(self.0, row)
     }
 
+    /// Every field written (the pattern names them all: a field added to `StoredEvent` must be
+    /// decoded here, or a refilled row would keep the previous row's value).
     fn decode_into(&mut self, row: &Row<'_>, into: &mut StoredEvent) -> Result<()> {
         use records::text_into;
-        into.tenant_id = self.0;
-        into.seq = row.get(0).map_err(crate::error::sqlite)?;
-        text_into(row, 1, "ledger_events.kind", &mut into.kind)?;
-        into.consent_id = records::id(row, 2, "ledger_events.consent_id")?;
-        text_into(row, 3, "ledger_events.prev_hash", &mut into.prev_hash)?;
-        into.at_micros = row.get(4).map_err(crate::error::sqlite)?;
-        text_into(row, 5, "ledger_events.hash", &mut into.hash)?;
-        text_into(row, 6, "ledger_events.event", &mut into.text)
+        let StoredEvent {
+            tenant_id,
+            seq,
+            kind,
+            consent_id,
+            prev_hash,
+            at_micros,
+            text,
+            hash,
+        } = into;
+        *tenant_id = self.0;
+        *seq = row.get(0).map_err(crate::error::sqlite)?;
+        text_into(row, 1, "ledger_events.kind", kind)?;
+        *consent_id = records::id(row, 2, "ledger_events.consent_id")?;
+        text_into(row, 3, "ledger_events.prev_hash", prev_hash)?;
+        *at_micros = row.get(4).map_err(crate::error::sqlite)?;
+        text_into(row, 5, "ledger_events.hash", hash)?;
+        text_into(row, 6, "ledger_events.event", text)
     }
 }
 

@@ -30,7 +30,7 @@
 //! facts the chain pass gathers (about 150 bytes an event, the fingerprints and data uses
 //! shared the same way).
 //!
-//! The facts are kept in hash maps keyed by id, a million inserts and as many removals at a
+//! The facts are kept in hash maps keyed by id, a million inserts and as many lookups at a
 //! million events: they hash with foldhash, not std's `SipHash` (whose rounds on a 16-byte id
 //! were most of the maps' cost), seeded at random per map as std's are, since the ids come
 //! from a database that may have been tampered with; and they are sized once from the chain's
@@ -101,6 +101,19 @@ struct Trail {
     recorded_again: Option<i64>,
     /// The first event that ended it, with its time (unix microseconds).
     ended: Option<(i64, EventKind, i64)>,
+    /// A row was compared with it (set by [`Recorder::compare`]): a second row with the same
+    /// id is compared as a row the ledger does not record.
+    matched: bool,
+}
+
+/// The last consent event on a connection, as far as its row is concerned.
+#[derive(Debug, Clone, Copy)]
+struct LastEvent {
+    seq: i64,
+    kind: EventKind,
+    consent: ConsentId,
+    /// A row was compared with it (as [`Trail::matched`]).
+    matched: bool,
 }
 
 /// When consents were recorded on each connection (connection, unix microseconds): before
@@ -135,7 +148,7 @@ impl Recordings {
 pub struct Recorder {
     consents: Map<ConsentId, Trail>,
     /// The last consent event on each connection: position, kind, consent.
-    connections: Map<ConnectionId, (i64, EventKind, ConsentId)>,
+    connections: Map<ConnectionId, LastEvent>,
     ndas: Map<ConsentId, (i64, Said)>,
     recorded_on: Recordings,
     fingerprints: Shared<str>,
@@ -174,8 +187,15 @@ impl Recorder {
     /// The next event of the chain (verified), its facts and time.
     pub fn push(&mut self, seq: i64, at_micros: i64, facts: &EventFacts) {
         if let Some(connection) = facts.connection_id {
-            self.connections
-                .insert(connection, (seq, facts.kind, facts.consent_id));
+            self.connections.insert(
+                connection,
+                LastEvent {
+                    seq,
+                    kind: facts.kind,
+                    consent: facts.consent_id,
+                    matched: false,
+                },
+            );
         }
         match facts.kind {
             EventKind::NdaAccepted => {
@@ -209,16 +229,16 @@ impl Recorder {
     /// maps are freed on another thread, which nothing waits for.
     pub fn compare(self, records: &Records) -> Vec<Disagreement> {
         let Self {
-            consents,
-            connections,
+            mut consents,
+            mut connections,
             ndas,
             mut recorded_on,
             ..
         } = self;
         let mut found = std::thread::scope(|scope| {
-            let of_consents =
-                scope.spawn(|| compare_consents(&consents, &records.consents, &mut recorded_on));
-            let mut others = compare_connections(&connections, &records.connections);
+            let of_consents = scope
+                .spawn(|| compare_consents(&mut consents, &records.consents, &mut recorded_on));
+            let mut others = compare_connections(&mut connections, &records.connections);
             others.extend(compare_ndas(ndas, &records.ndas));
             let mut found = of_consents
                 .join()
@@ -226,15 +246,27 @@ impl Recorder {
             found.append(&mut others);
             found
         });
-        std::thread::spawn(move || drop((consents, connections, recorded_on)));
+        drop_aside((consents, connections, recorded_on));
         found.sort_by_key(|d| d.position.unwrap_or(i64::MAX));
         found
     }
 }
 
-/// Each consent row against its events, then the consents the ledger records with no row.
+/// Frees `value` (a million entries and more) on a thread of its own, which nothing waits
+/// for; in place if no thread can be started.
+pub(super) fn drop_aside<T: Send + 'static>(value: T) {
+    // On failure the closure, and `value` with it, is dropped here.
+    let _ = std::thread::Builder::new()
+        .name("verify-free".into())
+        .spawn(move || drop(value));
+}
+
+/// Each consent row against its events, then the consents the ledger records with no row. A
+/// row is compared with its consent's events once: a second row with the same id (the table
+/// keeps ids as text, and one id has several spellings) is compared as a row the ledger does
+/// not record.
 fn compare_consents(
-    trails: &Map<ConsentId, Trail>,
+    trails: &mut Map<ConsentId, Trail>,
     rows: &[ConsentRow],
     recorded_on: &mut Recordings,
 ) -> Vec<Disagreement> {
@@ -242,17 +274,21 @@ fn compare_consents(
     let none = Trail::default();
     let mut matched = 0;
     for k in rows {
-        let trail = trails.get(&k.id);
-        matched += usize::from(trail.is_some());
-        found.extend(consent_disagreement(k, trail.unwrap_or(&none), recorded_on));
+        let trail = match trails.get_mut(&k.id) {
+            Some(trail) if !trail.matched => {
+                trail.matched = true;
+                matched += 1;
+                &*trail
+            }
+            _ => &none,
+        };
+        found.extend(consent_disagreement(k, trail, recorded_on));
     }
-    // Rows have distinct ids: every trail was matched unless fewer were.
     if matched < trails.len() {
-        let ids: Set<ConsentId> = rows.iter().map(|k| k.id).collect();
         found.extend(
             trails
                 .iter()
-                .filter(|(id, _)| !ids.contains(id))
+                .filter(|(_, trail)| !trail.matched)
                 .filter_map(|(id, trail)| {
                     let (seq, _) = trail.recorded.as_ref()?;
                     Some(Disagreement {
@@ -267,26 +303,31 @@ fn compare_consents(
 }
 
 /// Each connection row against the last consent event on it, then the connections the ledger
-/// names with no row.
+/// names with no row; a second row with the same id is compared as [`compare_consents`] does.
 fn compare_connections(
-    last: &Map<ConnectionId, (i64, EventKind, ConsentId)>,
+    last: &mut Map<ConnectionId, LastEvent>,
     rows: &[ConnectionRecord],
 ) -> Vec<Disagreement> {
     let mut found = Vec::new();
     let mut matched = 0;
     for c in rows {
-        let event = last.get(&c.id).copied();
-        matched += usize::from(event.is_some());
+        let event = match last.get_mut(&c.id) {
+            Some(event) if !event.matched => {
+                event.matched = true;
+                matched += 1;
+                Some((event.seq, event.kind, event.consent))
+            }
+            _ => None,
+        };
         found.extend(connection_disagreement(c, event));
     }
     if matched < last.len() {
-        let ids: Set<ConnectionId> = rows.iter().map(|c| c.id).collect();
         found.extend(
             last.iter()
-                .filter(|(id, _)| !ids.contains(id))
-                .map(|(id, (seq, _, _))| Disagreement {
+                .filter(|(_, event)| !event.matched)
+                .map(|(id, event)| Disagreement {
                     record: format!("connection {id}"),
-                    position: Some(*seq),
+                    position: Some(event.seq),
                     what: "the ledger records consent events on it, but the database holds no such connection (its row was deleted)".into(),
                 }),
         );
@@ -867,6 +908,43 @@ mod tests {
             [
                 (Some(3), "the ledger records it, but the database holds no such consent (its row was deleted)".to_owned()),
                 (Some(5), "it is in force, but the ledger records it withdrawn".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_second_row_with_the_same_id_does_not_stand_in_for_a_deleted_one() {
+        // The table keeps ids as text: one id has several spellings (upper case, braces…).
+        let (a, b) = (consent(None), consent(None));
+        let mut recorder = Recorder::with_capacity(4);
+        recorder.push(1, 10, &given(&a));
+        recorder.push(2, 20, &given(&b));
+        let mut reduce = Reduce::default();
+        let connection = |k: &ConsentRecord| ConnectionRecord {
+            id: k.connection_id,
+            consent_id: Some(k.id),
+            status: ConnectionStatus::Linked,
+        };
+        // `b`'s consent and connection rows deleted, `a`'s copied in their place.
+        let records = Records {
+            consents: [&a, &a].map(|k| reduce.consent(k)).to_vec(),
+            connections: vec![connection(&a), connection(&a)],
+            ndas: Vec::new(),
+        };
+        let found: Vec<(Option<i64>, String)> = recorder
+            .compare(&records)
+            .into_iter()
+            .map(|d| (d.position, format!("{}: {}", d.record, d.what)))
+            .collect();
+        let (a_id, a_conn) = (a.id, a.connection_id);
+        let (b_id, b_conn) = (b.id, b.connection_id);
+        assert_eq!(
+            found,
+            [
+                (Some(2), format!("consent {b_id}: the ledger records it, but the database holds no such consent (its row was deleted)")),
+                (Some(2), format!("connection {b_conn}: the ledger records consent events on it, but the database holds no such connection (its row was deleted)")),
+                (None, format!("consent {a_id}: no `given` or `reconsented` event records it")),
+                (None, format!("connection {a_conn}: no consent event names it")),
             ]
         );
     }

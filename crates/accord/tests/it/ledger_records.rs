@@ -317,3 +317,53 @@ async fn a_consistent_rewrite_is_caught_by_every_checkpoint_kept_outside() {
         "{ran}"
     );
 }
+
+#[tokio::test]
+async fn a_ledger_that_cannot_be_read_to_its_end_is_unverified_neither_intact_nor_tampered() {
+    let app = app_with_events().await;
+    let t = app.tenant_id.clone();
+    let copy = snapshot(&app);
+    let db = copy.path().join("accord.db");
+    // The page holding the chain's first events made unreadable: its b-tree page type byte,
+    // which SQLite checks before reading a cell (`database disk image is malformed`).
+    let (page, size): (u64, u64) = {
+        let conn = connect(&db);
+        let page = conn
+            .query_row(
+                "select rootpage from sqlite_schema where name = 'ledger_events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let size = conn
+            .query_row("pragma page_size", [], |r| r.get(0))
+            .unwrap();
+        (page, size)
+    };
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        file.seek(SeekFrom::Start((page - 1) * size)).unwrap();
+        file.write_all(&[0xff]).unwrap();
+        file.sync_all().unwrap();
+    }
+    let ran = verify(copy.path(), &[]).await;
+    assert_eq!(ran.code, Some(2), "{ran}");
+    let line = ran
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("tenant {t} ")))
+        .unwrap_or_default();
+    assert!(
+        line.contains("UNVERIFIED after event 0: the ledger could not be read further")
+            && line.contains("database disk image is malformed"),
+        "{ran}"
+    );
+    assert!(
+        ran.stdout
+            .contains("LEDGER NOT VERIFIED: 1 of 1 tenant chain(s) could not be read to the end"),
+        "{ran}"
+    );
+    assert!(!ran.stdout.contains("intact"), "{ran}");
+    assert!(!ran.stdout.contains("TAMPERED"), "{ran}");
+}

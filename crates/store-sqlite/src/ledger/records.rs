@@ -76,17 +76,28 @@ impl Decode<ConsentRecord> for ConsentRows {
         consent_record(row)
     }
 
+    /// Every field written, as `StoredRows` does for events.
     fn decode_into(&mut self, row: &Row<'_>, into: &mut ConsentRecord) -> Result<()> {
+        let ConsentRecord {
+            id: row_id,
+            company_id,
+            connection_id,
+            notice_version_id,
+            data_uses,
+            notice_text,
+            notice_sha256,
+            withdrawn_at,
+        } = into;
         let withdrawn: Option<i64> = row.get(7).map_err(sqlite)?;
-        into.id = id(row, 0, "consents.id")?;
-        into.company_id = id(row, 1, "consents.company_id")?;
-        into.connection_id = id(row, 2, "consents.connection_id")?;
-        into.notice_version_id = id(row, 3, "consents.notice_version_id")?;
-        into.data_uses = serde_json::from_str(text(row, 4, "consents.data_uses")?)
+        *row_id = id(row, 0, "consents.id")?;
+        *company_id = id(row, 1, "consents.company_id")?;
+        *connection_id = id(row, 2, "consents.connection_id")?;
+        *notice_version_id = id(row, 3, "consents.notice_version_id")?;
+        *data_uses = serde_json::from_str(text(row, 4, "consents.data_uses")?)
             .map_err(|e| corrupt("consents.data_uses", e))?;
-        text_into(row, 5, "consents.notice_text", &mut into.notice_text)?;
-        text_into(row, 6, "consents.notice_sha256", &mut into.notice_sha256)?;
-        into.withdrawn_at = withdrawn
+        text_into(row, 5, "consents.notice_text", notice_text)?;
+        text_into(row, 6, "consents.notice_sha256", notice_sha256)?;
+        *withdrawn_at = withdrawn
             .map(|v| time_of("consents.withdrawn_at", v))
             .transpose()?;
         Ok(())
@@ -197,7 +208,7 @@ fn page<T>(
     mapped(db, |db| crate::codec::all(db, sql, params, map))
 }
 
-/// Runs `sql` once with the file mapped for the whole read, each row decoded by `map`, and
+/// Runs `sql` once with the file mapped for the whole read, each row decoded by `decode`, and
 /// sends the rows to `to` in pages of `page` rows (on the calling thread, a blocking one: it
 /// waits while the receiver is `to`'s capacity of pages behind). A row that fails (a step or
 /// its decoding) ends the read: the rows before it are sent, then the error. Stops early,
