@@ -472,7 +472,7 @@ async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> an
         bar.set_length(total);
     }
     let mut broken = 0_usize;
-    // Chains that could not be read to their end.
+    // Tenants whose chain or records could not be read to their end.
     let mut unverified = 0_usize;
     let mut events = 0_i64;
     for t in &tenants {
@@ -515,16 +515,10 @@ async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> an
                 "tenant {t}: records not compared with the ledger: its chain is broken"
             ));
         } else {
-            let records = records.context("cannot read the records to compare with the ledger")?;
-            let disagreements = report.recorder.compare(&records);
-            // A million rows and more: freed on a thread of their own, which nothing waits for.
-            records::drop_aside(records);
-            failed += disagreements.len();
-            lines.extend(
-                disagreements
-                    .iter()
-                    .map(|d| format!("tenant {t}: RECORD DISAGREES: {d}")),
-            );
+            let (found, n, unread) = records_lines(*t, report.recorder, records);
+            lines.extend(found);
+            failed += n;
+            unverified += unread;
         }
         bar.suspend(|| lines.iter().for_each(|l| println!("{l}")));
     }
@@ -539,6 +533,43 @@ async fn ledger_verify_inner(settings: &Settings, options: &VerifyOptions) -> an
     }))
 }
 
+/// The lines saying how `t`'s records compare with its events, with the number of findings
+/// and whether the records could not be read for a failure of the storage (1) or could (0). A
+/// row that cannot be read as what its table holds is a finding: it was written behind
+/// Accord's back.
+fn records_lines(
+    t: TenantId,
+    recorder: Recorder,
+    records: Result<Records, StoreError>,
+) -> (Vec<String>, usize, usize) {
+    match records {
+        Ok(records) => {
+            let disagreements = recorder.compare(&records);
+            // A million rows and more: freed on a thread of their own, which nothing waits for.
+            records::drop_aside(records);
+            let lines = disagreements
+                .iter()
+                .map(|d| format!("tenant {t}: RECORD DISAGREES: {d}"))
+                .collect();
+            (lines, disagreements.len(), 0)
+        }
+        Err(e) if e.is_corrupt_value() => {
+            let what = e.corrupt_value().map_or_else(|| e.to_string(), ToString::to_string);
+            let line = format!(
+                "tenant {t}: RECORD UNREADABLE: {what}; the records were not compared with the ledger"
+            );
+            (vec![line], 1, 0)
+        }
+        Err(e) => (
+            vec![format!(
+                "tenant {t}: UNVERIFIED records: they could not be read ({e}); the file is damaged or was altered, or its storage is failing; the records were not compared with the ledger"
+            )],
+            0,
+            1,
+        ),
+    }
+}
+
 /// What a verification found over every tenant.
 struct Tally {
     tenants: usize,
@@ -550,7 +581,7 @@ struct Tally {
     broken: usize,
     /// Other findings: checkpoints given that do not hold, records that disagree…
     failed: usize,
-    /// Chains that could not be read to their end.
+    /// Tenants whose chain or records could not be read to their end.
     unverified: usize,
 }
 
@@ -559,7 +590,7 @@ struct Tally {
 fn verdict(t: &Tally) -> i32 {
     if t.unverified > 0 {
         println!(
-            "LEDGER NOT VERIFIED: {} of {} tenant chain(s) could not be read to the end",
+            "LEDGER NOT VERIFIED: {} of {} tenant(s) could not be read to the end",
             t.unverified, t.tenants
         );
     }

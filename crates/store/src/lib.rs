@@ -137,9 +137,17 @@ impl StoreError {
         }))
     }
 
+    /// The [`CorruptValue`] this is, if it is one: the data, not the storage, at fault.
+    pub fn corrupt_value(&self) -> Option<&CorruptValue> {
+        match self {
+            StoreError::Backend(e) => e.downcast_ref(),
+            _ => None,
+        }
+    }
+
     /// Whether the data, not the storage, is at fault: a [`CorruptValue`].
     pub fn is_corrupt_value(&self) -> bool {
-        matches!(self, StoreError::Backend(e) if e.is::<CorruptValue>())
+        self.corrupt_value().is_some()
     }
 }
 

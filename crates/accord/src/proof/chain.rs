@@ -236,10 +236,13 @@ pub(super) async fn check_pages(
             None => break None,
             Some(Ok(page)) => page,
             Some(Err(e)) if e.is_corrupt_value() => {
+                let what = e
+                    .corrupt_value()
+                    .map_or_else(|| e.to_string(), ToString::to_string);
                 break Some(ChainBreak {
                     seq: chain.count + 1,
-                    reason: format!("the stored event cannot be read as a ledger event ({e})"),
-                })
+                    reason: format!("the stored event cannot be read as a ledger event ({what})"),
+                });
             }
             Some(Err(e)) => {
                 failed = Some(e);

@@ -361,9 +361,37 @@ async fn a_ledger_that_cannot_be_read_to_its_end_is_unverified_neither_intact_no
     );
     assert!(
         ran.stdout
-            .contains("LEDGER NOT VERIFIED: 1 of 1 tenant chain(s) could not be read to the end"),
+            .contains("LEDGER NOT VERIFIED: 1 of 1 tenant(s) could not be read to the end"),
         "{ran}"
     );
     assert!(!ran.stdout.contains("intact"), "{ran}");
     assert!(!ran.stdout.contains("TAMPERED"), "{ran}");
+}
+
+#[tokio::test]
+async fn a_record_id_respelled_to_hide_it_from_lookups_is_named() {
+    let app = app_with_events().await;
+    let t = app.tenant_id.clone();
+    let copy = snapshot(&app);
+    let ids = consents(copy.path());
+    let (second, _) = &ids[1];
+    // The same uuid in capitals: the row still parses to the consent, but no lookup by id
+    // (the API's, the manage page's) finds it any more.
+    tamper(
+        copy.path(),
+        &format!(
+            "drop trigger consents_only_withdraw;
+             update consents set id = upper(id) where id = '{second}';"
+        ),
+    );
+    let ran = verify(copy.path(), &[]).await;
+    assert_eq!(ran.code, Some(1), "{ran}");
+    let upper = second.to_uppercase();
+    assert!(
+        ran.stdout.contains(&format!(
+            "tenant {t}: RECORD UNREADABLE: corrupt value in column `consents.id`: \"{upper}\" is not an id as Accord writes it (lowercase, hyphenated)"
+        )),
+        "{ran}"
+    );
+    assert!(ran.stdout.contains("LEDGER TAMPERED"), "{ran}");
 }

@@ -45,10 +45,19 @@ fn text<'r>(row: &'r Row<'_>, i: usize, col: &str) -> Result<&'r str> {
     }
 }
 
+/// Column `i` as an id, in the one spelling Accord writes (lowercase, hyphenated): another
+/// (upper case, braces, no hyphens) parses to the same id but is a row written behind Accord's
+/// back, which every lookup by id misses, so it is corrupt here.
 pub(crate) fn id<T: From<Uuid>>(row: &Row<'_>, i: usize, col: &str) -> Result<T> {
-    Uuid::parse_str(text(row, i, col)?)
-        .map(T::from)
-        .map_err(|e| corrupt(col, e))
+    let text = text(row, i, col)?;
+    let id = Uuid::parse_str(text).map_err(|e| corrupt(col, e))?;
+    if id.hyphenated().encode_lower(&mut Uuid::encode_buffer()) != text {
+        return Err(corrupt(
+            col,
+            format!("{text:?} is not an id as Accord writes it (lowercase, hyphenated)"),
+        ));
+    }
+    Ok(T::from(id))
 }
 
 fn opt_id<T: From<Uuid>>(row: &Row<'_>, i: usize, col: &str) -> Result<Option<T>> {
