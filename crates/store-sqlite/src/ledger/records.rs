@@ -113,21 +113,21 @@ impl Decode<ConsentRecord> for ConsentRows {
     }
 }
 
+/// A consent row decoded by [`ConsentRows`], the one decoding of its columns.
 fn consent_record(row: &Row<'_>) -> Result<ConsentRecord> {
-    let withdrawn: Option<i64> = row.get(7).map_err(sqlite)?;
-    Ok(ConsentRecord {
-        id: id(row, 0, "consents.id")?,
-        company_id: id(row, 1, "consents.company_id")?,
-        connection_id: id(row, 2, "consents.connection_id")?,
-        notice_version_id: id(row, 3, "consents.notice_version_id")?,
-        data_uses: serde_json::from_str(text(row, 4, "consents.data_uses")?)
-            .map_err(|e| corrupt("consents.data_uses", e))?,
-        notice_text: text(row, 5, "consents.notice_text")?.to_owned(),
-        notice_sha256: text(row, 6, "consents.notice_sha256")?.to_owned(),
-        withdrawn_at: withdrawn
-            .map(|v| time_of("consents.withdrawn_at", v))
-            .transpose()?,
-    })
+    let nil = Uuid::nil();
+    let mut record = ConsentRecord {
+        id: nil.into(),
+        company_id: nil.into(),
+        connection_id: nil.into(),
+        notice_version_id: nil.into(),
+        data_uses: Vec::new(),
+        notice_text: String::new(),
+        notice_sha256: String::new(),
+        withdrawn_at: None,
+    };
+    ConsentRows.decode_into(row, &mut record)?;
+    Ok(record)
 }
 
 /// A page of `tenant`'s consents after `after`, in id order. `+tenant_id` keeps the planner on
